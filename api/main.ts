@@ -1,0 +1,26 @@
+// `npm run api`: the API alone, for deployment. Needs DATABASE_URL and a reachable Temporal server.
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config.js';
+import { openDatabase } from '../db/orm.js';
+import { createLogger } from '../logger.js';
+import { startApiServer } from './server.js';
+
+const config = loadConfig();
+const logger = createLogger('api', config.logLevel);
+if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run api` (`npm start` provides one)');
+
+const orm = await openDatabase({ url: config.databaseUrl, migrate: true });
+const connection = await Connection.connect({ address: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}` });
+const temporal = new Client({ connection, namespace: config.temporalNamespace });
+const api = await startApiServer({ orm, temporal, logger }, config.apiPort, process.env.API_HOST ?? '0.0.0.0');
+logger.info({ url: api.url }, 'api listening');
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, async () => {
+    logger.info({ signal }, 'shutting down');
+    await api.close();
+    await connection.close();
+    await orm.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,39 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { ProblemSchema } from './schemas/common.js';
+
+export function createOpenApiRegistry(): OpenAPIRegistry {
+  const registry = new OpenAPIRegistry();
+  registry.register('Problem', ProblemSchema);
+  return registry;
+}
+
+/** Problem responses every route can give, referenced by status. */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      String(status),
+      { description: PROBLEM_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    ]),
+  );
+}
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid input; `errors` names each field at fault',
+  404: 'Not found (also for another tenant’s objects)',
+  409: 'Conflict',
+  413: 'Request body too large',
+  422: 'Idempotency-Key reused with a different request',
+};
+
+export function generateOpenApiDocument(registry: OpenAPIRegistry) {
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Payment scheduler API',
+      version: '0.1.0',
+      description:
+        'Schedules collections and payouts as durable Temporal workflows. Errors are application/problem+json with a machine-readable `code`.',
+    },
+    servers: [{ url: '/' }],
+  });
+}

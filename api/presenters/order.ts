@@ -1,0 +1,48 @@
+import type { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import { formatAmount } from '../../domain/money.js';
+import { orderWorkflowId } from '../../domain/order.js';
+
+export function presentOrder(order: PaymentOrder) {
+  return {
+    orderId: order.id,
+    orderRef: order.orderRef,
+    customerRef: order.customerRef ?? null,
+    metadata: order.metadata,
+    status: order.status,
+    workflowId: orderWorkflowId(order.tenantId, order.orderRef),
+    createdAt: order.createdAt.toISOString(),
+    updatedAt: order.updatedAt.toISOString(),
+    instructions: order.instructions.getItems().map(presentInstruction),
+  };
+}
+
+function presentInstruction(i: PaymentInstruction) {
+  return {
+    instructionRef: i.instructionRef,
+    direction: i.direction,
+    amount: formatAmount(i.amountMinor, i.currency),
+    currency: i.currency,
+    country: i.country,
+    openDate: i.openAt.toISOString(),
+    dueDate: i.dueAt.toISOString(),
+    customerRef: i.customerRef ?? null,
+    financialInstrumentId: i.financialInstrumentId ?? null,
+    metadata: i.metadata,
+    status: i.status,
+    attempts: i.attempts,
+    appId: i.appId ?? null,
+    providerRef: i.providerRef ?? null,
+    failureCode: i.failureCode ?? null,
+    nextActionAt: iso(i.nextActionAt),
+    openedAt: iso(i.openedAt),
+    processingAt: iso(i.processingAt),
+    lateAt: iso(i.lateAt),
+    settledAt: iso(i.settledAt),
+    failedAt: iso(i.failedAt),
+    cancelledAt: iso(i.cancelledAt),
+  };
+}
+
+function iso(date: Date | null | undefined): string | null {
+  return date ? date.toISOString() : null;
+}

@@ -1,0 +1,31 @@
+import express, { Router } from 'express';
+import swaggerUi from 'swagger-ui-dist';
+
+/** /openapi.json and a Swagger UI page at /docs, served from the installed package (no CDN needed). */
+export function docsRouter(document: () => object): Router {
+  const router = Router();
+  let cached: object | undefined;
+  router.get('/openapi.json', (_req, res) => {
+    cached ??= document();
+    res.json(cached);
+  });
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  });
+  router.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false }));
+  return router;
+}
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Payment scheduler API</title>
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script>window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" });</script>
+</body>
+</html>`;

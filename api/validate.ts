@@ -1,0 +1,17 @@
+import type { z } from 'zod';
+import { ApiError, formatPath, type FieldError } from './problem.js';
+
+/** Parses `value` with `schema` or throws a 400 naming every field at fault. `where` prefixes paths for query and header errors. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, where?: 'query' | 'headers' | 'params'): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const errors: FieldError[] = result.error.issues.flatMap((issue) => {
+    const base = where ? [where, ...issue.path] : issue.path;
+    const code = (issue.code === 'custom' && typeof issue.params?.code === 'string') ? issue.params.code : issue.code;
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: formatPath([...base, key]), code: 'unknown_field', message: 'is not a known field' }));
+    }
+    return [{ path: formatPath(base), code, message: issue.message }];
+  });
+  throw new ApiError(400, 'validation_failed', `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`, errors);
+}

@@ -1,0 +1,39 @@
+import { Collection, EntitySchema } from '@mikro-orm/core';
+import type { OrderStatus } from '../../domain/instruction-status.js';
+import type { PaymentInstruction } from './payment-instruction.js';
+
+export class PaymentOrder {
+  id!: string;
+  tenantId!: string;
+  orderRef!: string;
+  customerRef?: string | null;
+  metadata: Record<string, string> = {};
+  status: OrderStatus = 'ACTIVE';
+  /** Version of the last workflow snapshot projected here; older snapshots are ignored. */
+  projectionVersion = 0;
+  /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
+  workflowStartedAt?: Date | null;
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+  instructions = new Collection<PaymentInstruction>(this);
+}
+
+export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
+  class: PaymentOrder,
+  tableName: 'payment_order',
+  uniques: [{ properties: ['tenantId', 'orderRef'], name: 'payment_order_tenant_order_ref_unique' }],
+  indexes: [{ properties: ['tenantId', 'createdAt'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    tenantId: { type: 'uuid' },
+    orderRef: { type: 'string', length: 50 },
+    customerRef: { type: 'string', length: 50, nullable: true },
+    metadata: { type: 'json' },
+    status: { type: 'string', length: 16 },
+    projectionVersion: { type: 'integer' },
+    workflowStartedAt: { type: 'datetime', nullable: true },
+    createdAt: { type: 'datetime' },
+    updatedAt: { type: 'datetime', onUpdate: () => new Date() },
+    instructions: { kind: '1:m', entity: 'PaymentInstruction', mappedBy: 'order', orderBy: { position: 'asc' } },
+  },
+});

@@ -1,0 +1,31 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { ALL_ENTITIES } from './entities/index.js';
+
+export interface DatabaseOptions {
+  url: string;
+  /** The embedded database (PGlite over a socket) serves one statement at a time; keep its pool at one. */
+  poolSize?: number;
+  debug?: boolean;
+}
+
+export function ormConfig({ url, poolSize = 10, debug = false }: DatabaseOptions): Options {
+  return defineConfig({
+    clientUrl: url,
+    entities: ALL_ENTITIES,
+    extensions: [Migrator],
+    pool: { min: 0, max: poolSize },
+    debug,
+    // Entities are EntitySchema definitions: no decorators or reflection needed.
+    discovery: { warnWhenNoEntities: true },
+    migrations: {
+      path: fileURLToPath(new URL('./migrations', import.meta.url)),
+      glob: '!(*.d).{js,ts}',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+    },
+    forceUtcTimezone: true,
+  });
+}

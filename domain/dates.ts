@@ -1,0 +1,22 @@
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an open or due date: a calendar date means 00:00 UTC of that day, a date-time must carry
+ * its offset. Returns undefined for anything else, including impossible dates such as 2027-02-30.
+ */
+export function parseScheduleDate(value: string): Date | undefined {
+  if (DATE_ONLY.test(value)) {
+    const date = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value) ? date : undefined;
+  }
+  if (DATE_TIME_WITH_OFFSET.test(value)) {
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) return undefined;
+    // Date() rolls 2027-02-30T.. over to March; compare the calendar part in the given offset.
+    const [, month, day] = value.slice(0, 10).split('-').map(Number);
+    const probe = new Date(Date.UTC(Number(value.slice(0, 4)), month - 1, day));
+    return probe.getUTCMonth() === month - 1 && probe.getUTCDate() === day ? date : undefined;
+  }
+  return undefined;
+}

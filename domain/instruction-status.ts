@@ -1,0 +1,32 @@
+/** Lifecycle of a payment instruction (DESIGN.md section 6). */
+export const INSTRUCTION_STATUSES = [
+  'PENDING',
+  'OPEN',
+  'PROCESSING',
+  'LATE',
+  'SETTLED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type InstructionStatus = (typeof INSTRUCTION_STATUSES)[number];
+
+const TRANSITIONS: Record<InstructionStatus, readonly InstructionStatus[]> = {
+  PENDING: ['OPEN', 'CANCELLED'],
+  OPEN: ['PROCESSING', 'LATE', 'CANCELLED'],
+  PROCESSING: ['SETTLED', 'LATE', 'FAILED'],
+  LATE: ['PROCESSING', 'FAILED', 'CANCELLED'],
+  SETTLED: [],
+  FAILED: [],
+  CANCELLED: [],
+};
+
+export function canTransition(from: InstructionStatus, to: InstructionStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function isFinal(status: InstructionStatus): boolean {
+  return TRANSITIONS[status].length === 0;
+}
+
+export const ORDER_STATUSES = ['ACTIVE', 'COMPLETED', 'CANCELLED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];

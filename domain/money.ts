@@ -1,0 +1,40 @@
+import { minorUnitExponent } from './currency.js';
+import { DomainValidationError } from './errors.js';
+
+const DECIMAL = /^(0|[1-9]\d{0,17})(?:\.(\d+))?$/;
+
+/**
+ * Parses a decimal-string amount ("125.50") into integer minor units of `currency`.
+ * Rejects more fraction digits than the currency has, so "1.005" EUR is an error, never a rounding.
+ */
+export function parseAmount(amount: string, currency: string): bigint {
+  const exponent = minorUnitExponent(currency);
+  if (exponent === undefined) {
+    throw new DomainValidationError('invalid_currency', `${currency} is not an ISO 4217 currency`);
+  }
+  const match = DECIMAL.exec(amount);
+  if (!match) {
+    throw new DomainValidationError('invalid_amount', 'amount must be a positive decimal string such as "125.50"');
+  }
+  const [, whole, fraction = ''] = match;
+  if (fraction.length > exponent) {
+    throw new DomainValidationError(
+      'invalid_amount_precision',
+      `${currency} has ${exponent} decimal place${exponent === 1 ? '' : 's'}; got ${fraction.length}`,
+    );
+  }
+  const minor = BigInt(whole) * 10n ** BigInt(exponent) + BigInt(fraction.padEnd(exponent, '0') || '0');
+  if (minor <= 0n) throw new DomainValidationError('invalid_amount', 'amount must be greater than zero');
+  return minor;
+}
+
+/** Formats integer minor units back to the API's decimal string ("125.50"). */
+export function formatAmount(minorUnits: bigint | string, currency: string): string {
+  const exponent = minorUnitExponent(currency) ?? 0;
+  const minor = BigInt(minorUnits);
+  const negative = minor < 0n;
+  const digits = (negative ? -minor : minor).toString().padStart(exponent + 1, '0');
+  const whole = digits.slice(0, digits.length - exponent);
+  const fraction = exponent > 0 ? `.${digits.slice(digits.length - exponent)}` : '';
+  return `${negative ? '-' : ''}${whole}${fraction}`;
+}

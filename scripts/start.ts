@@ -1,0 +1,119 @@
+// `npm start`: the whole system on one machine with no configuration. See README "Running it".
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../config.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
+import { openDatabase } from '../db/orm.js';
+import { createLogger } from '../logger.js';
+import { startApiServer } from '../api/server.js';
+import { Client, Connection } from '@temporalio/client';
+import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { startWorkerProcess } from '../worker/run-worker.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+
+const config = loadConfig();
+const logger = createLogger('start', config.logLevel);
+const stops: (() => Promise<unknown>)[] = [];
+
+async function main() {
+  mkdirSync(config.dataDir, { recursive: true });
+  let temporalAddress = config.temporalAddress;
+  let temporalUi = 'your Temporal UI';
+  if (!temporalAddress) {
+    const executable = ensureTemporalCli(config.cacheDir, (line) => logger.info(line));
+    const devServer = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable,
+        dbFilename: join(config.dataDir, 'temporal.sqlite'),
+        ip: '127.0.0.1',
+        port: config.temporalPort,
+        ui: true,
+        uiPort: config.temporalUiPort,
+        searchAttributes: ORDER_SEARCH_ATTRIBUTES,
+      },
+    });
+    stops.unshift(() => devServer.teardown());
+    temporalAddress = devServer.address;
+    temporalUi = `http://127.0.0.1:${config.temporalUiPort}`;
+  }
+
+  let databaseUrl = config.databaseUrl;
+  let poolSize: number | undefined;
+  if (!databaseUrl) {
+    const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.embeddedDbPort, join(config.dataDir, 'pglite'));
+    stops.unshift(() => embedded.stop());
+    databaseUrl = embedded.url;
+    poolSize = 1;
+  }
+  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true });
+  stops.unshift(() => orm.close());
+
+  const sandbox = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
+    env: { ...process.env, SANDBOX_PORT: String(config.sandboxPort) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  stops.unshift(
+    () =>
+      new Promise((resolve) => {
+        if (sandbox.exitCode !== null) return resolve(undefined);
+        sandbox.once('exit', resolve);
+        sandbox.kill('SIGTERM');
+      }),
+  );
+
+  const worker = await startWorkerProcess({
+    orm,
+    logger: logger.child({ name: 'worker' }),
+    temporalAddress,
+    namespace: config.temporalNamespace,
+    sandboxUrl: config.sandboxUrl,
+    orphanOrderGraceMs: config.orphanOrderGraceMs,
+  });
+  stops.unshift(() => worker.stop());
+
+  const connection = await Connection.connect({ address: temporalAddress });
+  stops.unshift(() => connection.close());
+  const temporal = new Client({ connection, namespace: config.temporalNamespace });
+  const api = await startApiServer({ orm, temporal, logger: logger.child({ name: 'api' }) }, config.apiPort);
+  stops.unshift(() => api.close());
+
+  console.log(`
+Payment scheduler is running.
+  API            ${api.url}   (docs: ${api.url}/docs, OpenAPI: ${api.url}/openapi.json)
+  Temporal UI    ${temporalUi}   (namespace ${config.temporalNamespace}; orders are workflows "order/{tenantId}/{orderRef}")
+  Temporal       ${temporalAddress}
+  Sandbox PSP    ${config.sandboxUrl}
+  Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
+
+Try first: submit an order that opens now and falls due in 10 seconds, then read it back:
+  TENANT=$(node -e 'console.log(crypto.randomUUID())')
+  curl -s -X POST ${api.url}/v1/order-management -H "x-tenant-id: $TENANT" -H 'content-type: application/json' -d '{
+    "orderRef": "demo-1", "instructions": [{ "instructionRef": "premium-1", "direction": "DEBIT", "amount": "25.00",
+    "currency": "EUR", "country": "IE", "openDate": "'$(date -u +%FT%TZ)'", "dueDate": "'$(date -u -d '+10 sec' +%FT%TZ)'",
+    "financialInstrumentId": "card_visa_4242" }] }'
+  curl -s ${api.url}/v1/order-management/demo-1 -H "x-tenant-id: $TENANT"
+Ctrl-C stops everything.`);
+  await worker.done;
+}
+
+let stopping = false;
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  for (const stop of stops) {
+    await stop().catch((err) => logger.warn({ err }, 'error while stopping'));
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void shutdown(0));
+process.once('SIGTERM', () => void shutdown(0));
+
+main().then(
+  () => shutdown(0),
+  (err) => {
+    logger.error({ err }, 'start failed');
+    void shutdown(1);
+  },
+);

@@ -1,0 +1,25 @@
+import type { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+
+// @temporalio/proto is CommonJS: its namespaces come through the default export under ESM.
+const { temporal } = proto;
+
+const INDEXED_TYPE = {
+  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+} as const;
+
+/**
+ * Registers the order search attributes on a Temporal server the project did not start (the dev
+ * server gets them on its command line). Attributes that already exist are left alone.
+ */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = ORDER_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
+  if (missing.length === 0) return;
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type as keyof typeof INDEXED_TYPE]])),
+  });
+}

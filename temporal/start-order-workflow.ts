@@ -1,0 +1,52 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { PaymentOrder } from '../db/entities/index.js';
+import { orderWorkflowId, type PaymentOrderInput } from '../domain/order.js';
+import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
+import { CustomerRefKey, NextActionAtKey, OrderRefKey, OrderStatusKey, TenantIdKey } from '../workflows/search-attributes.js';
+
+/** The workflow input is rebuilt from the stored order, so the API and the reconciler start the same thing. */
+export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
+  return {
+    tenantId: order.tenantId,
+    orderId: order.id,
+    orderRef: order.orderRef,
+    customerRef: order.customerRef ?? undefined,
+    instructions: order.instructions.getItems().map((i) => ({
+      instructionRef: i.instructionRef,
+      direction: i.direction,
+      amountMinor: i.amountMinor.toString(),
+      currency: i.currency,
+      country: i.country,
+      openAt: i.openAt.toISOString(),
+      dueAt: i.dueAt.toISOString(),
+      customerRef: i.customerRef ?? undefined,
+      financialInstrumentId: i.financialInstrumentId ?? undefined,
+    })),
+  };
+}
+
+/**
+ * Starts the order's workflow. Safe to call twice: the workflow id is derived from the order, and
+ * an already-running workflow for it counts as started.
+ */
+export async function startOrderWorkflow(client: Client, input: PaymentOrderInput): Promise<void> {
+  const firstOpen = input.instructions.map((i) => i.openAt).sort()[0];
+  try {
+    await client.workflow.start('paymentOrderWorkflow', {
+      workflowId: orderWorkflowId(input.tenantId, input.orderRef),
+      taskQueue: PAYMENTS_TASK_QUEUE,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: TenantIdKey, value: input.tenantId },
+        { key: OrderRefKey, value: input.orderRef },
+        ...(input.customerRef ? [{ key: CustomerRefKey, value: input.customerRef }] : []),
+        { key: OrderStatusKey, value: 'ACTIVE' },
+        { key: NextActionAtKey, value: new Date(firstOpen) },
+      ],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+    throw err;
+  }
+}

@@ -1,0 +1,32 @@
+import { fileURLToPath } from 'node:url';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { AppConnector } from '../apps/app-connector.js';
+import { createActivities } from '../activities/create-activities.js';
+import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface WorkerDependencies {
+  connection: NativeConnection;
+  namespace: string;
+  orm: MikroORM;
+  apps: Map<string, AppConnector>;
+  /** A prebuilt bundle saves the few seconds of bundling when a process creates several workers. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  taskQueue?: string;
+}
+
+export function bundlePaymentWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+}
+
+export async function createPaymentsWorker(deps: WorkerDependencies): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? PAYMENTS_TASK_QUEUE,
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({ orm: deps.orm, apps: deps.apps }),
+  });
+}

@@ -1,0 +1,30 @@
+// `npm run worker`: the Temporal worker alone, for deployment. Needs DATABASE_URL and a reachable Temporal server.
+import { loadConfig } from '../config.js';
+import { openDatabase } from '../db/orm.js';
+import { createLogger } from '../logger.js';
+import { startWorkerProcess } from './run-worker.js';
+
+const config = loadConfig();
+const logger = createLogger('worker', config.logLevel);
+if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
+
+const orm = await openDatabase({ url: config.databaseUrl });
+const worker = await startWorkerProcess({
+  orm,
+  logger,
+  temporalAddress: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`,
+  namespace: config.temporalNamespace,
+  sandboxUrl: config.sandboxUrl,
+  orphanOrderGraceMs: config.orphanOrderGraceMs,
+});
+logger.info('worker running on task queue payments');
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, async () => {
+    logger.info({ signal }, 'shutting down');
+    await worker.stop();
+    await orm.close();
+    process.exit(0);
+  });
+}
+await worker.done;

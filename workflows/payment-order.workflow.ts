@@ -1,0 +1,187 @@
+import {
+  ActivityFailure,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { OrderActivities } from '../activities/order-activities.js';
+import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
+import { isFinal, type InstructionStatus, type OrderStatus } from '../domain/instruction-status.js';
+import {
+  paymentIdempotencyKey,
+  type InstructionState,
+  type OrderSnapshot,
+  type PaymentOrderInput,
+  type PlannedInstruction,
+} from '../domain/order.js';
+import type { PaymentOutcome } from '../domain/payment-outcome.js';
+import { orderStateQuery } from './definitions.js';
+import { NextActionAtKey, OrderStatusKey } from './search-attributes.js';
+
+export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
+  /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
+  dunningDelaysMs?: number[];
+}
+
+/** The app every instruction is paid through until schemes choose one. */
+const DEFAULT_APP_ID = 'sandbox';
+
+// The read model must eventually catch up, so projection retries without limit.
+const { projectOrderState } = proxyActivities<OrderActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// A provider call is bounded: after these attempts the instruction goes LATE and is retried on the
+// dunning schedule with the same idempotency key, so a payment the provider did take is never taken twice.
+const { executePayment } = proxyActivities<OrderActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: ['UnknownApp'],
+  },
+});
+
+export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderSnapshot> {
+  const dunningDelaysMs = input.dunningDelaysMs ?? [...DEFAULT_DUNNING_DELAYS_MS];
+  const snapshot: OrderSnapshot = {
+    tenantId: input.tenantId,
+    orderId: input.orderId,
+    orderRef: input.orderRef,
+    status: 'ACTIVE',
+    version: 0,
+    instructions: input.instructions.map((plan) => ({
+      instructionRef: plan.instructionRef,
+      status: 'PENDING',
+      attempts: 0,
+      nextActionAt: plan.openAt,
+    })),
+  };
+  setHandler(orderStateQuery, () => snapshot);
+
+  /** Records a change, tells operators what comes next, and projects the whole order to the read model. */
+  async function publish(): Promise<void> {
+    snapshot.version += 1;
+    const pending = snapshot.instructions
+      .filter((i) => !isFinal(i.status) && i.nextActionAt)
+      .map((i) => i.nextActionAt as string)
+      .sort();
+    upsertSearchAttributes([
+      { key: OrderStatusKey, value: snapshot.status },
+      { key: NextActionAtKey, value: pending.length > 0 ? new Date(pending[0]) : null },
+    ]);
+    // A copy: other branches may change the snapshot before this activation's commands are serialised.
+    await projectOrderState(JSON.parse(JSON.stringify(snapshot)) as OrderSnapshot);
+  }
+
+  function transition(state: InstructionState, status: InstructionStatus, fields: Partial<InstructionState> = {}): void {
+    Object.assign(state, fields, { status });
+    log.info('instruction state changed', {
+      tenantId: input.tenantId,
+      orderRef: input.orderRef,
+      instructionRef: state.instructionRef,
+      status,
+    });
+  }
+
+  async function runInstruction(plan: PlannedInstruction, state: InstructionState): Promise<void> {
+    await sleepUntil(plan.openAt);
+    transition(state, 'OPEN', { openedAt: nowIso(), nextActionAt: plan.dueAt });
+    await publish();
+
+    await sleepUntil(plan.dueAt);
+    // The idempotency key advances only after the provider's definite answer (a decline), never
+    // after a lost one, so a retry of an unanswered call cannot become a second payment.
+    let keyAttempt = 1;
+    for (let retry = 0; ; retry++) {
+      if (!plan.financialInstrumentId) {
+        // No instrument to collect from: the customer has to pay (or an instrument be added) first.
+        transition(state, 'LATE', { lateAt: nowIso(), failureCode: 'no_financial_instrument', nextActionAt: undefined });
+        await publish();
+        await condition(() => plan.financialInstrumentId !== undefined);
+      }
+      transition(state, 'PROCESSING', {
+        processingAt: nowIso(),
+        attempts: state.attempts + 1,
+        appId: DEFAULT_APP_ID,
+        nextActionAt: undefined,
+      });
+      await publish();
+
+      const outcome = await collect(plan, keyAttempt);
+      if (outcome.status === 'SETTLED') {
+        transition(state, 'SETTLED', { settledAt: outcome.settledAt, providerRef: outcome.providerRef, failureCode: undefined });
+        await publish();
+        return;
+      }
+      if (outcome.status === 'DECLINED') keyAttempt += 1;
+      const code = outcome.status === 'DECLINED' ? outcome.code : 'provider_unavailable';
+      const providerRef = outcome.status === 'DECLINED' ? outcome.providerRef : state.providerRef;
+      const retryable = outcome.status === 'UNREACHABLE' || outcome.retryable;
+      if (!retryable || retry >= dunningDelaysMs.length) {
+        transition(state, 'FAILED', { failedAt: nowIso(), failureCode: code, providerRef });
+        await publish();
+        return;
+      }
+      const retryAt = new Date(Date.now() + dunningDelaysMs[retry]).toISOString();
+      transition(state, 'LATE', { lateAt: nowIso(), failureCode: code, providerRef, nextActionAt: retryAt });
+      await publish();
+      await sleepUntil(retryAt);
+    }
+  }
+
+  async function collect(
+    plan: PlannedInstruction,
+    keyAttempt: number,
+  ): Promise<PaymentOutcome | { status: 'UNREACHABLE' }> {
+    try {
+      return await executePayment({
+        appId: DEFAULT_APP_ID,
+        idempotencyKey: paymentIdempotencyKey(input.tenantId, input.orderRef, plan.instructionRef, keyAttempt),
+        request: {
+          tenantId: input.tenantId,
+          orderRef: input.orderRef,
+          instructionRef: plan.instructionRef,
+          direction: plan.direction,
+          amountMinor: plan.amountMinor,
+          currency: plan.currency,
+          country: plan.country,
+          financialInstrumentId: plan.financialInstrumentId as string,
+        },
+      });
+    } catch (err) {
+      if (err instanceof ActivityFailure) {
+        log.warn('payment provider unreachable after retries', { orderRef: input.orderRef, instructionRef: plan.instructionRef });
+        return { status: 'UNREACHABLE' };
+      }
+      throw err;
+    }
+  }
+
+  await publish();
+  await Promise.all(input.instructions.map((plan, index) => runInstruction(plan, snapshot.instructions[index])));
+
+  snapshot.status = orderStatusOf(snapshot.instructions);
+  await publish();
+  return snapshot;
+}
+
+function orderStatusOf(instructions: InstructionState[]): OrderStatus {
+  return instructions.every((i) => i.status === 'CANCELLED') ? 'CANCELLED' : 'COMPLETED';
+}
+
+/** Workflow time: Date.now() inside a workflow is the deterministic workflow clock. */
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+async function sleepUntil(isoTime: string): Promise<void> {
+  const ms = Date.parse(isoTime) - Date.now();
+  if (ms > 0) await sleep(ms);
+}
