@@ -31,7 +31,7 @@ export function createApi({ orm, temporal, logger, bodyLimit = '1mb' }: ApiDepen
     pinoHttp({
       logger,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );

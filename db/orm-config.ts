@@ -1,7 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { ALL_ENTITIES } from './entities/index.js';
+import { MIGRATIONS } from './migrations/index.js';
+import { fileURLToPath } from 'node:url';
 
 export interface DatabaseOptions {
   url: string;
@@ -20,8 +21,9 @@ export function ormConfig({ url, poolSize = 10, debug = false }: DatabaseOptions
     // Entities are EntitySchema definitions: no decorators or reflection needed.
     discovery: { warnWhenNoEntities: true },
     migrations: {
+      migrationsList: MIGRATIONS,
+      // Where `npm run migration:create` writes new migrations.
       path: fileURLToPath(new URL('./migrations', import.meta.url)),
-      glob: '!(*.d).{js,ts}',
       transactional: true,
       allOrNothing: true,
       snapshot: false,

@@ -116,7 +116,8 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
       const outcome = await collect(plan, keyAttempt);
       if (outcome.status === 'SETTLED') {
-        transition(state, 'SETTLED', { settledAt: outcome.settledAt, providerRef: outcome.providerRef, failureCode: undefined });
+        // Workflow time, not the provider's clock: the timeline of one order stays on one clock.
+        transition(state, 'SETTLED', { settledAt: nowIso(), providerRef: outcome.providerRef, failureCode: undefined });
         await publish();
         return;
       }

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { UniqueConstraintViolationException, type FilterQuery, type MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
-import { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
-import { parseScheduleDate } from '../../domain/dates.js';
-import { parseAmount } from '../../domain/money.js';
+import { PaymentOrder } from '../../db/entities/index.js';
+import { buildOrder } from '../order-builder.js';
 import { startOrderWorkflow, workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { problemResponses } from '../openapi.js';
 import { decodeCursor, encodeCursor } from '../pagination.js';
@@ -18,7 +16,6 @@ import {
   OrderListSchema,
   OrderRefParamsSchema,
   OrderSchema,
-  type CreateOrderInput,
 } from '../schemas/order.js';
 import { validate } from '../validate.js';
 
@@ -134,43 +131,4 @@ export function ordersRouter({ orm, temporal }: OrdersRouterDeps, registry: Open
   });
 
   return router;
-}
-
-function buildOrder(em: ReturnType<MikroORM['em']['fork']>, tenantId: string, input: CreateOrderInput): PaymentOrder {
-  const now = new Date();
-  const order = em.create(PaymentOrder, {
-    id: randomUUID(),
-    tenantId,
-    orderRef: input.orderRef,
-    customerRef: input.customerRef ?? null,
-    metadata: input.metadata ?? {},
-    status: 'ACTIVE',
-    projectionVersion: 0,
-    workflowStartedAt: null,
-    createdAt: now,
-    updatedAt: now,
-  });
-  input.instructions.forEach((instruction, position) => {
-    order.instructions.add(
-      em.create(PaymentInstruction, {
-        id: randomUUID(),
-        order,
-        tenantId,
-        position,
-        instructionRef: instruction.instructionRef,
-        direction: instruction.direction,
-        amountMinor: parseAmount(instruction.amount, instruction.currency),
-        currency: instruction.currency,
-        country: instruction.country,
-        openAt: parseScheduleDate(instruction.openDate) as Date,
-        dueAt: parseScheduleDate(instruction.dueDate) as Date,
-        customerRef: instruction.customerRef ?? input.customerRef ?? null,
-        financialInstrumentId: instruction.financialInstrumentId ?? null,
-        metadata: instruction.metadata ?? {},
-        status: 'PENDING',
-        attempts: 0,
-      }),
-    );
-  });
-  return order;
 }

@@ -57,20 +57,26 @@ export const CreateOrderSchema = z
     instructions: z.array(InstructionInputSchema).min(1).max(MAX_INSTRUCTIONS_PER_ORDER),
   })
   .strict()
-  .superRefine((order, ctx) => {
-    const seen = new Set<string>();
-    order.instructions.forEach((instruction, index) => {
-      if (seen.has(instruction.instructionRef)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['instructions', index, 'instructionRef'],
-          message: 'instructionRef must be unique within the order',
-          params: { code: 'duplicate_instruction_ref' },
-        });
-      }
-      seen.add(instruction.instructionRef);
-    });
-  })
+  .superRefine(
+    (order, ctx) => {
+      const seen = new Set<string>();
+      order.instructions.forEach((instruction, index) => {
+        const ref = instruction?.instructionRef;
+        if (typeof ref !== 'string') return;
+        if (seen.has(ref)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['instructions', index, 'instructionRef'],
+            message: 'instructionRef must be unique within the order',
+            params: { code: 'duplicate_instruction_ref' },
+          });
+        }
+        seen.add(ref);
+      });
+    },
+    // Run even when other fields failed, so the caller hears of every problem in one answer.
+    { when: (payload) => Array.isArray((payload.value as { instructions?: unknown })?.instructions) },
+  )
   .openapi('CreateOrder');
 
 export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;

@@ -1,0 +1,9 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261127234232 } from './Migration20261127234232.js';
+
+/**
+ * Every committed migration, in order. Listed statically rather than found by glob, so that they
+ * load the same way under tsx, vitest and a bundler (a dynamic import of a .ts file does not).
+ * `npm run migration:create` writes new files; add each here.
+ */
+export const MIGRATIONS: MigrationObject[] = [{ name: 'Migration20261127234232', class: Migration20261127234232 }];

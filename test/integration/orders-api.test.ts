@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOrder } from '../../api/order-builder.js';
+import { PaymentOrder } from '../../db/entities/index.js';
+import { orderWorkflowId } from '../../domain/order.js';
+import { eventually } from '../support/eventually.js';
+import { startSystem, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+interface CallOptions {
+  tenant?: string;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+async function call(method: string, path: string, { tenant, body, rawBody, headers = {} }: CallOptions = {}) {
+  const res = await fetch(`${system.api.url}${path}`, {
+    method,
+    headers: {
+      ...(tenant ? { 'x-tenant-id': tenant } : {}),
+      ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+function secondsFromNow(seconds: number): string {
+  return new Date(Date.now() + seconds * 1000).toISOString();
+}
+
+function instruction(ref: string, overrides: Record<string, unknown> = {}) {
+  return {
+    instructionRef: ref,
+    direction: 'DEBIT',
+    amount: '25.50',
+    currency: 'EUR',
+    country: 'IE',
+    openDate: secondsFromNow(1),
+    dueDate: secondsFromNow(2),
+    financialInstrumentId: 'card_visa_4242',
+    ...overrides,
+  };
+}
+
+async function countOrders(tenantId: string): Promise<number> {
+  return system.orm.em.fork().count(PaymentOrder, { tenantId });
+}
+
+function waitForOrder(tenant: string, orderRef: string, done: (order: any) => boolean, what: string) {
+  return eventually(
+    async () => (await call('GET', `/v1/order-management/${orderRef}`, { tenant })).body,
+    done,
+    { what, timeoutMs: 45_000 },
+  );
+}
+
+describe('an order end to end over HTTP', () => {
+  it('opens, collects and settles every instruction on its dates, visible through GET', async () => {
+    const tenant = randomUUID();
+    const created = await call('POST', '/v1/order-management', {
+      tenant,
+      body: {
+        orderRef: 'policy-100',
+        customerRef: 'cust-1',
+        metadata: { policy: 'P-100' },
+        instructions: [
+          instruction('premium-1', { openDate: secondsFromNow(1), dueDate: secondsFromNow(3) }),
+          instruction('premium-2', { amount: '10', currency: 'JPY', country: 'JP', openDate: secondsFromNow(2), dueDate: secondsFromNow(4) }),
+        ],
+      },
+    });
+    expect(created.status).toBe(202);
+    expect(created.body.status).toBe('ACTIVE');
+    expect(created.body.workflowId).toBe(orderWorkflowId(tenant, 'policy-100'));
+    expect(created.body.instructions.map((i: any) => [i.instructionRef, i.status, i.amount])).toEqual([
+      ['premium-1', 'PENDING', '25.50'],
+      ['premium-2', 'PENDING', '10'],
+    ]);
+
+    const order = await waitForOrder(tenant, 'policy-100', (o) => o.status === 'COMPLETED', 'order COMPLETED');
+    for (const i of order.instructions) {
+      expect(i.status).toBe('SETTLED');
+      expect(i.attempts).toBe(1);
+      expect(i.appId).toBe('sandbox');
+      expect(i.providerRef).toMatch(/^sbx_/);
+      // Each step happened no earlier than its date, and in order.
+      expect(Date.parse(i.openedAt)).toBeGreaterThanOrEqual(Date.parse(i.openDate));
+      expect(Date.parse(i.processingAt)).toBeGreaterThanOrEqual(Date.parse(i.dueDate));
+      expect(Date.parse(i.settledAt)).toBeGreaterThanOrEqual(Date.parse(i.processingAt));
+    }
+
+    // Exactly one payment per instruction reached the provider, in minor units, with the attempt's key.
+    const payments = await system.sandbox.payments(`${tenant}:policy-100:`);
+    expect(payments.map((p) => [p.idempotencyKey, p.amountMinor, p.status]).sort()).toEqual([
+      [`${tenant}:policy-100:premium-1:1`, '2550', 'SETTLED'],
+      [`${tenant}:policy-100:premium-2:1`, '10', 'SETTLED'],
+    ]);
+
+    // Operators find the order in Temporal by its search attributes.
+    const description = await system.client.workflow.getHandle(orderWorkflowId(tenant, 'policy-100')).describe();
+    expect(description.searchAttributes.TenantId).toEqual([tenant]);
+    expect(description.searchAttributes.OrderRef).toEqual(['policy-100']);
+    expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
+  });
+
+  it('fails a declined collection at once when the decline cannot succeed on retry', async () => {
+    const tenant = randomUUID();
+    const created = await call('POST', '/v1/order-management', {
+      tenant,
+      body: { orderRef: 'declined-1', instructions: [instruction('only', { financialInstrumentId: 'card_declined' })] },
+    });
+    expect(created.status).toBe(202);
+    const order = await waitForOrder(tenant, 'declined-1', (o) => o.status === 'COMPLETED', 'declined order to finish');
+    expect(order.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'do_not_honor', attempts: 1 });
+    expect(order.instructions[0].failedAt).not.toBeNull();
+  });
+
+  it('retries a provider 5xx with the same idempotency key, so the customer pays once', async () => {
+    const tenant = randomUUID();
+    await call('POST', '/v1/order-management', {
+      tenant,
+      body: { orderRef: 'flaky-1', instructions: [instruction('only', { financialInstrumentId: 'card_flaky' })] },
+    });
+    const order = await waitForOrder(tenant, 'flaky-1', (o) => o.status === 'COMPLETED', 'flaky order to settle');
+    expect(order.instructions[0].status).toBe('SETTLED');
+    const payments = await system.sandbox.payments(`${tenant}:flaky-1:`);
+    expect(payments).toHaveLength(1);
+  });
+
+  it('starts the workflow of an order stored by an API that crashed before starting it', async () => {
+    const tenant = randomUUID();
+    const em = system.orm.em.fork();
+    // What a crash between the insert and the start leaves behind: the row, no workflow.
+    buildOrder(em, tenant, { orderRef: 'orphan-1', instructions: [instruction('only') as any] });
+    await em.flush();
+    await expect(system.client.workflow.getHandle(orderWorkflowId(tenant, 'orphan-1')).describe()).rejects.toThrow();
+
+    await system.reconciler.runOnce();
+    const order = await waitForOrder(tenant, 'orphan-1', (o) => o.status === 'COMPLETED', 'orphan order to settle');
+    expect(order.instructions[0].status).toBe('SETTLED');
+    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant, orderRef: 'orphan-1' });
+    expect(stored.workflowStartedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('creating orders', () => {
+  it('answers 400 naming every field at fault, and writes nothing', async () => {
+    const tenant = randomUUID();
+    const res = await call('POST', '/v1/order-management', {
+      tenant,
+      body: {
+        orderRef: 'bad ref!',
+        instructions: [
+          instruction('a', { amount: '1.005' }),
+          instruction('b', { amount: 12.5, currency: 'EURO', country: 'XX' }),
+          instruction('a', { openDate: '2027-02-30', dueDate: '2027-01-01' }),
+          instruction('c', { openDate: '2027-03-02', dueDate: '2027-03-01', surprise: true }),
+        ],
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 400, code: 'validation_failed' });
+    const byPath = Object.fromEntries(res.body.errors.map((e: any) => [e.path, e.code]));
+    expect(byPath).toMatchObject({
+      orderRef: 'invalid_format',
+      'instructions[0].amount': 'invalid_amount_precision',
+      'instructions[1].amount': 'invalid_type',
+      'instructions[1].currency': 'invalid_currency',
+      'instructions[1].country': 'invalid_country',
+      'instructions[2].openDate': 'invalid_date',
+      'instructions[2].instructionRef': 'duplicate_instruction_ref',
+      'instructions[3].dueDate': 'due_before_open',
+      'instructions[3].surprise': 'unknown_field',
+    });
+    expect(await countOrders(tenant)).toBe(0);
+  });
+
+  it('rejects a body that is not JSON, or too large, in the same error format', async () => {
+    const tenant = randomUUID();
+    const malformed = await call('POST', '/v1/order-management', { tenant, rawBody: '{"orderRef": ' });
+    expect(malformed).toMatchObject({ status: 400, body: { code: 'malformed_json' } });
+    const huge = await call('POST', '/v1/order-management', { tenant, rawBody: JSON.stringify({ pad: 'x'.repeat(1_100_000) }) });
+    expect(huge).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
+  });
+
+  it('needs a tenant', async () => {
+    const res = await call('GET', '/v1/order-management/anything');
+    expect(res).toMatchObject({ status: 400, body: { code: 'tenant_required', errors: [{ path: 'headers.x-tenant-id' }] } });
+  });
+
+  it('answers 409 for a duplicate orderRef and keeps the first order', async () => {
+    const tenant = randomUUID();
+    const body = { orderRef: 'dup-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+    expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
+    const again = await call('POST', '/v1/order-management', {
+      tenant,
+      body: { ...body, instructions: [instruction('b', { openDate: '2030-01-01', dueDate: '2030-01-02' })] },
+    });
+    expect(again).toMatchObject({ status: 409, body: { code: 'order_ref_conflict', errors: [{ path: 'orderRef' }] } });
+    expect(await countOrders(tenant)).toBe(1);
+    const stored = await call('GET', '/v1/order-management/dup-1', { tenant });
+    expect(stored.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
+    // Another tenant may use the same orderRef, and cannot see this one.
+    const other = randomUUID();
+    expect((await call('GET', '/v1/order-management/dup-1', { tenant: other })).status).toBe(404);
+    expect((await call('POST', '/v1/order-management', { tenant: other, body })).status).toBe(202);
+  });
+
+  it('replays the first answer for a repeated Idempotency-Key and refuses the key with another body', async () => {
+    const tenant = randomUUID();
+    const body = { orderRef: 'idem-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+    const headers = { 'idempotency-key': `key-${randomUUID()}` };
+    const first = await call('POST', '/v1/order-management', { tenant, body, headers });
+    const second = await call('POST', '/v1/order-management', { tenant, body, headers });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.body.orderId).toBe(first.body.orderId);
+    expect(await countOrders(tenant)).toBe(1);
+
+    const changed = await call('POST', '/v1/order-management', { tenant, body: { ...body, orderRef: 'idem-2' }, headers });
+    expect(changed).toMatchObject({ status: 422, body: { code: 'idempotency_key_reused' } });
+    expect(await countOrders(tenant)).toBe(1);
+  });
+});
+
+describe('reading orders', () => {
+  it('lists a tenant’s orders newest first, a page at a time', async () => {
+    const tenant = randomUUID();
+    for (const ref of ['list-1', 'list-2', 'list-3']) {
+      const body = { orderRef: ref, instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+      expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
+    }
+    const first = await call('GET', '/v1/order-management?limit=2', { tenant });
+    expect(first.body.items.map((o: any) => o.orderRef)).toEqual(['list-3', 'list-2']);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await call('GET', `/v1/order-management?limit=2&cursor=${first.body.nextCursor}`, { tenant });
+    expect(second.body.items.map((o: any) => o.orderRef)).toEqual(['list-1']);
+    expect(second.body.nextCursor).toBeNull();
+    const bad = await call('GET', '/v1/order-management?limit=1000', { tenant });
+    expect(bad).toMatchObject({ status: 400, body: { errors: [{ path: 'query.limit' }] } });
+  });
+});
+
+describe('operations endpoints', () => {
+  it('reports readiness of the database and Temporal', async () => {
+    const res = await call('GET', '/readyz');
+    expect(res).toMatchObject({ status: 200, body: { status: 'ready', checks: { database: 'ok', temporal: 'ok' } } });
+    expect(res.headers.get('x-request-id')).toEqual(expect.any(String));
+  });
+
+  it('publishes an OpenAPI 3.1 document generated from the request schemas, and a docs page', async () => {
+    const doc = await call('GET', '/openapi.json');
+    expect(doc.body.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/order-management', '/v1/order-management/{orderRef}']),
+    );
+    const createSchema = doc.body.components.schemas.CreateOrder;
+    expect(createSchema.required).toEqual(expect.arrayContaining(['orderRef', 'instructions']));
+    const page = await fetch(`${system.api.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger-ui-bundle.js');
+    expect((await fetch(`${system.api.url}/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { DomainValidationError } from '../../domain/errors.js';
+import { formatAmount, parseAmount } from '../../domain/money.js';
+
+describe('parseAmount', () => {
+  it.each([
+    ['125.50', 'EUR', 12550n],
+    ['125.5', 'EUR', 12550n],
+    ['0.01', 'EUR', 1n],
+    ['1000', 'JPY', 1000n],
+    ['1.234', 'KWD', 1234n],
+    ['90071992547409.93', 'USD', 9007199254740993n], // past Number.MAX_SAFE_INTEGER: exact, no float
+  ])('%s %s is %s minor units', (amount, currency, minor) => {
+    expect(parseAmount(amount, currency)).toBe(minor);
+  });
+
+  it.each([
+    ['1.005', 'EUR', 'invalid_amount_precision'],
+    ['10.5', 'JPY', 'invalid_amount_precision'],
+    ['0', 'EUR', 'invalid_amount'],
+    ['0.00', 'EUR', 'invalid_amount'],
+    ['-1.00', 'EUR', 'invalid_amount'],
+    ['1e3', 'EUR', 'invalid_amount'],
+    ['01.00', 'EUR', 'invalid_amount'],
+    ['1.00', 'XXX', 'invalid_currency'],
+    ['1.00', 'ABC', 'invalid_currency'],
+  ])('rejects %s %s with %s', (amount, currency, code) => {
+    expect(() => parseAmount(amount, currency)).toThrowError(DomainValidationError);
+    try {
+      parseAmount(amount, currency);
+    } catch (err) {
+      expect((err as DomainValidationError).code).toBe(code);
+    }
+  });
+});
+
+describe('formatAmount', () => {
+  it.each([
+    [12550n, 'EUR', '125.50'],
+    [1n, 'EUR', '0.01'],
+    [1000n, 'JPY', '1000'],
+    [1234n, 'KWD', '1.234'],
+    ['9007199254740993', 'USD', '90071992547409.93'],
+  ])('%s %s is %s', (minor, currency, text) => {
+    expect(formatAmount(minor, currency)).toBe(text);
+  });
+
+  it('round-trips with parseAmount', () => {
+    for (const [amount, currency] of [['0.07', 'GBP'], ['5', 'CLP'], ['12.345', 'BHD'], ['999999.99', 'EUR']]) {
+      expect(formatAmount(parseAmount(amount, currency), currency)).toBe(amount);
+    }
+  });
+});
