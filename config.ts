@@ -19,6 +19,11 @@ export interface Config {
   logLevel: string;
   /** Orders older than this without a workflow are started by the reconciler. */
   orphanOrderGraceMs: number;
+  /** Base64 of 32 bytes. Unset: `npm start` keeps one in DATA_DIR/master.key. */
+  masterKey?: string;
+  rateLimitPerMinute: number;
+  bodyLimit: string;
+  accessTokenTtlSeconds: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -37,6 +42,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),
     logLevel: env.LOG_LEVEL ?? 'info',
     orphanOrderGraceMs: intFrom(env.ORPHAN_ORDER_GRACE_MS, 30_000),
+    masterKey: env.MASTER_KEY || undefined,
+    rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
+    bodyLimit: env.BODY_LIMIT ?? '1mb',
+    accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
   };
 }
 

@@ -3,28 +3,61 @@ import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import { authenticate } from './auth/authenticate.js';
+import { SecretBox, tokenSigningKey } from './auth/secret-box.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 import { idempotency } from './idempotency.js';
 import { createOpenApiRegistry, generateOpenApiDocument } from './openapi.js';
+import { perKeyRateLimit } from './rate-limit.js';
 import { requestId } from './request-id.js';
+import { RouteTable } from './route-table.js';
+import { addAuditRoutes } from './routes/audit.js';
 import { docsRouter } from './routes/docs.js';
 import { healthRouter } from './routes/health.js';
-import { ordersRouter } from './routes/orders.js';
-import { tenantContext } from './tenant-context.js';
+import { addIdentityRoutes } from './routes/identity.js';
+import { addOrderRoutes } from './routes/orders.js';
+import { addSecurityKeyRoutes } from './routes/security-keys.js';
+import { addTenantRoutes } from './routes/tenants.js';
 
 export interface ApiDependencies {
   orm: MikroORM;
   temporal: Client;
   logger: Logger;
+  /** 32 bytes, base64: encrypts private keys at rest and derives the token signing key. */
+  masterKey: string;
   /** Largest JSON body accepted; larger ones get a 413. */
   bodyLimit?: string;
+  rateLimitPerMinute?: number;
+  accessTokenTtlSeconds?: number;
 }
 
-export function createApi({ orm, temporal, logger, bodyLimit = '1mb' }: ApiDependencies): Express {
+export const DEFAULT_BODY_LIMIT = '1mb';
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+
+export function createApi(deps: ApiDependencies): Express {
+  const { orm, temporal, logger } = deps;
+  const secretBox = SecretBox.fromBase64(deps.masterKey);
+  const signingKey = tokenSigningKey(deps.masterKey);
+  const registry = createOpenApiRegistry();
+
+  const routes = new RouteTable(registry);
+  addIdentityRoutes(routes, {
+    orm,
+    secretBox,
+    tokenSigningKey: signingKey,
+    tokenTtlSeconds: deps.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+  });
+  addTenantRoutes(routes, { orm });
+  addSecurityKeyRoutes(routes, { orm, secretBox });
+  addAuditRoutes(routes, { orm });
+  addOrderRoutes(routes, { orm, temporal });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  const registry = createOpenApiRegistry();
+  app.set('trust proxy', false);
+  app.locals.routes = routes.list();
 
   app.use(requestId);
   app.use(
@@ -35,17 +68,30 @@ export function createApi({ orm, temporal, logger, bodyLimit = '1mb' }: ApiDepen
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
-  app.use(express.json({ limit: bodyLimit }));
+  app.use(
+    express.json({
+      limit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      // The HMAC signature covers the body bytes as sent, not as re-serialised.
+      verify: (req, _res, buf) => {
+        (req as { rawBody?: string }).rawBody = buf.toString('utf8');
+      },
+    }),
+  );
 
   app.use(healthRouter(orm, temporal));
   app.use(docsRouter(() => generateOpenApiDocument(registry)));
-
-  // Every /v1 route is tenant-scoped: the tenant is resolved once here, before any handler runs.
-  const v1 = express.Router();
-  v1.use(tenantContext);
-  v1.use(idempotency(orm, (locals) => `tenant:${locals.tenantId}`));
-  v1.use(ordersRouter({ orm, temporal }, registry));
-  app.use('/v1', v1);
+  app.use(
+    '/v1',
+    routes.router({
+      authenticate: authenticate(orm, signingKey),
+      rateLimit: perKeyRateLimit(deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE),
+      publicRateLimit: perKeyRateLimit(deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE),
+      idempotency: idempotency(orm, (locals) => {
+        const context = locals.context as { tenantId?: string; accountId: string };
+        return context.tenantId ? `tenant:${context.tenantId}` : `account:${context.accountId}`;
+      }),
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -8,11 +8,24 @@ import { startApiServer } from './server.js';
 const config = loadConfig();
 const logger = createLogger('api', config.logLevel);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run api` (`npm start` provides one)');
+if (!config.masterKey) throw new Error('MASTER_KEY (base64 of 32 random bytes) is required for `npm run api`');
 
 const orm = await openDatabase({ url: config.databaseUrl, migrate: true });
 const connection = await Connection.connect({ address: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}` });
 const temporal = new Client({ connection, namespace: config.temporalNamespace });
-const api = await startApiServer({ orm, temporal, logger }, config.apiPort, process.env.API_HOST ?? '0.0.0.0');
+const api = await startApiServer(
+  {
+    orm,
+    temporal,
+    logger,
+    masterKey: config.masterKey,
+    bodyLimit: config.bodyLimit,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  },
+  config.apiPort,
+  process.env.API_HOST ?? '0.0.0.0',
+);
 logger.info({ url: api.url }, 'api listening');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

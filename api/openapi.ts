@@ -1,9 +1,16 @@
+import type { ZodType } from 'zod';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { ProblemSchema } from './schemas/common.js';
 
 export function createOpenApiRegistry(): OpenAPIRegistry {
   const registry = new OpenAPIRegistry();
   registry.register('Problem', ProblemSchema);
+  registry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'An access token from POST /v1/identity/hmac',
+  });
   return registry;
 }
 
@@ -19,6 +26,9 @@ export function problemResponses(...statuses: number[]) {
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid input; `errors` names each field at fault',
+  401: 'No, bad or expired credentials',
+  403: 'The key lacks a role this route needs',
+  429: 'Rate limit reached; see Retry-After',
   404: 'Not found (also for another tenant’s objects)',
   409: 'Conflict',
   413: 'Request body too large',
@@ -36,4 +46,9 @@ export function generateOpenApiDocument(registry: OpenAPIRegistry) {
     },
     servers: [{ url: '/' }],
   });
+}
+
+/** `{ content: { 'application/json': { schema } } }`, the body of most requests and responses. */
+export function jsonContent(schema: ZodType) {
+  return { content: { 'application/json': { schema } } };
 }

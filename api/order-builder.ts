@@ -1,13 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
+import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/index.js';
+import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { parseAmount } from '../domain/money.js';
 import type { CreateOrderInput } from './schemas/order.js';
 
-/** Turns a validated create-order request into entities on `em` (not yet flushed). */
-export function buildOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): PaymentOrder {
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Turns a validated create-order request into entities on `em` (not yet flushed). Date-only open
+ * and due dates are midnight in the tenant's time zone; the tenant's dunning schedule is copied on.
+ */
+export function buildOrder(em: EntityManager, tenant: Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>, input: CreateOrderInput): PaymentOrder {
   const now = new Date();
+  const tenantId = tenant.id;
+  const timeZone = tenant.timeZone ?? undefined;
   const order = em.create(PaymentOrder, {
     id: randomUUID(),
     tenantId,
@@ -17,6 +25,7 @@ export function buildOrder(em: EntityManager, tenantId: string, input: CreateOrd
     status: 'ACTIVE',
     projectionVersion: 0,
     workflowStartedAt: null,
+    dunningDelaysMs: tenant.dunningRetryDelaysDays?.map((days) => days * DAY_MS) ?? [...DEFAULT_DUNNING_DELAYS_MS],
     createdAt: now,
     updatedAt: now,
   });
@@ -32,8 +41,8 @@ export function buildOrder(em: EntityManager, tenantId: string, input: CreateOrd
         amountMinor: parseAmount(instruction.amount, instruction.currency),
         currency: instruction.currency,
         country: instruction.country,
-        openAt: parseScheduleDate(instruction.openDate) as Date,
-        dueAt: parseScheduleDate(instruction.dueDate) as Date,
+        openAt: parseScheduleDate(instruction.openDate, timeZone) as Date,
+        dueAt: parseScheduleDate(instruction.dueDate, timeZone) as Date,
         customerRef: instruction.customerRef ?? input.customerRef ?? null,
         financialInstrumentId: instruction.financialInstrumentId ?? null,
         metadata: instruction.metadata ?? {},

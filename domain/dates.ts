@@ -1,14 +1,18 @@
+import { fromZonedTime } from 'date-fns-tz';
+
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
- * Parses an open or due date: a calendar date means 00:00 UTC of that day, a date-time must carry
- * its offset. Returns undefined for anything else, including impossible dates such as 2027-02-30.
+ * Parses an open or due date: a calendar date means 00:00 of that day in `timeZone` (UTC when
+ * unset), a date-time must carry its offset. Returns undefined for anything else, including
+ * impossible dates such as 2027-02-30.
  */
-export function parseScheduleDate(value: string): Date | undefined {
+export function parseScheduleDate(value: string, timeZone?: string): Date | undefined {
   if (DATE_ONLY.test(value)) {
-    const date = new Date(`${value}T00:00:00Z`);
-    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value) ? date : undefined;
+    const utcMidnight = new Date(`${value}T00:00:00Z`);
+    if (Number.isNaN(utcMidnight.getTime()) || !utcMidnight.toISOString().startsWith(value)) return undefined;
+    return timeZone ? fromZonedTime(`${value}T00:00:00`, timeZone) : utcMidnight;
   }
   if (DATE_TIME_WITH_OFFSET.test(value)) {
     const date = new Date(value);
@@ -19,4 +23,14 @@ export function parseScheduleDate(value: string): Date | undefined {
     return probe.getUTCMonth() === month - 1 && probe.getUTCDate() === day ? date : undefined;
   }
   return undefined;
+}
+
+/** Whether `timeZone` is an IANA zone name this runtime knows. */
+export function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
 }

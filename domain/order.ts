@@ -21,6 +21,8 @@ export interface PaymentOrderInput {
   orderId: string;
   orderRef: string;
   customerRef?: string;
+  /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
+  dunningDelaysMs?: number[];
   instructions: PlannedInstruction[];
 }
 

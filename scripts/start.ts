@@ -10,6 +10,9 @@ import { createLogger } from '../logger.js';
 import { startApiServer } from '../api/server.js';
 import { Client, Connection } from '@temporalio/client';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
+import { loadOrCreateMasterKeyFile } from '../api/auth/master-key.js';
+import { Account } from '../db/entities/index.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
@@ -76,8 +79,23 @@ async function main() {
   const connection = await Connection.connect({ address: temporalAddress });
   stops.unshift(() => connection.close());
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
-  const api = await startApiServer({ orm, temporal, logger: logger.child({ name: 'api' }) }, config.apiPort);
+  const masterKey = config.masterKey ?? loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
+  const api = await startApiServer(
+    {
+      orm,
+      temporal,
+      logger: logger.child({ name: 'api' }),
+      masterKey,
+      bodyLimit: config.bodyLimit,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    },
+    config.apiPort,
+  );
   stops.unshift(() => api.close());
+
+  // The first start makes an account to log in with; its private key is printed this once.
+  const firstAccount = (await orm.em.fork().count(Account)) === 0 ? await bootstrapAccount(orm, masterKey) : undefined;
 
   console.log(`
 Payment scheduler is running.
@@ -87,13 +105,17 @@ Payment scheduler is running.
   Sandbox PSP    ${config.sandboxUrl}
   Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
 
-Try first: submit an order that opens now and falls due in 10 seconds, then read it back:
-  TENANT=$(node -e 'console.log(crypto.randomUUID())')
-  curl -s -X POST ${api.url}/v1/order-management -H "x-tenant-id: $TENANT" -H 'content-type: application/json' -d '{
-    "orderRef": "demo-1", "instructions": [{ "instructionRef": "premium-1", "direction": "DEBIT", "amount": "25.00",
-    "currency": "EUR", "country": "IE", "openDate": "'$(date -u +%FT%TZ)'", "dueDate": "'$(date -u -d '+10 sec' +%FT%TZ)'",
-    "financialInstrumentId": "card_visa_4242" }] }'
-  curl -s ${api.url}/v1/order-management/demo-1 -H "x-tenant-id: $TENANT"
+${
+    firstAccount
+      ? `First account (shown once; keep it):
+  accountId   ${firstAccount.accountId}
+  publicKey   ${firstAccount.publicKey}
+  privateKey  ${firstAccount.privateKey}
+`
+      : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'
+    }
+Try first: the README's "Try it" signs in with that key, creates a tenant and a tenant key,
+and submits an order that opens now and settles ten seconds later.
 Ctrl-C stops everything.`);
   await worker.done;
 }

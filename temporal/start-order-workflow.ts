@@ -11,6 +11,7 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
     orderId: order.id,
     orderRef: order.orderRef,
     customerRef: order.customerRef ?? undefined,
+    dunningDelaysMs: order.dunningDelaysMs ?? undefined,
     instructions: order.instructions.getItems().map((i) => ({
       instructionRef: i.instructionRef,
       direction: i.direction,

@@ -21,11 +21,6 @@ import type { PaymentOutcome } from '../domain/payment-outcome.js';
 import { orderStateQuery } from './definitions.js';
 import { NextActionAtKey, OrderStatusKey } from './search-attributes.js';
 
-export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
-  /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
-  dunningDelaysMs?: number[];
-}
-
 /** The app every instruction is paid through until schemes choose one. */
 const DEFAULT_APP_ID = 'sandbox';
 
@@ -48,7 +43,7 @@ const { executePayment } = proxyActivities<OrderActivities>({
   },
 });
 
-export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderSnapshot> {
+export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<OrderSnapshot> {
   const dunningDelaysMs = input.dunningDelaysMs ?? [...DEFAULT_DUNNING_DELAYS_MS];
   const snapshot: OrderSnapshot = {
     tenantId: input.tenantId,

@@ -9,6 +9,8 @@ export class PaymentOrder {
   customerRef?: string | null;
   metadata: Record<string, string> = {};
   status: OrderStatus = 'ACTIVE';
+  /** The tenant's dunning schedule when the order was taken, so a restarted workflow gets the same one. */
+  dunningDelaysMs?: number[] | null;
   /** Version of the last workflow snapshot projected here; older snapshots are ignored. */
   projectionVersion = 0;
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
@@ -30,6 +32,7 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     customerRef: { type: 'string', length: 50, nullable: true },
     metadata: { type: 'json' },
     status: { type: 'string', length: 16 },
+    dunningDelaysMs: { type: 'json', nullable: true },
     projectionVersion: { type: 'integer' },
     workflowStartedAt: { type: 'datetime', nullable: true },
     createdAt: { type: 'datetime' },

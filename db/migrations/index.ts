@@ -1,9 +1,13 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261127234232 } from './Migration20261127234232.js';
+import { Migration20261127235912 } from './Migration20261127235912.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
  * load the same way under tsx, vitest and a bundler (a dynamic import of a .ts file does not).
  * `npm run migration:create` writes new files; add each here.
  */
-export const MIGRATIONS: MigrationObject[] = [{ name: 'Migration20261127234232', class: Migration20261127234232 }];
+export const MIGRATIONS: MigrationObject[] = [
+  { name: 'Migration20261127234232', class: Migration20261127234232 },
+  { name: 'Migration20261127235912', class: Migration20261127235912 },
+];

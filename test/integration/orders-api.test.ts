@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOrder } from '../../api/order-builder.js';
-import { PaymentOrder } from '../../db/entities/index.js';
+import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
 
@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 interface CallOptions {
-  tenant?: string;
+  tenant?: TenantFixture;
   body?: unknown;
   rawBody?: string;
   headers?: Record<string, string>;
@@ -26,7 +26,7 @@ async function call(method: string, path: string, { tenant, body, rawBody, heade
   const res = await fetch(`${system.api.url}${path}`, {
     method,
     headers: {
-      ...(tenant ? { 'x-tenant-id': tenant } : {}),
+      ...(tenant ? { authorization: `Bearer ${await tenant.client.accessToken()}`, 'x-tenant-id': tenant.tenantId } : {}),
       ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
       ...headers,
     },
@@ -54,11 +54,11 @@ function instruction(ref: string, overrides: Record<string, unknown> = {}) {
   };
 }
 
-async function countOrders(tenantId: string): Promise<number> {
-  return system.orm.em.fork().count(PaymentOrder, { tenantId });
+async function countOrders(tenant: TenantFixture): Promise<number> {
+  return system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId });
 }
 
-function waitForOrder(tenant: string, orderRef: string, done: (order: any) => boolean, what: string) {
+function waitForOrder(tenant: TenantFixture, orderRef: string, done: (order: any) => boolean, what: string) {
   return eventually(
     async () => (await call('GET', `/v1/order-management/${orderRef}`, { tenant })).body,
     done,
@@ -68,7 +68,7 @@ function waitForOrder(tenant: string, orderRef: string, done: (order: any) => bo
 
 describe('an order end to end over HTTP', () => {
   it('opens, collects and settles every instruction on its dates, visible through GET', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const created = await call('POST', '/v1/order-management', {
       tenant,
       body: {
@@ -83,7 +83,7 @@ describe('an order end to end over HTTP', () => {
     });
     expect(created.status).toBe(202);
     expect(created.body.status).toBe('ACTIVE');
-    expect(created.body.workflowId).toBe(orderWorkflowId(tenant, 'policy-100'));
+    expect(created.body.workflowId).toBe(orderWorkflowId(tenant.tenantId, 'policy-100'));
     expect(created.body.instructions.map((i: any) => [i.instructionRef, i.status, i.amount])).toEqual([
       ['premium-1', 'PENDING', '25.50'],
       ['premium-2', 'PENDING', '10'],
@@ -102,21 +102,21 @@ describe('an order end to end over HTTP', () => {
     }
 
     // Exactly one payment per instruction reached the provider, in minor units, with the attempt's key.
-    const payments = await system.sandbox.payments(`${tenant}:policy-100:`);
+    const payments = await system.sandbox.payments(`${tenant.tenantId}:policy-100:`);
     expect(payments.map((p) => [p.idempotencyKey, p.amountMinor, p.status]).sort()).toEqual([
-      [`${tenant}:policy-100:premium-1:1`, '2550', 'SETTLED'],
-      [`${tenant}:policy-100:premium-2:1`, '10', 'SETTLED'],
+      [`${tenant.tenantId}:policy-100:premium-1:1`, '2550', 'SETTLED'],
+      [`${tenant.tenantId}:policy-100:premium-2:1`, '10', 'SETTLED'],
     ]);
 
     // Operators find the order in Temporal by its search attributes.
-    const description = await system.client.workflow.getHandle(orderWorkflowId(tenant, 'policy-100')).describe();
-    expect(description.searchAttributes.TenantId).toEqual([tenant]);
+    const description = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'policy-100')).describe();
+    expect(description.searchAttributes.TenantId).toEqual([tenant.tenantId]);
     expect(description.searchAttributes.OrderRef).toEqual(['policy-100']);
     expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
   });
 
   it('fails a declined collection at once when the decline cannot succeed on retry', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const created = await call('POST', '/v1/order-management', {
       tenant,
       body: { orderRef: 'declined-1', instructions: [instruction('only', { financialInstrumentId: 'card_declined' })] },
@@ -128,36 +128,37 @@ describe('an order end to end over HTTP', () => {
   });
 
   it('retries a provider 5xx with the same idempotency key, so the customer pays once', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     await call('POST', '/v1/order-management', {
       tenant,
       body: { orderRef: 'flaky-1', instructions: [instruction('only', { financialInstrumentId: 'card_flaky' })] },
     });
     const order = await waitForOrder(tenant, 'flaky-1', (o) => o.status === 'COMPLETED', 'flaky order to settle');
     expect(order.instructions[0].status).toBe('SETTLED');
-    const payments = await system.sandbox.payments(`${tenant}:flaky-1:`);
+    const payments = await system.sandbox.payments(`${tenant.tenantId}:flaky-1:`);
     expect(payments).toHaveLength(1);
   });
 
   it('starts the workflow of an order stored by an API that crashed before starting it', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const em = system.orm.em.fork();
     // What a crash between the insert and the start leaves behind: the row, no workflow.
-    buildOrder(em, tenant, { orderRef: 'orphan-1', instructions: [instruction('only') as any] });
+    const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+    buildOrder(em, tenantRow, { orderRef: 'orphan-1', instructions: [instruction('only') as any] });
     await em.flush();
-    await expect(system.client.workflow.getHandle(orderWorkflowId(tenant, 'orphan-1')).describe()).rejects.toThrow();
+    await expect(system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-1')).describe()).rejects.toThrow();
 
     await system.reconciler.runOnce();
     const order = await waitForOrder(tenant, 'orphan-1', (o) => o.status === 'COMPLETED', 'orphan order to settle');
     expect(order.instructions[0].status).toBe('SETTLED');
-    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant, orderRef: 'orphan-1' });
+    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
     expect(stored.workflowStartedAt).toBeInstanceOf(Date);
   });
 });
 
 describe('creating orders', () => {
   it('answers 400 naming every field at fault, and writes nothing', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const res = await call('POST', '/v1/order-management', {
       tenant,
       body: {
@@ -189,20 +190,15 @@ describe('creating orders', () => {
   });
 
   it('rejects a body that is not JSON, or too large, in the same error format', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const malformed = await call('POST', '/v1/order-management', { tenant, rawBody: '{"orderRef": ' });
     expect(malformed).toMatchObject({ status: 400, body: { code: 'malformed_json' } });
     const huge = await call('POST', '/v1/order-management', { tenant, rawBody: JSON.stringify({ pad: 'x'.repeat(1_100_000) }) });
     expect(huge).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
   });
 
-  it('needs a tenant', async () => {
-    const res = await call('GET', '/v1/order-management/anything');
-    expect(res).toMatchObject({ status: 400, body: { code: 'tenant_required', errors: [{ path: 'headers.x-tenant-id' }] } });
-  });
-
   it('answers 409 for a duplicate orderRef and keeps the first order', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const body = { orderRef: 'dup-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
     expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
     const again = await call('POST', '/v1/order-management', {
@@ -214,13 +210,13 @@ describe('creating orders', () => {
     const stored = await call('GET', '/v1/order-management/dup-1', { tenant });
     expect(stored.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
     // Another tenant may use the same orderRef, and cannot see this one.
-    const other = randomUUID();
+    const other = await system.newTenant();
     expect((await call('GET', '/v1/order-management/dup-1', { tenant: other })).status).toBe(404);
     expect((await call('POST', '/v1/order-management', { tenant: other, body })).status).toBe(202);
   });
 
   it('replays the first answer for a repeated Idempotency-Key and refuses the key with another body', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     const body = { orderRef: 'idem-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
     const headers = { 'idempotency-key': `key-${randomUUID()}` };
     const first = await call('POST', '/v1/order-management', { tenant, body, headers });
@@ -239,7 +235,7 @@ describe('creating orders', () => {
 
 describe('reading orders', () => {
   it('lists a tenant’s orders newest first, a page at a time', async () => {
-    const tenant = randomUUID();
+    const tenant = await system.newTenant();
     for (const ref of ['list-1', 'list-2', 'list-3']) {
       const body = { orderRef: ref, instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
       expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);

@@ -1,15 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import got from 'got';
+import { pino } from 'pino';
 import { inject } from 'vitest';
+import { bootstrapAccount, type BootstrappedAccount } from '../../api/auth/bootstrap-account.js';
 import { startApiServer, type RunningApi } from '../../api/server.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { openDatabase } from '../../db/orm.js';
-import { createLogger } from '../../logger.js';
+import { REDACTED_PATHS } from '../../logger.js';
 import { createPaymentsWorker } from '../../worker/create-worker.js';
 import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
+
+export interface TenantFixture {
+  accountId: string;
+  tenantId: string;
+  /** Signed in as a tenant-admin key of the tenant. */
+  client: PaymentSchedulerClient;
+  account: PaymentSchedulerClient;
+  publicKey: string;
+  privateKey: string;
+}
 
 export interface TestSystem {
   api: RunningApi;
@@ -17,16 +32,34 @@ export interface TestSystem {
   sandbox: RunningSandbox;
   client: Client;
   reconciler: OrphanOrderReconciler;
+  masterKey: string;
+  /** Every line the API logged, at debug level, for checks that secrets never reach a log. */
+  logLines: string[];
+  newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
+  newTenant(options?: { roles?: string[]; tenant?: Record<string, unknown> }): Promise<TenantFixture>;
   close(): Promise<void>;
+}
+
+export interface SystemOptions {
+  rateLimitPerMinute?: number;
+  accessTokenTtlSeconds?: number;
 }
 
 /**
  * The real stack on loopback: API and worker against the run's Temporal dev server and database,
  * paying through a sandbox provider HTTP server.
  */
-export async function startSystem(): Promise<TestSystem> {
+export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
   quietTemporalLogs();
-  const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'warn');
+  const logLines: string[] = [];
+  const capture = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(String(chunk));
+      if (process.env.TEST_LOG_LEVEL) process.stdout.write(chunk);
+      done();
+    },
+  });
+  const logger = pino({ name: 'test', level: 'debug', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
   const sandbox = await startSandbox();
   const address = inject('temporalAddress');
@@ -40,14 +73,50 @@ export async function startSystem(): Promise<TestSystem> {
     apps: createAppRegistry(got, { sandboxUrl: sandbox.url }),
   });
   const running = worker.run();
-  const api = await startApiServer({ orm, temporal: client, logger }, 0);
+  const masterKey = randomBytes(32).toString('base64');
+  const api = await startApiServer(
+    {
+      orm,
+      temporal: client,
+      logger,
+      masterKey,
+      rateLimitPerMinute: options.rateLimitPerMinute ?? 100_000,
+      accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+    },
+    0,
+  );
   const reconciler = new OrphanOrderReconciler({ orm, client, logger, graceMs: 0 });
+
+  async function newAccount() {
+    const account = await bootstrapAccount(orm, masterKey, 'test account');
+    return { ...account, client: new PaymentSchedulerClient({ baseUrl: api.url, ...account }) };
+  }
+
   return {
     api,
     orm,
     sandbox,
     client,
     reconciler,
+    masterKey,
+    logLines,
+    newAccount,
+    async newTenant({ roles = ['tenant-admin'], tenant = {} } = {}) {
+      const account = await newAccount();
+      const created = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'test tenant', ...tenant } });
+      if (created.status !== 201) throw new Error(`tenant create failed: ${JSON.stringify(created.body)}`);
+      const tenantId: string = created.body.tenantId;
+      const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, { body: { name: 'test key', roles } });
+      if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
+      return {
+        accountId: account.accountId,
+        tenantId,
+        account: account.client,
+        publicKey: key.body.publicKey,
+        privateKey: key.body.privateKey,
+        client: new PaymentSchedulerClient({ baseUrl: api.url, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId }),
+      };
+    },
     async close() {
       await api.close();
       worker.shutdown();

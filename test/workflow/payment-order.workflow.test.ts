@@ -47,7 +47,7 @@ afterAll(async () => {
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
 async function storeOrder(tenantId: string, input: CreateOrderInput) {
   const em = orm.em.fork();
-  const order = buildOrder(em, tenantId, input);
+  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, input);
   await em.flush();
   return workflowInputOf(order);
 }

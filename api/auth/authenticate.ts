@@ -1,0 +1,29 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { RequestHandler } from 'express';
+import { SecurityKey } from '../../db/entities/index.js';
+import { ApiError } from '../problem.js';
+import { verifyAccessToken } from './access-token.js';
+import type { Principal } from './principal.js';
+
+/**
+ * Bearer authentication. The token only names a key; the key is read on every call, so deleting a
+ * key cuts off the tokens already issued to it at once.
+ */
+export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHandler {
+  return async (req, res, next) => {
+    const match = /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(req.header('authorization') ?? '');
+    if (!match) throw unauthenticated('send Authorization: Bearer {accessToken} (from POST /v1/identity/hmac)');
+    const publicKey = await verifyAccessToken(signingKey, match[1]);
+    if (!publicKey) throw unauthenticated('the access token is invalid or expired');
+    const key = await orm.em.fork().findOne(SecurityKey, { publicKey });
+    if (!key) throw unauthenticated('the access token is invalid or expired');
+    const principal: Principal = { publicKey, accountId: key.accountId, tenantId: key.tenantId ?? null, roles: key.roles };
+    res.locals.principal = principal;
+    req.log?.setBindings?.({ publicKey, accountId: key.accountId, ...(key.tenantId ? { tenantId: key.tenantId } : {}) });
+    next();
+  };
+}
+
+export function unauthenticated(detail: string, code = 'unauthenticated'): ApiError {
+  return new ApiError(401, code, detail, undefined, { 'www-authenticate': 'Bearer' });
+}

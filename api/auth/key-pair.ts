@@ -1,0 +1,32 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { SecurityKey } from '../../db/entities/index.js';
+import type { SecretBox } from './secret-box.js';
+
+export interface NewKey {
+  accountId: string;
+  tenantId: string | null;
+  name: string;
+  roles: string[];
+  createdBy: string | null;
+}
+
+/**
+ * Creates a key on `em` (not yet flushed) and returns it with its private key in clear: the only
+ * moment it exists outside the cipher. The private key is 32 random bytes, base64, as the HMAC
+ * scheme expects (it base64-decodes the private key to get the HMAC key).
+ */
+export function createSecurityKey(em: EntityManager, box: SecretBox, key: NewKey): { entity: SecurityKey; privateKey: string } {
+  const privateKey = randomBytes(32).toString('base64');
+  const entity = em.create(SecurityKey, {
+    publicKey: randomUUID(),
+    accountId: key.accountId,
+    tenantId: key.tenantId,
+    name: key.name,
+    roles: key.roles,
+    privateKeyCiphertext: box.encrypt(privateKey),
+    createdBy: key.createdBy,
+    createdAt: new Date(),
+  });
+  return { entity, privateKey };
+}

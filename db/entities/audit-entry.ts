@@ -1,0 +1,31 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/** One configuration change: who (the key), what, when. Written in the change's own transaction. */
+export class AuditEntry {
+  id!: string;
+  accountId!: string;
+  tenantId?: string | null;
+  actorKey!: string;
+  action!: string;
+  targetType!: string;
+  targetId!: string;
+  details: Record<string, unknown> = {};
+  createdAt: Date = new Date();
+}
+
+export const AuditEntrySchema = new EntitySchema<AuditEntry>({
+  class: AuditEntry,
+  tableName: 'audit_entry',
+  indexes: [{ properties: ['accountId', 'createdAt'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    accountId: { type: 'uuid' },
+    tenantId: { type: 'uuid', nullable: true },
+    actorKey: { type: 'string', length: 64 },
+    action: { type: 'string', length: 64 },
+    targetType: { type: 'string', length: 32 },
+    targetId: { type: 'string', length: 100 },
+    details: { type: 'json' },
+    createdAt: { type: 'datetime' },
+  },
+});

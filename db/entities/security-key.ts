@@ -1,0 +1,33 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/**
+ * A public/private key pair. The private key is kept encrypted (AES-256-GCM under the master key)
+ * because the server needs it to check HMAC signatures; it is shown in clear once, at creation.
+ */
+export class SecurityKey {
+  publicKey!: string;
+  accountId!: string;
+  /** Null for an account key. */
+  tenantId?: string | null;
+  name!: string;
+  roles!: string[];
+  privateKeyCiphertext!: string;
+  createdBy?: string | null;
+  createdAt: Date = new Date();
+}
+
+export const SecurityKeySchema = new EntitySchema<SecurityKey>({
+  class: SecurityKey,
+  tableName: 'security_key',
+  indexes: [{ properties: ['accountId', 'tenantId'] }],
+  properties: {
+    publicKey: { type: 'string', length: 64, primary: true },
+    accountId: { type: 'uuid' },
+    tenantId: { type: 'uuid', nullable: true },
+    name: { type: 'string', length: 200 },
+    roles: { type: 'json' },
+    privateKeyCiphertext: { type: 'text' },
+    createdBy: { type: 'string', length: 64, nullable: true },
+    createdAt: { type: 'datetime' },
+  },
+});

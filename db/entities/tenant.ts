@@ -1,0 +1,29 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/** A company or department under an account. Tenants share nothing. */
+export class Tenant {
+  id!: string;
+  accountId!: string;
+  name!: string;
+  /** IANA zone in which date-only open and due dates mean midnight; null means UTC. */
+  timeZone?: string | null;
+  /** Days between retries of a declined collection; null means the platform default. */
+  dunningRetryDelaysDays?: number[] | null;
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+}
+
+export const TenantSchema = new EntitySchema<Tenant>({
+  class: Tenant,
+  tableName: 'tenant',
+  indexes: [{ properties: ['accountId', 'createdAt'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    accountId: { type: 'uuid' },
+    name: { type: 'string', length: 200 },
+    timeZone: { type: 'string', length: 64, nullable: true },
+    dunningRetryDelaysDays: { type: 'json', nullable: true },
+    createdAt: { type: 'datetime' },
+    updatedAt: { type: 'datetime', onUpdate: () => new Date() },
+  },
+});
