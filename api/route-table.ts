@@ -110,6 +110,9 @@ export class RouteTable {
 function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
   return (req, res, next) => {
     const principal: Principal = res.locals.principal;
+    const isTenantKey = principal.tenantId !== null;
+    if (scope === 'account' && isTenantKey) throw new ApiError(403, 'account_key_required', 'this route needs an account key');
+    if (scope === 'tenant' && !isTenantKey) throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
     const header = scope === 'account' ? 'x-account-id' : 'x-tenant-id';
     const value = req.header(header)?.toLowerCase();
     if (!value) {
@@ -118,11 +121,9 @@ function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
       ]);
     }
     if (scope === 'account') {
-      if (principal.tenantId !== null) throw new ApiError(403, 'account_key_required', 'this route needs an account key');
       if (value !== principal.accountId) throw new ApiError(404, 'account_not_found', 'no such account');
       res.locals.context = { principal, accountId: principal.accountId } satisfies AccountContext;
     } else {
-      if (principal.tenantId === null) throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
       // Another tenant is "not found", never "forbidden": a key learns nothing of tenants it cannot reach.
       if (value !== principal.tenantId) throw new ApiError(404, 'tenant_not_found', 'no such tenant');
       res.locals.context = { principal, accountId: principal.accountId, tenantId: principal.tenantId } satisfies TenantContext;

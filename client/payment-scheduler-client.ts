@@ -21,7 +21,7 @@ export interface ApiResponse<T = any> {
  * The Authorization header for POST /v1/identity/hmac: `Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}`.
  * A fresh nonce every call; the body must be the exact bytes sent ('' for none).
  */
-export function signHmac(publicKey: string, privateKey: string, body = '', nowMs = Date.now(), nonce = randomUUID()): string {
+export function signHmac(publicKey: string, privateKey: string, body = '', nowMs = Date.now(), nonce: string = randomUUID()): string {
   return hmacAuthorizationHeader(privateKey, publicKey, nonce, Math.floor(nowMs / 1000), body);
 }
 

@@ -1,0 +1,418 @@
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueAccessToken } from '../../api/auth/access-token.js';
+import { tokenSigningKey } from '../../api/auth/secret-box.js';
+import { startApiServer } from '../../api/server.js';
+import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler-client.js';
+import { SecurityKey } from '../../db/entities/index.js';
+import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
+import { createLogger } from '../../logger.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+/** Every private key this file sees; none may appear in any log line. */
+const privateKeys: string[] = [];
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+async function tenantFixture(roles?: string[]): Promise<TenantFixture> {
+  const fixture = await system.newTenant({ roles });
+  privateKeys.push(fixture.privateKey);
+  return fixture;
+}
+
+async function exchange(authorization: string | undefined, body?: string, baseUrl = system.api.url) {
+  const res = await fetch(`${baseUrl}/v1/identity/hmac`, {
+    method: 'POST',
+    headers: { ...(authorization ? { authorization } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    body,
+  });
+  return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as any };
+}
+
+async function bearer(token: string, path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${system.api.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe('the HMAC signing algorithm', () => {
+  // The README's worked example. The expected values are computed here from the written-out
+  // algorithm with node:crypto, independently of the code under test.
+  const example = {
+    publicKey: '2f6a8a5e-6e0f-4c3e-9d2b-3b1e2c4d5f60',
+    privateKey: 'c2VjcmV0LWtleS1mb3ItdGhlLXdvcmtlZC1leGFtcGxl',
+    nonce: '9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d',
+    epochSeconds: 1798761600,
+    body: '{"name":"Acme"}',
+  };
+
+  it('matches the worked example computed from the specification', () => {
+    const bodyHash = createHash('sha256').update(example.body).digest('base64');
+    const message = `${example.publicKey}:${example.nonce}:${example.epochSeconds}:${bodyHash}`;
+    const signature = createHmac('sha256', Buffer.from(example.privateKey, 'base64')).update(message).digest('base64');
+    const header = signHmac(example.publicKey, example.privateKey, example.body, example.epochSeconds * 1000, example.nonce);
+    expect(header).toBe(`Hmac ${example.publicKey}:${example.nonce}:${example.epochSeconds}:${signature}`);
+
+    // The README shows the same numbers, so a reader can check their own implementation.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(bodyHash);
+    expect(readme).toContain(signature);
+  });
+
+  it('hashes an empty body as the empty string', () => {
+    const message = `${example.publicKey}:${example.nonce}:${example.epochSeconds}:`;
+    const signature = createHmac('sha256', Buffer.from(example.privateKey, 'base64')).update(message).digest('base64');
+    expect(signHmac(example.publicKey, example.privateKey, '', example.epochSeconds * 1000, example.nonce)).toBe(
+      `Hmac ${example.publicKey}:${example.nonce}:${example.epochSeconds}:${signature}`,
+    );
+  });
+});
+
+describe('POST /v1/identity/hmac', () => {
+  it('exchanges a correctly signed request for a short-lived token that opens the API', async () => {
+    const tenant = await tenantFixture();
+    const res = await exchange(signHmac(tenant.publicKey, tenant.privateKey));
+    expect(res.status).toBe(201);
+    expect(res.body.expires).toBeGreaterThan(Date.now() + 10 * 60_000);
+    expect(res.body.expires).toBeLessThanOrEqual(Date.now() + 15 * 60_000 + 1000);
+    const list = await bearer(res.body.accessToken, '/v1/order-management', { 'x-tenant-id': tenant.tenantId });
+    expect(list).toMatchObject({ status: 200, body: { items: [] } });
+  });
+
+  it('signs the body as sent: a tampered body is refused', async () => {
+    const tenant = await tenantFixture();
+    const header = signHmac(tenant.publicKey, tenant.privateKey, '{"a":1}');
+    expect((await exchange(header, '{"a":2}')).body.code).toBe('invalid_signature');
+    expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey, '{"a":1}'), '{"a":1}')).status).toBe(201);
+  });
+
+  it('refuses a timestamp more than 5 minutes off, either way', async () => {
+    const tenant = await tenantFixture();
+    for (const offsetMs of [-301_000, 301_000]) {
+      const res = await exchange(signHmac(tenant.publicKey, tenant.privateKey, '', Date.now() + offsetMs));
+      expect(res).toMatchObject({ status: 401, body: { code: 'stale_request' } });
+    }
+    expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey, '', Date.now() - 240_000))).status).toBe(201);
+  });
+
+  it('refuses a reused nonce, also at a second API process', async () => {
+    const tenant = await tenantFixture();
+    const header = signHmac(tenant.publicKey, tenant.privateKey);
+    expect((await exchange(header)).status).toBe(201);
+    expect(await exchange(header)).toMatchObject({ status: 401, body: { code: 'nonce_reused' } });
+
+    const second = await startApiServer(
+      { orm: system.orm, temporal: system.client, logger: createLogger('second-api', 'silent'), masterKey: system.masterKey },
+      0,
+    );
+    try {
+      const replayElsewhere = signHmac(tenant.publicKey, tenant.privateKey);
+      expect((await exchange(replayElsewhere, undefined, second.url)).status).toBe(201);
+      expect(await exchange(replayElsewhere)).toMatchObject({ status: 401, body: { code: 'nonce_reused' } });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('refuses a wrong signature and an unknown key alike', async () => {
+    const tenant = await tenantFixture();
+    const wrongKey = Buffer.alloc(32, 7).toString('base64');
+    const wrong = await exchange(signHmac(tenant.publicKey, wrongKey));
+    const unknown = await exchange(signHmac(randomUUID(), tenant.privateKey));
+    expect(wrong).toMatchObject({ status: 401, body: { code: 'invalid_signature' } });
+    expect(unknown).toMatchObject({ status: 401, body: { code: 'invalid_signature' } });
+    expect(wrong.contentType).toMatch(/^application\/problem\+json/);
+    expect(await exchange('Hmac nonsense')).toMatchObject({ status: 401, body: { code: 'invalid_authorization_header' } });
+    expect(await exchange(undefined)).toMatchObject({ status: 401, body: { code: 'invalid_authorization_header' } });
+  });
+
+  it('refuses a deleted key at once, including tokens issued before the delete', async () => {
+    const tenant = await tenantFixture();
+    const token = await tenant.client.accessToken();
+    const scope = { 'x-tenant-id': tenant.tenantId };
+    expect((await bearer(token, '/v1/order-management', scope)).status).toBe(200);
+
+    const deleted = await tenant.account.request('DELETE', `/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`);
+    expect(deleted.status).toBe(204);
+    expect(await bearer(token, '/v1/order-management', scope)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
+    expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey))).status).toBe(401);
+  });
+});
+
+describe('bearer authentication', () => {
+  it('answers 401 in the one error format for missing, malformed, forged and expired tokens', async () => {
+    const tenant = await tenantFixture();
+    const scope = { 'x-tenant-id': tenant.tenantId };
+    const missing = await fetch(`${system.api.url}/v1/order-management`, { headers: scope });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await missing.json()).toMatchObject({ status: 401, code: 'unauthenticated' });
+
+    expect((await bearer('not-a-token', '/v1/order-management', scope)).status).toBe(401);
+    const forged = await issueAccessToken(new Uint8Array(32).fill(1), tenant.publicKey, 600);
+    expect((await bearer(forged.accessToken, '/v1/order-management', scope)).status).toBe(401);
+    const expired = await issueAccessToken(tokenSigningKey(system.masterKey), tenant.publicKey, -60);
+    expect((await bearer(expired.accessToken, '/v1/order-management', scope)).status).toBe(401);
+    const valid = await issueAccessToken(tokenSigningKey(system.masterKey), tenant.publicKey, 60);
+    expect((await bearer(valid.accessToken, '/v1/order-management', scope)).status).toBe(200);
+  });
+
+  it('needs the scope header, and treats another tenant or account as not found', async () => {
+    const a = await tenantFixture();
+    const b = await tenantFixture();
+    const token = await b.client.accessToken();
+    expect(await bearer(token, '/v1/order-management')).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'headers.x-tenant-id' }] },
+    });
+    expect(await bearer(token, '/v1/order-management', { 'x-tenant-id': a.tenantId })).toMatchObject({
+      status: 404,
+      body: { code: 'tenant_not_found' },
+    });
+    const accountToken = await b.account.accessToken();
+    expect(await bearer(accountToken, '/v1/account/tenants', { 'x-account-id': a.accountId })).toMatchObject({
+      status: 404,
+      body: { code: 'account_not_found' },
+    });
+  });
+});
+
+describe('roles', () => {
+  const routes = () => system.api.routes;
+
+  /** A concrete URL for a route template, aimed at objects of `fixture`. */
+  function urlFor(path: string, fixture: TenantFixture): string {
+    return `/v1${path}`
+      .replace(':tenantId', fixture.tenantId)
+      .replace(':publicKey', randomUUID())
+      .replace(':orderRef', 'no-such-order');
+  }
+
+  it('lets in exactly the keys holding a role each route declares', async () => {
+    const fixture = await tenantFixture();
+    const clients = new Map<Role, PaymentSchedulerClient>();
+    for (const role of ACCOUNT_ROLES) {
+      const key = await fixture.account.request('POST', '/v1/account/keys', { body: { name: role, roles: [role] } });
+      privateKeys.push(key.body.privateKey);
+      clients.set(role, new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, accountId: fixture.accountId }));
+    }
+    for (const role of TENANT_ROLES) {
+      const key = await fixture.account.request('POST', `/v1/account/tenants/${fixture.tenantId}/keys`, { body: { name: role, roles: [role] } });
+      privateKeys.push(key.body.privateKey);
+      clients.set(role, new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, tenantId: fixture.tenantId }));
+    }
+
+    const outcomes: string[] = [];
+    for (const route of routes().filter((r) => r.scope !== 'public')) {
+      for (const [role, client] of clients) {
+        const keyScope = role.startsWith('account-') ? 'account' : 'tenant';
+        const allowed = keyScope === route.scope && route.roles.some((required) => grants([role], required as Role));
+        const res = await client.request(route.method.toUpperCase(), urlFor(route.path, fixture), {
+          body: route.method === 'get' || route.method === 'delete' ? undefined : {},
+        });
+        const denied = res.status === 403;
+        outcomes.push(`${route.method.toUpperCase()} ${route.path} as ${role}: ${allowed ? 'allowed' : 'denied'}`);
+        expect(res.status, `${route.method} ${route.path} as ${role}`).not.toBe(401);
+        expect(denied, `${route.method} ${route.path} as ${role} (got ${res.status} ${res.body?.code})`).toBe(!allowed);
+      }
+    }
+    // Spot checks written out by hand, so the matrix is not only checked against itself.
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        'POST /order-management as tenant-order-read: denied',
+        'POST /order-management as tenant-order-write: allowed',
+        'GET /order-management as tenant-order-write: allowed',
+        'GET /order-management as tenant-app-read: denied',
+        'GET /order-management as tenant-admin: allowed',
+        'GET /order-management as account-admin: denied',
+        'POST /account/tenants as account-tenant-read: denied',
+        'GET /account/tenants as account-tenant-read: allowed',
+        'POST /account/keys as account-tenant-write: denied',
+        'GET /account/audit as account-admin: allowed',
+        'GET /account/audit as tenant-admin: denied',
+      ]),
+    );
+  });
+});
+
+describe('tenant isolation', () => {
+  type Check = (a: TenantFixture, b: TenantFixture) => Promise<void>;
+  const notFound = async (res: Promise<{ status: number; body: any }>) => {
+    const { status, body } = await res;
+    expect(status, JSON.stringify(body)).toBe(404);
+  };
+
+  /**
+   * Every non-public route, walked as tenant or account B against A's objects. A route added
+   * without an entry here fails the completeness check below.
+   */
+  const ISOLATION: Record<string, Check> = {
+    'POST /order-management': async (a, b) => {
+      // Same orderRef, other tenant: a separate order; A's is untouched.
+      const res = await b.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'b-instruction') });
+      expect(res.status).toBe(202);
+      const mine = await a.client.request('GET', '/v1/order-management/iso-order');
+      expect(mine.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a-instruction']);
+    },
+    'GET /order-management': async (_a, b) => {
+      const res = await b.client.request('GET', '/v1/order-management');
+      expect(res.body.items.map((o: any) => o.orderRef)).not.toContain('iso-order-only-a');
+    },
+    'GET /order-management/:orderRef': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a')),
+    'POST /account/tenants': async (a, b) => {
+      const before = await a.account.request('GET', '/v1/account/tenants');
+      expect((await b.account.request('POST', '/v1/account/tenants', { body: { name: 'b2' } })).status).toBe(201);
+      const after = await a.account.request('GET', '/v1/account/tenants');
+      expect(after.body.items).toEqual(before.body.items);
+    },
+    'GET /account/tenants': async (a, b) => {
+      const res = await b.account.request('GET', '/v1/account/tenants');
+      expect(res.body.items.map((t: any) => t.tenantId)).not.toContain(a.tenantId);
+    },
+    'GET /account/tenants/:tenantId': (a, b) => notFound(b.account.request('GET', `/v1/account/tenants/${a.tenantId}`)),
+    'PATCH /account/tenants/:tenantId': async (a, b) => {
+      await notFound(b.account.request('PATCH', `/v1/account/tenants/${a.tenantId}`, { body: { name: 'stolen' } }));
+      expect((await a.account.request('GET', `/v1/account/tenants/${a.tenantId}`)).body.name).toBe('test tenant');
+    },
+    'POST /account/keys': async (a, b) => {
+      const before = await a.account.request('GET', '/v1/account/keys');
+      const created = await b.account.request('POST', '/v1/account/keys', { body: { name: 'b', roles: ['account-admin'] } });
+      privateKeys.push(created.body.privateKey);
+      expect(created.body.accountId).toBe(b.accountId);
+      expect((await a.account.request('GET', '/v1/account/keys')).body.items).toEqual(before.body.items);
+    },
+    'GET /account/keys': async (a, b) => {
+      const mine = (await a.account.request('GET', '/v1/account/keys')).body.items.map((k: any) => k.publicKey);
+      const theirs = (await b.account.request('GET', '/v1/account/keys')).body.items.map((k: any) => k.publicKey);
+      expect(theirs.filter((k: string) => mine.includes(k))).toEqual([]);
+    },
+    'DELETE /account/keys/:publicKey': async (a, b) => {
+      const aKey = (await a.account.request('GET', '/v1/account/keys')).body.items[0].publicKey;
+      await notFound(b.account.request('DELETE', `/v1/account/keys/${aKey}`));
+      expect(await system.orm.em.fork().count(SecurityKey, { publicKey: aKey })).toBe(1);
+    },
+    'POST /account/tenants/:tenantId/keys': (a, b) =>
+      notFound(b.account.request('POST', `/v1/account/tenants/${a.tenantId}/keys`, { body: { name: 'x', roles: ['tenant-admin'] } })),
+    'GET /account/tenants/:tenantId/keys': (a, b) => notFound(b.account.request('GET', `/v1/account/tenants/${a.tenantId}/keys`)),
+    'DELETE /account/tenants/:tenantId/keys/:publicKey': async (a, b) => {
+      await notFound(b.account.request('DELETE', `/v1/account/tenants/${a.tenantId}/keys/${a.publicKey}`));
+      // Even naming B's own tenant, A's key is not B's to delete.
+      await notFound(b.account.request('DELETE', `/v1/account/tenants/${b.tenantId}/keys/${a.publicKey}`));
+      expect((await a.client.request('GET', '/v1/order-management')).status).toBe(200);
+    },
+    'GET /account/audit': async (a, b) => {
+      const theirs = (await b.account.request('GET', '/v1/account/audit?limit=100')).body.items;
+      expect(theirs.length).toBeGreaterThan(0);
+      expect(theirs.filter((e: any) => e.accountId !== b.accountId || e.tenantId === a.tenantId)).toEqual([]);
+    },
+  };
+
+  function orderBody(orderRef: string, instructionRef: string) {
+    return {
+      orderRef,
+      instructions: [
+        { instructionRef, direction: 'DEBIT', amount: '1.00', currency: 'EUR', country: 'FR', openDate: '2031-01-01', dueDate: '2031-01-02' },
+      ],
+    };
+  }
+
+  it('has an entry for every route that is not public', () => {
+    const routeKeys = system.api.routes.filter((r) => r.scope !== 'public').map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(Object.keys(ISOLATION).sort()).toEqual(routeKeys.sort());
+  });
+
+  it('shows tenant B nothing of tenant A', async () => {
+    const a = await tenantFixture();
+    const b = await tenantFixture();
+    expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'a-instruction') })).status).toBe(202);
+    expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status).toBe(202);
+    for (const [route, check] of Object.entries(ISOLATION)) {
+      try {
+        await check(a, b);
+      } catch (err) {
+        throw new Error(`${route}: ${(err as Error).message}`);
+      }
+    }
+  });
+});
+
+describe('abuse limits', () => {
+  it('answers 429 with Retry-After once a key passes its per-minute limit, and counts keys apart', async () => {
+    const limited = await startApiServer(
+      { orm: system.orm, temporal: system.client, logger: createLogger('limited-api', 'silent'), masterKey: system.masterKey, rateLimitPerMinute: 3 },
+      0,
+    );
+    try {
+      const first = await tenantFixture();
+      const second = await tenantFixture();
+      const asFirst = new PaymentSchedulerClient({ baseUrl: limited.url, publicKey: first.publicKey, privateKey: first.privateKey, tenantId: first.tenantId });
+      const asSecond = new PaymentSchedulerClient({ baseUrl: limited.url, publicKey: second.publicKey, privateKey: second.privateKey, tenantId: second.tenantId });
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await asFirst.request('GET', '/v1/order-management')).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const limitedRes = await asFirst.request('GET', '/v1/order-management');
+      expect(limitedRes.body).toMatchObject({ status: 429, code: 'rate_limited' });
+      expect(Number(limitedRes.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await asSecond.request('GET', '/v1/order-management')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('audit log', () => {
+  it('records who changed what configuration, for account admins to read', async () => {
+    const account = await system.newAccount();
+    privateKeys.push(account.privateKey);
+    const start = new Date().toISOString();
+    const tenant = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'Audited', timeZone: 'Europe/Paris' } });
+    await account.client.request('PATCH', `/v1/account/tenants/${tenant.body.tenantId}`, { body: { dunning: { retryDelaysDays: [2, 4] } } });
+    const key = await account.client.request('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, {
+      body: { name: 'ops', roles: ['tenant-order-read'] },
+    });
+    privateKeys.push(key.body.privateKey);
+    await account.client.request('DELETE', `/v1/account/tenants/${tenant.body.tenantId}/keys/${key.body.publicKey}`);
+
+    const audit = await account.client.request('GET', `/v1/account/audit?since=${encodeURIComponent(start)}`);
+    expect(audit.status).toBe(200);
+    const entries = [...audit.body.items].reverse();
+    expect(entries.map((e: any) => [e.action, e.targetId, e.actorKey])).toEqual([
+      ['tenant.create', tenant.body.tenantId, account.publicKey],
+      ['tenant.update', tenant.body.tenantId, account.publicKey],
+      ['tenant-key.create', key.body.publicKey, account.publicKey],
+      ['tenant-key.delete', key.body.publicKey, account.publicKey],
+    ]);
+    expect(entries[1].details).toEqual({ dunning: { retryDelaysDays: [2, 4] } });
+    expect(JSON.stringify(audit.body)).not.toContain(key.body.privateKey);
+    const later = await account.client.request('GET', `/v1/account/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    expect(later.body.items).toEqual([]);
+  });
+
+  it('never shows a private key after creation', async () => {
+    const tenant = await tenantFixture();
+    const listed = await tenant.account.request('GET', `/v1/account/tenants/${tenant.tenantId}/keys`);
+    expect(listed.body.items.map((k: any) => k.publicKey)).toContain(tenant.publicKey);
+    expect(JSON.stringify(listed.body)).not.toContain(tenant.privateKey);
+    expect(listed.body.items.every((k: any) => !('privateKey' in k))).toBe(true);
+    const stored = await system.orm.em.fork().findOneOrFail(SecurityKey, { publicKey: tenant.publicKey });
+    expect(stored.privateKeyCiphertext).not.toContain(tenant.privateKey);
+  });
+});
+
+describe('logs', () => {
+  // Last in the file: it reads what everything above logged.
+  it('never contain a private key, a signature header or an access token', async () => {
+    const log = system.logLines.join('');
+    expect(system.logLines.length).toBeGreaterThan(50);
+    expect(privateKeys.length).toBeGreaterThan(10);
+    for (const privateKey of privateKeys) expect(log).not.toContain(privateKey);
+    expect(log).not.toMatch(/Hmac [0-9a-f-]{36}:/);
+    expect(log).not.toMatch(/Bearer ey/);
+  });
+});
