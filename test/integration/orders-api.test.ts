@@ -233,6 +233,32 @@ describe('creating orders', () => {
   });
 });
 
+describe('tenant settings', () => {
+  it('reads date-only dates in the tenant’s time zone and copies its dunning schedule onto the order', async () => {
+    const tenant = await system.newTenant({ tenant: { timeZone: 'America/New_York', dunning: { retryDelaysDays: [2] } } });
+    const res = await call('POST', '/v1/order-management', {
+      tenant,
+      body: { orderRef: 'tz-1', instructions: [instruction('a', { openDate: '2030-01-15', dueDate: '2030-07-01' })] },
+    });
+    expect(res.status).toBe(202);
+    // Midnight in New York: UTC-5 in winter, UTC-4 in summer.
+    expect(res.body.instructions[0]).toMatchObject({ openDate: '2030-01-15T05:00:00.000Z', dueDate: '2030-07-01T04:00:00.000Z' });
+    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'tz-1' });
+    expect(stored.dunningDelaysMs).toEqual([2 * 24 * 60 * 60 * 1000]);
+    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'tz-1'));
+    const history = await handle.fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    const input = JSON.parse(Buffer.from(started!.input!.payloads![0].data!).toString('utf8'));
+    expect(input.dunningDelaysMs).toEqual([2 * 24 * 60 * 60 * 1000]);
+  });
+
+  it('refuses an unknown time zone', async () => {
+    const account = await system.newAccount();
+    const res = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'x', timeZone: 'Mars/Olympus' } });
+    expect(res).toMatchObject({ status: 400, body: { errors: [{ path: 'timeZone', code: 'invalid_time_zone' }] } });
+  });
+});
+
 describe('reading orders', () => {
   it('lists a tenant’s orders newest first, a page at a time', async () => {
     const tenant = await system.newTenant();
