@@ -24,6 +24,8 @@ export function ormConfig({ url, poolSize = 10, debug = false }: DatabaseOptions
       migrationsList: MIGRATIONS,
       // Where `npm run migration:create` writes new migrations.
       path: fileURLToPath(new URL('./migrations', import.meta.url)),
+      // Callers report what ran; the migrator's own lines would go to stdout (and spoil `bootstrap --json`).
+      silent: true,
       transactional: true,
       allOrNothing: true,
       snapshot: false,

@@ -7,6 +7,9 @@ import { ormConfig, type DatabaseOptions } from './orm-config.js';
  */
 export async function openDatabase(options: DatabaseOptions & { migrate?: boolean }): Promise<MikroORM> {
   const orm = await MikroORM.init(ormConfig(options));
-  if (options.migrate) await orm.getMigrator().up();
+  if (options.migrate) {
+    const applied = await orm.getMigrator().up();
+    if (applied.length > 0) console.error(`applied migrations: ${applied.map((m) => m.name).join(', ')}`);
+  }
   return orm;
 }

@@ -68,7 +68,7 @@ async function main() {
 
   const worker = await startWorkerProcess({
     orm,
-    logger: logger.child({ name: 'worker' }),
+    logger: createLogger('worker', config.logLevel),
     temporalAddress,
     namespace: config.temporalNamespace,
     sandboxUrl: config.sandboxUrl,
@@ -84,7 +84,7 @@ async function main() {
     {
       orm,
       temporal,
-      logger: logger.child({ name: 'api' }),
+      logger: createLogger('api', config.logLevel),
       masterKey,
       bodyLimit: config.bodyLimit,
       rateLimitPerMinute: config.rateLimitPerMinute,
