@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { ApiError } from './problem.js';
 
-export function sendProblem(res: Parameters<RequestHandler>[1], error: ApiError): void {
+function sendProblem(res: Parameters<RequestHandler>[1], error: ApiError): void {
   res.status(error.status).set(error.headers).type('application/problem+json').send(JSON.stringify(error.toProblem(res.locals.requestId)));
 }
 

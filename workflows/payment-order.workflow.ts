@@ -9,7 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { OrderActivities } from '../activities/order-activities.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
-import { isFinal, type InstructionStatus, type OrderStatus } from '../domain/instruction-status.js';
+import { canTransition, isFinal, type InstructionStatus, type OrderStatus } from '../domain/instruction-status.js';
 import {
   paymentIdempotencyKey,
   type InstructionState,
@@ -76,6 +76,10 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
   }
 
   function transition(state: InstructionState, status: InstructionStatus, fields: Partial<InstructionState> = {}): void {
+    if (!canTransition(state.status, status)) {
+      // A bug, not a business outcome: failing the workflow task stops this order, visibly, until fixed code is deployed.
+      throw new Error(`illegal transition of ${state.instructionRef}: ${state.status} -> ${status}`);
+    }
     Object.assign(state, fields, { status });
     log.info('instruction state changed', {
       tenantId: input.tenantId,

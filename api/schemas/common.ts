@@ -52,10 +52,6 @@ export const ProblemSchema = z
   })
   .openapi('Problem');
 
-export const TenantHeaderSchema = z.object({
-  'x-tenant-id': z.uuid().openapi({ description: 'Tenant the call acts for' }),
-});
-
 export const IdempotencyHeaderSchema = z.object({
   'idempotency-key': z.string().min(1).max(255).optional().openapi({
     description: 'Same key and body within 24 h returns the first answer; the same key with another body is a 422',
