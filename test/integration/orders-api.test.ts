@@ -4,6 +4,7 @@ import { buildOrder } from '../../api/order-builder.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -296,5 +297,12 @@ describe('operations endpoints', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui-bundle.js');
     expect((await fetch(`${system.api.url}/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);
+  });
+});
+
+describe('logs', () => {
+  // Last in the file: it reads what everything above logged.
+  it('never contain a private key, a signature header or an access token', () => {
+    expectNoSecretsInLogs(system);
   });
 });

@@ -8,6 +8,7 @@ import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler
 import { SecurityKey } from '../../db/entities/index.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
 import { createLogger } from '../../logger.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -407,12 +408,8 @@ describe('audit log', () => {
 
 describe('logs', () => {
   // Last in the file: it reads what everything above logged.
-  it('never contain a private key, a signature header or an access token', async () => {
-    const log = system.logLines.join('');
-    expect(system.logLines.length).toBeGreaterThan(50);
+  it('never contain a private key, a signature header or an access token', () => {
     expect(privateKeys.length).toBeGreaterThan(10);
-    for (const privateKey of privateKeys) expect(log).not.toContain(privateKey);
-    expect(log).not.toMatch(/Hmac [0-9a-f-]{36}:/);
-    expect(log).not.toMatch(/Bearer ey/);
+    expectNoSecretsInLogs(system, privateKeys);
   });
 });

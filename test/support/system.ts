@@ -35,6 +35,8 @@ export interface TestSystem {
   masterKey: string;
   /** Every line the API logged, at debug level, for checks that secrets never reach a log. */
   logLines: string[];
+  /** Private keys handed out by newAccount and newTenant, for the secrets-in-logs checks. */
+  issuedPrivateKeys: string[];
   newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
   newTenant(options?: { roles?: string[]; tenant?: Record<string, unknown> }): Promise<TenantFixture>;
   close(): Promise<void>;
@@ -86,9 +88,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     0,
   );
   const reconciler = new OrphanOrderReconciler({ orm, client, logger, graceMs: 0 });
+  const issuedPrivateKeys: string[] = [];
 
   async function newAccount() {
     const account = await bootstrapAccount(orm, masterKey, 'test account');
+    issuedPrivateKeys.push(account.privateKey);
     return { ...account, client: new PaymentSchedulerClient({ baseUrl: api.url, ...account }) };
   }
 
@@ -100,6 +104,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     reconciler,
     masterKey,
     logLines,
+    issuedPrivateKeys,
     newAccount,
     async newTenant({ roles = ['tenant-admin'], tenant = {} } = {}) {
       const account = await newAccount();
@@ -108,6 +113,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       const tenantId: string = created.body.tenantId;
       const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, { body: { name: 'test key', roles } });
       if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
+      issuedPrivateKeys.push(key.body.privateKey);
       return {
         accountId: account.accountId,
         tenantId,
