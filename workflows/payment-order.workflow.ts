@@ -24,14 +24,17 @@ import { NextActionAtKey, OrderStatusKey } from './search-attributes.js';
 /** The app every instruction is paid through until schemes choose one. */
 const DEFAULT_APP_ID = 'sandbox';
 
+/** After a provider call went unanswered through all its activity retries, ask again this much later. */
+const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
+
 // The read model must eventually catch up, so projection retries without limit.
 const { projectOrderState } = proxyActivities<OrderActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-// A provider call is bounded: after these attempts the instruction goes LATE and is retried on the
-// dunning schedule with the same idempotency key, so a payment the provider did take is never taken twice.
+// A provider call is bounded: after these attempts the instruction goes LATE and the call is made
+// again an hour later with the same idempotency key, so a payment the provider did take is never taken twice.
 const { executePayment } = proxyActivities<OrderActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
@@ -95,16 +98,17 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
     await publish();
 
     await sleepUntil(plan.dueAt);
-    // The idempotency key advances only after the provider's definite answer (a decline), never
-    // after a lost one, so a retry of an unanswered call cannot become a second payment.
-    let keyAttempt = 1;
-    for (let retry = 0; ; retry++) {
-      if (!plan.financialInstrumentId) {
-        // No instrument to collect from: the customer has to pay (or an instrument be added) first.
-        transition(state, 'LATE', { lateAt: nowIso(), failureCode: 'no_financial_instrument', nextActionAt: undefined });
-        await publish();
-        await condition(() => plan.financialInstrumentId !== undefined);
-      }
+    if (!plan.financialInstrumentId) {
+      // No instrument to collect from: the customer has to pay (or an instrument be added) first.
+      transition(state, 'LATE', { lateAt: nowIso(), failureCode: 'no_financial_instrument', nextActionAt: undefined });
+      await publish();
+      await condition(() => plan.financialInstrumentId !== undefined);
+    }
+    // Declines are definite answers: each one uses up a dunning retry, and the next attempt gets a
+    // new idempotency key. An unanswered call is not: it is repeated with the same key, without
+    // limit, because the provider may have taken the money and must be asked again, never twice.
+    let declines = 0;
+    for (;;) {
       transition(state, 'PROCESSING', {
         processingAt: nowIso(),
         attempts: state.attempts + 1,
@@ -113,24 +117,29 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
       });
       await publish();
 
-      const outcome = await collect(plan, keyAttempt);
+      const outcome = await collect(plan, declines + 1);
       if (outcome.status === 'SETTLED') {
         // Workflow time, not the provider's clock: the timeline of one order stays on one clock.
         transition(state, 'SETTLED', { settledAt: nowIso(), providerRef: outcome.providerRef, failureCode: undefined });
         await publish();
         return;
       }
-      if (outcome.status === 'DECLINED') keyAttempt += 1;
-      const code = outcome.status === 'DECLINED' ? outcome.code : 'provider_unavailable';
-      const providerRef = outcome.status === 'DECLINED' ? outcome.providerRef : state.providerRef;
-      const retryable = outcome.status === 'UNREACHABLE' || outcome.retryable;
-      if (!retryable || retry >= dunningDelaysMs.length) {
-        transition(state, 'FAILED', { failedAt: nowIso(), failureCode: code, providerRef });
-        await publish();
-        return;
+      let retryInMs: number;
+      if (outcome.status === 'DECLINED') {
+        if (!outcome.retryable || declines >= dunningDelaysMs.length) {
+          transition(state, 'FAILED', { failedAt: nowIso(), failureCode: outcome.code, providerRef: outcome.providerRef });
+          await publish();
+          return;
+        }
+        retryInMs = dunningDelaysMs[declines];
+        declines += 1;
+        state.providerRef = outcome.providerRef;
+      } else {
+        retryInMs = UNANSWERED_RETRY_MS;
       }
-      const retryAt = new Date(Date.now() + dunningDelaysMs[retry]).toISOString();
-      transition(state, 'LATE', { lateAt: nowIso(), failureCode: code, providerRef, nextActionAt: retryAt });
+      const code = outcome.status === 'DECLINED' ? outcome.code : 'provider_unavailable';
+      const retryAt = new Date(Date.now() + retryInMs).toISOString();
+      transition(state, 'LATE', { lateAt: nowIso(), failureCode: code, nextActionAt: retryAt });
       await publish();
       await sleepUntil(retryAt);
     }

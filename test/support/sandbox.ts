@@ -10,9 +10,10 @@ export interface RunningSandbox {
 }
 
 /** The sandbox provider on a free loopback port: a real HTTP server, as the worker sees it in production. */
-export async function startSandbox(): Promise<RunningSandbox> {
-  const server: Server = await new Promise((resolve) => {
-    const s = createSandboxApp().listen(0, '127.0.0.1', () => resolve(s));
+export async function startSandbox(port = 0): Promise<RunningSandbox> {
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = createSandboxApp().listen(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

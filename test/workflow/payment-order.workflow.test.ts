@@ -11,10 +11,12 @@ import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId } from '../../domain/order.js';
+import { orderStateQuery } from '../../workflows/definitions.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { paymentOrderWorkflow } from '../../workflows/payment-order.workflow.js';
+import { eventually } from '../support/eventually.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
 
@@ -52,15 +54,19 @@ async function storeOrder(tenantId: string, input: CreateOrderInput) {
   return workflowInputOf(order);
 }
 
-/** Runs the order's workflow to its end on a fresh worker (a worker runs once). */
-async function runOrder(input: Awaited<ReturnType<typeof storeOrder>>, dunningDelaysMs?: number[]) {
-  // Real activities: projections go to the test database, payments to the sandbox over HTTP.
-  const worker = await Worker.create({
+/** A fresh worker (a worker runs once) with real activities: projections go to the test database, payments over HTTP. */
+function createWorker(sandboxUrl = sandbox.url) {
+  return Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle,
-    activities: createActivities({ orm, apps: createAppRegistry(got, { sandboxUrl: sandbox.url }) }),
+    activities: createActivities({ orm, apps: createAppRegistry(got, { sandboxUrl }) }),
   });
+}
+
+/** Runs the order's workflow to its end. */
+async function runOrder(input: Awaited<ReturnType<typeof storeOrder>>, dunningDelaysMs?: number[]) {
+  const worker = await createWorker();
   return worker.runUntil(
     env.client.workflow.execute(paymentOrderWorkflow, {
       workflowId: orderWorkflowId(input.tenantId, input.orderRef),
@@ -146,5 +152,55 @@ describe('payment-order workflow on the time-skipping server', () => {
     const payments = await sandbox.payments(`${tenantId}:dunning-1:`);
     expect(payments.map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2', '3', '4']);
     expect(payments.every((p) => p.status === 'DECLINED')).toBe(true);
+  });
+
+  it('asks an unanswering provider again with the same key until it answers, so the customer pays once', async () => {
+    const tenantId = randomUUID();
+    const open = new Date((await env.currentTimeMs()) + DAY_MS);
+    const input = await storeOrder(tenantId, {
+      orderRef: 'outage-1',
+      instructions: [
+        {
+          instructionRef: 'premium-1',
+          direction: 'DEBIT',
+          amount: '30.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: open.toISOString(),
+          dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
+          financialInstrumentId: 'card_visa_4242',
+        },
+      ],
+    });
+    // A port with nothing listening yet: the provider is down when the instruction falls due.
+    const probe = await startSandbox();
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+
+    const worker = await createWorker(`http://127.0.0.1:${port}`);
+    let revived: RunningSandbox | undefined;
+    try {
+      const result = await worker.runUntil(async () => {
+        const handle = await env.client.workflow.start(paymentOrderWorkflow, {
+          workflowId: orderWorkflowId(tenantId, 'outage-1'),
+          taskQueue: TASK_QUEUE,
+          args: [input],
+        });
+        const finished = handle.result();
+        const late = await eventually(
+          () => handle.query(orderStateQuery),
+          (state) => state.instructions[0].status === 'LATE',
+          { what: 'instruction LATE after the provider stayed down', timeoutMs: 60_000 },
+        );
+        expect(late.instructions[0]).toMatchObject({ failureCode: 'provider_unavailable', attempts: 1 });
+        revived = await startSandbox(port);
+        return finished;
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', attempts: 2 });
+      const payments = await revived!.payments(`${tenantId}:outage-1:`);
+      expect(payments.map((p) => p.idempotencyKey)).toEqual([`${tenantId}:outage-1:premium-1:1`]);
+    } finally {
+      await revived?.close();
+    }
   });
 });
