@@ -1,18 +1,18 @@
-// `npm start`: the whole system on one machine with no configuration. See README "Running it".
+// `npm start`: the whole system on one machine with no configuration. See README "Set up".
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { loadConfig } from '../config.js';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
-import { openDatabase } from '../db/orm.js';
-import { createLogger } from '../logger.js';
-import { startApiServer } from '../api/server.js';
 import { Client, Connection } from '@temporalio/client';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
 import { loadOrCreateMasterKeyFile } from '../api/auth/master-key.js';
+import { startApiServer } from '../api/server.js';
+import { loadConfig } from '../config.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
 import { Account } from '../db/entities/index.js';
+import { openDatabase } from '../db/orm.js';
+import { createLogger } from '../logger.js';
+import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
