@@ -26,14 +26,18 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
   };
 }
 
+/** How long a caller waits for Temporal to accept a start before leaving it to the reconciler. */
+const START_DEADLINE_MS = 5_000;
+
 /**
  * Starts the order's workflow. Safe to call twice: the workflow id is derived from the order, and
- * an already-running workflow for it counts as started.
+ * an already-running workflow for it counts as started. Gives up after a few seconds, so an API
+ * request does not hang while Temporal is unreachable.
  */
 export async function startOrderWorkflow(client: Client, input: PaymentOrderInput): Promise<void> {
   const firstOpen = input.instructions.map((i) => i.openAt).sort()[0];
   try {
-    await client.workflow.start('paymentOrderWorkflow', {
+    await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.start('paymentOrderWorkflow', {
       workflowId: orderWorkflowId(input.tenantId, input.orderRef),
       taskQueue: PAYMENTS_TASK_QUEUE,
       args: [input],
@@ -45,7 +49,7 @@ export async function startOrderWorkflow(client: Client, input: PaymentOrderInpu
         { key: OrderStatusKey, value: 'ACTIVE' },
         { key: NextActionAtKey, value: new Date(firstOpen) },
       ],
-    });
+    }));
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return;
     throw err;

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiServer } from '../../api/server.js';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
+import { createLogger } from '../../logger.js';
 import { buildOrder } from '../../api/order-builder.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../domain/order.js';
@@ -154,6 +158,32 @@ describe('an order end to end over HTTP', () => {
     expect(order.instructions[0].status).toBe('SETTLED');
     const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
     expect(stored.workflowStartedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('when Temporal is down', () => {
+  it('still takes the order, and the worker starts its workflow once Temporal answers', async () => {
+    const tenant = await system.newTenant();
+    // An API whose Temporal connection leads nowhere: the start fails after the order is stored.
+    const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
+    const cutOff = await startApiServer(
+      { orm: system.orm, temporal: new Client({ connection: deadConnection }), logger: createLogger('cut-off-api', 'silent'), masterKey: system.masterKey },
+      0,
+    );
+    try {
+      const asTenant = new PaymentSchedulerClient({ baseUrl: cutOff.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+      const res = await asTenant.request('POST', '/v1/order-management', { body: { orderRef: 'outage-1', instructions: [instruction('only')] } });
+      expect(res.status).toBe(202);
+      const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'outage-1' });
+      expect(stored.workflowStartedAt).toBeNull();
+    } finally {
+      await cutOff.close();
+      await deadConnection.close().catch(() => undefined);
+    }
+
+    expect(await system.reconciler.runOnce()).toBeGreaterThanOrEqual(1);
+    const order = await waitForOrder(tenant, 'outage-1', (o) => o.status === 'COMPLETED', 'order taken during the outage to settle');
+    expect(order.instructions[0].status).toBe('SETTLED');
   });
 });
 
