@@ -321,6 +321,12 @@ describe('operations endpoints', () => {
     expect(Object.keys(doc.body.paths)).toEqual(
       expect.arrayContaining(['/v1/order-management', '/v1/order-management/{orderRef}']),
     );
+    // Every route of the route table is documented, with its method.
+    for (const route of system.api.routes) {
+      const path = `/v1${route.path.replace(/:(\w+)/g, '{$1}')}`;
+      expect(doc.body.paths[path]?.[route.method], `${route.method} ${path}`).toBeDefined();
+    }
+    expect(doc.body.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     const createSchema = doc.body.components.schemas.CreateOrder;
     expect(createSchema.required).toEqual(expect.arrayContaining(['orderRef', 'instructions']));
     const page = await fetch(`${system.api.url}/docs`);
