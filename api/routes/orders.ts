@@ -58,7 +58,7 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       try {
         await startOrderWorkflow(temporal, workflowInputOf(order));
         order.workflowStartedAt = new Date();
-        await em.flush();
+        await em.nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: order.workflowStartedAt });
       } catch (err) {
         // The order is safely stored; the worker's reconciler starts its workflow once Temporal answers.
         req.log.error({ err, tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
