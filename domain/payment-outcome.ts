@@ -3,7 +3,7 @@
  * decides whether to dun. Transport failures and 5xx are thrown and retried by Temporal instead.
  */
 export type PaymentOutcome =
-  | { status: 'SETTLED'; providerRef: string; settledAt: string }
+  | { status: 'SETTLED'; providerRef: string }
   | { status: 'DECLINED'; providerRef: string; code: string; retryable: boolean };
 
 export interface PaymentRequest {

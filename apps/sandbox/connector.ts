@@ -39,6 +39,6 @@ export function createSandboxConnector(http: Got, baseUrl: string): AppConnector
 }
 
 function toOutcome(body: SandboxPaymentBody): PaymentOutcome {
-  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.id, settledAt: body.createdAt };
+  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.id };
   return { status: 'DECLINED', providerRef: body.id, code: body.declineCode ?? 'declined', retryable: body.retryable ?? false };
 }
