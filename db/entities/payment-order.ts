@@ -24,7 +24,15 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
   class: PaymentOrder,
   tableName: 'payment_order',
   uniques: [{ properties: ['tenantId', 'orderRef'], name: 'payment_order_tenant_order_ref_unique' }],
-  indexes: [{ properties: ['tenantId', 'createdAt'] }],
+  indexes: [
+    { properties: ['tenantId', 'createdAt'] },
+    // For the orphan-order reconciler's scan; written as PostgreSQL prints it so schema diffs match.
+    {
+      name: 'payment_order_workflow_not_started_index',
+      expression:
+        'CREATE INDEX payment_order_workflow_not_started_index ON public.payment_order USING btree (created_at) WHERE (workflow_started_at IS NULL)',
+    },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },

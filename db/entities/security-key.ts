@@ -22,8 +22,8 @@ export const SecurityKeySchema = new EntitySchema<SecurityKey>({
   indexes: [{ properties: ['accountId', 'tenantId'] }],
   properties: {
     publicKey: { type: 'string', length: 64, primary: true },
-    accountId: { type: 'uuid' },
-    tenantId: { type: 'uuid', nullable: true },
+    accountId: { kind: 'm:1', entity: 'Account', mapToPk: true, fieldName: 'account_id', deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },
+    tenantId: { kind: 'm:1', entity: 'Tenant', mapToPk: true, fieldName: 'tenant_id', nullable: true, deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },
     name: { type: 'string', length: 200 },
     roles: { type: 'json' },
     privateKeyCiphertext: { type: 'text' },

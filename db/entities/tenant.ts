@@ -19,7 +19,8 @@ export const TenantSchema = new EntitySchema<Tenant>({
   indexes: [{ properties: ['accountId', 'createdAt'] }],
   properties: {
     id: { type: 'uuid', primary: true },
-    accountId: { type: 'uuid' },
+    // The foreign key, kept as the id value (mapToPk): tenants are looked up by account id, never walked to.
+    accountId: { kind: 'm:1', entity: 'Account', mapToPk: true, fieldName: 'account_id', deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },
     name: { type: 'string', length: 200 },
     timeZone: { type: 'string', length: 64, nullable: true },
     dunningRetryDelaysDays: { type: 'json', nullable: true },
