@@ -36,6 +36,16 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     as_postgres "$pg_bin/initdb" -D "$data_dir" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
   mkdir -p /var/run/postgresql && { [ "$(id -u)" != 0 ] || chown postgres:postgres /var/run/postgresql; }
+  # A server killed without shutting down leaves its pid file; if that pid now belongs to some other
+  # process, postgres refuses to start. Nothing answers on the port, so the file is stale.
+  pid_file="$data_dir/postmaster.pid"
+  if [ -f "$pid_file" ]; then
+    old_pid=$(head -n 1 "$pid_file")
+    if ! tr '\0' ' ' < "/proc/$old_pid/cmdline" 2>/dev/null | grep -q "postgres"; then
+      echo "ensure-postgres: removing stale $pid_file (pid $old_pid is not a postgres server)" >&2
+      rm -f "$pid_file"
+    fi
+  fi
   as_postgres "$pg_bin/pg_ctl" -D "$data_dir" -l "$data_dir/server.log" -w -t 60 \
     -o "-p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2
 fi
