@@ -6,6 +6,7 @@ import { pinoHttp } from 'pino-http';
 import { authenticate } from './auth/authenticate.js';
 import { SecretBox, tokenSigningKey } from './auth/secret-box.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
+import { requireJsonBody } from './json-body.js';
 import { idempotency } from './idempotency.js';
 import { createOpenApiRegistry, generateOpenApiDocument } from './openapi.js';
 import { perKeyRateLimit } from './rate-limit.js';
@@ -68,6 +69,7 @@ export function createApi(deps: ApiDependencies): Express {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
+  app.use(requireJsonBody);
   app.use(
     express.json({
       limit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,

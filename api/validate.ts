@@ -6,7 +6,8 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, where?:
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const errors: FieldError[] = result.error.issues.flatMap((issue) => {
-    const base = where ? [where, ...issue.path] : issue.path;
+    // A problem with the body as a whole (not an object, say) is reported at `body`.
+    const base = where ? [where, ...issue.path] : issue.path.length > 0 ? issue.path : ['body'];
     const code = (issue.code === 'custom' && typeof issue.params?.code === 'string') ? issue.params.code : issue.code;
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ path: formatPath([...base, key]), code: 'unknown_field', message: 'is not a known field' }));

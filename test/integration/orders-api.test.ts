@@ -226,6 +226,11 @@ describe('creating orders', () => {
     expect(malformed).toMatchObject({ status: 400, body: { code: 'malformed_json' } });
     const huge = await call('POST', '/v1/order-management', { tenant, rawBody: JSON.stringify({ pad: 'x'.repeat(1_100_000) }) });
     expect(huge).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
+    const notJson = await call('POST', '/v1/order-management', { tenant, rawBody: 'orderRef=x', headers: { 'content-type': 'text/plain' } });
+    expect(notJson).toMatchObject({ status: 415, body: { code: 'unsupported_media_type' } });
+    const array = await call('POST', '/v1/order-management', { tenant, rawBody: '[1, 2]' });
+    expect(array).toMatchObject({ status: 400, body: { errors: [{ path: 'body', code: 'invalid_type' }] } });
+    expect(await countOrders(tenant)).toBe(0);
   });
 
   it('answers 409 for a duplicate orderRef and keeps the first order', async () => {
