@@ -32,14 +32,15 @@ export interface ApiDependencies {
   accessTokenTtlSeconds?: number;
 }
 
-export const DEFAULT_BODY_LIMIT = '1mb';
-export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
-export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+const DEFAULT_BODY_LIMIT = '1mb';
+const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
+const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger } = deps;
   const secretBox = SecretBox.fromBase64(deps.masterKey);
   const signingKey = tokenSigningKey(deps.masterKey);
+  const rateLimitPerMinute = deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE;
   const registry = createOpenApiRegistry();
 
   const routes = new RouteTable(registry);
@@ -86,8 +87,9 @@ export function createApi(deps: ApiDependencies): Express {
     '/v1',
     routes.router({
       authenticate: authenticate(orm, signingKey),
-      rateLimit: perKeyRateLimit(deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE),
-      publicRateLimit: perKeyRateLimit(deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE),
+      // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
+      rateLimit: perKeyRateLimit(rateLimitPerMinute),
+      publicRateLimit: perKeyRateLimit(rateLimitPerMinute),
       idempotency: idempotency(orm, (locals) => {
         const context = locals.context as { tenantId?: string; accountId: string };
         return context.tenantId ? `tenant:${context.tenantId}` : `account:${context.accountId}`;

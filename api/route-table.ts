@@ -127,7 +127,6 @@ function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
       // Another tenant is "not found", never "forbidden": a key learns nothing of tenants it cannot reach.
       if (value !== principal.tenantId) throw new ApiError(404, 'tenant_not_found', 'no such tenant');
       res.locals.context = { principal, accountId: principal.accountId, tenantId: principal.tenantId } satisfies TenantContext;
-      res.locals.tenantId = principal.tenantId;
     }
     next();
   };

@@ -1,6 +1,6 @@
 import type { Got } from 'got';
 import type { AppConnector } from '../app-connector.js';
-import type { PaymentOutcome, PaymentRequest } from '../../domain/payment-outcome.js';
+import type { PaymentOutcome } from '../../domain/payment-outcome.js';
 
 interface SandboxPaymentBody {
   id: string;
