@@ -1,18 +1,29 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** Everything the processes read from the environment, with the defaults `npm start` runs on. */
+/**
+ * Everything the processes read from the environment, with the defaults `npm start` runs on. This
+ * is the one place that reads process.env for settings and the one place defaults are written
+ * (the README's configuration table lists the same).
+ */
 export interface Config {
   apiPort: number;
+  /** Address the API binds; 0.0.0.0 in containers. */
+  apiHost: string;
   sandboxPort: number;
+  sandboxHost: string;
   sandboxUrl: string;
   /** Unset: `npm start` runs a Temporal dev server on temporalPort. */
   temporalAddress?: string;
   temporalPort: number;
   temporalUiPort: number;
   temporalNamespace: string;
+  /** A Temporal CLI to use instead of building one. */
+  temporalCliPath?: string;
   /** Unset: `npm start` serves an embedded PGlite database on embeddedDbPort. */
   databaseUrl?: string;
+  /** Connections per process. The worker runs at most this many activities at once, so none waits for a connection. */
+  databasePoolSize: number;
   embeddedDbPort: number;
   dataDir: string;
   cacheDir: string;
@@ -21,37 +32,65 @@ export interface Config {
   orphanOrderGraceMs: number;
   /** Base64 of 32 bytes. Unset: `npm start` keeps one in DATA_DIR/master.key. */
   masterKey?: string;
+  /** Earlier master keys, comma-separated, still accepted for opening secrets during a rotation. */
+  masterKeyPrevious: string[];
   rateLimitPerMinute: number;
   bodyLimit: string;
   accessTokenTtlSeconds: number;
+  /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
+  trustProxy: boolean | number | string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const sandboxPort = intFrom(env.SANDBOX_PORT, 3100);
   return {
     apiPort: intFrom(env.PORT ?? env.API_PORT, 3000),
+    apiHost: env.API_HOST || '127.0.0.1',
     sandboxPort,
+    sandboxHost: env.SANDBOX_HOST || '127.0.0.1',
     sandboxUrl: env.SANDBOX_URL ?? `http://127.0.0.1:${sandboxPort}`,
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalPort: intFrom(env.TEMPORAL_PORT, 7233),
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),
     temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    temporalCliPath: env.TEMPORAL_CLI_PATH || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
+    databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
     embeddedDbPort: intFrom(env.EMBEDDED_DB_PORT, 5433),
     dataDir: env.DATA_DIR ?? join(process.cwd(), '.data'),
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),
     logLevel: env.LOG_LEVEL ?? 'info',
     orphanOrderGraceMs: intFrom(env.ORPHAN_ORDER_GRACE_MS, 30_000),
     masterKey: env.MASTER_KEY || undefined,
+    masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
+    trustProxy: trustProxyFrom(env.TRUST_PROXY),
   };
 }
+
+/** The API's own settings, from a config (in tests: `apiSettings(loadConfig({}))` with overrides). */
+export function apiSettings(config: Config) {
+  return {
+    bodyLimit: config.bodyLimit,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    trustProxy: config.trustProxy,
+  };
+}
+export type ApiSettings = ReturnType<typeof apiSettings>;
 
 function intFrom(value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected a non-negative integer, got "${value}"`);
   return parsed;
+}
+
+function trustProxyFrom(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }

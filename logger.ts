@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { DriverException } from '@mikro-orm/core';
+import { pino, stdSerializers, type Logger } from 'pino';
 
 /**
  * Paths that may carry secrets anywhere in a log line. pino replaces them before the line is
@@ -19,6 +20,22 @@ export const REDACTED_PATHS = [
   'databaseUrl',
 ];
 
-export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+/**
+ * Errors as logged. A database error's message, detail and query carry the statement's bound
+ * values (an amount, a name, a ciphertext), so only what names the failure is kept.
+ */
+export function serializeError(err: unknown): Record<string, unknown> {
+  // MikroORM's wrapper, or pg's own DatabaseError where a raw query failed.
+  if (err instanceof DriverException || (err instanceof Error && 'severity' in err && 'routine' in err)) {
+    const { code, sqlState, routine, table, column, constraint } = err as Error & Record<string, string | undefined>;
+    const state = sqlState ?? code;
+    return { type: err.name, code: state, routine, table, column, constraint, message: `database error ${state ?? ''}`.trim() };
+  }
+  return stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+}
+
+export const LOG_SERIALIZERS = { err: serializeError };
+
+export function createLogger(name: string, level: string): Logger {
+  return pino({ name, level, serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
 }

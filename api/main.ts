@@ -1,6 +1,6 @@
-// `npm run api`: the API alone, for deployment. Needs DATABASE_URL and a reachable Temporal server.
+// `npm run api`: the API alone, for deployment. Needs DATABASE_URL, MASTER_KEY and a reachable Temporal server.
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../config.js';
+import { apiSettings, loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { startApiServer } from './server.js';
@@ -10,7 +10,7 @@ const logger = createLogger('api', config.logLevel);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run api` (`npm start` provides one)');
 if (!config.masterKey) throw new Error('MASTER_KEY (base64 of 32 random bytes) is required for `npm run api`');
 
-const orm = await openDatabase({ url: config.databaseUrl, migrate: true });
+const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize, migrate: true });
 const connection = await Connection.connect({ address: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}` });
 const temporal = new Client({ connection, namespace: config.temporalNamespace });
 const api = await startApiServer(
@@ -18,13 +18,11 @@ const api = await startApiServer(
     orm,
     temporal,
     logger,
-    masterKey: config.masterKey,
-    bodyLimit: config.bodyLimit,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
+    settings: apiSettings(config),
   },
   config.apiPort,
-  process.env.API_HOST ?? '0.0.0.0',
+  config.apiHost,
 );
 logger.info({ url: api.url }, 'api listening');
 

@@ -13,7 +13,7 @@ import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer } from '../api/server.js';
 import { createAppRegistry } from '../apps/app-registry.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
-import { loadConfig } from '../config.js';
+import { apiSettings, loadConfig } from '../config.js';
 import { startEmbeddedDatabase } from '../db/embedded-database.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
@@ -30,9 +30,10 @@ const instructionsPerOrder = Number(values.instructions);
 
 const config = loadConfig();
 const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(25433);
-const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: embedded ? 1 : 10, migrate: true });
+const poolSize = embedded ? 1 : config.databasePoolSize;
+const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true });
 const temporalServer = await TestWorkflowEnvironment.createLocal({
-  server: { executable: ensureTemporalCli(config.cacheDir), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+  server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
 });
 const connection = await Connection.connect({ address: temporalServer.address });
 const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
@@ -40,16 +41,23 @@ const worker = await createPaymentsWorker({
   connection: nativeConnection,
   namespace: 'default',
   orm,
+  databasePoolSize: poolSize,
   apps: createAppRegistry(got, { sandboxUrl: 'http://127.0.0.1:9' }), // no order falls due during the run
 });
 const workerRun = worker.run();
-const masterKey = randomBytes(32).toString('base64');
+const masterKeys = { current: randomBytes(32).toString('base64') };
 const api = await startApiServer(
-  { orm, temporal: new Client({ connection }), logger: createLogger('bench', 'warn'), masterKey, rateLimitPerMinute: 1_000_000 },
+  {
+    orm,
+    temporal: new Client({ connection }),
+    logger: createLogger('bench', 'warn'),
+    masterKeys,
+    settings: { ...apiSettings(config), rateLimitPerMinute: 1_000_000 },
+  },
   0,
 );
 
-const account = await bootstrapAccount(orm, masterKey);
+const account = await bootstrapAccount(orm, masterKeys);
 const admin = new PaymentSchedulerClient({ baseUrl: api.url, ...account });
 const tenant = (await admin.request('POST', '/v1/account/tenants', { body: { name: 'bench' } })).body;
 const key = (await admin.request('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, { body: { name: 'bench', roles: ['tenant-admin'] } })).body;

@@ -6,17 +6,24 @@ import { fileURLToPath } from 'node:url';
 
 export interface DatabaseOptions {
   url: string;
-  /** The embedded database (PGlite over a socket) serves one statement at a time; keep its pool at one. */
-  poolSize?: number;
+  /** Connections at most. The embedded database (PGlite over a socket) serves one statement at a time: one. */
+  poolSize: number;
   debug?: boolean;
 }
 
-export function ormConfig({ url, poolSize = 10, debug = false }: DatabaseOptions): Options {
+/**
+ * How long a query waits for a free connection before failing: well inside the activities' 30 s
+ * timeout, so a starved activity fails and is retried instead of timing out with no cause named.
+ */
+export const CONNECTION_ACQUIRE_TIMEOUT_MS = 10_000;
+
+export function ormConfig({ url, poolSize, debug = false }: DatabaseOptions): Options {
   return defineConfig({
     clientUrl: url,
     entities: ALL_ENTITIES,
     extensions: [Migrator],
     pool: { min: 0, max: poolSize },
+    driverOptions: { acquireConnectionTimeout: CONNECTION_ACQUIRE_TIMEOUT_MS },
     debug,
     // Entities are EntitySchema definitions: no decorators or reflection needed.
     discovery: { warnWhenNoEntities: true },

@@ -1,2 +1,2 @@
-/** Default dunning schedule: three retries of a failed collection, days apart (DESIGN.md section 6). */
+/** Default dunning schedule: three retries of a failed collection, days apart (ARCHITECTURE.md, "Instruction lifecycle"). */
 export const DEFAULT_DUNNING_DELAYS_MS: readonly number[] = [1, 3, 5].map((days) => days * 24 * 60 * 60 * 1000);

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 
 /**
- * The Imburse HMAC scheme (DESIGN.md section 4):
+ * The Imburse HMAC scheme (ARCHITECTURE.md, "Authentication"):
  *   bodyHash  = base64(SHA-256(body)), the empty string when there is no body
  *   signature = base64(HMAC-SHA256(key = base64decode(privateKey), "{publicKey}:{nonce}:{epochSeconds}:{bodyHash}"))
  *   header    = "Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}"
@@ -25,8 +25,16 @@ export interface ParsedHmacHeader {
   signature: string;
 }
 
+/**
+ * Parts are bounded (public key 64, nonce 128 and signature 128 characters, what the server stores
+ * and checks), and so is the whole header before the pattern runs.
+ */
+const HMAC_HEADER = /^Hmac ([^:\s]{1,64}):([^:\s]{1,128}):(\d{1,12}):([A-Za-z0-9+/=]{1,128})$/;
+
+/** The header's parts, or undefined when it is malformed or any part is too long. */
 export function parseHmacHeader(header: string | undefined): ParsedHmacHeader | undefined {
-  const match = /^Hmac ([^:\s]+):([^:\s]+):(\d{1,12}):([A-Za-z0-9+/=]+)$/.exec(header ?? '');
+  if (!header || header.length > 400) return undefined;
+  const match = HMAC_HEADER.exec(header);
   if (!match) return undefined;
   return { publicKey: match[1], nonce: match[2], epochSeconds: Number(match[3]), signature: match[4] };
 }

@@ -1,4 +1,4 @@
-/** Lifecycle of a payment instruction (DESIGN.md section 6). */
+/** Lifecycle of a payment instruction (ARCHITECTURE.md, "Instruction lifecycle"). */
 export const INSTRUCTION_STATUSES = [
   'PENDING',
   'OPEN',

@@ -4,6 +4,12 @@ import { DomainValidationError } from './errors.js';
 const DECIMAL = /^(0|[1-9]\d{0,17})(?:\.(\d+))?$/;
 
 /**
+ * The largest amount, in minor units, that the API accepts: 2^53 - 1, so that every amount is also
+ * exact as a JSON number in a client's hands, and 500 of them still sum inside a PostgreSQL bigint.
+ */
+export const MAX_AMOUNT_MINOR = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * Parses a decimal-string amount ("125.50") into integer minor units of `currency`.
  * Rejects more fraction digits than the currency has, so "1.005" EUR is an error, never a rounding.
  */
@@ -25,6 +31,9 @@ export function parseAmount(amount: string, currency: string): bigint {
   }
   const minor = BigInt(whole) * 10n ** BigInt(exponent) + BigInt(fraction.padEnd(exponent, '0') || '0');
   if (minor <= 0n) throw new DomainValidationError('invalid_amount', 'amount must be greater than zero');
+  if (minor > MAX_AMOUNT_MINOR) {
+    throw new DomainValidationError('amount_too_large', `amount must be at most ${formatAmount(MAX_AMOUNT_MINOR, currency)} ${currency}`);
+  }
   return minor;
 }
 

@@ -41,13 +41,14 @@ export interface InstructionState {
   lateAt?: string;
 }
 
-/** What the workflow projects to the read model. `version` increases with every change. */
+/** What the workflow projects to the read model. */
 export interface OrderSnapshot {
   tenantId: string;
   orderId: string;
   orderRef: string;
   status: OrderStatus;
-  version: number;
+  /** A bigint as a decimal string; rises with every change, across workflow runs too. */
+  version: string;
   instructions: InstructionState[];
 }
 

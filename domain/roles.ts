@@ -1,4 +1,4 @@
-/** Roles of DESIGN.md section 4. Account keys carry account roles; tenant keys carry tenant roles. */
+/** Roles (ARCHITECTURE.md, "Authentication"). Account keys carry account roles; tenant keys carry tenant roles. */
 export const ACCOUNT_ROLES = ['account-admin', 'account-tenant-read', 'account-tenant-write'] as const;
 
 const TENANT_RESOURCES = ['app', 'collect-scheme', 'payout-scheme', 'voucher-group', 'webhook', 'order'] as const;

@@ -5,16 +5,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
-import { loadOrCreateMasterKeyFile } from '../api/auth/master-key.js';
+import { embeddedDatabaseUrl } from '../db/embedded-database.js';
+import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
 
 const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, name: { type: 'string' } } });
 const config = loadConfig();
-const url = config.databaseUrl ?? `postgres://postgres@127.0.0.1:${config.embeddedDbPort}/postgres`;
-const masterKey = config.masterKey ?? loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
+const url = config.databaseUrl ?? embeddedDatabaseUrl(config.embeddedDbPort, join(config.dataDir, 'pglite'));
+const masterKeys = config.masterKey
+  ? { current: config.masterKey, previous: config.masterKeyPrevious }
+  : loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
 const orm = await openDatabase({ url, poolSize: 1, migrate: true });
 try {
-  const created = await bootstrapAccount(orm, masterKey, values.name);
+  const created = await bootstrapAccount(orm, masterKeys, values.name);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(created)}\n`);
   } else {

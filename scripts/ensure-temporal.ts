@@ -4,8 +4,8 @@ import { loadConfig } from '../config.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { ensureTimeSkippingServer } from '../temporal/test-server.js';
 
-const { cacheDir } = loadConfig();
-const cli = ensureTemporalCli(cacheDir);
+const config = loadConfig();
+const cli = ensureTemporalCli(config);
 console.log(`Temporal CLI (dev server): ${cli.type === 'existing-path' ? cli.path : 'SDK download'}`);
-const testServer = ensureTimeSkippingServer(cacheDir);
+const testServer = ensureTimeSkippingServer(config.cacheDir);
 console.log(`Temporal time-skipping test server: ${testServer.type === 'existing-path' ? testServer.path : 'SDK download'}`);

@@ -1,15 +1,15 @@
 // `npm start`: the whole system on one machine with no configuration. See README "Set up".
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
-import { loadOrCreateMasterKeyFile } from '../api/auth/master-key.js';
+import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer } from '../api/server.js';
-import { loadConfig } from '../config.js';
+import { apiSettings, loadConfig } from '../config.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
 import { Account } from '../db/entities/index.js';
+import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
@@ -25,7 +25,7 @@ async function main() {
   let temporalAddress = config.temporalAddress;
   let temporalUi = 'your Temporal UI';
   if (!temporalAddress) {
-    const executable = ensureTemporalCli(config.cacheDir, (line) => logger.info(line));
+    const executable = ensureTemporalCli(config, (line) => logger.info(line));
     const devServer = await TestWorkflowEnvironment.createLocal({
       server: {
         executable,
@@ -43,7 +43,7 @@ async function main() {
   }
 
   let databaseUrl = config.databaseUrl;
-  let poolSize: number | undefined;
+  let poolSize = config.databasePoolSize;
   if (!databaseUrl) {
     const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.embeddedDbPort, join(config.dataDir, 'pglite'));
     stops.unshift(() => embedded.stop());
@@ -54,7 +54,7 @@ async function main() {
   stops.unshift(() => orm.close());
 
   const sandbox = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
-    env: { ...process.env, SANDBOX_PORT: String(config.sandboxPort) },
+    env: { ...process.env, SANDBOX_PORT: String(config.sandboxPort), SANDBOX_HOST: config.sandboxHost },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   stops.unshift(
@@ -68,6 +68,7 @@ async function main() {
 
   const worker = await startWorkerProcess({
     orm,
+    databasePoolSize: poolSize,
     logger: createLogger('worker', config.logLevel),
     temporalAddress,
     namespace: config.temporalNamespace,
@@ -79,23 +80,18 @@ async function main() {
   const connection = await Connection.connect({ address: temporalAddress });
   stops.unshift(() => connection.close());
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
-  const masterKey = config.masterKey ?? loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
+  const masterKeys = config.masterKey
+    ? { current: config.masterKey, previous: config.masterKeyPrevious }
+    : loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
   const api = await startApiServer(
-    {
-      orm,
-      temporal,
-      logger: createLogger('api', config.logLevel),
-      masterKey,
-      bodyLimit: config.bodyLimit,
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      accessTokenTtlSeconds: config.accessTokenTtlSeconds,
-    },
+    { orm, temporal, logger: createLogger('api', config.logLevel), masterKeys, settings: apiSettings(config) },
     config.apiPort,
+    config.apiHost,
   );
   stops.unshift(() => api.close());
 
-  // The first start makes an account to log in with; its private key is printed this once.
-  const firstAccount = (await orm.em.fork().count(Account)) === 0 ? await bootstrapAccount(orm, masterKey) : undefined;
+  // The first start makes an account to log in with; its private key is shown this once.
+  const firstAccount = (await orm.em.fork().count(Account)) === 0 ? await bootstrapAccount(orm, masterKeys) : undefined;
 
   console.log(`
 Payment scheduler is running.
@@ -105,19 +101,29 @@ Payment scheduler is running.
   Sandbox PSP    ${config.sandboxUrl}
   Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
 
-${
-    firstAccount
-      ? `First account (shown once; keep it):
-  accountId   ${firstAccount.accountId}
-  publicKey   ${firstAccount.publicKey}
-  privateKey  ${firstAccount.privateKey}
-`
-      : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'
-    }
+${firstAccount ? showFirstAccount(firstAccount) : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'}
 Try first: the README's "Try it" signs in with that key, creates a tenant and a tenant key,
 and submits an order that opens now and settles ten seconds later.
 Ctrl-C stops everything.`);
   await worker.done;
+}
+
+/**
+ * The first account's key is the user's only way in, so it is shown once, but never into a log:
+ * on a terminal it is printed; when output goes to a file or a pipe (a log), it is written to a
+ * file only its owner can read, and only that file's path is printed.
+ */
+function showFirstAccount(account: BootstrappedAccount): string {
+  if (process.stdout.isTTY) {
+    return `First account (shown once; keep it):
+  accountId   ${account.accountId}
+  publicKey   ${account.publicKey}
+  privateKey  ${account.privateKey}
+`;
+  }
+  const file = join(config.dataDir, 'first-account.json');
+  writeFileSync(file, `${JSON.stringify(account, null, 2)}\n`, { mode: 0o600 });
+  return `First account: its key is in ${file} (readable by you alone; output is not a terminal, so it is not printed here).\n`;
 }
 
 let stopping = false;

@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
+import type { Config } from '../config.js';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 
@@ -10,11 +11,13 @@ export const TEMPORAL_CLI_VERSION = 'v1.5.1';
  * the cache when needed. Order: TEMPORAL_CLI_PATH, a `temporal` on PATH, the cache, a Go build, and
  * last the SDK's own download, which needs the internet.
  */
-export function ensureTemporalCli(cacheDir: string, log: (line: string) => void = console.error): EphemeralServerExecutable {
-  const fromEnv = process.env.TEMPORAL_CLI_PATH;
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI_PATH=${fromEnv} does not exist`);
-    return { type: 'existing-path', path: fromEnv };
+export function ensureTemporalCli(
+  { cacheDir, temporalCliPath }: Pick<Config, 'cacheDir' | 'temporalCliPath'>,
+  log: (line: string) => void = console.error,
+): EphemeralServerExecutable {
+  if (temporalCliPath) {
+    if (!existsSync(temporalCliPath)) throw new Error(`TEMPORAL_CLI_PATH=${temporalCliPath} does not exist`);
+    return { type: 'existing-path', path: temporalCliPath };
   }
   const onPath = which('temporal');
   if (onPath) return { type: 'existing-path', path: onPath };
@@ -38,14 +41,11 @@ export function ensureTemporalCli(cacheDir: string, log: (line: string) => void 
     return { type: 'existing-path', path: cached };
   }
 
-  if (process.env.TEMPORAL_ALLOW_DOWNLOAD !== '0') {
-    log('No Temporal CLI and no Go toolchain: falling back to the Temporal SDK download (needs the internet).');
-    return { type: 'cached-download', downloadDir: join(cacheDir, 'download') };
-  }
-  throw new Error(
-    'No Temporal CLI found. Install Go and rerun (the CLI is built automatically), or install the `temporal` ' +
-      'CLI and put it on PATH, or set TEMPORAL_CLI_PATH to it.',
+  log(
+    'No Temporal CLI and no Go toolchain: falling back to the Temporal SDK download (needs the internet). ' +
+      'Without it, install Go (the CLI is then built automatically), or put the `temporal` CLI on PATH or in TEMPORAL_CLI_PATH.',
   );
+  return { type: 'cached-download', downloadDir: join(cacheDir, 'download') };
 }
 
 function which(command: string): string | undefined {

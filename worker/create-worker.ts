@@ -11,6 +11,8 @@ export interface WorkerDependencies {
   connection: NativeConnection;
   namespace: string;
   orm: MikroORM;
+  /** The ORM's pool size: no more activities run at once than there are connections for them. */
+  databasePoolSize: number;
   apps: Map<string, AppConnector>;
   /** A prebuilt bundle saves the few seconds of bundling when a process creates several workers. */
   workflowBundle?: WorkflowBundleWithSourceMap;
@@ -28,5 +30,6 @@ export async function createPaymentsWorker(deps: WorkerDependencies): Promise<Wo
     taskQueue: deps.taskQueue ?? PAYMENTS_TASK_QUEUE,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ orm: deps.orm, apps: deps.apps }),
+    maxConcurrentActivityTaskExecutions: deps.databasePoolSize,
   });
 }

@@ -8,9 +8,10 @@ const config = loadConfig();
 const logger = createLogger('worker', config.logLevel);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
 
-const orm = await openDatabase({ url: config.databaseUrl });
+const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
 const worker = await startWorkerProcess({
   orm,
+  databasePoolSize: config.databasePoolSize,
   logger,
   temporalAddress: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`,
   namespace: config.temporalNamespace,

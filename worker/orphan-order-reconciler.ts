@@ -2,7 +2,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { PaymentOrder } from '../db/entities/index.js';
+import type { PaymentOrderInput } from '../domain/order.js';
 import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
+
+const FAILED_START_BACKOFF_MS = 60_000;
 
 export interface ReconcilerOptions {
   orm: MikroORM;
@@ -11,27 +14,30 @@ export interface ReconcilerOptions {
   /** How old an order without a workflow must be before it counts as orphaned (the API may still be starting it). */
   graceMs: number;
   intervalMs?: number;
+  /** How a workflow is started; tests replace it to make one start fail. */
+  startWorkflow?: (client: Client, input: PaymentOrderInput) => Promise<void>;
 }
 
 /**
  * Starts workflows for orders the API stored but did not get to start (a crash between the insert
- * and the start). Starting is idempotent, so a race with the API is harmless.
+ * and the start). Starting is idempotent, so a race with the API is harmless. One order that cannot
+ * be started is logged and left for the next round; it never holds back the others.
  */
 export class OrphanOrderReconciler {
   private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
+  private running?: Promise<unknown>;
+  /** Orders whose start failed, and when to try each again: they wait their turn instead of filling every batch. */
+  private readonly failing = new Map<string, number>();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
   start(): void {
     const tick = () => {
-      this.running = this.runOnce().catch((err) => {
-        this.options.logger.error({ err }, 'orphan order reconciliation failed');
-        return 0;
-      });
-      void this.running.then(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs ?? 5_000);
-      });
+      this.running = this.runOnce()
+        .catch((err) => this.options.logger.error({ err }, 'orphan order reconciliation failed'))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs ?? 5_000);
+        });
     };
     this.timer = setTimeout(tick, 0);
   }
@@ -42,19 +48,30 @@ export class OrphanOrderReconciler {
     await this.running;
   }
 
+  /** How many orphaned orders had their workflow started this round. */
   async runOnce(): Promise<number> {
-    const em = this.options.orm.em.fork();
+    const { orm, client, logger, graceMs, startWorkflow = startOrderWorkflow } = this.options;
+    const em = orm.em.fork();
+    const now = Date.now();
+    const backingOff = [...this.failing].filter(([, retryAt]) => retryAt > now).map(([id]) => id);
     const orphans = await em.find(
       PaymentOrder,
-      { workflowStartedAt: null, createdAt: { $lt: new Date(Date.now() - this.options.graceMs) } },
+      { workflowStartedAt: null, createdAt: { $lt: new Date(now - graceMs) }, ...(backingOff.length ? { id: { $nin: backingOff } } : {}) },
       { populate: ['instructions'], limit: 100, orderBy: { createdAt: 'asc' } },
     );
+    let started = 0;
     for (const order of orphans) {
-      await startOrderWorkflow(this.options.client, workflowInputOf(order));
-      order.workflowStartedAt = new Date();
-      this.options.logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
+      try {
+        await startWorkflow(client, workflowInputOf(order));
+        await em.nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
+        started += 1;
+        this.failing.delete(order.id);
+        logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
+      } catch (err) {
+        this.failing.set(order.id, Date.now() + FAILED_START_BACKOFF_MS);
+        logger.error({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start workflow for orphaned order; will retry');
+      }
     }
-    await em.flush();
-    return orphans.length;
+    return started;
   }
 }

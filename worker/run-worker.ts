@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import { createAppRegistry } from '../apps/app-registry.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createPaymentsWorker } from './create-worker.js';
+import { Housekeeping } from './housekeeping.js';
 import { OrphanOrderReconciler } from './orphan-order-reconciler.js';
 
 export interface WorkerProcessOptions {
   orm: MikroORM;
+  databasePoolSize: number;
   logger: Logger;
   temporalAddress: string;
   namespace: string;
@@ -23,7 +25,10 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** The worker process's whole job: run order workflows and their activities, and restart orphaned orders. */
+/**
+ * The worker process's whole job: run order workflows and their activities, restart orphaned
+ * orders, and clear expired rows.
+ */
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const clientConnection = await Connection.connect({ address: options.temporalAddress });
   await registerSearchAttributes(clientConnection, options.namespace);
@@ -33,6 +38,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     connection,
     namespace: options.namespace,
     orm: options.orm,
+    databasePoolSize: options.databasePoolSize,
     apps: createAppRegistry(got, { sandboxUrl: options.sandboxUrl }),
   });
   const reconciler = new OrphanOrderReconciler({
@@ -42,8 +48,11 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     graceMs: options.orphanOrderGraceMs,
   });
   reconciler.start();
+  const housekeeping = new Housekeeping(options.orm, options.logger);
+  housekeeping.start();
   const done = worker.run().finally(async () => {
     await reconciler.stop();
+    await housekeeping.stop();
     await connection.close();
     await clientConnection.close();
   });

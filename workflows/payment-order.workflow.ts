@@ -53,7 +53,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
     orderId: input.orderId,
     orderRef: input.orderRef,
     status: 'ACTIVE',
-    version: 0,
+    version: '0',
     instructions: input.instructions.map((plan) => ({
       instructionRef: plan.instructionRef,
       status: 'PENDING',
@@ -63,9 +63,20 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
   };
   setHandler(orderStateQuery, () => snapshot);
 
+  let lastVersion = 0n;
+  /**
+   * Projection versions rise across runs, not just within one: they start from workflow time, which
+   * a reset or a continued run only moves forward, so the read model never ignores a newer run.
+   */
+  function nextVersion(): string {
+    const fromClock = BigInt(Date.now()) * 1000n;
+    lastVersion = fromClock > lastVersion ? fromClock : lastVersion + 1n;
+    return lastVersion.toString();
+  }
+
   /** Records a change, tells operators what comes next, and projects the whole order to the read model. */
   async function publish(): Promise<void> {
-    snapshot.version += 1;
+    snapshot.version = nextVersion();
     const pending = snapshot.instructions
       .filter((i) => !isFinal(i.status) && i.nextActionAt)
       .map((i) => i.nextActionAt as string)

@@ -1,6 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-/** Search attributes operators filter orders by in the Temporal UI (DESIGN.md section 7). */
+/** Search attributes operators filter orders by in the Temporal UI (ARCHITECTURE.md, "Temporal design"). */
 export const TenantIdKey = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
 export const OrderRefKey = defineSearchAttributeKey('OrderRef', SearchAttributeType.KEYWORD);
 export const CustomerRefKey = defineSearchAttributeKey('CustomerRef', SearchAttributeType.KEYWORD);

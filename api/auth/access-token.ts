@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 
 const ISSUER = 'payment-scheduler';
@@ -27,4 +27,12 @@ export async function verifyAccessToken(signingKey: Uint8Array, token: string): 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The token signing key, derived from the current master key: after a rotation, tokens signed
+ * under the old key fail verification (closed), and their holders sign in again.
+ */
+export function tokenSigningKey(masterKey: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', Buffer.from(masterKey, 'base64'), Buffer.alloc(0), 'access-token', 32));
 }

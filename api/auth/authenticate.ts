@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { SecurityKey } from '../../db/entities/index.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../http/problem.js';
 import { verifyAccessToken } from './access-token.js';
 import type { Principal } from './principal.js';
 
@@ -11,7 +11,9 @@ import type { Principal } from './principal.js';
  */
 export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHandler {
   return async (req, res, next) => {
-    const match = /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(req.header('authorization') ?? '');
+    const header = req.header('authorization') ?? '';
+    // Our tokens are a few hundred characters; anything much longer is refused before it is parsed.
+    const match = header.length <= 2048 ? /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(header) : null;
     if (!match) throw unauthenticated('send Authorization: Bearer {accessToken} (from POST /v1/identity/hmac)');
     const publicKey = await verifyAccessToken(signingKey, match[1]);
     if (!publicKey) throw unauthenticated('the access token is invalid or expired');

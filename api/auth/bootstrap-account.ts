@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Account } from '../../db/entities/index.js';
-import { createSecurityKey } from './key-pair.js';
-import { SecretBox } from './secret-box.js';
+import { SecretBox, type MasterKeys } from '../../db/secret-box.js';
+import { createSecurityKey } from '../keys/key-pair.js';
 
 export interface BootstrappedAccount {
   accountId: string;
@@ -11,10 +11,10 @@ export interface BootstrappedAccount {
 }
 
 /** Creates an account and its first account-admin key: the way in for a new installation. */
-export async function bootstrapAccount(orm: MikroORM, masterKey: string, name = 'First account'): Promise<BootstrappedAccount> {
+export async function bootstrapAccount(orm: MikroORM, masterKeys: MasterKeys, name = 'First account'): Promise<BootstrappedAccount> {
   const em = orm.em.fork();
   const account = em.create(Account, { id: randomUUID(), name, createdAt: new Date() });
-  const { entity, privateKey } = createSecurityKey(em, SecretBox.fromBase64(masterKey), {
+  const { entity, privateKey } = createSecurityKey(em, SecretBox.fromMasterKeys(masterKeys), {
     accountId: account.id,
     tenantId: null,
     name: 'bootstrap admin key',

@@ -1,8 +1,10 @@
+// `npm run sandbox`: the sandbox payment provider as its own process.
+import { loadConfig } from '../../config.js';
 import { createSandboxApp } from './server.js';
 
-const port = Number(process.env.SANDBOX_PORT ?? 3100);
-const server = createSandboxApp().listen(port, '127.0.0.1', () => {
-  console.log(`sandbox provider listening on http://127.0.0.1:${port}`);
+const { sandboxPort, sandboxHost } = loadConfig();
+const server = createSandboxApp().listen(sandboxPort, sandboxHost, () => {
+  console.log(`sandbox provider listening on http://${sandboxHost}:${sandboxPort}`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

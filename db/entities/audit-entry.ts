@@ -16,7 +16,8 @@ export class AuditEntry {
 export const AuditEntrySchema = new EntitySchema<AuditEntry>({
   class: AuditEntry,
   tableName: 'audit_entry',
-  indexes: [{ properties: ['accountId', 'createdAt'] }],
+  // The list's page order (created_at, id) ends the index: a page is one index range.
+  indexes: [{ properties: ['accountId', 'createdAt', 'id'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     accountId: { type: 'uuid' },

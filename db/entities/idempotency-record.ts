@@ -8,11 +8,15 @@ export class IdempotencyRecord {
   key!: string;
   method!: string;
   path!: string;
-  /** SHA-256 of the request body: the same key with another body is refused. */
+  /** SHA-256 of method, path and body: the same key with another request is refused. */
   requestHash!: string;
+  /** The request holding the key while it runs; a retry may take it over once the lease has run out. */
+  leaseToken?: string | null;
+  leaseExpiresAt?: Date | null;
   /** Null while the first request is still running. */
   responseStatus?: number | null;
-  responseBody?: unknown;
+  /** The answer (status, headers, body), sealed under the master key: it can hold a new key's private key. */
+  responseCiphertext?: string | null;
   createdAt: Date = new Date();
   expiresAt!: Date;
 }
@@ -29,8 +33,10 @@ export const IdempotencyRecordSchema = new EntitySchema<IdempotencyRecord>({
     method: { type: 'string', length: 8 },
     path: { type: 'string', length: 500 },
     requestHash: { type: 'string', length: 64 },
+    leaseToken: { type: 'uuid', nullable: true },
+    leaseExpiresAt: { type: 'datetime', nullable: true },
     responseStatus: { type: 'integer', nullable: true },
-    responseBody: { type: 'json', nullable: true },
+    responseCiphertext: { type: 'text', nullable: true },
     createdAt: { type: 'datetime' },
     expiresAt: { type: 'datetime' },
   },

@@ -1,4 +1,4 @@
-import { Collection, EntitySchema } from '@mikro-orm/core';
+import { BigIntType, Collection, EntitySchema } from '@mikro-orm/core';
 import type { OrderStatus } from '../../domain/instruction-status.js';
 import type { PaymentInstruction } from './payment-instruction.js';
 
@@ -11,8 +11,8 @@ export class PaymentOrder {
   status: OrderStatus = 'ACTIVE';
   /** The tenant's dunning schedule when the order was taken, so a restarted workflow gets the same one. */
   dunningDelaysMs?: number[] | null;
-  /** Version of the last workflow snapshot projected here; older snapshots are ignored. */
-  projectionVersion = 0;
+  /** Version of the last workflow snapshot projected here (a bigint, as a string); older snapshots are ignored. */
+  projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
   workflowStartedAt?: Date | null;
   createdAt: Date = new Date();
@@ -25,7 +25,10 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
   tableName: 'payment_order',
   uniques: [{ properties: ['tenantId', 'orderRef'], name: 'payment_order_tenant_order_ref_unique' }],
   indexes: [
-    { properties: ['tenantId', 'createdAt'] },
+    // One per list filter, each ending in the page order (created_at, id): a page is one index range.
+    { properties: ['tenantId', 'createdAt', 'id'] },
+    { properties: ['tenantId', 'status', 'createdAt', 'id'] },
+    { properties: ['tenantId', 'customerRef', 'createdAt', 'id'] },
     // For the orphan-order reconciler's scan; written as PostgreSQL prints it so schema diffs match.
     {
       name: 'payment_order_workflow_not_started_index',
@@ -41,7 +44,7 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     metadata: { type: 'json' },
     status: { type: 'string', length: 16 },
     dunningDelaysMs: { type: 'json', nullable: true },
-    projectionVersion: { type: 'integer' },
+    projectionVersion: { type: new BigIntType('string') },
     workflowStartedAt: { type: 'datetime', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },

@@ -19,7 +19,8 @@ export class SecurityKey {
 export const SecurityKeySchema = new EntitySchema<SecurityKey>({
   class: SecurityKey,
   tableName: 'security_key',
-  indexes: [{ properties: ['accountId', 'tenantId'] }],
+  // The list's page order (created_at, public_key) ends the index: a page is one index range.
+  indexes: [{ properties: ['accountId', 'tenantId', 'createdAt', 'publicKey'] }],
   properties: {
     publicKey: { type: 'string', length: 64, primary: true },
     accountId: { kind: 'm:1', entity: 'Account', mapToPk: true, fieldName: 'account_id', deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },

@@ -16,7 +16,8 @@ export class Tenant {
 export const TenantSchema = new EntitySchema<Tenant>({
   class: Tenant,
   tableName: 'tenant',
-  indexes: [{ properties: ['accountId', 'createdAt'] }],
+  // The list's page order (created_at, id) ends the index: a page is one index range.
+  indexes: [{ properties: ['accountId', 'createdAt', 'id'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     // The foreign key, kept as the id value (mapToPk): tenants are looked up by account id, never walked to.

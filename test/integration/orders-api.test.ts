@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiServer } from '../../api/server.js';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
-import { createLogger } from '../../logger.js';
-import { buildOrder } from '../../api/order-builder.js';
+import { buildOrder } from '../../api/orders/order-builder.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
@@ -166,10 +164,7 @@ describe('when Temporal is down', () => {
     const tenant = await system.newTenant();
     // An API whose Temporal connection leads nowhere: the start fails after the order is stored.
     const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
-    const cutOff = await startApiServer(
-      { orm: system.orm, temporal: new Client({ connection: deadConnection }), logger: createLogger('cut-off-api', 'silent'), masterKey: system.masterKey },
-      0,
-    );
+    const cutOff = await system.startApi({ temporal: new Client({ connection: deadConnection }) });
     try {
       const asTenant = new PaymentSchedulerClient({ baseUrl: cutOff.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
       const res = await asTenant.request('POST', '/v1/order-management', { body: { orderRef: 'outage-1', instructions: [instruction('only')] } });

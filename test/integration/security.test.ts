@@ -1,13 +1,10 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueAccessToken } from '../../api/auth/access-token.js';
-import { tokenSigningKey } from '../../api/auth/secret-box.js';
-import { startApiServer } from '../../api/server.js';
+import { issueAccessToken, tokenSigningKey } from '../../api/auth/access-token.js';
 import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler-client.js';
 import { SecurityKey } from '../../db/entities/index.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
-import { createLogger } from '../../logger.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
@@ -108,10 +105,7 @@ describe('POST /v1/identity/hmac', () => {
     expect((await exchange(header)).status).toBe(201);
     expect(await exchange(header)).toMatchObject({ status: 401, body: { code: 'nonce_reused' } });
 
-    const second = await startApiServer(
-      { orm: system.orm, temporal: system.client, logger: createLogger('second-api', 'silent'), masterKey: system.masterKey },
-      0,
-    );
+    const second = await system.startApi();
     try {
       const replayElsewhere = signHmac(tenant.publicKey, tenant.privateKey);
       expect((await exchange(replayElsewhere, undefined, second.url)).status).toBe(201);
@@ -345,10 +339,7 @@ describe('tenant isolation', () => {
 
 describe('abuse limits', () => {
   it('answers 429 with Retry-After once a key passes its per-minute limit, and counts keys apart', async () => {
-    const limited = await startApiServer(
-      { orm: system.orm, temporal: system.client, logger: createLogger('limited-api', 'silent'), masterKey: system.masterKey, rateLimitPerMinute: 3 },
-      0,
-    );
+    const limited = await system.startApi({ settings: { rateLimitPerMinute: 3 } });
     try {
       const first = await tenantFixture();
       const second = await tenantFixture();

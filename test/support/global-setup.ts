@@ -40,7 +40,7 @@ export default async function setup(project: TestProject) {
   await orm.close();
 
   const devServer = await TestWorkflowEnvironment.createLocal({
-    server: { executable: ensureTemporalCli(config.cacheDir), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+    server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
   });
   teardown.push(() => devServer.teardown());
 

@@ -7,11 +7,14 @@ import got from 'got';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { bootstrapAccount, type BootstrappedAccount } from '../../api/auth/bootstrap-account.js';
+import type { ApiDependencies } from '../../api/create-app.js';
 import { startApiServer, type RunningApi } from '../../api/server.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { openDatabase } from '../../db/orm.js';
-import { REDACTED_PATHS } from '../../logger.js';
+import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
+import type { MasterKeys } from '../../db/secret-box.js';
+import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
 import { createPaymentsWorker } from '../../worker/create-worker.js';
 import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
@@ -32,13 +35,17 @@ export interface TestSystem {
   sandbox: RunningSandbox;
   client: Client;
   reconciler: OrphanOrderReconciler;
+  /** The current master key (base64), of `masterKeys`. */
   masterKey: string;
+  masterKeys: MasterKeys;
   /** Every line the API logged, at debug level, for checks that secrets never reach a log. */
   logLines: string[];
   /** Private keys handed out by newAccount and newTenant, for the secrets-in-logs checks. */
   issuedPrivateKeys: string[];
   newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
   newTenant(options?: { roles?: string[]; tenant?: Record<string, unknown> }): Promise<TenantFixture>;
+  /** A second API process on the same database, with other dependencies or settings; close it after use. */
+  startApi(overrides?: Partial<Omit<ApiDependencies, 'settings'>> & { settings?: Partial<ApiSettings> }): Promise<RunningApi>;
   close(): Promise<void>;
 }
 
@@ -61,8 +68,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       done();
     },
   });
-  const logger = pino({ name: 'test', level: 'debug', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
-  const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  const logger = pino({ name: 'test', level: 'debug', serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
+  const databasePoolSize = inject('databasePoolSize');
+  const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
   const sandbox = await startSandbox();
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
@@ -72,26 +80,31 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     connection: nativeConnection,
     namespace: 'default',
     orm,
+    databasePoolSize,
     apps: createAppRegistry(got, { sandboxUrl: sandbox.url }),
   });
   const running = worker.run();
-  const masterKey = randomBytes(32).toString('base64');
-  const api = await startApiServer(
-    {
-      orm,
-      temporal: client,
-      logger,
-      masterKey,
-      rateLimitPerMinute: options.rateLimitPerMinute ?? 100_000,
-      accessTokenTtlSeconds: options.accessTokenTtlSeconds,
-    },
-    0,
-  );
+  const masterKeys: MasterKeys = { current: randomBytes(32).toString('base64') };
+  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, ...options };
+  const startApi: TestSystem['startApi'] = (overrides = {}) =>
+    startApiServer(
+      {
+        orm,
+        temporal: client,
+        logger,
+        masterKeys,
+        checkResponses: true,
+        ...overrides,
+        settings: { ...settings, ...overrides.settings },
+      },
+      0,
+    );
+  const api = await startApi();
   const reconciler = new OrphanOrderReconciler({ orm, client, logger, graceMs: 0 });
   const issuedPrivateKeys: string[] = [];
 
   async function newAccount() {
-    const account = await bootstrapAccount(orm, masterKey, 'test account');
+    const account = await bootstrapAccount(orm, masterKeys, 'test account');
     issuedPrivateKeys.push(account.privateKey);
     return { ...account, client: new PaymentSchedulerClient({ baseUrl: api.url, ...account }) };
   }
@@ -102,10 +115,12 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     sandbox,
     client,
     reconciler,
-    masterKey,
+    masterKey: masterKeys.current,
+    masterKeys,
     logLines,
     issuedPrivateKeys,
     newAccount,
+    startApi: (overrides = {}) => startApi({ logger: createLogger('second-api', 'silent'), ...overrides }),
     async newTenant({ roles = ['tenant-admin'], tenant = {} } = {}) {
       const account = await newAccount();
       const created = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'test tenant', ...tenant } });
@@ -136,9 +151,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
 }
 
 let runtimeInstalled = false;
-/** The worker's INFO lines drown test output; warnings and errors still show. */
+/** The worker's lines drown test output (tests provoke warnings on purpose); errors still show. TEST_LOG_LEVEL=debug shows all. */
 export function quietTemporalLogs(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL?.toUpperCase() as 'WARN') ?? 'WARN') });
+  Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL?.toUpperCase() as 'ERROR') ?? 'ERROR') });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canTransition, INSTRUCTION_STATUSES, isFinal } from '../../domain/instruction-status.js';
 
 describe('instruction state machine', () => {
-  it('allows the paths of DESIGN.md section 6', () => {
+  it('allows the paths of the lifecycle in ARCHITECTURE.md', () => {
     for (const [from, to] of [
       ['PENDING', 'OPEN'],
       ['OPEN', 'PROCESSING'],

@@ -9,7 +9,8 @@ describe('parseAmount', () => {
     ['0.01', 'EUR', 1n],
     ['1000', 'JPY', 1000n],
     ['1.234', 'KWD', 1234n],
-    ['90071992547409.93', 'USD', 9007199254740993n], // past Number.MAX_SAFE_INTEGER: exact, no float
+    ['90071992547409.91', 'USD', 9007199254740991n], // the largest amount: exact, no float
+    ['9007199254740.991', 'KWD', 9007199254740991n],
   ])('%s %s is %s minor units', (amount, currency, minor) => {
     expect(parseAmount(amount, currency)).toBe(minor);
   });
@@ -22,7 +23,14 @@ describe('parseAmount', () => {
     ['-1.00', 'EUR', 'invalid_amount'],
     ['1e3', 'EUR', 'invalid_amount'],
     ['01.00', 'EUR', 'invalid_amount'],
+    ['90071992547409.92', 'USD', 'amount_too_large'],
+    ['999999999999999999.00', 'EUR', 'amount_too_large'], // beyond a PostgreSQL bigint
     ['1.00', 'XXX', 'invalid_currency'],
+    ['1.00', 'XAU', 'invalid_currency'],
+    ['1.00', 'XDR', 'invalid_currency'],
+    ['1.00', 'USN', 'invalid_currency'],
+    ['1.00', 'CLF', 'invalid_currency'],
+    ['1.00', 'BOV', 'invalid_currency'],
     ['1.00', 'ABC', 'invalid_currency'],
   ])('rejects %s %s with %s', (amount, currency, code) => {
     expect(() => parseAmount(amount, currency)).toThrowError(DomainValidationError);
@@ -40,7 +48,7 @@ describe('formatAmount', () => {
     [1n, 'EUR', '0.01'],
     [1000n, 'JPY', '1000'],
     [1234n, 'KWD', '1.234'],
-    ['9007199254740993', 'USD', '90071992547409.93'],
+    ['9007199254740993', 'USD', '90071992547409.93'], // formatting stays exact past 2^53
   ])('%s %s is %s', (minor, currency, text) => {
     expect(formatAmount(minor, currency)).toBe(text);
   });

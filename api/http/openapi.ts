@@ -1,6 +1,6 @@
 import type { ZodType } from 'zod';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { ProblemSchema } from './schemas/common.js';
+import { ProblemSchema } from './common-schemas.js';
 
 export function createOpenApiRegistry(): OpenAPIRegistry {
   const registry = new OpenAPIRegistry();

@@ -7,7 +7,7 @@ export interface FieldError {
 
 /**
  * Every error the API answers with, rendered as RFC 9457 problem details with a stable `code`
- * (DESIGN.md section 10): `{type, title, status, code, detail, errors?}`.
+ * (ARCHITECTURE.md, "API conventions"): `{type, title, status, code, detail, errors?}`.
  */
 export class ApiError extends Error {
   constructor(

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/index.js';
-import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
-import { parseScheduleDate } from '../domain/dates.js';
-import { parseAmount } from '../domain/money.js';
-import type { CreateOrderInput } from './schemas/order.js';
+import { PaymentInstruction, PaymentOrder, type Tenant } from '../../db/entities/index.js';
+import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
+import { parseScheduleDate } from '../../domain/dates.js';
+import { parseAmount } from '../../domain/money.js';
+import type { CreateOrderInput } from './schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -23,7 +23,7 @@ export function buildOrder(em: EntityManager, tenant: Pick<Tenant, 'id' | 'timeZ
     customerRef: input.customerRef ?? null,
     metadata: input.metadata ?? {},
     status: 'ACTIVE',
-    projectionVersion: 0,
+    projectionVersion: '0',
     workflowStartedAt: null,
     dunningDelaysMs: tenant.dunningRetryDelaysDays?.map((days) => days * DAY_MS) ?? [...DEFAULT_DUNNING_DELAYS_MS],
     createdAt: now,

@@ -1,4 +1,3 @@
-import { z } from '../zod.js';
 import { DomainValidationError } from '../../domain/errors.js';
 import { parseScheduleDate } from '../../domain/dates.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
@@ -8,9 +7,11 @@ import {
   CountrySchema,
   CurrencySchema,
   MetadataSchema,
+  PageQuerySchema,
   RefSchema,
   ScheduleDateSchema,
-} from './common.js';
+} from '../http/common-schemas.js';
+import { z } from '../http/zod.js';
 
 export const MAX_INSTRUCTIONS_PER_ORDER = 500;
 
@@ -24,7 +25,7 @@ export const InstructionInputSchema = z
     openDate: ScheduleDateSchema,
     dueDate: ScheduleDateSchema,
     customerRef: RefSchema.optional(),
-    financialInstrumentId: z.string().min(1).max(100).optional().openapi({
+    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional().openapi({
       description: 'Stored instrument collected from automatically at the due date; without one the instruction goes LATE',
       example: 'card_visa_4242',
     }),
@@ -36,8 +37,8 @@ export const InstructionInputSchema = z
       parseAmount(instruction.amount, instruction.currency);
     } catch (err) {
       if (!(err instanceof DomainValidationError)) throw err;
-      // Shape and currency errors are reported by their own fields; only the precision is news here.
-      if (err.code === 'invalid_amount_precision' || err.code === 'invalid_amount') {
+      // Shape and currency errors are reported by their own fields; precision and range are news here.
+      if (['invalid_amount_precision', 'invalid_amount', 'amount_too_large'].includes(err.code)) {
         ctx.addIssue({ code: 'custom', path: ['amount'], message: err.message, params: { code: err.code } });
       }
     }
@@ -124,17 +125,25 @@ export const OrderSchema = z
   })
   .openapi('Order');
 
+const InstructionSummarySchema = z
+  .object({
+    total: z.number().int(),
+    byStatus: z.partialRecord(z.enum(INSTRUCTION_STATUSES), z.number().int()),
+  })
+  .openapi('InstructionSummary', { description: 'How many instructions the order has, by status' });
+
+/** An order as lists show it: without its instructions, which GET /order-management/{orderRef} has. */
+export const OrderSummarySchema = OrderSchema.omit({ instructions: true })
+  .extend({ instructionSummary: InstructionSummarySchema })
+  .openapi('OrderSummary');
+
 export const OrderRefParamsSchema = z.object({ orderRef: RefSchema });
 
-export const ListOrdersQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(25),
-    cursor: z.string().optional().openapi({ description: 'nextCursor of the previous page' }),
-    status: z.enum(ORDER_STATUSES).optional(),
-    customerRef: RefSchema.optional(),
-  })
-  .strict();
+export const ListOrdersQuerySchema = PageQuerySchema.extend({
+  status: z.enum(ORDER_STATUSES).optional(),
+  customerRef: RefSchema.optional(),
+}).strict();
 
 export const OrderListSchema = z
-  .object({ items: z.array(OrderSchema), nextCursor: z.string().nullable() })
+  .object({ items: z.array(OrderSummarySchema), nextCursor: z.string().nullable() })
   .openapi('OrderList');

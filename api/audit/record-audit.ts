@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { AuditEntry } from '../db/entities/index.js';
-import type { Principal } from './auth/principal.js';
+import { AuditEntry } from '../../db/entities/index.js';
+import type { Principal } from '../auth/principal.js';
 
 export interface AuditedChange {
   action: string;

@@ -1,7 +1,8 @@
-import { z } from '../zod.js';
+import { z } from './zod.js';
 import { isCountryCode } from '../../domain/country.js';
 import { isPayableCurrency } from '../../domain/currency.js';
-import { parseScheduleDate } from '../../domain/dates.js';
+import { isScheduleYear, parseScheduleDate } from '../../domain/dates.js';
+import { MAX_AMOUNT_MINOR } from '../../domain/money.js';
 import { REF_PATTERN } from '../../domain/refs.js';
 
 export const RefSchema = z
@@ -9,10 +10,16 @@ export const RefSchema = z
   .regex(REF_PATTERN, { error: 'must be 1–50 characters of letters, digits, "-", "_" or "."' })
   .openapi({ example: 'ORD-2027-0001' });
 
+/** Free text such as a name: trimmed, 1 to `max` characters. */
+export const TextSchema = (max: number) => z.string().trim().min(1).max(max);
+
 export const CurrencySchema = z
   .string()
-  .refine((v) => /^[A-Z]{3}$/.test(v) && isPayableCurrency(v), { error: 'must be an ISO 4217 currency code such as EUR', params: { code: 'invalid_currency' } })
-  .openapi({ example: 'EUR', description: 'ISO 4217 alpha-3' });
+  .refine((v) => /^[A-Z]{3}$/.test(v) && isPayableCurrency(v), {
+    error: 'must be the ISO 4217 code of a currency money can be paid in, such as EUR',
+    params: { code: 'invalid_currency' },
+  })
+  .openapi({ example: 'EUR', description: 'ISO 4217 alpha-3; funds codes, metals and units of account (XAU, XDR, USN…) are refused' });
 
 export const CountrySchema = z
   .string()
@@ -21,16 +28,25 @@ export const CountrySchema = z
 
 export const AmountSchema = z
   .string()
-  .regex(/^(0|[1-9]\d{0,17})(\.\d+)?$/, { error: 'must be a positive decimal string such as "125.50"' })
-  .openapi({ example: '125.50', description: 'Decimal string; as many fraction digits as the currency has at most' });
+  .regex(/^(0|[1-9]\d{0,17})(\.\d{1,3})?$/, { error: 'must be a positive decimal string such as "125.50"' })
+  .openapi({
+    example: '125.50',
+    description: `Decimal string with at most the currency's minor-unit digits; at most ${MAX_AMOUNT_MINOR} minor units`,
+  });
 
 export const ScheduleDateSchema = z
   .string()
+  .max(40)
   .refine((v) => parseScheduleDate(v) !== undefined, {
-    error: 'must be an ISO 8601 date (2027-01-31) or date-time with offset (2027-01-31T09:00:00Z)',
+    error: 'must be an ISO 8601 date (2027-01-31) or date-time with offset (2027-01-31T09:00:00Z) in the years 2000–2199',
     params: { code: 'invalid_date' },
   })
   .openapi({ example: '2027-01-31' });
+
+/** A point in time in a query (`since`, `createdFrom`…): ISO 8601 with offset, in the years 2000–2199. */
+export const TimestampQuerySchema = z.iso
+  .datetime({ offset: true })
+  .refine((v) => isScheduleYear(new Date(v)), { error: 'must be in the years 2000–2199', params: { code: 'out_of_range' } });
 
 export const MetadataSchema = z
   .record(
@@ -39,6 +55,13 @@ export const MetadataSchema = z
   )
   .refine((m) => Object.keys(m).length <= 50, { error: 'metadata has at most 50 keys', params: { code: 'too_many_keys' } })
   .openapi({ example: { policy: 'P-123' } });
+
+export const PageQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().max(200).optional().openapi({ description: 'nextCursor of the previous page' }),
+  })
+  .strict();
 
 export const ProblemSchema = z
   .object({

@@ -1,8 +1,9 @@
 import type { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import type { InstructionStatus } from '../../domain/instruction-status.js';
 import { formatAmount } from '../../domain/money.js';
 import { orderWorkflowId } from '../../domain/order.js';
 
-export function presentOrder(order: PaymentOrder) {
+function presentOrderFields(order: PaymentOrder) {
   return {
     orderId: order.id,
     orderRef: order.orderRef,
@@ -12,8 +13,18 @@ export function presentOrder(order: PaymentOrder) {
     workflowId: orderWorkflowId(order.tenantId, order.orderRef),
     createdAt: order.createdAt.toISOString(),
     updatedAt: order.updatedAt.toISOString(),
-    instructions: order.instructions.getItems().map(presentInstruction),
   };
+}
+
+/** The order with every instruction: the detail route and the create answer. */
+export function presentOrder(order: PaymentOrder, instructions: PaymentInstruction[]) {
+  return { ...presentOrderFields(order), instructions: instructions.map(presentInstruction) };
+}
+
+/** The order as lists show it: a count of its instructions by status instead of the instructions. */
+export function presentOrderSummary(order: PaymentOrder, byStatus: Partial<Record<InstructionStatus, number>>) {
+  const total = Object.values(byStatus).reduce((sum, n) => sum + n, 0);
+  return { ...presentOrderFields(order), instructionSummary: { total, byStatus } };
 }
 
 function presentInstruction(i: PaymentInstruction) {

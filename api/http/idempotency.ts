@@ -1,0 +1,133 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
+import { IdempotencyRecord } from '../../db/entities/index.js';
+import type { SecretBox } from '../../db/secret-box.js';
+import { ApiError } from './problem.js';
+import type { Reply } from './route-table.js';
+
+const RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How long a request may hold its key before a retry may take it over (it died, or lost its connection). */
+const DEFAULT_LEASE_MS = 30_000;
+
+export interface IdempotentRequest {
+  /** Who sent the key (tenant or account): keys of different callers never collide. */
+  scope: string;
+  key: string;
+  method: string;
+  path: string;
+  body: unknown;
+}
+
+interface Claim {
+  id: string;
+  leaseToken: string;
+}
+
+/**
+ * Idempotency-Key on POSTs (see ARCHITECTURE.md, "API conventions"). A request first claims its
+ * key with a lease; its writes and its answer then commit in one transaction. So a retry either
+ * gets the first answer (it committed) or runs as if the first never happened (it rolled back, or
+ * died and its lease ran out): never twice. The same key with another request is a 422; a retry
+ * while the first still holds the lease is a 409. Only successful answers are kept, sealed under
+ * the master key, because an answer can hold a secret (a new key's private key).
+ */
+export class IdempotencyStore {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly box: SecretBox,
+    private readonly leaseMs = DEFAULT_LEASE_MS,
+  ) {}
+
+  async run(request: IdempotentRequest, work: (em: EntityManager) => Promise<Reply>): Promise<{ reply: Reply; replayed: boolean }> {
+    if (request.key.length === 0 || request.key.length > 255) {
+      throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 characters', [
+        { path: 'headers.idempotency-key', code: 'invalid_idempotency_key', message: 'must be 1–255 characters' },
+      ]);
+    }
+    const requestHash = createHash('sha256').update(JSON.stringify([request.method, request.path, request.body])).digest('hex');
+    const claimed = await this.claim(request, requestHash);
+    if ('reply' in claimed) return { reply: claimed.reply, replayed: true };
+
+    let reply: Reply;
+    try {
+      reply = await this.orm.em.fork().transactional(async (em) => {
+        const result = await work(em);
+        if (result.status >= 200 && result.status < 300) {
+          const stored = await em.nativeUpdate(
+            IdempotencyRecord,
+            { id: claimed.id, leaseToken: claimed.leaseToken },
+            { responseStatus: result.status, responseCiphertext: this.box.seal(JSON.stringify(result), contextOf(claimed.id)), leaseExpiresAt: null },
+          );
+          // Our lease ran out and a retry took the key over: roll back, so only one of us commits.
+          if (stored === 0) throw inProgress('this request took too long and a retry with its Idempotency-Key took over');
+        }
+        return result;
+      });
+    } catch (err) {
+      await this.release(claimed);
+      throw err;
+    }
+    if (reply.status < 200 || reply.status >= 300) await this.release(claimed);
+    return { reply, replayed: false };
+  }
+
+  private async claim(request: IdempotentRequest, requestHash: string): Promise<Claim | { reply: Reply }> {
+    const em = this.orm.em.fork();
+    const now = new Date();
+    const claim: Claim = { id: randomUUID(), leaseToken: randomUUID() };
+    const lease = { leaseToken: claim.leaseToken, leaseExpiresAt: new Date(now.getTime() + this.leaseMs) };
+    try {
+      await em.insert(IdempotencyRecord, {
+        ...claim,
+        ...lease,
+        scope: request.scope,
+        key: request.key,
+        method: request.method,
+        path: request.path.slice(0, 500),
+        requestHash,
+        responseStatus: null,
+        responseCiphertext: null,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + RETENTION_MS),
+      });
+      return claim;
+    } catch (err) {
+      if (!(err instanceof UniqueConstraintViolationException)) throw err;
+    }
+    const existing = await em.findOneOrFail(IdempotencyRecord, { scope: request.scope, key: request.key });
+    if (existing.expiresAt <= now) {
+      // Past its 24 hours (housekeeping has not removed it yet): the key is free again.
+      const taken = await em.nativeUpdate(
+        IdempotencyRecord,
+        { id: existing.id, expiresAt: { $lte: now } },
+        { ...lease, requestHash, method: request.method, path: request.path.slice(0, 500), responseStatus: null, responseCiphertext: null, createdAt: now, expiresAt: new Date(now.getTime() + RETENTION_MS) },
+      );
+      if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
+      throw inProgress('a request with this Idempotency-Key is still running');
+    }
+    if (existing.requestHash !== requestHash) {
+      throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    }
+    if (existing.responseCiphertext) {
+      return { reply: JSON.parse(this.box.open(existing.responseCiphertext, contextOf(existing.id))) as Reply };
+    }
+    if (existing.leaseExpiresAt && existing.leaseExpiresAt > now) throw inProgress('a request with this Idempotency-Key is still running');
+    // The first request died (or hung) holding the key and committed nothing: this one runs instead.
+    const taken = await em.nativeUpdate(IdempotencyRecord, { id: existing.id, leaseToken: existing.leaseToken ?? null, responseStatus: null }, lease);
+    if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
+    throw inProgress('a request with this Idempotency-Key is still running');
+  }
+
+  /** Frees the key when the request failed, so the caller can retry it; only if we still hold it. */
+  private async release(claim: Claim): Promise<void> {
+    await this.orm.em.fork().nativeDelete(IdempotencyRecord, { id: claim.id, leaseToken: claim.leaseToken, responseStatus: null });
+  }
+}
+
+function contextOf(id: string): string {
+  return `idempotency_record:${id}`;
+}
+
+function inProgress(detail: string): ApiError {
+  return new ApiError(409, 'idempotency_request_in_progress', detail, undefined, { 'retry-after': '1' });
+}

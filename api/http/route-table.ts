@@ -1,0 +1,271 @@
+import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { ZodObject, ZodType } from 'zod';
+import { grants, type Role } from '../../domain/roles.js';
+import type { Principal } from '../auth/principal.js';
+import { IdempotencyHeaderSchema } from './common-schemas.js';
+import type { IdempotencyStore } from './idempotency.js';
+import { problemResponses } from './openapi.js';
+import { ApiError } from './problem.js';
+import { validate } from './validate.js';
+import { z } from './zod.js';
+
+/**
+ * Who may call a route. `public` is for the token exchange alone; `account` routes act for the
+ * caller's account (x-account-id), `tenant` routes for the caller's tenant (x-tenant-id).
+ */
+export type RouteScope = 'public' | 'account' | 'tenant';
+
+export interface AccountContext {
+  principal: Principal;
+  accountId: string;
+}
+
+export interface TenantContext extends AccountContext {
+  tenantId: string;
+}
+
+type ContextOf<S extends RouteScope> = S extends 'tenant' ? TenantContext : S extends 'account' ? AccountContext : undefined;
+type Parsed<T> = T extends ZodType ? z.output<T> : undefined;
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** What a handler answers. The table sends it, after the request's transaction has committed. */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteCall<S extends RouteScope, P, Q, B> {
+  params: Parsed<P>;
+  query: Parsed<Q>;
+  body: Parsed<B>;
+  context: ContextOf<S>;
+  /**
+   * The request's unit of work. For anything but GET it is inside one transaction that also stores
+   * the idempotent answer, so a request's writes and its stored answer commit together or not at all.
+   * Use it for every query: with a pool of one connection, a second fork would wait forever.
+   */
+  em: EntityManager;
+  req: Request;
+  /** Runs once the transaction has committed (and not at all if it rolls back): calls to other systems. */
+  afterCommit(step: () => Promise<void>): void;
+}
+
+export interface RouteDefinition<S extends RouteScope, P extends ZodType | undefined, Q extends ZodType | undefined, B extends ZodType | undefined> {
+  method: Method;
+  /** Express path under /v1, e.g. `/order-management/:orderRef`. */
+  path: string;
+  scope: S;
+  /** Any one of these lets the key in (the scope's admin role always does). Empty only for public routes. */
+  roles: Role[];
+  summary: string;
+  description?: string;
+  tags: string[];
+  /** Validated before the handler runs; a failure is a 400 naming each field. They are also the OpenAPI document. */
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Request headers, for the document only (the scope headers and Idempotency-Key are added by the table). */
+  headers?: ZodObject;
+  /** Successful answers by status; problem answers (400, 401, 403, 404, 429 …) are added by the table. */
+  responses: Record<number, { description: string; schema?: ZodType }>;
+  /** Further problem statuses this route can answer, e.g. 409. */
+  problems?: number[];
+  handler: (call: RouteCall<S, P, Q, B>) => Promise<Reply>;
+}
+
+interface StoredRoute {
+  method: Method;
+  path: string;
+  scope: RouteScope;
+  roles: Role[];
+  params?: ZodType;
+  query?: ZodType;
+  body?: ZodType;
+  responses: Record<number, { description: string; schema?: ZodType }>;
+  handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Promise<Reply>;
+}
+
+export interface RouteGuards {
+  authenticate: RequestHandler;
+  /** Per-key limits; runs after authentication so it can count by key. */
+  rateLimit: RequestHandler;
+  publicRateLimit: RequestHandler;
+}
+
+export interface RouteRuntime {
+  orm: MikroORM;
+  idempotency: IdempotencyStore;
+  /** Check every answer against the schema its route declares (tests turn this on): a drift is a 500. */
+  checkResponses?: boolean;
+}
+
+const SCOPE_HEADERS = {
+  account: z.object({ 'x-account-id': z.uuid().openapi({ description: 'Account the call acts for' }) }),
+  tenant: z.object({ 'x-tenant-id': z.uuid().openapi({ description: 'Tenant the call acts for' }) }),
+};
+
+/**
+ * The only way to add a /v1 route. Every route states its scope, roles and the schemas of its
+ * input, and gets authentication, scope check, role check, rate limit, validation, idempotency and
+ * its OpenAPI entry from here, in that order. Docs and validation come from the same schemas, so
+ * they cannot drift; there is no handle on the underlying router, so no route can skip a step.
+ */
+export class RouteTable {
+  private readonly routes: StoredRoute[] = [];
+
+  constructor(private readonly registry: OpenAPIRegistry) {}
+
+  add<S extends RouteScope, P extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined, B extends ZodType | undefined = undefined>(
+    definition: RouteDefinition<S, P, Q, B>,
+  ): void {
+    if (definition.scope !== 'public' && definition.roles.length === 0) {
+      throw new Error(`${definition.method.toUpperCase()} ${definition.path} must declare the roles it needs`);
+    }
+    this.routes.push(definition as unknown as StoredRoute);
+    this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
+  }
+
+  /** Method, path, scope and roles of every route: what the isolation and role tests walk. */
+  list(): Pick<StoredRoute, 'method' | 'path' | 'scope' | 'roles'>[] {
+    return this.routes.map(({ method, path, scope, roles }) => ({ method, path, scope, roles }));
+  }
+
+  router(guards: RouteGuards, runtime: RouteRuntime): Router {
+    const router = Router();
+    for (const route of this.routes) {
+      const chain: RequestHandler[] =
+        route.scope === 'public'
+          ? [guards.publicRateLimit]
+          : [guards.authenticate, guards.rateLimit, scopeGuard(route.scope), roleGuard(route.roles)];
+      router[route.method](route.path, ...chain, (req, res) => run(route, req, res, runtime));
+    }
+    return router;
+  }
+
+  private document(definition: RouteDefinition<RouteScope, ZodType, ZodType, ZodType>): void {
+    const scopeHeaders = definition.scope === 'public' ? undefined : SCOPE_HEADERS[definition.scope as 'account' | 'tenant'];
+    const headerShapes = [scopeHeaders, definition.headers, definition.method === 'post' && definition.scope !== 'public' ? IdempotencyHeaderSchema : undefined]
+      .filter((h): h is ZodObject => h !== undefined)
+      .map((h) => h.shape);
+    const responses: Record<string, ResponseConfig> = {};
+    for (const [status, { description, schema }] of Object.entries(definition.responses)) {
+      responses[status] = { description, ...(schema ? { content: { 'application/json': { schema } } } : {}) };
+    }
+    const problems = [
+      ...(definition.params || definition.query || definition.body || definition.scope !== 'public' ? [400] : []),
+      401,
+      ...(definition.scope === 'public' ? [] : [403, 404]),
+      ...(definition.body ? [413, 415] : []),
+      ...(definition.method === 'post' && definition.scope !== 'public' ? [409, 422] : []),
+      429,
+      ...(definition.problems ?? []),
+    ];
+    this.registry.registerPath({
+      method: definition.method,
+      path: `/v1${definition.path.replace(/:(\w+)/g, '{$1}')}`,
+      summary: definition.summary,
+      description: [definition.description, definition.roles.length ? `Roles: ${definition.roles.join(' or ')} (or the scope's admin role).` : '']
+        .filter(Boolean)
+        .join('\n\n'),
+      tags: definition.tags,
+      ...(definition.scope === 'public' ? {} : { security: [{ bearerAuth: [] }] }),
+      request: {
+        ...(definition.params ? { params: definition.params as ZodObject } : {}),
+        ...(definition.query ? { query: definition.query as ZodObject } : {}),
+        ...(headerShapes.length ? { headers: z.object(Object.assign({}, ...headerShapes)) } : {}),
+        ...(definition.body ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } } : {}),
+      },
+      responses: { ...responses, ...problemResponses(...new Set(problems)) },
+    });
+  }
+}
+
+async function run(route: StoredRoute, req: Request, res: Response, runtime: RouteRuntime): Promise<void> {
+  const input = {
+    params: route.params ? validate(route.params, req.params, 'params') : undefined,
+    query: route.query ? validate(route.query, req.query, 'query') : undefined,
+    body: route.body ? validate(route.body, req.body ?? null) : undefined,
+  };
+  const context = res.locals.context;
+  const afterCommit: (() => Promise<void>)[] = [];
+  const call = (em: EntityManager) =>
+    route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<RouteScope, unknown, unknown, unknown>);
+
+  let reply: Reply;
+  if (route.method === 'get') {
+    reply = await call(runtime.orm.em.fork());
+  } else {
+    const key = route.method === 'post' && route.scope !== 'public' ? req.header('idempotency-key') : undefined;
+    if (key === undefined) {
+      reply = await runtime.orm.em.fork().transactional(call);
+    } else {
+      const scope = context.tenantId ? `tenant:${context.tenantId}` : `account:${context.accountId}`;
+      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: req.body ?? null }, call);
+      reply = outcome.reply;
+      if (outcome.replayed) {
+        send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });
+        return;
+      }
+    }
+  }
+  for (const step of afterCommit) await step();
+  if (runtime.checkResponses) checkResponse(route, reply);
+  send(res, reply);
+}
+
+function send(res: Response, reply: Reply): void {
+  res.status(reply.status).set(reply.headers ?? {});
+  if (reply.body === undefined) res.end();
+  else res.json(reply.body);
+}
+
+function checkResponse(route: StoredRoute, reply: Reply): void {
+  const declared = route.responses[reply.status];
+  const where = `${route.method.toUpperCase()} ${route.path} answered ${reply.status}`;
+  if (!declared) throw new Error(`${where}, which its route does not declare`);
+  if (declared.schema) {
+    const result = declared.schema.safeParse(reply.body);
+    if (!result.success) throw new Error(`${where} with a body its schema refuses: ${result.error.message}`);
+  } else if (reply.body !== undefined) {
+    throw new Error(`${where} with a body, but declares none`);
+  }
+}
+
+function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
+  return (req, res, next) => {
+    const principal: Principal = res.locals.principal;
+    const isTenantKey = principal.tenantId !== null;
+    if (scope === 'account' && isTenantKey) throw new ApiError(403, 'account_key_required', 'this route needs an account key');
+    if (scope === 'tenant' && !isTenantKey) throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
+    const header = scope === 'account' ? 'x-account-id' : 'x-tenant-id';
+    const value = req.header(header)?.toLowerCase();
+    if (!value) {
+      throw new ApiError(400, 'validation_failed', `the ${header} header is required`, [
+        { path: `headers.${header}`, code: 'required', message: `must name the ${scope} the call acts for` },
+      ]);
+    }
+    if (scope === 'account') {
+      if (value !== principal.accountId) throw new ApiError(404, 'account_not_found', 'no such account');
+      res.locals.context = { principal, accountId: principal.accountId } satisfies AccountContext;
+    } else {
+      // Another tenant is "not found", never "forbidden": a key learns nothing of tenants it cannot reach.
+      if (value !== principal.tenantId) throw new ApiError(404, 'tenant_not_found', 'no such tenant');
+      res.locals.context = { principal, accountId: principal.accountId, tenantId: principal.tenantId } satisfies TenantContext;
+    }
+    next();
+  };
+}
+
+function roleGuard(roles: Role[]): RequestHandler {
+  return (_req, res, next) => {
+    const principal: Principal = res.locals.principal;
+    if (!roles.some((role) => grants(principal.roles, role))) {
+      throw new ApiError(403, 'missing_role', `this route needs one of the roles: ${roles.join(', ')}`);
+    }
+    next();
+  };
+}

@@ -1,0 +1,52 @@
+import { isTimeZone } from '../../domain/dates.js';
+import { TextSchema } from '../http/common-schemas.js';
+import { z } from '../http/zod.js';
+
+const DunningSchema = z
+  .object({
+    retryDelaysDays: z
+      .array(z.number().int().min(1).max(60))
+      .max(10)
+      .openapi({ description: 'Days to wait before each retry of a declined collection; [] never retries', example: [1, 3, 5] }),
+  })
+  .strict();
+
+const TimeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, { error: 'must be an IANA time zone such as Europe/London', params: { code: 'invalid_time_zone' } })
+  .openapi({ example: 'Europe/London' });
+
+export const CreateTenantSchema = z
+  .object({
+    name: TextSchema(200),
+    timeZone: TimeZoneSchema.optional(),
+    dunning: DunningSchema.optional(),
+  })
+  .strict()
+  .openapi('CreateTenant');
+
+export const UpdateTenantSchema = z
+  .object({
+    name: TextSchema(200).optional(),
+    timeZone: TimeZoneSchema.nullable().optional(),
+    dunning: DunningSchema.nullable().optional(),
+  })
+  .strict()
+  .openapi('UpdateTenant');
+
+export const TenantSchema = z
+  .object({
+    tenantId: z.uuid(),
+    accountId: z.uuid(),
+    name: z.string(),
+    timeZone: z.string().nullable(),
+    dunning: DunningSchema.nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi('Tenant');
+
+export const TenantListSchema = z.object({ items: z.array(TenantSchema), nextCursor: z.string().nullable() }).openapi('TenantList');
+
+export const TenantIdParamsSchema = z.object({ tenantId: z.uuid() });
