@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { IdempotencyRecord } from '../../db/entities/index.js';
+import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { ApiError } from './problem.js';
 import type { Reply } from './route-table.js';
@@ -125,7 +126,7 @@ export class IdempotencyStore {
 }
 
 function contextOf(id: string): string {
-  return `idempotency_record:${id}`;
+  return sealedContext('idempotency_record', id);
 }
 
 function inProgress(detail: string): ApiError {

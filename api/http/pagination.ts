@@ -1,4 +1,5 @@
 import type { EntityManager, EntityName, FilterQuery } from '@mikro-orm/postgresql';
+import { isScheduleYear } from '../../domain/dates.js';
 import { ApiError } from './problem.js';
 
 export interface Cursor {
@@ -22,6 +23,7 @@ export function decodeCursor(value: string): Cursor {
       typeof cursor.id === 'string' &&
       UUID.test(cursor.id) &&
       !Number.isNaN(Date.parse(cursor.createdAt)) &&
+      isScheduleYear(new Date(cursor.createdAt)) &&
       new Date(cursor.createdAt).toISOString() === cursor.createdAt
     ) {
       return cursor;

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SecurityKey } from '../../db/entities/index.js';
+import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 
 export interface NewKey {
@@ -13,7 +14,7 @@ export interface NewKey {
 
 /** The sealed private key is bound to its row: copied onto another key, it does not open. */
 export function securityKeyContext(publicKey: string): string {
-  return `security_key:${publicKey}`;
+  return sealedContext('security_key', publicKey);
 }
 
 /**
