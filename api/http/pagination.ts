@@ -51,9 +51,26 @@ export async function findPage<T extends { createdAt: Date }>(
   em: EntityManager,
   entity: EntityName<T>,
   where: FilterQuery<T>,
-  { limit, cursor }: PageQuery,
+  page: PageQuery,
   idField: keyof T & string,
 ): Promise<{ items: T[]; nextCursor: string | null }> {
+  const rows = (await pageQuery(em, entity, where, page, idField).getResult()) as T[];
+  const items = rows.slice(0, page.limit);
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextCursor: rows.length > page.limit ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: String(last[idField]) }) : null,
+  };
+}
+
+/** The query of one page (one row more than the limit, to know whether another page follows). */
+export function pageQuery<T extends { createdAt: Date }>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  where: FilterQuery<T>,
+  { limit, cursor }: PageQuery,
+  idField: keyof T & string,
+) {
   const qb = em.createQueryBuilder(entity).select('*').where(where);
   if (cursor) {
     const after = decodeCursor(cursor);
@@ -61,12 +78,5 @@ export async function findPage<T extends { createdAt: Date }>(
     const column = (property: string) => `${qb.alias}.${meta.properties[property as keyof typeof meta.properties].fieldNames[0]}`;
     qb.andWhere(`(${column('createdAt')}, ${column(idField)}) < (?, ?)`, [new Date(after.createdAt), after.id]);
   }
-  qb.orderBy({ createdAt: 'desc', [idField]: 'desc' } as never).limit(limit + 1);
-  const rows = (await qb.getResult()) as T[];
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return {
-    items,
-    nextCursor: rows.length > limit ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: String(last[idField]) }) : null,
-  };
+  return qb.orderBy({ createdAt: 'desc', [idField]: 'desc' } as never).limit(limit + 1);
 }

@@ -19,8 +19,16 @@ export class SecurityKey {
 export const SecurityKeySchema = new EntitySchema<SecurityKey>({
   class: SecurityKey,
   tableName: 'security_key',
-  // The list's page order (created_at, public_key) ends the index: a page is one index range.
-  indexes: [{ properties: ['accountId', 'tenantId', 'createdAt', 'publicKey'] }],
+  // The lists' page order (created_at, public_key) ends each index: a page is one index range. Account
+  // keys need a partial index of their own: PostgreSQL does not read `tenant_id is null` as fixing the order.
+  indexes: [
+    { properties: ['accountId', 'tenantId', 'createdAt', 'publicKey'] },
+    {
+      name: 'security_key_account_keys_page_index',
+      expression:
+        'CREATE INDEX security_key_account_keys_page_index ON public.security_key USING btree (account_id, created_at, public_key) WHERE (tenant_id IS NULL)',
+    },
+  ],
   properties: {
     publicKey: { type: 'string', length: 64, primary: true },
     accountId: { kind: 'm:1', entity: 'Account', mapToPk: true, fieldName: 'account_id', deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },

@@ -30,6 +30,7 @@ export class Migration20261128153100 extends Migration {
     this.addSql(`drop index "security_key_account_id_tenant_id_index";`);
 
     this.addSql(`create index "security_key_account_id_tenant_id_created_at_public_key_index" on "security_key" ("account_id", "tenant_id", "created_at", "public_key");`);
+    this.addSql(`create index "security_key_account_keys_page_index" on "security_key" ("account_id", "created_at", "public_key") where "tenant_id" is null;`);
   }
 
   override async down(): Promise<void> {
@@ -50,6 +51,7 @@ export class Migration20261128153100 extends Migration {
     this.addSql(`create index "payment_order_tenant_id_created_at_index" on "payment_order" ("tenant_id", "created_at");`);
 
     this.addSql(`drop index "security_key_account_id_tenant_id_created_at_public_key_index";`);
+    this.addSql(`drop index "security_key_account_keys_page_index";`);
 
     this.addSql(`create index "security_key_account_id_tenant_id_index" on "security_key" ("account_id", "tenant_id");`);
 

@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import type { FilterQuery, MikroORM } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCursor, pageQuery } from '../../api/http/pagination.js';
+import { AuditEntry, PaymentOrder, SecurityKey, Tenant } from '../../db/entities/index.js';
+import { openDatabase } from '../../db/orm.js';
+import { freshDatabase, type FreshDatabase } from '../support/fresh-database.js';
+
+const ORDERS = 100_000;
+
+let db: FreshDatabase;
+let orm: MikroORM;
+const tenantId = randomUUID();
+const accountId = randomUUID();
+const keyTenantId = randomUUID();
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true });
+  const sql = orm.em.getConnection();
+  // One large tenant among others, created over a year; statuses and customers spread as in life.
+  await sql.execute(
+    `insert into payment_order (id, tenant_id, order_ref, customer_ref, metadata, status, projection_version, created_at, updated_at)
+     select gen_random_uuid(), case when n % 10 = 0 then gen_random_uuid() else ?::uuid end, 'order-' || n, 'customer-' || (n % 5000), '{}',
+            (array['ACTIVE','ACTIVE','ACTIVE','COMPLETED','CANCELLED'])[1 + n % 5], 0,
+            now() - (n * interval '5 minutes'), now()
+     from generate_series(1, ?) as n`,
+    [tenantId, Math.round(ORDERS / 0.9)],
+  );
+  await sql.execute(`insert into account (id, name, created_at) values (?, 'a', now())`, [accountId]);
+  await sql.execute(
+    `insert into tenant (id, account_id, name, created_at, updated_at) select gen_random_uuid(), ?, 't' || n, now() - n * interval '1 minute', now() from generate_series(1, 20000) n`,
+    [accountId],
+  );
+  await sql.execute(
+    `insert into audit_entry (id, account_id, actor_key, action, target_type, target_id, details, created_at)
+     select gen_random_uuid(), ?, 'k', 'x', 'y', 'z', '{}', now() - n * interval '1 minute' from generate_series(1, 20000) n`,
+    [accountId],
+  );
+  await sql.execute(`insert into tenant (id, account_id, name, created_at, updated_at) values (?, ?, 'keys', now(), now())`, [keyTenantId, accountId]);
+  await sql.execute(
+    `insert into security_key (public_key, account_id, tenant_id, name, roles, private_key_ciphertext, created_at)
+     select gen_random_uuid()::text, ?, case when n % 2 = 0 then ?::uuid end, 'k', '[]', 'x', now() - n * interval '1 minute' from generate_series(1, 40000) n`,
+    [accountId, keyTenantId],
+  );
+  await sql.execute('analyze');
+}, 300_000);
+
+afterAll(async () => {
+  await orm?.close();
+  await db?.drop();
+});
+
+/** The plan PostgreSQL chooses for the page query the API runs, as its node types and indexes. */
+async function planOf<T extends { createdAt: Date }>(entity: new () => T, where: FilterQuery<T>, idField: keyof T & string, cursor?: string) {
+  const qb = pageQuery(orm.em.fork(), entity, where, { limit: 25, cursor }, idField);
+  const [{ 'QUERY PLAN': plan }] = await orm.em.getConnection().execute(`explain (format json) ${qb.getFormattedQuery()}`);
+  const nodes: { type: string; index?: string }[] = [];
+  const walk = (node: Record<string, unknown>) => {
+    nodes.push({ type: node['Node Type'] as string, index: node['Index Name'] as string | undefined });
+    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+  };
+  walk((plan as { Plan: Record<string, unknown> }[])[0].Plan);
+  return nodes;
+}
+
+const deepCursor = encodeCursor({ createdAt: new Date(Date.now() - 200 * 24 * 3600_000).toISOString(), id: randomUUID() });
+
+describe(`a page of a tenant with ${ORDERS.toLocaleString('en')} orders`, () => {
+  it.each([
+    ['no filter', {}, 'payment_order_tenant_id_created_at_id_index'],
+    ['a status', { status: 'COMPLETED' }, 'payment_order_tenant_id_status_created_at_id_index'],
+    ['a customerRef', { customerRef: 'customer-42' }, 'payment_order_tenant_id_customer_ref_created_at_id_index'],
+  ])('with %s, first page and deep page alike, is one index range: no sort, no scan of the table', async (_, filter, index) => {
+    for (const cursor of [undefined, deepCursor]) {
+      const nodes = await planOf(PaymentOrder, { tenantId, ...filter }, 'id', cursor);
+      expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
+      expect(nodes[1].index).toBe(index);
+    }
+  });
+
+  it.each([
+    ['tenants of an account', Tenant, { accountId }, 'id', 'tenant_account_id_created_at_id_index'],
+    ['audit entries', AuditEntry, { accountId }, 'id', 'audit_entry_account_id_created_at_id_index'],
+    ['account keys', SecurityKey, { accountId, tenantId: null }, 'publicKey', 'security_key_account_keys_page_index'],
+    ['a tenant’s keys', SecurityKey, { accountId, tenantId: keyTenantId }, 'publicKey', 'security_key_account_id_tenant_id_created_at_public_key_index'],
+  ] as const)('so is a page of %s', async (_, entity, where, idField, index) => {
+    for (const cursor of [undefined, deepCursor]) {
+      const nodes = await planOf(entity as never, where as never, idField as never, cursor);
+      expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
+      expect(nodes[1].index).toBe(index);
+    }
+  });
+});
