@@ -309,3 +309,30 @@ describe('the orphan-order reconciler', () => {
     await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-b')).describe();
   });
 });
+
+describe('projection versions', () => {
+  it('let a reset workflow run project over what the earlier run projected', async () => {
+    const tenant = await system.newTenant();
+    const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    // No instrument: the instruction goes LATE at its due date and stays there.
+    const res = await createOrder(tenant, 'reset-1', [instruction('a', { openDate: soon(0), dueDate: soon(1), financialInstrumentId: undefined })]);
+    expect(res.status).toBe(202);
+    const readLate = () => tenant.client.request('GET', '/v1/order-management/reset-1').then((r) => r.body.instructions[0]);
+    const firstRun = await eventually(readLate, (i) => i.status === 'LATE', { what: 'instruction LATE' });
+
+    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'reset-1'));
+    const { runId } = await handle.describe();
+    const history = await handle.fetchHistory();
+    const firstTaskCompleted = history.events!.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!;
+    await system.client.workflowService.resetWorkflowExecution({
+      namespace: 'default',
+      workflowExecution: { workflowId: handle.workflowId, runId },
+      workflowTaskFinishEventId: firstTaskCompleted,
+      requestId: randomUUID(),
+      reason: 'test: a new run must project over the old one',
+    });
+    // The new run goes through the same steps later: its projections must win over the earlier run's.
+    const secondRun = await eventually(readLate, (i) => i.status === 'LATE' && i.lateAt !== firstRun.lateAt, { what: 'the new run to project' });
+    expect(Date.parse(secondRun.lateAt)).toBeGreaterThan(Date.parse(firstRun.lateAt));
+  });
+});

@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
+import { loadConfig } from '../../config.js';
+import { ensureTemporalCli } from '../../temporal/cli-binary.js';
+import { eventually } from '../support/eventually.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
+let child: ChildProcess;
+let output = '';
+const ports = { api: 0, db: 0 };
+
+beforeAll(async () => {
+  const cli = ensureTemporalCli(loadConfig());
+  [ports.api, ports.db] = [await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DATA_DIR: dataDir,
+    API_PORT: String(ports.api),
+    EMBEDDED_DB_PORT: String(ports.db),
+    SANDBOX_PORT: String(await freePort()),
+    TEMPORAL_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    TEMPORAL_CLI_PATH: cli.type === 'existing-path' ? cli.path : '',
+    LOG_LEVEL: 'warn',
+  };
+  // As a user would run it, except that output goes to a pipe (as to a log file), not a terminal.
+  child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  await eventually(async () => output, (text) => text.includes('Payment scheduler is running') || child.exitCode !== null, {
+    what: '`npm start` to come up',
+    timeoutMs: 90_000,
+  });
+  if (child.exitCode !== null) throw new Error(`npm start exited: ${output}`);
+}, 120_000);
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+});
+
+describe('npm start', () => {
+  it('shows the first account key once, but never into its output when that is a log', async () => {
+    const file = join(dataDir, 'first-account.json');
+    expect(output).toContain(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const account = JSON.parse(readFileSync(file, 'utf8')) as { accountId: string; publicKey: string; privateKey: string };
+    expect(output).not.toContain(account.privateKey);
+
+    // The key works: it is the way in.
+    const client = new PaymentSchedulerClient({ baseUrl: `http://127.0.0.1:${ports.api}`, ...account });
+    expect((await client.request('GET', '/v1/account/tenants')).status).toBe(200);
+  });
+
+  it('serves the embedded database on loopback to holders of the password in its data folder only', async () => {
+    const password = readFileSync(join(dataDir, 'pglite', 'password'), 'utf8').trim();
+    expect(statSync(join(dataDir, 'pglite', 'password')).mode & 0o777).toBe(0o600);
+    const refused = new pg.Client({ host: '127.0.0.1', port: ports.db, user: 'postgres', database: 'postgres', password: 'guess' });
+    await expect(refused.connect()).rejects.toThrow(/password authentication failed/);
+    const allowed = new pg.Client({ host: '127.0.0.1', port: ports.db, user: 'postgres', database: 'postgres', password });
+    await allowed.connect();
+    expect((await allowed.query('select count(*)::int as n from account')).rows[0].n).toBe(1);
+    await allowed.end();
+  });
+
+  it('keeps one master key, readable by its owner alone', () => {
+    const keyFile = join(dataDir, 'master.key');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(keyFile, 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+  });
+});
