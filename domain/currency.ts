@@ -18,3 +18,8 @@ export function minorUnitExponent(currency: string): number | undefined {
 export function isPayableCurrency(currency: string): boolean {
   return minorUnitExponent(currency) !== undefined;
 }
+
+/** Every payable currency code, for the API document. */
+export function payableCurrencies(): string[] {
+  return currencyCodes.codes().filter(isPayableCurrency);
+}

@@ -1,7 +1,15 @@
 import { fromZonedTime } from 'date-fns-tz';
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const DAY = '2[01][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])';
+const TIME = '([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?';
+const OFFSET = '(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])';
+/**
+ * The shape of an open or due date: a day of the years 2000–2199, or a date-time with its offset.
+ * The API document states it; parseScheduleDate also refuses days a month does not have.
+ */
+export const SCHEDULE_DATE_PATTERN = `^${DAY}(T${TIME}${OFFSET})?$`;
+const DATE_ONLY = new RegExp(`^${DAY}$`);
+const DATE_TIME_WITH_OFFSET = new RegExp(`^${DAY}T${TIME}${OFFSET}$`);
 
 /** Schedules are written in these calendar years (ARCHITECTURE.md, "Money, dates, references"). */
 export const FIRST_SCHEDULE_YEAR = 2000;
@@ -18,8 +26,6 @@ export function isScheduleYear(date: Date): boolean {
  * impossible dates such as 2027-02-30 and years outside 2000–2199 as written.
  */
 export function parseScheduleDate(value: string, timeZone?: string): Date | undefined {
-  const writtenYear = Number(value.slice(0, 4));
-  if (!(writtenYear >= FIRST_SCHEDULE_YEAR && writtenYear <= LAST_SCHEDULE_YEAR)) return undefined;
   if (DATE_ONLY.test(value)) {
     const utcMidnight = new Date(`${value}T00:00:00Z`);
     if (Number.isNaN(utcMidnight.getTime()) || !utcMidnight.toISOString().startsWith(value)) return undefined;

@@ -1,7 +1,7 @@
 import { z } from './zod.js';
-import { isCountryCode } from '../../domain/country.js';
-import { isPayableCurrency } from '../../domain/currency.js';
-import { isScheduleYear, parseScheduleDate } from '../../domain/dates.js';
+import { countryCodes, isCountryCode } from '../../domain/country.js';
+import { isPayableCurrency, payableCurrencies } from '../../domain/currency.js';
+import { isScheduleYear, parseScheduleDate, SCHEDULE_DATE_PATTERN } from '../../domain/dates.js';
 import { MAX_AMOUNT_MINOR } from '../../domain/money.js';
 import { REF_PATTERN } from '../../domain/refs.js';
 
@@ -19,12 +19,16 @@ export const CurrencySchema = z
     error: 'must be the ISO 4217 code of a currency money can be paid in, such as EUR',
     params: { code: 'invalid_currency' },
   })
-  .openapi({ example: 'EUR', description: 'ISO 4217 alpha-3; funds codes, metals and units of account (XAU, XDR, USN…) are refused' });
+  .openapi({
+    example: 'EUR',
+    description: 'ISO 4217 alpha-3; funds codes, metals and units of account (XAU, XDR, USN…) are refused',
+    enum: payableCurrencies(),
+  });
 
 export const CountrySchema = z
   .string()
   .refine(isCountryCode, { error: 'must be an ISO 3166-1 alpha-2 country code such as GB', params: { code: 'invalid_country' } })
-  .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2' });
+  .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2', enum: countryCodes() });
 
 export const AmountSchema = z
   .string()
@@ -41,7 +45,10 @@ export const ScheduleDateSchema = z
     error: 'must be an ISO 8601 date (2027-01-31) or date-time with offset (2027-01-31T09:00:00Z) in the years 2000–2199',
     params: { code: 'invalid_date' },
   })
-  .openapi({ example: '2027-01-31' });
+  .openapi({
+    example: '2027-01-31',
+    pattern: SCHEDULE_DATE_PATTERN,
+  });
 
 /** A point in time in a query (`since`, `createdFrom`…): ISO 8601 with offset, in the years 2000–2199. */
 export const TimestampQuerySchema = z.iso

@@ -143,7 +143,22 @@ export class RouteTable {
           : [guards.authenticate, guards.rateLimit, scopeGuard(route.scope), roleGuard(route.roles)];
       router[route.method](route.path, ...chain, (req, res) => run(route, req, res, runtime));
     }
+    // Any other method on a known path: 405 naming the ones it has, not a 404 that says the path is unknown.
+    for (const [path, methods] of this.methodsByPath()) {
+      const allow = methods.map((m) => m.toUpperCase()).join(', ');
+      router.all(path, (req) => {
+        throw new ApiError(405, 'method_not_allowed', `${req.method} is not a method of this route; it has ${allow}`, undefined, { allow });
+      });
+    }
     return router;
+  }
+
+  private methodsByPath(): Map<string, string[]> {
+    const byPath = new Map<string, string[]>();
+    for (const { path, method } of this.routes) {
+      byPath.set(path, [...(byPath.get(path) ?? []), ...(method === 'get' ? ['get', 'head'] : [method])]);
+    }
+    return byPath;
   }
 
   private document(definition: RouteDefinition<RouteScope, ZodType, ZodType, ZodType>): void {

@@ -125,6 +125,19 @@ describe('bounded input', () => {
   });
 });
 
+describe('methods a route does not have', () => {
+  it('answer 405 with the methods it has, in the one error format', async () => {
+    const tenant = await system.newTenant();
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const res = await tenant.client.request(method, '/v1/order-management');
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST, GET, HEAD');
+      expect(res.body.code).toBe('method_not_allowed');
+    }
+    expect((await tenant.client.request('PUT', '/v1/no-such-route')).status).toBe(404);
+  });
+});
+
 describe('bounded work per list', () => {
   it('lists orders with a count of their instructions by status, and gives the instructions on the detail route', async () => {
     const tenant = await system.newTenant();

@@ -1,0 +1,194 @@
+// `npm run fuzz [-- --seconds N]`: schemathesis (from PyPI) against the running API, generated from its
+// own /openapi.json, once as a tenant key and once as an account key. It fails on any 5xx, any answer
+// that does not match the document (status, content type, headers, body), any request the document
+// forbids that the API accepts, any route that lets a request in without credentials, and any answer
+// showing another tenant's data. CI runs a bounded pass; see the README for a longer one.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import got from 'got';
+import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
+import { startApiServer } from '../api/server.js';
+import { createAppRegistry } from '../apps/app-registry.js';
+import { createSandboxApp } from '../apps/sandbox/server.js';
+import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
+import { apiSettings, loadConfig } from '../config.js';
+import { startEmbeddedDatabase } from '../db/embedded-database.js';
+import { openDatabase } from '../db/orm.js';
+import { createLogger } from '../logger.js';
+import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { createPaymentsWorker } from '../worker/create-worker.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+
+const SCHEMATHESIS_VERSION = '4.32.5';
+// Every check but one: positive_data_acceptance expects every request the document allows to
+// succeed, and the document cannot state every rule (a cursor must be one the API issued, a due
+// date not before its open date, an amount's precision depends on its currency, 2027-02-30 is no day).
+const EXCLUDED_CHECKS = 'positive_data_acceptance';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' } } });
+const seconds = Number(values.seconds);
+const config = loadConfig();
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const stops: (() => Promise<unknown>)[] = [];
+
+function ensureSchemathesis(): string {
+  const venv = join(config.cacheDir, `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const binary = join(venv, 'bin', 'schemathesis');
+  if (existsSync(binary)) return binary;
+  console.log(`fuzz: installing schemathesis ${SCHEMATHESIS_VERSION} from PyPI into ${venv}`);
+  for (const [command, args] of [
+    ['python3', ['-m', 'venv', venv]],
+    [join(venv, 'bin', 'pip'), ['install', '--quiet', `schemathesis==${SCHEMATHESIS_VERSION}`]],
+  ] as const) {
+    const result = spawnSync(command, args, { stdio: 'inherit' });
+    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed`);
+  }
+  return binary;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function main(): Promise<number> {
+  const schemathesis = ensureSchemathesis();
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+
+  const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(await freePort());
+  if (embedded) stops.unshift(() => embedded.stop());
+  const poolSize = embedded ? 1 : config.databasePoolSize;
+  const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true });
+  stops.unshift(() => orm.close());
+  const temporalServer = await TestWorkflowEnvironment.createLocal({
+    server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+  });
+  stops.unshift(() => temporalServer.teardown());
+  const sandbox = createSandboxApp().listen(0, '127.0.0.1');
+  await new Promise((resolve) => sandbox.once('listening', resolve));
+  stops.unshift(() => new Promise((resolve) => sandbox.close(resolve)));
+  const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
+  const worker = await createPaymentsWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    orm,
+    databasePoolSize: poolSize,
+    apps: createAppRegistry(got, { sandboxUrl: `http://127.0.0.1:${(sandbox.address() as { port: number }).port}` }),
+  });
+  const running = worker.run();
+  stops.unshift(async () => {
+    worker.shutdown();
+    await running;
+  });
+  const connection = await Connection.connect({ address: temporalServer.address });
+  stops.unshift(() => connection.close());
+  const masterKeys = { current: randomBytes(32).toString('base64') };
+  const api = await startApiServer(
+    {
+      orm,
+      temporal: new Client({ connection }),
+      logger: createLogger('fuzzed-api', 'fatal'),
+      masterKeys,
+      settings: { ...apiSettings(config), rateLimitPerMinute: 10_000_000, accessTokenTtlSeconds: 3 * 3600 },
+    },
+    0,
+  );
+  stops.unshift(() => api.close());
+
+  // The caller's own account and tenant, and another's whose data must never show.
+  const caller = await tenantOf(api.url, await bootstrapAccount(orm, masterKeys, 'fuzz account'));
+  const other = await tenantOf(api.url, await bootstrapAccount(orm, masterKeys, 'other account'));
+  const foreignOrderRef = `foreign-${randomUUID()}`;
+  const foreignMarker = `marker-${randomUUID()}`;
+  const foreignOrder = await other.tenant.request('POST', '/v1/order-management', {
+    body: {
+      orderRef: foreignOrderRef,
+      customerRef: 'ORD-2027-0001', // the document's example: the fuzzer will ask for it
+      metadata: { marker: foreignMarker },
+      instructions: [{ instructionRef: 'a', direction: 'DEBIT', amount: '1.00', currency: 'EUR', country: 'GB', openDate: '2031-01-01', dueDate: '2031-01-02' }],
+    },
+  });
+  if (foreignOrder.status !== 202) throw new Error(`could not create the foreign order: ${JSON.stringify(foreignOrder.body)}`);
+  const markers = [other.accountId, other.tenantId, other.publicKey, foreignOrderRef, foreignMarker, foreignOrder.body.orderId];
+
+  const reportDir = mkdtempSync(join(tmpdir(), 'fuzz-report-'));
+  const runs = [
+    { scope: 'tenant', token: await caller.tenant.accessToken(), header: `x-tenant-id: ${caller.tenantId}`, paths: '^/v1/(?!account|identity)' },
+    { scope: 'account', token: await caller.account.accessToken(), header: `x-account-id: ${caller.accountId}`, paths: '^/v1/account' },
+  ];
+  let failed = false;
+  for (const run of runs) {
+    console.log(`fuzz: ${run.scope} routes for ${seconds} s`);
+    // Not spawnSync: the API answering it runs in this process.
+    const child = spawn(
+      schemathesis,
+      [
+        'run',
+        `${api.url}/openapi.json`,
+        '--include-path-regex',
+        run.paths,
+        '-H',
+        `Authorization: Bearer ${run.token}`,
+        '-H',
+        run.header,
+        '--checks',
+        'all',
+        '--exclude-checks',
+        EXCLUDED_CHECKS,
+        '--max-time',
+        String(seconds),
+        // Python 3.11's parser is not thread-safe under load: one worker.
+        '--workers',
+        '1',
+        '--generation-database',
+        'none',
+        '--report',
+        'junit',
+        '--report-dir',
+        join(reportDir, run.scope),
+        '--no-color',
+      ],
+      {
+        stdio: 'inherit',
+        env: { ...process.env, PYTHONPATH: join(projectRoot, 'scripts', 'fuzz'), SCHEMATHESIS_HOOKS: 'foreign_data_check', FOREIGN_MARKERS: markers.join(',') },
+      },
+    );
+    const status = await new Promise((resolve) => child.once('exit', resolve));
+    if (status !== 0) failed = true;
+  }
+  console.log(`fuzz: ${failed ? 'FAILED' : 'passed'} (reports in ${reportDir})`);
+  return failed ? 1 : 0;
+}
+
+async function tenantOf(baseUrl: string, account: { accountId: string; publicKey: string; privateKey: string }) {
+  const accountClient = new PaymentSchedulerClient({ baseUrl, ...account });
+  const tenant = await accountClient.request('POST', '/v1/account/tenants', { body: { name: 'fuzzed tenant' } });
+  const key = await accountClient.request('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, { body: { name: 'fuzz', roles: ['tenant-admin'] } });
+  return {
+    accountId: account.accountId,
+    tenantId: tenant.body.tenantId as string,
+    publicKey: key.body.publicKey as string,
+    account: accountClient,
+    tenant: new PaymentSchedulerClient({ baseUrl, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId: tenant.body.tenantId }),
+  };
+}
+
+let code = 1;
+try {
+  code = await main();
+} finally {
+  for (const stop of stops) await stop().catch(() => undefined);
+}
+process.exit(code);
