@@ -31,7 +31,7 @@ export function serializeError(err: unknown): Record<string, unknown> {
     const state = sqlState ?? code;
     return { type: err.name, code: state, routine, table, column, constraint, message: `database error ${state ?? ''}`.trim() };
   }
-  return stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  return stdSerializers.err(err as Error);
 }
 
 export const LOG_SERIALIZERS = { err: serializeError };

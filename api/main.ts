@@ -27,11 +27,13 @@ const api = await startApiServer(
 logger.info({ url: api.url }, 'api listening');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'shutting down');
-    await api.close();
-    await connection.close();
-    await orm.close();
-    process.exit(0);
-  });
+  process.once(signal, () => void shutDown(signal));
+}
+
+async function shutDown(signal: NodeJS.Signals): Promise<void> {
+  logger.info({ signal }, 'shutting down');
+  await api.close();
+  await connection.close();
+  await orm.close();
+  process.exit(0);
 }

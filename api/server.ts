@@ -19,7 +19,7 @@ export async function startApiServer(deps: ApiDependencies, port: number, host =
   const { port: boundPort } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${boundPort}`,
-    routes: app.locals.routes,
+    routes: app.locals.routes as RunningApi['routes'],
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -112,7 +112,7 @@ async function main(): Promise<number> {
   const other = await tenantOf(api.url, await bootstrapAccount(orm, masterKeys, 'other account'));
   const foreignOrderRef = `foreign-${randomUUID()}`;
   const foreignMarker = `marker-${randomUUID()}`;
-  const foreignOrder = await other.tenant.request('POST', '/v1/order-management', {
+  const foreignOrder = await other.tenant.request<{ orderId: string }>('POST', '/v1/order-management', {
     body: {
       orderRef: foreignOrderRef,
       customerRef: 'ORD-2027-0001', // the document's example: the fuzzer will ask for it
@@ -174,12 +174,14 @@ async function main(): Promise<number> {
 
 async function tenantOf(baseUrl: string, account: { accountId: string; publicKey: string; privateKey: string }) {
   const accountClient = new PaymentSchedulerClient({ baseUrl, ...account });
-  const tenant = await accountClient.request('POST', '/v1/account/tenants', { body: { name: 'fuzzed tenant' } });
-  const key = await accountClient.request('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, { body: { name: 'fuzz', roles: ['tenant-admin'] } });
+  const tenant = await accountClient.request<{ tenantId: string }>('POST', '/v1/account/tenants', { body: { name: 'fuzzed tenant' } });
+  const key = await accountClient.request<{ publicKey: string; privateKey: string }>('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, {
+    body: { name: 'fuzz', roles: ['tenant-admin'] },
+  });
   return {
     accountId: account.accountId,
-    tenantId: tenant.body.tenantId as string,
-    publicKey: key.body.publicKey as string,
+    tenantId: tenant.body.tenantId,
+    publicKey: key.body.publicKey,
     account: accountClient,
     tenant: new PaymentSchedulerClient({ baseUrl, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId: tenant.body.tenantId }),
   };

@@ -21,11 +21,13 @@ const worker = await startWorkerProcess({
 logger.info('worker running on task queue payments');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'shutting down');
-    await worker.stop();
-    await orm.close();
-    process.exit(0);
-  });
+  process.once(signal, () => void shutDown(signal));
 }
 await worker.done;
+
+async function shutDown(signal: NodeJS.Signals): Promise<void> {
+  logger.info({ signal }, 'shutting down');
+  await worker.stop();
+  await orm.close();
+  process.exit(0);
+}

@@ -75,8 +75,8 @@ export function pageQuery<T extends { createdAt: Date }>(
   if (cursor) {
     const after = decodeCursor(cursor);
     const meta = em.getMetadata().get(qb.mainAlias.entityName);
-    const column = (property: string) => `${qb.alias}.${meta.properties[property as keyof typeof meta.properties].fieldNames[0]}`;
+    const column = (property: string) => `${qb.alias}.${meta.properties[property].fieldNames[0]}`;
     qb.andWhere(`(${column('createdAt')}, ${column(idField)}) < (?, ?)`, [new Date(after.createdAt), after.id]);
   }
-  return qb.orderBy({ createdAt: 'desc', [idField]: 'desc' } as never).limit(limit + 1);
+  return qb.orderBy({ createdAt: 'desc', [idField]: 'desc' }).limit(limit + 1);
 }

@@ -6,6 +6,7 @@ import { grants, type Role } from '../../domain/roles.js';
 import type { Principal } from '../auth/principal.js';
 import { IdempotencyHeaderSchema } from './common-schemas.js';
 import type { IdempotencyStore } from './idempotency.js';
+import './locals.js';
 import { problemResponses } from './openapi.js';
 import { ApiError } from './problem.js';
 import { validate } from './validate.js';
@@ -51,7 +52,7 @@ export interface RouteCall<S extends RouteScope, P, Q, B> {
   em: EntityManager;
   req: Request;
   /** Runs once the transaction has committed (and not at all if it rolls back): calls to other systems. */
-  afterCommit(step: () => Promise<void>): void;
+  afterCommit: (step: () => Promise<void>) => void;
 }
 
 export interface RouteDefinition<S extends RouteScope, P extends ZodType | undefined, Q extends ZodType | undefined, B extends ZodType | undefined> {
@@ -74,7 +75,7 @@ export interface RouteDefinition<S extends RouteScope, P extends ZodType | undef
   responses: Record<number, { description: string; schema?: ZodType }>;
   /** Further problem statuses this route can answer, e.g. 409. */
   problems?: number[];
-  handler: (call: RouteCall<S, P, Q, B>) => Promise<Reply>;
+  handler: (call: RouteCall<S, P, Q, B>) => Reply | Promise<Reply>;
 }
 
 interface StoredRoute {
@@ -86,7 +87,7 @@ interface StoredRoute {
   query?: ZodType;
   body?: ZodType;
   responses: Record<number, { description: string; schema?: ZodType }>;
-  handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Promise<Reply>;
+  handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
 
 export interface RouteGuards {
@@ -125,7 +126,7 @@ export class RouteTable {
     if (definition.scope !== 'public' && definition.roles.length === 0) {
       throw new Error(`${definition.method.toUpperCase()} ${definition.path} must declare the roles it needs`);
     }
-    this.routes.push(definition as unknown as StoredRoute);
+    this.routes.push(definition);
     this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
   }
 
@@ -162,7 +163,7 @@ export class RouteTable {
   }
 
   private document(definition: RouteDefinition<RouteScope, ZodType, ZodType, ZodType>): void {
-    const scopeHeaders = definition.scope === 'public' ? undefined : SCOPE_HEADERS[definition.scope as 'account' | 'tenant'];
+    const scopeHeaders = definition.scope === 'public' ? undefined : SCOPE_HEADERS[definition.scope];
     const headerShapes = [scopeHeaders, definition.headers, definition.method === 'post' && definition.scope !== 'public' ? IdempotencyHeaderSchema : undefined]
       .filter((h): h is ZodObject => h !== undefined)
       .map((h) => h.shape);
@@ -203,11 +204,11 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
   const input = {
     params: route.params ? validate(route.params, req.params, 'params') : undefined,
     query: route.query ? validate(route.query, req.query, 'query') : undefined,
-    body: route.body ? validate(route.body, req.body ?? null) : undefined,
+    body: route.body ? validate(route.body, (req.body as unknown) ?? null) : undefined,
   };
   const context = res.locals.context;
   const afterCommit: (() => Promise<void>)[] = [];
-  const call = (em: EntityManager) =>
+  const call = async (em: EntityManager) =>
     route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<RouteScope, unknown, unknown, unknown>);
 
   let reply: Reply;
@@ -218,8 +219,10 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     if (key === undefined) {
       reply = await runtime.orm.em.fork().transactional(call);
     } else {
-      const scope = context.tenantId ? `tenant:${context.tenantId}` : `account:${context.accountId}`;
-      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: req.body ?? null }, call);
+      // Idempotency keys are only read on authenticated routes, which always have a context.
+      const { tenantId, accountId } = context!;
+      const scope = tenantId ? `tenant:${tenantId}` : `account:${accountId}`;
+      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null }, call);
       reply = outcome.reply;
       if (outcome.replayed) {
         send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });
@@ -252,7 +255,7 @@ function checkResponse(route: StoredRoute, reply: Reply): void {
 
 function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
   return (req, res, next) => {
-    const principal: Principal = res.locals.principal;
+    const principal = res.locals.principal!;
     const isTenantKey = principal.tenantId !== null;
     if (scope === 'account' && isTenantKey) throw new ApiError(403, 'account_key_required', 'this route needs an account key');
     if (scope === 'tenant' && !isTenantKey) throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
@@ -277,7 +280,7 @@ function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
 
 function roleGuard(roles: Role[]): RequestHandler {
   return (_req, res, next) => {
-    const principal: Principal = res.locals.principal;
+    const principal = res.locals.principal!;
     if (!roles.some((role) => grants(principal.roles, role))) {
       throw new ApiError(403, 'missing_role', `this route needs one of the roles: ${roles.join(', ')}`);
     }

@@ -26,7 +26,7 @@ export function addTenantRoutes(routes: RouteTable): void {
     tags: ['Account'],
     body: CreateTenantSchema,
     responses: { 201: { description: 'The tenant', schema: TenantSchema } },
-    handler: async ({ body, em, context: { principal, accountId } }) => {
+    handler: ({ body, em, context: { principal, accountId } }) => {
       const now = new Date();
       const tenant = em.create(Tenant, {
         id: randomUUID(),

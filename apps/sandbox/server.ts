@@ -33,8 +33,8 @@ export function createSandboxApp(): Express {
       res.status(400).json({ error: 'idempotency_key_required' });
       return;
     }
-    const { direction, amountMinor, currency, instrument } = req.body ?? {};
-    if (!['DEBIT', 'CREDIT'].includes(direction) || !/^\d+$/.test(String(amountMinor)) || !currency || !instrument) {
+    const { direction, amountMinor, currency, instrument } = (req.body ?? {}) as Record<string, string | undefined>;
+    if (!direction || !['DEBIT', 'CREDIT'].includes(direction) || !/^\d+$/.test(String(amountMinor)) || !currency || !instrument) {
       res.status(400).json({ error: 'invalid_request' });
       return;
     }

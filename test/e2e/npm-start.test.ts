@@ -45,7 +45,7 @@ beforeAll(async () => {
   child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  await eventually(async () => output, (text) => text.includes('Payment scheduler is running') || child.exitCode !== null, {
+  await eventually(() => Promise.resolve(output), (text) => text.includes('Payment scheduler is running') || child.exitCode !== null, {
     what: '`npm start` to come up',
     timeoutMs: 90_000,
   });

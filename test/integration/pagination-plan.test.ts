@@ -73,7 +73,7 @@ describe(`a page of a tenant with ${ORDERS.toLocaleString('en')} orders`, () => 
     ['a customerRef', { customerRef: 'customer-42' }, 'payment_order_tenant_id_customer_ref_created_at_id_index'],
   ])('with %s, first page and deep page alike, is one index range: no sort, no scan of the table', async (_, filter, index) => {
     for (const cursor of [undefined, deepCursor]) {
-      const nodes = await planOf(PaymentOrder, { tenantId, ...filter }, 'id', cursor);
+      const nodes = await planOf(PaymentOrder, { tenantId, ...filter } as FilterQuery<PaymentOrder>, 'id', cursor);
       expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
       expect(nodes[1].index).toBe(index);
     }

@@ -10,8 +10,8 @@ describe('GET /readyz', () => {
   it('answers a burst of probes with one check of each dependency', async () => {
     const calls = { database: 0, temporal: 0 };
     // Stand-ins for the two dependencies, counting how often they are asked.
-    const orm = { em: { fork: () => ({ getConnection: () => ({ execute: async () => void calls.database++ }) }) } } as unknown as MikroORM;
-    const temporal = { workflowService: { getSystemInfo: async () => void calls.temporal++ } } as unknown as Client;
+    const orm = { em: { fork: () => ({ getConnection: () => ({ execute: () => Promise.resolve(void calls.database++) }) }) } } as unknown as MikroORM;
+    const temporal = { workflowService: { getSystemInfo: () => Promise.resolve(void calls.temporal++) } } as unknown as Client;
     const server = express().use(healthRouter(orm, temporal)).listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     try {
