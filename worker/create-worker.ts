@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type Logger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from '../activities/create-activities.js';
 import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
@@ -19,8 +19,9 @@ export interface WorkerDependencies {
   taskQueue?: string;
 }
 
-export function bundlePaymentWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+/** `logger` receives webpack's progress lines (tests pass a quiet one). */
+export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(logger ? { logger } : {}) });
 }
 
 export async function createPaymentsWorker(deps: WorkerDependencies): Promise<Worker> {

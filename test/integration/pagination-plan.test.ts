@@ -16,7 +16,7 @@ const keyTenantId = randomUUID();
 
 beforeAll(async () => {
   db = await freshDatabase();
-  orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true });
+  orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
   const sql = orm.em.getConnection();
   // One large tenant among others, created over a year; statuses and customers spread as in life.
   await sql.execute(

@@ -89,7 +89,7 @@ describe('master key rotation', () => {
 
   beforeAll(async () => {
     db = await freshDatabase();
-    orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true });
+    orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
     temporal = new Client({ connection: Connection.lazy({ address: inject('temporalAddress') }) });
   });
   afterAll(async () => {

@@ -36,7 +36,7 @@ export default async function setup(project: TestProject) {
     poolSize = 1;
     console.log(`tests use an embedded PGlite database (set DATABASE_URL to use PostgreSQL)`);
   }
-  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true });
+  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true, log: () => undefined });
   await orm.close();
 
   const devServer = await TestWorkflowEnvironment.createLocal({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createActivities } from '../../activities/create-activities.js';
@@ -37,7 +37,7 @@ beforeAll(async () => {
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
   sandbox = await startSandbox();
-  workflowBundle = await bundlePaymentWorkflows();
+  workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
 
 afterAll(async () => {
