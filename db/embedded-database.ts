@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { readOrCreateSecretFile } from './create-once-file.js';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -22,7 +23,7 @@ export interface EmbeddedDatabase {
  */
 export async function startEmbeddedDatabase(port: number, dataDir?: string): Promise<EmbeddedDatabase> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const password = dataDir ? loadOrCreatePassword(passwordFile(dataDir)) : randomBytes(24).toString('base64url');
+  const password = dataDir ? readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url')) : randomBytes(24).toString('base64url');
   const db = await PGlite.create(dataDir);
   const socketDir = mkdtempSync(join(tmpdir(), 'pglite-'));
   const socketPath = join(socketDir, '.s.PGSQL');
@@ -51,25 +52,6 @@ function embeddedUrl(port: number, password: string): string {
 
 function passwordFile(dataDir: string): string {
   return join(dataDir, 'password');
-}
-
-function loadOrCreatePassword(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  // Written whole, then linked into place: of two processes starting together, one password wins.
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(temporary, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    linkSync(temporary, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-  return readFileSync(path, 'utf8').trim();
 }
 
 const SSL_REQUEST = 80877103;

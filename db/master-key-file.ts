@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readOrCreateSecretFile } from './create-once-file.js';
 import type { MasterKeys } from './secret-box.js';
 
 /**
@@ -9,21 +10,12 @@ import type { MasterKeys } from './secret-box.js';
  * `npm run rotate-master-key` re-seals secrets. Deployments set MASTER_KEY instead.
  */
 export function loadOrCreateMasterKeyFile(path: string): MasterKeys {
-  const existing = readKeys(path);
-  if (existing) return existing;
-  mkdirSync(dirname(path), { recursive: true });
-  // Written whole under a temporary name, then linked into place: link() fails if the file exists,
-  // so of two processes starting together exactly one key wins and both use it.
-  const temporary = join(dirname(path), `.master.key.${randomUUID()}`);
-  writeFileSync(temporary, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    linkSync(temporary, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-  return readKeys(path) as MasterKeys;
+  const [current, ...previous] = readOrCreateSecretFile(path, () => randomBytes(32).toString('base64'))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  if (!current) throw new Error(`${path} holds no master key`);
+  return { current, previous };
 }
 
 /** Replaces the file's keys at once (write, then rename), so a crash leaves the old or the new file, never half of one. */
@@ -31,17 +23,4 @@ export function writeMasterKeyFile(path: string, keys: MasterKeys): void {
   const temporary = join(dirname(path), `.master.key.${randomUUID()}`);
   writeFileSync(temporary, `${[keys.current, ...(keys.previous ?? [])].join('\n')}\n`, { mode: 0o600, flag: 'wx' });
   renameSync(temporary, path);
-}
-
-function readKeys(path: string): MasterKeys | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const [current, ...previous] = text.split('\n').map((line) => line.trim()).filter(Boolean);
-  if (!current) throw new Error(`${path} holds no master key`);
-  return { current, previous };
 }

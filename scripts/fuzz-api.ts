@@ -6,7 +6,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { startEmbeddedDatabase } from '../db/embedded-database.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { freePort } from './free-port.js';
 import { createPaymentsWorker } from '../worker/create-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
@@ -53,14 +53,6 @@ function ensureSchemathesis(): string {
     if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed`);
   }
   return binary;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function main(): Promise<number> {
