@@ -10,9 +10,22 @@ export interface Config {
   apiPort: number;
   /** Address the API binds; 0.0.0.0 in containers. */
   apiHost: string;
+  /** The API as providers reach it, for their callbacks (`{publicApiUrl}/v1/providers/{appId}/callbacks`). */
+  publicApiUrl: string;
+  /**
+   * Local development: lets a tenant's provider (and webhook) URLs be plain http to loopback.
+   * Otherwise only https to public addresses is called.
+   */
+  allowLoopbackHttp: boolean;
   sandboxPort: number;
   sandboxHost: string;
   sandboxUrl: string;
+  /** The sandbox provider's ledger; it survives restarts so that no idempotency key is forgotten. */
+  sandboxDataDir: string;
+  /** How long a sandbox bank payment stays PENDING before it resolves and calls back. */
+  sandboxSettleMs: number;
+  /** How long the sandbox holds its answer to a `card_timeout` payment, to outlast client timeouts. */
+  sandboxHangMs: number;
   /** Unset: `npm start` runs a Temporal dev server on temporalPort. */
   temporalAddress?: string;
   temporalPort: number;
@@ -43,12 +56,18 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const sandboxPort = intFrom(env.SANDBOX_PORT, 3100);
+  const dataDir = env.DATA_DIR ?? join(process.cwd(), '.data');
   return {
     apiPort: intFrom(env.PORT ?? env.API_PORT, 3000),
     apiHost: env.API_HOST || '127.0.0.1',
+    publicApiUrl: (env.PUBLIC_API_URL || `http://127.0.0.1:${intFrom(env.PORT ?? env.API_PORT, 3000)}`).replace(/\/+$/, ''),
+    allowLoopbackHttp: env.ALLOW_LOOPBACK_HTTP === 'true',
     sandboxPort,
     sandboxHost: env.SANDBOX_HOST || '127.0.0.1',
     sandboxUrl: env.SANDBOX_URL ?? `http://127.0.0.1:${sandboxPort}`,
+    sandboxDataDir: env.SANDBOX_DATA_DIR || join(dataDir, 'sandbox'),
+    sandboxSettleMs: intFrom(env.SANDBOX_SETTLE_MS, 2000),
+    sandboxHangMs: intFrom(env.SANDBOX_HANG_MS, 30_000),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalPort: intFrom(env.TEMPORAL_PORT, 7233),
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),
@@ -57,7 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
     embeddedDbPort: intFrom(env.EMBEDDED_DB_PORT, 5433),
-    dataDir: env.DATA_DIR ?? join(process.cwd(), '.data'),
+    dataDir,
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),
     logLevel: env.LOG_LEVEL ?? 'info',
     orphanOrderGraceMs: intFrom(env.ORPHAN_ORDER_GRACE_MS, 30_000),
@@ -77,6 +96,7 @@ export function apiSettings(config: Config) {
     rateLimitPerMinute: config.rateLimitPerMinute,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     trustProxy: config.trustProxy,
+    allowLoopbackHttp: config.allowLoopbackHttp,
   };
 }
 export type ApiSettings = ReturnType<typeof apiSettings>;

@@ -6,11 +6,11 @@ import type { OrderSnapshot } from '../domain/order.js';
 // rows to join on, instead of one UPDATE round trip per instruction.
 const UPDATE_INSTRUCTIONS = `
   update payment_instruction as i set
-    status = s.status, attempts = s.attempts, app_id = s.app_id, provider_ref = s.provider_ref,
+    status = s.status, attempts = s.attempts, app_id = s.app_id, provider_ref = s.provider_ref, voucher_code = s.voucher_code,
     failure_code = s.failure_code, next_action_at = s.next_action_at, opened_at = s.opened_at,
     processing_at = s.processing_at, late_at = s.late_at, settled_at = s.settled_at, failed_at = s.failed_at
   from jsonb_to_recordset(?::jsonb) as s(
-    instruction_ref text, status text, attempts int, app_id text, provider_ref text, failure_code text,
+    instruction_ref text, status text, attempts int, app_id text, provider_ref text, voucher_code text, failure_code text,
     next_action_at timestamptz, opened_at timestamptz, processing_at timestamptz, late_at timestamptz,
     settled_at timestamptz, failed_at timestamptz)
   where i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref`;
@@ -34,6 +34,7 @@ export function createProjectOrderState(orm: MikroORM) {
         attempts: state.attempts,
         app_id: state.appId ?? null,
         provider_ref: state.providerRef ?? null,
+        voucher_code: state.voucherCode ?? null,
         failure_code: state.failureCode ?? null,
         next_action_at: state.nextActionAt ?? null,
         opened_at: state.openedAt ?? null,

@@ -22,6 +22,11 @@ import { addOrderRoutes } from './orders/routes.js';
 import { docsRouter } from './system/docs.js';
 import { healthRouter } from './system/health.js';
 import { addTenantRoutes } from './tenants/routes.js';
+import { addMarketplaceRoutes } from './marketplace/routes.js';
+import { addProviderRoutes } from './providers/routes.js';
+import { addSchemeRoutes } from './schemes/routes.js';
+import { addVoucherRoutes } from './vouchers/routes.js';
+import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
   orm: MikroORM;
@@ -30,6 +35,8 @@ export interface ApiDependencies {
   /** Seal secrets at rest; the current one also derives the access-token signing key. */
   masterKeys: MasterKeys;
   settings: ApiSettings;
+  /** App connectors: the API uses them to verify providers' callbacks. */
+  apps: Map<string, AppConnector>;
   /** Check every answer against its route's declared schema (the test suite does). */
   checkResponses?: boolean;
 }
@@ -45,7 +52,11 @@ export function createApi(deps: ApiDependencies): Express {
   addTenantRoutes(routes);
   addSecurityKeyRoutes(routes, { secretBox });
   addAuditRoutes(routes);
+  addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
+  addSchemeRoutes(routes);
+  addVoucherRoutes(routes);
   addOrderRoutes(routes, { orm, temporal });
+  addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
 
   const app = express();
   app.disable('x-powered-by');

@@ -1,5 +1,7 @@
 // `npm run api`: the API alone, for deployment. Needs DATABASE_URL, MASTER_KEY and a reachable Temporal server.
 import { Client, Connection } from '@temporalio/client';
+import got from 'got';
+import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
 import { apiSettings, loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
@@ -20,6 +22,7 @@ const api = await startApiServer(
     logger,
     masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
     settings: apiSettings(config),
+    apps: createAppRegistry(got, appRegistryConfig(config)),
   },
   config.apiPort,
   config.apiHost,

@@ -1,13 +1,29 @@
 import type { Got } from 'got';
+import type { Config } from '../config.js';
+import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import type { AppConnector } from './app-connector.js';
-import { createSandboxConnector } from './sandbox/connector.js';
+import { createHttpConnector } from './http-connector/connector.js';
+import { createSandboxConnectors } from './sandbox/connector.js';
 
 export interface AppRegistryConfig {
   sandboxUrl: string;
+  /** This platform's API, as providers reach it for callbacks. */
+  callbackBaseUrl: string;
+  outboundUrls: OutboundUrlPolicy;
+  /** How long one call to a sandbox app may take. */
+  sandboxTimeoutMs?: number;
 }
 
-/** The connectors the platform ships, by appId. */
+/** The registry as the processes build it, from their configuration. */
+export function appRegistryConfig(config: Pick<Config, 'sandboxUrl' | 'publicApiUrl' | 'allowLoopbackHttp'>): AppRegistryConfig {
+  return { sandboxUrl: config.sandboxUrl, callbackBaseUrl: config.publicApiUrl, outboundUrls: { allowLoopbackHttp: config.allowLoopbackHttp } };
+}
+
+/** The connectors of every app the marketplace ships, by appId. */
 export function createAppRegistry(http: Got, config: AppRegistryConfig): Map<string, AppConnector> {
-  const sandbox = createSandboxConnector(http, config.sandboxUrl);
-  return new Map([[sandbox.appId, sandbox]]);
+  const connectors = [
+    ...createSandboxConnectors(http, { baseUrl: config.sandboxUrl, callbackBaseUrl: config.callbackBaseUrl, timeoutMs: config.sandboxTimeoutMs }),
+    createHttpConnector(http, { callbackBaseUrl: config.callbackBaseUrl, outboundUrls: config.outboundUrls }),
+  ];
+  return new Map(connectors.map((connector) => [connector.appId, connector]));
 }

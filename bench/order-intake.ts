@@ -1,25 +1,12 @@
-// Order intake through the whole stack: HMAC sign-in, validation, the insert, the workflow start.
-// Starts its own Temporal dev server and uses DATABASE_URL (or an embedded PGlite), sends a bounded
-// number of orders from one process on loopback, and prints throughput and latency percentiles,
-// with a GET of one order measured in the same run as the baseline (this machine is noisy: compare
-// the ratio, not the absolute numbers).  npm run bench -- --orders 300 --concurrency 8
-import { randomBytes } from 'node:crypto';
+// Order intake through the whole stack: HMAC sign-in, validation, scheme resolution, the insert, the
+// workflow start. Starts its own Temporal dev server and uses DATABASE_URL (or an embedded PGlite),
+// sends a bounded number of orders from one process on loopback, and prints throughput and latency
+// percentiles, with a GET of one order measured in the same run as the baseline (this machine is
+// noisy: compare the ratio, not the absolute numbers).  npm run bench -- --orders 300 --concurrency 8
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { NativeConnection } from '@temporalio/worker';
-import got from 'got';
-import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
-import { startApiServer } from '../api/server.js';
-import { createAppRegistry } from '../apps/app-registry.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
-import { apiSettings, loadConfig } from '../config.js';
-import { startEmbeddedDatabase } from '../db/embedded-database.js';
-import { openDatabase } from '../db/orm.js';
-import { createLogger } from '../logger.js';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
-import { createPaymentsWorker } from '../worker/create-worker.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { loadConfig } from '../config.js';
+import { startLocalStack } from '../scripts/local-stack.js';
 
 const { values } = parseArgs({
   options: { orders: { type: 'string', default: '300' }, concurrency: { type: 'string', default: '8' }, instructions: { type: 'string', default: '12' } },
@@ -29,39 +16,9 @@ const concurrency = Number(values.concurrency);
 const instructionsPerOrder = Number(values.instructions);
 
 const config = loadConfig();
-const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(25433);
-const poolSize = embedded ? 1 : config.databasePoolSize;
-const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true });
-const temporalServer = await TestWorkflowEnvironment.createLocal({
-  server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
-});
-const connection = await Connection.connect({ address: temporalServer.address });
-const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
-const worker = await createPaymentsWorker({
-  connection: nativeConnection,
-  namespace: 'default',
-  orm,
-  databasePoolSize: poolSize,
-  apps: createAppRegistry(got, { sandboxUrl: 'http://127.0.0.1:9' }), // no order falls due during the run
-});
-const workerRun = worker.run();
-const masterKeys = { current: randomBytes(32).toString('base64') };
-const api = await startApiServer(
-  {
-    orm,
-    temporal: new Client({ connection }),
-    logger: createLogger('bench', 'warn'),
-    masterKeys,
-    settings: { ...apiSettings(config), rateLimitPerMinute: 1_000_000 },
-  },
-  0,
-);
-
-const account = await bootstrapAccount(orm, masterKeys);
-const admin = new PaymentSchedulerClient({ baseUrl: api.url, ...account });
-const tenant = (await admin.request('POST', '/v1/account/tenants', { body: { name: 'bench' } })).body;
-const key = (await admin.request('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, { body: { name: 'bench', roles: ['tenant-admin'] } })).body;
-const client = new PaymentSchedulerClient({ baseUrl: api.url, publicKey: key.publicKey, privateKey: key.privateKey, tenantId: tenant.tenantId });
+const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
+const { tenant } = await stack.newTenant('bench');
+const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
 
 function orderBody(index: number) {
   return {
@@ -104,16 +61,9 @@ await client.request('POST', '/v1/order-management', { body: orderBody(-1) }); /
 const intake = await measure(orders, async (i) => (await client.request('POST', '/v1/order-management', { body: orderBody(i) })).status);
 const reads = await measure(orders, async (i) => (await client.request('GET', `/v1/order-management/bench-${i}`)).status);
 
-console.log(`order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}, database ${embedded ? 'embedded PGlite' : 'PostgreSQL'}`);
+console.log(`order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`);
 console.log(`  POST /v1/order-management  ${(orders / intake.seconds).toFixed(1)} orders/s   p50 ${pct(intake.latencies, 50)} ms  p95 ${pct(intake.latencies, 95)} ms  p99 ${pct(intake.latencies, 99)} ms`);
 console.log(`  GET  /v1/order-management/{ref}  ${(orders / reads.seconds).toFixed(1)} reads/s   p50 ${pct(reads.latencies, 50)} ms  p95 ${pct(reads.latencies, 95)} ms`);
 console.log(`  intake p50 / read p50 = ${(Number(pct(intake.latencies, 50)) / Number(pct(reads.latencies, 50))).toFixed(2)}`);
 
-await api.close();
-worker.shutdown();
-await workerRun;
-await nativeConnection.close();
-await connection.close();
-await temporalServer.teardown();
-await orm.close();
-await embedded?.stop();
+await stack.stop();

@@ -36,6 +36,11 @@ export class PaymentSchedulerClient {
 
   constructor(private readonly options: ClientOptions) {}
 
+  /** The key this client signs in with. */
+  get credentials(): { publicKey: string; privateKey: string } {
+    return { publicKey: this.options.publicKey, privateKey: this.options.privateKey };
+  }
+
   async accessToken(): Promise<string> {
     if (this.token && this.token.expires - 30_000 > Date.now()) return this.token.value;
     const res = await fetch(`${this.options.baseUrl}/v1/identity/hmac`, {

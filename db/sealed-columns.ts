@@ -5,6 +5,7 @@ import type { SecretBox } from './secret-box.js';
 export const SEALED_COLUMNS = [
   { table: 'security_key', idColumn: 'public_key', column: 'private_key_ciphertext' },
   { table: 'idempotency_record', idColumn: 'id', column: 'response_ciphertext' },
+  { table: 'app_installation', idColumn: 'id', column: 'secrets_ciphertext' },
 ] as const;
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table'];

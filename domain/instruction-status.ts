@@ -20,6 +20,9 @@ const TRANSITIONS: Record<InstructionStatus, readonly InstructionStatus[]> = {
   CANCELLED: [],
 };
 
+/** Statuses of an instruction that may still move money: what stops an app being uninstalled. */
+export const LIVE_INSTRUCTION_STATUSES = ['PENDING', 'OPEN', 'PROCESSING', 'LATE'] as const satisfies readonly InstructionStatus[];
+
 export function canTransition(from: InstructionStatus, to: InstructionStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -1,4 +1,5 @@
 import type { InstructionStatus, OrderStatus } from './instruction-status.js';
+import type { PaymentMethod } from './scheme.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
 
@@ -13,6 +14,9 @@ export interface PlannedInstruction {
   dueAt: string;
   customerRef?: string;
   financialInstrumentId?: string;
+  /** The installed app it pays through and the method, as its scheme resolved them. */
+  appId: string;
+  paymentMethod: PaymentMethod;
 }
 
 /** Everything a payment-order workflow needs; rebuilt from the database if the API crashed before starting it. */
@@ -32,6 +36,7 @@ export interface InstructionState {
   attempts: number;
   appId?: string;
   providerRef?: string;
+  voucherCode?: string;
   failureCode?: string;
   nextActionAt?: string;
   openedAt?: string;

@@ -4,29 +4,16 @@
 // forbids that the API accepts, any route that lets a request in without credentials, and any answer
 // showing another tenant's data. CI runs a bounded pass; see the README for a longer one.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import got from 'got';
-import { bootstrapAccount } from '../api/auth/bootstrap-account.js';
-import { startApiServer } from '../api/server.js';
-import { createAppRegistry } from '../apps/app-registry.js';
-import { createSandboxApp } from '../apps/sandbox/server.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
-import { apiSettings, loadConfig } from '../config.js';
-import { startEmbeddedDatabase } from '../db/embedded-database.js';
-import { openDatabase } from '../db/orm.js';
-import { createLogger } from '../logger.js';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
-import { freePort } from './free-port.js';
-import { createPaymentsWorker } from '../worker/create-worker.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { loadConfig } from '../config.js';
+import { startLocalStack, type LocalStack } from './local-stack.js';
 
 const SCHEMATHESIS_VERSION = '4.32.5';
 // Every check but one: positive_data_acceptance expects every request the document allows to
@@ -58,50 +45,13 @@ function ensureSchemathesis(): string {
 async function main(): Promise<number> {
   const schemathesis = ensureSchemathesis();
   Runtime.install({ logger: new DefaultLogger('WARN') });
-
-  const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(await freePort());
-  if (embedded) stops.unshift(() => embedded.stop());
-  const poolSize = embedded ? 1 : config.databasePoolSize;
-  const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true });
-  stops.unshift(() => orm.close());
-  const temporalServer = await TestWorkflowEnvironment.createLocal({
-    server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
-  });
-  stops.unshift(() => temporalServer.teardown());
-  const sandbox = createSandboxApp().listen(0, '127.0.0.1');
-  await new Promise((resolve) => sandbox.once('listening', resolve));
-  stops.unshift(() => new Promise((resolve) => sandbox.close(resolve)));
-  const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
-  const worker = await createPaymentsWorker({
-    connection: nativeConnection,
-    namespace: 'default',
-    orm,
-    databasePoolSize: poolSize,
-    apps: createAppRegistry(got, { sandboxUrl: `http://127.0.0.1:${(sandbox.address() as { port: number }).port}` }),
-  });
-  const running = worker.run();
-  stops.unshift(async () => {
-    worker.shutdown();
-    await running;
-  });
-  const connection = await Connection.connect({ address: temporalServer.address });
-  stops.unshift(() => connection.close());
-  const masterKeys = { current: randomBytes(32).toString('base64') };
-  const api = await startApiServer(
-    {
-      orm,
-      temporal: new Client({ connection }),
-      logger: createLogger('fuzzed-api', 'fatal'),
-      masterKeys,
-      settings: { ...apiSettings(config), rateLimitPerMinute: 10_000_000, accessTokenTtlSeconds: 3 * 3600 },
-    },
-    0,
-  );
-  stops.unshift(() => api.close());
+  const stack = await startLocalStack(config, { rateLimitPerMinute: 10_000_000, accessTokenTtlSeconds: 3 * 3600 });
+  stops.unshift(() => stack.stop());
+  const { api } = stack;
 
   // The caller's own account and tenant, and another's whose data must never show.
-  const caller = await tenantOf(api.url, await bootstrapAccount(orm, masterKeys, 'fuzz account'));
-  const other = await tenantOf(api.url, await bootstrapAccount(orm, masterKeys, 'other account'));
+  const caller = clientsOf(api.url, await stack.newTenant('fuzz account'));
+  const other = clientsOf(api.url, await stack.newTenant('other account'));
   const foreignOrderRef = `foreign-${randomUUID()}`;
   const foreignMarker = `marker-${randomUUID()}`;
   const foreignOrder = await other.tenant.request<{ orderId: string }>('POST', '/v1/order-management', {
@@ -164,18 +114,13 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function tenantOf(baseUrl: string, account: { accountId: string; publicKey: string; privateKey: string }) {
-  const accountClient = new PaymentSchedulerClient({ baseUrl, ...account });
-  const tenant = await accountClient.request<{ tenantId: string }>('POST', '/v1/account/tenants', { body: { name: 'fuzzed tenant' } });
-  const key = await accountClient.request<{ publicKey: string; privateKey: string }>('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, {
-    body: { name: 'fuzz', roles: ['tenant-admin'] },
-  });
+function clientsOf(baseUrl: string, { account, tenant }: Awaited<ReturnType<LocalStack['newTenant']>>) {
   return {
     accountId: account.accountId,
-    tenantId: tenant.body.tenantId,
-    publicKey: key.body.publicKey,
-    account: accountClient,
-    tenant: new PaymentSchedulerClient({ baseUrl, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId: tenant.body.tenantId }),
+    tenantId: tenant.tenantId,
+    publicKey: tenant.publicKey,
+    account: new PaymentSchedulerClient({ baseUrl, ...account }),
+    tenant: new PaymentSchedulerClient({ baseUrl, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId }),
   };
 }
 

@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer } from '../api/server.js';
+import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
+import got from 'got';
 import { apiSettings, loadConfig } from '../config.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
 import { Account } from '../db/entities/index.js';
@@ -14,9 +16,11 @@ import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
+import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
-const config = loadConfig();
+// Local development: tenants' provider and webhook URLs may be http on loopback (unless set otherwise).
+const config = loadConfig({ ALLOW_LOOPBACK_HTTP: 'true', ...process.env });
 const logger = createLogger('start', config.logLevel);
 const stops: (() => Promise<unknown>)[] = [];
 
@@ -54,7 +58,12 @@ async function main() {
   stops.unshift(() => orm.close());
 
   const sandbox = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
-    env: { ...process.env, SANDBOX_PORT: String(config.sandboxPort), SANDBOX_HOST: config.sandboxHost },
+    env: {
+      ...process.env,
+      SANDBOX_PORT: String(config.sandboxPort),
+      SANDBOX_HOST: config.sandboxHost,
+      SANDBOX_DATA_DIR: config.sandboxDataDir,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   stops.unshift(
@@ -66,13 +75,17 @@ async function main() {
       }),
   );
 
+  const masterKeys = config.masterKey
+    ? { current: config.masterKey, previous: config.masterKeyPrevious }
+    : loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
   const worker = await startWorkerProcess({
     orm,
     databasePoolSize: poolSize,
     logger: createLogger('worker', config.logLevel),
     temporalAddress,
     namespace: config.temporalNamespace,
-    sandboxUrl: config.sandboxUrl,
+    apps: appRegistryConfig(config),
+    masterKeys,
     orphanOrderGraceMs: config.orphanOrderGraceMs,
   });
   stops.unshift(() => worker.stop());
@@ -80,18 +93,27 @@ async function main() {
   const connection = await Connection.connect({ address: temporalAddress });
   stops.unshift(() => connection.close());
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
-  const masterKeys = config.masterKey
-    ? { current: config.masterKey, previous: config.masterKeyPrevious }
-    : loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
   const api = await startApiServer(
-    { orm, temporal, logger: createLogger('api', config.logLevel), masterKeys, settings: apiSettings(config) },
+    {
+      orm,
+      temporal,
+      logger: createLogger('api', config.logLevel),
+      masterKeys,
+      settings: apiSettings(config),
+      apps: createAppRegistry(got, appRegistryConfig(config)),
+    },
     config.apiPort,
     config.apiHost,
   );
   stops.unshift(() => api.close());
 
-  // The first start makes an account to log in with; its private key is shown this once.
-  const firstAccount = (await orm.em.fork().count(Account)) === 0 ? await bootstrapAccount(orm, masterKeys) : undefined;
+  // The first start makes an account to log in with, and a tenant ready for a first order (SANDBOX_CARD
+  // installed, a default card scheme); their private keys are shown this once.
+  let firstRun: FirstRun | undefined;
+  if ((await orm.em.fork().count(Account)) === 0) {
+    const account = await bootstrapAccount(orm, masterKeys);
+    firstRun = { ...account, tenant: await setUpFirstTenant(api.url, account) };
+  }
 
   console.log(`
 Payment scheduler is running.
@@ -101,29 +123,35 @@ Payment scheduler is running.
   Sandbox PSP    ${config.sandboxUrl}
   Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
 
-${firstAccount ? showFirstAccount(firstAccount) : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'}
-Try first: the README's "Try it" signs in with that key, creates a tenant and a tenant key,
-and submits an order that opens now and settles ten seconds later.
+${firstRun ? showFirstRun(firstRun) : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'}
+Try first: the README's "Try it" signs in with the account key, creates a tenant with a tenant key,
+installs the sandbox card app and a card scheme, and submits an order that settles ten seconds later.
 Ctrl-C stops everything.`);
   await worker.done;
 }
 
 /**
- * The first account's key is the user's only way in, so it is shown once, but never into a log:
+ * The first keys are the user's only way in, so it is shown once, but never into a log:
  * on a terminal it is printed; when output goes to a file or a pipe (a log), it is written to a
  * file only its owner can read, and only that file's path is printed.
  */
-function showFirstAccount(account: BootstrappedAccount): string {
+type FirstRun = BootstrappedAccount & { tenant: FirstTenant };
+
+function showFirstRun(firstRun: FirstRun): string {
   if (process.stdout.isTTY) {
     return `First account (shown once; keep it):
-  accountId   ${account.accountId}
-  publicKey   ${account.publicKey}
-  privateKey  ${account.privateKey}
+  accountId   ${firstRun.accountId}
+  publicKey   ${firstRun.publicKey}
+  privateKey  ${firstRun.privateKey}
+Its tenant "First tenant", with SANDBOX_CARD installed and a default card scheme:
+  tenantId    ${firstRun.tenant.tenantId}
+  publicKey   ${firstRun.tenant.publicKey}
+  privateKey  ${firstRun.tenant.privateKey}
 `;
   }
   const file = join(config.dataDir, 'first-account.json');
-  writeFileSync(file, `${JSON.stringify(account, null, 2)}\n`, { mode: 0o600 });
-  return `First account: its key is in ${file} (readable by you alone; output is not a terminal, so it is not printed here).\n`;
+  writeFileSync(file, `${JSON.stringify(firstRun, null, 2)}\n`, { mode: 0o600 });
+  return `First account and tenant: their keys are in ${file} (readable by you alone; output is not a terminal, so they are not printed here).\n`;
 }
 
 let stopping = false;

@@ -22,6 +22,9 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
       dueAt: i.dueAt.toISOString(),
       customerRef: i.customerRef ?? undefined,
       financialInstrumentId: i.financialInstrumentId ?? undefined,
+      // Every stored instruction was resolved against its scheme: these are set.
+      appId: i.appId!,
+      paymentMethod: i.paymentMethod!,
     })),
   };
 }

@@ -1,4 +1,5 @@
 // `npm run worker`: the Temporal worker alone, for deployment. Needs DATABASE_URL and a reachable Temporal server.
+import { appRegistryConfig } from '../apps/app-registry.js';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
@@ -7,6 +8,8 @@ import { startWorkerProcess } from './run-worker.js';
 const config = loadConfig();
 const logger = createLogger('worker', config.logLevel);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
+// It opens the tenants' app credentials, sealed under the master key.
+if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');
 
 const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
 const worker = await startWorkerProcess({
@@ -15,7 +18,8 @@ const worker = await startWorkerProcess({
   logger,
   temporalAddress: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`,
   namespace: config.temporalNamespace,
-  sandboxUrl: config.sandboxUrl,
+  apps: appRegistryConfig(config),
+  masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
   orphanOrderGraceMs: config.orphanOrderGraceMs,
 });
 logger.info('worker running on task queue payments');

@@ -3,7 +3,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import got from 'got';
 import type { Logger } from 'pino';
-import { createAppRegistry } from '../apps/app-registry.js';
+import { createAppRegistry, type AppRegistryConfig } from '../apps/app-registry.js';
+import type { MasterKeys } from '../db/secret-box.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createPaymentsWorker } from './create-worker.js';
 import { Housekeeping } from './housekeeping.js';
@@ -15,7 +16,8 @@ export interface WorkerProcessOptions {
   logger: Logger;
   temporalAddress: string;
   namespace: string;
-  sandboxUrl: string;
+  apps: AppRegistryConfig;
+  masterKeys: MasterKeys;
   orphanOrderGraceMs: number;
 }
 
@@ -39,7 +41,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     namespace: options.namespace,
     orm: options.orm,
     databasePoolSize: options.databasePoolSize,
-    apps: createAppRegistry(got, { sandboxUrl: options.sandboxUrl }),
+    apps: createAppRegistry(got, options.apps),
+    masterKeys: options.masterKeys,
   });
   const reconciler = new OrphanOrderReconciler({
     orm: options.orm,

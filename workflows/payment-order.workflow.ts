@@ -1,5 +1,6 @@
 import {
   ActivityFailure,
+  ApplicationFailure,
   condition,
   log,
   proxyActivities,
@@ -8,6 +9,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { OrderActivities } from '../activities/order-activities.js';
+import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, PROVIDER_REJECTED } from '../domain/payment-failures.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { canTransition, isFinal, type InstructionStatus, type OrderStatus } from '../domain/instruction-status.js';
 import {
@@ -17,12 +19,9 @@ import {
   type PaymentOrderInput,
   type PlannedInstruction,
 } from '../domain/order.js';
-import type { PaymentOutcome } from '../domain/payment-outcome.js';
-import { orderStateQuery } from './definitions.js';
+import type { PaymentOutcome, ProviderResult } from '../domain/payment-outcome.js';
+import { orderStateQuery, providerResultSignal } from './definitions.js';
 import { NextActionAtKey, OrderStatusKey } from './search-attributes.js';
-
-/** The app every instruction is paid through until schemes choose one. */
-const DEFAULT_APP_ID = 'sandbox';
 
 /** After a provider call went unanswered through all its activity retries, ask again this much later. */
 const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
@@ -42,9 +41,24 @@ const { executePayment } = proxyActivities<OrderActivities>({
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
     maximumAttempts: 8,
-    nonRetryableErrorTypes: ['UnknownApp'],
   },
 });
+
+// Asking a provider about a PENDING payment: a few quick attempts; if it does not answer, ask again later.
+const { getPaymentStatus } = proxyActivities<OrderActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 4 },
+});
+
+/** When a PENDING payment's callback does not come, the provider is asked after these waits (the last repeats). */
+const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
+
+/** Activity failures no retry cures: the instruction waits LATE with this failure code. */
+const PERMANENT_FAILURES: Record<string, string> = {
+  [APP_NOT_INSTALLED]: 'app_not_installed',
+  [APP_CREDENTIALS_UNREADABLE]: 'app_credentials_unreadable',
+  [PROVIDER_REJECTED]: 'provider_rejected',
+};
 
 export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<OrderSnapshot> {
   const dunningDelaysMs = input.dunningDelaysMs ?? [...DEFAULT_DUNNING_DELAYS_MS];
@@ -62,6 +76,11 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
     })),
   };
   setHandler(orderStateQuery, () => snapshot);
+  // Results of PENDING payments, by provider reference: a repeated callback changes nothing.
+  const providerResults = new Map<string, ProviderResult>();
+  setHandler(providerResultSignal, (result) => {
+    if (!providerResults.has(result.providerRef)) providerResults.set(result.providerRef, result);
+  });
 
   let lastVersion = 0n;
   /**
@@ -123,15 +142,22 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
       transition(state, 'PROCESSING', {
         processingAt: nowIso(),
         attempts: state.attempts + 1,
-        appId: DEFAULT_APP_ID,
+        appId: plan.appId,
         nextActionAt: undefined,
       });
       await publish();
 
-      const outcome = await collect(plan, declines + 1);
+      let outcome = await collect(plan, declines + 1);
+      if (outcome.status === 'PENDING') outcome = await settlement(plan, state, outcome.providerRef);
+      if (outcome.status === 'REJECTED') {
+        // Nothing the provider or a retry can change: it waits for the tenant (an amend, a reinstall).
+        transition(state, 'LATE', { lateAt: nowIso(), failureCode: outcome.code, nextActionAt: undefined });
+        await publish();
+        await condition(() => false);
+      }
       if (outcome.status === 'SETTLED') {
         // Workflow time, not the provider's clock: the timeline of one order stays on one clock.
-        transition(state, 'SETTLED', { settledAt: nowIso(), providerRef: outcome.providerRef, failureCode: undefined });
+        transition(state, 'SETTLED', { settledAt: nowIso(), providerRef: outcome.providerRef, voucherCode: outcome.voucherCode, failureCode: undefined });
         await publish();
         return;
       }
@@ -156,13 +182,31 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
     }
   }
 
+  /** The final result of a PENDING payment: its callback, or else what the provider says when asked. */
+  async function settlement(plan: PlannedInstruction, state: InstructionState, providerRef: string): Promise<ProviderResult | { status: 'REJECTED'; code: string }> {
+    state.providerRef = providerRef;
+    await publish();
+    for (let poll = 0; ; poll++) {
+      const delay = STATUS_POLL_DELAYS_MS[Math.min(poll, STATUS_POLL_DELAYS_MS.length - 1)];
+      if (await condition(() => providerResults.has(providerRef), delay)) return providerResults.get(providerRef)!;
+      try {
+        const status = await getPaymentStatus({ appId: plan.appId, tenantId: input.tenantId, providerRef });
+        if (status.status !== 'PENDING') return status;
+      } catch (err) {
+        const permanent = permanentFailure(err);
+        if (permanent) return permanent;
+        // Unanswered: ask again after the next wait.
+      }
+    }
+  }
+
   async function collect(
     plan: PlannedInstruction,
     keyAttempt: number,
-  ): Promise<PaymentOutcome | { status: 'UNREACHABLE' }> {
+  ): Promise<PaymentOutcome | { status: 'UNREACHABLE' } | { status: 'REJECTED'; code: string }> {
     try {
       return await executePayment({
-        appId: DEFAULT_APP_ID,
+        appId: plan.appId,
         idempotencyKey: paymentIdempotencyKey(input.tenantId, input.orderRef, plan.instructionRef, keyAttempt),
         request: {
           tenantId: input.tenantId,
@@ -172,10 +216,13 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
           amountMinor: plan.amountMinor,
           currency: plan.currency,
           country: plan.country,
+          paymentMethod: plan.paymentMethod,
           financialInstrumentId: plan.financialInstrumentId as string,
         },
       });
     } catch (err) {
+      const permanent = permanentFailure(err);
+      if (permanent) return permanent;
       if (err instanceof ActivityFailure) {
         log.warn('payment provider unreachable after retries', { orderRef: input.orderRef, instructionRef: plan.instructionRef });
         return { status: 'UNREACHABLE' };
@@ -190,6 +237,15 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
   snapshot.status = orderStatusOf(snapshot.instructions);
   await publish();
   return snapshot;
+}
+
+/** An activity failure no retry cures, as the failure code the instruction waits LATE with. */
+function permanentFailure(err: unknown): { status: 'REJECTED'; code: string } | undefined {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return undefined;
+  const code = PERMANENT_FAILURES[err.cause.type ?? ''];
+  if (!code) return undefined;
+  const detail = err.cause.type === PROVIDER_REJECTED ? (err.cause.details?.[0] as string | undefined) : undefined;
+  return { status: 'REJECTED', code: detail ? `${code}:${detail}`.slice(0, 64) : code };
 }
 
 function orderStatusOf(instructions: InstructionState[]): OrderStatus {

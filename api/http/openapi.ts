@@ -33,6 +33,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   409: 'Conflict',
   413: 'Request body too large',
   422: 'Idempotency-Key reused with a different request',
+  503: 'A dependency is unavailable; see Retry-After',
 };
 
 export function generateOpenApiDocument(registry: OpenAPIRegistry) {

@@ -1,8 +1,11 @@
 import type { z } from 'zod';
 import { ApiError, formatPath, type FieldError } from './problem.js';
 
-/** Parses `value` with `schema` or throws a 400 naming every field at fault. `where` prefixes paths for query and header errors. */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, where?: 'query' | 'headers' | 'params'): z.infer<S> {
+/**
+ * Parses `value` with `schema` or throws a 400 naming every field at fault. `where` prefixes the
+ * paths: `query`, `params`, or a field of the body checked on its own (`configuration`).
+ */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, where?: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const errors: FieldError[] = result.error.issues.flatMap((issue) => {

@@ -4,15 +4,22 @@ import { PaymentInstruction, PaymentOrder, type Tenant } from '../../db/entities
 import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { parseScheduleDate } from '../../domain/dates.js';
 import { parseAmount } from '../../domain/money.js';
+import type { Resolution } from './resolve-instructions.js';
 import type { CreateOrderInput } from './schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Turns a validated create-order request into entities on `em` (not yet flushed). Date-only open
- * and due dates are midnight in the tenant's time zone; the tenant's dunning schedule is copied on.
+ * Turns a validated and resolved create-order request into entities on `em` (not yet flushed).
+ * Date-only open and due dates are midnight in the tenant's time zone; the tenant's dunning
+ * schedule is copied on; each instruction keeps the scheme version and options it was resolved with.
  */
-export function buildOrder(em: EntityManager, tenant: Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>, input: CreateOrderInput): PaymentOrder {
+export function buildOrder(
+  em: EntityManager,
+  tenant: Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>,
+  input: CreateOrderInput,
+  resolutions: Resolution[],
+): PaymentOrder {
   const now = new Date();
   const tenantId = tenant.id;
   const timeZone = tenant.timeZone ?? undefined;
@@ -46,6 +53,11 @@ export function buildOrder(em: EntityManager, tenant: Pick<Tenant, 'id' | 'timeZ
         customerRef: instruction.customerRef ?? input.customerRef ?? null,
         financialInstrumentId: instruction.financialInstrumentId ?? null,
         metadata: instruction.metadata ?? {},
+        schemeId: resolutions[position].schemeId,
+        schemeVersion: resolutions[position].schemeVersion,
+        resolvedOptions: resolutions[position].options,
+        paymentMethod: resolutions[position].chosen.paymentMethod,
+        appId: resolutions[position].chosen.appId,
         status: 'PENDING',
         attempts: 0,
       }),

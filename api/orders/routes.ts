@@ -7,6 +7,7 @@ import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
 import { buildOrder } from './order-builder.js';
+import { resolveInstructions } from './resolve-instructions.js';
 import { presentOrder, presentOrderSummary } from './presenter.js';
 import { CreateOrderSchema, ListOrdersQuerySchema, OrderListSchema, OrderRefParamsSchema, OrderSchema } from './schemas.js';
 
@@ -24,6 +25,7 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
     summary: 'Submit a payment order',
     description:
       'Stores the order and starts its workflow, which opens, collects and settles each instruction on its dates. ' +
+      'Each instruction is resolved against its scheme (or the tenant’s default) first: no option for it is a 400 naming it. ' +
       'Answers 202: the schedule runs asynchronously.',
     tags: ['Orders'],
     body: CreateOrderSchema,
@@ -31,7 +33,8 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
     problems: [409],
     handler: async ({ body, em, req, context: { tenantId }, afterCommit }) => {
       const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
-      const order = buildOrder(em, tenant, body);
+      const resolutions = await resolveInstructions(em, tenantId, body.instructions);
+      const order = buildOrder(em, tenant, body, resolutions);
       try {
         await em.flush();
       } catch (err) {

@@ -2,6 +2,7 @@ import { DomainValidationError } from '../../domain/errors.js';
 import { parseScheduleDate } from '../../domain/dates.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
 import { parseAmount } from '../../domain/money.js';
+import { PAYMENT_METHODS } from '../../domain/scheme.js';
 import {
   AmountSchema,
   CountrySchema,
@@ -25,8 +26,13 @@ export const InstructionInputSchema = z
     openDate: ScheduleDateSchema,
     dueDate: ScheduleDateSchema,
     customerRef: RefSchema.optional(),
+    schemeId: z.uuid().optional().openapi({
+      description: 'Collection scheme for a DEBIT, payout scheme for a CREDIT; the tenant’s default of that kind when absent',
+    }),
+    paymentMethod: z.enum(PAYMENT_METHODS).optional().openapi({ description: 'One the scheme offers for this payment; the best one when absent' }),
     financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional().openapi({
-      description: 'Stored instrument collected from automatically at the due date; without one the instruction goes LATE',
+      description:
+        'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
       example: 'card_visa_4242',
     }),
     metadata: MetadataSchema.optional(),
@@ -96,10 +102,14 @@ export const InstructionSchema = z
     customerRef: z.string().nullable(),
     financialInstrumentId: z.string().nullable(),
     metadata: z.record(z.string(), z.string()),
+    schemeId: z.uuid().nullable(),
+    schemeVersion: z.number().int().nullable(),
+    paymentMethod: z.enum(PAYMENT_METHODS).nullable(),
     status: z.enum(INSTRUCTION_STATUSES),
     attempts: z.number().int(),
-    appId: z.string().nullable(),
+    appId: z.string().nullable().openapi({ description: 'The installed app it pays through, as its scheme resolved it' }),
     providerRef: z.string().nullable(),
+    voucherCode: z.string().nullable(),
     failureCode: z.string().nullable(),
     nextActionAt: Timestamp,
     openedAt: Timestamp,

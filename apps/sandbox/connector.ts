@@ -1,44 +1,105 @@
-import type { Got } from 'got';
-import type { AppConnector } from '../app-connector.js';
-import type { PaymentOutcome } from '../../domain/payment-outcome.js';
+import type { Got, Response } from 'got';
+import type { AppConnector, CallbackReference } from '../app-connector.js';
+import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
+import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
 
-interface SandboxPaymentBody {
+/** A payment as the sandbox provider answers it. */
+interface SandboxPayment {
   id: string;
-  status: 'SETTLED' | 'DECLINED';
+  status: 'SETTLED' | 'DECLINED' | 'PENDING';
   declineCode?: string;
   retryable?: boolean;
-  createdAt: string;
+  voucherCode?: string;
 }
+
+interface SandboxCallback extends SandboxPayment {
+  reference?: { tenantId?: string; orderRef?: string; instructionRef?: string };
+}
+
+export interface SandboxConnectorOptions {
+  baseUrl: string;
+  /** Where this platform's API takes provider callbacks: `{callbackBaseUrl}/v1/providers/{appId}/callbacks`. */
+  callbackBaseUrl: string;
+  timeoutMs?: number;
+}
+
+const SANDBOX_APPS = ['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS'] as const;
 
 /**
- * Talks to the sandbox provider over HTTP. got's own retries are off: the activity's retry policy
- * is the one place that decides how often a payment call is repeated.
+ * The three sandbox apps, each a connector to the sandbox provider over HTTP with the tenant's API
+ * key. got's own retries are off: the activity's retry policy is the one place that decides how
+ * often a payment call is repeated. A 4xx is the provider refusing the request (bad key, a payment
+ * it does not do): not worth repeating. A 5xx or a timeout is thrown as it is, and retried.
  */
-export function createSandboxConnector(http: Got, baseUrl: string): AppConnector {
-  const client = http.extend({ prefixUrl: baseUrl, retry: { limit: 0 }, timeout: { request: 10_000 } });
-  return {
-    appId: 'sandbox',
-    async execute(payment, idempotencyKey) {
-      const body = await client
-        .post('v1/payments', {
-          headers: { 'idempotency-key': idempotencyKey },
-          json: {
-            direction: payment.direction,
-            amountMinor: payment.amountMinor,
-            currency: payment.currency,
-            instrument: payment.financialInstrumentId,
-          },
-        })
-        .json<SandboxPaymentBody>();
-      return toOutcome(body);
+export function createSandboxConnectors(http: Got, options: SandboxConnectorOptions): AppConnector[] {
+  const client = http.extend({
+    prefixUrl: options.baseUrl,
+    retry: { limit: 0 },
+    timeout: { request: options.timeoutMs ?? 10_000 },
+    followRedirect: false,
+    throwHttpErrors: false,
+    responseType: 'json',
+  });
+  return SANDBOX_APPS.map((appId) => ({
+    appId,
+    async execute(payment, idempotencyKey, installation) {
+      const response = await client.post<SandboxPayment>('v1/payments', {
+        headers: { authorization: `Bearer ${installation.secrets.apiKey}`, 'idempotency-key': idempotencyKey },
+        json: {
+          appId,
+          paymentMethod: payment.paymentMethod,
+          direction: payment.direction,
+          amountMinor: payment.amountMinor,
+          currency: payment.currency,
+          country: payment.country,
+          instrument: payment.financialInstrumentId,
+          reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
+          ...(appId === 'SANDBOX_BANK' ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` } : {}),
+        },
+      });
+      return toOutcome(answered(response));
     },
-    async getStatus(providerRef) {
-      return toOutcome(await client.get(`v1/payments/${encodeURIComponent(providerRef)}`).json<SandboxPaymentBody>());
+    async getStatus(providerRef, installation) {
+      const response = await client.get<SandboxPayment>(`v1/payments/${encodeURIComponent(providerRef)}`, {
+        headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+      });
+      return toOutcome(answered(response));
     },
-  };
+    callbackReference(rawBody): CallbackReference | undefined {
+      const body = parseJson<SandboxCallback>(rawBody);
+      const reference = body?.reference;
+      if (!body || typeof body.id !== 'string' || !reference?.tenantId || !reference.orderRef || !reference.instructionRef) return undefined;
+      return { tenantId: reference.tenantId, orderRef: reference.orderRef, instructionRef: reference.instructionRef, providerRef: body.id };
+    },
+    verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
+      const apiKey = installation.secrets.apiKey;
+      if (!apiKey || !verifySandboxCallback(apiKey, rawBody, headers[SANDBOX_SIGNATURE_HEADER])) return undefined;
+      const outcome = toOutcome(parseJson<SandboxCallback>(rawBody) as SandboxPayment);
+      return outcome.status === 'PENDING' ? undefined : outcome;
+    },
+  }));
 }
 
-function toOutcome(body: SandboxPaymentBody): PaymentOutcome {
-  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.id };
+function answered(response: Response<SandboxPayment>): SandboxPayment {
+  const { statusCode } = response;
+  if (statusCode >= 200 && statusCode < 300) return response.body;
+  const code = (response.body as { error?: string } | undefined)?.error ?? `http_${statusCode}`;
+  if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429) {
+    throw new ProviderRejectedError(code, `the sandbox provider refused the request with ${statusCode} ${code}`);
+  }
+  throw new Error(`the sandbox provider answered ${statusCode} ${code}`);
+}
+
+function toOutcome(body: SandboxPayment): PaymentOutcome {
+  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.id, ...(body.voucherCode ? { voucherCode: body.voucherCode } : {}) };
+  if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.id };
   return { status: 'DECLINED', providerRef: body.id, code: body.declineCode ?? 'declined', retryable: body.retryable ?? false };
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,12 +1,78 @@
-/**
- * The sandbox provider's documented test instruments. Any other instrument settles at once.
- * Kept in one table so the README, the server and the tests agree.
- */
-export const SANDBOX_TEST_INSTRUMENTS = {
-  card_declined: { kind: 'decline', code: 'do_not_honor', retryable: false },
-  card_fraud: { kind: 'decline', code: 'suspected_fraud', retryable: false },
-  card_insufficient_funds: { kind: 'decline', code: 'insufficient_funds', retryable: true },
-  card_flaky: { kind: 'fail-first-attempt' },
-} as const;
+import { randomInt } from 'node:crypto';
+import { findVoucher } from './voucher-catalog.js';
 
-export type SandboxInstrument = keyof typeof SANDBOX_TEST_INSTRUMENTS;
+/**
+ * What the sandbox provider does with a payment, chosen by its instrument: the documented test
+ * instruments of each app, in one place so that the README, the server and the tests agree.
+ */
+export type Resolution =
+  | { status: 'SETTLED'; voucherCode?: string }
+  | { status: 'DECLINED'; declineCode: string; retryable: boolean };
+
+export type CardBehaviour =
+  /** Record the resolution and answer with it. */
+  | { kind: 'answer'; resolution: Resolution }
+  /** Record a settlement, then hold the answer so the client times out after the money moved. */
+  | { kind: 'settle-then-hang' }
+  /** Answer 503 and record nothing on the first call for an idempotency key; settle on later calls. */
+  | { kind: 'fail-first-call' }
+  /** Answer 503 and record nothing, every time. */
+  | { kind: 'unavailable' };
+
+const SETTLED: Resolution = { status: 'SETTLED' };
+
+const CARD_INSTRUMENTS = new Map<string, CardBehaviour>([
+  ['card_declined', { kind: 'answer', resolution: decline('do_not_honor', false) }],
+  ['card_fraud', { kind: 'answer', resolution: decline('suspected_fraud', false) }],
+  ['card_insufficient_funds', { kind: 'answer', resolution: decline('insufficient_funds', true) }],
+  ['card_flaky', { kind: 'fail-first-call' }],
+  ['card_unavailable', { kind: 'unavailable' }],
+  ['card_timeout', { kind: 'settle-then-hang' }],
+]);
+
+/** `SANDBOX_CARD` debits: any instrument not listed settles at once. */
+export function cardBehaviour(instrument: string): CardBehaviour {
+  return CARD_INSTRUMENTS.get(instrument) ?? { kind: 'answer', resolution: SETTLED };
+}
+
+export interface BankBehaviour {
+  resolution: Resolution;
+  /** False for `bank_no_callback`: the payment resolves, but only a status query shows it. */
+  callback: boolean;
+}
+
+const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
+  ['bank_insufficient_funds', { resolution: decline('insufficient_funds', true), callback: true }],
+  ['bank_account_closed', { resolution: decline('account_closed', false), callback: true }],
+  ['bank_no_callback', { resolution: SETTLED, callback: false }],
+]);
+
+/** `SANDBOX_BANK` debits and transfers resolve after a delay; any instrument not listed (`bank_ok`) settles. */
+export function bankBehaviour(instrument: string): BankBehaviour {
+  return BANK_INSTRUMENTS.get(instrument) ?? { resolution: SETTLED, callback: true };
+}
+
+/** `SANDBOX_VOUCHERS` payouts: the instrument names a voucher of the catalog, which issues a code. */
+export function voucherPayout(voucherId: string, currency: string, amountMinor: string): Resolution {
+  const voucher = findVoucher(voucherId);
+  if (!voucher) return decline('invalid_voucher', false);
+  const amount = BigInt(amountMinor);
+  const allowed =
+    voucher.valueType === 'FIXED'
+      ? (voucher.fixedValuesMinor ?? []).some((value) => BigInt(value) === amount)
+      : BigInt(voucher.minAmountMinor ?? '0') <= amount && amount <= BigInt(voucher.maxAmountMinor ?? '0');
+  if (!voucher.currencies.includes(currency) || !allowed) return decline('invalid_amount', false);
+  return { status: 'SETTLED', voucherCode: newVoucherCode() };
+}
+
+const CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** `VCH-XXXX-XXXX-XXXX`; randomInt draws without modulo bias. */
+function newVoucherCode(): string {
+  const groups = Array.from({ length: 3 }, () => Array.from({ length: 4 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join(''));
+  return `VCH-${groups.join('-')}`;
+}
+
+function decline(declineCode: string, retryable: boolean): Resolution {
+  return { status: 'DECLINED', declineCode, retryable };
+}

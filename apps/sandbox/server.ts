@@ -1,97 +1,311 @@
 import { randomUUID } from 'node:crypto';
-import express, { type Express } from 'express';
-import { SANDBOX_TEST_INSTRUMENTS, type SandboxInstrument } from './outcomes.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from './callback-signature.js';
+import { idempotencyScope, Ledger, type PaymentRecord, type SandboxPaymentRequest } from './ledger.js';
+import { bankBehaviour, cardBehaviour, voucherPayout, type Resolution } from './outcomes.js';
+import { VOUCHER_CATALOG } from './voucher-catalog.js';
 
-interface SandboxPayment {
-  id: string;
-  idempotencyKey: string;
-  requestBody: string;
-  direction: string;
-  amountMinor: string;
-  currency: string;
-  instrument: string;
-  status: 'SETTLED' | 'DECLINED';
-  declineCode?: string;
-  retryable?: boolean;
-  createdAt: string;
+export interface SandboxOptions {
+  /** Holds the ledger; starting again on the same directory remembers every payment and idempotency key. */
+  dataDir: string;
+  /** How long a bank payment stays PENDING before it resolves and calls back. */
+  settleMs?: number;
+  /** How long the answer to a `card_timeout` payment is held. */
+  hangMs?: number;
+  log?: (line: string) => void;
 }
 
+export interface SandboxApp {
+  app: Express;
+  /**
+   * Stops pending settlements and callback deliveries, answers held requests at once, and closes the
+   * ledger. Stop the HTTP server from taking connections first. Settlements still due run again
+   * when the provider starts on the same directory.
+   */
+  close(): Promise<void>;
+}
+
+const API_KEY_HEADER = /^Bearer (sk_test_[A-Za-z0-9_]{8,})$/;
+const SUPPORTED_PAYMENTS = new Set(['SANDBOX_CARD/CARD/DEBIT', 'SANDBOX_BANK/BANK_DEBIT/DEBIT', 'SANDBOX_BANK/BANK_TRANSFER/CREDIT', 'SANDBOX_VOUCHERS/VOUCHER/CREDIT']);
+/** Waits between the six attempts to deliver a callback. */
+const CALLBACK_BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+const CALLBACK_TIMEOUT_MS = 10_000;
+
+const text = z.string().min(1).max(255);
+const paymentRequestSchema = z.strictObject({
+  appId: z.enum(['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS']),
+  paymentMethod: z.enum(['CARD', 'BANK_DEBIT', 'BANK_TRANSFER', 'VOUCHER']),
+  direction: z.enum(['DEBIT', 'CREDIT']),
+  amountMinor: z.string().regex(/^\d+$/),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  country: z.string().regex(/^[A-Z]{2}$/),
+  instrument: text,
+  reference: z.strictObject({ tenantId: text, orderRef: text, instructionRef: text }),
+  callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+}) satisfies z.ZodType<SandboxPaymentRequest>;
+
+const ledgerFilterSchema = z.object({ tenantId: z.string().optional(), orderRef: z.string().optional() });
+
 /**
- * A payment service provider that behaves like a real one over HTTP: it honours idempotency keys
- * (same key and body → the first answer, same key and another body → 422) and chooses outcomes by
- * test instrument. State is in memory: a restart forgets every payment, as a sandbox may.
+ * A fake payment service provider that behaves like a real one over HTTP: merchants authenticate
+ * with an API key, idempotency keys are honoured across restarts (the ledger is on disk), card
+ * payments answer at once, bank payments resolve later and call back with a signed request, and
+ * voucher payouts issue a code. Test instruments choose the outcome (outcomes.ts).
  */
-export function createSandboxApp(): Express {
-  const app = express();
-  app.use(express.json());
-  const byKey = new Map<string, SandboxPayment>();
+export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, log = (line) => console.log(line) }: SandboxOptions): SandboxApp {
+  const ledger = Ledger.open(dataDir);
+  const stopping = new AbortController();
+  const background = new Set<Promise<void>>();
+  // Idempotency keys of card_flaky payments whose first call has failed; memory is enough for a test outcome.
   const failedOnce = new Set<string>();
 
-  app.post('/v1/payments', (req, res) => {
-    const key = req.header('idempotency-key');
-    if (!key) {
-      res.status(400).json({ error: 'idempotency_key_required' });
-      return;
-    }
-    const { direction, amountMinor, currency, instrument } = (req.body ?? {}) as Record<string, string | undefined>;
-    if (!direction || !['DEBIT', 'CREDIT'].includes(direction) || !/^\d+$/.test(String(amountMinor)) || !currency || !instrument) {
-      res.status(400).json({ error: 'invalid_request' });
-      return;
-    }
-    const requestBody = JSON.stringify({ direction, amountMinor, currency, instrument });
-    const existing = byKey.get(key);
-    if (existing) {
-      if (existing.requestBody !== requestBody) {
-        res.status(422).json({ error: 'idempotency_key_reused' });
-        return;
-      }
-      res.status(200).json(present(existing));
-      return;
-    }
-    const rule = SANDBOX_TEST_INSTRUMENTS[instrument as SandboxInstrument];
-    if (rule?.kind === 'fail-first-attempt' && !failedOnce.has(key)) {
-      failedOnce.add(key);
-      res.status(503).json({ error: 'temporarily_unavailable' });
-      return;
-    }
-    const payment: SandboxPayment = {
-      id: `sbx_${randomUUID()}`,
-      idempotencyKey: key,
-      requestBody,
-      direction,
-      amountMinor: String(amountMinor),
-      currency,
-      instrument,
-      status: rule?.kind === 'decline' ? 'DECLINED' : 'SETTLED',
-      ...(rule?.kind === 'decline' ? { declineCode: rule.code, retryable: rule.retryable } : {}),
-      createdAt: new Date().toISOString(),
-    };
-    byKey.set(key, payment);
-    res.status(201).json(present(payment));
-  });
-
-  app.get('/v1/payments', (req, res) => {
-    const key = req.query.idempotencyKeyPrefix;
-    const items = [...byKey.values()].filter((p) => typeof key !== 'string' || p.idempotencyKey.startsWith(key));
-    res.json({ items: items.map(present) });
-  });
-
-  app.get('/v1/payments/:id', (req, res) => {
-    const payment = [...byKey.values()].find((p) => p.id === req.params.id);
-    if (!payment) {
-      res.status(404).json({ error: 'not_found' });
-      return;
-    }
-    res.json(present(payment));
-  });
+  const app = express();
+  app.disable('x-powered-by');
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  return app;
+
+  // For tests and operators: what the provider recorded, without credentials.
+  app.get('/ledger', (req, res) => {
+    const filter = ledgerFilterSchema.safeParse(req.query);
+    if (!filter.success) return refuse(res, 400, 'invalid_request');
+    const { tenantId, orderRef } = filter.data;
+    const items = ledger
+      .list()
+      .filter(({ request: { reference } }) => (tenantId === undefined || reference.tenantId === tenantId) && (orderRef === undefined || reference.orderRef === orderRef))
+      .map(presentLedgerItem);
+    res.json({ items });
+  });
+
+  app.use('/v1', (req, res, next) => {
+    if (apiKeyOf(req) === undefined) return refuse(res, 401, 'invalid_api_key');
+    next();
+  });
+  app.use('/v1', express.json());
+
+  app.get('/v1/vouchers', (_req, res) => {
+    res.json({ items: VOUCHER_CATALOG });
+  });
+
+  app.get('/v1/payments/:id', (req, res) => {
+    const payment = ledger.get(req.params.id);
+    // Another merchant's payment is as absent as one that never existed.
+    if (!payment || payment.apiKey !== merchantOf(req)) return refuse(res, 404, 'not_found');
+    res.json(presentPayment(payment));
+  });
+
+  app.post('/v1/payments', async (req, res) => {
+    const apiKey = merchantOf(req);
+    const idempotencyKey = req.header('idempotency-key');
+    if (!idempotencyKey || idempotencyKey.length > 255) return refuse(res, 400, 'idempotency_key_required');
+    const parsed = paymentRequestSchema.safeParse(req.body);
+    if (!parsed.success) return refuse(res, 400, 'invalid_request');
+    const request = parsed.data;
+    if (!SUPPORTED_PAYMENTS.has(`${request.appId}/${request.paymentMethod}/${request.direction}`)) return refuse(res, 400, 'unsupported_payment');
+    if (request.appId === 'SANDBOX_BANK' && request.callbackUrl === undefined) return refuse(res, 400, 'invalid_request');
+
+    // From here to the ledger append nothing awaits, so two calls with one key cannot both record.
+    const existing = ledger.findByIdempotencyKey(apiKey, idempotencyKey);
+    if (existing) {
+      if (canonicalJson(existing.request) !== canonicalJson(request)) return refuse(res, 422, 'idempotency_key_reused');
+      res.status(200).json(presentPayment(existing));
+      return;
+    }
+
+    if (request.appId === 'SANDBOX_BANK') {
+      const payment = record(apiKey, idempotencyKey, request, { status: 'PENDING' });
+      runInBackground(settleLater(payment), `settling ${payment.id}`);
+      res.status(201).json(presentPayment(payment));
+      return;
+    }
+    if (request.appId === 'SANDBOX_VOUCHERS') {
+      const payment = record(apiKey, idempotencyKey, request, voucherPayout(request.instrument, request.currency, request.amountMinor));
+      res.status(201).json(presentPayment(payment));
+      return;
+    }
+
+    const behaviour = cardBehaviour(request.instrument);
+    const scope = idempotencyScope(apiKey, idempotencyKey);
+    if (behaviour.kind === 'unavailable' || (behaviour.kind === 'fail-first-call' && !failedOnce.has(scope))) {
+      if (behaviour.kind === 'fail-first-call') failedOnce.add(scope);
+      return refuse(res, 503, 'temporarily_unavailable');
+    }
+    const payment = record(apiKey, idempotencyKey, request, behaviour.kind === 'answer' ? behaviour.resolution : { status: 'SETTLED' });
+    // Recorded now: a retry with this key replays the payment, so the flaky key need not be remembered.
+    failedOnce.delete(scope);
+    if (behaviour.kind === 'settle-then-hang') {
+      // The money has moved; a client that gives up meanwhile learns so from its retry. Closing answers at once.
+      await sleep(hangMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+    }
+    res.status(201).json(presentPayment(payment));
+  });
+
+  app.use((_req, res) => refuse(res, 404, 'not_found'));
+
+  const answerErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+    // express.json() refuses unreadable bodies with a 4xx status on the error.
+    const status = (error as { status?: unknown } | undefined)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return refuse(res, status, 'invalid_request');
+    log(`sandbox request failed: ${describe(error)}`);
+    refuse(res, 500, 'internal_error');
+  };
+  app.use(answerErrors);
+
+  // Bank payments that were pending when the provider last stopped resolve (and call back) now or when due.
+  for (const payment of ledger.list()) {
+    if (payment.status === 'PENDING') runInBackground(settleLater(payment), `settling ${payment.id}`);
+  }
+
+  function record(apiKey: string, idempotencyKey: string, request: SandboxPaymentRequest, state: Resolution | { status: 'PENDING' }): PaymentRecord {
+    const now = new Date().toISOString();
+    const payment: PaymentRecord = { id: `sbx_${randomUUID()}`, apiKey, idempotencyKey, request, ...state, createdAt: now, updatedAt: now };
+    ledger.append(payment);
+    return payment;
+  }
+
+  async function settleLater(payment: PaymentRecord): Promise<void> {
+    const dueInMs = Date.parse(payment.createdAt) + settleMs - Date.now();
+    await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
+    const { resolution, callback } = bankBehaviour(payment.request.instrument);
+    const resolved: PaymentRecord = { ...payment, ...resolution, updatedAt: new Date().toISOString() };
+    ledger.append(resolved);
+    if (callback) await deliverCallback(resolved);
+  }
+
+  async function deliverCallback(payment: PaymentRecord): Promise<void> {
+    const url = payment.request.callbackUrl;
+    if (url === undefined) return;
+    const body = JSON.stringify(presentCallback(payment));
+    const attempts = CALLBACK_BACKOFF_MS.length + 1;
+    for (let attempt = 1; ; attempt += 1) {
+      const failure = await postCallback(url, payment.apiKey, body);
+      if (failure === undefined) return;
+      const givingUp = attempt === attempts;
+      log(`callback for ${payment.id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`);
+      if (givingUp) return;
+      await sleep(CALLBACK_BACKOFF_MS[attempt - 1], undefined, { signal: stopping.signal });
+    }
+  }
+
+  /** One delivery attempt, signed afresh so that a late retry is still within the receiver's tolerance. */
+  async function postCallback(url: string, apiKey: string, body: string): Promise<string | undefined> {
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: signSandboxCallback(apiKey, body) },
+        body,
+        // A redirect is a failed delivery, not an invitation to post the payment elsewhere.
+        redirect: 'manual',
+        signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(CALLBACK_TIMEOUT_MS)]),
+      });
+      await response.body?.cancel();
+      return response.ok ? undefined : `HTTP ${response.status}`;
+    } catch (error) {
+      if (stopping.signal.aborted) throw error;
+      return describe(error);
+    }
+  }
+
+  /** Settlements and deliveries outlive the request that started them; close() waits for them to stop. */
+  function runInBackground(task: Promise<void>, what: string): void {
+    const tracked: Promise<void> = task
+      .catch((error: unknown) => {
+        if (!stopping.signal.aborted) log(`${what} failed: ${describe(error)}`);
+      })
+      .finally(() => background.delete(tracked));
+    background.add(tracked);
+  }
+
+  return {
+    app,
+    async close() {
+      stopping.abort();
+      await Promise.all(background);
+      ledger.close();
+    },
+  };
 }
 
-function present(payment: SandboxPayment) {
-  const { requestBody: _requestBody, ...visible } = payment;
-  return visible;
+/** The merchant's API key from `Authorization: Bearer sk_test_…`; it names the merchant's account. */
+function apiKeyOf(req: Request): string | undefined {
+  return API_KEY_HEADER.exec(req.header('authorization') ?? '')?.[1];
+}
+
+/** The API key of a request the /v1 guard let in. */
+function merchantOf(req: Request): string {
+  const apiKey = apiKeyOf(req);
+  if (apiKey === undefined) throw new Error('a /v1 route ran without an API key');
+  return apiKey;
+}
+
+function refuse(res: Response, status: number, error: string): void {
+  res.status(status).json({ error });
+}
+
+/** JSON with object keys sorted, so that a replay matches its first call whatever order its fields came in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) =>
+    field !== null && typeof field === 'object' && !Array.isArray(field)
+      ? Object.fromEntries(Object.entries(field).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : field,
+  );
+}
+
+function presentPayment(payment: PaymentRecord) {
+  const { request } = payment;
+  return {
+    id: payment.id,
+    appId: request.appId,
+    status: payment.status,
+    declineCode: payment.declineCode,
+    retryable: payment.retryable,
+    voucherCode: payment.voucherCode,
+    amountMinor: request.amountMinor,
+    currency: request.currency,
+    direction: request.direction,
+    createdAt: payment.createdAt,
+    updatedAt: payment.updatedAt,
+  };
+}
+
+function presentCallback(payment: PaymentRecord) {
+  const { request } = payment;
+  return {
+    id: payment.id,
+    appId: request.appId,
+    status: payment.status,
+    declineCode: payment.declineCode,
+    retryable: payment.retryable,
+    idempotencyKey: payment.idempotencyKey,
+    reference: request.reference,
+    amountMinor: request.amountMinor,
+    currency: request.currency,
+    occurredAt: payment.updatedAt,
+  };
+}
+
+function presentLedgerItem(payment: PaymentRecord) {
+  const { request } = payment;
+  return {
+    idempotencyKey: payment.idempotencyKey,
+    providerRef: payment.id,
+    appId: request.appId,
+    tenantId: request.reference.tenantId,
+    orderRef: request.reference.orderRef,
+    instructionRef: request.reference.instructionRef,
+    direction: request.direction,
+    amountMinor: request.amountMinor,
+    currency: request.currency,
+    status: payment.status,
+    createdAt: payment.createdAt,
+  };
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // fetch reports "fetch failed" and keeps the reason (ECONNREFUSED…) in its cause.
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
 }

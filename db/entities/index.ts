@@ -1,20 +1,30 @@
 import { AccountSchema } from './account.js';
+import { AppInstallationSchema } from './app-installation.js';
 import { AuditEntrySchema } from './audit-entry.js';
 import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema } from './payment-instruction.js';
 import { PaymentOrderSchema } from './payment-order.js';
+import { ProviderCallbackSchema } from './provider-callback.js';
+import { SchemeSchema } from './scheme.js';
+import { SchemeVersionSchema } from './scheme-version.js';
 import { SecurityKeySchema } from './security-key.js';
 import { TenantSchema } from './tenant.js';
 import { UsedNonceSchema } from './used-nonce.js';
+import { VoucherGroupSchema } from './voucher-group.js';
 
 export { Account } from './account.js';
+export { AppInstallation } from './app-installation.js';
 export { AuditEntry } from './audit-entry.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction } from './payment-instruction.js';
 export { PaymentOrder } from './payment-order.js';
+export { ProviderCallback } from './provider-callback.js';
+export { Scheme } from './scheme.js';
+export { SchemeVersion } from './scheme-version.js';
 export { SecurityKey } from './security-key.js';
 export { Tenant } from './tenant.js';
 export { UsedNonce } from './used-nonce.js';
+export { VoucherGroup, type VoucherGroupEntry } from './voucher-group.js';
 
 export const ALL_ENTITIES = [
   AccountSchema,
@@ -25,4 +35,9 @@ export const ALL_ENTITIES = [
   PaymentOrderSchema,
   PaymentInstructionSchema,
   IdempotencyRecordSchema,
+  AppInstallationSchema,
+  SchemeSchema,
+  SchemeVersionSchema,
+  VoucherGroupSchema,
+  ProviderCallbackSchema,
 ];

@@ -1,6 +1,7 @@
 import { BigIntType, EntitySchema } from '@mikro-orm/core';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
 import type { Direction } from '../../domain/order.js';
+import type { PaymentMethod, ResolvedOption } from '../../domain/scheme.js';
 import type { PaymentOrder } from './payment-order.js';
 
 export class PaymentInstruction {
@@ -20,10 +21,18 @@ export class PaymentInstruction {
   customerRef?: string | null;
   financialInstrumentId?: string | null;
   metadata: Record<string, string> = {};
+  /** The scheme it was resolved with, and that scheme's version at the time. */
+  schemeId?: string | null;
+  schemeVersion?: number | null;
+  /** The options the scheme offered for this payment, best first, and the one chosen to pay with. */
+  resolvedOptions?: ResolvedOption[] | null;
+  paymentMethod?: PaymentMethod | null;
   status: InstructionStatus = 'PENDING';
   attempts = 0;
   appId?: string | null;
   providerRef?: string | null;
+  /** The code of a voucher paid out. */
+  voucherCode?: string | null;
   failureCode?: string | null;
   nextActionAt?: Date | null;
   openedAt?: Date | null;
@@ -38,7 +47,12 @@ export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
   class: PaymentInstruction,
   tableName: 'payment_instruction',
   uniques: [{ properties: ['order', 'instructionRef'], name: 'payment_instruction_order_ref_unique' }],
-  indexes: [{ properties: ['tenantId', 'status'] }],
+  indexes: [
+    { properties: ['tenantId', 'status'] },
+    // What uninstalling an app, or deleting a scheme, must check first: live instructions using it.
+    { properties: ['tenantId', 'appId', 'status'] },
+    { properties: ['tenantId', 'schemeId', 'status'] },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
     order: { kind: 'm:1', entity: 'PaymentOrder', deleteRule: 'cascade' },
@@ -54,10 +68,15 @@ export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
     customerRef: { type: 'string', length: 50, nullable: true },
     financialInstrumentId: { type: 'string', length: 100, nullable: true },
     metadata: { type: 'json' },
+    schemeId: { type: 'uuid', nullable: true },
+    schemeVersion: { type: 'integer', nullable: true },
+    resolvedOptions: { type: 'json', nullable: true },
+    paymentMethod: { type: 'string', length: 16, nullable: true },
     status: { type: 'string', length: 16 },
     attempts: { type: 'integer' },
     appId: { type: 'string', length: 64, nullable: true },
     providerRef: { type: 'string', length: 128, nullable: true },
+    voucherCode: { type: 'string', length: 64, nullable: true },
     failureCode: { type: 'string', length: 64, nullable: true },
     nextActionAt: { type: 'datetime', nullable: true },
     openedAt: { type: 'datetime', nullable: true },

@@ -3,6 +3,7 @@ import { Migration20261127234232 } from './Migration20261127234232.js';
 import { Migration20261127235912 } from './Migration20261127235912.js';
 import { Migration20261128004500 } from './Migration20261128004500.js';
 import { Migration20261128153100 } from './Migration20261128153100.js';
+import { Migration20261128162308 } from './Migration20261128162308.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -14,4 +15,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261127235912', class: Migration20261127235912 },
   { name: 'Migration20261128004500', class: Migration20261128004500 },
   { name: 'Migration20261128153100', class: Migration20261128153100 },
+  { name: 'Migration20261128162308', class: Migration20261128162308 },
 ];

@@ -11,6 +11,7 @@ import { startOrderWorkflow } from '../../temporal/start-order-workflow.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { resolvedTo } from '../support/tenant-rows.js';
 
 let system: TestSystem;
 
@@ -296,7 +297,7 @@ describe('the orphan-order reconciler', () => {
     // What an API that crashed between storing and starting leaves behind: rows without workflows.
     const em = system.orm.em.fork();
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    for (const orderRef of refs) buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] });
+    for (const orderRef of refs) buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [resolvedTo('SANDBOX_CARD', 'CARD')]);
     await em.flush();
     const attempts: string[] = [];
     const reconciler = new OrphanOrderReconciler({

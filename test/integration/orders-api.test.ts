@@ -8,6 +8,7 @@ import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { resolvedTo } from '../support/tenant-rows.js';
 
 let system: TestSystem;
 
@@ -96,7 +97,8 @@ describe('an order end to end over HTTP', () => {
     for (const i of order.instructions) {
       expect(i.status).toBe('SETTLED');
       expect(i.attempts).toBe(1);
-      expect(i.appId).toBe('sandbox');
+      expect(i.appId).toBe('SANDBOX_CARD');
+      expect(i.paymentMethod).toBe('CARD');
       expect(i.providerRef).toMatch(/^sbx_/);
       // Each step happened no earlier than its date, and in order.
       expect(Date.parse(i.openedAt)).toBeGreaterThanOrEqual(Date.parse(i.openDate));
@@ -105,7 +107,7 @@ describe('an order end to end over HTTP', () => {
     }
 
     // Exactly one payment per instruction reached the provider, in minor units, with the attempt's key.
-    const payments = await system.sandbox.payments(`${tenant.tenantId}:policy-100:`);
+    const payments = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'policy-100' });
     expect(payments.map((p) => [p.idempotencyKey, p.amountMinor, p.status]).sort()).toEqual([
       [`${tenant.tenantId}:policy-100:premium-1:1`, '2550', 'SETTLED'],
       [`${tenant.tenantId}:policy-100:premium-2:1`, '10', 'SETTLED'],
@@ -138,7 +140,7 @@ describe('an order end to end over HTTP', () => {
     });
     const order = await waitForOrder(tenant, 'flaky-1', (o) => o.status === 'COMPLETED', 'flaky order to settle');
     expect(order.instructions[0].status).toBe('SETTLED');
-    const payments = await system.sandbox.payments(`${tenant.tenantId}:flaky-1:`);
+    const payments = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'flaky-1' });
     expect(payments).toHaveLength(1);
   });
 
@@ -147,7 +149,7 @@ describe('an order end to end over HTTP', () => {
     const em = system.orm.em.fork();
     // What a crash between the insert and the start leaves behind: the row, no workflow.
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    buildOrder(em, tenantRow, { orderRef: 'orphan-1', instructions: [instruction('only') as any] });
+    buildOrder(em, tenantRow, { orderRef: 'orphan-1', instructions: [instruction('only') as any] }, [resolvedTo('SANDBOX_CARD', 'CARD')]);
     await em.flush();
     await expect(system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-1')).describe()).rejects.toThrow();
 

@@ -100,7 +100,7 @@ describe('master key rotation', () => {
 
   async function api(masterKeys: MasterKeys) {
     const started = await startApiServer(
-      { orm, temporal, logger: createLogger('rotation-api', 'silent'), masterKeys, settings: apiSettings(loadConfig({})) },
+      { orm, temporal, logger: createLogger('rotation-api', 'silent'), masterKeys, settings: apiSettings(loadConfig({})), apps: new Map() },
       0,
     );
     stops.push(() => started.close());

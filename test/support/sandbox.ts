@@ -1,27 +1,131 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { createSandboxApp } from '../../apps/sandbox/server.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const LISTENING = /sandbox provider listening on (http:\/\/\S+:(\d+))/;
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+/** Enough of the process's output to explain a failed start. */
+const KEPT_OUTPUT_CHARS = 20_000;
+
+export interface SandboxLedgerItem {
+  idempotencyKey: string;
+  providerRef: string;
+  appId: string;
+  tenantId: string;
+  orderRef: string;
+  instructionRef: string;
+  direction: 'DEBIT' | 'CREDIT';
+  amountMinor: string;
+  currency: string;
+  status: 'PENDING' | 'SETTLED' | 'DECLINED';
+  createdAt: string;
+}
 
 export interface RunningSandbox {
   url: string;
-  /** Payments the provider took whose idempotency key starts with `prefix`. */
-  payments(prefix: string): Promise<{ idempotencyKey: string; status: string; amountMinor: string; instrument: string }[]>;
+  port: number;
+  dataDir: string;
+  /** What the provider recorded, in creation order. */
+  ledger(filter?: { tenantId?: string; orderRef?: string }): Promise<SandboxLedgerItem[]>;
+  /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** The sandbox provider on a free loopback port: a real HTTP server, as the worker sees it in production. */
-export async function startSandbox(port = 0): Promise<RunningSandbox> {
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = createSandboxApp().listen(port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+export interface StartSandboxOptions {
+  port?: number;
+  /** A new temporary directory (removed on close) unless given. */
+  dataDir?: string;
+  settleMs?: number;
+  hangMs?: number;
+}
+
+/**
+ * The sandbox provider as its own process, as `npm start` and a deployment run it: its ledger is on
+ * disk, so a test can kill it and see that nothing is forgotten. Quiet unless it fails to start.
+ */
+export async function startSandbox(options: StartSandboxOptions = {}): Promise<RunningSandbox> {
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sandbox-provider-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    SANDBOX_HOST: '127.0.0.1',
+    SANDBOX_DATA_DIR: dataDir,
+    ...(options.settleMs === undefined ? {} : { SANDBOX_SETTLE_MS: String(options.settleMs) }),
+    ...(options.hangMs === undefined ? {} : { SANDBOX_HANG_MS: String(options.hangMs) }),
+  };
+
+  let running = await spawnSandbox({ ...env, SANDBOX_PORT: String(options.port ?? 0) });
+  const { url, port } = running;
   return {
     url,
-    async payments(prefix) {
-      const res = await fetch(`${url}/v1/payments?idempotencyKeyPrefix=${encodeURIComponent(prefix)}`);
-      return ((await res.json()) as { items: never[] }).items;
+    port,
+    dataDir,
+    async ledger(filter = {}) {
+      const query = new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
+      const res = await fetch(`${url}/ledger?${query.toString()}`);
+      if (!res.ok) throw new Error(`GET /ledger answered ${res.status}`);
+      return ((await res.json()) as { items: SandboxLedgerItem[] }).items;
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    async restart() {
+      await stop(running.child);
+      running = await spawnSandbox({ ...env, SANDBOX_PORT: String(port) });
+    },
+    async close() {
+      await stop(running.child);
+      if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
+}
+
+async function spawnSandbox(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  // Read everything the process writes for as long as it runs: a pipe nobody drains would stall it.
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-KEPT_OUTPUT_CHARS);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  return new Promise((resolve, reject) => {
+    const settle = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onListening);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    const fail = (why: string) => {
+      settle();
+      child.kill('SIGKILL');
+      reject(new Error(`the sandbox provider did not start: ${why}\n${output}`));
+    };
+    const onListening = () => {
+      const match = LISTENING.exec(output);
+      if (!match) return;
+      settle();
+      resolve({ child, url: match[1], port: Number(match[2]) });
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => fail(`it exited (${signal ?? `code ${code}`})`);
+    const onError = (error: Error) => fail(error.message);
+    const timer = setTimeout(() => fail(`no listening line within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    child.stdout?.on('data', onListening);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+/** SIGTERM, as a deployment stops it; SIGKILL if it does not stop in time. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
 }

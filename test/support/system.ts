@@ -17,6 +17,7 @@ import type { MasterKeys } from '../../db/secret-box.js';
 import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
 import { createPaymentsWorker } from '../../worker/create-worker.js';
 import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
+import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
 
 export interface TenantFixture {
@@ -27,6 +28,17 @@ export interface TenantFixture {
   account: PaymentSchedulerClient;
   publicKey: string;
   privateKey: string;
+  /** The tenant's key at the sandbox provider, as its SANDBOX_* installations hold it. */
+  sandboxApiKey: string;
+}
+
+export interface TenantOptions {
+  /** Roles of the key the fixture's client signs in with. */
+  roles?: string[];
+  /** Fields of the tenant itself (time zone, dunning). */
+  tenant?: Record<string, unknown>;
+  /** Install SANDBOX_CARD and make a default card scheme, so orders can be taken (default true). */
+  paymentSetup?: boolean;
 }
 
 export interface TestSystem {
@@ -43,15 +55,16 @@ export interface TestSystem {
   /** Private keys handed out by newAccount and newTenant, for the secrets-in-logs checks. */
   issuedPrivateKeys: string[];
   newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
-  newTenant(options?: { roles?: string[]; tenant?: Record<string, unknown> }): Promise<TenantFixture>;
+  newTenant(options?: TenantOptions): Promise<TenantFixture>;
   /** A second API process on the same database, with other dependencies or settings; close it after use. */
   startApi(overrides?: Partial<Omit<ApiDependencies, 'settings'>> & { settings?: Partial<ApiSettings> }): Promise<RunningApi>;
   close(): Promise<void>;
 }
 
 export interface SystemOptions {
-  rateLimitPerMinute?: number;
-  accessTokenTtlSeconds?: number;
+  api?: Partial<ApiSettings>;
+  /** How long the worker waits for the sandbox provider before it gives up on a call (default 10 s). */
+  sandboxTimeoutMs?: number;
 }
 
 /**
@@ -71,35 +84,38 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const logger = pino({ name: 'test', level: 'debug', serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
-  const sandbox = await startSandbox();
+  const sandbox = await startSandbox({ settleMs: 300 });
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const nativeConnection = await NativeConnection.connect({ address });
-  const worker: Worker = await createPaymentsWorker({
-    connection: nativeConnection,
-    namespace: 'default',
-    orm,
-    databasePoolSize,
-    apps: createAppRegistry(got, { sandboxUrl: sandbox.url }),
+  // The API's address is chosen first: providers call it back, so the connectors must know it.
+  const apiPort = await freePort();
+  const apps = createAppRegistry(got, {
+    sandboxUrl: sandbox.url,
+    callbackBaseUrl: `http://127.0.0.1:${apiPort}`,
+    outboundUrls: { allowLoopbackHttp: true },
+    sandboxTimeoutMs: options.sandboxTimeoutMs,
   });
-  const running = worker.run();
   const masterKeys: MasterKeys = { current: randomBytes(32).toString('base64') };
-  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, ...options };
-  const startApi: TestSystem['startApi'] = (overrides = {}) =>
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker: Worker = await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys });
+  const running = worker.run();
+  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, ...options.api };
+  const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>
     startApiServer(
       {
         orm,
         temporal: client,
         logger,
         masterKeys,
+        apps,
         checkResponses: true,
         ...overrides,
         settings: { ...settings, ...overrides.settings },
       },
-      0,
+      port,
     );
-  const api = await startApi();
+  const api = await startApi({}, apiPort);
   const reconciler = new OrphanOrderReconciler({ orm, client, logger, graceMs: 0 });
   const issuedPrivateKeys: string[] = [];
 
@@ -121,22 +137,30 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     issuedPrivateKeys,
     newAccount,
     startApi: (overrides = {}) => startApi({ logger: createLogger('second-api', 'silent'), ...overrides }),
-    async newTenant({ roles = ['tenant-admin'], tenant = {} } = {}) {
+    async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
       const account = await newAccount();
       const created = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'test tenant', ...tenant } });
       if (created.status !== 201) throw new Error(`tenant create failed: ${JSON.stringify(created.body)}`);
       const tenantId: string = created.body.tenantId;
-      const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, { body: { name: 'test key', roles } });
-      if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
-      issuedPrivateKeys.push(key.body.privateKey);
-      return {
-        accountId: account.accountId,
-        tenantId,
-        account: account.client,
-        publicKey: key.body.publicKey,
-        privateKey: key.body.privateKey,
-        client: new PaymentSchedulerClient({ baseUrl: api.url, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId }),
+      const newKey = async (keyRoles: string[]) => {
+        const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, { body: { name: 'test key', roles: keyRoles } });
+        if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
+        issuedPrivateKeys.push(key.body.privateKey);
+        return new PaymentSchedulerClient({ baseUrl: api.url, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId });
       };
+      const client = await newKey(roles);
+      const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+      if (paymentSetup) {
+        const admin = roles.includes('tenant-admin') ? client : await newKey(['tenant-admin']);
+        await expectCreated(admin.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', { body: { configuration: { apiKey: sandboxApiKey } } }));
+        await expectCreated(
+          admin.request('POST', '/v1/schemes/collect', {
+            body: { name: 'cards', isDefault: true, rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] },
+          }),
+        );
+      }
+      const { publicKey, privateKey } = client.credentials;
+      return { accountId: account.accountId, tenantId, account: account.client, publicKey, privateKey, client, sandboxApiKey };
     },
     async close() {
       await api.close();
@@ -148,6 +172,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       await orm.close();
     },
   };
+}
+
+async function expectCreated(request: Promise<{ status: number; body: unknown }>): Promise<void> {
+  const res = await request;
+  if (res.status !== 201) throw new Error(`fixture set-up failed with ${res.status}: ${JSON.stringify(res.body)}`);
 }
 
 let runtimeInstalled = false;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -17,8 +17,10 @@ import { workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { paymentOrderWorkflow } from '../../workflows/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
+import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
+import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 
 const TASK_QUEUE = 'payments-time-skipping';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -27,6 +29,7 @@ let env: TestWorkflowEnvironment;
 let orm: MikroORM;
 let sandbox: RunningSandbox;
 let workflowBundle: WorkflowBundleWithSourceMap;
+const masterKeys = { current: randomBytes(32).toString('base64') };
 
 beforeAll(async () => {
   quietTemporalLogs();
@@ -49,7 +52,8 @@ afterAll(async () => {
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
 async function storeOrder(tenantId: string, input: CreateOrderInput) {
   const em = orm.em.fork();
-  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, input);
+  const resolutions = input.instructions.map(() => resolvedTo('SANDBOX_CARD', 'CARD'));
+  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, input, resolutions);
   await em.flush();
   return workflowInputOf(order);
 }
@@ -60,7 +64,11 @@ function createWorker(sandboxUrl = sandbox.url) {
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle,
-    activities: createActivities({ orm, apps: createAppRegistry(got, { sandboxUrl }) }),
+    activities: createActivities({
+      orm,
+      masterKeys,
+      apps: createAppRegistry(got, { sandboxUrl, callbackBaseUrl: 'http://127.0.0.1:9', outboundUrls: { allowLoopbackHttp: true } }),
+    }),
   });
 }
 
@@ -78,7 +86,7 @@ async function runOrder(input: Awaited<ReturnType<typeof storeOrder>>, dunningDe
 
 describe('payment-order workflow on the time-skipping server', () => {
   it('runs a 12-instruction monthly schedule in order, in seconds of real time', async () => {
-    const tenantId = randomUUID();
+    const { tenantId } = await createTenantRows(orm, masterKeys);
     // The server's clock, not ours: earlier tests have already skipped it ahead.
     const start = (await env.currentTimeMs()) + DAY_MS;
     const instructions = Array.from({ length: 12 }, (_, month) => {
@@ -112,7 +120,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       }
     });
 
-    const payments = await sandbox.payments(`${tenantId}:monthly-12:`);
+    const payments = await sandbox.ledger({ tenantId, orderRef: 'monthly-12' });
     expect(payments.map((p) => p.idempotencyKey)).toEqual(instructions.map((i) => `${tenantId}:monthly-12:${i.instructionRef}:1`));
     expect(new Set(payments.map((p) => p.amountMinor))).toEqual(new Set(['4999']));
 
@@ -122,7 +130,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   });
 
   it('retries an insufficient-funds collection on the dunning schedule, then fails it', async () => {
-    const tenantId = randomUUID();
+    const { tenantId } = await createTenantRows(orm, masterKeys);
     const open = new Date((await env.currentTimeMs()) + DAY_MS);
     const input = await storeOrder(tenantId, {
       orderRef: 'dunning-1',
@@ -149,13 +157,13 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(failedAfterDueMs).toBeGreaterThanOrEqual(9 * DAY_MS);
     expect(failedAfterDueMs).toBeLessThan(10 * DAY_MS);
     // Each retry after a decline is a new payment attempt with its own idempotency key.
-    const payments = await sandbox.payments(`${tenantId}:dunning-1:`);
+    const payments = await sandbox.ledger({ tenantId, orderRef: 'dunning-1' });
     expect(payments.map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2', '3', '4']);
     expect(payments.every((p) => p.status === 'DECLINED')).toBe(true);
   });
 
   it('asks an unanswering provider again with the same key until it answers, so the customer pays once', async () => {
-    const tenantId = randomUUID();
+    const { tenantId } = await createTenantRows(orm, masterKeys);
     const open = new Date((await env.currentTimeMs()) + DAY_MS);
     const input = await storeOrder(tenantId, {
       orderRef: 'outage-1',
@@ -173,9 +181,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       ],
     });
     // A port with nothing listening yet: the provider is down when the instruction falls due.
-    const probe = await startSandbox();
-    const port = Number(new URL(probe.url).port);
-    await probe.close();
+    const port = await freePort();
 
     const worker = await createWorker(`http://127.0.0.1:${port}`);
     let revived: RunningSandbox | undefined;
@@ -195,12 +201,12 @@ describe('payment-order workflow on the time-skipping server', () => {
         // Skipped time may already have brought further unanswered hourly attempts: at least one.
         expect(late.instructions[0].failureCode).toBe('provider_unavailable');
         expect(late.instructions[0].attempts).toBeGreaterThanOrEqual(1);
-        revived = await startSandbox(port);
+        revived = await startSandbox({ port });
         return finished;
       });
       expect(result.instructions[0].status).toBe('SETTLED');
       expect(result.instructions[0].attempts).toBeGreaterThanOrEqual(2);
-      const payments = await revived!.payments(`${tenantId}:outage-1:`);
+      const payments = await revived!.ledger({ tenantId, orderRef: 'outage-1' });
       expect(payments.map((p) => p.idempotencyKey)).toEqual([`${tenantId}:outage-1:premium-1:1`]);
     } finally {
       await revived?.close();

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../apps/catalog.js';
+import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
+import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
+import type { SecretBox } from '../../db/secret-box.js';
+import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
+import { outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
+import { recordAudit } from '../audit/record-audit.js';
+import { PageQuerySchema } from '../http/common-schemas.js';
+import { findPage } from '../http/pagination.js';
+import { ApiError } from '../http/problem.js';
+import type { RouteTable } from '../http/route-table.js';
+import { validate } from '../http/validate.js';
+import { schemesUsingApp } from '../schemes/scheme-store.js';
+import { presentApp, presentInstallation } from './presenter.js';
+import {
+  AppIdParamsSchema,
+  ConfigurationBodySchema,
+  InstalledAppListSchema,
+  InstalledAppSchema,
+  MarketplaceAppListSchema,
+  MarketplaceAppSchema,
+} from './schemas.js';
+
+export interface MarketplaceRouteDeps {
+  secretBox: SecretBox;
+  outboundUrls: OutboundUrlPolicy;
+}
+
+function catalogApp(appId: string): AppDefinition {
+  const app = findApp(appId);
+  if (!app) throw new ApiError(404, 'app_not_found', `no app ${appId} in the marketplace`);
+  return app;
+}
+
+async function findInstallation(em: EntityManager, tenantId: string, appId: string): Promise<AppInstallation> {
+  const installation = await em.findOne(AppInstallation, { tenantId, appId });
+  if (!installation) throw new ApiError(404, 'app_not_installed', `${appId} is not installed`);
+  return installation;
+}
+
+/**
+ * Marketplace (ARCHITECTURE.md, "Apps"): the catalog of apps the platform ships, and the tenant's
+ * installations of them. One installation per app and tenant; secret settings are sealed at rest
+ * and never answered once set.
+ */
+export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUrls }: MarketplaceRouteDeps): void {
+  /** Validates a configuration against the app's schema; `keep` fills in secrets the caller left out. */
+  function checkConfiguration(app: AppDefinition, given: Record<string, unknown>, keep: Record<string, string> = {}) {
+    const configuration = validate(app.configuration, { ...keep, ...given }, 'configuration') as Record<string, unknown>;
+    if (typeof configuration.url === 'string') {
+      const problem = outboundUrlProblem(configuration.url, outboundUrls);
+      if (problem) {
+        throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path: 'configuration.url', code: 'url_not_allowed', message: problem }]);
+      }
+    }
+    const secretNames = secretFields(app);
+    const secrets: Record<string, string> = {};
+    const plain: Record<string, unknown> = {};
+    for (const [field, value] of Object.entries(configuration)) {
+      if (secretNames.includes(field)) secrets[field] = value as string;
+      else plain[field] = value;
+    }
+    return { plain, secrets };
+  }
+
+  routes.add({
+    method: 'get',
+    path: '/marketplace/apps',
+    scope: 'tenant',
+    roles: ['tenant-app-read'],
+    summary: 'The apps of the marketplace',
+    tags: ['Marketplace'],
+    responses: { 200: { description: 'Every app the platform ships', schema: MarketplaceAppListSchema } },
+    handler: () => ({ status: 200, body: { items: APP_CATALOG.map(presentApp), nextCursor: null } }),
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/marketplace/apps/:appId',
+    scope: 'tenant',
+    roles: ['tenant-app-read'],
+    summary: 'One app of the marketplace, with the schema of its configuration',
+    tags: ['Marketplace'],
+    params: AppIdParamsSchema,
+    responses: { 200: { description: 'The app', schema: MarketplaceAppSchema } },
+    handler: ({ params }) => ({ status: 200, body: presentApp(catalogApp(params.appId)) }),
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/marketplace/apps/:appId/install',
+    scope: 'tenant',
+    roles: ['tenant-app-write'],
+    summary: 'Install an app with its configuration',
+    description: 'The configuration is checked against the app’s configurationSchema. Secret settings are sealed and never shown again.',
+    tags: ['Marketplace'],
+    params: AppIdParamsSchema,
+    body: ConfigurationBodySchema,
+    responses: { 201: { description: 'The installation', schema: InstalledAppSchema } },
+    problems: [409],
+    handler: async ({ params, body, em, context: { tenantId, principal } }) => {
+      const app = catalogApp(params.appId);
+      const { plain, secrets } = checkConfiguration(app, body.configuration);
+      if (await em.findOne(AppInstallation, { tenantId, appId: app.appId })) {
+        throw new ApiError(409, 'app_already_installed', `${app.appId} is installed already; change its configuration with PUT`);
+      }
+      const id = randomUUID();
+      const installation = em.create(AppInstallation, {
+        id,
+        tenantId,
+        appId: app.appId,
+        configuration: plain,
+        secretsCiphertext: sealInstallationSecrets(secretBox, id, secrets),
+        secretsSet: Object.keys(secrets),
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
+      recordAudit(em, principal, { action: 'app.install', targetType: 'app', targetId: app.appId, details: { configuration: plain, secretsSet: Object.keys(secrets) } });
+      return { status: 201, body: presentInstallation(app, installation) };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/marketplace/installed',
+    scope: 'tenant',
+    roles: ['tenant-app-read'],
+    summary: 'The tenant’s installed apps, newest first',
+    tags: ['Marketplace'],
+    query: PageQuerySchema,
+    responses: { 200: { description: 'A page of installations', schema: InstalledAppListSchema } },
+    handler: async ({ query, em, context: { tenantId } }) => {
+      const page = await findPage(em, AppInstallation, { tenantId }, query, 'id');
+      return { status: 200, body: { items: page.items.map((i) => presentInstallation(catalogApp(i.appId), i)), nextCursor: page.nextCursor } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/marketplace/installed/:appId',
+    scope: 'tenant',
+    roles: ['tenant-app-read'],
+    summary: 'One installed app',
+    tags: ['Marketplace'],
+    params: AppIdParamsSchema,
+    responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
+    handler: async ({ params, em, context: { tenantId } }) => {
+      const installation = await findInstallation(em, tenantId, params.appId);
+      return { status: 200, body: presentInstallation(catalogApp(installation.appId), installation) };
+    },
+  });
+
+  routes.add({
+    method: 'put',
+    path: '/marketplace/installed/:appId/configuration',
+    scope: 'tenant',
+    roles: ['tenant-app-write'],
+    summary: 'Replace an installed app’s configuration',
+    description: 'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it.',
+    tags: ['Marketplace'],
+    params: AppIdParamsSchema,
+    body: ConfigurationBodySchema,
+    responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
+    handler: async ({ params, body, em, context: { tenantId, principal } }) => {
+      const installation = await findInstallation(em, tenantId, params.appId);
+      const app = catalogApp(installation.appId);
+      const { plain, secrets } = checkConfiguration(app, body.configuration, openInstallationSecrets(secretBox, installation));
+      installation.configuration = plain;
+      installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
+      installation.secretsSet = Object.keys(secrets);
+      installation.updatedAt = new Date();
+      const replaced = secretFields(app).filter((field) => field in body.configuration);
+      recordAudit(em, principal, { action: 'app.configure', targetType: 'app', targetId: app.appId, details: { configuration: plain, secretsReplaced: replaced } });
+      await em.flush();
+      return { status: 200, body: presentInstallation(app, installation) };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/marketplace/installed/:appId/uninstall',
+    scope: 'tenant',
+    roles: ['tenant-app-write'],
+    summary: 'Uninstall an app',
+    description: 'Refused (409) while an instruction that is not final pays through the app, or a scheme offers it.',
+    tags: ['Marketplace'],
+    params: AppIdParamsSchema,
+    responses: { 204: { description: 'Uninstalled; its configuration and secrets are deleted' } },
+    problems: [409],
+    handler: async ({ params, em, context: { tenantId, principal } }) => {
+      const installation = await findInstallation(em, tenantId, params.appId);
+      const liveInstructions = await em.count(PaymentInstruction, { tenantId, appId: installation.appId, status: { $in: [...LIVE_INSTRUCTION_STATUSES] } });
+      const schemes = await schemesUsingApp(em, tenantId, installation.appId);
+      if (liveInstructions > 0 || schemes.length > 0) {
+        throw new ApiError(
+          409,
+          'app_in_use',
+          `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final and ${schemes.length} scheme(s); ` +
+            'let the instructions finish (or cancel them) and take the app out of the schemes first',
+          schemes.map((scheme) => ({ path: `schemes.${scheme.id}`, code: 'scheme_uses_app', message: `scheme "${scheme.name}" offers this app` })),
+        );
+      }
+      em.remove(installation);
+      recordAudit(em, principal, { action: 'app.uninstall', targetType: 'app', targetId: installation.appId });
+      return { status: 204 };
+    },
+  });
+}

@@ -1,0 +1,81 @@
+import { compareDecimals, PAYMENT_METHODS, type SchemeKind } from '../../domain/scheme.js';
+import { AmountSchema, CountrySchema, CurrencySchema, TextSchema } from '../http/common-schemas.js';
+import { z } from '../http/zod.js';
+
+const BoundSchema = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,17})(\.\d{1,3})?$/, { error: 'must be a decimal amount such as "10.00"' })
+  .openapi({ description: 'Inclusive bound, in major units of the payment’s currency', example: '10.00' });
+
+const OptionSchema = z
+  .object({
+    appId: z.string().min(1).max(64).openapi({ example: 'SANDBOX_CARD' }),
+    paymentMethods: z.array(z.enum(PAYMENT_METHODS)).min(1).max(PAYMENT_METHODS.length),
+    priority: z.number().int().min(0).max(1000).openapi({ description: 'Lower wins when two apps offer the same method' }),
+  })
+  .strict()
+  .openapi('SchemeOption');
+
+function ruleSchema(kind: SchemeKind) {
+  const base = z.object({
+    currencies: z.array(CurrencySchema).max(200).default([]).openapi({ description: 'Empty matches any currency' }),
+    countries: z.array(CountrySchema).max(300).default([]).openapi({ description: 'Empty matches any country' }),
+    minAmount: BoundSchema.nullable().optional(),
+    maxAmount: BoundSchema.nullable().optional(),
+    options: z.array(OptionSchema).min(1).max(20),
+  });
+  const rule = kind === 'payout' ? base.extend({ voucherGroupIds: z.array(z.uuid()).max(20).default([]) }) : base;
+  return rule
+    .strict()
+    .refine((r) => r.minAmount == null || r.maxAmount == null || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
+      error: 'minAmount must not be above maxAmount',
+      path: ['maxAmount'],
+      params: { code: 'range_inverted' },
+    })
+    .openapi(kind === 'payout' ? 'PayoutSchemeRule' : 'CollectSchemeRule');
+}
+
+export function schemeBodySchema(kind: SchemeKind) {
+  return z
+    .object({
+      name: TextSchema(200),
+      isDefault: z.boolean().default(false).openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
+      rules: z.array(ruleSchema(kind)).min(1).max(50).openapi({ description: 'Evaluated in order; the first rule that matches wins' }),
+    })
+    .strict()
+    .openapi(kind === 'payout' ? 'PayoutSchemeInput' : 'CollectSchemeInput');
+}
+
+export function schemeSchema(kind: SchemeKind) {
+  return z
+    .object({
+      schemeId: z.uuid(),
+      kind: z.literal(kind),
+      name: z.string(),
+      version: z.number().int().openapi({ description: 'Each edit publishes a new version' }),
+      isDefault: z.boolean(),
+      rules: z.array(ruleSchema(kind)),
+      createdAt: z.iso.datetime(),
+      updatedAt: z.iso.datetime(),
+    })
+    .openapi(kind === 'payout' ? 'PayoutScheme' : 'CollectScheme');
+}
+
+export const SchemeIdParamsSchema = z.object({ schemeId: z.uuid() });
+
+export const OptionsQuerySchema = z
+  .object({ amount: AmountSchema, currency: CurrencySchema, country: CountrySchema })
+  .strict();
+
+export const ResolvedOptionSchema = z
+  .object({
+    paymentMethod: z.enum(PAYMENT_METHODS),
+    appId: z.string(),
+    priority: z.number().int(),
+    voucherGroupIds: z.array(z.string()),
+  })
+  .openapi('PaymentOption');
+
+export const OptionsSchema = z
+  .object({ schemeId: z.uuid(), version: z.number().int(), options: z.array(ResolvedOptionSchema).openapi({ description: 'Best first; empty when no rule matches' }) })
+  .openapi('SchemeOptions');

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import type { PaymentMethod, SchemeKind } from '../domain/scheme.js';
+
+/**
+ * An app of the marketplace: what it can do and how a tenant configures it. Fields of the
+ * configuration marked `writeOnly` are secrets: sealed at rest, never shown again once set.
+ */
+export interface AppDefinition {
+  appId: string;
+  name: string;
+  description: string;
+  /** collect: money from customers; payout: money to them. */
+  directions: SchemeKind[];
+  paymentMethods: PaymentMethod[];
+  /** ISO 3166-1 alpha-2 codes; empty means any country. */
+  countries: string[];
+  currencies: string[];
+  configuration: z.ZodObject;
+}
+
+const secret = (schema: z.ZodString, description: string) => schema.meta({ writeOnly: true, description });
+
+const sandboxApiKey = secret(
+  z.string().regex(/^sk_test_[A-Za-z0-9_]{8,}$/, { error: 'must be a sandbox secret key: sk_test_ and at least 8 letters or digits' }),
+  'The merchant account’s secret key at the sandbox provider (sk_test_…); callbacks are signed with it',
+);
+
+const EEA_AND_UK = ['AT', 'BE', 'DE', 'DK', 'ES', 'FI', 'FR', 'GB', 'IE', 'IT', 'LU', 'NL', 'NO', 'PL', 'PT', 'SE'];
+
+export const APP_CATALOG: readonly AppDefinition[] = [
+  {
+    appId: 'SANDBOX_CARD',
+    name: 'Sandbox cards',
+    description: 'Card collections through the sandbox provider, answered at once. Test cards choose the outcome (README).',
+    directions: ['collect'],
+    paymentMethods: ['CARD'],
+    countries: [],
+    currencies: ['EUR', 'GBP', 'USD', 'JPY', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN'],
+    configuration: z
+      .object({
+        apiKey: sandboxApiKey,
+        statementDescriptor: z.string().min(1).max(22).optional().meta({ description: 'Shown on the customer’s card statement' }),
+      })
+      .strict(),
+  },
+  {
+    appId: 'SANDBOX_BANK',
+    name: 'Sandbox bank debits and transfers',
+    description: 'Bank debits (collections) and bank transfers (payouts) that settle later: the provider calls back with the result.',
+    directions: ['collect', 'payout'],
+    paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'],
+    countries: EEA_AND_UK,
+    currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN'],
+    configuration: z.object({ apiKey: sandboxApiKey }).strict(),
+  },
+  {
+    appId: 'SANDBOX_VOUCHERS',
+    name: 'Sandbox vouchers',
+    description: 'Payouts as gift vouchers from the voucher catalog; the payout answers with the voucher code.',
+    directions: ['payout'],
+    paymentMethods: ['VOUCHER'],
+    countries: ['GB', 'DE', 'FR', 'NL', 'US', 'IE'],
+    currencies: ['GBP', 'EUR', 'USD'],
+    configuration: z.object({ apiKey: sandboxApiKey }).strict(),
+  },
+  {
+    appId: 'HTTP_CONNECTOR',
+    name: 'Your own provider over HTTP',
+    description:
+      'Forwards each payment as an HTTP request signed per the Standard Webhooks specification to a URL you run, ' +
+      'and takes asynchronous results back the same way (README, "Your own provider").',
+    directions: ['collect', 'payout'],
+    paymentMethods: ['CARD', 'BANK_DEBIT', 'BANK_TRANSFER'],
+    countries: [],
+    currencies: [],
+    configuration: z
+      .object({
+        url: z.url({ protocol: /^https?$/ }).max(2000).meta({ description: 'Base URL of your provider: https, or http on loopback in local development' }),
+        signingSecret: secret(
+          z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, { error: 'must be whsec_ and at least 24 bytes in base64' }),
+          'Signs requests to your provider and verifies its callbacks (whsec_ and base64, as Standard Webhooks)',
+        ),
+        timeoutMs: z.number().int().min(1000).max(30_000).optional().meta({ description: 'How long one request may take; default 10000' }),
+      })
+      .strict(),
+  },
+];
+
+export function findApp(appId: string): AppDefinition | undefined {
+  return APP_CATALOG.find((app) => app.appId === appId);
+}
+
+/** The names of an app's secret fields. */
+export function secretFields(app: AppDefinition): string[] {
+  return Object.entries(app.configuration.shape)
+    .filter(([, field]) => (z.globalRegistry.get(unwrapOptional(field as z.ZodType))?.writeOnly ?? false) === true)
+    .map(([name]) => name);
+}
+
+function unwrapOptional(field: z.ZodType): z.ZodType {
+  return field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType) : field;
+}

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { Got, Response } from 'got';
+import { Webhook } from 'standardwebhooks';
+import type { AppConnector, CallbackReference } from '../app-connector.js';
+import { guardedLookup } from '../outbound-guard.js';
+import type { OutboundUrlPolicy } from '../../domain/outbound-url.js';
+import { outboundUrlProblem } from '../../domain/outbound-url.js';
+import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
+
+/** What the tenant's provider answers, and what it POSTs back later (README, "Your own provider"). */
+interface ProviderAnswer {
+  providerRef: string;
+  status: 'SETTLED' | 'DECLINED' | 'PENDING';
+  declineCode?: string;
+  retryable?: boolean;
+}
+
+interface ProviderCallbackBody extends ProviderAnswer {
+  reference?: { tenantId?: string; orderRef?: string; instructionRef?: string };
+}
+
+export interface HttpConnectorOptions {
+  callbackBaseUrl: string;
+  outboundUrls: OutboundUrlPolicy;
+}
+
+/**
+ * HTTP_CONNECTOR: each payment forwarded to the tenant's own provider as an HTTP request signed per
+ * the Standard Webhooks specification with the installation's signing secret (its idempotency key
+ * as the message id, so a retry is recognisably the same message). The provider's asynchronous
+ * results come back to us signed the same way. Requests go only to public https addresses (or
+ * loopback in local development), checked again on every connection.
+ */
+export function createHttpConnector(http: Got, options: HttpConnectorOptions): AppConnector {
+  const client = http.extend({
+    retry: { limit: 0 },
+    followRedirect: false,
+    throwHttpErrors: false,
+    responseType: 'json',
+    dnsLookup: guardedLookup(options.outboundUrls) as never,
+  });
+
+  async function send(method: 'POST' | 'GET', url: string, messageId: string, body: string, secret: string, timeoutMs: number) {
+    const problem = outboundUrlProblem(url, options.outboundUrls);
+    if (problem) throw new ProviderRejectedError('url_not_allowed', `the provider URL ${problem}`);
+    const timestamp = new Date();
+    const signature = new Webhook(secret.replace(/^whsec_/, '')).sign(messageId, timestamp, body);
+    return client<ProviderAnswer>(url, {
+      method,
+      timeout: { request: timeoutMs },
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': messageId,
+        'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+        'webhook-signature': signature,
+        ...(method === 'POST' ? { 'idempotency-key': messageId } : {}),
+      },
+      ...(method === 'POST' ? { body } : {}),
+    });
+  }
+
+  return {
+    appId: 'HTTP_CONNECTOR',
+    async execute(payment, idempotencyKey, installation) {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const body = JSON.stringify({
+        idempotencyKey,
+        paymentMethod: payment.paymentMethod,
+        direction: payment.direction,
+        amountMinor: payment.amountMinor,
+        currency: payment.currency,
+        country: payment.country,
+        instrument: payment.financialInstrumentId,
+        reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
+        callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+      });
+      const response = await send('POST', `${url}/payments`, idempotencyKey, body, installation.secrets.signingSecret, timeoutMs);
+      return toOutcome(answered(response));
+    },
+    async getStatus(providerRef, installation) {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const response = await send('GET', `${url}/payments/${encodeURIComponent(providerRef)}`, randomUUID(), '', installation.secrets.signingSecret, timeoutMs);
+      return toOutcome(answered(response));
+    },
+    callbackReference(rawBody): CallbackReference | undefined {
+      const body = parseJson<ProviderCallbackBody>(rawBody);
+      const reference = body?.reference;
+      if (!body || typeof body.providerRef !== 'string' || !reference?.tenantId || !reference.orderRef || !reference.instructionRef) return undefined;
+      return { tenantId: reference.tenantId, orderRef: reference.orderRef, instructionRef: reference.instructionRef, providerRef: body.providerRef };
+    },
+    verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
+      const secret = installation.secrets.signingSecret;
+      if (!secret) return undefined;
+      try {
+        new Webhook(secret.replace(/^whsec_/, '')).verify(rawBody, {
+          'webhook-id': headers['webhook-id'] ?? '',
+          'webhook-timestamp': headers['webhook-timestamp'] ?? '',
+          'webhook-signature': headers['webhook-signature'] ?? '',
+        });
+      } catch {
+        return undefined;
+      }
+      const outcome = toOutcome(parseJson<ProviderAnswer>(rawBody) as ProviderAnswer);
+      return outcome.status === 'PENDING' ? undefined : outcome;
+    },
+  };
+}
+
+function settings(configuration: Record<string, unknown>): { url: string; timeoutMs: number } {
+  return { url: String(configuration.url).replace(/\/+$/, ''), timeoutMs: typeof configuration.timeoutMs === 'number' ? configuration.timeoutMs : 10_000 };
+}
+
+function answered(response: Response<ProviderAnswer>): ProviderAnswer {
+  const { statusCode } = response;
+  if (statusCode >= 200 && statusCode < 300 && typeof response.body?.providerRef === 'string') return response.body;
+  if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429) {
+    throw new ProviderRejectedError(`http_${statusCode}`, `the tenant's provider refused the request with ${statusCode}`);
+  }
+  throw new Error(`the tenant's provider answered ${statusCode}`);
+}
+
+function toOutcome(body: ProviderAnswer): PaymentOutcome {
+  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.providerRef };
+  if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.providerRef };
+  return { status: 'DECLINED', providerRef: body.providerRef, code: body.declineCode ?? 'declined', retryable: body.retryable ?? false };
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,38 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+/**
+ * An asynchronous result a provider POSTed, after its signature was verified: kept as received,
+ * and marked delivered once its order's workflow has it. One row per payment and outcome, so a
+ * provider repeating a callback changes nothing.
+ */
+export class ProviderCallback {
+  id!: string;
+  tenantId!: string;
+  appId!: string;
+  providerRef!: string;
+  status!: string;
+  orderRef!: string;
+  instructionRef!: string;
+  payload!: Record<string, unknown>;
+  receivedAt: Date = new Date();
+  deliveredAt?: Date | null;
+}
+
+export const ProviderCallbackSchema = new EntitySchema<ProviderCallback>({
+  class: ProviderCallback,
+  tableName: 'provider_callback',
+  uniques: [{ properties: ['appId', 'providerRef', 'status'], name: 'provider_callback_outcome_unique' }],
+  indexes: [{ properties: ['tenantId', 'orderRef'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    tenantId: { type: 'uuid' },
+    appId: { type: 'string', length: 64 },
+    providerRef: { type: 'string', length: 128 },
+    status: { type: 'string', length: 16 },
+    orderRef: { type: 'string', length: 50 },
+    instructionRef: { type: 'string', length: 50 },
+    payload: { type: 'json' },
+    receivedAt: { type: 'datetime' },
+    deliveredAt: { type: 'datetime', nullable: true },
+  },
+});

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { NativeConnection } from '@temporalio/worker';
+import got from 'got';
+import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
+import { startApiServer, type RunningApi } from '../api/server.js';
+import { createAppRegistry } from '../apps/app-registry.js';
+import { createSandboxApp } from '../apps/sandbox/server.js';
+import { apiSettings, type ApiSettings, type Config } from '../config.js';
+import { startEmbeddedDatabase } from '../db/embedded-database.js';
+import { openDatabase } from '../db/orm.js';
+import type { MasterKeys } from '../db/secret-box.js';
+import { createLogger } from '../logger.js';
+import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { createPaymentsWorker } from '../worker/create-worker.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
+import { freePort } from './free-port.js';
+
+export interface LocalStack {
+  api: RunningApi;
+  orm: MikroORM;
+  temporal: Client;
+  masterKeys: MasterKeys;
+  /** A new account with a tenant ready for orders (SANDBOX_CARD installed, a default card scheme). */
+  newTenant(name?: string): Promise<{ account: BootstrappedAccount; tenant: FirstTenant }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole system in this process, for the benchmark and the fuzzer: PostgreSQL at DATABASE_URL
+ * (or an in-memory embedded database), a Temporal dev server, the sandbox provider, a worker and
+ * the API on a free port.
+ */
+export async function startLocalStack(config: Config, settings: Partial<ApiSettings> = {}): Promise<LocalStack> {
+  const stops: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const step of stops) await step().catch(() => undefined);
+  };
+  try {
+    const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(await freePort());
+    if (embedded) stops.unshift(() => embedded.stop());
+    const poolSize = embedded ? 1 : config.databasePoolSize;
+    const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true, log: () => undefined });
+    stops.unshift(() => orm.close());
+    const temporalServer = await TestWorkflowEnvironment.createLocal({
+      server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+    });
+    stops.unshift(() => temporalServer.teardown());
+
+    const sandboxDir = mkdtempSync(join(tmpdir(), 'sandbox-'));
+    const sandbox = createSandboxApp({ dataDir: sandboxDir, log: () => undefined });
+    const sandboxServer: Server = sandbox.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => sandboxServer.once('listening', resolve));
+    stops.unshift(async () => {
+      await new Promise((resolve) => sandboxServer.close(resolve));
+      await sandbox.close();
+      rmSync(sandboxDir, { recursive: true, force: true });
+    });
+
+    const apiPort = await freePort();
+    const apps = createAppRegistry(got, {
+      sandboxUrl: `http://127.0.0.1:${(sandboxServer.address() as { port: number }).port}`,
+      callbackBaseUrl: `http://127.0.0.1:${apiPort}`,
+      outboundUrls: { allowLoopbackHttp: true },
+    });
+    const masterKeys = { current: randomBytes(32).toString('base64') };
+    const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
+    const worker = await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize: poolSize, apps, masterKeys });
+    const running = worker.run();
+    stops.unshift(async () => {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+    });
+    const connection = await Connection.connect({ address: temporalServer.address });
+    stops.unshift(() => connection.close());
+    const temporal = new Client({ connection });
+    const api = await startApiServer(
+      { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, ...settings } },
+      apiPort,
+    );
+    stops.unshift(() => api.close());
+
+    return {
+      api,
+      orm,
+      temporal,
+      masterKeys,
+      async newTenant(name = 'account') {
+        const account = await bootstrapAccount(orm, masterKeys, name);
+        return { account, tenant: await setUpFirstTenant(api.url, account) };
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
