@@ -5,5 +5,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
 ENV NODE_ENV=production
+# The sandbox provider's ledger volume: a named volume takes this directory's owner on first use.
+RUN mkdir -p /var/lib/sandbox && chown node:node /var/lib/sandbox
 USER node
 CMD ["npx", "tsx", "api/main.ts"]

@@ -1,5 +1,6 @@
 // A first session against a running system: sign in as the account key that `npm start` printed,
-// create a tenant and a tenant key, submit an order that settles in ten seconds, and read it back.
+// create a tenant and a tenant key, install the sandbox card app and a collection scheme that pays
+// by card through it, submit an order that settles in ten seconds, and read it back.
 //   API=http://localhost:3000 ACCOUNT=… PUBLIC_KEY=… PRIVATE_KEY=… npx tsx client/example.ts
 import { PaymentSchedulerClient, type ApiResponse } from './payment-scheduler-client.js';
 
@@ -20,6 +21,22 @@ const key = show(
 );
 
 const api = new PaymentSchedulerClient({ baseUrl: API, publicKey: key.publicKey, privateKey: key.privateKey, tenantId: tenant.tenantId });
+show(
+  'install the sandbox card app (its API key is a secret: never shown again)',
+  await api.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+    body: { configuration: { apiKey: `sk_test_${crypto.randomUUID().replaceAll('-', '')}` } },
+  }),
+);
+show(
+  'create the default collection scheme: cards, through SANDBOX_CARD',
+  await api.request('POST', '/v1/schemes/collect', {
+    body: {
+      name: 'Cards',
+      isDefault: true,
+      rules: [{ currencies: [], countries: [], options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+    },
+  }),
+);
 const now = Date.now();
 show(
   'submit order',

@@ -72,6 +72,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Or
       instructionRef: plan.instructionRef,
       status: 'PENDING',
       attempts: 0,
+      appId: plan.appId,
       nextActionAt: plan.openAt,
     })),
   };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { z } from 'zod';
 import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../apps/catalog.js';
 import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
 import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
@@ -48,7 +49,7 @@ async function findInstallation(em: EntityManager, tenantId: string, appId: stri
 export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUrls }: MarketplaceRouteDeps): void {
   /** Validates a configuration against the app's schema; `keep` fills in secrets the caller left out. */
   function checkConfiguration(app: AppDefinition, given: Record<string, unknown>, keep: Record<string, string> = {}) {
-    const configuration = validate(app.configuration, { ...keep, ...given }, 'configuration') as Record<string, unknown>;
+    const configuration = validate<z.ZodType<Record<string, unknown>>>(app.configuration, { ...keep, ...given }, 'configuration');
     if (typeof configuration.url === 'string') {
       const problem = outboundUrlProblem(configuration.url, outboundUrls);
       if (problem) {

@@ -2,6 +2,8 @@ import type { PaymentInstruction, PaymentOrder } from '../../db/entities/index.j
 import type { InstructionStatus } from '../../domain/instruction-status.js';
 import { formatAmount } from '../../domain/money.js';
 import { orderWorkflowId } from '../../domain/order.js';
+import type { z } from '../http/zod.js';
+import type { InstructionSchema } from './schemas.js';
 
 function presentOrderFields(order: PaymentOrder) {
   return {
@@ -27,7 +29,8 @@ export function presentOrderSummary(order: PaymentOrder, byStatus: Partial<Recor
   return { ...presentOrderFields(order), instructionSummary: { total, byStatus } };
 }
 
-function presentInstruction(i: PaymentInstruction) {
+/** Typed against the schema the route documents, so a field added to one and not the other fails to compile. */
+function presentInstruction(i: PaymentInstruction): z.output<typeof InstructionSchema> {
   return {
     instructionRef: i.instructionRef,
     direction: i.direction,

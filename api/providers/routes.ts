@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { PaymentInstruction, ProviderCallback } from '../../db/entities/index.js';
@@ -67,7 +67,7 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
       const stored: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
         `insert into provider_callback (id, tenant_id, app_id, provider_ref, status, order_ref, instruction_ref, payload, received_at)
          values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())
-         on conflict (app_id, provider_ref, status) do update set app_id = excluded.app_id
+         on conflict (tenant_id, app_id, provider_ref, status) do update set app_id = excluded.app_id
          returning id, delivered_at`,
         [randomUUID(), tenantId, params.appId, result.providerRef, result.status, orderRef, instructionRef, rawBody],
         'all',
@@ -80,6 +80,12 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
         try {
           await temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef)).signal(providerResultSignal, result);
         } catch (err) {
+          // The order has finished: nothing is waiting for this result, and nothing will. It is kept, and answered.
+          if (err instanceof WorkflowNotFoundError) {
+            req.log.info({ tenantId, orderRef, instructionRef }, 'a provider result arrived for a finished order');
+            await orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
+            return;
+          }
           req.log.warn({ err, tenantId, orderRef, instructionRef }, 'could not hand a provider result to its workflow yet');
           throw new ApiError(503, 'workflow_unavailable', 'the result is stored but could not be handed on yet; send it again', undefined, { 'retry-after': '5' });
         }

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { voucherAccepts } from '../../domain/voucher.js';
 import { findVoucher } from './voucher-catalog.js';
 
 /**
@@ -56,12 +57,7 @@ export function bankBehaviour(instrument: string): BankBehaviour {
 export function voucherPayout(voucherId: string, currency: string, amountMinor: string): Resolution {
   const voucher = findVoucher(voucherId);
   if (!voucher) return decline('invalid_voucher', false);
-  const amount = BigInt(amountMinor);
-  const allowed =
-    voucher.valueType === 'FIXED'
-      ? (voucher.fixedValuesMinor ?? []).some((value) => BigInt(value) === amount)
-      : BigInt(voucher.minAmountMinor ?? '0') <= amount && amount <= BigInt(voucher.maxAmountMinor ?? '0');
-  if (!voucher.currencies.includes(currency) || !allowed) return decline('invalid_amount', false);
+  if (!voucherAccepts(voucher, BigInt(amountMinor), currency)) return decline('invalid_amount', false);
   return { status: 'SETTLED', voucherCode: newVoucherCode() };
 }
 

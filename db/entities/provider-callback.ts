@@ -2,7 +2,7 @@ import { EntitySchema } from '@mikro-orm/core';
 
 /**
  * An asynchronous result a provider POSTed, after its signature was verified: kept as received,
- * and marked delivered once its order's workflow has it. One row per payment and outcome, so a
+ * and marked delivered once its order's workflow has it. One row per tenant, payment and outcome, so a
  * provider repeating a callback changes nothing.
  */
 export class ProviderCallback {
@@ -21,7 +21,8 @@ export class ProviderCallback {
 export const ProviderCallbackSchema = new EntitySchema<ProviderCallback>({
   class: ProviderCallback,
   tableName: 'provider_callback',
-  uniques: [{ properties: ['appId', 'providerRef', 'status'], name: 'provider_callback_outcome_unique' }],
+  // Per tenant: a tenant's own provider (HTTP_CONNECTOR) numbers its payments as it likes.
+  uniques: [{ properties: ['tenantId', 'appId', 'providerRef', 'status'], name: 'provider_callback_outcome_unique' }],
   indexes: [{ properties: ['tenantId', 'orderRef'] }],
   properties: {
     id: { type: 'uuid', primary: true },

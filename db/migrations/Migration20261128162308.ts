@@ -6,7 +6,7 @@ export class Migration20261128162308 extends Migration {
   override async up(): Promise<void> {
     this.addSql(`create table "provider_callback" ("id" uuid not null, "tenant_id" uuid not null, "app_id" varchar(64) not null, "provider_ref" varchar(128) not null, "status" varchar(16) not null, "order_ref" varchar(50) not null, "instruction_ref" varchar(50) not null, "payload" jsonb not null, "received_at" timestamptz not null, "delivered_at" timestamptz null, constraint "provider_callback_pkey" primary key ("id"));`);
     this.addSql(`create index "provider_callback_tenant_id_order_ref_index" on "provider_callback" ("tenant_id", "order_ref");`);
-    this.addSql(`alter table "provider_callback" add constraint "provider_callback_outcome_unique" unique ("app_id", "provider_ref", "status");`);
+    this.addSql(`alter table "provider_callback" add constraint "provider_callback_outcome_unique" unique ("tenant_id", "app_id", "provider_ref", "status");`);
 
     this.addSql(`create table "scheme" ("id" uuid not null, "tenant_id" uuid not null, "kind" varchar(8) not null, "name" varchar(200) not null, "current_version" int not null, "is_default" boolean not null default false, "deleted_at" timestamptz null, "created_at" timestamptz not null, "updated_at" timestamptz not null, constraint "scheme_pkey" primary key ("id"));`);
     this.addSql(`create index "scheme_tenant_id_kind_created_at_id_index" on "scheme" ("tenant_id", "kind", "created_at", "id");`);

@@ -56,12 +56,36 @@ describe('npm start', () => {
     const file = join(dataDir, 'first-account.json');
     expect(output).toContain(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const account = JSON.parse(readFileSync(file, 'utf8')) as { accountId: string; publicKey: string; privateKey: string };
-    expect(output).not.toContain(account.privateKey);
+    const firstRun = JSON.parse(readFileSync(file, 'utf8')) as {
+      accountId: string;
+      publicKey: string;
+      privateKey: string;
+      tenant: { tenantId: string; publicKey: string; privateKey: string };
+    };
+    expect(output).not.toContain(firstRun.privateKey);
+    expect(output).not.toContain(firstRun.tenant.privateKey);
 
-    // The key works: it is the way in.
-    const client = new PaymentSchedulerClient({ baseUrl: `http://127.0.0.1:${ports.api}`, ...account });
-    expect((await client.request('GET', '/v1/account/tenants')).status).toBe(200);
+    // The keys work: they are the way in, and the tenant is ready for a first order.
+    const baseUrl = `http://127.0.0.1:${ports.api}`;
+    const account = new PaymentSchedulerClient({ baseUrl, accountId: firstRun.accountId, publicKey: firstRun.publicKey, privateKey: firstRun.privateKey });
+    expect((await account.request('GET', '/v1/account/tenants')).body.items.map((t: { tenantId: string }) => t.tenantId)).toEqual([firstRun.tenant.tenantId]);
+    const tenant = new PaymentSchedulerClient({ baseUrl, ...firstRun.tenant });
+    const now = Date.now();
+    const order = await tenant.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'first',
+        instructions: [
+          { instructionRef: 'a', direction: 'DEBIT', amount: '25.00', currency: 'EUR', country: 'IE', openDate: new Date(now).toISOString(), dueDate: new Date(now + 1000).toISOString(), financialInstrumentId: 'card_ok' },
+        ],
+      },
+    });
+    expect(order.status).toBe(202);
+    const settled = await eventually(
+      async () => (await tenant.request('GET', '/v1/order-management/first')).body,
+      (o) => o.status === 'COMPLETED',
+      { what: 'the first order to settle through npm start', timeoutMs: 30_000 },
+    );
+    expect(settled.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_CARD' });
   });
 
   it('serves the embedded database on loopback to holders of the password in its data folder only', async () => {

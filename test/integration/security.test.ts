@@ -186,7 +186,10 @@ describe('roles', () => {
     return `/v1${path}`
       .replace(':tenantId', fixture.tenantId)
       .replace(':publicKey', randomUUID())
-      .replace(':orderRef', 'no-such-order');
+      .replace(':orderRef', 'no-such-order')
+      .replace(':appId', 'SANDBOX_VOUCHERS')
+      .replace(':schemeId', randomUUID())
+      .replace(':voucherGroupId', randomUUID());
   }
 
   it('lets in exactly the keys holding a role each route declares', async () => {
@@ -301,12 +304,90 @@ describe('tenant isolation', () => {
       await notFound(b.account.request('DELETE', `/v1/account/tenants/${b.tenantId}/keys/${a.publicKey}`));
       expect((await a.client.request('GET', '/v1/order-management')).status).toBe(200);
     },
+    'GET /marketplace/apps': async (a, b) => {
+      // The catalog is the platform's, the same for everyone.
+      expect((await b.client.request('GET', '/v1/marketplace/apps')).body).toEqual((await a.client.request('GET', '/v1/marketplace/apps')).body);
+    },
+    'GET /marketplace/apps/:appId': async (a, b) => {
+      const path = '/v1/marketplace/apps/SANDBOX_VOUCHERS';
+      expect((await b.client.request('GET', path)).body).toEqual((await a.client.request('GET', path)).body);
+    },
+    'POST /marketplace/apps/:appId/install': async (a, b) => {
+      expect((await b.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', { body: { configuration: { apiKey: 'sk_test_bbbbbbbbbbbb' } } })).status).toBe(201);
+      expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_BANK')).status).toBe(404);
+    },
+    'GET /marketplace/installed': async (_a, b) => {
+      const mine = (await b.client.request('GET', '/v1/marketplace/installed')).body.items.map((i: any) => i.appId);
+      expect(mine).not.toContain('SANDBOX_VOUCHERS');
+    },
+    'GET /marketplace/installed/:appId': (_a, b) => notFound(b.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')),
+    'PUT /marketplace/installed/:appId/configuration': async (a, b) => {
+      await notFound(b.client.request('PUT', '/v1/marketplace/installed/SANDBOX_VOUCHERS/configuration', { body: { configuration: {} } }));
+      expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')).body.secretsSet).toEqual(['apiKey']);
+    },
+    'POST /marketplace/installed/:appId/uninstall': async (a, b) => {
+      await notFound(b.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall'));
+      expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')).status).toBe(200);
+    },
+    ...schemeIsolation('collect'),
+    ...schemeIsolation('payout'),
+    'GET /catalog/vouchers': async (a, b) => {
+      expect((await b.client.request('GET', '/v1/catalog/vouchers')).body).toEqual((await a.client.request('GET', '/v1/catalog/vouchers')).body);
+    },
+    'POST /voucher-groups': async (a, b) => {
+      const before = (await a.client.request('GET', '/v1/voucher-groups')).body.items;
+      expect((await b.client.request('POST', '/v1/voucher-groups', { body: { name: 'b', vouchers: [] } })).status).toBe(201);
+      expect((await a.client.request('GET', '/v1/voucher-groups')).body.items).toEqual(before);
+    },
+    'GET /voucher-groups': async (_a, b) => {
+      const ids = (await b.client.request('GET', '/v1/voucher-groups')).body.items.map((g: any) => g.voucherGroupId);
+      expect(ids).not.toContain(aObjects.voucherGroupId);
+    },
+    'GET /voucher-groups/:voucherGroupId': (_a, b) => notFound(b.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)),
+    'PUT /voucher-groups/:voucherGroupId': async (a, b) => {
+      await notFound(b.client.request('PUT', `/v1/voucher-groups/${aObjects.voucherGroupId}`, { body: { name: 'stolen', vouchers: [] } }));
+      expect((await a.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)).body.name).toBe('a-group');
+    },
+    'DELETE /voucher-groups/:voucherGroupId': async (a, b) => {
+      await notFound(b.client.request('DELETE', `/v1/voucher-groups/${aObjects.voucherGroupId}`));
+      expect((await a.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)).status).toBe(200);
+    },
     'GET /account/audit': async (a, b) => {
       const theirs = (await b.account.request('GET', '/v1/account/audit?limit=100')).body.items;
       expect(theirs.length).toBeGreaterThan(0);
       expect(theirs.filter((e: any) => e.accountId !== b.accountId || e.tenantId === a.tenantId)).toEqual([]);
     },
   };
+
+  /** A's objects that B tries to reach, made in the test below. */
+  const aObjects = { collectSchemeId: '', payoutSchemeId: '', voucherGroupId: '' };
+
+  function schemeIsolation(kind: 'collect' | 'payout'): Record<string, Check> {
+    const base = `/v1/schemes/${kind}`;
+    const id = () => (kind === 'collect' ? aObjects.collectSchemeId : aObjects.payoutSchemeId);
+    const body = { name: 'stolen', rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] };
+    return {
+      [`POST /schemes/${kind}`]: async (a, b) => {
+        const before = (await a.client.request('GET', base)).body.items;
+        const bBody = kind === 'collect' ? body : { name: 'b payout', rules: [] };
+        await b.client.request('POST', base, { body: bBody });
+        expect((await a.client.request('GET', base)).body.items).toEqual(before);
+      },
+      [`GET /schemes/${kind}`]: async (_a, b) => {
+        expect((await b.client.request('GET', base)).body.items.map((s: any) => s.schemeId)).not.toContain(id());
+      },
+      [`GET /schemes/${kind}/:schemeId`]: (_a, b) => notFound(b.client.request('GET', `${base}/${id()}`)),
+      [`PUT /schemes/${kind}/:schemeId`]: async (a, b) => {
+        await notFound(b.client.request('PUT', `${base}/${id()}`, { body }));
+        expect((await a.client.request('GET', `${base}/${id()}`)).body.version).toBe(1);
+      },
+      [`DELETE /schemes/${kind}/:schemeId`]: async (a, b) => {
+        await notFound(b.client.request('DELETE', `${base}/${id()}`));
+        expect((await a.client.request('GET', `${base}/${id()}`)).status).toBe(200);
+      },
+      [`GET /schemes/${kind}/:schemeId/options`]: (_a, b) => notFound(b.client.request('GET', `${base}/${id()}/options?amount=10.00&currency=EUR&country=FR`)),
+    };
+  }
 
   function orderBody(orderRef: string, instructionRef: string) {
     return {
@@ -327,6 +408,15 @@ describe('tenant isolation', () => {
     const b = await tenantFixture();
     expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'a-instruction') })).status).toBe(202);
     expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status).toBe(202);
+    // A's configuration: an app B does not have, a voucher group, a collection and a payout scheme.
+    expect((await a.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: 'sk_test_aaaaaaaaaaaa' } } })).status).toBe(201);
+    aObjects.voucherGroupId = (await a.client.request('POST', '/v1/voucher-groups', { body: { name: 'a-group', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body.voucherGroupId;
+    aObjects.collectSchemeId = (await a.client.request('GET', '/v1/schemes/collect')).body.items[0].schemeId;
+    const payout = await a.client.request('POST', '/v1/schemes/payout', {
+      body: { name: 'a payout', rules: [{ voucherGroupIds: [aObjects.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }] },
+    });
+    expect(payout.status).toBe(201);
+    aObjects.payoutSchemeId = payout.body.schemeId;
     for (const [route, check] of Object.entries(ISOLATION)) {
       try {
         await check(a, b);

@@ -65,6 +65,8 @@ export interface SystemOptions {
   api?: Partial<ApiSettings>;
   /** How long the worker waits for the sandbox provider before it gives up on a call (default 10 s). */
   sandboxTimeoutMs?: number;
+  /** How long the sandbox holds its answer to a card_timeout payment (default 30 s). */
+  sandboxHangMs?: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const logger = pino({ name: 'test', level: 'debug', serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
-  const sandbox = await startSandbox({ settleMs: 300 });
+  const sandbox = await startSandbox({ settleMs: 300, hangMs: options.sandboxHangMs });
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
