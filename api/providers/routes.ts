@@ -48,7 +48,7 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
     params: AppIdParamsSchema,
     body: z.record(z.string(), z.unknown()).openapi({ description: 'As the app’s provider sends it' }),
     responses: { 202: { description: 'Received, and handed to the order’s workflow', schema: CallbackAnswerSchema } },
-    problems: [503],
+    problems: [404, 503],
     handler: async ({ params, req, em, afterCommit }) => {
       const connector = apps.get(params.appId);
       if (!connector?.callbackReference || !connector.verifyCallback) throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);

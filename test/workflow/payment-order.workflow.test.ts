@@ -50,9 +50,9 @@ afterAll(async () => {
 });
 
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
-async function storeOrder(tenantId: string, input: CreateOrderInput) {
+async function storeOrder(tenantId: string, input: CreateOrderInput, resolution = resolvedTo('SANDBOX_CARD', 'CARD')) {
   const em = orm.em.fork();
-  const resolutions = input.instructions.map(() => resolvedTo('SANDBOX_CARD', 'CARD'));
+  const resolutions = input.instructions.map(() => resolution);
   const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, input, resolutions);
   await em.flush();
   return workflowInputOf(order);
@@ -211,5 +211,35 @@ describe('payment-order workflow on the time-skipping server', () => {
     } finally {
       await revived?.close();
     }
+  });
+
+  it('asks the provider for the result of a PENDING payment whose callback never comes', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const open = new Date((await env.currentTimeMs()) + DAY_MS);
+    const input = await storeOrder(
+      tenantId,
+      {
+        orderRef: 'silent-bank',
+        instructions: [
+          {
+            instructionRef: 'debit-1',
+            direction: 'DEBIT',
+            amount: '80.00',
+            currency: 'EUR',
+            country: 'NL',
+            openDate: open.toISOString(),
+            dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
+            financialInstrumentId: 'bank_no_callback',
+          },
+        ],
+      },
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
+    const result = await runOrder(input);
+    expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_BANK', attempts: 1 });
+    // Settled from a status query: the provider took one payment, and sent no callback.
+    const payments = await sandbox.ledger({ tenantId, orderRef: 'silent-bank' });
+    expect(payments.map((p) => [p.status, p.appId])).toEqual([['SETTLED', 'SANDBOX_BANK']]);
+    expect(Date.parse(result.instructions[0].settledAt!) - Date.parse(input.instructions[0].dueAt)).toBeGreaterThanOrEqual(5 * 60_000);
   });
 });
