@@ -4,7 +4,7 @@ import { SecretBox, type MasterKeys } from '../db/secret-box.js';
 import { createPaymentActivities } from './execute-payment.js';
 import { InstallationCache } from './installation-cache.js';
 import type { OrderActivities } from './order-activities.js';
-import { createProjectOrderState } from './project-order-state.js';
+import { createProjectOrder } from './project-order.js';
 
 export interface ActivityDependencies {
   orm: MikroORM;
@@ -16,7 +16,7 @@ export interface ActivityDependencies {
 export function createActivities({ orm, apps, masterKeys }: ActivityDependencies): OrderActivities {
   const installations = new InstallationCache(orm, SecretBox.fromMasterKeys(masterKeys));
   return {
-    projectOrderState: createProjectOrderState(orm),
+    projectOrder: createProjectOrder(orm),
     ...createPaymentActivities({ apps, installations }),
   };
 }

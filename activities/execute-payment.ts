@@ -5,7 +5,7 @@ import type { InstalledApp } from '../domain/installed-app.js';
 import { ProviderRejectedError, type PaymentOutcome } from '../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
 import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, PROVIDER_REJECTED } from '../domain/payment-failures.js';
-import type { ExecutePaymentInput, PaymentStatusInput } from './order-activities.js';
+import type { ExecutePaymentInput, PaymentLookupInput, PaymentStatusInput } from './order-activities.js';
 
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
@@ -64,6 +64,17 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
     async getPaymentStatus({ appId, tenantId, providerRef }: PaymentStatusInput): Promise<PaymentOutcome> {
       const { app, installation } = await connect(tenantId, appId);
       return call(() => app.getStatus(providerRef, installation));
+    },
+
+    async lookupPayment({ appId, tenantId, idempotencyKey }: PaymentLookupInput): Promise<PaymentOutcome | null> {
+      const { app, installation } = await connect(tenantId, appId);
+      let found: PaymentOutcome | undefined;
+      await call(async () => {
+        found = await app.findByIdempotencyKey(idempotencyKey, installation);
+        return found as PaymentOutcome;
+      });
+      log.info('asked the provider about an unanswered payment', { tenantId, appId, idempotencyKey, found: found?.status ?? 'none' });
+      return found ?? null;
     },
   };
 }

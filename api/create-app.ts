@@ -18,6 +18,7 @@ import { requestId } from './http/request-id.js';
 import { RouteTable } from './http/route-table.js';
 import { addIdentityRoutes } from './identity/routes.js';
 import { addSecurityKeyRoutes } from './keys/routes.js';
+import { addOrderChangeRoutes } from './orders/changes.js';
 import { addOrderRoutes } from './orders/routes.js';
 import { docsRouter } from './system/docs.js';
 import { healthRouter } from './system/health.js';
@@ -56,6 +57,7 @@ export function createApi(deps: ApiDependencies): Express {
   addSchemeRoutes(routes);
   addVoucherRoutes(routes);
   addOrderRoutes(routes, { orm, temporal });
+  addOrderChangeRoutes(routes, { temporal });
   addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
 
   const app = express();

@@ -22,6 +22,8 @@ export interface AppConnector {
   execute(payment: PaymentRequest, idempotencyKey: string, installation: InstalledApp): Promise<PaymentOutcome>;
   /** The current state of an earlier payment. */
   getStatus(providerRef: string, installation: InstalledApp): Promise<PaymentOutcome>;
+  /** The payment made under an idempotency key, or undefined when the provider has none (the call never reached it). */
+  findByIdempotencyKey(idempotencyKey: string, installation: InstalledApp): Promise<PaymentOutcome | undefined>;
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */

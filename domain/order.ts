@@ -1,10 +1,14 @@
 import type { InstructionStatus, OrderStatus } from './instruction-status.js';
-import type { PaymentMethod } from './scheme.js';
+import type { PaymentMethod, ResolvedOption } from './scheme.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
 
 /** One instruction as the workflow plans it. Money travels as a string of minor units: JSON has no bigint. */
 export interface PlannedInstruction {
+  /** Its row in the read model (the workflow inserts the rows of instructions added later). */
+  instructionId: string;
+  /** Its place in the order, as submitted or added. */
+  position: number;
   instructionRef: string;
   direction: Direction;
   amountMinor: string;
@@ -14,7 +18,10 @@ export interface PlannedInstruction {
   dueAt: string;
   customerRef?: string;
   financialInstrumentId?: string;
-  /** The installed app it pays through and the method, as its scheme resolved them. */
+  /** The scheme version it was resolved with, the options it offered, and the one chosen. */
+  schemeId: string;
+  schemeVersion: number;
+  options: ResolvedOption[];
   appId: string;
   paymentMethod: PaymentMethod;
 }
@@ -28,33 +35,6 @@ export interface PaymentOrderInput {
   /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
   dunningDelaysMs?: number[];
   instructions: PlannedInstruction[];
-}
-
-export interface InstructionState {
-  instructionRef: string;
-  status: InstructionStatus;
-  attempts: number;
-  appId?: string;
-  providerRef?: string;
-  voucherCode?: string;
-  failureCode?: string;
-  nextActionAt?: string;
-  openedAt?: string;
-  processingAt?: string;
-  settledAt?: string;
-  failedAt?: string;
-  lateAt?: string;
-}
-
-/** What the workflow projects to the read model. */
-export interface OrderSnapshot {
-  tenantId: string;
-  orderId: string;
-  orderRef: string;
-  status: OrderStatus;
-  /** A bigint as a decimal string; rises with every change, across workflow runs too. */
-  version: string;
-  instructions: InstructionState[];
 }
 
 export function orderWorkflowId(tenantId: string, orderRef: string): string {

@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { PaymentOrder } from '../db/entities/index.js';
-import { orderWorkflowId, type PaymentOrderInput } from '../domain/order.js';
+import type { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
+import { orderWorkflowId, type PaymentOrderInput, type PlannedInstruction } from '../domain/order.js';
 import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
 import { CustomerRefKey, NextActionAtKey, OrderRefKey, OrderStatusKey, TenantIdKey } from '../workflows/search-attributes.js';
 
@@ -12,20 +12,29 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
     orderRef: order.orderRef,
     customerRef: order.customerRef ?? undefined,
     dunningDelaysMs: order.dunningDelaysMs ?? undefined,
-    instructions: order.instructions.getItems().map((i) => ({
-      instructionRef: i.instructionRef,
-      direction: i.direction,
-      amountMinor: i.amountMinor.toString(),
-      currency: i.currency,
-      country: i.country,
-      openAt: i.openAt.toISOString(),
-      dueAt: i.dueAt.toISOString(),
-      customerRef: i.customerRef ?? undefined,
-      financialInstrumentId: i.financialInstrumentId ?? undefined,
-      // Every stored instruction was resolved against its scheme: these are set.
-      appId: i.appId!,
-      paymentMethod: i.paymentMethod!,
-    })),
+    instructions: order.instructions.getItems().map(plannedInstructionOf),
+  };
+}
+
+/** An instruction's plan from its stored row; every stored instruction was resolved against its scheme. */
+export function plannedInstructionOf(i: PaymentInstruction): PlannedInstruction {
+  return {
+    instructionId: i.id,
+    position: i.position,
+    instructionRef: i.instructionRef,
+    direction: i.direction,
+    amountMinor: i.amountMinor.toString(),
+    currency: i.currency,
+    country: i.country,
+    openAt: i.openAt.toISOString(),
+    dueAt: i.dueAt.toISOString(),
+    customerRef: i.customerRef ?? undefined,
+    financialInstrumentId: i.financialInstrumentId ?? undefined,
+    schemeId: i.schemeId!,
+    schemeVersion: i.schemeVersion!,
+    options: i.resolvedOptions ?? [],
+    appId: i.appId!,
+    paymentMethod: i.paymentMethod!,
   };
 }
 

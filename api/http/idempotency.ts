@@ -39,7 +39,8 @@ export class IdempotencyStore {
     private readonly leaseMs = DEFAULT_LEASE_MS,
   ) {}
 
-  async run(request: IdempotentRequest, work: (em: EntityManager) => Promise<Reply>): Promise<{ reply: Reply; replayed: boolean }> {
+  /** `transactional` false: the work runs on its own, and its answer is stored after it (see RouteDefinition.transactional). */
+  async run(request: IdempotentRequest, work: (em: EntityManager) => Promise<Reply>, transactional = true): Promise<{ reply: Reply; replayed: boolean }> {
     if (request.key.length === 0 || request.key.length > 255) {
       throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 characters', [
         { path: 'headers.idempotency-key', code: 'invalid_idempotency_key', message: 'must be 1–255 characters' },
@@ -51,7 +52,7 @@ export class IdempotencyStore {
 
     let reply: Reply;
     try {
-      reply = await this.orm.em.fork().transactional(async (em) => {
+      const inTransaction = async (em: EntityManager) => {
         const result = await work(em);
         if (result.status >= 200 && result.status < 300) {
           const stored = await em.nativeUpdate(
@@ -63,7 +64,8 @@ export class IdempotencyStore {
           if (stored === 0) throw inProgress('this request took too long and a retry with its Idempotency-Key took over');
         }
         return result;
-      });
+      };
+      reply = transactional ? await this.orm.em.fork().transactional(inTransaction) : await inTransaction(this.orm.em.fork());
     } catch (err) {
       await this.release(claimed);
       throw err;

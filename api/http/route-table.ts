@@ -75,6 +75,12 @@ export interface RouteDefinition<S extends RouteScope, P extends ZodType | undef
   responses: Record<number, { description: string; schema?: ZodType }>;
   /** Further problem statuses this route can answer, e.g. 409. */
   problems?: number[];
+  /**
+   * False for a route that writes nothing to the database itself (it asks a workflow, which
+   * projects): it runs without holding a transaction, so a slow answer from Temporal holds no
+   * connection. Its idempotency rests on what it calls (an update id), its answer is stored after.
+   */
+  transactional?: boolean;
   handler: (call: RouteCall<S, P, Q, B>) => Reply | Promise<Reply>;
 }
 
@@ -87,6 +93,7 @@ interface StoredRoute {
   query?: ZodType;
   body?: ZodType;
   responses: Record<number, { description: string; schema?: ZodType }>;
+  transactional?: boolean;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
 
@@ -216,13 +223,14 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     reply = await call(runtime.orm.em.fork());
   } else {
     const key = route.method === 'post' && route.scope !== 'public' ? req.header('idempotency-key') : undefined;
+    const transactional = route.transactional ?? true;
     if (key === undefined) {
-      reply = await runtime.orm.em.fork().transactional(call);
+      reply = transactional ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
     } else {
       // Idempotency keys are only read on authenticated routes, which always have a context.
       const { tenantId, accountId } = context!;
       const scope = tenantId ? `tenant:${tenantId}` : `account:${accountId}`;
-      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null }, call);
+      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null }, call, transactional);
       reply = outcome.reply;
       if (outcome.replayed) {
         send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });

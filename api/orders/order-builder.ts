@@ -4,28 +4,53 @@ import { PaymentInstruction, PaymentOrder, type Tenant } from '../../db/entities
 import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { parseScheduleDate } from '../../domain/dates.js';
 import { parseAmount } from '../../domain/money.js';
+import type { PlannedInstruction } from '../../domain/order.js';
 import type { Resolution } from './resolve-instructions.js';
-import type { CreateOrderInput } from './schemas.js';
+import type { CreateOrderInput, InstructionInput } from './schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>;
+
 /**
- * Turns a validated and resolved create-order request into entities on `em` (not yet flushed).
- * Date-only open and due dates are midnight in the tenant's time zone; the tenant's dunning
- * schedule is copied on; each instruction keeps the scheme version and options it was resolved with.
+ * An instruction as the workflow plans it, from a validated request and its resolution. Date-only
+ * open and due dates are midnight in the tenant's time zone.
  */
-export function buildOrder(
-  em: EntityManager,
-  tenant: Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>,
-  input: CreateOrderInput,
-  resolutions: Resolution[],
-): PaymentOrder {
-  const now = new Date();
-  const tenantId = tenant.id;
+export function planInstruction(
+  instruction: InstructionInput,
+  { tenant, customerRef, resolution, position }: { tenant: TenantSettings; customerRef?: string; resolution: Resolution; position: number },
+): PlannedInstruction {
   const timeZone = tenant.timeZone ?? undefined;
+  return {
+    instructionId: randomUUID(),
+    position,
+    instructionRef: instruction.instructionRef,
+    direction: instruction.direction,
+    amountMinor: parseAmount(instruction.amount, instruction.currency).toString(),
+    currency: instruction.currency,
+    country: instruction.country,
+    openAt: (parseScheduleDate(instruction.openDate, timeZone) as Date).toISOString(),
+    dueAt: (parseScheduleDate(instruction.dueDate, timeZone) as Date).toISOString(),
+    customerRef: instruction.customerRef ?? customerRef,
+    financialInstrumentId: instruction.financialInstrumentId,
+    schemeId: resolution.schemeId,
+    schemeVersion: resolution.schemeVersion,
+    options: resolution.options,
+    appId: resolution.chosen.appId,
+    paymentMethod: resolution.chosen.paymentMethod,
+  };
+}
+
+/**
+ * Turns a validated and resolved create-order request into entities on `em` (not yet flushed). The
+ * tenant's dunning schedule is copied on; each instruction keeps the scheme version and options it
+ * was resolved with.
+ */
+export function buildOrder(em: EntityManager, tenant: TenantSettings, input: CreateOrderInput, resolutions: Resolution[]): PaymentOrder {
+  const now = new Date();
   const order = em.create(PaymentOrder, {
     id: randomUUID(),
-    tenantId,
+    tenantId: tenant.id,
     orderRef: input.orderRef,
     customerRef: input.customerRef ?? null,
     metadata: input.metadata ?? {},
@@ -37,29 +62,31 @@ export function buildOrder(
     updatedAt: now,
   });
   input.instructions.forEach((instruction, position) => {
+    const plan = planInstruction(instruction, { tenant, customerRef: input.customerRef, resolution: resolutions[position], position });
     order.instructions.add(
       em.create(PaymentInstruction, {
-        id: randomUUID(),
+        id: plan.instructionId,
         order,
-        tenantId,
+        tenantId: tenant.id,
         position,
-        instructionRef: instruction.instructionRef,
-        direction: instruction.direction,
-        amountMinor: parseAmount(instruction.amount, instruction.currency),
-        currency: instruction.currency,
-        country: instruction.country,
-        openAt: parseScheduleDate(instruction.openDate, timeZone) as Date,
-        dueAt: parseScheduleDate(instruction.dueDate, timeZone) as Date,
-        customerRef: instruction.customerRef ?? input.customerRef ?? null,
-        financialInstrumentId: instruction.financialInstrumentId ?? null,
+        instructionRef: plan.instructionRef,
+        direction: plan.direction,
+        amountMinor: BigInt(plan.amountMinor),
+        currency: plan.currency,
+        country: plan.country,
+        openAt: new Date(plan.openAt),
+        dueAt: new Date(plan.dueAt),
+        customerRef: plan.customerRef ?? null,
+        financialInstrumentId: plan.financialInstrumentId ?? null,
         metadata: instruction.metadata ?? {},
-        schemeId: resolutions[position].schemeId,
-        schemeVersion: resolutions[position].schemeVersion,
-        resolvedOptions: resolutions[position].options,
-        paymentMethod: resolutions[position].chosen.paymentMethod,
-        appId: resolutions[position].chosen.appId,
+        schemeId: plan.schemeId,
+        schemeVersion: plan.schemeVersion,
+        resolvedOptions: plan.options,
+        paymentMethod: plan.paymentMethod,
+        appId: plan.appId,
         status: 'PENDING',
         attempts: 0,
+        projectionVersion: '0',
       }),
     );
   });

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { findVoucher } from '../../apps/sandbox/voucher-catalog.js';
+import { findVoucher, type Voucher } from '../../apps/sandbox/voucher-catalog.js';
 import { Scheme, SchemeVersion, VoucherGroup } from '../../db/entities/index.js';
 import type { Direction } from '../../domain/order.js';
 import { parseAmount } from '../../domain/money.js';
@@ -33,7 +33,14 @@ export const KIND_OF_DIRECTION: Record<Direction, SchemeKind> = { DEBIT: 'collec
  * scheme named, or the tenant's default of the direction's kind. An instruction the scheme offers no
  * option for, or one whose method or voucher it does not offer, is a 400 naming it; all at once.
  */
-export async function resolveInstructions(em: EntityManager, tenantId: string, instructions: InstructionToResolve[], at = 'instructions'): Promise<Resolution[]> {
+/** Where errors point: `instructions[2].schemeId` for an order's instructions, `schemeId` for a body that is one instruction. */
+export type ErrorPaths = 'instructions' | 'body';
+
+export async function resolveInstructions(em: EntityManager, tenantId: string, instructions: InstructionToResolve[], paths: ErrorPaths = 'instructions'): Promise<Resolution[]> {
+  const at = (index: number, field?: string) => {
+    const base = paths === 'instructions' ? `instructions[${index}]` : '';
+    return field ? (base ? `${base}.${field}` : field) : base || 'body';
+  };
   const named = [...new Set(instructions.map((i) => i.schemeId).filter((id): id is string => id !== undefined))];
   const schemes = await em.find(Scheme, { tenantId, deletedAt: null, $or: [{ id: { $in: named } }, { isDefault: true }] });
   const byId = new Map(schemes.map((s) => [s.id, s]));
@@ -45,30 +52,29 @@ export async function resolveInstructions(em: EntityManager, tenantId: string, i
   const resolutions: (Resolution | undefined)[] = [];
   const voucherChecks: { index: number; option: ResolvedOption; voucherId: string; amountMinor: bigint; currency: string; country: string }[] = [];
   instructions.forEach((instruction, index) => {
-    const path = `${at}[${index}]`;
     const kind = KIND_OF_DIRECTION[instruction.direction];
     const scheme = instruction.schemeId ? byId.get(instruction.schemeId) : defaults.get(kind);
     if (!scheme) {
       errors.push(
         instruction.schemeId
-          ? { path: `${path}.schemeId`, code: 'scheme_not_found', message: `no scheme ${instruction.schemeId}` }
-          : { path: `${path}.schemeId`, code: 'scheme_required', message: `name a ${kind} scheme, or make one the tenant's default` },
+          ? { path: at(index, 'schemeId'), code: 'scheme_not_found', message: `no scheme ${instruction.schemeId}` }
+          : { path: at(index, 'schemeId'), code: 'scheme_required', message: `name a ${kind} scheme, or make one the tenant's default` },
       );
       return resolutions.push(undefined);
     }
     if (scheme.kind !== kind) {
-      errors.push({ path: `${path}.schemeId`, code: 'scheme_wrong_kind', message: `a ${instruction.direction} instruction needs a ${kind} scheme` });
+      errors.push({ path: at(index, 'schemeId'), code: 'scheme_wrong_kind', message: `a ${instruction.direction} instruction needs a ${kind} scheme` });
       return resolutions.push(undefined);
     }
     const amountMinor = parseAmount(instruction.amount, instruction.currency);
     const { options } = evaluateScheme(rulesOf.get(scheme.id) ?? [], { amountMinor, currency: instruction.currency, country: instruction.country });
     if (options.length === 0) {
-      errors.push({ path, code: 'no_payment_option', message: `scheme "${scheme.name}" offers no option for ${instruction.amount} ${instruction.currency} in ${instruction.country}` });
+      errors.push({ path: at(index), code: 'no_payment_option', message: `scheme "${scheme.name}" offers no option for ${instruction.amount} ${instruction.currency} in ${instruction.country}` });
       return resolutions.push(undefined);
     }
     const chosen = instruction.paymentMethod ? options.find((o) => o.paymentMethod === instruction.paymentMethod) : options[0];
     if (!chosen) {
-      errors.push({ path: `${path}.paymentMethod`, code: 'method_not_offered', message: `scheme "${scheme.name}" does not offer ${instruction.paymentMethod} for this payment` });
+      errors.push({ path: at(index, 'paymentMethod'), code: 'method_not_offered', message: `scheme "${scheme.name}" does not offer ${instruction.paymentMethod} for this payment` });
       return resolutions.push(undefined);
     }
     if (chosen.paymentMethod === 'VOUCHER' && instruction.financialInstrumentId) {
@@ -78,23 +84,31 @@ export async function resolveInstructions(em: EntityManager, tenantId: string, i
   });
 
   // A voucher payout names its voucher as the instrument: one the scheme's groups offer, for this amount.
-  if (voucherChecks.length > 0) {
-    const groupIds = [...new Set(voucherChecks.flatMap((c) => c.option.voucherGroupIds))];
-    const groups = await em.find(VoucherGroup, { tenantId, id: { $in: groupIds } });
-    for (const check of voucherChecks) {
-      const offered = groups
-        .filter((g) => check.option.voucherGroupIds.includes(g.id))
-        .some((g) => g.vouchers.some((v) => v.enabled && v.voucherId === check.voucherId));
-      const voucher = findVoucher(check.voucherId);
-      if (!offered || !voucher || !voucherAccepts(voucher, check.amountMinor, check.currency, check.country)) {
-        errors.push({
-          path: `${at}[${check.index}].financialInstrumentId`,
-          code: 'voucher_not_offered',
-          message: `voucher ${check.voucherId} is not offered by the scheme's voucher groups for this amount, currency and country`,
-        });
-      }
+  for (const check of voucherChecks) {
+    const offered = await vouchersOffered(em, tenantId, check.option, check);
+    if (!offered.some((v) => v.voucherId === check.voucherId)) {
+      errors.push({
+        path: at(check.index, 'financialInstrumentId'),
+        code: 'voucher_not_offered',
+        message: `voucher ${check.voucherId} is not offered by the scheme's voucher groups for this amount, currency and country`,
+      });
     }
   }
   if (errors.length > 0) throw new ApiError(400, 'validation_failed', `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`, errors);
   return resolutions as Resolution[];
+}
+
+/** The vouchers a VOUCHER option offers for a payment: enabled in one of its groups, and issued for this amount, currency and country. */
+export async function vouchersOffered(
+  em: EntityManager,
+  tenantId: string,
+  option: ResolvedOption,
+  payment: { amountMinor: bigint; currency: string; country: string },
+): Promise<Voucher[]> {
+  if (option.voucherGroupIds.length === 0) return [];
+  const groups = await em.find(VoucherGroup, { tenantId, id: { $in: option.voucherGroupIds } });
+  const enabled = new Set(groups.flatMap((g) => g.vouchers.filter((v) => v.enabled).map((v) => v.voucherId)));
+  return [...enabled]
+    .map(findVoucher)
+    .filter((voucher): voucher is Voucher => voucher !== undefined && voucherAccepts(voucher, payment.amountMinor, payment.currency, payment.country));
 }

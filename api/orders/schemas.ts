@@ -87,6 +87,60 @@ export const CreateOrderSchema = z
   .openapi('CreateOrder');
 
 export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;
+export type InstructionInput = z.infer<typeof InstructionInputSchema>;
+
+export const InstructionRefParamsSchema = z.object({ orderRef: RefSchema, instructionRef: RefSchema });
+
+export const AmendInstructionSchema = z
+  .object({
+    amount: AmountSchema.optional(),
+    openDate: ScheduleDateSchema.optional(),
+    dueDate: ScheduleDateSchema.optional(),
+    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional(),
+    schemeId: z.uuid().optional(),
+    paymentMethod: z.enum(PAYMENT_METHODS).optional(),
+    metadata: MetadataSchema.optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, { error: 'name at least one field to change', params: { code: 'empty_amendment' } })
+  .openapi('InstructionAmendment', {
+    description: 'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
+  });
+
+export const PayInstructionSchema = z
+  .object({
+    appId: z.string().min(1).max(64),
+    paymentMethod: z.enum(PAYMENT_METHODS),
+    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional(),
+    voucherId: z.string().min(1).max(100).optional().openapi({ description: 'For a VOUCHER payout: a voucher of the option (GET …/options)' }),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const field = body.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
+    if (body[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${body.paymentMethod} needs ${field}`, params: { code: 'required' } });
+  })
+  .openapi('InstructionPayment');
+
+export const InstructionOptionsSchema = z
+  .object({
+    instructionRef: z.string(),
+    status: z.enum(INSTRUCTION_STATUSES),
+    amount: z.string(),
+    currency: z.string(),
+    country: z.string(),
+    direction: z.enum(['DEBIT', 'CREDIT']),
+    options: z.array(
+      z.object({
+        paymentMethod: z.enum(PAYMENT_METHODS),
+        appId: z.string(),
+        priority: z.number().int(),
+        vouchers: z.array(z.object({ voucherId: z.string(), brand: z.string(), name: z.string() })).optional().openapi({
+          description: 'VOUCHER options: the vouchers the scheme’s groups offer for this amount, currency and country',
+        }),
+      }),
+    ),
+  })
+  .openapi('InstructionOptions');
 
 const Timestamp = z.iso.datetime().nullable();
 

@@ -82,6 +82,12 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       const response = await send('GET', `${url}/payments/${encodeURIComponent(providerRef)}`, randomUUID(), '', installation.secrets.signingSecret, timeoutMs);
       return toOutcome(answered(response));
     },
+    async findByIdempotencyKey(idempotencyKey, installation) {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const response = await send('GET', `${url}/payments?idempotencyKey=${encodeURIComponent(idempotencyKey)}`, randomUUID(), '', installation.secrets.signingSecret, timeoutMs);
+      if (response.statusCode === 404) return undefined;
+      return toOutcome(answered(response));
+    },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<ProviderCallbackBody>(rawBody);
       const reference = body?.reference;

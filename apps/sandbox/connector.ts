@@ -65,6 +65,14 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
       });
       return toOutcome(answered(response));
     },
+    async findByIdempotencyKey(idempotencyKey, installation) {
+      const response = await client.get<SandboxPayment>('v1/payments', {
+        searchParams: { idempotencyKey },
+        headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+      });
+      if (response.statusCode === 404) return undefined;
+      return toOutcome(answered(response));
+    },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<SandboxCallback>(rawBody);
       const reference = body?.reference;

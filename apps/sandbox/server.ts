@@ -90,6 +90,15 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
     res.json({ items: VOUCHER_CATALOG });
   });
 
+  // What a client asks after a call that went unanswered: did the payment happen under this key?
+  app.get('/v1/payments', (req, res) => {
+    const idempotencyKey = req.query.idempotencyKey;
+    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > 255) return refuse(res, 400, 'idempotency_key_required');
+    const payment = ledger.findByIdempotencyKey(merchantOf(req), idempotencyKey);
+    if (!payment) return refuse(res, 404, 'not_found');
+    res.json(presentPayment(payment));
+  });
+
   app.get('/v1/payments/:id', (req, res) => {
     const payment = ledger.get(req.params.id);
     // Another merchant's payment is as absent as one that never existed.

@@ -41,6 +41,8 @@ export class PaymentInstruction {
   settledAt?: Date | null;
   failedAt?: Date | null;
   cancelledAt?: Date | null;
+  /** Version of the last projection written here (a bigint, as a string); older ones are ignored. */
+  projectionVersion = '0';
 }
 
 export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
@@ -85,5 +87,6 @@ export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
     settledAt: { type: 'datetime', nullable: true },
     failedAt: { type: 'datetime', nullable: true },
     cancelledAt: { type: 'datetime', nullable: true },
+    projectionVersion: { type: new BigIntType('string') },
   },
 });

@@ -4,6 +4,7 @@ import { Migration20261127235912 } from './Migration20261127235912.js';
 import { Migration20261128004500 } from './Migration20261128004500.js';
 import { Migration20261128153100 } from './Migration20261128153100.js';
 import { Migration20261128162308 } from './Migration20261128162308.js';
+import { Migration20261128164843 } from './Migration20261128164843.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -16,4 +17,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261128004500', class: Migration20261128004500 },
   { name: 'Migration20261128153100', class: Migration20261128153100 },
   { name: 'Migration20261128162308', class: Migration20261128162308 },
+  { name: 'Migration20261128164843', class: Migration20261128164843 },
 ];
