@@ -9,6 +9,8 @@ export interface DatabaseOptions {
   /** Connections at most. The embedded database (PGlite over a socket) serves one statement at a time: one. */
   poolSize: number;
   debug?: boolean;
+  /** The driver's warnings (a connection lost, say); printed to stderr unless given. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -17,13 +19,13 @@ export interface DatabaseOptions {
  */
 export const CONNECTION_ACQUIRE_TIMEOUT_MS = 10_000;
 
-export function ormConfig({ url, poolSize, debug = false }: DatabaseOptions): Options {
+export function ormConfig({ url, poolSize, debug = false, onWarning = (message) => console.warn(message) }: DatabaseOptions): Options {
   return defineConfig({
     clientUrl: url,
     entities: ALL_ENTITIES,
     extensions: [Migrator],
     pool: { min: 0, max: poolSize },
-    driverOptions: { acquireConnectionTimeout: CONNECTION_ACQUIRE_TIMEOUT_MS },
+    driverOptions: { acquireConnectionTimeout: CONNECTION_ACQUIRE_TIMEOUT_MS, log: { warn: onWarning } },
     debug,
     // Entities are EntitySchema definitions: no decorators or reflection needed.
     discovery: { warnWhenNoEntities: true },

@@ -1,5 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
@@ -10,20 +13,32 @@ import type { CreateOrderInput } from '../../api/orders/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
-import { orderWorkflowId } from '../../domain/order.js';
-import { orderStateQuery } from '../../workflows/definitions.js';
+import { orderWorkflowId, type PaymentOrderInput } from '../../domain/order.js';
+import { freePort } from '../../scripts/free-port.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
-import { paymentOrderWorkflow } from '../../workflows/payment-order.workflow.js';
+import {
+  addInstructionUpdate,
+  amendInstructionUpdate,
+  cancelInstructionUpdate,
+  cancelOrderUpdate,
+  orderStateQuery,
+  payInstructionUpdate,
+  providerResultSignal,
+  type OrderView,
+} from '../../workflows/definitions.js';
+import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../workflows/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
-import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 
 const TASK_QUEUE = 'payments-time-skipping';
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** RECORD_HISTORIES=1 npm test -- test/workflow writes each scenario's history for the replay test. */
+const HISTORIES = new URL('./histories/', import.meta.url);
 
 let env: TestWorkflowEnvironment;
 let orm: MikroORM;
@@ -49,158 +64,164 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+type InstructionSpec = Partial<CreateOrderInput['instructions'][number]> & { instructionRef: string };
+
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
-async function storeOrder(tenantId: string, input: CreateOrderInput, resolution = resolvedTo('SANDBOX_CARD', 'CARD')) {
+async function storeOrder(tenantId: string, orderRef: string, specs: InstructionSpec[], resolution = resolvedTo('SANDBOX_CARD', 'CARD')) {
+  const open = new Date((await env.currentTimeMs()) + DAY_MS);
+  const instructions = specs.map((spec) => ({
+    direction: 'DEBIT' as const,
+    amount: '30.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: open.toISOString(),
+    dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
+    financialInstrumentId: 'card_ok',
+    ...spec,
+  }));
   const em = orm.em.fork();
-  const resolutions = input.instructions.map(() => resolution);
-  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, input, resolutions);
+  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, { orderRef, instructions }, instructions.map(() => resolution));
   await em.flush();
   return workflowInputOf(order);
 }
 
-/** A fresh worker (a worker runs once) with real activities: projections go to the test database, payments over HTTP. */
-function createWorker(sandboxUrl = sandbox.url) {
+/** A fresh worker (a worker runs once) with real activities: projections to the test database, payments over HTTP. */
+function createWorker(options: { sandboxUrl?: string; orm?: MikroORM } = {}) {
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle,
     activities: createActivities({
-      orm,
+      orm: options.orm ?? orm,
       masterKeys,
-      apps: createAppRegistry(got, { sandboxUrl, callbackBaseUrl: 'http://127.0.0.1:9', outboundUrls: { allowLoopbackHttp: true } }),
+      apps: createAppRegistry(got, { sandboxUrl: options.sandboxUrl ?? sandbox.url, callbackBaseUrl: 'http://127.0.0.1:9', outboundUrls: { allowLoopbackHttp: true } }),
     }),
   });
 }
 
-/** Runs the order's workflow to its end. */
-async function runOrder(input: Awaited<ReturnType<typeof storeOrder>>, dunningDelaysMs?: number[]) {
+function start(input: PaymentOrderInput, extra: Partial<PaymentOrderWorkflowInput> = {}) {
+  return env.client.workflow.start(paymentOrderWorkflow, {
+    workflowId: orderWorkflowId(input.tenantId, input.orderRef),
+    taskQueue: TASK_QUEUE,
+    args: [{ ...input, ...extra }],
+  });
+}
+
+/** Runs the order's workflow to its end, skipping time. */
+async function runOrder(input: PaymentOrderInput, extra: Partial<PaymentOrderWorkflowInput> = {}) {
   const worker = await createWorker();
-  return worker.runUntil(
-    env.client.workflow.execute(paymentOrderWorkflow, {
-      workflowId: orderWorkflowId(input.tenantId, input.orderRef),
-      taskQueue: TASK_QUEUE,
-      args: [{ ...input, ...(dunningDelaysMs ? { dunningDelaysMs } : {}) }],
-    }),
+  return worker.runUntil(async () => (await start(input, extra)).result());
+}
+
+function waitFor(handle: WorkflowHandle, done: (view: OrderView) => boolean, what: string) {
+  return eventually(() => handle.query(orderStateQuery), done, { what, timeoutMs: 60_000 });
+}
+
+/** Every run of a workflow, oldest first, following continue-as-new. */
+async function runsOf(workflowId: string, firstRunId: string) {
+  const runs: proto.temporal.api.history.v1.IHistory[] = [];
+  let runId: string | undefined = firstRunId;
+  while (runId) {
+    const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    runs.push(history);
+    runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return runs;
+}
+
+/** An update the workflow's validator refused, for the reason given. */
+async function expectRefused(update: Promise<unknown>, reason: RegExp) {
+  const error = await update.then(
+    () => undefined,
+    (err: unknown) => err,
   );
+  expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+  expect(((error as WorkflowUpdateFailedError).cause as Error).message).toMatch(reason);
+}
+
+async function record(name: string, workflowId: string) {
+  if (!process.env.RECORD_HISTORIES) return;
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  mkdirSync(HISTORIES, { recursive: true });
+  // Binary protobuf: the SDK's JSON helper trips over the two protobufjs copies installed side by side.
+  writeFileSync(new URL(`${name}.binpb`, HISTORIES), proto.temporal.api.history.v1.History.encode(history).finish());
 }
 
 describe('payment-order workflow on the time-skipping server', () => {
   it('runs a 12-instruction monthly schedule in order, in seconds of real time', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    // The server's clock, not ours: earlier tests have already skipped it ahead.
-    const start = (await env.currentTimeMs()) + DAY_MS;
-    const instructions = Array.from({ length: 12 }, (_, month) => {
-      const open = new Date(start);
+    const start0 = (await env.currentTimeMs()) + DAY_MS;
+    const specs = Array.from({ length: 12 }, (_, month) => {
+      const open = new Date(start0);
       open.setUTCMonth(open.getUTCMonth() + month);
-      return {
-        instructionRef: `premium-${String(month + 1).padStart(2, '0')}`,
-        direction: 'DEBIT' as const,
-        amount: '49.99',
-        currency: 'GBP',
-        country: 'GB',
-        openDate: open.toISOString(),
-        dueDate: new Date(open.getTime() + 7 * DAY_MS).toISOString(),
-        financialInstrumentId: 'card_visa_4242',
-      };
+      return { instructionRef: `premium-${String(month + 1).padStart(2, '0')}`, amount: '49.99', currency: 'GBP', country: 'GB', openDate: open.toISOString(), dueDate: new Date(open.getTime() + 7 * DAY_MS).toISOString() };
     });
-    const input = await storeOrder(tenantId, { orderRef: 'monthly-12', instructions });
-
+    const input = await storeOrder(tenantId, 'monthly-12', specs);
     const startedAt = Date.now();
     const result = await runOrder(input);
-    const elapsedMs = Date.now() - startedAt;
 
-    // A year of schedule in well under a minute means the server skipped the timers, not slept them.
-    expect(elapsedMs).toBeLessThan(60_000);
+    expect(Date.now() - startedAt).toBeLessThan(60_000);
     expect(result.status).toBe('COMPLETED');
     expect(result.instructions.map((i) => i.status)).toEqual(Array(12).fill('SETTLED'));
-    result.instructions.forEach((state, index) => {
-      expect(Date.parse(state.processingAt!)).toBeGreaterThanOrEqual(Date.parse(instructions[index].dueDate));
-      if (index > 0) {
-        expect(Date.parse(state.processingAt!)).toBeGreaterThan(Date.parse(result.instructions[index - 1].settledAt!));
-      }
+    result.instructions.forEach((i, index) => {
+      expect(Date.parse(i.settledAt!)).toBeGreaterThanOrEqual(Date.parse(specs[index].dueDate));
+      if (index > 0) expect(Date.parse(i.settledAt!)).toBeGreaterThan(Date.parse(result.instructions[index - 1].settledAt!));
     });
-
     const payments = await sandbox.ledger({ tenantId, orderRef: 'monthly-12' });
-    expect(payments.map((p) => p.idempotencyKey)).toEqual(instructions.map((i) => `${tenantId}:monthly-12:${i.instructionRef}:1`));
-    expect(new Set(payments.map((p) => p.amountMinor))).toEqual(new Set(['4999']));
-
+    expect(payments.map((p) => p.idempotencyKey)).toEqual(specs.map((s) => `${tenantId}:monthly-12:${s.instructionRef}:1`));
     const stored = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
     expect(stored.map((i) => i.status)).toEqual(Array(12).fill('SETTLED'));
     expect(stored.every((i) => i.amountMinor === 4999n)).toBe(true);
+    await record('monthly-schedule', orderWorkflowId(tenantId, 'monthly-12'));
   });
 
   it('retries an insufficient-funds collection on the dunning schedule, then fails it', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const open = new Date((await env.currentTimeMs()) + DAY_MS);
-    const input = await storeOrder(tenantId, {
-      orderRef: 'dunning-1',
-      instructions: [
-        {
-          instructionRef: 'premium-1',
-          direction: 'DEBIT',
-          amount: '120.00',
-          currency: 'EUR',
-          country: 'DE',
-          openDate: open.toISOString(),
-          dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
-          financialInstrumentId: 'card_insufficient_funds',
-        },
-      ],
-    });
-
+    const input = await storeOrder(tenantId, 'dunning-1', [{ instructionRef: 'premium-1', amount: '120.00', financialInstrumentId: 'card_insufficient_funds' }]);
     const result = await runOrder(input);
-
-    const [state] = result.instructions;
-    expect(state).toMatchObject({ status: 'FAILED', attempts: 4, failureCode: 'insufficient_funds' });
-    // Three retries, one, three and five days after each decline (the default schedule).
-    const failedAfterDueMs = Date.parse(state.failedAt!) - Date.parse(input.instructions[0].dueAt);
-    expect(failedAfterDueMs).toBeGreaterThanOrEqual(9 * DAY_MS);
-    expect(failedAfterDueMs).toBeLessThan(10 * DAY_MS);
-    // Each retry after a decline is a new payment attempt with its own idempotency key.
+    expect(result.instructions[0]).toMatchObject({ status: 'FAILED', attempts: 4, failureCode: 'insufficient_funds' });
     const payments = await sandbox.ledger({ tenantId, orderRef: 'dunning-1' });
+    // Each retry after a decline is a new payment attempt with its own idempotency key.
     expect(payments.map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2', '3', '4']);
     expect(payments.every((p) => p.status === 'DECLINED')).toBe(true);
+    await record('dunning-exhausted', orderWorkflowId(tenantId, 'dunning-1'));
   });
 
-  it('asks an unanswering provider again with the same key until it answers, so the customer pays once', async () => {
+  it('continues as new in the middle of a dunning wait, and carries on where it was', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const open = new Date((await env.currentTimeMs()) + DAY_MS);
-    const input = await storeOrder(tenantId, {
-      orderRef: 'outage-1',
-      instructions: [
-        {
-          instructionRef: 'premium-1',
-          direction: 'DEBIT',
-          amount: '30.00',
-          currency: 'EUR',
-          country: 'FR',
-          openDate: open.toISOString(),
-          dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
-          financialInstrumentId: 'card_visa_4242',
-        },
-      ],
+    const input = await storeOrder(tenantId, 'dunning-can', [
+      { instructionRef: 'declined', financialInstrumentId: 'card_insufficient_funds' },
+      { instructionRef: 'later', openDate: new Date((await env.currentTimeMs()) + 20 * DAY_MS).toISOString(), dueDate: new Date((await env.currentTimeMs()) + 21 * DAY_MS).toISOString() },
+    ]);
+    const worker = await createWorker();
+    const { view, runs } = await worker.runUntil(async () => {
+      const handle = await start(input, { continueAsNewAfterEvents: 40 });
+      const finished = await handle.result();
+      return { view: finished, runs: await runsOf(handle.workflowId, handle.firstExecutionRunId) };
     });
+    expect(runs.length).toBeGreaterThan(1);
+    expect(view.instructions.map((i) => [i.instructionRef, i.status, i.attempts])).toEqual([
+      ['declined', 'FAILED', 4],
+      ['later', 'SETTLED', 1],
+    ]);
+    // A run ended while the declined instruction waited between retries, and the next picked up its dunning position.
+    const payments = await sandbox.ledger({ tenantId, orderRef: 'dunning-can' });
+    expect(payments.filter((p) => p.instructionRef === 'declined').map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('asks an unanswering provider about the same key before paying, so the customer pays once', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'outage-1', [{ instructionRef: 'premium-1' }]);
     // A port with nothing listening yet: the provider is down when the instruction falls due.
     const port = await freePort();
-
-    const worker = await createWorker(`http://127.0.0.1:${port}`);
+    const worker = await createWorker({ sandboxUrl: `http://127.0.0.1:${port}` });
     let revived: RunningSandbox | undefined;
     try {
       const result = await worker.runUntil(async () => {
-        const handle = await env.client.workflow.start(paymentOrderWorkflow, {
-          workflowId: orderWorkflowId(tenantId, 'outage-1'),
-          taskQueue: TASK_QUEUE,
-          args: [input],
-        });
+        const handle = await start(input);
         const finished = handle.result();
-        const late = await eventually(
-          () => handle.query(orderStateQuery),
-          (state) => state.instructions[0].status === 'LATE',
-          { what: 'instruction LATE after the provider stayed down', timeoutMs: 60_000 },
-        );
-        // Skipped time may already have brought further unanswered hourly attempts: at least one.
+        const late = await waitFor(handle, (v) => v.instructions[0].status === 'LATE', 'instruction LATE after the provider stayed down');
         expect(late.instructions[0].failureCode).toBe('provider_unavailable');
-        expect(late.instructions[0].attempts).toBeGreaterThanOrEqual(1);
         revived = await startSandbox({ port });
         return finished;
       });
@@ -213,33 +234,180 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('settles a PENDING payment by its callback, and a repeated callback changes nothing', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'bank-cb', [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      // Time runs on its own until the result is awaited: the order stays PENDING at the provider meanwhile.
+      await env.sleep(2 * DAY_MS);
+      const pending = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the PENDING answer');
+      expect(pending.instructions[0].status).toBe('PROCESSING');
+      const providerRef = pending.instructions[0].providerRef!;
+      await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef });
+      await handle.signal(providerResultSignal, { status: 'DECLINED', providerRef, code: 'late_duplicate', retryable: false });
+      const done = await handle.result();
+      expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef, attempts: 1 });
+      await record('bank-callback', handle.workflowId);
+    });
+  });
+
   it('asks the provider for the result of a PENDING payment whose callback never comes', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const open = new Date((await env.currentTimeMs()) + DAY_MS);
-    const input = await storeOrder(
-      tenantId,
-      {
-        orderRef: 'silent-bank',
-        instructions: [
-          {
-            instructionRef: 'debit-1',
-            direction: 'DEBIT',
-            amount: '80.00',
-            currency: 'EUR',
-            country: 'NL',
-            openDate: open.toISOString(),
-            dueDate: new Date(open.getTime() + DAY_MS).toISOString(),
-            financialInstrumentId: 'bank_no_callback',
-          },
-        ],
-      },
-      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
-    );
+    const input = await storeOrder(tenantId, 'silent-bank', [{ instructionRef: 'debit-1', amount: '80.00', country: 'NL', financialInstrumentId: 'bank_no_callback' }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
     const result = await runOrder(input);
     expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_BANK', attempts: 1 });
-    // Settled from a status query: the provider took one payment, and sent no callback.
     const payments = await sandbox.ledger({ tenantId, orderRef: 'silent-bank' });
     expect(payments.map((p) => [p.status, p.appId])).toEqual([['SETTLED', 'SANDBOX_BANK']]);
     expect(Date.parse(result.instructions[0].settledAt!) - Date.parse(input.instructions[0].dueAt)).toBeGreaterThanOrEqual(5 * 60_000);
   });
+
+  it('cancels an instruction waiting LATE, and the order with it', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'late-cancel', [{ instructionRef: 'no-instrument', financialInstrumentId: undefined }]);
+    const worker = await createWorker();
+    const result = await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(3 * DAY_MS);
+      await waitFor(handle, (v) => v.instructions[0].status === 'LATE', 'LATE without an instrument');
+      await handle.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: 'no-instrument' }] });
+      return handle.result();
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', instructions: [{ status: 'CANCELLED', failureCode: 'no_financial_instrument' }] });
+    expect(await sandbox.ledger({ tenantId, orderRef: 'late-cancel' })).toEqual([]);
+    await record('cancel-late', orderWorkflowId(tenantId, 'late-cancel'));
+  });
+
+  it('re-plans an amended due date at once: moved later it does not fire at the old date, moved earlier it fires at the new one', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'amend-race', [{ instructionRef: 'later' }, { instructionRef: 'earlier', dueDate: new Date((await env.currentTimeMs()) + 30 * DAY_MS).toISOString() }]);
+    const oldDue = Date.parse(input.instructions[0].dueAt);
+    const worker = await createWorker();
+    const result = await worker.runUntil(async () => {
+      const handle = await start(input);
+      // Up to a minute before the due date, then the race: the amendment lands first.
+      await env.sleep(oldDue - (await env.currentTimeMs()) - 60_000);
+      await handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'later', amendment: { dueAt: new Date(oldDue + 10 * DAY_MS).toISOString() } }] });
+      await handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'earlier', amendment: { dueAt: new Date(oldDue + DAY_MS).toISOString() } }] });
+      await expectRefused(handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'later', amendment: { openAt: new Date(oldDue).toISOString() } }] }), /open already/);
+      return handle.result();
+    });
+    const [later, earlier] = result.instructions;
+    expect(Date.parse(later.settledAt!)).toBeGreaterThanOrEqual(oldDue + 10 * DAY_MS);
+    expect(Date.parse(earlier.settledAt!)).toBeGreaterThanOrEqual(oldDue + DAY_MS);
+    expect(Date.parse(earlier.settledAt!)).toBeLessThan(oldDue + 2 * DAY_MS);
+    expect((await sandbox.ledger({ tenantId, orderRef: 'amend-race' })).map((p) => p.instructionRef)).toEqual(['earlier', 'later']);
+    await record('amend', orderWorkflowId(tenantId, 'amend-race'));
+  });
+
+  it('takes instructions added to a live order, and a customer’s early payment in the open window', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'add-pay', [{ instructionRef: 'first', dueDate: new Date((await env.currentTimeMs()) + 40 * DAY_MS).toISOString(), financialInstrumentId: undefined }]);
+    const worker = await createWorker();
+    const result = await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      await waitFor(handle, (v) => v.instructions[0].status === 'OPEN', 'the first instruction OPEN');
+      const now = await env.currentTimeMs();
+      const plan = { ...input.instructions[0], instructionId: randomUUID(), instructionRef: 'second', financialInstrumentId: 'card_ok', openAt: new Date(now + DAY_MS).toISOString(), dueAt: new Date(now + 2 * DAY_MS).toISOString() };
+      await handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: { added: 'yes' } }] });
+      await expectRefused(handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: {} }] }), /already/);
+      // Paid now, with the card option, weeks before its due date.
+      await handle.executeUpdate(payInstructionUpdate, { args: [{ instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' }] });
+      const paid = await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the early payment');
+      expect(Date.parse(paid.instructions[0].settledAt!)).toBeLessThan(Date.parse(input.instructions[0].dueAt));
+      await expectRefused(handle.executeUpdate(payInstructionUpdate, { args: [{ instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' }] }), /SETTLED/);
+      return handle.result();
+    });
+    expect(result.instructions.map((i) => [i.instructionRef, i.status])).toEqual([
+      ['first', 'SETTLED'],
+      ['second', 'SETTLED'],
+    ]);
+    const rows = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
+    expect(rows.map((r) => [r.instructionRef, r.status, r.position])).toEqual([
+      ['first', 'SETTLED', 0],
+      ['second', 'SETTLED', 1],
+    ]);
+    expect(rows[1].metadata).toEqual({ added: 'yes' });
+    await record('add-and-pay', orderWorkflowId(tenantId, 'add-pay'));
+  });
+
+  it('refuses to cancel an order while a payment is under way', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'busy', [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' }, { instructionRef: 'debit-2', dueDate: new Date((await env.currentTimeMs()) + 90 * DAY_MS).toISOString() }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const pending = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the PENDING answer');
+      await expectRefused(handle.executeUpdate(cancelOrderUpdate, { args: [] }), /being paid/);
+      await expectRefused(handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'debit-1', amendment: { amountMinor: '1' } }] }), /being paid/);
+      await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef: pending.instructions[0].providerRef! });
+      await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the first settled');
+      await handle.executeUpdate(cancelOrderUpdate, { args: [] });
+      const done = await handle.result();
+      expect(done).toMatchObject({ status: 'CANCELLED', instructions: [{ status: 'SETTLED' }, { status: 'CANCELLED' }] });
+    });
+  });
+
+  it('collects through a database outage, and the read model catches up when it is back', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const later = new Date((await env.currentTimeMs()) + 10 * DAY_MS).toISOString();
+    const input = await storeOrder(tenantId, 'db-outage', [{ instructionRef: 'before' }, { instructionRef: 'during', dueDate: later }]);
+    const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
+    // Its lost connections are expected here: not worth a warning in the test output.
+    const proxiedOrm = await openDatabase({ url: proxy.url, poolSize: inject('databasePoolSize'), onWarning: () => undefined });
+    try {
+      const worker = await createWorker({ orm: proxiedOrm });
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        // The first payment reads the tenant's credentials while the database answers; then it goes away.
+        await env.sleep(3 * DAY_MS);
+        await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the first payment');
+        await eventually(() => orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' }), (n) => n === 1, { what: 'its projection' });
+        proxy.cut();
+        await env.sleep(10 * DAY_MS);
+        await waitFor(handle, (v) => v.instructions[1].status === 'SETTLED', 'the second payment, during the outage');
+        expect(await sandbox.ledger({ tenantId, orderRef: 'db-outage' })).toHaveLength(2);
+        expect(await orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' })).toBe(1);
+        proxy.restore();
+        await handle.result();
+      });
+      const rows = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
+      expect(rows.map((r) => r.status)).toEqual(['SETTLED', 'SETTLED']);
+    } finally {
+      await proxiedOrm.close().catch(() => undefined);
+      await proxy.close();
+    }
+  });
+
+  it('completes a 500-instruction order with every run under 10,000 events and no payload over 2 MB', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const first = (await env.currentTimeMs()) + DAY_MS;
+    // 500 instructions falling due on 50 dates, a week apart.
+    const count = Number(process.env.BIG_ORDER_SIZE ?? 500);
+    const specs = Array.from({ length: count }, (_, n) => {
+      const open = first + Math.floor(n / 10) * 7 * DAY_MS;
+      return { instructionRef: `i-${n}`, openDate: new Date(open).toISOString(), dueDate: new Date(open + DAY_MS).toISOString(), amount: '1.00' };
+    });
+    const input = await storeOrder(tenantId, 'big-500', specs);
+    const worker = await createWorker();
+    const { view, runs } = await worker.runUntil(async () => {
+      const handle = await start(input);
+      const finished = await handle.result();
+      return { view: finished, runs: await runsOf(handle.workflowId, handle.firstExecutionRunId) };
+    });
+    expect(view.status).toBe('COMPLETED');
+    expect(view.instructions.filter((i) => i.status === 'SETTLED')).toHaveLength(count);
+    expect(runs.length).toBeGreaterThan(1);
+    for (const run of runs) {
+      expect(run.events!.length).toBeLessThan(10_000);
+      for (const event of run.events!) {
+        expect(proto.temporal.api.history.v1.HistoryEvent.encode(event).finish().length).toBeLessThan(2 * 1024 * 1024);
+      }
+    }
+    expect(await sandbox.ledger({ tenantId, orderRef: 'big-500' })).toHaveLength(count);
+    expect(await orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' })).toBe(count);
+  }, 300_000);
 });

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import type { PlannedInstruction } from '../../domain/order.js';
+import {
+  amendRefusal,
+  applyAmendment,
+  applyCancel,
+  applyPayment,
+  applyResult,
+  changeRefusal,
+  decide,
+  newMachine,
+  nextActionAt,
+  payRefusal,
+  startCall,
+  stillPending,
+  STATUS_POLL_DELAYS_MS,
+  transition,
+  UNANSWERED_RETRY_MS,
+} from '../../workflows/instruction-machine.js';
+
+const DAY = 24 * 3600_000;
+const t0 = Date.parse('2030-01-01T00:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const DUNNING = [DAY, 3 * DAY];
+
+function plan(overrides: Partial<PlannedInstruction> = {}): PlannedInstruction {
+  const card = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' as const, priority: 1, voucherGroupIds: [] };
+  const bank = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, priority: 2, voucherGroupIds: [] };
+  return {
+    instructionId: 'id-1',
+    position: 0,
+    instructionRef: 'premium-1',
+    direction: 'DEBIT',
+    amountMinor: '1000',
+    currency: 'EUR',
+    country: 'FR',
+    openAt: iso(t0 + DAY),
+    dueAt: iso(t0 + 2 * DAY),
+    financialInstrumentId: 'card_ok',
+    schemeId: 'scheme-1',
+    schemeVersion: 1,
+    options: [card, bank],
+    appId: 'SANDBOX_CARD',
+    paymentMethod: 'CARD',
+    ...overrides,
+  };
+}
+
+describe('the instruction state machine', () => {
+  it('waits to open, opens, waits to fall due, then calls the provider', () => {
+    const m = newMachine(plan());
+    expect(decide(m, t0)).toEqual({ kind: 'wait', until: iso(t0 + DAY), why: 'opens' });
+    expect(decide(m, t0 + DAY)).toEqual({ kind: 'open' });
+    transition(m, 'OPEN', iso(t0 + DAY));
+    expect(decide(m, t0 + DAY)).toEqual({ kind: 'wait', until: iso(t0 + 2 * DAY), why: 'falls due' });
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('goes LATE at its due date without an instrument, and waits for one', () => {
+    const m = newMachine(plan({ financialInstrumentId: undefined }));
+    transition(m, 'OPEN', iso(t0));
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'late', code: 'no_financial_instrument' });
+    transition(m, 'LATE', iso(t0 + 2 * DAY));
+    expect(decide(m, t0 + 10 * DAY).kind).toBe('wait');
+    expect(nextActionAt(m)).toBeUndefined();
+    applyAmendment(m, { financialInstrumentId: 'card_ok' }, t0 + 3 * DAY);
+    expect(m.retryAt).toBe(iso(t0 + 3 * DAY));
+    expect(decide(m, t0 + 3 * DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('duns a retryable decline with a new key each time, then fails it', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    for (const [attempt, delay] of DUNNING.entries()) {
+      startCall(m, iso(t0));
+      applyResult(m, { status: 'DECLINED', providerRef: `p${attempt}`, code: 'insufficient_funds', retryable: true }, t0, DUNNING);
+      expect(m).toMatchObject({ status: 'LATE', retryAt: iso(t0 + delay), keyAttempt: attempt + 2, failureCode: 'insufficient_funds' });
+    }
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'DECLINED', providerRef: 'p2', code: 'insufficient_funds', retryable: true }, t0, DUNNING);
+    expect(m).toMatchObject({ status: 'FAILED', attempts: 3 });
+    expect(decide(m, t0)).toEqual({ kind: 'done' });
+  });
+
+  it('fails a decline that cannot pass at once', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'DECLINED', providerRef: 'p', code: 'suspected_fraud', retryable: false }, t0, DUNNING);
+    expect(m.status).toBe('FAILED');
+  });
+
+  it('keeps the key of an unanswered call, asks again in an hour, and refuses changes meanwhile', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'UNANSWERED' }, t0, DUNNING);
+    expect(m).toMatchObject({ status: 'LATE', unanswered: true, keyAttempt: 1, retryAt: iso(t0 + UNANSWERED_RETRY_MS), failureCode: 'provider_unavailable' });
+    expect(changeRefusal(m, 'cancel')).toMatch(/unanswered/);
+    expect(amendRefusal(m, { amountMinor: '5' })).toMatch(/unanswered/);
+    expect(decide(m, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
+  });
+
+  it('holds a refused payment LATE without a retry time until a change cures it, with a new key', () => {
+    const m = newMachine(plan());
+    const due = t0 + 2 * DAY;
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(due));
+    applyResult(m, { status: 'REJECTED', code: 'app_not_installed' }, due, DUNNING);
+    expect(m).toMatchObject({ status: 'LATE', retryAt: undefined, keyAttempt: 2, failureCode: 'app_not_installed' });
+    expect(decide(m, due + 365 * DAY).kind).toBe('wait');
+    applyAmendment(m, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' }, due + DAY);
+    expect(decide(m, due + DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('waits for a PENDING payment’s callback, asks on a backoff, and settles on the result', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'PENDING', providerRef: 'p1' }, t0, DUNNING);
+    expect(decide(m, t0)).toEqual({ kind: 'wait', until: iso(t0 + STATUS_POLL_DELAYS_MS[0]), why: 'awaits the provider' });
+    expect(decide(m, t0 + STATUS_POLL_DELAYS_MS[0])).toEqual({ kind: 'ask', providerRef: 'p1' });
+    stillPending(m, t0 + STATUS_POLL_DELAYS_MS[0]);
+    expect(m.pending?.nextPollAt).toBe(iso(t0 + STATUS_POLL_DELAYS_MS[0] + STATUS_POLL_DELAYS_MS[1]));
+    m.pending!.result = { status: 'SETTLED', providerRef: 'p1' };
+    expect(decide(m, t0)).toEqual({ kind: 'settle', result: { status: 'SETTLED', providerRef: 'p1' } });
+    applyResult(m, m.pending!.result, t0, DUNNING);
+    expect(m).toMatchObject({ status: 'SETTLED', pending: undefined, providerRef: 'p1' });
+  });
+
+  it('re-plans on an amendment: earlier fires at the new date, later not at the old one', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0 + DAY));
+    applyAmendment(m, { dueAt: iso(t0 + DAY + 3600_000) }, t0 + DAY);
+    expect(decide(m, t0 + DAY + 3600_000)).toEqual({ kind: 'call' });
+    applyAmendment(m, { dueAt: iso(t0 + 5 * DAY) }, t0 + DAY);
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'wait', until: iso(t0 + 5 * DAY), why: 'falls due' });
+    expect(amendRefusal(m, { openAt: iso(t0) })).toMatch(/open already/);
+    expect(amendRefusal(m, { dueAt: iso(t0) })).toMatch(/dueDate/);
+  });
+
+  it('takes a new key for a changed payment once the old key reached the provider', () => {
+    const m = newMachine(plan());
+    applyAmendment(m, { amountMinor: '2000' }, t0);
+    expect(m.keyAttempt).toBe(1); // never used: nothing to confuse
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'REJECTED', code: 'provider_rejected' }, t0, DUNNING);
+    const after = m.keyAttempt;
+    applyAmendment(m, { metadata: undefined } as never, t0);
+    expect(m.keyAttempt).toBe(after); // nothing about the payment changed
+  });
+
+  it('lets the customer pay an OPEN instruction now with one of its options, and not twice', () => {
+    const m = newMachine(plan());
+    expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/not open/);
+    transition(m, 'OPEN', iso(t0 + DAY));
+    expect(payRefusal(m, { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER' })).toMatch(/not an option/);
+    applyPayment(m, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
+    expect(decide(m, t0 + DAY)).toEqual({ kind: 'call' });
+    startCall(m, iso(t0 + DAY));
+    expect(m.plan).toMatchObject({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
+    expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/being paid/);
+  });
+
+  it('cancels only what is not being paid or final', () => {
+    const m = newMachine(plan());
+    expect(changeRefusal(m, 'cancel')).toBeUndefined();
+    applyCancel(m, iso(t0));
+    expect(m).toMatchObject({ status: 'CANCELLED', cancelledAt: iso(t0) });
+    expect(changeRefusal(m, 'cancel')).toMatch(/CANCELLED/);
+    expect(() => transition(m, 'OPEN', iso(t0))).toThrow(/illegal transition/);
+  });
+});
