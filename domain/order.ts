@@ -1,4 +1,3 @@
-import type { InstructionStatus, OrderStatus } from './instruction-status.js';
 import type { PaymentMethod, ResolvedOption } from './scheme.js';
 
 export type Direction = 'DEBIT' | 'CREDIT';
