@@ -1,4 +1,4 @@
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../apps/app-connector.js';
 import { SecretOpenError } from '../db/secret-box.js';
 import type { InstalledApp } from '../domain/installed-app.js';
@@ -6,6 +6,8 @@ import { ProviderRejectedError, type PaymentOutcome } from '../domain/payment-ou
 import type { InstallationCache } from './installation-cache.js';
 import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, PROVIDER_REJECTED } from '../domain/payment-failures.js';
 import type { ExecutePaymentInput, PaymentLookupInput, PaymentStatusInput } from './order-activities.js';
+
+const HEARTBEAT_EVERY_MS = 3_000;
 
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
@@ -36,6 +38,9 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
   }
 
   async function call(what: () => Promise<PaymentOutcome>): Promise<PaymentOutcome> {
+    // Heartbeats while the provider answers: if this worker dies, Temporal learns it within the
+    // heartbeat timeout and retries elsewhere (with the same key) instead of waiting out the call's whole timeout.
+    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
       return await what();
     } catch (err) {
@@ -43,6 +48,8 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
         throw ApplicationFailure.create({ type: PROVIDER_REJECTED, message: err.message, details: [err.code], nonRetryable: true });
       }
       throw err;
+    } finally {
+      clearInterval(beat);
     }
   }
 

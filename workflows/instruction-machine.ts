@@ -172,7 +172,10 @@ export function awaits(machine: InstructionMachine, result: ProviderResult): boo
 // nothing when it may; each `apply…` makes it.
 
 export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'amend' | 'pay'): string | undefined {
-  if (machine.status === 'PROCESSING') return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
+  // payNow: a payment was taken in this same moment and is about to start; it counts as under way.
+  if (machine.status === 'PROCESSING' || machine.payNow) {
+    return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
+  }
   if (isFinal(machine.status)) return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}`;
   if (machine.unanswered) {
     return `the last payment call of ${machine.plan.instructionRef} went unanswered and may have moved money; it can be ${pastTense(change)} once the provider answers`;

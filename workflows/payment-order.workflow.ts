@@ -100,6 +100,8 @@ const { projectOrder } = proxyActivities<OrderActivities>(PROJECTING);
 // asked about the same idempotency key an hour later, so a payment it did take is never taken twice.
 const PAYMENT_CALL = {
   startToCloseTimeout: '1 minute',
+  // The activity heartbeats while the provider answers: a dead worker's call is retried within seconds.
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8 },
 } as const;
 const { executePayment } = proxyActivities<OrderActivities>(PAYMENT_CALL);
@@ -107,6 +109,7 @@ const { executePayment } = proxyActivities<OrderActivities>(PAYMENT_CALL);
 // Asking about a payment: a few quick attempts; if the provider does not answer, it is asked again later.
 const ASKING = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 4 },
 } as const;
 const { getPaymentStatus, lookupPayment } = proxyActivities<OrderActivities>(ASKING);

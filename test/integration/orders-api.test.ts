@@ -118,6 +118,11 @@ describe('an order end to end over HTTP', () => {
     expect(description.searchAttributes.TenantId).toEqual([tenant.tenantId]);
     expect(description.searchAttributes.OrderRef).toEqual(['policy-100']);
     expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
+    // And read what the order moved, per currency, in its memo (minor units).
+    expect(description.memo?.totals).toEqual({
+      EUR: { collected: '2550', paidOut: '0', outstanding: '0' },
+      JPY: { collected: '10', paidOut: '0', outstanding: '0' },
+    });
   });
 
   it('fails a declined collection at once when the decline cannot succeed on retry', async () => {

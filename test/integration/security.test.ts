@@ -263,6 +263,16 @@ describe('tenant isolation', () => {
       expect(res.body.items.map((o: any) => o.orderRef)).not.toContain('iso-order-only-a');
     },
     'GET /order-management/:orderRef': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a')),
+    // Changes to A's order, attempted by B, reach nothing; A's order is unchanged afterwards (checked last).
+    'POST /order-management/:orderRef/cancel': (_a, b) => notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/cancel')),
+    'POST /order-management/:orderRef/instructions': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions', { body: orderBody('x', 'added').instructions[0] })),
+    'PATCH /order-management/:orderRef/instructions/:instructionRef': (_a, b) =>
+      notFound(b.client.request('PATCH', '/v1/order-management/iso-order-only-a/instructions/x', { body: { amount: '2.00' } })),
+    'POST /order-management/:orderRef/instructions/:instructionRef/cancel': (_a, b) => notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/cancel')),
+    'GET /order-management/:orderRef/instructions/:instructionRef/options': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/options')),
+    'POST /order-management/:orderRef/instructions/:instructionRef/pay': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', { body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' } })),
     'POST /account/tenants': async (a, b) => {
       const before = await a.account.request('GET', '/v1/account/tenants');
       expect((await b.account.request('POST', '/v1/account/tenants', { body: { name: 'b2' } })).status).toBe(201);
@@ -424,6 +434,8 @@ describe('tenant isolation', () => {
         throw new Error(`${route}: ${(err as Error).message}`);
       }
     }
+    const untouched = await a.client.request('GET', '/v1/order-management/iso-order-only-a');
+    expect(untouched.body).toMatchObject({ status: 'ACTIVE', instructions: [{ instructionRef: 'x', amount: '1.00', status: expect.stringMatching(/PENDING|OPEN/) }] });
   });
 });
 

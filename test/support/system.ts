@@ -67,6 +67,8 @@ export interface SystemOptions {
   sandboxTimeoutMs?: number;
   /** How long the sandbox holds its answer to a card_timeout payment (default 30 s). */
   sandboxHangMs?: number;
+  /** False: no worker in this process (a test runs `npm run worker` itself). */
+  worker?: boolean;
 }
 
 /**
@@ -100,8 +102,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   });
   const masterKeys: MasterKeys = { current: randomBytes(32).toString('base64') };
   const nativeConnection = await NativeConnection.connect({ address });
-  const worker: Worker = await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys });
-  const running = worker.run();
+  const worker: Worker | undefined =
+    options.worker === false ? undefined : await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys });
+  const running = worker?.run();
   const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, ...options.api };
   const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>
     startApiServer(
@@ -166,7 +169,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     },
     async close() {
       await api.close();
-      worker.shutdown();
+      worker?.shutdown();
       await running;
       await nativeConnection.close();
       await connection.close();

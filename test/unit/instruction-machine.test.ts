@@ -157,6 +157,8 @@ describe('the instruction state machine', () => {
     transition(m, 'OPEN', iso(t0 + DAY));
     expect(payRefusal(m, { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER' })).toMatch(/not an option/);
     applyPayment(m, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
+    // A second submit in the same moment, before the call has started, is refused too.
+    expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/being paid/);
     expect(decide(m, t0 + DAY)).toEqual({ kind: 'call' });
     startCall(m, iso(t0 + DAY));
     expect(m.plan).toMatchObject({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
