@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 /** `npm run worker`, as a deployment runs it: its own process, configured by its environment. */
-async function startWorker(): Promise<ChildProcess> {
+function startWorker(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: projectRoot,
     env: {
@@ -37,7 +37,7 @@ async function startWorker(): Promise<ChildProcess> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stderr?.on('data', (chunk) => (stderr += chunk));
   child.once('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') console.error(`worker exited with ${code}: ${stderr}`);
   });
@@ -64,7 +64,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
       const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
       expect(res.status).toBe(202);
     }
-    worker = await startWorker();
+    worker = startWorker();
     const ledgerSize = async () => (await Promise.all(orders.map((orderRef) => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef })))).flat().length;
     await eventually(ledgerSize, (n) => n >= 10, { what: 'the burst to be under way', timeoutMs: 60_000, intervalMs: 50 });
     worker.kill('SIGKILL');
@@ -72,7 +72,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
     const atKill = await ledgerSize();
     expect(atKill).toBeLessThan(90); // killed in the middle, not after
 
-    worker = await startWorker();
+    worker = startWorker();
     await eventually(
       () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'SETTLED' }),
       (n) => n === 90,
