@@ -162,6 +162,7 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
         throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path: 'dueDate', code: 'due_before_open', message: 'dueDate must not be before openDate' }]);
       }
       if (body.financialInstrumentId) amendment.financialInstrumentId = body.financialInstrumentId;
+      if (body.amount !== undefined) amendment.amountMinor = amountOrBadRequest(body.amount, current.currency, 'amount').toString();
       if (body.amount !== undefined || body.schemeId !== undefined || body.paymentMethod !== undefined || body.financialInstrumentId !== undefined) {
         // How it is paid follows from the scheme, for the new amount: resolved again.
         const [resolution] = await resolveInstructions(
@@ -187,7 +188,6 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
           appId: resolution.chosen.appId,
           paymentMethod: resolution.chosen.paymentMethod,
         });
-        if (body.amount !== undefined) amendment.amountMinor = amountOrBadRequest(body.amount, current.currency, 'amount').toString();
       }
       await change(
         order,

@@ -64,6 +64,9 @@ describe('amending an instruction', () => {
     expect(inverted).toMatchObject({ status: 400, body: { errors: [{ path: 'dueDate', code: 'due_before_open' }] } });
     const empty = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: {} });
     expect(empty.status).toBe(400);
+    // Found by the fuzzer: a zero amount was a 500.
+    const zero = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: { amount: '0' } });
+    expect(zero).toMatchObject({ status: 400, body: { errors: [{ path: 'amount', code: 'invalid_amount' }] } });
     const unknown = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/nope', { body: { amount: '1.00' } });
     expect(unknown).toMatchObject({ status: 404, body: { code: 'instruction_not_found' } });
   });
