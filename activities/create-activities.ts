@@ -1,22 +1,32 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import got from 'got';
 import type { AppConnector } from '../apps/app-connector.js';
 import { SecretBox, type MasterKeys } from '../db/secret-box.js';
+import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { createPaymentActivities } from './execute-payment.js';
 import { InstallationCache } from './installation-cache.js';
 import type { OrderActivities } from './order-activities.js';
 import { createProjectOrder } from './project-order.js';
+import { createWebhookActivities, type WebhookActivities } from './webhook-delivery.js';
 
 export interface ActivityDependencies {
   orm: MikroORM;
   apps: Map<string, AppConnector>;
-  /** Opens the tenants' app credentials. */
+  /** Opens the tenants' app credentials and webhook secrets. */
   masterKeys: MasterKeys;
+  /** Starts webhook deliveries once their events are recorded; without it the dispatcher does. */
+  temporal?: Client;
+  /** Where webhooks may go (loopback in local development). */
+  outboundUrls?: OutboundUrlPolicy;
 }
 
-export function createActivities({ orm, apps, masterKeys }: ActivityDependencies): OrderActivities {
-  const installations = new InstallationCache(orm, SecretBox.fromMasterKeys(masterKeys));
+export function createActivities({ orm, apps, masterKeys, temporal, outboundUrls = { allowLoopbackHttp: false } }: ActivityDependencies): OrderActivities & WebhookActivities {
+  const box = SecretBox.fromMasterKeys(masterKeys);
+  const installations = new InstallationCache(orm, box);
   return {
-    projectOrder: createProjectOrder(orm),
+    projectOrder: createProjectOrder(orm, temporal),
     ...createPaymentActivities({ apps, installations }),
+    ...createWebhookActivities({ orm, box, http: got, outboundUrls }),
   };
 }

@@ -1,6 +1,7 @@
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
 import type { PlannedInstruction } from '../domain/order.js';
 import type { PaymentOutcome, PaymentRequest } from '../domain/payment-outcome.js';
+import type { EventType } from '../domain/webhook.js';
 
 export interface ExecutePaymentInput {
   appId: string;
@@ -38,6 +39,29 @@ export interface ProjectedInstruction extends PlannedInstruction {
   metadata?: Record<string, string>;
 }
 
+/** Something that happened, as the workflow saw it; the activity adds the metadata and records it once. */
+export interface RecordedEvent {
+  /** Names it for good: recording it again (a retried projection) changes nothing. */
+  eventKey: string;
+  type: EventType;
+  occurredAt: string;
+  /** For instruction events: the instruction as it was then. */
+  instruction?: {
+    instructionRef: string;
+    direction: PlannedInstruction['direction'];
+    amountMinor: string;
+    currency: string;
+    dueAt: string;
+    status: InstructionStatus;
+    attempts: number;
+    appId: string;
+    paymentMethod: PlannedInstruction['paymentMethod'];
+    providerRef?: string;
+    failureCode?: string;
+    voucherCode?: string;
+  };
+}
+
 /** The changes of an order since its last projection: the order row, and the instructions that changed. */
 export interface OrderProjection {
   tenantId: string;
@@ -47,6 +71,8 @@ export interface OrderProjection {
   version: string;
   status: OrderStatus;
   instructions: ProjectedInstruction[];
+  /** Events since the last projection, recorded in the same transaction, each once. */
+  events: RecordedEvent[];
 }
 
 /** The activities a payment-order workflow calls. Workflows import this file for its types only. */

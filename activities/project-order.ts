@@ -1,4 +1,7 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import { startDeliveries } from '../temporal/start-webhook-delivery.js';
+import { recordEvents } from './record-events.js';
 import { PaymentOrder } from '../db/entities/index.js';
 import type { OrderProjection } from './order-activities.js';
 
@@ -38,55 +41,61 @@ const UPSERT_INSTRUCTIONS = `
  * Writes an order's changes into the read model (ARCHITECTURE.md, "Temporal design"): only the
  * instructions that changed, in one statement, idempotent by version per row.
  */
-export function createProjectOrder(orm: MikroORM) {
+export function createProjectOrder(orm: MikroORM, temporal?: Client) {
   return async function projectOrder(projection: OrderProjection): Promise<void> {
-    await orm.em.fork().transactional(async (em) => {
+    const deliveries = await orm.em.fork().transactional(async (em) => {
       await em.nativeUpdate(
         PaymentOrder,
         { id: projection.orderId, tenantId: projection.tenantId, projectionVersion: { $lt: projection.version } },
         { status: projection.status, projectionVersion: projection.version, updatedAt: new Date() },
       );
-      if (projection.instructions.length === 0) return;
-      const rows = projection.instructions.map((i) => ({
-        id: i.instructionId,
-        position: i.position,
-        instruction_ref: i.instructionRef,
-        direction: i.direction,
-        amount_minor: i.amountMinor,
-        currency: i.currency,
-        country: i.country,
-        open_at: i.openAt,
-        due_at: i.dueAt,
-        customer_ref: i.customerRef ?? null,
-        financial_instrument_id: i.financialInstrumentId ?? null,
-        metadata: i.metadata ?? null,
-        scheme_id: i.schemeId,
-        scheme_version: i.schemeVersion,
-        resolved_options: i.options,
-        payment_method: i.paymentMethod,
-        app_id: i.appId,
-        status: i.status,
-        attempts: i.attempts,
-        provider_ref: i.providerRef ?? null,
-        voucher_code: i.voucherCode ?? null,
-        failure_code: i.failureCode ?? null,
-        next_action_at: i.nextActionAt ?? null,
-        opened_at: i.openedAt ?? null,
-        processing_at: i.processingAt ?? null,
-        late_at: i.lateAt ?? null,
-        settled_at: i.settledAt ?? null,
-        failed_at: i.failedAt ?? null,
-        cancelled_at: i.cancelledAt ?? null,
-      }));
-      const withMetadata = projection.instructions.filter((i) => i.metadata).map((i) => i.instructionRef);
-      await em
-        .getConnection()
-        .execute(
-          UPSERT_INSTRUCTIONS,
-          [projection.orderId, projection.tenantId, projection.version, JSON.stringify(rows), JSON.stringify(withMetadata)],
-          'run',
-          em.getTransactionContext(),
-        );
+      if (projection.instructions.length > 0) await upsertInstructions(em, projection);
+      return recordEvents(em, projection);
     });
+    // Sent without waiting: a delivery's own workflow takes it from here (the dispatcher, if this start fails).
+    if (temporal && deliveries.length > 0) await startDeliveries(temporal, orm, deliveries);
   };
+}
+
+async function upsertInstructions(em: EntityManager, projection: OrderProjection): Promise<void> {
+  const rows = projection.instructions.map((i) => ({
+    id: i.instructionId,
+    position: i.position,
+    instruction_ref: i.instructionRef,
+    direction: i.direction,
+    amount_minor: i.amountMinor,
+    currency: i.currency,
+    country: i.country,
+    open_at: i.openAt,
+    due_at: i.dueAt,
+    customer_ref: i.customerRef ?? null,
+    financial_instrument_id: i.financialInstrumentId ?? null,
+    metadata: i.metadata ?? null,
+    scheme_id: i.schemeId,
+    scheme_version: i.schemeVersion,
+    resolved_options: i.options,
+    payment_method: i.paymentMethod,
+    app_id: i.appId,
+    status: i.status,
+    attempts: i.attempts,
+    provider_ref: i.providerRef ?? null,
+    voucher_code: i.voucherCode ?? null,
+    failure_code: i.failureCode ?? null,
+    next_action_at: i.nextActionAt ?? null,
+    opened_at: i.openedAt ?? null,
+    processing_at: i.processingAt ?? null,
+    late_at: i.lateAt ?? null,
+    settled_at: i.settledAt ?? null,
+    failed_at: i.failedAt ?? null,
+    cancelled_at: i.cancelledAt ?? null,
+  }));
+  const withMetadata = projection.instructions.filter((i) => i.metadata).map((i) => i.instructionRef);
+  await em
+    .getConnection()
+    .execute(
+      UPSERT_INSTRUCTIONS,
+      [projection.orderId, projection.tenantId, projection.version, JSON.stringify(rows), JSON.stringify(withMetadata)],
+      'run',
+      em.getTransactionContext(),
+    );
 }

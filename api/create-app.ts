@@ -27,6 +27,7 @@ import { addMarketplaceRoutes } from './marketplace/routes.js';
 import { addProviderRoutes } from './providers/routes.js';
 import { addSchemeRoutes } from './schemes/routes.js';
 import { addVoucherRoutes } from './vouchers/routes.js';
+import { addWebhookRoutes } from './webhooks/routes.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
@@ -59,6 +60,7 @@ export function createApi(deps: ApiDependencies): Express {
   addOrderRoutes(routes, { orm, temporal });
   addOrderChangeRoutes(routes, { temporal });
   addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
+  addWebhookRoutes(routes, { orm, temporal, secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
 
   const app = express();
   app.disable('x-powered-by');

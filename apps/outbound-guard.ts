@@ -26,3 +26,28 @@ export function guardedLookup(policy: OutboundUrlPolicy) {
     });
   };
 }
+
+/**
+ * Why a URL may not be called once its host is resolved (a private or metadata address behind a
+ * public-looking name), or undefined. For checks when a URL is configured; connections are checked
+ * again by guardedLookup, since DNS can change.
+ */
+export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy): Promise<string | undefined> {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  let addresses: LookupAddress[];
+  try {
+    addresses = await lookupAll(host);
+  } catch {
+    return `its host ${host} does not resolve`;
+  }
+  for (const { address } of addresses) {
+    const verdict = classifyAddress(address);
+    if (verdict === 'private') return `its host resolves to ${address}, a private, link-local or metadata address`;
+    if (verdict === 'loopback' && !policy.allowLoopbackHttp) return `its host resolves to ${address}, a loopback address`;
+  }
+  return undefined;
+}
+
+function lookupAll(host: string): Promise<LookupAddress[]> {
+  return new Promise((resolve, reject) => lookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
+}

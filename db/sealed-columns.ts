@@ -6,6 +6,8 @@ export const SEALED_COLUMNS = [
   { table: 'security_key', idColumn: 'public_key', column: 'private_key_ciphertext' },
   { table: 'idempotency_record', idColumn: 'id', column: 'response_ciphertext' },
   { table: 'app_installation', idColumn: 'id', column: 'secrets_ciphertext' },
+  { table: 'webhook_endpoint', idColumn: 'id', column: 'secret_ciphertext' },
+  { table: 'webhook_endpoint', idColumn: 'id', column: 'previous_secret_ciphertext' },
 ] as const;
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table'];

@@ -18,7 +18,7 @@ import { openDatabase } from '../db/orm.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
-import { createPaymentsWorker } from '../worker/create-worker.js';
+import { createWorkers } from '../worker/create-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
 import { freePort } from './free-port.js';
@@ -72,16 +72,25 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     });
     const masterKeys = { current: randomBytes(32).toString('base64') };
     const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
-    const worker = await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize: poolSize, apps, masterKeys });
+    const connection = await Connection.connect({ address: temporalServer.address });
+    stops.unshift(() => connection.close());
+    const temporal = new Client({ connection });
+    const worker = await createWorkers({
+      connection: nativeConnection,
+      namespace: 'default',
+      orm,
+      databasePoolSize: poolSize,
+      apps,
+      masterKeys,
+      temporal,
+      outboundUrls: { allowLoopbackHttp: true },
+    });
     const running = worker.run();
     stops.unshift(async () => {
       worker.shutdown();
       await running;
       await nativeConnection.close();
     });
-    const connection = await Connection.connect({ address: temporalServer.address });
-    stops.unshift(() => connection.close());
-    const temporal = new Client({ connection });
     const api = await startApiServer(
       { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, ...settings } },
       apiPort,

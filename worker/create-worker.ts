@@ -1,25 +1,40 @@
 import { fileURLToPath } from 'node:url';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type Logger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from '../activities/create-activities.js';
 import type { MasterKeys } from '../db/secret-box.js';
+import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
+import { WEBHOOKS_TASK_QUEUE } from '../temporal/start-webhook-delivery.js';
 import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s). */
+const WEBHOOK_CONCURRENCY = 20;
 
 export interface WorkerDependencies {
   connection: NativeConnection;
   namespace: string;
   orm: MikroORM;
-  /** The ORM's pool size: no more activities run at once than there are connections for them. */
+  /** The ORM's pool size: no more payment activities run at once than there are connections for them. */
   databasePoolSize: number;
   apps: Map<string, AppConnector>;
-  /** Open the tenants' app credentials inside payment activities. */
+  /** Open the tenants' app credentials and webhook secrets inside activities. */
   masterKeys: MasterKeys;
+  /** Starts webhook deliveries as events are recorded. */
+  temporal?: Client;
+  outboundUrls?: OutboundUrlPolicy;
   /** A prebuilt bundle saves the few seconds of bundling when a process creates several workers. */
   workflowBundle?: WorkflowBundleWithSourceMap;
-  taskQueue?: string;
+}
+
+export interface PaymentWorkers {
+  /** Runs both workers until shutdown. */
+  run(): Promise<void>;
+  shutdown(): void;
+  isRunning(): boolean;
 }
 
 /** `logger` receives webpack's progress lines (tests pass a quiet one). */
@@ -27,13 +42,21 @@ export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleW
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(logger ? { logger } : {}) });
 }
 
-export async function createPaymentsWorker(deps: WorkerDependencies): Promise<Worker> {
-  return Worker.create({
-    connection: deps.connection,
-    namespace: deps.namespace,
-    taskQueue: deps.taskQueue ?? PAYMENTS_TASK_QUEUE,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ orm: deps.orm, apps: deps.apps, masterKeys: deps.masterKeys }),
-    maxConcurrentActivityTaskExecutions: deps.databasePoolSize,
-  });
+/**
+ * The worker of a process: one Temporal worker for payments and one for webhook deliveries, on task
+ * queues (and activity slots) of their own, so a slow endpoint can never take a payment's place.
+ */
+export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
+  const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
+  const activities = createActivities({ orm: deps.orm, apps: deps.apps, masterKeys: deps.masterKeys, temporal: deps.temporal, outboundUrls: deps.outboundUrls });
+  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities };
+  const payments = await Worker.create({ ...common, taskQueue: PAYMENTS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: deps.databasePoolSize });
+  const webhooks = await Worker.create({ ...common, taskQueue: WEBHOOKS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: WEBHOOK_CONCURRENCY });
+  return {
+    run: () => Promise.all([payments.run(), webhooks.run()]).then(() => undefined),
+    shutdown() {
+      for (const worker of [payments, webhooks]) if (worker.getState() === 'RUNNING') worker.shutdown();
+    },
+    isRunning: () => payments.getState() === 'RUNNING',
+  };
 }

@@ -1,5 +1,4 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Logger } from 'pino';
 
 /** Tables whose rows expire, each cleared of what has expired in bounded batches. */
 const EXPIRING_TABLES = ['idempotency_record', 'used_nonce'] as const;
@@ -11,31 +10,7 @@ const BATCH = 1_000;
  * because their readers treat an expired row as absent.
  */
 export class Housekeeping {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
-
-  constructor(
-    private readonly orm: MikroORM,
-    private readonly logger: Logger,
-    private readonly intervalMs = 60_000,
-  ) {}
-
-  start(): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err) => this.logger.warn({ err }, 'housekeeping failed; will try again'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
-  }
-
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
+  constructor(private readonly orm: MikroORM) {}
 
   /** Rows deleted per table. */
   async runOnce(): Promise<Record<string, number>> {

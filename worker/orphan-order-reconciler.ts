@@ -13,7 +13,6 @@ export interface ReconcilerOptions {
   logger: Logger;
   /** How old an order without a workflow must be before it counts as orphaned (the API may still be starting it). */
   graceMs: number;
-  intervalMs?: number;
   /** How a workflow is started; tests replace it to make one start fail. */
   startWorkflow?: (client: Client, input: PaymentOrderInput) => Promise<void>;
 }
@@ -24,29 +23,10 @@ export interface ReconcilerOptions {
  * be started is logged and left for the next round; it never holds back the others.
  */
 export class OrphanOrderReconciler {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
   /** Orders whose start failed, and when to try each again: they wait their turn instead of filling every batch. */
   private readonly failing = new Map<string, number>();
 
   constructor(private readonly options: ReconcilerOptions) {}
-
-  start(): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err) => this.options.logger.error({ err }, 'orphan order reconciliation failed'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs ?? 5_000);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
-  }
-
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
 
   /** How many orphaned orders had their workflow started this round. */
   async runOnce(): Promise<number> {

@@ -6,8 +6,10 @@ import type { Logger } from 'pino';
 import { createAppRegistry, type AppRegistryConfig } from '../apps/app-registry.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
-import { createPaymentsWorker } from './create-worker.js';
+import { createWorkers } from './create-worker.js';
+import { DeliveryDispatcher } from './delivery-dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
+import { Periodic } from './periodic.js';
 import { OrphanOrderReconciler } from './orphan-order-reconciler.js';
 
 export interface WorkerProcessOptions {
@@ -28,34 +30,35 @@ export interface RunningWorker {
 }
 
 /**
- * The worker process's whole job: run order workflows and their activities, restart orphaned
- * orders, and clear expired rows.
+ * The worker process's whole job: run order and webhook workflows and their activities, start the
+ * workflows of orphaned orders and lost deliveries, and clear expired rows.
  */
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const clientConnection = await Connection.connect({ address: options.temporalAddress });
   await registerSearchAttributes(clientConnection, options.namespace);
   const client = new Client({ connection: clientConnection, namespace: options.namespace });
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
-  const worker = await createPaymentsWorker({
+  const worker = await createWorkers({
     connection,
     namespace: options.namespace,
     orm: options.orm,
     databasePoolSize: options.databasePoolSize,
     apps: createAppRegistry(got, options.apps),
     masterKeys: options.masterKeys,
+    temporal: client,
+    outboundUrls: options.apps.outboundUrls,
   });
-  const reconciler = new OrphanOrderReconciler({
-    orm: options.orm,
-    client,
-    logger: options.logger,
-    graceMs: options.orphanOrderGraceMs,
-  });
-  reconciler.start();
-  const housekeeping = new Housekeeping(options.orm, options.logger);
-  housekeeping.start();
+  const reconciler = new OrphanOrderReconciler({ orm: options.orm, client, logger: options.logger, graceMs: options.orphanOrderGraceMs });
+  const housekeeping = new Housekeeping(options.orm);
+  const dispatcher = new DeliveryDispatcher(options.orm, client);
+  const jobs = [
+    new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
+    new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
+    new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
+  ];
+  for (const job of jobs) job.start();
   const done = worker.run().finally(async () => {
-    await reconciler.stop();
-    await housekeeping.stop();
+    for (const job of jobs) await job.stop();
     await connection.close();
     await clientConnection.close();
   });
@@ -63,7 +66,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     done,
     async stop() {
       // shutdown() lets activities in flight finish; the server re-dispatches anything left over.
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      worker.shutdown();
       await done;
     },
   };

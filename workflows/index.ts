@@ -1,2 +1,3 @@
-// Entry point the worker bundles: every workflow type the `payments` task queue runs.
+// Entry point the worker bundles: every workflow type of the `payments` and `webhooks` task queues.
 export { paymentOrderWorkflow } from './payment-order.workflow.js';
+export { webhookDeliveryWorkflow } from './webhook-delivery.workflow.js';

@@ -36,10 +36,25 @@ export interface InstructionMachine {
   cancelledAt?: string;
   /** Bumped by every change from outside (an update, a result), so a wait re-plans at once. */
   revision: number;
+  /** Events recorded for it so far (their keys count them), and the status the last one told. */
+  events: number;
+  toldStatus: InstructionStatus;
 }
 
 export function newMachine(plan: PlannedInstruction): InstructionMachine {
-  return { plan, status: 'PENDING', attempts: 0, declines: 0, keyAttempt: 1, keyUsed: false, unanswered: false, payNow: false, revision: 0 };
+  return {
+    plan,
+    status: 'PENDING',
+    attempts: 0,
+    declines: 0,
+    keyAttempt: 1,
+    keyUsed: false,
+    unanswered: false,
+    payNow: false,
+    revision: 0,
+    events: 0,
+    toldStatus: 'PENDING',
+  };
 }
 
 /** What the instruction's loop does next. */

@@ -16,7 +16,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { OrderActivities, ProjectedInstruction } from '../activities/order-activities.js';
+import type { OrderActivities, ProjectedInstruction, RecordedEvent } from '../activities/order-activities.js';
+import type { EventType } from '../domain/webhook.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { isFinal, type OrderStatus } from '../domain/instruction-status.js';
 import { paymentIdempotencyKey, type PaymentOrderInput } from '../domain/order.js';
@@ -71,6 +72,10 @@ export interface OrderState {
   orderDirty: boolean;
   /** Metadata of added or amended instructions, kept only until projected (it is not needed to pay). */
   pendingMetadata: Record<string, Record<string, string>>;
+  /** Events not yet recorded: they go with the next projection. */
+  events: RecordedEvent[];
+  /** The order's own events told so far (created, completed, cancelled). */
+  orderEvents: string[];
   /** The last projection version handed out (a bigint as a string), so versions rise across runs. */
   lastVersion: string;
   /** What operators were last shown, so search attributes and memo are upserted only when they change. */
@@ -85,6 +90,16 @@ export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
 }
 
 const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
+
+/** The event each status tells, when an instruction reaches it. */
+const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = {
+  OPEN: 'instruction.opened',
+  PROCESSING: 'instruction.processing',
+  SETTLED: 'instruction.settled',
+  LATE: 'instruction.late',
+  FAILED: 'instruction.failed',
+  CANCELLED: 'instruction.cancelled',
+};
 const MAX_INSTRUCTIONS = 500;
 /** How long an update waits for the read model to show its change before answering anyway. */
 const PROJECTION_WAIT_MS = 5_000;
@@ -188,6 +203,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       const machine = machines.get(instructionRef)!;
       applyAmendment(machine, amendment, Date.now());
       if (metadata) state.pendingMetadata[instructionRef] = metadata;
+      tell(machine, 'instruction.amended');
       log.info('instruction amended', { ...logFields(machine), fields: Object.keys(amendment) });
       changed(machine);
       return answer();
@@ -394,11 +410,48 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   // ---- what others see: read model, search attributes, memo -----------------------------------
 
-  /** Marks a change: the read model and the operators' view will show it. */
+  /** Marks a change: the read model, the event log and the operators' view will show it. */
   function changed(machine: InstructionMachine): void {
     if (!state.dirty.includes(machine.plan.instructionRef)) state.dirty.push(machine.plan.instructionRef);
     operatorViewStale = true;
-    log.info('instruction state', logFields(machine));
+    if (machine.status !== machine.toldStatus) {
+      machine.toldStatus = machine.status;
+      const type = STATUS_EVENTS[machine.status];
+      if (type) tell(machine, type);
+      log.info('instruction state', logFields(machine));
+    }
+  }
+
+  /** Records an instruction event, keyed by its place in the instruction's story. */
+  function tell(machine: InstructionMachine, type: EventType): void {
+    machine.events += 1;
+    const { plan } = machine;
+    state.events.push({
+      eventKey: `${state.orderId}:${plan.instructionRef}:${machine.events}:${type}`,
+      type,
+      occurredAt: nowIso(),
+      instruction: {
+        instructionRef: plan.instructionRef,
+        direction: plan.direction,
+        amountMinor: plan.amountMinor,
+        currency: plan.currency,
+        dueAt: plan.dueAt,
+        status: machine.status,
+        attempts: machine.attempts,
+        appId: plan.appId,
+        paymentMethod: plan.paymentMethod,
+        providerRef: machine.providerRef,
+        failureCode: machine.failureCode,
+        voucherCode: machine.voucherCode,
+      },
+    });
+  }
+
+  function tellOrder(type: EventType): void {
+    if (state.orderEvents.includes(type)) return;
+    state.orderEvents.push(type);
+    state.events.push({ eventKey: `${state.orderId}:order:${type}`, type, occurredAt: nowIso() });
+    state.orderDirty = true;
   }
 
   function nextVersion(): bigint {
@@ -412,8 +465,9 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   async function runProjector(): Promise<void> {
     for (;;) {
-      await condition(() => state.dirty.length > 0 || state.orderDirty);
+      await condition(() => state.dirty.length > 0 || state.orderDirty || state.events.length > 0);
       const refs = state.dirty.splice(0);
+      const events = state.events.splice(0);
       state.orderDirty = false;
       const metadata = Object.fromEntries(refs.filter((ref) => state.pendingMetadata[ref]).map((ref) => [ref, state.pendingMetadata[ref]]));
       const version = nextVersion();
@@ -428,6 +482,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
             version: version.toString(),
             status: state.status,
             instructions: refs.map((ref) => projectedRow(machines.get(ref)!, metadata[ref])),
+            events,
           },
         ],
       );
@@ -462,6 +517,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   // ---- the order's life ----------------------------------------------------------------------
 
+  tellOrder('order.created');
   for (const machine of state.instructions) start(machine);
   void runProjector();
   void refreshOperatorView();
@@ -472,14 +528,14 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   if (allFinal()) {
     state.status = orderStatusOf(state);
-    state.orderDirty = true;
+    tellOrder(state.status === 'CANCELLED' ? 'order.cancelled' : 'order.completed');
     operatorViewStale = true;
   } else {
     stopping = true;
     await condition(() => loops.size === 0);
   }
   // Nothing is left unsaid: the read model has every change, and every update has answered.
-  await condition(() => state.dirty.length === 0 && !state.orderDirty && !projecting && !operatorViewStale && allHandlersFinished());
+  await condition(() => state.dirty.length === 0 && state.events.length === 0 && !state.orderDirty && !projecting && !operatorViewStale && allHandlersFinished());
   if (!allFinal()) {
     log.info('continuing as new', { tenantId: state.tenantId, orderRef: state.orderRef, events: workflowInfo().historyLength });
     await continueAsNew<typeof paymentOrderWorkflow>({ ...input, instructions: [], continued: state });
@@ -499,6 +555,8 @@ function initialState(input: PaymentOrderInput): OrderState {
     dirty: [],
     orderDirty: true,
     pendingMetadata: {},
+    events: [],
+    orderEvents: [],
     lastVersion: '0',
     shown: { status: 'ACTIVE' },
   };

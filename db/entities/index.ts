@@ -10,6 +10,10 @@ import { SchemeVersionSchema } from './scheme-version.js';
 import { SecurityKeySchema } from './security-key.js';
 import { TenantSchema } from './tenant.js';
 import { UsedNonceSchema } from './used-nonce.js';
+import { OrderEventSchema } from './order-event.js';
+import { WebhookAttemptSchema } from './webhook-attempt.js';
+import { WebhookDeliverySchema } from './webhook-delivery.js';
+import { WebhookEndpointSchema } from './webhook-endpoint.js';
 import { VoucherGroupSchema } from './voucher-group.js';
 
 export { Account } from './account.js';
@@ -24,6 +28,10 @@ export { SchemeVersion } from './scheme-version.js';
 export { SecurityKey } from './security-key.js';
 export { Tenant } from './tenant.js';
 export { UsedNonce } from './used-nonce.js';
+export { OrderEvent } from './order-event.js';
+export { WebhookAttempt } from './webhook-attempt.js';
+export { WebhookDelivery, type DeliveryStatus } from './webhook-delivery.js';
+export { WebhookEndpoint } from './webhook-endpoint.js';
 export { VoucherGroup, type VoucherGroupEntry } from './voucher-group.js';
 
 export const ALL_ENTITIES = [
@@ -40,4 +48,8 @@ export const ALL_ENTITIES = [
   SchemeVersionSchema,
   VoucherGroupSchema,
   ProviderCallbackSchema,
+  WebhookEndpointSchema,
+  OrderEventSchema,
+  WebhookDeliverySchema,
+  WebhookAttemptSchema,
 ];

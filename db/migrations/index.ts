@@ -5,6 +5,7 @@ import { Migration20261128004500 } from './Migration20261128004500.js';
 import { Migration20261128153100 } from './Migration20261128153100.js';
 import { Migration20261128162308 } from './Migration20261128162308.js';
 import { Migration20261128164843 } from './Migration20261128164843.js';
+import { Migration20261128174546 } from './Migration20261128174546.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -18,4 +19,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261128153100', class: Migration20261128153100 },
   { name: 'Migration20261128162308', class: Migration20261128162308 },
   { name: 'Migration20261128164843', class: Migration20261128164843 },
+  { name: 'Migration20261128174546', class: Migration20261128174546 },
 ];

@@ -256,7 +256,7 @@ describe('periodic clean-up instead of per-request deletes', () => {
     expect((await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'hk-1', instructions: [instruction('a')] }, headers: { 'idempotency-key': 'hk' } })).status).toBe(202);
     expect(await em.fork().count(UsedNonce, { publicKey: stranger })).toBe(1);
 
-    const deleted = await new Housekeeping(system.orm, createLogger('housekeeping', 'silent')).runOnce();
+    const deleted = await new Housekeeping(system.orm).runOnce();
     expect(deleted.used_nonce).toBeGreaterThanOrEqual(1);
     expect(await em.fork().count(UsedNonce, { publicKey: stranger })).toBe(0);
     expect(await em.fork().count(UsedNonce, { expiresAt: { $lt: new Date() } })).toBe(0);

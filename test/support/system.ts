@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import got from 'got';
 import { pino } from 'pino';
 import { inject } from 'vitest';
@@ -15,7 +15,7 @@ import { openDatabase } from '../../db/orm.js';
 import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
-import { createPaymentsWorker } from '../../worker/create-worker.js';
+import { createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
 import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
@@ -102,8 +102,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   });
   const masterKeys: MasterKeys = { current: randomBytes(32).toString('base64') };
   const nativeConnection = await NativeConnection.connect({ address });
-  const worker: Worker | undefined =
-    options.worker === false ? undefined : await createPaymentsWorker({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys });
+  const worker: PaymentWorkers | undefined =
+    options.worker === false
+      ? undefined
+      : await createWorkers({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys, temporal: client, outboundUrls: { allowLoopbackHttp: true } });
   const running = worker?.run();
   const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, ...options.api };
   const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>

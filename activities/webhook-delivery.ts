@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { log } from '@temporalio/activity';
+import type { Got } from 'got';
+import { Webhook } from 'standardwebhooks';
+import { guardedLookup } from '../apps/outbound-guard.js';
+import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/index.js';
+import { sealedContext } from '../db/sealed-columns.js';
+import type { SecretBox } from '../db/secret-box.js';
+import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
+import { DELIVERY_TIMEOUT_MS, ENDPOINT_FAILING_LIMIT_MS, nextAttemptDelay, parseRetryAfter } from '../domain/webhook.js';
+
+export interface AttemptInput {
+  deliveryId: string;
+  /** 1 for the first try. */
+  attempt: number;
+}
+
+/** What became of one try: done (delivered, refused for good, or nothing left to do), or to be tried again after a wait. */
+export type AttemptOutcome = { done: true; status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' } | { done: false; retryInMs: number };
+
+export interface WebhookActivities {
+  attemptDelivery(input: AttemptInput): Promise<AttemptOutcome>;
+}
+
+export interface WebhookActivityDependencies {
+  orm: MikroORM;
+  box: SecretBox;
+  http: Got;
+  outboundUrls: OutboundUrlPolicy;
+}
+
+/**
+ * One try of a webhook delivery (ARCHITECTURE.md, "Webhooks"): the event's body, byte for byte as
+ * recorded, POSTed with the Standard Webhooks headers (its event id as `webhook-id`, the same on
+ * every try, signed with the endpoint's secret and, during a rotation's grace, the previous one
+ * too). A 2xx within 15 s succeeds; a 410 disables the endpoint; anything else is tried again on the
+ * schedule, later if Retry-After asks; an endpoint failing for 5 days is disabled. Every try is
+ * logged. No connection is held while the endpoint answers.
+ */
+export function createWebhookActivities({ orm, box, http, outboundUrls }: WebhookActivityDependencies): WebhookActivities {
+  const client = http.extend({
+    retry: { limit: 0 },
+    followRedirect: false,
+    throwHttpErrors: false,
+    timeout: { request: DELIVERY_TIMEOUT_MS },
+    dnsLookup: guardedLookup(outboundUrls) as never,
+  });
+
+  return {
+    async attemptDelivery({ deliveryId, attempt }) {
+      const em = orm.em.fork();
+      const delivery = await em.findOne(WebhookDelivery, { id: deliveryId });
+      if (!delivery || delivery.status !== 'PENDING') return { done: true, status: 'SKIPPED' };
+      const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
+      if (!endpoint?.enabled) {
+        await em.nativeUpdate(WebhookDelivery, { id: deliveryId }, { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null });
+        return { done: true, status: 'SKIPPED' };
+      }
+      const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
+
+      const sentAt = new Date();
+      const started = performance.now();
+      let statusCode: number | undefined;
+      let error: string | undefined;
+      let retryAfterMs: number | undefined;
+      const problem = outboundUrlProblem(endpoint.url, outboundUrls);
+      if (problem) {
+        error = `url not allowed: ${problem}`;
+      } else {
+        try {
+          const response = await client.post(endpoint.url, {
+            body: event.payload,
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'payment-scheduler-webhooks',
+              'webhook-id': event.id,
+              'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+              'webhook-signature': signatures(endpoint, event, sentAt),
+            },
+          });
+          statusCode = response.statusCode;
+          retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
+        } catch (err) {
+          error = describe(err);
+        }
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
+      const gone = statusCode === 410;
+      const now = new Date();
+      let disabledReason: string | undefined;
+      if (gone) disabledReason = `the endpoint answered 410 Gone on ${now.toISOString()}`;
+      else if (!succeeded && endpoint.failingSince && now.getTime() - endpoint.failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS) {
+        disabledReason = `every delivery has failed since ${endpoint.failingSince.toISOString()}`;
+      }
+      const retryInMs = succeeded || disabledReason ? undefined : nextAttemptDelay(attempt, retryAfterMs);
+      const status = succeeded ? 'SUCCEEDED' : retryInMs === undefined ? 'FAILED' : 'PENDING';
+      const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
+      await orm.em.fork().transactional(async (tx) => {
+        await tx.getConnection().execute(
+          `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           on conflict (delivery_id, attempt) do update set attempted_at = excluded.attempted_at, status_code = excluded.status_code,
+             latency_ms = excluded.latency_ms, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
+          [randomUUID(), deliveryId, delivery.tenantId, attempt, sentAt, statusCode ?? null, latencyMs, error?.slice(0, 500) ?? null, nextAttemptAt],
+          'run',
+          tx.getTransactionContext(),
+        );
+        await tx.nativeUpdate(WebhookDelivery, { id: deliveryId }, { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now });
+        await tx.nativeUpdate(
+          WebhookEndpoint,
+          { id: endpoint.id },
+          succeeded
+            ? { failingSince: null }
+            : { failingSince: endpoint.failingSince ?? now, ...(disabledReason ? { enabled: false, disabledReason } : {}) },
+        );
+      });
+      log.info('webhook attempt', { tenantId: delivery.tenantId, deliveryId, eventType: event.type, attempt, statusCode, latencyMs, error, retryInMs });
+      return status === 'PENDING' ? { done: false, retryInMs: retryInMs! } : { done: true, status };
+    },
+  };
+
+  function signatures(endpoint: WebhookEndpoint, event: OrderEvent, at: Date): string {
+    const secrets = [box.open(endpoint.secretCiphertext, sealedContext('webhook_endpoint', endpoint.id))];
+    if (endpoint.previousSecretCiphertext && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > at) {
+      secrets.push(box.open(endpoint.previousSecretCiphertext, sealedContext('webhook_endpoint', endpoint.id)));
+    }
+    // During a rotation's grace both are sent, space-separated: receivers holding either verify.
+    return secrets.map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload)).join(' ');
+  }
+}
+
+function describe(err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string };
+  if (code === 'ETIMEDOUT') return `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`;
+  return [code, message].filter(Boolean).join(': ') || 'request failed';
+}

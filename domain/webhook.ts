@@ -1,0 +1,47 @@
+/** Every event the platform records and sends (ARCHITECTURE.md, "Webhooks"). */
+export const EVENT_TYPES = [
+  'order.created',
+  'order.completed',
+  'order.cancelled',
+  'instruction.opened',
+  'instruction.processing',
+  'instruction.settled',
+  'instruction.late',
+  'instruction.failed',
+  'instruction.cancelled',
+  'instruction.amended',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * When each attempt of a delivery is made, counted from the one before: at once, then 5 seconds,
+ * 5 minutes, 30 minutes, 2, 5, 10 and 10 hours (Svix's schedule). After the last, it has failed.
+ */
+export const DELIVERY_SCHEDULE_MS: readonly number[] = [0, 5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 10 * 3600_000, 10 * 3600_000];
+
+/** An endpoint failing this long, with no success in between, is disabled. */
+export const ENDPOINT_FAILING_LIMIT_MS = 5 * 24 * 3600_000;
+
+/** A 2xx within this is a success; anything else, or nothing, is a failure. */
+export const DELIVERY_TIMEOUT_MS = 15_000;
+
+/** The longest a Retry-After may push an attempt back: a receiver cannot park a delivery for ever. */
+export const MAX_RETRY_AFTER_MS = 24 * 3600_000;
+
+/**
+ * The wait before the attempt after `attempt` (1-based), or undefined when it was the last. A
+ * Retry-After longer than the schedule's wait is honoured, within reason.
+ */
+export function nextAttemptDelay(attempt: number, retryAfterMs?: number): number | undefined {
+  const scheduled = DELIVERY_SCHEDULE_MS[attempt];
+  if (scheduled === undefined) return undefined;
+  return Math.max(scheduled, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+}
+
+/** A Retry-After header (seconds, or an HTTP date) as milliseconds from `nowMs`, or undefined. */
+export function parseRetryAfter(header: string | undefined, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  if (/^\d{1,9}$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
