@@ -3,7 +3,7 @@
  * last value seen. Tests wait on conditions like this instead of sleeping a fixed time.
  */
 export async function eventually<T>(
-  probe: () => Promise<T>,
+  probe: () => T | Promise<T>,
   done: (value: T) => boolean,
   { timeoutMs = 30_000, intervalMs = 200, what = 'condition' } = {},
 ): Promise<T> {

@@ -1,0 +1,247 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { DeliveryDispatcher } from '../../worker/delivery-dispatcher.js';
+import { eventually } from '../support/eventually.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
+
+let system: TestSystem;
+const receivers: { close(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  for (const receiver of receivers) await receiver.close();
+  await system?.close();
+});
+
+const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+
+async function receiver(answer?: (n: number) => Answer) {
+  const started = await startWebhookReceiver(answer);
+  receivers.push(started);
+  return started;
+}
+
+async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[] = []) {
+  const res = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url, eventTypes, description: 'test' } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  system.issuedPrivateKeys.push(res.body.secret);
+  return res.body as { endpointId: string; secret: string };
+}
+
+async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Record<string, unknown> = {}) {
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: {
+      orderRef,
+      metadata: { policy: 'P-1' },
+      instructions: [
+        { instructionRef: 'a', direction: 'DEBIT', amount: '12.34', currency: 'EUR', country: 'FR', openDate: inSeconds(0), dueDate: inSeconds(1), financialInstrumentId: 'card_ok', metadata: { month: '1' }, ...extra },
+      ],
+    },
+  });
+  expect(res.status).toBe(202);
+  return eventually(async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body, (o) => o.status !== 'ACTIVE', { what: `${orderRef} to finish` });
+}
+
+describe('webhook endpoints', () => {
+  it('show the secret once, keep it sealed, and refuse URLs that are not https to a public address', async () => {
+    const tenant = await system.newTenant();
+    const created = await endpoint(tenant, 'http://127.0.0.1:9/hooks');
+    expect(created.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const read = await tenant.client.request('GET', `/v1/webhooks/endpoints/${created.endpointId}`);
+    expect(JSON.stringify(read.body)).not.toContain(created.secret);
+    const row = await system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: created.endpointId });
+    expect(row.secretCiphertext).toMatch(/^v2\./);
+    for (const url of ['http://example.com/hooks', 'https://10.1.2.3/hooks', 'http://169.254.169.254/latest', 'https://[fd00::1]/x', 'ftp://example.com/x']) {
+      const res = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url } });
+      expect(res.status, url).toBe(400);
+      expect(res.body.errors[0].path).toBe('url');
+    }
+    // Without the local-development setting, loopback is refused too.
+    const strict = await system.startApi({ settings: { allowLoopbackHttp: false } });
+    try {
+      const res = await fetch(`${strict.url}/v1/webhooks/endpoints`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await tenant.client.accessToken()}`, 'x-tenant-id': tenant.tenantId, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'http://127.0.0.1:9/hooks' }),
+      });
+      expect(res.status).toBe(400);
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
+describe('events', () => {
+  it('are recorded once each, signed per Standard Webhooks, and delivered with both metadata echoed', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { secret } = await endpoint(tenant, hooks.url);
+    await settledOrder(tenant, 'events-1');
+    const types = ['order.created', 'instruction.opened', 'instruction.processing', 'instruction.settled', 'order.completed'];
+    await eventually(() => hooks.received.length, (n) => n >= types.length, { what: 'every event delivered' });
+    expect(hooks.received.map((r) => r.payload.type).sort()).toEqual([...types].sort());
+    for (const request of hooks.received) {
+      expect(hooks.verifies(request, secret)).toBe(true);
+      expect(request.headers['webhook-id']).toBe(request.payload.id);
+      expect(request.payload.data.order).toMatchObject({ orderRef: 'events-1', metadata: { policy: 'P-1' } });
+    }
+    const settled = hooks.received.find((r) => r.payload.type === 'instruction.settled')!;
+    expect(settled.payload.data.instruction).toMatchObject({ instructionRef: 'a', status: 'SETTLED', amount: '12.34', metadata: { month: '1' }, appId: 'SANDBOX_CARD' });
+    // A body tampered with in transit fails verification.
+    expect(hooks.verifies({ ...settled, body: settled.body.replace('12.34', '99.99') }, secret)).toBe(false);
+
+    const log = await tenant.client.request('GET', '/v1/events?orderRef=events-1&limit=100');
+    expect(log.body.items.map((e: { type: string }) => e.type).sort()).toEqual([...types].sort());
+    expect(await system.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId })).toBe(types.length);
+    const onlySettled = await tenant.client.request('GET', '/v1/events?type=instruction.settled');
+    expect(onlySettled.body.items.map((e: { eventId: string }) => e.eventId)).toEqual([settled.payload.id]);
+    const paged = await tenant.client.request('GET', '/v1/events?limit=2');
+    expect(paged.body.items).toHaveLength(2);
+    const next = await tenant.client.request('GET', `/v1/events?limit=100&cursor=${paged.body.nextCursor}`);
+    expect(next.body.items).toHaveLength(types.length - 2);
+  });
+
+  it('go only to endpoints that take their type', async () => {
+    const tenant = await system.newTenant();
+    const all = await receiver();
+    const some = await receiver();
+    await endpoint(tenant, all.url);
+    await endpoint(tenant, some.url, ['instruction.settled']);
+    await settledOrder(tenant, 'filtered-1');
+    await eventually(() => all.received.length, (n) => n === 5, { what: 'all events to the first' });
+    await eventually(() => some.received.length, (n) => n === 1, { what: 'one event to the second' });
+    expect(some.received[0].payload.type).toBe('instruction.settled');
+  });
+});
+
+describe('delivery', () => {
+  it('retries a failed attempt on the schedule and logs every attempt', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver((n) => (n === 1 ? { status: 500 } : { status: 200 }));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'retry-1');
+    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the second attempt', timeoutMs: 30_000 });
+    expect(hooks.received[0].id).toBe(hooks.received[1].id); // the same webhook-id: receivers can tell
+    expect(hooks.received[1].at - hooks.received[0].at).toBeGreaterThanOrEqual(4_900);
+    const log = await eventually(
+      async () => (await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${endpointId}`)).body.items,
+      (items) => items[0]?.status === 'SUCCEEDED',
+      { what: 'the delivery SUCCEEDED' },
+    );
+    expect(log[0].attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([500, 200]);
+    expect(log[0].attemptLog[0]).toMatchObject({ error: null, nextAttemptAt: expect.any(String), latencyMs: expect.any(Number) });
+    expect(log[0].attemptLog[1].nextAttemptAt).toBeNull();
+  });
+
+  it('honours Retry-After when it asks for longer than the schedule', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver((n) => (n === 1 ? { status: 503, headers: { 'retry-after': '8' } } : { status: 204 }));
+    await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'retry-after-1');
+    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the attempt after Retry-After', timeoutMs: 30_000 });
+    expect(hooks.received[1].at - hooks.received[0].at).toBeGreaterThanOrEqual(7_900);
+  });
+
+  it('disables an endpoint that answers 410 Gone, and says why', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver(() => ({ status: 410 }));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'gone-1');
+    const disabled = await eventually(
+      async () => (await tenant.client.request('GET', `/v1/webhooks/endpoints/${endpointId}`)).body,
+      (e) => e.enabled === false,
+      { what: 'the endpoint disabled' },
+    );
+    expect(disabled.disabledReason).toMatch(/410 Gone/);
+    await settledOrder(tenant, 'gone-2');
+    expect(hooks.received).toHaveLength(1);
+    expect(await system.orm.em.fork().count(WebhookDelivery, { endpointId, status: 'FAILED' })).toBe(1);
+  });
+
+  it('disables an endpoint that has failed for five days', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver(() => ({ status: 500 }));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await system.orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpointId }, { failingSince: new Date(Date.now() - 6 * 24 * 3600_000) });
+    await settledOrder(tenant, 'failing-1');
+    const disabled = await eventually(async () => system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpointId }), (e) => !e.enabled, { what: 'the endpoint disabled' });
+    expect(disabled.disabledReason).toMatch(/failed since/);
+  });
+
+  it('never holds up a payment: an endpoint that does not answer changes nothing of the order’s pace', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver(() => 'hang');
+    await endpoint(tenant, hooks.url);
+    const started = Date.now();
+    const order = await settledOrder(tenant, 'slow-endpoint-1');
+    expect(order.instructions[0].status).toBe('SETTLED');
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(hooks.received.length).toBeGreaterThan(0);
+  });
+
+  it('replays a delivery with the same webhook-id, and recovers every failed one since a time', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'replay-1');
+    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'the first delivery' });
+    const [delivery] = (await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${endpointId}`)).body.items;
+    const replay = await tenant.client.request('POST', `/v1/webhooks/deliveries/${delivery.deliveryId}/replay`);
+    expect(replay).toMatchObject({ status: 202, body: { replayOf: delivery.deliveryId, status: 'PENDING' } });
+    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the replay' });
+    expect(hooks.received[1].id).toBe(hooks.received[0].id);
+
+    // What the end of the schedule leaves: deliveries FAILED. Recover sends them again.
+    const since = new Date().toISOString();
+    await settledOrder(tenant, 'replay-2');
+    await eventually(() => hooks.received.length, (n) => n === 3, { what: 'the second order’s delivery' });
+    await system.orm.em.fork().nativeUpdate(WebhookDelivery, { endpointId, createdAt: { $gte: new Date(since) } }, { status: 'FAILED' });
+    const recovered = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } });
+    expect(recovered.status).toBe(202);
+    expect(recovered.body.deliveries).toHaveLength(1);
+    await eventually(() => hooks.received.length, (n) => n === 4, { what: 'the recovered delivery' });
+  });
+
+  it('signs with both secrets while a rotation’s grace lasts', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId, secret: oldSecret } = await endpoint(tenant, hooks.url, ['order.created']);
+    const rotated = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 3600 } });
+    expect(rotated.status).toBe(200);
+    const newSecret = rotated.body.secret as string;
+    system.issuedPrivateKeys.push(newSecret);
+    expect(newSecret).not.toBe(oldSecret);
+    expect(rotated.body.previousSecretValidUntil).toEqual(expect.any(String));
+    await settledOrder(tenant, 'rotated-1');
+    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'a delivery after the rotation' });
+    expect(String(hooks.received[0].headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(hooks.verifies(hooks.received[0], oldSecret)).toBe(true);
+    expect(hooks.verifies(hooks.received[0], newSecret)).toBe(true);
+  });
+
+  it('starts a delivery whose start was lost, from the outbox', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'outbox-1');
+    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'the delivery' });
+    const [delivery] = await system.orm.em.fork().find(WebhookDelivery, { endpointId });
+    // What a projection that died after committing leaves: a delivery no workflow runs.
+    const em = system.orm.em.fork();
+    const lost = em.create(WebhookDelivery, { ...delivery, id: crypto.randomUUID(), startedAt: null, status: 'PENDING', attempts: 0, createdAt: new Date(Date.now() - 60_000), updatedAt: new Date() });
+    await em.flush();
+    expect(await new DeliveryDispatcher(system.orm, system.client).runOnce()).toBeGreaterThanOrEqual(1);
+    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the lost delivery, started' });
+    expect((await system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: lost.id })).startedAt).not.toBeNull();
+  });
+});
+
+describe('logs', () => {
+  it('never contain a private key, a webhook secret, a signature header or an access token', () => {
+    expectNoSecretsInLogs(system);
+  });
+});

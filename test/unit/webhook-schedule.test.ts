@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { guardedLookup } from '../../apps/outbound-guard.js';
+import { classifyAddress, outboundUrlProblem } from '../../domain/outbound-url.js';
+import { DELIVERY_SCHEDULE_MS, MAX_RETRY_AFTER_MS, nextAttemptDelay, parseRetryAfter } from '../../domain/webhook.js';
+
+describe('the delivery schedule', () => {
+  it('is at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then nothing', () => {
+    const waits = Array.from({ length: 8 }, (_, i) => nextAttemptDelay(i + 1));
+    expect(waits).toEqual([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, undefined]);
+    expect(DELIVERY_SCHEDULE_MS[0]).toBe(0);
+  });
+
+  it('waits longer when Retry-After asks, never shorter, and within a day', () => {
+    expect(nextAttemptDelay(1, 60_000)).toBe(60_000);
+    expect(nextAttemptDelay(3, 60_000)).toBe(1_800_000);
+    expect(nextAttemptDelay(1, 10 * MAX_RETRY_AFTER_MS)).toBe(MAX_RETRY_AFTER_MS);
+    expect(nextAttemptDelay(8, 60_000)).toBeUndefined();
+  });
+
+  it('reads Retry-After as seconds or as a date', () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter('Tue, 01 Jan 2030 00:01:00 GMT', now)).toBe(60_000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+});
+
+describe('where tenants may point us (SSRF)', () => {
+  it.each([
+    ['10.0.0.1', 'private'],
+    ['172.16.5.4', 'private'],
+    ['192.168.1.1', 'private'],
+    ['169.254.169.254', 'private'],
+    ['100.64.0.1', 'private'],
+    ['0.0.0.0', 'private'],
+    ['fd00::1', 'private'],
+    ['fe80::1', 'private'],
+    ['::ffff:10.0.0.1', 'private'],
+    ['::ffff:a00:1', 'private'],
+    ['0:0:0:0:0:ffff:a9fe:a9fe', 'private'],
+    ['::ffff:7f00:1', 'loopback'],
+    ['::ffff:5db8:d822', 'public'],
+    ['64:ff9b::a00:1', 'private'],
+    ['127.0.0.1', 'loopback'],
+    ['::1', 'loopback'],
+    ['93.184.216.34', 'public'],
+    ['2606:2800:220:1::1', 'public'],
+  ])('%s is %s', (address, verdict) => {
+    expect(classifyAddress(address)).toBe(verdict);
+  });
+
+  it('takes https to public hosts, and loopback http only in local development', () => {
+    expect(outboundUrlProblem('https://example.com/x', { allowLoopbackHttp: false })).toBeUndefined();
+    expect(outboundUrlProblem('http://example.com/x', { allowLoopbackHttp: true })).toMatch(/https/);
+    expect(outboundUrlProblem('http://localhost:8080/x', { allowLoopbackHttp: false })).toMatch(/loopback/);
+    expect(outboundUrlProblem('http://localhost:8080/x', { allowLoopbackHttp: true })).toBeUndefined();
+    expect(outboundUrlProblem('https://user:pw@example.com/', { allowLoopbackHttp: true })).toMatch(/credentials/);
+    expect(outboundUrlProblem('https://[::ffff:10.0.0.1]/hook', { allowLoopbackHttp: true })).toMatch(/private/);
+  });
+
+  it('refuses, at connect time, a name that resolves to an address it may not reach', async () => {
+    const lookup = (allowLoopbackHttp: boolean) =>
+      new Promise<string>((resolve, reject) =>
+        guardedLookup({ allowLoopbackHttp })('localhost', { family: 4 }, (err, address) => (err ? reject(err) : resolve(address as string))),
+      );
+    await expect(lookup(false)).rejects.toThrow(/loopback/);
+    await expect(lookup(true)).resolves.toBe('127.0.0.1');
+  });
+});
