@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import proto from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import got from 'got';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createWebhookActivities } from '../../activities/webhook-delivery.js';
+import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { openDatabase } from '../../db/orm.js';
+import { sealedContext } from '../../db/sealed-columns.js';
+import { SecretBox } from '../../db/secret-box.js';
+import { DELIVERY_SCHEDULE_MS } from '../../domain/webhook.js';
+import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
+import { webhookDeliveryWorkflow } from '../../workflows/webhook-delivery.workflow.js';
+import { quietTemporalLogs } from '../support/system.js';
+import { createTenantRows } from '../support/tenant-rows.js';
+import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
+
+const TASK_QUEUE = 'webhooks-time-skipping';
+const HISTORIES = new URL('./histories/', import.meta.url);
+
+let env: TestWorkflowEnvironment;
+let orm: MikroORM;
+let workflowBundle: WorkflowBundleWithSourceMap;
+const masterKeys = { current: randomBytes(32).toString('base64') };
+const box = SecretBox.fromMasterKeys(masterKeys);
+
+beforeAll(async () => {
+  quietTemporalLogs();
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } },
+  });
+  orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
+});
+
+afterAll(async () => {
+  await orm?.close();
+  await env?.teardown();
+});
+
+/** An endpoint at `url`, one recorded event and its delivery there, written as the platform writes them. */
+async function pendingDelivery(url: string) {
+  const { tenantId } = await createTenantRows(orm, masterKeys, []);
+  const em = orm.em.fork();
+  const endpointId = randomUUID();
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const endpoint = em.create(WebhookEndpoint, {
+    id: endpointId,
+    tenantId,
+    url,
+    secretCiphertext: box.seal(secret, sealedContext('webhook_endpoint', endpointId)),
+  });
+  const eventId = randomUUID();
+  const event = em.create(OrderEvent, {
+    id: eventId,
+    tenantId,
+    eventKey: `order:o-1:order.created`,
+    type: 'order.created',
+    orderRef: 'o-1',
+    occurredAt: new Date(),
+    payload: JSON.stringify({ id: eventId, type: 'order.created', data: { order: { orderRef: 'o-1' } } }),
+  });
+  const delivery = em.create(WebhookDelivery, { id: randomUUID(), tenantId, endpointId, eventId, eventType: event.type });
+  await em.flush();
+  return { endpoint, delivery, secret };
+}
+
+/** Runs one delivery to its end on a fresh worker, skipping the schedule's waits; returns its result and its timers. */
+async function deliver(answer: (n: number) => Answer) {
+  const receiver = await startWebhookReceiver(answer);
+  try {
+    const { endpoint, delivery, secret } = await pendingDelivery(receiver.url);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle,
+      activities: createWebhookActivities({ orm, box, http: got, outboundUrls: { allowLoopbackHttp: true } }),
+    });
+    const workflowId = `webhook-${delivery.id}`;
+    const result = await worker.runUntil(
+      env.client.workflow.execute(webhookDeliveryWorkflow, { workflowId, taskQueue: TASK_QUEUE, args: [{ deliveryId: delivery.id }] }),
+    );
+    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const timersMs = (history.events ?? [])
+      .map((event) => event.timerStartedEventAttributes?.startToFireTimeout)
+      .filter((timeout) => timeout != null)
+      .map((timeout) => Number(timeout.seconds ?? 0) * 1000 + Math.round((timeout.nanos ?? 0) / 1e6));
+    const em = orm.em.fork();
+    return {
+      result,
+      timersMs,
+      history,
+      received: receiver.received,
+      verifies: (n: number) => receiver.verifies(receiver.received[n], secret),
+      delivery: await em.findOneOrFail(WebhookDelivery, { id: delivery.id }),
+      attempts: await em.find(WebhookAttempt, { deliveryId: delivery.id }, { orderBy: { attempt: 'asc' } }),
+      endpoint: await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id }),
+    };
+  } finally {
+    await receiver.close();
+  }
+}
+
+function record(name: string, history: proto.temporal.api.history.v1.IHistory) {
+  if (!process.env.RECORD_HISTORIES) return;
+  mkdirSync(HISTORIES, { recursive: true });
+  writeFileSync(new URL(`${name}.binpb`, HISTORIES), proto.temporal.api.history.v1.History.encode(history).finish());
+}
+
+describe('webhook delivery workflow on the time-skipping server', () => {
+  it('tries a failing endpoint eight times over 27 hours, on the schedule, then gives up', async () => {
+    const run = await deliver(() => ({ status: 500 }));
+    expect(run.result).toBe('FAILED');
+    expect(run.received).toHaveLength(8);
+    expect(run.timersMs).toEqual(DELIVERY_SCHEDULE_MS.slice(1));
+    expect(run.timersMs.reduce((a, b) => a + b, 0)).toBe(27 * 3600_000 + 35 * 60_000 + 5_000);
+    // The same event every time: one webhook-id, the same body, each try signed afresh.
+    expect(new Set(run.received.map((r) => r.id)).size).toBe(1);
+    expect(new Set(run.received.map((r) => r.body)).size).toBe(1);
+    expect(run.received.every((_, n) => run.verifies(n))).toBe(true);
+    expect(run.delivery).toMatchObject({ status: 'FAILED', attempts: 8, nextAttemptAt: null });
+    expect(run.attempts.map((a) => [a.attempt, a.statusCode])).toEqual(Array.from({ length: 8 }, (_, i) => [i + 1, 500]));
+    expect(run.attempts.slice(0, 7).every((a) => a.nextAttemptAt !== null)).toBe(true);
+    expect(run.attempts[7].nextAttemptAt).toBeNull();
+    // Eight failures in 27 simulated hours is not yet five days of failing: the endpoint stays on.
+    expect(run.endpoint).toMatchObject({ enabled: true });
+    expect(run.endpoint.failingSince).toBeInstanceOf(Date);
+    record('webhook-exhausted', run.history);
+  });
+
+  it('stops at the first 2xx, and an endpoint that recovers is no longer failing', async () => {
+    const run = await deliver((n) => (n < 3 ? { status: 503 } : { status: 204 }));
+    expect(run.result).toBe('SUCCEEDED');
+    expect(run.received).toHaveLength(3);
+    expect(run.timersMs).toEqual([5_000, 300_000]);
+    expect(run.delivery).toMatchObject({ status: 'SUCCEEDED', attempts: 3 });
+    expect(run.endpoint.failingSince).toBeNull();
+  });
+
+  it('waits as long as Retry-After asks when that is longer than the schedule', async () => {
+    const run = await deliver((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '3600' } } : { status: 200 }));
+    expect(run.result).toBe('SUCCEEDED');
+    expect(run.timersMs).toEqual([3_600_000]);
+    record('webhook-retry-after', run.history);
+  });
+
+  it('disables the endpoint on 410 Gone and tries no more', async () => {
+    const run = await deliver(() => ({ status: 410 }));
+    expect(run.result).toBe('FAILED');
+    expect(run.received).toHaveLength(1);
+    expect(run.timersMs).toEqual([]);
+    expect(run.endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/410/) });
+  });
+});
