@@ -5,17 +5,22 @@ import { issueAccessToken, tokenSigningKey } from '../../api/auth/access-token.j
 import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler-client.js';
 import { SecurityKey } from '../../db/entities/index.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
+import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 let system: TestSystem;
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 /** Every private key this file sees; none may appear in any log line. */
 const privateKeys: string[] = [];
 
 beforeAll(async () => {
   system = await startSystem();
+  receiver = await startWebhookReceiver();
 });
 afterAll(async () => {
+  await receiver?.close();
   await system?.close();
 });
 
@@ -189,7 +194,9 @@ describe('roles', () => {
       .replace(':orderRef', 'no-such-order')
       .replace(':appId', 'SANDBOX_VOUCHERS')
       .replace(':schemeId', randomUUID())
-      .replace(':voucherGroupId', randomUUID());
+      .replace(':voucherGroupId', randomUUID())
+      .replace(':endpointId', randomUUID())
+      .replace(':deliveryId', randomUUID());
   }
 
   it('lets in exactly the keys holding a role each route declares', async () => {
@@ -362,6 +369,7 @@ describe('tenant isolation', () => {
       await notFound(b.client.request('DELETE', `/v1/voucher-groups/${aObjects.voucherGroupId}`));
       expect((await a.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)).status).toBe(200);
     },
+    ...webhookIsolation(),
     'GET /account/audit': async (a, b) => {
       const theirs = (await b.account.request('GET', '/v1/account/audit?limit=100')).body.items;
       expect(theirs.length).toBeGreaterThan(0);
@@ -370,7 +378,61 @@ describe('tenant isolation', () => {
   };
 
   /** A's objects that B tries to reach, made in the test below. */
-  const aObjects = { collectSchemeId: '', payoutSchemeId: '', voucherGroupId: '' };
+  const aObjects = { collectSchemeId: '', payoutSchemeId: '', voucherGroupId: '', endpointId: '', deliveryId: '', eventIds: [] as string[] };
+
+  function webhookIsolation(): Record<string, Check> {
+    const endpoint = () => `/v1/webhooks/endpoints/${aObjects.endpointId}`;
+    const delivery = () => `/v1/webhooks/deliveries/${aObjects.deliveryId}`;
+    /** A's endpoint as A sees it: any change B managed would show here. */
+    const aEndpoint = async (a: TenantFixture) => (await a.client.request('GET', endpoint())).body;
+    const aDeliveryCount = async (a: TenantFixture) => (await a.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.length;
+    return {
+      'POST /webhooks/endpoints': async (a, b) => {
+        const before = (await a.client.request('GET', '/v1/webhooks/endpoints')).body.items;
+        expect((await b.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })).status).toBe(201);
+        expect((await a.client.request('GET', '/v1/webhooks/endpoints')).body.items).toEqual(before);
+      },
+      'GET /webhooks/endpoints': async (_a, b) => {
+        const ids = (await b.client.request('GET', '/v1/webhooks/endpoints')).body.items.map((e: any) => e.endpointId);
+        expect(ids).not.toContain(aObjects.endpointId);
+      },
+      'GET /webhooks/endpoints/:endpointId': (_a, b) => notFound(b.client.request('GET', endpoint())),
+      'PATCH /webhooks/endpoints/:endpointId': async (a, b) => {
+        const before = await aEndpoint(a);
+        await notFound(b.client.request('PATCH', endpoint(), { body: { url: 'https://example.com/stolen' } }));
+        expect(await aEndpoint(a)).toEqual(before);
+      },
+      'DELETE /webhooks/endpoints/:endpointId': async (a, b) => {
+        await notFound(b.client.request('DELETE', endpoint()));
+        expect((await a.client.request('GET', endpoint())).status).toBe(200);
+      },
+      'POST /webhooks/endpoints/:endpointId/rotate-secret': async (a, b) => {
+        const before = await aEndpoint(a);
+        await notFound(b.client.request('POST', `${endpoint()}/rotate-secret`, { body: { graceSeconds: 0 } }));
+        expect(await aEndpoint(a)).toEqual(before);
+      },
+      'POST /webhooks/endpoints/:endpointId/recover': async (a, b) => {
+        const before = await aDeliveryCount(a);
+        await notFound(b.client.request('POST', `${endpoint()}/recover`, { body: { since: '2020-01-01T00:00:00Z' } }));
+        expect(await aDeliveryCount(a)).toBe(before);
+      },
+      'GET /webhooks/deliveries': async (_a, b) => {
+        const ids = (await b.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.map((d: any) => d.deliveryId);
+        expect(ids).not.toContain(aObjects.deliveryId);
+      },
+      'GET /webhooks/deliveries/:deliveryId': (_a, b) => notFound(b.client.request('GET', delivery())),
+      'POST /webhooks/deliveries/:deliveryId/replay': async (a, b) => {
+        const before = await aDeliveryCount(a);
+        await notFound(b.client.request('POST', `${delivery()}/replay`));
+        expect(await aDeliveryCount(a)).toBe(before);
+      },
+      'GET /events': async (_a, b) => {
+        const ids = (await b.client.request('GET', '/v1/events?limit=100')).body.items.map((e: any) => e.eventId);
+        expect(ids.length).toBeGreaterThan(0); // B's own order's events
+        expect(ids.filter((id: string) => aObjects.eventIds.includes(id))).toEqual([]);
+      },
+    };
+  }
 
   function schemeIsolation(kind: 'collect' | 'payout'): Record<string, Check> {
     const base = `/v1/schemes/${kind}`;
@@ -416,6 +478,8 @@ describe('tenant isolation', () => {
   it('shows tenant B nothing of tenant A', async () => {
     const a = await tenantFixture();
     const b = await tenantFixture();
+    // A's endpoint is there before A's orders, so their events are delivered to it.
+    aObjects.endpointId = (await a.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })).body.endpointId;
     expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'a-instruction') })).status).toBe(202);
     expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status).toBe(202);
     // A's configuration: an app B does not have, a voucher group, a collection and a payout scheme.
@@ -427,6 +491,14 @@ describe('tenant isolation', () => {
     });
     expect(payout.status).toBe(201);
     aObjects.payoutSchemeId = payout.body.schemeId;
+    const deliveries = await eventually(
+      async () => (await a.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items,
+      (items: any[]) => items.length >= 2,
+      { what: "A's order.created deliveries" },
+    );
+    aObjects.deliveryId = deliveries[0].deliveryId;
+    aObjects.eventIds = (await a.client.request('GET', '/v1/events?limit=100')).body.items.map((e: any) => e.eventId);
+    expect(aObjects.eventIds.length).toBeGreaterThanOrEqual(2);
     for (const [route, check] of Object.entries(ISOLATION)) {
       try {
         await check(a, b);

@@ -51,7 +51,11 @@ async function pendingDelivery(url: string) {
     id: endpointId,
     tenantId,
     url,
+    eventTypes: [],
+    enabled: true,
     secretCiphertext: box.seal(secret, sealedContext('webhook_endpoint', endpointId)),
+    createdAt: new Date(),
+    updatedAt: new Date(),
   });
   const eventId = randomUUID();
   const event = em.create(OrderEvent, {
@@ -62,8 +66,9 @@ async function pendingDelivery(url: string) {
     orderRef: 'o-1',
     occurredAt: new Date(),
     payload: JSON.stringify({ id: eventId, type: 'order.created', data: { order: { orderRef: 'o-1' } } }),
+    createdAt: new Date(),
   });
-  const delivery = em.create(WebhookDelivery, { id: randomUUID(), tenantId, endpointId, eventId, eventType: event.type });
+  const delivery = em.create(WebhookDelivery, { id: randomUUID(), tenantId, endpointId, eventId, eventType: event.type, status: 'PENDING', attempts: 0, createdAt: new Date(), updatedAt: new Date() });
   await em.flush();
   return { endpoint, delivery, secret };
 }
