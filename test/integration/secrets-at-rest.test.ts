@@ -48,7 +48,7 @@ async function dumpData(orm: MikroORM): Promise<string> {
 }
 
 describe('a dump of the database', () => {
-  it('holds no private key, however the key was created', async () => {
+  it('holds no private key, however the key was created, nor an app credential or webhook secret', async () => {
     const tenant = await system.newTenant();
     const account = await system.newAccount();
     const idempotent = await account.client.request('POST', '/v1/account/keys', {
@@ -60,6 +60,15 @@ describe('a dump of the database', () => {
       headers: { 'idempotency-key': randomUUID() },
     });
     system.issuedPrivateKeys.push(idempotent.body.privateKey, tenantKey.body.privateKey);
+    // An app's credentials and a webhook endpoint's signing secrets, the current one and the one it replaced.
+    const appApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+    const installed = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: appApiKey } } });
+    expect(installed.status).toBe(201);
+    const endpoint = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } });
+    expect(endpoint.status).toBe(201);
+    const rotated = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpoint.body.endpointId}/rotate-secret`, { body: { graceSeconds: 3600 } });
+    expect(rotated.status).toBe(200);
+    const tenantSecrets = [appApiKey, endpoint.body.secret, rotated.body.secret];
 
     const dump = await dumpData(system.orm);
     expect(dump).toContain(tenant.tenantId); // the dump did read the data
@@ -68,6 +77,11 @@ describe('a dump of the database', () => {
       expect(dump).not.toContain(privateKey);
       // Nor the key in another spelling: the HMAC key bytes as hex.
       expect(dump).not.toContain(Buffer.from(privateKey, 'base64').toString('hex'));
+    }
+    for (const secret of tenantSecrets) {
+      expect(secret).toMatch(/^(sk_test_|whsec_)/);
+      expect(dump).not.toContain(secret);
+      expect(dump).not.toContain(secret.replace(/^whsec_/, ''));
     }
   });
 
