@@ -2,7 +2,7 @@
 // workflow start. Starts its own Temporal dev server and uses DATABASE_URL (or an embedded PGlite),
 // sends a bounded number of orders from one process on loopback, and prints throughput and latency
 // percentiles, with a GET of one order measured in the same run as the baseline (this machine is
-// noisy: compare the ratio, not the absolute numbers).  npm run bench -- --orders 300 --concurrency 8
+// noisy: compare the ratio, not the absolute numbers).  npm run bench -- order-intake --orders 300 --concurrency 8
 import { parseArgs } from 'node:util';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { startLocalStack, type LocalStack } from './local-stack.js';
@@ -44,7 +43,6 @@ function ensureSchemathesis(): string {
 
 async function main(): Promise<number> {
   const schemathesis = ensureSchemathesis();
-  Runtime.install({ logger: new DefaultLogger('WARN') });
   const stack = await startLocalStack(config, { rateLimitPerMinute: 10_000_000, accessTokenTtlSeconds: 3 * 3600 });
   stops.unshift(() => stack.stop());
   const { api } = stack;

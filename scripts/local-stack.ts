@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import got from 'got';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer, type RunningApi } from '../api/server.js';
@@ -18,7 +18,7 @@ import { openDatabase } from '../db/orm.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
-import { createWorkers } from '../worker/create-worker.js';
+import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
 import { freePort } from './free-port.js';
@@ -39,6 +39,8 @@ export interface LocalStack {
  * the API on a free port.
  */
 export async function startLocalStack(config: Config, settings: Partial<ApiSettings> = {}): Promise<LocalStack> {
+  // The SDK's info lines (workers starting and draining) would bury what the caller prints.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
     for (const step of stops) await step().catch(() => undefined);
@@ -84,6 +86,7 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
       masterKeys,
       temporal,
       outboundUrls: { allowLoopbackHttp: true },
+      workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
     });
     const running = worker.run();
     stops.unshift(async () => {
