@@ -37,6 +37,8 @@ export interface Config {
   databaseUrl?: string;
   /** Connections per process. The worker runs at most this many activities at once, so none waits for a connection. */
   databasePoolSize: number;
+  /** The worker's separate connections for webhook tries, so they never take a payment's connection. */
+  webhookDatabasePoolSize: number;
   embeddedDbPort: number;
   dataDir: string;
   cacheDir: string;
@@ -75,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalCliPath: env.TEMPORAL_CLI_PATH || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
+    webhookDatabasePoolSize: intFrom(env.WEBHOOK_DATABASE_POOL_SIZE, 2),
     embeddedDbPort: intFrom(env.EMBEDDED_DB_PORT, 5433),
     dataDir,
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),

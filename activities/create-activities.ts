@@ -12,6 +12,8 @@ import { createWebhookActivities, type WebhookActivities } from './webhook-deliv
 
 export interface ActivityDependencies {
   orm: MikroORM;
+  /** Webhook tries' own connections (default: orm's), so an endpoint's traffic never takes a payment's connection. */
+  webhookOrm?: MikroORM;
   apps: Map<string, AppConnector>;
   /** Opens the tenants' app credentials and webhook secrets. */
   masterKeys: MasterKeys;
@@ -21,12 +23,12 @@ export interface ActivityDependencies {
   outboundUrls?: OutboundUrlPolicy;
 }
 
-export function createActivities({ orm, apps, masterKeys, temporal, outboundUrls = { allowLoopbackHttp: false } }: ActivityDependencies): OrderActivities & WebhookActivities {
+export function createActivities({ orm, webhookOrm = orm, apps, masterKeys, temporal, outboundUrls = { allowLoopbackHttp: false } }: ActivityDependencies): OrderActivities & WebhookActivities {
   const box = SecretBox.fromMasterKeys(masterKeys);
   const installations = new InstallationCache(orm, box);
   return {
     projectOrder: createProjectOrder(orm, temporal),
     ...createPaymentActivities({ apps, installations }),
-    ...createWebhookActivities({ orm, box, http: got, outboundUrls }),
+    ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls }),
   };
 }

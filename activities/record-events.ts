@@ -1,13 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, PaymentOrder, WebhookEndpoint } from '../db/entities/index.js';
+import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
 import { formatAmount } from '../domain/money.js';
 import type { OrderProjection, RecordedEvent } from './order-activities.js';
 
 const INSERT_EVENT = `
   insert into order_event (id, tenant_id, event_key, type, order_ref, instruction_ref, occurred_at, payload, created_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?, now())
+  values (?, ?, ?, ?, ?, ?, ?, ?, ?)
   on conflict (tenant_id, event_key) do nothing
+  returning id`;
+
+// A delivery of the event to every enabled endpoint of the tenant that takes its type, in one statement.
+const INSERT_DELIVERIES = `
+  insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
+  select gen_random_uuid(), e.tenant_id, e.id, ?, ?, 'PENDING', 0, ?, ?
+  from webhook_endpoint e
+  where e.tenant_id = ? and e.enabled and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, ?))
   returning id`;
 
 /**
@@ -24,31 +32,28 @@ export async function recordEvents(em: EntityManager, projection: OrderProjectio
     ? await em.find(PaymentInstruction, { order: order.id, tenantId: order.tenantId, instructionRef: { $in: refs } }, { fields: ['instructionRef', 'metadata'] })
     : [];
   const metadataOf = new Map(instructions.map((i) => [i.instructionRef, i.metadata]));
-  const endpoints = await em.find(WebhookEndpoint, { tenantId: order.tenantId, enabled: true });
   const connection = em.getConnection();
+  // Times from here, not the database's now(): a row's created_at is a pagination key, and the
+  // cursor carries milliseconds (now() has microseconds, and one value for the whole transaction).
+  const recordedAt = new Date();
   const deliveries: string[] = [];
   for (const event of projection.events) {
     const id = randomUUID();
     const payload = JSON.stringify(payloadOf(id, event, order, projection.status, event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined));
     const inserted: { id: string }[] = await connection.execute(
       INSERT_EVENT,
-      [id, order.tenantId, event.eventKey, event.type, order.orderRef, event.instruction?.instructionRef ?? null, event.occurredAt, payload],
+      [id, order.tenantId, event.eventKey, event.type, order.orderRef, event.instruction?.instructionRef ?? null, event.occurredAt, payload, recordedAt],
       'all',
       em.getTransactionContext(),
     );
     if (inserted.length === 0) continue; // recorded by an earlier try of this projection
-    for (const endpoint of endpoints) {
-      if (endpoint.eventTypes.length > 0 && !endpoint.eventTypes.includes(event.type)) continue;
-      const deliveryId = randomUUID();
-      await connection.execute(
-        `insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
-         values (?, ?, ?, ?, ?, 'PENDING', 0, now(), now())`,
-        [deliveryId, order.tenantId, endpoint.id, id, event.type],
-        'run',
-        em.getTransactionContext(),
-      );
-      deliveries.push(deliveryId);
-    }
+    const rows: { id: string }[] = await connection.execute(
+      INSERT_DELIVERIES,
+      [id, event.type, recordedAt, recordedAt, order.tenantId, event.type],
+      'all',
+      em.getTransactionContext(),
+    );
+    deliveries.push(...rows.map((row) => row.id));
   }
   return deliveries;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { log } from '@temporalio/activity';
 import type { Got } from 'got';
@@ -69,35 +70,48 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
         error = `url not allowed: ${problem}`;
       } else {
         try {
-          const response = await client.post(endpoint.url, {
-            body: event.payload,
-            headers: {
-              'content-type': 'application/json',
-              'user-agent': 'payment-scheduler-webhooks',
-              'webhook-id': event.id,
-              'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-              'webhook-signature': signatures(endpoint, event, sentAt),
-            },
+          const response = await post(endpoint.url, event.payload, {
+            'content-type': 'application/json',
+            'user-agent': 'payment-scheduler-webhooks',
+            'webhook-id': event.id,
+            'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+            'webhook-signature': signatures(endpoint, event, sentAt),
           });
           statusCode = response.statusCode;
-          retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
+          retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
         } catch (err) {
           error = describe(err);
         }
       }
       const latencyMs = Math.round(performance.now() - started);
       const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
-      const gone = statusCode === 410;
-      const now = new Date();
-      let disabledReason: string | undefined;
-      if (gone) disabledReason = `the endpoint answered 410 Gone on ${now.toISOString()}`;
-      else if (!succeeded && endpoint.failingSince && now.getTime() - endpoint.failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS) {
-        disabledReason = `every delivery has failed since ${endpoint.failingSince.toISOString()}`;
-      }
-      const retryInMs = succeeded || disabledReason ? undefined : nextAttemptDelay(attempt, retryAfterMs);
-      const status = succeeded ? 'SUCCEEDED' : retryInMs === undefined ? 'FAILED' : 'PENDING';
-      const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
-      await orm.em.fork().transactional(async (tx) => {
+
+      const outcome = await orm.em.fork().transactional(async (tx) => {
+        const now = new Date();
+        // The endpoint's row is changed by statements that read it as they write it (tries of other
+        // deliveries run at the same time, and the tenant may re-enable it meanwhile).
+        let disabled = false;
+        if (succeeded) {
+          await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { failingSince: null });
+        } else if (statusCode === 410) {
+          await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { enabled: false, disabledReason: `the endpoint answered 410 Gone on ${now.toISOString()}` });
+          disabled = true;
+        } else {
+          const [row] = await tx.getConnection().execute<{ failing_since: Date; enabled: boolean }[]>(
+            `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? returning failing_since, enabled`,
+            [now, endpoint.id],
+            'all',
+            tx.getTransactionContext(),
+          );
+          if (row?.enabled && now.getTime() - new Date(row.failing_since).getTime() > ENDPOINT_FAILING_LIMIT_MS) {
+            const disabledReason = `every delivery has failed since ${new Date(row.failing_since).toISOString()}`;
+            await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { enabled: false, disabledReason });
+            disabled = true;
+          }
+        }
+        const retryInMs = succeeded || disabled ? undefined : nextAttemptDelay(attempt, retryAfterMs);
+        const status = succeeded ? ('SUCCEEDED' as const) : retryInMs === undefined ? ('FAILED' as const) : ('PENDING' as const);
+        const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
         await tx.getConnection().execute(
           `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -108,18 +122,28 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
           tx.getTransactionContext(),
         );
         await tx.nativeUpdate(WebhookDelivery, { id: deliveryId }, { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now });
-        await tx.nativeUpdate(
-          WebhookEndpoint,
-          { id: endpoint.id },
-          succeeded
-            ? { failingSince: null }
-            : { failingSince: endpoint.failingSince ?? now, ...(disabledReason ? { enabled: false, disabledReason } : {}) },
-        );
+        return { status, retryInMs };
       });
-      log.info('webhook attempt', { tenantId: delivery.tenantId, deliveryId, eventType: event.type, attempt, statusCode, latencyMs, error, retryInMs });
-      return status === 'PENDING' ? { done: false, retryInMs: retryInMs! } : { done: true, status };
+      log.info('webhook attempt', { tenantId: delivery.tenantId, deliveryId, eventType: event.type, attempt, statusCode, latencyMs, error, retryInMs: outcome.retryInMs });
+      return outcome.status === 'PENDING' ? { done: false, retryInMs: outcome.retryInMs! } : { done: true, status: outcome.status };
     },
   };
+
+  /**
+   * POSTs and gives back the status and headers, never the body: a receiver could send gigabytes
+   * for as long as the timeout allows, and nothing in it matters here.
+   */
+  function post(url: string, body: string, headers: Record<string, string>): Promise<{ statusCode: number; headers: IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+      const stream = client.stream.post(url, { body, headers });
+      stream.once('response', (response: { statusCode: number; headers: IncomingHttpHeaders }) => {
+        resolve({ statusCode: response.statusCode, headers: response.headers });
+        stream.destroy();
+      });
+      stream.once('error', reject);
+      stream.on('error', () => undefined); // a destroy after the answer is no failure
+    });
+  }
 
   function signatures(endpoint: WebhookEndpoint, event: OrderEvent, at: Date): string {
     const secrets = [box.open(endpoint.secretCiphertext, sealedContext('webhook_endpoint', endpoint.id))];
@@ -129,6 +153,10 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
     // During a rotation's grace both are sent, space-separated: receivers holding either verify.
     return secrets.map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload)).join(' ');
   }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function describe(err: unknown): string {

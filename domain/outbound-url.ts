@@ -1,4 +1,5 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /**
  * Where the platform may send requests a tenant configured (its provider, its webhooks): https to a
@@ -10,73 +11,25 @@ export interface OutboundUrlPolicy {
   allowLoopbackHttp: boolean;
 }
 
-const PRIVATE = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['169.254.0.0', 16], // link-local, cloud metadata (169.254.169.254)
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  PRIVATE.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['64:ff9b::', 96], // NAT64: reaches whatever IPv4 address it embeds
-] as const) {
-  PRIVATE.addSubnet(network, prefix, 'ipv6');
-}
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
 export type AddressVerdict = 'public' | 'loopback' | 'private';
 
-/** What kind of address an IP literal is. */
+const GLOBAL_UNICAST_V6 = ipaddr.parse('2000::');
+
+/**
+ * What kind of address an IP literal is. Public means global unicast and nothing else: private,
+ * shared (CGNAT), link-local and metadata, reserved, multicast, and every IPv6 form that carries or
+ * translates to an IPv4 address (mapped in any spelling, NAT64, 6to4, Teredo) are refused, by
+ * ipaddr.js's table of special ranges rather than a list of our own.
+ */
 export function classifyAddress(address: string): AddressVerdict {
-  const family = isIP(address);
-  if (family === 0) return 'private';
-  if (family === 6) {
-    // IPv4-mapped IPv6 is judged by its IPv4 address, in whichever spelling it comes (URL parsing
-    // turns ::ffff:10.0.0.1 into ::ffff:a00:1). No ::ffff:0:0/96 rule in PRIVATE: BlockList
-    // matches every IPv4 address against it.
-    const mapped = mappedIPv4(address);
-    if (mapped) return classifyAddress(mapped);
-  }
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  if (LOOPBACK.check(address, type)) return 'loopback';
-  return PRIVATE.check(address, type) ? 'private' : 'public';
-}
-
-/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), if it is one. */
-function mappedIPv4(address: string): string | undefined {
-  const groups = ipv6Groups(address);
-  if (!groups || groups.slice(0, 5).some((g) => g !== 0) || groups[5] !== 0xffff) return undefined;
-  return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
-}
-
-/** The eight 16-bit groups of a valid IPv6 literal. */
-function ipv6Groups(address: string): number[] | undefined {
-  let text = address.toLowerCase();
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  const left = parse(head);
-  const right = tail === undefined ? [] : parse(tail);
-  const groups = tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return groups.length === 8 ? groups : undefined;
+  if (isIP(address) === 0) return 'private';
+  let parsed = ipaddr.parse(address);
+  if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress()) parsed = parsed.toIPv4Address();
+  const range = parsed.range();
+  if (range === 'loopback') return 'loopback';
+  if (range !== 'unicast') return 'private';
+  if (parsed instanceof ipaddr.IPv6 && !parsed.match(GLOBAL_UNICAST_V6, 3)) return 'private';
+  return 'public';
 }
 
 /** Why `url` may not be called, or undefined when it may (as far as can be told before resolving its host). */

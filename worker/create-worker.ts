@@ -18,6 +18,8 @@ export interface WorkerDependencies {
   connection: NativeConnection;
   namespace: string;
   orm: MikroORM;
+  /** Connections for webhook tries alone (default: orm's). */
+  webhookOrm?: MikroORM;
   /** The ORM's pool size: no more payment activities run at once than there are connections for them. */
   databasePoolSize: number;
   apps: Map<string, AppConnector>;
@@ -48,7 +50,7 @@ export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleW
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
   const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
-  const activities = createActivities({ orm: deps.orm, apps: deps.apps, masterKeys: deps.masterKeys, temporal: deps.temporal, outboundUrls: deps.outboundUrls });
+  const activities = createActivities({ orm: deps.orm, webhookOrm: deps.webhookOrm, apps: deps.apps, masterKeys: deps.masterKeys, temporal: deps.temporal, outboundUrls: deps.outboundUrls });
   const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities };
   const payments = await Worker.create({ ...common, taskQueue: PAYMENTS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: deps.databasePoolSize });
   const webhooks = await Worker.create({ ...common, taskQueue: WEBHOOKS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: WEBHOOK_CONCURRENCY });

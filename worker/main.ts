@@ -12,8 +12,10 @@ if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run 
 if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');
 
 const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
+const webhookOrm = await openDatabase({ url: config.databaseUrl, poolSize: config.webhookDatabasePoolSize });
 const worker = await startWorkerProcess({
   orm,
+  webhookOrm,
   databasePoolSize: config.databasePoolSize,
   logger,
   temporalAddress: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`,
@@ -33,5 +35,6 @@ async function shutDown(signal: NodeJS.Signals): Promise<void> {
   logger.info({ signal }, 'shutting down');
   await worker.stop();
   await orm.close();
+  await webhookOrm.close();
   process.exit(0);
 }

@@ -14,6 +14,8 @@ import { OrphanOrderReconciler } from './orphan-order-reconciler.js';
 
 export interface WorkerProcessOptions {
   orm: MikroORM;
+  /** Connections for webhook tries alone (default: orm's). */
+  webhookOrm?: MikroORM;
   databasePoolSize: number;
   logger: Logger;
   temporalAddress: string;
@@ -42,6 +44,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     connection,
     namespace: options.namespace,
     orm: options.orm,
+    webhookOrm: options.webhookOrm,
     databasePoolSize: options.databasePoolSize,
     apps: createAppRegistry(got, options.apps),
     masterKeys: options.masterKeys,

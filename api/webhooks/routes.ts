@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type FilterQuery, type MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { resolvedUrlProblem } from '../../apps/outbound-guard.js';
-import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { OrderEvent, Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
@@ -37,6 +37,27 @@ export interface WebhookRouteDeps {
   secretBox: SecretBox;
   outboundUrls: OutboundUrlPolicy;
 }
+
+/** Every event is fanned out to each of a tenant's endpoints inside its order's projection. */
+const MAX_ENDPOINTS_PER_TENANT = 20;
+/** The most deliveries one recovery re-sends (the oldest); calling again goes on from there. */
+const MAX_RECOVERED = 1000;
+
+// What a recovery re-sends: the latest failed delivery of each event to the endpoint since a time,
+// unless the endpoint has since received that event or it is still being sent (a replay that
+// succeeded, an earlier recovery under way), oldest first.
+const RECOVERABLE = `
+  select id from (
+    select distinct on (d.event_id) d.id, d.created_at
+    from webhook_delivery d
+    where d.tenant_id = ? and d.endpoint_id = ? and d.status = 'FAILED' and d.created_at >= ?
+      and not exists (
+        select 1 from webhook_delivery o
+        where o.endpoint_id = d.endpoint_id and o.event_id = d.event_id and o.status in ('PENDING', 'SUCCEEDED'))
+    order by d.event_id, d.created_at desc
+  ) latest
+  order by created_at, id
+  limit ?`;
 
 /** A Standard Webhooks secret: whsec_ and 32 random bytes in base64. */
 function newSecret(): string {
@@ -96,8 +117,15 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     tags: ['Webhooks'],
     body: CreateEndpointSchema,
     responses: { 201: { description: 'The endpoint, with its secret', schema: EndpointWithSecretSchema } },
+    problems: [409],
     handler: async ({ body, em, context: { tenantId, principal } }) => {
       await checkUrl(body.url);
+      // Each event is fanned out to every endpoint inside the order's projection: the count is kept
+      // small, and checked under the tenant's row lock so that concurrent creates cannot pass it.
+      await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if ((await em.count(WebhookEndpoint, { tenantId })) >= MAX_ENDPOINTS_PER_TENANT) {
+        throw new ApiError(409, 'too_many_endpoints', `a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} webhook endpoints`);
+      }
       const id = randomUUID();
       const secret = newSecret();
       const endpoint = em.create(WebhookEndpoint, {
@@ -200,11 +228,17 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     params: EndpointIdParamsSchema,
     body: RotateSecretSchema,
     responses: { 200: { description: 'The endpoint, with its new secret', schema: EndpointWithSecretSchema } },
+    problems: [409],
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
+      const graceUntil = endpoint.previousSecretCiphertext ? endpoint.previousSecretExpiresAt : null;
+      if (body.graceSeconds > 0 && graceUntil && graceUntil > new Date()) {
+        // A second rotation would silently cut off receivers still holding the first secret.
+        throw new ApiError(409, 'rotation_in_progress', `the previous secret stays valid until ${graceUntil.toISOString()}; rotate with graceSeconds 0 to replace both now`);
+      }
       const secret = newSecret();
-      endpoint.previousSecretCiphertext = endpoint.secretCiphertext;
-      endpoint.previousSecretExpiresAt = new Date(Date.now() + body.graceSeconds * 1000);
+      endpoint.previousSecretCiphertext = body.graceSeconds > 0 ? endpoint.secretCiphertext : null;
+      endpoint.previousSecretExpiresAt = body.graceSeconds > 0 ? new Date(Date.now() + body.graceSeconds * 1000) : null;
       endpoint.secretCiphertext = secretBox.seal(secret, sealedContext('webhook_endpoint', endpoint.id));
       endpoint.updatedAt = new Date();
       recordAudit(em, principal, { action: 'webhook-endpoint.rotate-secret', targetType: 'webhook-endpoint', targetId: endpoint.id, details: { graceSeconds: body.graceSeconds } });
@@ -218,7 +252,8 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     path: '/webhooks/endpoints/:endpointId/recover',
     scope: 'tenant',
     roles: ['tenant-webhook-write'],
-    summary: 'Send again every failed delivery to an endpoint since a time',
+    summary: 'Send again, once each, the events whose delivery to an endpoint failed since a time',
+    description: 'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there.',
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RecoverSchema,
@@ -227,8 +262,9 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     handler: async ({ params, body, em, afterCommit, context: { tenantId } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
       if (!endpoint.enabled) throw new ApiError(409, 'endpoint_disabled', 'enable the endpoint first');
-      const failed = await em.find(WebhookDelivery, { tenantId, endpointId: endpoint.id, status: 'FAILED', createdAt: { $gte: new Date(body.since) } }, { limit: 1000, orderBy: { createdAt: 'asc' } });
-      const copies = resend(em, failed, afterCommit);
+      const rows: { id: string }[] = await em.getConnection().execute(RECOVERABLE, [tenantId, endpoint.id, new Date(body.since), MAX_RECOVERED], 'all', em.getTransactionContext());
+      const toResend = rows.length ? await em.find(WebhookDelivery, { id: { $in: rows.map((r) => r.id) } }, { orderBy: { createdAt: 'asc', id: 'asc' } }) : [];
+      const copies = resend(em, toResend, afterCommit);
       return { status: 202, body: { deliveries: copies.map((c) => presentDelivery(c, [])) } };
     },
   });

@@ -105,6 +105,27 @@ describe('events', () => {
     expect(next.body.items).toHaveLength(types.length - 2);
   });
 
+  it('page without losing any, however many one projection records at once', async () => {
+    const tenant = await system.newTenant();
+    const instructions = ['a', 'b', 'c', 'd'].map((instructionRef) => ({
+      instructionRef, direction: 'DEBIT', amount: '5.00', currency: 'EUR', country: 'FR', openDate: inSeconds(0), dueDate: inSeconds(86_400),
+    }));
+    expect((await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'paged-1', instructions } })).status).toBe(202);
+    const recorded = await eventually(
+      () => system.orm.em.fork().find(OrderEvent, { tenantId: tenant.tenantId }),
+      (events) => events.length === 5,
+      { what: 'order.created and four instruction.opened' },
+    );
+    const seen: string[] = [];
+    for (let cursor: string | undefined, pages = 0; pages === 0 || cursor; pages += 1) {
+      const page = await tenant.client.request('GET', `/v1/events?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.body.items.map((e: { eventId: string }) => e.eventId));
+      cursor = page.body.nextCursor ?? undefined;
+      expect(pages).toBeLessThan(10);
+    }
+    expect(seen.sort()).toEqual(recorded.map((e) => e.id).sort());
+  });
+
   it('go only to endpoints that take their type', async () => {
     const tenant = await system.newTenant();
     const all = await receiver();
@@ -204,6 +225,39 @@ describe('delivery', () => {
     expect(recovered.status).toBe(202);
     expect(recovered.body.deliveries).toHaveLength(1);
     await eventually(() => hooks.received.length, (n) => n === 4, { what: 'the recovered delivery' });
+    // Delivered now: a second recovery, or one after a successful replay, sends nothing again.
+    await eventually(async () => (await tenant.client.request('GET', `/v1/webhooks/deliveries/${recovered.body.deliveries[0].deliveryId}`)).body.status, (s) => s === 'SUCCEEDED');
+    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } });
+    expect(again).toMatchObject({ status: 202, body: { deliveries: [] } });
+    // The first order's delivery marked failed too: its replay succeeded, so it is not sent again either.
+    await system.orm.em.fork().nativeUpdate(WebhookDelivery, { id: delivery.deliveryId }, { status: 'FAILED' });
+    const fromStart = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since: '2020-01-01T00:00:00Z' } });
+    expect(fromStart.body.deliveries).toEqual([]);
+    expect(hooks.received).toHaveLength(4);
+  });
+
+  it('keeps at most 20 endpoints per tenant', async () => {
+    const tenant = await system.newTenant();
+    const created = await Promise.all(
+      Array.from({ length: 22 }, () => tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } })),
+    );
+    for (const res of created) system.issuedPrivateKeys.push(res.body.secret);
+    expect(created.map((r) => r.status).sort()).toEqual([...Array<number>(20).fill(201), 409, 409]);
+    expect(created.find((r) => r.status === 409)?.body).toMatchObject({ code: 'too_many_endpoints' });
+  });
+
+  it('counts an answer as it arrives, never waiting for the body of it', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver(() => ({ status: 200, endlessBody: true }));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'endless-1');
+    const [delivery] = await eventually(
+      async () => (await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${endpointId}`)).body.items,
+      (items: any[]) => items[0]?.status === 'SUCCEEDED',
+      { what: 'the delivery to succeed' },
+    );
+    expect(delivery.attemptLog).toMatchObject([{ statusCode: 200 }]);
+    expect(delivery.attemptLog[0].latencyMs).toBeLessThan(5_000);
   });
 
   it('signs with both secrets while a rotation’s grace lasts', async () => {
@@ -221,6 +275,13 @@ describe('delivery', () => {
     expect(String(hooks.received[0].headers['webhook-signature']).split(' ')).toHaveLength(2);
     expect(hooks.verifies(hooks.received[0], oldSecret)).toBe(true);
     expect(hooks.verifies(hooks.received[0], newSecret)).toBe(true);
+
+    // Rotating again during the grace would cut off the oldest secret's holders: refused, unless at once.
+    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 60 } });
+    expect(again).toMatchObject({ status: 409, body: { code: 'rotation_in_progress' } });
+    const now = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 0 } });
+    expect(now).toMatchObject({ status: 200, body: { previousSecretValidUntil: null } });
+    system.issuedPrivateKeys.push(now.body.secret);
   });
 
   it('starts a delivery whose start was lost, from the outbox', async () => {

@@ -10,8 +10,11 @@ export interface ReceivedWebhook {
   at: number;
 }
 
-/** How the receiver answers the n-th request (1-based): a status, headers, or no answer at all. */
-export type Answer = { status: number; headers?: Record<string, string> } | 'hang';
+/**
+ * How the receiver answers the n-th request (1-based): a status and headers, with a body that never
+ * ends if `endlessBody`, or no answer at all.
+ */
+export type Answer = { status: number; headers?: Record<string, string>; endlessBody?: boolean } | 'hang';
 
 /**
  * A tenant's webhook endpoint on loopback: keeps every request as it came, verifies them with the
@@ -28,7 +31,11 @@ export async function startWebhookReceiver(answer: (n: number) => Answer = () =>
       received.push({ id: req.headers['webhook-id'] as string, headers: req.headers, body, payload: JSON.parse(body), at: Date.now() });
       const reply = answer(count);
       if (reply === 'hang') return; // never answers: the sender's timeout ends it
-      res.writeHead(reply.status, reply.headers).end();
+      if (!reply.endlessBody) return void res.writeHead(reply.status, reply.headers).end();
+      res.writeHead(reply.status, reply.headers);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const timer = setInterval(() => res.write(chunk), 10);
+      res.on('close', () => clearInterval(timer));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
