@@ -1,22 +1,20 @@
 // `npm start`: the whole system on one machine with no configuration. See README "Set up".
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer } from '../api/server.js';
 import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
 import got from 'got';
 import { apiSettings, loadConfig } from '../config.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-database.js';
-import { Account } from '../db/entities/index.js';
 import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
-import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
+import { firstRunMessage } from './first-run.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
 // Local development: tenants' provider and webhook URLs may be http on loopback (unless set otherwise).
@@ -107,14 +105,7 @@ async function main() {
   );
   stops.unshift(() => api.close());
 
-  // The first start makes an account to log in with, and a tenant ready for a first order (SANDBOX_CARD
-  // installed, a default card scheme); their private keys are shown this once.
-  let firstRun: FirstRun | undefined;
-  if ((await orm.em.fork().count(Account)) === 0) {
-    const account = await bootstrapAccount(orm, masterKeys);
-    firstRun = { ...account, tenant: await setUpFirstTenant(api.url, account) };
-  }
-
+  const firstRun = await firstRunMessage(orm, masterKeys, api.url, config.dataDir);
   console.log(`
 Payment scheduler is running.
   API            ${api.url}   (docs: ${api.url}/docs, OpenAPI: ${api.url}/openapi.json)
@@ -123,35 +114,11 @@ Payment scheduler is running.
   Sandbox PSP    ${config.sandboxUrl}
   Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
 
-${firstRun ? showFirstRun(firstRun) : 'Accounts exist already; `npm run bootstrap` makes another account and key.\n'}
+${firstRun}
 Try first: the README's "Try it" signs in with the account key, creates a tenant with a tenant key,
 installs the sandbox card app and a card scheme, and submits an order that settles ten seconds later.
 Ctrl-C stops everything.`);
   await worker.done;
-}
-
-/**
- * The first keys are the user's only way in, so it is shown once, but never into a log:
- * on a terminal it is printed; when output goes to a file or a pipe (a log), it is written to a
- * file only its owner can read, and only that file's path is printed.
- */
-type FirstRun = BootstrappedAccount & { tenant: FirstTenant };
-
-function showFirstRun(firstRun: FirstRun): string {
-  if (process.stdout.isTTY) {
-    return `First account (shown once; keep it):
-  accountId   ${firstRun.accountId}
-  publicKey   ${firstRun.publicKey}
-  privateKey  ${firstRun.privateKey}
-Its tenant "First tenant", with SANDBOX_CARD installed and a default card scheme:
-  tenantId    ${firstRun.tenant.tenantId}
-  publicKey   ${firstRun.tenant.publicKey}
-  privateKey  ${firstRun.tenant.privateKey}
-`;
-  }
-  const file = join(config.dataDir, 'first-account.json');
-  writeFileSync(file, `${JSON.stringify(firstRun, null, 2)}\n`, { mode: 0o600 });
-  return `First account and tenant: their keys are in ${file} (readable by you alone; output is not a terminal, so they are not printed here).\n`;
 }
 
 let stopping = false;
