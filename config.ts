@@ -31,6 +31,8 @@ export interface Config {
   temporalPort: number;
   temporalUiPort: number;
   temporalNamespace: string;
+  /** The databases of the Temporal server `npm run cluster` runs, on DATABASE_URL's server. */
+  temporalDatabases: { history: string; visibility: string };
   /** A Temporal CLI to use instead of building one. */
   temporalCliPath?: string;
   /** Unset: `npm start` serves an embedded PGlite database on embeddedDbPort. */
@@ -75,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),
     temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
     temporalCliPath: env.TEMPORAL_CLI_PATH || undefined,
+    temporalDatabases: { history: env.TEMPORAL_DATABASE || 'temporal', visibility: env.TEMPORAL_VISIBILITY_DATABASE || 'temporal_visibility' },
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
     webhookDatabasePoolSize: intFrom(env.WEBHOOK_DATABASE_POOL_SIZE, 2),

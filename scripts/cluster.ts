@@ -3,6 +3,7 @@
 // processes and the sandbox provider, each its own process. Needs DATABASE_URL (PostgreSQL).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
@@ -11,6 +12,7 @@ import { portsAround } from '../temporal/server-config.js';
 import { startCluster, type Cluster } from './cluster/topology.js';
 import { firstRunMessage } from './first-run.js';
 
+const { values: flags } = parseArgs({ options: { 'temporal-only': { type: 'boolean' }, 'reset-temporal': { type: 'boolean' } } });
 const config = loadConfig();
 const log = (line: string) => console.log(`cluster: ${line}`);
 
@@ -43,6 +45,9 @@ process.once('SIGTERM', () => void shutdown(0));
 try {
   cluster = await startCluster({
     databaseUrl,
+    temporalDatabases: config.temporalDatabases,
+    temporalOnly: flags['temporal-only'],
+    resetTemporal: flags['reset-temporal'],
     binaries: ensureTemporalServerBinaries(config.cacheDir, log),
     dataDir,
     masterKeys,
@@ -55,10 +60,18 @@ try {
     logLevel: config.logLevel,
     log,
   });
-  const orm = await openDatabase({ url: databaseUrl, poolSize: 1, log: () => undefined });
-  const firstRun = await firstRunMessage(orm, masterKeys, cluster.apiUrls[0], config.dataDir);
-  await orm.close();
-  console.log(`
+  if (flags['temporal-only']) {
+    console.log(`
+The production topology's Temporal server is running (no application processes).
+  Temporal UI    ${cluster.uiUrl}   (namespace default)
+  Temporal       ${cluster.temporalAddress}   (server ${TEMPORAL_SERVER_VERSION} on PostgreSQL, SQL visibility)
+  Logs           ${join(dataDir, 'logs')}
+Ctrl-C stops it.`);
+  } else {
+    const orm = await openDatabase({ url: databaseUrl, poolSize: 1, log: () => undefined });
+    const firstRun = await firstRunMessage(orm, masterKeys, cluster.apiUrls[0], config.dataDir);
+    await orm.close();
+    console.log(`
 The production topology is running.
   API            ${cluster.apiUrls.join('  ')}   (two processes; docs at /docs)
   Temporal UI    ${cluster.uiUrl}   (namespace default)
@@ -69,6 +82,7 @@ The production topology is running.
 
 ${firstRun}
 Ctrl-C stops everything.`);
+  }
   // A process that dies is reported (a deployment's supervisor would restart it).
   const reported = new Map<string, number>();
   setInterval(() => {

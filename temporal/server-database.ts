@@ -29,6 +29,17 @@ export function temporalDatabasesOn(databaseUrl: string, names = { history: 'tem
   };
 }
 
+/** Drops the server's databases, and with them every workflow it ran (CI starts each run from nothing). */
+export async function dropTemporalDatabases(db: TemporalDatabases, adminUrl: string): Promise<void> {
+  const admin = new pg.Client(adminUrl);
+  await admin.connect();
+  try {
+    for (const name of [db.history, db.visibility]) await admin.query(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /**
  * Creates the server's two databases when missing and brings their schemas to the version the
  * binaries expect, with the server's own temporal-sql-tool and schema files (the steps of

@@ -8,7 +8,7 @@ import { openDatabase } from '../../db/orm.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import type { TemporalServerBinaries } from '../../temporal/server-binaries.js';
 import { TEMPORAL_DYNAMIC_CONFIG, temporalServerConfig, temporalUiConfig, type TemporalServerPorts } from '../../temporal/server-config.js';
-import { prepareTemporalDatabases, temporalDatabasesOn } from '../../temporal/server-database.js';
+import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { PAYMENTS_TASK_QUEUE } from '../../workflows/definitions.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
@@ -27,6 +27,10 @@ export interface ClusterOptions {
   masterKeys: MasterKeys;
   ports: { apis: number[]; sandbox: number; temporal: TemporalServerPorts; ui: number };
   workers?: number;
+  /** Only the Temporal server and its UI (CI runs the end-to-end tests' own processes against them). */
+  temporalOnly?: boolean;
+  /** Start the Temporal server from empty databases. */
+  resetTemporal?: boolean;
   logLevel?: string;
   /** More environment for the application's processes (e.g. SANDBOX_SETTLE_MS). */
   env?: Record<string, string>;
@@ -70,6 +74,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     log('preparing the Temporal server’s databases and the application’s');
     const db = temporalDatabasesOn(options.databaseUrl, options.temporalDatabases);
+    if (options.resetTemporal) await dropTemporalDatabases(db, options.databaseUrl);
     await prepareTemporalDatabases(db, options.binaries.sqlTool, options.binaries.schemaDir, options.databaseUrl);
     // Migrated once here, so that the API processes starting side by side find nothing to do.
     await (await openDatabase({ url: options.databaseUrl, poolSize: 1, migrate: true, log: () => undefined })).close();
@@ -141,7 +146,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (!started.includes(member)) started.push(member);
       await waitFor[member.name]();
     };
-    for (const member of [temporal, ui, sandbox, ...workers, ...apis]) await bringUp(member);
+    for (const member of options.temporalOnly ? [temporal, ui] : [temporal, ui, sandbox, ...workers, ...apis]) await bringUp(member);
 
     return {
       temporalAddress,

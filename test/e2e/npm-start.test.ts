@@ -8,19 +8,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { loadConfig } from '../../config.js';
 import { freePort } from '../../scripts/free-port.js';
+import { orderWorkflowId } from '../../domain/order.js';
 import { ensureTemporalCli } from '../../temporal/cli-binary.js';
+import { launchBrowser } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
+import { findOrderInTemporalUi } from '../support/temporal-ui.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
 let child: ChildProcess;
 let output = '';
-const ports = { api: 0, db: 0 };
+const ports = { api: 0, db: 0, ui: 0 };
 
 beforeAll(async () => {
   const cli = ensureTemporalCli(loadConfig());
-  [ports.api, ports.db] = [await freePort(), await freePort()];
+  [ports.api, ports.db, ports.ui] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -29,9 +32,11 @@ beforeAll(async () => {
     EMBEDDED_DB_PORT: String(ports.db),
     SANDBOX_PORT: String(await freePort()),
     TEMPORAL_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(ports.ui),
     TEMPORAL_CLI_PATH: cli.type === 'existing-path' ? cli.path : '',
     LOG_LEVEL: 'warn',
+    // CI's second run of the end-to-end tests points everything at the production topology's server.
+    ...(process.env.TEMPORAL_ADDRESS ? { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS } : {}),
   };
   // As a user would run it, except that output goes to a pipe (as to a log file), not a terminal.
   child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -86,6 +91,24 @@ describe('npm start', () => {
       { what: 'the first order to settle through npm start', timeoutMs: 30_000 },
     );
     expect(settled.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_CARD' });
+  });
+
+  it('lets an operator find that order in the Temporal UI by its OrderRef, open it and see its status', async (test) => {
+    const browser = await launchBrowser();
+    if (!browser) return test.skip('no chromium installed');
+    try {
+      const { tenant } = JSON.parse(readFileSync(join(dataDir, 'first-account.json'), 'utf8')) as { tenant: { tenantId: string } };
+      const workflowId = orderWorkflowId(tenant.tenantId, 'first');
+      // npm start's own UI, or the production topology's when the tests run against it.
+      const uiUrl = process.env.TEMPORAL_UI_URL || `http://127.0.0.1:${ports.ui}`;
+      const seen = await findOrderInTemporalUi(browser, uiUrl, 'first', workflowId, process.env.TEMPORAL_UI_URL ? 'temporal-ui-cluster' : 'temporal-ui-npm-start');
+      // Other tenants' orders named `first` may share a real server: the filter finds this one among them.
+      expect(seen.listed).toContain(workflowId);
+      expect(seen.listed.every((id) => id.endsWith('/first'))).toBe(true);
+      expect(seen.status).toBe('Completed');
+    } finally {
+      await browser.close();
+    }
   });
 
   it('serves the embedded database on loopback to holders of the password in its data folder only', async () => {

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../config.js';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
 import { openDatabase } from '../../db/orm.js';
 import { ensureTemporalCli } from '../../temporal/cli-binary.js';
+import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { ensureTimeSkippingServer } from '../../temporal/test-server.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
@@ -20,7 +22,8 @@ declare module 'vitest' {
 
 /**
  * Real services for the whole run: PostgreSQL (DATABASE_URL, or an embedded PGlite server when it
- * is unset), a Temporal dev server, and the Java time-skipping server made ready for workflow tests.
+ * is unset), a Temporal server (TEMPORAL_ADDRESS, as CI's run on the production topology sets it,
+ * or else a dev server), and the Java time-skipping server made ready for workflow tests.
  */
 export default async function setup(project: TestProject) {
   const config = loadConfig();
@@ -39,16 +42,25 @@ export default async function setup(project: TestProject) {
   const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true, log: () => undefined });
   await orm.close();
 
-  const devServer = await TestWorkflowEnvironment.createLocal({
-    server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
-  });
-  teardown.push(() => devServer.teardown());
+  let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  if (temporalAddress) {
+    const connection = await Connection.connect({ address: temporalAddress });
+    await registerSearchAttributes(connection, 'default');
+    await connection.close();
+    console.log(`tests use the Temporal server at ${temporalAddress}`);
+  } else {
+    const devServer = await TestWorkflowEnvironment.createLocal({
+      server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+    });
+    teardown.push(() => devServer.teardown());
+    temporalAddress = devServer.address;
+  }
 
   const timeSkipping = ensureTimeSkippingServer(config.cacheDir);
 
   project.provide('databaseUrl', databaseUrl);
   project.provide('databasePoolSize', poolSize);
-  project.provide('temporalAddress', devServer.address);
+  project.provide('temporalAddress', temporalAddress);
   project.provide('timeSkippingServerPath', timeSkipping.type === 'existing-path' ? timeSkipping.path : '');
 
   return async () => {
