@@ -52,6 +52,8 @@ export interface Config {
   /** Earlier master keys, comma-separated, still accepted for opening secrets during a rotation. */
   masterKeyPrevious: string[];
   rateLimitPerMinute: number;
+  /** Separates one deployment's rate-limit counters from another's sharing the database. */
+  rateLimitNamespace: string;
   bodyLimit: string;
   accessTokenTtlSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
@@ -89,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey: env.MASTER_KEY || undefined,
     masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
+    rateLimitNamespace: env.RATE_LIMIT_NAMESPACE || 'api',
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
@@ -100,6 +103,7 @@ export function apiSettings(config: Config) {
   return {
     bodyLimit: config.bodyLimit,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimitNamespace: config.rateLimitNamespace,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,

@@ -99,8 +99,8 @@ export function createApi(deps: ApiDependencies): Express {
       {
         authenticate: authenticate(orm, signingKey),
         // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
-        rateLimit: perKeyRateLimit(settings.rateLimitPerMinute),
-        publicRateLimit: perKeyRateLimit(settings.rateLimitPerMinute),
+        rateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: settings.rateLimitNamespace, by: 'key' }),
+        publicRateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: settings.rateLimitNamespace, by: 'address' }),
       },
       { orm, idempotency: new IdempotencyStore(orm, secretBox), checkResponses: deps.checkResponses },
     ),

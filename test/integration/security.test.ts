@@ -532,6 +532,28 @@ describe('abuse limits', () => {
   });
 });
 
+describe('rate limits across API processes', () => {
+  it('holds a key to one limit however many APIs it spreads its requests over', async () => {
+    // Two APIs of one deployment (same namespace), each with its own memory: only the database is shared.
+    const namespace = `shared-${randomUUID()}`;
+    const one = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
+    const two = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
+    try {
+      const tenant = await tenantFixture();
+      const via = (url: string) => new PaymentSchedulerClient({ baseUrl: url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+      const statuses: number[] = [];
+      const [throughOne, throughTwo] = [via(one.url), via(two.url)];
+      for (const client of [throughOne, throughTwo, throughOne, throughTwo, throughOne, throughTwo]) {
+        statuses.push((await client.request('GET', '/v1/order-management')).status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
+
 describe('audit log', () => {
   it('records who changed what configuration, for account admins to read', async () => {
     const account = await system.newAccount();

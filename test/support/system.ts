@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
@@ -118,7 +118,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         apps,
         checkResponses: true,
         ...overrides,
-        settings: { ...settings, ...overrides.settings },
+        // Each API counts requests apart unless a test shares a namespace on purpose.
+        settings: { ...settings, rateLimitNamespace: `test-${randomUUID()}`, ...overrides.settings },
       },
       port,
     );
