@@ -8,4 +8,5 @@ ENV NODE_ENV=production
 # The sandbox provider's ledger volume: a named volume takes this directory's owner on first use.
 RUN mkdir -p /var/lib/sandbox && chown node:node /var/lib/sandbox
 USER node
-CMD ["npx", "tsx", "api/main.ts"]
+# Node itself is the main process (as npm run cluster starts them), so SIGTERM reaches its handlers.
+CMD ["node", "--import", "tsx", "api/main.ts"]
