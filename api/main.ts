@@ -1,10 +1,11 @@
 // `npm run api`: the API alone, for deployment. Needs DATABASE_URL, MASTER_KEY and a reachable Temporal server.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import got from 'got';
 import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
 import { apiSettings, loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
+import { connectApiToTemporal } from '../temporal/api-connection.js';
 import { startApiServer } from './server.js';
 
 const config = loadConfig();
@@ -13,7 +14,7 @@ if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run 
 if (!config.masterKey) throw new Error('MASTER_KEY (base64 of 32 random bytes) is required for `npm run api`');
 
 const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize, migrate: true });
-const connection = await Connection.connect({ address: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}` });
+const connection = await connectApiToTemporal(config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`);
 const temporal = new Client({ connection, namespace: config.temporalNamespace });
 const api = await startApiServer(
   {

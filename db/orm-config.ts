@@ -11,6 +11,8 @@ export interface DatabaseOptions {
   debug?: boolean;
   /** The driver's warnings (a connection lost, say); printed to stderr unless given. */
   onWarning?: (message: string) => void;
+  /** How long a query waits for a connection (default CONNECTION_ACQUIRE_TIMEOUT_MS). */
+  acquireTimeoutMs?: number;
 }
 
 /**
@@ -19,13 +21,19 @@ export interface DatabaseOptions {
  */
 export const CONNECTION_ACQUIRE_TIMEOUT_MS = 10_000;
 
-export function ormConfig({ url, poolSize, debug = false, onWarning = (message) => console.warn(message) }: DatabaseOptions): Options {
+export function ormConfig({
+  url,
+  poolSize,
+  debug = false,
+  onWarning = (message) => console.warn(message),
+  acquireTimeoutMs = CONNECTION_ACQUIRE_TIMEOUT_MS,
+}: DatabaseOptions): Options {
   return defineConfig({
     clientUrl: url,
     entities: ALL_ENTITIES,
     extensions: [Migrator],
     pool: { min: 0, max: poolSize },
-    driverOptions: { acquireConnectionTimeout: CONNECTION_ACQUIRE_TIMEOUT_MS, log: { warn: onWarning } },
+    driverOptions: { acquireConnectionTimeout: acquireTimeoutMs, log: { warn: onWarning } },
     debug,
     // Entities are EntitySchema definitions: no decorators or reflection needed.
     discovery: { warnWhenNoEntities: true },

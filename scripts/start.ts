@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startApiServer } from '../api/server.js';
 import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
@@ -12,6 +12,7 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-dat
 import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
+import { connectApiToTemporal } from '../temporal/api-connection.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
 import { firstRunMessage } from './first-run.js';
@@ -88,7 +89,7 @@ async function main() {
   });
   stops.unshift(() => worker.stop());
 
-  const connection = await Connection.connect({ address: temporalAddress });
+  const connection = await connectApiToTemporal(temporalAddress);
   stops.unshift(() => connection.close());
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const api = await startApiServer(

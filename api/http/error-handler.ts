@@ -1,6 +1,15 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { dependencyOutage, type Dependency } from './dependency-outage.js';
 import { ApiError } from './problem.js';
+
+/** Long enough for a restarting database or Temporal server, short enough not to lose the caller. */
+const OUTAGE_RETRY_AFTER_SECONDS = 5;
+const OUTAGE_ANSWERS: Record<Dependency, { code: string; detail: string }> = {
+  database: { code: 'database_unavailable', detail: 'the database cannot be reached just now' },
+  temporal: { code: 'temporal_unavailable', detail: 'the workflow service cannot be reached just now' },
+  network: { code: 'dependency_unavailable', detail: 'a service this request needs cannot be reached just now' },
+};
 
 function sendProblem(res: Parameters<RequestHandler>[1], error: ApiError): void {
   res.status(error.status).set(error.headers).type('application/problem+json').send(JSON.stringify(error.toProblem(res.locals.requestId)));
@@ -13,6 +22,17 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 /** The one place errors become responses: every error body has the same problem+json shape. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
+    const outage = err instanceof ApiError ? undefined : dependencyOutage(err);
+    if (outage) {
+      // Expected while a dependency restarts: one line, no stack, and no message (a failed query's
+      // message can carry its bound values).
+      const failure = err as Error & { code?: unknown };
+      (req.log ?? logger).warn({ dependency: outage, error: failure.name, code: failure.code }, 'request failed: dependency unavailable');
+      const { code, detail } = OUTAGE_ANSWERS[outage];
+      const retryAfter = String(OUTAGE_RETRY_AFTER_SECONDS);
+      if (!res.headersSent) sendProblem(res, new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }));
+      return;
+    }
     const apiError = toApiError(err);
     if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');

@@ -2,6 +2,7 @@ import { UniqueConstraintViolationException, type EntityManager, type FilterQuer
 import type { Client } from '@temporalio/client';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
+import { START_DEADLINE_MS } from '../../temporal/api-connection.js';
 import { startOrderWorkflow, workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
@@ -48,11 +49,11 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       req.log.info({ tenantId, orderRef: order.orderRef, instructions: order.instructions.length }, 'order stored');
       afterCommit(async () => {
         try {
-          await startOrderWorkflow(temporal, workflowInputOf(order));
+          await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => startOrderWorkflow(temporal, workflowInputOf(order)));
           await orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
         } catch (err) {
           // The order is safely stored; the worker's reconciler starts its workflow once Temporal answers.
-          req.log.error({ err, tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
+          req.log.warn({ err, tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
         }
       });
       return { status: 202, body: presentOrder(order, order.instructions.getItems()) };

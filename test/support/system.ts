@@ -15,7 +15,7 @@ import { openDatabase } from '../../db/orm.js';
 import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
-import { createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
+import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
 import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
@@ -105,7 +105,18 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const worker: PaymentWorkers | undefined =
     options.worker === false
       ? undefined
-      : await createWorkers({ connection: nativeConnection, namespace: 'default', orm, databasePoolSize, apps, masterKeys, temporal: client, outboundUrls: { allowLoopbackHttp: true } });
+      : await createWorkers({
+          connection: nativeConnection,
+          namespace: 'default',
+          orm,
+          databasePoolSize,
+          apps,
+          masterKeys,
+          temporal: client,
+          outboundUrls: { allowLoopbackHttp: true },
+          // Webpack's report of the bundle is noise in a test run.
+          workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
+        });
   const running = worker?.run();
   const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, ...options.api };
   const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>

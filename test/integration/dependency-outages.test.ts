@@ -1,0 +1,99 @@
+import { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
+import { PaymentOrder } from '../../db/entities/index.js';
+import { openDatabase } from '../../db/orm.js';
+import { createLogger } from '../../logger.js';
+import { connectApiToTemporal } from '../../temporal/api-connection.js';
+import { eventually } from '../support/eventually.js';
+import { startSystem, type TestSystem } from '../support/system.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+
+let system: TestSystem;
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+const instruction = (ref: string) => ({
+  instructionRef: ref,
+  direction: 'DEBIT',
+  amount: '10.00',
+  currency: 'EUR',
+  country: 'FR',
+  openDate: '2031-01-01',
+  dueDate: '2031-01-02',
+  financialInstrumentId: 'card_visa_4242',
+});
+
+function expectOutage(res: { status: number; body: any; headers: Headers }, code: string) {
+  expect(res.status).toBe(503);
+  expect(res.body).toMatchObject({ status: 503, code });
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+}
+
+describe('while a dependency is down', () => {
+  it('answers 503 with Retry-After when the database cannot be reached, writes nothing, and serves again when it is back', async () => {
+    const tenant = await system.newTenant();
+    const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
+    // A query waits at most 2 s for a connection here, as the API's pool would under an outage.
+    const orm = await openDatabase({ url: proxy.url, poolSize: 2, acquireTimeoutMs: 2_000, onWarning: () => undefined });
+    const api = await system.startApi({ orm, logger: createLogger('outage-api', 'silent') });
+    try {
+      const client = new PaymentSchedulerClient({ baseUrl: api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+      expect((await client.request('GET', '/v1/order-management')).status).toBe(200);
+
+      proxy.cut();
+      expectOutage(await client.request('GET', '/v1/order-management'), 'database_unavailable');
+      expectOutage(await client.request('POST', '/v1/order-management', { body: { orderRef: 'during-outage', instructions: [instruction('a')] } }), 'database_unavailable');
+      expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
+
+      proxy.restore();
+      const back = await eventually(() => client.request('GET', '/v1/order-management'), (res) => res.status === 200, { what: 'the API to serve again' });
+      expect(back.body.items.map((o: { orderRef: string }) => o.orderRef)).not.toContain('during-outage');
+      expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'during-outage' })).toBe(0);
+    } finally {
+      await api.close();
+      await orm.close();
+      await proxy.close();
+    }
+  });
+
+  it('answers 503 with Retry-After when Temporal cannot be reached, and still takes new orders (started once it is back)', async () => {
+    const tenant = await system.newTenant();
+    const proxy = await startTcpProxy(new URL(`grpc://${inject('temporalAddress')}`));
+    const connection = await connectApiToTemporal(new URL(proxy.url).host);
+    const temporal = new Client({ connection });
+    const api = await system.startApi({ temporal, logger: createLogger('outage-api', 'silent') });
+    try {
+      const client = new PaymentSchedulerClient({ baseUrl: api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+      const created = await client.request('POST', '/v1/order-management', { body: { orderRef: 'running', instructions: [instruction('a')] } });
+      expect(created.status).toBe(202);
+      await eventually(() => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'running' }), (o) => !!o.workflowStartedAt, {
+        what: 'the workflow to start',
+      });
+
+      proxy.cut();
+      const asked = Date.now();
+      expectOutage(await client.request('POST', '/v1/order-management/running/cancel', { body: {} }), 'temporal_unavailable');
+      // Answered promptly, not after the SDK's default 20 s of retries.
+      expect(Date.now() - asked).toBeLessThan(8_000);
+      // The order is stored even so: the reconciler starts its workflow once Temporal answers.
+      expect((await client.request('POST', '/v1/order-management', { body: { orderRef: 'taken-while-down', instructions: [instruction('a')] } })).status).toBe(202);
+
+      proxy.restore();
+      const cancelled = await eventually(() => client.request('POST', '/v1/order-management/running/cancel', { body: {} }), (res) => res.status === 200, {
+        what: 'the cancel to go through',
+        timeoutMs: 30_000,
+      });
+      expect(cancelled.body.status).toBe('CANCELLED');
+    } finally {
+      await api.close();
+      await connection.close();
+      await proxy.close();
+    }
+  }, 60_000);
+});
