@@ -1,12 +1,19 @@
-// Order intake through the whole stack: HMAC sign-in, validation, scheme resolution, the insert, the
-// workflow start. Starts its own Temporal dev server and uses DATABASE_URL (or an embedded PGlite),
-// sends a bounded number of orders from one process on loopback, and prints throughput and latency
-// percentiles, with a GET of one order measured in the same run as the baseline (this machine is
-// noisy: compare the ratio, not the absolute numbers).  npm run bench -- order-intake --orders 300 --concurrency 8
+// Order intake through the whole API (HMAC, rate limit, validation, scheme resolution, the insert,
+// the workflow start) against its baseline measured in the same run on the same Temporal server:
+// bare `client.workflow.start` of the same workflow with the same input (the orders stored
+// beforehand, untimed). Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev
+// server of its own), and prints throughput, latency percentiles and the ratio API / bare.
+//   npm run bench -- order-intake --orders 300 --concurrency 8
 import { parseArgs } from 'node:util';
+import { buildOrder } from '../api/orders/order-builder.js';
+import { resolveInstructions } from '../api/orders/resolve-instructions.js';
+import type { CreateOrderInput } from '../api/orders/schemas.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
+import { Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
+import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
+import { percentile } from './measure.js';
 
 const { values } = parseArgs({
   options: { orders: { type: 'string', default: '300' }, concurrency: { type: 'string', default: '8' }, instructions: { type: 'string', default: '12' } },
@@ -20,12 +27,12 @@ const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const { tenant } = await stack.newTenant('bench');
 const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
 
-function orderBody(index: number) {
+function orderBody(orderRef: string): CreateOrderInput {
   return {
-    orderRef: `bench-${index}`,
+    orderRef,
     instructions: Array.from({ length: instructionsPerOrder }, (_, month) => ({
       instructionRef: `premium-${month + 1}`,
-      direction: 'DEBIT',
+      direction: 'DEBIT' as const,
       amount: '49.99',
       currency: 'EUR',
       country: 'DE',
@@ -36,7 +43,8 @@ function orderBody(index: number) {
   };
 }
 
-async function measure(count: number, call: (index: number) => Promise<number>): Promise<{ seconds: number; latencies: number[] }> {
+/** Runs `call(0…count-1)` from `concurrency` callers in a closed loop. */
+async function measure(count: number, call: (index: number) => Promise<void>): Promise<{ perSecond: number; latencies: number[] }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -45,25 +53,48 @@ async function measure(count: number, call: (index: number) => Promise<number>):
       while (next < count) {
         const index = next++;
         const t0 = performance.now();
-        const status = await call(index);
-        if (status >= 300) throw new Error(`request ${index} answered ${status}`);
+        await call(index);
         latencies.push(performance.now() - t0);
       }
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, latencies: latencies.sort((a, b) => a - b) };
+  return { perSecond: count / ((performance.now() - started) / 1000), latencies: latencies.sort((a, b) => a - b) };
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(1);
-await client.accessToken();
-await client.request('POST', '/v1/order-management', { body: orderBody(-1) }); // warm-up
+/** The same orders as the API would store, stored directly: the baseline times their workflow start alone. */
+async function storeOrders(prefix: string, count: number) {
+  const em = stack.orm.em.fork();
+  const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+  const stored = [];
+  for (let i = 0; i < count; i++) {
+    const body = orderBody(`${prefix}-${i}`);
+    stored.push(buildOrder(em, tenantRow, body, await resolveInstructions(em, tenant.tenantId, body.instructions)));
+  }
+  await em.flush();
+  return stored.map((order) => workflowInputOf(order));
+}
 
-const intake = await measure(orders, async (i) => (await client.request('POST', '/v1/order-management', { body: orderBody(i) })).status);
-const reads = await measure(orders, async (i) => (await client.request('GET', `/v1/order-management/bench-${i}`)).status);
+const viaApi = async (orderRef: string) => {
+  const res = await client.request('POST', '/v1/order-management', { body: orderBody(orderRef) });
+  if (res.status !== 202) throw new Error(`${orderRef} answered ${res.status}: ${JSON.stringify(res.body)}`);
+};
 
-console.log(`order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`);
-console.log(`  POST /v1/order-management  ${(orders / intake.seconds).toFixed(1)} orders/s   p50 ${pct(intake.latencies, 50)} ms  p95 ${pct(intake.latencies, 95)} ms  p99 ${pct(intake.latencies, 99)} ms`);
-console.log(`  GET  /v1/order-management/{ref}  ${(orders / reads.seconds).toFixed(1)} reads/s   p50 ${pct(reads.latencies, 50)} ms  p95 ${pct(reads.latencies, 95)} ms`);
-console.log(`  intake p50 / read p50 = ${(Number(pct(intake.latencies, 50)) / Number(pct(reads.latencies, 50))).toFixed(2)}`);
+// Warm-up: connections, caches and the JIT, for both paths.
+const warmInputs = await storeOrders('warm-bare', 20);
+await measure(20, (i) => startOrderWorkflow(stack.temporal, warmInputs[i]));
+await measure(20, (i) => viaApi(`warm-api-${i}`));
+
+const bareInputs = await storeOrders('bare', orders);
+const bare = await measure(orders, (i) => startOrderWorkflow(stack.temporal, bareInputs[i]));
+const api = await measure(orders, (i) => viaApi(`api-${i}`));
+
+const line = (name: string, r: { perSecond: number; latencies: number[] }) =>
+  `  ${name.padEnd(28)} ${r.perSecond.toFixed(1).padStart(6)} orders/s   p50 ${percentile(r.latencies, 50).toFixed(1)} ms  p99 ${percentile(r.latencies, 99).toFixed(1)} ms`;
+console.log(
+  `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
+);
+console.log(line('bare client.workflow.start', bare));
+console.log(line('POST /v1/order-management', api));
+console.log(`  ratio API / bare: ${(api.perSecond / bare.perSecond).toFixed(2)} (target at least 0.8)`);
 
 await stack.stop();

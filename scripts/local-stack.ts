@@ -18,6 +18,7 @@ import { openDatabase } from '../db/orm.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
@@ -28,17 +29,26 @@ export interface LocalStack {
   orm: MikroORM;
   temporal: Client;
   masterKeys: MasterKeys;
+  /** Where the application's database, Temporal and the sandbox provider answer (for processes a caller starts). */
+  databaseUrl: string;
+  temporalAddress: string;
+  sandboxUrl: string;
   /** A new account with a tenant ready for orders (SANDBOX_CARD installed, a default card scheme). */
   newTenant(name?: string): Promise<{ account: BootstrappedAccount; tenant: FirstTenant }>;
   stop(): Promise<void>;
 }
 
+export interface LocalStackOptions {
+  /** False: no worker in this process (the caller runs `worker/main.ts` itself). */
+  worker?: boolean;
+}
+
 /**
- * The whole system in this process, for the benchmark and the fuzzer: PostgreSQL at DATABASE_URL
- * (or an in-memory embedded database), a Temporal dev server, the sandbox provider, a worker and
- * the API on a free port.
+ * The whole system in this process, for the benchmarks and the fuzzer: PostgreSQL at DATABASE_URL
+ * (or an in-memory embedded database), the Temporal server at TEMPORAL_ADDRESS (or a dev server of
+ * its own), the sandbox provider, a worker and the API on a free port.
  */
-export async function startLocalStack(config: Config, settings: Partial<ApiSettings> = {}): Promise<LocalStack> {
+export async function startLocalStack(config: Config, settings: Partial<ApiSettings> = {}, options: LocalStackOptions = {}): Promise<LocalStack> {
   // The SDK's info lines (workers starting and draining) would bury what the caller prints.
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const stops: (() => Promise<unknown>)[] = [];
@@ -51,10 +61,14 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     const poolSize = embedded ? 1 : config.databasePoolSize;
     const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true, log: () => undefined });
     stops.unshift(() => orm.close());
-    const temporalServer = await TestWorkflowEnvironment.createLocal({
-      server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
-    });
-    stops.unshift(() => temporalServer.teardown());
+    let temporalAddress = config.temporalAddress;
+    if (!temporalAddress) {
+      const temporalServer = await TestWorkflowEnvironment.createLocal({
+        server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+      });
+      stops.unshift(() => temporalServer.teardown());
+      temporalAddress = temporalServer.address;
+    }
 
     const sandboxDir = mkdtempSync(join(tmpdir(), 'sandbox-'));
     const sandbox = createSandboxApp({ dataDir: sandboxDir, log: () => undefined });
@@ -73,10 +87,13 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
       outboundUrls: { allowLoopbackHttp: true },
     });
     const masterKeys = { current: randomBytes(32).toString('base64') };
-    const nativeConnection = await NativeConnection.connect({ address: temporalServer.address });
-    const connection = await Connection.connect({ address: temporalServer.address });
+    const connection = await Connection.connect({ address: temporalAddress });
     stops.unshift(() => connection.close());
     const temporal = new Client({ connection });
+    // A dev server of its own was given them at start; an external server may not have them yet.
+    if (config.temporalAddress) await registerSearchAttributes(connection, 'default');
+    if (options.worker !== false) {
+    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
     const worker = await createWorkers({
       connection: nativeConnection,
       namespace: 'default',
@@ -94,6 +111,7 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
       await running;
       await nativeConnection.close();
     });
+    }
     const api = await startApiServer(
       { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, ...settings } },
       apiPort,
@@ -105,6 +123,9 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
       orm,
       temporal,
       masterKeys,
+      databaseUrl: config.databaseUrl ?? embedded!.url,
+      temporalAddress,
+      sandboxUrl: `http://127.0.0.1:${(sandboxServer.address() as { port: number }).port}`,
       async newTenant(name = 'account') {
         const account = await bootstrapAccount(orm, masterKeys, name);
         return { account, tenant: await setUpFirstTenant(api.url, account) };

@@ -385,10 +385,12 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('completes a 500-instruction order with every run under 10,000 events and no payload over 2 MB', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const first = (await env.currentTimeMs()) + DAY_MS;
-    // 500 instructions falling due on 50 dates, a week apart.
+    // 500 instructions falling due in 50 weeks, ten a week. Each a minute after the one before:
+    // timers firing at one instant make the Java time-skipping server lose a workflow task now
+    // and then (its history ends at WorkflowTaskStarted; the task neither completes nor times out).
     const count = Number(process.env.BIG_ORDER_SIZE ?? 500);
     const specs = Array.from({ length: count }, (_, n) => {
-      const open = first + Math.floor(n / 10) * 7 * DAY_MS;
+      const open = first + Math.floor(n / 10) * 7 * DAY_MS + (n % 10) * 60_000;
       return { instructionRef: `i-${n}`, openDate: new Date(open).toISOString(), dueDate: new Date(open + DAY_MS).toISOString(), amount: '1.00' };
     });
     const input = await storeOrder(tenantId, 'big-500', specs);
