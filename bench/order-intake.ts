@@ -10,20 +10,27 @@ import { resolveInstructions } from '../api/orders/resolve-instructions.js';
 import type { CreateOrderInput } from '../api/orders/schemas.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
-import { Tenant } from '../db/entities/index.js';
+import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
 import { percentile } from './measure.js';
 
 const { values } = parseArgs({
-  options: { orders: { type: 'string', default: '300' }, concurrency: { type: 'string', default: '8' }, instructions: { type: 'string', default: '12' } },
+  options: {
+    orders: { type: 'string', default: '300' },
+    concurrency: { type: 'string', default: '8' },
+    instructions: { type: 'string', default: '12' },
+    // Without a worker: what the API itself costs, nothing else competing for the CPU.
+    'no-worker': { type: 'boolean', default: false },
+  },
 });
+const withWorker = !values['no-worker'];
 const orders = Number(values.orders);
 const concurrency = Number(values.concurrency);
 const instructionsPerOrder = Number(values.instructions);
 
 const config = loadConfig();
-const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
+const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: withWorker });
 const { tenant } = await stack.newTenant('bench');
 const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
 
@@ -43,8 +50,19 @@ function orderBody(orderRef: string): CreateOrderInput {
   };
 }
 
-/** Runs `call(0…count-1)` from `concurrency` callers in a closed loop. */
-async function measure(count: number, call: (index: number) => Promise<void>): Promise<{ perSecond: number; latencies: number[] }> {
+interface Run {
+  perSecond: number;
+  latencies: number[];
+  /** Until the worker had run every order's first workflow task (its order.created is recorded). */
+  sustainedPerSecond: number;
+}
+
+/**
+ * Runs `call(0…count-1)` from `concurrency` callers in a closed loop, then waits until the worker
+ * has caught up with the orders whose refs start with `prefix`: a start the worker cannot keep up
+ * with is not throughput, and its backlog would slow whatever is measured next.
+ */
+async function measure(count: number, prefix: string, call: (index: number) => Promise<void>): Promise<Run> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -58,7 +76,15 @@ async function measure(count: number, call: (index: number) => Promise<void>): P
       }
     }),
   );
-  return { perSecond: count / ((performance.now() - started) / 1000), latencies: latencies.sort((a, b) => a - b) };
+  const accepted = performance.now();
+  while (withWorker && (await stack.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId, type: 'order.created', orderRef: { $like: `${prefix}-%` } })) < count) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    perSecond: count / ((accepted - started) / 1000),
+    latencies: latencies.sort((a, b) => a - b),
+    sustainedPerSecond: withWorker ? count / ((performance.now() - started) / 1000) : Number.NaN,
+  };
 }
 
 /** The same orders as the API would store, stored directly: the baseline times their workflow start alone. */
@@ -81,20 +107,22 @@ const viaApi = async (orderRef: string) => {
 
 // Warm-up: connections, caches and the JIT, for both paths.
 const warmInputs = await storeOrders('warm-bare', 20);
-await measure(20, (i) => startOrderWorkflow(stack.temporal, warmInputs[i]));
-await measure(20, (i) => viaApi(`warm-api-${i}`));
+await measure(20, 'warm-bare', (i) => startOrderWorkflow(stack.temporal, warmInputs[i]));
+await measure(20, 'warm-api', (i) => viaApi(`warm-api-${i}`));
 
 const bareInputs = await storeOrders('bare', orders);
-const bare = await measure(orders, (i) => startOrderWorkflow(stack.temporal, bareInputs[i]));
-const api = await measure(orders, (i) => viaApi(`api-${i}`));
+const bare = await measure(orders, 'bare', (i) => startOrderWorkflow(stack.temporal, bareInputs[i]));
+const api = await measure(orders, 'api', (i) => viaApi(`api-${i}`));
 
-const line = (name: string, r: { perSecond: number; latencies: number[] }) =>
-  `  ${name.padEnd(28)} ${r.perSecond.toFixed(1).padStart(6)} orders/s   p50 ${percentile(r.latencies, 50).toFixed(1)} ms  p99 ${percentile(r.latencies, 99).toFixed(1)} ms`;
+const line = (name: string, r: Run) =>
+  `  ${name.padEnd(28)} accepted ${r.perSecond.toFixed(1).padStart(6)}/s (p50 ${percentile(r.latencies, 50).toFixed(1)} ms, p99 ${percentile(r.latencies, 99).toFixed(1)} ms)   sustained ${r.sustainedPerSecond.toFixed(1).padStart(6)} orders/s`;
 console.log(
-  `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
+  `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}${withWorker ? '' : ', no worker'}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
 );
 console.log(line('bare client.workflow.start', bare));
 console.log(line('POST /v1/order-management', api));
-console.log(`  ratio API / bare: ${(api.perSecond / bare.perSecond).toFixed(2)} (target at least 0.8)`);
+console.log(
+  `  ratio API / bare: sustained ${(api.sustainedPerSecond / bare.sustainedPerSecond).toFixed(2)} (target at least 0.8), accepted ${(api.perSecond / bare.perSecond).toFixed(2)}`,
+);
 
 await stack.stop();

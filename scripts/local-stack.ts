@@ -64,7 +64,7 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     let temporalAddress = config.temporalAddress;
     if (!temporalAddress) {
       const temporalServer = await TestWorkflowEnvironment.createLocal({
-        server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+        server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES, log: { format: 'pretty', level: 'error' } },
       });
       stops.unshift(() => temporalServer.teardown());
       temporalAddress = temporalServer.address;
