@@ -41,6 +41,8 @@ export interface Config {
   databasePoolSize: number;
   /** The worker's separate connections for webhook tries, so they never take a payment's connection. */
   webhookDatabasePoolSize: number;
+  /** Order workflows a worker keeps in memory between their tasks. */
+  workerMaxCachedWorkflows: number;
   embeddedDbPort: number;
   dataDir: string;
   cacheDir: string;
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
     webhookDatabasePoolSize: intFrom(env.WEBHOOK_DATABASE_POOL_SIZE, 2),
+    workerMaxCachedWorkflows: intFrom(env.WORKER_MAX_CACHED_WORKFLOWS, 500),
     embeddedDbPort: intFrom(env.EMBEDDED_DB_PORT, 5433),
     dataDir,
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),

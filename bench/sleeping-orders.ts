@@ -44,7 +44,7 @@ const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     ORPHAN_ORDER_GRACE_MS: String(3_600_000),
     ...(process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS } : {}),
   },
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'ignore', 'ignore'],
 });
 const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))![1]) / 1024;
 const mb = (value: number) => `${value.toFixed(0)} MB`;

@@ -86,6 +86,7 @@ async function main() {
     apps: appRegistryConfig(config),
     masterKeys,
     orphanOrderGraceMs: config.orphanOrderGraceMs,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
   });
   stops.unshift(() => worker.stop());
 

@@ -30,7 +30,18 @@ export interface WorkerDependencies {
   outboundUrls?: OutboundUrlPolicy;
   /** A prebuilt bundle saves the few seconds of bundling when a process creates several workers. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Order workflows kept in memory between their tasks (default DEFAULT_MAX_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
 }
+
+/**
+ * The SDK sizes its workflow cache from the heap limit (thousands here), and every cached workflow
+ * holds its state in memory: with thousands of orders asleep for months the worker grew past 2 GB.
+ * A sleeping order needs no memory; one evicted is replayed from its history at its next timer.
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
+/** Deliveries are short and many: a small cache. */
+const WEBHOOK_MAX_CACHED_WORKFLOWS = 100;
 
 export interface PaymentWorkers {
   /** Runs both workers until shutdown. */
@@ -52,8 +63,18 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
   const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
   const activities = createActivities({ orm: deps.orm, webhookOrm: deps.webhookOrm, apps: deps.apps, masterKeys: deps.masterKeys, temporal: deps.temporal, outboundUrls: deps.outboundUrls });
   const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities };
-  const payments = await Worker.create({ ...common, taskQueue: PAYMENTS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: deps.databasePoolSize });
-  const webhooks = await Worker.create({ ...common, taskQueue: WEBHOOKS_TASK_QUEUE, maxConcurrentActivityTaskExecutions: WEBHOOK_CONCURRENCY });
+  const payments = await Worker.create({
+    ...common,
+    taskQueue: PAYMENTS_TASK_QUEUE,
+    maxConcurrentActivityTaskExecutions: deps.databasePoolSize,
+    maxCachedWorkflows: deps.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+  });
+  const webhooks = await Worker.create({
+    ...common,
+    taskQueue: WEBHOOKS_TASK_QUEUE,
+    maxConcurrentActivityTaskExecutions: WEBHOOK_CONCURRENCY,
+    maxCachedWorkflows: WEBHOOK_MAX_CACHED_WORKFLOWS,
+  });
   return {
     run: () => Promise.all([payments.run(), webhooks.run()]).then(() => undefined),
     shutdown() {

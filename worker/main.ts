@@ -23,6 +23,7 @@ const worker = await startWorkerProcess({
   apps: appRegistryConfig(config),
   masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
   orphanOrderGraceMs: config.orphanOrderGraceMs,
+  maxCachedWorkflows: config.workerMaxCachedWorkflows,
 });
 logger.info('worker running on task queue payments');
 

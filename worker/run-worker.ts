@@ -23,6 +23,7 @@ export interface WorkerProcessOptions {
   apps: AppRegistryConfig;
   masterKeys: MasterKeys;
   orphanOrderGraceMs: number;
+  maxCachedWorkflows?: number;
 }
 
 export interface RunningWorker {
@@ -50,6 +51,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     masterKeys: options.masterKeys,
     temporal: client,
     outboundUrls: options.apps.outboundUrls,
+    maxCachedWorkflows: options.maxCachedWorkflows,
   });
   const reconciler = new OrphanOrderReconciler({ orm: options.orm, client, logger: options.logger, graceMs: options.orphanOrderGraceMs });
   const housekeeping = new Housekeeping(options.orm);
