@@ -94,7 +94,10 @@ async function storeOrders(prefix: string, count: number) {
   const stored = [];
   for (let i = 0; i < count; i++) {
     const body = orderBody(`${prefix}-${i}`);
-    stored.push(buildOrder(em, tenantRow, body, await resolveInstructions(em, tenant.tenantId, body.instructions)));
+    const order = buildOrder(em, tenantRow, body, await resolveInstructions(em, tenant.tenantId, body.instructions));
+    // Started just below: marked so, or the worker's reconciler would take them for orphans.
+    order.workflowStartedAt = new Date();
+    stored.push(order);
   }
   await em.flush();
   return stored.map((order) => workflowInputOf(order));

@@ -80,7 +80,12 @@ for (let start = 0; start < orders; start += 500) {
   const em = stack.orm.em.fork();
   const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
   const batch = [];
-  for (let i = start; i < Math.min(orders, start + 500); i++) batch.push(buildOrder(em, tenantRow, body(`sleep-${i}`), resolutions));
+  for (let i = start; i < Math.min(orders, start + 500); i++) {
+    const order = buildOrder(em, tenantRow, body(`sleep-${i}`), resolutions);
+    // Started below: marked so, or a reconciler would take them for orphans.
+    order.workflowStartedAt = new Date();
+    batch.push(order);
+  }
   await em.flush();
   inputs.push(...batch.map((order) => workflowInputOf(order)));
 }

@@ -46,7 +46,8 @@ async function freeTemporalFrontendPort(): Promise<number> {
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
   for (;;) {
-    const frontend = 20_000 + Math.floor(Math.random() * 20_000);
+    // The server stores its membership ports as smallint: all of them below 32768.
+    const frontend = 20_000 + Math.floor(Math.random() * 12_000);
     if ((await Promise.all(offsets.map((o) => isFree(frontend + o)))).every(Boolean)) return frontend;
   }
 }
