@@ -56,6 +56,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Separates one deployment's rate-limit counters from another's sharing the database. */
   rateLimitNamespace: string;
+  /** How long a payment link stays valid unless its creator says otherwise. */
+  paymentLinkTtlSeconds: number;
   bodyLimit: string;
   accessTokenTtlSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
@@ -95,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
     rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
     rateLimitNamespace: env.RATE_LIMIT_NAMESPACE || 'api',
+    paymentLinkTtlSeconds: intFrom(env.PAYMENT_LINK_TTL_SECONDS, 7 * 24 * 3600),
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
@@ -107,6 +110,8 @@ export function apiSettings(config: Config) {
     bodyLimit: config.bodyLimit,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimitNamespace: config.rateLimitNamespace,
+    publicApiUrl: config.publicApiUrl,
+    paymentLinkTtlSeconds: config.paymentLinkTtlSeconds,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,

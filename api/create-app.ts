@@ -28,6 +28,10 @@ import { addProviderRoutes } from './providers/routes.js';
 import { addSchemeRoutes } from './schemes/routes.js';
 import { addVoucherRoutes } from './vouchers/routes.js';
 import { addWebhookRoutes } from './webhooks/routes.js';
+import { csrfKey } from './pay-page/csrf.js';
+import { payPageRouter } from './pay-page/router.js';
+import { paymentLinkKey } from './payment-links/link-token.js';
+import { addPaymentLinkRoutes } from './payment-links/routes.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
@@ -61,6 +65,8 @@ export function createApi(deps: ApiDependencies): Express {
   addOrderChangeRoutes(routes, { temporal });
   addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
   addWebhookRoutes(routes, { orm, temporal, secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
+  const linkKey = paymentLinkKey(deps.masterKeys.current);
+  addPaymentLinkRoutes(routes, { linkKey, publicApiUrl: settings.publicApiUrl, defaultTtlSeconds: settings.paymentLinkTtlSeconds });
 
   const app = express();
   app.disable('x-powered-by');
@@ -70,6 +76,18 @@ export function createApi(deps: ApiDependencies): Express {
   app.locals.routes = routes.list();
 
   app.use(requestId);
+  // The customer's page: HTML forms, not the JSON API, and logged without the token in its address.
+  app.use(
+    '/pay',
+    payPageRouter({
+      orm,
+      temporal,
+      logger,
+      linkKey,
+      csrfKey: csrfKey(deps.masterKeys.current),
+      rateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: `${settings.rateLimitNamespace}:pay`, by: 'address' }),
+    }),
+  );
   app.use(
     pinoHttp({
       logger,

@@ -113,7 +113,7 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     });
     }
     const api = await startApiServer(
-      { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, ...settings } },
+      { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, publicApiUrl: `http://127.0.0.1:${apiPort}`, ...settings } },
       apiPort,
     );
     stops.unshift(() => api.close());

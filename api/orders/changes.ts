@@ -1,25 +1,23 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { parseScheduleDate } from '../../domain/dates.js';
 import { formatAmount } from '../../domain/money.js';
 import { amountOrBadRequest } from '../http/amount.js';
-import { orderWorkflowId } from '../../domain/order.js';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
   cancelInstructionUpdate,
   cancelOrderUpdate,
-  CHANGE_REFUSALS,
-  payInstructionUpdate,
 } from '../../workflows/definitions.js';
 import type { InstructionAmendment } from '../../workflows/instruction-machine.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
+import { changeOrder, findInstruction, findOrder } from './order-change.js';
 import { planInstruction } from './order-builder.js';
 import { presentOrder } from './presenter.js';
-import { resolveInstructions, vouchersOffered } from './resolve-instructions.js';
+import { instructionOptions, payInstruction } from './pay-instruction.js';
+import { resolveInstructions } from './resolve-instructions.js';
 import {
   AmendInstructionSchema,
   InstructionInputSchema,
@@ -34,18 +32,6 @@ export interface OrderChangeDeps {
   temporal: Client;
 }
 
-/** How long the API waits for a running order to take a change. */
-const UPDATE_DEADLINE_MS = 15_000;
-
-const REFUSAL_ANSWERS: Record<string, { status: number; code: string }> = {
-  [CHANGE_REFUSALS.notFound]: { status: 404, code: 'instruction_not_found' },
-  [CHANGE_REFUSALS.notChangeable]: { status: 409, code: 'instruction_not_changeable' },
-  [CHANGE_REFUSALS.orderNotActive]: { status: 409, code: 'order_not_active' },
-  [CHANGE_REFUSALS.duplicate]: { status: 409, code: 'instruction_exists' },
-  [CHANGE_REFUSALS.tooMany]: { status: 409, code: 'too_many_instructions' },
-  [CHANGE_REFUSALS.invalid]: { status: 400, code: 'validation_failed' },
-};
-
 /**
  * Changes to a running order (ARCHITECTURE.md, "Temporal design"): each one a Temporal update to
  * the order's workflow, whose validator decides synchronously whether it may be made (a 409 says
@@ -54,35 +40,8 @@ const REFUSAL_ANSWERS: Record<string, { status: number; code: string }> = {
  * retried request is the same update, taken once.
  */
 export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChangeDeps): void {
-  async function findOrder(em: EntityManager, tenantId: string, orderRef: string): Promise<PaymentOrder> {
-    const order = await em.findOne(PaymentOrder, { tenantId, orderRef });
-    if (!order) throw new ApiError(404, 'order_not_found', `no order ${orderRef}`);
-    return order;
-  }
-
-  async function findInstruction(em: EntityManager, order: PaymentOrder, instructionRef: string): Promise<PaymentInstruction> {
-    const instruction = await em.findOne(PaymentInstruction, { order: order.id, tenantId: order.tenantId, instructionRef });
-    if (!instruction) throw new ApiError(404, 'instruction_not_found', `order ${order.orderRef} has no instruction ${instructionRef}`);
-    return instruction;
-  }
-
-  /** Sends the update; a refusal is answered with its reason, an order not running as it stands. */
-  async function change(order: PaymentOrder, send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>, idempotencyKey: string | undefined) {
-    const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
-    try {
-      await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle, idempotencyKey && `api:${idempotencyKey}`));
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-        const refusal = REFUSAL_ANSWERS[err.cause.type ?? ''];
-        if (refusal) throw new ApiError(refusal.status, refusal.code, err.cause.message);
-      }
-      if (err instanceof WorkflowNotFoundError) {
-        if (order.status !== 'ACTIVE') throw new ApiError(409, 'order_not_active', `the order is ${order.status}`);
-        throw new ApiError(503, 'order_not_running', 'the order’s workflow is not running yet; try again shortly', undefined, { 'retry-after': '5' });
-      }
-      throw err;
-    }
-  }
+  const change = (order: PaymentOrder, send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>, idempotencyKey: string | undefined) =>
+    changeOrder(temporal, order, send, idempotencyKey && `api:${idempotencyKey}`);
 
   async function orderAnswer(em: EntityManager, order: PaymentOrder, status = 200) {
     em.clear();
@@ -235,12 +194,7 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     handler: async ({ params, em, context: { tenantId } }) => {
       const order = await findOrder(em, tenantId, params.orderRef);
       const instruction = await findInstruction(em, order, params.instructionRef);
-      const payment = { amountMinor: instruction.amountMinor, currency: instruction.currency, country: instruction.country };
-      const options = [];
-      for (const option of instruction.resolvedOptions ?? []) {
-        const vouchers = option.paymentMethod === 'VOUCHER' ? (await vouchersOffered(em, tenantId, option, payment)).map(({ voucherId, brand, name }) => ({ voucherId, brand, name })) : undefined;
-        options.push({ paymentMethod: option.paymentMethod, appId: option.appId, priority: option.priority, ...(vouchers ? { vouchers } : {}) });
-      }
+      const options = await instructionOptions(em, instruction);
       return {
         status: 200,
         body: {
@@ -274,30 +228,8 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     handler: async ({ params, body, em, req, context: { tenantId } }) => {
       const order = await findOrder(em, tenantId, params.orderRef);
       const instruction = await findInstruction(em, order, params.instructionRef);
-      const option = (instruction.resolvedOptions ?? []).find((o) => o.appId === body.appId && o.paymentMethod === body.paymentMethod);
-      if (!option) {
-        throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-          { path: 'paymentMethod', code: 'option_not_offered', message: `${body.paymentMethod} through ${body.appId} is not an option of this instruction` },
-        ]);
-      }
-      if (option.paymentMethod === 'VOUCHER') {
-        const offered = await vouchersOffered(em, tenantId, option, { amountMinor: instruction.amountMinor, currency: instruction.currency, country: instruction.country });
-        if (!offered.some((v) => v.voucherId === body.voucherId)) {
-          throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-            { path: 'voucherId', code: 'voucher_not_offered', message: 'not a voucher this option offers for the instruction' },
-          ]);
-        }
-      }
-      const financialInstrumentId = (body.voucherId ?? body.financialInstrumentId)!;
-      await change(
-        order,
-        (handle, updateId) =>
-          handle.executeUpdate(payInstructionUpdate, {
-            args: [{ instructionRef: instruction.instructionRef, appId: option.appId, paymentMethod: option.paymentMethod, financialInstrumentId }],
-            updateId,
-          }),
-        req.header('idempotency-key'),
-      );
+      const key = req.header('idempotency-key');
+      await payInstruction(em, temporal, order, instruction, body, key && `api:${key}`);
       return orderAnswer(em, order, 202);
     },
   });

@@ -278,6 +278,8 @@ describe('tenant isolation', () => {
       notFound(b.client.request('PATCH', '/v1/order-management/iso-order-only-a/instructions/x', { body: { amount: '2.00' } })),
     'POST /order-management/:orderRef/instructions/:instructionRef/cancel': (_a, b) => notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/cancel')),
     'GET /order-management/:orderRef/instructions/:instructionRef/options': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/options')),
+    'POST /order-management/:orderRef/instructions/:instructionRef/payment-link': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/payment-link', { body: {} })),
     'POST /order-management/:orderRef/instructions/:instructionRef/pay': (_a, b) =>
       notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', { body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' } })),
     'POST /account/tenants': async (a, b) => {

@@ -118,7 +118,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
         });
   const running = worker?.run();
-  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, ...options.api };
+  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, publicApiUrl: `http://127.0.0.1:${apiPort}`, ...options.api };
   const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>
     startApiServer(
       {

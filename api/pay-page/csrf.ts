@@ -1,0 +1,36 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parse, serialize } from 'cookie';
+import type { Request, Response } from 'express';
+
+const COOKIE = 'pay_csrf';
+
+/** Its own key, derived from the master key. */
+export function csrfKey(masterKey: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(masterKey, 'base64'), Buffer.alloc(0), 'payment-page-csrf', 32));
+}
+
+function tokenFor(key: Buffer, secret: string, linkToken: string): string {
+  return createHmac('sha256', key).update(`${secret}|${linkToken}`).digest('base64url');
+}
+
+/**
+ * Signed double-submit: a random secret in a SameSite=Strict cookie, and in the form an HMAC of
+ * that secret and the link. A form posted from another site carries neither a cookie the browser
+ * would send nor a token it could compute.
+ */
+export function issueCsrfToken(key: Buffer, req: Request, res: Response, linkToken: string): string {
+  let secret = parse(req.header('cookie') ?? '')[COOKIE];
+  if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) {
+    secret = randomBytes(32).toString('base64url');
+    res.append('set-cookie', serialize(COOKIE, secret, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/pay' }));
+  }
+  return tokenFor(key, secret, linkToken);
+}
+
+export function csrfTokenValid(key: Buffer, req: Request, linkToken: string, submitted: unknown): boolean {
+  const secret = parse(req.header('cookie') ?? '')[COOKIE];
+  if (!secret || typeof submitted !== 'string' || submitted.length > 100) return false;
+  const expected = Buffer.from(tokenFor(key, secret, linkToken));
+  const given = Buffer.from(submitted);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}

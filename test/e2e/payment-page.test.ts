@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issuePaymentLink, paymentLinkKey } from '../../api/payment-links/link-token.js';
+import { launchBrowser, screenshotPath } from '../support/browser.js';
+import { eventually } from '../support/eventually.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let system: TestSystem;
+let browser: Browser | undefined;
+let tenant: TenantFixture;
+let schemeId: string;
+
+beforeAll(async () => {
+  system = await startSystem();
+  browser = await launchBrowser();
+  tenant = await system.newTenant({ tenant: { name: 'Acme Insurance', timeZone: 'Europe/Berlin' } });
+  // Card or bank debit, as the customer likes.
+  expect((await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', { body: { configuration: { apiKey: tenant.sandboxApiKey } } })).status).toBe(201);
+  const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+    body: {
+      name: 'card or bank',
+      rules: [
+        {
+          options: [
+            { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 },
+            { appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 2 },
+          ],
+        },
+      ],
+    },
+  });
+  expect(scheme.status).toBe(201);
+  schemeId = scheme.body.schemeId;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await system?.close();
+});
+
+/** An order whose one instruction is open now and due in a week, with no instrument: the customer brings one. */
+async function openInstruction(orderRef: string, amount = '1234.50') {
+  const now = Date.now();
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: {
+      orderRef,
+      instructions: [
+        { instructionRef: 'premium', direction: 'DEBIT', amount, currency: 'EUR', country: 'DE', openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 7 * 86_400_000).toISOString(), schemeId },
+      ],
+    },
+  });
+  expect(res.status).toBe(202);
+  await eventually(() => tenant.client.request('GET', `/v1/order-management/${orderRef}`), (r) => r.body.instructions?.[0]?.status === 'OPEN', { what: `${orderRef} open` });
+  const link = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/premium/payment-link`, { body: {} });
+  expect(link.status).toBe(201);
+  return link.body as { url: string; expiresAt: string };
+}
+
+async function newPage(options: { locale?: string; phone?: boolean } = {}): Promise<Page> {
+  const context = await browser!.newContext({ locale: options.locale ?? 'de-DE', viewport: options.phone ? { width: 375, height: 667 } : { width: 1024, height: 768 } });
+  return context.newPage();
+}
+
+const statusOf = (page: Page) => page.locator('dd.status').getAttribute('data-status');
+
+describe('the hosted payment page', () => {
+  it('shows what is due in the customer’s language, and takes a card payment by keyboard on a phone-sized screen', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-card');
+    const page = await newPage({ phone: true });
+    const response = await page.goto(url);
+    expect(response!.status()).toBe(200);
+    const csp = response!.headers()['content-security-policy'];
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    await expect(page.locator('.tenant').innerText()).resolves.toBe('Acme Insurance');
+    await expect(page.locator('dd.amount').innerText()).resolves.toBe('1.234,50\u00a0€');
+    await expect(statusOf(page)).resolves.toBe('OPEN');
+    // Nothing of the tenant's set-up shows: no app, scheme or order reference.
+    const text = await page.locator('body').innerText();
+    for (const hidden of [schemeId, 'SANDBOX_CARD', 'page-card', tenant.tenantId]) expect(text).not.toContain(hidden);
+
+    await page.getByLabel('Card number').focus();
+    await page.keyboard.type('card_ok');
+    await page.keyboard.press('Enter');
+    // The page shows the payment under way and refreshes itself until it is done.
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: screenshotPath('payment-page-card-paid'), fullPage: true });
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-card' });
+    expect(charges.map((c) => [c.amountMinor, c.status])).toEqual([['123450', 'SETTLED']]);
+
+    // The link again, once paid: the outcome, no form.
+    await page.goto(url);
+    await expect(statusOf(page)).resolves.toBe('SETTLED');
+    expect(await page.locator('form').count()).toBe(0);
+    await page.context().close();
+  });
+
+  it('charges once when the form is submitted twice and from two tabs', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-double');
+    const first = await newPage();
+    const second = await newPage();
+    await first.goto(url);
+    await second.goto(url);
+    for (const page of [first, second]) await page.getByLabel('Card number').fill('card_ok');
+    // A double click on one form, and the other tab at the same time.
+    await Promise.all([first.locator('button[type=submit]').dblclick(), second.locator('button[type=submit]').click()]);
+    for (const page of [first, second]) {
+      const reloaded = async () => {
+        await page.goto(url);
+        return statusOf(page);
+      };
+      await eventually(reloaded, (s) => s === 'SETTLED', { what: 'both tabs to show it paid', timeoutMs: 30_000, intervalMs: 500 });
+    }
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-double' })).toHaveLength(1);
+    await first.context().close();
+    await second.context().close();
+  });
+
+  it('follows a bank debit while it is pending, until the bank settles it', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-bank', '80.00');
+    const page = await newPage({ locale: 'en-GB' });
+    await page.goto(url);
+    await expect(page.locator('dd.amount').innerText()).resolves.toBe('€80.00');
+    await page.getByLabel('Bank debit').check();
+    await page.getByLabel('Bank account').fill('bank_ok');
+    await page.locator('button[type=submit]').click();
+    await expect(statusOf(page)).resolves.toBe('PROCESSING');
+    await page.screenshot({ path: screenshotPath('payment-page-bank-pending'), fullPage: true });
+    // The page refreshes itself while the payment is pending.
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });
+    expect(charges.map((c) => [c.appId, c.status])).toEqual([['SANDBOX_BANK', 'SETTLED']]);
+    await page.context().close();
+  });
+
+  it('shows a clear page for an expired, a forged and a mangled link, never an error dump', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-links');
+    const token = url.split('/pay/')[1];
+    const rows = await system.orm.em.fork().getConnection().execute<{ id: string }[]>(
+      `select i.id from payment_instruction i join payment_order o on o.id = i.order_id where o.order_ref = 'page-links' and i.tenant_id = ?`,
+      [tenant.tenantId],
+    );
+    const claims = { tenantId: tenant.tenantId, orderRef: 'page-links', instructionRef: 'premium', instructionId: rows[0].id };
+    const expired = await issuePaymentLink(paymentLinkKey(system.masterKey), claims, new Date(Date.now() - 1000));
+    const forged = await issuePaymentLink(paymentLinkKey(Buffer.alloc(32, 7).toString('base64')), claims, new Date(Date.now() + 60_000));
+    const base = url.split('/pay/')[0];
+    const page = await newPage();
+    for (const [link, status, heading] of [
+      [`${base}/pay/${expired}`, 410, 'This link has expired'],
+      [`${base}/pay/${forged}`, 404, 'This link is not valid'],
+      [`${base}/pay/${token.slice(0, -4)}`, 404, 'This link is not valid'],
+    ] as const) {
+      const response = await page.goto(link);
+      expect(response!.status()).toBe(status);
+      await expect(page.locator('h1').innerText()).resolves.toBe(heading);
+      expect(await page.locator('body').innerText()).not.toMatch(/error|stack|at \w+ \(/i);
+    }
+    await page.screenshot({ path: screenshotPath('payment-page-expired'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('refuses a form posted without its CSRF token', async () => {
+    const { url } = await openInstruction('page-csrf');
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'option=SANDBOX_CARD%3ACARD&instrument%3ASANDBOX_CARD%3ACARD=card_ok&form=AAAAAAAAAAAAAAAA' });
+    expect(res.status).toBe(403);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-csrf' })).toHaveLength(0);
+  });
+
+  it('has no serious or critical accessibility violation (axe-core)', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-a11y');
+    const page = await newPage();
+    await page.goto(url);
+    // Evaluated through the browser's debugging protocol, which the page's CSP does not govern.
+    await page.evaluate(axeSource);
+    const result = await page.evaluate(() => (globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string }[] }> } }).axe.run());
+    expect(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
+    await page.context().close();
+  });
+});
