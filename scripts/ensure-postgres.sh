@@ -50,7 +50,7 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     -o "-p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2
 fi
 
-if ! "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
-  "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "create database \"$db\"" >&2
+if ! "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
+  "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database \"$db\"" >&2
 fi
 echo "postgres://postgres@127.0.0.1:$port/$db"
