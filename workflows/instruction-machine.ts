@@ -25,6 +25,8 @@ export interface InstructionMachine {
   pending?: { providerRef: string; polls: number; nextPollAt: string; result?: ProviderResult };
   /** The customer chose to pay now, in the OPEN window (or while LATE). */
   payNow: boolean;
+  /** The call under way is the customer's own payment: declined, it leaves the instruction to them to try again. */
+  customerPaying?: boolean;
   providerRef?: string;
   voucherCode?: string;
   failureCode?: string;
@@ -125,10 +127,23 @@ export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
 /** A PENDING payment whose callback has not come is asked about after these waits (the last repeats). */
 export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
 
-/** Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle"). */
-export function applyResult(machine: InstructionMachine, result: CallResult, nowMs: number, dunningDelaysMs: readonly number[]): void {
+/**
+ * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").
+ * `customerMayRetry`: a decline of the customer's own payment leaves the instruction LATE, waiting
+ * for them to pay another way (or for an amendment), instead of failing it or dunning their card.
+ */
+export function applyResult(
+  machine: InstructionMachine,
+  result: CallResult,
+  nowMs: number,
+  dunningDelaysMs: readonly number[],
+  options: { customerMayRetry?: boolean } = {},
+): void {
   const now = new Date(nowMs).toISOString();
   machine.unanswered = false;
+  const customers = machine.customerPaying === true;
+  // A PENDING answer is not the end of the customer's payment: its callback is.
+  if (result.status !== 'PENDING') machine.customerPaying = undefined;
   switch (result.status) {
     case 'SETTLED':
       transition(machine, 'SETTLED', now);
@@ -145,6 +160,11 @@ export function applyResult(machine: InstructionMachine, result: CallResult, now
       // A definite answer: the next attempt is a new payment, with a new key.
       machine.keyAttempt += 1;
       machine.keyUsed = false;
+      if (customers && options.customerMayRetry) {
+        machine.retryAt = undefined;
+        transition(machine, 'LATE', now);
+        return;
+      }
       if (!result.retryable || machine.declines >= dunningDelaysMs.length) {
         transition(machine, 'FAILED', now);
         return;
@@ -256,6 +276,7 @@ export function payRefusal(machine: InstructionMachine, choice: { appId: string;
 export function applyPayment(machine: InstructionMachine, choice: { appId: string; paymentMethod: PlannedInstruction['paymentMethod']; financialInstrumentId: string }): void {
   applyAmendment(machine, choice, Number.NEGATIVE_INFINITY);
   machine.payNow = true;
+  machine.customerPaying = true;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

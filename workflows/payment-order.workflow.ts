@@ -10,6 +10,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -101,6 +102,7 @@ const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = 
   CANCELLED: 'instruction.cancelled',
 };
 const MAX_INSTRUCTIONS = 500;
+const CUSTOMER_RETRY_PATCH = 'customer-decline-leaves-instruction-payable';
 /** How long an update waits for the read model to show its change before answering anyway. */
 const PROJECTION_WAIT_MS = 5_000;
 
@@ -257,6 +259,14 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     },
   );
 
+  /**
+   * Since this patch a declined customer payment leaves the instruction for the customer to pay
+   * another way; histories from before it replay with the decline failing it (or dunning it).
+   */
+  function customerRetry(machine: InstructionMachine, result: CallResult): { customerMayRetry: boolean } {
+    return { customerMayRetry: machine.customerPaying === true && result.status === 'DECLINED' && patched(CUSTOMER_RETRY_PATCH) };
+  }
+
   function logFields(machine: InstructionMachine) {
     return { tenantId: state.tenantId, orderRef: state.orderRef, instructionRef: machine.plan.instructionRef, status: machine.status, attempts: machine.attempts };
   }
@@ -305,7 +315,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
           await call(machine);
           break;
         case 'settle':
-          applyResult(machine, step.result, Date.now(), state.dunningDelaysMs);
+          applyResult(machine, step.result, Date.now(), state.dunningDelaysMs, customerRetry(machine, step.result));
           changed(machine);
           break;
         case 'ask':
@@ -335,7 +345,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       result = await lookup(machine, idempotencyKey);
     }
     result ??= await execute(machine, idempotencyKey);
-    applyResult(machine, result, Date.now(), state.dunningDelaysMs);
+    applyResult(machine, result, Date.now(), state.dunningDelaysMs, customerRetry(machine, result));
     changed(machine);
   }
 
@@ -385,7 +395,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
         { appId: machine.plan.appId, tenantId: state.tenantId, providerRef },
       ]);
       if (status.status === 'PENDING') stillPending(machine, Date.now());
-      else applyResult(machine, status, Date.now(), state.dunningDelaysMs);
+      else applyResult(machine, status, Date.now(), state.dunningDelaysMs, customerRetry(machine, status));
     } catch {
       // Unanswered (or refused): the callback may still come; ask again later.
       stillPending(machine, Date.now());

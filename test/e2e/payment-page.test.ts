@@ -122,6 +122,25 @@ describe('the hosted payment page', () => {
     await second.context().close();
   });
 
+  it('says clearly that a card was declined, and lets the customer pay with another', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-declined');
+    const page = await newPage({ locale: 'en-GB' });
+    await page.goto(url);
+    await page.getByLabel('Card number').fill('card_declined');
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor({ timeout: 30_000 });
+    await expect(alert.innerText()).resolves.toBe('Your bank declined the card.');
+    await page.screenshot({ path: screenshotPath('payment-page-declined'), fullPage: true });
+    await page.getByLabel('Card number').fill('card_ok');
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-declined' });
+    expect(charges.map((c) => c.status)).toEqual(['DECLINED', 'SETTLED']);
+    await page.context().close();
+  });
+
   it('follows a bank debit while it is pending, until the bank settles it', async (test) => {
     if (!browser) return test.skip();
     const { url } = await openInstruction('page-bank', '80.00');
@@ -137,6 +156,39 @@ describe('the hosted payment page', () => {
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });
     expect(charges.map((c) => [c.appId, c.status])).toEqual([['SANDBOX_BANK', 'SETTLED']]);
+    await page.context().close();
+  });
+
+  it('lets the customer claim a payout as a voucher of the scheme’s groups, and shows its code', async (test) => {
+    if (!browser) return test.skip();
+    expect((await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: tenant.sandboxApiKey } } })).status).toBe(201);
+    const group = (await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body;
+    const payout = await tenant.client.request('POST', '/v1/schemes/payout', {
+      body: { name: 'vouchers', rules: [{ voucherGroupIds: [group.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }] },
+    });
+    expect(payout.status).toBe(201);
+    const now = Date.now();
+    const order = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'page-payout',
+        instructions: [
+          { instructionRef: 'premium', direction: 'CREDIT', amount: '15.00', currency: 'EUR', country: 'DE', openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 7 * 86_400_000).toISOString(), schemeId: payout.body.schemeId },
+        ],
+      },
+    });
+    expect(order.status).toBe(202);
+    await eventually(() => tenant.client.request('GET', '/v1/order-management/page-payout'), (r) => r.body.instructions?.[0]?.status === 'OPEN', { what: 'payout open' });
+    const { url } = (await tenant.client.request('POST', '/v1/order-management/page-payout/instructions/premium/payment-link', { body: {} })).body;
+    const page = await newPage();
+    await page.goto(url);
+    await expect(page.locator('h1').innerText()).resolves.toBe('Payout for you');
+    await page.getByLabel(/Amazon/).check();
+    await page.getByRole('button', { name: 'Claim' }).click();
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    await expect(page.locator('.voucher-code').innerText()).resolves.toMatch(/^VCH-/);
+    await page.screenshot({ path: screenshotPath('payment-page-voucher'), fullPage: true });
+    const payouts = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-payout' });
+    expect(payouts.map((p) => [p.appId, p.direction, p.amountMinor])).toEqual([['SANDBOX_VOUCHERS', 'CREDIT', '1500']]);
     await page.context().close();
   });
 

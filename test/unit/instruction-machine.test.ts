@@ -165,6 +165,36 @@ describe('the instruction state machine', () => {
     expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/being paid/);
   });
 
+  it('leaves a declined customer payment for the customer to pay again, where a scheduled one fails', () => {
+    const declined = { status: 'DECLINED' as const, providerRef: 'sbx_1', code: 'do_not_honor', retryable: false };
+    const byCustomer = newMachine(plan({ financialInstrumentId: undefined }));
+    transition(byCustomer, 'OPEN', iso(t0 + DAY));
+    applyPayment(byCustomer, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_declined' });
+    startCall(byCustomer, iso(t0 + DAY));
+    applyResult(byCustomer, declined, t0 + DAY, DUNNING, { customerMayRetry: true });
+    expect(byCustomer).toMatchObject({ status: 'LATE', failureCode: 'do_not_honor', retryAt: undefined, keyAttempt: 2, keyUsed: false });
+    expect(decide(byCustomer, t0 + 10 * DAY).kind).toBe('wait');
+    expect(payRefusal(byCustomer, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toBeUndefined();
+    // Paid again with another card: settled, and the customer's flag gone with it.
+    applyPayment(byCustomer, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' });
+    startCall(byCustomer, iso(t0 + DAY));
+    applyResult(byCustomer, { status: 'SETTLED', providerRef: 'sbx_2' }, t0 + DAY, DUNNING, { customerMayRetry: true });
+    expect(byCustomer).toMatchObject({ status: 'SETTLED', customerPaying: undefined });
+
+    // The same decline of a scheduled collection (or of a history from before the change) fails it.
+    const scheduled = newMachine(plan({ financialInstrumentId: 'card_declined' }));
+    transition(scheduled, 'OPEN', iso(t0 + DAY));
+    startCall(scheduled, iso(t0 + 2 * DAY));
+    applyResult(scheduled, declined, t0 + 2 * DAY, DUNNING, { customerMayRetry: true });
+    expect(scheduled.status).toBe('FAILED');
+    const before = newMachine(plan());
+    transition(before, 'OPEN', iso(t0 + DAY));
+    applyPayment(before, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_declined' });
+    startCall(before, iso(t0 + DAY));
+    applyResult(before, declined, t0 + DAY, DUNNING);
+    expect(before.status).toBe('FAILED');
+  });
+
   it('cancels only what is not being paid or final', () => {
     const m = newMachine(plan());
     expect(changeRefusal(m, 'cancel')).toBeUndefined();
