@@ -111,7 +111,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
         formatAmount(instruction.amountMinor, instruction.currency) as Intl.StringNumericLiteral,
       ),
       dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(instruction.dueAt),
-      status: instruction.status,
+      // LATE before its due date (a declined payment of the customer's) is still simply open to them.
+      status: instruction.status === 'LATE' && instruction.dueAt.getTime() > Date.now() ? 'OPEN' : instruction.status,
       failureCode: instruction.failureCode,
       voucherCode: instruction.voucherCode,
     };
