@@ -10,8 +10,11 @@ export const RefSchema = z
   .regex(REF_PATTERN, { error: 'must be 1–50 characters of letters, digits, "-", "_" or "."' })
   .openapi({ example: 'ORD-2027-0001' });
 
-/** Free text such as a name: trimmed, 1 to `max` characters. */
-export const TextSchema = (max: number) => z.string().trim().min(1).max(max);
+/**
+ * Free text such as a name: at most `max` characters as sent (the limit the OpenAPI document
+ * states), then trimmed, and not blank.
+ */
+export const TextSchema = (max: number) => z.string().max(max).trim().min(1);
 
 export const CurrencySchema = z
   .string()
