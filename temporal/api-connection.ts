@@ -2,11 +2,12 @@ import { Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@
 
 /**
  * The API's connection to Temporal. The SDK retries an unreachable server for about 20 s; a
- * caller is better served by a 503 with Retry-After within a second or two, so the API tries four
- * times. Workers keep the default: they have no caller waiting.
+ * caller is better served by a 503 with Retry-After within a few seconds, so the API tries six
+ * times (about 2 s of backing off, enough for a server's brief hiccup). Workers keep the default:
+ * they have no caller waiting.
  */
 export function connectApiToTemporal(address: string): Promise<Connection> {
-  return Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 }))] });
+  return Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 6 }))] });
 }
 
 /** How long the API waits for Temporal to take an order's workflow before leaving it to the reconciler. */

@@ -84,8 +84,10 @@ export class ManagedProcess {
 export async function waitUntil(what: string, probe: () => Promise<boolean>, process?: ManagedProcess, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await probe().catch(() => false)) return;
+    const ok = await probe().catch(() => false);
+    // Checked after the probe too: an answer from something else while this process died is no answer.
     if (process && !process.isRunning()) throw new Error(`${process.name} exited while waiting for ${what}:\n${process.tail()}`);
+    if (ok) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${process ? `:\n${process.tail()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

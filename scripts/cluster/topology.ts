@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Connection } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { stringify } from 'yaml';
 import { openDatabase } from '../../db/orm.js';
@@ -11,6 +13,7 @@ import { TEMPORAL_DYNAMIC_CONFIG, temporalServerConfig, temporalUiConfig, type T
 import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { PAYMENTS_TASK_QUEUE } from '../../workflows/definitions.js';
+import { CustomerRefKey, NextActionAtKey, OrderRefKey, OrderStatusKey, TenantIdKey } from '../../workflows/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,6 +75,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   try {
+    // A port already taken (say, by a cluster left running) would have the new processes answer
+    // for the old ones: refuse at once, naming it.
+    const wanted: number[] = [...(Object.values(ports.temporal) as number[]), ports.ui, ...(options.temporalOnly ? [] : [ports.sandbox, ...ports.apis])];
+    const taken = (await Promise.all(wanted.map(async (port) => ((await portIsFree(port)) ? undefined : port)))).filter((port): port is number => port !== undefined);
+    if (taken.length > 0) throw new Error(`port(s) ${taken.join(', ')} on 127.0.0.1 are in use (another cluster still running?)`);
+
     log('preparing the Temporal server’s databases and the application’s');
     const db = temporalDatabasesOn(options.databaseUrl, options.temporalDatabases);
     if (options.resetTemporal) await dropTemporalDatabases(db, options.databaseUrl);
@@ -171,6 +180,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   }
 }
 
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer().once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 async function answers(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   return res.ok;
@@ -202,6 +218,24 @@ async function ensureNamespace(address: string): Promise<void> {
       return true;
     });
     await registerSearchAttributes(connection, NAMESPACE);
+    // A namespace and its attributes reach the history service a little after the frontend answers
+    // for them: ready once a workflow with every order attribute starts (it is terminated at once).
+    const client = new Client({ connection, namespace: NAMESPACE });
+    await waitUntil(`namespace ${NAMESPACE} to take workflows`, async () => {
+      const handle = await client.workflow.start('clusterReadinessProbe', {
+        taskQueue: 'cluster-readiness-probe',
+        workflowId: `cluster-readiness-${randomUUID()}`,
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: 'probe' },
+          { key: OrderRefKey, value: 'probe' },
+          { key: CustomerRefKey, value: 'probe' },
+          { key: OrderStatusKey, value: 'ACTIVE' },
+          { key: NextActionAtKey, value: new Date() },
+        ],
+      });
+      await handle.terminate('readiness probe');
+      return true;
+    });
   } finally {
     await connection.close();
   }

@@ -112,8 +112,13 @@ describe('the hosted payment page', () => {
     await Promise.all([first.locator('button[type=submit]').dblclick(), second.locator('button[type=submit]').click()]);
     for (const page of [first, second]) {
       const reloaded = async () => {
-        await page.goto(url);
-        return statusOf(page);
+        // The submits' own navigations may still be under way: one interrupted is tried again.
+        try {
+          await page.goto(url);
+          return await statusOf(page);
+        } catch {
+          return undefined;
+        }
       };
       await eventually(reloaded, (s) => s === 'SETTLED', { what: 'both tabs to show it paid', timeoutMs: 30_000, intervalMs: 500 });
     }
