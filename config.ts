@@ -70,7 +70,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     apiPort: intFrom(env.PORT ?? env.API_PORT, 3000),
     apiHost: env.API_HOST || '127.0.0.1',
-    publicApiUrl: (env.PUBLIC_API_URL || `http://127.0.0.1:${intFrom(env.PORT ?? env.API_PORT, 3000)}`).replace(/\/+$/, ''),
+    publicApiUrl: (env.PUBLIC_API_URL || `http://127.0.0.1:${intFrom(env.PORT ?? env.API_PORT, 3000)}`).replace(
+      /\/+$/,
+      '',
+    ),
     allowLoopbackHttp: env.ALLOW_LOOPBACK_HTTP === 'true',
     sandboxPort,
     sandboxHost: env.SANDBOX_HOST || '127.0.0.1',
@@ -83,7 +86,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),
     temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
     temporalCliPath: env.TEMPORAL_CLI_PATH || undefined,
-    temporalDatabases: { history: env.TEMPORAL_DATABASE || 'temporal', visibility: env.TEMPORAL_VISIBILITY_DATABASE || 'temporal_visibility' },
+    temporalDatabases: {
+      history: env.TEMPORAL_DATABASE || 'temporal',
+      visibility: env.TEMPORAL_VISIBILITY_DATABASE || 'temporal_visibility',
+    },
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
     webhookDatabasePoolSize: intFrom(env.WEBHOOK_DATABASE_POOL_SIZE, 2),
@@ -94,7 +100,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     orphanOrderGraceMs: intFrom(env.ORPHAN_ORDER_GRACE_MS, 30_000),
     masterKey: env.MASTER_KEY || undefined,
-    masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '').split(',').map((k) => k.trim()).filter(Boolean),
+    masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
     rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
     rateLimitNamespace: env.RATE_LIMIT_NAMESPACE || 'api',
     paymentLinkTtlSeconds: intFrom(env.PAYMENT_LINK_TTL_SECONDS, 7 * 24 * 3600),

@@ -42,10 +42,16 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows must not use Node built-ins; do I/O in an activity.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflows must not use Node built-ins; do I/O in an activity.',
+          })),
           patterns: [
             { group: ['**/activities/**'], message: 'Workflows import activity types only.', allowTypeImports: true },
-            { group: ['**/db/**', '**/api/**', '**/apps/**', 'got', 'pg', '@mikro-orm/*'], message: 'Workflows must not import I/O code.' },
+            {
+              group: ['**/db/**', '**/api/**', '**/apps/**', 'got', 'pg', '@mikro-orm/*'],
+              message: 'Workflows must not import I/O code.',
+            },
           ],
         },
       ],
@@ -55,7 +61,14 @@ export default tseslint.config(
         { name: 'setInterval', message: 'Use sleep() in a loop.' },
         { name: 'fetch', message: 'Do HTTP in an activity.' },
       ],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Use uuid4() from @temporalio/workflow, or draw randomness in an activity.' }],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'Use uuid4() from @temporalio/workflow, or draw randomness in an activity.',
+        },
+      ],
     },
   },
 );

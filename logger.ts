@@ -29,7 +29,15 @@ export function serializeError(err: unknown): Record<string, unknown> {
   if (err instanceof DriverException || (err instanceof Error && 'severity' in err && 'routine' in err)) {
     const { code, sqlState, routine, table, column, constraint } = err as Error & Record<string, string | undefined>;
     const state = sqlState ?? code;
-    return { type: err.name, code: state, routine, table, column, constraint, message: `database error ${state ?? ''}`.trim() };
+    return {
+      type: err.name,
+      code: state,
+      routine,
+      table,
+      column,
+      constraint,
+      message: `database error ${state ?? ''}`.trim(),
+    };
   }
   return stdSerializers.err(err as Error);
 }

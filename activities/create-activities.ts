@@ -23,7 +23,14 @@ export interface ActivityDependencies {
   outboundUrls?: OutboundUrlPolicy;
 }
 
-export function createActivities({ orm, webhookOrm = orm, apps, masterKeys, temporal, outboundUrls = { allowLoopbackHttp: false } }: ActivityDependencies): OrderActivities & WebhookActivities {
+export function createActivities({
+  orm,
+  webhookOrm = orm,
+  apps,
+  masterKeys,
+  temporal,
+  outboundUrls = { allowLoopbackHttp: false },
+}: ActivityDependencies): OrderActivities & WebhookActivities {
   const box = SecretBox.fromMasterKeys(masterKeys);
   const installations = new InstallationCache(orm, box);
   return {

@@ -29,11 +29,20 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       installation = await installations.get(tenantId, appId);
     } catch (err) {
       if (err instanceof SecretOpenError) {
-        throw ApplicationFailure.create({ type: APP_CREDENTIALS_UNREADABLE, message: `credentials of ${appId} cannot be opened: ${err.message}`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: APP_CREDENTIALS_UNREADABLE,
+          message: `credentials of ${appId} cannot be opened: ${err.message}`,
+          nonRetryable: true,
+        });
       }
       throw err;
     }
-    if (!app || !installation) throw ApplicationFailure.create({ type: APP_NOT_INSTALLED, message: `${appId} is not installed`, nonRetryable: true });
+    if (!app || !installation)
+      throw ApplicationFailure.create({
+        type: APP_NOT_INSTALLED,
+        message: `${appId} is not installed`,
+        nonRetryable: true,
+      });
     return { app, installation };
   }
 
@@ -45,7 +54,12 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       return await what();
     } catch (err) {
       if (err instanceof ProviderRejectedError) {
-        throw ApplicationFailure.create({ type: PROVIDER_REJECTED, message: err.message, details: [err.code], nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: PROVIDER_REJECTED,
+          message: err.message,
+          details: [err.code],
+          nonRetryable: true,
+        });
       }
       throw err;
     } finally {
@@ -80,7 +94,12 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
         found = await app.findByIdempotencyKey(idempotencyKey, installation);
         return found as PaymentOutcome;
       });
-      log.info('asked the provider about an unanswered payment', { tenantId, appId, idempotencyKey, found: found?.status ?? 'none' });
+      log.info('asked the provider about an unanswered payment', {
+        tenantId,
+        appId,
+        idempotencyKey,
+        found: found?.status ?? 'none',
+      });
       return found ?? null;
     },
   };

@@ -27,9 +27,17 @@ const INSERT_DELIVERIES = `
 export async function recordEvents(em: EntityManager, projection: OrderProjection): Promise<string[]> {
   if (projection.events.length === 0) return [];
   const order = await em.findOneOrFail(PaymentOrder, { id: projection.orderId, tenantId: projection.tenantId });
-  const refs = [...new Set(projection.events.map((e) => e.instruction?.instructionRef).filter((ref): ref is string => ref !== undefined))];
+  const refs = [
+    ...new Set(
+      projection.events.map((e) => e.instruction?.instructionRef).filter((ref): ref is string => ref !== undefined),
+    ),
+  ];
   const instructions = refs.length
-    ? await em.find(PaymentInstruction, { order: order.id, tenantId: order.tenantId, instructionRef: { $in: refs } }, { fields: ['instructionRef', 'metadata'] })
+    ? await em.find(
+        PaymentInstruction,
+        { order: order.id, tenantId: order.tenantId, instructionRef: { $in: refs } },
+        { fields: ['instructionRef', 'metadata'] },
+      )
     : [];
   const metadataOf = new Map(instructions.map((i) => [i.instructionRef, i.metadata]));
   const connection = em.getConnection();
@@ -39,10 +47,28 @@ export async function recordEvents(em: EntityManager, projection: OrderProjectio
   const deliveries: string[] = [];
   for (const event of projection.events) {
     const id = randomUUID();
-    const payload = JSON.stringify(payloadOf(id, event, order, projection.status, event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined));
+    const payload = JSON.stringify(
+      payloadOf(
+        id,
+        event,
+        order,
+        projection.status,
+        event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined,
+      ),
+    );
     const inserted: { id: string }[] = await connection.execute(
       INSERT_EVENT,
-      [id, order.tenantId, event.eventKey, event.type, order.orderRef, event.instruction?.instructionRef ?? null, event.occurredAt, payload, recordedAt],
+      [
+        id,
+        order.tenantId,
+        event.eventKey,
+        event.type,
+        order.orderRef,
+        event.instruction?.instructionRef ?? null,
+        event.occurredAt,
+        payload,
+        recordedAt,
+      ],
       'all',
       em.getTransactionContext(),
     );
@@ -59,7 +85,13 @@ export async function recordEvents(em: EntityManager, projection: OrderProjectio
 }
 
 /** The body every endpoint receives for an event. */
-function payloadOf(id: string, event: RecordedEvent, order: PaymentOrder, orderStatus: string, instructionMetadata: Record<string, string> | undefined) {
+function payloadOf(
+  id: string,
+  event: RecordedEvent,
+  order: PaymentOrder,
+  orderStatus: string,
+  instructionMetadata: Record<string, string> | undefined,
+) {
   const i = event.instruction;
   return {
     id,
@@ -67,7 +99,12 @@ function payloadOf(id: string, event: RecordedEvent, order: PaymentOrder, orderS
     occurredAt: event.occurredAt,
     tenantId: order.tenantId,
     data: {
-      order: { orderRef: order.orderRef, customerRef: order.customerRef ?? null, status: orderStatus, metadata: order.metadata },
+      order: {
+        orderRef: order.orderRef,
+        customerRef: order.customerRef ?? null,
+        status: orderStatus,
+        metadata: order.metadata,
+      },
       ...(i
         ? {
             instruction: {

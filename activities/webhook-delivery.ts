@@ -9,7 +9,12 @@ import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/ind
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
-import { DELIVERY_TIMEOUT_MS, ENDPOINT_FAILING_LIMIT_MS, nextAttemptDelay, parseRetryAfter } from '../domain/webhook.js';
+import {
+  DELIVERY_TIMEOUT_MS,
+  ENDPOINT_FAILING_LIMIT_MS,
+  nextAttemptDelay,
+  parseRetryAfter,
+} from '../domain/webhook.js';
 
 export interface AttemptInput {
   deliveryId: string;
@@ -18,7 +23,8 @@ export interface AttemptInput {
 }
 
 /** What became of one try: done (delivered, refused for good, or nothing left to do), or to be tried again after a wait. */
-export type AttemptOutcome = { done: true; status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' } | { done: false; retryInMs: number };
+export type AttemptOutcome =
+  { done: true; status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' } | { done: false; retryInMs: number };
 
 export interface WebhookActivities {
   attemptDelivery(input: AttemptInput): Promise<AttemptOutcome>;
@@ -39,7 +45,12 @@ export interface WebhookActivityDependencies {
  * schedule, later if Retry-After asks; an endpoint failing for 5 days is disabled. Every try is
  * logged. No connection is held while the endpoint answers.
  */
-export function createWebhookActivities({ orm, box, http, outboundUrls }: WebhookActivityDependencies): WebhookActivities {
+export function createWebhookActivities({
+  orm,
+  box,
+  http,
+  outboundUrls,
+}: WebhookActivityDependencies): WebhookActivities {
   const client = http.extend({
     retry: { limit: 0 },
     followRedirect: false,
@@ -55,7 +66,11 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
       if (!delivery || delivery.status !== 'PENDING') return { done: true, status: 'SKIPPED' };
       const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
       if (!endpoint?.enabled) {
-        await em.nativeUpdate(WebhookDelivery, { id: deliveryId }, { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null });
+        await em.nativeUpdate(
+          WebhookDelivery,
+          { id: deliveryId },
+          { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null },
+        );
         return { done: true, status: 'SKIPPED' };
       }
       const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
@@ -94,15 +109,21 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
         if (succeeded) {
           await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { failingSince: null });
         } else if (statusCode === 410) {
-          await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { enabled: false, disabledReason: `the endpoint answered 410 Gone on ${now.toISOString()}` });
+          await tx.nativeUpdate(
+            WebhookEndpoint,
+            { id: endpoint.id },
+            { enabled: false, disabledReason: `the endpoint answered 410 Gone on ${now.toISOString()}` },
+          );
           disabled = true;
         } else {
-          const [row] = await tx.getConnection().execute<{ failing_since: Date; enabled: boolean }[]>(
-            `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? returning failing_since, enabled`,
-            [now, endpoint.id],
-            'all',
-            tx.getTransactionContext(),
-          );
+          const [row] = await tx
+            .getConnection()
+            .execute<{ failing_since: Date; enabled: boolean }[]>(
+              `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? returning failing_since, enabled`,
+              [now, endpoint.id],
+              'all',
+              tx.getTransactionContext(),
+            );
           if (row?.enabled && now.getTime() - new Date(row.failing_since).getTime() > ENDPOINT_FAILING_LIMIT_MS) {
             const disabledReason = `every delivery has failed since ${new Date(row.failing_since).toISOString()}`;
             await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { enabled: false, disabledReason });
@@ -110,22 +131,51 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
           }
         }
         const retryInMs = succeeded || disabled ? undefined : nextAttemptDelay(attempt, retryAfterMs);
-        const status = succeeded ? ('SUCCEEDED' as const) : retryInMs === undefined ? ('FAILED' as const) : ('PENDING' as const);
+        const status = succeeded
+          ? ('SUCCEEDED' as const)
+          : retryInMs === undefined
+            ? ('FAILED' as const)
+            : ('PENDING' as const);
         const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
         await tx.getConnection().execute(
           `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?)
            on conflict (delivery_id, attempt) do update set attempted_at = excluded.attempted_at, status_code = excluded.status_code,
              latency_ms = excluded.latency_ms, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-          [randomUUID(), deliveryId, delivery.tenantId, attempt, sentAt, statusCode ?? null, latencyMs, error?.slice(0, 500) ?? null, nextAttemptAt],
+          [
+            randomUUID(),
+            deliveryId,
+            delivery.tenantId,
+            attempt,
+            sentAt,
+            statusCode ?? null,
+            latencyMs,
+            error?.slice(0, 500) ?? null,
+            nextAttemptAt,
+          ],
           'run',
           tx.getTransactionContext(),
         );
-        await tx.nativeUpdate(WebhookDelivery, { id: deliveryId }, { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now });
+        await tx.nativeUpdate(
+          WebhookDelivery,
+          { id: deliveryId },
+          { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now },
+        );
         return { status, retryInMs };
       });
-      log.info('webhook attempt', { tenantId: delivery.tenantId, deliveryId, eventType: event.type, attempt, statusCode, latencyMs, error, retryInMs: outcome.retryInMs });
-      return outcome.status === 'PENDING' ? { done: false, retryInMs: outcome.retryInMs! } : { done: true, status: outcome.status };
+      log.info('webhook attempt', {
+        tenantId: delivery.tenantId,
+        deliveryId,
+        eventType: event.type,
+        attempt,
+        statusCode,
+        latencyMs,
+        error,
+        retryInMs: outcome.retryInMs,
+      });
+      return outcome.status === 'PENDING'
+        ? { done: false, retryInMs: outcome.retryInMs! }
+        : { done: true, status: outcome.status };
     },
   };
 
@@ -133,7 +183,11 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
    * POSTs and gives back the status and headers, never the body: a receiver could send gigabytes
    * for as long as the timeout allows, and nothing in it matters here.
    */
-  function post(url: string, body: string, headers: Record<string, string>): Promise<{ statusCode: number; headers: IncomingHttpHeaders }> {
+  function post(
+    url: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{ statusCode: number; headers: IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
       const stream = client.stream.post(url, { body, headers });
       stream.once('response', (response: { statusCode: number; headers: IncomingHttpHeaders }) => {
@@ -147,11 +201,17 @@ export function createWebhookActivities({ orm, box, http, outboundUrls }: Webhoo
 
   function signatures(endpoint: WebhookEndpoint, event: OrderEvent, at: Date): string {
     const secrets = [box.open(endpoint.secretCiphertext, sealedContext('webhook_endpoint', endpoint.id))];
-    if (endpoint.previousSecretCiphertext && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > at) {
+    if (
+      endpoint.previousSecretCiphertext &&
+      endpoint.previousSecretExpiresAt &&
+      endpoint.previousSecretExpiresAt > at
+    ) {
       secrets.push(box.open(endpoint.previousSecretCiphertext, sealedContext('webhook_endpoint', endpoint.id)));
     }
     // During a rotation's grace both are sent, space-separated: receivers holding either verify.
-    return secrets.map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload)).join(' ');
+    return secrets
+      .map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload))
+      .join(' ');
   }
 }
 

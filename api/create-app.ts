@@ -54,7 +54,11 @@ export function createApi(deps: ApiDependencies): Express {
   const registry = createOpenApiRegistry();
 
   const routes = new RouteTable(registry);
-  addIdentityRoutes(routes, { secretBox, tokenSigningKey: signingKey, tokenTtlSeconds: settings.accessTokenTtlSeconds });
+  addIdentityRoutes(routes, {
+    secretBox,
+    tokenSigningKey: signingKey,
+    tokenTtlSeconds: settings.accessTokenTtlSeconds,
+  });
   addTenantRoutes(routes);
   addSecurityKeyRoutes(routes, { secretBox });
   addAuditRoutes(routes);
@@ -64,9 +68,18 @@ export function createApi(deps: ApiDependencies): Express {
   addOrderRoutes(routes, { orm, temporal });
   addOrderChangeRoutes(routes, { temporal });
   addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
-  addWebhookRoutes(routes, { orm, temporal, secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
+  addWebhookRoutes(routes, {
+    orm,
+    temporal,
+    secretBox,
+    outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp },
+  });
   const linkKey = paymentLinkKey(deps.masterKeys.current);
-  addPaymentLinkRoutes(routes, { linkKey, publicApiUrl: settings.publicApiUrl, defaultTtlSeconds: settings.paymentLinkTtlSeconds });
+  addPaymentLinkRoutes(routes, {
+    linkKey,
+    publicApiUrl: settings.publicApiUrl,
+    defaultTtlSeconds: settings.paymentLinkTtlSeconds,
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -85,7 +98,11 @@ export function createApi(deps: ApiDependencies): Express {
       logger,
       linkKey,
       csrfKey: csrfKey(deps.masterKeys.current),
-      rateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: `${settings.rateLimitNamespace}:pay`, by: 'address' }),
+      rateLimit: perKeyRateLimit(orm, {
+        limitPerMinute: settings.rateLimitPerMinute,
+        namespace: `${settings.rateLimitNamespace}:pay`,
+        by: 'address',
+      }),
     }),
   );
   app.use(
@@ -117,8 +134,16 @@ export function createApi(deps: ApiDependencies): Express {
       {
         authenticate: authenticate(orm, signingKey),
         // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
-        rateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: settings.rateLimitNamespace, by: 'key' }),
-        publicRateLimit: perKeyRateLimit(orm, { limitPerMinute: settings.rateLimitPerMinute, namespace: settings.rateLimitNamespace, by: 'address' }),
+        rateLimit: perKeyRateLimit(orm, {
+          limitPerMinute: settings.rateLimitPerMinute,
+          namespace: settings.rateLimitNamespace,
+          by: 'key',
+        }),
+        publicRateLimit: perKeyRateLimit(orm, {
+          limitPerMinute: settings.rateLimitPerMinute,
+          namespace: settings.rateLimitNamespace,
+          by: 'address',
+        }),
       },
       { orm, idempotency: new IdempotencyStore(orm, secretBox), checkResponses: deps.checkResponses },
     ),

@@ -10,7 +10,12 @@ export interface RunningApi {
 }
 
 /** Serves the API; close() stops taking connections and lets requests in flight finish (up to graceMs). */
-export async function startApiServer(deps: ApiDependencies, port: number, host = '127.0.0.1', graceMs = 10_000): Promise<RunningApi> {
+export async function startApiServer(
+  deps: ApiDependencies,
+  port: number,
+  host = '127.0.0.1',
+  graceMs = 10_000,
+): Promise<RunningApi> {
   const app = createApi(deps);
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));

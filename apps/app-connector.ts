@@ -27,5 +27,9 @@ export interface AppConnector {
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */
-  verifyCallback?(rawBody: string, headers: Record<string, string | undefined>, installation: InstalledApp): ProviderResult | undefined;
+  verifyCallback?(
+    rawBody: string,
+    headers: Record<string, string | undefined>,
+    installation: InstalledApp,
+  ): ProviderResult | undefined;
 }

@@ -15,14 +15,24 @@ export interface AppRegistryConfig {
 }
 
 /** The registry as the processes build it, from their configuration. */
-export function appRegistryConfig(config: Pick<Config, 'sandboxUrl' | 'publicApiUrl' | 'allowLoopbackHttp'>): AppRegistryConfig {
-  return { sandboxUrl: config.sandboxUrl, callbackBaseUrl: config.publicApiUrl, outboundUrls: { allowLoopbackHttp: config.allowLoopbackHttp } };
+export function appRegistryConfig(
+  config: Pick<Config, 'sandboxUrl' | 'publicApiUrl' | 'allowLoopbackHttp'>,
+): AppRegistryConfig {
+  return {
+    sandboxUrl: config.sandboxUrl,
+    callbackBaseUrl: config.publicApiUrl,
+    outboundUrls: { allowLoopbackHttp: config.allowLoopbackHttp },
+  };
 }
 
 /** The connectors of every app the marketplace ships, by appId. */
 export function createAppRegistry(http: Got, config: AppRegistryConfig): Map<string, AppConnector> {
   const connectors = [
-    ...createSandboxConnectors(http, { baseUrl: config.sandboxUrl, callbackBaseUrl: config.callbackBaseUrl, timeoutMs: config.sandboxTimeoutMs }),
+    ...createSandboxConnectors(http, {
+      baseUrl: config.sandboxUrl,
+      callbackBaseUrl: config.callbackBaseUrl,
+      timeoutMs: config.sandboxTimeoutMs,
+    }),
     createHttpConnector(http, { callbackBaseUrl: config.callbackBaseUrl, outboundUrls: config.outboundUrls }),
   ];
   return new Map(connectors.map((connector) => [connector.appId, connector]));

@@ -21,7 +21,11 @@ export interface AppDefinition {
 const secret = (schema: z.ZodString, description: string) => schema.meta({ writeOnly: true, description });
 
 const sandboxApiKey = secret(
-  z.string().regex(/^sk_test_[A-Za-z0-9_]{8,}$/, { error: 'must be a sandbox secret key: sk_test_ and at least 8 letters or digits' }),
+  z
+    .string()
+    .regex(/^sk_test_[A-Za-z0-9_]{8,}$/, {
+      error: 'must be a sandbox secret key: sk_test_ and at least 8 letters or digits',
+    }),
   'The merchant account’s secret key at the sandbox provider (sk_test_…); callbacks are signed with it',
 );
 
@@ -31,7 +35,8 @@ export const APP_CATALOG: readonly AppDefinition[] = [
   {
     appId: 'SANDBOX_CARD',
     name: 'Sandbox cards',
-    description: 'Card collections through the sandbox provider, answered at once. Test cards choose the outcome (README).',
+    description:
+      'Card collections through the sandbox provider, answered at once. Test cards choose the outcome (README).',
     directions: ['collect'],
     paymentMethods: ['CARD'],
     countries: [],
@@ -39,14 +44,20 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     configuration: z
       .object({
         apiKey: sandboxApiKey,
-        statementDescriptor: z.string().min(1).max(22).optional().meta({ description: 'Shown on the customer’s card statement' }),
+        statementDescriptor: z
+          .string()
+          .min(1)
+          .max(22)
+          .optional()
+          .meta({ description: 'Shown on the customer’s card statement' }),
       })
       .strict(),
   },
   {
     appId: 'SANDBOX_BANK',
     name: 'Sandbox bank debits and transfers',
-    description: 'Bank debits (collections) and bank transfers (payouts) that settle later: the provider calls back with the result.',
+    description:
+      'Bank debits (collections) and bank transfers (payouts) that settle later: the provider calls back with the result.',
     directions: ['collect', 'payout'],
     paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'],
     countries: EEA_AND_UK,
@@ -75,12 +86,23 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     currencies: [],
     configuration: z
       .object({
-        url: z.url({ protocol: /^https?$/ }).max(2000).meta({ description: 'Base URL of your provider: https, or http on loopback in local development' }),
+        url: z
+          .url({ protocol: /^https?$/ })
+          .max(2000)
+          .meta({ description: 'Base URL of your provider: https, or http on loopback in local development' }),
         signingSecret: secret(
-          z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, { error: 'must be whsec_ and at least 24 bytes in base64' }),
+          z
+            .string()
+            .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, { error: 'must be whsec_ and at least 24 bytes in base64' }),
           'Signs requests to your provider and verifies its callbacks (whsec_ and base64, as Standard Webhooks)',
         ),
-        timeoutMs: z.number().int().min(1000).max(30_000).optional().meta({ description: 'How long one request may take; default 10000' }),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(30_000)
+          .optional()
+          .meta({ description: 'How long one request may take; default 10000' }),
       })
       .strict(),
   },

@@ -17,7 +17,9 @@ export function guardedLookup(policy: OutboundUrlPolicy) {
         return verdict === 'private' || (verdict === 'loopback' && !policy.allowLoopbackHttp);
       });
       if (refused) {
-        const error: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${refused.address}, a private or loopback address`);
+        const error: NodeJS.ErrnoException = new Error(
+          `${hostname} resolves to ${refused.address}, a private or loopback address`,
+        );
         error.code = 'EADDRNOTALLOWED';
         return callback(error, []);
       }
@@ -43,11 +45,14 @@ export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy)
   for (const { address } of addresses) {
     const verdict = classifyAddress(address);
     if (verdict === 'private') return `its host resolves to ${address}, a private, link-local or metadata address`;
-    if (verdict === 'loopback' && !policy.allowLoopbackHttp) return `its host resolves to ${address}, a loopback address`;
+    if (verdict === 'loopback' && !policy.allowLoopbackHttp)
+      return `its host resolves to ${address}, a loopback address`;
   }
   return undefined;
 }
 
 function lookupAll(host: string): Promise<LookupAddress[]> {
-  return new Promise((resolve, reject) => lookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
+  return new Promise((resolve, reject) =>
+    lookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+  );
 }

@@ -17,7 +17,11 @@ import { percentile } from './measure.js';
 import type { MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
 
 const { values } = parseArgs({
-  options: { orders: { type: 'string', default: '30' }, 'per-order': { type: 'string', default: '10' }, lead: { type: 'string', default: '20' } },
+  options: {
+    orders: { type: 'string', default: '30' },
+    'per-order': { type: 'string', default: '10' },
+    lead: { type: 'string', default: '20' },
+  },
 });
 const orders = Number(values.orders);
 const perOrder = Number(values['per-order']);
@@ -28,7 +32,12 @@ const leadMs = Number(values.lead) * 1000;
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+const client = new PaymentSchedulerClient({
+  baseUrl: stack.api.url,
+  publicKey: tenant.publicKey,
+  privateKey: tenant.privateKey,
+  tenantId: tenant.tenantId,
+});
 
 // The baseline's worker, beside the application's in the same process, paying the same sandbox.
 const sandboxKey = `sk_test_${randomBytes(12).toString('hex')}`;
@@ -56,7 +65,10 @@ const connection = await NativeConnection.connect({ address: stack.temporalAddre
 const minimalWorker = await Worker.create({
   connection,
   taskQueue: 'bench-minimal',
-  workflowBundle: await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows/minimal-payment.workflow.ts', import.meta.url)), logger: new DefaultLogger('WARN') }),
+  workflowBundle: await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./workflows/minimal-payment.workflow.ts', import.meta.url)),
+    logger: new DefaultLogger('WARN'),
+  }),
   activities,
 });
 const minimalRunning = minimalWorker.run();
@@ -65,7 +77,11 @@ async function minimalBurst(): Promise<number[]> {
   const due = Date.now() + leadMs;
   const handles = await Promise.all(
     Array.from({ length: total }, (_, i) =>
-      stack.temporal.workflow.start('minimalPaymentWorkflow', { taskQueue: 'bench-minimal', workflowId: `minimal-${due}-${i}`, args: [due, `m-${due}-${i}`] }),
+      stack.temporal.workflow.start('minimalPaymentWorkflow', {
+        taskQueue: 'bench-minimal',
+        workflowId: `minimal-${due}-${i}`,
+        args: [due, `m-${due}-${i}`],
+      }),
     ),
   );
   const settledAt = await Promise.all(handles.map((h) => h.result() as Promise<number>));
@@ -93,7 +109,13 @@ async function orderBurst(): Promise<number[]> {
   );
   if (Date.now() > due.getTime()) throw new Error('the burst was not submitted before it fell due: raise --lead');
   for (;;) {
-    const rows = await stack.orm.em.fork().find(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: { $in: refs } }, status: 'SETTLED' }, { fields: ['settledAt'] });
+    const rows = await stack.orm.em
+      .fork()
+      .find(
+        PaymentInstruction,
+        { tenantId: tenant.tenantId, order: { orderRef: { $in: refs } }, status: 'SETTLED' },
+        { fields: ['settledAt'] },
+      );
     if (rows.length === total) return rows.map((r) => r.settledAt!.getTime() - due.getTime()).sort((a, b) => a - b);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -109,7 +131,9 @@ console.log(
 );
 console.log(`  minimal workflow (baseline)   lag ${summary(minimal)}`);
 console.log(`  payment orders                lag ${summary(ours)}`);
-console.log(`  ratio p99 orders / minimal: ${(percentile(ours, 99) / percentile(minimal, 99)).toFixed(2)} (target at most 1.3)`);
+console.log(
+  `  ratio p99 orders / minimal: ${(percentile(ours, 99) / percentile(minimal, 99)).toFixed(2)} (target at most 1.3)`,
+);
 
 minimalWorker.shutdown();
 await minimalRunning;

@@ -8,7 +8,11 @@ export function percentile(sorted: readonly number[], p: number): number {
  * Calls `call(0)` … `call(count - 1)` at a steady `perSecond`, each at its own time whether or not
  * the ones before have finished (an open loop, as real traffic arrives), and waits for them all.
  */
-export async function steadily(count: number, perSecond: number, call: (index: number) => Promise<void>): Promise<void> {
+export async function steadily(
+  count: number,
+  perSecond: number,
+  call: (index: number) => Promise<void>,
+): Promise<void> {
   const started = performance.now();
   const calls: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {

@@ -32,7 +32,12 @@ const instructionsPerOrder = Number(values.instructions);
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: withWorker });
 const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+const client = new PaymentSchedulerClient({
+  baseUrl: stack.api.url,
+  publicKey: tenant.publicKey,
+  privateKey: tenant.privateKey,
+  tenantId: tenant.tenantId,
+});
 
 function orderBody(orderRef: string): CreateOrderInput {
   return {
@@ -77,7 +82,13 @@ async function measure(count: number, prefix: string, call: (index: number) => P
     }),
   );
   const accepted = performance.now();
-  while (withWorker && (await stack.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId, type: 'order.created', orderRef: { $like: `${prefix}-%` } })) < count) {
+  while (
+    withWorker &&
+    (await stack.orm.em
+      .fork()
+      .count(OrderEvent, { tenantId: tenant.tenantId, type: 'order.created', orderRef: { $like: `${prefix}-%` } })) <
+      count
+  ) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {

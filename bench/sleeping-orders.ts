@@ -18,7 +18,9 @@ import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
 import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
 
-const { values } = parseArgs({ options: { orders: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: { orders: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '16' } },
+});
 const orders = Number(values.orders);
 const concurrency = Number(values.concurrency);
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -42,16 +44,22 @@ const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     LOG_LEVEL: 'warn',
     // The orders below are started by the benchmark; the reconciler would race it for them.
     ORPHAN_ORDER_GRACE_MS: String(3_600_000),
-    ...(process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+    ...(process.env.WORKER_MAX_CACHED_WORKFLOWS
+      ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS }
+      : {}),
   },
   stdio: ['ignore', 'ignore', 'ignore'],
 });
-const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))![1]) / 1024;
+const memory = (field: 'VmRSS' | 'VmHWM') =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))![1]) / 1024;
 const mb = (value: number) => `${value.toFixed(0)} MB`;
 
 // Ready when it polls the payments queue.
 for (;;) {
-  const described = await stack.temporal.connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: PAYMENTS_TASK_QUEUE } });
+  const described = await stack.temporal.connection.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: PAYMENTS_TASK_QUEUE },
+  });
   if ((described.pollers ?? []).some((p) => p.identity?.startsWith(`${worker.pid}@`))) break;
   if (worker.exitCode !== null) throw new Error('the worker exited');
   await new Promise((resolve) => setTimeout(resolve, 250));
@@ -60,20 +68,19 @@ await new Promise((resolve) => setTimeout(resolve, 2000));
 const idle = memory('VmRSS');
 
 // The orders, stored as the API would store them (one resolution reused: they are all alike).
-const body = (orderRef: string): CreateOrderInput =>
-  ({
-    orderRef,
-    instructions: [1, 2, 3].map((n) => ({
-      instructionRef: `i-${n}`,
-      direction: 'DEBIT',
-      amount: '19.99',
-      currency: 'EUR',
-      country: 'FR',
-      openDate: `2031-0${n}-01`,
-      dueDate: `2031-0${n}-05`,
-      financialInstrumentId: 'card_ok',
-    })),
-  });
+const body = (orderRef: string): CreateOrderInput => ({
+  orderRef,
+  instructions: [1, 2, 3].map((n) => ({
+    instructionRef: `i-${n}`,
+    direction: 'DEBIT',
+    amount: '19.99',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: `2031-0${n}-01`,
+    dueDate: `2031-0${n}-05`,
+    financialInstrumentId: 'card_ok',
+  })),
+});
 const resolutions = await resolveInstructions(stack.orm.em.fork(), tenant.tenantId, body('x').instructions);
 const inputs: ReturnType<typeof workflowInputOf>[] = [];
 for (let start = 0; start < orders; start += 500) {
@@ -114,8 +121,12 @@ console.log(
 );
 console.log(`  worker idle before the first order (baseline)  RSS ${mb(idle)}`);
 for (const line of milestones) console.log(`  ${line}`);
-console.log(`  all asleep: RSS ${mb(memory('VmRSS'))}, peak ${mb(memory('VmHWM'))} (target: flat, under 400 MB); peak / idle ${(memory('VmHWM') / idle).toFixed(2)}`);
-console.log(`  started in ${startSeconds.toFixed(1)} s (${(orders / startSeconds).toFixed(0)}/s); every first workflow task run after ${settledSeconds.toFixed(1)} s`);
+console.log(
+  `  all asleep: RSS ${mb(memory('VmRSS'))}, peak ${mb(memory('VmHWM'))} (target: flat, under 400 MB); peak / idle ${(memory('VmHWM') / idle).toFixed(2)}`,
+);
+console.log(
+  `  started in ${startSeconds.toFixed(1)} s (${(orders / startSeconds).toFixed(0)}/s); every first workflow task run after ${settledSeconds.toFixed(1)} s`,
+);
 
 worker.kill('SIGTERM');
 await new Promise((resolve) => worker.once('exit', resolve));

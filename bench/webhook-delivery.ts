@@ -16,7 +16,9 @@ import { OrderEvent } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile, steadily } from './measure.js';
 
-const { values } = parseArgs({ options: { orders: { type: 'string', default: '60' }, rate: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: { orders: { type: 'string', default: '60' }, rate: { type: 'string', default: '4' } },
+});
 const orders = Number(values.orders);
 const ordersPerSecond = Number(values.rate);
 const EVENTS_PER_ORDER = 5;
@@ -40,7 +42,13 @@ function startReceiver() {
       }
     });
   });
-  return new Promise<{ url: string; verifiedAt: Map<string, number>; trust(secret: string): void; refused(): number; close(): void }>((resolve) =>
+  return new Promise<{
+    url: string;
+    verifiedAt: Map<string, number>;
+    trust(secret: string): void;
+    refused(): number;
+    close(): void;
+  }>((resolve) =>
     server.listen(0, '127.0.0.1', () =>
       resolve({
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
@@ -60,7 +68,16 @@ const today = new Date().toISOString().slice(0, 10);
 const orderBody = (index: number) => ({
   orderRef: `hook-bench-${index}`,
   instructions: [
-    { instructionRef: 'now', direction: 'DEBIT', amount: '9.99', currency: 'EUR', country: 'DE', openDate: today, dueDate: today, financialInstrumentId: 'card_visa_4242' },
+    {
+      instructionRef: 'now',
+      direction: 'DEBIT',
+      amount: '9.99',
+      currency: 'EUR',
+      country: 'DE',
+      openDate: today,
+      dueDate: today,
+      financialInstrumentId: 'card_visa_4242',
+    },
   ],
 });
 
@@ -70,7 +87,9 @@ const receiver = await startReceiver();
 try {
   const { tenant } = await stack.newTenant('webhook bench');
   const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, ...tenant });
-  const created = await client.request<{ secret: string }>('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } });
+  const created = await client.request<{ secret: string }>('POST', '/v1/webhooks/endpoints', {
+    body: { url: receiver.url },
+  });
   if (created.status !== 201) throw new Error(`endpoint: ${created.status} ${JSON.stringify(created.body)}`);
   receiver.trust(created.body.secret);
 
@@ -81,8 +100,10 @@ try {
   });
   const expected = orders * EVENTS_PER_ORDER;
   const deadline = Date.now() + 120_000;
-  while (receiver.verifiedAt.size < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  if (receiver.verifiedAt.size < expected) throw new Error(`only ${receiver.verifiedAt.size} of ${expected} events arrived in time`);
+  while (receiver.verifiedAt.size < expected && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (receiver.verifiedAt.size < expected)
+    throw new Error(`only ${receiver.verifiedAt.size} of ${expected} events arrived in time`);
   const events = await stack.orm.em.fork().find(OrderEvent, { tenantId: tenant.tenantId });
   const platform = events.map((e) => receiver.verifiedAt.get(e.id)! - e.createdAt.getTime()).sort((a, b) => a - b);
 
@@ -96,7 +117,12 @@ try {
     const at = new Date();
     await got.post(receiver.url, {
       body: event.payload,
-      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': signer.sign(id, at, event.payload) },
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+        'webhook-signature': signer.sign(id, at, event.payload),
+      },
     });
     bare.push(receiver.verifiedAt.get(id)! - sentAt);
   });
@@ -104,10 +130,14 @@ try {
 
   const line = (name: string, sorted: number[]) =>
     `  ${name.padEnd(44)} p50 ${percentile(sorted, 50).toFixed(1).padStart(7)} ms   p99 ${percentile(sorted, 99).toFixed(1).padStart(7)} ms`;
-  console.log(`webhook delivery: ${orders} orders at ${ordersPerSecond}/s, ${events.length} events, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`);
+  console.log(
+    `webhook delivery: ${orders} orders at ${ordersPerSecond}/s, ${events.length} events, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`,
+  );
   console.log(line('event recorded -> verified at the receiver', platform));
   console.log(line('bare signed POST -> verified (baseline)', bare));
-  console.log(`  p50 ratio ${(percentile(platform, 50) / percentile(bare, 50)).toFixed(1)}x; signatures refused: ${receiver.refused()}`);
+  console.log(
+    `  p50 ratio ${(percentile(platform, 50) / percentile(bare, 50)).toFixed(1)}x; signatures refused: ${receiver.refused()}`,
+  );
 } finally {
   receiver.close();
   await stack.stop();

@@ -5,7 +5,8 @@
 import { PaymentSchedulerClient, type ApiResponse } from './payment-scheduler-client.js';
 
 const { API = 'http://localhost:3000', ACCOUNT, PUBLIC_KEY, PRIVATE_KEY } = process.env;
-if (!ACCOUNT || !PUBLIC_KEY || !PRIVATE_KEY) throw new Error('set ACCOUNT, PUBLIC_KEY and PRIVATE_KEY to the key `npm start` printed');
+if (!ACCOUNT || !PUBLIC_KEY || !PRIVATE_KEY)
+  throw new Error('set ACCOUNT, PUBLIC_KEY and PRIVATE_KEY to the key `npm start` printed');
 
 function show(label: string, res: ApiResponse) {
   console.log(`${label}: ${res.status}\n${JSON.stringify(res.body, null, 2)}\n`);
@@ -13,14 +14,29 @@ function show(label: string, res: ApiResponse) {
   return res.body;
 }
 
-const account = new PaymentSchedulerClient({ baseUrl: API, publicKey: PUBLIC_KEY, privateKey: PRIVATE_KEY, accountId: ACCOUNT });
-const tenant = show('create tenant', await account.request('POST', '/v1/account/tenants', { body: { name: 'Example Insurance' } }));
+const account = new PaymentSchedulerClient({
+  baseUrl: API,
+  publicKey: PUBLIC_KEY,
+  privateKey: PRIVATE_KEY,
+  accountId: ACCOUNT,
+});
+const tenant = show(
+  'create tenant',
+  await account.request('POST', '/v1/account/tenants', { body: { name: 'Example Insurance' } }),
+);
 const key = show(
   'create tenant key (the private key is shown only now)',
-  await account.request('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, { body: { name: 'example', roles: ['tenant-admin'] } }),
+  await account.request('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, {
+    body: { name: 'example', roles: ['tenant-admin'] },
+  }),
 );
 
-const api = new PaymentSchedulerClient({ baseUrl: API, publicKey: key.publicKey, privateKey: key.privateKey, tenantId: tenant.tenantId });
+const api = new PaymentSchedulerClient({
+  baseUrl: API,
+  publicKey: key.publicKey,
+  privateKey: key.privateKey,
+  tenantId: tenant.tenantId,
+});
 show(
   'install the sandbox card app (its API key is a secret: never shown again)',
   await api.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
@@ -33,7 +49,9 @@ show(
     body: {
       name: 'Cards',
       isDefault: true,
-      rules: [{ currencies: [], countries: [], options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      rules: [
+        { currencies: [], countries: [], options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] },
+      ],
     },
   }),
 );

@@ -23,7 +23,13 @@ export interface ApiResponse<T = any> {
  * The Authorization header for POST /v1/identity/hmac: `Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}`.
  * A fresh nonce every call; the body must be the exact bytes sent ('' for none).
  */
-export function signHmac(publicKey: string, privateKey: string, body = '', nowMs = Date.now(), nonce: string = randomUUID()): string {
+export function signHmac(
+  publicKey: string,
+  privateKey: string,
+  body = '',
+  nowMs = Date.now(),
+  nonce: string = randomUUID(),
+): string {
   return hmacAuthorizationHeader(privateKey, publicKey, nonce, Math.floor(nowMs / 1000), body);
 }
 
@@ -54,7 +60,11 @@ export class PaymentSchedulerClient {
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see ApiResponse
-  async request<T = any>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<ApiResponse<T>> {
     const res = await fetch(`${this.options.baseUrl}${path}`, {
       method,
       headers: {

@@ -23,7 +23,9 @@ export interface EmbeddedDatabase {
  */
 export async function startEmbeddedDatabase(port: number, dataDir?: string): Promise<EmbeddedDatabase> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const password = dataDir ? readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url')) : randomBytes(24).toString('base64url');
+  const password = dataDir
+    ? readOrCreateSecretFile(passwordFile(dataDir), () => randomBytes(24).toString('base64url'))
+    : randomBytes(24).toString('base64url');
   const db = await PGlite.create(dataDir);
   const socketDir = mkdtempSync(join(tmpdir(), 'pglite-'));
   const socketPath = join(socketDir, '.s.PGSQL');

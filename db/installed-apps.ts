@@ -4,17 +4,30 @@ import { AppInstallation } from './entities/index.js';
 import { sealedContext } from './sealed-columns.js';
 import type { SecretBox } from './secret-box.js';
 
-export function sealInstallationSecrets(box: SecretBox, installationId: string, secrets: Record<string, string>): string | null {
-  return Object.keys(secrets).length > 0 ? box.seal(JSON.stringify(secrets), sealedContext('app_installation', installationId)) : null;
+export function sealInstallationSecrets(
+  box: SecretBox,
+  installationId: string,
+  secrets: Record<string, string>,
+): string | null {
+  return Object.keys(secrets).length > 0
+    ? box.seal(JSON.stringify(secrets), sealedContext('app_installation', installationId))
+    : null;
 }
 
 export function openInstallationSecrets(box: SecretBox, installation: AppInstallation): Record<string, string> {
   if (!installation.secretsCiphertext) return {};
-  return JSON.parse(box.open(installation.secretsCiphertext, sealedContext('app_installation', installation.id))) as Record<string, string>;
+  return JSON.parse(
+    box.open(installation.secretsCiphertext, sealedContext('app_installation', installation.id)),
+  ) as Record<string, string>;
 }
 
 /** A tenant's installation of an app, secrets opened, for its connector; undefined when not installed. */
-export async function loadInstalledApp(em: EntityManager, box: SecretBox, tenantId: string, appId: string): Promise<InstalledApp | undefined> {
+export async function loadInstalledApp(
+  em: EntityManager,
+  box: SecretBox,
+  tenantId: string,
+  appId: string,
+): Promise<InstalledApp | undefined> {
   const installation = await em.findOne(AppInstallation, { tenantId, appId });
   if (!installation) return undefined;
   return { configuration: installation.configuration, secrets: openInstallationSecrets(box, installation) };

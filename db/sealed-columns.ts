@@ -44,7 +44,12 @@ export async function resealAll(em: EntityManager, box: SecretBox): Promise<Reco
           const resealed = box.seal(box.open(row.sealed, context), context);
           await tx
             .getConnection()
-            .execute(`update ${table} set ${column} = ? where ${idColumn}::text = ? and ${column} = ?`, [resealed, row.id, row.sealed], 'run', tx.getTransactionContext());
+            .execute(
+              `update ${table} set ${column} = ? where ${idColumn}::text = ? and ${column} = ?`,
+              [resealed, row.id, row.sealed],
+              'run',
+              tx.getTransactionContext(),
+            );
           counts[table] += 1;
         }
       });

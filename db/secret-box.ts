@@ -50,13 +50,22 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.keyId) as Buffer, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(additionalData(this.keyId, context));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [FORMAT, this.keyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), ciphertext.toString('base64')].join('.');
+    return [
+      FORMAT,
+      this.keyId,
+      iv.toString('base64'),
+      cipher.getAuthTag().toString('base64'),
+      ciphertext.toString('base64'),
+    ].join('.');
   }
 
   open(sealed: string, context: SecretContext): string {
     const { keyId, iv, tag, ciphertext } = parseSealed(sealed);
     const key = this.keys.get(keyId);
-    if (!key) throw new SecretOpenError(`sealed under master key ${keyId}, which this process does not hold (it has ${this.keyId})`);
+    if (!key)
+      throw new SecretOpenError(
+        `sealed under master key ${keyId}, which this process does not hold (it has ${this.keyId})`,
+      );
     if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new SecretOpenError('malformed sealed secret');
     const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(additionalData(keyId, context));
@@ -64,7 +73,9 @@ export class SecretBox {
     try {
       return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
     } catch {
-      throw new SecretOpenError(`sealed secret does not open for ${context.split(':')[0]} (tampered, or copied from another row)`);
+      throw new SecretOpenError(
+        `sealed secret does not open for ${context.split(':')[0]} (tampered, or copied from another row)`,
+      );
     }
   }
 
@@ -82,7 +93,12 @@ function parseSealed(sealed: string) {
   const parts = sealed.split('.');
   if (parts.length !== 5 || parts[0] !== FORMAT) throw new SecretOpenError(`unknown sealed secret format ${parts[0]}`);
   const [, keyId, iv, tag, ciphertext] = parts;
-  return { keyId, iv: Buffer.from(iv, 'base64'), tag: Buffer.from(tag, 'base64'), ciphertext: Buffer.from(ciphertext, 'base64') };
+  return {
+    keyId,
+    iv: Buffer.from(iv, 'base64'),
+    tag: Buffer.from(tag, 'base64'),
+    ciphertext: Buffer.from(ciphertext, 'base64'),
+  };
 }
 
 function additionalData(keyId: string, context: SecretContext): Buffer {

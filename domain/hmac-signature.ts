@@ -7,14 +7,26 @@ import { createHash, createHmac } from 'node:crypto';
  *   header    = "Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}"
  * Pure computation, shared by the server's check and the client helper.
  */
-export function hmacSignature(privateKey: string, publicKey: string, nonce: string, epochSeconds: number, body: string): string {
+export function hmacSignature(
+  privateKey: string,
+  publicKey: string,
+  nonce: string,
+  epochSeconds: number,
+  body: string,
+): string {
   const bodyHash = body.length > 0 ? createHash('sha256').update(body, 'utf8').digest('base64') : '';
   return createHmac('sha256', Buffer.from(privateKey, 'base64'))
     .update(`${publicKey}:${nonce}:${epochSeconds}:${bodyHash}`, 'utf8')
     .digest('base64');
 }
 
-export function hmacAuthorizationHeader(privateKey: string, publicKey: string, nonce: string, epochSeconds: number, body: string): string {
+export function hmacAuthorizationHeader(
+  privateKey: string,
+  publicKey: string,
+  nonce: string,
+  epochSeconds: number,
+  body: string,
+): string {
   return `Hmac ${publicKey}:${nonce}:${epochSeconds}:${hmacSignature(privateKey, publicKey, nonce, epochSeconds, body)}`;
 }
 

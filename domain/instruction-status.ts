@@ -21,7 +21,12 @@ const TRANSITIONS: Record<InstructionStatus, readonly InstructionStatus[]> = {
 };
 
 /** Statuses of an instruction that may still move money: what stops an app being uninstalled. */
-export const LIVE_INSTRUCTION_STATUSES = ['PENDING', 'OPEN', 'PROCESSING', 'LATE'] as const satisfies readonly InstructionStatus[];
+export const LIVE_INSTRUCTION_STATUSES = [
+  'PENDING',
+  'OPEN',
+  'PROCESSING',
+  'LATE',
+] as const satisfies readonly InstructionStatus[];
 
 export function canTransition(from: InstructionStatus, to: InstructionStatus): boolean {
   return TRANSITIONS[from].includes(to);

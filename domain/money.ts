@@ -32,7 +32,10 @@ export function parseAmount(amount: string, currency: string): bigint {
   const minor = BigInt(whole) * 10n ** BigInt(exponent) + BigInt(fraction.padEnd(exponent, '0') || '0');
   if (minor <= 0n) throw new DomainValidationError('invalid_amount', 'amount must be greater than zero');
   if (minor > MAX_AMOUNT_MINOR) {
-    throw new DomainValidationError('amount_too_large', `amount must be at most ${formatAmount(MAX_AMOUNT_MINOR, currency)} ${currency}`);
+    throw new DomainValidationError(
+      'amount_too_large',
+      `amount must be at most ${formatAmount(MAX_AMOUNT_MINOR, currency)} ${currency}`,
+    );
   }
   return minor;
 }

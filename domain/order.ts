@@ -41,6 +41,11 @@ export function orderWorkflowId(tenantId: string, orderRef: string): string {
 }
 
 /** Stable per attempt, so a retried activity or a replayed call reaches the provider with the same key. */
-export function paymentIdempotencyKey(tenantId: string, orderRef: string, instructionRef: string, attempt: number): string {
+export function paymentIdempotencyKey(
+  tenantId: string,
+  orderRef: string,
+  instructionRef: string,
+  attempt: number,
+): string {
   return `${tenantId}:${orderRef}:${instructionRef}:${attempt}`;
 }

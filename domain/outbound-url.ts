@@ -42,7 +42,11 @@ export function outboundUrlProblem(url: string, policy: OutboundUrlPolicy): stri
   }
   if (parsed.username || parsed.password) return 'must not carry credentials';
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
-  const verdict = isIP(host) ? classifyAddress(host) : host === 'localhost' || host.endsWith('.localhost') ? 'loopback' : 'public';
+  const verdict = isIP(host)
+    ? classifyAddress(host)
+    : host === 'localhost' || host.endsWith('.localhost')
+      ? 'loopback'
+      : 'public';
   if (verdict === 'private') return 'points at a private, link-local or metadata address';
   if (verdict === 'loopback') {
     if (!policy.allowLoopbackHttp) return 'points at loopback, which only local development allows';

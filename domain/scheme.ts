@@ -62,12 +62,23 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
     for (const paymentMethod of option.paymentMethods) {
       const current = best.get(paymentMethod);
       if (!current || option.priority < current.priority) {
-        best.set(paymentMethod, { paymentMethod, appId: option.appId, priority: option.priority, voucherGroupIds: rule.voucherGroupIds ?? [], order });
+        best.set(paymentMethod, {
+          paymentMethod,
+          appId: option.appId,
+          priority: option.priority,
+          voucherGroupIds: rule.voucherGroupIds ?? [],
+          order,
+        });
       }
     }
   });
   const options = [...best.values()]
-    .sort((a, b) => a.priority - b.priority || a.order - b.order || PAYMENT_METHODS.indexOf(a.paymentMethod) - PAYMENT_METHODS.indexOf(b.paymentMethod))
+    .sort(
+      (a, b) =>
+        a.priority - b.priority ||
+        a.order - b.order ||
+        PAYMENT_METHODS.indexOf(a.paymentMethod) - PAYMENT_METHODS.indexOf(b.paymentMethod),
+    )
     .map(({ order: _order, ...option }) => option);
   return { ruleIndex, options };
 }
@@ -75,8 +86,10 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
 function ruleMatches(rule: SchemeRule, payment: PaymentQuery): boolean {
   if (rule.currencies.length > 0 && !rule.currencies.includes(payment.currency)) return false;
   if (rule.countries.length > 0 && !rule.countries.includes(payment.country)) return false;
-  if (rule.minAmount != null && compareToDecimal(payment.amountMinor, payment.currency, rule.minAmount) < 0) return false;
-  if (rule.maxAmount != null && compareToDecimal(payment.amountMinor, payment.currency, rule.maxAmount) > 0) return false;
+  if (rule.minAmount != null && compareToDecimal(payment.amountMinor, payment.currency, rule.minAmount) < 0)
+    return false;
+  if (rule.maxAmount != null && compareToDecimal(payment.amountMinor, payment.currency, rule.maxAmount) > 0)
+    return false;
   return true;
 }
 

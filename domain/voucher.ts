@@ -9,10 +9,16 @@ export interface VoucherTerms {
 }
 
 /** Whether a voucher can be issued for this amount in this currency (and, when given, country). */
-export function voucherAccepts(voucher: VoucherTerms, amountMinor: bigint, currency: string, country?: string): boolean {
+export function voucherAccepts(
+  voucher: VoucherTerms,
+  amountMinor: bigint,
+  currency: string,
+  country?: string,
+): boolean {
   if (!voucher.currencies.includes(currency)) return false;
   if (country !== undefined && !voucher.countries.includes(country)) return false;
-  if (voucher.valueType === 'FIXED') return (voucher.fixedValuesMinor ?? []).some((value) => BigInt(value) === amountMinor);
+  if (voucher.valueType === 'FIXED')
+    return (voucher.fixedValuesMinor ?? []).some((value) => BigInt(value) === amountMinor);
   if (voucher.minAmountMinor !== undefined && amountMinor < BigInt(voucher.minAmountMinor)) return false;
   if (voucher.maxAmountMinor !== undefined && amountMinor > BigInt(voucher.maxAmountMinor)) return false;
   return true;

@@ -17,7 +17,16 @@ export type EventType = (typeof EVENT_TYPES)[number];
  * When each attempt of a delivery is made, counted from the one before: at once, then 5 seconds,
  * 5 minutes, 30 minutes, 2, 5, 10 and 10 hours (Svix's schedule). After the last, it has failed.
  */
-export const DELIVERY_SCHEDULE_MS: readonly number[] = [0, 5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 10 * 3600_000, 10 * 3600_000];
+export const DELIVERY_SCHEDULE_MS: readonly number[] = [
+  0,
+  5_000,
+  5 * 60_000,
+  30 * 60_000,
+  2 * 3600_000,
+  5 * 3600_000,
+  10 * 3600_000,
+  10 * 3600_000,
+];
 
 /** An endpoint failing this long, with no success in between, is disabled. */
 export const ENDPOINT_FAILING_LIMIT_MS = 5 * 24 * 3600_000;

@@ -12,7 +12,9 @@ import { portsAround } from '../temporal/server-config.js';
 import { startCluster, type Cluster } from './cluster/topology.js';
 import { firstRunMessage } from './first-run.js';
 
-const { values: flags } = parseArgs({ options: { 'temporal-only': { type: 'boolean' }, 'reset-temporal': { type: 'boolean' } } });
+const { values: flags } = parseArgs({
+  options: { 'temporal-only': { type: 'boolean' }, 'reset-temporal': { type: 'boolean' } },
+});
 const config = loadConfig();
 const log = (line: string) => console.log(`cluster: ${line}`);
 

@@ -11,6 +11,8 @@ const config = loadConfig();
 const cli = ensureTemporalCli(config);
 console.log(`Temporal CLI (dev server): ${cli.type === 'existing-path' ? cli.path : 'SDK download'}`);
 const testServer = ensureTimeSkippingServer(config.cacheDir);
-console.log(`Temporal time-skipping test server: ${testServer.type === 'existing-path' ? testServer.path : 'SDK download'}`);
+console.log(
+  `Temporal time-skipping test server: ${testServer.type === 'existing-path' ? testServer.path : 'SDK download'}`,
+);
 const full = ensureTemporalServerBinaries(config.cacheDir, console.log);
 console.log(`Temporal server (npm run cluster): ${full.server}; UI server: ${full.ui}`);

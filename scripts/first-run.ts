@@ -15,8 +15,14 @@ type FirstRun = BootstrappedAccount & { tenant: FirstTenant };
  * are printed; when output goes to a file or a pipe, they are written to a file only its owner can
  * read, and only that file's path is printed.
  */
-export async function firstRunMessage(orm: MikroORM, masterKeys: MasterKeys, apiUrl: string, dataDir: string): Promise<string> {
-  if ((await orm.em.fork().count(Account)) > 0) return 'Accounts exist already; `npm run bootstrap` makes another account and key.\n';
+export async function firstRunMessage(
+  orm: MikroORM,
+  masterKeys: MasterKeys,
+  apiUrl: string,
+  dataDir: string,
+): Promise<string> {
+  if ((await orm.em.fork().count(Account)) > 0)
+    return 'Accounts exist already; `npm run bootstrap` makes another account and key.\n';
   const account = await bootstrapAccount(orm, masterKeys);
   const firstRun: FirstRun = { ...account, tenant: await setUpFirstTenant(apiUrl, account) };
   if (process.stdout.isTTY) {

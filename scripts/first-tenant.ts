@@ -12,19 +12,36 @@ export interface FirstTenant {
  * SANDBOX_CARD app installed, and a default collection scheme paying by card through it. Made
  * through the API with the first account's key, as a user would.
  */
-export async function setUpFirstTenant(baseUrl: string, account: { accountId: string; publicKey: string; privateKey: string }): Promise<FirstTenant> {
+export async function setUpFirstTenant(
+  baseUrl: string,
+  account: { accountId: string; publicKey: string; privateKey: string },
+): Promise<FirstTenant> {
   const asAccount = new PaymentSchedulerClient({ baseUrl, ...account });
-  const tenant = await expectStatus(201, asAccount.request<{ tenantId: string }>('POST', '/v1/account/tenants', { body: { name: 'First tenant' } }));
+  const tenant = await expectStatus(
+    201,
+    asAccount.request<{ tenantId: string }>('POST', '/v1/account/tenants', { body: { name: 'First tenant' } }),
+  );
   const key = await expectStatus(
     201,
-    asAccount.request<{ publicKey: string; privateKey: string }>('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, {
-      body: { name: 'first tenant admin', roles: ['tenant-admin'] },
-    }),
+    asAccount.request<{ publicKey: string; privateKey: string }>(
+      'POST',
+      `/v1/account/tenants/${tenant.tenantId}/keys`,
+      {
+        body: { name: 'first tenant admin', roles: ['tenant-admin'] },
+      },
+    ),
   );
-  const asTenant = new PaymentSchedulerClient({ baseUrl, publicKey: key.publicKey, privateKey: key.privateKey, tenantId: tenant.tenantId });
+  const asTenant = new PaymentSchedulerClient({
+    baseUrl,
+    publicKey: key.publicKey,
+    privateKey: key.privateKey,
+    tenantId: tenant.tenantId,
+  });
   await expectStatus(
     201,
-    asTenant.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', { body: { configuration: { apiKey: `sk_test_${randomBytes(12).toString('hex')}` } } }),
+    asTenant.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+      body: { configuration: { apiKey: `sk_test_${randomBytes(12).toString('hex')}` } },
+    }),
   );
   await expectStatus(
     201,
@@ -32,7 +49,13 @@ export async function setUpFirstTenant(baseUrl: string, account: { accountId: st
       body: {
         name: 'Cards',
         isDefault: true,
-        rules: [{ currencies: [], countries: [], options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+        rules: [
+          {
+            currencies: [],
+            countries: [],
+            options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }],
+          },
+        ],
       },
     }),
   );

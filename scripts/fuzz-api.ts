@@ -57,16 +57,44 @@ async function main(): Promise<number> {
       orderRef: foreignOrderRef,
       customerRef: 'ORD-2027-0001', // the document's example: the fuzzer will ask for it
       metadata: { marker: foreignMarker },
-      instructions: [{ instructionRef: 'a', direction: 'DEBIT', amount: '1.00', currency: 'EUR', country: 'GB', openDate: '2031-01-01', dueDate: '2031-01-02' }],
+      instructions: [
+        {
+          instructionRef: 'a',
+          direction: 'DEBIT',
+          amount: '1.00',
+          currency: 'EUR',
+          country: 'GB',
+          openDate: '2031-01-01',
+          dueDate: '2031-01-02',
+        },
+      ],
     },
   });
-  if (foreignOrder.status !== 202) throw new Error(`could not create the foreign order: ${JSON.stringify(foreignOrder.body)}`);
-  const markers = [other.accountId, other.tenantId, other.publicKey, foreignOrderRef, foreignMarker, foreignOrder.body.orderId];
+  if (foreignOrder.status !== 202)
+    throw new Error(`could not create the foreign order: ${JSON.stringify(foreignOrder.body)}`);
+  const markers = [
+    other.accountId,
+    other.tenantId,
+    other.publicKey,
+    foreignOrderRef,
+    foreignMarker,
+    foreignOrder.body.orderId,
+  ];
 
   const reportDir = mkdtempSync(join(tmpdir(), 'fuzz-report-'));
   const runs = [
-    { scope: 'tenant', token: await caller.tenant.accessToken(), header: `x-tenant-id: ${caller.tenantId}`, paths: '^/v1/(?!account|identity)' },
-    { scope: 'account', token: await caller.account.accessToken(), header: `x-account-id: ${caller.accountId}`, paths: '^/v1/account' },
+    {
+      scope: 'tenant',
+      token: await caller.tenant.accessToken(),
+      header: `x-tenant-id: ${caller.tenantId}`,
+      paths: '^/v1/(?!account|identity)',
+    },
+    {
+      scope: 'account',
+      token: await caller.account.accessToken(),
+      header: `x-account-id: ${caller.accountId}`,
+      paths: '^/v1/account',
+    },
   ];
   let failed = false;
   for (const run of runs) {
@@ -102,7 +130,12 @@ async function main(): Promise<number> {
       ],
       {
         stdio: 'inherit',
-        env: { ...process.env, PYTHONPATH: join(projectRoot, 'scripts', 'fuzz'), SCHEMATHESIS_HOOKS: 'foreign_data_check', FOREIGN_MARKERS: markers.join(',') },
+        env: {
+          ...process.env,
+          PYTHONPATH: join(projectRoot, 'scripts', 'fuzz'),
+          SCHEMATHESIS_HOOKS: 'foreign_data_check',
+          FOREIGN_MARKERS: markers.join(','),
+        },
       },
     );
     const status = await new Promise((resolve) => child.once('exit', resolve));
@@ -118,7 +151,12 @@ function clientsOf(baseUrl: string, { account, tenant }: Awaited<ReturnType<Loca
     tenantId: tenant.tenantId,
     publicKey: tenant.publicKey,
     account: new PaymentSchedulerClient({ baseUrl, ...account }),
-    tenant: new PaymentSchedulerClient({ baseUrl, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId }),
+    tenant: new PaymentSchedulerClient({
+      baseUrl,
+      publicKey: tenant.publicKey,
+      privateKey: tenant.privateKey,
+      tenantId: tenant.tenantId,
+    }),
   };
 }
 

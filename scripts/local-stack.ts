@@ -48,7 +48,11 @@ export interface LocalStackOptions {
  * (or an in-memory embedded database), the Temporal server at TEMPORAL_ADDRESS (or a dev server of
  * its own), the sandbox provider, a worker and the API on a free port.
  */
-export async function startLocalStack(config: Config, settings: Partial<ApiSettings> = {}, options: LocalStackOptions = {}): Promise<LocalStack> {
+export async function startLocalStack(
+  config: Config,
+  settings: Partial<ApiSettings> = {},
+  options: LocalStackOptions = {},
+): Promise<LocalStack> {
   // The SDK's info lines (workers starting and draining) would bury what the caller prints.
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const stops: (() => Promise<unknown>)[] = [];
@@ -59,12 +63,22 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     const embedded = config.databaseUrl ? undefined : await startEmbeddedDatabase(await freePort());
     if (embedded) stops.unshift(() => embedded.stop());
     const poolSize = embedded ? 1 : config.databasePoolSize;
-    const orm = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize, migrate: true, log: () => undefined });
+    const orm = await openDatabase({
+      url: config.databaseUrl ?? embedded!.url,
+      poolSize,
+      migrate: true,
+      log: () => undefined,
+    });
     stops.unshift(() => orm.close());
     let temporalAddress = config.temporalAddress;
     if (!temporalAddress) {
       const temporalServer = await TestWorkflowEnvironment.createLocal({
-        server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES, log: { format: 'pretty', level: 'error' } },
+        server: {
+          executable: ensureTemporalCli(config),
+          ip: '127.0.0.1',
+          searchAttributes: ORDER_SEARCH_ATTRIBUTES,
+          log: { format: 'pretty', level: 'error' },
+        },
       });
       stops.unshift(() => temporalServer.teardown());
       temporalAddress = temporalServer.address;
@@ -93,27 +107,39 @@ export async function startLocalStack(config: Config, settings: Partial<ApiSetti
     // A dev server of its own was given them at start; an external server may not have them yet.
     if (config.temporalAddress) await registerSearchAttributes(connection, 'default');
     if (options.worker !== false) {
-    const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
-    const worker = await createWorkers({
-      connection: nativeConnection,
-      namespace: 'default',
-      orm,
-      databasePoolSize: poolSize,
-      apps,
-      masterKeys,
-      temporal,
-      outboundUrls: { allowLoopbackHttp: true },
-      workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
-    });
-    const running = worker.run();
-    stops.unshift(async () => {
-      worker.shutdown();
-      await running;
-      await nativeConnection.close();
-    });
+      const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+      const worker = await createWorkers({
+        connection: nativeConnection,
+        namespace: 'default',
+        orm,
+        databasePoolSize: poolSize,
+        apps,
+        masterKeys,
+        temporal,
+        outboundUrls: { allowLoopbackHttp: true },
+        workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
+      });
+      const running = worker.run();
+      stops.unshift(async () => {
+        worker.shutdown();
+        await running;
+        await nativeConnection.close();
+      });
     }
     const api = await startApiServer(
-      { orm, temporal, logger: createLogger('api', 'fatal'), masterKeys, apps, settings: { ...apiSettings(config), allowLoopbackHttp: true, publicApiUrl: `http://127.0.0.1:${apiPort}`, ...settings } },
+      {
+        orm,
+        temporal,
+        logger: createLogger('api', 'fatal'),
+        masterKeys,
+        apps,
+        settings: {
+          ...apiSettings(config),
+          allowLoopbackHttp: true,
+          publicApiUrl: `http://127.0.0.1:${apiPort}`,
+          ...settings,
+        },
+      },
       apiPort,
     );
     stops.unshift(() => api.close());

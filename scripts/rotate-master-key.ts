@@ -34,8 +34,16 @@ try {
   const box = SecretBox.fromMasterKeys(keys);
   const counts = await resealAll(orm.em.fork(), box);
   if (keyFile) writeMasterKeyFile(keyFile, { current: keys.current });
-  console.log(`re-sealed under master key ${box.keyId}: ${Object.entries(counts).map(([table, n]) => `${table} ${n}`).join(', ')}`);
-  console.log(keyFile ? `${keyFile} now holds the new key alone.` : 'Every secret is under MASTER_KEY now: remove MASTER_KEY_PREVIOUS.');
+  console.log(
+    `re-sealed under master key ${box.keyId}: ${Object.entries(counts)
+      .map(([table, n]) => `${table} ${n}`)
+      .join(', ')}`,
+  );
+  console.log(
+    keyFile
+      ? `${keyFile} now holds the new key alone.`
+      : 'Every secret is under MASTER_KEY now: remove MASTER_KEY_PREVIOUS.',
+  );
 } finally {
   await orm.close();
 }

@@ -48,7 +48,10 @@ async function main() {
   let databaseUrl = config.databaseUrl;
   let poolSize = config.databasePoolSize;
   if (!databaseUrl) {
-    const embedded: EmbeddedDatabase = await startEmbeddedDatabase(config.embeddedDbPort, join(config.dataDir, 'pglite'));
+    const embedded: EmbeddedDatabase = await startEmbeddedDatabase(
+      config.embeddedDbPort,
+      join(config.dataDir, 'pglite'),
+    );
     stops.unshift(() => embedded.stop());
     databaseUrl = embedded.url;
     poolSize = 1;

@@ -7,7 +7,10 @@ import { Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@
  * they have no caller waiting.
  */
 export function connectApiToTemporal(address: string): Promise<Connection> {
-  return Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 6 }))] });
+  return Connection.connect({
+    address,
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 6 }))],
+  });
 }
 
 /** How long the API waits for Temporal to take an order's workflow before leaving it to the reconciler. */

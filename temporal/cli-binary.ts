@@ -28,7 +28,9 @@ export function ensureTemporalCli(
 
   if (which('go')) {
     mkdirSync(binDir, { recursive: true });
-    log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${binDir} (first run only; takes a few minutes)...`);
+    log(
+      `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${binDir} (first run only; takes a few minutes)...`,
+    );
     const started = Date.now();
     const result = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
       env: { ...process.env, CGO_ENABLED: '0', GOBIN: binDir },

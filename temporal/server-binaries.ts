@@ -22,7 +22,10 @@ export interface TemporalServerBinaries {
  * proxy into the cache the first time (a few minutes) and found there afterwards. Both binaries are
  * named `server`, so each version has a folder of its own.
  */
-export function ensureTemporalServerBinaries(cacheDir: string, log: (line: string) => void = console.error): TemporalServerBinaries {
+export function ensureTemporalServerBinaries(
+  cacheDir: string,
+  log: (line: string) => void = console.error,
+): TemporalServerBinaries {
   const serverDir = join(cacheDir, `temporal-server-${TEMPORAL_SERVER_VERSION}`);
   const uiDir = join(cacheDir, `temporal-ui-${TEMPORAL_UI_VERSION}`);
   const binaries: TemporalServerBinaries = {
@@ -31,21 +34,38 @@ export function ensureTemporalServerBinaries(cacheDir: string, log: (line: strin
     schemaDir: join(serverDir, 'schema', 'postgresql', 'v12'),
     ui: join(uiDir, 'bin', 'server'),
   };
-  if (!existsSync(binaries.server) || !existsSync(binaries.sqlTool) || !existsSync(join(binaries.schemaDir, 'temporal', 'versioned'))) {
-    goInstall(serverDir, [`go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION}`, `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`], log);
+  if (
+    !existsSync(binaries.server) ||
+    !existsSync(binaries.sqlTool) ||
+    !existsSync(join(binaries.schemaDir, 'temporal', 'versioned'))
+  ) {
+    goInstall(
+      serverDir,
+      [
+        `go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION}`,
+        `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`,
+      ],
+      log,
+    );
     // The schemas ship in the module's source; copied beside the binaries, they outlive a cleaned module cache.
-    const moduleDir = join(execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim(), `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`);
+    const moduleDir = join(
+      execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim(),
+      `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`,
+    );
     rmSync(join(serverDir, 'schema'), { recursive: true, force: true });
     cpSync(join(moduleDir, 'schema', 'postgresql', 'v12'), binaries.schemaDir, { recursive: true });
   }
-  if (!existsSync(binaries.ui)) goInstall(uiDir, [`github.com/temporalio/ui-server/v2/cmd/server@${TEMPORAL_UI_VERSION}`], log);
+  if (!existsSync(binaries.ui))
+    goInstall(uiDir, [`github.com/temporalio/ui-server/v2/cmd/server@${TEMPORAL_UI_VERSION}`], log);
   return binaries;
 }
 
 /** `go install`s `packages` into `dir/bin`, through a scratch folder so that an interrupted build leaves nothing half made. */
 function goInstall(dir: string, packages: string[], log: (line: string) => void): void {
   if (spawnSync('go', ['version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(`building ${packages.join(', ')} needs the Go toolchain (go on PATH), which reaches the Go module proxy`);
+    throw new Error(
+      `building ${packages.join(', ')} needs the Go toolchain (go on PATH), which reaches the Go module proxy`,
+    );
   }
   const scratch = join(dir, `bin.partial-${process.pid}`);
   mkdirSync(scratch, { recursive: true });

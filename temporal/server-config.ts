@@ -33,7 +33,12 @@ export function portsAround(frontend: number): TemporalServerPorts {
  * SQL advanced visibility (custom search attributes, list filters), started from the server
  * module's `config/development-postgres12.yaml` without archival, pprof or metrics ports.
  */
-export function temporalServerConfig(db: TemporalDatabases, ports: TemporalServerPorts, dynamicConfigPath: string, logLevel = 'warn') {
+export function temporalServerConfig(
+  db: TemporalDatabases,
+  ports: TemporalServerPorts,
+  dynamicConfigPath: string,
+  logLevel = 'warn',
+) {
   const datastore = (databaseName: string, maxConns: number) => ({
     sql: {
       pluginName: 'postgres12',
@@ -70,7 +75,14 @@ export function temporalServerConfig(db: TemporalDatabases, ports: TemporalServe
       failoverVersionIncrement: 10,
       masterClusterName: 'active',
       currentClusterName: 'active',
-      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${ports.frontend}` } },
+      clusterInformation: {
+        active: {
+          enabled: true,
+          initialFailoverVersion: 1,
+          rpcName: 'frontend',
+          rpcAddress: `127.0.0.1:${ports.frontend}`,
+        },
+      },
     },
     dcRedirectionPolicy: { policy: 'noop' },
     dynamicConfigClient: { filepath: dynamicConfigPath, pollInterval: '10s' },

@@ -18,7 +18,10 @@ export interface TemporalDatabases {
 }
 
 /** The Temporal databases on the server of `databaseUrl`, beside the application's database. */
-export function temporalDatabasesOn(databaseUrl: string, names = { history: 'temporal', visibility: 'temporal_visibility' }): TemporalDatabases {
+export function temporalDatabasesOn(
+  databaseUrl: string,
+  names = { history: 'temporal', visibility: 'temporal_visibility' },
+): TemporalDatabases {
   const url = new URL(databaseUrl);
   return {
     host: url.hostname,
@@ -34,7 +37,8 @@ export async function dropTemporalDatabases(db: TemporalDatabases, adminUrl: str
   const admin = new pg.Client(adminUrl);
   await admin.connect();
   try {
-    for (const name of [db.history, db.visibility]) await admin.query(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
+    for (const name of [db.history, db.visibility])
+      await admin.query(`drop database if exists "${name.replaceAll('"', '""')}" with (force)`);
   } finally {
     await admin.end();
   }
@@ -46,7 +50,12 @@ export async function dropTemporalDatabases(db: TemporalDatabases, adminUrl: str
  * Temporal's auto-setup): `setup-schema -v 0.0` (a no-op once done), then `update-schema` over the
  * versioned folder (applies only what is newer). Safe to run on every start.
  */
-export async function prepareTemporalDatabases(db: TemporalDatabases, sqlTool: string, schemaDir: string, adminUrl: string): Promise<void> {
+export async function prepareTemporalDatabases(
+  db: TemporalDatabases,
+  sqlTool: string,
+  schemaDir: string,
+  adminUrl: string,
+): Promise<void> {
   const admin = new pg.Client(adminUrl);
   await admin.connect();
   try {
@@ -68,7 +77,9 @@ export async function prepareTemporalDatabases(db: TemporalDatabases, sqlTool: s
       await run(sqlTool, [...common, 'update-schema', '-d', join(schemaDir, folder, 'versioned')], { env });
     } catch (err) {
       const { stderr, stdout } = err as { stderr?: string; stdout?: string };
-      throw new Error(`temporal-sql-tool could not prepare database ${name}: ${(stderr || stdout || String(err)).slice(-2000)}`);
+      throw new Error(
+        `temporal-sql-tool could not prepare database ${name}: ${(stderr || stdout || String(err)).slice(-2000)}`,
+      );
     }
   }
 }

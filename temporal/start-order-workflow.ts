@@ -2,7 +2,13 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
 import { orderWorkflowId, type PaymentOrderInput, type PlannedInstruction } from '../domain/order.js';
 import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
-import { CustomerRefKey, NextActionAtKey, OrderRefKey, OrderStatusKey, TenantIdKey } from '../workflows/search-attributes.js';
+import {
+  CustomerRefKey,
+  NextActionAtKey,
+  OrderRefKey,
+  OrderStatusKey,
+  TenantIdKey,
+} from '../workflows/search-attributes.js';
 
 /** The workflow input is rebuilt from the stored order, so the API and the reconciler start the same thing. */
 export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
@@ -49,19 +55,21 @@ const START_DEADLINE_MS = 5_000;
 export async function startOrderWorkflow(client: Client, input: PaymentOrderInput): Promise<void> {
   const firstOpen = input.instructions.map((i) => i.openAt).sort()[0];
   try {
-    await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => client.workflow.start('paymentOrderWorkflow', {
-      workflowId: orderWorkflowId(input.tenantId, input.orderRef),
-      taskQueue: PAYMENTS_TASK_QUEUE,
-      args: [input],
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: TenantIdKey, value: input.tenantId },
-        { key: OrderRefKey, value: input.orderRef },
-        ...(input.customerRef ? [{ key: CustomerRefKey, value: input.customerRef }] : []),
-        { key: OrderStatusKey, value: 'ACTIVE' },
-        { key: NextActionAtKey, value: new Date(firstOpen) },
-      ],
-    }));
+    await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+      client.workflow.start('paymentOrderWorkflow', {
+        workflowId: orderWorkflowId(input.tenantId, input.orderRef),
+        taskQueue: PAYMENTS_TASK_QUEUE,
+        args: [input],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: input.tenantId },
+          { key: OrderRefKey, value: input.orderRef },
+          ...(input.customerRef ? [{ key: CustomerRefKey, value: input.customerRef }] : []),
+          { key: OrderStatusKey, value: 'ACTIVE' },
+          { key: NextActionAtKey, value: new Date(firstOpen) },
+        ],
+      }),
+    );
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return;
     throw err;

@@ -19,7 +19,11 @@ const START_BUDGET_MS = 5_000;
  * Temporal beyond a few seconds: a delivery whose start fails or runs out of time is left for the
  * dispatcher's next round. Safe to call twice: the workflow id is the delivery's.
  */
-export async function startDeliveries(client: Client, orm: MikroORM, deliveryIds: string[]): Promise<{ started: string[]; failed: string[] }> {
+export async function startDeliveries(
+  client: Client,
+  orm: MikroORM,
+  deliveryIds: string[],
+): Promise<{ started: string[]; failed: string[] }> {
   const started: string[] = [];
   const failed: string[] = [];
   const deadline = Date.now() + START_BUDGET_MS;

@@ -11,7 +11,10 @@ const projectRoot = fileURLToPath(new URL('..', import.meta.url));
  * Makes the Java time-skipping test server runnable: Maven resolves io.temporal:temporal-test-server
  * and its dependencies into ~/.m2 once, and the classpath is cached for the wrapper script.
  */
-export function ensureTimeSkippingServer(cacheDir: string, log: (line: string) => void = console.error): EphemeralServerExecutable {
+export function ensureTimeSkippingServer(
+  cacheDir: string,
+  log: (line: string) => void = console.error,
+): EphemeralServerExecutable {
   const classpathFile = join(cacheDir, 'test-server', 'classpath.txt');
   const pom = join(projectRoot, 'scripts', 'test-server', 'pom.xml');
   // The classpath is resolved again whenever the pom changes.
@@ -27,7 +30,8 @@ export function ensureTimeSkippingServer(cacheDir: string, log: (line: string) =
       ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}`],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
-    if (result.status !== 0) throw new Error(`mvn could not resolve the Temporal test server (exit ${result.status ?? result.signal})`);
+    if (result.status !== 0)
+      throw new Error(`mvn could not resolve the Temporal test server (exit ${result.status ?? result.signal})`);
     writeFileSync(pomHashFile, pomHash);
     log(`Resolved the Java test server in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }

@@ -1,7 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode, type Logger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type Logger,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from '../activities/create-activities.js';
 import type { MasterKeys } from '../db/secret-box.js';
@@ -61,7 +67,14 @@ export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleW
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
   const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
-  const activities = createActivities({ orm: deps.orm, webhookOrm: deps.webhookOrm, apps: deps.apps, masterKeys: deps.masterKeys, temporal: deps.temporal, outboundUrls: deps.outboundUrls });
+  const activities = createActivities({
+    orm: deps.orm,
+    webhookOrm: deps.webhookOrm,
+    apps: deps.apps,
+    masterKeys: deps.masterKeys,
+    temporal: deps.temporal,
+    outboundUrls: deps.outboundUrls,
+  });
   const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities };
   const payments = await Worker.create({
     ...common,

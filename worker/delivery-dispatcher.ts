@@ -19,8 +19,18 @@ export class DeliveryDispatcher {
   async runOnce(): Promise<number> {
     const lost = await this.orm.em
       .fork()
-      .find(WebhookDelivery, { startedAt: null, createdAt: { $lt: new Date(Date.now() - this.graceMs) } }, { fields: ['id'], limit: 500, orderBy: { createdAt: 'asc' } });
+      .find(
+        WebhookDelivery,
+        { startedAt: null, createdAt: { $lt: new Date(Date.now() - this.graceMs) } },
+        { fields: ['id'], limit: 500, orderBy: { createdAt: 'asc' } },
+      );
     if (lost.length === 0) return 0;
-    return (await startDeliveries(this.client, this.orm, lost.map((d) => d.id))).started.length;
+    return (
+      await startDeliveries(
+        this.client,
+        this.orm,
+        lost.map((d) => d.id),
+      )
+    ).started.length;
   }
 }

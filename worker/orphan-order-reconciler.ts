@@ -36,7 +36,11 @@ export class OrphanOrderReconciler {
     const backingOff = [...this.failing].filter(([, retryAt]) => retryAt > now).map(([id]) => id);
     const orphans = await em.find(
       PaymentOrder,
-      { workflowStartedAt: null, createdAt: { $lt: new Date(now - graceMs) }, ...(backingOff.length ? { id: { $nin: backingOff } } : {}) },
+      {
+        workflowStartedAt: null,
+        createdAt: { $lt: new Date(now - graceMs) },
+        ...(backingOff.length ? { id: { $nin: backingOff } } : {}),
+      },
       { populate: ['instructions'], limit: 100, orderBy: { createdAt: 'asc' } },
     );
     let started = 0;
@@ -49,7 +53,10 @@ export class OrphanOrderReconciler {
         logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
       } catch (err) {
         this.failing.set(order.id, Date.now() + FAILED_START_BACKOFF_MS);
-        logger.error({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start workflow for orphaned order; will retry');
+        logger.error(
+          { err, tenantId: order.tenantId, orderRef: order.orderRef },
+          'could not start workflow for orphaned order; will retry',
+        );
       }
     }
     return started;

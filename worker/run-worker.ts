@@ -53,7 +53,12 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     outboundUrls: options.apps.outboundUrls,
     maxCachedWorkflows: options.maxCachedWorkflows,
   });
-  const reconciler = new OrphanOrderReconciler({ orm: options.orm, client, logger: options.logger, graceMs: options.orphanOrderGraceMs });
+  const reconciler = new OrphanOrderReconciler({
+    orm: options.orm,
+    client,
+    logger: options.logger,
+    graceMs: options.orphanOrderGraceMs,
+  });
   const housekeeping = new Housekeeping(options.orm);
   const dispatcher = new DeliveryDispatcher(options.orm, client);
   const jobs = [

@@ -84,12 +84,17 @@ export function decide(machine: InstructionMachine, nowMs: number): Step {
       if (!due(plan.dueAt)) return { kind: 'wait', until: plan.dueAt, why: 'falls due' };
       return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
     case 'LATE':
-      if (machine.payNow || due(machine.retryAt)) return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'wait', why: 'waits for an instrument' };
-      return machine.retryAt ? { kind: 'wait', until: machine.retryAt, why: 'is retried' } : { kind: 'wait', why: 'waits for an amendment or a payment' };
+      if (machine.payNow || due(machine.retryAt))
+        return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'wait', why: 'waits for an instrument' };
+      return machine.retryAt
+        ? { kind: 'wait', until: machine.retryAt, why: 'is retried' }
+        : { kind: 'wait', why: 'waits for an amendment or a payment' };
     case 'PROCESSING':
       if (!machine.pending) return { kind: 'call' };
       if (machine.pending.result) return { kind: 'settle', result: machine.pending.result };
-      return due(machine.pending.nextPollAt) ? { kind: 'ask', providerRef: machine.pending.providerRef } : { kind: 'wait', until: machine.pending.nextPollAt, why: 'awaits the provider' };
+      return due(machine.pending.nextPollAt)
+        ? { kind: 'ask', providerRef: machine.pending.providerRef }
+        : { kind: 'wait', until: machine.pending.nextPollAt, why: 'awaits the provider' };
   }
 }
 
@@ -106,7 +111,15 @@ export function transition(machine: InstructionMachine, status: InstructionStatu
     throw new Error(`illegal transition of ${machine.plan.instructionRef}: ${machine.status} -> ${status}`);
   }
   machine.status = status;
-  const stamp = { OPEN: 'openedAt', PROCESSING: 'processingAt', LATE: 'lateAt', SETTLED: 'settledAt', FAILED: 'failedAt', CANCELLED: 'cancelledAt', PENDING: undefined }[status];
+  const stamp = {
+    OPEN: 'openedAt',
+    PROCESSING: 'processingAt',
+    LATE: 'lateAt',
+    SETTLED: 'settledAt',
+    FAILED: 'failedAt',
+    CANCELLED: 'cancelledAt',
+    PENDING: undefined,
+  }[status];
   if (stamp) machine[stamp as 'openedAt'] = at;
 }
 
@@ -147,11 +160,20 @@ export function applyResult(
   switch (result.status) {
     case 'SETTLED':
       transition(machine, 'SETTLED', now);
-      Object.assign(machine, { providerRef: result.providerRef, voucherCode: result.voucherCode, failureCode: undefined, pending: undefined });
+      Object.assign(machine, {
+        providerRef: result.providerRef,
+        voucherCode: result.voucherCode,
+        failureCode: undefined,
+        pending: undefined,
+      });
       return;
     case 'PENDING':
       machine.providerRef = result.providerRef;
-      machine.pending = { providerRef: result.providerRef, polls: 0, nextPollAt: new Date(nowMs + STATUS_POLL_DELAYS_MS[0]).toISOString() };
+      machine.pending = {
+        providerRef: result.providerRef,
+        polls: 0,
+        nextPollAt: new Date(nowMs + STATUS_POLL_DELAYS_MS[0]).toISOString(),
+      };
       return;
     case 'DECLINED': {
       machine.pending = undefined;
@@ -211,11 +233,13 @@ export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'a
   if (machine.status === 'PROCESSING' || machine.payNow) {
     return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
   }
-  if (isFinal(machine.status)) return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}`;
+  if (isFinal(machine.status))
+    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}`;
   if (machine.unanswered) {
     return `the last payment call of ${machine.plan.instructionRef} went unanswered and may have moved money; it can be ${pastTense(change)} once the provider answers`;
   }
-  if (change === 'pay' && machine.status === 'PENDING') return `instruction ${machine.plan.instructionRef} is not open for payment until ${machine.plan.openAt}`;
+  if (change === 'pay' && machine.status === 'PENDING')
+    return `instruction ${machine.plan.instructionRef} is not open for payment until ${machine.plan.openAt}`;
   return undefined;
 }
 
@@ -231,7 +255,18 @@ export function applyCancel(machine: InstructionMachine, at: string): void {
 
 /** What an amendment may change: the payment itself, its dates, and how it is paid. */
 export type InstructionAmendment = Partial<
-  Pick<PlannedInstruction, 'amountMinor' | 'openAt' | 'dueAt' | 'financialInstrumentId' | 'schemeId' | 'schemeVersion' | 'options' | 'appId' | 'paymentMethod'>
+  Pick<
+    PlannedInstruction,
+    | 'amountMinor'
+    | 'openAt'
+    | 'dueAt'
+    | 'financialInstrumentId'
+    | 'schemeId'
+    | 'schemeVersion'
+    | 'options'
+    | 'appId'
+    | 'paymentMethod'
+  >
 >;
 
 export function amendRefusal(machine: InstructionMachine, amendment: InstructionAmendment): string | undefined {
@@ -264,7 +299,10 @@ export function applyAmendment(machine: InstructionMachine, amendment: Instructi
   machine.revision += 1;
 }
 
-export function payRefusal(machine: InstructionMachine, choice: { appId: string; paymentMethod: string }): string | undefined {
+export function payRefusal(
+  machine: InstructionMachine,
+  choice: { appId: string; paymentMethod: string },
+): string | undefined {
   const refusal = changeRefusal(machine, 'pay');
   if (refusal) return refusal;
   if (!machine.plan.options.some((o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod)) {
@@ -273,7 +311,10 @@ export function payRefusal(machine: InstructionMachine, choice: { appId: string;
   return undefined;
 }
 
-export function applyPayment(machine: InstructionMachine, choice: { appId: string; paymentMethod: PlannedInstruction['paymentMethod']; financialInstrumentId: string }): void {
+export function applyPayment(
+  machine: InstructionMachine,
+  choice: { appId: string; paymentMethod: PlannedInstruction['paymentMethod']; financialInstrumentId: string },
+): void {
   applyAmendment(machine, choice, Number.NEGATIVE_INFINITY);
   machine.payNow = true;
   machine.customerPaying = true;

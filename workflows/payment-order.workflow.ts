@@ -176,7 +176,9 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     {
       validator: () => {
         refuseUnlessActive();
-        const busy = state.instructions.map((m) => (isFinal(m.status) ? undefined : changeRefusal(m, 'cancel'))).find(Boolean);
+        const busy = state.instructions
+          .map((m) => (isFinal(m.status) ? undefined : changeRefusal(m, 'cancel')))
+          .find(Boolean);
         if (busy) refuse(CHANGE_REFUSALS.notChangeable, busy);
       },
     },
@@ -234,9 +236,12 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     {
       validator: ({ plan }: AddInstruction) => {
         refuseUnlessActive();
-        if (machines.has(plan.instructionRef)) refuse(CHANGE_REFUSALS.duplicate, `the order has an instruction ${plan.instructionRef} already`);
-        if (state.instructions.length >= MAX_INSTRUCTIONS) refuse(CHANGE_REFUSALS.tooMany, `an order holds at most ${MAX_INSTRUCTIONS} instructions`);
-        if (Date.parse(plan.dueAt) < Date.parse(plan.openAt)) refuse(CHANGE_REFUSALS.invalid, 'dueDate must not be before openDate');
+        if (machines.has(plan.instructionRef))
+          refuse(CHANGE_REFUSALS.duplicate, `the order has an instruction ${plan.instructionRef} already`);
+        if (state.instructions.length >= MAX_INSTRUCTIONS)
+          refuse(CHANGE_REFUSALS.tooMany, `an order holds at most ${MAX_INSTRUCTIONS} instructions`);
+        if (Date.parse(plan.dueAt) < Date.parse(plan.openAt))
+          refuse(CHANGE_REFUSALS.invalid, 'dueDate must not be before openDate');
       },
     },
   );
@@ -264,11 +269,20 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
    * another way; histories from before it replay with the decline failing it (or dunning it).
    */
   function customerRetry(machine: InstructionMachine, result: CallResult): { customerMayRetry: boolean } {
-    return { customerMayRetry: machine.customerPaying === true && result.status === 'DECLINED' && patched(CUSTOMER_RETRY_PATCH) };
+    return {
+      customerMayRetry:
+        machine.customerPaying === true && result.status === 'DECLINED' && patched(CUSTOMER_RETRY_PATCH),
+    };
   }
 
   function logFields(machine: InstructionMachine) {
-    return { tenantId: state.tenantId, orderRef: state.orderRef, instructionRef: machine.plan.instructionRef, status: machine.status, attempts: machine.attempts };
+    return {
+      tenantId: state.tenantId,
+      orderRef: state.orderRef,
+      instructionRef: machine.plan.instructionRef,
+      status: machine.status,
+      attempts: machine.attempts,
+    };
   }
 
   function existing(instructionRef: string): InstructionMachine {
@@ -338,7 +352,12 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     const askFirst = machine.unanswered;
     startCall(machine, nowIso());
     changed(machine);
-    const idempotencyKey = paymentIdempotencyKey(state.tenantId, state.orderRef, machine.plan.instructionRef, machine.keyAttempt);
+    const idempotencyKey = paymentIdempotencyKey(
+      state.tenantId,
+      state.orderRef,
+      machine.plan.instructionRef,
+      machine.keyAttempt,
+    );
     let result: CallResult | undefined;
     if (askFirst) {
       // The last call with this key went unanswered: the provider may have the payment already.
@@ -353,7 +372,10 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     const { plan } = machine;
     try {
       return await executePayment.executeWithOptions(
-        { ...PAYMENT_CALL, summary: `${plan.direction === 'DEBIT' ? 'collect' : 'pay out'} ${plan.instructionRef} via ${plan.appId} (${idempotencyKey.split(':').at(-1)})` },
+        {
+          ...PAYMENT_CALL,
+          summary: `${plan.direction === 'DEBIT' ? 'collect' : 'pay out'} ${plan.instructionRef} via ${plan.appId} (${idempotencyKey.split(':').at(-1)})`,
+        },
         [
           {
             appId: plan.appId,
@@ -380,9 +402,10 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   /** What the provider knows of the key: its payment, or undefined when it has none (the call never reached it). */
   async function lookup(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult | undefined> {
     try {
-      const found = await lookupPayment.executeWithOptions({ ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${idempotencyKey.split(':').at(-1)})` }, [
-        { appId: machine.plan.appId, tenantId: state.tenantId, idempotencyKey },
-      ]);
+      const found = await lookupPayment.executeWithOptions(
+        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${idempotencyKey.split(':').at(-1)})` },
+        [{ appId: machine.plan.appId, tenantId: state.tenantId, idempotencyKey }],
+      );
       return found ?? undefined;
     } catch (err) {
       return failureOf(err, machine);
@@ -391,9 +414,10 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   async function ask(machine: InstructionMachine, providerRef: string): Promise<void> {
     try {
-      const status = await getPaymentStatus.executeWithOptions({ ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${providerRef})` }, [
-        { appId: machine.plan.appId, tenantId: state.tenantId, providerRef },
-      ]);
+      const status = await getPaymentStatus.executeWithOptions(
+        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${providerRef})` },
+        [{ appId: machine.plan.appId, tenantId: state.tenantId, providerRef }],
+      );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       else applyResult(machine, status, Date.now(), state.dunningDelaysMs, customerRetry(machine, status));
     } catch {
@@ -407,7 +431,8 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
       const code = PERMANENT_FAILURES[err.cause.type ?? ''];
       if (code) {
-        const detail = err.cause.type === PROVIDER_REJECTED ? (err.cause.details?.[0] as string | undefined) : undefined;
+        const detail =
+          err.cause.type === PROVIDER_REJECTED ? (err.cause.details?.[0] as string | undefined) : undefined;
         return { status: 'REJECTED', code: (detail ? `${code}:${detail}` : code).slice(0, 64) };
       }
     }
@@ -479,23 +504,22 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       const refs = state.dirty.splice(0);
       const events = state.events.splice(0);
       state.orderDirty = false;
-      const metadata = Object.fromEntries(refs.filter((ref) => state.pendingMetadata[ref]).map((ref) => [ref, state.pendingMetadata[ref]]));
+      const metadata = Object.fromEntries(
+        refs.filter((ref) => state.pendingMetadata[ref]).map((ref) => [ref, state.pendingMetadata[ref]]),
+      );
       const version = nextVersion();
       projecting = true;
-      await projectOrder.executeWithOptions(
-        { ...PROJECTING, summary: `project ${refs.length} instruction(s)` },
-        [
-          {
-            tenantId: state.tenantId,
-            orderId: state.orderId,
-            orderRef: state.orderRef,
-            version: version.toString(),
-            status: state.status,
-            instructions: refs.map((ref) => projectedRow(machines.get(ref)!, metadata[ref])),
-            events,
-          },
-        ],
-      );
+      await projectOrder.executeWithOptions({ ...PROJECTING, summary: `project ${refs.length} instruction(s)` }, [
+        {
+          tenantId: state.tenantId,
+          orderId: state.orderId,
+          orderRef: state.orderRef,
+          version: version.toString(),
+          status: state.status,
+          instructions: refs.map((ref) => projectedRow(machines.get(ref)!, metadata[ref])),
+          events,
+        },
+      ]);
       for (const ref of Object.keys(metadata)) {
         if (state.pendingMetadata[ref] === metadata[ref]) delete state.pendingMetadata[ref];
       }
@@ -508,7 +532,11 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     for (;;) {
       await condition(() => operatorViewStale);
       operatorViewStale = false;
-      const next = state.instructions.map(nextActionAt).filter((at): at is string => at !== undefined).sort()[0] ?? null;
+      const next =
+        state.instructions
+          .map(nextActionAt)
+          .filter((at): at is string => at !== undefined)
+          .sort()[0] ?? null;
       if (state.shown.status !== state.status || state.shown.nextActionAt !== next) {
         upsertSearchAttributes([
           { key: OrderStatusKey, value: state.status },
@@ -545,9 +573,21 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     await condition(() => loops.size === 0);
   }
   // Nothing is left unsaid: the read model has every change, and every update has answered.
-  await condition(() => state.dirty.length === 0 && state.events.length === 0 && !state.orderDirty && !projecting && !operatorViewStale && allHandlersFinished());
+  await condition(
+    () =>
+      state.dirty.length === 0 &&
+      state.events.length === 0 &&
+      !state.orderDirty &&
+      !projecting &&
+      !operatorViewStale &&
+      allHandlersFinished(),
+  );
   if (!allFinal()) {
-    log.info('continuing as new', { tenantId: state.tenantId, orderRef: state.orderRef, events: workflowInfo().historyLength });
+    log.info('continuing as new', {
+      tenantId: state.tenantId,
+      orderRef: state.orderRef,
+      events: workflowInfo().historyLength,
+    });
     await continueAsNew<typeof paymentOrderWorkflow>({ ...input, instructions: [], continued: state });
   }
   return view(state);
@@ -597,7 +637,9 @@ function projectedRow(machine: InstructionMachine, metadata: Record<string, stri
 }
 
 /** Money per currency, in minor units: collected and paid out so far, and still to move. */
-function totalsOf(instructions: InstructionMachine[]): Record<string, { collected: string; paidOut: string; outstanding: string }> {
+function totalsOf(
+  instructions: InstructionMachine[],
+): Record<string, { collected: string; paidOut: string; outstanding: string }> {
   const sums = new Map<string, { collected: bigint; paidOut: bigint; outstanding: bigint }>();
   for (const { plan, status } of instructions) {
     const sum = sums.get(plan.currency) ?? { collected: 0n, paidOut: 0n, outstanding: 0n };
@@ -607,7 +649,10 @@ function totalsOf(instructions: InstructionMachine[]): Record<string, { collecte
     sums.set(plan.currency, sum);
   }
   return Object.fromEntries(
-    [...sums].map(([currency, sum]) => [currency, { collected: sum.collected.toString(), paidOut: sum.paidOut.toString(), outstanding: sum.outstanding.toString() }]),
+    [...sums].map(([currency, sum]) => [
+      currency,
+      { collected: sum.collected.toString(), paidOut: sum.paidOut.toString(), outstanding: sum.outstanding.toString() },
+    ]),
   );
 }
 
@@ -642,4 +687,3 @@ function refuse(type: string, message: string): never {
 function nowIso(): string {
   return new Date().toISOString();
 }
-

@@ -18,10 +18,9 @@ const { attemptDelivery } = proxyActivities<WebhookActivities>(ATTEMPT);
 
 export async function webhookDeliveryWorkflow({ deliveryId }: WebhookDeliveryInput): Promise<string> {
   for (let attempt = 1; ; attempt += 1) {
-    const outcome = await attemptDelivery.executeWithOptions(
-      { ...ATTEMPT, summary: `attempt ${attempt}` },
-      [{ deliveryId, attempt }],
-    );
+    const outcome = await attemptDelivery.executeWithOptions({ ...ATTEMPT, summary: `attempt ${attempt}` }, [
+      { deliveryId, attempt },
+    ]);
     if (outcome.done) return outcome.status;
     await sleep(outcome.retryInMs, { summary: `attempt ${attempt + 1}` });
   }

@@ -19,4 +19,6 @@ export const AuditEntrySchema = z
   })
   .openapi('AuditEntry');
 
-export const AuditListSchema = z.object({ items: z.array(AuditEntrySchema), nextCursor: z.string().nullable() }).openapi('AuditList');
+export const AuditListSchema = z
+  .object({ items: z.array(AuditEntrySchema), nextCursor: z.string().nullable() })
+  .openapi('AuditList');

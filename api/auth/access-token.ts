@@ -22,7 +22,11 @@ export async function issueAccessToken(signingKey: Uint8Array, publicKey: string
 /** The public key a valid token was issued to, or undefined for a bad, expired or foreign token. */
 export async function verifyAccessToken(signingKey: Uint8Array, token: string): Promise<string | undefined> {
   try {
-    const { payload } = await jwtVerify(token, signingKey, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, signingKey, {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['HS256'],
+    });
     return payload.sub;
   } catch {
     return undefined;

@@ -19,9 +19,18 @@ export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHand
     if (!publicKey) throw unauthenticated('the access token is invalid or expired');
     const key = await orm.em.fork().findOne(SecurityKey, { publicKey });
     if (!key) throw unauthenticated('the access token is invalid or expired');
-    const principal: Principal = { publicKey, accountId: key.accountId, tenantId: key.tenantId ?? null, roles: key.roles };
+    const principal: Principal = {
+      publicKey,
+      accountId: key.accountId,
+      tenantId: key.tenantId ?? null,
+      roles: key.roles,
+    };
     res.locals.principal = principal;
-    req.log?.setBindings?.({ publicKey, accountId: key.accountId, ...(key.tenantId ? { tenantId: key.tenantId } : {}) });
+    req.log?.setBindings?.({
+      publicKey,
+      accountId: key.accountId,
+      ...(key.tenantId ? { tenantId: key.tenantId } : {}),
+    });
     next();
   };
 }

@@ -11,7 +11,11 @@ export interface BootstrappedAccount {
 }
 
 /** Creates an account and its first account-admin key: the way in for a new installation. */
-export async function bootstrapAccount(orm: MikroORM, masterKeys: MasterKeys, name = 'First account'): Promise<BootstrappedAccount> {
+export async function bootstrapAccount(
+  orm: MikroORM,
+  masterKeys: MasterKeys,
+  name = 'First account',
+): Promise<BootstrappedAccount> {
   const em = orm.em.fork();
   const account = em.create(Account, { id: randomUUID(), name, createdAt: new Date() });
   const { entity, privateKey } = createSecurityKey(em, SecretBox.fromMasterKeys(masterKeys), {

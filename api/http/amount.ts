@@ -8,6 +8,8 @@ export function amountOrBadRequest(amount: string, currency: string, path: strin
     return parseAmount(amount, currency);
   } catch (err) {
     if (!(err instanceof DomainValidationError)) throw err;
-    throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path, code: err.code, message: err.message }]);
+    throw new ApiError(400, 'validation_failed', '1 field failed validation', [
+      { path, code: err.code, message: err.message },
+    ]);
   }
 }

@@ -30,7 +30,10 @@ export const CurrencySchema = z
 
 export const CountrySchema = z
   .string()
-  .refine(isCountryCode, { error: 'must be an ISO 3166-1 alpha-2 country code such as GB', params: { code: 'invalid_country' } })
+  .refine(isCountryCode, {
+    error: 'must be an ISO 3166-1 alpha-2 country code such as GB',
+    params: { code: 'invalid_country' },
+  })
   .openapi({ example: 'GB', description: 'ISO 3166-1 alpha-2', enum: countryCodes() });
 
 export const AmountSchema = z
@@ -45,7 +48,8 @@ export const ScheduleDateSchema = z
   .string()
   .max(40)
   .refine((v) => parseScheduleDate(v) !== undefined, {
-    error: 'must be an ISO 8601 date (2027-01-31) or date-time with offset (2027-01-31T09:00:00Z) in the years 2000–2199',
+    error:
+      'must be an ISO 8601 date (2027-01-31) or date-time with offset (2027-01-31T09:00:00Z) in the years 2000–2199',
     params: { code: 'invalid_date' },
   })
   .openapi({
@@ -56,14 +60,20 @@ export const ScheduleDateSchema = z
 /** A point in time in a query (`since`, `createdFrom`…): ISO 8601 with offset, in the years 2000–2199. */
 export const TimestampQuerySchema = z.iso
   .datetime({ offset: true })
-  .refine((v) => isScheduleYear(new Date(v)), { error: 'must be in the years 2000–2199', params: { code: 'out_of_range' } });
+  .refine((v) => isScheduleYear(new Date(v)), {
+    error: 'must be in the years 2000–2199',
+    params: { code: 'out_of_range' },
+  });
 
 export const MetadataSchema = z
   .record(
     z.string().min(1).max(40, { error: 'metadata keys are at most 40 characters' }),
     z.string().max(500, { error: 'metadata values are at most 500 characters' }),
   )
-  .refine((m) => Object.keys(m).length <= 50, { error: 'metadata has at most 50 keys', params: { code: 'too_many_keys' } })
+  .refine((m) => Object.keys(m).length <= 50, {
+    error: 'metadata has at most 50 keys',
+    params: { code: 'too_many_keys' },
+  })
   .openapi({ example: { policy: 'P-123' } });
 
 export const PageQuerySchema = z

@@ -12,7 +12,11 @@ const OUTAGE_ANSWERS: Record<Dependency, { code: string; detail: string }> = {
 };
 
 function sendProblem(res: Parameters<RequestHandler>[1], error: ApiError): void {
-  res.status(error.status).set(error.headers).type('application/problem+json').send(JSON.stringify(error.toProblem(res.locals.requestId)));
+  res
+    .status(error.status)
+    .set(error.headers)
+    .type('application/problem+json')
+    .send(JSON.stringify(error.toProblem(res.locals.requestId)));
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -27,10 +31,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       // Expected while a dependency restarts: one line, no stack, and no message (a failed query's
       // message can carry its bound values).
       const failure = err as Error & { code?: unknown };
-      (req.log ?? logger).warn({ dependency: outage, error: failure.name, code: failure.code }, 'request failed: dependency unavailable');
+      (req.log ?? logger).warn(
+        { dependency: outage, error: failure.name, code: failure.code },
+        'request failed: dependency unavailable',
+      );
       const { code, detail } = OUTAGE_ANSWERS[outage];
       const retryAfter = String(OUTAGE_RETRY_AFTER_SECONDS);
-      if (!res.headersSent) sendProblem(res, new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }));
+      if (!res.headersSent)
+        sendProblem(
+          res,
+          new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }),
+        );
       return;
     }
     const apiError = toApiError(err);
@@ -45,8 +56,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const bodyParserType = (err as { type?: string }).type;
-  if (bodyParserType === 'entity.parse.failed') return new ApiError(400, 'malformed_json', 'the request body is not valid JSON');
-  if (bodyParserType === 'entity.too.large') return new ApiError(413, 'payload_too_large', 'the request body exceeds the size limit');
+  if (bodyParserType === 'entity.parse.failed')
+    return new ApiError(400, 'malformed_json', 'the request body is not valid JSON');
+  if (bodyParserType === 'entity.too.large')
+    return new ApiError(413, 'payload_too_large', 'the request body exceeds the size limit');
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
     return new ApiError(415, 'unsupported_encoding', 'the request body encoding is not supported');
   }

@@ -40,13 +40,19 @@ export class IdempotencyStore {
   ) {}
 
   /** `transactional` false: the work runs on its own, and its answer is stored after it (see RouteDefinition.transactional). */
-  async run(request: IdempotentRequest, work: (em: EntityManager) => Promise<Reply>, transactional = true): Promise<{ reply: Reply; replayed: boolean }> {
+  async run(
+    request: IdempotentRequest,
+    work: (em: EntityManager) => Promise<Reply>,
+    transactional = true,
+  ): Promise<{ reply: Reply; replayed: boolean }> {
     if (request.key.length === 0 || request.key.length > 255) {
       throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 characters', [
         { path: 'headers.idempotency-key', code: 'invalid_idempotency_key', message: 'must be 1–255 characters' },
       ]);
     }
-    const requestHash = createHash('sha256').update(JSON.stringify([request.method, request.path, request.body])).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(JSON.stringify([request.method, request.path, request.body]))
+      .digest('hex');
     const claimed = await this.claim(request, requestHash);
     if ('reply' in claimed) return { reply: claimed.reply, replayed: true };
 
@@ -58,14 +64,21 @@ export class IdempotencyStore {
           const stored = await em.nativeUpdate(
             IdempotencyRecord,
             { id: claimed.id, leaseToken: claimed.leaseToken },
-            { responseStatus: result.status, responseCiphertext: this.box.seal(JSON.stringify(result), contextOf(claimed.id)), leaseExpiresAt: null },
+            {
+              responseStatus: result.status,
+              responseCiphertext: this.box.seal(JSON.stringify(result), contextOf(claimed.id)),
+              leaseExpiresAt: null,
+            },
           );
           // Our lease ran out and a retry took the key over: roll back, so only one of us commits.
-          if (stored === 0) throw inProgress('this request took too long and a retry with its Idempotency-Key took over');
+          if (stored === 0)
+            throw inProgress('this request took too long and a retry with its Idempotency-Key took over');
         }
         return result;
       };
-      reply = transactional ? await this.orm.em.fork().transactional(inTransaction) : await inTransaction(this.orm.em.fork());
+      reply = transactional
+        ? await this.orm.em.fork().transactional(inTransaction)
+        : await inTransaction(this.orm.em.fork());
     } catch (err) {
       await this.release(claimed);
       throw err;
@@ -103,7 +116,16 @@ export class IdempotencyStore {
       const taken = await em.nativeUpdate(
         IdempotencyRecord,
         { id: existing.id, expiresAt: { $lte: now } },
-        { ...lease, requestHash, method: request.method, path: request.path.slice(0, 500), responseStatus: null, responseCiphertext: null, createdAt: now, expiresAt: new Date(now.getTime() + RETENTION_MS) },
+        {
+          ...lease,
+          requestHash,
+          method: request.method,
+          path: request.path.slice(0, 500),
+          responseStatus: null,
+          responseCiphertext: null,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + RETENTION_MS),
+        },
       );
       if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
       throw inProgress('a request with this Idempotency-Key is still running');
@@ -114,16 +136,23 @@ export class IdempotencyStore {
     if (existing.responseCiphertext) {
       return { reply: JSON.parse(this.box.open(existing.responseCiphertext, contextOf(existing.id))) as Reply };
     }
-    if (existing.leaseExpiresAt && existing.leaseExpiresAt > now) throw inProgress('a request with this Idempotency-Key is still running');
+    if (existing.leaseExpiresAt && existing.leaseExpiresAt > now)
+      throw inProgress('a request with this Idempotency-Key is still running');
     // The first request died (or hung) holding the key and committed nothing: this one runs instead.
-    const taken = await em.nativeUpdate(IdempotencyRecord, { id: existing.id, leaseToken: existing.leaseToken ?? null, responseStatus: null }, lease);
+    const taken = await em.nativeUpdate(
+      IdempotencyRecord,
+      { id: existing.id, leaseToken: existing.leaseToken ?? null, responseStatus: null },
+      lease,
+    );
     if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
     throw inProgress('a request with this Idempotency-Key is still running');
   }
 
   /** Frees the key when the request failed, so the caller can retry it; only if we still hold it. */
   private async release(claim: Claim): Promise<void> {
-    await this.orm.em.fork().nativeDelete(IdempotencyRecord, { id: claim.id, leaseToken: claim.leaseToken, responseStatus: null });
+    await this.orm.em
+      .fork()
+      .nativeDelete(IdempotencyRecord, { id: claim.id, leaseToken: claim.leaseToken, responseStatus: null });
   }
 }
 

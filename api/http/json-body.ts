@@ -18,7 +18,11 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
   const path = findUnstorable(req.body, []);
   if (path) {
     throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-      { path: path.length ? formatPath(path) : 'body', code: 'invalid_character', message: 'holds a NUL character or an unpaired surrogate' },
+      {
+        path: path.length ? formatPath(path) : 'body',
+        code: 'invalid_character',
+        message: 'holds a NUL character or an unpaired surrogate',
+      },
     ]);
   }
   next();

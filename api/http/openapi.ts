@@ -19,7 +19,10 @@ export function problemResponses(...statuses: number[]) {
   return Object.fromEntries(
     statuses.map((status) => [
       String(status),
-      { description: PROBLEM_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      {
+        description: PROBLEM_DESCRIPTIONS[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
     ]),
   );
 }

@@ -59,7 +59,10 @@ export async function findPage<T extends { createdAt: Date }>(
   const last = items[items.length - 1];
   return {
     items,
-    nextCursor: rows.length > page.limit ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: String(last[idField]) }) : null,
+    nextCursor:
+      rows.length > page.limit
+        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: String(last[idField]) })
+        : null,
   };
 }
 

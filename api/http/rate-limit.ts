@@ -49,9 +49,15 @@ export function perKeyRateLimit(orm: MikroORM, options: RateLimitOptions): Reque
         if (!(rejection instanceof RateLimiterRes)) return next(rejection);
         const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
         next(
-          new ApiError(429, 'rate_limited', `more than ${limitPerMinute} requests a minute; retry after ${retryAfter} s`, undefined, {
-            'retry-after': String(retryAfter),
-          }),
+          new ApiError(
+            429,
+            'rate_limited',
+            `more than ${limitPerMinute} requests a minute; retry after ${retryAfter} s`,
+            undefined,
+            {
+              'retry-after': String(retryAfter),
+            },
+          ),
         );
       },
     );

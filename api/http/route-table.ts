@@ -27,7 +27,11 @@ export interface TenantContext extends AccountContext {
   tenantId: string;
 }
 
-type ContextOf<S extends RouteScope> = S extends 'tenant' ? TenantContext : S extends 'account' ? AccountContext : undefined;
+type ContextOf<S extends RouteScope> = S extends 'tenant'
+  ? TenantContext
+  : S extends 'account'
+    ? AccountContext
+    : undefined;
 type Parsed<T> = T extends ZodType ? z.output<T> : undefined;
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -55,7 +59,12 @@ export interface RouteCall<S extends RouteScope, P, Q, B> {
   afterCommit: (step: () => Promise<void>) => void;
 }
 
-export interface RouteDefinition<S extends RouteScope, P extends ZodType | undefined, Q extends ZodType | undefined, B extends ZodType | undefined> {
+export interface RouteDefinition<
+  S extends RouteScope,
+  P extends ZodType | undefined,
+  Q extends ZodType | undefined,
+  B extends ZodType | undefined,
+> {
   method: Method;
   /** Express path under /v1, e.g. `/order-management/:orderRef`. */
   path: string;
@@ -127,9 +136,12 @@ export class RouteTable {
 
   constructor(private readonly registry: OpenAPIRegistry) {}
 
-  add<S extends RouteScope, P extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined, B extends ZodType | undefined = undefined>(
-    definition: RouteDefinition<S, P, Q, B>,
-  ): void {
+  add<
+    S extends RouteScope,
+    P extends ZodType | undefined = undefined,
+    Q extends ZodType | undefined = undefined,
+    B extends ZodType | undefined = undefined,
+  >(definition: RouteDefinition<S, P, Q, B>): void {
     if (definition.scope !== 'public' && definition.roles.length === 0) {
       throw new Error(`${definition.method.toUpperCase()} ${definition.path} must declare the roles it needs`);
     }
@@ -155,7 +167,13 @@ export class RouteTable {
     for (const [path, methods] of this.methodsByPath()) {
       const allow = methods.map((m) => m.toUpperCase()).join(', ');
       router.all(path, (req) => {
-        throw new ApiError(405, 'method_not_allowed', `${req.method} is not a method of this route; it has ${allow}`, undefined, { allow });
+        throw new ApiError(
+          405,
+          'method_not_allowed',
+          `${req.method} is not a method of this route; it has ${allow}`,
+          undefined,
+          { allow },
+        );
       });
     }
     return router;
@@ -171,7 +189,11 @@ export class RouteTable {
 
   private document(definition: RouteDefinition<RouteScope, ZodType, ZodType, ZodType>): void {
     const scopeHeaders = definition.scope === 'public' ? undefined : SCOPE_HEADERS[definition.scope];
-    const headerShapes = [scopeHeaders, definition.headers, definition.method === 'post' && definition.scope !== 'public' ? IdempotencyHeaderSchema : undefined]
+    const headerShapes = [
+      scopeHeaders,
+      definition.headers,
+      definition.method === 'post' && definition.scope !== 'public' ? IdempotencyHeaderSchema : undefined,
+    ]
       .filter((h): h is ZodObject => h !== undefined)
       .map((h) => h.shape);
     const responses: Record<string, ResponseConfig> = {};
@@ -191,7 +213,10 @@ export class RouteTable {
       method: definition.method,
       path: `/v1${definition.path.replace(/:(\w+)/g, '{$1}')}`,
       summary: definition.summary,
-      description: [definition.description, definition.roles.length ? `Roles: ${definition.roles.join(' or ')} (or the scope's admin role).` : '']
+      description: [
+        definition.description,
+        definition.roles.length ? `Roles: ${definition.roles.join(' or ')} (or the scope's admin role).` : '',
+      ]
         .filter(Boolean)
         .join('\n\n'),
       tags: definition.tags,
@@ -200,7 +225,9 @@ export class RouteTable {
         ...(definition.params ? { params: definition.params as ZodObject } : {}),
         ...(definition.query ? { query: definition.query as ZodObject } : {}),
         ...(headerShapes.length ? { headers: z.object(Object.assign({}, ...headerShapes)) } : {}),
-        ...(definition.body ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } } : {}),
+        ...(definition.body
+          ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } }
+          : {}),
       },
       responses: { ...responses, ...problemResponses(...new Set(problems)) },
     });
@@ -216,7 +243,12 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
   const context = res.locals.context;
   const afterCommit: (() => Promise<void>)[] = [];
   const call = async (em: EntityManager) =>
-    route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<RouteScope, unknown, unknown, unknown>);
+    route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<
+      RouteScope,
+      unknown,
+      unknown,
+      unknown
+    >);
 
   let reply: Reply;
   if (route.method === 'get') {
@@ -230,7 +262,11 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
       // Idempotency keys are only read on authenticated routes, which always have a context.
       const { tenantId, accountId } = context!;
       const scope = tenantId ? `tenant:${tenantId}` : `account:${accountId}`;
-      const outcome = await runtime.idempotency.run({ scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null }, call, transactional);
+      const outcome = await runtime.idempotency.run(
+        { scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null },
+        call,
+        transactional,
+      );
       reply = outcome.reply;
       if (outcome.replayed) {
         send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });
@@ -265,8 +301,10 @@ function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
   return (req, res, next) => {
     const principal = res.locals.principal!;
     const isTenantKey = principal.tenantId !== null;
-    if (scope === 'account' && isTenantKey) throw new ApiError(403, 'account_key_required', 'this route needs an account key');
-    if (scope === 'tenant' && !isTenantKey) throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
+    if (scope === 'account' && isTenantKey)
+      throw new ApiError(403, 'account_key_required', 'this route needs an account key');
+    if (scope === 'tenant' && !isTenantKey)
+      throw new ApiError(403, 'tenant_key_required', 'this route needs a tenant key');
     const header = scope === 'account' ? 'x-account-id' : 'x-tenant-id';
     const value = req.header(header)?.toLowerCase();
     if (!value) {
@@ -280,7 +318,11 @@ function scopeGuard(scope: 'account' | 'tenant'): RequestHandler {
     } else {
       // Another tenant is "not found", never "forbidden": a key learns nothing of tenants it cannot reach.
       if (value !== principal.tenantId) throw new ApiError(404, 'tenant_not_found', 'no such tenant');
-      res.locals.context = { principal, accountId: principal.accountId, tenantId: principal.tenantId } satisfies TenantContext;
+      res.locals.context = {
+        principal,
+        accountId: principal.accountId,
+        tenantId: principal.tenantId,
+      } satisfies TenantContext;
     }
     next();
   };

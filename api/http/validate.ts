@@ -11,11 +11,20 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, where?:
   const errors: FieldError[] = result.error.issues.flatMap((issue) => {
     // A problem with the body as a whole (not an object, say) is reported at `body`.
     const base = where ? [where, ...issue.path] : issue.path.length > 0 ? issue.path : ['body'];
-    const code = (issue.code === 'custom' && typeof issue.params?.code === 'string') ? issue.params.code : issue.code;
+    const code = issue.code === 'custom' && typeof issue.params?.code === 'string' ? issue.params.code : issue.code;
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...base, key]), code: 'unknown_field', message: 'is not a known field' }));
+      return issue.keys.map((key) => ({
+        path: formatPath([...base, key]),
+        code: 'unknown_field',
+        message: 'is not a known field',
+      }));
     }
     return [{ path: formatPath(base), code, message: issue.message }];
   });
-  throw new ApiError(400, 'validation_failed', `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`, errors);
+  throw new ApiError(
+    400,
+    'validation_failed',
+    `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`,
+    errors,
+  );
 }

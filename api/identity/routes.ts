@@ -40,7 +40,11 @@ export function addIdentityRoutes(routes: RouteTable, deps: IdentityRouteDeps): 
     responses: { 201: { description: 'A short-lived access token', schema: AccessTokenSchema } },
     handler: async ({ req, em }) => {
       const header = parseHmacHeader(req.header('authorization'));
-      if (!header) throw unauthenticated('send Authorization: Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}', 'invalid_authorization_header');
+      if (!header)
+        throw unauthenticated(
+          'send Authorization: Hmac {publicKey}:{nonce}:{epochSeconds}:{signature}',
+          'invalid_authorization_header',
+        );
       if (Math.abs(Date.now() / 1000 - header.epochSeconds) > HMAC_MAX_SKEW_SECONDS) {
         throw unauthenticated('the request timestamp is more than 5 minutes from the server clock', 'stale_request');
       }
@@ -50,26 +54,46 @@ export function addIdentityRoutes(routes: RouteTable, deps: IdentityRouteDeps): 
       if (!key || !signatureMatches(privateKeyOf(key, deps.secretBox, req.log), header, rawBody)) {
         throw unauthenticated('the signature does not match', 'invalid_signature');
       }
-      const taken = await em.getConnection().execute(TAKE_NONCE, [header.publicKey, header.nonce, new Date(Date.now() + NONCE_RETENTION_MS)], 'all', em.getTransactionContext());
+      const taken = await em
+        .getConnection()
+        .execute(
+          TAKE_NONCE,
+          [header.publicKey, header.nonce, new Date(Date.now() + NONCE_RETENTION_MS)],
+          'all',
+          em.getTransactionContext(),
+        );
       if (taken.length === 0) throw unauthenticated('this nonce was already used', 'nonce_reused');
-      return { status: 201, body: await issueAccessToken(deps.tokenSigningKey, header.publicKey, deps.tokenTtlSeconds) };
+      return {
+        status: 201,
+        body: await issueAccessToken(deps.tokenSigningKey, header.publicKey, deps.tokenTtlSeconds),
+      };
     },
   });
 }
 
-function privateKeyOf(key: SecurityKey, box: SecretBox, log: { warn: (obj: object, msg: string) => void }): string | undefined {
+function privateKeyOf(
+  key: SecurityKey,
+  box: SecretBox,
+  log: { warn: (obj: object, msg: string) => void },
+): string | undefined {
   try {
     return box.open(key.privateKeyCiphertext, securityKeyContext(key.publicKey));
   } catch (err) {
     if (!(err instanceof SecretOpenError)) throw err;
-    log.warn({ publicKey: key.publicKey, reason: err.message }, 'a security key could not be opened; refusing its sign-in');
+    log.warn(
+      { publicKey: key.publicKey, reason: err.message },
+      'a security key could not be opened; refusing its sign-in',
+    );
     return undefined;
   }
 }
 
 function signatureMatches(privateKey: string | undefined, header: ParsedHmacHeader, body: string): boolean {
   if (privateKey === undefined) return false;
-  const expected = Buffer.from(hmacSignature(privateKey, header.publicKey, header.nonce, header.epochSeconds, body), 'base64');
+  const expected = Buffer.from(
+    hmacSignature(privateKey, header.publicKey, header.nonce, header.epochSeconds, body),
+    'base64',
+  );
   const given = Buffer.from(header.signature, 'base64');
   return expected.length === given.length && timingSafeEqual(expected, given);
 }

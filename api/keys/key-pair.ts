@@ -22,7 +22,11 @@ export function securityKeyContext(publicKey: string): string {
  * moment it exists outside the cipher. The private key is 32 random bytes, base64, as the HMAC
  * scheme expects (it base64-decodes the private key to get the HMAC key).
  */
-export function createSecurityKey(em: EntityManager, box: SecretBox, key: NewKey): { entity: SecurityKey; privateKey: string } {
+export function createSecurityKey(
+  em: EntityManager,
+  box: SecretBox,
+  key: NewKey,
+): { entity: SecurityKey; privateKey: string } {
   const privateKey = randomBytes(32).toString('base64');
   const publicKey = randomUUID();
   const entity = em.create(SecurityKey, {

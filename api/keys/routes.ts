@@ -21,7 +21,9 @@ import {
 
 /** null: the account's own keys; a tenant id: that tenant's keys (checked to belong to the account). */
 async function keyOwner(em: EntityManager, accountId: string, params: object | undefined): Promise<string | null> {
-  return params && 'tenantId' in params && typeof params.tenantId === 'string' ? (await findAccountTenant(em, accountId, params.tenantId)).id : null;
+  return params && 'tenantId' in params && typeof params.tenantId === 'string'
+    ? (await findAccountTenant(em, accountId, params.tenantId)).id
+    : null;
 }
 
 /**
@@ -29,8 +31,20 @@ async function keyOwner(em: EntityManager, accountId: string, params: object | u
  * account admins. A deleted key stops working at once, tokens already issued to it included.
  */
 export function addSecurityKeyRoutes(routes: RouteTable, { secretBox }: { secretBox: SecretBox }): void {
-  const account = { base: '/account/keys', kind: 'account-key', createSchema: CreateAccountKeySchema, noun: 'an account key', owner: 'the account’s' };
-  const tenant = { base: '/account/tenants/:tenantId/keys', kind: 'tenant-key', createSchema: CreateTenantKeySchema, noun: 'a tenant key', owner: 'a tenant’s' };
+  const account = {
+    base: '/account/keys',
+    kind: 'account-key',
+    createSchema: CreateAccountKeySchema,
+    noun: 'an account key',
+    owner: 'the account’s',
+  };
+  const tenant = {
+    base: '/account/tenants/:tenantId/keys',
+    kind: 'tenant-key',
+    createSchema: CreateTenantKeySchema,
+    noun: 'a tenant key',
+    owner: 'a tenant’s',
+  };
 
   for (const { base, kind, createSchema, noun, owner } of [account, tenant]) {
     const forTenant = kind === 'tenant-key';
@@ -100,7 +114,13 @@ export function addSecurityKeyRoutes(routes: RouteTable, { secretBox }: { secret
         const key = await em.findOne(SecurityKey, { publicKey: params.publicKey, accountId, tenantId });
         if (!key) throw new ApiError(404, 'key_not_found', 'no such key');
         em.remove(key);
-        recordAudit(em, principal, { action: `${kind}.delete`, targetType: kind, targetId: key.publicKey, tenantId, details: { name: key.name } });
+        recordAudit(em, principal, {
+          action: `${kind}.delete`,
+          targetType: kind,
+          targetId: key.publicKey,
+          tenantId,
+          details: { name: key.name },
+        });
         return { status: 204 };
       },
     });

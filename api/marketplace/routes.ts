@@ -49,11 +49,17 @@ async function findInstallation(em: EntityManager, tenantId: string, appId: stri
 export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUrls }: MarketplaceRouteDeps): void {
   /** Validates a configuration against the app's schema; `keep` fills in secrets the caller left out. */
   function checkConfiguration(app: AppDefinition, given: Record<string, unknown>, keep: Record<string, string> = {}) {
-    const configuration = validate<z.ZodType<Record<string, unknown>>>(app.configuration, { ...keep, ...given }, 'configuration');
+    const configuration = validate<z.ZodType<Record<string, unknown>>>(
+      app.configuration,
+      { ...keep, ...given },
+      'configuration',
+    );
     if (typeof configuration.url === 'string') {
       const problem = outboundUrlProblem(configuration.url, outboundUrls);
       if (problem) {
-        throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path: 'configuration.url', code: 'url_not_allowed', message: problem }]);
+        throw new ApiError(400, 'validation_failed', '1 field failed validation', [
+          { path: 'configuration.url', code: 'url_not_allowed', message: problem },
+        ]);
       }
     }
     const secretNames = secretFields(app);
@@ -95,7 +101,8 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     scope: 'tenant',
     roles: ['tenant-app-write'],
     summary: 'Install an app with its configuration',
-    description: 'The configuration is checked against the app’s configurationSchema. Secret settings are sealed and never shown again.',
+    description:
+      'The configuration is checked against the app’s configurationSchema. Secret settings are sealed and never shown again.',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
     body: ConfigurationBodySchema,
@@ -105,7 +112,11 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
       const app = catalogApp(params.appId);
       const { plain, secrets } = checkConfiguration(app, body.configuration);
       if (await em.findOne(AppInstallation, { tenantId, appId: app.appId })) {
-        throw new ApiError(409, 'app_already_installed', `${app.appId} is installed already; change its configuration with PUT`);
+        throw new ApiError(
+          409,
+          'app_already_installed',
+          `${app.appId} is installed already; change its configuration with PUT`,
+        );
       }
       const id = randomUUID();
       const installation = em.create(AppInstallation, {
@@ -118,7 +129,12 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         createdAt: new Date(),
         updatedAt: new Date(),
       });
-      recordAudit(em, principal, { action: 'app.install', targetType: 'app', targetId: app.appId, details: { configuration: plain, secretsSet: Object.keys(secrets) } });
+      recordAudit(em, principal, {
+        action: 'app.install',
+        targetType: 'app',
+        targetId: app.appId,
+        details: { configuration: plain, secretsSet: Object.keys(secrets) },
+      });
       return { status: 201, body: presentInstallation(app, installation) };
     },
   });
@@ -134,7 +150,13 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     responses: { 200: { description: 'A page of installations', schema: InstalledAppListSchema } },
     handler: async ({ query, em, context: { tenantId } }) => {
       const page = await findPage(em, AppInstallation, { tenantId }, query, 'id');
-      return { status: 200, body: { items: page.items.map((i) => presentInstallation(catalogApp(i.appId), i)), nextCursor: page.nextCursor } };
+      return {
+        status: 200,
+        body: {
+          items: page.items.map((i) => presentInstallation(catalogApp(i.appId), i)),
+          nextCursor: page.nextCursor,
+        },
+      };
     },
   });
 
@@ -159,7 +181,8 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     scope: 'tenant',
     roles: ['tenant-app-write'],
     summary: 'Replace an installed app’s configuration',
-    description: 'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it.',
+    description:
+      'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it.',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
     body: ConfigurationBodySchema,
@@ -167,13 +190,22 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const installation = await findInstallation(em, tenantId, params.appId);
       const app = catalogApp(installation.appId);
-      const { plain, secrets } = checkConfiguration(app, body.configuration, openInstallationSecrets(secretBox, installation));
+      const { plain, secrets } = checkConfiguration(
+        app,
+        body.configuration,
+        openInstallationSecrets(secretBox, installation),
+      );
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
       installation.secretsSet = Object.keys(secrets);
       installation.updatedAt = new Date();
       const replaced = secretFields(app).filter((field) => field in body.configuration);
-      recordAudit(em, principal, { action: 'app.configure', targetType: 'app', targetId: app.appId, details: { configuration: plain, secretsReplaced: replaced } });
+      recordAudit(em, principal, {
+        action: 'app.configure',
+        targetType: 'app',
+        targetId: app.appId,
+        details: { configuration: plain, secretsReplaced: replaced },
+      });
       await em.flush();
       return { status: 200, body: presentInstallation(app, installation) };
     },
@@ -192,7 +224,11 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     problems: [409],
     handler: async ({ params, em, context: { tenantId, principal } }) => {
       const installation = await findInstallation(em, tenantId, params.appId);
-      const liveInstructions = await em.count(PaymentInstruction, { tenantId, appId: installation.appId, status: { $in: [...LIVE_INSTRUCTION_STATUSES] } });
+      const liveInstructions = await em.count(PaymentInstruction, {
+        tenantId,
+        appId: installation.appId,
+        status: { $in: [...LIVE_INSTRUCTION_STATUSES] },
+      });
       const schemes = await schemesUsingApp(em, tenantId, installation.appId);
       if (liveInstructions > 0 || schemes.length > 0) {
         throw new ApiError(
@@ -200,7 +236,11 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
           'app_in_use',
           `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final and ${schemes.length} scheme(s); ` +
             'let the instructions finish (or cancel them) and take the app out of the schemes first',
-          schemes.map((scheme) => ({ path: `schemes.${scheme.id}`, code: 'scheme_uses_app', message: `scheme "${scheme.name}" offers this app` })),
+          schemes.map((scheme) => ({
+            path: `schemes.${scheme.id}`,
+            code: 'scheme_uses_app',
+            message: `scheme "${scheme.name}" offers this app`,
+          })),
         );
       }
       em.remove(installation);

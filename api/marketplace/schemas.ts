@@ -1,7 +1,10 @@
 import { PAYMENT_METHODS } from '../../domain/scheme.js';
 import { z } from '../http/zod.js';
 
-const AppIdSchema = z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/, { error: 'must be an app id such as SANDBOX_CARD' }).openapi({ example: 'SANDBOX_CARD' });
+const AppIdSchema = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9_]{1,63}$/, { error: 'must be an app id such as SANDBOX_CARD' })
+  .openapi({ example: 'SANDBOX_CARD' });
 
 export const AppIdParamsSchema = z.object({ appId: AppIdSchema });
 
@@ -16,17 +19,25 @@ export const MarketplaceAppSchema = z
     currencies: z.array(z.string()).openapi({ description: 'ISO 4217; empty means any' }),
     configurationSchema: z
       .record(z.string(), z.unknown())
-      .openapi({ description: 'JSON Schema of `configuration` at install; fields marked writeOnly are secrets, never shown again' }),
+      .openapi({
+        description:
+          'JSON Schema of `configuration` at install; fields marked writeOnly are secrets, never shown again',
+      }),
   })
   .openapi('MarketplaceApp');
 
-export const MarketplaceAppListSchema = z.object({ items: z.array(MarketplaceAppSchema), nextCursor: z.null() }).openapi('MarketplaceAppList');
+export const MarketplaceAppListSchema = z
+  .object({ items: z.array(MarketplaceAppSchema), nextCursor: z.null() })
+  .openapi('MarketplaceAppList');
 
 export const ConfigurationBodySchema = z
   .object({
     configuration: z
       .record(z.string(), z.unknown())
-      .openapi({ description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})', example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' } }),
+      .openapi({
+        description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})',
+        example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' },
+      }),
   })
   .strict()
   .openapi('AppConfiguration');
@@ -35,11 +46,15 @@ export const InstalledAppSchema = z
   .object({
     appId: z.string(),
     name: z.string(),
-    configuration: z.record(z.string(), z.unknown()).openapi({ description: 'The plain settings; secrets are never shown' }),
+    configuration: z
+      .record(z.string(), z.unknown())
+      .openapi({ description: 'The plain settings; secrets are never shown' }),
     secretsSet: z.array(z.string()).openapi({ description: 'Names of the secret settings that hold a value' }),
     installedAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
   .openapi('InstalledApp');
 
-export const InstalledAppListSchema = z.object({ items: z.array(InstalledAppSchema), nextCursor: z.string().nullable() }).openapi('InstalledAppList');
+export const InstalledAppListSchema = z
+  .object({ items: z.array(InstalledAppSchema), nextCursor: z.string().nullable() })
+  .openapi('InstalledAppList');

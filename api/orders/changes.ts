@@ -40,13 +40,20 @@ export interface OrderChangeDeps {
  * retried request is the same update, taken once.
  */
 export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChangeDeps): void {
-  const change = (order: PaymentOrder, send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>, idempotencyKey: string | undefined) =>
-    changeOrder(temporal, order, send, idempotencyKey && `api:${idempotencyKey}`);
+  const change = (
+    order: PaymentOrder,
+    send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>,
+    idempotencyKey: string | undefined,
+  ) => changeOrder(temporal, order, send, idempotencyKey && `api:${idempotencyKey}`);
 
   async function orderAnswer(em: EntityManager, order: PaymentOrder, status = 200) {
     em.clear();
     const fresh = await em.findOneOrFail(PaymentOrder, { id: order.id });
-    const instructions = await em.find(PaymentInstruction, { order: order.id, tenantId: order.tenantId }, { orderBy: { position: 'asc' } });
+    const instructions = await em.find(
+      PaymentInstruction,
+      { order: order.id, tenantId: order.tenantId },
+      { orderBy: { position: 'asc' } },
+    );
     return { status, body: presentOrder(fresh, instructions) };
   }
 
@@ -64,7 +71,11 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     transactional: false,
     handler: async ({ params, em, req, context: { tenantId } }) => {
       const order = await findOrder(em, tenantId, params.orderRef);
-      await change(order, (handle, updateId) => handle.executeUpdate(cancelOrderUpdate, { args: [], updateId }), req.header('idempotency-key'));
+      await change(
+        order,
+        (handle, updateId) => handle.executeUpdate(cancelOrderUpdate, { args: [], updateId }),
+        req.header('idempotency-key'),
+      );
       return orderAnswer(em, order);
     },
   });
@@ -86,8 +97,18 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
       const order = await findOrder(em, tenantId, params.orderRef);
       const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
       const [resolution] = await resolveInstructions(em, tenantId, [body], 'body');
-      const plan = planInstruction(body, { tenant, customerRef: order.customerRef ?? undefined, resolution, position: 0 });
-      await change(order, (handle, updateId) => handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: body.metadata ?? {} }], updateId }), req.header('idempotency-key'));
+      const plan = planInstruction(body, {
+        tenant,
+        customerRef: order.customerRef ?? undefined,
+        resolution,
+        position: 0,
+      });
+      await change(
+        order,
+        (handle, updateId) =>
+          handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: body.metadata ?? {} }], updateId }),
+        req.header('idempotency-key'),
+      );
       return orderAnswer(em, order, 201);
     },
   });
@@ -118,11 +139,19 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
       const openAt = amendment.openAt ?? current.openAt.toISOString();
       const dueAt = amendment.dueAt ?? current.dueAt.toISOString();
       if (Date.parse(dueAt) < Date.parse(openAt)) {
-        throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path: 'dueDate', code: 'due_before_open', message: 'dueDate must not be before openDate' }]);
+        throw new ApiError(400, 'validation_failed', '1 field failed validation', [
+          { path: 'dueDate', code: 'due_before_open', message: 'dueDate must not be before openDate' },
+        ]);
       }
       if (body.financialInstrumentId) amendment.financialInstrumentId = body.financialInstrumentId;
-      if (body.amount !== undefined) amendment.amountMinor = amountOrBadRequest(body.amount, current.currency, 'amount').toString();
-      if (body.amount !== undefined || body.schemeId !== undefined || body.paymentMethod !== undefined || body.financialInstrumentId !== undefined) {
+      if (body.amount !== undefined)
+        amendment.amountMinor = amountOrBadRequest(body.amount, current.currency, 'amount').toString();
+      if (
+        body.amount !== undefined ||
+        body.schemeId !== undefined ||
+        body.paymentMethod !== undefined ||
+        body.financialInstrumentId !== undefined
+      ) {
         // How it is paid follows from the scheme, for the new amount: resolved again.
         const [resolution] = await resolveInstructions(
           em,
@@ -134,7 +163,8 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
               currency: current.currency,
               country: current.country,
               schemeId: body.schemeId ?? current.schemeId ?? undefined,
-              paymentMethod: body.paymentMethod ?? (body.schemeId || body.amount ? undefined : (current.paymentMethod ?? undefined)),
+              paymentMethod:
+                body.paymentMethod ?? (body.schemeId || body.amount ? undefined : (current.paymentMethod ?? undefined)),
               financialInstrumentId: body.financialInstrumentId ?? current.financialInstrumentId ?? undefined,
             },
           ],
@@ -151,7 +181,10 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
       await change(
         order,
         (handle, updateId) =>
-          handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: current.instructionRef, amendment, metadata: body.metadata }], updateId }),
+          handle.executeUpdate(amendInstructionUpdate, {
+            args: [{ instructionRef: current.instructionRef, amendment, metadata: body.metadata }],
+            updateId,
+          }),
         req.header('idempotency-key'),
       );
       return orderAnswer(em, order);
@@ -175,7 +208,11 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
       const instruction = await findInstruction(em, order, params.instructionRef);
       await change(
         order,
-        (handle, updateId) => handle.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: instruction.instructionRef }], updateId }),
+        (handle, updateId) =>
+          handle.executeUpdate(cancelInstructionUpdate, {
+            args: [{ instructionRef: instruction.instructionRef }],
+            updateId,
+          }),
         req.header('idempotency-key'),
       );
       return orderAnswer(em, order);

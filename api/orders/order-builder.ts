@@ -18,7 +18,12 @@ type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>
  */
 export function planInstruction(
   instruction: InstructionInput,
-  { tenant, customerRef, resolution, position }: { tenant: TenantSettings; customerRef?: string; resolution: Resolution; position: number },
+  {
+    tenant,
+    customerRef,
+    resolution,
+    position,
+  }: { tenant: TenantSettings; customerRef?: string; resolution: Resolution; position: number },
 ): PlannedInstruction {
   const timeZone = tenant.timeZone ?? undefined;
   return {
@@ -46,7 +51,12 @@ export function planInstruction(
  * tenant's dunning schedule is copied on; each instruction keeps the scheme version and options it
  * was resolved with.
  */
-export function buildOrder(em: EntityManager, tenant: TenantSettings, input: CreateOrderInput, resolutions: Resolution[]): PaymentOrder {
+export function buildOrder(
+  em: EntityManager,
+  tenant: TenantSettings,
+  input: CreateOrderInput,
+  resolutions: Resolution[],
+): PaymentOrder {
   const now = new Date();
   const order = em.create(PaymentOrder, {
     id: randomUUID(),
@@ -62,7 +72,12 @@ export function buildOrder(em: EntityManager, tenant: TenantSettings, input: Cre
     updatedAt: now,
   });
   input.instructions.forEach((instruction, position) => {
-    const plan = planInstruction(instruction, { tenant, customerRef: input.customerRef, resolution: resolutions[position], position });
+    const plan = planInstruction(instruction, {
+      tenant,
+      customerRef: input.customerRef,
+      resolution: resolutions[position],
+      position,
+    });
     order.instructions.add(
       em.create(PaymentInstruction, {
         id: plan.instructionId,

@@ -24,9 +24,18 @@ export async function findOrder(em: EntityManager, tenantId: string, orderRef: s
   return order;
 }
 
-export async function findInstruction(em: EntityManager, order: PaymentOrder, instructionRef: string): Promise<PaymentInstruction> {
-  const instruction = await em.findOne(PaymentInstruction, { order: order.id, tenantId: order.tenantId, instructionRef });
-  if (!instruction) throw new ApiError(404, 'instruction_not_found', `order ${order.orderRef} has no instruction ${instructionRef}`);
+export async function findInstruction(
+  em: EntityManager,
+  order: PaymentOrder,
+  instructionRef: string,
+): Promise<PaymentInstruction> {
+  const instruction = await em.findOne(PaymentInstruction, {
+    order: order.id,
+    tenantId: order.tenantId,
+    instructionRef,
+  });
+  if (!instruction)
+    throw new ApiError(404, 'instruction_not_found', `order ${order.orderRef} has no instruction ${instructionRef}`);
   return instruction;
 }
 
@@ -50,7 +59,13 @@ export async function changeOrder(
     }
     if (err instanceof WorkflowNotFoundError) {
       if (order.status !== 'ACTIVE') throw new ApiError(409, 'order_not_active', `the order is ${order.status}`);
-      throw new ApiError(503, 'order_not_running', 'the order’s workflow is not running yet; try again shortly', undefined, { 'retry-after': '5' });
+      throw new ApiError(
+        503,
+        'order_not_running',
+        'the order’s workflow is not running yet; try again shortly',
+        undefined,
+        { 'retry-after': '5' },
+      );
     }
     throw err;
   }

@@ -23,14 +23,27 @@ export interface PaymentChoice {
 
 /** How an instruction may be paid: the options its scheme offered for it, best first, with their vouchers. */
 export async function instructionOptions(em: EntityManager, instruction: PaymentInstruction): Promise<PaymentOption[]> {
-  const payment = { amountMinor: instruction.amountMinor, currency: instruction.currency, country: instruction.country };
+  const payment = {
+    amountMinor: instruction.amountMinor,
+    currency: instruction.currency,
+    country: instruction.country,
+  };
   const options: PaymentOption[] = [];
   for (const option of instruction.resolvedOptions ?? []) {
     const vouchers =
       option.paymentMethod === 'VOUCHER'
-        ? (await vouchersOffered(em, instruction.tenantId, option, payment)).map(({ voucherId, brand, name }) => ({ voucherId, brand, name }))
+        ? (await vouchersOffered(em, instruction.tenantId, option, payment)).map(({ voucherId, brand, name }) => ({
+            voucherId,
+            brand,
+            name,
+          }))
         : undefined;
-    options.push({ paymentMethod: option.paymentMethod, appId: option.appId, priority: option.priority, ...(vouchers ? { vouchers } : {}) });
+    options.push({
+      paymentMethod: option.paymentMethod,
+      appId: option.appId,
+      priority: option.priority,
+      ...(vouchers ? { vouchers } : {}),
+    });
   }
   return options;
 }
@@ -48,17 +61,31 @@ export async function payInstruction(
   choice: PaymentChoice,
   updateId: string | undefined,
 ): Promise<void> {
-  const option = (instruction.resolvedOptions ?? []).find((o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod);
+  const option = (instruction.resolvedOptions ?? []).find(
+    (o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod,
+  );
   if (!option) {
     throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-      { path: 'paymentMethod', code: 'option_not_offered', message: `${choice.paymentMethod} through ${choice.appId} is not an option of this instruction` },
+      {
+        path: 'paymentMethod',
+        code: 'option_not_offered',
+        message: `${choice.paymentMethod} through ${choice.appId} is not an option of this instruction`,
+      },
     ]);
   }
   if (option.paymentMethod === 'VOUCHER') {
-    const offered = await vouchersOffered(em, order.tenantId, option, { amountMinor: instruction.amountMinor, currency: instruction.currency, country: instruction.country });
+    const offered = await vouchersOffered(em, order.tenantId, option, {
+      amountMinor: instruction.amountMinor,
+      currency: instruction.currency,
+      country: instruction.country,
+    });
     if (!offered.some((v) => v.voucherId === choice.voucherId)) {
       throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-        { path: 'voucherId', code: 'voucher_not_offered', message: 'not a voucher this option offers for the instruction' },
+        {
+          path: 'voucherId',
+          code: 'voucher_not_offered',
+          message: 'not a voucher this option offers for the instruction',
+        },
       ]);
     }
   }
@@ -68,7 +95,14 @@ export async function payInstruction(
     order,
     (handle, id) =>
       handle.executeUpdate(payInstructionUpdate, {
-        args: [{ instructionRef: instruction.instructionRef, appId: option.appId, paymentMethod: option.paymentMethod, financialInstrumentId }],
+        args: [
+          {
+            instructionRef: instruction.instructionRef,
+            appId: option.appId,
+            paymentMethod: option.paymentMethod,
+            financialInstrumentId,
+          },
+        ],
         updateId: id,
       }),
     updateId,

@@ -36,21 +36,39 @@ export const KIND_OF_DIRECTION: Record<Direction, SchemeKind> = { DEBIT: 'collec
 /** Where errors point: `instructions[2].schemeId` for an order's instructions, `schemeId` for a body that is one instruction. */
 export type ErrorPaths = 'instructions' | 'body';
 
-export async function resolveInstructions(em: EntityManager, tenantId: string, instructions: InstructionToResolve[], paths: ErrorPaths = 'instructions'): Promise<Resolution[]> {
+export async function resolveInstructions(
+  em: EntityManager,
+  tenantId: string,
+  instructions: InstructionToResolve[],
+  paths: ErrorPaths = 'instructions',
+): Promise<Resolution[]> {
   const at = (index: number, field?: string) => {
     const base = paths === 'instructions' ? `instructions[${index}]` : '';
     return field ? (base ? `${base}.${field}` : field) : base || 'body';
   };
   const named = [...new Set(instructions.map((i) => i.schemeId).filter((id): id is string => id !== undefined))];
-  const schemes = await em.find(Scheme, { tenantId, deletedAt: null, $or: [{ id: { $in: named } }, { isDefault: true }] });
+  const schemes = await em.find(Scheme, {
+    tenantId,
+    deletedAt: null,
+    $or: [{ id: { $in: named } }, { isDefault: true }],
+  });
   const byId = new Map(schemes.map((s) => [s.id, s]));
   const defaults = new Map(schemes.filter((s) => s.isDefault).map((s) => [s.kind, s]));
-  const versions = schemes.length ? await em.find(SchemeVersion, { $or: schemes.map((s) => ({ schemeId: s.id, version: s.currentVersion })) }) : [];
+  const versions = schemes.length
+    ? await em.find(SchemeVersion, { $or: schemes.map((s) => ({ schemeId: s.id, version: s.currentVersion })) })
+    : [];
   const rulesOf = new Map(versions.map((v) => [v.schemeId, v.rules]));
 
   const errors: FieldError[] = [];
   const resolutions: (Resolution | undefined)[] = [];
-  const voucherChecks: { index: number; option: ResolvedOption; voucherId: string; amountMinor: bigint; currency: string; country: string }[] = [];
+  const voucherChecks: {
+    index: number;
+    option: ResolvedOption;
+    voucherId: string;
+    amountMinor: bigint;
+    currency: string;
+    country: string;
+  }[] = [];
   instructions.forEach((instruction, index) => {
     const kind = KIND_OF_DIRECTION[instruction.direction];
     const scheme = instruction.schemeId ? byId.get(instruction.schemeId) : defaults.get(kind);
@@ -58,27 +76,56 @@ export async function resolveInstructions(em: EntityManager, tenantId: string, i
       errors.push(
         instruction.schemeId
           ? { path: at(index, 'schemeId'), code: 'scheme_not_found', message: `no scheme ${instruction.schemeId}` }
-          : { path: at(index, 'schemeId'), code: 'scheme_required', message: `name a ${kind} scheme, or make one the tenant's default` },
+          : {
+              path: at(index, 'schemeId'),
+              code: 'scheme_required',
+              message: `name a ${kind} scheme, or make one the tenant's default`,
+            },
       );
       return resolutions.push(undefined);
     }
     if (scheme.kind !== kind) {
-      errors.push({ path: at(index, 'schemeId'), code: 'scheme_wrong_kind', message: `a ${instruction.direction} instruction needs a ${kind} scheme` });
+      errors.push({
+        path: at(index, 'schemeId'),
+        code: 'scheme_wrong_kind',
+        message: `a ${instruction.direction} instruction needs a ${kind} scheme`,
+      });
       return resolutions.push(undefined);
     }
     const amountMinor = parseAmount(instruction.amount, instruction.currency);
-    const { options } = evaluateScheme(rulesOf.get(scheme.id) ?? [], { amountMinor, currency: instruction.currency, country: instruction.country });
+    const { options } = evaluateScheme(rulesOf.get(scheme.id) ?? [], {
+      amountMinor,
+      currency: instruction.currency,
+      country: instruction.country,
+    });
     if (options.length === 0) {
-      errors.push({ path: at(index), code: 'no_payment_option', message: `scheme "${scheme.name}" offers no option for ${instruction.amount} ${instruction.currency} in ${instruction.country}` });
+      errors.push({
+        path: at(index),
+        code: 'no_payment_option',
+        message: `scheme "${scheme.name}" offers no option for ${instruction.amount} ${instruction.currency} in ${instruction.country}`,
+      });
       return resolutions.push(undefined);
     }
-    const chosen = instruction.paymentMethod ? options.find((o) => o.paymentMethod === instruction.paymentMethod) : options[0];
+    const chosen = instruction.paymentMethod
+      ? options.find((o) => o.paymentMethod === instruction.paymentMethod)
+      : options[0];
     if (!chosen) {
-      errors.push({ path: at(index, 'paymentMethod'), code: 'method_not_offered', message: `scheme "${scheme.name}" does not offer ${instruction.paymentMethod} for this payment` });
+      errors.push({
+        path: at(index, 'paymentMethod'),
+        code: 'method_not_offered',
+        message: `scheme "${scheme.name}" does not offer ${instruction.paymentMethod} for this payment`,
+      });
       return resolutions.push(undefined);
     }
     if (chosen.paymentMethod === 'VOUCHER' && instruction.financialInstrumentId) {
-      voucherChecks.push({ index, option: chosen, voucherId: instruction.financialInstrumentId, amountMinor, currency: instruction.currency, country: instruction.country });
+      voucherChecks.push({
+        index,
+        option: chosen,
+        voucherId: instruction.financialInstrumentId,
+        amountMinor,
+        currency: instruction.currency,
+        country: instruction.country,
+      });
     }
     resolutions.push({ schemeId: scheme.id, schemeVersion: scheme.currentVersion, options, chosen });
   });
@@ -94,7 +141,13 @@ export async function resolveInstructions(em: EntityManager, tenantId: string, i
       });
     }
   }
-  if (errors.length > 0) throw new ApiError(400, 'validation_failed', `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`, errors);
+  if (errors.length > 0)
+    throw new ApiError(
+      400,
+      'validation_failed',
+      `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`,
+      errors,
+    );
   return resolutions as Resolution[];
 }
 
@@ -110,5 +163,8 @@ export async function vouchersOffered(
   const enabled = new Set(groups.flatMap((g) => g.vouchers.filter((v) => v.enabled).map((v) => v.voucherId)));
   return [...enabled]
     .map(findVoucher)
-    .filter((voucher): voucher is Voucher => voucher !== undefined && voucherAccepts(voucher, payment.amountMinor, payment.currency, payment.country));
+    .filter(
+      (voucher): voucher is Voucher =>
+        voucher !== undefined && voucherAccepts(voucher, payment.amountMinor, payment.currency, payment.country),
+    );
 }

@@ -1,4 +1,9 @@
-import { UniqueConstraintViolationException, type EntityManager, type FilterQuery, type MikroORM } from '@mikro-orm/postgresql';
+import {
+  UniqueConstraintViolationException,
+  type EntityManager,
+  type FilterQuery,
+  type MikroORM,
+} from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
@@ -10,7 +15,13 @@ import type { RouteTable } from '../http/route-table.js';
 import { buildOrder } from './order-builder.js';
 import { resolveInstructions } from './resolve-instructions.js';
 import { presentOrder, presentOrderSummary } from './presenter.js';
-import { CreateOrderSchema, ListOrdersQuerySchema, OrderListSchema, OrderRefParamsSchema, OrderSchema } from './schemas.js';
+import {
+  CreateOrderSchema,
+  ListOrdersQuerySchema,
+  OrderListSchema,
+  OrderRefParamsSchema,
+  OrderSchema,
+} from './schemas.js';
 
 export interface OrdersRouteDeps {
   orm: MikroORM;
@@ -41,7 +52,11 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       } catch (err) {
         if (err instanceof UniqueConstraintViolationException) {
           throw new ApiError(409, 'order_ref_conflict', `an order with orderRef ${body.orderRef} already exists`, [
-            { path: 'orderRef', code: 'duplicate', message: 'orderRef is already used by another order of this tenant' },
+            {
+              path: 'orderRef',
+              code: 'duplicate',
+              message: 'orderRef is already used by another order of this tenant',
+            },
           ]);
         }
         throw err;
@@ -49,7 +64,9 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       req.log.info({ tenantId, orderRef: order.orderRef, instructions: order.instructions.length }, 'order stored');
       afterCommit(async () => {
         try {
-          await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => startOrderWorkflow(temporal, workflowInputOf(order)));
+          await temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+            startOrderWorkflow(temporal, workflowInputOf(order)),
+          );
           await orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
         } catch (err) {
           // The order is safely stored; the worker's reconciler starts its workflow once Temporal answers.
@@ -66,7 +83,8 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
     scope: 'tenant',
     roles: ['tenant-order-read'],
     summary: 'List orders, newest first',
-    description: 'Each order comes with a count of its instructions by status; GET /order-management/{orderRef} has the instructions.',
+    description:
+      'Each order comes with a count of its instructions by status; GET /order-management/{orderRef} has the instructions.',
     tags: ['Orders'],
     query: ListOrdersQuerySchema,
     responses: { 200: { description: 'A page of orders', schema: OrderListSchema } },
@@ -75,10 +93,17 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       if (query.status) where.status = query.status;
       if (query.customerRef) where.customerRef = query.customerRef;
       const page = await findPage(em, PaymentOrder, where, query, 'id');
-      const counts = await instructionCounts(em, tenantId, page.items.map((o) => o.id));
+      const counts = await instructionCounts(
+        em,
+        tenantId,
+        page.items.map((o) => o.id),
+      );
       return {
         status: 200,
-        body: { items: page.items.map((o) => presentOrderSummary(o, counts.get(o.id) ?? {})), nextCursor: page.nextCursor },
+        body: {
+          items: page.items.map((o) => presentOrderSummary(o, counts.get(o.id) ?? {})),
+          nextCursor: page.nextCursor,
+        },
       };
     },
   });
@@ -96,7 +121,11 @@ export function addOrderRoutes(routes: RouteTable, { orm, temporal }: OrdersRout
       const order = await em.findOne(PaymentOrder, { tenantId, orderRef: params.orderRef });
       if (!order) throw new ApiError(404, 'order_not_found', `no order ${params.orderRef}`);
       // A query of its own: joined, each of up to 500 instruction rows would repeat the order's columns.
-      const instructions = await em.find(PaymentInstruction, { order: order.id, tenantId }, { orderBy: { position: 'asc' } });
+      const instructions = await em.find(
+        PaymentInstruction,
+        { order: order.id, tenantId },
+        { orderBy: { position: 'asc' } },
+      );
       return { status: 200, body: presentOrder(order, instructions) };
     },
   });
@@ -108,7 +137,10 @@ async function instructionCounts(em: EntityManager, tenantId: string, orderIds: 
   if (orderIds.length === 0) return counts;
   const rows: { order_id: string; status: InstructionStatus; count: string }[] = await em
     .getConnection()
-    .execute('select order_id, status, count(*) as count from payment_instruction where tenant_id = ? and order_id in (?) group by order_id, status', [tenantId, orderIds]);
+    .execute(
+      'select order_id, status, count(*) as count from payment_instruction where tenant_id = ? and order_id in (?) group by order_id, status',
+      [tenantId, orderIds],
+    );
   for (const row of rows) counts.set(row.order_id, { ...counts.get(row.order_id), [row.status]: Number(row.count) });
   return counts;
 }

@@ -19,7 +19,9 @@ export const MAX_INSTRUCTIONS_PER_ORDER = 500;
 export const InstructionInputSchema = z
   .object({
     instructionRef: RefSchema,
-    direction: z.enum(['DEBIT', 'CREDIT']).openapi({ description: 'DEBIT collects from the customer, CREDIT pays out' }),
+    direction: z
+      .enum(['DEBIT', 'CREDIT'])
+      .openapi({ description: 'DEBIT collects from the customer, CREDIT pays out' }),
     amount: AmountSchema,
     currency: CurrencySchema,
     country: CountrySchema,
@@ -27,14 +29,22 @@ export const InstructionInputSchema = z
     dueDate: ScheduleDateSchema,
     customerRef: RefSchema.optional(),
     schemeId: z.uuid().optional().openapi({
-      description: 'Collection scheme for a DEBIT, payout scheme for a CREDIT; the tenant’s default of that kind when absent',
-    }),
-    paymentMethod: z.enum(PAYMENT_METHODS).optional().openapi({ description: 'One the scheme offers for this payment; the best one when absent' }),
-    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional().openapi({
       description:
-        'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
-      example: 'card_visa_4242',
+        'Collection scheme for a DEBIT, payout scheme for a CREDIT; the tenant’s default of that kind when absent',
     }),
+    paymentMethod: z
+      .enum(PAYMENT_METHODS)
+      .optional()
+      .openapi({ description: 'One the scheme offers for this payment; the best one when absent' }),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional()
+      .openapi({
+        description:
+          'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
+        example: 'card_visa_4242',
+      }),
     metadata: MetadataSchema.optional(),
   })
   .strict()
@@ -51,7 +61,12 @@ export const InstructionInputSchema = z
     const open = parseScheduleDate(instruction.openDate);
     const due = parseScheduleDate(instruction.dueDate);
     if (open && due && due < open) {
-      ctx.addIssue({ code: 'custom', path: ['dueDate'], message: 'dueDate must not be before openDate', params: { code: 'due_before_open' } });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dueDate'],
+        message: 'dueDate must not be before openDate',
+        params: { code: 'due_before_open' },
+      });
     }
   })
   .openapi('InstructionInput');
@@ -96,28 +111,49 @@ export const AmendInstructionSchema = z
     amount: AmountSchema.optional(),
     openDate: ScheduleDateSchema.optional(),
     dueDate: ScheduleDateSchema.optional(),
-    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional(),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional(),
     schemeId: z.uuid().optional(),
     paymentMethod: z.enum(PAYMENT_METHODS).optional(),
     metadata: MetadataSchema.optional(),
   })
   .strict()
-  .refine((body) => Object.keys(body).length > 0, { error: 'name at least one field to change', params: { code: 'empty_amendment' } })
+  .refine((body) => Object.keys(body).length > 0, {
+    error: 'name at least one field to change',
+    params: { code: 'empty_amendment' },
+  })
   .openapi('InstructionAmendment', {
-    description: 'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
+    description:
+      'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
   });
 
 export const PayInstructionSchema = z
   .object({
     appId: z.string().min(1).max(64),
     paymentMethod: z.enum(PAYMENT_METHODS),
-    financialInstrumentId: z.string().regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' }).optional(),
-    voucherId: z.string().min(1).max(100).optional().openapi({ description: 'For a VOUCHER payout: a voucher of the option (GET …/options)' }),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional(),
+    voucherId: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: 'For a VOUCHER payout: a voucher of the option (GET …/options)' }),
   })
   .strict()
   .superRefine((body, ctx) => {
     const field = body.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
-    if (body[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${body.paymentMethod} needs ${field}`, params: { code: 'required' } });
+    if (body[field] === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `${body.paymentMethod} needs ${field}`,
+        params: { code: 'required' },
+      });
   })
   .openapi('InstructionPayment');
 
@@ -134,9 +170,13 @@ export const InstructionOptionsSchema = z
         paymentMethod: z.enum(PAYMENT_METHODS),
         appId: z.string(),
         priority: z.number().int(),
-        vouchers: z.array(z.object({ voucherId: z.string(), brand: z.string(), name: z.string() })).optional().openapi({
-          description: 'VOUCHER options: the vouchers the scheme’s groups offer for this amount, currency and country',
-        }),
+        vouchers: z
+          .array(z.object({ voucherId: z.string(), brand: z.string(), name: z.string() }))
+          .optional()
+          .openapi({
+            description:
+              'VOUCHER options: the vouchers the scheme’s groups offer for this amount, currency and country',
+          }),
       }),
     ),
   })
@@ -161,7 +201,10 @@ export const InstructionSchema = z
     paymentMethod: z.enum(PAYMENT_METHODS).nullable(),
     status: z.enum(INSTRUCTION_STATUSES),
     attempts: z.number().int(),
-    appId: z.string().nullable().openapi({ description: 'The installed app it pays through, as its scheme resolved it' }),
+    appId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The installed app it pays through, as its scheme resolved it' }),
     providerRef: z.string().nullable(),
     voucherCode: z.string().nullable(),
     failureCode: z.string().nullable(),

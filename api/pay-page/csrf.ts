@@ -22,7 +22,10 @@ export function issueCsrfToken(key: Buffer, req: Request, res: Response, linkTok
   let secret = parse(req.header('cookie') ?? '')[COOKIE];
   if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) {
     secret = randomBytes(32).toString('base64url');
-    res.append('set-cookie', serialize(COOKIE, secret, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/pay' }));
+    res.append(
+      'set-cookie',
+      serialize(COOKIE, secret, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/pay' }),
+    );
   }
   return tokenFor(key, secret, linkToken);
 }

@@ -80,17 +80,40 @@ function summary(i: PageInstruction): string {
 export function statusPage(i: PageInstruction, options: { underWay?: boolean; note?: string } = {}): string {
   const { note } = options;
   const underWay = options.underWay ?? i.status === 'PROCESSING';
-  const done = i.status === 'SETTLED' ? `<p role="status">${i.direction === 'DEBIT' ? 'Thank you: this payment is complete.' : 'The payout is on its way to you.'}</p>` : '';
-  const voucher = i.voucherCode ? `<p>Your voucher code: <strong class="voucher-code">${escapeHtml(i.voucherCode)}</strong></p>` : '';
-  const failed = i.status === 'FAILED' ? `<p role="alert">${escapeHtml(FAILURE_WORDS[i.failureCode ?? ''] ?? 'The payment failed.')}</p>` : '';
-  const waiting = underWay ? '<p role="status">Waiting for the payment to complete. This page updates by itself.</p>' : '';
+  const done =
+    i.status === 'SETTLED'
+      ? `<p role="status">${i.direction === 'DEBIT' ? 'Thank you: this payment is complete.' : 'The payout is on its way to you.'}</p>`
+      : '';
+  const voucher = i.voucherCode
+    ? `<p>Your voucher code: <strong class="voucher-code">${escapeHtml(i.voucherCode)}</strong></p>`
+    : '';
+  const failed =
+    i.status === 'FAILED'
+      ? `<p role="alert">${escapeHtml(FAILURE_WORDS[i.failureCode ?? ''] ?? 'The payment failed.')}</p>`
+      : '';
+  const waiting = underWay
+    ? '<p role="status">Waiting for the payment to complete. This page updates by itself.</p>'
+    : '';
   const extra = note ? `<p role="alert">${escapeHtml(note)}</p>` : '';
-  return layout('Payment', `${summary(underWay ? { ...i, status: 'PROCESSING' } : i)}\n${extra}${done}${voucher}${failed}${waiting}`, underWay ? 2 : undefined);
+  return layout(
+    'Payment',
+    `${summary(underWay ? { ...i, status: 'PROCESSING' } : i)}\n${extra}${done}${voucher}${failed}${waiting}`,
+    underWay ? 2 : undefined,
+  );
 }
 
 /** The form: one choice per option the scheme offers, an instrument for it, and the CSRF token. */
-export function paymentForm(i: PageInstruction, options: PaymentOption[], csrfToken: string, formId: string, error?: string): string {
-  const previous = i.failureCode && (i.status === 'OPEN' || i.status === 'LATE') ? (FAILURE_WORDS[i.failureCode] ?? 'The last payment failed.') : undefined;
+export function paymentForm(
+  i: PageInstruction,
+  options: PaymentOption[],
+  csrfToken: string,
+  formId: string,
+  error?: string,
+): string {
+  const previous =
+    i.failureCode && (i.status === 'OPEN' || i.status === 'LATE')
+      ? (FAILURE_WORDS[i.failureCode] ?? 'The last payment failed.')
+      : undefined;
   const alert = error ?? previous;
   const choices = options
     .map((option, n) => {

@@ -65,14 +65,20 @@ export function payPageRouter(deps: PayPageDeps): Router {
   });
 
   router.get('/:token', (req, res) => respond(res, () => show(req, res)));
-  router.post('/:token', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 50 }), (req, res) => respond(res, () => submit(req, res)));
+  router.post('/:token', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 50 }), (req, res) =>
+    respond(res, () => submit(req, res)),
+  );
 
   async function respond(res: Response, render: () => Promise<void>): Promise<void> {
     try {
       await render();
     } catch (err) {
       if (dependencyOutage(err) || (err instanceof ApiError && err.status === 503)) {
-        const page = notice('Please try again shortly', 'The payment service is busy just now. Nothing was charged by this attempt; reload this page in a moment.', 503);
+        const page = notice(
+          'Please try again shortly',
+          'The payment service is busy just now. Nothing was charged by this attempt; reload this page in a moment.',
+          503,
+        );
         res.status(page.status).set('retry-after', '5').type('html').send(page.html);
         return;
       }
@@ -89,15 +95,28 @@ export function payPageRouter(deps: PayPageDeps): Router {
       const page =
         check.reason === 'expired'
           ? notice('This link has expired', 'Ask the sender for a new payment link.', 410)
-          : notice('This link is not valid', 'Check that you copied the whole link, or ask the sender for a new one.', 404);
+          : notice(
+              'This link is not valid',
+              'Check that you copied the whole link, or ask the sender for a new one.',
+              404,
+            );
       res.status(page.status).type('html').send(page.html);
       return undefined;
     }
     const { claims } = check;
     const em = deps.orm.em.fork();
-    const instruction = await em.findOne(PaymentInstruction, { id: claims.instructionId, tenantId: claims.tenantId }, { populate: ['order'] });
+    const instruction = await em.findOne(
+      PaymentInstruction,
+      { id: claims.instructionId, tenantId: claims.tenantId },
+      { populate: ['order'] },
+    );
     const tenant = await em.findOne(Tenant, { id: claims.tenantId });
-    if (!instruction || !tenant || instruction.instructionRef !== claims.instructionRef || instruction.order.orderRef !== claims.orderRef) {
+    if (
+      !instruction ||
+      !tenant ||
+      instruction.instructionRef !== claims.instructionRef ||
+      instruction.order.orderRef !== claims.orderRef
+    ) {
       const page = notice('This link is not valid', 'The payment it was made for no longer exists.', 404);
       res.status(page.status).type('html').send(page.html);
       return undefined;
@@ -110,7 +129,9 @@ export function payPageRouter(deps: PayPageDeps): Router {
         // The decimal string, formatted exactly: money never passes through a float.
         formatAmount(instruction.amountMinor, instruction.currency) as Intl.StringNumericLiteral,
       ),
-      dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(instruction.dueAt),
+      dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(
+        instruction.dueAt,
+      ),
       // LATE before its due date (a declined payment of the customer's) is still simply open to them.
       status: instruction.status === 'LATE' && instruction.dueAt.getTime() > Date.now() ? 'OPEN' : instruction.status,
       failureCode: instruction.failureCode,
@@ -131,12 +152,18 @@ export function payPageRouter(deps: PayPageDeps): Router {
     // its call may not have started yet, so the read model still says OPEN. Wait for the attempt.
     const after = Number(req.query.after);
     if (Number.isInteger(after) && instruction.attempts <= after) {
-      res.status(status).type('html').send(statusPage(page, { underWay: true }));
+      res
+        .status(status)
+        .type('html')
+        .send(statusPage(page, { underWay: true }));
       return;
     }
     const options = await instructionOptions(deps.orm.em.fork(), instruction);
     const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string);
-    res.status(status).type('html').send(paymentForm(page, options, csrf, randomBytes(12).toString('base64url'), error));
+    res
+      .status(status)
+      .type('html')
+      .send(paymentForm(page, options, csrf, randomBytes(12).toString('base64url'), error));
   }
 
   async function submit(req: Request, res: Response): Promise<void> {
@@ -153,13 +180,24 @@ export function payPageRouter(deps: PayPageDeps): Router {
     if (!choice || !formId) return show(req, res, 'Choose how to pay, and fill in the details.', 400);
     try {
       // One form, one update: submitting it twice is the same update, taken once.
-      await payInstruction(deps.orm.em.fork(), deps.temporal, loaded.order, loaded.instruction, choice, `page:${loaded.instruction.id}:${formId}`);
+      await payInstruction(
+        deps.orm.em.fork(),
+        deps.temporal,
+        loaded.order,
+        loaded.instruction,
+        choice,
+        `page:${loaded.instruction.id}:${formId}`,
+      );
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400) return show(req, res, 'That choice is not available for this payment.', 400);
+      if (err instanceof ApiError && err.status === 400)
+        return show(req, res, 'That choice is not available for this payment.', 400);
       // Another tab or submit got there first: the page shows where that payment stands.
       if (!(err instanceof ApiError && err.status === 409)) throw err;
     }
-    res.redirect(303, `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`);
+    res.redirect(
+      303,
+      `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`,
+    );
   }
 
   return router;
@@ -171,7 +209,9 @@ function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {
   if (!appId || !(PAYMENT_METHODS as readonly string[]).includes(method ?? '')) return undefined;
   const paymentMethod = method as PaymentMethod;
   if (paymentMethod === 'VOUCHER') {
-    return typeof form.voucherId === 'string' && form.voucherId.length <= 100 ? { appId, paymentMethod, voucherId: form.voucherId } : undefined;
+    return typeof form.voucherId === 'string' && form.voucherId.length <= 100
+      ? { appId, paymentMethod, voucherId: form.voucherId }
+      : undefined;
   }
   const instrument = form[`instrument:${form.option}`];
   if (typeof instrument !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(instrument.trim())) return undefined;

@@ -36,7 +36,8 @@ export async function verifyPaymentLink(key: Uint8Array, token: string): Promise
   try {
     const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
     const { tid, ord, ins, sub } = payload;
-    if (typeof tid !== 'string' || typeof ord !== 'string' || typeof ins !== 'string' || typeof sub !== 'string') return { valid: false, reason: 'invalid' };
+    if (typeof tid !== 'string' || typeof ord !== 'string' || typeof ins !== 'string' || typeof sub !== 'string')
+      return { valid: false, reason: 'invalid' };
     return { valid: true, claims: { tenantId: tid, orderRef: ord, instructionRef: ins, instructionId: sub } };
   } catch (err) {
     return { valid: false, reason: (err as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid' };

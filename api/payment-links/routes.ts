@@ -13,7 +13,10 @@ export interface PaymentLinkDeps {
   defaultTtlSeconds: number;
 }
 
-export function addPaymentLinkRoutes(routes: RouteTable, { linkKey, publicApiUrl, defaultTtlSeconds }: PaymentLinkDeps): void {
+export function addPaymentLinkRoutes(
+  routes: RouteTable,
+  { linkKey, publicApiUrl, defaultTtlSeconds }: PaymentLinkDeps,
+): void {
   routes.add({
     method: 'post',
     path: '/order-management/:orderRef/instructions/:instructionRef/payment-link',
@@ -32,11 +35,21 @@ export function addPaymentLinkRoutes(routes: RouteTable, { linkKey, publicApiUrl
     handler: async ({ params, body, em, context: { tenantId } }) => {
       const order = await findOrder(em, tenantId, params.orderRef);
       const instruction = await findInstruction(em, order, params.instructionRef);
-      if (isFinal(instruction.status)) throw new ApiError(409, 'instruction_not_payable', `instruction ${instruction.instructionRef} is ${instruction.status}`);
+      if (isFinal(instruction.status))
+        throw new ApiError(
+          409,
+          'instruction_not_payable',
+          `instruction ${instruction.instructionRef} is ${instruction.status}`,
+        );
       const expiresAt = new Date(Date.now() + (body.expiresInSeconds ?? defaultTtlSeconds) * 1000);
       const token = await issuePaymentLink(
         linkKey,
-        { tenantId, orderRef: order.orderRef, instructionRef: instruction.instructionRef, instructionId: instruction.id },
+        {
+          tenantId,
+          orderRef: order.orderRef,
+          instructionRef: instruction.instructionRef,
+          instructionId: instruction.id,
+        },
         expiresAt,
       );
       return { status: 201, body: { url: `${publicApiUrl}/pay/${token}`, expiresAt: expiresAt.toISOString() } };

@@ -17,7 +17,9 @@ export const CreatePaymentLinkSchema = z
 
 export const PaymentLinkSchema = z
   .object({
-    url: z.string().openapi({ description: 'The hosted payment page for this one instruction; send it to the customer' }),
+    url: z
+      .string()
+      .openapi({ description: 'The hosted payment page for this one instruction; send it to the customer' }),
     expiresAt: z.string().openapi({ description: 'ISO 8601' }),
   })
   .openapi('PaymentLink');

@@ -22,7 +22,10 @@ export interface ProviderRouteDeps {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const CallbackAnswerSchema = z
-  .object({ received: z.literal(true), duplicate: z.boolean().openapi({ description: 'This result had been received before' }) })
+  .object({
+    received: z.literal(true),
+    duplicate: z.boolean().openapi({ description: 'This result had been received before' }),
+  })
   .openapi('CallbackReceived');
 
 const badSignature = () => new ApiError(401, 'invalid_signature', 'the callback’s signature does not verify');
@@ -51,13 +54,16 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
     problems: [404, 503],
     handler: async ({ params, req, em, afterCommit }) => {
       const connector = apps.get(params.appId);
-      if (!connector?.callbackReference || !connector.verifyCallback) throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);
+      if (!connector?.callbackReference || !connector.verifyCallback)
+        throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);
       const rawBody = (req as { rawBody?: string }).rawBody ?? '';
       const reference = connector.callbackReference(rawBody);
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();
       const installation = await loadInstalledApp(em, secretBox, reference.tenantId, params.appId);
       // An app the tenant does not have and a wrong signature look the same to the caller.
-      const result = installation ? connector.verifyCallback(rawBody, req.headers as Record<string, string | undefined>, installation) : undefined;
+      const result = installation
+        ? connector.verifyCallback(rawBody, req.headers as Record<string, string | undefined>, installation)
+        : undefined;
       if (!result || result.providerRef !== reference.providerRef) throw badSignature();
 
       const { tenantId, orderRef, instructionRef } = reference;
@@ -86,8 +92,17 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
             await orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
             return;
           }
-          req.log.warn({ err, tenantId, orderRef, instructionRef }, 'could not hand a provider result to its workflow yet');
-          throw new ApiError(503, 'workflow_unavailable', 'the result is stored but could not be handed on yet; send it again', undefined, { 'retry-after': '5' });
+          req.log.warn(
+            { err, tenantId, orderRef, instructionRef },
+            'could not hand a provider result to its workflow yet',
+          );
+          throw new ApiError(
+            503,
+            'workflow_unavailable',
+            'the result is stored but could not be handed on yet; send it again',
+            undefined,
+            { 'retry-after': '5' },
+          );
         }
         await orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
       });

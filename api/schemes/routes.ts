@@ -16,8 +16,20 @@ import { checkRules, currentRules, findScheme } from './scheme-store.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
 
 const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: Role }[] = [
-  { kind: 'collect', noun: 'collection scheme', tag: 'Collection schemes', read: 'tenant-collect-scheme-read', write: 'tenant-collect-scheme-write' },
-  { kind: 'payout', noun: 'payout scheme', tag: 'Payout schemes', read: 'tenant-payout-scheme-read', write: 'tenant-payout-scheme-write' },
+  {
+    kind: 'collect',
+    noun: 'collection scheme',
+    tag: 'Collection schemes',
+    read: 'tenant-collect-scheme-read',
+    write: 'tenant-collect-scheme-write',
+  },
+  {
+    kind: 'payout',
+    noun: 'payout scheme',
+    tag: 'Payout schemes',
+    read: 'tenant-payout-scheme-read',
+    write: 'tenant-payout-scheme-write',
+  },
 ];
 
 /**
@@ -35,13 +47,23 @@ export function addSchemeRoutes(routes: RouteTable): void {
       const rules = body.rules as SchemeRule[];
       await checkRules(em, scheme.tenantId, kind, rules);
       if (body.isDefault) {
-        await em.nativeUpdate(Scheme, { tenantId: scheme.tenantId, kind, isDefault: true, id: { $ne: scheme.id } }, { isDefault: false });
+        await em.nativeUpdate(
+          Scheme,
+          { tenantId: scheme.tenantId, kind, isDefault: true, id: { $ne: scheme.id } },
+          { isDefault: false },
+        );
       }
       scheme.name = body.name;
       scheme.isDefault = body.isDefault;
       scheme.currentVersion += 1;
       scheme.updatedAt = new Date();
-      em.create(SchemeVersion, { schemeId: scheme.id, version: scheme.currentVersion, tenantId: scheme.tenantId, rules, createdAt: new Date() });
+      em.create(SchemeVersion, {
+        schemeId: scheme.id,
+        version: scheme.currentVersion,
+        tenantId: scheme.tenantId,
+        rules,
+        createdAt: new Date(),
+      });
       await em.flush();
       return rules;
     }
@@ -57,9 +79,23 @@ export function addSchemeRoutes(routes: RouteTable): void {
       body: Body,
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
       handler: async ({ body, em, context: { tenantId, principal } }) => {
-        const scheme = em.create(Scheme, { id: randomUUID(), tenantId, kind, name: body.name, currentVersion: 0, isDefault: false, createdAt: new Date(), updatedAt: new Date() });
+        const scheme = em.create(Scheme, {
+          id: randomUUID(),
+          tenantId,
+          kind,
+          name: body.name,
+          currentVersion: 0,
+          isDefault: false,
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        });
         const rules = await publish(em, scheme, body);
-        recordAudit(em, principal, { action: `${kind}-scheme.create`, targetType: `${kind}-scheme`, targetId: scheme.id, details: { name: scheme.name, version: 1 } });
+        recordAudit(em, principal, {
+          action: `${kind}-scheme.create`,
+          targetType: `${kind}-scheme`,
+          targetId: scheme.id,
+          details: { name: scheme.name, version: 1 },
+        });
         return { status: 201, body: presentScheme(scheme, rules) };
       },
     });
@@ -72,14 +108,27 @@ export function addSchemeRoutes(routes: RouteTable): void {
       summary: `List ${noun}s, newest first`,
       tags: [tag],
       query: PageQuerySchema,
-      responses: { 200: { description: `A page of ${noun}s`, schema: z.object({ items: z.array(View), nextCursor: z.string().nullable() }) } },
+      responses: {
+        200: {
+          description: `A page of ${noun}s`,
+          schema: z.object({ items: z.array(View), nextCursor: z.string().nullable() }),
+        },
+      },
       handler: async ({ query, em, context: { tenantId } }) => {
         const page = await findPage(em, Scheme, { tenantId, kind, deletedAt: null }, query, 'id');
         const versions = page.items.length
-          ? await em.find(SchemeVersion, { $or: page.items.map((s) => ({ schemeId: s.id, version: s.currentVersion })) })
+          ? await em.find(SchemeVersion, {
+              $or: page.items.map((s) => ({ schemeId: s.id, version: s.currentVersion })),
+            })
           : [];
         const rulesOf = new Map(versions.map((v) => [v.schemeId, v.rules]));
-        return { status: 200, body: { items: page.items.map((s) => presentScheme(s, rulesOf.get(s.id) ?? [])), nextCursor: page.nextCursor } };
+        return {
+          status: 200,
+          body: {
+            items: page.items.map((s) => presentScheme(s, rulesOf.get(s.id) ?? [])),
+            nextCursor: page.nextCursor,
+          },
+        };
       },
     });
 
@@ -112,7 +161,12 @@ export function addSchemeRoutes(routes: RouteTable): void {
       handler: async ({ params, body, em, context: { tenantId, principal } }) => {
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const rules = await publish(em, scheme, body);
-        recordAudit(em, principal, { action: `${kind}-scheme.update`, targetType: `${kind}-scheme`, targetId: scheme.id, details: { name: scheme.name, version: scheme.currentVersion } });
+        recordAudit(em, principal, {
+          action: `${kind}-scheme.update`,
+          targetType: `${kind}-scheme`,
+          targetId: scheme.id,
+          details: { name: scheme.name, version: scheme.currentVersion },
+        });
         return { status: 200, body: presentScheme(scheme, rules) };
       },
     });
@@ -130,11 +184,25 @@ export function addSchemeRoutes(routes: RouteTable): void {
       problems: [409],
       handler: async ({ params, em, context: { tenantId, principal } }) => {
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
-        const live = await em.count(PaymentInstruction, { tenantId, schemeId: scheme.id, status: { $in: [...LIVE_INSTRUCTION_STATUSES] } });
-        if (live > 0) throw new ApiError(409, 'scheme_in_use', `${live} instruction(s) not yet final were resolved with this scheme`);
+        const live = await em.count(PaymentInstruction, {
+          tenantId,
+          schemeId: scheme.id,
+          status: { $in: [...LIVE_INSTRUCTION_STATUSES] },
+        });
+        if (live > 0)
+          throw new ApiError(
+            409,
+            'scheme_in_use',
+            `${live} instruction(s) not yet final were resolved with this scheme`,
+          );
         scheme.deletedAt = new Date();
         scheme.isDefault = false;
-        recordAudit(em, principal, { action: `${kind}-scheme.delete`, targetType: `${kind}-scheme`, targetId: scheme.id, details: { name: scheme.name } });
+        recordAudit(em, principal, {
+          action: `${kind}-scheme.delete`,
+          targetType: `${kind}-scheme`,
+          targetId: scheme.id,
+          details: { name: scheme.name },
+        });
         return { status: 204 };
       },
     });
@@ -145,7 +213,8 @@ export function addSchemeRoutes(routes: RouteTable): void {
       scope: 'tenant',
       roles: [read],
       summary: `The payment options a ${noun} offers for an amount, currency and country`,
-      description: 'The first rule that matches wins; each method goes to the app with the lowest priority. No match: no options.',
+      description:
+        'The first rule that matches wins; each method goes to the app with the lowest priority. No match: no options.',
       tags: [tag],
       params: SchemeIdParamsSchema,
       query: OptionsQuerySchema,
@@ -153,7 +222,11 @@ export function addSchemeRoutes(routes: RouteTable): void {
       handler: async ({ params, query, em, context: { tenantId } }) => {
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const amountMinor = amountOrBadRequest(query.amount, query.currency, 'query.amount');
-        const { options } = evaluateScheme(await currentRules(em, scheme), { amountMinor, currency: query.currency, country: query.country });
+        const { options } = evaluateScheme(await currentRules(em, scheme), {
+          amountMinor,
+          currency: query.currency,
+          country: query.country,
+        });
         return { status: 200, body: { schemeId: scheme.id, version: scheme.currentVersion, options } };
       },
     });

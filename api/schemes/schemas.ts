@@ -11,7 +11,12 @@ const OptionSchema = z
   .object({
     appId: z.string().min(1).max(64).openapi({ example: 'SANDBOX_CARD' }),
     paymentMethods: z.array(z.enum(PAYMENT_METHODS)).min(1).max(PAYMENT_METHODS.length),
-    priority: z.number().int().min(0).max(1000).openapi({ description: 'Lower wins when two apps offer the same method' }),
+    priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .openapi({ description: 'Lower wins when two apps offer the same method' }),
   })
   .strict()
   .openapi('SchemeOption');
@@ -39,8 +44,15 @@ export function schemeBodySchema(kind: SchemeKind) {
   return z
     .object({
       name: TextSchema(200),
-      isDefault: z.boolean().default(false).openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
-      rules: z.array(ruleSchema(kind)).min(1).max(50).openapi({ description: 'Evaluated in order; the first rule that matches wins' }),
+      isDefault: z
+        .boolean()
+        .default(false)
+        .openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
+      rules: z
+        .array(ruleSchema(kind))
+        .min(1)
+        .max(50)
+        .openapi({ description: 'Evaluated in order; the first rule that matches wins' }),
     })
     .strict()
     .openapi(kind === 'payout' ? 'PayoutSchemeInput' : 'CollectSchemeInput');
@@ -77,5 +89,9 @@ export const ResolvedOptionSchema = z
   .openapi('PaymentOption');
 
 export const OptionsSchema = z
-  .object({ schemeId: z.uuid(), version: z.number().int(), options: z.array(ResolvedOptionSchema).openapi({ description: 'Best first; empty when no rule matches' }) })
+  .object({
+    schemeId: z.uuid(),
+    version: z.number().int(),
+    options: z.array(ResolvedOptionSchema).openapi({ description: 'Best first; empty when no rule matches' }),
+  })
   .openapi('SchemeOptions');

@@ -7,7 +7,13 @@ import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
 import { presentTenant } from './presenter.js';
-import { CreateTenantSchema, TenantIdParamsSchema, TenantListSchema, TenantSchema, UpdateTenantSchema } from './schemas.js';
+import {
+  CreateTenantSchema,
+  TenantIdParamsSchema,
+  TenantListSchema,
+  TenantSchema,
+  UpdateTenantSchema,
+} from './schemas.js';
 
 /** The account's tenant, or a 404 that says nothing of other accounts' tenants. */
 export async function findAccountTenant(em: EntityManager, accountId: string, tenantId: string): Promise<Tenant> {
@@ -37,7 +43,13 @@ export function addTenantRoutes(routes: RouteTable): void {
         createdAt: now,
         updatedAt: now,
       });
-      recordAudit(em, principal, { action: 'tenant.create', targetType: 'tenant', targetId: tenant.id, tenantId: tenant.id, details: body });
+      recordAudit(em, principal, {
+        action: 'tenant.create',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        tenantId: tenant.id,
+        details: body,
+      });
       return { status: 201, body: presentTenant(tenant) };
     },
   });
@@ -88,7 +100,13 @@ export function addTenantRoutes(routes: RouteTable): void {
       if (body.name !== undefined) tenant.name = body.name;
       if (body.timeZone !== undefined) tenant.timeZone = body.timeZone;
       if (body.dunning !== undefined) tenant.dunningRetryDelaysDays = body.dunning?.retryDelaysDays ?? null;
-      recordAudit(em, principal, { action: 'tenant.update', targetType: 'tenant', targetId: tenant.id, tenantId: tenant.id, details: body });
+      recordAudit(em, principal, {
+        action: 'tenant.update',
+        targetType: 'tenant',
+        targetId: tenant.id,
+        tenantId: tenant.id,
+        details: body,
+      });
       await em.flush();
       return { status: 200, body: presentTenant(tenant) };
     },

@@ -7,14 +7,20 @@ const DunningSchema = z
     retryDelaysDays: z
       .array(z.number().int().min(1).max(60))
       .max(10)
-      .openapi({ description: 'Days to wait before each retry of a declined collection; [] never retries', example: [1, 3, 5] }),
+      .openapi({
+        description: 'Days to wait before each retry of a declined collection; [] never retries',
+        example: [1, 3, 5],
+      }),
   })
   .strict();
 
 const TimeZoneSchema = z
   .string()
   .max(64)
-  .refine(isTimeZone, { error: 'must be an IANA time zone such as Europe/London', params: { code: 'invalid_time_zone' } })
+  .refine(isTimeZone, {
+    error: 'must be an IANA time zone such as Europe/London',
+    params: { code: 'invalid_time_zone' },
+  })
   .openapi({ example: 'Europe/London' });
 
 export const CreateTenantSchema = z
@@ -47,6 +53,8 @@ export const TenantSchema = z
   })
   .openapi('Tenant');
 
-export const TenantListSchema = z.object({ items: z.array(TenantSchema), nextCursor: z.string().nullable() }).openapi('TenantList');
+export const TenantListSchema = z
+  .object({ items: z.array(TenantSchema), nextCursor: z.string().nullable() })
+  .openapi('TenantList');
 
 export const TenantIdParamsSchema = z.object({ tenantId: z.uuid() });

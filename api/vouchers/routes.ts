@@ -31,11 +31,23 @@ function checkVouchers(vouchers: { voucherId: string }[]): void {
   const seen = new Set<string>();
   const errors: FieldError[] = [];
   vouchers.forEach(({ voucherId }, index) => {
-    if (!findVoucher(voucherId)) errors.push({ path: `vouchers[${index}].voucherId`, code: 'voucher_not_found', message: `no voucher ${voucherId} in the catalog` });
-    else if (seen.has(voucherId)) errors.push({ path: `vouchers[${index}].voucherId`, code: 'duplicate_voucher', message: 'listed twice' });
+    if (!findVoucher(voucherId))
+      errors.push({
+        path: `vouchers[${index}].voucherId`,
+        code: 'voucher_not_found',
+        message: `no voucher ${voucherId} in the catalog`,
+      });
+    else if (seen.has(voucherId))
+      errors.push({ path: `vouchers[${index}].voucherId`, code: 'duplicate_voucher', message: 'listed twice' });
     seen.add(voucherId);
   });
-  if (errors.length > 0) throw new ApiError(400, 'validation_failed', `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`, errors);
+  if (errors.length > 0)
+    throw new ApiError(
+      400,
+      'validation_failed',
+      `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`,
+      errors,
+    );
 }
 
 /** The voucher catalog, and the tenant's voucher groups that payout schemes draw on. */
@@ -46,12 +58,16 @@ export function addVoucherRoutes(routes: RouteTable): void {
     scope: 'tenant',
     roles: ['tenant-voucher-group-read'],
     summary: 'Search the voucher catalog',
-    description: 'By brand, country and currency; with an amount (and its currency), only vouchers that can be issued for it.',
+    description:
+      'By brand, country and currency; with an amount (and its currency), only vouchers that can be issued for it.',
     tags: ['Vouchers'],
     query: VoucherSearchQuerySchema,
     responses: { 200: { description: 'The vouchers that match', schema: VoucherListSchema } },
     handler: ({ query }) => {
-      const amountMinor = query.amount !== undefined && query.currency ? amountOrBadRequest(query.amount, query.currency, 'query.amount') : undefined;
+      const amountMinor =
+        query.amount !== undefined && query.currency
+          ? amountOrBadRequest(query.amount, query.currency, 'query.amount')
+          : undefined;
       const items = VOUCHER_CATALOG.filter(
         (voucher) =>
           (!query.brand || voucher.brand.toLowerCase() === query.brand.toLowerCase()) &&
@@ -74,8 +90,20 @@ export function addVoucherRoutes(routes: RouteTable): void {
     responses: { 201: { description: 'The group', schema: VoucherGroupSchema } },
     handler: ({ body, em, context: { tenantId, principal } }) => {
       checkVouchers(body.vouchers);
-      const group = em.create(VoucherGroup, { id: randomUUID(), tenantId, name: body.name, vouchers: body.vouchers, createdAt: new Date(), updatedAt: new Date() });
-      recordAudit(em, principal, { action: 'voucher-group.create', targetType: 'voucher-group', targetId: group.id, details: { name: group.name } });
+      const group = em.create(VoucherGroup, {
+        id: randomUUID(),
+        tenantId,
+        name: body.name,
+        vouchers: body.vouchers,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
+      recordAudit(em, principal, {
+        action: 'voucher-group.create',
+        targetType: 'voucher-group',
+        targetId: group.id,
+        details: { name: group.name },
+      });
       return { status: 201, body: presentVoucherGroup(group) };
     },
   });
@@ -104,7 +132,10 @@ export function addVoucherRoutes(routes: RouteTable): void {
     tags: ['Vouchers'],
     params: VoucherGroupIdParamsSchema,
     responses: { 200: { description: 'The group', schema: VoucherGroupSchema } },
-    handler: async ({ params, em, context: { tenantId } }) => ({ status: 200, body: presentVoucherGroup(await findGroup(em, tenantId, params.voucherGroupId)) }),
+    handler: async ({ params, em, context: { tenantId } }) => ({
+      status: 200,
+      body: presentVoucherGroup(await findGroup(em, tenantId, params.voucherGroupId)),
+    }),
   });
 
   routes.add({
@@ -123,7 +154,12 @@ export function addVoucherRoutes(routes: RouteTable): void {
       group.name = body.name;
       group.vouchers = body.vouchers;
       group.updatedAt = new Date();
-      recordAudit(em, principal, { action: 'voucher-group.update', targetType: 'voucher-group', targetId: group.id, details: { name: group.name } });
+      recordAudit(em, principal, {
+        action: 'voucher-group.update',
+        targetType: 'voucher-group',
+        targetId: group.id,
+        details: { name: group.name },
+      });
       await em.flush();
       return { status: 200, body: presentVoucherGroup(group) };
     },
@@ -148,11 +184,20 @@ export function addVoucherRoutes(routes: RouteTable): void {
           409,
           'voucher_group_in_use',
           `${schemes.length} payout scheme(s) draw on this group; take it out of them first`,
-          schemes.map((scheme) => ({ path: `schemes.${scheme.id}`, code: 'scheme_uses_voucher_group', message: `scheme "${scheme.name}" draws on this group` })),
+          schemes.map((scheme) => ({
+            path: `schemes.${scheme.id}`,
+            code: 'scheme_uses_voucher_group',
+            message: `scheme "${scheme.name}" draws on this group`,
+          })),
         );
       }
       em.remove(group);
-      recordAudit(em, principal, { action: 'voucher-group.delete', targetType: 'voucher-group', targetId: group.id, details: { name: group.name } });
+      recordAudit(em, principal, {
+        action: 'voucher-group.delete',
+        targetType: 'voucher-group',
+        targetId: group.id,
+        details: { name: group.name },
+      });
       return { status: 204 };
     },
   });

@@ -3,13 +3,24 @@ import { z } from '../http/zod.js';
 
 export const VoucherSearchQuerySchema = z
   .object({
-    brand: z.string().min(1).max(100).optional().openapi({ description: 'Brand name, case-insensitive', example: 'Amazon' }),
+    brand: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: 'Brand name, case-insensitive', example: 'Amazon' }),
     country: CountrySchema.optional(),
     currency: CurrencySchema.optional(),
-    amount: AmountSchema.optional().openapi({ description: 'Only vouchers that can be issued for this amount (needs currency)' }),
+    amount: AmountSchema.optional().openapi({
+      description: 'Only vouchers that can be issued for this amount (needs currency)',
+    }),
   })
   .strict()
-  .refine((q) => q.amount === undefined || q.currency !== undefined, { error: 'amount needs a currency', path: ['currency'], params: { code: 'required' } });
+  .refine((q) => q.amount === undefined || q.currency !== undefined, {
+    error: 'amount needs a currency',
+    path: ['currency'],
+    params: { code: 'required' },
+  });
 
 export const VoucherSchema = z
   .object({
@@ -20,13 +31,18 @@ export const VoucherSchema = z
     countries: z.array(z.string()),
     currencies: z.array(z.string()),
     valueType: z.enum(['FIXED', 'VARIABLE']),
-    fixedValues: z.array(z.string()).nullable().openapi({ description: 'FIXED vouchers: the face values, in the voucher’s currency' }),
+    fixedValues: z
+      .array(z.string())
+      .nullable()
+      .openapi({ description: 'FIXED vouchers: the face values, in the voucher’s currency' }),
     minAmount: z.string().nullable(),
     maxAmount: z.string().nullable(),
   })
   .openapi('Voucher');
 
-export const VoucherListSchema = z.object({ items: z.array(VoucherSchema), nextCursor: z.null() }).openapi('VoucherList');
+export const VoucherListSchema = z
+  .object({ items: z.array(VoucherSchema), nextCursor: z.null() })
+  .openapi('VoucherList');
 
 export const VoucherGroupBodySchema = z
   .object({
@@ -49,6 +65,8 @@ export const VoucherGroupSchema = z
   })
   .openapi('VoucherGroup');
 
-export const VoucherGroupListSchema = z.object({ items: z.array(VoucherGroupSchema), nextCursor: z.string().nullable() }).openapi('VoucherGroupList');
+export const VoucherGroupListSchema = z
+  .object({ items: z.array(VoucherGroupSchema), nextCursor: z.string().nullable() })
+  .openapi('VoucherGroupList');
 
 export const VoucherGroupIdParamsSchema = z.object({ voucherGroupId: z.uuid() });

@@ -68,7 +68,10 @@ function newSecret(): string {
  * Webhooks (ARCHITECTURE.md, "Webhooks"): the tenant's endpoints, the log of every delivery and
  * attempt, replays, and the event log. Secrets are shown when made or rotated, never again.
  */
-export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox, outboundUrls }: WebhookRouteDeps): void {
+export function addWebhookRoutes(
+  routes: RouteTable,
+  { orm, temporal, secretBox, outboundUrls }: WebhookRouteDeps,
+): void {
   async function findEndpoint(em: EntityManager, tenantId: string, endpointId: string): Promise<WebhookEndpoint> {
     const endpoint = await em.findOne(WebhookEndpoint, { id: endpointId, tenantId });
     if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${endpointId}`);
@@ -78,16 +81,30 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
   /** https to a public address, also once resolved (or loopback in local development). */
   async function checkUrl(url: string): Promise<void> {
     const problem = outboundUrlProblem(url, outboundUrls) ?? (await resolvedUrlProblem(url, outboundUrls));
-    if (problem) throw new ApiError(400, 'validation_failed', '1 field failed validation', [{ path: 'url', code: 'url_not_allowed', message: problem }]);
+    if (problem)
+      throw new ApiError(400, 'validation_failed', '1 field failed validation', [
+        { path: 'url', code: 'url_not_allowed', message: problem },
+      ]);
   }
 
   async function withAttempts(em: EntityManager, deliveries: WebhookDelivery[]) {
-    const attempts = deliveries.length ? await em.find(WebhookAttempt, { deliveryId: { $in: deliveries.map((d) => d.id) } }) : [];
-    return deliveries.map((d) => presentDelivery(d, attempts.filter((a) => a.deliveryId === d.id)));
+    const attempts = deliveries.length
+      ? await em.find(WebhookAttempt, { deliveryId: { $in: deliveries.map((d) => d.id) } })
+      : [];
+    return deliveries.map((d) =>
+      presentDelivery(
+        d,
+        attempts.filter((a) => a.deliveryId === d.id),
+      ),
+    );
   }
 
   /** New deliveries repeating `originals`, started once the transaction commits. */
-  function resend(em: EntityManager, originals: WebhookDelivery[], afterCommit: (step: () => Promise<void>) => void): WebhookDelivery[] {
+  function resend(
+    em: EntityManager,
+    originals: WebhookDelivery[],
+    afterCommit: (step: () => Promise<void>) => void,
+  ): WebhookDelivery[] {
     const copies = originals.map((original) =>
       em.create(WebhookDelivery, {
         id: randomUUID(),
@@ -103,7 +120,14 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
       }),
     );
     // Left unstarted if Temporal does not answer: the worker's dispatcher starts it.
-    afterCommit(async () => void (await startDeliveries(temporal, orm, copies.map((c) => c.id))));
+    afterCommit(
+      async () =>
+        void (await startDeliveries(
+          temporal,
+          orm,
+          copies.map((c) => c.id),
+        )),
+    );
     return copies;
   }
 
@@ -124,7 +148,11 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
       // small, and checked under the tenant's row lock so that concurrent creates cannot pass it.
       await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if ((await em.count(WebhookEndpoint, { tenantId })) >= MAX_ENDPOINTS_PER_TENANT) {
-        throw new ApiError(409, 'too_many_endpoints', `a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} webhook endpoints`);
+        throw new ApiError(
+          409,
+          'too_many_endpoints',
+          `a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} webhook endpoints`,
+        );
       }
       const id = randomUUID();
       const secret = newSecret();
@@ -139,7 +167,12 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
         createdAt: new Date(),
         updatedAt: new Date(),
       });
-      recordAudit(em, principal, { action: 'webhook-endpoint.create', targetType: 'webhook-endpoint', targetId: id, details: { url: body.url, eventTypes: body.eventTypes } });
+      recordAudit(em, principal, {
+        action: 'webhook-endpoint.create',
+        targetType: 'webhook-endpoint',
+        targetId: id,
+        details: { url: body.url, eventTypes: body.eventTypes },
+      });
       return { status: 201, body: { ...presentEndpoint(endpoint), secret } };
     },
   });
@@ -168,7 +201,10 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     responses: { 200: { description: 'The endpoint', schema: EndpointSchema } },
-    handler: async ({ params, em, context: { tenantId } }) => ({ status: 200, body: presentEndpoint(await findEndpoint(em, tenantId, params.endpointId)) }),
+    handler: async ({ params, em, context: { tenantId } }) => ({
+      status: 200,
+      body: presentEndpoint(await findEndpoint(em, tenantId, params.endpointId)),
+    }),
   });
 
   routes.add({
@@ -194,7 +230,12 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
         if (body.enabled) Object.assign(endpoint, { disabledReason: null, failingSince: null });
       }
       endpoint.updatedAt = new Date();
-      recordAudit(em, principal, { action: 'webhook-endpoint.update', targetType: 'webhook-endpoint', targetId: endpoint.id, details: body });
+      recordAudit(em, principal, {
+        action: 'webhook-endpoint.update',
+        targetType: 'webhook-endpoint',
+        targetId: endpoint.id,
+        details: body,
+      });
       await em.flush();
       return { status: 200, body: presentEndpoint(endpoint) };
     },
@@ -212,7 +253,12 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     handler: async ({ params, em, context: { tenantId, principal } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
       em.remove(endpoint);
-      recordAudit(em, principal, { action: 'webhook-endpoint.delete', targetType: 'webhook-endpoint', targetId: endpoint.id, details: { url: endpoint.url } });
+      recordAudit(em, principal, {
+        action: 'webhook-endpoint.delete',
+        targetType: 'webhook-endpoint',
+        targetId: endpoint.id,
+        details: { url: endpoint.url },
+      });
       return { status: 204 };
     },
   });
@@ -223,7 +269,8 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     scope: 'tenant',
     roles: ['tenant-webhook-write'],
     summary: 'Rotate an endpoint’s signing secret',
-    description: 'The answer holds the new secret, shown this once. Until the grace period ends deliveries carry both signatures.',
+    description:
+      'The answer holds the new secret, shown this once. Until the grace period ends deliveries carry both signatures.',
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RotateSecretSchema,
@@ -234,14 +281,23 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
       const graceUntil = endpoint.previousSecretCiphertext ? endpoint.previousSecretExpiresAt : null;
       if (body.graceSeconds > 0 && graceUntil && graceUntil > new Date()) {
         // A second rotation would silently cut off receivers still holding the first secret.
-        throw new ApiError(409, 'rotation_in_progress', `the previous secret stays valid until ${graceUntil.toISOString()}; rotate with graceSeconds 0 to replace both now`);
+        throw new ApiError(
+          409,
+          'rotation_in_progress',
+          `the previous secret stays valid until ${graceUntil.toISOString()}; rotate with graceSeconds 0 to replace both now`,
+        );
       }
       const secret = newSecret();
       endpoint.previousSecretCiphertext = body.graceSeconds > 0 ? endpoint.secretCiphertext : null;
       endpoint.previousSecretExpiresAt = body.graceSeconds > 0 ? new Date(Date.now() + body.graceSeconds * 1000) : null;
       endpoint.secretCiphertext = secretBox.seal(secret, sealedContext('webhook_endpoint', endpoint.id));
       endpoint.updatedAt = new Date();
-      recordAudit(em, principal, { action: 'webhook-endpoint.rotate-secret', targetType: 'webhook-endpoint', targetId: endpoint.id, details: { graceSeconds: body.graceSeconds } });
+      recordAudit(em, principal, {
+        action: 'webhook-endpoint.rotate-secret',
+        targetType: 'webhook-endpoint',
+        targetId: endpoint.id,
+        details: { graceSeconds: body.graceSeconds },
+      });
       await em.flush();
       return { status: 200, body: { ...presentEndpoint(endpoint), secret } };
     },
@@ -253,7 +309,8 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     scope: 'tenant',
     roles: ['tenant-webhook-write'],
     summary: 'Send again, once each, the events whose delivery to an endpoint failed since a time',
-    description: 'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there.',
+    description:
+      'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there.',
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RecoverSchema,
@@ -262,8 +319,21 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     handler: async ({ params, body, em, afterCommit, context: { tenantId } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
       if (!endpoint.enabled) throw new ApiError(409, 'endpoint_disabled', 'enable the endpoint first');
-      const rows: { id: string }[] = await em.getConnection().execute(RECOVERABLE, [tenantId, endpoint.id, new Date(body.since), MAX_RECOVERED], 'all', em.getTransactionContext());
-      const toResend = rows.length ? await em.find(WebhookDelivery, { id: { $in: rows.map((r) => r.id) } }, { orderBy: { createdAt: 'asc', id: 'asc' } }) : [];
+      const rows: { id: string }[] = await em
+        .getConnection()
+        .execute(
+          RECOVERABLE,
+          [tenantId, endpoint.id, new Date(body.since), MAX_RECOVERED],
+          'all',
+          em.getTransactionContext(),
+        );
+      const toResend = rows.length
+        ? await em.find(
+            WebhookDelivery,
+            { id: { $in: rows.map((r) => r.id) } },
+            { orderBy: { createdAt: 'asc', id: 'asc' } },
+          )
+        : [];
       const copies = resend(em, toResend, afterCommit);
       return { status: 202, body: { deliveries: copies.map((c) => presentDelivery(c, [])) } };
     },
@@ -310,7 +380,8 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
     scope: 'tenant',
     roles: ['tenant-webhook-write'],
     summary: 'Send a delivery again',
-    description: 'A new delivery of the same event to the same endpoint, with the same webhook-id: receivers can tell it is a repeat.',
+    description:
+      'A new delivery of the same event to the same endpoint, with the same webhook-id: receivers can tell it is a repeat.',
     tags: ['Webhooks'],
     params: DeliveryIdParamsSchema,
     responses: { 202: { description: 'The new delivery, under way', schema: DeliverySchema } },
@@ -339,7 +410,10 @@ export function addWebhookRoutes(routes: RouteTable, { orm, temporal, secretBox,
       if (query.type) where.type = query.type;
       if (query.orderRef) where.orderRef = query.orderRef;
       if (query.since || query.until) {
-        where.createdAt = { ...(query.since ? { $gte: new Date(query.since) } : {}), ...(query.until ? { $lt: new Date(query.until) } : {}) };
+        where.createdAt = {
+          ...(query.since ? { $gte: new Date(query.since) } : {}),
+          ...(query.until ? { $lt: new Date(query.until) } : {}),
+        };
       }
       const page = await findPage(em, OrderEvent, where, query, 'id');
       return { status: 200, body: { items: page.items.map(presentEvent), nextCursor: page.nextCursor } };

@@ -10,7 +10,10 @@ const EventTypesSchema = z
 const UrlSchema = z
   .url({ protocol: /^https?$/ })
   .max(2000)
-  .openapi({ description: 'https to a public address (http to loopback only in local development)', example: 'https://example.com/webhooks' });
+  .openapi({
+    description: 'https to a public address (http to loopback only in local development)',
+    example: 'https://example.com/webhooks',
+  });
 
 export const CreateEndpointSchema = z
   .object({
@@ -26,7 +29,10 @@ export const UpdateEndpointSchema = z
   .object({
     url: UrlSchema.optional(),
     eventTypes: EventTypesSchema.optional(),
-    enabled: z.boolean().optional().openapi({ description: 'Enabling an endpoint the platform disabled clears the reason' }),
+    enabled: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'Enabling an endpoint the platform disabled clears the reason' }),
     description: TextSchema(500).nullable().optional(),
   })
   .strict()
@@ -46,7 +52,11 @@ export const RotateSecretSchema = z
   .openapi('RotateWebhookSecret');
 
 export const RecoverSchema = z
-  .object({ since: TimestampQuerySchema.openapi({ description: 'Re-send every failed delivery to the endpoint made since then' }) })
+  .object({
+    since: TimestampQuerySchema.openapi({
+      description: 'Re-send every failed delivery to the endpoint made since then',
+    }),
+  })
   .strict()
   .openapi('RecoverWebhookDeliveries');
 
@@ -57,7 +67,10 @@ export const EndpointSchema = z
     eventTypes: z.array(z.string()),
     enabled: z.boolean(),
     description: z.string().nullable(),
-    disabledReason: z.string().nullable().openapi({ description: 'Why the platform disabled it (410 Gone, failing for 5 days)' }),
+    disabledReason: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Why the platform disabled it (410 Gone, failing for 5 days)' }),
     failingSince: z.iso.datetime().nullable(),
     previousSecretValidUntil: z.iso.datetime().nullable(),
     createdAt: z.iso.datetime(),
@@ -69,7 +82,9 @@ export const EndpointWithSecretSchema = EndpointSchema.extend({
   secret: z.string().openapi({ description: 'whsec_…: shown now, and at the next rotation; never again' }),
 }).openapi('WebhookEndpointWithSecret');
 
-export const EndpointListSchema = z.object({ items: z.array(EndpointSchema), nextCursor: z.string().nullable() }).openapi('WebhookEndpointList');
+export const EndpointListSchema = z
+  .object({ items: z.array(EndpointSchema), nextCursor: z.string().nullable() })
+  .openapi('WebhookEndpointList');
 
 export const EndpointIdParamsSchema = z.object({ endpointId: z.uuid() });
 export const DeliveryIdParamsSchema = z.object({ deliveryId: z.uuid() });
@@ -109,7 +124,9 @@ export const DeliverySchema = z
   })
   .openapi('WebhookDelivery');
 
-export const DeliveryListSchema = z.object({ items: z.array(DeliverySchema), nextCursor: z.string().nullable() }).openapi('WebhookDeliveryList');
+export const DeliveryListSchema = z
+  .object({ items: z.array(DeliverySchema), nextCursor: z.string().nullable() })
+  .openapi('WebhookDeliveryList');
 
 export const RecoveredSchema = z.object({ deliveries: z.array(DeliverySchema) }).openapi('RecoveredDeliveries');
 
@@ -131,4 +148,6 @@ export const EventSchema = z
   })
   .openapi('Event');
 
-export const EventListSchema = z.object({ items: z.array(EventSchema), nextCursor: z.string().nullable() }).openapi('EventList');
+export const EventListSchema = z
+  .object({ items: z.array(EventSchema), nextCursor: z.string().nullable() })
+  .openapi('EventList');

@@ -40,7 +40,14 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
     dnsLookup: guardedLookup(options.outboundUrls) as never,
   });
 
-  async function send(method: 'POST' | 'GET', url: string, messageId: string, body: string, secret: string, timeoutMs: number) {
+  async function send(
+    method: 'POST' | 'GET',
+    url: string,
+    messageId: string,
+    body: string,
+    secret: string,
+    timeoutMs: number,
+  ) {
     const problem = outboundUrlProblem(url, options.outboundUrls);
     if (problem) throw new ProviderRejectedError('url_not_allowed', `the provider URL ${problem}`);
     const timestamp = new Date();
@@ -74,25 +81,58 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
         callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
       });
-      const response = await send('POST', `${url}/payments`, idempotencyKey, body, installation.secrets.signingSecret, timeoutMs);
+      const response = await send(
+        'POST',
+        `${url}/payments`,
+        idempotencyKey,
+        body,
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
       return toOutcome(answered(response));
     },
     async getStatus(providerRef, installation) {
       const { url, timeoutMs } = settings(installation.configuration);
-      const response = await send('GET', `${url}/payments/${encodeURIComponent(providerRef)}`, randomUUID(), '', installation.secrets.signingSecret, timeoutMs);
+      const response = await send(
+        'GET',
+        `${url}/payments/${encodeURIComponent(providerRef)}`,
+        randomUUID(),
+        '',
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
       return toOutcome(answered(response));
     },
     async findByIdempotencyKey(idempotencyKey, installation) {
       const { url, timeoutMs } = settings(installation.configuration);
-      const response = await send('GET', `${url}/payments?idempotencyKey=${encodeURIComponent(idempotencyKey)}`, randomUUID(), '', installation.secrets.signingSecret, timeoutMs);
+      const response = await send(
+        'GET',
+        `${url}/payments?idempotencyKey=${encodeURIComponent(idempotencyKey)}`,
+        randomUUID(),
+        '',
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
       if (response.statusCode === 404) return undefined;
       return toOutcome(answered(response));
     },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<ProviderCallbackBody>(rawBody);
       const reference = body?.reference;
-      if (!body || typeof body.providerRef !== 'string' || !reference?.tenantId || !reference.orderRef || !reference.instructionRef) return undefined;
-      return { tenantId: reference.tenantId, orderRef: reference.orderRef, instructionRef: reference.instructionRef, providerRef: body.providerRef };
+      if (
+        !body ||
+        typeof body.providerRef !== 'string' ||
+        !reference?.tenantId ||
+        !reference.orderRef ||
+        !reference.instructionRef
+      )
+        return undefined;
+      return {
+        tenantId: reference.tenantId,
+        orderRef: reference.orderRef,
+        instructionRef: reference.instructionRef,
+        providerRef: body.providerRef,
+      };
     },
     verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
       const secret = installation.secrets.signingSecret;
@@ -113,14 +153,20 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
 }
 
 function settings(configuration: Record<string, unknown>): { url: string; timeoutMs: number } {
-  return { url: String(configuration.url).replace(/\/+$/, ''), timeoutMs: typeof configuration.timeoutMs === 'number' ? configuration.timeoutMs : 10_000 };
+  return {
+    url: String(configuration.url).replace(/\/+$/, ''),
+    timeoutMs: typeof configuration.timeoutMs === 'number' ? configuration.timeoutMs : 10_000,
+  };
 }
 
 function answered(response: Response<ProviderAnswer>): ProviderAnswer {
   const { statusCode } = response;
   if (statusCode >= 200 && statusCode < 300 && typeof response.body?.providerRef === 'string') return response.body;
   if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429) {
-    throw new ProviderRejectedError(`http_${statusCode}`, `the tenant's provider refused the request with ${statusCode}`);
+    throw new ProviderRejectedError(
+      `http_${statusCode}`,
+      `the tenant's provider refused the request with ${statusCode}`,
+    );
   }
   throw new Error(`the tenant's provider answered ${statusCode}`);
 }
@@ -128,7 +174,12 @@ function answered(response: Response<ProviderAnswer>): ProviderAnswer {
 function toOutcome(body: ProviderAnswer): PaymentOutcome {
   if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.providerRef };
   if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.providerRef };
-  return { status: 'DECLINED', providerRef: body.providerRef, code: body.declineCode ?? 'declined', retryable: body.retryable ?? false };
+  return {
+    status: 'DECLINED',
+    providerRef: body.providerRef,
+    code: body.declineCode ?? 'declined',
+    retryable: body.retryable ?? false,
+  };
 }
 
 function parseJson<T>(text: string): T | undefined {

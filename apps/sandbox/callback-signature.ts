@@ -28,7 +28,11 @@ export function verifySandboxCallback(
   const expected = Buffer.from(hmacHex(apiKey, t, body), 'hex');
   // A sender rotating keys may send several v1 entries; one match is enough.
   return parts.some(
-    ([name, value]) => name === 'v1' && value !== undefined && /^[0-9a-f]{64}$/.test(value) && timingSafeEqual(Buffer.from(value, 'hex'), expected),
+    ([name, value]) =>
+      name === 'v1' &&
+      value !== undefined &&
+      /^[0-9a-f]{64}$/.test(value) &&
+      timingSafeEqual(Buffer.from(value, 'hex'), expected),
   );
 }
 

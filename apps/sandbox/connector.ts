@@ -54,7 +54,9 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
           country: payment.country,
           instrument: payment.financialInstrumentId,
           reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
-          ...(appId === 'SANDBOX_BANK' ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` } : {}),
+          ...(appId === 'SANDBOX_BANK'
+            ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` }
+            : {}),
         },
       });
       return toOutcome(answered(response));
@@ -76,8 +78,20 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<SandboxCallback>(rawBody);
       const reference = body?.reference;
-      if (!body || typeof body.id !== 'string' || !reference?.tenantId || !reference.orderRef || !reference.instructionRef) return undefined;
-      return { tenantId: reference.tenantId, orderRef: reference.orderRef, instructionRef: reference.instructionRef, providerRef: body.id };
+      if (
+        !body ||
+        typeof body.id !== 'string' ||
+        !reference?.tenantId ||
+        !reference.orderRef ||
+        !reference.instructionRef
+      )
+        return undefined;
+      return {
+        tenantId: reference.tenantId,
+        orderRef: reference.orderRef,
+        instructionRef: reference.instructionRef,
+        providerRef: body.id,
+      };
     },
     verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
       const apiKey = installation.secrets.apiKey;
@@ -99,9 +113,15 @@ function answered(response: Response<SandboxPayment>): SandboxPayment {
 }
 
 function toOutcome(body: SandboxPayment): PaymentOutcome {
-  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.id, ...(body.voucherCode ? { voucherCode: body.voucherCode } : {}) };
+  if (body.status === 'SETTLED')
+    return { status: 'SETTLED', providerRef: body.id, ...(body.voucherCode ? { voucherCode: body.voucherCode } : {}) };
   if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.id };
-  return { status: 'DECLINED', providerRef: body.id, code: body.declineCode ?? 'declined', retryable: body.retryable ?? false };
+  return {
+    status: 'DECLINED',
+    providerRef: body.id,
+    code: body.declineCode ?? 'declined',
+    retryable: body.retryable ?? false,
+  };
 }
 
 function parseJson<T>(text: string): T | undefined {

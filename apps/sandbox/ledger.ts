@@ -67,7 +67,7 @@ export class Ledger {
   append(record: PaymentRecord): void {
     if (this.fd === undefined) throw new Error('the sandbox ledger is closed');
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
-    for (let written = 0; written < line.length; ) written += writeSync(this.fd, line, written);
+    for (let written = 0; written < line.length;) written += writeSync(this.fd, line, written);
     fsyncSync(this.fd);
     this.remember(record);
   }
@@ -111,7 +111,11 @@ function readWholeLines(path: string): string[] {
   const content = readFileSync(path);
   const end = content.lastIndexOf(0x0a) + 1;
   if (end < content.length) truncateSync(path, end);
-  return content.subarray(0, end).toString('utf8').split('\n').filter((line) => line !== '');
+  return content
+    .subarray(0, end)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '');
 }
 
 /** A new file's directory entry is only durable once the directory itself is synced. */

@@ -7,8 +7,7 @@ import { findVoucher } from './voucher-catalog.js';
  * instruments of each app, in one place so that the README, the server and the tests agree.
  */
 export type Resolution =
-  | { status: 'SETTLED'; voucherCode?: string }
-  | { status: 'DECLINED'; declineCode: string; retryable: boolean };
+  { status: 'SETTLED'; voucherCode?: string } | { status: 'DECLINED'; declineCode: string; retryable: boolean };
 
 export type CardBehaviour =
   /** Record the resolution and answer with it. */
@@ -65,7 +64,9 @@ const CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 /** `VCH-XXXX-XXXX-XXXX`; randomInt draws without modulo bias. */
 function newVoucherCode(): string {
-  const groups = Array.from({ length: 3 }, () => Array.from({ length: 4 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join(''));
+  const groups = Array.from({ length: 3 }, () =>
+    Array.from({ length: 4 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join(''),
+  );
   return `VCH-${groups.join('-')}`;
 }
 

@@ -28,7 +28,12 @@ export interface SandboxApp {
 }
 
 const API_KEY_HEADER = /^Bearer (sk_test_[A-Za-z0-9_]{8,})$/;
-const SUPPORTED_PAYMENTS = new Set(['SANDBOX_CARD/CARD/DEBIT', 'SANDBOX_BANK/BANK_DEBIT/DEBIT', 'SANDBOX_BANK/BANK_TRANSFER/CREDIT', 'SANDBOX_VOUCHERS/VOUCHER/CREDIT']);
+const SUPPORTED_PAYMENTS = new Set([
+  'SANDBOX_CARD/CARD/DEBIT',
+  'SANDBOX_BANK/BANK_DEBIT/DEBIT',
+  'SANDBOX_BANK/BANK_TRANSFER/CREDIT',
+  'SANDBOX_VOUCHERS/VOUCHER/CREDIT',
+]);
 /** Waits between the six attempts to deliver a callback. */
 const CALLBACK_BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const CALLBACK_TIMEOUT_MS = 10_000;
@@ -43,7 +48,10 @@ const paymentRequestSchema = z.strictObject({
   country: z.string().regex(/^[A-Z]{2}$/),
   instrument: text,
   reference: z.strictObject({ tenantId: text, orderRef: text, instructionRef: text }),
-  callbackUrl: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  callbackUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
 }) satisfies z.ZodType<SandboxPaymentRequest>;
 
 const ledgerFilterSchema = z.object({ tenantId: z.string().optional(), orderRef: z.string().optional() });
@@ -54,7 +62,12 @@ const ledgerFilterSchema = z.object({ tenantId: z.string().optional(), orderRef:
  * payments answer at once, bank payments resolve later and call back with a signed request, and
  * voucher payouts issue a code. Test instruments choose the outcome (outcomes.ts).
  */
-export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, log = (line) => console.log(line) }: SandboxOptions): SandboxApp {
+export function createSandboxApp({
+  dataDir,
+  settleMs = 2000,
+  hangMs = 30_000,
+  log = (line) => console.log(line),
+}: SandboxOptions): SandboxApp {
   const ledger = Ledger.open(dataDir);
   const stopping = new AbortController();
   const background = new Set<Promise<void>>();
@@ -75,7 +88,11 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
     const { tenantId, orderRef } = filter.data;
     const items = ledger
       .list()
-      .filter(({ request: { reference } }) => (tenantId === undefined || reference.tenantId === tenantId) && (orderRef === undefined || reference.orderRef === orderRef))
+      .filter(
+        ({ request: { reference } }) =>
+          (tenantId === undefined || reference.tenantId === tenantId) &&
+          (orderRef === undefined || reference.orderRef === orderRef),
+      )
       .map(presentLedgerItem);
     res.json({ items });
   });
@@ -93,7 +110,8 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
   // What a client asks after a call that went unanswered: did the payment happen under this key?
   app.get('/v1/payments', (req, res) => {
     const idempotencyKey = req.query.idempotencyKey;
-    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > 255) return refuse(res, 400, 'idempotency_key_required');
+    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > 255)
+      return refuse(res, 400, 'idempotency_key_required');
     const payment = ledger.findByIdempotencyKey(merchantOf(req), idempotencyKey);
     if (!payment) return refuse(res, 404, 'not_found');
     res.json(presentPayment(payment));
@@ -113,8 +131,10 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
     const parsed = paymentRequestSchema.safeParse(req.body);
     if (!parsed.success) return refuse(res, 400, 'invalid_request');
     const request = parsed.data;
-    if (!SUPPORTED_PAYMENTS.has(`${request.appId}/${request.paymentMethod}/${request.direction}`)) return refuse(res, 400, 'unsupported_payment');
-    if (request.appId === 'SANDBOX_BANK' && request.callbackUrl === undefined) return refuse(res, 400, 'invalid_request');
+    if (!SUPPORTED_PAYMENTS.has(`${request.appId}/${request.paymentMethod}/${request.direction}`))
+      return refuse(res, 400, 'unsupported_payment');
+    if (request.appId === 'SANDBOX_BANK' && request.callbackUrl === undefined)
+      return refuse(res, 400, 'invalid_request');
 
     // From here to the ledger append nothing awaits, so two calls with one key cannot both record.
     const existing = ledger.findByIdempotencyKey(apiKey, idempotencyKey);
@@ -131,7 +151,12 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
       return;
     }
     if (request.appId === 'SANDBOX_VOUCHERS') {
-      const payment = record(apiKey, idempotencyKey, request, voucherPayout(request.instrument, request.currency, request.amountMinor));
+      const payment = record(
+        apiKey,
+        idempotencyKey,
+        request,
+        voucherPayout(request.instrument, request.currency, request.amountMinor),
+      );
       res.status(201).json(presentPayment(payment));
       return;
     }
@@ -142,7 +167,12 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
       if (behaviour.kind === 'fail-first-call') failedOnce.add(scope);
       return refuse(res, 503, 'temporarily_unavailable');
     }
-    const payment = record(apiKey, idempotencyKey, request, behaviour.kind === 'answer' ? behaviour.resolution : { status: 'SETTLED' });
+    const payment = record(
+      apiKey,
+      idempotencyKey,
+      request,
+      behaviour.kind === 'answer' ? behaviour.resolution : { status: 'SETTLED' },
+    );
     // Recorded now: a retry with this key replays the payment, so the flaky key need not be remembered.
     failedOnce.delete(scope);
     if (behaviour.kind === 'settle-then-hang') {
@@ -168,9 +198,22 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
     if (payment.status === 'PENDING') runInBackground(settleLater(payment), `settling ${payment.id}`);
   }
 
-  function record(apiKey: string, idempotencyKey: string, request: SandboxPaymentRequest, state: Resolution | { status: 'PENDING' }): PaymentRecord {
+  function record(
+    apiKey: string,
+    idempotencyKey: string,
+    request: SandboxPaymentRequest,
+    state: Resolution | { status: 'PENDING' },
+  ): PaymentRecord {
     const now = new Date().toISOString();
-    const payment: PaymentRecord = { id: `sbx_${randomUUID()}`, apiKey, idempotencyKey, request, ...state, createdAt: now, updatedAt: now };
+    const payment: PaymentRecord = {
+      id: `sbx_${randomUUID()}`,
+      apiKey,
+      idempotencyKey,
+      request,
+      ...state,
+      createdAt: now,
+      updatedAt: now,
+    };
     ledger.append(payment);
     return payment;
   }
@@ -193,7 +236,9 @@ export function createSandboxApp({ dataDir, settleMs = 2000, hangMs = 30_000, lo
       const failure = await postCallback(url, payment.apiKey, body);
       if (failure === undefined) return;
       const givingUp = attempt === attempts;
-      log(`callback for ${payment.id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`);
+      log(
+        `callback for ${payment.id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`,
+      );
       if (givingUp) return;
       await sleep(CALLBACK_BACKOFF_MS[attempt - 1], undefined, { signal: stopping.signal });
     }

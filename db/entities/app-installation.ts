@@ -23,7 +23,14 @@ export const AppInstallationSchema = new EntitySchema<AppInstallation>({
   indexes: [{ properties: ['tenantId', 'createdAt', 'id'] }],
   properties: {
     id: { type: 'uuid', primary: true },
-    tenantId: { kind: 'm:1', entity: 'Tenant', mapToPk: true, fieldName: 'tenant_id', deleteRule: 'cascade', updateRule: 'no action' },
+    tenantId: {
+      kind: 'm:1',
+      entity: 'Tenant',
+      mapToPk: true,
+      fieldName: 'tenant_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     appId: { type: 'string', length: 64 },
     configuration: { type: 'json' },
     secretsCiphertext: { type: 'text', nullable: true },

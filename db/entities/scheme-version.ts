@@ -14,7 +14,15 @@ export const SchemeVersionSchema = new EntitySchema<SchemeVersion>({
   class: SchemeVersion,
   tableName: 'scheme_version',
   properties: {
-    schemeId: { kind: 'm:1', entity: 'Scheme', mapToPk: true, fieldName: 'scheme_id', primary: true, deleteRule: 'cascade', updateRule: 'no action' },
+    schemeId: {
+      kind: 'm:1',
+      entity: 'Scheme',
+      mapToPk: true,
+      fieldName: 'scheme_id',
+      primary: true,
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     version: { type: 'integer', primary: true },
     tenantId: { type: 'uuid' },
     rules: { type: 'json' },

@@ -32,7 +32,14 @@ export const SchemeSchema = new EntitySchema<Scheme>({
   ],
   properties: {
     id: { type: 'uuid', primary: true },
-    tenantId: { kind: 'm:1', entity: 'Tenant', mapToPk: true, fieldName: 'tenant_id', deleteRule: 'cascade', updateRule: 'no action' },
+    tenantId: {
+      kind: 'm:1',
+      entity: 'Tenant',
+      mapToPk: true,
+      fieldName: 'tenant_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     kind: { type: 'string', length: 8 },
     name: { type: 'string', length: 200 },
     currentVersion: { type: 'integer' },

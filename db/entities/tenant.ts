@@ -21,7 +21,15 @@ export const TenantSchema = new EntitySchema<Tenant>({
   properties: {
     id: { type: 'uuid', primary: true },
     // The foreign key, kept as the id value (mapToPk): tenants are looked up by account id, never walked to.
-    accountId: { kind: 'm:1', entity: 'Account', mapToPk: true, fieldName: 'account_id', deleteRule: 'cascade', updateRule: 'no action', deferMode: 'deferred' },
+    accountId: {
+      kind: 'm:1',
+      entity: 'Account',
+      mapToPk: true,
+      fieldName: 'account_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+      deferMode: 'deferred',
+    },
     name: { type: 'string', length: 200 },
     timeZone: { type: 'string', length: 64, nullable: true },
     dunningRetryDelaysDays: { type: 'json', nullable: true },

@@ -21,7 +21,14 @@ export const VoucherGroupSchema = new EntitySchema<VoucherGroup>({
   indexes: [{ properties: ['tenantId', 'createdAt', 'id'] }],
   properties: {
     id: { type: 'uuid', primary: true },
-    tenantId: { kind: 'm:1', entity: 'Tenant', mapToPk: true, fieldName: 'tenant_id', deleteRule: 'cascade', updateRule: 'no action' },
+    tenantId: {
+      kind: 'm:1',
+      entity: 'Tenant',
+      mapToPk: true,
+      fieldName: 'tenant_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     name: { type: 'string', length: 200 },
     vouchers: { type: 'json' },
     createdAt: { type: 'datetime' },

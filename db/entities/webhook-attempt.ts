@@ -19,7 +19,14 @@ export const WebhookAttemptSchema = new EntitySchema<WebhookAttempt>({
   uniques: [{ properties: ['deliveryId', 'attempt'], name: 'webhook_attempt_delivery_attempt_unique' }],
   properties: {
     id: { type: 'uuid', primary: true },
-    deliveryId: { kind: 'm:1', entity: 'WebhookDelivery', mapToPk: true, fieldName: 'delivery_id', deleteRule: 'cascade', updateRule: 'no action' },
+    deliveryId: {
+      kind: 'm:1',
+      entity: 'WebhookDelivery',
+      mapToPk: true,
+      fieldName: 'delivery_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     tenantId: { type: 'uuid' },
     attempt: { type: 'integer' },
     attemptedAt: { type: 'datetime' },

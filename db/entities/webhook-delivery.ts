@@ -29,14 +29,29 @@ export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
     { properties: ['endpointId', 'status', 'createdAt'] },
     {
       name: 'webhook_delivery_not_started_index',
-      expression: 'CREATE INDEX webhook_delivery_not_started_index ON public.webhook_delivery USING btree (created_at) WHERE (started_at IS NULL)',
+      expression:
+        'CREATE INDEX webhook_delivery_not_started_index ON public.webhook_delivery USING btree (created_at) WHERE (started_at IS NULL)',
     },
   ],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },
-    endpointId: { kind: 'm:1', entity: 'WebhookEndpoint', mapToPk: true, fieldName: 'endpoint_id', deleteRule: 'cascade', updateRule: 'no action' },
-    eventId: { kind: 'm:1', entity: 'OrderEvent', mapToPk: true, fieldName: 'event_id', deleteRule: 'cascade', updateRule: 'no action' },
+    endpointId: {
+      kind: 'm:1',
+      entity: 'WebhookEndpoint',
+      mapToPk: true,
+      fieldName: 'endpoint_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
+    eventId: {
+      kind: 'm:1',
+      entity: 'OrderEvent',
+      mapToPk: true,
+      fieldName: 'event_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     eventType: { type: 'string', length: 40 },
     status: { type: 'string', length: 16 },
     attempts: { type: 'integer' },

@@ -28,7 +28,14 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
   indexes: [{ properties: ['tenantId', 'createdAt', 'id'] }],
   properties: {
     id: { type: 'uuid', primary: true },
-    tenantId: { kind: 'm:1', entity: 'Tenant', mapToPk: true, fieldName: 'tenant_id', deleteRule: 'cascade', updateRule: 'no action' },
+    tenantId: {
+      kind: 'm:1',
+      entity: 'Tenant',
+      mapToPk: true,
+      fieldName: 'tenant_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
     url: { type: 'string', length: 2000 },
     eventTypes: { type: 'json' },
     enabled: { type: 'boolean' },

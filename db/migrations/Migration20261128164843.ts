@@ -2,7 +2,6 @@ import { Migration } from '@mikro-orm/migrations';
 
 /** The workflow projects only the instructions that changed, each idempotent by its own version. */
 export class Migration20261128164843 extends Migration {
-
   override async up(): Promise<void> {
     this.addSql(`alter table "payment_instruction" add column "projection_version" bigint not null default '0';`);
   }
@@ -10,5 +9,4 @@ export class Migration20261128164843 extends Migration {
   override async down(): Promise<void> {
     this.addSql(`alter table "payment_instruction" drop column "projection_version";`);
   }
-
 }

@@ -31,7 +31,11 @@ export class ManagedProcess {
     const log = openSync(this.spec.logFile, 'a');
     try {
       this.stopping = false;
-      const child = spawn(this.spec.command, this.spec.args, { cwd: this.spec.cwd, env: this.spec.env, stdio: ['ignore', log, log] });
+      const child = spawn(this.spec.command, this.spec.args, {
+        cwd: this.spec.cwd,
+        env: this.spec.env,
+        stdio: ['ignore', log, log],
+      });
       this.child = child;
       this.exited = new Promise((resolve) =>
         child.once('exit', (code, signal) => {
@@ -81,14 +85,23 @@ export class ManagedProcess {
 }
 
 /** Polls `probe` until it answers true, failing early if `process` exits and after `timeoutMs`. */
-export async function waitUntil(what: string, probe: () => Promise<boolean>, process?: ManagedProcess, timeoutMs = 60_000): Promise<void> {
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  process?: ManagedProcess,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await probe().catch(() => false);
     // Checked after the probe too: an answer from something else while this process died is no answer.
-    if (process && !process.isRunning()) throw new Error(`${process.name} exited while waiting for ${what}:\n${process.tail()}`);
+    if (process && !process.isRunning())
+      throw new Error(`${process.name} exited while waiting for ${what}:\n${process.tail()}`);
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${process ? `:\n${process.tail()}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}${process ? `:\n${process.tail()}` : ''}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -9,11 +9,26 @@ import { stringify } from 'yaml';
 import { openDatabase } from '../../db/orm.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import type { TemporalServerBinaries } from '../../temporal/server-binaries.js';
-import { TEMPORAL_DYNAMIC_CONFIG, temporalServerConfig, temporalUiConfig, type TemporalServerPorts } from '../../temporal/server-config.js';
-import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../../temporal/server-database.js';
+import {
+  TEMPORAL_DYNAMIC_CONFIG,
+  temporalServerConfig,
+  temporalUiConfig,
+  type TemporalServerPorts,
+} from '../../temporal/server-config.js';
+import {
+  dropTemporalDatabases,
+  prepareTemporalDatabases,
+  temporalDatabasesOn,
+} from '../../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { PAYMENTS_TASK_QUEUE } from '../../workflows/definitions.js';
-import { CustomerRefKey, NextActionAtKey, OrderRefKey, OrderStatusKey, TenantIdKey } from '../../workflows/search-attributes.js';
+import {
+  CustomerRefKey,
+  NextActionAtKey,
+  OrderRefKey,
+  OrderStatusKey,
+  TenantIdKey,
+} from '../../workflows/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -77,9 +92,16 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     // A port already taken (say, by a cluster left running) would have the new processes answer
     // for the old ones: refuse at once, naming it.
-    const wanted: number[] = [...(Object.values(ports.temporal) as number[]), ports.ui, ...(options.temporalOnly ? [] : [ports.sandbox, ...ports.apis])];
-    const taken = (await Promise.all(wanted.map(async (port) => ((await portIsFree(port)) ? undefined : port)))).filter((port): port is number => port !== undefined);
-    if (taken.length > 0) throw new Error(`port(s) ${taken.join(', ')} on 127.0.0.1 are in use (another cluster still running?)`);
+    const wanted: number[] = [
+      ...(Object.values(ports.temporal) as number[]),
+      ports.ui,
+      ...(options.temporalOnly ? [] : [ports.sandbox, ...ports.apis]),
+    ];
+    const taken = (await Promise.all(wanted.map(async (port) => ((await portIsFree(port)) ? undefined : port)))).filter(
+      (port): port is number => port !== undefined,
+    );
+    if (taken.length > 0)
+      throw new Error(`port(s) ${taken.join(', ')} on 127.0.0.1 are in use (another cluster still running?)`);
 
     log('preparing the Temporal server’s databases and the application’s');
     const db = temporalDatabasesOn(options.databaseUrl, options.temporalDatabases);
@@ -92,7 +114,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     mkdirSync(join(temporalRoot, 'config'), { recursive: true });
     const dynamicConfig = join(temporalRoot, 'config', 'dynamic.yaml');
     writeFileSync(dynamicConfig, stringify(TEMPORAL_DYNAMIC_CONFIG));
-    writeFileSync(join(temporalRoot, 'config', 'cluster.yaml'), stringify(temporalServerConfig(db, ports.temporal, dynamicConfig)), { mode: 0o600 });
+    writeFileSync(
+      join(temporalRoot, 'config', 'cluster.yaml'),
+      stringify(temporalServerConfig(db, ports.temporal, dynamicConfig)),
+      { mode: 0o600 },
+    );
     const temporal = new ManagedProcess('temporal-server', {
       command: options.binaries.server,
       args: ['--root', temporalRoot, '--config', 'config', '--env', 'cluster', '--allow-no-auth', 'start'],
@@ -101,7 +127,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     });
     const uiRoot = join(options.dataDir, 'temporal-ui');
     mkdirSync(join(uiRoot, 'config'), { recursive: true });
-    writeFileSync(join(uiRoot, 'config', 'cluster.yaml'), stringify(temporalUiConfig(temporalAddress, ports.ui, NAMESPACE)));
+    writeFileSync(
+      join(uiRoot, 'config', 'cluster.yaml'),
+      stringify(temporalUiConfig(temporalAddress, ports.ui, NAMESPACE)),
+    );
     const ui = new ManagedProcess('temporal-ui', {
       command: options.binaries.ui,
       args: ['--root', uiRoot, '--config', 'config', '--env', 'cluster', 'start'],
@@ -135,7 +164,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         env: appEnv(extra),
         logFile: join(logsDir, `${name}.log`),
       });
-    const sandbox = node('sandbox', 'apps/sandbox/main.ts', { SANDBOX_PORT: String(ports.sandbox), SANDBOX_DATA_DIR: join(options.dataDir, 'sandbox') });
+    const sandbox = node('sandbox', 'apps/sandbox/main.ts', {
+      SANDBOX_PORT: String(ports.sandbox),
+      SANDBOX_DATA_DIR: join(options.dataDir, 'sandbox'),
+    });
     const workers = Array.from({ length: options.workers ?? 2 }, (_, i) => node(`worker-${i + 1}`, 'worker/main.ts'));
     const apis = ports.apis.map((port, i) => node(`api-${i + 1}`, 'api/main.ts', { API_PORT: String(port) }));
 
@@ -144,10 +176,26 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         await waitUntil('the Temporal frontend', () => frontendServes(temporalAddress), temporal, 90_000);
         await ensureNamespace(temporalAddress);
       },
-      'temporal-ui': () => waitUntil('the Temporal UI', () => answers(`http://127.0.0.1:${ports.ui}/api/v1/namespaces`), ui),
+      'temporal-ui': () =>
+        waitUntil('the Temporal UI', () => answers(`http://127.0.0.1:${ports.ui}/api/v1/namespaces`), ui),
       sandbox: () => waitUntil('the sandbox provider', () => answers(`${sandboxUrl}/healthz`), sandbox),
-      ...Object.fromEntries(workers.map((w) => [w.name, () => waitUntil(`${w.name} to poll`, () => pollers(temporalAddress).then((ids) => ids.some((id) => id.startsWith(`${w.pid}@`))), w)])),
-      ...Object.fromEntries(apis.map((a, i) => [a.name, () => waitUntil(`${a.name} to be ready`, () => answers(`${apiUrls[i]}/readyz`), a)])),
+      ...Object.fromEntries(
+        workers.map((w) => [
+          w.name,
+          () =>
+            waitUntil(
+              `${w.name} to poll`,
+              () => pollers(temporalAddress).then((ids) => ids.some((id) => id.startsWith(`${w.pid}@`))),
+              w,
+            ),
+        ]),
+      ),
+      ...Object.fromEntries(
+        apis.map((a, i) => [
+          a.name,
+          () => waitUntil(`${a.name} to be ready`, () => answers(`${apiUrls[i]}/readyz`), a),
+        ]),
+      ),
     };
     const bringUp = async (member: ManagedProcess) => {
       log(`starting ${member.name}`);
@@ -155,7 +203,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       if (!started.includes(member)) started.push(member);
       await waitFor[member.name]();
     };
-    for (const member of options.temporalOnly ? [temporal, ui] : [temporal, ui, sandbox, ...workers, ...apis]) await bringUp(member);
+    for (const member of options.temporalOnly ? [temporal, ui] : [temporal, ui, sandbox, ...workers, ...apis])
+      await bringUp(member);
 
     return {
       temporalAddress,
@@ -211,7 +260,10 @@ async function ensureNamespace(address: string): Promise<void> {
       () => false,
     );
     if (!exists) {
-      await connection.workflowService.registerNamespace({ namespace: NAMESPACE, workflowExecutionRetentionPeriod: msToTs('7 days') });
+      await connection.workflowService.registerNamespace({
+        namespace: NAMESPACE,
+        workflowExecutionRetentionPeriod: msToTs('7 days'),
+      });
     }
     await waitUntil(`namespace ${NAMESPACE}`, async () => {
       await connection.workflowService.listWorkflowExecutions({ namespace: NAMESPACE, pageSize: 1 });

@@ -29,7 +29,8 @@ import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../s
 const cacheDir = loadConfig().cacheDir;
 const binariesCached = existsSync(join(cacheDir, 'temporal-server-v1.29.1', 'bin', 'server'));
 const runnable = !!postgresBinDir() && (binariesCached || existsSync('/usr/local/go/bin/go') || !!process.env.CI);
-if (!runnable && process.env.CI) throw new Error('the fault tests need PostgreSQL server binaries and Go (for the Temporal server)');
+if (!runnable && process.env.CI)
+  throw new Error('the fault tests need PostgreSQL server binaries and Go (for the Temporal server)');
 
 let postgres: PrivatePostgres;
 let cluster: Cluster;
@@ -62,7 +63,12 @@ beforeAll(async () => {
     binaries: ensureTemporalServerBinaries(cacheDir, () => undefined),
     dataDir: mkdtempSync(join(tmpdir(), 'cluster-faults-')),
     masterKeys,
-    ports: { apis: [await freePort(), await freePort()], sandbox: await freePort(), temporal: portsAround(frontend), ui: await freePort() },
+    ports: {
+      apis: [await freePort(), await freePort()],
+      sandbox: await freePort(),
+      temporal: portsAround(frontend),
+      ui: await freePort(),
+    },
     logLevel: 'warn',
     env: { SANDBOX_SETTLE_MS: '300', DATABASE_POOL_SIZE: '10' },
   });
@@ -72,7 +78,13 @@ beforeAll(async () => {
   tenantId = tenant.tenantId;
   clients = cluster.apiUrls.map((baseUrl) => new PaymentSchedulerClient({ baseUrl, ...tenant }));
   // An order far in the future, whose instruction the probe amends: a change goes through Temporal.
-  expect((await clients[0].request('POST', '/v1/order-management', { body: { orderRef: 'probe', instructions: [instruction('p', '2031-01-01T00:00:00Z', '1.00')] } })).status).toBe(202);
+  expect(
+    (
+      await clients[0].request('POST', '/v1/order-management', {
+        body: { orderRef: 'probe', instructions: [instruction('p', '2031-01-01T00:00:00Z', '1.00')] },
+      })
+    ).status,
+  ).toBe(202);
 }, 300_000);
 
 afterAll(async () => {
@@ -82,14 +94,36 @@ afterAll(async () => {
 });
 
 function instruction(instructionRef: string, due: string, amount: string, financialInstrumentId = 'card_ok') {
-  return { instructionRef, direction: 'DEBIT', amount, currency: 'EUR', country: 'FR', openDate: due, dueDate: due, financialInstrumentId };
+  return {
+    instructionRef,
+    direction: 'DEBIT',
+    amount,
+    currency: 'EUR',
+    country: 'FR',
+    openDate: due,
+    dueDate: due,
+    financialInstrumentId,
+  };
 }
 
 /** Orders of `perOrder` instructions each, falling due at the given instants in turn, with distinct amounts. */
-async function submitOrders(prefix: string, orders: number, perOrder: number, dues: Date[], instrument = 'card_ok'): Promise<string[]> {
+async function submitOrders(
+  prefix: string,
+  orders: number,
+  perOrder: number,
+  dues: Date[],
+  instrument = 'card_ok',
+): Promise<string[]> {
   const refs = Array.from({ length: orders }, (_, o) => `${prefix}-${o}`);
   for (const [o, orderRef] of refs.entries()) {
-    const instructions = Array.from({ length: perOrder }, (_, n) => instruction(`i-${n}`, dues[n % dues.length].toISOString(), `${o + 1}.${String(n + 1).padStart(2, '0')}`, instrument));
+    const instructions = Array.from({ length: perOrder }, (_, n) =>
+      instruction(
+        `i-${n}`,
+        dues[n % dues.length].toISOString(),
+        `${o + 1}.${String(n + 1).padStart(2, '0')}`,
+        instrument,
+      ),
+    );
     const res = await clients[o % 2].request('POST', '/v1/order-management', { body: { orderRef, instructions } });
     expect(res.status).toBe(202);
   }
@@ -104,12 +138,15 @@ async function ledger(): Promise<SandboxLedgerItem[]> {
 /** Every instruction SETTLED, and the provider charged each exactly once, for its amount, under the reference the read model holds. */
 async function expectEachPaidOnce(orderRefs: string[], instructions: number) {
   await eventually(
-    () => orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED', order: { orderRef: { $in: orderRefs } } }),
+    () =>
+      orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED', order: { orderRef: { $in: orderRefs } } }),
     (n) => n === instructions,
     { what: `${instructions} instructions SETTLED`, timeoutMs: 180_000, intervalMs: 500 },
   );
   const charges = (await ledger()).filter((c) => orderRefs.includes(c.orderRef));
-  const rows = await orm.em.fork().find(PaymentInstruction, { tenantId, order: { orderRef: { $in: orderRefs } } }, { populate: ['order'] });
+  const rows = await orm.em
+    .fork()
+    .find(PaymentInstruction, { tenantId, order: { orderRef: { $in: orderRefs } } }, { populate: ['order'] });
   expect(charges).toHaveLength(instructions);
   const byInstruction = new Map(charges.map((c) => [`${c.orderRef}/${c.instructionRef}`, c]));
   expect(byInstruction.size).toBe(instructions);
@@ -138,7 +175,13 @@ function probeApis() {
       const [what, call] =
         n % 2 === 0
           ? ['list orders', () => client.request('GET', '/v1/order-management')]
-          : ['amend', () => client.request('PATCH', '/v1/order-management/probe/instructions/p', { body: { metadata: { probe: String(n) } } })];
+          : [
+              'amend',
+              () =>
+                client.request('PATCH', '/v1/order-management/probe/instructions/p', {
+                  body: { metadata: { probe: String(n) } },
+                }),
+            ];
       n++;
       try {
         const res = await call();
@@ -173,13 +216,19 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     const due = new Date(Date.now() + 8_000);
     // Every first call answers 503 and is retried, which keeps the burst in flight for seconds.
     const orders = await submitOrders('kill', 3, 20, [due], 'card_flaky');
-    await eventually(async () => (await ledger()).filter((c) => c.orderRef.startsWith('kill-')).length, (n) => n >= 5, {
-      what: 'the burst to be under way',
-      timeoutMs: 60_000,
-      intervalMs: 100,
-    });
+    await eventually(
+      async () => (await ledger()).filter((c) => c.orderRef.startsWith('kill-')).length,
+      (n) => n >= 5,
+      {
+        what: 'the burst to be under way',
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      },
+    );
     // Killed in the middle of the burst, not after it.
-    expect((await ledger()).filter((c) => c.orderRef.startsWith('kill-') && c.status === 'SETTLED').length).toBeLessThan(60);
+    expect(
+      (await ledger()).filter((c) => c.orderRef.startsWith('kill-') && c.status === 'SETTLED').length,
+    ).toBeLessThan(60);
     for (const victim of [cluster.workers[0], cluster.workers[1], cluster.workers[0]]) {
       await victim.kill();
       await cluster.restart(victim);
@@ -191,16 +240,28 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
   it('pays every instruction once across a restart of the Temporal server in the middle of a schedule, the API answering 503 meanwhile', async () => {
     const now = Date.now();
     const orders = await submitOrders('temporal', 4, 6, [new Date(now + 6_000), new Date(now + 30_000)]);
-    await eventually(async () => (await ledger()).filter((c) => c.orderRef.startsWith('temporal-')).length, (n) => n === 12, {
-      what: 'the first half of the schedule paid',
-      timeoutMs: 60_000,
-    });
+    await eventually(
+      async () => (await ledger()).filter((c) => c.orderRef.startsWith('temporal-')).length,
+      (n) => n === 12,
+      {
+        what: 'the first half of the schedule paid',
+        timeoutMs: 60_000,
+      },
+    );
     const probe = probeApis();
     await cluster.temporal.stop();
     // The outage lasts while the probe calls: three seconds of it.
-    await eventually(() => Promise.resolve(probe.answers.filter((a) => a.status === 503).length), (n) => n >= 2, { what: 'the API to notice', timeoutMs: 30_000 });
+    await eventually(
+      () => Promise.resolve(probe.answers.filter((a) => a.status === 503).length),
+      (n) => n >= 2,
+      { what: 'the API to notice', timeoutMs: 30_000 },
+    );
     await cluster.restart(cluster.temporal);
-    await eventually(() => Promise.resolve(probe.answers.at(-1)?.status), (status) => status === 200, { what: 'the API to serve again', timeoutMs: 60_000 });
+    await eventually(
+      () => Promise.resolve(probe.answers.at(-1)?.status),
+      (status) => status === 200,
+      { what: 'the API to serve again', timeoutMs: 60_000 },
+    );
     const answers = await probe.stop();
     expectOnly200Or503WithRetryAfter(answers);
     expect(answers.some((a) => a.what === 'amend' && a.status === 503)).toBe(true);
@@ -211,18 +272,30 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
   it('pays every instruction once across a restart of PostgreSQL while orders run, the API answering 503 meanwhile', async () => {
     const now = Date.now();
     const orders = await submitOrders('postgres', 4, 6, [new Date(now + 6_000), new Date(now + 25_000)]);
-    await eventually(async () => (await ledger()).filter((c) => c.orderRef.startsWith('postgres-')).length, (n) => n === 12, {
-      what: 'the first half of the schedule paid',
-      timeoutMs: 60_000,
-    });
+    await eventually(
+      async () => (await ledger()).filter((c) => c.orderRef.startsWith('postgres-')).length,
+      (n) => n === 12,
+      {
+        what: 'the first half of the schedule paid',
+        timeoutMs: 60_000,
+      },
+    );
     const probe = probeApis();
     postgres.stop();
-    await eventually(() => Promise.resolve(probe.answers.filter((a) => a.status === 503).length), (n) => n >= 2, { what: 'the API to notice', timeoutMs: 60_000 });
+    await eventually(
+      () => Promise.resolve(probe.answers.filter((a) => a.status === 503).length),
+      (n) => n >= 2,
+      { what: 'the API to notice', timeoutMs: 60_000 },
+    );
     postgres.start();
-    await eventually(() => Promise.resolve(probe.answers.slice(-2).map((a) => a.status)), (s) => s.length === 2 && s.every((x) => x === 200), {
-      what: 'the API to serve again',
-      timeoutMs: 60_000,
-    });
+    await eventually(
+      () => Promise.resolve(probe.answers.slice(-2).map((a) => a.status)),
+      (s) => s.length === 2 && s.every((x) => x === 200),
+      {
+        what: 'the API to serve again',
+        timeoutMs: 60_000,
+      },
+    );
     const answers = await probe.stop();
     expectOnly200Or503WithRetryAfter(answers);
     await expectEachPaidOnce(orders, 24);

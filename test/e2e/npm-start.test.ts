@@ -39,13 +39,21 @@ beforeAll(async () => {
     ...(process.env.TEMPORAL_ADDRESS ? { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS } : {}),
   };
   // As a user would run it, except that output goes to a pipe (as to a log file), not a terminal.
-  child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: projectRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  await eventually(() => Promise.resolve(output), (text) => text.includes('Payment scheduler is running') || child.exitCode !== null, {
-    what: '`npm start` to come up',
-    timeoutMs: 90_000,
-  });
+  await eventually(
+    () => Promise.resolve(output),
+    (text) => text.includes('Payment scheduler is running') || child.exitCode !== null,
+    {
+      what: '`npm start` to come up',
+      timeoutMs: 90_000,
+    },
+  );
   if (child.exitCode !== null) throw new Error(`npm start exited: ${output}`);
 }, 120_000);
 
@@ -72,15 +80,31 @@ describe('npm start', () => {
 
     // The keys work: they are the way in, and the tenant is ready for a first order.
     const baseUrl = `http://127.0.0.1:${ports.api}`;
-    const account = new PaymentSchedulerClient({ baseUrl, accountId: firstRun.accountId, publicKey: firstRun.publicKey, privateKey: firstRun.privateKey });
-    expect((await account.request('GET', '/v1/account/tenants')).body.items.map((t: { tenantId: string }) => t.tenantId)).toEqual([firstRun.tenant.tenantId]);
+    const account = new PaymentSchedulerClient({
+      baseUrl,
+      accountId: firstRun.accountId,
+      publicKey: firstRun.publicKey,
+      privateKey: firstRun.privateKey,
+    });
+    expect(
+      (await account.request('GET', '/v1/account/tenants')).body.items.map((t: { tenantId: string }) => t.tenantId),
+    ).toEqual([firstRun.tenant.tenantId]);
     const tenant = new PaymentSchedulerClient({ baseUrl, ...firstRun.tenant });
     const now = Date.now();
     const order = await tenant.request('POST', '/v1/order-management', {
       body: {
         orderRef: 'first',
         instructions: [
-          { instructionRef: 'a', direction: 'DEBIT', amount: '25.00', currency: 'EUR', country: 'IE', openDate: new Date(now).toISOString(), dueDate: new Date(now + 1000).toISOString(), financialInstrumentId: 'card_ok' },
+          {
+            instructionRef: 'a',
+            direction: 'DEBIT',
+            amount: '25.00',
+            currency: 'EUR',
+            country: 'IE',
+            openDate: new Date(now).toISOString(),
+            dueDate: new Date(now + 1000).toISOString(),
+            financialInstrumentId: 'card_ok',
+          },
         ],
       },
     });
@@ -97,11 +121,19 @@ describe('npm start', () => {
     const browser = await launchBrowser();
     if (!browser) return test.skip('no chromium installed');
     try {
-      const { tenant } = JSON.parse(readFileSync(join(dataDir, 'first-account.json'), 'utf8')) as { tenant: { tenantId: string } };
+      const { tenant } = JSON.parse(readFileSync(join(dataDir, 'first-account.json'), 'utf8')) as {
+        tenant: { tenantId: string };
+      };
       const workflowId = orderWorkflowId(tenant.tenantId, 'first');
       // npm start's own UI, or the production topology's when the tests run against it.
       const uiUrl = process.env.TEMPORAL_UI_URL || `http://127.0.0.1:${ports.ui}`;
-      const seen = await findOrderInTemporalUi(browser, uiUrl, 'first', workflowId, process.env.TEMPORAL_UI_URL ? 'temporal-ui-cluster' : 'temporal-ui-npm-start');
+      const seen = await findOrderInTemporalUi(
+        browser,
+        uiUrl,
+        'first',
+        workflowId,
+        process.env.TEMPORAL_UI_URL ? 'temporal-ui-cluster' : 'temporal-ui-npm-start',
+      );
       // Other tenants' orders named `first` may share a real server: the filter finds this one among them.
       expect(seen.listed).toContain(workflowId);
       expect(seen.listed.every((id) => id.endsWith('/first'))).toBe(true);
@@ -114,9 +146,21 @@ describe('npm start', () => {
   it('serves the embedded database on loopback to holders of the password in its data folder only', async () => {
     const password = readFileSync(join(dataDir, 'pglite', 'password'), 'utf8').trim();
     expect(statSync(join(dataDir, 'pglite', 'password')).mode & 0o777).toBe(0o600);
-    const refused = new pg.Client({ host: '127.0.0.1', port: ports.db, user: 'postgres', database: 'postgres', password: 'guess' });
+    const refused = new pg.Client({
+      host: '127.0.0.1',
+      port: ports.db,
+      user: 'postgres',
+      database: 'postgres',
+      password: 'guess',
+    });
     await expect(refused.connect()).rejects.toThrow(/password authentication failed/);
-    const allowed = new pg.Client({ host: '127.0.0.1', port: ports.db, user: 'postgres', database: 'postgres', password });
+    const allowed = new pg.Client({
+      host: '127.0.0.1',
+      port: ports.db,
+      user: 'postgres',
+      database: 'postgres',
+      password,
+    });
     await allowed.connect();
     expect((await allowed.query('select count(*)::int as n from account')).rows[0].n).toBe(1);
     await allowed.end();

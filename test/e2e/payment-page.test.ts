@@ -19,7 +19,13 @@ beforeAll(async () => {
   browser = await launchBrowser();
   tenant = await system.newTenant({ tenant: { name: 'Acme Insurance', timeZone: 'Europe/Berlin' } });
   // Card or bank debit, as the customer likes.
-  expect((await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', { body: { configuration: { apiKey: tenant.sandboxApiKey } } })).status).toBe(201);
+  expect(
+    (
+      await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+        body: { configuration: { apiKey: tenant.sandboxApiKey } },
+      })
+    ).status,
+  ).toBe(201);
   const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
     body: {
       name: 'card or bank',
@@ -49,19 +55,39 @@ async function openInstruction(orderRef: string, amount = '1234.50') {
     body: {
       orderRef,
       instructions: [
-        { instructionRef: 'premium', direction: 'DEBIT', amount, currency: 'EUR', country: 'DE', openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 7 * 86_400_000).toISOString(), schemeId },
+        {
+          instructionRef: 'premium',
+          direction: 'DEBIT',
+          amount,
+          currency: 'EUR',
+          country: 'DE',
+          openDate: new Date(now - 1000).toISOString(),
+          dueDate: new Date(now + 7 * 86_400_000).toISOString(),
+          schemeId,
+        },
       ],
     },
   });
   expect(res.status).toBe(202);
-  await eventually(() => tenant.client.request('GET', `/v1/order-management/${orderRef}`), (r) => r.body.instructions?.[0]?.status === 'OPEN', { what: `${orderRef} open` });
-  const link = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/premium/payment-link`, { body: {} });
+  await eventually(
+    () => tenant.client.request('GET', `/v1/order-management/${orderRef}`),
+    (r) => r.body.instructions?.[0]?.status === 'OPEN',
+    { what: `${orderRef} open` },
+  );
+  const link = await tenant.client.request(
+    'POST',
+    `/v1/order-management/${orderRef}/instructions/premium/payment-link`,
+    { body: {} },
+  );
   expect(link.status).toBe(201);
   return link.body as { url: string; expiresAt: string };
 }
 
 async function newPage(options: { locale?: string; phone?: boolean } = {}): Promise<Page> {
-  const context = await browser!.newContext({ locale: options.locale ?? 'de-DE', viewport: options.phone ? { width: 375, height: 667 } : { width: 1024, height: 768 } });
+  const context = await browser!.newContext({
+    locale: options.locale ?? 'de-DE',
+    viewport: options.phone ? { width: 375, height: 667 } : { width: 1024, height: 768 },
+  });
   return context.newPage();
 }
 
@@ -120,7 +146,11 @@ describe('the hosted payment page', () => {
           return undefined;
         }
       };
-      await eventually(reloaded, (s) => s === 'SETTLED', { what: 'both tabs to show it paid', timeoutMs: 30_000, intervalMs: 500 });
+      await eventually(reloaded, (s) => s === 'SETTLED', {
+        what: 'both tabs to show it paid',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
     }
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-double' })).toHaveLength(1);
     await first.context().close();
@@ -166,10 +196,28 @@ describe('the hosted payment page', () => {
 
   it('lets the customer claim a payout as a voucher of the scheme’s groups, and shows its code', async (test) => {
     if (!browser) return test.skip();
-    expect((await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: tenant.sandboxApiKey } } })).status).toBe(201);
-    const group = (await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body;
+    expect(
+      (
+        await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
+          body: { configuration: { apiKey: tenant.sandboxApiKey } },
+        })
+      ).status,
+    ).toBe(201);
+    const group = (
+      await tenant.client.request('POST', '/v1/voucher-groups', {
+        body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }] },
+      })
+    ).body;
     const payout = await tenant.client.request('POST', '/v1/schemes/payout', {
-      body: { name: 'vouchers', rules: [{ voucherGroupIds: [group.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }] },
+      body: {
+        name: 'vouchers',
+        rules: [
+          {
+            voucherGroupIds: [group.voucherGroupId],
+            options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }],
+          },
+        ],
+      },
     });
     expect(payout.status).toBe(201);
     const now = Date.now();
@@ -177,13 +225,30 @@ describe('the hosted payment page', () => {
       body: {
         orderRef: 'page-payout',
         instructions: [
-          { instructionRef: 'premium', direction: 'CREDIT', amount: '15.00', currency: 'EUR', country: 'DE', openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 7 * 86_400_000).toISOString(), schemeId: payout.body.schemeId },
+          {
+            instructionRef: 'premium',
+            direction: 'CREDIT',
+            amount: '15.00',
+            currency: 'EUR',
+            country: 'DE',
+            openDate: new Date(now - 1000).toISOString(),
+            dueDate: new Date(now + 7 * 86_400_000).toISOString(),
+            schemeId: payout.body.schemeId,
+          },
         ],
       },
     });
     expect(order.status).toBe(202);
-    await eventually(() => tenant.client.request('GET', '/v1/order-management/page-payout'), (r) => r.body.instructions?.[0]?.status === 'OPEN', { what: 'payout open' });
-    const { url } = (await tenant.client.request('POST', '/v1/order-management/page-payout/instructions/premium/payment-link', { body: {} })).body;
+    await eventually(
+      () => tenant.client.request('GET', '/v1/order-management/page-payout'),
+      (r) => r.body.instructions?.[0]?.status === 'OPEN',
+      { what: 'payout open' },
+    );
+    const { url } = (
+      await tenant.client.request('POST', '/v1/order-management/page-payout/instructions/premium/payment-link', {
+        body: {},
+      })
+    ).body;
     const page = await newPage();
     await page.goto(url);
     await expect(page.locator('h1').innerText()).resolves.toBe('Payout for you');
@@ -201,13 +266,25 @@ describe('the hosted payment page', () => {
     if (!browser) return test.skip();
     const { url } = await openInstruction('page-links');
     const token = url.split('/pay/')[1];
-    const rows = await system.orm.em.fork().getConnection().execute<{ id: string }[]>(
-      `select i.id from payment_instruction i join payment_order o on o.id = i.order_id where o.order_ref = 'page-links' and i.tenant_id = ?`,
-      [tenant.tenantId],
-    );
-    const claims = { tenantId: tenant.tenantId, orderRef: 'page-links', instructionRef: 'premium', instructionId: rows[0].id };
+    const rows = await system.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ id: string }[]>(
+        `select i.id from payment_instruction i join payment_order o on o.id = i.order_id where o.order_ref = 'page-links' and i.tenant_id = ?`,
+        [tenant.tenantId],
+      );
+    const claims = {
+      tenantId: tenant.tenantId,
+      orderRef: 'page-links',
+      instructionRef: 'premium',
+      instructionId: rows[0].id,
+    };
     const expired = await issuePaymentLink(paymentLinkKey(system.masterKey), claims, new Date(Date.now() - 1000));
-    const forged = await issuePaymentLink(paymentLinkKey(Buffer.alloc(32, 7).toString('base64')), claims, new Date(Date.now() + 60_000));
+    const forged = await issuePaymentLink(
+      paymentLinkKey(Buffer.alloc(32, 7).toString('base64')),
+      claims,
+      new Date(Date.now() + 60_000),
+    );
     const base = url.split('/pay/')[0];
     const page = await newPage();
     for (const [link, status, heading] of [
@@ -226,7 +303,11 @@ describe('the hosted payment page', () => {
 
   it('refuses a form posted without its CSRF token', async () => {
     const { url } = await openInstruction('page-csrf');
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'option=SANDBOX_CARD%3ACARD&instrument%3ASANDBOX_CARD%3ACARD=card_ok&form=AAAAAAAAAAAAAAAA' });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'option=SANDBOX_CARD%3ACARD&instrument%3ASANDBOX_CARD%3ACARD=card_ok&form=AAAAAAAAAAAAAAAA',
+    });
     expect(res.status).toBe(403);
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-csrf' })).toHaveLength(0);
   });
@@ -238,8 +319,14 @@ describe('the hosted payment page', () => {
     await page.goto(url);
     // Evaluated through the browser's debugging protocol, which the page's CSP does not govern.
     await page.evaluate(axeSource);
-    const result = await page.evaluate(() => (globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string }[] }> } }).axe.run());
-    expect(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
+    const result = await page.evaluate(() =>
+      (
+        globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string }[] }> } }
+      ).axe.run(),
+    );
+    expect(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual(
+      [],
+    );
     await page.context().close();
   });
 });

@@ -39,7 +39,8 @@ function startWorker(): ChildProcess {
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr += chunk));
   child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM') console.error(`worker exited with ${code}: ${stderr}`);
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
+      console.error(`worker exited with ${code}: ${stderr}`);
   });
   return child;
 }
@@ -65,8 +66,15 @@ describe('a worker killed in the middle of a burst of collections', () => {
       expect(res.status).toBe(202);
     }
     worker = startWorker();
-    const ledgerSize = async () => (await Promise.all(orders.map((orderRef) => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef })))).flat().length;
-    await eventually(ledgerSize, (n) => n >= 10, { what: 'the burst to be under way', timeoutMs: 60_000, intervalMs: 50 });
+    const ledgerSize = async () =>
+      (
+        await Promise.all(orders.map((orderRef) => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef })))
+      ).flat().length;
+    await eventually(ledgerSize, (n) => n >= 10, {
+      what: 'the burst to be under way',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
     worker.kill('SIGKILL');
     await new Promise((resolve) => worker!.once('exit', resolve));
     const atKill = await ledgerSize();
@@ -80,13 +88,21 @@ describe('a worker killed in the middle of a burst of collections', () => {
     );
     for (const orderRef of orders) {
       const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef });
-      const rows = await system.orm.em.fork().find(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef } });
+      const rows = await system.orm.em
+        .fork()
+        .find(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef } });
       // One charge per instruction, under its first key, for exactly its amount.
       expect(charges.map((c) => c.instructionRef).sort()).toEqual(rows.map((r) => r.instructionRef).sort());
       expect(new Set(charges.map((c) => c.idempotencyKey.split(':').at(-1)))).toEqual(new Set(['1']));
       const amounts = new Map(rows.map((r) => [r.instructionRef, r.amountMinor.toString()]));
       for (const charge of charges) expect(charge.amountMinor).toBe(amounts.get(charge.instructionRef));
-      expect(rows.every((r) => r.status === 'SETTLED' && r.providerRef === charges.find((c) => c.instructionRef === r.instructionRef)!.providerRef)).toBe(true);
+      expect(
+        rows.every(
+          (r) =>
+            r.status === 'SETTLED' &&
+            r.providerRef === charges.find((c) => c.instructionRef === r.instructionRef)!.providerRef,
+        ),
+      ).toBe(true);
     }
     worker.kill('SIGTERM');
     await new Promise((resolve) => worker!.once('exit', resolve));

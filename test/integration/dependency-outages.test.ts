@@ -40,21 +40,42 @@ describe('while a dependency is down', () => {
     const tenant = await system.newTenant();
     const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
     // A query waits at most 2 s for a connection here, as the API's pool would under an outage.
-    const orm = await openDatabase({ url: proxy.url, poolSize: 2, acquireTimeoutMs: 2_000, onWarning: () => undefined });
+    const orm = await openDatabase({
+      url: proxy.url,
+      poolSize: 2,
+      acquireTimeoutMs: 2_000,
+      onWarning: () => undefined,
+    });
     const api = await system.startApi({ orm, logger: createLogger('outage-api', 'silent') });
     try {
-      const client = new PaymentSchedulerClient({ baseUrl: api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
+      const client = new PaymentSchedulerClient({
+        baseUrl: api.url,
+        publicKey: tenant.publicKey,
+        privateKey: tenant.privateKey,
+        tenantId: tenant.tenantId,
+      });
       expect((await client.request('GET', '/v1/order-management')).status).toBe(200);
 
       proxy.cut();
       expectOutage(await client.request('GET', '/v1/order-management'), 'database_unavailable');
-      expectOutage(await client.request('POST', '/v1/order-management', { body: { orderRef: 'during-outage', instructions: [instruction('a')] } }), 'database_unavailable');
+      expectOutage(
+        await client.request('POST', '/v1/order-management', {
+          body: { orderRef: 'during-outage', instructions: [instruction('a')] },
+        }),
+        'database_unavailable',
+      );
       expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
 
       proxy.restore();
-      const back = await eventually(() => client.request('GET', '/v1/order-management'), (res) => res.status === 200, { what: 'the API to serve again' });
+      const back = await eventually(
+        () => client.request('GET', '/v1/order-management'),
+        (res) => res.status === 200,
+        { what: 'the API to serve again' },
+      );
       expect(back.body.items.map((o: { orderRef: string }) => o.orderRef)).not.toContain('during-outage');
-      expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'during-outage' })).toBe(0);
+      expect(
+        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'during-outage' }),
+      ).toBe(0);
     } finally {
       await api.close();
       await orm.close();
@@ -69,26 +90,50 @@ describe('while a dependency is down', () => {
     const temporal = new Client({ connection });
     const api = await system.startApi({ temporal, logger: createLogger('outage-api', 'silent') });
     try {
-      const client = new PaymentSchedulerClient({ baseUrl: api.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
-      const created = await client.request('POST', '/v1/order-management', { body: { orderRef: 'running', instructions: [instruction('a')] } });
-      expect(created.status).toBe(202);
-      await eventually(() => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'running' }), (o) => !!o.workflowStartedAt, {
-        what: 'the workflow to start',
+      const client = new PaymentSchedulerClient({
+        baseUrl: api.url,
+        publicKey: tenant.publicKey,
+        privateKey: tenant.privateKey,
+        tenantId: tenant.tenantId,
       });
+      const created = await client.request('POST', '/v1/order-management', {
+        body: { orderRef: 'running', instructions: [instruction('a')] },
+      });
+      expect(created.status).toBe(202);
+      await eventually(
+        () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'running' }),
+        (o) => !!o.workflowStartedAt,
+        {
+          what: 'the workflow to start',
+        },
+      );
 
       proxy.cut();
       const asked = Date.now();
-      expectOutage(await client.request('POST', '/v1/order-management/running/cancel', { body: {} }), 'temporal_unavailable');
+      expectOutage(
+        await client.request('POST', '/v1/order-management/running/cancel', { body: {} }),
+        'temporal_unavailable',
+      );
       // Answered promptly, not after the SDK's default 20 s of retries.
       expect(Date.now() - asked).toBeLessThan(8_000);
       // The order is stored even so: the reconciler starts its workflow once Temporal answers.
-      expect((await client.request('POST', '/v1/order-management', { body: { orderRef: 'taken-while-down', instructions: [instruction('a')] } })).status).toBe(202);
+      expect(
+        (
+          await client.request('POST', '/v1/order-management', {
+            body: { orderRef: 'taken-while-down', instructions: [instruction('a')] },
+          })
+        ).status,
+      ).toBe(202);
 
       proxy.restore();
-      const cancelled = await eventually(() => client.request('POST', '/v1/order-management/running/cancel', { body: {} }), (res) => res.status === 200, {
-        what: 'the cancel to go through',
-        timeoutMs: 30_000,
-      });
+      const cancelled = await eventually(
+        () => client.request('POST', '/v1/order-management/running/cancel', { body: {} }),
+        (res) => res.status === 200,
+        {
+          what: 'the cancel to go through',
+          timeoutMs: 30_000,
+        },
+      );
       expect(cancelled.body.status).toBe('CANCELLED');
     } finally {
       await api.close();

@@ -49,7 +49,9 @@ describe('secrets in stored idempotent answers', () => {
     expect(first.status).toBe(201);
     system.issuedPrivateKeys.push(first.body.privateKey);
 
-    const record = await system.orm.em.fork().findOneOrFail(IdempotencyRecord, { scope: `account:${account.accountId}`, key: headers['idempotency-key'] });
+    const record = await system.orm.em
+      .fork()
+      .findOneOrFail(IdempotencyRecord, { scope: `account:${account.accountId}`, key: headers['idempotency-key'] });
     expect(record.responseCiphertext).toMatch(/^v2\./);
     expect(JSON.stringify(record)).not.toContain(first.body.privateKey);
 
@@ -63,7 +65,10 @@ describe('bounded input', () => {
   it('answers 400 naming the field for an amount beyond what the database can hold, and logs no value', async () => {
     const tenant = await system.newTenant();
     const res = await createOrder(tenant, 'huge-1', [instruction('a', { amount: '999999999999999999.00' })]);
-    expect(res).toMatchObject({ status: 400, body: { errors: [{ path: 'instructions[0].amount', code: 'amount_too_large' }] } });
+    expect(res).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'instructions[0].amount', code: 'amount_too_large' }] },
+    });
     expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId })).toBe(0);
   });
 
@@ -84,8 +89,14 @@ describe('bounded input', () => {
     const tenant = await system.newTenant();
     const [scheme, parts] = signHmac(tenant.publicKey, tenant.privateKey).split(' ');
     const [publicKey, , epochSeconds, signature] = parts.split(':');
-    for (const header of [`${scheme} ${publicKey}:${'n'.repeat(5000)}:${epochSeconds}:${signature}`, `${scheme} ${publicKey}:${'n'.repeat(129)}:${epochSeconds}:${signature}`]) {
-      const res = await fetch(`${system.api.url}/v1/identity/hmac`, { method: 'POST', headers: { authorization: header } });
+    for (const header of [
+      `${scheme} ${publicKey}:${'n'.repeat(5000)}:${epochSeconds}:${signature}`,
+      `${scheme} ${publicKey}:${'n'.repeat(129)}:${epochSeconds}:${signature}`,
+    ]) {
+      const res = await fetch(`${system.api.url}/v1/identity/hmac`, {
+        method: 'POST',
+        headers: { authorization: header },
+      });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { code: string }).code).toBe('invalid_authorization_header');
     }
@@ -98,12 +109,36 @@ describe('bounded input', () => {
   it('refuses what PostgreSQL could not store: NUL characters, unpaired surrogates, years outside 2000–2199, funds currencies', async () => {
     const tenant = await system.newTenant();
     const cases: [unknown, string, string][] = [
-      [{ orderRef: 'nul-1', metadata: { note: 'a\u0000b' }, instructions: [instruction('a')] }, 'metadata.note', 'invalid_character'],
-      [{ orderRef: 'sur-1', metadata: { note: 'a\ud800b' }, instructions: [instruction('a')] }, 'metadata.note', 'invalid_character'],
-      [{ orderRef: 'y0-1', instructions: [instruction('a', { openDate: '0000-01-01', dueDate: '0000-01-02' })] }, 'instructions[0].openDate', 'invalid_date'],
-      [{ orderRef: 'y9-1', instructions: [instruction('a', { openDate: '2200-01-01', dueDate: '2200-01-02' })] }, 'instructions[0].openDate', 'invalid_date'],
-      [{ orderRef: 'xau-1', instructions: [instruction('a', { currency: 'XAU' })] }, 'instructions[0].currency', 'invalid_currency'],
-      [{ orderRef: 'usn-1', instructions: [instruction('a', { currency: 'USN' })] }, 'instructions[0].currency', 'invalid_currency'],
+      [
+        { orderRef: 'nul-1', metadata: { note: 'a\u0000b' }, instructions: [instruction('a')] },
+        'metadata.note',
+        'invalid_character',
+      ],
+      [
+        { orderRef: 'sur-1', metadata: { note: 'a\ud800b' }, instructions: [instruction('a')] },
+        'metadata.note',
+        'invalid_character',
+      ],
+      [
+        { orderRef: 'y0-1', instructions: [instruction('a', { openDate: '0000-01-01', dueDate: '0000-01-02' })] },
+        'instructions[0].openDate',
+        'invalid_date',
+      ],
+      [
+        { orderRef: 'y9-1', instructions: [instruction('a', { openDate: '2200-01-01', dueDate: '2200-01-02' })] },
+        'instructions[0].openDate',
+        'invalid_date',
+      ],
+      [
+        { orderRef: 'xau-1', instructions: [instruction('a', { currency: 'XAU' })] },
+        'instructions[0].currency',
+        'invalid_currency',
+      ],
+      [
+        { orderRef: 'usn-1', instructions: [instruction('a', { currency: 'USN' })] },
+        'instructions[0].currency',
+        'invalid_currency',
+      ],
     ];
     for (const [body, path, code] of cases) {
       const res = await tenant.client.request('POST', '/v1/order-management', { body });
@@ -118,7 +153,10 @@ describe('bounded input', () => {
 
   it('refuses a forged cursor with a 400, whatever it holds', async () => {
     const tenant = await system.newTenant();
-    for (const cursor of [{ createdAt: '2027-01-01T00:00:00.000Z', id: 'not-a-uuid' }, { createdAt: '-271821-04-20T00:00:00.000Z', id: randomUUID() }]) {
+    for (const cursor of [
+      { createdAt: '2027-01-01T00:00:00.000Z', id: 'not-a-uuid' },
+      { createdAt: '-271821-04-20T00:00:00.000Z', id: randomUUID() },
+    ]) {
       const encoded = Buffer.from(JSON.stringify(cursor)).toString('base64url');
       const res = await tenant.client.request('GET', `/v1/order-management?cursor=${encoded}`);
       expect(res).toMatchObject({ status: 400, body: { errors: [{ path: 'query.cursor', code: 'invalid_cursor' }] } });
@@ -142,7 +180,9 @@ describe('methods a route does not have', () => {
 describe('bounded work per list', () => {
   it('lists orders with a count of their instructions by status, and gives the instructions on the detail route', async () => {
     const tenant = await system.newTenant();
-    expect((await createOrder(tenant, 'summary-1', [instruction('a'), instruction('b'), instruction('c')])).status).toBe(202);
+    expect(
+      (await createOrder(tenant, 'summary-1', [instruction('a'), instruction('b'), instruction('c')])).status,
+    ).toBe(202);
     const list = await tenant.client.request('GET', '/v1/order-management');
     const [item] = list.body.items;
     expect(item).not.toHaveProperty('instructions');
@@ -154,8 +194,15 @@ describe('bounded work per list', () => {
 
   it('filters by status and customerRef, pages through all of them once', async () => {
     const tenant = await system.newTenant();
-    for (const [ref, customerRef] of [['f-1', 'cust-a'], ['f-2', 'cust-b'], ['f-3', 'cust-a'], ['f-4', 'cust-a']]) {
-      const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: ref, customerRef, instructions: [instruction('a')] } });
+    for (const [ref, customerRef] of [
+      ['f-1', 'cust-a'],
+      ['f-2', 'cust-b'],
+      ['f-3', 'cust-a'],
+      ['f-4', 'cust-a'],
+    ]) {
+      const res = await tenant.client.request('POST', '/v1/order-management', {
+        body: { orderRef: ref, customerRef, instructions: [instruction('a')] },
+      });
       expect(res.status).toBe(202);
     }
     const seen: string[] = [];
@@ -175,61 +222,97 @@ describe('bounded work per list', () => {
 describe('idempotency under failure', () => {
   // The embedded database runs one transaction at a time across all connections, so a lock held
   // by the test would hold up the request's claim too: this needs PostgreSQL (CI has it).
-  it.skipIf(inject('databasePoolSize') === 1)('gives a retry the first answer when the client hung up while the first request was still committing', async () => {
-    const account = await system.newAccount();
-    const key = `key-${randomUUID()}`;
-    const body = { name: `hang-up-${randomUUID()}` };
-    const token = await account.client.accessToken();
-    const headers = { authorization: `Bearer ${token}`, 'x-account-id': account.accountId, 'content-type': 'application/json', 'idempotency-key': key };
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'gives a retry the first answer when the client hung up while the first request was still committing',
+    async () => {
+      const account = await system.newAccount();
+      const key = `key-${randomUUID()}`;
+      const body = { name: `hang-up-${randomUUID()}` };
+      const token = await account.client.accessToken();
+      const headers = {
+        authorization: `Bearer ${token}`,
+        'x-account-id': account.accountId,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      };
 
-    // Hold the account row, so the tenant insert (which must check its account) waits.
-    const blocker = new pg.Client(inject('databaseUrl'));
-    await blocker.connect();
-    await blocker.query('begin');
-    await blocker.query('select id from account where id = $1 for update', [account.accountId]);
-    const hungUp = new AbortController();
-    const first = fetch(`${system.api.url}/v1/account/tenants`, { method: 'POST', headers, body: JSON.stringify(body), signal: hungUp.signal }).catch(
-      (err: unknown) => err,
-    );
-    await eventually(
-      () => system.orm.em.fork().count(IdempotencyRecord, { scope: `account:${account.accountId}`, key }),
-      (n) => n === 1,
-      { what: 'the first request to claim its key' },
-    );
-    hungUp.abort();
-    expect(await first).toBeInstanceOf(Error);
-    await blocker.query('commit');
-    await blocker.end();
+      // Hold the account row, so the tenant insert (which must check its account) waits.
+      const blocker = new pg.Client(inject('databaseUrl'));
+      await blocker.connect();
+      await blocker.query('begin');
+      await blocker.query('select id from account where id = $1 for update', [account.accountId]);
+      const hungUp = new AbortController();
+      const first = fetch(`${system.api.url}/v1/account/tenants`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal: hungUp.signal,
+      }).catch((err: unknown) => err);
+      await eventually(
+        () => system.orm.em.fork().count(IdempotencyRecord, { scope: `account:${account.accountId}`, key }),
+        (n) => n === 1,
+        { what: 'the first request to claim its key' },
+      );
+      hungUp.abort();
+      expect(await first).toBeInstanceOf(Error);
+      await blocker.query('commit');
+      await blocker.end();
 
-    const retried = await eventually(
-      () => account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } }),
-      (res) => res.status !== 409,
-      { what: 'the retry to get an answer other than in-progress' },
-    );
-    expect(retried.status).toBe(201);
-    expect(retried.headers.get('idempotent-replayed')).toBe('true');
-    expect(await system.orm.em.fork().count(Tenant, { accountId: account.accountId, name: body.name })).toBe(1);
-  });
+      const retried = await eventually(
+        () => account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } }),
+        (res) => res.status !== 409,
+        { what: 'the retry to get an answer other than in-progress' },
+      );
+      expect(retried.status).toBe(201);
+      expect(retried.headers.get('idempotent-replayed')).toBe('true');
+      expect(await system.orm.em.fork().count(Tenant, { accountId: account.accountId, name: body.name })).toBe(1);
+    },
+  );
 
   it('lets a retry run once the lease of a request that died has run out, and not before', async () => {
     const account = await system.newAccount();
     const body = { name: `died-${randomUUID()}` };
     const key = `key-${randomUUID()}`;
-    const res0 = await account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } });
+    const res0 = await account.client.request('POST', '/v1/account/tenants', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
     expect(res0.status).toBe(201);
     // What a request that died mid-way leaves: its claim, no answer, and nothing else (its transaction rolled back).
     const em = system.orm.em.fork();
     await em.nativeDelete(Tenant, { id: res0.body.tenantId });
-    await em.nativeUpdate(IdempotencyRecord, { scope: `account:${account.accountId}`, key }, { responseStatus: null, responseCiphertext: null, leaseToken: randomUUID(), leaseExpiresAt: new Date(Date.now() + 60_000) });
+    await em.nativeUpdate(
+      IdempotencyRecord,
+      { scope: `account:${account.accountId}`, key },
+      {
+        responseStatus: null,
+        responseCiphertext: null,
+        leaseToken: randomUUID(),
+        leaseExpiresAt: new Date(Date.now() + 60_000),
+      },
+    );
 
-    const early = await account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } });
+    const early = await account.client.request('POST', '/v1/account/tenants', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
     expect(early).toMatchObject({ status: 409, body: { code: 'idempotency_request_in_progress' } });
 
-    await em.nativeUpdate(IdempotencyRecord, { scope: `account:${account.accountId}`, key }, { leaseExpiresAt: new Date(Date.now() - 1) });
-    const late = await account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } });
+    await em.nativeUpdate(
+      IdempotencyRecord,
+      { scope: `account:${account.accountId}`, key },
+      { leaseExpiresAt: new Date(Date.now() - 1) },
+    );
+    const late = await account.client.request('POST', '/v1/account/tenants', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
     expect(late.status).toBe(201);
     expect(late.headers.get('idempotent-replayed')).toBeNull();
-    const again = await account.client.request('POST', '/v1/account/tenants', { body, headers: { 'idempotency-key': key } });
+    const again = await account.client.request('POST', '/v1/account/tenants', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.tenantId).toBe(late.body.tenantId);
     expect(await system.orm.em.fork().count(Tenant, { accountId: account.accountId, name: body.name })).toBe(1);
@@ -240,7 +323,10 @@ describe('idempotency under failure', () => {
     const key = `key-${randomUUID()}`;
     const first = await createOrder(tenant, 'retry-after-409', [instruction('a')]);
     expect(first.status).toBe(202);
-    const conflict = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'retry-after-409', instructions: [instruction('b')] }, headers: { 'idempotency-key': key } });
+    const conflict = await tenant.client.request('POST', '/v1/order-management', {
+      body: { orderRef: 'retry-after-409', instructions: [instruction('b')] },
+      headers: { 'idempotency-key': key },
+    });
     expect(conflict.status).toBe(409);
     expect(await system.orm.em.fork().count(IdempotencyRecord, { scope: `tenant:${tenant.tenantId}`, key })).toBe(0);
   });
@@ -253,7 +339,14 @@ describe('periodic clean-up instead of per-request deletes', () => {
     await em.insert(UsedNonce, { publicKey: stranger, nonce: 'old', expiresAt: new Date(Date.now() - 60_000) });
     const tenant = await system.newTenant();
     // A sign-in and a POST with a key: neither touches another caller's expired rows any more.
-    expect((await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'hk-1', instructions: [instruction('a')] }, headers: { 'idempotency-key': 'hk' } })).status).toBe(202);
+    expect(
+      (
+        await tenant.client.request('POST', '/v1/order-management', {
+          body: { orderRef: 'hk-1', instructions: [instruction('a')] },
+          headers: { 'idempotency-key': 'hk' },
+        })
+      ).status,
+    ).toBe(202);
     expect(await em.fork().count(UsedNonce, { publicKey: stranger })).toBe(1);
 
     const deleted = await new Housekeeping(system.orm).runOnce();
@@ -265,9 +358,12 @@ describe('periodic clean-up instead of per-request deletes', () => {
   it('takes a nonce whose expired row still waits for housekeeping, and refuses one still live', async () => {
     const tenant = await system.newTenant();
     const nonce = randomUUID();
-    await system.orm.em.fork().insert(UsedNonce, { publicKey: tenant.publicKey, nonce, expiresAt: new Date(Date.now() - 1000) });
+    await system.orm.em
+      .fork()
+      .insert(UsedNonce, { publicKey: tenant.publicKey, nonce, expiresAt: new Date(Date.now() - 1000) });
     const header = signHmac(tenant.publicKey, tenant.privateKey, '', Date.now(), nonce);
-    const exchange = () => fetch(`${system.api.url}/v1/identity/hmac`, { method: 'POST', headers: { authorization: header } });
+    const exchange = () =>
+      fetch(`${system.api.url}/v1/identity/hmac`, { method: 'POST', headers: { authorization: header } });
     expect((await exchange()).status).toBe(201);
     expect((await exchange()).status).toBe(401);
   });
@@ -276,13 +372,24 @@ describe('periodic clean-up instead of per-request deletes', () => {
 describe('behind a proxy', () => {
   it('counts sign-in attempts per client address from X-Forwarded-For only when told to trust the proxy', async () => {
     const attempt = (url: string, forwardedFor: string) =>
-      fetch(`${url}/v1/identity/hmac`, { method: 'POST', headers: { authorization: 'Hmac x:y:1:z', 'x-forwarded-for': forwardedFor } }).then((r) => r.status);
+      fetch(`${url}/v1/identity/hmac`, {
+        method: 'POST',
+        headers: { authorization: 'Hmac x:y:1:z', 'x-forwarded-for': forwardedFor },
+      }).then((r) => r.status);
     const trusting = await system.startApi({ settings: { rateLimitPerMinute: 2, trustProxy: 1 } });
     const untrusting = await system.startApi({ settings: { rateLimitPerMinute: 2, trustProxy: false } });
     try {
-      expect([await attempt(trusting.url, '203.0.113.1'), await attempt(trusting.url, '203.0.113.1'), await attempt(trusting.url, '203.0.113.1')]).toEqual([401, 401, 429]);
+      expect([
+        await attempt(trusting.url, '203.0.113.1'),
+        await attempt(trusting.url, '203.0.113.1'),
+        await attempt(trusting.url, '203.0.113.1'),
+      ]).toEqual([401, 401, 429]);
       expect(await attempt(trusting.url, '203.0.113.2')).toBe(401);
-      expect([await attempt(untrusting.url, '203.0.113.1'), await attempt(untrusting.url, '203.0.113.2'), await attempt(untrusting.url, '203.0.113.3')]).toEqual([401, 401, 429]);
+      expect([
+        await attempt(untrusting.url, '203.0.113.1'),
+        await attempt(untrusting.url, '203.0.113.2'),
+        await attempt(untrusting.url, '203.0.113.3'),
+      ]).toEqual([401, 401, 429]);
     } finally {
       await trusting.close();
       await untrusting.close();
@@ -297,7 +404,10 @@ describe('the orphan-order reconciler', () => {
     // What an API that crashed between storing and starting leaves behind: rows without workflows.
     const em = system.orm.em.fork();
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    for (const orderRef of refs) buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [resolvedTo('SANDBOX_CARD', 'CARD')]);
+    for (const orderRef of refs)
+      buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [
+        resolvedTo('SANDBOX_CARD', 'CARD'),
+      ]);
     await em.flush();
     const attempts: string[] = [];
     const reconciler = new OrphanOrderReconciler({
@@ -314,7 +424,9 @@ describe('the orphan-order reconciler', () => {
     });
     await reconciler.runOnce();
     expect(attempts.sort()).toEqual(refs);
-    const stored = await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId }, { orderBy: { orderRef: 'asc' } });
+    const stored = await system.orm.em
+      .fork()
+      .find(PaymentOrder, { tenantId: tenant.tenantId }, { orderBy: { orderRef: 'asc' } });
     expect(stored.map((o) => [o.orderRef, o.workflowStartedAt !== null])).toEqual([
       ['orphan-a', false],
       ['orphan-b', true],
@@ -329,9 +441,12 @@ describe('projection versions', () => {
     const tenant = await system.newTenant();
     const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
     // No instrument: the instruction goes LATE at its due date and stays there.
-    const res = await createOrder(tenant, 'reset-1', [instruction('a', { openDate: soon(0), dueDate: soon(1), financialInstrumentId: undefined })]);
+    const res = await createOrder(tenant, 'reset-1', [
+      instruction('a', { openDate: soon(0), dueDate: soon(1), financialInstrumentId: undefined }),
+    ]);
     expect(res.status).toBe(202);
-    const readLate = () => tenant.client.request('GET', '/v1/order-management/reset-1').then((r) => r.body.instructions[0]);
+    const readLate = () =>
+      tenant.client.request('GET', '/v1/order-management/reset-1').then((r) => r.body.instructions[0]);
     const firstRun = await eventually(readLate, (i) => i.status === 'LATE', { what: 'instruction LATE' });
 
     const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'reset-1'));
@@ -346,7 +461,9 @@ describe('projection versions', () => {
       reason: 'test: a new run must project over the old one',
     });
     // The new run goes through the same steps later: its projections must win over the earlier run's.
-    const secondRun = await eventually(readLate, (i) => i.status === 'LATE' && i.lateAt !== firstRun.lateAt, { what: 'the new run to project' });
+    const secondRun = await eventually(readLate, (i) => i.status === 'LATE' && i.lateAt !== firstRun.lateAt, {
+      what: 'the new run to project',
+    });
     expect(Date.parse(secondRun.lateAt)).toBeGreaterThan(Date.parse(firstRun.lateAt));
   });
 });

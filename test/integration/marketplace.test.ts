@@ -22,17 +22,38 @@ afterAll(async () => {
 const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
 function instruction(ref: string, overrides: Record<string, unknown> = {}) {
-  return { instructionRef: ref, direction: 'DEBIT', amount: '20.00', currency: 'EUR', country: 'FR', openDate: soon(0), dueDate: soon(1), financialInstrumentId: 'card_ok', ...overrides };
+  return {
+    instructionRef: ref,
+    direction: 'DEBIT',
+    amount: '20.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: soon(0),
+    dueDate: soon(1),
+    financialInstrumentId: 'card_ok',
+    ...overrides,
+  };
 }
 
-async function install(tenant: TenantFixture, appId: string, configuration: Record<string, unknown> = { apiKey: tenant.sandboxApiKey }) {
+async function install(
+  tenant: TenantFixture,
+  appId: string,
+  configuration: Record<string, unknown> = { apiKey: tenant.sandboxApiKey },
+) {
   const res = await tenant.client.request('POST', `/v1/marketplace/apps/${appId}/install`, { body: { configuration } });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body;
 }
 
-async function createScheme(tenant: TenantFixture, kind: 'collect' | 'payout', rules: unknown[], extra: Record<string, unknown> = {}) {
-  const res = await tenant.client.request('POST', `/v1/schemes/${kind}`, { body: { name: `${kind} scheme`, rules, ...extra } });
+async function createScheme(
+  tenant: TenantFixture,
+  kind: 'collect' | 'payout',
+  rules: unknown[],
+  extra: Record<string, unknown> = {},
+) {
+  const res = await tenant.client.request('POST', `/v1/schemes/${kind}`, {
+    body: { name: `${kind} scheme`, rules, ...extra },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body;
 }
@@ -41,18 +62,33 @@ async function order(tenant: TenantFixture, orderRef: string, instructions: unkn
   return tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
 }
 
-function waitForInstruction(tenant: TenantFixture, orderRef: string, done: (i: any) => boolean, what: string, timeoutMs = 45_000) {
-  return eventually(async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body?.instructions?.[0], (i) => i !== undefined && done(i), {
-    what,
-    timeoutMs,
-  });
+function waitForInstruction(
+  tenant: TenantFixture,
+  orderRef: string,
+  done: (i: any) => boolean,
+  what: string,
+  timeoutMs = 45_000,
+) {
+  return eventually(
+    async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body?.instructions?.[0],
+    (i) => i !== undefined && done(i),
+    {
+      what,
+      timeoutMs,
+    },
+  );
 }
 
 describe('the marketplace catalog', () => {
   it('lists every app with what it does and the schema of its configuration, secrets marked writeOnly', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     const apps = (await tenant.client.request('GET', '/v1/marketplace/apps')).body.items;
-    expect(apps.map((a: any) => a.appId)).toEqual(['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS', 'HTTP_CONNECTOR']);
+    expect(apps.map((a: any) => a.appId)).toEqual([
+      'SANDBOX_CARD',
+      'SANDBOX_BANK',
+      'SANDBOX_VOUCHERS',
+      'HTTP_CONNECTOR',
+    ]);
     const bank = (await tenant.client.request('GET', '/v1/marketplace/apps/SANDBOX_BANK')).body;
     expect(bank).toMatchObject({ directions: ['collect', 'payout'], paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'] });
     expect(bank.configurationSchema.properties.apiKey.writeOnly).toBe(true);
@@ -63,7 +99,9 @@ describe('the marketplace catalog', () => {
 describe('installing apps', () => {
   it('checks the configuration against the app’s schema, naming the field at fault', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
-    const bad = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', { body: { configuration: { apiKey: 'not-a-key', surprise: 1 } } });
+    const bad = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+      body: { configuration: { apiKey: 'not-a-key', surprise: 1 } },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: any) => [e.path, e.code])).toEqual(
       expect.arrayContaining([
@@ -72,9 +110,14 @@ describe('installing apps', () => {
       ]),
     );
     const http = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
-      body: { configuration: { url: 'http://10.0.0.7/pay', signingSecret: `whsec_${randomBytes(32).toString('base64')}` } },
+      body: {
+        configuration: { url: 'http://10.0.0.7/pay', signingSecret: `whsec_${randomBytes(32).toString('base64')}` },
+      },
     });
-    expect(http).toMatchObject({ status: 400, body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] } });
+    expect(http).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] },
+    });
     expect((await tenant.client.request('GET', '/v1/marketplace/installed')).body.items).toEqual([]);
   });
 
@@ -82,17 +125,36 @@ describe('installing apps', () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     const apiKey = `sk_test_${randomBytes(12).toString('hex')}`;
     const installed = await install(tenant, 'SANDBOX_CARD', { apiKey, statementDescriptor: 'ACME' });
-    expect(installed).toMatchObject({ appId: 'SANDBOX_CARD', configuration: { statementDescriptor: 'ACME' }, secretsSet: ['apiKey'] });
+    expect(installed).toMatchObject({
+      appId: 'SANDBOX_CARD',
+      configuration: { statementDescriptor: 'ACME' },
+      secretsSet: ['apiKey'],
+    });
     expect(JSON.stringify(installed)).not.toContain(apiKey);
-    const row = await system.orm.em.fork().findOneOrFail(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_CARD' });
+    const row = await system.orm.em
+      .fork()
+      .findOneOrFail(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_CARD' });
     expect(row.secretsCiphertext).toMatch(/^v2\./);
     expect(JSON.stringify(row)).not.toContain(apiKey);
 
-    expect((await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', { body: { configuration: { apiKey } } })).status).toBe(409);
-    const changed = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', { body: { configuration: { statementDescriptor: 'ACME LTD' } } });
+    expect(
+      (
+        await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+          body: { configuration: { apiKey } },
+        })
+      ).status,
+    ).toBe(409);
+    const changed = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: { statementDescriptor: 'ACME LTD' } },
+    });
     expect(changed.body).toMatchObject({ configuration: { statementDescriptor: 'ACME LTD' }, secretsSet: ['apiKey'] });
     // The kept key still pays.
-    await createScheme(tenant, 'collect', [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }], { isDefault: true });
+    await createScheme(
+      tenant,
+      'collect',
+      [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      { isDefault: true },
+    );
     expect((await order(tenant, 'kept-key', [instruction('a')])).status).toBe(202);
     await waitForInstruction(tenant, 'kept-key', (i) => i.status === 'SETTLED', 'payment with the kept key');
     expect(JSON.stringify(await system.sandbox.ledger({ tenantId: tenant.tenantId }))).not.toContain(apiKey);
@@ -104,23 +166,35 @@ describe('installing apps', () => {
     const inUse = await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
     expect(inUse).toMatchObject({ status: 409, body: { code: 'app_in_use', errors: [{ code: 'scheme_uses_app' }] } });
 
-    expect((await order(tenant, 'live-1', [instruction('a', { openDate: '2031-01-01', dueDate: '2031-01-02' })])).status).toBe(202);
+    expect(
+      (await order(tenant, 'live-1', [instruction('a', { openDate: '2031-01-01', dueDate: '2031-01-02' })])).status,
+    ).toBe(202);
     const [scheme] = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
     await install(tenant, 'SANDBOX_BANK');
     // The scheme stops offering cards; the instruction still pays through them.
     const edited = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
-      body: { name: 'bank only', isDefault: true, rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }] },
+      body: {
+        name: 'bank only',
+        isDefault: true,
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      },
     });
     expect(edited.body.version).toBe(2);
     const stillLive = await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
     expect(stillLive).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
     expect(stillLive.body.detail).toMatch(/1 instruction/);
 
-    expect((await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall')).status).toBe(404);
+    expect((await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall')).status).toBe(
+      404,
+    );
     await install(tenant, 'SANDBOX_VOUCHERS');
-    expect((await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall')).status).toBe(204);
+    expect((await tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall')).status).toBe(
+      204,
+    );
     expect((await tenant.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')).status).toBe(404);
-    expect(await system.orm.em.fork().count(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_VOUCHERS' })).toBe(0);
+    expect(
+      await system.orm.em.fork().count(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_VOUCHERS' }),
+    ).toBe(0);
   });
 });
 
@@ -147,9 +221,15 @@ describe('schemes', () => {
       ['rules[0].options[1].appId', 'app_not_installed'],
     ]);
     const method = await tenant.client.request('POST', '/v1/schemes/collect', {
-      body: { name: 'wrong', rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }] },
+      body: {
+        name: 'wrong',
+        rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      },
     });
-    expect(method).toMatchObject({ status: 400, body: { errors: [{ path: 'rules[0].options[0].paymentMethods[0]', code: 'method_not_offered' }] } });
+    expect(method).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'rules[0].options[0].paymentMethods[0]', code: 'method_not_offered' }] },
+    });
     expect((await tenant.client.request('GET', '/v1/schemes/collect')).body.items).toEqual([]);
   });
 
@@ -168,10 +248,17 @@ describe('schemes', () => {
           { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 },
         ],
       },
-      { currencies: ['GBP'], countries: [], options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] },
+      {
+        currencies: ['GBP'],
+        countries: [],
+        options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }],
+      },
     ]);
     const options = async (amount: string, currency = 'EUR', country = 'FR') => {
-      const res = await tenant.client.request('GET', `/v1/schemes/collect/${scheme.schemeId}/options?amount=${amount}&currency=${currency}&country=${country}`);
+      const res = await tenant.client.request(
+        'GET',
+        `/v1/schemes/collect/${scheme.schemeId}/options?amount=${amount}&currency=${currency}&country=${country}`,
+      );
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       return res.body.options.map((o: any) => `${o.paymentMethod}:${o.appId}`);
     };
@@ -181,8 +268,14 @@ describe('schemes', () => {
     expect(await options('100.01')).toEqual([]);
     expect(await options('50.00', 'EUR', 'IT')).toEqual([]);
     expect(await options('1.00', 'GBP', 'GB')).toEqual(['CARD:SANDBOX_CARD']);
-    const precision = await tenant.client.request('GET', `/v1/schemes/collect/${scheme.schemeId}/options?amount=10.001&currency=EUR&country=FR`);
-    expect(precision).toMatchObject({ status: 400, body: { errors: [{ path: 'query.amount', code: 'invalid_amount_precision' }] } });
+    const precision = await tenant.client.request(
+      'GET',
+      `/v1/schemes/collect/${scheme.schemeId}/options?amount=10.001&currency=EUR&country=FR`,
+    );
+    expect(precision).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'query.amount', code: 'invalid_amount_precision' }] },
+    });
   });
 
   it('publish a version per edit; an instruction keeps the version it was resolved with', async () => {
@@ -190,9 +283,18 @@ describe('schemes', () => {
     const [scheme] = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
     expect(scheme).toMatchObject({ version: 1, isDefault: true });
     const first = await order(tenant, 'v-1', [instruction('a', { openDate: '2031-01-01', dueDate: '2031-01-02' })]);
-    expect(first.body.instructions[0]).toMatchObject({ schemeId: scheme.schemeId, schemeVersion: 1, appId: 'SANDBOX_CARD', paymentMethod: 'CARD' });
+    expect(first.body.instructions[0]).toMatchObject({
+      schemeId: scheme.schemeId,
+      schemeVersion: 1,
+      appId: 'SANDBOX_CARD',
+      paymentMethod: 'CARD',
+    });
     const edited = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
-      body: { name: 'cards, up to 50', isDefault: true, rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] },
+      body: {
+        name: 'cards, up to 50',
+        isDefault: true,
+        rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      },
     });
     expect(edited.body).toMatchObject({ version: 2, name: 'cards, up to 50' });
     const second = await order(tenant, 'v-2', [instruction('a', { openDate: '2031-01-01', dueDate: '2031-01-02' })]);
@@ -200,7 +302,10 @@ describe('schemes', () => {
     expect((await tenant.client.request('GET', '/v1/order-management/v-1')).body.instructions[0].schemeVersion).toBe(1);
     // Version 2 offers nothing above 50.00: the instruction is refused, naming it.
     const tooMuch = await order(tenant, 'v-3', [instruction('a'), instruction('b', { amount: '75.00' })]);
-    expect(tooMuch).toMatchObject({ status: 400, body: { errors: [{ path: 'instructions[1]', code: 'no_payment_option' }] } });
+    expect(tooMuch).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'instructions[1]', code: 'no_payment_option' }] },
+    });
     const deleteLive = await tenant.client.request('DELETE', `/v1/schemes/collect/${scheme.schemeId}`);
     expect(deleteLive).toMatchObject({ status: 409, body: { code: 'scheme_in_use' } });
   });
@@ -208,11 +313,18 @@ describe('schemes', () => {
   it('choose for an order: the scheme named, else the default; of the right kind, with the method asked for', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     const none = await order(tenant, 'no-scheme', [instruction('a')]);
-    expect(none).toMatchObject({ status: 400, body: { errors: [{ path: 'instructions[0].schemeId', code: 'scheme_required' }] } });
+    expect(none).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'instructions[0].schemeId', code: 'scheme_required' }] },
+    });
     await install(tenant, 'SANDBOX_CARD');
     await install(tenant, 'SANDBOX_BANK');
-    const payout = await createScheme(tenant, 'payout', [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_TRANSFER'], priority: 1 }] }]);
-    const collect = await createScheme(tenant, 'collect', [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }]);
+    const payout = await createScheme(tenant, 'payout', [
+      { options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_TRANSFER'], priority: 1 }] },
+    ]);
+    const collect = await createScheme(tenant, 'collect', [
+      { options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] },
+    ]);
     const res = await order(tenant, 'choices', [
       instruction('wrong-kind', { schemeId: payout.schemeId }),
       instruction('not-offered', { schemeId: collect.schemeId, paymentMethod: 'BANK_DEBIT' }),
@@ -224,15 +336,22 @@ describe('schemes', () => {
       ['instructions[1].paymentMethod', 'method_not_offered'],
       ['instructions[2].schemeId', 'scheme_not_found'],
     ]);
-    const ok = await order(tenant, 'named', [instruction('a', { schemeId: collect.schemeId, openDate: '2031-01-01', dueDate: '2031-01-02' })]);
-    expect(ok.body.instructions[0]).toMatchObject({ schemeId: collect.schemeId, appId: 'SANDBOX_CARD', paymentMethod: 'CARD' });
+    const ok = await order(tenant, 'named', [
+      instruction('a', { schemeId: collect.schemeId, openDate: '2031-01-01', dueDate: '2031-01-02' }),
+    ]);
+    expect(ok.body.instructions[0]).toMatchObject({
+      schemeId: collect.schemeId,
+      appId: 'SANDBOX_CARD',
+      paymentMethod: 'CARD',
+    });
   });
 });
 
 describe('vouchers', () => {
   it('searches the catalog by brand, country, currency and amount', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
-    const search = async (query: string) => (await tenant.client.request('GET', `/v1/catalog/vouchers?${query}`)).body.items.map((v: any) => v.voucherId);
+    const search = async (query: string) =>
+      (await tenant.client.request('GET', `/v1/catalog/vouchers?${query}`)).body.items.map((v: any) => v.voucherId);
     const all = await search('');
     expect(all.length).toBeGreaterThanOrEqual(8);
     expect(await search('brand=apple')).toEqual(expect.arrayContaining(['apple-us', 'apple-uk']));
@@ -246,13 +365,30 @@ describe('vouchers', () => {
 
   it('keeps groups of catalog vouchers, and refuses to delete one a payout scheme draws on', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
-    const unknown = await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'x', vouchers: [{ voucherId: 'no-such-voucher', enabled: true }] } });
-    expect(unknown).toMatchObject({ status: 400, body: { errors: [{ path: 'vouchers[0].voucherId', code: 'voucher_not_found' }] } });
-    const group = (await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body;
+    const unknown = await tenant.client.request('POST', '/v1/voucher-groups', {
+      body: { name: 'x', vouchers: [{ voucherId: 'no-such-voucher', enabled: true }] },
+    });
+    expect(unknown).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'vouchers[0].voucherId', code: 'voucher_not_found' }] },
+    });
+    const group = (
+      await tenant.client.request('POST', '/v1/voucher-groups', {
+        body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }] },
+      })
+    ).body;
     await install(tenant, 'SANDBOX_VOUCHERS');
-    const scheme = await createScheme(tenant, 'payout', [{ voucherGroupIds: [group.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }]);
+    const scheme = await createScheme(tenant, 'payout', [
+      {
+        voucherGroupIds: [group.voucherGroupId],
+        options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }],
+      },
+    ]);
     const inUse = await tenant.client.request('DELETE', `/v1/voucher-groups/${group.voucherGroupId}`);
-    expect(inUse).toMatchObject({ status: 409, body: { code: 'voucher_group_in_use', errors: [{ path: `schemes.${scheme.schemeId}` }] } });
+    expect(inUse).toMatchObject({
+      status: 409,
+      body: { code: 'voucher_group_in_use', errors: [{ path: `schemes.${scheme.schemeId}` }] },
+    });
     expect((await tenant.client.request('DELETE', `/v1/schemes/payout/${scheme.schemeId}`)).status).toBe(204);
     expect((await tenant.client.request('DELETE', `/v1/voucher-groups/${group.voucherGroupId}`)).status).toBe(204);
     expect((await tenant.client.request('GET', `/v1/voucher-groups/${group.voucherGroupId}`)).status).toBe(404);
@@ -263,7 +399,12 @@ describe('paying through each app', () => {
   async function bankTenant() {
     const tenant = await system.newTenant({ paymentSetup: false });
     await install(tenant, 'SANDBOX_BANK');
-    await createScheme(tenant, 'collect', [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }], { isDefault: true });
+    await createScheme(
+      tenant,
+      'collect',
+      [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      { isDefault: true },
+    );
     return tenant;
   }
 
@@ -271,9 +412,17 @@ describe('paying through each app', () => {
     const tenant = await bankTenant();
     expect((await order(tenant, 'bank-ok', [instruction('a', { financialInstrumentId: 'bank_ok' })])).status).toBe(202);
     const settled = await waitForInstruction(tenant, 'bank-ok', (i) => i.status === 'SETTLED', 'bank debit SETTLED');
-    expect(settled).toMatchObject({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', providerRef: expect.stringMatching(/^sbx_/) });
-    const callbacks = await system.orm.em.fork().find(ProviderCallback, { tenantId: tenant.tenantId, orderRef: 'bank-ok' });
-    expect(callbacks.map((c) => [c.providerRef, c.status, c.deliveredAt !== null])).toEqual([[settled.providerRef, 'SETTLED', true]]);
+    expect(settled).toMatchObject({
+      appId: 'SANDBOX_BANK',
+      paymentMethod: 'BANK_DEBIT',
+      providerRef: expect.stringMatching(/^sbx_/),
+    });
+    const callbacks = await system.orm.em
+      .fork()
+      .find(ProviderCallback, { tenantId: tenant.tenantId, orderRef: 'bank-ok' });
+    expect(callbacks.map((c) => [c.providerRef, c.status, c.deliveredAt !== null])).toEqual([
+      [settled.providerRef, 'SETTLED', true],
+    ]);
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'bank-ok' })).toHaveLength(1);
   });
 
@@ -281,8 +430,12 @@ describe('paying through each app', () => {
     const tenant = await bankTenant();
     await order(tenant, 'bank-closed', [instruction('a', { financialInstrumentId: 'bank_account_closed' })]);
     await order(tenant, 'bank-funds', [instruction('a', { financialInstrumentId: 'bank_insufficient_funds' })]);
-    expect(await waitForInstruction(tenant, 'bank-closed', (i) => i.status === 'FAILED', 'closed account FAILED')).toMatchObject({ failureCode: 'account_closed' });
-    expect(await waitForInstruction(tenant, 'bank-funds', (i) => i.status === 'LATE', 'insufficient funds dunned')).toMatchObject({ failureCode: 'insufficient_funds' });
+    expect(
+      await waitForInstruction(tenant, 'bank-closed', (i) => i.status === 'FAILED', 'closed account FAILED'),
+    ).toMatchObject({ failureCode: 'account_closed' });
+    expect(
+      await waitForInstruction(tenant, 'bank-funds', (i) => i.status === 'LATE', 'insufficient funds dunned'),
+    ).toMatchObject({ failureCode: 'insufficient_funds' });
   });
 
   it('refuses a callback whose signature does not verify, and changes nothing', async () => {
@@ -298,7 +451,11 @@ describe('paying through each app', () => {
       reference: { tenantId: tenant.tenantId, orderRef: 'forged', instructionRef: 'a' },
     });
     const send = (signature: string, raw = body) =>
-      fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, { method: 'POST', headers: { 'content-type': 'application/json', 'sandbox-signature': signature }, body: raw });
+      fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sandbox-signature': signature },
+        body: raw,
+      });
     for (const response of [
       await send(signSandboxCallback('sk_test_not_the_tenants_key', body)),
       await send(signSandboxCallback(tenant.sandboxApiKey, body), body.replace('forged"', 'forgeD"')),
@@ -308,23 +465,61 @@ describe('paying through each app', () => {
       expect(((await response.json()) as { code: string }).code).toBe('invalid_signature');
     }
     expect(await system.orm.em.fork().count(ProviderCallback, { providerRef: forgedRef })).toBe(0);
-    expect((await tenant.client.request('GET', '/v1/order-management/forged')).body.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: settled.providerRef });
+    expect((await tenant.client.request('GET', '/v1/order-management/forged')).body.instructions[0]).toMatchObject({
+      status: 'SETTLED',
+      providerRef: settled.providerRef,
+    });
     // Signed with the tenant's key the same body is taken; it names no payment the instruction made, so nothing changes.
     expect((await send(signSandboxCallback(tenant.sandboxApiKey, body))).status).toBe(202);
-    expect((await tenant.client.request('GET', '/v1/order-management/forged')).body.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: settled.providerRef });
+    expect((await tenant.client.request('GET', '/v1/order-management/forged')).body.instructions[0]).toMatchObject({
+      status: 'SETTLED',
+      providerRef: settled.providerRef,
+    });
   });
 
   it('SANDBOX_VOUCHERS: a payout of a voucher from the scheme’s groups answers with its code', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     await install(tenant, 'SANDBOX_VOUCHERS');
-    const group = (await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'rewards', vouchers: [{ voucherId: 'amazon-de', enabled: true }, { voucherId: 'apple-uk', enabled: false }] } })).body;
-    await createScheme(tenant, 'payout', [{ voucherGroupIds: [group.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }], { isDefault: true });
-    const payout = (overrides: Record<string, unknown>) => instruction('p', { direction: 'CREDIT', country: 'DE', ...overrides });
-    const notOffered = await order(tenant, 'voucher-no', [payout({ financialInstrumentId: 'apple-uk', currency: 'GBP', country: 'GB', amount: '25.00' })]);
-    expect(notOffered).toMatchObject({ status: 400, body: { errors: [{ path: 'instructions[0].financialInstrumentId', code: 'voucher_not_offered' }] } });
-    expect((await order(tenant, 'voucher-1', [payout({ financialInstrumentId: 'amazon-de', amount: '30.00' })])).status).toBe(202);
+    const group = (
+      await tenant.client.request('POST', '/v1/voucher-groups', {
+        body: {
+          name: 'rewards',
+          vouchers: [
+            { voucherId: 'amazon-de', enabled: true },
+            { voucherId: 'apple-uk', enabled: false },
+          ],
+        },
+      })
+    ).body;
+    await createScheme(
+      tenant,
+      'payout',
+      [
+        {
+          voucherGroupIds: [group.voucherGroupId],
+          options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }],
+        },
+      ],
+      { isDefault: true },
+    );
+    const payout = (overrides: Record<string, unknown>) =>
+      instruction('p', { direction: 'CREDIT', country: 'DE', ...overrides });
+    const notOffered = await order(tenant, 'voucher-no', [
+      payout({ financialInstrumentId: 'apple-uk', currency: 'GBP', country: 'GB', amount: '25.00' }),
+    ]);
+    expect(notOffered).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'instructions[0].financialInstrumentId', code: 'voucher_not_offered' }] },
+    });
+    expect(
+      (await order(tenant, 'voucher-1', [payout({ financialInstrumentId: 'amazon-de', amount: '30.00' })])).status,
+    ).toBe(202);
     const paid = await waitForInstruction(tenant, 'voucher-1', (i) => i.status === 'SETTLED', 'voucher paid out');
-    expect(paid).toMatchObject({ paymentMethod: 'VOUCHER', appId: 'SANDBOX_VOUCHERS', voucherCode: expect.stringMatching(/^VCH-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/) });
+    expect(paid).toMatchObject({
+      paymentMethod: 'VOUCHER',
+      appId: 'SANDBOX_VOUCHERS',
+      voucherCode: expect.stringMatching(/^VCH-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/),
+    });
   });
 
   it('HTTP_CONNECTOR: forwards a payment to the tenant’s own provider, signed, and takes its signed callback', async () => {
@@ -333,11 +528,25 @@ describe('paying through each app', () => {
     try {
       const tenant = await system.newTenant({ paymentSetup: false });
       await install(tenant, 'HTTP_CONNECTOR', { url: provider.url, signingSecret: secret });
-      await createScheme(tenant, 'collect', [{ options: [{ appId: 'HTTP_CONNECTOR', paymentMethods: ['CARD', 'BANK_DEBIT'], priority: 1 }] }], { isDefault: true });
+      await createScheme(
+        tenant,
+        'collect',
+        [{ options: [{ appId: 'HTTP_CONNECTOR', paymentMethods: ['CARD', 'BANK_DEBIT'], priority: 1 }] }],
+        { isDefault: true },
+      );
       await order(tenant, 'own-card', [instruction('a', { financialInstrumentId: 'card_1' })]);
-      await order(tenant, 'own-bank', [instruction('a', { paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'iban_1' })]);
-      expect(await waitForInstruction(tenant, 'own-card', (i) => i.status === 'SETTLED', 'own provider card SETTLED')).toMatchObject({ appId: 'HTTP_CONNECTOR', providerRef: 'own-1' });
-      const pending = await waitForInstruction(tenant, 'own-bank', (i) => i.providerRef === 'own-2', 'own provider bank PENDING');
+      await order(tenant, 'own-bank', [
+        instruction('a', { paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'iban_1' }),
+      ]);
+      expect(
+        await waitForInstruction(tenant, 'own-card', (i) => i.status === 'SETTLED', 'own provider card SETTLED'),
+      ).toMatchObject({ appId: 'HTTP_CONNECTOR', providerRef: 'own-1' });
+      const pending = await waitForInstruction(
+        tenant,
+        'own-bank',
+        (i) => i.providerRef === 'own-2',
+        'own provider bank PENDING',
+      );
       expect(pending.status).toBe('PROCESSING');
       // Every request carried a valid Standard Webhooks signature, and the same key on a retry.
       const seen = provider.requests.map((r) => [r.verified, r.body.paymentMethod, r.body.reference.orderRef]);
@@ -345,16 +554,37 @@ describe('paying through each app', () => {
         [true, 'BANK_DEBIT', 'own-bank'],
         [true, 'CARD', 'own-card'],
       ]);
-      const callback = JSON.stringify({ providerRef: 'own-2', status: 'SETTLED', reference: { tenantId: tenant.tenantId, orderRef: 'own-bank', instructionRef: 'a' } });
+      const callback = JSON.stringify({
+        providerRef: 'own-2',
+        status: 'SETTLED',
+        reference: { tenantId: tenant.tenantId, orderRef: 'own-bank', instructionRef: 'a' },
+      });
       const id = 'msg_1';
       const timestamp = new Date();
       const signature = new Webhook(secret.replace(/^whsec_/, '')).sign(id, timestamp, callback);
-      const headers = { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)) };
-      const forged = await fetch(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, { method: 'POST', headers: { ...headers, 'webhook-signature': 'v1,AAAA' }, body: callback });
+      const headers = {
+        'content-type': 'application/json',
+        'webhook-id': id,
+        'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+      };
+      const forged = await fetch(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+        method: 'POST',
+        headers: { ...headers, 'webhook-signature': 'v1,AAAA' },
+        body: callback,
+      });
       expect(forged.status).toBe(401);
-      const genuine = await fetch(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, { method: 'POST', headers: { ...headers, 'webhook-signature': signature }, body: callback });
+      const genuine = await fetch(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+        method: 'POST',
+        headers: { ...headers, 'webhook-signature': signature },
+        body: callback,
+      });
       expect(genuine.status).toBe(202);
-      await waitForInstruction(tenant, 'own-bank', (i) => i.status === 'SETTLED', 'own provider bank SETTLED by callback');
+      await waitForInstruction(
+        tenant,
+        'own-bank',
+        (i) => i.status === 'SETTLED',
+        'own provider bank SETTLED by callback',
+      );
     } finally {
       await provider.close();
     }
@@ -365,7 +595,13 @@ describe('exactly once', () => {
   it('charges once when the provider held the first call past its timeout and the retry came', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'held', [instruction('a', { financialInstrumentId: 'card_timeout' })]);
-    await waitForInstruction(tenant, 'held', (i) => i.status === 'SETTLED', 'held payment SETTLED after a retry', 60_000);
+    await waitForInstruction(
+      tenant,
+      'held',
+      (i) => i.status === 'SETTLED',
+      'held payment SETTLED after a retry',
+      60_000,
+    );
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'held' });
     expect(charges.map((c) => [c.idempotencyKey, c.status])).toEqual([[`${tenant.tenantId}:held:a:1`, 'SETTLED']]);
   });
@@ -373,16 +609,23 @@ describe('exactly once', () => {
   it('charges each instruction once across a restart of the provider in the middle of the order', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'restarted', [instruction('first'), instruction('second', { dueDate: soon(6) })]);
-    const readBoth = async () => (await tenant.client.request('GET', '/v1/order-management/restarted')).body.instructions as any[];
+    const readBoth = async () =>
+      (await tenant.client.request('GET', '/v1/order-management/restarted')).body.instructions as any[];
     await eventually(readBoth, (both) => both[0].status === 'SETTLED', { what: 'first instruction SETTLED' });
     await system.sandbox.restart();
-    await eventually(readBoth, (both) => both[1].status === 'SETTLED', { what: 'second instruction SETTLED after the restart' });
+    await eventually(readBoth, (both) => both[1].status === 'SETTLED', {
+      what: 'second instruction SETTLED after the restart',
+    });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'restarted' });
     expect(charges.map((c) => c.instructionRef).sort()).toEqual(['first', 'second']);
     // A retried call of the first, after the restart, is answered from the persisted ledger: no second charge.
     const replay = await fetch(`${system.sandbox.url}/v1/payments`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${tenant.sandboxApiKey}`, 'idempotency-key': `${tenant.tenantId}:restarted:first:1`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${tenant.sandboxApiKey}`,
+        'idempotency-key': `${tenant.tenantId}:restarted:first:1`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({
         appId: 'SANDBOX_CARD',
         paymentMethod: 'CARD',
@@ -395,7 +638,9 @@ describe('exactly once', () => {
       }),
     });
     expect(replay.status).toBe(200);
-    expect(((await replay.json()) as { id: string }).id).toBe(charges.find((c) => c.instructionRef === 'first')!.providerRef);
+    expect(((await replay.json()) as { id: string }).id).toBe(
+      charges.find((c) => c.instructionRef === 'first')!.providerRef,
+    );
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'restarted' })).toHaveLength(2);
   });
 });

@@ -34,11 +34,19 @@ async function placeOrder(tenant: TenantFixture, orderRef: string, instructions:
   const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   // Changes go to the running workflow: wait until it has opened what opens now.
-  await readOrder(tenant, orderRef, (o) => o.instructions.every((i: any) => i.status !== 'PENDING' || Date.parse(i.openDate) > Date.now() + 1000), 'the order to run');
+  await readOrder(
+    tenant,
+    orderRef,
+    (o) => o.instructions.every((i: any) => i.status !== 'PENDING' || Date.parse(i.openDate) > Date.now() + 1000),
+    'the order to run',
+  );
 }
 
 function readOrder(tenant: TenantFixture, orderRef: string, done: (order: any) => boolean, what: string) {
-  return eventually(async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body, done, { what, timeoutMs: 45_000 });
+  return eventually(async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body, done, {
+    what,
+    timeoutMs: 45_000,
+  });
 }
 
 const byRef = (order: any, ref: string) => order.instructions.find((i: any) => i.instructionRef === ref);
@@ -47,27 +55,47 @@ describe('amending an instruction', () => {
   it('changes amount and due date at once: it is collected at its new date, for its new amount', async () => {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'amend-1', [instruction('a')]);
-    const res = await tenant.client.request('PATCH', '/v1/order-management/amend-1/instructions/a', { body: { amount: '25.50', dueDate: inSeconds(2), metadata: { reason: 'upgrade' } } });
+    const res = await tenant.client.request('PATCH', '/v1/order-management/amend-1/instructions/a', {
+      body: { amount: '25.50', dueDate: inSeconds(2), metadata: { reason: 'upgrade' } },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(byRef(res.body, 'a')).toMatchObject({ amount: '25.50', metadata: { reason: 'upgrade' }, status: 'OPEN' });
-    const settled = await readOrder(tenant, 'amend-1', (o) => o.status === 'COMPLETED', 'the amended instruction collected');
+    const settled = await readOrder(
+      tenant,
+      'amend-1',
+      (o) => o.status === 'COMPLETED',
+      'the amended instruction collected',
+    );
     expect(byRef(settled, 'a')).toMatchObject({ status: 'SETTLED', amount: '25.50' });
-    expect((await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'amend-1' })).map((p) => p.amountMinor)).toEqual(['2550']);
+    expect(
+      (await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'amend-1' })).map((p) => p.amountMinor),
+    ).toEqual(['2550']);
   });
 
   it('answers 409 with the reason when the change may not be made, and 400 when it makes no sense', async () => {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'amend-2', [instruction('a')]);
-    const reopen = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: { openDate: '2031-01-01' } });
-    expect(reopen).toMatchObject({ status: 409, body: { code: 'instruction_not_changeable', detail: expect.stringMatching(/open already/) } });
-    const inverted = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: { dueDate: '2020-01-01' } });
+    const reopen = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', {
+      body: { openDate: '2031-01-01' },
+    });
+    expect(reopen).toMatchObject({
+      status: 409,
+      body: { code: 'instruction_not_changeable', detail: expect.stringMatching(/open already/) },
+    });
+    const inverted = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', {
+      body: { dueDate: '2020-01-01' },
+    });
     expect(inverted).toMatchObject({ status: 400, body: { errors: [{ path: 'dueDate', code: 'due_before_open' }] } });
     const empty = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: {} });
     expect(empty.status).toBe(400);
     // Found by the fuzzer: a zero amount was a 500.
-    const zero = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', { body: { amount: '0' } });
+    const zero = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/a', {
+      body: { amount: '0' },
+    });
     expect(zero).toMatchObject({ status: 400, body: { errors: [{ path: 'amount', code: 'invalid_amount' }] } });
-    const unknown = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/nope', { body: { amount: '1.00' } });
+    const unknown = await tenant.client.request('PATCH', '/v1/order-management/amend-2/instructions/nope', {
+      body: { amount: '1.00' },
+    });
     expect(unknown).toMatchObject({ status: 404, body: { code: 'instruction_not_found' } });
   });
 
@@ -75,12 +103,20 @@ describe('amending an instruction', () => {
     const tenant = await system.newTenant();
     const [scheme] = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
     await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
-      body: { name: 'cards to 50', isDefault: true, rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] },
+      body: {
+        name: 'cards to 50',
+        isDefault: true,
+        rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      },
     });
     await placeOrder(tenant, 'amend-3', [instruction('a')]);
-    const tooMuch = await tenant.client.request('PATCH', '/v1/order-management/amend-3/instructions/a', { body: { amount: '75.00' } });
+    const tooMuch = await tenant.client.request('PATCH', '/v1/order-management/amend-3/instructions/a', {
+      body: { amount: '75.00' },
+    });
     expect(tooMuch).toMatchObject({ status: 400, body: { errors: [{ path: 'body', code: 'no_payment_option' }] } });
-    const fine = await tenant.client.request('PATCH', '/v1/order-management/amend-3/instructions/a', { body: { amount: '45.00' } });
+    const fine = await tenant.client.request('PATCH', '/v1/order-management/amend-3/instructions/a', {
+      body: { amount: '45.00' },
+    });
     expect(byRef(fine.body, 'a')).toMatchObject({ amount: '45.00', schemeVersion: 2 });
   });
 
@@ -88,9 +124,20 @@ describe('amending an instruction', () => {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'cure-1', [instruction('a', { dueDate: inSeconds(1), financialInstrumentId: undefined })]);
     await readOrder(tenant, 'cure-1', (o) => o.instructions[0].status === 'LATE', 'LATE without an instrument');
-    await tenant.client.request('PATCH', '/v1/order-management/cure-1/instructions/a', { body: { financialInstrumentId: 'card_ok' } });
-    const settled = await readOrder(tenant, 'cure-1', (o) => o.status === 'COMPLETED', 'collected once it had an instrument');
-    expect(settled.instructions[0]).toMatchObject({ status: 'SETTLED', financialInstrumentId: 'card_ok', failureCode: null });
+    await tenant.client.request('PATCH', '/v1/order-management/cure-1/instructions/a', {
+      body: { financialInstrumentId: 'card_ok' },
+    });
+    const settled = await readOrder(
+      tenant,
+      'cure-1',
+      (o) => o.status === 'COMPLETED',
+      'collected once it had an instrument',
+    );
+    expect(settled.instructions[0]).toMatchObject({
+      status: 'SETTLED',
+      financialInstrumentId: 'card_ok',
+      failureCode: null,
+    });
   });
 });
 
@@ -122,11 +169,20 @@ describe('adding an instruction', () => {
     });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
     expect(byRef(added.body, 'b')).toMatchObject({ appId: 'SANDBOX_CARD', metadata: { added: 'later' } });
-    const duplicate = await tenant.client.request('POST', '/v1/order-management/add-1/instructions', { body: instruction('b') });
+    const duplicate = await tenant.client.request('POST', '/v1/order-management/add-1/instructions', {
+      body: instruction('b'),
+    });
     expect(duplicate).toMatchObject({ status: 409, body: { code: 'instruction_exists' } });
-    const settled = await readOrder(tenant, 'add-1', (o) => byRef(o, 'b')?.status === 'SETTLED', 'the added instruction collected');
+    const settled = await readOrder(
+      tenant,
+      'add-1',
+      (o) => byRef(o, 'b')?.status === 'SETTLED',
+      'the added instruction collected',
+    );
     expect(settled.instructions.map((i: any) => i.instructionRef)).toEqual(['a', 'b']);
-    const rows = await system.orm.em.fork().find(PaymentInstruction, { tenantId: tenant.tenantId, instructionRef: 'b' });
+    const rows = await system.orm.em
+      .fork()
+      .find(PaymentInstruction, { tenantId: tenant.tenantId, instructionRef: 'b' });
     expect(rows).toHaveLength(1);
   });
 });
@@ -136,8 +192,14 @@ describe('paying early', () => {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'pay-1', [instruction('a')]);
     const options = await tenant.client.request('GET', '/v1/order-management/pay-1/instructions/a/options');
-    expect(options.body).toMatchObject({ status: 'OPEN', amount: '20.00', options: [{ paymentMethod: 'CARD', appId: 'SANDBOX_CARD' }] });
-    const wrong = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', { body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'x' } });
+    expect(options.body).toMatchObject({
+      status: 'OPEN',
+      amount: '20.00',
+      options: [{ paymentMethod: 'CARD', appId: 'SANDBOX_CARD' }],
+    });
+    const wrong = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
+      body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'x' },
+    });
     expect(wrong).toMatchObject({ status: 400, body: { errors: [{ code: 'option_not_offered' }] } });
     const key = { 'idempotency-key': randomUUID() };
     const body = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' };
@@ -150,21 +212,46 @@ describe('paying early', () => {
     const paid = await readOrder(tenant, 'pay-1', (o) => o.status === 'COMPLETED', 'paid long before its due date');
     expect(Date.parse(paid.instructions[0].settledAt)).toBeLessThan(Date.parse('2031-06-01'));
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'pay-1' })).toHaveLength(1);
-    const replay = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', { body, headers: key });
+    const replay = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
+      body,
+      headers: key,
+    });
     if (first.status === 202) expect(replay.headers.get('idempotent-replayed')).toBe('true');
   });
 
   it('pays a voucher out when the customer chooses one of the option’s vouchers', async () => {
     const tenant = await system.newTenant();
-    await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: tenant.sandboxApiKey } } });
-    const group = (await tenant.client.request('POST', '/v1/voucher-groups', { body: { name: 'g', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body;
-    await tenant.client.request('POST', '/v1/schemes/payout', {
-      body: { name: 'vouchers', isDefault: true, rules: [{ voucherGroupIds: [group.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }] },
+    await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
+      body: { configuration: { apiKey: tenant.sandboxApiKey } },
     });
-    await placeOrder(tenant, 'payout-1', [instruction('p', { direction: 'CREDIT', country: 'DE', amount: '15.00', financialInstrumentId: undefined })]);
+    const group = (
+      await tenant.client.request('POST', '/v1/voucher-groups', {
+        body: { name: 'g', vouchers: [{ voucherId: 'amazon-de', enabled: true }] },
+      })
+    ).body;
+    await tenant.client.request('POST', '/v1/schemes/payout', {
+      body: {
+        name: 'vouchers',
+        isDefault: true,
+        rules: [
+          {
+            voucherGroupIds: [group.voucherGroupId],
+            options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }],
+          },
+        ],
+      },
+    });
+    await placeOrder(tenant, 'payout-1', [
+      instruction('p', { direction: 'CREDIT', country: 'DE', amount: '15.00', financialInstrumentId: undefined }),
+    ]);
     const options = await tenant.client.request('GET', '/v1/order-management/payout-1/instructions/p/options');
-    expect(options.body.options[0]).toMatchObject({ paymentMethod: 'VOUCHER', vouchers: [{ voucherId: 'amazon-de', brand: 'Amazon' }] });
-    const taken = await tenant.client.request('POST', '/v1/order-management/payout-1/instructions/p/pay', { body: { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER', voucherId: 'amazon-de' } });
+    expect(options.body.options[0]).toMatchObject({
+      paymentMethod: 'VOUCHER',
+      vouchers: [{ voucherId: 'amazon-de', brand: 'Amazon' }],
+    });
+    const taken = await tenant.client.request('POST', '/v1/order-management/payout-1/instructions/p/pay', {
+      body: { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER', voucherId: 'amazon-de' },
+    });
     expect(taken.status, JSON.stringify(taken.body)).toBe(202);
     const paid = await readOrder(tenant, 'payout-1', (o) => o.status === 'COMPLETED', 'the voucher paid out');
     expect(paid.instructions[0]).toMatchObject({ status: 'SETTLED', voucherCode: expect.stringMatching(/^VCH-/) });

@@ -30,7 +30,9 @@ async function call(method: string, path: string, { tenant, body, rawBody, heade
   const res = await fetch(`${system.api.url}${path}`, {
     method,
     headers: {
-      ...(tenant ? { authorization: `Bearer ${await tenant.client.accessToken()}`, 'x-tenant-id': tenant.tenantId } : {}),
+      ...(tenant
+        ? { authorization: `Bearer ${await tenant.client.accessToken()}`, 'x-tenant-id': tenant.tenantId }
+        : {}),
       ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
       ...headers,
     },
@@ -63,11 +65,10 @@ async function countOrders(tenant: TenantFixture): Promise<number> {
 }
 
 function waitForOrder(tenant: TenantFixture, orderRef: string, done: (order: any) => boolean, what: string) {
-  return eventually(
-    async () => (await call('GET', `/v1/order-management/${orderRef}`, { tenant })).body,
-    done,
-    { what, timeoutMs: 45_000 },
-  );
+  return eventually(async () => (await call('GET', `/v1/order-management/${orderRef}`, { tenant })).body, done, {
+    what,
+    timeoutMs: 45_000,
+  });
 }
 
 describe('an order end to end over HTTP', () => {
@@ -81,7 +82,13 @@ describe('an order end to end over HTTP', () => {
         metadata: { policy: 'P-100' },
         instructions: [
           instruction('premium-1', { openDate: secondsFromNow(1), dueDate: secondsFromNow(3) }),
-          instruction('premium-2', { amount: '10', currency: 'JPY', country: 'JP', openDate: secondsFromNow(2), dueDate: secondsFromNow(4) }),
+          instruction('premium-2', {
+            amount: '10',
+            currency: 'JPY',
+            country: 'JP',
+            openDate: secondsFromNow(2),
+            dueDate: secondsFromNow(4),
+          }),
         ],
       },
     });
@@ -114,7 +121,9 @@ describe('an order end to end over HTTP', () => {
     ]);
 
     // Operators find the order in Temporal by its search attributes.
-    const description = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'policy-100')).describe();
+    const description = await system.client.workflow
+      .getHandle(orderWorkflowId(tenant.tenantId, 'policy-100'))
+      .describe();
     expect(description.searchAttributes.TenantId).toEqual([tenant.tenantId]);
     expect(description.searchAttributes.OrderRef).toEqual(['policy-100']);
     expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
@@ -154,14 +163,20 @@ describe('an order end to end over HTTP', () => {
     const em = system.orm.em.fork();
     // What a crash between the insert and the start leaves behind: the row, no workflow.
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    buildOrder(em, tenantRow, { orderRef: 'orphan-1', instructions: [instruction('only') as any] }, [resolvedTo('SANDBOX_CARD', 'CARD')]);
+    buildOrder(em, tenantRow, { orderRef: 'orphan-1', instructions: [instruction('only') as any] }, [
+      resolvedTo('SANDBOX_CARD', 'CARD'),
+    ]);
     await em.flush();
-    await expect(system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-1')).describe()).rejects.toThrow();
+    await expect(
+      system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-1')).describe(),
+    ).rejects.toThrow();
 
     await system.reconciler.runOnce();
     const order = await waitForOrder(tenant, 'orphan-1', (o) => o.status === 'COMPLETED', 'orphan order to settle');
     expect(order.instructions[0].status).toBe('SETTLED');
-    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
+    const stored = await system.orm.em
+      .fork()
+      .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
     expect(stored.workflowStartedAt).toBeInstanceOf(Date);
   });
 });
@@ -173,10 +188,19 @@ describe('when Temporal is down', () => {
     const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
     const cutOff = await system.startApi({ temporal: new Client({ connection: deadConnection }) });
     try {
-      const asTenant = new PaymentSchedulerClient({ baseUrl: cutOff.url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
-      const res = await asTenant.request('POST', '/v1/order-management', { body: { orderRef: 'outage-1', instructions: [instruction('only')] } });
+      const asTenant = new PaymentSchedulerClient({
+        baseUrl: cutOff.url,
+        publicKey: tenant.publicKey,
+        privateKey: tenant.privateKey,
+        tenantId: tenant.tenantId,
+      });
+      const res = await asTenant.request('POST', '/v1/order-management', {
+        body: { orderRef: 'outage-1', instructions: [instruction('only')] },
+      });
       expect(res.status).toBe(202);
-      const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'outage-1' });
+      const stored = await system.orm.em
+        .fork()
+        .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'outage-1' });
       expect(stored.workflowStartedAt).toBeNull();
     } finally {
       await cutOff.close();
@@ -184,7 +208,12 @@ describe('when Temporal is down', () => {
     }
 
     expect(await system.reconciler.runOnce()).toBeGreaterThanOrEqual(1);
-    const order = await waitForOrder(tenant, 'outage-1', (o) => o.status === 'COMPLETED', 'order taken during the outage to settle');
+    const order = await waitForOrder(
+      tenant,
+      'outage-1',
+      (o) => o.status === 'COMPLETED',
+      'order taken during the outage to settle',
+    );
     expect(order.instructions[0].status).toBe('SETTLED');
   });
 });
@@ -226,9 +255,16 @@ describe('creating orders', () => {
     const tenant = await system.newTenant();
     const malformed = await call('POST', '/v1/order-management', { tenant, rawBody: '{"orderRef": ' });
     expect(malformed).toMatchObject({ status: 400, body: { code: 'malformed_json' } });
-    const huge = await call('POST', '/v1/order-management', { tenant, rawBody: JSON.stringify({ pad: 'x'.repeat(1_100_000) }) });
+    const huge = await call('POST', '/v1/order-management', {
+      tenant,
+      rawBody: JSON.stringify({ pad: 'x'.repeat(1_100_000) }),
+    });
     expect(huge).toMatchObject({ status: 413, body: { code: 'payload_too_large' } });
-    const notJson = await call('POST', '/v1/order-management', { tenant, rawBody: 'orderRef=x', headers: { 'content-type': 'text/plain' } });
+    const notJson = await call('POST', '/v1/order-management', {
+      tenant,
+      rawBody: 'orderRef=x',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(notJson).toMatchObject({ status: 415, body: { code: 'unsupported_media_type' } });
     const array = await call('POST', '/v1/order-management', { tenant, rawBody: '[1, 2]' });
     expect(array).toMatchObject({ status: 400, body: { errors: [{ path: 'body', code: 'invalid_type' }] } });
@@ -237,7 +273,10 @@ describe('creating orders', () => {
 
   it('answers 409 for a duplicate orderRef and keeps the first order', async () => {
     const tenant = await system.newTenant();
-    const body = { orderRef: 'dup-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+    const body = {
+      orderRef: 'dup-1',
+      instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })],
+    };
     expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
     const again = await call('POST', '/v1/order-management', {
       tenant,
@@ -255,7 +294,10 @@ describe('creating orders', () => {
 
   it('replays the first answer for a repeated Idempotency-Key and refuses the key with another body', async () => {
     const tenant = await system.newTenant();
-    const body = { orderRef: 'idem-1', instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+    const body = {
+      orderRef: 'idem-1',
+      instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })],
+    };
     const headers = { 'idempotency-key': `key-${randomUUID()}` };
     const first = await call('POST', '/v1/order-management', { tenant, body, headers });
     const second = await call('POST', '/v1/order-management', { tenant, body, headers });
@@ -265,7 +307,11 @@ describe('creating orders', () => {
     expect(second.body.orderId).toBe(first.body.orderId);
     expect(await countOrders(tenant)).toBe(1);
 
-    const changed = await call('POST', '/v1/order-management', { tenant, body: { ...body, orderRef: 'idem-2' }, headers });
+    const changed = await call('POST', '/v1/order-management', {
+      tenant,
+      body: { ...body, orderRef: 'idem-2' },
+      headers,
+    });
     expect(changed).toMatchObject({ status: 422, body: { code: 'idempotency_key_reused' } });
     expect(await countOrders(tenant)).toBe(1);
   });
@@ -273,15 +319,22 @@ describe('creating orders', () => {
 
 describe('tenant settings', () => {
   it('reads date-only dates in the tenant’s time zone and copies its dunning schedule onto the order', async () => {
-    const tenant = await system.newTenant({ tenant: { timeZone: 'America/New_York', dunning: { retryDelaysDays: [2] } } });
+    const tenant = await system.newTenant({
+      tenant: { timeZone: 'America/New_York', dunning: { retryDelaysDays: [2] } },
+    });
     const res = await call('POST', '/v1/order-management', {
       tenant,
       body: { orderRef: 'tz-1', instructions: [instruction('a', { openDate: '2030-01-15', dueDate: '2030-07-01' })] },
     });
     expect(res.status).toBe(202);
     // Midnight in New York: UTC-5 in winter, UTC-4 in summer.
-    expect(res.body.instructions[0]).toMatchObject({ openDate: '2030-01-15T05:00:00.000Z', dueDate: '2030-07-01T04:00:00.000Z' });
-    const stored = await system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'tz-1' });
+    expect(res.body.instructions[0]).toMatchObject({
+      openDate: '2030-01-15T05:00:00.000Z',
+      dueDate: '2030-07-01T04:00:00.000Z',
+    });
+    const stored = await system.orm.em
+      .fork()
+      .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'tz-1' });
     expect(stored.dunningDelaysMs).toEqual([2 * 24 * 60 * 60 * 1000]);
     const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'tz-1'));
     const history = await handle.fetchHistory();
@@ -292,7 +345,9 @@ describe('tenant settings', () => {
 
   it('refuses an unknown time zone', async () => {
     const account = await system.newAccount();
-    const res = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'x', timeZone: 'Mars/Olympus' } });
+    const res = await account.client.request('POST', '/v1/account/tenants', {
+      body: { name: 'x', timeZone: 'Mars/Olympus' },
+    });
     expect(res).toMatchObject({ status: 400, body: { errors: [{ path: 'timeZone', code: 'invalid_time_zone' }] } });
   });
 });
@@ -301,7 +356,10 @@ describe('reading orders', () => {
   it('lists a tenant’s orders newest first, a page at a time', async () => {
     const tenant = await system.newTenant();
     for (const ref of ['list-1', 'list-2', 'list-3']) {
-      const body = { orderRef: ref, instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })] };
+      const body = {
+        orderRef: ref,
+        instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })],
+      };
       expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
     }
     const first = await call('GET', '/v1/order-management?limit=2', { tenant });

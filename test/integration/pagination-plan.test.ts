@@ -37,7 +37,10 @@ beforeAll(async () => {
      select gen_random_uuid(), ?, 'k', 'x', 'y', 'z', '{}', now() - n * interval '1 minute' from generate_series(1, 20000) n`,
     [accountId],
   );
-  await sql.execute(`insert into tenant (id, account_id, name, created_at, updated_at) values (?, ?, 'keys', now(), now())`, [keyTenantId, accountId]);
+  await sql.execute(
+    `insert into tenant (id, account_id, name, created_at, updated_at) values (?, ?, 'keys', now(), now())`,
+    [keyTenantId, accountId],
+  );
   await sql.execute(
     `insert into security_key (public_key, account_id, tenant_id, name, roles, private_key_ciphertext, created_at)
      select gen_random_uuid()::text, ?, case when n % 2 = 0 then ?::uuid end, 'k', '[]', 'x', now() - n * interval '1 minute' from generate_series(1, 40000) n`,
@@ -52,9 +55,16 @@ afterAll(async () => {
 });
 
 /** The plan PostgreSQL chooses for the page query the API runs, as its node types and indexes. */
-async function planOf<T extends { createdAt: Date }>(entity: new () => T, where: FilterQuery<T>, idField: keyof T & string, cursor?: string) {
+async function planOf<T extends { createdAt: Date }>(
+  entity: new () => T,
+  where: FilterQuery<T>,
+  idField: keyof T & string,
+  cursor?: string,
+) {
   const qb = pageQuery(orm.em.fork(), entity, where, { limit: 25, cursor }, idField);
-  const [{ 'QUERY PLAN': plan }] = await orm.em.getConnection().execute(`explain (format json) ${qb.getFormattedQuery()}`);
+  const [{ 'QUERY PLAN': plan }] = await orm.em
+    .getConnection()
+    .execute(`explain (format json) ${qb.getFormattedQuery()}`);
   const nodes: { type: string; index?: string }[] = [];
   const walk = (node: Record<string, unknown>) => {
     nodes.push({ type: node['Node Type'] as string, index: node['Index Name'] as string | undefined });
@@ -64,26 +74,38 @@ async function planOf<T extends { createdAt: Date }>(entity: new () => T, where:
   return nodes;
 }
 
-const deepCursor = encodeCursor({ createdAt: new Date(Date.now() - 200 * 24 * 3600_000).toISOString(), id: randomUUID() });
+const deepCursor = encodeCursor({
+  createdAt: new Date(Date.now() - 200 * 24 * 3600_000).toISOString(),
+  id: randomUUID(),
+});
 
 describe(`a page of a tenant with ${ORDERS.toLocaleString('en')} orders`, () => {
   it.each([
     ['no filter', {}, 'payment_order_tenant_id_created_at_id_index'],
     ['a status', { status: 'COMPLETED' }, 'payment_order_tenant_id_status_created_at_id_index'],
     ['a customerRef', { customerRef: 'customer-42' }, 'payment_order_tenant_id_customer_ref_created_at_id_index'],
-  ])('with %s, first page and deep page alike, is one index range: no sort, no scan of the table', async (_, filter, index) => {
-    for (const cursor of [undefined, deepCursor]) {
-      const nodes = await planOf(PaymentOrder, { tenantId, ...filter } as FilterQuery<PaymentOrder>, 'id', cursor);
-      expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
-      expect(nodes[1].index).toBe(index);
-    }
-  });
+  ])(
+    'with %s, first page and deep page alike, is one index range: no sort, no scan of the table',
+    async (_, filter, index) => {
+      for (const cursor of [undefined, deepCursor]) {
+        const nodes = await planOf(PaymentOrder, { tenantId, ...filter } as FilterQuery<PaymentOrder>, 'id', cursor);
+        expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
+        expect(nodes[1].index).toBe(index);
+      }
+    },
+  );
 
   it.each([
     ['tenants of an account', Tenant, { accountId }, 'id', 'tenant_account_id_created_at_id_index'],
     ['audit entries', AuditEntry, { accountId }, 'id', 'audit_entry_account_id_created_at_id_index'],
     ['account keys', SecurityKey, { accountId, tenantId: null }, 'publicKey', 'security_key_account_keys_page_index'],
-    ['a tenant’s keys', SecurityKey, { accountId, tenantId: keyTenantId }, 'publicKey', 'security_key_account_id_tenant_id_created_at_public_key_index'],
+    [
+      'a tenant’s keys',
+      SecurityKey,
+      { accountId, tenantId: keyTenantId },
+      'publicKey',
+      'security_key_account_id_tenant_id_created_at_public_key_index',
+    ],
   ] as const)('so is a page of %s', async (_, entity, where, idField, index) => {
     for (const cursor of [undefined, deepCursor]) {
       const nodes = await planOf(entity as never, where as never, idField as never, cursor);

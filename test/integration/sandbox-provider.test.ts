@@ -31,11 +31,20 @@ afterAll(async () => {
 describe('the sandbox provider', () => {
   it('lets in only merchants with a test API key', async () => {
     const body = cardPayment('card_ok');
-    for (const authorization of [undefined, 'Bearer sk_live_abcdefgh12', 'Bearer sk_test_short', `Basic ${merchantKey}`, `Bearer ${merchantKey}-x`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer sk_live_abcdefgh12',
+      'Bearer sk_test_short',
+      `Basic ${merchantKey}`,
+      `Bearer ${merchantKey}-x`,
+    ]) {
       const res = await call('POST', '/v1/payments', { authorization, idempotencyKey: randomUUID(), body });
       expect(res).toEqual({ status: 401, body: { error: 'invalid_api_key' } });
     }
-    expect(await call('GET', '/v1/vouchers', { authorization: undefined })).toEqual({ status: 401, body: { error: 'invalid_api_key' } });
+    expect(await call('GET', '/v1/vouchers', { authorization: undefined })).toEqual({
+      status: 401,
+      body: { error: 'invalid_api_key' },
+    });
     expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toEqual([]);
   });
 
@@ -43,14 +52,22 @@ describe('the sandbox provider', () => {
     const created = await pay(cardPayment('card_ok'));
     expect(created.status).toBe(201);
     expect(await call('GET', `/v1/payments/${created.body.id}`)).toEqual({ status: 200, body: created.body });
-    expect(await call('GET', `/v1/payments/${created.body.id}`, { apiKey: otherMerchantKey })).toEqual({ status: 404, body: { error: 'not_found' } });
+    expect(await call('GET', `/v1/payments/${created.body.id}`, { apiKey: otherMerchantKey })).toEqual({
+      status: 404,
+      body: { error: 'not_found' },
+    });
     expect((await call('GET', `/v1/payments/sbx_${randomUUID()}`)).status).toBe(404);
   });
 
   it('refuses malformed and unsupported payments, recording nothing', async () => {
     const body = cardPayment('card_ok');
-    expect(await call('POST', '/v1/payments', { body })).toEqual({ status: 400, body: { error: 'idempotency_key_required' } });
-    expect((await call('POST', '/v1/payments', { body, idempotencyKey: 'k'.repeat(256) })).body).toEqual({ error: 'idempotency_key_required' });
+    expect(await call('POST', '/v1/payments', { body })).toEqual({
+      status: 400,
+      body: { error: 'idempotency_key_required' },
+    });
+    expect((await call('POST', '/v1/payments', { body, idempotencyKey: 'k'.repeat(256) })).body).toEqual({
+      error: 'idempotency_key_required',
+    });
     const invalid = [
       { ...body, amountMinor: '12.50' },
       { ...body, currency: 'eur' },
@@ -62,11 +79,19 @@ describe('the sandbox provider', () => {
     for (const payment of invalid) expect((await pay(payment)).body).toEqual({ error: 'invalid_request' });
     const unreadable = await fetch(`${sandbox.url}/v1/payments`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${merchantKey}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${merchantKey}`,
+        'idempotency-key': randomUUID(),
+        'content-type': 'application/json',
+      },
       body: '{"appId":',
     });
     expect([unreadable.status, await unreadable.json()]).toEqual([400, { error: 'invalid_request' }]);
-    for (const payment of [{ ...body, direction: 'CREDIT' }, { ...body, appId: 'SANDBOX_VOUCHERS' }, bankPayment('bank_ok', { paymentMethod: 'BANK_TRANSFER', direction: 'DEBIT' })]) {
+    for (const payment of [
+      { ...body, direction: 'CREDIT' },
+      { ...body, appId: 'SANDBOX_VOUCHERS' },
+      bankPayment('bank_ok', { paymentMethod: 'BANK_TRANSFER', direction: 'DEBIT' }),
+    ]) {
       expect(await pay(payment)).toEqual({ status: 400, body: { error: 'unsupported_payment' } });
     }
     expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toEqual([]);
@@ -92,7 +117,9 @@ describe('the sandbox provider', () => {
       updatedAt: expect.any(String),
     });
     expect((await call('GET', `/v1/payments/${res.body.id}`)).body).toEqual(res.body);
-    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([{ providerRef: res.body.id, status: outcome.status }]);
+    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([
+      { providerRef: res.body.id, status: outcome.status },
+    ]);
   });
 
   it('fails the first card_flaky call for a key without recording it, and settles the retry once', async () => {
@@ -103,13 +130,16 @@ describe('the sandbox provider', () => {
     const retried = await pay(body, key);
     expect([retried.status, retried.body.status]).toEqual([201, 'SETTLED']);
     expect(await pay(body, key)).toEqual({ status: 200, body: retried.body });
-    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([{ providerRef: retried.body.id, idempotencyKey: key }]);
+    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([
+      { providerRef: retried.body.id, idempotencyKey: key },
+    ]);
   });
 
   it('answers card_unavailable with 503 every time and records nothing', async () => {
     const body = cardPayment('card_unavailable');
     const key = randomUUID();
-    for (let call = 0; call < 3; call += 1) expect(await pay(body, key)).toEqual({ status: 503, body: { error: 'temporarily_unavailable' } });
+    for (let call = 0; call < 3; call += 1)
+      expect(await pay(body, key)).toEqual({ status: 503, body: { error: 'temporarily_unavailable' } });
     expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toEqual([]);
   });
 
@@ -124,7 +154,9 @@ describe('the sandbox provider', () => {
     const retried = await pay(body, key);
     expect(retried.status).toBe(200);
     expect(retried.body.status).toBe('SETTLED');
-    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toEqual([expect.objectContaining({ providerRef: retried.body.id, status: 'SETTLED' })]);
+    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toEqual([
+      expect.objectContaining({ providerRef: retried.body.id, status: 'SETTLED' }),
+    ]);
   });
 
   it('replays the same key and body, refuses the key with another body, and scopes keys by merchant', async () => {
@@ -134,8 +166,14 @@ describe('the sandbox provider', () => {
     expect(first.status).toBe(201);
     const reordered = Object.fromEntries(Object.entries(body).reverse());
     expect(await pay(reordered, key)).toEqual({ status: 200, body: first.body });
-    expect(await pay({ ...body, amountMinor: '1251' }, key)).toEqual({ status: 422, body: { error: 'idempotency_key_reused' } });
-    expect(await pay({ ...body, reference: { ...body.reference, instructionRef: 'other' } }, key)).toEqual({ status: 422, body: { error: 'idempotency_key_reused' } });
+    expect(await pay({ ...body, amountMinor: '1251' }, key)).toEqual({
+      status: 422,
+      body: { error: 'idempotency_key_reused' },
+    });
+    expect(await pay({ ...body, reference: { ...body.reference, instructionRef: 'other' } }, key)).toEqual({
+      status: 422,
+      body: { error: 'idempotency_key_reused' },
+    });
 
     const otherMerchant = await pay(body, key, { apiKey: otherMerchantKey });
     expect(otherMerchant.status).toBe(201);
@@ -163,33 +201,54 @@ describe('the sandbox provider', () => {
     });
     expect(callback.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(verifySandboxCallback(merchantKey, callback.body, callback.signature)).toBe(true);
-    expect(verifySandboxCallback(merchantKey, callback.body.replace(body.amountMinor, '999999'), callback.signature)).toBe(false);
+    expect(
+      verifySandboxCallback(merchantKey, callback.body.replace(body.amountMinor, '999999'), callback.signature),
+    ).toBe(false);
     expect(verifySandboxCallback(otherMerchantKey, callback.body, callback.signature)).toBe(false);
     const signedAt = Number(/t=(\d+)/.exec(callback.signature ?? '')?.[1]);
-    expect(verifySandboxCallback(merchantKey, callback.body, callback.signature, { nowSeconds: signedAt + 301 })).toBe(false);
-    expect(verifySandboxCallback(merchantKey, callback.body, callback.signature, { nowSeconds: signedAt + 301, toleranceSeconds: 600 })).toBe(true);
+    expect(verifySandboxCallback(merchantKey, callback.body, callback.signature, { nowSeconds: signedAt + 301 })).toBe(
+      false,
+    );
+    expect(
+      verifySandboxCallback(merchantKey, callback.body, callback.signature, {
+        nowSeconds: signedAt + 301,
+        toleranceSeconds: 600,
+      }),
+    ).toBe(true);
 
     expect((await call('GET', `/v1/payments/${created.body.id}`)).body).toMatchObject({ status: 'SETTLED' });
     // A replay answers with the payment as it is now.
     expect(await pay(body, key)).toMatchObject({ status: 200, body: { id: created.body.id, status: 'SETTLED' } });
-    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([{ providerRef: created.body.id, status: 'SETTLED' }]);
+    expect(await sandbox.ledger({ orderRef: body.reference.orderRef })).toMatchObject([
+      { providerRef: created.body.id, status: 'SETTLED' },
+    ]);
   });
 
   it.each([
     ['bank_insufficient_funds', 'BANK_DEBIT', 'insufficient_funds', true],
     ['bank_account_closed', 'BANK_TRANSFER', 'account_closed', false],
   ] as const)('declines a %s %s payment in its callback', async (instrument, paymentMethod, declineCode, retryable) => {
-    const created = await pay(bankPayment(instrument, paymentMethod === 'BANK_TRANSFER' ? { paymentMethod, direction: 'CREDIT' } : {}));
+    const created = await pay(
+      bankPayment(instrument, paymentMethod === 'BANK_TRANSFER' ? { paymentMethod, direction: 'CREDIT' } : {}),
+    );
     expect(created.body.status).toBe('PENDING');
     const [callback] = await callbacksArrived(created.body.id);
     expect(callback.payload).toMatchObject({ status: 'DECLINED', declineCode, retryable });
     expect(verifySandboxCallback(merchantKey, callback.body, callback.signature)).toBe(true);
-    expect((await call('GET', `/v1/payments/${created.body.id}`)).body).toMatchObject({ status: 'DECLINED', declineCode, retryable });
+    expect((await call('GET', `/v1/payments/${created.body.id}`)).body).toMatchObject({
+      status: 'DECLINED',
+      declineCode,
+      retryable,
+    });
   });
 
   it('settles a bank_no_callback payment without calling back', async () => {
     const silent = await pay(bankPayment('bank_no_callback'));
-    await eventually(async () => (await call('GET', `/v1/payments/${silent.body.id}`)).body.status, (status) => status === 'SETTLED', { ...poll, what: 'settlement' });
+    await eventually(
+      async () => (await call('GET', `/v1/payments/${silent.body.id}`)).body.status,
+      (status) => status === 'SETTLED',
+      { ...poll, what: 'settlement' },
+    );
     // A payment made after the silent one settled calls back after it would have: once its callback is in, none is coming.
     const later = await pay(bankPayment('bank_ok'));
     await callbacksArrived(later.body.id);
@@ -197,7 +256,11 @@ describe('the sandbox provider', () => {
   });
 
   it('delivers a callback again when the receiver fails, signing each attempt', async () => {
-    const created = await pay(bankPayment('bank_ok', { reference: { tenantId, orderRef: `refuse-once-${randomUUID()}`, instructionRef: 'i-1' } }));
+    const created = await pay(
+      bankPayment('bank_ok', {
+        reference: { tenantId, orderRef: `refuse-once-${randomUUID()}`, instructionRef: 'i-1' },
+      }),
+    );
     const callbacks = await callbacksArrived(created.body.id, 2);
     expect(callbacks.map((c) => c.answeredStatus)).toEqual([500, 204]);
     expect(callbacks[1].body).toBe(callbacks[0].body);
@@ -215,7 +278,12 @@ describe('the sandbox provider', () => {
     const variable = await pay(voucherPayout('amazon-de', 'EUR', '1234'));
     for (const res of [fixed, variable]) {
       expect(res.status).toBe(201);
-      expect(res.body).toMatchObject({ appId: 'SANDBOX_VOUCHERS', status: 'SETTLED', direction: 'CREDIT', voucherCode: expect.stringMatching(VOUCHER_CODE) });
+      expect(res.body).toMatchObject({
+        appId: 'SANDBOX_VOUCHERS',
+        status: 'SETTLED',
+        direction: 'CREDIT',
+        voucherCode: expect.stringMatching(VOUCHER_CODE),
+      });
     }
     expect(fixed.body.voucherCode).not.toBe(variable.body.voucherCode);
     expect((await call('GET', `/v1/payments/${fixed.body.id}`)).body.voucherCode).toBe(fixed.body.voucherCode);
@@ -243,10 +311,15 @@ describe('the sandbox provider', () => {
       [tenantA, 'order-1'],
       [tenantB, 'order-1'],
     ]) {
-      made.push((await pay(cardPayment('card_ok', { reference: { tenantId: tenant, orderRef, instructionRef: randomUUID() } }))).body.id);
+      made.push(
+        (await pay(cardPayment('card_ok', { reference: { tenantId: tenant, orderRef, instructionRef: randomUUID() } })))
+          .body.id,
+      );
     }
     const refs = async (filter: { tenantId?: string; orderRef?: string }) =>
-      (await sandbox.ledger(filter)).filter((item) => [tenantA, tenantB].includes(item.tenantId)).map((item) => item.providerRef);
+      (await sandbox.ledger(filter))
+        .filter((item) => [tenantA, tenantB].includes(item.tenantId))
+        .map((item) => item.providerRef);
     expect(await refs({ tenantId: tenantA })).toEqual([made[0], made[1], made[2]]);
     expect(await refs({ tenantId: tenantA, orderRef: 'order-1' })).toEqual([made[0], made[2]]);
     expect(await refs({ orderRef: 'order-1' })).toEqual([made[0], made[2], made[3]]);
@@ -287,7 +360,9 @@ describe('the sandbox provider', () => {
         expect([replay.body.id, replay.body.voucherCode]).toEqual([before[index].id, before[index].voucherCode]);
         expect(await durable.ledger({ orderRef: body.reference.orderRef })).toHaveLength(1);
       }
-      expect(await pay({ ...card.body, amountMinor: '1' }, card.key, { url: durable.url })).toMatchObject({ status: 422 });
+      expect(await pay({ ...card.body, amountMinor: '1' }, card.key, { url: durable.url })).toMatchObject({
+        status: 422,
+      });
       expect((await call('GET', `/v1/payments/${before[0].id}`, { url: durable.url })).status).toBe(200);
 
       const [callback] = await callbacksArrived(before[1].id);
@@ -314,7 +389,10 @@ describe('the sandbox ledger file', () => {
         createdAt: '2030-01-01T00:00:00.000Z',
         updatedAt: '2030-01-01T00:00:00.000Z',
       });
-      writeFileSync(join(dataDir, 'ledger.jsonl'), `${JSON.stringify(record('a', 'PENDING'))}\n${JSON.stringify(record('a', 'SETTLED'))}\n{"id":"b","ap`);
+      writeFileSync(
+        join(dataDir, 'ledger.jsonl'),
+        `${JSON.stringify(record('a', 'PENDING'))}\n${JSON.stringify(record('a', 'SETTLED'))}\n{"id":"b","ap`,
+      );
       const ledger = Ledger.open(dataDir);
       expect(ledger.list().map((r) => [r.id, r.status])).toEqual([['a', 'SETTLED']]);
       ledger.append(record('c', 'SETTLED'));
@@ -355,9 +433,16 @@ async function startCallbackReceiver(): Promise<CallbackReceiver> {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const payload = JSON.parse(body);
-      const refuse = String(payload.reference?.orderRef).startsWith('refuse-once-') && !received.some((c) => c.payload.id === payload.id);
+      const refuse =
+        String(payload.reference?.orderRef).startsWith('refuse-once-') &&
+        !received.some((c) => c.payload.id === payload.id);
       const answeredStatus = refuse ? 500 : 204;
-      received.push({ signature: req.headers[SANDBOX_SIGNATURE_HEADER] as string | undefined, body, payload, answeredStatus });
+      received.push({
+        signature: req.headers[SANDBOX_SIGNATURE_HEADER] as string | undefined,
+        body,
+        payload,
+        answeredStatus,
+      });
       res.writeHead(answeredStatus).end();
     });
   });
@@ -371,7 +456,11 @@ async function startCallbackReceiver(): Promise<CallbackReceiver> {
 
 /** Waits until `count` callbacks for the payment have come in. */
 function callbacksArrived(paymentId: string, count = 1): Promise<ReceivedCallback[]> {
-  return eventually(() => Promise.resolve(receiver.callbacksFor(paymentId)), (list) => list.length >= count, { ...poll, what: `${count} callback(s) for ${paymentId}` });
+  return eventually(
+    () => Promise.resolve(receiver.callbacksFor(paymentId)),
+    (list) => list.length >= count,
+    { ...poll, what: `${count} callback(s) for ${paymentId}` },
+  );
 }
 
 function newApiKey(): string {
@@ -393,11 +482,23 @@ function cardPayment(instrument: string, overrides: Record<string, unknown> = {}
 }
 
 function bankPayment(instrument: string, overrides: Record<string, unknown> = {}) {
-  return cardPayment(instrument, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', callbackUrl: receiver.url, ...overrides });
+  return cardPayment(instrument, {
+    appId: 'SANDBOX_BANK',
+    paymentMethod: 'BANK_DEBIT',
+    callbackUrl: receiver.url,
+    ...overrides,
+  });
 }
 
 function voucherPayout(voucherId: string, currency: string, amountMinor: string) {
-  return cardPayment(voucherId, { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER', direction: 'CREDIT', currency, amountMinor, country: 'GB' });
+  return cardPayment(voucherId, {
+    appId: 'SANDBOX_VOUCHERS',
+    paymentMethod: 'VOUCHER',
+    direction: 'CREDIT',
+    currency,
+    amountMinor,
+    country: 'GB',
+  });
 }
 
 interface CallOptions {

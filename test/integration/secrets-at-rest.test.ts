@@ -38,7 +38,9 @@ async function dumpData(orm: MikroORM): Promise<string> {
   }
   // pg_dump cannot talk to PGlite (another server version); every table is read row by row instead.
   const connection = orm.em.getConnection();
-  const tables: { name: string }[] = await connection.execute(`select tablename as name from pg_tables where schemaname = 'public'`);
+  const tables: { name: string }[] = await connection.execute(
+    `select tablename as name from pg_tables where schemaname = 'public'`,
+  );
   const parts: string[] = [];
   for (const { name } of tables) {
     const rows: { row: string }[] = await connection.execute(`select row_to_json(t)::text as row from "${name}" t`);
@@ -62,11 +64,19 @@ describe('a dump of the database', () => {
     system.issuedPrivateKeys.push(idempotent.body.privateKey, tenantKey.body.privateKey);
     // An app's credentials and a webhook endpoint's signing secrets, the current one and the one it replaced.
     const appApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
-    const installed = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: appApiKey } } });
+    const installed = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
+      body: { configuration: { apiKey: appApiKey } },
+    });
     expect(installed.status).toBe(201);
-    const endpoint = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } });
+    const endpoint = await tenant.client.request('POST', '/v1/webhooks/endpoints', {
+      body: { url: 'http://127.0.0.1:9/hooks' },
+    });
     expect(endpoint.status).toBe(201);
-    const rotated = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpoint.body.endpointId}/rotate-secret`, { body: { graceSeconds: 3600 } });
+    const rotated = await tenant.client.request(
+      'POST',
+      `/v1/webhooks/endpoints/${endpoint.body.endpointId}/rotate-secret`,
+      { body: { graceSeconds: 3600 } },
+    );
     expect(rotated.status).toBe(200);
     const tenantSecrets = [appApiKey, endpoint.body.secret, rotated.body.secret];
 
@@ -88,8 +98,12 @@ describe('a dump of the database', () => {
   it('lists every sealed column, so a rotation misses none', async () => {
     const columns: { table_name: string; column_name: string }[] = await system.orm.em
       .getConnection()
-      .execute(`select table_name, column_name from information_schema.columns where table_schema = 'public' and column_name like '%ciphertext%'`);
-    expect(columns.map((c) => `${c.table_name}.${c.column_name}`).sort()).toEqual(SEALED_COLUMNS.map((c) => `${c.table}.${c.column}`).sort());
+      .execute(
+        `select table_name, column_name from information_schema.columns where table_schema = 'public' and column_name like '%ciphertext%'`,
+      );
+    expect(columns.map((c) => `${c.table_name}.${c.column_name}`).sort()).toEqual(
+      SEALED_COLUMNS.map((c) => `${c.table}.${c.column}`).sort(),
+    );
   });
 });
 
@@ -114,7 +128,14 @@ describe('master key rotation', () => {
 
   async function api(masterKeys: MasterKeys) {
     const started = await startApiServer(
-      { orm, temporal, logger: createLogger('rotation-api', 'silent'), masterKeys, settings: apiSettings(loadConfig({})), apps: new Map() },
+      {
+        orm,
+        temporal,
+        logger: createLogger('rotation-api', 'silent'),
+        masterKeys,
+        settings: apiSettings(loadConfig({})),
+        apps: new Map(),
+      },
       0,
     );
     stops.push(() => started.close());
@@ -132,14 +153,19 @@ describe('master key rotation', () => {
   async function sealedKeyIds(): Promise<string[]> {
     const ids: string[] = [];
     for (const { table, column } of SEALED_COLUMNS) {
-      const rows: { sealed: string }[] = await orm.em.getConnection().execute(`select ${column} as sealed from ${table} where ${column} is not null`);
+      const rows: { sealed: string }[] = await orm.em
+        .getConnection()
+        .execute(`select ${column} as sealed from ${table} where ${column} is not null`);
       ids.push(...rows.map((r) => r.sealed.split('.')[1]));
     }
     return ids;
   }
 
   const signIn = (url: string, publicKey: string, privateKey: string) =>
-    fetch(`${url}/v1/identity/hmac`, { method: 'POST', headers: { authorization: signHmac(publicKey, privateKey) } }).then((r) => r.status);
+    fetch(`${url}/v1/identity/hmac`, {
+      method: 'POST',
+      headers: { authorization: signHmac(publicKey, privateKey) },
+    }).then((r) => r.status);
 
   it('re-seals every secret under the new key; old tokens and a process holding only the old key fail closed', async () => {
     const keyA = currentKey;
@@ -149,7 +175,10 @@ describe('master key rotation', () => {
     const client = new PaymentSchedulerClient({ baseUrl: oldApi.url, ...account });
     const oldToken = await client.accessToken();
     const idempotency = { 'idempotency-key': randomUUID() };
-    const created = await client.request('POST', '/v1/account/keys', { body: { name: 'second', roles: ['account-admin'] }, headers: idempotency });
+    const created = await client.request('POST', '/v1/account/keys', {
+      body: { name: 'second', roles: ['account-admin'] },
+      headers: idempotency,
+    });
     expect(created.status).toBe(201);
 
     const output = await rotate({ MASTER_KEY: keyB, MASTER_KEY_PREVIOUS: keyA });
@@ -159,10 +188,15 @@ describe('master key rotation', () => {
     const newApi = await api({ current: keyB });
     expect(await signIn(newApi.url, account.publicKey, account.privateKey)).toBe(201);
     expect(await signIn(newApi.url, created.body.publicKey, created.body.privateKey)).toBe(201);
-    const withOldToken = await fetch(`${newApi.url}/v1/account/keys`, { headers: { authorization: `Bearer ${oldToken}`, 'x-account-id': account.accountId } });
+    const withOldToken = await fetch(`${newApi.url}/v1/account/keys`, {
+      headers: { authorization: `Bearer ${oldToken}`, 'x-account-id': account.accountId },
+    });
     expect(withOldToken.status).toBe(401);
     const onNew = new PaymentSchedulerClient({ baseUrl: newApi.url, ...account });
-    const replay = await onNew.request('POST', '/v1/account/keys', { body: { name: 'second', roles: ['account-admin'] }, headers: idempotency });
+    const replay = await onNew.request('POST', '/v1/account/keys', {
+      body: { name: 'second', roles: ['account-admin'] },
+      headers: idempotency,
+    });
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(replay.body.privateKey).toBe(created.body.privateKey);
 

@@ -59,7 +59,13 @@ describe('the HMAC signing algorithm', () => {
     const bodyHash = createHash('sha256').update(example.body).digest('base64');
     const message = `${example.publicKey}:${example.nonce}:${example.epochSeconds}:${bodyHash}`;
     const signature = createHmac('sha256', Buffer.from(example.privateKey, 'base64')).update(message).digest('base64');
-    const header = signHmac(example.publicKey, example.privateKey, example.body, example.epochSeconds * 1000, example.nonce);
+    const header = signHmac(
+      example.publicKey,
+      example.privateKey,
+      example.body,
+      example.epochSeconds * 1000,
+      example.nonce,
+    );
     expect(header).toBe(`Hmac ${example.publicKey}:${example.nonce}:${example.epochSeconds}:${signature}`);
 
     // The README shows the same numbers, so a reader can check their own implementation.
@@ -128,7 +134,10 @@ describe('POST /v1/identity/hmac', () => {
     expect(wrong).toMatchObject({ status: 401, body: { code: 'invalid_signature' } });
     expect(unknown).toMatchObject({ status: 401, body: { code: 'invalid_signature' } });
     expect(wrong.contentType).toMatch(/^application\/problem\+json/);
-    expect(await exchange('Hmac nonsense')).toMatchObject({ status: 401, body: { code: 'invalid_authorization_header' } });
+    expect(await exchange('Hmac nonsense')).toMatchObject({
+      status: 401,
+      body: { code: 'invalid_authorization_header' },
+    });
     expect(await exchange(undefined)).toMatchObject({ status: 401, body: { code: 'invalid_authorization_header' } });
   });
 
@@ -138,9 +147,15 @@ describe('POST /v1/identity/hmac', () => {
     const scope = { 'x-tenant-id': tenant.tenantId };
     expect((await bearer(token, '/v1/order-management', scope)).status).toBe(200);
 
-    const deleted = await tenant.account.request('DELETE', `/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`);
+    const deleted = await tenant.account.request(
+      'DELETE',
+      `/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`,
+    );
     expect(deleted.status).toBe(204);
-    expect(await bearer(token, '/v1/order-management', scope)).toMatchObject({ status: 401, body: { code: 'unauthenticated' } });
+    expect(await bearer(token, '/v1/order-management', scope)).toMatchObject({
+      status: 401,
+      body: { code: 'unauthenticated' },
+    });
     expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey))).status).toBe(401);
   });
 });
@@ -205,12 +220,20 @@ describe('roles', () => {
     for (const role of ACCOUNT_ROLES) {
       const key = await fixture.account.request('POST', '/v1/account/keys', { body: { name: role, roles: [role] } });
       privateKeys.push(key.body.privateKey);
-      clients.set(role, new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, accountId: fixture.accountId }));
+      clients.set(
+        role,
+        new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, accountId: fixture.accountId }),
+      );
     }
     for (const role of TENANT_ROLES) {
-      const key = await fixture.account.request('POST', `/v1/account/tenants/${fixture.tenantId}/keys`, { body: { name: role, roles: [role] } });
+      const key = await fixture.account.request('POST', `/v1/account/tenants/${fixture.tenantId}/keys`, {
+        body: { name: role, roles: [role] },
+      });
       privateKeys.push(key.body.privateKey);
-      clients.set(role, new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, tenantId: fixture.tenantId }));
+      clients.set(
+        role,
+        new PaymentSchedulerClient({ baseUrl: system.api.url, ...key.body, tenantId: fixture.tenantId }),
+      );
     }
 
     const outcomes: string[] = [];
@@ -260,7 +283,9 @@ describe('tenant isolation', () => {
   const ISOLATION: Record<string, Check> = {
     'POST /order-management': async (a, b) => {
       // Same orderRef, other tenant: a separate order; A's is untouched.
-      const res = await b.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'b-instruction') });
+      const res = await b.client.request('POST', '/v1/order-management', {
+        body: orderBody('iso-order', 'b-instruction'),
+      });
       expect(res.status).toBe(202);
       const mine = await a.client.request('GET', '/v1/order-management/iso-order');
       expect(mine.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a-instruction']);
@@ -269,19 +294,35 @@ describe('tenant isolation', () => {
       const res = await b.client.request('GET', '/v1/order-management');
       expect(res.body.items.map((o: any) => o.orderRef)).not.toContain('iso-order-only-a');
     },
-    'GET /order-management/:orderRef': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a')),
+    'GET /order-management/:orderRef': (_a, b) =>
+      notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a')),
     // Changes to A's order, attempted by B, reach nothing; A's order is unchanged afterwards (checked last).
-    'POST /order-management/:orderRef/cancel': (_a, b) => notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/cancel')),
+    'POST /order-management/:orderRef/cancel': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/cancel')),
     'POST /order-management/:orderRef/instructions': (_a, b) =>
-      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions', { body: orderBody('x', 'added').instructions[0] })),
+      notFound(
+        b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions', {
+          body: orderBody('x', 'added').instructions[0],
+        }),
+      ),
     'PATCH /order-management/:orderRef/instructions/:instructionRef': (_a, b) =>
-      notFound(b.client.request('PATCH', '/v1/order-management/iso-order-only-a/instructions/x', { body: { amount: '2.00' } })),
-    'POST /order-management/:orderRef/instructions/:instructionRef/cancel': (_a, b) => notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/cancel')),
-    'GET /order-management/:orderRef/instructions/:instructionRef/options': (_a, b) => notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/options')),
+      notFound(
+        b.client.request('PATCH', '/v1/order-management/iso-order-only-a/instructions/x', { body: { amount: '2.00' } }),
+      ),
+    'POST /order-management/:orderRef/instructions/:instructionRef/cancel': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/cancel')),
+    'GET /order-management/:orderRef/instructions/:instructionRef/options': (_a, b) =>
+      notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/options')),
     'POST /order-management/:orderRef/instructions/:instructionRef/payment-link': (_a, b) =>
-      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/payment-link', { body: {} })),
+      notFound(
+        b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/payment-link', { body: {} }),
+      ),
     'POST /order-management/:orderRef/instructions/:instructionRef/pay': (_a, b) =>
-      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', { body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' } })),
+      notFound(
+        b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', {
+          body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' },
+        }),
+      ),
     'POST /account/tenants': async (a, b) => {
       const before = await a.account.request('GET', '/v1/account/tenants');
       expect((await b.account.request('POST', '/v1/account/tenants', { body: { name: 'b2' } })).status).toBe(201);
@@ -299,7 +340,9 @@ describe('tenant isolation', () => {
     },
     'POST /account/keys': async (a, b) => {
       const before = await a.account.request('GET', '/v1/account/keys');
-      const created = await b.account.request('POST', '/v1/account/keys', { body: { name: 'b', roles: ['account-admin'] } });
+      const created = await b.account.request('POST', '/v1/account/keys', {
+        body: { name: 'b', roles: ['account-admin'] },
+      });
       privateKeys.push(created.body.privateKey);
       expect(created.body.accountId).toBe(b.accountId);
       expect((await a.account.request('GET', '/v1/account/keys')).body.items).toEqual(before.body.items);
@@ -315,8 +358,13 @@ describe('tenant isolation', () => {
       expect(await system.orm.em.fork().count(SecurityKey, { publicKey: aKey })).toBe(1);
     },
     'POST /account/tenants/:tenantId/keys': (a, b) =>
-      notFound(b.account.request('POST', `/v1/account/tenants/${a.tenantId}/keys`, { body: { name: 'x', roles: ['tenant-admin'] } })),
-    'GET /account/tenants/:tenantId/keys': (a, b) => notFound(b.account.request('GET', `/v1/account/tenants/${a.tenantId}/keys`)),
+      notFound(
+        b.account.request('POST', `/v1/account/tenants/${a.tenantId}/keys`, {
+          body: { name: 'x', roles: ['tenant-admin'] },
+        }),
+      ),
+    'GET /account/tenants/:tenantId/keys': (a, b) =>
+      notFound(b.account.request('GET', `/v1/account/tenants/${a.tenantId}/keys`)),
     'DELETE /account/tenants/:tenantId/keys/:publicKey': async (a, b) => {
       await notFound(b.account.request('DELETE', `/v1/account/tenants/${a.tenantId}/keys/${a.publicKey}`));
       // Even naming B's own tenant, A's key is not B's to delete.
@@ -325,24 +373,39 @@ describe('tenant isolation', () => {
     },
     'GET /marketplace/apps': async (a, b) => {
       // The catalog is the platform's, the same for everyone.
-      expect((await b.client.request('GET', '/v1/marketplace/apps')).body).toEqual((await a.client.request('GET', '/v1/marketplace/apps')).body);
+      expect((await b.client.request('GET', '/v1/marketplace/apps')).body).toEqual(
+        (await a.client.request('GET', '/v1/marketplace/apps')).body,
+      );
     },
     'GET /marketplace/apps/:appId': async (a, b) => {
       const path = '/v1/marketplace/apps/SANDBOX_VOUCHERS';
       expect((await b.client.request('GET', path)).body).toEqual((await a.client.request('GET', path)).body);
     },
     'POST /marketplace/apps/:appId/install': async (a, b) => {
-      expect((await b.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', { body: { configuration: { apiKey: 'sk_test_bbbbbbbbbbbb' } } })).status).toBe(201);
+      expect(
+        (
+          await b.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+            body: { configuration: { apiKey: 'sk_test_bbbbbbbbbbbb' } },
+          })
+        ).status,
+      ).toBe(201);
       expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_BANK')).status).toBe(404);
     },
     'GET /marketplace/installed': async (_a, b) => {
       const mine = (await b.client.request('GET', '/v1/marketplace/installed')).body.items.map((i: any) => i.appId);
       expect(mine).not.toContain('SANDBOX_VOUCHERS');
     },
-    'GET /marketplace/installed/:appId': (_a, b) => notFound(b.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')),
+    'GET /marketplace/installed/:appId': (_a, b) =>
+      notFound(b.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')),
     'PUT /marketplace/installed/:appId/configuration': async (a, b) => {
-      await notFound(b.client.request('PUT', '/v1/marketplace/installed/SANDBOX_VOUCHERS/configuration', { body: { configuration: {} } }));
-      expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')).body.secretsSet).toEqual(['apiKey']);
+      await notFound(
+        b.client.request('PUT', '/v1/marketplace/installed/SANDBOX_VOUCHERS/configuration', {
+          body: { configuration: {} },
+        }),
+      );
+      expect((await a.client.request('GET', '/v1/marketplace/installed/SANDBOX_VOUCHERS')).body.secretsSet).toEqual([
+        'apiKey',
+      ]);
     },
     'POST /marketplace/installed/:appId/uninstall': async (a, b) => {
       await notFound(b.client.request('POST', '/v1/marketplace/installed/SANDBOX_VOUCHERS/uninstall'));
@@ -351,21 +414,32 @@ describe('tenant isolation', () => {
     ...schemeIsolation('collect'),
     ...schemeIsolation('payout'),
     'GET /catalog/vouchers': async (a, b) => {
-      expect((await b.client.request('GET', '/v1/catalog/vouchers')).body).toEqual((await a.client.request('GET', '/v1/catalog/vouchers')).body);
+      expect((await b.client.request('GET', '/v1/catalog/vouchers')).body).toEqual(
+        (await a.client.request('GET', '/v1/catalog/vouchers')).body,
+      );
     },
     'POST /voucher-groups': async (a, b) => {
       const before = (await a.client.request('GET', '/v1/voucher-groups')).body.items;
-      expect((await b.client.request('POST', '/v1/voucher-groups', { body: { name: 'b', vouchers: [] } })).status).toBe(201);
+      expect((await b.client.request('POST', '/v1/voucher-groups', { body: { name: 'b', vouchers: [] } })).status).toBe(
+        201,
+      );
       expect((await a.client.request('GET', '/v1/voucher-groups')).body.items).toEqual(before);
     },
     'GET /voucher-groups': async (_a, b) => {
       const ids = (await b.client.request('GET', '/v1/voucher-groups')).body.items.map((g: any) => g.voucherGroupId);
       expect(ids).not.toContain(aObjects.voucherGroupId);
     },
-    'GET /voucher-groups/:voucherGroupId': (_a, b) => notFound(b.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)),
+    'GET /voucher-groups/:voucherGroupId': (_a, b) =>
+      notFound(b.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)),
     'PUT /voucher-groups/:voucherGroupId': async (a, b) => {
-      await notFound(b.client.request('PUT', `/v1/voucher-groups/${aObjects.voucherGroupId}`, { body: { name: 'stolen', vouchers: [] } }));
-      expect((await a.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)).body.name).toBe('a-group');
+      await notFound(
+        b.client.request('PUT', `/v1/voucher-groups/${aObjects.voucherGroupId}`, {
+          body: { name: 'stolen', vouchers: [] },
+        }),
+      );
+      expect((await a.client.request('GET', `/v1/voucher-groups/${aObjects.voucherGroupId}`)).body.name).toBe(
+        'a-group',
+      );
     },
     'DELETE /voucher-groups/:voucherGroupId': async (a, b) => {
       await notFound(b.client.request('DELETE', `/v1/voucher-groups/${aObjects.voucherGroupId}`));
@@ -380,18 +454,28 @@ describe('tenant isolation', () => {
   };
 
   /** A's objects that B tries to reach, made in the test below. */
-  const aObjects = { collectSchemeId: '', payoutSchemeId: '', voucherGroupId: '', endpointId: '', deliveryId: '', eventIds: [] as string[] };
+  const aObjects = {
+    collectSchemeId: '',
+    payoutSchemeId: '',
+    voucherGroupId: '',
+    endpointId: '',
+    deliveryId: '',
+    eventIds: [] as string[],
+  };
 
   function webhookIsolation(): Record<string, Check> {
     const endpoint = () => `/v1/webhooks/endpoints/${aObjects.endpointId}`;
     const delivery = () => `/v1/webhooks/deliveries/${aObjects.deliveryId}`;
     /** A's endpoint as A sees it: any change B managed would show here. */
     const aEndpoint = async (a: TenantFixture) => (await a.client.request('GET', endpoint())).body;
-    const aDeliveryCount = async (a: TenantFixture) => (await a.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.length;
+    const aDeliveryCount = async (a: TenantFixture) =>
+      (await a.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.length;
     return {
       'POST /webhooks/endpoints': async (a, b) => {
         const before = (await a.client.request('GET', '/v1/webhooks/endpoints')).body.items;
-        expect((await b.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })).status).toBe(201);
+        expect((await b.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })).status).toBe(
+          201,
+        );
         expect((await a.client.request('GET', '/v1/webhooks/endpoints')).body.items).toEqual(before);
       },
       'GET /webhooks/endpoints': async (_a, b) => {
@@ -419,7 +503,9 @@ describe('tenant isolation', () => {
         expect(await aDeliveryCount(a)).toBe(before);
       },
       'GET /webhooks/deliveries': async (_a, b) => {
-        const ids = (await b.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.map((d: any) => d.deliveryId);
+        const ids = (await b.client.request('GET', '/v1/webhooks/deliveries?limit=100')).body.items.map(
+          (d: any) => d.deliveryId,
+        );
         expect(ids).not.toContain(aObjects.deliveryId);
       },
       'GET /webhooks/deliveries/:deliveryId': (_a, b) => notFound(b.client.request('GET', delivery())),
@@ -439,7 +525,10 @@ describe('tenant isolation', () => {
   function schemeIsolation(kind: 'collect' | 'payout'): Record<string, Check> {
     const base = `/v1/schemes/${kind}`;
     const id = () => (kind === 'collect' ? aObjects.collectSchemeId : aObjects.payoutSchemeId);
-    const body = { name: 'stolen', rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] };
+    const body = {
+      name: 'stolen',
+      rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+    };
     return {
       [`POST /schemes/${kind}`]: async (a, b) => {
         const before = (await a.client.request('GET', base)).body.items;
@@ -459,7 +548,8 @@ describe('tenant isolation', () => {
         await notFound(b.client.request('DELETE', `${base}/${id()}`));
         expect((await a.client.request('GET', `${base}/${id()}`)).status).toBe(200);
       },
-      [`GET /schemes/${kind}/:schemeId/options`]: (_a, b) => notFound(b.client.request('GET', `${base}/${id()}/options?amount=10.00&currency=EUR&country=FR`)),
+      [`GET /schemes/${kind}/:schemeId/options`]: (_a, b) =>
+        notFound(b.client.request('GET', `${base}/${id()}/options?amount=10.00&currency=EUR&country=FR`)),
     };
   }
 
@@ -467,13 +557,23 @@ describe('tenant isolation', () => {
     return {
       orderRef,
       instructions: [
-        { instructionRef, direction: 'DEBIT', amount: '1.00', currency: 'EUR', country: 'FR', openDate: '2031-01-01', dueDate: '2031-01-02' },
+        {
+          instructionRef,
+          direction: 'DEBIT',
+          amount: '1.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: '2031-01-01',
+          dueDate: '2031-01-02',
+        },
       ],
     };
   }
 
   it('has an entry for every route that is not public', () => {
-    const routeKeys = system.api.routes.filter((r) => r.scope !== 'public').map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    const routeKeys = system.api.routes
+      .filter((r) => r.scope !== 'public')
+      .map((r) => `${r.method.toUpperCase()} ${r.path}`);
     expect(Object.keys(ISOLATION).sort()).toEqual(routeKeys.sort());
   });
 
@@ -481,15 +581,40 @@ describe('tenant isolation', () => {
     const a = await tenantFixture();
     const b = await tenantFixture();
     // A's endpoint is there before A's orders, so their events are delivered to it.
-    aObjects.endpointId = (await a.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })).body.endpointId;
-    expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'a-instruction') })).status).toBe(202);
-    expect((await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status).toBe(202);
+    aObjects.endpointId = (
+      await a.client.request('POST', '/v1/webhooks/endpoints', { body: { url: receiver.url } })
+    ).body.endpointId;
+    expect(
+      (await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order', 'a-instruction') }))
+        .status,
+    ).toBe(202);
+    expect(
+      (await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status,
+    ).toBe(202);
     // A's configuration: an app B does not have, a voucher group, a collection and a payout scheme.
-    expect((await a.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', { body: { configuration: { apiKey: 'sk_test_aaaaaaaaaaaa' } } })).status).toBe(201);
-    aObjects.voucherGroupId = (await a.client.request('POST', '/v1/voucher-groups', { body: { name: 'a-group', vouchers: [{ voucherId: 'amazon-de', enabled: true }] } })).body.voucherGroupId;
+    expect(
+      (
+        await a.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
+          body: { configuration: { apiKey: 'sk_test_aaaaaaaaaaaa' } },
+        })
+      ).status,
+    ).toBe(201);
+    aObjects.voucherGroupId = (
+      await a.client.request('POST', '/v1/voucher-groups', {
+        body: { name: 'a-group', vouchers: [{ voucherId: 'amazon-de', enabled: true }] },
+      })
+    ).body.voucherGroupId;
     aObjects.collectSchemeId = (await a.client.request('GET', '/v1/schemes/collect')).body.items[0].schemeId;
     const payout = await a.client.request('POST', '/v1/schemes/payout', {
-      body: { name: 'a payout', rules: [{ voucherGroupIds: [aObjects.voucherGroupId], options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }] }] },
+      body: {
+        name: 'a payout',
+        rules: [
+          {
+            voucherGroupIds: [aObjects.voucherGroupId],
+            options: [{ appId: 'SANDBOX_VOUCHERS', paymentMethods: ['VOUCHER'], priority: 1 }],
+          },
+        ],
+      },
     });
     expect(payout.status).toBe(201);
     aObjects.payoutSchemeId = payout.body.schemeId;
@@ -509,7 +634,10 @@ describe('tenant isolation', () => {
       }
     }
     const untouched = await a.client.request('GET', '/v1/order-management/iso-order-only-a');
-    expect(untouched.body).toMatchObject({ status: 'ACTIVE', instructions: [{ instructionRef: 'x', amount: '1.00', status: expect.stringMatching(/PENDING|OPEN/) }] });
+    expect(untouched.body).toMatchObject({
+      status: 'ACTIVE',
+      instructions: [{ instructionRef: 'x', amount: '1.00', status: expect.stringMatching(/PENDING|OPEN/) }],
+    });
   });
 });
 
@@ -519,8 +647,18 @@ describe('abuse limits', () => {
     try {
       const first = await tenantFixture();
       const second = await tenantFixture();
-      const asFirst = new PaymentSchedulerClient({ baseUrl: limited.url, publicKey: first.publicKey, privateKey: first.privateKey, tenantId: first.tenantId });
-      const asSecond = new PaymentSchedulerClient({ baseUrl: limited.url, publicKey: second.publicKey, privateKey: second.privateKey, tenantId: second.tenantId });
+      const asFirst = new PaymentSchedulerClient({
+        baseUrl: limited.url,
+        publicKey: first.publicKey,
+        privateKey: first.privateKey,
+        tenantId: first.tenantId,
+      });
+      const asSecond = new PaymentSchedulerClient({
+        baseUrl: limited.url,
+        publicKey: second.publicKey,
+        privateKey: second.privateKey,
+        tenantId: second.tenantId,
+      });
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++) statuses.push((await asFirst.request('GET', '/v1/order-management')).status);
       expect(statuses).toEqual([200, 200, 200, 429]);
@@ -538,25 +676,34 @@ describe('rate limits across API processes', () => {
   // The embedded database is one session behind every connection, so the limiter's named prepared
   // statements collide and each process falls back to counting alone; `npm start` is one process
   // anyway. CI runs this on PostgreSQL.
-  it.skipIf(inject('databasePoolSize') === 1)('holds a key to one limit however many APIs it spreads its requests over', async () => {
-    // Two APIs of one deployment (same namespace), each with its own memory: only the database is shared.
-    const namespace = `shared-${randomUUID()}`;
-    const one = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
-    const two = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
-    try {
-      const tenant = await tenantFixture();
-      const via = (url: string) => new PaymentSchedulerClient({ baseUrl: url, publicKey: tenant.publicKey, privateKey: tenant.privateKey, tenantId: tenant.tenantId });
-      const statuses: number[] = [];
-      const [throughOne, throughTwo] = [via(one.url), via(two.url)];
-      for (const client of [throughOne, throughTwo, throughOne, throughTwo, throughOne, throughTwo]) {
-        statuses.push((await client.request('GET', '/v1/order-management')).status);
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'holds a key to one limit however many APIs it spreads its requests over',
+    async () => {
+      // Two APIs of one deployment (same namespace), each with its own memory: only the database is shared.
+      const namespace = `shared-${randomUUID()}`;
+      const one = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
+      const two = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
+      try {
+        const tenant = await tenantFixture();
+        const via = (url: string) =>
+          new PaymentSchedulerClient({
+            baseUrl: url,
+            publicKey: tenant.publicKey,
+            privateKey: tenant.privateKey,
+            tenantId: tenant.tenantId,
+          });
+        const statuses: number[] = [];
+        const [throughOne, throughTwo] = [via(one.url), via(two.url)];
+        for (const client of [throughOne, throughTwo, throughOne, throughTwo, throughOne, throughTwo]) {
+          statuses.push((await client.request('GET', '/v1/order-management')).status);
+        }
+        expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+      } finally {
+        await one.close();
+        await two.close();
       }
-      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
-    } finally {
-      await one.close();
-      await two.close();
-    }
-  });
+    },
+  );
 });
 
 describe('audit log', () => {
@@ -564,8 +711,12 @@ describe('audit log', () => {
     const account = await system.newAccount();
     privateKeys.push(account.privateKey);
     const start = new Date().toISOString();
-    const tenant = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'Audited', timeZone: 'Europe/Paris' } });
-    await account.client.request('PATCH', `/v1/account/tenants/${tenant.body.tenantId}`, { body: { dunning: { retryDelaysDays: [2, 4] } } });
+    const tenant = await account.client.request('POST', '/v1/account/tenants', {
+      body: { name: 'Audited', timeZone: 'Europe/Paris' },
+    });
+    await account.client.request('PATCH', `/v1/account/tenants/${tenant.body.tenantId}`, {
+      body: { dunning: { retryDelaysDays: [2, 4] } },
+    });
     const key = await account.client.request('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, {
       body: { name: 'ops', roles: ['tenant-order-read'] },
     });
@@ -583,7 +734,10 @@ describe('audit log', () => {
     ]);
     expect(entries[1].details).toEqual({ dunning: { retryDelaysDays: [2, 4] } });
     expect(JSON.stringify(audit.body)).not.toContain(key.body.privateKey);
-    const later = await account.client.request('GET', `/v1/account/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    const later = await account.client.request(
+      'GET',
+      `/v1/account/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+    );
     expect(later.body.items).toEqual([]);
   });
 

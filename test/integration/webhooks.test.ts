@@ -26,7 +26,9 @@ async function receiver(answer?: (n: number) => Answer) {
 }
 
 async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[] = []) {
-  const res = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url, eventTypes, description: 'test' } });
+  const res = await tenant.client.request('POST', '/v1/webhooks/endpoints', {
+    body: { url, eventTypes, description: 'test' },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   system.issuedPrivateKeys.push(res.body.secret);
   return res.body as { endpointId: string; secret: string };
@@ -38,12 +40,27 @@ async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Reco
       orderRef,
       metadata: { policy: 'P-1' },
       instructions: [
-        { instructionRef: 'a', direction: 'DEBIT', amount: '12.34', currency: 'EUR', country: 'FR', openDate: inSeconds(0), dueDate: inSeconds(1), financialInstrumentId: 'card_ok', metadata: { month: '1' }, ...extra },
+        {
+          instructionRef: 'a',
+          direction: 'DEBIT',
+          amount: '12.34',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: inSeconds(0),
+          dueDate: inSeconds(1),
+          financialInstrumentId: 'card_ok',
+          metadata: { month: '1' },
+          ...extra,
+        },
       ],
     },
   });
   expect(res.status).toBe(202);
-  return eventually(async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body, (o) => o.status !== 'ACTIVE', { what: `${orderRef} to finish` });
+  return eventually(
+    async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body,
+    (o) => o.status !== 'ACTIVE',
+    { what: `${orderRef} to finish` },
+  );
 }
 
 describe('webhook endpoints', () => {
@@ -55,7 +72,13 @@ describe('webhook endpoints', () => {
     expect(JSON.stringify(read.body)).not.toContain(created.secret);
     const row = await system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: created.endpointId });
     expect(row.secretCiphertext).toMatch(/^v2\./);
-    for (const url of ['http://example.com/hooks', 'https://10.1.2.3/hooks', 'http://169.254.169.254/latest', 'https://[fd00::1]/x', 'ftp://example.com/x']) {
+    for (const url of [
+      'http://example.com/hooks',
+      'https://10.1.2.3/hooks',
+      'http://169.254.169.254/latest',
+      'https://[fd00::1]/x',
+      'ftp://example.com/x',
+    ]) {
       const res = await tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url } });
       expect(res.status, url).toBe(400);
       expect(res.body.errors[0].path).toBe('url');
@@ -65,7 +88,11 @@ describe('webhook endpoints', () => {
     try {
       const res = await fetch(`${strict.url}/v1/webhooks/endpoints`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${await tenant.client.accessToken()}`, 'x-tenant-id': tenant.tenantId, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${await tenant.client.accessToken()}`,
+          'x-tenant-id': tenant.tenantId,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify({ url: 'http://127.0.0.1:9/hooks' }),
       });
       expect(res.status).toBe(400);
@@ -81,8 +108,18 @@ describe('events', () => {
     const hooks = await receiver();
     const { secret } = await endpoint(tenant, hooks.url);
     await settledOrder(tenant, 'events-1');
-    const types = ['order.created', 'instruction.opened', 'instruction.processing', 'instruction.settled', 'order.completed'];
-    await eventually(() => hooks.received.length, (n) => n >= types.length, { what: 'every event delivered' });
+    const types = [
+      'order.created',
+      'instruction.opened',
+      'instruction.processing',
+      'instruction.settled',
+      'order.completed',
+    ];
+    await eventually(
+      () => hooks.received.length,
+      (n) => n >= types.length,
+      { what: 'every event delivered' },
+    );
     expect(hooks.received.map((r) => r.payload.type).sort()).toEqual([...types].sort());
     for (const request of hooks.received) {
       expect(hooks.verifies(request, secret)).toBe(true);
@@ -90,7 +127,13 @@ describe('events', () => {
       expect(request.payload.data.order).toMatchObject({ orderRef: 'events-1', metadata: { policy: 'P-1' } });
     }
     const settled = hooks.received.find((r) => r.payload.type === 'instruction.settled')!;
-    expect(settled.payload.data.instruction).toMatchObject({ instructionRef: 'a', status: 'SETTLED', amount: '12.34', metadata: { month: '1' }, appId: 'SANDBOX_CARD' });
+    expect(settled.payload.data.instruction).toMatchObject({
+      instructionRef: 'a',
+      status: 'SETTLED',
+      amount: '12.34',
+      metadata: { month: '1' },
+      appId: 'SANDBOX_CARD',
+    });
     // A body tampered with in transit fails verification.
     expect(hooks.verifies({ ...settled, body: settled.body.replace('12.34', '99.99') }, secret)).toBe(false);
 
@@ -108,9 +151,18 @@ describe('events', () => {
   it('page without losing any, however many one projection records at once', async () => {
     const tenant = await system.newTenant();
     const instructions = ['a', 'b', 'c', 'd'].map((instructionRef) => ({
-      instructionRef, direction: 'DEBIT', amount: '5.00', currency: 'EUR', country: 'FR', openDate: inSeconds(0), dueDate: inSeconds(86_400),
+      instructionRef,
+      direction: 'DEBIT',
+      amount: '5.00',
+      currency: 'EUR',
+      country: 'FR',
+      openDate: inSeconds(0),
+      dueDate: inSeconds(86_400),
     }));
-    expect((await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'paged-1', instructions } })).status).toBe(202);
+    expect(
+      (await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'paged-1', instructions } }))
+        .status,
+    ).toBe(202);
     const recorded = await eventually(
       () => system.orm.em.fork().find(OrderEvent, { tenantId: tenant.tenantId }),
       (events) => events.length === 5,
@@ -133,8 +185,16 @@ describe('events', () => {
     await endpoint(tenant, all.url);
     await endpoint(tenant, some.url, ['instruction.settled']);
     await settledOrder(tenant, 'filtered-1');
-    await eventually(() => all.received.length, (n) => n === 5, { what: 'all events to the first' });
-    await eventually(() => some.received.length, (n) => n === 1, { what: 'one event to the second' });
+    await eventually(
+      () => all.received.length,
+      (n) => n === 5,
+      { what: 'all events to the first' },
+    );
+    await eventually(
+      () => some.received.length,
+      (n) => n === 1,
+      { what: 'one event to the second' },
+    );
     expect(some.received[0].payload.type).toBe('instruction.settled');
   });
 });
@@ -145,7 +205,11 @@ describe('delivery', () => {
     const hooks = await receiver((n) => (n === 1 ? { status: 500 } : { status: 200 }));
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
     await settledOrder(tenant, 'retry-1');
-    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the second attempt', timeoutMs: 30_000 });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 2,
+      { what: 'the second attempt', timeoutMs: 30_000 },
+    );
     expect(hooks.received[0].id).toBe(hooks.received[1].id); // the same webhook-id: receivers can tell
     expect(hooks.received[1].at - hooks.received[0].at).toBeGreaterThanOrEqual(4_900);
     const log = await eventually(
@@ -154,7 +218,11 @@ describe('delivery', () => {
       { what: 'the delivery SUCCEEDED' },
     );
     expect(log[0].attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([500, 200]);
-    expect(log[0].attemptLog[0]).toMatchObject({ error: null, nextAttemptAt: expect.any(String), latencyMs: expect.any(Number) });
+    expect(log[0].attemptLog[0]).toMatchObject({
+      error: null,
+      nextAttemptAt: expect.any(String),
+      latencyMs: expect.any(Number),
+    });
     expect(log[0].attemptLog[1].nextAttemptAt).toBeNull();
   });
 
@@ -163,7 +231,11 @@ describe('delivery', () => {
     const hooks = await receiver((n) => (n === 1 ? { status: 503, headers: { 'retry-after': '8' } } : { status: 204 }));
     await endpoint(tenant, hooks.url, ['order.created']);
     await settledOrder(tenant, 'retry-after-1');
-    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the attempt after Retry-After', timeoutMs: 30_000 });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 2,
+      { what: 'the attempt after Retry-After', timeoutMs: 30_000 },
+    );
     expect(hooks.received[1].at - hooks.received[0].at).toBeGreaterThanOrEqual(7_900);
   });
 
@@ -187,9 +259,15 @@ describe('delivery', () => {
     const tenant = await system.newTenant();
     const hooks = await receiver(() => ({ status: 500 }));
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
-    await system.orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpointId }, { failingSince: new Date(Date.now() - 6 * 24 * 3600_000) });
+    await system.orm.em
+      .fork()
+      .nativeUpdate(WebhookEndpoint, { id: endpointId }, { failingSince: new Date(Date.now() - 6 * 24 * 3600_000) });
     await settledOrder(tenant, 'failing-1');
-    const disabled = await eventually(async () => system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpointId }), (e) => !e.enabled, { what: 'the endpoint disabled' });
+    const disabled = await eventually(
+      async () => system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpointId }),
+      (e) => !e.enabled,
+      { what: 'the endpoint disabled' },
+    );
     expect(disabled.disabledReason).toMatch(/failed since/);
   });
 
@@ -209,29 +287,59 @@ describe('delivery', () => {
     const hooks = await receiver();
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
     await settledOrder(tenant, 'replay-1');
-    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'the first delivery' });
-    const [delivery] = (await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${endpointId}`)).body.items;
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'the first delivery' },
+    );
+    const [delivery] = (await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${endpointId}`)).body
+      .items;
     const replay = await tenant.client.request('POST', `/v1/webhooks/deliveries/${delivery.deliveryId}/replay`);
     expect(replay).toMatchObject({ status: 202, body: { replayOf: delivery.deliveryId, status: 'PENDING' } });
-    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the replay' });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 2,
+      { what: 'the replay' },
+    );
     expect(hooks.received[1].id).toBe(hooks.received[0].id);
 
     // What the end of the schedule leaves: deliveries FAILED. Recover sends them again.
     const since = new Date().toISOString();
     await settledOrder(tenant, 'replay-2');
-    await eventually(() => hooks.received.length, (n) => n === 3, { what: 'the second order’s delivery' });
-    await system.orm.em.fork().nativeUpdate(WebhookDelivery, { endpointId, createdAt: { $gte: new Date(since) } }, { status: 'FAILED' });
-    const recovered = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 3,
+      { what: 'the second order’s delivery' },
+    );
+    await system.orm.em
+      .fork()
+      .nativeUpdate(WebhookDelivery, { endpointId, createdAt: { $gte: new Date(since) } }, { status: 'FAILED' });
+    const recovered = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, {
+      body: { since },
+    });
     expect(recovered.status).toBe(202);
     expect(recovered.body.deliveries).toHaveLength(1);
-    await eventually(() => hooks.received.length, (n) => n === 4, { what: 'the recovered delivery' });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 4,
+      { what: 'the recovered delivery' },
+    );
     // Delivered now: a second recovery, or one after a successful replay, sends nothing again.
-    await eventually(async () => (await tenant.client.request('GET', `/v1/webhooks/deliveries/${recovered.body.deliveries[0].deliveryId}`)).body.status, (s) => s === 'SUCCEEDED');
-    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } });
+    await eventually(
+      async () =>
+        (await tenant.client.request('GET', `/v1/webhooks/deliveries/${recovered.body.deliveries[0].deliveryId}`)).body
+          .status,
+      (s) => s === 'SUCCEEDED',
+    );
+    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, {
+      body: { since },
+    });
     expect(again).toMatchObject({ status: 202, body: { deliveries: [] } });
     // The first order's delivery marked failed too: its replay succeeded, so it is not sent again either.
     await system.orm.em.fork().nativeUpdate(WebhookDelivery, { id: delivery.deliveryId }, { status: 'FAILED' });
-    const fromStart = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since: '2020-01-01T00:00:00Z' } });
+    const fromStart = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, {
+      body: { since: '2020-01-01T00:00:00Z' },
+    });
     expect(fromStart.body.deliveries).toEqual([]);
     expect(hooks.received).toHaveLength(4);
   });
@@ -239,7 +347,9 @@ describe('delivery', () => {
   it('keeps at most 20 endpoints per tenant', async () => {
     const tenant = await system.newTenant();
     const created = await Promise.all(
-      Array.from({ length: 22 }, () => tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } })),
+      Array.from({ length: 22 }, () =>
+        tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } }),
+      ),
     );
     for (const res of created) system.issuedPrivateKeys.push(res.body.secret);
     expect(created.map((r) => r.status).sort()).toEqual([...Array<number>(20).fill(201), 409, 409]);
@@ -264,22 +374,32 @@ describe('delivery', () => {
     const tenant = await system.newTenant();
     const hooks = await receiver();
     const { endpointId, secret: oldSecret } = await endpoint(tenant, hooks.url, ['order.created']);
-    const rotated = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 3600 } });
+    const rotated = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
+      body: { graceSeconds: 3600 },
+    });
     expect(rotated.status).toBe(200);
     const newSecret = rotated.body.secret as string;
     system.issuedPrivateKeys.push(newSecret);
     expect(newSecret).not.toBe(oldSecret);
     expect(rotated.body.previousSecretValidUntil).toEqual(expect.any(String));
     await settledOrder(tenant, 'rotated-1');
-    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'a delivery after the rotation' });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'a delivery after the rotation' },
+    );
     expect(String(hooks.received[0].headers['webhook-signature']).split(' ')).toHaveLength(2);
     expect(hooks.verifies(hooks.received[0], oldSecret)).toBe(true);
     expect(hooks.verifies(hooks.received[0], newSecret)).toBe(true);
 
     // Rotating again during the grace would cut off the oldest secret's holders: refused, unless at once.
-    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 60 } });
+    const again = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
+      body: { graceSeconds: 60 },
+    });
     expect(again).toMatchObject({ status: 409, body: { code: 'rotation_in_progress' } });
-    const now = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, { body: { graceSeconds: 0 } });
+    const now = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
+      body: { graceSeconds: 0 },
+    });
     expect(now).toMatchObject({ status: 200, body: { previousSecretValidUntil: null } });
     system.issuedPrivateKeys.push(now.body.secret);
   });
@@ -289,14 +409,30 @@ describe('delivery', () => {
     const hooks = await receiver();
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
     await settledOrder(tenant, 'outbox-1');
-    await eventually(() => hooks.received.length, (n) => n === 1, { what: 'the delivery' });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'the delivery' },
+    );
     const [delivery] = await system.orm.em.fork().find(WebhookDelivery, { endpointId });
     // What a projection that died after committing leaves: a delivery no workflow runs.
     const em = system.orm.em.fork();
-    const lost = em.create(WebhookDelivery, { ...delivery, id: crypto.randomUUID(), startedAt: null, status: 'PENDING', attempts: 0, createdAt: new Date(Date.now() - 60_000), updatedAt: new Date() });
+    const lost = em.create(WebhookDelivery, {
+      ...delivery,
+      id: crypto.randomUUID(),
+      startedAt: null,
+      status: 'PENDING',
+      attempts: 0,
+      createdAt: new Date(Date.now() - 60_000),
+      updatedAt: new Date(),
+    });
     await em.flush();
     expect(await new DeliveryDispatcher(system.orm, system.client).runOnce()).toBeGreaterThanOrEqual(1);
-    await eventually(() => hooks.received.length, (n) => n === 2, { what: 'the lost delivery, started' });
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 2,
+      { what: 'the lost delivery, started' },
+    );
     expect((await system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: lost.id })).startedAt).not.toBeNull();
   });
 });

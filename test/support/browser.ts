@@ -6,7 +6,9 @@ import { chromium, type Browser } from 'playwright-core';
 
 /** Debian's chromium (playwright's own browser download cannot work here), or CHROMIUM_PATH. */
 export function chromiumPath(): string | undefined {
-  return [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path): path is string => !!path && existsSync(path));
+  return [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+    (path): path is string => !!path && existsSync(path),
+  );
 }
 
 /**

@@ -67,7 +67,9 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     port,
     dataDir,
     async ledger(filter = {}) {
-      const query = new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
+      const query = new URLSearchParams(
+        Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      );
       const res = await fetch(`${url}/ledger?${query.toString()}`);
       if (!res.ok) throw new Error(`GET /ledger answered ${res.status}`);
       return ((await res.json()) as { items: SandboxLedgerItem[] }).items;
@@ -84,7 +86,11 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
 }
 
 async function spawnSandbox(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   // Read everything the process writes for as long as it runs: a pipe nobody drains would stall it.
   const keep = (chunk: Buffer) => {
@@ -111,7 +117,8 @@ async function spawnSandbox(env: NodeJS.ProcessEnv): Promise<{ child: ChildProce
       settle();
       resolve({ child, url: match[1], port: Number(match[2]) });
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => fail(`it exited (${signal ?? `code ${code}`})`);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(`it exited (${signal ?? `code ${code}`})`);
     const onError = (error: Error) => fail(error.message);
     const timer = setTimeout(() => fail(`no listening line within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     child.stdout?.on('data', onListening);

@@ -57,7 +57,9 @@ export interface TestSystem {
   newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
   newTenant(options?: TenantOptions): Promise<TenantFixture>;
   /** A second API process on the same database, with other dependencies or settings; close it after use. */
-  startApi(overrides?: Partial<Omit<ApiDependencies, 'settings'>> & { settings?: Partial<ApiSettings> }): Promise<RunningApi>;
+  startApi(
+    overrides?: Partial<Omit<ApiDependencies, 'settings'>> & { settings?: Partial<ApiSettings> },
+  ): Promise<RunningApi>;
   close(): Promise<void>;
 }
 
@@ -85,7 +87,15 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       done();
     },
   });
-  const logger = pino({ name: 'test', level: 'debug', serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, capture);
+  const logger = pino(
+    {
+      name: 'test',
+      level: 'debug',
+      serializers: LOG_SERIALIZERS,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    capture,
+  );
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
   const sandbox = await startSandbox({ settleMs: 300, hangMs: options.sandboxHangMs });
@@ -118,7 +128,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
         });
   const running = worker?.run();
-  const settings = { ...apiSettings(loadConfig({})), rateLimitPerMinute: 100_000, allowLoopbackHttp: true, publicApiUrl: `http://127.0.0.1:${apiPort}`, ...options.api };
+  const settings = {
+    ...apiSettings(loadConfig({})),
+    rateLimitPerMinute: 100_000,
+    allowLoopbackHttp: true,
+    publicApiUrl: `http://127.0.0.1:${apiPort}`,
+    ...options.api,
+  };
   const startApi = (overrides: Parameters<TestSystem['startApi']>[0] = {}, port = 0) =>
     startApiServer(
       {
@@ -158,28 +174,53 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     startApi: (overrides = {}) => startApi({ logger: createLogger('second-api', 'silent'), ...overrides }),
     async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
       const account = await newAccount();
-      const created = await account.client.request('POST', '/v1/account/tenants', { body: { name: 'test tenant', ...tenant } });
+      const created = await account.client.request('POST', '/v1/account/tenants', {
+        body: { name: 'test tenant', ...tenant },
+      });
       if (created.status !== 201) throw new Error(`tenant create failed: ${JSON.stringify(created.body)}`);
       const tenantId: string = created.body.tenantId;
       const newKey = async (keyRoles: string[]) => {
-        const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, { body: { name: 'test key', roles: keyRoles } });
+        const key = await account.client.request('POST', `/v1/account/tenants/${tenantId}/keys`, {
+          body: { name: 'test key', roles: keyRoles },
+        });
         if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
         issuedPrivateKeys.push(key.body.privateKey);
-        return new PaymentSchedulerClient({ baseUrl: api.url, publicKey: key.body.publicKey, privateKey: key.body.privateKey, tenantId });
+        return new PaymentSchedulerClient({
+          baseUrl: api.url,
+          publicKey: key.body.publicKey,
+          privateKey: key.body.privateKey,
+          tenantId,
+        });
       };
       const client = await newKey(roles);
       const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
       if (paymentSetup) {
         const admin = roles.includes('tenant-admin') ? client : await newKey(['tenant-admin']);
-        await expectCreated(admin.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', { body: { configuration: { apiKey: sandboxApiKey } } }));
+        await expectCreated(
+          admin.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+            body: { configuration: { apiKey: sandboxApiKey } },
+          }),
+        );
         await expectCreated(
           admin.request('POST', '/v1/schemes/collect', {
-            body: { name: 'cards', isDefault: true, rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }] },
+            body: {
+              name: 'cards',
+              isDefault: true,
+              rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+            },
           }),
         );
       }
       const { publicKey, privateKey } = client.credentials;
-      return { accountId: account.accountId, tenantId, account: account.client, publicKey, privateKey, client, sandboxApiKey };
+      return {
+        accountId: account.accountId,
+        tenantId,
+        account: account.client,
+        publicKey,
+        privateKey,
+        client,
+        sandboxApiKey,
+      };
     },
     async close() {
       await api.close();

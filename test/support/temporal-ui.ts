@@ -7,7 +7,13 @@ import { screenshotPath } from './browser.js';
  * attribute, open the order's workflow, read its status. Answers the workflow ids the filter
  * listed and the status the workflow's page shows; saves a screenshot of that page.
  */
-export async function findOrderInTemporalUi(browser: Browser, uiUrl: string, orderRef: string, workflowId: string, screenshot: string) {
+export async function findOrderInTemporalUi(
+  browser: Browser,
+  uiUrl: string,
+  orderRef: string,
+  workflowId: string,
+  screenshot: string,
+) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
     const list = `${uiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`OrderRef="${orderRef}"`)}`;
@@ -15,8 +21,17 @@ export async function findOrderInTemporalUi(browser: Browser, uiUrl: string, ord
     const listed = await eventually(
       async () => {
         await page.goto(list);
-        await page.getByRole('link', { name: workflowId, exact: true }).waitFor({ timeout: 5_000 }).catch(() => undefined);
-        return page.locator('a[href*="/workflows/order%2F"]').evaluateAll((links) => [...new Set(links.map((a) => decodeURIComponent(a.getAttribute('href')!.split('/workflows/')[1]!.split('/')[0])))]);
+        await page
+          .getByRole('link', { name: workflowId, exact: true })
+          .waitFor({ timeout: 5_000 })
+          .catch(() => undefined);
+        return page
+          .locator('a[href*="/workflows/order%2F"]')
+          .evaluateAll((links) => [
+            ...new Set(
+              links.map((a) => decodeURIComponent(a.getAttribute('href')!.split('/workflows/')[1]!.split('/')[0])),
+            ),
+          ]);
       },
       (ids) => ids.includes(workflowId),
       { what: `${workflowId} in the Temporal UI's list`, timeoutMs: 60_000, intervalMs: 500 },

@@ -10,11 +10,21 @@ import type { PaymentMethod } from '../../domain/scheme.js';
  * An account and tenant written straight to the database, with the sandbox apps installed: for
  * workflow tests, which store orders as the API would without going through it.
  */
-export async function createTenantRows(orm: MikroORM, masterKeys: MasterKeys, apps = ['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS']) {
+export async function createTenantRows(
+  orm: MikroORM,
+  masterKeys: MasterKeys,
+  apps = ['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS'],
+) {
   const em = orm.em.fork();
   const box = SecretBox.fromMasterKeys(masterKeys);
   const account = em.create(Account, { id: randomUUID(), name: 'workflow tests', createdAt: new Date() });
-  const tenant = em.create(Tenant, { id: randomUUID(), accountId: account.id, name: 'workflow tests', createdAt: new Date(), updatedAt: new Date() });
+  const tenant = em.create(Tenant, {
+    id: randomUUID(),
+    accountId: account.id,
+    name: 'workflow tests',
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  });
   const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
   for (const appId of apps) {
     const id = randomUUID();

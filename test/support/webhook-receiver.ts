@@ -6,7 +6,11 @@ export interface ReceivedWebhook {
   id: string;
   headers: IncomingHttpHeaders;
   body: string;
-  payload: { id: string; type: string; data: { order: Record<string, unknown>; instruction?: Record<string, unknown> } };
+  payload: {
+    id: string;
+    type: string;
+    data: { order: Record<string, unknown>; instruction?: Record<string, unknown> };
+  };
   at: number;
 }
 
@@ -28,7 +32,13 @@ export async function startWebhookReceiver(answer: (n: number) => Answer = () =>
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       count += 1;
-      received.push({ id: req.headers['webhook-id'] as string, headers: req.headers, body, payload: JSON.parse(body), at: Date.now() });
+      received.push({
+        id: req.headers['webhook-id'] as string,
+        headers: req.headers,
+        body,
+        payload: JSON.parse(body),
+        at: Date.now(),
+      });
       const reply = answer(count);
       if (reply === 'hang') return; // never answers: the sender's timeout ends it
       if (!reply.endlessBody) return void res.writeHead(reply.status, reply.headers).end();

@@ -22,14 +22,19 @@ describe('the repository explains itself', () => {
 
   it('points comments at sections of ARCHITECTURE.md that exist', () => {
     const references = files.flatMap((file) =>
-      [...readFileSync(file, 'utf8').matchAll(/ARCHITECTURE\.md, "([^"]+)"/g)].map((m) => ({ file: relative(root, file), section: m[1] })),
+      [...readFileSync(file, 'utf8').matchAll(/ARCHITECTURE\.md, "([^"]+)"/g)].map((m) => ({
+        file: relative(root, file),
+        section: m[1],
+      })),
     );
     expect(references.length).toBeGreaterThan(5);
     expect(references.filter((r) => !sections.has(r.section))).toEqual([]);
   });
 
   it('cites no document outside the repository', () => {
-    const outside = files.filter((file) => !file.endsWith('architecture-references.test.ts') && readFileSync(file, 'utf8').includes('DESIGN.md'));
+    const outside = files.filter(
+      (file) => !file.endsWith('architecture-references.test.ts') && readFileSync(file, 'utf8').includes('DESIGN.md'),
+    );
     expect(outside.map((file) => relative(root, file))).toEqual([]);
   });
 });

@@ -16,9 +16,12 @@ describe('parseScheduleDate', () => {
     expect(parseScheduleDate('2199-12-31T23:00:00-05:00')?.toISOString()).toBe('2200-01-01T04:00:00.000Z');
   });
 
-  it.each(['0000-01-01', '1999-12-31', '2200-01-01', '9999-12-31T00:00:00Z', '+275760-09-13'])('rejects the year of %j', (value) => {
-    expect(parseScheduleDate(value)).toBeUndefined();
-  });
+  it.each(['0000-01-01', '1999-12-31', '2200-01-01', '9999-12-31T00:00:00Z', '+275760-09-13'])(
+    'rejects the year of %j',
+    (value) => {
+      expect(parseScheduleDate(value)).toBeUndefined();
+    },
+  );
 
   it.each(['2027-02-30', '2027-13-01', '2027-02-30T10:00:00Z', '2027-01-31T09:30:00', '31/01/2027', '', 'tomorrow'])(
     'rejects %j',

@@ -24,7 +24,9 @@ interface Compose {
 }
 
 // Merge keys (`<<: *app`) resolved, as Compose resolves them.
-const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), { merge: true }) as Compose;
+const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), {
+  merge: true,
+}) as Compose;
 const services = compose.services;
 const names = Object.keys(services);
 
@@ -40,7 +42,10 @@ const BINDS_ALL_BY_DEFAULT = new Set(['postgres']);
 
 /** The shell script a one-shot service runs, whatever form its command takes. */
 function script(service: Service): string {
-  return [service.entrypoint ?? [], service.command ?? []].flat().join(' ').replace(/\\\n\s*/g, '');
+  return [service.entrypoint ?? [], service.command ?? []]
+    .flat()
+    .join(' ')
+    .replace(/\\\n\s*/g, '');
 }
 
 function probe(service: Service): string {
@@ -114,7 +119,12 @@ describe('docker-compose.yml', () => {
     }
     expect(steps).toMatch(/temporal-sql-tool --plugin postgres12 --ep postgres\b/);
     // The server reads the databases the schema service prepared.
-    expect(services.temporal.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgres', DBNAME: db.history, VISIBILITY_DBNAME: db.visibility });
+    expect(services.temporal.environment).toMatchObject({
+      DB: 'postgres12',
+      POSTGRES_SEEDS: 'postgres',
+      DBNAME: db.history,
+      VISIBILITY_DBNAME: db.visibility,
+    });
   });
 
   it('gives the server the dynamic config npm run cluster writes', () => {

@@ -73,8 +73,18 @@ describe('the instruction state machine', () => {
     transition(m, 'OPEN', iso(t0));
     for (const [attempt, delay] of DUNNING.entries()) {
       startCall(m, iso(t0));
-      applyResult(m, { status: 'DECLINED', providerRef: `p${attempt}`, code: 'insufficient_funds', retryable: true }, t0, DUNNING);
-      expect(m).toMatchObject({ status: 'LATE', retryAt: iso(t0 + delay), keyAttempt: attempt + 2, failureCode: 'insufficient_funds' });
+      applyResult(
+        m,
+        { status: 'DECLINED', providerRef: `p${attempt}`, code: 'insufficient_funds', retryable: true },
+        t0,
+        DUNNING,
+      );
+      expect(m).toMatchObject({
+        status: 'LATE',
+        retryAt: iso(t0 + delay),
+        keyAttempt: attempt + 2,
+        failureCode: 'insufficient_funds',
+      });
     }
     startCall(m, iso(t0));
     applyResult(m, { status: 'DECLINED', providerRef: 'p2', code: 'insufficient_funds', retryable: true }, t0, DUNNING);
@@ -95,7 +105,13 @@ describe('the instruction state machine', () => {
     transition(m, 'OPEN', iso(t0));
     startCall(m, iso(t0));
     applyResult(m, { status: 'UNANSWERED' }, t0, DUNNING);
-    expect(m).toMatchObject({ status: 'LATE', unanswered: true, keyAttempt: 1, retryAt: iso(t0 + UNANSWERED_RETRY_MS), failureCode: 'provider_unavailable' });
+    expect(m).toMatchObject({
+      status: 'LATE',
+      unanswered: true,
+      keyAttempt: 1,
+      retryAt: iso(t0 + UNANSWERED_RETRY_MS),
+      failureCode: 'provider_unavailable',
+    });
     expect(changeRefusal(m, 'cancel')).toMatch(/unanswered/);
     expect(amendRefusal(m, { amountMinor: '5' })).toMatch(/unanswered/);
     expect(decide(m, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
@@ -118,7 +134,11 @@ describe('the instruction state machine', () => {
     transition(m, 'OPEN', iso(t0));
     startCall(m, iso(t0));
     applyResult(m, { status: 'PENDING', providerRef: 'p1' }, t0, DUNNING);
-    expect(decide(m, t0)).toEqual({ kind: 'wait', until: iso(t0 + STATUS_POLL_DELAYS_MS[0]), why: 'awaits the provider' });
+    expect(decide(m, t0)).toEqual({
+      kind: 'wait',
+      until: iso(t0 + STATUS_POLL_DELAYS_MS[0]),
+      why: 'awaits the provider',
+    });
     expect(decide(m, t0 + STATUS_POLL_DELAYS_MS[0])).toEqual({ kind: 'ask', providerRef: 'p1' });
     stillPending(m, t0 + STATUS_POLL_DELAYS_MS[0]);
     expect(m.pending?.nextPollAt).toBe(iso(t0 + STATUS_POLL_DELAYS_MS[0] + STATUS_POLL_DELAYS_MS[1]));
@@ -161,7 +181,11 @@ describe('the instruction state machine', () => {
     expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/being paid/);
     expect(decide(m, t0 + DAY)).toEqual({ kind: 'call' });
     startCall(m, iso(t0 + DAY));
-    expect(m.plan).toMatchObject({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
+    expect(m.plan).toMatchObject({
+      appId: 'SANDBOX_BANK',
+      paymentMethod: 'BANK_DEBIT',
+      financialInstrumentId: 'bank_ok',
+    });
     expect(payRefusal(m, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toMatch(/being paid/);
   });
 
@@ -172,7 +196,13 @@ describe('the instruction state machine', () => {
     applyPayment(byCustomer, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_declined' });
     startCall(byCustomer, iso(t0 + DAY));
     applyResult(byCustomer, declined, t0 + DAY, DUNNING, { customerMayRetry: true });
-    expect(byCustomer).toMatchObject({ status: 'LATE', failureCode: 'do_not_honor', retryAt: undefined, keyAttempt: 2, keyUsed: false });
+    expect(byCustomer).toMatchObject({
+      status: 'LATE',
+      failureCode: 'do_not_honor',
+      retryAt: undefined,
+      keyAttempt: 2,
+      keyUsed: false,
+    });
     expect(decide(byCustomer, t0 + 10 * DAY).kind).toBe('wait');
     expect(payRefusal(byCustomer, { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' })).toBeUndefined();
     // Paid again with another card: settled, and the customer's flag gone with it.

@@ -11,7 +11,9 @@ const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 function loadInProcess(path: string): Promise<string> {
   const script = `import { loadOrCreateMasterKeyFile } from './db/master-key-file.ts'; console.log(loadOrCreateMasterKeyFile(${JSON.stringify(path)}).current);`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: projectRoot });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: projectRoot,
+    });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('error', reject);

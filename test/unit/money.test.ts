@@ -54,7 +54,12 @@ describe('formatAmount', () => {
   });
 
   it('round-trips with parseAmount', () => {
-    for (const [amount, currency] of [['0.07', 'GBP'], ['5', 'CLP'], ['12.345', 'BHD'], ['999999.99', 'EUR']]) {
+    for (const [amount, currency] of [
+      ['0.07', 'GBP'],
+      ['5', 'CLP'],
+      ['12.345', 'BHD'],
+      ['999999.99', 'EUR'],
+    ]) {
       expect(formatAmount(parseAmount(amount, currency), currency)).toBe(amount);
     }
   });

@@ -8,7 +8,9 @@ function methods(rules: SchemeRule[], amountMinor: bigint, currency = 'EUR', cou
 }
 
 describe('evaluateScheme', () => {
-  const bounded: SchemeRule[] = [{ currencies: ['EUR'], countries: [], minAmount: '10.00', maxAmount: '100.00', options: [card('A', 1)] }];
+  const bounded: SchemeRule[] = [
+    { currencies: ['EUR'], countries: [], minAmount: '10.00', maxAmount: '100.00', options: [card('A', 1)] },
+  ];
 
   it.each([
     [999n, []],
@@ -40,8 +42,14 @@ describe('evaluateScheme', () => {
   });
 
   it('answers no options, and no rule, when nothing matches', () => {
-    expect(evaluateScheme(bounded, { amountMinor: 5000n, currency: 'GBP', country: 'GB' })).toEqual({ ruleIndex: null, options: [] });
-    expect(evaluateScheme([], { amountMinor: 5000n, currency: 'EUR', country: 'FR' })).toEqual({ ruleIndex: null, options: [] });
+    expect(evaluateScheme(bounded, { amountMinor: 5000n, currency: 'GBP', country: 'GB' })).toEqual({
+      ruleIndex: null,
+      options: [],
+    });
+    expect(evaluateScheme([], { amountMinor: 5000n, currency: 'EUR', country: 'FR' })).toEqual({
+      ruleIndex: null,
+      options: [],
+    });
   });
 
   it('gives each method to the app with the lowest priority, and lists the best first', () => {
@@ -66,7 +74,12 @@ describe('evaluateScheme', () => {
 
   it('carries a payout rule’s voucher groups onto its options', () => {
     const rules: SchemeRule[] = [
-      { currencies: [], countries: [], voucherGroupIds: ['g1'], options: [{ appId: 'vouchers', paymentMethods: ['VOUCHER'], priority: 1 }] },
+      {
+        currencies: [],
+        countries: [],
+        voucherGroupIds: ['g1'],
+        options: [{ appId: 'vouchers', paymentMethods: ['VOUCHER'], priority: 1 }],
+      },
     ];
     expect(evaluateScheme(rules, { amountMinor: 100n, currency: 'EUR', country: 'FR' }).options).toEqual([
       { paymentMethod: 'VOUCHER', appId: 'vouchers', priority: 1, voucherGroupIds: ['g1'] },

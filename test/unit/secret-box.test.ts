@@ -35,7 +35,9 @@ describe('SecretBox', () => {
     const [format, keyId, iv, tag, ciphertext] = box.seal('secret', 'ctx').split('.');
     const flipped = Buffer.from(ciphertext, 'base64');
     flipped[0] ^= 1;
-    expect(() => box.open([format, keyId, iv, tag, flipped.toString('base64')].join('.'), 'ctx')).toThrow(SecretOpenError);
+    expect(() => box.open([format, keyId, iv, tag, flipped.toString('base64')].join('.'), 'ctx')).toThrow(
+      SecretOpenError,
+    );
     // A tag cut short would weaken the check; only the full 16 bytes are taken.
     const shortTag = Buffer.from(tag, 'base64').subarray(0, 4).toString('base64');
     expect(() => box.open([format, keyId, iv, shortTag, ciphertext].join('.'), 'ctx')).toThrow(SecretOpenError);

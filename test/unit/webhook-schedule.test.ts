@@ -70,7 +70,9 @@ describe('where tenants may point us (SSRF)', () => {
   it('refuses, at connect time, a name that resolves to an address it may not reach', async () => {
     const lookup = (allowLoopbackHttp: boolean) =>
       new Promise<string>((resolve, reject) =>
-        guardedLookup({ allowLoopbackHttp })('localhost', { family: 4 }, (err, address) => (err ? reject(err) : resolve(address as string))),
+        guardedLookup({ allowLoopbackHttp })('localhost', { family: 4 }, (err, address) =>
+          err ? reject(err) : resolve(address as string),
+        ),
       );
     await expect(lookup(false)).rejects.toThrow(/loopback/);
     await expect(lookup(true)).resolves.toBe('127.0.0.1');

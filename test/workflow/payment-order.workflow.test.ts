@@ -67,7 +67,12 @@ afterAll(async () => {
 type InstructionSpec = Partial<CreateOrderInput['instructions'][number]> & { instructionRef: string };
 
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
-async function storeOrder(tenantId: string, orderRef: string, specs: InstructionSpec[], resolution = resolvedTo('SANDBOX_CARD', 'CARD')) {
+async function storeOrder(
+  tenantId: string,
+  orderRef: string,
+  specs: InstructionSpec[],
+  resolution = resolvedTo('SANDBOX_CARD', 'CARD'),
+) {
   const open = new Date((await env.currentTimeMs()) + DAY_MS);
   const instructions = specs.map((spec) => ({
     direction: 'DEBIT' as const,
@@ -80,7 +85,12 @@ async function storeOrder(tenantId: string, orderRef: string, specs: Instruction
     ...spec,
   }));
   const em = orm.em.fork();
-  const order = buildOrder(em, { id: tenantId, timeZone: null, dunningRetryDelaysDays: null }, { orderRef, instructions }, instructions.map(() => resolution));
+  const order = buildOrder(
+    em,
+    { id: tenantId, timeZone: null, dunningRetryDelaysDays: null },
+    { orderRef, instructions },
+    instructions.map(() => resolution),
+  );
   await em.flush();
   return workflowInputOf(order);
 }
@@ -94,7 +104,11 @@ function createWorker(options: { sandboxUrl?: string; orm?: MikroORM } = {}) {
     activities: createActivities({
       orm: options.orm ?? orm,
       masterKeys,
-      apps: createAppRegistry(got, { sandboxUrl: options.sandboxUrl ?? sandbox.url, callbackBaseUrl: 'http://127.0.0.1:9', outboundUrls: { allowLoopbackHttp: true } }),
+      apps: createAppRegistry(got, {
+        sandboxUrl: options.sandboxUrl ?? sandbox.url,
+        callbackBaseUrl: 'http://127.0.0.1:9',
+        outboundUrls: { allowLoopbackHttp: true },
+      }),
     }),
   });
 }
@@ -154,7 +168,14 @@ describe('payment-order workflow on the time-skipping server', () => {
     const specs = Array.from({ length: 12 }, (_, month) => {
       const open = new Date(start0);
       open.setUTCMonth(open.getUTCMonth() + month);
-      return { instructionRef: `premium-${String(month + 1).padStart(2, '0')}`, amount: '49.99', currency: 'GBP', country: 'GB', openDate: open.toISOString(), dueDate: new Date(open.getTime() + 7 * DAY_MS).toISOString() };
+      return {
+        instructionRef: `premium-${String(month + 1).padStart(2, '0')}`,
+        amount: '49.99',
+        currency: 'GBP',
+        country: 'GB',
+        openDate: open.toISOString(),
+        dueDate: new Date(open.getTime() + 7 * DAY_MS).toISOString(),
+      };
     });
     const input = await storeOrder(tenantId, 'monthly-12', specs);
     const startedAt = Date.now();
@@ -165,10 +186,13 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(result.instructions.map((i) => i.status)).toEqual(Array(12).fill('SETTLED'));
     result.instructions.forEach((i, index) => {
       expect(Date.parse(i.settledAt!)).toBeGreaterThanOrEqual(Date.parse(specs[index].dueDate));
-      if (index > 0) expect(Date.parse(i.settledAt!)).toBeGreaterThan(Date.parse(result.instructions[index - 1].settledAt!));
+      if (index > 0)
+        expect(Date.parse(i.settledAt!)).toBeGreaterThan(Date.parse(result.instructions[index - 1].settledAt!));
     });
     const payments = await sandbox.ledger({ tenantId, orderRef: 'monthly-12' });
-    expect(payments.map((p) => p.idempotencyKey)).toEqual(specs.map((s) => `${tenantId}:monthly-12:${s.instructionRef}:1`));
+    expect(payments.map((p) => p.idempotencyKey)).toEqual(
+      specs.map((s) => `${tenantId}:monthly-12:${s.instructionRef}:1`),
+    );
     const stored = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
     expect(stored.map((i) => i.status)).toEqual(Array(12).fill('SETTLED'));
     expect(stored.every((i) => i.amountMinor === 4999n)).toBe(true);
@@ -177,7 +201,9 @@ describe('payment-order workflow on the time-skipping server', () => {
 
   it('retries an insufficient-funds collection on the dunning schedule, then fails it', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'dunning-1', [{ instructionRef: 'premium-1', amount: '120.00', financialInstrumentId: 'card_insufficient_funds' }]);
+    const input = await storeOrder(tenantId, 'dunning-1', [
+      { instructionRef: 'premium-1', amount: '120.00', financialInstrumentId: 'card_insufficient_funds' },
+    ]);
     const result = await runOrder(input);
     expect(result.instructions[0]).toMatchObject({ status: 'FAILED', attempts: 4, failureCode: 'insufficient_funds' });
     const payments = await sandbox.ledger({ tenantId, orderRef: 'dunning-1' });
@@ -191,7 +217,11 @@ describe('payment-order workflow on the time-skipping server', () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(tenantId, 'dunning-can', [
       { instructionRef: 'declined', financialInstrumentId: 'card_insufficient_funds' },
-      { instructionRef: 'later', openDate: new Date((await env.currentTimeMs()) + 20 * DAY_MS).toISOString(), dueDate: new Date((await env.currentTimeMs()) + 21 * DAY_MS).toISOString() },
+      {
+        instructionRef: 'later',
+        openDate: new Date((await env.currentTimeMs()) + 20 * DAY_MS).toISOString(),
+        dueDate: new Date((await env.currentTimeMs()) + 21 * DAY_MS).toISOString(),
+      },
     ]);
     const worker = await createWorker();
     const { view, runs } = await worker.runUntil(async () => {
@@ -206,7 +236,9 @@ describe('payment-order workflow on the time-skipping server', () => {
     ]);
     // A run ended while the declined instruction waited between retries, and the next picked up its dunning position.
     const payments = await sandbox.ledger({ tenantId, orderRef: 'dunning-can' });
-    expect(payments.filter((p) => p.instructionRef === 'declined').map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2', '3', '4']);
+    expect(
+      payments.filter((p) => p.instructionRef === 'declined').map((p) => p.idempotencyKey.split(':').at(-1)),
+    ).toEqual(['1', '2', '3', '4']);
   });
 
   it('asks an unanswering provider about the same key before paying, so the customer pays once', async () => {
@@ -220,7 +252,11 @@ describe('payment-order workflow on the time-skipping server', () => {
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         const finished = handle.result();
-        const late = await waitFor(handle, (v) => v.instructions[0].status === 'LATE', 'instruction LATE after the provider stayed down');
+        const late = await waitFor(
+          handle,
+          (v) => v.instructions[0].status === 'LATE',
+          'instruction LATE after the provider stayed down',
+        );
         expect(late.instructions[0].failureCode).toBe('provider_unavailable');
         revived = await startSandbox({ port });
         return finished;
@@ -236,7 +272,12 @@ describe('payment-order workflow on the time-skipping server', () => {
 
   it('settles a PENDING payment by its callback, and a repeated callback changes nothing', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'bank-cb', [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
+    const input = await storeOrder(
+      tenantId,
+      'bank-cb',
+      [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' }],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
     const worker = await createWorker();
     await worker.runUntil(async () => {
       const handle = await start(input);
@@ -246,7 +287,12 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(pending.instructions[0].status).toBe('PROCESSING');
       const providerRef = pending.instructions[0].providerRef!;
       await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef });
-      await handle.signal(providerResultSignal, { status: 'DECLINED', providerRef, code: 'late_duplicate', retryable: false });
+      await handle.signal(providerResultSignal, {
+        status: 'DECLINED',
+        providerRef,
+        code: 'late_duplicate',
+        retryable: false,
+      });
       const done = await handle.result();
       expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef, attempts: 1 });
       await record('bank-callback', handle.workflowId);
@@ -255,17 +301,26 @@ describe('payment-order workflow on the time-skipping server', () => {
 
   it('asks the provider for the result of a PENDING payment whose callback never comes', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'silent-bank', [{ instructionRef: 'debit-1', amount: '80.00', country: 'NL', financialInstrumentId: 'bank_no_callback' }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
+    const input = await storeOrder(
+      tenantId,
+      'silent-bank',
+      [{ instructionRef: 'debit-1', amount: '80.00', country: 'NL', financialInstrumentId: 'bank_no_callback' }],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
     const result = await runOrder(input);
     expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_BANK', attempts: 1 });
     const payments = await sandbox.ledger({ tenantId, orderRef: 'silent-bank' });
     expect(payments.map((p) => [p.status, p.appId])).toEqual([['SETTLED', 'SANDBOX_BANK']]);
-    expect(Date.parse(result.instructions[0].settledAt!) - Date.parse(input.instructions[0].dueAt)).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(
+      Date.parse(result.instructions[0].settledAt!) - Date.parse(input.instructions[0].dueAt),
+    ).toBeGreaterThanOrEqual(5 * 60_000);
   });
 
   it('cancels an instruction waiting LATE, and the order with it', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'late-cancel', [{ instructionRef: 'no-instrument', financialInstrumentId: undefined }]);
+    const input = await storeOrder(tenantId, 'late-cancel', [
+      { instructionRef: 'no-instrument', financialInstrumentId: undefined },
+    ]);
     const worker = await createWorker();
     const result = await worker.runUntil(async () => {
       const handle = await start(input);
@@ -274,50 +329,92 @@ describe('payment-order workflow on the time-skipping server', () => {
       await handle.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: 'no-instrument' }] });
       return handle.result();
     });
-    expect(result).toMatchObject({ status: 'CANCELLED', instructions: [{ status: 'CANCELLED', failureCode: 'no_financial_instrument' }] });
+    expect(result).toMatchObject({
+      status: 'CANCELLED',
+      instructions: [{ status: 'CANCELLED', failureCode: 'no_financial_instrument' }],
+    });
     expect(await sandbox.ledger({ tenantId, orderRef: 'late-cancel' })).toEqual([]);
     await record('cancel-late', orderWorkflowId(tenantId, 'late-cancel'));
   });
 
   it('re-plans an amended due date at once: moved later it does not fire at the old date, moved earlier it fires at the new one', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'amend-race', [{ instructionRef: 'later' }, { instructionRef: 'earlier', dueDate: new Date((await env.currentTimeMs()) + 30 * DAY_MS).toISOString() }]);
+    const input = await storeOrder(tenantId, 'amend-race', [
+      { instructionRef: 'later' },
+      { instructionRef: 'earlier', dueDate: new Date((await env.currentTimeMs()) + 30 * DAY_MS).toISOString() },
+    ]);
     const oldDue = Date.parse(input.instructions[0].dueAt);
     const worker = await createWorker();
     const result = await worker.runUntil(async () => {
       const handle = await start(input);
       // Up to a minute before the due date, then the race: the amendment lands first.
       await env.sleep(oldDue - (await env.currentTimeMs()) - 60_000);
-      await handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'later', amendment: { dueAt: new Date(oldDue + 10 * DAY_MS).toISOString() } }] });
-      await handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'earlier', amendment: { dueAt: new Date(oldDue + DAY_MS).toISOString() } }] });
-      await expectRefused(handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'later', amendment: { openAt: new Date(oldDue).toISOString() } }] }), /open already/);
+      await handle.executeUpdate(amendInstructionUpdate, {
+        args: [{ instructionRef: 'later', amendment: { dueAt: new Date(oldDue + 10 * DAY_MS).toISOString() } }],
+      });
+      await handle.executeUpdate(amendInstructionUpdate, {
+        args: [{ instructionRef: 'earlier', amendment: { dueAt: new Date(oldDue + DAY_MS).toISOString() } }],
+      });
+      await expectRefused(
+        handle.executeUpdate(amendInstructionUpdate, {
+          args: [{ instructionRef: 'later', amendment: { openAt: new Date(oldDue).toISOString() } }],
+        }),
+        /open already/,
+      );
       return handle.result();
     });
     const [later, earlier] = result.instructions;
     expect(Date.parse(later.settledAt!)).toBeGreaterThanOrEqual(oldDue + 10 * DAY_MS);
     expect(Date.parse(earlier.settledAt!)).toBeGreaterThanOrEqual(oldDue + DAY_MS);
     expect(Date.parse(earlier.settledAt!)).toBeLessThan(oldDue + 2 * DAY_MS);
-    expect((await sandbox.ledger({ tenantId, orderRef: 'amend-race' })).map((p) => p.instructionRef)).toEqual(['earlier', 'later']);
+    expect((await sandbox.ledger({ tenantId, orderRef: 'amend-race' })).map((p) => p.instructionRef)).toEqual([
+      'earlier',
+      'later',
+    ]);
     await record('amend', orderWorkflowId(tenantId, 'amend-race'));
   });
 
   it('takes instructions added to a live order, and a customer’s early payment in the open window', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'add-pay', [{ instructionRef: 'first', dueDate: new Date((await env.currentTimeMs()) + 40 * DAY_MS).toISOString(), financialInstrumentId: undefined }]);
+    const input = await storeOrder(tenantId, 'add-pay', [
+      {
+        instructionRef: 'first',
+        dueDate: new Date((await env.currentTimeMs()) + 40 * DAY_MS).toISOString(),
+        financialInstrumentId: undefined,
+      },
+    ]);
     const worker = await createWorker();
     const result = await worker.runUntil(async () => {
       const handle = await start(input);
       await env.sleep(2 * DAY_MS);
       await waitFor(handle, (v) => v.instructions[0].status === 'OPEN', 'the first instruction OPEN');
       const now = await env.currentTimeMs();
-      const plan = { ...input.instructions[0], instructionId: randomUUID(), instructionRef: 'second', financialInstrumentId: 'card_ok', openAt: new Date(now + DAY_MS).toISOString(), dueAt: new Date(now + 2 * DAY_MS).toISOString() };
+      const plan = {
+        ...input.instructions[0],
+        instructionId: randomUUID(),
+        instructionRef: 'second',
+        financialInstrumentId: 'card_ok',
+        openAt: new Date(now + DAY_MS).toISOString(),
+        dueAt: new Date(now + 2 * DAY_MS).toISOString(),
+      };
       await handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: { added: 'yes' } }] });
       await expectRefused(handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: {} }] }), /already/);
       // Paid now, with the card option, weeks before its due date.
-      await handle.executeUpdate(payInstructionUpdate, { args: [{ instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' }] });
+      await handle.executeUpdate(payInstructionUpdate, {
+        args: [
+          { instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' },
+        ],
+      });
       const paid = await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the early payment');
       expect(Date.parse(paid.instructions[0].settledAt!)).toBeLessThan(Date.parse(input.instructions[0].dueAt));
-      await expectRefused(handle.executeUpdate(payInstructionUpdate, { args: [{ instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' }] }), /SETTLED/);
+      await expectRefused(
+        handle.executeUpdate(payInstructionUpdate, {
+          args: [
+            { instructionRef: 'first', appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' },
+          ],
+        }),
+        /SETTLED/,
+      );
       return handle.result();
     });
     expect(result.instructions.map((i) => [i.instructionRef, i.status])).toEqual([
@@ -335,29 +432,55 @@ describe('payment-order workflow on the time-skipping server', () => {
 
   it('refuses to cancel an order while a payment is under way', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
-    const input = await storeOrder(tenantId, 'busy', [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' }, { instructionRef: 'debit-2', dueDate: new Date((await env.currentTimeMs()) + 90 * DAY_MS).toISOString() }], resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'));
+    const input = await storeOrder(
+      tenantId,
+      'busy',
+      [
+        { instructionRef: 'debit-1', financialInstrumentId: 'bank_ok' },
+        { instructionRef: 'debit-2', dueDate: new Date((await env.currentTimeMs()) + 90 * DAY_MS).toISOString() },
+      ],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
     const worker = await createWorker();
     await worker.runUntil(async () => {
       const handle = await start(input);
       await env.sleep(2 * DAY_MS);
       const pending = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the PENDING answer');
       await expectRefused(handle.executeUpdate(cancelOrderUpdate, { args: [] }), /being paid/);
-      await expectRefused(handle.executeUpdate(amendInstructionUpdate, { args: [{ instructionRef: 'debit-1', amendment: { amountMinor: '1' } }] }), /being paid/);
-      await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef: pending.instructions[0].providerRef! });
+      await expectRefused(
+        handle.executeUpdate(amendInstructionUpdate, {
+          args: [{ instructionRef: 'debit-1', amendment: { amountMinor: '1' } }],
+        }),
+        /being paid/,
+      );
+      await handle.signal(providerResultSignal, {
+        status: 'SETTLED',
+        providerRef: pending.instructions[0].providerRef!,
+      });
       await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the first settled');
       await handle.executeUpdate(cancelOrderUpdate, { args: [] });
       const done = await handle.result();
-      expect(done).toMatchObject({ status: 'CANCELLED', instructions: [{ status: 'SETTLED' }, { status: 'CANCELLED' }] });
+      expect(done).toMatchObject({
+        status: 'CANCELLED',
+        instructions: [{ status: 'SETTLED' }, { status: 'CANCELLED' }],
+      });
     });
   });
 
   it('collects through a database outage, and the read model catches up when it is back', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const later = new Date((await env.currentTimeMs()) + 10 * DAY_MS).toISOString();
-    const input = await storeOrder(tenantId, 'db-outage', [{ instructionRef: 'before' }, { instructionRef: 'during', dueDate: later }]);
+    const input = await storeOrder(tenantId, 'db-outage', [
+      { instructionRef: 'before' },
+      { instructionRef: 'during', dueDate: later },
+    ]);
     const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
     // Its lost connections are expected here: not worth a warning in the test output.
-    const proxiedOrm = await openDatabase({ url: proxy.url, poolSize: inject('databasePoolSize'), onWarning: () => undefined });
+    const proxiedOrm = await openDatabase({
+      url: proxy.url,
+      poolSize: inject('databasePoolSize'),
+      onWarning: () => undefined,
+    });
     try {
       const worker = await createWorker({ orm: proxiedOrm });
       await worker.runUntil(async () => {
@@ -365,7 +488,11 @@ describe('payment-order workflow on the time-skipping server', () => {
         // The first payment reads the tenant's credentials while the database answers; then it goes away.
         await env.sleep(3 * DAY_MS);
         await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'the first payment');
-        await eventually(() => orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' }), (n) => n === 1, { what: 'its projection' });
+        await eventually(
+          () => orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' }),
+          (n) => n === 1,
+          { what: 'its projection' },
+        );
         proxy.cut();
         await env.sleep(10 * DAY_MS);
         await waitFor(handle, (v) => v.instructions[1].status === 'SETTLED', 'the second payment, during the outage');
@@ -391,7 +518,12 @@ describe('payment-order workflow on the time-skipping server', () => {
     const count = Number(process.env.BIG_ORDER_SIZE ?? 500);
     const specs = Array.from({ length: count }, (_, n) => {
       const open = first + Math.floor(n / 10) * 7 * DAY_MS + (n % 10) * 60_000;
-      return { instructionRef: `i-${n}`, openDate: new Date(open).toISOString(), dueDate: new Date(open + DAY_MS).toISOString(), amount: '1.00' };
+      return {
+        instructionRef: `i-${n}`,
+        openDate: new Date(open).toISOString(),
+        dueDate: new Date(open + DAY_MS).toISOString(),
+        amount: '1.00',
+      };
     });
     const input = await storeOrder(tenantId, 'big-500', specs);
     const worker = await createWorker();

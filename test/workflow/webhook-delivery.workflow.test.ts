@@ -68,7 +68,17 @@ async function pendingDelivery(url: string) {
     payload: JSON.stringify({ id: eventId, type: 'order.created', data: { order: { orderRef: 'o-1' } } }),
     createdAt: new Date(),
   });
-  const delivery = em.create(WebhookDelivery, { id: randomUUID(), tenantId, endpointId, eventId, eventType: event.type, status: 'PENDING', attempts: 0, createdAt: new Date(), updatedAt: new Date() });
+  const delivery = em.create(WebhookDelivery, {
+    id: randomUUID(),
+    tenantId,
+    endpointId,
+    eventId,
+    eventType: event.type,
+    status: 'PENDING',
+    attempts: 0,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  });
   await em.flush();
   return { endpoint, delivery, secret };
 }
@@ -86,7 +96,11 @@ async function deliver(answer: (n: number) => Answer) {
     });
     const workflowId = `webhook-${delivery.id}`;
     const result = await worker.runUntil(
-      env.client.workflow.execute(webhookDeliveryWorkflow, { workflowId, taskQueue: TASK_QUEUE, args: [{ deliveryId: delivery.id }] }),
+      env.client.workflow.execute(webhookDeliveryWorkflow, {
+        workflowId,
+        taskQueue: TASK_QUEUE,
+        args: [{ deliveryId: delivery.id }],
+      }),
     );
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const timersMs = (history.events ?? [])
@@ -127,7 +141,9 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     expect(new Set(run.received.map((r) => r.body)).size).toBe(1);
     expect(run.received.every((_, n) => run.verifies(n))).toBe(true);
     expect(run.delivery).toMatchObject({ status: 'FAILED', attempts: 8, nextAttemptAt: null });
-    expect(run.attempts.map((a) => [a.attempt, a.statusCode])).toEqual(Array.from({ length: 8 }, (_, i) => [i + 1, 500]));
+    expect(run.attempts.map((a) => [a.attempt, a.statusCode])).toEqual(
+      Array.from({ length: 8 }, (_, i) => [i + 1, 500]),
+    );
     expect(run.attempts.slice(0, 7).every((a) => a.nextAttemptAt !== null)).toBe(true);
     expect(run.attempts[7].nextAttemptAt).toBeNull();
     // Eight failures in 27 simulated hours is not yet five days of failing: the endpoint stays on.
