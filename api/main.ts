@@ -5,7 +5,7 @@ import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
 import { apiSettings, loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
-import { connectApiToTemporal } from '../temporal/api-connection.js';
+import { connectApiToTemporal } from '../temporal/connection.js';
 import { startApiServer } from './server.js';
 
 const config = loadConfig();

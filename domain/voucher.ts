@@ -1,6 +1,8 @@
 /** A voucher product as catalogs describe it: fixed face values, or any amount in a range. Minor units as digit strings. */
 export interface VoucherTerms {
+  /** ISO 3166-1 alpha-2 codes of the countries the voucher is sold in. */
   countries: string[];
+  /** ISO 4217 codes the voucher can be bought in. */
   currencies: string[];
   valueType: 'FIXED' | 'VARIABLE';
   fixedValuesMinor?: string[];

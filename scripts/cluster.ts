@@ -7,8 +7,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
-import { ensureTemporalServerBinaries, TEMPORAL_SERVER_VERSION } from '../temporal/server-binaries.js';
-import { portsAround } from '../temporal/server-config.js';
+import { ensureTemporalServerBinaries, TEMPORAL_SERVER_VERSION } from './temporal/server-binaries.js';
+import { portsAround } from './temporal/server-config.js';
 import { startCluster, type Cluster } from './cluster/topology.js';
 import { firstRunMessage } from './first-run.js';
 

@@ -3,9 +3,9 @@
 // runs), so the first test run or `npm start` does not pay for it. Safe to run again: it only does
 // what is missing.
 import { loadConfig } from '../config.js';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
-import { ensureTemporalServerBinaries } from '../temporal/server-binaries.js';
-import { ensureTimeSkippingServer } from '../temporal/test-server.js';
+import { ensureTemporalCli } from './temporal/cli-binary.js';
+import { ensureTemporalServerBinaries } from './temporal/server-binaries.js';
+import { ensureTimeSkippingServer } from './temporal/test-server.js';
 
 const config = loadConfig();
 const cli = ensureTemporalCli(config);

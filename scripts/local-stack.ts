@@ -17,7 +17,7 @@ import { startEmbeddedDatabase } from '../db/embedded-database.js';
 import { openDatabase } from '../db/orm.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import { createLogger } from '../logger.js';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { ensureTemporalCli } from './temporal/cli-binary.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';

@@ -12,8 +12,8 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from '../db/embedded-dat
 import { loadOrCreateMasterKeyFile } from '../db/master-key-file.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
-import { connectApiToTemporal } from '../temporal/api-connection.js';
-import { ensureTemporalCli } from '../temporal/cli-binary.js';
+import { connectApiToTemporal } from '../temporal/connection.js';
+import { ensureTemporalCli } from './temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
 import { firstRunMessage } from './first-run.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secretFields, type AppDefinition } from '../../apps/catalog.js';
+import { secretFields, type AppDefinition } from '../../domain/app-catalog.js';
 import type { AppInstallation } from '../../db/entities/index.js';
 
 export function presentApp(app: AppDefinition) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { z } from 'zod';
-import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../apps/catalog.js';
+import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../domain/app-catalog.js';
 import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
 import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { findVoucher, type Voucher } from '../../apps/sandbox/voucher-catalog.js';
+import { findVoucher, type Voucher } from '../../domain/voucher-catalog.js';
 import { Scheme, SchemeVersion, VoucherGroup } from '../../db/entities/index.js';
 import type { Direction } from '../../domain/order.js';
 import { parseAmount } from '../../domain/money.js';

@@ -7,7 +7,7 @@ import {
 import type { Client } from '@temporalio/client';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
-import { START_DEADLINE_MS } from '../../temporal/api-connection.js';
+import { START_DEADLINE_MS } from '../../temporal/connection.js';
 import { startOrderWorkflow, workflowInputOf } from '../../temporal/start-order-workflow.js';
 import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';

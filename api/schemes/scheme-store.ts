@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { findApp } from '../../apps/catalog.js';
+import { findApp } from '../../domain/app-catalog.js';
 import { AppInstallation, Scheme, SchemeVersion, VoucherGroup } from '../../db/entities/index.js';
 import type { SchemeKind, SchemeRule } from '../../domain/scheme.js';
 import { ApiError, type FieldError } from '../http/problem.js';

@@ -1,4 +1,4 @@
-import type { Voucher } from '../../apps/sandbox/voucher-catalog.js';
+import type { Voucher } from '../../domain/voucher-catalog.js';
 import type { VoucherGroup } from '../../db/entities/index.js';
 import { formatAmount } from '../../domain/money.js';
 

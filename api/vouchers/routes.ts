@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { findVoucher, VOUCHER_CATALOG } from '../../apps/sandbox/voucher-catalog.js';
+import { findVoucher, VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 import { VoucherGroup } from '../../db/entities/index.js';
 import { voucherAccepts } from '../../domain/voucher.js';
 import { recordAudit } from '../audit/record-audit.js';

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { voucherAccepts } from '../../domain/voucher.js';
-import { findVoucher } from './voucher-catalog.js';
+import { findVoucher } from '../../domain/voucher-catalog.js';
 
 /**
  * What the sandbox provider does with a payment, chosen by its instrument: the documented test

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from './callback-signature.js';
 import { idempotencyScope, Ledger, type PaymentRecord, type SandboxPaymentRequest } from './ledger.js';
 import { bankBehaviour, cardBehaviour, voucherPayout, type Resolution } from './outcomes.js';
-import { VOUCHER_CATALOG } from './voucher-catalog.js';
+import { VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 
 export interface SandboxOptions {
   /** Holds the ledger; starting again on the same directory remembers every payment and idempotency key. */

@@ -8,18 +8,14 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import { stringify } from 'yaml';
 import { openDatabase } from '../../db/orm.js';
 import type { MasterKeys } from '../../db/secret-box.js';
-import type { TemporalServerBinaries } from '../../temporal/server-binaries.js';
+import type { TemporalServerBinaries } from '../temporal/server-binaries.js';
 import {
   TEMPORAL_DYNAMIC_CONFIG,
   temporalServerConfig,
   temporalUiConfig,
   type TemporalServerPorts,
-} from '../../temporal/server-config.js';
-import {
-  dropTemporalDatabases,
-  prepareTemporalDatabases,
-  temporalDatabasesOn,
-} from '../../temporal/server-database.js';
+} from '../temporal/server-config.js';
+import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { PAYMENTS_TASK_QUEUE } from '../../workflows/definitions.js';
 import {

@@ -9,7 +9,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { loadConfig } from '../../config.js';
 import { freePort } from '../../scripts/free-port.js';
 import { orderWorkflowId } from '../../domain/order.js';
-import { ensureTemporalCli } from '../../temporal/cli-binary.js';
+import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { launchBrowser } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
 import { findOrderInTemporalUi } from '../support/temporal-ui.js';

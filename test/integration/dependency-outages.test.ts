@@ -4,7 +4,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { PaymentOrder } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { createLogger } from '../../logger.js';
-import { connectApiToTemporal } from '../../temporal/api-connection.js';
+import { connectApiToTemporal } from '../../temporal/connection.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';

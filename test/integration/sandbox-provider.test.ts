@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { Ledger, type PaymentRecord } from '../../apps/sandbox/ledger.js';
-import { VOUCHER_CATALOG } from '../../apps/sandbox/voucher-catalog.js';
+import { VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 import { eventually } from '../support/eventually.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 

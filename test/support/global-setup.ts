@@ -6,9 +6,9 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../config.js';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
 import { openDatabase } from '../../db/orm.js';
-import { ensureTemporalCli } from '../../temporal/cli-binary.js';
+import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
-import { ensureTimeSkippingServer } from '../../temporal/test-server.js';
+import { ensureTimeSkippingServer } from '../../scripts/temporal/test-server.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 declare module 'vitest' {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../temporal/server-binaries.js';
-import { TEMPORAL_DYNAMIC_CONFIG } from '../../temporal/server-config.js';
-import { temporalDatabasesOn } from '../../temporal/server-database.js';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temporal/server-binaries.js';
+import { TEMPORAL_DYNAMIC_CONFIG } from '../../scripts/temporal/server-config.js';
+import { temporalDatabasesOn } from '../../scripts/temporal/server-database.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 interface Service {
@@ -101,7 +101,7 @@ describe('docker-compose.yml', () => {
     expect(Object.values(services).filter((s) => s.image?.startsWith('temporalio/auto-setup'))).toEqual([]);
   });
 
-  it('prepares both of the server’s databases with temporal-sql-tool before the server starts, as temporal/server-database.ts does', () => {
+  it('prepares both of the server’s databases with temporal-sql-tool before the server starts, as scripts/temporal/server-database.ts does', () => {
     const db = temporalDatabasesOn('postgres://payments@postgres:5432/payments');
     const schemaServices = names.filter((name) => waitsFor('temporal', name, 'service_completed_successfully'));
     expect(schemaServices).toHaveLength(1);

@@ -1,21 +1,16 @@
+import type { VoucherTerms } from './voucher.js';
+
 /**
- * The gift vouchers the sandbox provider pays out (`SANDBOX_VOUCHERS`). A fixed voucher is sold in
- * a few face values only; a variable one takes any amount in its range. Amounts are minor units as
- * digit strings, like everywhere else on the wire.
+ * The gift vouchers the platform's voucher app pays out (`SANDBOX_VOUCHERS`): product data, read by
+ * the voucher catalog route, the order path (which vouchers a scheme offers) and the sandbox
+ * provider alike. A fixed voucher is sold in a few face values only; a variable one takes any amount
+ * in its range. Amounts are minor units as digit strings, like everywhere else on the wire.
  */
-export interface Voucher {
+export interface Voucher extends VoucherTerms {
   /** What a payout names as its instrument. */
   voucherId: string;
   brand: string;
   name: string;
-  /** ISO 3166-1 alpha-2 codes of the countries the voucher is sold in. */
-  countries: string[];
-  /** ISO 4217 codes the voucher can be bought in. */
-  currencies: string[];
-  valueType: 'FIXED' | 'VARIABLE';
-  fixedValuesMinor?: string[];
-  minAmountMinor?: string;
-  maxAmountMinor?: string;
 }
 
 export const VOUCHER_CATALOG: readonly Voucher[] = [

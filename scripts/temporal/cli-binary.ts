@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
-import type { Config } from '../config.js';
+import type { Config } from '../../config.js';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PaymentMethod, SchemeKind } from '../domain/scheme.js';
+import type { PaymentMethod, SchemeKind } from './scheme.js';
 
 /**
  * An app of the marketplace: what it can do and how a tenant configures it. Fields of the
@@ -21,11 +21,9 @@ export interface AppDefinition {
 const secret = (schema: z.ZodString, description: string) => schema.meta({ writeOnly: true, description });
 
 const sandboxApiKey = secret(
-  z
-    .string()
-    .regex(/^sk_test_[A-Za-z0-9_]{8,}$/, {
-      error: 'must be a sandbox secret key: sk_test_ and at least 8 letters or digits',
-    }),
+  z.string().regex(/^sk_test_[A-Za-z0-9_]{8,}$/, {
+    error: 'must be a sandbox secret key: sk_test_ and at least 8 letters or digits',
+  }),
   'The merchant account’s secret key at the sandbox provider (sk_test_…); callbacks are signed with it',
 );
 
