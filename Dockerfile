@@ -9,4 +9,4 @@ ENV NODE_ENV=production
 RUN mkdir -p /var/lib/sandbox && chown node:node /var/lib/sandbox
 USER node
 # Node itself is the main process (as npm run cluster starts them), so SIGTERM reaches its handlers.
-CMD ["node", "--import", "tsx", "api/main.ts"]
+CMD ["node", "--import", "tsx", "app/main.ts"]

@@ -37,7 +37,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    files: ['orders/workflow/**/*.ts', 'webhooks/workflow/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

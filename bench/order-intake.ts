@@ -5,14 +5,14 @@
 // server of its own), and prints throughput, latency percentiles and the ratio API / bare.
 //   npm run bench -- order-intake --orders 300 --concurrency 8
 import { parseArgs } from 'node:util';
-import { buildOrder } from '../api/orders/order-builder.js';
-import { resolveInstructions } from '../api/orders/resolve-instructions.js';
-import type { CreateOrderInput } from '../api/orders/schemas.js';
+import { buildOrder } from '../orders/order-plans.js';
+import { resolveInstructions } from '../orders/scheme-resolution.js';
+import type { CreateOrderInput } from '../orders/http/schemas.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
-import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
+import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
 import { percentile } from './measure.js';
 
 const { values } = parseArgs({

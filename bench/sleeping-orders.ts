@@ -9,14 +9,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildOrder } from '../api/orders/order-builder.js';
-import { resolveInstructions } from '../api/orders/resolve-instructions.js';
-import type { CreateOrderInput } from '../api/orders/schemas.js';
+import { buildOrder } from '../orders/order-plans.js';
+import { resolveInstructions } from '../orders/scheme-resolution.js';
+import type { CreateOrderInput } from '../orders/http/schemas.js';
 import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
-import { startOrderWorkflow, workflowInputOf } from '../temporal/start-order-workflow.js';
-import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
+import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
+import { PAYMENTS_TASK_QUEUE } from '../orders/contract/messages.js';
 
 const { values } = parseArgs({
   options: { orders: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '16' } },

@@ -9,7 +9,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import got from 'got';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
-import { startApiServer, type RunningApi } from '../api/server.js';
+import { startApiServer, type RunningApi } from '../app/server.js';
 import { createAppRegistry } from '../apps/app-registry.js';
 import { createSandboxApp } from '../apps/sandbox/server.js';
 import { apiSettings, type ApiSettings, type Config } from '../config.js';
@@ -20,7 +20,7 @@ import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from './temporal/cli-binary.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
 import { freePort } from './free-port.js';
 

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startApiServer } from '../api/server.js';
+import { startApiServer } from '../app/server.js';
 import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
 import got from 'got';
 import { apiSettings, loadConfig } from '../config.js';
@@ -16,7 +16,7 @@ import { connectApiToTemporal } from '../temporal/connection.js';
 import { ensureTemporalCli } from './temporal/cli-binary.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
 import { firstRunMessage } from './first-run.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 
 // Local development: tenants' provider and webhook URLs may be http on loopback (unless set otherwise).
 const config = loadConfig({ ALLOW_LOOPBACK_HTTP: 'true', ...process.env });

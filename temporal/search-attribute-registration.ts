@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { ORDER_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 
 // @temporalio/proto is CommonJS: its namespaces come through the default export under ESM.
 const { temporal } = proto;

@@ -9,13 +9,13 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
-import { createActivities } from '../activities/create-activities.js';
+import { createActivities } from './create-activities.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
-import { WEBHOOKS_TASK_QUEUE } from '../temporal/start-webhook-delivery.js';
-import { PAYMENTS_TASK_QUEUE } from '../workflows/definitions.js';
+import { WEBHOOKS_TASK_QUEUE } from '../webhooks/start-deliveries.js';
+import { PAYMENTS_TASK_QUEUE } from '../orders/contract/messages.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 /** Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s). */
 const WEBHOOK_CONCURRENCY = 20;

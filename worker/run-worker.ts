@@ -7,10 +7,10 @@ import { createAppRegistry, type AppRegistryConfig } from '../apps/app-registry.
 import type { MasterKeys } from '../db/secret-box.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createWorkers } from './create-worker.js';
-import { DeliveryDispatcher } from './delivery-dispatcher.js';
+import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Periodic } from './periodic.js';
-import { OrphanOrderReconciler } from './orphan-order-reconciler.js';
+import { OrphanOrderReconciler } from '../orders/reconciler.js';
 
 export interface WorkerProcessOptions {
   orm: MikroORM;

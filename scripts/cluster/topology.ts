@@ -17,14 +17,14 @@ import {
 } from '../temporal/server-config.js';
 import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
-import { PAYMENTS_TASK_QUEUE } from '../../workflows/definitions.js';
+import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/messages.js';
 import {
   CustomerRefKey,
   NextActionAtKey,
   OrderRefKey,
   OrderStatusKey,
   TenantIdKey,
-} from '../../workflows/search-attributes.js';
+} from '../../orders/contract/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -165,7 +165,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       SANDBOX_DATA_DIR: join(options.dataDir, 'sandbox'),
     });
     const workers = Array.from({ length: options.workers ?? 2 }, (_, i) => node(`worker-${i + 1}`, 'worker/main.ts'));
-    const apis = ports.apis.map((port, i) => node(`api-${i + 1}`, 'api/main.ts', { API_PORT: String(port) }));
+    const apis = ports.apis.map((port, i) => node(`api-${i + 1}`, 'app/main.ts', { API_PORT: String(port) }));
 
     const waitFor: Record<string, () => Promise<void>> = {
       'temporal-server': async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issuePaymentLink, paymentLinkKey } from '../../api/payment-links/link-token.js';
+import { issuePaymentLink, paymentLinkKey } from '../../orders/http/payment-link-token.js';
 import { launchBrowser, screenshotPath } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';

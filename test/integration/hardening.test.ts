@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildOrder } from '../../api/orders/order-builder.js';
+import { buildOrder } from '../../orders/order-plans.js';
 import { signHmac } from '../../client/payment-scheduler-client.js';
 import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/entities/index.js';
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
-import { OrphanOrderReconciler } from '../../worker/orphan-order-reconciler.js';
-import { startOrderWorkflow } from '../../temporal/start-order-workflow.js';
+import { OrphanOrderReconciler } from '../../orders/reconciler.js';
+import { startOrderWorkflow } from '../../orders/start-order.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';

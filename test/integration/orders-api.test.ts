@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
-import { buildOrder } from '../../api/orders/order-builder.js';
+import { buildOrder } from '../../orders/order-plans.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../domain/order.js';
 import { eventually } from '../support/eventually.js';

@@ -9,7 +9,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
-import { startApiServer } from '../../api/server.js';
+import { startApiServer } from '../../app/server.js';
 import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler-client.js';
 import { apiSettings, loadConfig } from '../../config.js';
 import { openDatabase } from '../../db/orm.js';

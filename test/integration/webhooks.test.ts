@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
-import { DeliveryDispatcher } from '../../worker/delivery-dispatcher.js';
+import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';

@@ -9,7 +9,7 @@ import { openDatabase } from '../../db/orm.js';
 import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { ensureTimeSkippingServer } from '../../scripts/temporal/test-server.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

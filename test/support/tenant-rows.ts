@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Resolution } from '../../api/orders/resolve-instructions.js';
+import type { Resolution } from '../../orders/scheme-resolution.js';
 import { Account, AppInstallation, Tenant } from '../../db/entities/index.js';
 import { sealInstallationSecrets } from '../../db/installed-apps.js';
 import { SecretBox, type MasterKeys } from '../../db/secret-box.js';

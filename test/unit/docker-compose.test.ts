@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temporal/server-binaries.js';
 import { TEMPORAL_DYNAMIC_CONFIG } from '../../scripts/temporal/server-config.js';
 import { temporalDatabasesOn } from '../../scripts/temporal/server-database.js';
-import { ORDER_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 
 interface Service {
   image?: string;

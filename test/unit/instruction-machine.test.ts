@@ -16,7 +16,7 @@ import {
   STATUS_POLL_DELAYS_MS,
   transition,
   UNANSWERED_RETRY_MS,
-} from '../../workflows/instruction-machine.js';
+} from '../../orders/workflow/instruction-machine.js';
 
 const DAY = 24 * 3600_000;
 const t0 = Date.parse('2030-01-01T00:00:00Z');

@@ -7,16 +7,16 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createActivities } from '../../activities/create-activities.js';
-import { buildOrder } from '../../api/orders/order-builder.js';
-import type { CreateOrderInput } from '../../api/orders/schemas.js';
+import { createActivities } from '../../worker/create-activities.js';
+import { buildOrder } from '../../orders/order-plans.js';
+import type { CreateOrderInput } from '../../orders/http/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId, type PaymentOrderInput } from '../../domain/order.js';
 import { freePort } from '../../scripts/free-port.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
-import { workflowInputOf } from '../../temporal/start-order-workflow.js';
+import { workflowInputOf } from '../../orders/start-order.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import {
   addInstructionUpdate,
@@ -27,8 +27,8 @@ import {
   payInstructionUpdate,
   providerResultSignal,
   type OrderView,
-} from '../../workflows/definitions.js';
-import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../workflows/payment-order.workflow.js';
+} from '../../orders/contract/messages.js';
+import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';

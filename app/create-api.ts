@@ -1,0 +1,155 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { ApiSettings } from '../config.js';
+import { SecretBox, type MasterKeys } from '../db/secret-box.js';
+import { LOG_SERIALIZERS } from '../logger.js';
+import { addAuditRoutes } from '../api/audit/routes.js';
+import { tokenSigningKey } from '../api/auth/access-token.js';
+import { authenticate } from '../api/auth/authenticate.js';
+import { errorHandler, notFoundHandler } from '../api/http/error-handler.js';
+import { IdempotencyStore } from '../api/http/idempotency.js';
+import { refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
+import { createOpenApiRegistry, generateOpenApiDocument } from '../api/http/openapi.js';
+import { perKeyRateLimit } from '../api/http/rate-limit.js';
+import { requestId } from '../api/http/request-id.js';
+import { RouteTable } from '../api/http/route-table.js';
+import { addIdentityRoutes } from '../api/identity/routes.js';
+import { addSecurityKeyRoutes } from '../api/keys/routes.js';
+import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
+import { addOrderRoutes } from '../orders/http/order-routes.js';
+import { docsRouter } from '../api/system/docs.js';
+import { healthRouter } from '../api/system/health.js';
+import { addTenantRoutes } from '../api/tenants/routes.js';
+import { addMarketplaceRoutes } from '../api/marketplace/routes.js';
+import { addProviderRoutes } from '../orders/http/provider-callbacks.js';
+import { addSchemeRoutes } from '../api/schemes/routes.js';
+import { addVoucherRoutes } from '../api/vouchers/routes.js';
+import { addWebhookRoutes } from '../webhooks/http/routes.js';
+import { csrfKey } from '../orders/pay-page/csrf.js';
+import { payPageRouter } from '../orders/pay-page/router.js';
+import { paymentLinkKey } from '../orders/http/payment-link-token.js';
+import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
+import type { AppConnector } from '../apps/app-connector.js';
+
+export interface ApiDependencies {
+  orm: MikroORM;
+  temporal: Client;
+  logger: Logger;
+  /** Seal secrets at rest; the current one also derives the access-token signing key. */
+  masterKeys: MasterKeys;
+  settings: ApiSettings;
+  /** App connectors: the API uses them to verify providers' callbacks. */
+  apps: Map<string, AppConnector>;
+  /** Check every answer against its route's declared schema (the test suite does). */
+  checkResponses?: boolean;
+}
+
+export function createApi(deps: ApiDependencies): Express {
+  const { orm, temporal, logger, settings } = deps;
+  const secretBox = SecretBox.fromMasterKeys(deps.masterKeys);
+  const signingKey = tokenSigningKey(deps.masterKeys.current);
+  const registry = createOpenApiRegistry();
+
+  const routes = new RouteTable(registry);
+  addIdentityRoutes(routes, {
+    secretBox,
+    tokenSigningKey: signingKey,
+    tokenTtlSeconds: settings.accessTokenTtlSeconds,
+  });
+  addTenantRoutes(routes);
+  addSecurityKeyRoutes(routes, { secretBox });
+  addAuditRoutes(routes);
+  addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
+  addSchemeRoutes(routes);
+  addVoucherRoutes(routes);
+  addOrderRoutes(routes, { orm, temporal });
+  addOrderChangeRoutes(routes, { temporal });
+  addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
+  addWebhookRoutes(routes, {
+    orm,
+    temporal,
+    secretBox,
+    outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp },
+  });
+  const linkKey = paymentLinkKey(deps.masterKeys.current);
+  addPaymentLinkRoutes(routes, {
+    linkKey,
+    publicApiUrl: settings.publicApiUrl,
+    defaultTtlSeconds: settings.paymentLinkTtlSeconds,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  // Behind a load balancer, the client's address (what sign-in attempts are counted by) is in X-Forwarded-For.
+  app.set('trust proxy', settings.trustProxy);
+  app.locals.routes = routes.list();
+
+  app.use(requestId);
+  // The customer's page: HTML forms, not the JSON API, and logged without the token in its address.
+  app.use(
+    '/pay',
+    payPageRouter({
+      orm,
+      temporal,
+      logger,
+      linkKey,
+      csrfKey: csrfKey(deps.masterKeys.current),
+      rateLimit: perKeyRateLimit(orm, {
+        limitPerMinute: settings.rateLimitPerMinute,
+        namespace: `${settings.rateLimitNamespace}:pay`,
+        by: 'address',
+      }),
+    }),
+  );
+  app.use(
+    pinoHttp({
+      logger,
+      serializers: LOG_SERIALIZERS,
+      genReqId: (_req, res) => (res as express.Response).locals.requestId,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+  app.use(requireJsonBody);
+  app.use(
+    express.json({
+      limit: settings.bodyLimit,
+      // The HMAC signature covers the body bytes as sent, not as re-serialised.
+      verify: (req, _res, buf) => {
+        (req as { rawBody?: string }).rawBody = buf.toString('utf8');
+      },
+    }),
+  );
+  app.use(refuseUnstorableStrings);
+
+  app.use(healthRouter(orm, temporal));
+  app.use(docsRouter(() => generateOpenApiDocument(registry)));
+  app.use(
+    '/v1',
+    routes.router(
+      {
+        authenticate: authenticate(orm, signingKey),
+        // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
+        rateLimit: perKeyRateLimit(orm, {
+          limitPerMinute: settings.rateLimitPerMinute,
+          namespace: settings.rateLimitNamespace,
+          by: 'key',
+        }),
+        publicRateLimit: perKeyRateLimit(orm, {
+          limitPerMinute: settings.rateLimitPerMinute,
+          namespace: settings.rateLimitNamespace,
+          by: 'address',
+        }),
+      },
+      { orm, idempotency: new IdempotencyStore(orm, secretBox), checkResponses: deps.checkResponses },
+    ),
+  );
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

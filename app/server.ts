@@ -1,0 +1,38 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApi, type ApiDependencies } from './create-api.js';
+
+export interface RunningApi {
+  url: string;
+  /** Every /v1 route with its scope and roles, as the route table enforces them. */
+  routes: { method: string; path: string; scope: string; roles: string[] }[];
+  close(): Promise<void>;
+}
+
+/** Serves the API; close() stops taking connections and lets requests in flight finish (up to graceMs). */
+export async function startApiServer(
+  deps: ApiDependencies,
+  port: number,
+  host = '127.0.0.1',
+  graceMs = 10_000,
+): Promise<RunningApi> {
+  const app = createApi(deps);
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const { port: boundPort } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${boundPort}`,
+    routes: app.locals.routes as RunningApi['routes'],
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,256 @@
+import { DomainValidationError } from '../../domain/errors.js';
+import { parseScheduleDate } from '../../domain/dates.js';
+import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
+import { parseAmount } from '../../domain/money.js';
+import { PAYMENT_METHODS } from '../../domain/scheme.js';
+import {
+  AmountSchema,
+  CountrySchema,
+  CurrencySchema,
+  MetadataSchema,
+  PageQuerySchema,
+  RefSchema,
+  ScheduleDateSchema,
+} from '../../api/http/common-schemas.js';
+import { z } from '../../api/http/zod.js';
+
+export const MAX_INSTRUCTIONS_PER_ORDER = 500;
+
+export const InstructionInputSchema = z
+  .object({
+    instructionRef: RefSchema,
+    direction: z
+      .enum(['DEBIT', 'CREDIT'])
+      .openapi({ description: 'DEBIT collects from the customer, CREDIT pays out' }),
+    amount: AmountSchema,
+    currency: CurrencySchema,
+    country: CountrySchema,
+    openDate: ScheduleDateSchema,
+    dueDate: ScheduleDateSchema,
+    customerRef: RefSchema.optional(),
+    schemeId: z.uuid().optional().openapi({
+      description:
+        'Collection scheme for a DEBIT, payout scheme for a CREDIT; the tenant’s default of that kind when absent',
+    }),
+    paymentMethod: z
+      .enum(PAYMENT_METHODS)
+      .optional()
+      .openapi({ description: 'One the scheme offers for this payment; the best one when absent' }),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional()
+      .openapi({
+        description:
+          'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
+        example: 'card_visa_4242',
+      }),
+    metadata: MetadataSchema.optional(),
+  })
+  .strict()
+  .superRefine((instruction, ctx) => {
+    try {
+      parseAmount(instruction.amount, instruction.currency);
+    } catch (err) {
+      if (!(err instanceof DomainValidationError)) throw err;
+      // Shape and currency errors are reported by their own fields; precision and range are news here.
+      if (['invalid_amount_precision', 'invalid_amount', 'amount_too_large'].includes(err.code)) {
+        ctx.addIssue({ code: 'custom', path: ['amount'], message: err.message, params: { code: err.code } });
+      }
+    }
+    const open = parseScheduleDate(instruction.openDate);
+    const due = parseScheduleDate(instruction.dueDate);
+    if (open && due && due < open) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dueDate'],
+        message: 'dueDate must not be before openDate',
+        params: { code: 'due_before_open' },
+      });
+    }
+  })
+  .openapi('InstructionInput');
+
+export const CreateOrderSchema = z
+  .object({
+    orderRef: RefSchema,
+    customerRef: RefSchema.optional(),
+    metadata: MetadataSchema.optional(),
+    instructions: z.array(InstructionInputSchema).min(1).max(MAX_INSTRUCTIONS_PER_ORDER),
+  })
+  .strict()
+  .superRefine(
+    (order, ctx) => {
+      const seen = new Set<string>();
+      order.instructions.forEach((instruction, index) => {
+        const ref = instruction?.instructionRef;
+        if (typeof ref !== 'string') return;
+        if (seen.has(ref)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['instructions', index, 'instructionRef'],
+            message: 'instructionRef must be unique within the order',
+            params: { code: 'duplicate_instruction_ref' },
+          });
+        }
+        seen.add(ref);
+      });
+    },
+    // Run even when other fields failed, so the caller hears of every problem in one answer.
+    { when: (payload) => Array.isArray((payload.value as { instructions?: unknown })?.instructions) },
+  )
+  .openapi('CreateOrder');
+
+export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;
+export type InstructionInput = z.infer<typeof InstructionInputSchema>;
+
+export const InstructionRefParamsSchema = z.object({ orderRef: RefSchema, instructionRef: RefSchema });
+
+export const AmendInstructionSchema = z
+  .object({
+    amount: AmountSchema.optional(),
+    openDate: ScheduleDateSchema.optional(),
+    dueDate: ScheduleDateSchema.optional(),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional(),
+    schemeId: z.uuid().optional(),
+    paymentMethod: z.enum(PAYMENT_METHODS).optional(),
+    metadata: MetadataSchema.optional(),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, {
+    error: 'name at least one field to change',
+    params: { code: 'empty_amendment' },
+  })
+  .openapi('InstructionAmendment', {
+    description:
+      'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
+  });
+
+export const PayInstructionSchema = z
+  .object({
+    appId: z.string().min(1).max(64),
+    paymentMethod: z.enum(PAYMENT_METHODS),
+    financialInstrumentId: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
+      .optional(),
+    voucherId: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .openapi({ description: 'For a VOUCHER payout: a voucher of the option (GET …/options)' }),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const field = body.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
+    if (body[field] === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `${body.paymentMethod} needs ${field}`,
+        params: { code: 'required' },
+      });
+  })
+  .openapi('InstructionPayment');
+
+export const InstructionOptionsSchema = z
+  .object({
+    instructionRef: z.string(),
+    status: z.enum(INSTRUCTION_STATUSES),
+    amount: z.string(),
+    currency: z.string(),
+    country: z.string(),
+    direction: z.enum(['DEBIT', 'CREDIT']),
+    options: z.array(
+      z.object({
+        paymentMethod: z.enum(PAYMENT_METHODS),
+        appId: z.string(),
+        priority: z.number().int(),
+        vouchers: z
+          .array(z.object({ voucherId: z.string(), brand: z.string(), name: z.string() }))
+          .optional()
+          .openapi({
+            description:
+              'VOUCHER options: the vouchers the scheme’s groups offer for this amount, currency and country',
+          }),
+      }),
+    ),
+  })
+  .openapi('InstructionOptions');
+
+const Timestamp = z.iso.datetime().nullable();
+
+export const InstructionSchema = z
+  .object({
+    instructionRef: z.string(),
+    direction: z.enum(['DEBIT', 'CREDIT']),
+    amount: z.string(),
+    currency: z.string(),
+    country: z.string(),
+    openDate: z.iso.datetime(),
+    dueDate: z.iso.datetime(),
+    customerRef: z.string().nullable(),
+    financialInstrumentId: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    schemeId: z.uuid().nullable(),
+    schemeVersion: z.number().int().nullable(),
+    paymentMethod: z.enum(PAYMENT_METHODS).nullable(),
+    status: z.enum(INSTRUCTION_STATUSES),
+    attempts: z.number().int(),
+    appId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The installed app it pays through, as its scheme resolved it' }),
+    providerRef: z.string().nullable(),
+    voucherCode: z.string().nullable(),
+    failureCode: z.string().nullable(),
+    nextActionAt: Timestamp,
+    openedAt: Timestamp,
+    processingAt: Timestamp,
+    lateAt: Timestamp,
+    settledAt: Timestamp,
+    failedAt: Timestamp,
+    cancelledAt: Timestamp,
+  })
+  .openapi('Instruction');
+
+export const OrderSchema = z
+  .object({
+    orderId: z.uuid(),
+    orderRef: z.string(),
+    customerRef: z.string().nullable(),
+    metadata: z.record(z.string(), z.string()),
+    status: z.enum(ORDER_STATUSES),
+    workflowId: z.string(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    instructions: z.array(InstructionSchema),
+  })
+  .openapi('Order');
+
+const InstructionSummarySchema = z
+  .object({
+    total: z.number().int(),
+    byStatus: z.partialRecord(z.enum(INSTRUCTION_STATUSES), z.number().int()),
+  })
+  .openapi('InstructionSummary', { description: 'How many instructions the order has, by status' });
+
+/** An order as lists show it: without its instructions, which GET /order-management/{orderRef} has. */
+export const OrderSummarySchema = OrderSchema.omit({ instructions: true })
+  .extend({ instructionSummary: InstructionSummarySchema })
+  .openapi('OrderSummary');
+
+export const OrderRefParamsSchema = z.object({ orderRef: RefSchema });
+
+export const ListOrdersQuerySchema = PageQuerySchema.extend({
+  status: z.enum(ORDER_STATUSES).optional(),
+  customerRef: RefSchema.optional(),
+}).strict();
+
+export const OrderListSchema = z
+  .object({ items: z.array(OrderSummarySchema), nextCursor: z.string().nullable() })
+  .openapi('OrderList');

@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
+import { formatAmount } from '../../domain/money.js';
+import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
+import { dependencyOutage } from '../../api/http/dependency-outage.js';
+import { ApiError } from '../../api/http/problem.js';
+import { instructionOptions, payInstruction, type PaymentChoice } from '../payment-options.js';
+import { verifyPaymentLink } from '../http/payment-link-token.js';
+import { csrfTokenValid, issueCsrfToken } from './csrf.js';
+import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction } from './page-html.js';
+
+export interface PayPageDeps {
+  orm: MikroORM;
+  temporal: Client;
+  logger: Logger;
+  linkKey: Uint8Array;
+  csrfKey: Buffer;
+  rateLimit: RequestHandler;
+}
+
+interface Loaded {
+  order: PaymentOrder;
+  instruction: PaymentInstruction;
+  page: PageInstruction;
+}
+
+/**
+ * The hosted payment page (`/pay/{token}`): server-rendered HTML for the one instruction its link
+ * names. It pays through the same workflow update as `POST …/pay`. No script runs on it; the
+ * Content-Security-Policy allows none, and only its own stylesheet.
+ */
+export function payPageRouter(deps: PayPageDeps): Router {
+  const router = express.Router();
+  router.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          baseUri: ["'none'"],
+        },
+      },
+      // The link's token is in the address: it must not leave in a Referer.
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  );
+  router.get('/assets/page.css', (_req, res) => {
+    res.type('text/css').set('cache-control', 'public, max-age=3600').send(PAGE_CSS);
+  });
+  router.use(deps.rateLimit);
+  router.use((req, res, next) => {
+    res.set('cache-control', 'no-store');
+    // Logged without the token: it is the key to the page.
+    deps.logger.info({ method: req.method, url: '/pay/[token]' }, 'payment page');
+    next();
+  });
+
+  router.get('/:token', (req, res) => respond(res, () => show(req, res)));
+  router.post('/:token', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 50 }), (req, res) =>
+    respond(res, () => submit(req, res)),
+  );
+
+  async function respond(res: Response, render: () => Promise<void>): Promise<void> {
+    try {
+      await render();
+    } catch (err) {
+      if (dependencyOutage(err) || (err instanceof ApiError && err.status === 503)) {
+        const page = notice(
+          'Please try again shortly',
+          'The payment service is busy just now. Nothing was charged by this attempt; reload this page in a moment.',
+          503,
+        );
+        res.status(page.status).set('retry-after', '5').type('html').send(page.html);
+        return;
+      }
+      deps.logger.error({ err }, 'payment page failed');
+      const page = notice('Something went wrong', 'This page could not be shown. Please try again later.', 500);
+      res.status(page.status).type('html').send(page.html);
+    }
+  }
+
+  async function load(req: Request, res: Response): Promise<Loaded | undefined> {
+    const token = req.params.token as string;
+    const check = await verifyPaymentLink(deps.linkKey, token);
+    if (!check.valid) {
+      const page =
+        check.reason === 'expired'
+          ? notice('This link has expired', 'Ask the sender for a new payment link.', 410)
+          : notice(
+              'This link is not valid',
+              'Check that you copied the whole link, or ask the sender for a new one.',
+              404,
+            );
+      res.status(page.status).type('html').send(page.html);
+      return undefined;
+    }
+    const { claims } = check;
+    const em = deps.orm.em.fork();
+    const instruction = await em.findOne(
+      PaymentInstruction,
+      { id: claims.instructionId, tenantId: claims.tenantId },
+      { populate: ['order'] },
+    );
+    const tenant = await em.findOne(Tenant, { id: claims.tenantId });
+    if (
+      !instruction ||
+      !tenant ||
+      instruction.instructionRef !== claims.instructionRef ||
+      instruction.order.orderRef !== claims.orderRef
+    ) {
+      const page = notice('This link is not valid', 'The payment it was made for no longer exists.', 404);
+      res.status(page.status).type('html').send(page.html);
+      return undefined;
+    }
+    const locale = localeOf(req);
+    const page: PageInstruction = {
+      tenantName: tenant.name,
+      direction: instruction.direction,
+      amount: new Intl.NumberFormat(locale, { style: 'currency', currency: instruction.currency }).format(
+        // The decimal string, formatted exactly: money never passes through a float.
+        formatAmount(instruction.amountMinor, instruction.currency) as Intl.StringNumericLiteral,
+      ),
+      dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(
+        instruction.dueAt,
+      ),
+      // LATE before its due date (a declined payment of the customer's) is still simply open to them.
+      status: instruction.status === 'LATE' && instruction.dueAt.getTime() > Date.now() ? 'OPEN' : instruction.status,
+      failureCode: instruction.failureCode,
+      voucherCode: instruction.voucherCode,
+    };
+    return { order: instruction.order, instruction, page };
+  }
+
+  async function show(req: Request, res: Response, error?: string, status = 200): Promise<void> {
+    const loaded = await load(req, res);
+    if (!loaded) return;
+    const { instruction, page } = loaded;
+    if (instruction.status !== 'OPEN' && instruction.status !== 'LATE') {
+      res.status(status).type('html').send(statusPage(page));
+      return;
+    }
+    // Just paid from this page (`?after={attempts before}`): the workflow has taken the payment but
+    // its call may not have started yet, so the read model still says OPEN. Wait for the attempt.
+    const after = Number(req.query.after);
+    if (Number.isInteger(after) && instruction.attempts <= after) {
+      res
+        .status(status)
+        .type('html')
+        .send(statusPage(page, { underWay: true }));
+      return;
+    }
+    const options = await instructionOptions(deps.orm.em.fork(), instruction);
+    const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string);
+    res
+      .status(status)
+      .type('html')
+      .send(paymentForm(page, options, csrf, randomBytes(12).toString('base64url'), error));
+  }
+
+  async function submit(req: Request, res: Response): Promise<void> {
+    const loaded = await load(req, res);
+    if (!loaded) return;
+    const form = (req.body ?? {}) as Record<string, unknown>;
+    if (!csrfTokenValid(deps.csrfKey, req, req.params.token as string, form.csrf)) {
+      const page = notice('This form has expired', 'Open the payment link again and submit the form from there.', 403);
+      res.status(page.status).type('html').send(page.html);
+      return;
+    }
+    const choice = choiceFrom(form);
+    const formId = typeof form.form === 'string' && /^[A-Za-z0-9_-]{16}$/.test(form.form) ? form.form : undefined;
+    if (!choice || !formId) return show(req, res, 'Choose how to pay, and fill in the details.', 400);
+    try {
+      // One form, one update: submitting it twice is the same update, taken once.
+      await payInstruction(
+        deps.orm.em.fork(),
+        deps.temporal,
+        loaded.order,
+        loaded.instruction,
+        choice,
+        `page:${loaded.instruction.id}:${formId}`,
+      );
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400)
+        return show(req, res, 'That choice is not available for this payment.', 400);
+      // Another tab or submit got there first: the page shows where that payment stands.
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+    }
+    res.redirect(
+      303,
+      `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`,
+    );
+  }
+
+  return router;
+}
+
+function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {
+  if (typeof form.option !== 'string') return undefined;
+  const [appId, method] = form.option.split(':');
+  if (!appId || !(PAYMENT_METHODS as readonly string[]).includes(method ?? '')) return undefined;
+  const paymentMethod = method as PaymentMethod;
+  if (paymentMethod === 'VOUCHER') {
+    return typeof form.voucherId === 'string' && form.voucherId.length <= 100
+      ? { appId, paymentMethod, voucherId: form.voucherId }
+      : undefined;
+  }
+  const instrument = form[`instrument:${form.option}`];
+  if (typeof instrument !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(instrument.trim())) return undefined;
+  return { appId, paymentMethod, financialInstrumentId: instrument.trim() };
+}
+
+/** The customer's first language that Intl knows, from Accept-Language; English otherwise. */
+function localeOf(req: Request): string {
+  for (const part of (req.header('accept-language') ?? '').slice(0, 200).split(',')) {
+    const tag = part.split(';')[0]?.trim();
+    if (!tag || tag === '*') continue;
+    try {
+      const [canonical] = Intl.getCanonicalLocales(tag);
+      if (canonical && Intl.NumberFormat.supportedLocalesOf(canonical).length > 0) return canonical;
+    } catch {
+      // Not a language tag: try the next.
+    }
+  }
+  return 'en';
+}

@@ -1,0 +1,325 @@
+// One instruction's lifecycle as data and pure functions (ARCHITECTURE.md, "Instruction lifecycle"):
+// what it is waiting for, what it does next, and how an outcome or a change moves it. No Temporal
+// API here, so the rules can be tested without a server; payment-order.workflow.ts runs them.
+import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
+import type { PlannedInstruction } from '../../domain/order.js';
+import type { PaymentOutcome, ProviderResult } from '../../domain/payment-outcome.js';
+
+/** Everything about one instruction, serialisable as it is: continue-as-new carries it in any state. */
+export interface InstructionMachine {
+  plan: PlannedInstruction;
+  status: InstructionStatus;
+  /** Provider calls made. */
+  attempts: number;
+  /** Declines so far that were dunned: the position in the dunning schedule. */
+  declines: number;
+  /** Which idempotency key the next call uses (tenant:order:instruction:keyAttempt). */
+  keyAttempt: number;
+  /** The current key has reached the provider: a changed payment must use a new one. */
+  keyUsed: boolean;
+  /** The last call went unanswered: money may have moved under the current key, so it is asked before anything else. */
+  unanswered: boolean;
+  /** LATE: when to try again; absent, it waits for a change (an amend, a customer payment). */
+  retryAt?: string;
+  /** PROCESSING with the provider settling later: its reference, when to ask if no callback came, and the callback's result once it came. */
+  pending?: { providerRef: string; polls: number; nextPollAt: string; result?: ProviderResult };
+  /** The customer chose to pay now, in the OPEN window (or while LATE). */
+  payNow: boolean;
+  /** The call under way is the customer's own payment: declined, it leaves the instruction to them to try again. */
+  customerPaying?: boolean;
+  providerRef?: string;
+  voucherCode?: string;
+  failureCode?: string;
+  openedAt?: string;
+  processingAt?: string;
+  lateAt?: string;
+  settledAt?: string;
+  failedAt?: string;
+  cancelledAt?: string;
+  /** Bumped by every change from outside (an update, a result), so a wait re-plans at once. */
+  revision: number;
+  /** Events recorded for it so far (their keys count them), and the status the last one told. */
+  events: number;
+  toldStatus: InstructionStatus;
+}
+
+export function newMachine(plan: PlannedInstruction): InstructionMachine {
+  return {
+    plan,
+    status: 'PENDING',
+    attempts: 0,
+    declines: 0,
+    keyAttempt: 1,
+    keyUsed: false,
+    unanswered: false,
+    payNow: false,
+    revision: 0,
+    events: 0,
+    toldStatus: 'PENDING',
+  };
+}
+
+/** What the instruction's loop does next. */
+export type Step =
+  | { kind: 'done' }
+  | { kind: 'wait'; until?: string; why: string }
+  | { kind: 'open' }
+  | { kind: 'late'; code: string }
+  | { kind: 'call' }
+  | { kind: 'settle'; result: ProviderResult }
+  | { kind: 'ask'; providerRef: string };
+
+export function decide(machine: InstructionMachine, nowMs: number): Step {
+  const { status, plan } = machine;
+  const due = (at: string | undefined) => at !== undefined && Date.parse(at) <= nowMs;
+  switch (status) {
+    case 'SETTLED':
+    case 'FAILED':
+    case 'CANCELLED':
+      return { kind: 'done' };
+    case 'PENDING':
+      return due(plan.openAt) ? { kind: 'open' } : { kind: 'wait', until: plan.openAt, why: 'opens' };
+    case 'OPEN':
+      if (machine.payNow) return { kind: 'call' };
+      if (!due(plan.dueAt)) return { kind: 'wait', until: plan.dueAt, why: 'falls due' };
+      return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
+    case 'LATE':
+      if (machine.payNow || due(machine.retryAt))
+        return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'wait', why: 'waits for an instrument' };
+      return machine.retryAt
+        ? { kind: 'wait', until: machine.retryAt, why: 'is retried' }
+        : { kind: 'wait', why: 'waits for an amendment or a payment' };
+    case 'PROCESSING':
+      if (!machine.pending) return { kind: 'call' };
+      if (machine.pending.result) return { kind: 'settle', result: machine.pending.result };
+      return due(machine.pending.nextPollAt)
+        ? { kind: 'ask', providerRef: machine.pending.providerRef }
+        : { kind: 'wait', until: machine.pending.nextPollAt, why: 'awaits the provider' };
+  }
+}
+
+/** The next moment something is due to happen to the instruction, for operators (NextActionAt). */
+export function nextActionAt(machine: InstructionMachine): string | undefined {
+  if (isFinal(machine.status)) return undefined;
+  const step = decide(machine, Number.NEGATIVE_INFINITY);
+  return step.kind === 'wait' ? step.until : undefined;
+}
+
+export function transition(machine: InstructionMachine, status: InstructionStatus, at: string): void {
+  if (!canTransition(machine.status, status)) {
+    // A bug, not a business outcome: failing the workflow task stops this order, visibly, until fixed code is deployed.
+    throw new Error(`illegal transition of ${machine.plan.instructionRef}: ${machine.status} -> ${status}`);
+  }
+  machine.status = status;
+  const stamp = {
+    OPEN: 'openedAt',
+    PROCESSING: 'processingAt',
+    LATE: 'lateAt',
+    SETTLED: 'settledAt',
+    FAILED: 'failedAt',
+    CANCELLED: 'cancelledAt',
+    PENDING: undefined,
+  }[status];
+  if (stamp) machine[stamp as 'openedAt'] = at;
+}
+
+/** A provider call is about to be made. */
+export function startCall(machine: InstructionMachine, at: string): void {
+  if (machine.status !== 'PROCESSING') transition(machine, 'PROCESSING', at);
+  machine.attempts += 1;
+  machine.keyUsed = true;
+  machine.payNow = false;
+  machine.retryAt = undefined;
+}
+
+/** What became of a provider call, from the workflow's side: an answer, or none at all, or a refusal no retry cures. */
+export type CallResult = PaymentOutcome | { status: 'UNANSWERED' } | { status: 'REJECTED'; code: string };
+
+/** After an hour, an unanswered call is asked about again (the same key: it may have moved money). */
+export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
+/** A PENDING payment whose callback has not come is asked about after these waits (the last repeats). */
+export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
+
+/**
+ * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").
+ * `customerMayRetry`: a decline of the customer's own payment leaves the instruction LATE, waiting
+ * for them to pay another way (or for an amendment), instead of failing it or dunning their card.
+ */
+export function applyResult(
+  machine: InstructionMachine,
+  result: CallResult,
+  nowMs: number,
+  dunningDelaysMs: readonly number[],
+  options: { customerMayRetry?: boolean } = {},
+): void {
+  const now = new Date(nowMs).toISOString();
+  machine.unanswered = false;
+  const customers = machine.customerPaying === true;
+  // A PENDING answer is not the end of the customer's payment: its callback is.
+  if (result.status !== 'PENDING') machine.customerPaying = undefined;
+  switch (result.status) {
+    case 'SETTLED':
+      transition(machine, 'SETTLED', now);
+      Object.assign(machine, {
+        providerRef: result.providerRef,
+        voucherCode: result.voucherCode,
+        failureCode: undefined,
+        pending: undefined,
+      });
+      return;
+    case 'PENDING':
+      machine.providerRef = result.providerRef;
+      machine.pending = {
+        providerRef: result.providerRef,
+        polls: 0,
+        nextPollAt: new Date(nowMs + STATUS_POLL_DELAYS_MS[0]).toISOString(),
+      };
+      return;
+    case 'DECLINED': {
+      machine.pending = undefined;
+      machine.providerRef = result.providerRef;
+      machine.failureCode = result.code;
+      // A definite answer: the next attempt is a new payment, with a new key.
+      machine.keyAttempt += 1;
+      machine.keyUsed = false;
+      if (customers && options.customerMayRetry) {
+        machine.retryAt = undefined;
+        transition(machine, 'LATE', now);
+        return;
+      }
+      if (!result.retryable || machine.declines >= dunningDelaysMs.length) {
+        transition(machine, 'FAILED', now);
+        return;
+      }
+      machine.retryAt = new Date(nowMs + dunningDelaysMs[machine.declines]).toISOString();
+      machine.declines += 1;
+      transition(machine, 'LATE', now);
+      return;
+    }
+    case 'UNANSWERED':
+      machine.unanswered = true;
+      machine.failureCode = 'provider_unavailable';
+      machine.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
+      transition(machine, 'LATE', now);
+      return;
+    case 'REJECTED':
+      // Nothing moved, and nothing will until the tenant changes something: no retry time.
+      machine.failureCode = result.code;
+      machine.keyAttempt += 1;
+      machine.keyUsed = false;
+      machine.pending = undefined;
+      transition(machine, 'LATE', now);
+  }
+}
+
+/** A PENDING payment's provider was asked and said it is still pending: ask again later. */
+export function stillPending(machine: InstructionMachine, nowMs: number): void {
+  if (!machine.pending) return;
+  machine.pending.polls += 1;
+  const delay = STATUS_POLL_DELAYS_MS[Math.min(machine.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
+  machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();
+}
+
+/** Whether a provider's asynchronous result is for this instruction's payment in flight. */
+export function awaits(machine: InstructionMachine, result: ProviderResult): boolean {
+  return machine.status === 'PROCESSING' && machine.pending?.providerRef === result.providerRef;
+}
+
+// Changes from outside. Each `…Refusal` says why the change may not be made now (the API's 409), or
+// nothing when it may; each `apply…` makes it.
+
+export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'amend' | 'pay'): string | undefined {
+  // payNow: a payment was taken in this same moment and is about to start; it counts as under way.
+  if (machine.status === 'PROCESSING' || machine.payNow) {
+    return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
+  }
+  if (isFinal(machine.status))
+    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}`;
+  if (machine.unanswered) {
+    return `the last payment call of ${machine.plan.instructionRef} went unanswered and may have moved money; it can be ${pastTense(change)} once the provider answers`;
+  }
+  if (change === 'pay' && machine.status === 'PENDING')
+    return `instruction ${machine.plan.instructionRef} is not open for payment until ${machine.plan.openAt}`;
+  return undefined;
+}
+
+function pastTense(change: 'cancel' | 'amend' | 'pay'): string {
+  return { cancel: 'cancelled', amend: 'amended', pay: 'paid' }[change];
+}
+
+export function applyCancel(machine: InstructionMachine, at: string): void {
+  transition(machine, 'CANCELLED', at);
+  machine.retryAt = undefined;
+  machine.revision += 1;
+}
+
+/** What an amendment may change: the payment itself, its dates, and how it is paid. */
+export type InstructionAmendment = Partial<
+  Pick<
+    PlannedInstruction,
+    | 'amountMinor'
+    | 'openAt'
+    | 'dueAt'
+    | 'financialInstrumentId'
+    | 'schemeId'
+    | 'schemeVersion'
+    | 'options'
+    | 'appId'
+    | 'paymentMethod'
+  >
+>;
+
+export function amendRefusal(machine: InstructionMachine, amendment: InstructionAmendment): string | undefined {
+  const refusal = changeRefusal(machine, 'amend');
+  if (refusal) return refusal;
+  if (amendment.openAt !== undefined && amendment.openAt !== machine.plan.openAt && machine.status !== 'PENDING') {
+    return `instruction ${machine.plan.instructionRef} is open already; its open date can no longer change`;
+  }
+  const openAt = amendment.openAt ?? machine.plan.openAt;
+  const dueAt = amendment.dueAt ?? machine.plan.dueAt;
+  if (Date.parse(dueAt) < Date.parse(openAt)) return 'dueDate must not be before openDate';
+  return undefined;
+}
+
+export function applyAmendment(machine: InstructionMachine, amendment: InstructionAmendment, nowMs: number): void {
+  const changesPayment = (['amountMinor', 'financialInstrumentId', 'appId', 'paymentMethod'] as const).some(
+    (field) => amendment[field] !== undefined && amendment[field] !== machine.plan[field],
+  );
+  machine.plan = { ...machine.plan, ...definedOnly(amendment) };
+  // Another payment than the one the current key was used for: a new key, so the provider never mistakes it for a retry.
+  if (changesPayment && machine.keyUsed) {
+    machine.keyAttempt += 1;
+    machine.keyUsed = false;
+  }
+  if (machine.status === 'LATE') {
+    // Tried again at the new due date, or at once when that has passed (or it waited for a change).
+    const dueMs = Date.parse(machine.plan.dueAt);
+    machine.retryAt = new Date(Math.max(nowMs, dueMs)).toISOString();
+  }
+  machine.revision += 1;
+}
+
+export function payRefusal(
+  machine: InstructionMachine,
+  choice: { appId: string; paymentMethod: string },
+): string | undefined {
+  const refusal = changeRefusal(machine, 'pay');
+  if (refusal) return refusal;
+  if (!machine.plan.options.some((o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod)) {
+    return `${choice.paymentMethod} through ${choice.appId} is not an option of instruction ${machine.plan.instructionRef}`;
+  }
+  return undefined;
+}
+
+export function applyPayment(
+  machine: InstructionMachine,
+  choice: { appId: string; paymentMethod: PlannedInstruction['paymentMethod']; financialInstrumentId: string },
+): void {
+  applyAmendment(machine, choice, Number.NEGATIVE_INFINITY);
+  machine.payNow = true;
+  machine.customerPaying = true;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
