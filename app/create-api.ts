@@ -32,6 +32,7 @@ import { csrfKey } from '../orders/pay-page/csrf.js';
 import { payPageRouter } from '../orders/pay-page/router.js';
 import { paymentLinkKey } from '../orders/http/payment-link-token.js';
 import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
+import { OrderService } from '../orders/order-service.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
@@ -65,8 +66,9 @@ export function createApi(deps: ApiDependencies): Express {
   addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
   addSchemeRoutes(routes);
   addVoucherRoutes(routes);
-  addOrderRoutes(routes, { orm, temporal });
-  addOrderChangeRoutes(routes, { temporal });
+  const orders = new OrderService({ orm, temporal });
+  addOrderRoutes(routes, orders);
+  addOrderChangeRoutes(routes, orders);
   addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
   addWebhookRoutes(routes, {
     orm,
@@ -76,6 +78,7 @@ export function createApi(deps: ApiDependencies): Express {
   });
   const linkKey = paymentLinkKey(deps.masterKeys.current);
   addPaymentLinkRoutes(routes, {
+    orders,
     linkKey,
     publicApiUrl: settings.publicApiUrl,
     defaultTtlSeconds: settings.paymentLinkTtlSeconds,
@@ -94,7 +97,7 @@ export function createApi(deps: ApiDependencies): Express {
     '/pay',
     payPageRouter({
       orm,
-      temporal,
+      orders,
       logger,
       linkKey,
       csrfKey: csrfKey(deps.masterKeys.current),

@@ -16,7 +16,7 @@ import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
-import { PAYMENTS_TASK_QUEUE } from '../orders/contract/messages.js';
+import { PAYMENTS_TASK_QUEUE } from '../orders/contract/ids.js';
 
 const { values } = parseArgs({
   options: { orders: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '16' } },

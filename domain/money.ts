@@ -1,5 +1,6 @@
 import { minorUnitExponent } from './currency.js';
 import { DomainValidationError } from './errors.js';
+import { Refusal } from './refusal.js';
 
 const DECIMAL = /^(0|[1-9]\d{0,17})(?:\.(\d+))?$/;
 
@@ -49,4 +50,14 @@ export function formatAmount(minorUnits: bigint | string, currency: string): str
   const whole = digits.slice(0, digits.length - exponent);
   const fraction = exponent > 0 ? `.${digits.slice(digits.length - exponent)}` : '';
   return `${negative ? '-' : ''}${whole}${fraction}`;
+}
+
+/** The amount in minor units, or a refusal naming `path` as the field at fault (too many decimals for the currency, too large…). */
+export function parseAmountAt(amount: string, currency: string, path: string): bigint {
+  try {
+    return parseAmount(amount, currency);
+  } catch (err) {
+    if (!(err instanceof DomainValidationError)) throw err;
+    throw Refusal.invalid([{ path, code: err.code, message: err.message }]);
+  }
 }

@@ -1,5 +1,4 @@
-import type { Direction } from './order.js';
-import type { PaymentMethod } from './scheme.js';
+import type { InstructionPlan } from './instruction.js';
 
 /**
  * What a provider said about one payment attempt. Declines are answers, not errors: the workflow
@@ -14,15 +13,13 @@ export type PaymentOutcome =
 /** The final answer a provider gives later, for a payment it first answered PENDING. */
 export type ProviderResult = Exclude<PaymentOutcome, { status: 'PENDING' }>;
 
-export interface PaymentRequest {
+/** The payment a provider is asked to make (orders/contract/instruction-codec.ts makes it from the instruction). */
+export interface PaymentRequest extends Pick<
+  InstructionPlan,
+  'instructionRef' | 'direction' | 'paymentMethod' | 'amountMinor' | 'currency' | 'country'
+> {
   tenantId: string;
   orderRef: string;
-  instructionRef: string;
-  direction: Direction;
-  paymentMethod: PaymentMethod;
-  amountMinor: string;
-  currency: string;
-  country: string;
   /** A stored card or account for collections and transfers, the voucher for voucher payouts. */
   financialInstrumentId: string;
 }

@@ -4,7 +4,8 @@ import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/in
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { parseAmount } from '../domain/money.js';
-import type { PlannedInstruction } from '../domain/order.js';
+import type { InstructionPlan } from '../domain/instruction.js';
+import { rowOf } from './read-model.js';
 import type { Resolution } from './scheme-resolution.js';
 import type { CreateOrderInput, InstructionInput } from './http/schemas.js';
 
@@ -24,7 +25,7 @@ export function planInstruction(
     resolution,
     position,
   }: { tenant: TenantSettings; customerRef?: string; resolution: Resolution; position: number },
-): PlannedInstruction {
+): InstructionPlan {
   const timeZone = tenant.timeZone ?? undefined;
   return {
     instructionId: randomUUID(),
@@ -80,27 +81,10 @@ export function buildOrder(
     });
     order.instructions.add(
       em.create(PaymentInstruction, {
-        id: plan.instructionId,
+        ...rowOf({ ...plan, status: 'PENDING', attempts: 0 }),
         order,
         tenantId: tenant.id,
-        position,
-        instructionRef: plan.instructionRef,
-        direction: plan.direction,
-        amountMinor: BigInt(plan.amountMinor),
-        currency: plan.currency,
-        country: plan.country,
-        openAt: new Date(plan.openAt),
-        dueAt: new Date(plan.dueAt),
-        customerRef: plan.customerRef ?? null,
-        financialInstrumentId: plan.financialInstrumentId ?? null,
         metadata: instruction.metadata ?? {},
-        schemeId: plan.schemeId,
-        schemeVersion: plan.schemeVersion,
-        resolvedOptions: plan.options,
-        paymentMethod: plan.paymentMethod,
-        appId: plan.appId,
-        status: 'PENDING',
-        attempts: 0,
         projectionVersion: '0',
       }),
     );

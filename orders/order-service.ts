@@ -1,72 +1,380 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import {
+  UniqueConstraintViolationException,
+  type EntityManager,
+  type FilterQuery,
+  type MikroORM,
+} from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
-import { orderWorkflowId } from '../domain/order.js';
-import { CHANGE_REFUSALS } from './contract/messages.js';
-import { ApiError } from '../api/http/problem.js';
+import type { Logger } from 'pino';
+import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
+import { PaymentInstruction, PaymentOrder, Tenant } from '../db/entities/index.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, parseScheduleDate } from '../domain/dates.js';
+import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
+import { formatAmount, parseAmountAt } from '../domain/money.js';
+import { Refusal } from '../domain/refusal.js';
+import { orderWorkflowId } from './contract/ids.js';
+import { UPDATE_DEADLINE_MS } from './contract/limits.js';
+import {
+  addInstructionUpdate,
+  amendInstructionUpdate,
+  cancelInstructionUpdate,
+  cancelOrderUpdate,
+  payInstructionUpdate,
+  type InstructionAmendment,
+} from './contract/messages.js';
+import { REFUSAL_OF_CHANGE } from './contract/refusals.js';
+import type { AmendInstructionInput, CreateOrderInput, InstructionInput } from './http/schemas.js';
+import { buildOrder, planInstruction } from './order-plans.js';
+import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
+import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
+import { startOrder } from './start-order.js';
 
-/** How long the API waits for a running order to take a change. */
-const UPDATE_DEADLINE_MS = 15_000;
-
-const REFUSAL_ANSWERS: Record<string, { status: number; code: string }> = {
-  [CHANGE_REFUSALS.notFound]: { status: 404, code: 'instruction_not_found' },
-  [CHANGE_REFUSALS.notChangeable]: { status: 409, code: 'instruction_not_changeable' },
-  [CHANGE_REFUSALS.orderNotActive]: { status: 409, code: 'order_not_active' },
-  [CHANGE_REFUSALS.duplicate]: { status: 409, code: 'instruction_exists' },
-  [CHANGE_REFUSALS.tooMany]: { status: 409, code: 'too_many_instructions' },
-  [CHANGE_REFUSALS.invalid]: { status: 400, code: 'validation_failed' },
-};
-
-export async function findOrder(em: EntityManager, tenantId: string, orderRef: string): Promise<PaymentOrder> {
-  const order = await em.findOne(PaymentOrder, { tenantId, orderRef });
-  if (!order) throw new ApiError(404, 'order_not_found', `no order ${orderRef}`);
-  return order;
+export interface OrderServiceDependencies {
+  orm: MikroORM;
+  temporal: Client;
 }
 
-export async function findInstruction(
-  em: EntityManager,
-  order: PaymentOrder,
-  instructionRef: string,
-): Promise<PaymentInstruction> {
-  const instruction = await em.findOne(PaymentInstruction, {
-    order: order.id,
-    tenantId: order.tenantId,
-    instructionRef,
-  });
-  if (!instruction)
-    throw new ApiError(404, 'instruction_not_found', `order ${order.orderRef} has no instruction ${instructionRef}`);
-  return instruction;
+/** An order as the read model shows it, with its instructions in their order. */
+export interface StoredOrder {
+  order: PaymentOrder;
+  instructions: PaymentInstruction[];
 }
+
+/** A change is sent as an update with this id: a retried change is the same update, taken once. */
+type UpdateId = string | undefined;
 
 /**
- * Sends a change to the order's workflow as an update; a refusal is answered with its reason, an
- * order not running as it stands. `updateId` makes a retried change the same update, taken once.
+ * Everything that can be done to an order (ARCHITECTURE.md, "Temporal design"): what the REST
+ * routes and the payment page both call. Orders are stored and their workflows started; changes to
+ * a running order are Temporal updates whose validators decide synchronously whether they may be
+ * made; nothing here writes what the workflow owns, which projects it. Every "no" is a Refusal.
  */
-export async function changeOrder(
-  temporal: Client,
-  order: PaymentOrder,
-  send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>,
-  updateId: string | undefined,
-): Promise<void> {
-  const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
-  try {
-    await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle, updateId));
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-      const refusal = REFUSAL_ANSWERS[err.cause.type ?? ''];
-      if (refusal) throw new ApiError(refusal.status, refusal.code, err.cause.message);
-    }
-    if (err instanceof WorkflowNotFoundError) {
-      if (order.status !== 'ACTIVE') throw new ApiError(409, 'order_not_active', `the order is ${order.status}`);
-      throw new ApiError(
-        503,
-        'order_not_running',
-        'the order’s workflow is not running yet; try again shortly',
-        undefined,
-        { 'retry-after': '5' },
+export class OrderService {
+  constructor(private readonly deps: OrderServiceDependencies) {}
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  async findOrder(em: EntityManager, tenantId: string, orderRef: string): Promise<PaymentOrder> {
+    const order = await em.findOne(PaymentOrder, { tenantId, orderRef });
+    if (!order) throw new Refusal('not_found', 'order_not_found', `no order ${orderRef}`);
+    return order;
+  }
+
+  async findInstruction(em: EntityManager, order: PaymentOrder, instructionRef: string): Promise<PaymentInstruction> {
+    const instruction = await em.findOne(PaymentInstruction, {
+      order: order.id,
+      tenantId: order.tenantId,
+      instructionRef,
+    });
+    if (!instruction) {
+      throw new Refusal(
+        'not_found',
+        'instruction_not_found',
+        `order ${order.orderRef} has no instruction ${instructionRef}`,
       );
     }
-    throw err;
+    return instruction;
   }
+
+  async getOrder(em: EntityManager, tenantId: string, orderRef: string): Promise<StoredOrder> {
+    return this.withInstructions(em, await this.findOrder(em, tenantId, orderRef));
+  }
+
+  /** A page of the tenant's orders, newest first, each with a count of its instructions by status. */
+  async listOrders(
+    em: EntityManager,
+    tenantId: string,
+    query: PageQuery & { status?: OrderStatus; customerRef?: string },
+  ): Promise<Page<PaymentOrder> & { counts: Map<string, Partial<Record<InstructionStatus, number>>> }> {
+    const where: FilterQuery<PaymentOrder> = { tenantId };
+    if (query.status) where.status = query.status;
+    if (query.customerRef) where.customerRef = query.customerRef;
+    const page = await findPage(em, PaymentOrder, where, query, 'id');
+    return {
+      ...page,
+      counts: await instructionCounts(
+        em,
+        tenantId,
+        page.items.map((o) => o.id),
+      ),
+    };
+  }
+
+  /** How an instruction may be paid: the options its scheme offered for it, best first, with their vouchers. */
+  paymentOptions(em: EntityManager, instruction: PaymentInstruction): Promise<PaymentOption[]> {
+    return instructionOptions(em, instruction);
+  }
+
+  // ---- taking an order -----------------------------------------------------------------------
+
+  /**
+   * Resolves each instruction against its scheme and stores the order on `em` (the caller's
+   * transaction). Its workflow is started by `start`, once that transaction has committed.
+   */
+  async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<PaymentOrder> {
+    const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    const resolutions = await resolveInstructions(em, tenantId, input.instructions);
+    const order = buildOrder(em, tenant, input, resolutions);
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new Refusal('conflict', 'order_ref_conflict', `an order with orderRef ${input.orderRef} already exists`, [
+          { path: 'orderRef', code: 'duplicate', message: 'orderRef is already used by another order of this tenant' },
+        ]);
+      }
+      throw err;
+    }
+    return order;
+  }
+
+  /** Starts a stored order's workflow; if Temporal cannot take it now, the reconciler will. */
+  async start(order: PaymentOrder, log: Logger): Promise<void> {
+    try {
+      await startOrder(this.deps.temporal, this.deps.orm, order);
+    } catch (err) {
+      log.warn({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
+    }
+  }
+
+  // ---- changes to a running order ------------------------------------------------------------
+
+  async cancelOrder(em: EntityManager, tenantId: string, orderRef: string, updateId: UpdateId): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    await this.change(order, (handle) => handle.executeUpdate(cancelOrderUpdate, { args: [], updateId }));
+    return this.reread(em, order);
+  }
+
+  async cancelInstruction(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    await this.change(order, (handle) =>
+      handle.executeUpdate(cancelInstructionUpdate, {
+        args: [{ instructionRef: instruction.instructionRef }],
+        updateId,
+      }),
+    );
+    return this.reread(em, order);
+  }
+
+  /** Resolved against its scheme as at order creation, in the tenant's time zone. */
+  async addInstruction(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    input: InstructionInput,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    const [resolution] = await resolveInstructions(em, tenantId, [input], 'body');
+    const plan = planInstruction(input, {
+      tenant,
+      customerRef: order.customerRef ?? undefined,
+      resolution,
+      position: 0,
+    });
+    await this.change(order, (handle) =>
+      handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: input.metadata ?? {} }], updateId }),
+    );
+    return this.reread(em, order);
+  }
+
+  /**
+   * Dates are resolved in the tenant's time zone; a new amount, scheme, method or instrument is
+   * resolved against the scheme again (how it is paid follows from the scheme, for the new amount).
+   */
+  async amendInstruction(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    input: AmendInstructionInput,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const current = await this.findInstruction(em, order, instructionRef);
+    const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    const amendment: InstructionAmendment = {};
+    const timeZone = tenant.timeZone ?? undefined;
+    if (input.openDate) amendment.openAt = parseScheduleDate(input.openDate, timeZone)!.toISOString();
+    if (input.dueDate) amendment.dueAt = parseScheduleDate(input.dueDate, timeZone)!.toISOString();
+    if (dueBeforeOpen(amendment.openAt ?? current.openAt, amendment.dueAt ?? current.dueAt)) {
+      throw Refusal.invalid([{ path: 'dueDate', ...DUE_BEFORE_OPEN }]);
+    }
+    if (input.financialInstrumentId) amendment.financialInstrumentId = input.financialInstrumentId;
+    if (input.amount !== undefined)
+      amendment.amountMinor = parseAmountAt(input.amount, current.currency, 'amount').toString();
+    const repays =
+      input.amount !== undefined ||
+      input.schemeId !== undefined ||
+      input.paymentMethod !== undefined ||
+      input.financialInstrumentId !== undefined;
+    if (repays) {
+      const [resolution] = await resolveInstructions(
+        em,
+        tenantId,
+        [
+          {
+            direction: current.direction,
+            amount: input.amount ?? formatAmount(current.amountMinor, current.currency),
+            currency: current.currency,
+            country: current.country,
+            schemeId: input.schemeId ?? current.schemeId ?? undefined,
+            // A new amount or scheme chooses the best method again, unless one is named.
+            paymentMethod:
+              input.paymentMethod ??
+              (input.schemeId || input.amount ? undefined : (current.paymentMethod ?? undefined)),
+            financialInstrumentId: input.financialInstrumentId ?? current.financialInstrumentId ?? undefined,
+          },
+        ],
+        'body',
+      );
+      Object.assign(amendment, {
+        schemeId: resolution.schemeId,
+        schemeVersion: resolution.schemeVersion,
+        options: resolution.options,
+        appId: resolution.chosen.appId,
+        paymentMethod: resolution.chosen.paymentMethod,
+      });
+    }
+    await this.change(order, (handle) =>
+      handle.executeUpdate(amendInstructionUpdate, {
+        args: [{ instructionRef: current.instructionRef, amendment, metadata: input.metadata }],
+        updateId,
+      }),
+    );
+    return this.reread(em, order);
+  }
+
+  /**
+   * The customer pays an instruction now with one of its options: the one path every payment by a
+   * customer takes (the API's pay route and the hosted page), as an update the order's workflow
+   * validates, so a second payment while one is under way or done is refused: one charge.
+   */
+  async payInstruction(
+    em: EntityManager,
+    order: PaymentOrder,
+    instruction: PaymentInstruction,
+    choice: PaymentChoice,
+    updateId: UpdateId,
+  ): Promise<void> {
+    const option = (instruction.options ?? []).find(
+      (o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod,
+    );
+    if (!option) {
+      throw Refusal.invalid([
+        {
+          path: 'paymentMethod',
+          code: 'option_not_offered',
+          message: `${choice.paymentMethod} through ${choice.appId} is not an option of this instruction`,
+        },
+      ]);
+    }
+    if (option.paymentMethod === 'VOUCHER') {
+      const offered = await vouchersOffered(em, order.tenantId, option, instruction);
+      if (!offered.some((v) => v.voucherId === choice.voucherId)) {
+        throw Refusal.invalid([
+          {
+            path: 'voucherId',
+            code: 'voucher_not_offered',
+            message: 'not a voucher this option offers for the instruction',
+          },
+        ]);
+      }
+    }
+    const financialInstrumentId = (choice.voucherId ?? choice.financialInstrumentId)!;
+    await this.change(order, (handle) =>
+      handle.executeUpdate(payInstructionUpdate, {
+        args: [
+          {
+            instructionRef: instruction.instructionRef,
+            appId: option.appId,
+            paymentMethod: option.paymentMethod,
+            financialInstrumentId,
+          },
+        ],
+        updateId,
+      }),
+    );
+  }
+
+  /** Pay now, for the pay route: the order and instruction by their refs, and the order as it then stands. */
+  async payInstructionByRef(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    choice: PaymentChoice,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    await this.payInstruction(em, order, instruction, choice, updateId);
+    return this.reread(em, order);
+  }
+
+  /**
+   * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
+   * order not running as it stands.
+   */
+  private async change(order: PaymentOrder, send: (handle: WorkflowHandle) => Promise<unknown>): Promise<void> {
+    const { temporal } = this.deps;
+    const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
+    try {
+      await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const refusal = REFUSAL_OF_CHANGE[err.cause.type ?? ''];
+        if (refusal) throw new Refusal(refusal.kind, refusal.code, err.cause.message);
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        if (order.status !== 'ACTIVE')
+          throw new Refusal('conflict', 'order_not_active', `the order is ${order.status}`);
+        throw new Refusal(
+          'unavailable',
+          'order_not_running',
+          'the order’s workflow is not running yet; try again shortly',
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** The order as the read model shows it once a change has been taken (the workflow projected it). */
+  private async reread(em: EntityManager, order: PaymentOrder): Promise<StoredOrder> {
+    em.clear();
+    return this.withInstructions(em, await em.findOneOrFail(PaymentOrder, { id: order.id }));
+  }
+
+  private async withInstructions(em: EntityManager, order: PaymentOrder): Promise<StoredOrder> {
+    // A query of its own: joined, each of up to 500 instruction rows would repeat the order's columns.
+    const instructions = await em.find(
+      PaymentInstruction,
+      { order: order.id, tenantId: order.tenantId },
+      { orderBy: { position: 'asc' } },
+    );
+    return { order, instructions };
+  }
+}
+
+/** Instructions per status for each order of a page: one grouped query, at most 100 orders × 7 statuses rows. */
+async function instructionCounts(em: EntityManager, tenantId: string, orderIds: string[]) {
+  const counts = new Map<string, Partial<Record<InstructionStatus, number>>>();
+  if (orderIds.length === 0) return counts;
+  const rows: { order_id: string; status: InstructionStatus; count: string }[] = await em
+    .getConnection()
+    .execute(
+      'select order_id, status, count(*) as count from payment_instruction where tenant_id = ? and order_id in (?) group by order_id, status',
+      [tenantId, orderIds],
+    );
+  for (const row of rows) counts.set(row.order_id, { ...counts.get(row.order_id), [row.status]: Number(row.count) });
+  return counts;
 }

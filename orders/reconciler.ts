@@ -2,8 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { PaymentOrder } from '../db/entities/index.js';
-import type { PaymentOrderInput } from '../domain/order.js';
-import { startOrderWorkflow, workflowInputOf } from './start-order.js';
+import { startOrder } from './start-order.js';
 
 const FAILED_START_BACKOFF_MS = 60_000;
 
@@ -13,8 +12,8 @@ export interface ReconcilerOptions {
   logger: Logger;
   /** How old an order without a workflow must be before it counts as orphaned (the API may still be starting it). */
   graceMs: number;
-  /** How a workflow is started; tests replace it to make one start fail. */
-  startWorkflow?: (client: Client, input: PaymentOrderInput) => Promise<void>;
+  /** How an order is started (and marked started); tests replace it to make one start fail. */
+  start?: (order: PaymentOrder) => Promise<void>;
 }
 
 /**
@@ -30,7 +29,7 @@ export class OrphanOrderReconciler {
 
   /** How many orphaned orders had their workflow started this round. */
   async runOnce(): Promise<number> {
-    const { orm, client, logger, graceMs, startWorkflow = startOrderWorkflow } = this.options;
+    const { orm, client, logger, graceMs, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
     const now = Date.now();
     const backingOff = [...this.failing].filter(([, retryAt]) => retryAt > now).map(([id]) => id);
@@ -46,8 +45,7 @@ export class OrphanOrderReconciler {
     let started = 0;
     for (const order of orphans) {
       try {
-        await startWorkflow(client, workflowInputOf(order));
-        await em.nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
+        await start(order);
         started += 1;
         this.failing.delete(order.id);
         logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');

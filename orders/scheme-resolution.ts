@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { findVoucher, type Voucher } from '../domain/voucher-catalog.js';
 import { Scheme, SchemeVersion, VoucherGroup } from '../db/entities/index.js';
-import type { Direction } from '../domain/order.js';
+import type { Direction } from '../domain/instruction.js';
 import { parseAmount } from '../domain/money.js';
 import { evaluateScheme, type PaymentMethod, type ResolvedOption, type SchemeKind } from '../domain/scheme.js';
 import { voucherAccepts } from '../domain/voucher.js';
-import { ApiError, type FieldError } from '../api/http/problem.js';
+import { Refusal, type FieldError } from '../domain/refusal.js';
 
 export interface InstructionToResolve {
   direction: Direction;
@@ -28,14 +28,15 @@ export interface Resolution {
 
 export const KIND_OF_DIRECTION: Record<Direction, SchemeKind> = { DEBIT: 'collect', CREDIT: 'payout' };
 
-/**
- * Resolves instructions against their schemes' current versions (ARCHITECTURE.md, "Schemes"): the
- * scheme named, or the tenant's default of the direction's kind. An instruction the scheme offers no
- * option for, or one whose method or voucher it does not offer, is a 400 naming it; all at once.
- */
 /** Where errors point: `instructions[2].schemeId` for an order's instructions, `schemeId` for a body that is one instruction. */
 export type ErrorPaths = 'instructions' | 'body';
 
+/**
+ * Resolves instructions against their schemes' current versions (ARCHITECTURE.md, "Schemes"): the
+ * scheme named, or the tenant's default of the direction's kind. An instruction the scheme offers no
+ * option for, or one whose method or voucher it does not offer, is refused as invalid, naming it;
+ * all at once.
+ */
 export async function resolveInstructions(
   em: EntityManager,
   tenantId: string,
@@ -141,13 +142,7 @@ export async function resolveInstructions(
       });
     }
   }
-  if (errors.length > 0)
-    throw new ApiError(
-      400,
-      'validation_failed',
-      `${errors.length} field${errors.length === 1 ? '' : 's'} failed validation`,
-      errors,
-    );
+  if (errors.length > 0) throw Refusal.invalid(errors);
   return resolutions as Resolution[];
 }
 

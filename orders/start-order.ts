@@ -1,7 +1,10 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
-import { orderWorkflowId, type PaymentOrderInput, type PlannedInstruction } from '../domain/order.js';
-import { PAYMENTS_TASK_QUEUE } from './contract/messages.js';
+import { PaymentOrder } from '../db/entities/index.js';
+import { orderWorkflowId, PAYMENTS_TASK_QUEUE } from './contract/ids.js';
+import { planOf } from './contract/instruction-codec.js';
+import { START_DEADLINE_MS } from './contract/limits.js';
+import type { PaymentOrderInput } from './contract/messages.js';
 import {
   CustomerRefKey,
   NextActionAtKey,
@@ -9,6 +12,8 @@ import {
   OrderStatusKey,
   TenantIdKey,
 } from './contract/search-attributes.js';
+import { instructionFromRow } from './read-model.js';
+import { paymentOrderWorkflow } from './workflow/payment-order.workflow.js';
 
 /** The workflow input is rebuilt from the stored order, so the API and the reconciler start the same thing. */
 export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
@@ -18,45 +23,27 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
     orderRef: order.orderRef,
     customerRef: order.customerRef ?? undefined,
     dunningDelaysMs: order.dunningDelaysMs ?? undefined,
-    instructions: order.instructions.getItems().map(plannedInstructionOf),
+    instructions: order.instructions.getItems().map((row) => planOf(instructionFromRow(row))),
   };
 }
-
-/** An instruction's plan from its stored row; every stored instruction was resolved against its scheme. */
-export function plannedInstructionOf(i: PaymentInstruction): PlannedInstruction {
-  return {
-    instructionId: i.id,
-    position: i.position,
-    instructionRef: i.instructionRef,
-    direction: i.direction,
-    amountMinor: i.amountMinor.toString(),
-    currency: i.currency,
-    country: i.country,
-    openAt: i.openAt.toISOString(),
-    dueAt: i.dueAt.toISOString(),
-    customerRef: i.customerRef ?? undefined,
-    financialInstrumentId: i.financialInstrumentId ?? undefined,
-    schemeId: i.schemeId!,
-    schemeVersion: i.schemeVersion!,
-    options: i.resolvedOptions ?? [],
-    appId: i.appId!,
-    paymentMethod: i.paymentMethod!,
-  };
-}
-
-/** How long a caller waits for Temporal to accept a start before leaving it to the reconciler. */
-const START_DEADLINE_MS = 5_000;
 
 /**
- * Starts the order's workflow. Safe to call twice: the workflow id is derived from the order, and
- * an already-running workflow for it counts as started. Gives up after a few seconds, so an API
- * request does not hang while Temporal is unreachable.
+ * Starts the workflow of a stored order (its instructions loaded), then marks the order started.
+ * Safe to call twice: the workflow id is derived from the order, and an already-running workflow
+ * for it counts as started. Gives up after a few seconds, so a caller does not hang while Temporal
+ * is unreachable; an order left unmarked is the reconciler's to start.
  */
+export async function startOrder(client: Client, orm: MikroORM, order: PaymentOrder): Promise<void> {
+  await startOrderWorkflow(client, workflowInputOf(order));
+  await orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
+}
+
+/** Starts the order's workflow by its function, typed end to end; an order already running counts as started. */
 export async function startOrderWorkflow(client: Client, input: PaymentOrderInput): Promise<void> {
   const firstOpen = input.instructions.map((i) => i.openAt).sort()[0];
   try {
     await client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-      client.workflow.start('paymentOrderWorkflow', {
+      client.workflow.start(paymentOrderWorkflow, {
         workflowId: orderWorkflowId(input.tenantId, input.orderRef),
         taskQueue: PAYMENTS_TASK_QUEUE,
         args: [input],

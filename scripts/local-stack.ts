@@ -105,7 +105,7 @@ export async function startLocalStack(
     stops.unshift(() => connection.close());
     const temporal = new Client({ connection });
     // A dev server of its own was given them at start; an external server may not have them yet.
-    if (config.temporalAddress) await registerSearchAttributes(connection, 'default');
+    if (config.temporalAddress) await registerSearchAttributes(connection, 'default', ORDER_SEARCH_ATTRIBUTES);
     if (options.worker !== false) {
       const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
       const worker = await createWorkers({

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Connection } from '@temporalio/client';
+import type { SearchAttributeType } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 
 // @temporalio/proto is CommonJS: its namespaces come through the default export under ESM.
 const { temporal } = proto;
@@ -11,13 +11,23 @@ const INDEXED_TYPE = {
   DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 } as const;
 
+/** A search attribute of a kind the project defines (defineSearchAttributeKey's result). */
+interface RegisteredKey {
+  name: string;
+  type: typeof SearchAttributeType.KEYWORD | typeof SearchAttributeType.DATETIME;
+}
+
 /**
- * Registers the order search attributes on a Temporal server the project did not start (the dev
- * server gets them on its command line). Attributes that already exist are left alone.
+ * Registers search attributes on a Temporal server the project did not start (the dev server gets
+ * them on its command line). Attributes that already exist are left alone.
  */
-export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function registerSearchAttributes(
+  connection: Connection,
+  namespace: string,
+  keys: readonly RegisteredKey[],
+): Promise<void> {
   const existing = await listCustomSearchAttributes(connection, namespace);
-  const missing = ORDER_SEARCH_ATTRIBUTES.filter((key) => !existing.has(key.name));
+  const missing = keys.filter((key) => !existing.has(key.name));
   if (missing.length === 0) return;
   await connection.operatorService.addSearchAttributes({
     namespace,

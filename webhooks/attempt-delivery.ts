@@ -15,20 +15,7 @@ import {
   nextAttemptDelay,
   parseRetryAfter,
 } from '../domain/webhook.js';
-
-export interface AttemptInput {
-  deliveryId: string;
-  /** 1 for the first try. */
-  attempt: number;
-}
-
-/** What became of one try: done (delivered, refused for good, or nothing left to do), or to be tried again after a wait. */
-export type AttemptOutcome =
-  { done: true; status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED' } | { done: false; retryInMs: number };
-
-export interface WebhookActivities {
-  attemptDelivery(input: AttemptInput): Promise<AttemptOutcome>;
-}
+import type { WebhookActivities } from './contract.js';
 
 export interface WebhookActivityDependencies {
   orm: MikroORM;

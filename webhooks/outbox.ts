@@ -1,8 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
-import { formatAmount } from '../domain/money.js';
-import type { OrderProjection, RecordedEvent } from '../orders/contract/activities.js';
+import type { EventType } from '../domain/webhook.js';
+
+/** An event as the outbox records it, its body built by the one who tells it: the exact bytes every endpoint receives. */
+export interface OutboxEvent {
+  id: string;
+  /** Names it for good: recording it again (a retried projection) changes nothing. */
+  eventKey: string;
+  type: EventType;
+  orderRef: string;
+  instructionRef?: string;
+  occurredAt: string;
+  payload: string;
+}
 
 const INSERT_EVENT = `
   insert into order_event (id, tenant_id, event_key, type, order_ref, instruction_ref, occurred_at, payload, created_at)
@@ -19,111 +28,42 @@ const INSERT_DELIVERIES = `
   returning id`;
 
 /**
- * Records an order's events, each once (by its key), with the order's and the instruction's
- * metadata echoed, and a delivery for every enabled endpoint of the tenant that takes its type, in
- * the caller's transaction: an event and its deliveries exist together or not at all (the outbox
- * the delivery dispatcher works from). Returns the new deliveries' ids.
+ * Records a tenant's events, each once (by its key), and a delivery for every enabled endpoint of
+ * the tenant that takes its type, in the caller's transaction: an event and its deliveries exist
+ * together or not at all (the outbox the delivery dispatcher works from). Returns the new
+ * deliveries' ids, for the caller to start once its transaction has committed.
  */
-export async function recordEvents(em: EntityManager, projection: OrderProjection): Promise<string[]> {
-  if (projection.events.length === 0) return [];
-  const order = await em.findOneOrFail(PaymentOrder, { id: projection.orderId, tenantId: projection.tenantId });
-  const refs = [
-    ...new Set(
-      projection.events.map((e) => e.instruction?.instructionRef).filter((ref): ref is string => ref !== undefined),
-    ),
-  ];
-  const instructions = refs.length
-    ? await em.find(
-        PaymentInstruction,
-        { order: order.id, tenantId: order.tenantId, instructionRef: { $in: refs } },
-        { fields: ['instructionRef', 'metadata'] },
-      )
-    : [];
-  const metadataOf = new Map(instructions.map((i) => [i.instructionRef, i.metadata]));
+export async function recordEvents(em: EntityManager, tenantId: string, events: OutboxEvent[]): Promise<string[]> {
   const connection = em.getConnection();
   // Times from here, not the database's now(): a row's created_at is a pagination key, and the
   // cursor carries milliseconds (now() has microseconds, and one value for the whole transaction).
   const recordedAt = new Date();
   const deliveries: string[] = [];
-  for (const event of projection.events) {
-    const id = randomUUID();
-    const payload = JSON.stringify(
-      payloadOf(
-        id,
-        event,
-        order,
-        projection.status,
-        event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined,
-      ),
-    );
+  for (const event of events) {
     const inserted: { id: string }[] = await connection.execute(
       INSERT_EVENT,
       [
-        id,
-        order.tenantId,
+        event.id,
+        tenantId,
         event.eventKey,
         event.type,
-        order.orderRef,
-        event.instruction?.instructionRef ?? null,
+        event.orderRef,
+        event.instructionRef ?? null,
         event.occurredAt,
-        payload,
+        event.payload,
         recordedAt,
       ],
       'all',
       em.getTransactionContext(),
     );
-    if (inserted.length === 0) continue; // recorded by an earlier try of this projection
+    if (inserted.length === 0) continue; // recorded by an earlier try
     const rows: { id: string }[] = await connection.execute(
       INSERT_DELIVERIES,
-      [id, event.type, recordedAt, recordedAt, order.tenantId, event.type],
+      [event.id, event.type, recordedAt, recordedAt, tenantId, event.type],
       'all',
       em.getTransactionContext(),
     );
     deliveries.push(...rows.map((row) => row.id));
   }
   return deliveries;
-}
-
-/** The body every endpoint receives for an event. */
-function payloadOf(
-  id: string,
-  event: RecordedEvent,
-  order: PaymentOrder,
-  orderStatus: string,
-  instructionMetadata: Record<string, string> | undefined,
-) {
-  const i = event.instruction;
-  return {
-    id,
-    type: event.type,
-    occurredAt: event.occurredAt,
-    tenantId: order.tenantId,
-    data: {
-      order: {
-        orderRef: order.orderRef,
-        customerRef: order.customerRef ?? null,
-        status: orderStatus,
-        metadata: order.metadata,
-      },
-      ...(i
-        ? {
-            instruction: {
-              instructionRef: i.instructionRef,
-              direction: i.direction,
-              amount: formatAmount(i.amountMinor, i.currency),
-              currency: i.currency,
-              dueDate: i.dueAt,
-              status: i.status,
-              attempts: i.attempts,
-              appId: i.appId,
-              paymentMethod: i.paymentMethod,
-              providerRef: i.providerRef ?? null,
-              failureCode: i.failureCode ?? null,
-              voucherCode: i.voucherCode ?? null,
-              metadata: instructionMetadata ?? {},
-            },
-          }
-        : {}),
-    },
-  };
 }

@@ -1,13 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WebhookDelivery } from '../db/entities/index.js';
-
-/** Webhook deliveries run on a task queue (and worker slots) of their own: a slow endpoint never takes a payment's place. */
-export const WEBHOOKS_TASK_QUEUE = 'webhooks';
-
-export function deliveryWorkflowId(deliveryId: string): string {
-  return `webhook-delivery/${deliveryId}`;
-}
+import { deliveryWorkflowId, WEBHOOKS_TASK_QUEUE } from './contract.js';
+import { webhookDeliveryWorkflow } from './workflow/webhook-delivery.workflow.js';
 
 /** Starts at once; more wait their turn. */
 const PARALLEL_STARTS = 8;
@@ -31,7 +26,7 @@ export async function startDeliveries(
   const startOne = async (deliveryId: string) => {
     try {
       await client.withDeadline(deadline, () =>
-        client.workflow.start('webhookDeliveryWorkflow', {
+        client.workflow.start(webhookDeliveryWorkflow, {
           workflowId: deliveryWorkflowId(deliveryId),
           taskQueue: WEBHOOKS_TASK_QUEUE,
           args: [{ deliveryId }],

@@ -4,11 +4,10 @@ import got from 'got';
 import type { AppConnector } from '../apps/app-connector.js';
 import { SecretBox, type MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
-import { createPaymentActivities } from '../orders/activities/payment-calls.js';
-import { InstallationCache } from '../orders/activities/installation-cache.js';
+import { createOrderActivities } from '../orders/activities/create-order-activities.js';
 import type { OrderActivities } from '../orders/contract/activities.js';
-import { createProjectOrder } from '../orders/activities/project-order.js';
-import { createWebhookActivities, type WebhookActivities } from '../webhooks/attempt-delivery.js';
+import { createWebhookActivities } from '../webhooks/attempt-delivery.js';
+import type { WebhookActivities } from '../webhooks/contract.js';
 
 export interface ActivityDependencies {
   orm: MikroORM;
@@ -23,6 +22,7 @@ export interface ActivityDependencies {
   outboundUrls?: OutboundUrlPolicy;
 }
 
+/** Every activity of the process's workers: the orders' and the webhooks'. */
 export function createActivities({
   orm,
   webhookOrm = orm,
@@ -32,10 +32,8 @@ export function createActivities({
   outboundUrls = { allowLoopbackHttp: false },
 }: ActivityDependencies): OrderActivities & WebhookActivities {
   const box = SecretBox.fromMasterKeys(masterKeys);
-  const installations = new InstallationCache(orm, box);
   return {
-    projectOrder: createProjectOrder(orm, temporal),
-    ...createPaymentActivities({ apps, installations }),
+    ...createOrderActivities({ orm, apps, box, temporal }),
     ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls }),
   };
 }

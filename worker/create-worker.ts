@@ -12,8 +12,8 @@ import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from './create-activities.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
-import { WEBHOOKS_TASK_QUEUE } from '../webhooks/start-deliveries.js';
-import { PAYMENTS_TASK_QUEUE } from '../orders/contract/messages.js';
+import { WEBHOOKS_TASK_QUEUE } from '../webhooks/contract.js';
+import { PAYMENTS_TASK_QUEUE } from '../orders/contract/ids.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 

@@ -5,6 +5,7 @@ import got from 'got';
 import type { Logger } from 'pino';
 import { createAppRegistry, type AppRegistryConfig } from '../apps/app-registry.js';
 import type { MasterKeys } from '../db/secret-box.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createWorkers } from './create-worker.js';
 import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
@@ -38,7 +39,7 @@ export interface RunningWorker {
  */
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const clientConnection = await Connection.connect({ address: options.temporalAddress });
-  await registerSearchAttributes(clientConnection, options.namespace);
+  await registerSearchAttributes(clientConnection, options.namespace, ORDER_SEARCH_ATTRIBUTES);
   const client = new Client({ connection: clientConnection, namespace: options.namespace });
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
   const worker = await createWorkers({

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { dependencyOutage, type Dependency } from './dependency-outage.js';
+import { Refusal, type RefusalKind } from '../../domain/refusal.js';
 import { ApiError } from './problem.js';
 
 /** Long enough for a restarting database or Temporal server, short enough not to lose the caller. */
@@ -9,6 +10,14 @@ const OUTAGE_ANSWERS: Record<Dependency, { code: string; detail: string }> = {
   database: { code: 'database_unavailable', detail: 'the database cannot be reached just now' },
   temporal: { code: 'temporal_unavailable', detail: 'the workflow service cannot be reached just now' },
   network: { code: 'dependency_unavailable', detail: 'a service this request needs cannot be reached just now' },
+};
+
+/** How each kind of refusal a service throws is answered. */
+const STATUS_OF_REFUSAL: Record<RefusalKind, number> = {
+  not_found: 404,
+  conflict: 409,
+  invalid: 400,
+  unavailable: 503,
 };
 
 function sendProblem(res: Parameters<RequestHandler>[1], error: ApiError): void {
@@ -23,10 +32,13 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'route_not_found', `${req.method} ${req.path} is not a route of this API`));
 };
 
-/** The one place errors become responses: every error body has the same problem+json shape. */
+/**
+ * The one place errors become responses: every error body has the same problem+json shape, and
+ * every refusal a service throws gets its status here.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const outage = err instanceof ApiError ? undefined : dependencyOutage(err);
+    const outage = err instanceof ApiError || err instanceof Refusal ? undefined : dependencyOutage(err);
     if (outage) {
       // Expected while a dependency restarts: one line, no stack, and no message (a failed query's
       // message can carry its bound values).
@@ -55,6 +67,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof Refusal) {
+    const retry: Record<string, string> =
+      err.kind === 'unavailable' ? { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) } : {};
+    return new ApiError(STATUS_OF_REFUSAL[err.kind], err.code, err.message, err.errors, retry);
+  }
   const bodyParserType = (err as { type?: string }).type;
   if (bodyParserType === 'entity.parse.failed')
     return new ApiError(400, 'malformed_json', 'the request body is not valid JSON');

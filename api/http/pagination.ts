@@ -41,6 +41,11 @@ export interface PageQuery {
   cursor?: string;
 }
 
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
 /**
  * One page of `entity` rows matching `where`, newest first, with a keyset cursor on
  * (createdAt, idField) so pages stay stable while rows are added. The cursor is a row comparison,
@@ -53,7 +58,7 @@ export async function findPage<T extends { createdAt: Date }>(
   where: FilterQuery<T>,
   page: PageQuery,
   idField: keyof T & string,
-): Promise<{ items: T[]; nextCursor: string | null }> {
+): Promise<Page<T>> {
   const rows = (await pageQuery(em, entity, where, page, idField).getResult()) as T[];
   const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];

@@ -1,9 +1,6 @@
-/** One field at fault in a request. `path` is the field as the caller wrote it, e.g. `instructions[0].amount`. */
-export interface FieldError {
-  path: string;
-  code: string;
-  message: string;
-}
+import type { FieldError } from '../../domain/refusal.js';
+
+export type { FieldError };
 
 /**
  * Every error the API answers with, rendered as RFC 9457 problem details with a stable `code`

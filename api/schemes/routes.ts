@@ -10,7 +10,7 @@ import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
 import { z } from '../http/zod.js';
-import { amountOrBadRequest } from '../http/amount.js';
+import { parseAmountAt } from '../../domain/money.js';
 import { presentScheme } from './presenter.js';
 import { checkRules, currentRules, findScheme } from './scheme-store.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
@@ -221,7 +221,7 @@ export function addSchemeRoutes(routes: RouteTable): void {
       responses: { 200: { description: 'The options, best first', schema: OptionsSchema } },
       handler: async ({ params, query, em, context: { tenantId } }) => {
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
-        const amountMinor = amountOrBadRequest(query.amount, query.currency, 'query.amount');
+        const amountMinor = parseAmountAt(query.amount, query.currency, 'query.amount');
         const { options } = evaluateScheme(await currentRules(em, scheme), {
           amountMinor,
           currency: query.currency,

@@ -4,7 +4,7 @@ import { findVoucher, VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 import { VoucherGroup } from '../../db/entities/index.js';
 import { voucherAccepts } from '../../domain/voucher.js';
 import { recordAudit } from '../audit/record-audit.js';
-import { amountOrBadRequest } from '../http/amount.js';
+import { parseAmountAt } from '../../domain/money.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
 import { findPage } from '../http/pagination.js';
 import { ApiError, type FieldError } from '../http/problem.js';
@@ -66,7 +66,7 @@ export function addVoucherRoutes(routes: RouteTable): void {
     handler: ({ query }) => {
       const amountMinor =
         query.amount !== undefined && query.currency
-          ? amountOrBadRequest(query.amount, query.currency, 'query.amount')
+          ? parseAmountAt(query.amount, query.currency, 'query.amount')
           : undefined;
       const items = VOUCHER_CATALOG.filter(
         (voucher) =>

@@ -4,8 +4,14 @@ import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { ProviderRejectedError, type PaymentOutcome } from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
-import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, PROVIDER_REJECTED } from '../../domain/payment-failures.js';
-import type { ExecutePaymentInput, PaymentLookupInput, PaymentStatusInput } from '../contract/activities.js';
+import {
+  APP_CREDENTIALS_UNREADABLE,
+  APP_NOT_INSTALLED,
+  PROVIDER_REJECTED,
+  type ExecutePaymentInput,
+  type PaymentLookupInput,
+  type PaymentStatusInput,
+} from '../contract/activities.js';
 
 const HEARTBEAT_EVERY_MS = 3_000;
 

@@ -1,7 +1,15 @@
-import type { InstructionStatus, OrderStatus } from '../../domain/instruction-status.js';
-import type { PlannedInstruction } from '../../domain/order.js';
+import type { OrderStatus } from '../../domain/instruction-status.js';
+import type { EventInstruction, Instruction } from '../../domain/instruction.js';
 import type { PaymentOutcome, PaymentRequest } from '../../domain/payment-outcome.js';
 import type { EventType } from '../../domain/webhook.js';
+
+/**
+ * Failure types of the payment activities that no retry can cure. The activities throw them as
+ * non-retryable ApplicationFailures; the workflow branches on them.
+ */
+export const APP_NOT_INSTALLED = 'AppNotInstalled';
+export const PROVIDER_REJECTED = 'ProviderRejected';
+export const APP_CREDENTIALS_UNREADABLE = 'AppCredentialsUnreadable';
 
 export interface ExecutePaymentInput {
   appId: string;
@@ -21,45 +29,19 @@ export interface PaymentLookupInput {
   idempotencyKey: string;
 }
 
-/** An instruction as the read model keeps it: its plan, and where it stands. */
-export interface ProjectedInstruction extends PlannedInstruction {
-  status: InstructionStatus;
-  attempts: number;
-  providerRef?: string;
-  voucherCode?: string;
-  failureCode?: string;
-  nextActionAt?: string;
-  openedAt?: string;
-  processingAt?: string;
-  lateAt?: string;
-  settledAt?: string;
-  failedAt?: string;
-  cancelledAt?: string;
-  /** Only when it changed (an instruction added or amended with metadata). */
+/** An instruction as a projection carries it: the whole instruction, and its metadata only when that changed. */
+export interface ProjectedInstruction extends Instruction {
   metadata?: Record<string, string>;
 }
 
-/** Something that happened, as the workflow saw it; the activity adds the metadata and records it once. */
+/** Something that happened, as the workflow saw it; the projection adds the metadata and records it once. */
 export interface RecordedEvent {
   /** Names it for good: recording it again (a retried projection) changes nothing. */
   eventKey: string;
   type: EventType;
   occurredAt: string;
   /** For instruction events: the instruction as it was then. */
-  instruction?: {
-    instructionRef: string;
-    direction: PlannedInstruction['direction'];
-    amountMinor: string;
-    currency: string;
-    dueAt: string;
-    status: InstructionStatus;
-    attempts: number;
-    appId: string;
-    paymentMethod: PlannedInstruction['paymentMethod'];
-    providerRef?: string;
-    failureCode?: string;
-    voucherCode?: string;
-  };
+  instruction?: EventInstruction;
 }
 
 /** The changes of an order since its last projection: the order row, and the instructions that changed. */

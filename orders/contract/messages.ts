@@ -1,31 +1,41 @@
-// The payment-order workflow's messages: what the API and operators may ask of a running order.
-// Importable without the workflow body (the API imports this file, not the workflow).
+// The payment-order workflow's messages: how it is started, and what the API and operators may ask
+// of a running order. Importable without the workflow body.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { InstructionStatus, OrderStatus } from '../../domain/instruction-status.js';
-import type { PaymentMethod } from '../../domain/scheme.js';
-import type { PlannedInstruction } from '../../domain/order.js';
+import type { Instruction, InstructionPlan } from '../../domain/instruction.js';
+import type { OrderStatus } from '../../domain/instruction-status.js';
 import type { ProviderResult } from '../../domain/payment-outcome.js';
-import type { InstructionAmendment } from '../workflow/instruction-machine.js';
+import type { PaymentMethod } from '../../domain/scheme.js';
 
-export const PAYMENTS_TASK_QUEUE = 'payments';
-
-/** An instruction as the `orderState` query shows it. */
-export interface InstructionView {
-  instructionRef: string;
-  status: InstructionStatus;
-  attempts: number;
-  amountMinor: string;
-  currency: string;
-  openAt: string;
-  dueAt: string;
-  appId: string;
-  paymentMethod: PaymentMethod;
-  providerRef?: string;
-  voucherCode?: string;
-  failureCode?: string;
-  nextActionAt?: string;
-  settledAt?: string;
+/** Everything a payment-order workflow needs; rebuilt from the database if the API crashed before starting it. */
+export interface PaymentOrderInput {
+  tenantId: string;
+  orderId: string;
+  orderRef: string;
+  customerRef?: string;
+  /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
+  dunningDelaysMs?: number[];
+  instructions: InstructionPlan[];
 }
+
+/** What the `orderState` query shows of each instruction. */
+export const VIEW_FIELDS = [
+  'instructionRef',
+  'status',
+  'attempts',
+  'amountMinor',
+  'currency',
+  'openAt',
+  'dueAt',
+  'appId',
+  'paymentMethod',
+  'providerRef',
+  'voucherCode',
+  'failureCode',
+  'nextActionAt',
+  'settledAt',
+] as const satisfies readonly (keyof Instruction)[];
+
+export type InstructionView = Pick<Instruction, (typeof VIEW_FIELDS)[number]>;
 
 export interface OrderView {
   orderRef: string;
@@ -51,7 +61,23 @@ export interface CancelInstruction {
 }
 export const cancelInstructionUpdate = defineUpdate<ChangeAnswer, [CancelInstruction]>('cancelInstruction');
 
-/** The amendment is resolved by the API (dates in the tenant's zone, the scheme's option for a new amount). */
+/** What an amendment may change: the payment itself, its dates, and how it is paid. */
+export type InstructionAmendment = Partial<
+  Pick<
+    InstructionPlan,
+    | 'amountMinor'
+    | 'openAt'
+    | 'dueAt'
+    | 'financialInstrumentId'
+    | 'schemeId'
+    | 'schemeVersion'
+    | 'options'
+    | 'appId'
+    | 'paymentMethod'
+  >
+>;
+
+/** The amendment is resolved by the order service (dates in the tenant's zone, the scheme's option for a new amount). */
 export interface AmendInstruction {
   instructionRef: string;
   amendment: InstructionAmendment;
@@ -60,7 +86,7 @@ export interface AmendInstruction {
 export const amendInstructionUpdate = defineUpdate<ChangeAnswer, [AmendInstruction]>('amendInstruction');
 
 export interface AddInstruction {
-  plan: PlannedInstruction;
+  plan: InstructionPlan;
   metadata: Record<string, string>;
 }
 export const addInstructionUpdate = defineUpdate<ChangeAnswer, [AddInstruction]>('addInstruction');
@@ -73,16 +99,3 @@ export interface PayInstruction {
   financialInstrumentId: string;
 }
 export const payInstructionUpdate = defineUpdate<ChangeAnswer, [PayInstruction]>('payInstruction');
-
-/**
- * Failure types of refused updates, which the API answers as 409s (or 400 where the request itself
- * is at fault). The message says why.
- */
-export const CHANGE_REFUSALS = {
-  notFound: 'InstructionNotFound',
-  notChangeable: 'InstructionNotChangeable',
-  orderNotActive: 'OrderNotActive',
-  duplicate: 'InstructionExists',
-  tooMany: 'TooManyInstructions',
-  invalid: 'ChangeInvalid',
-} as const;

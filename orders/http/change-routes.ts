@@ -1,23 +1,8 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
-import { parseScheduleDate } from '../../domain/dates.js';
-import { formatAmount } from '../../domain/money.js';
-import { amountOrBadRequest } from '../../api/http/amount.js';
-import {
-  addInstructionUpdate,
-  amendInstructionUpdate,
-  cancelInstructionUpdate,
-  cancelOrderUpdate,
-} from '../contract/messages.js';
-import type { InstructionAmendment } from '../workflow/instruction-machine.js';
-import { ApiError } from '../../api/http/problem.js';
+import type { Request } from 'express';
 import type { RouteTable } from '../../api/http/route-table.js';
-import { changeOrder, findInstruction, findOrder } from '../order-service.js';
-import { planInstruction } from '../order-plans.js';
+import { formatAmount } from '../../domain/money.js';
+import type { OrderService } from '../order-service.js';
 import { presentOrder } from './presenter.js';
-import { instructionOptions, payInstruction } from '../payment-options.js';
-import { resolveInstructions } from '../scheme-resolution.js';
 import {
   AmendInstructionSchema,
   InstructionInputSchema,
@@ -28,35 +13,19 @@ import {
   PayInstructionSchema,
 } from './schemas.js';
 
-export interface OrderChangeDeps {
-  temporal: Client;
+/** An Idempotency-Key becomes the update's id, so a retried request is the same update, taken once. */
+function updateIdOf(req: Request): string | undefined {
+  const key = req.header('idempotency-key');
+  return key && `api:${key}`;
 }
 
 /**
  * Changes to a running order (ARCHITECTURE.md, "Temporal design"): each one a Temporal update to
  * the order's workflow, whose validator decides synchronously whether it may be made (a 409 says
  * why not). The API writes nothing itself: the workflow decides and projects, and the answer is
- * the order as the read model then shows it. An Idempotency-Key becomes the update's id, so a
- * retried request is the same update, taken once.
+ * the order as the read model then shows it.
  */
-export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChangeDeps): void {
-  const change = (
-    order: PaymentOrder,
-    send: (handle: WorkflowHandle, updateId: string | undefined) => Promise<unknown>,
-    idempotencyKey: string | undefined,
-  ) => changeOrder(temporal, order, send, idempotencyKey && `api:${idempotencyKey}`);
-
-  async function orderAnswer(em: EntityManager, order: PaymentOrder, status = 200) {
-    em.clear();
-    const fresh = await em.findOneOrFail(PaymentOrder, { id: order.id });
-    const instructions = await em.find(
-      PaymentInstruction,
-      { order: order.id, tenantId: order.tenantId },
-      { orderBy: { position: 'asc' } },
-    );
-    return { status, body: presentOrder(fresh, instructions) };
-  }
-
+export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): void {
   routes.add({
     method: 'post',
     path: '/order-management/:orderRef/cancel',
@@ -70,13 +39,8 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     problems: [409, 503],
     transactional: false,
     handler: async ({ params, em, req, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      await change(
-        order,
-        (handle, updateId) => handle.executeUpdate(cancelOrderUpdate, { args: [], updateId }),
-        req.header('idempotency-key'),
-      );
-      return orderAnswer(em, order);
+      const changed = await orders.cancelOrder(em, tenantId, params.orderRef, updateIdOf(req));
+      return { status: 200, body: presentOrder(changed.order, changed.instructions) };
     },
   });
 
@@ -94,22 +58,8 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     problems: [409, 503],
     transactional: false,
     handler: async ({ params, body, em, req, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
-      const [resolution] = await resolveInstructions(em, tenantId, [body], 'body');
-      const plan = planInstruction(body, {
-        tenant,
-        customerRef: order.customerRef ?? undefined,
-        resolution,
-        position: 0,
-      });
-      await change(
-        order,
-        (handle, updateId) =>
-          handle.executeUpdate(addInstructionUpdate, { args: [{ plan, metadata: body.metadata ?? {} }], updateId }),
-        req.header('idempotency-key'),
-      );
-      return orderAnswer(em, order, 201);
+      const changed = await orders.addInstruction(em, tenantId, params.orderRef, body, updateIdOf(req));
+      return { status: 201, body: presentOrder(changed.order, changed.instructions) };
     },
   });
 
@@ -129,65 +79,9 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     problems: [409, 503],
     transactional: false,
     handler: async ({ params, body, em, req, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const current = await findInstruction(em, order, params.instructionRef);
-      const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
-      const amendment: InstructionAmendment = {};
-      const timeZone = tenant.timeZone ?? undefined;
-      if (body.openDate) amendment.openAt = parseScheduleDate(body.openDate, timeZone)!.toISOString();
-      if (body.dueDate) amendment.dueAt = parseScheduleDate(body.dueDate, timeZone)!.toISOString();
-      const openAt = amendment.openAt ?? current.openAt.toISOString();
-      const dueAt = amendment.dueAt ?? current.dueAt.toISOString();
-      if (Date.parse(dueAt) < Date.parse(openAt)) {
-        throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-          { path: 'dueDate', code: 'due_before_open', message: 'dueDate must not be before openDate' },
-        ]);
-      }
-      if (body.financialInstrumentId) amendment.financialInstrumentId = body.financialInstrumentId;
-      if (body.amount !== undefined)
-        amendment.amountMinor = amountOrBadRequest(body.amount, current.currency, 'amount').toString();
-      if (
-        body.amount !== undefined ||
-        body.schemeId !== undefined ||
-        body.paymentMethod !== undefined ||
-        body.financialInstrumentId !== undefined
-      ) {
-        // How it is paid follows from the scheme, for the new amount: resolved again.
-        const [resolution] = await resolveInstructions(
-          em,
-          tenantId,
-          [
-            {
-              direction: current.direction,
-              amount: body.amount ?? formatAmount(current.amountMinor, current.currency),
-              currency: current.currency,
-              country: current.country,
-              schemeId: body.schemeId ?? current.schemeId ?? undefined,
-              paymentMethod:
-                body.paymentMethod ?? (body.schemeId || body.amount ? undefined : (current.paymentMethod ?? undefined)),
-              financialInstrumentId: body.financialInstrumentId ?? current.financialInstrumentId ?? undefined,
-            },
-          ],
-          'body',
-        );
-        Object.assign(amendment, {
-          schemeId: resolution.schemeId,
-          schemeVersion: resolution.schemeVersion,
-          options: resolution.options,
-          appId: resolution.chosen.appId,
-          paymentMethod: resolution.chosen.paymentMethod,
-        });
-      }
-      await change(
-        order,
-        (handle, updateId) =>
-          handle.executeUpdate(amendInstructionUpdate, {
-            args: [{ instructionRef: current.instructionRef, amendment, metadata: body.metadata }],
-            updateId,
-          }),
-        req.header('idempotency-key'),
-      );
-      return orderAnswer(em, order);
+      const { orderRef, instructionRef } = params;
+      const changed = await orders.amendInstruction(em, tenantId, orderRef, instructionRef, body, updateIdOf(req));
+      return { status: 200, body: presentOrder(changed.order, changed.instructions) };
     },
   });
 
@@ -204,18 +98,9 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     problems: [409, 503],
     transactional: false,
     handler: async ({ params, em, req, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const instruction = await findInstruction(em, order, params.instructionRef);
-      await change(
-        order,
-        (handle, updateId) =>
-          handle.executeUpdate(cancelInstructionUpdate, {
-            args: [{ instructionRef: instruction.instructionRef }],
-            updateId,
-          }),
-        req.header('idempotency-key'),
-      );
-      return orderAnswer(em, order);
+      const { orderRef, instructionRef } = params;
+      const changed = await orders.cancelInstruction(em, tenantId, orderRef, instructionRef, updateIdOf(req));
+      return { status: 200, body: presentOrder(changed.order, changed.instructions) };
     },
   });
 
@@ -229,9 +114,8 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     params: InstructionRefParamsSchema,
     responses: { 200: { description: 'The options, best first', schema: InstructionOptionsSchema } },
     handler: async ({ params, em, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const instruction = await findInstruction(em, order, params.instructionRef);
-      const options = await instructionOptions(em, instruction);
+      const order = await orders.findOrder(em, tenantId, params.orderRef);
+      const instruction = await orders.findInstruction(em, order, params.instructionRef);
       return {
         status: 200,
         body: {
@@ -241,7 +125,7 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
           currency: instruction.currency,
           country: instruction.country,
           direction: instruction.direction,
-          options,
+          options: await orders.paymentOptions(em, instruction),
         },
       };
     },
@@ -263,11 +147,9 @@ export function addOrderChangeRoutes(routes: RouteTable, { temporal }: OrderChan
     problems: [409, 503],
     transactional: false,
     handler: async ({ params, body, em, req, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const instruction = await findInstruction(em, order, params.instructionRef);
-      const key = req.header('idempotency-key');
-      await payInstruction(em, temporal, order, instruction, body, key && `api:${key}`);
-      return orderAnswer(em, order, 202);
+      const { orderRef, instructionRef } = params;
+      const paid = await orders.payInstructionByRef(em, tenantId, orderRef, instructionRef, body, updateIdOf(req));
+      return { status: 202, body: presentOrder(paid.order, paid.instructions) };
     },
   });
 }

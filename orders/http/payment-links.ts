@@ -1,12 +1,13 @@
 import { isFinal } from '../../domain/instruction-status.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
-import { findInstruction, findOrder } from '../order-service.js';
+import type { OrderService } from '../order-service.js';
 import { InstructionRefParamsSchema } from './schemas.js';
 import { issuePaymentLink } from './payment-link-token.js';
 import { CreatePaymentLinkSchema, PaymentLinkSchema } from './payment-link-schemas.js';
 
 export interface PaymentLinkDeps {
+  orders: OrderService;
   linkKey: Uint8Array;
   /** The API as customers reach it: links point at `{publicApiUrl}/pay/{token}`. */
   publicApiUrl: string;
@@ -15,7 +16,7 @@ export interface PaymentLinkDeps {
 
 export function addPaymentLinkRoutes(
   routes: RouteTable,
-  { linkKey, publicApiUrl, defaultTtlSeconds }: PaymentLinkDeps,
+  { orders, linkKey, publicApiUrl, defaultTtlSeconds }: PaymentLinkDeps,
 ): void {
   routes.add({
     method: 'post',
@@ -33,8 +34,8 @@ export function addPaymentLinkRoutes(
     problems: [409],
     transactional: false,
     handler: async ({ params, body, em, context: { tenantId } }) => {
-      const order = await findOrder(em, tenantId, params.orderRef);
-      const instruction = await findInstruction(em, order, params.instructionRef);
+      const order = await orders.findOrder(em, tenantId, params.orderRef);
+      const instruction = await orders.findInstruction(em, order, params.instructionRef);
       if (isFinal(instruction.status))
         throw new ApiError(
           409,
@@ -48,7 +49,7 @@ export function addPaymentLinkRoutes(
           tenantId,
           orderRef: order.orderRef,
           instructionRef: instruction.instructionRef,
-          instructionId: instruction.id,
+          instructionId: instruction.instructionId,
         },
         expiresAt,
       );

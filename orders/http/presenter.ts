@@ -1,9 +1,10 @@
 import type { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
 import { formatAmount } from '../../domain/money.js';
-import { orderWorkflowId } from '../../domain/order.js';
 import type { z } from '../../api/http/zod.js';
-import type { InstructionSchema } from './schemas.js';
+import { orderWorkflowId } from '../contract/ids.js';
+import { instructionFromRow } from '../read-model.js';
+import { InstructionSchema } from './schemas.js';
 
 function presentOrderFields(order: PaymentOrder) {
   return {
@@ -29,38 +30,22 @@ export function presentOrderSummary(order: PaymentOrder, byStatus: Partial<Recor
   return { ...presentOrderFields(order), instructionSummary: { total, byStatus } };
 }
 
-/** Typed against the schema the route documents, so a field added to one and not the other fails to compile. */
-function presentInstruction(i: PaymentInstruction): z.output<typeof InstructionSchema> {
-  return {
-    instructionRef: i.instructionRef,
-    direction: i.direction,
-    amount: formatAmount(i.amountMinor, i.currency),
-    currency: i.currency,
-    country: i.country,
-    openDate: i.openAt.toISOString(),
-    dueDate: i.dueAt.toISOString(),
-    customerRef: i.customerRef ?? null,
-    financialInstrumentId: i.financialInstrumentId ?? null,
-    metadata: i.metadata,
-    schemeId: i.schemeId ?? null,
-    schemeVersion: i.schemeVersion ?? null,
-    paymentMethod: i.paymentMethod ?? null,
-    status: i.status,
-    attempts: i.attempts,
-    appId: i.appId ?? null,
-    providerRef: i.providerRef ?? null,
-    voucherCode: i.voucherCode ?? null,
-    failureCode: i.failureCode ?? null,
-    nextActionAt: iso(i.nextActionAt),
-    openedAt: iso(i.openedAt),
-    processingAt: iso(i.processingAt),
-    lateAt: iso(i.lateAt),
-    settledAt: iso(i.settledAt),
-    failedAt: iso(i.failedAt),
-    cancelledAt: iso(i.cancelledAt),
-  };
-}
+const API_FIELDS = Object.keys(InstructionSchema.shape);
 
-function iso(date: Date | null | undefined): string | null {
-  return date ? date.toISOString() : null;
+/**
+ * The instruction's API codec: every field the documented schema names, in its order, taken from
+ * the row's declared shape under the same name (null when absent), except the few the API shows in
+ * its own form: the amount as a decimal string, the dates under the API's names, the metadata.
+ */
+function presentInstruction(row: PaymentInstruction): z.output<typeof InstructionSchema> {
+  const instruction = instructionFromRow(row) as unknown as Record<string, unknown>;
+  const shownOtherwise: Record<string, unknown> = {
+    amount: formatAmount(row.amountMinor, row.currency),
+    openDate: row.openAt.toISOString(),
+    dueDate: row.dueAt.toISOString(),
+    metadata: row.metadata,
+  };
+  return Object.fromEntries(
+    API_FIELDS.map((field) => [field, field in shownOtherwise ? shownOtherwise[field] : (instruction[field] ?? null)]),
+  ) as z.output<typeof InstructionSchema>;
 }

@@ -5,7 +5,7 @@ import type { AppConnector } from '../../apps/app-connector.js';
 import { PaymentInstruction, ProviderCallback } from '../../db/entities/index.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
-import { orderWorkflowId } from '../../domain/order.js';
+import { orderWorkflowId } from '../contract/ids.js';
 import { providerResultSignal } from '../contract/messages.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';

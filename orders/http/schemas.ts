@@ -1,5 +1,6 @@
 import { DomainValidationError } from '../../domain/errors.js';
-import { parseScheduleDate } from '../../domain/dates.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, parseScheduleDate } from '../../domain/dates.js';
+import { FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
 import { parseAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS } from '../../domain/scheme.js';
@@ -13,8 +14,11 @@ import {
   ScheduleDateSchema,
 } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
+import { MAX_INSTRUCTIONS_PER_ORDER } from '../contract/limits.js';
 
-export const MAX_INSTRUCTIONS_PER_ORDER = 500;
+const FinancialInstrumentIdSchema = z
+  .string()
+  .regex(FINANCIAL_INSTRUMENT_ID.pattern, { error: FINANCIAL_INSTRUMENT_ID.message });
 
 export const InstructionInputSchema = z
   .object({
@@ -36,15 +40,11 @@ export const InstructionInputSchema = z
       .enum(PAYMENT_METHODS)
       .optional()
       .openapi({ description: 'One the scheme offers for this payment; the best one when absent' }),
-    financialInstrumentId: z
-      .string()
-      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
-      .optional()
-      .openapi({
-        description:
-          'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
-        example: 'card_visa_4242',
-      }),
+    financialInstrumentId: FinancialInstrumentIdSchema.optional().openapi({
+      description:
+        'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
+      example: 'card_visa_4242',
+    }),
     metadata: MetadataSchema.optional(),
   })
   .strict()
@@ -60,12 +60,12 @@ export const InstructionInputSchema = z
     }
     const open = parseScheduleDate(instruction.openDate);
     const due = parseScheduleDate(instruction.dueDate);
-    if (open && due && due < open) {
+    if (open && due && dueBeforeOpen(open, due)) {
       ctx.addIssue({
         code: 'custom',
         path: ['dueDate'],
-        message: 'dueDate must not be before openDate',
-        params: { code: 'due_before_open' },
+        message: DUE_BEFORE_OPEN.message,
+        params: { code: DUE_BEFORE_OPEN.code },
       });
     }
   })
@@ -103,6 +103,7 @@ export const CreateOrderSchema = z
 
 export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;
 export type InstructionInput = z.infer<typeof InstructionInputSchema>;
+export type AmendInstructionInput = z.infer<typeof AmendInstructionSchema>;
 
 export const InstructionRefParamsSchema = z.object({ orderRef: RefSchema, instructionRef: RefSchema });
 
@@ -111,10 +112,7 @@ export const AmendInstructionSchema = z
     amount: AmountSchema.optional(),
     openDate: ScheduleDateSchema.optional(),
     dueDate: ScheduleDateSchema.optional(),
-    financialInstrumentId: z
-      .string()
-      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
-      .optional(),
+    financialInstrumentId: FinancialInstrumentIdSchema.optional(),
     schemeId: z.uuid().optional(),
     paymentMethod: z.enum(PAYMENT_METHODS).optional(),
     metadata: MetadataSchema.optional(),
@@ -133,10 +131,7 @@ export const PayInstructionSchema = z
   .object({
     appId: z.string().min(1).max(64),
     paymentMethod: z.enum(PAYMENT_METHODS),
-    financialInstrumentId: z
-      .string()
-      .regex(/^[\x21-\x7e]{1,100}$/, { error: 'must be 1–100 printable ASCII characters' })
-      .optional(),
+    financialInstrumentId: FinancialInstrumentIdSchema.optional(),
     voucherId: z
       .string()
       .min(1)

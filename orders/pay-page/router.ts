@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Client } from '@temporalio/client';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
@@ -8,15 +7,17 @@ import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/inde
 import { formatAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
-import { ApiError } from '../../api/http/problem.js';
-import { instructionOptions, payInstruction, type PaymentChoice } from '../payment-options.js';
+import { FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
+import { Refusal } from '../../domain/refusal.js';
+import type { OrderService } from '../order-service.js';
+import type { PaymentChoice } from '../payment-options.js';
 import { verifyPaymentLink } from '../http/payment-link-token.js';
 import { csrfTokenValid, issueCsrfToken } from './csrf.js';
 import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction } from './page-html.js';
 
 export interface PayPageDeps {
   orm: MikroORM;
-  temporal: Client;
+  orders: OrderService;
   logger: Logger;
   linkKey: Uint8Array;
   csrfKey: Buffer;
@@ -73,7 +74,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     try {
       await render();
     } catch (err) {
-      if (dependencyOutage(err) || (err instanceof ApiError && err.status === 503)) {
+      if (dependencyOutage(err) || (err instanceof Refusal && err.kind === 'unavailable')) {
         const page = notice(
           'Please try again shortly',
           'The payment service is busy just now. Nothing was charged by this attempt; reload this page in a moment.',
@@ -107,7 +108,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const em = deps.orm.em.fork();
     const instruction = await em.findOne(
       PaymentInstruction,
-      { id: claims.instructionId, tenantId: claims.tenantId },
+      { instructionId: claims.instructionId, tenantId: claims.tenantId },
       { populate: ['order'] },
     );
     const tenant = await em.findOne(Tenant, { id: claims.tenantId });
@@ -158,7 +159,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
         .send(statusPage(page, { underWay: true }));
       return;
     }
-    const options = await instructionOptions(deps.orm.em.fork(), instruction);
+    const options = await deps.orders.paymentOptions(deps.orm.em.fork(), instruction);
     const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string);
     res
       .status(status)
@@ -180,19 +181,18 @@ export function payPageRouter(deps: PayPageDeps): Router {
     if (!choice || !formId) return show(req, res, 'Choose how to pay, and fill in the details.', 400);
     try {
       // One form, one update: submitting it twice is the same update, taken once.
-      await payInstruction(
+      await deps.orders.payInstruction(
         deps.orm.em.fork(),
-        deps.temporal,
         loaded.order,
         loaded.instruction,
         choice,
-        `page:${loaded.instruction.id}:${formId}`,
+        `page:${loaded.instruction.instructionId}:${formId}`,
       );
     } catch (err) {
-      if (err instanceof ApiError && err.status === 400)
-        return show(req, res, 'That choice is not available for this payment.', 400);
+      if (!(err instanceof Refusal)) throw err;
+      if (err.kind === 'invalid') return show(req, res, 'That choice is not available for this payment.', 400);
       // Another tab or submit got there first: the page shows where that payment stands.
-      if (!(err instanceof ApiError && err.status === 409)) throw err;
+      if (err.kind !== 'conflict') throw err;
     }
     res.redirect(
       303,
@@ -214,7 +214,7 @@ function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {
       : undefined;
   }
   const instrument = form[`instrument:${form.option}`];
-  if (typeof instrument !== 'string' || !/^[\x21-\x7e]{1,100}$/.test(instrument.trim())) return undefined;
+  if (typeof instrument !== 'string' || !FINANCIAL_INSTRUMENT_ID.pattern.test(instrument.trim())) return undefined;
   return { appId, paymentMethod, financialInstrumentId: instrument.trim() };
 }
 

@@ -1,16 +1,18 @@
 // One instruction's lifecycle as data and pure functions (ARCHITECTURE.md, "Instruction lifecycle"):
 // what it is waiting for, what it does next, and how an outcome or a change moves it. No Temporal
 // API here, so the rules can be tested without a server; payment-order.workflow.ts runs them.
+import { dueBeforeOpen, DUE_BEFORE_OPEN } from '../../domain/dates.js';
+import type { InstructionPlan, InstructionProgress } from '../../domain/instruction.js';
 import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
-import type { PlannedInstruction } from '../../domain/order.js';
 import type { PaymentOutcome, ProviderResult } from '../../domain/payment-outcome.js';
+import type { InstructionAmendment } from '../contract/messages.js';
 
-/** Everything about one instruction, serialisable as it is: continue-as-new carries it in any state. */
-export interface InstructionMachine {
-  plan: PlannedInstruction;
-  status: InstructionStatus;
-  /** Provider calls made. */
-  attempts: number;
+/**
+ * Everything about one instruction, serialisable as it is: continue-as-new carries it in any state.
+ * Its plan and progress are the instruction's declared shape; the rest is how the loop keeps its place.
+ */
+export interface InstructionMachine extends InstructionProgress {
+  plan: InstructionPlan;
   /** Declines so far that were dunned: the position in the dunning schedule. */
   declines: number;
   /** Which idempotency key the next call uses (tenant:order:instruction:keyAttempt). */
@@ -27,15 +29,6 @@ export interface InstructionMachine {
   payNow: boolean;
   /** The call under way is the customer's own payment: declined, it leaves the instruction to them to try again. */
   customerPaying?: boolean;
-  providerRef?: string;
-  voucherCode?: string;
-  failureCode?: string;
-  openedAt?: string;
-  processingAt?: string;
-  lateAt?: string;
-  settledAt?: string;
-  failedAt?: string;
-  cancelledAt?: string;
   /** Bumped by every change from outside (an update, a result), so a wait re-plans at once. */
   revision: number;
   /** Events recorded for it so far (their keys count them), and the status the last one told. */
@@ -43,7 +36,7 @@ export interface InstructionMachine {
   toldStatus: InstructionStatus;
 }
 
-export function newMachine(plan: PlannedInstruction): InstructionMachine {
+export function newMachine(plan: InstructionPlan): InstructionMachine {
   return {
     plan,
     status: 'PENDING',
@@ -253,22 +246,6 @@ export function applyCancel(machine: InstructionMachine, at: string): void {
   machine.revision += 1;
 }
 
-/** What an amendment may change: the payment itself, its dates, and how it is paid. */
-export type InstructionAmendment = Partial<
-  Pick<
-    PlannedInstruction,
-    | 'amountMinor'
-    | 'openAt'
-    | 'dueAt'
-    | 'financialInstrumentId'
-    | 'schemeId'
-    | 'schemeVersion'
-    | 'options'
-    | 'appId'
-    | 'paymentMethod'
-  >
->;
-
 export function amendRefusal(machine: InstructionMachine, amendment: InstructionAmendment): string | undefined {
   const refusal = changeRefusal(machine, 'amend');
   if (refusal) return refusal;
@@ -277,7 +254,7 @@ export function amendRefusal(machine: InstructionMachine, amendment: Instruction
   }
   const openAt = amendment.openAt ?? machine.plan.openAt;
   const dueAt = amendment.dueAt ?? machine.plan.dueAt;
-  if (Date.parse(dueAt) < Date.parse(openAt)) return 'dueDate must not be before openDate';
+  if (dueBeforeOpen(openAt, dueAt)) return DUE_BEFORE_OPEN.message;
   return undefined;
 }
 
@@ -313,7 +290,7 @@ export function payRefusal(
 
 export function applyPayment(
   machine: InstructionMachine,
-  choice: { appId: string; paymentMethod: PlannedInstruction['paymentMethod']; financialInstrumentId: string },
+  choice: { appId: string; paymentMethod: InstructionPlan['paymentMethod']; financialInstrumentId: string },
 ): void {
   applyAmendment(machine, choice, Number.NEGATIVE_INFINITY);
   machine.payNow = true;

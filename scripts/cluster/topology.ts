@@ -17,11 +17,12 @@ import {
 } from '../temporal/server-config.js';
 import { dropTemporalDatabases, prepareTemporalDatabases, temporalDatabasesOn } from '../temporal/server-database.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
-import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/messages.js';
+import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/ids.js';
 import {
   CustomerRefKey,
   NextActionAtKey,
   OrderRefKey,
+  ORDER_SEARCH_ATTRIBUTES,
   OrderStatusKey,
   TenantIdKey,
 } from '../../orders/contract/search-attributes.js';
@@ -265,7 +266,7 @@ async function ensureNamespace(address: string): Promise<void> {
       await connection.workflowService.listWorkflowExecutions({ namespace: NAMESPACE, pageSize: 1 });
       return true;
     });
-    await registerSearchAttributes(connection, NAMESPACE);
+    await registerSearchAttributes(connection, NAMESPACE, ORDER_SEARCH_ATTRIBUTES);
     // A namespace and its attributes reach the history service a little after the frontend answers
     // for them: ready once a workflow with every order attribute starts (it is terminated at once).
     const client = new Client({ connection, namespace: NAMESPACE });

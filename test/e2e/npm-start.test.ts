@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { loadConfig } from '../../config.js';
 import { freePort } from '../../scripts/free-port.js';
-import { orderWorkflowId } from '../../domain/order.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { launchBrowser } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';

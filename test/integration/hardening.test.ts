@@ -7,8 +7,8 @@ import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/ent
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
-import { startOrderWorkflow } from '../../orders/start-order.js';
-import { orderWorkflowId } from '../../domain/order.js';
+import { startOrder } from '../../orders/start-order.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { resolvedTo } from '../support/tenant-rows.js';
@@ -415,11 +415,11 @@ describe('the orphan-order reconciler', () => {
       client: system.client,
       logger: createLogger('reconciler', 'silent'),
       graceMs: 0,
-      startWorkflow: async (client, input) => {
-        if (input.tenantId !== tenant.tenantId) return startOrderWorkflow(client, input);
-        attempts.push(input.orderRef);
-        if (input.orderRef === 'orphan-a') throw new Error('this one cannot start');
-        return startOrderWorkflow(client, input);
+      start: async (order) => {
+        if (order.tenantId !== tenant.tenantId) return startOrder(system.client, system.orm, order);
+        attempts.push(order.orderRef);
+        if (order.orderRef === 'orphan-a') throw new Error('this one cannot start');
+        return startOrder(system.client, system.orm, order);
       },
     });
     await reconciler.runOnce();

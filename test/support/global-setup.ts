@@ -45,7 +45,7 @@ export default async function setup(project: TestProject) {
   let temporalAddress = process.env.TEMPORAL_ADDRESS;
   if (temporalAddress) {
     const connection = await Connection.connect({ address: temporalAddress });
-    await registerSearchAttributes(connection, 'default');
+    await registerSearchAttributes(connection, 'default', ORDER_SEARCH_ATTRIBUTES);
     await connection.close();
     console.log(`tests use the Temporal server at ${temporalAddress}`);
   } else {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlannedInstruction } from '../../domain/order.js';
+import type { InstructionPlan } from '../../domain/instruction.js';
 import {
   amendRefusal,
   applyAmendment,
@@ -23,7 +23,7 @@ const t0 = Date.parse('2030-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 const DUNNING = [DAY, 3 * DAY];
 
-function plan(overrides: Partial<PlannedInstruction> = {}): PlannedInstruction {
+function plan(overrides: Partial<InstructionPlan> = {}): InstructionPlan {
   const card = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' as const, priority: 1, voucherGroupIds: [] };
   const bank = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, priority: 2, voucherGroupIds: [] };
   return {

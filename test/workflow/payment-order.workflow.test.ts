@@ -13,8 +13,10 @@ import type { CreateOrderInput } from '../../orders/http/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
-import { orderWorkflowId, type PaymentOrderInput } from '../../domain/order.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
+import type { PaymentOrderInput } from '../../orders/contract/messages.js';
 import { freePort } from '../../scripts/free-port.js';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../orders/start-order.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
@@ -52,7 +54,7 @@ beforeAll(async () => {
     server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } },
   });
   // The Java server validates search attributes like a real one, so they are registered as in production.
-  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default', ORDER_SEARCH_ATTRIBUTES);
   orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
   sandbox = await startSandbox();
   workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));

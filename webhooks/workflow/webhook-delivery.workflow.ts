@@ -2,11 +2,7 @@
 // schedule until it succeeds, is refused for good, or the schedule ends. A workflow of its own, on
 // a task queue of its own, so a slow or dead endpoint never holds up a payment.
 import { proxyActivities, sleep } from '@temporalio/workflow';
-import type { WebhookActivities } from '../attempt-delivery.js';
-
-export interface WebhookDeliveryInput {
-  deliveryId: string;
-}
+import type { WebhookActivities, WebhookDeliveryInput } from '../contract.js';
 
 // One try per activity; the activity is retried only when it could not even record its try (the
 // database), and the endpoint's own failures come back as outcomes, on the delivery schedule.

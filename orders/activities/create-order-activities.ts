@@ -1,0 +1,25 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import type { AppConnector } from '../../apps/app-connector.js';
+import type { SecretBox } from '../../db/secret-box.js';
+import type { OrderActivities } from '../contract/activities.js';
+import { InstallationCache } from './installation-cache.js';
+import { createPaymentActivities } from './payment-calls.js';
+import { createProjectOrder } from './project-order.js';
+
+export interface OrderActivityDependencies {
+  orm: MikroORM;
+  apps: Map<string, AppConnector>;
+  /** Opens the tenants' app credentials. */
+  box: SecretBox;
+  /** Starts webhook deliveries once their events are recorded; without it the dispatcher does. */
+  temporal?: Client;
+}
+
+/** The activities of an order's workflow, from what they need. */
+export function createOrderActivities({ orm, apps, box, temporal }: OrderActivityDependencies): OrderActivities {
+  return {
+    projectOrder: createProjectOrder(orm, temporal),
+    ...createPaymentActivities({ apps, installations: new InstallationCache(orm, box) }),
+  };
+}

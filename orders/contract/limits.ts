@@ -1,0 +1,8 @@
+/** An order holds at most this many instructions, as submitted and as added later. */
+export const MAX_INSTRUCTIONS_PER_ORDER = 500;
+
+/** How long a caller waits for Temporal to take an order's workflow before leaving it to the reconciler. */
+export const START_DEADLINE_MS = 5_000;
+
+/** How long a caller waits for a running order to take a change. */
+export const UPDATE_DEADLINE_MS = 15_000;

@@ -1,0 +1,24 @@
+import type { RefusalKind } from '../../domain/refusal.js';
+
+/**
+ * Failure types of refused updates: the order's workflow throws them from its validators, with a
+ * message that says why, and the order service turns them into Refusals.
+ */
+export const CHANGE_REFUSALS = {
+  notFound: 'InstructionNotFound',
+  notChangeable: 'InstructionNotChangeable',
+  orderNotActive: 'OrderNotActive',
+  duplicate: 'InstructionExists',
+  tooMany: 'TooManyInstructions',
+  invalid: 'ChangeInvalid',
+} as const;
+
+/** How each refused update is told to the caller. */
+export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string }> = {
+  [CHANGE_REFUSALS.notFound]: { kind: 'not_found', code: 'instruction_not_found' },
+  [CHANGE_REFUSALS.notChangeable]: { kind: 'conflict', code: 'instruction_not_changeable' },
+  [CHANGE_REFUSALS.orderNotActive]: { kind: 'conflict', code: 'order_not_active' },
+  [CHANGE_REFUSALS.duplicate]: { kind: 'conflict', code: 'instruction_exists' },
+  [CHANGE_REFUSALS.tooMany]: { kind: 'conflict', code: 'too_many_instructions' },
+  [CHANGE_REFUSALS.invalid]: { kind: 'invalid', code: 'validation_failed' },
+};

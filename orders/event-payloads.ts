@@ -1,0 +1,59 @@
+// The instruction's event codec (ARCHITECTURE.md, "Webhooks"): the body every endpoint receives for
+// an order's event, from what the workflow told and the metadata the read model holds.
+import { randomUUID } from 'node:crypto';
+import type { PaymentOrder } from '../db/entities/index.js';
+import { EVENT_FIELDS, type EventInstruction } from '../domain/instruction.js';
+import { formatAmount } from '../domain/money.js';
+import type { OutboxEvent } from '../webhooks/outbox.js';
+import type { RecordedEvent } from './contract/activities.js';
+
+/** Fields the payload shows in the API's own form; every other told field goes as it is, null when absent. */
+const REFORMED = new Set<keyof EventInstruction>(['instructionRef', 'direction', 'amountMinor', 'currency', 'dueAt']);
+const AS_TOLD = EVENT_FIELDS.filter((field) => !REFORMED.has(field));
+
+/** An event of the order, ready for the outbox: its id, and its body as every endpoint receives it. */
+export function outboxEventOf(
+  event: RecordedEvent,
+  order: PaymentOrder,
+  orderStatus: string,
+  instructionMetadata: Record<string, string> | undefined,
+): OutboxEvent {
+  const id = randomUUID();
+  const i = event.instruction;
+  const payload = {
+    id,
+    type: event.type,
+    occurredAt: event.occurredAt,
+    tenantId: order.tenantId,
+    data: {
+      order: {
+        orderRef: order.orderRef,
+        customerRef: order.customerRef ?? null,
+        status: orderStatus,
+        metadata: order.metadata,
+      },
+      ...(i
+        ? {
+            instruction: {
+              instructionRef: i.instructionRef,
+              direction: i.direction,
+              amount: formatAmount(i.amountMinor, i.currency),
+              currency: i.currency,
+              dueDate: i.dueAt,
+              ...Object.fromEntries(AS_TOLD.map((field) => [field, i[field] ?? null])),
+              metadata: instructionMetadata ?? {},
+            },
+          }
+        : {}),
+    },
+  };
+  return {
+    id,
+    eventKey: event.eventKey,
+    type: event.type,
+    orderRef: order.orderRef,
+    instructionRef: i?.instructionRef,
+    occurredAt: event.occurredAt,
+    payload: JSON.stringify(payload),
+  };
+}

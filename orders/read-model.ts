@@ -1,0 +1,77 @@
+// The instruction's row codec (ARCHITECTURE.md, "Temporal design"): the read model's row to and from
+// the declared shape, and the projection's upsert, every column list taken from INSTRUCTION_COLUMNS.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import {
+  INSTRUCTION_COLUMNS,
+  INSTRUCTION_FIELDS,
+  type Instruction,
+  type InstructionRow,
+} from '../domain/instruction.js';
+import type { ProjectedInstruction } from './contract/activities.js';
+
+const columns = INSTRUCTION_FIELDS.map((field) => ({ field, ...INSTRUCTION_COLUMNS[field] }));
+
+/** The instruction a row holds: times as ISO 8601, money as a string of minor units, nulls left out. */
+export function instructionFromRow(row: InstructionRow): Instruction {
+  const instruction: Record<string, unknown> = {};
+  for (const { field } of columns) {
+    const value = row[field];
+    if (value === null || value === undefined) continue;
+    instruction[field] =
+      value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : value;
+  }
+  return instruction as unknown as Instruction;
+}
+
+/** The row that holds an instruction. */
+export function rowOf(instruction: Instruction): InstructionRow {
+  const row: Record<string, unknown> = {};
+  for (const { field, type } of columns) {
+    const value = instruction[field];
+    if (value === undefined) row[field] = null;
+    else if (type === 'timestamptz') row[field] = new Date(value as string);
+    else if (type === 'bigint') row[field] = BigInt(value as string);
+    else row[field] = value;
+  }
+  return row as InstructionRow;
+}
+
+// One statement for every changed instruction: jsonb_to_recordset turns the batch into rows. An
+// instruction added to a running order is inserted; one the read model has is updated, unless it
+// already holds a newer version (a retried or late projection changes nothing). Metadata is only
+// written when the batch carries it. Fixed columns are written once, by the insert.
+const UPSERT_INSTRUCTIONS = `
+  insert into payment_instruction as i (${columns.map((c) => c.column).join(', ')}, metadata, order_id, tenant_id, projection_version)
+  select ${columns.map((c) => `s.${c.column}`).join(', ')}, coalesce(s.metadata, '{}'::jsonb), ?, ?, ?::bigint
+  from jsonb_to_recordset(?::jsonb) as s(${columns.map((c) => `${c.column} ${c.type}`).join(', ')}, metadata jsonb)
+  on conflict (id) do update set
+    ${columns
+      .filter((c) => !('fixed' in c && c.fixed))
+      .map((c) => `${c.column} = excluded.${c.column}`)
+      .join(', ')},
+    metadata = case when i.instruction_ref in (select jsonb_array_elements_text(?::jsonb)) then excluded.metadata else i.metadata end,
+    projection_version = excluded.projection_version
+  where i.projection_version < excluded.projection_version and i.tenant_id = excluded.tenant_id`;
+
+/**
+ * Writes the instructions of a projection into the read model, in one statement, idempotent by
+ * version per row.
+ */
+export async function upsertInstructions(
+  em: EntityManager,
+  projection: { orderId: string; tenantId: string; version: string; instructions: ProjectedInstruction[] },
+): Promise<void> {
+  const rows = projection.instructions.map((instruction) => ({
+    ...Object.fromEntries(columns.map(({ field, column }) => [column, instruction[field] ?? null])),
+    metadata: instruction.metadata ?? null,
+  }));
+  const withMetadata = projection.instructions.filter((i) => i.metadata).map((i) => i.instructionRef);
+  await em
+    .getConnection()
+    .execute(
+      UPSERT_INSTRUCTIONS,
+      [projection.orderId, projection.tenantId, projection.version, JSON.stringify(rows), JSON.stringify(withMetadata)],
+      'run',
+      em.getTransactionContext(),
+    );
+}

@@ -1,0 +1,193 @@
+// One loop per instruction over the pure state machine (ARCHITECTURE.md, "Temporal design"): it asks
+// decide() what to do next and, to wait, calls condition(changed, until), so any change re-plans the
+// timer at once. Provider calls are activities with explicit retry policies; what no retry cures
+// comes back as a failure code, never as an exception out of the loop.
+import { ActivityFailure, ApplicationFailure, condition, log, proxyActivities } from '@temporalio/workflow';
+import {
+  APP_CREDENTIALS_UNREADABLE,
+  APP_NOT_INSTALLED,
+  PROVIDER_REJECTED,
+  type OrderActivities,
+} from '../contract/activities.js';
+import { paymentIdempotencyKey } from '../contract/ids.js';
+import { providerRequestOf } from '../contract/instruction-codec.js';
+import {
+  applyResult,
+  decide,
+  startCall,
+  stillPending,
+  transition,
+  type CallResult,
+  type InstructionMachine,
+} from './instruction-machine.js';
+import { nowIso, type OrderEntity } from './order-entity.js';
+
+// A provider call is bounded: after these attempts the instruction goes LATE and the provider is
+// asked about the same idempotency key an hour later, so a payment it did take is never taken twice.
+const PAYMENT_CALL = {
+  startToCloseTimeout: '1 minute',
+  // The activity heartbeats while the provider answers: a dead worker's call is retried within seconds.
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8 },
+} as const;
+const { executePayment } = proxyActivities<OrderActivities>(PAYMENT_CALL);
+
+// Asking about a payment: a few quick attempts; if the provider does not answer, it is asked again later.
+const ASKING = {
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 4 },
+} as const;
+const { getPaymentStatus, lookupPayment } = proxyActivities<OrderActivities>(ASKING);
+
+/** Activity failures no retry cures: the instruction waits LATE with this failure code until a change. */
+const PERMANENT_FAILURES: Record<string, string> = {
+  [APP_NOT_INSTALLED]: 'app_not_installed',
+  [APP_CREDENTIALS_UNREADABLE]: 'app_credentials_unreadable',
+  [PROVIDER_REJECTED]: 'provider_rejected',
+};
+
+export class InstructionLoops {
+  private readonly loops = new Set<Promise<void>>();
+  /** Continuing as new: every loop stops at its next wait, and no new one starts. */
+  private stopping = false;
+
+  constructor(private readonly order: OrderEntity) {}
+
+  start(machine: InstructionMachine): void {
+    if (this.stopping) return;
+    const loop = this.run(machine).finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
+  }
+
+  /** Resolves once every loop has reached a wait and stopped there: no call is in flight. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await condition(() => this.loops.size === 0);
+  }
+
+  private async run(machine: InstructionMachine): Promise<void> {
+    const { order } = this;
+    for (;;) {
+      const step = decide(machine, Date.now());
+      switch (step.kind) {
+        case 'done':
+          return;
+        case 'open':
+          transition(machine, 'OPEN', nowIso());
+          order.changed(machine);
+          break;
+        case 'late':
+          transition(machine, 'LATE', nowIso());
+          machine.failureCode = step.code;
+          order.changed(machine);
+          break;
+        case 'call':
+          await this.call(machine);
+          break;
+        case 'settle':
+          this.apply(machine, step.result);
+          order.changed(machine);
+          break;
+        case 'ask':
+          await this.ask(machine, step.providerRef);
+          break;
+        case 'wait': {
+          if (this.stopping) return;
+          const revision = machine.revision;
+          const woken = () => machine.revision !== revision || this.stopping;
+          const summary = `${machine.plan.instructionRef} ${step.why}`;
+          if (step.until === undefined) await condition(woken);
+          else await condition(woken, Math.max(1, Date.parse(step.until) - Date.now()), { summary });
+          break;
+        }
+      }
+    }
+  }
+
+  private apply(machine: InstructionMachine, result: CallResult): void {
+    const { order } = this;
+    applyResult(machine, result, Date.now(), order.state.dunningDelaysMs, order.customerRetry(machine, result));
+  }
+
+  private async call(machine: InstructionMachine): Promise<void> {
+    const askFirst = machine.unanswered;
+    startCall(machine, nowIso());
+    this.order.changed(machine);
+    const { tenantId, orderRef } = this.order.state;
+    const idempotencyKey = paymentIdempotencyKey(tenantId, orderRef, machine.plan.instructionRef, machine.keyAttempt);
+    let result: CallResult | undefined;
+    if (askFirst) {
+      // The last call with this key went unanswered: the provider may have the payment already.
+      result = await this.lookup(machine, idempotencyKey);
+    }
+    result ??= await this.execute(machine, idempotencyKey);
+    this.apply(machine, result);
+    this.order.changed(machine);
+  }
+
+  private async execute(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult> {
+    const { plan } = machine;
+    const verb = plan.direction === 'DEBIT' ? 'collect' : 'pay out';
+    try {
+      return await executePayment.executeWithOptions(
+        {
+          ...PAYMENT_CALL,
+          summary: `${verb} ${plan.instructionRef} via ${plan.appId} (${keyAttempt(idempotencyKey)})`,
+        },
+        [{ appId: plan.appId, idempotencyKey, request: providerRequestOf(this.order.state, plan) }],
+      );
+    } catch (err) {
+      return this.failureOf(err, machine);
+    }
+  }
+
+  /** What the provider knows of the key: its payment, or undefined when it has none (the call never reached it). */
+  private async lookup(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult | undefined> {
+    try {
+      const found = await lookupPayment.executeWithOptions(
+        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})` },
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, idempotencyKey }],
+      );
+      return found ?? undefined;
+    } catch (err) {
+      return this.failureOf(err, machine);
+    }
+  }
+
+  private async ask(machine: InstructionMachine, providerRef: string): Promise<void> {
+    try {
+      const status = await getPaymentStatus.executeWithOptions(
+        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${providerRef})` },
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
+      );
+      if (status.status === 'PENDING') stillPending(machine, Date.now());
+      else this.apply(machine, status);
+    } catch {
+      // Unanswered (or refused): the callback may still come; ask again later.
+      stillPending(machine, Date.now());
+    }
+    this.order.changed(machine);
+  }
+
+  private failureOf(err: unknown, machine: InstructionMachine): CallResult {
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+      const code = PERMANENT_FAILURES[err.cause.type ?? ''];
+      if (code) {
+        const detail =
+          err.cause.type === PROVIDER_REJECTED ? (err.cause.details?.[0] as string | undefined) : undefined;
+        return { status: 'REJECTED', code: (detail ? `${code}:${detail}` : code).slice(0, 64) };
+      }
+    }
+    if (err instanceof ActivityFailure) {
+      log.warn('payment provider unanswered after retries', this.order.logFields(machine));
+      return { status: 'UNANSWERED' };
+    }
+    throw err;
+  }
+}
+
+/** The key's attempt number, for the activity's summary in the UI. */
+function keyAttempt(idempotencyKey: string): string | undefined {
+  return idempotencyKey.split(':').at(-1);
+}

@@ -1,0 +1,84 @@
+// The read model is projected by a loop of its own (ARCHITECTURE.md, "Temporal design"): it takes the
+// instructions that changed since the last projection, with the events told meanwhile, and hands them
+// to one activity. The instruction loops never wait for it: a database outage delays the read model,
+// not a payment.
+import { condition, proxyActivities } from '@temporalio/workflow';
+import type { OrderActivities } from '../contract/activities.js';
+import type { ChangeAnswer } from '../contract/messages.js';
+import type { OrderEntity } from './order-entity.js';
+
+// The read model must catch up eventually, so projection retries without limit; it never blocks a payment.
+const PROJECTING = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+} as const;
+const { projectOrder } = proxyActivities<OrderActivities>(PROJECTING);
+
+/** How long an update waits for the read model to show its change before answering anyway. */
+const PROJECTION_WAIT_MS = 5_000;
+
+export class Projector {
+  private projecting = false;
+  private projectedVersion: bigint;
+
+  constructor(private readonly order: OrderEntity) {
+    this.projectedVersion = BigInt(order.state.lastVersion);
+  }
+
+  /** Nothing is left to project and no projection is under way. */
+  idle(): boolean {
+    const { state } = this.order;
+    return state.dirty.length === 0 && state.events.length === 0 && !state.orderDirty && !this.projecting;
+  }
+
+  /** An update's answer, once the read model shows its change (or after a few seconds, if it is slow). */
+  async answer(): Promise<ChangeAnswer> {
+    const version = BigInt(this.order.state.lastVersion) + 1n;
+    const projected = await condition(() => this.projectedVersion >= version, PROJECTION_WAIT_MS);
+    return { projected };
+  }
+
+  async run(): Promise<void> {
+    const { state } = this.order;
+    for (;;) {
+      await condition(() => state.dirty.length > 0 || state.orderDirty || state.events.length > 0);
+      const refs = state.dirty.splice(0);
+      const events = state.events.splice(0);
+      state.orderDirty = false;
+      const metadata = Object.fromEntries(
+        refs.filter((ref) => state.pendingMetadata[ref]).map((ref) => [ref, state.pendingMetadata[ref]]),
+      );
+      const version = this.nextVersion();
+      this.projecting = true;
+      await projectOrder.executeWithOptions({ ...PROJECTING, summary: `project ${refs.length} instruction(s)` }, [
+        {
+          tenantId: state.tenantId,
+          orderId: state.orderId,
+          orderRef: state.orderRef,
+          version: version.toString(),
+          status: state.status,
+          instructions: refs.map((ref) => ({
+            ...this.order.instructionOf(this.order.instruction(ref)),
+            metadata: metadata[ref],
+          })),
+          events,
+        },
+      ]);
+      for (const ref of Object.keys(metadata)) {
+        if (state.pendingMetadata[ref] === metadata[ref]) delete state.pendingMetadata[ref];
+      }
+      this.projecting = false;
+      this.projectedVersion = version;
+    }
+  }
+
+  private nextVersion(): bigint {
+    // From workflow time, which a reset or a continued run only moves forward: versions rise across runs.
+    const { state } = this.order;
+    const fromClock = BigInt(Date.now()) * 1000n;
+    const last = BigInt(state.lastVersion);
+    const version = fromClock > last ? fromClock : last + 1n;
+    state.lastVersion = version.toString();
+    return version;
+  }
+}
