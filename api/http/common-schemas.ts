@@ -58,12 +58,10 @@ export const ScheduleDateSchema = z
   });
 
 /** A point in time in a query (`since`, `createdFrom`…): ISO 8601 with offset, in the years 2000–2199. */
-export const TimestampQuerySchema = z.iso
-  .datetime({ offset: true })
-  .refine((v) => isScheduleYear(new Date(v)), {
-    error: 'must be in the years 2000–2199',
-    params: { code: 'out_of_range' },
-  });
+export const TimestampQuerySchema = z.iso.datetime({ offset: true }).refine((v) => isScheduleYear(new Date(v)), {
+  error: 'must be in the years 2000–2199',
+  params: { code: 'out_of_range' },
+});
 
 export const MetadataSchema = z
   .record(

@@ -4,7 +4,7 @@ import { IdempotencyRecord } from '../../db/entities/index.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { ApiError } from './problem.js';
-import type { Reply } from './route-table.js';
+import type { Reply } from './reply.js';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
 /** How long a request may hold its key before a retry may take it over (it died, or lost its connection). */

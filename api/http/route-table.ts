@@ -6,11 +6,14 @@ import { grants, type Role } from '../../domain/roles.js';
 import type { Principal } from '../auth/principal.js';
 import { IdempotencyHeaderSchema } from './common-schemas.js';
 import type { IdempotencyStore } from './idempotency.js';
+import type { Reply } from './reply.js';
 import './locals.js';
 import { problemResponses } from './openapi.js';
 import { ApiError } from './problem.js';
 import { validate } from './validate.js';
 import { z } from './zod.js';
+
+export type { Reply };
 
 /**
  * Who may call a route. `public` is for the token exchange alone; `account` routes act for the
@@ -35,13 +38,6 @@ type ContextOf<S extends RouteScope> = S extends 'tenant'
 type Parsed<T> = T extends ZodType ? z.output<T> : undefined;
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
-
-/** What a handler answers. The table sends it, after the request's transaction has committed. */
-export interface Reply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
 
 export interface RouteCall<S extends RouteScope, P, Q, B> {
   params: Parsed<P>;

@@ -17,12 +17,9 @@ export const MarketplaceAppSchema = z
     paymentMethods: z.array(z.enum(PAYMENT_METHODS)),
     countries: z.array(z.string()).openapi({ description: 'ISO 3166-1 alpha-2; empty means any' }),
     currencies: z.array(z.string()).openapi({ description: 'ISO 4217; empty means any' }),
-    configurationSchema: z
-      .record(z.string(), z.unknown())
-      .openapi({
-        description:
-          'JSON Schema of `configuration` at install; fields marked writeOnly are secrets, never shown again',
-      }),
+    configurationSchema: z.record(z.string(), z.unknown()).openapi({
+      description: 'JSON Schema of `configuration` at install; fields marked writeOnly are secrets, never shown again',
+    }),
   })
   .openapi('MarketplaceApp');
 
@@ -32,12 +29,10 @@ export const MarketplaceAppListSchema = z
 
 export const ConfigurationBodySchema = z
   .object({
-    configuration: z
-      .record(z.string(), z.unknown())
-      .openapi({
-        description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})',
-        example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' },
-      }),
+    configuration: z.record(z.string(), z.unknown()).openapi({
+      description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})',
+      example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' },
+    }),
   })
   .strict()
   .openapi('AppConfiguration');
