@@ -14,7 +14,7 @@ import { loadConfig } from '../config.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
-import type { MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
+import { minimalPaymentWorkflow, type MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
 
 const { values } = parseArgs({
   options: {
@@ -77,14 +77,14 @@ async function minimalBurst(): Promise<number[]> {
   const due = Date.now() + leadMs;
   const handles = await Promise.all(
     Array.from({ length: total }, (_, i) =>
-      stack.temporal.workflow.start('minimalPaymentWorkflow', {
+      stack.temporal.workflow.start(minimalPaymentWorkflow, {
         taskQueue: 'bench-minimal',
         workflowId: `minimal-${due}-${i}`,
         args: [due, `m-${due}-${i}`],
       }),
     ),
   );
-  const settledAt = await Promise.all(handles.map((h) => h.result() as Promise<number>));
+  const settledAt = await Promise.all(handles.map((h) => h.result()));
   return settledAt.map((at) => at - due).sort((a, b) => a - b);
 }
 

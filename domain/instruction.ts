@@ -60,6 +60,8 @@ export interface Instruction extends InstructionPlan, InstructionProgress {
 type ColumnType = 'uuid' | 'integer' | 'text' | 'bigint' | 'timestamptz' | 'jsonb';
 
 export interface Column {
+  /** Which part of the instruction the field is: its plan, its progress, or computed from both. */
+  part: 'plan' | 'progress' | 'computed';
   /** Its name in payment_instruction. */
   column: string;
   type: ColumnType;
@@ -70,40 +72,47 @@ export interface Column {
   fixed?: boolean;
 }
 
-/** An optional field must be stored in a nullable column: the compiler holds the two declarations together. */
-type ColumnsOf<T> = { [K in keyof T]-?: undefined extends T[K] ? Column & { nullable: true } : Column };
+/**
+ * The compiler holds the interfaces and the table together: every field has its column, in the right
+ * part, and an optional field is stored in a nullable column.
+ */
+type ColumnsOf<T> = {
+  [K in keyof T]-?: Column & {
+    part: K extends keyof InstructionPlan ? 'plan' : K extends keyof InstructionProgress ? 'progress' : 'computed';
+  } & (undefined extends T[K] ? { nullable: true } : unknown);
+};
 
 /** Every field of the instruction, in its column of payment_instruction. */
 export const INSTRUCTION_COLUMNS = {
-  instructionId: { column: 'id', type: 'uuid', fixed: true },
-  position: { column: 'position', type: 'integer', fixed: true },
-  instructionRef: { column: 'instruction_ref', type: 'text', length: 50, fixed: true },
-  direction: { column: 'direction', type: 'text', length: 6, fixed: true },
-  amountMinor: { column: 'amount_minor', type: 'bigint' },
-  currency: { column: 'currency', type: 'text', length: 3, fixed: true },
-  country: { column: 'country', type: 'text', length: 2, fixed: true },
-  openAt: { column: 'open_at', type: 'timestamptz' },
-  dueAt: { column: 'due_at', type: 'timestamptz' },
-  customerRef: { column: 'customer_ref', type: 'text', length: 50, nullable: true, fixed: true },
-  financialInstrumentId: { column: 'financial_instrument_id', type: 'text', length: 100, nullable: true },
+  instructionId: { part: 'plan', column: 'id', type: 'uuid', fixed: true },
+  position: { part: 'plan', column: 'position', type: 'integer', fixed: true },
+  instructionRef: { part: 'plan', column: 'instruction_ref', type: 'text', length: 50, fixed: true },
+  direction: { part: 'plan', column: 'direction', type: 'text', length: 6, fixed: true },
+  amountMinor: { part: 'plan', column: 'amount_minor', type: 'bigint' },
+  currency: { part: 'plan', column: 'currency', type: 'text', length: 3, fixed: true },
+  country: { part: 'plan', column: 'country', type: 'text', length: 2, fixed: true },
+  openAt: { part: 'plan', column: 'open_at', type: 'timestamptz' },
+  dueAt: { part: 'plan', column: 'due_at', type: 'timestamptz' },
+  customerRef: { part: 'plan', column: 'customer_ref', type: 'text', length: 50, nullable: true, fixed: true },
+  financialInstrumentId: { part: 'plan', column: 'financial_instrument_id', type: 'text', length: 100, nullable: true },
   // Nullable in the table (rows from before schemes were required); every instruction has them now.
-  schemeId: { column: 'scheme_id', type: 'uuid', nullable: true },
-  schemeVersion: { column: 'scheme_version', type: 'integer', nullable: true },
-  options: { column: 'resolved_options', type: 'jsonb', nullable: true },
-  appId: { column: 'app_id', type: 'text', length: 64, nullable: true },
-  paymentMethod: { column: 'payment_method', type: 'text', length: 16, nullable: true },
-  status: { column: 'status', type: 'text', length: 16 },
-  attempts: { column: 'attempts', type: 'integer' },
-  providerRef: { column: 'provider_ref', type: 'text', length: 128, nullable: true },
-  voucherCode: { column: 'voucher_code', type: 'text', length: 64, nullable: true },
-  failureCode: { column: 'failure_code', type: 'text', length: 64, nullable: true },
-  nextActionAt: { column: 'next_action_at', type: 'timestamptz', nullable: true },
-  openedAt: { column: 'opened_at', type: 'timestamptz', nullable: true },
-  processingAt: { column: 'processing_at', type: 'timestamptz', nullable: true },
-  lateAt: { column: 'late_at', type: 'timestamptz', nullable: true },
-  settledAt: { column: 'settled_at', type: 'timestamptz', nullable: true },
-  failedAt: { column: 'failed_at', type: 'timestamptz', nullable: true },
-  cancelledAt: { column: 'cancelled_at', type: 'timestamptz', nullable: true },
+  schemeId: { part: 'plan', column: 'scheme_id', type: 'uuid', nullable: true },
+  schemeVersion: { part: 'plan', column: 'scheme_version', type: 'integer', nullable: true },
+  options: { part: 'plan', column: 'resolved_options', type: 'jsonb', nullable: true },
+  appId: { part: 'plan', column: 'app_id', type: 'text', length: 64, nullable: true },
+  paymentMethod: { part: 'plan', column: 'payment_method', type: 'text', length: 16, nullable: true },
+  status: { part: 'progress', column: 'status', type: 'text', length: 16 },
+  attempts: { part: 'progress', column: 'attempts', type: 'integer' },
+  providerRef: { part: 'progress', column: 'provider_ref', type: 'text', length: 128, nullable: true },
+  voucherCode: { part: 'progress', column: 'voucher_code', type: 'text', length: 64, nullable: true },
+  failureCode: { part: 'progress', column: 'failure_code', type: 'text', length: 64, nullable: true },
+  nextActionAt: { part: 'computed', column: 'next_action_at', type: 'timestamptz', nullable: true },
+  openedAt: { part: 'progress', column: 'opened_at', type: 'timestamptz', nullable: true },
+  processingAt: { part: 'progress', column: 'processing_at', type: 'timestamptz', nullable: true },
+  lateAt: { part: 'progress', column: 'late_at', type: 'timestamptz', nullable: true },
+  settledAt: { part: 'progress', column: 'settled_at', type: 'timestamptz', nullable: true },
+  failedAt: { part: 'progress', column: 'failed_at', type: 'timestamptz', nullable: true },
+  cancelledAt: { part: 'progress', column: 'cancelled_at', type: 'timestamptz', nullable: true },
 } as const satisfies ColumnsOf<Instruction>;
 
 type Columns = typeof INSTRUCTION_COLUMNS;
@@ -120,39 +129,13 @@ export type InstructionRow = {
 
 export const INSTRUCTION_FIELDS = Object.keys(INSTRUCTION_COLUMNS) as (keyof Instruction)[];
 
-/** The fields of the plan, as the workflow carries them; the rest is progress (and nextActionAt, computed). */
-export const PLAN_FIELDS = [
-  'instructionId',
-  'position',
-  'instructionRef',
-  'direction',
-  'amountMinor',
-  'currency',
-  'country',
-  'openAt',
-  'dueAt',
-  'customerRef',
-  'financialInstrumentId',
-  'schemeId',
-  'schemeVersion',
-  'options',
-  'appId',
-  'paymentMethod',
-] as const satisfies readonly (keyof InstructionPlan)[];
+const fieldsOf = (part: Column['part']) =>
+  INSTRUCTION_FIELDS.filter((field) => INSTRUCTION_COLUMNS[field].part === part);
 
-export const PROGRESS_FIELDS = [
-  'status',
-  'attempts',
-  'providerRef',
-  'voucherCode',
-  'failureCode',
-  'openedAt',
-  'processingAt',
-  'lateAt',
-  'settledAt',
-  'failedAt',
-  'cancelledAt',
-] as const satisfies readonly (keyof InstructionProgress)[];
+/** The fields of the plan, as the workflow carries them. */
+export const PLAN_FIELDS = fieldsOf('plan') as (keyof InstructionPlan)[];
+/** The fields of its progress, as the workflow's loop moves them. */
+export const PROGRESS_FIELDS = fieldsOf('progress') as (keyof InstructionProgress)[];
 
 /** What an event tells of the instruction, as it was when the event happened (webhook payloads carry these). */
 export const EVENT_FIELDS = [

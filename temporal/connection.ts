@@ -13,5 +13,3 @@ export function connectApiToTemporal(address: string): Promise<Connection> {
   });
 }
 
-/** How long the API waits for Temporal to take an order's workflow before leaving it to the reconciler. */
-export const START_DEADLINE_MS = 5_000;
