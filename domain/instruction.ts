@@ -1,8 +1,9 @@
-// The payment instruction's one declared shape (ARCHITECTURE.md, "Instruction lifecycle"): what was
-// planned for it, where it stands, and how each field is stored. The row, the workflow's record, the
-// API, the events and the provider request are all made from this declaration by the codecs in
-// orders/contract/instruction-codec.ts; the read model's entity and its upsert take their columns
-// from INSTRUCTION_COLUMNS.
+// The payment instruction's one declared shape (ARCHITECTURE.md, "Layout"): what was planned for it,
+// where it stands, and how each field is stored. Everything else is made from this declaration: the
+// read model's entity and the projection's upsert (their columns), the row codec
+// (orders/read-model.ts), the workflow's record, event and provider codecs
+// (orders/contract/instruction-codec.ts), the webhook payload (orders/event-payloads.ts) and the
+// API's (orders/http/presenter.ts).
 import type { InstructionStatus } from './instruction-status.js';
 import type { PaymentMethod, ResolvedOption } from './scheme.js';
 

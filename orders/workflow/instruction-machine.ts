@@ -1,6 +1,6 @@
 // One instruction's lifecycle as data and pure functions (ARCHITECTURE.md, "Instruction lifecycle"):
 // what it is waiting for, what it does next, and how an outcome or a change moves it. No Temporal
-// API here, so the rules can be tested without a server; payment-order.workflow.ts runs them.
+// API here, so the rules can be tested without a server; instruction-loops.ts runs them.
 import { dueBeforeOpen, DUE_BEFORE_OPEN } from '../../domain/dates.js';
 import type { InstructionPlan, InstructionProgress } from '../../domain/instruction.js';
 import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
