@@ -12,4 +12,3 @@ export function connectApiToTemporal(address: string): Promise<Connection> {
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 6 }))],
   });
 }
-
