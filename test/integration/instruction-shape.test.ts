@@ -108,7 +108,13 @@ describe("the instruction's one declared shape", () => {
     };
     expect([customerRef, financialInstrumentId, nextActionAt]).not.toContain(undefined);
     for (const instruction of [full, sparse]) {
-      em.create(PaymentInstruction, { ...rowOf(instruction), order, tenantId: order.tenantId, metadata: {} });
+      em.create(PaymentInstruction, {
+        ...rowOf(instruction),
+        order,
+        tenantId: order.tenantId,
+        metadata: {},
+        projectionVersion: '0',
+      });
     }
     await em.flush();
     const stored = await orm.em.fork().find(PaymentInstruction, { order: order.id }, { orderBy: { position: 'asc' } });
