@@ -33,6 +33,7 @@ import { payPageRouter } from '../orders/pay-page/router.js';
 import { paymentLinkKey } from '../orders/http/payment-link-token.js';
 import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
 import { OrderService } from '../orders/order-service.js';
+import { ProviderResults } from '../orders/provider-results.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
@@ -69,7 +70,7 @@ export function createApi(deps: ApiDependencies): Express {
   const orders = new OrderService({ orm, temporal });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
-  addProviderRoutes(routes, { orm, temporal, secretBox, apps: deps.apps });
+  addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), secretBox, apps: deps.apps });
   addWebhookRoutes(routes, {
     orm,
     temporal,

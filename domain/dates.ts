@@ -42,14 +42,6 @@ export function parseScheduleDate(value: string, timeZone?: string): Date | unde
   return undefined;
 }
 
-/** The rule every schedule keeps: an instruction does not fall due before it opens. */
-export const DUE_BEFORE_OPEN = { code: 'due_before_open', message: 'dueDate must not be before openDate' } as const;
-
-/** Whether a due date comes before its open date, which no instruction may have. */
-export function dueBeforeOpen(openAt: Date | string, dueAt: Date | string): boolean {
-  return new Date(dueAt).getTime() < new Date(openAt).getTime();
-}
-
 /** Whether `timeZone` is an IANA zone name this runtime knows. */
 export function isTimeZone(timeZone: string): boolean {
   try {

@@ -163,6 +163,22 @@ export function pickFields<T extends object, K extends keyof T>(value: T, fields
   return picked;
 }
 
+/** The rule every schedule keeps: an instruction does not fall due before it opens. */
+export const DUE_BEFORE_OPEN = { code: 'due_before_open', message: 'dueDate must not be before openDate' } as const;
+
+/** Whether a due date comes before its open date, which no instruction may have. */
+export function dueBeforeOpen(openAt: Date | string, dueAt: Date | string): boolean {
+  return new Date(dueAt).getTime() < new Date(openAt).getTime();
+}
+
+/** The option a choice names, if the instruction was offered it: only what its scheme offered may pay it. */
+export function offeredOption(
+  options: readonly ResolvedOption[],
+  choice: { appId: string; paymentMethod: string },
+): ResolvedOption | undefined {
+  return options.find((o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod);
+}
+
 /** A financial instrument's id as an instruction names it: 1–100 printable ASCII characters (its column's length). */
 export const FINANCIAL_INSTRUMENT_ID = {
   pattern: /^[\x21-\x7e]{1,100}$/,

@@ -9,7 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../db/entities/index.js';
-import { dueBeforeOpen, DUE_BEFORE_OPEN, parseScheduleDate } from '../domain/dates.js';
+import { parseScheduleDate } from '../domain/dates.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
 import { formatAmount, parseAmountAt } from '../domain/money.js';
 import { Refusal } from '../domain/refusal.js';
@@ -266,9 +267,7 @@ export class OrderService {
     choice: PaymentChoice,
     updateId: UpdateId,
   ): Promise<void> {
-    const option = (instruction.options ?? []).find(
-      (o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod,
-    );
+    const option = offeredOption(instruction.options ?? [], choice);
     if (!option) {
       throw Refusal.invalid([
         {

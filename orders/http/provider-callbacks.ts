@@ -1,20 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AppConnector } from '../../apps/app-connector.js';
-import { PaymentInstruction, ProviderCallback } from '../../db/entities/index.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
-import { orderWorkflowId } from '../contract/ids.js';
-import { providerResultSignal } from '../contract/messages.js';
+import type { ProviderResults } from '../provider-results.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { z } from '../../api/http/zod.js';
 import { AppIdParamsSchema } from '../../api/marketplace/schemas.js';
 
 export interface ProviderRouteDeps {
-  orm: MikroORM;
-  temporal: Client;
+  results: ProviderResults;
   secretBox: SecretBox;
   apps: Map<string, AppConnector>;
 }
@@ -33,11 +27,10 @@ const badSignature = () => new ApiError(401, 'invalid_signature', 'the callbackâ
 /**
  * Asynchronous results from providers (a bank debit settling days later). The body names the
  * tenant's payment; the signature must verify with that tenant's installation of the app, or the
- * callback is refused and changes nothing. A verified result is stored once per payment and
- * outcome, then handed to the order's workflow as a signal; if Temporal cannot take it, the answer
- * is a 503 so that the provider tries again, and the stored row is delivered then.
+ * callback is refused and changes nothing. A verified result goes to ProviderResults; if Temporal
+ * cannot take it, the answer is a 503 so that the provider tries again.
  */
-export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox, apps }: ProviderRouteDeps): void {
+export function addProviderRoutes(routes: RouteTable, { results, secretBox, apps }: ProviderRouteDeps): void {
   routes.add({
     method: 'post',
     path: '/providers/:appId/callbacks',
@@ -66,46 +59,9 @@ export function addProviderRoutes(routes: RouteTable, { orm, temporal, secretBox
         : undefined;
       if (!result || result.providerRef !== reference.providerRef) throw badSignature();
 
-      const { tenantId, orderRef, instructionRef } = reference;
-      const instruction = await em.findOne(PaymentInstruction, { tenantId, instructionRef, order: { orderRef } });
-      if (!instruction) throw new ApiError(404, 'payment_not_found', 'no such payment of this tenant');
-
-      const stored: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
-        `insert into provider_callback (id, tenant_id, app_id, provider_ref, status, order_ref, instruction_ref, payload, received_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())
-         on conflict (tenant_id, app_id, provider_ref, status) do update set app_id = excluded.app_id
-         returning id, delivered_at`,
-        [randomUUID(), tenantId, params.appId, result.providerRef, result.status, orderRef, instructionRef, rawBody],
-        'all',
-        em.getTransactionContext(),
-      );
-      const [{ id, delivered_at: deliveredAt }] = stored;
-      if (deliveredAt) return { status: 202, body: { received: true, duplicate: true } };
-
-      afterCommit(async () => {
-        try {
-          await temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef)).signal(providerResultSignal, result);
-        } catch (err) {
-          // The order has finished: nothing is waiting for this result, and nothing will. It is kept, and answered.
-          if (err instanceof WorkflowNotFoundError) {
-            req.log.info({ tenantId, orderRef, instructionRef }, 'a provider result arrived for a finished order');
-            await orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
-            return;
-          }
-          req.log.warn(
-            { err, tenantId, orderRef, instructionRef },
-            'could not hand a provider result to its workflow yet',
-          );
-          throw new ApiError(
-            503,
-            'workflow_unavailable',
-            'the result is stored but could not be handed on yet; send it again',
-            undefined,
-            { 'retry-after': '5' },
-          );
-        }
-        await orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
-      });
+      const { id, delivered } = await results.record(em, params.appId, reference, result, rawBody);
+      if (delivered) return { status: 202, body: { received: true, duplicate: true } };
+      afterCommit(() => results.deliver(id, reference, result, req.log));
       return { status: 202, body: { received: true, duplicate: false } };
     },
   });

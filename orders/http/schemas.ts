@@ -1,6 +1,6 @@
 import { DomainValidationError } from '../../domain/errors.js';
-import { dueBeforeOpen, DUE_BEFORE_OPEN, parseScheduleDate } from '../../domain/dates.js';
-import { FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
+import { parseScheduleDate } from '../../domain/dates.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
 import { parseAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS } from '../../domain/scheme.js';

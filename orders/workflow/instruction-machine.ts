@@ -1,8 +1,13 @@
 // One instruction's lifecycle as data and pure functions (ARCHITECTURE.md, "Instruction lifecycle"):
 // what it is waiting for, what it does next, and how an outcome or a change moves it. No Temporal
 // API here, so the rules can be tested without a server; instruction-loops.ts runs them.
-import { dueBeforeOpen, DUE_BEFORE_OPEN } from '../../domain/dates.js';
-import type { InstructionPlan, InstructionProgress } from '../../domain/instruction.js';
+import {
+  dueBeforeOpen,
+  DUE_BEFORE_OPEN,
+  offeredOption,
+  type InstructionPlan,
+  type InstructionProgress,
+} from '../../domain/instruction.js';
 import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
 import type { PaymentOutcome, ProviderResult } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment } from '../contract/messages.js';
@@ -282,7 +287,7 @@ export function payRefusal(
 ): string | undefined {
   const refusal = changeRefusal(machine, 'pay');
   if (refusal) return refusal;
-  if (!machine.plan.options.some((o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod)) {
+  if (!offeredOption(machine.plan.options, choice)) {
     return `${choice.paymentMethod} through ${choice.appId} is not an option of instruction ${machine.plan.instructionRef}`;
   }
   return undefined;

@@ -3,9 +3,8 @@
 // workflow function wires these to Temporal; the loops, the projector and the operator view read
 // and mark what changed here.
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
-import { dueBeforeOpen, DUE_BEFORE_OPEN } from '../../domain/dates.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
-import type { Instruction } from '../../domain/instruction.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { isFinal, type OrderStatus } from '../../domain/instruction-status.js';
 import type { ProviderResult } from '../../domain/payment-outcome.js';
 import type { EventType } from '../../domain/webhook.js';
