@@ -7,7 +7,7 @@ import {
   type EntitySchemaProperty,
 } from '@mikro-orm/core';
 import { INSTRUCTION_COLUMNS, INSTRUCTION_FIELDS, type Column, type InstructionRow } from '../../domain/instruction.js';
-import type { OrderStatus } from '../../domain/instruction-status.js';
+import type { InstructionStatus, OrderStatus } from '../../domain/instruction-status.js';
 
 export class PaymentOrder {
   id!: string;
@@ -67,6 +67,9 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
 export interface PaymentInstruction extends InstructionRow {}
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- as above
 export class PaymentInstruction {
+  // Their columns' defaults (MikroORM infers them from these initialisers, as the migrations have them).
+  status: InstructionStatus = 'PENDING';
+  attempts = 0;
   order!: PaymentOrder;
   tenantId!: string;
   metadata: Record<string, string> = {};

@@ -23,8 +23,9 @@ export function instructionOf(
   return { ...plan, ...pickFields(progress, PROGRESS_FIELDS), ...(nextActionAt === undefined ? {} : { nextActionAt }) };
 }
 
+/** The plan alone (rows from before schemes were required have no options: none, then). */
 export function planOf(instruction: Instruction): InstructionPlan {
-  return pickFields(instruction, PLAN_FIELDS);
+  return { ...pickFields(instruction, PLAN_FIELDS), options: instruction.options ?? [] };
 }
 
 /** What an event records of the instruction as it is now. */
