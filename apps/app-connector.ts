@@ -3,6 +3,18 @@ import type { PaymentOutcome, PaymentRequest, ProviderResult } from '../domain/p
 
 export type { InstalledApp };
 
+/**
+ * How a provider says it has no payment under an idempotency key: a 404 whose JSON body is
+ * `{"error": "payment_not_found"}`. Any other answer to a look-up (another 404, a 405, a 501) is a
+ * provider that cannot tell, and the key is kept (README, "Your own provider").
+ */
+export const PAYMENT_NOT_FOUND = 'payment_not_found';
+
+/** Whether a look-up's answer says, in so many words, that the provider has no payment under the key. */
+export function saysNoPayment(statusCode: number, body: unknown): boolean {
+  return statusCode === 404 && (body as { error?: unknown } | undefined)?.error === PAYMENT_NOT_FOUND;
+}
+
 /** Whose payment a callback is about, read before its signature can be checked with that tenant's secrets. */
 export interface CallbackReference {
   tenantId: string;
@@ -22,7 +34,10 @@ export interface AppConnector {
   execute(payment: PaymentRequest, idempotencyKey: string, installation: InstalledApp): Promise<PaymentOutcome>;
   /** The current state of an earlier payment. */
   getStatus(providerRef: string, installation: InstalledApp): Promise<PaymentOutcome>;
-  /** The payment made under an idempotency key, or undefined when the provider has none (the call never reached it). */
+  /**
+   * The payment made under an idempotency key, or undefined when the provider says it has none (the
+   * call never reached it). A provider that cannot tell refuses (ProviderRejectedError).
+   */
   findByIdempotencyKey(idempotencyKey: string, installation: InstalledApp): Promise<PaymentOutcome | undefined>;
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;

@@ -14,7 +14,8 @@ const TRANSITIONS: Record<InstructionStatus, readonly InstructionStatus[]> = {
   PENDING: ['OPEN', 'CANCELLED'],
   OPEN: ['PROCESSING', 'LATE', 'CANCELLED'],
   PROCESSING: ['SETTLED', 'LATE', 'FAILED'],
-  LATE: ['PROCESSING', 'FAILED', 'CANCELLED'],
+  // LATE to SETTLED: a payment of unknown outcome that the tenant found settled at the provider.
+  LATE: ['PROCESSING', 'SETTLED', 'FAILED', 'CANCELLED'],
   SETTLED: [],
   FAILED: [],
   CANCELLED: [],

@@ -7,6 +7,8 @@ import {
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
+import { recordAudit } from '../api/audit/record-audit.js';
+import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../db/entities/index.js';
 import { parseScheduleDate } from '../domain/dates.js';
@@ -22,10 +24,16 @@ import {
   cancelInstructionUpdate,
   cancelOrderUpdate,
   payInstructionUpdate,
+  resolveInstructionUpdate,
   type InstructionAmendment,
 } from './contract/messages.js';
 import { REFUSAL_OF_CHANGE } from './contract/refusals.js';
-import type { AmendInstructionInput, CreateOrderInput, InstructionInput } from './http/schemas.js';
+import type {
+  AmendInstructionInput,
+  CreateOrderInput,
+  InstructionInput,
+  ResolveInstructionInput,
+} from './http/schemas.js';
 import { buildOrder, planInstruction } from './order-plans.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
@@ -252,6 +260,38 @@ export class OrderService {
         updateId,
       }),
     );
+    return this.reread(em, order);
+  }
+
+  /**
+   * Ends a payment of unknown outcome with what the tenant's admin found out at the provider, and
+   * records who said so in the audit log, with the change.
+   */
+  async resolveInstruction(
+    em: EntityManager,
+    actor: Principal,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    input: ResolveInstructionInput,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    const { outcome, providerRef, note } = input;
+    await this.change(order, (handle) =>
+      handle.executeUpdate(resolveInstructionUpdate, {
+        args: [{ instructionRef: instruction.instructionRef, outcome, ...(providerRef ? { providerRef } : {}) }],
+        updateId,
+      }),
+    );
+    recordAudit(em, actor, {
+      action: 'instruction.resolve',
+      targetType: 'instruction',
+      targetId: instruction.instructionId,
+      details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
+    });
+    await em.flush();
     return this.reread(em, order);
   }
 

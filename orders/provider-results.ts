@@ -4,10 +4,14 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CallbackReference } from '../apps/app-connector.js';
 import { PaymentInstruction, ProviderCallback } from '../db/entities/index.js';
+import { isFinal } from '../domain/instruction-status.js';
 import type { ProviderResult } from '../domain/payment-outcome.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
-import { providerResultSignal } from './contract/messages.js';
+import { orderStateQuery, providerResultSignal } from './contract/messages.js';
+
+/** How long a callback waits for the order's workflow to say which payment it has in flight. */
+const QUERY_DEADLINE_MS = 5_000;
 
 export interface ProviderResultDependencies {
   orm: MikroORM;
@@ -32,7 +36,11 @@ export class ProviderResults {
     rawBody: string,
   ): Promise<{ id: string; delivered: boolean }> {
     const instruction = await em.findOne(PaymentInstruction, { tenantId, instructionRef, order: { orderRef } });
-    if (!instruction) throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
+    // A callback speaks only for its own payment: one of this app, under this reference. Anything
+    // else looks exactly like a payment that does not exist, and changes nothing.
+    if (!instruction || !(await this.isCurrentPayment(instruction, orderRef, appId, result.providerRef))) {
+      throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
+    }
     const [stored]: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
       `insert into provider_callback (id, tenant_id, app_id, provider_ref, status, order_ref, instruction_ref, payload, received_at)
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())
@@ -45,13 +53,44 @@ export class ProviderResults {
     return { id: stored.id, delivered: stored.delivered_at !== null };
   }
 
+  /**
+   * Whether the instruction is paid through `appId` and its current payment is `providerRef`: as
+   * the read model shows it, or, when that may lag behind (a payment just made, an app just amended),
+   * as its workflow knows it.
+   */
+  private async isCurrentPayment(
+    instruction: PaymentInstruction,
+    orderRef: string,
+    appId: string,
+    providerRef: string,
+  ): Promise<boolean> {
+    if (instruction.appId === appId && instruction.providerRef === providerRef) return true;
+    if (isFinal(instruction.status)) return false;
+    const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(instruction.tenantId, orderRef));
+    try {
+      const view = await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+        handle.query(orderStateQuery),
+      );
+      const live = view.instructions.find((i) => i.instructionRef === instruction.instructionRef);
+      return live?.appId === appId && live.providerRef === providerRef;
+    } catch {
+      throw new Refusal('unavailable', 'workflow_unavailable', 'the payment cannot be checked just now; send it again');
+    }
+  }
+
   /** Hands a stored result to its order's workflow, once its row has committed. */
-  async deliver(id: string, reference: CallbackReference, result: ProviderResult, log: Logger): Promise<void> {
+  async deliver(
+    id: string,
+    appId: string,
+    reference: CallbackReference,
+    result: ProviderResult,
+    log: Logger,
+  ): Promise<void> {
     const { tenantId, orderRef, instructionRef } = reference;
     try {
       await this.deps.temporal.workflow
         .getHandle(orderWorkflowId(tenantId, orderRef))
-        .signal(providerResultSignal, result);
+        .signal(providerResultSignal, { ...result, appId });
     } catch (err) {
       // The order has finished: nothing is waiting for this result, and nothing will. It is kept, and answered.
       if (!(err instanceof WorkflowNotFoundError)) {

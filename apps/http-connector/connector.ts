@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Got, Response } from 'got';
 import { Webhook } from 'standardwebhooks';
-import type { AppConnector, CallbackReference } from '../app-connector.js';
+import { saysNoPayment, type AppConnector, type CallbackReference } from '../app-connector.js';
 import { guardedLookup } from '../outbound-guard.js';
 import type { OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { outboundUrlProblem } from '../../domain/outbound-url.js';
@@ -113,7 +113,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         installation.secrets.signingSecret,
         timeoutMs,
       );
-      if (response.statusCode === 404) return undefined;
+      if (saysNoPayment(response.statusCode, response.body)) return undefined;
       return toOutcome(answered(response));
     },
     callbackReference(rawBody): CallbackReference | undefined {

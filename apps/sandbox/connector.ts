@@ -1,5 +1,5 @@
 import type { Got, Response } from 'got';
-import type { AppConnector, CallbackReference } from '../app-connector.js';
+import { saysNoPayment, type AppConnector, type CallbackReference } from '../app-connector.js';
 import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
 
@@ -72,7 +72,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
         searchParams: { idempotencyKey },
         headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
       });
-      if (response.statusCode === 404) return undefined;
+      if (saysNoPayment(response.statusCode, response.body)) return undefined;
       return toOutcome(answered(response));
     },
     callbackReference(rawBody): CallbackReference | undefined {

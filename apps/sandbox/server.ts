@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { PAYMENT_NOT_FOUND } from '../app-connector.js';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from './callback-signature.js';
 import { idempotencyScope, Ledger, type PaymentRecord, type SandboxPaymentRequest } from './ledger.js';
 import { bankBehaviour, cardBehaviour, voucherPayout, type Resolution } from './outcomes.js';
@@ -113,7 +114,8 @@ export function createSandboxApp({
     if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > 255)
       return refuse(res, 400, 'idempotency_key_required');
     const payment = ledger.findByIdempotencyKey(merchantOf(req), idempotencyKey);
-    if (!payment) return refuse(res, 404, 'not_found');
+    // Said in so many words: a bare 404 could as well be a route this provider does not have.
+    if (!payment) return refuse(res, 404, PAYMENT_NOT_FOUND);
     res.json(presentPayment(payment));
   });
 

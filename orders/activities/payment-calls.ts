@@ -1,4 +1,4 @@
-import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
@@ -7,6 +7,7 @@ import type { InstallationCache } from './installation-cache.js';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
+  OUTCOME_UNKNOWN,
   PROVIDER_REJECTED,
   type ExecutePaymentInput,
   type PaymentLookupInput,
@@ -52,7 +53,12 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
     return { app, installation };
   }
 
-  async function call(what: () => Promise<PaymentOutcome>): Promise<PaymentOutcome> {
+  /**
+   * Makes a call to the provider. `keyMayHaveReached`: an earlier try under the same key may have
+   * moved money (it went unanswered), so a refusal now says nothing of what that try did: it is an
+   * unknown outcome, which keeps the key, never a refusal that lets a new key pay again.
+   */
+  async function call(what: () => Promise<PaymentOutcome>, keyMayHaveReached: boolean): Promise<PaymentOutcome> {
     // Heartbeats while the provider answers: if this worker dies, Temporal learns it within the
     // heartbeat timeout and retries elsewhere (with the same key) instead of waiting out the call's whole timeout.
     const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
@@ -61,7 +67,7 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
     } catch (err) {
       if (err instanceof ProviderRejectedError) {
         throw ApplicationFailure.create({
-          type: PROVIDER_REJECTED,
+          type: keyMayHaveReached ? OUTCOME_UNKNOWN : PROVIDER_REJECTED,
           message: err.message,
           details: [err.code],
           nonRetryable: true,
@@ -74,9 +80,16 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
   }
 
   return {
-    async executePayment({ appId, request, idempotencyKey }: ExecutePaymentInput): Promise<PaymentOutcome> {
+    async executePayment({
+      appId,
+      request,
+      idempotencyKey,
+      keyMayHaveReached = false,
+    }: ExecutePaymentInput): Promise<PaymentOutcome> {
       const { app, installation } = await connect(request.tenantId, appId);
-      const outcome = await call(() => app.execute(request, idempotencyKey, installation));
+      // A retry of this activity: the try before it went unanswered (or failed), under the same key.
+      const reached = keyMayHaveReached || Context.current().info.attempt > 1;
+      const outcome = await call(() => app.execute(request, idempotencyKey, installation), reached);
       log.info('payment executed', {
         tenantId: request.tenantId,
         orderRef: request.orderRef,
@@ -90,16 +103,17 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
 
     async getPaymentStatus({ appId, tenantId, providerRef }: PaymentStatusInput): Promise<PaymentOutcome> {
       const { app, installation } = await connect(tenantId, appId);
-      return call(() => app.getStatus(providerRef, installation));
+      return call(() => app.getStatus(providerRef, installation), false);
     },
 
     async lookupPayment({ appId, tenantId, idempotencyKey }: PaymentLookupInput): Promise<PaymentOutcome | null> {
       const { app, installation } = await connect(tenantId, appId);
       let found: PaymentOutcome | undefined;
+      // Only a key that may have reached the provider is looked up: a refusal to say is no answer.
       await call(async () => {
         found = await app.findByIdempotencyKey(idempotencyKey, installation);
         return found as PaymentOutcome;
-      });
+      }, true);
       log.info('asked the provider about an unanswered payment', {
         tenantId,
         appId,

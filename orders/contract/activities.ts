@@ -10,11 +10,18 @@ import type { EventType } from '../../domain/webhook.js';
 export const APP_NOT_INSTALLED = 'AppNotInstalled';
 export const PROVIDER_REJECTED = 'ProviderRejected';
 export const APP_CREDENTIALS_UNREADABLE = 'AppCredentialsUnreadable';
+/**
+ * The provider refused a call under a key an earlier, unanswered call may already have paid with
+ * (a 409 "key in use", a look-up it does not offer): what that call did is still unknown.
+ */
+export const OUTCOME_UNKNOWN = 'OutcomeUnknown';
 
 export interface ExecutePaymentInput {
   appId: string;
   request: PaymentRequest;
   idempotencyKey: string;
+  /** An earlier call under this key went unanswered: a refusal now does not say nothing moved. */
+  keyMayHaveReached?: boolean;
 }
 
 export interface PaymentStatusInput {

@@ -50,8 +50,13 @@ export interface ChangeAnswer {
 
 export const orderStateQuery = defineQuery<OrderView>('orderState');
 
-/** A provider's asynchronous result for a payment it answered PENDING, delivered by the API from a verified callback. */
-export const providerResultSignal = defineSignal<[ProviderResult]>('providerResult');
+/**
+ * A provider's asynchronous result for a payment it answered PENDING, delivered by the API from a
+ * verified callback, with the app whose callback it was (absent in signals sent before apps were
+ * checked): only the instruction's own app may settle or fail its payment.
+ */
+export type SignalledResult = ProviderResult & { appId?: string };
+export const providerResultSignal = defineSignal<[SignalledResult]>('providerResult');
 
 /** Cancels every instruction not yet final. Refused while one is being paid. */
 export const cancelOrderUpdate = defineUpdate<ChangeAnswer, []>('cancelOrder');
@@ -90,6 +95,17 @@ export interface AddInstruction {
   metadata: Record<string, string>;
 }
 export const addInstructionUpdate = defineUpdate<ChangeAnswer, [AddInstruction]>('addInstruction');
+
+/**
+ * A tenant admin ends a payment of unknown outcome with what the provider told them: it settled,
+ * or nothing was paid (and the key is free for a new payment).
+ */
+export interface ResolveInstruction {
+  instructionRef: string;
+  outcome: 'SETTLED' | 'NOT_PAID';
+  providerRef?: string;
+}
+export const resolveInstructionUpdate = defineUpdate<ChangeAnswer, [ResolveInstruction]>('resolveInstruction');
 
 /** The customer pays now, in the open window, with one of the instruction's options. */
 export interface PayInstruction {

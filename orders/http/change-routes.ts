@@ -11,6 +11,7 @@ import {
   OrderRefParamsSchema,
   OrderSchema,
   PayInstructionSchema,
+  ResolveInstructionSchema,
 } from './schemas.js';
 
 /** An Idempotency-Key becomes the update's id, so a retried request is the same update, taken once. */
@@ -100,6 +101,31 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
     handler: async ({ params, em, req, context: { tenantId } }) => {
       const { orderRef, instructionRef } = params;
       const changed = await orders.cancelInstruction(em, tenantId, orderRef, instructionRef, updateIdOf(req));
+      return { status: 200, body: presentOrder(changed.order, changed.instructions) };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/order-management/:orderRef/instructions/:instructionRef/resolve',
+    scope: 'tenant',
+    roles: ['tenant-admin'],
+    summary: 'Resolve a payment of unknown outcome with what the provider says became of it',
+    description:
+      'When a payment call went unanswered, or the provider refused a retry of it, the instruction keeps the call’s idempotency key ' +
+      'and can be neither amended, cancelled nor paid otherwise, since money may have moved. A tenant admin who has found out from ' +
+      'the provider what happened says so here: SETTLED settles the instruction; NOT_PAID releases the key. Audited. Refused (409) ' +
+      'for an instruction with no unknown outcome.',
+    tags: ['Order changes'],
+    params: InstructionRefParamsSchema,
+    body: ResolveInstructionSchema,
+    responses: { 200: { description: 'The order as it now stands', schema: OrderSchema } },
+    problems: [409, 503],
+    transactional: false,
+    handler: async ({ params, body, em, req, context: { principal, tenantId } }) => {
+      const { orderRef, instructionRef } = params;
+      const id = updateIdOf(req);
+      const changed = await orders.resolveInstruction(em, principal, tenantId, orderRef, instructionRef, body, id);
       return { status: 200, body: presentOrder(changed.order, changed.instructions) };
     },
   });

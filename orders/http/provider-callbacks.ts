@@ -61,7 +61,7 @@ export function addProviderRoutes(routes: RouteTable, { results, secretBox, apps
 
       const { id, delivered } = await results.record(em, params.appId, reference, result, rawBody);
       if (delivered) return { status: 202, body: { received: true, duplicate: true } };
-      afterCommit(() => results.deliver(id, reference, result, req.log));
+      afterCommit(() => results.deliver(id, params.appId, reference, result, req.log));
       return { status: 202, body: { received: true, duplicate: false } };
     },
   });

@@ -12,6 +12,7 @@ import {
   PageQuerySchema,
   RefSchema,
   ScheduleDateSchema,
+  TextSchema,
 } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
 import { MAX_INSTRUCTIONS_PER_ORDER } from '../contract/limits.js';
@@ -104,6 +105,7 @@ export const CreateOrderSchema = z
 export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;
 export type InstructionInput = z.infer<typeof InstructionInputSchema>;
 export type AmendInstructionInput = z.infer<typeof AmendInstructionSchema>;
+export type ResolveInstructionInput = z.infer<typeof ResolveInstructionSchema>;
 
 export const InstructionRefParamsSchema = z.object({ orderRef: RefSchema, instructionRef: RefSchema });
 
@@ -151,6 +153,26 @@ export const PayInstructionSchema = z
       });
   })
   .openapi('InstructionPayment');
+
+export const ResolveInstructionSchema = z
+  .object({
+    outcome: z.enum(['SETTLED', 'NOT_PAID']).openapi({
+      description:
+        'What the provider says became of the payment: SETTLED (the instruction is settled), or NOT_PAID (nothing moved; ' +
+        'the key is released and the instruction waits LATE for an amendment, a payment or a cancel)',
+    }),
+    providerRef: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,128}$/, { error: 'must be 1–128 printable ASCII characters' })
+      .optional()
+      .openapi({ description: 'For SETTLED: the provider’s reference of the payment' }),
+    note: TextSchema(500).openapi({ description: 'How it was found out (kept in the audit log)' }),
+  })
+  .strict()
+  .openapi('InstructionResolution', {
+    description:
+      'Only for an instruction whose last payment call has an unknown outcome (failure code provider_unavailable or outcome_unknown).',
+  });
 
 export const InstructionOptionsSchema = z
   .object({

@@ -6,6 +6,7 @@ import { ActivityFailure, ApplicationFailure, condition, log, proxyActivities } 
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
+  OUTCOME_UNKNOWN,
   PROVIDER_REJECTED,
   type OrderActivities,
 } from '../contract/activities.js';
@@ -121,12 +122,17 @@ export class InstructionLoops {
       // The last call with this key went unanswered: the provider may have the payment already.
       result = await this.lookup(machine, idempotencyKey);
     }
-    result ??= await this.execute(machine, idempotencyKey);
+    result ??= await this.execute(machine, idempotencyKey, askFirst);
     this.apply(machine, result);
     this.order.changed(machine);
   }
 
-  private async execute(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult> {
+  /** `keyMayHaveReached`: an earlier call under this key went unanswered, so a refusal now leaves its outcome unknown. */
+  private async execute(
+    machine: InstructionMachine,
+    idempotencyKey: string,
+    keyMayHaveReached: boolean,
+  ): Promise<CallResult> {
     const { plan } = machine;
     const verb = plan.direction === 'DEBIT' ? 'collect' : 'pay out';
     try {
@@ -135,7 +141,14 @@ export class InstructionLoops {
           ...PAYMENT_CALL,
           summary: `${verb} ${plan.instructionRef} via ${plan.appId} (${keyAttempt(idempotencyKey)})`,
         },
-        [{ appId: plan.appId, idempotencyKey, request: providerRequestOf(this.order.state, plan) }],
+        [
+          {
+            appId: plan.appId,
+            idempotencyKey,
+            request: providerRequestOf(this.order.state, plan),
+            ...(keyMayHaveReached ? { keyMayHaveReached } : {}),
+          },
+        ],
       );
     } catch (err) {
       return this.failureOf(err, machine);
@@ -172,6 +185,14 @@ export class InstructionLoops {
 
   private failureOf(err: unknown, machine: InstructionMachine): CallResult {
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+      if (err.cause.type === OUTCOME_UNKNOWN) {
+        const refusal = (err.cause.details?.[0] as string | undefined) ?? 'refused';
+        log.warn('payment outcome unknown: the provider refused a key that may have paid', {
+          ...this.order.logFields(machine),
+          refusal,
+        });
+        return { status: 'UNKNOWN', code: refusal };
+      }
       const code = PERMANENT_FAILURES[err.cause.type ?? ''];
       if (code) {
         const detail =

@@ -10,7 +10,7 @@ import {
 } from '../../domain/instruction.js';
 import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
 import type { PaymentOutcome, ProviderResult } from '../../domain/payment-outcome.js';
-import type { InstructionAmendment } from '../contract/messages.js';
+import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
 
 /**
  * Everything about one instruction, serialisable as it is: continue-as-new carries it in any state.
@@ -131,7 +131,12 @@ export function startCall(machine: InstructionMachine, at: string): void {
 }
 
 /** What became of a provider call, from the workflow's side: an answer, or none at all, or a refusal no retry cures. */
-export type CallResult = PaymentOutcome | { status: 'UNANSWERED' } | { status: 'REJECTED'; code: string };
+export type CallResult =
+  | PaymentOutcome
+  | { status: 'UNANSWERED' }
+  | { status: 'REJECTED'; code: string }
+  /** Refused under a key an earlier unanswered call may have paid with: what that call did is still unknown. */
+  | { status: 'UNKNOWN'; code: string };
 
 /** After an hour, an unanswered call is asked about again (the same key: it may have moved money). */
 export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
@@ -195,8 +200,10 @@ export function applyResult(
       return;
     }
     case 'UNANSWERED':
+    case 'UNKNOWN':
+      // Money may have moved under the key: it is kept, and asked about again later.
       machine.unanswered = true;
-      machine.failureCode = 'provider_unavailable';
+      machine.failureCode = result.status === 'UNANSWERED' ? 'provider_unavailable' : 'outcome_unknown';
       machine.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
       transition(machine, 'LATE', now);
       return;
@@ -218,9 +225,13 @@ export function stillPending(machine: InstructionMachine, nowMs: number): void {
   machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }
 
-/** Whether a provider's asynchronous result is for this instruction's payment in flight. */
-export function awaits(machine: InstructionMachine, result: ProviderResult): boolean {
-  return machine.status === 'PROCESSING' && machine.pending?.providerRef === result.providerRef;
+/** Whether a provider's asynchronous result is for this instruction's payment in flight, from the app paying it. */
+export function awaits(machine: InstructionMachine, result: SignalledResult): boolean {
+  return (
+    machine.status === 'PROCESSING' &&
+    machine.pending?.providerRef === result.providerRef &&
+    (result.appId === undefined || result.appId === machine.plan.appId)
+  );
 }
 
 // Changes from outside. Each `…Refusal` says why the change may not be made now (the API's 409), or
@@ -277,6 +288,40 @@ export function applyAmendment(machine: InstructionMachine, amendment: Instructi
     // Tried again at the new due date, or at once when that has passed (or it waited for a change).
     const dueMs = Date.parse(machine.plan.dueAt);
     machine.retryAt = new Date(Math.max(nowMs, dueMs)).toISOString();
+  }
+  machine.revision += 1;
+}
+
+/** What a tenant admin found out about a payment of unknown outcome, from the provider itself. */
+export interface Resolution {
+  outcome: 'SETTLED' | 'NOT_PAID';
+  /** The provider's reference of the payment that settled. */
+  providerRef?: string;
+}
+
+export function resolutionRefusal(machine: InstructionMachine): string | undefined {
+  const ref = machine.plan.instructionRef;
+  if (!machine.unanswered) return `instruction ${ref} has no payment of unknown outcome to resolve`;
+  if (machine.status === 'PROCESSING')
+    return `the provider is being asked about ${ref} right now; resolve it once that call has ended`;
+  return undefined;
+}
+
+/**
+ * Ends an unknown outcome with what the tenant found out: settled, or nothing paid, after which the
+ * key is free for a new payment; the instruction then waits for an amendment, a payment or a cancel.
+ */
+export function applyResolution(machine: InstructionMachine, resolution: Resolution, at: string): void {
+  machine.unanswered = false;
+  machine.retryAt = undefined;
+  if (resolution.outcome === 'SETTLED') {
+    transition(machine, 'SETTLED', at);
+    machine.providerRef = resolution.providerRef ?? machine.providerRef;
+    machine.failureCode = undefined;
+  } else {
+    machine.keyAttempt += 1;
+    machine.keyUsed = false;
+    machine.failureCode = 'resolved_not_paid';
   }
   machine.revision += 1;
 }

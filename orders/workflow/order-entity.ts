@@ -6,7 +6,6 @@ import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { isFinal, type OrderStatus } from '../../domain/instruction-status.js';
-import type { ProviderResult } from '../../domain/payment-outcome.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
@@ -18,6 +17,8 @@ import type {
   OrderView,
   PaymentOrderInput,
   PayInstruction,
+  ResolveInstruction,
+  SignalledResult,
 } from '../contract/messages.js';
 import { CHANGE_REFUSALS } from '../contract/refusals.js';
 import {
@@ -25,11 +26,13 @@ import {
   applyAmendment,
   applyCancel,
   applyPayment,
+  applyResolution,
   awaits,
   changeRefusal,
   newMachine,
   nextActionAt,
   payRefusal,
+  resolutionRefusal,
   type CallResult,
   type InstructionMachine,
 } from './instruction-machine.js';
@@ -110,8 +113,8 @@ export class OrderEntity {
     };
   }
 
-  /** Only a payment in flight takes a result; a late or repeated callback changes nothing. */
-  takeResult(result: ProviderResult): void {
+  /** Only a payment in flight takes a result, from its own app; a late, repeated or foreign callback changes nothing. */
+  takeResult(result: SignalledResult): void {
     const machine = this.state.instructions.find((m) => awaits(m, result) && !m.pending?.result);
     if (!machine?.pending) return;
     machine.pending.result = result;
@@ -183,6 +186,19 @@ export class OrderEntity {
     log.info('instruction added', this.logFields(machine));
     this.changed(machine);
     return machine;
+  }
+
+  validateResolution({ instructionRef }: ResolveInstruction): void {
+    this.refuseUnlessActive();
+    const refusal = resolutionRefusal(this.existing(instructionRef));
+    if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
+  }
+
+  resolve({ instructionRef, outcome, providerRef }: ResolveInstruction): void {
+    const machine = this.machines.get(instructionRef)!;
+    applyResolution(machine, { outcome, providerRef }, nowIso());
+    log.info('unknown outcome resolved', { ...this.logFields(machine), outcome });
+    this.changed(machine);
   }
 
   validatePayment({ instructionRef, appId, paymentMethod }: PayInstruction): void {

@@ -11,12 +11,14 @@ import {
   orderStateQuery,
   payInstructionUpdate,
   providerResultSignal,
+  resolveInstructionUpdate,
   type AddInstruction,
   type AmendInstruction,
   type CancelInstruction,
   type OrderView,
   type PaymentOrderInput,
   type PayInstruction,
+  type ResolveInstruction,
 } from '../contract/messages.js';
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
@@ -74,6 +76,14 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       return projector.answer();
     },
     { validator: (change: AddInstruction) => order.validateAddition(change) },
+  );
+  setHandler(
+    resolveInstructionUpdate,
+    async (change) => {
+      order.resolve(change);
+      return projector.answer();
+    },
+    { validator: (change: ResolveInstruction) => order.validateResolution(change) },
   );
   setHandler(
     payInstructionUpdate,

@@ -14,6 +14,8 @@ export async function createTenantRows(
   orm: MikroORM,
   masterKeys: MasterKeys,
   apps = ['SANDBOX_CARD', 'SANDBOX_BANK', 'SANDBOX_VOUCHERS'],
+  /** Also installs HTTP_CONNECTOR to this provider, answering within a second or given up. */
+  ownProvider?: { url: string; secret: string },
 ) {
   const em = orm.em.fork();
   const box = SecretBox.fromMasterKeys(masterKeys);
@@ -35,6 +37,19 @@ export async function createTenantRows(
       configuration: {},
       secretsCiphertext: sealInstallationSecrets(box, id, { apiKey: sandboxApiKey }),
       secretsSet: ['apiKey'],
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+  }
+  if (ownProvider) {
+    const id = randomUUID();
+    em.create(AppInstallation, {
+      id,
+      tenantId: tenant.id,
+      appId: 'HTTP_CONNECTOR',
+      configuration: { url: ownProvider.url, timeoutMs: 1000 },
+      secretsCiphertext: sealInstallationSecrets(box, id, { signingSecret: ownProvider.secret }),
+      secretsSet: ['signingSecret'],
       createdAt: new Date(),
       updatedAt: new Date(),
     });

@@ -5,12 +5,14 @@ import {
   applyAmendment,
   applyCancel,
   applyPayment,
+  applyResolution,
   applyResult,
   changeRefusal,
   decide,
   newMachine,
   nextActionAt,
   payRefusal,
+  resolutionRefusal,
   startCall,
   stillPending,
   STATUS_POLL_DELAYS_MS,
@@ -115,6 +117,67 @@ describe('the instruction state machine', () => {
     expect(changeRefusal(m, 'cancel')).toMatch(/unanswered/);
     expect(amendRefusal(m, { amountMinor: '5' })).toMatch(/unanswered/);
     expect(decide(m, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
+  });
+
+  it('keeps the key when a retry under it is refused: the outcome is unknown, not "nothing moved"', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'UNKNOWN', code: 'http_409' }, t0, DUNNING);
+    expect(m).toMatchObject({
+      status: 'LATE',
+      unanswered: true,
+      keyAttempt: 1,
+      keyUsed: true,
+      retryAt: iso(t0 + UNANSWERED_RETRY_MS),
+      failureCode: 'outcome_unknown',
+    });
+    expect(changeRefusal(m, 'cancel')).toMatch(/may have moved money/);
+    expect(amendRefusal(m, { financialInstrumentId: 'card_other' })).toMatch(/may have moved money/);
+    expect(payRefusal(m, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' })).toMatch(/may have moved money/);
+    // Asked again later, under the same key.
+    expect(decide(m, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
+    expect(m.keyAttempt).toBe(1);
+  });
+
+  it('ends an unknown outcome only by a resolution: settled, or not paid with the key released', () => {
+    const fresh = newMachine(plan());
+    expect(resolutionRefusal(fresh)).toMatch(/no payment of unknown outcome/);
+
+    const settled = newMachine(plan());
+    transition(settled, 'OPEN', iso(t0));
+    startCall(settled, iso(t0));
+    expect(resolutionRefusal(settled)).toMatch(/no payment of unknown outcome/);
+    applyResult(settled, { status: 'UNKNOWN', code: 'http_405' }, t0, DUNNING);
+    expect(resolutionRefusal(settled)).toBeUndefined();
+    applyResolution(settled, { outcome: 'SETTLED', providerRef: 'pay_1' }, iso(t0 + DAY));
+    expect(settled).toMatchObject({
+      status: 'SETTLED',
+      settledAt: iso(t0 + DAY),
+      providerRef: 'pay_1',
+      failureCode: undefined,
+      unanswered: false,
+      keyAttempt: 1,
+    });
+    expect(decide(settled, t0 + 365 * DAY)).toEqual({ kind: 'done' });
+
+    const notPaid = newMachine(plan());
+    transition(notPaid, 'OPEN', iso(t0));
+    startCall(notPaid, iso(t0));
+    applyResult(notPaid, { status: 'UNANSWERED' }, t0, DUNNING);
+    applyResolution(notPaid, { outcome: 'NOT_PAID' }, iso(t0 + DAY));
+    expect(notPaid).toMatchObject({
+      status: 'LATE',
+      unanswered: false,
+      keyAttempt: 2,
+      keyUsed: false,
+      retryAt: undefined,
+      failureCode: 'resolved_not_paid',
+    });
+    // It waits for the tenant: an amendment or a payment may now go ahead, under the new key.
+    expect(decide(notPaid, t0 + 365 * DAY).kind).toBe('wait');
+    expect(amendRefusal(notPaid, { financialInstrumentId: 'card_other' })).toBeUndefined();
+    expect(resolutionRefusal(notPaid)).toMatch(/no payment of unknown outcome/);
   });
 
   it('holds a refused payment LATE without a retry time until a change cures it, with a new key', () => {

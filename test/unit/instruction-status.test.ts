@@ -11,6 +11,7 @@ describe('instruction state machine', () => {
       ['PROCESSING', 'LATE'],
       ['PROCESSING', 'FAILED'],
       ['LATE', 'PROCESSING'],
+      ['LATE', 'SETTLED'],
       ['LATE', 'FAILED'],
       ['PENDING', 'CANCELLED'],
       ['OPEN', 'CANCELLED'],

@@ -32,6 +32,7 @@ import {
 } from '../../orders/contract/messages.js';
 import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
+import { startHostileProvider } from '../support/hostile-provider.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -143,6 +144,14 @@ async function runsOf(workflowId: string, firstRunId: string) {
     runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
   return runs;
+}
+
+/** The activities the order's (first) run scheduled, in order: retries of one are not scheduled again. */
+async function scheduledActivities(input: PaymentOrderInput) {
+  const history = await env.client.workflow.getHandle(orderWorkflowId(input.tenantId, input.orderRef)).fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+    .filter((name): name is string => name !== undefined && name !== 'projectOrder');
 }
 
 /** An update the workflow's validator refused, for the reason given. */
@@ -272,6 +281,103 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('settles from the look-up when the provider took the charge its unanswered call made: no second call', async () => {
+    const provider = await startHostileProvider({ loseAnswers: 8 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'lookup-finds',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => (await start(input)).result());
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([`${tenantId}:lookup-finds:p:1`]);
+      expect(provider.lookups).toEqual([`${tenantId}:lookup-finds:p:1`]);
+      // Eight tries of the call, all unanswered; then the look-up, and nothing after it.
+      expect(provider.requests.map((r) => r.method)).toEqual([...Array<string>(8).fill('POST'), 'GET']);
+      expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment']);
+      await record('lookup-finds', orderWorkflowId(tenantId, 'lookup-finds'));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('calls again under the same key when the look-up finds no charge, and the customer pays once', async () => {
+    const provider = await startHostileProvider({ hangWithoutCharging: 8 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'lookup-none',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => (await start(input)).result());
+      expect(result.instructions[0].status).toBe('SETTLED');
+      const key = `${tenantId}:lookup-none:p:1`;
+      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+      expect(provider.lookups).toEqual([key]);
+      expect(provider.requests.map((r) => `${r.method} ${r.idempotencyKey ?? ''}`)).toEqual([
+        ...Array<string>(8).fill(`POST ${key}`),
+        'GET ',
+        `POST ${key}`,
+      ]);
+      expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment', 'executePayment']);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps the key of an unanswered call when the provider will not say what it did (look-up 405): outcome unknown', async () => {
+    const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'lookup-405',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        // Awaiting the result lets time skip (retries, the hourly look-up) while the test watches.
+        const finished = handle.result().catch(() => undefined);
+        const unknown = await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'outcome_unknown',
+          'the refused look-up leaves the outcome unknown',
+        );
+        // LATE, or being asked again already (time runs fast here): either way, not to be changed.
+        expect(['LATE', 'PROCESSING']).toContain(unknown.instructions[0].status);
+        await expectRefused(
+          handle.executeUpdate(amendInstructionUpdate, {
+            args: [{ instructionRef: 'p', amendment: { financialInstrumentId: 'card_other' } }],
+          }),
+          /may have moved money|is being paid/,
+        );
+        // An hour later: asked again, under the same key, and never paid anew.
+        await eventually(
+          async () => provider.lookups.length,
+          (n) => n >= 2,
+          { what: 'asked again an hour later', timeoutMs: 60_000 },
+        );
+        expect(provider.charges).toHaveLength(1);
+        expect(new Set(provider.lookups)).toEqual(new Set([`${tenantId}:lookup-405:p:1`]));
+        expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
+        await record('lookup-refused', handle.workflowId);
+        await handle.terminate('test done');
+        await finished;
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('settles a PENDING payment by its callback, and a repeated callback changes nothing', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(
@@ -298,6 +404,35 @@ describe('payment-order workflow on the time-skipping server', () => {
       const done = await handle.result();
       expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef, attempts: 1 });
       await record('bank-callback', handle.workflowId);
+    });
+  });
+
+  it('takes a PENDING payment’s result only from the app paying it', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(
+      tenantId,
+      'foreign-cb',
+      [{ instructionRef: 'debit-1', financialInstrumentId: 'bank_no_callback' }],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const pending = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the PENDING answer');
+      const providerRef = pending.instructions[0].providerRef!;
+      // Another app's word on this payment, then its own app's: only the second counts.
+      await handle.signal(providerResultSignal, {
+        status: 'DECLINED',
+        providerRef,
+        code: 'account_closed',
+        retryable: false,
+        appId: 'HTTP_CONNECTOR',
+      });
+      await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'SANDBOX_BANK' });
+      const done = await handle.result();
+      expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef, attempts: 1 });
+      await record('foreign-callback', handle.workflowId);
     });
   });
 

@@ -1,0 +1,261 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProviderCallback } from '../../db/entities/index.js';
+import { orderStateQuery } from '../../orders/contract/messages.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { eventually } from '../support/eventually.js';
+import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+// A tenant's own provider on loopback that misbehaves, one scenario each; what it charged is read
+// from its own ledger, so "at most once" is the provider's word, not ours.
+
+let system: TestSystem;
+const providers: HostileProvider[] = [];
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await Promise.all(providers.map((p) => p.close()));
+  await system?.close();
+});
+
+const now = () => new Date().toISOString();
+
+/** A tenant paying by card through its own provider, answering within a second or given up. */
+async function tenantWithOwnProvider(
+  behaviour: Behaviour,
+): Promise<{ tenant: TenantFixture; provider: HostileProvider }> {
+  const provider = await startHostileProvider(behaviour);
+  providers.push(provider);
+  const tenant = await system.newTenant({ paymentSetup: false });
+  const install = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
+    body: { configuration: { url: provider.url, signingSecret: provider.secret, timeoutMs: 1000 } },
+  });
+  expect(install.status, JSON.stringify(install.body)).toBe(201);
+  const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+    body: {
+      name: 'own provider',
+      isDefault: true,
+      rules: [{ options: [{ appId: 'HTTP_CONNECTOR', paymentMethods: ['CARD', 'BANK_DEBIT'], priority: 1 }] }],
+    },
+  });
+  expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+  return { tenant, provider };
+}
+
+async function orderDueNow(tenant: TenantFixture, orderRef: string, extra: Record<string, unknown> = {}) {
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: {
+      orderRef,
+      instructions: [
+        {
+          instructionRef: 'a',
+          direction: 'DEBIT',
+          amount: '40.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: now(),
+          dueDate: now(),
+          financialInstrumentId: 'card_1',
+          ...extra,
+        },
+      ],
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+}
+
+function instructionOf(tenant: TenantFixture, orderRef: string, done: (i: any) => boolean, what: string) {
+  return eventually(
+    async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body?.instructions?.[0],
+    (i) => i !== undefined && done(i),
+    { what, timeoutMs: 45_000 },
+  );
+}
+
+const changes = (orderRef: string) => ({
+  amend: ['PATCH', `/v1/order-management/${orderRef}/instructions/a`, { financialInstrumentId: 'card_2' }],
+  cancel: ['POST', `/v1/order-management/${orderRef}/instructions/a/cancel`, undefined],
+  pay: [
+    'POST',
+    `/v1/order-management/${orderRef}/instructions/a/pay`,
+    { appId: 'HTTP_CONNECTOR', paymentMethod: 'CARD', financialInstrumentId: 'card_3' },
+  ],
+});
+
+describe('a payment whose outcome is unknown', () => {
+  it('keeps its key when the provider lost its answer and refuses the retry with 409: one charge, however it is changed', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
+    await orderDueNow(tenant, 'lost-answer');
+    const unknown = await instructionOf(
+      tenant,
+      'lost-answer',
+      (i) => i.failureCode === 'outcome_unknown',
+      'outcome unknown',
+    );
+    expect(unknown.status).toBe('LATE');
+    // The retry under the same key reached the provider and was refused; nothing else was tried.
+    const posts = provider.requests.filter((r) => r.method === 'POST');
+    expect(posts.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(posts.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:lost-answer:a:1`]));
+
+    for (const [method, path, body] of Object.values(changes('lost-answer'))) {
+      const res = await tenant.client.request(method as string, path as string, { body });
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(409);
+      expect(res.body.detail).toMatch(/may have moved money/);
+    }
+    expect(provider.charges).toHaveLength(1);
+
+    // The tenant's admin asks the provider, and says what it found; that is audited, and final.
+    const [charge] = provider.charges;
+    const resolved = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/resolve', {
+      body: { outcome: 'SETTLED', providerRef: charge.providerRef, note: 'provider support ticket 1234' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    const settled = await instructionOf(tenant, 'lost-answer', (i) => i.status === 'SETTLED', 'settled by resolution');
+    expect(settled).toMatchObject({ providerRef: charge.providerRef, failureCode: null });
+    const again = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/resolve', {
+      body: { outcome: 'NOT_PAID', note: 'second thoughts' },
+    });
+    expect(again.status).toBe(409);
+    const audit = await tenant.account.request('GET', '/v1/account/audit');
+    expect(audit.body.items).toContainEqual(
+      expect.objectContaining({
+        action: 'instruction.resolve',
+        details: expect.objectContaining({
+          orderRef: 'lost-answer',
+          outcome: 'SETTLED',
+          note: 'provider support ticket 1234',
+        }),
+      }),
+    );
+    expect(provider.charges).toHaveLength(1);
+  });
+
+  it('is paid under a new key only after the tenant resolved that nothing was paid', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ hangWithoutCharging: 1, repeatedKey: 409 });
+    await orderDueNow(tenant, 'hung');
+    await instructionOf(tenant, 'hung', (i) => i.failureCode === 'outcome_unknown', 'outcome unknown');
+    expect(provider.charges).toEqual([]);
+    const resolved = await tenant.client.request('POST', '/v1/order-management/hung/instructions/a/resolve', {
+      body: { outcome: 'NOT_PAID', note: 'the provider has no payment under the key' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    expect(resolved.body.instructions[0]).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
+    // Now it may be changed, and paid again: under the next key.
+    const amended = await tenant.client.request('PATCH', '/v1/order-management/hung/instructions/a', {
+      body: { dueDate: now() },
+    });
+    expect(amended.status, JSON.stringify(amended.body)).toBe(200);
+    await instructionOf(tenant, 'hung', (i) => i.status === 'SETTLED', 'settled under a new key');
+    expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([`${tenant.tenantId}:hung:a:2`]);
+  });
+
+  it('cannot be resolved when nothing about it is unknown', async () => {
+    const { tenant } = await tenantWithOwnProvider({});
+    const nextYear = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
+    const res = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'plain',
+        instructions: ['a', 'b'].map((ref, n) => ({
+          instructionRef: ref,
+          direction: 'DEBIT',
+          amount: '40.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: now(),
+          dueDate: n === 0 ? now() : nextYear,
+          financialInstrumentId: 'card_1',
+        })),
+      },
+    });
+    expect(res.status).toBe(202);
+    await instructionOf(tenant, 'plain', (i) => i.status === 'SETTLED', 'settled');
+    for (const ref of ['a', 'b']) {
+      const refused = await tenant.client.request('POST', `/v1/order-management/plain/instructions/${ref}/resolve`, {
+        body: { outcome: 'NOT_PAID', note: 'no reason' },
+      });
+      expect(refused.status, ref).toBe(409);
+      expect(refused.body).toMatchObject({
+        code: 'instruction_not_changeable',
+        detail: expect.stringMatching(/no payment of unknown outcome/),
+      });
+    }
+  });
+});
+
+describe('a provider callback', () => {
+  it('speaks only for its own payment: another app’s callback, or one for a payment not in flight, is a 404 and changes nothing', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    const bank = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+      body: { configuration: { apiKey: tenant.sandboxApiKey } },
+    });
+    expect(bank.status).toBe(201);
+    const bankScheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+      body: {
+        name: 'bank',
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      },
+    });
+    // The bank settles it, but says so only when asked (no callback): it stays in flight meanwhile.
+    await orderDueNow(tenant, 'bank-debit', {
+      schemeId: bankScheme.body.schemeId,
+      paymentMethod: 'BANK_DEBIT',
+      financialInstrumentId: 'bank_no_callback',
+    });
+    const pending = await instructionOf(tenant, 'bank-debit', (i) => i.providerRef !== null, 'bank debit in flight');
+    expect(pending).toMatchObject({ status: 'PROCESSING', appId: 'SANDBOX_BANK' });
+    const reference = { tenantId: tenant.tenantId, orderRef: 'bank-debit', instructionRef: 'a' };
+    const callbackUrl = `${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`;
+
+    // Signed with the tenant's own HTTP_CONNECTOR secret, naming the bank's payment: not its payment.
+    const forged = await provider.callBack(callbackUrl, {
+      providerRef: pending.providerRef,
+      status: 'DECLINED',
+      declineCode: 'account_closed',
+      reference,
+    });
+    expect(forged.status).toBe(404);
+    expect(((await forged.json()) as { code: string }).code).toBe('payment_not_found');
+    // A payment nobody made, and one under a made-up reference, look the same.
+    for (const body of [
+      { providerRef: 'own_nobody', status: 'SETTLED', reference: { ...reference, orderRef: 'no-such-order' } },
+      { providerRef: 'own_other', status: 'SETTLED', reference },
+    ]) {
+      expect((await provider.callBack(callbackUrl, body)).status).toBe(404);
+    }
+    expect(await system.orm.em.fork().count(ProviderCallback, { tenantId: tenant.tenantId })).toBe(0);
+    const view = await system.client.workflow
+      .getHandle(orderWorkflowId(tenant.tenantId, 'bank-debit'))
+      .query(orderStateQuery);
+    expect(view.instructions[0]).toMatchObject({ status: 'PROCESSING', providerRef: pending.providerRef });
+  });
+
+  it('is taken once from its own app, and a replay of it changes nothing', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ outcome: 'PENDING' });
+    await orderDueNow(tenant, 'own-pending', { paymentMethod: 'BANK_DEBIT' });
+    const pending = await instructionOf(tenant, 'own-pending', (i) => i.providerRef !== null, 'own payment in flight');
+    const callbackUrl = `${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`;
+    const body = {
+      providerRef: pending.providerRef,
+      status: 'SETTLED',
+      reference: { tenantId: tenant.tenantId, orderRef: 'own-pending', instructionRef: 'a' },
+    };
+    const first = await provider.callBack(callbackUrl, body);
+    expect(first.status).toBe(202);
+    await instructionOf(tenant, 'own-pending', (i) => i.status === 'SETTLED', 'settled by its callback');
+    const replayed = await provider.callBack(callbackUrl, body);
+    expect(replayed.status).toBe(202);
+    expect(await replayed.json()).toEqual({ received: true, duplicate: true });
+    // A contrary result for a payment already settled is kept, and changes nothing.
+    const declined = await provider.callBack(callbackUrl, { ...body, status: 'DECLINED', declineCode: 'late' });
+    expect(declined.status).toBe(202);
+    const view = await system.client.workflow
+      .getHandle(orderWorkflowId(tenant.tenantId, 'own-pending'))
+      .query(orderStateQuery);
+    expect(view.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: pending.providerRef });
+    expect(view.instructions[0].failureCode).toBeUndefined();
+    expect(provider.charges).toHaveLength(1);
+  });
+});

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+
+/** A charge the provider took: what tests count to prove a payment was made at most once. */
+export interface Charge {
+  idempotencyKey: string;
+  providerRef: string;
+  orderRef: string;
+  instructionRef: string;
+  amountMinor: string;
+  status: 'SETTLED' | 'PENDING' | 'DECLINED';
+}
+
+/** One request as the provider saw it, in order of arrival. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  idempotencyKey?: string;
+  verified: boolean;
+}
+
+/**
+ * How the provider misbehaves; each scenario a test sets (and may change between steps). Unset,
+ * it is a well-behaved HTTP_CONNECTOR provider (README, "Your own provider").
+ */
+export interface Behaviour {
+  /** How many of the next payment calls it answers never (taking the payment if it is new): held until the client gives up. */
+  loseAnswers?: number;
+  /** Payments it neither takes nor answers (it hangs before charging, holding the key). */
+  hangWithoutCharging?: number;
+  /** How a payment under a key it has seen (taken or held) is answered: its payment again, or a 409 "key in use". */
+  repeatedKey?: 'answer' | 409;
+  /** How a look-up is answered: the payment (or "payment_not_found"), or a status of a provider that cannot tell. */
+  lookup?: 'answer' | 404 | 405 | 501 | 400;
+  /** The status of each new payment. */
+  outcome?: 'SETTLED' | 'PENDING' | { declined: string; retryable: boolean };
+  /** Fields of its answers replaced as they are (an over-long reference, a wrongly typed status…). */
+  answerOverrides?: Record<string, unknown>;
+  /** Bytes of padding streamed in each answer's body. */
+  padAnswersWith?: number;
+}
+
+export interface HostileProvider {
+  /** Its base URL: the HTTP_CONNECTOR installation's `url`. */
+  url: string;
+  secret: string;
+  behaviour: Behaviour;
+  charges: Charge[];
+  requests: SeenRequest[];
+  /** Keys it was asked about (GET /payments?idempotencyKey=), in order. */
+  lookups: string[];
+  /** A callback for one of its payments (or anything else), signed with its secret, POSTed to `callbackUrl`. */
+  callBack(callbackUrl: string, body: Record<string, unknown>, options?: { secret?: string }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** A tenant's own provider on loopback, speaking HTTP_CONNECTOR, told how to misbehave. */
+export async function startHostileProvider(behaviour: Behaviour = {}): Promise<HostileProvider> {
+  const secret = `whsec_${Buffer.from(randomUUID() + randomUUID()).toString('base64')}`;
+  const webhook = new Webhook(secret.replace(/^whsec_/, ''));
+  const charges: Charge[] = [];
+  const requests: SeenRequest[] = [];
+  const lookups: string[] = [];
+  const held = new Set<ServerResponse>();
+  /** Keys of payments it hung on without charging: still "in use" to it. */
+  const heldKeys = new Set<string>();
+  const provider: HostileProvider = {
+    url: '',
+    secret,
+    behaviour,
+    charges,
+    requests,
+    lookups,
+    async callBack(callbackUrl, body, options = {}) {
+      const signer = options.secret ? new Webhook(options.secret.replace(/^whsec_/, '')) : webhook;
+      const raw = JSON.stringify(body);
+      const id = `msg_${randomUUID()}`;
+      const at = new Date();
+      return fetch(callbackUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': signer.sign(id, at, raw),
+        },
+        body: raw,
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of held) res.destroy();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+
+  const answer = (res: ServerResponse, status: number, body: Record<string, unknown>) => {
+    const { padAnswersWith = 0, answerOverrides = {} } = provider.behaviour;
+    const json = JSON.stringify({ ...body, ...(status < 300 ? answerOverrides : {}) });
+    res.writeHead(status, { 'content-type': 'application/json' });
+    if (padAnswersWith === 0) return void res.end(json);
+    // A body that does not end: padding, streamed, before the JSON ever closes.
+    res.write(`${json.slice(0, -1)}, "padding": "`);
+    const chunk = 'x'.repeat(64 * 1024);
+    let sent = 0;
+    const pump = () => {
+      while (sent < padAnswersWith && res.write(chunk)) sent += chunk.length;
+      if (sent < padAnswersWith) res.once('drain', pump);
+      else res.end('"}');
+    };
+    res.on('error', () => undefined);
+    pump();
+  };
+  const paymentOf = (charge: Charge) => {
+    const { outcome } = provider.behaviour;
+    return {
+      providerRef: charge.providerRef,
+      status: charge.status,
+      ...(typeof outcome === 'object' ? { declineCode: outcome.declined, retryable: outcome.retryable } : {}),
+    };
+  };
+
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', () => {
+      const path = (req.url ?? '').replace(/^\/own/, '');
+      let verified = true;
+      try {
+        webhook.verify(raw, req.headers as Record<string, string>);
+      } catch {
+        verified = false;
+      }
+      const key = req.headers['idempotency-key'] as string | undefined;
+      requests.push({ method: req.method ?? '', path, idempotencyKey: key, verified });
+      const b = provider.behaviour;
+      if (!verified) return answer(res, 401, { error: 'invalid_signature' });
+
+      if (req.method === 'POST' && path === '/payments' && key) {
+        const existing = charges.find((c) => c.idempotencyKey === key);
+        if (existing || heldKeys.has(key)) {
+          if (b.repeatedKey === 409) return answer(res, 409, { error: 'key_in_use' });
+          if (existing && (b.loseAnswers ?? 0) > 0) {
+            b.loseAnswers! -= 1;
+            held.add(res);
+            return;
+          }
+          if (existing) return answer(res, 200, paymentOf(existing));
+        }
+        if ((b.hangWithoutCharging ?? 0) > 0) {
+          b.hangWithoutCharging! -= 1;
+          heldKeys.add(key);
+          held.add(res);
+          return;
+        }
+        const body = JSON.parse(raw) as {
+          reference: { orderRef: string; instructionRef: string };
+          amountMinor: string;
+        };
+        const status = b.outcome === 'PENDING' ? 'PENDING' : typeof b.outcome === 'object' ? 'DECLINED' : 'SETTLED';
+        const charge: Charge = {
+          idempotencyKey: key,
+          providerRef: `own_${randomUUID()}`,
+          orderRef: body.reference.orderRef,
+          instructionRef: body.reference.instructionRef,
+          amountMinor: body.amountMinor,
+          status,
+        };
+        charges.push(charge);
+        if ((b.loseAnswers ?? 0) > 0) {
+          b.loseAnswers! -= 1;
+          held.add(res);
+          return;
+        }
+        return answer(res, 201, paymentOf(charge));
+      }
+
+      const lookup = /^\/payments\?idempotencyKey=(.+)$/.exec(path);
+      if (req.method === 'GET' && lookup) {
+        const asked = decodeURIComponent(lookup[1]);
+        lookups.push(asked);
+        const mode = b.lookup ?? 'answer';
+        if (mode !== 'answer') return answer(res, mode, { error: mode === 404 ? 'no_such_route' : 'unsupported' });
+        const found = charges.find((c) => c.idempotencyKey === asked);
+        return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+      }
+
+      const status = /^\/payments\/([^/?]+)$/.exec(path);
+      if (req.method === 'GET' && status) {
+        const found = charges.find((c) => c.providerRef === decodeURIComponent(status[1]));
+        return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+      }
+      answer(res, 404, { error: 'no_such_route' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  provider.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/own`;
+  return provider;
+}
