@@ -74,15 +74,16 @@ function instructionOf(tenant: TenantFixture, orderRef: string, done: (i: any) =
   );
 }
 
-const changes = (orderRef: string) => ({
-  amend: ['PATCH', `/v1/order-management/${orderRef}/instructions/a`, { financialInstrumentId: 'card_2' }],
-  cancel: ['POST', `/v1/order-management/${orderRef}/instructions/a/cancel`, undefined],
-  pay: [
+/** Every other way to pay or stop an instruction: each must be refused while its outcome is unknown. */
+const changes = (orderRef: string): [string, string, Record<string, unknown> | undefined][] => [
+  ['PATCH', `/v1/order-management/${orderRef}/instructions/a`, { financialInstrumentId: 'card_2' }],
+  ['POST', `/v1/order-management/${orderRef}/instructions/a/cancel`, undefined],
+  [
     'POST',
     `/v1/order-management/${orderRef}/instructions/a/pay`,
     { appId: 'HTTP_CONNECTOR', paymentMethod: 'CARD', financialInstrumentId: 'card_3' },
   ],
-});
+];
 
 describe('a payment whose outcome is unknown', () => {
   it('keeps its key when the provider lost its answer and refuses the retry with 409: one charge, however it is changed', async () => {
@@ -100,8 +101,8 @@ describe('a payment whose outcome is unknown', () => {
     expect(posts.length).toBeGreaterThanOrEqual(2);
     expect(new Set(posts.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:lost-answer:a:1`]));
 
-    for (const [method, path, body] of Object.values(changes('lost-answer'))) {
-      const res = await tenant.client.request(method as string, path as string, { body });
+    for (const [method, path, body] of changes('lost-answer')) {
+      const res = await tenant.client.request(method, path, { body });
       expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(409);
       expect(res.body.detail).toMatch(/may have moved money/);
     }

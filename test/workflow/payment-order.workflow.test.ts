@@ -362,7 +362,7 @@ describe('payment-order workflow on the time-skipping server', () => {
         );
         // An hour later: asked again, under the same key, and never paid anew.
         await eventually(
-          async () => provider.lookups.length,
+          () => Promise.resolve(provider.lookups.length),
           (n) => n >= 2,
           { what: 'asked again an hour later', timeoutMs: 60_000 },
         );
