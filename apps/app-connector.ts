@@ -1,5 +1,7 @@
 import type { InstalledApp } from '../domain/installed-app.js';
 import type { PaymentOutcome, PaymentRequest, ProviderResult } from '../domain/payment-outcome.js';
+import { REF_PATTERN } from '../domain/refs.js';
+import { checkedOutcome, MalformedAnswerError, PROVIDER_REF, type ProviderAnswer } from './provider-answer.js';
 
 export type { InstalledApp };
 
@@ -14,6 +16,32 @@ export const PAYMENT_NOT_FOUND = 'payment_not_found';
 export function saysNoPayment(statusCode: number, body: unknown): boolean {
   return statusCode === 404 && (body as { error?: unknown } | undefined)?.error === PAYMENT_NOT_FOUND;
 }
+
+/** The payment a callback names, when each part of the name is well formed; otherwise it is no callback of ours. */
+export function callbackReferenceOf(
+  providerRef: unknown,
+  reference: { tenantId?: unknown; orderRef?: unknown; instructionRef?: unknown } | undefined,
+): CallbackReference | undefined {
+  const { tenantId, orderRef, instructionRef } = reference ?? {};
+  const isRef = (value: unknown): value is string => typeof value === 'string' && REF_PATTERN.test(value);
+  if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) return undefined;
+  if (typeof tenantId !== 'string' || !UUID.test(tenantId) || !isRef(orderRef) || !isRef(instructionRef))
+    return undefined;
+  return { tenantId, orderRef, instructionRef, providerRef };
+}
+
+/** The final result a verified callback states; undefined for one still PENDING, or not a well-formed answer. */
+export function finalResult(answer: ProviderAnswer | undefined, who: string): ProviderResult | undefined {
+  try {
+    const outcome = checkedOutcome(answer, who);
+    return outcome.status === 'PENDING' ? undefined : outcome;
+  } catch (err) {
+    if (err instanceof MalformedAnswerError) return undefined;
+    throw err;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whose payment a callback is about, read before its signature can be checked with that tenant's secrets. */
 export interface CallbackReference {

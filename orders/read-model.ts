@@ -4,6 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   INSTRUCTION_COLUMNS,
   INSTRUCTION_FIELDS,
+  type Column,
   type Instruction,
   type InstructionRow,
 } from '../domain/instruction.js';
@@ -54,6 +55,17 @@ const UPSERT_INSTRUCTIONS = `
   where i.projection_version < excluded.projection_version and i.tenant_id = excluded.tenant_id`;
 
 /**
+ * A value as its column can hold it. Text longer than its column is cut to fit: one over-long value
+ * from a provider must never stop an order's projection (and with it its events and webhooks) for good.
+ */
+function storable(value: unknown, column: Column): unknown {
+  if (value === undefined || value === null) return null;
+  if (column.type === 'text' && column.length !== undefined && typeof value === 'string')
+    return value.slice(0, column.length);
+  return value;
+}
+
+/**
  * Writes the instructions of a projection into the read model, in one statement, idempotent by
  * version per row.
  */
@@ -62,7 +74,7 @@ export async function upsertInstructions(
   projection: { orderId: string; tenantId: string; version: string; instructions: ProjectedInstruction[] },
 ): Promise<void> {
   const rows = projection.instructions.map((instruction) => ({
-    ...Object.fromEntries(columns.map(({ field, column }) => [column, instruction[field] ?? null])),
+    ...Object.fromEntries(columns.map((c) => [c.column, storable(instruction[c.field], c)])),
     metadata: instruction.metadata ?? null,
   }));
   const withMetadata = projection.instructions.filter((i) => i.metadata).map((i) => i.instructionRef);

@@ -1,23 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { Got, Response } from 'got';
 import { Webhook } from 'standardwebhooks';
-import { saysNoPayment, type AppConnector, type CallbackReference } from '../app-connector.js';
+import {
+  callbackReferenceOf,
+  finalResult,
+  saysNoPayment,
+  type AppConnector,
+  type CallbackReference,
+} from '../app-connector.js';
+import { bounded } from '../bounded-response.js';
+import { checkedOutcome, type ProviderAnswer } from '../provider-answer.js';
 import { guardedLookup } from '../outbound-guard.js';
 import type { OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { outboundUrlProblem } from '../../domain/outbound-url.js';
-import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
+import { ProviderRejectedError, type ProviderResult } from '../../domain/payment-outcome.js';
 
-/** What the tenant's provider answers, and what it POSTs back later (README, "Your own provider"). */
-interface ProviderAnswer {
-  providerRef: string;
-  status: 'SETTLED' | 'DECLINED' | 'PENDING';
-  declineCode?: string;
-  retryable?: boolean;
-}
-
+/** What the tenant's provider POSTs back later (README, "Your own provider"): an answer, and whose payment it is. */
 interface ProviderCallbackBody extends ProviderAnswer {
-  reference?: { tenantId?: string; orderRef?: string; instructionRef?: string };
+  reference?: { tenantId?: unknown; orderRef?: unknown; instructionRef?: unknown };
 }
+
+const WHO = "the tenant's provider";
 
 export interface HttpConnectorOptions {
   callbackBaseUrl: string;
@@ -52,18 +55,20 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
     if (problem) throw new ProviderRejectedError('url_not_allowed', `the provider URL ${problem}`);
     const timestamp = new Date();
     const signature = new Webhook(secret.replace(/^whsec_/, '')).sign(messageId, timestamp, body);
-    return client<ProviderAnswer>(url, {
-      method,
-      timeout: { request: timeoutMs },
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': messageId,
-        'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-        'webhook-signature': signature,
-        ...(method === 'POST' ? { 'idempotency-key': messageId } : {}),
-      },
-      ...(method === 'POST' ? { body } : {}),
-    });
+    return bounded(
+      client<ProviderAnswer>(url, {
+        method,
+        timeout: { request: timeoutMs },
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': messageId,
+          'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+          'webhook-signature': signature,
+          ...(method === 'POST' ? { 'idempotency-key': messageId } : {}),
+        },
+        ...(method === 'POST' ? { body } : {}),
+      }),
+    );
   }
 
   return {
@@ -89,7 +94,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         installation.secrets.signingSecret,
         timeoutMs,
       );
-      return toOutcome(answered(response));
+      return checkedOutcome(answered(response), WHO);
     },
     async getStatus(providerRef, installation) {
       const { url, timeoutMs } = settings(installation.configuration);
@@ -101,7 +106,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         installation.secrets.signingSecret,
         timeoutMs,
       );
-      return toOutcome(answered(response));
+      return checkedOutcome(answered(response), WHO);
     },
     async findByIdempotencyKey(idempotencyKey, installation) {
       const { url, timeoutMs } = settings(installation.configuration);
@@ -114,25 +119,11 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         timeoutMs,
       );
       if (saysNoPayment(response.statusCode, response.body)) return undefined;
-      return toOutcome(answered(response));
+      return checkedOutcome(answered(response), WHO);
     },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<ProviderCallbackBody>(rawBody);
-      const reference = body?.reference;
-      if (
-        !body ||
-        typeof body.providerRef !== 'string' ||
-        !reference?.tenantId ||
-        !reference.orderRef ||
-        !reference.instructionRef
-      )
-        return undefined;
-      return {
-        tenantId: reference.tenantId,
-        orderRef: reference.orderRef,
-        instructionRef: reference.instructionRef,
-        providerRef: body.providerRef,
-      };
+      return callbackReferenceOf(body?.providerRef, body?.reference);
     },
     verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
       const secret = installation.secrets.signingSecret;
@@ -146,8 +137,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       } catch {
         return undefined;
       }
-      const outcome = toOutcome(parseJson<ProviderAnswer>(rawBody) as ProviderAnswer);
-      return outcome.status === 'PENDING' ? undefined : outcome;
+      return finalResult(parseJson<ProviderAnswer>(rawBody), WHO);
     },
   };
 }
@@ -161,7 +151,7 @@ function settings(configuration: Record<string, unknown>): { url: string; timeou
 
 function answered(response: Response<ProviderAnswer>): ProviderAnswer {
   const { statusCode } = response;
-  if (statusCode >= 200 && statusCode < 300 && typeof response.body?.providerRef === 'string') return response.body;
+  if (statusCode >= 200 && statusCode < 300) return response.body;
   if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429) {
     throw new ProviderRejectedError(
       `http_${statusCode}`,
@@ -169,17 +159,6 @@ function answered(response: Response<ProviderAnswer>): ProviderAnswer {
     );
   }
   throw new Error(`the tenant's provider answered ${statusCode}`);
-}
-
-function toOutcome(body: ProviderAnswer): PaymentOutcome {
-  if (body.status === 'SETTLED') return { status: 'SETTLED', providerRef: body.providerRef };
-  if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.providerRef };
-  return {
-    status: 'DECLINED',
-    providerRef: body.providerRef,
-    code: body.declineCode ?? 'declined',
-    retryable: body.retryable ?? false,
-  };
 }
 
 function parseJson<T>(text: string): T | undefined {

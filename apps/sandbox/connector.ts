@@ -1,20 +1,30 @@
 import type { Got, Response } from 'got';
-import { saysNoPayment, type AppConnector, type CallbackReference } from '../app-connector.js';
+import {
+  callbackReferenceOf,
+  finalResult,
+  saysNoPayment,
+  type AppConnector,
+  type CallbackReference,
+} from '../app-connector.js';
+import { bounded } from '../bounded-response.js';
+import { checkedOutcome, type ProviderAnswer } from '../provider-answer.js';
 import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
 
-/** A payment as the sandbox provider answers it. */
+/** A payment as the sandbox provider answers it, unchecked. */
 interface SandboxPayment {
-  id: string;
-  status: 'SETTLED' | 'DECLINED' | 'PENDING';
-  declineCode?: string;
-  retryable?: boolean;
-  voucherCode?: string;
+  id: unknown;
+  status: unknown;
+  declineCode?: unknown;
+  retryable?: unknown;
+  voucherCode?: unknown;
 }
 
 interface SandboxCallback extends SandboxPayment {
-  reference?: { tenantId?: string; orderRef?: string; instructionRef?: string };
+  reference?: { tenantId?: unknown; orderRef?: unknown; instructionRef?: unknown };
 }
+
+const WHO = 'the sandbox provider';
 
 export interface SandboxConnectorOptions {
   baseUrl: string;
@@ -43,61 +53,57 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
   return SANDBOX_APPS.map((appId) => ({
     appId,
     async execute(payment, idempotencyKey, installation) {
-      const response = await client.post<SandboxPayment>('v1/payments', {
-        headers: { authorization: `Bearer ${installation.secrets.apiKey}`, 'idempotency-key': idempotencyKey },
-        json: {
-          appId,
-          paymentMethod: payment.paymentMethod,
-          direction: payment.direction,
-          amountMinor: payment.amountMinor,
-          currency: payment.currency,
-          country: payment.country,
-          instrument: payment.financialInstrumentId,
-          reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
-          ...(appId === 'SANDBOX_BANK'
-            ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` }
-            : {}),
-        },
-      });
+      const response = await bounded(
+        client.post<SandboxPayment>('v1/payments', {
+          headers: { authorization: `Bearer ${installation.secrets.apiKey}`, 'idempotency-key': idempotencyKey },
+          json: {
+            appId,
+            paymentMethod: payment.paymentMethod,
+            direction: payment.direction,
+            amountMinor: payment.amountMinor,
+            currency: payment.currency,
+            country: payment.country,
+            instrument: payment.financialInstrumentId,
+            reference: {
+              tenantId: payment.tenantId,
+              orderRef: payment.orderRef,
+              instructionRef: payment.instructionRef,
+            },
+            ...(appId === 'SANDBOX_BANK'
+              ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` }
+              : {}),
+          },
+        }),
+      );
       return toOutcome(answered(response));
     },
     async getStatus(providerRef, installation) {
-      const response = await client.get<SandboxPayment>(`v1/payments/${encodeURIComponent(providerRef)}`, {
-        headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
-      });
+      const response = await bounded(
+        client.get<SandboxPayment>(`v1/payments/${encodeURIComponent(providerRef)}`, {
+          headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+        }),
+      );
       return toOutcome(answered(response));
     },
     async findByIdempotencyKey(idempotencyKey, installation) {
-      const response = await client.get<SandboxPayment>('v1/payments', {
-        searchParams: { idempotencyKey },
-        headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
-      });
+      const response = await bounded(
+        client.get<SandboxPayment>('v1/payments', {
+          searchParams: { idempotencyKey },
+          headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+        }),
+      );
       if (saysNoPayment(response.statusCode, response.body)) return undefined;
       return toOutcome(answered(response));
     },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<SandboxCallback>(rawBody);
-      const reference = body?.reference;
-      if (
-        !body ||
-        typeof body.id !== 'string' ||
-        !reference?.tenantId ||
-        !reference.orderRef ||
-        !reference.instructionRef
-      )
-        return undefined;
-      return {
-        tenantId: reference.tenantId,
-        orderRef: reference.orderRef,
-        instructionRef: reference.instructionRef,
-        providerRef: body.id,
-      };
+      return callbackReferenceOf(body?.id, body?.reference);
     },
     verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
       const apiKey = installation.secrets.apiKey;
       if (!apiKey || !verifySandboxCallback(apiKey, rawBody, headers[SANDBOX_SIGNATURE_HEADER])) return undefined;
-      const outcome = toOutcome(parseJson<SandboxCallback>(rawBody) as SandboxPayment);
-      return outcome.status === 'PENDING' ? undefined : outcome;
+      const body = parseJson<SandboxCallback>(rawBody);
+      return finalResult(body && answerOf(body), WHO);
     },
   }));
 }
@@ -112,16 +118,13 @@ function answered(response: Response<SandboxPayment>): SandboxPayment {
   throw new Error(`the sandbox provider answered ${statusCode} ${code}`);
 }
 
+/** The sandbox's payment in the words every connector checks (it names its reference `id`). */
+function answerOf({ id, status, declineCode, retryable, voucherCode }: SandboxPayment): ProviderAnswer {
+  return { providerRef: id, status, declineCode, retryable, voucherCode };
+}
+
 function toOutcome(body: SandboxPayment): PaymentOutcome {
-  if (body.status === 'SETTLED')
-    return { status: 'SETTLED', providerRef: body.id, ...(body.voucherCode ? { voucherCode: body.voucherCode } : {}) };
-  if (body.status === 'PENDING') return { status: 'PENDING', providerRef: body.id };
-  return {
-    status: 'DECLINED',
-    providerRef: body.id,
-    code: body.declineCode ?? 'declined',
-    retryable: body.retryable ?? false,
-  };
+  return checkedOutcome(answerOf(body), WHO);
 }
 
 function parseJson<T>(text: string): T | undefined {

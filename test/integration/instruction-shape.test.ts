@@ -156,5 +156,20 @@ describe("the instruction's one declared shape", () => {
     expect(instructionFromRow(row)).toEqual(JSON.parse(JSON.stringify(later)));
     expect(row.metadata).toEqual({ plan: 'gold' });
     expect(row.projectionVersion).toBe('30');
+
+    // One value longer than its column (a provider's, say) is cut to fit: it never stops the projection.
+    await project('40', {
+      ...later,
+      providerRef: 'r'.repeat(300),
+      failureCode: 'c'.repeat(100),
+      voucherCode: 'v'.repeat(70),
+    });
+    const [cut] = await orm.em.fork().find(PaymentInstruction, { order: order.id });
+    expect([cut.providerRef, cut.failureCode, cut.voucherCode]).toEqual([
+      'r'.repeat(128),
+      'c'.repeat(64),
+      'v'.repeat(64),
+    ]);
+    expect(cut.projectionVersion).toBe('40');
   });
 });

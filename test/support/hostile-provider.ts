@@ -51,6 +51,8 @@ export interface HostileProvider {
   requests: SeenRequest[];
   /** Keys it was asked about (GET /payments?idempotencyKey=), in order. */
   lookups: string[];
+  /** Of each padded answer, how many bytes of padding it had written when the connection closed. */
+  paddingSent: number[];
   /** A callback for one of its payments (or anything else), signed with its secret, POSTed to `callbackUrl`. */
   callBack(callbackUrl: string, body: Record<string, unknown>, options?: { secret?: string }): Promise<Response>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
   const charges: Charge[] = [];
   const requests: SeenRequest[] = [];
   const lookups: string[] = [];
+  const paddingSent: number[] = [];
   const held = new Set<ServerResponse>();
   /** Keys of payments it hung on without charging: still "in use" to it. */
   const heldKeys = new Set<string>();
@@ -73,6 +76,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     charges,
     requests,
     lookups,
+    paddingSent,
     async callBack(callbackUrl, body, options = {}) {
       const signer = options.secret ? new Webhook(options.secret.replace(/^whsec_/, '')) : webhook;
       const raw = JSON.stringify(body);
@@ -107,11 +111,14 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     const chunk = 'x'.repeat(64 * 1024);
     let sent = 0;
     const pump = () => {
-      while (sent < padAnswersWith && res.write(chunk)) sent += chunk.length;
-      if (sent < padAnswersWith) res.once('drain', pump);
-      else res.end('"}');
+      while (sent < padAnswersWith) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end('"}');
     };
     res.on('error', () => undefined);
+    res.once('close', () => paddingSent.push(sent));
     pump();
   };
   const paymentOf = (charge: Charge) => {

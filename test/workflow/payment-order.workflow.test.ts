@@ -369,10 +369,76 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(provider.charges).toHaveLength(1);
         expect(new Set(provider.lookups)).toEqual(new Set([`${tenantId}:lookup-405:p:1`]));
         expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
+        // Only the provider's own answer under the key ends it: it settles, never charged again.
+        provider.behaviour.lookup = 'answer';
+        await finished;
+        const done = await handle.query(orderStateQuery);
+        expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+        expect(provider.charges).toHaveLength(1);
+        expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
         await record('lookup-refused', handle.workflowId);
-        await handle.terminate('test done');
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('takes a malformed answer (a reference of 200 characters) for no answer: same key, and the read model never stuck', async () => {
+    const provider = await startHostileProvider({ answerOverrides: { providerRef: 'x'.repeat(200) } });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'malformed',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        const finished = handle.result();
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'provider_unavailable',
+          'unanswered after malformed answers',
+        );
+        provider.behaviour.answerOverrides = undefined;
+        return finished;
+      });
+      // Settled from the look-up once the provider answered properly: the charge it took the first time.
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.charges).toHaveLength(1);
+      const [row] = await orm.em.fork().find(PaymentInstruction, { tenantId, instructionRef: 'p' });
+      expect(row).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
+    const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(tenantId, 'huge', [{ instructionRef: 'p' }], resolvedTo('HTTP_CONNECTOR', 'CARD'));
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        const finished = handle.result().catch(() => undefined);
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'provider_unavailable',
+          'unanswered after huge answers',
+        );
+        provider.behaviour.padAnswersWith = 0;
         await finished;
       });
+      expect(provider.charges).toHaveLength(1);
+      expect(new Set(provider.requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey))).toEqual(
+        new Set([`${tenantId}:huge:p:1`]),
+      );
+      // Each answer was given up early: of 100 MB, what the socket's buffers took at most.
+      expect(provider.paddingSent.length).toBeGreaterThanOrEqual(8);
+      for (const sent of provider.paddingSent) expect(sent).toBeLessThan(16 * 1024 * 1024);
     } finally {
       await provider.close();
     }

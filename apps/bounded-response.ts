@@ -1,0 +1,18 @@
+import type { CancelableRequest, Response } from 'got';
+
+/** The most a provider's answer may be: a payment's JSON is a few hundred bytes. */
+export const MAX_PROVIDER_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * A provider request whose answer is read only up to MAX_PROVIDER_ANSWER_BYTES: past that it is
+ * cancelled, as a call that went unanswered (retried under the same key), so that no provider can
+ * fill the worker's memory with an answer that does not end.
+ */
+export function bounded<T>(request: CancelableRequest<Response<T>>): CancelableRequest<Response<T>> {
+  request.on('downloadProgress', ({ transferred }: { transferred: number }) => {
+    if (transferred > MAX_PROVIDER_ANSWER_BYTES) {
+      request.cancel(`the provider's answer passed ${MAX_PROVIDER_ANSWER_BYTES} bytes`);
+    }
+  });
+  return request;
+}

@@ -1,0 +1,49 @@
+import type { PaymentOutcome } from '../domain/payment-outcome.js';
+
+/**
+ * What a provider answered about a payment, in the connector's words, before anything of it is
+ * believed: each field is checked here for type, length and characters, so that nothing a provider
+ * sends can reach the workflow's history, the read model or a webhook unchecked.
+ */
+export interface ProviderAnswer {
+  providerRef: unknown;
+  status: unknown;
+  declineCode?: unknown;
+  retryable?: unknown;
+  voucherCode?: unknown;
+}
+
+/**
+ * An answer that is not a well-formed payment: the provider may still have moved money, so it is
+ * handled as no answer at all (retried under the same key), never as a refusal.
+ */
+export class MalformedAnswerError extends Error {
+  override name = 'MalformedAnswerError';
+}
+
+/** A provider's reference of a payment: what its column holds. */
+export const PROVIDER_REF = /^[\x21-\x7e]{1,128}$/;
+const CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** The outcome an answer states, or a MalformedAnswerError saying what is wrong with it. */
+export function checkedOutcome(answer: ProviderAnswer | undefined, who: string): PaymentOutcome {
+  const bad = (what: string) => new MalformedAnswerError(`${who} answered a malformed payment: ${what}`);
+  if (!answer || typeof answer !== 'object') throw bad('no JSON object');
+  const { providerRef, status, declineCode, retryable, voucherCode } = answer;
+  if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) {
+    throw bad('providerRef must be 1–128 printable ASCII characters');
+  }
+  if (status === 'SETTLED') {
+    if (voucherCode === undefined) return { status, providerRef };
+    if (typeof voucherCode !== 'string' || !CODE.test(voucherCode))
+      throw bad('voucherCode must be 1–64 letters, digits or _.:-');
+    return { status, providerRef, voucherCode };
+  }
+  if (status === 'PENDING') return { status, providerRef };
+  if (status !== 'DECLINED') throw bad('status must be SETTLED, DECLINED or PENDING');
+  if (declineCode !== undefined && (typeof declineCode !== 'string' || !CODE.test(declineCode))) {
+    throw bad('declineCode must be 1–64 letters, digits or _.:-');
+  }
+  if (retryable !== undefined && typeof retryable !== 'boolean') throw bad('retryable must be true or false');
+  return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { callbackReferenceOf, finalResult } from '../../apps/app-connector.js';
+import { checkedOutcome, MalformedAnswerError } from '../../apps/provider-answer.js';
+
+const tenantId = '9b2f8c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
+
+describe("a provider's answer", () => {
+  it('is believed when every field is well formed', () => {
+    expect(checkedOutcome({ providerRef: 'pay_1', status: 'SETTLED' }, 'p')).toEqual({
+      status: 'SETTLED',
+      providerRef: 'pay_1',
+    });
+    expect(checkedOutcome({ providerRef: 'pay_1', status: 'SETTLED', voucherCode: 'VCH-1' }, 'p')).toMatchObject({
+      voucherCode: 'VCH-1',
+    });
+    expect(
+      checkedOutcome({ providerRef: 'p', status: 'DECLINED', declineCode: 'insufficient_funds', retryable: true }, 'p'),
+    ).toEqual({ status: 'DECLINED', providerRef: 'p', code: 'insufficient_funds', retryable: true });
+    expect(checkedOutcome({ providerRef: 'p', status: 'DECLINED' }, 'p')).toEqual({
+      status: 'DECLINED',
+      providerRef: 'p',
+      code: 'declined',
+      retryable: false,
+    });
+    expect(checkedOutcome({ providerRef: 'x'.repeat(128), status: 'PENDING' }, 'p').status).toBe('PENDING');
+  });
+
+  it.each([
+    ['no answer', undefined],
+    ['a reference over 128 characters', { providerRef: 'x'.repeat(129), status: 'SETTLED' }],
+    ['a reference that is not a string', { providerRef: 42, status: 'SETTLED' }],
+    ['a reference with a space', { providerRef: 'pay 1', status: 'SETTLED' }],
+    ['an unknown status', { providerRef: 'p', status: 'PAID' }],
+    ['a status of another type', { providerRef: 'p', status: ['SETTLED'] }],
+    ['a decline code over 64 characters', { providerRef: 'p', status: 'DECLINED', declineCode: 'c'.repeat(65) }],
+    ['a decline code with markup', { providerRef: 'p', status: 'DECLINED', declineCode: '<b>no</b>' }],
+    ['retryable as a string', { providerRef: 'p', status: 'DECLINED', retryable: 'yes' }],
+    ['a voucher code of another type', { providerRef: 'p', status: 'SETTLED', voucherCode: {} }],
+  ])('is malformed with %s: no answer at all, never a refusal', (_what, answer) => {
+    expect(() => checkedOutcome(answer as never, 'the provider')).toThrow(MalformedAnswerError);
+  });
+
+  it('in a callback names a payment only when every part of the name is well formed', () => {
+    const reference = { tenantId, orderRef: 'o-1', instructionRef: 'i-1' };
+    expect(callbackReferenceOf('pay_1', reference)).toEqual({ ...reference, providerRef: 'pay_1' });
+    expect(callbackReferenceOf('x'.repeat(129), reference)).toBeUndefined();
+    expect(callbackReferenceOf('pay_1', { ...reference, tenantId: 'not-a-uuid' })).toBeUndefined();
+    expect(callbackReferenceOf('pay_1', { ...reference, orderRef: 'has space' })).toBeUndefined();
+    expect(callbackReferenceOf('pay_1', { ...reference, instructionRef: 7 })).toBeUndefined();
+    expect(callbackReferenceOf('pay_1', undefined)).toBeUndefined();
+  });
+
+  it('in a callback is a final result only when settled or declined, and well formed', () => {
+    expect(finalResult({ providerRef: 'p', status: 'SETTLED' }, 'p')).toEqual({ status: 'SETTLED', providerRef: 'p' });
+    expect(finalResult({ providerRef: 'p', status: 'PENDING' }, 'p')).toBeUndefined();
+    expect(finalResult({ providerRef: 'p', status: 'DECLINED', declineCode: 'c'.repeat(65) }, 'p')).toBeUndefined();
+  });
+});
