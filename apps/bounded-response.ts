@@ -9,7 +9,7 @@ export const MAX_PROVIDER_ANSWER_BYTES = 64 * 1024;
  * fill the worker's memory with an answer that does not end.
  */
 export function bounded<T>(request: CancelableRequest<Response<T>>): CancelableRequest<Response<T>> {
-  request.on('downloadProgress', ({ transferred }: { transferred: number }) => {
+  void request.on('downloadProgress', ({ transferred }: { transferred: number }) => {
     if (transferred > MAX_PROVIDER_ANSWER_BYTES) {
       request.cancel(`the provider's answer passed ${MAX_PROVIDER_ANSWER_BYTES} bytes`);
     }
