@@ -58,6 +58,8 @@ export interface Config {
   rateLimitNamespace: string;
   /** How long a payment link stays valid unless its creator says otherwise. */
   paymentLinkTtlSeconds: number;
+  /** How long a payout link is valid, by default and at most: its holder chooses where the money goes. */
+  payoutLinkTtlSeconds: number;
   bodyLimit: string;
   accessTokenTtlSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: intFrom(env.RATE_LIMIT_PER_MINUTE, 600),
     rateLimitNamespace: env.RATE_LIMIT_NAMESPACE || 'api',
     paymentLinkTtlSeconds: intFrom(env.PAYMENT_LINK_TTL_SECONDS, 7 * 24 * 3600),
+    payoutLinkTtlSeconds: intFrom(env.PAYOUT_LINK_TTL_SECONDS, 48 * 3600),
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
@@ -121,6 +124,7 @@ export function apiSettings(config: Config) {
     rateLimitNamespace: config.rateLimitNamespace,
     publicApiUrl: config.publicApiUrl,
     paymentLinkTtlSeconds: config.paymentLinkTtlSeconds,
+    payoutLinkTtlSeconds: config.payoutLinkTtlSeconds,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,

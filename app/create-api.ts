@@ -30,7 +30,8 @@ import { addVoucherRoutes } from '../api/vouchers/routes.js';
 import { addWebhookRoutes } from '../webhooks/http/routes.js';
 import { csrfKey } from '../orders/pay-page/csrf.js';
 import { payPageRouter } from '../orders/pay-page/router.js';
-import { paymentLinkKey } from '../orders/http/payment-link-token.js';
+import { paymentLinkKeys } from '../orders/payment-link-token.js';
+import { PaymentLinks } from '../orders/payment-links.js';
 import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
 import { OrderService } from '../orders/order-service.js';
 import { ProviderResults } from '../orders/provider-results.js';
@@ -77,13 +78,12 @@ export function createApi(deps: ApiDependencies): Express {
     secretBox,
     outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp },
   });
-  const linkKey = paymentLinkKey(deps.masterKeys.current);
-  addPaymentLinkRoutes(routes, {
-    orders,
-    linkKey,
+  const links = new PaymentLinks(orders, paymentLinkKeys(deps.masterKeys), {
     publicApiUrl: settings.publicApiUrl,
     defaultTtlSeconds: settings.paymentLinkTtlSeconds,
+    payoutTtlSeconds: settings.payoutLinkTtlSeconds,
   });
+  addPaymentLinkRoutes(routes, links);
 
   const app = express();
   app.disable('x-powered-by');
@@ -99,8 +99,8 @@ export function createApi(deps: ApiDependencies): Express {
     payPageRouter({
       orm,
       orders,
+      links,
       logger,
-      linkKey,
       csrfKey: csrfKey(deps.masterKeys.current),
       rateLimit: perKeyRateLimit(orm, {
         limitPerMinute: settings.rateLimitPerMinute,

@@ -1,7 +1,45 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import pLimit from 'p-limit';
 import { classifyAddress, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 
+/** How long a host name may take to resolve before the call is given up (retried like any unanswered call). */
+export const DNS_TIMEOUT_MS = 2_000;
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+type LookupFunction = (
+  host: string,
+  options: LookupOptions & { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+/**
+ * Resolves host names within `timeoutMs` (a look-up queued meanwhile counts its wait), at most
+ * `concurrency` at once: look-ups run on libuv's thread pool, four threads that file and crypto work
+ * share, so a tenant's slow name server must never take them all.
+ */
+export function boundedResolver(lookupFn: LookupFunction = lookup, timeoutMs = DNS_TIMEOUT_MS, concurrency = 2) {
+  const limit = pLimit(concurrency);
+  return (host: string, options: LookupOptions = {}): Promise<LookupAddress[]> => {
+    const resolving = limit(
+      () =>
+        new Promise<LookupAddress[]>((resolve, reject) =>
+          lookupFn(host, { ...options, all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+        ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error: NodeJS.ErrnoException = new Error(`${host} did not resolve within ${timeoutMs} ms`);
+        error.code = 'ETIMEOUT';
+        reject(error);
+      }, timeoutMs);
+    });
+    return Promise.race([resolving, timeout]).finally(() => clearTimeout(timer));
+  };
+}
+
+const lookupAll = boundedResolver();
 
 /**
  * A DNS lookup for got (`dnsLookup`) that refuses private, link-local and metadata addresses, and
@@ -10,22 +48,24 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  */
 export function guardedLookup(policy: OutboundUrlPolicy) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, []);
-      const refused = addresses.find(({ address }) => {
-        const verdict = classifyAddress(address);
-        return verdict === 'private' || (verdict === 'loopback' && !policy.allowLoopbackHttp);
-      });
-      if (refused) {
-        const error: NodeJS.ErrnoException = new Error(
-          `${hostname} resolves to ${refused.address}, a private or loopback address`,
-        );
-        error.code = 'EADDRNOTALLOWED';
-        return callback(error, []);
-      }
-      if (options.all) return callback(null, addresses);
-      callback(null, addresses[0].address, addresses[0].family);
-    });
+    lookupAll(hostname, options).then(
+      (addresses) => {
+        const refused = addresses.find(({ address }) => {
+          const verdict = classifyAddress(address);
+          return verdict === 'private' || (verdict === 'loopback' && !policy.allowLoopbackHttp);
+        });
+        if (refused) {
+          const error: NodeJS.ErrnoException = new Error(
+            `${hostname} resolves to ${refused.address}, a private or loopback address`,
+          );
+          error.code = 'EADDRNOTALLOWED';
+          return callback(error, []);
+        }
+        if (options.all) return callback(null, addresses);
+        callback(null, addresses[0].address, addresses[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, []),
+    );
   };
 }
 
@@ -49,10 +89,4 @@ export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy)
       return `its host resolves to ${address}, a loopback address`;
   }
   return undefined;
-}
-
-function lookupAll(host: string): Promise<LookupAddress[]> {
-  return new Promise((resolve, reject) =>
-    lookup(host, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
-  );
 }

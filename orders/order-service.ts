@@ -329,7 +329,12 @@ export class OrderService {
         ]);
       }
     }
-    const financialInstrumentId = (choice.voucherId ?? choice.financialInstrumentId)!;
+    // A voucher pays out a voucher, anything else pays with an instrument: never the one for the other.
+    const field = option.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
+    const financialInstrumentId = choice[field];
+    if (financialInstrumentId === undefined) {
+      throw Refusal.invalid([{ path: field, code: 'required', message: `${option.paymentMethod} needs ${field}` }]);
+    }
     await this.change(order, (handle) =>
       handle.executeUpdate(payInstructionUpdate, {
         args: [

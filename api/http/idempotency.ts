@@ -50,9 +50,7 @@ export class IdempotencyStore {
         { path: 'headers.idempotency-key', code: 'invalid_idempotency_key', message: 'must be 1–255 characters' },
       ]);
     }
-    const requestHash = createHash('sha256')
-      .update(JSON.stringify([request.method, request.path, request.body]))
-      .digest('hex');
+    const requestHash = requestFingerprint(request.method, request.path, request.body);
     const claimed = await this.claim(request, requestHash);
     if ('reply' in claimed) return { reply: claimed.reply, replayed: true };
 
@@ -154,6 +152,13 @@ export class IdempotencyStore {
       .fork()
       .nativeDelete(IdempotencyRecord, { id: claim.id, leaseToken: claim.leaseToken, responseStatus: null });
   }
+}
+
+/** What makes two requests the same request: method, path and body. */
+export function requestFingerprint(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify([method, path, body]))
+    .digest('hex');
 }
 
 function contextOf(id: string): string {

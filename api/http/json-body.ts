@@ -10,16 +10,24 @@ export const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** Deeper than any request of this API nests (an order's instruction's metadata is 4 levels down). */
+export const MAX_BODY_DEPTH = 64;
+
 /**
- * Refuses strings PostgreSQL cannot store (a NUL character, or a lone UTF-16 surrogate, which
- * jsonb refuses): whatever the API accepts, the database must take, or the caller would get a 500.
+ * Refuses a body nested deeper than MAX_BODY_DEPTH, and strings PostgreSQL cannot store (a NUL
+ * character, or a lone UTF-16 surrogate, which jsonb refuses): whatever the API accepts, the database
+ * must take, or the caller would get a 500. One iterative walk, so no body can exhaust the stack or
+ * cost more than its own size.
  */
 export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
-  const path = findUnstorable(req.body, []);
-  if (path) {
+  const found = findUnstorable(req.body);
+  if (found === 'too_deep') {
+    throw new ApiError(400, 'body_too_deep', `the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+  }
+  if (found) {
     throw new ApiError(400, 'validation_failed', '1 field failed validation', [
       {
-        path: path.length ? formatPath(path) : 'body',
+        path: found.length ? formatPath(found) : 'body',
         code: 'invalid_character',
         message: 'holds a NUL character or an unpaired surrogate',
       },
@@ -28,17 +36,40 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
   next();
 };
 
-function findUnstorable(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') || !value.isWellFormed() ? path : undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findUnstorable(value[i], [...path, i]);
-      if (found) return found;
+interface Visit {
+  value: unknown;
+  depth: number;
+  /** How this value was reached, to name the field at fault. */
+  parent?: Visit;
+  key?: string | number;
+}
+
+function pathOf(visit: Visit): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let at: Visit | undefined = visit; at?.parent; at = at.parent) path.unshift(at.key!);
+  return path;
+}
+
+function findUnstorable(body: unknown): (string | number)[] | 'too_deep' | undefined {
+  const unstorable = (text: string) => text.includes('\u0000') || !text.isWellFormed();
+  const stack: Visit[] = [{ value: body, depth: 0 }];
+  while (stack.length > 0) {
+    const visit = stack.pop()!;
+    const { value, depth } = visit;
+    if (typeof value === 'string') {
+      if (unstorable(value)) return pathOf(visit);
+      continue;
     }
-  } else if (value && typeof value === 'object') {
-    for (const [key, child] of Object.entries(value)) {
-      const found = findUnstorable(key, [...path, key]) ?? findUnstorable(child, [...path, key]);
-      if (found) return found;
+    if (!value || typeof value !== 'object') continue;
+    if (depth >= MAX_BODY_DEPTH) return 'too_deep';
+    const entries: [string | number, unknown][] = Array.isArray(value)
+      ? value.map((v, i) => [i, v])
+      : Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i];
+      const childVisit = { value: child, depth: depth + 1, parent: visit, key };
+      if (typeof key === 'string' && unstorable(key)) return pathOf(childVisit);
+      stack.push(childVisit);
     }
   }
   return undefined;

@@ -86,6 +86,12 @@ export interface RouteDefinition<
    * connection. Its idempotency rests on what it calls (an update id), its answer is stored after.
    */
   transactional?: boolean;
+  /**
+   * Checks that reach outside the database (a host name resolved), made with the parsed input before
+   * the request's transaction opens, so that no transaction waits on them; `em` is outside it (a
+   * connection is taken only for each query). They may refuse.
+   */
+  precheck?: (input: Omit<RouteCall<S, P, Q, B>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<S, P, Q, B>) => Reply | Promise<Reply>;
 }
 
@@ -99,6 +105,7 @@ interface StoredRoute {
   body?: ZodType;
   responses: Record<number, { description: string; schema?: ZodType }>;
   transactional?: boolean;
+  precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
 
@@ -188,7 +195,7 @@ export class RouteTable {
     const headerShapes = [
       scopeHeaders,
       definition.headers,
-      definition.method === 'post' && definition.scope !== 'public' ? IdempotencyHeaderSchema : undefined,
+      honoursIdempotencyKey(definition) ? IdempotencyHeaderSchema : undefined,
     ]
       .filter((h): h is ZodObject => h !== undefined)
       .map((h) => h.shape);
@@ -237,6 +244,9 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     body: route.body ? validate(route.body, (req.body as unknown) ?? null) : undefined,
   };
   const context = res.locals.context;
+  await route.precheck?.({ ...input, context, req, em: runtime.orm.em.fork() } as Parameters<
+    NonNullable<StoredRoute['precheck']>
+  >[0]);
   const afterCommit: (() => Promise<void>)[] = [];
   const call = async (em: EntityManager) =>
     route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<
@@ -250,7 +260,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
   if (route.method === 'get') {
     reply = await call(runtime.orm.em.fork());
   } else {
-    const key = route.method === 'post' && route.scope !== 'public' ? req.header('idempotency-key') : undefined;
+    const key = honoursIdempotencyKey(route) ? req.header('idempotency-key') : undefined;
     const transactional = route.transactional ?? true;
     if (key === undefined) {
       reply = transactional ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
@@ -273,6 +283,14 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
   for (const step of afterCommit) await step();
   if (runtime.checkResponses) checkResponse(route, reply);
   send(res, reply);
+}
+
+/**
+ * Every authenticated route that changes something takes an Idempotency-Key, whatever its method:
+ * a key sent with one change can never silently stand for another.
+ */
+function honoursIdempotencyKey(route: { method: Method; scope: RouteScope }): boolean {
+  return route.method !== 'get' && route.scope !== 'public';
 }
 
 function send(res: Response, reply: Reply): void {

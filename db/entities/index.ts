@@ -3,6 +3,7 @@ import { AppInstallationSchema } from './app-installation.js';
 import { AuditEntrySchema } from './audit-entry.js';
 import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
+import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
 import { SchemeSchema } from './scheme.js';
 import { SchemeVersionSchema } from './scheme-version.js';
@@ -20,6 +21,7 @@ export { AppInstallation } from './app-installation.js';
 export { AuditEntry } from './audit-entry.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction, PaymentOrder } from './payment-order.js';
+export { PaymentLinkRevocation } from './payment-link-revocation.js';
 export { ProviderCallback } from './provider-callback.js';
 export { Scheme } from './scheme.js';
 export { SchemeVersion } from './scheme-version.js';
@@ -46,6 +48,7 @@ export const ALL_ENTITIES = [
   SchemeVersionSchema,
   VoucherGroupSchema,
   ProviderCallbackSchema,
+  PaymentLinkRevocationSchema,
   WebhookEndpointSchema,
   OrderEventSchema,
   WebhookDeliverySchema,

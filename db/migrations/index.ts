@@ -7,6 +7,7 @@ import { Migration20261128162308 } from './Migration20261128162308.js';
 import { Migration20261128164843 } from './Migration20261128164843.js';
 import { Migration20261128174546 } from './Migration20261128174546.js';
 import { Migration20261128190000 } from './Migration20261128190000.js';
+import { Migration20261130090000 } from './Migration20261130090000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -22,4 +23,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261128164843', class: Migration20261128164843 },
   { name: 'Migration20261128174546', class: Migration20261128174546 },
   { name: 'Migration20261128190000', class: Migration20261128190000 },
+  { name: 'Migration20261130090000', class: Migration20261130090000 },
 ];

@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { requestFingerprint } from '../../api/http/idempotency.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { formatAmount } from '../../domain/money.js';
 import type { OrderService } from '../order-service.js';
@@ -14,10 +15,14 @@ import {
   ResolveInstructionSchema,
 } from './schemas.js';
 
-/** An Idempotency-Key becomes the update's id, so a retried request is the same update, taken once. */
+/**
+ * An Idempotency-Key becomes the update's id, with the request it came with: a retried request is
+ * the same update, taken once, and the key reused with another request (once its record has expired)
+ * is another update, never mistaken for the first.
+ */
 function updateIdOf(req: Request): string | undefined {
   const key = req.header('idempotency-key');
-  return key && `api:${key}`;
+  return key && `api:${key}:${requestFingerprint(req.method, req.originalUrl, (req.body as unknown) ?? null)}`;
 }
 
 /**

@@ -1,23 +1,9 @@
-import { isFinal } from '../../domain/instruction-status.js';
-import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
-import type { OrderService } from '../order-service.js';
-import { InstructionRefParamsSchema } from './schemas.js';
-import { issuePaymentLink } from './payment-link-token.js';
+import type { PaymentLinks } from '../payment-links.js';
 import { CreatePaymentLinkSchema, PaymentLinkSchema } from './payment-link-schemas.js';
+import { InstructionRefParamsSchema } from './schemas.js';
 
-export interface PaymentLinkDeps {
-  orders: OrderService;
-  linkKey: Uint8Array;
-  /** The API as customers reach it: links point at `{publicApiUrl}/pay/{token}`. */
-  publicApiUrl: string;
-  defaultTtlSeconds: number;
-}
-
-export function addPaymentLinkRoutes(
-  routes: RouteTable,
-  { orders, linkKey, publicApiUrl, defaultTtlSeconds }: PaymentLinkDeps,
-): void {
+export function addPaymentLinkRoutes(routes: RouteTable, links: PaymentLinks): void {
   routes.add({
     method: 'post',
     path: '/order-management/:orderRef/instructions/:instructionRef/payment-link',
@@ -25,8 +11,9 @@ export function addPaymentLinkRoutes(
     roles: ['tenant-order-write'],
     summary: 'A link to a hosted page where the customer pays this instruction (or claims a payout)',
     description:
-      'The link names this one instruction and nothing else, and expires (default 7 days). The page offers the options of its scheme ' +
-      'and pays through the same path as POST …/pay: one charge however often the customer submits. Refused (409) for an instruction already final.',
+      'The link names this one instruction and nothing else, and expires (default 7 days; a payout link, whose holder chooses where ' +
+      'the money goes, 48 hours and no longer than PAYOUT_LINK_TTL_SECONDS). The page offers the options of its scheme and pays through ' +
+      'the same path as POST …/pay: one charge however often the customer submits. Refused (409) for an instruction already final.',
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: CreatePaymentLinkSchema,
@@ -34,26 +21,25 @@ export function addPaymentLinkRoutes(
     problems: [409],
     transactional: false,
     handler: async ({ params, body, em, context: { tenantId } }) => {
-      const order = await orders.findOrder(em, tenantId, params.orderRef);
-      const instruction = await orders.findInstruction(em, order, params.instructionRef);
-      if (isFinal(instruction.status))
-        throw new ApiError(
-          409,
-          'instruction_not_payable',
-          `instruction ${instruction.instructionRef} is ${instruction.status}`,
-        );
-      const expiresAt = new Date(Date.now() + (body.expiresInSeconds ?? defaultTtlSeconds) * 1000);
-      const token = await issuePaymentLink(
-        linkKey,
-        {
-          tenantId,
-          orderRef: order.orderRef,
-          instructionRef: instruction.instructionRef,
-          instructionId: instruction.instructionId,
-        },
-        expiresAt,
-      );
-      return { status: 201, body: { url: `${publicApiUrl}/pay/${token}`, expiresAt: expiresAt.toISOString() } };
+      const { orderRef, instructionRef } = params;
+      const link = await links.issue(em, tenantId, orderRef, instructionRef, body.expiresInSeconds);
+      return { status: 201, body: { url: link.url, expiresAt: link.expiresAt.toISOString() } };
+    },
+  });
+
+  routes.add({
+    method: 'delete',
+    path: '/order-management/:orderRef/instructions/:instructionRef/payment-link',
+    scope: 'tenant',
+    roles: ['tenant-order-write'],
+    summary: 'Revoke every payment link to this instruction issued until now',
+    description: 'The page then answers 410 for each of them; a link issued afterwards works. Audited.',
+    tags: ['Order changes'],
+    params: InstructionRefParamsSchema,
+    responses: { 204: { description: 'Revoked' } },
+    handler: async ({ params, em, context: { tenantId, principal } }) => {
+      await links.revoke(em, principal, tenantId, params.orderRef, params.instructionRef);
+      return { status: 204 };
     },
   });
 }

@@ -143,14 +143,27 @@ export const PayInstructionSchema = z
   })
   .strict()
   .superRefine((body, ctx) => {
-    const field = body.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
-    if (body[field] === undefined)
+    // A voucher payout names its voucher, any other payment its instrument: never one for the other.
+    const [needed, other] =
+      body.paymentMethod === 'VOUCHER'
+        ? (['voucherId', 'financialInstrumentId'] as const)
+        : (['financialInstrumentId', 'voucherId'] as const);
+    if (body[needed] === undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: [field],
-        message: `${body.paymentMethod} needs ${field}`,
+        path: [needed],
+        message: `${body.paymentMethod} needs ${needed}`,
         params: { code: 'required' },
       });
+    }
+    if (body[other] !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [other],
+        message: `${body.paymentMethod} takes no ${other}`,
+        params: { code: 'not_allowed' },
+      });
+    }
   })
   .openapi('InstructionPayment');
 

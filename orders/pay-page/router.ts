@@ -1,17 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { formatAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
+import { ApiError } from '../../api/http/problem.js';
 import { FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { Refusal } from '../../domain/refusal.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
-import { verifyPaymentLink } from '../http/payment-link-token.js';
+import type { PaymentLinks } from '../payment-links.js';
 import { csrfTokenValid, issueCsrfToken } from './csrf.js';
 import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction } from './page-html.js';
 
@@ -19,7 +26,7 @@ export interface PayPageDeps {
   orm: MikroORM;
   orders: OrderService;
   logger: Logger;
-  linkKey: Uint8Array;
+  links: PaymentLinks;
   csrfKey: Buffer;
   rateLimit: RequestHandler;
 }
@@ -70,6 +77,21 @@ export function payPageRouter(deps: PayPageDeps): Router {
     respond(res, () => submit(req, res)),
   );
 
+  // What failed before a page could be rendered (too many requests, a form that cannot be read) is
+  // answered as a page too, with its status: the customer's browser never shows a JSON problem.
+  router.use(((err: unknown, _req, res, _next) => {
+    const status = statusOf(err);
+    const page =
+      status === 429
+        ? notice('Too many attempts', 'Please wait a minute, then reload this page.', 429)
+        : status < 500
+          ? notice('This form could not be read', 'Open the payment link again and submit the form from there.', status)
+          : notice('Something went wrong', 'This page could not be shown. Please try again later.', 500);
+    if (status >= 500) deps.logger.error({ err }, 'payment page failed');
+    const headers = err instanceof ApiError ? err.headers : {};
+    res.status(page.status).set(headers).set('cache-control', 'no-store').type('html').send(page.html);
+  }) as ErrorRequestHandler);
+
   async function respond(res: Response, render: () => Promise<void>): Promise<void> {
     try {
       await render();
@@ -91,16 +113,18 @@ export function payPageRouter(deps: PayPageDeps): Router {
 
   async function load(req: Request, res: Response): Promise<Loaded | undefined> {
     const token = req.params.token as string;
-    const check = await verifyPaymentLink(deps.linkKey, token);
+    const check = await deps.links.open(deps.orm.em.fork(), token);
     if (!check.valid) {
       const page =
         check.reason === 'expired'
           ? notice('This link has expired', 'Ask the sender for a new payment link.', 410)
-          : notice(
-              'This link is not valid',
-              'Check that you copied the whole link, or ask the sender for a new one.',
-              404,
-            );
+          : check.reason === 'revoked'
+            ? notice('This link has been withdrawn', 'Ask the sender for a new payment link.', 410)
+            : notice(
+                'This link is not valid',
+                'Check that you copied the whole link, or ask the sender for a new one.',
+                404,
+              );
       res.status(page.status).type('html').send(page.html);
       return undefined;
     }
@@ -201,6 +225,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
   }
 
   return router;
+}
+
+/** The 4xx an error stands for (the rate limit's ApiError, the form parser's errors), or 500. */
+function statusOf(err: unknown): number {
+  const status = err instanceof ApiError ? err.status : (err as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
 }
 
 function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {

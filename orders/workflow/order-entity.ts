@@ -168,6 +168,8 @@ export class OrderEntity {
 
   validateAddition({ plan }: AddInstruction): void {
     this.refuseUnlessActive();
+    // Taken in the same moment as a cancel of the order, an instruction would run (and charge) in an order that ends CANCELLED.
+    if (this.state.cancelRequested) refuse(CHANGE_REFUSALS.orderNotActive, 'the order is being cancelled');
     if (this.machines.has(plan.instructionRef)) {
       refuse(CHANGE_REFUSALS.duplicate, `the order has an instruction ${plan.instructionRef} already`);
     }

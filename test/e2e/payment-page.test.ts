@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issuePaymentLink, paymentLinkKey } from '../../orders/http/payment-link-token.js';
+import { issuePaymentLink, paymentLinkKeys } from '../../orders/payment-link-token.js';
 import { launchBrowser, screenshotPath } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -279,9 +279,13 @@ describe('the hosted payment page', () => {
       instructionRef: 'premium',
       instructionId: rows[0].id,
     };
-    const expired = await issuePaymentLink(paymentLinkKey(system.masterKey), claims, new Date(Date.now() - 1000));
+    const expired = await issuePaymentLink(
+      paymentLinkKeys({ current: system.masterKey }),
+      claims,
+      new Date(Date.now() - 1000),
+    );
     const forged = await issuePaymentLink(
-      paymentLinkKey(Buffer.alloc(32, 7).toString('base64')),
+      paymentLinkKeys({ current: Buffer.alloc(32, 7).toString('base64') }),
       claims,
       new Date(Date.now() + 60_000),
     );

@@ -469,8 +469,11 @@ describe('paying through each app', () => {
       status: 'SETTLED',
       providerRef: settled.providerRef,
     });
-    // Signed with the tenant's key the same body is taken; it names no payment the instruction made, so nothing changes.
-    expect((await send(signSandboxCallback(tenant.sandboxApiKey, body))).status).toBe(202);
+    // Signed with the tenant's key, it still names no payment the instruction made: the same 404 as an unknown payment.
+    const unknown = await send(signSandboxCallback(tenant.sandboxApiKey, body));
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { code: string }).code).toBe('payment_not_found');
+    expect(await system.orm.em.fork().count(ProviderCallback, { providerRef: forgedRef })).toBe(0);
     expect((await tenant.client.request('GET', '/v1/order-management/forged')).body.instructions[0]).toMatchObject({
       status: 'SETTLED',
       providerRef: settled.providerRef,

@@ -317,6 +317,14 @@ describe('tenant isolation', () => {
       notFound(
         b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/payment-link', { body: {} }),
       ),
+    'POST /order-management/:orderRef/instructions/:instructionRef/resolve': (_a, b) =>
+      notFound(
+        b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/resolve', {
+          body: { outcome: 'NOT_PAID', note: 'not mine' },
+        }),
+      ),
+    'DELETE /order-management/:orderRef/instructions/:instructionRef/payment-link': (_a, b) =>
+      notFound(b.client.request('DELETE', '/v1/order-management/iso-order-only-a/instructions/x/payment-link')),
     'POST /order-management/:orderRef/instructions/:instructionRef/pay': (_a, b) =>
       notFound(
         b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { guardedLookup } from '../../apps/outbound-guard.js';
+import type { LookupAddress } from 'node:dns';
+import { boundedResolver, guardedLookup } from '../../apps/outbound-guard.js';
 import { classifyAddress, outboundUrlProblem } from '../../domain/outbound-url.js';
 import { DELIVERY_SCHEDULE_MS, MAX_RETRY_AFTER_MS, nextAttemptDelay, parseRetryAfter } from '../../domain/webhook.js';
 
@@ -76,5 +77,30 @@ describe('where tenants may point us (SSRF)', () => {
       );
     await expect(lookup(false)).rejects.toThrow(/loopback/);
     await expect(lookup(true)).resolves.toBe('127.0.0.1');
+  });
+
+  it('resolves within its time, and never takes more than two of the thread pool’s threads at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const pending: (() => void)[] = [];
+    // A name server that answers only when told to.
+    const slow = (_host: string, _options: unknown, callback: (err: null, addresses: LookupAddress[]) => void) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      pending.push(() => {
+        inFlight -= 1;
+        callback(null, [{ address: '93.184.216.34', family: 4 }]);
+      });
+    };
+    const resolve = boundedResolver(slow, 50, 2);
+    const asked = Array.from({ length: 5 }, (_, i) => resolve(`host-${i}.example`).catch((err: Error) => err));
+    const answers = await Promise.all(asked);
+    expect(answers.every((a) => a instanceof Error && /did not resolve within 50 ms/.test(a.message))).toBe(true);
+    expect(most).toBe(2);
+    // The name server answers at last: the next two queued take their places, never more.
+    pending.splice(0).forEach((answer) => answer());
+    await new Promise((r) => setImmediate(r));
+    expect(most).toBe(2);
+    pending.splice(0).forEach((answer) => answer());
   });
 });

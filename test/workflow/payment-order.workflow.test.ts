@@ -670,6 +670,33 @@ describe('payment-order workflow on the time-skipping server', () => {
     });
   });
 
+  it('refuses an instruction added in the same moment as the order is cancelled: nothing runs in a cancelled order', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'cancel-then-add', [{ instructionRef: 'debit-1' }]);
+    const [added] = (await storeOrder(tenantId, 'cancel-then-add-plan', [{ instructionRef: 'debit-2' }])).instructions;
+    // Both changes wait for the workflow's first task: the worker starts only once both are sent.
+    const handle = await start(input);
+    const cancelled = handle.executeUpdate(cancelOrderUpdate, { args: [] });
+    const add = handle.executeUpdate(addInstructionUpdate, { args: [{ plan: added, metadata: {} }] }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    // A later request on the same connection: once it is answered, the server holds both updates.
+    await handle.describe();
+    const worker = await createWorker();
+    const done = await worker.runUntil(async () => {
+      await cancelled;
+      const refused = await add;
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(((refused as WorkflowUpdateFailedError).cause as Error).message).toMatch(/being cancelled/);
+      return handle.result();
+    });
+    expect(done).toMatchObject({
+      status: 'CANCELLED',
+      instructions: [{ instructionRef: 'debit-1', status: 'CANCELLED' }],
+    });
+  });
+
   it('collects through a database outage, and the read model catches up when it is back', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const later = new Date((await env.currentTimeMs()) + 10 * DAY_MS).toISOString();

@@ -78,7 +78,7 @@ export function addWebhookRoutes(
     return endpoint;
   }
 
-  /** https to a public address, also once resolved (or loopback in local development). */
+  /** https to a public address, also once resolved (or loopback in local development); checked before the transaction opens. */
   async function checkUrl(url: string): Promise<void> {
     const problem = outboundUrlProblem(url, outboundUrls) ?? (await resolvedUrlProblem(url, outboundUrls));
     if (problem)
@@ -142,8 +142,8 @@ export function addWebhookRoutes(
     body: CreateEndpointSchema,
     responses: { 201: { description: 'The endpoint, with its secret', schema: EndpointWithSecretSchema } },
     problems: [409],
+    precheck: ({ body }) => checkUrl(body.url),
     handler: async ({ body, em, context: { tenantId, principal } }) => {
-      await checkUrl(body.url);
       // Each event is fanned out to every endpoint inside the order's projection: the count is kept
       // small, and checked under the tenant's row lock so that concurrent creates cannot pass it.
       await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -217,12 +217,14 @@ export function addWebhookRoutes(
     params: EndpointIdParamsSchema,
     body: UpdateEndpointSchema,
     responses: { 200: { description: 'The endpoint', schema: EndpointSchema } },
+    precheck: async ({ params, body, em, context: { tenantId } }) => {
+      if (body.url === undefined) return;
+      await findEndpoint(em, tenantId, params.endpointId); // another tenant's endpoint is a 404 first
+      await checkUrl(body.url);
+    },
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
-      if (body.url !== undefined) {
-        await checkUrl(body.url);
-        endpoint.url = body.url;
-      }
+      if (body.url !== undefined) endpoint.url = body.url;
       if (body.eventTypes !== undefined) endpoint.eventTypes = body.eventTypes;
       if (body.description !== undefined) endpoint.description = body.description;
       if (body.enabled !== undefined) {

@@ -1,0 +1,104 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { recordAudit } from '../api/audit/record-audit.js';
+import type { Principal } from '../api/auth/principal.js';
+import { PaymentLinkRevocation } from '../db/entities/index.js';
+import { isFinal } from '../domain/instruction-status.js';
+import { Refusal } from '../domain/refusal.js';
+import type { OrderService } from './order-service.js';
+import {
+  issuePaymentLink,
+  verifyPaymentLink,
+  type PaymentLinkClaims,
+  type PaymentLinkKeys,
+} from './payment-link-token.js';
+
+export interface PaymentLinkSettings {
+  /** The API as customers reach it: links point at `{publicApiUrl}/pay/{token}`. */
+  publicApiUrl: string;
+  /** How long a link to pay is valid unless asked otherwise. */
+  defaultTtlSeconds: number;
+  /** How long a link to a payout may be valid at most (its holder chooses where the money goes), and by default. */
+  payoutTtlSeconds: number;
+}
+
+export type LinkOpening =
+  { valid: true; claims: PaymentLinkClaims } | { valid: false; reason: 'expired' | 'invalid' | 'revoked' };
+
+/**
+ * Links to the hosted payment page (ARCHITECTURE.md, "Payment page"): each names one instruction,
+ * expires, survives a master-key rotation (until the previous keys are dropped), and can be
+ * revoked, which ends every link to that instruction issued until then.
+ */
+export class PaymentLinks {
+  constructor(
+    private readonly orders: OrderService,
+    private readonly keys: PaymentLinkKeys,
+    private readonly settings: PaymentLinkSettings,
+  ) {}
+
+  async issue(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    expiresInSeconds: number | undefined,
+  ): Promise<{ url: string; expiresAt: Date }> {
+    const order = await this.orders.findOrder(em, tenantId, orderRef);
+    const instruction = await this.orders.findInstruction(em, order, instructionRef);
+    if (isFinal(instruction.status)) {
+      throw new Refusal(
+        'conflict',
+        'instruction_not_payable',
+        `instruction ${instructionRef} is ${instruction.status}`,
+      );
+    }
+    const { defaultTtlSeconds, payoutTtlSeconds, publicApiUrl } = this.settings;
+    const payout = instruction.direction === 'CREDIT';
+    if (payout && expiresInSeconds !== undefined && expiresInSeconds > payoutTtlSeconds) {
+      throw Refusal.invalid([
+        {
+          path: 'expiresInSeconds',
+          code: 'too_long_for_payout',
+          message: `a payout link is valid for at most ${payoutTtlSeconds} s: whoever holds it chooses where the money goes`,
+        },
+      ]);
+    }
+    const ttl = expiresInSeconds ?? (payout ? payoutTtlSeconds : defaultTtlSeconds);
+    const expiresAt = new Date(Date.now() + ttl * 1000);
+    const token = await issuePaymentLink(
+      this.keys,
+      { tenantId, orderRef: order.orderRef, instructionRef, instructionId: instruction.instructionId },
+      expiresAt,
+    );
+    return { url: `${publicApiUrl}/pay/${token}`, expiresAt };
+  }
+
+  /** Ends every link to the instruction issued until now, and records who did. */
+  async revoke(em: EntityManager, actor: Principal, tenantId: string, orderRef: string, instructionRef: string) {
+    const order = await this.orders.findOrder(em, tenantId, orderRef);
+    const instruction = await this.orders.findInstruction(em, order, instructionRef);
+    await em.upsert(PaymentLinkRevocation, {
+      instructionId: instruction.instructionId,
+      tenantId,
+      revokedAt: new Date(),
+    });
+    recordAudit(em, actor, {
+      action: 'payment-link.revoke',
+      targetType: 'instruction',
+      targetId: instruction.instructionId,
+      details: { orderRef, instructionRef },
+    });
+  }
+
+  /** What a link names, if it is genuine, unexpired and not revoked. */
+  async open(em: EntityManager, token: string): Promise<LinkOpening> {
+    const check = await verifyPaymentLink(this.keys, token);
+    if (!check.valid) return check;
+    const revocation = await em.findOne(PaymentLinkRevocation, {
+      instructionId: check.claims.instructionId,
+      tenantId: check.claims.tenantId,
+    });
+    if (revocation && revocation.revokedAt.getTime() >= check.issuedAtMs) return { valid: false, reason: 'revoked' };
+    return { valid: true, claims: check.claims };
+  }
+}

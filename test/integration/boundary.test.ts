@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BODY_DEPTH } from '../../api/http/json-body.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+// What reaches the API from outside, bounded: request bodies, keys reused across changes, links
+// to the payment page (rotation, revocation, payouts), the page's own errors.
+
+let system: TestSystem;
+
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+const later = (days: number) => new Date(Date.now() + days * 24 * 3600_000).toISOString();
+
+function instruction(ref: string, overrides: Record<string, unknown> = {}) {
+  return {
+    instructionRef: ref,
+    direction: 'DEBIT',
+    amount: '12.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: later(0),
+    dueDate: later(30),
+    financialInstrumentId: 'card_ok',
+    ...overrides,
+  };
+}
+
+async function order(tenant: TenantFixture, orderRef: string, instructions = [instruction('a')]) {
+  const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+}
+
+async function link(tenant: TenantFixture, orderRef: string, body: Record<string, unknown> = {}) {
+  return tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/payment-link`, { body });
+}
+
+const page = async (url: string) => {
+  const res = await fetch(url);
+  return { status: res.status, type: res.headers.get('content-type') ?? '', html: await res.text() };
+};
+
+describe('a request body', () => {
+  it(`nested deeper than ${MAX_BODY_DEPTH} levels is a 400 body_too_deep, however deep, before anything reads it`, async () => {
+    for (const depth of [MAX_BODY_DEPTH + 1, 20_000]) {
+      const body = '['.repeat(depth) + ']'.repeat(depth);
+      const res = await fetch(`${system.api.url}/v1/identity/hmac`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(res.status, `depth ${depth}`).toBe(400);
+      expect(((await res.json()) as { code: string }).code).toBe('body_too_deep');
+    }
+    // As deep as allowed, it goes on to be judged for what it says.
+    const tenant = await system.newTenant({ paymentSetup: false });
+    const deepest = { nested: JSON.parse('['.repeat(MAX_BODY_DEPTH - 1) + ']'.repeat(MAX_BODY_DEPTH - 1)) as unknown };
+    const res = await tenant.client.request('POST', '/v1/order-management', { body: deepest });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('validation_failed');
+  });
+});
+
+describe('an Idempotency-Key', () => {
+  it('on a change is recorded like on a create: replayed with its answer, refused with another request', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'keyed', [instruction('a'), instruction('b')]);
+    const key = `key-${randomBytes(6).toString('hex')}`;
+    const cancel = () =>
+      tenant.client.request('POST', '/v1/order-management/keyed/instructions/a/cancel', {
+        headers: { 'idempotency-key': key },
+      });
+    const first = await cancel();
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const replay = await cancel();
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    // The same key with an amendment is never taken for the cancel: it is refused, and amends nothing.
+    const amend = await tenant.client.request('PATCH', '/v1/order-management/keyed/instructions/b', {
+      headers: { 'idempotency-key': key },
+      body: { amount: '99.00' },
+    });
+    expect(amend.status).toBe(422);
+    expect(amend.body.code).toBe('idempotency_key_reused');
+    const shown = await tenant.client.request('GET', '/v1/order-management/keyed');
+    expect(shown.body.instructions.map((i: any) => [i.instructionRef, i.status, i.amount])).toEqual([
+      ['a', 'CANCELLED', '12.00'],
+      ['b', expect.any(String), '12.00'],
+    ]);
+  });
+});
+
+describe('a payment link', () => {
+  it('opens after a rotation of the master key while the previous key is kept, and not once it is dropped', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'rotated');
+    const { url } = (await link(tenant, 'rotated')).body;
+    const token = url.split('/pay/')[1];
+    const newKey = randomBytes(32).toString('base64');
+    const rotated = await system.startApi({ masterKeys: { current: newKey, previous: [system.masterKey] } });
+    const dropped = await system.startApi({ masterKeys: { current: newKey } });
+    try {
+      expect((await page(`${rotated.url}/pay/${token}`)).status).toBe(200);
+      expect((await page(`${dropped.url}/pay/${token}`)).status).toBe(404);
+    } finally {
+      await rotated.close();
+      await dropped.close();
+    }
+  });
+
+  it('can be revoked: every link issued until then is withdrawn, one issued after works', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'revoked');
+    const before = [(await link(tenant, 'revoked')).body.url, (await link(tenant, 'revoked')).body.url];
+    for (const url of before) expect((await page(url)).status).toBe(200);
+    const revoked = await tenant.client.request('DELETE', '/v1/order-management/revoked/instructions/a/payment-link');
+    expect(revoked.status).toBe(204);
+    for (const url of before) {
+      const shown = await page(url);
+      expect(shown.status).toBe(410);
+      expect(shown.html).toContain('This link has been withdrawn');
+    }
+    const after = (await link(tenant, 'revoked')).body.url;
+    expect((await page(after)).status).toBe(200);
+    const audit = await tenant.account.request('GET', '/v1/account/audit');
+    expect(audit.body.items.map((e: any) => e.action)).toContain('payment-link.revoke');
+  });
+
+  it('to a payout lives 48 hours unless asked less, and never longer', async () => {
+    const tenant = await system.newTenant({ paymentSetup: false });
+    const install = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+      body: { configuration: { apiKey: tenant.sandboxApiKey } },
+    });
+    expect(install.status).toBe(201);
+    const scheme = await tenant.client.request('POST', '/v1/schemes/payout', {
+      body: {
+        name: 'transfers',
+        isDefault: true,
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_TRANSFER'], priority: 1 }] }],
+      },
+    });
+    expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+    await order(tenant, 'payout', [instruction('a', { direction: 'CREDIT', financialInstrumentId: undefined })]);
+    const asked = Date.now();
+    const byDefault = await link(tenant, 'payout');
+    expect(byDefault.status, JSON.stringify(byDefault.body)).toBe(201);
+    const lifetime = Date.parse(byDefault.body.expiresAt) - asked;
+    expect(lifetime).toBeGreaterThan(48 * 3600_000 - 60_000);
+    expect(lifetime).toBeLessThanOrEqual(48 * 3600_000 + 60_000);
+    expect((await link(tenant, 'payout', { expiresInSeconds: 3600 })).status).toBe(201);
+    const tooLong = await link(tenant, 'payout', { expiresInSeconds: 7 * 24 * 3600 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errors).toEqual([
+      expect.objectContaining({ path: 'expiresInSeconds', code: 'too_long_for_payout' }),
+    ]);
+  });
+});
+
+describe('paying now', () => {
+  it('takes a voucher only for a voucher option, and an instrument only for any other', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'pay-fields');
+    const pay = (body: Record<string, unknown>) =>
+      tenant.client.request('POST', '/v1/order-management/pay-fields/instructions/a/pay', { body });
+    const card = await pay({ appId: 'SANDBOX_CARD', paymentMethod: 'CARD', voucherId: 'amazon-uk-25' });
+    expect(card.status).toBe(400);
+    expect(card.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'financialInstrumentId', code: 'required' }),
+        expect.objectContaining({ path: 'voucherId', code: 'not_allowed' }),
+      ]),
+    );
+    const voucher = await pay({
+      appId: 'SANDBOX_VOUCHERS',
+      paymentMethod: 'VOUCHER',
+      voucherId: 'amazon-uk-25',
+      financialInstrumentId: 'card_ok',
+    });
+    expect(voucher.status).toBe(400);
+    expect(voucher.body.errors).toEqual([
+      expect.objectContaining({ path: 'financialInstrumentId', code: 'not_allowed' }),
+    ]);
+  });
+});
+
+describe('the payment page', () => {
+  it('answers a form it cannot read, and too many requests, with a page and the right status', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'page-errors');
+    const { url } = (await link(tenant, 'page-errors')).body;
+    const fields = new URLSearchParams(Array.from({ length: 60 }, (_, i): [string, string] => [`field${i}`, 'x']));
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: fields.toString(),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toContain('This form could not be read');
+
+    const limited = await system.startApi({
+      settings: { rateLimitPerMinute: 2, rateLimitNamespace: `page-${randomBytes(4).toString('hex')}` },
+    });
+    try {
+      const token = url.split('/pay/')[1];
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await page(`${limited.url}/pay/${token}`));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+      expect(answers[2].type).toMatch(/text\/html/);
+      expect(answers[2].html).toContain('Too many attempts');
+    } finally {
+      await limited.close();
+    }
+  });
+});
