@@ -41,6 +41,8 @@ export interface LocalStack {
 export interface LocalStackOptions {
   /** False: no worker in this process (the caller runs `worker/main.ts` itself). */
   worker?: boolean;
+  /** The Temporal SDK's own log level (default WARN; ERROR keeps activity failures a benchmark causes on purpose quiet). */
+  sdkLogLevel?: 'WARN' | 'ERROR';
 }
 
 /**
@@ -54,7 +56,7 @@ export async function startLocalStack(
   options: LocalStackOptions = {},
 ): Promise<LocalStack> {
   // The SDK's info lines (workers starting and draining) would bury what the caller prints.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(options.sdkLogLevel ?? 'WARN') });
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
     for (const step of stops) await step().catch(() => undefined);

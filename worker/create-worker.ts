@@ -13,12 +13,17 @@ import { createActivities } from './create-activities.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { WEBHOOKS_TASK_QUEUE } from '../webhooks/contract.js';
-import { PAYMENTS_TASK_QUEUE } from '../orders/contract/ids.js';
+import { PAYMENTS_TASK_QUEUE, tenantHostedQueue } from '../orders/contract/ids.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 /** Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s). */
 const WEBHOOK_CONCURRENCY = 20;
+/**
+ * Calls to providers tenants run themselves at once: each holds no database connection while the
+ * provider answers (up to its installation's timeout), and none takes a place of the other payments.
+ */
+const TENANT_HOSTED_CONCURRENCY = 20;
 
 export interface WorkerDependencies {
   connection: NativeConnection;
@@ -62,8 +67,9 @@ export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleW
 }
 
 /**
- * The worker of a process: one Temporal worker for payments and one for webhook deliveries, on task
- * queues (and activity slots) of their own, so a slow endpoint can never take a payment's place.
+ * The worker of a process: Temporal workers for payments, for calls to tenant-hosted providers, and
+ * for webhook deliveries, each on a task queue (and activity slots) of its own, so that neither a
+ * slow endpoint nor a tenant's slow provider can ever take a payment's place.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
   const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
@@ -82,6 +88,14 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     maxConcurrentActivityTaskExecutions: deps.databasePoolSize,
     maxCachedWorkflows: deps.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
   });
+  // Activities only: the calls that orders running on `payments` send to tenant-hosted providers.
+  const tenantHosted = await Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    activities,
+    taskQueue: tenantHostedQueue(PAYMENTS_TASK_QUEUE),
+    maxConcurrentActivityTaskExecutions: TENANT_HOSTED_CONCURRENCY,
+  });
   const webhooks = await Worker.create({
     ...common,
     taskQueue: WEBHOOKS_TASK_QUEUE,
@@ -89,9 +103,9 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     maxCachedWorkflows: WEBHOOK_MAX_CACHED_WORKFLOWS,
   });
   return {
-    run: () => Promise.all([payments.run(), webhooks.run()]).then(() => undefined),
+    run: () => Promise.all([payments.run(), tenantHosted.run(), webhooks.run()]).then(() => undefined),
     shutdown() {
-      for (const worker of [payments, webhooks]) if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const worker of [payments, tenantHosted, webhooks]) if (worker.getState() === 'RUNNING') worker.shutdown();
     },
     isRunning: () => payments.getState() === 'RUNNING',
   };

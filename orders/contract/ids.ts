@@ -1,6 +1,17 @@
 /** The task queue of order workflows and their activities. */
 export const PAYMENTS_TASK_QUEUE = 'payments';
 
+/** Apps whose provider the tenant runs itself: how fast (or whether) it answers is out of our hands. */
+export const TENANT_HOSTED_APPS: readonly string[] = ['HTTP_CONNECTOR'];
+
+/**
+ * Where calls to tenant-hosted providers run: a task queue (and activity slots) beside the order's
+ * own, so that one tenant's slow or hostile provider never takes the place of another's payments.
+ */
+export function tenantHostedQueue(orderQueue: string): string {
+  return `${orderQueue}-tenant-hosted`;
+}
+
 /** One workflow per order: starting it twice is refused, so an order can never run twice. */
 export function orderWorkflowId(tenantId: string, orderRef: string): string {
   return `order/${tenantId}/${orderRef}`;

@@ -2,7 +2,15 @@
 // decide() what to do next and, to wait, calls condition(changed, until), so any change re-plans the
 // timer at once. Provider calls are activities with explicit retry policies; what no retry cures
 // comes back as a failure code, never as an exception out of the loop.
-import { ActivityFailure, ApplicationFailure, condition, log, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  log,
+  patched,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
@@ -10,7 +18,7 @@ import {
   PROVIDER_REJECTED,
   type OrderActivities,
 } from '../contract/activities.js';
-import { paymentIdempotencyKey } from '../contract/ids.js';
+import { paymentIdempotencyKey, TENANT_HOSTED_APPS, tenantHostedQueue } from '../contract/ids.js';
 import { providerRequestOf } from '../contract/instruction-codec.js';
 import {
   applyResult,
@@ -40,6 +48,9 @@ const ASKING = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 4 },
 } as const;
 const { getPaymentStatus, lookupPayment } = proxyActivities<OrderActivities>(ASKING);
+
+/** Since this patch calls to tenant-hosted providers run on a task queue of their own; older histories replay as they ran. */
+const TENANT_HOSTED_QUEUE_PATCH = 'tenant-hosted-provider-queue';
 
 /** Activity failures no retry cures: the instruction waits LATE with this failure code until a change. */
 const PERMANENT_FAILURES: Record<string, string> = {
@@ -139,6 +150,7 @@ export class InstructionLoops {
       return await executePayment.executeWithOptions(
         {
           ...PAYMENT_CALL,
+          ...this.queueOf(plan.appId),
           summary: `${verb} ${plan.instructionRef} via ${plan.appId} (${keyAttempt(idempotencyKey)})`,
         },
         [
@@ -159,7 +171,11 @@ export class InstructionLoops {
   private async lookup(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult | undefined> {
     try {
       const found = await lookupPayment.executeWithOptions(
-        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})` },
+        {
+          ...ASKING,
+          ...this.queueOf(machine.plan.appId),
+          summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})`,
+        },
         [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, idempotencyKey }],
       );
       return found ?? undefined;
@@ -171,7 +187,11 @@ export class InstructionLoops {
   private async ask(machine: InstructionMachine, providerRef: string): Promise<void> {
     try {
       const status = await getPaymentStatus.executeWithOptions(
-        { ...ASKING, summary: `ask about ${machine.plan.instructionRef} (${providerRef})` },
+        {
+          ...ASKING,
+          ...this.queueOf(machine.plan.appId),
+          summary: `ask about ${machine.plan.instructionRef} (${providerRef})`,
+        },
         [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
       );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
@@ -181,6 +201,12 @@ export class InstructionLoops {
       stillPending(machine, Date.now());
     }
     this.order.changed(machine);
+  }
+
+  /** The task queue of a call to `appId`'s provider: its own for providers tenants run, else the order's. */
+  private queueOf(appId: string): { taskQueue?: string } {
+    if (!TENANT_HOSTED_APPS.includes(appId) || !patched(TENANT_HOSTED_QUEUE_PATCH)) return {};
+    return { taskQueue: tenantHostedQueue(workflowInfo().taskQueue) };
   }
 
   private failureOf(err: unknown, machine: InstructionMachine): CallResult {

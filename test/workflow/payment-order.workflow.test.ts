@@ -13,7 +13,7 @@ import type { CreateOrderInput } from '../../orders/http/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
-import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { orderWorkflowId, tenantHostedQueue } from '../../orders/contract/ids.js';
 import type { PaymentOrderInput } from '../../orders/contract/messages.js';
 import { freePort } from '../../scripts/free-port.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
@@ -98,22 +98,32 @@ async function storeOrder(
   return workflowInputOf(order);
 }
 
-/** A fresh worker (a worker runs once) with real activities: projections to the test database, payments over HTTP. */
-function createWorker(options: { sandboxUrl?: string; orm?: MikroORM } = {}) {
-  return Worker.create({
+/**
+ * Fresh workers (a worker runs once) with real activities: projections to the test database,
+ * payments over HTTP; the orders' task queue, and its queue for calls to tenant-hosted providers.
+ */
+async function createWorker(options: { sandboxUrl?: string; orm?: MikroORM } = {}) {
+  const activities = createActivities({
+    orm: options.orm ?? orm,
+    masterKeys,
+    apps: createAppRegistry(got, {
+      sandboxUrl: options.sandboxUrl ?? sandbox.url,
+      callbackBaseUrl: 'http://127.0.0.1:9',
+      outboundUrls: { allowLoopbackHttp: true },
+    }),
+  });
+  const orders = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowBundle,
-    activities: createActivities({
-      orm: options.orm ?? orm,
-      masterKeys,
-      apps: createAppRegistry(got, {
-        sandboxUrl: options.sandboxUrl ?? sandbox.url,
-        callbackBaseUrl: 'http://127.0.0.1:9',
-        outboundUrls: { allowLoopbackHttp: true },
-      }),
-    }),
+    activities,
   });
+  const tenantHosted = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: tenantHostedQueue(TASK_QUEUE),
+    activities,
+  });
+  return { runUntil: <T>(fn: () => Promise<T>) => tenantHosted.runUntil(() => orders.runUntil(fn)) };
 }
 
 function start(input: PaymentOrderInput, extra: Partial<PaymentOrderWorkflowInput> = {}) {
@@ -327,6 +337,7 @@ describe('payment-order workflow on the time-skipping server', () => {
         `POST ${key}`,
       ]);
       expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment', 'executePayment']);
+      await record('lookup-none', orderWorkflowId(tenantId, 'lookup-none'));
     } finally {
       await provider.close();
     }
