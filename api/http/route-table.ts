@@ -208,7 +208,7 @@ export class RouteTable {
       401,
       ...(definition.scope === 'public' ? [] : [403, 404]),
       ...(definition.body ? [413, 415] : []),
-      ...(definition.method === 'post' && definition.scope !== 'public' ? [409, 422] : []),
+      ...(honoursIdempotencyKey(definition) ? [409, 422] : []),
       429,
       ...(definition.problems ?? []),
     ];

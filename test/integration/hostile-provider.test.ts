@@ -22,15 +22,16 @@ afterAll(async () => {
 
 const now = () => new Date().toISOString();
 
-/** A tenant paying by card through its own provider, answering within a second or given up. */
+/** A tenant paying by card through its own provider, answering within `timeoutMs` or given up. */
 async function tenantWithOwnProvider(
   behaviour: Behaviour,
+  timeoutMs = 1000,
 ): Promise<{ tenant: TenantFixture; provider: HostileProvider }> {
   const provider = await startHostileProvider(behaviour);
   providers.push(provider);
   const tenant = await system.newTenant({ paymentSetup: false });
   const install = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
-    body: { configuration: { url: provider.url, signingSecret: provider.secret, timeoutMs: 1000 } },
+    body: { configuration: { url: provider.url, signingSecret: provider.secret, timeoutMs } },
   });
   expect(install.status, JSON.stringify(install.body)).toBe(201);
   const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
@@ -134,6 +135,17 @@ describe('a payment whose outcome is unknown', () => {
     expect(provider.charges).toHaveLength(1);
   });
 
+  it('is paid once when the answer was lost and the retry, under the same key, got the recorded payment', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1 });
+    await orderDueNow(tenant, 'lost-then-answered');
+    const settled = await instructionOf(tenant, 'lost-then-answered', (i) => i.status === 'SETTLED', 'settled');
+    const key = `${tenant.tenantId}:lost-then-answered:a:1`;
+    // The first call timed out after the money moved; the retry went out under the same key.
+    expect(provider.requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey)).toEqual([key, key]);
+    expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+    expect(settled.providerRef).toBe(provider.charges[0].providerRef);
+  });
+
   it('is paid under a new key only after the tenant resolved that nothing was paid', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ hangWithoutCharging: 1, repeatedKey: 409 });
     await orderDueNow(tenant, 'hung');
@@ -183,6 +195,58 @@ describe('a payment whose outcome is unknown', () => {
         detail: expect.stringMatching(/no payment of unknown outcome/),
       });
     }
+  });
+});
+
+describe('a slow provider', () => {
+  it('holding every call for its timeout delays no other tenant’s payment', async () => {
+    // More held calls than a worker has slots for payments: on one shared queue, B would wait for them.
+    const { tenant: a, provider } = await tenantWithOwnProvider({ holdEverything: true }, 10_000);
+    const nextYear = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
+    const res = await a.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'held',
+        instructions: Array.from({ length: 25 }, (_, n) => ({
+          instructionRef: `h${n}`,
+          direction: 'DEBIT',
+          amount: '1.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: now(),
+          dueDate: n === 0 ? nextYear : now(),
+          financialInstrumentId: 'card_1',
+        })),
+      },
+    });
+    expect(res.status).toBe(202);
+    await eventually(
+      () => Promise.resolve(provider.requests.length),
+      (n) => n >= 10,
+      { what: "A's calls held", timeoutMs: 20_000 },
+    );
+    const b = await system.newTenant();
+    const order = await b.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'beside',
+        instructions: [
+          {
+            instructionRef: 'a',
+            direction: 'DEBIT',
+            amount: '5.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: now(),
+            dueDate: now(),
+            financialInstrumentId: 'card_ok',
+          },
+        ],
+      },
+    });
+    expect(order.status).toBe(202);
+    await instructionOf(b, 'beside', (i) => i.status === 'SETTLED', "B's card payment settled");
+    // Settled while every one of A's calls was still being held: B waited for none of them.
+    expect(provider.released).toEqual([]);
+    await provider.close(); // its held calls end, and free their slots for the tests after
   });
 });
 

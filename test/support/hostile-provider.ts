@@ -40,6 +40,8 @@ export interface Behaviour {
   answerOverrides?: Record<string, unknown>;
   /** Bytes of padding streamed in each answer's body. */
   padAnswersWith?: number;
+  /** Takes every payment call and answers none, for as long as the client waits (a slow, or hostile, provider). */
+  holdEverything?: boolean;
 }
 
 export interface HostileProvider {
@@ -53,6 +55,8 @@ export interface HostileProvider {
   lookups: string[];
   /** Of each padded answer, how many bytes of padding it had written when the connection closed. */
   paddingSent: number[];
+  /** When each call it held was given up by the client (epoch ms), in order. */
+  released: number[];
   /** A callback for one of its payments (or anything else), signed with its secret, POSTed to `callbackUrl`. */
   callBack(callbackUrl: string, body: Record<string, unknown>, options?: { secret?: string }): Promise<Response>;
   close(): Promise<void>;
@@ -66,6 +70,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
   const requests: SeenRequest[] = [];
   const lookups: string[] = [];
   const paddingSent: number[] = [];
+  const released: number[] = [];
   const held = new Set<ServerResponse>();
   /** Keys of payments it hung on without charging: still "in use" to it. */
   const heldKeys = new Set<string>();
@@ -77,6 +82,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     requests,
     lookups,
     paddingSent,
+    released,
     async callBack(callbackUrl, body, options = {}) {
       const signer = options.secret ? new Webhook(options.secret.replace(/^whsec_/, '')) : webhook;
       const raw = JSON.stringify(body);
@@ -146,6 +152,11 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
       const b = provider.behaviour;
       if (!verified) return answer(res, 401, { error: 'invalid_signature' });
 
+      if (req.method === 'POST' && path === '/payments' && key && b.holdEverything) {
+        held.add(res);
+        res.once('close', () => released.push(Date.now()));
+        return;
+      }
       if (req.method === 'POST' && path === '/payments' && key) {
         const existing = charges.find((c) => c.idempotencyKey === key);
         if (existing || heldKeys.has(key)) {
