@@ -229,11 +229,30 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     expect(
       (await ledger()).filter((c) => c.orderRef.startsWith('kill-') && c.status === 'SETTLED').length,
     ).toBeLessThan(60);
+    const cutShort: { killedAt: number; refs: string[] }[] = [];
     for (const victim of [cluster.workers[0], cluster.workers[1], cluster.workers[0]]) {
       await victim.kill();
+      const killedAt = Date.now();
+      const inFlight = await orm.em
+        .fork()
+        .find(
+          PaymentInstruction,
+          { tenantId, status: 'PROCESSING', order: { orderRef: { $in: orders } } },
+          { populate: ['order'] },
+        );
+      cutShort.push({ killedAt, refs: inFlight.map((i) => `${i.order.orderRef}/${i.instructionRef}`) });
       await cluster.restart(victim);
     }
     await expectEachPaidOnce(orders, 60);
+    // Whatever was in flight at a kill completed at the provider within 30 s of it: the other worker
+    // took it over as soon as the dead one's heartbeats stopped.
+    expect(cutShort[0].refs.length).toBeGreaterThan(0);
+    const charged = new Map(
+      (await ledger()).map((c) => [`${c.orderRef}/${c.instructionRef}`, Date.parse(c.createdAt)]),
+    );
+    for (const { killedAt, refs } of cutShort) {
+      for (const ref of refs) expect(charged.get(ref)! - killedAt, ref).toBeLessThan(30_000);
+    }
     expectNoCrash();
   }, 240_000);
 

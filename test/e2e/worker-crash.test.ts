@@ -76,16 +76,35 @@ describe('a worker killed in the middle of a burst of collections', () => {
       intervalMs: 50,
     });
     worker.kill('SIGKILL');
+    const killedAt = Date.now();
     await new Promise((resolve) => worker!.once('exit', resolve));
     const atKill = await ledgerSize();
     expect(atKill).toBeLessThan(90); // killed in the middle, not after
+    // The payments the dead worker had in flight: heartbeats let Temporal see it die within seconds.
+    const interrupted = await system.orm.em
+      .fork()
+      .find(PaymentInstruction, { tenantId: tenant.tenantId, status: 'PROCESSING' }, { populate: ['order'] });
+    expect(interrupted.length).toBeGreaterThan(0);
 
     worker = startWorker();
     await eventually(
       () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'SETTLED' }),
       (n) => n === 90,
-      { what: 'every instruction SETTLED after the restart', timeoutMs: 120_000 },
+      { what: 'every instruction SETTLED after the restart', timeoutMs: 60_000 },
     );
+    // Each payment cut short completed at the provider within 30 s of the kill (heartbeat timeout, retry, restart).
+    const charged = new Map(
+      (await Promise.all(orders.map((orderRef) => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef }))))
+        .flat()
+        .map((c) => [`${c.orderRef}/${c.instructionRef}`, Date.parse(c.createdAt)]),
+    );
+    for (const row of interrupted) {
+      const at = charged.get(`${row.order.orderRef}/${row.instructionRef}`);
+      expect(at, `${row.order.orderRef}/${row.instructionRef}`).toBeDefined();
+      expect(at! - killedAt, `${row.order.orderRef}/${row.instructionRef} completed after the kill`).toBeLessThan(
+        30_000,
+      );
+    }
     for (const orderRef of orders) {
       const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef });
       const rows = await system.orm.em

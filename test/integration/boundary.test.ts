@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_DEPTH } from '../../api/http/json-body.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 // What reaches the API from outside, bounded: request bodies, keys reused across changes, links
@@ -37,7 +38,12 @@ async function order(tenant: TenantFixture, orderRef: string, instructions = [in
 }
 
 async function link(tenant: TenantFixture, orderRef: string, body: Record<string, unknown> = {}) {
-  return tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/payment-link`, { body });
+  const res = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/payment-link`, {
+    body,
+  });
+  // A link's token is the key to its page: it must never reach a log.
+  if (res.status === 201) system.issuedSecrets.push(String(res.body.url).split('/pay/')[1]);
+  return res;
 }
 
 const page = async (url: string) => {
@@ -217,5 +223,11 @@ describe('the payment page', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('logs', () => {
+  it('hold no secret of any test here, in any process: keys, app keys, link tokens', () => {
+    expectNoSecretsInLogs(system);
   });
 });

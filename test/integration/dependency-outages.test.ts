@@ -2,6 +2,7 @@ import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { PaymentOrder } from '../../db/entities/index.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { openDatabase } from '../../db/orm.js';
 import { createLogger } from '../../logger.js';
 import { connectApiToTemporal } from '../../temporal/connection.js';
@@ -135,6 +136,21 @@ describe('while a dependency is down', () => {
         },
       );
       expect(cancelled.body.status).toBe('CANCELLED');
+      // And the order taken while Temporal was down is started by the reconciler now that it answers.
+      await eventually(
+        async () => {
+          await system.reconciler.runOnce();
+          return system.orm.em
+            .fork()
+            .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'taken-while-down' });
+        },
+        (o) => !!o.workflowStartedAt,
+        { what: 'the order taken while Temporal was down to be started', timeoutMs: 30_000 },
+      );
+      const described = await system.client.workflow
+        .getHandle(orderWorkflowId(tenant.tenantId, 'taken-while-down'))
+        .describe();
+      expect(described.status.name).toBe('RUNNING');
     } finally {
       await api.close();
       await connection.close();

@@ -47,7 +47,7 @@ describe('secrets in stored idempotent answers', () => {
     const body = { name: 'replayed key', roles: ['account-admin'] };
     const first = await account.client.request('POST', '/v1/account/keys', { body, headers });
     expect(first.status).toBe(201);
-    system.issuedPrivateKeys.push(first.body.privateKey);
+    system.issuedSecrets.push(first.body.privateKey);
 
     const record = await system.orm.em
       .fork()

@@ -4,6 +4,7 @@ import { orderStateQuery } from '../../orders/contract/messages.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 // A tenant's own provider on loopback that misbehaves, one scenario each; what it charged is read
@@ -29,6 +30,7 @@ async function tenantWithOwnProvider(
 ): Promise<{ tenant: TenantFixture; provider: HostileProvider }> {
   const provider = await startHostileProvider(behaviour);
   providers.push(provider);
+  system.issuedSecrets.push(provider.secret);
   const tenant = await system.newTenant({ paymentSetup: false });
   const install = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
     body: { configuration: { url: provider.url, signingSecret: provider.secret, timeoutMs } },
@@ -322,5 +324,11 @@ describe('a provider callback', () => {
     expect(view.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: pending.providerRef });
     expect(view.instructions[0].failureCode).toBeUndefined();
     expect(provider.charges).toHaveLength(1);
+  });
+});
+
+describe('logs', () => {
+  it('hold no provider signing secret, app key or private key of any test here, in any process', () => {
+    expectNoSecretsInLogs(system);
   });
 });

@@ -158,7 +158,7 @@ describe('installing apps', () => {
     expect((await order(tenant, 'kept-key', [instruction('a')])).status).toBe(202);
     await waitForInstruction(tenant, 'kept-key', (i) => i.status === 'SETTLED', 'payment with the kept key');
     expect(JSON.stringify(await system.sandbox.ledger({ tenantId: tenant.tenantId }))).not.toContain(apiKey);
-    system.issuedPrivateKeys.push(apiKey);
+    system.issuedSecrets.push(apiKey);
   });
 
   it('refuses to uninstall an app a scheme offers or a live instruction pays through, and uninstalls it after', async () => {
@@ -527,6 +527,7 @@ describe('paying through each app', () => {
 
   it('HTTP_CONNECTOR: forwards a payment to the tenant’s own provider, signed, and takes its signed callback', async () => {
     const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    system.issuedSecrets.push(secret);
     const provider = await startTenantProvider(secret);
     try {
       const tenant = await system.newTenant({ paymentSetup: false });

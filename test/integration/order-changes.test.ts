@@ -201,22 +201,29 @@ describe('paying early', () => {
       body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'x' },
     });
     expect(wrong).toMatchObject({ status: 400, body: { errors: [{ code: 'option_not_offered' }] } });
-    const key = { 'idempotency-key': randomUUID() };
+    const keys = [randomUUID(), randomUUID()];
     const body = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' };
-    const [first, second] = await Promise.all([
-      tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', { body, headers: key }),
-      tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', { body }),
-    ]);
-    // One of two submits at once is taken; the other is refused (or, with the same key, the same answer).
-    expect([first.status, second.status].sort()).toEqual([202, 409]);
+    const pay = (key: string) =>
+      tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
+        body,
+        headers: { 'idempotency-key': key },
+      });
+    // Two submits at once: one is taken, the other refused.
+    const answers = await Promise.all(keys.map(pay));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
     const paid = await readOrder(tenant, 'pay-1', (o) => o.status === 'COMPLETED', 'paid long before its due date');
     expect(Date.parse(paid.instructions[0].settledAt)).toBeLessThan(Date.parse('2031-06-01'));
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'pay-1' })).toHaveLength(1);
-    const replay = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
-      body,
-      headers: key,
-    });
-    if (first.status === 202) expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    // The taken one's key replays its answer; the refused one's key was not kept, and is refused again.
+    const taken = answers.findIndex((a) => a.status === 202);
+    const replay = await pay(keys[taken]);
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(answers[taken].body);
+    const refusedAgain = await pay(keys[1 - taken]);
+    expect(refusedAgain.status).toBe(409);
+    expect(refusedAgain.headers.get('idempotent-replayed')).toBeNull();
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'pay-1' })).toHaveLength(1);
   });
 
   it('pays a voucher out when the customer chooses one of the option’s vouchers', async () => {

@@ -61,7 +61,7 @@ describe('a dump of the database', () => {
       body: { name: 'tenant key', roles: ['tenant-order-read'] },
       headers: { 'idempotency-key': randomUUID() },
     });
-    system.issuedPrivateKeys.push(idempotent.body.privateKey, tenantKey.body.privateKey);
+    system.issuedSecrets.push(idempotent.body.privateKey, tenantKey.body.privateKey);
     // An app's credentials and a webhook endpoint's signing secrets, the current one and the one it replaced.
     const appApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
     const installed = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
@@ -82,8 +82,8 @@ describe('a dump of the database', () => {
 
     const dump = await dumpData(system.orm);
     expect(dump).toContain(tenant.tenantId); // the dump did read the data
-    expect(system.issuedPrivateKeys.length).toBeGreaterThanOrEqual(5);
-    for (const privateKey of system.issuedPrivateKeys) {
+    expect(system.issuedSecrets.length).toBeGreaterThanOrEqual(5);
+    for (const privateKey of system.issuedSecrets) {
       expect(dump).not.toContain(privateKey);
       // Nor the key in another spelling: the HMAC key bytes as hex.
       expect(dump).not.toContain(Buffer.from(privateKey, 'base64').toString('hex'));

@@ -30,7 +30,7 @@ async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[]
     body: { url, eventTypes, description: 'test' },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  system.issuedPrivateKeys.push(res.body.secret);
+  system.issuedSecrets.push(res.body.secret);
   return res.body as { endpointId: string; secret: string };
 }
 
@@ -183,19 +183,22 @@ describe('events', () => {
     const all = await receiver();
     const some = await receiver();
     await endpoint(tenant, all.url);
-    await endpoint(tenant, some.url, ['instruction.settled']);
+    const filtered = await endpoint(tenant, some.url, ['instruction.settled']);
     await settledOrder(tenant, 'filtered-1');
     await eventually(
       () => all.received.length,
       (n) => n === 5,
       { what: 'all events to the first' },
     );
+    // Every event is recorded by now, and with it its deliveries (the outbox): the second endpoint's are final.
+    const deliveries = await tenant.client.request('GET', `/v1/webhooks/deliveries?endpointId=${filtered.endpointId}`);
+    expect(deliveries.body.items.map((d: any) => d.eventType)).toEqual(['instruction.settled']);
     await eventually(
       () => some.received.length,
       (n) => n === 1,
       { what: 'one event to the second' },
     );
-    expect(some.received[0].payload.type).toBe('instruction.settled');
+    expect(some.received.map((r) => r.payload.type)).toEqual(['instruction.settled']);
   });
 });
 
@@ -351,7 +354,7 @@ describe('delivery', () => {
         tenant.client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } }),
       ),
     );
-    for (const res of created) system.issuedPrivateKeys.push(res.body.secret);
+    for (const res of created) system.issuedSecrets.push(res.body.secret);
     expect(created.map((r) => r.status).sort()).toEqual([...Array<number>(20).fill(201), 409, 409]);
     expect(created.find((r) => r.status === 409)?.body).toMatchObject({ code: 'too_many_endpoints' });
   });
@@ -379,7 +382,7 @@ describe('delivery', () => {
     });
     expect(rotated.status).toBe(200);
     const newSecret = rotated.body.secret as string;
-    system.issuedPrivateKeys.push(newSecret);
+    system.issuedSecrets.push(newSecret);
     expect(newSecret).not.toBe(oldSecret);
     expect(rotated.body.previousSecretValidUntil).toEqual(expect.any(String));
     await settledOrder(tenant, 'rotated-1');
@@ -401,7 +404,7 @@ describe('delivery', () => {
       body: { graceSeconds: 0 },
     });
     expect(now).toMatchObject({ status: 200, body: { previousSecretValidUntil: null } });
-    system.issuedPrivateKeys.push(now.body.secret);
+    system.issuedSecrets.push(now.body.secret);
   });
 
   it('starts a delivery whose start was lost, from the outbox', async () => {

@@ -29,6 +29,8 @@ export interface RunningSandbox {
   url: string;
   port: number;
   dataDir: string;
+  /** Everything the provider's process has written (stdout and stderr), across restarts: what the secrets-in-logs checks read. */
+  output(): string;
   /** What the provider recorded, in creation order. */
   ledger(filter?: { tenantId?: string; orderRef?: string }): Promise<SandboxLedgerItem[]>;
   /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
@@ -60,12 +62,14 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     ...(options.hangMs === undefined ? {} : { SANDBOX_HANG_MS: String(options.hangMs) }),
   };
 
-  let running = await spawnSandbox({ ...env, SANDBOX_PORT: String(options.port ?? 0) });
+  const written: string[] = [];
+  let running = await spawnSandbox({ ...env, SANDBOX_PORT: String(options.port ?? 0) }, written);
   const { url, port } = running;
   return {
     url,
     port,
     dataDir,
+    output: () => written.join(''),
     async ledger(filter = {}) {
       const query = new URLSearchParams(
         Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined),
@@ -76,7 +80,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     },
     async restart() {
       await stop(running.child);
-      running = await spawnSandbox({ ...env, SANDBOX_PORT: String(port) });
+      running = await spawnSandbox({ ...env, SANDBOX_PORT: String(port) }, written);
     },
     async close() {
       await stop(running.child);
@@ -85,7 +89,10 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
   };
 }
 
-async function spawnSandbox(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; port: number }> {
+async function spawnSandbox(
+  env: NodeJS.ProcessEnv,
+  written: string[],
+): Promise<{ child: ChildProcess; url: string; port: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
     cwd: repoRoot,
     env,
@@ -94,6 +101,7 @@ async function spawnSandbox(env: NodeJS.ProcessEnv): Promise<{ child: ChildProce
   let output = '';
   // Read everything the process writes for as long as it runs: a pipe nobody drains would stall it.
   const keep = (chunk: Buffer) => {
+    written.push(chunk.toString('utf8'));
     output = (output + chunk.toString('utf8')).slice(-KEPT_OUTPUT_CHARS);
   };
   child.stdout?.on('data', keep);

@@ -52,8 +52,8 @@ export interface TestSystem {
   masterKeys: MasterKeys;
   /** Every line the API logged, at debug level, for checks that secrets never reach a log. */
   logLines: string[];
-  /** Private keys handed out by newAccount and newTenant, for the secrets-in-logs checks. */
-  issuedPrivateKeys: string[];
+  /** Every secret handed out (private keys, app API keys, webhook secrets, link tokens), for the secrets-in-logs checks. */
+  issuedSecrets: string[];
   newAccount(): Promise<BootstrappedAccount & { client: PaymentSchedulerClient }>;
   newTenant(options?: TenantOptions): Promise<TenantFixture>;
   /** A second API process on the same database, with other dependencies or settings; close it after use. */
@@ -152,11 +152,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     );
   const api = await startApi({}, apiPort);
   const reconciler = new OrphanOrderReconciler({ orm, client, logger, graceMs: 0 });
-  const issuedPrivateKeys: string[] = [];
+  const issuedSecrets: string[] = [];
 
   async function newAccount() {
     const account = await bootstrapAccount(orm, masterKeys, 'test account');
-    issuedPrivateKeys.push(account.privateKey);
+    issuedSecrets.push(account.privateKey);
     return { ...account, client: new PaymentSchedulerClient({ baseUrl: api.url, ...account }) };
   }
 
@@ -169,7 +169,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     masterKey: masterKeys.current,
     masterKeys,
     logLines,
-    issuedPrivateKeys,
+    issuedSecrets,
     newAccount,
     startApi: (overrides = {}) => startApi({ logger: createLogger('second-api', 'silent'), ...overrides }),
     async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
@@ -184,7 +184,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           body: { name: 'test key', roles: keyRoles },
         });
         if (key.status !== 201) throw new Error(`key create failed: ${JSON.stringify(key.body)}`);
-        issuedPrivateKeys.push(key.body.privateKey);
+        issuedSecrets.push(key.body.privateKey);
         return new PaymentSchedulerClient({
           baseUrl: api.url,
           publicKey: key.body.publicKey,
@@ -194,6 +194,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       };
       const client = await newKey(roles);
       const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+      issuedSecrets.push(sandboxApiKey);
       if (paymentSetup) {
         const admin = roles.includes('tenant-admin') ? client : await newKey(['tenant-admin']);
         await expectCreated(
@@ -241,12 +242,29 @@ async function expectCreated(request: Promise<{ status: number; body: unknown }>
 
 let runtimeInstalled = false;
 /** The worker's lines drown test output (tests provoke warnings on purpose); errors still show. TEST_LOG_LEVEL=debug shows all. */
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value ?? {}, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch {
+    return String(value);
+  }
+}
+
+/** Every line the Temporal SDK logged in this test process (its workers' workflows and activities), from INFO up. */
+export const workerLogLines: string[] = [];
+
 export function quietTemporalLogs(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const level = (process.env.TEST_LOG_LEVEL?.toUpperCase() as 'ERROR' | undefined) ?? 'ERROR';
+  const shown = (process.env.TEST_LOG_LEVEL?.toUpperCase() as 'ERROR' | undefined) ?? 'ERROR';
+  const ranks = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
   Runtime.install({
-    logger: new DefaultLogger(level),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
+    // Kept from INFO up, for the secrets-in-logs checks; printed only from the level the run asks for.
+    logger: new DefaultLogger('INFO', (entry) => {
+      const line = `${entry.level} ${entry.message} ${safeJson(entry.meta)}\n`;
+      workerLogLines.push(line);
+      if (ranks[entry.level] >= ranks[shown]) process.stderr.write(line);
+    }),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: shown }), forward: {} } },
   });
 }

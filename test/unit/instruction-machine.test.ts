@@ -222,16 +222,41 @@ describe('the instruction state machine', () => {
     expect(amendRefusal(m, { dueAt: iso(t0) })).toMatch(/dueDate/);
   });
 
-  it('takes a new key for a changed payment once the old key reached the provider', () => {
+  it('uses a key for one payment only: a refused call’s key is never reused, and an unused key survives a change', () => {
     const m = newMachine(plan());
     applyAmendment(m, { amountMinor: '2000' }, t0);
     expect(m.keyAttempt).toBe(1); // never used: nothing to confuse
     transition(m, 'OPEN', iso(t0));
     startCall(m, iso(t0));
+    expect(m.keyUsed).toBe(true);
     applyResult(m, { status: 'REJECTED', code: 'provider_rejected' }, t0, DUNNING);
-    const after = m.keyAttempt;
-    applyAmendment(m, { metadata: undefined } as never, t0);
-    expect(m.keyAttempt).toBe(after); // nothing about the payment changed
+    expect(m).toMatchObject({ keyAttempt: 2, keyUsed: false });
+    // The next payment is a changed one, under the new key, which nothing has used yet.
+    applyAmendment(m, { amountMinor: '3000', financialInstrumentId: 'card_other' }, t0 + DAY);
+    expect(m).toMatchObject({ keyAttempt: 2, keyUsed: false });
+    startCall(m, iso(t0 + DAY));
+    applyResult(
+      m,
+      { status: 'DECLINED', providerRef: 'p', code: 'insufficient_funds', retryable: true },
+      t0 + DAY,
+      DUNNING,
+    );
+    expect(m).toMatchObject({ keyAttempt: 3, keyUsed: false });
+  });
+
+  it('calls again under the same key when its call was cut short in PROCESSING, and takes no change meanwhile', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0 + 2 * DAY));
+    // The call never came back (say the worker died): still PROCESSING, no pending answer.
+    expect(m).toMatchObject({ status: 'PROCESSING', keyAttempt: 1, attempts: 1 });
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'call' });
+    expect(nextActionAt(m)).toBeUndefined();
+    for (const change of ['cancel', 'amend', 'pay'] as const) expect(changeRefusal(m, change)).toMatch(/being paid/);
+    startCall(m, iso(t0 + 2 * DAY));
+    expect(m).toMatchObject({ status: 'PROCESSING', keyAttempt: 1, attempts: 2 });
+    applyResult(m, { status: 'SETTLED', providerRef: 'p1' }, t0 + 2 * DAY, DUNNING);
+    expect(m).toMatchObject({ status: 'SETTLED', providerRef: 'p1', keyAttempt: 1 });
   });
 
   it('lets the customer pay an OPEN instruction now with one of its options, and not twice', () => {

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -32,6 +31,8 @@ import {
 } from '../../orders/contract/messages.js';
 import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
+import { recordHistory } from '../support/histories.js';
+import { OrderEntity } from '../../orders/workflow/order-entity.js';
 import { startHostileProvider } from '../support/hostile-provider.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
@@ -40,8 +41,6 @@ import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 
 const TASK_QUEUE = 'payments-time-skipping';
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** RECORD_HISTORIES=1 npm test -- test/workflow writes each scenario's history for the replay test. */
-const HISTORIES = new URL('./histories/', import.meta.url);
 
 let env: TestWorkflowEnvironment;
 let orm: MikroORM;
@@ -67,7 +66,11 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-type InstructionSpec = Partial<CreateOrderInput['instructions'][number]> & { instructionRef: string };
+type InstructionSpec = Partial<CreateOrderInput['instructions'][number]> & {
+  instructionRef: string;
+  /** How this one is paid, when not as the order's others. */
+  resolution?: ReturnType<typeof resolvedTo>;
+};
 
 /** Stores the order as the API would, and returns the workflow input built from the stored row. */
 async function storeOrder(
@@ -77,7 +80,7 @@ async function storeOrder(
   resolution = resolvedTo('SANDBOX_CARD', 'CARD'),
 ) {
   const open = new Date((await env.currentTimeMs()) + DAY_MS);
-  const instructions = specs.map((spec) => ({
+  const instructions = specs.map(({ resolution: _, ...spec }) => ({
     direction: 'DEBIT' as const,
     amount: '30.00',
     currency: 'EUR',
@@ -92,7 +95,7 @@ async function storeOrder(
     em,
     { id: tenantId, timeZone: null, dunningRetryDelaysDays: null },
     { orderRef, instructions },
-    instructions.map(() => resolution),
+    specs.map((spec) => spec.resolution ?? resolution),
   );
   await em.flush();
   return workflowInputOf(order);
@@ -176,10 +179,7 @@ async function expectRefused(update: Promise<unknown>, reason: RegExp) {
 
 async function record(name: string, workflowId: string) {
   if (!process.env.RECORD_HISTORIES) return;
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  mkdirSync(HISTORIES, { recursive: true });
-  // Binary protobuf: the SDK's JSON helper trips over the two protobufjs copies installed side by side.
-  writeFileSync(new URL(`${name}.binpb`, HISTORIES), proto.temporal.api.history.v1.History.encode(history).finish());
+  recordHistory(name, await env.client.workflow.getHandle(workflowId).fetchHistory());
 }
 
 describe('payment-order workflow on the time-skipping server', () => {
@@ -260,6 +260,97 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(
       payments.filter((p) => p.instructionRef === 'declined').map((p) => p.idempotencyKey.split(':').at(-1)),
     ).toEqual(['1', '2', '3', '4']);
+  });
+
+  it('continues as new with a payment pending at its bank, an unanswered call and a dunning wait in flight, each resumed', async () => {
+    const provider = await startHostileProvider({ loseAnswers: 8 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, undefined, provider);
+      const input = await storeOrder(tenantId, 'can-in-flight', [
+        {
+          instructionRef: 'bank',
+          financialInstrumentId: 'bank_no_callback',
+          resolution: resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+        },
+        { instructionRef: 'own', financialInstrumentId: 'card_1', resolution: resolvedTo('HTTP_CONNECTOR', 'CARD') },
+        { instructionRef: 'card', financialInstrumentId: 'card_insufficient_funds' },
+      ]);
+      const worker = await createWorker();
+      const { view, runs } = await worker.runUntil(async () => {
+        const handle = await start(input, { continueAsNewAfterEvents: 30 });
+        const finished = await handle.result();
+        return { view: finished, runs: await runsOf(handle.workflowId, handle.firstExecutionRunId) };
+      });
+      expect(view.instructions.map((i) => [i.instructionRef, i.status])).toEqual([
+        ['bank', 'SETTLED'],
+        ['own', 'SETTLED'],
+        ['card', 'FAILED'],
+      ]);
+      // Some run handed on the bank payment awaiting its provider, and the call that went unanswered.
+      const carried = runs.slice(1).map((run) => {
+        const [input] = (run.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? []).map(
+          (p) => JSON.parse(Buffer.from(p.data!).toString()) as PaymentOrderWorkflowInput,
+        );
+        return input.continued!.instructions;
+      });
+      expect(
+        carried.some((machines) => machines.find((m) => m.plan.instructionRef === 'bank')?.pending?.providerRef),
+      ).toBe(true);
+      expect(carried.some((machines) => machines.find((m) => m.plan.instructionRef === 'own')?.unanswered)).toBe(true);
+      // Each resumed where it was: one bank payment, one charge at the tenant's own provider found by
+      // its look-up (never called again), and the declined card dunned under keys 1 to 4.
+      const payments = await sandbox.ledger({ tenantId, orderRef: 'can-in-flight' });
+      expect(payments.filter((p) => p.instructionRef === 'bank')).toHaveLength(1);
+      expect(
+        payments.filter((p) => p.instructionRef === 'card').map((p) => p.idempotencyKey.split(':').at(-1)),
+      ).toEqual(['1', '2', '3', '4']);
+      expect(provider.charges).toHaveLength(1);
+      expect(provider.lookups).toHaveLength(1);
+      expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
+      recordHistory('continue-as-new-in-flight', runs[0]);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('resumes from a carried state a pay-now requested and a LATE retry, with the keys they had', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'can-crafted', [
+      { instructionRef: 'pay-now' },
+      { instructionRef: 'retry' },
+    ]);
+    const now = await env.currentTimeMs();
+    // What a run hands on when it ends just after a customer's payment was taken, and during a dunning wait.
+    const state = OrderEntity.initialState(input);
+    const [payNow, retry] = state.instructions;
+    Object.assign(payNow, { status: 'OPEN', toldStatus: 'OPEN', payNow: true, customerPaying: true });
+    Object.assign(retry, {
+      status: 'LATE',
+      toldStatus: 'LATE',
+      attempts: 1,
+      declines: 1,
+      keyAttempt: 2,
+      retryAt: new Date(now + 3 * DAY_MS).toISOString(),
+      failureCode: 'insufficient_funds',
+    });
+    Object.assign(state, { orderEvents: ['order.created'], dirty: [], orderDirty: false });
+    const worker = await createWorker();
+    const done = await worker.runUntil(async () =>
+      (await start({ ...input, instructions: [] }, { continued: state })).result(),
+    );
+    expect(done.instructions.map((i) => [i.instructionRef, i.status, i.attempts])).toEqual([
+      ['pay-now', 'SETTLED', 1],
+      ['retry', 'SETTLED', 2],
+    ]);
+    const payments = await sandbox.ledger({ tenantId, orderRef: 'can-crafted' });
+    expect(payments.map((p) => p.idempotencyKey.split(':').slice(-2).join(':')).sort()).toEqual([
+      'pay-now:1',
+      'retry:2',
+    ]);
+    // The customer's payment went out at once, long before its due date; the retry waited for its time.
+    const byRef = new Map(done.instructions.map((i) => [i.instructionRef, Date.parse(i.settledAt!)]));
+    expect(byRef.get('pay-now')!).toBeLessThan(Date.parse(input.instructions[0].openAt));
+    expect(byRef.get('retry')!).toBeGreaterThanOrEqual(now + 3 * DAY_MS);
   });
 
   it('asks an unanswering provider about the same key before paying, so the customer pays once', async () => {

@@ -1,11 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { describe, it } from 'vitest';
 import { WORKFLOWS_PATH } from '../../worker/create-worker.js';
+import { HISTORIES, historyFiles, readManifest, sha256Of } from '../support/histories.js';
 import { quietTemporalLogs } from '../support/system.js';
-
-const HISTORIES = new URL('./histories/', import.meta.url);
 
 /**
  * Orders run for months, so a workflow change must still replay the histories of orders already
@@ -13,10 +12,17 @@ const HISTORIES = new URL('./histories/', import.meta.url);
  * guarded with patched() fails here with a nondeterminism error.
  */
 describe('committed workflow histories', () => {
-  const files = readdirSync(HISTORIES).filter((name) => name.endsWith('.binpb'));
+  const files = historyFiles();
 
   it('exist', ({ expect }) => {
     expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('are append-only: every one is in the manifest, unchanged, and none has gone', ({ expect }) => {
+    const manifest = readManifest();
+    expect(files).toEqual(Object.keys(manifest).sort());
+    for (const file of files)
+      expect(sha256Of(file), `${file} changed: record a new history instead`).toBe(manifest[file]);
   });
 
   it.each(files)('%s replays against the current workflow code', async (file) => {

@@ -1,7 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
@@ -14,12 +12,12 @@ import { SecretBox } from '../../db/secret-box.js';
 import { DELIVERY_SCHEDULE_MS } from '../../domain/webhook.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { webhookDeliveryWorkflow } from '../../webhooks/workflow/webhook-delivery.workflow.js';
+import { recordHistory } from '../support/histories.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
 
 const TASK_QUEUE = 'webhooks-time-skipping';
-const HISTORIES = new URL('./histories/', import.meta.url);
 
 let env: TestWorkflowEnvironment;
 let orm: MikroORM;
@@ -123,12 +121,6 @@ async function deliver(answer: (n: number) => Answer) {
   }
 }
 
-function record(name: string, history: proto.temporal.api.history.v1.IHistory) {
-  if (!process.env.RECORD_HISTORIES) return;
-  mkdirSync(HISTORIES, { recursive: true });
-  writeFileSync(new URL(`${name}.binpb`, HISTORIES), proto.temporal.api.history.v1.History.encode(history).finish());
-}
-
 describe('webhook delivery workflow on the time-skipping server', () => {
   it('tries a failing endpoint eight times over 27 hours, on the schedule, then gives up', async () => {
     const run = await deliver(() => ({ status: 500 }));
@@ -149,7 +141,7 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     // Eight failures in 27 simulated hours is not yet five days of failing: the endpoint stays on.
     expect(run.endpoint).toMatchObject({ enabled: true });
     expect(run.endpoint.failingSince).toBeInstanceOf(Date);
-    record('webhook-exhausted', run.history);
+    recordHistory('webhook-exhausted', run.history);
   });
 
   it('stops at the first 2xx, and an endpoint that recovers is no longer failing', async () => {
@@ -165,7 +157,7 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     const run = await deliver((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '3600' } } : { status: 200 }));
     expect(run.result).toBe('SUCCEEDED');
     expect(run.timersMs).toEqual([3_600_000]);
-    record('webhook-retry-after', run.history);
+    recordHistory('webhook-retry-after', run.history);
   });
 
   it('disables the endpoint on 410 Gone and tries no more', async () => {
