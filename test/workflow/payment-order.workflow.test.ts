@@ -266,14 +266,30 @@ describe('payment-order workflow on the time-skipping server', () => {
     const provider = await startHostileProvider({ loseAnswers: 8 });
     try {
       const { tenantId } = await createTenantRows(orm, masterKeys, undefined, provider);
+      // A minute apart: timers firing at one instant make the Java test server lose a workflow task.
+      const start0 = (await env.currentTimeMs()) + DAY_MS;
+      const at = (minutes: number) => new Date(start0 + minutes * 60_000).toISOString();
       const input = await storeOrder(tenantId, 'can-in-flight', [
         {
           instructionRef: 'bank',
+          openDate: at(0),
+          dueDate: at(1),
           financialInstrumentId: 'bank_no_callback',
           resolution: resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
         },
-        { instructionRef: 'own', financialInstrumentId: 'card_1', resolution: resolvedTo('HTTP_CONNECTOR', 'CARD') },
-        { instructionRef: 'card', financialInstrumentId: 'card_insufficient_funds' },
+        {
+          instructionRef: 'own',
+          openDate: at(2),
+          dueDate: at(3),
+          financialInstrumentId: 'card_1',
+          resolution: resolvedTo('HTTP_CONNECTOR', 'CARD'),
+        },
+        {
+          instructionRef: 'card',
+          openDate: at(4),
+          dueDate: at(5),
+          financialInstrumentId: 'card_insufficient_funds',
+        },
       ]);
       const worker = await createWorker();
       const { view, runs } = await worker.runUntil(async () => {
