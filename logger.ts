@@ -1,5 +1,5 @@
 import { DriverException } from '@mikro-orm/core';
-import { pino, stdSerializers, type Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 
 /**
  * Paths that may carry secrets anywhere in a log line. pino replaces them before the line is
@@ -20,11 +20,17 @@ export const REDACTED_PATHS = [
   'databaseUrl',
 ];
 
+/** Own properties of an error never copied into a log, whatever their value. */
+const SECRET_PROPERTY = /secret|password|token|authorization|api.?key|private.?key|cookie/i;
+const MAX_CAUSE_DEPTH = 5;
+
 /**
  * Errors as logged. A database error's message, detail and query carry the statement's bound
- * values (an amount, a name, a ciphertext), so only what names the failure is kept.
+ * values (an amount, a name, a ciphertext), so only what names the failure is kept. Of any other
+ * error only its name, message, stack, scalar properties (a code, a status) and causes are kept:
+ * an HTTP client's error holds the request it sent, whose headers carry a provider's API key.
  */
-export function serializeError(err: unknown): Record<string, unknown> {
+export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
   // MikroORM's wrapper, or pg's own DatabaseError where a raw query failed.
   if (err instanceof DriverException || (err instanceof Error && 'severity' in err && 'routine' in err)) {
     const { code, sqlState, routine, table, column, constraint } = err as Error & Record<string, string | undefined>;
@@ -39,10 +45,20 @@ export function serializeError(err: unknown): Record<string, unknown> {
       message: `database error ${state ?? ''}`.trim(),
     };
   }
-  return stdSerializers.err(err as Error);
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  const logged: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack };
+  for (const [name, value] of Object.entries(err)) {
+    if (SECRET_PROPERTY.test(name) || name in logged) continue;
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') logged[name] = value;
+  }
+  if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) logged.cause = serializeError(err.cause, depth + 1);
+  return logged;
 }
 
-export const LOG_SERIALIZERS = { err: serializeError };
+export const LOG_SERIALIZERS = {
+  err: (err: unknown) => serializeError(err),
+  error: (err: unknown) => serializeError(err),
+};
 
 export function createLogger(name: string, level: string): Logger {
   return pino({ name, level, serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection } from '@temporalio/worker';
 import got from 'got';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer, type RunningApi } from '../app/server.js';
@@ -20,6 +20,7 @@ import { createLogger } from '../logger.js';
 import { ensureTemporalCli } from './temporal/cli-binary.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.js';
+import { installSdkLogger } from '../worker/sdk-logger.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
 import { freePort } from './free-port.js';
@@ -56,7 +57,7 @@ export async function startLocalStack(
   options: LocalStackOptions = {},
 ): Promise<LocalStack> {
   // The SDK's info lines (workers starting and draining) would bury what the caller prints.
-  Runtime.install({ logger: new DefaultLogger(options.sdkLogLevel ?? 'WARN') });
+  installSdkLogger(createLogger('worker', config.logLevel), options.sdkLogLevel ?? 'WARN');
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
     for (const step of stops) await step().catch(() => undefined);

@@ -4,9 +4,11 @@ import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { startWorkerProcess } from './run-worker.js';
+import { installSdkLogger } from './sdk-logger.js';
 
 const config = loadConfig();
 const logger = createLogger('worker', config.logLevel);
+installSdkLogger(logger, 'INFO');
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
 // It opens the tenants' app credentials, sealed under the master key.
 if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');

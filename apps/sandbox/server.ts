@@ -77,6 +77,14 @@ export function createSandboxApp({
 
   const app = express();
   app.disable('x-powered-by');
+  // One line per request, as a provider's access log: what was asked and answered, never its credentials.
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () =>
+      log(`${req.method} ${req.originalUrl} ${res.statusCode} ${Math.round(performance.now() - started)} ms`),
+    );
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -236,7 +244,7 @@ export function createSandboxApp({
     const attempts = CALLBACK_BACKOFF_MS.length + 1;
     for (let attempt = 1; ; attempt += 1) {
       const failure = await postCallback(url, payment.apiKey, body);
-      if (failure === undefined) return;
+      if (failure === undefined) return log(`callback for ${payment.id} (${payment.status}) delivered to ${url}`);
       const givingUp = attempt === attempts;
       log(
         `callback for ${payment.id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import got from 'got';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
@@ -83,6 +84,21 @@ describe('bounded input', () => {
     const logged = JSON.stringify(serializeError(failure));
     expect(logged).not.toContain(secretValue);
     expect(logged).toContain('22003'); // numeric value out of range: the failure is still named
+  });
+
+  it('logs an HTTP client’s failure without the request it sent, whose headers carry a credential', async () => {
+    const apiKey = `sk_test_${randomUUID()}`;
+    const failure = await got
+      .post(`${system.sandbox.url}/nowhere`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+        json: { amountMinor: '100' },
+        retry: { limit: 0 },
+      })
+      .catch((err: unknown) => err);
+    expect(JSON.stringify(failure)).toContain(apiKey); // what a plain serializer would have logged
+    const logged = JSON.stringify(serializeError(failure));
+    expect(logged).not.toContain(apiKey);
+    expect(JSON.parse(logged)).toMatchObject({ type: 'HTTPError', code: 'ERR_NON_2XX_3XX_RESPONSE' });
   });
 
   it('refuses an HMAC header with an oversized part as a bad header, not a server error', async () => {

@@ -17,8 +17,15 @@ export function expectNoSecretsInLogs(system: TestSystem, moreSecrets: string[] 
     expect(log.length, `${process} logged nothing`).toBeGreaterThan(100);
   expect(secrets.length).toBeGreaterThan(0);
   for (const [process, log] of Object.entries(logs)) {
-    for (const secret of secrets) expect(log.includes(secret), `a secret in the ${process}'s log`).toBe(false);
+    for (const secret of secrets) expect(whereFound(log, secret), `a secret in the ${process}'s log`).toBe('');
     expect(log).not.toMatch(/Hmac [0-9a-f-]{36}:/);
     expect(log).not.toMatch(/Bearer ey/);
   }
+}
+
+/** The log around the secret's first occurrence, the secret itself masked, so a failure says where it leaked. */
+function whereFound(log: string, secret: string): string {
+  const at = log.indexOf(secret);
+  if (at < 0) return '';
+  return `${log.slice(Math.max(0, at - 200), at)}<SECRET>${log.slice(at + secret.length, at + secret.length + 80)}`;
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, type LogLevel } from '@temporalio/worker';
 import got from 'got';
 import { pino } from 'pino';
 import { inject } from 'vitest';
@@ -16,6 +16,7 @@ import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
 import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
+import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
@@ -241,30 +242,36 @@ async function expectCreated(request: Promise<{ status: number; body: unknown }>
 }
 
 let runtimeInstalled = false;
-/** The worker's lines drown test output (tests provoke warnings on purpose); errors still show. TEST_LOG_LEVEL=debug shows all. */
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value ?? {}, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  } catch {
-    return String(value);
-  }
-}
 
 /** Every line the Temporal SDK logged in this test process (its workers' workflows and activities), from INFO up. */
 export const workerLogLines: string[] = [];
 
+/**
+ * The SDK's log goes through pino as in production (worker/sdk-logger.ts), kept from INFO up for the
+ * secrets-in-logs checks. Printed only from the level the run asks for: the worker's lines drown test
+ * output (tests provoke warnings on purpose); errors still show. TEST_LOG_LEVEL=debug shows all.
+ */
 export function quietTemporalLogs(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const shown = (process.env.TEST_LOG_LEVEL?.toUpperCase() as 'ERROR' | undefined) ?? 'ERROR';
-  const ranks = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
-  Runtime.install({
-    // Kept from INFO up, for the secrets-in-logs checks; printed only from the level the run asks for.
-    logger: new DefaultLogger('INFO', (entry) => {
-      const line = `${entry.level} ${entry.message} ${safeJson(entry.meta)}\n`;
+  const shown = (process.env.TEST_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'ERROR';
+  const shownFrom = pino.levels.values[shown.toLowerCase()];
+  const capture = new Writable({
+    write(chunk, _encoding, done) {
+      const line = String(chunk);
       workerLogLines.push(line);
-      if (ranks[entry.level] >= ranks[shown]) process.stderr.write(line);
-    }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: shown }), forward: {} } },
+      if ((JSON.parse(line) as { level: number }).level >= shownFrom) process.stderr.write(line);
+      done();
+    },
   });
+  const logger = pino(
+    {
+      name: 'worker',
+      level: 'info',
+      serializers: LOG_SERIALIZERS,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    capture,
+  );
+  installSdkLogger(logger, 'INFO', shown);
 }
