@@ -13,8 +13,8 @@ export function expectNoSecretsInLogs(system: TestSystem, moreSecrets: string[] 
     sandbox: system.sandbox.output(),
   };
   const secrets = [...system.issuedSecrets, ...moreSecrets];
-  for (const [process, log] of Object.entries(logs))
-    expect(log.length, `${process} logged nothing`).toBeGreaterThan(100);
+  // Each process says at least that it started: an empty log would mean it is not being read.
+  for (const [process, log] of Object.entries(logs)) expect(log, `${process} logged nothing`).not.toBe('');
   expect(secrets.length).toBeGreaterThan(0);
   for (const [process, log] of Object.entries(logs)) {
     for (const secret of secrets) expect(whereFound(log, secret), `a secret in the ${process}'s log`).toBe('');
