@@ -1,7 +1,21 @@
 import type { InstalledApp } from '../domain/installed-app.js';
-import type { PaymentOutcome, PaymentRequest, ProviderResult } from '../domain/payment-outcome.js';
+import type {
+  PaymentOutcome,
+  PaymentRequest,
+  ProviderResult,
+  RefundOutcome,
+  RefundRequest,
+  RefundResult,
+} from '../domain/payment-outcome.js';
 import { REF_PATTERN } from '../domain/refs.js';
-import { checkedOutcome, MalformedAnswerError, PROVIDER_REF, type ProviderAnswer } from './provider-answer.js';
+import {
+  checkedOutcome,
+  checkedRefund,
+  MalformedAnswerError,
+  PROVIDER_REF,
+  type ProviderAnswer,
+  type RefundAnswer,
+} from './provider-answer.js';
 
 export type { InstalledApp };
 
@@ -30,11 +44,21 @@ export function callbackReferenceOf(
   return { tenantId, orderRef, instructionRef, providerRef };
 }
 
-/** The final result a verified callback states; undefined for one still PENDING, or not a well-formed answer. */
-export function finalResult(answer: ProviderAnswer | undefined, who: string): ProviderResult | undefined {
+/**
+ * The final result a verified callback states: a payment's (`object` absent or "payment"), or a
+ * refund's (`object` "refund"); undefined for one still PENDING, or not a well-formed answer.
+ */
+export function finalResult(
+  body: (ProviderAnswer & RefundAnswer & { object?: unknown }) | undefined,
+  who: string,
+): CallbackResult | undefined {
   try {
-    const outcome = checkedOutcome(answer, who);
-    return outcome.status === 'PENDING' ? undefined : outcome;
+    if (body?.object === 'refund') {
+      const outcome = checkedRefund(body, who);
+      return outcome.status === 'PENDING' ? undefined : { kind: 'refund', result: { ...outcome, providerRef: outcome.providerRef! } };
+    }
+    const outcome = checkedOutcome(body, who);
+    return outcome.status === 'PENDING' ? undefined : { kind: 'payment', result: outcome };
   } catch (err) {
     if (err instanceof MalformedAnswerError) return undefined;
     throw err;
@@ -67,6 +91,13 @@ export interface AppConnector {
    * call never reached it). A provider that cannot tell refuses (ProviderRejectedError).
    */
   findByIdempotencyKey(idempotencyKey: string, installation: InstalledApp): Promise<PaymentOutcome | undefined>;
+  /**
+   * Refunds a settled collection, in full or in part. The same idempotency key never refunds twice.
+   * Apps that cannot refund (payouts only) leave it out.
+   */
+  refund?(refund: RefundRequest, idempotencyKey: string, installation: InstalledApp): Promise<RefundOutcome>;
+  /** The current state of an earlier refund. */
+  getRefundStatus?(providerRef: string, installation: InstalledApp): Promise<RefundOutcome>;
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */
@@ -74,5 +105,8 @@ export interface AppConnector {
     rawBody: string,
     headers: Record<string, string | undefined>,
     installation: InstalledApp,
-  ): ProviderResult | undefined;
+  ): CallbackResult | undefined;
 }
+
+/** What a verified callback says: a payment's result (a reversal among them), or a refund's. */
+export type CallbackResult = { kind: 'payment'; result: ProviderResult } | { kind: 'refund'; result: RefundResult & { providerRef: string } };

@@ -1,4 +1,4 @@
-import type { PaymentOutcome } from '../domain/payment-outcome.js';
+import type { PaymentOutcome, RefundOutcome } from '../domain/payment-outcome.js';
 
 /**
  * What a provider answered about a payment, in the connector's words, before anything of it is
@@ -11,6 +11,16 @@ export interface ProviderAnswer {
   declineCode?: unknown;
   retryable?: unknown;
   voucherCode?: unknown;
+  /** RETURNED: the bank's return code. CHARGED_BACK: the dispute's reason (`reason` is taken as well). */
+  returnCode?: unknown;
+  reason?: unknown;
+}
+
+/** What a provider answered about a refund, unchecked. */
+export interface RefundAnswer {
+  providerRef: unknown;
+  status: unknown;
+  failureCode?: unknown;
 }
 
 /**
@@ -40,10 +50,31 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
     return { status, providerRef, voucherCode };
   }
   if (status === 'PENDING') return { status, providerRef };
-  if (status !== 'DECLINED') throw bad('status must be SETTLED, DECLINED or PENDING');
+  if (status === 'RETURNED' || status === 'CHARGED_BACK') {
+    const code = answer.returnCode ?? answer.reason;
+    if (typeof code !== 'string' || !CODE.test(code)) throw bad('returnCode must be 1–64 letters, digits or _.:-');
+    return { status: 'RETURNED', providerRef, kind: status === 'RETURNED' ? 'RETURN' : 'CHARGEBACK', code };
+  }
+  if (status !== 'DECLINED') throw bad('status must be SETTLED, DECLINED, PENDING, RETURNED or CHARGED_BACK');
   if (declineCode !== undefined && (typeof declineCode !== 'string' || !CODE.test(declineCode))) {
     throw bad('declineCode must be 1–64 letters, digits or _.:-');
   }
   if (retryable !== undefined && typeof retryable !== 'boolean') throw bad('retryable must be true or false');
   return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
+}
+
+/** The refund an answer states, or a MalformedAnswerError (handled as no answer: the key is kept). */
+export function checkedRefund(answer: RefundAnswer | undefined, who: string): RefundOutcome {
+  const bad = (what: string) => new MalformedAnswerError(`${who} answered a malformed refund: ${what}`);
+  if (!answer || typeof answer !== 'object') throw bad('no JSON object');
+  const { providerRef, status, failureCode } = answer;
+  if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) {
+    throw bad('providerRef must be 1–128 printable ASCII characters');
+  }
+  if (status === 'SUCCEEDED' || status === 'PENDING') return { status, providerRef };
+  if (status !== 'FAILED') throw bad('status must be SUCCEEDED, PENDING or FAILED');
+  if (failureCode !== undefined && (typeof failureCode !== 'string' || !CODE.test(failureCode))) {
+    throw bad('failureCode must be 1–64 letters, digits or _.:-');
+  }
+  return { status, providerRef, code: failureCode ?? 'refund_failed' };
 }

@@ -44,12 +44,21 @@ export interface InstructionProgress {
   /** The code of a voucher paid out. */
   voucherCode?: string;
   failureCode?: string;
+  /** What settled, every time it did (a payment returned and collected again counts twice), in minor units. */
+  settledAmountMinor: string;
+  /** What refunds that succeeded gave back. */
+  refundedAmountMinor: string;
+  /** What returns and chargebacks took back. */
+  returnedAmountMinor: string;
+  /** Why the last settled payment was taken back: the bank's return code, or the chargeback's reason. */
+  returnCode?: string;
   openedAt?: string;
   processingAt?: string;
   lateAt?: string;
   settledAt?: string;
   failedAt?: string;
   cancelledAt?: string;
+  returnedAt?: string;
 }
 
 /** The instruction as the read model, the API and the events know it: its plan, where it stands, and what it does next. */
@@ -107,6 +116,10 @@ export const INSTRUCTION_COLUMNS = {
   providerRef: { part: 'progress', column: 'provider_ref', type: 'text', length: 128, nullable: true },
   voucherCode: { part: 'progress', column: 'voucher_code', type: 'text', length: 64, nullable: true },
   failureCode: { part: 'progress', column: 'failure_code', type: 'text', length: 64, nullable: true },
+  settledAmountMinor: { part: 'progress', column: 'settled_amount_minor', type: 'bigint' },
+  refundedAmountMinor: { part: 'progress', column: 'refunded_amount_minor', type: 'bigint' },
+  returnedAmountMinor: { part: 'progress', column: 'returned_amount_minor', type: 'bigint' },
+  returnCode: { part: 'progress', column: 'return_code', type: 'text', length: 64, nullable: true },
   nextActionAt: { part: 'computed', column: 'next_action_at', type: 'timestamptz', nullable: true },
   openedAt: { part: 'progress', column: 'opened_at', type: 'timestamptz', nullable: true },
   processingAt: { part: 'progress', column: 'processing_at', type: 'timestamptz', nullable: true },
@@ -114,6 +127,7 @@ export const INSTRUCTION_COLUMNS = {
   settledAt: { part: 'progress', column: 'settled_at', type: 'timestamptz', nullable: true },
   failedAt: { part: 'progress', column: 'failed_at', type: 'timestamptz', nullable: true },
   cancelledAt: { part: 'progress', column: 'cancelled_at', type: 'timestamptz', nullable: true },
+  returnedAt: { part: 'progress', column: 'returned_at', type: 'timestamptz', nullable: true },
 } as const satisfies ColumnsOf<Instruction>;
 
 type Columns = typeof INSTRUCTION_COLUMNS;
@@ -152,6 +166,8 @@ export const EVENT_FIELDS = [
   'providerRef',
   'failureCode',
   'voucherCode',
+  'refundedAmountMinor',
+  'returnCode',
 ] as const satisfies readonly (keyof Instruction)[];
 
 export type EventInstruction = Pick<Instruction, (typeof EVENT_FIELDS)[number]>;

@@ -8,10 +8,46 @@ import type { InstructionPlan } from './instruction.js';
 export type PaymentOutcome =
   | { status: 'SETTLED'; providerRef: string; voucherCode?: string }
   | { status: 'DECLINED'; providerRef: string; code: string; retryable: boolean }
-  | { status: 'PENDING'; providerRef: string };
+  | { status: 'PENDING'; providerRef: string }
+  | Reversal;
 
-/** The final answer a provider gives later, for a payment it first answered PENDING. */
+/**
+ * Money taken back after the payment settled: a bank debit returned by the customer's bank (with its
+ * return code), or a card payment charged back after a dispute (with its reason). A provider says so
+ * by callback, or in a status answer.
+ */
+export interface Reversal {
+  status: 'RETURNED';
+  providerRef: string;
+  kind: 'RETURN' | 'CHARGEBACK';
+  code: string;
+}
+
+/** The final answer a provider gives later, for a payment it first answered PENDING (or one that settled). */
 export type ProviderResult = Exclude<PaymentOutcome, { status: 'PENDING' }>;
+
+/** Return codes after which collecting again may work: the customer may have the money another day. */
+export const RETRYABLE_RETURN_CODES: readonly string[] = ['insufficient_funds', 'refer_to_payer'];
+
+/** A refund of a settled collection, as its provider is asked for it. */
+export interface RefundRequest {
+  tenantId: string;
+  orderRef: string;
+  instructionRef: string;
+  /** The provider's reference of the payment refunded. */
+  paymentRef: string;
+  amountMinor: string;
+  currency: string;
+  reason?: string;
+}
+
+/** What a provider said about a refund. PENDING: it tells the result later, by callback or when asked. */
+export type RefundOutcome =
+  | { status: 'SUCCEEDED'; providerRef: string }
+  | { status: 'PENDING'; providerRef: string }
+  | { status: 'FAILED'; providerRef?: string; code: string };
+
+export type RefundResult = Exclude<RefundOutcome, { status: 'PENDING' }>;
 
 /** The payment a provider is asked to make (orders/contract/instruction-codec.ts makes it from the instruction). */
 export interface PaymentRequest extends Pick<

@@ -2,6 +2,7 @@
 export const EVENT_TYPES = [
   'order.created',
   'order.completed',
+  'order.completed_with_failures',
   'order.cancelled',
   'instruction.opened',
   'instruction.processing',
@@ -10,6 +11,12 @@ export const EVENT_TYPES = [
   'instruction.failed',
   'instruction.cancelled',
   'instruction.amended',
+  'instruction.returned',
+  'refund.created',
+  'refund.succeeded',
+  'refund.failed',
+  'webhook.endpoint.disabled',
+  'webhook.delivery.exhausted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

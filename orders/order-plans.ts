@@ -81,7 +81,14 @@ export function buildOrder(
     });
     order.instructions.add(
       em.create(PaymentInstruction, {
-        ...rowOf({ ...plan, status: 'PENDING', attempts: 0 }),
+        ...rowOf({
+          ...plan,
+          status: 'PENDING',
+          attempts: 0,
+          settledAmountMinor: '0',
+          refundedAmountMinor: '0',
+          returnedAmountMinor: '0',
+        }),
         order,
         tenantId: tenant.id,
         metadata: instruction.metadata ?? {},

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { recordAudit } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { PaymentLinkRevocation } from '../db/entities/index.js';
-import { isFinal } from '../domain/instruction-status.js';
+import { isAtRest } from '../domain/instruction-status.js';
 import { Refusal } from '../domain/refusal.js';
 import type { OrderService } from './order-service.js';
 import {
@@ -45,7 +45,7 @@ export class PaymentLinks {
   ): Promise<{ url: string; expiresAt: Date }> {
     const order = await this.orders.findOrder(em, tenantId, orderRef);
     const instruction = await this.orders.findInstruction(em, order, instructionRef);
-    if (isFinal(instruction.status)) {
+    if (isAtRest(instruction.status)) {
       throw new Refusal(
         'conflict',
         'instruction_not_payable',

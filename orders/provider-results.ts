@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import type { CallbackReference } from '../apps/app-connector.js';
-import { PaymentInstruction, ProviderCallback } from '../db/entities/index.js';
-import { isFinal } from '../domain/instruction-status.js';
-import type { ProviderResult } from '../domain/payment-outcome.js';
+import type { CallbackReference, CallbackResult } from '../apps/app-connector.js';
+import { PaymentInstruction, PaymentRefund, ProviderCallback } from '../db/entities/index.js';
+import { isAtRest } from '../domain/instruction-status.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
-import { orderStateQuery, providerResultSignal } from './contract/messages.js';
+import { orderStateQuery, providerResultSignal, refundResultSignal } from './contract/messages.js';
 
 /** How long a callback waits for the order's workflow to say which payment it has in flight. */
 const QUERY_DEADLINE_MS = 5_000;
@@ -32,15 +31,18 @@ export class ProviderResults {
     em: EntityManager,
     appId: string,
     { tenantId, orderRef, instructionRef }: CallbackReference,
-    result: ProviderResult,
+    { kind, result }: CallbackResult,
     rawBody: string,
   ): Promise<{ id: string; delivered: boolean }> {
     const instruction = await em.findOne(PaymentInstruction, { tenantId, instructionRef, order: { orderRef } });
-    // A callback speaks only for its own payment: one of this app, under this reference. Anything
-    // else looks exactly like a payment that does not exist, and changes nothing.
-    if (!instruction || !(await this.isCurrentPayment(instruction, orderRef, appId, result.providerRef))) {
-      throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
-    }
+    // A callback speaks only for its own payment (or refund): one of this app, under this reference.
+    // Anything else looks exactly like a payment that does not exist, and changes nothing.
+    const known =
+      instruction &&
+      (kind === 'payment'
+        ? await this.isCurrentPayment(instruction, orderRef, appId, result.providerRef)
+        : await this.isRefundOf(em, instruction, orderRef, appId, result.providerRef));
+    if (!known) throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
     const [stored]: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
       `insert into provider_callback (id, tenant_id, app_id, provider_ref, status, order_ref, instruction_ref, payload, received_at)
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())
@@ -65,14 +67,39 @@ export class ProviderResults {
     providerRef: string,
   ): Promise<boolean> {
     if (instruction.appId === appId && instruction.providerRef === providerRef) return true;
-    if (isFinal(instruction.status)) return false;
-    const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(instruction.tenantId, orderRef));
+    if (isAtRest(instruction.status)) return false;
+    const view = await this.liveView(instruction.tenantId, orderRef);
+    const live = view.instructions.find((i) => i.instructionRef === instruction.instructionRef);
+    return live?.appId === appId && live.providerRef === providerRef;
+  }
+
+  /** Whether `providerRef` is a refund of the instruction, through `appId`: as the read model shows it, or its workflow. */
+  private async isRefundOf(
+    em: EntityManager,
+    instruction: PaymentInstruction,
+    orderRef: string,
+    appId: string,
+    providerRef: string,
+  ): Promise<boolean> {
+    if (instruction.appId !== appId) return false;
+    const stored = await em.count(PaymentRefund, {
+      tenantId: instruction.tenantId,
+      instructionId: instruction.instructionId,
+      providerRef,
+    });
+    if (stored > 0) return true;
+    const view = await this.liveView(instruction.tenantId, orderRef);
+    return (view.refunds ?? []).some(
+      (r) => r.instructionRef === instruction.instructionRef && r.providerRef === providerRef,
+    );
+  }
+
+  private async liveView(tenantId: string, orderRef: string) {
+    const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef));
     try {
-      const view = await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      return await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
         handle.query(orderStateQuery),
       );
-      const live = view.instructions.find((i) => i.instructionRef === instruction.instructionRef);
-      return live?.appId === appId && live.providerRef === providerRef;
     } catch {
       throw new Refusal('unavailable', 'workflow_unavailable', 'the payment cannot be checked just now; send it again');
     }
@@ -83,14 +110,14 @@ export class ProviderResults {
     id: string,
     appId: string,
     reference: CallbackReference,
-    result: ProviderResult,
+    { kind, result }: CallbackResult,
     log: Logger,
   ): Promise<void> {
     const { tenantId, orderRef, instructionRef } = reference;
     try {
-      await this.deps.temporal.workflow
-        .getHandle(orderWorkflowId(tenantId, orderRef))
-        .signal(providerResultSignal, { ...result, appId });
+      const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef));
+      if (kind === 'payment') await handle.signal(providerResultSignal, { ...result, appId });
+      else await handle.signal(refundResultSignal, { ...result, appId });
     } catch (err) {
       // The order has finished: nothing is waiting for this result, and nothing will. It is kept, and answered.
       if (!(err instanceof WorkflowNotFoundError)) {

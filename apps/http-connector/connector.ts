@@ -7,16 +7,19 @@ import {
   saysNoPayment,
   type AppConnector,
   type CallbackReference,
+  type CallbackResult,
 } from '../app-connector.js';
 import { bounded } from '../bounded-response.js';
-import { checkedOutcome, type ProviderAnswer } from '../provider-answer.js';
+import { checkedOutcome, checkedRefund, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
 import { guardedLookup } from '../outbound-guard.js';
 import type { OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { outboundUrlProblem } from '../../domain/outbound-url.js';
-import { ProviderRejectedError, type ProviderResult } from '../../domain/payment-outcome.js';
+import { ProviderRejectedError, type RefundOutcome } from '../../domain/payment-outcome.js';
 
 /** What the tenant's provider POSTs back later (README, "Your own provider"): an answer, and whose payment it is. */
-interface ProviderCallbackBody extends ProviderAnswer {
+interface ProviderCallbackBody extends ProviderAnswer, RefundAnswer {
+  /** "refund" for a refund's result. */
+  object?: unknown;
   reference?: { tenantId?: unknown; orderRef?: unknown; instructionRef?: unknown };
 }
 
@@ -108,6 +111,32 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       );
       return checkedOutcome(answered(response), WHO);
     },
+    async refund(refund, idempotencyKey, installation): Promise<RefundOutcome> {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const body = JSON.stringify({
+        idempotencyKey,
+        paymentRef: refund.paymentRef,
+        amountMinor: refund.amountMinor,
+        currency: refund.currency,
+        ...(refund.reason ? { reason: refund.reason } : {}),
+        reference: { tenantId: refund.tenantId, orderRef: refund.orderRef, instructionRef: refund.instructionRef },
+        callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+      });
+      const response = await send('POST', `${url}/refunds`, idempotencyKey, body, installation.secrets.signingSecret, timeoutMs);
+      return checkedRefund(answered(response) as RefundAnswer, WHO);
+    },
+    async getRefundStatus(providerRef, installation): Promise<RefundOutcome> {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const response = await send(
+        'GET',
+        `${url}/refunds/${encodeURIComponent(providerRef)}`,
+        randomUUID(),
+        '',
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
+      return checkedRefund(answered(response) as RefundAnswer, WHO);
+    },
     async findByIdempotencyKey(idempotencyKey, installation) {
       const { url, timeoutMs } = settings(installation.configuration);
       const response = await send(
@@ -125,7 +154,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       const body = parseJson<ProviderCallbackBody>(rawBody);
       return callbackReferenceOf(body?.providerRef, body?.reference);
     },
-    verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
+    verifyCallback(rawBody, headers, installation): CallbackResult | undefined {
       const secret = installation.secrets.signingSecret;
       if (!secret) return undefined;
       try {
@@ -137,7 +166,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       } catch {
         return undefined;
       }
-      return finalResult(parseJson<ProviderAnswer>(rawBody), WHO);
+      return finalResult(parseJson<ProviderCallbackBody>(rawBody), WHO);
     },
   };
 }

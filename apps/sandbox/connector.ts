@@ -5,19 +5,24 @@ import {
   saysNoPayment,
   type AppConnector,
   type CallbackReference,
+  type CallbackResult,
 } from '../app-connector.js';
 import { bounded } from '../bounded-response.js';
-import { checkedOutcome, type ProviderAnswer } from '../provider-answer.js';
-import { ProviderRejectedError, type PaymentOutcome, type ProviderResult } from '../../domain/payment-outcome.js';
+import { checkedOutcome, checkedRefund, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
+import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
 
 /** A payment as the sandbox provider answers it, unchecked. */
 interface SandboxPayment {
   id: unknown;
+  /** "refund" for a refund; absent (or "payment") for a payment. */
+  object?: unknown;
   status: unknown;
   declineCode?: unknown;
   retryable?: unknown;
   voucherCode?: unknown;
+  returnCode?: unknown;
+  failureCode?: unknown;
 }
 
 interface SandboxCallback extends SandboxPayment {
@@ -50,8 +55,42 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
     throwHttpErrors: false,
     responseType: 'json',
   });
+  const callbackUrl = (appId: string) => `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks`;
   return SANDBOX_APPS.map((appId) => ({
     appId,
+    // Vouchers are payouts: nothing to refund.
+    ...(appId === 'SANDBOX_VOUCHERS'
+      ? {}
+      : {
+          async refund(refund, idempotencyKey, installation): Promise<RefundOutcome> {
+            const response = await bounded(
+              client.post<SandboxPayment>('v1/refunds', {
+                headers: { authorization: `Bearer ${installation.secrets.apiKey}`, 'idempotency-key': idempotencyKey },
+                json: {
+                  paymentId: refund.paymentRef,
+                  amountMinor: refund.amountMinor,
+                  currency: refund.currency,
+                  ...(refund.reason ? { reason: refund.reason } : {}),
+                  reference: {
+                    tenantId: refund.tenantId,
+                    orderRef: refund.orderRef,
+                    instructionRef: refund.instructionRef,
+                  },
+                  ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}),
+                },
+              }),
+            );
+            return checkedRefund(refundAnswerOf(answered(response)), WHO);
+          },
+          async getRefundStatus(providerRef, installation): Promise<RefundOutcome> {
+            const response = await bounded(
+              client.get<SandboxPayment>(`v1/refunds/${encodeURIComponent(providerRef)}`, {
+                headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+              }),
+            );
+            return checkedRefund(refundAnswerOf(answered(response)), WHO);
+          },
+        } satisfies Pick<AppConnector, 'refund' | 'getRefundStatus'>),
     async execute(payment, idempotencyKey, installation) {
       const response = await bounded(
         client.post<SandboxPayment>('v1/payments', {
@@ -69,9 +108,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
               orderRef: payment.orderRef,
               instructionRef: payment.instructionRef,
             },
-            ...(appId === 'SANDBOX_BANK'
-              ? { callbackUrl: `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks` }
-              : {}),
+            ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}),
           },
         }),
       );
@@ -99,11 +136,11 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
       const body = parseJson<SandboxCallback>(rawBody);
       return callbackReferenceOf(body?.id, body?.reference);
     },
-    verifyCallback(rawBody, headers, installation): ProviderResult | undefined {
+    verifyCallback(rawBody, headers, installation): CallbackResult | undefined {
       const apiKey = installation.secrets.apiKey;
       if (!apiKey || !verifySandboxCallback(apiKey, rawBody, headers[SANDBOX_SIGNATURE_HEADER])) return undefined;
       const body = parseJson<SandboxCallback>(rawBody);
-      return finalResult(body && answerOf(body), WHO);
+      return finalResult(body && { ...answerOf(body), ...refundAnswerOf(body), object: body.object }, WHO);
     },
   }));
 }
@@ -119,8 +156,12 @@ function answered(response: Response<SandboxPayment>): SandboxPayment {
 }
 
 /** The sandbox's payment in the words every connector checks (it names its reference `id`). */
-function answerOf({ id, status, declineCode, retryable, voucherCode }: SandboxPayment): ProviderAnswer {
-  return { providerRef: id, status, declineCode, retryable, voucherCode };
+function answerOf({ id, status, declineCode, retryable, voucherCode, returnCode }: SandboxPayment): ProviderAnswer {
+  return { providerRef: id, status, declineCode, retryable, voucherCode, returnCode };
+}
+
+function refundAnswerOf({ id, status, failureCode }: SandboxPayment): RefundAnswer {
+  return { providerRef: id, status, failureCode };
 }
 
 function toOutcome(body: SandboxPayment): PaymentOutcome {

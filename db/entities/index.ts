@@ -4,6 +4,7 @@ import { AuditEntrySchema } from './audit-entry.js';
 import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
+import { PaymentRefundSchema } from './payment-refund.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
 import { SchemeSchema } from './scheme.js';
 import { SchemeVersionSchema } from './scheme-version.js';
@@ -22,6 +23,7 @@ export { AuditEntry } from './audit-entry.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
+export { PaymentRefund } from './payment-refund.js';
 export { ProviderCallback } from './provider-callback.js';
 export { Scheme } from './scheme.js';
 export { SchemeVersion } from './scheme-version.js';
@@ -49,6 +51,7 @@ export const ALL_ENTITIES = [
   VoucherGroupSchema,
   ProviderCallbackSchema,
   PaymentLinkRevocationSchema,
+  PaymentRefundSchema,
   WebhookEndpointSchema,
   OrderEventSchema,
   WebhookDeliverySchema,

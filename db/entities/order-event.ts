@@ -10,7 +10,8 @@ export class OrderEvent {
   tenantId!: string;
   eventKey!: string;
   type!: string;
-  orderRef!: string;
+  /** Null for the tenant's own events (a webhook endpoint disabled, a delivery given up). */
+  orderRef?: string | null;
   instructionRef?: string | null;
   occurredAt!: Date;
   /** The body every endpoint receives, byte for byte (the signature covers it). */
@@ -32,7 +33,7 @@ export const OrderEventSchema = new EntitySchema<OrderEvent>({
     tenantId: { type: 'uuid' },
     eventKey: { type: 'string', length: 200 },
     type: { type: 'string', length: 40 },
-    orderRef: { type: 'string', length: 50 },
+    orderRef: { type: 'string', length: 50, nullable: true },
     instructionRef: { type: 'string', length: 50, nullable: true },
     occurredAt: { type: 'datetime' },
     payload: { type: 'text' },

@@ -18,6 +18,9 @@ export class PaymentOrder {
   status: OrderStatus = 'ACTIVE';
   /** The tenant's dunning schedule when the order was taken, so a restarted workflow gets the same one. */
   dunningDelaysMs?: number[] | null;
+  /** The tenant's returns policy and arrears expiry when the order was taken (null: the defaults). */
+  returnsPolicy?: 'RECOLLECT' | 'FAIL' | null;
+  arrearsExpiryDays?: number | null;
   /** Version of the last workflow snapshot projected here (a bigint, as a string); older snapshots are ignored. */
   projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
@@ -49,8 +52,10 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     orderRef: { type: 'string', length: 50 },
     customerRef: { type: 'string', length: 50, nullable: true },
     metadata: { type: 'json' },
-    status: { type: 'string', length: 16 },
+    status: { type: 'string', length: 32 },
     dunningDelaysMs: { type: 'json', nullable: true },
+    returnsPolicy: { type: 'string', length: 16, nullable: true },
+    arrearsExpiryDays: { type: 'integer', nullable: true },
     projectionVersion: { type: new BigIntType('string') },
     workflowStartedAt: { type: 'datetime', nullable: true },
     createdAt: { type: 'datetime' },
@@ -70,6 +75,9 @@ export class PaymentInstruction {
   // Their columns' defaults (MikroORM infers them from these initialisers, as the migrations have them).
   status: InstructionStatus = 'PENDING';
   attempts = 0;
+  settledAmountMinor = 0n;
+  refundedAmountMinor = 0n;
+  returnedAmountMinor = 0n;
   order!: PaymentOrder;
   tenantId!: string;
   metadata: Record<string, string> = {};

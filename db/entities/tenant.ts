@@ -9,6 +9,10 @@ export class Tenant {
   timeZone?: string | null;
   /** Days between retries of a declined collection; null means the platform default. */
   dunningRetryDelaysDays?: number[] | null;
+  /** What a returned payment does: RECOLLECT (retryable codes, on the dunning schedule) or FAIL; null means RECOLLECT. */
+  returnsPolicy?: 'RECOLLECT' | 'FAIL' | null;
+  /** Days a LATE instruction with nothing planned waits before it fails `expired`; null means 30. */
+  arrearsExpiryDays?: number | null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
 }
@@ -33,6 +37,8 @@ export const TenantSchema = new EntitySchema<Tenant>({
     name: { type: 'string', length: 200 },
     timeZone: { type: 'string', length: 64, nullable: true },
     dunningRetryDelaysDays: { type: 'json', nullable: true },
+    returnsPolicy: { type: 'string', length: 16, nullable: true },
+    arrearsExpiryDays: { type: 'integer', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
   },

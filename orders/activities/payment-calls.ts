@@ -2,7 +2,7 @@ import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activit
 import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
-import { ProviderRejectedError, type PaymentOutcome } from '../../domain/payment-outcome.js';
+import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
 import {
   APP_CREDENTIALS_UNREADABLE,
@@ -10,8 +10,10 @@ import {
   OUTCOME_UNKNOWN,
   PROVIDER_REJECTED,
   type ExecutePaymentInput,
+  type ExecuteRefundInput,
   type PaymentLookupInput,
   type PaymentStatusInput,
+  type RefundStatusInput,
 } from '../contract/activities.js';
 
 const HEARTBEAT_EVERY_MS = 3_000;
@@ -58,7 +60,7 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
    * moved money (it went unanswered), so a refusal now says nothing of what that try did: it is an
    * unknown outcome, which keeps the key, never a refusal that lets a new key pay again.
    */
-  async function call(what: () => Promise<PaymentOutcome>, keyMayHaveReached: boolean): Promise<PaymentOutcome> {
+  async function call<T>(what: () => Promise<T>, keyMayHaveReached: boolean): Promise<T> {
     // Heartbeats while the provider answers: if this worker dies, Temporal learns it within the
     // heartbeat timeout and retries elsewhere (with the same key) instead of waiting out the call's whole timeout.
     const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
@@ -106,6 +108,28 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       return call(() => app.getStatus(providerRef, installation), false);
     },
 
+    async executeRefund({ appId, request, idempotencyKey, keyMayHaveReached = false }: ExecuteRefundInput): Promise<RefundOutcome> {
+      const { app, installation } = await connect(request.tenantId, appId);
+      if (!app.refund) throw refundsUnsupported(appId);
+      const reached = keyMayHaveReached || Context.current().info.attempt > 1;
+      const outcome = await call(() => app.refund!(request, idempotencyKey, installation), reached);
+      log.info('refund executed', {
+        tenantId: request.tenantId,
+        orderRef: request.orderRef,
+        instructionRef: request.instructionRef,
+        appId,
+        status: outcome.status,
+        providerRef: outcome.providerRef,
+      });
+      return outcome;
+    },
+
+    async getRefundStatus({ appId, tenantId, providerRef }: RefundStatusInput): Promise<RefundOutcome> {
+      const { app, installation } = await connect(tenantId, appId);
+      if (!app.getRefundStatus) throw refundsUnsupported(appId);
+      return call(() => app.getRefundStatus!(providerRef, installation), false);
+    },
+
     async lookupPayment({ appId, tenantId, idempotencyKey }: PaymentLookupInput): Promise<PaymentOutcome | null> {
       const { app, installation } = await connect(tenantId, appId);
       let found: PaymentOutcome | undefined;
@@ -123,4 +147,13 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       return found ?? null;
     },
   };
+}
+
+function refundsUnsupported(appId: string) {
+  return ApplicationFailure.create({
+    type: PROVIDER_REJECTED,
+    message: `${appId} does not refund`,
+    details: ['refunds_not_supported'],
+    nonRetryable: true,
+  });
 }

@@ -1,6 +1,7 @@
 import type { OrderStatus } from '../../domain/instruction-status.js';
 import type { EventInstruction, Instruction } from '../../domain/instruction.js';
-import type { PaymentOutcome, PaymentRequest } from '../../domain/payment-outcome.js';
+import type { PaymentOutcome, PaymentRequest, RefundOutcome, RefundRequest } from '../../domain/payment-outcome.js';
+import type { Refund } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 
 /**
@@ -49,6 +50,10 @@ export interface RecordedEvent {
   occurredAt: string;
   /** For instruction events: the instruction as it was then. */
   instruction?: EventInstruction;
+  /** For refund events: the refund as it was then. */
+  refund?: Refund;
+  /** For the order's end: its instructions by status. */
+  counts?: Record<string, number>;
 }
 
 /** The changes of an order since its last projection: the order row, and the instructions that changed. */
@@ -62,6 +67,22 @@ export interface OrderProjection {
   instructions: ProjectedInstruction[];
   /** Events since the last projection, recorded in the same transaction, each once. */
   events: RecordedEvent[];
+  /** Refunds that changed (absent from runs of older code). */
+  refunds?: Refund[];
+}
+
+export interface ExecuteRefundInput {
+  appId: string;
+  request: RefundRequest;
+  idempotencyKey: string;
+  /** An earlier call under this key went unanswered: a refusal now does not say nothing was refunded. */
+  keyMayHaveReached?: boolean;
+}
+
+export interface RefundStatusInput {
+  appId: string;
+  tenantId: string;
+  providerRef: string;
 }
 
 /** The activities a payment-order workflow calls. Workflows import this file for its types only. */
@@ -71,4 +92,6 @@ export interface OrderActivities {
   getPaymentStatus(input: PaymentStatusInput): Promise<PaymentOutcome>;
   /** The payment the provider made under an idempotency key, or null when it has none. */
   lookupPayment(input: PaymentLookupInput): Promise<PaymentOutcome | null>;
+  executeRefund(input: ExecuteRefundInput): Promise<RefundOutcome>;
+  getRefundStatus(input: RefundStatusInput): Promise<RefundOutcome>;
 }

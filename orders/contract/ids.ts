@@ -26,3 +26,8 @@ export function paymentIdempotencyKey(
 ): string {
   return `${tenantId}:${orderRef}:${instructionRef}:${attempt}`;
 }
+
+/** Stable per refund: a retried call reaches the provider with the same key, and two refunds never share one. */
+export function refundIdempotencyKey(tenantId: string, orderRef: string, instructionRef: string, number: number): string {
+  return `${tenantId}:${orderRef}:${instructionRef}:refund:${number}`;
+}

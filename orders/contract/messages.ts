@@ -3,7 +3,8 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Instruction, InstructionPlan } from '../../domain/instruction.js';
 import type { OrderStatus } from '../../domain/instruction-status.js';
-import type { ProviderResult } from '../../domain/payment-outcome.js';
+import type { ProviderResult, RefundResult } from '../../domain/payment-outcome.js';
+import type { RefundStatus } from '../../domain/refund.js';
 import type { PaymentMethod } from '../../domain/scheme.js';
 
 /** Everything a payment-order workflow needs; rebuilt from the database if the API crashed before starting it. */
@@ -14,6 +15,12 @@ export interface PaymentOrderInput {
   customerRef?: string;
   /** Delay before each retry of a declined-but-retryable collection; its length is the number of retries. */
   dunningDelaysMs?: number[];
+  /** What a returned payment does: collected again (retryable codes) or failed. Absent: RECOLLECT. */
+  returnsPolicy?: 'RECOLLECT' | 'FAIL';
+  /** Days a LATE instruction with nothing planned waits before it fails `expired`. Absent: 30. */
+  arrearsExpiryDays?: number;
+  /** Per app, the days after a collection settles during which it may still be refunded or taken back. */
+  reversalWindowDays?: Record<string, number>;
   instructions: InstructionPlan[];
 }
 
@@ -41,6 +48,8 @@ export interface OrderView {
   orderRef: string;
   status: OrderStatus;
   instructions: InstructionView[];
+  /** Every refund asked for, by instruction (absent from runs of older code). */
+  refunds?: { instructionRef: string; refundId: string; status: RefundStatus; providerRef?: string }[];
 }
 
 /** How an update answers once it took: whether the read model shows the change yet. */
@@ -57,6 +66,10 @@ export const orderStateQuery = defineQuery<OrderView>('orderState');
  */
 export type SignalledResult = ProviderResult & { appId?: string };
 export const providerResultSignal = defineSignal<[SignalledResult]>('providerResult');
+
+/** A provider's result for a refund it answered PENDING, from a verified callback, with the app whose callback it was. */
+export type SignalledRefundResult = RefundResult & { providerRef: string; appId: string };
+export const refundResultSignal = defineSignal<[SignalledRefundResult]>('refundResult');
 
 /** Cancels every instruction not yet final. Refused while one is being paid. */
 export const cancelOrderUpdate = defineUpdate<ChangeAnswer, []>('cancelOrder');
@@ -115,3 +128,20 @@ export interface PayInstruction {
   financialInstrumentId: string;
 }
 export const payInstructionUpdate = defineUpdate<ChangeAnswer, [PayInstruction]>('payInstruction');
+
+/** A refund of a SETTLED collection, in full or in part; the API chose its id. */
+export interface CreateRefund {
+  instructionRef: string;
+  refundId: string;
+  amountMinor: string;
+  reason?: string;
+}
+export const createRefundUpdate = defineUpdate<ChangeAnswer, [CreateRefund]>('createRefund');
+
+/** A FAILED instruction tried again, with a new idempotency key: on another instrument, at another date. */
+export interface RetryInstruction {
+  instructionRef: string;
+  financialInstrumentId?: string;
+  dueAt?: string;
+}
+export const retryInstructionUpdate = defineUpdate<ChangeAnswer, [RetryInstruction]>('retryInstruction');

@@ -11,6 +11,7 @@ export const CHANGE_REFUSALS = {
   duplicate: 'InstructionExists',
   tooMany: 'TooManyInstructions',
   invalid: 'ChangeInvalid',
+  refundTooLarge: 'RefundTooLarge',
 } as const;
 
 /** How each refused update is told to the caller. */
@@ -21,4 +22,5 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
   [CHANGE_REFUSALS.duplicate]: { kind: 'conflict', code: 'instruction_exists' },
   [CHANGE_REFUSALS.tooMany]: { kind: 'conflict', code: 'too_many_instructions' },
   [CHANGE_REFUSALS.invalid]: { kind: 'invalid', code: 'validation_failed' },
+  [CHANGE_REFUSALS.refundTooLarge]: { kind: 'conflict', code: 'refund_exceeds_refundable' },
 };

@@ -57,7 +57,7 @@ export function addProviderRoutes(routes: RouteTable, { results, secretBox, apps
       const result = installation
         ? connector.verifyCallback(rawBody, req.headers as Record<string, string | undefined>, installation)
         : undefined;
-      if (!result || result.providerRef !== reference.providerRef) throw badSignature();
+      if (!result || result.result.providerRef !== reference.providerRef) throw badSignature();
 
       const { id, delivered } = await results.record(em, params.appId, reference, result, rawBody);
       if (delivered) return { status: 202, body: { received: true, duplicate: true } };

@@ -18,9 +18,10 @@ import {
   PROVIDER_REJECTED,
   type OrderActivities,
 } from '../contract/activities.js';
-import { paymentIdempotencyKey, TENANT_HOSTED_APPS, tenantHostedQueue } from '../contract/ids.js';
+import { paymentIdempotencyKey, refundIdempotencyKey, TENANT_HOSTED_APPS, tenantHostedQueue } from '../contract/ids.js';
 import { providerRequestOf } from '../contract/instruction-codec.js';
 import {
+  applyExpiry,
   applyResult,
   decide,
   startCall,
@@ -30,6 +31,7 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
+import { decideRefund, refundStillPending, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
 // asked about the same idempotency key an hour later, so a payment it did take is never taken twice.
@@ -47,7 +49,11 @@ const ASKING = {
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 4 },
 } as const;
-const { getPaymentStatus, lookupPayment } = proxyActivities<OrderActivities>(ASKING);
+const { getPaymentStatus, lookupPayment, getRefundStatus } = proxyActivities<OrderActivities>(ASKING);
+
+// A refund call is bounded like a payment's: unanswered after these, it is asked again an hour later, same key.
+const REFUND_CALL = PAYMENT_CALL;
+const { executeRefund } = proxyActivities<OrderActivities>(REFUND_CALL);
 
 /** Since this patch calls to tenant-hosted providers run on a task queue of their own; older histories replay as they ran. */
 const TENANT_HOSTED_QUEUE_PATCH = 'tenant-hosted-provider-queue';
@@ -61,14 +67,31 @@ const PERMANENT_FAILURES: Record<string, string> = {
 
 export class InstructionLoops {
   private readonly loops = new Set<Promise<void>>();
+  /** What has a loop running (instruction refs, refund ids): never two loops for one. */
+  private readonly running = new Set<string>();
   /** Continuing as new: every loop stops at its next wait, and no new one starts. */
   private stopping = false;
 
   constructor(private readonly order: OrderEntity) {}
 
+  /** Runs the instruction's loop, and one for each refund of it under way. */
   start(machine: InstructionMachine): void {
-    if (this.stopping) return;
-    const loop = this.run(machine).finally(() => this.loops.delete(loop));
+    this.spawn(`instruction:${machine.plan.instructionRef}`, () => this.run(machine));
+    for (const refund of machine.refunds) this.startRefund(machine, refund);
+  }
+
+  startRefund(machine: InstructionMachine, refund: RefundMachine): void {
+    if (refund.status !== 'PENDING') return;
+    this.spawn(`refund:${refund.refundId}`, () => this.runRefund(machine, refund));
+  }
+
+  private spawn(name: string, body: () => Promise<void>): void {
+    if (this.stopping || this.running.has(name)) return;
+    this.running.add(name);
+    const loop = body().finally(() => {
+      this.loops.delete(loop);
+      this.running.delete(name);
+    });
     this.loops.add(loop);
   }
 
@@ -81,10 +104,15 @@ export class InstructionLoops {
   private async run(machine: InstructionMachine): Promise<void> {
     const { order } = this;
     for (;;) {
-      const step = decide(machine, Date.now());
+      const step = decide(machine, Date.now(), order.arrearsExpiryMs());
       switch (step.kind) {
         case 'done':
           return;
+        case 'expire':
+          applyExpiry(machine, nowIso());
+          log.info('arrears expired', order.logFields(machine));
+          order.changed(machine);
+          break;
         case 'open':
           transition(machine, 'OPEN', nowIso());
           order.changed(machine);
@@ -119,7 +147,85 @@ export class InstructionLoops {
 
   private apply(machine: InstructionMachine, result: CallResult): void {
     const { order } = this;
-    applyResult(machine, result, Date.now(), order.state.dunningDelaysMs, order.customerRetry(machine, result));
+    const returned = machine.status !== 'RETURNED' && result.status === 'RETURNED';
+    applyResult(machine, result, Date.now(), order.policy(), order.customerRetry(machine, result));
+    if (returned) order.toldReturn(machine);
+  }
+
+  private async runRefund(machine: InstructionMachine, refund: RefundMachine): Promise<void> {
+    const { order } = this;
+    for (;;) {
+      const step = decideRefund(refund, Date.now());
+      switch (step.kind) {
+        case 'done':
+          return;
+        case 'finish':
+          order.applyRefund(machine, refund, step.result);
+          break;
+        case 'call':
+          order.applyRefund(machine, refund, await this.callRefund(machine, refund));
+          break;
+        case 'ask':
+          await this.askRefund(machine, refund, step.providerRef);
+          break;
+        case 'wait': {
+          if (this.stopping) return;
+          const revision = refund.revision;
+          const woken = () => refund.revision !== revision || this.stopping;
+          const summary = `refund ${refund.number} of ${machine.plan.instructionRef} ${step.why}`;
+          if (step.until === undefined) await condition(woken);
+          else await condition(woken, Math.max(1, Date.parse(step.until) - Date.now()), { summary });
+          break;
+        }
+      }
+    }
+  }
+
+  private async callRefund(machine: InstructionMachine, refund: RefundMachine): Promise<RefundCallResult> {
+    const { tenantId, orderRef } = this.order.state;
+    const { plan } = machine;
+    const keyMayHaveReached = refund.attempts > 0;
+    refund.attempts += 1;
+    const idempotencyKey = refundIdempotencyKey(tenantId, orderRef, plan.instructionRef, refund.number);
+    try {
+      return await executeRefund.executeWithOptions(
+        { ...REFUND_CALL, ...this.queueOf(plan.appId), summary: `refund ${refund.number} of ${plan.instructionRef} via ${plan.appId}` },
+        [
+          {
+            appId: plan.appId,
+            idempotencyKey,
+            request: {
+              tenantId,
+              orderRef,
+              instructionRef: plan.instructionRef,
+              paymentRef: refund.paymentRef,
+              amountMinor: refund.amountMinor,
+              currency: refund.currency,
+              ...(refund.reason ? { reason: refund.reason } : {}),
+            },
+            ...(keyMayHaveReached ? { keyMayHaveReached } : {}),
+          },
+        ],
+      );
+    } catch (err) {
+      const failure = this.failureOf(err, machine);
+      if (failure.status === 'REJECTED' || failure.status === 'UNKNOWN' || failure.status === 'UNANSWERED') return failure;
+      throw err;
+    }
+  }
+
+  private async askRefund(machine: InstructionMachine, refund: RefundMachine, providerRef: string): Promise<void> {
+    try {
+      const status = await getRefundStatus.executeWithOptions(
+        { ...ASKING, ...this.queueOf(machine.plan.appId), summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}` },
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
+      );
+      if (status.status === 'PENDING') refundStillPending(refund, Date.now());
+      else this.order.applyRefund(machine, refund, status);
+    } catch {
+      refundStillPending(refund, Date.now());
+    }
+    this.order.refundChanged(machine, refund);
   }
 
   private async call(machine: InstructionMachine): Promise<void> {

@@ -8,9 +8,15 @@ import {
   type InstructionPlan,
   type InstructionProgress,
 } from '../../domain/instruction.js';
-import { canTransition, isFinal, type InstructionStatus } from '../../domain/instruction-status.js';
-import type { PaymentOutcome, ProviderResult } from '../../domain/payment-outcome.js';
+import { canTransition, isAtRest, type InstructionStatus } from '../../domain/instruction-status.js';
+import {
+  RETRYABLE_RETURN_CODES,
+  type PaymentOutcome,
+  type ProviderResult,
+  type Reversal,
+} from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
+import type { RefundMachine } from './refund-machine.js';
 
 /**
  * Everything about one instruction, serialisable as it is: continue-as-new carries it in any state.
@@ -39,6 +45,17 @@ export interface InstructionMachine extends InstructionProgress {
   /** Events recorded for it so far (their keys count them), and the status the last one told. */
   events: number;
   toldStatus: InstructionStatus;
+  /** Refunds asked for, oldest first (carried from runs before refunds existed: absent, then none). */
+  refunds: RefundMachine[];
+}
+
+/** What the order decided for every instruction: its dunning schedule, its returns policy, how long arrears wait. */
+export interface InstructionPolicy {
+  dunningDelaysMs: readonly number[];
+  /** RECOLLECT: a payment returned with a retryable code is collected again on the dunning schedule. FAIL: it fails. */
+  returnsPolicy: 'RECOLLECT' | 'FAIL';
+  /** A LATE instruction with nothing planned fails `expired` after this; absent, it waits for ever (runs from before expiry). */
+  arrearsExpiryMs?: number;
 }
 
 export function newMachine(plan: InstructionPlan): InstructionMachine {
@@ -54,7 +71,22 @@ export function newMachine(plan: InstructionPlan): InstructionMachine {
     revision: 0,
     events: 0,
     toldStatus: 'PENDING',
+    settledAmountMinor: '0',
+    refundedAmountMinor: '0',
+    returnedAmountMinor: '0',
+    refunds: [],
   };
+}
+
+/**
+ * A machine carried from a run of older code gets the fields added since: nothing of its money was
+ * returned or refunded then, and a settled one settled once.
+ */
+export function upgradeMachine(machine: InstructionMachine): void {
+  machine.settledAmountMinor ??= machine.status === 'SETTLED' ? machine.plan.amountMinor : '0';
+  machine.refundedAmountMinor ??= '0';
+  machine.returnedAmountMinor ??= '0';
+  machine.refunds ??= [];
 }
 
 /** What the instruction's loop does next. */
@@ -63,17 +95,22 @@ export type Step =
   | { kind: 'wait'; until?: string; why: string }
   | { kind: 'open' }
   | { kind: 'late'; code: string }
+  | { kind: 'expire' }
   | { kind: 'call' }
   | { kind: 'settle'; result: ProviderResult }
   | { kind: 'ask'; providerRef: string };
 
-export function decide(machine: InstructionMachine, nowMs: number): Step {
+/** `arrearsExpiryMs`: how long LATE with nothing planned waits before it fails (absent: for ever). */
+export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiryMs?: number): Step {
   const { status, plan } = machine;
   const due = (at: string | undefined) => at !== undefined && Date.parse(at) <= nowMs;
   switch (status) {
     case 'SETTLED':
     case 'FAILED':
     case 'CANCELLED':
+      return { kind: 'done' };
+    case 'RETURNED':
+      // Moved on by the returns policy in the same step that returned it; never waits here.
       return { kind: 'done' };
     case 'PENDING':
       return due(plan.openAt) ? { kind: 'open' } : { kind: 'wait', until: plan.openAt, why: 'opens' };
@@ -82,11 +119,20 @@ export function decide(machine: InstructionMachine, nowMs: number): Step {
       if (!due(plan.dueAt)) return { kind: 'wait', until: plan.dueAt, why: 'falls due' };
       return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
     case 'LATE':
-      if (machine.payNow || due(machine.retryAt))
-        return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'wait', why: 'waits for an instrument' };
-      return machine.retryAt
-        ? { kind: 'wait', until: machine.retryAt, why: 'is retried' }
-        : { kind: 'wait', why: 'waits for an amendment or a payment' };
+      if (machine.payNow || due(machine.retryAt)) {
+        if (plan.financialInstrumentId) return { kind: 'call' };
+      } else if (machine.retryAt) {
+        return { kind: 'wait', until: machine.retryAt, why: 'is retried' };
+      }
+      // Nothing planned: it waits for an amendment or a payment, until its arrears expire.
+      if (arrearsExpiryMs === undefined || machine.lateAt === undefined)
+        return { kind: 'wait', why: 'waits for an amendment or a payment' };
+      {
+        const expiresAt = new Date(Date.parse(machine.lateAt) + arrearsExpiryMs).toISOString();
+        return due(expiresAt)
+          ? { kind: 'expire' }
+          : { kind: 'wait', until: expiresAt, why: 'waits for an amendment or a payment, then expires' };
+      }
     case 'PROCESSING':
       if (!machine.pending) return { kind: 'call' };
       if (machine.pending.result) return { kind: 'settle', result: machine.pending.result };
@@ -97,9 +143,9 @@ export function decide(machine: InstructionMachine, nowMs: number): Step {
 }
 
 /** The next moment something is due to happen to the instruction, for operators (NextActionAt). */
-export function nextActionAt(machine: InstructionMachine): string | undefined {
-  if (isFinal(machine.status)) return undefined;
-  const step = decide(machine, Number.NEGATIVE_INFINITY);
+export function nextActionAt(machine: InstructionMachine, arrearsExpiryMs?: number): string | undefined {
+  if (isAtRest(machine.status)) return undefined;
+  const step = decide(machine, Number.NEGATIVE_INFINITY, arrearsExpiryMs);
   return step.kind === 'wait' ? step.until : undefined;
 }
 
@@ -116,6 +162,7 @@ export function transition(machine: InstructionMachine, status: InstructionStatu
     SETTLED: 'settledAt',
     FAILED: 'failedAt',
     CANCELLED: 'cancelledAt',
+    RETURNED: 'returnedAt',
     PENDING: undefined,
   }[status];
   if (stamp) machine[stamp as 'openedAt'] = at;
@@ -152,9 +199,10 @@ export function applyResult(
   machine: InstructionMachine,
   result: CallResult,
   nowMs: number,
-  dunningDelaysMs: readonly number[],
+  policy: InstructionPolicy,
   options: { customerMayRetry?: boolean } = {},
 ): void {
+  const { dunningDelaysMs } = policy;
   const now = new Date(nowMs).toISOString();
   machine.unanswered = false;
   const customers = machine.customerPaying === true;
@@ -162,13 +210,12 @@ export function applyResult(
   if (result.status !== 'PENDING') machine.customerPaying = undefined;
   switch (result.status) {
     case 'SETTLED':
-      transition(machine, 'SETTLED', now);
-      Object.assign(machine, {
-        providerRef: result.providerRef,
-        voucherCode: result.voucherCode,
-        failureCode: undefined,
-        pending: undefined,
-      });
+      settle(machine, result.providerRef, now, result.voucherCode);
+      return;
+    case 'RETURNED':
+      // Settled, and taken back before we heard: both happened, in that order.
+      settle(machine, result.providerRef, now);
+      applyReturn(machine, result, nowMs, policy);
       return;
     case 'PENDING':
       machine.providerRef = result.providerRef;
@@ -217,6 +264,54 @@ export function applyResult(
   }
 }
 
+function settle(machine: InstructionMachine, providerRef: string, at: string, voucherCode?: string): void {
+  transition(machine, 'SETTLED', at);
+  Object.assign(machine, { providerRef, voucherCode, failureCode: undefined, pending: undefined });
+  machine.settledAmountMinor = (BigInt(machine.settledAmountMinor) + BigInt(machine.plan.amountMinor)).toString();
+}
+
+/** Whether a reversal is of this instruction's settled payment, from the app that took it. */
+export function reverses(machine: InstructionMachine, reversal: Reversal & { appId?: string }): boolean {
+  return (
+    machine.status === 'SETTLED' &&
+    machine.providerRef === reversal.providerRef &&
+    (reversal.appId === undefined || reversal.appId === machine.plan.appId)
+  );
+}
+
+/**
+ * The settled payment was taken back (ARCHITECTURE.md, "After settlement"): what was not refunded of
+ * it is returned; then, by the returns policy, it is collected again on the dunning schedule with a
+ * new key (a retryable return code, dunning left), or it fails.
+ */
+export function applyReturn(machine: InstructionMachine, reversal: Reversal, nowMs: number, policy: InstructionPolicy): void {
+  const now = new Date(nowMs).toISOString();
+  const refundedOfIt = machine.refunds
+    .filter((r) => r.paymentRef === reversal.providerRef && r.status === 'SUCCEEDED')
+    .reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
+  const taken = BigInt(machine.plan.amountMinor) - refundedOfIt;
+  machine.returnedAmountMinor = (BigInt(machine.returnedAmountMinor) + (taken > 0n ? taken : 0n)).toString();
+  machine.returnCode = reversal.code;
+  transition(machine, 'RETURNED', now);
+  machine.failureCode = reversal.kind === 'CHARGEBACK' ? `charged_back:${reversal.code}` : `returned:${reversal.code}`;
+  machine.failureCode = machine.failureCode.slice(0, 64);
+  // The payment is over: the next one is another, under a new key.
+  machine.keyAttempt += 1;
+  machine.keyUsed = false;
+  const recollect =
+    policy.returnsPolicy === 'RECOLLECT' &&
+    reversal.kind === 'RETURN' &&
+    RETRYABLE_RETURN_CODES.includes(reversal.code) &&
+    machine.declines < policy.dunningDelaysMs.length;
+  if (!recollect) {
+    transition(machine, 'FAILED', now);
+    return;
+  }
+  machine.retryAt = new Date(nowMs + policy.dunningDelaysMs[machine.declines]).toISOString();
+  machine.declines += 1;
+  transition(machine, 'LATE', now);
+}
+
 /** A PENDING payment's provider was asked and said it is still pending: ask again later. */
 export function stillPending(machine: InstructionMachine, nowMs: number): void {
   if (!machine.pending) return;
@@ -242,14 +337,66 @@ export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'a
   if (machine.status === 'PROCESSING' || machine.payNow) {
     return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
   }
-  if (isFinal(machine.status))
-    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}`;
+  if (isAtRest(machine.status)) {
+    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}${INSTEAD[machine.status] ?? ''}`;
+  }
   if (machine.unanswered) {
     return `the last payment call of ${machine.plan.instructionRef} went unanswered and may have moved money; it can be ${pastTense(change)} once the provider answers`;
   }
   if (change === 'pay' && machine.status === 'PENDING')
     return `instruction ${machine.plan.instructionRef} is not open for payment until ${machine.plan.openAt}`;
   return undefined;
+}
+
+/** What a tenant may do instead with an instruction at rest. */
+const INSTEAD: Partial<Record<InstructionStatus, string>> = {
+  SETTLED: ' (refund it with POST …/refunds)',
+  FAILED: ' (retry it with POST …/retry)',
+};
+
+/** Expired arrears: a LATE instruction waited its whole time with nothing planned. */
+export function applyExpiry(machine: InstructionMachine, at: string): void {
+  transition(machine, 'FAILED', at);
+  machine.failureCode = 'expired';
+}
+
+/** A FAILED instruction tried again: what may change, and when it falls due (absent: now). */
+export interface InstructionRetry {
+  financialInstrumentId?: string;
+  dueAt?: string;
+}
+
+export function retryRefusal(machine: InstructionMachine): string | undefined {
+  const ref = machine.plan.instructionRef;
+  if (machine.unanswered) return `the last payment call of ${ref} went unanswered and may have moved money; it can be retried once the provider answers`;
+  if (machine.refunds.some((r) => r.status === 'PENDING'))
+    return `a refund of ${ref} is under way; it can be retried once that has ended`;
+  if (machine.status !== 'FAILED') return `instruction ${ref} is ${machine.status}; only a FAILED instruction can be retried`;
+  return undefined;
+}
+
+/** Open again, due at the given date (or now), with a new key, the dunning schedule from its start. */
+export function applyRetry(machine: InstructionMachine, retry: InstructionRetry, nowMs: number): void {
+  const now = new Date(nowMs).toISOString();
+  const dueAt = retry.dueAt && Date.parse(retry.dueAt) > nowMs ? retry.dueAt : now;
+  machine.plan = {
+    ...machine.plan,
+    dueAt,
+    openAt: Date.parse(machine.plan.openAt) > Date.parse(dueAt) ? dueAt : machine.plan.openAt,
+    ...(retry.financialInstrumentId ? { financialInstrumentId: retry.financialInstrumentId } : {}),
+  };
+  // A key that reached the provider belongs to the payment that failed: the retry is another.
+  if (machine.keyUsed) {
+    machine.keyAttempt += 1;
+    machine.keyUsed = false;
+  }
+  machine.declines = 0;
+  machine.failureCode = undefined;
+  machine.retryAt = undefined;
+  machine.payNow = false;
+  machine.customerPaying = undefined;
+  transition(machine, 'OPEN', now);
+  machine.revision += 1;
 }
 
 function pastTense(change: 'cancel' | 'amend' | 'pay'): string {

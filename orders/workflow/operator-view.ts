@@ -1,7 +1,7 @@
 // What operators see of the order in the Temporal UI (ARCHITECTURE.md, "Temporal design"): its status
 // and next action as search attributes, its totals as a memo, each upserted only when it changed.
 import { condition, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import { isFinal } from '../../domain/instruction-status.js';
+import { isAtRest } from '../../domain/instruction-status.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
 import { nextActionAt, type InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
@@ -56,7 +56,7 @@ function totalsOf(
     const sum = sums.get(plan.currency) ?? { collected: 0n, paidOut: 0n, outstanding: 0n };
     const amount = BigInt(plan.amountMinor);
     if (status === 'SETTLED') sum[plan.direction === 'DEBIT' ? 'collected' : 'paidOut'] += amount;
-    else if (!isFinal(status)) sum.outstanding += amount;
+    else if (!isAtRest(status)) sum.outstanding += amount;
     sums.set(plan.currency, sum);
   }
   return Object.fromEntries(

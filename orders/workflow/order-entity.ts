@@ -5,7 +5,8 @@
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
-import { isFinal, type OrderStatus } from '../../domain/instruction-status.js';
+import { isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
+import { refundableMinor } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
@@ -14,10 +15,13 @@ import type {
   AddInstruction,
   AmendInstruction,
   CancelInstruction,
+  CreateRefund,
   OrderView,
   PaymentOrderInput,
   PayInstruction,
   ResolveInstruction,
+  RetryInstruction,
+  SignalledRefundResult,
   SignalledResult,
 } from '../contract/messages.js';
 import { CHANGE_REFUSALS } from '../contract/refusals.js';
@@ -27,15 +31,26 @@ import {
   applyCancel,
   applyPayment,
   applyResolution,
+  applyRetry,
+  applyReturn,
   awaits,
   changeRefusal,
   newMachine,
   nextActionAt,
   payRefusal,
   resolutionRefusal,
+  retryRefusal,
+  reverses,
+  upgradeMachine,
   type CallResult,
   type InstructionMachine,
+  type InstructionPolicy,
 } from './instruction-machine.js';
+import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
+
+const DAY_MS = 24 * 3600_000;
+/** Arrears expire after this by default, and a FAILED instruction can be retried for as long. */
+export const DEFAULT_ARREARS_EXPIRY_DAYS = 30;
 
 /** The whole order, serialisable: what continue-as-new carries to the next run. */
 export interface OrderState {
@@ -43,11 +58,19 @@ export interface OrderState {
   orderId: string;
   orderRef: string;
   dunningDelaysMs: number[];
+  /** What a returned payment does (absent in runs of older code: RECOLLECT). */
+  returnsPolicy?: 'RECOLLECT' | 'FAIL';
+  /** How long arrears wait before they expire, and a failed instruction may be retried. */
+  arrearsExpiryMs?: number;
+  /** Per app: how long after a collection settles it may be refunded or taken back, so the order stays open. */
+  reversalWindowMs?: Record<string, number>;
   status: OrderStatus;
   cancelRequested: boolean;
   instructions: InstructionMachine[];
   /** Instructions (by ref) changed since the read model last took them, and whether the order row did. */
   dirty: string[];
+  /** Refunds (by id) changed since the read model last took them. */
+  dirtyRefunds?: string[];
   orderDirty: boolean;
   /** Metadata of added or amended instructions, kept only until projected (it is not needed to pay). */
   pendingMetadata: Record<string, Record<string, string>>;
@@ -69,7 +92,25 @@ const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = 
   LATE: 'instruction.late',
   FAILED: 'instruction.failed',
   CANCELLED: 'instruction.cancelled',
+  RETURNED: 'instruction.returned',
 };
+
+/** The event each refund status tells. */
+const REFUND_EVENTS: Record<RefundMachine['status'], EventType> = {
+  PENDING: 'refund.created',
+  SUCCEEDED: 'refund.succeeded',
+  FAILED: 'refund.failed',
+};
+
+/** The event an order's end tells. */
+const END_EVENTS: Record<Exclude<OrderStatus, 'ACTIVE'>, EventType> = {
+  COMPLETED: 'order.completed',
+  COMPLETED_WITH_FAILURES: 'order.completed_with_failures',
+  CANCELLED: 'order.cancelled',
+};
+
+/** Since this patch LATE arrears with nothing planned expire; older histories replay with them waiting. */
+const ARREARS_EXPIRY_PATCH = 'arrears-expire';
 
 const CUSTOMER_RETRY_PATCH = 'customer-decline-leaves-instruction-payable';
 
@@ -81,6 +122,9 @@ export class OrderEntity {
     /** Called on every change, so the operators' view is brought up to date. */
     private readonly onChange: () => void,
   ) {
+    // A state carried from a run of older code gets what was added since.
+    state.instructions.forEach(upgradeMachine);
+    state.dirtyRefunds ??= [];
     this.machines = new Map(state.instructions.map((m) => [m.plan.instructionRef, m]));
   }
 
@@ -90,6 +134,11 @@ export class OrderEntity {
       orderId: input.orderId,
       orderRef: input.orderRef,
       dunningDelaysMs: input.dunningDelaysMs ?? [...DEFAULT_DUNNING_DELAYS_MS],
+      returnsPolicy: input.returnsPolicy ?? 'RECOLLECT',
+      arrearsExpiryMs: (input.arrearsExpiryDays ?? DEFAULT_ARREARS_EXPIRY_DAYS) * DAY_MS,
+      reversalWindowMs: Object.fromEntries(
+        Object.entries(input.reversalWindowDays ?? {}).map(([appId, days]) => [appId, days * DAY_MS]),
+      ),
       status: 'ACTIVE',
       cancelRequested: false,
       instructions: input.instructions.map(newMachine),
@@ -110,21 +159,148 @@ export class OrderEntity {
       orderRef: this.state.orderRef,
       status: this.state.status,
       instructions: this.state.instructions.map((m) => instructionViewOf(this.instructionOf(m))),
+      refunds: this.state.instructions.flatMap((m) =>
+        m.refunds.map((r) => ({
+          instructionRef: m.plan.instructionRef,
+          refundId: r.refundId,
+          status: r.status,
+          ...(r.providerRef ? { providerRef: r.providerRef } : {}),
+        })),
+      ),
     };
   }
 
-  /** Only a payment in flight takes a result, from its own app; a late, repeated or foreign callback changes nothing. */
-  takeResult(result: SignalledResult): void {
+  /**
+   * Only a payment in flight takes a result, from its own app; a late, repeated or foreign callback
+   * changes nothing. A reversal is taken only for a settled payment, from the app that took it.
+   * Returns the instruction that must run again (a payment returned), if any.
+   */
+  takeResult(result: SignalledResult): InstructionMachine | undefined {
+    if (result.status === 'RETURNED') {
+      const settled = this.state.instructions.find((m) => reverses(m, result));
+      if (settled) {
+        this.takeReversal(settled, result);
+        return settled;
+      }
+    }
     const machine = this.state.instructions.find((m) => awaits(m, result) && !m.pending?.result);
-    if (!machine?.pending) return;
+    if (!machine?.pending) return undefined;
     machine.pending.result = result;
     machine.revision += 1;
+    return undefined;
+  }
+
+  /** A settled payment taken back: told as returned, then moved on by the returns policy. */
+  takeReversal(machine: InstructionMachine, reversal: Extract<CallResult, { status: 'RETURNED' }>): void {
+    applyReturn(machine, reversal, Date.now(), this.policy());
+    this.tell(machine, 'instruction.returned');
+    log.warn('payment taken back after it settled', { ...this.logFields(machine), kind: reversal.kind, code: reversal.code });
+    this.changed(machine);
+  }
+
+  /** A status answer said the payment settled and was taken back: both are told. */
+  toldReturn(machine: InstructionMachine): void {
+    this.tell(machine, 'instruction.settled');
+    this.tell(machine, 'instruction.returned');
+  }
+
+  /** A refund's result, from its own app, for a refund still waiting for it; anything else changes nothing. */
+  takeRefundResult(result: SignalledRefundResult): void {
+    for (const machine of this.state.instructions) {
+      if (machine.plan.appId !== result.appId) continue;
+      const refund = machine.refunds.find(
+        (r) => r.status === 'PENDING' && r.pending?.providerRef === result.providerRef && !r.pending.result,
+      );
+      if (!refund?.pending) continue;
+      const { appId: _, ...answer } = result;
+      refund.pending.result = answer;
+      refund.revision += 1;
+      return;
+    }
+  }
+
+  validateRefund({ instructionRef, amountMinor, refundId }: CreateRefund): void {
+    const machine = this.existing(instructionRef);
+    const ref = machine.plan.instructionRef;
+    if (machine.refunds.some((r) => r.refundId === refundId)) refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
+    if (machine.plan.direction !== 'DEBIT') refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is a payout; only collections are refunded`);
+    if (machine.status !== 'SETTLED') {
+      const why = machine.returnCode !== undefined && machine.status !== 'PROCESSING' ? ' (its payment was taken back)' : '';
+      refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is ${machine.status}${why}; only a SETTLED collection can be refunded`);
+    }
+    const left = refundableMinor(machine, machine.refunds);
+    if (BigInt(amountMinor) > left) {
+      refuse(
+        CHANGE_REFUSALS.refundTooLarge,
+        `at most ${left} minor units of ${machine.plan.currency} of ${ref} can still be refunded`,
+      );
+    }
+  }
+
+  /** The new refund, for its loop to be started. */
+  createRefund({ instructionRef, refundId, amountMinor, reason }: CreateRefund): { machine: InstructionMachine; refund: RefundMachine } {
+    const machine = this.machines.get(instructionRef)!;
+    const refund: RefundMachine = {
+      refundId,
+      instructionRef,
+      number: machine.refunds.length + 1,
+      amountMinor,
+      currency: machine.plan.currency,
+      ...(reason ? { reason } : {}),
+      paymentRef: machine.providerRef!,
+      status: 'PENDING',
+      createdAt: nowIso(),
+      attempts: 0,
+      unanswered: false,
+      revision: 0,
+    };
+    machine.refunds.push(refund);
+    log.info('refund asked for', { ...this.logFields(machine), refundNumber: refund.number });
+    this.refundChanged(machine, refund);
+    return { machine, refund };
+  }
+
+  /** A refund moved on: the read model and the event log will show it; a success counts against the instruction. */
+  refundChanged(machine: InstructionMachine, refund: RefundMachine): void {
+    const dirty = this.state.dirtyRefunds!;
+    if (!dirty.includes(refund.refundId)) dirty.push(refund.refundId);
+    if (refund.toldStatus !== refund.status) {
+      if (refund.status === 'SUCCEEDED')
+        machine.refundedAmountMinor = (BigInt(machine.refundedAmountMinor) + BigInt(refund.amountMinor)).toString();
+      refund.toldStatus = refund.status;
+      this.tellRefund(machine, refund);
+    }
+    this.changed(machine);
+  }
+
+  /** Applies a refund call's result and marks what changed. */
+  applyRefund(machine: InstructionMachine, refund: RefundMachine, result: RefundCallResult): void {
+    applyRefundResult(refund, result, Date.now());
+    this.refundChanged(machine, refund);
+  }
+
+  validateRetry({ instructionRef, dueAt }: RetryInstruction): void {
+    if (this.state.cancelRequested) refuse(CHANGE_REFUSALS.orderNotActive, 'the order was cancelled; create a new order instead');
+    const refusal = retryRefusal(this.existing(instructionRef));
+    if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
+    const machine = this.machines.get(instructionRef)!;
+    if (dueAt && dueBeforeOpen(machine.plan.openAt, dueAt) && Date.parse(dueAt) > Date.now())
+      refuse(CHANGE_REFUSALS.invalid, DUE_BEFORE_OPEN.message);
+  }
+
+  /** The instruction open again, for its loop to be started. */
+  retry({ instructionRef, financialInstrumentId, dueAt }: RetryInstruction): InstructionMachine {
+    const machine = this.machines.get(instructionRef)!;
+    applyRetry(machine, { financialInstrumentId, dueAt }, Date.now());
+    log.info('instruction retried', this.logFields(machine));
+    this.changed(machine);
+    return machine;
   }
 
   validateCancelOrder(): void {
     this.refuseUnlessActive();
     const busy = this.state.instructions
-      .map((m) => (isFinal(m.status) ? undefined : changeRefusal(m, 'cancel')))
+      .map((m) => (isAtRest(m.status) ? undefined : changeRefusal(m, 'cancel')))
       .find(Boolean);
     if (busy) refuse(CHANGE_REFUSALS.notChangeable, busy);
   }
@@ -132,7 +308,7 @@ export class OrderEntity {
   cancelOrder(): void {
     this.state.cancelRequested = true;
     for (const machine of this.state.instructions) {
-      if (!isFinal(machine.status)) {
+      if (!isAtRest(machine.status)) {
         applyCancel(machine, nowIso());
         this.changed(machine);
       }
@@ -218,17 +394,88 @@ export class OrderEntity {
 
   // ---- the order's life ----------------------------------------------------------------------
 
-  allFinal(): boolean {
-    return this.state.instructions.every((m) => isFinal(m.status));
+  /** No instruction may move money unless something from outside moves it (a return, a retry). */
+  allAtRest(): boolean {
+    return this.state.instructions.every((m) => isAtRest(m.status));
   }
 
-  /** Every instruction is final: the order ends, and says how. */
+  /** All at rest, and no refund under way: nothing is left to do but wait. */
+  quiet(): boolean {
+    return this.allAtRest() && this.state.instructions.every((m) => m.refunds.every((r) => r.status !== 'PENDING'));
+  }
+
+  /** Every instruction at rest: the order says how it ended (once per end; it may end again after a reopening). */
   finish(): void {
     const { state } = this;
-    state.status =
-      state.cancelRequested || state.instructions.every((m) => m.status === 'CANCELLED') ? 'CANCELLED' : 'COMPLETED';
-    this.tellOrder(state.status === 'CANCELLED' ? 'order.cancelled' : 'order.completed');
+    const status = orderStatusOf(
+      state.instructions.map((m) => m.status),
+      state.cancelRequested,
+    );
+    if (status === 'ACTIVE' || status === state.status) return;
+    state.status = status;
+    this.tellOrder(END_EVENTS[status], { counts: this.counts() });
+    log.info('order ended', { tenantId: state.tenantId, orderRef: state.orderRef, status });
     this.onChange();
+  }
+
+  /** The order's instructions now tell another outcome than the one it has (a settled payment returned and failed). */
+  outcomeChanged(): boolean {
+    return orderStatusOf(
+      this.state.instructions.map((m) => m.status),
+      this.state.cancelRequested,
+    ) !== this.state.status;
+  }
+
+  /** An instruction of an ended order moves again (a payment returned and collected again, a retry). */
+  reopen(): void {
+    if (this.state.status === 'ACTIVE' || this.allAtRest()) return;
+    this.state.status = 'ACTIVE';
+    this.state.orderDirty = true;
+    log.info('order active again', { tenantId: this.state.tenantId, orderRef: this.state.orderRef });
+    this.onChange();
+  }
+
+  /** Instructions by status. */
+  counts(): Partial<Record<InstructionMachine['status'], number>> {
+    const counts: Partial<Record<InstructionMachine['status'], number>> = {};
+    for (const { status } of this.state.instructions) counts[status] = (counts[status] ?? 0) + 1;
+    return counts;
+  }
+
+  /**
+   * Until when the ended order must stay open (ARCHITECTURE.md, "After settlement"): each settled
+   * collection through its app's reversal window (a refund, a return or a chargeback may come), each
+   * failed instruction as long as it may be retried. Undefined: nothing can come any more.
+   */
+  staysOpenUntil(): number | undefined {
+    const { state } = this;
+    let until: number | undefined;
+    const extend = (at: string | undefined, ms: number | undefined) => {
+      if (at === undefined || !ms) return;
+      const end = Date.parse(at) + ms;
+      if (until === undefined || end > until) until = end;
+    };
+    for (const m of state.instructions) {
+      if (m.status === 'SETTLED' && m.plan.direction === 'DEBIT') extend(m.settledAt, state.reversalWindowMs?.[m.plan.appId]);
+      if (m.status === 'FAILED' && !state.cancelRequested) extend(m.failedAt, state.arrearsExpiryMs);
+    }
+    return until;
+  }
+
+  /** The policy every instruction of the order follows; arrears expire only in runs since expiry came. */
+  policy(): InstructionPolicy {
+    const { state } = this;
+    return {
+      dunningDelaysMs: state.dunningDelaysMs,
+      returnsPolicy: state.returnsPolicy ?? 'RECOLLECT',
+      arrearsExpiryMs: this.arrearsExpiryMs(),
+    };
+  }
+
+  /** How long arrears wait (undefined: for ever, as in histories from before expiry). */
+  arrearsExpiryMs(): number | undefined {
+    const ms = this.state.arrearsExpiryMs;
+    return ms !== undefined && patched(ARREARS_EXPIRY_PATCH) ? ms : undefined;
   }
 
   /**
@@ -256,6 +503,23 @@ export class OrderEntity {
     }
   }
 
+  private tellRefund(machine: InstructionMachine, refund: RefundMachine): void {
+    const type = REFUND_EVENTS[refund.status];
+    this.state.events.push({
+      eventKey: `${this.state.orderId}:${machine.plan.instructionRef}:refund:${refund.number}:${type}`,
+      type,
+      occurredAt: nowIso(),
+      instruction: eventInstructionOf(this.instructionOf(machine)),
+      refund: refundOf(refund),
+    });
+  }
+
+  /** Refunds changed since the last projection, as the read model holds them. */
+  takeDirtyRefunds() {
+    const ids = this.state.dirtyRefunds!.splice(0);
+    return this.state.instructions.flatMap((m) => m.refunds.filter((r) => ids.includes(r.refundId)).map(refundOf));
+  }
+
   /** Records an instruction event, keyed by its place in the instruction's story. */
   private tell(machine: InstructionMachine, type: EventType): void {
     machine.events += 1;
@@ -267,16 +531,22 @@ export class OrderEntity {
     });
   }
 
-  tellOrder(type: EventType): void {
-    if (this.state.orderEvents.includes(type)) return;
+  /**
+   * Records an order event. `order.created` is told once; an end is told each time the order ends
+   * (it may end again after a reopening), the first time under the key it always had.
+   */
+  tellOrder(type: EventType, extra: Pick<RecordedEvent, 'counts'> = {}): void {
+    const told = this.state.orderEvents.filter((t) => t === type).length;
+    if (told > 0 && type === 'order.created') return;
     this.state.orderEvents.push(type);
-    this.state.events.push({ eventKey: `${this.state.orderId}:order:${type}`, type, occurredAt: nowIso() });
+    const eventKey = `${this.state.orderId}:order:${type}${told > 0 ? `:${told + 1}` : ''}`;
+    this.state.events.push({ eventKey, type, occurredAt: nowIso(), ...extra });
     this.state.orderDirty = true;
   }
 
   /** The instruction as the read model and the events show it. */
   instructionOf(machine: InstructionMachine): Instruction {
-    return instructionOf(machine.plan, machine, nextActionAt(machine));
+    return instructionOf(machine.plan, machine, nextActionAt(machine, this.arrearsExpiryMs()));
   }
 
   instruction(instructionRef: string): InstructionMachine {
@@ -300,8 +570,21 @@ export class OrderEntity {
   }
 
   private refuseUnlessActive(): void {
-    if (this.state.status !== 'ACTIVE') refuse(CHANGE_REFUSALS.orderNotActive, `the order is ${this.state.status}`);
+    const { status } = this.state;
+    if (status !== 'ACTIVE') refuse(CHANGE_REFUSALS.orderNotActive, orderEndedMessage(status));
   }
+}
+
+/** Why a change to an ended order is refused, and what to do instead. */
+export function orderEndedMessage(status: OrderStatus): string {
+  const instead = {
+    ACTIVE: '',
+    COMPLETED: '; refund a settled instruction with POST …/refunds, or create a new order for new payments',
+    COMPLETED_WITH_FAILURES:
+      '; retry a FAILED instruction with POST …/retry, refund a settled one with POST …/refunds, or create a new order',
+    CANCELLED: '; create a new order for new payments',
+  }[status];
+  return `the order is ${status}${instead}`;
 }
 
 function refuse(type: string, message: string): never {

@@ -2,23 +2,36 @@
 // order's state and what each message does to it live in OrderEntity; every instruction runs its
 // own loop (InstructionLoops); the read model and the operators' view are kept by loops of their
 // own. All state is one serialisable object, carried by continue-as-new in any state.
-import { allHandlersFinished, condition, continueAsNew, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
   cancelInstructionUpdate,
   cancelOrderUpdate,
+  createRefundUpdate,
   orderStateQuery,
   payInstructionUpdate,
   providerResultSignal,
+  refundResultSignal,
   resolveInstructionUpdate,
+  retryInstructionUpdate,
   type AddInstruction,
   type AmendInstruction,
   type CancelInstruction,
+  type CreateRefund,
   type OrderView,
   type PaymentOrderInput,
   type PayInstruction,
   type ResolveInstruction,
+  type RetryInstruction,
 } from '../contract/messages.js';
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
@@ -36,6 +49,12 @@ export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
 
 const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
 
+/**
+ * Since this patch an ended order stays open through its reversal windows (ARCHITECTURE.md, "After
+ * settlement"); histories from before it end with their last instruction.
+ */
+const STAYS_OPEN_PATCH = 'order-stays-open-after-settlement';
+
 export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderView> {
   const state = input.continued ?? OrderEntity.initialState(input);
   const operatorView = new OperatorView(state);
@@ -44,7 +63,11 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   const projector = new Projector(order);
 
   setHandler(orderStateQuery, () => order.view());
-  setHandler(providerResultSignal, (result) => order.takeResult(result));
+  setHandler(providerResultSignal, (result) => {
+    const returned = order.takeResult(result);
+    if (returned) loops.start(returned);
+  });
+  setHandler(refundResultSignal, (result) => order.takeRefundResult(result));
   setHandler(
     cancelOrderUpdate,
     async () => {
@@ -86,6 +109,23 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     { validator: (change: ResolveInstruction) => order.validateResolution(change) },
   );
   setHandler(
+    createRefundUpdate,
+    async (change) => {
+      const { machine, refund } = order.createRefund(change);
+      loops.startRefund(machine, refund);
+      return projector.answer();
+    },
+    { validator: (change: CreateRefund) => order.validateRefund(change) },
+  );
+  setHandler(
+    retryInstructionUpdate,
+    async (change) => {
+      loops.start(order.retry(change));
+      return projector.answer();
+    },
+    { validator: (change: RetryInstruction) => order.validateRetry(change) },
+  );
+  setHandler(
     payInstructionUpdate,
     async (change) => {
       order.pay(change);
@@ -101,13 +141,28 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
 
   const historyLimit = input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const historyIsLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
-  await condition(() => order.allFinal() || historyIsLong());
+  let ended = false;
+  for (;;) {
+    await condition(() => order.quiet() || historyIsLong());
+    if (!order.quiet()) break;
+    order.finish();
+    // Ended; it stays open while a refund, a return or a retry may still come for it.
+    const until = patched(STAYS_OPEN_PATCH) ? order.staysOpenUntil() : undefined;
+    if (until === undefined || until <= Date.now()) {
+      ended = true;
+      break;
+    }
+    await condition(() => !order.quiet() || order.outcomeChanged() || historyIsLong(), until - Date.now(), {
+      summary: 'the order stays open for refunds and returns',
+    });
+    if (!order.allAtRest()) order.reopen();
+    if (historyIsLong()) break;
+  }
 
-  if (order.allFinal()) order.finish();
-  else await loops.stop();
+  if (!ended) await loops.stop();
   // Nothing is left unsaid: the read model has every change, and every update has answered.
   await condition(() => projector.idle() && operatorView.upToDate() && allHandlersFinished());
-  if (!order.allFinal()) {
+  if (!ended) {
     log.info('continuing as new', {
       tenantId: state.tenantId,
       orderRef: state.orderRef,

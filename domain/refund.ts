@@ -1,0 +1,47 @@
+// A refund of a settled collection (ARCHITECTURE.md, "After settlement"): its one declared shape, and
+// the rule of how much may still be refunded.
+
+export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const;
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+export interface Refund {
+  /** Its row in the read model, chosen by the API when the refund was asked for. */
+  refundId: string;
+  instructionRef: string;
+  /** Its place among the instruction's refunds, from 1: part of its idempotency key at the provider. */
+  number: number;
+  amountMinor: string;
+  currency: string;
+  reason?: string;
+  /** The provider's reference of the payment refunded. */
+  paymentRef: string;
+  status: RefundStatus;
+  /** The provider's reference of the refund. */
+  providerRef?: string;
+  failureCode?: string;
+  createdAt: string;
+  succeededAt?: string;
+  failedAt?: string;
+}
+
+/** Money of one instruction after it settled, in minor units: what settled (every time), what was refunded, what was taken back. */
+export interface SettledMoney {
+  settledAmountMinor: string;
+  returnedAmountMinor: string;
+}
+
+/**
+ * What may still be refunded: what settled, less what was taken back and what was (or is being)
+ * refunded. A failed refund gives its amount back.
+ */
+export function refundableMinor(money: SettledMoney, refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[]): bigint {
+  const refunded = refunds
+    .filter((r) => r.status !== 'FAILED')
+    .reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
+  return BigInt(money.settledAmountMinor) - BigInt(money.returnedAmountMinor) - refunded;
+}
+
+/** What the refunds that succeeded came to. */
+export function refundedMinor(refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[]): bigint {
+  return refunds.filter((r) => r.status === 'SUCCEEDED').reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
+}

@@ -1,0 +1,100 @@
+// One refund's lifecycle as data and pure functions (ARCHITECTURE.md, "After settlement"): like a
+// payment's, its idempotency key never changes, so an unanswered call is asked again under it and
+// a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
+import type { Refund, RefundStatus } from '../../domain/refund.js';
+import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
+import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './instruction-machine.js';
+
+/** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
+export interface RefundMachine extends Refund {
+  /** Provider calls made. */
+  attempts: number;
+  /** A call went unanswered (or was refused under a key that may have reached the provider): asked again later, same key. */
+  unanswered: boolean;
+  /** When to call again. */
+  retryAt?: string;
+  /** The provider refunds later: its reference, when to ask if no callback came, and the callback's result once it came. */
+  pending?: { providerRef: string; polls: number; nextPollAt: string; result?: RefundResult };
+  /** Bumped by a result from outside, so a wait re-plans at once. */
+  revision: number;
+  /** The status its last event told. */
+  toldStatus?: RefundStatus;
+}
+
+export type RefundStep =
+  | { kind: 'done' }
+  | { kind: 'wait'; until?: string; why: string }
+  | { kind: 'call' }
+  | { kind: 'finish'; result: RefundResult }
+  | { kind: 'ask'; providerRef: string };
+
+export function decideRefund(refund: RefundMachine, nowMs: number): RefundStep {
+  const due = (at: string | undefined) => at === undefined || Date.parse(at) <= nowMs;
+  if (refund.status !== 'PENDING') return { kind: 'done' };
+  if (refund.pending?.result) return { kind: 'finish', result: refund.pending.result };
+  if (refund.pending) {
+    return due(refund.pending.nextPollAt)
+      ? { kind: 'ask', providerRef: refund.pending.providerRef }
+      : { kind: 'wait', until: refund.pending.nextPollAt, why: 'awaits the provider' };
+  }
+  return due(refund.retryAt) ? { kind: 'call' } : { kind: 'wait', until: refund.retryAt, why: 'is asked again' };
+}
+
+/** What became of a refund call, from the workflow's side. */
+export type RefundCallResult =
+  | RefundOutcome
+  | { status: 'UNANSWERED' }
+  /** Refused before the key could have reached the provider: nothing was refunded. */
+  | { status: 'REJECTED'; code: string }
+  /** Refused under a key an earlier unanswered call may have refunded with. */
+  | { status: 'UNKNOWN'; code: string };
+
+/** Moves the refund on from a call's (or a callback's) result; true when it ended (SUCCEEDED or FAILED). */
+export function applyRefundResult(refund: RefundMachine, result: RefundCallResult, nowMs: number): boolean {
+  const now = new Date(nowMs).toISOString();
+  refund.retryAt = undefined;
+  switch (result.status) {
+    case 'SUCCEEDED':
+      Object.assign(refund, { status: 'SUCCEEDED', providerRef: result.providerRef, succeededAt: now });
+      refund.unanswered = false;
+      refund.pending = undefined;
+      return true;
+    case 'FAILED':
+    case 'REJECTED':
+      Object.assign(refund, { status: 'FAILED', failureCode: result.code.slice(0, 64), failedAt: now });
+      if ('providerRef' in result && result.providerRef) refund.providerRef = result.providerRef;
+      refund.unanswered = false;
+      refund.pending = undefined;
+      return true;
+    case 'PENDING':
+      refund.unanswered = false;
+      refund.providerRef = result.providerRef;
+      refund.pending = {
+        providerRef: result.providerRef,
+        polls: 0,
+        nextPollAt: new Date(nowMs + STATUS_POLL_DELAYS_MS[0]).toISOString(),
+      };
+      return false;
+    case 'UNANSWERED':
+    case 'UNKNOWN':
+      // It may have been refunded under the key: the key is kept, and the provider asked again later.
+      refund.unanswered = true;
+      refund.failureCode = result.status === 'UNANSWERED' ? 'provider_unavailable' : `outcome_unknown:${result.code}`.slice(0, 64);
+      refund.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
+      return false;
+  }
+}
+
+/** The provider was asked and said it is still refunding: ask again later. */
+export function refundStillPending(refund: RefundMachine, nowMs: number): void {
+  if (!refund.pending) return;
+  refund.pending.polls += 1;
+  const delay = STATUS_POLL_DELAYS_MS[Math.min(refund.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
+  refund.pending.nextPollAt = new Date(nowMs + delay).toISOString();
+}
+
+/** The refund fields events, the read model and the API show. */
+export function refundOf(refund: RefundMachine): Refund {
+  const { attempts: _a, unanswered: _u, retryAt: _r, pending: _p, revision: _v, toldStatus: _t, ...shown } = refund;
+  return shown;
+}
