@@ -26,6 +26,8 @@ export interface Config {
   sandboxSettleMs: number;
   /** How long the sandbox holds its answer to a `card_timeout` payment, to outlast client timeouts. */
   sandboxHangMs: number;
+  /** How long after settling a `bank_returned` payment is returned and a `card_chargeback` one charged back. */
+  sandboxReturnMs: number;
   /** Unset: `npm start` runs a Temporal dev server on temporalPort. */
   temporalAddress?: string;
   temporalPort: number;
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxDataDir: env.SANDBOX_DATA_DIR || join(dataDir, 'sandbox'),
     sandboxSettleMs: intFrom(env.SANDBOX_SETTLE_MS, 2000),
     sandboxHangMs: intFrom(env.SANDBOX_HANG_MS, 30_000),
+    sandboxReturnMs: intFrom(env.SANDBOX_RETURN_MS, 10_000),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalPort: intFrom(env.TEMPORAL_PORT, 7233),
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),

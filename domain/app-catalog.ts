@@ -15,6 +15,11 @@ export interface AppDefinition {
   /** ISO 3166-1 alpha-2 codes; empty means any country. */
   countries: string[];
   currencies: string[];
+  /**
+   * Days after a collection settles during which it may still be refunded, returned by the bank or
+   * charged back: its order stays open that long (ARCHITECTURE.md, "After settlement"). 0: payouts only.
+   */
+  reversalWindowDays: number;
   configuration: z.ZodObject;
 }
 
@@ -39,6 +44,8 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     paymentMethods: ['CARD'],
     countries: [],
     currencies: ['EUR', 'GBP', 'USD', 'JPY', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN'],
+    // Card schemes take disputes for 120 days.
+    reversalWindowDays: 120,
     configuration: z
       .object({
         apiKey: sandboxApiKey,
@@ -60,6 +67,8 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'],
     countries: EEA_AND_UK,
     currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN'],
+    // SEPA: a debit may be returned for eight weeks.
+    reversalWindowDays: 56,
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -70,6 +79,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     paymentMethods: ['VOUCHER'],
     countries: ['GB', 'DE', 'FR', 'NL', 'US', 'IE'],
     currencies: ['GBP', 'EUR', 'USD'],
+    reversalWindowDays: 0,
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -82,6 +92,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     paymentMethods: ['CARD', 'BANK_DEBIT', 'BANK_TRANSFER'],
     countries: [],
     currencies: [],
+    reversalWindowDays: 120,
     configuration: z
       .object({
         url: z
@@ -105,6 +116,13 @@ export const APP_CATALOG: readonly AppDefinition[] = [
       .strict(),
   },
 ];
+
+/** Per app with one, the days its collections may be reversed: what an order's workflow is started with. */
+export function reversalWindows(): Record<string, number> {
+  return Object.fromEntries(
+    APP_CATALOG.filter((a) => a.reversalWindowDays > 0).map((a) => [a.appId, a.reversalWindowDays]),
+  );
+}
 
 export function findApp(appId: string): AppDefinition | undefined {
   return APP_CATALOG.find((app) => app.appId === appId);

@@ -1,7 +1,15 @@
 /** Roles (ARCHITECTURE.md, "Authentication"). Account keys carry account roles; tenant keys carry tenant roles. */
 export const ACCOUNT_ROLES = ['account-admin', 'account-tenant-read', 'account-tenant-write'] as const;
 
-const TENANT_RESOURCES = ['app', 'collect-scheme', 'payout-scheme', 'voucher-group', 'webhook', 'order'] as const;
+const TENANT_RESOURCES = [
+  'app',
+  'collect-scheme',
+  'payout-scheme',
+  'voucher-group',
+  'webhook',
+  'order',
+  'refund',
+] as const;
 export const TENANT_ROLES = [
   'tenant-admin',
   ...TENANT_RESOURCES.flatMap((resource) => [`tenant-${resource}-read`, `tenant-${resource}-write`] as const),

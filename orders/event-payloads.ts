@@ -8,7 +8,14 @@ import type { OutboxEvent } from '../webhooks/outbox.js';
 import type { RecordedEvent } from './contract/activities.js';
 
 /** Fields the payload shows in the API's own form; every other told field goes as it is, null when absent. */
-const REFORMED = new Set<keyof EventInstruction>(['instructionRef', 'direction', 'amountMinor', 'currency', 'dueAt']);
+const REFORMED = new Set<keyof EventInstruction>([
+  'instructionRef',
+  'direction',
+  'amountMinor',
+  'currency',
+  'dueAt',
+  'refundedAmountMinor',
+]);
 const AS_TOLD = EVENT_FIELDS.filter((field) => !REFORMED.has(field));
 
 /** An event of the order, ready for the outbox: its id, and its body as every endpoint receives it. */
@@ -40,11 +47,28 @@ export function outboxEventOf(
               amount: formatAmount(i.amountMinor, i.currency),
               currency: i.currency,
               dueDate: i.dueAt,
+              refundedAmount: formatAmount(i.refundedAmountMinor ?? '0', i.currency),
               ...Object.fromEntries(AS_TOLD.map((field) => [field, i[field] ?? null])),
               metadata: instructionMetadata ?? {},
             },
           }
         : {}),
+      ...(event.refund
+        ? {
+            refund: {
+              refundId: event.refund.refundId,
+              number: event.refund.number,
+              amount: formatAmount(event.refund.amountMinor, event.refund.currency),
+              currency: event.refund.currency,
+              reason: event.refund.reason ?? null,
+              status: event.refund.status,
+              providerRef: event.refund.providerRef ?? null,
+              failureCode: event.refund.failureCode ?? null,
+              createdAt: event.refund.createdAt,
+            },
+          }
+        : {}),
+      ...(event.counts ? { instructionCounts: event.counts } : {}),
     },
   };
   return {

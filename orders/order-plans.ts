@@ -11,7 +11,8 @@ import type { CreateOrderInput, InstructionInput } from './http/schemas.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'>;
+type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'> &
+  Partial<Pick<Tenant, 'returnsPolicy' | 'arrearsExpiryDays'>>;
 
 /**
  * An instruction as the workflow plans it, from a validated request and its resolution. Date-only
@@ -69,6 +70,8 @@ export function buildOrder(
     projectionVersion: '0',
     workflowStartedAt: null,
     dunningDelaysMs: tenant.dunningRetryDelaysDays?.map((days) => days * DAY_MS) ?? [...DEFAULT_DUNNING_DELAYS_MS],
+    returnsPolicy: tenant.returnsPolicy ?? null,
+    arrearsExpiryDays: tenant.arrearsExpiryDays ?? null,
     createdAt: now,
     updatedAt: now,
   });

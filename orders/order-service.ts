@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   UniqueConstraintViolationException,
   type EntityManager,
@@ -10,11 +11,12 @@ import type { Logger } from 'pino';
 import { recordAudit } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
-import { PaymentInstruction, PaymentOrder, Tenant } from '../db/entities/index.js';
+import { PaymentInstruction, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
 import { formatAmount, parseAmountAt } from '../domain/money.js';
+import { refundableMinor } from '../domain/refund.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
 import { UPDATE_DEADLINE_MS } from './contract/limits.js';
@@ -23,16 +25,20 @@ import {
   amendInstructionUpdate,
   cancelInstructionUpdate,
   cancelOrderUpdate,
+  createRefundUpdate,
   payInstructionUpdate,
   resolveInstructionUpdate,
+  retryInstructionUpdate,
   type InstructionAmendment,
 } from './contract/messages.js';
-import { REFUSAL_OF_CHANGE } from './contract/refusals.js';
+import { orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
 import type {
   AmendInstructionInput,
   CreateOrderInput,
   InstructionInput,
+  RefundInput,
   ResolveInstructionInput,
+  RetryInstructionInput,
 } from './http/schemas.js';
 import { buildOrder, planInstruction } from './order-plans.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
@@ -365,6 +371,129 @@ export class OrderService {
     return this.reread(em, order);
   }
 
+  // ---- after settlement ----------------------------------------------------------------------
+
+  /**
+   * Refunds a SETTLED collection in full or in part, through the app that collected it. The order's
+   * workflow decides (it holds what was refunded and returned, refunds under way included); the
+   * read model is checked first only to say in the API's words how much is left. The refund's id
+   * comes from the request's idempotency key, so a retried request names the same refund.
+   */
+  async createRefund(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    input: RefundInput,
+    updateId: string,
+  ): Promise<PaymentRefund> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    const amountMinor = parseAmountAt(input.amount, instruction.currency, 'amount');
+    if (instruction.direction !== 'DEBIT') {
+      throw new Refusal(
+        'conflict',
+        'instruction_not_refundable',
+        `instruction ${instructionRef} is a payout; only collections are refunded`,
+      );
+    }
+    if (instruction.status !== 'SETTLED') {
+      const why =
+        instruction.returnCode && instruction.status !== 'PROCESSING'
+          ? ` (its payment was taken back: ${instruction.returnCode})`
+          : '';
+      throw new Refusal(
+        'conflict',
+        'instruction_not_refundable',
+        `instruction ${instructionRef} is ${instruction.status}${why}; only a SETTLED collection can be refunded`,
+      );
+    }
+    const refunds = await em.find(PaymentRefund, { tenantId, instructionId: instruction.instructionId });
+    const left = refundableMinor(
+      {
+        settledAmountMinor: instruction.settledAmountMinor.toString(),
+        returnedAmountMinor: instruction.returnedAmountMinor.toString(),
+      },
+      refunds.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
+    );
+    if (amountMinor > left) throw refundTooLarge(left, instruction.currency);
+    const refundId = uuidFrom(`${tenantId}:${updateId}`);
+    await this.change(order, (handle) =>
+      handle.executeUpdate(createRefundUpdate, {
+        args: [
+          {
+            instructionRef: instruction.instructionRef,
+            refundId,
+            amountMinor: amountMinor.toString(),
+            ...(input.reason ? { reason: input.reason } : {}),
+          },
+        ],
+        updateId,
+      }),
+    );
+    em.clear();
+    const stored = await em.findOne(PaymentRefund, { refundId, tenantId });
+    if (stored) return stored;
+    // Taken, but not yet in the read model (a slow projection): as it was taken.
+    return Object.assign(new PaymentRefund(), {
+      refundId,
+      tenantId,
+      orderId: order.id,
+      instructionId: instruction.instructionId,
+      instructionRef: instruction.instructionRef,
+      number: 0,
+      amountMinor,
+      currency: instruction.currency,
+      reason: input.reason ?? null,
+      paymentRef: instruction.providerRef ?? '',
+      status: 'PENDING' as const,
+      createdAt: new Date(),
+    });
+  }
+
+  /** A page of an instruction's refunds, newest first. */
+  async listRefunds(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    query: PageQuery,
+  ): Promise<Page<PaymentRefund>> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    return findPage(em, PaymentRefund, { tenantId, instructionId: instruction.instructionId }, query, 'refundId');
+  }
+
+  /** A FAILED instruction tried again: open, with a new idempotency key, due at the given date or now. */
+  async retryInstruction(
+    em: EntityManager,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    input: RetryInstructionInput,
+    updateId: UpdateId,
+  ): Promise<StoredOrder> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    const dueAt = input.dueDate
+      ? parseScheduleDate(input.dueDate, tenant.timeZone ?? undefined)!.toISOString()
+      : undefined;
+    await this.change(order, (handle) =>
+      handle.executeUpdate(retryInstructionUpdate, {
+        args: [
+          {
+            instructionRef: instruction.instructionRef,
+            ...(input.financialInstrumentId ? { financialInstrumentId: input.financialInstrumentId } : {}),
+            ...(dueAt ? { dueAt } : {}),
+          },
+        ],
+        updateId,
+      }),
+    );
+    return this.reread(em, order);
+  }
+
   /**
    * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
    * order not running as it stands.
@@ -380,8 +509,13 @@ export class OrderService {
         if (refusal) throw new Refusal(refusal.kind, refusal.code, err.cause.message);
       }
       if (err instanceof WorkflowNotFoundError) {
-        if (order.status !== 'ACTIVE')
-          throw new Refusal('conflict', 'order_not_active', `the order is ${order.status}`);
+        if (order.status !== 'ACTIVE') {
+          throw new Refusal(
+            'conflict',
+            'order_not_active',
+            `${orderEndedMessage(order.status)}; its refund and return windows have closed, so it takes no more changes`,
+          );
+        }
         throw new Refusal(
           'unavailable',
           'order_not_running',
@@ -421,4 +555,18 @@ async function instructionCounts(em: EntityManager, tenantId: string, orderIds: 
     );
   for (const row of rows) counts.set(row.order_id, { ...counts.get(row.order_id), [row.status]: Number(row.count) });
   return counts;
+}
+
+function refundTooLarge(left: bigint, currency: string): Refusal {
+  const message = `at most ${formatAmount(left, currency)} ${currency} can still be refunded`;
+  return new Refusal('conflict', 'refund_exceeds_refundable', message, [
+    { path: 'amount', code: 'exceeds_refundable', message },
+  ]);
+}
+
+/** A UUID named by `name` (its SHA-256, shaped as a version 8 UUID): the same request always names the same refund. */
+function uuidFrom(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

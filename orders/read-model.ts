@@ -8,6 +8,7 @@ import {
   type Instruction,
   type InstructionRow,
 } from '../domain/instruction.js';
+import type { Refund } from '../domain/refund.js';
 import type { ProjectedInstruction } from './contract/activities.js';
 
 const columns = INSTRUCTION_FIELDS.map((field) => ({ field, ...INSTRUCTION_COLUMNS[field] }));
@@ -83,6 +84,59 @@ export async function upsertInstructions(
     .execute(
       UPSERT_INSTRUCTIONS,
       [projection.orderId, projection.tenantId, projection.version, JSON.stringify(rows), JSON.stringify(withMetadata)],
+      'run',
+      em.getTransactionContext(),
+    );
+}
+
+// Refunds, like instructions: one statement, inserted or updated unless the row holds a newer
+// version. The instruction's id is found by its ref within the order.
+const UPSERT_REFUNDS = `
+  insert into payment_refund as r (id, tenant_id, order_id, instruction_id, instruction_ref, number, amount_minor, currency,
+    reason, payment_ref, status, provider_ref, failure_code, created_at, succeeded_at, failed_at, projection_version)
+  select s.refund_id, ?, ?, i.id, s.instruction_ref, s.number, s.amount_minor, s.currency, s.reason, s.payment_ref, s.status,
+    s.provider_ref, s.failure_code, s.created_at, s.succeeded_at, s.failed_at, ?::bigint
+  from jsonb_to_recordset(?::jsonb) as s(refund_id uuid, instruction_ref text, number int, amount_minor bigint, currency text,
+    reason text, payment_ref text, status text, provider_ref text, failure_code text, created_at timestamptz,
+    succeeded_at timestamptz, failed_at timestamptz)
+  join payment_instruction i on i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
+  on conflict (id) do update set status = excluded.status, provider_ref = excluded.provider_ref,
+    failure_code = excluded.failure_code, succeeded_at = excluded.succeeded_at, failed_at = excluded.failed_at,
+    projection_version = excluded.projection_version
+  where r.projection_version < excluded.projection_version and r.tenant_id = excluded.tenant_id`;
+
+/** Writes the refunds of a projection into the read model, idempotent by version per row. */
+export async function upsertRefunds(
+  em: EntityManager,
+  projection: { orderId: string; tenantId: string; version: string; refunds?: Refund[] },
+): Promise<void> {
+  const rows = (projection.refunds ?? []).map((r) => ({
+    refund_id: r.refundId,
+    instruction_ref: r.instructionRef,
+    number: r.number,
+    amount_minor: r.amountMinor,
+    currency: r.currency,
+    reason: r.reason ?? null,
+    payment_ref: r.paymentRef,
+    status: r.status,
+    provider_ref: r.providerRef ?? null,
+    failure_code: r.failureCode ?? null,
+    created_at: r.createdAt,
+    succeeded_at: r.succeededAt ?? null,
+    failed_at: r.failedAt ?? null,
+  }));
+  await em
+    .getConnection()
+    .execute(
+      UPSERT_REFUNDS,
+      [
+        projection.tenantId,
+        projection.orderId,
+        projection.version,
+        JSON.stringify(rows),
+        projection.orderId,
+        projection.tenantId,
+      ],
       'run',
       em.getTransactionContext(),
     );

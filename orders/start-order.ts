@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { PaymentOrder } from '../db/entities/index.js';
+import { reversalWindows } from '../domain/app-catalog.js';
 import { orderWorkflowId, PAYMENTS_TASK_QUEUE } from './contract/ids.js';
 import { planOf } from './contract/instruction-codec.js';
 import { START_DEADLINE_MS } from './contract/limits.js';
@@ -23,6 +24,9 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
     orderRef: order.orderRef,
     customerRef: order.customerRef ?? undefined,
     dunningDelaysMs: order.dunningDelaysMs ?? undefined,
+    returnsPolicy: order.returnsPolicy ?? undefined,
+    arrearsExpiryDays: order.arrearsExpiryDays ?? undefined,
+    reversalWindowDays: reversalWindows(),
     instructions: order.instructions.getItems().map((row) => planOf(instructionFromRow(row))),
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { log } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Got } from 'got';
 import { Webhook } from 'standardwebhooks';
 import { guardedLookup } from '../apps/outbound-guard.js';
@@ -16,12 +17,16 @@ import {
   parseRetryAfter,
 } from '../domain/webhook.js';
 import type { WebhookActivities } from './contract.js';
+import { recordEvents, type OutboxEvent } from './outbox.js';
+import { startDeliveries } from './start-deliveries.js';
 
 export interface WebhookActivityDependencies {
   orm: MikroORM;
   box: SecretBox;
   http: Got;
   outboundUrls: OutboundUrlPolicy;
+  /** Starts the deliveries of the operational events recorded here; without it the dispatcher does. */
+  temporal?: Client;
 }
 
 /**
@@ -37,6 +42,7 @@ export function createWebhookActivities({
   box,
   http,
   outboundUrls,
+  temporal,
 }: WebhookActivityDependencies): WebhookActivities {
   const client = http.extend({
     retry: { limit: 0 },
@@ -124,6 +130,13 @@ export function createWebhookActivities({
             ? ('FAILED' as const)
             : ('PENDING' as const);
         const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
+        // An endpoint that dies is not silent: its tenant's other endpoints are told (never about a
+        // delivery of such an event itself, so two dead endpoints cannot tell each other for ever).
+        const told: OutboxEvent[] = [];
+        if (disabled) told.push(endpointDisabled(endpoint, now, statusCode === 410 ? 'gone' : 'failing'));
+        if (status === 'FAILED' && !event.type.startsWith('webhook.'))
+          told.push(deliveryExhausted(delivery, endpoint, event, attempt, now));
+        const operational = told.length > 0 ? await recordEvents(tx, delivery.tenantId, told, endpoint.id) : [];
         await tx.getConnection().execute(
           `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -148,8 +161,9 @@ export function createWebhookActivities({
           { id: deliveryId },
           { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now },
         );
-        return { status, retryInMs };
+        return { status, retryInMs, operational };
       });
+      if (temporal && outcome.operational.length > 0) await startDeliveries(temporal, orm, outcome.operational);
       log.info('webhook attempt', {
         tenantId: delivery.tenantId,
         deliveryId,
@@ -210,4 +224,56 @@ function describe(err: unknown): string {
   const { code, message } = err as { code?: string; message?: string };
   if (code === 'ETIMEDOUT') return `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`;
   return [code, message].filter(Boolean).join(': ') || 'request failed';
+}
+
+/** `webhook.endpoint.disabled`: told once per disabling, to the tenant's other endpoints. */
+function endpointDisabled(endpoint: WebhookEndpoint, at: Date, why: 'gone' | 'failing'): OutboxEvent {
+  const id = randomUUID();
+  const type = 'webhook.endpoint.disabled';
+  return {
+    id,
+    eventKey: `webhook:${endpoint.id}:disabled:${at.toISOString()}`,
+    type,
+    occurredAt: at.toISOString(),
+    payload: JSON.stringify({
+      id,
+      type,
+      occurredAt: at.toISOString(),
+      tenantId: endpoint.tenantId,
+      data: {
+        endpoint: { endpointId: endpoint.id, url: endpoint.url },
+        reason: why === 'gone' ? 'the endpoint answered 410 Gone' : 'every delivery failed for five days',
+      },
+    }),
+  };
+}
+
+/** `webhook.delivery.exhausted`: an event one endpoint never took, after every try of the schedule. */
+function deliveryExhausted(
+  delivery: WebhookDelivery,
+  endpoint: WebhookEndpoint,
+  event: OrderEvent,
+  attempts: number,
+  at: Date,
+): OutboxEvent {
+  const id = randomUUID();
+  const type = 'webhook.delivery.exhausted';
+  return {
+    id,
+    eventKey: `webhook:${delivery.id}:exhausted`,
+    type,
+    occurredAt: at.toISOString(),
+    payload: JSON.stringify({
+      id,
+      type,
+      occurredAt: at.toISOString(),
+      tenantId: delivery.tenantId,
+      data: {
+        deliveryId: delivery.id,
+        endpoint: { endpointId: endpoint.id, url: endpoint.url },
+        event: { eventId: event.id, type: event.type, orderRef: event.orderRef ?? null },
+        attempts,
+      },
+    }),
+  };
 }

@@ -7,7 +7,8 @@ export interface OutboxEvent {
   /** Names it for good: recording it again (a retried projection) changes nothing. */
   eventKey: string;
   type: EventType;
-  orderRef: string;
+  /** Absent for the tenant's own events (an endpoint disabled, a delivery given up). */
+  orderRef?: string;
   instructionRef?: string;
   occurredAt: string;
   payload: string;
@@ -25,6 +26,7 @@ const INSERT_DELIVERIES = `
   select gen_random_uuid(), e.tenant_id, e.id, ?, ?, 'PENDING', 0, ?, ?
   from webhook_endpoint e
   where e.tenant_id = ? and e.enabled and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, ?))
+    and e.id is distinct from ?
   returning id`;
 
 /**
@@ -33,7 +35,13 @@ const INSERT_DELIVERIES = `
  * together or not at all (the outbox the delivery dispatcher works from). Returns the new
  * deliveries' ids, for the caller to start once its transaction has committed.
  */
-export async function recordEvents(em: EntityManager, tenantId: string, events: OutboxEvent[]): Promise<string[]> {
+export async function recordEvents(
+  em: EntityManager,
+  tenantId: string,
+  events: OutboxEvent[],
+  /** An endpoint that gets no delivery of these (the one whose failure they tell). */
+  exceptEndpointId?: string,
+): Promise<string[]> {
   const connection = em.getConnection();
   // Times from here, not the database's now(): a row's created_at is a pagination key, and the
   // cursor carries milliseconds (now() has microseconds, and one value for the whole transaction).
@@ -47,7 +55,7 @@ export async function recordEvents(em: EntityManager, tenantId: string, events: 
         tenantId,
         event.eventKey,
         event.type,
-        event.orderRef,
+        event.orderRef ?? null,
         event.instructionRef ?? null,
         event.occurredAt,
         event.payload,
@@ -59,7 +67,7 @@ export async function recordEvents(em: EntityManager, tenantId: string, events: 
     if (inserted.length === 0) continue; // recorded by an earlier try
     const rows: { id: string }[] = await connection.execute(
       INSERT_DELIVERIES,
-      [event.id, event.type, recordedAt, recordedAt, tenantId, event.type],
+      [event.id, event.type, recordedAt, recordedAt, tenantId, event.type, exceptEndpointId ?? null],
       'all',
       em.getTransactionContext(),
     );

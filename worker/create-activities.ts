@@ -34,6 +34,6 @@ export function createActivities({
   const box = SecretBox.fromMasterKeys(masterKeys);
   return {
     ...createOrderActivities({ orm, apps, box, temporal }),
-    ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls }),
+    ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls, temporal }),
   };
 }

@@ -93,6 +93,13 @@ export const ProblemSchema = z
   })
   .openapi('Problem');
 
+export const RequiredIdempotencyHeaderSchema = z.object({
+  'idempotency-key': z.string().min(1).max(255).openapi({
+    description:
+      'Required: same key and body within 24 h returns the first answer; the same key with another body is a 422',
+  }),
+});
+
 export const IdempotencyHeaderSchema = z.object({
   'idempotency-key': z.string().min(1).max(255).optional().openapi({
     description: 'Same key and body within 24 h returns the first answer; the same key with another body is a 422',

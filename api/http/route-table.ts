@@ -4,7 +4,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { ZodObject, ZodType } from 'zod';
 import { grants, type Role } from '../../domain/roles.js';
 import type { Principal } from '../auth/principal.js';
-import { IdempotencyHeaderSchema } from './common-schemas.js';
+import { IdempotencyHeaderSchema, RequiredIdempotencyHeaderSchema } from './common-schemas.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { Reply } from './reply.js';
 import './locals.js';
@@ -86,6 +86,8 @@ export interface RouteDefinition<
    * connection. Its idempotency rests on what it calls (an update id), its answer is stored after.
    */
   transactional?: boolean;
+  /** A change that must not be made twice by a retried request (a refund): without an Idempotency-Key it is a 400. */
+  idempotencyKeyRequired?: boolean;
   /**
    * Checks that reach outside the database (a host name resolved), made with the parsed input before
    * the request's transaction opens, so that no transaction waits on them; `em` is outside it (a
@@ -105,6 +107,7 @@ interface StoredRoute {
   body?: ZodType;
   responses: Record<number, { description: string; schema?: ZodType }>;
   transactional?: boolean;
+  idempotencyKeyRequired?: boolean;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
@@ -195,7 +198,11 @@ export class RouteTable {
     const headerShapes = [
       scopeHeaders,
       definition.headers,
-      honoursIdempotencyKey(definition) ? IdempotencyHeaderSchema : undefined,
+      definition.idempotencyKeyRequired
+        ? RequiredIdempotencyHeaderSchema
+        : honoursIdempotencyKey(definition)
+          ? IdempotencyHeaderSchema
+          : undefined,
     ]
       .filter((h): h is ZodObject => h !== undefined)
       .map((h) => h.shape);
@@ -261,6 +268,11 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     reply = await call(runtime.orm.em.fork());
   } else {
     const key = honoursIdempotencyKey(route) ? req.header('idempotency-key') : undefined;
+    if (key === undefined && route.idempotencyKeyRequired) {
+      throw new ApiError(400, 'validation_failed', 'this change needs an Idempotency-Key', [
+        { path: 'headers.idempotency-key', code: 'required', message: 'send a key unique to this change' },
+      ]);
+    }
     const transactional = route.transactional ?? true;
     if (key === undefined) {
       reply = transactional ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());

@@ -1,4 +1,5 @@
 import type { Tenant } from '../../db/entities/index.js';
+import { DEFAULT_ARREARS_EXPIRY_DAYS } from '../../domain/dunning.js';
 
 export function presentTenant(tenant: Tenant) {
   return {
@@ -7,6 +8,8 @@ export function presentTenant(tenant: Tenant) {
     name: tenant.name,
     timeZone: tenant.timeZone ?? null,
     dunning: tenant.dunningRetryDelaysDays ? { retryDelaysDays: tenant.dunningRetryDelaysDays } : null,
+    returnsPolicy: tenant.returnsPolicy ?? 'RECOLLECT',
+    arrearsExpiryDays: tenant.arrearsExpiryDays ?? DEFAULT_ARREARS_EXPIRY_DAYS,
     createdAt: tenant.createdAt.toISOString(),
     updatedAt: tenant.updatedAt.toISOString(),
   };

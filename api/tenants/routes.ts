@@ -40,6 +40,8 @@ export function addTenantRoutes(routes: RouteTable): void {
         name: body.name,
         timeZone: body.timeZone ?? null,
         dunningRetryDelaysDays: body.dunning?.retryDelaysDays ?? null,
+        returnsPolicy: body.returnsPolicy ?? null,
+        arrearsExpiryDays: body.arrearsExpiryDays ?? null,
         createdAt: now,
         updatedAt: now,
       });
@@ -100,6 +102,8 @@ export function addTenantRoutes(routes: RouteTable): void {
       if (body.name !== undefined) tenant.name = body.name;
       if (body.timeZone !== undefined) tenant.timeZone = body.timeZone;
       if (body.dunning !== undefined) tenant.dunningRetryDelaysDays = body.dunning?.retryDelaysDays ?? null;
+      if (body.returnsPolicy !== undefined) tenant.returnsPolicy = body.returnsPolicy;
+      if (body.arrearsExpiryDays !== undefined) tenant.arrearsExpiryDays = body.arrearsExpiryDays;
       recordAudit(em, principal, {
         action: 'tenant.update',
         targetType: 'tenant',

@@ -23,11 +23,30 @@ const TimeZoneSchema = z
   })
   .openapi({ example: 'Europe/London' });
 
+const ReturnsPolicySchema = z.enum(['RECOLLECT', 'FAIL']).openapi({
+  description:
+    'What a payment taken back after it settled does: RECOLLECT (default) collects it again on the dunning schedule when its return ' +
+    'code allows (insufficient_funds, refer_to_payer; never a chargeback), FAIL fails it. Orders keep the policy they were taken with.',
+});
+
+const ArrearsExpiryDaysSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(365)
+  .openapi({
+    description:
+      'Days a LATE instruction with nothing planned waits before it fails `expired`, and a FAILED one may be retried (default 30). ' +
+      'Orders keep the value they were taken with.',
+  });
+
 export const CreateTenantSchema = z
   .object({
     name: TextSchema(200),
     timeZone: TimeZoneSchema.optional(),
     dunning: DunningSchema.optional(),
+    returnsPolicy: ReturnsPolicySchema.optional(),
+    arrearsExpiryDays: ArrearsExpiryDaysSchema.optional(),
   })
   .strict()
   .openapi('CreateTenant');
@@ -37,6 +56,8 @@ export const UpdateTenantSchema = z
     name: TextSchema(200).optional(),
     timeZone: TimeZoneSchema.nullable().optional(),
     dunning: DunningSchema.nullable().optional(),
+    returnsPolicy: ReturnsPolicySchema.nullable().optional(),
+    arrearsExpiryDays: ArrearsExpiryDaysSchema.nullable().optional(),
   })
   .strict()
   .openapi('UpdateTenant');
@@ -48,6 +69,8 @@ export const TenantSchema = z
     name: z.string(),
     timeZone: z.string().nullable(),
     dunning: DunningSchema.nullable(),
+    returnsPolicy: ReturnsPolicySchema,
+    arrearsExpiryDays: z.number().int(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

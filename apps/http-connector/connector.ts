@@ -122,8 +122,15 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         reference: { tenantId: refund.tenantId, orderRef: refund.orderRef, instructionRef: refund.instructionRef },
         callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
       });
-      const response = await send('POST', `${url}/refunds`, idempotencyKey, body, installation.secrets.signingSecret, timeoutMs);
-      return checkedRefund(answered(response) as RefundAnswer, WHO);
+      const response = await send(
+        'POST',
+        `${url}/refunds`,
+        idempotencyKey,
+        body,
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
+      return checkedRefund(answered(response), WHO);
     },
     async getRefundStatus(providerRef, installation): Promise<RefundOutcome> {
       const { url, timeoutMs } = settings(installation.configuration);
@@ -135,7 +142,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         installation.secrets.signingSecret,
         timeoutMs,
       );
-      return checkedRefund(answered(response) as RefundAnswer, WHO);
+      return checkedRefund(answered(response), WHO);
     },
     async findByIdempotencyKey(idempotencyKey, installation) {
       const { url, timeoutMs } = settings(installation.configuration);

@@ -61,7 +61,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
     // Vouchers are payouts: nothing to refund.
     ...(appId === 'SANDBOX_VOUCHERS'
       ? {}
-      : {
+      : ({
           async refund(refund, idempotencyKey, installation): Promise<RefundOutcome> {
             const response = await bounded(
               client.post<SandboxPayment>('v1/refunds', {
@@ -90,7 +90,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
             );
             return checkedRefund(refundAnswerOf(answered(response)), WHO);
           },
-        } satisfies Pick<AppConnector, 'refund' | 'getRefundStatus'>),
+        } satisfies Pick<AppConnector, 'refund' | 'getRefundStatus'>)),
     async execute(payment, idempotencyKey, installation) {
       const response = await bounded(
         client.post<SandboxPayment>('v1/payments', {
@@ -108,7 +108,8 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
               orderRef: payment.orderRef,
               instructionRef: payment.instructionRef,
             },
-            ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}),
+            // Bank debits settle by callback; card payments are called back only when charged back.
+            ...(appId === 'SANDBOX_VOUCHERS' ? {} : { callbackUrl: callbackUrl(appId) }),
           },
         }),
       );

@@ -8,6 +8,7 @@ const sandbox = createSandboxApp({
   dataDir: config.sandboxDataDir,
   settleMs: config.sandboxSettleMs,
   hangMs: config.sandboxHangMs,
+  returnMs: config.sandboxReturnMs,
   log: (line) => console.log(line),
 });
 const server = sandbox.app.listen(config.sandboxPort, config.sandboxHost, (error) => {

@@ -22,6 +22,8 @@ export type CardBehaviour =
 const SETTLED: Resolution = { status: 'SETTLED' };
 
 const CARD_INSTRUMENTS = new Map<string, CardBehaviour>([
+  // Settles, then is charged back (`fraudulent`) after the sandbox's return delay.
+  ['card_chargeback', { kind: 'answer', resolution: SETTLED }],
   ['card_declined', { kind: 'answer', resolution: decline('do_not_honor', false) }],
   ['card_fraud', { kind: 'answer', resolution: decline('suspected_fraud', false) }],
   ['card_insufficient_funds', { kind: 'answer', resolution: decline('insufficient_funds', true) }],
@@ -45,7 +47,20 @@ const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
   ['bank_insufficient_funds', { resolution: decline('insufficient_funds', true), callback: true }],
   ['bank_account_closed', { resolution: decline('account_closed', false), callback: true }],
   ['bank_no_callback', { resolution: SETTLED, callback: false }],
+  // Settles, then is returned (`insufficient_funds`) after the sandbox's return delay.
+  ['bank_returned', { resolution: SETTLED, callback: true }],
 ]);
+
+/** Instruments whose settled payments are taken back later, and how. */
+const REVERSALS = new Map<string, { kind: 'RETURN' | 'CHARGEBACK'; code: string }>([
+  ['bank_returned', { kind: 'RETURN', code: 'insufficient_funds' }],
+  ['card_chargeback', { kind: 'CHARGEBACK', code: 'fraudulent' }],
+]);
+
+/** Whether (and how) a settled payment with this instrument is taken back after the return delay. */
+export function reversalOf(instrument: string): { kind: 'RETURN' | 'CHARGEBACK'; code: string } | undefined {
+  return REVERSALS.get(instrument);
+}
 
 /** `SANDBOX_BANK` debits and transfers resolve after a delay; any instrument not listed (`bank_ok`) settles. */
 export function bankBehaviour(instrument: string): BankBehaviour {

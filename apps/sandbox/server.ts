@@ -4,8 +4,18 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Res
 import { z } from 'zod';
 import { PAYMENT_NOT_FOUND } from '../app-connector.js';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from './callback-signature.js';
-import { idempotencyScope, Ledger, type PaymentRecord, type SandboxPaymentRequest } from './ledger.js';
-import { bankBehaviour, cardBehaviour, voucherPayout, type Resolution } from './outcomes.js';
+import {
+  idempotencyScope,
+  isPayment,
+  Ledger,
+  type LedgerRecord,
+  type PaymentRecord,
+  type RefundRecord,
+  type ReversalRecord,
+  type SandboxPaymentRequest,
+  type SandboxRefundRequest,
+} from './ledger.js';
+import { bankBehaviour, cardBehaviour, reversalOf, voucherPayout, type Resolution } from './outcomes.js';
 import { VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 
 export interface SandboxOptions {
@@ -15,6 +25,8 @@ export interface SandboxOptions {
   settleMs?: number;
   /** How long the answer to a `card_timeout` payment is held. */
   hangMs?: number;
+  /** How long after it settled a `bank_returned` payment is returned, and a `card_chargeback` one charged back. */
+  returnMs?: number;
   log?: (line: string) => void;
 }
 
@@ -55,6 +67,18 @@ const paymentRequestSchema = z.strictObject({
     .optional(),
 }) satisfies z.ZodType<SandboxPaymentRequest>;
 
+const refundRequestSchema = z.strictObject({
+  paymentId: text,
+  amountMinor: z.string().regex(/^[1-9]\d{0,18}$/),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  reason: z.string().max(200).optional(),
+  reference: z.strictObject({ tenantId: text, orderRef: text, instructionRef: text }),
+  callbackUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
+}) satisfies z.ZodType<SandboxRefundRequest>;
+
 const ledgerFilterSchema = z.object({ tenantId: z.string().optional(), orderRef: z.string().optional() });
 
 /**
@@ -67,6 +91,7 @@ export function createSandboxApp({
   dataDir,
   settleMs = 2000,
   hangMs = 30_000,
+  returnMs = 10_000,
   log = (line) => console.log(line),
 }: SandboxOptions): SandboxApp {
   const ledger = Ledger.open(dataDir);
@@ -96,13 +121,13 @@ export function createSandboxApp({
     if (!filter.success) return refuse(res, 400, 'invalid_request');
     const { tenantId, orderRef } = filter.data;
     const items = ledger
-      .list()
+      .all()
+      .map((record) => presentLedgerItem(record, ledger))
       .filter(
-        ({ request: { reference } }) =>
-          (tenantId === undefined || reference.tenantId === tenantId) &&
-          (orderRef === undefined || reference.orderRef === orderRef),
-      )
-      .map(presentLedgerItem);
+        (item) =>
+          (tenantId === undefined || item.tenantId === tenantId) &&
+          (orderRef === undefined || item.orderRef === orderRef),
+      );
     res.json({ items });
   });
 
@@ -149,7 +174,7 @@ export function createSandboxApp({
     // From here to the ledger append nothing awaits, so two calls with one key cannot both record.
     const existing = ledger.findByIdempotencyKey(apiKey, idempotencyKey);
     if (existing) {
-      if (canonicalJson(existing.request) !== canonicalJson(request)) return refuse(res, 422, 'idempotency_key_reused');
+      if (!samePayment(existing.request, request)) return refuse(res, 422, 'idempotency_key_reused');
       res.status(200).json(presentPayment(existing));
       return;
     }
@@ -185,11 +210,49 @@ export function createSandboxApp({
     );
     // Recorded now: a retry with this key replays the payment, so the flaky key need not be remembered.
     failedOnce.delete(scope);
+    if (payment.status === 'SETTLED') takeBackLater(payment);
     if (behaviour.kind === 'settle-then-hang') {
       // The money has moved; a client that gives up meanwhile learns so from its retry. Closing answers at once.
       await sleep(hangMs, undefined, { signal: stopping.signal }).catch(() => undefined);
     }
     res.status(201).json(presentPayment(payment));
+  });
+
+  // Refunds of a settled payment: cards at once, bank debits later (with a callback).
+  app.post('/v1/refunds', (req, res) => {
+    const apiKey = merchantOf(req);
+    const idempotencyKey = req.header('idempotency-key');
+    if (!idempotencyKey || idempotencyKey.length > 255) return refuse(res, 400, 'idempotency_key_required');
+    const parsed = refundRequestSchema.safeParse(req.body);
+    if (!parsed.success) return refuse(res, 400, 'invalid_request');
+    const request = parsed.data;
+    // From here to the ledger append nothing awaits, so two calls with one key cannot both record.
+    const existing = ledger.findRefundByIdempotencyKey(apiKey, idempotencyKey);
+    if (existing) {
+      if (canonicalJson(withoutCallback(existing.request)) !== canonicalJson(withoutCallback(request)))
+        return refuse(res, 422, 'idempotency_key_reused');
+      res.status(200).json(presentRefund(existing));
+      return;
+    }
+    const payment = ledger.get(request.paymentId);
+    if (!payment || payment.apiKey !== apiKey) return refuse(res, 404, 'payment_not_found');
+    const failure = refundFailure(payment, request);
+    const bank = payment.request.appId === 'SANDBOX_BANK';
+    const refund = recordRefund(
+      apiKey,
+      idempotencyKey,
+      request,
+      failure ? 'FAILED' : bank ? 'PENDING' : 'SUCCEEDED',
+      failure,
+    );
+    if (refund.status === 'PENDING') runInBackground(refundLater(refund), `refunding ${refund.id}`);
+    res.status(201).json(presentRefund(refund));
+  });
+
+  app.get('/v1/refunds/:id', (req, res) => {
+    const refund = ledger.getRefund(req.params.id);
+    if (!refund || refund.apiKey !== merchantOf(req)) return refuse(res, 404, 'not_found');
+    res.json(presentRefund(refund));
   });
 
   app.use((_req, res) => refuse(res, 404, 'not_found'));
@@ -206,6 +269,106 @@ export function createSandboxApp({
   // Bank payments that were pending when the provider last stopped resolve (and call back) now or when due.
   for (const payment of ledger.list()) {
     if (payment.status === 'PENDING') runInBackground(settleLater(payment), `settling ${payment.id}`);
+    if (payment.status === 'SETTLED') takeBackLater(payment);
+  }
+  for (const record of ledger.all()) {
+    if (record.kind === 'REFUND' && record.status === 'PENDING')
+      runInBackground(refundLater(record), `refunding ${record.id}`);
+  }
+
+  /** Why a refund cannot be made, or undefined when it can. */
+  function refundFailure(payment: PaymentRecord, request: SandboxRefundRequest): string | undefined {
+    if (payment.status === 'RETURNED' || payment.status === 'CHARGED_BACK') return 'payment_returned';
+    if (payment.status !== 'SETTLED' || payment.request.direction !== 'DEBIT') return 'payment_not_refundable';
+    if (request.currency !== payment.request.currency) return 'currency_mismatch';
+    const refunded = ledger
+      .refundsOf(payment.id)
+      .filter((r) => r.status !== 'FAILED')
+      .reduce((sum, r) => sum + BigInt(r.request.amountMinor), 0n);
+    if (refunded + BigInt(request.amountMinor) > BigInt(payment.request.amountMinor)) return 'amount_exceeds_payment';
+    return undefined;
+  }
+
+  function recordRefund(
+    apiKey: string,
+    idempotencyKey: string,
+    request: SandboxRefundRequest,
+    status: RefundRecord['status'],
+    failureCode: string | undefined,
+  ): RefundRecord {
+    const now = new Date().toISOString();
+    const refund: RefundRecord = {
+      kind: 'REFUND',
+      id: `sbr_${randomUUID()}`,
+      apiKey,
+      idempotencyKey,
+      request,
+      status,
+      ...(failureCode ? { failureCode } : {}),
+      createdAt: now,
+      updatedAt: now,
+    };
+    ledger.append(refund);
+    return refund;
+  }
+
+  /** A bank refund goes through after the settlement delay, unless the payment was taken back meanwhile. */
+  async function refundLater(refund: RefundRecord): Promise<void> {
+    const dueInMs = Date.parse(refund.createdAt) + settleMs - Date.now();
+    await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
+    const payment = ledger.get(refund.request.paymentId);
+    const returned = payment?.status === 'RETURNED' || payment?.status === 'CHARGED_BACK';
+    const done: RefundRecord = {
+      ...refund,
+      status: returned ? 'FAILED' : 'SUCCEEDED',
+      ...(returned ? { failureCode: 'payment_returned' } : {}),
+      updatedAt: new Date().toISOString(),
+    };
+    ledger.append(done);
+    if (done.request.callbackUrl)
+      await deliverCallback(done.id, done.request.callbackUrl, done.apiKey, presentRefundCallback(done), done.status);
+  }
+
+  /** Payments whose instrument says so are returned (or charged back) a while after they settled, and the merchant told. */
+  function takeBackLater(payment: PaymentRecord): void {
+    const reversal = reversalOf(payment.request.instrument);
+    if (!reversal || payment.request.direction !== 'DEBIT' || ledger.reversalOf(payment.id)) return;
+    runInBackground(
+      (async () => {
+        const dueInMs = Date.parse(payment.updatedAt) + returnMs - Date.now();
+        await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
+        const current = ledger.get(payment.id);
+        if (!current || current.status !== 'SETTLED') return;
+        const refunded = ledger
+          .refundsOf(payment.id)
+          .filter((r) => r.status === 'SUCCEEDED')
+          .reduce((sum, r) => sum + BigInt(r.request.amountMinor), 0n);
+        const now = new Date().toISOString();
+        const record: ReversalRecord = {
+          kind: reversal.kind,
+          id: `sbx_${reversal.kind === 'RETURN' ? 'ret' : 'cb'}_${randomUUID()}`,
+          apiKey: payment.apiKey,
+          idempotencyKey: `reversal:${payment.id}`,
+          paymentId: payment.id,
+          amountMinor: (BigInt(payment.request.amountMinor) - refunded).toString(),
+          code: reversal.code,
+          createdAt: now,
+          updatedAt: now,
+        };
+        ledger.append(record);
+        const takenBack: PaymentRecord = {
+          ...current,
+          status: reversal.kind === 'RETURN' ? 'RETURNED' : 'CHARGED_BACK',
+          returnCode: reversal.code,
+          updatedAt: now,
+        };
+        ledger.append(takenBack);
+        const url = takenBack.request.callbackUrl;
+        if (url)
+          await deliverCallback(takenBack.id, url, takenBack.apiKey, presentCallback(takenBack), takenBack.status);
+      })(),
+      `taking back ${payment.id}`,
+    );
   }
 
   function record(
@@ -234,20 +397,27 @@ export function createSandboxApp({
     const { resolution, callback } = bankBehaviour(payment.request.instrument);
     const resolved: PaymentRecord = { ...payment, ...resolution, updatedAt: new Date().toISOString() };
     ledger.append(resolved);
-    if (callback) await deliverCallback(resolved);
+    const url = resolved.request.callbackUrl;
+    if (callback && url)
+      await deliverCallback(resolved.id, url, resolved.apiKey, presentCallback(resolved), resolved.status);
+    if (resolved.status === 'SETTLED') takeBackLater(resolved);
   }
 
-  async function deliverCallback(payment: PaymentRecord): Promise<void> {
-    const url = payment.request.callbackUrl;
-    if (url === undefined) return;
-    const body = JSON.stringify(presentCallback(payment));
+  async function deliverCallback(
+    id: string,
+    url: string,
+    apiKey: string,
+    message: object,
+    status: string,
+  ): Promise<void> {
+    const body = JSON.stringify(message);
     const attempts = CALLBACK_BACKOFF_MS.length + 1;
     for (let attempt = 1; ; attempt += 1) {
-      const failure = await postCallback(url, payment.apiKey, body);
-      if (failure === undefined) return log(`callback for ${payment.id} (${payment.status}) delivered to ${url}`);
+      const failure = await postCallback(url, apiKey, body);
+      if (failure === undefined) return log(`callback for ${id} (${status}) delivered to ${url}`);
       const givingUp = attempt === attempts;
       log(
-        `callback for ${payment.id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`,
+        `callback for ${id} to ${url} failed (attempt ${attempt} of ${attempts}${givingUp ? ', giving up' : ''}): ${failure}`,
       );
       if (givingUp) return;
       await sleep(CALLBACK_BACKOFF_MS[attempt - 1], undefined, { signal: stopping.signal });
@@ -318,6 +488,39 @@ function canonicalJson(value: unknown): string {
   );
 }
 
+/** Two requests under one key are the same payment if they differ at most in where to call back. */
+function samePayment(a: SandboxPaymentRequest, b: SandboxPaymentRequest): boolean {
+  return canonicalJson(withoutCallback(a)) === canonicalJson(withoutCallback(b));
+}
+
+function withoutCallback<T extends { callbackUrl?: string }>(request: T): Omit<T, 'callbackUrl'> {
+  const { callbackUrl: _, ...rest } = request;
+  return rest;
+}
+
+function presentRefund(refund: RefundRecord) {
+  return {
+    id: refund.id,
+    object: 'refund',
+    paymentId: refund.request.paymentId,
+    status: refund.status,
+    failureCode: refund.failureCode,
+    amountMinor: refund.request.amountMinor,
+    currency: refund.request.currency,
+    createdAt: refund.createdAt,
+    updatedAt: refund.updatedAt,
+  };
+}
+
+function presentRefundCallback(refund: RefundRecord) {
+  return {
+    ...presentRefund(refund),
+    idempotencyKey: refund.idempotencyKey,
+    reference: refund.request.reference,
+    occurredAt: refund.updatedAt,
+  };
+}
+
 function presentPayment(payment: PaymentRecord) {
   const { request } = payment;
   return {
@@ -327,6 +530,7 @@ function presentPayment(payment: PaymentRecord) {
     declineCode: payment.declineCode,
     retryable: payment.retryable,
     voucherCode: payment.voucherCode,
+    returnCode: payment.returnCode,
     amountMinor: request.amountMinor,
     currency: request.currency,
     direction: request.direction,
@@ -343,6 +547,7 @@ function presentCallback(payment: PaymentRecord) {
     status: payment.status,
     declineCode: payment.declineCode,
     retryable: payment.retryable,
+    returnCode: payment.returnCode,
     idempotencyKey: payment.idempotencyKey,
     reference: request.reference,
     amountMinor: request.amountMinor,
@@ -351,20 +556,47 @@ function presentCallback(payment: PaymentRecord) {
   };
 }
 
-function presentLedgerItem(payment: PaymentRecord) {
-  const { request } = payment;
+/**
+ * One line of the provider's ledger: a payment, or a refund, return or chargeback of one (which name
+ * it by `paymentRef`). Amounts are positive; the kind says which way the money went.
+ */
+function presentLedgerItem(record: LedgerRecord, ledger: Ledger) {
+  if (isPayment(record)) {
+    const { request } = record;
+    return {
+      kind: 'PAYMENT' as const,
+      idempotencyKey: record.idempotencyKey,
+      providerRef: record.id,
+      paymentRef: null,
+      appId: request.appId,
+      tenantId: request.reference.tenantId,
+      orderRef: request.reference.orderRef,
+      instructionRef: request.reference.instructionRef,
+      direction: request.direction,
+      amountMinor: request.amountMinor,
+      currency: request.currency,
+      status: record.status,
+      code: record.returnCode ?? record.declineCode ?? null,
+      createdAt: record.createdAt,
+    };
+  }
+  const paymentId = record.kind === 'REFUND' ? record.request.paymentId : record.paymentId;
+  const payment = ledger.get(paymentId);
   return {
-    idempotencyKey: payment.idempotencyKey,
-    providerRef: payment.id,
-    appId: request.appId,
-    tenantId: request.reference.tenantId,
-    orderRef: request.reference.orderRef,
-    instructionRef: request.reference.instructionRef,
-    direction: request.direction,
-    amountMinor: request.amountMinor,
-    currency: request.currency,
-    status: payment.status,
-    createdAt: payment.createdAt,
+    kind: record.kind,
+    idempotencyKey: record.idempotencyKey,
+    providerRef: record.id,
+    paymentRef: paymentId,
+    appId: payment?.request.appId ?? null,
+    tenantId: payment?.request.reference.tenantId ?? null,
+    orderRef: payment?.request.reference.orderRef ?? null,
+    instructionRef: payment?.request.reference.instructionRef ?? null,
+    direction: payment?.request.direction ?? null,
+    amountMinor: record.kind === 'REFUND' ? record.request.amountMinor : record.amountMinor,
+    currency: payment?.request.currency ?? null,
+    status: record.kind === 'REFUND' ? record.status : 'SUCCEEDED',
+    code: record.kind === 'REFUND' ? (record.failureCode ?? null) : record.code,
+    createdAt: record.createdAt,
   };
 }
 

@@ -5,7 +5,7 @@ import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
 import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
 import { outboxEventOf } from '../event-payloads.js';
-import { upsertInstructions } from '../read-model.js';
+import { upsertInstructions, upsertRefunds } from '../read-model.js';
 
 /**
  * Writes an order's changes into the read model (ARCHITECTURE.md, "Temporal design"): the order row,
@@ -22,6 +22,7 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
         { status: projection.status, projectionVersion: projection.version, updatedAt: new Date() },
       );
       if (projection.instructions.length > 0) await upsertInstructions(em, projection);
+      if (projection.refunds?.length) await upsertRefunds(em, projection);
       if (projection.events.length === 0) return [];
       return recordEvents(em, projection.tenantId, await outboxEvents(em, projection));
     });

@@ -1,3 +1,4 @@
+import type { OrderStatus } from '../../domain/instruction-status.js';
 import type { RefusalKind } from '../../domain/refusal.js';
 
 /**
@@ -24,3 +25,15 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
   [CHANGE_REFUSALS.invalid]: { kind: 'invalid', code: 'validation_failed' },
   [CHANGE_REFUSALS.refundTooLarge]: { kind: 'conflict', code: 'refund_exceeds_refundable' },
 };
+
+/** Why a change to an ended order is refused, and what to do instead. */
+export function orderEndedMessage(status: OrderStatus): string {
+  const instead = {
+    ACTIVE: '',
+    COMPLETED: '; refund a settled instruction with POST …/refunds, or create a new order for new payments',
+    COMPLETED_WITH_FAILURES:
+      '; retry a FAILED instruction with POST …/retry, refund a settled one with POST …/refunds, or create a new order',
+    CANCELLED: '; create a new order for new payments',
+  }[status];
+  return `the order is ${status}${instead}`;
+}

@@ -3,7 +3,7 @@ import { requestFingerprint } from '../../api/http/idempotency.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { formatAmount } from '../../domain/money.js';
 import type { OrderService } from '../order-service.js';
-import { presentOrder } from './presenter.js';
+import { presentOrder, presentRefund } from './presenter.js';
 import {
   AmendInstructionSchema,
   InstructionInputSchema,
@@ -12,8 +12,13 @@ import {
   OrderRefParamsSchema,
   OrderSchema,
   PayInstructionSchema,
+  RefundInputSchema,
+  RefundListSchema,
+  RefundSchema,
   ResolveInstructionSchema,
+  RetryInstructionSchema,
 } from './schemas.js';
+import { PageQuerySchema } from '../../api/http/common-schemas.js';
 
 /**
  * An Idempotency-Key becomes the update's id, with the request it came with: a retried request is
@@ -131,6 +136,70 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       const { orderRef, instructionRef } = params;
       const id = updateIdOf(req);
       const changed = await orders.resolveInstruction(em, principal, tenantId, orderRef, instructionRef, body, id);
+      return { status: 200, body: presentOrder(changed.order, changed.instructions) };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/order-management/:orderRef/instructions/:instructionRef/refunds',
+    scope: 'tenant',
+    roles: ['tenant-refund-write'],
+    summary: 'Refund a settled collection, in full or in part',
+    description:
+      'Through the app that collected it, under an idempotency key of its own: made exactly once. An instruction may be refunded ' +
+      'several times, never more in total than settled less what was refunded or returned (409 `refund_exceeds_refundable` says how ' +
+      'much is left). Refused (409) for a payout, or an instruction not SETTLED (a payment taken back is not refunded). Card refunds ' +
+      'answer at once; bank refunds are PENDING until the provider calls back. Idempotency-Key required.',
+    tags: ['Refunds'],
+    params: InstructionRefParamsSchema,
+    body: RefundInputSchema,
+    idempotencyKeyRequired: true,
+    responses: { 201: { description: 'The refund as it now stands', schema: RefundSchema } },
+    problems: [409, 503],
+    transactional: false,
+    handler: async ({ params, body, em, req, context: { tenantId } }) => {
+      const { orderRef, instructionRef } = params;
+      const refund = await orders.createRefund(em, tenantId, orderRef, instructionRef, body, updateIdOf(req)!);
+      return { status: 201, body: presentRefund(refund) };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/order-management/:orderRef/instructions/:instructionRef/refunds',
+    scope: 'tenant',
+    roles: ['tenant-refund-read'],
+    summary: 'The refunds of an instruction, newest first',
+    tags: ['Refunds'],
+    params: InstructionRefParamsSchema,
+    query: PageQuerySchema,
+    responses: { 200: { description: 'A page of refunds', schema: RefundListSchema } },
+    handler: async ({ params, query, em, context: { tenantId } }) => {
+      const page = await orders.listRefunds(em, tenantId, params.orderRef, params.instructionRef, query);
+      return { status: 200, body: { items: page.items.map(presentRefund), nextCursor: page.nextCursor } };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/order-management/:orderRef/instructions/:instructionRef/retry',
+    scope: 'tenant',
+    roles: ['tenant-order-write'],
+    summary: 'Retry a FAILED instruction',
+    description:
+      'It opens again with a new idempotency key, due at `dueDate` (now when absent), on another instrument if one is named, with ' +
+      'the dunning schedule from its start; an order that had ended is ACTIVE again. Refused (409) for an instruction not FAILED, ' +
+      'while an outcome of it is unknown, in a cancelled order, or once the order has closed.',
+    tags: ['Order changes'],
+    params: InstructionRefParamsSchema,
+    body: RetryInstructionSchema,
+    responses: { 200: { description: 'The order as it now stands', schema: OrderSchema } },
+    problems: [409, 503],
+    transactional: false,
+    handler: async ({ params, body, em, req, context: { tenantId } }) => {
+      const { orderRef, instructionRef } = params;
+      const changed = await orders.retryInstruction(em, tenantId, orderRef, instructionRef, body, updateIdOf(req));
       return { status: 200, body: presentOrder(changed.order, changed.instructions) };
     },
   });

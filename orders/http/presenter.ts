@@ -1,10 +1,11 @@
-import type { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import type { PaymentInstruction, PaymentOrder, PaymentRefund } from '../../db/entities/index.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
 import { formatAmount } from '../../domain/money.js';
+import { orderTotals } from '../../domain/order-totals.js';
 import type { z } from '../../api/http/zod.js';
 import { orderWorkflowId } from '../contract/ids.js';
 import { instructionFromRow } from '../read-model.js';
-import { InstructionSchema } from './schemas.js';
+import { InstructionSchema, RefundSchema } from './schemas.js';
 
 function presentOrderFields(order: PaymentOrder) {
   return {
@@ -21,7 +22,22 @@ function presentOrderFields(order: PaymentOrder) {
 
 /** The order with every instruction: the detail route and the create answer. */
 export function presentOrder(order: PaymentOrder, instructions: PaymentInstruction[]) {
-  return { ...presentOrderFields(order), instructions: instructions.map(presentInstruction) };
+  return {
+    ...presentOrderFields(order),
+    totals: presentTotals(orderTotals(instructions.map((row) => instructionFromRow(row)))),
+    instructions: instructions.map(presentInstruction),
+  };
+}
+
+function presentTotals(totals: ReturnType<typeof orderTotals>) {
+  return Object.fromEntries(
+    Object.entries(totals).map(([currency, sums]) => [
+      currency,
+      Object.fromEntries(
+        Object.entries(sums).map(([k, v]) => [k, formatAmount(v as string, currency)]),
+      ) as unknown as typeof sums,
+    ]),
+  );
 }
 
 /** The order as lists show it: a count of its instructions by status instead of the instructions. */
@@ -41,6 +57,9 @@ function presentInstruction(row: PaymentInstruction): z.output<typeof Instructio
   const instruction = instructionFromRow(row) as unknown as Record<string, unknown>;
   const shownOtherwise: Record<string, unknown> = {
     amount: formatAmount(row.amountMinor, row.currency),
+    settledAmount: formatAmount(row.settledAmountMinor, row.currency),
+    refundedAmount: formatAmount(row.refundedAmountMinor, row.currency),
+    returnedAmount: formatAmount(row.returnedAmountMinor, row.currency),
     openDate: row.openAt.toISOString(),
     dueDate: row.dueAt.toISOString(),
     metadata: row.metadata,
@@ -48,4 +67,23 @@ function presentInstruction(row: PaymentInstruction): z.output<typeof Instructio
   return Object.fromEntries(
     API_FIELDS.map((field) => [field, field in shownOtherwise ? shownOtherwise[field] : (instruction[field] ?? null)]),
   ) as z.output<typeof InstructionSchema>;
+}
+
+/** A refund as the API shows it: amounts as decimal strings, absent values as null. */
+export function presentRefund(refund: PaymentRefund): z.output<typeof RefundSchema> {
+  return {
+    refundId: refund.refundId,
+    instructionRef: refund.instructionRef,
+    number: refund.number,
+    amount: formatAmount(refund.amountMinor, refund.currency),
+    currency: refund.currency,
+    reason: refund.reason ?? null,
+    paymentRef: refund.paymentRef,
+    status: refund.status,
+    providerRef: refund.providerRef ?? null,
+    failureCode: refund.failureCode ?? null,
+    createdAt: refund.createdAt.toISOString(),
+    succeededAt: refund.succeededAt?.toISOString() ?? null,
+    failedAt: refund.failedAt?.toISOString() ?? null,
+  };
 }

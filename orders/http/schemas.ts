@@ -3,6 +3,7 @@ import { parseScheduleDate } from '../../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
 import { parseAmount } from '../../domain/money.js';
+import { REFUND_STATUSES } from '../../domain/refund.js';
 import { PAYMENT_METHODS } from '../../domain/scheme.js';
 import {
   AmountSchema,
@@ -167,6 +168,54 @@ export const PayInstructionSchema = z
   })
   .openapi('InstructionPayment');
 
+export const RefundInputSchema = z
+  .object({
+    amount: z
+      .string()
+      .regex(/^(0|[1-9]\d{0,17})(\.\d+)?$/, { error: 'must be a positive decimal string such as "12.50"' })
+      .openapi({
+        description: 'In the instruction’s currency; at most what settled less what was refunded or returned',
+      }),
+    reason: TextSchema(200).optional().openapi({ description: 'Why: kept with the refund and sent to the provider' }),
+  })
+  .strict()
+  .openapi('RefundRequest');
+
+export const RefundSchema = z
+  .object({
+    refundId: z.uuid(),
+    instructionRef: z.string(),
+    number: z.number().int().openapi({ description: 'Its place among the instruction’s refunds, from 1' }),
+    amount: z.string(),
+    currency: z.string(),
+    reason: z.string().nullable(),
+    paymentRef: z.string().openapi({ description: 'The provider’s reference of the payment refunded' }),
+    status: z.enum(REFUND_STATUSES),
+    providerRef: z.string().nullable(),
+    failureCode: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    succeededAt: z.iso.datetime().nullable(),
+    failedAt: z.iso.datetime().nullable(),
+  })
+  .openapi('Refund');
+
+export const RefundListSchema = z
+  .object({ items: z.array(RefundSchema), nextCursor: z.string().nullable() })
+  .openapi('RefundList');
+
+export const RetryInstructionSchema = z
+  .object({
+    financialInstrumentId: FinancialInstrumentIdSchema.optional().openapi({
+      description: 'Collect from (or pay to) this instrument instead',
+    }),
+    dueDate: ScheduleDateSchema.optional().openapi({ description: 'When to try; now when absent or past' }),
+  })
+  .strict()
+  .openapi('InstructionRetry', {
+    description:
+      'Only for a FAILED instruction: it opens again, with a new idempotency key and the dunning schedule from its start.',
+  });
+
 export const ResolveInstructionSchema = z
   .object({
     outcome: z.enum(['SETTLED', 'NOT_PAID']).openapi({
@@ -238,6 +287,19 @@ export const InstructionSchema = z
     providerRef: z.string().nullable(),
     voucherCode: z.string().nullable(),
     failureCode: z.string().nullable(),
+    settledAmount: z
+      .string()
+      .openapi({
+        description: 'What settled, every time it did (a payment returned and collected again counts twice)',
+      }),
+    refundedAmount: z.string().openapi({ description: 'What refunds that succeeded gave back' }),
+    returnedAmount: z.string().openapi({ description: 'What returns and chargebacks took back' }),
+    returnCode: z
+      .string()
+      .nullable()
+      .openapi({
+        description: 'Why its last settled payment was taken back: the bank’s return code, or the chargeback’s reason',
+      }),
     nextActionAt: Timestamp,
     openedAt: Timestamp,
     processingAt: Timestamp,
@@ -245,8 +307,23 @@ export const InstructionSchema = z
     settledAt: Timestamp,
     failedAt: Timestamp,
     cancelledAt: Timestamp,
+    returnedAt: Timestamp,
   })
   .openapi('Instruction');
+
+const CurrencyTotalsSchema = z
+  .object({
+    collected: z.string(),
+    refunded: z.string(),
+    returned: z.string(),
+    netCollected: z.string(),
+    paidOut: z.string(),
+    outstanding: z.string(),
+  })
+  .openapi('CurrencyTotals', {
+    description:
+      'Decimal amounts: collected (every settlement), refunded, returned (returns and chargebacks), netCollected (collected less both), paidOut, and outstanding (instructions not yet settled, failed or cancelled)',
+  });
 
 export const OrderSchema = z
   .object({
@@ -258,6 +335,7 @@ export const OrderSchema = z
     workflowId: z.string(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
+    totals: z.record(z.string(), CurrencyTotalsSchema).openapi({ description: 'Per currency' }),
     instructions: z.array(InstructionSchema),
   })
   .openapi('Order');
@@ -270,7 +348,7 @@ const InstructionSummarySchema = z
   .openapi('InstructionSummary', { description: 'How many instructions the order has, by status' });
 
 /** An order as lists show it: without its instructions, which GET /order-management/{orderRef} has. */
-export const OrderSummarySchema = OrderSchema.omit({ instructions: true })
+export const OrderSummarySchema = OrderSchema.omit({ instructions: true, totals: true })
   .extend({ instructionSummary: InstructionSummarySchema })
   .openapi('OrderSummary');
 
@@ -284,3 +362,6 @@ export const ListOrdersQuerySchema = PageQuerySchema.extend({
 export const OrderListSchema = z
   .object({ items: z.array(OrderSummarySchema), nextCursor: z.string().nullable() })
   .openapi('OrderList');
+
+export type RefundInput = z.infer<typeof RefundInputSchema>;
+export type RetryInstructionInput = z.infer<typeof RetryInstructionSchema>;

@@ -1,16 +1,20 @@
 // What operators see of the order in the Temporal UI (ARCHITECTURE.md, "Temporal design"): its status
 // and next action as search attributes, its totals as a memo, each upserted only when it changed.
 import { condition, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import { isAtRest } from '../../domain/instruction-status.js';
+import { orderTotals } from '../../domain/order-totals.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
-import { nextActionAt, type InstructionMachine } from './instruction-machine.js';
+import type { InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
 
 export class OperatorView {
   /** Something changed since operators were last shown the order (a new run shows it afresh). */
   private stale = true;
 
-  constructor(private readonly state: OrderState) {}
+  constructor(
+    private readonly state: OrderState,
+    /** The next moment something happens to an instruction, as the order plans it. */
+    private readonly nextActionOf: (machine: InstructionMachine) => string | undefined,
+  ) {}
 
   markStale(): void {
     this.stale = true;
@@ -27,7 +31,7 @@ export class OperatorView {
       this.stale = false;
       const next =
         state.instructions
-          .map(nextActionAt)
+          .map((m) => this.nextActionOf(m))
           .filter((at): at is string => at !== undefined)
           .sort()[0] ?? null;
       if (state.shown.status !== state.status || state.shown.nextActionAt !== next) {
@@ -38,31 +42,13 @@ export class OperatorView {
         state.shown.status = state.status;
         state.shown.nextActionAt = next;
       }
-      const totals = JSON.stringify(totalsOf(state.instructions));
+      const totals = JSON.stringify(
+        orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
+      );
       if (state.shown.totals !== totals) {
         upsertMemo({ totals: JSON.parse(totals) as unknown });
         state.shown.totals = totals;
       }
     }
   }
-}
-
-/** Money per currency, in minor units: collected and paid out so far, and still to move. */
-function totalsOf(
-  instructions: InstructionMachine[],
-): Record<string, { collected: string; paidOut: string; outstanding: string }> {
-  const sums = new Map<string, { collected: bigint; paidOut: bigint; outstanding: bigint }>();
-  for (const { plan, status } of instructions) {
-    const sum = sums.get(plan.currency) ?? { collected: 0n, paidOut: 0n, outstanding: 0n };
-    const amount = BigInt(plan.amountMinor);
-    if (status === 'SETTLED') sum[plan.direction === 'DEBIT' ? 'collected' : 'paidOut'] += amount;
-    else if (!isAtRest(status)) sum.outstanding += amount;
-    sums.set(plan.currency, sum);
-  }
-  return Object.fromEntries(
-    [...sums].map(([currency, sum]) => [
-      currency,
-      { collected: sum.collected.toString(), paidOut: sum.paidOut.toString(), outstanding: sum.outstanding.toString() },
-    ]),
-  );
 }

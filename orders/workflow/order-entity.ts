@@ -3,7 +3,7 @@
 // workflow function wires these to Temporal; the loops, the projector and the operator view read
 // and mark what changed here.
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
-import { DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
+import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
 import { refundableMinor } from '../../domain/refund.js';
@@ -24,7 +24,7 @@ import type {
   SignalledRefundResult,
   SignalledResult,
 } from '../contract/messages.js';
-import { CHANGE_REFUSALS } from '../contract/refusals.js';
+import { CHANGE_REFUSALS, orderEndedMessage } from '../contract/refusals.js';
 import {
   amendRefusal,
   applyAmendment,
@@ -49,8 +49,6 @@ import {
 import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 3600_000;
-/** Arrears expire after this by default, and a FAILED instruction can be retried for as long. */
-export const DEFAULT_ARREARS_EXPIRY_DAYS = 30;
 
 /** The whole order, serialisable: what continue-as-new carries to the next run. */
 export interface OrderState {
@@ -194,7 +192,11 @@ export class OrderEntity {
   takeReversal(machine: InstructionMachine, reversal: Extract<CallResult, { status: 'RETURNED' }>): void {
     applyReturn(machine, reversal, Date.now(), this.policy());
     this.tell(machine, 'instruction.returned');
-    log.warn('payment taken back after it settled', { ...this.logFields(machine), kind: reversal.kind, code: reversal.code });
+    log.warn('payment taken back after it settled', {
+      ...this.logFields(machine),
+      kind: reversal.kind,
+      code: reversal.code,
+    });
     this.changed(machine);
   }
 
@@ -222,11 +224,17 @@ export class OrderEntity {
   validateRefund({ instructionRef, amountMinor, refundId }: CreateRefund): void {
     const machine = this.existing(instructionRef);
     const ref = machine.plan.instructionRef;
-    if (machine.refunds.some((r) => r.refundId === refundId)) refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
-    if (machine.plan.direction !== 'DEBIT') refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is a payout; only collections are refunded`);
+    if (machine.refunds.some((r) => r.refundId === refundId))
+      refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
+    if (machine.plan.direction !== 'DEBIT')
+      refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is a payout; only collections are refunded`);
     if (machine.status !== 'SETTLED') {
-      const why = machine.returnCode !== undefined && machine.status !== 'PROCESSING' ? ' (its payment was taken back)' : '';
-      refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is ${machine.status}${why}; only a SETTLED collection can be refunded`);
+      const why =
+        machine.returnCode !== undefined && machine.status !== 'PROCESSING' ? ' (its payment was taken back)' : '';
+      refuse(
+        CHANGE_REFUSALS.notChangeable,
+        `instruction ${ref} is ${machine.status}${why}; only a SETTLED collection can be refunded`,
+      );
     }
     const left = refundableMinor(machine, machine.refunds);
     if (BigInt(amountMinor) > left) {
@@ -238,7 +246,10 @@ export class OrderEntity {
   }
 
   /** The new refund, for its loop to be started. */
-  createRefund({ instructionRef, refundId, amountMinor, reason }: CreateRefund): { machine: InstructionMachine; refund: RefundMachine } {
+  createRefund({ instructionRef, refundId, amountMinor, reason }: CreateRefund): {
+    machine: InstructionMachine;
+    refund: RefundMachine;
+  } {
     const machine = this.machines.get(instructionRef)!;
     const refund: RefundMachine = {
       refundId,
@@ -280,7 +291,8 @@ export class OrderEntity {
   }
 
   validateRetry({ instructionRef, dueAt }: RetryInstruction): void {
-    if (this.state.cancelRequested) refuse(CHANGE_REFUSALS.orderNotActive, 'the order was cancelled; create a new order instead');
+    if (this.state.cancelRequested)
+      refuse(CHANGE_REFUSALS.orderNotActive, 'the order was cancelled; create a new order instead');
     const refusal = retryRefusal(this.existing(instructionRef));
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
     const machine = this.machines.get(instructionRef)!;
@@ -420,10 +432,12 @@ export class OrderEntity {
 
   /** The order's instructions now tell another outcome than the one it has (a settled payment returned and failed). */
   outcomeChanged(): boolean {
-    return orderStatusOf(
-      this.state.instructions.map((m) => m.status),
-      this.state.cancelRequested,
-    ) !== this.state.status;
+    return (
+      orderStatusOf(
+        this.state.instructions.map((m) => m.status),
+        this.state.cancelRequested,
+      ) !== this.state.status
+    );
   }
 
   /** An instruction of an ended order moves again (a payment returned and collected again, a retry). */
@@ -456,7 +470,8 @@ export class OrderEntity {
       if (until === undefined || end > until) until = end;
     };
     for (const m of state.instructions) {
-      if (m.status === 'SETTLED' && m.plan.direction === 'DEBIT') extend(m.settledAt, state.reversalWindowMs?.[m.plan.appId]);
+      if (m.status === 'SETTLED' && m.plan.direction === 'DEBIT')
+        extend(m.settledAt, state.reversalWindowMs?.[m.plan.appId]);
       if (m.status === 'FAILED' && !state.cancelRequested) extend(m.failedAt, state.arrearsExpiryMs);
     }
     return until;
@@ -573,18 +588,6 @@ export class OrderEntity {
     const { status } = this.state;
     if (status !== 'ACTIVE') refuse(CHANGE_REFUSALS.orderNotActive, orderEndedMessage(status));
   }
-}
-
-/** Why a change to an ended order is refused, and what to do instead. */
-export function orderEndedMessage(status: OrderStatus): string {
-  const instead = {
-    ACTIVE: '',
-    COMPLETED: '; refund a settled instruction with POST …/refunds, or create a new order for new payments',
-    COMPLETED_WITH_FAILURES:
-      '; retry a FAILED instruction with POST …/retry, refund a settled one with POST …/refunds, or create a new order',
-    CANCELLED: '; create a new order for new payments',
-  }[status];
-  return `the order is ${status}${instead}`;
 }
 
 function refuse(type: string, message: string): never {

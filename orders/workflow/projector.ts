@@ -28,7 +28,13 @@ export class Projector {
   /** Nothing is left to project and no projection is under way. */
   idle(): boolean {
     const { state } = this.order;
-    return state.dirty.length === 0 && state.events.length === 0 && !state.orderDirty && !this.projecting;
+    return (
+      state.dirty.length === 0 &&
+      state.dirtyRefunds!.length === 0 &&
+      state.events.length === 0 &&
+      !state.orderDirty &&
+      !this.projecting
+    );
   }
 
   /** An update's answer, once the read model shows its change (or after a few seconds, if it is slow). */
@@ -41,8 +47,11 @@ export class Projector {
   async run(): Promise<void> {
     const { state } = this.order;
     for (;;) {
-      await condition(() => state.dirty.length > 0 || state.orderDirty || state.events.length > 0);
+      await condition(
+        () => state.dirty.length > 0 || state.dirtyRefunds!.length > 0 || state.orderDirty || state.events.length > 0,
+      );
       const refs = state.dirty.splice(0);
+      const refunds = this.order.takeDirtyRefunds();
       const events = state.events.splice(0);
       state.orderDirty = false;
       const metadata = Object.fromEntries(
@@ -62,6 +71,7 @@ export class Projector {
             metadata: metadata[ref],
           })),
           events,
+          ...(refunds.length > 0 ? { refunds } : {}),
         },
       ]);
       for (const ref of Object.keys(metadata)) {

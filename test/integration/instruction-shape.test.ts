@@ -40,6 +40,10 @@ function everyField(): Instruction {
     providerRef: 'pay_1',
     voucherCode: 'V-1',
     failureCode: 'insufficient_funds',
+    settledAmountMinor: '9007199254740990',
+    refundedAmountMinor: '1200',
+    returnedAmountMinor: '3400',
+    returnCode: 'refer_to_payer',
     nextActionAt: '2027-02-01T00:00:00.000Z',
     openedAt: '2027-01-01T00:00:01.000Z',
     processingAt: '2027-01-31T00:00:01.000Z',
@@ -47,6 +51,7 @@ function everyField(): Instruction {
     settledAt: '2027-02-02T00:00:00.000Z',
     failedAt: '2027-02-03T00:00:00.000Z',
     cancelledAt: '2027-02-04T00:00:00.000Z',
+    returnedAt: '2027-02-05T00:00:00.000Z',
   };
 }
 

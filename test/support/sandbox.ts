@@ -44,6 +44,7 @@ export interface StartSandboxOptions {
   dataDir?: string;
   settleMs?: number;
   hangMs?: number;
+  returnMs?: number;
 }
 
 /**
@@ -60,6 +61,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     SANDBOX_DATA_DIR: dataDir,
     ...(options.settleMs === undefined ? {} : { SANDBOX_SETTLE_MS: String(options.settleMs) }),
     ...(options.hangMs === undefined ? {} : { SANDBOX_HANG_MS: String(options.hangMs) }),
+    ...(options.returnMs === undefined ? {} : { SANDBOX_RETURN_MS: String(options.returnMs) }),
   };
 
   const written: string[] = [];

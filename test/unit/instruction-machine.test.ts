@@ -6,24 +6,36 @@ import {
   applyCancel,
   applyPayment,
   applyResolution,
+  applyExpiry,
   applyResult,
+  applyRetry,
+  applyReturn,
   changeRefusal,
   decide,
   newMachine,
   nextActionAt,
   payRefusal,
   resolutionRefusal,
+  retryRefusal,
+  reverses,
   startCall,
   stillPending,
   STATUS_POLL_DELAYS_MS,
   transition,
   UNANSWERED_RETRY_MS,
 } from '../../orders/workflow/instruction-machine.js';
+import {
+  applyRefundResult,
+  decideRefund,
+  refundStillPending,
+  type RefundMachine,
+} from '../../orders/workflow/refund-machine.js';
+import { refundableMinor } from '../../domain/refund.js';
 
 const DAY = 24 * 3600_000;
 const t0 = Date.parse('2030-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
-const DUNNING = [DAY, 3 * DAY];
+const DUNNING = { dunningDelaysMs: [DAY, 3 * DAY], returnsPolicy: 'RECOLLECT' } as const;
 
 function plan(overrides: Partial<InstructionPlan> = {}): InstructionPlan {
   const card = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD' as const, priority: 1, voucherGroupIds: [] };
@@ -73,7 +85,7 @@ describe('the instruction state machine', () => {
   it('duns a retryable decline with a new key each time, then fails it', () => {
     const m = newMachine(plan());
     transition(m, 'OPEN', iso(t0));
-    for (const [attempt, delay] of DUNNING.entries()) {
+    for (const [attempt, delay] of DUNNING.dunningDelaysMs.entries()) {
       startCall(m, iso(t0));
       applyResult(
         m,
@@ -321,4 +333,207 @@ describe('the instruction state machine', () => {
     expect(changeRefusal(m, 'cancel')).toMatch(/CANCELLED/);
     expect(() => transition(m, 'OPEN', iso(t0))).toThrow(/illegal transition/);
   });
+
+  it('settles once per payment, and counts what settled each time', () => {
+    const m = settledCard();
+    expect(m).toMatchObject({ status: 'SETTLED', settledAmountMinor: '1000', returnedAmountMinor: '0', keyAttempt: 1 });
+  });
+
+  it('recollects a payment returned for a retryable code: RETURNED, then LATE on the dunning schedule under a new key', () => {
+    const m = settledCard();
+    expect(
+      reverses(m, {
+        status: 'RETURNED',
+        providerRef: 'sbx_1',
+        kind: 'RETURN',
+        code: 'insufficient_funds',
+        appId: 'SANDBOX_BANK',
+      }),
+    ).toBe(false);
+    expect(reverses(m, { status: 'RETURNED', providerRef: 'other', kind: 'RETURN', code: 'insufficient_funds' })).toBe(
+      false,
+    );
+    const reversal = { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' } as const;
+    expect(reverses(m, reversal)).toBe(true);
+    applyReturn(m, reversal, t0 + 60 * DAY, DUNNING);
+    expect(m).toMatchObject({
+      status: 'LATE',
+      returnCode: 'insufficient_funds',
+      returnedAt: iso(t0 + 60 * DAY),
+      returnedAmountMinor: '1000',
+      settledAmountMinor: '1000',
+      failureCode: 'returned:insufficient_funds',
+      keyAttempt: 2,
+      keyUsed: false,
+      retryAt: iso(t0 + 61 * DAY),
+    });
+    expect(decide(m, t0 + 61 * DAY)).toEqual({ kind: 'call' });
+    // Settled again: twice collected, once returned.
+    startCall(m, iso(t0 + 61 * DAY));
+    applyResult(m, { status: 'SETTLED', providerRef: 'sbx_2' }, t0 + 61 * DAY, DUNNING);
+    expect(m).toMatchObject({ status: 'SETTLED', settledAmountMinor: '2000', returnedAmountMinor: '1000' });
+  });
+
+  it('fails a returned payment under the FAIL policy, a chargeback always, and a return with no dunning left', () => {
+    const reversal = { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' } as const;
+    const failPolicy = settledCard();
+    applyReturn(failPolicy, reversal, t0 + 9 * DAY, { ...DUNNING, returnsPolicy: 'FAIL' });
+    expect(failPolicy).toMatchObject({ status: 'FAILED', failedAt: iso(t0 + 9 * DAY), returnedAt: iso(t0 + 9 * DAY) });
+
+    const chargedBack = settledCard();
+    applyReturn(chargedBack, { ...reversal, kind: 'CHARGEBACK', code: 'fraudulent' }, t0 + 9 * DAY, DUNNING);
+    expect(chargedBack).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'charged_back:fraudulent',
+      returnCode: 'fraudulent',
+    });
+
+    const closed = settledCard();
+    applyReturn(closed, { ...reversal, code: 'account_closed' }, t0 + 9 * DAY, DUNNING);
+    expect(closed.status).toBe('FAILED');
+
+    const dunned = settledCard();
+    dunned.declines = DUNNING.dunningDelaysMs.length;
+    applyReturn(dunned, reversal, t0 + 9 * DAY, DUNNING);
+    expect(dunned.status).toBe('FAILED');
+  });
+
+  it('takes back only what was not refunded of a payment, and refunds no more than is left', () => {
+    const m = settledCard();
+    m.refunds.push(
+      refund({ amountMinor: '300', status: 'SUCCEEDED' }),
+      refund({ number: 2, amountMinor: '200', status: 'FAILED' }),
+    );
+    expect(refundableMinor(m, m.refunds)).toBe(700n);
+    m.refunds.push(refund({ number: 3, amountMinor: '100', status: 'PENDING' }));
+    expect(refundableMinor(m, m.refunds)).toBe(600n);
+    applyReturn(
+      m,
+      { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' },
+      t0 + 9 * DAY,
+      DUNNING,
+    );
+    expect(m.returnedAmountMinor).toBe('700');
+  });
+
+  it('expires arrears with nothing planned after the expiry, but never one whose outcome is unknown', () => {
+    const m = newMachine(plan({ financialInstrumentId: undefined }));
+    transition(m, 'OPEN', iso(t0));
+    transition(m, 'LATE', iso(t0 + 2 * DAY));
+    const expiry = 30 * DAY;
+    // Without an expiry (runs from before it), it waits for ever.
+    expect(decide(m, t0 + 400 * DAY)).toEqual({ kind: 'wait', why: 'waits for an amendment or a payment' });
+    expect(decide(m, t0 + 3 * DAY, expiry)).toEqual({
+      kind: 'wait',
+      until: iso(t0 + 32 * DAY),
+      why: 'waits for an amendment or a payment, then expires',
+    });
+    expect(nextActionAt(m, expiry)).toBe(iso(t0 + 32 * DAY));
+    expect(decide(m, t0 + 32 * DAY, expiry)).toEqual({ kind: 'expire' });
+    applyExpiry(m, iso(t0 + 32 * DAY));
+    expect(m).toMatchObject({ status: 'FAILED', failureCode: 'expired' });
+
+    const unknown = newMachine(plan());
+    transition(unknown, 'OPEN', iso(t0));
+    startCall(unknown, iso(t0 + 2 * DAY));
+    applyResult(unknown, { status: 'UNANSWERED' }, t0 + 2 * DAY, DUNNING);
+    expect(decide(unknown, t0 + 40 * DAY, expiry)).toEqual({ kind: 'call' });
+  });
+
+  it('retries a FAILED instruction with a new key, the dunning schedule from its start, at the date given or now', () => {
+    const m = newMachine(plan({ financialInstrumentId: 'card_declined' }));
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0 + 2 * DAY));
+    applyResult(
+      m,
+      { status: 'DECLINED', providerRef: 'p', code: 'do_not_honor', retryable: false },
+      t0 + 2 * DAY,
+      DUNNING,
+    );
+    expect(m.status).toBe('FAILED');
+    expect(retryRefusal(m)).toBeUndefined();
+    const keyBefore = m.keyAttempt;
+    applyRetry(m, { financialInstrumentId: 'card_ok', dueAt: iso(t0 + 5 * DAY) }, t0 + 3 * DAY);
+    expect(m).toMatchObject({
+      status: 'OPEN',
+      declines: 0,
+      failureCode: undefined,
+      keyAttempt: keyBefore,
+      keyUsed: false,
+      plan: expect.objectContaining({ financialInstrumentId: 'card_ok', dueAt: iso(t0 + 5 * DAY) }),
+    });
+    expect(decide(m, t0 + 4 * DAY)).toEqual({ kind: 'wait', until: iso(t0 + 5 * DAY), why: 'falls due' });
+    expect(retryRefusal(m)).toMatch(/only a FAILED instruction/);
+    expect(retryRefusal(settledCard())).toMatch(/SETTLED; only a FAILED/);
+  });
+
+  it('tells what to do instead of changing an instruction at rest', () => {
+    expect(changeRefusal(settledCard(), 'amend')).toMatch(/refund it with POST …\/refunds/);
+  });
 });
+
+describe('the refund state machine', () => {
+  it('calls, and ends with the provider’s answer', () => {
+    const r = refund();
+    expect(decideRefund(r, t0)).toEqual({ kind: 'call' });
+    expect(applyRefundResult(r, { status: 'SUCCEEDED', providerRef: 'sbr_1' }, t0)).toBe(true);
+    expect(r).toMatchObject({ status: 'SUCCEEDED', providerRef: 'sbr_1', succeededAt: iso(t0) });
+    expect(decideRefund(r, t0)).toEqual({ kind: 'done' });
+  });
+
+  it('keeps its key through an unanswered call and asks again an hour later, never failing it', () => {
+    const r = refund();
+    expect(applyRefundResult(r, { status: 'UNANSWERED' }, t0)).toBe(false);
+    expect(r).toMatchObject({ status: 'PENDING', unanswered: true, retryAt: iso(t0 + UNANSWERED_RETRY_MS) });
+    expect(decideRefund(r, t0 + 1000).kind).toBe('wait');
+    expect(decideRefund(r, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
+    applyRefundResult(r, { status: 'UNKNOWN', code: 'http_409' }, t0 + UNANSWERED_RETRY_MS);
+    expect(r.status).toBe('PENDING');
+    // Refused before anything could have reached the provider: nothing was refunded.
+    const rejected = refund();
+    applyRefundResult(rejected, { status: 'REJECTED', code: 'provider_rejected:payment_returned' }, t0);
+    expect(rejected).toMatchObject({ status: 'FAILED', failureCode: 'provider_rejected:payment_returned' });
+  });
+
+  it('waits for a PENDING refund’s callback, asking the provider when it does not come', () => {
+    const r = refund();
+    applyRefundResult(r, { status: 'PENDING', providerRef: 'sbr_2' }, t0);
+    expect(decideRefund(r, t0)).toEqual({
+      kind: 'wait',
+      until: iso(t0 + STATUS_POLL_DELAYS_MS[0]),
+      why: 'awaits the provider',
+    });
+    expect(decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0])).toEqual({ kind: 'ask', providerRef: 'sbr_2' });
+    refundStillPending(r, t0 + STATUS_POLL_DELAYS_MS[0]);
+    expect(r.pending?.nextPollAt).toBe(iso(t0 + STATUS_POLL_DELAYS_MS[0] + STATUS_POLL_DELAYS_MS[1]));
+    r.pending!.result = { status: 'FAILED', providerRef: 'sbr_2', code: 'payment_returned' };
+    const step = decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0] + 1);
+    expect(step).toEqual({ kind: 'finish', result: r.pending!.result });
+  });
+});
+
+/** A card collection settled under its first key, as provider reference sbx_1. */
+function settledCard() {
+  const m = newMachine(plan());
+  transition(m, 'OPEN', iso(t0 + DAY));
+  startCall(m, iso(t0 + 2 * DAY));
+  applyResult(m, { status: 'SETTLED', providerRef: 'sbx_1' }, t0 + 2 * DAY, DUNNING);
+  return m;
+}
+
+function refund(overrides: Partial<RefundMachine> = {}): RefundMachine {
+  return {
+    refundId: 'r-1',
+    instructionRef: 'premium-1',
+    number: 1,
+    amountMinor: '400',
+    currency: 'EUR',
+    paymentRef: 'sbx_1',
+    status: 'PENDING',
+    createdAt: iso(t0),
+    attempts: 0,
+    unanswered: false,
+    revision: 0,
+    ...overrides,
+  };
+}
