@@ -134,7 +134,7 @@ export function createWebhookActivities({
         // delivery of such an event itself, so two dead endpoints cannot tell each other for ever).
         const told: OutboxEvent[] = [];
         if (disabled) told.push(endpointDisabled(endpoint, now, statusCode === 410 ? 'gone' : 'failing'));
-        if (status === 'FAILED' && !event.type.startsWith('webhook.'))
+        if (status === 'FAILED' && !disabled && !event.type.startsWith('webhook.'))
           told.push(deliveryExhausted(delivery, endpoint, event, attempt, now));
         const operational = told.length > 0 ? await recordEvents(tx, delivery.tenantId, told, endpoint.id) : [];
         await tx.getConnection().execute(

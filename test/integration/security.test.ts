@@ -325,6 +325,17 @@ describe('tenant isolation', () => {
       ),
     'DELETE /order-management/:orderRef/instructions/:instructionRef/payment-link': (_a, b) =>
       notFound(b.client.request('DELETE', '/v1/order-management/iso-order-only-a/instructions/x/payment-link')),
+    'POST /order-management/:orderRef/instructions/:instructionRef/refunds': (_a, b) =>
+      notFound(
+        b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/refunds', {
+          body: { amount: '1.00' },
+          headers: { 'idempotency-key': 'iso-refund' },
+        }),
+      ),
+    'GET /order-management/:orderRef/instructions/:instructionRef/refunds': (_a, b) =>
+      notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/refunds')),
+    'POST /order-management/:orderRef/instructions/:instructionRef/retry': (_a, b) =>
+      notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/retry', { body: {} })),
     'POST /order-management/:orderRef/instructions/:instructionRef/pay': (_a, b) =>
       notFound(
         b.client.request('POST', '/v1/order-management/iso-order-only-a/instructions/x/pay', {

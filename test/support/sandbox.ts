@@ -12,8 +12,11 @@ const STOP_TIMEOUT_MS = 10_000;
 const KEPT_OUTPUT_CHARS = 20_000;
 
 export interface SandboxLedgerItem {
+  /** A payment, or a refund, return or chargeback of the payment `paymentRef` names. */
+  kind: 'PAYMENT' | 'REFUND' | 'RETURN' | 'CHARGEBACK';
   idempotencyKey: string;
   providerRef: string;
+  paymentRef: string | null;
   appId: string;
   tenantId: string;
   orderRef: string;
@@ -21,7 +24,8 @@ export interface SandboxLedgerItem {
   direction: 'DEBIT' | 'CREDIT';
   amountMinor: string;
   currency: string;
-  status: 'PENDING' | 'SETTLED' | 'DECLINED';
+  status: 'PENDING' | 'SETTLED' | 'DECLINED' | 'RETURNED' | 'CHARGED_BACK' | 'SUCCEEDED' | 'FAILED';
+  code: string | null;
   createdAt: string;
 }
 

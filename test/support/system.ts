@@ -99,7 +99,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   );
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
-  const sandbox = await startSandbox({ settleMs: 300, hangMs: options.sandboxHangMs });
+  const sandbox = await startSandbox({ settleMs: 300, hangMs: options.sandboxHangMs, returnMs: 1500 });
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });

@@ -27,6 +27,7 @@ import {
   orderStateQuery,
   payInstructionUpdate,
   providerResultSignal,
+  retryInstructionUpdate,
   type OrderView,
 } from '../../orders/contract/messages.js';
 import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
@@ -892,4 +893,69 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(await sandbox.ledger({ tenantId, orderRef: 'big-500' })).toHaveLength(count);
     expect(await orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' })).toBe(count);
   }, 300_000);
+
+  it('stays open through the card’s reversal window: a return eight weeks after settling is collected again, and the run ends when the window closes', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'return-8w', [{ instructionRef: 'premium-1' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+      const { providerRef, settledAt } = settled.instructions[0];
+      await env.sleep(8 * 7 * DAY_MS);
+      // As the API hands on a verified callback of the card's app.
+      await handle.signal(providerResultSignal, {
+        status: 'RETURNED',
+        providerRef: providerRef!,
+        kind: 'RETURN',
+        code: 'insufficient_funds',
+        appId: 'SANDBOX_CARD',
+      });
+      const late = await waitFor(handle, (v) => v.status === 'ACTIVE', 'the order active again');
+      expect(late.instructions[0]).toMatchObject({ status: 'LATE', failureCode: 'returned:insufficient_funds' });
+      const view = await handle.result();
+      expect(view.status).toBe('COMPLETED');
+      const payments = (await sandbox.ledger({ tenantId, orderRef: 'return-8w' })).filter((p) => p.kind === 'PAYMENT');
+      expect(payments.map((p) => p.idempotencyKey.split(':').at(-1))).toEqual(['1', '2']);
+      const stored = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'premium-1' });
+      expect(stored).toMatchObject({ status: 'SETTLED', settledAmountMinor: 6000n, returnedAmountMinor: 3000n });
+      expect(stored.returnedAt!.getTime() - Date.parse(settledAt!)).toBeGreaterThanOrEqual(8 * 7 * DAY_MS);
+      // The run ended when the card's 120 days after the second settlement had passed, not before.
+      expect((await env.currentTimeMs()) - stored.settledAt!.getTime()).toBeGreaterThanOrEqual(120 * DAY_MS);
+      const history = await handle.fetchHistory();
+      const timers = (history.events ?? []).map((e) =>
+        Number(e.timerStartedEventAttributes?.startToFireTimeout?.seconds ?? 0),
+      );
+      expect(Math.max(...timers)).toBeGreaterThanOrEqual(119 * 24 * 3600);
+      await record('return-recollected', handle.workflowId);
+    });
+  });
+
+  it('expires arrears with nothing planned after 30 days: FAILED expired, the order COMPLETED_WITH_FAILURES, retryable meanwhile', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'arrears-30d', [
+      { instructionRef: 'no-card', financialInstrumentId: undefined },
+    ]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const late = await waitFor(handle, (v) => v.instructions[0].status === 'LATE', 'no instrument at its due date');
+      expect(late.instructions[0].nextActionAt).toBeDefined();
+      await env.sleep(31 * DAY_MS);
+      const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the arrears expired');
+      expect(failed.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'expired' });
+      const stored = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'no-card' });
+      expect(stored.failedAt!.getTime() - stored.lateAt!.getTime()).toBe(30 * DAY_MS);
+      // Retried with an instrument while the order is open: collected, and the order completes.
+      await handle.executeUpdate(retryInstructionUpdate, {
+        args: [{ instructionRef: 'no-card', financialInstrumentId: 'card_ok' }],
+      });
+      const view = await handle.result();
+      expect(view.status).toBe('COMPLETED');
+      expect(view.instructions[0].status).toBe('SETTLED');
+      await record('arrears-expired', handle.workflowId);
+    });
+  });
 });

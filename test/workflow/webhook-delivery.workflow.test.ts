@@ -9,7 +9,7 @@ import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '..
 import { openDatabase } from '../../db/orm.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { DELIVERY_SCHEDULE_MS } from '../../domain/webhook.js';
+import { DELIVERY_SCHEDULE_MS, type EventType } from '../../domain/webhook.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { webhookDeliveryWorkflow } from '../../webhooks/workflow/webhook-delivery.workflow.js';
 import { recordHistory } from '../support/histories.js';
@@ -40,27 +40,33 @@ afterAll(async () => {
 });
 
 /** An endpoint at `url`, one recorded event and its delivery there, written as the platform writes them. */
-async function pendingDelivery(url: string) {
+async function pendingDelivery(url: string, eventType: EventType) {
   const { tenantId } = await createTenantRows(orm, masterKeys, []);
   const em = orm.em.fork();
-  const endpointId = randomUUID();
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const endpoint = em.create(WebhookEndpoint, {
-    id: endpointId,
-    tenantId,
-    url,
-    eventTypes: [],
-    enabled: true,
-    secretCiphertext: box.seal(secret, sealedContext('webhook_endpoint', endpointId)),
-    createdAt: new Date(),
-    updatedAt: new Date(),
-  });
+  const newEndpoint = (at: string) => {
+    const id = randomUUID();
+    return em.create(WebhookEndpoint, {
+      id,
+      tenantId,
+      url: at,
+      eventTypes: [],
+      enabled: true,
+      secretCiphertext: box.seal(secret, sealedContext('webhook_endpoint', id)),
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+  };
+  const endpoint = newEndpoint(url);
+  const endpointId = endpoint.id;
+  // The tenant's other endpoint, which is told when this one dies.
+  const other = newEndpoint('http://127.0.0.1:9/other');
   const eventId = randomUUID();
   const event = em.create(OrderEvent, {
     id: eventId,
     tenantId,
-    eventKey: `order:o-1:order.created`,
-    type: 'order.created',
+    eventKey: `order:o-1:${eventType}`,
+    type: eventType,
     orderRef: 'o-1',
     occurredAt: new Date(),
     payload: JSON.stringify({ id: eventId, type: 'order.created', data: { order: { orderRef: 'o-1' } } }),
@@ -78,14 +84,14 @@ async function pendingDelivery(url: string) {
     updatedAt: new Date(),
   });
   await em.flush();
-  return { endpoint, delivery, secret };
+  return { endpoint, delivery, secret, other };
 }
 
 /** Runs one delivery to its end on a fresh worker, skipping the schedule's waits; returns its result and its timers. */
-async function deliver(answer: (n: number) => Answer) {
+async function deliver(answer: (n: number) => Answer, eventType: EventType = 'order.created') {
   const receiver = await startWebhookReceiver(answer);
   try {
-    const { endpoint, delivery, secret } = await pendingDelivery(receiver.url);
+    const { endpoint, delivery, secret, other } = await pendingDelivery(receiver.url, eventType);
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
@@ -115,6 +121,14 @@ async function deliver(answer: (n: number) => Answer) {
       delivery: await em.findOneOrFail(WebhookDelivery, { id: delivery.id }),
       attempts: await em.find(WebhookAttempt, { deliveryId: delivery.id }, { orderBy: { attempt: 'asc' } }),
       endpoint: await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id }),
+      /** What the tenant's other endpoint is sent about this one: the operational events, by type. */
+      told: async () => {
+        const deliveries = await em.find(WebhookDelivery, { tenantId: delivery.tenantId, id: { $ne: delivery.id } });
+        return {
+          toOther: deliveries.filter((d) => d.endpointId === other.id).map((d) => d.eventType),
+          toItself: deliveries.filter((d) => d.endpointId === endpoint.id).map((d) => d.eventType),
+        };
+      },
     };
   } finally {
     await receiver.close();
@@ -141,6 +155,8 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     // Eight failures in 27 simulated hours is not yet five days of failing: the endpoint stays on.
     expect(run.endpoint).toMatchObject({ enabled: true });
     expect(run.endpoint.failingSince).toBeInstanceOf(Date);
+    // Given up: the tenant's other endpoint is told, never the one that failed.
+    expect(await run.told()).toEqual({ toOther: ['webhook.delivery.exhausted'], toItself: [] });
     recordHistory('webhook-exhausted', run.history);
   });
 
@@ -166,5 +182,13 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     expect(run.received).toHaveLength(1);
     expect(run.timersMs).toEqual([]);
     expect(run.endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/410/) });
+    // Disabled: told to the other endpoint, nothing to the dead one.
+    expect(await run.told()).toEqual({ toOther: ['webhook.endpoint.disabled'], toItself: [] });
+  });
+
+  it('tells nobody when a delivery of such news is itself given up: two dead endpoints never tell each other for ever', async () => {
+    const run = await deliver(() => ({ status: 500 }), 'webhook.endpoint.disabled');
+    expect(run.result).toBe('FAILED');
+    expect(await run.told()).toEqual({ toOther: [], toItself: [] });
   });
 });

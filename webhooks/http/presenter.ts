@@ -47,7 +47,7 @@ export function presentEvent(event: OrderEvent) {
   return {
     eventId: event.id,
     type: event.type,
-    orderRef: event.orderRef,
+    orderRef: event.orderRef ?? null,
     instructionRef: event.instructionRef ?? null,
     occurredAt: event.occurredAt.toISOString(),
     payload: JSON.parse(event.payload) as Record<string, unknown>,

@@ -141,7 +141,7 @@ export const EventSchema = z
   .object({
     eventId: z.uuid(),
     type: z.string(),
-    orderRef: z.string(),
+    orderRef: z.string().nullable().openapi({ description: 'Null for the tenant’s own events (webhook.*)' }),
     instructionRef: z.string().nullable(),
     occurredAt: z.iso.datetime(),
     payload: z.record(z.string(), z.unknown()).openapi({ description: 'What endpoints receive' }),
