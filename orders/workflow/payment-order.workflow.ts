@@ -50,8 +50,8 @@ export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
 const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
 
 /**
- * Since this patch an ended order stays open through its reversal windows (ARCHITECTURE.md, "After
- * settlement"); histories from before it end with their last instruction.
+ * Since this patch an ended order stays open through its reversal windows (ARCHITECTURE.md,
+ * "After settlement"); histories from before it end with their last instruction.
  */
 const STAYS_OPEN_PATCH = 'order-stays-open-after-settlement';
 

@@ -51,8 +51,41 @@ describe("a provider's answer", () => {
   });
 
   it('in a callback is a final result only when settled or declined, and well formed', () => {
-    expect(finalResult({ providerRef: 'p', status: 'SETTLED' }, 'p')).toEqual({ status: 'SETTLED', providerRef: 'p' });
+    expect(finalResult({ providerRef: 'p', status: 'SETTLED' }, 'p')).toEqual({
+      kind: 'payment',
+      result: { status: 'SETTLED', providerRef: 'p' },
+    });
     expect(finalResult({ providerRef: 'p', status: 'PENDING' }, 'p')).toBeUndefined();
     expect(finalResult({ providerRef: 'p', status: 'DECLINED', declineCode: 'c'.repeat(65) }, 'p')).toBeUndefined();
+  });
+
+  it('tells a payment taken back after it settled: a return with its code, a chargeback with its reason', () => {
+    expect(finalResult({ providerRef: 'p', status: 'RETURNED', returnCode: 'insufficient_funds' }, 'p')).toEqual({
+      kind: 'payment',
+      result: { status: 'RETURNED', providerRef: 'p', kind: 'RETURN', code: 'insufficient_funds' },
+    });
+    expect(finalResult({ providerRef: 'p', status: 'CHARGED_BACK', reason: 'fraudulent' }, 'p')).toEqual({
+      kind: 'payment',
+      result: { status: 'RETURNED', providerRef: 'p', kind: 'CHARGEBACK', code: 'fraudulent' },
+    });
+    // A reversal without a well-formed code is no answer.
+    expect(finalResult({ providerRef: 'p', status: 'RETURNED' }, 'p')).toBeUndefined();
+    expect(finalResult({ providerRef: 'p', status: 'RETURNED', returnCode: 'has space' }, 'p')).toBeUndefined();
+  });
+
+  it('tells a refund’s result apart from a payment’s, by its object', () => {
+    expect(finalResult({ object: 'refund', providerRef: 'r', status: 'SUCCEEDED' }, 'p')).toEqual({
+      kind: 'refund',
+      result: { status: 'SUCCEEDED', providerRef: 'r' },
+    });
+    expect(
+      finalResult({ object: 'refund', providerRef: 'r', status: 'FAILED', failureCode: 'payment_returned' }, 'p'),
+    ).toEqual({
+      kind: 'refund',
+      result: { status: 'FAILED', providerRef: 'r', code: 'payment_returned' },
+    });
+    expect(finalResult({ object: 'refund', providerRef: 'r', status: 'PENDING' }, 'p')).toBeUndefined();
+    // A refund's status is never a payment's.
+    expect(finalResult({ object: 'refund', providerRef: 'r', status: 'SETTLED' }, 'p')).toBeUndefined();
   });
 });
