@@ -8,7 +8,7 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261130120000 extends Migration {
   override async up(): Promise<void> {
     this.addSql(
-      `create table "payment_refund" ("id" uuid not null, "tenant_id" uuid not null, "order_id" uuid not null, "instruction_id" uuid not null, "instruction_ref" varchar(50) not null, "number" int not null, "amount_minor" bigint not null, "currency" varchar(3) not null, "reason" varchar(200) null, "payment_ref" varchar(128) not null, "status" varchar(16) not null, "provider_ref" varchar(128) null, "failure_code" varchar(64) null, "created_at" timestamptz not null, "succeeded_at" timestamptz null, "failed_at" timestamptz null, "projection_version" bigint not null, constraint "payment_refund_pkey" primary key ("id"));`,
+      `create table "payment_refund" ("id" uuid not null, "tenant_id" uuid not null, "order_id" uuid not null, "instruction_id" uuid not null, "instruction_ref" varchar(50) not null, "number" int not null, "amount_minor" bigint not null, "currency" varchar(3) not null, "reason" varchar(200) null, "payment_ref" varchar(128) not null, "status" varchar(16) not null default 'PENDING', "provider_ref" varchar(128) null, "failure_code" varchar(64) null, "created_at" timestamptz not null, "succeeded_at" timestamptz null, "failed_at" timestamptz null, "projection_version" bigint not null default '0', constraint "payment_refund_pkey" primary key ("id"));`,
     );
     this.addSql(
       `create index "payment_refund_tenant_id_instruction_id_created_at_index" on "payment_refund" ("tenant_id", "instruction_id", "created_at");`,

@@ -129,8 +129,8 @@ describe('an order end to end over HTTP', () => {
     expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
     // And read what the order moved, per currency, in its memo (minor units).
     expect(description.memo?.totals).toEqual({
-      EUR: { collected: '2550', paidOut: '0', outstanding: '0' },
-      JPY: { collected: '10', paidOut: '0', outstanding: '0' },
+      EUR: { collected: '2550', refunded: '0', returned: '0', netCollected: '2550', paidOut: '0', outstanding: '0' },
+      JPY: { collected: '10', refunded: '0', returned: '0', netCollected: '10', paidOut: '0', outstanding: '0' },
     });
   });
 
@@ -141,7 +141,13 @@ describe('an order end to end over HTTP', () => {
       body: { orderRef: 'declined-1', instructions: [instruction('only', { financialInstrumentId: 'card_declined' })] },
     });
     expect(created.status).toBe(202);
-    const order = await waitForOrder(tenant, 'declined-1', (o) => o.status === 'COMPLETED', 'declined order to finish');
+    // Its only instruction failed: the order says so, never COMPLETED.
+    const order = await waitForOrder(
+      tenant,
+      'declined-1',
+      (o) => o.status === 'COMPLETED_WITH_FAILURES',
+      'declined order to finish',
+    );
     expect(order.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'do_not_honor', attempts: 1 });
     expect(order.instructions[0].failedAt).not.toBeNull();
   });

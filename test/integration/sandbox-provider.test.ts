@@ -21,7 +21,10 @@ let sandbox: RunningSandbox;
 let receiver: CallbackReceiver;
 
 beforeAll(async () => {
-  [sandbox, receiver] = await Promise.all([startSandbox({ settleMs: 200, hangMs: 1500 }), startCallbackReceiver()]);
+  [sandbox, receiver] = await Promise.all([
+    startSandbox({ settleMs: 200, hangMs: 1500, returnMs: 600 }),
+    startCallbackReceiver(),
+  ]);
 });
 
 afterAll(async () => {
@@ -326,8 +329,10 @@ describe('the sandbox provider', () => {
     expect(await refs({})).toEqual(made);
     expect(await sandbox.ledger({ tenantId: tenantB })).toEqual([
       {
+        kind: 'PAYMENT',
         idempotencyKey: expect.any(String),
         providerRef: made[3],
+        paymentRef: null,
         appId: 'SANDBOX_CARD',
         tenantId: tenantB,
         orderRef: 'order-1',
@@ -336,9 +341,111 @@ describe('the sandbox provider', () => {
         amountMinor: '1250',
         currency: 'EUR',
         status: 'SETTLED',
+        code: null,
         createdAt: expect.any(String),
       },
     ]);
+  });
+
+  it('refunds a settled card payment at once, in parts, once per key, never beyond the payment', async () => {
+    const payment = await pay(cardPayment('card_ok', { callbackUrl: receiver.url }));
+    const refund = (amountMinor: string, key = randomUUID(), extra: Record<string, unknown> = {}) =>
+      call('POST', '/v1/refunds', {
+        idempotencyKey: key,
+        body: {
+          paymentId: payment.body.id,
+          amountMinor,
+          currency: 'EUR',
+          reference: { tenantId, orderRef: 'o', instructionRef: 'i' },
+          ...extra,
+        },
+      });
+    const key = randomUUID();
+    const first = await refund('500', key);
+    expect(first).toMatchObject({
+      status: 201,
+      body: { object: 'refund', status: 'SUCCEEDED', paymentId: payment.body.id },
+    });
+    // The same key and body: the same refund, once. Another body under it: refused.
+    expect(await refund('500', key)).toMatchObject({ status: 200, body: { id: first.body.id } });
+    expect((await refund('600', key)).status).toBe(422);
+    expect((await refund('750')).body).toMatchObject({ status: 'SUCCEEDED' });
+    expect((await refund('1')).body).toMatchObject({ status: 'FAILED', failureCode: 'amount_exceeds_payment' });
+    expect((await refund('1', randomUUID(), { currency: 'GBP' })).body).toMatchObject({
+      failureCode: 'currency_mismatch',
+    });
+    expect((await refund('1', randomUUID(), { paymentId: `sbx_${randomUUID()}` })).status).toBe(404);
+    expect((await call('GET', `/v1/refunds/${first.body.id}`)).body).toMatchObject({
+      status: 'SUCCEEDED',
+      amountMinor: '500',
+    });
+    expect((await call('GET', `/v1/refunds/${first.body.id}`, { apiKey: otherMerchantKey })).status).toBe(404);
+    const ledger = await sandbox.ledger({ tenantId });
+    const mine = ledger.filter((i) => i.paymentRef === payment.body.id);
+    expect(mine.map((i) => [i.kind, i.amountMinor, i.status])).toEqual([
+      ['REFUND', '500', 'SUCCEEDED'],
+      ['REFUND', '750', 'SUCCEEDED'],
+      ['REFUND', '1', 'FAILED'],
+      ['REFUND', '1', 'FAILED'],
+    ]);
+  });
+
+  it('refunds a bank debit later, calling back signed, and refuses to refund one taken back', async () => {
+    const debit = await pay(bankPayment('bank_ok'));
+    await callbacksArrived(debit.body.id);
+    const created = await call('POST', '/v1/refunds', {
+      idempotencyKey: randomUUID(),
+      body: {
+        paymentId: debit.body.id,
+        amountMinor: '1250',
+        currency: 'EUR',
+        reference: { tenantId, orderRef: 'o', instructionRef: 'i' },
+        callbackUrl: receiver.url,
+      },
+    });
+    expect(created.body).toMatchObject({ object: 'refund', status: 'PENDING' });
+    const [callback] = await callbacksArrived(created.body.id);
+    expect(callback.payload).toMatchObject({ object: 'refund', id: created.body.id, status: 'SUCCEEDED' });
+    expect(verifySandboxCallback(merchantKey, callback.body, callback.signature)).toBe(true);
+
+    const returned = await pay(bankPayment('bank_returned'));
+    const [, taken] = await callbacksArrived(returned.body.id, 2);
+    expect(taken.payload).toMatchObject({ status: 'RETURNED', returnCode: 'insufficient_funds' });
+    const late = await call('POST', '/v1/refunds', {
+      idempotencyKey: randomUUID(),
+      body: {
+        paymentId: returned.body.id,
+        amountMinor: '1',
+        currency: 'EUR',
+        reference: { tenantId, orderRef: 'o', instructionRef: 'i' },
+      },
+    });
+    expect(late.body).toMatchObject({ status: 'FAILED', failureCode: 'payment_returned' });
+  });
+
+  it('takes back a bank_returned debit and a card_chargeback payment after the delay, says so when asked, and keeps both in its ledger', async () => {
+    const debit = await pay(bankPayment('bank_returned'));
+    const card = await pay(cardPayment('card_chargeback', { callbackUrl: receiver.url }));
+    expect(card.body.status).toBe('SETTLED');
+    const [chargeback] = await callbacksArrived(card.body.id);
+    expect(chargeback.payload).toMatchObject({ status: 'CHARGED_BACK', returnCode: 'fraudulent' });
+    await callbacksArrived(debit.body.id, 2);
+    expect((await call('GET', `/v1/payments/${debit.body.id}`)).body).toMatchObject({
+      status: 'RETURNED',
+      returnCode: 'insufficient_funds',
+    });
+    const ledger = await sandbox.ledger({ tenantId });
+    for (const [payment, kind, code] of [
+      [debit, 'RETURN', 'insufficient_funds'],
+      [card, 'CHARGEBACK', 'fraudulent'],
+    ] as const) {
+      expect(ledger.filter((i) => i.providerRef === payment.body.id || i.paymentRef === payment.body.id)).toMatchObject(
+        [
+          { kind: 'PAYMENT', status: kind === 'RETURN' ? 'RETURNED' : 'CHARGED_BACK', code },
+          { kind, amountMinor: '1250', code, paymentRef: payment.body.id },
+        ],
+      );
+    }
   });
 
   it('remembers every payment and key across a restart, and settles what was pending', async () => {
