@@ -55,7 +55,9 @@ export function finalResult(
   try {
     if (body?.object === 'refund') {
       const outcome = checkedRefund(body, who);
-      return outcome.status === 'PENDING' ? undefined : { kind: 'refund', result: { ...outcome, providerRef: outcome.providerRef! } };
+      return outcome.status === 'PENDING'
+        ? undefined
+        : { kind: 'refund', result: { ...outcome, providerRef: outcome.providerRef! } };
     }
     const outcome = checkedOutcome(body, who);
     return outcome.status === 'PENDING' ? undefined : { kind: 'payment', result: outcome };
@@ -109,4 +111,5 @@ export interface AppConnector {
 }
 
 /** What a verified callback says: a payment's result (a reversal among them), or a refund's. */
-export type CallbackResult = { kind: 'payment'; result: ProviderResult } | { kind: 'refund'; result: RefundResult & { providerRef: string } };
+export type CallbackResult =
+  { kind: 'payment'; result: ProviderResult } | { kind: 'refund'; result: RefundResult & { providerRef: string } };

@@ -34,10 +34,11 @@ export interface SettledMoney {
  * What may still be refunded: what settled, less what was taken back and what was (or is being)
  * refunded. A failed refund gives its amount back.
  */
-export function refundableMinor(money: SettledMoney, refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[]): bigint {
-  const refunded = refunds
-    .filter((r) => r.status !== 'FAILED')
-    .reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
+export function refundableMinor(
+  money: SettledMoney,
+  refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[],
+): bigint {
+  const refunded = refunds.filter((r) => r.status !== 'FAILED').reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
   return BigInt(money.settledAmountMinor) - BigInt(money.returnedAmountMinor) - refunded;
 }
 

@@ -13,7 +13,9 @@ export class Migration20261130120000 extends Migration {
     this.addSql(
       `create index "payment_refund_tenant_id_instruction_id_created_at_index" on "payment_refund" ("tenant_id", "instruction_id", "created_at");`,
     );
-    this.addSql(`create index "payment_refund_tenant_id_provider_ref_index" on "payment_refund" ("tenant_id", "provider_ref");`);
+    this.addSql(
+      `create index "payment_refund_tenant_id_provider_ref_index" on "payment_refund" ("tenant_id", "provider_ref");`,
+    );
     this.addSql(
       `alter table "payment_refund" add constraint "payment_refund_instruction_number_unique" unique ("instruction_id", "number");`,
     );

@@ -108,7 +108,12 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       return call(() => app.getStatus(providerRef, installation), false);
     },
 
-    async executeRefund({ appId, request, idempotencyKey, keyMayHaveReached = false }: ExecuteRefundInput): Promise<RefundOutcome> {
+    async executeRefund({
+      appId,
+      request,
+      idempotencyKey,
+      keyMayHaveReached = false,
+    }: ExecuteRefundInput): Promise<RefundOutcome> {
       const { app, installation } = await connect(request.tenantId, appId);
       if (!app.refund) throw refundsUnsupported(appId);
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;

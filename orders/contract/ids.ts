@@ -28,6 +28,11 @@ export function paymentIdempotencyKey(
 }
 
 /** Stable per refund: a retried call reaches the provider with the same key, and two refunds never share one. */
-export function refundIdempotencyKey(tenantId: string, orderRef: string, instructionRef: string, number: number): string {
+export function refundIdempotencyKey(
+  tenantId: string,
+  orderRef: string,
+  instructionRef: string,
+  number: number,
+): string {
   return `${tenantId}:${orderRef}:${instructionRef}:refund:${number}`;
 }

@@ -287,19 +287,14 @@ export const InstructionSchema = z
     providerRef: z.string().nullable(),
     voucherCode: z.string().nullable(),
     failureCode: z.string().nullable(),
-    settledAmount: z
-      .string()
-      .openapi({
-        description: 'What settled, every time it did (a payment returned and collected again counts twice)',
-      }),
+    settledAmount: z.string().openapi({
+      description: 'What settled, every time it did (a payment returned and collected again counts twice)',
+    }),
     refundedAmount: z.string().openapi({ description: 'What refunds that succeeded gave back' }),
     returnedAmount: z.string().openapi({ description: 'What returns and chargebacks took back' }),
-    returnCode: z
-      .string()
-      .nullable()
-      .openapi({
-        description: 'Why its last settled payment was taken back: the bank’s return code, or the chargeback’s reason',
-      }),
+    returnCode: z.string().nullable().openapi({
+      description: 'Why its last settled payment was taken back: the bank’s return code, or the chargeback’s reason',
+    }),
     nextActionAt: Timestamp,
     openedAt: Timestamp,
     processingAt: Timestamp,

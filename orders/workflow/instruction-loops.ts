@@ -189,7 +189,11 @@ export class InstructionLoops {
     const idempotencyKey = refundIdempotencyKey(tenantId, orderRef, plan.instructionRef, refund.number);
     try {
       return await executeRefund.executeWithOptions(
-        { ...REFUND_CALL, ...this.queueOf(plan.appId), summary: `refund ${refund.number} of ${plan.instructionRef} via ${plan.appId}` },
+        {
+          ...REFUND_CALL,
+          ...this.queueOf(plan.appId),
+          summary: `refund ${refund.number} of ${plan.instructionRef} via ${plan.appId}`,
+        },
         [
           {
             appId: plan.appId,
@@ -209,7 +213,8 @@ export class InstructionLoops {
       );
     } catch (err) {
       const failure = this.failureOf(err, machine);
-      if (failure.status === 'REJECTED' || failure.status === 'UNKNOWN' || failure.status === 'UNANSWERED') return failure;
+      if (failure.status === 'REJECTED' || failure.status === 'UNKNOWN' || failure.status === 'UNANSWERED')
+        return failure;
       throw err;
     }
   }
@@ -217,7 +222,11 @@ export class InstructionLoops {
   private async askRefund(machine: InstructionMachine, refund: RefundMachine, providerRef: string): Promise<void> {
     try {
       const status = await getRefundStatus.executeWithOptions(
-        { ...ASKING, ...this.queueOf(machine.plan.appId), summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}` },
+        {
+          ...ASKING,
+          ...this.queueOf(machine.plan.appId),
+          summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
+        },
         [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
       );
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());

@@ -284,7 +284,12 @@ export function reverses(machine: InstructionMachine, reversal: Reversal & { app
  * it is returned; then, by the returns policy, it is collected again on the dunning schedule with a
  * new key (a retryable return code, dunning left), or it fails.
  */
-export function applyReturn(machine: InstructionMachine, reversal: Reversal, nowMs: number, policy: InstructionPolicy): void {
+export function applyReturn(
+  machine: InstructionMachine,
+  reversal: Reversal,
+  nowMs: number,
+  policy: InstructionPolicy,
+): void {
   const now = new Date(nowMs).toISOString();
   const refundedOfIt = machine.refunds
     .filter((r) => r.paymentRef === reversal.providerRef && r.status === 'SUCCEEDED')
@@ -368,10 +373,12 @@ export interface InstructionRetry {
 
 export function retryRefusal(machine: InstructionMachine): string | undefined {
   const ref = machine.plan.instructionRef;
-  if (machine.unanswered) return `the last payment call of ${ref} went unanswered and may have moved money; it can be retried once the provider answers`;
+  if (machine.unanswered)
+    return `the last payment call of ${ref} went unanswered and may have moved money; it can be retried once the provider answers`;
   if (machine.refunds.some((r) => r.status === 'PENDING'))
     return `a refund of ${ref} is under way; it can be retried once that has ended`;
-  if (machine.status !== 'FAILED') return `instruction ${ref} is ${machine.status}; only a FAILED instruction can be retried`;
+  if (machine.status !== 'FAILED')
+    return `instruction ${ref} is ${machine.status}; only a FAILED instruction can be retried`;
   return undefined;
 }
 

@@ -79,7 +79,8 @@ export function applyRefundResult(refund: RefundMachine, result: RefundCallResul
     case 'UNKNOWN':
       // It may have been refunded under the key: the key is kept, and the provider asked again later.
       refund.unanswered = true;
-      refund.failureCode = result.status === 'UNANSWERED' ? 'provider_unavailable' : `outcome_unknown:${result.code}`.slice(0, 64);
+      refund.failureCode =
+        result.status === 'UNANSWERED' ? 'provider_unavailable' : `outcome_unknown:${result.code}`.slice(0, 64);
       refund.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
       return false;
   }
