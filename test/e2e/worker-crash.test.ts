@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PaymentInstruction } from '../../db/entities/index.js';
+import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
+import type { SandboxLedgerItem } from '../support/sandbox.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
@@ -11,7 +13,7 @@ let system: TestSystem;
 let worker: ChildProcess | undefined;
 
 beforeAll(async () => {
-  system = await startSystem({ worker: false });
+  system = await startSystem({ worker: false, sandboxSettleMs: 3000 });
 });
 afterAll(async () => {
   worker?.kill('SIGKILL');
@@ -127,3 +129,146 @@ describe('a worker killed in the middle of a burst of collections', () => {
     await new Promise((resolve) => worker!.once('exit', resolve));
   }, 240_000);
 });
+
+describe('a worker killed while refunds and returns are in flight', () => {
+  it('loses and doubles nothing: per instruction the provider’s net equals the read model’s, and each order’s memo', async () => {
+    const tenant = await system.newTenant();
+    expect(
+      (
+        await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+          body: { configuration: { apiKey: tenant.sandboxApiKey } },
+        })
+      ).status,
+    ).toBe(201);
+    const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+      body: {
+        name: 'bank',
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      },
+    });
+    const due = new Date(Date.now() + 1000).toISOString();
+    const debit = (n: number, instrument: string) => ({
+      instructionRef: `i-${n}`,
+      direction: 'DEBIT',
+      amount: `10.${String(n).padStart(2, '0')}`,
+      currency: 'EUR',
+      country: 'FR',
+      openDate: due,
+      dueDate: due,
+      schemeId: scheme.body.schemeId,
+      paymentMethod: 'BANK_DEBIT',
+      financialInstrumentId: instrument,
+    });
+    // One order whose debits will be refunded, one whose debits the bank returns (1.5 s after settling).
+    const orders = {
+      refunded: Array.from({ length: 10 }, (_, n) => debit(n, 'bank_ok')),
+      returned: Array.from({ length: 10 }, (_, n) => debit(n, 'bank_returned')),
+    };
+    for (const [orderRef, instructions] of Object.entries(orders)) {
+      const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
+      expect(res.status).toBe(202);
+    }
+    worker = startWorker();
+    await eventually(
+      () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'SETTLED' }),
+      (n) => n >= 15,
+      { what: 'the debits settled', timeoutMs: 60_000 },
+    );
+    await eventually(
+      () =>
+        system.orm.em
+          .fork()
+          .count(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: 'refunded' }, status: 'SETTLED' }),
+      (n) => n === 10,
+      { what: 'the first order settled', timeoutMs: 60_000 },
+    );
+    // Bank refunds stay PENDING at the provider for seconds; the worker is killed as soon as the first is
+    // asked for, so some are PENDING at the provider, and some not yet called.
+    const refund = (n: number) =>
+      tenant.client.request('POST', `/v1/order-management/refunded/instructions/i-${n}/refunds`, {
+        body: { amount: '5.00' },
+        headers: { 'idempotency-key': `crash-refund-${n}` },
+      });
+    const asked = Promise.all(Array.from({ length: 10 }, (_, n) => refund(n)));
+    const refundsAtProvider = async () =>
+      (await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refunded' })).filter(
+        (i) => i.kind === 'REFUND',
+      );
+    await eventually(refundsAtProvider, (r) => r.length > 0, {
+      what: 'a refund asked for',
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    });
+    worker.kill('SIGKILL');
+    await new Promise((resolve) => worker!.once('exit', resolve));
+    expect((await refundsAtProvider()).filter((r) => r.status === 'SUCCEEDED').length).toBeLessThan(10);
+    // Asked while the worker was dead, some could not be answered (503): the client asks again, same key.
+    const answers = await asked;
+    expect(answers.every((a) => a.status === 201 || a.status === 503)).toBe(true);
+
+    worker = startWorker();
+    for (const [n, answer] of answers.entries()) {
+      if (answer.status === 201) continue;
+      const again = await refund(n);
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+    }
+    await eventually(
+      () => system.orm.em.fork().count(PaymentRefund, { tenantId: tenant.tenantId, status: 'SUCCEEDED' }),
+      (n) => n === 10,
+      { what: 'every refund SUCCEEDED after the restart', timeoutMs: 60_000 },
+    );
+    await eventually(
+      () =>
+        system.orm.em
+          .fork()
+          .count(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: 'returned' }, status: 'LATE' }),
+      (n) => n === 10,
+      { what: 'every returned debit back on the dunning schedule', timeoutMs: 60_000 },
+    );
+
+    for (const orderRef of Object.keys(orders)) {
+      const ledger = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef });
+      const rows = await system.orm.em
+        .fork()
+        .find(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef } });
+      for (const row of rows) {
+        const mine = ledger.filter(
+          (item) =>
+            item.instructionRef === row.instructionRef ||
+            ledger.some((p) => p.providerRef === item.paymentRef && p.instructionRef === row.instructionRef),
+        );
+        const readModelNet = row.settledAmountMinor - row.refundedAmountMinor - row.returnedAmountMinor;
+        expect(providerNet(mine), `${orderRef}/${row.instructionRef}`).toBe(readModelNet);
+      }
+      // One refund per instruction at the provider, whatever was asked twice and whatever the kill cut short.
+      if (orderRef === 'refunded') {
+        expect(ledger.filter((i) => i.kind === 'REFUND').map((i) => i.idempotencyKey.split(':').at(-1))).toEqual(
+          Array(10).fill('1'),
+        );
+      }
+      const memo = (await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).describe())
+        .memo as {
+        totals: { EUR: { netCollected: string } };
+      };
+      const net = rows.reduce(
+        (sum, r) => sum + r.settledAmountMinor - r.refundedAmountMinor - r.returnedAmountMinor,
+        0n,
+      );
+      expect(BigInt(memo.totals.EUR.netCollected), `${orderRef} memo`).toBe(net);
+      expect(providerNet(ledger), `${orderRef} ledger`).toBe(net);
+    }
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker!.once('exit', resolve));
+  }, 240_000);
+});
+
+/** What the provider says moved: payments that settled (even if later taken back), less refunds that succeeded, less returns. */
+function providerNet(items: SandboxLedgerItem[]): bigint {
+  return items.reduce((sum, item) => {
+    const amount = BigInt(item.amountMinor);
+    if (item.kind === 'PAYMENT')
+      return ['SETTLED', 'RETURNED', 'CHARGED_BACK'].includes(item.status) ? sum + amount : sum;
+    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
+    return sum - amount;
+  }, 0n);
+}

@@ -70,6 +70,8 @@ export interface SystemOptions {
   sandboxTimeoutMs?: number;
   /** How long the sandbox holds its answer to a card_timeout payment (default 30 s). */
   sandboxHangMs?: number;
+  /** How long sandbox bank payments and refunds stay PENDING (default 300 ms). */
+  sandboxSettleMs?: number;
   /** False: no worker in this process (a test runs `npm run worker` itself). */
   worker?: boolean;
 }
@@ -99,7 +101,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   );
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
-  const sandbox = await startSandbox({ settleMs: 300, hangMs: options.sandboxHangMs, returnMs: 1500 });
+  const sandbox = await startSandbox({
+    settleMs: options.sandboxSettleMs ?? 300,
+    hangMs: options.sandboxHangMs,
+    returnMs: 1500,
+  });
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
