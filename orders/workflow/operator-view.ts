@@ -1,10 +1,13 @@
 // What operators see of the order in the Temporal UI (ARCHITECTURE.md, "Temporal design"): its status
 // and next action as search attributes, its totals as a memo, each upserted only when it changed.
-import { condition, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, patched, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import { orderTotals } from '../../domain/order-totals.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
 import type { InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
+
+/** Since this patch the memo counts instructions by status; older histories upserted their memo only when the totals changed. */
+const MEMO_COUNTS_PATCH = 'memo-counts-instructions';
 
 export class OperatorView {
   /** Something changed since operators were last shown the order (a new run shows it afresh). */
@@ -42,11 +45,17 @@ export class OperatorView {
         state.shown.status = state.status;
         state.shown.nextActionAt = next;
       }
-      const totals = JSON.stringify(
-        orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
-      );
+      // The money per currency, and (since ends are told honestly) the instructions by status.
+      const counts: Record<string, number> = {};
+      for (const { status } of state.instructions) counts[status] = (counts[status] ?? 0) + 1;
+      const memo = {
+        totals: orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
+        ...(state.shown.counted || patched(MEMO_COUNTS_PATCH) ? { instructionCounts: counts } : {}),
+      };
+      if (memo.instructionCounts) state.shown.counted = true;
+      const totals = JSON.stringify(memo);
       if (state.shown.totals !== totals) {
-        upsertMemo({ totals: JSON.parse(totals) as unknown });
+        upsertMemo(JSON.parse(totals) as Record<string, unknown>);
         state.shown.totals = totals;
       }
     }

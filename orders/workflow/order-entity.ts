@@ -79,7 +79,7 @@ export interface OrderState {
   /** The last projection version handed out (a bigint as a string), so versions rise across runs. */
   lastVersion: string;
   /** What operators were last shown, so search attributes and memo are upserted only when they change. */
-  shown: { status?: string; nextActionAt?: string | null; totals?: string };
+  shown: { status?: string; nextActionAt?: string | null; totals?: string; counted?: boolean };
 }
 
 /** The event each status tells, when an instruction reaches it. */

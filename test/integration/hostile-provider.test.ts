@@ -327,6 +327,38 @@ describe('a provider callback', () => {
   });
 });
 
+describe('a refund through the tenant’s own provider', () => {
+  it('is made once when its first answer is lost: the retry goes out under the same key, signed', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    await orderDueNow(tenant, 'own-refund');
+    const settled = await instructionOf(tenant, 'own-refund', (i) => i.status === 'SETTLED', 'own payment settled');
+    provider.behaviour.loseRefundAnswers = 1;
+    const created = await tenant.client.request('POST', '/v1/order-management/own-refund/instructions/a/refunds', {
+      body: { amount: '1.50', reason: 'goodwill' },
+      headers: { 'idempotency-key': 'own-refund-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const done = await eventually(
+      async () =>
+        (await tenant.client.request('GET', '/v1/order-management/own-refund/instructions/a/refunds')).body.items[0],
+      (r: any) => r.status === 'SUCCEEDED',
+      { what: 'the refund answered on its retry', timeoutMs: 30_000 },
+    );
+    expect(provider.refunds).toEqual([
+      {
+        idempotencyKey: `${tenant.tenantId}:own-refund:a:refund:1`,
+        providerRef: done.providerRef,
+        paymentRef: settled.providerRef,
+        amountMinor: '150',
+      },
+    ]);
+    const calls = provider.requests.filter((r) => r.path === '/refunds');
+    expect(calls.length).toBeGreaterThan(1);
+    expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:own-refund:a:refund:1`]));
+    expect(calls.every((r) => r.verified)).toBe(true);
+  });
+});
+
 describe('logs', () => {
   it('hold no provider signing secret, app key or private key of any test here, in any process', () => {
     expectNoSecretsInLogs(system);

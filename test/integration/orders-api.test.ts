@@ -132,6 +132,7 @@ describe('an order end to end over HTTP', () => {
       EUR: { collected: '2550', refunded: '0', returned: '0', netCollected: '2550', paidOut: '0', outstanding: '0' },
       JPY: { collected: '10', refunded: '0', returned: '0', netCollected: '10', paidOut: '0', outstanding: '0' },
     });
+    expect(description.memo?.instructionCounts).toEqual({ SETTLED: 2 });
   });
 
   it('fails a declined collection at once when the decline cannot succeed on retry', async () => {

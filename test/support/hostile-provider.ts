@@ -13,6 +13,14 @@ export interface Charge {
   status: 'SETTLED' | 'PENDING' | 'DECLINED';
 }
 
+/** A refund the provider made: at most one per idempotency key. */
+export interface MadeRefund {
+  idempotencyKey: string;
+  providerRef: string;
+  paymentRef: string;
+  amountMinor: string;
+}
+
 /** One request as the provider saw it, in order of arrival. */
 export interface SeenRequest {
   method: string;
@@ -42,6 +50,8 @@ export interface Behaviour {
   padAnswersWith?: number;
   /** Takes every payment call and answers none, for as long as the client waits (a slow, or hostile, provider). */
   holdEverything?: boolean;
+  /** How many of the next refund calls it answers never (making the refund if it is new). */
+  loseRefundAnswers?: number;
 }
 
 export interface HostileProvider {
@@ -50,6 +60,7 @@ export interface HostileProvider {
   secret: string;
   behaviour: Behaviour;
   charges: Charge[];
+  refunds: MadeRefund[];
   requests: SeenRequest[];
   /** Keys it was asked about (GET /payments?idempotencyKey=), in order. */
   lookups: string[];
@@ -67,6 +78,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
   const secret = `whsec_${Buffer.from(randomUUID() + randomUUID()).toString('base64')}`;
   const webhook = new Webhook(secret.replace(/^whsec_/, ''));
   const charges: Charge[] = [];
+  const refunds: MadeRefund[] = [];
   const requests: SeenRequest[] = [];
   const lookups: string[] = [];
   const paddingSent: number[] = [];
@@ -79,6 +91,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     secret,
     behaviour,
     charges,
+    refunds,
     requests,
     lookups,
     paddingSent,
@@ -194,6 +207,28 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           return;
         }
         return answer(res, 201, paymentOf(charge));
+      }
+
+      if (req.method === 'POST' && path === '/refunds' && key) {
+        const refundOf = (r: MadeRefund) => ({ providerRef: r.providerRef, status: 'SUCCEEDED' });
+        let refund = refunds.find((r) => r.idempotencyKey === key);
+        const made = refund === undefined;
+        if (!refund) {
+          const body = JSON.parse(raw) as { paymentRef: string; amountMinor: string };
+          refund = {
+            idempotencyKey: key,
+            providerRef: `ownr_${randomUUID()}`,
+            paymentRef: body.paymentRef,
+            amountMinor: body.amountMinor,
+          };
+          refunds.push(refund);
+        }
+        if ((b.loseRefundAnswers ?? 0) > 0) {
+          b.loseRefundAnswers! -= 1;
+          held.add(res);
+          return;
+        }
+        return answer(res, made ? 201 : 200, refundOf(refund));
       }
 
       const lookup = /^\/payments\?idempotencyKey=(.+)$/.exec(path);
