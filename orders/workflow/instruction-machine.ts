@@ -16,6 +16,7 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
+import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 /**
@@ -185,10 +186,7 @@ export type CallResult =
   /** Refused under a key an earlier unanswered call may have paid with: what that call did is still unknown. */
   | { status: 'UNKNOWN'; code: string };
 
-/** After an hour, an unanswered call is asked about again (the same key: it may have moved money). */
-export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
-/** A PENDING payment whose callback has not come is asked about after these waits (the last repeats). */
-export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
+export { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS };
 
 /**
  * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").

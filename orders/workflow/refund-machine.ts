@@ -3,7 +3,7 @@
 // a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
 import type { Refund, RefundStatus } from '../../domain/refund.js';
 import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
-import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './instruction-machine.js';
+import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 
 /** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
 export interface RefundMachine extends Refund {

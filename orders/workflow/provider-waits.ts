@@ -1,0 +1,6 @@
+// How long the workflow waits on a provider before asking again: for payments and refunds alike.
+
+/** After an hour, an unanswered call is asked about again (the same key: it may have moved money). */
+export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
+/** A PENDING payment (or refund) whose callback has not come is asked about after these waits (the last repeats). */
+export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
