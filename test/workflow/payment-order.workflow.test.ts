@@ -26,6 +26,7 @@ import {
   cancelOrderUpdate,
   orderStateQuery,
   payInstructionUpdate,
+  createRefundUpdate,
   providerResultSignal,
   retryInstructionUpdate,
   type OrderView,
@@ -971,6 +972,41 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(view.status).toBe('COMPLETED');
       expect(view.instructions[0].status).toBe('SETTLED');
       await record('arrears-expired', handle.workflowId);
+    });
+  });
+
+  it('refunds a settled payment in parts through its app, each under a key of its own, and refuses more than is left', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'refunds-wf', [{ instructionRef: 'premium-1', amount: '30.00' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+      const refund = (refundId: string, amountMinor: string) =>
+        handle.executeUpdate(createRefundUpdate, { args: [{ instructionRef: 'premium-1', refundId, amountMinor }] });
+      await refund(randomUUID(), '1000');
+      await refund(randomUUID(), '1500');
+      await expectRefused(refund(randomUUID(), '501'), /at most 500 minor units/);
+      const view = await waitFor(
+        handle,
+        (v) => (v.refunds ?? []).filter((r) => r.status === 'SUCCEEDED').length === 2,
+        'both refunds made',
+      );
+      expect(view.status).toBe('COMPLETED');
+      const ledger = await sandbox.ledger({ tenantId, orderRef: 'refunds-wf' });
+      expect(
+        ledger
+          .filter((i) => i.kind === 'REFUND')
+          .map((i) => [i.idempotencyKey.split(':').slice(-2).join(':'), i.amountMinor]),
+      ).toEqual([
+        ['refund:1', '1000'],
+        ['refund:2', '1500'],
+      ]);
+      await handle.result();
+      const stored = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'premium-1' });
+      expect(stored).toMatchObject({ settledAmountMinor: 3000n, refundedAmountMinor: 2500n });
+      await record('refunds', handle.workflowId);
     });
   });
 });
