@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
@@ -11,6 +12,7 @@ import { loadConfig } from '../../config.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { freePort } from '../../scripts/free-port.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { startCluster, type Cluster } from '../../scripts/cluster/topology.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { ensureTemporalServerBinaries } from '../../scripts/temporal/server-binaries.js';
@@ -37,6 +39,8 @@ let cluster: Cluster;
 let orm: MikroORM;
 let clients: PaymentSchedulerClient[];
 let tenantId: string;
+/** Reads what operators see of an order (its memo), from the cluster's Temporal server. */
+let temporal: Client;
 
 /** A block of ports for the Temporal server (its frontend and the ports around it) with nothing listening on any. */
 async function freeTemporalFrontendPort(): Promise<number> {
@@ -70,9 +74,10 @@ beforeAll(async () => {
       ui: await freePort(),
     },
     logLevel: 'warn',
-    env: { SANDBOX_SETTLE_MS: '300', DATABASE_POOL_SIZE: '10' },
+    env: { SANDBOX_SETTLE_MS: '300', SANDBOX_RETURN_MS: '3000', DATABASE_POOL_SIZE: '10' },
   });
   orm = await openDatabase({ url: postgres.url, poolSize: 2, onWarning: () => undefined });
+  temporal = new Client({ connection: await Connection.connect({ address: cluster.temporalAddress }) });
   const account = await bootstrapAccount(orm, masterKeys, 'faults');
   const tenant = await setUpFirstTenant(cluster.apiUrls[0], account);
   tenantId = tenant.tenantId;
@@ -88,6 +93,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  await temporal?.connection.close();
   await cluster?.stop();
   await orm?.close();
   postgres?.close();
@@ -143,7 +149,7 @@ async function expectEachPaidOnce(orderRefs: string[], instructions: number) {
     (n) => n === instructions,
     { what: `${instructions} instructions SETTLED`, timeoutMs: 180_000, intervalMs: 500 },
   );
-  const charges = (await ledger()).filter((c) => orderRefs.includes(c.orderRef));
+  const charges = (await ledger()).filter((c) => c.kind === 'PAYMENT' && orderRefs.includes(c.orderRef));
   const rows = await orm.em
     .fork()
     .find(PaymentInstruction, { tenantId, order: { orderRef: { $in: orderRefs } } }, { populate: ['order'] });
@@ -156,6 +162,44 @@ async function expectEachPaidOnce(orderRefs: string[], instructions: number) {
     expect(charge!.amountMinor).toBe(row.amountMinor.toString());
     expect(charge!.providerRef).toBe(row.providerRef);
   }
+}
+
+/**
+ * The money proof: for every instruction, what the provider says moved (payments that settled, less
+ * refunds that succeeded, less returns and chargebacks) equals the read model's net, and each order's
+ * sum equals the net its workflow shows operators in its memo, to the minor unit.
+ */
+async function expectMoneyAgrees(orderRefs: string[]) {
+  const items = (await ledger()).filter((i) => orderRefs.includes(i.orderRef));
+  const rows = await orm.em
+    .fork()
+    .find(PaymentInstruction, { tenantId, order: { orderRef: { $in: orderRefs } } }, { populate: ['order'] });
+  const net = (r: PaymentInstruction) => r.settledAmountMinor - r.refundedAmountMinor - r.returnedAmountMinor;
+  for (const row of rows) {
+    const mine = items.filter((i) => i.orderRef === row.order.orderRef && i.instructionRef === row.instructionRef);
+    expect(providerNet(mine), `${row.order.orderRef}/${row.instructionRef}`).toBe(net(row));
+  }
+  for (const orderRef of orderRefs) {
+    const expected = rows.filter((r) => r.order.orderRef === orderRef).reduce((sum, r) => sum + net(r), 0n);
+    await eventually(
+      async () => {
+        const { memo } = await temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef)).describe();
+        return BigInt((memo as { totals: { EUR: { netCollected: string } } }).totals.EUR.netCollected);
+      },
+      (shown) => shown === expected,
+      { what: `${orderRef}'s memo to show its net`, timeoutMs: 30_000 },
+    );
+  }
+}
+
+function providerNet(items: SandboxLedgerItem[]): bigint {
+  return items.reduce((sum, item) => {
+    const amount = BigInt(item.amountMinor);
+    if (item.kind === 'PAYMENT')
+      return ['SETTLED', 'RETURNED', 'CHARGED_BACK'].includes(item.status) ? sum + amount : sum;
+    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
+    return sum - amount;
+  }, 0n);
 }
 
 interface Answer {
@@ -256,17 +300,29 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     expectNoCrash();
   }, 240_000);
 
-  it('pays every instruction once across a restart of the Temporal server in the middle of a schedule, the API answering 503 meanwhile', async () => {
+  it('pays every instruction once across a restart of the Temporal server in the middle of a schedule, refunds and chargebacks in flight, the API answering 503 meanwhile', async () => {
     const now = Date.now();
     const orders = await submitOrders('temporal', 4, 6, [new Date(now + 6_000), new Date(now + 30_000)]);
+    // Card payments charged back a few seconds after they settle: their callbacks come around the outage.
+    const chargedBack = await submitOrders('temporal-cb', 1, 3, [new Date(now + 6_000)], 'card_chargeback');
     await eventually(
-      async () => (await ledger()).filter((c) => c.orderRef.startsWith('temporal-')).length,
+      async () => (await ledger()).filter((c) => c.kind === 'PAYMENT' && /^temporal-\d/.test(c.orderRef)).length,
       (n) => n === 12,
       {
         what: 'the first half of the schedule paid',
         timeoutMs: 60_000,
       },
     );
+    // Refunds of what settled, asked for just before the outage (each asked twice: one refund each).
+    for (const n of [0, 2, 4]) {
+      for (const client of clients) {
+        const res = await client.request('POST', `/v1/order-management/temporal-0/instructions/i-${n}/refunds`, {
+          body: { amount: '0.50' },
+          headers: { 'idempotency-key': `faults-refund-${n}` },
+        });
+        expect(res.status, JSON.stringify(res.body)).toBe(201);
+      }
+    }
     const probe = probeApis();
     await cluster.temporal.stop();
     // The outage lasts while the probe calls: three seconds of it.
@@ -285,6 +341,32 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     expectOnly200Or503WithRetryAfter(answers);
     expect(answers.some((a) => a.what === 'amend' && a.status === 503)).toBe(true);
     await expectEachPaidOnce(orders, 24);
+    await eventually(
+      () =>
+        orm.em.fork().count(PaymentInstruction, {
+          tenantId,
+          status: 'FAILED',
+          returnCode: 'fraudulent',
+          order: { orderRef: { $in: chargedBack } },
+        }),
+      (n) => n === 3,
+      { what: 'the chargebacks taken', timeoutMs: 90_000, intervalMs: 500 },
+    );
+    const refunds = (await ledger()).filter((i) => i.kind === 'REFUND' && i.orderRef === 'temporal-0');
+    expect(refunds.map((r) => [r.instructionRef, r.amountMinor, r.status]).sort()).toEqual([
+      ['i-0', '50', 'SUCCEEDED'],
+      ['i-2', '50', 'SUCCEEDED'],
+      ['i-4', '50', 'SUCCEEDED'],
+    ]);
+    await eventually(
+      () =>
+        orm.em
+          .fork()
+          .count(PaymentInstruction, { tenantId, refundedAmountMinor: 50n, order: { orderRef: 'temporal-0' } }),
+      (n) => n === 3,
+      { what: 'the refunds in the read model', timeoutMs: 60_000 },
+    );
+    await expectMoneyAgrees([...orders, ...chargedBack]);
     expectNoCrash();
   }, 240_000);
 
