@@ -114,6 +114,8 @@ const CUSTOMER_RETRY_PATCH = 'customer-decline-leaves-instruction-payable';
 
 export class OrderEntity {
   private readonly machines: Map<string, InstructionMachine>;
+  /** The run is ending for good (its windows have passed): nothing more is taken. */
+  private closed = false;
 
   constructor(
     readonly state: OrderState,
@@ -174,6 +176,14 @@ export class OrderEntity {
    * Returns the instruction that must run again (a payment returned), if any.
    */
   takeResult(result: SignalledResult): InstructionMachine | undefined {
+    if (result.status === 'RETURNED' && this.closed) {
+      log.warn('a reversal came after the order closed; it is kept with its callback, not applied', {
+        tenantId: this.state.tenantId,
+        orderRef: this.state.orderRef,
+        providerRef: result.providerRef,
+      });
+      return undefined;
+    }
     if (result.status === 'RETURNED') {
       const settled = this.state.instructions.find((m) => reverses(m, result));
       if (settled) {
@@ -221,7 +231,22 @@ export class OrderEntity {
     }
   }
 
+  /** The run ends for good: refunds, retries and returns are refused from now on. */
+  close(): void {
+    this.closed = true;
+  }
+
+  private refuseIfClosed(): void {
+    if (this.closed) {
+      refuse(
+        CHANGE_REFUSALS.orderNotActive,
+        `${orderEndedMessage(this.state.status)}; its refund and return windows have closed, so it takes no more changes`,
+      );
+    }
+  }
+
   validateRefund({ instructionRef, amountMinor, refundId }: CreateRefund): void {
+    this.refuseIfClosed();
     const machine = this.existing(instructionRef);
     const ref = machine.plan.instructionRef;
     if (machine.refunds.some((r) => r.refundId === refundId))
@@ -290,14 +315,12 @@ export class OrderEntity {
     this.refundChanged(machine, refund);
   }
 
-  validateRetry({ instructionRef, dueAt }: RetryInstruction): void {
+  validateRetry({ instructionRef }: RetryInstruction): void {
+    this.refuseIfClosed();
     if (this.state.cancelRequested)
       refuse(CHANGE_REFUSALS.orderNotActive, 'the order was cancelled; create a new order instead');
     const refusal = retryRefusal(this.existing(instructionRef));
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
-    const machine = this.machines.get(instructionRef)!;
-    if (dueAt && dueBeforeOpen(machine.plan.openAt, dueAt) && Date.parse(dueAt) > Date.now())
-      refuse(CHANGE_REFUSALS.invalid, DUE_BEFORE_OPEN.message);
   }
 
   /** The instruction open again, for its loop to be started. */

@@ -150,6 +150,8 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     // Ended; it stays open while a refund, a return or a retry may still come for it.
     const until = patched(STAYS_OPEN_PATCH) ? order.staysOpenUntil() : undefined;
     if (until === undefined || until <= Date.now()) {
+      // From here no refund, retry or return is taken: what was taken before has run to its end.
+      order.close();
       ended = true;
       break;
     }
