@@ -11,6 +11,7 @@ import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 import {
+  type EventType,
   DELIVERY_TIMEOUT_MS,
   ENDPOINT_FAILING_LIMIT_MS,
   nextAttemptDelay,
@@ -228,24 +229,16 @@ function describe(err: unknown): string {
 
 /** `webhook.endpoint.disabled`: told once per disabling, to the tenant's other endpoints. */
 function endpointDisabled(endpoint: WebhookEndpoint, at: Date, why: 'gone' | 'failing'): OutboxEvent {
-  const id = randomUUID();
-  const type = 'webhook.endpoint.disabled';
-  return {
-    id,
-    eventKey: `webhook:${endpoint.id}:disabled:${at.toISOString()}`,
-    type,
-    occurredAt: at.toISOString(),
-    payload: JSON.stringify({
-      id,
-      type,
-      occurredAt: at.toISOString(),
-      tenantId: endpoint.tenantId,
-      data: {
-        endpoint: { endpointId: endpoint.id, url: endpoint.url },
-        reason: why === 'gone' ? 'the endpoint answered 410 Gone' : 'every delivery failed for five days',
-      },
-    }),
-  };
+  return operationalEvent(
+    'webhook.endpoint.disabled',
+    `webhook:${endpoint.id}:disabled:${at.toISOString()}`,
+    endpoint.tenantId,
+    at,
+    {
+      endpoint: { endpointId: endpoint.id, url: endpoint.url },
+      reason: why === 'gone' ? 'the endpoint answered 410 Gone' : 'every delivery failed for five days',
+    },
+  );
 }
 
 /** `webhook.delivery.exhausted`: an event one endpoint never took, after every try of the schedule. */
@@ -256,24 +249,17 @@ function deliveryExhausted(
   attempts: number,
   at: Date,
 ): OutboxEvent {
+  return operationalEvent('webhook.delivery.exhausted', `webhook:${delivery.id}:exhausted`, delivery.tenantId, at, {
+    deliveryId: delivery.id,
+    endpoint: { endpointId: endpoint.id, url: endpoint.url },
+    event: { eventId: event.id, type: event.type, orderRef: event.orderRef ?? null },
+    attempts,
+  });
+}
+
+/** An event of the tenant's own (no order), its body as every endpoint receives it. */
+function operationalEvent(type: EventType, eventKey: string, tenantId: string, at: Date, data: object): OutboxEvent {
   const id = randomUUID();
-  const type = 'webhook.delivery.exhausted';
-  return {
-    id,
-    eventKey: `webhook:${delivery.id}:exhausted`,
-    type,
-    occurredAt: at.toISOString(),
-    payload: JSON.stringify({
-      id,
-      type,
-      occurredAt: at.toISOString(),
-      tenantId: delivery.tenantId,
-      data: {
-        deliveryId: delivery.id,
-        endpoint: { endpointId: endpoint.id, url: endpoint.url },
-        event: { eventId: event.id, type: event.type, orderRef: event.orderRef ?? null },
-        attempts,
-      },
-    }),
-  };
+  const occurredAt = at.toISOString();
+  return { id, eventKey, type, occurredAt, payload: JSON.stringify({ id, type, occurredAt, tenantId, data }) };
 }

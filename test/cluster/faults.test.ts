@@ -17,7 +17,7 @@ import { startCluster, type Cluster } from '../../scripts/cluster/topology.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { ensureTemporalServerBinaries } from '../../scripts/temporal/server-binaries.js';
 import { portsAround } from '../../scripts/temporal/server-config.js';
-import type { SandboxLedgerItem } from '../support/sandbox.js';
+import { providerNet, type SandboxLedgerItem } from '../support/sandbox.js';
 import { eventually } from '../support/eventually.js';
 import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 
@@ -190,16 +190,6 @@ async function expectMoneyAgrees(orderRefs: string[]) {
       { what: `${orderRef}'s memo to show its net`, timeoutMs: 30_000 },
     );
   }
-}
-
-function providerNet(items: SandboxLedgerItem[]): bigint {
-  return items.reduce((sum, item) => {
-    const amount = BigInt(item.amountMinor);
-    if (item.kind === 'PAYMENT')
-      return ['SETTLED', 'RETURNED', 'CHARGED_BACK'].includes(item.status) ? sum + amount : sum;
-    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
-    return sum - amount;
-  }, 0n);
 }
 
 interface Answer {

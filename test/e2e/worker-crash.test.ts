@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
-import type { SandboxLedgerItem } from '../support/sandbox.js';
+import { providerNet } from '../support/sandbox.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
@@ -261,14 +261,3 @@ describe('a worker killed while refunds and returns are in flight', () => {
     await new Promise((resolve) => worker!.once('exit', resolve));
   }, 240_000);
 });
-
-/** What the provider says moved: payments that settled (even if later taken back), less refunds that succeeded, less returns. */
-function providerNet(items: SandboxLedgerItem[]): bigint {
-  return items.reduce((sum, item) => {
-    const amount = BigInt(item.amountMinor);
-    if (item.kind === 'PAYMENT')
-      return ['SETTLED', 'RETURNED', 'CHARGED_BACK'].includes(item.status) ? sum + amount : sum;
-    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
-    return sum - amount;
-  }, 0n);
-}

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
-import type { SandboxLedgerItem } from '../support/sandbox.js';
+import { providerNet } from '../support/sandbox.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -76,19 +76,6 @@ async function eventTypes(tenant: TenantFixture, orderRef: string): Promise<stri
   return events.map((e) => e.type);
 }
 
-/** The provider's own record, net per kind: what it says moved. */
-function net(items: SandboxLedgerItem[]): bigint {
-  return items.reduce((sum, item) => {
-    const amount = BigInt(item.amountMinor);
-    if (item.kind === 'PAYMENT')
-      return item.status === 'SETTLED' || item.status === 'RETURNED' || item.status === 'CHARGED_BACK'
-        ? sum + amount
-        : sum;
-    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
-    return sum - amount;
-  }, 0n);
-}
-
 describe('refunds', () => {
   it('refund a settled card payment in parts, exactly once per key, never beyond what is left', async () => {
     const tenant = await system.newTenant();
@@ -153,7 +140,7 @@ describe('refunds', () => {
       ['3000', payment.providerRef, `${tenant.tenantId}:refund-card:a:refund:1`],
       ['5000', payment.providerRef, `${tenant.tenantId}:refund-card:a:refund:2`],
     ]);
-    expect(net(ledger)).toBe(2000n);
+    expect(providerNet(ledger)).toBe(2000n);
     expect(await eventTypes(tenant, 'refund-card')).toEqual(
       expect.arrayContaining(['refund.created', 'refund.succeeded']),
     );
@@ -240,7 +227,7 @@ describe('returns and chargebacks', () => {
       ['PAYMENT', 'SETTLED', null],
     ]);
     expect(ledger[0].idempotencyKey).not.toBe(ledger[2].idempotencyKey);
-    expect(net(ledger)).toBe(10000n);
+    expect(providerNet(ledger)).toBe(10000n);
     expect(await eventTypes(tenant, 'returned')).toEqual(
       expect.arrayContaining(['instruction.settled', 'instruction.returned', 'instruction.late']),
     );

@@ -29,6 +29,20 @@ export interface SandboxLedgerItem {
   createdAt: string;
 }
 
+/**
+ * What the provider says moved, net, in minor units: payments that settled (even if taken back later),
+ * less refunds that succeeded, less returns and chargebacks. The read model's net must equal it.
+ */
+export function providerNet(items: SandboxLedgerItem[]): bigint {
+  return items.reduce((sum, item) => {
+    const amount = BigInt(item.amountMinor);
+    if (item.kind === 'PAYMENT')
+      return ['SETTLED', 'RETURNED', 'CHARGED_BACK'].includes(item.status) ? sum + amount : sum;
+    if (item.kind === 'REFUND') return item.status === 'SUCCEEDED' ? sum - amount : sum;
+    return sum - amount;
+  }, 0n);
+}
+
 export interface RunningSandbox {
   url: string;
   port: number;
