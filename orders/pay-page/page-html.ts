@@ -20,6 +20,7 @@ const STATUS_WORDS: Record<string, string> = {
   PROCESSING: 'Payment in progress',
   LATE: 'Overdue',
   SETTLED: 'Paid',
+  RETURNED: 'Returned by the bank',
   FAILED: 'Failed',
   CANCELLED: 'Cancelled',
 };
@@ -31,6 +32,9 @@ const FAILURE_WORDS: Record<string, string> = {
   account_closed: 'The bank account is closed.',
   invalid_voucher: 'That voucher is not available.',
   provider_unavailable: 'The payment service did not answer. Please try again later.',
+  expired: 'This payment is no longer due here. Please contact us.',
+  'returned:insufficient_funds': 'Your bank returned the payment: insufficient funds.',
+  'charged_back:fraudulent': 'The payment was disputed and reversed.',
 };
 
 const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; hint: string }> = {
