@@ -50,7 +50,13 @@ export default async function setup(project: TestProject) {
     console.log(`tests use the Temporal server at ${temporalAddress}`);
   } else {
     const devServer = await TestWorkflowEnvironment.createLocal({
-      server: { executable: ensureTemporalCli(config), ip: '127.0.0.1', searchAttributes: ORDER_SEARCH_ATTRIBUTES },
+      server: {
+        executable: ensureTemporalCli(config),
+        ip: '127.0.0.1',
+        searchAttributes: ORDER_SEARCH_ATTRIBUTES,
+        // Its warnings (a slow call while a test holds a worker down on purpose) are noise in a passing run.
+        log: { format: 'pretty', level: 'error' },
+      },
     });
     teardown.push(() => devServer.teardown());
     temporalAddress = devServer.address;
