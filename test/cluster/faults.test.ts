@@ -192,6 +192,49 @@ async function expectMoneyAgrees(orderRefs: string[]) {
   }
 }
 
+/** Refunds of 0.50 of each of the order's first-half instructions, each asked for twice (through both APIs): one refund each. */
+async function refundFirstHalf(orderRef: string) {
+  for (const n of [0, 2, 4]) {
+    for (const client of clients) {
+      const res = await client.request('POST', `/v1/order-management/${orderRef}/instructions/i-${n}/refunds`, {
+        body: { amount: '0.50' },
+        headers: { 'idempotency-key': `faults-refund-${orderRef}-${n}` },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    }
+  }
+}
+
+/** The provider made one refund of each, and the read model counts it. */
+async function expectRefundedOnce(orderRef: string) {
+  const refunds = (await ledger()).filter((i) => i.kind === 'REFUND' && i.orderRef === orderRef);
+  expect(refunds.map((r) => [r.instructionRef, r.amountMinor, r.status]).sort()).toEqual([
+    ['i-0', '50', 'SUCCEEDED'],
+    ['i-2', '50', 'SUCCEEDED'],
+    ['i-4', '50', 'SUCCEEDED'],
+  ]);
+  await eventually(
+    () => orm.em.fork().count(PaymentInstruction, { tenantId, refundedAmountMinor: 50n, order: { orderRef } }),
+    (n) => n === 3,
+    { what: `${orderRef}'s refunds in the read model`, timeoutMs: 60_000 },
+  );
+}
+
+/** Every instruction of the orders charged back and FAILED. */
+async function expectChargedBack(orderRefs: string[]) {
+  await eventually(
+    () =>
+      orm.em.fork().count(PaymentInstruction, {
+        tenantId,
+        status: 'FAILED',
+        returnCode: 'fraudulent',
+        order: { orderRef: { $in: orderRefs } },
+      }),
+    (n) => n === orderRefs.length * 3,
+    { what: 'the chargebacks taken', timeoutMs: 90_000, intervalMs: 500 },
+  );
+}
+
 interface Answer {
   what: string;
   status: number;
@@ -303,16 +346,7 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
         timeoutMs: 60_000,
       },
     );
-    // Refunds of what settled, asked for just before the outage (each asked twice: one refund each).
-    for (const n of [0, 2, 4]) {
-      for (const client of clients) {
-        const res = await client.request('POST', `/v1/order-management/temporal-0/instructions/i-${n}/refunds`, {
-          body: { amount: '0.50' },
-          headers: { 'idempotency-key': `faults-refund-${n}` },
-        });
-        expect(res.status, JSON.stringify(res.body)).toBe(201);
-      }
-    }
+    await refundFirstHalf('temporal-0');
     const probe = probeApis();
     await cluster.temporal.stop();
     // The outage lasts while the probe calls: three seconds of it.
@@ -331,46 +365,26 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     expectOnly200Or503WithRetryAfter(answers);
     expect(answers.some((a) => a.what === 'amend' && a.status === 503)).toBe(true);
     await expectEachPaidOnce(orders, 24);
-    await eventually(
-      () =>
-        orm.em.fork().count(PaymentInstruction, {
-          tenantId,
-          status: 'FAILED',
-          returnCode: 'fraudulent',
-          order: { orderRef: { $in: chargedBack } },
-        }),
-      (n) => n === 3,
-      { what: 'the chargebacks taken', timeoutMs: 90_000, intervalMs: 500 },
-    );
-    const refunds = (await ledger()).filter((i) => i.kind === 'REFUND' && i.orderRef === 'temporal-0');
-    expect(refunds.map((r) => [r.instructionRef, r.amountMinor, r.status]).sort()).toEqual([
-      ['i-0', '50', 'SUCCEEDED'],
-      ['i-2', '50', 'SUCCEEDED'],
-      ['i-4', '50', 'SUCCEEDED'],
-    ]);
-    await eventually(
-      () =>
-        orm.em
-          .fork()
-          .count(PaymentInstruction, { tenantId, refundedAmountMinor: 50n, order: { orderRef: 'temporal-0' } }),
-      (n) => n === 3,
-      { what: 'the refunds in the read model', timeoutMs: 60_000 },
-    );
+    await expectChargedBack(chargedBack);
+    await expectRefundedOnce('temporal-0');
     await expectMoneyAgrees([...orders, ...chargedBack]);
     expectNoCrash();
   }, 240_000);
 
-  it('pays every instruction once across a restart of PostgreSQL while orders run, the API answering 503 meanwhile', async () => {
+  it('pays every instruction once across a restart of PostgreSQL while orders run, refunds and chargebacks around it, the API answering 503 meanwhile', async () => {
     const now = Date.now();
     const orders = await submitOrders('postgres', 4, 6, [new Date(now + 6_000), new Date(now + 25_000)]);
+    // Charged back three seconds after they settle: their callbacks come while the database is away, and are sent again.
+    const chargedBack = await submitOrders('postgres-cb', 1, 3, [new Date(now + 7_000)], 'card_chargeback');
     await eventually(
-      async () => (await ledger()).filter((c) => c.orderRef.startsWith('postgres-')).length,
+      async () => (await ledger()).filter((c) => c.kind === 'PAYMENT' && /^postgres-\d/.test(c.orderRef)).length,
       (n) => n === 12,
       {
         what: 'the first half of the schedule paid',
         timeoutMs: 60_000,
       },
     );
+    await refundFirstHalf('postgres-0');
     const probe = probeApis();
     postgres.stop();
     await eventually(
@@ -390,6 +404,9 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     const answers = await probe.stop();
     expectOnly200Or503WithRetryAfter(answers);
     await expectEachPaidOnce(orders, 24);
+    await expectChargedBack(chargedBack);
+    await expectRefundedOnce('postgres-0');
+    await expectMoneyAgrees([...orders, ...chargedBack]);
     expectNoCrash();
   }, 240_000);
 });
