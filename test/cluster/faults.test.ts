@@ -194,6 +194,18 @@ async function expectMoneyAgrees(orderRefs: string[]) {
 
 /** Refunds of 0.50 of each of the order's first-half instructions, each asked for twice (through both APIs): one refund each. */
 async function refundFirstHalf(orderRef: string) {
+  // The provider answered before the read model shows it: a refund is asked for once the API shows the payment settled.
+  await eventually(
+    () =>
+      orm.em.fork().count(PaymentInstruction, {
+        tenantId,
+        status: 'SETTLED',
+        instructionRef: { $in: ['i-0', 'i-2', 'i-4'] },
+        order: { orderRef },
+      }),
+    (n) => n === 3,
+    { what: `${orderRef}'s first half settled in the read model`, timeoutMs: 30_000 },
+  );
   for (const n of [0, 2, 4]) {
     for (const client of clients) {
       const res = await client.request('POST', `/v1/order-management/${orderRef}/instructions/i-${n}/refunds`, {
