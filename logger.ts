@@ -1,5 +1,6 @@
 import { DriverException } from '@mikro-orm/core';
 import { pino, type Logger } from 'pino';
+import { maskCardNumbers } from './domain/card-number.js';
 
 /**
  * Paths that may carry secrets anywhere in a log line. pino replaces them before the line is
@@ -60,6 +61,21 @@ export const LOG_SERIALIZERS = {
   error: (err: unknown) => serializeError(err),
 };
 
+/**
+ * Where log lines go, with anything that looks like a card number masked on the way: whatever a line
+ * holds (a URL someone put a card number in, a refused request's message), no card number is written.
+ */
+export function maskingDestination(out: { write(line: string): unknown }): { write(line: string): void } {
+  return {
+    write(line: string) {
+      out.write(maskCardNumbers(line));
+    },
+  };
+}
+
 export function createLogger(name: string, level: string): Logger {
-  return pino({ name, level, serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+  return pino(
+    { name, level, serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    maskingDestination(process.stdout),
+  );
 }

@@ -11,7 +11,7 @@ import { tokenSigningKey } from '../api/auth/access-token.js';
 import { authenticate } from '../api/auth/authenticate.js';
 import { errorHandler, notFoundHandler } from '../api/http/error-handler.js';
 import { IdempotencyStore } from '../api/http/idempotency.js';
-import { refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
+import { refuseCardNumbersInUrl, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
 import { createOpenApiRegistry, generateOpenApiDocument } from '../api/http/openapi.js';
 import { perKeyRateLimit } from '../api/http/rate-limit.js';
 import { requestId } from '../api/http/request-id.js';
@@ -118,6 +118,7 @@ export function createApi(deps: ApiDependencies): Express {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
     }),
   );
+  app.use(refuseCardNumbersInUrl);
   app.use(requireJsonBody);
   app.use(
     express.json({

@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import { CARD_NUMBER_NOT_ALLOWED, holdsCardNumber } from '../../domain/card-number.js';
 import { ApiError, formatPath } from './problem.js';
 
 /** Every request body is JSON: another content type would otherwise reach the handlers as "no body". */
@@ -25,16 +26,44 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
     throw new ApiError(400, 'body_too_deep', `the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
   }
   if (found) {
+    const path = found.path.length ? formatPath(found.path) : 'body';
+    if (found.why === 'card_number') throw cardNumberRefused(path);
     throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-      {
-        path: found.length ? formatPath(found) : 'body',
-        code: 'invalid_character',
-        message: 'holds a NUL character or an unpaired surrogate',
-      },
+      { path, code: 'invalid_character', message: 'holds a NUL character or an unpaired surrogate' },
     ]);
   }
   next();
 };
+
+/**
+ * No card number is taken in a URL either (ARCHITECTURE.md, "Money, dates, references"): not in a
+ * path segment (a reference), not in a query value. Refused before anything reads, stores or
+ * forwards it; the access log masks it.
+ */
+export const refuseCardNumbersInUrl: RequestHandler = (req, _res, next) => {
+  for (const segment of req.path.split('/')) {
+    if (holdsCardNumber(decoded(segment))) throw cardNumberRefused('path');
+  }
+  for (const [name, value] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) {
+    if (holdsCardNumber(value)) throw cardNumberRefused(`query.${name}`);
+    if (holdsCardNumber(name)) throw cardNumberRefused('query');
+  }
+  next();
+};
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function cardNumberRefused(path: string): ApiError {
+  return new ApiError(400, CARD_NUMBER_NOT_ALLOWED.code, 'a card number was sent: it was refused, and kept nowhere', [
+    { path, ...CARD_NUMBER_NOT_ALLOWED },
+  ]);
+}
 
 interface Visit {
   value: unknown;
@@ -50,14 +79,23 @@ function pathOf(visit: Visit): (string | number)[] {
   return path;
 }
 
-function findUnstorable(body: unknown): (string | number)[] | 'too_deep' | undefined {
-  const unstorable = (text: string) => text.includes('\u0000') || !text.isWellFormed();
+type Found = { path: (string | number)[]; why: 'character' | 'card_number' };
+
+function findUnstorable(body: unknown): Found | 'too_deep' | undefined {
+  const unstorable = (text: string): Found['why'] | undefined =>
+    text.includes('\u0000') || !text.isWellFormed() ? 'character' : holdsCardNumber(text) ? 'card_number' : undefined;
   const stack: Visit[] = [{ value: body, depth: 0 }];
   while (stack.length > 0) {
     const visit = stack.pop()!;
     const { value, depth } = visit;
     if (typeof value === 'string') {
-      if (unstorable(value)) return pathOf(visit);
+      const why = unstorable(value);
+      if (why) return { path: pathOf(visit), why };
+      continue;
+    }
+    // A card number as a JSON number is a card number too.
+    if (typeof value === 'number') {
+      if (Number.isInteger(value) && holdsCardNumber(String(value))) return { path: pathOf(visit), why: 'card_number' };
       continue;
     }
     if (!value || typeof value !== 'object') continue;
@@ -68,7 +106,8 @@ function findUnstorable(body: unknown): (string | number)[] | 'too_deep' | undef
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i];
       const childVisit = { value: child, depth: depth + 1, parent: visit, key };
-      if (typeof key === 'string' && unstorable(key)) return pathOf(childVisit);
+      const why = typeof key === 'string' ? unstorable(key) : undefined;
+      if (why) return { path: pathOf(childVisit), why };
       stack.push(childVisit);
     }
   }

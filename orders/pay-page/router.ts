@@ -9,6 +9,7 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { holdsCardNumber } from '../../domain/card-number.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { formatAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
@@ -199,6 +200,10 @@ export function payPageRouter(deps: PayPageDeps): Router {
       const page = notice('This form has expired', 'Open the payment link again and submit the form from there.', 403);
       res.status(page.status).type('html').send(page.html);
       return;
+    }
+    // A customer who types their card number here is stopped: it goes nowhere, not even to a log.
+    if (Object.values(form).some((value) => typeof value === 'string' && holdsCardNumber(value))) {
+      return show(req, res, 'Do not type a card number here: this page never takes one. Use the details the sandbox gives (card_ok).', 400);
     }
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && /^[A-Za-z0-9_-]{16}$/.test(form.form) ? form.form : undefined;

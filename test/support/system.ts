@@ -14,7 +14,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { openDatabase } from '../../db/orm.js';
 import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
-import { createLogger, LOG_SERIALIZERS, REDACTED_PATHS } from '../../logger.js';
+import { createLogger, LOG_SERIALIZERS, maskingDestination, REDACTED_PATHS } from '../../logger.js';
 import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
@@ -97,7 +97,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       serializers: LOG_SERIALIZERS,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    capture,
+    // As production writes its lines: card numbers masked (logger.ts).
+    maskingDestination(capture),
   );
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
@@ -277,7 +278,8 @@ export function quietTemporalLogs(): void {
       serializers: LOG_SERIALIZERS,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    capture,
+    // As production writes its lines: card numbers masked (logger.ts).
+    maskingDestination(capture),
   );
   installSdkLogger(logger, 'INFO', shown);
 }

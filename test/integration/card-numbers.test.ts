@@ -1,0 +1,110 @@
+// No card number ever reaches us (ARCHITECTURE.md, "Money, dates, references"): one sent to any route,
+// in its path, its query or its body, is a 400 `card_number_not_allowed` naming where it was, and it
+// is found afterwards in no log line and no table.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cardNumbersIn, maskCardNumbers, passesLuhn } from '../../domain/card-number.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  system = await startSystem();
+  tenant = await system.newTenant();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+// Test numbers of the card schemes: Visa, Mastercard, Amex (15 digits), Visa written with spaces and dashes.
+const CARDS = ['4242424242424242', '5555555555554444', '378282246310005', '4000 0566 5566 5556', '4111-1111-1111-1111'];
+const digits = (card: string) => card.replace(/[ -]/g, '');
+
+describe('what looks like a card number', () => {
+  it('is 13 to 19 digits passing the Luhn check, spaces or dashes allowed, anywhere in a text', () => {
+    for (const card of CARDS) expect(cardNumbersIn(`paid with ${card} yesterday`), card).toEqual([card]);
+    expect(passesLuhn('4242424242424241')).toBe(false);
+    expect(cardNumbersIn('4242424242424241')).toEqual([]);
+    // Too short, too long, or part of a longer run of digits.
+    expect(cardNumbersIn('424242424242')).toEqual([]);
+    expect(cardNumbersIn('42424242424242424242424')).toEqual([]);
+    // References and dates are not cards.
+    expect(cardNumbersIn('order-2027-01-31 premium-12 9f1c2e0a-7d4b-4c1e-9a55-0b6f3e2d1c4a')).toEqual([]);
+    expect(maskCardNumbers('GET /v1/x/4242424242424242?y=1')).toBe('GET /v1/x/[card number]?y=1');
+    expect(maskCardNumbers('?note=4000%200566%205566%205556&a=4111+1111+1111+1111')).toBe(
+      '?note=[card number]&a=[card number]',
+    );
+    // The logger's own numbers stay (this time in milliseconds passes the Luhn check), so that a line stays JSON.
+    expect(passesLuhn('1764504000126')).toBe(true);
+    expect(maskCardNumbers('{"time":1764504000126}')).toBe('{"time":1764504000126}');
+    expect(maskCardNumbers('{"msg":"1764504000126"}')).toBe('{"msg":"[card number]"}');
+  });
+});
+
+describe('a card number sent to the API', () => {
+  it('is refused on every route, in the path, the query and the body, naming where', async () => {
+    const card = CARDS[0];
+    const checked: string[] = [];
+    for (const route of system.api.routes) {
+      const method = route.method.toUpperCase();
+      const withParams = (value: string) => `/v1${route.path.replace(/:(\w+)/g, () => encodeURIComponent(value))}`;
+      const attempts: { where: string; path: string; body?: unknown }[] = [];
+      if (route.path.includes(':')) attempts.push({ where: 'path', path: withParams(card) });
+      attempts.push({ where: 'query.note', path: `${withParams('x')}?note=${encodeURIComponent(CARDS[3])}` });
+      if (method !== 'GET' && method !== 'DELETE')
+        attempts.push({
+          where: 'metadata.note',
+          path: withParams('x'),
+          body: { metadata: { note: `card ${CARDS[4]}` } },
+        });
+      for (const attempt of attempts) {
+        const res = await tenant.client.request(method, attempt.path, {
+          ...(attempt.body ? { body: attempt.body } : {}),
+        });
+        const what = `${method} ${route.path} (${attempt.where})`;
+        expect(res.status, `${what}: ${JSON.stringify(res.body)}`).toBe(400);
+        expect(res.body.code, what).toBe('card_number_not_allowed');
+        expect(res.body.errors[0].path, what).toBe(attempt.where);
+        expect(JSON.stringify(res.body), what).not.toContain(digits(CARDS[0]).slice(0, 8));
+        checked.push(what);
+      }
+    }
+    expect(checked.length).toBeGreaterThan(system.api.routes.length * 2);
+  });
+
+  it('is refused as a JSON number, and as an object key', async () => {
+    const asNumber = await tenant.client.request('POST', '/v1/order-management', {
+      body: { orderRef: 'o', instructions: [], metadata: { note: 4242424242424242 } },
+    });
+    expect(asNumber.body).toMatchObject({ code: 'card_number_not_allowed', errors: [{ path: 'metadata.note' }] });
+    const asKey = await tenant.client.request('POST', '/v1/order-management', {
+      body: { orderRef: 'o', instructions: [], metadata: { '5555 5555 5555 4444': 'x' } },
+    });
+    expect(asKey.body).toMatchObject({ code: 'card_number_not_allowed' });
+  });
+
+  it('is then in no log line and no table', async () => {
+    const logs = system.logLines.join('\n');
+    for (const card of CARDS) {
+      expect(logs.includes(card) || logs.includes(digits(card)), card).toBe(false);
+      expect(logs.includes(encodeURIComponent(card)), card).toBe(false);
+    }
+    const tables: { table_name: string }[] = await system.orm.em
+      .getConnection()
+      .execute(
+        `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
+      );
+    expect(tables.length).toBeGreaterThan(10);
+    for (const { table_name } of tables) {
+      for (const card of CARDS) {
+        const [{ count }]: { count: string }[] = await system.orm.em
+          .getConnection()
+          .execute(`select count(*) as count from "${table_name}" t where t::text like ? or t::text like ?`, [
+            `%${card}%`,
+            `%${digits(card)}%`,
+          ]);
+        expect(Number(count), `${table_name} holds ${card}`).toBe(0);
+      }
+    }
+  });
+});
