@@ -203,7 +203,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
     }
     // A customer who types their card number here is stopped: it goes nowhere, not even to a log.
     if (Object.values(form).some((value) => typeof value === 'string' && holdsCardNumber(value))) {
-      return show(req, res, 'Do not type a card number here: this page never takes one. Use the details the sandbox gives (card_ok).', 400);
+      return show(
+        req,
+        res,
+        'Do not type a card number here: this page never takes one. Use the details the sandbox gives (card_ok).',
+        400,
+      );
     }
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && /^[A-Za-z0-9_-]{16}$/.test(form.form) ? form.form : undefined;
