@@ -11,7 +11,8 @@ const SERVICE_CODE = [...BELOW_THE_WINGS, 'webhooks/', 'orders/', 'app/', 'worke
 const MAY_IMPORT = {
   'domain/': [],
   'config.ts': [],
-  'logger.ts': [],
+  // The logger masks card numbers with domain's one rule of what a card number is.
+  'logger.ts': ['domain/'],
   'db/': BASE,
   'apps/': BASE,
   'temporal/': BASE,
