@@ -6,6 +6,12 @@ const CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
 /** The same in a log line, where a URL may hold it encoded (`%20`, `+`, `%2D` between the digits). */
 const LOGGED_CANDIDATE = /(?<![\d])\d(?:(?:[ +-]|%20|%2[dD])?\d){12,18}(?![\d])/g;
 const SEPARATORS = /[ +-]|%20|%2[dD]/g;
+/**
+ * A UUID's groups are digits and dashes often enough (8-4-4-4-12) to read as a dashed card number
+ * one time in a few thousand: every id of this API is one, so UUIDs are not read for card numbers.
+ */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const withoutUuids = (text: string) => text.replace(UUID, (uuid) => 'u'.repeat(uuid.length));
 
 /** The Luhn checksum every payment card number carries. */
 export function passesLuhn(digits: string): boolean {
@@ -25,7 +31,7 @@ export function passesLuhn(digits: string): boolean {
 export function cardNumbersIn(text: string): string[] {
   if (text.length < 13) return [];
   const found: string[] = [];
-  for (const match of text.matchAll(CANDIDATE)) {
+  for (const match of withoutUuids(text).matchAll(CANDIDATE)) {
     if (passesLuhn(match[0].replace(/[ -]/g, ''))) found.push(match[0]);
   }
   return found;
@@ -42,10 +48,19 @@ export function holdsCardNumber(text: string): boolean {
  */
 export function maskCardNumbers(text: string): string {
   if (text.length < 13) return text;
-  return text.replace(LOGGED_CANDIDATE, (candidate: string, offset: number) => {
+  // Found in the text with its UUIDs blanked out (same length), replaced in the text itself.
+  const blanked = withoutUuids(text);
+  let masked = '';
+  let from = 0;
+  for (const match of blanked.matchAll(LOGGED_CANDIDATE)) {
+    const candidate = match[0];
+    const offset = match.index;
     const jsonNumber = text.slice(Math.max(0, offset - 2), offset) === '":' && /^\d+$/.test(candidate);
-    return !jsonNumber && passesLuhn(candidate.replace(SEPARATORS, '')) ? '[card number]' : candidate;
-  });
+    if (jsonNumber || !passesLuhn(candidate.replace(SEPARATORS, ''))) continue;
+    masked += `${text.slice(from, offset)}[card number]`;
+    from = offset + candidate.length;
+  }
+  return masked + text.slice(from);
 }
 
 /** The refusal's words: never echoing the number. */

@@ -28,6 +28,12 @@ describe('what looks like a card number', () => {
     // Too short, too long, or part of a longer run of digits.
     expect(cardNumbersIn('424242424242')).toEqual([]);
     expect(cardNumbersIn('42424242424242424242424')).toEqual([]);
+    // A UUID is no card, though its last two groups here read as a dashed number passing the Luhn check.
+    const uuid = '12345678-1234-4234-8234-123456789008';
+    expect(passesLuhn('8234123456789008')).toBe(true);
+    expect(cardNumbersIn(uuid)).toEqual([]);
+    expect(maskCardNumbers(`/v1/webhooks/endpoints/${uuid}`)).toBe(`/v1/webhooks/endpoints/${uuid}`);
+    expect(maskCardNumbers(`${uuid} 4242424242424242`)).toBe(`${uuid} [card number]`);
     // References and dates are not cards.
     expect(cardNumbersIn('order-2027-01-31 premium-12 9f1c2e0a-7d4b-4c1e-9a55-0b6f3e2d1c4a')).toEqual([]);
     expect(maskCardNumbers('GET /v1/x/4242424242424242?y=1')).toBe('GET /v1/x/[card number]?y=1');
