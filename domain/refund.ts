@@ -41,8 +41,3 @@ export function refundableMinor(
   const refunded = refunds.filter((r) => r.status !== 'FAILED').reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
   return BigInt(money.settledAmountMinor) - BigInt(money.returnedAmountMinor) - refunded;
 }
-
-/** What the refunds that succeeded came to. */
-export function refundedMinor(refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[]): bigint {
-  return refunds.filter((r) => r.status === 'SUCCEEDED').reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
-}
