@@ -61,3 +61,10 @@ export function orderStatusOf(statuses: readonly InstructionStatus[], cancelRequ
   if (cancelRequested || statuses.every((s) => s === 'CANCELLED')) return 'CANCELLED';
   return statuses.every((s) => s === 'SETTLED' || s === 'CANCELLED') ? 'COMPLETED' : 'COMPLETED_WITH_FAILURES';
 }
+
+/** How many instructions are in each status (the order's end event and its memo show it). */
+export function countByStatus(statuses: readonly InstructionStatus[]): Partial<Record<InstructionStatus, number>> {
+  const counts: Partial<Record<InstructionStatus, number>> = {};
+  for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1;
+  return counts;
+}

@@ -1,6 +1,7 @@
 // What operators see of the order in the Temporal UI (ARCHITECTURE.md, "Temporal design"): its status
 // and next action as search attributes, its totals as a memo, each upserted only when it changed.
 import { condition, patched, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { countByStatus } from '../../domain/instruction-status.js';
 import { orderTotals } from '../../domain/order-totals.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
 import type { InstructionMachine } from './instruction-machine.js';
@@ -46,8 +47,7 @@ export class OperatorView {
         state.shown.nextActionAt = next;
       }
       // The money per currency, and (since ends are told honestly) the instructions by status.
-      const counts: Record<string, number> = {};
-      for (const { status } of state.instructions) counts[status] = (counts[status] ?? 0) + 1;
+      const counts = countByStatus(state.instructions.map((m) => m.status));
       const memo = {
         totals: orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
         ...(state.shown.counted || patched(MEMO_COUNTS_PATCH) ? { instructionCounts: counts } : {}),

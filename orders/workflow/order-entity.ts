@@ -5,7 +5,7 @@
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
-import { isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
+import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
 import { refundableMinor } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
@@ -474,9 +474,7 @@ export class OrderEntity {
 
   /** Instructions by status. */
   counts(): Partial<Record<InstructionMachine['status'], number>> {
-    const counts: Partial<Record<InstructionMachine['status'], number>> = {};
-    for (const { status } of this.state.instructions) counts[status] = (counts[status] ?? 0) + 1;
-    return counts;
+    return countByStatus(this.state.instructions.map((m) => m.status));
   }
 
   /**
@@ -584,7 +582,12 @@ export class OrderEntity {
 
   /** The instruction as the read model and the events show it. */
   instructionOf(machine: InstructionMachine): Instruction {
-    return instructionOf(machine.plan, machine, nextActionAt(machine, this.arrearsExpiryMs()));
+    return instructionOf(machine.plan, machine, this.nextActionOf(machine));
+  }
+
+  /** The next moment something is due to happen to the instruction, as the order plans it (arrears expiring too). */
+  nextActionOf(machine: InstructionMachine): string | undefined {
+    return nextActionAt(machine, this.arrearsExpiryMs());
   }
 
   instruction(instructionRef: string): InstructionMachine {

@@ -58,7 +58,7 @@ const STAYS_OPEN_PATCH = 'order-stays-open-after-settlement';
 export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderView> {
   const state = input.continued ?? OrderEntity.initialState(input);
   // Reads the order only once running, after it is built just below.
-  const operatorView = new OperatorView(state, (machine) => order.instructionOf(machine).nextActionAt);
+  const operatorView = new OperatorView(state, (machine) => order.nextActionOf(machine));
   const order = new OrderEntity(state, () => operatorView.markStale());
   const loops = new InstructionLoops(order);
   const projector = new Projector(order);
