@@ -212,10 +212,7 @@ export class InstructionLoops {
         ],
       );
     } catch (err) {
-      const failure = this.failureOf(err, machine);
-      if (failure.status === 'REJECTED' || failure.status === 'UNKNOWN' || failure.status === 'UNANSWERED')
-        return failure;
-      throw err;
+      return this.failureOf(err, machine);
     }
   }
 
@@ -324,7 +321,11 @@ export class InstructionLoops {
     return { taskQueue: tenantHostedQueue(workflowInfo().taskQueue) };
   }
 
-  private failureOf(err: unknown, machine: InstructionMachine): CallResult {
+  /** A call's failure as an outcome: unknown, refused for good, or unanswered (anything else is thrown on). */
+  private failureOf(
+    err: unknown,
+    machine: InstructionMachine,
+  ): Extract<CallResult, { status: 'UNKNOWN' | 'REJECTED' | 'UNANSWERED' }> {
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
       if (err.cause.type === OUTCOME_UNKNOWN) {
         const refusal = (err.cause.details?.[0] as string | undefined) ?? 'refused';
@@ -342,7 +343,7 @@ export class InstructionLoops {
       }
     }
     if (err instanceof ActivityFailure) {
-      log.warn('payment provider unanswered after retries', this.order.logFields(machine));
+      log.warn('provider unanswered after retries', this.order.logFields(machine));
       return { status: 'UNANSWERED' };
     }
     throw err;
