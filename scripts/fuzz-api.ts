@@ -5,7 +5,7 @@
 // showing another tenant's data. CI runs a bounded pass; see the README for a longer one.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,12 @@ async function main(): Promise<number> {
   let failed = false;
   for (const run of runs) {
     console.log(`fuzz: ${run.scope} routes for ${seconds} s`);
+    mkdirSync(join(reportDir, run.scope), { recursive: true });
+    // Schemathesis's report goes to a file, shown only when it fails: it closes with a pytest-style
+    // line ("=== 3 warnings in 60s ===") that a CI log reader takes for a test run that ran nothing.
+    const outputPath = join(reportDir, run.scope, 'schemathesis.txt');
+    const output = createWriteStream(outputPath);
+    await new Promise((resolve) => output.once('open', resolve));
     // Not spawnSync: the API answering it runs in this process.
     const child = spawn(
       schemathesis,
@@ -129,7 +135,7 @@ async function main(): Promise<number> {
         '--no-color',
       ],
       {
-        stdio: 'inherit',
+        stdio: ['ignore', output, output],
         env: {
           ...process.env,
           PYTHONPATH: join(projectRoot, 'scripts', 'fuzz'),
@@ -139,7 +145,15 @@ async function main(): Promise<number> {
       },
     );
     const status = await new Promise((resolve) => child.once('exit', resolve));
-    if (status !== 0) failed = true;
+    output.close();
+    const report = readFileSync(outputPath, 'utf8');
+    if (status !== 0) {
+      failed = true;
+      console.log(report);
+    } else {
+      const cases = /Test cases:\s*\n\s*(.+)/.exec(report)?.[1]?.trim() ?? 'no count printed';
+      console.log(`fuzz: ${run.scope} routes clean (test cases: ${cases.replace(/,/g, ';')}); report in ${outputPath}`);
+    }
   }
   console.log(`fuzz: ${failed ? 'FAILED' : 'passed'} (reports in ${reportDir})`);
   return failed ? 1 : 0;
