@@ -6,7 +6,7 @@
 /** The base every layer may use: pure rules, settings, the logger. */
 const BASE = ['domain/', 'config.ts', 'logger.ts'];
 const BELOW_THE_WINGS = [...BASE, 'db/', 'apps/', 'temporal/', 'api/'];
-const SERVICE_CODE = [...BELOW_THE_WINGS, 'webhooks/', 'orders/', 'app/', 'worker/', 'client/'];
+const SERVICE_CODE = [...BELOW_THE_WINGS, 'webhooks/', 'customers/', 'orders/', 'app/', 'worker/', 'client/'];
 
 const MAY_IMPORT = {
   'domain/': [],
@@ -18,7 +18,8 @@ const MAY_IMPORT = {
   'temporal/': BASE,
   'api/': [...BASE, 'db/'],
   'webhooks/': BELOW_THE_WINGS,
-  'orders/': [...BELOW_THE_WINGS, 'webhooks/'],
+  'customers/': [...BELOW_THE_WINGS, 'webhooks/'],
+  'orders/': [...BELOW_THE_WINGS, 'webhooks/', 'customers/'],
   'app/': SERVICE_CODE,
   'worker/': SERVICE_CODE,
   'client/': BASE,

@@ -27,6 +27,8 @@ import { addMarketplaceRoutes } from '../api/marketplace/routes.js';
 import { addProviderRoutes } from '../orders/http/provider-callbacks.js';
 import { addSchemeRoutes } from '../api/schemes/routes.js';
 import { addVoucherRoutes } from '../api/vouchers/routes.js';
+import { CustomerService } from '../customers/customer-service.js';
+import { addCustomerRoutes } from '../customers/http/routes.js';
 import { addWebhookRoutes } from '../webhooks/http/routes.js';
 import { csrfKey } from '../orders/pay-page/csrf.js';
 import { payPageRouter } from '../orders/pay-page/router.js';
@@ -68,6 +70,7 @@ export function createApi(deps: ApiDependencies): Express {
   addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
   addSchemeRoutes(routes);
   addVoucherRoutes(routes);
+  addCustomerRoutes(routes, new CustomerService());
   const orders = new OrderService({ orm, temporal });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);

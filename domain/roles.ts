@@ -9,6 +9,7 @@ const TENANT_RESOURCES = [
   'webhook',
   'order',
   'refund',
+  'customer',
 ] as const;
 export const TENANT_ROLES = [
   'tenant-admin',

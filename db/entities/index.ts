@@ -1,6 +1,7 @@
 import { AccountSchema } from './account.js';
 import { AppInstallationSchema } from './app-installation.js';
 import { AuditEntrySchema } from './audit-entry.js';
+import { CustomerSchema } from './customer.js';
 import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
@@ -20,6 +21,7 @@ import { VoucherGroupSchema } from './voucher-group.js';
 export { Account } from './account.js';
 export { AppInstallation } from './app-installation.js';
 export { AuditEntry } from './audit-entry.js';
+export { Customer } from './customer.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
@@ -49,6 +51,7 @@ export const ALL_ENTITIES = [
   SchemeSchema,
   SchemeVersionSchema,
   VoucherGroupSchema,
+  CustomerSchema,
   ProviderCallbackSchema,
   PaymentLinkRevocationSchema,
   PaymentRefundSchema,

@@ -9,6 +9,7 @@ import { Migration20261128174546 } from './Migration20261128174546.js';
 import { Migration20261128190000 } from './Migration20261128190000.js';
 import { Migration20261130090000 } from './Migration20261130090000.js';
 import { Migration20261130120000 } from './Migration20261130120000.js';
+import { Migration20261130140105 } from './Migration20261130140105.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -26,4 +27,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261128190000', class: Migration20261128190000 },
   { name: 'Migration20261130090000', class: Migration20261130090000 },
   { name: 'Migration20261130120000', class: Migration20261130120000 },
+  { name: 'Migration20261130140105', class: Migration20261130140105 },
 ];

@@ -342,6 +342,26 @@ describe('tenant isolation', () => {
           body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' },
         }),
       ),
+    'POST /customers': async (a, b) => {
+      // Same customerRef, other tenant: a customer of its own; A's is untouched.
+      expect((await b.client.request('POST', '/v1/customers', { body: { customerRef: 'iso-customer' } })).status).toBe(
+        201,
+      );
+      expect((await a.client.request('GET', '/v1/customers/iso-customer')).body.name).toBe('A’s customer');
+    },
+    'GET /customers': async (_a, b) => {
+      const res = await b.client.request('GET', '/v1/customers');
+      expect(res.body.items.map((c: any) => c.customerRef)).not.toContain('iso-customer-only-a');
+    },
+    'GET /customers/:customerRef': (_a, b) => notFound(b.client.request('GET', '/v1/customers/iso-customer-only-a')),
+    'PATCH /customers/:customerRef': async (a, b) => {
+      await notFound(b.client.request('PATCH', '/v1/customers/iso-customer-only-a', { body: { name: 'stolen' } }));
+      expect((await a.client.request('GET', '/v1/customers/iso-customer-only-a')).body.name).toBe('A’s customer');
+    },
+    'DELETE /customers/:customerRef': async (a, b) => {
+      await notFound(b.client.request('DELETE', '/v1/customers/iso-customer-only-a'));
+      expect((await a.client.request('GET', '/v1/customers/iso-customer-only-a')).status).toBe(200);
+    },
     'POST /account/tenants': async (a, b) => {
       const before = await a.account.request('GET', '/v1/account/tenants');
       expect((await b.account.request('POST', '/v1/account/tenants', { body: { name: 'b2' } })).status).toBe(201);
@@ -610,6 +630,12 @@ describe('tenant isolation', () => {
     expect(
       (await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-order-only-a', 'x') })).status,
     ).toBe(202);
+    for (const customerRef of ['iso-customer', 'iso-customer-only-a']) {
+      const customer = await a.client.request('POST', '/v1/customers', {
+        body: { customerRef, name: 'A’s customer' },
+      });
+      expect(customer.status).toBe(201);
+    }
     // A's configuration: an app B does not have, a voucher group, a collection and a payout scheme.
     expect(
       (

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { Customer, PaymentOrder } from '../db/entities/index.js';
+import { Refusal } from '../domain/refusal.js';
+import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
+
+export interface CustomerDetails {
+  name?: string | null;
+  email?: string | null;
+  locale?: string | null;
+  metadata?: Record<string, string>;
+}
+
+/** A tenant's customers: what the routes call. Every method acts inside the caller's unit of work. */
+export class CustomerService {
+  async create(
+    em: EntityManager,
+    tenantId: string,
+    input: CustomerDetails & { customerRef: string },
+  ): Promise<Customer> {
+    const now = new Date();
+    const customer = em.create(Customer, {
+      id: randomUUID(),
+      tenantId,
+      customerRef: input.customerRef,
+      name: input.name ?? null,
+      email: input.email ?? null,
+      locale: input.locale ?? null,
+      metadata: input.metadata ?? {},
+      createdAt: now,
+      updatedAt: now,
+    });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new Refusal(
+          'conflict',
+          'customer_ref_conflict',
+          `a customer with customerRef ${input.customerRef} exists`,
+          [{ path: 'customerRef', code: 'duplicate', message: 'customerRef is already used by another customer' }],
+        );
+      }
+      throw err;
+    }
+    return customer;
+  }
+
+  list(em: EntityManager, tenantId: string, page: PageQuery): Promise<Page<Customer>> {
+    return findPage(em, Customer, { tenantId }, page, 'id');
+  }
+
+  async get(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
+    const customer = await em.findOne(Customer, { tenantId, customerRef });
+    if (!customer) throw new Refusal('not_found', 'customer_not_found', `no customer ${customerRef}`);
+    return customer;
+  }
+
+  /** Changes what is given; null clears a field, metadata is replaced whole. */
+  async update(em: EntityManager, tenantId: string, customerRef: string, changes: CustomerDetails): Promise<Customer> {
+    const customer = await this.get(em, tenantId, customerRef);
+    if (changes.name !== undefined) customer.name = changes.name;
+    if (changes.email !== undefined) customer.email = changes.email;
+    if (changes.locale !== undefined) customer.locale = changes.locale;
+    if (changes.metadata !== undefined) customer.metadata = changes.metadata;
+    customer.updatedAt = new Date();
+    await em.flush();
+    return customer;
+  }
+
+  /**
+   * Removes a customer nothing live uses: an order still running for it (ACTIVE) keeps it, since
+   * its payments, refunds and returns are the customer's until the order ends.
+   */
+  async delete(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
+    const customer = await this.get(em, tenantId, customerRef);
+    const liveOrders = await em.count(PaymentOrder, { tenantId, customerRef, status: 'ACTIVE' });
+    if (liveOrders > 0)
+      throw new Refusal(
+        'conflict',
+        'customer_in_use',
+        `${liveOrders} running order(s) are for this customer; they must end or be cancelled first`,
+      );
+    em.remove(customer);
+    return customer;
+  }
+}

@@ -1,0 +1,115 @@
+import { recordAudit } from '../../api/audit/record-audit.js';
+import { PageQuerySchema } from '../../api/http/common-schemas.js';
+import type { RouteTable } from '../../api/http/route-table.js';
+import type { CustomerService } from '../customer-service.js';
+import { presentCustomer } from './presenter.js';
+import {
+  CreateCustomerSchema,
+  CustomerListSchema,
+  CustomerRefParamsSchema,
+  CustomerSchema,
+  UpdateCustomerSchema,
+} from './schemas.js';
+
+/** A tenant's customers (ARCHITECTURE.md, "Customers"). */
+export function addCustomerRoutes(routes: RouteTable, customers: CustomerService): void {
+  routes.add({
+    method: 'post',
+    path: '/customers',
+    scope: 'tenant',
+    roles: ['tenant-customer-write'],
+    summary: 'Create a customer',
+    description: 'Orders name a customer by its customerRef.',
+    tags: ['Customers'],
+    body: CreateCustomerSchema,
+    responses: { 201: { description: 'The customer', schema: CustomerSchema } },
+    problems: [409],
+    handler: async ({ body, em, context: { tenantId, principal } }) => {
+      const customer = await customers.create(em, tenantId, body);
+      recordAudit(em, principal, {
+        action: 'customer.create',
+        targetType: 'customer',
+        targetId: customer.id,
+        details: { customerRef: customer.customerRef },
+      });
+      return { status: 201, body: presentCustomer(customer) };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/customers',
+    scope: 'tenant',
+    roles: ['tenant-customer-read'],
+    summary: 'List customers, newest first',
+    tags: ['Customers'],
+    query: PageQuerySchema,
+    responses: { 200: { description: 'A page of customers', schema: CustomerListSchema } },
+    handler: async ({ query, em, context: { tenantId } }) => {
+      const page = await customers.list(em, tenantId, query);
+      return { status: 200, body: { items: page.items.map(presentCustomer), nextCursor: page.nextCursor } };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/customers/:customerRef',
+    scope: 'tenant',
+    roles: ['tenant-customer-read'],
+    summary: 'Get a customer',
+    description: 'Their orders: GET /order-management?customerRef=….',
+    tags: ['Customers'],
+    params: CustomerRefParamsSchema,
+    responses: { 200: { description: 'The customer', schema: CustomerSchema } },
+    handler: async ({ params, em, context: { tenantId } }) => ({
+      status: 200,
+      body: presentCustomer(await customers.get(em, tenantId, params.customerRef)),
+    }),
+  });
+
+  routes.add({
+    method: 'patch',
+    path: '/customers/:customerRef',
+    scope: 'tenant',
+    roles: ['tenant-customer-write'],
+    summary: 'Change a customer',
+    description: 'Only the fields given change; null clears one. The customerRef cannot change.',
+    tags: ['Customers'],
+    params: CustomerRefParamsSchema,
+    body: UpdateCustomerSchema,
+    responses: { 200: { description: 'The customer', schema: CustomerSchema } },
+    handler: async ({ params, body, em, context: { tenantId, principal } }) => {
+      const customer = await customers.update(em, tenantId, params.customerRef, body);
+      recordAudit(em, principal, {
+        action: 'customer.update',
+        targetType: 'customer',
+        targetId: customer.id,
+        details: { customerRef: customer.customerRef, fields: Object.keys(body) },
+      });
+      return { status: 200, body: presentCustomer(customer) };
+    },
+  });
+
+  routes.add({
+    method: 'delete',
+    path: '/customers/:customerRef',
+    scope: 'tenant',
+    roles: ['tenant-customer-write'],
+    summary: 'Delete a customer',
+    description: 'Refused (409 customer_in_use) while an order for the customer is still running.',
+    tags: ['Customers'],
+    params: CustomerRefParamsSchema,
+    responses: { 204: { description: 'Deleted' } },
+    problems: [409],
+    handler: async ({ params, em, context: { tenantId, principal } }) => {
+      const customer = await customers.delete(em, tenantId, params.customerRef);
+      recordAudit(em, principal, {
+        action: 'customer.delete',
+        targetType: 'customer',
+        targetId: customer.id,
+        details: { customerRef: customer.customerRef },
+      });
+      return { status: 204 };
+    },
+  });
+}

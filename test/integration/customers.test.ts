@@ -1,0 +1,148 @@
+// Customers (ARCHITECTURE.md, "Customers"): a tenant's own customerRef once per tenant, changed field
+// by field, listed a page at a time, and kept while an order for them still runs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditEntry, Customer } from '../../db/entities/index.js';
+import { eventually } from '../support/eventually.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  system = await startSystem();
+  tenant = await system.newTenant();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+const order = (orderRef: string, customerRef: string) => ({
+  orderRef,
+  customerRef,
+  instructions: [
+    {
+      instructionRef: 'premium',
+      direction: 'DEBIT',
+      amount: '10.00',
+      currency: 'EUR',
+      country: 'FR',
+      openDate: '2031-01-01',
+      dueDate: '2031-01-02',
+    },
+  ],
+});
+
+describe('customers', () => {
+  it('are created once per customerRef, read back, changed field by field and listed a page at a time', async () => {
+    const created = await tenant.client.request('POST', '/v1/customers', {
+      body: {
+        customerRef: 'CUS-1',
+        name: '  Ada Lovelace ',
+        email: 'ada@example.com',
+        locale: 'en-gb',
+        metadata: { tier: 'gold' },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({
+      customerRef: 'CUS-1',
+      name: 'Ada Lovelace',
+      email: 'ada@example.com',
+      locale: 'en-GB',
+      metadata: { tier: 'gold' },
+    });
+
+    const again = await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-1' } });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({
+      code: 'customer_ref_conflict',
+      errors: [{ path: 'customerRef', code: 'duplicate' }],
+    });
+
+    const got = await tenant.client.request('GET', '/v1/customers/CUS-1');
+    expect(got.body).toEqual(created.body);
+
+    const changed = await tenant.client.request('PATCH', '/v1/customers/CUS-1', {
+      body: { email: null, locale: 'fr', metadata: { tier: 'silver', since: '2027' } },
+    });
+    expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+    expect(changed.body).toMatchObject({
+      customerRef: 'CUS-1',
+      name: 'Ada Lovelace',
+      email: null,
+      locale: 'fr',
+      metadata: { tier: 'silver', since: '2027' },
+    });
+    expect(Date.parse(changed.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.updatedAt));
+    const row = await system.orm.em.fork().findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-1' });
+    expect(row).toMatchObject({ email: null, locale: 'fr', metadata: { tier: 'silver', since: '2027' } });
+
+    for (const ref of ['CUS-2', 'CUS-3']) {
+      expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: ref } })).status).toBe(201);
+    }
+    const first = await tenant.client.request('GET', '/v1/customers?limit=2');
+    expect(first.body.items.map((c: any) => c.customerRef)).toEqual(['CUS-3', 'CUS-2']);
+    const second = await tenant.client.request('GET', `/v1/customers?limit=2&cursor=${first.body.nextCursor}`);
+    expect(second.body).toMatchObject({ items: [{ customerRef: 'CUS-1' }], nextCursor: null });
+
+    const audit = await system.orm.em.fork().find(AuditEntry, { tenantId: tenant.tenantId, targetType: 'customer' });
+    expect(audit.map((entry) => entry.action).sort()).toEqual([
+      'customer.create',
+      'customer.create',
+      'customer.create',
+      'customer.update',
+    ]);
+  });
+
+  it('refuses what is not a customer, naming each field, and writes nothing', async () => {
+    const bad = await tenant.client.request('POST', '/v1/customers', {
+      body: { customerRef: 'has space', email: 'not-an-email', locale: 'not a locale!', name: '   ' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: any) => e.path).sort()).toEqual(['customerRef', 'email', 'locale', 'name']);
+    const card = await tenant.client.request('POST', '/v1/customers', {
+      body: { customerRef: 'CUS-card', name: 'paid with 4242 4242 4242 4242' },
+    });
+    expect(card.body).toMatchObject({ status: 400, code: 'card_number_not_allowed', errors: [{ path: 'name' }] });
+    const unknownField = await tenant.client.request('PATCH', '/v1/customers/CUS-2', {
+      body: { customerRef: 'CUS-9' },
+    });
+    expect(unknownField.status).toBe(400);
+    expect(
+      await system.orm.em
+        .fork()
+        .count(Customer, { tenantId: tenant.tenantId, customerRef: { $in: ['has space', 'CUS-card', 'CUS-9'] } }),
+    ).toBe(0);
+    expect((await tenant.client.request('GET', '/v1/customers/CUS-none')).body).toMatchObject({
+      status: 404,
+      code: 'customer_not_found',
+    });
+  });
+
+  it('is kept while an order for it still runs, and deleted once it has ended', async () => {
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-live' } })).status).toBe(
+      201,
+    );
+    expect(
+      (await tenant.client.request('POST', '/v1/order-management', { body: order('ORD-live', 'CUS-live') })).status,
+    ).toBe(202);
+    const listed = await tenant.client.request('GET', '/v1/order-management?customerRef=CUS-live');
+    expect(listed.body.items.map((o: any) => o.orderRef)).toEqual(['ORD-live']);
+
+    const refused = await tenant.client.request('DELETE', '/v1/customers/CUS-live');
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('customer_in_use');
+    expect((await tenant.client.request('GET', '/v1/customers/CUS-live')).status).toBe(200);
+
+    expect((await tenant.client.request('POST', '/v1/order-management/ORD-live/cancel')).status).toBe(200);
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/ORD-live')).body.status,
+      (status) => status === 'CANCELLED',
+      { what: 'the order cancelled' },
+    );
+    expect((await tenant.client.request('DELETE', '/v1/customers/CUS-live')).status).toBe(204);
+    expect((await tenant.client.request('GET', '/v1/customers/CUS-live')).status).toBe(404);
+    // The ended order keeps its customerRef: it is the tenant's reference, not a link to the row.
+    expect((await tenant.client.request('GET', '/v1/order-management/ORD-live')).body.customerRef).toBe('CUS-live');
+  });
+});
