@@ -24,7 +24,13 @@ export interface InstructionPlan {
   currency: string;
   country: string;
   openAt: string;
+  /** The due date asked for. */
   dueAt: string;
+  /**
+   * When it is charged: dueAt moved off weekends and public holidays of its country by the tenant's
+   * business-day rule (domain/business-days.ts). Absent on instructions taken before that rule: dueAt.
+   */
+  chargeAt?: string;
   customerRef?: string;
   financialInstrumentId?: string;
   /** The scheme version it was resolved with, the options it offered, and the one chosen. */
@@ -103,6 +109,7 @@ export const INSTRUCTION_COLUMNS = {
   country: { part: 'plan', column: 'country', type: 'text', length: 2, fixed: true },
   openAt: { part: 'plan', column: 'open_at', type: 'timestamptz' },
   dueAt: { part: 'plan', column: 'due_at', type: 'timestamptz' },
+  chargeAt: { part: 'plan', column: 'charge_at', type: 'timestamptz', nullable: true },
   customerRef: { part: 'plan', column: 'customer_ref', type: 'text', length: 50, nullable: true, fixed: true },
   financialInstrumentId: { part: 'plan', column: 'financial_instrument_id', type: 'text', length: 100, nullable: true },
   // Nullable in the table (rows from before schemes were required); every instruction has them now.
@@ -159,6 +166,7 @@ export const EVENT_FIELDS = [
   'amountMinor',
   'currency',
   'dueAt',
+  'chargeAt',
   'status',
   'attempts',
   'appId',

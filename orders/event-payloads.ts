@@ -14,6 +14,7 @@ const REFORMED = new Set<keyof EventInstruction>([
   'amountMinor',
   'currency',
   'dueAt',
+  'chargeAt',
   'refundedAmountMinor',
 ]);
 const AS_TOLD = EVENT_FIELDS.filter((field) => !REFORMED.has(field));
@@ -47,6 +48,7 @@ export function outboxEventOf(
               amount: formatAmount(i.amountMinor, i.currency),
               currency: i.currency,
               dueDate: i.dueAt,
+              chargeDate: i.chargeAt ?? i.dueAt,
               refundedAmount: formatAmount(i.refundedAmountMinor ?? '0', i.currency),
               ...Object.fromEntries(AS_TOLD.map((field) => [field, i[field] ?? null])),
               metadata: instructionMetadata ?? {},

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/index.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
+import { chargeDateFor } from '../domain/business-days.js';
 import { parseScheduleDate } from '../domain/dates.js';
+import type { PaymentMethod } from '../domain/scheme.js';
 import { parseAmount } from '../domain/money.js';
 import type { InstructionPlan } from '../domain/instruction.js';
 import { rowOf } from './read-model.js';
@@ -12,7 +14,31 @@ import type { CreateOrderInput, InstructionInput } from './http/schemas.js';
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'> &
-  Partial<Pick<Tenant, 'returnsPolicy' | 'arrearsExpiryDays'>>;
+  Partial<Pick<Tenant, 'returnsPolicy' | 'arrearsExpiryDays' | 'businessDayRule'>>;
+
+/**
+ * Bank debits and transfers clear only on the banks' business days; cards and vouchers are paid any
+ * day, so moving their charge would only make the money later.
+ */
+const BANKING_DAY_METHODS: ReadonlySet<PaymentMethod> = new Set(['BANK_DEBIT', 'BANK_TRANSFER']);
+
+/**
+ * When an instruction is charged (ARCHITECTURE.md, "Business days"): a bank payment due on a weekend
+ * or a public holiday of its country moves by the tenant's rule, at the same local time of day, but
+ * never before it opens (a preceding day before its open date rolls forward instead).
+ */
+export function chargeAtOf(
+  plan: Pick<InstructionPlan, 'openAt' | 'dueAt' | 'country' | 'paymentMethod'>,
+  tenant: Pick<Tenant, 'timeZone'> & Partial<Pick<Tenant, 'businessDayRule'>>,
+): string {
+  const rule = tenant.businessDayRule ?? 'FOLLOWING';
+  if (!BANKING_DAY_METHODS.has(plan.paymentMethod) || rule === 'NONE') return plan.dueAt;
+  const options = { country: plan.country, timeZone: tenant.timeZone ?? undefined };
+  const due = new Date(plan.dueAt);
+  let charge = chargeDateFor(due, { ...options, rule });
+  if (charge.getTime() < Date.parse(plan.openAt)) charge = chargeDateFor(due, { ...options, rule: 'FOLLOWING' });
+  return charge.toISOString();
+}
 
 /**
  * An instruction as the workflow plans it, from a validated request and its resolution. Date-only
@@ -28,7 +54,7 @@ export function planInstruction(
   }: { tenant: TenantSettings; customerRef?: string; resolution: Resolution; position: number },
 ): InstructionPlan {
   const timeZone = tenant.timeZone ?? undefined;
-  return {
+  const plan: InstructionPlan = {
     instructionId: randomUUID(),
     position,
     instructionRef: instruction.instructionRef,
@@ -46,6 +72,7 @@ export function planInstruction(
     appId: resolution.chosen.appId,
     paymentMethod: resolution.chosen.paymentMethod,
   };
+  return { ...plan, chargeAt: chargeAtOf(plan, tenant) };
 }
 
 /**

@@ -40,7 +40,7 @@ import type {
   ResolveInstructionInput,
   RetryInstructionInput,
 } from './http/schemas.js';
-import { buildOrder, planInstruction } from './order-plans.js';
+import { buildOrder, chargeAtOf, planInstruction } from './order-plans.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
 import { startOrder } from './start-order.js';
@@ -259,6 +259,21 @@ export class OrderService {
         appId: resolution.chosen.appId,
         paymentMethod: resolution.chosen.paymentMethod,
       });
+    }
+    if (amendment.openAt !== undefined || amendment.dueAt !== undefined || repays) {
+      const dueAt = amendment.dueAt ?? current.dueAt.toISOString();
+      const paymentMethod = amendment.paymentMethod ?? current.paymentMethod;
+      amendment.chargeAt = paymentMethod
+        ? chargeAtOf(
+            {
+              openAt: amendment.openAt ?? current.openAt.toISOString(),
+              dueAt,
+              country: current.country,
+              paymentMethod,
+            },
+            tenant,
+          )
+        : dueAt;
     }
     await this.change(order, (handle) =>
       handle.executeUpdate(amendInstructionUpdate, {
@@ -479,6 +494,18 @@ export class OrderService {
     const dueAt = input.dueDate
       ? parseScheduleDate(input.dueDate, tenant.timeZone ?? undefined)!.toISOString()
       : undefined;
+    const chargeAt =
+      dueAt && instruction.paymentMethod
+        ? chargeAtOf(
+            {
+              openAt: instruction.openAt.toISOString(),
+              dueAt,
+              country: instruction.country,
+              paymentMethod: instruction.paymentMethod,
+            },
+            tenant,
+          )
+        : undefined;
     await this.change(order, (handle) =>
       handle.executeUpdate(retryInstructionUpdate, {
         args: [
@@ -486,6 +513,7 @@ export class OrderService {
             instructionRef: instruction.instructionRef,
             ...(input.financialInstrumentId ? { financialInstrumentId: input.financialInstrumentId } : {}),
             ...(dueAt ? { dueAt } : {}),
+            ...(chargeAt ? { chargeAt } : {}),
           },
         ],
         updateId,

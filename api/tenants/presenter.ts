@@ -10,6 +10,7 @@ export function presentTenant(tenant: Tenant) {
     dunning: tenant.dunningRetryDelaysDays ? { retryDelaysDays: tenant.dunningRetryDelaysDays } : null,
     returnsPolicy: tenant.returnsPolicy ?? 'RECOLLECT',
     arrearsExpiryDays: tenant.arrearsExpiryDays ?? DEFAULT_ARREARS_EXPIRY_DAYS,
+    businessDayRule: tenant.businessDayRule ?? 'FOLLOWING',
     createdAt: tenant.createdAt.toISOString(),
     updatedAt: tenant.updatedAt.toISOString(),
   };

@@ -42,6 +42,7 @@ export function addTenantRoutes(routes: RouteTable): void {
         dunningRetryDelaysDays: body.dunning?.retryDelaysDays ?? null,
         returnsPolicy: body.returnsPolicy ?? null,
         arrearsExpiryDays: body.arrearsExpiryDays ?? null,
+        businessDayRule: body.businessDayRule ?? null,
         createdAt: now,
         updatedAt: now,
       });
@@ -104,6 +105,7 @@ export function addTenantRoutes(routes: RouteTable): void {
       if (body.dunning !== undefined) tenant.dunningRetryDelaysDays = body.dunning?.retryDelaysDays ?? null;
       if (body.returnsPolicy !== undefined) tenant.returnsPolicy = body.returnsPolicy;
       if (body.arrearsExpiryDays !== undefined) tenant.arrearsExpiryDays = body.arrearsExpiryDays;
+      if (body.businessDayRule !== undefined) tenant.businessDayRule = body.businessDayRule;
       recordAudit(em, principal, {
         action: 'tenant.update',
         targetType: 'tenant',

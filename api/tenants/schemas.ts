@@ -1,3 +1,4 @@
+import { BUSINESS_DAY_RULES } from '../../domain/business-days.js';
 import { isTimeZone } from '../../domain/dates.js';
 import { TextSchema } from '../http/common-schemas.js';
 import { z } from '../http/zod.js';
@@ -40,6 +41,13 @@ const ArrearsExpiryDaysSchema = z
       'Orders keep the value they were taken with.',
   });
 
+const BusinessDayRuleSchema = z.enum(BUSINESS_DAY_RULES).openapi({
+  description:
+    'How a due date on a weekend or a public holiday of the instruction’s country moves to the day it is charged: ' +
+    'FOLLOWING (default) the next business day, MODIFIED_FOLLOWING the next unless that is in the next month (then the previous), ' +
+    'PRECEDING the previous, NONE not at all. Never before the instruction opens. Applies to instructions taken or re-dated after the change.',
+});
+
 export const CreateTenantSchema = z
   .object({
     name: TextSchema(200),
@@ -47,6 +55,7 @@ export const CreateTenantSchema = z
     dunning: DunningSchema.optional(),
     returnsPolicy: ReturnsPolicySchema.optional(),
     arrearsExpiryDays: ArrearsExpiryDaysSchema.optional(),
+    businessDayRule: BusinessDayRuleSchema.optional(),
   })
   .strict()
   .openapi('CreateTenant');
@@ -58,6 +67,7 @@ export const UpdateTenantSchema = z
     dunning: DunningSchema.nullable().optional(),
     returnsPolicy: ReturnsPolicySchema.nullable().optional(),
     arrearsExpiryDays: ArrearsExpiryDaysSchema.nullable().optional(),
+    businessDayRule: BusinessDayRuleSchema.nullable().optional(),
   })
   .strict()
   .openapi('UpdateTenant');
@@ -71,6 +81,7 @@ export const TenantSchema = z
     dunning: DunningSchema.nullable(),
     returnsPolicy: ReturnsPolicySchema,
     arrearsExpiryDays: z.number().int(),
+    businessDayRule: BusinessDayRuleSchema,
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

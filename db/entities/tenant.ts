@@ -1,4 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core';
+import type { BusinessDayRule } from '../../domain/business-days.js';
 
 /** A company or department under an account. Tenants share nothing. */
 export class Tenant {
@@ -13,6 +14,8 @@ export class Tenant {
   returnsPolicy?: 'RECOLLECT' | 'FAIL' | null;
   /** Days a LATE instruction with nothing planned waits before it fails `expired`; null means 30. */
   arrearsExpiryDays?: number | null;
+  /** How a due date on a weekend or public holiday moves to the day it is charged; null means FOLLOWING. */
+  businessDayRule?: BusinessDayRule | null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
 }
@@ -39,6 +42,7 @@ export const TenantSchema = new EntitySchema<Tenant>({
     dunningRetryDelaysDays: { type: 'json', nullable: true },
     returnsPolicy: { type: 'string', length: 16, nullable: true },
     arrearsExpiryDays: { type: 'integer', nullable: true },
+    businessDayRule: { type: 'string', length: 24, nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
   },

@@ -33,6 +33,7 @@ export const VIEW_FIELDS = [
   'currency',
   'openAt',
   'dueAt',
+  'chargeAt',
   'appId',
   'paymentMethod',
   'providerRef',
@@ -86,6 +87,7 @@ export type InstructionAmendment = Partial<
     | 'amountMinor'
     | 'openAt'
     | 'dueAt'
+    | 'chargeAt'
     | 'financialInstrumentId'
     | 'schemeId'
     | 'schemeVersion'
@@ -143,5 +145,7 @@ export interface RetryInstruction {
   instructionRef: string;
   financialInstrumentId?: string;
   dueAt?: string;
+  /** The business day of `dueAt`. */
+  chargeAt?: string;
 }
 export const retryInstructionUpdate = defineUpdate<ChangeAnswer, [RetryInstruction]>('retryInstruction');

@@ -62,6 +62,7 @@ function presentInstruction(row: PaymentInstruction): z.output<typeof Instructio
     returnedAmount: formatAmount(row.returnedAmountMinor, row.currency),
     openDate: row.openAt.toISOString(),
     dueDate: row.dueAt.toISOString(),
+    chargeDate: (row.chargeAt ?? row.dueAt).toISOString(),
     metadata: row.metadata,
   };
   return Object.fromEntries(

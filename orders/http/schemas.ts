@@ -271,7 +271,11 @@ export const InstructionSchema = z
     currency: z.string(),
     country: z.string(),
     openDate: z.iso.datetime(),
-    dueDate: z.iso.datetime(),
+    dueDate: z.iso.datetime().openapi({ description: 'The due date asked for' }),
+    chargeDate: z.iso.datetime().openapi({
+      description:
+        'When it is charged: the due date moved off weekends and public holidays of its country by the tenant’s businessDayRule',
+    }),
     customerRef: z.string().nullable(),
     financialInstrumentId: z.string().nullable(),
     metadata: z.record(z.string(), z.string()),

@@ -101,6 +101,11 @@ export type Step =
   | { kind: 'settle'; result: ProviderResult }
   | { kind: 'ask'; providerRef: string };
 
+/** When an instruction is charged: its business day, or its due date when it has none. */
+export function chargeDateOf(plan: Pick<InstructionPlan, 'dueAt' | 'chargeAt'>): string {
+  return plan.chargeAt ?? plan.dueAt;
+}
+
 /** `arrearsExpiryMs`: how long LATE with nothing planned waits before it fails (absent: for ever). */
 export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiryMs?: number): Step {
   const { status, plan } = machine;
@@ -117,7 +122,8 @@ export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiry
       return due(plan.openAt) ? { kind: 'open' } : { kind: 'wait', until: plan.openAt, why: 'opens' };
     case 'OPEN':
       if (machine.payNow) return { kind: 'call' };
-      if (!due(plan.dueAt)) return { kind: 'wait', until: plan.dueAt, why: 'falls due' };
+      // Charged on its business day (chargeAt), or on its due date when taken before business days.
+      if (!due(chargeDateOf(plan))) return { kind: 'wait', until: chargeDateOf(plan), why: 'falls due' };
       return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
     case 'LATE':
       if (machine.payNow || due(machine.retryAt)) {
@@ -367,6 +373,8 @@ export function applyExpiry(machine: InstructionMachine, at: string): void {
 export interface InstructionRetry {
   financialInstrumentId?: string;
   dueAt?: string;
+  /** The business day of `dueAt` (absent: dueAt). */
+  chargeAt?: string;
 }
 
 export function retryRefusal(machine: InstructionMachine): string | undefined {
@@ -383,10 +391,13 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
 /** Open again, due at the given date (or now), with a new key, the dunning schedule from its start. */
 export function applyRetry(machine: InstructionMachine, retry: InstructionRetry, nowMs: number): void {
   const now = new Date(nowMs).toISOString();
-  const dueAt = retry.dueAt && Date.parse(retry.dueAt) > nowMs ? retry.dueAt : now;
+  const later = retry.dueAt !== undefined && Date.parse(retry.dueAt) > nowMs;
+  const dueAt = later ? retry.dueAt! : now;
+  const { chargeAt: _previousChargeAt, ...plan } = machine.plan;
   machine.plan = {
-    ...machine.plan,
+    ...plan,
     dueAt,
+    ...(later && retry.chargeAt ? { chargeAt: retry.chargeAt } : {}),
     openAt: Date.parse(machine.plan.openAt) > Date.parse(dueAt) ? dueAt : machine.plan.openAt,
     ...(retry.financialInstrumentId ? { financialInstrumentId: retry.financialInstrumentId } : {}),
   };
@@ -431,6 +442,8 @@ export function applyAmendment(machine: InstructionMachine, amendment: Instructi
     (field) => amendment[field] !== undefined && amendment[field] !== machine.plan[field],
   );
   machine.plan = { ...machine.plan, ...definedOnly(amendment) };
+  // A new due date without its business day (a change made before business days) is charged as asked.
+  if (amendment.dueAt !== undefined && amendment.chargeAt === undefined) delete machine.plan.chargeAt;
   // Another payment than the one the current key was used for: a new key, so the provider never mistakes it for a retry.
   if (changesPayment && machine.keyUsed) {
     machine.keyAttempt += 1;
@@ -438,7 +451,7 @@ export function applyAmendment(machine: InstructionMachine, amendment: Instructi
   }
   if (machine.status === 'LATE') {
     // Tried again at the new due date, or at once when that has passed (or it waited for a change).
-    const dueMs = Date.parse(machine.plan.dueAt);
+    const dueMs = Date.parse(chargeDateOf(machine.plan));
     machine.retryAt = new Date(Math.max(nowMs, dueMs)).toISOString();
   }
   machine.revision += 1;

@@ -324,9 +324,9 @@ export class OrderEntity {
   }
 
   /** The instruction open again, for its loop to be started. */
-  retry({ instructionRef, financialInstrumentId, dueAt }: RetryInstruction): InstructionMachine {
+  retry({ instructionRef, financialInstrumentId, dueAt, chargeAt }: RetryInstruction): InstructionMachine {
     const machine = this.machines.get(instructionRef)!;
-    applyRetry(machine, { financialInstrumentId, dueAt }, Date.now());
+    applyRetry(machine, { financialInstrumentId, dueAt, chargeAt }, Date.now());
     log.info('instruction retried', this.logFields(machine));
     this.changed(machine);
     return machine;

@@ -36,7 +36,10 @@ export interface TenantFixture {
 export interface TenantOptions {
   /** Roles of the key the fixture's client signs in with. */
   roles?: string[];
-  /** Fields of the tenant itself (time zone, dunning). */
+  /**
+   * Fields of the tenant itself (time zone, dunning). Business days are off (businessDayRule NONE)
+   * unless a test sets a rule: a bank debit due now must not wait for Monday when the suite runs on a Sunday.
+   */
   tenant?: Record<string, unknown>;
   /** Install SANDBOX_CARD and make a default card scheme, so orders can be taken (default true). */
   paymentSetup?: boolean;
@@ -183,7 +186,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
       const account = await newAccount();
       const created = await account.client.request('POST', '/v1/account/tenants', {
-        body: { name: 'test tenant', ...tenant },
+        body: { name: 'test tenant', businessDayRule: 'NONE', ...tenant },
       });
       if (created.status !== 201) throw new Error(`tenant create failed: ${JSON.stringify(created.body)}`);
       const tenantId: string = created.body.tenantId;

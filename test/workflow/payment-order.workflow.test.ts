@@ -10,7 +10,8 @@ import { createActivities } from '../../worker/create-activities.js';
 import { buildOrder } from '../../orders/order-plans.js';
 import type { CreateOrderInput } from '../../orders/http/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { PaymentInstruction } from '../../db/entities/index.js';
+import { PaymentInstruction, type Tenant } from '../../db/entities/index.js';
+import { isBusinessDay } from '../../domain/business-days.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId, tenantHostedQueue } from '../../orders/contract/ids.js';
 import type { PaymentOrderInput } from '../../orders/contract/messages.js';
@@ -93,6 +94,8 @@ async function storeOrder(
   orderRef: string,
   specs: InstructionSpec[],
   resolution = resolvedTo('SANDBOX_CARD', 'CARD'),
+  // No business days unless a test asks: the server's clock lands on any day of the week.
+  tenant: Partial<Pick<Tenant, 'businessDayRule'>> = { businessDayRule: 'NONE' },
 ) {
   const open = new Date((await env.currentTimeMs()) + DAY_MS);
   const instructions = specs.map(({ resolution: _, ...spec }) => ({
@@ -108,7 +111,7 @@ async function storeOrder(
   const em = orm.em.fork();
   const order = buildOrder(
     em,
-    { id: tenantId, timeZone: null, dunningRetryDelaysDays: null },
+    { id: tenantId, timeZone: null, dunningRetryDelaysDays: null, ...tenant },
     { orderRef, instructions },
     specs.map((spec) => spec.resolution ?? resolution),
   );
@@ -708,6 +711,50 @@ describe('payment-order workflow on the time-skipping server', () => {
       'later',
     ]);
     await record('amend', orderWorkflowId(tenantId, 'amend-race'));
+  });
+
+  it('charges a bank debit due on a Sunday on the Monday, at the time it was due', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    // The first Sunday at least three days ahead whose Monday is a business day in France.
+    let sunday = new Date((await env.currentTimeMs()) + 3 * DAY_MS);
+    sunday.setUTCHours(10, 0, 0, 0);
+    const day = (at: Date) => at.toISOString().slice(0, 10);
+    while (sunday.getUTCDay() !== 0 || !isBusinessDay(day(new Date(sunday.getTime() + DAY_MS)), 'FR'))
+      sunday = new Date(sunday.getTime() + DAY_MS);
+    const monday = sunday.getTime() + DAY_MS;
+    const input = await storeOrder(
+      tenantId,
+      'sunday',
+      [{ instructionRef: 'debit', dueDate: sunday.toISOString(), financialInstrumentId: 'bank_ok' }],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+      { businessDayRule: 'FOLLOWING' },
+    );
+    expect(input.instructions[0]).toMatchObject({
+      dueAt: sunday.toISOString(),
+      chargeAt: new Date(monday).toISOString(),
+    });
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      // Sunday passes with the instruction OPEN and nothing asked of the bank.
+      await env.sleep(sunday.getTime() + 60 * 60_000 - (await env.currentTimeMs()));
+      const sundayView = await waitFor(handle, (v) => v.instructions[0].status === 'OPEN', 'open on the Sunday');
+      expect(sundayView.instructions[0]).toMatchObject({ attempts: 0, nextActionAt: new Date(monday).toISOString() });
+      await env.sleep(DAY_MS);
+      const called = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the bank called');
+      await handle.signal(providerResultSignal, {
+        status: 'SETTLED',
+        providerRef: called.instructions[0].providerRef!,
+      });
+      await handle.result();
+    });
+    const history = await env.client.workflow.getHandle(orderWorkflowId(tenantId, 'sunday')).fetchHistory();
+    const call = history.events!.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executePayment',
+    )!;
+    const calledAt = Number(call.eventTime!.seconds) * 1000;
+    expect(calledAt).toBeGreaterThanOrEqual(monday);
+    expect(calledAt).toBeLessThan(monday + 60 * 60_000);
   });
 
   it('takes instructions added to a live order, and a customer’s early payment in the open window', async () => {
