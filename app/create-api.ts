@@ -29,6 +29,7 @@ import { addSchemeRoutes } from '../api/schemes/routes.js';
 import { addVoucherRoutes } from '../api/vouchers/routes.js';
 import { CustomerService } from '../customers/customer-service.js';
 import { addCustomerRoutes } from '../customers/http/routes.js';
+import { InstrumentStore } from '../customers/instrument-store.js';
 import { addWebhookRoutes } from '../webhooks/http/routes.js';
 import { csrfKey } from '../orders/pay-page/csrf.js';
 import { payPageRouter } from '../orders/pay-page/router.js';
@@ -36,6 +37,7 @@ import { paymentLinkKeys } from '../orders/payment-link-token.js';
 import { PaymentLinks } from '../orders/payment-links.js';
 import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
 import { OrderService } from '../orders/order-service.js';
+import { InstallationCache } from '../orders/activities/installation-cache.js';
 import { ProviderResults } from '../orders/provider-results.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
@@ -70,7 +72,8 @@ export function createApi(deps: ApiDependencies): Express {
   addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
   addSchemeRoutes(routes);
   addVoucherRoutes(routes);
-  addCustomerRoutes(routes, new CustomerService());
+  const instruments = new InstrumentStore(secretBox);
+  addCustomerRoutes(routes, new CustomerService(), instruments);
   const orders = new OrderService({ orm, temporal });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
@@ -105,6 +108,10 @@ export function createApi(deps: ApiDependencies): Express {
       links,
       logger,
       csrfKey: csrfKey(deps.masterKeys.current),
+      apps: deps.apps,
+      installations: new InstallationCache(orm, secretBox),
+      instruments,
+      publicUrl: settings.publicApiUrl,
       rateLimit: perKeyRateLimit(orm, {
         limitPerMinute: settings.rateLimitPerMinute,
         namespace: `${settings.rateLimitNamespace}:pay`,

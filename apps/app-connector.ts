@@ -1,4 +1,5 @@
 import type { InstalledApp } from '../domain/installed-app.js';
+import type { HostedSession, HostedSessionRequest, TokenisedInstrument } from '../domain/instrument.js';
 import type {
   PaymentOutcome,
   PaymentRequest,
@@ -100,6 +101,18 @@ export interface AppConnector {
   refund?(refund: RefundRequest, idempotencyKey: string, installation: InstalledApp): Promise<RefundOutcome>;
   /** The current state of an earlier refund. */
   getRefundStatus?(providerRef: string, installation: InstalledApp): Promise<RefundOutcome>;
+  /**
+   * Apps whose provider takes card or bank details on its own page (ARCHITECTURE.md, "Customers"):
+   * open a form for the customer, then exchange the one-time reference it sends them back with for
+   * the provider's token. We never see the details.
+   */
+  hostedForms?: {
+    /** The origin of the provider's pages: where the payment page may send a customer. */
+    origin(installation: InstalledApp): string;
+    open(request: HostedSessionRequest, installation: InstalledApp): Promise<HostedSession>;
+    /** The token a reference stands for; a reference already used (or not this session's) is refused. */
+    exchange(sessionId: string, ref: string, installation: InstalledApp): Promise<TokenisedInstrument>;
+  };
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */

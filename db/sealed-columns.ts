@@ -8,6 +8,7 @@ export const SEALED_COLUMNS = [
   { table: 'app_installation', idColumn: 'id', column: 'secrets_ciphertext' },
   { table: 'webhook_endpoint', idColumn: 'id', column: 'secret_ciphertext' },
   { table: 'webhook_endpoint', idColumn: 'id', column: 'previous_secret_ciphertext' },
+  { table: 'payment_instrument', idColumn: 'id', column: 'token_ciphertext' },
 ] as const;
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table'];

@@ -33,6 +33,8 @@ export interface InstructionPlan {
   chargeAt?: string;
   customerRef?: string;
   financialInstrumentId?: string;
+  /** A stored instrument (customers/instrument-store.ts) paid in place of a financialInstrumentId: its token is read by the payment activity, never carried here. */
+  instrumentId?: string;
   /** The scheme version it was resolved with, the options it offered, and the one chosen. */
   schemeId: string;
   schemeVersion: number;
@@ -112,6 +114,7 @@ export const INSTRUCTION_COLUMNS = {
   chargeAt: { part: 'plan', column: 'charge_at', type: 'timestamptz', nullable: true },
   customerRef: { part: 'plan', column: 'customer_ref', type: 'text', length: 50, nullable: true, fixed: true },
   financialInstrumentId: { part: 'plan', column: 'financial_instrument_id', type: 'text', length: 100, nullable: true },
+  instrumentId: { part: 'plan', column: 'instrument_id', type: 'uuid', nullable: true },
   // Nullable in the table (rows from before schemes were required); every instruction has them now.
   schemeId: { part: 'plan', column: 'scheme_id', type: 'uuid', nullable: true },
   schemeVersion: { part: 'plan', column: 'scheme_version', type: 'integer', nullable: true },

@@ -56,8 +56,10 @@ export interface PaymentRequest extends Pick<
 > {
   tenantId: string;
   orderRef: string;
-  /** A stored card or account for collections and transfers, the voucher for voucher payouts. */
-  financialInstrumentId: string;
+  /** The card or account (a provider's reference) for collections and transfers, the voucher for voucher payouts. */
+  financialInstrumentId?: string;
+  /** Or a stored instrument, whose token the payment activity reads and sends in place of financialInstrumentId. */
+  instrumentId?: string;
 }
 
 /**

@@ -66,6 +66,7 @@ export function planInstruction(
     dueAt: (parseScheduleDate(instruction.dueDate, timeZone) as Date).toISOString(),
     customerRef: instruction.customerRef ?? customerRef,
     financialInstrumentId: instruction.financialInstrumentId,
+    instrumentId: instruction.instrumentId,
     schemeId: resolution.schemeId,
     schemeVersion: resolution.schemeVersion,
     options: resolution.options,

@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { recordAudit } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
-import { PaymentInstruction, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
+import { PaymentInstruction, PaymentInstrument, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
+import type { PaymentMethod } from '../domain/scheme.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
@@ -44,6 +45,7 @@ import { buildOrder, chargeAtOf, planInstruction } from './order-plans.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
 import { startOrder } from './start-order.js';
+import { checkResolvedApp, methodOf, storedInstrumentFor } from './stored-instruments.js';
 
 export interface OrderServiceDependencies {
   orm: MikroORM;
@@ -129,7 +131,26 @@ export class OrderService {
    */
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<PaymentOrder> {
     const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
-    const resolutions = await resolveInstructions(em, tenantId, input.instructions);
+    const instruments = await this.namedInstruments(
+      em,
+      tenantId,
+      input.customerRef,
+      input.instructions,
+      'instructions',
+    );
+    const resolutions = await resolveInstructions(
+      em,
+      tenantId,
+      input.instructions.map((instruction, index) =>
+        instruments[index]
+          ? { ...instruction, paymentMethod: instruments[index].paymentMethod as PaymentMethod }
+          : instruction,
+      ),
+    );
+    instruments.forEach(
+      (instrument, index) =>
+        instrument && checkResolvedApp(instrument, resolutions[index], `instructions[${index}].instrumentId`),
+    );
     const order = buildOrder(em, tenant, input, resolutions);
     try {
       await em.flush();
@@ -151,6 +172,37 @@ export class OrderService {
     } catch (err) {
       log.warn({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
     }
+  }
+
+  /**
+   * The stored instruments instructions name (by index; undefined where none is named), each the
+   * instruction's customer's, with the method it pays by: what the scheme must resolve them to.
+   */
+  private async namedInstruments(
+    em: EntityManager,
+    tenantId: string,
+    orderCustomerRef: string | null | undefined,
+    instructions: { instrumentId?: string; customerRef?: string; paymentMethod?: PaymentMethod }[],
+    paths: 'instructions' | 'body',
+  ): Promise<(PaymentInstrument | undefined)[]> {
+    const at = (index: number, field: string) => (paths === 'instructions' ? `instructions[${index}].${field}` : field);
+    const found: (PaymentInstrument | undefined)[] = [];
+    for (const [index, instruction] of instructions.entries()) {
+      if (instruction.instrumentId === undefined) {
+        found.push(undefined);
+        continue;
+      }
+      const instrument = await storedInstrumentFor(
+        em,
+        tenantId,
+        instruction.customerRef ?? orderCustomerRef,
+        instruction.instrumentId,
+        at(index, 'instrumentId'),
+      );
+      methodOf(instrument, instruction.paymentMethod, at(index, 'paymentMethod'));
+      found.push(instrument);
+    }
+    return found;
   }
 
   // ---- changes to a running order ------------------------------------------------------------
@@ -189,7 +241,14 @@ export class OrderService {
   ): Promise<StoredOrder> {
     const order = await this.findOrder(em, tenantId, orderRef);
     const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
-    const [resolution] = await resolveInstructions(em, tenantId, [input], 'body');
+    const [instrument] = await this.namedInstruments(em, tenantId, order.customerRef, [input], 'body');
+    const [resolution] = await resolveInstructions(
+      em,
+      tenantId,
+      [instrument ? { ...input, paymentMethod: instrument.paymentMethod as PaymentMethod } : input],
+      'body',
+    );
+    if (instrument) checkResolvedApp(instrument, resolution, 'instrumentId');
     const plan = planInstruction(input, {
       tenant,
       customerRef: order.customerRef ?? undefined,
@@ -225,13 +284,28 @@ export class OrderService {
       throw Refusal.invalid([{ path: 'dueDate', ...DUE_BEFORE_OPEN }]);
     }
     if (input.financialInstrumentId) amendment.financialInstrumentId = input.financialInstrumentId;
+    if (input.instrumentId) amendment.instrumentId = input.instrumentId;
     if (input.amount !== undefined)
       amendment.amountMinor = parseAmountAt(input.amount, current.currency, 'amount').toString();
     const repays =
       input.amount !== undefined ||
       input.schemeId !== undefined ||
       input.paymentMethod !== undefined ||
-      input.financialInstrumentId !== undefined;
+      input.financialInstrumentId !== undefined ||
+      input.instrumentId !== undefined;
+    // A stored instrument (named now, or kept) pays by its own method, through its own app.
+    const instrument = input.instrumentId
+      ? await storedInstrumentFor(
+          em,
+          tenantId,
+          current.customerRef ?? order.customerRef,
+          input.instrumentId,
+          'instrumentId',
+        )
+      : repays && current.instrumentId && !input.financialInstrumentId
+        ? ((await em.findOne(PaymentInstrument, { id: current.instrumentId, tenantId })) ?? undefined)
+        : undefined;
+    const instrumentMethod = instrument ? methodOf(instrument, input.paymentMethod, 'paymentMethod') : undefined;
     if (repays) {
       const [resolution] = await resolveInstructions(
         em,
@@ -245,6 +319,7 @@ export class OrderService {
             schemeId: input.schemeId ?? current.schemeId ?? undefined,
             // A new amount or scheme chooses the best method again, unless one is named.
             paymentMethod:
+              instrumentMethod ??
               input.paymentMethod ??
               (input.schemeId || input.amount ? undefined : (current.paymentMethod ?? undefined)),
             financialInstrumentId: input.financialInstrumentId ?? current.financialInstrumentId ?? undefined,
@@ -252,6 +327,7 @@ export class OrderService {
         ],
         'body',
       );
+      if (instrument) checkResolvedApp(instrument, resolution, 'instrumentId');
       Object.assign(amendment, {
         schemeId: resolution.schemeId,
         schemeVersion: resolution.schemeVersion,
@@ -327,6 +403,8 @@ export class OrderService {
     instruction: PaymentInstruction,
     choice: PaymentChoice,
     updateId: UpdateId,
+    /** What the customer entered on the provider's form for this payment (the page alone passes it). */
+    entered?: PaymentInstrument,
   ): Promise<void> {
     const option = offeredOption(instruction.options ?? [], choice);
     if (!option) {
@@ -350,12 +428,41 @@ export class OrderService {
         ]);
       }
     }
+    if (choice.instrumentId !== undefined && option.paymentMethod !== 'VOUCHER') {
+      // Entered on the provider's form just now (the page), or saved by the instruction's customer.
+      const instrument =
+        entered?.id === choice.instrumentId
+          ? entered
+          : await storedInstrumentFor(
+              em,
+              order.tenantId,
+              instruction.customerRef ?? order.customerRef,
+              choice.instrumentId,
+              'instrumentId',
+            );
+      methodOf(instrument, option.paymentMethod, 'paymentMethod');
+      if (instrument.appId !== option.appId)
+        throw Refusal.invalid([
+          { path: 'instrumentId', code: 'instrument_not_for_app', message: `the instrument is ${instrument.appId}'s` },
+        ]);
+      return this.sendPayment(order, instruction, option, { instrumentId: instrument.id }, updateId);
+    }
     // A voucher pays out a voucher, anything else pays with an instrument: never the one for the other.
     const field = option.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
     const financialInstrumentId = choice[field];
     if (financialInstrumentId === undefined) {
       throw Refusal.invalid([{ path: field, code: 'required', message: `${option.paymentMethod} needs ${field}` }]);
     }
+    await this.sendPayment(order, instruction, option, { financialInstrumentId }, updateId);
+  }
+
+  private async sendPayment(
+    order: PaymentOrder,
+    instruction: PaymentInstruction,
+    option: { appId: string; paymentMethod: PaymentMethod },
+    paysWith: { financialInstrumentId: string } | { instrumentId: string },
+    updateId: UpdateId,
+  ): Promise<void> {
     await this.change(order, (handle) =>
       handle.executeUpdate(payInstructionUpdate, {
         args: [
@@ -363,7 +470,7 @@ export class OrderService {
             instructionRef: instruction.instructionRef,
             appId: option.appId,
             paymentMethod: option.paymentMethod,
-            financialInstrumentId,
+            ...paysWith,
           },
         ],
         updateId,

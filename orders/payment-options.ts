@@ -14,6 +14,8 @@ export interface PaymentChoice {
   appId: string;
   paymentMethod: PaymentMethod;
   financialInstrumentId?: string;
+  /** A saved instrument of the order's customer, or one the customer just entered on the provider's form. */
+  instrumentId?: string;
   voucherId?: string;
 }
 

@@ -10,7 +10,14 @@ import {
   type CallbackResult,
 } from '../app-connector.js';
 import { bounded } from '../bounded-response.js';
-import { checkedOutcome, checkedRefund, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
+import {
+  checkedOutcome,
+  checkedRefund,
+  MalformedAnswerError,
+  type ProviderAnswer,
+  type RefundAnswer,
+} from '../provider-answer.js';
+import { checkedSession, checkedTokenised } from '../hosted-session-answer.js';
 import { guardedLookup } from '../outbound-guard.js';
 import type { OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { outboundUrlProblem } from '../../domain/outbound-url.js';
@@ -156,6 +163,37 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
       );
       if (saysNoPayment(response.statusCode, response.body)) return undefined;
       return checkedOutcome(answered(response), WHO);
+    },
+    hostedForms: {
+      origin: (installation) => new URL(settings(installation.configuration).url).origin,
+      async open(request, installation) {
+        const { url, timeoutMs } = settings(installation.configuration);
+        const response = await send(
+          'POST',
+          `${url}/hosted-sessions`,
+          randomUUID(),
+          JSON.stringify(request),
+          installation.secrets.signingSecret,
+          timeoutMs,
+        );
+        const session = checkedSession(answered(response), WHO);
+        // The payment page lets its form go to the provider's origin alone.
+        if (new URL(session.url).origin !== new URL(url).origin)
+          throw new MalformedAnswerError(`${WHO} answered a hosted form on another origin than its url`);
+        return session;
+      },
+      async exchange(sessionId, ref, installation) {
+        const { url, timeoutMs } = settings(installation.configuration);
+        const response = await send(
+          'POST',
+          `${url}/hosted-sessions/${encodeURIComponent(sessionId)}/exchange`,
+          randomUUID(),
+          JSON.stringify({ ref }),
+          installation.secrets.signingSecret,
+          timeoutMs,
+        );
+        return checkedTokenised(answered(response), WHO);
+      },
     },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<ProviderCallbackBody>(rawBody);

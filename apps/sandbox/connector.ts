@@ -11,6 +11,7 @@ import { bounded } from '../bounded-response.js';
 import { checkedOutcome, checkedRefund, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
 import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
+import { checkedSession, checkedTokenised } from '../hosted-session-answer.js';
 
 /** A payment as the sandbox provider answers it, unchecked. */
 interface SandboxPayment {
@@ -90,7 +91,28 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
             );
             return checkedRefund(refundAnswerOf(answered(response)), WHO);
           },
-        } satisfies Pick<AppConnector, 'refund' | 'getRefundStatus'>)),
+          hostedForms: {
+            origin: () => new URL(options.baseUrl).origin,
+            async open(request, installation) {
+              const response = await bounded(
+                client.post<unknown>('v1/hosted-sessions', {
+                  headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+                  json: request,
+                }),
+              );
+              return checkedSession(answered(response as Response<SandboxPayment>), WHO);
+            },
+            async exchange(sessionId, ref, installation) {
+              const response = await bounded(
+                client.post<unknown>(`v1/hosted-sessions/${encodeURIComponent(sessionId)}/exchange`, {
+                  headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+                  json: { ref },
+                }),
+              );
+              return checkedTokenised(answered(response as Response<SandboxPayment>), WHO);
+            },
+          },
+        } satisfies Pick<AppConnector, 'refund' | 'getRefundStatus' | 'hostedForms'>)),
     async execute(payment, idempotencyKey, installation) {
       const response = await bounded(
         client.post<SandboxPayment>('v1/payments', {

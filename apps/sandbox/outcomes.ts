@@ -25,6 +25,8 @@ const CARD_INSTRUMENTS = new Map<string, CardBehaviour>([
   // Settles, then is charged back (`fraudulent`) after the sandbox's return delay.
   ['card_chargeback', { kind: 'answer', resolution: SETTLED }],
   ['card_declined', { kind: 'answer', resolution: decline('do_not_honor', false) }],
+  // A token this merchant was never given (hosted-forms.ts).
+  ['invalid_token', { kind: 'answer', resolution: decline('invalid_token', false) }],
   ['card_fraud', { kind: 'answer', resolution: decline('suspected_fraud', false) }],
   ['card_insufficient_funds', { kind: 'answer', resolution: decline('insufficient_funds', true) }],
   ['card_flaky', { kind: 'fail-first-call' }],
@@ -46,6 +48,7 @@ export interface BankBehaviour {
 const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
   ['bank_insufficient_funds', { resolution: decline('insufficient_funds', true), callback: true }],
   ['bank_account_closed', { resolution: decline('account_closed', false), callback: true }],
+  ['invalid_token', { resolution: decline('invalid_token', false), callback: true }],
   ['bank_no_callback', { resolution: SETTLED, callback: false }],
   // Settles, then is returned (`insufficient_funds`) after the sandbox's return delay.
   ['bank_returned', { resolution: SETTLED, callback: true }],

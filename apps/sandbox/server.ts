@@ -15,6 +15,7 @@ import {
   type SandboxPaymentRequest,
   type SandboxRefundRequest,
 } from './ledger.js';
+import { addHostedFormRoutes, TokenVault } from './hosted-forms.js';
 import { bankBehaviour, cardBehaviour, reversalOf, voucherPayout, type Resolution } from './outcomes.js';
 import { VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 
@@ -95,6 +96,7 @@ export function createSandboxApp({
   log = (line) => console.log(line),
 }: SandboxOptions): SandboxApp {
   const ledger = Ledger.open(dataDir);
+  const vault = new TokenVault(dataDir);
   const stopping = new AbortController();
   const background = new Set<Promise<void>>();
   // Idempotency keys of card_flaky payments whose first call has failed; memory is enough for a test outcome.
@@ -196,7 +198,7 @@ export function createSandboxApp({
       return;
     }
 
-    const behaviour = cardBehaviour(request.instrument);
+    const behaviour = cardBehaviour(vault.behaviourOf(apiKey, request.instrument));
     const scope = idempotencyScope(apiKey, idempotencyKey);
     if (behaviour.kind === 'unavailable' || (behaviour.kind === 'fail-first-call' && !failedOnce.has(scope))) {
       if (behaviour.kind === 'fail-first-call') failedOnce.add(scope);
@@ -254,6 +256,8 @@ export function createSandboxApp({
     if (!refund || refund.apiKey !== merchantOf(req)) return refuse(res, 404, 'not_found');
     res.json(presentRefund(refund));
   });
+
+  addHostedFormRoutes(app, vault, merchantOf);
 
   app.use((_req, res) => refuse(res, 404, 'not_found'));
 
@@ -331,7 +335,7 @@ export function createSandboxApp({
 
   /** Payments whose instrument says so are returned (or charged back) a while after they settled, and the merchant told. */
   function takeBackLater(payment: PaymentRecord): void {
-    const reversal = reversalOf(payment.request.instrument);
+    const reversal = reversalOf(vault.behaviourOf(payment.apiKey, payment.request.instrument));
     if (!reversal || payment.request.direction !== 'DEBIT' || ledger.reversalOf(payment.id)) return;
     runInBackground(
       (async () => {
@@ -394,7 +398,7 @@ export function createSandboxApp({
   async function settleLater(payment: PaymentRecord): Promise<void> {
     const dueInMs = Date.parse(payment.createdAt) + settleMs - Date.now();
     await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
-    const { resolution, callback } = bankBehaviour(payment.request.instrument);
+    const { resolution, callback } = bankBehaviour(vault.behaviourOf(payment.apiKey, payment.request.instrument));
     const resolved: PaymentRecord = { ...payment, ...resolution, updatedAt: new Date().toISOString() };
     ledger.append(resolved);
     const url = resolved.request.callbackUrl;
@@ -577,6 +581,8 @@ function presentLedgerItem(record: LedgerRecord, ledger: Ledger) {
       currency: request.currency,
       status: record.status,
       code: record.returnCode ?? record.declineCode ?? null,
+      // A test instrument's name or a token of the hosted forms: what the merchant sent, never a number.
+      instrument: request.instrument,
       createdAt: record.createdAt,
     };
   }

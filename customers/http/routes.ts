@@ -2,17 +2,21 @@ import { recordAudit } from '../../api/audit/record-audit.js';
 import { PageQuerySchema } from '../../api/http/common-schemas.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import type { CustomerService } from '../customer-service.js';
-import { presentCustomer } from './presenter.js';
+import type { InstrumentStore } from '../instrument-store.js';
+import { presentCustomer, presentCustomerWithInstruments, presentInstrument } from './presenter.js';
 import {
   CreateCustomerSchema,
   CustomerListSchema,
   CustomerRefParamsSchema,
   CustomerSchema,
+  CustomerWithInstrumentsSchema,
+  InstrumentListSchema,
+  InstrumentParamsSchema,
   UpdateCustomerSchema,
 } from './schemas.js';
 
 /** A tenant's customers (ARCHITECTURE.md, "Customers"). */
-export function addCustomerRoutes(routes: RouteTable, customers: CustomerService): void {
+export function addCustomerRoutes(routes: RouteTable, customers: CustomerService, instruments: InstrumentStore): void {
   routes.add({
     method: 'post',
     path: '/customers',
@@ -56,15 +60,60 @@ export function addCustomerRoutes(routes: RouteTable, customers: CustomerService
     path: '/customers/:customerRef',
     scope: 'tenant',
     roles: ['tenant-customer-read'],
-    summary: 'Get a customer',
+    summary: 'Get a customer, with its saved instruments',
     description: 'Their orders: GET /order-management?customerRef=….',
     tags: ['Customers'],
     params: CustomerRefParamsSchema,
-    responses: { 200: { description: 'The customer', schema: CustomerSchema } },
-    handler: async ({ params, em, context: { tenantId } }) => ({
-      status: 200,
-      body: presentCustomer(await customers.get(em, tenantId, params.customerRef)),
-    }),
+    responses: { 200: { description: 'The customer', schema: CustomerWithInstrumentsSchema } },
+    handler: async ({ params, em, context: { tenantId } }) => {
+      const customer = await customers.get(em, tenantId, params.customerRef);
+      return { status: 200, body: presentCustomerWithInstruments(customer, await instruments.saved(em, customer)) };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/customers/:customerRef/instruments',
+    scope: 'tenant',
+    roles: ['tenant-customer-read'],
+    summary: 'List a customer’s saved instruments',
+    description:
+      'Cards and bank accounts the customer saved on the payment page, as their providers’ tokens: never a number. ' +
+      'An instruction, an amendment or a payment names one by instrumentId.',
+    tags: ['Customers'],
+    params: CustomerRefParamsSchema,
+    responses: { 200: { description: 'Its instruments, newest first', schema: InstrumentListSchema } },
+    handler: async ({ params, em, context: { tenantId } }) => {
+      const customer = await customers.get(em, tenantId, params.customerRef);
+      return {
+        status: 200,
+        body: { items: (await instruments.saved(em, customer)).map(presentInstrument), nextCursor: null },
+      };
+    },
+  });
+
+  routes.add({
+    method: 'delete',
+    path: '/customers/:customerRef/instruments/:instrumentId',
+    scope: 'tenant',
+    roles: ['tenant-customer-write'],
+    summary: 'Remove a saved instrument',
+    description:
+      'It is offered no more, and an instruction that names it goes LATE (`provider_rejected:instrument_removed`) when it falls due.',
+    tags: ['Customers'],
+    params: InstrumentParamsSchema,
+    responses: { 204: { description: 'Removed' } },
+    handler: async ({ params, em, context: { tenantId, principal } }) => {
+      const customer = await customers.get(em, tenantId, params.customerRef);
+      const instrument = await instruments.remove(em, customer, params.instrumentId);
+      recordAudit(em, principal, {
+        action: 'instrument.remove',
+        targetType: 'instrument',
+        targetId: instrument.id,
+        details: { customerRef: customer.customerRef },
+      });
+      return { status: 204 };
+    },
   });
 
   routes.add({

@@ -1,5 +1,6 @@
 import { MetadataSchema, RefSchema, TextSchema } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
+import { MANDATE_STATUSES } from '../../domain/instrument.js';
 
 /** A BCP 47 language tag such as en-GB, taken in its canonical form. */
 const LocaleSchema = z
@@ -41,6 +42,39 @@ export const UpdateCustomerSchema = z
   .strict()
   .openapi('CustomerChanges', { description: 'Only what is given changes; null clears a field' });
 
+export const InstrumentSchema = z
+  .object({
+    instrumentId: z.uuid(),
+    appId: z.string(),
+    paymentMethod: z.enum(['CARD', 'BANK_DEBIT', 'BANK_TRANSFER']),
+    tokenHint: z
+      .string()
+      .openapi({ description: 'The last characters of the provider’s token; the token itself is never shown' }),
+    display: z
+      .object({
+        brand: z.string().optional(),
+        last4: z.string().optional(),
+        expMonth: z.number().int().optional(),
+        expYear: z.number().int().optional(),
+        maskedIban: z.string().optional(),
+        holderName: z.string().optional(),
+      })
+      .openapi({ description: 'What may be shown: a card’s brand, last four digits and expiry; a masked IBAN' }),
+    status: z.enum(['ACTIVE', 'REMOVED']),
+    mandate: z
+      .object({ mandateRef: z.string(), status: z.enum(MANDATE_STATUSES), signedAt: z.iso.datetime() })
+      .nullable()
+      .openapi({ description: 'Bank debits: the mandate the customer signed on the provider’s form' }),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('Instrument');
+
+export const InstrumentListSchema = z
+  .object({ items: z.array(InstrumentSchema), nextCursor: z.null() })
+  .openapi('InstrumentList');
+
+export const InstrumentParamsSchema = z.object({ customerRef: RefSchema, instrumentId: z.uuid() });
+
 export const CustomerSchema = z
   .object({
     customerId: z.uuid(),
@@ -53,6 +87,10 @@ export const CustomerSchema = z
     updatedAt: z.iso.datetime(),
   })
   .openapi('Customer');
+
+export const CustomerWithInstrumentsSchema = CustomerSchema.extend({
+  instruments: z.array(InstrumentSchema).openapi({ description: 'Its saved instruments, newest first' }),
+}).openapi('CustomerWithInstruments');
 
 export const CustomerListSchema = z
   .object({ items: z.array(CustomerSchema), nextCursor: z.string().nullable() })

@@ -2,6 +2,7 @@ import { AccountSchema } from './account.js';
 import { AppInstallationSchema } from './app-installation.js';
 import { AuditEntrySchema } from './audit-entry.js';
 import { CustomerSchema } from './customer.js';
+import { PaymentInstrumentSchema } from './payment-instrument.js';
 import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
@@ -22,6 +23,7 @@ export { Account } from './account.js';
 export { AppInstallation } from './app-installation.js';
 export { AuditEntry } from './audit-entry.js';
 export { Customer } from './customer.js';
+export { PaymentInstrument } from './payment-instrument.js';
 export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
@@ -52,6 +54,7 @@ export const ALL_ENTITIES = [
   SchemeVersionSchema,
   VoucherGroupSchema,
   CustomerSchema,
+  PaymentInstrumentSchema,
   ProviderCallbackSchema,
   PaymentLinkRevocationSchema,
   PaymentRefundSchema,

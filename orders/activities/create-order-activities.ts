@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { AppConnector } from '../../apps/app-connector.js';
 import type { SecretBox } from '../../db/secret-box.js';
+import { InstrumentStore } from '../../customers/instrument-store.js';
 import type { OrderActivities } from '../contract/activities.js';
 import { InstallationCache } from './installation-cache.js';
 import { createPaymentActivities } from './payment-calls.js';
@@ -20,6 +21,15 @@ export interface OrderActivityDependencies {
 export function createOrderActivities({ orm, apps, box, temporal }: OrderActivityDependencies): OrderActivities {
   return {
     projectOrder: createProjectOrder(orm, temporal),
-    ...createPaymentActivities({ apps, installations: new InstallationCache(orm, box) }),
+    ...createPaymentActivities({
+      apps,
+      installations: new InstallationCache(orm, box),
+      instruments: instrumentsFrom(orm, new InstrumentStore(box)),
+    }),
   };
+}
+
+/** Stored instruments' tokens, each read on its own short-lived unit of work. */
+function instrumentsFrom(orm: MikroORM, store: InstrumentStore) {
+  return (tenantId: string, instrumentId: string) => store.token(orm.em.fork(), tenantId, instrumentId);
 }

@@ -4,6 +4,8 @@ import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
+import type { InstrumentToken } from '../../customers/instrument-store.js';
+import type { PaymentRequest } from '../../domain/payment-outcome.js';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
@@ -21,6 +23,8 @@ const HEARTBEAT_EVERY_MS = 3_000;
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
+  /** A stored instrument's token, read where the provider is called (never carried in workflow history). */
+  instruments: (tenantId: string, instrumentId: string) => Promise<InstrumentToken | undefined>;
 }
 
 /**
@@ -30,7 +34,25 @@ export interface PaymentActivityDependencies {
  * retry can cure (app not installed, credentials unreadable, the provider refusing the request)
  * fails at once with a type the workflow branches on.
  */
-export function createPaymentActivities({ apps, installations }: PaymentActivityDependencies) {
+export function createPaymentActivities({ apps, installations, instruments }: PaymentActivityDependencies) {
+  /**
+   * The request as the provider gets it: a stored instrument's token in place of its id. One the
+   * customer removed, of another app, or a bank account whose mandate is not active pays nothing:
+   * a refusal no retry cures, which holds the instruction LATE with its code.
+   */
+  async function withToken(request: PaymentRequest, appId: string): Promise<PaymentRequest> {
+    if (request.instrumentId === undefined) return request;
+    const { instrumentId, ...rest } = request;
+    const stored = await instruments(request.tenantId, instrumentId);
+    if (!stored || stored.status !== 'ACTIVE')
+      throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
+    if (stored.appId !== appId || stored.paymentMethod !== request.paymentMethod)
+      throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
+    if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
+      throw new ProviderRejectedError('mandate_not_active', `the mandate of instrument ${instrumentId} is not active`);
+    return { ...rest, financialInstrumentId: stored.token };
+  }
+
   async function connect(tenantId: string, appId: string): Promise<{ app: AppConnector; installation: InstalledApp }> {
     const app = apps.get(appId);
     let installation: InstalledApp | undefined;
@@ -91,7 +113,10 @@ export function createPaymentActivities({ apps, installations }: PaymentActivity
       const { app, installation } = await connect(request.tenantId, appId);
       // A retry of this activity: the try before it went unanswered (or failed), under the same key.
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
-      const outcome = await call(() => app.execute(request, idempotencyKey, installation), reached);
+      const outcome = await call(
+        async () => app.execute(await withToken(request, appId), idempotencyKey, installation),
+        reached,
+      );
       log.info('payment executed', {
         tenantId: request.tenantId,
         orderRef: request.orderRef,

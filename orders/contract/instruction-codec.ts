@@ -51,6 +51,9 @@ export function providerRequestOf(
     amountMinor: plan.amountMinor,
     currency: plan.currency,
     country: plan.country,
-    financialInstrumentId: plan.financialInstrumentId!,
+    // A stored instrument goes by its id: the payment activity reads its token, which no history holds.
+    ...(plan.instrumentId !== undefined
+      ? { instrumentId: plan.instrumentId }
+      : { financialInstrumentId: plan.financialInstrumentId! }),
   };
 }

@@ -89,6 +89,7 @@ export type InstructionAmendment = Partial<
     | 'dueAt'
     | 'chargeAt'
     | 'financialInstrumentId'
+    | 'instrumentId'
     | 'schemeId'
     | 'schemeVersion'
     | 'options'
@@ -127,7 +128,9 @@ export interface PayInstruction {
   instructionRef: string;
   appId: string;
   paymentMethod: PaymentMethod;
-  financialInstrumentId: string;
+  /** One of the two: an instrument's id, or a stored instrument of the order's customer. */
+  financialInstrumentId?: string;
+  instrumentId?: string;
 }
 export const payInstructionUpdate = defineUpdate<ChangeAnswer, [PayInstruction]>('payInstruction');
 
@@ -144,6 +147,7 @@ export const createRefundUpdate = defineUpdate<ChangeAnswer, [CreateRefund]>('cr
 export interface RetryInstruction {
   instructionRef: string;
   financialInstrumentId?: string;
+  instrumentId?: string;
   dueAt?: string;
   /** The business day of `dueAt`. */
   chargeAt?: string;

@@ -22,6 +22,12 @@ const FinancialInstrumentIdSchema = z
   .string()
   .regex(FINANCIAL_INSTRUMENT_ID.pattern, { error: FINANCIAL_INSTRUMENT_ID.message });
 
+const InstrumentIdSchema = z.uuid().openapi({
+  description:
+    'A saved instrument of the instruction’s customer (GET /customers/{customerRef}/instruments), paid with its provider’s token',
+});
+const ONE_INSTRUMENT = 'name a financialInstrumentId or an instrumentId, not both';
+
 export const InstructionInputSchema = z
   .object({
     instructionRef: RefSchema,
@@ -47,10 +53,19 @@ export const InstructionInputSchema = z
         'Stored card or account collected from (or paid to) at the due date, or the voucher of a voucher payout; without one the instruction goes LATE',
       example: 'card_visa_4242',
     }),
+    instrumentId: InstrumentIdSchema.optional(),
     metadata: MetadataSchema.optional(),
   })
   .strict()
   .superRefine((instruction, ctx) => {
+    if (instruction.instrumentId !== undefined && instruction.financialInstrumentId !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instrumentId'],
+        message: ONE_INSTRUMENT,
+        params: { code: 'one_instrument' },
+      });
+    }
     try {
       parseAmount(instruction.amount, instruction.currency);
     } catch (err) {
@@ -116,11 +131,17 @@ export const AmendInstructionSchema = z
     openDate: ScheduleDateSchema.optional(),
     dueDate: ScheduleDateSchema.optional(),
     financialInstrumentId: FinancialInstrumentIdSchema.optional(),
+    instrumentId: InstrumentIdSchema.optional(),
     schemeId: z.uuid().optional(),
     paymentMethod: z.enum(PAYMENT_METHODS).optional(),
     metadata: MetadataSchema.optional(),
   })
   .strict()
+  .refine((body) => body.instrumentId === undefined || body.financialInstrumentId === undefined, {
+    error: ONE_INSTRUMENT,
+    path: ['instrumentId'],
+    params: { code: 'one_instrument' },
+  })
   .refine((body) => Object.keys(body).length > 0, {
     error: 'name at least one field to change',
     params: { code: 'empty_amendment' },
@@ -135,6 +156,7 @@ export const PayInstructionSchema = z
     appId: z.string().min(1).max(64),
     paymentMethod: z.enum(PAYMENT_METHODS),
     financialInstrumentId: FinancialInstrumentIdSchema.optional(),
+    instrumentId: InstrumentIdSchema.optional(),
     voucherId: z
       .string()
       .min(1)
@@ -144,12 +166,20 @@ export const PayInstructionSchema = z
   })
   .strict()
   .superRefine((body, ctx) => {
+    if (body.instrumentId !== undefined && body.financialInstrumentId !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instrumentId'],
+        message: ONE_INSTRUMENT,
+        params: { code: 'one_instrument' },
+      });
+    }
     // A voucher payout names its voucher, any other payment its instrument: never one for the other.
     const [needed, other] =
       body.paymentMethod === 'VOUCHER'
         ? (['voucherId', 'financialInstrumentId'] as const)
         : (['financialInstrumentId', 'voucherId'] as const);
-    if (body[needed] === undefined) {
+    if (body[needed] === undefined && (needed === 'voucherId' || body.instrumentId === undefined)) {
       ctx.addIssue({
         code: 'custom',
         path: [needed],
@@ -278,6 +308,7 @@ export const InstructionSchema = z
     }),
     customerRef: z.string().nullable(),
     financialInstrumentId: z.string().nullable(),
+    instrumentId: z.uuid().nullable().openapi({ description: 'The stored instrument it pays with, if any' }),
     metadata: z.record(z.string(), z.string()),
     schemeId: z.uuid().nullable(),
     schemeVersion: z.number().int().nullable(),

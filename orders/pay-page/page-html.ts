@@ -37,12 +37,20 @@ const FAILURE_WORDS: Record<string, string> = {
   'charged_back:fraudulent': 'The payment was disputed and reversed.',
 };
 
-const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; hint: string }> = {
-  CARD: { label: 'Card', field: 'Card number', hint: 'Sandbox: card_ok settles, card_declined is declined.' },
-  BANK_DEBIT: { label: 'Bank debit', field: 'Bank account', hint: 'Sandbox: bank_ok settles a little later.' },
-  BANK_TRANSFER: { label: 'Bank transfer', field: 'Bank account to pay into', hint: 'Sandbox: bank_ok.' },
-  VOUCHER: { label: 'Voucher', field: 'Voucher', hint: '' },
+const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; fresh: string }> = {
+  CARD: { label: 'Card', field: 'Which card?', fresh: 'A new card' },
+  BANK_DEBIT: { label: 'Bank debit', field: 'Which bank account?', fresh: 'A new bank account' },
+  BANK_TRANSFER: { label: 'Bank transfer', field: 'Which bank account to pay into?', fresh: 'A new bank account' },
+  VOUCHER: { label: 'Voucher', field: 'Voucher', fresh: '' },
 };
+
+/** An option as the form offers it: the customer's saved instruments for it, and whether a new one may be saved. */
+export interface PageOption extends PaymentOption {
+  saved: { instrumentId: string; label: string }[];
+  /** The provider whose page takes a new card or account. */
+  providerName: string;
+  canSave: boolean;
+}
 
 function layout(title: string, body: string, refreshSeconds?: number): string {
   return `<!doctype html>
@@ -109,7 +117,7 @@ export function statusPage(i: PageInstruction, options: { underWay?: boolean; no
 /** The form: one choice per option the scheme offers, an instrument for it, and the CSRF token. */
 export function paymentForm(
   i: PageInstruction,
-  options: PaymentOption[],
+  options: PageOption[],
   csrfToken: string,
   formId: string,
   error?: string,
@@ -129,12 +137,22 @@ export function paymentForm(
           (v, k) =>
             `<div class="choice"><input type="radio" name="voucherId" id="${id}-v${k}" value="${escapeHtml(v.voucherId)}"${k === 0 ? ' checked' : ''}><label for="${id}-v${k}">${escapeHtml(`${v.brand} ${v.name}`)}</label></div>`,
         ) ?? [];
+      // Never a field for a card number or an IBAN: a new one is typed on the provider's own page.
+      const instruments = [
+        ...option.saved.map(
+          (s, k) =>
+            `<div class="choice"><input type="radio" name="instrument:${escapeHtml(value)}" id="${id}-s${k}" value="${escapeHtml(s.instrumentId)}"${k === 0 ? ' checked' : ''}><label for="${id}-s${k}">${escapeHtml(s.label)}</label></div>`,
+        ),
+        `<div class="choice"><input type="radio" name="instrument:${escapeHtml(value)}" id="${id}-new" value="new"${option.saved.length === 0 ? ' checked' : ''} aria-describedby="${id}-hint"><label for="${id}-new">${escapeHtml(words.fresh)}</label></div>
+<p class="hint" id="${id}-hint">${escapeHtml(`You enter it on ${option.providerName}’s secure page; we never see it.`)}</p>`,
+        option.canSave
+          ? `<div class="choice"><input type="checkbox" name="save:${escapeHtml(value)}" id="${id}-save" value="yes"><label for="${id}-save">Save it for next time</label></div>`
+          : '',
+      ];
       const instrument =
         option.paymentMethod === 'VOUCHER'
           ? `<fieldset><legend>${escapeHtml(words.field)}</legend>${vouchers.join('')}</fieldset>`
-          : `<label for="${id}-instrument">${escapeHtml(words.field)}</label>
-<input type="text" id="${id}-instrument" name="instrument:${escapeHtml(value)}" autocomplete="off" spellcheck="false" aria-describedby="${id}-hint">
-<p class="hint" id="${id}-hint">${escapeHtml(words.hint)}</p>`;
+          : `<fieldset><legend>${escapeHtml(words.field)}</legend>${instruments.join('\n')}</fieldset>`;
       return `<div class="option">
 <div class="choice"><input type="radio" name="option" id="${id}" value="${escapeHtml(value)}"${n === 0 ? ' checked' : ''}><label for="${id}">${escapeHtml(words.label)}</label></div>
 ${instrument}

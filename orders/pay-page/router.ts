@@ -15,13 +15,19 @@ import { formatAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
 import { ApiError } from '../../api/http/problem.js';
-import { FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { Refusal } from '../../domain/refusal.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
 import { csrfTokenValid, issueCsrfToken } from './csrf.js';
-import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction } from './page-html.js';
+import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction, type PageOption } from './page-html.js';
+import type { AppConnector } from '../../apps/app-connector.js';
+import type { InstrumentStore } from '../../customers/instrument-store.js';
+import type { InstallationCache } from '../activities/installation-cache.js';
+import { Customer } from '../../db/entities/index.js';
+import type { PaymentInstrument } from '../../db/entities/index.js';
+import type { InstrumentDisplay } from '../../domain/instrument.js';
+import { ProviderRejectedError } from '../../domain/payment-outcome.js';
 
 export interface PayPageDeps {
   orm: MikroORM;
@@ -30,7 +36,22 @@ export interface PayPageDeps {
   links: PaymentLinks;
   csrfKey: Buffer;
   rateLimit: RequestHandler;
+  /** The apps' connectors: their providers' hosted forms take new cards and accounts. */
+  apps: Map<string, AppConnector>;
+  installations: InstallationCache;
+  instruments: InstrumentStore;
+  /** Where the page is reached from outside, for the providers' forms to send customers back. */
+  publicUrl: string;
 }
+
+/** The provider's page takes the details: ours only says which app and method. */
+const PROVIDER_NAMES: Record<string, string> = {
+  SANDBOX_CARD: 'Sandbox Payments',
+  SANDBOX_BANK: 'Sandbox Payments',
+  HTTP_CONNECTOR: 'our payment provider',
+};
+const FORM_ID = /^[A-Za-z0-9_-]{16}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Loaded {
   order: PaymentOrder;
@@ -74,6 +95,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
   });
 
   router.get('/:token', (req, res) => respond(res, () => show(req, res)));
+  router.get('/:token/return', (req, res) => respond(res, () => returned(req, res)));
   router.post('/:token', express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 50 }), (req, res) =>
     respond(res, () => submit(req, res)),
   );
@@ -184,12 +206,129 @@ export function payPageRouter(deps: PayPageDeps): Router {
         .send(statusPage(page, { underWay: true }));
       return;
     }
-    const options = await deps.orders.paymentOptions(deps.orm.em.fork(), instruction);
+    const options = await pageOptions(loaded);
+    // The form may go to the providers' pages (a redirect after it is posted is held to form-action too).
+    const origins = [...new Set(options.flatMap((o) => (o.providerOrigin ? [o.providerOrigin] : [])))];
+    res.set('content-security-policy', contentSecurityPolicy(origins));
     const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string);
     res
       .status(status)
       .type('html')
       .send(paymentForm(page, options, csrf, randomBytes(12).toString('base64url'), error));
+  }
+
+  /** The customer the instruction is for, when the tenant stored them: what a new instrument is saved on. */
+  async function customerOf({ order, instruction }: Loaded): Promise<Customer | null> {
+    const customerRef = instruction.customerRef ?? order.customerRef;
+    return customerRef ? deps.orm.em.fork().findOne(Customer, { tenantId: order.tenantId, customerRef }) : null;
+  }
+
+  /** The scheme's options the page can take: vouchers, and apps whose provider has a form of its own. */
+  async function pageOptions(loaded: Loaded): Promise<(PageOption & { providerOrigin?: string })[]> {
+    const em = deps.orm.em.fork();
+    const customer = await customerOf(loaded);
+    const saved = customer ? await deps.instruments.saved(em, customer) : [];
+    const options = await deps.orders.paymentOptions(em, loaded.instruction);
+    const shown: (PageOption & { providerOrigin?: string })[] = [];
+    for (const option of options) {
+      const base = { ...option, saved: [], providerName: '', canSave: false };
+      if (option.paymentMethod === 'VOUCHER') {
+        shown.push(base);
+        continue;
+      }
+      const forms = deps.apps.get(option.appId)?.hostedForms;
+      const installation = forms ? await deps.installations.get(loaded.order.tenantId, option.appId) : undefined;
+      if (!forms || !installation) continue;
+      shown.push({
+        ...base,
+        saved: saved
+          .filter((s) => s.appId === option.appId && s.paymentMethod === option.paymentMethod)
+          .map((s) => ({ instrumentId: s.id, label: labelOf(s.display) })),
+        providerName: PROVIDER_NAMES[option.appId] ?? 'the payment provider',
+        canSave: customer !== null,
+        providerOrigin: forms.origin(installation),
+      });
+    }
+    return shown;
+  }
+
+  /**
+   * The customer is back from the provider's form: the reference it brought is exchanged (once) for
+   * the provider's token, kept (on the customer, when they asked to save it), and paid with.
+   */
+  async function returned(req: Request, res: Response): Promise<void> {
+    const loaded = await load(req, res);
+    if (!loaded) return;
+    const { o, f, s, session, ref } = req.query as Record<string, unknown>;
+    const formId = typeof f === 'string' && FORM_ID.test(f) ? f : undefined;
+    const option = (loaded.instruction.options ?? []).find((opt) => `${opt.appId}:${opt.paymentMethod}` === o);
+    const forms = option ? deps.apps.get(option.appId)?.hostedForms : undefined;
+    const installation =
+      forms && option ? await deps.installations.get(loaded.order.tenantId, option.appId) : undefined;
+    if (!option || !forms || !installation || !formId || typeof session !== 'string' || typeof ref !== 'string')
+      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+    let tokenised;
+    try {
+      tokenised = await forms.exchange(session.slice(0, 128), ref.slice(0, 128), installation);
+    } catch (err) {
+      if (!(err instanceof ProviderRejectedError)) throw err;
+      // Used already (a reload of this address): the payment it made shows where it stands.
+      return redirectToStatus(req, res, loaded);
+    }
+    if (tokenised.paymentMethod !== option.paymentMethod)
+      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+    const em = deps.orm.em.fork();
+    const customer = s === '1' ? await customerOf(loaded) : null;
+    const instrument: PaymentInstrument = deps.instruments.add(
+      em,
+      loaded.order.tenantId,
+      option.appId,
+      tokenised,
+      customer ?? undefined,
+    );
+    await em.flush();
+    await pay(
+      req,
+      res,
+      loaded,
+      { appId: option.appId, paymentMethod: option.paymentMethod, instrumentId: instrument.id },
+      formId,
+      instrument,
+    );
+  }
+
+  async function pay(
+    req: Request,
+    res: Response,
+    loaded: Loaded,
+    choice: PaymentChoice,
+    formId: string,
+    entered?: PaymentInstrument,
+  ): Promise<void> {
+    try {
+      // One form, one update: submitting it twice is the same update, taken once.
+      await deps.orders.payInstruction(
+        deps.orm.em.fork(),
+        loaded.order,
+        loaded.instruction,
+        choice,
+        `page:${loaded.instruction.instructionId}:${formId}`,
+        entered,
+      );
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      if (err.kind === 'invalid') return show(req, res, 'That choice is not available for this payment.', 400);
+      // Another tab or submit got there first: the page shows where that payment stands.
+      if (err.kind !== 'conflict') throw err;
+    }
+    redirectToStatus(req, res, loaded);
+  }
+
+  function redirectToStatus(req: Request, res: Response, loaded: Loaded): void {
+    res.redirect(
+      303,
+      `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`,
+    );
   }
 
   async function submit(req: Request, res: Response): Promise<void> {
@@ -211,27 +350,26 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     }
     const choice = choiceFrom(form);
-    const formId = typeof form.form === 'string' && /^[A-Za-z0-9_-]{16}$/.test(form.form) ? form.form : undefined;
-    if (!choice || !formId) return show(req, res, 'Choose how to pay, and fill in the details.', 400);
-    try {
-      // One form, one update: submitting it twice is the same update, taken once.
-      await deps.orders.payInstruction(
-        deps.orm.em.fork(),
-        loaded.order,
-        loaded.instruction,
-        choice,
-        `page:${loaded.instruction.instructionId}:${formId}`,
-      );
-    } catch (err) {
-      if (!(err instanceof Refusal)) throw err;
-      if (err.kind === 'invalid') return show(req, res, 'That choice is not available for this payment.', 400);
-      // Another tab or submit got there first: the page shows where that payment stands.
-      if (err.kind !== 'conflict') throw err;
-    }
-    res.redirect(
-      303,
-      `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`,
+    const formId = typeof form.form === 'string' && FORM_ID.test(form.form) ? form.form : undefined;
+    if (!choice || !formId) return show(req, res, 'Choose how to pay.', 400);
+    if (choice.instrumentId !== 'new') return pay(req, res, loaded, choice, formId);
+    // A new card or account: to the provider's own page, which sends the customer back here.
+    const forms = deps.apps.get(choice.appId)?.hostedForms;
+    const installation = forms ? await deps.installations.get(loaded.order.tenantId, choice.appId) : undefined;
+    const offered = (loaded.instruction.options ?? []).some(
+      (o) => o.appId === choice.appId && o.paymentMethod === choice.paymentMethod,
     );
+    if (!forms || !installation || !offered || choice.paymentMethod === 'VOUCHER')
+      return show(req, res, 'That choice is not available for this payment.', 400);
+    const back = new URL(`${deps.publicUrl}/pay/${encodeURIComponent(req.params.token as string)}/return`);
+    back.searchParams.set('o', `${choice.appId}:${choice.paymentMethod}`);
+    back.searchParams.set('f', formId);
+    back.searchParams.set('s', form[`save:${choice.appId}:${choice.paymentMethod}`] === 'yes' ? '1' : '0');
+    const session = await forms.open(
+      { paymentMethod: choice.paymentMethod, returnUrl: back.toString(), locale: localeOf(req) },
+      installation,
+    );
+    res.redirect(303, session.url);
   }
 
   return router;
@@ -253,9 +391,35 @@ function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {
       ? { appId, paymentMethod, voucherId: form.voucherId }
       : undefined;
   }
+  // A saved instrument's id, or "new": never the details themselves.
   const instrument = form[`instrument:${form.option}`];
-  if (typeof instrument !== 'string' || !FINANCIAL_INSTRUMENT_ID.pattern.test(instrument.trim())) return undefined;
-  return { appId, paymentMethod, financialInstrumentId: instrument.trim() };
+  if (instrument !== 'new' && (typeof instrument !== 'string' || !UUID.test(instrument))) return undefined;
+  return { appId, paymentMethod, instrumentId: instrument };
+}
+
+/** A saved instrument as the customer knows it: "Visa •••• 4242, expires 12/30", "GB33 •••• 5555 (Ada Lovelace)". */
+function labelOf(display: InstrumentDisplay): string {
+  if (display.last4) {
+    const brand = display.brand ? display.brand[0].toUpperCase() + display.brand.slice(1) : 'Card';
+    const expiry =
+      display.expMonth && display.expYear
+        ? `, expires ${String(display.expMonth).padStart(2, '0')}/${String(display.expYear).slice(-2)}`
+        : '';
+    return `${brand} •••• ${display.last4}${expiry}`;
+  }
+  return `${display.maskedIban ?? 'Bank account'}${display.holderName ? ` (${display.holderName})` : ''}`;
+}
+
+/** The page's policy: no script, its own stylesheet, and forms only to itself and the given providers. */
+function contentSecurityPolicy(formOrigins: string[]): string {
+  return [
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self'",
+    `form-action 'self'${formOrigins.map((origin) => ` ${origin}`).join('')}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
 }
 
 /** The customer's first language that Intl knows, from Accept-Language; English otherwise. */

@@ -101,6 +101,20 @@ export type Step =
   | { kind: 'settle'; result: ProviderResult }
   | { kind: 'ask'; providerRef: string };
 
+/** Whether the instruction has something to pay with: an instrument's id, or a stored instrument. */
+function paysWith(plan: Pick<InstructionPlan, 'financialInstrumentId' | 'instrumentId'>): boolean {
+  return plan.financialInstrumentId !== undefined || plan.instrumentId !== undefined;
+}
+
+/** An instruction pays with one instrument: naming one drops the other. */
+function keepOneInstrument(
+  plan: InstructionPlan,
+  named: { financialInstrumentId?: string; instrumentId?: string },
+): void {
+  if (named.financialInstrumentId !== undefined) delete plan.instrumentId;
+  if (named.instrumentId !== undefined) delete plan.financialInstrumentId;
+}
+
 /** When an instruction is charged: its business day, or its due date when it has none. */
 export function chargeDateOf(plan: Pick<InstructionPlan, 'dueAt' | 'chargeAt'>): string {
   return plan.chargeAt ?? plan.dueAt;
@@ -124,10 +138,10 @@ export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiry
       if (machine.payNow) return { kind: 'call' };
       // Charged on its business day (chargeAt), or on its due date when taken before business days.
       if (!due(chargeDateOf(plan))) return { kind: 'wait', until: chargeDateOf(plan), why: 'falls due' };
-      return plan.financialInstrumentId ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
+      return paysWith(plan) ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
     case 'LATE':
       if (machine.payNow || due(machine.retryAt)) {
-        if (plan.financialInstrumentId) return { kind: 'call' };
+        if (paysWith(plan)) return { kind: 'call' };
       } else if (machine.retryAt) {
         return { kind: 'wait', until: machine.retryAt, why: 'is retried' };
       }
@@ -372,6 +386,7 @@ export function applyExpiry(machine: InstructionMachine, at: string): void {
 /** A FAILED instruction tried again: what may change, and when it falls due (absent: now). */
 export interface InstructionRetry {
   financialInstrumentId?: string;
+  instrumentId?: string;
   dueAt?: string;
   /** The business day of `dueAt` (absent: dueAt). */
   chargeAt?: string;
@@ -400,7 +415,9 @@ export function applyRetry(machine: InstructionMachine, retry: InstructionRetry,
     ...(later && retry.chargeAt ? { chargeAt: retry.chargeAt } : {}),
     openAt: Date.parse(machine.plan.openAt) > Date.parse(dueAt) ? dueAt : machine.plan.openAt,
     ...(retry.financialInstrumentId ? { financialInstrumentId: retry.financialInstrumentId } : {}),
+    ...(retry.instrumentId ? { instrumentId: retry.instrumentId } : {}),
   };
+  keepOneInstrument(machine.plan, retry);
   // A key that reached the provider belongs to the payment that failed: the retry is another.
   if (machine.keyUsed) {
     machine.keyAttempt += 1;
@@ -438,10 +455,11 @@ export function amendRefusal(machine: InstructionMachine, amendment: Instruction
 }
 
 export function applyAmendment(machine: InstructionMachine, amendment: InstructionAmendment, nowMs: number): void {
-  const changesPayment = (['amountMinor', 'financialInstrumentId', 'appId', 'paymentMethod'] as const).some(
-    (field) => amendment[field] !== undefined && amendment[field] !== machine.plan[field],
-  );
+  const changesPayment = (
+    ['amountMinor', 'financialInstrumentId', 'instrumentId', 'appId', 'paymentMethod'] as const
+  ).some((field) => amendment[field] !== undefined && amendment[field] !== machine.plan[field]);
   machine.plan = { ...machine.plan, ...definedOnly(amendment) };
+  keepOneInstrument(machine.plan, amendment);
   // A new due date without its business day (a change made before business days) is charged as asked.
   if (amendment.dueAt !== undefined && amendment.chargeAt === undefined) delete machine.plan.chargeAt;
   // Another payment than the one the current key was used for: a new key, so the provider never mistakes it for a retry.
@@ -505,7 +523,12 @@ export function payRefusal(
 
 export function applyPayment(
   machine: InstructionMachine,
-  choice: { appId: string; paymentMethod: InstructionPlan['paymentMethod']; financialInstrumentId: string },
+  choice: {
+    appId: string;
+    paymentMethod: InstructionPlan['paymentMethod'];
+    financialInstrumentId?: string;
+    instrumentId?: string;
+  },
 ): void {
   applyAmendment(machine, choice, Number.NEGATIVE_INFINITY);
   machine.payNow = true;

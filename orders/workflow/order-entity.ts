@@ -324,9 +324,15 @@ export class OrderEntity {
   }
 
   /** The instruction open again, for its loop to be started. */
-  retry({ instructionRef, financialInstrumentId, dueAt, chargeAt }: RetryInstruction): InstructionMachine {
+  retry({
+    instructionRef,
+    financialInstrumentId,
+    instrumentId,
+    dueAt,
+    chargeAt,
+  }: RetryInstruction): InstructionMachine {
     const machine = this.machines.get(instructionRef)!;
-    applyRetry(machine, { financialInstrumentId, dueAt, chargeAt }, Date.now());
+    applyRetry(machine, { financialInstrumentId, instrumentId, dueAt, chargeAt }, Date.now());
     log.info('instruction retried', this.logFields(machine));
     this.changed(machine);
     return machine;
@@ -420,9 +426,9 @@ export class OrderEntity {
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
   }
 
-  pay({ instructionRef, appId, paymentMethod, financialInstrumentId }: PayInstruction): void {
+  pay({ instructionRef, appId, paymentMethod, financialInstrumentId, instrumentId }: PayInstruction): void {
     const machine = this.machines.get(instructionRef)!;
-    applyPayment(machine, { appId, paymentMethod, financialInstrumentId });
+    applyPayment(machine, { appId, paymentMethod, financialInstrumentId, instrumentId });
     log.info('customer pays now', { ...this.logFields(machine), appId, paymentMethod });
     this.changed(machine);
   }

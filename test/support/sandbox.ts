@@ -26,6 +26,8 @@ export interface SandboxLedgerItem {
   currency: string;
   status: 'PENDING' | 'SETTLED' | 'DECLINED' | 'RETURNED' | 'CHARGED_BACK' | 'SUCCEEDED' | 'FAILED';
   code: string | null;
+  /** Payments: what the merchant paid with (a test instrument, or a hosted form's token). */
+  instrument?: string;
   createdAt: string;
 }
 

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Customer, PaymentInstrument } from '../db/entities/index.js';
+import { sealedContext } from '../db/sealed-columns.js';
+import type { SecretBox } from '../db/secret-box.js';
+import { tokenHint, type TokenisedInstrument } from '../domain/instrument.js';
+import { Refusal } from '../domain/refusal.js';
+
+/** What pays with a stored instrument: its provider's token, opened only where the provider is called. */
+export interface InstrumentToken {
+  token: string;
+  appId: string;
+  paymentMethod: string;
+  status: PaymentInstrument['status'];
+  mandateStatus: PaymentInstrument['mandateStatus'];
+}
+
+/**
+ * Stored instruments (ARCHITECTURE.md, "Customers"): tokens from providers' hosted forms, sealed at
+ * rest like app secrets and bound to their row, so a token copied to another row does not open.
+ */
+export class InstrumentStore {
+  constructor(private readonly secretBox: SecretBox) {}
+
+  /**
+   * Keeps what a hosted form gave back: saved for the customer when one is given (listed, and
+   * offered again), otherwise for the one payment it was entered for.
+   */
+  add(
+    em: EntityManager,
+    tenantId: string,
+    appId: string,
+    tokenised: TokenisedInstrument,
+    customer?: Customer,
+  ): PaymentInstrument {
+    const id = randomUUID();
+    const now = new Date();
+    return em.create(PaymentInstrument, {
+      id,
+      tenantId,
+      customerId: customer?.id ?? null,
+      appId,
+      paymentMethod: tokenised.paymentMethod,
+      tokenCiphertext: this.secretBox.seal(tokenised.token, sealedContext('payment_instrument', id)),
+      tokenHint: tokenHint(tokenised.token),
+      display: tokenised.display,
+      status: 'ACTIVE',
+      saved: customer !== undefined,
+      mandateRef: tokenised.mandate?.mandateRef ?? null,
+      mandateStatus: tokenised.mandate?.status ?? null,
+      mandateSignedAt: tokenised.mandate ? new Date(tokenised.mandate.signedAt) : null,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  /** A customer's saved instruments still in use, newest first. */
+  saved(em: EntityManager, customer: Customer): Promise<PaymentInstrument[]> {
+    return em.find(
+      PaymentInstrument,
+      { tenantId: customer.tenantId, customerId: customer.id, saved: true, status: 'ACTIVE' },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 100 },
+    );
+  }
+
+  async findSaved(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {
+    const instrument = await em.findOne(PaymentInstrument, {
+      id: instrumentId,
+      tenantId: customer.tenantId,
+      customerId: customer.id,
+      saved: true,
+      status: 'ACTIVE',
+    });
+    if (!instrument) throw new Refusal('not_found', 'instrument_not_found', `no instrument ${instrumentId}`);
+    return instrument;
+  }
+
+  /**
+   * Removed, not deleted: an instruction that names it goes LATE `instrument_removed` when it falls
+   * due, instead of paying with a card the customer took back.
+   */
+  async remove(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {
+    const instrument = await this.findSaved(em, customer, instrumentId);
+    instrument.status = 'REMOVED';
+    instrument.updatedAt = new Date();
+    return instrument;
+  }
+
+  /** The token to pay with, for the payment activity; undefined for an instrument the tenant does not have. */
+  async token(em: EntityManager, tenantId: string, instrumentId: string): Promise<InstrumentToken | undefined> {
+    const instrument = await em.findOne(PaymentInstrument, { id: instrumentId, tenantId });
+    if (!instrument) return undefined;
+    return {
+      token: this.secretBox.open(instrument.tokenCiphertext, sealedContext('payment_instrument', instrument.id)),
+      appId: instrument.appId,
+      paymentMethod: instrument.paymentMethod,
+      status: instrument.status,
+      mandateStatus: instrument.mandateStatus,
+    };
+  }
+}

@@ -1,0 +1,65 @@
+import { EntitySchema } from '@mikro-orm/core';
+import type { InstrumentDisplay, MandateStatus } from '../../domain/instrument.js';
+
+/**
+ * A card or bank account as a provider's token (ARCHITECTURE.md, "Customers"): never its number.
+ * Saved ones belong to a customer and are listed; one entered for a single payment is not.
+ */
+export class PaymentInstrument {
+  id!: string;
+  tenantId!: string;
+  /** The customer it is saved for; null for one used once. */
+  customerId: string | null = null;
+  appId!: string;
+  paymentMethod!: string;
+  /** The provider's token, sealed under the master key (db/sealed-columns.ts). */
+  tokenCiphertext!: string;
+  /** Its last four characters, to match it with the provider's records. */
+  tokenHint!: string;
+  display: InstrumentDisplay = {};
+  status: 'ACTIVE' | 'REMOVED' = 'ACTIVE';
+  saved = false;
+  mandateRef: string | null = null;
+  mandateStatus: MandateStatus | null = null;
+  mandateSignedAt: Date | null = null;
+  createdAt: Date = new Date();
+  updatedAt: Date = new Date();
+}
+
+export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
+  class: PaymentInstrument,
+  tableName: 'payment_instrument',
+  indexes: [{ properties: ['tenantId', 'customerId', 'createdAt', 'id'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    tenantId: {
+      kind: 'm:1',
+      entity: 'Tenant',
+      mapToPk: true,
+      fieldName: 'tenant_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
+    customerId: {
+      kind: 'm:1',
+      entity: 'Customer',
+      mapToPk: true,
+      fieldName: 'customer_id',
+      nullable: true,
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
+    appId: { type: 'string', length: 64 },
+    paymentMethod: { type: 'string', length: 16 },
+    tokenCiphertext: { type: 'text' },
+    tokenHint: { type: 'string', length: 8 },
+    display: { type: 'json' },
+    status: { type: 'string', length: 16 },
+    saved: { type: 'boolean' },
+    mandateRef: { type: 'string', length: 64, nullable: true },
+    mandateStatus: { type: 'string', length: 16, nullable: true },
+    mandateSignedAt: { type: 'datetime', nullable: true },
+    createdAt: { type: 'datetime' },
+    updatedAt: { type: 'datetime', onUpdate: () => new Date() },
+  },
+});

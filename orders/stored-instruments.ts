@@ -1,0 +1,63 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Customer, PaymentInstrument } from '../db/entities/index.js';
+import type { PaymentMethod } from '../domain/scheme.js';
+import { Refusal } from '../domain/refusal.js';
+import type { Resolution } from './scheme-resolution.js';
+
+/**
+ * The stored instrument an instruction, an amendment or a payment names: a saved instrument, still
+ * in use, of the customer the instruction is for (its customerRef, or its order's). `path` names the
+ * field in a refusal.
+ */
+export async function storedInstrumentFor(
+  em: EntityManager,
+  tenantId: string,
+  customerRef: string | null | undefined,
+  instrumentId: string,
+  path: string,
+): Promise<PaymentInstrument> {
+  const customer = customerRef ? await em.findOne(Customer, { tenantId, customerRef }) : null;
+  const instrument = customer
+    ? await em.findOne(PaymentInstrument, {
+        id: instrumentId,
+        tenantId,
+        customerId: customer.id,
+        saved: true,
+        status: 'ACTIVE',
+      })
+    : null;
+  if (!instrument) {
+    throw Refusal.invalid([
+      {
+        path,
+        code: 'instrument_not_found',
+        message: customer
+          ? `no saved instrument ${instrumentId} of customer ${customerRef}`
+          : 'a stored instrument needs the instruction’s customerRef to name a stored customer',
+      },
+    ]);
+  }
+  return instrument;
+}
+
+/** Pays with the instrument's own method, or refuses another one named beside it. */
+export function methodOf(instrument: PaymentInstrument, named: PaymentMethod | undefined, path: string): PaymentMethod {
+  const method = instrument.paymentMethod as PaymentMethod;
+  if (named !== undefined && named !== method)
+    throw Refusal.invalid([
+      { path, code: 'instrument_method_mismatch', message: `the instrument pays by ${method}, not ${named}` },
+    ]);
+  return method;
+}
+
+/** The scheme must have chosen the instrument's own app: a token is good only with the provider that issued it. */
+export function checkResolvedApp(instrument: PaymentInstrument, resolution: Resolution, path: string): void {
+  if (resolution.chosen.appId !== instrument.appId)
+    throw Refusal.invalid([
+      {
+        path,
+        code: 'instrument_not_offered',
+        message: `the instrument is ${instrument.appId}'s, and the scheme pays this by ${resolution.chosen.appId}`,
+      },
+    ]);
+}

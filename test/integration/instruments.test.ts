@@ -1,0 +1,271 @@
+// Stored instruments (ARCHITECTURE.md, "Customers"): the payment page sends the customer to the
+// provider's own form, gets back a one-time reference, exchanges it for the provider's token, keeps
+// that (sealed; on the customer when they ask), and pays with it. No card number reaches us.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PaymentInstrument } from '../../db/entities/index.js';
+import { eventually } from '../support/eventually.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+let tenant: TenantFixture;
+
+const CARD = '4242 4242 4242 4242';
+
+beforeAll(async () => {
+  system = await startSystem();
+  tenant = await system.newTenant();
+  const customer = await tenant.client.request('POST', '/v1/customers', {
+    body: { customerRef: 'CUS-ada', name: 'Ada Lovelace' },
+  });
+  expect(customer.status).toBe(201);
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+async function order(orderRef: string, instruction: Record<string, unknown> = {}) {
+  const now = Date.now();
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: {
+      orderRef,
+      customerRef: 'CUS-ada',
+      instructions: [
+        {
+          instructionRef: 'premium',
+          direction: 'DEBIT',
+          amount: '12.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: new Date(now - 1000).toISOString(),
+          dueDate: new Date(now + 7 * 86_400_000).toISOString(),
+          ...instruction,
+        },
+      ],
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body;
+}
+
+const instructionOf = async (orderRef: string) =>
+  (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body.instructions[0];
+
+async function openLink(orderRef: string): Promise<string> {
+  await eventually(
+    () => instructionOf(orderRef),
+    (i) => i.status === 'OPEN',
+    { what: `${orderRef} open` },
+  );
+  const link = await tenant.client.request(
+    'POST',
+    `/v1/order-management/${orderRef}/instructions/premium/payment-link`,
+    {
+      body: {},
+    },
+  );
+  expect(link.status).toBe(201);
+  return link.body.url;
+}
+
+/** A browser's visit, by hand: the page's form, its cookie, and where each answer sends it. */
+async function visit(url: string, cookie = '') {
+  const res = await fetch(url, { headers: { cookie }, redirect: 'manual' });
+  const html = await res.text();
+  const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];
+  return {
+    res,
+    html,
+    cookie: cookie || (res.headers.get('set-cookie') ?? '').split(';')[0],
+    csrf: hidden('csrf'),
+    form: hidden('form'),
+  };
+}
+
+const post = (url: string, fields: Record<string, string>, cookie = '') =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+    body: new URLSearchParams(fields).toString(),
+    redirect: 'manual',
+  });
+
+/** The customer chooses a new card on our page, types it on the provider's, and comes back. */
+async function payWithNewCard(linkUrl: string, { save, card = CARD }: { save: boolean; card?: string }) {
+  const page = await visit(linkUrl);
+  expect(page.res.status).toBe(200);
+  const fields: Record<string, string> = {
+    option: 'SANDBOX_CARD:CARD',
+    'instrument:SANDBOX_CARD:CARD': 'new',
+    csrf: page.csrf!,
+    form: page.form!,
+  };
+  if (save) fields['save:SANDBOX_CARD:CARD'] = 'yes';
+  const toProvider = await post(linkUrl, fields, page.cookie);
+  expect(toProvider.status).toBe(303);
+  const providerForm = toProvider.headers.get('location')!;
+  expect(providerForm.startsWith(`${system.sandbox.url}/hosted/`)).toBe(true);
+  const form = await fetch(providerForm);
+  expect(await form.text()).toContain('Card number');
+  const back = await post(providerForm, { number: card, expiry: '12/30', cvc: '123', name: 'Ada Lovelace' });
+  expect(back.status).toBe(303);
+  const returnUrl = back.headers.get('location')!;
+  expect(returnUrl.startsWith(`${linkUrl}/return?`)).toBe(true);
+  const returned = await fetch(returnUrl, { redirect: 'manual' });
+  expect(returned.status, await returned.clone().text()).toBe(303);
+  return { page, returnUrl };
+}
+
+describe('a card entered on the provider’s own form', () => {
+  it('is paid with as a token, saved on the customer when asked, and shown by its last four digits only', async () => {
+    await order('ORD-new-card');
+    const linkUrl = await openLink('ORD-new-card');
+    const page = await visit(linkUrl);
+    // The page takes no card number: no field for one, and its form may go to the provider alone.
+    expect(page.html).not.toMatch(/name="instrument:[^"]+" [^>]*type="text"|type="text"[^>]*name="instrument/);
+    expect(page.res.headers.get('content-security-policy')).toContain(`form-action 'self' ${system.sandbox.url}`);
+
+    const { returnUrl } = await payWithNewCard(linkUrl, { save: true });
+    await eventually(
+      () => instructionOf('ORD-new-card'),
+      (i) => i.status === 'SETTLED',
+      { what: 'the card payment settled' },
+    );
+    const [charge] = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-new-card' });
+    expect(charge.instrument).toMatch(/^tok_[0-9a-f]{24}$/);
+
+    const customer = await tenant.client.request('GET', '/v1/customers/CUS-ada');
+    expect(customer.body.instruments).toEqual([
+      {
+        instrumentId: expect.any(String),
+        appId: 'SANDBOX_CARD',
+        paymentMethod: 'CARD',
+        tokenHint: `…${charge.instrument!.slice(-4)}`,
+        display: { brand: 'visa', last4: '4242', expMonth: 12, expYear: 2030, holderName: 'Ada Lovelace' },
+        status: 'ACTIVE',
+        mandate: null,
+        createdAt: expect.any(String),
+      },
+    ]);
+    expect((await instructionOf('ORD-new-card')).instrumentId).toBe(customer.body.instruments[0].instrumentId);
+
+    // The return address again (a reload): its reference is spent, and nothing is charged twice.
+    const again = await fetch(returnUrl, { redirect: 'manual' });
+    expect(again.status).toBe(303);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-new-card' })).toHaveLength(1);
+
+    // The token is sealed at rest; the card number is nowhere.
+    const tables = await system.orm.em
+      .fork()
+      .getConnection()
+      .execute(`select count(*) as n from payment_instrument t where t::text like ? or t::text like ?`, [
+        `%${charge.instrument}%`,
+        '%4242424242424242%',
+      ]);
+    expect(Number(tables[0].n)).toBe(0);
+    const logs = system.logLines.join('\n');
+    expect(logs).not.toContain('4242424242424242');
+    expect(logs).not.toContain(charge.instrument);
+  });
+
+  it('is offered again on the customer’s next link, and paid with through the API and at an instruction’s due date', async () => {
+    const [saved] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
+    await order('ORD-second');
+    const linkUrl = await openLink('ORD-second');
+    const page = await visit(linkUrl);
+    expect(page.html).toContain('Visa •••• 4242, expires 12/30');
+    const paid = await post(
+      linkUrl,
+      {
+        option: 'SANDBOX_CARD:CARD',
+        'instrument:SANDBOX_CARD:CARD': saved.instrumentId,
+        csrf: page.csrf!,
+        form: page.form!,
+      },
+      page.cookie,
+    );
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get('location')).toContain('?after=');
+    await eventually(
+      () => instructionOf('ORD-second'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid with the saved card' },
+    );
+
+    await order('ORD-api-pay');
+    await openLink('ORD-api-pay');
+    const byApi = await tenant.client.request('POST', '/v1/order-management/ORD-api-pay/instructions/premium/pay', {
+      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', instrumentId: saved.instrumentId },
+    });
+    expect(byApi.status, JSON.stringify(byApi.body)).toBe(202);
+
+    await order('ORD-scheduled', {
+      dueDate: new Date(Date.now() + 1500).toISOString(),
+      instrumentId: saved.instrumentId,
+    });
+    for (const orderRef of ['ORD-api-pay', 'ORD-scheduled']) {
+      await eventually(
+        () => instructionOf(orderRef),
+        (i) => i.status === 'SETTLED',
+        { what: `${orderRef} settled with the saved card` },
+      );
+    }
+    const tokens = new Set(
+      (await system.sandbox.ledger({ tenantId: tenant.tenantId }))
+        .filter((c) => c.orderRef !== 'ORD-new-card')
+        .map((c) => c.instrument),
+    );
+    expect([...tokens]).toEqual([
+      (await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-new-card' }))[0].instrument,
+    ]);
+  });
+
+  it('is not saved unless asked, and a removed one pays nothing: LATE instrument_removed', async () => {
+    await order('ORD-once');
+    await payWithNewCard(await openLink('ORD-once'), { save: false });
+    await eventually(
+      () => instructionOf('ORD-once'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid once' },
+    );
+    expect((await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items).toHaveLength(1);
+    expect(await system.orm.em.fork().count(PaymentInstrument, { tenantId: tenant.tenantId, saved: false })).toBe(1);
+
+    const [saved] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
+    await order('ORD-removed', {
+      dueDate: new Date(Date.now() + 3000).toISOString(),
+      instrumentId: saved.instrumentId,
+    });
+    expect(
+      (await tenant.client.request('DELETE', `/v1/customers/CUS-ada/instruments/${saved.instrumentId}`)).status,
+    ).toBe(204);
+    const late = await eventually(
+      () => instructionOf('ORD-removed'),
+      (i) => i.status === 'LATE',
+      { what: 'the instruction LATE' },
+    );
+    expect(late.failureCode).toBe('provider_rejected:instrument_removed');
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-removed' })).toEqual([]);
+    const refused = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'ORD-refused',
+        customerRef: 'CUS-ada',
+        instructions: [
+          {
+            instructionRef: 'a',
+            direction: 'DEBIT',
+            amount: '1.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: '2031-01-01',
+            dueDate: '2031-01-02',
+            instrumentId: saved.instrumentId,
+          },
+        ],
+      },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({ path: 'instructions[0].instrumentId', code: 'instrument_not_found' }),
+    ]);
+  });
+});
