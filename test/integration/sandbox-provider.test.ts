@@ -342,6 +342,7 @@ describe('the sandbox provider', () => {
         currency: 'EUR',
         status: 'SETTLED',
         code: null,
+        instrument: expect.any(String),
         createdAt: expect.any(String),
       },
     ]);
@@ -569,6 +570,96 @@ function callbacksArrived(paymentId: string, count = 1): Promise<ReceivedCallbac
     { ...poll, what: `${count} callback(s) for ${paymentId}` },
   );
 }
+
+describe('the sandbox provider’s hosted forms', () => {
+  const returnUrl = 'http://127.0.0.1:9/pay/link/return?o=SANDBOX_CARD%3ACARD';
+
+  async function session(paymentMethod: string, apiKey = merchantKey) {
+    const res = await call('POST', '/v1/hosted-sessions', { apiKey, body: { paymentMethod, returnUrl } });
+    expect(res.status).toBe(201);
+    return res.body as { id: string; url: string };
+  }
+
+  const submit = (url: string, fields: Record<string, string>) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+      redirect: 'manual',
+    });
+
+  it('checks a card (Luhn, expiry, code), sends the customer back with a one-time reference, and exchanges it once', async () => {
+    const { id, url } = await session('CARD');
+    expect(url).toBe(`${sandbox.url}/hosted/${id}`);
+    const page = await fetch(url);
+    expect(page.headers.get('content-security-policy')).toContain("form-action 'self' http://127.0.0.1:9");
+    for (const [fields, says] of [
+      [{ number: '4242 4242 4242 4241', expiry: '12/30', cvc: '123' }, 'not valid'],
+      [{ number: '4242 4242 4242 4242', expiry: '01/20', cvc: '123' }, 'expired'],
+      [{ number: '4242 4242 4242 4242', expiry: '13/30', cvc: '123' }, 'MM/YY'],
+      [{ number: '4242 4242 4242 4242', expiry: '12/30', cvc: '12' }, 'security code'],
+    ] as const) {
+      const refused = await submit(url, fields);
+      expect(refused.status).toBe(422);
+      expect(await refused.text()).toContain(says);
+    }
+    const back = await submit(url, { number: '4000 0000 0000 0002', expiry: '12/30', cvc: '123', name: 'Ada' });
+    expect(back.status).toBe(303);
+    const location = new URL(back.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe('http://127.0.0.1:9/pay/link/return');
+    expect(location.searchParams.get('o')).toBe('SANDBOX_CARD:CARD');
+    expect(location.searchParams.get('session')).toBe(id);
+    const ref = location.searchParams.get('ref')!;
+    // Submitted once: the form is spent.
+    expect((await fetch(url)).status).toBe(404);
+
+    expect(
+      (await call('POST', `/v1/hosted-sessions/${id}/exchange`, { apiKey: otherMerchantKey, body: { ref } })).status,
+    ).toBe(404);
+    expect((await call('POST', `/v1/hosted-sessions/${id}/exchange`, { body: { ref: 'ref_wrong' } })).status).toBe(404);
+    const exchanged = await call('POST', `/v1/hosted-sessions/${id}/exchange`, { body: { ref } });
+    expect(exchanged).toEqual({
+      status: 200,
+      body: {
+        token: expect.stringMatching(/^tok_[0-9a-f]{24}$/),
+        paymentMethod: 'CARD',
+        display: { brand: 'visa', last4: '0002', expMonth: 12, expYear: 2030, holderName: 'Ada' },
+      },
+    });
+    expect(await call('POST', `/v1/hosted-sessions/${id}/exchange`, { body: { ref } })).toEqual({
+      status: 409,
+      body: { error: 'already_exchanged' },
+    });
+
+    // Paid with, the token behaves as its test card: declined. Another merchant's use of it pays nothing.
+    const declined = await pay(cardPayment(exchanged.body.token));
+    expect(declined.body).toMatchObject({ status: 'DECLINED', declineCode: 'do_not_honor' });
+    const stolen = await pay(cardPayment(exchanged.body.token), randomUUID(), { apiKey: otherMerchantKey });
+    expect(stolen.body).toMatchObject({ status: 'DECLINED', declineCode: 'invalid_token' });
+  });
+
+  it('checks an IBAN with its checksum, takes the mandate’s consent, and answers the mandate with the token', async () => {
+    const { id, url } = await session('BANK_DEBIT');
+    const badIban = await submit(url, { iban: 'GB33 BUKB 2020 1555 5555 56', name: 'Ada', consent: 'yes' });
+    expect(badIban.status).toBe(422);
+    const noConsent = await submit(url, { iban: 'GB33 BUKB 2020 1555 5555 55', name: 'Ada' });
+    expect(await noConsent.text()).toContain('authorise');
+    const back = await submit(url, { iban: 'GB33 BUKB 2020 1555 5555 55', name: 'Ada', consent: 'yes' });
+    expect(back.status).toBe(303);
+    const ref = new URL(back.headers.get('location')!).searchParams.get('ref')!;
+    const exchanged = await call('POST', `/v1/hosted-sessions/${id}/exchange`, { body: { ref } });
+    expect(exchanged.body).toEqual({
+      token: expect.stringMatching(/^tok_/),
+      paymentMethod: 'BANK_DEBIT',
+      display: { maskedIban: 'GB33 •••• 5555', holderName: 'Ada' },
+      mandate: {
+        mandateRef: expect.stringMatching(/^MDT-[0-9A-F]{12}$/),
+        status: 'ACTIVE',
+        signedAt: expect.any(String),
+      },
+    });
+  });
+});
 
 function newApiKey(): string {
   return `sk_test_${randomUUID().replaceAll('-', '')}`;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
+import { InstrumentStore } from '../../customers/instrument-store.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
 import { startApiServer } from '../../app/server.js';
@@ -78,7 +79,18 @@ describe('a dump of the database', () => {
       { body: { graceSeconds: 3600 } },
     );
     expect(rotated.status).toBe(200);
-    const tenantSecrets = [appApiKey, endpoint.body.secret, rotated.body.secret];
+    // A provider's token for a card a customer saved, kept as the payment page keeps one.
+    const token = `tok_${randomBytes(12).toString('hex')}`;
+    const em = system.orm.em.fork();
+    const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
+    const instrument = store.add(em, tenant.tenantId, 'SANDBOX_CARD', {
+      token,
+      paymentMethod: 'CARD',
+      display: { brand: 'visa', last4: '4242' },
+    });
+    await em.flush();
+    expect((await store.token(system.orm.em.fork(), tenant.tenantId, instrument.id))?.token).toBe(token);
+    const tenantSecrets = [appApiKey, endpoint.body.secret, rotated.body.secret, token];
 
     const dump = await dumpData(system.orm);
     expect(dump).toContain(tenant.tenantId); // the dump did read the data
@@ -89,7 +101,7 @@ describe('a dump of the database', () => {
       expect(dump).not.toContain(Buffer.from(privateKey, 'base64').toString('hex'));
     }
     for (const secret of tenantSecrets) {
-      expect(secret).toMatch(/^(sk_test_|whsec_)/);
+      expect(secret).toMatch(/^(sk_test_|whsec_|tok_)/);
       expect(dump).not.toContain(secret);
       expect(dump).not.toContain(secret.replace(/^whsec_/, ''));
     }

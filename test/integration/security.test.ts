@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { issueAccessToken, tokenSigningKey } from '../../api/auth/access-token.js';
 import { PaymentSchedulerClient, signHmac } from '../../client/payment-scheduler-client.js';
-import { SecurityKey } from '../../db/entities/index.js';
+import { Customer, SecurityKey } from '../../db/entities/index.js';
+import { SecretBox } from '../../db/secret-box.js';
+import { InstrumentStore } from '../../customers/instrument-store.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
@@ -358,6 +360,17 @@ describe('tenant isolation', () => {
       await notFound(b.client.request('PATCH', '/v1/customers/iso-customer-only-a', { body: { name: 'stolen' } }));
       expect((await a.client.request('GET', '/v1/customers/iso-customer-only-a')).body.name).toBe('A’s customer');
     },
+    'GET /customers/:customerRef/instruments': (_a, b) =>
+      notFound(b.client.request('GET', '/v1/customers/iso-customer-only-a/instruments')),
+    'DELETE /customers/:customerRef/instruments/:instrumentId': async (a, b) => {
+      await notFound(
+        b.client.request('DELETE', `/v1/customers/iso-customer-only-a/instruments/${aObjects.instrumentId}`),
+      );
+      // Named under B's own customer of the same ref, A's instrument is still not B's.
+      await notFound(b.client.request('DELETE', `/v1/customers/iso-customer/instruments/${aObjects.instrumentId}`));
+      const instruments = await a.client.request('GET', '/v1/customers/iso-customer-only-a/instruments');
+      expect(instruments.body.items.map((i: any) => i.instrumentId)).toEqual([aObjects.instrumentId]);
+    },
     'DELETE /customers/:customerRef': async (a, b) => {
       await notFound(b.client.request('DELETE', '/v1/customers/iso-customer-only-a'));
       expect((await a.client.request('GET', '/v1/customers/iso-customer-only-a')).status).toBe(200);
@@ -500,6 +513,7 @@ describe('tenant isolation', () => {
     endpointId: '',
     deliveryId: '',
     eventIds: [] as string[],
+    instrumentId: '',
   };
 
   function webhookIsolation(): Record<string, Check> {
@@ -636,6 +650,17 @@ describe('tenant isolation', () => {
       });
       expect(customer.status).toBe(201);
     }
+    // A card A's customer saved (as the payment page keeps one from the provider's form).
+    const em = system.orm.em.fork();
+    const instrument = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+      em,
+      a.tenantId,
+      'SANDBOX_CARD',
+      { token: 'tok_isolation_0000', paymentMethod: 'CARD', display: { brand: 'visa', last4: '4242' } },
+      await em.findOneOrFail(Customer, { tenantId: a.tenantId, customerRef: 'iso-customer-only-a' }),
+    );
+    await em.flush();
+    aObjects.instrumentId = instrument.id;
     // A's configuration: an app B does not have, a voucher group, a collection and a payout scheme.
     expect(
       (
