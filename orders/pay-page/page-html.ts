@@ -37,11 +37,21 @@ const FAILURE_WORDS: Record<string, string> = {
   'charged_back:fraudulent': 'The payment was disputed and reversed.',
 };
 
-const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; fresh: string }> = {
-  CARD: { label: 'Card', field: 'Which card?', fresh: 'A new card' },
-  BANK_DEBIT: { label: 'Bank debit', field: 'Which bank account?', fresh: 'A new bank account' },
-  BANK_TRANSFER: { label: 'Bank transfer', field: 'Which bank account to pay into?', fresh: 'A new bank account' },
-  VOUCHER: { label: 'Voucher', field: 'Voucher', fresh: '' },
+const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; fresh: string; save: string }> = {
+  CARD: { label: 'Card', field: 'Which card?', fresh: 'A new card', save: 'Save this card for next time' },
+  BANK_DEBIT: {
+    label: 'Bank debit',
+    field: 'Which bank account?',
+    fresh: 'A new bank account',
+    save: 'Save this account for next time',
+  },
+  BANK_TRANSFER: {
+    label: 'Bank transfer',
+    field: 'Which bank account to pay into?',
+    fresh: 'A new bank account',
+    save: 'Save this account for next time',
+  },
+  VOUCHER: { label: 'Voucher', field: 'Voucher', fresh: '', save: '' },
 };
 
 /** An option as the form offers it: the customer's saved instruments for it, and whether a new one may be saved. */
@@ -144,9 +154,9 @@ export function paymentForm(
             `<div class="choice"><input type="radio" name="instrument:${escapeHtml(value)}" id="${id}-s${k}" value="${escapeHtml(s.instrumentId)}"${k === 0 ? ' checked' : ''}><label for="${id}-s${k}">${escapeHtml(s.label)}</label></div>`,
         ),
         `<div class="choice"><input type="radio" name="instrument:${escapeHtml(value)}" id="${id}-new" value="new"${option.saved.length === 0 ? ' checked' : ''} aria-describedby="${id}-hint"><label for="${id}-new">${escapeHtml(words.fresh)}</label></div>
-<p class="hint" id="${id}-hint">${escapeHtml(`You enter it on ${option.providerName}’s secure page; we never see it.`)}</p>`,
+<p class="hint" id="${id}-hint">${escapeHtml(`You enter it on the secure page of ${option.providerName}; we never see it.`)}</p>`,
         option.canSave
-          ? `<div class="choice"><input type="checkbox" name="save:${escapeHtml(value)}" id="${id}-save" value="yes"><label for="${id}-save">Save it for next time</label></div>`
+          ? `<div class="choice"><input type="checkbox" name="save:${escapeHtml(value)}" id="${id}-save" value="yes"><label for="${id}-save">${escapeHtml(words.save)}</label></div>`
           : '',
       ];
       const instrument =

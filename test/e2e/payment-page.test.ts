@@ -41,6 +41,10 @@ beforeAll(async () => {
   });
   expect(scheme.status).toBe(201);
   schemeId = scheme.body.schemeId;
+  expect(
+    (await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'erika', name: 'Erika Mustermann' } }))
+      .status,
+  ).toBe(201);
 });
 
 afterAll(async () => {
@@ -54,6 +58,7 @@ async function openInstruction(orderRef: string, amount = '1234.50') {
   const res = await tenant.client.request('POST', '/v1/order-management', {
     body: {
       orderRef,
+      customerRef: 'erika',
       instructions: [
         {
           instructionRef: 'premium',
@@ -93,6 +98,21 @@ async function newPage(options: { locale?: string; phone?: boolean } = {}): Prom
 
 const statusOf = (page: Page) => page.locator('dd.status').getAttribute('data-status');
 
+/** On the provider's own page (the sandbox's): the card, typed by keyboard as a customer would. */
+async function enterCard(page: Page, number: string) {
+  await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
+  expect(page.url().startsWith(`${system.sandbox.url}/hosted/`)).toBe(true);
+  await page.getByLabel('Card number').focus();
+  await page.keyboard.type(number);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('12/30');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('123');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('Erika Mustermann');
+  await page.keyboard.press('Enter');
+}
+
 describe('the hosted payment page', () => {
   it('shows what is due in the customer’s language, and takes a card payment by keyboard on a phone-sized screen', async (test) => {
     if (!browser) return test.skip();
@@ -110,14 +130,21 @@ describe('the hosted payment page', () => {
     const text = await page.locator('body').innerText();
     for (const hidden of [schemeId, 'SANDBOX_CARD', 'page-card', tenant.tenantId]) expect(text).not.toContain(hidden);
 
-    await page.getByLabel('Card number').focus();
-    await page.keyboard.type('card_ok');
+    // No field for a card number here: a new card is typed on the provider's page, which the form may reach.
+    expect(await page.locator('input[type=text]').count()).toBe(0);
+    expect(csp).toContain(`form-action 'self' ${system.sandbox.url}`);
+    await expect(page.getByLabel('A new card').isChecked()).resolves.toBe(true);
+    await page.getByRole('button', { name: /^Pay/ }).focus();
     await page.keyboard.press('Enter');
-    // The page shows the payment under way and refreshes itself until it is done.
+    await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: screenshotPath('payment-page-provider-form'), fullPage: true });
+    await enterCard(page, '4242 4242 4242 4242');
+    // Back on our page, which shows the payment under way and refreshes itself until it is done.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     await page.screenshot({ path: screenshotPath('payment-page-card-paid'), fullPage: true });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-card' });
     expect(charges.map((c) => [c.amountMinor, c.status])).toEqual([['123450', 'SETTLED']]);
+    expect(charges[0].instrument).toMatch(/^tok_/);
 
     // The link again, once paid: the outcome, no form.
     await page.goto(url);
@@ -133,8 +160,14 @@ describe('the hosted payment page', () => {
     const second = await newPage();
     await first.goto(url);
     await second.goto(url);
-    for (const page of [first, second]) await page.getByLabel('Card number').fill('card_ok');
-    // A double click on one form, and the other tab at the same time.
+    await Promise.all([first.locator('button[type=submit]').click(), second.locator('button[type=submit]').click()]);
+    for (const page of [first, second]) {
+      await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
+      await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+      await page.getByLabel('Expiry date (MM/YY)').fill('12/30');
+      await page.getByLabel('Security code').fill('123');
+    }
+    // A double click on one provider form, and the other tab at the same time.
     await Promise.all([first.locator('button[type=submit]').dblclick(), second.locator('button[type=submit]').click()]);
     for (const page of [first, second]) {
       const reloaded = async () => {
@@ -162,14 +195,15 @@ describe('the hosted payment page', () => {
     const { url } = await openInstruction('page-declined');
     const page = await newPage({ locale: 'en-GB' });
     await page.goto(url);
-    await page.getByLabel('Card number').fill('card_declined');
     await page.getByRole('button', { name: /^Pay/ }).click();
+    await enterCard(page, '4000 0000 0000 0002');
     const alert = page.getByRole('alert');
     await alert.waitFor({ timeout: 30_000 });
     await expect(alert.innerText()).resolves.toBe('Your bank declined the card.');
     await page.screenshot({ path: screenshotPath('payment-page-declined'), fullPage: true });
-    await page.getByLabel('Card number').fill('card_ok');
+    await page.getByLabel('A new card').check();
     await page.getByRole('button', { name: /^Pay/ }).click();
+    await enterCard(page, '4242 4242 4242 4242');
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-declined' });
     expect(charges.map((c) => c.status)).toEqual(['DECLINED', 'SETTLED']);
@@ -182,15 +216,46 @@ describe('the hosted payment page', () => {
     const page = await newPage({ locale: 'en-GB' });
     await page.goto(url);
     await expect(page.locator('dd.amount').innerText()).resolves.toBe('€80.00');
-    await page.getByLabel('Bank debit').check();
-    await page.getByLabel('Bank account').fill('bank_ok');
+    await page.getByLabel('Bank debit', { exact: true }).check();
+    await page.getByLabel('A new bank account').check();
     await page.locator('button[type=submit]').click();
+    await page.getByLabel('IBAN').fill('DE89 3704 0044 0532 0130 00');
+    await page.getByLabel('Account holder').fill('Erika Mustermann');
+    await page.getByLabel(/I authorise/).check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.locator('dd.status').waitFor({ timeout: 15_000 });
     await expect(statusOf(page)).resolves.toBe('PROCESSING');
     await page.screenshot({ path: screenshotPath('payment-page-bank-pending'), fullPage: true });
     // The page refreshes itself while the payment is pending.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });
     expect(charges.map((c) => [c.appId, c.status])).toEqual([['SANDBOX_BANK', 'SETTLED']]);
+    await page.context().close();
+  });
+
+  it('saves a card for next time when the customer asks, and offers it on their next link', async (test) => {
+    if (!browser) return test.skip();
+    const first = await openInstruction('page-save', '20.00');
+    const page = await newPage({ locale: 'en-GB', phone: true });
+    await page.goto(first.url);
+    await page.getByLabel('Save this card for next time').check();
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    await enterCard(page, '5555 5555 5555 4444');
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+
+    const second = await openInstruction('page-saved', '21.00');
+    await page.goto(second.url);
+    const saved = page.getByLabel('Mastercard •••• 4444, expires 12/30');
+    await expect(saved.isChecked()).resolves.toBe(true);
+    await page.screenshot({ path: screenshotPath('payment-page-saved-card'), fullPage: true });
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    // Paid with the saved card at once: no provider form this time.
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    const [paidFirst] = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-save' });
+    const [paidSecond] = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-saved' });
+    expect(paidSecond.instrument).toBe(paidFirst.instrument);
+    const instruments = (await tenant.client.request('GET', '/v1/customers/erika/instruments')).body.items;
+    expect(instruments.map((i: any) => i.display.last4)).toEqual(['4444']);
     await page.context().close();
   });
 
@@ -331,6 +396,21 @@ describe('the hosted payment page', () => {
     expect(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual(
       [],
     );
+    // And the provider's form the customer is sent to, on a phone-sized screen.
+    const phone = await newPage({ phone: true });
+    await phone.goto(url);
+    await phone.getByRole('button', { name: /^Pay/ }).click();
+    await phone.getByLabel('Card number').waitFor({ timeout: 15_000 });
+    await phone.evaluate(axeSource);
+    const provider = await phone.evaluate(() =>
+      (
+        globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; impact: string }[] }> } }
+      ).axe.run(),
+    );
+    expect(
+      provider.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id),
+    ).toEqual([]);
     await page.context().close();
+    await phone.context().close();
   });
 });
