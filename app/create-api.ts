@@ -39,6 +39,7 @@ import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
 import { OrderService } from '../orders/order-service.js';
 import { InstallationCache } from '../orders/activities/installation-cache.js';
 import { ProviderResults } from '../orders/provider-results.js';
+import { Mandates } from '../orders/mandates.js';
 import type { AppConnector } from '../apps/app-connector.js';
 
 export interface ApiDependencies {
@@ -77,7 +78,8 @@ export function createApi(deps: ApiDependencies): Express {
   const orders = new OrderService({ orm, temporal });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
-  addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), secretBox, apps: deps.apps });
+  const mandates = new Mandates({ orm, temporal });
+  addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), mandates, secretBox, apps: deps.apps });
   addWebhookRoutes(routes, {
     orm,
     temporal,
@@ -111,6 +113,7 @@ export function createApi(deps: ApiDependencies): Express {
       apps: deps.apps,
       installations: new InstallationCache(orm, secretBox),
       instruments,
+      mandates,
       publicUrl: settings.publicApiUrl,
       rateLimit: perKeyRateLimit(orm, {
         limitPerMinute: settings.rateLimitPerMinute,

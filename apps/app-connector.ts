@@ -1,5 +1,6 @@
 import type { InstalledApp } from '../domain/installed-app.js';
-import type { HostedSession, HostedSessionRequest, TokenisedInstrument } from '../domain/instrument.js';
+import type { HostedSession, HostedSessionRequest, MandateStatus, TokenisedInstrument } from '../domain/instrument.js';
+import { MANDATE_STATUSES } from '../domain/instrument.js';
 import type {
   PaymentOutcome,
   PaymentRequest,
@@ -113,6 +114,20 @@ export interface AppConnector {
     /** The token a reference stands for; a reference already used (or not this session's) is refused. */
     exchange(sessionId: string, ref: string, installation: InstalledApp): Promise<TokenisedInstrument>;
   };
+  /**
+   * Apps whose bank debits run under mandates: a callback telling a mandate's news (confirmed by the
+   * bank, cancelled by the customer) comes on the app's callback address too.
+   */
+  mandateCallbacks?: {
+    /** The mandate a callback body is about, or undefined when it is no mandate's news. */
+    mandateRefOf(rawBody: string): string | undefined;
+    /** Its news, or undefined when its signature does not hold. */
+    verify(
+      rawBody: string,
+      headers: Record<string, string | undefined>,
+      installation: InstalledApp,
+    ): MandateNews | undefined;
+  };
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */
@@ -126,3 +141,18 @@ export interface AppConnector {
 /** What a verified callback says: a payment's result (a reversal among them), or a refund's. */
 export type CallbackResult =
   { kind: 'payment'; result: ProviderResult } | { kind: 'refund'; result: RefundResult & { providerRef: string } };
+
+/** A mandate's new status, as its provider tells it. */
+export interface MandateNews {
+  mandateRef: string;
+  status: MandateStatus;
+}
+
+/** The news a mandate callback body states: `{object: "mandate", mandateRef, status}`, or undefined. */
+export function mandateNewsOf(body: unknown): MandateNews | undefined {
+  const { object, mandateRef, status } = (body ?? {}) as Record<string, unknown>;
+  if (object !== 'mandate' || typeof mandateRef !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(mandateRef))
+    return undefined;
+  if (!(MANDATE_STATUSES as readonly unknown[]).includes(status)) return undefined;
+  return { mandateRef, status: status as MandateStatus };
+}

@@ -15,6 +15,10 @@ export const EVENT_TYPES = [
   'refund.created',
   'refund.succeeded',
   'refund.failed',
+  'mandate.created',
+  'mandate.active',
+  'mandate.cancelled',
+  'mandate.expired',
   'webhook.endpoint.disabled',
   'webhook.delivery.exhausted',
 ] as const;

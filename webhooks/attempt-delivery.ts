@@ -11,14 +11,13 @@ import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 import {
-  type EventType,
   DELIVERY_TIMEOUT_MS,
   ENDPOINT_FAILING_LIMIT_MS,
   nextAttemptDelay,
   parseRetryAfter,
 } from '../domain/webhook.js';
 import type { WebhookActivities } from './contract.js';
-import { recordEvents, type OutboxEvent } from './outbox.js';
+import { recordEvents, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
 export interface WebhookActivityDependencies {
@@ -229,7 +228,7 @@ function describe(err: unknown): string {
 
 /** `webhook.endpoint.disabled`: told once per disabling, to the tenant's other endpoints. */
 function endpointDisabled(endpoint: WebhookEndpoint, at: Date, why: 'gone' | 'failing'): OutboxEvent {
-  return operationalEvent(
+  return tenantEvent(
     'webhook.endpoint.disabled',
     `webhook:${endpoint.id}:disabled:${at.toISOString()}`,
     endpoint.tenantId,
@@ -249,17 +248,10 @@ function deliveryExhausted(
   attempts: number,
   at: Date,
 ): OutboxEvent {
-  return operationalEvent('webhook.delivery.exhausted', `webhook:${delivery.id}:exhausted`, delivery.tenantId, at, {
+  return tenantEvent('webhook.delivery.exhausted', `webhook:${delivery.id}:exhausted`, delivery.tenantId, at, {
     deliveryId: delivery.id,
     endpoint: { endpointId: endpoint.id, url: endpoint.url },
     event: { eventId: event.id, type: event.type, orderRef: event.orderRef ?? null },
     attempts,
   });
-}
-
-/** An event of the tenant's own (no order), its body as every endpoint receives it. */
-function operationalEvent(type: EventType, eventKey: string, tenantId: string, at: Date, data: object): OutboxEvent {
-  const id = randomUUID();
-  const occurredAt = at.toISOString();
-  return { id, eventKey, type, occurredAt, payload: JSON.stringify({ id, type, occurredAt, tenantId, data }) };
 }

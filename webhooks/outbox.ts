@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EventType } from '../domain/webhook.js';
 
@@ -74,4 +75,11 @@ export async function recordEvents(
     deliveries.push(...rows.map((row) => row.id));
   }
   return deliveries;
+}
+
+/** An event of the tenant's own (no order: an endpoint disabled, a mandate's news), its body as every endpoint receives it. */
+export function tenantEvent(type: EventType, eventKey: string, tenantId: string, at: Date, data: object): OutboxEvent {
+  const id = randomUUID();
+  const occurredAt = at.toISOString();
+  return { id, eventKey, type, occurredAt, payload: JSON.stringify({ id, type, occurredAt, tenantId, data }) };
 }

@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import {
   callbackReferenceOf,
   finalResult,
+  mandateNewsOf,
   saysNoPayment,
   type AppConnector,
   type CallbackReference,
@@ -172,7 +173,10 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
           'POST',
           `${url}/hosted-sessions`,
           randomUUID(),
-          JSON.stringify(request),
+          JSON.stringify({
+            ...request,
+            callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+          }),
           installation.secrets.signingSecret,
           timeoutMs,
         );
@@ -195,25 +199,38 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         return checkedTokenised(answered(response), WHO);
       },
     },
+    mandateCallbacks: {
+      mandateRefOf: (rawBody) => mandateNewsOf(parseJson(rawBody))?.mandateRef,
+      verify(rawBody, headers, installation) {
+        return verifiedBy(installation.secrets.signingSecret, rawBody, headers)
+          ? mandateNewsOf(parseJson(rawBody))
+          : undefined;
+      },
+    },
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<ProviderCallbackBody>(rawBody);
       return callbackReferenceOf(body?.providerRef, body?.reference);
     },
     verifyCallback(rawBody, headers, installation): CallbackResult | undefined {
-      const secret = installation.secrets.signingSecret;
-      if (!secret) return undefined;
-      try {
-        new Webhook(secret.replace(/^whsec_/, '')).verify(rawBody, {
-          'webhook-id': headers['webhook-id'] ?? '',
-          'webhook-timestamp': headers['webhook-timestamp'] ?? '',
-          'webhook-signature': headers['webhook-signature'] ?? '',
-        });
-      } catch {
-        return undefined;
-      }
+      if (!verifiedBy(installation.secrets.signingSecret, rawBody, headers)) return undefined;
       return finalResult(parseJson<ProviderCallbackBody>(rawBody), WHO);
     },
   };
+}
+
+/** Whether a callback carries a Standard Webhooks signature of the installation's signing secret. */
+function verifiedBy(secret: string | undefined, rawBody: string, headers: Record<string, string | undefined>): boolean {
+  if (!secret) return false;
+  try {
+    new Webhook(secret.replace(/^whsec_/, '')).verify(rawBody, {
+      'webhook-id': headers['webhook-id'] ?? '',
+      'webhook-timestamp': headers['webhook-timestamp'] ?? '',
+      'webhook-signature': headers['webhook-signature'] ?? '',
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function settings(configuration: Record<string, unknown>): { url: string; timeoutMs: number } {

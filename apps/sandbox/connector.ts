@@ -2,6 +2,8 @@ import type { Got, Response } from 'got';
 import {
   callbackReferenceOf,
   finalResult,
+  mandateNewsOf,
+  type InstalledApp,
   saysNoPayment,
   type AppConnector,
   type CallbackReference,
@@ -97,7 +99,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
               const response = await bounded(
                 client.post<unknown>('v1/hosted-sessions', {
                   headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
-                  json: request,
+                  json: { ...request, ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}) },
                 }),
               );
               return checkedSession(answered(response as Response<SandboxPayment>), WHO);
@@ -155,6 +157,19 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
       if (saysNoPayment(response.statusCode, response.body)) return undefined;
       return toOutcome(answered(response));
     },
+    ...(appId === 'SANDBOX_BANK'
+      ? {
+          mandateCallbacks: {
+            mandateRefOf: (rawBody: string) => mandateNewsOf(parseJson(rawBody))?.mandateRef,
+            verify(rawBody: string, headers: Record<string, string | undefined>, installation: InstalledApp) {
+              const apiKey = installation.secrets.apiKey;
+              if (!apiKey || !verifySandboxCallback(apiKey, rawBody, headers[SANDBOX_SIGNATURE_HEADER]))
+                return undefined;
+              return mandateNewsOf(parseJson(rawBody));
+            },
+          },
+        }
+      : {}),
     callbackReference(rawBody): CallbackReference | undefined {
       const body = parseJson<SandboxCallback>(rawBody);
       return callbackReferenceOf(body?.id, body?.reference);

@@ -21,6 +21,8 @@ const TEST_CARDS = new Map<string, string>([
   ['4000000000009995', 'card_insufficient_funds'],
   ['4000000000000259', 'card_chargeback'],
 ]);
+/** Test IBANs whose mandate the bank takes a while to confirm: PENDING, then ACTIVE (by callback). */
+const SLOW_MANDATE_IBANS = new Set(['NL91ABNA0417164300']);
 /** Test IBANs and what debits of their tokens do (any other valid IBAN settles). */
 const TEST_IBANS = new Map<string, string>([
   ['GB33BUKB20201555555555', 'bank_insufficient_funds'],
@@ -33,6 +35,8 @@ interface Session {
   apiKey: string;
   paymentMethod: TokenisedInstrument['paymentMethod'];
   returnUrl: string;
+  /** Where a mandate's later news goes (signed like payment callbacks). */
+  callbackUrl?: string;
   expiresAt: number;
   /** Set once the customer submitted valid details: the reference, exchanged at most once. */
   exchangeRef?: string;
@@ -48,12 +52,17 @@ interface TokenRecord {
   behaves: string;
   display: InstrumentDisplay;
   mandate?: Mandate;
+  callbackUrl?: string;
 }
 
 const sessionRequestSchema = z.strictObject({
   paymentMethod: z.enum(['CARD', 'BANK_DEBIT', 'BANK_TRANSFER']),
   returnUrl: z.url({ protocol: /^https?$/ }).max(2048),
   locale: z.string().max(35).optional(),
+  callbackUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
 });
 
 export class TokenVault {
@@ -85,12 +94,58 @@ export class TokenVault {
   behaviourOf(apiKey: string, instrument: string): string {
     if (!instrument.startsWith('tok_')) return instrument;
     const record = this.tokens.get(instrument);
-    return record && record.apiKey === apiKey ? record.behaves : 'invalid_token';
+    if (!record || record.apiKey !== apiKey) return 'invalid_token';
+    // A debit needs the mandate in force: the bank refuses one under a mandate not (or no longer) active.
+    if (record.mandate && record.mandate.status !== 'ACTIVE') return 'mandate_not_active';
+    return record.behaves;
+  }
+
+  /** A merchant's token whose mandate has this reference. */
+  byMandate(apiKey: string, mandateRef: string): TokenRecord | undefined {
+    for (const record of this.tokens.values())
+      if (record.apiKey === apiKey && record.mandate?.mandateRef === mandateRef) return record;
+    return undefined;
   }
 }
 
-export function addHostedFormRoutes(app: Express, vault: TokenVault, merchantOf: (req: Request) => string): void {
+export interface HostedFormOptions {
+  merchantOf: (req: Request) => string;
+  /** How long the bank takes to confirm a slow mandate. */
+  mandateMs: number;
+  /** Sends a signed callback to the merchant (the server's own, retried). */
+  callBack: (id: string, url: string, apiKey: string, message: object, status: string) => Promise<void>;
+  runInBackground: (task: Promise<void>, what: string) => void;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export function addHostedFormRoutes(
+  app: Express,
+  vault: TokenVault,
+  { merchantOf, mandateMs, callBack, runInBackground, sleep }: HostedFormOptions,
+): void {
   const sessions = new Map<string, Session>();
+
+  /** A mandate's new status, kept and told to the merchant. */
+  async function mandateMoves(record: TokenRecord, status: Mandate['status']): Promise<void> {
+    const moved: TokenRecord = { ...record, mandate: { ...record.mandate!, status } };
+    vault.add(moved);
+    if (moved.callbackUrl)
+      await callBack(
+        moved.mandate!.mandateRef,
+        moved.callbackUrl,
+        moved.apiKey,
+        { object: 'mandate', mandateRef: moved.mandate!.mandateRef, status },
+        status,
+      );
+  }
+
+  // The customer's bank, told by the customer, or the merchant itself: the mandate is cancelled.
+  app.post('/v1/mandates/:ref/cancel', (req, res) => {
+    const record = vault.byMandate(merchantOf(req), req.params.ref);
+    if (!record) return void res.status(404).json({ error: 'not_found' });
+    runInBackground(mandateMoves(record, 'CANCELLED'), `cancelling mandate ${req.params.ref}`);
+    res.status(202).json({ mandateRef: req.params.ref, status: 'CANCELLED' });
+  });
 
   app.post('/v1/hosted-sessions', (req, res) => {
     const parsed = sessionRequestSchema.safeParse(req.body);
@@ -101,6 +156,7 @@ export function addHostedFormRoutes(app: Express, vault: TokenVault, merchantOf:
       apiKey: merchantOf(req),
       paymentMethod: parsed.data.paymentMethod,
       returnUrl: parsed.data.returnUrl,
+      ...(parsed.data.callbackUrl ? { callbackUrl: parsed.data.callbackUrl } : {}),
       expiresAt: Date.now() + SESSION_TTL_MS,
     };
     sessions.set(session.id, session);
@@ -119,6 +175,7 @@ export function addHostedFormRoutes(app: Express, vault: TokenVault, merchantOf:
     if (session.exchanged) return void res.status(409).json({ error: 'already_exchanged' });
     session.exchanged = true;
     const record = vault.get(session.token!)!;
+    // The mandate as it was signed: its later news comes by callback.
     const answer: TokenisedInstrument = {
       token: record.token,
       paymentMethod: record.paymentMethod,
@@ -164,22 +221,30 @@ export function addHostedFormRoutes(app: Express, vault: TokenVault, merchantOf:
           );
     if ('error' in tokenised) return page(res, 422, form(session, tokenised.error), session.returnUrl);
     const token = `tok_${randomBytes(12).toString('hex')}`;
+    const slow = SLOW_MANDATE_IBANS.has(electronicFormatIBAN(text('iban')) ?? '');
     const mandate: Mandate | undefined =
       session.paymentMethod === 'BANK_DEBIT'
         ? {
             mandateRef: `MDT-${randomBytes(6).toString('hex').toUpperCase()}`,
-            status: 'ACTIVE',
+            status: slow ? 'PENDING' : 'ACTIVE',
             signedAt: new Date().toISOString(),
           }
         : undefined;
-    vault.add({
+    const record: TokenRecord = {
       token,
       apiKey: session.apiKey,
       paymentMethod: session.paymentMethod,
       behaves: tokenised.behaves,
       display: tokenised.display,
       ...(mandate ? { mandate } : {}),
-    });
+      ...(session.callbackUrl ? { callbackUrl: session.callbackUrl } : {}),
+    };
+    vault.add(record);
+    if (mandate?.status === 'PENDING')
+      runInBackground(
+        sleep(mandateMs).then(() => mandateMoves(record, 'ACTIVE')),
+        `confirming mandate ${mandate.mandateRef}`,
+      );
     session.token = token;
     session.exchangeRef = `ref_${randomBytes(16).toString('hex')}`;
     const back = new URL(session.returnUrl);

@@ -49,6 +49,7 @@ const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
   ['bank_insufficient_funds', { resolution: decline('insufficient_funds', true), callback: true }],
   ['bank_account_closed', { resolution: decline('account_closed', false), callback: true }],
   ['invalid_token', { resolution: decline('invalid_token', false), callback: true }],
+  ['mandate_not_active', { resolution: decline('mandate_not_active', false), callback: true }],
   ['bank_no_callback', { resolution: SETTLED, callback: false }],
   // Settles, then is returned (`insufficient_funds`) after the sandbox's return delay.
   ['bank_returned', { resolution: SETTLED, callback: true }],

@@ -257,7 +257,13 @@ export function createSandboxApp({
     res.json(presentRefund(refund));
   });
 
-  addHostedFormRoutes(app, vault, merchantOf);
+  addHostedFormRoutes(app, vault, {
+    merchantOf,
+    mandateMs: settleMs,
+    callBack: (id, url, apiKey, message, status) => deliverCallback(id, url, apiKey, message, status),
+    runInBackground: (task, what) => runInBackground(task, what),
+    sleep: (ms) => sleep(ms, undefined, { signal: stopping.signal }),
+  });
 
   app.use((_req, res) => refuse(res, 404, 'not_found'));
 

@@ -72,6 +72,13 @@ export const providerResultSignal = defineSignal<[SignalledResult]>('providerRes
 export type SignalledRefundResult = RefundResult & { providerRef: string; appId: string };
 export const refundResultSignal = defineSignal<[SignalledRefundResult]>('refundResult');
 
+/** A stored instrument's mandate moved: ACTIVE (debits waiting for it go), or ended (they wait for another instrument). */
+export interface MandateChanged {
+  instrumentId: string;
+  status: 'ACTIVE' | 'CANCELLED' | 'EXPIRED' | 'PENDING';
+}
+export const mandateChangedSignal = defineSignal<[MandateChanged]>('mandateChanged');
+
 /** Cancels every instruction not yet final. Refused while one is being paid. */
 export const cancelOrderUpdate = defineUpdate<ChangeAnswer, []>('cancelOrder');
 

@@ -2,6 +2,8 @@ import type { AppConnector } from '../../apps/app-connector.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
+import type { Mandates } from '../mandates.js';
+import { PaymentInstrument } from '../../db/entities/index.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { z } from '../../api/http/zod.js';
@@ -9,6 +11,7 @@ import { AppIdParamsSchema } from '../../api/marketplace/schemas.js';
 
 export interface ProviderRouteDeps {
   results: ProviderResults;
+  mandates: Mandates;
   secretBox: SecretBox;
   apps: Map<string, AppConnector>;
 }
@@ -30,7 +33,7 @@ const badSignature = () => new ApiError(401, 'invalid_signature', 'the callbackâ
  * callback is refused and changes nothing. A verified result goes to ProviderResults; if Temporal
  * cannot take it, the answer is a 503 so that the provider tries again.
  */
-export function addProviderRoutes(routes: RouteTable, { results, secretBox, apps }: ProviderRouteDeps): void {
+export function addProviderRoutes(routes: RouteTable, { results, mandates, secretBox, apps }: ProviderRouteDeps): void {
   routes.add({
     method: 'post',
     path: '/providers/:appId/callbacks',
@@ -50,6 +53,21 @@ export function addProviderRoutes(routes: RouteTable, { results, secretBox, apps
       if (!connector?.callbackReference || !connector.verifyCallback)
         throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);
       const rawBody = (req as { rawBody?: string }).rawBody ?? '';
+      // A mandate's news: the instrument holding the mandate names the tenant whose secret signs it.
+      const mandateRef = connector.mandateCallbacks?.mandateRefOf(rawBody);
+      if (mandateRef !== undefined) {
+        const instrument = await em.findOne(PaymentInstrument, { appId: params.appId, mandateRef });
+        const installation = instrument
+          ? await loadInstalledApp(em, secretBox, instrument.tenantId, params.appId)
+          : undefined;
+        const news = installation
+          ? connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation)
+          : undefined;
+        if (!instrument || !news || news.mandateRef !== mandateRef) throw badSignature();
+        const then = await mandates.moved(em, instrument, news);
+        if (then) afterCommit(() => then(req.log));
+        return { status: 202, body: { received: true, duplicate: then === undefined } };
+      }
       const reference = connector.callbackReference(rawBody);
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();
       const installation = await loadInstalledApp(em, secretBox, reference.tenantId, params.appId);

@@ -23,6 +23,7 @@ import { csrfTokenValid, issueCsrfToken } from './csrf.js';
 import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction, type PageOption } from './page-html.js';
 import type { AppConnector } from '../../apps/app-connector.js';
 import type { InstrumentStore } from '../../customers/instrument-store.js';
+import type { Mandates } from '../mandates.js';
 import type { InstallationCache } from '../activities/installation-cache.js';
 import { Customer } from '../../db/entities/index.js';
 import type { PaymentInstrument } from '../../db/entities/index.js';
@@ -40,6 +41,7 @@ export interface PayPageDeps {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
   instruments: InstrumentStore;
+  mandates: Mandates;
   /** Where the page is reached from outside, for the providers' forms to send customers back. */
   publicUrl: string;
 }
@@ -277,16 +279,13 @@ export function payPageRouter(deps: PayPageDeps): Router {
     }
     if (tokenised.paymentMethod !== option.paymentMethod)
       return show(req, res, 'That did not go through. Choose how to pay again.', 400);
-    const em = deps.orm.em.fork();
     const customer = s === '1' ? await customerOf(loaded) : null;
-    const instrument: PaymentInstrument = deps.instruments.add(
-      em,
-      loaded.order.tenantId,
-      option.appId,
-      tokenised,
-      customer ?? undefined,
-    );
-    await em.flush();
+    // The instrument and its mandate's news commit together.
+    const { instrument, deliveries } = await deps.orm.em.fork().transactional(async (tx) => {
+      const kept = deps.instruments.add(tx, loaded.order.tenantId, option.appId, tokenised, customer ?? undefined);
+      return { instrument: kept, deliveries: await deps.mandates.created(tx, kept, customer?.customerRef ?? null) };
+    });
+    await deps.mandates.startDeliveries(deliveries);
     await pay(
       req,
       res,

@@ -538,3 +538,32 @@ export function applyPayment(
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/**
+ * A stored instrument's mandate moved. Ended (CANCELLED, EXPIRED): an instruction that would debit
+ * under it waits LATE (`mandate_cancelled`, `mandate_expired`) for an amendment or a payment, the
+ * instrument dropped; one whose payment is under way, or went unanswered, is left to its answer.
+ * ACTIVE: one refused for want of it is tried again now. Returns whether the instruction changed.
+ */
+export function applyMandateChange(
+  machine: InstructionMachine,
+  change: { instrumentId: string; status: string },
+  at: string,
+): boolean {
+  if (machine.plan.instrumentId !== change.instrumentId || machine.unanswered) return false;
+  if (change.status === 'ACTIVE') {
+    if (machine.status !== 'LATE' || machine.failureCode !== 'provider_rejected:mandate_not_active') return false;
+    machine.retryAt = at;
+    machine.revision += 1;
+    return true;
+  }
+  if (change.status !== 'CANCELLED' && change.status !== 'EXPIRED') return false;
+  if (machine.status !== 'PENDING' && machine.status !== 'OPEN' && machine.status !== 'LATE') return false;
+  delete machine.plan.instrumentId;
+  machine.retryAt = undefined;
+  machine.payNow = false;
+  machine.failureCode = change.status === 'CANCELLED' ? 'mandate_cancelled' : 'mandate_expired';
+  if (machine.status === 'OPEN') transition(machine, 'LATE', at);
+  machine.revision += 1;
+  return true;
+}

@@ -16,6 +16,7 @@ import type {
   AmendInstruction,
   CancelInstruction,
   CreateRefund,
+  MandateChanged,
   OrderView,
   PaymentOrderInput,
   PayInstruction,
@@ -29,6 +30,7 @@ import {
   amendRefusal,
   applyAmendment,
   applyCancel,
+  applyMandateChange,
   applyPayment,
   applyResolution,
   applyRetry,
@@ -228,6 +230,16 @@ export class OrderEntity {
       refund.pending.result = answer;
       refund.revision += 1;
       return;
+    }
+  }
+
+  /** A stored instrument's mandate moved: the instructions paying with it hear of it. */
+  mandateChanged(change: MandateChanged): void {
+    const at = nowIso();
+    for (const machine of this.state.instructions) {
+      if (!applyMandateChange(machine, change, at)) continue;
+      log.info('mandate changed', { ...this.logFields(machine), mandate: change.status });
+      this.changed(machine);
     }
   }
 

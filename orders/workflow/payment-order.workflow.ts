@@ -21,6 +21,7 @@ import {
   payInstructionUpdate,
   providerResultSignal,
   refundResultSignal,
+  mandateChangedSignal,
   resolveInstructionUpdate,
   retryInstructionUpdate,
   type AddInstruction,
@@ -69,6 +70,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     if (returned) loops.start(returned);
   });
   setHandler(refundResultSignal, (result) => order.takeRefundResult(result));
+  setHandler(mandateChangedSignal, (change) => order.mandateChanged(change));
   setHandler(
     cancelOrderUpdate,
     async () => {

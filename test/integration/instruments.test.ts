@@ -8,12 +8,28 @@ import { startSystem, type TenantFixture, type TestSystem } from '../support/sys
 
 let system: TestSystem;
 let tenant: TenantFixture;
+let bankSchemeId: string;
 
 const CARD = '4242 4242 4242 4242';
 
 beforeAll(async () => {
   system = await startSystem();
   tenant = await system.newTenant();
+  expect(
+    (
+      await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+        body: { configuration: { apiKey: tenant.sandboxApiKey } },
+      })
+    ).status,
+  ).toBe(201);
+  const bank = await tenant.client.request('POST', '/v1/schemes/collect', {
+    body: {
+      name: 'bank',
+      rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+    },
+  });
+  expect(bank.status).toBe(201);
+  bankSchemeId = bank.body.schemeId;
   const customer = await tenant.client.request('POST', '/v1/customers', {
     body: { customerRef: 'CUS-ada', name: 'Ada Lovelace' },
   });
@@ -267,5 +283,97 @@ describe('a card entered on the provider’s own form', () => {
     expect(refused.body.errors).toEqual([
       expect.objectContaining({ path: 'instructions[0].instrumentId', code: 'instrument_not_found' }),
     ]);
+  });
+});
+
+/** The customer chooses a new bank account on our page, signs the mandate on the provider's, and comes back. */
+async function payWithNewBankAccount(linkUrl: string, iban: string) {
+  const page = await visit(linkUrl);
+  const toProvider = await post(
+    linkUrl,
+    {
+      option: 'SANDBOX_BANK:BANK_DEBIT',
+      'instrument:SANDBOX_BANK:BANK_DEBIT': 'new',
+      'save:SANDBOX_BANK:BANK_DEBIT': 'yes',
+      csrf: page.csrf!,
+      form: page.form!,
+    },
+    page.cookie,
+  );
+  expect(toProvider.status).toBe(303);
+  const providerForm = toProvider.headers.get('location')!;
+  const back = await post(providerForm, { iban, name: 'Ada Lovelace', consent: 'yes' });
+  expect(back.status).toBe(303);
+  const returned = await fetch(back.headers.get('location')!, { redirect: 'manual' });
+  expect(returned.status).toBe(303);
+}
+
+const eventTypes = async () =>
+  ((await tenant.client.request('GET', '/v1/events?limit=100')).body.items as { type: string }[]).map((e) => e.type);
+
+describe('a bank debit’s mandate', () => {
+  it('is signed on the provider’s form; a debit waits for the bank to confirm it, then goes', async () => {
+    await order('ORD-mandate', { schemeId: bankSchemeId });
+    // This test IBAN's mandate is PENDING until the bank confirms it (by callback, a moment later).
+    await payWithNewBankAccount(await openLink('ORD-mandate'), 'NL91 ABNA 0417 1643 00');
+    const settled = await eventually(
+      () => instructionOf('ORD-mandate'),
+      (i) => i.status === 'SETTLED',
+      { what: 'the debit settled once its mandate was confirmed' },
+    );
+    // Tried at once and refused by us (mandate not active: nothing sent to the bank), then again once confirmed.
+    expect(settled).toMatchObject({ paymentMethod: 'BANK_DEBIT', attempts: 2 });
+    const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
+      (i: any) => i.paymentMethod === 'BANK_DEBIT',
+    );
+    expect(account).toMatchObject({
+      display: { maskedIban: 'NL91 •••• 4300', holderName: 'Ada Lovelace' },
+      mandate: { mandateRef: expect.stringMatching(/^MDT-/), status: 'ACTIVE' },
+    });
+    // The first call was refused for want of the mandate, the second (after the callback) paid.
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-mandate' });
+    expect(charges.map((c) => c.status)).toEqual(['SETTLED']);
+    await eventually(eventTypes, (types) => types.includes('mandate.created') && types.includes('mandate.active'), {
+      what: 'mandate.created and mandate.active told',
+    });
+  });
+
+  it('cancelled at the bank, leaves every instruction relying on it LATE mandate_cancelled, and a forged cancel changes nothing', async () => {
+    const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
+      (i: any) => i.paymentMethod === 'BANK_DEBIT',
+    );
+    await order('ORD-relying', { schemeId: bankSchemeId, instrumentId: account.instrumentId });
+    await eventually(
+      () => instructionOf('ORD-relying'),
+      (i) => i.status === 'OPEN',
+      { what: 'open, relying on the mandate' },
+    );
+    const mandateRef = account.mandate.mandateRef;
+    const forged = await fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'sandbox-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`,
+      },
+      body: JSON.stringify({ object: 'mandate', mandateRef, status: 'CANCELLED' }),
+    });
+    expect(forged.status).toBe(401);
+    expect((await instructionOf('ORD-relying')).status).toBe('OPEN');
+
+    const cancelled = await fetch(`${system.sandbox.url}/v1/mandates/${mandateRef}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tenant.sandboxApiKey}` },
+    });
+    expect(cancelled.status).toBe(202);
+    const late = await eventually(
+      () => instructionOf('ORD-relying'),
+      (i) => i.status === 'LATE',
+      { what: 'the instruction LATE once its mandate was cancelled' },
+    );
+    expect(late).toMatchObject({ failureCode: 'mandate_cancelled', instrumentId: null });
+    const instruments = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
+    expect(instruments.find((i: any) => i.instrumentId === account.instrumentId).mandate.status).toBe('CANCELLED');
+    await eventually(eventTypes, (types) => types.includes('mandate.cancelled'), { what: 'mandate.cancelled told' });
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-relying' })).toEqual([]);
   });
 });
