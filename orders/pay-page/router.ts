@@ -273,9 +273,9 @@ export function payPageRouter(deps: PayPageDeps): Router {
     try {
       tokenised = await forms.exchange(session.slice(0, 128), ref.slice(0, 128), installation);
     } catch (err) {
-      if (!(err instanceof ProviderRejectedError)) throw err;
       // Used already (a reload of this address): the payment it made shows where it stands.
-      return redirectToStatus(req, res, loaded);
+      if (err instanceof ProviderRejectedError) return redirectToStatus(req, res, loaded);
+      return providerFailed(req, res, loaded, err);
     }
     if (tokenised.paymentMethod !== option.paymentMethod)
       return show(req, res, 'That did not go through. Choose how to pay again.', 400);
@@ -323,6 +323,20 @@ export function payPageRouter(deps: PayPageDeps): Router {
     redirectToStatus(req, res, loaded);
   }
 
+  /** The provider's form could not be opened, or its answer not believed: nothing was paid; the customer may try again. */
+  async function providerFailed(req: Request, res: Response, loaded: Loaded, err: unknown): Promise<void> {
+    deps.logger.warn(
+      { tenantId: loaded.order.tenantId, orderRef: loaded.order.orderRef, err },
+      'the provider’s hosted form failed',
+    );
+    return show(
+      req,
+      res,
+      'The payment service could not take your details just now. Nothing was charged; please try again.',
+      502,
+    );
+  }
+
   function redirectToStatus(req: Request, res: Response, loaded: Loaded): void {
     res.redirect(
       303,
@@ -364,10 +378,15 @@ export function payPageRouter(deps: PayPageDeps): Router {
     back.searchParams.set('o', `${choice.appId}:${choice.paymentMethod}`);
     back.searchParams.set('f', formId);
     back.searchParams.set('s', form[`save:${choice.appId}:${choice.paymentMethod}`] === 'yes' ? '1' : '0');
-    const session = await forms.open(
-      { paymentMethod: choice.paymentMethod, returnUrl: back.toString(), locale: localeOf(req) },
-      installation,
-    );
+    let session;
+    try {
+      session = await forms.open(
+        { paymentMethod: choice.paymentMethod, returnUrl: back.toString(), locale: localeOf(req) },
+        installation,
+      );
+    } catch (err) {
+      return providerFailed(req, res, loaded, err);
+    }
     res.redirect(303, session.url);
   }
 

@@ -4,6 +4,7 @@ import { orderStateQuery } from '../../orders/contract/messages.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
+import { chooseNewInstrument } from '../support/pay-page-client.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
@@ -356,6 +357,61 @@ describe('a refund through the tenant’s own provider', () => {
     expect(calls.length).toBeGreaterThan(1);
     expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:own-refund:a:refund:1`]));
     expect(calls.every((r) => r.verified)).toBe(true);
+  });
+});
+
+describe('cards on the tenant’s own provider’s page', () => {
+  async function openLink(tenant: TenantFixture, orderRef: string): Promise<string> {
+    const future = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    await orderDueNow(tenant, orderRef, { dueDate: future, financialInstrumentId: undefined });
+    await instructionOf(tenant, orderRef, (i) => i.status === 'OPEN', 'open');
+    const link = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/payment-link`, {
+      body: {},
+    });
+    expect(link.status).toBe(201);
+    return link.body.url;
+  }
+
+  it('are entered on its hosted form, exchanged for its token, and paid with: the contract in the README', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    const linkUrl = await openLink(tenant, 'own-form');
+    const toProvider = await chooseNewInstrument(linkUrl, 'HTTP_CONNECTOR:CARD');
+    expect(toProvider.status).toBe(303);
+    const form = toProvider.headers.get('location')!;
+    expect(form.startsWith(`${new URL(provider.url).origin}/own/hosted/hs_`)).toBe(true);
+    const back = await fetch(form, { redirect: 'manual' });
+    const returned = await fetch(back.headers.get('location')!, { redirect: 'manual' });
+    expect(returned.status).toBe(303);
+    await instructionOf(tenant, 'own-form', (i) => i.status === 'SETTLED', 'paid with the token');
+    expect(provider.charges.map((c) => c.instrument)).toEqual(provider.tokens);
+    // Opening and exchanging were signed with the installation's secret.
+    const signed = provider.requests.filter((r) => r.path.startsWith('/hosted-sessions'));
+    expect(signed.map((r) => [r.method, r.verified])).toEqual([
+      ['POST', true],
+      ['POST', true],
+    ]);
+  });
+
+  it('are refused when the provider answers a card number, or a form on another origin: nothing paid', async () => {
+    for (const hostedForm of ['card-number-in-answer', 'other-origin'] as const) {
+      const { tenant, provider } = await tenantWithOwnProvider({ hostedForm });
+      const linkUrl = await openLink(tenant, `own-${hostedForm}`);
+      const toProvider = await chooseNewInstrument(linkUrl, 'HTTP_CONNECTOR:CARD');
+      if (hostedForm === 'other-origin') {
+        expect(toProvider.status).toBe(502);
+        expect(await toProvider.text()).toContain('Nothing was charged');
+      } else {
+        const back = await fetch(toProvider.headers.get('location')!, { redirect: 'manual' });
+        const returned = await fetch(back.headers.get('location')!, { redirect: 'manual' });
+        expect(returned.status).toBe(502);
+        expect(await returned.text()).toContain('Nothing was charged');
+      }
+      expect(provider.charges).toEqual([]);
+      expect(
+        (await tenant.client.request('GET', `/v1/order-management/own-${hostedForm}`)).body.instructions[0].status,
+      ).toBe('OPEN');
+    }
+    expect(system.logLines.join('\n')).not.toContain('4111 1111 1111 1111');
   });
 });
 

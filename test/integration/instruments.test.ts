@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentInstrument } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
+import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -82,28 +83,6 @@ async function openLink(orderRef: string): Promise<string> {
   expect(link.status).toBe(201);
   return link.body.url;
 }
-
-/** A browser's visit, by hand: the page's form, its cookie, and where each answer sends it. */
-async function visit(url: string, cookie = '') {
-  const res = await fetch(url, { headers: { cookie }, redirect: 'manual' });
-  const html = await res.text();
-  const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1];
-  return {
-    res,
-    html,
-    cookie: cookie || (res.headers.get('set-cookie') ?? '').split(';')[0],
-    csrf: hidden('csrf'),
-    form: hidden('form'),
-  };
-}
-
-const post = (url: string, fields: Record<string, string>, cookie = '') =>
-  fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-    body: new URLSearchParams(fields).toString(),
-    redirect: 'manual',
-  });
 
 /** The customer chooses a new card on our page, types it on the provider's, and comes back. */
 async function payWithNewCard(linkUrl: string, { save, card = CARD }: { save: boolean; card?: string }) {

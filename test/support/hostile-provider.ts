@@ -7,6 +7,8 @@ import { Webhook } from 'standardwebhooks';
 export interface Charge {
   idempotencyKey: string;
   providerRef: string;
+  /** What it was asked to charge: a test name, or a token of its hosted form. */
+  instrument?: string;
   orderRef: string;
   instructionRef: string;
   amountMinor: string;
@@ -52,6 +54,8 @@ export interface Behaviour {
   holdEverything?: boolean;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
+  /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
+  hostedForm?: 'answer' | 'card-number-in-answer' | 'other-origin';
 }
 
 export interface HostileProvider {
@@ -62,6 +66,8 @@ export interface HostileProvider {
   charges: Charge[];
   refunds: MadeRefund[];
   requests: SeenRequest[];
+  /** Tokens its hosted form gave out, in order. */
+  tokens: string[];
   /** Keys it was asked about (GET /payments?idempotencyKey=), in order. */
   lookups: string[];
   /** Of each padded answer, how many bytes of padding it had written when the connection closed. */
@@ -83,6 +89,9 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
   const lookups: string[] = [];
   const paddingSent: number[] = [];
   const released: number[] = [];
+  const tokens: string[] = [];
+  /** Its hosted forms: the merchant's return address, and the reference and token once "filled in". */
+  const sessions = new Map<string, { returnUrl: string; ref?: string; token?: string; exchanged?: boolean }>();
   const held = new Set<ServerResponse>();
   /** Keys of payments it hung on without charging: still "in use" to it. */
   const heldKeys = new Set<string>();
@@ -96,6 +105,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     lookups,
     paddingSent,
     released,
+    tokens,
     async callBack(callbackUrl, body, options = {}) {
       const signer = options.secret ? new Webhook(options.secret.replace(/^whsec_/, '')) : webhook;
       const raw = JSON.stringify(body);
@@ -154,6 +164,20 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', () => {
       const path = (req.url ?? '').replace(/^\/own/, '');
+      // The customer's browser on its hosted form (unsigned): a form filled in at once, the customer sent back.
+      const hosted = /^\/hosted\/([^/?]+)$/.exec(path);
+      if (req.method === 'GET' && hosted) {
+        const session = sessions.get(hosted[1]);
+        if (!session) return answer(res, 404, { error: 'not_found' });
+        session.ref = `ref_${randomUUID()}`;
+        session.token = `own_tok_${randomUUID().replaceAll('-', '')}`;
+        tokens.push(session.token);
+        const back = new URL(session.returnUrl);
+        back.searchParams.set('session', hosted[1]);
+        back.searchParams.set('ref', session.ref);
+        res.writeHead(303, { location: back.toString() });
+        return void res.end();
+      }
       let verified = true;
       try {
         webhook.verify(raw, req.headers as Record<string, string>);
@@ -190,6 +214,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
         const body = JSON.parse(raw) as {
           reference: { orderRef: string; instructionRef: string };
           amountMinor: string;
+          instrument?: string;
         };
         const status = b.outcome === 'PENDING' ? 'PENDING' : typeof b.outcome === 'object' ? 'DECLINED' : 'SETTLED';
         const charge: Charge = {
@@ -198,6 +223,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           orderRef: body.reference.orderRef,
           instructionRef: body.reference.instructionRef,
           amountMinor: body.amountMinor,
+          ...(body.instrument ? { instrument: body.instrument } : {}),
           status,
         };
         charges.push(charge);
@@ -207,6 +233,31 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           return;
         }
         return answer(res, 201, paymentOf(charge));
+      }
+
+      if (req.method === 'POST' && path === '/hosted-sessions') {
+        const { returnUrl } = JSON.parse(raw) as { returnUrl: string };
+        const id = `hs_${randomUUID()}`;
+        sessions.set(id, { returnUrl });
+        const origin = b.hostedForm === 'other-origin' ? 'http://127.0.0.2:1' : new URL(provider.url).origin;
+        return answer(res, 201, { id, url: `${origin}/own/hosted/${id}` });
+      }
+      const exchange = /^\/hosted-sessions\/([^/]+)\/exchange$/.exec(path);
+      if (req.method === 'POST' && exchange) {
+        const session = sessions.get(decodeURIComponent(exchange[1]));
+        const { ref } = JSON.parse(raw) as { ref: string };
+        if (!session?.ref || session.ref !== ref) return answer(res, 404, { error: 'not_found' });
+        if (session.exchanged) return answer(res, 409, { error: 'already_exchanged' });
+        session.exchanged = true;
+        return answer(res, 200, {
+          token: session.token,
+          paymentMethod: 'CARD',
+          display: {
+            brand: 'visa',
+            last4: '1111',
+            ...(b.hostedForm === 'card-number-in-answer' ? { holderName: 'card 4111 1111 1111 1111' } : {}),
+          },
+        });
       }
 
       if (req.method === 'POST' && path === '/refunds' && key) {
