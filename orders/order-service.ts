@@ -598,6 +598,27 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    // A saved instrument of the customer's, of the app the instruction pays through.
+    const instrument = input.instrumentId
+      ? await storedInstrumentFor(
+          em,
+          tenantId,
+          instruction.customerRef ?? order.customerRef,
+          input.instrumentId,
+          'instrumentId',
+        )
+      : undefined;
+    if (
+      instrument &&
+      (instrument.appId !== instruction.appId || instrument.paymentMethod !== instruction.paymentMethod)
+    )
+      throw Refusal.invalid([
+        {
+          path: 'instrumentId',
+          code: 'instrument_not_offered',
+          message: `the instruction pays by ${instruction.paymentMethod} through ${instruction.appId}`,
+        },
+      ]);
     const dueAt = input.dueDate
       ? parseScheduleDate(input.dueDate, tenant.timeZone ?? undefined)!.toISOString()
       : undefined;
@@ -619,6 +640,7 @@ export class OrderService {
           {
             instructionRef: instruction.instructionRef,
             ...(input.financialInstrumentId ? { financialInstrumentId: input.financialInstrumentId } : {}),
+            ...(instrument ? { instrumentId: instrument.id } : {}),
             ...(dueAt ? { dueAt } : {}),
             ...(chargeAt ? { chargeAt } : {}),
           },

@@ -238,9 +238,15 @@ export const RetryInstructionSchema = z
     financialInstrumentId: FinancialInstrumentIdSchema.optional().openapi({
       description: 'Collect from (or pay to) this instrument instead',
     }),
+    instrumentId: InstrumentIdSchema.optional(),
     dueDate: ScheduleDateSchema.optional().openapi({ description: 'When to try; now when absent or past' }),
   })
   .strict()
+  .refine((body) => body.instrumentId === undefined || body.financialInstrumentId === undefined, {
+    error: ONE_INSTRUMENT,
+    path: ['instrumentId'],
+    params: { code: 'one_instrument' },
+  })
   .openapi('InstructionRetry', {
     description:
       'Only for a FAILED instruction: it opens again, with a new idempotency key and the dunning schedule from its start.',

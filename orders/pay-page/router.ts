@@ -358,7 +358,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       return show(
         req,
         res,
-        'Do not type a card number here: this page never takes one. Use the details the sandbox gives (card_ok).',
+        'Do not type a card number here: this page never takes one. A new card is entered on the payment provider’s own page.',
         400,
       );
     }

@@ -53,12 +53,12 @@ afterAll(async () => {
 });
 
 /** An order whose one instruction is open now and due in a week, with no instrument: the customer brings one. */
-async function openInstruction(orderRef: string, amount = '1234.50') {
+async function openInstruction(orderRef: string, amount = '1234.50', customerRef = 'erika') {
   const now = Date.now();
   const res = await tenant.client.request('POST', '/v1/order-management', {
     body: {
       orderRef,
-      customerRef: 'erika',
+      customerRef,
       instructions: [
         {
           instructionRef: 'premium',
@@ -235,7 +235,12 @@ describe('the hosted payment page', () => {
 
   it('saves a card for next time when the customer asks, and offers it on their next link', async (test) => {
     if (!browser) return test.skip();
-    const first = await openInstruction('page-save', '20.00');
+    // A customer of their own: what they save is offered on their links alone.
+    expect(
+      (await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'max', name: 'Max Mustermann' } }))
+        .status,
+    ).toBe(201);
+    const first = await openInstruction('page-save', '20.00', 'max');
     const page = await newPage({ locale: 'en-GB', phone: true });
     await page.goto(first.url);
     await page.getByLabel('Save this card for next time').check();
@@ -243,7 +248,7 @@ describe('the hosted payment page', () => {
     await enterCard(page, '5555 5555 5555 4444');
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
 
-    const second = await openInstruction('page-saved', '21.00');
+    const second = await openInstruction('page-saved', '21.00', 'max');
     await page.goto(second.url);
     const saved = page.getByLabel('Mastercard •••• 4444, expires 12/30');
     await expect(saved.isChecked()).resolves.toBe(true);
@@ -254,7 +259,7 @@ describe('the hosted payment page', () => {
     const [paidFirst] = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-save' });
     const [paidSecond] = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-saved' });
     expect(paidSecond.instrument).toBe(paidFirst.instrument);
-    const instruments = (await tenant.client.request('GET', '/v1/customers/erika/instruments')).body.items;
+    const instruments = (await tenant.client.request('GET', '/v1/customers/max/instruments')).body.items;
     expect(instruments.map((i: any) => i.display.last4)).toEqual(['4444']);
     await page.context().close();
   });
@@ -399,6 +404,7 @@ describe('the hosted payment page', () => {
     // And the provider's form the customer is sent to, on a phone-sized screen.
     const phone = await newPage({ phone: true });
     await phone.goto(url);
+    await phone.getByLabel('A new card').check();
     await phone.getByRole('button', { name: /^Pay/ }).click();
     await phone.getByLabel('Card number').waitFor({ timeout: 15_000 });
     await phone.evaluate(axeSource);

@@ -133,19 +133,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
 describe('a worker killed while refunds and returns are in flight', () => {
   it('loses and doubles nothing: per instruction the provider’s net equals the read model’s, and each order’s memo', async () => {
     const tenant = await system.newTenant();
-    expect(
-      (
-        await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
-          body: { configuration: { apiKey: tenant.sandboxApiKey } },
-        })
-      ).status,
-    ).toBe(201);
-    const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
-      body: {
-        name: 'bank',
-        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
-      },
-    });
+    const schemeId = await tenant.bankDebitScheme();
     const due = new Date(Date.now() + 1000).toISOString();
     const debit = (n: number, instrument: string) => ({
       instructionRef: `i-${n}`,
@@ -155,7 +143,7 @@ describe('a worker killed while refunds and returns are in flight', () => {
       country: 'FR',
       openDate: due,
       dueDate: due,
-      schemeId: scheme.body.schemeId,
+      schemeId,
       paymentMethod: 'BANK_DEBIT',
       financialInstrumentId: instrument,
     });

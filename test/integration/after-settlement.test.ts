@@ -18,21 +18,6 @@ afterAll(async () => {
 
 const DUE_NOW = () => new Date(Date.now() + 500).toISOString();
 
-async function bankScheme(tenant: TenantFixture): Promise<string> {
-  const install = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
-    body: { configuration: { apiKey: tenant.sandboxApiKey } },
-  });
-  expect(install.status).toBe(201);
-  const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
-    body: {
-      name: 'bank',
-      rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
-    },
-  });
-  expect(scheme.status).toBe(201);
-  return scheme.body.schemeId as string;
-}
-
 async function orderDueNow(tenant: TenantFixture, orderRef: string, instruction: Record<string, unknown> = {}) {
   const res = await tenant.client.request('POST', '/v1/order-management', {
     body: {
@@ -149,7 +134,7 @@ describe('refunds', () => {
 
   it('refund a bank debit later: PENDING until the bank calls back', async () => {
     const tenant = await system.newTenant();
-    const schemeId = await bankScheme(tenant);
+    const schemeId = await tenant.bankDebitScheme();
     await orderDueNow(tenant, 'refund-bank', {
       schemeId,
       paymentMethod: 'BANK_DEBIT',
@@ -186,7 +171,7 @@ describe('refunds', () => {
 describe('returns and chargebacks', () => {
   it('a bank debit returned for insufficient funds goes back on the dunning schedule with a new key, and settles again', async () => {
     const tenant = await system.newTenant();
-    const schemeId = await bankScheme(tenant);
+    const schemeId = await tenant.bankDebitScheme();
     await orderDueNow(tenant, 'returned', {
       schemeId,
       paymentMethod: 'BANK_DEBIT',
@@ -281,7 +266,7 @@ describe('returns and chargebacks', () => {
 
   it('a tenant whose returns policy is FAIL fails a returned debit instead of collecting it again', async () => {
     const tenant = await system.newTenant({ tenant: { returnsPolicy: 'FAIL' } });
-    const schemeId = await bankScheme(tenant);
+    const schemeId = await tenant.bankDebitScheme();
     await orderDueNow(tenant, 'returned-fail', {
       schemeId,
       paymentMethod: 'BANK_DEBIT',

@@ -13,21 +13,7 @@ beforeAll(async () => {
   system = await startSystem();
   // London: date-only dates are midnight there (BST in summer, so 23:00Z the day before).
   tenant = await system.newTenant({ tenant: { timeZone: 'Europe/London', businessDayRule: 'FOLLOWING' } });
-  expect(
-    (
-      await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
-        body: { configuration: { apiKey: tenant.sandboxApiKey } },
-      })
-    ).status,
-  ).toBe(201);
-  const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
-    body: {
-      name: 'bank',
-      rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
-    },
-  });
-  expect(scheme.status).toBe(201);
-  bankSchemeId = scheme.body.schemeId;
+  bankSchemeId = await tenant.bankDebitScheme();
 });
 afterAll(async () => {
   await system?.close();

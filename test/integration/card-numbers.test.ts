@@ -3,6 +3,8 @@
 // is found afterwards in no log line and no table.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cardNumbersIn, maskCardNumbers, passesLuhn } from '../../domain/card-number.js';
+import { eventually } from '../support/eventually.js';
+import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -87,6 +89,50 @@ describe('a card number sent to the API', () => {
       body: { orderRef: 'o', instructions: [], metadata: { '5555 5555 5555 4444': 'x' } },
     });
     expect(asKey.body).toMatchObject({ code: 'card_number_not_allowed' });
+  });
+
+  it('is refused by the payment page, typed into any of its fields, and charged nowhere', async () => {
+    const now = Date.now();
+    const order = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'page-card-number',
+        instructions: [
+          {
+            instructionRef: 'a',
+            direction: 'DEBIT',
+            amount: '5.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: new Date(now - 1000).toISOString(),
+            dueDate: new Date(now + 86_400_000).toISOString(),
+          },
+        ],
+      },
+    });
+    expect(order.status).toBe(202);
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/page-card-number')).body.instructions[0],
+      (i) => i.status === 'OPEN',
+      { what: 'open' },
+    );
+    const link = await tenant.client.request(
+      'POST',
+      '/v1/order-management/page-card-number/instructions/a/payment-link',
+      {
+        body: {},
+      },
+    );
+    const page = await visit(link.body.url);
+    for (const field of ['instrument:SANDBOX_CARD:CARD', 'voucherId', 'note']) {
+      const res = await post(
+        link.body.url,
+        { option: 'SANDBOX_CARD:CARD', [field]: CARDS[3], csrf: page.csrf!, form: page.form! },
+        page.cookie,
+      );
+      expect(res.status, field).toBe(400);
+      expect(await res.text()).toContain('Do not type a card number here');
+    }
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-card-number' })).toEqual([]);
   });
 
   it('is then in no log line and no table', async () => {

@@ -16,21 +16,7 @@ const CARD = '4242 4242 4242 4242';
 beforeAll(async () => {
   system = await startSystem();
   tenant = await system.newTenant();
-  expect(
-    (
-      await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
-        body: { configuration: { apiKey: tenant.sandboxApiKey } },
-      })
-    ).status,
-  ).toBe(201);
-  const bank = await tenant.client.request('POST', '/v1/schemes/collect', {
-    body: {
-      name: 'bank',
-      rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
-    },
-  });
-  expect(bank.status).toBe(201);
-  bankSchemeId = bank.body.schemeId;
+  bankSchemeId = await tenant.bankDebitScheme();
   const customer = await tenant.client.request('POST', '/v1/customers', {
     body: { customerRef: 'CUS-ada', name: 'Ada Lovelace' },
   });
@@ -204,9 +190,29 @@ describe('a card entered on the provider’s own form', () => {
         { what: `${orderRef} settled with the saved card` },
       );
     }
+    // A declined payment tried again with the saved card.
+    await order('ORD-retry', {
+      dueDate: new Date(Date.now() + 500).toISOString(),
+      financialInstrumentId: 'card_declined',
+    });
+    await eventually(
+      () => instructionOf('ORD-retry'),
+      (i) => i.status === 'FAILED',
+      { what: 'declined for good' },
+    );
+    const retried = await tenant.client.request('POST', '/v1/order-management/ORD-retry/instructions/premium/retry', {
+      body: { instrumentId: saved.instrumentId },
+    });
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    const retriedPaid = await eventually(
+      () => instructionOf('ORD-retry'),
+      (i) => i.status === 'SETTLED',
+      { what: 'retried with the saved card' },
+    );
+    expect(retriedPaid).toMatchObject({ instrumentId: saved.instrumentId, financialInstrumentId: null });
     const tokens = new Set(
       (await system.sandbox.ledger({ tenantId: tenant.tenantId }))
-        .filter((c) => c.orderRef !== 'ORD-new-card')
+        .filter((c) => c.orderRef !== 'ORD-new-card' && c.status === 'SETTLED')
         .map((c) => c.instrument),
     );
     expect([...tokens]).toEqual([

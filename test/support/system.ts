@@ -31,6 +31,8 @@ export interface TenantFixture {
   privateKey: string;
   /** The tenant's key at the sandbox provider, as its SANDBOX_* installations hold it. */
   sandboxApiKey: string;
+  /** Installs SANDBOX_BANK and makes a collection scheme paying by bank debit through it: its id. */
+  bankDebitScheme(): Promise<string>;
 }
 
 export interface TenantOptions {
@@ -232,6 +234,21 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         privateKey,
         client,
         sandboxApiKey,
+        async bankDebitScheme() {
+          await expectCreated(
+            client.request('POST', '/v1/marketplace/apps/SANDBOX_BANK/install', {
+              body: { configuration: { apiKey: sandboxApiKey } },
+            }),
+          );
+          const scheme = await client.request<{ schemeId: string }>('POST', '/v1/schemes/collect', {
+            body: {
+              name: 'bank',
+              rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+            },
+          });
+          if (scheme.status !== 201) throw new Error(`scheme create failed: ${JSON.stringify(scheme.body)}`);
+          return scheme.body.schemeId;
+        },
       };
     },
     async close() {
