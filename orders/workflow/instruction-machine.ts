@@ -106,6 +106,13 @@ function paysWith(plan: Pick<InstructionPlan, 'financialInstrumentId' | 'instrum
   return plan.financialInstrumentId !== undefined || plan.instrumentId !== undefined;
 }
 
+/** Why an instruction with nothing to pay with goes LATE at its charge date. */
+function lateCodeOf(machine: InstructionMachine): string {
+  return machine.failureCode === 'mandate_cancelled' || machine.failureCode === 'mandate_expired'
+    ? machine.failureCode
+    : 'no_financial_instrument';
+}
+
 /** An instruction pays with one instrument: naming one drops the other. */
 function keepOneInstrument(
   plan: InstructionPlan,
@@ -138,7 +145,8 @@ export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiry
       if (machine.payNow) return { kind: 'call' };
       // Charged on its business day (chargeAt), or on its due date when taken before business days.
       if (!due(chargeDateOf(plan))) return { kind: 'wait', until: chargeDateOf(plan), why: 'falls due' };
-      return paysWith(plan) ? { kind: 'call' } : { kind: 'late', code: 'no_financial_instrument' };
+      // Nothing to pay with: for want of an instrument, or because the mandate it relied on ended.
+      return paysWith(plan) ? { kind: 'call' } : { kind: 'late', code: lateCodeOf(machine) };
     case 'LATE':
       if (machine.payNow || due(machine.retryAt)) {
         if (paysWith(plan)) return { kind: 'call' };

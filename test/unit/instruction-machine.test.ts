@@ -7,6 +7,7 @@ import {
   applyPayment,
   applyResolution,
   applyExpiry,
+  applyMandateChange,
   applyResult,
   applyRetry,
   applyReturn,
@@ -80,6 +81,41 @@ describe('the instruction state machine', () => {
     applyAmendment(m, { financialInstrumentId: 'card_ok' }, t0 + 3 * DAY);
     expect(m.retryAt).toBe(iso(t0 + 3 * DAY));
     expect(decide(m, t0 + 3 * DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('waits for its charge date (a business day), not its due date, and for a new one once the due date is amended', () => {
+    const m = newMachine(plan({ chargeAt: iso(t0 + 4 * DAY) }));
+    transition(m, 'OPEN', iso(t0 + DAY));
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'wait', until: iso(t0 + 4 * DAY), why: 'falls due' });
+    // A new due date sent without its business day (as before business days): charged as asked.
+    applyAmendment(m, { dueAt: iso(t0 + 3 * DAY) }, t0 + 2 * DAY);
+    expect(m.plan.chargeAt).toBeUndefined();
+    expect(decide(m, t0 + 2 * DAY)).toEqual({ kind: 'wait', until: iso(t0 + 3 * DAY), why: 'falls due' });
+  });
+
+  it('waits LATE for another instrument when the mandate of its stored one ends; goes again when a pending one is confirmed', () => {
+    const debit = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, financialInstrumentId: undefined };
+    const open = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
+    transition(open, 'OPEN', iso(t0 + DAY));
+    const pending = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
+    const other = newMachine(plan({ ...debit, instrumentId: 'ins-2' }));
+    for (const m of [open, pending, other])
+      applyMandateChange(m, { instrumentId: 'ins-1', status: 'CANCELLED' }, iso(t0 + DAY));
+    expect(open).toMatchObject({ status: 'LATE', failureCode: 'mandate_cancelled' });
+    expect(open.plan.instrumentId).toBeUndefined();
+    expect(decide(open, t0 + 5 * DAY).kind).toBe('wait');
+    // Not yet open: it keeps its status, and at its charge date goes LATE for the mandate, not "no instrument".
+    expect(pending.status).toBe('PENDING');
+    transition(pending, 'OPEN', iso(t0 + DAY));
+    expect(decide(pending, t0 + 2 * DAY)).toEqual({ kind: 'late', code: 'mandate_cancelled' });
+    expect(other).toMatchObject({ status: 'PENDING', plan: { instrumentId: 'ins-2' } });
+
+    const waiting = newMachine(plan({ ...debit, instrumentId: 'ins-3' }));
+    transition(waiting, 'OPEN', iso(t0 + DAY));
+    transition(waiting, 'LATE', iso(t0 + 2 * DAY));
+    waiting.failureCode = 'provider_rejected:mandate_not_active';
+    expect(applyMandateChange(waiting, { instrumentId: 'ins-3', status: 'ACTIVE' }, iso(t0 + 3 * DAY))).toBe(true);
+    expect(decide(waiting, t0 + 3 * DAY)).toEqual({ kind: 'call' });
   });
 
   it('duns a retryable decline with a new key each time, then fails it', () => {
