@@ -4,7 +4,6 @@
 // provider, complete). Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev
 // server of its own).
 //   npm run bench -- due-burst --orders 30 --per-order 10
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
@@ -15,6 +14,7 @@ import { PaymentInstruction } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
 import { minimalPaymentWorkflow, type MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
+import { newSandboxApiKey } from '../apps/sandbox/api-key.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,7 @@ const client = new PaymentSchedulerClient({
 });
 
 // The baseline's worker, beside the application's in the same process, paying the same sandbox.
-const sandboxKey = `sk_test_${randomBytes(12).toString('hex')}`;
+const sandboxKey = newSandboxApiKey();
 const activities: MinimalPaymentActivities = {
   async charge(idempotencyKey, reference) {
     await got.post(`${stack.sandboxUrl}/v1/payments`, {

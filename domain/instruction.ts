@@ -170,6 +170,7 @@ export const EVENT_FIELDS = [
   'currency',
   'dueAt',
   'chargeAt',
+  'instrumentId',
   'status',
   'attempts',
   'appId',

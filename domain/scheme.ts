@@ -11,7 +11,18 @@ export interface SchemeOption {
   paymentMethods: PaymentMethod[];
   /** Lower wins when two apps offer the same method. */
   priority: number;
+  /** Days before a collection's charge date its customer is told (absent: the method's default). */
+  preNotificationDays?: number;
 }
+
+/**
+ * How many days before a collection's charge date the customer must be told of it: SEPA's 14 days
+ * for a bank debit unless agreed otherwise (a tenant may shorten it, to a day at least); nothing
+ * for the others unless the scheme asks.
+ */
+export const DEFAULT_PRE_NOTIFICATION_DAYS: Partial<Record<PaymentMethod, number>> = { BANK_DEBIT: 14 };
+/** The shortest notice a bank debit may have. */
+export const MIN_BANK_DEBIT_NOTICE_DAYS = 1;
 
 /**
  * One rule of a scheme. Empty `currencies` or `countries` match any; amounts are inclusive bounds
@@ -39,6 +50,8 @@ export interface ResolvedOption {
   appId: string;
   priority: number;
   voucherGroupIds: string[];
+  /** Days of notice before its charge date (absent on options resolved before notices: none). */
+  preNotificationDays?: number;
 }
 
 export interface SchemeEvaluation {
@@ -67,6 +80,7 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
           appId: option.appId,
           priority: option.priority,
           voucherGroupIds: rule.voucherGroupIds ?? [],
+          preNotificationDays: option.preNotificationDays ?? DEFAULT_PRE_NOTIFICATION_DAYS[paymentMethod] ?? 0,
           order,
         });
       }

@@ -4,6 +4,7 @@ export const EVENT_TYPES = [
   'order.completed',
   'order.completed_with_failures',
   'order.cancelled',
+  'instruction.upcoming',
   'instruction.opened',
   'instruction.processing',
   'instruction.settled',

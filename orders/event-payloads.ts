@@ -25,6 +25,8 @@ export function outboxEventOf(
   order: PaymentOrder,
   orderStatus: string,
   instructionMetadata: Record<string, string> | undefined,
+  /** The mandate a coming bank debit is collected under (told with instruction.upcoming). */
+  mandateRef?: string,
 ): OutboxEvent {
   const id = randomUUID();
   const i = event.instruction;
@@ -52,6 +54,7 @@ export function outboxEventOf(
               refundedAmount: formatAmount(i.refundedAmountMinor ?? '0', i.currency),
               ...Object.fromEntries(AS_TOLD.map((field) => [field, i[field] ?? null])),
               metadata: instructionMetadata ?? {},
+              ...(mandateRef ? { mandateRef } : {}),
             },
           }
         : {}),

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/index.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
-import { chargeDateFor } from '../domain/business-days.js';
+import { formatInTimeZone, fromZonedTime, toZonedTime } from 'date-fns-tz';
+import { chargeDateFor, type BusinessDayRule } from '../domain/business-days.js';
+import { offeredOption } from '../domain/instruction.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseAmount } from '../domain/money.js';
@@ -28,16 +30,34 @@ const BANKING_DAY_METHODS: ReadonlySet<PaymentMethod> = new Set(['BANK_DEBIT', '
  * never before it opens (a preceding day before its open date rolls forward instead).
  */
 export function chargeAtOf(
-  plan: Pick<InstructionPlan, 'openAt' | 'dueAt' | 'country' | 'paymentMethod'>,
+  plan: Pick<InstructionPlan, 'openAt' | 'dueAt' | 'country' | 'paymentMethod' | 'appId' | 'options'>,
   tenant: Pick<Tenant, 'timeZone'> & Partial<Pick<Tenant, 'businessDayRule'>>,
+  nowMs = Date.now(),
 ): string {
   const rule = tenant.businessDayRule ?? 'FOLLOWING';
-  if (!BANKING_DAY_METHODS.has(plan.paymentMethod) || rule === 'NONE') return plan.dueAt;
-  const options = { country: plan.country, timeZone: tenant.timeZone ?? undefined };
+  const banking = BANKING_DAY_METHODS.has(plan.paymentMethod) && rule !== 'NONE';
+  const calendar = { country: plan.country, timeZone: tenant.timeZone ?? undefined };
+  const roll = (at: Date, how: BusinessDayRule) => (banking ? chargeDateFor(at, { ...calendar, rule: how }) : at);
   const due = new Date(plan.dueAt);
-  let charge = chargeDateFor(due, { ...options, rule });
-  if (charge.getTime() < Date.parse(plan.openAt)) charge = chargeDateFor(due, { ...options, rule: 'FOLLOWING' });
+  let charge = roll(due, rule);
+  if (charge.getTime() < Date.parse(plan.openAt)) charge = roll(due, 'FOLLOWING');
+  // The customer must be told its notice period ahead, counted in calendar days as SEPA counts them:
+  // a charge on an earlier day moves to the first day (at the same time of day) that keeps it.
+  const noticeDays = offeredOption(plan.options, plan)?.preNotificationDays ?? 0;
+  if (noticeDays > 0) {
+    const zone = calendar.timeZone ?? 'UTC';
+    const dayOf = (ms: number) => Date.parse(`${formatInTimeZone(ms, zone, 'yyyy-MM-dd')}T00:00:00Z`);
+    const short = dayOf(nowMs) + noticeDays * DAY_MS - dayOf(charge.getTime());
+    if (short > 0) charge = roll(addDays(charge, Math.round(short / DAY_MS), zone), 'FOLLOWING');
+  }
   return charge.toISOString();
+}
+
+/** `at` moved by whole calendar days in `timeZone` (UTC when unset), keeping its local time of day. */
+function addDays(at: Date, days: number, timeZone = 'UTC'): Date {
+  const local = toZonedTime(at, timeZone);
+  local.setDate(local.getDate() + days);
+  return fromZonedTime(local, timeZone);
 }
 
 /**

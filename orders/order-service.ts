@@ -339,17 +339,21 @@ export class OrderService {
     if (amendment.openAt !== undefined || amendment.dueAt !== undefined || repays) {
       const dueAt = amendment.dueAt ?? current.dueAt.toISOString();
       const paymentMethod = amendment.paymentMethod ?? current.paymentMethod;
-      amendment.chargeAt = paymentMethod
-        ? chargeAtOf(
-            {
-              openAt: amendment.openAt ?? current.openAt.toISOString(),
-              dueAt,
-              country: current.country,
-              paymentMethod,
-            },
-            tenant,
-          )
-        : dueAt;
+      const appId = amendment.appId ?? current.appId;
+      amendment.chargeAt =
+        paymentMethod && appId
+          ? chargeAtOf(
+              {
+                openAt: amendment.openAt ?? current.openAt.toISOString(),
+                dueAt,
+                country: current.country,
+                paymentMethod,
+                appId,
+                options: amendment.options ?? current.options ?? [],
+              },
+              tenant,
+            )
+          : dueAt;
     }
     await this.change(order, (handle) =>
       handle.executeUpdate(amendInstructionUpdate, {
@@ -622,14 +626,17 @@ export class OrderService {
     const dueAt = input.dueDate
       ? parseScheduleDate(input.dueDate, tenant.timeZone ?? undefined)!.toISOString()
       : undefined;
+    // A retry is a new charge: at the date asked (or now), moved by business days and the customer's notice.
     const chargeAt =
-      dueAt && instruction.paymentMethod
+      instruction.paymentMethod && instruction.appId
         ? chargeAtOf(
             {
               openAt: instruction.openAt.toISOString(),
-              dueAt,
+              dueAt: dueAt ?? new Date().toISOString(),
               country: instruction.country,
               paymentMethod: instruction.paymentMethod,
+              appId: instruction.appId,
+              options: instruction.options ?? [],
             },
             tenant,
           )

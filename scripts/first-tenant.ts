@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
+import { newSandboxApiKey } from '../apps/sandbox/api-key.js';
 
 export interface FirstTenant {
   tenantId: string;
@@ -40,7 +40,7 @@ export async function setUpFirstTenant(
   await expectStatus(
     201,
     asTenant.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
-      body: { configuration: { apiKey: `sk_test_${randomBytes(12).toString('hex')}` } },
+      body: { configuration: { apiKey: newSandboxApiKey() } },
     }),
   );
   await expectStatus(

@@ -1,4 +1,10 @@
-import { compareDecimals, PAYMENT_METHODS, type SchemeKind } from '../../domain/scheme.js';
+import {
+  compareDecimals,
+  DEFAULT_PRE_NOTIFICATION_DAYS,
+  MIN_BANK_DEBIT_NOTICE_DAYS,
+  PAYMENT_METHODS,
+  type SchemeKind,
+} from '../../domain/scheme.js';
 import { AmountSchema, CountrySchema, CurrencySchema, TextSchema } from '../http/common-schemas.js';
 import { z } from '../http/zod.js';
 
@@ -17,8 +23,30 @@ const OptionSchema = z
       .min(0)
       .max(1000)
       .openapi({ description: 'Lower wins when two apps offer the same method' }),
+    preNotificationDays: z
+      .number()
+      .int()
+      .min(0)
+      .max(60)
+      .optional()
+      .openapi({
+        description:
+          'Collections: days before the charge date the customer is told (event instruction.upcoming). ' +
+          `Default ${DEFAULT_PRE_NOTIFICATION_DAYS.BANK_DEBIT} for BANK_DEBIT (at least ${MIN_BANK_DEBIT_NOTICE_DAYS}), 0 for the others`,
+      }),
   })
   .strict()
+  .refine(
+    (o) =>
+      o.preNotificationDays === undefined ||
+      !o.paymentMethods.includes('BANK_DEBIT') ||
+      o.preNotificationDays >= MIN_BANK_DEBIT_NOTICE_DAYS,
+    {
+      error: `a bank debit's customer is told at least ${MIN_BANK_DEBIT_NOTICE_DAYS} day before`,
+      path: ['preNotificationDays'],
+      params: { code: 'notice_too_short' },
+    },
+  )
   .openapi('SchemeOption');
 
 function ruleSchema(kind: SchemeKind) {
@@ -85,6 +113,7 @@ export const ResolvedOptionSchema = z
     appId: z.string(),
     priority: z.number().int(),
     voucherGroupIds: z.array(z.string()),
+    preNotificationDays: z.number().int().optional().openapi({ description: 'Days of notice before its charge date' }),
   })
   .openapi('PaymentOption');
 

@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import { PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
 import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
@@ -43,12 +43,31 @@ async function outboxEvents(em: EntityManager, projection: OrderProjection): Pro
       )
     : [];
   const metadataOf = new Map(instructions.map((i) => [i.instructionRef, i.metadata]));
+  // A coming debit is told with the mandate it is collected under.
+  const instrumentIds = [
+    ...new Set(
+      projection.events.flatMap((e) =>
+        e.type === 'instruction.upcoming' && e.instruction?.instrumentId ? [e.instruction.instrumentId] : [],
+      ),
+    ),
+  ];
+  const mandates = instrumentIds.length
+    ? await em.find(
+        PaymentInstrument,
+        { id: { $in: instrumentIds }, tenantId: order.tenantId },
+        { fields: ['id', 'mandateRef'] },
+      )
+    : [];
+  const mandateOf = new Map(mandates.map((m) => [m.id, m.mandateRef ?? undefined]));
   return projection.events.map((event) =>
     outboxEventOf(
       event,
       order,
       projection.status,
       event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined,
+      event.type === 'instruction.upcoming' && event.instruction?.instrumentId
+        ? mandateOf.get(event.instruction.instrumentId)
+        : undefined,
     ),
   );
 }

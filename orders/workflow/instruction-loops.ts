@@ -122,13 +122,20 @@ export class InstructionLoops {
           machine.failureCode = step.code;
           order.changed(machine);
           break;
+        case 'notify':
+          order.notify(machine);
+          break;
         case 'call':
           await this.call(machine);
           break;
-        case 'settle':
+        case 'settle': {
+          const reversal = machine.pending?.reversal;
           this.apply(machine, step.result);
           order.changed(machine);
+          // A reversal that came with its settlement: taken now that the payment is settled.
+          if (reversal) order.takeResult(reversal);
           break;
+        }
         case 'ask':
           await this.ask(machine, step.providerRef);
           break;

@@ -19,6 +19,8 @@ import type { InstructionAmendment, SignalledResult } from '../contract/messages
 import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /**
  * Everything about one instruction, serialisable as it is: continue-as-new carries it in any state.
  * Its plan and progress are the instruction's declared shape; the rest is how the loop keeps its place.
@@ -36,7 +38,14 @@ export interface InstructionMachine extends InstructionProgress {
   /** LATE: when to try again; absent, it waits for a change (an amend, a customer payment). */
   retryAt?: string;
   /** PROCESSING with the provider settling later: its reference, when to ask if no callback came, and the callback's result once it came. */
-  pending?: { providerRef: string; polls: number; nextPollAt: string; result?: ProviderResult };
+  pending?: {
+    providerRef: string;
+    polls: number;
+    nextPollAt: string;
+    result?: ProviderResult;
+    /** A reversal of the payment that came before its settlement was applied (both while the loop was away). */
+    reversal?: Reversal;
+  };
   /** The customer chose to pay now, in the OPEN window (or while LATE). */
   payNow: boolean;
   /** The call under way is the customer's own payment: declined, it leaves the instruction to them to try again. */
@@ -48,6 +57,8 @@ export interface InstructionMachine extends InstructionProgress {
   toldStatus: InstructionStatus;
   /** Refunds asked for, oldest first (carried from runs before refunds existed: absent, then none). */
   refunds: RefundMachine[];
+  /** The payment (amount and charge date) the customer was last told of in advance (instruction.upcoming). */
+  noticeFor?: string;
 }
 
 /** What the order decided for every instruction: its dunning schedule, its returns policy, how long arrears wait. */
@@ -98,6 +109,7 @@ export type Step =
   | { kind: 'late'; code: string }
   | { kind: 'expire' }
   | { kind: 'call' }
+  | { kind: 'notify' }
   | { kind: 'settle'; result: ProviderResult }
   | { kind: 'ask'; providerRef: string };
 
@@ -122,6 +134,31 @@ function keepOneInstrument(
   if (named.instrumentId !== undefined) delete plan.financialInstrumentId;
 }
 
+/**
+ * The payment as the customer is told of it in advance: its amount and charge date. Told again
+ * when either changes (an amendment), never twice for the same.
+ */
+function noticeKey(plan: InstructionPlan): string {
+  return `${plan.amountMinor}@${chargeDateOf(plan)}`;
+}
+
+/**
+ * When the customer is to be told of the coming charge (instruction.upcoming): its notice period
+ * before the charge date, by the option that pays it; undefined when there is nothing to tell (no
+ * notice asked, or told already of this amount and date).
+ */
+function noticeAt(machine: InstructionMachine): string | undefined {
+  const { plan } = machine;
+  const days = offeredOption(plan.options, plan)?.preNotificationDays ?? 0;
+  if (days <= 0 || machine.noticeFor === noticeKey(plan)) return undefined;
+  return new Date(Date.parse(chargeDateOf(plan)) - days * DAY_MS).toISOString();
+}
+
+/** The customer has been told of the coming charge. */
+export function applyNotice(machine: InstructionMachine): void {
+  machine.noticeFor = noticeKey(machine.plan);
+}
+
 /** When an instruction is charged: its business day, or its due date when it has none. */
 export function chargeDateOf(plan: Pick<InstructionPlan, 'dueAt' | 'chargeAt'>): string {
   return plan.chargeAt ?? plan.dueAt;
@@ -139,14 +176,24 @@ export function decide(machine: InstructionMachine, nowMs: number, arrearsExpiry
     case 'RETURNED':
       // Moved on by the returns policy in the same step that returned it; never waits here.
       return { kind: 'done' };
-    case 'PENDING':
-      return due(plan.openAt) ? { kind: 'open' } : { kind: 'wait', until: plan.openAt, why: 'opens' };
-    case 'OPEN':
+    case 'PENDING': {
+      const notice = noticeAt(machine);
+      if (notice !== undefined && due(notice)) return { kind: 'notify' };
+      if (due(plan.openAt)) return { kind: 'open' };
+      return notice !== undefined && Date.parse(notice) < Date.parse(plan.openAt)
+        ? { kind: 'wait', until: notice, why: 'is told to its customer' }
+        : { kind: 'wait', until: plan.openAt, why: 'opens' };
+    }
+    case 'OPEN': {
       if (machine.payNow) return { kind: 'call' };
+      const notice = noticeAt(machine);
+      if (notice !== undefined && due(notice)) return { kind: 'notify' };
+      if (notice !== undefined) return { kind: 'wait', until: notice, why: 'is told to its customer' };
       // Charged on its business day (chargeAt), or on its due date when taken before business days.
       if (!due(chargeDateOf(plan))) return { kind: 'wait', until: chargeDateOf(plan), why: 'falls due' };
       // Nothing to pay with: for want of an instrument, or because the mandate it relied on ended.
       return paysWith(plan) ? { kind: 'call' } : { kind: 'late', code: lateCodeOf(machine) };
+    }
     case 'LATE':
       if (machine.payNow || due(machine.retryAt)) {
         if (paysWith(plan)) return { kind: 'call' };
@@ -417,10 +464,12 @@ export function applyRetry(machine: InstructionMachine, retry: InstructionRetry,
   const later = retry.dueAt !== undefined && Date.parse(retry.dueAt) > nowMs;
   const dueAt = later ? retry.dueAt! : now;
   const { chargeAt: _previousChargeAt, ...plan } = machine.plan;
+  // Its charge date as the API planned it (business days, the customer's notice), unless already past.
+  const chargeLater = retry.chargeAt !== undefined && Date.parse(retry.chargeAt) > nowMs;
   machine.plan = {
     ...plan,
     dueAt,
-    ...(later && retry.chargeAt ? { chargeAt: retry.chargeAt } : {}),
+    ...(chargeLater ? { chargeAt: retry.chargeAt } : {}),
     openAt: Date.parse(machine.plan.openAt) > Date.parse(dueAt) ? dueAt : machine.plan.openAt,
     ...(retry.financialInstrumentId ? { financialInstrumentId: retry.financialInstrumentId } : {}),
     ...(retry.instrumentId ? { instrumentId: retry.instrumentId } : {}),

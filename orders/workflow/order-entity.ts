@@ -31,6 +31,7 @@ import {
   applyAmendment,
   applyCancel,
   applyMandateChange,
+  applyNotice,
   applyPayment,
   applyResolution,
   applyRetry,
@@ -114,6 +115,12 @@ const ARREARS_EXPIRY_PATCH = 'arrears-expire';
 
 const CUSTOMER_RETRY_PATCH = 'customer-decline-leaves-instruction-payable';
 
+/**
+ * Since this patch a reversal that comes before its payment's settlement is applied (both signalled
+ * while the loop was away, a worker down) waits for it; before, it was dropped.
+ */
+const REVERSAL_BEFORE_SETTLED_PATCH = 'reversal-waits-for-its-settlement';
+
 export class OrderEntity {
   private readonly machines: Map<string, InstructionMachine>;
   /** The run is ending for good (its windows have passed): nothing more is taken. */
@@ -192,6 +199,20 @@ export class OrderEntity {
         this.takeReversal(settled, result);
         return settled;
       }
+      // Its settlement came too and is not applied yet: the reversal waits for it, never dropped.
+      const settling = this.state.instructions.find(
+        (m) =>
+          m.pending?.providerRef === result.providerRef &&
+          m.pending.result?.status === 'SETTLED' &&
+          !m.pending.reversal &&
+          (result.appId === undefined || result.appId === m.plan.appId),
+      );
+      if (settling?.pending && patched(REVERSAL_BEFORE_SETTLED_PATCH)) {
+        const { appId: _, ...reversal } = result;
+        settling.pending.reversal = reversal;
+        settling.revision += 1;
+        return undefined;
+      }
     }
     const machine = this.state.instructions.find((m) => awaits(m, result) && !m.pending?.result);
     if (!machine?.pending) return undefined;
@@ -231,6 +252,14 @@ export class OrderEntity {
       refund.revision += 1;
       return;
     }
+  }
+
+  /** The customer is told, its notice period ahead, of the coming charge: amount, charge date (and mandate, in the event). */
+  notify(machine: InstructionMachine): void {
+    applyNotice(machine);
+    this.tell(machine, 'instruction.upcoming');
+    log.info('instruction told to its customer in advance', this.logFields(machine));
+    this.changed(machine);
   }
 
   /** A stored instrument's mandate moved: the instructions paying with it hear of it. */

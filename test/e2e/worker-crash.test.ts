@@ -134,29 +134,39 @@ describe('a worker killed while refunds and returns are in flight', () => {
   it('loses and doubles nothing: per instruction the provider’s net equals the read model’s, and each order’s memo', async () => {
     const tenant = await system.newTenant();
     const schemeId = await tenant.bankDebitScheme();
-    const due = new Date(Date.now() + 1000).toISOString();
-    const debit = (n: number, instrument: string) => ({
+    // Open now, and paid now by the customer: a scheduled bank debit would wait out its customer's notice.
+    const debit = (n: number) => ({
       instructionRef: `i-${n}`,
       direction: 'DEBIT',
       amount: `10.${String(n).padStart(2, '0')}`,
       currency: 'EUR',
       country: 'FR',
-      openDate: due,
-      dueDate: due,
+      openDate: new Date(Date.now() - 1000).toISOString(),
+      dueDate: new Date(Date.now() + 30 * 86_400_000).toISOString(),
       schemeId,
       paymentMethod: 'BANK_DEBIT',
-      financialInstrumentId: instrument,
     });
     // One order whose debits will be refunded, one whose debits the bank returns (1.5 s after settling).
-    const orders = {
-      refunded: Array.from({ length: 10 }, (_, n) => debit(n, 'bank_ok')),
-      returned: Array.from({ length: 10 }, (_, n) => debit(n, 'bank_returned')),
-    };
-    for (const [orderRef, instructions] of Object.entries(orders)) {
+    const instrumentOf = { refunded: 'bank_ok', returned: 'bank_returned' };
+    for (const orderRef of Object.keys(instrumentOf)) {
+      const instructions = Array.from({ length: 10 }, (_, n) => debit(n));
       const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
       expect(res.status).toBe(202);
     }
     worker = startWorker();
+    await eventually(
+      () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'OPEN' }),
+      (n) => n === 20,
+      { what: 'the debits open', timeoutMs: 60_000 },
+    );
+    for (const [orderRef, instrument] of Object.entries(instrumentOf)) {
+      for (let n = 0; n < 10; n++) {
+        const paid = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/i-${n}/pay`, {
+          body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: instrument },
+        });
+        expect(paid.status, JSON.stringify(paid.body)).toBe(202);
+      }
+    }
     await eventually(
       () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'SETTLED' }),
       (n) => n >= 15,
@@ -214,7 +224,7 @@ describe('a worker killed while refunds and returns are in flight', () => {
       { what: 'every returned debit back on the dunning schedule', timeoutMs: 60_000 },
     );
 
-    for (const orderRef of Object.keys(orders)) {
+    for (const orderRef of Object.keys(instrumentOf)) {
       const ledger = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef });
       const rows = await system.orm.em
         .fork()

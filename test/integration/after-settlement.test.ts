@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { providerNet } from '../support/sandbox.js';
+import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -135,11 +136,7 @@ describe('refunds', () => {
   it('refund a bank debit later: PENDING until the bank calls back', async () => {
     const tenant = await system.newTenant();
     const schemeId = await tenant.bankDebitScheme();
-    await orderDueNow(tenant, 'refund-bank', {
-      schemeId,
-      paymentMethod: 'BANK_DEBIT',
-      financialInstrumentId: 'bank_ok',
-    });
+    await bankDebitPaidNow(tenant, 'refund-bank', { schemeId, instrument: 'bank_ok' });
     await readOrder(tenant, 'refund-bank', (o) => o.status === 'COMPLETED', 'the bank debit settled');
     const created = await refund(tenant, 'refund-bank', { amount: '100.00' }, 'bank-r-1');
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -172,11 +169,7 @@ describe('returns and chargebacks', () => {
   it('a bank debit returned for insufficient funds goes back on the dunning schedule with a new key, and settles again', async () => {
     const tenant = await system.newTenant();
     const schemeId = await tenant.bankDebitScheme();
-    await orderDueNow(tenant, 'returned', {
-      schemeId,
-      paymentMethod: 'BANK_DEBIT',
-      financialInstrumentId: 'bank_returned',
-    });
+    await bankDebitPaidNow(tenant, 'returned', { schemeId, instrument: 'bank_returned' });
     const late = await readOrder(
       tenant,
       'returned',
@@ -192,11 +185,11 @@ describe('returns and chargebacks', () => {
       returnedAmount: '100.00',
     });
     expect(late.instructions[0].nextActionAt).not.toBeNull();
-    // The customer gives another account: collected now, under a new key.
-    const amended = await tenant.client.request('PATCH', '/v1/order-management/returned/instructions/a', {
-      body: { financialInstrumentId: 'bank_ok' },
+    // The customer pays with another account: collected now, under a new key.
+    const paid = await tenant.client.request('POST', '/v1/order-management/returned/instructions/a/pay', {
+      body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' },
     });
-    expect(amended.status, JSON.stringify(amended.body)).toBe(200);
+    expect(paid.status, JSON.stringify(paid.body)).toBe(202);
     const done = await readOrder(tenant, 'returned', (o) => o.status === 'COMPLETED', 'collected again');
     expect(done.instructions[0]).toMatchObject({
       status: 'SETTLED',
@@ -267,11 +260,7 @@ describe('returns and chargebacks', () => {
   it('a tenant whose returns policy is FAIL fails a returned debit instead of collecting it again', async () => {
     const tenant = await system.newTenant({ tenant: { returnsPolicy: 'FAIL' } });
     const schemeId = await tenant.bankDebitScheme();
-    await orderDueNow(tenant, 'returned-fail', {
-      schemeId,
-      paymentMethod: 'BANK_DEBIT',
-      financialInstrumentId: 'bank_returned',
-    });
+    await bankDebitPaidNow(tenant, 'returned-fail', { schemeId, instrument: 'bank_returned' });
     const failed = await readOrder(
       tenant,
       'returned-fail',

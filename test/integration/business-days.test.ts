@@ -72,7 +72,8 @@ describe('a bank debit due on a day banks are closed', () => {
       (i) => i.status === 'OPEN' && i.nextActionAt !== null,
       { what: 'the instruction open, waiting' },
     );
-    expect(open).toMatchObject({ chargeDate: '2031-04-14T23:00:00.000Z', nextActionAt: '2031-04-14T23:00:00.000Z' });
+    // What it waits for first is telling the customer, 14 days before the charge date (not the due date).
+    expect(open).toMatchObject({ chargeDate: '2031-04-14T23:00:00.000Z', nextActionAt: '2031-03-31T23:00:00.000Z' });
   });
 
   it('is charged again by the rule when its due date is amended: Christmas and its substitute days skipped', async () => {

@@ -13,6 +13,7 @@ import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { resolvedTo } from '../support/tenant-rows.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 let system: TestSystem;
 
@@ -87,7 +88,7 @@ describe('bounded input', () => {
   });
 
   it('logs an HTTP client’s failure without the request it sent, whose headers carry a credential', async () => {
-    const apiKey = `sk_test_${randomUUID()}`;
+    const apiKey = newSandboxApiKey();
     const failure = await got
       .post(`${system.sandbox.url}/nowhere`, {
         headers: { authorization: `Bearer ${apiKey}` },

@@ -4,6 +4,7 @@ import { orderStateQuery } from '../../orders/contract/messages.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
+import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { chooseNewInstrument } from '../support/pay-page-client.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -267,10 +268,10 @@ describe('a provider callback', () => {
       },
     });
     // The bank settles it, but says so only when asked (no callback): it stays in flight meanwhile.
-    await orderDueNow(tenant, 'bank-debit', {
+    await bankDebitPaidNow(tenant, 'bank-debit', {
       schemeId: bankScheme.body.schemeId,
-      paymentMethod: 'BANK_DEBIT',
-      financialInstrumentId: 'bank_no_callback',
+      instrument: 'bank_no_callback',
+      amount: '40.00',
     });
     const pending = await instructionOf(tenant, 'bank-debit', (i) => i.providerRef !== null, 'bank debit in flight');
     expect(pending).toMatchObject({ status: 'PROCESSING', appId: 'SANDBOX_BANK' });
@@ -302,7 +303,7 @@ describe('a provider callback', () => {
 
   it('is taken once from its own app, and a replay of it changes nothing', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ outcome: 'PENDING' });
-    await orderDueNow(tenant, 'own-pending', { paymentMethod: 'BANK_DEBIT' });
+    await bankDebitPaidNow(tenant, 'own-pending', { appId: 'HTTP_CONNECTOR', instrument: 'iban_1', amount: '40.00' });
     const pending = await instructionOf(tenant, 'own-pending', (i) => i.providerRef !== null, 'own payment in flight');
     const callbackUrl = `${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`;
     const body = {

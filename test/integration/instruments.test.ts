@@ -334,6 +334,14 @@ describe('a bank debit’s mandate', () => {
       { what: 'open, relying on the mandate' },
     );
     const mandateRef = account.mandate.mandateRef;
+    // Told its notice ahead, with the mandate it will be collected under.
+    const told = await eventually(
+      async () =>
+        (await tenant.client.request('GET', '/v1/events?type=instruction.upcoming&orderRef=ORD-relying')).body.items,
+      (items: any[]) => items.length === 1,
+      { what: 'instruction.upcoming told' },
+    );
+    expect(told[0].payload.data.instruction).toMatchObject({ mandateRef, instrumentId: account.instrumentId });
     const forged = await fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, {
       method: 'POST',
       headers: {

@@ -7,7 +7,9 @@ import { signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { AppInstallation, ProviderCallback } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
+import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 let system: TestSystem;
 
@@ -123,7 +125,7 @@ describe('installing apps', () => {
 
   it('keeps secrets sealed and never answers them; a configuration change keeps a secret left out', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
-    const apiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+    const apiKey = newSandboxApiKey();
     const installed = await install(tenant, 'SANDBOX_CARD', { apiKey, statementDescriptor: 'ACME' });
     expect(installed).toMatchObject({
       appId: 'SANDBOX_CARD',
@@ -410,7 +412,7 @@ describe('paying through each app', () => {
 
   it('SANDBOX_BANK: a debit answered PENDING settles when the provider’s signed callback arrives', async () => {
     const tenant = await bankTenant();
-    expect((await order(tenant, 'bank-ok', [instruction('a', { financialInstrumentId: 'bank_ok' })])).status).toBe(202);
+    await bankDebitPaidNow(tenant, 'bank-ok', { instrument: 'bank_ok', amount: '20.00' });
     const settled = await waitForInstruction(tenant, 'bank-ok', (i) => i.status === 'SETTLED', 'bank debit SETTLED');
     expect(settled).toMatchObject({
       appId: 'SANDBOX_BANK',
@@ -426,21 +428,23 @@ describe('paying through each app', () => {
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'bank-ok' })).toHaveLength(1);
   });
 
-  it('SANDBOX_BANK: a declined debit fails, or is dunned when the decline can pass', async () => {
+  it('SANDBOX_BANK: a declined debit of the customer’s waits LATE with the bank’s reason, for another way to pay', async () => {
     const tenant = await bankTenant();
-    await order(tenant, 'bank-closed', [instruction('a', { financialInstrumentId: 'bank_account_closed' })]);
-    await order(tenant, 'bank-funds', [instruction('a', { financialInstrumentId: 'bank_insufficient_funds' })]);
-    expect(
-      await waitForInstruction(tenant, 'bank-closed', (i) => i.status === 'FAILED', 'closed account FAILED'),
-    ).toMatchObject({ failureCode: 'account_closed' });
-    expect(
-      await waitForInstruction(tenant, 'bank-funds', (i) => i.status === 'LATE', 'insufficient funds dunned'),
-    ).toMatchObject({ failureCode: 'insufficient_funds' });
+    await bankDebitPaidNow(tenant, 'bank-closed', { instrument: 'bank_account_closed', amount: '20.00' });
+    await bankDebitPaidNow(tenant, 'bank-funds', { instrument: 'bank_insufficient_funds', amount: '20.00' });
+    for (const [orderRef, code] of [
+      ['bank-closed', 'account_closed'],
+      ['bank-funds', 'insufficient_funds'],
+    ]) {
+      expect(
+        await waitForInstruction(tenant, orderRef, (i) => i.status === 'LATE', `${orderRef} declined`),
+      ).toMatchObject({ failureCode: code });
+    }
   });
 
   it('refuses a callback whose signature does not verify, and changes nothing', async () => {
     const tenant = await bankTenant();
-    await order(tenant, 'forged', [instruction('a', { financialInstrumentId: 'bank_ok' })]);
+    await bankDebitPaidNow(tenant, 'forged', { instrument: 'bank_ok', amount: '20.00' });
     const settled = await waitForInstruction(tenant, 'forged', (i) => i.status === 'SETTLED', 'bank debit SETTLED');
     const forgedRef = `sbx_forged_${randomBytes(4).toString('hex')}`;
     const body = JSON.stringify({
@@ -539,12 +543,10 @@ describe('paying through each app', () => {
         { isDefault: true },
       );
       await order(tenant, 'own-card', [instruction('a', { financialInstrumentId: 'card_1' })]);
-      await order(tenant, 'own-bank', [
-        instruction('a', { paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'iban_1' }),
-      ]);
       expect(
         await waitForInstruction(tenant, 'own-card', (i) => i.status === 'SETTLED', 'own provider card SETTLED'),
       ).toMatchObject({ appId: 'HTTP_CONNECTOR', providerRef: 'own-1' });
+      await bankDebitPaidNow(tenant, 'own-bank', { appId: 'HTTP_CONNECTOR', instrument: 'iban_1', amount: '20.00' });
       const pending = await waitForInstruction(
         tenant,
         'own-bank',

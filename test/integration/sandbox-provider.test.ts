@@ -10,6 +10,7 @@ import { Ledger, type PaymentRecord } from '../../apps/sandbox/ledger.js';
 import { VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 import { eventually } from '../support/eventually.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 const merchantKey = newApiKey();
 const otherMerchantKey = newApiKey();
@@ -662,7 +663,7 @@ describe('the sandbox provider’s hosted forms', () => {
 });
 
 function newApiKey(): string {
-  return `sk_test_${randomUUID().replaceAll('-', '')}`;
+  return newSandboxApiKey();
 }
 
 function cardPayment(instrument: string, overrides: Record<string, unknown> = {}) {

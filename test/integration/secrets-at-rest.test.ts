@@ -19,6 +19,7 @@ import { SecretBox, type MasterKeys } from '../../db/secret-box.js';
 import { createLogger } from '../../logger.js';
 import { freshDatabase, type FreshDatabase } from '../support/fresh-database.js';
 import { startSystem, type TestSystem } from '../support/system.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 const run = promisify(execFile);
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,7 +65,7 @@ describe('a dump of the database', () => {
     });
     system.issuedSecrets.push(idempotent.body.privateKey, tenantKey.body.privateKey);
     // An app's credentials and a webhook endpoint's signing secrets, the current one and the one it replaced.
-    const appApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+    const appApiKey = newSandboxApiKey();
     const installed = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_VOUCHERS/install', {
       body: { configuration: { apiKey: appApiKey } },
     });

@@ -20,6 +20,7 @@ import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { freePort } from '../../scripts/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 export interface TenantFixture {
   accountId: string;
@@ -206,7 +207,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         });
       };
       const client = await newKey(roles);
-      const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+      const sandboxApiKey = newSandboxApiKey();
       issuedSecrets.push(sandboxApiKey);
       if (paymentSetup) {
         const admin = roles.includes('tenant-admin') ? client : await newKey(['tenant-admin']);

@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Resolution } from '../../orders/scheme-resolution.js';
 import { Account, AppInstallation, Tenant } from '../../db/entities/index.js';
 import { sealInstallationSecrets } from '../../db/installed-apps.js';
 import { SecretBox, type MasterKeys } from '../../db/secret-box.js';
 import type { PaymentMethod } from '../../domain/scheme.js';
+import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 /**
  * An account and tenant written straight to the database, with the sandbox apps installed: for
@@ -27,7 +28,7 @@ export async function createTenantRows(
     createdAt: new Date(),
     updatedAt: new Date(),
   });
-  const sandboxApiKey = `sk_test_${randomBytes(12).toString('hex')}`;
+  const sandboxApiKey = newSandboxApiKey();
   for (const appId of apps) {
     const id = randomUUID();
     em.create(AppInstallation, {

@@ -8,6 +8,7 @@ import {
   applyResolution,
   applyExpiry,
   applyMandateChange,
+  applyNotice,
   applyResult,
   applyRetry,
   applyReturn,
@@ -116,6 +117,52 @@ describe('the instruction state machine', () => {
     waiting.failureCode = 'provider_rejected:mandate_not_active';
     expect(applyMandateChange(waiting, { instrumentId: 'ins-3', status: 'ACTIVE' }, iso(t0 + 3 * DAY))).toBe(true);
     expect(decide(waiting, t0 + 3 * DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('tells the customer its notice period before a bank debit’s charge date, and again after a change of amount or date', () => {
+    const bank = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, priority: 1, voucherGroupIds: [] };
+    const m = newMachine(
+      plan({
+        appId: 'SANDBOX_BANK',
+        paymentMethod: 'BANK_DEBIT',
+        options: [{ ...bank, preNotificationDays: 14 }],
+        chargeAt: iso(t0 + 20 * DAY),
+      }),
+    );
+    expect(decide(m, t0)).toEqual({ kind: 'wait', until: iso(t0 + DAY), why: 'opens' });
+    transition(m, 'OPEN', iso(t0 + DAY));
+    expect(decide(m, t0 + DAY)).toEqual({ kind: 'wait', until: iso(t0 + 6 * DAY), why: 'is told to its customer' });
+    expect(nextActionAt(m)).toBe(iso(t0 + 6 * DAY));
+    expect(decide(m, t0 + 6 * DAY)).toEqual({ kind: 'notify' });
+    applyNotice(m);
+    expect(decide(m, t0 + 6 * DAY)).toEqual({ kind: 'wait', until: iso(t0 + 20 * DAY), why: 'falls due' });
+    // A new amount inside the window: told again at once (the API moves the charge date to keep the notice).
+    applyAmendment(m, { amountMinor: '2000', chargeAt: iso(t0 + 24 * DAY), dueAt: iso(t0 + 24 * DAY) }, t0 + 10 * DAY);
+    expect(decide(m, t0 + 10 * DAY)).toEqual({ kind: 'notify' });
+    applyNotice(m);
+    expect(decide(m, t0 + 24 * DAY)).toEqual({ kind: 'call' });
+
+    // Told while not yet open, when the notice comes first; the customer paying now needs none.
+    const early = newMachine(
+      plan({
+        appId: 'SANDBOX_BANK',
+        paymentMethod: 'BANK_DEBIT',
+        options: [{ ...bank, preNotificationDays: 14 }],
+        openAt: iso(t0 + 10 * DAY),
+        dueAt: iso(t0 + 12 * DAY),
+      }),
+    );
+    expect(decide(early, t0)).toEqual({ kind: 'notify' });
+    const paying = newMachine(
+      plan({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', options: [{ ...bank, preNotificationDays: 14 }] }),
+    );
+    transition(paying, 'OPEN', iso(t0 + DAY));
+    applyPayment(paying, { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'bank_ok' });
+    expect(decide(paying, t0 + DAY)).toEqual({ kind: 'call' });
+    // An option resolved before notices existed asks for none.
+    const before = newMachine(plan({ appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', options: [bank] }));
+    transition(before, 'OPEN', iso(t0 + DAY));
+    expect(decide(before, t0 + DAY)).toEqual({ kind: 'wait', until: iso(t0 + 2 * DAY), why: 'falls due' });
   });
 
   it('duns a retryable decline with a new key each time, then fails it', () => {

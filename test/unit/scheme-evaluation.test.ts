@@ -82,7 +82,23 @@ describe('evaluateScheme', () => {
       },
     ];
     expect(evaluateScheme(rules, { amountMinor: 100n, currency: 'EUR', country: 'FR' }).options).toEqual([
-      { paymentMethod: 'VOUCHER', appId: 'vouchers', priority: 1, voucherGroupIds: ['g1'] },
+      { paymentMethod: 'VOUCHER', appId: 'vouchers', priority: 1, voucherGroupIds: ['g1'], preNotificationDays: 0 },
+    ]);
+  });
+
+  it('gives a bank debit 14 days of notice unless the option says otherwise, and the others none', () => {
+    const notice = (options: SchemeRule['options']) =>
+      evaluateScheme([{ currencies: [], countries: [], options }], {
+        amountMinor: 100n,
+        currency: 'EUR',
+        country: 'FR',
+      }).options.map((o) => `${o.paymentMethod}:${o.preNotificationDays}`);
+    expect(notice([{ appId: 'bank', paymentMethods: ['BANK_DEBIT', 'CARD'], priority: 1 }])).toEqual([
+      'CARD:0',
+      'BANK_DEBIT:14',
+    ]);
+    expect(notice([{ appId: 'bank', paymentMethods: ['BANK_DEBIT'], priority: 1, preNotificationDays: 3 }])).toEqual([
+      'BANK_DEBIT:3',
     ]);
   });
 
