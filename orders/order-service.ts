@@ -14,7 +14,7 @@ import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { PaymentInstruction, PaymentInstrument, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseScheduleDate } from '../domain/dates.js';
-import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption, type InstructionPlan } from '../domain/instruction.js';
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
 import { formatAmount, parseAmountAt } from '../domain/money.js';
 import { refundableMinor } from '../domain/refund.js';
@@ -42,10 +42,13 @@ import type {
   RetryInstructionInput,
 } from './http/schemas.js';
 import { buildOrder, chargeAtOf, planInstruction } from './order-plans.js';
+import { planOf } from './contract/instruction-codec.js';
+import { instructionFromRow } from './read-model.js';
+import { definedOnly } from './workflow/instruction-machine.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
 import { startOrder } from './start-order.js';
-import { checkResolvedApp, methodOf, storedInstrumentFor } from './stored-instruments.js';
+import { checkPaysThrough, methodOf, storedInstrumentFor } from './stored-instruments.js';
 
 export interface OrderServiceDependencies {
   orm: MikroORM;
@@ -149,7 +152,7 @@ export class OrderService {
     );
     instruments.forEach(
       (instrument, index) =>
-        instrument && checkResolvedApp(instrument, resolutions[index], `instructions[${index}].instrumentId`),
+        instrument && checkPaysThrough(instrument, resolutions[index].chosen, `instructions[${index}].instrumentId`),
     );
     const order = buildOrder(em, tenant, input, resolutions);
     try {
@@ -248,7 +251,7 @@ export class OrderService {
       [instrument ? { ...input, paymentMethod: instrument.paymentMethod as PaymentMethod } : input],
       'body',
     );
-    if (instrument) checkResolvedApp(instrument, resolution, 'instrumentId');
+    if (instrument) checkPaysThrough(instrument, resolution.chosen, 'instrumentId');
     const plan = planInstruction(input, {
       tenant,
       customerRef: order.customerRef ?? undefined,
@@ -327,7 +330,7 @@ export class OrderService {
         ],
         'body',
       );
-      if (instrument) checkResolvedApp(instrument, resolution, 'instrumentId');
+      if (instrument) checkPaysThrough(instrument, resolution.chosen, 'instrumentId');
       Object.assign(amendment, {
         schemeId: resolution.schemeId,
         schemeVersion: resolution.schemeVersion,
@@ -337,23 +340,7 @@ export class OrderService {
       });
     }
     if (amendment.openAt !== undefined || amendment.dueAt !== undefined || repays) {
-      const dueAt = amendment.dueAt ?? current.dueAt.toISOString();
-      const paymentMethod = amendment.paymentMethod ?? current.paymentMethod;
-      const appId = amendment.appId ?? current.appId;
-      amendment.chargeAt =
-        paymentMethod && appId
-          ? chargeAtOf(
-              {
-                openAt: amendment.openAt ?? current.openAt.toISOString(),
-                dueAt,
-                country: current.country,
-                paymentMethod,
-                appId,
-                options: amendment.options ?? current.options ?? [],
-              },
-              tenant,
-            )
-          : dueAt;
+      amendment.chargeAt = chargeAtOf({ ...planOfRow(current), ...definedOnly(amendment) }, tenant);
     }
     await this.change(order, (handle) =>
       handle.executeUpdate(amendInstructionUpdate, {
@@ -444,11 +431,7 @@ export class OrderService {
               choice.instrumentId,
               'instrumentId',
             );
-      methodOf(instrument, option.paymentMethod, 'paymentMethod');
-      if (instrument.appId !== option.appId)
-        throw Refusal.invalid([
-          { path: 'instrumentId', code: 'instrument_not_for_app', message: `the instrument is ${instrument.appId}'s` },
-        ]);
+      checkPaysThrough(instrument, option, 'instrumentId');
       return this.sendPayment(order, instruction, option, { instrumentId: instrument.id }, updateId);
     }
     // A voucher pays out a voucher, anything else pays with an instrument: never the one for the other.
@@ -612,35 +595,12 @@ export class OrderService {
           'instrumentId',
         )
       : undefined;
-    if (
-      instrument &&
-      (instrument.appId !== instruction.appId || instrument.paymentMethod !== instruction.paymentMethod)
-    )
-      throw Refusal.invalid([
-        {
-          path: 'instrumentId',
-          code: 'instrument_not_offered',
-          message: `the instruction pays by ${instruction.paymentMethod} through ${instruction.appId}`,
-        },
-      ]);
+    if (instrument) checkPaysThrough(instrument, instruction, 'instrumentId');
     const dueAt = input.dueDate
       ? parseScheduleDate(input.dueDate, tenant.timeZone ?? undefined)!.toISOString()
       : undefined;
     // A retry is a new charge: at the date asked (or now), moved by business days and the customer's notice.
-    const chargeAt =
-      instruction.paymentMethod && instruction.appId
-        ? chargeAtOf(
-            {
-              openAt: instruction.openAt.toISOString(),
-              dueAt: dueAt ?? new Date().toISOString(),
-              country: instruction.country,
-              paymentMethod: instruction.paymentMethod,
-              appId: instruction.appId,
-              options: instruction.options ?? [],
-            },
-            tenant,
-          )
-        : undefined;
+    const chargeAt = chargeAtOf({ ...planOfRow(instruction), dueAt: dueAt ?? new Date().toISOString() }, tenant);
     await this.change(order, (handle) =>
       handle.executeUpdate(retryInstructionUpdate, {
         args: [
@@ -733,4 +693,9 @@ function uuidFrom(name: string): string {
   const hex = createHash('sha256').update(name).digest('hex');
   const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** An instruction's plan as its read-model row holds it (what a change is computed against). */
+function planOfRow(row: PaymentInstruction): InstructionPlan {
+  return planOf(instructionFromRow(row));
 }

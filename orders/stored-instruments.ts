@@ -2,7 +2,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { Refusal } from '../domain/refusal.js';
-import type { Resolution } from './scheme-resolution.js';
 
 /**
  * The stored instrument an instruction, an amendment or a payment names: a saved instrument, still
@@ -50,14 +49,21 @@ export function methodOf(instrument: PaymentInstrument, named: PaymentMethod | u
   return method;
 }
 
-/** The scheme must have chosen the instrument's own app: a token is good only with the provider that issued it. */
-export function checkResolvedApp(instrument: PaymentInstrument, resolution: Resolution, path: string): void {
-  if (resolution.chosen.appId !== instrument.appId)
+/**
+ * A token is good only with the provider that issued it, for the method it was entered for: the
+ * instruction (as its scheme resolved it, or as the payment chooses) must pay through both.
+ */
+export function checkPaysThrough(
+  instrument: PaymentInstrument,
+  how: { appId?: string | null; paymentMethod?: string | null },
+  path: string,
+): void {
+  if (how.appId !== instrument.appId || how.paymentMethod !== instrument.paymentMethod)
     throw Refusal.invalid([
       {
         path,
         code: 'instrument_not_offered',
-        message: `the instrument is ${instrument.appId}'s, and the scheme pays this by ${resolution.chosen.appId}`,
+        message: `the instrument pays by ${instrument.paymentMethod} through ${instrument.appId}, and this is paid by ${how.paymentMethod} through ${how.appId}`,
       },
     ]);
 }

@@ -592,7 +592,8 @@ export function applyPayment(
   machine.customerPaying = true;
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
+/** The fields of a change that it sets. */
+export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
