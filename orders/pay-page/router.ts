@@ -267,8 +267,10 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const forms = option ? deps.apps.get(option.appId)?.hostedForms : undefined;
     const installation =
       forms && option ? await deps.installations.get(loaded.order.tenantId, option.appId) : undefined;
-    if (!option || !forms || !installation || !formId || typeof session !== 'string' || typeof ref !== 'string')
+    if (!option || !forms || !installation || !formId || typeof session !== 'string' || typeof ref !== 'string') {
+      notPaid(loaded, 'the return from the provider’s form is incomplete', { option: o, formId: f });
       return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+    }
     let tokenised;
     try {
       tokenised = await forms.exchange(session.slice(0, 128), ref.slice(0, 128), installation);
@@ -277,8 +279,10 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (err instanceof ProviderRejectedError) return redirectToStatus(req, res, loaded);
       return providerFailed(req, res, loaded, err);
     }
-    if (tokenised.paymentMethod !== option.paymentMethod)
+    if (tokenised.paymentMethod !== option.paymentMethod) {
+      notPaid(loaded, 'the provider’s form took another payment method', { paymentMethod: tokenised.paymentMethod });
       return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+    }
     const customer = s === '1' ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.
     const { instrument, deliveries } = await deps.orm.em.fork().transactional(async (tx) => {
@@ -316,11 +320,22 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      if (err.kind === 'invalid') return show(req, res, 'That choice is not available for this payment.', 400);
+      if (err.kind === 'invalid') {
+        notPaid(loaded, 'the payment was refused', { errors: err.errors });
+        return show(req, res, 'That choice is not available for this payment.', 400);
+      }
       // Another tab or submit got there first: the page shows where that payment stands.
       if (err.kind !== 'conflict') throw err;
     }
     redirectToStatus(req, res, loaded);
+  }
+
+  /** Why a customer is shown the form again with an error: told once, so a failed payment can be explained. */
+  function notPaid(loaded: Loaded, why: string, details: Record<string, unknown>): void {
+    deps.logger.warn(
+      { tenantId: loaded.order.tenantId, orderRef: loaded.order.orderRef, ...details },
+      `payment page: nothing paid, ${why}`,
+    );
   }
 
   /** The provider's form could not be opened, or its answer not believed: nothing was paid; the customer may try again. */

@@ -98,6 +98,11 @@ async function newPage(options: { locale?: string; phone?: boolean } = {}): Prom
 
 const statusOf = (page: Page) => page.locator('dd.status').getAttribute('data-status');
 
+/** The status the page shows, and what it says beside it: a failure explains itself. */
+async function shown(page: Page): Promise<{ status: string | null; alerts: string[] }> {
+  return { status: await statusOf(page), alerts: await page.locator('[role=alert]').allInnerTexts() };
+}
+
 /** On the provider's own page (the sandbox's): the card, typed by keyboard as a customer would. */
 async function enterCard(page: Page, number: string) {
   await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
@@ -224,7 +229,7 @@ describe('the hosted payment page', () => {
     await page.getByLabel(/I authorise/).check();
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.locator('dd.status').waitFor({ timeout: 15_000 });
-    await expect(statusOf(page)).resolves.toBe('PROCESSING');
+    await expect(shown(page)).resolves.toEqual({ status: 'PROCESSING', alerts: [] });
     await page.screenshot({ path: screenshotPath('payment-page-bank-pending'), fullPage: true });
     // The page refreshes itself while the payment is pending.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
