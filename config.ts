@@ -66,6 +66,10 @@ export interface Config {
   accessTokenTtlSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
   trustProxy: boolean | number | string;
+  /** Set: `GET /metrics` (API and worker) answers only `Authorization: Bearer {metricsToken}`. */
+  metricsToken?: string;
+  /** Where a worker process serves its metrics (the SDK's and ours); unset: nowhere. */
+  workerMetricsPort?: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -116,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
+    metricsToken: env.METRICS_TOKEN || undefined,
+    workerMetricsPort: env.WORKER_METRICS_PORT ? intFrom(env.WORKER_METRICS_PORT, 0) : undefined,
   };
 }
 
@@ -131,6 +137,7 @@ export function apiSettings(config: Config) {
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,
+    metricsToken: config.metricsToken,
   };
 }
 export type ApiSettings = ReturnType<typeof apiSettings>;

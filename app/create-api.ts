@@ -20,8 +20,13 @@ import { addIdentityRoutes } from '../api/identity/routes.js';
 import { addSecurityKeyRoutes } from '../api/keys/routes.js';
 import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
 import { addOrderRoutes } from '../orders/http/order-routes.js';
+import { addInstructionRoutes } from '../orders/http/instruction-routes.js';
 import { docsRouter } from '../api/system/docs.js';
 import { healthRouter } from '../api/system/health.js';
+import { metricsRouter } from '../api/system/metrics.js';
+import { requestMetrics } from '../api/http/request-metrics.js';
+import { registerInstructionGauges } from '../orders/instruction-gauges.js';
+import { registerDeliveryGauges } from '../webhooks/delivery-gauges.js';
 import { addTenantRoutes } from '../api/tenants/routes.js';
 import { addMarketplaceRoutes } from '../api/marketplace/routes.js';
 import { addProviderRoutes } from '../orders/http/provider-callbacks.js';
@@ -53,7 +58,11 @@ export interface ApiDependencies {
   apps: Map<string, AppConnector>;
   /** Check every answer against its route's declared schema (the test suite does). */
   checkResponses?: boolean;
+  /** A worker in this process (`npm start`): where the SDK serves its metrics, added to `/metrics`. */
+  sdkMetricsUrl?: string;
 }
+
+const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger, settings } = deps;
@@ -78,6 +87,7 @@ export function createApi(deps: ApiDependencies): Express {
   const orders = new OrderService({ orm, temporal });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
+  addInstructionRoutes(routes);
   const mandates = new Mandates({ orm, temporal });
   addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), mandates, secretBox, apps: deps.apps });
   addWebhookRoutes(routes, {
@@ -101,6 +111,9 @@ export function createApi(deps: ApiDependencies): Express {
   app.locals.routes = routes.list();
 
   app.use(requestId);
+  app.use(requestMetrics);
+  registerInstructionGauges(orm);
+  registerDeliveryGauges(orm);
   // The customer's page: HTML forms, not the JSON API, and logged without the token in its address.
   app.use(
     '/pay',
@@ -128,7 +141,8 @@ export function createApi(deps: ApiDependencies): Express {
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      // Probes and scrapes come every few seconds: logged only when they fail.
+      autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),
   );
   app.use(refuseCardNumbersInUrl);
@@ -145,6 +159,7 @@ export function createApi(deps: ApiDependencies): Express {
   app.use(refuseUnstorableStrings);
 
   app.use(healthRouter(orm, temporal));
+  app.use(metricsRouter({ token: settings.metricsToken, sdkMetricsUrl: deps.sdkMetricsUrl }));
   app.use(docsRouter(() => generateOpenApiDocument(registry)));
   app.use(
     '/v1',

@@ -65,7 +65,18 @@ export class PaymentSchedulerClient {
     path: string,
     init: { body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<ApiResponse<T>> {
-    const res = await fetch(`${this.options.baseUrl}${path}`, {
+    const res = await this.send(method, path, init);
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  /** The answer as it comes, its body unread: for exports, read as a stream. */
+  async send(
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    return fetch(`${this.options.baseUrl}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${await this.accessToken()}`,
@@ -76,7 +87,5 @@ export class PaymentSchedulerClient {
       },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
   }
 }

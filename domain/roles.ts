@@ -10,6 +10,7 @@ const TENANT_RESOURCES = [
   'order',
   'refund',
   'customer',
+  'reconciliation',
 ] as const;
 export const TENANT_ROLES = [
   'tenant-admin',

@@ -23,7 +23,7 @@ import { bundlePaymentWorkflows, createWorkers } from '../worker/create-worker.j
 import { installSdkLogger } from '../worker/sdk-logger.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { setUpFirstTenant, type FirstTenant } from './first-tenant.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../observability/free-port.js';
 
 export interface LocalStack {
   api: RunningApi;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { webhookDeliveryAttempts } from '../observability/metrics.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { log } from '@temporalio/activity';
@@ -163,6 +164,7 @@ export function createWebhookActivities({
         );
         return { status, retryInMs, operational };
       });
+      webhookDeliveryAttempts.inc({ outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : 'failed' });
       if (temporal && outcome.operational.length > 0) await startDeliveries(temporal, orm, outcome.operational);
       log.info('webhook attempt', {
         tenantId: delivery.tenantId,

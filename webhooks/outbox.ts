@@ -42,6 +42,8 @@ export async function recordEvents(
   events: OutboxEvent[],
   /** An endpoint that gets no delivery of these (the one whose failure they tell). */
   exceptEndpointId?: string,
+  /** Told of each event recorded now (not by an earlier try), e.g. to count it once it commits. */
+  onRecorded?: (event: OutboxEvent) => void,
 ): Promise<string[]> {
   const connection = em.getConnection();
   // Times from here, not the database's now(): a row's created_at is a pagination key, and the
@@ -66,6 +68,7 @@ export async function recordEvents(
       em.getTransactionContext(),
     );
     if (inserted.length === 0) continue; // recorded by an earlier try
+    onRecorded?.(event);
     const rows: { id: string }[] = await connection.execute(
       INSERT_DELIVERIES,
       [event.id, event.type, recordedAt, recordedAt, tenantId, event.type, exceptEndpointId ?? null],

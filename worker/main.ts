@@ -3,12 +3,16 @@ import { appRegistryConfig } from '../apps/app-registry.js';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
+import { freePort } from '../observability/free-port.js';
+import { startWorkerMetricsServer } from './metrics-server.js';
 import { startWorkerProcess } from './run-worker.js';
 import { installSdkLogger } from './sdk-logger.js';
 
 const config = loadConfig();
 const logger = createLogger('worker', config.logLevel);
-installSdkLogger(logger, 'INFO');
+// The SDK's metrics on a loopback port of their own, served with ours on WORKER_METRICS_PORT.
+const sdkMetricsAddress = config.workerMetricsPort === undefined ? undefined : `127.0.0.1:${await freePort()}`;
+installSdkLogger(logger, 'INFO', 'WARN', sdkMetricsAddress);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
 // It opens the tenants' app credentials, sealed under the master key.
 if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');
@@ -27,7 +31,16 @@ const worker = await startWorkerProcess({
   orphanOrderGraceMs: config.orphanOrderGraceMs,
   maxCachedWorkflows: config.workerMaxCachedWorkflows,
 });
-logger.info('worker running on task queue payments');
+const metrics =
+  config.workerMetricsPort === undefined
+    ? undefined
+    : await startWorkerMetricsServer({
+        port: config.workerMetricsPort,
+        token: config.metricsToken,
+        sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
+        logger,
+      });
+logger.info({ metrics: metrics?.url }, 'worker running on task queue payments');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => void shutDown(signal));
@@ -37,6 +50,7 @@ await worker.done;
 async function shutDown(signal: NodeJS.Signals): Promise<void> {
   logger.info({ signal }, 'shutting down');
   await worker.stop();
+  await metrics?.close();
   await orm.close();
   await webhookOrm.close();
   process.exit(0);

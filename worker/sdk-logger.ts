@@ -9,13 +9,24 @@ const PINO_LEVEL = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn',
  * the SDK prints an activity's failure with the whole error it threw, and an HTTP client's error
  * holds the request it sent: the provider's API key among its headers. Call once, before any worker
  * or connection is made.
+ *
+ * `metricsAddress` (`127.0.0.1:port`): the SDK serves its own metrics there (schedule-to-start
+ * latency, task slots, cache size), for the process's `/metrics` to add to ours.
  */
-export function installSdkLogger(logger: Logger, level: LogLevel, coreLevel: LogLevel = 'WARN'): void {
+export function installSdkLogger(
+  logger: Logger,
+  level: LogLevel,
+  coreLevel: LogLevel = 'WARN',
+  metricsAddress?: string,
+): void {
   Runtime.install({
     logger: new DefaultLogger(level, ({ level: entryLevel, message, meta }) => {
       const { error, ...rest } = meta ?? {};
       logger[PINO_LEVEL[entryLevel]]({ ...rest, ...(error === undefined ? {} : { err: error }) }, message);
     }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: coreLevel }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: coreLevel }), forward: {} },
+      ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
+    },
   });
 }

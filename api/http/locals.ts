@@ -11,6 +11,8 @@ declare global {
       principal?: Principal;
       /** Set by the scope guard: the account, and for tenant routes the tenant, the call acts for. */
       context?: { principal: Principal; accountId: string; tenantId?: string };
+      /** Set by the route table: the route as declared, for metrics (an error leaves the router before they are counted). */
+      route?: string;
     }
   }
 }

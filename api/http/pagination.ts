@@ -2,8 +2,9 @@ import type { EntityManager, EntityName, FilterQuery } from '@mikro-orm/postgres
 import { isScheduleYear } from '../../domain/dates.js';
 import { ApiError } from './problem.js';
 
+/** Where a page ended: the last item's sort key (its date) and id. */
 export interface Cursor {
-  createdAt: string;
+  at: string;
   id: string;
 }
 
@@ -17,16 +18,20 @@ export function encodeCursor(cursor: Cursor): string {
 /** The cursor's key, checked to be one this API could have issued, so nothing odd reaches SQL. */
 export function decodeCursor(value: string): Cursor {
   try {
-    const cursor = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Cursor;
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<
+      Cursor & { createdAt: string }
+    >;
+    // Cursors issued before pages could sort by other dates named their key createdAt.
+    const cursor = { at: parsed.at ?? parsed.createdAt, id: parsed.id };
     if (
-      typeof cursor.createdAt === 'string' &&
+      typeof cursor.at === 'string' &&
       typeof cursor.id === 'string' &&
       UUID.test(cursor.id) &&
-      !Number.isNaN(Date.parse(cursor.createdAt)) &&
-      isScheduleYear(new Date(cursor.createdAt)) &&
-      new Date(cursor.createdAt).toISOString() === cursor.createdAt
+      !Number.isNaN(Date.parse(cursor.at)) &&
+      isScheduleYear(new Date(cursor.at)) &&
+      new Date(cursor.at).toISOString() === cursor.at
     ) {
-      return cursor;
+      return cursor as Cursor;
     }
   } catch {
     // fall through to the error below
@@ -46,45 +51,50 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** A date property of T: what a page may be ordered by. */
+export type DateKey<T> = { [K in keyof T]-?: NonNullable<T[K]> extends Date ? K : never }[keyof T] & string;
+
 /**
- * One page of `entity` rows matching `where`, newest first, with a keyset cursor on
- * (createdAt, idField) so pages stay stable while rows are added. The cursor is a row comparison,
- * `(created_at, id) < (?, ?)`, which PostgreSQL reads as one range of an index on
+ * One page of `entity` rows matching `where`, latest first by `sortBy` (createdAt unless told), with
+ * a keyset cursor on (sortBy, idField) so pages stay stable while rows are added. The cursor is a row
+ * comparison, `(created_at, id) < (?, ?)`, which PostgreSQL reads as one range of an index on
  * (…filters, created_at, id): every list has such an index, so a page costs its own rows only.
  */
-export async function findPage<T extends { createdAt: Date }>(
+export async function findPage<T extends object>(
   em: EntityManager,
   entity: EntityName<T>,
   where: FilterQuery<T>,
   page: PageQuery,
   idField: keyof T & string,
+  sortBy: DateKey<T> = 'createdAt' as DateKey<T>,
 ): Promise<Page<T>> {
-  const rows = (await pageQuery(em, entity, where, page, idField).getResult()) as T[];
+  const rows = (await pageQuery(em, entity, where, page, idField, sortBy).getResult()) as T[];
   const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];
   return {
     items,
     nextCursor:
       rows.length > page.limit
-        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: String(last[idField]) })
+        ? encodeCursor({ at: (last[sortBy] as Date).toISOString(), id: String(last[idField]) })
         : null,
   };
 }
 
 /** The query of one page (one row more than the limit, to know whether another page follows). */
-export function pageQuery<T extends { createdAt: Date }>(
+export function pageQuery<T extends object>(
   em: EntityManager,
   entity: EntityName<T>,
   where: FilterQuery<T>,
   { limit, cursor }: PageQuery,
   idField: keyof T & string,
+  sortBy: DateKey<T> = 'createdAt' as DateKey<T>,
 ) {
   const qb = em.createQueryBuilder(entity).select('*').where(where);
   if (cursor) {
     const after = decodeCursor(cursor);
     const meta = em.getMetadata().get(qb.mainAlias.entityName);
     const column = (property: string) => `${qb.alias}.${meta.properties[property].fieldNames[0]}`;
-    qb.andWhere(`(${column('createdAt')}, ${column(idField)}) < (?, ?)`, [new Date(after.createdAt), after.id]);
+    qb.andWhere(`(${column(sortBy)}, ${column(idField)}) < (?, ?)`, [new Date(after.at), after.id]);
   }
-  return qb.orderBy({ createdAt: 'desc', [idField]: 'desc' }).limit(limit + 1);
+  return qb.orderBy({ [sortBy]: 'desc', [idField]: 'desc' }).limit(limit + 1);
 }

@@ -163,10 +163,14 @@ export class RouteTable {
   router(guards: RouteGuards, runtime: RouteRuntime): Router {
     const router = Router();
     for (const route of this.routes) {
+      const labelled: RequestHandler = (req, res, next) => {
+        res.locals.route = `${req.baseUrl}${route.path}`;
+        next();
+      };
       const chain: RequestHandler[] =
         route.scope === 'public'
-          ? [guards.publicRateLimit]
-          : [guards.authenticate, guards.rateLimit, scopeGuard(route.scope), roleGuard(route.roles)];
+          ? [labelled, guards.publicRateLimit]
+          : [labelled, guards.authenticate, guards.rateLimit, scopeGuard(route.scope), roleGuard(route.roles)];
       router[route.method](route.path, ...chain, (req, res) => run(route, req, res, runtime));
     }
     // Any other method on a known path: 405 naming the ones it has, not a 404 that says the path is unknown.
@@ -287,14 +291,14 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
       );
       reply = outcome.reply;
       if (outcome.replayed) {
-        send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });
+        await send(res, { ...reply, headers: { ...reply.headers, 'idempotent-replayed': 'true' } });
         return;
       }
     }
   }
   for (const step of afterCommit) await step();
   if (runtime.checkResponses) checkResponse(route, reply);
-  send(res, reply);
+  await send(res, reply);
 }
 
 /**
@@ -305,8 +309,9 @@ function honoursIdempotencyKey(route: { method: Method; scope: RouteScope }): bo
   return route.method !== 'get' && route.scope !== 'public';
 }
 
-function send(res: Response, reply: Reply): void {
+function send(res: Response, reply: Reply): void | Promise<void> {
   res.status(reply.status).set(reply.headers ?? {});
+  if (reply.stream) return reply.stream(res);
   if (reply.body === undefined) res.end();
   else res.json(reply.body);
 }

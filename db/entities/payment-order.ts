@@ -102,7 +102,17 @@ export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
   tableName: 'payment_instruction',
   uniques: [{ properties: ['order', 'instructionRef'], name: 'payment_instruction_order_ref_unique' }],
   indexes: [
-    { properties: ['tenantId', 'status'] },
+    // Instruction search (orders/instruction-search.ts): each filter's page is one range, ending in its order.
+    { properties: ['tenantId', 'dueAt', 'instructionId'] },
+    { properties: ['tenantId', 'status', 'dueAt', 'instructionId'] },
+    { properties: ['tenantId', 'customerRef', 'dueAt', 'instructionId'] },
+    { properties: ['tenantId', 'settledAt', 'instructionId'] },
+    // The due-soon and late gauges, across tenants: only what is still to be paid.
+    {
+      name: 'payment_instruction_unpaid_index',
+      expression:
+        "CREATE INDEX payment_instruction_unpaid_index ON public.payment_instruction USING btree (status, COALESCE(charge_at, due_at)) WHERE ((status)::text = ANY (ARRAY[('PENDING'::character varying)::text, ('OPEN'::character varying)::text, ('LATE'::character varying)::text]))",
+    },
     // What uninstalling an app, or deleting a scheme, must check first: live instructions using it.
     { properties: ['tenantId', 'appId', 'status'] },
     { properties: ['tenantId', 'schemeId', 'status'] },

@@ -32,6 +32,12 @@ export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
       expression:
         'CREATE INDEX webhook_delivery_not_started_index ON public.webhook_delivery USING btree (created_at) WHERE (started_at IS NULL)',
     },
+    // The backlog gauge (webhooks/delivery-gauges.ts) counts only what is still being tried.
+    {
+      name: 'webhook_delivery_pending_index',
+      expression:
+        "CREATE INDEX webhook_delivery_pending_index ON public.webhook_delivery USING btree (created_at) WHERE ((status)::text = 'PENDING'::text)",
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },

@@ -12,6 +12,7 @@ import { Migration20261130120000 } from './Migration20261130120000.js';
 import { Migration20261130140105 } from './Migration20261130140105.js';
 import { Migration20261130140513 } from './Migration20261130140513.js';
 import { Migration20261130141356 } from './Migration20261130141356.js';
+import { Migration20261130164027 } from './Migration20261130164027.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -32,4 +33,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261130140105', class: Migration20261130140105 },
   { name: 'Migration20261130140513', class: Migration20261130140513 },
   { name: 'Migration20261130141356', class: Migration20261130141356 },
+  { name: 'Migration20261130164027', class: Migration20261130164027 },
 ];

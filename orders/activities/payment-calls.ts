@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../../apps/app-connector.js';
+import { providerCallSeconds } from '../../observability/metrics.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
@@ -113,10 +114,18 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       const { app, installation } = await connect(request.tenantId, appId);
       // A retry of this activity: the try before it went unanswered (or failed), under the same key.
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
-      const outcome = await call(
-        async () => app.execute(await withToken(request, appId), idempotencyKey, installation),
-        reached,
-      );
+      const outcome = await call(async () => {
+        const paying = await withToken(request, appId);
+        const timer = providerCallSeconds.startTimer({ app: appId });
+        try {
+          const answer = await app.execute(paying, idempotencyKey, installation);
+          timer({ outcome: answer.status.toLowerCase() });
+          return answer;
+        } catch (err) {
+          timer({ outcome: err instanceof ProviderRejectedError ? 'rejected' : 'unanswered' });
+          throw err;
+        }
+      }, reached);
       log.info('payment executed', {
         tenantId: request.tenantId,
         orderRef: request.orderRef,

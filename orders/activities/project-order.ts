@@ -6,6 +6,8 @@ import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
 import { outboxEventOf } from '../event-payloads.js';
 import { upsertInstructions, upsertRefunds } from '../read-model.js';
+import type { EventType } from '../../domain/webhook.js';
+import { instructionTransitions } from '../../observability/metrics.js';
 
 /**
  * Writes an order's changes into the read model (ARCHITECTURE.md, "Temporal design"): the order row,
@@ -15,7 +17,9 @@ import { upsertInstructions, upsertRefunds } from '../read-model.js';
  */
 export function createProjectOrder(orm: MikroORM, temporal?: Client) {
   return async function projectOrder(projection: OrderProjection): Promise<void> {
+    const recorded = new Set<string>();
     const deliveries = await orm.em.fork().transactional(async (em) => {
+      recorded.clear();
       await em.nativeUpdate(
         PaymentOrder,
         { id: projection.orderId, tenantId: projection.tenantId, projectionVersion: { $lt: projection.version } },
@@ -24,11 +28,34 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       if (projection.instructions.length > 0) await upsertInstructions(em, projection);
       if (projection.refunds?.length) await upsertRefunds(em, projection);
       if (projection.events.length === 0) return [];
-      return recordEvents(em, projection.tenantId, await outboxEvents(em, projection));
+      return recordEvents(em, projection.tenantId, await outboxEvents(em, projection), undefined, (event) =>
+        recorded.add(event.eventKey),
+      );
     });
+    countTransitions(projection, recorded);
     // Sent without waiting: a delivery's own workflow takes it from here (the dispatcher, if this start fails).
     if (temporal && deliveries.length > 0) await startDeliveries(temporal, orm, deliveries);
   };
+}
+
+/** Events that tell an instruction entered a status, and the status each tells. */
+const TRANSITION_EVENTS = new Set<EventType>([
+  'instruction.opened',
+  'instruction.processing',
+  'instruction.settled',
+  'instruction.late',
+  'instruction.failed',
+  'instruction.cancelled',
+  'instruction.returned',
+]);
+
+/** Counts each transition once: only events this projection recorded (a retried one records none again). */
+function countTransitions(projection: OrderProjection, recorded: Set<string>): void {
+  for (const event of projection.events) {
+    if (!event.instruction || !TRANSITION_EVENTS.has(event.type) || !recorded.has(event.eventKey)) continue;
+    const { direction, appId, status } = event.instruction;
+    instructionTransitions.inc({ direction, app: appId ?? 'none', status });
+  }
 }
 
 /** The projection's events with their bodies: the order's and each instruction's metadata echoed. */

@@ -53,7 +53,7 @@ const API_FIELDS = Object.keys(InstructionSchema.shape);
  * the row's declared shape under the same name (null when absent), except the few the API shows in
  * its own form: the amount as a decimal string, the dates under the API's names, the metadata.
  */
-function presentInstruction(row: PaymentInstruction): z.output<typeof InstructionSchema> {
+export function presentInstruction(row: PaymentInstruction): z.output<typeof InstructionSchema> {
   const instruction = instructionFromRow(row) as unknown as Record<string, unknown>;
   const shownOtherwise: Record<string, unknown> = {
     amount: formatAmount(row.amountMinor, row.currency),

@@ -14,6 +14,7 @@ import {
   RefSchema,
   ScheduleDateSchema,
   TextSchema,
+  TimestampQuerySchema,
 } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
 import { MAX_INSTRUCTIONS_PER_ORDER } from '../contract/limits.js';
@@ -393,7 +394,40 @@ export const OrderRefParamsSchema = z.object({ orderRef: RefSchema });
 export const ListOrdersQuerySchema = PageQuerySchema.extend({
   status: z.enum(ORDER_STATUSES).optional(),
   customerRef: RefSchema.optional(),
+  createdFrom: TimestampQuerySchema.optional().openapi({ description: 'Only orders created at or after this time' }),
+  createdTo: TimestampQuerySchema.optional().openapi({ description: 'Only orders created before this time' }),
 }).strict();
+
+export const SearchInstructionsQuerySchema = PageQuerySchema.extend({
+  status: z.enum(INSTRUCTION_STATUSES).optional(),
+  direction: z.enum(['DEBIT', 'CREDIT']).optional(),
+  appId: z.string().max(64).optional(),
+  currency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, { error: 'must be an ISO 4217 code such as EUR' })
+    .optional(),
+  customerRef: RefSchema.optional(),
+  dueFrom: TimestampQuerySchema.optional().openapi({ description: 'Only instructions due at or after this time' }),
+  dueTo: TimestampQuerySchema.optional().openapi({ description: 'Only instructions due before this time' }),
+  settledFrom: TimestampQuerySchema.optional().openapi({
+    description: 'Only instructions settled at or after this time (the page is then ordered by settlement)',
+  }),
+  settledTo: TimestampQuerySchema.optional().openapi({ description: 'Only instructions settled before this time' }),
+}).strict();
+
+export const InstructionSearchListSchema = z
+  .object({
+    items: z.array(InstructionSchema.extend({ orderRef: z.string() }).openapi('FoundInstruction')),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi('InstructionSearchList');
+
+export const SettlementExportQuerySchema = z
+  .object({
+    from: TimestampQuerySchema.openapi({ description: 'Settled at or after this time' }),
+    to: TimestampQuerySchema.openapi({ description: 'Settled before this time' }),
+  })
+  .strict();
 
 export const OrderListSchema = z
   .object({ items: z.array(OrderSummarySchema), nextCursor: z.string().nullable() })

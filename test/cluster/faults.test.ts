@@ -11,7 +11,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { loadConfig } from '../../config.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from '../../observability/free-port.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { startCluster, type Cluster } from '../../scripts/cluster/topology.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { loadConfig } from '../../config.js';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from '../../observability/free-port.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { launchBrowser } from '../support/browser.js';

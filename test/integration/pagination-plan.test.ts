@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeCursor, pageQuery } from '../../api/http/pagination.js';
-import { AuditEntry, PaymentOrder, SecurityKey, Tenant } from '../../db/entities/index.js';
+import { encodeCursor, pageQuery, type DateKey } from '../../api/http/pagination.js';
+import { AuditEntry, PaymentInstruction, PaymentOrder, SecurityKey, Tenant } from '../../db/entities/index.js';
+import { searchFilter, type InstructionSearch } from '../../orders/instruction-search.js';
 import { openDatabase } from '../../db/orm.js';
 import { freshDatabase, type FreshDatabase } from '../support/fresh-database.js';
 
@@ -46,6 +47,17 @@ beforeAll(async () => {
      select gen_random_uuid()::text, ?, case when n % 2 = 0 then ?::uuid end, 'k', '[]', 'x', now() - n * interval '1 minute' from generate_series(1, 40000) n`,
     [accountId, keyTenantId],
   );
+  // One instruction per order, due a month after it, a fifth of them settled, spread over apps and directions.
+  await sql.execute(
+    `insert into payment_instruction (id, order_id, tenant_id, position, instruction_ref, direction, amount_minor, currency, country,
+       open_at, due_at, metadata, status, attempts, projection_version, settled_amount_minor, settled_at, app_id, payment_method, customer_ref)
+     select gen_random_uuid(), o.id, o.tenant_id, 0, 'i1', case when o.n % 7 = 0 then 'CREDIT' else 'DEBIT' end, 1000, 'EUR', 'FR',
+       o.created_at, o.created_at + interval '30 days', '{}',
+       (array['PENDING','OPEN','LATE','SETTLED','FAILED'])[1 + o.n % 5], 1, 1, 0,
+       case when o.n % 5 = 3 then o.created_at + interval '30 days' end,
+       (array['SANDBOX_CARD','SANDBOX_BANK'])[1 + o.n % 2], 'CARD', o.customer_ref
+     from (select *, row_number() over () as n from payment_order) o`,
+  );
   await sql.execute('analyze');
 }, 300_000);
 
@@ -55,13 +67,14 @@ afterAll(async () => {
 });
 
 /** The plan PostgreSQL chooses for the page query the API runs, as its node types and indexes. */
-async function planOf<T extends { createdAt: Date }>(
+async function planOf<T extends object>(
   entity: new () => T,
   where: FilterQuery<T>,
   idField: keyof T & string,
   cursor?: string,
+  sortBy?: DateKey<T>,
 ) {
-  const qb = pageQuery(orm.em.fork(), entity, where, { limit: 25, cursor }, idField);
+  const qb = pageQuery(orm.em.fork(), entity, where, { limit: 25, cursor }, idField, sortBy);
   const [{ 'QUERY PLAN': plan }] = await orm.em
     .getConnection()
     .execute(`explain (format json) ${qb.getFormattedQuery()}`);
@@ -75,7 +88,7 @@ async function planOf<T extends { createdAt: Date }>(
 }
 
 const deepCursor = encodeCursor({
-  createdAt: new Date(Date.now() - 200 * 24 * 3600_000).toISOString(),
+  at: new Date(Date.now() - 200 * 24 * 3600_000).toISOString(),
   id: randomUUID(),
 });
 
@@ -113,4 +126,42 @@ describe(`a page of a tenant with ${ORDERS.toLocaleString('en')} orders`, () => 
       expect(nodes[1].index).toBe(index);
     }
   });
+
+  it.each([
+    ['no filter', {}, 'payment_instruction_tenant_id_due_at_id_index'],
+    [
+      'a due range',
+      { dueFrom: '2026-01-01T00:00:00Z', dueTo: '2026-06-01T00:00:00Z' },
+      'payment_instruction_tenant_id_due_at_id_index',
+    ],
+    ['a status', { status: 'LATE' }, 'payment_instruction_tenant_id_status_due_at_id_index'],
+    [
+      'a status, direction, app and currency, due this week',
+      {
+        status: 'LATE',
+        direction: 'DEBIT',
+        appId: 'SANDBOX_CARD',
+        currency: 'EUR',
+        dueFrom: '2026-03-02T00:00:00Z',
+        dueTo: '2026-03-09T00:00:00Z',
+      },
+      'payment_instruction_tenant_id_status_due_at_id_index',
+    ],
+    ['a customerRef', { customerRef: 'customer-42' }, 'payment_instruction_tenant_id_customer_ref_due_at_id_index'],
+    [
+      'a settlement period',
+      { settledFrom: '2026-01-01T00:00:00Z', settledTo: '2026-02-01T00:00:00Z' },
+      'payment_instruction_tenant_id_settled_at_id_index',
+    ],
+  ] as [string, Omit<InstructionSearch, 'limit'>, string][])(
+    'so is a search of instructions with %s',
+    async (_, search, index) => {
+      const { where, sortBy } = searchFilter(tenantId, search);
+      for (const cursor of [undefined, deepCursor]) {
+        const nodes = await planOf(PaymentInstruction, where, 'instructionId', cursor, sortBy);
+        expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
+        expect(nodes[1].index).toBe(index);
+      }
+    },
+  );
 });

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from '../../observability/free-port.js';
 
 export interface PrivatePostgres {
   /** postgres://… of a database `payments` on this server. */

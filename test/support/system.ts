@@ -18,7 +18,7 @@ import { createLogger, LOG_SERIALIZERS, maskingDestination, REDACTED_PATHS } fro
 import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from '../../observability/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 

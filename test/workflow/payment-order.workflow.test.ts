@@ -15,7 +15,7 @@ import { isBusinessDay } from '../../domain/business-days.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId, tenantHostedQueue } from '../../orders/contract/ids.js';
 import type { PaymentOrderInput } from '../../orders/contract/messages.js';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from '../../observability/free-port.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../orders/start-order.js';

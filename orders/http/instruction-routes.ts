@@ -1,0 +1,112 @@
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { stringify } from 'csv-stringify';
+import type { RouteTable } from '../../api/http/route-table.js';
+import { ApiError } from '../../api/http/problem.js';
+import {
+  searchInstructions,
+  SETTLEMENT_COLUMNS,
+  settlementRowOf,
+  settlementStream,
+  type SettlementRecord,
+} from '../instruction-search.js';
+import { presentInstruction } from './presenter.js';
+import { InstructionSearchListSchema, SearchInstructionsQuerySchema, SettlementExportQuerySchema } from './schemas.js';
+
+/** A spreadsheet reads a cell starting with one of these as a formula: such a cell is quoted as text. */
+const FORMULA_START = /^[=+@\t\r]/;
+
+/** Finance's views across orders: instruction search, and the settlements of a period as a file. */
+export function addInstructionRoutes(routes: RouteTable): void {
+  routes.add({
+    method: 'get',
+    path: '/instructions',
+    scope: 'tenant',
+    roles: ['tenant-order-read'],
+    summary: 'Search instructions across orders',
+    description:
+      'Latest due date first; with settledFrom or settledTo, latest settlement first. Ranges include their start and exclude their end.',
+    tags: ['Orders'],
+    query: SearchInstructionsQuerySchema,
+    responses: {
+      200: {
+        description: 'A page of instructions, each with its order’s reference',
+        schema: InstructionSearchListSchema,
+      },
+    },
+    handler: async ({ query, em, context: { tenantId } }) => {
+      const page = await searchInstructions(em, tenantId, query);
+      return {
+        status: 200,
+        body: {
+          items: page.items.map(({ row, orderRef }) => ({ ...presentInstruction(row), orderRef })),
+          nextCursor: page.nextCursor,
+        },
+      };
+    },
+  });
+
+  routes.add({
+    method: 'get',
+    path: '/exports/settlements',
+    scope: 'tenant',
+    roles: ['tenant-order-read', 'tenant-reconciliation-read'],
+    summary: 'Export the settlements of a period, as CSV or JSON lines',
+    description:
+      'Every instruction settled in [from, to), oldest first, with its provider reference, app, amounts and what ' +
+      'refunds and returns took back. `Accept: text/csv` (the default) or `application/x-ndjson`. Streamed: any period can be exported.',
+    tags: ['Orders'],
+    query: SettlementExportQuerySchema,
+    responses: { 200: { description: 'The settlements, one per line (CSV with a header, or JSON lines)' } },
+    handler: ({ query, em, req, context: { tenantId } }) => {
+      const from = new Date(query.from);
+      const to = new Date(query.to);
+      if (to <= from)
+        throw new ApiError(400, 'validation_failed', 'the period is empty', [
+          { path: 'query.to', code: 'before_from', message: 'must be after from' },
+        ]);
+      const asJson = req.accepts(['text/csv', 'application/x-ndjson']) === 'application/x-ndjson';
+      const rows = new Transform({
+        objectMode: true,
+        transform(record: SettlementRecord, _encoding, done) {
+          try {
+            const row = settlementRowOf(record);
+            done(null, asJson ? `${JSON.stringify(row)}\n` : SETTLEMENT_COLUMNS.map((c) => row[c]));
+          } catch (err) {
+            done(err as Error);
+          }
+        },
+      });
+      const name = `settlements-${query.from.slice(0, 10)}-${query.to.slice(0, 10)}`;
+      const headers: Record<string, string> = asJson
+        ? { 'content-type': 'application/x-ndjson; charset=utf-8' }
+        : {
+            'content-type': 'text/csv; charset=utf-8',
+            'content-disposition': `attachment; filename="${name}.csv"`,
+          };
+      return {
+        status: 200,
+        headers,
+        stream: async (res) => {
+          const source = settlementStream(em, tenantId, from, to);
+          const format = asJson
+            ? []
+            : [
+                stringify({
+                  header: true,
+                  columns: SETTLEMENT_COLUMNS,
+                  cast: { string: (v) => (FORMULA_START.test(v) ? { value: `'${v}`, quoted: true } : v) },
+                }),
+              ];
+          try {
+            await pipeline(source, rows, ...format, res);
+          } catch (err) {
+            // The client went away mid-file: pipeline has ended the query and freed its connection.
+            if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+            throw err;
+          }
+        },
+      };
+    },
+  });
+}

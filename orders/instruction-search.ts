@@ -1,0 +1,183 @@
+import type { Readable } from 'node:stream';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
+import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
+import type { InstructionStatus } from '../domain/instruction-status.js';
+import { formatAmount } from '../domain/money.js';
+
+export interface InstructionSearch extends PageQuery {
+  status?: InstructionStatus;
+  direction?: 'DEBIT' | 'CREDIT';
+  appId?: string;
+  currency?: string;
+  customerRef?: string;
+  dueFrom?: string;
+  dueTo?: string;
+  settledFrom?: string;
+  settledTo?: string;
+}
+
+export interface FoundInstruction {
+  row: PaymentInstruction;
+  orderRef: string;
+}
+
+/**
+ * Instructions across the tenant's orders, latest due date first; a search by settlement date is
+ * ordered by that instead. Each order is a range of one of the indexes on (tenant_id, [status |
+ * customer_ref,] due_at, id) or (tenant_id, settled_at, id); the other filters are checked on the
+ * rows that range reads.
+ */
+export async function searchInstructions(
+  em: EntityManager,
+  tenantId: string,
+  query: InstructionSearch,
+): Promise<Page<FoundInstruction>> {
+  const { where, sortBy } = searchFilter(tenantId, query);
+  const page = await findPage(em, PaymentInstruction, where, query, 'instructionId', sortBy);
+  const orders = await em.find(
+    PaymentOrder,
+    { id: { $in: [...new Set(page.items.map((i) => i.order.id))] }, tenantId },
+    { fields: ['id', 'orderRef'] },
+  );
+  const refOf = new Map(orders.map((o) => [o.id, o.orderRef]));
+  return { items: page.items.map((row) => ({ row, orderRef: refOf.get(row.order.id)! })), nextCursor: page.nextCursor };
+}
+
+/** The rows a search asks for, and the date its pages are ordered by. */
+export function searchFilter(
+  tenantId: string,
+  query: Omit<InstructionSearch, keyof PageQuery>,
+): { where: FilterQuery<PaymentInstruction>; sortBy: 'dueAt' | 'settledAt' } {
+  const where: FilterQuery<PaymentInstruction> = { tenantId };
+  for (const field of ['status', 'direction', 'appId', 'currency', 'customerRef'] as const)
+    if (query[field] !== undefined) Object.assign(where, { [field]: query[field] });
+  const bySettlement = query.settledFrom !== undefined || query.settledTo !== undefined;
+  if (query.dueFrom || query.dueTo) where.dueAt = range(query.dueFrom, query.dueTo);
+  if (bySettlement) where.settledAt = { $ne: null, ...range(query.settledFrom, query.settledTo) };
+  return { where, sortBy: bySettlement ? 'settledAt' : 'dueAt' };
+}
+
+function range(from: string | undefined, to: string | undefined): { $gte?: Date; $lt?: Date } {
+  return { ...(from ? { $gte: new Date(from) } : {}), ...(to ? { $lt: new Date(to) } : {}) };
+}
+
+/** One settled instruction as finance reads it: amounts as decimals, with what was given and taken back. */
+export interface SettlementRow {
+  settledAt: string;
+  orderRef: string;
+  instructionRef: string;
+  instructionId: string;
+  direction: string;
+  status: string;
+  appId: string | null;
+  paymentMethod: string | null;
+  providerRef: string | null;
+  customerRef: string | null;
+  currency: string;
+  amount: string;
+  settledAmount: string;
+  refundedAmount: string;
+  returnedAmount: string;
+  returnCode: string | null;
+}
+
+export const SETTLEMENT_COLUMNS: (keyof SettlementRow)[] = [
+  'settledAt',
+  'orderRef',
+  'instructionRef',
+  'instructionId',
+  'direction',
+  'status',
+  'appId',
+  'paymentMethod',
+  'providerRef',
+  'customerRef',
+  'currency',
+  'amount',
+  'settledAmount',
+  'refundedAmount',
+  'returnedAmount',
+  'returnCode',
+];
+
+export interface SettlementRecord {
+  /** As the driver gives it: MikroORM keeps timestamps as PostgreSQL's text. */
+  settled_at: string | Date;
+  order_ref: string;
+  instruction_ref: string;
+  id: string;
+  direction: string;
+  status: string;
+  app_id: string | null;
+  payment_method: string | null;
+  provider_ref: string | null;
+  customer_ref: string | null;
+  currency: string;
+  amount_minor: string;
+  settled_amount_minor: string;
+  refunded_amount_minor: string;
+  returned_amount_minor: string;
+  return_code: string | null;
+}
+
+/**
+ * Every instruction of the tenant settled in [from, to), oldest first, as a stream read from a
+ * server-side cursor (pg-query-stream, through knex): memory stays the same whatever the period
+ * holds, and a slow reader slows the query instead of filling the heap. The connection is the
+ * stream's until it ends or is destroyed.
+ */
+export function settlementStream(em: EntityManager, tenantId: string, from: Date, to: Date): Readable {
+  return em
+    .getKnex()
+    .select<SettlementRecord[]>(
+      'i.settled_at',
+      'o.order_ref',
+      'i.instruction_ref',
+      'i.id',
+      'i.direction',
+      'i.status',
+      'i.app_id',
+      'i.payment_method',
+      'i.provider_ref',
+      'i.customer_ref',
+      'i.currency',
+      'i.amount_minor',
+      'i.settled_amount_minor',
+      'i.refunded_amount_minor',
+      'i.returned_amount_minor',
+      'i.return_code',
+    )
+    .from('payment_instruction as i')
+    .join('payment_order as o', 'o.id', 'i.order_id')
+    .where('i.tenant_id', tenantId)
+    .andWhere('i.settled_at', '>=', from)
+    .andWhere('i.settled_at', '<', to)
+    .orderBy([
+      { column: 'i.settled_at', order: 'asc' },
+      { column: 'i.id', order: 'asc' },
+    ])
+    .stream({ highWaterMark: 500 });
+}
+
+export function settlementRowOf(record: SettlementRecord): SettlementRow {
+  const money = (minor: string) => formatAmount(BigInt(minor), record.currency);
+  return {
+    settledAt: new Date(record.settled_at).toISOString(),
+    orderRef: record.order_ref,
+    instructionRef: record.instruction_ref,
+    instructionId: record.id,
+    direction: record.direction,
+    status: record.status,
+    appId: record.app_id,
+    paymentMethod: record.payment_method,
+    providerRef: record.provider_ref,
+    customerRef: record.customer_ref,
+    currency: record.currency,
+    amount: money(record.amount_minor),
+    settledAmount: money(record.settled_amount_minor),
+    refundedAmount: money(record.refunded_amount_minor),
+    returnedAmount: money(record.returned_amount_minor),
+    returnCode: record.return_code,
+  };
+}

@@ -1,0 +1,413 @@
+// Operations (README "Operations"): Prometheus metrics of requests, payments, provider calls and
+// webhooks; instruction search across orders; the settlement export, streamed.
+import { randomUUID } from 'node:crypto';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../db/orm.js';
+import { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import { createProjectOrder } from '../../orders/activities/project-order.js';
+import { instructionFromRow } from '../../orders/read-model.js';
+import { SETTLEMENT_COLUMNS } from '../../orders/instruction-search.js';
+import { eventually } from '../support/eventually.js';
+import { freshDatabase } from '../support/fresh-database.js';
+import { insertInstructionRows } from '../support/instruction-rows.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+
+let system: TestSystem;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  system = await startSystem();
+  tenant = await system.newTenant();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+async function scrape(baseUrl = system.api.url, headers: Record<string, string> = {}) {
+  const res = await fetch(`${baseUrl}/metrics`, { headers });
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+}
+
+/** The sum of a metric's samples that carry these labels (and any others). */
+function valueOf(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!sample || sample[1] !== name) continue;
+    const has = Object.fromEntries(
+      [...(sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => has[k] === v)) total += Number(sample[3]);
+  }
+  return total;
+}
+
+const order = (orderRef: string, instructions: Record<string, unknown>[], customerRef?: string) => ({
+  orderRef,
+  ...(customerRef ? { customerRef } : {}),
+  instructions: instructions.map((overrides, n) => ({
+    instructionRef: `i${n + 1}`,
+    direction: 'DEBIT',
+    amount: '10.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: '2031-01-01',
+    dueDate: '2031-01-02',
+    financialInstrumentId: 'card_visa_4242',
+    ...overrides,
+  })),
+});
+
+/** An order of one card payment due now, paid: its instruction row once SETTLED. */
+async function settledOrder(orderRef: string): Promise<PaymentInstruction> {
+  const now = Date.now();
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: order(orderRef, [
+      { openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 500).toISOString() },
+    ]),
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return eventually(
+    () =>
+      system.orm.em
+        .fork()
+        .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'i1' }),
+    (row) => row?.status === 'SETTLED',
+    { what: `${orderRef} settled` },
+  ) as Promise<PaymentInstruction>;
+}
+
+describe('metrics', () => {
+  it('count and time requests by the route as declared, never by the address asked or the tenant', async () => {
+    const before = (await scrape()).text;
+    for (let i = 0; i < 2; i++)
+      expect((await tenant.client.request('GET', '/v1/order-management/no-such-order')).status).toBe(404);
+    expect((await tenant.client.request('GET', '/v1/instructions?limit=5')).status).toBe(200);
+    expect((await tenant.client.request('GET', '/v1/no-such-route')).status).toBe(404);
+    const { status, type, text } = await scrape();
+    expect(status).toBe(200);
+    expect(type).toContain('text/plain');
+    const delta = (name: string, labels: Record<string, string>) =>
+      valueOf(text, name, labels) - valueOf(before, name, labels);
+    expect(
+      delta('http_requests_total', { route: '/v1/order-management/:orderRef', method: 'GET', status: '404' }),
+    ).toBe(2);
+    expect(delta('http_request_duration_seconds_count', { route: '/v1/instructions', method: 'GET' })).toBe(1);
+    expect(delta('http_requests_total', { route: 'unmatched', method: 'GET', status: '404' })).toBeGreaterThanOrEqual(
+      1,
+    );
+    // No series per order or tenant.
+    for (const identifying of ['no-such-order', 'no-such-route', tenant.tenantId])
+      expect(text).not.toContain(identifying);
+    // Scrapes are not request log lines.
+    expect(system.logLines.filter((line) => line.includes('"url":"/metrics"'))).toEqual([]);
+  });
+
+  it('answer only a scraper holding METRICS_TOKEN when one is set', async () => {
+    const api = await system.startApi({ settings: { metricsToken: 'scrape-secret' } });
+    try {
+      const refused = await scrape(api.url);
+      expect(refused.status).toBe(401);
+      expect(JSON.parse(refused.text)).toMatchObject({ code: 'unauthenticated' });
+      expect((await scrape(api.url, { authorization: 'Bearer scrape-secreT' })).status).toBe(401);
+      const allowed = await scrape(api.url, { authorization: 'Bearer scrape-secret' });
+      expect(allowed.status).toBe(200);
+      expect(allowed.text).toContain('# TYPE http_requests_total counter');
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('count each status an instruction enters once, and time the provider’s answers', async () => {
+    const labels = (status: string) => ({ direction: 'DEBIT', app: 'SANDBOX_CARD', status });
+    const before = (await scrape()).text;
+    const row = await settledOrder('metrics-paid');
+    const after = await eventually(
+      async () => (await scrape()).text,
+      (text) =>
+        valueOf(text, 'payment_instructions_total', labels('SETTLED')) >
+        valueOf(before, 'payment_instructions_total', labels('SETTLED')),
+      { what: 'the settlement counted' },
+    );
+    for (const status of ['OPEN', 'PROCESSING', 'SETTLED'])
+      expect(
+        valueOf(after, 'payment_instructions_total', labels(status)) -
+          valueOf(before, 'payment_instructions_total', labels(status)),
+        status,
+      ).toBe(1);
+    const calls = { app: 'SANDBOX_CARD', outcome: 'settled' };
+    expect(
+      valueOf(after, 'payment_provider_call_seconds_count', calls) -
+        valueOf(before, 'payment_provider_call_seconds_count', calls),
+    ).toBe(1);
+    expect(valueOf(after, 'payment_provider_call_seconds_sum', calls)).toBeGreaterThan(
+      valueOf(before, 'payment_provider_call_seconds_sum', calls),
+    );
+
+    // A projection tried again records nothing new, and counts nothing new.
+    const orderRow = await system.orm.em
+      .fork()
+      .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'metrics-paid' });
+    const projection = {
+      tenantId: tenant.tenantId,
+      orderId: orderRow.id,
+      orderRef: 'metrics-paid',
+      version: '1',
+      status: 'COMPLETED' as const,
+      instructions: [],
+      events: [
+        {
+          eventKey: `test:${randomUUID()}`,
+          type: 'instruction.failed' as const,
+          occurredAt: new Date().toISOString(),
+          instruction: { ...instructionFromRow(row), status: 'FAILED' as const },
+        },
+      ],
+    };
+    const project = createProjectOrder(system.orm);
+    const failedBefore = valueOf((await scrape()).text, 'payment_instructions_total', labels('FAILED'));
+    await project(projection);
+    await project(projection);
+    expect(valueOf((await scrape()).text, 'payment_instructions_total', labels('FAILED')) - failedBefore).toBe(1);
+  });
+
+  it('gauge what falls due within the hour and the day, what is late, and the webhook backlog, across tenants', async () => {
+    const db = await freshDatabase();
+    let orm: MikroORM | undefined;
+    let api: Awaited<ReturnType<TestSystem['startApi']>> | undefined;
+    try {
+      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+      const [a, b] = [randomUUID(), randomUUID()];
+      // Due in 1…50 minutes (tenant a), in 1.5…30.5 hours (tenant b), late, paid, and one overdue still open.
+      await insertInstructionRows(orm, {
+        tenantId: a,
+        prefix: 'soon-',
+        count: 50,
+        status: 'OPEN',
+        dueAt: `now() + n * interval '1 minute'`,
+      });
+      await insertInstructionRows(orm, {
+        tenantId: b,
+        prefix: 'later-',
+        count: 30,
+        status: 'PENDING',
+        dueAt: `now() + (n + 0.5) * interval '1 hour'`,
+      });
+      await insertInstructionRows(orm, {
+        tenantId: a,
+        prefix: 'late-',
+        count: 7,
+        status: 'LATE',
+        dueAt: `now() - n * interval '1 day'`,
+      });
+      await insertInstructionRows(orm, {
+        tenantId: b,
+        prefix: 'paid-',
+        count: 5,
+        status: 'SETTLED',
+        dueAt: `now() + interval '5 minutes'`,
+        settledAt: 'now()',
+      });
+      await insertInstructionRows(orm, {
+        tenantId: b,
+        prefix: 'overdue-',
+        count: 1,
+        status: 'OPEN',
+        dueAt: `now() - interval '1 minute'`,
+      });
+      api = await system.startApi({ orm });
+      const { text } = await scrape(api.url);
+      expect(valueOf(text, 'payment_instructions_due', { window: '1h' })).toBe(51);
+      // 50 + the overdue one + tenant b's due within 24 hours (1.5…23.5).
+      expect(valueOf(text, 'payment_instructions_due', { window: '24h' })).toBe(51 + 23);
+      expect(valueOf(text, 'payment_instructions_late')).toBe(7);
+      expect(valueOf(text, 'webhook_deliveries_pending')).toBe(0);
+    } finally {
+      await api?.close();
+      await orm?.close();
+      await db.drop();
+    }
+  });
+});
+
+describe('instruction search', () => {
+  it('finds instructions across orders by status, due date, customer, direction and currency, a page at a time', async () => {
+    const searcher = await system.newTenant();
+    const create = async (body: unknown) =>
+      expect((await searcher.client.request('POST', '/v1/order-management', { body })).status).toBe(202);
+    await create(order('s-1', [{ dueDate: '2031-03-10' }, { dueDate: '2031-03-20' }], 'ada'));
+    await create(order('s-2', [{ dueDate: '2031-03-15' }, { dueDate: '2031-04-15' }], 'bob'));
+    await create(order('s-3', [{ dueDate: '2031-03-05', amount: '7.00' }], 'ada'));
+    const search = async (query: string) => {
+      const res = await searcher.client.request('GET', `/v1/instructions?${query}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body as {
+        items: { orderRef: string; instructionRef: string; dueDate: string }[];
+        nextCursor: string | null;
+      };
+    };
+    const refs = (page: { items: { orderRef: string; instructionRef: string }[] }) =>
+      page.items.map((i) => `${i.orderRef}/${i.instructionRef}`);
+    await eventually(
+      () => search(''),
+      (page) => page.items.length === 5,
+      { what: 'five instructions projected' },
+    );
+
+    // Latest due date first, across orders, each with its order's reference.
+    expect(refs(await search(''))).toEqual(['s-2/i2', 's-1/i2', 's-2/i1', 's-1/i1', 's-3/i1']);
+    expect(refs(await search('dueFrom=2031-03-10T00:00:00Z&dueTo=2031-03-20T00:00:00Z'))).toEqual(['s-2/i1', 's-1/i1']);
+    expect(refs(await search('customerRef=ada'))).toEqual(['s-1/i2', 's-1/i1', 's-3/i1']);
+    expect(refs(await search('status=PENDING&customerRef=bob&currency=EUR&direction=DEBIT'))).toEqual([
+      's-2/i2',
+      's-2/i1',
+    ]);
+    expect(refs(await search('status=SETTLED'))).toEqual([]);
+    expect(refs(await search('direction=CREDIT'))).toEqual([]);
+    expect(refs(await search('currency=GBP'))).toEqual([]);
+    expect(refs(await search('appId=SANDBOX_BANK'))).toEqual([]);
+
+    // Pages: two at a time, none twice, none missed.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await search(`limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...refs(page));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(['s-2/i2', 's-1/i2', 's-2/i1', 's-1/i1', 's-3/i1']);
+
+    for (const [query, path, code] of [
+      ['dueFrom=yesterday', 'query.dueFrom', undefined],
+      ['status=SOMETIME', 'query.status', undefined],
+      ['settledTo=1999-12-31T00:00:00Z', 'query.settledTo', 'out_of_range'],
+      ['orderRef=s-1', 'query.orderRef', undefined],
+    ] as const) {
+      const res = await searcher.client.request('GET', `/v1/instructions?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+      expect(res.body.errors[0].path, query).toBe(path);
+      if (code) expect(res.body.errors[0].code).toBe(code);
+    }
+  });
+
+  it('finds what settled in a period, latest settlement first; orders list by when they were created', async () => {
+    const paid = await settledOrder('search-paid');
+    const from = new Date(paid.settledAt!.getTime() - 60_000).toISOString();
+    const to = new Date(paid.settledAt!.getTime() + 60_000).toISOString();
+    const found = await tenant.client.request('GET', `/v1/instructions?settledFrom=${from}&settledTo=${to}`);
+    expect(found.body.items.map((i: { orderRef: string }) => i.orderRef)).toContain('search-paid');
+    expect(found.body.items.every((i: { status: string }) => i.status === 'SETTLED' || i.status === 'RETURNED')).toBe(
+      true,
+    );
+    const before = await tenant.client.request('GET', `/v1/instructions?settledTo=${from}`);
+    expect(before.body.items.map((i: { orderRef: string }) => i.orderRef)).not.toContain('search-paid');
+
+    const created = (await tenant.client.request('GET', '/v1/order-management/search-paid')).body.createdAt as string;
+    const since = await tenant.client.request('GET', `/v1/order-management?createdFrom=${encodeURIComponent(created)}`);
+    expect(since.body.items.map((o: { orderRef: string }) => o.orderRef)).toContain('search-paid');
+    const until = await tenant.client.request('GET', `/v1/order-management?createdTo=${encodeURIComponent(created)}`);
+    expect(until.body.items.map((o: { orderRef: string }) => o.orderRef)).not.toContain('search-paid');
+  });
+});
+
+describe('the settlement export', () => {
+  it('gives every settlement of a period with its provider reference, as CSV or JSON lines', async () => {
+    const paid = await settledOrder('export-paid');
+    const period = `from=${new Date(paid.settledAt!.getTime() - 1000).toISOString()}&to=${new Date(paid.settledAt!.getTime() + 1000).toISOString()}`;
+    const csv = await tenant.client.send('GET', `/v1/exports/settlements?${period}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="settlements-.*\.csv"$/);
+    const [header, ...lines] = (await csv.text()).trimEnd().split('\n');
+    expect(header).toBe(SETTLEMENT_COLUMNS.join(','));
+    const rows = lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [SETTLEMENT_COLUMNS[i], v])));
+    const row = rows.find((r) => r.orderRef === 'export-paid');
+    expect(row).toMatchObject({
+      instructionRef: 'i1',
+      instructionId: paid.instructionId,
+      direction: 'DEBIT',
+      status: 'SETTLED',
+      appId: 'SANDBOX_CARD',
+      paymentMethod: 'CARD',
+      providerRef: paid.providerRef,
+      currency: 'EUR',
+      amount: '10.00',
+      settledAmount: '10.00',
+      refundedAmount: '0.00',
+      returnedAmount: '0.00',
+      settledAt: paid.settledAt!.toISOString(),
+    });
+    expect(paid.providerRef).toBeTruthy();
+
+    const json = await tenant.client.send('GET', `/v1/exports/settlements?${period}`, {
+      headers: { accept: 'application/x-ndjson' },
+    });
+    expect(json.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
+    const records = (await json.text())
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records.find((r) => r.orderRef === 'export-paid')).toEqual({ ...row, customerRef: null, returnCode: null });
+
+    const empty = await tenant.client.request(
+      'GET',
+      `/v1/exports/settlements?from=2031-01-02T00:00:00Z&to=2031-01-01T00:00:00Z`,
+    );
+    expect(empty.status).toBe(400);
+    expect(empty.body.errors).toEqual([expect.objectContaining({ path: 'query.to', code: 'before_from' })]);
+  });
+
+  it('streams 100,000 settlements in constant memory', async () => {
+    const big = await system.newTenant({ paymentSetup: false });
+    const count = 100_000;
+    await insertInstructionRows(system.orm, {
+      tenantId: big.tenantId,
+      prefix: 'bulk-',
+      count,
+      status: 'SETTLED',
+      dueAt: `'2027-03-01T00:00:00Z'::timestamptz + n * interval '1 second'`,
+      settledAt: `'2027-03-01T00:00:00Z'::timestamptz + n * interval '1 second'`,
+    });
+    try {
+      // What the export holds while it runs: the heap after a full collection, half-way through the file.
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      gc();
+      const heapAtStart = process.memoryUsage().heapUsed;
+      let heldMidway = Number.NaN;
+      const res = await big.client.send(
+        'GET',
+        '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-03T00:00:00Z',
+      );
+      expect(res.status).toBe(200);
+      let lines = 0;
+      let bytes = 0;
+      let last = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body!) {
+        const text = decoder.decode(chunk, { stream: true });
+        bytes += chunk.byteLength;
+        const before = lines;
+        lines += text.split('\n').length - 1;
+        last = (last + text).slice(-200);
+        if (before < count / 2 && lines >= count / 2) {
+          gc();
+          heldMidway = process.memoryUsage().heapUsed - heapAtStart;
+        }
+      }
+      expect(lines).toBe(count + 1);
+      // The last settlement, last: ordered by settlement date.
+      expect(last.trimEnd().split('\n').at(-1)).toMatch(/^2027-03-02T03:46:40\.000Z,bulk-100000,/);
+      // The file is ~15 MB, its rows as objects several times that: the export holds a few batches of them.
+      expect(bytes).toBeGreaterThan(10_000_000);
+      expect(heldMidway).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await system.orm.em.getConnection().execute('delete from payment_order where tenant_id = ?', [big.tenantId]);
+    }
+  }, 120_000);
+});
