@@ -49,6 +49,8 @@ export interface Config {
   dataDir: string;
   cacheDir: string;
   logLevel: string;
+  /** LOG_FORMAT: json or pretty; unset, pretty on a terminal and JSON otherwise. */
+  logFormat?: 'json' | 'pretty';
   /** Orders older than this without a workflow are started by the reconciler. */
   orphanOrderGraceMs: number;
   /** Base64 of 32 bytes. Unset: `npm start` keeps one in DATA_DIR/master.key. */
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: env.LOG_FORMAT === 'json' || env.LOG_FORMAT === 'pretty' ? env.LOG_FORMAT : undefined,
     orphanOrderGraceMs: intFrom(env.ORPHAN_ORDER_GRACE_MS, 30_000),
     masterKey: env.MASTER_KEY || undefined,
     masterKeyPrevious: (env.MASTER_KEY_PREVIOUS ?? '')

@@ -1,5 +1,6 @@
 import { DriverException } from '@mikro-orm/core';
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import { maskCardNumbers } from './domain/card-number.js';
 
 /**
@@ -73,9 +74,25 @@ export function maskingDestination(out: { write(line: string): unknown }): { wri
   };
 }
 
-export function createLogger(name: string, level: string): Logger {
+/** JSON lines for a log collector, or one readable line per entry for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * The process's logger. `format` defaults to pretty on a terminal and JSON anywhere else (a file,
+ * a pipe, a container's log driver). Pretty lines leave out the request and response objects a
+ * JSON line carries: the message already says method, route and status.
+ */
+export function createLogger(
+  name: string,
+  level: string,
+  format: LogFormat = process.stdout.isTTY ? 'pretty' : 'json',
+): Logger {
+  const out =
+    format === 'pretty'
+      ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,req,res', singleLine: true })
+      : process.stdout;
   return pino(
     { name, level, serializers: LOG_SERIALIZERS, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
-    maskingDestination(process.stdout),
+    maskingDestination(out),
   );
 }

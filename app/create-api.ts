@@ -141,6 +141,11 @@ export function createApi(deps: ApiDependencies): Express {
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // The route as declared, not the address: the line says what was asked without repeating every ref.
+      customSuccessMessage: (req, res, ms) =>
+        `${req.method} ${(res as express.Response).locals.route ?? req.url} ${res.statusCode} ${Math.round(ms)} ms`,
+      customErrorMessage: (req, res) =>
+        `${req.method} ${(res as express.Response).locals.route ?? req.url} ${res.statusCode}`,
       // Probes and scrapes come every few seconds: logged only when they fail.
       autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),

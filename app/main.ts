@@ -9,7 +9,7 @@ import { connectApiToTemporal } from '../temporal/connection.js';
 import { startApiServer } from './server.js';
 
 const config = loadConfig();
-const logger = createLogger('api', config.logLevel);
+const logger = createLogger('api', config.logLevel, config.logFormat);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run api` (`npm start` provides one)');
 if (!config.masterKey) throw new Error('MASTER_KEY (base64 of 32 random bytes) is required for `npm run api`');
 

@@ -14,34 +14,52 @@ import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { connectApiToTemporal } from '../temporal/connection.js';
 import { ensureTemporalCli } from './temporal/cli-binary.js';
+import { startDevServer } from './temporal/dev-server.js';
 import { startWorkerProcess } from '../worker/run-worker.js';
+import { installSdkLogger } from '../worker/sdk-logger.js';
+import { freePort } from '../observability/free-port.js';
 import { firstRunMessage } from './first-run.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 
 // Local development: tenants' provider and webhook URLs may be http on loopback (unless set otherwise).
 const config = loadConfig({ ALLOW_LOOPBACK_HTTP: 'true', ...process.env });
-const logger = createLogger('start', config.logLevel);
+const logger = createLogger('start', config.logLevel, config.logFormat);
+const workerLogger = createLogger('worker', config.logLevel, config.logFormat);
 const stops: (() => Promise<unknown>)[] = [];
 
 async function main() {
   mkdirSync(config.dataDir, { recursive: true });
+  // The SDK says what goes wrong, not what goes right (its workers starting, the workflow bundle's
+  // webpack listing); its metrics are served with ours on the API's /metrics.
+  const sdkMetricsAddress = `127.0.0.1:${await freePort()}`;
+  installSdkLogger(workerLogger, 'WARN', 'WARN', sdkMetricsAddress);
   let temporalAddress = config.temporalAddress;
   let temporalUi = 'your Temporal UI';
   if (!temporalAddress) {
     const executable = ensureTemporalCli(config, (line) => logger.info(line));
-    const devServer = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable,
-        dbFilename: join(config.dataDir, 'temporal.sqlite'),
-        ip: '127.0.0.1',
-        port: config.temporalPort,
-        ui: true,
-        uiPort: config.temporalUiPort,
-        searchAttributes: ORDER_SEARCH_ATTRIBUTES,
-      },
-    });
-    stops.unshift(() => devServer.teardown());
-    temporalAddress = devServer.address;
+    const server = {
+      dbFilename: join(config.dataDir, 'temporal.sqlite'),
+      ip: '127.0.0.1',
+      port: config.temporalPort,
+      uiPort: config.temporalUiPort,
+    };
+    if (executable.type === 'existing-path') {
+      // The worker registers the order search attributes as it starts.
+      const devServer = await startDevServer({
+        executable: executable.path,
+        namespace: config.temporalNamespace,
+        ...server,
+      });
+      stops.unshift(() => devServer.stop());
+      temporalAddress = devServer.address;
+    } else {
+      // No CLI here: the SDK downloads one and runs it.
+      const devServer = await TestWorkflowEnvironment.createLocal({
+        server: { executable, ui: true, searchAttributes: ORDER_SEARCH_ATTRIBUTES, ...server },
+      });
+      stops.unshift(() => devServer.teardown());
+      temporalAddress = devServer.address;
+    }
     temporalUi = `http://127.0.0.1:${config.temporalUiPort}`;
   }
 
@@ -56,7 +74,7 @@ async function main() {
     databaseUrl = embedded.url;
     poolSize = 1;
   }
-  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true });
+  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true, log: (line) => logger.debug(line) });
   stops.unshift(() => orm.close());
 
   const sandbox = spawn(process.execPath, ['--import', 'tsx', 'apps/sandbox/main.ts'], {
@@ -66,7 +84,8 @@ async function main() {
       SANDBOX_HOST: config.sandboxHost,
       SANDBOX_DATA_DIR: config.sandboxDataDir,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    // Its address is in the banner; its errors still show.
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
   stops.unshift(
     () =>
@@ -83,7 +102,7 @@ async function main() {
   const worker = await startWorkerProcess({
     orm,
     databasePoolSize: poolSize,
-    logger: createLogger('worker', config.logLevel),
+    logger: workerLogger,
     temporalAddress,
     namespace: config.temporalNamespace,
     apps: appRegistryConfig(config),
@@ -93,6 +112,8 @@ async function main() {
   });
   stops.unshift(() => worker.stop());
 
+  // The first run's own calls to the API (making the first tenant) are not news: requests are logged from the banner on.
+  const apiLogger = createLogger('api', 'warn', config.logFormat);
   const connection = await connectApiToTemporal(temporalAddress);
   stops.unshift(() => connection.close());
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
@@ -100,10 +121,11 @@ async function main() {
     {
       orm,
       temporal,
-      logger: createLogger('api', config.logLevel),
+      logger: apiLogger,
       masterKeys,
       settings: apiSettings(config),
       apps: createAppRegistry(got, appRegistryConfig(config)),
+      sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
     },
     config.apiPort,
     config.apiHost,
@@ -117,12 +139,14 @@ Payment scheduler is running.
   Temporal UI    ${temporalUi}   (namespace ${config.temporalNamespace}; orders are workflows "order/{tenantId}/{orderRef}")
   Temporal       ${temporalAddress}
   Sandbox PSP    ${config.sandboxUrl}
+  Metrics        ${api.url}/metrics   (Prometheus: the API's, the worker's and the Temporal SDK's)
   Database       ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}
 
 ${firstRun}
 Try first: the README's "Try it" signs in with the account key, creates a tenant with a tenant key,
 installs the sandbox card app and a card scheme, and submits an order that settles ten seconds later.
 Ctrl-C stops everything.`);
+  apiLogger.level = config.logLevel;
   await worker.done;
 }
 

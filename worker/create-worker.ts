@@ -3,6 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import {
   NativeConnection,
+  Runtime,
   Worker,
   bundleWorkflowCode,
   type Logger,
@@ -61,9 +62,14 @@ export interface PaymentWorkers {
   isRunning(): boolean;
 }
 
-/** `logger` receives webpack's progress lines (tests pass a quiet one). */
-export function bundlePaymentWorkflows(logger?: Logger): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(logger ? { logger } : {}) });
+/**
+ * `logger` receives webpack's progress lines (tests pass a quiet one); by default the SDK's own
+ * logger, so they follow its level instead of printing webpack's whole module listing.
+ */
+export function bundlePaymentWorkflows(
+  logger: Logger = Runtime.instance().logger,
+): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }
 
 /**

@@ -9,7 +9,7 @@ import { startWorkerProcess } from './run-worker.js';
 import { installSdkLogger } from './sdk-logger.js';
 
 const config = loadConfig();
-const logger = createLogger('worker', config.logLevel);
+const logger = createLogger('worker', config.logLevel, config.logFormat);
 // The SDK's metrics on a loopback port of their own, served with ours on WORKER_METRICS_PORT.
 const sdkMetricsAddress = config.workerMetricsPort === undefined ? undefined : `127.0.0.1:${await freePort()}`;
 installSdkLogger(logger, 'INFO', 'WARN', sdkMetricsAddress);

@@ -1,6 +1,9 @@
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogLevel } from '@temporalio/worker';
 import type { Logger } from 'pino';
 
+/** The tenant-hosted calls' worker runs activities only, by design: the SDK warns of it at every start. */
+const EXPECTED_WARNING = 'No workflows registered, not polling for workflow tasks';
+
 const PINO_LEVEL = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /**
@@ -21,6 +24,7 @@ export function installSdkLogger(
 ): void {
   Runtime.install({
     logger: new DefaultLogger(level, ({ level: entryLevel, message, meta }) => {
+      if (message === EXPECTED_WARNING) return;
       const { error, ...rest } = meta ?? {};
       logger[PINO_LEVEL[entryLevel]]({ ...rest, ...(error === undefined ? {} : { err: error }) }, message);
     }),

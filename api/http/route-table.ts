@@ -76,8 +76,11 @@ export interface RouteDefinition<
   body?: B;
   /** Request headers, for the document only (the scope headers and Idempotency-Key are added by the table). */
   headers?: ZodObject;
-  /** Successful answers by status; problem answers (400, 401, 403, 404, 429 …) are added by the table. */
-  responses: Record<number, { description: string; schema?: ZodType }>;
+  /**
+   * Successful answers by status; problem answers (400, 401, 403, 404, 429 …) are added by the table.
+   * `schema` is a JSON body; `media` names other bodies by content type (a streamed export).
+   */
+  responses: Record<number, ResponseDeclaration>;
   /** Further problem statuses this route can answer, e.g. 409. */
   problems?: number[];
   /**
@@ -97,6 +100,12 @@ export interface RouteDefinition<
   handler: (call: RouteCall<S, P, Q, B>) => Reply | Promise<Reply>;
 }
 
+interface ResponseDeclaration {
+  description: string;
+  schema?: ZodType;
+  media?: Record<string, ZodType>;
+}
+
 interface StoredRoute {
   method: Method;
   path: string;
@@ -105,7 +114,7 @@ interface StoredRoute {
   params?: ZodType;
   query?: ZodType;
   body?: ZodType;
-  responses: Record<number, { description: string; schema?: ZodType }>;
+  responses: Record<number, ResponseDeclaration>;
   transactional?: boolean;
   idempotencyKeyRequired?: boolean;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
@@ -211,8 +220,12 @@ export class RouteTable {
       .filter((h): h is ZodObject => h !== undefined)
       .map((h) => h.shape);
     const responses: Record<string, ResponseConfig> = {};
-    for (const [status, { description, schema }] of Object.entries(definition.responses)) {
-      responses[status] = { description, ...(schema ? { content: { 'application/json': { schema } } } : {}) };
+    for (const [status, { description, schema, media }] of Object.entries(definition.responses)) {
+      const content = {
+        ...(schema ? { 'application/json': { schema } } : {}),
+        ...Object.fromEntries(Object.entries(media ?? {}).map(([type, body]) => [type, { schema: body }])),
+      };
+      responses[status] = { description, ...(Object.keys(content).length ? { content } : {}) };
     }
     const problems = [
       ...(definition.params || definition.query || definition.body || definition.scope !== 'public' ? [400] : []),

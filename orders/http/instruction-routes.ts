@@ -3,6 +3,7 @@ import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { ApiError } from '../../api/http/problem.js';
+import { z } from '../../api/http/zod.js';
 import {
   searchInstructions,
   SETTLEMENT_COLUMNS,
@@ -57,7 +58,15 @@ export function addInstructionRoutes(routes: RouteTable): void {
       'refunds and returns took back. `Accept: text/csv` (the default) or `application/x-ndjson`. Streamed: any period can be exported.',
     tags: ['Orders'],
     query: SettlementExportQuerySchema,
-    responses: { 200: { description: 'The settlements, one per line (CSV with a header, or JSON lines)' } },
+    responses: {
+      200: {
+        description: 'The settlements, one per line (CSV with a header, or JSON lines)',
+        media: {
+          'text/csv': z.string().openapi({ description: `Columns: ${SETTLEMENT_COLUMNS.join(', ')}` }),
+          'application/x-ndjson': z.string().openapi({ description: 'One JSON object per line, of the same fields' }),
+        },
+      },
+    },
     handler: ({ query, em, req, context: { tenantId } }) => {
       const from = new Date(query.from);
       const to = new Date(query.to);

@@ -65,6 +65,15 @@ afterAll(async () => {
 });
 
 describe('npm start', () => {
+  it('prints its banner and nothing of webpack, the SDK or the Temporal CLI around it', () => {
+    const [before] = output.split('Payment scheduler is running.');
+    // At LOG_LEVEL=warn nothing is worth a line before the banner on a healthy start.
+    expect(before.trim()).toBe('');
+    for (const noise of ['webpack', 'workflow-bundle', 'CLI 0.0.0', 'applied migrations', 'listening on', '[INFO]'])
+      expect(output).not.toContain(noise);
+    expect(output).toContain(`Metrics        http://127.0.0.1:${ports.api}/metrics`);
+  });
+
   it('shows the first account key once, but never into its output when that is a log', async () => {
     const file = join(dataDir, 'first-account.json');
     expect(output).toContain(file);
@@ -115,6 +124,16 @@ describe('npm start', () => {
       { what: 'the first order to settle through npm start', timeoutMs: 30_000 },
     );
     expect(settled.instructions[0]).toMatchObject({ status: 'SETTLED', appId: 'SANDBOX_CARD' });
+
+    // One address has the API's metrics, the worker's and the Temporal SDK's.
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    // (Against the production topology, the cluster's workers may have paid it instead of this process's.)
+    if (!process.env.TEMPORAL_ADDRESS)
+      expect(metrics).toMatch(
+        /^payment_instructions_total\{direction="DEBIT",app="SANDBOX_CARD",status="SETTLED"\} 1$/m,
+      );
+    expect(metrics).toMatch(/^http_requests_total\{route="\/v1\/order-management",method="POST",status="202"\} 1$/m);
+    expect(metrics).toMatch(/^temporal_worker_task_slots_available\{/m);
   });
 
   it('lets an operator find that order in the Temporal UI by its OrderRef, open it and see its status', async (test) => {

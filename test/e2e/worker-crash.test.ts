@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { freePort } from '../../observability/free-port.js';
 import { providerNet } from '../support/sandbox.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
@@ -21,10 +22,11 @@ afterAll(async () => {
 });
 
 /** `npm run worker`, as a deployment runs it: its own process, configured by its environment. */
-function startWorker(): ChildProcess {
+function startWorker(env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: projectRoot,
     env: {
+      ...env,
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       DATABASE_URL: inject('databaseUrl'),
@@ -258,4 +260,35 @@ describe('a worker killed while refunds and returns are in flight', () => {
     worker.kill('SIGTERM');
     await new Promise((resolve) => worker!.once('exit', resolve));
   }, 240_000);
+});
+
+describe('a worker process', () => {
+  it('serves its metrics and the Temporal SDK’s on WORKER_METRICS_PORT, to holders of METRICS_TOKEN', async () => {
+    const port = await freePort();
+    worker = startWorker({ WORKER_METRICS_PORT: String(port), METRICS_TOKEN: 'worker-scrape' });
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const scrape = (authorization?: string) =>
+      fetch(url, { headers: authorization ? { authorization } : {} }).then(async (r) => ({
+        status: r.status,
+        text: await r.text(),
+      }));
+    // The SDK's gauges appear once its workers poll.
+    const { text } = await eventually(
+      () => scrape('Bearer worker-scrape').catch(() => ({ status: 0, text: '' })),
+      (r) => r.status === 200 && r.text.includes('temporal_worker_task_slots_available'),
+      { what: 'the worker’s metrics', timeoutMs: 60_000 },
+    );
+    for (const ours of [
+      'payment_instructions_total',
+      'payment_provider_call_seconds',
+      'webhook_delivery_attempts_total',
+    ])
+      expect(text).toContain(`# TYPE ${ours} `);
+    expect(text).toMatch(/^temporal_num_pollers\{/m);
+    expect((await scrape()).status).toBe(401);
+    expect((await scrape('Bearer worker-scrapE')).status).toBe(401);
+    worker.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => worker!.once('exit', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(0);
+  }, 120_000);
 });

@@ -7,6 +7,7 @@ import { Customer, SecurityKey } from '../../db/entities/index.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
+import { insertInstructionRows } from '../support/instruction-rows.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -298,6 +299,29 @@ describe('tenant isolation', () => {
     },
     'GET /order-management/:orderRef': (_a, b) =>
       notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a')),
+    'GET /instructions': async (a, b) => {
+      const search = async (t: TenantFixture) =>
+        (await t.client.request('GET', '/v1/instructions?limit=100')).body.items.map((i: any) => i.orderRef);
+      expect(await search(a)).toContain('iso-order-only-a');
+      expect(await search(b)).not.toContain('iso-order-only-a');
+    },
+    'GET /exports/settlements': async (a, b) => {
+      // A settlement of A's, in the period both ask for.
+      await insertInstructionRows(system.orm, {
+        tenantId: a.tenantId,
+        prefix: 'iso-settled-',
+        count: 1,
+        status: 'SETTLED',
+        dueAt: `'2030-05-01T00:00:00Z'::timestamptz`,
+        settledAt: `'2030-05-01T00:00:00Z'::timestamptz`,
+      });
+      const exported = async (t: TenantFixture) =>
+        (
+          await t.client.send('GET', '/v1/exports/settlements?from=2030-04-01T00:00:00Z&to=2030-06-01T00:00:00Z')
+        ).text();
+      expect(await exported(a)).toContain('iso-settled-1');
+      expect(await exported(b)).not.toContain('iso-settled-1');
+    },
     // Changes to A's order, attempted by B, reach nothing; A's order is unchanged afterwards (checked last).
     'POST /order-management/:orderRef/cancel': (_a, b) =>
       notFound(b.client.request('POST', '/v1/order-management/iso-order-only-a/cancel')),

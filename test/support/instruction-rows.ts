@@ -19,12 +19,15 @@ export interface InstructionRows {
  * reads at a scale the API would take minutes to build. Their workflows count as started, so the
  * orphan reconciler leaves them alone; deleting the orders removes them.
  */
+/** A version-4-shaped UUID from text (what the API's schemas accept), the same for the same text. */
+const uuidOf = (text: string) => `overlay(overlay(md5(${text}) placing '4' from 13) placing '8' from 17)::uuid`;
+
 export async function insertInstructionRows(orm: MikroORM, rows: InstructionRows): Promise<void> {
   const sql = orm.em.getConnection();
   const { tenantId, prefix, count } = rows;
   await sql.execute(
     `insert into payment_order (id, tenant_id, order_ref, customer_ref, metadata, status, projection_version, workflow_started_at, created_at, updated_at)
-     select md5(?::text || n)::uuid, ?, ?::text || n, ?, '{}', 'ACTIVE', 1, now(), now(), now()
+     select ${uuidOf('?::text || n')}, ?, ?::text || n, ?, '{}', 'ACTIVE', 1, now(), now(), now()
      from generate_series(1, ?) n`,
     [`${tenantId}${prefix}`, tenantId, prefix, rows.customerRef ?? null, count],
   );
@@ -32,7 +35,7 @@ export async function insertInstructionRows(orm: MikroORM, rows: InstructionRows
     `insert into payment_instruction (id, order_id, tenant_id, position, instruction_ref, direction, amount_minor, currency, country,
        open_at, due_at, metadata, status, attempts, projection_version, settled_amount_minor, settled_at, provider_ref,
        app_id, payment_method, customer_ref)
-     select md5('i' || ?::text || n)::uuid, md5(?::text || n)::uuid, ?, 0, 'premium', 'DEBIT', 1000 + n, 'EUR', 'FR',
+     select ${uuidOf("'i' || ?::text || n")}, ${uuidOf('?::text || n')}, ?, 0, 'premium', 'DEBIT', 1000 + n, 'EUR', 'FR',
        due - interval '1 day', due, '{}', ?, 1, 1, case when settled is null then 0 else 1000 + n end, settled,
        case when settled is null then null else 'pay_' || n end, ?, 'CARD', ?
      from (select n, ${rows.dueAt} as due, ${rows.settledAt ?? 'null::timestamptz'} as settled from generate_series(1, ?) n) s`,
