@@ -6,7 +6,16 @@
 /** The base every layer may use: pure rules, settings, the logger. */
 const BASE = ['domain/', 'config.ts', 'logger.ts', 'observability/'];
 const BELOW_THE_WINGS = [...BASE, 'db/', 'apps/', 'temporal/', 'api/'];
-const SERVICE_CODE = [...BELOW_THE_WINGS, 'webhooks/', 'customers/', 'orders/', 'app/', 'worker/', 'client/'];
+const SERVICE_CODE = [
+  ...BELOW_THE_WINGS,
+  'webhooks/',
+  'customers/',
+  'orders/',
+  'reconciliation/',
+  'app/',
+  'worker/',
+  'client/',
+];
 
 const MAY_IMPORT = {
   'domain/': [],
@@ -22,6 +31,7 @@ const MAY_IMPORT = {
   'webhooks/': BELOW_THE_WINGS,
   'customers/': [...BELOW_THE_WINGS, 'webhooks/'],
   'orders/': [...BELOW_THE_WINGS, 'webhooks/', 'customers/'],
+  'reconciliation/': [...BELOW_THE_WINGS, 'webhooks/'],
   'app/': SERVICE_CODE,
   'worker/': SERVICE_CODE,
   'client/': BASE,

@@ -21,6 +21,8 @@ import { addSecurityKeyRoutes } from '../api/keys/routes.js';
 import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
 import { addOrderRoutes } from '../orders/http/order-routes.js';
 import { addInstructionRoutes } from '../orders/http/instruction-routes.js';
+import { addReconciliationRoutes } from '../reconciliation/http/routes.js';
+import { Reconciliation } from '../reconciliation/reconciliation.js';
 import { docsRouter } from '../api/system/docs.js';
 import { healthRouter } from '../api/system/health.js';
 import { metricsRouter } from '../api/system/metrics.js';
@@ -88,6 +90,7 @@ export function createApi(deps: ApiDependencies): Express {
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
   addInstructionRoutes(routes);
+  addReconciliationRoutes(routes, new Reconciliation({ orm, apps: deps.apps, secretBox, temporal, logger }));
   const mandates = new Mandates({ orm, temporal });
   addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), mandates, secretBox, apps: deps.apps });
   addWebhookRoutes(routes, {

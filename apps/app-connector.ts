@@ -1,4 +1,5 @@
 import type { InstalledApp } from '../domain/installed-app.js';
+import type { LedgerPage } from './provider-ledger.js';
 import type { HostedSession, HostedSessionRequest, MandateStatus, TokenisedInstrument } from '../domain/instrument.js';
 import { MANDATE_STATUSES } from '../domain/instrument.js';
 import type {
@@ -128,6 +129,15 @@ export interface AppConnector {
       installation: InstalledApp,
     ): MandateNews | undefined;
   };
+  /**
+   * The provider's own record of the payments made through this installation in a period, a page
+   * at a time: what reconciliation checks ours against. Apps whose provider keeps none leave it out.
+   */
+  ledger?(
+    period: { from: Date; to: Date },
+    cursor: string | undefined,
+    installation: InstalledApp,
+  ): Promise<LedgerPage>;
   /** Apps that settle later: whose payment a callback body concerns, or undefined if it is not one. */
   callbackReference?(rawBody: string): CallbackReference | undefined;
   /** Apps that settle later: the result in a callback, or undefined when its signature does not hold. */

@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'mandate.expired',
   'webhook.endpoint.disabled',
   'webhook.delivery.exhausted',
+  'reconciliation.mismatch',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

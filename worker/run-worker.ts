@@ -4,7 +4,8 @@ import { NativeConnection } from '@temporalio/worker';
 import got from 'got';
 import type { Logger } from 'pino';
 import { createAppRegistry, type AppRegistryConfig } from '../apps/app-registry.js';
-import type { MasterKeys } from '../db/secret-box.js';
+import { SecretBox, type MasterKeys } from '../db/secret-box.js';
+import { Reconciliation } from '../reconciliation/reconciliation.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createWorkers } from './create-worker.js';
@@ -42,13 +43,14 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   await registerSearchAttributes(clientConnection, options.namespace, ORDER_SEARCH_ATTRIBUTES);
   const client = new Client({ connection: clientConnection, namespace: options.namespace });
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
+  const apps = createAppRegistry(got, options.apps);
   const worker = await createWorkers({
     connection,
     namespace: options.namespace,
     orm: options.orm,
     webhookOrm: options.webhookOrm,
     databasePoolSize: options.databasePoolSize,
-    apps: createAppRegistry(got, options.apps),
+    apps,
     masterKeys: options.masterKeys,
     temporal: client,
     outboundUrls: options.apps.outboundUrls,
@@ -61,11 +63,19 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     graceMs: options.orphanOrderGraceMs,
   });
   const housekeeping = new Housekeeping(options.orm);
+  const reconciliation = new Reconciliation({
+    orm: options.orm,
+    apps,
+    secretBox: SecretBox.fromMasterKeys(options.masterKeys),
+    temporal: client,
+    logger: options.logger,
+  });
   const dispatcher = new DeliveryDispatcher(options.orm, client);
   const jobs = [
     new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
     new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
+    new Periodic('reconciliation', () => reconciliation.runScheduled(), 10 * 60_000, options.logger),
   ];
   for (const job of jobs) job.start();
   const done = worker.run().finally(async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkedLedgerPage } from '../provider-ledger.js';
 import type { Got, Response } from 'got';
 import { Webhook } from 'standardwebhooks';
 import {
@@ -106,6 +107,23 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         timeoutMs,
       );
       return checkedOutcome(answered(response), WHO);
+    },
+    async ledger(period, cursor, installation) {
+      const { url, timeoutMs } = settings(installation.configuration);
+      const query = new URLSearchParams({
+        from: period.from.toISOString(),
+        to: period.to.toISOString(),
+        ...(cursor ? { cursor } : {}),
+      });
+      const response = await send(
+        'GET',
+        `${url}/payments?${query.toString()}`,
+        randomUUID(),
+        '',
+        installation.secrets.signingSecret,
+        timeoutMs,
+      );
+      return checkedLedgerPage(answered(response), WHO);
     },
     async getStatus(providerRef, installation) {
       const { url, timeoutMs } = settings(installation.configuration);

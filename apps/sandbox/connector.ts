@@ -1,4 +1,5 @@
 import type { Got, Response } from 'got';
+import { checkedLedgerPage } from '../provider-ledger.js';
 import {
   callbackReferenceOf,
   finalResult,
@@ -138,6 +139,20 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
         }),
       );
       return toOutcome(answered(response));
+    },
+    async ledger(period, cursor, installation) {
+      const response = await bounded(
+        client.get<unknown>('v1/ledger', {
+          searchParams: {
+            appId,
+            from: period.from.toISOString(),
+            to: period.to.toISOString(),
+            ...(cursor ? { cursor } : {}),
+          },
+          headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
+        }),
+      );
+      return checkedLedgerPage(answered(response as Response<SandboxPayment>), WHO);
     },
     async getStatus(providerRef, installation) {
       const response = await bounded(

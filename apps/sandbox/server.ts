@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import {
   Ledger,
   type LedgerRecord,
   type PaymentRecord,
+  type PaymentStatus,
   type RefundRecord,
   type ReversalRecord,
   type SandboxPaymentRequest,
@@ -81,6 +82,59 @@ const refundRequestSchema = z.strictObject({
 }) satisfies z.ZodType<SandboxRefundRequest>;
 
 const ledgerFilterSchema = z.object({ tenantId: z.string().optional(), orderRef: z.string().optional() });
+const ledgerQuerySchema = z.object({
+  from: z.coerce.date(),
+  to: z.coerce.date(),
+  appId: z.string(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,9}$/)
+    .optional(),
+});
+/** Small enough that a page stays well inside what a merchant reads of one answer. */
+const LEDGER_PAGE = 100;
+
+/** A payment as the merchant's ledger shows it. */
+interface LedgerEntry {
+  providerRef: string;
+  direction: 'DEBIT' | 'CREDIT';
+  amountMinor: string;
+  currency: string;
+  status: PaymentStatus;
+  createdAt: string;
+}
+
+function ledgerEntryOf(payment: PaymentRecord): LedgerEntry {
+  return {
+    providerRef: payment.id,
+    direction: payment.request.direction,
+    amountMinor: payment.request.amountMinor,
+    currency: payment.request.currency,
+    status: payment.status,
+    createdAt: payment.createdAt,
+  };
+}
+
+const misreportSchema = z.union([
+  z.object({
+    providerRef: z.string(),
+    amountMinor: z.string().regex(/^\d+$/).optional(),
+    currency: z.string().length(3).optional(),
+    status: z.enum(['PENDING', 'SETTLED', 'DECLINED', 'RETURNED', 'CHARGED_BACK']).optional(),
+    omit: z.boolean().optional(),
+  }),
+  z.object({
+    phantom: z.object({
+      apiKey: z.string(),
+      appId: z.string(),
+      direction: z.enum(['DEBIT', 'CREDIT']),
+      amountMinor: z.string().regex(/^\d+$/),
+      currency: z.string().length(3),
+      status: z.enum(['PENDING', 'SETTLED', 'DECLINED', 'RETURNED', 'CHARGED_BACK']),
+      createdAt: z.iso.datetime(),
+    }),
+  }),
+]);
 
 /**
  * A fake payment service provider that behaves like a real one over HTTP: merchants authenticate
@@ -133,11 +187,55 @@ export function createSandboxApp({
     res.json({ items });
   });
 
+  // A test switch: the ledger the merchant reads (GET /v1/ledger) misreports a payment, leaves it
+  // out, or shows one that never happened, so that reconciliation can be seen to notice. In memory only.
+  const misreports = new Map<string, Partial<LedgerEntry> & { omit?: boolean }>();
+  const phantoms: (LedgerEntry & { apiKey: string; appId: string })[] = [];
+  app.post('/ledger/misreport', express.json(), (req, res) => {
+    const body = misreportSchema.safeParse(req.body);
+    if (!body.success) return refuse(res, 400, 'invalid_request');
+    if ('phantom' in body.data) {
+      const { apiKey, appId, ...entry } = body.data.phantom;
+      phantoms.push({ ...entry, apiKey, appId, providerRef: `pay_phantom_${randomBytes(6).toString('hex')}` });
+      return void res.status(201).json({ providerRef: phantoms.at(-1)!.providerRef });
+    }
+    const { providerRef, ...wrong } = body.data;
+    misreports.set(providerRef, wrong);
+    res.status(204).end();
+  });
+
   app.use('/v1', (req, res, next) => {
     if (apiKeyOf(req) === undefined) return refuse(res, 401, 'invalid_api_key');
     next();
   });
   app.use('/v1', express.json());
+
+  // The merchant's payments of one app made in [from, to), oldest first, a page at a time: what a
+  // merchant reconciles its own records against.
+  app.get('/v1/ledger', (req, res) => {
+    const query = ledgerQuerySchema.safeParse(req.query);
+    if (!query.success) return refuse(res, 400, 'invalid_request');
+    const { from, to, appId, cursor } = query.data;
+    const apiKey = merchantOf(req);
+    const inPeriod = (createdAt: string) => createdAt >= from.toISOString() && createdAt < to.toISOString();
+    const entries = [
+      ...ledger
+        .list()
+        .filter((p) => p.apiKey === apiKey && p.request.appId === appId && inPeriod(p.createdAt))
+        .flatMap((p): LedgerEntry[] => {
+          const wrong = misreports.get(p.id);
+          if (wrong?.omit) return [];
+          const { omit: _omit, ...fields } = wrong ?? {};
+          return [{ ...ledgerEntryOf(p), ...fields }];
+        }),
+      ...phantoms
+        .filter((p) => p.apiKey === apiKey && p.appId === appId && inPeriod(p.createdAt))
+        .map(({ apiKey: _key, appId: _app, ...entry }) => entry),
+    ];
+    const start = cursor ? Number(cursor) : 0;
+    const items = entries.slice(start, start + LEDGER_PAGE);
+    res.json({ items, nextCursor: start + LEDGER_PAGE < entries.length ? String(start + LEDGER_PAGE) : null });
+  });
 
   app.get('/v1/vouchers', (_req, res) => {
     res.json({ items: VOUCHER_CATALOG });

@@ -7,6 +7,7 @@ import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
 import { PaymentRefundSchema } from './payment-refund.js';
+import { ReconciliationItemSchema, ReconciliationRunSchema } from './reconciliation.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
 import { SchemeSchema } from './scheme.js';
 import { SchemeVersionSchema } from './scheme-version.js';
@@ -28,6 +29,13 @@ export { IdempotencyRecord } from './idempotency-record.js';
 export { PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
 export { PaymentRefund } from './payment-refund.js';
+export {
+  ReconciliationItem,
+  ReconciliationRun,
+  type MismatchKind,
+  type ReconciliationStatus,
+  type ReconciliationTrigger,
+} from './reconciliation.js';
 export { ProviderCallback } from './provider-callback.js';
 export { Scheme } from './scheme.js';
 export { SchemeVersion } from './scheme-version.js';
@@ -62,4 +70,6 @@ export const ALL_ENTITIES = [
   OrderEventSchema,
   WebhookDeliverySchema,
   WebhookAttemptSchema,
+  ReconciliationRunSchema,
+  ReconciliationItemSchema,
 ];

@@ -305,6 +305,25 @@ describe('tenant isolation', () => {
       expect(await search(a)).toContain('iso-order-only-a');
       expect(await search(b)).not.toContain('iso-order-only-a');
     },
+    // A's run first (made by the first check), then B at it by its id.
+    'POST /reconciliation/runs': async (a, b) => {
+      const period = { appId: 'SANDBOX_CARD', from: '2030-04-01T00:00:00Z', to: '2030-05-01T00:00:00Z' };
+      const mine = await a.client.request('POST', '/v1/reconciliation/runs', { body: period });
+      expect(mine.status).toBe(201);
+      aObjects.runId = mine.body.runId;
+      const theirs = await b.client.request('POST', '/v1/reconciliation/runs', { body: period });
+      expect(theirs.body.runId).not.toBe(aObjects.runId);
+      const listed = await a.client.request('GET', '/v1/reconciliation/runs');
+      expect(listed.body.items.map((r: any) => r.runId)).not.toContain(theirs.body.runId);
+    },
+    'GET /reconciliation/runs': async (_a, b) => {
+      const res = await b.client.request('GET', '/v1/reconciliation/runs');
+      expect(res.body.items.map((r: any) => r.runId)).not.toContain(aObjects.runId);
+    },
+    'GET /reconciliation/runs/:runId': (_a, b) =>
+      notFound(b.client.request('GET', `/v1/reconciliation/runs/${aObjects.runId}`)),
+    'GET /reconciliation/runs/:runId/items': (_a, b) =>
+      notFound(b.client.request('GET', `/v1/reconciliation/runs/${aObjects.runId}/items`)),
     'GET /exports/settlements': async (a, b) => {
       // A settlement of A's, in the period both ask for.
       await insertInstructionRows(system.orm, {
@@ -538,6 +557,7 @@ describe('tenant isolation', () => {
     deliveryId: '',
     eventIds: [] as string[],
     instrumentId: '',
+    runId: '',
   };
 
   function webhookIsolation(): Record<string, Check> {

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { RequestError } from 'got';
+import type { AppConnector } from '../apps/app-connector.js';
+import { MalformedAnswerError } from '../apps/provider-answer.js';
+import { ProviderRejectedError } from '../domain/payment-outcome.js';
+import type { ProviderPayment } from '../apps/provider-ledger.js';
+import {
+  AppInstallation,
+  ReconciliationItem,
+  ReconciliationRun,
+  type ReconciliationTrigger,
+} from '../db/entities/index.js';
+import { loadInstalledApp } from '../db/installed-apps.js';
+import type { SecretBox } from '../db/secret-box.js';
+import type { InstalledApp } from '../domain/installed-app.js';
+import { formatAmount } from '../domain/money.js';
+import { reconciliationMismatches } from '../observability/metrics.js';
+import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
+import { startDeliveries } from '../webhooks/start-deliveries.js';
+import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
+
+/** A ledger longer than this many pages is refused rather than read for ever. */
+const MAX_LEDGER_PAGES = 10_000;
+/** A day is reconciled this long after it ends: a payment settled at 23:59 has reached the read model by then. */
+const SETTLING_GRACE_MS = 3600_000;
+const DAY_MS = 86_400_000;
+
+export interface ReconciliationDependencies {
+  orm: MikroORM;
+  apps: Map<string, AppConnector>;
+  secretBox: SecretBox;
+  /** Starts the deliveries of the mismatch events (the dispatcher starts any it misses). */
+  temporal?: Client;
+  logger: Logger;
+}
+
+/**
+ * Reconciliation (ARCHITECTURE.md, "Reconciliation"): the provider's own record of a period's
+ * payments, read through the app's connector, compared with the read model. Each difference is
+ * kept as an item of the run, counted in `reconciliation_mismatches_total`, and told to the
+ * tenant as a `reconciliation.mismatch` event, in the transaction that ends the run.
+ */
+export class Reconciliation {
+  constructor(private readonly deps: ReconciliationDependencies) {}
+
+  /** Whether an app's provider keeps a ledger to reconcile against. */
+  reconcilable(appId: string): boolean {
+    return this.deps.apps.get(appId)?.ledger !== undefined;
+  }
+
+  /**
+   * Reconciles one installed app of a tenant over [from, to). A scheduled run names its day in
+   * `scheduleKey`; undefined when another process has that day's run already.
+   */
+  async run(
+    tenantId: string,
+    appId: string,
+    period: { from: Date; to: Date },
+    trigger: ReconciliationTrigger,
+    scheduleKey: string | null = null,
+  ): Promise<ReconciliationRun | undefined> {
+    const run = Object.assign(new ReconciliationRun(), {
+      id: randomUUID(),
+      tenantId,
+      appId,
+      periodFrom: period.from,
+      periodTo: period.to,
+      trigger,
+      scheduleKey,
+      createdAt: new Date(),
+    });
+    try {
+      await this.deps.orm.em.fork().persistAndFlush(run);
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) return undefined;
+      throw err;
+    }
+    const log = this.deps.logger.child({ tenantId, appId, runId: run.id });
+    let ours: OurPayment[];
+    let theirs: ProviderPayment[];
+    try {
+      const installation = await loadInstalledApp(this.deps.orm.em.fork(), this.deps.secretBox, tenantId, appId);
+      if (!installation) throw new NotReconcilable(`${appId} is not installed`);
+      theirs = await this.ledger(appId, period, installation);
+      ours = await this.ours(tenantId, appId, period, theirs);
+    } catch (err) {
+      // Said on the run, so that a day that could not be checked is not taken for a day without differences.
+      log.warn({ err }, 'reconciliation could not compare');
+      return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
+    }
+    const mismatches = comparePayments(ours, theirs);
+    const finished = await this.finish(run, { status: 'SUCCEEDED', compared: ours.length + theirs.length }, mismatches);
+    if (mismatches.length > 0) log.warn({ mismatches: mismatches.length }, 'reconciliation found differences');
+    return finished;
+  }
+
+  /**
+   * Every installed app with a ledger, for the last whole day (UTC) once it has settled: at most
+   * one run per app and day, whichever worker gets there first.
+   */
+  async runScheduled(now = new Date()): Promise<number> {
+    const dayEnd = new Date(Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS);
+    const period = { from: new Date(dayEnd.getTime() - DAY_MS), to: dayEnd };
+    const installed = await this.deps.orm.em
+      .fork()
+      .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
+    let runs = 0;
+    for (const { tenantId, appId } of installed) {
+      const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
+      if (await this.deps.orm.em.fork().count(ReconciliationRun, { tenantId, scheduleKey: key })) continue;
+      if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
+    }
+    return runs;
+  }
+
+  private async ledger(appId: string, period: { from: Date; to: Date }, installation: InstalledApp) {
+    const connector = this.deps.apps.get(appId);
+    if (!connector?.ledger) throw new NotReconcilable(`${appId} keeps no ledger to reconcile against`);
+    const payments: ProviderPayment[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
+      const answer = await connector.ledger(period, cursor, installation);
+      payments.push(...answer.items);
+      if (!answer.nextCursor) return payments;
+      cursor = answer.nextCursor;
+    }
+    throw new NotReconcilable(`the provider's ledger has more than ${MAX_LEDGER_PAGES} pages`);
+  }
+
+  /** Ours to compare: payments settled in the period, and any other the provider's ledger names. */
+  private async ours(
+    tenantId: string,
+    appId: string,
+    period: { from: Date; to: Date },
+    theirs: ProviderPayment[],
+  ): Promise<OurPayment[]> {
+    const rows = await this.deps.orm.em.getConnection().execute<
+      {
+        provider_ref: string;
+        order_ref: string;
+        instruction_ref: string;
+        direction: string;
+        amount_minor: string;
+        currency: string;
+        status: string;
+      }[]
+    >(
+      `select i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text as amount_minor, i.currency, i.status
+       from payment_instruction i join payment_order o on o.id = i.order_id
+       where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
+         and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (select jsonb_array_elements_text(?::jsonb)))`,
+      [tenantId, appId, period.from, period.to, JSON.stringify(theirs.map((t) => t.providerRef))],
+    );
+    return rows.map((r) => ({
+      providerRef: r.provider_ref,
+      orderRef: r.order_ref,
+      instructionRef: r.instruction_ref,
+      direction: r.direction,
+      amountMinor: r.amount_minor,
+      currency: r.currency,
+      status: r.status,
+    }));
+  }
+
+  private async finish(
+    run: ReconciliationRun,
+    outcome: Pick<ReconciliationRun, 'status'> & Partial<Pick<ReconciliationRun, 'compared' | 'failure'>>,
+    mismatches: Mismatch[] = [],
+  ): Promise<ReconciliationRun> {
+    const now = new Date();
+    const items = mismatches.map((m) =>
+      Object.assign(new ReconciliationItem(), {
+        id: randomUUID(),
+        runId: run.id,
+        tenantId: run.tenantId,
+        kind: m.kind,
+        providerRef: m.providerRef,
+        orderRef: m.ours?.orderRef ?? null,
+        instructionRef: m.ours?.instructionRef ?? null,
+        ours: m.ours ? shown(m.ours) : null,
+        theirs: m.theirs ? shown(m.theirs) : null,
+        createdAt: now,
+      }),
+    );
+    const deliveries = await this.deps.orm.em.fork().transactional(async (em) => {
+      const row = await em.findOneOrFail(ReconciliationRun, run.id);
+      Object.assign(row, outcome, { mismatches: items.length, finishedAt: now });
+      for (const item of items) em.persist(item);
+      await em.flush();
+      Object.assign(run, row);
+      return recordEvents(
+        em,
+        run.tenantId,
+        items.map((item) =>
+          tenantEvent('reconciliation.mismatch', `reconciliation:${item.id}`, run.tenantId, now, {
+            runId: run.id,
+            appId: run.appId,
+            period: { from: run.periodFrom.toISOString(), to: run.periodTo.toISOString() },
+            kind: item.kind,
+            providerRef: item.providerRef,
+            orderRef: item.orderRef,
+            instructionRef: item.instructionRef,
+            ours: item.ours,
+            theirs: item.theirs,
+          }),
+        ),
+      );
+    });
+    for (const item of items) reconciliationMismatches.inc({ app: run.appId, kind: item.kind });
+    if (this.deps.temporal && deliveries.length > 0)
+      await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
+    return run;
+  }
+}
+
+/**
+ * Why a run failed, in words safe to show the tenant: what the provider answered (or that it did
+ * not), never a database error's text, which carries the statement and its values.
+ */
+function failureOf(err: unknown): string {
+  if (err instanceof ProviderRejectedError || err instanceof MalformedAnswerError) return err.message.slice(0, 500);
+  if (err instanceof RequestError) return `the provider did not answer (${err.code})`;
+  if (err instanceof NotReconcilable) return err.message;
+  return 'an internal error; it has been logged';
+}
+
+/** An app that cannot be reconciled (not installed, or its provider keeps no ledger). */
+class NotReconcilable extends Error {}
+
+/** A payment as an item shows it: its money as a decimal amount, never minor units to misread. */
+function shown(payment: OurPayment | ProviderPayment): Record<string, string> {
+  let amount: string;
+  try {
+    amount = formatAmount(BigInt(payment.amountMinor), payment.currency);
+  } catch {
+    // A currency the provider names and we do not know: its figure as sent.
+    amount = `${payment.amountMinor} minor units`;
+  }
+  return {
+    direction: payment.direction,
+    amount,
+    currency: payment.currency,
+    status: payment.status,
+  };
+}

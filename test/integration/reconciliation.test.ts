@@ -1,0 +1,242 @@
+// Reconciliation (ARCHITECTURE.md, "Reconciliation"): the provider's own ledger of a period against
+// our instructions, every difference kept, counted and told; the sandbox misreports on request.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import got from 'got';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppRegistry } from '../../apps/app-registry.js';
+import { PaymentInstruction, ReconciliationRun } from '../../db/entities/index.js';
+import { openDatabase } from '../../db/orm.js';
+import { SecretBox } from '../../db/secret-box.js';
+import { Reconciliation } from '../../reconciliation/reconciliation.js';
+import { eventually } from '../support/eventually.js';
+import { freshDatabase } from '../support/fresh-database.js';
+import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { createTenantRows } from '../support/tenant-rows.js';
+
+let system: TestSystem;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  system = await startSystem();
+  tenant = await system.newTenant();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+/** A card payment due now, paid: its instruction row once SETTLED. */
+async function paid(orderRef: string, amount = '10.00'): Promise<PaymentInstruction> {
+  const now = Date.now();
+  const res = await tenant.client.request('POST', '/v1/order-management', {
+    body: {
+      orderRef,
+      instructions: [
+        {
+          instructionRef: 'i1',
+          direction: 'DEBIT',
+          amount,
+          currency: 'EUR',
+          country: 'FR',
+          openDate: new Date(now - 1000).toISOString(),
+          dueDate: new Date(now + 500).toISOString(),
+          financialInstrumentId: 'card_visa_4242',
+        },
+      ],
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return eventually(
+    () =>
+      system.orm.em
+        .fork()
+        .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'i1' }),
+    (row) => row?.status === 'SETTLED',
+    { what: `${orderRef} settled` },
+  ) as Promise<PaymentInstruction>;
+}
+
+const around = (minutes: number) => ({
+  from: new Date(Date.now() - minutes * 60_000).toISOString(),
+  to: new Date(Date.now() + minutes * 60_000).toISOString(),
+});
+
+async function misreport(body: object): Promise<{ providerRef?: string }> {
+  const res = await fetch(`${system.sandbox.url}/ledger/misreport`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBeLessThan(300);
+  return res.status === 201 ? ((await res.json()) as { providerRef: string }) : {};
+}
+
+async function mismatchCount(kind: string): Promise<number> {
+  const text = await (await fetch(`${system.api.url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`reconciliation_mismatches_total{app="SANDBOX_CARD",kind="${kind}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('reconciliation', () => {
+  it('finds nothing to say of a period where the provider and we agree', async () => {
+    await paid('rec-a');
+    await paid('rec-b', '12.34');
+    const res = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', ...around(10) },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({ appId: 'SANDBOX_CARD', trigger: 'REQUESTED', status: 'SUCCEEDED', mismatches: 0 });
+    // Both payments, on both sides.
+    expect(res.body.compared).toBe(4);
+    const items = await tenant.client.request('GET', `/v1/reconciliation/runs/${res.body.runId}/items`);
+    expect(items.body).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('records, counts and tells a payment misreported, missing, returned or never ours', async () => {
+    const amountWrong = await paid('rec-amount');
+    const omitted = await paid('rec-missing');
+    const returned = await paid('rec-status');
+    await misreport({ providerRef: amountWrong.providerRef, amountMinor: '999' });
+    await misreport({ providerRef: omitted.providerRef, omit: true });
+    await misreport({ providerRef: returned.providerRef, status: 'CHARGED_BACK' });
+    const { providerRef: phantom } = await misreport({
+      phantom: {
+        apiKey: tenant.sandboxApiKey,
+        appId: 'SANDBOX_CARD',
+        direction: 'DEBIT',
+        amountMinor: '5000',
+        currency: 'EUR',
+        status: 'SETTLED',
+        createdAt: new Date().toISOString(),
+      },
+    });
+    const before = Object.fromEntries(
+      await Promise.all(['amount', 'missing', 'status', 'extra'].map(async (k) => [k, await mismatchCount(k)])),
+    );
+
+    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', ...around(10) },
+    });
+    expect(run.status).toBe(201);
+    expect(run.body).toMatchObject({ status: 'SUCCEEDED', mismatches: 4 });
+    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items`)).body.items;
+    const byKind = Object.fromEntries(items.map((i: { kind: string }) => [i.kind, i]));
+    expect(Object.keys(byKind).sort()).toEqual(['amount', 'extra', 'missing', 'status']);
+    expect(byKind.amount).toMatchObject({
+      providerRef: amountWrong.providerRef,
+      orderRef: 'rec-amount',
+      instructionRef: 'i1',
+      ours: { amount: '10.00', currency: 'EUR', status: 'SETTLED' },
+      theirs: { amount: '9.99', currency: 'EUR', status: 'SETTLED' },
+    });
+    expect(byKind.missing).toMatchObject({ providerRef: omitted.providerRef, orderRef: 'rec-missing', theirs: null });
+    expect(byKind.status).toMatchObject({
+      orderRef: 'rec-status',
+      ours: { status: 'SETTLED' },
+      theirs: { status: 'CHARGED_BACK' },
+    });
+    expect(byKind.extra).toMatchObject({
+      providerRef: phantom,
+      orderRef: null,
+      ours: null,
+      theirs: { amount: '50.00' },
+    });
+
+    for (const kind of ['amount', 'missing', 'status', 'extra'])
+      expect(await mismatchCount(kind)).toBe(before[kind] + 1);
+    const events = await eventually(
+      async () =>
+        (await tenant.client.request('GET', '/v1/events?limit=100')).body.items as { type: string; data?: any }[],
+      (list) => list.filter((e) => e.type === 'reconciliation.mismatch').length === 4,
+      { what: 'four reconciliation.mismatch events' },
+    );
+    expect(events.filter((e) => e.type === 'reconciliation.mismatch').length).toBe(4);
+
+    // The run is listed, newest first; another tenant sees none of it.
+    const runs = await tenant.client.request('GET', '/v1/reconciliation/runs');
+    expect(runs.body.items[0]).toMatchObject({ runId: run.body.runId, mismatches: 4 });
+    const other = await system.newTenant();
+    expect((await other.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items`)).status).toBe(404);
+  });
+
+  it('says so when the provider’s ledger cannot be read, and refuses an app or period it cannot reconcile', async () => {
+    const stranger = await system.newTenant();
+    // The installation's key is one the sandbox has never seen: the ledger answers, empty.
+    const empty = await stranger.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', ...around(10) },
+    });
+    expect(empty.body).toMatchObject({ status: 'SUCCEEDED', compared: 0, mismatches: 0 });
+
+    const notInstalled = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'HTTP_CONNECTOR', ...around(10) },
+    });
+    expect(notInstalled.status).toBe(400);
+    expect(notInstalled.body.errors).toEqual([expect.objectContaining({ path: 'appId', code: 'app_not_installed' })]);
+    const tooLong = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', from: '2030-01-01T00:00:00Z', to: '2030-03-01T00:00:00Z' },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errors).toEqual([expect.objectContaining({ path: 'to', code: 'invalid_period' })]);
+
+    // A provider that does not answer: a FAILED run saying why, not a day without differences.
+    const unreachable = new Reconciliation({
+      orm: system.orm,
+      apps: createAppRegistry(got, {
+        sandboxUrl: 'http://127.0.0.1:9',
+        callbackBaseUrl: system.api.url,
+        outboundUrls: { allowLoopbackHttp: true },
+      }),
+      secretBox: SecretBox.fromMasterKeys(system.masterKeys),
+      logger: pino({ level: 'silent' }),
+    });
+    const failed = await unreachable.run(
+      tenant.tenantId,
+      'SANDBOX_CARD',
+      { from: new Date(0), to: new Date() },
+      'REQUESTED',
+    );
+    expect(failed).toMatchObject({ status: 'FAILED', mismatches: 0 });
+    expect(failed!.failure).toBeTruthy();
+  });
+
+  it('runs each installed app’s last whole day once, whichever worker asks first', async () => {
+    const db = await freshDatabase();
+    let orm: MikroORM | undefined;
+    try {
+      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+      const { tenantId } = await createTenantRows(orm, system.masterKeys);
+      const worker = () =>
+        new Reconciliation({
+          orm: orm!,
+          apps: createAppRegistry(got, {
+            sandboxUrl: system.sandbox.url,
+            callbackBaseUrl: system.api.url,
+            outboundUrls: { allowLoopbackHttp: true },
+          }),
+          secretBox: SecretBox.fromMasterKeys(system.masterKeys),
+          logger: pino({ level: 'silent' }),
+        });
+      const now = new Date('2027-06-15T01:30:00Z');
+      // Two workers at once: each app's day is run by one of them.
+      const [a, b] = await Promise.all([worker().runScheduled(now), worker().runScheduled(now)]);
+      expect(a + b).toBe(3);
+      expect(await worker().runScheduled(new Date('2027-06-15T23:00:00Z'))).toBe(0);
+      const runs = await orm.em.fork().find(ReconciliationRun, { tenantId }, { orderBy: { appId: 'asc' } });
+      expect(runs.map((r) => [r.appId, r.scheduleKey, r.trigger, r.status])).toEqual([
+        ['SANDBOX_BANK', 'SANDBOX_BANK:2027-06-14', 'SCHEDULED', 'SUCCEEDED'],
+        ['SANDBOX_CARD', 'SANDBOX_CARD:2027-06-14', 'SCHEDULED', 'SUCCEEDED'],
+        ['SANDBOX_VOUCHERS', 'SANDBOX_VOUCHERS:2027-06-14', 'SCHEDULED', 'SUCCEEDED'],
+      ]);
+      expect(runs[0].periodFrom.toISOString()).toBe('2027-06-14T00:00:00.000Z');
+      expect(runs[0].periodTo.toISOString()).toBe('2027-06-15T00:00:00.000Z');
+      // A day is run an hour after it ends, not before.
+      expect(await worker().runScheduled(new Date('2027-06-16T00:30:00Z'))).toBe(0);
+      expect(await worker().runScheduled(new Date('2027-06-16T01:30:00Z'))).toBe(3);
+    } finally {
+      await orm?.close();
+      await db.drop();
+    }
+  });
+});

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { ProviderPayment } from '../../apps/provider-ledger.js';
+import { comparePayments, type OurPayment } from '../../reconciliation/compare.js';
+
+const ours = (providerRef: string, fields: Partial<OurPayment> = {}): OurPayment => ({
+  providerRef,
+  orderRef: 'o',
+  instructionRef: providerRef,
+  direction: 'DEBIT',
+  amountMinor: '1000',
+  currency: 'EUR',
+  status: 'SETTLED',
+  ...fields,
+});
+const theirs = (providerRef: string, fields: Partial<ProviderPayment> = {}): ProviderPayment => ({
+  providerRef,
+  direction: 'DEBIT',
+  amountMinor: '1000',
+  currency: 'EUR',
+  status: 'SETTLED',
+  createdAt: '2027-01-01T00:00:00Z',
+  ...fields,
+});
+const kinds = (o: OurPayment[], t: ProviderPayment[]) => comparePayments(o, t).map((m) => `${m.kind}:${m.providerRef}`);
+
+describe('comparing our payments with a provider’s ledger', () => {
+  it('finds nothing where both agree, returns included', () => {
+    expect(
+      kinds([ours('a'), ours('b', { status: 'RETURNED' })], [theirs('a'), theirs('b', { status: 'RETURNED' })]),
+    ).toEqual([]);
+    expect(kinds([ours('c', { status: 'RETURNED' })], [theirs('c', { status: 'CHARGED_BACK' })])).toEqual([]);
+  });
+
+  it('names a currency before an amount, and a status beside either', () => {
+    expect(kinds([ours('a')], [theirs('a', { currency: 'GBP', amountMinor: '5' })])).toEqual(['currency:a']);
+    expect(kinds([ours('a')], [theirs('a', { amountMinor: '999', status: 'RETURNED' })])).toEqual([
+      'amount:a',
+      'status:a',
+    ]);
+    expect(kinds([ours('a', { status: 'FAILED' })], [theirs('a')])).toEqual(['status:a']);
+  });
+
+  it('waits for a payment still moving on either side', () => {
+    expect(kinds([ours('a', { status: 'PROCESSING' })], [theirs('a')])).toEqual([]);
+    expect(kinds([ours('a')], [theirs('a', { status: 'PENDING' })])).toEqual([]);
+  });
+
+  it('holds the provider to money kept: a declined or returned payment of no instruction is nothing', () => {
+    expect(kinds([], [theirs('x', { status: 'DECLINED' }), theirs('y', { status: 'RETURNED' }), theirs('z')])).toEqual([
+      'extra:z',
+    ]);
+    // Ours without the provider's record: only money we think moved is missing.
+    expect(kinds([ours('m'), ours('n', { status: 'LATE' })], [])).toEqual(['missing:m']);
+  });
+});
