@@ -27,6 +27,7 @@ import { docsRouter } from '../api/system/docs.js';
 import { healthRouter } from '../api/system/health.js';
 import { metricsRouter } from '../api/system/metrics.js';
 import { requestMetrics } from '../api/http/request-metrics.js';
+import { requestTracing } from '../api/http/request-tracing.js';
 import { registerInstructionGauges } from '../orders/instruction-gauges.js';
 import { registerDeliveryGauges } from '../webhooks/delivery-gauges.js';
 import { addTenantRoutes } from '../api/tenants/routes.js';
@@ -165,6 +166,7 @@ export function createApi(deps: ApiDependencies): Express {
     }),
   );
   app.use(refuseUnstorableStrings);
+  app.use(requestTracing);
 
   app.use(healthRouter(orm, temporal));
   app.use(metricsRouter({ token: settings.metricsToken, sdkMetricsUrl: deps.sdkMetricsUrl }));

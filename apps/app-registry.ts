@@ -1,4 +1,5 @@
 import type { Got } from 'got';
+import { tracedGot } from '../observability/tracing.js';
 import type { Config } from '../config.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import type { AppConnector } from './app-connector.js';
@@ -26,7 +27,9 @@ export function appRegistryConfig(
 }
 
 /** The connectors of every app the marketplace ships, by appId. */
-export function createAppRegistry(http: Got, config: AppRegistryConfig): Map<string, AppConnector> {
+export function createAppRegistry(untraced: Got, config: AppRegistryConfig): Map<string, AppConnector> {
+  // Each call to a provider is a span of the activity (or request) that made it, when tracing is on.
+  const http = tracedGot(untraced);
   const connectors = [
     ...createSandboxConnectors(http, {
       baseUrl: config.sandboxUrl,

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@temporalio/client';
+import { clientTracing, startTracing } from '../observability/tracing.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startApiServer } from '../app/server.js';
 import { appRegistryConfig, createAppRegistry } from '../apps/app-registry.js';
@@ -25,6 +26,7 @@ import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js
 const config = loadConfig({ ALLOW_LOOPBACK_HTTP: 'true', ...process.env });
 const logger = createLogger('start', config.logLevel, config.logFormat);
 const workerLogger = createLogger('worker', config.logLevel, config.logFormat);
+const tracing = startTracing('payment-scheduler', config.otelEndpoint);
 const stops: (() => Promise<unknown>)[] = [];
 
 async function main() {
@@ -109,6 +111,7 @@ async function main() {
     masterKeys,
     orphanOrderGraceMs: config.orphanOrderGraceMs,
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    tracing,
   });
   stops.unshift(() => worker.stop());
 
@@ -116,7 +119,11 @@ async function main() {
   const apiLogger = createLogger('api', 'warn', config.logFormat);
   const connection = await connectApiToTemporal(temporalAddress);
   stops.unshift(() => connection.close());
-  const temporal = new Client({ connection, namespace: config.temporalNamespace });
+  const temporal = new Client({
+    connection,
+    namespace: config.temporalNamespace,
+    ...clientTracing(tracing),
+  });
   const api = await startApiServer(
     {
       orm,
@@ -157,6 +164,7 @@ async function shutdown(code: number) {
   for (const stop of stops) {
     await stop().catch((err) => logger.warn({ err }, 'error while stopping'));
   }
+  await tracing?.shutdown();
   process.exit(code);
 }
 process.once('SIGINT', () => void shutdown(0));

@@ -1,4 +1,12 @@
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Context as ActivityContext } from '@temporalio/activity';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
+import type { Tracing } from '../observability/tracing.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import {
@@ -44,6 +52,8 @@ export interface WorkerDependencies {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Order workflows kept in memory between their tasks (default DEFAULT_MAX_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
+  /** Set: workflows and activities are traced (Temporal's OpenTelemetry interceptors), exported through it. */
+  tracing?: Tracing;
 }
 
 /**
@@ -62,14 +72,25 @@ export interface PaymentWorkers {
   isRunning(): boolean;
 }
 
+/** Temporal's workflow interceptors for OpenTelemetry: bundled with the workflows when tracing is on. */
+const TRACING_WORKFLOW_INTERCEPTORS = createRequire(import.meta.url).resolve(
+  '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors',
+);
+
 /**
  * `logger` receives webpack's progress lines (tests pass a quiet one); by default the SDK's own
- * logger, so they follow its level instead of printing webpack's whole module listing.
+ * logger, so they follow its level instead of printing webpack's whole module listing. `traced`:
+ * with the tracing interceptors (they add headers and sink calls, no command: histories replay the same).
  */
 export function bundlePaymentWorkflows(
   logger: Logger = Runtime.instance().logger,
+  traced = false,
 ): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger,
+    ...(traced ? { workflowInterceptorModules: [TRACING_WORKFLOW_INTERCEPTORS] } : {}),
+  });
 }
 
 /**
@@ -78,7 +99,7 @@ export function bundlePaymentWorkflows(
  * slow endpoint nor a tenant's slow provider can ever take a payment's place.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
-  const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows());
+  const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows(undefined, deps.tracing !== undefined));
   const activities = createActivities({
     orm: deps.orm,
     webhookOrm: deps.webhookOrm,
@@ -87,7 +108,21 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     temporal: deps.temporal,
     outboundUrls: deps.outboundUrls,
   });
-  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities };
+  const traced = deps.tracing
+    ? {
+        interceptors: {
+          workflowModules: [TRACING_WORKFLOW_INTERCEPTORS],
+          activity: [
+            (ctx: ActivityContext) => ({
+              inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+              outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+            }),
+          ],
+        },
+        sinks: { exporter: makeWorkflowExporter(deps.tracing.spanProcessor, deps.tracing.resource) },
+      }
+    : {};
+  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities, ...traced };
   const payments = await Worker.create({
     ...common,
     taskQueue: PAYMENTS_TASK_QUEUE,
@@ -99,6 +134,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     connection: deps.connection,
     namespace: deps.namespace,
     activities,
+    ...(deps.tracing ? { interceptors: { activity: traced.interceptors!.activity } } : {}),
     taskQueue: tenantHostedQueue(PAYMENTS_TASK_QUEUE),
     maxConcurrentActivityTaskExecutions: TENANT_HOSTED_CONCURRENCY,
   });

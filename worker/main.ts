@@ -6,9 +6,11 @@ import { createLogger } from '../logger.js';
 import { freePort } from '../observability/free-port.js';
 import { startWorkerMetricsServer } from './metrics-server.js';
 import { startWorkerProcess } from './run-worker.js';
+import { startTracing } from '../observability/tracing.js';
 import { installSdkLogger } from './sdk-logger.js';
 
 const config = loadConfig();
+const tracing = startTracing('payment-scheduler-worker', config.otelEndpoint);
 const logger = createLogger('worker', config.logLevel, config.logFormat);
 // The SDK's metrics on a loopback port of their own, served with ours on WORKER_METRICS_PORT.
 const sdkMetricsAddress = config.workerMetricsPort === undefined ? undefined : `127.0.0.1:${await freePort()}`;
@@ -30,6 +32,7 @@ const worker = await startWorkerProcess({
   masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
   orphanOrderGraceMs: config.orphanOrderGraceMs,
   maxCachedWorkflows: config.workerMaxCachedWorkflows,
+  tracing,
 });
 const metrics =
   config.workerMetricsPort === undefined
@@ -53,5 +56,6 @@ async function shutDown(signal: NodeJS.Signals): Promise<void> {
   await metrics?.close();
   await orm.close();
   await webhookOrm.close();
+  await tracing?.shutdown();
   process.exit(0);
 }

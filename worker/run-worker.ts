@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
+import { clientTracing, type Tracing } from '../observability/tracing.js';
 import { NativeConnection } from '@temporalio/worker';
 import got from 'got';
 import type { Logger } from 'pino';
@@ -26,6 +27,8 @@ export interface WorkerProcessOptions {
   masterKeys: MasterKeys;
   orphanOrderGraceMs: number;
   maxCachedWorkflows?: number;
+  /** Set: workflows, activities and the workflows this process starts are traced. */
+  tracing?: Tracing;
 }
 
 export interface RunningWorker {
@@ -41,7 +44,11 @@ export interface RunningWorker {
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<RunningWorker> {
   const clientConnection = await Connection.connect({ address: options.temporalAddress });
   await registerSearchAttributes(clientConnection, options.namespace, ORDER_SEARCH_ATTRIBUTES);
-  const client = new Client({ connection: clientConnection, namespace: options.namespace });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: options.namespace,
+    ...clientTracing(options.tracing),
+  });
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
   const apps = createAppRegistry(got, options.apps);
   const worker = await createWorkers({
@@ -55,6 +62,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     temporal: client,
     outboundUrls: options.apps.outboundUrls,
     maxCachedWorkflows: options.maxCachedWorkflows,
+    tracing: options.tracing,
   });
   const reconciler = new OrphanOrderReconciler({
     orm: options.orm,
