@@ -161,28 +161,28 @@ describe('a traced order', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     await eventually(
       () =>
-        system.orm.em
-          .fork()
-          .findOne(PaymentInstruction, {
-            tenantId: tenant.tenantId,
-            order: { orderRef: 'traced' },
-            instructionRef: 'i1',
-          }),
+        system.orm.em.fork().findOne(PaymentInstruction, {
+          tenantId: tenant.tenantId,
+          order: { orderRef: 'traced' },
+          instructionRef: 'i1',
+        }),
       (row) => row?.status === 'SETTLED',
       { what: 'the traced payout settled', timeoutMs: 60_000 },
     );
     // The request's server span, and every span of its trace once the provider's call is among them.
     const request = await eventually(
-      async () => received.find((s) => s.name === 'POST /v1/order-management' && s.kind === 2),
+      () => Promise.resolve(received.find((s) => s.name === 'POST /v1/order-management' && s.kind === 2)),
       (span) => span !== undefined,
       { what: 'the request’s span', timeoutMs: 30_000 },
     );
     const trace = () => received.filter((s) => s.traceId === request!.traceId);
     // The provider's call under the payment activity, once the workflow's own spans are in too (at its end).
     const providerCall = await eventually(
-      async () =>
-        trace().find(
-          (s) => s.kind === 3 && s.name.startsWith('POST ') && parentOf(s)?.name === 'RunActivity:executePayment',
+      () =>
+        Promise.resolve(
+          trace().find(
+            (s) => s.kind === 3 && s.name.startsWith('POST ') && parentOf(s)?.name === 'RunActivity:executePayment',
+          ),
         ),
       (span) => span !== undefined && trace().some((s) => s.name.startsWith('RunWorkflow:')),
       { what: 'the provider call’s span, and the workflow’s', timeoutMs: 30_000 },
