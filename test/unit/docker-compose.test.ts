@@ -16,6 +16,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string | string[] };
   configs?: { source: string; target: string }[];
+  volumes?: string[];
 }
 
 interface Compose {
@@ -172,5 +173,28 @@ describe('docker-compose.yml', () => {
       expect(probe(service), name).toMatch(probesAt(name, '\\d+'));
       expect(probe(service), name).not.toMatch(/127\.0\.0\.1|localhost|\[::1\]|0\.0\.0\.0/);
     }
+  });
+});
+
+describe('the compose stack’s operations', () => {
+  const scrapes = parse(readFileSync(new URL('../../ops/prometheus/prometheus.yml', import.meta.url), 'utf8')) as {
+    scrape_configs: { static_configs: { targets: string[] }[] }[];
+  };
+  const targets = scrapes.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+
+  it('has Prometheus scrape the api and the worker where they serve their metrics', () => {
+    expect(targets).toEqual(['api:3000', `worker:${services.worker.environment!.WORKER_METRICS_PORT}`]);
+    expect(services.api.command).toContain('app/main.ts');
+    expect(services.prometheus.volumes).toContain('./ops/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+  });
+
+  it('has Grafana provision the dashboard of ops/grafana on Prometheus, both on the host’s loopback', () => {
+    for (const volume of services.grafana.volumes ?? []) {
+      const [source] = volume.split(':');
+      expect(() => readFileSync(new URL(`../../${source}`, import.meta.url)), source).not.toThrow();
+    }
+    expect(services.grafana.volumes?.some((v) => v.includes('payment-scheduler-dashboard.json'))).toBe(true);
+    for (const name of ['prometheus', 'grafana'])
+      for (const port of services[name].ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
   });
 });
