@@ -66,6 +66,7 @@ export interface ApiDependencies {
 }
 
 const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const routeOf = (res: unknown) => (res as express.Response).locals.route ?? '(no route)';
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger, settings } = deps;
@@ -145,11 +146,11 @@ export function createApi(deps: ApiDependencies): Express {
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-      // The route as declared, not the address: the line says what was asked without repeating every ref.
+      // The route as declared, never the address: a line says what was asked without repeating what
+      // was in it (a reference, or a card number someone put in a URL).
       customSuccessMessage: (req, res, ms) =>
-        `${req.method} ${(res as express.Response).locals.route ?? req.url} ${res.statusCode} ${Math.round(ms)} ms`,
-      customErrorMessage: (req, res) =>
-        `${req.method} ${(res as express.Response).locals.route ?? req.url} ${res.statusCode}`,
+        `${req.method} ${routeOf(res)} → ${res.statusCode} in ${Math.round(ms)} ms`,
+      customErrorMessage: (req, res) => `${req.method} ${routeOf(res)} → ${res.statusCode}`,
       // Probes and scrapes come every few seconds: logged only when they fail.
       autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),

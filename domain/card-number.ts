@@ -5,7 +5,7 @@
 const CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
 /** The same in a log line, where a URL may hold it encoded (`%20`, `+`, `%2D` between the digits). */
 const LOGGED_CANDIDATE = /(?<![\d])\d(?:(?:[ +-]|%20|%2[dD])?\d){12,18}(?![\d])/g;
-const SEPARATORS = /[ +-]|%20|%2[dD]/g;
+const SEPARATOR = /[ +-]|%20|%2[dD]/;
 /**
  * A UUID's groups are digits and dashes often enough (8-4-4-4-12) to read as a dashed card number
  * one time in a few thousand: every id of this API is one, so UUIDs are not read for card numbers.
@@ -27,12 +27,30 @@ export function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/**
+ * Whether a run of digit groups holds a card number: all of it, or any run of whole groups in it of
+ * 13 to 19 digits. `4242424242424242 400` (a card number, then a status code) fails the check as a
+ * whole, but holds one.
+ */
+function holdsCard(candidate: string, separators: RegExp): boolean {
+  const groups = candidate.split(separators);
+  for (let first = 0; first < groups.length; first++) {
+    let digits = '';
+    for (let last = first; last < groups.length; last++) {
+      digits += groups[last];
+      if (digits.length > 19) break;
+      if (digits.length >= 13 && passesLuhn(digits)) return true;
+    }
+  }
+  return false;
+}
+
 /** The card numbers a text holds (as written), if any: 13–19 digits passing the Luhn check. */
 export function cardNumbersIn(text: string): string[] {
   if (text.length < 13) return [];
   const found: string[] = [];
   for (const match of withoutUuids(text).matchAll(CANDIDATE)) {
-    if (passesLuhn(match[0].replace(/[ -]/g, ''))) found.push(match[0]);
+    if (holdsCard(match[0], /[ -]/)) found.push(match[0]);
   }
   return found;
 }
@@ -56,7 +74,7 @@ export function maskCardNumbers(text: string): string {
     const candidate = match[0];
     const offset = match.index;
     const jsonNumber = text.slice(Math.max(0, offset - 2), offset) === '":' && /^\d+$/.test(candidate);
-    if (jsonNumber || !passesLuhn(candidate.replace(SEPARATORS, ''))) continue;
+    if (jsonNumber || !holdsCard(candidate, SEPARATOR)) continue;
     masked += `${text.slice(from, offset)}[card number]`;
     from = offset + candidate.length;
   }

@@ -39,6 +39,10 @@ describe('what looks like a card number', () => {
     // References and dates are not cards.
     expect(cardNumbersIn('order-2027-01-31 premium-12 9f1c2e0a-7d4b-4c1e-9a55-0b6f3e2d1c4a')).toEqual([]);
     expect(maskCardNumbers('GET /v1/x/4242424242424242?y=1')).toBe('GET /v1/x/[card number]?y=1');
+    // Followed by other digits after a space (a status code): the run as a whole fails the check, but holds a card.
+    expect(maskCardNumbers('GET /v1/x/4242424242424242 400')).toBe('GET /v1/x/[card number]');
+    expect(cardNumbersIn('card 4242 4242 4242 4242 12')).toEqual(['4242 4242 4242 4242 12']);
+    expect(cardNumbersIn('call 0800 123 4567 or 0800 765 4321')).toEqual([]);
     expect(maskCardNumbers('?note=4000%200566%205566%205556&a=4111+1111+1111+1111')).toBe(
       '?note=[card number]&a=[card number]',
     );
