@@ -102,7 +102,7 @@ export class Reconciliation {
    * Every installed app with a ledger, for the last whole day (UTC) once it has settled: at most
    * one run per app and day, whichever worker gets there first.
    */
-  async runScheduled(now = new Date()): Promise<number> {
+  async runScheduled(now = new Date(), signal?: AbortSignal): Promise<number> {
     const dayEnd = new Date(Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS);
     const period = { from: new Date(dayEnd.getTime() - DAY_MS), to: dayEnd };
     const installed = await this.deps.orm.em
@@ -110,6 +110,8 @@ export class Reconciliation {
       .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
     let runs = 0;
     for (const { tenantId, appId } of installed) {
+      // A worker shutting down leaves the rest of the day's runs to the next worker (or its own next start).
+      if (signal?.aborted) break;
       const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
       if (await this.deps.orm.em.fork().count(ReconciliationRun, { tenantId, scheduleKey: key })) continue;
       if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;

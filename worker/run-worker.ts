@@ -83,7 +83,12 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
     new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
-    new Periodic('reconciliation', () => reconciliation.runScheduled(), 10 * 60_000, options.logger),
+    new Periodic(
+      'reconciliation',
+      (signal) => reconciliation.runScheduled(new Date(), signal),
+      10 * 60_000,
+      options.logger,
+    ),
   ];
   for (const job of jobs) job.start();
   const done = worker.run().finally(async () => {

@@ -219,6 +219,8 @@ describe('reconciliation', () => {
           logger: pino({ level: 'silent' }),
         });
       const now = new Date('2027-06-15T01:30:00Z');
+      // A worker shutting down starts no run.
+      expect(await worker().runScheduled(now, AbortSignal.abort())).toBe(0);
       // Two workers at once: each app's day is run by one of them.
       const [a, b] = await Promise.all([worker().runScheduled(now), worker().runScheduled(now)]);
       expect(a + b).toBe(3);
