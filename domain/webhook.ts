@@ -26,6 +26,17 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** The events that tell an instruction entered a status (the status is the event's instruction's). */
+export const INSTRUCTION_STATUS_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
+  'instruction.opened',
+  'instruction.processing',
+  'instruction.settled',
+  'instruction.late',
+  'instruction.failed',
+  'instruction.cancelled',
+  'instruction.returned',
+]);
+
 /**
  * When each attempt of a delivery is made, counted from the one before: at once, then 5 seconds,
  * 5 minutes, 30 minutes, 2, 5, 10 and 10 hours (Svix's schedule). After the last, it has failed.

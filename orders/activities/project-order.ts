@@ -6,7 +6,7 @@ import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
 import { outboxEventOf } from '../event-payloads.js';
 import { upsertInstructions, upsertRefunds } from '../read-model.js';
-import type { EventType } from '../../domain/webhook.js';
+import { INSTRUCTION_STATUS_EVENTS } from '../../domain/webhook.js';
 import { instructionTransitions } from '../../observability/metrics.js';
 
 /**
@@ -38,21 +38,10 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
   };
 }
 
-/** Events that tell an instruction entered a status, and the status each tells. */
-const TRANSITION_EVENTS = new Set<EventType>([
-  'instruction.opened',
-  'instruction.processing',
-  'instruction.settled',
-  'instruction.late',
-  'instruction.failed',
-  'instruction.cancelled',
-  'instruction.returned',
-]);
-
 /** Counts each transition once: only events this projection recorded (a retried one records none again). */
 function countTransitions(projection: OrderProjection, recorded: Set<string>): void {
   for (const event of projection.events) {
-    if (!event.instruction || !TRANSITION_EVENTS.has(event.type) || !recorded.has(event.eventKey)) continue;
+    if (!event.instruction || !INSTRUCTION_STATUS_EVENTS.has(event.type) || !recorded.has(event.eventKey)) continue;
     const { direction, appId, status } = event.instruction;
     instructionTransitions.inc({ direction, app: appId ?? 'none', status });
   }

@@ -1,17 +1,15 @@
 // Traces (README "Operations"): with OTEL_EXPORTER_OTLP_ENDPOINT set, `npm run api` and
 // `npm run worker` export one trace per order, from the API's request through the workflow and its
 // activities to the provider's HTTP call, to an OTLP/HTTP receiver (here one on loopback).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { freePort } from '../../observability/free-port.js';
 import { eventually } from '../support/eventually.js';
+import { startProcess } from '../support/processes.js';
 import { startSystem, type TestSystem } from '../support/system.js';
-
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 interface ReceivedSpan {
   service: string;
@@ -32,28 +30,11 @@ let apiUrl = '';
 const hex = (id: string | undefined) =>
   !id ? undefined : /^[0-9a-f]+$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex');
 
+/** A command of the project, exporting its traces to the receiver. */
 function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: inject('databaseUrl'),
-      DATABASE_POOL_SIZE: String(inject('databasePoolSize') === 1 ? 4 : 10),
-      MASTER_KEY: system.masterKey,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      SANDBOX_URL: system.sandbox.url,
-      ALLOW_LOOPBACK_HTTP: 'true',
-      LOG_LEVEL: 'warn',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => (stderr += chunk));
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM') console.error(`${script} exited with ${code}: ${stderr}`);
+  const child = startProcess(system, script, {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
+    ...env,
   });
   children.push(child);
   return child;

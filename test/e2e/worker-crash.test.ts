@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { freePort } from '../../observability/free-port.js';
 import { providerNet } from '../support/sandbox.js';
 import { eventually } from '../support/eventually.js';
+import { startProcess } from '../support/processes.js';
 import { startSystem, type TestSystem } from '../support/system.js';
-
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 let system: TestSystem;
 let worker: ChildProcess | undefined;
@@ -21,33 +19,8 @@ afterAll(async () => {
   await system?.close();
 });
 
-/** `npm run worker`, as a deployment runs it: its own process, configured by its environment. */
-function startWorker(env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    cwd: projectRoot,
-    env: {
-      ...env,
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: inject('databaseUrl'),
-      DATABASE_POOL_SIZE: String(inject('databasePoolSize') === 1 ? 4 : 10),
-      MASTER_KEY: system.masterKey,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      SANDBOX_URL: system.sandbox.url,
-      PUBLIC_API_URL: system.api.url,
-      ALLOW_LOOPBACK_HTTP: 'true',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => (stderr += chunk));
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
-      console.error(`worker exited with ${code}: ${stderr}`);
-  });
-  return child;
-}
+/** `npm run worker`, as a deployment runs it. */
+const startWorker = (env: Record<string, string> = {}): ChildProcess => startProcess(system, 'worker/main.ts', env);
 
 describe('a worker killed in the middle of a burst of collections', () => {
   it('leaves every instruction SETTLED exactly once after it starts again, the ledger and the read model agreeing to the minor unit', async () => {

@@ -6,10 +6,11 @@ import vm from 'node:vm';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/orm.js';
-import { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
+import { PaymentOrder } from '../../db/entities/index.js';
 import { createProjectOrder } from '../../orders/activities/project-order.js';
 import { instructionFromRow } from '../../orders/read-model.js';
 import { SETTLEMENT_COLUMNS } from '../../orders/instruction-search.js';
+import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
 import { insertInstructionRows } from '../support/instruction-rows.js';
@@ -61,24 +62,7 @@ const order = (orderRef: string, instructions: Record<string, unknown>[], custom
   })),
 });
 
-/** An order of one card payment due now, paid: its instruction row once SETTLED. */
-async function settledOrder(orderRef: string): Promise<PaymentInstruction> {
-  const now = Date.now();
-  const res = await tenant.client.request('POST', '/v1/order-management', {
-    body: order(orderRef, [
-      { openDate: new Date(now - 1000).toISOString(), dueDate: new Date(now + 500).toISOString() },
-    ]),
-  });
-  expect(res.status, JSON.stringify(res.body)).toBe(202);
-  return eventually(
-    () =>
-      system.orm.em
-        .fork()
-        .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'i1' }),
-    (row) => row?.status === 'SETTLED',
-    { what: `${orderRef} settled` },
-  ) as Promise<PaymentInstruction>;
-}
+const settledOrder = (orderRef: string) => cardPaymentSettled(system, tenant, orderRef);
 
 describe('metrics', () => {
   it('count and time requests by the route as declared, never by the address asked or the tenant', async () => {

@@ -5,10 +5,11 @@ import got from 'got';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { PaymentInstruction, ReconciliationRun } from '../../db/entities/index.js';
+import { ReconciliationRun } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation } from '../../reconciliation/reconciliation.js';
+import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -25,36 +26,7 @@ afterAll(async () => {
   await system?.close();
 });
 
-/** A card payment due now, paid: its instruction row once SETTLED. */
-async function paid(orderRef: string, amount = '10.00'): Promise<PaymentInstruction> {
-  const now = Date.now();
-  const res = await tenant.client.request('POST', '/v1/order-management', {
-    body: {
-      orderRef,
-      instructions: [
-        {
-          instructionRef: 'i1',
-          direction: 'DEBIT',
-          amount,
-          currency: 'EUR',
-          country: 'FR',
-          openDate: new Date(now - 1000).toISOString(),
-          dueDate: new Date(now + 500).toISOString(),
-          financialInstrumentId: 'card_visa_4242',
-        },
-      ],
-    },
-  });
-  expect(res.status, JSON.stringify(res.body)).toBe(202);
-  return eventually(
-    () =>
-      system.orm.em
-        .fork()
-        .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'i1' }),
-    (row) => row?.status === 'SETTLED',
-    { what: `${orderRef} settled` },
-  ) as Promise<PaymentInstruction>;
-}
+const paid = (orderRef: string, amount?: string) => cardPaymentSettled(system, tenant, orderRef, amount);
 
 const around = (minutes: number) => ({
   from: new Date(Date.now() - minutes * 60_000).toISOString(),

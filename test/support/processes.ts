@@ -1,0 +1,39 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+import type { TestSystem } from './system.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * One of the project's commands (`worker/main.ts` for `npm run worker`, `app/main.ts` for `npm run
+ * api`) as a deployment runs it: its own process, configured by its environment, on the test
+ * system's database, Temporal server, master key and sandbox. Its stderr is shown only if it dies
+ * on its own.
+ */
+export function startProcess(system: TestSystem, script: string, env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: projectRoot,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: inject('databaseUrl'),
+      DATABASE_POOL_SIZE: String(inject('databasePoolSize') === 1 ? 4 : 10),
+      MASTER_KEY: system.masterKey,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      SANDBOX_URL: system.sandbox.url,
+      PUBLIC_API_URL: system.api.url,
+      ALLOW_LOOPBACK_HTTP: 'true',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => (stderr += chunk));
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGKILL' && signal !== 'SIGTERM')
+      console.error(`${script} exited with ${code}: ${stderr}`);
+  });
+  return child;
+}
