@@ -51,6 +51,13 @@ export const reconciliationMismatches = new Counter({
   registers: [registry],
 });
 
+export const gaugeReadFailures = new Counter({
+  name: 'metrics_gauge_read_failures_total',
+  help: 'Scrapes that could not read a gauge from the database (its last value was served)',
+  labelNames: ['gauge'] as const,
+  registers: [registry],
+});
+
 type Reading<L extends string> = { labels?: Partial<Record<L, string>>; value: number }[];
 
 /**
@@ -80,8 +87,17 @@ export function cachedGauge<L extends string>(options: {
     labelNames: options.labelNames ?? [],
     registers: [registry],
     async collect() {
-      if (!state.last || Date.now() - state.last.at > maxAgeMs)
-        state.last = { at: Date.now(), values: await state.read() };
+      if (!state.last || Date.now() - state.last.at > maxAgeMs) {
+        try {
+          state.last = { at: Date.now(), values: await state.read() };
+        } catch {
+          // The database away: the last values stand (or none), and the rest of the scrape is served,
+          // request errors included, when they matter most.
+          gaugeReadFailures.inc({ gauge: options.name });
+          if (state.last) state.last.at = Date.now();
+        }
+      }
+      if (!state.last) return;
       this.reset();
       for (const { labels, value } of state.last.values) {
         if (labels) this.set(labels as Partial<Record<L, string | number>>, value);

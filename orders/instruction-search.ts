@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import QueryStream from 'pg-query-stream';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
@@ -122,15 +123,22 @@ export interface SettlementRecord {
 }
 
 /**
- * Every instruction of the tenant settled in [from, to), oldest first, as a stream read from a
- * server-side cursor (pg-query-stream, through knex): memory stays the same whatever the period
- * holds, and a slow reader slows the query instead of filling the heap. The connection is the
- * stream's until it ends or is destroyed.
+ * Runs `consume` on every instruction of the tenant settled in [from, to), oldest first, as a
+ * stream read from a server-side cursor (pg-query-stream): memory stays the same whatever the
+ * period holds, and a slow reader slows the query instead of filling the heap. The stream has a
+ * connection of the pool to itself, taken here and given back exactly once, after `consume` is
+ * done with it (knex's own `.stream()` gives it back twice, once while the reader may still hold
+ * rows, and another request could then share it).
  */
-export function settlementStream(em: EntityManager, tenantId: string, from: Date, to: Date): Readable {
-  return em
-    .getKnex()
-    .select<SettlementRecord[]>(
+export async function withSettlementStream(
+  em: EntityManager,
+  tenantId: string,
+  period: { from: Date; to: Date },
+  consume: (rows: Readable) => Promise<void>,
+): Promise<void> {
+  const knex = em.getKnex();
+  const { sql, bindings } = knex
+    .select(
       'i.settled_at',
       'o.order_ref',
       'i.instruction_ref',
@@ -142,22 +150,35 @@ export function settlementStream(em: EntityManager, tenantId: string, from: Date
       'i.provider_ref',
       'i.customer_ref',
       'i.currency',
-      'i.amount_minor',
-      'i.settled_amount_minor',
-      'i.refunded_amount_minor',
-      'i.returned_amount_minor',
+      knex.raw('i.amount_minor::text as amount_minor'),
+      knex.raw('i.settled_amount_minor::text as settled_amount_minor'),
+      knex.raw('i.refunded_amount_minor::text as refunded_amount_minor'),
+      knex.raw('i.returned_amount_minor::text as returned_amount_minor'),
       'i.return_code',
     )
     .from('payment_instruction as i')
     .join('payment_order as o', 'o.id', 'i.order_id')
     .where('i.tenant_id', tenantId)
-    .andWhere('i.settled_at', '>=', from)
-    .andWhere('i.settled_at', '<', to)
+    .andWhere('i.settled_at', '>=', period.from)
+    .andWhere('i.settled_at', '<', period.to)
     .orderBy([
       { column: 'i.settled_at', order: 'asc' },
       { column: 'i.id', order: 'asc' },
     ])
-    .stream({ highWaterMark: 500 });
+    .toSQL()
+    .toNative();
+  const pool = knex.client as {
+    acquireConnection(): Promise<{ query(stream: QueryStream): QueryStream }>;
+    releaseConnection(connection: unknown): Promise<void>;
+  };
+  const connection = await pool.acquireConnection();
+  try {
+    await consume(connection.query(new QueryStream(sql, bindings as unknown[], { highWaterMark: 500 })));
+  } finally {
+    // A stream destroyed half-way (the client went away) closes its cursor first: the connection's
+    // next query waits for that, so it goes back in a state fit for the next request.
+    await pool.releaseConnection(connection);
+  }
 }
 
 export function settlementRowOf(record: SettlementRecord): SettlementRow {

@@ -38,10 +38,16 @@ const THEIRS: Record<ProviderPayment['status'], MoneyState> = {
  * - `amount`, `currency`: both have it, for different money;
  * - `status`: both have it, but the money stands otherwise (settled here, returned there…). A
  *   payment still moving on either side (ours PROCESSING, theirs PENDING) is no difference yet.
- * `ours` are the payments of the period (settled in it) and any other with a reference the
- * provider's ledger names; `theirs`, the ledger's payments of the period.
+ * `ours` are the payments settled in the period and any other with a reference the ledger names for
+ * the period; `theirs`, the ledger's payments of the period and of the days before it (a bank debit
+ * made on Monday settles on Wednesday), of which only the period's own can be `extra`.
  */
-export function comparePayments(ours: OurPayment[], theirs: ProviderPayment[]): Mismatch[] {
+export function comparePayments(
+  ours: OurPayment[],
+  theirs: ProviderPayment[],
+  /** Which of theirs are the period's own (the others, made before it, are there to be matched only). */
+  inPeriod: (payment: ProviderPayment) => boolean = () => true,
+): Mismatch[] {
   const theirsByRef = new Map(theirs.map((t) => [t.providerRef, t]));
   const oursByRef = new Map(ours.map((o) => [o.providerRef, o]));
   const mismatches: Mismatch[] = [];
@@ -54,15 +60,17 @@ export function comparePayments(ours: OurPayment[], theirs: ProviderPayment[]): 
       continue;
     }
     const pair = { providerRef: our.providerRef, ours: our, theirs: their };
+    // Money paid out where we collected it (or the other way) is money otherwise: an amount difference.
     if (our.currency !== their.currency) mismatches.push({ kind: 'currency', ...pair });
-    else if (our.amountMinor !== their.amountMinor) mismatches.push({ kind: 'amount', ...pair });
+    else if (BigInt(our.amountMinor) !== BigInt(their.amountMinor) || our.direction !== their.direction)
+      mismatches.push({ kind: 'amount', ...pair });
     const theirState = THEIRS[their.status];
     if (state !== theirState && state !== 'moving' && theirState !== 'moving')
       mismatches.push({ kind: 'status', ...pair });
   }
   for (const their of theirsByRef.values()) {
     // A declined or returned payment moved nothing for good: only money kept is owed an instruction.
-    if (!oursByRef.has(their.providerRef) && THEIRS[their.status] === 'settled')
+    if (!oursByRef.has(their.providerRef) && THEIRS[their.status] === 'settled' && inPeriod(their))
       mismatches.push({ kind: 'extra', providerRef: their.providerRef, theirs: their });
   }
   return mismatches;

@@ -25,9 +25,17 @@ import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
 
 /** A ledger longer than this many pages is refused rather than read for ever. */
 const MAX_LEDGER_PAGES = 10_000;
+/**
+ * How long before a period the provider's ledger is read too: a payment is in the ledger on the day
+ * it was made, and in ours on the day it settled (a bank debit, days later). One that settles later
+ * than this after it was made shows as missing.
+ */
+const LEDGER_LOOKBACK_MS = 7 * 86_400_000;
 /** A day is reconciled this long after it ends: a payment settled at 23:59 has reached the read model by then. */
 const SETTLING_GRACE_MS = 3600_000;
 const DAY_MS = 86_400_000;
+/** A scheduled day whose run failed (or whose worker died) is tried again this long after. */
+const RETRY_AFTER_MS = 3600_000;
 
 export interface ReconciliationDependencies {
   orm: MikroORM;
@@ -36,6 +44,8 @@ export interface ReconciliationDependencies {
   /** Starts the deliveries of the mismatch events (the dispatcher starts any it misses). */
   temporal?: Client;
   logger: Logger;
+  /** How long after a scheduled day's run failed (or its worker died) it is tried again; an hour unless told. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -85,15 +95,25 @@ export class Reconciliation {
     try {
       const installation = await loadInstalledApp(this.deps.orm.em.fork(), this.deps.secretBox, tenantId, appId);
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
-      theirs = await this.ledger(appId, period, installation);
-      ours = await this.ours(tenantId, appId, period, theirs);
+      theirs = await this.ledger(
+        appId,
+        { from: new Date(period.from.getTime() - LEDGER_LOOKBACK_MS), to: period.to },
+        installation,
+      );
+      ours = await this.ours(
+        tenantId,
+        appId,
+        period,
+        theirs.filter((t) => inPeriod(t, period)),
+      );
     } catch (err) {
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
     }
-    const mismatches = comparePayments(ours, theirs);
-    const finished = await this.finish(run, { status: 'SUCCEEDED', compared: ours.length + theirs.length }, mismatches);
+    const mismatches = comparePayments(ours, theirs, (t) => inPeriod(t, period));
+    const compared = ours.length + theirs.filter((t) => inPeriod(t, period)).length;
+    const finished = await this.finish(run, { status: 'SUCCEEDED', compared }, mismatches);
     if (mismatches.length > 0) log.warn({ mismatches: mismatches.length }, 'reconciliation found differences');
     return finished;
   }
@@ -113,10 +133,37 @@ export class Reconciliation {
       // A worker shutting down leaves the rest of the day's runs to the next worker (or its own next start).
       if (signal?.aborted) break;
       const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-      if (await this.deps.orm.em.fork().count(ReconciliationRun, { tenantId, scheduleKey: key })) continue;
+      if (!(await this.dayIsFree(tenantId, key))) continue;
       if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
     }
     return runs;
+  }
+
+  /**
+   * Whether a day may be run: never run, or its run failed an hour ago or more (tried again, at most
+   * hourly), or it has been RUNNING for an hour (its worker died). The earlier run stays, as history,
+   * without the day's key.
+   */
+  private async dayIsFree(tenantId: string, scheduleKey: string): Promise<boolean> {
+    const em = this.deps.orm.em.fork();
+    const run = await em.findOne(ReconciliationRun, { tenantId, scheduleKey });
+    if (!run) return true;
+    // By the clock the runs were stamped with, not the day asked for.
+    const now = new Date();
+    const anHourAgo = now.getTime() - (this.deps.retryAfterMs ?? RETRY_AFTER_MS);
+    const failed = run.status === 'FAILED' && (run.finishedAt?.getTime() ?? 0) <= anHourAgo;
+    const abandoned = run.status === 'RUNNING' && run.createdAt.getTime() <= anHourAgo;
+    if (!failed && !abandoned) return false;
+    // Whichever worker frees it first runs it; the unique key stops a second.
+    const freed = await em.nativeUpdate(
+      ReconciliationRun,
+      { id: run.id, status: run.status, scheduleKey },
+      {
+        scheduleKey: null,
+        ...(abandoned ? { status: 'FAILED' as const, failure: 'the worker running it stopped', finishedAt: now } : {}),
+      },
+    );
+    return freed > 0;
   }
 
   private async ledger(appId: string, period: { from: Date; to: Date }, installation: InstalledApp) {
@@ -217,6 +264,11 @@ export class Reconciliation {
       await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
     return run;
   }
+}
+
+function inPeriod(payment: ProviderPayment, period: { from: Date; to: Date }): boolean {
+  const at = Date.parse(payment.createdAt);
+  return at >= period.from.getTime() && at < period.to.getTime();
 }
 
 /**

@@ -8,14 +8,17 @@ import {
   searchInstructions,
   SETTLEMENT_COLUMNS,
   settlementRowOf,
-  settlementStream,
+  withSettlementStream,
   type SettlementRecord,
 } from '../instruction-search.js';
 import { presentInstruction } from './presenter.js';
 import { InstructionSearchListSchema, SearchInstructionsQuerySchema, SettlementExportQuerySchema } from './schemas.js';
 
 /** A spreadsheet reads a cell starting with one of these as a formula: such a cell is quoted as text. */
-const FORMULA_START = /^[=+@\t\r]/;
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** Exports at once per API process, each holding a connection while its client reads. */
+const EXPORTS_AT_ONCE = 2;
+let exportsRunning = 0;
 
 /** Finance's views across orders: instruction search, and the settlements of a period as a file. */
 export function addInstructionRoutes(routes: RouteTable): void {
@@ -58,6 +61,7 @@ export function addInstructionRoutes(routes: RouteTable): void {
       'refunds and returns took back. `Accept: text/csv` (the default) or `application/x-ndjson`. Streamed: any period can be exported.',
     tags: ['Orders'],
     query: SettlementExportQuerySchema,
+    problems: [503],
     responses: {
       200: {
         description: 'The settlements, one per line (CSV with a header, or JSON lines)',
@@ -74,6 +78,11 @@ export function addInstructionRoutes(routes: RouteTable): void {
         throw new ApiError(400, 'validation_failed', 'the period is empty', [
           { path: 'query.to', code: 'before_from', message: 'must be after from' },
         ]);
+      // Each export holds a database connection while its client reads: a few at a time per process.
+      if (exportsRunning >= EXPORTS_AT_ONCE)
+        throw new ApiError(503, 'exports_busy', 'other exports are running; try again shortly', undefined, {
+          'retry-after': '10',
+        });
       const asJson = req.accepts(['text/csv', 'application/x-ndjson']) === 'application/x-ndjson';
       const rows = new Transform({
         objectMode: true,
@@ -97,7 +106,6 @@ export function addInstructionRoutes(routes: RouteTable): void {
         status: 200,
         headers,
         stream: async (res) => {
-          const source = settlementStream(em, tenantId, from, to);
           const format = asJson
             ? []
             : [
@@ -107,12 +115,15 @@ export function addInstructionRoutes(routes: RouteTable): void {
                   cast: { string: (v) => (FORMULA_START.test(v) ? { value: `'${v}`, quoted: true } : v) },
                 }),
               ];
+          exportsRunning++;
           try {
-            await pipeline(source, rows, ...format, res);
+            await withSettlementStream(em, tenantId, { from, to }, (source) => pipeline(source, rows, ...format, res));
           } catch (err) {
-            // The client went away mid-file: pipeline has ended the query and freed its connection.
+            // The client went away mid-file: pipeline has ended the query.
             if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
             throw err;
+          } finally {
+            exportsRunning--;
           }
         },
       };

@@ -406,6 +406,31 @@ describe('the settlement export', () => {
       // The file is ~15 MB, its rows as objects several times that: the export holds a few batches of them.
       expect(progress.bytes).toBeGreaterThan(10_000_000);
       expect(heldMidway).toBeLessThan(16 * 1024 * 1024);
+
+      // Two exports at once hold a connection each while their clients read; a third waits its turn.
+      progress.phase = 'abandoning';
+      const path = '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-03T00:00:00Z';
+      const held = [await big.client.send('GET', path), await big.client.send('GET', path)];
+      const third = await big.client.send('GET', path);
+      expect(third.status).toBe(503);
+      expect(((await third.json()) as { code: string }).code).toBe('exports_busy');
+      // Their clients go away after a first chunk: each query ends and its connection is back, once.
+      for (const abandoned of held) {
+        const partial = abandoned.body!.getReader();
+        await partial.read();
+        await partial.cancel();
+      }
+      const pool = (system.orm.em.getKnex().client as { pool: { numUsed(): number; numFree(): number } }).pool;
+      await eventually(
+        () => Promise.resolve(pool.numUsed()),
+        (used) => used === 0,
+        { what: 'the abandoned exports’ connections back in the pool' },
+      );
+      const after = await big.client.send(
+        'GET',
+        '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-01T00:00:10Z',
+      );
+      expect((await after.text()).trimEnd().split('\n')).toHaveLength(10);
     } finally {
       clearInterval(watchdog);
       // A reading cut short ends the export's query (its connection back in the pool) before the rows go.

@@ -179,8 +179,9 @@ describe('reconciliation', () => {
     try {
       orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
       const { tenantId } = await createTenantRows(orm, system.masterKeys);
-      const worker = () =>
+      const worker = (retryAfterMs?: number) =>
         new Reconciliation({
+          retryAfterMs,
           orm: orm!,
           apps: createAppRegistry(got, {
             sandboxUrl: system.sandbox.url,
@@ -205,9 +206,35 @@ describe('reconciliation', () => {
       ]);
       expect(runs[0].periodFrom.toISOString()).toBe('2027-06-14T00:00:00.000Z');
       expect(runs[0].periodTo.toISOString()).toBe('2027-06-15T00:00:00.000Z');
+      // A day whose run failed is tried again an hour later (here at once), the failed run kept without the day's key.
+      const unreachable = new Reconciliation({
+        orm,
+        apps: createAppRegistry(got, {
+          sandboxUrl: 'http://127.0.0.1:9',
+          callbackBaseUrl: system.api.url,
+          outboundUrls: { allowLoopbackHttp: true },
+        }),
+        secretBox: SecretBox.fromMasterKeys(system.masterKeys),
+        logger: pino({ level: 'silent' }),
+      });
+      const nextDay = new Date('2027-06-16T01:30:00Z');
+      expect(await unreachable.runScheduled(nextDay)).toBe(3);
+      expect(await worker().runScheduled(nextDay)).toBe(0);
+      expect(await worker(0).runScheduled(nextDay)).toBe(3);
+      const day = await orm.em
+        .fork()
+        .find(ReconciliationRun, { tenantId, periodFrom: new Date('2027-06-15T00:00:00Z') });
+      expect(day.map((r) => [r.status, r.scheduleKey !== null]).sort()).toEqual([
+        ['FAILED', false],
+        ['FAILED', false],
+        ['FAILED', false],
+        ['SUCCEEDED', true],
+        ['SUCCEEDED', true],
+        ['SUCCEEDED', true],
+      ]);
       // A day is run an hour after it ends, not before.
-      expect(await worker().runScheduled(new Date('2027-06-16T00:30:00Z'))).toBe(0);
-      expect(await worker().runScheduled(new Date('2027-06-16T01:30:00Z'))).toBe(3);
+      expect(await worker().runScheduled(new Date('2027-06-17T00:30:00Z'))).toBe(0);
+      expect(await worker().runScheduled(new Date('2027-06-17T01:30:00Z'))).toBe(3);
     } finally {
       await orm?.close();
       await db.drop();

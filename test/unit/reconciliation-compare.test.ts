@@ -40,6 +40,18 @@ describe('comparing our payments with a provider’s ledger', () => {
     expect(kinds([ours('a', { status: 'FAILED' })], [theirs('a')])).toEqual(['status:a']);
   });
 
+  it('reads amounts as numbers, and money moved the other way as a different amount', () => {
+    expect(kinds([ours('a', { amountMinor: '100' })], [theirs('a', { amountMinor: '0100' })])).toEqual([]);
+    expect(kinds([ours('a')], [theirs('a', { direction: 'CREDIT' })])).toEqual(['amount:a']);
+  });
+
+  it('matches ours with payments made before the period, but holds only the period’s own as extra', () => {
+    const before = theirs('old', { createdAt: '2026-12-30T00:00:00Z' });
+    const inPeriod = (t: ProviderPayment) => t.createdAt >= '2027-01-01';
+    expect(comparePayments([ours('old')], [before], inPeriod)).toEqual([]);
+    expect(comparePayments([], [before, theirs('new')], inPeriod).map((m) => m.providerRef)).toEqual(['new']);
+  });
+
   it('waits for a payment still moving on either side', () => {
     expect(kinds([ours('a', { status: 'PROCESSING' })], [theirs('a')])).toEqual([]);
     expect(kinds([ours('a')], [theirs('a', { status: 'PENDING' })])).toEqual([]);
