@@ -26,7 +26,7 @@ import { Reconciliation } from '../reconciliation/reconciliation.js';
 import { docsRouter } from '../api/system/docs.js';
 import { healthRouter } from '../api/system/health.js';
 import { metricsRouter } from '../api/system/metrics.js';
-import { requestMetrics } from '../api/http/request-metrics.js';
+import { requestMetrics, routeOf } from '../api/http/request-metrics.js';
 import { requestTracing } from '../api/http/request-tracing.js';
 import { registerInstructionGauges } from '../orders/instruction-gauges.js';
 import { registerDeliveryGauges } from '../webhooks/delivery-gauges.js';
@@ -66,7 +66,6 @@ export interface ApiDependencies {
 }
 
 const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-const routeOf = (res: unknown) => (res as express.Response).locals.route ?? '(no route)';
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger, settings } = deps;
@@ -149,8 +148,9 @@ export function createApi(deps: ApiDependencies): Express {
       // The route as declared, never the address: a line says what was asked without repeating what
       // was in it (a reference, or a card number someone put in a URL).
       customSuccessMessage: (req, res, ms) =>
-        `${req.method} ${routeOf(res)} → ${res.statusCode} in ${Math.round(ms)} ms`,
-      customErrorMessage: (req, res) => `${req.method} ${routeOf(res)} → ${res.statusCode}`,
+        `${req.method} ${routeOf(req as express.Request, res as express.Response)} → ${res.statusCode} in ${Math.round(ms)} ms`,
+      customErrorMessage: (req, res) =>
+        `${req.method} ${routeOf(req as express.Request, res as express.Response)} → ${res.statusCode}`,
       // Probes and scrapes come every few seconds: logged only when they fail.
       autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),

@@ -1,7 +1,7 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { RequestHandler } from 'express';
 import { tracer } from '../../observability/tracing.js';
-import './locals.js';
+import { routeOf } from './request-metrics.js';
 
 /**
  * A server span per request, continuing a caller's `traceparent`, and the context the handler (and
@@ -16,7 +16,7 @@ export const requestTracing: RequestHandler = (req, res, next) => {
     parent,
   );
   res.once('finish', () => {
-    const route = res.locals.route ?? 'unmatched';
+    const route = routeOf(req, res);
     span.updateName(`${req.method} ${route}`);
     span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

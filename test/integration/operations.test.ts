@@ -14,6 +14,7 @@ import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
 import { insertInstructionRows } from '../support/instruction-rows.js';
+import { metricValue } from '../support/prometheus-text.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -30,20 +31,6 @@ afterAll(async () => {
 async function scrape(baseUrl = system.api.url, headers: Record<string, string> = {}) {
   const res = await fetch(`${baseUrl}/metrics`, { headers });
   return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
-}
-
-/** The sum of a metric's samples that carry these labels (and any others). */
-function valueOf(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!sample || sample[1] !== name) continue;
-    const has = Object.fromEntries(
-      [...(sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => has[k] === v)) total += Number(sample[3]);
-  }
-  return total;
 }
 
 const order = (orderRef: string, instructions: Record<string, unknown>[], customerRef?: string) => ({
@@ -75,7 +62,7 @@ describe('metrics', () => {
     expect(status).toBe(200);
     expect(type).toContain('text/plain');
     const delta = (name: string, labels: Record<string, string>) =>
-      valueOf(text, name, labels) - valueOf(before, name, labels);
+      metricValue(text, name, labels) - metricValue(before, name, labels);
     expect(
       delta('http_requests_total', { route: '/v1/order-management/:orderRef', method: 'GET', status: '404' }),
     ).toBe(2);
@@ -112,23 +99,23 @@ describe('metrics', () => {
     const after = await eventually(
       async () => (await scrape()).text,
       (text) =>
-        valueOf(text, 'payment_instructions_total', labels('SETTLED')) >
-        valueOf(before, 'payment_instructions_total', labels('SETTLED')),
+        metricValue(text, 'payment_instructions_total', labels('SETTLED')) >
+        metricValue(before, 'payment_instructions_total', labels('SETTLED')),
       { what: 'the settlement counted' },
     );
     for (const status of ['OPEN', 'PROCESSING', 'SETTLED'])
       expect(
-        valueOf(after, 'payment_instructions_total', labels(status)) -
-          valueOf(before, 'payment_instructions_total', labels(status)),
+        metricValue(after, 'payment_instructions_total', labels(status)) -
+          metricValue(before, 'payment_instructions_total', labels(status)),
         status,
       ).toBe(1);
     const calls = { app: 'SANDBOX_CARD', outcome: 'settled' };
     expect(
-      valueOf(after, 'payment_provider_call_seconds_count', calls) -
-        valueOf(before, 'payment_provider_call_seconds_count', calls),
+      metricValue(after, 'payment_provider_call_seconds_count', calls) -
+        metricValue(before, 'payment_provider_call_seconds_count', calls),
     ).toBe(1);
-    expect(valueOf(after, 'payment_provider_call_seconds_sum', calls)).toBeGreaterThan(
-      valueOf(before, 'payment_provider_call_seconds_sum', calls),
+    expect(metricValue(after, 'payment_provider_call_seconds_sum', calls)).toBeGreaterThan(
+      metricValue(before, 'payment_provider_call_seconds_sum', calls),
     );
 
     // A projection tried again records nothing new, and counts nothing new.
@@ -152,10 +139,10 @@ describe('metrics', () => {
       ],
     };
     const project = createProjectOrder(system.orm);
-    const failedBefore = valueOf((await scrape()).text, 'payment_instructions_total', labels('FAILED'));
+    const failedBefore = metricValue((await scrape()).text, 'payment_instructions_total', labels('FAILED'));
     await project(projection);
     await project(projection);
-    expect(valueOf((await scrape()).text, 'payment_instructions_total', labels('FAILED')) - failedBefore).toBe(1);
+    expect(metricValue((await scrape()).text, 'payment_instructions_total', labels('FAILED')) - failedBefore).toBe(1);
   });
 
   it('gauge what falls due within the hour and the day, what is late, and the webhook backlog, across tenants', async () => {
@@ -204,11 +191,11 @@ describe('metrics', () => {
       });
       api = await system.startApi({ orm });
       const { text } = await scrape(api.url);
-      expect(valueOf(text, 'payment_instructions_due', { window: '1h' })).toBe(51);
+      expect(metricValue(text, 'payment_instructions_due', { window: '1h' })).toBe(51);
       // 50 + the overdue one + tenant b's due within 24 hours (1.5…23.5).
-      expect(valueOf(text, 'payment_instructions_due', { window: '24h' })).toBe(51 + 23);
-      expect(valueOf(text, 'payment_instructions_late')).toBe(7);
-      expect(valueOf(text, 'webhook_deliveries_pending')).toBe(0);
+      expect(metricValue(text, 'payment_instructions_due', { window: '24h' })).toBe(51 + 23);
+      expect(metricValue(text, 'payment_instructions_late')).toBe(7);
+      expect(metricValue(text, 'webhook_deliveries_pending')).toBe(0);
     } finally {
       await api?.close();
       await orm?.close();

@@ -12,6 +12,7 @@ import { Reconciliation } from '../../reconciliation/reconciliation.js';
 import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
+import { metricValue } from '../support/prometheus-text.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 
@@ -45,10 +46,7 @@ async function misreport(body: object): Promise<{ providerRef?: string }> {
 
 async function mismatchCount(kind: string): Promise<number> {
   const text = await (await fetch(`${system.api.url}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`reconciliation_mismatches_total{app="SANDBOX_CARD",kind="${kind}"}`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
+  return metricValue(text, 'reconciliation_mismatches_total', { app: 'SANDBOX_CARD', kind });
 }
 
 describe('reconciliation', () => {
