@@ -3,10 +3,16 @@ import { randomInt } from 'node:crypto';
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /**
- * A new sandbox merchant key, `sk_test_` and 24 random letters. Letters only: random hex can hold a
- * run of 13 or more digits passing the Luhn check, which the API refuses as a card number (a key
- * of that kind would fail an installation now and then).
+ * A random id of the sandbox's, `prefix` and `length` random letters. Letters only: random hex can
+ * hold a run of 13 or more digits passing the Luhn check, which the platform refuses as a card number
+ * wherever it reads one (an API key in an installation, a token in a hosted form's answer), so an id
+ * of that kind would fail now and then.
  */
+export function sandboxId(prefix: string, length: number): string {
+  return `${prefix}${Array.from({ length }, () => LETTERS[randomInt(LETTERS.length)]).join('')}`;
+}
+
+/** A new sandbox merchant key, `sk_test_` and 24 random letters. */
 export function newSandboxApiKey(): string {
-  return `sk_test_${Array.from({ length: 24 }, () => LETTERS[randomInt(LETTERS.length)]).join('')}`;
+  return sandboxId('sk_test_', 24);
 }

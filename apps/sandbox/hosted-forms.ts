@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sandboxId } from './api-key.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type Express, type Request, type Response } from 'express';
@@ -152,7 +153,7 @@ export function addHostedFormRoutes(
     if (!parsed.success) return void res.status(400).json({ error: 'invalid_request' });
     for (const [id, old] of sessions) if (old.expiresAt < Date.now()) sessions.delete(id);
     const session: Session = {
-      id: `hs_${randomBytes(12).toString('hex')}`,
+      id: sandboxId('hs_', 24),
       apiKey: merchantOf(req),
       paymentMethod: parsed.data.paymentMethod,
       returnUrl: parsed.data.returnUrl,
@@ -220,7 +221,7 @@ export function addHostedFormRoutes(
             session.paymentMethod === 'BANK_DEBIT' ? fields.consent === 'yes' : true,
           );
     if ('error' in tokenised) return page(res, 422, form(session, tokenised.error), session.returnUrl);
-    const token = `tok_${randomBytes(12).toString('hex')}`;
+    const token = sandboxId('tok_', 24);
     const slow = SLOW_MANDATE_IBANS.has(electronicFormatIBAN(text('iban')) ?? '');
     const mandate: Mandate | undefined =
       session.paymentMethod === 'BANK_DEBIT'
@@ -246,7 +247,7 @@ export function addHostedFormRoutes(
         `confirming mandate ${mandate.mandateRef}`,
       );
     session.token = token;
-    session.exchangeRef = `ref_${randomBytes(16).toString('hex')}`;
+    session.exchangeRef = sandboxId('ref_', 32);
     const back = new URL(session.returnUrl);
     back.searchParams.set('session', session.id);
     back.searchParams.set('ref', session.exchangeRef);
