@@ -15,10 +15,12 @@ import {
   Worker,
   bundleWorkflowCode,
   type Logger,
+  type WorkflowBundleOption,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from './create-activities.js';
+import { prebuiltWorkflowBundle } from './workflow-bundle.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { WEBHOOKS_TASK_QUEUE } from '../webhooks/contract.js';
@@ -48,8 +50,11 @@ export interface WorkerDependencies {
   /** Starts webhook deliveries as events are recorded. */
   temporal?: Client;
   outboundUrls?: OutboundUrlPolicy;
-  /** A prebuilt bundle saves the few seconds of bundling when a process creates several workers. */
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  /**
+   * A prebuilt bundle saves the few seconds of bundling when a process creates several workers
+   * (default: the build's file, `npm run build`, else bundled here).
+   */
+  workflowBundle?: WorkflowBundleOption;
   /** Order workflows kept in memory between their tasks (default DEFAULT_MAX_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
   /** Set: workflows and activities are traced (Temporal's OpenTelemetry interceptors), exported through it. */
@@ -99,7 +104,9 @@ export function bundlePaymentWorkflows(
  * slow endpoint nor a tenant's slow provider can ever take a payment's place.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWorkers> {
-  const workflowBundle = deps.workflowBundle ?? (await bundlePaymentWorkflows(undefined, deps.tracing !== undefined));
+  const traced = deps.tracing !== undefined;
+  const workflowBundle =
+    deps.workflowBundle ?? prebuiltWorkflowBundle(traced) ?? (await bundlePaymentWorkflows(undefined, traced));
   const activities = createActivities({
     orm: deps.orm,
     webhookOrm: deps.webhookOrm,
@@ -108,7 +115,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     temporal: deps.temporal,
     outboundUrls: deps.outboundUrls,
   });
-  const traced = deps.tracing
+  const tracingOptions = deps.tracing
     ? {
         interceptors: {
           workflowModules: [TRACING_WORKFLOW_INTERCEPTORS],
@@ -122,7 +129,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
         sinks: { exporter: makeWorkflowExporter(deps.tracing.spanProcessor, deps.tracing.resource) },
       }
     : {};
-  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities, ...traced };
+  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities, ...tracingOptions };
   const payments = await Worker.create({
     ...common,
     taskQueue: PAYMENTS_TASK_QUEUE,
@@ -134,7 +141,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     connection: deps.connection,
     namespace: deps.namespace,
     activities,
-    ...(deps.tracing ? { interceptors: { activity: traced.interceptors!.activity } } : {}),
+    ...(deps.tracing ? { interceptors: { activity: tracingOptions.interceptors!.activity } } : {}),
     taskQueue: tenantHostedQueue(PAYMENTS_TASK_QUEUE),
     maxConcurrentActivityTaskExecutions: TENANT_HOSTED_CONCURRENCY,
   });

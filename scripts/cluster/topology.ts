@@ -27,6 +27,7 @@ import {
   TenantIdKey,
 } from '../../orders/contract/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
+import { buildForProduction, builtEntryPoint } from '../build/production-build.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'default';
@@ -153,10 +154,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...options.env,
       ...extra,
     });
+    // The application's processes run the production build, as deployed: built now, from these sources.
+    if (!options.temporalOnly) {
+      log('building the application (npm run build)');
+      await buildForProduction();
+    }
     const node = (name: string, script: string, extra: Record<string, string> = {}) =>
       new ManagedProcess(name, {
         command: process.execPath,
-        args: ['--import', 'tsx', script],
+        args: [builtEntryPoint(script)],
         cwd: projectRoot,
         env: appEnv(extra),
         logFile: join(logsDir, `${name}.log`),

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { builtEntryPoint } from '../../scripts/build/production-build.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temporal/server-binaries.js';
@@ -154,6 +155,28 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('runs the application from the production build (JavaScript the build compiles), never through tsx', () => {
+    const build = JSON.parse(
+      readFileSync(new URL('../../tsconfig.build.json', import.meta.url), 'utf8').replace(/^\s*\/\/.*$/gm, ''),
+    ) as { include: string[] };
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    const image = /^CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.lastIndexOf('\nFROM ')))?.[1];
+    const commands = [
+      ['image', JSON.parse(image ?? '[]') as string[]],
+      ...['api', 'worker', 'sandbox'].map((name) => [name, services[name].command as string[]] as const),
+    ] as const;
+    for (const [name, command] of commands) {
+      expect(command.join(' '), name).not.toMatch(/tsx|\.ts\b/);
+      const [node, script] = command;
+      expect(node, name).toBe('node');
+      const source = script.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+      expect(script, name).toBe(builtEntryPoint(source));
+      expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${name}: ${source}`).toBe(true);
+      expect(build.include, name).toContain(source.split('/')[0]);
+    }
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+  });
+
   it('binds every service the others call to all interfaces of its container, not its loopback', () => {
     const called = new Set(addressesOfServices().map((a) => a.host));
     expect([...called].sort()).toEqual(['api', 'postgres', 'sandbox', 'temporal']);
@@ -184,7 +207,7 @@ describe('the compose stack’s operations', () => {
 
   it('has Prometheus scrape the api and the worker where they serve their metrics', () => {
     expect(targets).toEqual(['api:3000', `worker:${services.worker.environment!.WORKER_METRICS_PORT}`]);
-    expect(services.api.command).toContain('app/main.ts');
+    expect(services.api.command).toContain('dist/app/main.js');
     expect(services.prometheus.volumes).toContain('./ops/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
   });
 
