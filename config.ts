@@ -28,6 +28,8 @@ export interface Config {
   sandboxHangMs: number;
   /** How long after settling a `bank_returned` payment is returned and a `card_chargeback` one charged back. */
   sandboxReturnMs: number;
+  /** How long the sandbox takes to answer each API call (a provider's latency; 0 by default). */
+  sandboxLatencyMs: number;
   /** Unset: `npm start` runs a Temporal dev server on temporalPort. */
   temporalAddress?: string;
   temporalPort: number;
@@ -39,12 +41,19 @@ export interface Config {
   temporalCliPath?: string;
   /** Unset: `npm start` serves an embedded PGlite database on embeddedDbPort. */
   databaseUrl?: string;
-  /** Connections per process. The worker runs at most this many activities at once, so none waits for a connection. */
+  /** Connections per process. */
   databasePoolSize: number;
+  /**
+   * Payment activities a worker runs at once. Sized for the providers' latency, not the pool: an
+   * activity holds a pooled connection only for its short reads and writes, never while a provider answers.
+   */
+  paymentConcurrency: number;
   /** The worker's separate connections for webhook tries, so they never take a payment's connection. */
   webhookDatabasePoolSize: number;
-  /** Order workflows a worker keeps in memory between their tasks. */
-  workerMaxCachedWorkflows: number;
+  /** A worker's memory budget in MB: its workflow threads' heap limit and workflow cache follow from it. */
+  workerMemoryMb: number;
+  /** Order workflows a worker keeps in memory between their tasks (unset: as many as its memory budget allows). */
+  workerMaxCachedWorkflows?: number;
   embeddedDbPort: number;
   dataDir: string;
   cacheDir: string;
@@ -94,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSettleMs: intFrom(env.SANDBOX_SETTLE_MS, 2000),
     sandboxHangMs: intFrom(env.SANDBOX_HANG_MS, 30_000),
     sandboxReturnMs: intFrom(env.SANDBOX_RETURN_MS, 10_000),
+    sandboxLatencyMs: intFrom(env.SANDBOX_LATENCY_MS, 0),
     temporalAddress: env.TEMPORAL_ADDRESS || undefined,
     temporalPort: intFrom(env.TEMPORAL_PORT, 7233),
     temporalUiPort: intFrom(env.TEMPORAL_UI_PORT, 8233),
@@ -105,8 +115,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: intFrom(env.DATABASE_POOL_SIZE, 10),
+    paymentConcurrency: intFrom(env.PAYMENT_CONCURRENCY, 100),
     webhookDatabasePoolSize: intFrom(env.WEBHOOK_DATABASE_POOL_SIZE, 2),
-    workerMaxCachedWorkflows: intFrom(env.WORKER_MAX_CACHED_WORKFLOWS, 500),
+    workerMemoryMb: intFrom(env.WORKER_MEMORY_MB, 400),
+    workerMaxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS ? intFrom(env.WORKER_MAX_CACHED_WORKFLOWS, 0) : undefined,
     embeddedDbPort: intFrom(env.EMBEDDED_DB_PORT, 5433),
     dataDir,
     cacheDir: env.PAYMENT_SCHEDULER_CACHE ?? join(homedir(), '.cache', 'payment-scheduler'),

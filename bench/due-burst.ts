@@ -10,9 +10,9 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import got from 'got';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
-import { PaymentInstruction } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
+import { orderBurst as burstOfOrders } from './support/order-burst.js';
 import { minimalPaymentWorkflow, type MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
 import { newSandboxApiKey } from '../apps/sandbox/api-key.js';
 
@@ -88,40 +88,8 @@ async function minimalBurst(size = total): Promise<number[]> {
   return settledAt.map((at) => at - due).sort((a, b) => a - b);
 }
 
-async function orderBurst(orderCount = orders): Promise<number[]> {
-  const due = new Date(Date.now() + leadMs);
-  const refs = Array.from({ length: orderCount }, (_, o) => `burst-${due.getTime()}-${o}`);
-  await Promise.all(
-    refs.map(async (orderRef) => {
-      const instructions = Array.from({ length: perOrder }, (_, n) => ({
-        instructionRef: `i-${n}`,
-        direction: 'DEBIT',
-        amount: '1.00',
-        currency: 'EUR',
-        country: 'FR',
-        openDate: due.toISOString(),
-        dueDate: due.toISOString(),
-        financialInstrumentId: 'card_ok',
-      }));
-      const res = await client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
-      if (res.status !== 202) throw new Error(`${orderRef} answered ${res.status}`);
-    }),
-  );
-  if (Date.now() > due.getTime()) throw new Error('the burst was not submitted before it fell due: raise --lead');
-  for (;;) {
-    const rows = await stack.orm.em
-      .fork()
-      .find(
-        PaymentInstruction,
-        { tenantId: tenant.tenantId, order: { orderRef: { $in: refs } }, status: 'SETTLED' },
-        { fields: ['settledAt'] },
-      );
-    if (rows.length === orderCount * perOrder) {
-      return rows.map((r) => r.settledAt!.getTime() - due.getTime()).sort((a, b) => a - b);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const orderBurst = (orderCount = orders) =>
+  burstOfOrders(client, stack.orm, tenant.tenantId, { orders: orderCount, perOrder, leadMs });
 
 const summary = (lags: number[]) =>
   `p50 ${(percentile(lags, 50) / 1000).toFixed(2)} s  p99 ${(percentile(lags, 99) / 1000).toFixed(2)} s  max ${(lags.at(-1)! / 1000).toFixed(2)} s`;

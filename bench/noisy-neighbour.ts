@@ -78,7 +78,7 @@ async function submit(
   due: Date,
   extra: Record<string, unknown> = {},
 ): Promise<string[]> {
-  const refs = Array.from({ length: Math.ceil(count / 10) }, (_, o) => `${tag}-${due.getTime()}-${o}`);
+  const refs = Array.from({ length: Math.ceil(count / 10) }, (_, o) => `${tag}-${due.getTime().toString(36)}-${o}`);
   await Promise.all(
     refs.map(async (orderRef, o) => {
       const instructions = Array.from({ length: Math.min(10, count - o * 10) }, (_, n) => ({

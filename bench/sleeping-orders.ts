@@ -2,12 +2,9 @@
 // (target: flat, under 400 MB, however many sleep), against its baseline in the same run: the same
 // worker process idle before the first order. Also the time to start them (bare workflow starts of
 // orders stored beforehand, then until the worker has run each one's first task).
-// The worker is `worker/main.ts` in its own process, as deployed. Uses DATABASE_URL (or an
+// The worker is the production build (`--worker source`: worker/main.ts through tsx) in its own process, as deployed. Uses DATABASE_URL (or an
 // embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
 //   npm run bench -- sleeping-orders --orders 10000
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildOrder } from '../orders/order-plans.js';
 import { resolveInstructions } from '../orders/scheme-resolution.js';
@@ -16,54 +13,34 @@ import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
-import { PAYMENTS_TASK_QUEUE } from '../orders/contract/ids.js';
+import { buildForProduction } from '../scripts/build/production-build.js';
+import { mb, spawnWorker } from './support/worker-process.js';
 
 const { values } = parseArgs({
-  options: { orders: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '16' } },
+  options: {
+    orders: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '16' },
+    // `build`: dist/ (npm run build, run first), as deployed; `source`: worker/main.ts through tsx.
+    worker: { type: 'string', default: 'build' },
+  },
 });
 const orders = Number(values.orders);
 const concurrency = Number(values.concurrency);
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: false });
 const { tenant } = await stack.newTenant('bench');
 
-const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-  cwd: projectRoot,
-  env: {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DATABASE_URL: stack.databaseUrl,
-    DATABASE_POOL_SIZE: config.databaseUrl ? '10' : '1',
-    MASTER_KEY: stack.masterKeys.current,
-    TEMPORAL_ADDRESS: stack.temporalAddress,
-    SANDBOX_URL: stack.sandboxUrl,
-    PUBLIC_API_URL: stack.api.url,
-    ALLOW_LOOPBACK_HTTP: 'true',
-    LOG_LEVEL: 'warn',
-    // The orders below are started by the benchmark; the reconciler would race it for them.
-    ORPHAN_ORDER_GRACE_MS: String(3_600_000),
-    ...(process.env.WORKER_MAX_CACHED_WORKFLOWS
-      ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS }
-      : {}),
-  },
-  stdio: ['ignore', 'ignore', 'ignore'],
+const built = values.worker === 'build';
+if (built) await buildForProduction();
+const worker = spawnWorker(stack, config, built ? 'build' : 'source', {
+  ...(process.env.WORKER_MAX_CACHED_WORKFLOWS
+    ? { WORKER_MAX_CACHED_WORKFLOWS: process.env.WORKER_MAX_CACHED_WORKFLOWS }
+    : {}),
+  ...(process.env.WORKER_MEMORY_MB ? { WORKER_MEMORY_MB: process.env.WORKER_MEMORY_MB } : {}),
 });
-const memory = (field: 'VmRSS' | 'VmHWM') =>
-  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))![1]) / 1024;
-const mb = (value: number) => `${value.toFixed(0)} MB`;
-
-// Ready when it polls the payments queue.
-for (;;) {
-  const described = await stack.temporal.connection.workflowService.describeTaskQueue({
-    namespace: 'default',
-    taskQueue: { name: PAYMENTS_TASK_QUEUE },
-  });
-  if ((described.pollers ?? []).some((p) => p.identity?.startsWith(`${worker.pid}@`))) break;
-  if (worker.exitCode !== null) throw new Error('the worker exited');
-  await new Promise((resolve) => setTimeout(resolve, 250));
-}
+const memory = worker.memory;
+await worker.ready;
 await new Promise((resolve) => setTimeout(resolve, 2000));
 const idle = memory('VmRSS');
 
@@ -128,6 +105,5 @@ console.log(
   `  started in ${startSeconds.toFixed(1)} s (${(orders / startSeconds).toFixed(0)}/s); every first workflow task run after ${settledSeconds.toFixed(1)} s`,
 );
 
-worker.kill('SIGTERM');
-await new Promise((resolve) => worker.once('exit', resolve));
+await worker.stop();
 await stack.stop();

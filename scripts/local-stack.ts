@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import got from 'got';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer, type RunningApi } from '../app/server.js';
@@ -58,7 +58,9 @@ export async function startLocalStack(
 ): Promise<LocalStack> {
   // The SDK's info lines (workers starting and draining) would bury what the caller prints.
   installSdkLogger(createLogger('worker', config.logLevel), options.sdkLogLevel ?? 'WARN');
-  const stops: (() => Promise<unknown>)[] = [];
+  // Last: the SDK's runtime. It stops by itself when its last worker does; with no worker in this
+  // process (and a Temporal server elsewhere) nothing would stop it, and the process would not exit.
+  const stops: (() => Promise<unknown>)[] = [() => Runtime.instance().shutdown()];
   const stop = async () => {
     for (const step of stops) await step().catch(() => undefined);
   };
@@ -88,7 +90,7 @@ export async function startLocalStack(
     }
 
     const sandboxDir = mkdtempSync(join(tmpdir(), 'sandbox-'));
-    const sandbox = createSandboxApp({ dataDir: sandboxDir, log: () => undefined });
+    const sandbox = createSandboxApp({ dataDir: sandboxDir, latencyMs: config.sandboxLatencyMs, log: () => undefined });
     const sandboxServer: Server = sandbox.app.listen(0, '127.0.0.1');
     await new Promise((resolve) => sandboxServer.once('listening', resolve));
     stops.unshift(async () => {
@@ -115,7 +117,7 @@ export async function startLocalStack(
         connection: nativeConnection,
         namespace: 'default',
         orm,
-        databasePoolSize: poolSize,
+        paymentConcurrency: config.paymentConcurrency,
         apps,
         masterKeys,
         temporal,

@@ -103,13 +103,14 @@ async function main() {
     : loadOrCreateMasterKeyFile(join(config.dataDir, 'master.key'));
   const worker = await startWorkerProcess({
     orm,
-    databasePoolSize: poolSize,
+    paymentConcurrency: config.paymentConcurrency,
     logger: workerLogger,
     temporalAddress,
     namespace: config.temporalNamespace,
     apps: appRegistryConfig(config),
     masterKeys,
     orphanOrderGraceMs: config.orphanOrderGraceMs,
+    memoryBudgetMb: config.workerMemoryMb,
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     tracing,
   });

@@ -28,6 +28,12 @@ import { PAYMENTS_TASK_QUEUE, tenantHostedQueue } from '../orders/contract/ids.j
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
+/**
+ * Payment activities at once. A provider call holds no database connection while the provider
+ * answers (reads before, the projection's write after, each a short checkout of the pool), so the
+ * pool does not cap payments: at 300 ms a call, 100 at once allow some 300 payments a second.
+ */
+export const DEFAULT_PAYMENT_CONCURRENCY = 100;
 /** Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s). */
 const WEBHOOK_CONCURRENCY = 20;
 /**
@@ -42,8 +48,8 @@ export interface WorkerDependencies {
   orm: MikroORM;
   /** Connections for webhook tries alone (default: orm's). */
   webhookOrm?: MikroORM;
-  /** The ORM's pool size: no more payment activities run at once than there are connections for them. */
-  databasePoolSize: number;
+  /** Payment activities at once (default DEFAULT_PAYMENT_CONCURRENCY); see Config.paymentConcurrency. */
+  paymentConcurrency?: number;
   apps: Map<string, AppConnector>;
   /** Open the tenants' app credentials and webhook secrets inside activities. */
   masterKeys: MasterKeys;
@@ -129,11 +135,17 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
         sinks: { exporter: makeWorkflowExporter(deps.tracing.spanProcessor, deps.tracing.resource) },
       }
     : {};
-  const common = { connection: deps.connection, namespace: deps.namespace, workflowBundle, activities, ...tracingOptions };
+  const common = {
+    connection: deps.connection,
+    namespace: deps.namespace,
+    workflowBundle,
+    activities,
+    ...tracingOptions,
+  };
   const payments = await Worker.create({
     ...common,
     taskQueue: PAYMENTS_TASK_QUEUE,
-    maxConcurrentActivityTaskExecutions: deps.databasePoolSize,
+    maxConcurrentActivityTaskExecutions: deps.paymentConcurrency ?? DEFAULT_PAYMENT_CONCURRENCY,
     maxCachedWorkflows: deps.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
   });
   // Activities only: the calls that orders running on `payments` send to tenant-hosted providers.

@@ -24,13 +24,14 @@ const webhookOrm = await openDatabase({ url: config.databaseUrl, poolSize: confi
 const worker = await startWorkerProcess({
   orm,
   webhookOrm,
-  databasePoolSize: config.databasePoolSize,
+  paymentConcurrency: config.paymentConcurrency,
   logger,
   temporalAddress: config.temporalAddress ?? `127.0.0.1:${config.temporalPort}`,
   namespace: config.temporalNamespace,
   apps: appRegistryConfig(config),
   masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
   orphanOrderGraceMs: config.orphanOrderGraceMs,
+  memoryBudgetMb: config.workerMemoryMb,
   maxCachedWorkflows: config.workerMaxCachedWorkflows,
   tracing,
 });

@@ -10,6 +10,7 @@ import { Reconciliation } from '../reconciliation/reconciliation.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../temporal/search-attribute-registration.js';
 import { createWorkers } from './create-worker.js';
+import { limitWorkflowThreadHeaps, workerMemoryPlan } from './memory-budget.js';
 import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Periodic } from './periodic.js';
@@ -19,13 +20,16 @@ export interface WorkerProcessOptions {
   orm: MikroORM;
   /** Connections for webhook tries alone (default: orm's). */
   webhookOrm?: MikroORM;
-  databasePoolSize: number;
+  paymentConcurrency?: number;
   logger: Logger;
   temporalAddress: string;
   namespace: string;
   apps: AppRegistryConfig;
   masterKeys: MasterKeys;
   orphanOrderGraceMs: number;
+  /** The worker's memory budget in MB (WORKER_MEMORY_MB): its workflow threads' heap limit and cache follow from it. */
+  memoryBudgetMb: number;
+  /** Set: this many cached order workflows, whatever the budget gives. */
   maxCachedWorkflows?: number;
   /** Set: workflows, activities and the workflows this process starts are traced. */
   tracing?: Tracing;
@@ -51,17 +55,19 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   });
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
   const apps = createAppRegistry(got, options.apps);
+  const memory = workerMemoryPlan(options.memoryBudgetMb, options.maxCachedWorkflows);
+  limitWorkflowThreadHeaps(memory);
   const worker = await createWorkers({
     connection,
     namespace: options.namespace,
     orm: options.orm,
     webhookOrm: options.webhookOrm,
-    databasePoolSize: options.databasePoolSize,
+    paymentConcurrency: options.paymentConcurrency,
     apps,
     masterKeys: options.masterKeys,
     temporal: client,
     outboundUrls: options.apps.outboundUrls,
-    maxCachedWorkflows: options.maxCachedWorkflows,
+    maxCachedWorkflows: memory.maxCachedWorkflows,
     tracing: options.tracing,
   });
   const reconciler = new OrphanOrderReconciler({

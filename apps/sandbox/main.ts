@@ -9,6 +9,7 @@ const sandbox = createSandboxApp({
   settleMs: config.sandboxSettleMs,
   hangMs: config.sandboxHangMs,
   returnMs: config.sandboxReturnMs,
+  latencyMs: config.sandboxLatencyMs,
   log: (line) => console.log(line),
 });
 const server = sandbox.app.listen(config.sandboxPort, config.sandboxHost, (error) => {

@@ -29,6 +29,8 @@ export interface SandboxOptions {
   hangMs?: number;
   /** How long after it settled a `bank_returned` payment is returned, and a `card_chargeback` one charged back. */
   returnMs?: number;
+  /** How long every API call (`/v1/…`) takes to be answered: a real provider's latency (default none). */
+  latencyMs?: number;
   log?: (line: string) => void;
 }
 
@@ -147,6 +149,7 @@ export function createSandboxApp({
   settleMs = 2000,
   hangMs = 30_000,
   returnMs = 10_000,
+  latencyMs = 0,
   log = (line) => console.log(line),
 }: SandboxOptions): SandboxApp {
   const ledger = Ledger.open(dataDir);
@@ -187,6 +190,16 @@ export function createSandboxApp({
     res.json({ items });
   });
 
+  // A test switch: how long every API call takes to be answered from now on (benchmarks compare a
+  // fast provider with a slow one in one run).
+  let latency = latencyMs;
+  app.put('/latency', express.json(), (req, res) => {
+    const body = z.strictObject({ ms: z.number().int().min(0).max(60_000) }).safeParse(req.body);
+    if (!body.success) return refuse(res, 400, 'invalid_request');
+    latency = body.data.ms;
+    res.status(204).end();
+  });
+
   // A test switch: the ledger the merchant reads (GET /v1/ledger) misreports a payment, leaves it
   // out, or shows one that never happened, so that reconciliation can be seen to notice. In memory only.
   const misreports = new Map<string, Partial<LedgerEntry> & { omit?: boolean }>();
@@ -206,7 +219,8 @@ export function createSandboxApp({
 
   app.use('/v1', (req, res, next) => {
     if (apiKeyOf(req) === undefined) return refuse(res, 401, 'invalid_api_key');
-    next();
+    if (latency > 0) setTimeout(next, latency);
+    else next();
   });
   app.use('/v1', express.json());
 

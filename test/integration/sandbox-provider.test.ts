@@ -126,6 +126,25 @@ describe('the sandbox provider', () => {
     ]);
   });
 
+  it('answers API calls only after the latency it is set to, refusing a latency out of range', async () => {
+    const setLatency = (ms: unknown) =>
+      fetch(`${sandbox.url}/latency`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ms }),
+      });
+    for (const wrong of [-1, 1.5, '300', 60_001]) expect((await setLatency(wrong)).status, String(wrong)).toBe(400);
+    expect((await setLatency(700)).status).toBe(204);
+    try {
+      const started = performance.now();
+      const created = await pay(cardPayment('card_ok'));
+      expect(created.status).toBe(201);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(700);
+    } finally {
+      expect((await setLatency(0)).status).toBe(204);
+    }
+  });
+
   it('fails the first card_flaky call for a key without recording it, and settles the retry once', async () => {
     const body = cardPayment('card_flaky');
     const key = randomUUID();

@@ -65,6 +65,8 @@ export interface StartSandboxOptions {
   settleMs?: number;
   hangMs?: number;
   returnMs?: number;
+  /** How long every API call takes to be answered (SANDBOX_LATENCY_MS). */
+  latencyMs?: number;
 }
 
 /**
@@ -82,6 +84,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
     ...(options.settleMs === undefined ? {} : { SANDBOX_SETTLE_MS: String(options.settleMs) }),
     ...(options.hangMs === undefined ? {} : { SANDBOX_HANG_MS: String(options.hangMs) }),
     ...(options.returnMs === undefined ? {} : { SANDBOX_RETURN_MS: String(options.returnMs) }),
+    ...(options.latencyMs === undefined ? {} : { SANDBOX_LATENCY_MS: String(options.latencyMs) }),
   };
 
   const written: string[] = [];

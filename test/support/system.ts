@@ -76,6 +76,8 @@ export interface SystemOptions {
   sandboxTimeoutMs?: number;
   /** How long the sandbox holds its answer to a card_timeout payment (default 30 s). */
   sandboxHangMs?: number;
+  /** How long the sandbox takes to answer each API call (default at once). */
+  sandboxLatencyMs?: number;
   /** How long sandbox bank payments and refunds stay PENDING (default 300 ms). */
   sandboxSettleMs?: number;
   /** False: no worker in this process (a test runs `npm run worker` itself). */
@@ -111,6 +113,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const sandbox = await startSandbox({
     settleMs: options.sandboxSettleMs ?? 300,
     hangMs: options.sandboxHangMs,
+    latencyMs: options.sandboxLatencyMs,
     returnMs: 1500,
   });
   const address = inject('temporalAddress');
@@ -133,7 +136,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           connection: nativeConnection,
           namespace: 'default',
           orm,
-          databasePoolSize,
+
           apps,
           masterKeys,
           temporal: client,
