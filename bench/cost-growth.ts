@@ -92,7 +92,7 @@ async function measure(size: number): Promise<SizeResult> {
     firstTasks.push(millisOf(completed?.eventTime) - millisOf(started?.eventTime));
     events.push(list.length / size);
     bytes.push(proto.temporal.api.history.v1.History.encode(history).finish().length / size);
-    const count = (type: number) => list.filter((e) => e.eventType === type).length;
+    const count = (type: proto.temporal.api.enums.v1.EventType) => list.filter((e) => e.eventType === type).length;
     activities.push(count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) / size);
     workflowTasks.push(count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) / size);
   }
