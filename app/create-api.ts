@@ -66,6 +66,8 @@ export interface ApiDependencies {
 }
 
 const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** Routes that take a batch of orders: a larger body limit (batchBodyLimit). */
+const BATCH_PATHS = ['/v1/order-management/batch'];
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger, settings } = deps;
@@ -157,15 +159,17 @@ export function createApi(deps: ApiDependencies): Express {
   );
   app.use(refuseCardNumbersInUrl);
   app.use(requireJsonBody);
-  app.use(
+  const jsonBody = (limit: string) =>
     express.json({
-      limit: settings.bodyLimit,
+      limit,
       // The HMAC signature covers the body bytes as sent, not as re-serialised.
       verify: (req, _res, buf) => {
         (req as { rawBody?: string }).rawBody = buf.toString('utf8');
       },
-    }),
-  );
+    });
+  // A batch of orders may be larger than any other body; everything else keeps the small limit.
+  app.use(BATCH_PATHS, jsonBody(settings.batchBodyLimit));
+  app.use(jsonBody(settings.bodyLimit));
   app.use(refuseUnstorableStrings);
   app.use(requestTracing);
 

@@ -65,7 +65,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-function toApiError(err: unknown): ApiError {
+/** What an error answers as: its status and problem, as the API sends them (the batch routes put it in each result). */
+export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof Refusal) {
     const retry: Record<string, string> =

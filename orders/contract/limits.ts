@@ -1,6 +1,9 @@
 /** An order holds at most this many instructions, as submitted and as added later. */
 export const MAX_INSTRUCTIONS_PER_ORDER = 500;
 
+/** A batch of orders (POST /order-management/batch) holds at most this many. */
+export const MAX_ORDERS_PER_BATCH = 1000;
+
 /** How long a caller waits for Temporal to take an order's workflow before leaving it to the reconciler. */
 export const START_DEADLINE_MS = 5_000;
 

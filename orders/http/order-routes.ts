@@ -1,8 +1,12 @@
 import type { RouteTable } from '../../api/http/route-table.js';
 import type { OrderService } from '../order-service.js';
 import { presentOrder, presentOrderSummary } from './presenter.js';
+import { takeOrderBatch } from './order-batch.js';
+import { MAX_ORDERS_PER_BATCH } from '../contract/limits.js';
 import {
+  CreateOrderBatchSchema,
   CreateOrderSchema,
+  OrderBatchSchema,
   ListOrdersQuerySchema,
   OrderListSchema,
   OrderRefParamsSchema,
@@ -31,6 +35,28 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
       afterCommit(() => orders.start(order, req.log));
       return { status: 202, body: presentOrder(order, order.instructions.getItems()) };
     },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/order-management/batch',
+    scope: 'tenant',
+    roles: ['tenant-order-write'],
+    summary: 'Submit up to 1,000 payment orders at once',
+    description:
+      `Takes each order (at most ${MAX_ORDERS_PER_BATCH}) as POST /order-management would, each on its own: ` +
+      'one refused order (its problem in its result) refuses only itself. An orderRef already taken is not taken again ' +
+      '(status 200 with the stored order’s id), so sending a batch again after a lost answer takes nothing twice. ' +
+      'Answers 200 with a result per order, in the request’s order.',
+    tags: ['Orders'],
+    body: CreateOrderBatchSchema,
+    // Each order is stored in a transaction of its own, and its workflow started once that has committed.
+    transactional: false,
+    responses: { 200: { description: 'A result per order', schema: OrderBatchSchema } },
+    handler: async ({ body, em, req, context: { tenantId } }) => ({
+      status: 200,
+      body: await takeOrderBatch(em, tenantId, body.orders, orders, req.log),
+    }),
   });
 
   routes.add({

@@ -17,7 +17,8 @@ import {
   TimestampQuerySchema,
 } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
-import { MAX_INSTRUCTIONS_PER_ORDER } from '../contract/limits.js';
+import { MAX_INSTRUCTIONS_PER_ORDER, MAX_ORDERS_PER_BATCH } from '../contract/limits.js';
+import { ProblemSchema } from '../../api/http/common-schemas.js';
 
 const FinancialInstrumentIdSchema = z
   .string()
@@ -120,6 +121,47 @@ export const CreateOrderSchema = z
   .openapi('CreateOrder');
 
 export type CreateOrderInput = z.infer<typeof CreateOrderSchema>;
+
+// Each order is checked on its own (against CreateOrder), so that one bad order refuses only itself.
+export const CreateOrderBatchSchema = z
+  .object({
+    orders: z
+      .array(
+        z.record(z.string(), z.unknown()).openapi({
+          description: 'An order as POST /order-management takes it (CreateOrder); each is checked on its own',
+        }),
+      )
+      .min(1)
+      .max(MAX_ORDERS_PER_BATCH),
+  })
+  .strict()
+  .openapi('CreateOrderBatch');
+
+export const OrderBatchResultSchema = z
+  .object({
+    index: z.number().int().openapi({ description: 'The order’s place in the request’s `orders`' }),
+    orderRef: z.string().optional(),
+    status: z
+      .number()
+      .int()
+      .openapi({
+        description:
+          '202: taken, its workflow started; 200: an order with this orderRef was already taken (it is not taken again); ' +
+          '400, 404, 409: refused, as POST /order-management would refuse it, with `problem` saying why',
+      }),
+    orderId: z.uuid().optional(),
+    problem: ProblemSchema.optional(),
+  })
+  .openapi('OrderBatchResult');
+
+export const OrderBatchSchema = z
+  .object({
+    results: z.array(OrderBatchResultSchema),
+    taken: z.number().int(),
+    alreadyTaken: z.number().int(),
+    refused: z.number().int(),
+  })
+  .openapi('OrderBatch');
 export type InstructionInput = z.infer<typeof InstructionInputSchema>;
 export type AmendInstructionInput = z.infer<typeof AmendInstructionSchema>;
 export type ResolveInstructionInput = z.infer<typeof ResolveInstructionSchema>;

@@ -293,6 +293,18 @@ describe('tenant isolation', () => {
       const mine = await a.client.request('GET', '/v1/order-management/iso-order');
       expect(mine.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a-instruction']);
     },
+    'POST /order-management/batch': async (a, b) => {
+      // A's orderRef in B's batch: a new order of B's (202, not "already taken"); A's is untouched.
+      const own = await a.client.request('POST', '/v1/order-management', { body: orderBody('iso-batch', 'a-batch') });
+      expect(own.status).toBe(202);
+      const res = await b.client.request('POST', '/v1/order-management/batch', {
+        body: { orders: [orderBody('iso-batch', 'b-batch')] },
+      });
+      expect(res.body.results[0]).toMatchObject({ status: 202 });
+      expect(res.body.results[0].orderId).not.toBe(own.body.orderId);
+      const mine = await a.client.request('GET', '/v1/order-management/iso-batch');
+      expect(mine.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a-batch']);
+    },
     'GET /order-management': async (_a, b) => {
       const res = await b.client.request('GET', '/v1/order-management');
       expect(res.body.items.map((o: any) => o.orderRef)).not.toContain('iso-order-only-a');

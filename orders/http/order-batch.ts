@@ -1,0 +1,103 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import { toApiError } from '../../api/http/error-handler.js';
+import { ApiError } from '../../api/http/problem.js';
+import { validate } from '../../api/http/validate.js';
+import { Refusal } from '../../domain/refusal.js';
+import type { OrderService } from '../order-service.js';
+import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
+
+/** Workflows started at once while a batch is taken: enough to hide Temporal's round trip, few enough to leave it room. */
+const STARTS_AT_ONCE = 16;
+/** Orders stored at once: each holds a pooled connection for its transaction, and other requests need some. */
+const STORED_AT_ONCE = 4;
+
+export interface OrderBatchResult {
+  index: number;
+  orderRef?: string;
+  status: number;
+  orderId?: string;
+  problem?: ReturnType<ApiError['toProblem']>;
+}
+
+export interface OrderBatch {
+  results: OrderBatchResult[];
+  taken: number;
+  alreadyTaken: number;
+  refused: number;
+}
+
+/**
+ * Takes each order of a batch as POST /order-management takes one: checked on its own, stored in a
+ * transaction of its own, its workflow started once that has committed. One refused order refuses
+ * only itself. An orderRef the tenant already has is not taken again: its result is the stored
+ * order's id (status 200), so a batch sent again after a lost answer takes nothing twice. An
+ * outage (the database gone) fails the request: the orders already stored stay taken, and sending
+ * the batch again takes the rest.
+ */
+export async function takeOrderBatch(
+  em: EntityManager,
+  tenantId: string,
+  items: Record<string, unknown>[],
+  orders: OrderService,
+  log: Logger,
+): Promise<OrderBatch> {
+  const starts = pLimit(STARTS_AT_ONCE);
+  const stores = pLimit(STORED_AT_ONCE);
+  const starting: Promise<void>[] = [];
+  const inBatch = new Set<string>();
+  const refused = (index: number, orderRef: string | undefined, err: unknown): OrderBatchResult => {
+    if (!(err instanceof Refusal) && !(err instanceof ApiError)) throw err;
+    const problem = toApiError(err);
+    return { index, orderRef, status: problem.status, problem: problem.toProblem() };
+  };
+  const take = async (index: number, input: CreateOrderInput): Promise<OrderBatchResult> => {
+    const orderRef = input.orderRef;
+    try {
+      const order = await em.fork().transactional((tx) => orders.createOrder(tx, tenantId, input));
+      starting.push(starts(() => orders.start(order, log)));
+      return { index, orderRef, status: 202, orderId: order.id };
+    } catch (err) {
+      if (!(err instanceof Refusal && err.code === 'order_ref_conflict')) return refused(index, orderRef, err);
+      const { order } = await orders.getOrder(em.fork(), tenantId, orderRef);
+      return { index, orderRef, status: 200, orderId: order.id };
+    }
+  };
+  // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);
+  // then stored a few at a time, each in its own transaction.
+  const results = await Promise.all(
+    items.map((item, index) => {
+      const orderRef = typeof item.orderRef === 'string' ? item.orderRef : undefined;
+      let input: CreateOrderInput;
+      try {
+        input = validate(CreateOrderSchema, item, `orders[${index}]`);
+        if (inBatch.has(input.orderRef)) {
+          throw new Refusal(
+            'conflict',
+            'order_ref_conflict',
+            `orderRef ${input.orderRef} appears earlier in this batch`,
+            [{ path: `orders[${index}].orderRef`, code: 'duplicate', message: 'appears earlier in this batch' }],
+          );
+        }
+        inBatch.add(input.orderRef);
+      } catch (err) {
+        return refused(index, orderRef, err);
+      }
+      return stores(() => take(index, input));
+    }),
+  );
+  await Promise.all(starting);
+  const count = (test: (status: number) => boolean) => results.filter((r) => test(r.status)).length;
+  const batch = {
+    results,
+    taken: count((s) => s === 202),
+    alreadyTaken: count((s) => s === 200),
+    refused: count((s) => s >= 400),
+  };
+  log.info(
+    { tenantId, taken: batch.taken, alreadyTaken: batch.alreadyTaken, refused: batch.refused },
+    'order batch taken',
+  );
+  return batch;
+}
