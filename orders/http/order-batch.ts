@@ -67,7 +67,7 @@ export async function takeOrderBatch(
   // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);
   // then stored a few at a time, each in its own transaction.
   const results = await Promise.all(
-    items.map((item, index) => {
+    items.map(async (item, index) => {
       const orderRef = typeof item.orderRef === 'string' ? item.orderRef : undefined;
       let input: CreateOrderInput;
       try {
