@@ -7,9 +7,9 @@
 //   npm run bench -- batch-intake --orders 100000 --batch 1000 --singles 2000
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
+import { monthlyPremiums } from './support/order-burst.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,27 +24,9 @@ const singles = Number(values.singles);
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 10_000_000 }, { worker: false });
-const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({
-  baseUrl: stack.api.url,
-  publicKey: tenant.publicKey,
-  privateKey: tenant.privateKey,
-  tenantId: tenant.tenantId,
-});
+const { client } = await stack.newTenant('bench');
 
-const orderBody = (orderRef: string) => ({
-  orderRef,
-  instructions: Array.from({ length: 12 }, (_, month) => ({
-    instructionRef: `premium-${month + 1}`,
-    direction: 'DEBIT',
-    amount: '49.99',
-    currency: 'EUR',
-    country: 'DE',
-    openDate: `2031-${String(month + 1).padStart(2, '0')}-01`,
-    dueDate: `2031-${String(month + 1).padStart(2, '0')}-08`,
-    financialInstrumentId: 'card_visa_4242',
-  })),
-});
+const orderBody = (orderRef: string) => monthlyPremiums(orderRef, 12);
 const memory = (field: 'VmRSS' | 'VmHWM') =>
   Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 const mb = (value: number) => `${value.toFixed(0)} MB`;

@@ -7,12 +7,12 @@
 //   npm run bench -- cost-growth --orders 3
 import { parseArgs } from 'node:util';
 import proto from '@temporalio/proto';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
+import { cardPaymentsDue } from './support/order-burst.js';
 
 const { values } = parseArgs({
   options: { orders: { type: 'string', default: '3' }, sizes: { type: 'string', default: '1,12,100,500' } },
@@ -23,13 +23,7 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
-const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({
-  baseUrl: stack.api.url,
-  publicKey: tenant.publicKey,
-  privateKey: tenant.privateKey,
-  tenantId: tenant.tenantId,
-});
+const { tenant, client } = await stack.newTenant('bench');
 
 interface SizeResult {
   size: number;
@@ -50,22 +44,13 @@ const millisOf = (time: proto.google.protobuf.ITimestamp | null | undefined) =>
   Number(time?.seconds ?? 0) * 1000 + Math.round((time?.nanos ?? 0) / 1e6);
 
 async function measure(size: number): Promise<SizeResult> {
-  const due = new Date(Date.now() + 5000 + size * 20).toISOString();
+  const due = new Date(Date.now() + 5000 + size * 20);
   const refs: string[] = [];
   const accepts: number[] = [];
   for (let o = 0; o < perSize; o++) {
     const orderRef = `growth-${size}-${Date.now().toString(36)}-${o}`;
     refs.push(orderRef);
-    const instructions = Array.from({ length: size }, (_, n) => ({
-      instructionRef: `i-${n}`,
-      direction: 'DEBIT',
-      amount: '1.00',
-      currency: 'EUR',
-      country: 'FR',
-      openDate: due,
-      dueDate: due,
-      financialInstrumentId: 'card_ok',
-    }));
+    const instructions = cardPaymentsDue(size, due);
     const started = performance.now();
     const res = await client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
     accepts.push(performance.now() - started);

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import got from 'got';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
@@ -31,13 +30,7 @@ const leadMs = Number(values.lead) * 1000;
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
-const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({
-  baseUrl: stack.api.url,
-  publicKey: tenant.publicKey,
-  privateKey: tenant.privateKey,
-  tenantId: tenant.tenantId,
-});
+const { tenant, client } = await stack.newTenant('bench');
 
 // The baseline's worker, beside the application's in the same process, paying the same sandbox.
 const sandboxKey = newSandboxApiKey();

@@ -6,8 +6,9 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
+import type { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
+import { cardPaymentsDue } from './support/order-burst.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
@@ -44,13 +45,7 @@ await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
 const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
 
 async function tenantClient(name: string) {
-  const { tenant } = await stack.newTenant(name);
-  const client = new PaymentSchedulerClient({
-    baseUrl: stack.api.url,
-    publicKey: tenant.publicKey,
-    privateKey: tenant.privateKey,
-    tenantId: tenant.tenantId,
-  });
+  const { tenant, client } = await stack.newTenant(name);
   return { client, tenantId: tenant.tenantId };
 }
 
@@ -81,17 +76,7 @@ async function submit(
   const refs = Array.from({ length: Math.ceil(count / 10) }, (_, o) => `${tag}-${due.getTime().toString(36)}-${o}`);
   await Promise.all(
     refs.map(async (orderRef, o) => {
-      const instructions = Array.from({ length: Math.min(10, count - o * 10) }, (_, n) => ({
-        instructionRef: `i-${n}`,
-        direction: 'DEBIT',
-        amount: '1.00',
-        currency: 'EUR',
-        country: 'FR',
-        openDate: due.toISOString(),
-        dueDate: due.toISOString(),
-        financialInstrumentId: 'card_ok',
-        ...extra,
-      }));
+      const instructions = cardPaymentsDue(Math.min(10, count - o * 10), due, extra);
       const res = await client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
       if (res.status !== 202) throw new Error(`${orderRef} answered ${res.status}`);
     }),

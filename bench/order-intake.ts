@@ -7,13 +7,12 @@
 import { parseArgs } from 'node:util';
 import { buildOrder } from '../orders/order-plans.js';
 import { resolveInstructions } from '../orders/scheme-resolution.js';
-import type { CreateOrderInput } from '../orders/http/schemas.js';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
 import { percentile } from './measure.js';
+import { monthlyPremiums } from './support/order-burst.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,29 +30,9 @@ const instructionsPerOrder = Number(values.instructions);
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: withWorker });
-const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({
-  baseUrl: stack.api.url,
-  publicKey: tenant.publicKey,
-  privateKey: tenant.privateKey,
-  tenantId: tenant.tenantId,
-});
+const { tenant, client } = await stack.newTenant('bench');
 
-function orderBody(orderRef: string): CreateOrderInput {
-  return {
-    orderRef,
-    instructions: Array.from({ length: instructionsPerOrder }, (_, month) => ({
-      instructionRef: `premium-${month + 1}`,
-      direction: 'DEBIT' as const,
-      amount: '49.99',
-      currency: 'EUR',
-      country: 'DE',
-      openDate: `${2030 + Math.floor(month / 12)}-${String((month % 12) + 1).padStart(2, '0')}-01`,
-      dueDate: `${2030 + Math.floor(month / 12)}-${String((month % 12) + 1).padStart(2, '0')}-08`,
-      financialInstrumentId: 'card_visa_4242',
-    })),
-  };
-}
+const orderBody = (orderRef: string) => monthlyPremiums(orderRef, instructionsPerOrder);
 
 interface Run {
   perSecond: number;

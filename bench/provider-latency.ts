@@ -7,7 +7,6 @@
 //   npm run bench -- provider-latency --orders 300 --latency 300
 import { parseArgs } from 'node:util';
 import got from 'got';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
@@ -31,13 +30,7 @@ const latencyMs = Number(values.latency);
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
-const { tenant } = await stack.newTenant('bench');
-const client = new PaymentSchedulerClient({
-  baseUrl: stack.api.url,
-  publicKey: tenant.publicKey,
-  privateKey: tenant.privateKey,
-  tenantId: tenant.tenantId,
-});
+const { tenant, client } = await stack.newTenant('bench');
 const providerLatency = (ms: number) => got.put(`${stack.sandboxUrl}/latency`, { json: { ms } });
 
 async function burstAt(ms: number): Promise<number[]> {

@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import got from 'got';
 import { Webhook } from 'standardwebhooks';
-import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { OrderEvent } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
@@ -85,8 +84,7 @@ const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const receiver = await startReceiver();
 try {
-  const { tenant } = await stack.newTenant('webhook bench');
-  const client = new PaymentSchedulerClient({ baseUrl: stack.api.url, ...tenant });
+  const { tenant, client } = await stack.newTenant('webhook bench');
   const created = await client.request<{ secret: string }>('POST', '/v1/webhooks/endpoints', {
     body: { url: receiver.url },
   });

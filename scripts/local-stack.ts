@@ -7,6 +7,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import got from 'got';
 import { bootstrapAccount, type BootstrappedAccount } from '../api/auth/bootstrap-account.js';
 import { startApiServer, type RunningApi } from '../app/server.js';
@@ -35,7 +36,9 @@ export interface LocalStack {
   temporalAddress: string;
   sandboxUrl: string;
   /** A new account with a tenant ready for orders (SANDBOX_CARD installed, a default card scheme). */
-  newTenant(name?: string): Promise<{ account: BootstrappedAccount; tenant: FirstTenant }>;
+  newTenant(
+    name?: string,
+  ): Promise<{ account: BootstrappedAccount; tenant: FirstTenant; client: PaymentSchedulerClient }>;
   stop(): Promise<void>;
 }
 
@@ -159,7 +162,13 @@ export async function startLocalStack(
       sandboxUrl: `http://127.0.0.1:${(sandboxServer.address() as { port: number }).port}`,
       async newTenant(name = 'account') {
         const account = await bootstrapAccount(orm, masterKeys, name);
-        return { account, tenant: await setUpFirstTenant(api.url, account) };
+        const tenant = await setUpFirstTenant(api.url, account);
+        const { publicKey, privateKey, tenantId } = tenant;
+        return {
+          account,
+          tenant,
+          client: new PaymentSchedulerClient({ baseUrl: api.url, publicKey, privateKey, tenantId }),
+        };
       },
       stop,
     };
