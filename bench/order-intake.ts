@@ -90,7 +90,7 @@ async function storeOrders(prefix: string, count: number) {
     stored.push(order);
   }
   await em.flush();
-  return stored.map((order) => workflowInputOf(order));
+  return stored.map((order) => workflowInputOf(order, order.instructions.getItems()));
 }
 
 const viaApi = async (orderRef: string) => {

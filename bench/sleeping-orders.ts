@@ -71,7 +71,7 @@ for (let start = 0; start < orders; start += 500) {
     batch.push(order);
   }
   await em.flush();
-  inputs.push(...batch.map((order) => workflowInputOf(order)));
+  inputs.push(...batch.map((order) => workflowInputOf(order, order.instructions.getItems())));
 }
 
 const caughtUp = () => stack.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId, type: 'order.created' });

@@ -9,7 +9,7 @@ import { parseScheduleDate } from '../domain/dates.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseAmount } from '../domain/money.js';
 import type { InstructionPlan } from '../domain/instruction.js';
-import { rowOf } from './read-model.js';
+import { rowOf, type NewOrder, type OrderRow } from './read-model.js';
 import type { Resolution } from './scheme-resolution.js';
 import type { CreateOrderInput, InstructionInput } from './http/schemas.js';
 
@@ -97,18 +97,13 @@ export function planInstruction(
 }
 
 /**
- * Turns a validated and resolved create-order request into entities on `em` (not yet flushed). The
- * tenant's dunning schedule is copied on; each instruction keeps the scheme version and options it
- * was resolved with.
+ * Turns a validated and resolved create-order request into the rows that hold it. The tenant's
+ * dunning schedule is copied on; each instruction keeps the scheme version and options it was
+ * resolved with.
  */
-export function buildOrder(
-  em: EntityManager,
-  tenant: TenantSettings,
-  input: CreateOrderInput,
-  resolutions: Resolution[],
-): PaymentOrder {
+export function planOrder(tenant: TenantSettings, input: CreateOrderInput, resolutions: Resolution[]): NewOrder {
   const now = new Date();
-  const order = em.create(PaymentOrder, {
+  const order: OrderRow = {
     id: randomUUID(),
     tenantId: tenant.id,
     orderRef: input.orderRef,
@@ -122,30 +117,39 @@ export function buildOrder(
     arrearsExpiryDays: tenant.arrearsExpiryDays ?? null,
     createdAt: now,
     updatedAt: now,
-  });
-  input.instructions.forEach((instruction, position) => {
-    const plan = planInstruction(instruction, {
-      tenant,
-      customerRef: input.customerRef,
-      resolution: resolutions[position],
-      position,
-    });
-    order.instructions.add(
-      em.create(PaymentInstruction, {
-        ...rowOf({
-          ...plan,
-          status: 'PENDING',
-          attempts: 0,
-          settledAmountMinor: '0',
-          refundedAmountMinor: '0',
-          returnedAmountMinor: '0',
-        }),
-        order,
-        tenantId: tenant.id,
-        metadata: instruction.metadata ?? {},
-        projectionVersion: '0',
+  };
+  const instructions = input.instructions.map((instruction, position) => ({
+    ...rowOf({
+      ...planInstruction(instruction, {
+        tenant,
+        customerRef: input.customerRef,
+        resolution: resolutions[position],
+        position,
       }),
+      status: 'PENDING',
+      attempts: 0,
+      settledAmountMinor: '0',
+      refundedAmountMinor: '0',
+      returnedAmountMinor: '0',
+    }),
+    metadata: instruction.metadata ?? {},
+  }));
+  return { order, instructions };
+}
+
+/** The order planned as entities on `em` (not yet flushed): for code that stores orders through the ORM. */
+export function buildOrder(
+  em: EntityManager,
+  tenant: TenantSettings,
+  input: CreateOrderInput,
+  resolutions: Resolution[],
+): PaymentOrder {
+  const planned = planOrder(tenant, input, resolutions);
+  const order = em.create(PaymentOrder, planned.order);
+  for (const row of planned.instructions) {
+    order.instructions.add(
+      em.create(PaymentInstruction, { ...row, order, tenantId: order.tenantId, projectionVersion: '0' }),
     );
-  });
+  }
   return order;
 }

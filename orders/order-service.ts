@@ -41,13 +41,13 @@ import type {
   ResolveInstructionInput,
   RetryInstructionInput,
 } from './http/schemas.js';
-import { buildOrder, chargeAtOf, planInstruction } from './order-plans.js';
+import { chargeAtOf, planInstruction, planOrder } from './order-plans.js';
 import { planOf } from './contract/instruction-codec.js';
-import { instructionFromRow } from './read-model.js';
+import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
 import { definedOnly } from './workflow/instruction-machine.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
-import { startOrder } from './start-order.js';
+import { StartMarks, startOrderWorkflow, workflowInputOf } from './start-order.js';
 import { checkPaysThrough, methodOf, storedInstrumentFor } from './stored-instruments.js';
 
 export interface OrderServiceDependencies {
@@ -71,7 +71,11 @@ type UpdateId = string | undefined;
  * made; nothing here writes what the workflow owns, which projects it. Every "no" is a Refusal.
  */
 export class OrderService {
-  constructor(private readonly deps: OrderServiceDependencies) {}
+  private readonly startMarks: StartMarks;
+
+  constructor(private readonly deps: OrderServiceDependencies) {
+    this.startMarks = new StartMarks(deps.orm);
+  }
 
   // ---- reading -------------------------------------------------------------------------------
 
@@ -135,10 +139,11 @@ export class OrderService {
   // ---- taking an order -----------------------------------------------------------------------
 
   /**
-   * Resolves each instruction against its scheme and stores the order on `em` (the caller's
-   * transaction). Its workflow is started by `start`, once that transaction has committed.
+   * Resolves each instruction against its scheme and stores the order, in one statement, on `em`
+   * (the caller's transaction, when it has one). Its workflow is started by `start`, once that has
+   * committed.
    */
-  async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<PaymentOrder> {
+  async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<NewOrder> {
     const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
     const instruments = await this.namedInstruments(
       em,
@@ -160,24 +165,29 @@ export class OrderService {
       (instrument, index) =>
         instrument && checkPaysThrough(instrument, resolutions[index].chosen, `instructions[${index}].instrumentId`),
     );
-    const order = buildOrder(em, tenant, input, resolutions);
+    const taken = planOrder(tenant, input, resolutions);
     try {
-      await em.flush();
+      await insertOrder(em, taken);
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) {
+      // A statement of our own: its error comes as the driver's, not yet as MikroORM's kind of it.
+      if (em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException) {
         throw new Refusal('conflict', 'order_ref_conflict', `an order with orderRef ${input.orderRef} already exists`, [
           { path: 'orderRef', code: 'duplicate', message: 'orderRef is already used by another order of this tenant' },
         ]);
       }
       throw err;
     }
-    return order;
+    return taken;
   }
 
-  /** Starts a stored order's workflow; if Temporal cannot take it now, the reconciler will. */
-  async start(order: PaymentOrder, log: Logger): Promise<void> {
+  /**
+   * Starts a stored order's workflow; if Temporal cannot take it now, the reconciler will. The order
+   * is marked started a moment later, with others started about then (see StartMarks).
+   */
+  async start({ order, instructions }: NewOrder, log: Logger): Promise<void> {
     try {
-      await startOrder(this.deps.temporal, this.deps.orm, order);
+      await startOrderWorkflow(this.deps.temporal, workflowInputOf(order, instructions));
+      this.startMarks.add(order.id);
     } catch (err) {
       log.warn({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
     }

@@ -10,8 +10,20 @@ import {
 } from '../domain/instruction.js';
 import type { Refund } from '../domain/refund.js';
 import type { ProjectedInstruction } from './contract/activities.js';
+import type { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
 
 const columns = INSTRUCTION_FIELDS.map((field) => ({ field, ...INSTRUCTION_COLUMNS[field] }));
+
+/** An order's own columns: the row, without the ORM's collection of its instructions. */
+export type OrderRow = Omit<PaymentOrder, 'instructions'>;
+/** An instruction's row as it is first stored: its declared columns and its metadata. */
+export type NewInstructionRow = InstructionRow & Pick<PaymentInstruction, 'metadata'>;
+
+/** An order as taken, before it is stored: its row and its instructions' rows, in their order. */
+export interface NewOrder {
+  order: OrderRow;
+  instructions: NewInstructionRow[];
+}
 
 /** The instruction a row holds: times as ISO 8601, money as a string of minor units, nulls left out. */
 export function instructionFromRow(row: InstructionRow): Instruction {
@@ -87,6 +99,54 @@ export async function upsertInstructions(
       'run',
       em.getTransactionContext(),
     );
+}
+
+// A new order and all its instructions in one statement: atomic on its own, so no transaction is
+// needed for it, and a taken orderRef (the unique constraint) stores nothing of the order.
+const INSERT_ORDER = `
+  with o as (
+    insert into payment_order (id, tenant_id, order_ref, customer_ref, metadata, status, dunning_delays_ms, returns_policy,
+      arrears_expiry_days, projection_version, workflow_started_at, created_at, updated_at)
+    values (?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?, ?, ?::bigint, ?, ?, ?)
+    returning id, tenant_id, projection_version)
+  insert into payment_instruction (${columns.map((c) => c.column).join(', ')}, metadata, order_id, tenant_id, projection_version)
+  select ${columns.map((c) => `s.${c.column}`).join(', ')}, s.metadata, o.id, o.tenant_id, o.projection_version
+  from o, jsonb_to_recordset(?::jsonb) as s(${columns.map((c) => `${c.column} ${c.type}`).join(', ')}, metadata jsonb)`;
+
+/** Stores a new order and its instructions (planOrder's rows), in one statement. */
+export async function insertOrder(em: EntityManager, { order, instructions }: NewOrder): Promise<void> {
+  const rows = instructions.map((row) => ({
+    ...Object.fromEntries(columns.map((c) => [c.column, columnValue(row[c.field])])),
+    metadata: row.metadata,
+  }));
+  await em
+    .getConnection()
+    .execute(
+      INSERT_ORDER,
+      [
+        order.id,
+        order.tenantId,
+        order.orderRef,
+        order.customerRef ?? null,
+        JSON.stringify(order.metadata),
+        order.status,
+        order.dunningDelaysMs ? JSON.stringify(order.dunningDelaysMs) : null,
+        order.returnsPolicy ?? null,
+        order.arrearsExpiryDays ?? null,
+        order.projectionVersion,
+        order.workflowStartedAt ?? null,
+        order.createdAt,
+        order.updatedAt,
+        JSON.stringify(rows),
+      ],
+      'run',
+      em.getTransactionContext(),
+    );
+}
+
+/** A row's value as JSON can carry it to jsonb_to_recordset: money (bigint) as its decimal string. */
+function columnValue(value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : (value ?? null);
 }
 
 // Refunds, like instructions: one statement, inserted or updated unless the row holds a newer

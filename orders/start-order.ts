@@ -6,6 +6,7 @@ import { orderWorkflowId, PAYMENTS_TASK_QUEUE } from './contract/ids.js';
 import { planOf } from './contract/instruction-codec.js';
 import { START_DEADLINE_MS } from './contract/limits.js';
 import type { PaymentOrderInput } from './contract/messages.js';
+import type { InstructionRow } from '../domain/instruction.js';
 import {
   CustomerRefKey,
   NextActionAtKey,
@@ -13,11 +14,11 @@ import {
   OrderStatusKey,
   TenantIdKey,
 } from './contract/search-attributes.js';
-import { instructionFromRow } from './read-model.js';
+import { instructionFromRow, type OrderRow } from './read-model.js';
 import { paymentOrderWorkflow } from './workflow/payment-order.workflow.js';
 
 /** The workflow input is rebuilt from the stored order, so the API and the reconciler start the same thing. */
-export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
+export function workflowInputOf(order: OrderRow, instructions: readonly InstructionRow[]): PaymentOrderInput {
   return {
     tenantId: order.tenantId,
     orderId: order.id,
@@ -27,7 +28,7 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
     returnsPolicy: order.returnsPolicy ?? undefined,
     arrearsExpiryDays: order.arrearsExpiryDays ?? undefined,
     reversalWindowDays: reversalWindows(),
-    instructions: order.instructions.getItems().map((row) => planOf(instructionFromRow(row))),
+    instructions: instructions.map((row) => planOf(instructionFromRow(row))),
   };
 }
 
@@ -38,7 +39,7 @@ export function workflowInputOf(order: PaymentOrder): PaymentOrderInput {
  * is unreachable; an order left unmarked is the reconciler's to start.
  */
 export async function startOrder(client: Client, orm: MikroORM, order: PaymentOrder): Promise<void> {
-  await startOrderWorkflow(client, workflowInputOf(order));
+  await startOrderWorkflow(client, workflowInputOf(order, order.instructions.getItems()));
   await orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { workflowStartedAt: new Date() });
 }
 
@@ -64,5 +65,41 @@ export async function startOrderWorkflow(client: Client, input: PaymentOrderInpu
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return;
     throw err;
+  }
+}
+
+/** How long a started order waits to be marked, so that the orders started about then share one statement. */
+const MARK_DELAY_MS = 100;
+
+/**
+ * Marks orders started, those started about the same time in one statement, so that taking an
+ * order costs no round trip for it. The mark only keeps the reconciler from starting the order
+ * again, and starting it again is harmless (its workflow id is the order's): a mark a moment late,
+ * or lost with the process, costs at most one start that finds the workflow running.
+ */
+export class StartMarks {
+  private pending: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly delayMs = MARK_DELAY_MS,
+  ) {}
+
+  add(orderId: string): void {
+    this.pending.push(orderId);
+    this.timer ??= setTimeout(() => void this.flush(), this.delayMs).unref();
+  }
+
+  /** Marks every order added so far; a failure leaves them to the reconciler. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const ids = this.pending.splice(0);
+    if (ids.length === 0) return;
+    await this.orm.em
+      .fork()
+      .nativeUpdate(PaymentOrder, { id: { $in: ids } }, { workflowStartedAt: new Date() })
+      .catch(() => undefined);
   }
 }

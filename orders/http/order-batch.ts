@@ -10,7 +10,7 @@ import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
 /** Workflows started at once while a batch is taken: enough to hide Temporal's round trip, few enough to leave it room. */
 const STARTS_AT_ONCE = 16;
-/** Orders stored at once: each holds a pooled connection for its transaction, and other requests need some. */
+/** Orders stored at once: each holds a pooled connection for each of its statements, and other requests need some. */
 const STORED_AT_ONCE = 4;
 
 export interface OrderBatchResult {
@@ -30,7 +30,7 @@ export interface OrderBatch {
 
 /**
  * Takes each order of a batch as POST /order-management takes one: checked on its own, stored in a
- * transaction of its own, its workflow started once that has committed. One refused order refuses
+ * statement of its own, its workflow started once that is done. One refused order refuses
  * only itself. An orderRef the tenant already has is not taken again: its result is the stored
  * order's id (status 200), so a batch sent again after a lost answer takes nothing twice. An
  * outage (the database gone) fails the request: the orders already stored stay taken, and sending
@@ -55,9 +55,9 @@ export async function takeOrderBatch(
   const take = async (index: number, input: CreateOrderInput): Promise<OrderBatchResult> => {
     const orderRef = input.orderRef;
     try {
-      const order = await em.fork().transactional((tx) => orders.createOrder(tx, tenantId, input));
-      starting.push(starts(() => orders.start(order, log)));
-      return { index, orderRef, status: 202, orderId: order.id };
+      const taken = await orders.createOrder(em.fork(), tenantId, input);
+      starting.push(starts(() => orders.start(taken, log)));
+      return { index, orderRef, status: 202, orderId: taken.order.id };
     } catch (err) {
       if (!(err instanceof Refusal && err.code === 'order_ref_conflict')) return refused(index, orderRef, err);
       const { order } = await orders.getOrder(em.fork(), tenantId, orderRef);
@@ -65,7 +65,7 @@ export async function takeOrderBatch(
     }
   };
   // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);
-  // then stored a few at a time, each in its own transaction.
+  // then stored a few at a time, each in a statement of its own.
   const results = await Promise.all(
     items.map(async (item, index) => {
       const orderRef = typeof item.orderRef === 'string' ? item.orderRef : undefined;

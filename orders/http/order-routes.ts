@@ -30,10 +30,10 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     responses: { 202: { description: 'Accepted; the workflow runs the schedule', schema: OrderSchema } },
     problems: [409],
     handler: async ({ body, em, req, context: { tenantId }, afterCommit }) => {
-      const order = await orders.createOrder(em, tenantId, body);
-      req.log.info({ tenantId, orderRef: order.orderRef, instructions: order.instructions.length }, 'order stored');
-      afterCommit(() => orders.start(order, req.log));
-      return { status: 202, body: presentOrder(order, order.instructions.getItems()) };
+      const taken = await orders.createOrder(em, tenantId, body);
+      req.log.info({ tenantId, orderRef: body.orderRef, instructions: taken.instructions.length }, 'order stored');
+      afterCommit(() => orders.start(taken, req.log));
+      return { status: 202, body: presentOrder(taken.order, taken.instructions) };
     },
   });
 
@@ -50,7 +50,7 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
       'Answers 200 with a result per order, in the request’s order.',
     tags: ['Orders'],
     body: CreateOrderBatchSchema,
-    // Each order is stored in a transaction of its own, and its workflow started once that has committed.
+    // Each order is stored by a statement of its own, and its workflow started once that is done.
     transactional: false,
     responses: { 200: { description: 'A result per order', schema: OrderBatchSchema } },
     handler: async ({ body, em, req, context: { tenantId } }) => ({

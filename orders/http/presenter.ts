@@ -1,4 +1,5 @@
-import type { PaymentInstruction, PaymentOrder, PaymentRefund } from '../../db/entities/index.js';
+import type { PaymentRefund } from '../../db/entities/index.js';
+import type { NewInstructionRow, OrderRow } from '../read-model.js';
 import type { InstructionStatus } from '../../domain/instruction-status.js';
 import { formatAmount } from '../../domain/money.js';
 import { orderTotals } from '../../domain/order-totals.js';
@@ -7,7 +8,7 @@ import { orderWorkflowId } from '../contract/ids.js';
 import { instructionFromRow } from '../read-model.js';
 import { InstructionSchema, RefundSchema } from './schemas.js';
 
-function presentOrderFields(order: PaymentOrder) {
+function presentOrderFields(order: OrderRow) {
   return {
     orderId: order.id,
     orderRef: order.orderRef,
@@ -21,7 +22,7 @@ function presentOrderFields(order: PaymentOrder) {
 }
 
 /** The order with every instruction: the detail route and the create answer. */
-export function presentOrder(order: PaymentOrder, instructions: PaymentInstruction[]) {
+export function presentOrder(order: OrderRow, instructions: readonly NewInstructionRow[]) {
   return {
     ...presentOrderFields(order),
     totals: presentTotals(orderTotals(instructions.map((row) => instructionFromRow(row)))),
@@ -41,7 +42,7 @@ function presentTotals(totals: ReturnType<typeof orderTotals>) {
 }
 
 /** The order as lists show it: a count of its instructions by status instead of the instructions. */
-export function presentOrderSummary(order: PaymentOrder, byStatus: Partial<Record<InstructionStatus, number>>) {
+export function presentOrderSummary(order: OrderRow, byStatus: Partial<Record<InstructionStatus, number>>) {
   const total = Object.values(byStatus).reduce((sum, n) => sum + n, 0);
   return { ...presentOrderFields(order), instructionSummary: { total, byStatus } };
 }
@@ -53,7 +54,7 @@ const API_FIELDS = Object.keys(InstructionSchema.shape);
  * the row's declared shape under the same name (null when absent), except the few the API shows in
  * its own form: the amount as a decimal string, the dates under the API's names, the metadata.
  */
-export function presentInstruction(row: PaymentInstruction): z.output<typeof InstructionSchema> {
+export function presentInstruction(row: NewInstructionRow): z.output<typeof InstructionSchema> {
   const instruction = instructionFromRow(row) as unknown as Record<string, unknown>;
   const shownOtherwise: Record<string, unknown> = {
     amount: formatAmount(row.amountMinor, row.currency),

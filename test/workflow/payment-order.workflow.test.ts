@@ -116,7 +116,7 @@ async function storeOrder(
     specs.map((spec) => spec.resolution ?? resolution),
   );
   await em.flush();
-  return workflowInputOf(order);
+  return workflowInputOf(order, order.instructions.getItems());
 }
 
 /**
