@@ -87,8 +87,11 @@ export interface RouteDefinition<
    * False for a route that writes nothing to the database itself (it asks a workflow, which
    * projects): it runs without holding a transaction, so a slow answer from Temporal holds no
    * connection. Its idempotency rests on what it calls (an update id), its answer is stored after.
+   * 'with-idempotency-key' for a route whose writes are one statement (atomic on its own): it runs in
+   * a transaction only when an Idempotency-Key's answer must commit with its writes, and otherwise
+   * spares the request its BEGIN and COMMIT.
    */
-  transactional?: boolean;
+  transactional?: boolean | 'with-idempotency-key';
   /** A change that must not be made twice by a retried request (a refund): without an Idempotency-Key it is a 400. */
   idempotencyKeyRequired?: boolean;
   /**
@@ -115,7 +118,7 @@ interface StoredRoute {
   query?: ZodType;
   body?: ZodType;
   responses: Record<number, ResponseDeclaration>;
-  transactional?: boolean;
+  transactional?: boolean | 'with-idempotency-key';
   idempotencyKeyRequired?: boolean;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
@@ -292,7 +295,8 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     }
     const transactional = route.transactional ?? true;
     if (key === undefined) {
-      reply = transactional ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
+      reply =
+        transactional === true ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
     } else {
       // Idempotency keys are only read on authenticated routes, which always have a context.
       const { tenantId, accountId } = context!;
@@ -300,7 +304,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
       const outcome = await runtime.idempotency.run(
         { scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null },
         call,
-        transactional,
+        transactional !== false,
       );
       reply = outcome.reply;
       if (outcome.replayed) {

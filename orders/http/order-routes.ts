@@ -29,6 +29,8 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     body: CreateOrderSchema,
     responses: { 202: { description: 'Accepted; the workflow runs the schedule', schema: OrderSchema } },
     problems: [409],
+    // The order is stored by one statement: a transaction only to commit an Idempotency-Key's answer with it.
+    transactional: 'with-idempotency-key',
     handler: async ({ body, em, req, context: { tenantId }, afterCommit }) => {
       const taken = await orders.createOrder(em, tenantId, body);
       req.log.info({ tenantId, orderRef: body.orderRef, instructions: taken.instructions.length }, 'order stored');

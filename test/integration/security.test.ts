@@ -832,6 +832,53 @@ describe('rate limits across API processes', () => {
   );
 });
 
+describe('rate limit leases', () => {
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'takes points from the shared count a few at a time, and still lets exactly the limit through',
+    async () => {
+      const namespace = `lease-${randomUUID()}`;
+      const settings = { rateLimitPerMinute: 300, rateLimitNamespace: namespace };
+      const [one, two] = [await system.startApi({ settings }), await system.startApi({ settings })];
+      try {
+        const tenant = await tenantFixture();
+        const via = (url: string) =>
+          new PaymentSchedulerClient({
+            baseUrl: url,
+            publicKey: tenant.publicKey,
+            privateKey: tenant.privateKey,
+            tenantId: tenant.tenantId,
+          });
+        const clients = [via(one.url), via(two.url)];
+        const sharedCount = async () => {
+          const rows = await system.orm.em
+            .fork()
+            .getConnection()
+            .execute<{ points: number }[]>('select points from rate_limit_counter where key = ?', [
+              `${namespace}:key:${tenant.publicKey}`,
+            ]);
+          return rows[0]?.points;
+        };
+        const statuses: number[] = [];
+        const send = async (count: number) => {
+          for (let i = 0; i < count; i++) {
+            statuses.push((await clients[statuses.length % 2].request('GET', '/v1/order-management')).status);
+          }
+        };
+        // Four requests, two through each API: each API took one lease of 3 points (a hundredth of 300).
+        await send(4);
+        expect(await sharedCount()).toBe(6);
+        // Up to the limit and past it: leases shrink as the count runs out, so exactly 300 get through.
+        await send(316);
+        expect(statuses.filter((s) => s === 200)).toHaveLength(300);
+        expect(statuses.slice(300).every((s) => s === 429)).toBe(true);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    },
+  );
+});
+
 describe('audit log', () => {
   it('records who changed what configuration, for account admins to read', async () => {
     const account = await system.newAccount();
