@@ -48,17 +48,10 @@ export async function resolveInstructions(
     return field ? (base ? `${base}.${field}` : field) : base || 'body';
   };
   const named = [...new Set(instructions.map((i) => i.schemeId).filter((id): id is string => id !== undefined))];
-  const schemes = await em.find(Scheme, {
-    tenantId,
-    deletedAt: null,
-    $or: [{ id: { $in: named } }, { isDefault: true }],
-  });
+  const schemes = await currentSchemes(em, tenantId, named);
   const byId = new Map(schemes.map((s) => [s.id, s]));
   const defaults = new Map(schemes.filter((s) => s.isDefault).map((s) => [s.kind, s]));
-  const versions = schemes.length
-    ? await em.find(SchemeVersion, { $or: schemes.map((s) => ({ schemeId: s.id, version: s.currentVersion })) })
-    : [];
-  const rulesOf = new Map(versions.map((v) => [v.schemeId, v.rules]));
+  const rulesOf = new Map(schemes.map((s) => [s.id, s.rules]));
 
   const errors: FieldError[] = [];
   const resolutions: (Resolution | undefined)[] = [];
@@ -144,6 +137,26 @@ export async function resolveInstructions(
   }
   if (errors.length > 0) throw Refusal.invalid(errors);
   return resolutions as Resolution[];
+}
+
+/** A scheme as resolution reads it: with the rules of its current version. */
+type CurrentScheme = Pick<Scheme, 'id' | 'kind' | 'name' | 'currentVersion' | 'isDefault'> &
+  Pick<SchemeVersion, 'rules'>;
+
+/**
+ * The tenant's schemes named, and its defaults, each with its current version's rules: one query,
+ * read on every order taken.
+ */
+async function currentSchemes(em: EntityManager, tenantId: string, named: string[]): Promise<CurrentScheme[]> {
+  const query = em
+    .getKnex()
+    .select('s.id', 's.kind', 's.name', 's.current_version as currentVersion', 's.is_default as isDefault', 'v.rules')
+    .from('scheme as s')
+    .join('scheme_version as v', (on) => on.on('v.scheme_id', 's.id').andOn('v.version', 's.current_version'))
+    .where('s.tenant_id', tenantId)
+    .whereNull('s.deleted_at')
+    .andWhere((which) => which.whereIn('s.id', named).orWhere('s.is_default', true));
+  return em.getConnection().execute<CurrentScheme[]>(query, [], 'all', em.getTransactionContext());
 }
 
 /** The vouchers a VOUCHER option offers for a payment: enabled in one of its groups, and issued for this amount, currency and country. */

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { SecurityKey } from '../../db/entities/index.js';
 import { ApiError } from '../http/problem.js';
-import { verifyAccessToken } from './access-token.js';
+import { VerifiedTokens } from './access-token.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -10,12 +10,13 @@ import type { Principal } from './principal.js';
  * key cuts off the tokens already issued to it at once.
  */
 export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHandler {
+  const tokens = new VerifiedTokens(signingKey);
   return async (req, res, next) => {
     const header = req.header('authorization') ?? '';
     // Our tokens are a few hundred characters; anything much longer is refused before it is parsed.
     const match = header.length <= 2048 ? /^Bearer ([A-Za-z0-9\-_.]+)$/.exec(header) : null;
     if (!match) throw unauthenticated('send Authorization: Bearer {accessToken} (from POST /v1/identity/hmac)');
-    const publicKey = await verifyAccessToken(signingKey, match[1]);
+    const publicKey = await tokens.publicKeyOf(match[1]);
     if (!publicKey) throw unauthenticated('the access token is invalid or expired');
     const key = await orm.em.fork().findOne(SecurityKey, { publicKey });
     if (!key) throw unauthenticated('the access token is invalid or expired');
