@@ -155,7 +155,10 @@ async function currentSchemes(em: EntityManager, tenantId: string, named: string
     .join('scheme_version as v', (on) => on.on('v.scheme_id', 's.id').andOn('v.version', 's.current_version'))
     .where('s.tenant_id', tenantId)
     .whereNull('s.deleted_at')
-    .andWhere((which) => which.whereIn('s.id', named).orWhere('s.is_default', true));
+    .andWhere((which) => {
+      // A knex builder is a thenable; this one only adds to the query.
+      void which.whereIn('s.id', named).orWhere('s.is_default', true);
+    });
   return em.getConnection().execute<CurrentScheme[]>(query, [], 'all', em.getTransactionContext());
 }
 
