@@ -2,7 +2,9 @@
 // the workflow start) against its baseline measured in the same run on the same Temporal server:
 // bare `client.workflow.start` of the same workflow with the same input (the orders stored
 // beforehand, untimed). Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev
-// server of its own), and prints throughput, latency percentiles and the ratio API / bare.
+// server of its own), and prints throughput, latency percentiles and the ratio API / bare. The API
+// runs as deployed, in its own process from the build (`--api in-process`: in this one, sharing its
+// CPU with the benchmark's client).
 //   npm run bench -- order-intake --orders 300 --concurrency 8
 import { parseArgs } from 'node:util';
 import { buildOrder } from '../orders/order-plans.js';
@@ -13,6 +15,9 @@ import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
 import { percentile } from './measure.js';
 import { monthlyPremiums } from './support/order-burst.js';
+import { spawnApi } from './support/worker-process.js';
+import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
+import { buildForProduction } from '../scripts/build/production-build.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,8 +26,10 @@ const { values } = parseArgs({
     instructions: { type: 'string', default: '12' },
     // Without a worker: what the API itself costs, nothing else competing for the CPU.
     'no-worker': { type: 'boolean', default: false },
+    api: { type: 'string', default: 'process' },
   },
 });
+if (!['process', 'in-process'].includes(values.api)) throw new Error('--api is process or in-process');
 const withWorker = !values['no-worker'];
 const orders = Number(values.orders);
 const concurrency = Number(values.concurrency);
@@ -30,7 +37,20 @@ const instructionsPerOrder = Number(values.instructions);
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: withWorker });
-const { tenant, client } = await stack.newTenant('bench');
+const { tenant, client: inProcessClient } = await stack.newTenant('bench');
+if (values.api === 'process') await buildForProduction();
+const apiProcess =
+  values.api === 'process'
+    ? await spawnApi(stack, config, 'build', { RATE_LIMIT_PER_MINUTE: '1000000', ORPHAN_ORDER_GRACE_MS: '3600000' })
+    : undefined;
+const client = apiProcess
+  ? new PaymentSchedulerClient({
+      baseUrl: apiProcess.url,
+      publicKey: tenant.publicKey,
+      privateKey: tenant.privateKey,
+      tenantId: tenant.tenantId,
+    })
+  : inProcessClient;
 
 const orderBody = (orderRef: string) => monthlyPremiums(orderRef, instructionsPerOrder);
 
@@ -110,7 +130,7 @@ const api = await measure(orders, 'api', (i) => viaApi(`api-${i}`));
 const line = (name: string, r: Run) =>
   `  ${name.padEnd(28)} accepted ${r.perSecond.toFixed(1).padStart(6)}/s (p50 ${percentile(r.latencies, 50).toFixed(1)} ms, p99 ${percentile(r.latencies, 99).toFixed(1)} ms)   sustained ${r.sustainedPerSecond.toFixed(1).padStart(6)} orders/s`;
 console.log(
-  `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}${withWorker ? '' : ', no worker'}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
+  `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}${withWorker ? '' : ', no worker'}; API ${apiProcess ? 'in its own process (the build)' : 'in the benchmark process'}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
 );
 console.log(line('bare client.workflow.start', bare));
 console.log(line('POST /v1/order-management', api));
@@ -118,4 +138,5 @@ console.log(
   `  ratio API / bare: sustained ${(api.sustainedPerSecond / bare.sustainedPerSecond).toFixed(2)} (target at least 0.8), accepted ${(api.perSecond / bare.perSecond).toFixed(2)}`,
 );
 
+await apiProcess?.stop();
 await stack.stop();
