@@ -14,6 +14,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 ENV NODE_ENV=production
+# PRODUCTION_ENV (scripts/build/production-build.ts): two malloc arenas, not eight per core.
+ENV MALLOC_ARENA_MAX=2
 # The sandbox provider's ledger volume: a named volume takes this directory's owner on first use.
 RUN mkdir -p /var/lib/sandbox && chown node:node /var/lib/sandbox
 USER node

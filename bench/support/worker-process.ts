@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config.js';
 import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/ids.js';
 import type { LocalStack } from '../../scripts/local-stack.js';
-import { builtEntryPoint } from '../../scripts/build/production-build.js';
+import { builtEntryPoint, PRODUCTION_ENV } from '../../scripts/build/production-build.js';
 import { freePort } from '../../observability/free-port.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -92,6 +92,7 @@ function spawnService(
   return spawn(process.execPath, args, {
     cwd: projectRoot,
     env: {
+      ...(runtime === 'build' ? PRODUCTION_ENV : {}),
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       DATABASE_URL: stack.databaseUrl,

@@ -27,7 +27,7 @@ import {
   TenantIdKey,
 } from '../../orders/contract/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
-import { buildForProduction, builtEntryPoint } from '../build/production-build.js';
+import { buildForProduction, builtEntryPoint, PRODUCTION_ENV } from '../build/production-build.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'default';
@@ -139,6 +139,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const sandboxUrl = `http://127.0.0.1:${ports.sandbox}`;
     const apiUrls = ports.apis.map((port) => `http://127.0.0.1:${port}`);
     const appEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
+      ...PRODUCTION_ENV,
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       DATABASE_URL: options.databaseUrl,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { builtEntryPoint } from '../../scripts/build/production-build.js';
+import { builtEntryPoint, PRODUCTION_ENV } from '../../scripts/build/production-build.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temporal/server-binaries.js';
@@ -175,6 +175,11 @@ describe('docker-compose.yml', () => {
       expect(build.include, name).toContain(source.split('/')[0]);
     }
     expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    // The environment npm run cluster starts the same processes with.
+    const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    for (const [name, value] of Object.entries(PRODUCTION_ENV)) {
+      expect(runtimeStage).toMatch(new RegExp(`^ENV ${name}=${value}$`, 'm'));
+    }
   });
 
   it('binds every service the others call to all interfaces of its container, not its loopback', () => {
