@@ -18,6 +18,16 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 type TenantSettings = Pick<Tenant, 'id' | 'timeZone' | 'dunningRetryDelaysDays'> &
   Partial<Pick<Tenant, 'returnsPolicy' | 'arrearsExpiryDays' | 'businessDayRule'>>;
 
+/** The tenant's settings an order is planned with: what taking an order reads of its tenant. */
+export const TENANT_SETTINGS = [
+  'id',
+  'timeZone',
+  'dunningRetryDelaysDays',
+  'returnsPolicy',
+  'arrearsExpiryDays',
+  'businessDayRule',
+] as const satisfies readonly (keyof TenantSettings)[];
+
 /**
  * Bank debits and transfers clear only on the banks' business days; cards and vouchers are paid any
  * day, so moving their charge would only make the money later.

@@ -41,7 +41,8 @@ import type {
   ResolveInstructionInput,
   RetryInstructionInput,
 } from './http/schemas.js';
-import { chargeAtOf, planInstruction, planOrder } from './order-plans.js';
+import { chargeAtOf, planInstruction, planOrder, TENANT_SETTINGS } from './order-plans.js';
+import { readRow } from '../db/read-row.js';
 import { planOf } from './contract/instruction-codec.js';
 import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
 import { definedOnly } from './workflow/instruction-machine.js';
@@ -144,7 +145,8 @@ export class OrderService {
    * committed.
    */
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<NewOrder> {
-    const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    const tenant = await readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS);
+    if (!tenant) throw new Refusal('not_found', 'tenant_not_found', `no tenant ${tenantId}`);
     const instruments = await this.namedInstruments(
       em,
       tenantId,

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { SecurityKey } from '../../db/entities/index.js';
+import { readRow } from '../../db/read-row.js';
 import { ApiError } from '../http/problem.js';
 import { VerifiedTokens } from './access-token.js';
 import type { Principal } from './principal.js';
@@ -18,7 +19,7 @@ export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHand
     if (!match) throw unauthenticated('send Authorization: Bearer {accessToken} (from POST /v1/identity/hmac)');
     const publicKey = await tokens.publicKeyOf(match[1]);
     if (!publicKey) throw unauthenticated('the access token is invalid or expired');
-    const key = await orm.em.fork().findOne(SecurityKey, { publicKey });
+    const key = await readRow(orm.em, SecurityKey, { publicKey }, ['accountId', 'tenantId', 'roles']);
     if (!key) throw unauthenticated('the access token is invalid or expired');
     const principal: Principal = {
       publicKey,
