@@ -798,6 +798,15 @@ describe('abuse limits', () => {
   });
 });
 
+/** The tenant's client of one of several APIs. */
+const clientOf = (tenant: TenantFixture, baseUrl: string) =>
+  new PaymentSchedulerClient({
+    baseUrl,
+    publicKey: tenant.publicKey,
+    privateKey: tenant.privateKey,
+    tenantId: tenant.tenantId,
+  });
+
 describe('rate limits across API processes', () => {
   // The embedded database is one session behind every connection, so the limiter's named prepared
   // statements collide and each process falls back to counting alone; `npm start` is one process
@@ -811,13 +820,7 @@ describe('rate limits across API processes', () => {
       const two = await system.startApi({ settings: { rateLimitPerMinute: 4, rateLimitNamespace: namespace } });
       try {
         const tenant = await tenantFixture();
-        const via = (url: string) =>
-          new PaymentSchedulerClient({
-            baseUrl: url,
-            publicKey: tenant.publicKey,
-            privateKey: tenant.privateKey,
-            tenantId: tenant.tenantId,
-          });
+        const via = (url: string) => clientOf(tenant, url);
         const statuses: number[] = [];
         const [throughOne, throughTwo] = [via(one.url), via(two.url)];
         for (const client of [throughOne, throughTwo, throughOne, throughTwo, throughOne, throughTwo]) {
@@ -841,13 +844,7 @@ describe('rate limit leases', () => {
       const [one, two] = [await system.startApi({ settings }), await system.startApi({ settings })];
       try {
         const tenant = await tenantFixture();
-        const via = (url: string) =>
-          new PaymentSchedulerClient({
-            baseUrl: url,
-            publicKey: tenant.publicKey,
-            privateKey: tenant.privateKey,
-            tenantId: tenant.tenantId,
-          });
+        const via = (url: string) => clientOf(tenant, url);
         const clients = [via(one.url), via(two.url)];
         const sharedCount = async () => {
           const rows = await system.orm.em
