@@ -115,6 +115,8 @@ export function createApi(deps: ApiDependencies): Express {
   // Behind a load balancer, the client's address (what sign-in attempts are counted by) is in X-Forwarded-For.
   app.set('trust proxy', settings.trustProxy);
   app.locals.routes = routes.list();
+  // What stopping the server waits for once the last request has been answered (startApiServer).
+  app.locals.onClose = () => orders.close();
 
   app.use(requestId);
   app.use(requestMetrics);

@@ -30,7 +30,7 @@ export async function startApiServer(
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
         server.close(() => {
           clearTimeout(force);
-          resolve();
+          void (app.locals.onClose as () => Promise<void>)().then(resolve);
         });
         server.closeIdleConnections();
       }),

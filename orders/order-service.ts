@@ -182,6 +182,11 @@ export class OrderService {
     return taken;
   }
 
+  /** Marks the orders started so far (see StartMarks): what stopping the API waits for. */
+  close(): Promise<void> {
+    return this.startMarks.flush();
+  }
+
   /**
    * Starts a stored order's workflow; if Temporal cannot take it now, the reconciler will. The order
    * is marked started a moment later, with others started about then (see StartMarks).

@@ -5,6 +5,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { buildOrder } from '../../orders/order-plans.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { StartMarks } from '../../orders/start-order.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -185,6 +186,35 @@ describe('an order end to end over HTTP', () => {
       .fork()
       .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
     expect(stored.workflowStartedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('marking orders started', () => {
+  it('marks the orders started about then in one go, when their moment comes or the API stops', async () => {
+    const tenant = await system.newTenant();
+    const em = system.orm.em.fork();
+    const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+    const orders = ['mark-1', 'mark-2', 'mark-3'].map((orderRef) =>
+      buildOrder(em, tenantRow, { orderRef, instructions: [instruction('only') as any] }, [
+        resolvedTo('SANDBOX_CARD', 'CARD'),
+      ]),
+    );
+    await em.flush();
+    const marked = async () =>
+      (await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId }, { orderBy: { orderRef: 'asc' } }))
+        .filter((o) => o.workflowStartedAt !== null)
+        .map((o) => o.orderRef);
+
+    const stopping = new StartMarks(system.orm, 3_600_000);
+    stopping.add(orders[0].id);
+    stopping.add(orders[1].id);
+    expect(await marked()).toEqual([]);
+    await stopping.flush();
+    expect(await marked()).toEqual(['mark-1', 'mark-2']);
+
+    const timed = new StartMarks(system.orm, 10);
+    timed.add(orders[2].id);
+    await eventually(marked, (refs) => refs.length === 3, { what: 'the third order to be marked' });
   });
 });
 
