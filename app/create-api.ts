@@ -66,8 +66,6 @@ export interface ApiDependencies {
 }
 
 const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-/** Routes that take a batch of orders: a larger body limit (batchBodyLimit). */
-const BATCH_PATHS = ['/v1/order-management/batch'];
 
 export function createApi(deps: ApiDependencies): Express {
   const { orm, temporal, logger, settings } = deps;
@@ -170,7 +168,8 @@ export function createApi(deps: ApiDependencies): Express {
       },
     });
   // A batch of orders may be larger than any other body; everything else keeps the small limit.
-  app.use(BATCH_PATHS, jsonBody(settings.batchBodyLimit));
+  const batchPaths = routes.batchBodyPaths();
+  if (batchPaths.length > 0) app.use(batchPaths, jsonBody(settings.batchBodyLimit));
   app.use(jsonBody(settings.bodyLimit));
   app.use(refuseUnstorableStrings);
   app.use(requestTracing);

@@ -94,6 +94,8 @@ export interface RouteDefinition<
   transactional?: boolean | 'with-idempotency-key';
   /** A change that must not be made twice by a retried request (a refund): without an Idempotency-Key it is a 400. */
   idempotencyKeyRequired?: boolean;
+  /** Its body may be a batch, as large as `BATCH_BODY_LIMIT` rather than `BODY_LIMIT`. */
+  batchBody?: boolean;
   /**
    * Checks that reach outside the database (a host name resolved), made with the parsed input before
    * the request's transaction opens, so that no transaction waits on them; `em` is outside it (a
@@ -120,6 +122,7 @@ interface StoredRoute {
   responses: Record<number, ResponseDeclaration>;
   transactional?: boolean | 'with-idempotency-key';
   idempotencyKeyRequired?: boolean;
+  batchBody?: boolean;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
@@ -165,6 +168,11 @@ export class RouteTable {
     }
     this.routes.push(definition);
     this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
+  }
+
+  /** The paths (under /v1) of the routes whose body may be a batch: the body parser gives them the larger limit. */
+  batchBodyPaths(): string[] {
+    return this.routes.filter((route) => route.batchBody).map((route) => `/v1${route.path}`);
   }
 
   /** Method, path, scope and roles of every route: what the isolation and role tests walk. */

@@ -52,6 +52,7 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
       'Answers 200 with a result per order, in the request’s order.',
     tags: ['Orders'],
     body: CreateOrderBatchSchema,
+    batchBody: true,
     // Each order is stored by a statement of its own, and its workflow started once that is done.
     transactional: false,
     responses: { 200: { description: 'A result per order', schema: OrderBatchSchema } },

@@ -418,6 +418,33 @@ describe('taking orders in a batch', () => {
     }
     expect(await countOrders(tenant)).toBe(0);
   });
+
+  it('reads a batch larger than any other body may be', async () => {
+    const small = await system.startApi({ settings: { bodyLimit: '4kb' } });
+    try {
+      const tenant = await system.newTenant();
+      const post = async (path: string, body: unknown) =>
+        (
+          await fetch(`${small.url}${path}`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${await tenant.client.accessToken()}`,
+              'x-tenant-id': tenant.tenantId,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify(body),
+          })
+        ).status;
+      const orders = Array.from({ length: 20 }, (_, n) => ({ orderRef: `wide-${n}`, instructions: [later('a')] }));
+      expect(JSON.stringify({ orders }).length).toBeGreaterThan(4096);
+      expect(await post('/v1/order-management/batch', { orders })).toBe(200);
+      const wide = { orderRef: 'wide-one', metadata: { note: 'x'.repeat(4096) }, instructions: [later('a')] };
+      expect(await post('/v1/order-management', wide)).toBe(413);
+      expect(await countOrders(tenant)).toBe(20);
+    } finally {
+      await small.close();
+    }
+  });
 });
 
 describe('tenant settings', () => {
