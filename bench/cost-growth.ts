@@ -6,12 +6,12 @@
 // Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
 //   npm run bench -- cost-growth --orders 3
 import { parseArgs } from 'node:util';
-import proto from '@temporalio/proto';
 import { loadConfig } from '../config.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile } from './measure.js';
+import { countHistory, type HistoryCounts } from './support/history-counts.js';
 import { cardPaymentsDue } from './support/order-burst.js';
 
 const { values } = parseArgs({
@@ -19,7 +19,6 @@ const { values } = parseArgs({
 });
 const perSize = Number(values.orders);
 const sizes = values.sizes.split(',').map(Number);
-const EventType = proto.temporal.api.enums.v1.EventType;
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
@@ -40,8 +39,6 @@ const median = (values: number[]) =>
     [...values].sort((a, b) => a - b),
     50,
   );
-const millisOf = (time: proto.google.protobuf.ITimestamp | null | undefined) =>
-  Number(time?.seconds ?? 0) * 1000 + Math.round((time?.nanos ?? 0) / 1e6);
 
 async function measure(size: number): Promise<SizeResult> {
   const due = new Date(Date.now() + 5000 + size * 20);
@@ -63,32 +60,22 @@ async function measure(size: number): Promise<SizeResult> {
     if (settled === size * perSize) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  const firstTasks: number[] = [];
-  const events: number[] = [];
-  const bytes: number[] = [];
-  const activities: number[] = [];
-  const workflowTasks: number[] = [];
+  const counts: HistoryCounts[] = [];
   for (const orderRef of refs) {
     // Its history as it stands with every payment settled (the order itself waits out its reversal window).
     const history = await stack.temporal.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).fetchHistory();
-    const list = history.events ?? [];
-    const started = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
-    const completed = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-    firstTasks.push(millisOf(completed?.eventTime) - millisOf(started?.eventTime));
-    events.push(list.length / size);
-    bytes.push(proto.temporal.api.history.v1.History.encode(history).finish().length / size);
-    const count = (type: proto.temporal.api.enums.v1.EventType) => list.filter((e) => e.eventType === type).length;
-    activities.push(count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) / size);
-    workflowTasks.push(count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) / size);
+    counts.push(countHistory(history));
   }
+  const perInstruction = (of: (c: HistoryCounts) => number) => median(counts.map((c) => of(c) / size));
+  const activityCount = (c: HistoryCounts) => Object.values(c.activities).reduce((a, b) => a + b, 0);
   return {
     size,
     acceptMs: median(accepts),
-    firstTaskMs: median(firstTasks),
-    eventsPerInstruction: median(events),
-    bytesPerInstruction: median(bytes),
-    activitiesPerInstruction: median(activities),
-    workflowTasksPerInstruction: median(workflowTasks),
+    firstTaskMs: median(counts.map((c) => c.firstTaskMs)),
+    eventsPerInstruction: perInstruction((c) => c.events),
+    bytesPerInstruction: perInstruction((c) => c.bytes),
+    activitiesPerInstruction: perInstruction(activityCount),
+    workflowTasksPerInstruction: perInstruction((c) => c.workflowTasks),
   };
 }
 

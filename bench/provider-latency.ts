@@ -35,7 +35,7 @@ const providerLatency = (ms: number) => got.put(`${stack.sandboxUrl}/latency`, {
 
 async function burstAt(ms: number): Promise<number[]> {
   await providerLatency(ms);
-  return orderBurst(client, stack.orm, tenant.tenantId, shape);
+  return (await orderBurst(client, stack.orm, tenant.tenantId, shape)).lags;
 }
 
 // Warmed first (connections, caches, the JIT), at once.

@@ -48,16 +48,24 @@ export interface BurstShape {
   leadMs: number;
 }
 
+export interface BurstResult {
+  /** Each payment's lag from the due instant to SETTLED, ascending. */
+  lags: number[];
+  orderRefs: string[];
+  /** The instant every payment fell due (epoch ms). */
+  dueMs: number;
+}
+
 /**
  * Submits `orders` orders through the API, each of `perOrder` card payments all due at one
- * instant, and waits until every one has SETTLED: each payment's lag from that instant, ascending.
+ * instant, and waits until every one has SETTLED.
  */
 export async function orderBurst(
   client: PaymentSchedulerClient,
   orm: MikroORM,
   tenantId: string,
   { orders, perOrder, leadMs }: BurstShape,
-): Promise<number[]> {
+): Promise<BurstResult> {
   const due = new Date(Date.now() + leadMs);
   // Base 36: a run of 13+ digits in a reference can read as a card number, which the API refuses.
   const refs = Array.from({ length: orders }, (_, o) => `burst-${due.getTime().toString(36)}-${o}`);
@@ -78,7 +86,8 @@ export async function orderBurst(
         { fields: ['settledAt'] },
       );
     if (rows.length === orders * perOrder) {
-      return rows.map((r) => r.settledAt!.getTime() - due.getTime()).sort((a, b) => a - b);
+      const lags = rows.map((r) => r.settledAt!.getTime() - due.getTime()).sort((a, b) => a - b);
+      return { lags, orderRefs: refs, dueMs: due.getTime() };
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -1,0 +1,134 @@
+import proto from '@temporalio/proto';
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+/** What a workflow's history holds, as the benchmarks report it per settled instruction. */
+export interface HistoryCounts {
+  events: number;
+  bytes: number;
+  /** Activities scheduled, by activity type. */
+  activities: Record<string, number>;
+  workflowTasks: number;
+  /** Workflow task started → completed of the first task, in ms. */
+  firstTaskMs: number;
+}
+
+const millisOf = (time: proto.google.protobuf.ITimestamp | null | undefined) =>
+  Number(time?.seconds ?? 0) * 1000 + Math.round((time?.nanos ?? 0) / 1e6);
+
+export function countHistory(history: proto.temporal.api.history.v1.IHistory): HistoryCounts {
+  const list = history.events ?? [];
+  const activities: Record<string, number> = {};
+  for (const e of list) {
+    if (e.eventType !== EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) continue;
+    const type = e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown';
+    activities[type] = (activities[type] ?? 0) + 1;
+  }
+  const started = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  const completed = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  return {
+    events: list.length,
+    bytes: proto.temporal.api.history.v1.History.encode(history).finish().length,
+    activities,
+    workflowTasks: list.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length,
+    firstTaskMs: millisOf(completed?.eventTime) - millisOf(started?.eventTime),
+  };
+}
+
+/** Whether the history has nothing under way: every activity scheduled has closed, and no workflow task is open. */
+export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): boolean {
+  const list = history.events ?? [];
+  const scheduled = list.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).length;
+  const closed = list.filter(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED ||
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED ||
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT ||
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+  ).length;
+  const last = list.at(-1)?.eventType;
+  return (
+    scheduled === closed &&
+    (last === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED ||
+      last === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED)
+  );
+}
+
+/** Activities by type, as "2 projectOrder + 1 executePayment", each divided by `per`. */
+export function describeActivities(activities: Record<string, number>, per: number): string {
+  const entries = Object.entries(activities).sort((a, b) => b[1] - a[1]);
+  if (entries.length === 0) return '0';
+  return entries.map(([type, n]) => `${+(n / per).toFixed(2)} ${type}`).join(' + ');
+}
+
+/** Where a payment's lag from its due instant went, in ms, read from its workflow's history. */
+export interface LagPhases {
+  /** Due instant → the timer fired. */
+  timer: number;
+  /** Timer fired → the workflow task that sends the payment call started (waiting for a worker). */
+  taskQueued: number;
+  /** That task, started → completed. */
+  taskRun: number;
+  /** The call scheduled → started by a worker. */
+  callQueued: number;
+  /** The call started → completed (the provider, and the activity's own work). */
+  callRun: number;
+  /** The call completed → the workflow task that takes its answer started. */
+  answerQueued: number;
+}
+
+export const LAG_PHASES: (keyof LagPhases)[] = [
+  'timer',
+  'taskQueued',
+  'taskRun',
+  'callQueued',
+  'callRun',
+  'answerQueued',
+];
+
+/** The phases of the first call of `activityType` made after `dueMs`, or undefined when there is none. */
+export function lagPhases(
+  history: proto.temporal.api.history.v1.IHistory,
+  dueMs: number,
+  activityType: string,
+): LagPhases | undefined {
+  const list = history.events ?? [];
+  const at = (i: number) => millisOf(list[i]?.eventTime);
+  const scheduled = list.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      e.activityTaskScheduledEventAttributes?.activityType?.name === activityType &&
+      millisOf(e.eventTime) >= dueMs - 1000,
+  );
+  if (scheduled < 0) return undefined;
+  const before = (from: number, type: proto.temporal.api.enums.v1.EventType) => {
+    for (let i = from; i >= 0; i--) if (list[i].eventType === type) return i;
+    return -1;
+  };
+  const after = (from: number, type: proto.temporal.api.enums.v1.EventType) =>
+    list.findIndex((e, i) => i > from && e.eventType === type);
+  const taskCompleted = before(scheduled, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  const taskStarted = before(taskCompleted, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  const fired = before(taskStarted, EventType.EVENT_TYPE_TIMER_FIRED);
+  const id = list[scheduled].eventId;
+  const started = list.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED &&
+      String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(id),
+  );
+  const completed = list.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+      String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(id),
+  );
+  const answerTask = after(completed, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  if ([taskStarted, fired, started, completed, answerTask].some((i) => i < 0)) return undefined;
+  return {
+    timer: at(fired) - dueMs,
+    taskQueued: at(taskStarted) - at(fired),
+    taskRun: at(taskCompleted) - at(taskStarted),
+    callQueued: at(started) - at(scheduled),
+    callRun: at(completed) - at(started),
+    answerQueued: at(answerTask) - at(completed),
+  };
+}
