@@ -71,6 +71,8 @@ export class InstructionLoops {
   private readonly running = new Set<string>();
   /** Continuing as new: every loop stops at its next wait, and no new one starts. */
   private stopping = false;
+  /** Payment calls sent and not yet answered. */
+  private calls = 0;
 
   constructor(private readonly order: OrderEntity) {}
 
@@ -93,6 +95,11 @@ export class InstructionLoops {
       this.running.delete(name);
     });
     this.loops.add(loop);
+  }
+
+  /** Payment calls sent to providers and not yet answered (or given up on). */
+  paymentCallsUnderWay(): number {
+    return this.calls;
   }
 
   /** Resolves once every loop has reached a wait and stopped there: no call is in flight. */
@@ -248,11 +255,16 @@ export class InstructionLoops {
     const { tenantId, orderRef } = this.order.state;
     const idempotencyKey = paymentIdempotencyKey(tenantId, orderRef, machine.plan.instructionRef, machine.keyAttempt);
     let result: CallResult | undefined;
-    if (askFirst) {
-      // The last call with this key went unanswered: the provider may have the payment already.
-      result = await this.lookup(machine, idempotencyKey);
+    this.calls += 1;
+    try {
+      if (askFirst) {
+        // The last call with this key went unanswered: the provider may have the payment already.
+        result = await this.lookup(machine, idempotencyKey);
+      }
+      result ??= await this.execute(machine, idempotencyKey, askFirst);
+    } finally {
+      this.calls -= 1;
     }
-    result ??= await this.execute(machine, idempotencyKey, askFirst);
     this.apply(machine, result);
     this.order.changed(machine);
   }

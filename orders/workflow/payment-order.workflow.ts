@@ -62,7 +62,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   const operatorView = new OperatorView(state, (machine) => order.nextActionOf(machine));
   const order = new OrderEntity(state, () => operatorView.markStale());
   const loops = new InstructionLoops(order);
-  const projector = new Projector(order);
+  const projector = new Projector(order, () => loops.paymentCallsUnderWay());
 
   setHandler(orderStateQuery, () => order.view());
   setHandler(providerResultSignal, (result) => {

@@ -18,6 +18,7 @@ import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { ensureTemporalServerBinaries } from '../../scripts/temporal/server-binaries.js';
 import { portsAround } from '../../scripts/temporal/server-config.js';
 import { providerNet, type SandboxLedgerItem } from '../support/sandbox.js';
+import { paymentCallsInFlight } from '../support/calls-in-flight.js';
 import { eventually } from '../support/eventually.js';
 import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 
@@ -322,14 +323,11 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
     for (const victim of [cluster.workers[0], cluster.workers[1], cluster.workers[0]]) {
       await victim.kill();
       const killedAt = Date.now();
-      const inFlight = await orm.em
-        .fork()
-        .find(
-          PaymentInstruction,
-          { tenantId, status: 'PROCESSING', order: { orderRef: { $in: orders } } },
-          { populate: ['order'] },
-        );
-      cutShort.push({ killedAt, refs: inFlight.map((i) => `${i.order.orderRef}/${i.instructionRef}`) });
+      const refs = await paymentCallsInFlight(
+        temporal,
+        orders.map((orderRef) => orderWorkflowId(tenantId, orderRef)),
+      );
+      cutShort.push({ killedAt, refs });
       await cluster.restart(victim);
     }
     await expectEachPaidOnce(orders, 60);
