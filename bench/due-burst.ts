@@ -152,6 +152,7 @@ async function phasesOf({ workflowIds, dueMs }: { workflowIds: string[]; dueMs: 
       ),
     )
   ).filter((p): p is LagPhases => p !== undefined);
+  if (phases.length === 0) return 'no sample (no call made in a task the due timer started)';
   return LAG_PHASES.map((phase) => {
     const values = phases.map((p) => p[phase]).sort((a, b) => a - b);
     return `${phase} ${(percentile(values, 50) / 1000).toFixed(2)}/${(percentile(values, 99) / 1000).toFixed(2)}`;

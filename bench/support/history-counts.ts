@@ -69,7 +69,7 @@ export interface LagPhases {
   taskQueued: number;
   /** That task, started → completed. */
   taskRun: number;
-  /** The call scheduled → started by a worker. */
+  /** The call scheduled → its last attempt started (earlier attempts and their retry waits included). */
   callQueued: number;
   /** The call started → completed (the provider, and the activity's own work). */
   callRun: number;
@@ -109,7 +109,9 @@ export function lagPhases(
     list.findIndex((e, i) => i > from && e.eventType === type);
   const taskCompleted = before(scheduled, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
   const taskStarted = before(taskCompleted, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
-  const fired = before(taskStarted, EventType.EVENT_TYPE_TIMER_FIRED);
+  // The task must have been scheduled by the due timer firing; anything else is no sample.
+  const fired = before(taskStarted, EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) - 1;
+  if (list[fired]?.eventType !== EventType.EVENT_TYPE_TIMER_FIRED) return undefined;
   const id = list[scheduled].eventId;
   const started = list.findIndex(
     (e) =>

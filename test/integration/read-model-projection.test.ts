@@ -1,6 +1,8 @@
+import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
+import type { OrderProjection } from '../../orders/contract/activities.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
@@ -13,7 +15,8 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 let system: TestSystem;
 
 beforeAll(async () => {
-  system = await startSystem();
+  // Calls here take up to 12 s: the worker waits longer than that for the sandbox before it gives up.
+  system = await startSystem({ sandboxTimeoutMs: 30_000 });
 });
 afterAll(async () => {
   await system?.close();
@@ -48,6 +51,39 @@ async function placeOrder(tenant: TenantFixture, orderRef: string, instructions:
   expect(res.status, JSON.stringify(res.body)).toBe(202);
 }
 
+/** The order's payment call in its history, and the projections sent while it was out and after its answer. */
+function projectionsAroundCall(history: proto.temporal.api.history.v1.IHistory) {
+  const events = history.events ?? [];
+  const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string) =>
+    e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+    e.activityTaskScheduledEventAttributes?.activityType?.name === name;
+  const call = events.findIndex((e) => scheduled(e, 'executePayment'));
+  const answered = events.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
+      String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(events[call]?.eventId),
+  );
+  const projections = events.flatMap((e, at) =>
+    scheduled(e, 'projectOrder')
+      ? [
+          {
+            at,
+            input: defaultPayloadConverter.fromPayload<OrderProjection>(
+              e.activityTaskScheduledEventAttributes!.input!.payloads![0],
+            ),
+          },
+        ]
+      : [],
+  );
+  return {
+    call,
+    during: projections.filter((p) => p.at > call && p.at < answered),
+    after: projections.filter((p) => p.at > answered),
+  };
+}
+
+const statuses = (projection: { input: OrderProjection }) => projection.input.instructions.map((i) => i.status);
+
 it('projects a payment answered at once with its answer: one projection after the call, every event told in order', async () => {
   await providerLatency(0);
   const tenant = await system.newTenant();
@@ -58,18 +94,11 @@ it('projects a payment answered at once with its answer: one projection after th
     { what: 'the payment settled in the read model', timeoutMs: 30_000 },
   );
   const history = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'answered')).fetchHistory();
-  const events = history.events ?? [];
-  const activityOf = (e: proto.temporal.api.history.v1.IHistoryEvent) =>
-    e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-      ? e.activityTaskScheduledEventAttributes?.activityType?.name
-      : undefined;
-  const call = events.findIndex((e) => activityOf(e) === 'executePayment');
-  const answered = events.findIndex((e, i) => i > call && e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+  const { call, during, after } = projectionsAroundCall(history);
   expect(call).toBeGreaterThan(0);
   // Nothing projected while the call was out; once, after its answer.
-  const projections = events.map((e, i) => (activityOf(e) === 'projectOrder' ? i : -1)).filter((i) => i >= 0);
-  expect(projections.filter((i) => i > call && i < answered)).toEqual([]);
-  expect(projections.filter((i) => i > answered)).toHaveLength(1);
+  expect(during).toEqual([]);
+  expect(after.map(statuses)).toEqual([['SETTLED']]);
   recordHistory('projected-with-answer', history);
   const told = await system.orm.em
     .fork()
@@ -82,8 +111,9 @@ it('projects a payment answered at once with its answer: one projection after th
 });
 
 it('answers an update while another payment’s call is under way at once, projected, with that call shown under way', async () => {
-  // The provider takes 8 s to answer: longer than an update waits for the read model (5 s).
-  await providerLatency(8_000);
+  // The provider takes 12 s to answer: longer than an update waits for the read model (5 s), and
+  // than the projection waits for a call (10 s), so the update alone can have made it project.
+  await providerLatency(12_000);
   try {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'in-flight', [cardPayment('now', inSeconds(1)), cardPayment('later', '2031-06-01')]);
@@ -108,6 +138,31 @@ it('answers an update while another payment’s call is under way at once, proje
     expect(byRef('now')).toMatchObject({ status: 'PROCESSING' });
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'in-flight' })).toEqual([]);
     recordHistory('update-during-call', await handle.fetchHistory());
+    await eventually(
+      () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'in-flight' }),
+      (charges) => charges.length === 1,
+      { what: 'the slow call answered', timeoutMs: 30_000 },
+    );
+  } finally {
+    await providerLatency(0);
+  }
+});
+
+it('shows a call its provider has not answered within 10 s as under way, then its answer', async () => {
+  await providerLatency(12_000);
+  try {
+    const tenant = await system.newTenant();
+    await placeOrder(tenant, 'slow', [cardPayment('a', inSeconds(1))]);
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/slow')).body,
+      (order: any) => order.status === 'COMPLETED',
+      { what: 'the slow payment settled in the read model', timeoutMs: 45_000 },
+    );
+    const history = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'slow')).fetchHistory();
+    const { call, during, after } = projectionsAroundCall(history);
+    expect(call).toBeGreaterThan(0);
+    expect(during.map(statuses)).toEqual([['PROCESSING']]);
+    expect(after.map(statuses)).toEqual([['SETTLED']]);
   } finally {
     await providerLatency(0);
   }
