@@ -51,6 +51,16 @@ async function placeOrder(tenant: TenantFixture, orderRef: string, instructions:
   expect(res.status, JSON.stringify(res.body)).toBe(202);
 }
 
+/** The order's workflow history, once the read model shows the order COMPLETED. */
+async function historyOnceCompleted(tenant: TenantFixture, orderRef: string, timeoutMs: number) {
+  await eventually(
+    async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body,
+    (order: any) => order.status === 'COMPLETED',
+    { what: `${orderRef} settled in the read model`, timeoutMs },
+  );
+  return system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).fetchHistory();
+}
+
 /** The order's payment call in its history, and the projections sent while it was out and after its answer. */
 function projectionsAroundCall(history: proto.temporal.api.history.v1.IHistory) {
   const events = history.events ?? [];
@@ -88,12 +98,7 @@ it('projects a payment answered at once with its answer: one projection after th
   await providerLatency(0);
   const tenant = await system.newTenant();
   await placeOrder(tenant, 'answered', [cardPayment('a', inSeconds(1))]);
-  await eventually(
-    async () => (await tenant.client.request('GET', '/v1/order-management/answered')).body,
-    (order: any) => order.status === 'COMPLETED',
-    { what: 'the payment settled in the read model', timeoutMs: 30_000 },
-  );
-  const history = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'answered')).fetchHistory();
+  const history = await historyOnceCompleted(tenant, 'answered', 30_000);
   const { call, during, after } = projectionsAroundCall(history);
   expect(call).toBeGreaterThan(0);
   // Nothing projected while the call was out; once, after its answer.
@@ -153,12 +158,7 @@ it('shows a call its provider has not answered within 10 s as under way, then it
   try {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'slow', [cardPayment('a', inSeconds(1))]);
-    await eventually(
-      async () => (await tenant.client.request('GET', '/v1/order-management/slow')).body,
-      (order: any) => order.status === 'COMPLETED',
-      { what: 'the slow payment settled in the read model', timeoutMs: 45_000 },
-    );
-    const history = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'slow')).fetchHistory();
+    const history = await historyOnceCompleted(tenant, 'slow', 45_000);
     const { call, during, after } = projectionsAroundCall(history);
     expect(call).toBeGreaterThan(0);
     expect(during.map(statuses)).toEqual([['PROCESSING']]);
