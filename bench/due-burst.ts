@@ -7,7 +7,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
-import got from 'got';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
@@ -22,8 +21,8 @@ import {
   type LagPhases,
 } from './support/history-counts.js';
 import { orderBurst as burstOfOrders } from './support/order-burst.js';
-import { minimalPaymentWorkflow, type MinimalPaymentActivities } from './workflows/minimal-payment.workflow.js';
-import { newSandboxApiKey } from '../apps/sandbox/api-key.js';
+import { minimalPaymentWorkflow } from './workflows/minimal-payment.workflow.js';
+import { minimalPaymentActivities } from './workflows/minimal-payment.activities.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,27 +42,7 @@ const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const { tenant, client } = await stack.newTenant('bench');
 
 // The baseline's worker, beside the application's in the same process, paying the same sandbox.
-const sandboxKey = newSandboxApiKey();
-const activities: MinimalPaymentActivities = {
-  async charge(idempotencyKey, reference) {
-    await got.post(`${stack.sandboxUrl}/v1/payments`, {
-      headers: { authorization: `Bearer ${sandboxKey}`, 'idempotency-key': idempotencyKey },
-      json: {
-        appId: 'SANDBOX_CARD',
-        paymentMethod: 'CARD',
-        direction: 'DEBIT',
-        amountMinor: '100',
-        currency: 'EUR',
-        country: 'FR',
-        instrument: 'card_ok',
-        reference: { tenantId: tenant.tenantId, orderRef: 'minimal', instructionRef: reference },
-      },
-      retry: { limit: 0 },
-      timeout: { request: 10_000 },
-    });
-    return Date.now();
-  },
-};
+const activities = minimalPaymentActivities(stack.sandboxUrl, tenant.tenantId);
 const connection = await NativeConnection.connect({ address: stack.temporalAddress });
 const minimalWorker = await Worker.create({
   connection,

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -16,7 +15,7 @@ import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { startCluster, type Cluster } from '../../scripts/cluster/topology.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { ensureTemporalServerBinaries } from '../../scripts/temporal/server-binaries.js';
-import { portsAround } from '../../scripts/temporal/server-config.js';
+import { freeTemporalPorts } from '../../scripts/temporal/free-ports.js';
 import { providerNet, type SandboxLedgerItem } from '../support/sandbox.js';
 import { paymentCallsInFlight } from '../support/calls-in-flight.js';
 import { eventually } from '../support/eventually.js';
@@ -43,26 +42,10 @@ let tenantId: string;
 /** Reads what operators see of an order (its memo), from the cluster's Temporal server. */
 let temporal: Client;
 
-/** A block of ports for the Temporal server (its frontend and the ports around it) with nothing listening on any. */
-async function freeTemporalFrontendPort(): Promise<number> {
-  const offsets = [0, 1, 2, 6, 10, -300, -299, -298, -294];
-  const isFree = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = createServer().once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (;;) {
-    // The server stores its membership ports as smallint: all of them below 32768.
-    const frontend = 20_000 + Math.floor(Math.random() * 12_000);
-    if ((await Promise.all(offsets.map((o) => isFree(frontend + o)))).every(Boolean)) return frontend;
-  }
-}
-
 beforeAll(async () => {
   if (!runnable) return;
   postgres = await startPrivatePostgres();
   const masterKeys = { current: randomBytes(32).toString('base64') };
-  const frontend = await freeTemporalFrontendPort();
   cluster = await startCluster({
     databaseUrl: postgres.url,
     binaries: ensureTemporalServerBinaries(cacheDir, () => undefined),
@@ -71,7 +54,7 @@ beforeAll(async () => {
     ports: {
       apis: [await freePort(), await freePort()],
       sandbox: await freePort(),
-      temporal: portsAround(frontend),
+      temporal: await freeTemporalPorts(),
       ui: await freePort(),
     },
     logLevel: 'warn',
