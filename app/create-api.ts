@@ -8,7 +8,7 @@ import { SecretBox, type MasterKeys } from '../db/secret-box.js';
 import { LOG_SERIALIZERS } from '../logger.js';
 import { addAuditRoutes } from '../api/audit/routes.js';
 import { tokenSigningKey } from '../api/auth/access-token.js';
-import { authenticate } from '../api/auth/authenticate.js';
+import { authenticate, type SecurityKeyGrant } from '../api/auth/authenticate.js';
 import { errorHandler, notFoundHandler } from '../api/http/error-handler.js';
 import { IdempotencyStore } from '../api/http/idempotency.js';
 import { refuseCardNumbersInUrl, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
@@ -18,6 +18,7 @@ import { requestId } from '../api/http/request-id.js';
 import { RouteTable } from '../api/http/route-table.js';
 import { addIdentityRoutes } from '../api/identity/routes.js';
 import { addSecurityKeyRoutes } from '../api/keys/routes.js';
+import { RowCache, RowChanges } from '../db/row-changes.js';
 import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
 import { addOrderRoutes } from '../orders/http/order-routes.js';
 import { addInstructionRoutes } from '../orders/http/instruction-routes.js';
@@ -63,6 +64,11 @@ export interface ApiDependencies {
   checkResponses?: boolean;
   /** A worker in this process (`npm start`): where the SDK serves its metrics, added to `/metrics`. */
   sdkMetricsUrl?: string;
+  /**
+   * The database to hear row changes from (PostgreSQL's NOTIFY, db/row-changes.ts), so that the
+   * security key each call names is read once, not per call. Without it, nothing is cached.
+   */
+  rowChangesUrl?: string;
 }
 
 const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -72,6 +78,10 @@ export function createApi(deps: ApiDependencies): Express {
   const secretBox = SecretBox.fromMasterKeys(deps.masterKeys);
   const signingKey = tokenSigningKey(deps.masterKeys.current);
   const registry = createOpenApiRegistry();
+  const rowChanges = deps.rowChangesUrl
+    ? RowChanges.listen(deps.rowChangesUrl, (message) => logger.warn(message))
+    : undefined;
+  const securityKeys = new RowCache<SecurityKeyGrant>(rowChanges, 'security_key');
 
   const routes = new RouteTable(registry);
   addIdentityRoutes(routes, {
@@ -80,7 +90,7 @@ export function createApi(deps: ApiDependencies): Express {
     tokenTtlSeconds: settings.accessTokenTtlSeconds,
   });
   addTenantRoutes(routes);
-  addSecurityKeyRoutes(routes, { secretBox });
+  addSecurityKeyRoutes(routes, { secretBox, securityKeys });
   addAuditRoutes(routes);
   addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
   addSchemeRoutes(routes);
@@ -113,8 +123,12 @@ export function createApi(deps: ApiDependencies): Express {
   // Behind a load balancer, the client's address (what sign-in attempts are counted by) is in X-Forwarded-For.
   app.set('trust proxy', settings.trustProxy);
   app.locals.routes = routes.list();
+  app.locals.hearsRowChanges = () => rowChanges?.live ?? false;
   // What stopping the server waits for once the last request has been answered (startApiServer).
-  app.locals.onClose = () => orders.close();
+  app.locals.onClose = async () => {
+    await orders.close();
+    await rowChanges?.close();
+  };
 
   app.use(requestId);
   app.use(requestMetrics);
@@ -181,7 +195,7 @@ export function createApi(deps: ApiDependencies): Express {
     '/v1',
     routes.router(
       {
-        authenticate: authenticate(orm, signingKey),
+        authenticate: authenticate(orm, signingKey, securityKeys),
         // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
         rateLimit: perKeyRateLimit(orm, {
           limitPerMinute: settings.rateLimitPerMinute,

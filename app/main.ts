@@ -31,6 +31,7 @@ const api = await startApiServer(
     masterKeys: { current: config.masterKey, previous: config.masterKeyPrevious },
     settings: apiSettings(config),
     apps: createAppRegistry(got, appRegistryConfig(config)),
+    rowChangesUrl: config.databaseUrl,
   },
   config.apiPort,
   config.apiHost,

@@ -6,6 +6,8 @@ export interface RunningApi {
   url: string;
   /** Every /v1 route with its scope and roles, as the route table enforces them. */
   routes: { method: string; path: string; scope: string; roles: string[] }[];
+  /** Whether it hears rows change in PostgreSQL now, so may keep the keys it reads (db/row-changes.ts). */
+  hearsRowChanges(): boolean;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export async function startApiServer(
   return {
     url: `http://${host}:${boundPort}`,
     routes: app.locals.routes as RunningApi['routes'],
+    hearsRowChanges: app.locals.hearsRowChanges as () => boolean,
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);

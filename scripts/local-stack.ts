@@ -141,6 +141,7 @@ export async function startLocalStack(
         logger: createLogger('api', 'fatal'),
         masterKeys,
         apps,
+        rowChangesUrl: config.databaseUrl,
         settings: {
           ...apiSettings(config),
           allowLoopbackHttp: true,

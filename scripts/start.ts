@@ -134,6 +134,8 @@ async function main() {
       settings: apiSettings(config),
       apps: createAppRegistry(got, appRegistryConfig(config)),
       sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
+      // PGlite serves one session at a time: no second connection to listen on.
+      rowChangesUrl: config.databaseUrl,
     },
     config.apiPort,
     config.apiHost,

@@ -2,15 +2,20 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { SecurityKey } from '../../db/entities/index.js';
 import { readRow } from '../../db/read-row.js';
+import type { RowCache } from '../../db/row-changes.js';
 import { ApiError } from '../http/problem.js';
 import { VerifiedTokens } from './access-token.js';
 import type { Principal } from './principal.js';
 
+/** What a security key grants: who holds it and its roles (fixed when it is created). */
+export type SecurityKeyGrant = Pick<SecurityKey, 'accountId' | 'tenantId' | 'roles'>;
+
 /**
- * Bearer authentication. The token only names a key; the key is read on every call, so deleting a
- * key cuts off the tokens already issued to it at once.
+ * Bearer authentication. The token only names a key, looked up in `keys`: a deleted key is
+ * dropped from it in the process that deleted it at once, and in the others when PostgreSQL tells
+ * them (RowChanges), so deleting a key cuts off the tokens already issued to it.
  */
-export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHandler {
+export function authenticate(orm: MikroORM, signingKey: Uint8Array, keys: RowCache<SecurityKeyGrant>): RequestHandler {
   const tokens = new VerifiedTokens(signingKey);
   return async (req, res, next) => {
     const header = req.header('authorization') ?? '';
@@ -19,7 +24,9 @@ export function authenticate(orm: MikroORM, signingKey: Uint8Array): RequestHand
     if (!match) throw unauthenticated('send Authorization: Bearer {accessToken} (from POST /v1/identity/hmac)');
     const publicKey = await tokens.publicKeyOf(match[1]);
     if (!publicKey) throw unauthenticated('the access token is invalid or expired');
-    const key = await readRow(orm.em, SecurityKey, { publicKey }, ['accountId', 'tenantId', 'roles']);
+    const key = await keys.read(publicKey, () =>
+      readRow(orm.em, SecurityKey, { publicKey }, ['accountId', 'tenantId', 'roles']),
+    );
     if (!key) throw unauthenticated('the access token is invalid or expired');
     const principal: Principal = {
       publicKey,

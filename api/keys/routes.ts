@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SecurityKey } from '../../db/entities/index.js';
 import type { SecretBox } from '../../db/secret-box.js';
+import type { RowCache } from '../../db/row-changes.js';
+import type { SecurityKeyGrant } from '../auth/authenticate.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
 import { findPage } from '../http/pagination.js';
@@ -30,7 +32,10 @@ async function keyOwner(em: EntityManager, accountId: string, params: object | u
  * Account keys (/account/keys) and tenant keys (/account/tenants/{tenantId}/keys), both managed by
  * account admins. A deleted key stops working at once, tokens already issued to it included.
  */
-export function addSecurityKeyRoutes(routes: RouteTable, { secretBox }: { secretBox: SecretBox }): void {
+export function addSecurityKeyRoutes(
+  routes: RouteTable,
+  { secretBox, securityKeys }: { secretBox: SecretBox; securityKeys: RowCache<SecurityKeyGrant> },
+): void {
   const account = {
     base: '/account/keys',
     kind: 'account-key',
@@ -109,11 +114,13 @@ export function addSecurityKeyRoutes(routes: RouteTable, { secretBox }: { secret
       tags: ['Security keys'],
       params: forTenant ? TenantKeyParamsSchema : PublicKeyParamsSchema,
       responses: { 204: { description: 'Deleted' } },
-      handler: async ({ params, em, context: { principal, accountId } }) => {
+      handler: async ({ params, em, afterCommit, context: { principal, accountId } }) => {
         const tenantId = await keyOwner(em, accountId, params);
         const key = await em.findOne(SecurityKey, { publicKey: params.publicKey, accountId, tenantId });
         if (!key) throw new ApiError(404, 'key_not_found', 'no such key');
         em.remove(key);
+        // Other processes hear of it from PostgreSQL; this one must not answer before it forgets.
+        afterCommit(() => Promise.resolve(securityKeys.forget(key.publicKey)));
         recordAudit(em, principal, {
           action: `${kind}.delete`,
           targetType: kind,

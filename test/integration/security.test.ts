@@ -42,8 +42,8 @@ async function exchange(authorization: string | undefined, body?: string, baseUr
   return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as any };
 }
 
-async function bearer(token: string, path: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${system.api.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+async function bearer(token: string, path: string, headers: Record<string, string> = {}, baseUrl = system.api.url) {
+  const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -161,6 +161,55 @@ describe('POST /v1/identity/hmac', () => {
     });
     expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey))).status).toBe(401);
   });
+
+  // An embedded PGlite serves one session at a time: no API listens there, none caches keys.
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'refuses a deleted key in every API process, however it was deleted',
+    async () => {
+      const second = await system.startApi();
+      try {
+        // Both processes keep the keys they read only while they hear changes: wait until they do.
+        await eventually(() => system.api.hearsRowChanges() && second.hearsRowChanges(), Boolean, {
+          what: 'both APIs listening',
+        });
+        const usable = async (token: string, tenantId: string) =>
+          Promise.all(
+            [system.api.url, second.url].map(
+              async (url) => (await bearer(token, '/v1/order-management', { 'x-tenant-id': tenantId }, url)).status,
+            ),
+          );
+        const refusedEverywhere = (statuses: number[]) => statuses.every((status) => status === 401);
+
+        // Through the first API: the second hears of it from PostgreSQL.
+        const tenant = await tenantFixture();
+        const token = await tenant.client.accessToken();
+        expect(await usable(token, tenant.tenantId)).toEqual([200, 200]);
+        const deleted = await tenant.account.request(
+          'DELETE',
+          `/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`,
+        );
+        expect(deleted.status).toBe(204);
+        await eventually(() => usable(token, tenant.tenantId), refusedEverywhere, {
+          what: 'the key refused by both APIs',
+          timeoutMs: 5_000,
+          intervalMs: 20,
+        });
+
+        // Straight in the database, by no API at all.
+        const other = await tenantFixture();
+        const otherToken = await other.client.accessToken();
+        expect(await usable(otherToken, other.tenantId)).toEqual([200, 200]);
+        await system.orm.em.fork().nativeDelete(SecurityKey, { publicKey: other.publicKey });
+        await eventually(() => usable(otherToken, other.tenantId), refusedEverywhere, {
+          what: 'the key refused by both APIs',
+          timeoutMs: 5_000,
+          intervalMs: 20,
+        });
+      } finally {
+        await second.close();
+      }
+    },
+  );
 });
 
 describe('bearer authentication', () => {

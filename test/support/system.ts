@@ -161,6 +161,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         masterKeys,
         apps,
         checkResponses: true,
+        // An embedded PGlite (pool of 1) serves one session at a time: nothing to listen on.
+        rowChangesUrl: databasePoolSize > 1 ? inject('databaseUrl') : undefined,
         ...overrides,
         // Each API counts requests apart unless a test shares a namespace on purpose.
         settings: { ...settings, rateLimitNamespace: `test-${randomUUID()}`, ...overrides.settings },

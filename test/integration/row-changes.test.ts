@@ -1,0 +1,127 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RowCache, RowChanges } from '../../db/row-changes.js';
+import { eventually } from '../support/eventually.js';
+
+/*
+ * A cache that hears row changes from PostgreSQL (db/row-changes.ts), on a table of this test's own
+ * carrying the same trigger as security_key. Needs a PostgreSQL server (an embedded PGlite serves
+ * one session at a time: the API caches nothing there).
+ */
+const onPostgres = inject('databasePoolSize') > 1;
+const TABLE = 'row_changes_probe';
+const APPLICATION = `row-changes-test-${process.pid}`;
+
+let sql: pg.Client;
+let changes: RowChanges;
+const warnings: string[] = [];
+
+const valueOf = async (id: string) =>
+  (await sql.query<{ value: string }>(`select value from ${TABLE} where id = $1`, [id])).rows[0]?.value;
+
+/** A cache of the probe table that counts its reads of the database. */
+function probeCache() {
+  const cache = new RowCache<string>(changes, TABLE);
+  let loads = 0;
+  return {
+    read: (id: string) =>
+      cache.read(id, () => {
+        loads++;
+        return valueOf(id);
+      }),
+    cache,
+    loads: () => loads,
+  };
+}
+
+describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
+  beforeAll(async () => {
+    sql = new pg.Client({ connectionString: inject('databaseUrl') });
+    await sql.connect();
+    await sql.query(`drop table if exists ${TABLE}`);
+    await sql.query(`create table ${TABLE} (id text primary key, value text not null)`);
+    await sql.query(
+      `create trigger ${TABLE}_notify after update or delete on ${TABLE} for each row execute function notify_row_change('id')`,
+    );
+    const url = new URL(inject('databaseUrl'));
+    url.searchParams.set('application_name', APPLICATION);
+    // Slow to listen again, so that the test can look at it while it is down.
+    changes = RowChanges.listen(url.toString(), (message) => warnings.push(message), { firstRetryMs: 3_000 });
+    await eventually(
+      () => changes.live,
+      (live) => live,
+      { what: 'listening' },
+    );
+  });
+
+  afterAll(async () => {
+    await changes?.close();
+    await sql?.query(`drop table if exists ${TABLE}`);
+    await sql?.end();
+  });
+
+  it('keeps a row read once, and drops it when another connection changes it', async () => {
+    await sql.query(`insert into ${TABLE} values ('a', 'first')`);
+    const probe = probeCache();
+    expect(await probe.read('a')).toBe('first');
+    expect(await probe.read('a')).toBe('first');
+    expect(probe.loads()).toBe(1);
+
+    await sql.query(`update ${TABLE} set value = 'second' where id = 'a'`);
+    await eventually(
+      () => probe.read('a'),
+      (value) => value === 'second',
+      { what: 'the changed row', timeoutMs: 5_000, intervalMs: 20 },
+    );
+    await sql.query(`delete from ${TABLE} where id = 'a'`);
+    await eventually(
+      () => probe.read('a'),
+      (value) => value === undefined,
+      { what: 'the deleted row gone', timeoutMs: 5_000, intervalMs: 20 },
+    );
+  });
+
+  it('does not keep a row whose read began before a change was heard', async () => {
+    await sql.query(`insert into ${TABLE} values ('b', 'old')`);
+    const probe = probeCache();
+    // As if the row changed while it was read: the notice comes before the read returns.
+    const read = await probe.cache.read('b', async () => {
+      const value = await valueOf('b');
+      probe.cache.forget('b');
+      return value;
+    });
+    expect(read).toBe('old');
+    await probe.read('b');
+    expect(probe.loads()).toBe(1);
+  });
+
+  it('caches nothing while it cannot listen, and forgets all it held once it listens again', async () => {
+    await sql.query(`insert into ${TABLE} values ('c', 'before')`);
+    const probe = probeCache();
+    expect(await probe.read('c')).toBe('before');
+
+    await sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`, [
+      APPLICATION,
+    ]);
+    await eventually(
+      () => changes.live,
+      (live) => !live,
+      { what: 'the lost connection noticed', timeoutMs: 5_000, intervalMs: 10 },
+    );
+    // Changed while nobody listened: no notice will ever come for it.
+    await sql.query(`update ${TABLE} set value = 'unheard' where id = 'c'`);
+    expect(await probe.read('c')).toBe('unheard');
+    const loadsWhileDown = probe.loads();
+    await probe.read('c');
+    expect(probe.loads()).toBe(loadsWhileDown + 1);
+
+    await eventually(
+      () => changes.live,
+      (live) => live,
+      { what: 'listening again', timeoutMs: 10_000 },
+    );
+    expect(await probe.read('c')).toBe('unheard');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/not hearing row changes/);
+  });
+});
