@@ -45,7 +45,8 @@ import { payPageRouter } from '../orders/pay-page/router.js';
 import { paymentLinkKeys } from '../orders/payment-link-token.js';
 import { PaymentLinks } from '../orders/payment-links.js';
 import { addPaymentLinkRoutes } from '../orders/http/payment-links.js';
-import { OrderService } from '../orders/order-service.js';
+import { OrderService, type OrderReadCaches, type TenantSettingsRow } from '../orders/order-service.js';
+import type { CurrentScheme } from '../orders/scheme-resolution.js';
 import { InstallationCache } from '../orders/activities/installation-cache.js';
 import { ProviderResults } from '../orders/provider-results.js';
 import { Mandates } from '../orders/mandates.js';
@@ -65,8 +66,9 @@ export interface ApiDependencies {
   /** A worker in this process (`npm start`): where the SDK serves its metrics, added to `/metrics`. */
   sdkMetricsUrl?: string;
   /**
-   * The database to hear row changes from (PostgreSQL's NOTIFY, db/row-changes.ts), so that the
-   * security key each call names is read once, not per call. Without it, nothing is cached.
+   * The database to hear row changes from (PostgreSQL's NOTIFY, db/row-changes.ts), so that what
+   * every call reads (its security key; for an order, its tenant's settings and schemes) is read once,
+   * not per call. Without it, nothing is cached.
    */
   rowChangesUrl?: string;
 }
@@ -82,6 +84,10 @@ export function createApi(deps: ApiDependencies): Express {
     ? RowChanges.listen(deps.rowChangesUrl, (message) => logger.warn(message))
     : undefined;
   const securityKeys = new RowCache<SecurityKeyGrant>(rowChanges, 'security_key');
+  const readCaches: OrderReadCaches = {
+    tenants: new RowCache<TenantSettingsRow>(rowChanges, 'tenant'),
+    schemes: new RowCache<CurrentScheme[]>(rowChanges, 'scheme', 1_000),
+  };
 
   const routes = new RouteTable(registry);
   addIdentityRoutes(routes, {
@@ -89,15 +95,15 @@ export function createApi(deps: ApiDependencies): Express {
     tokenSigningKey: signingKey,
     tokenTtlSeconds: settings.accessTokenTtlSeconds,
   });
-  addTenantRoutes(routes);
+  addTenantRoutes(routes, { tenants: readCaches.tenants });
   addSecurityKeyRoutes(routes, { secretBox, securityKeys });
   addAuditRoutes(routes);
   addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
-  addSchemeRoutes(routes);
+  addSchemeRoutes(routes, { schemes: readCaches.schemes });
   addVoucherRoutes(routes);
   const instruments = new InstrumentStore(secretBox);
   addCustomerRoutes(routes, new CustomerService(), instruments);
-  const orders = new OrderService({ orm, temporal });
+  const orders = new OrderService({ orm, temporal, readCaches });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
   addInstructionRoutes(routes);

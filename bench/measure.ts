@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** The p-th percentile of ascending `sorted` (nearest rank). */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -21,4 +23,21 @@ export async function steadily(
     calls.push(call(i));
   }
   await Promise.all(calls);
+}
+
+/** Clock ticks a second in /proc (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time a process has used so far (user and system), in ms, from /proc. */
+export function processCpuMs(pid: number): number {
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/** CPU time the whole machine has spent busy so far (every core, anything but idle and waiting for I/O), in ms. */
+export function machineBusyMs(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = ticks;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / TICKS_PER_SECOND;
 }

@@ -13,7 +13,7 @@ import { loadConfig } from '../config.js';
 import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
-import { percentile } from './measure.js';
+import { machineBusyMs, percentile, processCpuMs } from './measure.js';
 import { monthlyPremiums } from './support/order-burst.js';
 import { spawnApi } from './support/worker-process.js';
 import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
@@ -59,6 +59,8 @@ interface Run {
   latencies: number[];
   /** Until the worker had run every order's first workflow task (its order.created is recorded). */
   sustainedPerSecond: number;
+  /** CPU per order while they were taken: the whole machine's (every process), and the API process's own. */
+  cpuMsPerOrder: { machine: number; api: number };
 }
 
 /**
@@ -69,6 +71,8 @@ interface Run {
 async function measure(count: number, prefix: string, call: (index: number) => Promise<void>): Promise<Run> {
   const latencies: number[] = [];
   let next = 0;
+  const apiCpu = () => (apiProcess ? processCpuMs(apiProcess.pid) : Number.NaN);
+  const cpuBefore = { machine: machineBusyMs(), api: apiCpu() };
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -81,6 +85,10 @@ async function measure(count: number, prefix: string, call: (index: number) => P
     }),
   );
   const accepted = performance.now();
+  const cpuMsPerOrder = {
+    machine: (machineBusyMs() - cpuBefore.machine) / count,
+    api: (apiCpu() - cpuBefore.api) / count,
+  };
   while (
     withWorker &&
     (await stack.orm.em
@@ -94,6 +102,7 @@ async function measure(count: number, prefix: string, call: (index: number) => P
     perSecond: count / ((accepted - started) / 1000),
     latencies: latencies.sort((a, b) => a - b),
     sustainedPerSecond: withWorker ? count / ((performance.now() - started) / 1000) : Number.NaN,
+    cpuMsPerOrder,
   };
 }
 
@@ -128,15 +137,21 @@ const bare = await measure(orders, 'bare', (i) => startOrderWorkflow(stack.tempo
 const api = await measure(orders, 'api', (i) => viaApi(`api-${i}`));
 
 const line = (name: string, r: Run) =>
-  `  ${name.padEnd(28)} accepted ${r.perSecond.toFixed(1).padStart(6)}/s (p50 ${percentile(r.latencies, 50).toFixed(1)} ms, p99 ${percentile(r.latencies, 99).toFixed(1)} ms)   sustained ${r.sustainedPerSecond.toFixed(1).padStart(6)} orders/s`;
+  `  ${name.padEnd(28)} accepted ${r.perSecond.toFixed(1).padStart(6)}/s (p50 ${percentile(r.latencies, 50).toFixed(1)} ms, p99 ${percentile(r.latencies, 99).toFixed(1)} ms)` +
+  (withWorker ? `   sustained ${r.sustainedPerSecond.toFixed(1).padStart(6)} orders/s` : '') +
+  `   machine CPU ${r.cpuMsPerOrder.machine.toFixed(1)} ms/order`;
 console.log(
   `order intake: ${orders} orders x ${instructionsPerOrder} instructions, concurrency ${concurrency}${withWorker ? '' : ', no worker'}; API ${apiProcess ? 'in its own process (the build)' : 'in the benchmark process'}; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
 );
 console.log(line('bare client.workflow.start', bare));
 console.log(line('POST /v1/order-management', api));
 console.log(
-  `  ratio API / bare: sustained ${(api.sustainedPerSecond / bare.sustainedPerSecond).toFixed(2)} (target at least 0.8), accepted ${(api.perSecond / bare.perSecond).toFixed(2)}`,
+  `  ratio API / bare: ${withWorker ? `sustained ${(api.sustainedPerSecond / bare.sustainedPerSecond).toFixed(2)}, ` : ''}accepted ${(api.perSecond / bare.perSecond).toFixed(2)} (target at least 0.8)`,
 );
+if (apiProcess)
+  console.log(
+    `  CPU per order taken through the API: ${api.cpuMsPerOrder.machine.toFixed(1)} ms of the machine's (bare start: ${bare.cpuMsPerOrder.machine.toFixed(1)}), of which the API process ${api.cpuMsPerOrder.api.toFixed(1)} ms`,
+  );
 
 await apiProcess?.stop();
 await stack.stop();

@@ -105,12 +105,17 @@ export class RowChanges {
   }
 }
 
+/** What a route that changes rows of a cached table needs: to drop them here before it answers. */
+export interface ForgetsRows {
+  forget(key: string): void;
+}
+
 /**
  * Rows of one table read often and changed rarely, kept by key while `changes` is live and dropped
  * when the row changes in any process (or at once in this one, with `forget`). A read that began
  * before any change was heard is not kept: it may hold the row as it was.
  */
-export class RowCache<V> {
+export class RowCache<V> implements ForgetsRows {
   private readonly rows = new Map<string, V>();
   /** Counts what was forgotten: a read keeps its row only if nothing was since it began. */
   private generation = 0;

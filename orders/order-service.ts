@@ -47,13 +47,29 @@ import { planOf } from './contract/instruction-codec.js';
 import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
 import { definedOnly } from './workflow/instruction-machine.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
-import { resolveInstructions, vouchersOffered } from './scheme-resolution.js';
+import { readCurrentSchemes, resolveInstructions, vouchersOffered, type CurrentScheme } from './scheme-resolution.js';
+import { RowCache } from '../db/row-changes.js';
 import { StartMarks, startOrderWorkflow, workflowInputOf } from './start-order.js';
 import { checkPaysThrough, methodOf, storedInstrumentFor } from './stored-instruments.js';
 
 export interface OrderServiceDependencies {
   orm: MikroORM;
   temporal: Client;
+  /** What taking an order reads of its tenant, kept while nothing changes it (the API's; default: read each time). */
+  readCaches?: OrderReadCaches;
+}
+
+/** The tenant's settings and its current schemes (by tenant id), as taking an order reads them. */
+export interface OrderReadCaches {
+  tenants: RowCache<TenantSettingsRow>;
+  schemes: RowCache<CurrentScheme[]>;
+}
+
+export type TenantSettingsRow = Pick<Tenant, (typeof TENANT_SETTINGS)[number]>;
+
+/** Caches that keep nothing: every order reads its tenant and schemes. */
+export function uncachedOrderReads(): OrderReadCaches {
+  return { tenants: new RowCache(undefined, 'tenant'), schemes: new RowCache(undefined, 'scheme') };
 }
 
 /** An order as the read model shows it, with its instructions in their order. */
@@ -73,9 +89,11 @@ type UpdateId = string | undefined;
  */
 export class OrderService {
   private readonly startMarks: StartMarks;
+  private readonly reads: OrderReadCaches;
 
   constructor(private readonly deps: OrderServiceDependencies) {
     this.startMarks = new StartMarks(deps.orm);
+    this.reads = deps.readCaches ?? uncachedOrderReads();
   }
 
   // ---- reading -------------------------------------------------------------------------------
@@ -145,7 +163,9 @@ export class OrderService {
    * committed.
    */
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<NewOrder> {
-    const tenant = await readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS);
+    const tenant = await this.reads.tenants.read(tenantId, () =>
+      readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS),
+    );
     if (!tenant) throw new Refusal('not_found', 'tenant_not_found', `no tenant ${tenantId}`);
     const instruments = await this.namedInstruments(
       em,
@@ -162,6 +182,8 @@ export class OrderService {
           ? { ...instruction, paymentMethod: instruments[index].paymentMethod as PaymentMethod }
           : instruction,
       ),
+      'instructions',
+      async (schemesEm, id) => (await this.reads.schemes.read(id, () => readCurrentSchemes(schemesEm, id))) ?? [],
     );
     instruments.forEach(
       (instrument, index) =>

@@ -42,13 +42,13 @@ export async function resolveInstructions(
   tenantId: string,
   instructions: InstructionToResolve[],
   paths: ErrorPaths = 'instructions',
+  schemesOf: SchemeReader = readCurrentSchemes,
 ): Promise<Resolution[]> {
   const at = (index: number, field?: string) => {
     const base = paths === 'instructions' ? `instructions[${index}]` : '';
     return field ? (base ? `${base}.${field}` : field) : base || 'body';
   };
-  const named = [...new Set(instructions.map((i) => i.schemeId).filter((id): id is string => id !== undefined))];
-  const schemes = await currentSchemes(em, tenantId, named);
+  const schemes = await schemesOf(em, tenantId);
   const byId = new Map(schemes.map((s) => [s.id, s]));
   const defaults = new Map(schemes.filter((s) => s.isDefault).map((s) => [s.kind, s]));
   const rulesOf = new Map(schemes.map((s) => [s.id, s.rules]));
@@ -140,27 +140,23 @@ export async function resolveInstructions(
 }
 
 /** A scheme as resolution reads it: with the rules of its current version. */
-type CurrentScheme = Pick<Scheme, 'id' | 'kind' | 'name' | 'currentVersion' | 'isDefault'> &
+export type CurrentScheme = Pick<Scheme, 'id' | 'kind' | 'name' | 'currentVersion' | 'isDefault'> &
   Pick<SchemeVersion, 'rules'>;
 
-/**
- * The tenant's schemes named, and its defaults, each with its current version's rules: one query,
- * read on every order taken.
- */
-async function currentSchemes(em: EntityManager, tenantId: string, named: string[]): Promise<CurrentScheme[]> {
+/** Reads a tenant's current schemes (OrderService keeps them while nothing changes them). */
+export type SchemeReader = (em: EntityManager, tenantId: string) => Promise<CurrentScheme[]>;
+
+/** The tenant's schemes not deleted, each with its current version's rules: one query. */
+export const readCurrentSchemes: SchemeReader = (em, tenantId) => {
   const query = em
     .getKnex()
     .select('s.id', 's.kind', 's.name', 's.current_version as currentVersion', 's.is_default as isDefault', 'v.rules')
     .from('scheme as s')
     .join('scheme_version as v', (on) => on.on('v.scheme_id', 's.id').andOn('v.version', 's.current_version'))
     .where('s.tenant_id', tenantId)
-    .whereNull('s.deleted_at')
-    .andWhere((which) => {
-      // A knex builder is a thenable; this one only adds to the query.
-      void which.whereIn('s.id', named).orWhere('s.is_default', true);
-    });
+    .whereNull('s.deleted_at');
   return em.getConnection().execute<CurrentScheme[]>(query, [], 'all', em.getTransactionContext());
-}
+};
 
 /** The vouchers a VOUCHER option offers for a payment: enabled in one of its groups, and issued for this amount, currency and country. */
 export async function vouchersOffered(

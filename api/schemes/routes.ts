@@ -13,6 +13,7 @@ import { z } from '../http/zod.js';
 import { parseAmountAt } from '../../domain/money.js';
 import { presentScheme } from './presenter.js';
 import { checkRules, currentRules, findScheme } from './scheme-store.js';
+import type { ForgetsRows } from '../../db/row-changes.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
 
 const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: Role }[] = [
@@ -36,7 +37,11 @@ const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: R
  * Collection and payout schemes (ARCHITECTURE.md, "Schemes"): ordered rules that decide which
  * installed apps and payment methods a payment may use. Every edit publishes a new version.
  */
-export function addSchemeRoutes(routes: RouteTable): void {
+export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: ForgetsRows }): void {
+  // The API keeps each tenant's current schemes; other processes hear of a change from PostgreSQL,
+  // and an order taken here next must see it.
+  const forgetTenantsSchemes = (afterCommit: (step: () => Promise<void>) => void, tenantId: string) =>
+    afterCommit(() => Promise.resolve(schemes.forget(tenantId)));
   for (const { kind, noun, tag, read, write } of KINDS) {
     const base = `/schemes/${kind}`;
     const Body = schemeBodySchema(kind);
@@ -78,7 +83,8 @@ export function addSchemeRoutes(routes: RouteTable): void {
       tags: [tag],
       body: Body,
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
-      handler: async ({ body, em, context: { tenantId, principal } }) => {
+      handler: async ({ body, em, afterCommit, context: { tenantId, principal } }) => {
+        forgetTenantsSchemes(afterCommit, tenantId);
         const scheme = em.create(Scheme, {
           id: randomUUID(),
           tenantId,
@@ -158,7 +164,8 @@ export function addSchemeRoutes(routes: RouteTable): void {
       params: SchemeIdParamsSchema,
       body: Body,
       responses: { 200: { description: `The ${noun}, its new version`, schema: View } },
-      handler: async ({ params, body, em, context: { tenantId, principal } }) => {
+      handler: async ({ params, body, em, afterCommit, context: { tenantId, principal } }) => {
+        forgetTenantsSchemes(afterCommit, tenantId);
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const rules = await publish(em, scheme, body);
         recordAudit(em, principal, {
@@ -182,7 +189,8 @@ export function addSchemeRoutes(routes: RouteTable): void {
       params: SchemeIdParamsSchema,
       responses: { 204: { description: 'Deleted' } },
       problems: [409],
-      handler: async ({ params, em, context: { tenantId, principal } }) => {
+      handler: async ({ params, em, afterCommit, context: { tenantId, principal } }) => {
+        forgetTenantsSchemes(afterCommit, tenantId);
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const live = await em.count(PaymentInstruction, {
           tenantId,

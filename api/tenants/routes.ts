@@ -7,6 +7,7 @@ import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
 import { presentTenant } from './presenter.js';
+import type { ForgetsRows } from '../../db/row-changes.js';
 import {
   CreateTenantSchema,
   TenantIdParamsSchema,
@@ -22,7 +23,8 @@ export async function findAccountTenant(em: EntityManager, accountId: string, te
   return tenant;
 }
 
-export function addTenantRoutes(routes: RouteTable): void {
+/** `tenants`: the API's cache of tenants' settings, keyed by tenant id. */
+export function addTenantRoutes(routes: RouteTable, { tenants }: { tenants: ForgetsRows }): void {
   routes.add({
     method: 'post',
     path: '/account/tenants',
@@ -98,8 +100,10 @@ export function addTenantRoutes(routes: RouteTable): void {
     params: TenantIdParamsSchema,
     body: UpdateTenantSchema,
     responses: { 200: { description: 'The tenant', schema: TenantSchema } },
-    handler: async ({ params, body, em, context: { principal, accountId } }) => {
+    handler: async ({ params, body, em, afterCommit, context: { principal, accountId } }) => {
       const tenant = await findAccountTenant(em, accountId, params.tenantId);
+      // Other API processes hear of it from PostgreSQL; an order taken here next must see it.
+      afterCommit(() => Promise.resolve(tenants.forget(tenant.id)));
       if (body.name !== undefined) tenant.name = body.name;
       if (body.timeZone !== undefined) tenant.timeZone = body.timeZone;
       if (body.dunning !== undefined) tenant.dunningRetryDelaysDays = body.dunning?.retryDelaysDays ?? null;

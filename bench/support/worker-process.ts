@@ -52,6 +52,7 @@ export function spawnWorker(
 
 export interface ApiProcess {
   url: string;
+  pid: number;
   memory: (field: 'VmRSS' | 'VmHWM') => number;
   stop(): Promise<void>;
 }
@@ -77,7 +78,7 @@ export async function spawnApi(
       break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { url, memory: memoryOf(child), stop: () => stopChild(child) };
+  return { url, pid: child.pid!, memory: memoryOf(child), stop: () => stopChild(child) };
 }
 
 /** One of the project's processes (worker/main.ts, app/main.ts) from source or from the build, configured for the stack. */
