@@ -18,7 +18,8 @@ import { requestId } from '../api/http/request-id.js';
 import { RouteTable } from '../api/http/route-table.js';
 import { addIdentityRoutes } from '../api/identity/routes.js';
 import { addSecurityKeyRoutes } from '../api/keys/routes.js';
-import { RowCache, RowChanges } from '../db/row-changes.js';
+import { RowCache } from '../db/row-cache.js';
+import { RowChanges } from '../db/row-changes.js';
 import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
 import { addOrderRoutes } from '../orders/http/order-routes.js';
 import { addInstructionRoutes } from '../orders/http/instruction-routes.js';
@@ -80,12 +81,11 @@ export function createApi(deps: ApiDependencies): Express {
   const secretBox = SecretBox.fromMasterKeys(deps.masterKeys);
   const signingKey = tokenSigningKey(deps.masterKeys.current);
   const registry = createOpenApiRegistry();
-  const rowChanges = deps.rowChangesUrl
-    ? RowChanges.listen(deps.rowChangesUrl, (message) => logger.warn(message))
-    : undefined;
+  const rowChanges = deps.rowChangesUrl ? RowChanges.listen(deps.rowChangesUrl, logger) : undefined;
   const securityKeys = new RowCache<SecurityKeyGrant>(rowChanges, 'security_key');
   const readCaches: OrderReadCaches = {
     tenants: new RowCache<TenantSettingsRow>(rowChanges, 'tenant'),
+    // A tenant's schemes hold every rule of each: fewer tenants' are kept than keys or settings.
     schemes: new RowCache<CurrentScheme[]>(rowChanges, 'scheme', 1_000),
   };
 
@@ -132,8 +132,11 @@ export function createApi(deps: ApiDependencies): Express {
   app.locals.hearsRowChanges = () => rowChanges?.live ?? false;
   // What stopping the server waits for once the last request has been answered (startApiServer).
   app.locals.onClose = async () => {
-    await orders.close();
-    await rowChanges?.close();
+    try {
+      await orders.close();
+    } finally {
+      await rowChanges?.close();
+    }
   };
 
   app.use(requestId);

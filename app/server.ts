@@ -19,9 +19,14 @@ export async function startApiServer(
   graceMs = 10_000,
 ): Promise<RunningApi> {
   const app = createApi(deps);
-  const server: Server = await new Promise((resolve, reject) => {
+  const onClose = app.locals.onClose as () => Promise<void>;
+  const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, () => resolve(s));
     s.once('error', reject);
+  }).catch(async (err: unknown) => {
+    // Not serving: what it opened (its row-change listener) must not keep the process alive.
+    await onClose().catch(() => undefined);
+    throw err;
   });
   const { port: boundPort } = server.address() as AddressInfo;
   return {
@@ -29,11 +34,11 @@ export async function startApiServer(
     routes: app.locals.routes as RunningApi['routes'],
     hearsRowChanges: app.locals.hearsRowChanges as () => boolean,
     close: () =>
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         const force = setTimeout(() => server.closeAllConnections(), graceMs);
         server.close(() => {
           clearTimeout(force);
-          void (app.locals.onClose as () => Promise<void>)().then(resolve);
+          onClose().then(resolve, reject);
         });
         server.closeIdleConnections();
       }),

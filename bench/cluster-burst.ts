@@ -20,11 +20,10 @@ import { PaymentSchedulerClient } from '../client/payment-scheduler-client.js';
 import { loadConfig } from '../config.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { openDatabase } from '../db/orm.js';
-import { freePort } from '../observability/free-port.js';
 import { startCluster } from '../scripts/cluster/topology.js';
 import { ManagedProcess, waitUntil } from '../scripts/cluster/managed-process.js';
 import { setUpFirstTenant } from '../scripts/first-tenant.js';
-import { freeTemporalPorts } from '../scripts/temporal/free-ports.js';
+import { freeClusterPorts } from '../scripts/cluster/free-ports.js';
 import { ensureTemporalServerBinaries } from '../scripts/temporal/server-binaries.js';
 import { percentile } from './measure.js';
 import { cardPaymentsDue } from './support/order-burst.js';
@@ -87,12 +86,7 @@ const cluster = await startCluster({
   dataDir,
   masterKeys,
   workers: workerCount,
-  ports: {
-    apis: [await freePort(), await freePort()],
-    sandbox: await freePort(),
-    temporal: await freeTemporalPorts(),
-    ui: await freePort(),
-  },
+  ports: await freeClusterPorts(),
   logLevel: 'warn',
   env: { RATE_LIMIT_PER_MINUTE: '10000000' },
 });

@@ -31,7 +31,8 @@ const TICKS_PER_SECOND = 100;
 /** CPU time a process has used so far (user and system), in ms, from /proc. */
 export function processCpuMs(pid: number): number {
   // The fields after the command name, which is in parentheses and may hold spaces.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 

@@ -1,18 +1,31 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
 /** The channel the `notify_row_change` trigger speaks on (migration Migration20261201060000). */
 export const ROW_CHANGES_CHANNEL = 'row_changes';
 /** Between attempts to listen again: doubling from the first to the last. */
 const RECONNECT_MS = { first: 500, last: 30_000 };
+/**
+ * How often the listener sends itself a notice on the channel: one not heard back by the next is a
+ * connection that no longer delivers (half-open, or a pooler that drops LISTEN), taken as lost.
+ */
+const HEARTBEAT_MS = 5_000;
+const HEARTBEAT_TABLE = 'heartbeat';
+
+export interface RowChangesLog {
+  warn(message: string): void;
+  info(message: string): void;
+}
 
 /**
  * Rows changed by any process, as PostgreSQL tells its listeners: a trigger sends
  * `{table}:{key}` on `row_changes` when the changing transaction commits. What lets a process
- * cache a row and drop it when it changes anywhere (RowCache).
+ * cache a row and drop it when it changes anywhere (RowCache). Needs a session of its own on the
+ * server (not a pooler in transaction mode, where LISTEN hears nothing: the heartbeat tells).
  *
- * While its connection is down, notifications are lost: `live` is false, every reader is told to
- * forget what it holds (`onReset`), and again once it listens anew, since rows may have changed in
- * between.
+ * While its connection is down, notifications are lost: `live` is false and every reader is told to
+ * forget what it holds (`onReset`); once it listens anew, readers are told again, so that a read
+ * begun before then is not kept.
  */
 export class RowChanges {
   /** True while every change is sure to be heard: a cache may keep what it reads only then. */
@@ -28,8 +41,9 @@ export class RowChanges {
 
   private constructor(
     private readonly databaseUrl: string,
-    private readonly warn: (message: string) => void,
+    private readonly log: RowChangesLog,
     private readonly firstRetryMs: number,
+    private readonly heartbeatMs: number,
   ) {
     this.retryMs = firstRetryMs;
   }
@@ -37,10 +51,10 @@ export class RowChanges {
   /** Starts listening (in the background: until it does, `live` is false). */
   static listen(
     databaseUrl: string,
-    warn: (message: string) => void,
-    { firstRetryMs = RECONNECT_MS.first } = {},
+    log: RowChangesLog,
+    { firstRetryMs = RECONNECT_MS.first, heartbeatMs = HEARTBEAT_MS } = {},
   ): RowChanges {
-    const changes = new RowChanges(databaseUrl, warn, firstRetryMs);
+    const changes = new RowChanges(databaseUrl, log, firstRetryMs, heartbeatMs);
     changes.connect();
     return changes;
   }
@@ -63,18 +77,22 @@ export class RowChanges {
   }
 
   private connect(): void {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
+    const client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true });
     this.client = client;
     let lost = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    /** The heartbeat sent and not yet heard back. */
+    let unheard: string | undefined;
     const lose = (why: string) => {
       if (lost) return;
       lost = true;
+      clearInterval(heartbeat);
       this.down();
       void client.end().catch(() => undefined);
       if (this.closed) return;
-      if (!this.reported) this.warn(`not hearing row changes (${why}); caches are off until listening again`);
+      if (!this.reported) this.log.warn(`not hearing row changes (${why}); caches are off until listening again`);
       this.reported = true;
-      this.retry = setTimeout(() => this.connect(), this.retryMs);
+      this.retry = setTimeout(() => this.connect(), this.retryMs).unref();
       this.retryMs = Math.min(this.retryMs * 2, RECONNECT_MS.last);
     };
     client.on('error', (err) => lose(err.message));
@@ -82,19 +100,32 @@ export class RowChanges {
     client.on('notification', ({ channel, payload }) => {
       if (channel !== ROW_CHANGES_CHANNEL || !payload) return;
       const colon = payload.indexOf(':');
+      const table = payload.slice(0, colon);
       const key = payload.slice(colon + 1);
-      for (const forget of this.onChanges.get(payload.slice(0, colon)) ?? []) forget(key);
+      if (table === HEARTBEAT_TABLE) {
+        if (key === unheard) unheard = undefined;
+        return;
+      }
+      for (const forget of this.onChanges.get(table) ?? []) forget(key);
     });
     client
       .connect()
       .then(() => client.query(`LISTEN ${ROW_CHANGES_CHANNEL}`))
       .then(() => {
         if (lost || this.closed) return;
-        // Rows may have changed while nobody listened.
+        // A read begun while nobody listened may hold a row changed meanwhile: readers start afresh.
         for (const forgetAll of this.onResets) forgetAll();
         this.live = true;
+        if (this.reported) this.log.info('hearing row changes again; caches are on');
         this.reported = false;
         this.retryMs = this.firstRetryMs;
+        heartbeat = setInterval(() => {
+          if (unheard) return lose(`a heartbeat was not heard back within ${this.heartbeatMs} ms`);
+          unheard = randomUUID();
+          client
+            .query('SELECT pg_notify($1, $2)', [ROW_CHANGES_CHANNEL, `${HEARTBEAT_TABLE}:${unheard}`])
+            .catch((err: Error) => lose(err.message));
+        }, this.heartbeatMs).unref();
       })
       .catch((err: Error) => lose(err.message));
   }
@@ -102,54 +133,5 @@ export class RowChanges {
   private down(): void {
     this.live = false;
     for (const forgetAll of this.onResets) forgetAll();
-  }
-}
-
-/** What a route that changes rows of a cached table needs: to drop them here before it answers. */
-export interface ForgetsRows {
-  forget(key: string): void;
-}
-
-/**
- * Rows of one table read often and changed rarely, kept by key while `changes` is live and dropped
- * when the row changes in any process (or at once in this one, with `forget`). A read that began
- * before any change was heard is not kept: it may hold the row as it was.
- */
-export class RowCache<V> implements ForgetsRows {
-  private readonly rows = new Map<string, V>();
-  /** Counts what was forgotten: a read keeps its row only if nothing was since it began. */
-  private generation = 0;
-
-  constructor(
-    private readonly changes: RowChanges | undefined,
-    table: string,
-    private readonly maxRows = 10_000,
-  ) {
-    changes?.onChange(table, (key) => this.forget(key));
-    changes?.onReset(() => this.forgetAll());
-  }
-
-  async read(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
-    if (!this.changes?.live) return load();
-    const cached = this.rows.get(key);
-    if (cached !== undefined) return cached;
-    const generation = this.generation;
-    const row = await load();
-    if (row !== undefined && this.changes.live && generation === this.generation) {
-      // The oldest kept goes first: a bound, not a recency order.
-      if (this.rows.size >= this.maxRows) this.rows.delete(this.rows.keys().next().value!);
-      this.rows.set(key, row);
-    }
-    return row;
-  }
-
-  forget(key: string): void {
-    this.generation++;
-    this.rows.delete(key);
-  }
-
-  private forgetAll(): void {
-    this.generation++;
-    this.rows.clear();
   }
 }

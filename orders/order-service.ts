@@ -48,7 +48,7 @@ import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js'
 import { definedOnly } from './workflow/instruction-machine.js';
 import { instructionOptions, type PaymentChoice, type PaymentOption } from './payment-options.js';
 import { readCurrentSchemes, resolveInstructions, vouchersOffered, type CurrentScheme } from './scheme-resolution.js';
-import { RowCache } from '../db/row-changes.js';
+import { RowCache } from '../db/row-cache.js';
 import { StartMarks, startOrderWorkflow, workflowInputOf } from './start-order.js';
 import { checkPaysThrough, methodOf, storedInstrumentFor } from './stored-instruments.js';
 
@@ -68,7 +68,7 @@ export interface OrderReadCaches {
 export type TenantSettingsRow = Pick<Tenant, (typeof TENANT_SETTINGS)[number]>;
 
 /** Caches that keep nothing: every order reads its tenant and schemes. */
-export function uncachedOrderReads(): OrderReadCaches {
+function uncachedOrderReads(): OrderReadCaches {
   return { tenants: new RowCache(undefined, 'tenant'), schemes: new RowCache(undefined, 'scheme') };
 }
 

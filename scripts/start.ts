@@ -134,7 +134,7 @@ async function main() {
       settings: apiSettings(config),
       apps: createAppRegistry(got, appRegistryConfig(config)),
       sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`,
-      // PGlite serves one session at a time: no second connection to listen on.
+      // Undefined with the embedded PGlite, which serves one session at a time: nothing is cached then.
       rowChangesUrl: config.databaseUrl,
     },
     config.apiPort,

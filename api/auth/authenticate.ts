@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { SecurityKey } from '../../db/entities/index.js';
 import { readRow } from '../../db/read-row.js';
-import type { RowCache } from '../../db/row-changes.js';
+import type { RowCache } from '../../db/row-cache.js';
 import { ApiError } from '../http/problem.js';
 import { VerifiedTokens } from './access-token.js';
 import type { Principal } from './principal.js';

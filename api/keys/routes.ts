@@ -1,8 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { SecurityKey } from '../../db/entities/index.js';
 import type { SecretBox } from '../../db/secret-box.js';
-import type { RowCache } from '../../db/row-changes.js';
-import type { SecurityKeyGrant } from '../auth/authenticate.js';
+import { forgetting, type ForgetsRows } from '../../db/row-cache.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
 import { findPage } from '../http/pagination.js';
@@ -34,7 +33,7 @@ async function keyOwner(em: EntityManager, accountId: string, params: object | u
  */
 export function addSecurityKeyRoutes(
   routes: RouteTable,
-  { secretBox, securityKeys }: { secretBox: SecretBox; securityKeys: RowCache<SecurityKeyGrant> },
+  { secretBox, securityKeys }: { secretBox: SecretBox; securityKeys: ForgetsRows },
 ): void {
   const account = {
     base: '/account/keys',
@@ -120,7 +119,7 @@ export function addSecurityKeyRoutes(
         if (!key) throw new ApiError(404, 'key_not_found', 'no such key');
         em.remove(key);
         // Other processes hear of it from PostgreSQL; this one must not answer before it forgets.
-        afterCommit(() => Promise.resolve(securityKeys.forget(key.publicKey)));
+        afterCommit(forgetting(securityKeys, key.publicKey));
         recordAudit(em, principal, {
           action: `${kind}.delete`,
           targetType: kind,

@@ -13,7 +13,7 @@ import { z } from '../http/zod.js';
 import { parseAmountAt } from '../../domain/money.js';
 import { presentScheme } from './presenter.js';
 import { checkRules, currentRules, findScheme } from './scheme-store.js';
-import type { ForgetsRows } from '../../db/row-changes.js';
+import { forgetting, type ForgetsRows } from '../../db/row-cache.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
 
 const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: Role }[] = [
@@ -38,10 +38,6 @@ const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: R
  * installed apps and payment methods a payment may use. Every edit publishes a new version.
  */
 export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: ForgetsRows }): void {
-  // The API keeps each tenant's current schemes; other processes hear of a change from PostgreSQL,
-  // and an order taken here next must see it.
-  const forgetTenantsSchemes = (afterCommit: (step: () => Promise<void>) => void, tenantId: string) =>
-    afterCommit(() => Promise.resolve(schemes.forget(tenantId)));
   for (const { kind, noun, tag, read, write } of KINDS) {
     const base = `/schemes/${kind}`;
     const Body = schemeBodySchema(kind);
@@ -84,7 +80,8 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       body: Body,
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
       handler: async ({ body, em, afterCommit, context: { tenantId, principal } }) => {
-        forgetTenantsSchemes(afterCommit, tenantId);
+        // Other API processes hear of it from PostgreSQL; an order taken here next must see it.
+        afterCommit(forgetting(schemes, tenantId));
         const scheme = em.create(Scheme, {
           id: randomUUID(),
           tenantId,
@@ -165,7 +162,7 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       body: Body,
       responses: { 200: { description: `The ${noun}, its new version`, schema: View } },
       handler: async ({ params, body, em, afterCommit, context: { tenantId, principal } }) => {
-        forgetTenantsSchemes(afterCommit, tenantId);
+        afterCommit(forgetting(schemes, tenantId));
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const rules = await publish(em, scheme, body);
         recordAudit(em, principal, {
@@ -190,7 +187,7 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       responses: { 204: { description: 'Deleted' } },
       problems: [409],
       handler: async ({ params, em, afterCommit, context: { tenantId, principal } }) => {
-        forgetTenantsSchemes(afterCommit, tenantId);
+        afterCommit(forgetting(schemes, tenantId));
         const scheme = await findScheme(em, tenantId, kind, params.schemeId);
         const live = await em.count(PaymentInstruction, {
           tenantId,

@@ -7,7 +7,7 @@ import { findPage } from '../http/pagination.js';
 import { ApiError } from '../http/problem.js';
 import type { RouteTable } from '../http/route-table.js';
 import { presentTenant } from './presenter.js';
-import type { ForgetsRows } from '../../db/row-changes.js';
+import { forgetting, type ForgetsRows } from '../../db/row-cache.js';
 import {
   CreateTenantSchema,
   TenantIdParamsSchema,
@@ -103,7 +103,7 @@ export function addTenantRoutes(routes: RouteTable, { tenants }: { tenants: Forg
     handler: async ({ params, body, em, afterCommit, context: { principal, accountId } }) => {
       const tenant = await findAccountTenant(em, accountId, params.tenantId);
       // Other API processes hear of it from PostgreSQL; an order taken here next must see it.
-      afterCommit(() => Promise.resolve(tenants.forget(tenant.id)));
+      afterCommit(forgetting(tenants, tenant.id));
       if (body.name !== undefined) tenant.name = body.name;
       if (body.timeZone !== undefined) tenant.timeZone = body.timeZone;
       if (body.dunning !== undefined) tenant.dunningRetryDelaysDays = body.dunning?.retryDelaysDays ?? null;

@@ -10,12 +10,11 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { loadConfig } from '../../config.js';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
-import { freePort } from '../../observability/free-port.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { startCluster, type Cluster } from '../../scripts/cluster/topology.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { ensureTemporalServerBinaries } from '../../scripts/temporal/server-binaries.js';
-import { freeTemporalPorts } from '../../scripts/temporal/free-ports.js';
+import { freeClusterPorts } from '../../scripts/cluster/free-ports.js';
 import { providerNet, type SandboxLedgerItem } from '../support/sandbox.js';
 import { paymentCallsInFlight } from '../support/calls-in-flight.js';
 import { eventually } from '../support/eventually.js';
@@ -51,12 +50,7 @@ beforeAll(async () => {
     binaries: ensureTemporalServerBinaries(cacheDir, () => undefined),
     dataDir: mkdtempSync(join(tmpdir(), 'cluster-faults-')),
     masterKeys,
-    ports: {
-      apis: [await freePort(), await freePort()],
-      sandbox: await freePort(),
-      temporal: await freeTemporalPorts(),
-      ui: await freePort(),
-    },
+    ports: await freeClusterPorts(),
     logLevel: 'warn',
     env: { SANDBOX_SETTLE_MS: '300', SANDBOX_RETURN_MS: '3000', DATABASE_POOL_SIZE: '10' },
   });

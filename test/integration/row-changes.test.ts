@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { RowCache, RowChanges } from '../../db/row-changes.js';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { RowCache } from '../../db/row-cache.js';
+import { RowChanges, type RowChangesLog } from '../../db/row-changes.js';
 import { eventually } from '../support/eventually.js';
 
 /*
@@ -15,6 +16,19 @@ const APPLICATION = `row-changes-test-${process.pid}`;
 let sql: pg.Client;
 let changes: RowChanges;
 const warnings: string[] = [];
+const infos: string[] = [];
+const log: RowChangesLog = { warn: (message) => warnings.push(message), info: (message) => infos.push(message) };
+
+/** The database's URL, naming the connection so that the test can find its server process. */
+function listenerUrl(application: string): string {
+  const url = new URL(inject('databaseUrl'));
+  url.searchParams.set('application_name', application);
+  return url.toString();
+}
+const serverPids = async (application: string) =>
+  (
+    await sql.query<{ pid: number }>('select pid from pg_stat_activity where application_name = $1', [application])
+  ).rows.map((row) => row.pid);
 
 const valueOf = async (id: string) =>
   (await sql.query<{ value: string }>(`select value from ${TABLE} where id = $1`, [id])).rows[0]?.value;
@@ -43,10 +57,8 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     await sql.query(
       `create trigger ${TABLE}_notify after update or delete on ${TABLE} for each row execute function notify_row_change('id')`,
     );
-    const url = new URL(inject('databaseUrl'));
-    url.searchParams.set('application_name', APPLICATION);
     // Slow to listen again, so that the test can look at it while it is down.
-    changes = RowChanges.listen(url.toString(), (message) => warnings.push(message), { firstRetryMs: 3_000 });
+    changes = RowChanges.listen(listenerUrl(APPLICATION), log, { firstRetryMs: 3_000 });
     await eventually(
       () => changes.live,
       (live) => live,
@@ -60,12 +72,21 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     await sql?.end();
   });
 
-  it('keeps a row read once, and drops it when another connection changes it', async () => {
+  it('keeps a row read once, at most a minute, and drops it when another connection changes it', async () => {
     await sql.query(`insert into ${TABLE} values ('a', 'first')`);
     const probe = probeCache();
     expect(await probe.read('a')).toBe('first');
     expect(await probe.read('a')).toBe('first');
     expect(probe.loads()).toBe(1);
+    // Never longer than a minute, notice or not.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      await probe.read('a');
+      expect(probe.loads()).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
 
     await sql.query(`update ${TABLE} set value = 'second' where id = 'a'`);
     await eventually(
@@ -95,7 +116,7 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     expect(probe.loads()).toBe(1);
   });
 
-  it('caches nothing while it cannot listen, and forgets all it held once it listens again', async () => {
+  it('caches nothing while it cannot listen, and keeps rows and hears changes again once it listens anew', async () => {
     await sql.query(`insert into ${TABLE} values ('c', 'before')`);
     const probe = probeCache();
     expect(await probe.read('c')).toBe('before');
@@ -123,5 +144,66 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     expect(await probe.read('c')).toBe('unheard');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/not hearing row changes/);
+    expect(infos).toEqual(['hearing row changes again; caches are on']);
+    // Kept again, and dropped again on the next change: it hears once more.
+    const loadsListening = probe.loads();
+    await probe.read('c');
+    expect(probe.loads()).toBe(loadsListening);
+    await sql.query(`update ${TABLE} set value = 'heard' where id = 'c'`);
+    await eventually(
+      () => probe.read('c'),
+      (value) => value === 'heard',
+      { what: 'the change after listening again', timeoutMs: 5_000, intervalMs: 20 },
+    );
+  });
+
+  it('takes a connection that stopped delivering for lost, by its heartbeat, and listens on a new one', async (context) => {
+    const application = `${APPLICATION}-heartbeat`;
+    const heartbeatWarnings: string[] = [];
+    const quiet: RowChangesLog = { warn: (message) => heartbeatWarnings.push(message), info: () => undefined };
+    const listener = RowChanges.listen(listenerUrl(application), quiet, { firstRetryMs: 100, heartbeatMs: 300 });
+    const cache = new RowCache<string>(listener, TABLE);
+    try {
+      await eventually(
+        () => listener.live,
+        (live) => live,
+        { what: 'listening' },
+      );
+      const [stuck] = await serverPids(application);
+      // Its server process stopped: the connection stays open, and delivers nothing (as a half-open one).
+      try {
+        process.kill(stuck, 'SIGSTOP');
+      } catch {
+        return context.skip('the database server runs elsewhere: its process cannot be stopped from here');
+      }
+      try {
+        await eventually(
+          () => listener.live,
+          (live) => !live,
+          { what: 'the silent connection taken for lost', timeoutMs: 5_000, intervalMs: 20 },
+        );
+        expect(heartbeatWarnings[0]).toMatch(/heartbeat was not heard back/);
+        await eventually(
+          () => listener.live,
+          (live) => live,
+          { what: 'listening on a new connection', timeoutMs: 10_000 },
+        );
+        // A new server process (the stopped one lingers until it runs again and sees its client gone).
+        expect((await serverPids(application)).filter((pid) => pid !== stuck)).toHaveLength(1);
+        await sql.query(`insert into ${TABLE} values ('d', 'one')`);
+        expect(await cache.read('d', () => valueOf('d'))).toBe('one');
+        await sql.query(`update ${TABLE} set value = 'two' where id = 'd'`);
+        await eventually(
+          () => cache.read('d', () => valueOf('d')),
+          (value) => value === 'two',
+          { what: 'the change heard on the new connection', timeoutMs: 5_000, intervalMs: 20 },
+        );
+      } finally {
+        process.kill(stuck, 'SIGCONT');
+        await sql.query('select pg_terminate_backend($1)', [stuck]);
+      }
+    } finally {
+      await listener.close();
+    }
   });
 });

@@ -189,6 +189,8 @@ describe('POST /v1/identity/hmac', () => {
           `/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`,
         );
         expect(deleted.status).toBe(204);
+        // At once where it was deleted; in the other process within the notice's delivery.
+        expect((await bearer(token, '/v1/order-management', { 'x-tenant-id': tenant.tenantId })).status).toBe(401);
         await eventually(() => usable(token, tenant.tenantId), refusedEverywhere, {
           what: 'the key refused by both APIs',
           timeoutMs: 5_000,

@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
-import { portsAround, type TemporalServerPorts } from './server-config.js';
+import { freePort } from '../../observability/free-port.js';
+import { portsAround, type TemporalServerPorts } from '../temporal/server-config.js';
+import type { ClusterOptions } from './topology.js';
 
 const isFree = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -17,4 +19,14 @@ export async function freeTemporalPorts(): Promise<TemporalServerPorts> {
     const ports = portsAround(20_000 + Math.floor(Math.random() * 12_000));
     if ((await Promise.all(Object.values(ports).map(isFree))).every(Boolean)) return ports;
   }
+}
+
+/** Ports for a whole cluster of its own (two APIs, the sandbox, Temporal and its UI), each free now. */
+export async function freeClusterPorts(): Promise<ClusterOptions['ports']> {
+  return {
+    apis: [await freePort(), await freePort()],
+    sandbox: await freePort(),
+    temporal: await freeTemporalPorts(),
+    ui: await freePort(),
+  };
 }
