@@ -11,7 +11,14 @@ import type { Logger } from 'pino';
 import { recordAudit } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
-import { PaymentInstruction, PaymentInstrument, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
+import {
+  ORDER_REF_UNIQUE,
+  PaymentInstruction,
+  PaymentInstrument,
+  PaymentOrder,
+  PaymentRefund,
+  Tenant,
+} from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption, type InstructionPlan } from '../domain/instruction.js';
@@ -193,8 +200,12 @@ export class OrderService {
     try {
       await insertOrder(em, taken);
     } catch (err) {
-      // A statement of our own: its error comes as the driver's, not yet as MikroORM's kind of it.
-      if (em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException) {
+      // A statement of our own: its error comes as the driver's, not yet as MikroORM's kind of it. Only
+      // the order ref's constraint means "taken" (the batch answers 200 for it, taking nothing).
+      if (
+        em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException &&
+        (err as { constraint?: string }).constraint === ORDER_REF_UNIQUE
+      ) {
         throw new Refusal('conflict', 'order_ref_conflict', `an order with orderRef ${input.orderRef} already exists`, [
           { path: 'orderRef', code: 'duplicate', message: 'orderRef is already used by another order of this tenant' },
         ]);

@@ -26,7 +26,7 @@ export { AuditEntry } from './audit-entry.js';
 export { Customer } from './customer.js';
 export { PaymentInstrument } from './payment-instrument.js';
 export { IdempotencyRecord } from './idempotency-record.js';
-export { PaymentInstruction, PaymentOrder } from './payment-order.js';
+export { ORDER_REF_UNIQUE, PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
 export { PaymentRefund } from './payment-refund.js';
 export {

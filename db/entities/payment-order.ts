@@ -30,10 +30,13 @@ export class PaymentOrder {
   instructions = new Collection<PaymentInstruction>(this);
 }
 
+/** An order ref is unique per tenant: the constraint a second order under the same ref breaks. */
+export const ORDER_REF_UNIQUE = 'payment_order_tenant_order_ref_unique';
+
 export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
   class: PaymentOrder,
   tableName: 'payment_order',
-  uniques: [{ properties: ['tenantId', 'orderRef'], name: 'payment_order_tenant_order_ref_unique' }],
+  uniques: [{ properties: ['tenantId', 'orderRef'], name: ORDER_REF_UNIQUE }],
   indexes: [
     // One per list filter, each ending in the page order (created_at, id): a page is one index range.
     { properties: ['tenantId', 'createdAt', 'id'] },
