@@ -20,6 +20,7 @@ import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { freePort } from '../../observability/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
+import { eventually } from './eventually.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 export interface TenantFixture {
@@ -67,6 +68,8 @@ export interface TestSystem {
   startApi(
     overrides?: Partial<Omit<ApiDependencies, 'settings'>> & { settings?: Partial<ApiSettings> },
   ): Promise<RunningApi>;
+  /** A second API process, once both it and the first hear row changes (so keep what they read); close it after use. */
+  startListeningApi(): Promise<RunningApi>;
   close(): Promise<void>;
 }
 
@@ -191,6 +194,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     issuedSecrets,
     newAccount,
     startApi: (overrides = {}) => startApi({ logger: createLogger('second-api', 'silent'), ...overrides }),
+    async startListeningApi() {
+      const second = await startApi({ logger: createLogger('second-api', 'silent') });
+      await eventually(() => api.hearsRowChanges() && second.hearsRowChanges(), Boolean, {
+        what: 'both APIs listening',
+      });
+      return second;
+    },
     async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
       const account = await newAccount();
       const created = await account.client.request('POST', '/v1/account/tenants', {
