@@ -7,7 +7,6 @@ import {
   ApplicationFailure,
   condition,
   log,
-  patched,
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -31,6 +30,7 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
+import { OrderPatch } from './order-patches.js';
 import { decideRefund, refundStillPending, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
@@ -54,9 +54,6 @@ const { getPaymentStatus, lookupPayment, getRefundStatus } = proxyActivities<Ord
 // A refund call is bounded like a payment's: unanswered after these, it is asked again an hour later, same key.
 const REFUND_CALL = PAYMENT_CALL;
 const { executeRefund } = proxyActivities<OrderActivities>(REFUND_CALL);
-
-/** Since this patch calls to tenant-hosted providers run on a task queue of their own; older histories replay as they ran. */
-const TENANT_HOSTED_QUEUE_PATCH = 'tenant-hosted-provider-queue';
 
 /** Activity failures no retry cures: the instruction waits LATE with this failure code until a change. */
 const PERMANENT_FAILURES: Record<string, string> = {
@@ -336,7 +333,7 @@ export class InstructionLoops {
 
   /** The task queue of a call to `appId`'s provider: its own for providers tenants run, else the order's. */
   private queueOf(appId: string): { taskQueue?: string } {
-    if (!TENANT_HOSTED_APPS.includes(appId) || !patched(TENANT_HOSTED_QUEUE_PATCH)) return {};
+    if (!TENANT_HOSTED_APPS.includes(appId) || !this.order.patches.has(OrderPatch.TENANT_HOSTED_QUEUE)) return {};
     return { taskQueue: tenantHostedQueue(workflowInfo().taskQueue) };
   }
 

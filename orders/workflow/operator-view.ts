@@ -1,14 +1,12 @@
 // What operators see of the order in the Temporal UI (ARCHITECTURE.md, "Temporal design"): its status
 // and next action as search attributes, its totals as a memo, each upserted only when it changed.
-import { condition, patched, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import { countByStatus } from '../../domain/instruction-status.js';
 import { orderTotals } from '../../domain/order-totals.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
 import type { InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
-
-/** Since this patch the memo counts instructions by status; older histories upserted their memo only when the totals changed. */
-const MEMO_COUNTS_PATCH = 'memo-counts-instructions';
+import { OrderPatch, type OrderPatches } from './order-patches.js';
 
 export class OperatorView {
   /** Something changed since operators were last shown the order (a new run shows it afresh). */
@@ -18,6 +16,12 @@ export class OperatorView {
     private readonly state: OrderState,
     /** The next moment something happens to an instruction, as the order plans it. */
     private readonly nextActionOf: (machine: InstructionMachine) => string | undefined,
+    private readonly patches: OrderPatches,
+    /**
+     * The read model holds its next projection back for payment answers: the view waits with it, so
+     * that a payment sent and answered is shown once, in the task that projects its answer.
+     */
+    private readonly readModelWaits: () => boolean,
   ) {}
 
   markStale(): void {
@@ -31,7 +35,7 @@ export class OperatorView {
   async run(): Promise<void> {
     const { state } = this;
     for (;;) {
-      await condition(() => this.stale);
+      await condition(() => this.stale && !(this.patches.allAtStart && this.readModelWaits()));
       this.stale = false;
       const next =
         state.instructions
@@ -50,7 +54,7 @@ export class OperatorView {
       const counts = countByStatus(state.instructions.map((m) => m.status));
       const memo = {
         totals: orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
-        ...(state.shown.counted || patched(MEMO_COUNTS_PATCH) ? { instructionCounts: counts } : {}),
+        ...(state.shown.counted || this.patches.has(OrderPatch.MEMO_COUNTS) ? { instructionCounts: counts } : {}),
       };
       if (memo.instructionCounts) state.shown.counted = true;
       const totals = JSON.stringify(memo);

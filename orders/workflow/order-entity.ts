@@ -2,7 +2,7 @@
 // and what every message does to it. Validators refuse, handlers change; neither waits. The
 // workflow function wires these to Temporal; the loops, the projector and the operator view read
 // and mark what changed here.
-import { ApplicationFailure, log, patched } from '@temporalio/workflow';
+import { ApplicationFailure, log } from '@temporalio/workflow';
 import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
@@ -49,6 +49,7 @@ import {
   type InstructionMachine,
   type InstructionPolicy,
 } from './instruction-machine.js';
+import { OrderPatch, type OrderPatches } from './order-patches.js';
 import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -110,17 +111,6 @@ const END_EVENTS: Record<Exclude<OrderStatus, 'ACTIVE'>, EventType> = {
   CANCELLED: 'order.cancelled',
 };
 
-/** Since this patch LATE arrears with nothing planned expire; older histories replay with them waiting. */
-const ARREARS_EXPIRY_PATCH = 'arrears-expire';
-
-const CUSTOMER_RETRY_PATCH = 'customer-decline-leaves-instruction-payable';
-
-/**
- * Since this patch a reversal that comes before its payment's settlement is applied (both signalled
- * while the loop was away, a worker down) waits for it; before, it was dropped.
- */
-const REVERSAL_BEFORE_SETTLED_PATCH = 'reversal-waits-for-its-settlement';
-
 export class OrderEntity {
   private readonly machines: Map<string, InstructionMachine>;
   /** The run is ending for good (its windows have passed): nothing more is taken. */
@@ -130,6 +120,7 @@ export class OrderEntity {
     readonly state: OrderState,
     /** Called on every change, so the operators' view is brought up to date. */
     private readonly onChange: () => void,
+    readonly patches: OrderPatches,
   ) {
     // A state carried from a run of older code gets what was added since.
     state.instructions.forEach(upgradeMachine);
@@ -207,7 +198,7 @@ export class OrderEntity {
           !m.pending.reversal &&
           (result.appId === undefined || result.appId === m.plan.appId),
       );
-      if (settling?.pending && patched(REVERSAL_BEFORE_SETTLED_PATCH)) {
+      if (settling?.pending && this.patches.has(OrderPatch.REVERSAL_BEFORE_SETTLED)) {
         const { appId: _, ...reversal } = result;
         settling.pending.reversal = reversal;
         settling.revision += 1;
@@ -558,7 +549,7 @@ export class OrderEntity {
   /** How long arrears wait (undefined: for ever, as in histories from before expiry). */
   arrearsExpiryMs(): number | undefined {
     const ms = this.state.arrearsExpiryMs;
-    return ms !== undefined && patched(ARREARS_EXPIRY_PATCH) ? ms : undefined;
+    return ms !== undefined && this.patches.has(OrderPatch.ARREARS_EXPIRY) ? ms : undefined;
   }
 
   /**
@@ -568,7 +559,7 @@ export class OrderEntity {
   customerRetry(machine: InstructionMachine, result: CallResult): { customerMayRetry: boolean } {
     return {
       customerMayRetry:
-        machine.customerPaying === true && result.status === 'DECLINED' && patched(CUSTOMER_RETRY_PATCH),
+        machine.customerPaying === true && result.status === 'DECLINED' && this.patches.has(OrderPatch.CUSTOMER_RETRY),
     };
   }
 

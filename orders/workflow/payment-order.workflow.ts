@@ -2,15 +2,7 @@
 // order's state and what each message does to it live in OrderEntity; every instruction runs its
 // own loop (InstructionLoops); the read model and the operators' view are kept by loops of their
 // own. All state is one serialisable object, carried by continue-as-new in any state.
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  log,
-  patched,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
@@ -37,6 +29,7 @@ import {
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
 import { OrderEntity, type OrderState } from './order-entity.js';
+import { OrderPatch, OrderPatches } from './order-patches.js';
 import { Projector } from './projector.js';
 
 export type { OrderState };
@@ -50,17 +43,17 @@ export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
 
 const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
 
-/**
- * Since this patch an ended order stays open through its reversal windows (ARCHITECTURE.md,
- * "After settlement"); histories from before it end with their last instruction.
- */
-const STAYS_OPEN_PATCH = 'order-stays-open-after-settlement';
-
 export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderView> {
+  const patches = new OrderPatches();
   const state = input.continued ?? OrderEntity.initialState(input);
-  // Reads the order only once running, after it is built just below.
-  const operatorView = new OperatorView(state, (machine) => order.nextActionOf(machine));
-  const order = new OrderEntity(state, () => operatorView.markStale());
+  // Reads the order and the projector only once running, after they are built just below.
+  const operatorView = new OperatorView(
+    state,
+    (machine) => order.nextActionOf(machine),
+    patches,
+    () => projector.waitsForAnswers(),
+  );
+  const order = new OrderEntity(state, () => operatorView.markStale(), patches);
   const loops = new InstructionLoops(order);
   const projector = new Projector(order, () => loops.paymentCallsUnderWay());
 
@@ -150,7 +143,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     if (!order.quiet()) break;
     order.finish();
     // Ended; it stays open while a refund, a return or a retry may still come for it.
-    const until = patched(STAYS_OPEN_PATCH) ? order.staysOpenUntil() : undefined;
+    const until = order.patches.has(OrderPatch.STAYS_OPEN) ? order.staysOpenUntil() : undefined;
     if (until === undefined || until <= Date.now()) {
       // From here no refund, retry or return is taken: what was taken before has run to its end.
       order.close();

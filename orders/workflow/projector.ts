@@ -3,10 +3,11 @@
 // to one activity. The instruction loops never wait for it: a database outage delays the read model,
 // not a payment. A payment call under way is projected with its answer, in one write instead of two,
 // so that in a burst of due payments the read model's writes do not queue ahead of the payments.
-import { condition, patched, proxyActivities } from '@temporalio/workflow';
+import { condition, proxyActivities } from '@temporalio/workflow';
 import type { OrderActivities } from '../contract/activities.js';
 import type { ChangeAnswer } from '../contract/messages.js';
 import type { OrderEntity } from './order-entity.js';
+import { OrderPatch } from './order-patches.js';
 
 // The read model must catch up eventually, so projection retries without limit; it never blocks a payment.
 const PROJECTING = {
@@ -21,8 +22,6 @@ const PROJECTION_WAIT_MS = 5_000;
 /** How long the read model waits for a payment call's answer before it shows the call under way. */
 const CALL_ANSWER_WAIT_MS = 10_000;
 
-/** Since this patch a projection waits for the payment calls under way; older histories projected at once. */
-const PROJECT_WITH_ANSWERS_PATCH = 'project-with-call-answers';
 const CALL_WAIT_SUMMARY = { summary: 'project with the payment answers' };
 
 export class Projector {
@@ -40,14 +39,7 @@ export class Projector {
 
   /** Nothing is left to project and no projection is under way. */
   idle(): boolean {
-    const { state } = this.order;
-    return (
-      state.dirty.length === 0 &&
-      state.dirtyRefunds!.length === 0 &&
-      state.events.length === 0 &&
-      !state.orderDirty &&
-      !this.projecting
-    );
+    return !this.hasChanges() && !this.projecting;
   }
 
   /** An update's answer, once the read model shows its change (or after a few seconds, if it is slow). */
@@ -62,12 +54,18 @@ export class Projector {
     }
   }
 
+  /**
+   * Something changed that the read model will show once the payment calls under way are answered
+   * (the wait ending at its bound takes the changes at once, so this is then false).
+   */
+  waitsForAnswers(): boolean {
+    return this.hasChanges() && this.waitsForCalls();
+  }
+
   async run(): Promise<void> {
     const { state } = this.order;
     for (;;) {
-      await condition(
-        () => state.dirty.length > 0 || state.dirtyRefunds!.length > 0 || state.orderDirty || state.events.length > 0,
-      );
+      await condition(() => this.hasChanges());
       // Not awaited when there is nothing to wait for: commands keep the order older histories have.
       if (this.waitsForCalls()) await condition(() => !this.waitsForCalls(), CALL_ANSWER_WAIT_MS, CALL_WAIT_SUMMARY);
       const refs = state.dirty.splice(0);
@@ -102,9 +100,18 @@ export class Projector {
     }
   }
 
+  private hasChanges(): boolean {
+    const { state } = this.order;
+    return state.dirty.length > 0 || state.dirtyRefunds!.length > 0 || state.orderDirty || state.events.length > 0;
+  }
+
   /** Payment calls are under way and no update waits for the read model: the projection may wait for their answers. */
   private waitsForCalls(): boolean {
-    return this.paymentCallsUnderWay() > 0 && this.answersAwaited === 0 && patched(PROJECT_WITH_ANSWERS_PATCH);
+    return (
+      this.paymentCallsUnderWay() > 0 &&
+      this.answersAwaited === 0 &&
+      this.order.patches.has(OrderPatch.PROJECT_WITH_ANSWERS)
+    );
   }
 
   private nextVersion(): bigint {

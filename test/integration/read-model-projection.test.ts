@@ -92,6 +92,36 @@ function projectionsAroundCall(history: proto.temporal.api.history.v1.IHistory) 
   };
 }
 
+/**
+ * What operators were shown around the payment call (memo upserts, with the instructions counted by
+ * status), and the patch markers: each with its workflow task, counted from the history's start.
+ */
+function operatorViewAroundCall(history: proto.temporal.api.history.v1.IHistory) {
+  const events = history.events ?? [];
+  const taskOf = (at: number) =>
+    events.slice(0, at + 1).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length;
+  const call = events.findIndex(
+    (e) =>
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'executePayment',
+  );
+  const projectionTasks = events.flatMap((e, at) =>
+    e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+    e.activityTaskScheduledEventAttributes?.activityType?.name === 'projectOrder'
+      ? [taskOf(at)]
+      : [],
+  );
+  const memos = events.flatMap((e, at) => {
+    const field = e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.instructionCounts;
+    return field ? [{ task: taskOf(at), counts: defaultPayloadConverter.fromPayload(field) }] : [];
+  });
+  const patches = events.flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0];
+    return data ? [defaultPayloadConverter.fromPayload<{ id: string }>(data).id] : [];
+  });
+  return { callTask: taskOf(call), projectionTasks, memos, patches };
+}
+
 const statuses = (projection: { input: OrderProjection }) => projection.input.instructions.map((i) => i.status);
 
 it('projects a payment answered at once with its answer: one projection after the call, every event told in order', async () => {
@@ -105,6 +135,14 @@ it('projects a payment answered at once with its answer: one projection after th
   expect(during).toEqual([]);
   expect(after.map(statuses)).toEqual([['SETTLED']]);
   recordHistory('projected-with-answer', history);
+  // Operators are shown the order as the read model is: not in the task that sends the call, but with
+  // its answer; and the order's patches are one marker, at its start, not one in each burst task.
+  const view = operatorViewAroundCall(history);
+  expect(view.memos.map((m) => m.counts)).toEqual([{ PENDING: 1 }, { SETTLED: 1 }]);
+  expect(view.memos.map((m) => m.task)).toEqual([1, view.projectionTasks[1]]);
+  expect(view.projectionTasks[1]).toBeGreaterThan(view.callTask);
+  expect(view.patches).toEqual(['order-patches-at-start']);
+  recordHistory('shown-with-answer', history);
   const told = await system.orm.em
     .fork()
     .find(OrderEvent, { tenantId: tenant.tenantId, orderRef: 'answered', instructionRef: 'a' });
@@ -163,6 +201,12 @@ it('shows a call its provider has not answered within 10 s as under way, then it
     expect(call).toBeGreaterThan(0);
     expect(during.map(statuses)).toEqual([['PROCESSING']]);
     expect(after.map(statuses)).toEqual([['SETTLED']]);
+    // Operators, too, are shown the call under way once the read model stops waiting for its answer.
+    const view = operatorViewAroundCall(history);
+    expect(view.memos.map((m) => m.counts)).toEqual([{ PENDING: 1 }, { PROCESSING: 1 }, { SETTLED: 1 }]);
+    expect(view.memos.slice(1).map((m) => m.task)).toEqual(view.projectionTasks.slice(1));
+    expect(view.memos[1].task).toBeGreaterThan(view.callTask);
+    recordHistory('shown-after-call-wait', history);
   } finally {
     await providerLatency(0);
   }
