@@ -30,7 +30,7 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
-import { OrderPatch } from './order-patches.js';
+import { PATCHES_BEFORE_START } from './order-patches.js';
 import { decideRefund, refundStillPending, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
@@ -333,7 +333,8 @@ export class InstructionLoops {
 
   /** The task queue of a call to `appId`'s provider: its own for providers tenants run, else the order's. */
   private queueOf(appId: string): { taskQueue?: string } {
-    if (!TENANT_HOSTED_APPS.includes(appId) || !this.order.patches.has(OrderPatch.TENANT_HOSTED_QUEUE)) return {};
+    if (!TENANT_HOSTED_APPS.includes(appId) || !this.order.patches.has(PATCHES_BEFORE_START.TENANT_HOSTED_QUEUE))
+      return {};
     return { taskQueue: tenantHostedQueue(workflowInfo().taskQueue) };
   }
 

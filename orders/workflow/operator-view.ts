@@ -6,7 +6,7 @@ import { orderTotals } from '../../domain/order-totals.js';
 import { NextActionAtKey, OrderStatusKey } from '../contract/search-attributes.js';
 import type { InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
-import { OrderPatch, type OrderPatches } from './order-patches.js';
+import { PATCHES_BEFORE_START, type OrderPatches } from './order-patches.js';
 
 export class OperatorView {
   /** Something changed since operators were last shown the order (a new run shows it afresh). */
@@ -18,8 +18,8 @@ export class OperatorView {
     private readonly nextActionOf: (machine: InstructionMachine) => string | undefined,
     private readonly patches: OrderPatches,
     /**
-     * The read model holds its next projection back for payment answers: the view waits with it, so
-     * that a payment sent and answered is shown once, in the task that projects its answer.
+     * The read model holds its next projection back for payment answers: the view waits with it
+     * (since the start patch), so that a payment sent and answered is shown once, with its answer.
      */
     private readonly readModelWaits: () => boolean,
   ) {}
@@ -54,7 +54,9 @@ export class OperatorView {
       const counts = countByStatus(state.instructions.map((m) => m.status));
       const memo = {
         totals: orderTotals(state.instructions.map((m) => ({ ...m, ...m.plan, status: m.status }))),
-        ...(state.shown.counted || this.patches.has(OrderPatch.MEMO_COUNTS) ? { instructionCounts: counts } : {}),
+        ...(state.shown.counted || this.patches.has(PATCHES_BEFORE_START.MEMO_COUNTS)
+          ? { instructionCounts: counts }
+          : {}),
       };
       if (memo.instructionCounts) state.shown.counted = true;
       const totals = JSON.stringify(memo);

@@ -49,7 +49,7 @@ import {
   type InstructionMachine,
   type InstructionPolicy,
 } from './instruction-machine.js';
-import { OrderPatch, type OrderPatches } from './order-patches.js';
+import { PATCHES_BEFORE_START, type OrderPatches } from './order-patches.js';
 import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -198,7 +198,7 @@ export class OrderEntity {
           !m.pending.reversal &&
           (result.appId === undefined || result.appId === m.plan.appId),
       );
-      if (settling?.pending && this.patches.has(OrderPatch.REVERSAL_BEFORE_SETTLED)) {
+      if (settling?.pending && this.patches.has(PATCHES_BEFORE_START.REVERSAL_BEFORE_SETTLED)) {
         const { appId: _, ...reversal } = result;
         settling.pending.reversal = reversal;
         settling.revision += 1;
@@ -549,7 +549,7 @@ export class OrderEntity {
   /** How long arrears wait (undefined: for ever, as in histories from before expiry). */
   arrearsExpiryMs(): number | undefined {
     const ms = this.state.arrearsExpiryMs;
-    return ms !== undefined && this.patches.has(OrderPatch.ARREARS_EXPIRY) ? ms : undefined;
+    return ms !== undefined && this.patches.has(PATCHES_BEFORE_START.ARREARS_EXPIRY) ? ms : undefined;
   }
 
   /**
@@ -559,7 +559,9 @@ export class OrderEntity {
   customerRetry(machine: InstructionMachine, result: CallResult): { customerMayRetry: boolean } {
     return {
       customerMayRetry:
-        machine.customerPaying === true && result.status === 'DECLINED' && this.patches.has(OrderPatch.CUSTOMER_RETRY),
+        machine.customerPaying === true &&
+        result.status === 'DECLINED' &&
+        this.patches.has(PATCHES_BEFORE_START.CUSTOMER_RETRY),
     };
   }
 

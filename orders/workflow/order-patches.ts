@@ -1,11 +1,13 @@
-// The order workflow's patches (ARCHITECTURE.md, "Temporal design"), in one place. A patch first
-// used records a marker and, sdk-core's doing, upserts TemporalChangeVersion: a visibility write.
-// Used where its behaviour is, most patches were first used in the middle of a due burst, in the
-// task that sends a payment or takes its answer. An order started since ALL_ABOVE_AT_START takes
-// one marker at its start instead, which stands for every patch listed before it.
+// The order workflow's patches (ARCHITECTURE.md, "Temporal design"). A patch first used records a
+// marker and, sdk-core's doing, upserts TemporalChangeVersion: a visibility write. Asked where its
+// behaviour is, two of them (the read model waiting for payment answers, the order staying open)
+// were first used in the tasks that send a due payment and take its answer, in the middle of a due
+// burst. An order started since ALL_BELOW_AT_START records one marker (and one upsert) at its start
+// instead, which stands for every patch of PATCHES_BEFORE_START.
 import { patched } from '@temporalio/workflow';
 
-export const OrderPatch = {
+/** The patches the start marker stands for. Closed: a later patch is not added here (see OrderPatches). */
+export const PATCHES_BEFORE_START = {
   /** Since this patch LATE arrears with nothing planned expire; older histories replay with them waiting. */
   ARREARS_EXPIRY: 'arrears-expire',
   /**
@@ -30,24 +32,28 @@ export const OrderPatch = {
    */
   STAYS_OPEN: 'order-stays-open-after-settlement',
 } as const;
-export type OrderPatchId = (typeof OrderPatch)[keyof typeof OrderPatch];
+export type PatchBeforeStart = (typeof PATCHES_BEFORE_START)[keyof typeof PATCHES_BEFORE_START];
 
 /**
- * Taken at the start of every run: every patch above is in, and (new with it) the operators' view
- * waits with the read model for the payment answers. A run from before it uses each patch where
- * its behaviour is, as it did. Add a patch after it as ever: `has` asks for it where it is used.
+ * Since this patch, taken at the start of every run, every patch of PATCHES_BEFORE_START is in, and
+ * the operators' view waits with the read model for payment answers. A run from before it asks each
+ * patch where its behaviour is, as it did.
  */
-const ALL_ABOVE_AT_START = 'order-patches-at-start';
+const ALL_BELOW_AT_START = 'order-patches-at-start';
 
 export class OrderPatches {
-  /** This run began on code that has every patch listed above. */
+  /** This run began on code that has every patch of PATCHES_BEFORE_START. */
   readonly allAtStart: boolean;
 
   constructor() {
-    this.allAtStart = patched(ALL_ABOVE_AT_START);
+    this.allAtStart = patched(ALL_BELOW_AT_START);
   }
 
-  has(id: OrderPatchId): boolean {
+  /**
+   * Only for the patches the start marker stands for: a patch made after it must be asked with
+   * `patched()` where it is used, since orders started with the start marker did not have it.
+   */
+  has(id: PatchBeforeStart): boolean {
     return this.allAtStart || patched(id);
   }
 }

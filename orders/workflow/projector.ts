@@ -7,7 +7,7 @@ import { condition, proxyActivities } from '@temporalio/workflow';
 import type { OrderActivities } from '../contract/activities.js';
 import type { ChangeAnswer } from '../contract/messages.js';
 import type { OrderEntity } from './order-entity.js';
-import { OrderPatch } from './order-patches.js';
+import { PATCHES_BEFORE_START } from './order-patches.js';
 
 // The read model must catch up eventually, so projection retries without limit; it never blocks a payment.
 const PROJECTING = {
@@ -55,11 +55,12 @@ export class Projector {
   }
 
   /**
-   * Something changed that the read model will show once the payment calls under way are answered
-   * (the wait ending at its bound takes the changes at once, so this is then false).
+   * The projector waits for the payment calls under way (at most CALL_ANSWER_WAIT_MS), or is about
+   * to in this activation, before it projects what changed. Not while a projection is in flight,
+   * which a database outage can hold for as long as it lasts.
    */
   waitsForAnswers(): boolean {
-    return this.hasChanges() && this.waitsForCalls();
+    return !this.projecting && this.hasChanges() && this.waitsForCalls();
   }
 
   async run(): Promise<void> {
@@ -110,7 +111,7 @@ export class Projector {
     return (
       this.paymentCallsUnderWay() > 0 &&
       this.answersAwaited === 0 &&
-      this.order.patches.has(OrderPatch.PROJECT_WITH_ANSWERS)
+      this.order.patches.has(PATCHES_BEFORE_START.PROJECT_WITH_ANSWERS)
     );
   }
 
