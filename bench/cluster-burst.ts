@@ -55,8 +55,13 @@ if (!config.databaseUrl) {
 }
 const progress = (line: string) => process.stderr.write(`cluster-burst: ${line}\n`);
 
-// Scratch databases on the same server: the application's, and the Temporal server's two.
-const scratch = { app: 'bench_cluster_app', history: 'bench_cluster_temporal', visibility: 'bench_cluster_visibility' };
+// Scratch databases on the same server: the application's, and the Temporal server's two; named
+// by this process, so that two runs on one PostgreSQL server keep apart.
+const scratch = {
+  app: `bench_cluster_app_${process.pid}`,
+  history: `bench_cluster_temporal_${process.pid}`,
+  visibility: `bench_cluster_visibility_${process.pid}`,
+};
 const serverUrl = new URL(config.databaseUrl);
 const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${scratch.app}` }).toString();
 async function onServer(statements: string[]) {

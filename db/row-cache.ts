@@ -35,7 +35,9 @@ export class RowCache<V> implements ForgetsRows {
     const kept = this.rows.get(key);
     if (kept && Date.now() - kept.keptAt < MAX_AGE_MS) return kept.row;
     const generation = this.generation;
-    const row = await load();
+    // Frozen, kept or not: the row is shared by every request that reads it while it is kept, and a
+    // change made to it in one would otherwise reach the others (and only on a cache hit).
+    const row = deepFreeze(await load());
     if (row !== undefined && this.changes.live && generation === this.generation) {
       // The oldest kept goes first: a bound, not a recency order.
       this.rows.delete(key);
@@ -54,4 +56,12 @@ export class RowCache<V> implements ForgetsRows {
     this.generation++;
     this.rows.clear();
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }

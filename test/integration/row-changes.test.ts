@@ -102,6 +102,15 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     );
   });
 
+  it('hands out a kept row frozen, all the way down: a request cannot change what the next one reads', async () => {
+    const cache = new RowCache<{ roles: string[]; rules: { appId: string }[] }>(changes, TABLE);
+    const load = () => Promise.resolve({ roles: ['orders:write'], rules: [{ appId: 'SANDBOX_CARD' }] });
+    const row = (await cache.read('frozen', load))!;
+    expect(() => row.roles.push('tenants:admin')).toThrow(TypeError);
+    expect(() => (row.rules[0].appId = 'OTHER')).toThrow(TypeError);
+    expect(await cache.read('frozen', load)).toEqual({ roles: ['orders:write'], rules: [{ appId: 'SANDBOX_CARD' }] });
+  });
+
   it('does not keep a row whose read began before a change was heard', async () => {
     await sql.query(`insert into ${TABLE} values ('b', 'old')`);
     const probe = probeCache();
