@@ -20,6 +20,7 @@ import { addIdentityRoutes } from '../api/identity/routes.js';
 import { addSecurityKeyRoutes } from '../api/keys/routes.js';
 import { RowCache } from '../db/row-cache.js';
 import { RowChanges } from '../db/row-changes.js';
+import { watchRowChangeListener } from '../observability/metrics.js';
 import { addOrderChangeRoutes } from '../orders/http/change-routes.js';
 import { addOrderRoutes } from '../orders/http/order-routes.js';
 import { addInstructionRoutes } from '../orders/http/instruction-routes.js';
@@ -82,6 +83,7 @@ export function createApi(deps: ApiDependencies): Express {
   const signingKey = tokenSigningKey(deps.masterKeys.current);
   const registry = createOpenApiRegistry();
   const rowChanges = deps.rowChangesUrl ? RowChanges.listen(deps.rowChangesUrl, logger) : undefined;
+  const unwatchRowChanges = rowChanges ? watchRowChangeListener(rowChanges) : () => undefined;
   const securityKeys = new RowCache<SecurityKeyGrant>(rowChanges, 'security_key');
   const readCaches: OrderReadCaches = {
     tenants: new RowCache<TenantSettingsRow>(rowChanges, 'tenant'),
@@ -135,6 +137,7 @@ export function createApi(deps: ApiDependencies): Express {
     try {
       await orders.close();
     } finally {
+      unwatchRowChanges();
       await rowChanges?.close();
     }
   };

@@ -58,6 +58,25 @@ export const gaugeReadFailures = new Counter({
   registers: [registry],
 });
 
+/** The API's row-change listeners in this process (db/row-changes.ts): one per API. */
+const rowChangeListeners = new Set<{ readonly live: boolean }>();
+
+export const rowChangesListening = new Gauge({
+  name: 'api_row_changes_listening',
+  help: 'Whether every API in this process hears row changes from PostgreSQL (1), so keeps security keys, tenant settings and schemes in memory, or not (0: each request reads them)',
+  registers: [registry],
+  collect() {
+    const listeners = [...rowChangeListeners];
+    this.set(listeners.length > 0 && listeners.every((listener) => listener.live) ? 1 : 0);
+  },
+});
+
+/** Counts an API's listener in `api_row_changes_listening` until the returned function is called. */
+export function watchRowChangeListener(listener: { readonly live: boolean }): () => void {
+  rowChangeListeners.add(listener);
+  return () => rowChangeListeners.delete(listener);
+}
+
 type Reading<L extends string> = { labels?: Partial<Record<L, string>>; value: number }[];
 
 /**

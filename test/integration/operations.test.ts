@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../db/orm.js';
 import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
@@ -79,6 +79,22 @@ describe('metrics', () => {
     // Scrapes are not request log lines.
     expect(system.logLines.filter((line) => line.includes('"url":"/metrics"'))).toEqual([]);
   });
+
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'tell whether the APIs hear row changes (and so keep keys, tenants and schemes), and when one does not',
+    async () => {
+      const listening = async () => metricValue((await scrape()).text, 'api_row_changes_listening', {});
+      await eventually(listening, (value) => value === 1, { what: 'the API listening' });
+      // A second API whose database for row changes cannot be reached: nothing is kept there.
+      const deaf = await system.startApi({ rowChangesUrl: 'postgres://postgres@127.0.0.1:1/unreachable' });
+      try {
+        expect(await listening()).toBe(0);
+      } finally {
+        await deaf.close();
+      }
+      expect(await listening()).toBe(1);
+    },
+  );
 
   it('answer only a scraper holding METRICS_TOKEN when one is set', async () => {
     const api = await system.startApi({ settings: { metricsToken: 'scrape-secret' } });
