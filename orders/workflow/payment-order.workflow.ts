@@ -143,7 +143,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     if (!order.quiet()) break;
     order.finish();
     // Ended; it stays open while a refund, a return or a retry may still come for it.
-    const until = order.patches.has(PATCHES_BEFORE_START.STAYS_OPEN) ? order.staysOpenUntil() : undefined;
+    const until = patches.has(PATCHES_BEFORE_START.STAYS_OPEN) ? order.staysOpenUntil() : undefined;
     if (until === undefined || until <= Date.now()) {
       // From here no refund, retry or return is taken: what was taken before has run to its end.
       order.close();
