@@ -28,6 +28,20 @@ export function passesLuhn(digits: string): boolean {
 }
 
 /**
+ * Whether an issuer could have given these digits, leading zeros taken for padding (ISO/IEC 7812: no
+ * card number starts with 0, and the first digit names the industry). Of those starting with 1
+ * (airlines) only UATP's are payment cards, all of 15 digits. So a zero-padded counter, or a time in
+ * milliseconds, microseconds or nanoseconds (13, 16, 19 digits from a 1 until the year 2286), is not
+ * read as a card one time in ten when it passes the Luhn check; a card number padded with zeros is.
+ */
+function couldBeCard(digits: string): boolean {
+  const significant = digits.replace(/^0+/, '');
+  if (significant.length < 13) return false;
+  if (significant[0] === '1' && significant.length !== 15) return false;
+  return passesLuhn(significant);
+}
+
+/**
  * Whether a run of digit groups holds a card number: all of it, or any run of whole groups in it of
  * 13 to 19 digits. `4242424242424242 400` (a card number, then a status code) fails the check as a
  * whole, but holds one.
@@ -39,13 +53,13 @@ function holdsCard(candidate: string, separators: RegExp): boolean {
     for (let last = first; last < groups.length; last++) {
       digits += groups[last];
       if (digits.length > 19) break;
-      if (digits.length >= 13 && passesLuhn(digits)) return true;
+      if (couldBeCard(digits)) return true;
     }
   }
   return false;
 }
 
-/** The card numbers a text holds (as written), if any: 13–19 digits passing the Luhn check. */
+/** The card numbers a text holds (as written), if any: 13–19 digits an issuer could have given, passing the Luhn check. */
 export function cardNumbersIn(text: string): string[] {
   if (text.length < 13) return [];
   const found: string[] = [];

@@ -23,7 +23,7 @@ const CARDS = ['4242424242424242', '5555555555554444', '378282246310005', '4000 
 const digits = (card: string) => card.replace(/[ -]/g, '');
 
 describe('what looks like a card number', () => {
-  it('is 13 to 19 digits passing the Luhn check, spaces or dashes allowed, anywhere in a text', () => {
+  it('is 13 to 19 digits an issuer could have given passing the Luhn check, spaces or dashes allowed, anywhere in a text', () => {
     for (const card of CARDS) expect(cardNumbersIn(`paid with ${card} yesterday`), card).toEqual([card]);
     expect(passesLuhn('4242424242424241')).toBe(false);
     expect(cardNumbersIn('4242424242424241')).toEqual([]);
@@ -46,10 +46,20 @@ describe('what looks like a card number', () => {
     expect(maskCardNumbers('?note=4000%200566%205566%205556&a=4111+1111+1111+1111')).toBe(
       '?note=[card number]&a=[card number]',
     );
-    // The logger's own numbers stay (this time in milliseconds passes the Luhn check), so that a line stays JSON.
-    expect(passesLuhn('1764504000126')).toBe(true);
-    expect(maskCardNumbers('{"time":1764504000126}')).toBe('{"time":1764504000126}');
-    expect(maskCardNumbers('{"msg":"1764504000126"}')).toBe('{"msg":"[card number]"}');
+    // No issuer gives a number starting with 0, nor one starting with 1 unless it is a UATP card's (15
+    // digits): a time in milliseconds or microseconds, or a zero-padded counter, is no card though it
+    // passes the Luhn check; a card number padded with zeros, or a UATP card's, is one.
+    for (const notCard of ['1764504000126', '1764504000126123', '0000000000042', '0000000000000000042']) {
+      expect(passesLuhn(notCard), notCard).toBe(true);
+      expect(cardNumbersIn(`ref ${notCard}`), notCard).toEqual([]);
+      expect(maskCardNumbers(`{"msg":"ref ${notCard}"}`)).toBe(`{"msg":"ref ${notCard}"}`);
+    }
+    expect(cardNumbersIn('paid with 0004242424242424242')).toEqual(['0004242424242424242']);
+    expect(cardNumbersIn('paid with 135410014004955')).toEqual(['135410014004955']);
+    expect(maskCardNumbers('{"msg":"135410014004955"}')).toBe('{"msg":"[card number]"}');
+    // The logger's own numbers stay, so that a line stays JSON.
+    expect(maskCardNumbers('{"n":4242424242424242}')).toBe('{"n":4242424242424242}');
+    expect(maskCardNumbers('{"msg":"4242424242424242"}')).toBe('{"msg":"[card number]"}');
   });
 });
 
@@ -93,6 +103,30 @@ describe('a card number sent to the API', () => {
       body: { orderRef: 'o', instructions: [], metadata: { '5555 5555 5555 4444': 'x' } },
     });
     expect(asKey.body).toMatchObject({ code: 'card_number_not_allowed' });
+  });
+
+  it('is not a time in milliseconds or microseconds, nor a zero-padded counter, which may be references', async () => {
+    const orderRef = '1764504000126';
+    expect(passesLuhn(orderRef)).toBe(true);
+    const res = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef,
+        instructions: [
+          {
+            instructionRef: '1764504000126123',
+            direction: 'DEBIT',
+            amount: '5.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: '2031-01-01',
+            dueDate: '2031-01-05',
+          },
+        ],
+        metadata: { sentAt: '0000000000000000042' },
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.orderRef).toBe(orderRef);
   });
 
   it('is refused by the payment page, typed into any of its fields, and charged nowhere', async () => {
