@@ -11,6 +11,7 @@ import { insertInstructionRows } from '../support/instruction-rows.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import type { RunningApi } from '../../app/server.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 let system: TestSystem;
@@ -206,6 +207,44 @@ describe('POST /v1/identity/hmac', () => {
         });
       } finally {
         await second.close();
+      }
+    },
+  );
+
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'refuses a deleted key at once in the API that deleted it, before any notice could reach it',
+    async () => {
+      // Two APIs listening for row changes on another database: they keep the keys they read, and
+      // hear nothing of this one's changes. Only the deleting process's own forgetting can refuse at once.
+      const elsewhere = new URL(inject('databaseUrl'));
+      elsewhere.pathname = '/postgres';
+      const [deleting, other] = await Promise.all(
+        [1, 2].map(() => system.startApi({ rowChangesUrl: elsewhere.toString() })),
+      );
+      try {
+        await eventually(() => deleting.hearsRowChanges() && other.hearsRowChanges(), Boolean, {
+          what: 'both APIs listening',
+        });
+        const tenant = await tenantFixture();
+        const token = await tenant.client.accessToken();
+        const scope = { 'x-tenant-id': tenant.tenantId };
+        const status = async (api: RunningApi) => (await bearer(token, '/v1/order-management', scope, api.url)).status;
+        expect([await status(deleting), await status(other)]).toEqual([200, 200]);
+
+        const deleted = await fetch(`${deleting.url}/v1/account/tenants/${tenant.tenantId}/keys/${tenant.publicKey}`, {
+          method: 'DELETE',
+          headers: {
+            authorization: `Bearer ${await tenant.account.accessToken()}`,
+            'x-account-id': tenant.accountId,
+          },
+        });
+        expect(deleted.status).toBe(204);
+        expect(await status(deleting)).toBe(401);
+        // The other still holds the key as it read it (for up to a minute): what the deleting one
+        // would do without forgetting it.
+        expect(await status(other)).toBe(200);
+      } finally {
+        await Promise.all([deleting.close(), other.close()]);
       }
     },
   );
