@@ -5,6 +5,7 @@ import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { freePort } from '../observability/free-port.js';
 import { startWorkerMetricsServer } from './metrics-server.js';
+import { mainHeapLimited, workerMemoryPlan, workerNodeFlags } from './memory-budget.js';
 import { startWorkerProcess } from './run-worker.js';
 import { startTracing } from '../observability/tracing.js';
 import { installSdkLogger } from './sdk-logger.js';
@@ -18,6 +19,14 @@ installSdkLogger(logger, 'INFO', 'WARN', sdkMetricsAddress);
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run worker` (`npm start` provides one)');
 // It opens the tenants' app credentials, sealed under the master key.
 if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');
+
+const memoryPlan = workerMemoryPlan(config.workerMemoryMb, config.workerMaxCachedWorkflows);
+if (!mainHeapLimited(memoryPlan)) {
+  logger.warn(
+    { flags: workerNodeFlags(memoryPlan).join(' ') },
+    'the main thread’s heap has no limit near WORKER_MEMORY_MB: start node with these flags, or the worker may grow past its budget',
+  );
+}
 
 const orm = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
 const webhookOrm = await openDatabase({ url: config.databaseUrl, poolSize: config.webhookDatabasePoolSize });

@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 
 /*
  * Costs measured with `npm run bench -- sleeping-orders` on the production build (README,
@@ -16,12 +16,21 @@ const CACHE_SHARE = 0.4;
  * 10,000 sleeping orders; at 0.28 (a 112 MB heap, 122 cached orders) at 385 MB.
  */
 const WORKFLOW_HEAP_SHARE = 0.28;
+/**
+ * The part of the budget the main thread's heap may take (activities, and the SDK's traffic with its
+ * core and the workflow threads: about 60–75 MB live). Unlimited, V8 let it grow to 210 MB of mostly
+ * garbage while a worker on the Temporal server worked through a backlog of first tasks, and 10,000
+ * sleeping orders peaked at 531 MB; limited to 128 MB (0.32 of 400), at 383 MB, as fast.
+ */
+const MAIN_HEAP_SHARE = 0.32;
 
 export interface WorkerMemoryPlan {
   /** The old-generation limit of each workflow thread's heap, in MB. */
   workflowHeapMb: number;
   /** Order workflows kept in memory between their tasks. */
   maxCachedWorkflows: number;
+  /** The old-generation limit of the main thread's heap, in MB: set as the process starts (`workerNodeFlags`). */
+  mainHeapMb: number;
 }
 
 /**
@@ -33,7 +42,24 @@ export interface WorkerMemoryPlan {
 export function workerMemoryPlan(budgetMb: number, maxCachedWorkflows?: number): WorkerMemoryPlan {
   const workflowHeapMb = Math.max(64, Math.round(budgetMb * WORKFLOW_HEAP_SHARE));
   const fits = Math.floor(((workflowHeapMb - WORKFLOW_THREAD_BASE_MB) * CACHE_SHARE) / CACHED_ORDER_MB);
-  return { workflowHeapMb, maxCachedWorkflows: maxCachedWorkflows ?? Math.max(20, fits) };
+  return {
+    workflowHeapMb,
+    maxCachedWorkflows: maxCachedWorkflows ?? Math.max(20, fits),
+    mainHeapMb: Math.max(96, Math.round(budgetMb * MAIN_HEAP_SHARE)),
+  };
+}
+
+/**
+ * The flags `node` must start a worker process with to keep to the plan: a thread's heap limit is
+ * fixed when the thread starts, so the main thread's cannot be set from inside the process.
+ */
+export function workerNodeFlags(plan: WorkerMemoryPlan): string[] {
+  return [`--max-old-space-size=${plan.mainHeapMb}`];
+}
+
+/** Whether this process's main thread was started with a heap limit near the plan's (not V8's default of gigabytes). */
+export function mainHeapLimited(plan: WorkerMemoryPlan): boolean {
+  return getHeapStatistics().heap_size_limit <= 2 * plan.mainHeapMb * 1024 * 1024;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../../config.js';
+import { loadConfig, type Config } from '../../config.js';
+import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
 import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/ids.js';
 import type { LocalStack } from '../../scripts/local-stack.js';
 import { builtEntryPoint, PRODUCTION_ENV } from '../../scripts/build/production-build.js';
@@ -29,11 +30,14 @@ export function spawnWorker(
   env: Record<string, string> = {},
 ): WorkerProcess {
   const spawned = performance.now();
-  const child = spawnService(stack, config, runtime, 'worker/main.ts', {
+  const workerEnv = {
     // Benchmarks start their orders themselves; the reconciler would race them for them.
     ORPHAN_ORDER_GRACE_MS: String(3_600_000),
     ...env,
-  });
+  };
+  // The build runs as deployed: with the main thread's heap limit its memory budget sets.
+  const flags = runtime === 'build' ? workerNodeFlags(workerMemoryPlan(loadConfig(workerEnv).workerMemoryMb)) : [];
+  const child = spawnService(stack, config, runtime, 'worker/main.ts', workerEnv, flags);
   const ready = (async () => {
     for (;;) {
       const described = await stack.temporal.connection.workflowService.describeTaskQueue({
@@ -88,8 +92,9 @@ function spawnService(
   runtime: WorkerRuntime,
   entry: string,
   env: Record<string, string>,
+  flags: string[] = [],
 ): ChildProcess {
-  const args = runtime === 'build' ? [builtEntryPoint(entry)] : ['--import', 'tsx', entry];
+  const args = [...flags, ...(runtime === 'build' ? [builtEntryPoint(entry)] : ['--import', 'tsx', entry])];
   return spawn(process.execPath, args, {
     cwd: projectRoot,
     env: {

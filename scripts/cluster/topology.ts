@@ -28,6 +28,8 @@ import {
 } from '../../orders/contract/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
 import { buildForProduction, builtEntryPoint, PRODUCTION_ENV } from '../build/production-build.js';
+import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
+import { loadConfig } from '../../config.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'default';
@@ -160,10 +162,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       log('building the application (npm run build)');
       await buildForProduction();
     }
-    const node = (name: string, script: string, extra: Record<string, string> = {}) =>
+    const node = (name: string, script: string, extra: Record<string, string> = {}, flags: string[] = []) =>
       new ManagedProcess(name, {
         command: process.execPath,
-        args: [builtEntryPoint(script)],
+        args: [...flags, builtEntryPoint(script)],
         cwd: projectRoot,
         env: appEnv(extra),
         logFile: join(logsDir, `${name}.log`),
@@ -172,7 +174,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       SANDBOX_PORT: String(ports.sandbox),
       SANDBOX_DATA_DIR: join(options.dataDir, 'sandbox'),
     });
-    const workers = Array.from({ length: options.workers ?? 2 }, (_, i) => node(`worker-${i + 1}`, 'worker/main.ts'));
+    const workerFlags = workerNodeFlags(workerMemoryPlan(loadConfig(appEnv({})).workerMemoryMb));
+    const workers = Array.from({ length: options.workers ?? 2 }, (_, i) =>
+      node(`worker-${i + 1}`, 'worker/main.ts', {}, workerFlags),
+    );
     const apis = ports.apis.map((port, i) => node(`api-${i + 1}`, 'app/main.ts', { API_PORT: String(port) }));
 
     const waitFor: Record<string, () => Promise<void>> = {

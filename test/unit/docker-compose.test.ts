@@ -6,6 +6,8 @@ import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temp
 import { TEMPORAL_DYNAMIC_CONFIG } from '../../scripts/temporal/server-config.js';
 import { temporalDatabasesOn } from '../../scripts/temporal/server-database.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
+import { loadConfig } from '../../config.js';
+import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
 
 interface Service {
   image?: string;
@@ -167,8 +169,12 @@ describe('docker-compose.yml', () => {
     ] as const;
     for (const [name, command] of commands) {
       expect(command.join(' '), name).not.toMatch(/tsx|\.ts\b/);
-      const [node, script] = command;
+      const [node, ...flags] = command;
+      const script = flags.pop()!;
       expect(node, name).toBe('node');
+      // The worker's main thread keeps to the heap limit its memory budget sets; the others run as Node starts them.
+      const budget = loadConfig(services[name]?.environment ?? {}).workerMemoryMb;
+      expect(flags, name).toEqual(name === 'worker' ? workerNodeFlags(workerMemoryPlan(budget)) : []);
       const source = script.replace(/^dist\//, '').replace(/\.js$/, '.ts');
       expect(script, name).toBe(builtEntryPoint(source));
       expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${name}: ${source}`).toBe(true);
