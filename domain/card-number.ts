@@ -1,10 +1,14 @@
 // No card number ever reaches us (ARCHITECTURE.md, "Money, dates, references"): what looks like one is
 // refused wherever text comes in, and masked wherever text goes out to a log.
 
-/** 13 to 19 digits, single spaces or dashes allowed between them, not part of a longer run of digits. */
-const CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
+/**
+ * A run of 13 or more digits, single spaces or dashes allowed between them, not part of a longer run
+ * of digits. Of any length: a card number may follow other digits in the run (`2024 4242 4242 4242
+ * 4242`), and each window of whole groups in it is read (`holdsCard`).
+ */
+const CANDIDATE = /(?<![\d])\d(?:[ -]?\d){12,}(?![\d])/g;
 /** The same in a log line, where a URL may hold it encoded (`%20`, `+`, `%2D` between the digits). */
-const LOGGED_CANDIDATE = /(?<![\d])\d(?:(?:[ +-]|%20|%2[dD])?\d){12,18}(?![\d])/g;
+const LOGGED_CANDIDATE = /(?<![\d])\d(?:(?:[ +-]|%20|%2[dD])?\d){12,}(?![\d])/g;
 const SEPARATOR = /[ +-]|%20|%2[dD]/;
 /**
  * A UUID's groups are digits and dashes often enough (8-4-4-4-12) to read as a dashed card number
@@ -28,38 +32,40 @@ export function passesLuhn(digits: string): boolean {
 }
 
 /**
- * Whether an issuer could have given these digits, leading zeros taken for padding (ISO/IEC 7812: no
- * card number starts with 0, and the first digit names the industry). Of those starting with 1
- * (airlines) only UATP's are payment cards, all of 15 digits. So a zero-padded counter, or a time in
- * milliseconds, microseconds or nanoseconds (13, 16, 19 digits from a 1 until the year 2286), is not
- * read as a card one time in ten when it passes the Luhn check; a card number padded with zeros is.
+ * Whether digits with their leading zeros set aside could be a card number: 13 to 19 of them (a card
+ * written with padding is still one; a zero-padded counter of fewer digits is none), passing the Luhn
+ * check. One exception, for the time in milliseconds (13 digits from a 1 until the year 2286), which
+ * passes the check one time in ten: no issuer gives 13-digit numbers starting with 1 (some give
+ * longer ones, so no wider rule by first digit).
  */
-function couldBeCard(digits: string): boolean {
-  const significant = digits.replace(/^0+/, '');
-  if (significant.length < 13) return false;
-  if (significant[0] === '1' && significant.length !== 15) return false;
+function couldBeCard(significant: string): boolean {
+  if (significant.length < 13 || significant.length > 19) return false;
+  if (significant.length === 13 && significant[0] === '1') return false;
   return passesLuhn(significant);
 }
 
 /**
- * Whether a run of digit groups holds a card number: all of it, or any run of whole groups in it of
- * 13 to 19 digits. `4242424242424242 400` (a card number, then a status code) fails the check as a
- * whole, but holds one.
+ * Whether a run of digit groups holds a card number: all of it, or any window of whole groups in it.
+ * `4242424242424242 400` (a card number, then a status code) fails the check as a whole, but holds
+ * one; so does `2024 4242 4242 4242 4242`. A window starting with a group of zeros reads as the one
+ * after it, so none is read: however many groups, each starts a window of at most 19 digits.
  */
 function holdsCard(candidate: string, separators: RegExp): boolean {
   const groups = candidate.split(separators);
   for (let first = 0; first < groups.length; first++) {
+    if (/^0*$/.test(groups[first])) continue;
     let digits = '';
     for (let last = first; last < groups.length; last++) {
       digits += groups[last];
-      if (digits.length > 19) break;
-      if (couldBeCard(digits)) return true;
+      const significant = digits.replace(/^0+/, '');
+      if (significant.length > 19) break;
+      if (couldBeCard(significant)) return true;
     }
   }
   return false;
 }
 
-/** The card numbers a text holds (as written), if any: 13–19 digits an issuer could have given, passing the Luhn check. */
+/** The runs of digits in a text that hold a card number (as written), if any. */
 export function cardNumbersIn(text: string): string[] {
   if (text.length < 13) return [];
   const found: string[] = [];
@@ -74,9 +80,8 @@ export function holdsCardNumber(text: string): boolean {
 }
 
 /**
- * The text with every card number in it replaced, for a log line. A bare number straight after a
- * JSON key (`"time":1764504000126`, epoch milliseconds) is a value the logger wrote, not text anyone
- * sent: it is left, so that the line stays JSON.
+ * The text with every card number in it replaced, for a log line. One written as a JSON number
+ * (`"note":4242424242424242`) is replaced by a string, so that the line stays JSON.
  */
 export function maskCardNumbers(text: string): string {
   if (text.length < 13) return text;
@@ -87,9 +92,9 @@ export function maskCardNumbers(text: string): string {
   for (const match of blanked.matchAll(LOGGED_CANDIDATE)) {
     const candidate = match[0];
     const offset = match.index;
+    if (!holdsCard(candidate, SEPARATOR)) continue;
     const jsonNumber = text.slice(Math.max(0, offset - 2), offset) === '":' && /^\d+$/.test(candidate);
-    if (jsonNumber || !holdsCard(candidate, SEPARATOR)) continue;
-    masked += `${text.slice(from, offset)}[card number]`;
+    masked += `${text.slice(from, offset)}${jsonNumber ? '"[card number]"' : '[card number]'}`;
     from = offset + candidate.length;
   }
   return masked + text.slice(from);
