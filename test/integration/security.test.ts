@@ -9,6 +9,7 @@ import { InstrumentStore } from '../../customers/instrument-store.js';
 import { ACCOUNT_ROLES, grants, TENANT_ROLES, type Role } from '../../domain/roles.js';
 import { insertInstructionRows } from '../support/instruction-rows.js';
 import { eventually } from '../support/eventually.js';
+import { freshDatabase } from '../support/fresh-database.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import type { RunningApi } from '../../app/server.js';
@@ -216,11 +217,8 @@ describe('POST /v1/identity/hmac', () => {
     async () => {
       // Two APIs listening for row changes on another database: they keep the keys they read, and
       // hear nothing of this one's changes. Only the deleting process's own forgetting can refuse at once.
-      const elsewhere = new URL(inject('databaseUrl'));
-      elsewhere.pathname = '/postgres';
-      const [deleting, other] = await Promise.all(
-        [1, 2].map(() => system.startApi({ rowChangesUrl: elsewhere.toString() })),
-      );
+      const elsewhere = await freshDatabase();
+      const [deleting, other] = await Promise.all([1, 2].map(() => system.startApi({ rowChangesUrl: elsewhere.url })));
       try {
         await eventually(() => deleting.hearsRowChanges() && other.hearsRowChanges(), Boolean, {
           what: 'both APIs listening',
@@ -240,11 +238,14 @@ describe('POST /v1/identity/hmac', () => {
         });
         expect(deleted.status).toBe(204);
         expect(await status(deleting)).toBe(401);
+        // Still listening, so still keeping rows: not refused because its cache was off.
+        expect(deleting.hearsRowChanges()).toBe(true);
         // The other still holds the key as it read it (for up to a minute): what the deleting one
         // would do without forgetting it.
         expect(await status(other)).toBe(200);
       } finally {
         await Promise.all([deleting.close(), other.close()]);
+        await elsewhere.drop();
       }
     },
   );
