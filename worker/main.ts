@@ -5,7 +5,7 @@ import { openDatabase } from '../db/orm.js';
 import { createLogger } from '../logger.js';
 import { freePort } from '../observability/free-port.js';
 import { startWorkerMetricsServer } from './metrics-server.js';
-import { mainHeapLimited, workerMemoryPlan, workerNodeFlags } from './memory-budget.js';
+import { mainHeapFollowsPlan, workerMemoryPlan, workerNodeFlags } from './memory-budget.js';
 import { startWorkerProcess } from './run-worker.js';
 import { startTracing } from '../observability/tracing.js';
 import { installSdkLogger } from './sdk-logger.js';
@@ -21,10 +21,10 @@ if (!config.databaseUrl) throw new Error('DATABASE_URL is required for `npm run 
 if (!config.masterKey) throw new Error('MASTER_KEY (the API’s) is required for `npm run worker`');
 
 const memoryPlan = workerMemoryPlan(config.workerMemoryMb, config.workerMaxCachedWorkflows);
-if (!mainHeapLimited(memoryPlan)) {
+if (!mainHeapFollowsPlan(memoryPlan)) {
   logger.warn(
     { flags: workerNodeFlags(memoryPlan).join(' ') },
-    'the main thread’s heap has no limit near WORKER_MEMORY_MB: start node with these flags, or the worker may grow past its budget',
+    'the main thread’s heap limit does not follow WORKER_MEMORY_MB: start node with these flags (or in NODE_OPTIONS), or the worker may outgrow its budget or run short',
   );
 }
 
