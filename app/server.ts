@@ -21,7 +21,8 @@ export async function startApiServer(
   const app = createApi(deps);
   const onClose = app.locals.onClose as () => Promise<void>;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
+    // Express 5 calls back on a failed listen too (a port in use), with the error.
+    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
     s.once('error', reject);
   }).catch(async (err: unknown) => {
     // Not serving: what it opened (its row-change listener) must not keep the process alive.
