@@ -1,4 +1,5 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { loadConfig } from '../config.js';
 
 /*
  * Costs measured with `npm run bench -- sleeping-orders` on the production build (README,
@@ -59,6 +60,11 @@ export function workerMemoryPlan(budgetMb: number, maxCachedWorkflows?: number):
  */
 export function workerNodeFlags(plan: WorkerMemoryPlan): string[] {
   return [`--max-old-space-size=${plan.mainHeapMb}`];
+}
+
+/** The flags for a worker process started with this environment (its WORKER_MEMORY_MB, or the default). */
+export function workerNodeFlagsFor(env: NodeJS.ProcessEnv): string[] {
+  return workerNodeFlags(workerMemoryPlan(loadConfig(env).workerMemoryMb));
 }
 
 /** Whether this process's main thread was started with the plan's heap limit (V8 adds its young generation's, 48 MB, to it). */

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../../config.js';
-import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
+import type { Config } from '../../config.js';
+import { workerNodeFlagsFor } from '../../worker/memory-budget.js';
 import { PAYMENTS_TASK_QUEUE } from '../../orders/contract/ids.js';
 import type { LocalStack } from '../../scripts/local-stack.js';
 import { builtEntryPoint, PRODUCTION_ENV } from '../../scripts/build/production-build.js';
@@ -36,7 +36,7 @@ export function spawnWorker(
     ...env,
   };
   // The build runs as deployed: with the main thread's heap limit its memory budget sets.
-  const flags = runtime === 'build' ? workerNodeFlags(workerMemoryPlan(loadConfig(workerEnv).workerMemoryMb)) : [];
+  const flags = runtime === 'build' ? workerNodeFlagsFor(workerEnv) : [];
   const child = spawnService(stack, config, runtime, 'worker/main.ts', workerEnv, flags);
   const ready = (async () => {
     for (;;) {

@@ -28,8 +28,7 @@ import {
 } from '../../orders/contract/search-attributes.js';
 import { ManagedProcess, waitUntil } from './managed-process.js';
 import { buildForProduction, builtEntryPoint, PRODUCTION_ENV } from '../build/production-build.js';
-import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
-import { loadConfig } from '../../config.js';
+import { workerNodeFlagsFor } from '../../worker/memory-budget.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'default';
@@ -174,7 +173,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       SANDBOX_PORT: String(ports.sandbox),
       SANDBOX_DATA_DIR: join(options.dataDir, 'sandbox'),
     });
-    const workerFlags = workerNodeFlags(workerMemoryPlan(loadConfig(appEnv({})).workerMemoryMb));
+    const workerFlags = workerNodeFlagsFor(appEnv({}));
     const workers = Array.from({ length: options.workers ?? 2 }, (_, i) =>
       node(`worker-${i + 1}`, 'worker/main.ts', {}, workerFlags),
     );

@@ -6,8 +6,7 @@ import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../scripts/temp
 import { TEMPORAL_DYNAMIC_CONFIG } from '../../scripts/temporal/server-config.js';
 import { temporalDatabasesOn } from '../../scripts/temporal/server-database.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
-import { loadConfig } from '../../config.js';
-import { workerMemoryPlan, workerNodeFlags } from '../../worker/memory-budget.js';
+import { workerNodeFlagsFor } from '../../worker/memory-budget.js';
 
 interface Service {
   image?: string;
@@ -173,8 +172,7 @@ describe('docker-compose.yml', () => {
       const script = flags.pop()!;
       expect(node, name).toBe('node');
       // The worker's main thread keeps to the heap limit its memory budget sets; the others run as Node starts them.
-      const budget = loadConfig(services[name]?.environment ?? {}).workerMemoryMb;
-      expect(flags, name).toEqual(name === 'worker' ? workerNodeFlags(workerMemoryPlan(budget)) : []);
+      expect(flags, name).toEqual(name === 'worker' ? workerNodeFlagsFor(services[name].environment ?? {}) : []);
       const source = script.replace(/^dist\//, '').replace(/\.js$/, '.ts');
       expect(script, name).toBe(builtEntryPoint(source));
       expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${name}: ${source}`).toBe(true);
