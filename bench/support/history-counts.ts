@@ -1,3 +1,4 @@
+import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
@@ -6,7 +7,7 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 export interface HistoryCounts {
   events: number;
   bytes: number;
-  /** Activities scheduled, by activity type. */
+  /** Activities scheduled, by activity type; local ones by their markers, as "projectOrder (local)". */
   activities: Record<string, number>;
   workflowTasks: number;
   /** Workflow task started → completed of the first task, in ms. */
@@ -20,9 +21,11 @@ export function countHistory(history: proto.temporal.api.history.v1.IHistory): H
   const list = history.events ?? [];
   const activities: Record<string, number> = {};
   for (const e of list) {
-    if (e.eventType !== EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) continue;
-    const type = e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown';
-    activities[type] = (activities[type] ?? 0) + 1;
+    const type =
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ? (e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown')
+        : localActivityOf(e);
+    if (type !== undefined) activities[type] = (activities[type] ?? 0) + 1;
   }
   const started = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
   const completed = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
@@ -33,6 +36,14 @@ export function countHistory(history: proto.temporal.api.history.v1.IHistory): H
     workflowTasks: list.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length,
     firstTaskMs: millisOf(completed?.eventTime) - millisOf(started?.eventTime),
   };
+}
+
+/** A local activity's marker, as "projectOrder (local)"; undefined for any other event. */
+function localActivityOf(e: proto.temporal.api.history.v1.IHistoryEvent): string | undefined {
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  const data = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(marker.details!.data.payloads![0]);
+  return `${data.activity_type ?? 'unknown'} (local)`;
 }
 
 /** Whether the history has nothing under way: every activity scheduled has closed, and no workflow task is open. */

@@ -3,7 +3,8 @@
 // behaviour is, two of them (the read model waiting for payment answers, the order staying open)
 // were first used in the tasks that send a due payment and take its answer, in the middle of a due
 // burst. An order started since ALL_BELOW_AT_START records one marker (and one upsert) at its start
-// instead, which stands for every patch of PATCHES_BEFORE_START.
+// instead, which stands for every patch of PATCHES_BEFORE_START. An order started since
+// PROJECTS_LOCALLY_AT_START records that marker instead, which stands for ALL_BELOW_AT_START too.
 import { patched } from '@temporalio/workflow';
 
 /** The patches the start marker stands for. Closed: a later patch is not added here (see OrderPatches). */
@@ -41,12 +42,22 @@ export type PatchBeforeStart = (typeof PATCHES_BEFORE_START)[keyof typeof PATCHE
  */
 const ALL_BELOW_AT_START = 'order-patches-at-start';
 
+/**
+ * Since this patch, taken at the start of every run in place of ALL_BELOW_AT_START, the read model is
+ * written by a local activity (ARCHITECTURE.md, "Temporal design"). A run from before it projects
+ * with an activity on the task queue, as it did.
+ */
+const PROJECTS_LOCALLY_AT_START = 'order-projects-locally';
+
 export class OrderPatches {
+  /** This run began on code that projects the read model with a local activity. */
+  readonly projectsLocally: boolean;
   /** This run began on code that has every patch of PATCHES_BEFORE_START. */
   readonly allAtStart: boolean;
 
   constructor() {
-    this.allAtStart = patched(ALL_BELOW_AT_START);
+    this.projectsLocally = patched(PROJECTS_LOCALLY_AT_START);
+    this.allAtStart = this.projectsLocally || patched(ALL_BELOW_AT_START);
   }
 
   /**

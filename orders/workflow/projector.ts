@@ -3,8 +3,13 @@
 // to one activity. The instruction loops never wait for it: a database outage delays the read model,
 // not a payment. A payment call under way is projected with its answer, in one write instead of two,
 // so that in a burst of due payments the read model's writes do not queue ahead of the payments.
-import { condition, proxyActivities } from '@temporalio/workflow';
-import type { OrderActivities } from '../contract/activities.js';
+// Since the PROJECTS_LOCALLY start marker the write is a local activity: run by the worker within the
+// workflow task that asked for it, it costs no trip through the server's queue and no second task, and
+// its input (the changed instructions) is not kept in the history. A write the database does not take
+// within LOCAL_WRITE's attempts is handed to the activity on the task queue, which retries it without
+// limit and without growing the history, as every projection did before.
+import { condition, proxyActivities, proxyLocalActivities, TemporalFailure } from '@temporalio/workflow';
+import type { OrderActivities, OrderProjection } from '../contract/activities.js';
 import type { ChangeAnswer } from '../contract/messages.js';
 import type { OrderEntity } from './order-entity.js';
 import { PATCHES_BEFORE_START } from './order-patches.js';
@@ -14,7 +19,19 @@ const PROJECTING = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 } as const;
-const { projectOrder } = proxyActivities<OrderActivities>(PROJECTING);
+const queued = proxyActivities<OrderActivities>(PROJECTING);
+
+/**
+ * A local write's attempts before the projection goes to the task queue (a database outage lasts
+ * longer): three, within the workflow task's 10 s timeout, so that its task never has to be kept
+ * alive by heartbeats (more tasks and events in the history).
+ */
+const LOCAL_WRITE = {
+  startToCloseTimeout: '5 seconds',
+  scheduleToCloseTimeout: '6 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
+} as const;
+const local = proxyLocalActivities<OrderActivities>(LOCAL_WRITE);
 
 /** How long an update waits for the read model to show its change before answering anyway. */
 const PROJECTION_WAIT_MS = 5_000;
@@ -78,27 +95,40 @@ export class Projector {
       );
       const version = this.nextVersion();
       this.projecting = true;
-      await projectOrder.executeWithOptions({ ...PROJECTING, summary: `project ${refs.length} instruction(s)` }, [
-        {
-          tenantId: state.tenantId,
-          orderId: state.orderId,
-          orderRef: state.orderRef,
-          version: version.toString(),
-          status: state.status,
-          instructions: refs.map((ref) => ({
-            ...this.order.instructionOf(this.order.instruction(ref)),
-            metadata: metadata[ref],
-          })),
-          events,
-          ...(refunds.length > 0 ? { refunds } : {}),
-        },
-      ]);
+      await this.write(`project ${refs.length} instruction(s)`, {
+        tenantId: state.tenantId,
+        orderId: state.orderId,
+        orderRef: state.orderRef,
+        version: version.toString(),
+        status: state.status,
+        instructions: refs.map((ref) => ({
+          ...this.order.instructionOf(this.order.instruction(ref)),
+          metadata: metadata[ref],
+        })),
+        events,
+        ...(refunds.length > 0 ? { refunds } : {}),
+      });
       for (const ref of Object.keys(metadata)) {
         if (state.pendingMetadata[ref] === metadata[ref]) delete state.pendingMetadata[ref];
       }
       this.projecting = false;
       this.projectedVersion = version;
     }
+  }
+
+  /**
+   * One projection written, whichever way; a repeated write changes nothing twice (versions, event
+   * keys). Not an async function: a run from before the local write awaits the activity's own
+   * promise, as it did, so that its commands keep the order of its history.
+   */
+  private write(summary: string, projection: OrderProjection): Promise<void> {
+    const onQueue = () => queued.projectOrder.executeWithOptions({ ...PROJECTING, summary }, [projection]);
+    if (!this.order.patches.projectsLocally) return onQueue();
+    return local.projectOrder.executeWithOptions({ ...LOCAL_WRITE, summary }, [projection]).catch((err: unknown) => {
+      // A local activity's failure comes as its cause (an ApplicationFailure, a TimeoutFailure), unwrapped.
+      if (!(err instanceof TemporalFailure)) throw err;
+      return onQueue();
+    });
   }
 
   private hasChanges(): boolean {

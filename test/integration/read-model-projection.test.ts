@@ -2,7 +2,6 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
-import type { OrderProjection } from '../../orders/contract/activities.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
@@ -15,7 +14,7 @@ const EventType = proto.temporal.api.enums.v1.EventType;
 let system: TestSystem;
 
 beforeAll(async () => {
-  // Calls here take up to 12 s: the worker waits longer than that for the sandbox before it gives up.
+  // Calls here take up to 16 s: the worker waits longer than that for the sandbox before it gives up.
   system = await startSystem({ sandboxTimeoutMs: 30_000 });
 });
 afterAll(async () => {
@@ -61,34 +60,38 @@ async function historyOnceCompleted(tenant: TenantFixture, orderRef: string, tim
   return system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).fetchHistory();
 }
 
-/** The order's payment call in its history, and the projections sent while it was out and after its answer. */
+const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string) =>
+  e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+  e.activityTaskScheduledEventAttributes?.activityType?.name === name;
+
+/** A projection: the local activity's marker (or the activity on the task queue it hands a failed write to). */
+function isProjection(e: proto.temporal.api.history.v1.IHistoryEvent): boolean {
+  if (scheduled(e, 'projectOrder')) return true;
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_local_activity') return false;
+  return (
+    defaultPayloadConverter.fromPayload<LocalActivityMarker>(marker.details!.data.payloads![0]).activity_type ===
+    'projectOrder'
+  );
+}
+interface LocalActivityMarker {
+  activity_type: string;
+}
+
+/** The order's payment call in its history, and the projections written while it was out and after its answer. */
 function projectionsAroundCall(history: proto.temporal.api.history.v1.IHistory) {
   const events = history.events ?? [];
-  const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string) =>
-    e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
-    e.activityTaskScheduledEventAttributes?.activityType?.name === name;
   const call = events.findIndex((e) => scheduled(e, 'executePayment'));
   const answered = events.findIndex(
     (e) =>
       e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED &&
       String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(events[call]?.eventId),
   );
-  const projections = events.flatMap((e, at) =>
-    scheduled(e, 'projectOrder')
-      ? [
-          {
-            at,
-            input: defaultPayloadConverter.fromPayload<OrderProjection>(
-              e.activityTaskScheduledEventAttributes!.input!.payloads![0],
-            ),
-          },
-        ]
-      : [],
-  );
+  const projections = events.flatMap((e, at) => (isProjection(e) ? [at] : []));
   return {
     call,
-    during: projections.filter((p) => p.at > call && p.at < answered),
-    after: projections.filter((p) => p.at > answered),
+    during: projections.filter((at) => at > call && at < answered),
+    after: projections.filter((at) => at > answered),
   };
 }
 
@@ -100,17 +103,8 @@ function operatorViewAroundCall(history: proto.temporal.api.history.v1.IHistory)
   const events = history.events ?? [];
   const taskOf = (at: number) =>
     events.slice(0, at + 1).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length;
-  const call = events.findIndex(
-    (e) =>
-      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
-      e.activityTaskScheduledEventAttributes?.activityType?.name === 'executePayment',
-  );
-  const projectionTasks = events.flatMap((e, at) =>
-    e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
-    e.activityTaskScheduledEventAttributes?.activityType?.name === 'projectOrder'
-      ? [taskOf(at)]
-      : [],
-  );
+  const call = events.findIndex((e) => scheduled(e, 'executePayment'));
+  const projectionTasks = events.flatMap((e, at) => (isProjection(e) ? [taskOf(at)] : []));
   const memos = events.flatMap((e, at) => {
     const field = e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.instructionCounts;
     return field ? [{ task: taskOf(at), counts: defaultPayloadConverter.fromPayload(field) }] : [];
@@ -126,8 +120,6 @@ function operatorViewAroundCall(history: proto.temporal.api.history.v1.IHistory)
   return { callTask: taskOf(call), projectionTasks, memos, upserts, patches };
 }
 
-const statuses = (projection: { input: OrderProjection }) => projection.input.instructions.map((i) => i.status);
-
 it('projects a payment answered at once with its answer: one projection after the call, every event told in order', async () => {
   await providerLatency(0);
   const tenant = await system.newTenant();
@@ -136,17 +128,20 @@ it('projects a payment answered at once with its answer: one projection after th
   const history = await historyOnceCompleted(tenant, 'answered', 30_000);
   const { call, during, after } = projectionsAroundCall(history);
   expect(call).toBeGreaterThan(0);
-  // Nothing projected while the call was out; once, after its answer.
+  // Nothing projected while the call was out; once, after its answer (the events told, below, show what).
   expect(during).toEqual([]);
-  expect(after.map(statuses)).toEqual([['SETTLED']]);
+  expect(after).toHaveLength(1);
+  // Written locally, in the tasks that asked for them: none went through the task queue.
+  expect((history.events ?? []).filter((e) => scheduled(e, 'projectOrder'))).toEqual([]);
   recordHistory('projected-with-answer', history);
+  recordHistory('projected-locally', history);
   // Operators are shown the order as the read model is: not in the task that sends the call, but with
   // its answer; and the order's patches are one marker, at its start, not one in each burst task.
   const view = operatorViewAroundCall(history);
   expect(view.memos.map((m) => m.counts)).toEqual([{ PENDING: 1 }, { SETTLED: 1 }]);
   expect(view.memos.map((m) => m.task)).toEqual([1, view.projectionTasks[1]]);
   expect(view.projectionTasks[1]).toBeGreaterThan(view.callTask);
-  expect(view.patches).toEqual(['order-patches-at-start']);
+  expect(view.patches).toEqual(['order-projects-locally']);
   expect(view.upserts).toEqual([
     { task: 1, keys: ['TemporalChangeVersion'] },
     { task: 1, keys: ['NextActionAt', 'OrderStatus'] },
@@ -202,15 +197,22 @@ it('answers an update while another payment’s call is under way at once, proje
 });
 
 it('shows a call its provider has not answered within 10 s as under way, then its answer', async () => {
-  await providerLatency(12_000);
+  // 16 s: the read model shows the call under way from 10 s, for a window a busy machine does not miss.
+  await providerLatency(16_000);
   try {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'slow', [cardPayment('a', inSeconds(3))]);
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/slow')).body,
+      (order: any) => order.instructions[0].status === 'PROCESSING',
+      { what: 'the call shown under way', timeoutMs: 30_000 },
+    );
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'slow' })).toEqual([]);
     const history = await historyOnceCompleted(tenant, 'slow', 45_000);
     const { call, during, after } = projectionsAroundCall(history);
     expect(call).toBeGreaterThan(0);
-    expect(during.map(statuses)).toEqual([['PROCESSING']]);
-    expect(after.map(statuses)).toEqual([['SETTLED']]);
+    expect(during).toHaveLength(1);
+    expect(after).toHaveLength(1);
     // Operators, too, are shown the call under way once the read model stops waiting for its answer.
     const view = operatorViewAroundCall(history);
     expect(view.memos.map((m) => m.counts)).toEqual([{ PENDING: 1 }, { PROCESSING: 1 }, { SETTLED: 1 }]);

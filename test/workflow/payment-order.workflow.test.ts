@@ -910,6 +910,11 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(await orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' })).toBe(1);
         proxy.restore();
         await handle.result();
+        // The write the database did not take locally went to the task queue, which retried it until it was back.
+        const queued = (await handle.fetchHistory()).events!.filter(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'projectOrder',
+        );
+        expect(queued.length).toBeGreaterThan(0);
       });
       const rows = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
       expect(rows.map((r) => r.status)).toEqual(['SETTLED', 'SETTLED']);
