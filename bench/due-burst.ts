@@ -4,10 +4,8 @@
 // provider, complete). Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev
 // server of its own).
 //   npm run bench -- due-burst --orders 30 --per-order 10
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import proto from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
@@ -23,7 +21,7 @@ import {
 } from './support/history-counts.js';
 import { orderBurst as burstOfOrders } from './support/order-burst.js';
 import { minimalPaymentWorkflow } from './workflows/minimal-payment.workflow.js';
-import { minimalPaymentActivities } from './workflows/minimal-payment.activities.js';
+import { MINIMAL_TASK_QUEUE, startMinimalWorker } from './workflows/minimal-in-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,26 +40,14 @@ const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const { tenant, client } = await stack.newTenant('bench');
 
-// The baseline's worker, beside the application's in the same process, paying the same sandbox.
-const activities = minimalPaymentActivities(stack.sandboxUrl, tenant.tenantId);
-const connection = await NativeConnection.connect({ address: stack.temporalAddress });
-const minimalWorker = await Worker.create({
-  connection,
-  taskQueue: 'bench-minimal',
-  workflowBundle: await bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('./workflows/minimal-payment.workflow.ts', import.meta.url)),
-    logger: new DefaultLogger('WARN'),
-  }),
-  activities,
-});
-const minimalRunning = minimalWorker.run();
+const minimalWorker = await startMinimalWorker(stack.temporalAddress, stack.sandboxUrl, tenant.tenantId);
 
 async function minimalBurst(size = total): Promise<{ lags: number[]; workflowIds: string[]; dueMs: number }> {
   const due = Date.now() + leadMs;
   const handles = await Promise.all(
     Array.from({ length: size }, (_, i) =>
       stack.temporal.workflow.start(minimalPaymentWorkflow, {
-        taskQueue: 'bench-minimal',
+        taskQueue: MINIMAL_TASK_QUEUE,
         workflowId: `minimal-${due}-${i}`,
         args: [due, `m-${due}-${i}`],
       }),
@@ -163,7 +149,5 @@ console.log('  where the lag went, last run, s at p50/p99 of each phase:');
 console.log(`    minimal workflow (baseline)  ${phasesOfMinimal}`);
 console.log(`    payment orders               ${phasesOfOrders}`);
 
-minimalWorker.shutdown();
-await minimalRunning;
-await connection.close();
+await minimalWorker.stop();
 await stack.stop();

@@ -46,22 +46,26 @@ function localActivityOf(e: proto.temporal.api.history.v1.IHistoryEvent): string
   return `${data.activity_type ?? 'unknown'} (local)`;
 }
 
-/** Whether the history has nothing under way: every activity scheduled has closed, and no workflow task is open. */
+/** Whether the history has nothing under way: every activity and workflow task scheduled has closed. */
 export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): boolean {
   const list = history.events ?? [];
-  const scheduled = list.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).length;
-  const closed = list.filter(
-    (e) =>
-      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED ||
-      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED ||
-      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT ||
-      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
-  ).length;
-  const last = list.at(-1)?.eventType;
+  const count = (...types: proto.temporal.api.enums.v1.EventType[]) =>
+    list.filter((e) => types.includes(e.eventType!)).length;
+  // Not "the last event closes a task": a task's commands (a local activity's marker, a timer) come after it.
   return (
-    scheduled === closed &&
-    (last === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED ||
-      last === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED)
+    count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) ===
+      count(
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+      ) &&
+    count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) ===
+      count(
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+      )
   );
 }
 

@@ -1,5 +1,4 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { cancelled } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { AppConnector } from '../../apps/app-connector.js';
 import type { SecretBox } from '../../db/secret-box.js';
@@ -21,7 +20,7 @@ export interface OrderActivityDependencies {
 /** The activities of an order's workflow, from what they need. */
 export function createOrderActivities({ orm, apps, box, temporal }: OrderActivityDependencies): OrderActivities {
   return {
-    projectOrder: endsWhenCancelled(createProjectOrder(orm, temporal)),
+    projectOrder: createProjectOrder(orm, temporal),
     ...createPaymentActivities({
       apps,
       installations: new InstallationCache(orm, box),
@@ -33,13 +32,4 @@ export function createOrderActivities({ orm, apps, box, temporal }: OrderActivit
 /** Stored instruments' tokens, each read on its own short-lived unit of work. */
 function instrumentsFrom(orm: MikroORM, store: InstrumentStore) {
   return (tenantId: string, instrumentId: string) => store.token(orm.em.fork(), tenantId, instrumentId);
-}
-
-/**
- * Ends when the SDK cancels it (a timeout, a shutdown) even while the database holds its write: run
- * as a local activity, the projection holds its order's workflow task until the function returns. A
- * write left behind changes nothing a later one has not (versions per row, events unique by key).
- */
-function endsWhenCancelled<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
-  return (...args: A): Promise<void> => Promise.race([fn(...args), cancelled()]);
 }

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { activityInfo } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
@@ -34,7 +35,11 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
     });
     countTransitions(projection, recorded);
     // Sent without waiting: a delivery's own workflow takes it from here (the dispatcher, if this start fails).
-    if (temporal && deliveries.length > 0) await startDeliveries(temporal, orm, deliveries);
+    if (temporal && deliveries.length > 0) {
+      const starting = startDeliveries(temporal, orm, deliveries);
+      // A local write holds its order's workflow task while it runs: its starts go on without it.
+      if (!activityInfo().isLocal) await starting;
+    }
   };
 }
 

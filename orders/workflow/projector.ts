@@ -1,14 +1,20 @@
 // The read model is projected by a loop of its own (ARCHITECTURE.md, "Temporal design"): it takes the
 // instructions that changed since the last projection, with the events told meanwhile, and hands them
 // to one activity. The instruction loops never wait for it: a database outage delays the read model,
-// not a payment. A payment call under way is projected with its answer, in one write instead of two,
+// not a payment (a local write, below, holds its order's task for its 6 s at most). A payment call under way is projected with its answer, in one write instead of two,
 // so that in a burst of due payments the read model's writes do not queue ahead of the payments.
-// Since the PROJECTS_LOCALLY start marker the write is a local activity: run by the worker within the
+// Since the order-projects-locally start marker the write is a local activity: run by the worker within the
 // workflow task that asked for it, it costs no trip through the server's queue and no second task, and
 // its input (the changed instructions) is not kept in the history. A write the database does not take
 // within LOCAL_WRITE's attempts is handed to the activity on the task queue, which retries it without
 // limit and without growing the history, as every projection did before.
-import { condition, proxyActivities, proxyLocalActivities, TemporalFailure } from '@temporalio/workflow';
+import {
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  TemporalFailure,
+} from '@temporalio/workflow';
 import type { OrderActivities, OrderProjection } from '../contract/activities.js';
 import type { ChangeAnswer } from '../contract/messages.js';
 import type { OrderEntity } from './order-entity.js';
@@ -23,8 +29,8 @@ const queued = proxyActivities<OrderActivities>(PROJECTING);
 
 /**
  * A local write's attempts before the projection goes to the task queue (a database outage lasts
- * longer): three, within the workflow task's 10 s timeout, so that its task never has to be kept
- * alive by heartbeats (more tasks and events in the history).
+ * longer): three, 6 s at most, so that a write asked for early in a task ends within the task's
+ * 10 s timeout without heartbeats (more tasks and events in the history).
  */
 const LOCAL_WRITE = {
   startToCloseTimeout: '5 seconds',
@@ -125,8 +131,8 @@ export class Projector {
     const onQueue = () => queued.projectOrder.executeWithOptions({ ...PROJECTING, summary }, [projection]);
     if (!this.order.patches.projectsLocally) return onQueue();
     return local.projectOrder.executeWithOptions({ ...LOCAL_WRITE, summary }, [projection]).catch((err: unknown) => {
-      // A local activity's failure comes as its cause (an ApplicationFailure, a TimeoutFailure), unwrapped.
-      if (!(err instanceof TemporalFailure)) throw err;
+      // A local activity's own failure comes unwrapped (an ApplicationFailure), a timeout as an ActivityFailure.
+      if (!(err instanceof TemporalFailure) || isCancellation(err)) throw err;
       return onQueue();
     });
   }

@@ -911,10 +911,19 @@ describe('payment-order workflow on the time-skipping server', () => {
         proxy.restore();
         await handle.result();
         // The write the database did not take locally went to the task queue, which retried it until it was back.
-        const queued = (await handle.fetchHistory()).events!.filter(
+        const history = await handle.fetchHistory();
+        recordHistory('projected-after-local-failure', history);
+        const events = history.events!;
+        const failedLocally = events.findIndex(
+          (e) =>
+            e.markerRecordedEventAttributes?.markerName === 'core_local_activity' &&
+            e.markerRecordedEventAttributes.failure,
+        );
+        const queued = events.findIndex(
           (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'projectOrder',
         );
-        expect(queued.length).toBeGreaterThan(0);
+        expect(failedLocally).toBeGreaterThan(0);
+        expect(queued).toBeGreaterThan(failedLocally);
       });
       const rows = await orm.em.fork().find(PaymentInstruction, { tenantId }, { orderBy: { position: 'asc' } });
       expect(rows.map((r) => r.status)).toEqual(['SETTLED', 'SETTLED']);
