@@ -13,7 +13,7 @@ import { percentile } from './measure.js';
 import {
   countHistory,
   describeActivities,
-  historyAtRest,
+  historyOnceAtRest,
   LAG_PHASES,
   lagPhases,
   type HistoryCounts,
@@ -91,15 +91,9 @@ const fetched = new Map<string, proto.temporal.api.history.v1.IHistory>();
 async function countSample(workflowIds: string[]): Promise<HistoryCounts[]> {
   return Promise.all(
     workflowIds.slice(0, SAMPLE).map(async (workflowId) => {
-      const handle = stack.temporal.workflow.getHandle(workflowId);
-      for (let tries = 0; ; tries++) {
-        const history = await handle.fetchHistory();
-        if (historyAtRest(history) || tries === 60) {
-          fetched.set(workflowId, history);
-          return countHistory(history);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
+      const history = await historyOnceAtRest(stack.temporal.workflow.getHandle(workflowId));
+      fetched.set(workflowId, history);
+      return countHistory(history);
     }),
   );
 }

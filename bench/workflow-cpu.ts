@@ -10,7 +10,7 @@ import { loadConfig } from '../config.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { bundlePaymentWorkflows } from '../worker/create-worker.js';
-import { countHistory, describeActivities, historyAtRest } from './support/history-counts.js';
+import { countHistory, describeActivities, historyOnceAtRest } from './support/history-counts.js';
 import { orderBurst } from './support/order-burst.js';
 import { bundleMinimalWorkflow, MINIMAL_TASK_QUEUE, startMinimalWorker } from './workflows/minimal-in-process.js';
 import { minimalPaymentWorkflow } from './workflows/minimal-payment.workflow.js';
@@ -23,15 +23,6 @@ const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
 const { tenant, client } = await stack.newTenant('bench');
 const minimalWorker = await startMinimalWorker(stack.temporalAddress, stack.sandboxUrl, tenant.tenantId);
 
-/** A workflow's history once nothing is under way in it. */
-async function historyAtRestOf(workflowId: string): Promise<proto.temporal.api.history.v1.IHistory> {
-  for (;;) {
-    const history = await stack.temporal.workflow.getHandle(workflowId).fetchHistory();
-    if (historyAtRest(history)) return history;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 const due = Date.now() + 3_000;
 const minimal = await stack.temporal.workflow.start(minimalPaymentWorkflow, {
   taskQueue: MINIMAL_TASK_QUEUE,
@@ -41,21 +32,22 @@ const minimal = await stack.temporal.workflow.start(minimalPaymentWorkflow, {
 await minimal.result();
 const order = await orderBurst(client, stack.orm, tenant.tenantId, { orders: 1, perOrder: 1, leadMs: 3_000 });
 const histories = {
-  minimal: await historyAtRestOf(minimal.workflowId),
-  order: await historyAtRestOf(orderWorkflowId(tenant.tenantId, order.orderRefs[0])),
+  minimal: await historyOnceAtRest(minimal),
+  order: await historyOnceAtRest(
+    stack.temporal.workflow.getHandle(orderWorkflowId(tenant.tenantId, order.orderRefs[0])),
+  ),
 };
 await minimalWorker.stop();
 await stack.stop();
 
-/** Replays `count` copies of one history; the process's CPU (every thread) and wall time, in ms. */
+/** Replays `count` copies of one history; the process's CPU (every thread), in ms. */
 async function replay(workflowBundle: WorkflowBundle, history: proto.temporal.api.history.v1.IHistory, count: number) {
   const cpu = process.cpuUsage();
-  const started = performance.now();
   const copiesOf = Array.from({ length: count }, (_, n) => ({ workflowId: `replay-${n}`, history }));
   for await (const result of Worker.runReplayHistories({ workflowBundle }, copiesOf))
     if (result.error) throw result.error;
   const used = process.cpuUsage(cpu);
-  return { cpuMs: (used.user + used.system) / 1000, wallMs: performance.now() - started };
+  return (used.user + used.system) / 1000;
 }
 
 const bundles = { minimal: await bundleMinimalWorkflow(), order: await bundlePaymentWorkflows() };
@@ -65,7 +57,7 @@ for (const kind of kinds) await replay(bundles[kind], histories[kind], Math.min(
 const perHistory = { minimal: [] as number[], order: [] as number[] };
 for (let run = 0; run < 2; run++)
   for (const kind of kinds) {
-    const { cpuMs } = await replay(bundles[kind], histories[kind], copies);
+    const cpuMs = await replay(bundles[kind], histories[kind], copies);
     perHistory[kind].push(cpuMs / copies);
   }
 

@@ -69,6 +69,19 @@ export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): 
   );
 }
 
+/** A workflow's history once nothing is under way in it, or as it is after `maxWaitMs`. */
+export async function historyOnceAtRest(
+  handle: { fetchHistory(): Promise<proto.temporal.api.history.v1.IHistory> },
+  maxWaitMs = 30_000,
+): Promise<proto.temporal.api.history.v1.IHistory> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const history = await handle.fetchHistory();
+    if (historyAtRest(history) || Date.now() > deadline) return history;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** Activities by type, as "2 projectOrder + 1 executePayment", each divided by `per`. */
 export function describeActivities(activities: Record<string, number>, per: number): string {
   const entries = Object.entries(activities).sort((a, b) => b[1] - a[1]);

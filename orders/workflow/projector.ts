@@ -1,13 +1,14 @@
 // The read model is projected by a loop of its own (ARCHITECTURE.md, "Temporal design"): it takes the
 // instructions that changed since the last projection, with the events told meanwhile, and hands them
 // to one activity. The instruction loops never wait for it: a database outage delays the read model,
-// not a payment (a local write, below, holds its order's task for its 6 s at most). A payment call under way is projected with its answer, in one write instead of two,
-// so that in a burst of due payments the read model's writes do not queue ahead of the payments.
-// Since the order-projects-locally start marker the write is a local activity: run by the worker within the
-// workflow task that asked for it, it costs no trip through the server's queue and no second task, and
-// its input (the changed instructions) is not kept in the history. A write the database does not take
-// within LOCAL_WRITE's attempts is handed to the activity on the task queue, which retries it without
-// limit and without growing the history, as every projection did before.
+// not a payment (a local write, below, holds its order's task for 6 s at most). A payment call under
+// way is projected with its answer, in one write instead of two, so that in a burst of due payments
+// the read model's writes do not queue ahead of the payments.
+// Since the order-projects-locally start marker the write is a local activity: run by the worker
+// within the workflow task that asked for it, it costs no trip through the server's queue and no
+// second task, and its input (the changed instructions) is not kept in the history. A write the
+// database does not take within LOCAL_WRITE's attempts is handed to the activity on the task queue,
+// which retries it without limit and without growing the history, as every projection did before.
 import {
   condition,
   isCancellation,
