@@ -4,7 +4,8 @@
 // were first used in the tasks that send a due payment and take its answer, in the middle of a due
 // burst. An order started since ALL_BELOW_AT_START records one marker (and one upsert) at its start
 // instead, which stands for every patch of PATCHES_BEFORE_START. An order started since
-// PROJECTS_LOCALLY_AT_START records that marker instead, which stands for ALL_BELOW_AT_START too.
+// PROJECTS_LOCALLY_AT_START records that marker instead, which stands for ALL_BELOW_AT_START too, and
+// one started since BIG_ON_QUEUE_AT_START records that one, which stands for both.
 import { patched } from '@temporalio/workflow';
 
 /** The patches the start marker stands for. Closed: a later patch is not added here (see OrderPatches). */
@@ -49,14 +50,24 @@ const ALL_BELOW_AT_START = 'order-patches-at-start';
  */
 const PROJECTS_LOCALLY_AT_START = 'order-projects-locally';
 
+/**
+ * Since this patch, taken at the start of every run in place of PROJECTS_LOCALLY_AT_START, a
+ * projection of many instructions is written by the activity on the task queue, not locally
+ * (orders/workflow/projector.ts). A run from before it writes every projection locally, as it did.
+ */
+const BIG_ON_QUEUE_AT_START = 'order-projects-big-on-queue';
+
 export class OrderPatches {
+  /** This run began on code that writes a projection of many instructions on the task queue. */
+  readonly queuesBigProjections: boolean;
   /** This run began on code that projects the read model with a local activity. */
   readonly projectsLocally: boolean;
   /** This run began on code that has every patch of PATCHES_BEFORE_START. */
   readonly allAtStart: boolean;
 
   constructor() {
-    this.projectsLocally = patched(PROJECTS_LOCALLY_AT_START);
+    this.queuesBigProjections = patched(BIG_ON_QUEUE_AT_START);
+    this.projectsLocally = this.queuesBigProjections || patched(PROJECTS_LOCALLY_AT_START);
     this.allAtStart = this.projectsLocally || patched(ALL_BELOW_AT_START);
   }
 

@@ -9,6 +9,8 @@
 // second task, and its input (the changed instructions) is not kept in the history. A write the
 // database does not take within LOCAL_WRITE's attempts is handed to the activity on the task queue,
 // which retries it without limit and without growing the history, as every projection did before.
+// Since order-projects-big-on-queue a projection of more than LOCAL_WRITE_MAX_INSTRUCTIONS goes
+// there at once: its write takes seconds on a busy database and would hold the order's task.
 import {
   condition,
   isCancellation,
@@ -39,6 +41,13 @@ const LOCAL_WRITE = {
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumAttempts: 3 },
 } as const;
 const local = proxyLocalActivities<OrderActivities>(LOCAL_WRITE);
+
+/**
+ * The most instructions a local write takes. Seen in `cost-growth` (2026-12-01): three orders of 500
+ * card payments settling together, a projection of 500 instructions ran past a local attempt's 5 s,
+ * holding its order's task past 5 s (TMPRL1104), and finished after sdk-core had given it up.
+ */
+export const LOCAL_WRITE_MAX_INSTRUCTIONS = 50;
 
 /** How long an update waits for the read model to show its change before answering anyway. */
 const PROJECTION_WAIT_MS = 5_000;
@@ -130,7 +139,9 @@ export class Projector {
    */
   private write(summary: string, projection: OrderProjection): Promise<void> {
     const onQueue = () => queued.projectOrder.executeWithOptions({ ...PROJECTING, summary }, [projection]);
-    if (!this.order.patches.projectsLocally) return onQueue();
+    const { patches } = this.order;
+    if (!patches.projectsLocally) return onQueue();
+    if (patches.queuesBigProjections && projection.instructions.length > LOCAL_WRITE_MAX_INSTRUCTIONS) return onQueue();
     return local.projectOrder.executeWithOptions({ ...LOCAL_WRITE, summary }, [projection]).catch((err: unknown) => {
       // A local activity's own failure comes unwrapped (an ApplicationFailure), a timeout as an ActivityFailure.
       if (!(err instanceof TemporalFailure) || isCancellation(err)) throw err;

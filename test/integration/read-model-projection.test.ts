@@ -3,6 +3,7 @@ import proto from '@temporalio/proto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { LOCAL_WRITE_MAX_INSTRUCTIONS } from '../../orders/workflow/projector.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -78,6 +79,17 @@ interface LocalActivityMarker {
   activity_type: string;
 }
 
+/** Each projection written, in order: how many instructions it carried (its summary says) and whether it was local. */
+function projectionsWritten(history: proto.temporal.api.history.v1.IHistory) {
+  return (history.events ?? []).filter(isProjection).map((e) => {
+    const summary = defaultPayloadConverter.fromPayload<string>(e.userMetadata!.summary!);
+    return {
+      instructions: Number(/^project (\d+) instruction/.exec(summary)![1]),
+      local: !scheduled(e, 'projectOrder'),
+    };
+  });
+}
+
 /** The order's payment call in its history, and the projections written while it was out and after its answer. */
 function projectionsAroundCall(history: proto.temporal.api.history.v1.IHistory) {
   const events = history.events ?? [];
@@ -140,7 +152,7 @@ it('projects a payment answered at once with its answer: one projection after th
   expect(view.memos.map((m) => m.counts)).toEqual([{ PENDING: 1 }, { SETTLED: 1 }]);
   expect(view.memos.map((m) => m.task)).toEqual([1, view.projectionTasks[1]]);
   expect(view.projectionTasks[1]).toBeGreaterThan(view.callTask);
-  expect(view.patches).toEqual(['order-projects-locally']);
+  expect(view.patches).toEqual(['order-projects-big-on-queue']);
   expect(view.upserts).toEqual([
     { task: 1, keys: ['TemporalChangeVersion'] },
     { task: 1, keys: ['NextActionAt', 'OrderStatus'] },
@@ -221,4 +233,27 @@ it('shows a call its provider has not answered within 10 s as under way, then it
   } finally {
     await providerLatency(0);
   }
+});
+
+it('writes a projection of more instructions than a local write takes on the task queue, at once', async () => {
+  await providerLatency(0);
+  const tenant = await system.newTenant();
+  const due = inSeconds(3);
+  const many = LOCAL_WRITE_MAX_INSTRUCTIONS + 1;
+  await placeOrder(
+    tenant,
+    'many',
+    Array.from({ length: many }, (_, n) => cardPayment(`p${n}`, due)),
+  );
+  const history = await historyOnceCompleted(tenant, 'many', 60_000);
+  const written = projectionsWritten(history);
+  // Every instruction opened and was called at one instant: the projection after it carries them all.
+  expect(written.filter((p) => p.instructions === many)).not.toEqual([]);
+  // Small projections are local; a big one goes to the queue with no local attempt (a failed one is no projection, below).
+  expect(written.every((p) => p.local === p.instructions <= LOCAL_WRITE_MAX_INSTRUCTIONS)).toBe(true);
+  const localAttempts = (history.events ?? []).filter(
+    (e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+  );
+  expect(localAttempts).toHaveLength(written.filter((p) => p.local).length);
+  recordHistory('big-projection-queued', history);
 });
