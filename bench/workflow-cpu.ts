@@ -1,10 +1,15 @@
 // The workflow code's CPU per workflow task, read by replaying histories in this process: a
 // one-payment order's (the shape of due-burst's orders) against the minimal workflow's (due-burst's
 // baseline), each run once live on the same server and then replayed `--copies` times. A due burst
-// is bound by the worker's workflow tasks, so this is where its ratio comes from.
+// is bound by the worker's workflow tasks, so this is where its ratio comes from. Each history is
+// also replayed cut before its first timer fires (its first task alone): the rest is what a cached
+// workflow pays when it falls due, the part of a due burst that waits on the workflow thread. And
+// the promises each history creates in the workflow's context: the SDK's promise hook records a
+// stack trace (source-mapped) for every one of them.
 //   npm run bench -- workflow-cpu --copies 300
+import { promiseHooks } from 'node:v8';
 import { parseArgs } from 'node:util';
-import type proto from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
@@ -50,27 +55,62 @@ async function replay(workflowBundle: WorkflowBundle, history: proto.temporal.ap
   return (used.user + used.system) / 1000;
 }
 
+/** The history cut before its first timer fires: the workflow's first task alone. */
+function firstTaskOf(history: proto.temporal.api.history.v1.IHistory): proto.temporal.api.history.v1.IHistory {
+  const events = history.events ?? [];
+  const fired = events.findIndex((e) => e.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_FIRED);
+  if (fired < 0) throw new Error('the history has no timer fired');
+  return { events: events.slice(0, fired) };
+}
+
+/** Promises created in workflow contexts (replay runs its workflows in this thread) while `work` runs. */
+async function promisesCreatedBy(work: () => Promise<unknown>): Promise<number> {
+  let created = 0;
+  const stop = promiseHooks.onInit((promise: Promise<unknown>) => {
+    if (promise.constructor !== Promise) created += 1;
+  });
+  try {
+    await work();
+  } finally {
+    stop();
+  }
+  return created;
+}
+
 const bundles = { minimal: await bundleMinimalWorkflow(), order: await bundlePaymentWorkflows() };
 const kinds = ['minimal', 'order'] as const;
+type Kind = (typeof kinds)[number];
+const firstTasks = { minimal: firstTaskOf(histories.minimal), order: firstTaskOf(histories.order) };
 // Warmed first (the bundle's first load, the JIT), then each measured twice, alternating.
 for (const kind of kinds) await replay(bundles[kind], histories[kind], Math.min(copies, 30));
 const perHistory = { minimal: [] as number[], order: [] as number[] };
+const perFirstTask = { minimal: [] as number[], order: [] as number[] };
 for (let run = 0; run < 2; run++)
   for (const kind of kinds) {
-    const cpuMs = await replay(bundles[kind], histories[kind], copies);
-    perHistory[kind].push(cpuMs / copies);
+    perHistory[kind].push((await replay(bundles[kind], histories[kind], copies)) / copies);
+    perFirstTask[kind].push((await replay(bundles[kind], firstTasks[kind], copies)) / copies);
   }
+const promisesPerHistory = { minimal: 0, order: 0 };
+for (const kind of kinds)
+  promisesPerHistory[kind] = (await promisesCreatedBy(() => replay(bundles[kind], histories[kind], 10))) / 10;
 
 const counts = { minimal: countHistory(histories.minimal), order: countHistory(histories.order) };
-const best = (kind: (typeof kinds)[number]) => Math.min(...perHistory[kind]);
+const best = (runs: number[]) => Math.min(...runs);
+const whole = (kind: Kind) => best(perHistory[kind]);
+const first = (kind: Kind) => best(perFirstTask[kind]);
+const dueTasks = (kind: Kind) => whole(kind) - first(kind);
 console.log(`workflow CPU, each history replayed ${copies} times in this process, twice (the lower shown):`);
 for (const kind of kinds) {
   const c = counts[kind];
   const label = kind === 'minimal' ? 'minimal workflow (baseline)' : 'payment order, 1 card payment';
   console.log(
-    `  ${label.padEnd(30)} ${best(kind).toFixed(2)} ms a history, ${(best(kind) / c.workflowTasks).toFixed(2)} ms a workflow task (${c.workflowTasks} tasks, ${c.events} events, activities ${describeActivities(c.activities, 1)}; runs ${perHistory[kind].map((ms) => ms.toFixed(2)).join(', ')} ms)`,
+    `  ${label.padEnd(30)} ${whole(kind).toFixed(2)} ms a history, ${(whole(kind) / c.workflowTasks).toFixed(2)} ms a workflow task (${c.workflowTasks} tasks, ${c.events} events, activities ${describeActivities(c.activities, 1)}; runs ${perHistory[kind].map((ms) => ms.toFixed(2)).join(', ')} ms)`,
+  );
+  console.log(
+    `  ${''.padEnd(30)} first task ${first(kind).toFixed(2)} ms, the tasks after it (due) ${dueTasks(kind).toFixed(2)} ms; ${promisesPerHistory[kind]} promises created a history`,
   );
 }
+const ratio = (of: (kind: Kind) => number) => (of('order') / of('minimal')).toFixed(2);
 console.log(
-  `  ratio order / minimal: ${(best('order') / best('minimal')).toFixed(2)} a history, ${(best('order') / counts.order.workflowTasks / (best('minimal') / counts.minimal.workflowTasks)).toFixed(2)} a workflow task`,
+  `  ratio order / minimal: ${ratio(whole)} a history, ${(whole('order') / counts.order.workflowTasks / (whole('minimal') / counts.minimal.workflowTasks)).toFixed(2)} a workflow task, ${ratio(first)} the first task, ${ratio(dueTasks)} the due tasks; promises ${ratio((kind) => promisesPerHistory[kind])}`,
 );
