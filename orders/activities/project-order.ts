@@ -19,8 +19,10 @@ import { instructionTransitions } from '../../observability/metrics.js';
 export function createProjectOrder(orm: MikroORM, temporal?: Client) {
   return async function projectOrder(projection: OrderProjection): Promise<void> {
     const recorded = new Set<string>();
+    const attemptEndsAt = Date.now() + activityInfo().startToCloseTimeoutMs;
     const deliveries = await orm.em.fork().transactional(async (em) => {
       recorded.clear();
+      await endsWithItsAttempt(em, attemptEndsAt);
       await em.nativeUpdate(
         PaymentOrder,
         { id: projection.orderId, tenantId: projection.tenantId, projectionVersion: { $lt: projection.version } },
@@ -41,6 +43,19 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       if (!activityInfo().isLocal) await starting;
     }
   };
+}
+
+/**
+ * Ends the transaction's statements with this attempt (its start-to-close timeout, counted from when
+ * it began here, by this machine's clock). Temporal does not stop an attempt that timed out (a local
+ * write's after 5 s, when the task queue's takes over): without this, its statements would go on
+ * waiting for a lock or a slow database, holding a connection of the pool payments share, beside
+ * the attempts that replaced it.
+ */
+async function endsWithItsAttempt(em: EntityManager, attemptEndsAt: number): Promise<void> {
+  const leftMs = Math.floor(attemptEndsAt - Date.now());
+  if (leftMs <= 0) throw new Error(`the attempt's time ran out before its write began (${-leftMs} ms over)`);
+  await em.execute(`set local statement_timeout = ${leftMs}`);
 }
 
 /** Counts each transition once: only events this projection recorded (a retried one records none again). */

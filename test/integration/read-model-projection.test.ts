@@ -1,6 +1,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { LOCAL_WRITE_MAX_INSTRUCTIONS } from '../../orders/workflow/projector.js';
@@ -256,4 +257,52 @@ it('writes a projection of more instructions than a local write takes on the tas
   );
   expect(localAttempts).toHaveLength(written.filter((p) => p.local).length);
   recordHistory('big-projection-queued', history);
+});
+
+it('ends a projection attempt’s statements with the attempt: a write a lock holds up does not outlive the attempts that gave up on it', async () => {
+  const tenant = await system.newTenant();
+  await placeOrder(tenant, 'held', [cardPayment('later', '2031-06-01')]);
+  await eventually(
+    () =>
+      system.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId, orderRef: 'held', type: 'order.created' }),
+    (n) => n === 1,
+    { what: 'the first projection written' },
+  );
+  const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'held'));
+  const blocker = new pg.Client(inject('databaseUrl'));
+  await blocker.connect();
+  try {
+    await blocker.query('begin');
+    await blocker.query('select id from payment_order where tenant_id = $1 and order_ref = $2 for update', [
+      tenant.tenantId,
+      'held',
+    ]);
+    // An amendment's projection waits on the order's row: three local attempts give up, then the queue's takes over.
+    const amended = tenant.client.request('PATCH', '/v1/order-management/held/instructions/later', {
+      body: { amount: '25.50' },
+    });
+    await eventually(
+      async () => (await handle.fetchHistory()).events ?? [],
+      (events) => events.some((e) => scheduled(e, 'projectOrder')),
+      { what: 'the projection handed to the task queue', timeoutMs: 30_000 },
+    );
+    // The attempts given up on have ended their statements: only the queue's waits on the row.
+    const waiting = async () =>
+      (
+        await blocker.query(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query ilike '%payment_order%'`,
+        )
+      ).rows[0].n as number;
+    await eventually(waiting, (n) => n === 1, { what: 'one write waiting on the row', timeoutMs: 15_000 });
+    expect((await amended).status).toBe(200);
+  } finally {
+    await blocker.query('rollback');
+    await blocker.end();
+  }
+  await eventually(
+    async () => (await tenant.client.request('GET', '/v1/order-management/held')).body,
+    (order: any) => order.instructions[0].amount === '25.50',
+    { what: 'the amendment in the read model once the row is free', timeoutMs: 30_000 },
+  );
 });
