@@ -19,18 +19,26 @@ import { instructionTransitions } from '../../observability/metrics.js';
 export function createProjectOrder(orm: MikroORM, temporal?: Client) {
   return async function projectOrder(projection: OrderProjection): Promise<void> {
     const recorded = new Set<string>();
-    const attemptEndsAt = Date.now() + activityInfo().startToCloseTimeoutMs;
+    const endsAt = attemptEndsAt();
     const deliveries = await orm.em.fork().transactional(async (em) => {
       recorded.clear();
-      await endsWithItsAttempt(em, attemptEndsAt);
+      await statementsEndBy(em, endsAt);
       await em.nativeUpdate(
         PaymentOrder,
         { id: projection.orderId, tenantId: projection.tenantId, projectionVersion: { $lt: projection.version } },
         { status: projection.status, projectionVersion: projection.version, updatedAt: new Date() },
       );
-      if (projection.instructions.length > 0) await upsertInstructions(em, projection);
-      if (projection.refunds?.length) await upsertRefunds(em, projection);
+      // Each step checks the attempt's time first: none begins after the attempt has ended.
+      if (projection.instructions.length > 0) {
+        stillInTime(endsAt);
+        await upsertInstructions(em, projection);
+      }
+      if (projection.refunds?.length) {
+        stillInTime(endsAt);
+        await upsertRefunds(em, projection);
+      }
       if (projection.events.length === 0) return [];
+      stillInTime(endsAt);
       return recordEvents(em, projection.tenantId, await outboxEvents(em, projection), undefined, (event) =>
         recorded.add(event.eventKey),
       );
@@ -46,16 +54,27 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
 }
 
 /**
- * Ends the transaction's statements with this attempt (its start-to-close timeout, counted from when
- * it began here, by this machine's clock). Temporal does not stop an attempt that timed out (a local
- * write's after 5 s, when the task queue's takes over): without this, its statements would go on
- * waiting for a lock or a slow database, holding a connection of the pool payments share, beside
- * the attempts that replaced it.
+ * When this attempt ends (epoch ms; undefined when it has no limit): its start-to-close timeout,
+ * counted from now. Temporal does not stop an attempt that timed out (a local write's after 5 s,
+ * when the task queue's takes over): the write itself must not outlive it, or it goes on waiting
+ * for a lock or a slow database, holding a connection of the pool payments share, beside the
+ * attempts after it. (A local attempt that sdk-core cuts short at the 6 s schedule-to-close limit
+ * still runs to its own 5 s: the limit counts from the first attempt's schedule, which an attempt
+ * is not told.)
  */
-async function endsWithItsAttempt(em: EntityManager, attemptEndsAt: number): Promise<void> {
-  const leftMs = Math.floor(attemptEndsAt - Date.now());
-  if (leftMs <= 0) throw new Error(`the attempt's time ran out before its write began (${-leftMs} ms over)`);
-  await em.execute(`set local statement_timeout = ${leftMs}`);
+function attemptEndsAt(): number | undefined {
+  const { startToCloseTimeoutMs } = activityInfo();
+  return startToCloseTimeoutMs > 0 ? Date.now() + startToCloseTimeoutMs : undefined;
+}
+
+/** Each statement of the transaction is cut at the time the attempt has left as it begins (`statement_timeout`). */
+async function statementsEndBy(em: EntityManager, endsAt: number | undefined): Promise<void> {
+  if (endsAt === undefined) return;
+  await em.execute(`set local statement_timeout = ${Math.max(1, Math.floor(endsAt - Date.now()))}`);
+}
+
+function stillInTime(endsAt: number | undefined): void {
+  if (endsAt !== undefined && Date.now() >= endsAt) throw new Error("the projection's attempt ran out of time");
 }
 
 /** Counts each transition once: only events this projection recorded (a retried one records none again). */

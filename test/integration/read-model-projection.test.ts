@@ -277,28 +277,36 @@ it('ends a projection attempt’s statements with the attempt: a write a lock ho
       tenant.tenantId,
       'held',
     ]);
-    // An amendment's projection waits on the order's row: three local attempts give up, then the queue's takes over.
-    const amended = tenant.client.request('PATCH', '/v1/order-management/held/instructions/later', {
-      body: { amount: '25.50' },
-    });
+    // Statements waiting on a lock of the order table: the writes of this order's projection. (Not
+    // pg_blocking_pids: a row's later waiters wait on its first waiter, not on the blocker.)
+    const waiting = async () =>
+      (
+        await blocker.query(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query ilike 'update "payment_order"%'`,
+        )
+      ).rows[0].n as number;
+    // An amendment's projection waits on the order's row: two local attempts give up (the first after
+    // its 5 s, the second cut at the 6 s limit), then the task queue's attempt takes over.
+    const amended = tenant.client
+      .request('PATCH', '/v1/order-management/held/instructions/later', { body: { amount: '25.50' } })
+      .catch((err: unknown) => err);
     await eventually(
       async () => (await handle.fetchHistory()).events ?? [],
       (events) => events.some((e) => scheduled(e, 'projectOrder')),
       { what: 'the projection handed to the task queue', timeoutMs: 30_000 },
     );
-    // The attempts given up on have ended their statements: only the queue's waits on the row.
-    const waiting = async () =>
-      (
-        await blocker.query(
-          `select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock' and query ilike '%payment_order%'`,
-        )
-      ).rows[0].n as number;
-    await eventually(waiting, (n) => n === 1, { what: 'one write waiting on the row', timeoutMs: 15_000 });
-    expect((await amended).status).toBe(200);
+    // The attempts given up on end their statements (each within its own 5 s): the queue's alone waits.
+    await eventually(waiting, (n) => n === 1, { what: 'one write waiting on the row', timeoutMs: 20_000 });
+    for (const until = Date.now() + 3_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200)))
+      expect(await waiting()).toBeLessThanOrEqual(1);
+    expect(await amended).toMatchObject({ status: 200 });
   } finally {
-    await blocker.query('rollback');
-    await blocker.end();
+    try {
+      await blocker.query('rollback');
+    } finally {
+      await blocker.end();
+    }
   }
   await eventually(
     async () => (await tenant.client.request('GET', '/v1/order-management/held')).body,
