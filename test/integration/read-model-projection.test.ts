@@ -52,14 +52,25 @@ async function placeOrder(tenant: TenantFixture, orderRef: string, instructions:
   expect(res.status, JSON.stringify(res.body)).toBe(202);
 }
 
-/** The order's workflow history, once the read model shows the order COMPLETED. */
+/**
+ * The order's workflow history, once the read model shows the order COMPLETED and every workflow task
+ * has completed: a local write commits inside its task, before the task's commands (its marker among
+ * them) reach the history.
+ */
 async function historyOnceCompleted(tenant: TenantFixture, orderRef: string, timeoutMs: number) {
   await eventually(
     async () => (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body,
     (order: any) => order.status === 'COMPLETED',
     { what: `${orderRef} settled in the read model`, timeoutMs },
   );
-  return system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).fetchHistory();
+  const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
+  return eventually(() => handle.fetchHistory(), tasksCompleted, { what: `${orderRef}'s workflow tasks completed` });
+}
+
+function tasksCompleted(history: proto.temporal.api.history.v1.IHistory): boolean {
+  const count = (type: proto.temporal.api.enums.v1.EventType) =>
+    (history.events ?? []).filter((e) => e.eventType === type).length;
+  return count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) === count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
 }
 
 const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string) =>
