@@ -33,6 +33,9 @@ const MAX_CAUSE_DEPTH = 5;
  * an HTTP client's error holds the request it sent, whose headers carry a provider's API key.
  */
 export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
+  // pino-http hands a custom serializer pino's own serialization of the error, with the error as `raw`.
+  if (!(err instanceof Error) && (err as { raw?: unknown } | null)?.raw instanceof Error)
+    return serializeError((err as { raw: Error }).raw, depth);
   // MikroORM's wrapper, or pg's own DatabaseError where a raw query failed.
   if (err instanceof DriverException || (err instanceof Error && 'severity' in err && 'routine' in err)) {
     const { code, sqlState, routine, table, column, constraint } = err as Error & Record<string, string | undefined>;

@@ -59,6 +59,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const apiError = toApiError(err);
     if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');
+      // The request's own line (pino-http) names this error, not "failed with status code 500".
+      res.err = err instanceof Error ? err : new Error(String(err));
     }
     if (res.headersSent) return;
     sendProblem(res, apiError);

@@ -13,6 +13,11 @@ const BoundSchema = z
   .regex(/^(0|[1-9]\d{0,17})(\.\d{1,3})?$/, { error: 'must be a decimal amount such as "10.00"' })
   .openapi({ description: 'Inclusive bound, in major units of the payment’s currency', example: '10.00' });
 
+// zod runs a rule's refinement even when a bound failed its pattern (a pattern's issue does not
+// stop the parse), so the range is compared only between bounds that are amounts.
+const isBound = (value: string | null | undefined): value is string =>
+  value != null && BoundSchema.safeParse(value).success;
+
 const OptionSchema = z
   .object({
     appId: z.string().min(1).max(64).openapi({ example: 'SANDBOX_CARD' }),
@@ -60,7 +65,7 @@ function ruleSchema(kind: SchemeKind) {
   const rule = kind === 'payout' ? base.extend({ voucherGroupIds: z.array(z.uuid()).max(20).default([]) }) : base;
   return rule
     .strict()
-    .refine((r) => r.minAmount == null || r.maxAmount == null || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
+    .refine((r) => !isBound(r.minAmount) || !isBound(r.maxAmount) || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
       error: 'minAmount must not be above maxAmount',
       path: ['maxAmount'],
       params: { code: 'range_inverted' },

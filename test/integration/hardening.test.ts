@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import got from 'got';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
 import { signHmac } from '../../client/payment-scheduler-client.js';
 import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/entities/index.js';
-import { createLogger, serializeError } from '../../logger.js';
+import { createLogger, LOG_SERIALIZERS, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { startOrder } from '../../orders/start-order.js';
@@ -14,6 +16,7 @@ import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { resolvedTo } from '../support/tenant-rows.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
+import type { AppConnector } from '../../apps/app-connector.js';
 
 let system: TestSystem;
 
@@ -100,6 +103,49 @@ describe('bounded input', () => {
     const logged = JSON.stringify(serializeError(failure));
     expect(logged).not.toContain(apiKey);
     expect(JSON.parse(logged)).toMatchObject({ type: 'HTTPError', code: 'ERR_NON_2XX_3XX_RESPONSE' });
+  });
+
+  it('logs a request’s unexpected failure by its type, message and stack, and answers a bare 500', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { name: 'faulty-api', serializers: LOG_SERIALIZERS },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    // An app connector with a bug: its callback parsing throws what no route expects.
+    const faulty = {
+      callbackReference() {
+        throw new TypeError('connector fault: cannot read the reference');
+      },
+      verifyCallback: () => undefined,
+    } as Partial<AppConnector> as AppConnector;
+    const api = await system.startApi({ logger, apps: new Map([['FAULTY', faulty]]) });
+    try {
+      const res = await fetch(`${api.url}/v1/providers/FAULTY/callbacks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(500);
+      const problem = (await res.json()) as { code: string; detail: string; requestId: string };
+      expect(problem.code).toBe('internal_error');
+      expect(problem.detail).not.toContain('connector fault');
+      const failures = lines
+        .map((line) => JSON.parse(line) as { msg: string; req?: { id: string }; err?: Record<string, string> })
+        .filter((line) => line.req?.id === problem.requestId && line.err);
+      expect(failures.map((line) => line.msg)).toEqual(['request failed', 'POST /v1/providers/:appId/callbacks → 500']);
+      for (const { err } of failures) {
+        // pino-http hands its serializer pino's own copy of the error: the log once said "[object Object]".
+        expect(err).toMatchObject({ type: 'TypeError', message: 'connector fault: cannot read the reference' });
+        expect(err!.stack).toContain('callbackReference');
+      }
+    } finally {
+      await api.close();
+    }
   });
 
   it('refuses an HMAC header with an oversized part as a bad header, not a server error', async () => {

@@ -235,6 +235,28 @@ describe('schemes', () => {
     expect((await tenant.client.request('GET', '/v1/schemes/collect')).body.items).toEqual([]);
   });
 
+  it('refuse a malformed amount bound as the field at fault, beside a well-formed one, and an inverted range', async () => {
+    const tenant = await system.newTenant({ paymentSetup: false });
+    await install(tenant, 'SANDBOX_CARD');
+    const option = { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 };
+    const refused = async (bounds: Record<string, string>) => {
+      const res = await tenant.client.request('POST', '/v1/schemes/payout', {
+        body: { name: 'bounds', rules: [{ ...bounds, options: [option] }] },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      return res.body.errors.map((e: any) => [e.path, e.code]);
+    };
+    // Found by the fuzzer: the range check compared a bound that had failed its own pattern (a 500).
+    expect(await refused({ minAmount: 'ten', maxAmount: '100.00' })).toEqual([
+      ['rules[0].minAmount', 'invalid_format'],
+    ]);
+    expect(await refused({ minAmount: '1.00', maxAmount: '1e3' })).toEqual([['rules[0].maxAmount', 'invalid_format']]);
+    expect(await refused({ minAmount: '100.00', maxAmount: '99.999' })).toEqual([
+      ['rules[0].maxAmount', 'range_inverted'],
+    ]);
+    expect((await tenant.client.request('GET', '/v1/schemes/payout')).body.items).toEqual([]);
+  });
+
   it('evaluate end to end: the first matching rule, inclusive bounds, the lowest priority per method', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     await install(tenant, 'SANDBOX_CARD');
