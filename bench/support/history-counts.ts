@@ -21,10 +21,11 @@ export function countHistory(history: proto.temporal.api.history.v1.IHistory): H
   const list = history.events ?? [];
   const activities: Record<string, number> = {};
   for (const e of list) {
+    const local = localActivityMarker(e);
     const type =
       e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ? (e.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown')
-        : localActivityOf(e);
+        : local && `${local.activityType} (local)`;
     if (type !== undefined) activities[type] = (activities[type] ?? 0) + 1;
   }
   const started = list.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
@@ -38,12 +39,14 @@ export function countHistory(history: proto.temporal.api.history.v1.IHistory): H
   };
 }
 
-/** A local activity's marker, as "projectOrder (local)"; undefined for any other event. */
-function localActivityOf(e: proto.temporal.api.history.v1.IHistoryEvent): string | undefined {
+/** What a local activity's marker records (an attempt that failed among them); undefined for any other event. */
+export function localActivityMarker(
+  e: proto.temporal.api.history.v1.IHistoryEvent,
+): { activityType: string; failed: boolean } | undefined {
   const marker = e.markerRecordedEventAttributes;
   if (marker?.markerName !== 'core_local_activity') return undefined;
   const data = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(marker.details!.data.payloads![0]);
-  return `${data.activity_type ?? 'unknown'} (local)`;
+  return { activityType: data.activity_type ?? 'unknown', failed: Boolean(marker.failure) };
 }
 
 /** Whether the history has nothing under way: every activity and workflow task scheduled has closed. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { LOCAL_WRITE_MAX_INSTRUCTIONS } from '../../orders/workflow/projector.js';
+import { historyAtRest, localActivityMarker } from '../../bench/support/history-counts.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -53,9 +54,9 @@ async function placeOrder(tenant: TenantFixture, orderRef: string, instructions:
 }
 
 /**
- * The order's workflow history, once the read model shows the order COMPLETED and every workflow task
- * has completed: a local write commits inside its task, before the task's commands (its marker among
- * them) reach the history.
+ * The order's workflow history, once the read model shows the order COMPLETED and nothing is under
+ * way in the history: a local write commits inside its workflow task, before the task's commands (its
+ * marker among them) reach the history.
  */
 async function historyOnceCompleted(tenant: TenantFixture, orderRef: string, timeoutMs: number) {
   await eventually(
@@ -64,13 +65,7 @@ async function historyOnceCompleted(tenant: TenantFixture, orderRef: string, tim
     { what: `${orderRef} settled in the read model`, timeoutMs },
   );
   const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
-  return eventually(() => handle.fetchHistory(), tasksCompleted, { what: `${orderRef}'s workflow tasks completed` });
-}
-
-function tasksCompleted(history: proto.temporal.api.history.v1.IHistory): boolean {
-  const count = (type: proto.temporal.api.enums.v1.EventType) =>
-    (history.events ?? []).filter((e) => e.eventType === type).length;
-  return count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) === count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  return eventually(() => handle.fetchHistory(), historyAtRest, { what: `${orderRef}'s history at rest` });
 }
 
 const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string) =>
@@ -79,16 +74,8 @@ const scheduled = (e: proto.temporal.api.history.v1.IHistoryEvent, name: string)
 
 /** A projection written: the local activity's marker, or the activity on the task queue a failed local write goes to. */
 function isProjection(e: proto.temporal.api.history.v1.IHistoryEvent): boolean {
-  if (scheduled(e, 'projectOrder')) return true;
-  const marker = e.markerRecordedEventAttributes;
-  if (marker?.markerName !== 'core_local_activity' || marker.failure) return false;
-  return (
-    defaultPayloadConverter.fromPayload<LocalActivityMarker>(marker.details!.data.payloads![0]).activity_type ===
-    'projectOrder'
-  );
-}
-interface LocalActivityMarker {
-  activity_type: string;
+  const local = localActivityMarker(e);
+  return scheduled(e, 'projectOrder') || (local?.activityType === 'projectOrder' && !local.failed);
 }
 
 /** Each projection written, in order: how many instructions it carried (its summary says) and whether it was local. */
