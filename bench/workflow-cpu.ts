@@ -4,9 +4,10 @@
 // is bound by the worker's workflow tasks, so this is where its ratio comes from. Each history is
 // also replayed cut before its first timer fires (its first task alone): the rest is what a cached
 // workflow pays when it falls due, the part of a due burst that waits on the workflow thread. And
-// the promises each history creates in the workflow's context: the SDK's promise hook records a
-// stack trace (source-mapped) for every one of them.
+// the promises each history creates in the workflow's context, and which of the workflow's classes
+// or functions made them: the SDK's promise hook records a stack trace (source-mapped) for every one.
 //   npm run bench -- workflow-cpu --copies 300
+import { readdirSync, readFileSync } from 'node:fs';
 import { promiseHooks } from 'node:v8';
 import { parseArgs } from 'node:util';
 import proto from '@temporalio/proto';
@@ -63,18 +64,43 @@ function firstTaskOf(history: proto.temporal.api.history.v1.IHistory): proto.tem
   return { events: events.slice(0, fired) };
 }
 
-/** Promises created in workflow contexts (replay runs its workflows in this thread) while `work` runs. */
-async function promisesCreatedBy(work: () => Promise<unknown>): Promise<number> {
-  let created = 0;
+/** The classes and functions of the workflow code (ours and the baseline's), by name. */
+const workflowCodeNames = new Set(
+  [new URL('../orders/workflow/', import.meta.url), new URL('./workflows/', import.meta.url)].flatMap((dir) =>
+    readdirSync(dir)
+      .filter((file) => file.endsWith('.ts'))
+      .flatMap((file) =>
+        [
+          ...readFileSync(new URL(file, dir), 'utf8').matchAll(/^(?:export )?(?:async )?(?:class|function) (\w+)/gm),
+        ].map((match) => match[1]),
+      ),
+  ),
+);
+const SDK_ITSELF = 'the SDK itself';
+
+/**
+ * Promises created in workflow contexts (replay runs its workflows in this thread) while `work`
+ * runs, by the workflow code that made them: the nearest class or function of ours on the stack
+ * (the SDK's own work per activation has none).
+ */
+async function promisesCreatedBy(work: () => Promise<unknown>): Promise<Map<string, number>> {
+  const byCaller = new Map<string, number>();
+  const limit = Error.stackTraceLimit;
+  // Deep enough to reach our frame under the SDK's condition, scope and timer frames.
+  Error.stackTraceLimit = 40;
   const stop = promiseHooks.onInit((promise: Promise<unknown>) => {
-    if (promise.constructor !== Promise) created += 1;
+    if (promise.constructor === Promise) return;
+    const names = [...(new Error().stack ?? '').matchAll(/^\s+at (?:async )?([\w$.<>]+) /gm)].map((match) => match[1]);
+    const caller = names.map((name) => name.split('.')[0]).find((head) => workflowCodeNames.has(head)) ?? SDK_ITSELF;
+    byCaller.set(caller, (byCaller.get(caller) ?? 0) + 1);
   });
   try {
     await work();
   } finally {
     stop();
+    Error.stackTraceLimit = limit;
   }
-  return created;
+  return byCaller;
 }
 
 const bundles = { minimal: await bundleMinimalWorkflow(), order: await bundlePaymentWorkflows() };
@@ -91,8 +117,16 @@ for (let run = 0; run < 2; run++)
     perFirstTask[kind].push((await replay(bundles[kind], firstTasks[kind], copies)) / copies);
   }
 const promisesPerHistory = { minimal: 0, order: 0 };
-for (const kind of kinds)
-  promisesPerHistory[kind] = (await promisesCreatedBy(() => replay(bundles[kind], histories[kind], 10))) / 10;
+const promiseCallers = { minimal: '', order: '' };
+for (const kind of kinds) {
+  const copiesCounted = 10;
+  const byCaller = await promisesCreatedBy(() => replay(bundles[kind], histories[kind], copiesCounted));
+  promisesPerHistory[kind] = [...byCaller.values()].reduce((a, b) => a + b, 0) / copiesCounted;
+  promiseCallers[kind] = [...byCaller.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([caller, n]) => `${caller} ${n / copiesCounted}`)
+    .join(', ');
+}
 
 const counts = { minimal: countHistory(histories.minimal), order: countHistory(histories.order) };
 const best = (runs: number[]) => Math.min(...runs);
@@ -109,6 +143,7 @@ for (const kind of kinds) {
   console.log(
     `  ${''.padEnd(30)} first task ${first(kind).toFixed(2)} ms, the tasks after it (due) ${dueTasks(kind).toFixed(2)} ms; ${promisesPerHistory[kind]} promises created a history`,
   );
+  console.log(`  ${''.padEnd(30)} promises by their maker: ${promiseCallers[kind]}`);
 }
 const ratio = (of: (kind: Kind) => number) => (of('order') / of('minimal')).toFixed(2);
 console.log(
