@@ -22,20 +22,38 @@ export const REDACTED_PATHS = [
   'databaseUrl',
 ];
 
-/** Own properties of an error never copied into a log, whatever their value. */
-const SECRET_PROPERTY = /secret|password|token|authorization|api.?key|private.?key|cookie/i;
+/**
+ * The only own properties of an error copied into a log (when scalar): what names the failure, never
+ * what the failing call carried (an HTTP client's error holds its URL and request, whose query or
+ * headers can carry a credential).
+ */
+const LOGGED_PROPERTIES = new Set([
+  'code',
+  'errno',
+  'syscall',
+  'address',
+  'port',
+  'status',
+  'statusCode',
+  'kind',
+  'keyId',
+  'activityType',
+  'activityId',
+  'retryState',
+  'timeoutType',
+  'nonRetryable',
+]);
 const MAX_CAUSE_DEPTH = 5;
 
 /**
  * Errors as logged. A database error's message, detail and query carry the statement's bound
  * values (an amount, a name, a ciphertext), so only what names the failure is kept. Of any other
- * error only its name, message, stack, scalar properties (a code, a status) and causes are kept:
- * an HTTP client's error holds the request it sent, whose headers carry a provider's API key.
+ * error only its name, message, stack, the properties above and causes are kept.
  */
 export function serializeError(err: unknown, depth = 0): Record<string, unknown> {
   // pino-http hands a custom serializer pino's own serialization of the error, with the error as `raw`.
-  if (!(err instanceof Error) && (err as { raw?: unknown } | null)?.raw instanceof Error)
-    return serializeError((err as { raw: Error }).raw, depth);
+  const raw = (err as { raw?: unknown } | null)?.raw;
+  if (!(err instanceof Error) && raw !== undefined) return serializeError(raw, depth);
   // MikroORM's wrapper, or pg's own DatabaseError where a raw query failed.
   if (err instanceof DriverException || (err instanceof Error && 'severity' in err && 'routine' in err)) {
     const { code, sqlState, routine, table, column, constraint } = err as Error & Record<string, string | undefined>;
@@ -50,14 +68,25 @@ export function serializeError(err: unknown, depth = 0): Record<string, unknown>
       message: `database error ${state ?? ''}`.trim(),
     };
   }
-  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  if (!(err instanceof Error)) return { type: typeof err, message: describeThrown(err) };
   const logged: Record<string, unknown> = { type: err.name, message: err.message, stack: err.stack };
   for (const [name, value] of Object.entries(err)) {
-    if (SECRET_PROPERTY.test(name) || name in logged) continue;
+    if (!LOGGED_PROPERTIES.has(name)) continue;
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') logged[name] = value;
   }
   if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) logged.cause = serializeError(err.cause, depth + 1);
   return logged;
+}
+
+/** What was thrown, when it was no Error: its own message if it has one (a thrown `{ message }`). */
+export function describeThrown(thrown: unknown): string {
+  const message = (thrown as { message?: unknown } | null)?.message;
+  if (typeof message === 'string') return message;
+  try {
+    return String(thrown);
+  } catch {
+    return Object.prototype.toString.call(thrown); // an object with no prototype has no toString
+  }
 }
 
 export const LOG_SERIALIZERS = {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { ApiSettings } from '../config.js';
 import { SecretBox, type MasterKeys } from '../db/secret-box.js';
-import { LOG_SERIALIZERS } from '../logger.js';
+import { LOG_SERIALIZERS, serializeError } from '../logger.js';
 import { addAuditRoutes } from '../api/audit/routes.js';
 import { tokenSigningKey } from '../api/auth/access-token.js';
 import { authenticate, type SecurityKeyGrant } from '../api/auth/authenticate.js';
@@ -172,11 +172,18 @@ export function createApi(deps: ApiDependencies): Express {
       logger,
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      customLogLevel: (_req, res, err) => (err || res.err || res.statusCode >= 500 ? 'error' : 'info'),
       // The route as declared, never the address: a line says what was asked without repeating what
       // was in it (a reference, or a card number someone put in a URL).
       customSuccessMessage: (req, res, ms) =>
         `${req.method} ${routeOf(req as express.Request, res as express.Response)} → ${res.statusCode} in ${Math.round(ms)} ms`,
+      // An error the error handler has logged whole ("request failed") is named here, not logged again.
+      customErrorObject: (_req, res, error, logged: Record<string, unknown>) => {
+        if (error !== res.err) return logged;
+        const { type, message } = serializeError(error);
+        const { err: _whole, ...rest } = logged;
+        return { ...rest, failure: `${String(type)}: ${String(message)}` };
+      },
       customErrorMessage: (req, res) =>
         `${req.method} ${routeOf(req as express.Request, res as express.Response)} → ${res.statusCode}`,
       // Probes and scrapes come every few seconds: logged only when they fail.

@@ -76,22 +76,25 @@ const workflowCodeNames = new Set(
       ),
   ),
 );
-const SDK_ITSELF = 'the SDK itself';
+const NONE_OF_OURS = 'none of ours on the stack';
+const STACK_DEPTH = 40;
 
 /**
  * Promises created in workflow contexts (replay runs its workflows in this thread) while `work`
- * runs, by the workflow code that made them: the nearest class or function of ours on the stack
- * (the SDK's own work per activation has none).
+ * runs, by the workflow code that made them: the nearest class or function of ours on the stack.
  */
 async function promisesCreatedBy(work: () => Promise<unknown>): Promise<Map<string, number>> {
   const byCaller = new Map<string, number>();
   const limit = Error.stackTraceLimit;
   // Deep enough to reach our frame under the SDK's condition, scope and timer frames.
-  Error.stackTraceLimit = 40;
+  Error.stackTraceLimit = STACK_DEPTH;
   const stop = promiseHooks.onInit((promise: Promise<unknown>) => {
     if (promise.constructor === Promise) return;
-    const names = [...(new Error().stack ?? '').matchAll(/^\s+at (?:async )?([\w$.<>]+) /gm)].map((match) => match[1]);
-    const caller = names.map((name) => name.split('.')[0]).find((head) => workflowCodeNames.has(head)) ?? SDK_ITSELF;
+    const frames = (new Error().stack ?? '').split('\n').slice(1);
+    const names = frames.map((frame) => /^\s+at (?:async )?(?:new )?([\w$.<>]+) /.exec(frame)?.[1] ?? '');
+    const ours = names.map((name) => name.split('.')[0]).find((head) => workflowCodeNames.has(head));
+    // A continuation of one of our waits has no frame of ours (the SDK's own work per activation neither).
+    const caller = ours ?? (frames.length >= STACK_DEPTH ? `beyond ${STACK_DEPTH} frames` : NONE_OF_OURS);
     byCaller.set(caller, (byCaller.get(caller) ?? 0) + 1);
   });
   try {

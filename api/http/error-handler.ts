@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { dependencyOutage, type Dependency } from './dependency-outage.js';
 import { Refusal, type RefusalKind } from '../../domain/refusal.js';
 import { ApiError } from './problem.js';
+import { describeThrown } from '../../logger.js';
 
 /** Long enough for a restarting database or Temporal server, short enough not to lose the caller. */
 const OUTAGE_RETRY_AFTER_SECONDS = 5;
@@ -60,7 +61,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');
       // The request's own line (pino-http) names this error, not "failed with status code 500".
-      res.err = err instanceof Error ? err : new Error(String(err));
+      res.err = err instanceof Error ? err : new Error(`a non-Error was thrown: ${describeThrown(err)}`);
     }
     if (res.headersSent) return;
     sendProblem(res, apiError);

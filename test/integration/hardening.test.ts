@@ -103,6 +103,17 @@ describe('bounded input', () => {
     const logged = JSON.stringify(serializeError(failure));
     expect(logged).not.toContain(apiKey);
     expect(JSON.parse(logged)).toMatchObject({ type: 'HTTPError', code: 'ERR_NON_2XX_3XX_RESPONSE' });
+    // Only properties that name a failure are kept: a bad URL's error holds the URL, query and all.
+    const badUrl = (() => {
+      try {
+        return new URL(`https://hooks example.com/in?token=${apiKey}`);
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(JSON.stringify(Object.entries(badUrl as object))).toContain(apiKey); // its `input`
+    expect(serializeError(badUrl)).toMatchObject({ type: 'TypeError', code: 'ERR_INVALID_URL' });
+    expect(JSON.stringify(serializeError(badUrl))).not.toContain(apiKey);
   });
 
   it('logs a request’s unexpected failure by its type, message and stack, and answers a bare 500', async () => {
@@ -134,15 +145,21 @@ describe('bounded input', () => {
       const problem = (await res.json()) as { code: string; detail: string; requestId: string };
       expect(problem.code).toBe('internal_error');
       expect(problem.detail).not.toContain('connector fault');
-      const failures = lines
-        .map((line) => JSON.parse(line) as { msg: string; req?: { id: string }; err?: Record<string, string> })
-        .filter((line) => line.req?.id === problem.requestId && line.err);
-      expect(failures.map((line) => line.msg)).toEqual(['request failed', 'POST /v1/providers/:appId/callbacks → 500']);
-      for (const { err } of failures) {
-        // pino-http hands its serializer pino's own copy of the error: the log once said "[object Object]".
-        expect(err).toMatchObject({ type: 'TypeError', message: 'connector fault: cannot read the reference' });
-        expect(err!.stack).toContain('callbackReference');
-      }
+      // pino-http writes the request's own line once the response has finished.
+      type Line = { msg: string; req?: { id: string }; err?: Record<string, string>; failure?: string };
+      const ofRequest = await eventually(
+        () => lines.map((line) => JSON.parse(line) as Line).filter((line) => line.req?.id === problem.requestId),
+        (found) => found.some((line) => line.msg.endsWith('→ 500')),
+        { what: 'the request’s own log line' },
+      );
+      const logged = ofRequest.find((line) => line.msg === 'request failed')!;
+      const finished = ofRequest.find((line) => line.msg === 'POST /v1/providers/:appId/callbacks → 500')!;
+      // pino-http hands its serializer pino's own copy of the error: the log once said "[object Object]".
+      expect(logged.err).toMatchObject({ type: 'TypeError', message: 'connector fault: cannot read the reference' });
+      expect(logged.err!.stack).toContain('callbackReference');
+      // The request's own line names the error (once "failed with status code 500"), without its stack again.
+      expect(finished.failure).toBe('TypeError: connector fault: cannot read the reference');
+      expect(finished.err).toBeUndefined();
     } finally {
       await api.close();
     }
