@@ -58,10 +58,13 @@ export const ScheduleDateSchema = z
   });
 
 /** A point in time in a query (`since`, `createdFrom`…): ISO 8601 with offset, in the years 2000–2199. */
-export const TimestampQuerySchema = z.iso.datetime({ offset: true }).refine((v) => isScheduleYear(new Date(v)), {
-  error: 'must be in the years 2000–2199',
-  params: { code: 'out_of_range' },
-});
+export const TimestampQuerySchema = z.iso
+  .datetime({ offset: true })
+  // zod runs this after a failed format too: a time that is no time is told so once, not also out of range.
+  .refine((v) => Number.isNaN(new Date(v).getTime()) || isScheduleYear(new Date(v)), {
+    error: 'must be in the years 2000–2199',
+    params: { code: 'out_of_range' },
+  });
 
 export const MetadataSchema = z
   .record(
