@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import got from 'got';
 import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
 import { signHmac } from '../../client/payment-scheduler-client.js';
 import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/entities/index.js';
-import { createLogger, LOG_SERIALIZERS, serializeError } from '../../logger.js';
+import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { startOrder } from '../../orders/start-order.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
+import { capturingLogger } from '../support/capturing-logger.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { resolvedTo } from '../support/tenant-rows.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
@@ -117,16 +116,7 @@ describe('bounded input', () => {
   });
 
   it('logs a request’s unexpected failure by its type, message and stack, and answers a bare 500', async () => {
-    const lines: string[] = [];
-    const logger = pino(
-      { name: 'faulty-api', serializers: LOG_SERIALIZERS },
-      new Writable({
-        write(chunk, _encoding, done) {
-          lines.push(String(chunk));
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = capturingLogger('faulty-api', 'info');
     // An app connector with a bug: its callback parsing throws what no route expects.
     const faulty = {
       callbackReference() {

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, type LogLevel } from '@temporalio/worker';
@@ -14,13 +13,14 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { openDatabase } from '../../db/orm.js';
 import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
-import { createLogger, LOG_SERIALIZERS, maskingDestination, REDACTED_PATHS } from '../../logger.js';
+import { createLogger } from '../../logger.js';
 import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { freePort } from '../../observability/free-port.js';
 import { startSandbox, type RunningSandbox } from './sandbox.js';
 import { eventually } from './eventually.js';
+import { capturingLogger } from './capturing-logger.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 
 export interface TenantFixture {
@@ -93,24 +93,9 @@ export interface SystemOptions {
  */
 export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
   quietTemporalLogs();
-  const logLines: string[] = [];
-  const capture = new Writable({
-    write(chunk, _encoding, done) {
-      logLines.push(String(chunk));
-      if (process.env.TEST_LOG_LEVEL) process.stdout.write(chunk);
-      done();
-    },
+  const { logger, lines: logLines } = capturingLogger('test', 'debug', (line) => {
+    if (process.env.TEST_LOG_LEVEL) process.stdout.write(line);
   });
-  const logger = pino(
-    {
-      name: 'test',
-      level: 'debug',
-      serializers: LOG_SERIALIZERS,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    },
-    // As production writes its lines: card numbers masked (logger.ts).
-    maskingDestination(capture),
-  );
   const databasePoolSize = inject('databasePoolSize');
   const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
   const sandbox = await startSandbox({
@@ -299,23 +284,9 @@ export function quietTemporalLogs(): void {
   runtimeInstalled = true;
   const shown = (process.env.TEST_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'ERROR';
   const shownFrom = pino.levels.values[shown.toLowerCase()];
-  const capture = new Writable({
-    write(chunk, _encoding, done) {
-      const line = String(chunk);
-      workerLogLines.push(line);
-      if ((JSON.parse(line) as { level: number }).level >= shownFrom) process.stderr.write(line);
-      done();
-    },
+  const { logger } = capturingLogger('worker', 'info', (line) => {
+    workerLogLines.push(line);
+    if ((JSON.parse(line) as { level: number }).level >= shownFrom) process.stderr.write(line);
   });
-  const logger = pino(
-    {
-      name: 'worker',
-      level: 'info',
-      serializers: LOG_SERIALIZERS,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    },
-    // As production writes its lines: card numbers masked (logger.ts).
-    maskingDestination(capture),
-  );
   installSdkLogger(logger, 'INFO', shown);
 }
