@@ -9,7 +9,7 @@ import proto from '@temporalio/proto';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
-import { percentile } from './measure.js';
+import { cpuOfProcesses, cpuSpent, describeCpuSpent, percentile, type ProcessCpu } from './measure.js';
 import {
   countHistory,
   describeActivities,
@@ -67,17 +67,32 @@ const orderBurst = (orderCount = orders) =>
 const summary = (lags: number[]) =>
   `p50 ${(percentile(lags, 50) / 1000).toFixed(2)} s  p99 ${(percentile(lags, 99) / 1000).toFixed(2)} s  max ${(lags.at(-1)! / 1000).toFixed(2)} s`;
 
+/**
+ * The CPU every process on the machine spends from `dueMs` until `burst` ends, per instruction: where a
+ * burst's cost lands (the Temporal server, PostgreSQL, this process's workers), which on 2 shared
+ * cores is what sets its lag.
+ */
+async function cpuFromDue<T>(dueMs: number, burst: Promise<T>) {
+  let atDue: ProcessCpu | undefined;
+  const reading = setTimeout(() => (atDue = cpuOfProcesses()), dueMs - Date.now());
+  const result = await burst;
+  clearTimeout(reading);
+  if (!atDue) throw new Error('the burst settled before it fell due');
+  return { result, cpu: cpuSpent(atDue, cpuOfProcesses(), total) };
+}
+
 // Both paths warmed first (connections, caches, the JIT), then each measured twice, alternating, so
 // that neither gets the cold run nor always the second one.
 await minimalBurst(Math.max(1, Math.round(total / 10)));
 await orderBurst(Math.max(1, Math.round(orders / 10)));
-const runs: { minimal: number[]; ours: number[] }[] = [];
+type Cpu = ReturnType<typeof cpuSpent>;
+const runs: { minimal: number[]; ours: number[]; cpu: { minimal: Cpu; ours: Cpu } }[] = [];
 let last:
   { minimal: { workflowIds: string[]; dueMs: number }; ours: { workflowIds: string[]; dueMs: number } } | undefined;
 for (let run = 0; run < 2; run++) {
-  const minimal = await minimalBurst();
-  const ours = await orderBurst();
-  runs.push({ minimal: minimal.lags, ours: ours.lags });
+  const { result: minimal, cpu: minimalCpu } = await cpuFromDue(Date.now() + leadMs, minimalBurst());
+  const { result: ours, cpu: ourCpu } = await cpuFromDue(Date.now() + leadMs, orderBurst());
+  runs.push({ minimal: minimal.lags, ours: ours.lags, cpu: { minimal: minimalCpu, ours: ourCpu } });
   const workflowIds = ours.orderRefs.map((ref) => orderWorkflowId(tenant.tenantId, ref));
   last = { minimal, ours: { workflowIds, dueMs: ours.dueMs } };
 }
@@ -129,11 +144,16 @@ const phasesOfOrders = await phasesOf(last!.ours, 'executePayment');
 console.log(
   `due burst: ${total} instructions (${orders} orders x ${perOrder}) due at one instant; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
 );
-runs.forEach(({ minimal, ours }, run) => {
+runs.forEach(({ minimal, ours, cpu }, run) => {
   console.log(`  run ${run + 1}: minimal workflow (baseline)   lag ${summary(minimal)}`);
   console.log(`  run ${run + 1}: payment orders                lag ${summary(ours)}`);
   console.log(
     `  run ${run + 1}: ratio p99 orders / minimal: ${(percentile(ours, 99) / percentile(minimal, 99)).toFixed(2)} (target at most 1.5, stretch 1.3)`,
+  );
+  console.log(`  run ${run + 1}: the machine's CPU per instruction, due to the last settled, by process:`);
+  console.log(`    minimal workflow (baseline)  ${describeCpuSpent(cpu.minimal)}`);
+  console.log(
+    `    payment orders               ${describeCpuSpent(cpu.ours)}: ${(cpu.ours.total / cpu.minimal.total).toFixed(2)}x`,
   );
 });
 console.log(`  per settled instruction, whole history (${SAMPLE} workflows of the last run, once at rest):`);
