@@ -10,6 +10,7 @@ import { ProviderRejectedError } from '../domain/payment-outcome.js';
 import type { ProviderPayment } from '../apps/provider-ledger.js';
 import {
   AppInstallation,
+  ReconciliationEntry,
   ReconciliationItem,
   ReconciliationRun,
   type ReconciliationTrigger,
@@ -21,7 +22,7 @@ import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
 import { startDeliveries } from '../webhooks/start-deliveries.js';
-import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
+import { comparePayments, wholeReferences, type Mismatch, type OurPayment } from './compare.js';
 
 /** A ledger longer than this many pages is refused rather than read for ever. */
 const MAX_LEDGER_PAGES = 10_000;
@@ -34,6 +35,12 @@ const LEDGER_LOOKBACK_MS = 7 * 86_400_000;
 /** A day is reconciled this long after it ends: a payment settled at 23:59 has reached the read model by then. */
 const SETTLING_GRACE_MS = 3600_000;
 const DAY_MS = 86_400_000;
+/**
+ * Payments compared at a time. A provider's 8 days (the lookback and the period) can be millions of
+ * payments, more than a worker's heap holds (its main thread's is 128 MB): they wait in the
+ * database (`reconciliation_entry`), and the worker holds one page of them at a time.
+ */
+const COMPARE_PAGE = 1_000;
 /** A scheduled day whose run failed (or whose worker died) is tried again this long after. */
 const RETRY_AFTER_MS = 3600_000;
 
@@ -46,6 +53,8 @@ export interface ReconciliationDependencies {
   logger: Logger;
   /** How long after a scheduled day's run failed (or its worker died) it is tried again; an hour unless told. */
   retryAfterMs?: number;
+  /** Provider references compared at a time; COMPARE_PAGE unless told (a test pages through a few). */
+  comparePage?: number;
 }
 
 /**
@@ -90,29 +99,24 @@ export class Reconciliation {
       throw err;
     }
     const log = this.deps.logger.child({ tenantId, appId, runId: run.id });
-    let ours: OurPayment[];
-    let theirs: ProviderPayment[];
+    let comparison: Comparison;
     try {
       const installation = await loadInstalledApp(this.deps.orm.em.fork(), this.deps.secretBox, tenantId, appId);
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
-      theirs = await this.ledger(
+      await this.stageTheirs(
+        run.id,
         appId,
         { from: new Date(period.from.getTime() - LEDGER_LOOKBACK_MS), to: period.to },
         installation,
       );
-      ours = await this.ours(
-        tenantId,
-        appId,
-        period,
-        theirs.filter((t) => inPeriod(t, period)),
-      );
+      await this.stageOurs(run.id, tenantId, appId, period);
+      comparison = await this.compareStaged(run.id, period);
     } catch (err) {
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
     }
-    const mismatches = comparePayments(ours, theirs, (t) => inPeriod(t, period));
-    const compared = ours.length + theirs.filter((t) => inPeriod(t, period)).length;
+    const { mismatches, compared } = comparison;
     const finished = await this.finish(run, { status: 'SUCCEEDED', compared }, mismatches);
     if (mismatches.length > 0) log.warn({ mismatches: mismatches.length }, 'reconciliation found differences');
     return finished;
@@ -163,56 +167,81 @@ export class Reconciliation {
         ...(abandoned ? { status: 'FAILED' as const, failure: 'the worker running it stopped', finishedAt: now } : {}),
       },
     );
+    // What a run that stopped had compared so far is of no use to the next.
+    if (freed > 0 && abandoned) await em.nativeDelete(ReconciliationEntry, { runId: run.id });
     return freed > 0;
   }
 
-  private async ledger(appId: string, period: { from: Date; to: Date }, installation: InstalledApp) {
+  /**
+   * The provider's ledger over `period`, page by page into the run's entries (a payment the ledger
+   * lists twice counts as its last listing).
+   */
+  private async stageTheirs(
+    runId: string,
+    appId: string,
+    period: { from: Date; to: Date },
+    installation: InstalledApp,
+  ) {
     const connector = this.deps.apps.get(appId);
     if (!connector?.ledger) throw new NotReconcilable(`${appId} keeps no ledger to reconcile against`);
-    const payments: ProviderPayment[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
       const answer = await connector.ledger(period, cursor, installation);
-      payments.push(...answer.items);
-      if (!answer.nextCursor) return payments;
+      const items = [...new Map(answer.items.map((t) => [t.providerRef, t])).values()];
+      if (items.length > 0) {
+        await this.deps.orm.em.getConnection().execute(
+          `insert into reconciliation_entry (run_id, side, provider_ref, direction, amount_minor, currency, status, created_at)
+           select ?, 'theirs', s."providerRef", s.direction, s."amountMinor", s.currency, s.status, s."createdAt"
+           from jsonb_to_recordset(?::jsonb) as s("providerRef" text, direction text, "amountMinor" text, currency text, status text, "createdAt" text)
+           on conflict (run_id, provider_ref, side) do update set direction = excluded.direction,
+             amount_minor = excluded.amount_minor, currency = excluded.currency, status = excluded.status,
+             created_at = excluded.created_at`,
+          [runId, JSON.stringify(items)],
+        );
+      }
+      if (!answer.nextCursor) return;
       cursor = answer.nextCursor;
     }
     throw new NotReconcilable(`the provider's ledger has more than ${MAX_LEDGER_PAGES} pages`);
   }
 
-  /** Ours to compare: payments settled in the period, and any other the provider's ledger names. */
-  private async ours(
-    tenantId: string,
-    appId: string,
-    period: { from: Date; to: Date },
-    theirs: ProviderPayment[],
-  ): Promise<OurPayment[]> {
-    const rows = await this.deps.orm.em.getConnection().execute<
-      {
-        provider_ref: string;
-        order_ref: string;
-        instruction_ref: string;
-        direction: string;
-        amount_minor: string;
-        currency: string;
-        status: string;
-      }[]
-    >(
-      `select i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text as amount_minor, i.currency, i.status
+  /** Ours to compare, into the run's entries: payments settled in the period, and any other the ledger names for it. */
+  private async stageOurs(runId: string, tenantId: string, appId: string, period: { from: Date; to: Date }) {
+    await this.deps.orm.em.getConnection().execute(
+      `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
+       select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency, i.status
        from payment_instruction i join payment_order o on o.id = i.order_id
        where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
-         and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (select jsonb_array_elements_text(?::jsonb)))`,
-      [tenantId, appId, period.from, period.to, JSON.stringify(theirs.map((t) => t.providerRef))],
+         and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (
+           select e.provider_ref from reconciliation_entry e
+           where e.run_id = ? and e.side = 'theirs' and e.created_at::timestamptz >= ? and e.created_at::timestamptz < ?))
+       on conflict (run_id, provider_ref, side) do nothing`,
+      [runId, tenantId, appId, period.from, period.to, runId, period.from, period.to],
     );
-    return rows.map((r) => ({
-      providerRef: r.provider_ref,
-      orderRef: r.order_ref,
-      instructionRef: r.instruction_ref,
-      direction: r.direction,
-      amountMinor: r.amount_minor,
-      currency: r.currency,
-      status: r.status,
-    }));
+  }
+
+  /** The run's entries compared a page of provider references at a time, both sides of each. */
+  private async compareStaged(runId: string, period: { from: Date; to: Date }): Promise<Comparison> {
+    const connection = this.deps.orm.em.getConnection();
+    const mismatches: Mismatch[] = [];
+    let compared = 0;
+    const page = this.deps.comparePage ?? COMPARE_PAGE;
+    for (let after = ''; ;) {
+      // A reference has two entries at most (ours, theirs): a page of rows holds whole references but its last.
+      const read = await connection.execute<EntryRow[]>(
+        `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, created_at
+         from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
+        [runId, after, 2 * page + 1],
+      );
+      if (read.length === 0) return { mismatches, compared };
+      const rows = wholeReferences(read, 2 * page + 1);
+      const ours = rows.filter((r) => r.side === 'ours').map(ourPaymentOf);
+      const theirs = rows.filter((r) => r.side === 'theirs').map(providerPaymentOf);
+      const theirsInPeriod = (t: ProviderPayment) => inPeriod(t, period);
+      mismatches.push(...comparePayments(ours, theirs, theirsInPeriod));
+      compared += ours.length + theirs.filter(theirsInPeriod).length;
+      after = rows.at(-1)!.provider_ref;
+    }
   }
 
   private async finish(
@@ -238,6 +267,7 @@ export class Reconciliation {
     const deliveries = await this.deps.orm.em.fork().transactional(async (em) => {
       const row = await em.findOneOrFail(ReconciliationRun, run.id);
       Object.assign(row, outcome, { mismatches: items.length, finishedAt: now });
+      await em.nativeDelete(ReconciliationEntry, { runId: run.id });
       for (const item of items) em.persist(item);
       await em.flush();
       Object.assign(run, row);
@@ -264,6 +294,48 @@ export class Reconciliation {
       await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
     return run;
   }
+}
+
+/** What a run found, and how many payments it compared: ours, and the provider's of the period. */
+interface Comparison {
+  mismatches: Mismatch[];
+  compared: number;
+}
+
+/** A run's entry as read back. */
+interface EntryRow {
+  side: 'ours' | 'theirs';
+  provider_ref: string;
+  order_ref: string | null;
+  instruction_ref: string | null;
+  direction: string;
+  amount_minor: string;
+  currency: string;
+  status: string;
+  created_at: string | null;
+}
+
+function ourPaymentOf(row: EntryRow): OurPayment {
+  return {
+    providerRef: row.provider_ref,
+    orderRef: row.order_ref!,
+    instructionRef: row.instruction_ref!,
+    direction: row.direction,
+    amountMinor: row.amount_minor,
+    currency: row.currency,
+    status: row.status,
+  };
+}
+
+function providerPaymentOf(row: EntryRow): ProviderPayment {
+  return {
+    providerRef: row.provider_ref,
+    direction: row.direction as ProviderPayment['direction'],
+    amountMinor: row.amount_minor,
+    currency: row.currency,
+    status: row.status as ProviderPayment['status'],
+    createdAt: row.created_at!,
+  };
 }
 
 function inPeriod(payment: ProviderPayment, period: { from: Date; to: Date }): boolean {

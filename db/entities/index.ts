@@ -7,7 +7,7 @@ import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
 import { PaymentRefundSchema } from './payment-refund.js';
-import { ReconciliationItemSchema, ReconciliationRunSchema } from './reconciliation.js';
+import { ReconciliationEntrySchema, ReconciliationItemSchema, ReconciliationRunSchema } from './reconciliation.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
 import { SchemeSchema } from './scheme.js';
 import { SchemeVersionSchema } from './scheme-version.js';
@@ -31,6 +31,7 @@ export { PaymentLinkRevocation } from './payment-link-revocation.js';
 export { PaymentRefund } from './payment-refund.js';
 export {
   ReconciliationItem,
+  ReconciliationEntry,
   ReconciliationRun,
   type MismatchKind,
   type ReconciliationStatus,
@@ -72,4 +73,5 @@ export const ALL_ENTITIES = [
   WebhookAttemptSchema,
   ReconciliationRunSchema,
   ReconciliationItemSchema,
+  ReconciliationEntrySchema,
 ];

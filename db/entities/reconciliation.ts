@@ -96,3 +96,48 @@ export const ReconciliationItemSchema = new EntitySchema<ReconciliationItem>({
     createdAt: { type: 'datetime' },
   },
 });
+
+/**
+ * A payment a run compares, held in the database while the run lasts so that the worker holds only
+ * a page of them at a time (a provider's 8 days of payments can be millions): each page of the
+ * provider's ledger as it is read (`theirs`), then ours that the period or the ledger names
+ * (`ours`). A run deletes its own when it finishes.
+ */
+export class ReconciliationEntry {
+  runId!: string;
+  providerRef!: string;
+  side!: 'ours' | 'theirs';
+  direction!: string;
+  amountMinor!: string;
+  currency!: string;
+  status!: string;
+  /** The provider's, as it sent it (theirs only). */
+  createdAt: string | null = null;
+  orderRef: string | null = null;
+  instructionRef: string | null = null;
+}
+
+export const ReconciliationEntrySchema = new EntitySchema<ReconciliationEntry>({
+  class: ReconciliationEntry,
+  tableName: 'reconciliation_entry',
+  properties: {
+    runId: {
+      kind: 'm:1',
+      entity: 'ReconciliationRun',
+      mapToPk: true,
+      primary: true,
+      fieldName: 'run_id',
+      deleteRule: 'cascade',
+      updateRule: 'no action',
+    },
+    providerRef: { type: 'string', length: 128, primary: true },
+    side: { type: 'string', length: 6, primary: true },
+    direction: { type: 'string', length: 6 },
+    amountMinor: { type: 'string', length: 20 },
+    currency: { type: 'string', length: 3 },
+    status: { type: 'string', length: 16 },
+    createdAt: { type: 'string', length: 40, nullable: true },
+    orderRef: { type: 'string', length: 50, nullable: true },
+    instructionRef: { type: 'string', length: 50, nullable: true },
+  },
+});

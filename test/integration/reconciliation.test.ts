@@ -5,7 +5,7 @@ import got from 'got';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { ReconciliationRun } from '../../db/entities/index.js';
+import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation } from '../../reconciliation/reconciliation.js';
@@ -27,6 +27,26 @@ afterAll(async () => {
   await system?.close();
 });
 
+/** A reconciliation of its own on `orm`, reading the ledgers at `sandboxUrl` (the run's sandbox unless told). */
+const reconciliationOn = (
+  orm: MikroORM,
+  {
+    sandboxUrl = system.sandbox.url,
+    ...options
+  }: { sandboxUrl?: string; retryAfterMs?: number; comparePage?: number } = {},
+) =>
+  new Reconciliation({
+    ...options,
+    orm,
+    apps: createAppRegistry(got, {
+      sandboxUrl,
+      callbackBaseUrl: system.api.url,
+      outboundUrls: { allowLoopbackHttp: true },
+    }),
+    secretBox: SecretBox.fromMasterKeys(system.masterKeys),
+    logger: pino({ level: 'silent' }),
+  });
+
 const paid = (orderRef: string, amount?: string) => cardPaymentSettled(system, tenant, orderRef, amount);
 
 const around = (minutes: number) => ({
@@ -42,6 +62,22 @@ async function misreport(body: object): Promise<{ providerRef?: string }> {
   });
   expect(res.status).toBeLessThan(300);
   return res.status === 201 ? ((await res.json()) as { providerRef: string }) : {};
+}
+
+/** A payment of 50.00 EUR settled now in the sandbox's ledger for `owner`'s card app, which no order of ours made. */
+async function phantomPayment(owner: TenantFixture): Promise<string | undefined> {
+  const { providerRef } = await misreport({
+    phantom: {
+      apiKey: owner.sandboxApiKey,
+      appId: 'SANDBOX_CARD',
+      direction: 'DEBIT',
+      amountMinor: '5000',
+      currency: 'EUR',
+      status: 'SETTLED',
+      createdAt: new Date().toISOString(),
+    },
+  });
+  return providerRef;
 }
 
 async function mismatchCount(kind: string): Promise<number> {
@@ -71,17 +107,7 @@ describe('reconciliation', () => {
     await misreport({ providerRef: amountWrong.providerRef, amountMinor: '999' });
     await misreport({ providerRef: omitted.providerRef, omit: true });
     await misreport({ providerRef: returned.providerRef, status: 'CHARGED_BACK' });
-    const { providerRef: phantom } = await misreport({
-      phantom: {
-        apiKey: tenant.sandboxApiKey,
-        appId: 'SANDBOX_CARD',
-        direction: 'DEBIT',
-        amountMinor: '5000',
-        currency: 'EUR',
-        status: 'SETTLED',
-        createdAt: new Date().toISOString(),
-      },
-    });
+    const phantom = await phantomPayment(tenant);
     const before = Object.fromEntries(
       await Promise.all(['amount', 'missing', 'status', 'extra'].map(async (k) => [k, await mismatchCount(k)])),
     );
@@ -131,6 +157,32 @@ describe('reconciliation', () => {
     expect((await other.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items`)).status).toBe(404);
   });
 
+  it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
+    const own = await system.newTenant();
+    await cardPaymentSettled(system, own, 'page-agreed');
+    const amountWrong = await cardPaymentSettled(system, own, 'page-amount');
+    const omitted = await cardPaymentSettled(system, own, 'page-missing');
+    await misreport({ providerRef: amountWrong.providerRef, amountMinor: '999' });
+    await misreport({ providerRef: omitted.providerRef, omit: true });
+    const phantom = await phantomPayment(own);
+    // One reference a page: the run pages through them all. (Where a page ends depends on the
+    // references the sandbox made; the unit test of wholeReferences pins the cut.)
+    const reconciliation = reconciliationOn(system.orm, { comparePage: 1 });
+    const period = { from: new Date(Date.now() - 600_000), to: new Date(Date.now() + 600_000) };
+    const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', period, 'REQUESTED');
+    // Ours: three settled. Theirs of the period: the agreed, the misreported and the phantom.
+    expect(run).toMatchObject({ status: 'SUCCEEDED', compared: 6, mismatches: 3 });
+    const items = await system.orm.em.fork().find(ReconciliationItem, { runId: run!.id });
+    expect(items.map((i) => [i.kind, i.providerRef]).sort()).toEqual(
+      [
+        ['amount', amountWrong.providerRef],
+        ['extra', phantom],
+        ['missing', omitted.providerRef],
+      ].sort(),
+    );
+    expect(await system.orm.em.fork().count(ReconciliationEntry, { runId: run!.id })).toBe(0);
+  });
+
   it('says so when the provider’s ledger cannot be read, and refuses an app or period it cannot reconcile', async () => {
     const stranger = await system.newTenant();
     // The installation's key is one the sandbox has never seen: the ledger answers, empty.
@@ -177,18 +229,7 @@ describe('reconciliation', () => {
     try {
       orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
       const { tenantId } = await createTenantRows(orm, system.masterKeys);
-      const worker = (retryAfterMs?: number) =>
-        new Reconciliation({
-          retryAfterMs,
-          orm: orm!,
-          apps: createAppRegistry(got, {
-            sandboxUrl: system.sandbox.url,
-            callbackBaseUrl: system.api.url,
-            outboundUrls: { allowLoopbackHttp: true },
-          }),
-          secretBox: SecretBox.fromMasterKeys(system.masterKeys),
-          logger: pino({ level: 'silent' }),
-        });
+      const worker = (retryAfterMs?: number) => reconciliationOn(orm!, { retryAfterMs });
       const now = new Date('2027-06-15T01:30:00Z');
       // A worker shutting down starts no run.
       expect(await worker().runScheduled(now, AbortSignal.abort())).toBe(0);
@@ -205,16 +246,7 @@ describe('reconciliation', () => {
       expect(runs[0].periodFrom.toISOString()).toBe('2027-06-14T00:00:00.000Z');
       expect(runs[0].periodTo.toISOString()).toBe('2027-06-15T00:00:00.000Z');
       // A day whose run failed is tried again an hour later (here at once), the failed run kept without the day's key.
-      const unreachable = new Reconciliation({
-        orm,
-        apps: createAppRegistry(got, {
-          sandboxUrl: 'http://127.0.0.1:9',
-          callbackBaseUrl: system.api.url,
-          outboundUrls: { allowLoopbackHttp: true },
-        }),
-        secretBox: SecretBox.fromMasterKeys(system.masterKeys),
-        logger: pino({ level: 'silent' }),
-      });
+      const unreachable = reconciliationOn(orm, { sandboxUrl: 'http://127.0.0.1:9' });
       const nextDay = new Date('2027-06-16T01:30:00Z');
       expect(await unreachable.runScheduled(nextDay)).toBe(3);
       expect(await worker().runScheduled(nextDay)).toBe(0);

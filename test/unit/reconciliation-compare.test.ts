@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProviderPayment } from '../../apps/provider-ledger.js';
-import { comparePayments, type OurPayment } from '../../reconciliation/compare.js';
+import { comparePayments, wholeReferences, type OurPayment } from '../../reconciliation/compare.js';
 
 const ours = (providerRef: string, fields: Partial<OurPayment> = {}): OurPayment => ({
   providerRef,
@@ -63,5 +63,18 @@ describe('comparing our payments with a provider’s ledger', () => {
     ]);
     // Ours without the provider's record: only money we think moved is missing.
     expect(kinds([ours('m'), ours('n', { status: 'LATE' })], [])).toEqual(['missing:m']);
+  });
+});
+
+describe('a page of a run’s entries, read in order of reference', () => {
+  const entries = (...refs: string[]) => refs.map((ref) => ({ provider_ref: ref }));
+  it('keeps only whole references when it is full: the last may have its other side on the next page', () => {
+    expect(wholeReferences(entries('a', 'a', 'b'), 3)).toEqual(entries('a', 'a'));
+    expect(wholeReferences(entries('a', 'b', 'b'), 3)).toEqual(entries('a'));
+    expect(wholeReferences(entries('a', 'b', 'c', 'c', 'd'), 5)).toEqual(entries('a', 'b', 'c', 'c'));
+  });
+  it('keeps every entry of the last page, which is not full', () => {
+    expect(wholeReferences(entries('a', 'a', 'b'), 5)).toEqual(entries('a', 'a', 'b'));
+    expect(wholeReferences([], 3)).toEqual([]);
   });
 });
