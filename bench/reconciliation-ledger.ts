@@ -1,10 +1,11 @@
 // A reconciliation run against a provider's ledger of many payments: the live heap at its peak
 // while the run reads, stages and compares them, next to the same run over a small ledger and to the
-// heap that only holding the ledger takes (what a run did before), measured in the same process. Payments wait in the database while a run lasts (ARCHITECTURE.md,
-// "Reconciliation"), so the peak should not grow with the ledger. The ledger is made up page by page
-// by a connector standing in for the provider (the sandbox keeps a few hundred payments at most);
-// none of its payments is ours or settled in the period, so the run finds nothing and pages through
-// every one of them. Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev server).
+// heap that only holding the ledger takes (what a run did before), measured in the same process.
+// Payments wait in the database while a run lasts (ARCHITECTURE.md, "Reconciliation"), so the peak
+// should not grow with the ledger. The ledger is made up page by page by a connector standing in for
+// the provider (the sandbox keeps a few hundred payments at most); none of its payments is ours, and
+// those of the period are declined, so the run finds nothing and pages through every one of them.
+// Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
 //   npm run bench -- reconciliation-ledger --payments 300000
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';

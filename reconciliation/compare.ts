@@ -75,14 +75,3 @@ export function comparePayments(
   }
   return mismatches;
 }
-
-/**
- * The entries of a page read in order of reference, `limit` at most, without those of its last
- * reference when the page is full: that reference may have its other side on the next page, and is
- * compared there, whole. A reference has two entries at most, so a limit of 3 or more always leaves one.
- */
-export function wholeReferences<Row extends { provider_ref: string }>(read: Row[], limit: number): Row[] {
-  if (read.length < limit) return read;
-  const cut = read.at(-1)!.provider_ref;
-  return read.filter((r) => r.provider_ref !== cut);
-}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -10,7 +10,6 @@ import { ProviderRejectedError } from '../domain/payment-outcome.js';
 import type { ProviderPayment } from '../apps/provider-ledger.js';
 import {
   AppInstallation,
-  ReconciliationEntry,
   ReconciliationItem,
   ReconciliationRun,
   type ReconciliationTrigger,
@@ -22,7 +21,8 @@ import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
 import { startDeliveries } from '../webhooks/start-deliveries.js';
-import { comparePayments, wholeReferences, type Mismatch, type OurPayment } from './compare.js';
+import type { Mismatch, OurPayment } from './compare.js';
+import { compareEntries, deleteEntries, stageOurs, stageTheirs, type Comparison, type Period } from './run-entries.js';
 
 /** A ledger longer than this many pages is refused rather than read for ever. */
 const MAX_LEDGER_PAGES = 10_000;
@@ -35,12 +35,6 @@ const LEDGER_LOOKBACK_MS = 7 * 86_400_000;
 /** A day is reconciled this long after it ends: a payment settled at 23:59 has reached the read model by then. */
 const SETTLING_GRACE_MS = 3600_000;
 const DAY_MS = 86_400_000;
-/**
- * Payments compared at a time. A provider's 8 days (the lookback and the period) can be millions of
- * payments, more than a worker's heap holds (its main thread's is 128 MB): they wait in the
- * database (`reconciliation_entry`), and the worker holds one page of them at a time.
- */
-const COMPARE_PAGE = 1_000;
 /** A scheduled day whose run failed (or whose worker died) is tried again this long after. */
 const RETRY_AFTER_MS = 3600_000;
 
@@ -103,14 +97,9 @@ export class Reconciliation {
     try {
       const installation = await loadInstalledApp(this.deps.orm.em.fork(), this.deps.secretBox, tenantId, appId);
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
-      await this.stageTheirs(
-        run.id,
-        appId,
-        { from: new Date(period.from.getTime() - LEDGER_LOOKBACK_MS), to: period.to },
-        installation,
-      );
-      await this.stageOurs(run.id, tenantId, appId, period);
-      comparison = await this.compareStaged(run.id, period);
+      await this.stageLedger(run.id, appId, period, installation);
+      await stageOurs(this.deps.orm, run.id, tenantId, appId, period);
+      comparison = await compareEntries(this.deps.orm, run.id, this.deps.comparePage);
     } catch (err) {
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
@@ -167,81 +156,22 @@ export class Reconciliation {
         ...(abandoned ? { status: 'FAILED' as const, failure: 'the worker running it stopped', finishedAt: now } : {}),
       },
     );
-    // What a run that stopped had compared so far is of no use to the next.
-    if (freed > 0 && abandoned) await em.nativeDelete(ReconciliationEntry, { runId: run.id });
     return freed > 0;
   }
 
-  /**
-   * The provider's ledger over `period`, page by page into the run's entries (a payment the ledger
-   * lists twice counts as its last listing).
-   */
-  private async stageTheirs(
-    runId: string,
-    appId: string,
-    period: { from: Date; to: Date },
-    installation: InstalledApp,
-  ) {
+  /** The provider's ledger from LEDGER_LOOKBACK_MS before the period to its end, page by page into the run's entries. */
+  private async stageLedger(runId: string, appId: string, period: Period, installation: InstalledApp) {
     const connector = this.deps.apps.get(appId);
     if (!connector?.ledger) throw new NotReconcilable(`${appId} keeps no ledger to reconcile against`);
+    const read = { from: new Date(period.from.getTime() - LEDGER_LOOKBACK_MS), to: period.to };
     let cursor: string | undefined;
     for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
-      const answer = await connector.ledger(period, cursor, installation);
-      const items = [...new Map(answer.items.map((t) => [t.providerRef, t])).values()];
-      if (items.length > 0) {
-        await this.deps.orm.em.getConnection().execute(
-          `insert into reconciliation_entry (run_id, side, provider_ref, direction, amount_minor, currency, status, created_at)
-           select ?, 'theirs', s."providerRef", s.direction, s."amountMinor", s.currency, s.status, s."createdAt"
-           from jsonb_to_recordset(?::jsonb) as s("providerRef" text, direction text, "amountMinor" text, currency text, status text, "createdAt" text)
-           on conflict (run_id, provider_ref, side) do update set direction = excluded.direction,
-             amount_minor = excluded.amount_minor, currency = excluded.currency, status = excluded.status,
-             created_at = excluded.created_at`,
-          [runId, JSON.stringify(items)],
-        );
-      }
+      const answer = await connector.ledger(read, cursor, installation);
+      await stageTheirs(this.deps.orm, runId, period, answer.items);
       if (!answer.nextCursor) return;
       cursor = answer.nextCursor;
     }
     throw new NotReconcilable(`the provider's ledger has more than ${MAX_LEDGER_PAGES} pages`);
-  }
-
-  /** Ours to compare, into the run's entries: payments settled in the period, and any other the ledger names for it. */
-  private async stageOurs(runId: string, tenantId: string, appId: string, period: { from: Date; to: Date }) {
-    await this.deps.orm.em.getConnection().execute(
-      `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-       select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency, i.status
-       from payment_instruction i join payment_order o on o.id = i.order_id
-       where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
-         and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (
-           select e.provider_ref from reconciliation_entry e
-           where e.run_id = ? and e.side = 'theirs' and e.created_at::timestamptz >= ? and e.created_at::timestamptz < ?))
-       on conflict (run_id, provider_ref, side) do nothing`,
-      [runId, tenantId, appId, period.from, period.to, runId, period.from, period.to],
-    );
-  }
-
-  /** The run's entries compared a page of provider references at a time, both sides of each. */
-  private async compareStaged(runId: string, period: { from: Date; to: Date }): Promise<Comparison> {
-    const connection = this.deps.orm.em.getConnection();
-    const mismatches: Mismatch[] = [];
-    let compared = 0;
-    const page = this.deps.comparePage ?? COMPARE_PAGE;
-    for (let after = ''; ;) {
-      // A reference has two entries at most (ours, theirs): a page of rows holds whole references but its last.
-      const read = await connection.execute<EntryRow[]>(
-        `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, created_at
-         from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
-        [runId, after, 2 * page + 1],
-      );
-      if (read.length === 0) return { mismatches, compared };
-      const rows = wholeReferences(read, 2 * page + 1);
-      const ours = rows.filter((r) => r.side === 'ours').map(ourPaymentOf);
-      const theirs = rows.filter((r) => r.side === 'theirs').map(providerPaymentOf);
-      const theirsInPeriod = (t: ProviderPayment) => inPeriod(t, period);
-      mismatches.push(...comparePayments(ours, theirs, theirsInPeriod));
-      compared += ours.length + theirs.filter(theirsInPeriod).length;
-      after = rows.at(-1)!.provider_ref;
-    }
   }
 
   private async finish(
@@ -265,9 +195,14 @@ export class Reconciliation {
       }),
     );
     const deliveries = await this.deps.orm.em.fork().transactional(async (em) => {
-      const row = await em.findOneOrFail(ReconciliationRun, run.id);
+      // Locked against dayIsFree: a run given up for dead while it was still going (its entries then
+      // left to housekeeping) must not write what it compared, which may have lost half its entries.
+      const row = await em.findOneOrFail(ReconciliationRun, run.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (row.status !== 'RUNNING') {
+        Object.assign(run, row);
+        return undefined;
+      }
       Object.assign(row, outcome, { mismatches: items.length, finishedAt: now });
-      await em.nativeDelete(ReconciliationEntry, { runId: run.id });
       for (const item of items) em.persist(item);
       await em.flush();
       Object.assign(run, row);
@@ -289,58 +224,19 @@ export class Reconciliation {
         ),
       );
     });
+    if (deliveries === undefined) {
+      this.deps.logger.warn({ runId: run.id, status: run.status }, 'a reconciliation run was given up while it ran');
+      return run;
+    }
+    // Out of the run's closing transaction: an 8-day ledger is many batches. What a failure leaves, housekeeping takes.
+    await deleteEntries(this.deps.orm, run.id).catch((err: unknown) =>
+      this.deps.logger.warn({ err, runId: run.id }, 'could not delete a reconciliation run’s entries yet'),
+    );
     for (const item of items) reconciliationMismatches.inc({ app: run.appId, kind: item.kind });
     if (this.deps.temporal && deliveries.length > 0)
       await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
     return run;
   }
-}
-
-/** What a run found, and how many payments it compared: ours, and the provider's of the period. */
-interface Comparison {
-  mismatches: Mismatch[];
-  compared: number;
-}
-
-/** A run's entry as read back. */
-interface EntryRow {
-  side: 'ours' | 'theirs';
-  provider_ref: string;
-  order_ref: string | null;
-  instruction_ref: string | null;
-  direction: string;
-  amount_minor: string;
-  currency: string;
-  status: string;
-  created_at: string | null;
-}
-
-function ourPaymentOf(row: EntryRow): OurPayment {
-  return {
-    providerRef: row.provider_ref,
-    orderRef: row.order_ref!,
-    instructionRef: row.instruction_ref!,
-    direction: row.direction,
-    amountMinor: row.amount_minor,
-    currency: row.currency,
-    status: row.status,
-  };
-}
-
-function providerPaymentOf(row: EntryRow): ProviderPayment {
-  return {
-    providerRef: row.provider_ref,
-    direction: row.direction as ProviderPayment['direction'],
-    amountMinor: row.amount_minor,
-    currency: row.currency,
-    status: row.status as ProviderPayment['status'],
-    createdAt: row.created_at!,
-  };
-}
-
-function inPeriod(payment: ProviderPayment, period: { from: Date; to: Date }): boolean {
-  const at = Date.parse(payment.createdAt);
-  return at >= period.from.getTime() && at < period.to.getTime();
 }
 
 /**

@@ -98,10 +98,9 @@ export const ReconciliationItemSchema = new EntitySchema<ReconciliationItem>({
 });
 
 /**
- * A payment a run compares, held in the database while the run lasts so that the worker holds only
- * a page of them at a time (a provider's 8 days of payments can be millions): each page of the
- * provider's ledger as it is read (`theirs`), then ours that the period or the ledger names
- * (`ours`). A run deletes its own when it finishes.
+ * A payment a run compares, held in the database while the run lasts (reconciliation/run-entries.ts):
+ * each page of the provider's ledger as it is read (`theirs`), then ours that the period or the
+ * ledger names (`ours`). A run deletes its own when it ends; housekeeping, those a run left.
  */
 export class ReconciliationEntry {
   runId!: string;
@@ -111,8 +110,10 @@ export class ReconciliationEntry {
   amountMinor!: string;
   currency!: string;
   status!: string;
-  /** The provider's, as it sent it (theirs only). */
-  createdAt: string | null = null;
+  /** When the provider made the payment, as it sent it (theirs only: its field `createdAt`). */
+  madeAt: string | null = null;
+  /** Made in the run's period (theirs only): only those can be extra, and they name ours to compare. */
+  inPeriod = false;
   orderRef: string | null = null;
   instructionRef: string | null = null;
 }
@@ -136,7 +137,8 @@ export const ReconciliationEntrySchema = new EntitySchema<ReconciliationEntry>({
     amountMinor: { type: 'string', length: 20 },
     currency: { type: 'string', length: 3 },
     status: { type: 'string', length: 16 },
-    createdAt: { type: 'string', length: 40, nullable: true },
+    madeAt: { type: 'text', nullable: true },
+    inPeriod: { type: 'boolean' },
     orderRef: { type: 'string', length: 50, nullable: true },
     instructionRef: { type: 'string', length: 50, nullable: true },
   },

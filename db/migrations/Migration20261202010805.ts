@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261202010805 extends Migration {
   override async up(): Promise<void> {
     this.addSql(
-      `create table "reconciliation_entry" ("run_id" uuid not null, "provider_ref" varchar(128) not null, "side" varchar(6) not null, "direction" varchar(6) not null, "amount_minor" varchar(20) not null, "currency" varchar(3) not null, "status" varchar(16) not null, "created_at" varchar(40) null, "order_ref" varchar(50) null, "instruction_ref" varchar(50) null, constraint "reconciliation_entry_pkey" primary key ("run_id", "provider_ref", "side"));`,
+      `create table "reconciliation_entry" ("run_id" uuid not null, "provider_ref" varchar(128) not null, "side" varchar(6) not null, "direction" varchar(6) not null, "amount_minor" varchar(20) not null, "currency" varchar(3) not null, "status" varchar(16) not null, "made_at" text null, "in_period" boolean not null default false, "order_ref" varchar(50) null, "instruction_ref" varchar(50) null, constraint "reconciliation_entry_pkey" primary key ("run_id", "provider_ref", "side"));`,
     );
     this.addSql(
       `alter table "reconciliation_entry" add constraint "reconciliation_entry_run_id_foreign" foreign key ("run_id") references "reconciliation_run" ("id") on update no action on delete cascade;`,

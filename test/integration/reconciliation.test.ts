@@ -1,5 +1,6 @@
 // Reconciliation (ARCHITECTURE.md, "Reconciliation"): the provider's own ledger of a period against
 // our instructions, every difference kept, counted and told; the sandbox misreports on request.
+import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import got from 'got';
 import { pino } from 'pino';
@@ -9,6 +10,8 @@ import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../.
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation } from '../../reconciliation/reconciliation.js';
+import { compareEntries, deleteEntries } from '../../reconciliation/run-entries.js';
+import { Housekeeping } from '../../worker/housekeeping.js';
 import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
@@ -165,8 +168,8 @@ describe('reconciliation', () => {
     await misreport({ providerRef: amountWrong.providerRef, amountMinor: '999' });
     await misreport({ providerRef: omitted.providerRef, omit: true });
     const phantom = await phantomPayment(own);
-    // One reference a page: the run pages through them all. (Where a page ends depends on the
-    // references the sandbox made; the unit test of wholeReferences pins the cut.)
+    // One reference a page: the run pages through them all (where its pages end depends on the
+    // references the sandbox made: the next test pins it).
     const reconciliation = reconciliationOn(system.orm, { comparePage: 1 });
     const period = { from: new Date(Date.now() - 600_000), to: new Date(Date.now() + 600_000) };
     const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', period, 'REQUESTED');
@@ -181,6 +184,62 @@ describe('reconciliation', () => {
       ].sort(),
     );
     expect(await system.orm.em.fork().count(ReconciliationEntry, { runId: run!.id })).toBe(0);
+  });
+
+  it('reads a run’s entries back a page of references at a time, each with both its sides, and leaves them to housekeeping once the run ended', async () => {
+    const own = await system.newTenant();
+    const em = system.orm.em.fork();
+    const newRun = async (status: ReconciliationRun['status']) => {
+      const run = Object.assign(new ReconciliationRun(), {
+        id: randomUUID(),
+        tenantId: own.tenantId,
+        appId: 'SANDBOX_CARD',
+        periodFrom: new Date(),
+        periodTo: new Date(),
+        trigger: 'REQUESTED' as const,
+        status,
+      });
+      await em.insert(ReconciliationRun, run);
+      return run.id;
+    };
+    const payment = { direction: 'DEBIT', amountMinor: '1000', currency: 'EUR', status: 'SETTLED' };
+    const ours = (runId: string, providerRef: string) =>
+      Object.assign(new ReconciliationEntry(), {
+        runId,
+        providerRef,
+        side: 'ours',
+        orderRef: 'o',
+        instructionRef: providerRef,
+        ...payment,
+      });
+    const theirs = (runId: string, providerRef: string, inPeriod = true) =>
+      Object.assign(new ReconciliationEntry(), {
+        runId,
+        providerRef,
+        side: 'theirs',
+        madeAt: new Date().toISOString(),
+        inPeriod,
+        ...payment,
+      });
+    const entries = (runId: string) => [
+      ...['a', 'b', 'c'].flatMap((ref) => [ours(runId, ref), theirs(runId, ref)]),
+      ours(runId, 'd'), // settled here, not in the ledger
+      theirs(runId, 'e', false), // made before the period, none of ours: only there to be matched
+    ];
+    const running = await newRun('RUNNING');
+    await em.insertMany(ReconciliationEntry, entries(running));
+    // Three entries a read, one reference a page: b's and c's sides fall on both sides of a page's end.
+    const { mismatches, compared } = await compareEntries(system.orm, running, 1);
+    expect(mismatches.map((m) => `${m.kind}:${m.providerRef}`)).toEqual(['missing:d']);
+    expect(compared).toBe(4 + 3);
+    const ended = await newRun('SUCCEEDED');
+    await em.insertMany(ReconciliationEntry, entries(ended));
+    const deleted = await new Housekeeping(system.orm).runOnce();
+    expect(deleted.reconciliation_entry).toBeGreaterThanOrEqual(8);
+    expect(await em.fork().count(ReconciliationEntry, { runId: ended })).toBe(0);
+    expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(8);
+    await deleteEntries(system.orm, running);
+    expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(0);
   });
 
   it('says so when the provider’s ledger cannot be read, and refuses an app or period it cannot reconcile', async () => {

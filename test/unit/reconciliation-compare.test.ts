@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProviderPayment } from '../../apps/provider-ledger.js';
-import { comparePayments, wholeReferences, type OurPayment } from '../../reconciliation/compare.js';
+import { comparePayments, type OurPayment } from '../../reconciliation/compare.js';
+import { wholeReferences } from '../../reconciliation/run-entries.js';
 
 const ours = (providerRef: string, fields: Partial<OurPayment> = {}): OurPayment => ({
   providerRef,

@@ -1,0 +1,145 @@
+// A reconciliation run's payments, held in the database while it lasts (ARCHITECTURE.md,
+// "Reconciliation"): a provider's 8 days of payments (38 for a requested month) can be millions, more
+// than a process's heap holds (a worker's main thread has 128 MB), so the run keeps a page of them at
+// a time. `reconciliation_entry` holds both sides, keyed by run, provider reference and side.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ProviderPayment } from '../apps/provider-ledger.js';
+import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
+
+export interface Period {
+  from: Date;
+  to: Date;
+}
+
+/** What a run found, and how many payments it compared: ours, and the provider's of the period. */
+export interface Comparison {
+  mismatches: Mismatch[];
+  compared: number;
+}
+
+/** Provider references compared at a time. */
+export const COMPARE_PAGE = 1_000;
+/** Entries deleted by one statement: each delete stays short. */
+const DELETE_BATCH = 10_000;
+
+/** Whether the provider made a payment in the period (by its own clock, as it says). */
+function madeInPeriod(payment: ProviderPayment, period: Period): boolean {
+  const at = Date.parse(payment.createdAt);
+  return at >= period.from.getTime() && at < period.to.getTime();
+}
+
+/**
+ * A page of the provider's ledger into the run's entries, each marked with whether it was made in
+ * `period` (decided here, once, for both the staging of ours and the comparison). A payment the
+ * ledger lists twice counts as its last listing.
+ */
+export async function stageTheirs(orm: MikroORM, runId: string, period: Period, page: ProviderPayment[]) {
+  const payments = [...new Map(page.map((t) => [t.providerRef, t])).values()];
+  if (payments.length === 0) return;
+  await orm.em.getConnection().execute(
+    `insert into reconciliation_entry (run_id, side, provider_ref, direction, amount_minor, currency, status, made_at, in_period)
+     select ?, 'theirs', s."providerRef", s.direction, s."amountMinor", s.currency, s.status, s."createdAt", s."inPeriod"
+     from jsonb_to_recordset(?::jsonb) as s("providerRef" text, direction text, "amountMinor" text, currency text, status text, "createdAt" text, "inPeriod" boolean)
+     on conflict (run_id, provider_ref, side) do update set direction = excluded.direction,
+       amount_minor = excluded.amount_minor, currency = excluded.currency, status = excluded.status,
+       made_at = excluded.made_at, in_period = excluded.in_period`,
+    [runId, JSON.stringify(payments.map((t) => ({ ...t, inPeriod: madeInPeriod(t, period) })))],
+  );
+}
+
+/** Ours into the run's entries: the app's payments settled in the period, and any other the ledger names for it. */
+export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, appId: string, period: Period) {
+  await orm.em.getConnection().execute(
+    `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
+     select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency, i.status
+     from payment_instruction i join payment_order o on o.id = i.order_id
+     where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
+       and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (
+         select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period))
+     on conflict (run_id, provider_ref, side) do nothing`,
+    [runId, tenantId, appId, period.from, period.to, runId],
+  );
+}
+
+/** The run's entries compared `page` provider references at a time, both sides of each together. */
+export async function compareEntries(orm: MikroORM, runId: string, page = COMPARE_PAGE): Promise<Comparison> {
+  const connection = orm.em.getConnection();
+  const mismatches: Mismatch[] = [];
+  let compared = 0;
+  const limit = 2 * page + 1;
+  for (let after = ''; ;) {
+    const read = await connection.execute<EntryRow[]>(
+      `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, made_at, in_period
+       from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
+      [runId, after, limit],
+    );
+    if (read.length === 0) return { mismatches, compared };
+    const rows = wholeReferences(read, limit);
+    const ours = rows.filter((r) => r.side === 'ours').map(ourPaymentOf);
+    const theirs = rows.filter((r) => r.side === 'theirs');
+    const inPeriod = new Set(theirs.filter((r) => r.in_period).map((r) => r.provider_ref));
+    mismatches.push(...comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef)));
+    compared += ours.length + inPeriod.size;
+    after = rows.at(-1)!.provider_ref;
+  }
+}
+
+/** The run's entries deleted, a batch at a time (an 8-day ledger is not one statement's work). */
+export async function deleteEntries(orm: MikroORM, runId: string): Promise<void> {
+  const connection = orm.em.getConnection();
+  for (;;) {
+    const rows = await connection.execute(
+      `delete from reconciliation_entry where ctid in (select ctid from reconciliation_entry where run_id = ? limit ${DELETE_BATCH}) returning 1`,
+      [runId],
+    );
+    if (rows.length < DELETE_BATCH) return;
+  }
+}
+
+/**
+ * The entries of a page read in order of reference, `limit` at most, without those of its last
+ * reference when the page is full: that reference may have its other side on the next page, and is
+ * compared there, whole. A reference has two entries at most, so a limit of 3 or more always leaves one.
+ */
+export function wholeReferences<Row extends { provider_ref: string }>(read: Row[], limit: number): Row[] {
+  if (read.length < limit) return read;
+  const cut = read.at(-1)!.provider_ref;
+  return read.filter((r) => r.provider_ref !== cut);
+}
+
+/** An entry as read back. */
+interface EntryRow {
+  side: 'ours' | 'theirs';
+  provider_ref: string;
+  order_ref: string | null;
+  instruction_ref: string | null;
+  direction: string;
+  amount_minor: string;
+  currency: string;
+  status: string;
+  made_at: string | null;
+  in_period: boolean;
+}
+
+function ourPaymentOf(row: EntryRow): OurPayment {
+  return {
+    providerRef: row.provider_ref,
+    orderRef: row.order_ref!,
+    instructionRef: row.instruction_ref!,
+    direction: row.direction,
+    amountMinor: row.amount_minor,
+    currency: row.currency,
+    status: row.status,
+  };
+}
+
+function providerPaymentOf(row: EntryRow): ProviderPayment {
+  return {
+    providerRef: row.provider_ref,
+    direction: row.direction as ProviderPayment['direction'],
+    amountMinor: row.amount_minor,
+    currency: row.currency,
+    status: row.status as ProviderPayment['status'],
+    createdAt: row.made_at!,
+  };
+}
