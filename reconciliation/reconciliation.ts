@@ -134,7 +134,7 @@ export class Reconciliation {
 
   /**
    * Whether a day may be run: never run, or its run failed an hour ago or more (tried again, at most
-   * hourly), or it has been RUNNING for an hour (its worker died). The earlier run stays, as history,
+   * hourly), or it has been RUNNING an hour without a beat (its worker died). The earlier run stays, as history,
    * without the day's key.
    */
   private async dayIsFree(tenantId: string, scheduleKey: string): Promise<boolean> {
@@ -145,7 +145,7 @@ export class Reconciliation {
     const now = new Date();
     const anHourAgo = now.getTime() - (this.deps.retryAfterMs ?? RETRY_AFTER_MS);
     const failed = run.status === 'FAILED' && (run.finishedAt?.getTime() ?? 0) <= anHourAgo;
-    const abandoned = run.status === 'RUNNING' && run.createdAt.getTime() <= anHourAgo;
+    const abandoned = run.status === 'RUNNING' && (run.heartbeatAt ?? run.createdAt).getTime() <= anHourAgo;
     if (!failed && !abandoned) return false;
     // Whichever worker frees it first runs it; the unique key stops a second.
     const freed = await em.nativeUpdate(
@@ -168,6 +168,11 @@ export class Reconciliation {
     for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
       const answer = await connector.ledger(read, cursor, installation);
       await stageTheirs(this.deps.orm, runId, period, answer.items);
+      // A beat a page: a long run is not freed for dead (dayIsFree), and one that was stops here.
+      const beating = await this.deps.orm.em
+        .fork()
+        .nativeUpdate(ReconciliationRun, { id: runId, status: 'RUNNING' }, { heartbeatAt: new Date() });
+      if (beating === 0) throw new GivenUp('the run was given up for stopped while it still ran');
       if (!answer.nextCursor) return;
       cursor = answer.nextCursor;
     }
@@ -252,6 +257,9 @@ function failureOf(err: unknown): string {
 
 /** An app that cannot be reconciled (not installed, or its provider keeps no ledger). */
 class NotReconcilable extends Error {}
+
+/** A run that another worker freed for dead while it still ran: it ends without writing anything. */
+class GivenUp extends Error {}
 
 /** A payment as an item shows it: its money as a decimal amount, never minor units to misread. */
 function shown(payment: OurPayment | ProviderPayment): Record<string, string> {

@@ -66,7 +66,8 @@ export async function compareEntries(orm: MikroORM, runId: string, page = COMPAR
   const connection = orm.em.getConnection();
   const mismatches: Mismatch[] = [];
   let compared = 0;
-  const limit = 2 * page + 1;
+  // Three entries at least: a read always holds one whole reference.
+  const limit = 2 * Math.max(1, page) + 1;
   for (let after = ''; ;) {
     const read = await connection.execute<EntryRow[]>(
       `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, made_at, in_period

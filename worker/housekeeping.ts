@@ -4,17 +4,24 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 const EXPIRING: Record<string, string> = {
   idempotency_record: 'expires_at < now()',
   used_nonce: 'expires_at < now()',
-  // A reconciliation run deletes its payments as it ends; these are what a run left: one that ended
-  // but failed to delete them, or one that cannot still be running (a run takes minutes; one started
-  // a day ago died with its process).
-  reconciliation_entry: `run_id in (select id from reconciliation_run where status <> 'RUNNING' or created_at < now() - interval '1 day')`,
+  // A reconciliation run deletes its payments once it has ended: these are what a run left (one
+  // that ended without deleting them, or one given up below).
+  reconciliation_entry: `not exists (select 1 from reconciliation_run r where r.id = run_id and r.status = 'RUNNING')`,
 };
+/**
+ * Reconciliation runs whose process stopped: RUNNING without a beat for a day (a run beats at every
+ * page it stages; a scheduled day's is freed after an hour by the next worker, a requested one only
+ * here). Given up first, so that a run still going after all writes nothing of what it compared.
+ */
+const GIVE_UP_STOPPED_RUNS = `update reconciliation_run set status = 'FAILED', failure = 'the process running it stopped', finished_at = now()
+  where status = 'RUNNING' and coalesce(heartbeat_at, created_at) < now() - interval '1 day'`;
 const BATCH = 1_000;
 
 /**
  * Deletes expired idempotency records and HMAC nonces every minute, off the request path: a
  * sign-in or POST never pays for a table-wide delete. Expired rows left until then are harmless,
- * because their readers treat an expired row as absent. Also the payments reconciliation runs left.
+ * because their readers treat an expired row as absent. Also the payments reconciliation runs left,
+ * which nothing reads once their run has ended.
  */
 export class Housekeeping {
   constructor(private readonly orm: MikroORM) {}
@@ -23,6 +30,7 @@ export class Housekeeping {
   async runOnce(): Promise<Record<string, number>> {
     const deleted: Record<string, number> = {};
     const connection = this.orm.em.getConnection();
+    await connection.execute(GIVE_UP_STOPPED_RUNS);
     for (const [table, expired] of Object.entries(EXPIRING)) {
       deleted[table] = 0;
       for (;;) {

@@ -24,6 +24,8 @@ export class ReconciliationRun {
   /** Why a FAILED run could not compare (the provider's ledger unreachable, refused or malformed). */
   failure: string | null = null;
   finishedAt: Date | null = null;
+  /** When the run last staged a page of the provider's ledger: one that stops beating has stopped. */
+  heartbeatAt: Date | null = null;
   createdAt: Date = new Date();
 }
 
@@ -68,6 +70,7 @@ export const ReconciliationRunSchema = new EntitySchema<ReconciliationRun>({
     mismatches: { type: 'integer' },
     failure: { type: 'string', length: 500, nullable: true },
     finishedAt: { type: 'datetime', nullable: true },
+    heartbeatAt: { type: 'datetime', nullable: true },
     createdAt: { type: 'datetime' },
   },
 });

@@ -16,6 +16,7 @@ import { Migration20261130164027 } from './Migration20261130164027.js';
 import { Migration20261130171044 } from './Migration20261130171044.js';
 import { Migration20261201060000 } from './Migration20261201060000.js';
 import { Migration20261202010805 } from './Migration20261202010805.js';
+import { Migration20261202020500 } from './Migration20261202020500.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -40,4 +41,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261130171044', class: Migration20261130171044 },
   { name: 'Migration20261201060000', class: Migration20261201060000 },
   { name: 'Migration20261202010805', class: Migration20261202010805 },
+  { name: 'Migration20261202020500', class: Migration20261202020500 },
 ];

@@ -186,10 +186,10 @@ describe('reconciliation', () => {
     expect(await system.orm.em.fork().count(ReconciliationEntry, { runId: run!.id })).toBe(0);
   });
 
-  it('reads a run’s entries back a page of references at a time, each with both its sides, and leaves them to housekeeping once the run ended', async () => {
+  it('reads a run’s entries back a page of references at a time, each with both its sides, and leaves them to housekeeping once the run ended or stopped beating', async () => {
     const own = await system.newTenant();
     const em = system.orm.em.fork();
-    const newRun = async (status: ReconciliationRun['status']) => {
+    const newRun = async (status: ReconciliationRun['status'], heartbeatAt: Date | null = null) => {
       const run = Object.assign(new ReconciliationRun(), {
         id: randomUUID(),
         tenantId: own.tenantId,
@@ -198,6 +198,7 @@ describe('reconciliation', () => {
         periodTo: new Date(),
         trigger: 'REQUESTED' as const,
         status,
+        heartbeatAt,
       });
       await em.insert(ReconciliationRun, run);
       return run.id;
@@ -234,10 +235,18 @@ describe('reconciliation', () => {
     expect(compared).toBe(4 + 3);
     const ended = await newRun('SUCCEEDED');
     await em.insertMany(ReconciliationEntry, entries(ended));
+    // Silent for two days: its process stopped. Given up, its entries go with the ended run's.
+    const stopped = await newRun('RUNNING', new Date(Date.now() - 2 * 86_400_000));
+    await em.insertMany(ReconciliationEntry, entries(stopped));
     const deleted = await new Housekeeping(system.orm).runOnce();
-    expect(deleted.reconciliation_entry).toBeGreaterThanOrEqual(8);
-    expect(await em.fork().count(ReconciliationEntry, { runId: ended })).toBe(0);
+    expect(deleted.reconciliation_entry).toBeGreaterThanOrEqual(16);
+    expect(await em.fork().count(ReconciliationEntry, { runId: { $in: [ended, stopped] } })).toBe(0);
+    expect(await em.fork().findOneOrFail(ReconciliationRun, stopped)).toMatchObject({
+      status: 'FAILED',
+      failure: 'the process running it stopped',
+    });
     expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(8);
+    expect((await em.fork().findOneOrFail(ReconciliationRun, running)).status).toBe('RUNNING');
     await deleteEntries(system.orm, running);
     expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(0);
   });
