@@ -230,12 +230,18 @@ export class Reconciliation {
       );
     });
     if (deliveries === undefined) {
-      this.deps.logger.warn({ runId: run.id, status: run.status }, 'a reconciliation run was given up while it ran');
+      this.deps.logger.warn(
+        { tenantId: run.tenantId, appId: run.appId, runId: run.id, status: run.status },
+        'a reconciliation run was given up while it ran',
+      );
       return run;
     }
     // Out of the run's closing transaction: an 8-day ledger is many batches. What a failure leaves, housekeeping takes.
     await deleteEntries(this.deps.orm, run.id).catch((err: unknown) =>
-      this.deps.logger.warn({ err, runId: run.id }, 'could not delete a reconciliation run’s entries yet'),
+      this.deps.logger.warn(
+        { err, tenantId: run.tenantId, appId: run.appId, runId: run.id },
+        'could not delete a reconciliation run’s entries yet',
+      ),
     );
     for (const item of items) reconciliationMismatches.inc({ app: run.appId, kind: item.kind });
     if (this.deps.temporal && deliveries.length > 0)

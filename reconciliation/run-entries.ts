@@ -4,6 +4,7 @@
 // a time. `reconciliation_entry` holds both sides, keyed by run, provider reference and side.
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderPayment } from '../apps/provider-ledger.js';
+import { deleteInBatches } from '../db/delete-in-batches.js';
 import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
 
 export interface Period {
@@ -87,14 +88,7 @@ export async function compareEntries(orm: MikroORM, runId: string, page = COMPAR
 
 /** The run's entries deleted, a batch at a time (an 8-day ledger is not one statement's work). */
 export async function deleteEntries(orm: MikroORM, runId: string): Promise<void> {
-  const connection = orm.em.getConnection();
-  for (;;) {
-    const rows = await connection.execute(
-      `delete from reconciliation_entry where ctid in (select ctid from reconciliation_entry where run_id = ? limit ${DELETE_BATCH}) returning 1`,
-      [runId],
-    );
-    if (rows.length < DELETE_BATCH) return;
-  }
+  await deleteInBatches(orm, 'reconciliation_entry', 'run_id = ?', [runId], DELETE_BATCH);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { deleteInBatches } from '../db/delete-in-batches.js';
 
 /** Tables whose rows expire, each with the condition of an expired row, cleared of them in bounded batches. */
 const EXPIRING: Record<string, string> = {
@@ -15,7 +16,6 @@ const EXPIRING: Record<string, string> = {
  */
 const GIVE_UP_STOPPED_RUNS = `update reconciliation_run set status = 'FAILED', failure = 'the process running it stopped', finished_at = now()
   where status = 'RUNNING' and coalesce(heartbeat_at, created_at) < now() - interval '1 day'`;
-const BATCH = 1_000;
 
 /**
  * Deletes expired idempotency records and HMAC nonces every minute, off the request path: a
@@ -29,19 +29,9 @@ export class Housekeeping {
   /** Rows deleted per table. */
   async runOnce(): Promise<Record<string, number>> {
     const deleted: Record<string, number> = {};
-    const connection = this.orm.em.getConnection();
-    await connection.execute(GIVE_UP_STOPPED_RUNS);
-    for (const [table, expired] of Object.entries(EXPIRING)) {
-      deleted[table] = 0;
-      for (;;) {
-        // ctid batches keep each delete short, so it never holds many locks or a long transaction.
-        const rows = await connection.execute(
-          `delete from ${table} where ctid in (select ctid from ${table} where ${expired} limit ${BATCH}) returning 1`,
-        );
-        deleted[table] += rows.length;
-        if (rows.length < BATCH) break;
-      }
-    }
+    await this.orm.em.getConnection().execute(GIVE_UP_STOPPED_RUNS);
+    for (const [table, expired] of Object.entries(EXPIRING))
+      deleted[table] = await deleteInBatches(this.orm, table, expired);
     return deleted;
   }
 }
