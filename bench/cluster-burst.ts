@@ -194,8 +194,9 @@ async function minimalBurst(size: number, leadMs: number): Promise<Burst> {
       ).count,
     ),
   );
-  const settledAt = await Promise.all(handles.map((h) => SUBMITTING(() => h.result())));
-  return { lags: settledAt.map((at) => at - due).sort((a, b) => a - b), submitSeconds };
+  const settled = await Promise.all(handles.map((h) => SUBMITTING(() => h.result())));
+  // Where an order stamps settledAt: the workflow took the provider's answer (not the answer itself).
+  return { lags: settled.map((s) => s.takenAt - due).sort((a, b) => a - b), submitSeconds };
 }
 
 async function orderBurst(orderCount: number, leadMs: number): Promise<Burst> {
