@@ -5,6 +5,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import got from 'got';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
@@ -30,25 +31,54 @@ afterAll(async () => {
   await system?.close();
 });
 
-/** A reconciliation of its own on `orm`, reading the ledgers at `sandboxUrl` (the run's sandbox unless told). */
+type Ledger = NonNullable<AppConnector['ledger']>;
+
+/**
+ * A reconciliation of its own on `orm`, reading the ledgers at `sandboxUrl` (the run's sandbox unless
+ * told); `ledger`, given the card app's own, makes the ledger that app reads instead.
+ */
 const reconciliationOn = (
   orm: MikroORM,
   {
     sandboxUrl = system.sandbox.url,
+    ledger,
     ...options
-  }: { sandboxUrl?: string; retryAfterMs?: number; comparePage?: number } = {},
-) =>
-  new Reconciliation({
+  }: { sandboxUrl?: string; retryAfterMs?: number; comparePage?: number; ledger?: (own: Ledger) => Ledger } = {},
+) => {
+  const apps = createAppRegistry(got, {
+    sandboxUrl,
+    callbackBaseUrl: system.api.url,
+    outboundUrls: { allowLoopbackHttp: true },
+  });
+  if (ledger) {
+    const card = apps.get('SANDBOX_CARD')!;
+    apps.set(
+      'SANDBOX_CARD',
+      Object.assign(Object.create(card) as AppConnector, { ledger: ledger(card.ledger!.bind(card)) }),
+    );
+  }
+  return new Reconciliation({
     ...options,
     orm,
-    apps: createAppRegistry(got, {
-      sandboxUrl,
-      callbackBaseUrl: system.api.url,
-      outboundUrls: { allowLoopbackHttp: true },
-    }),
+    apps,
     secretBox: SecretBox.fromMasterKeys(system.masterKeys),
     logger: pino({ level: 'silent' }),
   });
+};
+
+/** What another worker's dayIsFree does to a run it takes for dead: FAILED, with its reason, and the day's key freed. */
+const STOPPED = 'the worker running it stopped';
+const giveUpRunsOf = (tenantId: string) =>
+  system.orm.em
+    .fork()
+    .nativeUpdate(
+      ReconciliationRun,
+      { tenantId, status: 'RUNNING' },
+      { status: 'FAILED', failure: STOPPED, scheduleKey: null, finishedAt: new Date() },
+    );
+
+/** The ten minutes either side of now. */
+const inTenMinutes = () => ({ from: new Date(Date.now() - 600_000), to: new Date(Date.now() + 600_000) });
 
 const paid = (orderRef: string, amount?: string) => cardPaymentSettled(system, tenant, orderRef, amount);
 
@@ -171,8 +201,7 @@ describe('reconciliation', () => {
     // One reference a page: the run pages through them all (where its pages end depends on the
     // references the sandbox made: the next test pins it).
     const reconciliation = reconciliationOn(system.orm, { comparePage: 1 });
-    const period = { from: new Date(Date.now() - 600_000), to: new Date(Date.now() + 600_000) };
-    const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', period, 'REQUESTED');
+    const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
     // Ours: three settled. Theirs of the period: the agreed, the misreported and the phantom.
     expect(run).toMatchObject({ status: 'SUCCEEDED', compared: 6, mismatches: 3 });
     const items = await system.orm.em.fork().find(ReconciliationItem, { runId: run!.id });
@@ -251,6 +280,51 @@ describe('reconciliation', () => {
     expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(0);
   });
 
+  it('stops a run given up for dead while it still ran at its next ledger page, and writes nothing of it', async () => {
+    const own = await system.newTenant();
+    await phantomPayment(own);
+    const pagesRead: (string | undefined)[] = [];
+    // Three pages: the sandbox's, then two empty ones; another worker takes the run for dead while the second is read.
+    const reconciliation = reconciliationOn(system.orm, {
+      ledger: (sandbox) => async (period, cursor, installation) => {
+        pagesRead.push(cursor);
+        if (cursor === undefined) return { ...(await sandbox(period, undefined, installation)), nextCursor: 'second' };
+        if (cursor === 'second') await giveUpRunsOf(own.tenantId);
+        return { items: [], nextCursor: cursor === 'second' ? 'third' : null };
+      },
+    });
+    const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
+    expect(pagesRead).toEqual([undefined, 'second']);
+    expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED, mismatches: 0 });
+    expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
+  });
+
+  it('writes nothing of a run given up for dead after its last ledger page: the freeing stands', async () => {
+    const own = await system.newTenant();
+    const phantom = await phantomPayment(own);
+    expect(phantom).toBeTruthy();
+    // Given up right after the run's one beat (its only page): past every beat, before it ends.
+    const sql = system.orm.em.getConnection();
+    await sql.execute(`create or replace function test_give_up_after_beat() returns trigger language plpgsql as $$
+      begin
+        update reconciliation_run set status = 'FAILED', failure = '${STOPPED}', schedule_key = null, finished_at = now()
+        where id = new.id;
+        return null;
+      end $$`);
+    await sql.execute(`create trigger test_give_up_after_beat after update of heartbeat_at on reconciliation_run
+      for each row when (new.status = 'RUNNING' and new.tenant_id = '${own.tenantId}')
+      execute function test_give_up_after_beat()`);
+    try {
+      const run = await reconciliationOn(system.orm).run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
+      // It compared the phantom payment, and says nothing of it: its day belongs to whoever freed it.
+      expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED, mismatches: 0 });
+      expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
+    } finally {
+      await sql.execute('drop trigger test_give_up_after_beat on reconciliation_run');
+      await sql.execute('drop function test_give_up_after_beat()');
+    }
+  });
+
   it('says so when the provider’s ledger cannot be read, and refuses an app or period it cannot reconcile', async () => {
     const stranger = await system.newTenant();
     // The installation's key is one the sandbox has never seen: the ledger answers, empty.
@@ -271,16 +345,7 @@ describe('reconciliation', () => {
     expect(tooLong.body.errors).toEqual([expect.objectContaining({ path: 'to', code: 'invalid_period' })]);
 
     // A provider that does not answer: a FAILED run saying why, not a day without differences.
-    const unreachable = new Reconciliation({
-      orm: system.orm,
-      apps: createAppRegistry(got, {
-        sandboxUrl: 'http://127.0.0.1:9',
-        callbackBaseUrl: system.api.url,
-        outboundUrls: { allowLoopbackHttp: true },
-      }),
-      secretBox: SecretBox.fromMasterKeys(system.masterKeys),
-      logger: pino({ level: 'silent' }),
-    });
+    const unreachable = reconciliationOn(system.orm, { sandboxUrl: 'http://127.0.0.1:9' });
     const failed = await unreachable.run(
       tenant.tenantId,
       'SANDBOX_CARD',
