@@ -38,6 +38,12 @@ const DAY_MS = 86_400_000;
 /** A scheduled day whose run failed (or whose worker died) is tried again this long after. */
 const RETRY_AFTER_MS = 3600_000;
 
+/**
+ * Why a run taken for dead failed, as its tenant reads it: it stopped beating (dayIsFree after an
+ * hour, housekeeping after a day), which a stopped process and a stalled one look alike to.
+ */
+export const STOPPED_RUN_FAILURE = 'the run stopped making progress: the process running it stopped or stalled';
+
 export interface ReconciliationDependencies {
   orm: MikroORM;
   apps: Map<string, AppConnector>;
@@ -153,7 +159,7 @@ export class Reconciliation {
       { id: run.id, status: run.status, scheduleKey },
       {
         scheduleKey: null,
-        ...(abandoned ? { status: 'FAILED' as const, failure: 'the worker running it stopped', finishedAt: now } : {}),
+        ...(abandoned ? { status: 'FAILED' as const, failure: STOPPED_RUN_FAILURE, finishedAt: now } : {}),
       },
     );
     return freed > 0;

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { deleteInBatches } from '../db/delete-in-batches.js';
+import { STOPPED_RUN_FAILURE } from '../reconciliation/reconciliation.js';
 
 /** Tables whose rows expire, each with the condition of an expired row, cleared of them in bounded batches. */
 const EXPIRING: Record<string, string> = {
@@ -14,7 +15,7 @@ const EXPIRING: Record<string, string> = {
  * page it stages; a scheduled day's is freed after an hour by the next worker, a requested one only
  * here). Given up first, so that a run still going after all writes nothing of what it compared.
  */
-const GIVE_UP_STOPPED_RUNS = `update reconciliation_run set status = 'FAILED', failure = 'the process running it stopped', finished_at = now()
+const GIVE_UP_STOPPED_RUNS = `update reconciliation_run set status = 'FAILED', failure = ?, finished_at = now()
   where status = 'RUNNING' and coalesce(heartbeat_at, created_at) < now() - interval '1 day'`;
 
 /**
@@ -29,7 +30,7 @@ export class Housekeeping {
   /** Rows deleted per table. */
   async runOnce(): Promise<Record<string, number>> {
     const deleted: Record<string, number> = {};
-    await this.orm.em.getConnection().execute(GIVE_UP_STOPPED_RUNS);
+    await this.orm.em.getConnection().execute(GIVE_UP_STOPPED_RUNS, [STOPPED_RUN_FAILURE]);
     for (const [table, expired] of Object.entries(EXPIRING))
       deleted[table] = await deleteInBatches(this.orm, table, expired);
     return deleted;

@@ -10,7 +10,7 @@ import { createAppRegistry } from '../../apps/app-registry.js';
 import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { Reconciliation } from '../../reconciliation/reconciliation.js';
+import { Reconciliation, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
 import { compareEntries, deleteEntries } from '../../reconciliation/run-entries.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { cardPaymentSettled } from '../support/card-payments.js';
@@ -67,14 +67,13 @@ const reconciliationOn = (
 };
 
 /** What another worker's dayIsFree does to a run it takes for dead: FAILED, with its reason, and the day's key freed. */
-const STOPPED = 'the worker running it stopped';
 const giveUpRunsOf = (tenantId: string) =>
   system.orm.em
     .fork()
     .nativeUpdate(
       ReconciliationRun,
       { tenantId, status: 'RUNNING' },
-      { status: 'FAILED', failure: STOPPED, scheduleKey: null, finishedAt: new Date() },
+      { status: 'FAILED', failure: STOPPED_RUN_FAILURE, scheduleKey: null, finishedAt: new Date() },
     );
 
 /** The ten minutes either side of now. */
@@ -272,7 +271,7 @@ describe('reconciliation', () => {
     expect(await em.fork().count(ReconciliationEntry, { runId: { $in: [ended, stopped] } })).toBe(0);
     expect(await em.fork().findOneOrFail(ReconciliationRun, stopped)).toMatchObject({
       status: 'FAILED',
-      failure: 'the process running it stopped',
+      failure: STOPPED_RUN_FAILURE,
     });
     expect(await em.fork().count(ReconciliationEntry, { runId: running })).toBe(8);
     expect((await em.fork().findOneOrFail(ReconciliationRun, running)).status).toBe('RUNNING');
@@ -295,7 +294,7 @@ describe('reconciliation', () => {
     });
     const run = await reconciliation.run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
     expect(pagesRead).toEqual([undefined, 'second']);
-    expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED, mismatches: 0 });
+    expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
     expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
   });
 
@@ -307,7 +306,7 @@ describe('reconciliation', () => {
     const sql = system.orm.em.getConnection();
     await sql.execute(`create or replace function test_give_up_after_beat() returns trigger language plpgsql as $$
       begin
-        update reconciliation_run set status = 'FAILED', failure = '${STOPPED}', schedule_key = null, finished_at = now()
+        update reconciliation_run set status = 'FAILED', failure = '${STOPPED_RUN_FAILURE}', schedule_key = null, finished_at = now()
         where id = new.id;
         return null;
       end $$`);
@@ -317,7 +316,7 @@ describe('reconciliation', () => {
     try {
       const run = await reconciliationOn(system.orm).run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
       // It compared the phantom payment, and says nothing of it: its day belongs to whoever freed it.
-      expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED, mismatches: 0 });
+      expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
       expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
     } finally {
       await sql.execute('drop trigger test_give_up_after_beat on reconciliation_run');
