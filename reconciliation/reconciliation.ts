@@ -21,7 +21,7 @@ import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
 import { startDeliveries } from '../webhooks/start-deliveries.js';
-import type { Mismatch, OurPayment } from './compare.js';
+import type { OurPayment } from './compare.js';
 import { compareEntries, deleteEntries, stageOurs, stageTheirs, type Comparison, type Period } from './run-entries.js';
 
 /** A ledger longer than this many pages is refused rather than read for ever. */
@@ -55,6 +55,8 @@ export interface ReconciliationDependencies {
   retryAfterMs?: number;
   /** Provider references compared at a time; COMPARE_PAGE unless told (a test pages through a few). */
   comparePage?: number;
+  /** The most differences a run records one by one; MAX_RECORDED_MISMATCHES unless told (a test records a few). */
+  maxRecordedMismatches?: number;
 }
 
 /**
@@ -105,15 +107,18 @@ export class Reconciliation {
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
       await this.stageLedger(run.id, appId, period, installation);
       await stageOurs(this.deps.orm, run.id, tenantId, appId, period);
-      comparison = await compareEntries(this.deps.orm, run.id, this.deps.comparePage);
+      comparison = await compareEntries(this.deps.orm, run.id, this.deps.comparePage, this.deps.maxRecordedMismatches);
     } catch (err) {
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
     }
-    const { mismatches, compared } = comparison;
-    const finished = await this.finish(run, { status: 'SUCCEEDED', compared }, mismatches);
-    if (mismatches.length > 0) log.warn({ mismatches: mismatches.length }, 'reconciliation found differences');
+    const finished = await this.finish(run, { status: 'SUCCEEDED', compared: comparison.compared }, comparison);
+    if (finished.status === 'SUCCEEDED' && finished.mismatches > 0)
+      log.warn(
+        { mismatches: finished.mismatches, recorded: comparison.mismatches.length },
+        'reconciliation found differences',
+      );
     return finished;
   }
 
@@ -188,7 +193,7 @@ export class Reconciliation {
   private async finish(
     run: ReconciliationRun,
     outcome: Pick<ReconciliationRun, 'status'> & Partial<Pick<ReconciliationRun, 'compared' | 'failure'>>,
-    mismatches: Mismatch[] = [],
+    { mismatches, found }: Pick<Comparison, 'mismatches' | 'found'> = { mismatches: [], found: {} },
   ): Promise<ReconciliationRun> {
     const now = new Date();
     const items = mismatches.map((m) =>
@@ -213,7 +218,9 @@ export class Reconciliation {
         Object.assign(run, row);
         return undefined;
       }
-      Object.assign(row, outcome, { mismatches: items.length, finishedAt: now });
+      // Every difference found is counted, the first MAX_RECORDED_MISMATCHES recorded (compareEntries).
+      const total = Object.values(found).reduce((sum, n) => sum + (n ?? 0), 0);
+      Object.assign(row, outcome, { mismatches: total, finishedAt: now });
       for (const item of items) em.persist(item);
       await em.flush();
       Object.assign(run, row);
@@ -249,7 +256,7 @@ export class Reconciliation {
         'could not delete a reconciliation run’s entries yet',
       ),
     );
-    for (const item of items) reconciliationMismatches.inc({ app: run.appId, kind: item.kind });
+    for (const [kind, n] of Object.entries(found)) reconciliationMismatches.inc({ app: run.appId, kind }, n ?? 0);
     if (this.deps.temporal && deliveries.length > 0)
       await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
     return run;

@@ -5,6 +5,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderPayment } from '../apps/provider-ledger.js';
 import { deleteInBatches } from '../db/delete-in-batches.js';
+import type { MismatchKind } from '../db/entities/index.js';
 import { comparePayments, type Mismatch, type OurPayment } from './compare.js';
 
 export interface Period {
@@ -12,14 +13,25 @@ export interface Period {
   to: Date;
 }
 
-/** What a run found, and how many payments it compared: ours, and the provider's of the period. */
+/**
+ * What a run found, and how many payments it compared: ours, and the provider's of the period. The
+ * differences recorded are the first `keep` found (compareEntries); `found` counts them all, by kind.
+ */
 export interface Comparison {
   mismatches: Mismatch[];
+  found: Partial<Record<MismatchKind, number>>;
   compared: number;
 }
 
 /** Provider references compared at a time. */
 export const COMPARE_PAGE = 1_000;
+/**
+ * The most differences a run records one by one (an item and an event each). A ledger that
+ * disagrees with most of ours (a connector reading the wrong references makes every payment both
+ * missing and extra) would otherwise be held whole until the run ends, and told in as many
+ * webhooks; past this the run counts them, and its first ten thousand show what went wrong.
+ */
+export const MAX_RECORDED_MISMATCHES = 10_000;
 /** Entries deleted by one statement: each delete stays short. */
 const DELETE_BATCH = 10_000;
 
@@ -62,10 +74,19 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
   );
 }
 
-/** The run's entries compared `page` provider references at a time, both sides of each together. */
-export async function compareEntries(orm: MikroORM, runId: string, page = COMPARE_PAGE): Promise<Comparison> {
+/**
+ * The run's entries compared `page` provider references at a time, both sides of each together; the
+ * first `keep` differences kept, all of them counted.
+ */
+export async function compareEntries(
+  orm: MikroORM,
+  runId: string,
+  page = COMPARE_PAGE,
+  keep = MAX_RECORDED_MISMATCHES,
+): Promise<Comparison> {
   const connection = orm.em.getConnection();
   const mismatches: Mismatch[] = [];
+  const found: Comparison['found'] = {};
   let compared = 0;
   // Three entries at least: a read always holds one whole reference.
   const limit = 2 * Math.max(1, page) + 1;
@@ -75,12 +96,14 @@ export async function compareEntries(orm: MikroORM, runId: string, page = COMPAR
        from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
       [runId, after, limit],
     );
-    if (read.length === 0) return { mismatches, compared };
+    if (read.length === 0) return { mismatches, found, compared };
     const rows = wholeReferences(read, limit);
     const ours = rows.filter((r) => r.side === 'ours').map(ourPaymentOf);
     const theirs = rows.filter((r) => r.side === 'theirs');
     const inPeriod = new Set(theirs.filter((r) => r.in_period).map((r) => r.provider_ref));
-    mismatches.push(...comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef)));
+    const differences = comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef));
+    for (const { kind } of differences) found[kind] = (found[kind] ?? 0) + 1;
+    mismatches.push(...differences.slice(0, keep - mismatches.length));
     compared += ours.length + inPeriod.size;
     after = rows.at(-1)!.provider_ref;
   }

@@ -43,7 +43,13 @@ const reconciliationOn = (
     sandboxUrl = system.sandbox.url,
     ledger,
     ...options
-  }: { sandboxUrl?: string; retryAfterMs?: number; comparePage?: number; ledger?: (own: Ledger) => Ledger } = {},
+  }: {
+    sandboxUrl?: string;
+    retryAfterMs?: number;
+    comparePage?: number;
+    maxRecordedMismatches?: number;
+    ledger?: (own: Ledger) => Ledger;
+  } = {},
 ) => {
   const apps = createAppRegistry(got, {
     sandboxUrl,
@@ -212,6 +218,23 @@ describe('reconciliation', () => {
       ].sort(),
     );
     expect(await system.orm.em.fork().count(ReconciliationEntry, { runId: run!.id })).toBe(0);
+  });
+
+  it('records a run’s first differences one by one and counts them all', async () => {
+    const own = await system.newTenant();
+    const phantoms = [await phantomPayment(own), await phantomPayment(own), await phantomPayment(own)];
+    const before = await mismatchCount('extra');
+    const run = await reconciliationOn(system.orm, { maxRecordedMismatches: 2 }).run(
+      own.tenantId,
+      'SANDBOX_CARD',
+      inTenMinutes(),
+      'REQUESTED',
+    );
+    expect(run).toMatchObject({ status: 'SUCCEEDED', compared: 3, mismatches: 3 });
+    const items = await system.orm.em.fork().find(ReconciliationItem, { runId: run!.id });
+    expect(items).toHaveLength(2);
+    expect(phantoms).toEqual(expect.arrayContaining(items.map((i) => i.providerRef)));
+    expect(await mismatchCount('extra')).toBe(before + 3);
   });
 
   it('reads a run’s entries back a page of references at a time, each with both its sides, and leaves them to housekeeping once the run ended or stopped beating', async () => {
