@@ -10,7 +10,7 @@ import { loadConfig } from '../config.js';
 import { PaymentInstruction } from '../db/entities/index.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
 import { startLocalStack } from '../scripts/local-stack.js';
-import { percentile } from './measure.js';
+import { median } from './measure.js';
 import { countHistory, type HistoryCounts } from './support/history-counts.js';
 import { cardPaymentsDue } from './support/order-burst.js';
 
@@ -33,12 +33,6 @@ interface SizeResult {
   activitiesPerInstruction: number;
   workflowTasksPerInstruction: number;
 }
-
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
 
 async function measure(size: number): Promise<SizeResult> {
   const due = new Date(Date.now() + 5000 + size * 20);

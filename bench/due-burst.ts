@@ -4,14 +4,15 @@
 // provider, complete). Both lags end where the workflow takes the provider's answer (an order's
 // `settledAt`, the minimal's `takenAt`); the minimal's lag to the provider's answer itself, which
 // this benchmark compared with until 2026-12-02, is printed beside it. Uses DATABASE_URL (or an
-// embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
-//   npm run bench -- due-burst --orders 30 --per-order 10
+// embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own). Bursts minutes apart differ
+// widely on a noisy machine: `--runs` alternates that many of each and prints the median ratio.
+//   npm run bench -- due-burst --orders 30 --per-order 10 --runs 4
 import { parseArgs } from 'node:util';
 import proto from '@temporalio/proto';
 import { loadConfig } from '../config.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { orderWorkflowId } from '../orders/contract/ids.js';
-import { cpuOfProcesses, cpuSpent, describeCpuSpent, percentile, type ProcessCpu } from './measure.js';
+import { cpuOfProcesses, cpuSpent, describeCpuSpent, median, percentile, type ProcessCpu } from './measure.js';
 import {
   countHistory,
   describeActivities,
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     orders: { type: 'string', default: '30' },
     'per-order': { type: 'string', default: '10' },
     lead: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '2' },
   },
 });
 const orders = Number(values.orders);
@@ -37,6 +39,7 @@ const perOrder = Number(values['per-order']);
 const total = orders * perOrder;
 /** Seconds between submitting the burst and its due instant: every workflow is started and asleep by then. */
 const leadMs = Number(values.lead) * 1000;
+const runCount = Math.max(1, Number(values.runs));
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 });
@@ -95,7 +98,7 @@ type Cpu = ReturnType<typeof cpuSpent>;
 const runs: { minimal: number[]; minimalAnswered: number[]; ours: number[]; cpu: { minimal: Cpu; ours: Cpu } }[] = [];
 let last:
   { minimal: { workflowIds: string[]; dueMs: number }; ours: { workflowIds: string[]; dueMs: number } } | undefined;
-for (let run = 0; run < 2; run++) {
+for (let run = 0; run < runCount; run++) {
   const { result: minimal, cpu: minimalCpu } = await cpuFromDue(Date.now() + leadMs, minimalBurst());
   const { result: ours, cpu: ourCpu } = await cpuFromDue(Date.now() + leadMs, orderBurst());
   runs.push({
@@ -183,6 +186,10 @@ runs.forEach(({ minimal, minimalAnswered, ours, cpu }, run) => {
     `    payment orders               ${describeCpuSpent(cpu.ours)}: ${(cpu.ours.total / cpu.minimal.total).toFixed(2)}x`,
   );
 });
+const ratios = runs.map(({ minimal, ours }) => percentile(ours, 99) / percentile(minimal, 99));
+console.log(
+  `  median ratio p99 orders / minimal over ${ratios.length} run(s): ${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+);
 console.log(`  per settled instruction, whole history (${SAMPLE} workflows of the last run, once at rest):`);
 console.log(`    minimal workflow (baseline)  ${countsOfMinimal}`);
 console.log(`    payment orders               ${countsOfOrders}`);

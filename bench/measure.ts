@@ -6,6 +6,14 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** The middle value (of an even count, the lower of the two in the middle). */
+export function median(values: readonly number[]): number {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+}
+
 /**
  * Calls `call(0)` … `call(count - 1)` at a steady `perSecond`, each at its own time whether or not
  * the ones before have finished (an open loop, as real traffic arrives), and waits for them all.

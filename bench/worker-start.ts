@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { buildForProduction } from '../scripts/build/production-build.js';
 import { startLocalStack } from '../scripts/local-stack.js';
-import { percentile } from './measure.js';
+import { median } from './measure.js';
 import { mb, spawnWorker, type WorkerRuntime } from './support/worker-process.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
@@ -36,11 +36,6 @@ for (let run = 0; run < runs; run++) {
   }
 }
 
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
 console.log(
   `worker start: ${runs} runs each, alternated; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}; npm run build took ${buildSeconds.toFixed(1)} s`,
 );
