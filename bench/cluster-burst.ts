@@ -3,6 +3,8 @@
 // two workers and two APIs from the build, the sandbox provider), the lag from the due instant to
 // SETTLED (p50, p99, max), against as many minimal workflows (sleep, one payment call to the same
 // sandbox, complete) on the same Temporal server, run by as many worker processes of their own.
+// Both lags end where the workflow takes the provider's answer (an order's settledAt, the
+// minimal's takenAt).
 // Starts its own cluster on free ports, on scratch databases of the PostgreSQL server at
 // DATABASE_URL (dropped at the end), so it can run beside a cluster already up.
 //   npm run bench -- cluster-burst --instructions 10000 --per-order 10

@@ -62,8 +62,9 @@ export interface ReconciliationDependencies {
 /**
  * Reconciliation (ARCHITECTURE.md, "Reconciliation"): the provider's own record of a period's
  * payments, read through the app's connector, compared with the read model. Each difference is
- * kept as an item of the run, counted in `reconciliation_mismatches_total`, and told to the
- * tenant as a `reconciliation.mismatch` event, in the transaction that ends the run.
+ * counted (the run's `mismatches`, `reconciliation_mismatches_total`); the first
+ * MAX_RECORDED_MISMATCHES are kept as items of the run and told to the tenant as
+ * `reconciliation.mismatch` events, in the transaction that ends the run.
  */
 export class Reconciliation {
   constructor(private readonly deps: ReconciliationDependencies) {}
@@ -220,7 +221,7 @@ export class Reconciliation {
       }
       // Every difference found is counted, the first MAX_RECORDED_MISMATCHES recorded (compareEntries).
       const total = Object.values(found).reduce((sum, n) => sum + (n ?? 0), 0);
-      Object.assign(row, outcome, { mismatches: total, finishedAt: now });
+      Object.assign(row, outcome, { mismatches: total, recorded: items.length, finishedAt: now });
       for (const item of items) em.persist(item);
       await em.flush();
       Object.assign(run, row);

@@ -29,9 +29,10 @@ export const COMPARE_PAGE = 1_000;
  * The most differences a run records one by one (an item and an event each). A ledger that
  * disagrees with most of ours (a connector reading the wrong references makes every payment both
  * missing and extra) would otherwise be held whole until the run ends, and told in as many
- * webhooks; past this the run counts them, and its first ten thousand show what went wrong.
+ * webhooks (each endpoint a delivery of each); past this the run counts them, and its first
+ * thousand, in order of reference, show what went wrong.
  */
-export const MAX_RECORDED_MISMATCHES = 10_000;
+export const MAX_RECORDED_MISMATCHES = 1_000;
 /** Entries deleted by one statement: each delete stays short. */
 const DELETE_BATCH = 10_000;
 
@@ -103,7 +104,7 @@ export async function compareEntries(
     const inPeriod = new Set(theirs.filter((r) => r.in_period).map((r) => r.provider_ref));
     const differences = comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef));
     for (const { kind } of differences) found[kind] = (found[kind] ?? 0) + 1;
-    mismatches.push(...differences.slice(0, keep - mismatches.length));
+    mismatches.push(...differences.slice(0, Math.max(0, keep - mismatches.length)));
     compared += ours.length + inPeriod.size;
     after = rows.at(-1)!.provider_ref;
   }

@@ -20,7 +20,10 @@ export class ReconciliationRun {
   status: ReconciliationStatus = 'RUNNING';
   /** Payments compared: the provider's and ours, each once. */
   compared = 0;
+  /** Differences found, all of them. */
   mismatches = 0;
+  /** Differences kept as items (and told as events): the first MAX_RECORDED_MISMATCHES found at most. */
+  recorded = 0;
   /** Why a FAILED run could not compare (the provider's ledger unreachable, refused or malformed). */
   failure: string | null = null;
   finishedAt: Date | null = null;
@@ -68,6 +71,7 @@ export const ReconciliationRunSchema = new EntitySchema<ReconciliationRun>({
     status: { type: 'string', length: 16 },
     compared: { type: 'integer' },
     mismatches: { type: 'integer' },
+    recorded: { type: 'integer', default: 0 },
     failure: { type: 'string', length: 500, nullable: true },
     finishedAt: { type: 'datetime', nullable: true },
     heartbeatAt: { type: 'datetime', nullable: true },
