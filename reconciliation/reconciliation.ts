@@ -108,7 +108,11 @@ export class Reconciliation {
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
       await this.stageLedger(run.id, appId, period, installation);
       await stageOurs(this.deps.orm, run.id, tenantId, appId, period);
-      comparison = await compareEntries(this.deps.orm, run.id, this.deps.comparePage, this.deps.maxRecordedMismatches);
+      comparison = await compareEntries(this.deps.orm, run.id, {
+        page: this.deps.comparePage,
+        keep: this.deps.maxRecordedMismatches,
+        afterPage: () => this.beat(run.id),
+      });
     } catch (err) {
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
@@ -180,15 +184,22 @@ export class Reconciliation {
     for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
       const answer = await connector.ledger(read, cursor, installation);
       await stageTheirs(this.deps.orm, runId, period, answer.items);
-      // A beat a page: a long run is not freed for dead (dayIsFree), and one that was stops here.
-      const beating = await this.deps.orm.em
-        .fork()
-        .nativeUpdate(ReconciliationRun, { id: runId, status: 'RUNNING' }, { heartbeatAt: new Date() });
-      if (beating === 0) throw new GivenUp('the run was given up for stopped while it still ran');
+      await this.beat(runId);
       if (!answer.nextCursor) return;
       cursor = answer.nextCursor;
     }
     throw new NotReconcilable(`the provider's ledger has more than ${MAX_LEDGER_PAGES} pages`);
+  }
+
+  /**
+   * A beat, at every page a run stages or compares: a long run is not freed for dead (dayIsFree), and
+   * one that was stops here. Staging ours is one statement, and does not beat.
+   */
+  private async beat(runId: string): Promise<void> {
+    const beating = await this.deps.orm.em
+      .fork()
+      .nativeUpdate(ReconciliationRun, { id: runId, status: 'RUNNING' }, { heartbeatAt: new Date() });
+    if (beating === 0) throw new GivenUp('the run was given up for stopped while it still ran');
   }
 
   private async finish(

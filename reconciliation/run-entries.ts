@@ -77,13 +77,16 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
 
 /**
  * The run's entries compared `page` provider references at a time, both sides of each together; the
- * first `keep` differences kept, all of them counted.
+ * first `keep` differences kept, all of them counted; `afterPage` called once each page is compared.
  */
 export async function compareEntries(
   orm: MikroORM,
   runId: string,
-  page = COMPARE_PAGE,
-  keep = MAX_RECORDED_MISMATCHES,
+  {
+    page = COMPARE_PAGE,
+    keep = MAX_RECORDED_MISMATCHES,
+    afterPage = () => Promise.resolve(),
+  }: { page?: number; keep?: number; afterPage?: () => Promise<void> } = {},
 ): Promise<Comparison> {
   const connection = orm.em.getConnection();
   const mismatches: Mismatch[] = [];
@@ -107,6 +110,7 @@ export async function compareEntries(
     mismatches.push(...differences.slice(0, Math.max(0, keep - mismatches.length)));
     compared += ours.length + inPeriod.size;
     after = rows.at(-1)!.provider_ref;
+    await afterPage();
   }
 }
 

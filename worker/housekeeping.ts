@@ -12,8 +12,9 @@ const EXPIRING: Record<string, string> = {
 };
 /**
  * Reconciliation runs whose process stopped: RUNNING without a beat for a day (a run beats at every
- * page it stages; a scheduled day's is freed after an hour by the next worker, a requested one only
- * here). Given up first, so that a run still going after all writes nothing of what it compared.
+ * page it stages or compares; a scheduled day's is freed after an hour by the next worker, a
+ * requested one only here). Given up first, so that a run still going after all writes nothing of
+ * what it compared.
  */
 const GIVE_UP_STOPPED_RUNS = `update reconciliation_run set status = 'FAILED', failure = ?, finished_at = now()
   where status = 'RUNNING' and coalesce(heartbeat_at, created_at) < now() - interval '1 day'`;

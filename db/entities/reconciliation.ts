@@ -27,7 +27,7 @@ export class ReconciliationRun {
   /** Why a FAILED run could not compare (the provider's ledger unreachable, refused or malformed). */
   failure: string | null = null;
   finishedAt: Date | null = null;
-  /** When the run last staged a page of the provider's ledger: one that stops beating has stopped. */
+  /** When the run last staged a ledger page or compared a page of entries: one that stops beating has stopped. */
   heartbeatAt: Date | null = null;
   createdAt: Date = new Date();
 }

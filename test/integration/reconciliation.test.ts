@@ -283,7 +283,7 @@ describe('reconciliation', () => {
     const running = await newRun('RUNNING');
     await em.insertMany(ReconciliationEntry, entries(running));
     // Three entries a read, one reference a page: b's and c's sides fall on both sides of a page's end.
-    const { mismatches, compared } = await compareEntries(system.orm, running, 1);
+    const { mismatches, compared } = await compareEntries(system.orm, running, { page: 1 });
     expect(mismatches.map((m) => `${m.kind}:${m.providerRef}`)).toEqual(['missing:d']);
     expect(compared).toBe(4 + 3);
     const ended = await newRun('SUCCEEDED');
@@ -349,6 +349,40 @@ describe('reconciliation', () => {
     } finally {
       await sql.execute('drop trigger if exists test_give_up_after_beat on reconciliation_run');
       await sql.execute('drop function if exists test_give_up_after_beat()');
+    }
+  });
+
+  it('beats at every page it compares, as at every ledger page it stages', async () => {
+    const own = await system.newTenant();
+    for (let n = 0; n < 3; n++) await phantomPayment(own);
+    const sql = system.orm.em.getConnection();
+    try {
+      await sql.execute('create table if not exists test_beats (run_id uuid not null)');
+      await sql.execute(`create or replace function test_count_beat() returns trigger language plpgsql as $$
+        begin
+          insert into test_beats values (new.id);
+          return null;
+        end $$`);
+      await sql.execute(`create or replace trigger test_count_beat after update of heartbeat_at on reconciliation_run
+        for each row when (new.tenant_id = '${own.tenantId}') execute function test_count_beat()`);
+      const run = await reconciliationOn(system.orm, { comparePage: 1 }).run(
+        own.tenantId,
+        'SANDBOX_CARD',
+        inTenMinutes(),
+        'REQUESTED',
+      );
+      expect(run).toMatchObject({ status: 'SUCCEEDED', mismatches: 3 });
+      const [{ beats }] = await sql.execute<{ beats: string }[]>(
+        'select count(*) as beats from test_beats where run_id = ?',
+        [run!.id],
+      );
+      // One ledger page, then the three references a page at a time (a page holds three entries, the
+      // third read again with the next when the page is full): two pages.
+      expect(Number(beats)).toBe(1 + 2);
+    } finally {
+      await sql.execute('drop trigger if exists test_count_beat on reconciliation_run');
+      await sql.execute('drop function if exists test_count_beat()');
+      await sql.execute('drop table if exists test_beats');
     }
   });
 
