@@ -82,6 +82,27 @@ const giveUpRunsOf = (tenantId: string) =>
       { status: 'FAILED', failure: STOPPED_RUN_FAILURE, scheduleKey: null, finishedAt: new Date() },
     );
 
+/**
+ * Runs `body` while `statement` (PL/pgSQL, the run's row as `new`) runs right after every beat of
+ * `tenantId`'s runs: a test-only trigger, dropped after. A beat only touches a RUNNING run.
+ */
+async function afterEveryBeat(tenantId: string, statement: string, body: () => Promise<void>): Promise<void> {
+  const sql = system.orm.em.getConnection();
+  try {
+    await sql.execute(`create or replace function test_after_beat() returns trigger language plpgsql as $$
+      begin
+        ${statement};
+        return null;
+      end $$`);
+    await sql.execute(`create or replace trigger test_after_beat after update of heartbeat_at on reconciliation_run
+      for each row when (new.tenant_id = '${tenantId}') execute function test_after_beat()`);
+    await body();
+  } finally {
+    await sql.execute('drop trigger if exists test_after_beat on reconciliation_run');
+    await sql.execute('drop function if exists test_after_beat()');
+  }
+}
+
 /** The ten minutes either side of now. */
 const inTenMinutes = () => ({ from: new Date(Date.now() - 600_000), to: new Date(Date.now() + 600_000) });
 
@@ -330,58 +351,39 @@ describe('reconciliation', () => {
     // Given up right after the run's one beat (its only page): past every beat, before it ends. What
     // this shows is finish()'s reading of the run's row; the lock it reads it under is against a
     // worker freeing it at that very moment, which no test here times.
-    const sql = system.orm.em.getConnection();
-    try {
-      await sql.execute(`create or replace function test_give_up_after_beat() returns trigger language plpgsql as $$
-        begin
-          update reconciliation_run set status = 'FAILED', failure = $failure$${STOPPED_RUN_FAILURE}$failure$,
-            schedule_key = null, finished_at = now()
-          where id = new.id;
-          return null;
-        end $$`);
-      await sql.execute(`create or replace trigger test_give_up_after_beat after update of heartbeat_at on reconciliation_run
-        for each row when (new.status = 'RUNNING' and new.tenant_id = '${own.tenantId}')
-        execute function test_give_up_after_beat()`);
+    const giveUp = `update reconciliation_run set status = 'FAILED', failure = $failure$${STOPPED_RUN_FAILURE}$failure$,
+      schedule_key = null, finished_at = now() where id = new.id`;
+    await afterEveryBeat(own.tenantId, giveUp, async () => {
       const run = await reconciliationOn(system.orm).run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
       // It compared the phantom payment, and says nothing of it: its day belongs to whoever freed it.
       expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
       expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
-    } finally {
-      await sql.execute('drop trigger if exists test_give_up_after_beat on reconciliation_run');
-      await sql.execute('drop function if exists test_give_up_after_beat()');
-    }
+    });
   });
 
   it('beats at every page it compares, as at every ledger page it stages', async () => {
     const own = await system.newTenant();
     for (let n = 0; n < 3; n++) await phantomPayment(own);
     const sql = system.orm.em.getConnection();
+    await sql.execute('create table if not exists test_beats (run_id uuid not null)');
     try {
-      await sql.execute('create table if not exists test_beats (run_id uuid not null)');
-      await sql.execute(`create or replace function test_count_beat() returns trigger language plpgsql as $$
-        begin
-          insert into test_beats values (new.id);
-          return null;
-        end $$`);
-      await sql.execute(`create or replace trigger test_count_beat after update of heartbeat_at on reconciliation_run
-        for each row when (new.tenant_id = '${own.tenantId}') execute function test_count_beat()`);
-      const run = await reconciliationOn(system.orm, { comparePage: 1 }).run(
-        own.tenantId,
-        'SANDBOX_CARD',
-        inTenMinutes(),
-        'REQUESTED',
-      );
-      expect(run).toMatchObject({ status: 'SUCCEEDED', mismatches: 3 });
-      const [{ beats }] = await sql.execute<{ beats: string }[]>(
-        'select count(*) as beats from test_beats where run_id = ?',
-        [run!.id],
-      );
-      // One ledger page, then the three references a page at a time (a page holds three entries, the
-      // third read again with the next when the page is full): two pages.
-      expect(Number(beats)).toBe(1 + 2);
+      await afterEveryBeat(own.tenantId, 'insert into test_beats values (new.id)', async () => {
+        const run = await reconciliationOn(system.orm, { comparePage: 1 }).run(
+          own.tenantId,
+          'SANDBOX_CARD',
+          inTenMinutes(),
+          'REQUESTED',
+        );
+        expect(run).toMatchObject({ status: 'SUCCEEDED', mismatches: 3 });
+        const [{ beats }] = await sql.execute<{ beats: string }[]>(
+          'select count(*) as beats from test_beats where run_id = ?',
+          [run!.id],
+        );
+        // One ledger page, then the three references a page at a time (a page holds three entries, the
+        // third read again with the next when the page is full): two pages.
+        expect(Number(beats)).toBe(1 + 2);
+      });
     } finally {
-      await sql.execute('drop trigger if exists test_count_beat on reconciliation_run');
-      await sql.execute('drop function if exists test_count_beat()');
       await sql.execute('drop table if exists test_beats');
     }
   });
