@@ -61,10 +61,16 @@ export const ScheduleDateSchema = z
 export const TimestampQuerySchema = z.iso
   .datetime({ offset: true })
   // zod runs this after a failed format too: a time that is no time is told so once, not also out of range.
-  .refine((v) => Number.isNaN(new Date(v).getTime()) || isScheduleYear(new Date(v)), {
-    error: 'must be in the years 2000–2199',
-    params: { code: 'out_of_range' },
-  });
+  .refine(
+    (v) => {
+      const at = new Date(v);
+      return Number.isNaN(at.getTime()) || isScheduleYear(at);
+    },
+    {
+      error: 'must be in the years 2000–2199',
+      params: { code: 'out_of_range' },
+    },
+  );
 
 export const MetadataSchema = z
   .record(
