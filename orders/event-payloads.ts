@@ -19,10 +19,13 @@ const REFORMED = new Set<keyof EventInstruction>([
 ]);
 const AS_TOLD = EVENT_FIELDS.filter((field) => !REFORMED.has(field));
 
+/** What an order's events tell of the order itself, beside its status. */
+export type ToldOrder = Pick<PaymentOrder, 'tenantId' | 'orderRef' | 'customerRef' | 'metadata'>;
+
 /** An event of the order, ready for the outbox: its id, and its body as every endpoint receives it. */
 export function outboxEventOf(
   event: RecordedEvent,
-  order: PaymentOrder,
+  order: ToldOrder,
   orderStatus: string,
   instructionMetadata: Record<string, string> | undefined,
   /** The mandate a coming bank debit is collected under (told with instruction.upcoming). */

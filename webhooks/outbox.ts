@@ -15,20 +15,29 @@ export interface OutboxEvent {
   payload: string;
 }
 
-const INSERT_EVENT = `
-  insert into order_event (id, tenant_id, event_key, type, order_ref, instruction_ref, occurred_at, payload, created_at)
-  values (?, ?, ?, ?, ?, ?, ?, ?, ?)
-  on conflict (tenant_id, event_key) do nothing
-  returning id`;
-
-// A delivery of the event to every enabled endpoint of the tenant that takes its type, in one statement.
-const INSERT_DELIVERIES = `
-  insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
-  select gen_random_uuid(), e.tenant_id, e.id, ?, ?, 'PENDING', 0, ?, ?
-  from webhook_endpoint e
-  where e.tenant_id = ? and e.enabled and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, ?))
-    and e.id is distinct from ?
-  returning id`;
+// Every event of a call and its deliveries in one statement (one round trip, however many events):
+// each event is recorded once (by its key), and only an event recorded now gets a delivery for
+// every enabled endpoint of the tenant that takes its type.
+const RECORD_EVENTS = `
+  with told as (
+    select * from jsonb_to_recordset(?::jsonb) as s(id uuid, event_key text, type text, order_ref text,
+      instruction_ref text, occurred_at timestamptz, payload text)
+  ), recorded as (
+    insert into order_event (id, tenant_id, event_key, type, order_ref, instruction_ref, occurred_at, payload, created_at)
+    select told.id, ?, told.event_key, told.type, told.order_ref, told.instruction_ref, told.occurred_at, told.payload, ?
+    from told
+    on conflict (tenant_id, event_key) do nothing
+    returning id, type
+  ), delivered as (
+    insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
+    select gen_random_uuid(), e.tenant_id, e.id, recorded.id, recorded.type, 'PENDING', 0, ?, ?
+    from recorded join webhook_endpoint e
+      on e.tenant_id = ? and e.enabled and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, recorded.type))
+        and e.id is distinct from ?
+    returning id, event_id
+  )
+  select recorded.id as event_id, delivered.id as delivery_id
+  from recorded left join delivered on delivered.event_id = recorded.id`;
 
 /**
  * Records a tenant's events, each once (by its key), and a delivery for every enabled endpoint of
@@ -45,39 +54,31 @@ export async function recordEvents(
   /** Told of each event recorded now (not by an earlier try), e.g. to count it once it commits. */
   onRecorded?: (event: OutboxEvent) => void,
 ): Promise<string[]> {
-  const connection = em.getConnection();
+  if (events.length === 0) return [];
   // Times from here, not the database's now(): a row's created_at is a pagination key, and the
   // cursor carries milliseconds (now() has microseconds, and one value for the whole transaction).
   const recordedAt = new Date();
-  const deliveries: string[] = [];
-  for (const event of events) {
-    const inserted: { id: string }[] = await connection.execute(
-      INSERT_EVENT,
-      [
-        event.id,
-        tenantId,
-        event.eventKey,
-        event.type,
-        event.orderRef ?? null,
-        event.instructionRef ?? null,
-        event.occurredAt,
-        event.payload,
-        recordedAt,
-      ],
+  const told = events.map((e) => ({
+    id: e.id,
+    event_key: e.eventKey,
+    type: e.type,
+    order_ref: e.orderRef ?? null,
+    instruction_ref: e.instructionRef ?? null,
+    occurred_at: e.occurredAt,
+    payload: e.payload,
+  }));
+  const rows: { event_id: string; delivery_id: string | null }[] = await em
+    .getConnection()
+    .execute(
+      RECORD_EVENTS,
+      [JSON.stringify(told), tenantId, recordedAt, recordedAt, recordedAt, tenantId, exceptEndpointId ?? null],
       'all',
       em.getTransactionContext(),
     );
-    if (inserted.length === 0) continue; // recorded by an earlier try
-    onRecorded?.(event);
-    const rows: { id: string }[] = await connection.execute(
-      INSERT_DELIVERIES,
-      [event.id, event.type, recordedAt, recordedAt, tenantId, event.type, exceptEndpointId ?? null],
-      'all',
-      em.getTransactionContext(),
-    );
-    deliveries.push(...rows.map((row) => row.id));
-  }
-  return deliveries;
+  // An event not returned was recorded by an earlier try.
+  const recorded = new Set(rows.map((row) => row.event_id));
+  if (onRecorded) for (const event of events) if (recorded.has(event.id)) onRecorded(event);
+  return rows.flatMap((row) => (row.delivery_id ? [row.delivery_id] : []));
 }
 
 /** An event of the tenant's own (no order: an endpoint disabled, a mandate's news), its body as every endpoint receives it. */

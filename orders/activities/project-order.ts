@@ -1,11 +1,11 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { activityInfo } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
+import { PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
 import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
-import { outboxEventOf } from '../event-payloads.js';
+import { outboxEventOf, type ToldOrder } from '../event-payloads.js';
 import { upsertInstructions, upsertRefunds } from '../read-model.js';
 import { INSTRUCTION_STATUS_EVENTS } from '../../domain/webhook.js';
 import { instructionTransitions } from '../../observability/metrics.js';
@@ -86,18 +86,41 @@ function countTransitions(projection: OrderProjection, recorded: Set<string>): v
   }
 }
 
+// What the events' bodies echo, in one read: the order's row and the metadata of the instructions
+// they tell of (a JSON object by instructionRef).
+const TOLD_WITH = `
+  select o.tenant_id, o.order_ref, o.customer_ref, o.metadata,
+    (select coalesce(jsonb_object_agg(i.instruction_ref, i.metadata), '{}'::jsonb)
+     from payment_instruction i
+     where i.order_id = o.id and i.tenant_id = o.tenant_id
+       and i.instruction_ref in (select jsonb_array_elements_text(?::jsonb))) as instruction_metadata
+  from payment_order o
+  where o.id = ? and o.tenant_id = ?`;
+
 /** The projection's events with their bodies: the order's and each instruction's metadata echoed. */
 async function outboxEvents(em: EntityManager, projection: OrderProjection): Promise<OutboxEvent[]> {
-  const order = await em.findOneOrFail(PaymentOrder, { id: projection.orderId, tenantId: projection.tenantId });
   const refs = [...new Set(projection.events.flatMap((e) => (e.instruction ? [e.instruction.instructionRef] : [])))];
-  const instructions = refs.length
-    ? await em.find(
-        PaymentInstruction,
-        { order: order.id, tenantId: order.tenantId, instructionRef: { $in: refs } },
-        { fields: ['instructionRef', 'metadata'] },
-      )
-    : [];
-  const metadataOf = new Map(instructions.map((i) => [i.instructionRef, i.metadata]));
+  const [row]: {
+    tenant_id: string;
+    order_ref: string;
+    customer_ref: string | null;
+    metadata: Record<string, string>;
+    instruction_metadata: Record<string, Record<string, string>>;
+  }[] = await em
+    .getConnection()
+    .execute(
+      TOLD_WITH,
+      [JSON.stringify(refs), projection.orderId, projection.tenantId],
+      'all',
+      em.getTransactionContext(),
+    );
+  if (!row) throw new Error(`order ${projection.orderId} is not in the read model`);
+  const order: ToldOrder = {
+    tenantId: row.tenant_id,
+    orderRef: row.order_ref,
+    customerRef: row.customer_ref,
+    metadata: row.metadata,
+  };
   // A coming debit is told with the mandate it is collected under.
   const instrumentIds = [
     ...new Set(
@@ -119,7 +142,7 @@ async function outboxEvents(em: EntityManager, projection: OrderProjection): Pro
       event,
       order,
       projection.status,
-      event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined,
+      event.instruction ? (row.instruction_metadata[event.instruction.instructionRef] ?? {}) : undefined,
       event.type === 'instruction.upcoming' && event.instruction?.instrumentId
         ? mandateOf.get(event.instruction.instrumentId)
         : undefined,

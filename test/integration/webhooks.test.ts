@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import type { EventType } from '../../domain/webhook.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
+import { recordEvents, tenantEvent, type OutboxEvent } from '../../webhooks/outbox.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -199,6 +201,48 @@ describe('events', () => {
       { what: 'one event to the second' },
     );
     expect(some.received.map((r) => r.payload.type)).toEqual(['instruction.settled']);
+  });
+  it('are recorded with their deliveries once per key, however many one call records', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const all = await endpoint(tenant, hooks.url);
+    const settledOnly = await endpoint(tenant, hooks.url, ['instruction.settled']);
+    const excepted = await endpoint(tenant, hooks.url);
+    const at = new Date('2027-03-01T10:00:00Z');
+    // A body with what JSON escapes: stored as the exact bytes it was told in.
+    const told = (key: string, type: EventType) =>
+      tenantEvent(type, key, tenant.tenantId, at, { key, note: 'é "quoted" \\ \u2028 \u0000' });
+    const record = async (events: OutboxEvent[]) => {
+      const recorded: string[] = [];
+      const deliveries = await system.orm.em
+        .fork()
+        .transactional((em) =>
+          recordEvents(em, tenant.tenantId, events, excepted.endpointId, (e) => recorded.push(e.eventKey)),
+        );
+      const rows = await system.orm.em.fork().find(WebhookDelivery, { id: { $in: deliveries } });
+      return { recorded, deliveries: rows.map((d) => `${d.eventType}>${d.endpointId}`).sort() };
+    };
+
+    const first = await record([told('k1', 'instruction.settled'), told('k2', 'order.completed')]);
+    expect(first.recorded).toEqual(['k1', 'k2']);
+    expect(first.deliveries).toEqual(
+      [
+        `instruction.settled>${all.endpointId}`,
+        `instruction.settled>${settledOnly.endpointId}`,
+        `order.completed>${all.endpointId}`,
+      ].sort(),
+    );
+    // Told again (a retried projection: new ids, the same keys), beside one new: only the new is recorded.
+    const k3 = told('k3', 'instruction.settled');
+    const again = await record([told('k1', 'instruction.settled'), k3, told('k2', 'order.completed')]);
+    expect(again.recorded).toEqual(['k3']);
+    expect(again.deliveries).toEqual(
+      [`instruction.settled>${all.endpointId}`, `instruction.settled>${settledOnly.endpointId}`].sort(),
+    );
+    const events = await system.orm.em.fork().find(OrderEvent, { tenantId: tenant.tenantId });
+    expect(events.map((e) => e.eventKey).sort()).toEqual(['k1', 'k2', 'k3']);
+    expect(events.find((e) => e.eventKey === 'k3')).toMatchObject({ id: k3.id, payload: k3.payload, type: k3.type });
+    expect(await record([])).toEqual({ recorded: [], deliveries: [] });
   });
 });
 
