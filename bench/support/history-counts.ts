@@ -49,9 +49,20 @@ export function localActivityMarker(
   return { activityType: data.activity_type ?? 'unknown', failed: Boolean(marker.failure) };
 }
 
-/** Whether the history has nothing under way: every activity and workflow task scheduled has closed. */
+/**
+ * Whether the history has nothing under way: every activity and workflow task scheduled has closed,
+ * and the last workflow task did not fail (its retries are not written to the history until one
+ * completes, so a failing task looks closed).
+ */
 export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): boolean {
   const list = history.events ?? [];
+  const taskEnds = [
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+  ];
+  const lastTaskEnd = list.filter((e) => taskEnds.includes(e.eventType!)).at(-1);
+  if (lastTaskEnd?.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) return false;
   const count = (...types: proto.temporal.api.enums.v1.EventType[]) =>
     list.filter((e) => types.includes(e.eventType!)).length;
   // Not "the last event closes a task": a task's commands (a local activity's marker, a timer) come after it.
@@ -62,13 +73,7 @@ export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): 
         EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
         EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
         EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
-      ) &&
-    count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) ===
-      count(
-        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
-        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
-      )
+      ) && count(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) === count(...taskEnds)
   );
 }
 
