@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { dependencyOutage, type Dependency } from './dependency-outage.js';
 import { Refusal, type RefusalKind } from '../../domain/refusal.js';
@@ -48,6 +49,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         { dependency: outage, error: failure.name, code: failure.code },
         'request failed: dependency unavailable',
       );
+      // The request's own line (pino-http) names the outage, not a made-up "failed with status code 503".
+      (res.locals as OutageLocals).outage = outage;
       const { code, detail } = OUTAGE_ANSWERS[outage];
       const retryAfter = String(OUTAGE_RETRY_AFTER_SECONDS);
       if (!res.headersSent)
@@ -66,6 +69,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     sendProblem(res, apiError);
   };
+}
+
+interface OutageLocals {
+  outage?: Dependency;
+}
+
+/** The dependency whose outage a request was answered 503 for, if it was. */
+export function outageOf(res: ServerResponse): Dependency | undefined {
+  return ((res as Partial<Response>).locals as OutageLocals | undefined)?.outage;
 }
 
 /** What an error answers as: its status and problem, as the API sends them (the batch routes put it in each result). */

@@ -6,6 +6,7 @@ import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { openDatabase } from '../../db/orm.js';
 import { createLogger } from '../../logger.js';
 import { connectApiToTemporal } from '../../temporal/connection.js';
+import { capturingLogger } from '../support/capturing-logger.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -47,7 +48,8 @@ describe('while a dependency is down', () => {
       acquireTimeoutMs: 2_000,
       onWarning: () => undefined,
     });
-    const api = await system.startApi({ orm, logger: createLogger('outage-api', 'silent') });
+    const { logger, lines } = capturingLogger('outage-api', 'info');
+    const api = await system.startApi({ orm, logger });
     try {
       const client = new PaymentSchedulerClient({
         baseUrl: api.url,
@@ -66,6 +68,18 @@ describe('while a dependency is down', () => {
         'database_unavailable',
       );
       expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
+      // The request's own line (pino-http, once the response has finished) is a warning naming the
+      // outage: not an error with a made-up "failed with status code 503" and its stack.
+      type Line = { level: number; msg: string; failure?: string; err?: unknown };
+      const ofOutage = await eventually(
+        () => lines.map((line) => JSON.parse(line) as Line).filter((line) => line.msg.endsWith('→ 503')),
+        (found) => found.length >= 2,
+        { what: 'the outage requests’ own lines' },
+      );
+      for (const line of ofOutage) {
+        expect(line).toMatchObject({ level: 40, failure: 'dependency unavailable: database' });
+        expect(line.err).toBeUndefined();
+      }
 
       proxy.restore();
       const back = await eventually(
