@@ -49,15 +49,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
         { dependency: outage, error: failure.name, code: failure.code },
         'request failed: dependency unavailable',
       );
-      // The request's own line (pino-http) names the outage, not a made-up "failed with status code 503".
-      (res.locals as OutageLocals).outage = outage;
       const { code, detail } = OUTAGE_ANSWERS[outage];
       const retryAfter = String(OUTAGE_RETRY_AFTER_SECONDS);
-      if (!res.headersSent)
-        sendProblem(
-          res,
-          new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }),
-        );
+      if (res.headersSent) return;
+      // The request's own line (pino-http) names the outage, not a made-up "failed with status code 503".
+      (res.locals as OutageLocals).outage = outage;
+      sendProblem(
+        res,
+        new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }),
+      );
       return;
     }
     const apiError = toApiError(err);

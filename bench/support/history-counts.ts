@@ -51,8 +51,8 @@ export function localActivityMarker(
 
 /**
  * Whether the history has nothing under way: every activity and workflow task scheduled has closed,
- * and the last workflow task did not fail (its retries are not written to the history until one
- * completes, so a failing task looks closed).
+ * and the last workflow task completed (a failed or timed-out task's retries are not written to the
+ * history until one completes, so a failing task looks closed).
  */
 export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): boolean {
   const list = history.events ?? [];
@@ -62,7 +62,8 @@ export function historyAtRest(history: proto.temporal.api.history.v1.IHistory): 
     EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
   ];
   const lastTaskEnd = list.filter((e) => taskEnds.includes(e.eventType!)).at(-1);
-  if (lastTaskEnd?.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) return false;
+  if (lastTaskEnd?.eventType !== undefined && lastTaskEnd.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    return false;
   const count = (...types: proto.temporal.api.enums.v1.EventType[]) =>
     list.filter((e) => types.includes(e.eventType!)).length;
   // Not "the last event closes a task": a task's commands (a local activity's marker, a timer) come after it.

@@ -121,6 +121,8 @@ async function outboxEvents(em: EntityManager, projection: OrderProjection): Pro
     customerRef: row.customer_ref,
     metadata: row.metadata,
   };
+  // A Map, not the object: a reference may be named like one of Object's own properties.
+  const metadataOf = new Map(Object.entries(row.instruction_metadata));
   // A coming debit is told with the mandate it is collected under.
   const instrumentIds = [
     ...new Set(
@@ -142,7 +144,7 @@ async function outboxEvents(em: EntityManager, projection: OrderProjection): Pro
       event,
       order,
       projection.status,
-      event.instruction ? (row.instruction_metadata[event.instruction.instructionRef] ?? {}) : undefined,
+      event.instruction ? (metadataOf.get(event.instruction.instructionRef) ?? {}) : undefined,
       event.type === 'instruction.upcoming' && event.instruction?.instrumentId
         ? mandateOf.get(event.instruction.instrumentId)
         : undefined,

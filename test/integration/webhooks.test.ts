@@ -243,6 +243,11 @@ describe('events', () => {
     expect(events.map((e) => e.eventKey).sort()).toEqual(['k1', 'k2', 'k3']);
     expect(events.find((e) => e.eventKey === 'k3')).toMatchObject({ id: k3.id, payload: k3.payload, type: k3.type });
     expect(await record([])).toEqual({ recorded: [], deliveries: [] });
+    // A key with half a UTF-16 pair in it (from a provider's reference) is recorded, as U+FFFD.
+    expect((await record([told('lone-\ud800', 'order.completed')])).recorded).toEqual(['lone-\ud800']);
+    expect(await system.orm.em.fork().count(OrderEvent, { tenantId: tenant.tenantId, eventKey: 'lone-\ufffd' })).toBe(
+      1,
+    );
   });
 });
 

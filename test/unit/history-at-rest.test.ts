@@ -12,7 +12,7 @@ const task = [
   EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
 ];
 
-it('takes a history for at rest only when every task and activity has closed, and no workflow task is failing', () => {
+it('takes a history for at rest only when every task and activity has closed, and the last workflow task completed', () => {
   const started = history(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, ...task);
   expect(historyAtRest(started)).toBe(true);
   expect(historyAtRest(history(...task, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED))).toBe(false);
@@ -20,5 +20,8 @@ it('takes a history for at rest only when every task and activity has closed, an
   // A failed task is retried, and its retries are not in the history until one completes.
   const failing = history(...task, ...task.slice(0, 2), EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);
   expect(historyAtRest(failing)).toBe(false);
+  expect(historyAtRest(history(...task, ...task.slice(0, 2), EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT))).toBe(
+    false,
+  );
   expect(historyAtRest(history(...failing.events!.map((e) => e.eventType!), ...task))).toBe(true);
 });
