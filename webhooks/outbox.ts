@@ -60,10 +60,13 @@ export async function recordEvents(
   const recordedAt = new Date();
   const told = events.map((e) => ({
     id: e.id,
-    event_key: wellFormed(e.eventKey),
+    // A lone surrogate (half of a UTF-16 pair, from a provider's reference in a key) as U+FFFD, as the
+    // driver's UTF-8 encoding stored it when each value was a parameter of its own: jsonb refuses one,
+    // and a key must never stop a projection. (A body is JSON text, its surrogates escaped.)
+    event_key: e.eventKey.toWellFormed(),
     type: e.type,
-    order_ref: wellFormed(e.orderRef ?? null),
-    instruction_ref: wellFormed(e.instructionRef ?? null),
+    order_ref: e.orderRef?.toWellFormed() ?? null,
+    instruction_ref: e.instructionRef?.toWellFormed() ?? null,
     occurred_at: e.occurredAt,
     payload: e.payload,
   }));
@@ -79,15 +82,6 @@ export async function recordEvents(
   const recorded = new Set(rows.map((row) => row.event_id));
   if (onRecorded) for (const event of events) if (recorded.has(event.id)) onRecorded(event);
   return rows.flatMap((row) => (row.delivery_id ? [row.delivery_id] : []));
-}
-
-/**
- * A lone surrogate (half of a UTF-16 pair, from a provider's reference in a key) as U+FFFD, which
- * is what the driver's UTF-8 encoding stored when each value was a parameter of its own: jsonb
- * refuses one, and a key must never stop a projection. (A body is JSON text, its surrogates escaped.)
- */
-function wellFormed<T extends string | null>(text: T): T {
-  return (text === null ? null : text.replace(/\p{Surrogate}/gu, '\uFFFD')) as T;
 }
 
 /** An event of the tenant's own (no order: an endpoint disabled, a mandate's news), its body as every endpoint receives it. */

@@ -53,7 +53,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       const retryAfter = String(OUTAGE_RETRY_AFTER_SECONDS);
       if (res.headersSent) return;
       // The request's own line (pino-http) names the outage, not a made-up "failed with status code 503".
-      (res.locals as OutageLocals).outage = outage;
+      res.locals.outage = outage;
       sendProblem(
         res,
         new ApiError(503, code, `${detail}; retry after ${retryAfter} s`, undefined, { 'retry-after': retryAfter }),
@@ -71,13 +71,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-interface OutageLocals {
-  outage?: Dependency;
-}
-
 /** The dependency whose outage a request was answered 503 for, if it was. */
 export function outageOf(res: ServerResponse): Dependency | undefined {
-  return ((res as Partial<Response>).locals as OutageLocals | undefined)?.outage;
+  return (res as Partial<Response>).locals?.outage as Dependency | undefined;
 }
 
 /** What an error answers as: its status and problem, as the API sends them (the batch routes put it in each result). */

@@ -89,24 +89,18 @@ function countTransitions(projection: OrderProjection, recorded: Set<string>): v
 // What the events' bodies echo, in one read: the order's row and the metadata of the instructions
 // they tell of (a JSON object by instructionRef).
 const TOLD_WITH = `
-  select o.tenant_id, o.order_ref, o.customer_ref, o.metadata,
+  select o.tenant_id as "tenantId", o.order_ref as "orderRef", o.customer_ref as "customerRef", o.metadata,
     (select coalesce(jsonb_object_agg(i.instruction_ref, i.metadata), '{}'::jsonb)
      from payment_instruction i
      where i.order_id = o.id and i.tenant_id = o.tenant_id
-       and i.instruction_ref in (select jsonb_array_elements_text(?::jsonb))) as instruction_metadata
+       and i.instruction_ref in (select jsonb_array_elements_text(?::jsonb))) as "instructionMetadata"
   from payment_order o
   where o.id = ? and o.tenant_id = ?`;
 
 /** The projection's events with their bodies: the order's and each instruction's metadata echoed. */
 async function outboxEvents(em: EntityManager, projection: OrderProjection): Promise<OutboxEvent[]> {
   const refs = [...new Set(projection.events.flatMap((e) => (e.instruction ? [e.instruction.instructionRef] : [])))];
-  const [row]: {
-    tenant_id: string;
-    order_ref: string;
-    customer_ref: string | null;
-    metadata: Record<string, string>;
-    instruction_metadata: Record<string, Record<string, string>>;
-  }[] = await em
+  const [row]: (ToldOrder & { instructionMetadata: Record<string, Record<string, string>> })[] = await em
     .getConnection()
     .execute(
       TOLD_WITH,
@@ -115,14 +109,9 @@ async function outboxEvents(em: EntityManager, projection: OrderProjection): Pro
       em.getTransactionContext(),
     );
   if (!row) throw new Error(`order ${projection.orderId} is not in the read model`);
-  const order: ToldOrder = {
-    tenantId: row.tenant_id,
-    orderRef: row.order_ref,
-    customerRef: row.customer_ref,
-    metadata: row.metadata,
-  };
+  const { instructionMetadata, ...order } = row;
   // A Map, not the object: a reference may be named like one of Object's own properties.
-  const metadataOf = new Map(Object.entries(row.instruction_metadata));
+  const metadataOf = new Map(Object.entries(instructionMetadata));
   // A coming debit is told with the mandate it is collected under.
   const instrumentIds = [
     ...new Set(

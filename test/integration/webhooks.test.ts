@@ -202,6 +202,7 @@ describe('events', () => {
     );
     expect(some.received.map((r) => r.payload.type)).toEqual(['instruction.settled']);
   });
+
   it('are recorded with their deliveries once per key, however many one call records', async () => {
     const tenant = await system.newTenant();
     const hooks = await receiver();
