@@ -129,7 +129,8 @@ export class Reconciliation {
 
   /**
    * Every installed app with a ledger, for the last whole day (UTC) once it has settled: at most
-   * one run per app and day, whichever worker gets there first.
+   * one run per app and day, whichever worker gets there first. Says how many runs this worker
+   * started, however they ended (one given up by another worker meanwhile included).
    */
   async runScheduled(now = new Date(), signal?: AbortSignal): Promise<number> {
     const dayEnd = new Date(Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS);

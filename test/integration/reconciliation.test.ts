@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import got from 'got';
+import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
@@ -349,8 +350,7 @@ describe('reconciliation', () => {
     const phantom = await phantomPayment(own);
     expect(phantom).toBeTruthy();
     // Given up right after the run's one beat (its only page): past every beat, before it ends. What
-    // this shows is finish()'s reading of the run's row; the lock it reads it under is against a
-    // worker freeing it at that very moment, which no test here times.
+    // this shows is finish()'s reading of the run's row; the lock it reads it under is the next test's.
     const giveUp = `update reconciliation_run set status = 'FAILED', failure = $failure$${STOPPED_RUN_FAILURE}$failure$,
       schedule_key = null, finished_at = now() where id = new.id`;
     await afterEveryBeat(own.tenantId, giveUp, async () => {
@@ -359,6 +359,81 @@ describe('reconciliation', () => {
       expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
       expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
     });
+  });
+
+  it('writes nothing of a run another worker frees while it ends: the two wait on the run’s row, and the freeing stands', async () => {
+    const own = await system.newTenant();
+    await phantomPayment(own);
+    const url = inject('databaseUrl');
+    const [gate, freer, observer] = [new pg.Client(url), new pg.Client(url), new pg.Client(url)];
+    await Promise.all([gate.connect(), freer.connect(), observer.connect()]);
+    const sql = system.orm.em.getConnection();
+    try {
+      // The run's last beat (its ledger page, then its one page of references: the second) waits on
+      // the gate while it holds the run's row, so that the freer can be made to wait behind it.
+      await gate.query('select pg_advisory_lock(4719)');
+      await sql.execute('drop sequence if exists test_beats_seen');
+      await sql.execute('create sequence test_beats_seen');
+      await afterEveryBeat(
+        own.tenantId,
+        `if nextval('test_beats_seen') = 2 then perform pg_advisory_xact_lock(4719); end if`,
+        async () => {
+          const ending = reconciliationOn(system.orm).run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
+          const blockedBy = async (pid: number) =>
+            (
+              await observer.query<{ pid: number }>(
+                'select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+                [pid],
+              )
+            ).rows.length;
+          await eventually(
+            () => blockedBy(gate.processID!),
+            (n) => n === 1,
+            { what: 'the last beat at the gate' },
+          );
+          const [{ id: runId }] = (
+            await observer.query<{ id: string }>(
+              `select id from reconciliation_run where tenant_id = $1 and status = 'RUNNING'`,
+              [own.tenantId],
+            )
+          ).rows;
+          // Another worker's dayIsFree, from its own connection: it frees the run it takes for dead.
+          await freer.query('begin');
+          const freeing = freer.query(
+            `update reconciliation_run set status = 'FAILED', failure = $2, schedule_key = null, finished_at = now()
+              where id = $1 and status = 'RUNNING'`,
+            [runId, STOPPED_RUN_FAILURE],
+          );
+          await eventually(
+            () => observer.query('select pg_blocking_pids($1) as p', [freer.processID]),
+            (r) => r.rows[0].p.length > 0,
+            { what: 'the freeing waiting behind the beat' },
+          );
+          await gate.query('select pg_advisory_unlock(4719)');
+          // The beat has ended; the run goes on to its end while the freeing, not yet committed, holds its row.
+          expect((await freeing).rowCount).toBe(1);
+          await eventually(
+            () => blockedBy(freer.processID!),
+            (n) => n === 1,
+            {
+              what: 'the run’s end waiting on the freeing',
+            },
+          );
+          await freer.query('commit');
+          const run = await ending;
+          expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
+          expect(await system.orm.em.fork().count(ReconciliationItem, { runId })).toBe(0);
+          expect(await system.orm.em.fork().findOneOrFail(ReconciliationRun, runId)).toMatchObject({
+            status: 'FAILED',
+            scheduleKey: null,
+          });
+        },
+      );
+    } finally {
+      await sql.execute('drop sequence if exists test_beats_seen');
+      await freer.query('rollback').catch(() => undefined);
+      await Promise.all([gate.end(), freer.end(), observer.end()]);
+    }
   });
 
   it('beats at every page it compares, as at every ledger page it stages', async () => {
