@@ -5,6 +5,10 @@
 // should not grow with the ledger. The ledger is made up page by page by a connector standing in for
 // the provider (the sandbox keeps a few hundred payments at most); none of its payments is ours, and
 // those of the period are declined, so the run finds nothing and pages through every one of them.
+// Then the same ledger with the period's payments settled: every one a difference (`extra`), the run
+// at its cap (the first 1,000 recorded and told, the rest counted), its end timed apart: the items,
+// the events and their deliveries to one webhook endpoint in one transaction, then the deliveries'
+// workflows started (no worker runs them here: use a dev server of its own, or reset the server).
 // Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
 //   npm run bench -- reconciliation-ledger --payments 300000
 import { parseArgs } from 'node:util';
@@ -36,15 +40,18 @@ const liveHeap = () => {
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: false });
-const { tenant } = await stack.newTenant('bench');
+const { tenant, client } = await stack.newTenant('bench');
 const sandbox = createAppRegistry(got, {
   sandboxUrl: stack.sandboxUrl,
   callbackBaseUrl: stack.api.url,
   outboundUrls: { allowLoopbackHttp: true },
 }).get('SANDBOX_CARD')!;
 
-/** A ledger of `size` payments spread over the period asked for: the last tenth in the period itself, declined. */
-function madeUpLedger(size: number, run: string): AppConnector {
+/**
+ * A ledger of `size` payments spread over the period asked for: the last tenth in the period itself,
+ * declined (nothing to say of them), or settled (each a difference).
+ */
+function madeUpLedger(size: number, run: string, periodStatus: 'DECLINED' | 'SETTLED' = 'DECLINED'): AppConnector {
   return {
     ...sandbox,
     ledger: ({ from, to }, cursor) => {
@@ -57,7 +64,7 @@ function madeUpLedger(size: number, run: string): AppConnector {
           direction: 'DEBIT',
           amountMinor: String(1000 + (i % 5000)),
           currency: 'EUR',
-          status: inPeriod ? 'DECLINED' : 'SETTLED',
+          status: inPeriod ? periodStatus : 'SETTLED',
           createdAt: new Date(
             inPeriod ? to.getTime() - 1000 - (i % 1000) : from.getTime() + (i % 86_400) * 1000,
           ).toISOString(),
@@ -68,13 +75,39 @@ function madeUpLedger(size: number, run: string): AppConnector {
   };
 }
 
-async function measuredRun(size: number): Promise<{ peakMb: number; seconds: number; compared: number }> {
+interface Measured {
+  peakMb: number;
+  seconds: number;
+  compared: number;
+  mismatches: number;
+  recorded: number;
+  /** From the run's end stamped to its return: its closing transaction and its deliveries' starts. */
+  endSeconds: number;
+  /** The run's own account of its end (its log line): how long each part took, and the deliveries it started. */
+  ended: RunEnded;
+}
+
+interface RunEnded {
+  deliveries: { written: number; started: number };
+  endMs: { closing: number; deletingEntries: number; startingDeliveries: number };
+}
+
+let ended: RunEnded | undefined;
+/** The run's log, read for its line at the end. */
+function readEnd(line: string): void {
+  const entry = JSON.parse(line) as RunEnded & { msg: string };
+  if (entry.msg === 'reconciliation run ended') ended = entry;
+}
+
+async function measuredRun(size: number, periodStatus: 'DECLINED' | 'SETTLED' = 'DECLINED'): Promise<Measured> {
   const reconciliation = new Reconciliation({
     orm: stack.orm,
-    apps: new Map([['SANDBOX_CARD', madeUpLedger(size, String(size))]]),
+    apps: new Map([['SANDBOX_CARD', madeUpLedger(size, `${size}${periodStatus}`, periodStatus)]]),
     secretBox: SecretBox.fromMasterKeys(stack.masterKeys),
-    logger: pino({ level: 'silent' }),
+    temporal: stack.temporal,
+    logger: pino({ level: 'info' }, { write: readEnd }),
   });
+  ended = undefined;
   const before = liveHeap();
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, liveHeap())), 100);
@@ -86,9 +119,18 @@ async function measuredRun(size: number): Promise<{ peakMb: number; seconds: num
     { from: new Date(day), to: new Date(day + 86_400_000) },
     'REQUESTED',
   );
+  const returned = Date.now();
   clearInterval(sampler);
   if (run?.status !== 'SUCCEEDED') throw new Error(`the run ended ${run?.status}: ${run?.failure}`);
-  return { peakMb: (peak - before) / 1e6, seconds: (performance.now() - started) / 1000, compared: run.compared };
+  return {
+    peakMb: (peak - before) / 1e6,
+    seconds: (performance.now() - started) / 1000,
+    compared: run.compared,
+    mismatches: run.mismatches,
+    recorded: run.recorded,
+    endSeconds: (returned - run.finishedAt!.getTime()) / 1000,
+    ended: ended!,
+  };
 }
 
 /** The baseline: the same ledger held in memory, as a run held it before its payments waited in the database. */
@@ -112,6 +154,11 @@ await measuredRun(few);
 const small = await measuredRun(few);
 const large = await measuredRun(many);
 const held = await heldLedger(many);
+// At the cap: one endpoint takes every event, so that each difference told is a delivery to start.
+const endpoint = await client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } });
+if (endpoint.status !== 201) throw new Error(`endpoint: ${endpoint.status} ${JSON.stringify(endpoint.body)}`);
+const declined = await measuredRun(many);
+const capped = await measuredRun(many, 'SETTLED');
 console.log(
   `reconciliation over a provider's ledger (made up, none of it ours), peak live heap above the run's start:`,
 );
@@ -122,4 +169,16 @@ console.log(line(`run over ${many.toLocaleString('en')} payments`, large));
 console.log(
   `  baseline: the ${many.toLocaleString('en')} payments only held in memory, as a run held them before: +${held.toFixed(1)} MB (the run's peak is ${((100 * large.peakMb) / held).toFixed(1)}% of it)`,
 );
+console.log(
+  `at its cap, the same ${many.toLocaleString('en')} payments with the period's settled (each a difference):`,
+);
+const ending = (name: string, r: Measured) => {
+  const ms = r.ended.endMs;
+  return [
+    `${line(name, r)}   differences ${r.mismatches} (recorded ${r.recorded})`,
+    `    its end ${r.endSeconds.toFixed(2)} s: closing transaction ${ms.closing} ms, deleting its entries ${ms.deletingEntries} ms, starting deliveries ${ms.startingDeliveries} ms (${r.ended.deliveries.started} of ${r.ended.deliveries.written} to the one endpoint started, the rest the dispatcher's)`,
+  ].join('\n');
+};
+console.log(ending('period declined', declined));
+console.log(ending('period settled', capped));
 await stack.stop();

@@ -223,6 +223,7 @@ export class Reconciliation {
         createdAt: now,
       }),
     );
+    const closing = performance.now();
     const deliveries = await this.deps.orm.em.fork().transactional(async (em) => {
       // Locked against dayIsFree: a run given up for dead while it was still going (its entries then
       // left to housekeeping) must not write what it compared, which may have lost half its entries.
@@ -262,6 +263,7 @@ export class Reconciliation {
       );
       return run;
     }
+    const deleting = performance.now();
     // Out of the run's closing transaction: an 8-day ledger is many batches. What a failure leaves, housekeeping takes.
     await deleteEntries(this.deps.orm, run.id).catch((err: unknown) =>
       this.deps.logger.warn(
@@ -269,9 +271,31 @@ export class Reconciliation {
         'could not delete a reconciliation run’s entries yet',
       ),
     );
+    const starting = performance.now();
     for (const [kind, n] of Object.entries(found)) reconciliationMismatches.inc({ app: run.appId, kind }, n ?? 0);
-    if (this.deps.temporal && deliveries.length > 0)
-      await startDeliveries(this.deps.temporal, this.deps.orm, deliveries);
+    const starts =
+      this.deps.temporal && deliveries.length > 0
+        ? await startDeliveries(this.deps.temporal, this.deps.orm, deliveries)
+        : { started: [], failed: [] };
+    // How long its end took, by part: at its cap, its items and their events are a thousand of each.
+    this.deps.logger.info(
+      {
+        tenantId: run.tenantId,
+        appId: run.appId,
+        runId: run.id,
+        status: run.status,
+        mismatches: run.mismatches,
+        recorded: run.recorded,
+        // Those not started in time are the dispatcher's.
+        deliveries: { written: deliveries.length, started: starts.started.length },
+        endMs: {
+          closing: Math.round(deleting - closing),
+          deletingEntries: Math.round(starting - deleting),
+          startingDeliveries: Math.round(performance.now() - starting),
+        },
+      },
+      'reconciliation run ended',
+    );
     return run;
   }
 }

@@ -43,6 +43,7 @@ const reconciliationOn = (
   {
     sandboxUrl = system.sandbox.url,
     ledger,
+    logger = pino({ level: 'silent' }),
     ...options
   }: {
     sandboxUrl?: string;
@@ -50,6 +51,7 @@ const reconciliationOn = (
     comparePage?: number;
     maxRecordedMismatches?: number;
     ledger?: (own: Ledger) => Ledger;
+    logger?: pino.Logger;
   } = {},
 ) => {
   const apps = createAppRegistry(got, {
@@ -69,7 +71,7 @@ const reconciliationOn = (
     orm,
     apps,
     secretBox: SecretBox.fromMasterKeys(system.masterKeys),
-    logger: pino({ level: 'silent' }),
+    logger,
   });
 };
 
@@ -246,8 +248,10 @@ describe('reconciliation', () => {
     const own = await system.newTenant();
     const phantoms = [await phantomPayment(own), await phantomPayment(own), await phantomPayment(own)];
     const before = await mismatchCount('extra');
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     // One reference a page, in order of reference: the first two found are the two lowest.
-    const run = await reconciliationOn(system.orm, { comparePage: 1, maxRecordedMismatches: 2 }).run(
+    const run = await reconciliationOn(system.orm, { comparePage: 1, maxRecordedMismatches: 2, logger }).run(
       own.tenantId,
       'SANDBOX_CARD',
       inTenMinutes(),
@@ -259,6 +263,17 @@ describe('reconciliation', () => {
     expect(await mismatchCount('extra')).toBe(before + 3);
     const shown = await own.client.request('GET', `/v1/reconciliation/runs/${run!.id}`);
     expect(shown.body).toMatchObject({ mismatches: 3, recorded: 2 });
+    // Its end told, part by part, for an operator to see what a run at its cap costs.
+    expect(lines.filter((l) => l.msg === 'reconciliation run ended')).toEqual([
+      expect.objectContaining({
+        tenantId: own.tenantId,
+        runId: run!.id,
+        mismatches: 3,
+        recorded: 2,
+        deliveries: { written: 0, started: 0 },
+        endMs: { closing: expect.any(Number), deletingEntries: expect.any(Number), startingDeliveries: 0 },
+      }),
+    ]);
   });
 
   it('reads a run’s entries back a page of references at a time, each with both its sides, and leaves them to housekeeping once the run ended or stopped beating', async () => {
@@ -367,6 +382,9 @@ describe('reconciliation', () => {
     const url = inject('databaseUrl');
     const [gate, freer, observer] = [new pg.Client(url), new pg.Client(url), new pg.Client(url)];
     await Promise.all([gate.connect(), freer.connect(), observer.connect()]);
+    const pidOf = async (client: pg.Client) =>
+      (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+    const [gatePid, freerPid] = [await pidOf(gate), await pidOf(freer)];
     const sql = system.orm.em.getConnection();
     try {
       // The run's last beat (its ledger page, then its one page of references: the second) waits on
@@ -387,7 +405,7 @@ describe('reconciliation', () => {
               )
             ).rows.length;
           await eventually(
-            () => blockedBy(gate.processID!),
+            () => blockedBy(gatePid),
             (n) => n === 1,
             { what: 'the last beat at the gate' },
           );
@@ -405,7 +423,7 @@ describe('reconciliation', () => {
             [runId, STOPPED_RUN_FAILURE],
           );
           await eventually(
-            () => observer.query('select pg_blocking_pids($1) as p', [freer.processID]),
+            () => observer.query('select pg_blocking_pids($1) as p', [freerPid]),
             (r) => r.rows[0].p.length > 0,
             { what: 'the freeing waiting behind the beat' },
           );
@@ -413,7 +431,7 @@ describe('reconciliation', () => {
           // The beat has ended; the run goes on to its end while the freeing, not yet committed, holds its row.
           expect((await freeing).rowCount).toBe(1);
           await eventually(
-            () => blockedBy(freer.processID!),
+            () => blockedBy(freerPid),
             (n) => n === 1,
             {
               what: 'the run’s end waiting on the freeing',
