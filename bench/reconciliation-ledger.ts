@@ -8,7 +8,8 @@
 // Then the same ledger with the period's payments settled: every one a difference (`extra`), the run
 // at its cap (the first 1,000 recorded and told, the rest counted), its end timed apart: the items,
 // the events and their deliveries to one webhook endpoint in one transaction, then the deliveries'
-// workflows started (no worker runs them here: use a dev server of its own, or reset the server).
+// workflows started (no worker runs them here: use a dev server of its own, or reset the server);
+// the endpoint is deleted with its deliveries at the end.
 // Uses DATABASE_URL (or an embedded PGlite) and TEMPORAL_ADDRESS (or a dev server of its own).
 //   npm run bench -- reconciliation-ledger --payments 300000
 import { parseArgs } from 'node:util';
@@ -159,6 +160,10 @@ const endpoint = await client.request('POST', '/v1/webhooks/endpoints', { body: 
 if (endpoint.status !== 201) throw new Error(`endpoint: ${endpoint.status} ${JSON.stringify(endpoint.body)}`);
 const declined = await measuredRun(many);
 const capped = await measuredRun(many, 'SETTLED');
+// With its deliveries: no later worker on this database is to send them (to a port where no one listens).
+const { endpointId } = endpoint.body as { endpointId: string };
+const deleted = await client.request('DELETE', `/v1/webhooks/endpoints/${endpointId}`);
+if (deleted.status !== 204) throw new Error(`endpoint not deleted: ${deleted.status}`);
 console.log(
   `reconciliation over a provider's ledger (made up, none of it ours), peak live heap above the run's start:`,
 );
