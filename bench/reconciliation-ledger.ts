@@ -158,12 +158,18 @@ const held = await heldLedger(many);
 // At the cap: one endpoint takes every event, so that each difference told is a delivery to start.
 const endpoint = await client.request('POST', '/v1/webhooks/endpoints', { body: { url: 'http://127.0.0.1:9/hooks' } });
 if (endpoint.status !== 201) throw new Error(`endpoint: ${endpoint.status} ${JSON.stringify(endpoint.body)}`);
-const declined = await measuredRun(many);
-const capped = await measuredRun(many, 'SETTLED');
-// With its deliveries: no later worker on this database is to send them (to a port where no one listens).
-const { endpointId } = endpoint.body as { endpointId: string };
-const deleted = await client.request('DELETE', `/v1/webhooks/endpoints/${endpointId}`);
-if (deleted.status !== 204) throw new Error(`endpoint not deleted: ${deleted.status}`);
+let declined: Measured;
+let capped: Measured;
+try {
+  declined = await measuredRun(many);
+  capped = await measuredRun(many, 'SETTLED');
+} finally {
+  // With its deliveries: no later worker on this database is to send them (to a port where no one listens).
+  const { endpointId } = endpoint.body as { endpointId: string };
+  const deleted = await client.request('DELETE', `/v1/webhooks/endpoints/${endpointId}`);
+  if (deleted.status !== 204)
+    console.error(`the benchmark's endpoint ${endpointId} was not deleted: ${deleted.status}`);
+}
 console.log(
   `reconciliation over a provider's ledger (made up, none of it ours), peak live heap above the run's start:`,
 );

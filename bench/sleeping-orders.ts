@@ -15,7 +15,7 @@ import { OrderEvent, Tenant } from '../db/entities/index.js';
 import { startLocalStack } from '../scripts/local-stack.js';
 import { startOrderWorkflow, workflowInputOf } from '../orders/start-order.js';
 import { buildForProduction } from '../scripts/build/production-build.js';
-import { describeStoreGrowth, readTemporalStore } from './support/temporal-store.js';
+import { describeStoreGrowth, readTemporalStore, temporalStoreAfter } from './support/temporal-store.js';
 import { mb, spawnWorker } from './support/worker-process.js';
 
 const { values } = parseArgs({
@@ -30,6 +30,8 @@ const { values } = parseArgs({
 const orders = Number(values.orders);
 const concurrency = Number(values.concurrency);
 const perOrder = Number(values['per-order']);
+if (!Number.isInteger(perOrder) || perOrder < 1)
+  throw new Error('--per-order takes a whole number of instructions, 1 or more');
 
 const config = loadConfig();
 const stack = await startLocalStack(config, { rateLimitPerMinute: 1_000_000 }, { worker: false });
@@ -101,7 +103,7 @@ const startSeconds = (performance.now() - started) / 1000;
 while ((await caughtUp()) < orders) await new Promise((resolve) => setTimeout(resolve, 500));
 const settledSeconds = (performance.now() - started) / 1000;
 await new Promise((resolve) => setTimeout(resolve, 5000));
-const storeAfter = storeBefore && (await readTemporalStore(config));
+const storeAfter = storeBefore && (await temporalStoreAfter(config, storeBefore, orders));
 
 console.log(
   `sleeping orders: ${orders} orders of ${perOrder} instructions asleep until 2031; database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}; Temporal ${config.temporalAddress ? `server at ${config.temporalAddress}` : 'dev server'}`,
