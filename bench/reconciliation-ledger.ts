@@ -93,14 +93,13 @@ interface RunEnded {
   endMs: { closing: number; deletingEntries: number; startingDeliveries: number };
 }
 
-let ended: RunEnded | undefined;
-/** The run's log, read for its line at the end. */
-function readEnd(line: string): void {
-  const entry = JSON.parse(line) as RunEnded & { msg: string };
-  if (entry.msg === 'reconciliation run ended') ended = entry;
-}
-
 async function measuredRun(size: number, periodStatus: 'DECLINED' | 'SETTLED' = 'DECLINED'): Promise<Measured> {
+  let ended: RunEnded | undefined;
+  // The run's log, read for its line at the end.
+  const readEnd = (line: string) => {
+    const entry = JSON.parse(line) as RunEnded & { msg: string };
+    if (entry.msg === 'reconciliation run ended') ended = entry;
+  };
   const reconciliation = new Reconciliation({
     orm: stack.orm,
     apps: new Map([['SANDBOX_CARD', madeUpLedger(size, `${size}${periodStatus}`, periodStatus)]]),
@@ -108,7 +107,6 @@ async function measuredRun(size: number, periodStatus: 'DECLINED' | 'SETTLED' = 
     temporal: stack.temporal,
     logger: pino({ level: 'info' }, { write: readEnd }),
   });
-  ended = undefined;
   const before = liveHeap();
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, liveHeap())), 100);

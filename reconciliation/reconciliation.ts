@@ -256,20 +256,15 @@ export class Reconciliation {
         ),
       );
     });
+    const log = this.deps.logger.child({ tenantId: run.tenantId, appId: run.appId, runId: run.id });
     if (deliveries === undefined) {
-      this.deps.logger.warn(
-        { tenantId: run.tenantId, appId: run.appId, runId: run.id, status: run.status },
-        'a reconciliation run was given up while it ran',
-      );
+      log.warn({ status: run.status }, 'a reconciliation run was given up while it ran');
       return run;
     }
     const deleting = performance.now();
     // Out of the run's closing transaction: an 8-day ledger is many batches. What a failure leaves, housekeeping takes.
     await deleteEntries(this.deps.orm, run.id).catch((err: unknown) =>
-      this.deps.logger.warn(
-        { err, tenantId: run.tenantId, appId: run.appId, runId: run.id },
-        'could not delete a reconciliation run’s entries yet',
-      ),
+      log.warn({ err }, 'could not delete a reconciliation run’s entries yet'),
     );
     const starting = performance.now();
     for (const [kind, n] of Object.entries(found)) reconciliationMismatches.inc({ app: run.appId, kind }, n ?? 0);
@@ -278,11 +273,8 @@ export class Reconciliation {
         ? await startDeliveries(this.deps.temporal, this.deps.orm, deliveries)
         : { started: [], failed: [] };
     // How long its end took, by part: at its cap, its items and their events are a thousand of each.
-    this.deps.logger.info(
+    log.info(
       {
-        tenantId: run.tenantId,
-        appId: run.appId,
-        runId: run.id,
         status: run.status,
         mismatches: run.mismatches,
         recorded: run.recorded,
