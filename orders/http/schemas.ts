@@ -68,13 +68,16 @@ export const InstructionInputSchema = z
         params: { code: 'one_instrument' },
       });
     }
-    try {
-      parseAmount(instruction.amount, instruction.currency);
-    } catch (err) {
-      if (!(err instanceof DomainValidationError)) throw err;
-      // Shape and currency errors are reported by their own fields; precision and range are news here.
-      if (['invalid_amount_precision', 'invalid_amount', 'amount_too_large'].includes(err.code)) {
-        ctx.addIssue({ code: 'custom', path: ['amount'], message: err.message, params: { code: err.code } });
+    // An amount of the wrong shape, or in no currency, is told once by its own field's schema; what
+    // is news here is the amount in its currency (too many decimals, zero, too large).
+    if (AmountSchema.safeParse(instruction.amount).success) {
+      try {
+        parseAmount(instruction.amount, instruction.currency);
+      } catch (err) {
+        if (!(err instanceof DomainValidationError)) throw err;
+        if (err.code !== 'invalid_currency') {
+          ctx.addIssue({ code: 'custom', path: ['amount'], message: err.message, params: { code: err.code } });
+        }
       }
     }
     const open = parseScheduleDate(instruction.openDate);

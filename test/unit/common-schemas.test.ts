@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
+import { InstructionInputSchema } from '../../orders/http/schemas.js';
 
 describe('free text', () => {
   it('is limited as sent, before trimming, as the OpenAPI document says (maxLength), then trimmed and not blank', () => {
@@ -24,5 +25,32 @@ describe('a time in a query', () => {
     // A time that is no time is not also out of range (zod runs the range check after a failed format).
     expect(issues('garbage')).toEqual(['invalid_format']);
     expect(issues('2027-13-45T00:00:00Z')).toEqual(['invalid_format']);
+  });
+});
+
+describe("an instruction's amount", () => {
+  const instruction = {
+    instructionRef: 'a',
+    direction: 'DEBIT',
+    currency: 'EUR',
+    country: 'DE',
+    openDate: '2030-01-01',
+    dueDate: '2030-01-02',
+  };
+  const issues = (amount: unknown, currency = 'EUR') =>
+    InstructionInputSchema.safeParse({ ...instruction, amount, currency }).error?.issues.map((issue) => [
+      issue.path.join('.'),
+      issue.code === 'custom' ? String(issue.params?.code) : issue.code,
+    ]);
+
+  it('is told once for each fault: its shape, or else what it is in its currency', () => {
+    expect(issues('125.50')).toBeUndefined();
+    // The shape's own issue, not also the parser's same complaint in other words.
+    for (const amount of ['abc', '-1', '1e5', '1.0000']) expect(issues(amount)).toEqual([['amount', 'invalid_format']]);
+    expect(issues('1.005')).toEqual([['amount', 'invalid_amount_precision']]);
+    expect(issues('0')).toEqual([['amount', 'invalid_amount']]);
+    expect(issues('90071992547409.92')).toEqual([['amount', 'amount_too_large']]);
+    // An unknown currency is the currency's fault alone.
+    expect(issues('1.00', 'EURO')).toEqual([['currency', 'invalid_currency']]);
   });
 });
