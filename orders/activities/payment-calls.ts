@@ -54,27 +54,33 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     return { ...rest, financialInstrumentId: stored.token };
   }
 
-  async function connect(tenantId: string, appId: string): Promise<{ app: AppConnector; installation: InstalledApp }> {
+  /**
+   * The app and the tenant's installation of it. `keyMayHaveReached`: as for `call`, a refusal here
+   * (the app uninstalled, its credentials unreadable on this worker) says nothing of what an earlier
+   * try under the key did, so it is an unknown outcome, never a refusal that frees the key.
+   */
+  async function connect(
+    tenantId: string,
+    appId: string,
+    keyMayHaveReached: boolean,
+  ): Promise<{ app: AppConnector; installation: InstalledApp }> {
     const app = apps.get(appId);
     let installation: InstalledApp | undefined;
     try {
       installation = await installations.get(tenantId, appId);
     } catch (err) {
       if (err instanceof SecretOpenError) {
-        throw ApplicationFailure.create({
-          type: APP_CREDENTIALS_UNREADABLE,
-          message: `credentials of ${appId} cannot be opened: ${err.message}`,
-          nonRetryable: true,
-        });
+        throw refusal(
+          APP_CREDENTIALS_UNREADABLE,
+          'app_credentials_unreadable',
+          `credentials of ${appId} cannot be opened: ${err.message}`,
+          keyMayHaveReached,
+        );
       }
       throw err;
     }
     if (!app || !installation)
-      throw ApplicationFailure.create({
-        type: APP_NOT_INSTALLED,
-        message: `${appId} is not installed`,
-        nonRetryable: true,
-      });
+      throw refusal(APP_NOT_INSTALLED, 'app_not_installed', `${appId} is not installed`, keyMayHaveReached);
     return { app, installation };
   }
 
@@ -90,14 +96,8 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     try {
       return await what();
     } catch (err) {
-      if (err instanceof ProviderRejectedError) {
-        throw ApplicationFailure.create({
-          type: keyMayHaveReached ? OUTCOME_UNKNOWN : PROVIDER_REJECTED,
-          message: err.message,
-          details: [err.code],
-          nonRetryable: true,
-        });
-      }
+      if (err instanceof ProviderRejectedError)
+        throw refusal(PROVIDER_REJECTED, err.code, err.message, keyMayHaveReached);
       throw err;
     } finally {
       clearInterval(beat);
@@ -111,9 +111,9 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       idempotencyKey,
       keyMayHaveReached = false,
     }: ExecutePaymentInput): Promise<PaymentOutcome> {
-      const { app, installation } = await connect(request.tenantId, appId);
       // A retry of this activity: the try before it went unanswered (or failed), under the same key.
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
+      const { app, installation } = await connect(request.tenantId, appId, reached);
       const outcome = await call(async () => {
         const paying = await withToken(request, appId);
         const timer = providerCallSeconds.startTimer({ app: appId });
@@ -138,7 +138,7 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     },
 
     async getPaymentStatus({ appId, tenantId, providerRef }: PaymentStatusInput): Promise<PaymentOutcome> {
-      const { app, installation } = await connect(tenantId, appId);
+      const { app, installation } = await connect(tenantId, appId, false);
       return call(() => app.getStatus(providerRef, installation), false);
     },
 
@@ -148,9 +148,9 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       idempotencyKey,
       keyMayHaveReached = false,
     }: ExecuteRefundInput): Promise<RefundOutcome> {
-      const { app, installation } = await connect(request.tenantId, appId);
-      if (!app.refund) throw refundsUnsupported(appId);
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
+      const { app, installation } = await connect(request.tenantId, appId, reached);
+      if (!app.refund) throw refundsUnsupported(appId, reached);
       const outcome = await call(() => app.refund!(request, idempotencyKey, installation), reached);
       log.info('refund executed', {
         tenantId: request.tenantId,
@@ -164,15 +164,15 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     },
 
     async getRefundStatus({ appId, tenantId, providerRef }: RefundStatusInput): Promise<RefundOutcome> {
-      const { app, installation } = await connect(tenantId, appId);
-      if (!app.getRefundStatus) throw refundsUnsupported(appId);
+      const { app, installation } = await connect(tenantId, appId, false);
+      if (!app.getRefundStatus) throw refundsUnsupported(appId, false);
       return call(() => app.getRefundStatus!(providerRef, installation), false);
     },
 
     async lookupPayment({ appId, tenantId, idempotencyKey }: PaymentLookupInput): Promise<PaymentOutcome | null> {
-      const { app, installation } = await connect(tenantId, appId);
-      let found: PaymentOutcome | undefined;
       // Only a key that may have reached the provider is looked up: a refusal to say is no answer.
+      const { app, installation } = await connect(tenantId, appId, true);
+      let found: PaymentOutcome | undefined;
       await call(async () => {
         found = await app.findByIdempotencyKey(idempotencyKey, installation);
         return found as PaymentOutcome;
@@ -188,11 +188,19 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
   };
 }
 
-function refundsUnsupported(appId: string) {
+function refundsUnsupported(appId: string, keyMayHaveReached: boolean) {
+  return refusal(PROVIDER_REJECTED, 'refunds_not_supported', `${appId} does not refund`, keyMayHaveReached);
+}
+
+/**
+ * A refusal no retry cures, with its code. Under a key an earlier try may have moved money with, it
+ * is an unknown outcome instead: the workflow keeps the key and asks again later.
+ */
+function refusal(type: string, code: string, message: string, keyMayHaveReached: boolean): ApplicationFailure {
   return ApplicationFailure.create({
-    type: PROVIDER_REJECTED,
-    message: `${appId} does not refund`,
-    details: ['refunds_not_supported'],
+    type: keyMayHaveReached ? OUTCOME_UNKNOWN : type,
+    message,
+    details: [code],
     nonRetryable: true,
   });
 }

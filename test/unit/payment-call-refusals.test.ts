@@ -1,0 +1,92 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
+import type { AppConnector } from '../../apps/app-connector.js';
+import { SecretOpenError } from '../../db/secret-box.js';
+import type { InstallationCache } from '../../orders/activities/installation-cache.js';
+import { createPaymentActivities } from '../../orders/activities/payment-calls.js';
+import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, OUTCOME_UNKNOWN } from '../../orders/contract/activities.js';
+
+// A refusal before the provider is reached (the app uninstalled, its credentials unreadable on this
+// worker) says nothing of what an earlier try under the same key did: under such a key it must be
+// an unknown outcome, which keeps the key, never a refusal, which lets a new key pay again.
+
+const tenantId = 't1';
+const request = {
+  tenantId,
+  orderRef: 'o1',
+  instructionRef: 'a',
+  direction: 'DEBIT' as const,
+  paymentMethod: 'CARD' as const,
+  amountMinor: '4000',
+  currency: 'EUR',
+  country: 'FR',
+  financialInstrumentId: 'card_1',
+};
+const refund = {
+  tenantId,
+  orderRef: 'o1',
+  instructionRef: 'a',
+  paymentRef: 'pay_1',
+  amountMinor: '1000',
+  currency: 'EUR',
+};
+
+/** The activities of a worker on which the app's installation reads as `installed` does. */
+function activitiesWhere(installed: () => Promise<undefined>) {
+  const app = {} as AppConnector; // never called: each refusal comes before the provider
+  return createPaymentActivities({
+    apps: new Map([['SANDBOX_CARD', app]]),
+    installations: { get: installed } as unknown as InstallationCache,
+    instruments: async () => undefined,
+  });
+}
+const uninstalled = activitiesWhere(async () => undefined);
+const unreadable = activitiesWhere(async () => {
+  throw new SecretOpenError('the master key does not open it');
+});
+
+async function refusalOf(attempt: number, run: () => Promise<unknown>): Promise<[string | undefined, unknown]> {
+  const err = await new MockActivityEnvironment({ attempt }).run(run).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  const failure = err as ApplicationFailure;
+  expect(failure.nonRetryable).toBe(true);
+  return [failure.type ?? undefined, failure.details?.[0]];
+}
+
+describe('a refusal before the provider is reached', () => {
+  const pay = (activities: typeof uninstalled, keyMayHaveReached?: boolean) => () =>
+    activities.executePayment({ appId: 'SANDBOX_CARD', request, idempotencyKey: 't1:o1:a:1', keyMayHaveReached });
+  const refundWith = (activities: typeof uninstalled, keyMayHaveReached?: boolean) => () =>
+    activities.executeRefund({
+      appId: 'SANDBOX_CARD',
+      request: refund,
+      idempotencyKey: 't1:o1:a:refund:1',
+      keyMayHaveReached,
+    });
+
+  it('is a refusal on a key that cannot have reached the provider: nothing moved', async () => {
+    expect(await refusalOf(1, pay(uninstalled))).toEqual([APP_NOT_INSTALLED, 'app_not_installed']);
+    expect(await refusalOf(1, pay(unreadable))).toEqual([APP_CREDENTIALS_UNREADABLE, 'app_credentials_unreadable']);
+    expect(await refusalOf(1, refundWith(uninstalled))).toEqual([APP_NOT_INSTALLED, 'app_not_installed']);
+  });
+
+  it('is an unknown outcome on a key an earlier try may have paid or refunded with', async () => {
+    // The workflow says so (an unanswered call before), or the activity is itself a retry.
+    expect(await refusalOf(1, pay(uninstalled, true))).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
+    expect(await refusalOf(2, pay(unreadable))).toEqual([OUTCOME_UNKNOWN, 'app_credentials_unreadable']);
+    expect(await refusalOf(1, refundWith(uninstalled, true))).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
+    expect(await refusalOf(2, refundWith(unreadable))).toEqual([OUTCOME_UNKNOWN, 'app_credentials_unreadable']);
+    // A look-up is only of such a key.
+    const lookup = () => uninstalled.lookupPayment({ appId: 'SANDBOX_CARD', tenantId, idempotencyKey: 't1:o1:a:1' });
+    expect(await refusalOf(1, lookup)).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
+    // An app that does not refund, under a refund key that may have reached its provider.
+    expect(await refusalOf(2, refundWith(activitiesWhere(async () => ({}) as never)))).toEqual([
+      OUTCOME_UNKNOWN,
+      'refunds_not_supported',
+    ]);
+  });
+});
