@@ -309,10 +309,16 @@ export const ResolveInstructionSchema = z
       .string()
       .regex(/^[\x21-\x7e]{1,128}$/, { error: 'must be 1–128 printable ASCII characters' })
       .optional()
-      .openapi({ description: 'For SETTLED: the provider’s reference of the payment' }),
+      .openapi({ description: 'Required for SETTLED: the provider’s reference of the payment that settled' }),
     note: TextSchema(500).openapi({ description: 'How it was found out (kept in the audit log)' }),
   })
   .strict()
+  // A settlement is its payment's: refunds and returns name the payment by this reference.
+  .refine((body) => body.outcome !== 'SETTLED' || body.providerRef !== undefined, {
+    error: 'a SETTLED outcome names the provider’s reference of the payment',
+    path: ['providerRef'],
+    params: { code: 'required' },
+  })
   .openapi('InstructionResolution', {
     description:
       'Only for an instruction whose last payment call has an unknown outcome (failure code provider_unavailable or outcome_unknown).',

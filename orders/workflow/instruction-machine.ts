@@ -550,11 +550,20 @@ export function resolutionRefusal(machine: InstructionMachine): string | undefin
 /**
  * Ends an unknown outcome with what the tenant found out: settled, or nothing paid, after which the
  * key is free for a new payment; the instruction then waits for an amendment, a payment or a cancel.
+ * `countsAmount` (since RESOLUTION_SETTLES_AMOUNT): a settlement resolved counts its amount as
+ * collected, as one the provider answered does; older histories replay with it not counted.
  */
-export function applyResolution(machine: InstructionMachine, resolution: Resolution, at: string): void {
+export function applyResolution(
+  machine: InstructionMachine,
+  resolution: Resolution,
+  at: string,
+  countsAmount = true,
+): void {
   machine.unanswered = false;
   machine.retryAt = undefined;
-  if (resolution.outcome === 'SETTLED') {
+  if (resolution.outcome === 'SETTLED' && countsAmount) {
+    settle(machine, resolution.providerRef ?? machine.providerRef!, at);
+  } else if (resolution.outcome === 'SETTLED') {
     transition(machine, 'SETTLED', at);
     machine.providerRef = resolution.providerRef ?? machine.providerRef;
     machine.failureCode = undefined;

@@ -2,7 +2,7 @@
 // and what every message does to it. Validators refuse, handlers change; neither waits. The
 // workflow function wires these to Temporal; the loops, the projector and the operator view read
 // and mark what changed here.
-import { ApplicationFailure, log } from '@temporalio/workflow';
+import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
@@ -49,7 +49,7 @@ import {
   type InstructionMachine,
   type InstructionPolicy,
 } from './instruction-machine.js';
-import { PATCHES_BEFORE_START, type OrderPatches } from './order-patches.js';
+import { PATCHES_BEFORE_START, RESOLUTION_SETTLES_AMOUNT, type OrderPatches } from './order-patches.js';
 import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 3600_000;
@@ -447,7 +447,8 @@ export class OrderEntity {
 
   resolve({ instructionRef, outcome, providerRef }: ResolveInstruction): void {
     const machine = this.machines.get(instructionRef)!;
-    applyResolution(machine, { outcome, providerRef }, nowIso());
+    const countsAmount = outcome === 'SETTLED' && patched(RESOLUTION_SETTLES_AMOUNT);
+    applyResolution(machine, { outcome, providerRef }, nowIso(), countsAmount);
     log.info('unknown outcome resolved', { ...this.logFields(machine), outcome });
     this.changed(machine);
   }

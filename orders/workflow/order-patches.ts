@@ -57,6 +57,13 @@ const PROJECTS_LOCALLY_AT_START = 'order-projects-locally';
  */
 const BIG_ON_QUEUE_AT_START = 'order-projects-big-on-queue';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a
+ * settlement a tenant admin resolves counts its amount as collected (its totals, what can be
+ * refunded); histories from before it replay with the amount not counted.
+ */
+export const RESOLUTION_SETTLES_AMOUNT = 'resolution-counts-settled-amount';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;

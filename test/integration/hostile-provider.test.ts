@@ -115,12 +115,19 @@ describe('a payment whose outcome is unknown', () => {
 
     // The tenant's admin asks the provider, and says what it found; that is audited, and final.
     const [charge] = provider.charges;
+    const unnamed = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/resolve', {
+      body: { outcome: 'SETTLED', note: 'it was paid, somewhere' },
+    });
+    expect(unnamed).toMatchObject({ status: 400, body: { errors: [{ path: 'providerRef', code: 'required' }] } });
     const resolved = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/resolve', {
       body: { outcome: 'SETTLED', providerRef: charge.providerRef, note: 'provider support ticket 1234' },
     });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     const settled = await instructionOf(tenant, 'lost-answer', (i) => i.status === 'SETTLED', 'settled by resolution');
-    expect(settled).toMatchObject({ providerRef: charge.providerRef, failureCode: null });
+    // Collected like any settlement: its amount in the instruction and the order's totals.
+    expect(settled).toMatchObject({ providerRef: charge.providerRef, failureCode: null, settledAmount: '40.00' });
+    const order = (await tenant.client.request('GET', '/v1/order-management/lost-answer')).body;
+    expect(order.totals.EUR).toMatchObject({ collected: '40.00', outstanding: '0.00' });
     const again = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/resolve', {
       body: { outcome: 'NOT_PAID', note: 'second thoughts' },
     });

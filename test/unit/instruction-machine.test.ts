@@ -250,11 +250,21 @@ describe('the instruction state machine', () => {
       status: 'SETTLED',
       settledAt: iso(t0 + DAY),
       providerRef: 'pay_1',
+      // Collected, as a settlement the provider answered is: the totals and what can be refunded count it.
+      settledAmountMinor: '1000',
       failureCode: undefined,
       unanswered: false,
       keyAttempt: 1,
     });
     expect(decide(settled, t0 + 365 * DAY)).toEqual({ kind: 'done' });
+
+    // A history from before the resolution counted the amount replays without it.
+    const replayed = newMachine(plan());
+    transition(replayed, 'OPEN', iso(t0));
+    startCall(replayed, iso(t0));
+    applyResult(replayed, { status: 'UNANSWERED' }, t0, DUNNING);
+    applyResolution(replayed, { outcome: 'SETTLED', providerRef: 'pay_2' }, iso(t0 + DAY), false);
+    expect(replayed).toMatchObject({ status: 'SETTLED', providerRef: 'pay_2', settledAmountMinor: '0' });
 
     const notPaid = newMachine(plan());
     transition(notPaid, 'OPEN', iso(t0));

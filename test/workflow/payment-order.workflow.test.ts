@@ -23,6 +23,7 @@ import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
+  resolveInstructionUpdate,
   cancelInstructionUpdate,
   cancelOrderUpdate,
   orderStateQuery,
@@ -513,6 +514,60 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(provider.charges).toHaveLength(1);
         expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
         await record('lookup-refused', handle.workflowId);
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('counts a settlement a tenant admin resolves as collected, in its read model', async () => {
+    const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'resolved-settled',
+        [{ instructionRef: 'p', amount: '25.00' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        const finished = handle.result().catch(() => undefined);
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'outcome_unknown',
+          'the refused look-up leaves the outcome unknown',
+        );
+        const [charge] = provider.charges;
+        // Refused while the provider is being asked again (time runs fast here): resolved once that call has ended.
+        await eventually(
+          () =>
+            handle
+              .executeUpdate(resolveInstructionUpdate, {
+                args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
+              })
+              .then(
+                () => true,
+                (err: unknown) => {
+                  if (err instanceof WorkflowUpdateFailedError && /right now/.test((err.cause as Error).message))
+                    return false;
+                  throw err;
+                },
+              ),
+          (taken) => taken,
+          { what: 'the resolution taken', timeoutMs: 60_000 },
+        );
+        const row = await eventually(
+          () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
+          (i) => i.status === 'SETTLED',
+          { what: 'the read model shows it settled', timeoutMs: 30_000 },
+        );
+        expect(row).toMatchObject({ providerRef: charge.providerRef, settledAmountMinor: 2500n });
+        expect(provider.charges).toHaveLength(1);
+        await handle.terminate('the test has what it needs');
+        await finished;
+        await record('resolved-settled-counted', handle.workflowId);
       });
     } finally {
       await provider.close();
