@@ -555,6 +555,12 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const amountMinor = parseAmountAt(input.amount, instruction.currency, 'amount');
+    // The update's id holds the request (key, path and body): the same request names the same refund.
+    const refundId = uuidFrom(`${tenantId}:${updateId}`);
+    // A retry whose first answer was lost (its key freed by a 503, or past its 24 hours) is the
+    // refund made then, not a new one to check against what is left after it.
+    const made = await em.findOne(PaymentRefund, { refundId, tenantId });
+    if (made) return made;
     if (instruction.direction !== 'DEBIT') {
       throw new Refusal(
         'conflict',
@@ -582,7 +588,6 @@ export class OrderService {
       refunds.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
     );
     if (amountMinor > left) throw refundTooLarge(left, instruction.currency);
-    const refundId = uuidFrom(`${tenantId}:${updateId}`);
     await this.change(order, (handle) =>
       handle.executeUpdate(createRefundUpdate, {
         args: [

@@ -2,7 +2,7 @@
 // refunds (cards at once, bank debits by callback), returns and chargebacks reported by the provider,
 // a failed instruction retried, and an order that tells its outcome honestly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrderEvent } from '../../db/entities/index.js';
+import { IdempotencyRecord, OrderEvent } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { providerNet } from '../support/sandbox.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -85,6 +85,12 @@ describe('refunds', () => {
     expect(again.body.refundId).toBe(first.body.refundId);
     const second = await refund(tenant, 'refund-card', { amount: '50.00' }, 'r-2');
     expect(second.status).toBe(201);
+    // Even once its key is free again (a 503 frees it, and it lasts 24 hours), and less than it is
+    // left to refund: the refund made then, not a new one refused.
+    await system.orm.em.fork().nativeDelete(IdempotencyRecord, { key: 'r-1' });
+    const afterLoss = await refund(tenant, 'refund-card', { amount: '30.00', reason: 'cancelled mid-term' }, 'r-1');
+    expect(afterLoss.status, JSON.stringify(afterLoss.body)).toBe(201);
+    expect(afterLoss.body).toMatchObject({ refundId: first.body.refundId, number: 1, amount: '30.00' });
 
     const tooMuch = await refund(tenant, 'refund-card', { amount: '20.01' }, 'r-3');
     expect(tooMuch.status).toBe(409);
