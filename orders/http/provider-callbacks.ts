@@ -1,4 +1,4 @@
-import type { AppConnector } from '../../apps/app-connector.js';
+import type { AppConnector, MandateNews } from '../../apps/app-connector.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
@@ -24,6 +24,9 @@ const CallbackAnswerSchema = z
     duplicate: z.boolean().openapi({ description: 'This result had been received before' }),
   })
   .openapi('CallbackReceived');
+
+/** The instruments a mandate's callback is checked against, at most: each other tenant among them costs a signature check. */
+const MANDATE_HOLDERS_MAX = 50;
 
 const badSignature = () => new ApiError(401, 'invalid_signature', 'the callback’s signature does not verify');
 
@@ -53,20 +56,40 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       if (!connector?.callbackReference || !connector.verifyCallback)
         throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);
       const rawBody = (req as { rawBody?: string }).rawBody ?? '';
-      // A mandate's news: the instrument holding the mandate names the tenant whose secret signs it.
+      // A mandate's news names no tenant: the instruments holding the mandate do, and the tenant whose
+      // secret signs it is the one it is for. Each tenant's provider names its own mandates, so two
+      // tenants may hold one named alike; one tenant may hold it on several instruments.
       const mandateRef = connector.mandateCallbacks?.mandateRefOf(rawBody);
       if (mandateRef !== undefined) {
-        const instrument = await em.findOne(PaymentInstrument, { appId: params.appId, mandateRef });
-        const installation = instrument
-          ? await loadInstalledApp(em, secretBox, instrument.tenantId, params.appId)
-          : undefined;
-        const news = installation
-          ? connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation)
-          : undefined;
-        if (!instrument || !news || news.mandateRef !== mandateRef) throw badSignature();
-        const then = await mandates.moved(em, instrument, news);
-        if (then) afterCommit(() => then(req.log));
-        return { status: 202, body: { received: true, duplicate: then === undefined } };
+        const holders = await em.find(
+          PaymentInstrument,
+          { appId: params.appId, mandateRef },
+          // Oldest first: the holder that took the mandate when it was made comes before any copy of its name.
+          { orderBy: { createdAt: 'asc', id: 'asc' }, limit: MANDATE_HOLDERS_MAX },
+        );
+        let signed: { tenantId: string; news: MandateNews } | undefined;
+        for (const tenantId of new Set(holders.map((i) => i.tenantId))) {
+          const installation = await loadInstalledApp(em, secretBox, tenantId, params.appId);
+          const news =
+            installation &&
+            connector.mandateCallbacks!.verify(
+              rawBody,
+              req.headers as Record<string, string | undefined>,
+              installation,
+            );
+          if (news && news.mandateRef === mandateRef) {
+            signed = { tenantId, news };
+            break;
+          }
+        }
+        if (!signed) throw badSignature();
+        let moved = 0;
+        for (const instrument of holders.filter((i) => i.tenantId === signed.tenantId)) {
+          const then = await mandates.moved(em, instrument, signed.news);
+          if (then) afterCommit(() => then(req.log));
+          if (then) moved += 1;
+        }
+        return { status: 202, body: { received: true, duplicate: moved === 0 } };
       }
       const reference = connector.callbackReference(rawBody);
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();

@@ -1,6 +1,7 @@
 // Stored instruments (ARCHITECTURE.md, "Customers"): the payment page sends the customer to the
 // provider's own form, gets back a one-time reference, exchanges it for the provider's token, keeps
 // that (sealed; on the customer when they ask), and pays with it. No card number reaches us.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentInstrument } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
@@ -353,6 +354,21 @@ describe('a bank debit’s mandate', () => {
     expect(forged.status).toBe(401);
     expect((await instructionOf('ORD-relying')).status).toBe('OPEN');
 
+    // Providers name their own mandates: another tenant holds one named alike (held first), and this
+    // tenant holds this one on a second instrument too. The bank's news is this tenant's, for both.
+    const em = system.orm.em.fork();
+    const held = await em.findOneOrFail(PaymentInstrument, { id: account.instrumentId });
+    const { id: _id, tenantId: _tenant, customerId: _customer, createdAt, ...copy } = held;
+    const other = await system.newTenant();
+    const namesake = em.create(PaymentInstrument, {
+      ...copy,
+      id: randomUUID(),
+      tenantId: other.tenantId,
+      createdAt: new Date(createdAt.getTime() - 60_000),
+    });
+    const second = em.create(PaymentInstrument, { ...copy, id: randomUUID(), tenantId: tenant.tenantId, createdAt });
+    await em.flush();
+
     const cancelled = await fetch(`${system.sandbox.url}/v1/mandates/${mandateRef}/cancel`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tenant.sandboxApiKey}` },
@@ -366,6 +382,10 @@ describe('a bank debit’s mandate', () => {
     expect(late).toMatchObject({ failureCode: 'mandate_cancelled', instrumentId: null });
     const instruments = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
     expect(instruments.find((i: any) => i.instrumentId === account.instrumentId).mandate.status).toBe('CANCELLED');
+    const mandateOf = async (id: string) =>
+      (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
+    expect(await mandateOf(second.id)).toBe('CANCELLED');
+    expect(await mandateOf(namesake.id)).toBe('ACTIVE');
     await eventually(eventTypes, (types) => types.includes('mandate.cancelled'), { what: 'mandate.cancelled told' });
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-relying' })).toEqual([]);
   });
