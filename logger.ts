@@ -1,6 +1,7 @@
 import { DriverException } from '@mikro-orm/core';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { maskBankAccountNumbers } from './domain/bank-account-number.js';
 import { maskCardNumbers } from './domain/card-number.js';
 
 /**
@@ -95,13 +96,13 @@ export const LOG_SERIALIZERS = {
 };
 
 /**
- * Where log lines go, with anything that looks like a card number masked on the way: whatever a line
- * holds (a URL someone put a card number in, a refused request's message), no card number is written.
+ * Where log lines go, with anything that looks like a card or bank account number masked on the way:
+ * whatever a line holds (a URL someone put one in, a refused request's message), none is written.
  */
 export function maskingDestination(out: { write(line: string): unknown }): { write(line: string): void } {
   return {
     write(line: string) {
-      out.write(maskCardNumbers(line));
+      out.write(maskBankAccountNumbers(maskCardNumbers(line)));
     },
   };
 }

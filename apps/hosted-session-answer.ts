@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { HostedSession, TokenisedInstrument } from '../domain/instrument.js';
 import { MANDATE_STATUSES } from '../domain/instrument.js';
 import { cardNumbersIn } from '../domain/card-number.js';
+import { holdsBankAccountNumber } from '../domain/bank-account-number.js';
 import { MalformedAnswerError } from './provider-answer.js';
 
 const printable = (max: number) =>
@@ -40,8 +41,9 @@ export function checkedSession(body: unknown, who: string): HostedSession {
 }
 
 /**
- * A provider's answer to an exchange, checked, and refused if anything in it reads as a card number:
- * a provider that sends one back must not get it stored through us.
+ * A provider's answer to an exchange, checked, and refused if anything in it reads as a card number
+ * or an IBAN (a `maskedIban` that is not masked): a provider that sends one back must not get it
+ * stored through us.
  */
 export function checkedTokenised(body: unknown, who: string): TokenisedInstrument {
   const parsed = tokenisedSchema.safeParse(body);
@@ -50,5 +52,7 @@ export function checkedTokenised(body: unknown, who: string): TokenisedInstrumen
   const texts = [token, ...Object.values(display).map(String), ...(mandate ? [mandate.mandateRef] : [])];
   if (texts.some((text) => cardNumbersIn(text).length > 0))
     throw new MalformedAnswerError(`${who} answered a card number where a token belongs`);
+  if (texts.some(holdsBankAccountNumber))
+    throw new MalformedAnswerError(`${who} answered a bank account number where a token or mask belongs`);
   return parsed.data;
 }

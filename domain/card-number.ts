@@ -15,7 +15,7 @@ const SEPARATOR = /[ +-]|%20|%2[dD]/;
  * one time in a few thousand: every id of this API is one, so UUIDs are not read for card numbers.
  */
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const withoutUuids = (text: string) => text.replace(UUID, (uuid) => 'u'.repeat(uuid.length));
+export const withoutUuids = (text: string) => text.replace(UUID, (uuid) => 'u'.repeat(uuid.length));
 
 /** The Luhn checksum every payment card number carries. */
 export function passesLuhn(digits: string): boolean {

@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import { BANK_ACCOUNT_NUMBER_NOT_ALLOWED, holdsBankAccountNumber } from '../../domain/bank-account-number.js';
 import { CARD_NUMBER_NOT_ALLOWED, holdsCardNumber } from '../../domain/card-number.js';
 import { ApiError, formatPath } from './problem.js';
 
@@ -15,9 +16,9 @@ export const requireJsonBody: RequestHandler = (req, _res, next) => {
 export const MAX_BODY_DEPTH = 64;
 
 /**
- * Refuses a body nested deeper than MAX_BODY_DEPTH, and strings PostgreSQL cannot store (a NUL
+ * Refuses a body nested deeper than MAX_BODY_DEPTH, strings PostgreSQL cannot store (a NUL
  * character, or a lone UTF-16 surrogate, which jsonb refuses): whatever the API accepts, the database
- * must take, or the caller would get a 500. One iterative walk, so no body can exhaust the stack or
+ * must take, or the caller would get a 500; and any card or bank account number, which it never takes. One iterative walk, so no body can exhaust the stack or
  * cost more than its own size.
  */
 export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
@@ -27,7 +28,7 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
   }
   if (found) {
     const path = found.path.length ? formatPath(found.path) : 'body';
-    if (found.why === 'card_number') throw cardNumberRefused(path);
+    if (found.why !== 'character') throw paymentDataRefused(found.why, path);
     throw new ApiError(400, 'validation_failed', '1 field failed validation', [
       { path, code: 'invalid_character', message: 'holds a NUL character or an unpaired surrogate' },
     ]);
@@ -36,20 +37,30 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * No card number is taken in a URL either (ARCHITECTURE.md, "Money, dates, references"): not in a
- * path segment (a reference), not in a query value. Refused before anything reads, stores or
+ * No card or bank account number is taken in a URL either (ARCHITECTURE.md, "Money, dates, references"):
+ * not in a path segment (a reference), not in a query value. Refused before anything reads, stores or
  * forwards it; the access log masks it.
  */
-export const refuseCardNumbersInUrl: RequestHandler = (req, _res, next) => {
+export const refusePaymentDataInUrl: RequestHandler = (req, _res, next) => {
   for (const segment of req.path.split('/')) {
-    if (holdsCardNumber(decoded(segment))) throw cardNumberRefused('path');
+    const why = paymentDataIn(decoded(segment));
+    if (why) throw paymentDataRefused(why, 'path');
   }
   for (const [name, value] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) {
-    if (holdsCardNumber(value)) throw cardNumberRefused(`query.${name}`);
-    if (holdsCardNumber(name)) throw cardNumberRefused('query');
+    const inValue = paymentDataIn(value);
+    if (inValue) throw paymentDataRefused(inValue, `query.${name}`);
+    const inName = paymentDataIn(name);
+    if (inName) throw paymentDataRefused(inName, 'query');
   }
   next();
 };
+
+type PaymentData = 'card_number' | 'bank_account';
+
+/** The card or bank account number a text holds, which this API never takes. */
+function paymentDataIn(text: string): PaymentData | undefined {
+  return holdsCardNumber(text) ? 'card_number' : holdsBankAccountNumber(text) ? 'bank_account' : undefined;
+}
 
 function decoded(segment: string): string {
   try {
@@ -59,10 +70,12 @@ function decoded(segment: string): string {
   }
 }
 
-function cardNumberRefused(path: string): ApiError {
-  return new ApiError(400, CARD_NUMBER_NOT_ALLOWED.code, 'a card number was sent: it was refused, and kept nowhere', [
-    { path, ...CARD_NUMBER_NOT_ALLOWED },
-  ]);
+function paymentDataRefused(why: PaymentData, path: string): ApiError {
+  const [refusal, what] =
+    why === 'card_number'
+      ? [CARD_NUMBER_NOT_ALLOWED, 'a card number']
+      : [BANK_ACCOUNT_NUMBER_NOT_ALLOWED, 'a bank account number'];
+  return new ApiError(400, refusal.code, `${what} was sent: it was refused, and kept nowhere`, [{ path, ...refusal }]);
 }
 
 interface Visit {
@@ -79,11 +92,11 @@ function pathOf(visit: Visit): (string | number)[] {
   return path;
 }
 
-type Found = { path: (string | number)[]; why: 'character' | 'card_number' };
+type Found = { path: (string | number)[]; why: 'character' | PaymentData };
 
 function findUnstorable(body: unknown): Found | 'too_deep' | undefined {
   const unstorable = (text: string): Found['why'] | undefined =>
-    text.includes('\u0000') || !text.isWellFormed() ? 'character' : holdsCardNumber(text) ? 'card_number' : undefined;
+    text.includes('\u0000') || !text.isWellFormed() ? 'character' : paymentDataIn(text);
   const stack: Visit[] = [{ value: body, depth: 0 }];
   while (stack.length > 0) {
     const visit = stack.pop()!;

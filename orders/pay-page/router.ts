@@ -9,6 +9,7 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { holdsBankAccountNumber } from '../../domain/bank-account-number.js';
 import { holdsCardNumber } from '../../domain/card-number.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { formatAmount } from '../../domain/money.js';
@@ -374,6 +375,15 @@ export function payPageRouter(deps: PayPageDeps): Router {
         req,
         res,
         'Do not type a card number here: this page never takes one. A new card is entered on the payment provider’s own page.',
+        400,
+      );
+    }
+    // Nor a bank account's IBAN: a new account is entered on the provider's page too.
+    if (Object.values(form).some((value) => typeof value === 'string' && holdsBankAccountNumber(value))) {
+      return show(
+        req,
+        res,
+        'Do not type a bank account number here: this page never takes one. A new account is entered on the payment provider’s own page.',
         400,
       );
     }

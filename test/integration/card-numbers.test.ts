@@ -1,7 +1,8 @@
 // No card number ever reaches us (ARCHITECTURE.md, "Money, dates, references"): one sent to any route,
 // in its path, its query or its body, is a 400 `card_number_not_allowed` naming where it was, and it
-// is found afterwards in no log line and no table.
+// is found afterwards in no log line and no table. Nor does a bank account number (an IBAN).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdsBankAccountNumber, maskBankAccountNumbers } from '../../domain/bank-account-number.js';
 import { cardNumbersIn, maskCardNumbers, passesLuhn } from '../../domain/card-number.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
@@ -72,35 +73,58 @@ describe('what looks like a card number', () => {
   });
 });
 
+/**
+ * Sends `written` to every route, in its path, a query value and the body's metadata (each written
+ * its own way), and expects each refused with `code`, naming where, and never echoed.
+ */
+async function refusedOnEveryRoute(written: { path: string; query: string; body: string }, code: string) {
+  const checked: string[] = [];
+  for (const route of system.api.routes) {
+    const method = route.method.toUpperCase();
+    const withParams = (value: string) => `/v1${route.path.replace(/:(\w+)/g, () => encodeURIComponent(value))}`;
+    const attempts: { where: string; path: string; body?: unknown }[] = [];
+    if (route.path.includes(':')) attempts.push({ where: 'path', path: withParams(written.path) });
+    attempts.push({ where: 'query.note', path: `${withParams('x')}?note=${encodeURIComponent(written.query)}` });
+    if (method !== 'GET' && method !== 'DELETE')
+      attempts.push({ where: 'metadata.note', path: withParams('x'), body: { metadata: { note: written.body } } });
+    for (const attempt of attempts) {
+      const res = await tenant.client.request(method, attempt.path, {
+        ...(attempt.body ? { body: attempt.body } : {}),
+      });
+      const what = `${method} ${route.path} (${attempt.where})`;
+      expect(res.status, `${what}: ${JSON.stringify(res.body)}`).toBe(400);
+      expect(res.body.code, what).toBe(code);
+      expect(res.body.errors[0].path, what).toBe(attempt.where);
+      expect(JSON.stringify(res.body), what).not.toContain(written.path.slice(0, 8));
+      checked.push(what);
+    }
+  }
+  expect(checked.length).toBeGreaterThan(system.api.routes.length * 2);
+}
+
+/** Whether any table holds any of `values` in any of its columns. */
+async function tablesHolding(values: string[]): Promise<string[]> {
+  const connection = system.orm.em.getConnection();
+  const tables: { table_name: string }[] = await connection.execute(
+    `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
+  );
+  expect(tables.length).toBeGreaterThan(10);
+  const holding: string[] = [];
+  for (const { table_name } of tables) {
+    for (const value of values) {
+      const [{ count }]: { count: string }[] = await connection.execute(
+        `select count(*) as count from "${table_name}" t where t::text like ?`,
+        [`%${value}%`],
+      );
+      if (Number(count) > 0) holding.push(`${table_name} holds ${value}`);
+    }
+  }
+  return holding;
+}
+
 describe('a card number sent to the API', () => {
   it('is refused on every route, in the path, the query and the body, naming where', async () => {
-    const card = CARDS[0];
-    const checked: string[] = [];
-    for (const route of system.api.routes) {
-      const method = route.method.toUpperCase();
-      const withParams = (value: string) => `/v1${route.path.replace(/:(\w+)/g, () => encodeURIComponent(value))}`;
-      const attempts: { where: string; path: string; body?: unknown }[] = [];
-      if (route.path.includes(':')) attempts.push({ where: 'path', path: withParams(card) });
-      attempts.push({ where: 'query.note', path: `${withParams('x')}?note=${encodeURIComponent(CARDS[3])}` });
-      if (method !== 'GET' && method !== 'DELETE')
-        attempts.push({
-          where: 'metadata.note',
-          path: withParams('x'),
-          body: { metadata: { note: `card ${CARDS[4]}` } },
-        });
-      for (const attempt of attempts) {
-        const res = await tenant.client.request(method, attempt.path, {
-          ...(attempt.body ? { body: attempt.body } : {}),
-        });
-        const what = `${method} ${route.path} (${attempt.where})`;
-        expect(res.status, `${what}: ${JSON.stringify(res.body)}`).toBe(400);
-        expect(res.body.code, what).toBe('card_number_not_allowed');
-        expect(res.body.errors[0].path, what).toBe(attempt.where);
-        expect(JSON.stringify(res.body), what).not.toContain(digits(CARDS[0]).slice(0, 8));
-        checked.push(what);
-      }
-    }
-    expect(checked.length).toBeGreaterThan(system.api.routes.length * 2);
+    await refusedOnEveryRoute({ path: CARDS[0], query: CARDS[3], body: `card ${CARDS[4]}` }, 'card_number_not_allowed');
   });
 
   it('is refused as a JSON number, and as an object key', async () => {
@@ -179,6 +203,15 @@ describe('a card number sent to the API', () => {
       expect(res.status, field).toBe(400);
       expect(await res.text()).toContain('Do not type a card number here');
     }
+    // Nor a bank account's number.
+    const iban = 'NL91 ABNA 0417 1643 00';
+    const typed = await post(
+      link.body.url,
+      { option: 'SANDBOX_CARD:CARD', note: iban, csrf: page.csrf!, form: page.form! },
+      page.cookie,
+    );
+    expect(typed.status).toBe(400);
+    expect(await typed.text()).toContain('Do not type a bank account number here');
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-card-number' })).toEqual([]);
   });
 
@@ -188,22 +221,45 @@ describe('a card number sent to the API', () => {
       expect(logs.includes(card) || logs.includes(digits(card)), card).toBe(false);
       expect(logs.includes(encodeURIComponent(card)), card).toBe(false);
     }
-    const tables: { table_name: string }[] = await system.orm.em
-      .getConnection()
-      .execute(
-        `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`,
-      );
-    expect(tables.length).toBeGreaterThan(10);
-    for (const { table_name } of tables) {
-      for (const card of CARDS) {
-        const [{ count }]: { count: string }[] = await system.orm.em
-          .getConnection()
-          .execute(`select count(*) as count from "${table_name}" t where t::text like ? or t::text like ?`, [
-            `%${card}%`,
-            `%${digits(card)}%`,
-          ]);
-        expect(Number(count), `${table_name} holds ${card}`).toBe(0);
-      }
+    expect(await tablesHolding([...CARDS, ...CARDS.map(digits)])).toEqual([]);
+  });
+});
+
+// Test IBANs (German, Dutch, British), written as printed and as sent between banks.
+const IBANS = ['DE89 3704 0044 0532 0130 00', 'NL91 ABNA 0417 1643 00', 'GB82 WEST 1234 5698 7654 32'];
+const compact = (iban: string) => iban.replace(/ /g, '');
+
+describe('a bank account number sent to the API', () => {
+  it('is an IBAN with valid check digits, spaces allowed, anywhere in a text; not a reference like one', () => {
+    for (const iban of IBANS) expect(holdsBankAccountNumber(`pay to ${iban.toLowerCase()}, thanks`), iban).toBe(true);
+    // A wrong check digit, a reference, an id: none is one.
+    for (const text of [
+      'DE88 3704 0044 0532 0130 00',
+      'INV-2027-000123',
+      'DE89-ORDER',
+      '3f2c9a1e-de89-4c1b-9a3e-370400440532',
+    ])
+      expect(holdsBankAccountNumber(text), text).toBe(false);
+    // One that begins inside the run of another candidate is found too.
+    expect(holdsBankAccountNumber(`ref AB12 ${IBANS[0]}`)).toBe(true);
+    expect(maskBankAccountNumbers(`GET /v1/x?note=${encodeURIComponent(IBANS[2])} 400`)).toBe(
+      'GET /v1/x?note=[bank account] 400',
+    );
+  });
+
+  it('is refused on every route, in the path, the query and the body, naming where', async () => {
+    await refusedOnEveryRoute(
+      { path: compact(IBANS[0]), query: IBANS[2], body: `refund to ${IBANS[1]}` },
+      'bank_account_number_not_allowed',
+    );
+  });
+
+  it('is then in no log line and no table', async () => {
+    const logs = system.logLines.join('\n');
+    for (const iban of IBANS) {
+      expect(logs.includes(iban) || logs.includes(compact(iban)), iban).toBe(false);
+      expect(logs.includes(encodeURIComponent(iban)), iban).toBe(false);
     }
+    expect(await tablesHolding([...IBANS, ...IBANS.map(compact)])).toEqual([]);
   });
 });

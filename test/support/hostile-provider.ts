@@ -55,7 +55,7 @@ export interface Behaviour {
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
-  hostedForm?: 'answer' | 'card-number-in-answer' | 'other-origin';
+  hostedForm?: 'answer' | 'card-number-in-answer' | 'iban-in-answer' | 'other-origin';
 }
 
 export interface HostileProvider {
@@ -256,6 +256,8 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
             brand: 'visa',
             last4: '1111',
             ...(b.hostedForm === 'card-number-in-answer' ? { holderName: 'card 4111 1111 1111 1111' } : {}),
+            // A "masked" IBAN that is not masked.
+            ...(b.hostedForm === 'iban-in-answer' ? { maskedIban: 'DE89 3704 0044 0532 0130 00' } : {}),
           },
         });
       }

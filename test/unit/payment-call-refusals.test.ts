@@ -38,13 +38,11 @@ function activitiesWhere(installed: () => Promise<undefined>) {
   return createPaymentActivities({
     apps: new Map([['SANDBOX_CARD', app]]),
     installations: { get: installed } as unknown as InstallationCache,
-    instruments: async () => undefined,
+    instruments: () => Promise.resolve(undefined),
   });
 }
-const uninstalled = activitiesWhere(async () => undefined);
-const unreadable = activitiesWhere(async () => {
-  throw new SecretOpenError('the master key does not open it');
-});
+const uninstalled = activitiesWhere(() => Promise.resolve(undefined));
+const unreadable = activitiesWhere(() => Promise.reject(new SecretOpenError('the master key does not open it')));
 
 async function refusalOf(attempt: number, run: () => Promise<unknown>): Promise<[string | undefined, unknown]> {
   const err = await new MockActivityEnvironment({ attempt }).run(run).then(
@@ -84,7 +82,7 @@ describe('a refusal before the provider is reached', () => {
     const lookup = () => uninstalled.lookupPayment({ appId: 'SANDBOX_CARD', tenantId, idempotencyKey: 't1:o1:a:1' });
     expect(await refusalOf(1, lookup)).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
     // An app that does not refund, under a refund key that may have reached its provider.
-    expect(await refusalOf(2, refundWith(activitiesWhere(async () => ({}) as never)))).toEqual([
+    expect(await refusalOf(2, refundWith(activitiesWhere(() => Promise.resolve({} as never))))).toEqual([
       OUTCOME_UNKNOWN,
       'refunds_not_supported',
     ]);
