@@ -11,6 +11,11 @@ export const SCHEDULE_DATE_PATTERN = `^${DAY}(T${TIME}${OFFSET})?$`;
 const DATE_ONLY = new RegExp(`^${DAY}$`);
 const DATE_TIME_WITH_OFFSET = new RegExp(`^${DAY}T${TIME}${OFFSET}$`);
 
+/** Whether an open or due date is written as a calendar date (midnight in a time zone the writer did not name). */
+export function isDateOnly(value: string): boolean {
+  return DATE_ONLY.test(value);
+}
+
 /** Schedules are written in these calendar years (ARCHITECTURE.md, "Money, dates, references"). */
 export const FIRST_SCHEDULE_YEAR = 2000;
 export const LAST_SCHEDULE_YEAR = 2199;

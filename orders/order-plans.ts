@@ -4,10 +4,11 @@ import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/in
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { formatInTimeZone, fromZonedTime, toZonedTime } from 'date-fns-tz';
 import { chargeDateFor, type BusinessDayRule } from '../domain/business-days.js';
-import { offeredOption } from '../domain/instruction.js';
+import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseAmount } from '../domain/money.js';
+import { Refusal } from '../domain/refusal.js';
 import type { InstructionPlan } from '../domain/instruction.js';
 import { rowOf, type NewOrder, type OrderRow } from './read-model.js';
 import type { Resolution } from './scheme-resolution.js';
@@ -104,6 +105,25 @@ export function planInstruction(
     paymentMethod: resolution.chosen.paymentMethod,
   };
   return { ...plan, chargeAt: chargeAtOf(plan, tenant) };
+}
+
+/**
+ * Refuses instructions whose due date comes before their open date in the tenant's time zone: a
+ * calendar date against a date-time can only be compared there (the request's schema compares the
+ * others). A 400 naming each at `pathOf(index)`.
+ */
+export function refuseDueBeforeOpen(
+  tenant: TenantSettings,
+  instructions: readonly { openDate: string; dueDate: string }[],
+  pathOf: (index: number) => string,
+): void {
+  const timeZone = tenant.timeZone ?? undefined;
+  const issues = instructions.flatMap(({ openDate, dueDate }, index) => {
+    const open = parseScheduleDate(openDate, timeZone);
+    const due = parseScheduleDate(dueDate, timeZone);
+    return open && due && dueBeforeOpen(open, due) ? [{ path: pathOf(index), ...DUE_BEFORE_OPEN }] : [];
+  });
+  if (issues.length > 0) throw Refusal.invalid(issues);
 }
 
 /**

@@ -48,7 +48,7 @@ import type {
   ResolveInstructionInput,
   RetryInstructionInput,
 } from './http/schemas.js';
-import { chargeAtOf, planInstruction, planOrder, TENANT_SETTINGS } from './order-plans.js';
+import { chargeAtOf, planInstruction, planOrder, refuseDueBeforeOpen, TENANT_SETTINGS } from './order-plans.js';
 import { readRow } from '../db/read-row.js';
 import { planOf } from './contract/instruction-codec.js';
 import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
@@ -174,6 +174,7 @@ export class OrderService {
       readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS),
     );
     if (!tenant) throw new Refusal('not_found', 'tenant_not_found', `no tenant ${tenantId}`);
+    refuseDueBeforeOpen(tenant, input.instructions, (index) => `instructions[${index}].dueDate`);
     const instruments = await this.namedInstruments(
       em,
       tenantId,
@@ -300,6 +301,7 @@ export class OrderService {
   ): Promise<StoredOrder> {
     const order = await this.findOrder(em, tenantId, orderRef);
     const tenant = await em.findOneOrFail(Tenant, { id: tenantId });
+    refuseDueBeforeOpen(tenant, [input], () => 'dueDate');
     const [instrument] = await this.namedInstruments(em, tenantId, order.customerRef, [input], 'body');
     const [resolution] = await resolveInstructions(
       em,

@@ -1,5 +1,5 @@
 import { DomainValidationError } from '../../domain/errors.js';
-import { parseScheduleDate } from '../../domain/dates.js';
+import { isDateOnly, parseScheduleDate } from '../../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
 import { INSTRUCTION_STATUSES, ORDER_STATUSES } from '../../domain/instruction-status.js';
 import { parseAmount } from '../../domain/money.js';
@@ -82,7 +82,10 @@ export const InstructionInputSchema = z
     }
     const open = parseScheduleDate(instruction.openDate);
     const due = parseScheduleDate(instruction.dueDate);
-    if (open && due && dueBeforeOpen(open, due)) {
+    // A calendar date is midnight in the tenant's time zone, not known here: a date against a
+    // date-time is compared when the order is planned, in that zone (refuseDueBeforeOpen).
+    const sameKind = isDateOnly(instruction.openDate) === isDateOnly(instruction.dueDate);
+    if (open && due && sameKind && dueBeforeOpen(open, due)) {
       ctx.addIssue({
         code: 'custom',
         path: ['dueDate'],

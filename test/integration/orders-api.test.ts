@@ -473,6 +473,43 @@ describe('tenant settings', () => {
     expect(input.dunningDelaysMs).toEqual([2 * 24 * 60 * 60 * 1000]);
   });
 
+  it('compares a calendar date with a date-time in the tenant’s time zone: due before open is refused, after is taken', async () => {
+    const newYork = await system.newTenant({ tenant: { timeZone: 'America/New_York' } });
+    // Open at midnight in New York (05:00Z), due at 03:00Z the same day: two hours before it opens.
+    const before = await call('POST', '/v1/order-management', {
+      tenant: newYork,
+      body: {
+        orderRef: 'tz-before',
+        instructions: [instruction('a', { openDate: '2030-01-15', dueDate: '2030-01-15T03:00:00Z' })],
+      },
+    });
+    expect(before).toMatchObject({
+      status: 400,
+      body: { code: 'validation_failed', errors: [{ path: 'instructions[0].dueDate', code: 'due_before_open' }] },
+    });
+    expect(await countOrders(newYork)).toBe(0);
+    // Open at midnight in Auckland (11:00Z the day before), due at 12:00Z that day: an hour after it opens.
+    const auckland = await system.newTenant({ tenant: { timeZone: 'Pacific/Auckland' } });
+    const after = await call('POST', '/v1/order-management', {
+      tenant: auckland,
+      body: {
+        orderRef: 'tz-after',
+        instructions: [instruction('a', { openDate: '2030-01-15', dueDate: '2030-01-14T12:00:00Z' })],
+      },
+    });
+    expect(after.status, JSON.stringify(after.body)).toBe(202);
+    expect(after.body.instructions[0]).toMatchObject({
+      openDate: '2030-01-14T11:00:00.000Z',
+      dueDate: '2030-01-14T12:00:00.000Z',
+    });
+    // An instruction added to a running order is compared the same way, its field named.
+    const added = await call('POST', '/v1/order-management/tz-after/instructions', {
+      tenant: auckland,
+      body: instruction('b', { openDate: '2030-02-01', dueDate: '2030-01-31T10:00:00Z' }),
+    });
+    expect(added).toMatchObject({ status: 400, body: { errors: [{ path: 'dueDate', code: 'due_before_open' }] } });
+  });
+
   it('refuses an unknown time zone', async () => {
     const account = await system.newAccount();
     const res = await account.client.request('POST', '/v1/account/tenants', {
