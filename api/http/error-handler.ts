@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { dependencyOutage, type Dependency } from './dependency-outage.js';
 import { Refusal, type RefusalKind } from '../../domain/refusal.js';
 import { ApiError } from './problem.js';
@@ -91,6 +92,15 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(413, 'payload_too_large', 'the request body exceeds the size limit');
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
     return new ApiError(415, 'unsupported_encoding', 'the request body encoding is not supported');
+  }
+  // A check-then-write that another request won between the two (two installs of one app, two new
+  // versions of one scheme, two defaults of one kind): the database kept one, and this one changed nothing.
+  if (err instanceof UniqueConstraintViolationException) {
+    return new ApiError(
+      409,
+      'concurrent_change',
+      'a request made at the same moment changed the same thing first; read it again, and retry if still needed',
+    );
   }
   return new ApiError(500, 'internal_error', 'an unexpected error occurred; it has been logged');
 }

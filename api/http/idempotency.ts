@@ -85,7 +85,7 @@ export class IdempotencyStore {
     return { reply, replayed: false };
   }
 
-  private async claim(request: IdempotentRequest, requestHash: string): Promise<Claim | { reply: Reply }> {
+  private async claim(request: IdempotentRequest, requestHash: string, tries = 3): Promise<Claim | { reply: Reply }> {
     const em = this.orm.em.fork();
     const now = new Date();
     const claim: Claim = { id: randomUUID(), leaseToken: randomUUID() };
@@ -108,7 +108,12 @@ export class IdempotencyStore {
     } catch (err) {
       if (!(err instanceof UniqueConstraintViolationException)) throw err;
     }
-    const existing = await em.findOneOrFail(IdempotencyRecord, { scope: request.scope, key: request.key });
+    const existing = await em.findOne(IdempotencyRecord, { scope: request.scope, key: request.key });
+    if (!existing) {
+      // Freed since our insert failed (its request was refused, or housekeeping removed it): claim it again.
+      if (tries > 1) return this.claim(request, requestHash, tries - 1);
+      throw inProgress('a request with this Idempotency-Key is still running');
+    }
     if (existing.expiresAt <= now) {
       // Past its 24 hours (housekeeping has not removed it yet): the key is free again.
       const taken = await em.nativeUpdate(
