@@ -4,46 +4,55 @@ import { countrySpecs, isValidIBAN } from 'ibantools';
 import { withoutUuids } from './card-number.js';
 
 /**
- * Where an IBAN may begin: a country code and two check digits, then at least 11 more letters or
- * digits (the shortest IBAN has 15), single spaces or dashes allowed between them (`DE89 3704 …`),
- * and in a log line their URL encodings too. Not within a longer word or number.
+ * Where an IBAN may begin: a country code and two check digits, not within a longer word or number
+ * (in a log line, after an encoded space or dash too).
  */
-const CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:(?:[ +-]|%20|%2[dD])?[A-Za-z0-9]){11,}/g;
-const SEPARATOR = /^(?:[ +-]|%20|%2[dD])/;
+const START = /(?:(?<![\p{L}\p{N}])|(?<=%20|%2[dD]|%09|%C2%A0|%E2%80%AF))[A-Za-z]{2}\d{2}/gu;
+/**
+ * What may stand between two of its groups of four, as an IBAN is printed (`DE89 3704 0044 …`): a
+ * space (no-break ones too, as copied from a page), a tab or a dash; in a log line, their URL
+ * encodings too. Nowhere else: words that happen to spell a country's format are not read as one.
+ */
+const SEPARATOR = /^(?:[ \u00a0\u202f\t+-]|%20|%2[dD]|%C2%A0|%E2%80%AF)/;
+const ALPHANUMERIC = /[A-Za-z0-9]/;
+const WORD_CHARACTER = /[\p{L}\p{N}]/u;
 
-/** An IBAN in the text from `start`: where it ends in the text, or undefined when none begins there. */
+/**
+ * The IBAN the text holds from `start`: where it ends in the text, or undefined when none begins
+ * there. Its letters are all capitals or all small (as written by a person or a bank, not a word in a
+ * sentence), it is as long as its country's, and it ends where a word would.
+ */
 function ibanAt(text: string, start: number): number | undefined {
   const length = countrySpecs[text.slice(start, start + 2).toUpperCase()]?.chars;
   if (!length) return undefined;
-  // Its first `length` letters and digits, whatever separates them, and where the last one ends.
   let compact = '';
   let at = start;
-  while (compact.length < length && at < text.length) {
-    const separator = SEPARATOR.exec(text.slice(at, at + 3));
-    if (separator && compact.length > 0) at += separator[0].length;
+  while (compact.length < length) {
+    if (compact.length > 0 && compact.length % 4 === 0) {
+      const separator = SEPARATOR.exec(text.slice(at, at + 9));
+      if (separator) at += separator[0].length;
+    }
     const char = text[at];
-    if (char === undefined || !/[A-Za-z0-9]/.test(char)) return undefined;
-    compact += char.toUpperCase();
+    if (char === undefined || !ALPHANUMERIC.test(char)) return undefined;
+    compact += char;
     at += 1;
   }
-  return compact.length === length && isValidIBAN(compact) ? at : undefined;
+  if (at < text.length && WORD_CHARACTER.test(text[at])) return undefined;
+  if (compact !== compact.toUpperCase() && compact !== compact.toLowerCase()) return undefined;
+  return isValidIBAN(compact.toUpperCase()) ? at : undefined;
 }
 
-/** Each IBAN in a text, as `[start, end)` offsets of how it is written there. */
+/** Each IBAN in a text, as `[start, end)` offsets of how it is written there. Linear: at most 34 characters read at each start. */
 function ibanSpans(written: string): [number, number][] {
   // Read with its UUIDs blanked out (same length): an id's hex groups could spell one by chance.
   const text = withoutUuids(written);
   const spans: [number, number][] = [];
-  const candidates = new RegExp(CANDIDATE.source, 'g');
-  for (let match = candidates.exec(text); match; match = candidates.exec(text)) {
+  const starts = new RegExp(START.source, START.flags);
+  for (let match = starts.exec(text); match; match = starts.exec(text)) {
     const end = ibanAt(text, match.index);
-    if (end === undefined) {
-      // Another may begin inside this one's run (`ref AB12 DE89 3704 …`): look again from the next character.
-      candidates.lastIndex = match.index + 1;
-      continue;
-    }
+    if (end === undefined) continue;
     spans.push([match.index, end]);
-    candidates.lastIndex = end;
+    starts.lastIndex = end;
   }
   return spans;
 }
