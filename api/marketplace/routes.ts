@@ -217,7 +217,8 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     scope: 'tenant',
     roles: ['tenant-app-write'],
     summary: 'Uninstall an app',
-    description: 'Refused (409) while an instruction that is not final pays through the app, or a scheme offers it.',
+    description:
+      'Refused (409) while an instruction that is not final pays through the app, a refund through it is under way, or a scheme offers it.',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
     responses: { 204: { description: 'Uninstalled; its configuration and secrets are deleted' } },
@@ -229,13 +230,22 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         appId: installation.appId,
         status: { $in: [...LIVE_INSTRUCTION_STATUSES] },
       });
+      // A refund under way is asked about through the app until its provider answers: it must stay.
+      const [{ count: pendingRefunds }] = await em.getConnection().execute<{ count: number }[]>(
+        `select count(*)::int as count from payment_refund r join payment_instruction i on i.id = r.instruction_id
+          where r.tenant_id = ? and r.status = 'PENDING' and i.tenant_id = ? and i.app_id = ?`,
+        [tenantId, tenantId, installation.appId],
+        'all',
+        em.getTransactionContext(),
+      );
       const schemes = await schemesUsingApp(em, tenantId, installation.appId);
-      if (liveInstructions > 0 || schemes.length > 0) {
+      if (liveInstructions > 0 || pendingRefunds > 0 || schemes.length > 0) {
         throw new ApiError(
           409,
           'app_in_use',
-          `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final and ${schemes.length} scheme(s); ` +
-            'let the instructions finish (or cancel them) and take the app out of the schemes first',
+          `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final, ` +
+            `${pendingRefunds} refund(s) under way and ${schemes.length} scheme(s); ` +
+            'let the instructions and refunds finish (or cancel the instructions) and take the app out of the schemes first',
           schemes.map((scheme) => ({
             path: `schemes.${scheme.id}`,
             code: 'scheme_uses_app',

@@ -150,7 +150,8 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     }: ExecuteRefundInput): Promise<RefundOutcome> {
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
       const { app, installation } = await connect(request.tenantId, appId, reached);
-      if (!app.refund) throw refundsUnsupported(appId, reached);
+      // No key reached a provider through an app that cannot refund: a refusal, whatever came before.
+      if (!app.refund) throw refundsUnsupported(appId);
       const outcome = await call(() => app.refund!(request, idempotencyKey, installation), reached);
       log.info('refund executed', {
         tenantId: request.tenantId,
@@ -165,7 +166,7 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
 
     async getRefundStatus({ appId, tenantId, providerRef }: RefundStatusInput): Promise<RefundOutcome> {
       const { app, installation } = await connect(tenantId, appId, false);
-      if (!app.getRefundStatus) throw refundsUnsupported(appId, false);
+      if (!app.getRefundStatus) throw refundsUnsupported(appId);
       return call(() => app.getRefundStatus!(providerRef, installation), false);
     },
 
@@ -188,8 +189,8 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
   };
 }
 
-function refundsUnsupported(appId: string, keyMayHaveReached: boolean) {
-  return refusal(PROVIDER_REJECTED, 'refunds_not_supported', `${appId} does not refund`, keyMayHaveReached);
+function refundsUnsupported(appId: string) {
+  return refusal(PROVIDER_REJECTED, 'refunds_not_supported', `${appId} does not refund`, false);
 }
 
 /**

@@ -366,6 +366,30 @@ describe('a refund through the tenant’s own provider', () => {
     expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:own-refund:a:refund:1`]));
     expect(calls.every((r) => r.verified)).toBe(true);
   });
+
+  it('keeps its app installed while it is under way: uninstalling is refused, naming it', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    await orderDueNow(tenant, 'own-refund-held');
+    await instructionOf(tenant, 'own-refund-held', (i) => i.status === 'SETTLED', 'own payment settled');
+    provider.behaviour.loseRefundAnswers = 1_000;
+    const created = await tenant.client.request('POST', '/v1/order-management/own-refund-held/instructions/a/refunds', {
+      body: { amount: '2.00' },
+      headers: { 'idempotency-key': 'own-refund-held-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const uninstall = await tenant.client.request('POST', '/v1/marketplace/installed/HTTP_CONNECTOR/uninstall');
+    expect(uninstall).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
+    expect(uninstall.body.detail).toMatch(/1 refund\(s\) under way/);
+    provider.behaviour.loseRefundAnswers = 0;
+    await eventually(
+      async () =>
+        (await tenant.client.request('GET', '/v1/order-management/own-refund-held/instructions/a/refunds')).body
+          .items[0],
+      (r: any) => r.status === 'SUCCEEDED',
+      { what: 'the refund answered once the provider does', timeoutMs: 30_000 },
+    );
+    expect(provider.refunds).toHaveLength(1);
+  });
 });
 
 describe('cards on the tenant’s own provider’s page', () => {

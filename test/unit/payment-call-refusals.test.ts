@@ -5,7 +5,12 @@ import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstallationCache } from '../../orders/activities/installation-cache.js';
 import { createPaymentActivities } from '../../orders/activities/payment-calls.js';
-import { APP_CREDENTIALS_UNREADABLE, APP_NOT_INSTALLED, OUTCOME_UNKNOWN } from '../../orders/contract/activities.js';
+import {
+  APP_CREDENTIALS_UNREADABLE,
+  APP_NOT_INSTALLED,
+  OUTCOME_UNKNOWN,
+  PROVIDER_REJECTED,
+} from '../../orders/contract/activities.js';
 
 // A refusal before the provider is reached (the app uninstalled, its credentials unreadable on this
 // worker) says nothing of what an earlier try under the same key did: under such a key it must be
@@ -70,6 +75,10 @@ describe('a refusal before the provider is reached', () => {
     expect(await refusalOf(1, pay(uninstalled))).toEqual([APP_NOT_INSTALLED, 'app_not_installed']);
     expect(await refusalOf(1, pay(unreadable))).toEqual([APP_CREDENTIALS_UNREADABLE, 'app_credentials_unreadable']);
     expect(await refusalOf(1, refundWith(uninstalled))).toEqual([APP_NOT_INSTALLED, 'app_not_installed']);
+    // No key can have reached a provider through an app that does not refund: a refusal on any try,
+    // never an unknown outcome asked about for ever.
+    const refundless = activitiesWhere(() => Promise.resolve({} as never));
+    expect(await refusalOf(2, refundWith(refundless, true))).toEqual([PROVIDER_REJECTED, 'refunds_not_supported']);
   });
 
   it('is an unknown outcome on a key an earlier try may have paid or refunded with', async () => {
@@ -81,10 +90,5 @@ describe('a refusal before the provider is reached', () => {
     // A look-up is only of such a key.
     const lookup = () => uninstalled.lookupPayment({ appId: 'SANDBOX_CARD', tenantId, idempotencyKey: 't1:o1:a:1' });
     expect(await refusalOf(1, lookup)).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
-    // An app that does not refund, under a refund key that may have reached its provider.
-    expect(await refusalOf(2, refundWith(activitiesWhere(() => Promise.resolve({} as never))))).toEqual([
-      OUTCOME_UNKNOWN,
-      'refunds_not_supported',
-    ]);
   });
 });
