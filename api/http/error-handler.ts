@@ -62,6 +62,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const apiError = toApiError(err);
+    if (err instanceof UniqueConstraintViolationException) {
+      // A race the database settled is expected now and then; a constraint broken every time is a bug.
+      // Its constraint is named, not its message (which can carry the values).
+      const { constraint } = err as { constraint?: unknown };
+      (req.log ?? logger).warn({ constraint }, 'request refused: a unique constraint held against a concurrent write');
+    }
     if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');
       // The request's own line (pino-http) names this error, not "failed with status code 500".
