@@ -73,7 +73,9 @@ export class Mandates {
     type: 'mandate.created' | 'mandate.active' | 'mandate.cancelled' | 'mandate.expired',
     customerRef: string | null,
   ) {
-    return tenantEvent(type, `mandate:${instrument.mandateRef}:${type}`, instrument.tenantId, new Date(), {
+    // Per instrument: one mandate may be held on several (each is told), and told once each.
+    const key = `mandate:${instrument.mandateRef}:${instrument.id}:${type}`;
+    return tenantEvent(type, key, instrument.tenantId, new Date(), {
       mandate: {
         mandateRef: instrument.mandateRef,
         status: instrument.mandateStatus,

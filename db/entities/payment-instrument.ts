@@ -29,7 +29,7 @@ export class PaymentInstrument {
 export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
   class: PaymentInstrument,
   tableName: 'payment_instrument',
-  indexes: [{ properties: ['tenantId', 'customerId', 'createdAt', 'id'] }],
+  indexes: [{ properties: ['tenantId', 'customerId', 'createdAt', 'id'] }, { properties: ['appId', 'mandateRef'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: {

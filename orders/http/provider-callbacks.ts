@@ -1,6 +1,8 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AppConnector, MandateNews } from '../../apps/app-connector.js';
+import type { InstalledApp } from '../../domain/installed-app.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
-import type { SecretBox } from '../../db/secret-box.js';
+import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
 import type { Mandates } from '../mandates.js';
 import { PaymentInstrument } from '../../db/entities/index.js';
@@ -25,8 +27,8 @@ const CallbackAnswerSchema = z
   })
   .openapi('CallbackReceived');
 
-/** The instruments a mandate's callback is checked against, at most: each other tenant among them costs a signature check. */
-const MANDATE_HOLDERS_MAX = 50;
+/** The tenants a mandate's callback is checked against, at most: each costs a signature check. */
+const MANDATE_HOLDERS_MAX = 20;
 
 const badSignature = () => new ApiError(401, 'invalid_signature', 'the callback’s signature does not verify');
 
@@ -61,30 +63,13 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       // tenants may hold one named alike; one tenant may hold it on several instruments.
       const mandateRef = connector.mandateCallbacks?.mandateRefOf(rawBody);
       if (mandateRef !== undefined) {
-        const holders = await em.find(
-          PaymentInstrument,
-          { appId: params.appId, mandateRef },
-          // Oldest first: the holder that took the mandate when it was made comes before any copy of its name.
-          { orderBy: { createdAt: 'asc', id: 'asc' }, limit: MANDATE_HOLDERS_MAX },
+        const signed = await signingHolder(em, secretBox, params.appId, mandateRef, (installation) =>
+          connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation),
         );
-        let signed: { tenantId: string; news: MandateNews } | undefined;
-        for (const tenantId of new Set(holders.map((i) => i.tenantId))) {
-          const installation = await loadInstalledApp(em, secretBox, tenantId, params.appId);
-          const news =
-            installation &&
-            connector.mandateCallbacks!.verify(
-              rawBody,
-              req.headers as Record<string, string | undefined>,
-              installation,
-            );
-          if (news && news.mandateRef === mandateRef) {
-            signed = { tenantId, news };
-            break;
-          }
-        }
         if (!signed) throw badSignature();
+        const held = await em.find(PaymentInstrument, { tenantId: signed.tenantId, appId: params.appId, mandateRef });
         let moved = 0;
-        for (const instrument of holders.filter((i) => i.tenantId === signed.tenantId)) {
+        for (const instrument of held) {
           const then = await mandates.moved(em, instrument, signed.news);
           if (then) afterCommit(() => then(req.log));
           if (then) moved += 1;
@@ -106,4 +91,38 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       return { status: 202, body: { received: true, duplicate: false } };
     },
   });
+}
+
+/**
+ * The tenant holding `mandateRef` whose installation of the app verifies the callback, with its
+ * news; undefined when none does. Tenants are tried by their oldest instrument holding it first:
+ * the one that took the mandate when it was made comes before any that copied its name later. A
+ * tenant whose credentials cannot be opened is passed over (its callbacks cannot verify anyway).
+ */
+async function signingHolder(
+  em: EntityManager,
+  secretBox: SecretBox,
+  appId: string,
+  mandateRef: string,
+  verify: (installation: InstalledApp) => MandateNews | undefined,
+): Promise<{ tenantId: string; news: MandateNews } | undefined> {
+  const holders: { tenant_id: string }[] = await em.getConnection().execute(
+    `select tenant_id from payment_instrument where app_id = ? and mandate_ref = ?
+      group by tenant_id order by min(created_at), tenant_id limit ?`,
+    [appId, mandateRef, MANDATE_HOLDERS_MAX],
+    'all',
+    em.getTransactionContext(),
+  );
+  for (const { tenant_id: tenantId } of holders) {
+    let installation: InstalledApp | undefined;
+    try {
+      installation = await loadInstalledApp(em, secretBox, tenantId, appId);
+    } catch (err) {
+      if (err instanceof SecretOpenError) continue;
+      throw err;
+    }
+    const news = installation && verify(installation);
+    if (news && news.mandateRef === mandateRef) return { tenantId, news };
+  }
+  return undefined;
 }

@@ -359,7 +359,9 @@ describe('a bank debit’s mandate', () => {
     const em = system.orm.em.fork();
     const held = await em.findOneOrFail(PaymentInstrument, { id: account.instrumentId });
     const { id: _id, tenantId: _tenant, customerId: _customer, createdAt, ...copy } = held;
+    // The other tenant has the bank too, with its own key: its signature check fails, and the next tenant's is tried.
     const other = await system.newTenant();
+    await other.bankDebitScheme();
     const namesake = em.create(PaymentInstrument, {
       ...copy,
       id: randomUUID(),
@@ -386,6 +388,15 @@ describe('a bank debit’s mandate', () => {
       (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
     expect(await mandateOf(second.id)).toBe('CANCELLED');
     expect(await mandateOf(namesake.id)).toBe('ACTIVE');
+    // Each of this tenant's instruments is told.
+    await eventually(
+      async () =>
+        (await tenant.client.request('GET', '/v1/events?type=mandate.cancelled')).body.items.map(
+          (e: any) => e.payload.data.instrument.instrumentId,
+        ),
+      (ids: string[]) => ids.includes(account.instrumentId) && ids.includes(second.id),
+      { what: 'mandate.cancelled told for both instruments' },
+    );
     await eventually(eventTypes, (types) => types.includes('mandate.cancelled'), { what: 'mandate.cancelled told' });
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-relying' })).toEqual([]);
   });
