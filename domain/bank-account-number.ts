@@ -4,16 +4,16 @@ import { countrySpecs, isValidIBAN } from 'ibantools';
 import { withoutUuids } from './card-number.js';
 
 /**
- * Where an IBAN may begin: a country code and two check digits, not within a longer word or number
- * (in a log line, after an encoded space or dash too).
+ * Where an IBAN may begin: a country code and two check digits, not within a longer word or number.
+ * In a log line, also right after any URL-encoded character (`%3A`, `%20`…) or a JSON escape (`\n`).
  */
-const START = /(?:(?<![\p{L}\p{N}])|(?<=%20|%2[dD]|%09|%C2%A0|%E2%80%AF))[A-Za-z]{2}\d{2}/gu;
+const START = /(?:(?<![\p{L}\p{N}])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf"/\\]))[A-Za-z]{2}\d{2}/gu;
 /**
  * What may stand between two of its groups of four, as an IBAN is printed (`DE89 3704 0044 …`): a
  * space (no-break ones too, as copied from a page), a tab or a dash; in a log line, their URL
- * encodings too. Nowhere else: words that happen to spell a country's format are not read as one.
+ * encodings and JSON escapes too. Nowhere else: words that happen to spell a country's format are not read as one.
  */
-const SEPARATOR = /^(?:[ \u00a0\u202f\t+-]|%20|%2[dD]|%C2%A0|%E2%80%AF)/;
+const SEPARATOR = /^(?:[ \u00a0\u202f\t+-]|%20|%2d|%09|%c2%a0|%e2%80%af|\\t|\\u00a0|\\u202f)/i;
 const ALPHANUMERIC = /[A-Za-z0-9]/;
 const WORD_CHARACTER = /[\p{L}\p{N}]/u;
 

@@ -252,8 +252,15 @@ describe('a bank account number sent to the API', () => {
       'gt02 gift card top up for holiday season',
     ])
       expect(holdsBankAccountNumber(text), text).toBe(false);
+    // In a log line: URL-encoded after any encoded character, tabs between its groups, or after a JSON escape.
     expect(maskBankAccountNumbers(`GET /v1/x?note=pay%20to%20${encodeURIComponent(IBANS[2])} 400`)).toBe(
       'GET /v1/x?note=pay%20to%20[bank account] 400',
+    );
+    expect(maskBankAccountNumbers(`?note=IBAN%3A${compact(IBANS[0])}&x=${IBANS[0].replace(/ /g, '%09')}`)).toBe(
+      '?note=IBAN%3A[bank account]&x=[bank account]',
+    );
+    expect(maskBankAccountNumbers(JSON.stringify({ msg: `refused:\n${compact(IBANS[1])}` }))).toBe(
+      '{"msg":"refused:\\n[bank account]"}',
     );
   });
 
