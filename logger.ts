@@ -1,8 +1,7 @@
 import { DriverException } from '@mikro-orm/core';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { maskBankAccountNumbers } from './domain/bank-account-number.js';
-import { maskCardNumbers } from './domain/card-number.js';
+import { maskPaymentData } from './domain/payment-data.js';
 
 /**
  * Paths that may carry secrets anywhere in a log line. pino replaces them before the line is
@@ -102,7 +101,7 @@ export const LOG_SERIALIZERS = {
 export function maskingDestination(out: { write(line: string): unknown }): { write(line: string): void } {
   return {
     write(line: string) {
-      out.write(maskBankAccountNumbers(maskCardNumbers(line)));
+      out.write(maskPaymentData(line));
     },
   };
 }

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { HostedSession, TokenisedInstrument } from '../domain/instrument.js';
 import { MANDATE_STATUSES } from '../domain/instrument.js';
-import { cardNumbersIn } from '../domain/card-number.js';
-import { holdsBankAccountNumber } from '../domain/bank-account-number.js';
+import { paymentDataIn } from '../domain/payment-data.js';
 import { MalformedAnswerError } from './provider-answer.js';
 
 const printable = (max: number) =>
@@ -50,9 +49,9 @@ export function checkedTokenised(body: unknown, who: string): TokenisedInstrumen
   if (!parsed.success) throw new MalformedAnswerError(`${who} answered a token that is not one`);
   const { token, display, mandate } = parsed.data;
   const texts = [token, ...Object.values(display).map(String), ...(mandate ? [mandate.mandateRef] : [])];
-  if (texts.some((text) => cardNumbersIn(text).length > 0))
-    throw new MalformedAnswerError(`${who} answered a card number where a token belongs`);
-  if (texts.some(holdsBankAccountNumber))
+  const sent = paymentDataIn(...texts);
+  if (sent === 'card_number') throw new MalformedAnswerError(`${who} answered a card number where a token belongs`);
+  if (sent === 'bank_account')
     throw new MalformedAnswerError(`${who} answered a bank account number where a token or mask belongs`);
   return parsed.data;
 }

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
-import { BANK_ACCOUNT_NUMBER_NOT_ALLOWED, holdsBankAccountNumber } from '../../domain/bank-account-number.js';
+import { BANK_ACCOUNT_NUMBER_NOT_ALLOWED } from '../../domain/bank-account-number.js';
 import { CARD_NUMBER_NOT_ALLOWED, holdsCardNumber } from '../../domain/card-number.js';
+import { paymentDataIn, type PaymentData } from '../../domain/payment-data.js';
 import { ApiError, formatPath } from './problem.js';
 
 /** Every request body is JSON: another content type would otherwise reach the handlers as "no body". */
@@ -54,13 +55,6 @@ export const refusePaymentDataInUrl: RequestHandler = (req, _res, next) => {
   }
   next();
 };
-
-type PaymentData = 'card_number' | 'bank_account';
-
-/** The card or bank account number a text holds, which this API never takes. */
-function paymentDataIn(text: string): PaymentData | undefined {
-  return holdsCardNumber(text) ? 'card_number' : holdsBankAccountNumber(text) ? 'bank_account' : undefined;
-}
 
 function decoded(segment: string): string {
   try {

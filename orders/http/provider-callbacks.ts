@@ -71,8 +71,9 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         let moved = 0;
         for (const instrument of held) {
           const then = await mandates.moved(em, instrument, signed.news);
-          if (then) afterCommit(() => then(req.log));
-          if (then) moved += 1;
+          if (!then) continue;
+          afterCommit(() => then(req.log));
+          moved += 1;
         }
         return { status: 202, body: { received: true, duplicate: moved === 0 } };
       }

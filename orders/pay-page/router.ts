@@ -9,8 +9,7 @@ import express, {
 } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { holdsBankAccountNumber } from '../../domain/bank-account-number.js';
-import { holdsCardNumber } from '../../domain/card-number.js';
+import { paymentDataIn, type PaymentData } from '../../domain/payment-data.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { formatAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
@@ -54,6 +53,13 @@ const PROVIDER_NAMES: Record<string, string> = {
   HTTP_CONNECTOR: 'our payment provider',
 };
 const FORM_ID = /^[A-Za-z0-9_-]{16}$/;
+/** What the page says to a customer who typed their card number or IBAN into it. */
+const TYPED_PAYMENT_DATA: Record<PaymentData, string> = {
+  card_number:
+    'Do not type a card number here: this page never takes one. A new card is entered on the payment provider’s own page.',
+  bank_account:
+    'Do not type a bank account number here: this page never takes one. A new account is entered on the payment provider’s own page.',
+};
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Loaded {
@@ -369,24 +375,9 @@ export function payPageRouter(deps: PayPageDeps): Router {
       res.status(page.status).type('html').send(page.html);
       return;
     }
-    // A customer who types their card number here is stopped: it goes nowhere, not even to a log.
-    if (Object.values(form).some((value) => typeof value === 'string' && holdsCardNumber(value))) {
-      return show(
-        req,
-        res,
-        'Do not type a card number here: this page never takes one. A new card is entered on the payment provider’s own page.',
-        400,
-      );
-    }
-    // Nor a bank account's IBAN: a new account is entered on the provider's page too.
-    if (Object.values(form).some((value) => typeof value === 'string' && holdsBankAccountNumber(value))) {
-      return show(
-        req,
-        res,
-        'Do not type a bank account number here: this page never takes one. A new account is entered on the payment provider’s own page.',
-        400,
-      );
-    }
+    // A customer who types their card number or IBAN here is stopped: it goes nowhere, not even to a log.
+    const typed = paymentDataIn(...Object.values(form).filter((value) => typeof value === 'string'));
+    if (typed) return show(req, res, TYPED_PAYMENT_DATA[typed], 400);
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && FORM_ID.test(form.form) ? form.form : undefined;
     if (!choice || !formId) return show(req, res, 'Choose how to pay.', 400);
