@@ -11,7 +11,7 @@ import { tokenSigningKey } from '../api/auth/access-token.js';
 import { authenticate, type SecurityKeyGrant } from '../api/auth/authenticate.js';
 import { errorHandler, notFoundHandler, outageOf } from '../api/http/error-handler.js';
 import { IdempotencyStore } from '../api/http/idempotency.js';
-import { refusePaymentDataInUrl, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
+import { refusePaymentDataInUrlAndKey, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
 import { createOpenApiRegistry, generateOpenApiDocument } from '../api/http/openapi.js';
 import { perKeyRateLimit } from '../api/http/rate-limit.js';
 import { requestId } from '../api/http/request-id.js';
@@ -194,7 +194,7 @@ export function createApi(deps: ApiDependencies): Express {
       autoLogging: { ignore: (req) => UNLOGGED_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),
   );
-  app.use(refusePaymentDataInUrl);
+  app.use(refusePaymentDataInUrlAndKey);
   app.use(requireJsonBody);
   const jsonBody = (limit: string) =>
     express.json({

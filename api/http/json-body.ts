@@ -39,10 +39,11 @@ export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
 
 /**
  * No card or bank account number is taken in a URL either (ARCHITECTURE.md, "Money, dates, references"):
- * not in a path segment (a reference), not in a query value. Refused before anything reads, stores or
- * forwards it; the access log masks it.
+ * not in a path segment (a reference), not in a query value; nor in the Idempotency-Key header, which
+ * is stored with its answer and, for a change to an order, is the id of the workflow's update, in its
+ * history. Refused before anything reads, stores or forwards it; the access log masks it.
  */
-export const refusePaymentDataInUrl: RequestHandler = (req, _res, next) => {
+export const refusePaymentDataInUrlAndKey: RequestHandler = (req, _res, next) => {
   for (const segment of req.path.split('/')) {
     const why = paymentDataIn(decoded(segment));
     if (why) throw paymentDataRefused(why, 'path');
@@ -53,6 +54,9 @@ export const refusePaymentDataInUrl: RequestHandler = (req, _res, next) => {
     const inName = paymentDataIn(name);
     if (inName) throw paymentDataRefused(inName, 'query');
   }
+  const key = req.header('idempotency-key');
+  const inKey = key === undefined ? undefined : paymentDataIn(key);
+  if (inKey) throw paymentDataRefused(inKey, 'headers.idempotency-key');
   next();
 };
 

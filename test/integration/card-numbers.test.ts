@@ -74,22 +74,30 @@ describe('what looks like a card number', () => {
 });
 
 /**
- * Sends `written` to every route, in its path, a query value and the body's metadata (each written
- * its own way), and expects each refused with `code`, naming where, and never echoed.
+ * Sends `written` to every route, in its path, a query value, the Idempotency-Key header and the
+ * body's metadata (each written its own way), and expects each refused with `code`, naming where,
+ * and never echoed.
  */
 async function refusedOnEveryRoute(written: { path: string; query: string; body: string }, code: string) {
   const checked: string[] = [];
   for (const route of system.api.routes) {
     const method = route.method.toUpperCase();
     const withParams = (value: string) => `/v1${route.path.replace(/:(\w+)/g, () => encodeURIComponent(value))}`;
-    const attempts: { where: string; path: string; body?: unknown }[] = [];
+    const attempts: { where: string; path: string; body?: unknown; headers?: Record<string, string> }[] = [];
     if (route.path.includes(':')) attempts.push({ where: 'path', path: withParams(written.path) });
     attempts.push({ where: 'query.note', path: `${withParams('x')}?note=${encodeURIComponent(written.query)}` });
+    // Stored with its answer, and the id of an order's update in its workflow's history.
+    attempts.push({
+      where: 'headers.idempotency-key',
+      path: withParams('x'),
+      headers: { 'idempotency-key': `retry of ${written.query}` },
+    });
     if (method !== 'GET' && method !== 'DELETE')
       attempts.push({ where: 'metadata.note', path: withParams('x'), body: { metadata: { note: written.body } } });
     for (const attempt of attempts) {
       const res = await tenant.client.request(method, attempt.path, {
         ...(attempt.body ? { body: attempt.body } : {}),
+        ...(attempt.headers ? { headers: attempt.headers } : {}),
       });
       const what = `${method} ${route.path} (${attempt.where})`;
       expect(res.status, `${what}: ${JSON.stringify(res.body)}`).toBe(400);
@@ -99,7 +107,7 @@ async function refusedOnEveryRoute(written: { path: string; query: string; body:
       checked.push(what);
     }
   }
-  expect(checked.length).toBeGreaterThan(system.api.routes.length * 2);
+  expect(checked.length).toBeGreaterThan(system.api.routes.length * 3);
 }
 
 /** Whether any table holds any of `values` in any of its columns. */
@@ -123,7 +131,7 @@ async function tablesHolding(values: string[]): Promise<string[]> {
 }
 
 describe('a card number sent to the API', () => {
-  it('is refused on every route, in the path, the query and the body, naming where', async () => {
+  it('is refused on every route, in the path, the query, the Idempotency-Key and the body, naming where', async () => {
     await refusedOnEveryRoute({ path: CARDS[0], query: CARDS[3], body: `card ${CARDS[4]}` }, 'card_number_not_allowed');
   });
 
@@ -272,7 +280,7 @@ describe('a bank account number sent to the API', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
-  it('is refused on every route, in the path, the query and the body, naming where', async () => {
+  it('is refused on every route, in the path, the query, the Idempotency-Key and the body, naming where', async () => {
     await refusedOnEveryRoute(
       { path: compact(IBANS[0]), query: IBANS[2], body: `refund to ${IBANS[1]}` },
       'bank_account_number_not_allowed',
