@@ -15,6 +15,12 @@ export interface Refund {
   reason?: string;
   /** The provider's reference of the payment refunded. */
   paymentRef: string;
+  /**
+   * The app that took that payment, which makes the refund and calls back about it, whatever the
+   * instruction is paid through later. Absent on refunds asked for before it was kept: those go
+   * through the instruction's app of the moment.
+   */
+  appId?: string;
   status: RefundStatus;
   /** The provider's reference of the refund. */
   providerRef?: string;

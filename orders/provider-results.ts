@@ -73,7 +73,11 @@ export class ProviderResults {
     return live?.appId === appId && live.providerRef === providerRef;
   }
 
-  /** Whether `providerRef` is a refund of the instruction, through `appId`: as the read model shows it, or its workflow. */
+  /**
+   * Whether `providerRef` is a refund of the instruction through `appId`, the app that took the payment
+   * it refunds (or, for a refund from before that was kept, the instruction's app): as the read model
+   * shows it, or, for a refund it does not show yet or whose reference it lacks, as its workflow knows it.
+   */
   private async isRefundOf(
     em: EntityManager,
     instruction: PaymentInstruction,
@@ -81,16 +85,20 @@ export class ProviderResults {
     appId: string,
     providerRef: string,
   ): Promise<boolean> {
-    if (instruction.appId !== appId) return false;
-    const stored = await em.count(PaymentRefund, {
-      tenantId: instruction.tenantId,
-      instructionId: instruction.instructionId,
-      providerRef,
-    });
-    if (stored > 0) return true;
+    const refunds = await em.find(
+      PaymentRefund,
+      { tenantId: instruction.tenantId, instructionId: instruction.instructionId },
+      { fields: ['providerRef', 'appId', 'status'] },
+    );
+    const through = (refund: { appId?: string | null }) => (refund.appId ?? instruction.appId) === appId;
+    if (refunds.some((r) => r.providerRef === providerRef && through(r))) return true;
+    if (instruction.appId !== appId && !refunds.some((r) => r.status === 'PENDING' && through(r))) return false;
     const view = await this.liveView(instruction.tenantId, orderRef);
     return (view.refunds ?? []).some(
-      (r) => r.instructionRef === instruction.instructionRef && r.providerRef === providerRef,
+      (r) =>
+        r.instructionRef === instruction.instructionRef &&
+        r.providerRef === providerRef &&
+        (r.appId ?? instruction.appId) === appId,
     );
   }
 

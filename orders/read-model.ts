@@ -153,11 +153,11 @@ function columnValue(value: unknown): unknown {
 // version. The instruction's id is found by its ref within the order.
 const UPSERT_REFUNDS = `
   insert into payment_refund as r (id, tenant_id, order_id, instruction_id, instruction_ref, number, amount_minor, currency,
-    reason, payment_ref, status, provider_ref, failure_code, created_at, succeeded_at, failed_at, projection_version)
-  select s.refund_id, ?, ?, i.id, s.instruction_ref, s.number, s.amount_minor, s.currency, s.reason, s.payment_ref, s.status,
+    reason, payment_ref, app_id, status, provider_ref, failure_code, created_at, succeeded_at, failed_at, projection_version)
+  select s.refund_id, ?, ?, i.id, s.instruction_ref, s.number, s.amount_minor, s.currency, s.reason, s.payment_ref, s.app_id, s.status,
     s.provider_ref, s.failure_code, s.created_at, s.succeeded_at, s.failed_at, ?::bigint
   from jsonb_to_recordset(?::jsonb) as s(refund_id uuid, instruction_ref text, number int, amount_minor bigint, currency text,
-    reason text, payment_ref text, status text, provider_ref text, failure_code text, created_at timestamptz,
+    reason text, payment_ref text, app_id text, status text, provider_ref text, failure_code text, created_at timestamptz,
     succeeded_at timestamptz, failed_at timestamptz)
   join payment_instruction i on i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
   on conflict (id) do update set status = excluded.status, provider_ref = excluded.provider_ref,
@@ -178,6 +178,7 @@ export async function upsertRefunds(
     currency: r.currency,
     reason: r.reason ?? null,
     payment_ref: r.paymentRef,
+    app_id: r.appId ?? null,
     status: r.status,
     provider_ref: r.providerRef ?? null,
     failure_code: r.failureCode ?? null,

@@ -230,10 +230,11 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         appId: installation.appId,
         status: { $in: [...LIVE_INSTRUCTION_STATUSES] },
       });
-      // A refund under way is asked about through the app until its provider answers: it must stay.
+      // A refund under way is asked about through its app until its provider answers: it must stay.
+      // A refund from before it kept its app goes through its instruction's.
       const [{ count: pendingRefunds }] = await em.getConnection().execute<{ count: number }[]>(
         `select count(*)::int as count from payment_refund r join payment_instruction i on i.id = r.instruction_id
-          where r.tenant_id = ? and r.status = 'PENDING' and i.tenant_id = ? and i.app_id = ?`,
+          where r.tenant_id = ? and r.status = 'PENDING' and i.tenant_id = ? and coalesce(r.app_id, i.app_id) = ?`,
         [tenantId, tenantId, installation.appId],
         'all',
         em.getTransactionContext(),

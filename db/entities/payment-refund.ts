@@ -16,6 +16,8 @@ export class PaymentRefund {
   currency!: string;
   reason?: string | null;
   paymentRef!: string;
+  /** Null for a refund asked for before its app was kept: it goes through its instruction's app. */
+  appId?: string | null;
   status: RefundStatus = 'PENDING';
   providerRef?: string | null;
   failureCode?: string | null;
@@ -41,6 +43,7 @@ export const PaymentRefundSchema = new EntitySchema<PaymentRefund>({
     currency: { type: 'string', length: 3 },
     reason: { type: 'string', length: 200, nullable: true },
     paymentRef: { type: 'string', length: 128 },
+    appId: { type: 'string', length: 64, nullable: true },
     status: { type: 'string', length: 16 },
     providerRef: { type: 'string', length: 128, nullable: true },
     failureCode: { type: 'string', length: 64, nullable: true },

@@ -49,8 +49,11 @@ export interface OrderView {
   orderRef: string;
   status: OrderStatus;
   instructions: InstructionView[];
-  /** Every refund asked for, by instruction (absent from runs of older code). */
-  refunds?: { instructionRef: string; refundId: string; status: RefundStatus; providerRef?: string }[];
+  /**
+   * Every refund asked for, by instruction (absent from runs of older code), and the app it goes
+   * through (absent from a worker of before it was shown).
+   */
+  refunds?: { instructionRef: string; refundId: string; appId?: string; status: RefundStatus; providerRef?: string }[];
 }
 
 /** How an update answers once it took: whether the read model shows the change yet. */

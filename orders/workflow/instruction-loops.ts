@@ -31,7 +31,13 @@ import {
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
 import { PATCHES_BEFORE_START } from './order-patches.js';
-import { decideRefund, refundStillPending, type RefundCallResult, type RefundMachine } from './refund-machine.js';
+import {
+  decideRefund,
+  refundAppOf,
+  refundStillPending,
+  type RefundCallResult,
+  type RefundMachine,
+} from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
 // asked about the same idempotency key an hour later, so a payment it did take is never taken twice.
@@ -198,16 +204,17 @@ export class InstructionLoops {
     const keyMayHaveReached = refund.attempts > 0;
     refund.attempts += 1;
     const idempotencyKey = refundIdempotencyKey(tenantId, orderRef, plan.instructionRef, refund.number);
+    const appId = refundAppOf(refund, plan.appId);
     try {
       return await executeRefund.executeWithOptions(
         {
           ...REFUND_CALL,
-          ...this.queueOf(plan.appId),
-          summary: `refund ${refund.number} of ${plan.instructionRef} via ${plan.appId}`,
+          ...this.queueOf(appId),
+          summary: `refund ${refund.number} of ${plan.instructionRef} via ${appId}`,
         },
         [
           {
-            appId: plan.appId,
+            appId,
             idempotencyKey,
             request: {
               tenantId,
@@ -228,14 +235,15 @@ export class InstructionLoops {
   }
 
   private async askRefund(machine: InstructionMachine, refund: RefundMachine, providerRef: string): Promise<void> {
+    const appId = refundAppOf(refund, machine.plan.appId);
     try {
       const status = await getRefundStatus.executeWithOptions(
         {
           ...ASKING,
-          ...this.queueOf(machine.plan.appId),
+          ...this.queueOf(appId),
           summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
         },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
+        [{ appId, tenantId: this.order.state.tenantId, providerRef }],
       );
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());
       else this.order.applyRefund(machine, refund, status);

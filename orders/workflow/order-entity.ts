@@ -49,8 +49,20 @@ import {
   type InstructionMachine,
   type InstructionPolicy,
 } from './instruction-machine.js';
-import { PATCHES_BEFORE_START, RESOLUTION_SETTLES_AMOUNT, type OrderPatches } from './order-patches.js';
-import { applyRefundResult, refundOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
+import {
+  PATCHES_BEFORE_START,
+  REFUND_KEEPS_ITS_APP,
+  REOPENS_WHEN_MOVED,
+  RESOLUTION_SETTLES_AMOUNT,
+  type OrderPatches,
+} from './order-patches.js';
+import {
+  applyRefundResult,
+  refundAppOf,
+  refundOf,
+  type RefundCallResult,
+  type RefundMachine,
+} from './refund-machine.js';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -163,6 +175,7 @@ export class OrderEntity {
         m.refunds.map((r) => ({
           instructionRef: m.plan.instructionRef,
           refundId: r.refundId,
+          appId: refundAppOf(r, m.plan.appId),
           status: r.status,
           ...(r.providerRef ? { providerRef: r.providerRef } : {}),
         })),
@@ -230,12 +243,18 @@ export class OrderEntity {
     this.tell(machine, 'instruction.returned');
   }
 
-  /** A refund's result, from its own app, for a refund still waiting for it; anything else changes nothing. */
+  /**
+   * A refund's result, from its own app (the payment's, though the instruction is paid through
+   * another since), for a refund still waiting for it; anything else changes nothing.
+   */
   takeRefundResult(result: SignalledRefundResult): void {
     for (const machine of this.state.instructions) {
-      if (machine.plan.appId !== result.appId) continue;
       const refund = machine.refunds.find(
-        (r) => r.status === 'PENDING' && r.pending?.providerRef === result.providerRef && !r.pending.result,
+        (r) =>
+          r.status === 'PENDING' &&
+          r.pending?.providerRef === result.providerRef &&
+          !r.pending.result &&
+          refundAppOf(r, machine.plan.appId) === result.appId,
       );
       if (!refund?.pending) continue;
       const { appId: _, ...answer } = result;
@@ -316,6 +335,8 @@ export class OrderEntity {
       currency: machine.plan.currency,
       ...(reason ? { reason } : {}),
       paymentRef: machine.providerRef!,
+      // The payment's app makes its refund, even if the instruction is paid through another later.
+      ...(patched(REFUND_KEEPS_ITS_APP) ? { appId: machine.plan.appId } : {}),
       status: 'PENDING',
       createdAt: nowIso(),
       attempts: 0,
@@ -509,6 +530,15 @@ export class OrderEntity {
     this.state.orderDirty = true;
     log.info('order active again', { tenantId: this.state.tenantId, orderRef: this.state.orderRef });
     this.onChange();
+  }
+
+  /**
+   * An instruction moved again (a return, a retry): an ended order is active again at once, even
+   * while its run waits for a refund under way (REOPENS_WHEN_MOVED), so that it can be paid.
+   */
+  movedAgain(): void {
+    if (this.state.status === 'ACTIVE' || this.allAtRest()) return;
+    if (patched(REOPENS_WHEN_MOVED)) this.reopen();
   }
 
   /** Instructions by status. */

@@ -64,6 +64,21 @@ const BIG_ON_QUEUE_AT_START = 'order-projects-big-on-queue';
  */
 export const RESOLUTION_SETTLES_AMOUNT = 'resolution-counts-settled-amount';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a refund
+ * keeps the app that took the payment it refunds, and is called, asked about and called back through
+ * it; histories from before it replay with their refunds going through the instruction's app.
+ */
+export const REFUND_KEEPS_ITS_APP = 'refund-keeps-its-app';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch an ended
+ * order is active again as soon as one of its instructions moves (a return, a retry). Before, it was
+ * so only once the run had stopped waiting for a refund under way, and meanwhile it refused to be
+ * paid; histories from before it replay with the order reopened by its run.
+ */
+export const REOPENS_WHEN_MOVED = 'order-reopens-when-an-instruction-moves';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;

@@ -60,7 +60,9 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   setHandler(orderStateQuery, () => order.view());
   setHandler(providerResultSignal, (result) => {
     const returned = order.takeResult(result);
-    if (returned) loops.start(returned);
+    if (!returned) return;
+    loops.start(returned);
+    order.movedAgain();
   });
   setHandler(refundResultSignal, (result) => order.takeRefundResult(result));
   setHandler(mandateChangedSignal, (change) => order.mandateChanged(change));
@@ -117,6 +119,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     retryInstructionUpdate,
     async (change) => {
       loops.start(order.retry(change));
+      order.movedAgain();
       return projector.answer();
     },
     { validator: (change: RetryInstruction) => order.validateRetry(change) },

@@ -94,6 +94,14 @@ export function refundStillPending(refund: RefundMachine, nowMs: number): void {
   refund.pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }
 
+/**
+ * The app a refund is called, asked about and called back through: the one that took its payment, or,
+ * for a refund from before that was kept (REFUND_KEEPS_ITS_APP), the instruction's app of the moment.
+ */
+export function refundAppOf(refund: RefundMachine, instructionAppId: string): string {
+  return refund.appId ?? instructionAppId;
+}
+
 /** The refund fields events, the read model and the API show. */
 export function refundOf(refund: RefundMachine): Refund {
   const { attempts: _a, unanswered: _u, retryAt: _r, pending: _p, revision: _v, toldStatus: _t, ...shown } = refund;

@@ -390,6 +390,91 @@ describe('a refund through the tenant’s own provider', () => {
     );
     expect(provider.refunds).toHaveLength(1);
   });
+  it('is called back, and keeps its app installed, through the app that took its payment after the customer paid through another', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ refundOutcome: 'PENDING' });
+    const card = await tenant.client.request('POST', '/v1/marketplace/apps/SANDBOX_CARD/install', {
+      body: { configuration: { apiKey: tenant.sandboxApiKey } },
+    });
+    expect(card.status).toBe(201);
+    const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+      body: {
+        name: 'debits by the own provider, or the sandbox’s cards',
+        rules: [
+          {
+            options: [
+              { appId: 'HTTP_CONNECTOR', paymentMethods: ['BANK_DEBIT'], priority: 1 },
+              { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 2 },
+            ],
+          },
+        ],
+      },
+    });
+    expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+    await bankDebitPaidNow(tenant, 'refund-moved', {
+      appId: 'HTTP_CONNECTOR',
+      instrument: 'iban_1',
+      schemeId: scheme.body.schemeId,
+      amount: '40.00',
+    });
+    const settled = await instructionOf(tenant, 'refund-moved', (i) => i.status === 'SETTLED', 'own payment settled');
+    expect(settled.appId).toBe('HTTP_CONNECTOR');
+    const created = await tenant.client.request('POST', '/v1/order-management/refund-moved/instructions/a/refunds', {
+      body: { amount: '5.00' },
+      headers: { 'idempotency-key': 'refund-moved-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const refunds = () => tenant.client.request('GET', '/v1/order-management/refund-moved/instructions/a/refunds');
+    const pending = await eventually(
+      async () => (await refunds()).body.items[0],
+      (r: any) => r.providerRef !== null,
+      {
+        what: 'the refund PENDING at its provider',
+        timeoutMs: 30_000,
+      },
+    );
+    const callbackUrl = `${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`;
+    const reference = { tenantId: tenant.tenantId, orderRef: 'refund-moved', instructionRef: 'a' };
+    // While the refund is under way the payment is taken back, and the customer pays by the sandbox's card.
+    const returned = await provider.callBack(callbackUrl, {
+      providerRef: settled.providerRef,
+      status: 'RETURNED',
+      returnCode: 'insufficient_funds',
+      reference,
+    });
+    expect(returned.status).toBe(202);
+    await instructionOf(tenant, 'refund-moved', (i) => i.status === 'LATE', 'the payment returned');
+    const paid = await tenant.client.request('POST', '/v1/order-management/refund-moved/instructions/a/pay', {
+      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' },
+    });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(202);
+    await instructionOf(
+      tenant,
+      'refund-moved',
+      (i) => i.status === 'SETTLED' && i.appId === 'SANDBOX_CARD',
+      'paid again by card',
+    );
+    // The refund still goes through the tenant's own provider: its app stays installed until it ends.
+    const uninstall = await tenant.client.request('POST', '/v1/marketplace/installed/HTTP_CONNECTOR/uninstall');
+    expect(uninstall).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
+    expect(uninstall.body.detail).toMatch(/1 refund\(s\) under way/);
+    // And its provider's word on it is taken.
+    const refunded = await provider.callBack(callbackUrl, {
+      object: 'refund',
+      providerRef: pending.providerRef,
+      status: 'SUCCEEDED',
+      reference,
+    });
+    expect(refunded.status).toBe(202);
+    await eventually(
+      async () => (await refunds()).body.items[0],
+      (r: any) => r.status === 'SUCCEEDED',
+      {
+        what: 'the refund’s callback taken',
+        timeoutMs: 30_000,
+      },
+    );
+    expect(provider.refunds).toHaveLength(1);
+  });
 });
 
 describe('cards on the tenant’s own provider’s page', () => {

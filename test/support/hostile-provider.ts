@@ -54,6 +54,8 @@ export interface Behaviour {
   holdEverything?: boolean;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
+  /** What its refunds are, when made and when asked about (GET /refunds/{ref}): SUCCEEDED unless set. */
+  refundOutcome?: 'SUCCEEDED' | 'PENDING';
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
   hostedForm?: 'answer' | 'card-number-in-answer' | 'iban-in-answer' | 'other-origin';
 }
@@ -263,7 +265,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
       }
 
       if (req.method === 'POST' && path === '/refunds' && key) {
-        const refundOf = (r: MadeRefund) => ({ providerRef: r.providerRef, status: 'SUCCEEDED' });
+        const refundOf = (r: MadeRefund) => ({ providerRef: r.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
         let refund = refunds.find((r) => r.idempotencyKey === key);
         const made = refund === undefined;
         if (!refund) {
@@ -282,6 +284,13 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           return;
         }
         return answer(res, made ? 201 : 200, refundOf(refund));
+      }
+
+      const refundStatus = /^\/refunds\/([^/?]+)$/.exec(path);
+      if (req.method === 'GET' && refundStatus) {
+        const found = refunds.find((r) => r.providerRef === decodeURIComponent(refundStatus[1]));
+        if (!found) return answer(res, 404, { error: 'refund_not_found' });
+        return answer(res, 200, { providerRef: found.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
       }
 
       const lookup = /^\/payments\?idempotencyKey=(.+)$/.exec(path);

@@ -10,7 +10,7 @@ import { createActivities } from '../../worker/create-activities.js';
 import { buildOrder } from '../../orders/order-plans.js';
 import type { CreateOrderInput } from '../../orders/http/schemas.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { PaymentInstruction, type Tenant } from '../../db/entities/index.js';
+import { PaymentInstruction, PaymentRefund, type Tenant } from '../../db/entities/index.js';
 import { isBusinessDay } from '../../domain/business-days.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId, tenantHostedQueue } from '../../orders/contract/ids.js';
@@ -30,6 +30,7 @@ import {
   payInstructionUpdate,
   createRefundUpdate,
   providerResultSignal,
+  refundResultSignal,
   retryInstructionUpdate,
   type OrderView,
 } from '../../orders/contract/messages.js';
@@ -194,6 +195,11 @@ async function expectRefused(update: Promise<unknown>, reason: RegExp) {
   );
   expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
   expect(((error as WorkflowUpdateFailedError).cause as Error).message).toMatch(reason);
+}
+
+/** A resolution offering `first`'s option (chosen), then `second`'s. */
+function twoOptions(first: ReturnType<typeof resolvedTo>, second: ReturnType<typeof resolvedTo>) {
+  return { ...first, options: [first.chosen, { ...second.chosen, priority: 2 }] };
 }
 
 async function record(name: string, workflowId: string) {
@@ -1125,5 +1131,82 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(stored).toMatchObject({ settledAmountMinor: 3000n, refundedAmountMinor: 2500n });
       await record('refunds', handle.workflowId);
     });
+  });
+
+  it('keeps a refund with the app that took its payment: asked about and called back through it after the customer paid again by another app', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, ['SANDBOX_CARD'], provider);
+      const input = await storeOrder(
+        tenantId,
+        'refund-own-app',
+        [{ instructionRef: 'premium-1' }],
+        // Its scheme offers the tenant's own provider first, and the sandbox's cards.
+        twoOptions(resolvedTo('HTTP_CONNECTOR', 'CARD'), resolvedTo('SANDBOX_CARD', 'CARD')),
+      );
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        await env.sleep(2 * DAY_MS);
+        const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'collected by its own provider');
+        const paymentRef = settled.instructions[0].providerRef!;
+        await handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef: 'premium-1', refundId: randomUUID(), amountMinor: '1000' }],
+        });
+        const pending = await waitFor(handle, (v) => v.refunds?.[0]?.providerRef !== undefined, 'the refund PENDING');
+        const refundRef = pending.refunds![0].providerRef!;
+        expect(pending.refunds![0]).toMatchObject({ status: 'PENDING', appId: 'HTTP_CONNECTOR' });
+        // While its refund is under way the payment is taken back, and the customer pays by card instead.
+        await handle.signal(providerResultSignal, {
+          status: 'RETURNED',
+          providerRef: paymentRef,
+          kind: 'RETURN',
+          code: 'insufficient_funds',
+          appId: 'HTTP_CONNECTOR',
+        });
+        await waitFor(
+          handle,
+          (v) => v.status === 'ACTIVE' && v.instructions[0].status === 'LATE',
+          'the payment returned',
+        );
+        await handle.executeUpdate(payInstructionUpdate, {
+          args: [
+            {
+              instructionRef: 'premium-1',
+              appId: 'SANDBOX_CARD',
+              paymentMethod: 'CARD',
+              financialInstrumentId: 'card_ok',
+            },
+          ],
+        });
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].status === 'SETTLED' && v.instructions[0].appId === 'SANDBOX_CARD',
+          'paid again by card',
+        );
+        const asked = provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`).length;
+        // The refund is still asked about at its own provider, and taken when that provider calls back.
+        await env.sleep(2 * DAY_MS);
+        await eventually(
+          async () => provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`).length,
+          (n) => n > asked,
+          { what: 'the refund asked about at its own provider', timeoutMs: 30_000 },
+        );
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: refundRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        await waitFor(handle, (v) => v.refunds?.[0]?.status === 'SUCCEEDED', 'the refund’s callback taken');
+        const view = await handle.result();
+        expect(view.status).toBe('COMPLETED');
+        const stored = await orm.em.fork().findOneOrFail(PaymentRefund, { tenantId, providerRef: refundRef });
+        expect(stored).toMatchObject({ status: 'SUCCEEDED', appId: 'HTTP_CONNECTOR', paymentRef });
+        expect(provider.refunds).toHaveLength(1);
+        await record('refund-keeps-its-app', handle.workflowId);
+      });
+    } finally {
+      await provider.close();
+    }
   });
 });
