@@ -1,4 +1,6 @@
+import { holdsBankAccountNumber } from '../domain/bank-account-number.js';
 import type { PaymentOutcome, RefundOutcome } from '../domain/payment-outcome.js';
+import { paymentDataIn } from '../domain/payment-data.js';
 
 /**
  * What a provider answered about a payment, in the connector's words, before anything of it is
@@ -35,29 +37,44 @@ export class MalformedAnswerError extends Error {
 export const PROVIDER_REF = /^[\x21-\x7e]{1,128}$/;
 const CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
+/**
+ * A provider's reference (of a payment, a refund, a voucher issued) fit to keep: the column's
+ * characters, and no bank account number (ARCHITECTURE.md, "Money, dates, references"). Not read for
+ * card numbers: numeric references and gift codes of 16 digits are common, and pass the Luhn check one
+ * time in ten; an answer refused as malformed leaves its payment's outcome unknown.
+ */
+export function isProviderRef(value: unknown, format = PROVIDER_REF): value is string {
+  return typeof value === 'string' && format.test(value) && !holdsBankAccountNumber(value);
+}
+
+/** A decline, return or failure code fit to keep: a word, never a card or bank account number. */
+function isCode(value: unknown): value is string {
+  return typeof value === 'string' && CODE.test(value) && paymentDataIn(value) === undefined;
+}
+
 /** The outcome an answer states, or a MalformedAnswerError saying what is wrong with it. */
 export function checkedOutcome(answer: ProviderAnswer | undefined, who: string): PaymentOutcome {
   const bad = (what: string) => new MalformedAnswerError(`${who} answered a malformed payment: ${what}`);
   if (!answer || typeof answer !== 'object') throw bad('no JSON object');
   const { providerRef, status, declineCode, retryable, voucherCode } = answer;
-  if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) {
-    throw bad('providerRef must be 1–128 printable ASCII characters');
+  if (!isProviderRef(providerRef)) {
+    throw bad('providerRef must be 1–128 printable ASCII characters, and no bank account number');
   }
   if (status === 'SETTLED') {
     if (voucherCode === undefined) return { status, providerRef };
-    if (typeof voucherCode !== 'string' || !CODE.test(voucherCode))
-      throw bad('voucherCode must be 1–64 letters, digits or _.:-');
+    if (!isProviderRef(voucherCode, CODE))
+      throw bad('voucherCode must be 1–64 letters, digits or _.:-, and no bank account number');
     return { status, providerRef, voucherCode };
   }
   if (status === 'PENDING') return { status, providerRef };
   if (status === 'RETURNED' || status === 'CHARGED_BACK') {
     const code = answer.returnCode ?? answer.reason;
-    if (typeof code !== 'string' || !CODE.test(code)) throw bad('returnCode must be 1–64 letters, digits or _.:-');
+    if (!isCode(code)) throw bad('returnCode must be 1–64 letters, digits or _.:-, and no card or account number');
     return { status: 'RETURNED', providerRef, kind: status === 'RETURNED' ? 'RETURN' : 'CHARGEBACK', code };
   }
   if (status !== 'DECLINED') throw bad('status must be SETTLED, DECLINED, PENDING, RETURNED or CHARGED_BACK');
-  if (declineCode !== undefined && (typeof declineCode !== 'string' || !CODE.test(declineCode))) {
-    throw bad('declineCode must be 1–64 letters, digits or _.:-');
+  if (declineCode !== undefined && !isCode(declineCode)) {
+    throw bad('declineCode must be 1–64 letters, digits or _.:-, and no card or account number');
   }
   if (retryable !== undefined && typeof retryable !== 'boolean') throw bad('retryable must be true or false');
   return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
@@ -68,13 +85,13 @@ export function checkedRefund(answer: RefundAnswer | undefined, who: string): Re
   const bad = (what: string) => new MalformedAnswerError(`${who} answered a malformed refund: ${what}`);
   if (!answer || typeof answer !== 'object') throw bad('no JSON object');
   const { providerRef, status, failureCode } = answer;
-  if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) {
-    throw bad('providerRef must be 1–128 printable ASCII characters');
+  if (!isProviderRef(providerRef)) {
+    throw bad('providerRef must be 1–128 printable ASCII characters, and no bank account number');
   }
   if (status === 'SUCCEEDED' || status === 'PENDING') return { status, providerRef };
   if (status !== 'FAILED') throw bad('status must be SUCCEEDED, PENDING or FAILED');
-  if (failureCode !== undefined && (typeof failureCode !== 'string' || !CODE.test(failureCode))) {
-    throw bad('failureCode must be 1–64 letters, digits or _.:-');
+  if (failureCode !== undefined && !isCode(failureCode)) {
+    throw bad('failureCode must be 1–64 letters, digits or _.:-, and no card or account number');
   }
   return { status, providerRef, code: failureCode ?? 'refund_failed' };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MalformedAnswerError, PROVIDER_REF } from './provider-answer.js';
+import { isProviderRef, MalformedAnswerError } from './provider-answer.js';
 
 /** Statuses a provider's ledger gives its payments (the sandbox's words; HTTP_CONNECTOR's contract is the same). */
 export const LEDGER_STATUSES = ['PENDING', 'SETTLED', 'DECLINED', 'RETURNED', 'CHARGED_BACK'] as const;
@@ -24,7 +24,7 @@ const LedgerPageSchema = z.object({
   items: z
     .array(
       z.object({
-        providerRef: z.string().regex(PROVIDER_REF),
+        providerRef: z.string().refine((ref) => isProviderRef(ref), 'not a reference fit to keep'),
         direction: z.enum(['DEBIT', 'CREDIT']),
         amountMinor: z.string().regex(/^\d{1,18}$/),
         currency: z.string().regex(/^[A-Z]{3}$/),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { callbackReferenceOf, finalResult } from '../../apps/app-connector.js';
-import { checkedOutcome, MalformedAnswerError } from '../../apps/provider-answer.js';
+import { checkedOutcome, checkedRefund, MalformedAnswerError } from '../../apps/provider-answer.js';
+import { checkedLedgerPage } from '../../apps/provider-ledger.js';
 
 const tenantId = '9b2f8c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 
@@ -36,8 +37,47 @@ describe("a provider's answer", () => {
     ['a decline code with markup', { providerRef: 'p', status: 'DECLINED', declineCode: '<b>no</b>' }],
     ['retryable as a string', { providerRef: 'p', status: 'DECLINED', retryable: 'yes' }],
     ['a voucher code of another type', { providerRef: 'p', status: 'SETTLED', voucherCode: {} }],
+    // No bank account number is kept from an answer, nor a card number where a word belongs.
+    ['a reference that is an IBAN', { providerRef: 'DE89370400440532013000', status: 'SETTLED' }],
+    ['a voucher code that is an IBAN', { providerRef: 'p', status: 'SETTLED', voucherCode: 'NL91ABNA0417164300' }],
+    ['a decline code that is a card number', { providerRef: 'p', status: 'DECLINED', declineCode: '4111111111111111' }],
+    ['a return code that is an IBAN', { providerRef: 'p', status: 'RETURNED', returnCode: 'GB82WEST12345698765432' }],
   ])('is malformed with %s: no answer at all, never a refusal', (_what, answer) => {
     expect(() => checkedOutcome(answer as never, 'the provider')).toThrow(MalformedAnswerError);
+  });
+
+  it('keeps a numeric reference, though it passes the Luhn check, as many providers give them', () => {
+    expect(checkedOutcome({ providerRef: '8535296650153316', status: 'SETTLED' }, 'p')).toEqual({
+      status: 'SETTLED',
+      providerRef: '8535296650153316',
+    });
+  });
+
+  it('of a refund or a ledger keeps no bank account number, nor a card number for a failure code', () => {
+    expect(() => checkedRefund({ providerRef: 'DE89370400440532013000', status: 'SUCCEEDED' }, 'p')).toThrow(
+      MalformedAnswerError,
+    );
+    expect(() =>
+      checkedRefund({ providerRef: 'r', status: 'FAILED', failureCode: '5555-5555-5555-4444' }, 'p'),
+    ).toThrow(MalformedAnswerError);
+    expect(checkedRefund({ providerRef: 'r', status: 'FAILED', failureCode: 'payment_returned' }, 'p')).toEqual({
+      status: 'FAILED',
+      providerRef: 'r',
+      code: 'payment_returned',
+    });
+    const item = {
+      direction: 'DEBIT',
+      amountMinor: '100',
+      currency: 'EUR',
+      status: 'SETTLED',
+      createdAt: '2026-12-02T10:00:00Z',
+    };
+    expect(checkedLedgerPage({ items: [{ ...item, providerRef: 'pay_1' }], nextCursor: null }, 'p').items).toHaveLength(
+      1,
+    );
+    expect(() =>
+      checkedLedgerPage({ items: [{ ...item, providerRef: 'GB82WEST12345698765432' }], nextCursor: null }, 'p'),
+    ).toThrow(MalformedAnswerError);
   });
 
   it('in a callback names a payment only when every part of the name is well formed', () => {
