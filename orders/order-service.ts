@@ -36,6 +36,7 @@ import {
   createRefundUpdate,
   payInstructionUpdate,
   resolveInstructionUpdate,
+  resolveRefundUpdate,
   retryInstructionUpdate,
   type InstructionAmendment,
 } from './contract/messages.js';
@@ -46,6 +47,7 @@ import type {
   InstructionInput,
   RefundInput,
   ResolveInstructionInput,
+  ResolveRefundInput,
   RetryInstructionInput,
 } from './http/schemas.js';
 import { chargeAtOf, planInstruction, planOrder, refuseDueBeforeOpen, TENANT_SETTINGS } from './order-plans.js';
@@ -621,6 +623,42 @@ export class OrderService {
       status: 'PENDING' as const,
       createdAt: new Date(),
     });
+  }
+
+  /**
+   * A refund of unknown outcome ended with what a tenant admin found out from the provider: it keeps
+   * its key until then, as a payment does (ARCHITECTURE.md, "After settlement"). Audited.
+   */
+  async resolveRefund(
+    em: EntityManager,
+    actor: Principal,
+    tenantId: string,
+    orderRef: string,
+    instructionRef: string,
+    refundId: string,
+    input: ResolveRefundInput,
+    updateId: UpdateId,
+  ): Promise<PaymentRefund> {
+    const order = await this.findOrder(em, tenantId, orderRef);
+    const instruction = await this.findInstruction(em, order, instructionRef);
+    const { outcome, providerRef, note } = input;
+    await this.change(order, (handle) =>
+      handle.executeUpdate(resolveRefundUpdate, {
+        args: [
+          { instructionRef: instruction.instructionRef, refundId, outcome, ...(providerRef ? { providerRef } : {}) },
+        ],
+        updateId,
+      }),
+    );
+    recordAudit(em, actor, {
+      action: 'refund.resolve',
+      targetType: 'refund',
+      targetId: refundId,
+      details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
+    });
+    await em.flush();
+    em.clear();
+    return em.findOneOrFail(PaymentRefund, { refundId, tenantId });
   }
 
   /** A page of an instruction's refunds, newest first. */

@@ -150,7 +150,8 @@ function columnValue(value: unknown): unknown {
 }
 
 // Refunds, like instructions: one statement, inserted or updated unless the row holds a newer
-// version. The instruction's id is found by its ref within the order.
+// version. The instruction's id is found by its ref within the order. A refund's app never changes
+// once it has one: a row an older worker wrote without it takes it from a later projection.
 const UPSERT_REFUNDS = `
   insert into payment_refund as r (id, tenant_id, order_id, instruction_id, instruction_ref, number, amount_minor, currency,
     reason, payment_ref, app_id, status, provider_ref, failure_code, created_at, succeeded_at, failed_at, projection_version)
@@ -162,7 +163,7 @@ const UPSERT_REFUNDS = `
   join payment_instruction i on i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
   on conflict (id) do update set status = excluded.status, provider_ref = excluded.provider_ref,
     failure_code = excluded.failure_code, succeeded_at = excluded.succeeded_at, failed_at = excluded.failed_at,
-    projection_version = excluded.projection_version
+    app_id = coalesce(r.app_id, excluded.app_id), projection_version = excluded.projection_version
   where r.projection_version < excluded.projection_version and r.tenant_id = excluded.tenant_id`;
 
 /** Writes the refunds of a projection into the read model, idempotent by version per row. */

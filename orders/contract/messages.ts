@@ -153,6 +153,18 @@ export interface CreateRefund {
 }
 export const createRefundUpdate = defineUpdate<ChangeAnswer, [CreateRefund]>('createRefund');
 
+/**
+ * A tenant admin's word on a refund of unknown outcome (its call unanswered, or refused under a key
+ * that may have refunded): SUCCEEDED, with the provider's reference of the refund, or FAILED.
+ */
+export interface ResolveRefund {
+  instructionRef: string;
+  refundId: string;
+  outcome: 'SUCCEEDED' | 'FAILED';
+  providerRef?: string;
+}
+export const resolveRefundUpdate = defineUpdate<ChangeAnswer, [ResolveRefund]>('resolveRefund');
+
 /** A FAILED instruction tried again, with a new idempotency key: on another instrument, at another date. */
 export interface RetryInstruction {
   instructionRef: string;

@@ -13,6 +13,8 @@ export const CHANGE_REFUSALS = {
   tooMany: 'TooManyInstructions',
   invalid: 'ChangeInvalid',
   refundTooLarge: 'RefundTooLarge',
+  refundNotFound: 'RefundNotFound',
+  refundNotChangeable: 'RefundNotChangeable',
 } as const;
 
 /** How each refused update is told to the caller. */
@@ -24,6 +26,8 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
   [CHANGE_REFUSALS.tooMany]: { kind: 'conflict', code: 'too_many_instructions' },
   [CHANGE_REFUSALS.invalid]: { kind: 'invalid', code: 'validation_failed' },
   [CHANGE_REFUSALS.refundTooLarge]: { kind: 'conflict', code: 'refund_exceeds_refundable' },
+  [CHANGE_REFUSALS.refundNotFound]: { kind: 'not_found', code: 'refund_not_found' },
+  [CHANGE_REFUSALS.refundNotChangeable]: { kind: 'conflict', code: 'refund_not_changeable' },
 };
 
 /** Why a change to an ended order is refused, and what to do instead. */

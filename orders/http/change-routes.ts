@@ -14,8 +14,10 @@ import {
   PayInstructionSchema,
   RefundInputSchema,
   RefundListSchema,
+  RefundParamsSchema,
   RefundSchema,
   ResolveInstructionSchema,
+  ResolveRefundSchema,
   RetryInstructionSchema,
 } from './schemas.js';
 import { PageQuerySchema } from '../../api/http/common-schemas.js';
@@ -162,6 +164,31 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       const { orderRef, instructionRef } = params;
       const refund = await orders.createRefund(em, tenantId, orderRef, instructionRef, body, updateIdOf(req)!);
       return { status: 201, body: presentRefund(refund) };
+    },
+  });
+
+  routes.add({
+    method: 'post',
+    path: '/order-management/:orderRef/instructions/:instructionRef/refunds/:refundId/resolve',
+    scope: 'tenant',
+    roles: ['tenant-admin'],
+    summary: 'Resolve a refund of unknown outcome with what the provider says became of it',
+    description:
+      'When a refund call went unanswered, or the provider refused a retry of it, the refund keeps its idempotency key and is ' +
+      'asked about again hourly, since it may have been made. A tenant admin who has found out from the provider what happened ' +
+      'says so here: SUCCEEDED counts it as refunded; FAILED ends it, and its amount may be refunded again under a new refund. ' +
+      'Audited. Refused (409) for a refund whose outcome is known, or PENDING at its provider.',
+    tags: ['Refunds'],
+    params: RefundParamsSchema,
+    body: ResolveRefundSchema,
+    responses: { 200: { description: 'The refund as it now stands', schema: RefundSchema } },
+    problems: [404, 409, 503],
+    transactional: false,
+    handler: async ({ params, body, em, req, context: { principal, tenantId } }) => {
+      const { orderRef, instructionRef, refundId } = params;
+      const id = updateIdOf(req);
+      const refund = await orders.resolveRefund(em, principal, tenantId, orderRef, instructionRef, refundId, body, id);
+      return { status: 200, body: presentRefund(refund) };
     },
   });
 

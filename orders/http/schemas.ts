@@ -301,6 +301,11 @@ export const RetryInstructionSchema = z
       'Only for a FAILED instruction: it opens again, with a new idempotency key and the dunning schedule from its start.',
   });
 
+/** A provider's reference, as a tenant admin gives it when resolving an unknown outcome. */
+const ResolvedProviderRefSchema = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,128}$/, { error: 'must be 1–128 printable ASCII characters' });
+
 export const ResolveInstructionSchema = z
   .object({
     outcome: z.enum(['SETTLED', 'NOT_PAID']).openapi({
@@ -308,11 +313,9 @@ export const ResolveInstructionSchema = z
         'What the provider says became of the payment: SETTLED (the instruction is settled), or NOT_PAID (nothing moved; ' +
         'the key is released and the instruction waits LATE for an amendment, a payment or a cancel)',
     }),
-    providerRef: z
-      .string()
-      .regex(/^[\x21-\x7e]{1,128}$/, { error: 'must be 1–128 printable ASCII characters' })
-      .optional()
-      .openapi({ description: 'Required for SETTLED: the provider’s reference of the payment that settled' }),
+    providerRef: ResolvedProviderRefSchema.optional().openapi({
+      description: 'Required for SETTLED: the provider’s reference of the payment that settled',
+    }),
     note: TextSchema(500).openapi({ description: 'How it was found out (kept in the audit log)' }),
   })
   .strict()
@@ -488,4 +491,29 @@ export const OrderListSchema = z
   .openapi('OrderList');
 
 export type RefundInput = z.infer<typeof RefundInputSchema>;
+
+export const RefundParamsSchema = InstructionRefParamsSchema.extend({ refundId: z.uuid() });
+
+export const ResolveRefundSchema = z
+  .object({
+    outcome: z.enum(['SUCCEEDED', 'FAILED']).openapi({
+      description:
+        'What the provider says became of the refund: SUCCEEDED (it counts as refunded), or FAILED (nothing was refunded; ' +
+        'its amount may be refunded again, under a new refund)',
+    }),
+    providerRef: ResolvedProviderRefSchema.optional().openapi({
+      description: 'Required for SUCCEEDED: the provider’s reference of the refund',
+    }),
+    note: TextSchema(500).openapi({ description: 'How it was found out (kept in the audit log)' }),
+  })
+  .strict()
+  .refine((body) => body.outcome !== 'SUCCEEDED' || body.providerRef !== undefined, {
+    error: 'a SUCCEEDED outcome names the provider’s reference of the refund',
+    path: ['providerRef'],
+    params: { code: 'required' },
+  })
+  .openapi('RefundResolution', {
+    description: 'Only for a refund whose outcome is unknown (failure code provider_unavailable or outcome_unknown:…).',
+  });
+export type ResolveRefundInput = z.infer<typeof ResolveRefundSchema>;
 export type RetryInstructionInput = z.infer<typeof RetryInstructionSchema>;

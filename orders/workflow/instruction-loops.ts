@@ -203,6 +203,7 @@ export class InstructionLoops {
     const { plan } = machine;
     const keyMayHaveReached = refund.attempts > 0;
     refund.attempts += 1;
+    refund.calling = true;
     const idempotencyKey = refundIdempotencyKey(tenantId, orderRef, plan.instructionRef, refund.number);
     const appId = refundAppOf(refund, plan.appId);
     try {
@@ -231,6 +232,8 @@ export class InstructionLoops {
       );
     } catch (err) {
       return this.failureOf(err, machine);
+    } finally {
+      refund.calling = false;
     }
   }
 

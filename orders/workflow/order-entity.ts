@@ -16,6 +16,7 @@ import type {
   AmendInstruction,
   CancelInstruction,
   CreateRefund,
+  ResolveRefund,
   MandateChanged,
   OrderView,
   PaymentOrderInput,
@@ -60,6 +61,7 @@ import {
   applyRefundResult,
   refundAppOf,
   refundOf,
+  refundResolutionRefusal,
   type RefundCallResult,
   type RefundMachine,
 } from './refund-machine.js';
@@ -321,6 +323,44 @@ export class OrderEntity {
     }
   }
 
+  validateRefundResolution({ instructionRef, refundId }: ResolveRefund): void {
+    this.refuseIfClosed();
+    const refund = this.existing(instructionRef).refunds.find((r) => r.refundId === refundId);
+    if (!refund) refuse(CHANGE_REFUSALS.refundNotFound, `instruction ${instructionRef} has no refund ${refundId}`);
+    const refusal = refundResolutionRefusal(refund);
+    if (refusal) refuse(CHANGE_REFUSALS.refundNotChangeable, refusal);
+  }
+
+  /** Ends a refund of unknown outcome with what the tenant found out; its loop, waiting to ask again, ends. */
+  resolveRefund({ instructionRef, refundId, outcome, providerRef }: ResolveRefund): void {
+    const machine = this.machines.get(instructionRef)!;
+    const refund = machine.refunds.find((r) => r.refundId === refundId)!;
+    this.applyRefund(
+      machine,
+      refund,
+      outcome === 'SUCCEEDED'
+        ? { status: 'SUCCEEDED', providerRef: providerRef! }
+        : { status: 'REJECTED', code: 'resolved_not_refunded' },
+    );
+    refund.revision += 1;
+    log.info('refund of unknown outcome resolved', {
+      ...this.logFields(machine),
+      refundNumber: refund.number,
+      outcome,
+    });
+  }
+
+  /**
+   * The instruction is to be paid through another app: a refund under way that was asked for before
+   * refunds kept their app (REFUND_KEEPS_ITS_APP) keeps the one it has gone through so far.
+   */
+  private keepRefundApps(machine: InstructionMachine, appId: string | undefined): void {
+    if (appId === undefined || appId === machine.plan.appId) return;
+    const unkept = machine.refunds.filter((r) => r.status === 'PENDING' && r.appId === undefined);
+    if (unkept.length === 0 || !patched(REFUND_KEEPS_ITS_APP)) return;
+    for (const refund of unkept) refund.appId = machine.plan.appId;
+  }
+
   /** The new refund, for its loop to be started. */
   createRefund({ instructionRef, refundId, amountMinor, reason }: CreateRefund): {
     machine: InstructionMachine;
@@ -429,6 +469,7 @@ export class OrderEntity {
 
   amend({ instructionRef, amendment, metadata }: AmendInstruction): void {
     const machine = this.machines.get(instructionRef)!;
+    this.keepRefundApps(machine, amendment.appId);
     applyAmendment(machine, amendment, Date.now());
     if (metadata) this.state.pendingMetadata[instructionRef] = metadata;
     this.tell(machine, 'instruction.amended');
@@ -482,6 +523,7 @@ export class OrderEntity {
 
   pay({ instructionRef, appId, paymentMethod, financialInstrumentId, instrumentId }: PayInstruction): void {
     const machine = this.machines.get(instructionRef)!;
+    this.keepRefundApps(machine, appId);
     applyPayment(machine, { appId, paymentMethod, financialInstrumentId, instrumentId });
     log.info('customer pays now', { ...this.logFields(machine), appId, paymentMethod });
     this.changed(machine);

@@ -15,6 +15,7 @@ import {
   refundResultSignal,
   mandateChangedSignal,
   resolveInstructionUpdate,
+  resolveRefundUpdate,
   retryInstructionUpdate,
   type AddInstruction,
   type AmendInstruction,
@@ -24,6 +25,7 @@ import {
   type PaymentOrderInput,
   type PayInstruction,
   type ResolveInstruction,
+  type ResolveRefund,
   type RetryInstruction,
 } from '../contract/messages.js';
 import { InstructionLoops } from './instruction-loops.js';
@@ -114,6 +116,14 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       return projector.answer();
     },
     { validator: (change: CreateRefund) => order.validateRefund(change) },
+  );
+  setHandler(
+    resolveRefundUpdate,
+    async (change) => {
+      order.resolveRefund(change);
+      return projector.answer();
+    },
+    { validator: (change: ResolveRefund) => order.validateRefundResolution(change) },
   );
   setHandler(
     retryInstructionUpdate,

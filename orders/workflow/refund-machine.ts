@@ -9,6 +9,8 @@ import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js'
 export interface RefundMachine extends Refund {
   /** Provider calls made. */
   attempts: number;
+  /** A call is under way: its answer, not a tenant admin, says how the refund ends. */
+  calling?: boolean;
   /** A call went unanswered (or was refused under a key that may have reached the provider): asked again later, same key. */
   unanswered: boolean;
   /** When to call again. */
@@ -102,8 +104,32 @@ export function refundAppOf(refund: RefundMachine, instructionAppId: string): st
   return refund.appId ?? instructionAppId;
 }
 
+/**
+ * Why a tenant admin cannot resolve the refund, if they cannot: only a refund of unknown outcome (its
+ * call unanswered, or refused under a key that may have refunded), between calls, is theirs to end.
+ */
+export function refundResolutionRefusal(refund: RefundMachine): string | undefined {
+  const which = `refund ${refund.number} of ${refund.instructionRef}`;
+  if (refund.status !== 'PENDING') return `${which} is ${refund.status}; only a refund of unknown outcome is resolved`;
+  if (!refund.unanswered) {
+    return `${which} is PENDING at its provider, which will say how it ends; only a refund of unknown outcome is resolved`;
+  }
+  if (refund.calling)
+    return `the provider is being asked about ${which} right now; resolve it once that call has ended`;
+  return undefined;
+}
+
 /** The refund fields events, the read model and the API show. */
 export function refundOf(refund: RefundMachine): Refund {
-  const { attempts: _a, unanswered: _u, retryAt: _r, pending: _p, revision: _v, toldStatus: _t, ...shown } = refund;
+  const {
+    attempts: _a,
+    calling: _c,
+    unanswered: _u,
+    retryAt: _r,
+    pending: _p,
+    revision: _v,
+    toldStatus: _t,
+    ...shown
+  } = refund;
   return shown;
 }

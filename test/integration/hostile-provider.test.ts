@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderCallback } from '../../db/entities/index.js';
 import { orderStateQuery } from '../../orders/contract/messages.js';
@@ -365,6 +366,56 @@ describe('a refund through the tenant’s own provider', () => {
     expect(calls.length).toBeGreaterThan(1);
     expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([`${tenant.tenantId}:own-refund:a:refund:1`]));
     expect(calls.every((r) => r.verified)).toBe(true);
+  });
+
+  it('whose outcome is unknown keeps its key until a tenant admin resolves it with what the provider says', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    await orderDueNow(tenant, 'refund-unknown');
+    await instructionOf(tenant, 'refund-unknown', (i) => i.status === 'SETTLED', 'own payment settled');
+    // The refund is made, its answer lost, and the retry under its key refused: it may have been made.
+    Object.assign(provider.behaviour, { loseRefundAnswers: 1, repeatedKey: 409 });
+    const refunds = '/v1/order-management/refund-unknown/instructions/a/refunds';
+    const created = await tenant.client.request('POST', refunds, {
+      body: { amount: '3.00' },
+      headers: { 'idempotency-key': 'refund-unknown-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const unknown = await eventually(
+      async () => (await tenant.client.request('GET', refunds)).body.items[0],
+      (r: any) => r.failureCode?.startsWith('outcome_unknown') === true,
+      { what: 'the refund’s outcome unknown', timeoutMs: 30_000 },
+    );
+    expect(unknown.status).toBe('PENDING');
+    const resolve = (refundId: string, body: Record<string, unknown>) =>
+      tenant.client.request('POST', `${refunds}/${refundId}/resolve`, { body });
+    const unnamed = await resolve(unknown.refundId, { outcome: 'SUCCEEDED', note: 'it went through' });
+    expect(unnamed).toMatchObject({ status: 400, body: { errors: [{ path: 'providerRef', code: 'required' }] } });
+    const [made] = provider.refunds;
+    const resolved = await resolve(unknown.refundId, {
+      outcome: 'SUCCEEDED',
+      providerRef: made.providerRef,
+      note: 'provider support ticket 77',
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    expect(resolved.body).toMatchObject({ status: 'SUCCEEDED', providerRef: made.providerRef });
+    const order = (await tenant.client.request('GET', '/v1/order-management/refund-unknown')).body;
+    expect(order.totals.EUR).toMatchObject({ collected: '40.00', refunded: '3.00' });
+    // Once known it is final; and a refund the instruction does not have is not found.
+    const again = await resolve(unknown.refundId, { outcome: 'FAILED', note: 'second thoughts' });
+    expect(again).toMatchObject({ status: 409, body: { code: 'refund_not_changeable' } });
+    const none = await resolve(randomUUID(), { outcome: 'FAILED', note: 'no such refund' });
+    expect(none).toMatchObject({ status: 404, body: { code: 'refund_not_found' } });
+    const audit = await tenant.account.request('GET', '/v1/account/audit');
+    expect(audit.body.items).toContainEqual(
+      expect.objectContaining({
+        action: 'refund.resolve',
+        details: expect.objectContaining({ orderRef: 'refund-unknown', outcome: 'SUCCEEDED' }),
+      }),
+    );
+    // One refund, under one key, all along.
+    expect(provider.refunds).toHaveLength(1);
+    const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
+    expect(new Set(keys)).toEqual(new Set([`${tenant.tenantId}:refund-unknown:a:refund:1`]));
   });
 
   it('keeps its app installed while it is under way: uninstalling is refused, naming it', async () => {

@@ -477,6 +477,14 @@ describe('tenant isolation', () => {
           headers: { 'idempotency-key': 'iso-refund' },
         }),
       ),
+    'POST /order-management/:orderRef/instructions/:instructionRef/refunds/:refundId/resolve': (_a, b) =>
+      notFound(
+        b.client.request(
+          'POST',
+          '/v1/order-management/iso-order-only-a/instructions/x/refunds/7f1c1c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f/resolve',
+          { body: { outcome: 'FAILED', note: 'not mine' } },
+        ),
+      ),
     'GET /order-management/:orderRef/instructions/:instructionRef/refunds': (_a, b) =>
       notFound(b.client.request('GET', '/v1/order-management/iso-order-only-a/instructions/x/refunds')),
     'POST /order-management/:orderRef/instructions/:instructionRef/retry': (_a, b) =>

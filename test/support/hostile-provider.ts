@@ -40,7 +40,7 @@ export interface Behaviour {
   loseAnswers?: number;
   /** Payments it neither takes nor answers (it hangs before charging, holding the key). */
   hangWithoutCharging?: number;
-  /** How a payment under a key it has seen (taken or held) is answered: its payment again, or a 409 "key in use". */
+  /** How a payment (or a refund) under a key it has seen (taken or held) is answered: itself again, or a 409 "key in use". */
   repeatedKey?: 'answer' | 409;
   /** How a look-up is answered: the payment (or "payment_not_found"), or a status of a provider that cannot tell. */
   lookup?: 'answer' | 404 | 405 | 501 | 400;
@@ -267,6 +267,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
       if (req.method === 'POST' && path === '/refunds' && key) {
         const refundOf = (r: MadeRefund) => ({ providerRef: r.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
         let refund = refunds.find((r) => r.idempotencyKey === key);
+        if (refund && b.repeatedKey === 409) return answer(res, 409, { error: 'key_in_use' });
         const made = refund === undefined;
         if (!refund) {
           const body = JSON.parse(raw) as { paymentRef: string; amountMinor: string };

@@ -1184,12 +1184,13 @@ describe('payment-order workflow on the time-skipping server', () => {
           (v) => v.instructions[0].status === 'SETTLED' && v.instructions[0].appId === 'SANDBOX_CARD',
           'paid again by card',
         );
-        const asked = provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`).length;
+        const asked = () => provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`);
+        const askedBefore = asked().length;
         // The refund is still asked about at its own provider, and taken when that provider calls back.
         await env.sleep(2 * DAY_MS);
         await eventually(
-          async () => provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`).length,
-          (n) => n > asked,
+          () => asked().length,
+          (n) => n > askedBefore,
           { what: 'the refund asked about at its own provider', timeoutMs: 30_000 },
         );
         await handle.signal(refundResultSignal, {
@@ -1204,6 +1205,87 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(stored).toMatchObject({ status: 'SUCCEEDED', appId: 'HTTP_CONNECTOR', paymentRef });
         expect(provider.refunds).toHaveLength(1);
         await record('refund-keeps-its-app', handle.workflowId);
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps a refund asked for before refunds kept their app with the app it went through, when the instruction is paid through another', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, ['SANDBOX_CARD'], provider);
+      const input = await storeOrder(
+        tenantId,
+        'refund-unkept-app',
+        [{ instructionRef: 'premium-1' }],
+        twoOptions(resolvedTo('HTTP_CONNECTOR', 'CARD'), resolvedTo('SANDBOX_CARD', 'CARD')),
+      );
+      const now = await env.currentTimeMs();
+      const at = (ms: number) => new Date(now + ms).toISOString();
+      // What a run of the code before hands on: its payment taken back while a refund of it, with no
+      // app of its own, waits for its provider; the instruction LATE, to be collected again.
+      const state = OrderEntity.initialState(input);
+      const [machine] = state.instructions;
+      Object.assign(machine, {
+        status: 'LATE',
+        toldStatus: 'LATE',
+        attempts: 1,
+        keyAttempt: 2,
+        providerRef: 'own_paid',
+        settledAmountMinor: '3000',
+        returnedAmountMinor: '3000',
+        returnCode: 'insufficient_funds',
+        failureCode: 'returned:insufficient_funds',
+        retryAt: at(30 * DAY_MS),
+        refunds: [
+          {
+            refundId: randomUUID(),
+            instructionRef: 'premium-1',
+            number: 1,
+            amountMinor: '1000',
+            currency: 'EUR',
+            paymentRef: 'own_paid',
+            status: 'PENDING',
+            providerRef: 'ownr_before',
+            createdAt: at(-DAY_MS),
+            attempts: 1,
+            unanswered: false,
+            revision: 0,
+            toldStatus: 'PENDING',
+            pending: { providerRef: 'ownr_before', polls: 0, nextPollAt: at(DAY_MS) },
+          },
+        ],
+      });
+      Object.assign(state, { orderEvents: ['order.created'], dirty: [], orderDirty: false });
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start({ ...input, instructions: [] }, { continued: state });
+        await handle.executeUpdate(payInstructionUpdate, {
+          args: [
+            {
+              instructionRef: 'premium-1',
+              appId: 'SANDBOX_CARD',
+              paymentMethod: 'CARD',
+              financialInstrumentId: 'card_ok',
+            },
+          ],
+        });
+        const paid = await waitFor(handle, (v) => v.instructions[0].status === 'SETTLED', 'paid by card');
+        expect(paid.refunds![0]).toMatchObject({ status: 'PENDING', appId: 'HTTP_CONNECTOR' });
+        await env.sleep(2 * DAY_MS);
+        await eventually(
+          () => provider.requests.filter((r) => r.method === 'GET' && r.path === '/refunds/ownr_before').length,
+          (n) => n > 0,
+          { what: 'the refund asked about at the provider it went through', timeoutMs: 30_000 },
+        );
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: 'ownr_before',
+          appId: 'HTTP_CONNECTOR',
+        });
+        const view = await handle.result();
+        expect(view.refunds![0]).toMatchObject({ status: 'SUCCEEDED', appId: 'HTTP_CONNECTOR' });
       });
     } finally {
       await provider.close();

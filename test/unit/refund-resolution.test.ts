@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { refundResolutionRefusal, type RefundMachine } from '../../orders/workflow/refund-machine.js';
+
+const refund = (over: Partial<RefundMachine>): RefundMachine => ({
+  refundId: '7f1c1c1e-1a2b-4c3d-8e9f-0a1b2c3d4e5f',
+  instructionRef: 'a',
+  number: 1,
+  amountMinor: '300',
+  currency: 'EUR',
+  paymentRef: 'pay_1',
+  status: 'PENDING',
+  createdAt: '2026-12-02T10:00:00.000Z',
+  attempts: 2,
+  unanswered: true,
+  revision: 0,
+  ...over,
+});
+
+describe('a refund resolved by a tenant admin', () => {
+  it('is one of unknown outcome, between calls', () => {
+    expect(refundResolutionRefusal(refund({}))).toBeUndefined();
+  });
+
+  it('is not one the provider will still answer, one under way, or one that ended', () => {
+    const pendingAtProvider = refund({
+      unanswered: false,
+      pending: { providerRef: 'r_1', polls: 0, nextPollAt: '2026-12-02T10:05:00.000Z' },
+    });
+    expect(refundResolutionRefusal(pendingAtProvider)).toMatch(/PENDING at its provider/);
+    expect(refundResolutionRefusal(refund({ calling: true }))).toMatch(/being asked about .* right now/);
+    expect(refundResolutionRefusal(refund({ status: 'SUCCEEDED', unanswered: false }))).toMatch(/is SUCCEEDED/);
+    expect(refundResolutionRefusal(refund({ status: 'FAILED', unanswered: false }))).toMatch(/is FAILED/);
+  });
+});
