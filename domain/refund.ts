@@ -30,6 +30,9 @@ export interface Refund {
   failedAt?: string;
 }
 
+/** The failure code of a refund of unknown outcome a tenant admin resolved as not made. */
+export const RESOLVED_NOT_REFUNDED = 'resolved_not_refunded';
+
 /** Money of one instruction after it settled, in minor units: what settled (every time), what was refunded, what was taken back. */
 export interface SettledMoney {
   settledAmountMinor: string;

@@ -24,7 +24,7 @@ import { parseScheduleDate } from '../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption, type InstructionPlan } from '../domain/instruction.js';
 import type { InstructionStatus, OrderStatus } from '../domain/instruction-status.js';
 import { formatAmount, parseAmountAt } from '../domain/money.js';
-import { refundableMinor } from '../domain/refund.js';
+import { refundableMinor, RESOLVED_NOT_REFUNDED } from '../domain/refund.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
 import { UPDATE_DEADLINE_MS } from './contract/limits.js';
@@ -642,7 +642,7 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const { outcome, providerRef, note } = input;
-    await this.change(order, (handle) =>
+    const { projected } = await this.change(order, (handle) =>
       handle.executeUpdate(resolveRefundUpdate, {
         args: [
           { instructionRef: instruction.instructionRef, refundId, outcome, ...(providerRef ? { providerRef } : {}) },
@@ -658,7 +658,14 @@ export class OrderService {
     });
     await em.flush();
     em.clear();
-    return em.findOneOrFail(PaymentRefund, { refundId, tenantId });
+    const stored = await em.findOneOrFail(PaymentRefund, { refundId, tenantId });
+    if (projected) return stored;
+    // Taken, but not yet in the read model (a slow projection): as it was resolved.
+    return Object.assign(stored, {
+      status: outcome,
+      ...(providerRef ? { providerRef } : {}),
+      failureCode: outcome === 'FAILED' ? RESOLVED_NOT_REFUNDED : null,
+    });
   }
 
   /** A page of an instruction's refunds, newest first. */
@@ -723,11 +730,11 @@ export class OrderService {
    * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
    * order not running as it stands.
    */
-  private async change(order: PaymentOrder, send: (handle: WorkflowHandle) => Promise<unknown>): Promise<void> {
+  private async change<T>(order: PaymentOrder, send: (handle: WorkflowHandle) => Promise<T>): Promise<T> {
     const { temporal } = this.deps;
     const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
     try {
-      await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
+      return await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const refusal = REFUSAL_OF_CHANGE[err.cause.type ?? ''];

@@ -6,7 +6,7 @@ import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
-import { refundableMinor } from '../../domain/refund.js';
+import { refundableMinor, RESOLVED_NOT_REFUNDED } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
@@ -52,6 +52,7 @@ import {
 } from './instruction-machine.js';
 import {
   PATCHES_BEFORE_START,
+  REFUND_FROM_BEFORE_KEEPS_ITS_APP,
   REFUND_KEEPS_ITS_APP,
   REOPENS_WHEN_MOVED,
   RESOLUTION_SETTLES_AMOUNT,
@@ -340,7 +341,7 @@ export class OrderEntity {
       refund,
       outcome === 'SUCCEEDED'
         ? { status: 'SUCCEEDED', providerRef: providerRef! }
-        : { status: 'REJECTED', code: 'resolved_not_refunded' },
+        : { status: 'REJECTED', code: RESOLVED_NOT_REFUNDED },
     );
     refund.revision += 1;
     log.info('refund of unknown outcome resolved', {
@@ -352,13 +353,17 @@ export class OrderEntity {
 
   /**
    * The instruction is to be paid through another app: a refund under way that was asked for before
-   * refunds kept their app (REFUND_KEEPS_ITS_APP) keeps the one it has gone through so far.
+   * refunds kept their app (REFUND_KEEPS_ITS_APP) keeps the one it has gone through so far, and the
+   * read model learns it (callbacks are matched, and uninstalls refused, by it).
    */
   private keepRefundApps(machine: InstructionMachine, appId: string | undefined): void {
     if (appId === undefined || appId === machine.plan.appId) return;
     const unkept = machine.refunds.filter((r) => r.status === 'PENDING' && r.appId === undefined);
-    if (unkept.length === 0 || !patched(REFUND_KEEPS_ITS_APP)) return;
-    for (const refund of unkept) refund.appId = machine.plan.appId;
+    if (unkept.length === 0 || !patched(REFUND_FROM_BEFORE_KEEPS_ITS_APP)) return;
+    for (const refund of unkept) {
+      refund.appId = machine.plan.appId;
+      this.refundChanged(machine, refund);
+    }
   }
 
   /** The new refund, for its loop to be started. */

@@ -72,6 +72,15 @@ export const RESOLUTION_SETTLES_AMOUNT = 'resolution-counts-settled-amount';
 export const REFUND_KEEPS_ITS_APP = 'refund-keeps-its-app';
 
 /**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a refund
+ * asked for before REFUND_KEEPS_ITS_APP, still under way when its instruction is paid or amended to
+ * go through another app, keeps the app it has gone through; histories from before it replay with
+ * that refund following the instruction. A patch of its own: REFUND_KEEPS_ITS_APP's marker may be in
+ * a history already, recorded by code that let such a refund follow.
+ */
+export const REFUND_FROM_BEFORE_KEEPS_ITS_APP = 'refund-from-before-keeps-its-app';
+
+/**
  * Made after the start marker, so asked with `patched()` where it is used: since this patch an ended
  * order is active again as soon as one of its instructions moves (a return, a retry). Before, it was
  * so only once the run had stopped waiting for a refund under way, and meanwhile it refused to be

@@ -58,6 +58,8 @@ export function applyRefundResult(refund: RefundMachine, result: RefundCallResul
   switch (result.status) {
     case 'SUCCEEDED':
       Object.assign(refund, { status: 'SUCCEEDED', providerRef: result.providerRef, succeededAt: now });
+      // An unanswered call before it is over: its code would still read as an unknown outcome.
+      refund.failureCode = undefined;
       refund.unanswered = false;
       refund.pending = undefined;
       return true;

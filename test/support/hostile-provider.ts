@@ -54,6 +54,8 @@ export interface Behaviour {
   holdEverything?: boolean;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
+  /** Takes every refund call and answers none, making no refund, for as long as the client waits. */
+  holdRefunds?: boolean;
   /** What its refunds are, when made and when asked about (GET /refunds/{ref}): SUCCEEDED unless set. */
   refundOutcome?: 'SUCCEEDED' | 'PENDING';
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
@@ -264,6 +266,10 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
         });
       }
 
+      if (req.method === 'POST' && path === '/refunds' && key && b.holdRefunds) {
+        held.add(res);
+        return;
+      }
       if (req.method === 'POST' && path === '/refunds' && key) {
         const refundOf = (r: MadeRefund) => ({ providerRef: r.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
         let refund = refunds.find((r) => r.idempotencyKey === key);

@@ -30,6 +30,7 @@ import {
   payInstructionUpdate,
   createRefundUpdate,
   providerResultSignal,
+  resolveRefundUpdate,
   refundResultSignal,
   retryInstructionUpdate,
   type OrderView,
@@ -1286,6 +1287,66 @@ describe('payment-order workflow on the time-skipping server', () => {
         });
         const view = await handle.result();
         expect(view.refunds![0]).toMatchObject({ status: 'SUCCEEDED', appId: 'HTTP_CONNECTOR' });
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('resolves a refund of unknown outcome only between its calls: FAILED frees its amount for a refund under a new key', async () => {
+    const provider = await startHostileProvider({});
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'refund-resolved',
+        [{ instructionRef: 'premium-1' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        await env.sleep(2 * DAY_MS);
+        await waitFor(handle, (v) => v.status === 'COMPLETED', 'collected by its own provider');
+        const refundId = randomUUID();
+        const refundCalls = () => provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds').length;
+        // The provider takes the refund's calls and answers none: its outcome is unknown.
+        provider.behaviour.holdRefunds = true;
+        await handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef: 'premium-1', refundId, amountMinor: '1000' }],
+        });
+        // Time skips only while the test sleeps: the refund's calls and its hourly retry come when it does.
+        const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
+        await env.sleep(10 * 60_000);
+        await eventually(stored, (r) => r?.failureCode === 'provider_unavailable', {
+          what: 'the refund unanswered',
+          timeoutMs: 60_000,
+        });
+        const firstCall = refundCalls();
+        const resolve = (outcome: 'SUCCEEDED' | 'FAILED') =>
+          handle.executeUpdate(resolveRefundUpdate, { args: [{ instructionRef: 'premium-1', refundId, outcome }] });
+        const anHourLater = env.sleep(60 * 60_000);
+        await eventually(refundCalls, (n) => n > firstCall, { what: 'the refund called again', timeoutMs: 60_000 });
+        // While that call is out, only its answer may end the refund.
+        await expectRefused(resolve('FAILED'), /being asked about refund 1 of premium-1 right now/);
+        await anHourLater;
+        await env.sleep(10 * 60_000);
+        // Between calls a tenant admin says nothing was refunded: its amount may be refunded again.
+        await resolve('FAILED');
+        await expectRefused(resolve('SUCCEEDED'), /is FAILED; only a refund of unknown outcome is resolved/);
+        provider.behaviour.holdRefunds = false;
+        await handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef: 'premium-1', refundId: randomUUID(), amountMinor: '3000' }],
+        });
+        await handle.result();
+        expect(await stored()).toMatchObject({ status: 'FAILED', failureCode: 'resolved_not_refunded' });
+        expect(provider.refunds.map((r) => [r.idempotencyKey.split(':').slice(-2).join(':'), r.amountMinor])).toEqual([
+          ['refund:2', '3000'],
+        ]);
+        const instruction = await orm.em
+          .fork()
+          .findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'premium-1' });
+        expect(instruction.refundedAmountMinor).toBe(3000n);
       });
     } finally {
       await provider.close();
