@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import stableStringify from 'safe-stable-stringify';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PaymentInstruction, PaymentOrder, type Tenant } from '../db/entities/index.js';
 import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
@@ -131,6 +132,16 @@ export function refuseDueBeforeOpen(
  * dunning schedule is copied on; each instruction keeps the scheme version and options it was
  * resolved with.
  */
+/**
+ * What an order was created from, as a hash: the request as validated (defaults filled in), its keys
+ * in a stable order, so the same order sent again, however its JSON is laid out, has the same hash.
+ */
+export function orderRequestHash(input: CreateOrderInput): string {
+  return createHash('sha256')
+    .update(stableStringify(input) ?? '')
+    .digest('hex');
+}
+
 export function planOrder(tenant: TenantSettings, input: CreateOrderInput, resolutions: Resolution[]): NewOrder {
   const now = new Date();
   const order: OrderRow = {
@@ -142,6 +153,7 @@ export function planOrder(tenant: TenantSettings, input: CreateOrderInput, resol
     status: 'ACTIVE',
     projectionVersion: '0',
     workflowStartedAt: null,
+    requestHash: orderRequestHash(input),
     dunningDelaysMs: tenant.dunningRetryDelaysDays?.map((days) => days * DAY_MS) ?? [...DEFAULT_DUNNING_DELAYS_MS],
     returnsPolicy: tenant.returnsPolicy ?? null,
     arrearsExpiryDays: tenant.arrearsExpiryDays ?? null,

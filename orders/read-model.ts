@@ -106,8 +106,8 @@ export async function upsertInstructions(
 const INSERT_ORDER = `
   with o as (
     insert into payment_order (id, tenant_id, order_ref, customer_ref, metadata, status, dunning_delays_ms, returns_policy,
-      arrears_expiry_days, projection_version, workflow_started_at, created_at, updated_at)
-    values (?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?, ?, ?::bigint, ?, ?, ?)
+      arrears_expiry_days, projection_version, workflow_started_at, request_hash, created_at, updated_at)
+    values (?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?, ?, ?::bigint, ?, ?, ?, ?)
     returning id, tenant_id, projection_version)
   insert into payment_instruction (${columns.map((c) => c.column).join(', ')}, metadata, order_id, tenant_id, projection_version)
   select ${columns.map((c) => `s.${c.column}`).join(', ')}, s.metadata, o.id, o.tenant_id, o.projection_version
@@ -135,6 +135,7 @@ export async function insertOrder(em: EntityManager, { order, instructions }: Ne
         order.arrearsExpiryDays ?? null,
         order.projectionVersion,
         order.workflowStartedAt ?? null,
+        order.requestHash ?? null,
         order.createdAt,
         order.updatedAt,
         JSON.stringify(rows),

@@ -25,6 +25,11 @@ export class PaymentOrder {
   projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
   workflowStartedAt?: Date | null;
+  /**
+   * A hash of the request that created it (orders/order-plans.ts `orderRequestHash`): a batch sending
+   * its orderRef again is told whether it is this order or another. Null for orders from before it.
+   */
+  requestHash?: string | null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
   instructions = new Collection<PaymentInstruction>(this);
@@ -61,6 +66,7 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     arrearsExpiryDays: { type: 'integer', nullable: true },
     projectionVersion: { type: new BigIntType('string') },
     workflowStartedAt: { type: 'datetime', nullable: true },
+    requestHash: { type: 'string', length: 64, nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
     instructions: { kind: '1:m', entity: 'PaymentInstruction', mappedBy: 'order', orderBy: { position: 'asc' } },

@@ -5,6 +5,7 @@ import { toApiError } from '../../api/http/error-handler.js';
 import { ApiError } from '../../api/http/problem.js';
 import { validate } from '../../api/http/validate.js';
 import { Refusal } from '../../domain/refusal.js';
+import { orderRequestHash } from '../order-plans.js';
 import type { OrderService } from '../order-service.js';
 import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
@@ -31,8 +32,10 @@ export interface OrderBatch {
 /**
  * Takes each order of a batch as POST /order-management takes one: checked on its own, stored in a
  * statement of its own, its workflow started once that is done. One refused order refuses
- * only itself. An orderRef the tenant already has is not taken again: its result is the stored
- * order's id (status 200), so a batch sent again after a lost answer takes nothing twice. An
+ * only itself. An orderRef the tenant already has is not taken again: when the stored order was
+ * created from this same order, its result is the stored order's id (status 200), so a batch sent
+ * again after a lost answer takes nothing twice; another order under that ref is a 409, as a
+ * single POST's would be, so a corrected order is never taken for the one it was meant to replace. An
  * outage (the database gone) fails the request: the orders already stored stay taken, and sending
  * the batch again takes the rest.
  */
@@ -61,6 +64,19 @@ export async function takeOrderBatch(
     } catch (err) {
       if (!(err instanceof Refusal && err.code === 'order_ref_conflict')) return refused(index, orderRef, err);
       const { order } = await orders.getOrder(em.fork(), tenantId, orderRef);
+      // An order from before requests were hashed cannot be told apart: taken to be this one.
+      if (order.requestHash && order.requestHash !== orderRequestHash(input)) {
+        return refused(
+          index,
+          orderRef,
+          new Refusal(
+            'conflict',
+            'order_ref_conflict',
+            `an order with orderRef ${orderRef} exists, created from other contents: this one was not taken`,
+            [{ path: `orders[${index}].orderRef`, code: 'duplicate', message: 'used by an order with other contents' }],
+          ),
+        );
+      }
       return { index, orderRef, status: 200, orderId: order.id };
     }
   };

@@ -364,17 +364,25 @@ describe('taking orders in a batch', () => {
       body: { orderRef: 'batch-old', instructions: [later('a')] },
     });
     expect(existing.status).toBe(202);
+    const other = await call('POST', '/v1/order-management', {
+      tenant,
+      body: { orderRef: 'batch-changed', instructions: [later('a')] },
+    });
+    expect(other.status).toBe(202);
     const orders = [
       { orderRef: 'batch-1', instructions: [later('a'), later('b')] },
       { orderRef: 'batch-2', instructions: [later('a'), { ...later('b'), amount: '-3.00' }] },
-      { orderRef: 'batch-old', instructions: [later('z')] },
+      // The same order, its fields in another order: the one taken.
+      { instructions: [later('a')], orderRef: 'batch-old' },
       { orderRef: 'batch-1', instructions: [later('c')] },
       { orderRef: 'batch-3', instructions: [later('a')], schemeId: 'not-a-field' },
       { orderRef: 'batch-4', instructions: [later('a')] },
+      // Another order under a taken ref (a corrected one, say): not taken, and not mistaken for it.
+      { orderRef: 'batch-changed', instructions: [later('z')] },
     ];
     const res = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 1, refused: 3 });
+    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 1, refused: 4 });
     expect(res.body.results.map((r: any) => [r.index, r.orderRef, r.status])).toEqual([
       [0, 'batch-1', 202],
       [1, 'batch-2', 400],
@@ -382,8 +390,14 @@ describe('taking orders in a batch', () => {
       [3, 'batch-1', 409],
       [4, 'batch-3', 400],
       [5, 'batch-4', 202],
+      [6, 'batch-changed', 409],
     ]);
-    const [, bad, old, twice, unknown] = res.body.results;
+    const [, bad, old, twice, unknown, , changed] = res.body.results;
+    expect(changed.problem).toMatchObject({
+      code: 'order_ref_conflict',
+      errors: [{ path: 'orders[6].orderRef', code: 'duplicate' }],
+    });
+    expect(changed.problem.detail).toMatch(/created from other contents/);
     expect(bad.problem.code).toBe('validation_failed');
     expect(new Set(bad.problem.errors.map((e: any) => e.path))).toEqual(new Set(['orders[1].instructions[1].amount']));
     expect(old.orderId).toBe(existing.body.orderId);
@@ -391,22 +405,24 @@ describe('taking orders in a batch', () => {
     expect(unknown.problem).toMatchObject({ errors: [{ path: 'orders[4].schemeId', code: 'unknown_field' }] });
 
     // The taken ones are stored with their instructions and their workflows run; the refused ones left nothing.
-    expect(await countOrders(tenant)).toBe(3);
+    expect(await countOrders(tenant)).toBe(4);
     for (const orderRef of ['batch-1', 'batch-4']) {
       const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
       expect((await handle.describe()).status.name).toBe('RUNNING');
     }
     const first = await call('GET', '/v1/order-management/batch-1', { tenant });
     expect(first.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a', 'b']);
-    const kept = await call('GET', '/v1/order-management/batch-old', { tenant });
-    expect(kept.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
+    for (const orderRef of ['batch-old', 'batch-changed']) {
+      const kept = await call('GET', `/v1/order-management/${orderRef}`, { tenant });
+      expect(kept.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
+    }
 
     // Sent again (an answer lost on the way): nothing is taken twice, and the answer names the same orders.
     const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
-    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 3, refused: 3 });
+    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 3, refused: 4 });
     expect(again.body.results[0]).toMatchObject({ status: 200, orderId: res.body.results[0].orderId });
     expect(again.body.results[5]).toMatchObject({ status: 200, orderId: res.body.results[5].orderId });
-    expect(await countOrders(tenant)).toBe(3);
+    expect(await countOrders(tenant)).toBe(4);
   });
 
   it('refuses an empty batch or one over 1,000 orders as a whole, taking nothing', async () => {
