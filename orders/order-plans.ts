@@ -128,20 +128,33 @@ export function refuseDueBeforeOpen(
 }
 
 /**
+ * How an order's request hash is made: bumped whenever what validation outputs changes (a default, a
+ * transform), so a hash of before counts as unknown rather than as other contents.
+ */
+const REQUEST_HASH_VERSION = 'v1:';
+
+/**
+ * What an order was created from, as a hash: the request as validated, its keys in a stable order,
+ * so the same order sent again as it was, however its JSON is laid out, has the same hash.
+ */
+export function orderRequestHash(input: CreateOrderInput): string {
+  return REQUEST_HASH_VERSION + createHash('sha256').update(stableStringify(input)).digest('base64url');
+}
+
+/**
+ * Whether a stored order was created from other contents than `input`: unknown (false) for an order
+ * from before hashes were kept, or hashed another way.
+ */
+export function createdFromOther(stored: { requestHash?: string | null }, input: CreateOrderInput): boolean {
+  if (!stored.requestHash?.startsWith(REQUEST_HASH_VERSION)) return false;
+  return stored.requestHash !== orderRequestHash(input);
+}
+
+/**
  * Turns a validated and resolved create-order request into the rows that hold it. The tenant's
  * dunning schedule is copied on; each instruction keeps the scheme version and options it was
  * resolved with.
  */
-/**
- * What an order was created from, as a hash: the request as validated (defaults filled in), its keys
- * in a stable order, so the same order sent again, however its JSON is laid out, has the same hash.
- */
-export function orderRequestHash(input: CreateOrderInput): string {
-  return createHash('sha256')
-    .update(stableStringify(input) ?? '')
-    .digest('hex');
-}
-
 export function planOrder(tenant: TenantSettings, input: CreateOrderInput, resolutions: Resolution[]): NewOrder {
   const now = new Date();
   const order: OrderRow = {

@@ -665,6 +665,7 @@ export class OrderService {
       status: outcome,
       ...(providerRef ? { providerRef } : {}),
       failureCode: outcome === 'FAILED' ? RESOLVED_NOT_REFUNDED : null,
+      ...(outcome === 'FAILED' ? { failedAt: new Date() } : { succeededAt: new Date() }),
     });
   }
 

@@ -5,7 +5,7 @@ import { toApiError } from '../../api/http/error-handler.js';
 import { ApiError } from '../../api/http/problem.js';
 import { validate } from '../../api/http/validate.js';
 import { Refusal } from '../../domain/refusal.js';
-import { orderRequestHash } from '../order-plans.js';
+import { createdFromOther } from '../order-plans.js';
 import type { OrderService } from '../order-service.js';
 import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
@@ -62,10 +62,12 @@ export async function takeOrderBatch(
       starting.push(starts(() => orders.start(taken, log)));
       return { index, orderRef, status: 202, orderId: taken.order.id };
     } catch (err) {
-      if (!(err instanceof Refusal && err.code === 'order_ref_conflict')) return refused(index, orderRef, err);
-      const { order } = await orders.getOrder(em.fork(), tenantId, orderRef);
-      // An order from before requests were hashed cannot be told apart: taken to be this one.
-      if (order.requestHash && order.requestHash !== orderRequestHash(input)) {
+      if (!(err instanceof Refusal)) return refused(index, orderRef, err);
+      // Its ref taken, or a check it passed when it was taken failing now (its scheme deleted since):
+      // whether it was taken before is the stored order's to say.
+      const stored = await storedOrder(tenantId, orderRef);
+      if (!stored) return refused(index, orderRef, err);
+      if (createdFromOther(stored, input)) {
         return refused(
           index,
           orderRef,
@@ -77,7 +79,15 @@ export async function takeOrderBatch(
           ),
         );
       }
-      return { index, orderRef, status: 200, orderId: order.id };
+      return { index, orderRef, status: 200, orderId: stored.id };
+    }
+  };
+  const storedOrder = async (id: string, orderRef: string) => {
+    try {
+      return (await orders.getOrder(em.fork(), id, orderRef)).order;
+    } catch (err) {
+      if (err instanceof Refusal && err.kind === 'not_found') return undefined;
+      throw err;
     }
   };
   // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);

@@ -152,7 +152,8 @@ export const OrderBatchResultSchema = z
       .int()
       .openapi({
         description:
-          '202: taken, its workflow started; 200: an order with this orderRef was already taken (it is not taken again); ' +
+          '202: taken, its workflow started; 200: this order was taken before, sent as it is now (it is not taken again); ' +
+          '409 order_ref_conflict: the orderRef is taken by an order with other contents; ' +
           '400, 404, 409: refused, as POST /order-management would refuse it, with `problem` saying why',
       }),
     orderId: z.uuid().optional(),

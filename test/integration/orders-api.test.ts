@@ -425,6 +425,33 @@ describe('taking orders in a batch', () => {
     expect(await countOrders(tenant)).toBe(4);
   });
 
+  it('answers an order sent again as taken, even when a check it passed then fails now (its scheme deleted since)', async () => {
+    const tenant = await system.newTenant();
+    const scheme = await call('POST', '/v1/schemes/collect', {
+      tenant,
+      body: {
+        name: 'for one order',
+        rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      },
+    });
+    expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+    const orders = [{ orderRef: 'batch-gone', instructions: [{ ...later('a'), schemeId: scheme.body.schemeId }] }];
+    const first = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
+    expect(first.body.results[0]).toMatchObject({ status: 202 });
+    // Its instruction cancelled, the scheme may go; the order, sent again, is still the one taken.
+    const cancelled = await call('POST', '/v1/order-management/batch-gone/cancel', { tenant });
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    const deleted = await call('DELETE', `/v1/schemes/collect/${scheme.body.schemeId}`, { tenant });
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
+    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 1, refused: 0 });
+    expect(again.body.results[0]).toMatchObject({ status: 200, orderId: first.body.results[0].orderId });
+    // Another order under that ref is refused as another order, whatever else it fails.
+    const other = [{ orderRef: 'batch-gone', instructions: [{ ...later('b'), schemeId: scheme.body.schemeId }] }];
+    const refused = await call('POST', '/v1/order-management/batch', { tenant, body: { orders: other } });
+    expect(refused.body.results[0]).toMatchObject({ status: 409, problem: { code: 'order_ref_conflict' } });
+  });
+
   it('refuses an empty batch or one over 1,000 orders as a whole, taking nothing', async () => {
     const tenant = await system.newTenant();
     const tooMany = Array.from({ length: 1001 }, (_, n) => ({ orderRef: `big-${n}`, instructions: [later('a')] }));
