@@ -18,7 +18,8 @@ export interface Refund {
   /**
    * The app that took that payment, which makes the refund and calls back about it, whatever the
    * instruction is paid through later. Absent on refunds asked for before it was kept: those go
-   * through the instruction's app of the moment.
+   * through the instruction's app of the moment, until it is paid or amended to go through another
+   * while they are under way, when they keep the one they went through.
    */
   appId?: string;
   status: RefundStatus;

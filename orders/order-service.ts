@@ -204,7 +204,7 @@ export class OrderService {
       await insertOrder(em, taken);
     } catch (err) {
       // A statement of our own: its error comes as the driver's, not yet as MikroORM's kind of it. Only
-      // the order ref's constraint means "taken" (the batch answers 200 for it, taking nothing).
+      // the order ref's constraint means "taken" (the batch then asks the stored order whether it was this one).
       if (
         em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException &&
         (err as { constraint?: string }).constraint === ORDER_REF_UNIQUE

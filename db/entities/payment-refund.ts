@@ -16,7 +16,10 @@ export class PaymentRefund {
   currency!: string;
   reason?: string | null;
   paymentRef!: string;
-  /** Null for a refund asked for before its app was kept: it goes through its instruction's app. */
+  /**
+   * Null for a refund asked for before its app was kept, until its instruction is paid or amended to
+   * go through another while it is under way: it goes through its instruction's app meanwhile.
+   */
   appId?: string | null;
   status: RefundStatus = 'PENDING';
   providerRef?: string | null;

@@ -177,7 +177,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       'When a refund call went unanswered, or the provider refused a retry of it, the refund keeps its idempotency key and is ' +
       'asked about again hourly, since it may have been made. A tenant admin who has found out from the provider what happened ' +
       'says so here: SUCCEEDED counts it as refunded; FAILED ends it, and its amount may be refunded again under a new refund. ' +
-      'Audited. Refused (409) for a refund whose outcome is known, or PENDING at its provider.',
+      'Audited. Refused (409) for a refund whose outcome is known, or PENDING at its provider, or while a call of it is under ' +
+      'way (try again once it ends).',
     tags: ['Refunds'],
     params: RefundParamsSchema,
     body: ResolveRefundSchema,

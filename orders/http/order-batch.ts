@@ -65,7 +65,7 @@ export async function takeOrderBatch(
       if (!(err instanceof Refusal)) return refused(index, orderRef, err);
       // Its ref taken, or a check it passed when it was taken failing now (its scheme deleted since):
       // whether it was taken before is the stored order's to say.
-      const stored = await storedOrder(tenantId, orderRef);
+      const stored = await storedOrder(orderRef);
       if (!stored) return refused(index, orderRef, err);
       if (createdFromOther(stored, input)) {
         return refused(
@@ -82,9 +82,9 @@ export async function takeOrderBatch(
       return { index, orderRef, status: 200, orderId: stored.id };
     }
   };
-  const storedOrder = async (id: string, orderRef: string) => {
+  const storedOrder = async (orderRef: string) => {
     try {
-      return (await orders.getOrder(em.fork(), id, orderRef)).order;
+      return (await orders.getOrder(em.fork(), tenantId, orderRef)).order;
     } catch (err) {
       if (err instanceof Refusal && err.kind === 'not_found') return undefined;
       throw err;

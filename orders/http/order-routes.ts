@@ -47,8 +47,9 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     summary: 'Submit up to 1,000 payment orders at once',
     description:
       `Takes each order (at most ${MAX_ORDERS_PER_BATCH}) as POST /order-management would, each on its own: ` +
-      'one refused order (its problem in its result) refuses only itself. An orderRef already taken is not taken again ' +
-      '(status 200 with the stored order’s id), so sending a batch again after a lost answer takes nothing twice. ' +
+      'one refused order (its problem in its result) refuses only itself. An order sent again as it was is not taken again ' +
+      '(status 200 with the stored order’s id), so sending a batch again after a lost answer takes nothing twice; an ' +
+      'orderRef taken by an order with other contents is 409 order_ref_conflict. ' +
       'Answers 200 with a result per order, in the request’s order.',
     tags: ['Orders'],
     body: CreateOrderBatchSchema,

@@ -1,3 +1,4 @@
+import { PROVIDER_REF } from '../../apps/provider-answer.js';
 import { DomainValidationError } from '../../domain/errors.js';
 import { isDateOnly, parseScheduleDate } from '../../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, FINANCIAL_INSTRUMENT_ID } from '../../domain/instruction.js';
@@ -303,9 +304,7 @@ export const RetryInstructionSchema = z
   });
 
 /** A provider's reference, as a tenant admin gives it when resolving an unknown outcome. */
-const ResolvedProviderRefSchema = z
-  .string()
-  .regex(/^[\x21-\x7e]{1,128}$/, { error: 'must be 1–128 printable ASCII characters' });
+const ResolvedProviderRefSchema = z.string().regex(PROVIDER_REF, { error: 'must be 1–128 printable ASCII characters' });
 
 export const ResolveInstructionSchema = z
   .object({
