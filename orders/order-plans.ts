@@ -150,6 +150,11 @@ export function createdFromOther(stored: { requestHash?: string | null }, input:
   return stored.requestHash !== orderRequestHash(input);
 }
 
+/** An orderRef this order cannot have: `message` says why, `path` names the field, `reason` says it there. */
+export function orderRefConflict(message: string, path: string, reason: string): Refusal {
+  return new Refusal('conflict', 'order_ref_conflict', message, [{ path, code: 'duplicate', message: reason }]);
+}
+
 /**
  * Turns a validated and resolved create-order request into the rows that hold it. The tenant's
  * dunning schedule is copied on; each instruction keeps the scheme version and options it was

@@ -50,7 +50,14 @@ import type {
   ResolveRefundInput,
   RetryInstructionInput,
 } from './http/schemas.js';
-import { chargeAtOf, planInstruction, planOrder, refuseDueBeforeOpen, TENANT_SETTINGS } from './order-plans.js';
+import {
+  chargeAtOf,
+  orderRefConflict,
+  planInstruction,
+  planOrder,
+  refuseDueBeforeOpen,
+  TENANT_SETTINGS,
+} from './order-plans.js';
 import { readRow } from '../db/read-row.js';
 import { planOf } from './contract/instruction-codec.js';
 import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
@@ -209,9 +216,11 @@ export class OrderService {
         em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException &&
         (err as { constraint?: string }).constraint === ORDER_REF_UNIQUE
       ) {
-        throw new Refusal('conflict', 'order_ref_conflict', `an order with orderRef ${input.orderRef} already exists`, [
-          { path: 'orderRef', code: 'duplicate', message: 'orderRef is already used by another order of this tenant' },
-        ]);
+        throw orderRefConflict(
+          `an order with orderRef ${input.orderRef} already exists`,
+          'orderRef',
+          'orderRef is already used by another order of this tenant',
+        );
       }
       throw err;
     }

@@ -5,7 +5,7 @@ import { toApiError } from '../../api/http/error-handler.js';
 import { ApiError } from '../../api/http/problem.js';
 import { validate } from '../../api/http/validate.js';
 import { Refusal } from '../../domain/refusal.js';
-import { createdFromOther } from '../order-plans.js';
+import { createdFromOther, orderRefConflict } from '../order-plans.js';
 import type { OrderService } from '../order-service.js';
 import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
@@ -71,11 +71,10 @@ export async function takeOrderBatch(
         return refused(
           index,
           orderRef,
-          new Refusal(
-            'conflict',
-            'order_ref_conflict',
+          orderRefConflict(
             `an order with orderRef ${orderRef} exists, created from other contents: this one was not taken`,
-            [{ path: `orders[${index}].orderRef`, code: 'duplicate', message: 'used by an order with other contents' }],
+            `orders[${index}].orderRef`,
+            'used by an order with other contents',
           ),
         );
       }
@@ -99,11 +98,10 @@ export async function takeOrderBatch(
       try {
         input = validate(CreateOrderSchema, item, `orders[${index}]`);
         if (inBatch.has(input.orderRef)) {
-          throw new Refusal(
-            'conflict',
-            'order_ref_conflict',
+          throw orderRefConflict(
             `orderRef ${input.orderRef} appears earlier in this batch`,
-            [{ path: `orders[${index}].orderRef`, code: 'duplicate', message: 'appears earlier in this batch' }],
+            `orders[${index}].orderRef`,
+            'appears earlier in this batch',
           );
         }
         inBatch.add(input.orderRef);

@@ -303,8 +303,7 @@ export class OrderEntity {
     this.refuseIfClosed();
     const machine = this.existing(instructionRef);
     const ref = machine.plan.instructionRef;
-    if (machine.refunds.some((r) => r.refundId === refundId))
-      refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
+    if (refundById(machine, refundId)) refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
     if (machine.plan.direction !== 'DEBIT')
       refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is a payout; only collections are refunded`);
     if (machine.status !== 'SETTLED') {
@@ -326,7 +325,7 @@ export class OrderEntity {
 
   validateRefundResolution({ instructionRef, refundId }: ResolveRefund): void {
     this.refuseIfClosed();
-    const refund = this.existing(instructionRef).refunds.find((r) => r.refundId === refundId);
+    const refund = refundById(this.existing(instructionRef), refundId);
     if (!refund) refuse(CHANGE_REFUSALS.refundNotFound, `instruction ${instructionRef} has no refund ${refundId}`);
     const refusal = refundResolutionRefusal(refund);
     if (refusal) refuse(CHANGE_REFUSALS.refundNotChangeable, refusal);
@@ -335,7 +334,7 @@ export class OrderEntity {
   /** Ends a refund of unknown outcome with what the tenant found out; its loop, waiting to ask again, ends. */
   resolveRefund({ instructionRef, refundId, outcome, providerRef }: ResolveRefund): void {
     const machine = this.machines.get(instructionRef)!;
-    const refund = machine.refunds.find((r) => r.refundId === refundId)!;
+    const refund = refundById(machine, refundId)!;
     this.applyRefund(
       machine,
       refund,
@@ -572,7 +571,7 @@ export class OrderEntity {
 
   /** An instruction of an ended order moves again (a payment returned and collected again, a retry). */
   reopen(): void {
-    if (this.state.status === 'ACTIVE' || this.allAtRest()) return;
+    if (!this.endedButMoving()) return;
     this.state.status = 'ACTIVE';
     this.state.orderDirty = true;
     log.info('order active again', { tenantId: this.state.tenantId, orderRef: this.state.orderRef });
@@ -584,8 +583,13 @@ export class OrderEntity {
    * while its run waits for a refund under way (REOPENS_WHEN_MOVED), so that it can be paid.
    */
   movedAgain(): void {
-    if (this.state.status === 'ACTIVE' || this.allAtRest()) return;
-    if (patched(REOPENS_WHEN_MOVED)) this.reopen();
+    // Asked only when it reopens: a patch marker for nothing would be a history event for nothing.
+    if (this.endedButMoving() && patched(REOPENS_WHEN_MOVED)) this.reopen();
+  }
+
+  /** The order ended, and an instruction of it may move money again. */
+  private endedButMoving(): boolean {
+    return this.state.status !== 'ACTIVE' && !this.allAtRest();
   }
 
   /** Instructions by status. */
@@ -741,4 +745,9 @@ function refuse(type: string, message: string): never {
 /** Workflow time: Date.now() inside a workflow is the deterministic workflow clock. */
 export function nowIso(): string {
   return new Date().toISOString();
+}
+
+/** An instruction's refund by its id. */
+function refundById(machine: InstructionMachine, refundId: string): RefundMachine | undefined {
+  return machine.refunds.find((r) => r.refundId === refundId);
 }
