@@ -31,16 +31,19 @@ export function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+const UATP_LENGTH = 15;
+
 /**
  * Whether digits with their leading zeros set aside could be a card number: 13 to 19 of them (a card
  * written with padding is still one; a zero-padded counter of fewer digits is none), passing the Luhn
- * check. One exception, for the time in milliseconds (13 digits from a 1 until the year 2286), which
- * passes the check one time in ten: no issuer gives 13-digit numbers starting with 1 (some give
- * longer ones, so no wider rule by first digit).
+ * check. One exception, for numbers starting with 1 (ISO/IEC 7812's airline digit): the only card
+ * numbers issued there are UATP's, of 15 digits. Times in milliseconds (13 digits), microseconds
+ * (16) and nanoseconds (19) start with 1 until 2033, as do many snowflake ids (18-19 digits); one in
+ * ten passes the check, and they are often sent as references and idempotency keys.
  */
 function couldBeCard(significant: string): boolean {
   if (significant.length < 13 || significant.length > 19) return false;
-  if (significant.length === 13 && significant[0] === '1') return false;
+  if (significant[0] === '1' && significant.length !== UATP_LENGTH) return false;
   return passesLuhn(significant);
 }
 

@@ -51,18 +51,30 @@ describe('what looks like a card number', () => {
     expect(cardNumbersIn('on 2024 4242 4242 4242 4242')).toEqual(['2024 4242 4242 4242 4242']);
     expect(cardNumbersIn('paid with 00004242424242424242')).toEqual(['00004242424242424242']);
     expect(maskCardNumbers('GET /x?ref=2024-4242-4242-4242-4242')).toBe('GET /x?ref=[card number]');
-    // Issuers give numbers starting with 0 and 1 too (a UATP card's is 15 digits; others 16 to 19).
-    for (const card of ['135410014004955', '1000010000000007', '0100510000000000001'])
-      expect(cardNumbersIn(`paid with ${card}`), card).toEqual([card]);
-    // But none gives a 13-digit number starting with 1: a time in milliseconds, passing the Luhn check
-    // one time in ten, is no card. Nor is a zero-padded counter of fewer than 13 digits.
-    for (const notCard of ['1764504000126', '0000000000042', '0000000000000000042']) {
-      expect(passesLuhn(notCard), notCard).toBe(true);
+    // Numbers starting with 1 are cards only at UATP's 15 digits (an airline card, passing the check).
+    expect(cardNumbersIn('paid with 135410014004955')).toEqual(['135410014004955']);
+    expect(cardNumbersIn('paid with 000135410014004955')).toEqual(['000135410014004955']);
+    // Other lengths from a 1 are no card, though they pass the check: times in milliseconds (13 digits),
+    // microseconds (16) and nanoseconds (19), a snowflake id (19); nor is a zero-padded counter of
+    // fewer than 13 digits.
+    const notCards = [
+      '1764504000126',
+      '17645040001268',
+      '1764504000126008',
+      '1764504000126000000',
+      '1864912458671234560',
+      '0000000000042',
+      '0000000000000000042',
+    ];
+    for (const notCard of notCards) {
+      expect(passesLuhn(notCard.replace(/^0+/, '')), notCard).toBe(true);
       expect(cardNumbersIn(`ref ${notCard}`), notCard).toEqual([]);
       expect(maskCardNumbers(`{"time":${notCard},"msg":"ref ${notCard}"}`)).toBe(
         `{"time":${notCard},"msg":"ref ${notCard}"}`,
       );
     }
+    // A card after such a number in a run of groups is still found.
+    expect(cardNumbersIn('at 1764504000126008 4242 4242 4242 4242')).toEqual(['1764504000126008 4242 4242 4242 4242']);
     // One written as a JSON number is replaced by a string, so that the line stays JSON.
     expect(maskCardNumbers('{"note":4242424242424242}')).toBe('{"note":"[card number]"}');
     expect(maskCardNumbers('{"msg":"4242424242424242"}')).toBe('{"msg":"[card number]"}');
@@ -146,10 +158,12 @@ describe('a card number sent to the API', () => {
     expect(asKey.body).toMatchObject({ code: 'card_number_not_allowed' });
   });
 
-  it('is not a time in milliseconds, nor a zero-padded counter, which may be references', async () => {
+  it('is not a time nor a snowflake id from a 1, nor a zero-padded counter, which may be references and keys', async () => {
     const orderRef = '1764504000126';
-    expect(passesLuhn(orderRef)).toBe(true);
+    const key = '1864912458671234560';
+    expect(passesLuhn(orderRef) && passesLuhn(key)).toBe(true);
     const res = await tenant.client.request('POST', '/v1/order-management', {
+      headers: { 'idempotency-key': key },
       body: {
         orderRef,
         instructions: [
@@ -163,11 +177,34 @@ describe('a card number sent to the API', () => {
             dueDate: '2031-01-05',
           },
         ],
-        metadata: { sentAt: '1764504000126' },
+        metadata: { sentAt: '1764504000126008' },
       },
     });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body.orderRef).toBe(orderRef);
+    expect(res.body.metadata).toEqual({ sentAt: '1764504000126008' });
+  });
+
+  it('is taken as a body’s own providerRef when it is digits alone: a provider’s numeric reference', async () => {
+    const path = '/v1/order-management/no-such-order/instructions/a/resolve';
+    const ref = '8815329842815467';
+    expect(passesLuhn(ref)).toBe(true);
+    // Past the door: the resolution is refused only for naming no order.
+    const taken = await tenant.client.request('POST', path, {
+      body: { outcome: 'SETTLED', providerRef: ref, note: 'n' },
+    });
+    expect(taken.status, JSON.stringify(taken.body)).toBe(404);
+    // Written as a card is, anywhere else, or in a JSON number, it is refused.
+    for (const body of [
+      { outcome: 'SETTLED', providerRef: '8815 3298 4281 5467', note: 'n' },
+      { outcome: 'SETTLED', providerRef: `ref ${ref}`, note: 'n' },
+      { outcome: 'SETTLED', providerRef: 'p', note: ref },
+      { outcome: 'SETTLED', providerRef: Number(ref), note: 'n' },
+      { outcome: 'SETTLED', providerRef: 'p', note: 'n', metadata: { providerRef: ref } },
+    ]) {
+      const res = await tenant.client.request('POST', path, { body });
+      expect(res.body.code, JSON.stringify(body)).toBe('card_number_not_allowed');
+    }
   });
 
   it('is refused by the payment page, typed into any of its fields, and charged nowhere', async () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderCallback } from '../../db/entities/index.js';
+import { passesLuhn } from '../../domain/card-number.js';
 import { orderStateQuery } from '../../orders/contract/messages.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
@@ -333,6 +334,22 @@ describe('a provider callback', () => {
       .query(orderStateQuery);
     expect(view.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: pending.providerRef });
     expect(view.instructions[0].failureCode).toBeUndefined();
+    expect(provider.charges).toHaveLength(1);
+  });
+
+  it('is taken when its provider numbers payments with 16 digits passing the Luhn check, as some do', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ outcome: 'PENDING', numericRefs: true });
+    await bankDebitPaidNow(tenant, 'own-numeric', { appId: 'HTTP_CONNECTOR', instrument: 'iban_1', amount: '40.00' });
+    const pending = await instructionOf(tenant, 'own-numeric', (i) => i.providerRef !== null, 'own payment in flight');
+    expect(pending.providerRef).toMatch(/^88\d{14}$/);
+    expect(passesLuhn(pending.providerRef)).toBe(true);
+    const callback = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+      providerRef: pending.providerRef,
+      status: 'SETTLED',
+      reference: { tenantId: tenant.tenantId, orderRef: 'own-numeric', instructionRef: 'a' },
+    });
+    expect(callback.status, await callback.clone().text()).toBe(202);
+    await instructionOf(tenant, 'own-numeric', (i) => i.status === 'SETTLED', 'settled by its callback');
     expect(provider.charges).toHaveLength(1);
   });
 });

@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { passesLuhn } from '../../domain/card-number.js';
 
 /** A charge the provider took: what tests count to prove a payment was made at most once. */
 export interface Charge {
@@ -58,6 +59,8 @@ export interface Behaviour {
   holdRefunds?: boolean;
   /** What its refunds are, when made and when asked about (GET /refunds/{ref}): SUCCEEDED unless set. */
   refundOutcome?: 'SUCCEEDED' | 'PENDING';
+  /** Its payments' references are 16 digits passing the Luhn check, as some providers' are (`own_<uuid>` unless set). */
+  numericRefs?: boolean;
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
   hostedForm?: 'answer' | 'card-number-in-answer' | 'iban-in-answer' | 'other-origin';
 }
@@ -223,7 +226,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
         const status = b.outcome === 'PENDING' ? 'PENDING' : typeof b.outcome === 'object' ? 'DECLINED' : 'SETTLED';
         const charge: Charge = {
           idempotencyKey: key,
-          providerRef: `own_${randomUUID()}`,
+          providerRef: b.numericRefs ? numericRefPassingLuhn() : `own_${randomUUID()}`,
           orderRef: body.reference.orderRef,
           instructionRef: body.reference.instructionRef,
           amountMinor: body.amountMinor,
@@ -321,4 +324,11 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   provider.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/own`;
   return provider;
+}
+
+/** A 16-digit reference starting with 88, its last digit the Luhn check digit: shaped like a card number. */
+function numericRefPassingLuhn(): string {
+  const body = `88${randomInt(10 ** 12, 10 ** 13)}`;
+  for (let check = 0; check <= 9; check++) if (passesLuhn(`${body}${check}`)) return `${body}${check}`;
+  throw new Error('no check digit');
 }
