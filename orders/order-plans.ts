@@ -129,25 +129,38 @@ export function refuseDueBeforeOpen(
 
 /**
  * How an order's request hash is made: bumped whenever what validation outputs changes (a default, a
- * transform), so a hash of before counts as unknown rather than as other contents.
+ * transform), so a hash of before counts as unknown rather than as other contents. v2 hashes amounts
+ * in minor units; v1 hashed them as written, so "10.5" and "10.50" were other contents.
  */
-const REQUEST_HASH_VERSION = 'v1:';
+const REQUEST_HASH_VERSION = 'v2:';
+const AMOUNTS_AS_WRITTEN = 'v1:';
+
+function requestHash(version: string, request: object): string {
+  return version + createHash('sha256').update(stableStringify(request)).digest('base64url');
+}
 
 /**
- * What an order was created from, as a hash: the request as validated, its keys in a stable order,
- * so the same order sent again as it was, however its JSON is laid out, has the same hash.
+ * What an order was created from, as a hash: the request as validated, its amounts in minor units
+ * and its keys in a stable order, so the same order sent again, however its JSON and its decimals
+ * are written, has the same hash.
  */
 export function orderRequestHash(input: CreateOrderInput): string {
-  return REQUEST_HASH_VERSION + createHash('sha256').update(stableStringify(input)).digest('base64url');
+  const instructions = input.instructions.map((i) => ({
+    ...i,
+    amount: parseAmount(i.amount, i.currency).toString(),
+  }));
+  return requestHash(REQUEST_HASH_VERSION, { ...input, instructions });
 }
 
 /**
  * Whether a stored order was created from other contents than `input`: unknown (false) for an order
- * from before hashes were kept, or hashed another way.
+ * from before hashes were kept, or hashed a way not known here.
  */
 export function createdFromOther(stored: { requestHash?: string | null }, input: CreateOrderInput): boolean {
-  if (!stored.requestHash?.startsWith(REQUEST_HASH_VERSION)) return false;
-  return stored.requestHash !== orderRequestHash(input);
+  const hash = stored.requestHash;
+  if (hash?.startsWith(REQUEST_HASH_VERSION)) return hash !== orderRequestHash(input);
+  if (hash?.startsWith(AMOUNTS_AS_WRITTEN)) return hash !== requestHash(AMOUNTS_AS_WRITTEN, input);
+  return false;
 }
 
 /** An orderRef this order cannot have: `message` says why, `path` names the field, `reason` says it there. */

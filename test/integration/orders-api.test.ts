@@ -372,8 +372,8 @@ describe('taking orders in a batch', () => {
     const orders = [
       { orderRef: 'batch-1', instructions: [later('a'), later('b')] },
       { orderRef: 'batch-2', instructions: [later('a'), { ...later('b'), amount: '-3.00' }] },
-      // The same order, its fields in another order: the one taken.
-      { instructions: [later('a')], orderRef: 'batch-old' },
+      // The same order, its fields in another order and its amount (25.50) with one decimal less: the one taken.
+      { instructions: [{ ...later('a'), amount: '25.5' }], orderRef: 'batch-old' },
       { orderRef: 'batch-1', instructions: [later('c')] },
       { orderRef: 'batch-3', instructions: [later('a')], schemeId: 'not-a-field' },
       { orderRef: 'batch-4', instructions: [later('a')] },
