@@ -8,7 +8,7 @@ import {
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { recordAudit } from '../api/audit/record-audit.js';
+import { recordAudit, type AuditedChange } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import {
@@ -436,19 +436,20 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const { outcome, providerRef, note } = input;
-    await this.change(order, (handle) =>
-      handle.executeUpdate(resolveInstructionUpdate, {
-        args: [{ instructionRef: instruction.instructionRef, outcome, ...(providerRef ? { providerRef } : {}) }],
-        updateId,
-      }),
-    );
-    recordAudit(em, actor, {
+    const audit = {
       action: 'instruction.resolve',
       targetType: 'instruction',
       targetId: instruction.instructionId,
       details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
-    });
-    await em.flush();
+    };
+    await this.audited(em, actor, audit, () =>
+      this.change(order, (handle) =>
+        handle.executeUpdate(resolveInstructionUpdate, {
+          args: [{ instructionRef: instruction.instructionRef, outcome, ...(providerRef ? { providerRef } : {}) }],
+          updateId,
+        }),
+      ),
+    );
     return this.reread(em, order);
   }
 
@@ -651,21 +652,22 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const { outcome, providerRef, note } = input;
-    const { projected } = await this.change(order, (handle) =>
-      handle.executeUpdate(resolveRefundUpdate, {
-        args: [
-          { instructionRef: instruction.instructionRef, refundId, outcome, ...(providerRef ? { providerRef } : {}) },
-        ],
-        updateId,
-      }),
-    );
-    recordAudit(em, actor, {
+    const audit = {
       action: 'refund.resolve',
       targetType: 'refund',
       targetId: refundId,
       details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
-    });
-    await em.flush();
+    };
+    const { projected } = await this.audited(em, actor, audit, () =>
+      this.change(order, (handle) =>
+        handle.executeUpdate(resolveRefundUpdate, {
+          args: [
+            { instructionRef: instruction.instructionRef, refundId, outcome, ...(providerRef ? { providerRef } : {}) },
+          ],
+          updateId,
+        }),
+      ),
+    );
     em.clear();
     const stored = await em.findOneOrFail(PaymentRefund, { refundId, tenantId });
     if (projected) return stored;
@@ -766,6 +768,36 @@ export class OrderService {
       }
       throw err;
     }
+  }
+
+  /**
+   * An admin's resolution, its audit entry written before it is sent, so that no resolution goes
+   * unaudited whatever fails after it. The entry then says what came of it: `result` `applied`, or
+   * `refused` with the refusal's code. One left `requested` was sent and its answer not recorded (the
+   * update timed out, or the database failed after it); the order says whether it was taken.
+   */
+  private async audited<T>(
+    em: EntityManager,
+    actor: Principal,
+    change: AuditedChange & { details: Record<string, unknown> },
+    resolve: () => Promise<T>,
+  ): Promise<T> {
+    const entry = recordAudit(em, actor, { ...change, details: { ...change.details, result: 'requested' } });
+    await em.flush();
+    let resolved: T;
+    try {
+      resolved = await resolve();
+    } catch (err) {
+      if (err instanceof Refusal) {
+        entry.details = { ...entry.details, result: 'refused', refusal: err.code };
+        // The refusal is the answer: a failure to note it leaves the entry `requested`, which is true.
+        await em.flush().catch(() => undefined);
+      }
+      throw err;
+    }
+    entry.details = { ...entry.details, result: 'applied' };
+    await em.flush();
+    return resolved;
   }
 
   /** The order as the read model shows it once a change has been taken (the workflow projected it). */

@@ -12,8 +12,8 @@ export interface AuditedChange {
 }
 
 /** Adds an audit entry to `em`, so it commits (or not) with the change it describes. Never pass secrets in details. */
-export function recordAudit(em: EntityManager, actor: Principal, change: AuditedChange): void {
-  em.create(AuditEntry, {
+export function recordAudit(em: EntityManager, actor: Principal, change: AuditedChange): AuditEntry {
+  return em.create(AuditEntry, {
     id: randomUUID(),
     accountId: actor.accountId,
     tenantId: change.tenantId ?? actor.tenantId ?? null,

@@ -134,6 +134,7 @@ describe('a payment whose outcome is unknown', () => {
       body: { outcome: 'NOT_PAID', note: 'second thoughts' },
     });
     expect(again.status).toBe(409);
+    // Both are audited: what was said, and what came of it.
     const audit = await tenant.account.request('GET', '/v1/account/audit');
     expect(audit.body.items).toContainEqual(
       expect.objectContaining({
@@ -142,7 +143,14 @@ describe('a payment whose outcome is unknown', () => {
           orderRef: 'lost-answer',
           outcome: 'SETTLED',
           note: 'provider support ticket 1234',
+          result: 'applied',
         }),
+      }),
+    );
+    expect(audit.body.items).toContainEqual(
+      expect.objectContaining({
+        action: 'instruction.resolve',
+        details: expect.objectContaining({ outcome: 'NOT_PAID', result: 'refused', refusal: again.body.code }),
       }),
     );
     expect(provider.charges).toHaveLength(1);
@@ -423,12 +431,16 @@ describe('a refund through the tenant’s own provider', () => {
     const none = await resolve(randomUUID(), { outcome: 'FAILED', note: 'no such refund' });
     expect(none).toMatchObject({ status: 404, body: { code: 'refund_not_found' } });
     const audit = await tenant.account.request('GET', '/v1/account/audit');
-    expect(audit.body.items).toContainEqual(
-      expect.objectContaining({
-        action: 'refund.resolve',
-        details: expect.objectContaining({ orderRef: 'refund-unknown', outcome: 'SUCCEEDED' }),
-      }),
-    );
+    const audited = audit.body.items.filter((e: any) => e.action === 'refund.resolve');
+    const applied = audited.find((e: any) => e.details.outcome === 'SUCCEEDED');
+    expect(applied.details).toMatchObject({ orderRef: 'refund-unknown', result: 'applied' });
+    // Written before the resolution was sent, so none goes unaudited whatever fails after it.
+    expect(Date.parse(applied.createdAt)).toBeLessThanOrEqual(Date.parse(resolved.body.succeededAt));
+    expect(audited.map((e: any) => [e.details.outcome, e.details.result, e.details.refusal]).sort()).toEqual([
+      ['FAILED', 'refused', 'refund_not_changeable'],
+      ['FAILED', 'refused', 'refund_not_found'],
+      ['SUCCEEDED', 'applied', undefined],
+    ]);
     // One refund, under one key, all along.
     expect(provider.refunds).toHaveLength(1);
     const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
