@@ -78,13 +78,16 @@ export function createWebhookActivities({
       if (problem) {
         error = `url not allowed: ${problem}`;
       } else {
+        // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
+        // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint.
+        const signature = signatures(endpoint, event, sentAt);
         try {
           const response = await post(endpoint.url, event.payload, {
             'content-type': 'application/json',
             'user-agent': 'payment-scheduler-webhooks',
             'webhook-id': event.id,
             'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-            'webhook-signature': signatures(endpoint, event, sentAt),
+            'webhook-signature': signature,
           });
           statusCode = response.statusCode;
           retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
@@ -98,30 +101,34 @@ export function createWebhookActivities({
       const outcome = await orm.em.fork().transactional(async (tx) => {
         const now = new Date();
         // The endpoint's row is changed by statements that read it as they write it (tries of other
-        // deliveries run at the same time, and the tenant may re-enable it meanwhile).
+        // deliveries run at the same time, and the tenant may move or re-enable it meanwhile), and only
+        // while it still has the URL this try called: an answer from a URL it has left says nothing of
+        // the one it has (a 410 from its old receiver must not disable the new one).
+        const endpointRows = (sql: string, params: unknown[]) =>
+          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
+        const disable = async (reason: string) =>
+          (
+            await endpointRows(
+              `update webhook_endpoint set enabled = false, disabled_reason = ? where id = ? and url = ? and enabled returning id`,
+              [reason, endpoint.id, endpoint.url],
+            )
+          ).length > 0;
         let disabled = false;
         if (succeeded) {
-          await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { failingSince: null });
+          await endpointRows(`update webhook_endpoint set failing_since = null where id = ? and url = ?`, [
+            endpoint.id,
+            endpoint.url,
+          ]);
         } else if (statusCode === 410) {
-          await tx.nativeUpdate(
-            WebhookEndpoint,
-            { id: endpoint.id },
-            { enabled: false, disabledReason: `the endpoint answered 410 Gone on ${now.toISOString()}` },
-          );
-          disabled = true;
+          disabled = await disable(`the endpoint answered 410 Gone on ${now.toISOString()}`);
         } else {
-          const [row] = await tx
-            .getConnection()
-            .execute<{ failing_since: Date; enabled: boolean }[]>(
-              `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? returning failing_since, enabled`,
-              [now, endpoint.id],
-              'all',
-              tx.getTransactionContext(),
-            );
-          if (row?.enabled && now.getTime() - new Date(row.failing_since).getTime() > ENDPOINT_FAILING_LIMIT_MS) {
-            const disabledReason = `every delivery has failed since ${new Date(row.failing_since).toISOString()}`;
-            await tx.nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { enabled: false, disabledReason });
-            disabled = true;
+          const [row] = await endpointRows(
+            `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? and url = ? returning failing_since, enabled`,
+            [now, endpoint.id, endpoint.url],
+          );
+          const failingSince = row ? new Date(row.failing_since as Date) : undefined;
+          if (row?.enabled && failingSince && now.getTime() - failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS) {
+            disabled = await disable(`every delivery has failed since ${failingSince.toISOString()}`);
           }
         }
         const retryInMs = succeeded || disabled ? undefined : nextAttemptDelay(attempt, retryAfterMs);

@@ -324,6 +324,21 @@ describe('delivery', () => {
     expect(disabled.disabledReason).toMatch(/failed since/);
   });
 
+  it('starts its five days of failing again when moved to another URL, not when changed otherwise', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    const failingSince = new Date(Date.now() - 4 * 24 * 3600_000);
+    await system.orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpointId }, { failingSince });
+    const patch = (body: Record<string, unknown>) =>
+      tenant.client.request('PATCH', `/v1/webhooks/endpoints/${endpointId}`, { body });
+    const described = await patch({ description: 'still failing', url: hooks.url });
+    expect(described.body.failingSince).toBe(failingSince.toISOString());
+    const moved = await patch({ url: `${hooks.url}/v2` });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body).toMatchObject({ url: `${hooks.url}/v2`, failingSince: null, enabled: true });
+  });
+
   it('never holds up a payment: an endpoint that does not answer changes nothing of the order’s pace', async () => {
     const tenant = await system.newTenant();
     const hooks = await receiver(() => 'hang');

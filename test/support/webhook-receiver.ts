@@ -24,7 +24,7 @@ export type Answer = { status: number; headers?: Record<string, string>; endless
  * A tenant's webhook endpoint on loopback: keeps every request as it came, verifies them with the
  * Standard Webhooks library (as a tenant would), and answers as the test says.
  */
-export async function startWebhookReceiver(answer: (n: number) => Answer = () => ({ status: 200 })) {
+export async function startWebhookReceiver(answer: (n: number) => Answer | Promise<Answer> = () => ({ status: 200 })) {
   const received: ReceivedWebhook[] = [];
   let count = 0;
   const server = createServer((req, res) => {
@@ -39,13 +39,17 @@ export async function startWebhookReceiver(answer: (n: number) => Answer = () =>
         payload: JSON.parse(body),
         at: Date.now(),
       });
-      const reply = answer(count);
-      if (reply === 'hang') return; // never answers: the sender's timeout ends it
-      if (!reply.endlessBody) return void res.writeHead(reply.status, reply.headers).end();
-      res.writeHead(reply.status, reply.headers);
-      const chunk = Buffer.alloc(64 * 1024, 'x');
-      const timer = setInterval(() => res.write(chunk), 10);
-      res.on('close', () => clearInterval(timer));
+      void Promise.resolve(answer(count)).then(
+        (reply) => {
+          if (reply === 'hang') return; // never answers: the sender's timeout ends it
+          if (!reply.endlessBody) return void res.writeHead(reply.status, reply.headers).end();
+          res.writeHead(reply.status, reply.headers);
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          const timer = setInterval(() => res.write(chunk), 10);
+          res.on('close', () => clearInterval(timer));
+        },
+        (err: Error) => res.destroy(err),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -190,5 +190,77 @@ describe('webhook delivery workflow on the time-skipping server', () => {
     const run = await deliver(() => ({ status: 500 }), 'webhook.endpoint.disabled');
     expect(run.result).toBe('FAILED');
     expect(await run.told()).toEqual({ toOther: [], toItself: [] });
+  });
+});
+
+describe('a try of a webhook delivery', () => {
+  /** One try, run as a worker runs it (its context, its logger), outside a workflow. */
+  const attemptDelivery = (input: { deliveryId: string; attempt: number }) => {
+    const activities = createWebhookActivities({ orm, box, http: got, outboundUrls: { allowLoopbackHttp: true } });
+    // Quiet: a failing try is what some tests here expect.
+    const logger = new DefaultLogger('ERROR', () => undefined);
+    return new MockActivityEnvironment(undefined, { logger }).run(
+      (i: typeof input) => activities.attemptDelivery(i),
+      input,
+    );
+  };
+
+  it.each([410, 500])(
+    'answered %i by a URL the endpoint left while the try was under way changes nothing of the endpoint, and the next try goes where it now is',
+    async (status) => {
+      const moved = await startWebhookReceiver(() => ({ status: 204 }));
+      let endpointId = '';
+      const left = await startWebhookReceiver(async () => {
+        // The tenant moves its receiver while the try is under way (as PATCH does: a new URL, not failing).
+        await orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpointId }, { url: moved.url, failingSince: null });
+        return { status };
+      });
+      try {
+        const { endpoint, delivery, other } = await pendingDelivery(left.url, 'order.created');
+        endpointId = endpoint.id;
+        expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toMatchObject({ done: false });
+        const em = orm.em.fork();
+        expect(await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id })).toMatchObject({
+          url: moved.url,
+          enabled: true,
+          failingSince: null,
+        });
+        expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 2 })).toEqual({
+          done: true,
+          status: 'SUCCEEDED',
+        });
+        expect(moved.received).toHaveLength(1);
+        // No disabling happened, so none was told.
+        expect(await em.count(WebhookDelivery, { endpointId: other.id })).toBe(0);
+      } finally {
+        await left.close();
+        await moved.close();
+      }
+    },
+  );
+
+  it('fails, to be retried by Temporal, when this worker cannot open the endpoint’s secret: no try is counted against the endpoint', async () => {
+    const hooks = await startWebhookReceiver();
+    try {
+      const { endpoint, delivery } = await pendingDelivery(hooks.url, 'order.created');
+      // Sealed under a master key this worker does not hold (one rolled out to other workers first).
+      const elsewhere = SecretBox.fromMasterKeys({ current: randomBytes(32).toString('base64') });
+      const em = orm.em.fork();
+      await em.nativeUpdate(
+        WebhookEndpoint,
+        { id: endpoint.id },
+        { secretCiphertext: elsewhere.seal('whsec_other', sealedContext('webhook_endpoint', endpoint.id)) },
+      );
+      await expect(attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).rejects.toThrow(/master key/);
+      expect(hooks.received).toHaveLength(0);
+      expect(await em.count(WebhookAttempt, { deliveryId: delivery.id })).toBe(0);
+      expect(await em.findOneOrFail(WebhookDelivery, { id: delivery.id })).toMatchObject({
+        status: 'PENDING',
+        attempts: 0,
+      });
+      expect(await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id })).toMatchObject({ failingSince: null });
+    } finally {
+      await hooks.close();
+    }
   });
 });

@@ -224,7 +224,9 @@ export function addWebhookRoutes(
     },
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const endpoint = await findEndpoint(em, tenantId, params.endpointId);
-      if (body.url !== undefined) endpoint.url = body.url;
+      // Failures at the URL it leaves say nothing of the new one: its five days start again.
+      if (body.url !== undefined && body.url !== endpoint.url)
+        Object.assign(endpoint, { url: body.url, failingSince: null });
       if (body.eventTypes !== undefined) endpoint.eventTypes = body.eventTypes;
       if (body.description !== undefined) endpoint.description = body.description;
       if (body.enabled !== undefined) {
