@@ -472,6 +472,37 @@ describe('delivery', () => {
     system.issuedSecrets.push(now.body.secret);
   });
 
+  it('takes one of two changes that read the endpoint at once: one rotation with a grace, one recovery of a failed delivery', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    const rotations = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
+          body: { graceSeconds: 3600 },
+        }),
+      ),
+    );
+    for (const res of rotations) if (res.body.secret) system.issuedSecrets.push(res.body.secret);
+    // The others waited for the first and saw its grace: no receiver's new secret was replaced unseen.
+    expect(rotations.map((r) => r.status).sort()).toEqual([200, 409, 409, 409]);
+
+    const since = new Date().toISOString();
+    await settledOrder(tenant, 'recover-at-once');
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'the delivery' },
+    );
+    await system.orm.em.fork().nativeUpdate(WebhookDelivery, { endpointId }, { status: 'FAILED' });
+    const recoveries = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } }),
+      ),
+    );
+    expect(recoveries.map((r) => r.body.deliveries.length).sort()).toEqual([0, 0, 0, 1]);
+  });
+
   it('starts a delivery whose start was lost, from the outbox', async () => {
     const tenant = await system.newTenant();
     const hooks = await receiver();

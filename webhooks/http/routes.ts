@@ -72,8 +72,21 @@ export function addWebhookRoutes(
   routes: RouteTable,
   { orm, temporal, secretBox, outboundUrls }: WebhookRouteDeps,
 ): void {
-  async function findEndpoint(em: EntityManager, tenantId: string, endpointId: string): Promise<WebhookEndpoint> {
-    const endpoint = await em.findOne(WebhookEndpoint, { id: endpointId, tenantId });
+  /**
+   * The tenant's endpoint; `locked` holds its row until the request commits, for a change that reads
+   * it to decide (two rotations, or two recoveries, at once: the second waits and sees the first).
+   */
+  async function findEndpoint(
+    em: EntityManager,
+    tenantId: string,
+    endpointId: string,
+    locked = false,
+  ): Promise<WebhookEndpoint> {
+    const endpoint = await em.findOne(
+      WebhookEndpoint,
+      { id: endpointId, tenantId },
+      locked ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {},
+    );
     if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${endpointId}`);
     return endpoint;
   }
@@ -281,7 +294,7 @@ export function addWebhookRoutes(
     responses: { 200: { description: 'The endpoint, with its new secret', schema: EndpointWithSecretSchema } },
     problems: [409],
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
-      const endpoint = await findEndpoint(em, tenantId, params.endpointId);
+      const endpoint = await findEndpoint(em, tenantId, params.endpointId, true);
       const graceUntil = endpoint.previousSecretCiphertext ? endpoint.previousSecretExpiresAt : null;
       if (body.graceSeconds > 0 && graceUntil && graceUntil > new Date()) {
         // A second rotation would silently cut off receivers still holding the first secret.
@@ -321,7 +334,7 @@ export function addWebhookRoutes(
     responses: { 202: { description: 'The new deliveries, under way', schema: RecoveredSchema } },
     problems: [409],
     handler: async ({ params, body, em, afterCommit, context: { tenantId } }) => {
-      const endpoint = await findEndpoint(em, tenantId, params.endpointId);
+      const endpoint = await findEndpoint(em, tenantId, params.endpointId, true);
       if (!endpoint.enabled) throw new ApiError(409, 'endpoint_disabled', 'enable the endpoint first');
       const rows: { id: string }[] = await em
         .getConnection()
