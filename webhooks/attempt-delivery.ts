@@ -235,6 +235,15 @@ function describe(err: unknown): string {
   return [code, message].filter(Boolean).join(': ') || 'request failed';
 }
 
+/**
+ * An endpoint as its tenant's other endpoints are told of it: its URL without credentials, query or
+ * fragment, which may hold a token for its own receiver, and those others may be another party's relays.
+ */
+function toldOf(endpoint: WebhookEndpoint): { endpointId: string; url: string } {
+  const url = new URL(endpoint.url);
+  return { endpointId: endpoint.id, url: `${url.origin}${url.pathname}` };
+}
+
 /** `webhook.endpoint.disabled`: told once per disabling, to the tenant's other endpoints. */
 function endpointDisabled(endpoint: WebhookEndpoint, at: Date, why: 'gone' | 'failing'): OutboxEvent {
   return tenantEvent(
@@ -243,7 +252,7 @@ function endpointDisabled(endpoint: WebhookEndpoint, at: Date, why: 'gone' | 'fa
     endpoint.tenantId,
     at,
     {
-      endpoint: { endpointId: endpoint.id, url: endpoint.url },
+      endpoint: toldOf(endpoint),
       reason: why === 'gone' ? 'the endpoint answered 410 Gone' : 'every delivery failed for five days',
     },
   );
@@ -259,7 +268,7 @@ function deliveryExhausted(
 ): OutboxEvent {
   return tenantEvent('webhook.delivery.exhausted', `webhook:${delivery.id}:exhausted`, delivery.tenantId, at, {
     deliveryId: delivery.id,
-    endpoint: { endpointId: endpoint.id, url: endpoint.url },
+    endpoint: toldOf(endpoint),
     event: { eventId: event.id, type: event.type, orderRef: event.orderRef ?? null },
     attempts,
   });

@@ -88,10 +88,10 @@ async function pendingDelivery(url: string, eventType: EventType) {
 }
 
 /** Runs one delivery to its end on a fresh worker, skipping the schedule's waits; returns its result and its timers. */
-async function deliver(answer: (n: number) => Answer, eventType: EventType = 'order.created') {
+async function deliver(answer: (n: number) => Answer, eventType: EventType = 'order.created', query = '') {
   const receiver = await startWebhookReceiver(answer);
   try {
-    const { endpoint, delivery, secret, other } = await pendingDelivery(receiver.url, eventType);
+    const { endpoint, delivery, secret, other } = await pendingDelivery(receiver.url + query, eventType);
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
@@ -177,13 +177,23 @@ describe('webhook delivery workflow on the time-skipping server', () => {
   });
 
   it('disables the endpoint on 410 Gone and tries no more', async () => {
-    const run = await deliver(() => ({ status: 410 }));
+    const run = await deliver(() => ({ status: 410 }), 'order.created', '?token=for-this-receiver-only');
     expect(run.result).toBe('FAILED');
     expect(run.received).toHaveLength(1);
     expect(run.timersMs).toEqual([]);
     expect(run.endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/410/) });
     // Disabled: told to the other endpoint, nothing to the dead one.
     expect(await run.told()).toEqual({ toOther: ['webhook.endpoint.disabled'], toItself: [] });
+    // Told without the query of its URL, which may hold a token for its own receiver.
+    const told = await orm.em.fork().findOneOrFail(OrderEvent, {
+      tenantId: run.delivery.tenantId,
+      type: 'webhook.endpoint.disabled',
+    });
+    expect(JSON.parse(told.payload).data.endpoint).toEqual({
+      endpointId: run.endpoint.id,
+      url: run.endpoint.url.replace(/\?.*$/, ''),
+    });
+    expect(told.payload).not.toContain('for-this-receiver-only');
   });
 
   it('tells nobody when a delivery of such news is itself given up: two dead endpoints never tell each other for ever', async () => {
