@@ -41,6 +41,14 @@ export function boundedResolver(lookupFn: LookupFunction = lookup, timeoutMs = D
 
 const lookupAll = boundedResolver();
 
+const NOT_PUBLIC = 'does not resolve to a public address';
+
+/** An address no outbound call may reach: private, link-local or metadata, or loopback outside local development. */
+function unreachable({ address }: LookupAddress, policy: OutboundUrlPolicy): boolean {
+  const verdict = classifyAddress(address);
+  return verdict === 'private' || (verdict === 'loopback' && !policy.allowLoopbackHttp);
+}
+
 /**
  * A DNS lookup for got (`dnsLookup`) that refuses private, link-local and metadata addresses, and
  * loopback unless local development allows it. Checking the address the socket will actually use,
@@ -50,14 +58,9 @@ export function guardedLookup(policy: OutboundUrlPolicy) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     lookupAll(hostname, options).then(
       (addresses) => {
-        const refused = addresses.find(({ address }) => {
-          const verdict = classifyAddress(address);
-          return verdict === 'private' || (verdict === 'loopback' && !policy.allowLoopbackHttp);
-        });
-        if (refused) {
-          const error: NodeJS.ErrnoException = new Error(
-            `${hostname} resolves to ${refused.address}, a private or loopback address`,
-          );
+        if (addresses.some((address) => unreachable(address, policy))) {
+          // Which address, the tenant is not told (the error reaches its attempt log): our network's names are ours.
+          const error: NodeJS.ErrnoException = new Error(`${hostname} ${NOT_PUBLIC}`);
           error.code = 'EADDRNOTALLOWED';
           return callback(error, []);
         }
@@ -72,7 +75,8 @@ export function guardedLookup(policy: OutboundUrlPolicy) {
 /**
  * Why a URL may not be called once its host is resolved (a private or metadata address behind a
  * public-looking name), or undefined. For checks when a URL is configured; connections are checked
- * again by guardedLookup, since DNS can change.
+ * again by guardedLookup, since DNS can change. One answer for a name that resolves to an address of
+ * ours and one that does not resolve, without the address: a tenant cannot map our network with it.
  */
 export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy): Promise<string | undefined> {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -80,13 +84,7 @@ export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy)
   try {
     addresses = await lookupAll(host);
   } catch {
-    return `its host ${host} does not resolve`;
+    return `its host ${NOT_PUBLIC}`;
   }
-  for (const { address } of addresses) {
-    const verdict = classifyAddress(address);
-    if (verdict === 'private') return `its host resolves to ${address}, a private, link-local or metadata address`;
-    if (verdict === 'loopback' && !policy.allowLoopbackHttp)
-      return `its host resolves to ${address}, a loopback address`;
-  }
-  return undefined;
+  return addresses.some((address) => unreachable(address, policy)) ? `its host ${NOT_PUBLIC}` : undefined;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
-import { boundedResolver, guardedLookup } from '../../apps/outbound-guard.js';
+import { boundedResolver, guardedLookup, resolvedUrlProblem } from '../../apps/outbound-guard.js';
 import { classifyAddress, outboundUrlProblem } from '../../domain/outbound-url.js';
 import { DELIVERY_SCHEDULE_MS, MAX_RETRY_AFTER_MS, nextAttemptDelay, parseRetryAfter } from '../../domain/webhook.js';
 
@@ -75,8 +75,15 @@ describe('where tenants may point us (SSRF)', () => {
           err ? reject(err) : resolve(address as string),
         ),
       );
-    await expect(lookup(false)).rejects.toThrow(/loopback/);
+    // Without the address: a tenant reads this in its attempt log, and our network's names are ours.
+    await expect(lookup(false)).rejects.toThrow(/^localhost does not resolve to a public address$/);
     await expect(lookup(true)).resolves.toBe('127.0.0.1');
+  });
+
+  it('refuses, when a URL is configured, a name of ours without telling its address', async () => {
+    const problem = await resolvedUrlProblem('https://localhost:8443/hooks', { allowLoopbackHttp: false });
+    expect(problem).toBe('its host does not resolve to a public address');
+    expect(await resolvedUrlProblem('https://localhost:8443/hooks', { allowLoopbackHttp: true })).toBeUndefined();
   });
 
   it('resolves within its time, and never takes more than two of the thread pool’s threads at once', async () => {
