@@ -6,7 +6,7 @@ import { DEFAULT_DUNNING_DELAYS_MS } from '../domain/dunning.js';
 import { formatInTimeZone, fromZonedTime, toZonedTime } from 'date-fns-tz';
 import { chargeDateFor, type BusinessDayRule } from '../domain/business-days.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption } from '../domain/instruction.js';
-import { parseScheduleDate } from '../domain/dates.js';
+import { isDateOnly, parseScheduleDate } from '../domain/dates.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseAmount } from '../domain/money.js';
 import { Refusal } from '../domain/refusal.js';
@@ -129,27 +129,45 @@ export function refuseDueBeforeOpen(
 
 /**
  * How an order's request hash is made: bumped whenever what validation outputs changes (a default, a
- * transform), so a hash of before counts as unknown rather than as other contents. v2 hashes amounts
- * in minor units; v1 hashed them as written, so "10.5" and "10.50" were other contents.
+ * transform), so a hash of before counts as unknown rather than as other contents. v2 hashes the
+ * request as it is stored (canonicalRequest); v1 hashed it as written, so `10.5` and `10.50` were
+ * other contents.
  */
 const REQUEST_HASH_VERSION = 'v2:';
-const AMOUNTS_AS_WRITTEN = 'v1:';
+const AS_WRITTEN = 'v1:';
 
 function requestHash(version: string, request: object): string {
   return version + createHash('sha256').update(stableStringify(request)).digest('base64url');
 }
 
 /**
- * What an order was created from, as a hash: the request as validated, its amounts in minor units
- * and its keys in a stable order, so the same order sent again, however its JSON and its decimals
- * are written, has the same hash.
+ * A validated request as it is stored: amounts in minor units, date-times as instants (a calendar
+ * date stays as written: its instant is the tenant's midnight), and empty metadata as none.
+ */
+function canonicalRequest({ metadata, instructions, ...order }: CreateOrderInput): object {
+  const instant = (value: string) => (isDateOnly(value) ? value : parseScheduleDate(value)!.toISOString());
+  const withMetadata = (kept?: Record<string, unknown>) =>
+    kept && Object.keys(kept).length > 0 ? { metadata: kept } : {};
+  return {
+    ...order,
+    ...withMetadata(metadata),
+    instructions: instructions.map(({ metadata: own, amount, openDate, dueDate, ...instruction }) => ({
+      ...instruction,
+      amount: parseAmount(amount, instruction.currency).toString(),
+      openDate: instant(openDate),
+      dueDate: instant(dueDate),
+      ...withMetadata(own),
+    })),
+  };
+}
+
+/**
+ * What an order was created from, as a hash of the request as it is stored, its keys in a stable
+ * order: the same order sent again, however its JSON, its decimals and its offsets are written, has
+ * the same hash.
  */
 export function orderRequestHash(input: CreateOrderInput): string {
-  const instructions = input.instructions.map((i) => ({
-    ...i,
-    amount: parseAmount(i.amount, i.currency).toString(),
-  }));
-  return requestHash(REQUEST_HASH_VERSION, { ...input, instructions });
+  return requestHash(REQUEST_HASH_VERSION, canonicalRequest(input));
 }
 
 /**
@@ -159,7 +177,7 @@ export function orderRequestHash(input: CreateOrderInput): string {
 export function createdFromOther(stored: { requestHash?: string | null }, input: CreateOrderInput): boolean {
   const hash = stored.requestHash;
   if (hash?.startsWith(REQUEST_HASH_VERSION)) return hash !== orderRequestHash(input);
-  if (hash?.startsWith(AMOUNTS_AS_WRITTEN)) return hash !== requestHash(AMOUNTS_AS_WRITTEN, input);
+  if (hash?.startsWith(AS_WRITTEN)) return hash !== requestHash(AS_WRITTEN, input);
   return false;
 }
 

@@ -442,7 +442,7 @@ export class OrderService {
       targetId: instruction.instructionId,
       details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
     };
-    await this.audited(em, actor, audit, () =>
+    await this.audited(actor, audit, updateId, () =>
       this.change(order, (handle) =>
         handle.executeUpdate(resolveInstructionUpdate, {
           args: [{ instructionRef: instruction.instructionRef, outcome, ...(providerRef ? { providerRef } : {}) }],
@@ -658,7 +658,7 @@ export class OrderService {
       targetId: refundId,
       details: { orderRef, instructionRef, outcome, providerRef: providerRef ?? null, note },
     };
-    const { projected } = await this.audited(em, actor, audit, () =>
+    const { projected } = await this.audited(actor, audit, updateId, () =>
       this.change(order, (handle) =>
         handle.executeUpdate(resolveRefundUpdate, {
           args: [
@@ -774,28 +774,32 @@ export class OrderService {
    * An admin's resolution, its audit entry written before it is sent, so that no resolution goes
    * unaudited whatever fails after it. The entry then says what came of it: `result` `applied`, or
    * `refused` with the refusal's code. One left `requested` was sent and its answer not recorded (the
-   * update timed out, or the database failed after it); the order says whether it was taken.
+   * update timed out, or the database failed after it); the order says whether it was taken. Its
+   * `updateId` (the Idempotency-Key's) ties a retry's entry to the try before. The entry commits on its
+   * own, whatever transaction the request holds: a refusal rolls back nothing of it.
    */
   private async audited<T>(
-    em: EntityManager,
     actor: Principal,
     change: AuditedChange & { details: Record<string, unknown> },
+    updateId: UpdateId,
     resolve: () => Promise<T>,
   ): Promise<T> {
-    const entry = recordAudit(em, actor, { ...change, details: { ...change.details, result: 'requested' } });
+    const em = this.deps.orm.em.fork();
+    const details = { ...change.details, updateId: updateId ?? null };
+    const entry = recordAudit(em, actor, { ...change, details: { ...details, result: 'requested' } });
     await em.flush();
     let resolved: T;
     try {
       resolved = await resolve();
     } catch (err) {
       if (err instanceof Refusal) {
-        entry.details = { ...entry.details, result: 'refused', refusal: err.code };
+        entry.details = { ...details, result: 'refused', refusal: err.code };
         // The refusal is the answer: a failure to note it leaves the entry `requested`, which is true.
         await em.flush().catch(() => undefined);
       }
       throw err;
     }
-    entry.details = { ...entry.details, result: 'applied' };
+    entry.details = { ...details, result: 'applied' };
     await em.flush();
     return resolved;
   }

@@ -11,7 +11,7 @@ export interface AuditedChange {
   details?: Record<string, unknown>;
 }
 
-/** Adds an audit entry to `em`, so it commits (or not) with the change it describes. Never pass secrets in details. */
+/** Adds an audit entry to `em`, so it commits (or not) with what `em` flushes with it. Never pass secrets in details. */
 export function recordAudit(em: EntityManager, actor: Principal, change: AuditedChange): AuditEntry {
   return em.create(AuditEntry, {
     id: randomUUID(),

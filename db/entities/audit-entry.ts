@@ -1,6 +1,9 @@
 import { EntitySchema } from '@mikro-orm/core';
 
-/** One configuration change: who (the key), what, when. Written in the change's own transaction. */
+/**
+ * One change: who (the key), what, when. Written in the change's own transaction; an admin's
+ * resolution of an unknown outcome, on its own before it is sent, then marked with what came of it.
+ */
 export class AuditEntry {
   id!: string;
   accountId!: string;

@@ -411,16 +411,16 @@ describe('a refund through the tenant’s own provider', () => {
       { what: 'the refund’s outcome unknown', timeoutMs: 30_000 },
     );
     expect(unknown.status).toBe('PENDING');
-    const resolve = (refundId: string, body: Record<string, unknown>) =>
-      tenant.client.request('POST', `${refunds}/${refundId}/resolve`, { body });
+    const resolve = (refundId: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      tenant.client.request('POST', `${refunds}/${refundId}/resolve`, { body, headers });
     const unnamed = await resolve(unknown.refundId, { outcome: 'SUCCEEDED', note: 'it went through' });
     expect(unnamed).toMatchObject({ status: 400, body: { errors: [{ path: 'providerRef', code: 'required' }] } });
     const [made] = provider.refunds;
-    const resolved = await resolve(unknown.refundId, {
-      outcome: 'SUCCEEDED',
-      providerRef: made.providerRef,
-      note: 'provider support ticket 77',
-    });
+    const resolved = await resolve(
+      unknown.refundId,
+      { outcome: 'SUCCEEDED', providerRef: made.providerRef, note: 'provider support ticket 77' },
+      { 'idempotency-key': 'resolve-ticket-77' },
+    );
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     expect(resolved.body).toMatchObject({ status: 'SUCCEEDED', providerRef: made.providerRef });
     const order = (await tenant.client.request('GET', '/v1/order-management/refund-unknown')).body;
@@ -433,7 +433,12 @@ describe('a refund through the tenant’s own provider', () => {
     const audit = await tenant.account.request('GET', '/v1/account/audit');
     const audited = audit.body.items.filter((e: any) => e.action === 'refund.resolve');
     const applied = audited.find((e: any) => e.details.outcome === 'SUCCEEDED');
-    expect(applied.details).toMatchObject({ orderRef: 'refund-unknown', result: 'applied' });
+    // Its update's id, from the Idempotency-Key: a retry's entry is tied to the try before.
+    expect(applied.details).toMatchObject({
+      orderRef: 'refund-unknown',
+      result: 'applied',
+      updateId: expect.stringMatching(/^api:resolve-ticket-77:/),
+    });
     // Written before the resolution was sent, so none goes unaudited whatever fails after it.
     expect(Date.parse(applied.createdAt)).toBeLessThanOrEqual(Date.parse(resolved.body.succeededAt));
     expect(audited.map((e: any) => [e.details.outcome, e.details.result, e.details.refusal]).sort()).toEqual([
