@@ -42,6 +42,8 @@ export function boundedResolver(lookupFn: LookupFunction = lookup, timeoutMs = D
 const lookupAll = boundedResolver();
 
 const NOT_PUBLIC = 'does not resolve to a public address';
+/** What a resolver answers for a name it has no address for (a timeout, or no name server, is told as it is). */
+const NO_SUCH_NAME = new Set(['ENOTFOUND', 'ENODATA', 'ESERVFAIL']);
 
 /** An address no outbound call may reach: private, link-local or metadata, or loopback outside local development. */
 function unreachable({ address }: LookupAddress, policy: OutboundUrlPolicy): boolean {
@@ -54,20 +56,19 @@ function unreachable({ address }: LookupAddress, policy: OutboundUrlPolicy): boo
  * loopback unless local development allows it. Checking the address the socket will actually use,
  * at connect time, closes the gap a check at configuration time leaves (DNS can change).
  */
-export function guardedLookup(policy: OutboundUrlPolicy) {
+export function guardedLookup(policy: OutboundUrlPolicy, resolveAll = lookupAll) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    lookupAll(hostname, options).then(
+    // The error reaches the tenant's attempt log: a name of ours and a name that does not resolve are
+    // told alike, without the address, so a tenant pointing its DNS at our names cannot map them.
+    const notPublic = (): NodeJS.ErrnoException =>
+      Object.assign(new Error(`${hostname} ${NOT_PUBLIC}`), { code: 'EADDRNOTALLOWED' });
+    resolveAll(hostname, options).then(
       (addresses) => {
-        if (addresses.some((address) => unreachable(address, policy))) {
-          // Which address, the tenant is not told (the error reaches its attempt log): our network's names are ours.
-          const error: NodeJS.ErrnoException = new Error(`${hostname} ${NOT_PUBLIC}`);
-          error.code = 'EADDRNOTALLOWED';
-          return callback(error, []);
-        }
+        if (addresses.some((address) => unreachable(address, policy))) return callback(notPublic(), []);
         if (options.all) return callback(null, addresses);
         callback(null, addresses[0].address, addresses[0].family);
       },
-      (err: NodeJS.ErrnoException) => callback(err, []),
+      (err: NodeJS.ErrnoException) => callback(NO_SUCH_NAME.has(err.code ?? '') ? notPublic() : err, []),
     );
   };
 }

@@ -236,12 +236,12 @@ function describe(err: unknown): string {
 }
 
 /**
- * An endpoint as its tenant's other endpoints are told of it: its URL without credentials, query or
- * fragment, which may hold a token for its own receiver, and those others may be another party's relays.
+ * An endpoint as its tenant's other endpoints are told of it: its id, and its URL's origin alone.
+ * Its path, query or credentials may hold a token for its own receiver (`/services/T…/B…/<secret>`),
+ * and those others may be another party's relays.
  */
 function toldOf(endpoint: WebhookEndpoint): { endpointId: string; url: string } {
-  const url = new URL(endpoint.url);
-  return { endpointId: endpoint.id, url: `${url.origin}${url.pathname}` };
+  return { endpointId: endpoint.id, url: new URL(endpoint.url).origin };
 }
 
 /** `webhook.endpoint.disabled`: told once per disabling, to the tenant's other endpoints. */

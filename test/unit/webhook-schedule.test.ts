@@ -80,6 +80,18 @@ describe('where tenants may point us (SSRF)', () => {
     await expect(lookup(true)).resolves.toBe('127.0.0.1');
   });
 
+  it('tells a name that does not resolve as it tells one of ours, and a name server not answering as it is', async () => {
+    const failing = (code: string) => () => Promise.reject(Object.assign(new Error(`getaddrinfo ${code}`), { code }));
+    const lookup = (code: string) =>
+      new Promise<string>((resolve, reject) =>
+        guardedLookup({ allowLoopbackHttp: false }, failing(code))('db.internal', { family: 4 }, (err, address) =>
+          err ? reject(err) : resolve(address as string),
+        ),
+      );
+    await expect(lookup('ENOTFOUND')).rejects.toThrow(/^db.internal does not resolve to a public address$/);
+    await expect(lookup('EAI_AGAIN')).rejects.toThrow(/EAI_AGAIN/);
+  });
+
   it('refuses, when a URL is configured, a name of ours without telling its address', async () => {
     const problem = await resolvedUrlProblem('https://localhost:8443/hooks', { allowLoopbackHttp: false });
     expect(problem).toBe('its host does not resolve to a public address');

@@ -177,23 +177,23 @@ describe('webhook delivery workflow on the time-skipping server', () => {
   });
 
   it('disables the endpoint on 410 Gone and tries no more', async () => {
-    const run = await deliver(() => ({ status: 410 }), 'order.created', '?token=for-this-receiver-only');
+    const run = await deliver(() => ({ status: 410 }), 'order.created', '/for-this-receiver-only?token=its-own');
     expect(run.result).toBe('FAILED');
     expect(run.received).toHaveLength(1);
     expect(run.timersMs).toEqual([]);
     expect(run.endpoint).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/410/) });
     // Disabled: told to the other endpoint, nothing to the dead one.
     expect(await run.told()).toEqual({ toOther: ['webhook.endpoint.disabled'], toItself: [] });
-    // Told without the query of its URL, which may hold a token for its own receiver.
+    // Told with its URL's origin alone: its path and query may hold a token for its own receiver.
     const told = await orm.em.fork().findOneOrFail(OrderEvent, {
       tenantId: run.delivery.tenantId,
       type: 'webhook.endpoint.disabled',
     });
     expect(JSON.parse(told.payload).data.endpoint).toEqual({
       endpointId: run.endpoint.id,
-      url: run.endpoint.url.replace(/\?.*$/, ''),
+      url: new URL(run.endpoint.url).origin,
     });
-    expect(told.payload).not.toContain('for-this-receiver-only');
+    expect(told.payload).not.toMatch(/for-this-receiver-only|its-own/);
   });
 
   it('tells nobody when a delivery of such news is itself given up: two dead endpoints never tell each other for ever', async () => {

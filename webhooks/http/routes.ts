@@ -75,6 +75,8 @@ export function addWebhookRoutes(
   /**
    * The tenant's endpoint; `locked` holds its row until the request commits, for a change that reads
    * it to decide (two rotations, or two recoveries, at once: the second waits and sees the first).
+   * `for no key update`, not `for update`: the events recorded meanwhile insert deliveries that refer
+   * to the row (a foreign key's share lock), and must not wait for a recovery of 1,000.
    */
   async function findEndpoint(
     em: EntityManager,
@@ -82,11 +84,17 @@ export function addWebhookRoutes(
     endpointId: string,
     locked = false,
   ): Promise<WebhookEndpoint> {
-    const endpoint = await em.findOne(
-      WebhookEndpoint,
-      { id: endpointId, tenantId },
-      locked ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {},
-    );
+    if (locked) {
+      await em
+        .getConnection()
+        .execute(
+          'select 1 from webhook_endpoint where id = ? and tenant_id = ? for no key update',
+          [endpointId, tenantId],
+          'all',
+          em.getTransactionContext(),
+        );
+    }
+    const endpoint = await em.findOne(WebhookEndpoint, { id: endpointId, tenantId });
     if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${endpointId}`);
     return endpoint;
   }

@@ -4,8 +4,9 @@
 import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { WebhookActivities, WebhookDeliveryInput } from '../contract.js';
 
-// One try per activity; the activity is retried only when it could not even record its try (the
-// database), and the endpoint's own failures come back as outcomes, on the delivery schedule.
+// One try per activity; the activity is retried only when it could not sign or record its try (the
+// endpoint's secret unreadable on this worker, the database), and the endpoint's own failures come
+// back as outcomes, on the delivery schedule.
 const ATTEMPT = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
