@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
@@ -50,7 +51,9 @@ const uninstalled = activitiesWhere(() => Promise.resolve(undefined));
 const unreadable = activitiesWhere(() => Promise.reject(new SecretOpenError('the master key does not open it')));
 
 async function refusalOf(attempt: number, run: () => Promise<unknown>): Promise<[string | undefined, unknown]> {
-  const err = await new MockActivityEnvironment({ attempt }).run(run).then(
+  // Quiet: every run here fails, as the test means it to.
+  const logger = new DefaultLogger('ERROR', () => undefined);
+  const err = await new MockActivityEnvironment({ attempt }, { logger }).run(run).then(
     () => undefined,
     (e: unknown) => e,
   );
