@@ -113,7 +113,10 @@ export function createWebhookActivities({
               [reason, endpoint.id, endpoint.url],
             )
           ).length > 0;
+        // Disabled by this try (and so told of), or found disabled at this URL by another's: either
+        // way this delivery ends here, as the next try would end it on finding the endpoint off.
         let disabled = false;
+        let off = false;
         if (succeeded) {
           await endpointRows(`update webhook_endpoint set failing_since = null where id = ? and url = ?`, [
             endpoint.id,
@@ -121,17 +124,25 @@ export function createWebhookActivities({
           ]);
         } else if (statusCode === 410) {
           disabled = await disable(`the endpoint answered 410 Gone on ${now.toISOString()}`);
+          off =
+            disabled ||
+            (
+              await endpointRows(`select id from webhook_endpoint where id = ? and url = ? and not enabled`, [
+                endpoint.id,
+                endpoint.url,
+              ])
+            ).length > 0;
         } else {
           const [row] = await endpointRows(
             `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? and url = ? returning failing_since, enabled`,
             [now, endpoint.id, endpoint.url],
           );
-          const failingSince = row ? new Date(row.failing_since as Date) : undefined;
-          if (row?.enabled && failingSince && now.getTime() - failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS) {
-            disabled = await disable(`every delivery has failed since ${failingSince.toISOString()}`);
-          }
+          const failingSince = row && new Date(row.failing_since as Date);
+          if (row && !row.enabled) off = true;
+          else if (failingSince && now.getTime() - failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS)
+            disabled = off = await disable(`every delivery has failed since ${failingSince.toISOString()}`);
         }
-        const retryInMs = succeeded || disabled ? undefined : nextAttemptDelay(attempt, retryAfterMs);
+        const retryInMs = succeeded || off ? undefined : nextAttemptDelay(attempt, retryAfterMs);
         const status = succeeded
           ? ('SUCCEEDED' as const)
           : retryInMs === undefined
@@ -142,7 +153,7 @@ export function createWebhookActivities({
         // delivery of such an event itself, so two dead endpoints cannot tell each other for ever).
         const told: OutboxEvent[] = [];
         if (disabled) told.push(endpointDisabled(endpoint, now, statusCode === 410 ? 'gone' : 'failing'));
-        if (status === 'FAILED' && !disabled && !event.type.startsWith('webhook.'))
+        if (status === 'FAILED' && !off && !event.type.startsWith('webhook.'))
           told.push(deliveryExhausted(delivery, endpoint, event, attempt, now));
         const operational = told.length > 0 ? await recordEvents(tx, delivery.tenantId, told, endpoint.id) : [];
         await tx.getConnection().execute(

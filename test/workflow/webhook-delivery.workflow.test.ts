@@ -249,6 +249,83 @@ describe('a try of a webhook delivery', () => {
     },
   );
 
+  /** A second event, and its delivery to the same endpoint as `delivery`. */
+  async function anotherDelivery(delivery: WebhookDelivery) {
+    const em = orm.em.fork();
+    const eventId = randomUUID();
+    em.create(OrderEvent, {
+      id: eventId,
+      tenantId: delivery.tenantId,
+      eventKey: `order:o-2:order.created`,
+      type: 'order.created',
+      orderRef: 'o-2',
+      occurredAt: new Date(),
+      payload: JSON.stringify({ id: eventId, type: 'order.created', data: { order: { orderRef: 'o-2' } } }),
+      createdAt: new Date(),
+    });
+    const second = em.create(WebhookDelivery, {
+      ...delivery,
+      id: randomUUID(),
+      eventId,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    await em.flush();
+    return second;
+  }
+
+  it('answered 410 to two tries at once disables the endpoint once, tells of it once, and ends both deliveries', async () => {
+    let bothIn!: () => void;
+    const arrived = new Promise<void>((resolve) => (bothIn = resolve));
+    const hooks = await startWebhookReceiver(async (n) => {
+      if (n === 2) bothIn();
+      await arrived;
+      return { status: 410 };
+    });
+    try {
+      const { endpoint, delivery, other } = await pendingDelivery(hooks.url, 'order.created');
+      const second = await anotherDelivery(delivery);
+      const outcomes = await Promise.all([
+        attemptDelivery({ deliveryId: delivery.id, attempt: 1 }),
+        attemptDelivery({ deliveryId: second.id, attempt: 1 }),
+      ]);
+      expect(outcomes).toEqual([
+        { done: true, status: 'FAILED' },
+        { done: true, status: 'FAILED' },
+      ]);
+      const em = orm.em.fork();
+      expect(await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id })).toMatchObject({ enabled: false });
+      expect(
+        (await em.find(WebhookDelivery, { id: [delivery.id, second.id] })).map((d) => [d.status, d.nextAttemptAt]),
+      ).toEqual([
+        ['FAILED', null],
+        ['FAILED', null],
+      ]);
+      // One disabling, told once; neither delivery told as exhausted, the disabling says it all.
+      expect((await em.find(WebhookDelivery, { endpointId: other.id })).map((d) => d.eventType)).toEqual([
+        'webhook.endpoint.disabled',
+      ]);
+    } finally {
+      await hooks.close();
+    }
+  });
+
+  it('failed at an endpoint disabled while the try was under way ends the delivery, told of by nobody', async () => {
+    let endpointId = '';
+    const hooks = await startWebhookReceiver(async () => {
+      await orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpointId }, { enabled: false });
+      return { status: 500 };
+    });
+    try {
+      const { endpoint, delivery, other } = await pendingDelivery(hooks.url, 'order.created');
+      endpointId = endpoint.id;
+      expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toEqual({ done: true, status: 'FAILED' });
+      expect(await orm.em.fork().count(WebhookDelivery, { endpointId: other.id })).toBe(0);
+    } finally {
+      await hooks.close();
+    }
+  });
+
   it('fails, to be retried by Temporal, when this worker cannot open the endpoint’s secret: no try is counted against the endpoint', async () => {
     const hooks = await startWebhookReceiver();
     try {
