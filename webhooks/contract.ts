@@ -9,6 +9,11 @@ export function deliveryWorkflowId(deliveryId: string): string {
 
 export interface WebhookDeliveryInput {
   deliveryId: string;
+  /**
+   * The number of its first try: 1, or for a run restarted after one that stopped (webhooks/dispatcher.ts),
+   * the try after the last it recorded, so the schedule goes on where it was and the log keeps its tries.
+   */
+  firstAttempt?: number;
 }
 
 export interface AttemptInput {

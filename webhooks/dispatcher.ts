@@ -1,19 +1,46 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/index.js';
+import { deliveryWorkflowId, WEBHOOKS_TASK_QUEUE } from './contract.js';
 import { startDeliveries } from './start-deliveries.js';
+import { webhookDeliveryWorkflow } from './workflow/webhook-delivery.workflow.js';
+
+export interface DispatcherOptions {
+  /** How old a delivery without a workflow must be before it counts as lost (its projection may still be starting it). */
+  graceMs?: number;
+  /**
+   * How long past its next try's time a PENDING delivery must be before its run is looked at: a
+   * live run tries within seconds of it, or within minutes when its try fails and Temporal retries it.
+   */
+  stalledAfterMs?: number;
+  logger?: Logger;
+}
+
+/** Deliveries looked at per round of `reviveStalled`; the next round goes on after the last. */
+const STALLED_PER_ROUND = 200;
 
 /**
- * Starts the workflows of webhook deliveries whose start was lost (the projection that recorded
- * them could not reach Temporal, or died right after committing): the outbox's sweeper.
+ * The outbox's sweeper: starts the workflows of webhook deliveries whose start was lost (the
+ * projection that recorded them could not reach Temporal, or died right after committing), and
+ * starts again those whose run stopped before they ended.
  */
 export class DeliveryDispatcher {
+  private readonly graceMs: number;
+  private readonly stalledAfterMs: number;
+  private readonly logger?: Logger;
+  /** Where the next round of `reviveStalled` goes on from: a long list of live runs cannot hide a stopped one behind them. */
+  private stalledAfter?: { due: Date; id: string };
+
   constructor(
     private readonly orm: MikroORM,
     private readonly client: Client,
-    /** How old a delivery without a workflow must be before it counts as lost (its projection may still be starting it). */
-    private readonly graceMs = 10_000,
-  ) {}
+    options: DispatcherOptions = {},
+  ) {
+    this.graceMs = options.graceMs ?? 10_000;
+    this.stalledAfterMs = options.stalledAfterMs ?? 15 * 60_000;
+    this.logger = options.logger;
+  }
 
   /** How many deliveries had their workflow started this round. */
   async runOnce(): Promise<number> {
@@ -32,5 +59,50 @@ export class DeliveryDispatcher {
         lost.map((d) => d.id),
       )
     ).started.length;
+  }
+
+  /**
+   * Starts a new run for each delivery still PENDING long after its next try was due whose run has
+   * closed (terminated by an operator, or its history lost): nothing else would ever try it again.
+   * The new run goes on from the try after the last recorded, so the schedule's eight tries are never
+   * exceeded. A run still open (its try retried by Temporal: the endpoint's secret unreadable, the
+   * worker away) is left to itself: the start under the same id is refused while it runs. Gives
+   * back the deliveries started again.
+   */
+  async reviveStalled(): Promise<string[]> {
+    const after = this.stalledAfter;
+    const stalled = await this.orm.em
+      .getConnection()
+      .execute<{ id: string; tenant_id: string; attempts: number; due: Date }[]>(
+        `select id, tenant_id, attempts, coalesce(next_attempt_at, started_at) as due from webhook_delivery
+       where status = 'PENDING' and started_at is not null and coalesce(next_attempt_at, started_at) < ?
+       ${after ? 'and (coalesce(next_attempt_at, started_at), id) > (?, ?)' : ''}
+       order by coalesce(next_attempt_at, started_at), id limit ?`,
+        [new Date(Date.now() - this.stalledAfterMs), ...(after ? [after.due, after.id] : []), STALLED_PER_ROUND],
+      );
+    const revived: string[] = [];
+    for (const delivery of stalled) {
+      const firstAttempt = delivery.attempts + 1;
+      try {
+        await this.client.workflow.start(webhookDeliveryWorkflow, {
+          workflowId: deliveryWorkflowId(delivery.id),
+          taskQueue: WEBHOOKS_TASK_QUEUE,
+          args: [{ deliveryId: delivery.id, firstAttempt }],
+          // Only over a run that has closed, whatever its end.
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) continue;
+        throw err;
+      }
+      revived.push(delivery.id);
+      this.logger?.warn(
+        { tenantId: delivery.tenant_id, deliveryId: delivery.id, attempt: firstAttempt },
+        'started again a webhook delivery whose run had stopped',
+      );
+    }
+    const last = stalled.at(-1);
+    this.stalledAfter = stalled.length < STALLED_PER_ROUND || !last ? undefined : { due: last.due, id: last.id };
+    return revived;
   }
 }

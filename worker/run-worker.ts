@@ -84,10 +84,11 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     temporal: client,
     logger: options.logger,
   });
-  const dispatcher = new DeliveryDispatcher(options.orm, client);
+  const dispatcher = new DeliveryDispatcher(options.orm, client, { logger: options.logger });
   const jobs = [
     new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
     new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
+    new Periodic('stalled webhook delivery revival', () => dispatcher.reviveStalled(), 60_000, options.logger),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
     new Periodic(
       'reconciliation',

@@ -38,6 +38,12 @@ export const WebhookDeliverySchema = new EntitySchema<WebhookDelivery>({
       expression:
         "CREATE INDEX webhook_delivery_pending_index ON public.webhook_delivery USING btree (created_at) WHERE ((status)::text = 'PENDING'::text)",
     },
+    // The dispatcher's look for deliveries whose run stopped (webhooks/dispatcher.ts `reviveStalled`).
+    {
+      name: 'webhook_delivery_stalled_index',
+      expression:
+        "CREATE INDEX webhook_delivery_stalled_index ON public.webhook_delivery USING btree (COALESCE(next_attempt_at, started_at), id) WHERE (((status)::text = 'PENDING'::text) AND (started_at IS NOT NULL))",
+    },
   ],
   properties: {
     id: { type: 'uuid', primary: true },

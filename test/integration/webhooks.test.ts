@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import type { EventType } from '../../domain/webhook.js';
+import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
 import { recordEvents, tenantEvent, type OutboxEvent } from '../../webhooks/outbox.js';
 import { eventually } from '../support/eventually.js';
@@ -533,6 +534,56 @@ describe('delivery', () => {
       { what: 'the lost delivery, started' },
     );
     expect((await system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: lost.id })).startedAt).not.toBeNull();
+  });
+
+  it('starts again a delivery whose run was terminated, from the try after its last, and leaves a live run alone', async () => {
+    const tenant = await system.newTenant();
+    // The first try is asked to wait an hour: its run sleeps, still PENDING.
+    const hooks = await receiver((n) =>
+      n === 1 ? { status: 503, headers: { 'retry-after': '3600' } } : { status: 204 },
+    );
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'revive-1');
+    const waiting = await eventually(
+      async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
+      (d) => d?.attempts === 1,
+      { what: 'the first try recorded' },
+    );
+    const handle = system.client.workflow.getHandle(deliveryWorkflowId(waiting!.id));
+    const { runId } = await handle.describe();
+    // Its next try long overdue, as if the worker had been away: a live run is still not started again.
+    const overdue = () =>
+      system.orm.em
+        .fork()
+        .nativeUpdate(WebhookDelivery, { id: waiting!.id }, { nextAttemptAt: new Date(Date.now() - 3600_000) });
+    await overdue();
+    const dispatcher = new DeliveryDispatcher(system.orm, system.client);
+    expect(await dispatcher.reviveStalled()).not.toContain(waiting!.id);
+    expect((await handle.describe()).runId).toBe(runId);
+    // An operator terminates its run: nothing else would ever try it again.
+    await handle.terminate('an operator’s mistake');
+    await overdue();
+    expect(await dispatcher.reviveStalled()).toContain(waiting!.id);
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 2,
+      { what: 'the try after the last' },
+    );
+    const delivered = await eventually(
+      async () => system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: waiting!.id }),
+      (d) => d.status === 'SUCCEEDED',
+      { what: 'the delivery SUCCEEDED' },
+    );
+    expect(delivered.attempts).toBe(2);
+    // The log keeps both tries, each under its own number.
+    const attempts = await system.orm.em
+      .fork()
+      .find(WebhookAttempt, { deliveryId: waiting!.id }, { orderBy: { attempt: 'asc' } });
+    expect(attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
+      [1, 503],
+      [2, 204],
+    ]);
+    expect((await handle.describe()).runId).not.toBe(runId);
   });
 });
 

@@ -88,7 +88,12 @@ async function pendingDelivery(url: string, eventType: EventType) {
 }
 
 /** Runs one delivery to its end on a fresh worker, skipping the schedule's waits; returns its result and its timers. */
-async function deliver(answer: (n: number) => Answer, eventType: EventType = 'order.created', query = '') {
+async function deliver(
+  answer: (n: number) => Answer,
+  eventType: EventType = 'order.created',
+  query = '',
+  firstAttempt?: number,
+) {
   const receiver = await startWebhookReceiver(answer);
   try {
     const { endpoint, delivery, secret, other } = await pendingDelivery(receiver.url + query, eventType);
@@ -103,7 +108,7 @@ async function deliver(answer: (n: number) => Answer, eventType: EventType = 'or
       env.client.workflow.execute(webhookDeliveryWorkflow, {
         workflowId,
         taskQueue: TASK_QUEUE,
-        args: [{ deliveryId: delivery.id }],
+        args: [{ deliveryId: delivery.id, firstAttempt }],
       }),
     );
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
@@ -194,6 +199,15 @@ describe('webhook delivery workflow on the time-skipping server', () => {
       url: new URL(run.endpoint.url).origin,
     });
     expect(told.payload).not.toMatch(/for-this-receiver-only|its-own/);
+  });
+
+  it('started again at a later try (its run had stopped), goes on with the schedule from there and never past its eighth', async () => {
+    const run = await deliver(() => ({ status: 500 }), 'order.created', '', 7);
+    expect(run.result).toBe('FAILED');
+    expect(run.received).toHaveLength(2);
+    expect(run.timersMs).toEqual([DELIVERY_SCHEDULE_MS[7]]);
+    expect(run.attempts.map((a) => a.attempt)).toEqual([7, 8]);
+    expect(run.delivery).toMatchObject({ status: 'FAILED', attempts: 8 });
   });
 
   it('tells nobody when a delivery of such news is itself given up: two dead endpoints never tell each other for ever', async () => {

@@ -13,8 +13,8 @@ const ATTEMPT = {
 } as const;
 const { attemptDelivery } = proxyActivities<WebhookActivities>(ATTEMPT);
 
-export async function webhookDeliveryWorkflow({ deliveryId }: WebhookDeliveryInput): Promise<string> {
-  for (let attempt = 1; ; attempt += 1) {
+export async function webhookDeliveryWorkflow({ deliveryId, firstAttempt = 1 }: WebhookDeliveryInput): Promise<string> {
+  for (let attempt = firstAttempt; ; attempt += 1) {
     const outcome = await attemptDelivery.executeWithOptions({ ...ATTEMPT, summary: `attempt ${attempt}` }, [
       { deliveryId, attempt },
     ]);
