@@ -58,6 +58,11 @@ export function createWebhookActivities({
       const em = orm.em.fork();
       const delivery = await em.findOne(WebhookDelivery, { id: deliveryId });
       if (!delivery || delivery.status !== 'PENDING') return { done: true, status: 'SKIPPED' };
+      // A try already recorded is never sent again: this activity retried after its try committed, or
+      // a run started again from the try after the last recorded while its stopped run's try was still
+      // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
+      if (attempt <= delivery.attempts)
+        return { done: false, retryInMs: Math.max(0, (delivery.nextAttemptAt?.getTime() ?? 0) - Date.now()) };
       const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
       if (!endpoint?.enabled) {
         await em.nativeUpdate(

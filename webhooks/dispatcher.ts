@@ -67,9 +67,10 @@ export class DeliveryDispatcher {
    * The new run goes on from the try after the last recorded, so the schedule's eight tries are never
    * exceeded. A run still open (its try retried by Temporal: the endpoint's secret unreadable, the
    * worker away) is left to itself: the start under the same id is refused while it runs. Gives
-   * back the deliveries started again.
+   * back the deliveries started again. Stops between starts once `signal` is aborted (a shutdown),
+   * and no start waits more than 10 s on Temporal.
    */
-  async reviveStalled(): Promise<string[]> {
+  async reviveStalled(signal?: AbortSignal): Promise<string[]> {
     const after = this.stalledAfter;
     const stalled = await this.orm.em
       .getConnection()
@@ -82,15 +83,18 @@ export class DeliveryDispatcher {
       );
     const revived: string[] = [];
     for (const delivery of stalled) {
+      if (signal?.aborted) return revived;
       const firstAttempt = delivery.attempts + 1;
       try {
-        await this.client.workflow.start(webhookDeliveryWorkflow, {
-          workflowId: deliveryWorkflowId(delivery.id),
-          taskQueue: WEBHOOKS_TASK_QUEUE,
-          args: [{ deliveryId: delivery.id, firstAttempt }],
-          // Only over a run that has closed, whatever its end.
-          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-        });
+        await this.client.withDeadline(Date.now() + 10_000, () =>
+          this.client.workflow.start(webhookDeliveryWorkflow, {
+            workflowId: deliveryWorkflowId(delivery.id),
+            taskQueue: WEBHOOKS_TASK_QUEUE,
+            args: [{ deliveryId: delivery.id, firstAttempt }],
+            // Only over a run that has closed, whatever its end.
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          }),
+        );
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) continue;
         throw err;

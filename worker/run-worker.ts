@@ -88,7 +88,12 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const jobs = [
     new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
     new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
-    new Periodic('stalled webhook delivery revival', () => dispatcher.reviveStalled(), 60_000, options.logger),
+    new Periodic(
+      'stalled webhook delivery revival',
+      (signal) => dispatcher.reviveStalled(signal),
+      60_000,
+      options.logger,
+    ),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
     new Periodic(
       'reconciliation',

@@ -563,6 +563,9 @@ describe('delivery', () => {
     // An operator terminates its run: nothing else would ever try it again.
     await handle.terminate('an operator’s mistake');
     await overdue();
+    // A shutdown under way starts nothing more.
+    expect(await dispatcher.reviveStalled(AbortSignal.abort())).toEqual([]);
+    expect((await handle.describe()).status.name).toBe('TERMINATED');
     expect(await dispatcher.reviveStalled()).toContain(waiting!.id);
     await eventually(
       () => hooks.received.length,

@@ -92,11 +92,13 @@ async function deliver(
   answer: (n: number) => Answer,
   eventType: EventType = 'order.created',
   query = '',
-  firstAttempt?: number,
+  start: { firstAttempt?: number; recorded?: { attempts: number; nextAttemptAt: Date } } = {},
 ) {
+  const { firstAttempt, recorded } = start;
   const receiver = await startWebhookReceiver(answer);
   try {
     const { endpoint, delivery, secret, other } = await pendingDelivery(receiver.url + query, eventType);
+    if (recorded) await orm.em.fork().nativeUpdate(WebhookDelivery, { id: delivery.id }, recorded);
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
@@ -202,12 +204,28 @@ describe('webhook delivery workflow on the time-skipping server', () => {
   });
 
   it('started again at a later try (its run had stopped), goes on with the schedule from there and never past its eighth', async () => {
-    const run = await deliver(() => ({ status: 500 }), 'order.created', '', 7);
+    const run = await deliver(() => ({ status: 500 }), 'order.created', '', { firstAttempt: 7 });
     expect(run.result).toBe('FAILED');
     expect(run.received).toHaveLength(2);
     expect(run.timersMs).toEqual([DELIVERY_SCHEDULE_MS[7]]);
     expect(run.attempts.map((a) => a.attempt)).toEqual([7, 8]);
     expect(run.delivery).toMatchObject({ status: 'FAILED', attempts: 8 });
+  });
+
+  it('never sends again a try already recorded (the stopped run’s try committed after the new run was started from it): it waits for the next', async () => {
+    const nextAttemptAt = new Date(Date.now() + 600_000);
+    const run = await deliver(() => ({ status: 500 }), 'order.created', '', {
+      firstAttempt: 7,
+      recorded: { attempts: 7, nextAttemptAt },
+    });
+    expect(run.result).toBe('FAILED');
+    expect(run.received).toHaveLength(1);
+    expect(run.attempts.map((a) => a.attempt)).toEqual([8]);
+    expect(run.delivery).toMatchObject({ status: 'FAILED', attempts: 8 });
+    // The wait before try 8 is the one try 7 recorded, not the schedule's afresh.
+    expect(run.timersMs).toHaveLength(1);
+    expect(run.timersMs[0]).toBeGreaterThan(0);
+    expect(run.timersMs[0]).toBeLessThanOrEqual(600_000);
   });
 
   it('tells nobody when a delivery of such news is itself given up: two dead endpoints never tell each other for ever', async () => {
