@@ -760,14 +760,35 @@ export class OrderService {
             `${orderEndedMessage(order.status)}; its refund and return windows have closed, so it takes no more changes`,
           );
         }
-        throw new Refusal(
-          'unavailable',
-          'order_not_running',
-          'the order’s workflow is not running yet; try again shortly',
-        );
+        throw await this.notRunning(handle);
       }
       throw err;
     }
+  }
+
+  /**
+   * Why an ACTIVE order's workflow took no change. Not started yet (the reconciler starts it) is worth
+   * a retry; closed without ending the order (an operator terminated it, or it failed) is not, and is
+   * never started again here: a payment workflow started over could charge twice.
+   */
+  private async notRunning(handle: WorkflowHandle): Promise<Refusal> {
+    const { temporal } = this.deps;
+    const status = await temporal.connection
+      .withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => handle.describe())
+      .then((description) => description.status.name)
+      .catch(() => undefined);
+    if (status && status !== 'RUNNING') {
+      return new Refusal(
+        'conflict',
+        'order_workflow_closed',
+        `the order is ACTIVE but its workflow is ${status}; it takes no changes until an operator looks at it`,
+      );
+    }
+    return new Refusal(
+      'unavailable',
+      'order_not_running',
+      'the order’s workflow is not running yet; try again shortly',
+    );
   }
 
   /**

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaymentInstruction } from '../../db/entities/index.js';
+import { PaymentInstruction, Tenant } from '../../db/entities/index.js';
+import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { buildOrder } from '../../orders/order-plans.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { resolvedTo } from '../support/tenant-rows.js';
 
 let system: TestSystem;
 
@@ -157,6 +160,35 @@ describe('cancelling', () => {
     const late = await tenant.client.request('POST', '/v1/order-management/cancel-1/instructions/a/cancel');
     expect(late).toMatchObject({ status: 409, body: { code: 'order_not_active' } });
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'cancel-1' })).toEqual([]);
+  });
+});
+
+describe('an ACTIVE order whose workflow is not running', () => {
+  it('answers 503 until its workflow is started, and 409 once an operator closed it, never starting it again', async () => {
+    const tenant = await system.newTenant();
+    // What an API that crashed between storing and starting leaves: the row, no workflow.
+    const em = system.orm.em.fork();
+    const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+    buildOrder(em, tenantRow, { orderRef: 'unstarted-1', instructions: [instruction('a') as never] }, [
+      resolvedTo('SANDBOX_CARD', 'CARD'),
+    ]);
+    await em.flush();
+    const cancelOne = () => tenant.client.request('POST', '/v1/order-management/unstarted-1/instructions/a/cancel');
+    expect(await cancelOne()).toMatchObject({ status: 503, body: { code: 'order_not_running' } });
+    await system.reconciler.runOnce();
+    await readOrder(tenant, 'unstarted-1', (o) => o.instructions[0].status === 'OPEN', 'the started order to open');
+    expect((await cancelOne()).status).toBe(200);
+
+    await placeOrder(tenant, 'closed-1', [instruction('a')]);
+    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'closed-1'));
+    await handle.terminate('an operator’s mistake');
+    const refused = await tenant.client.request('POST', '/v1/order-management/closed-1/instructions/a/cancel');
+    expect(refused).toMatchObject({
+      status: 409,
+      body: { code: 'order_workflow_closed', detail: expect.stringContaining('TERMINATED') },
+    });
+    expect((await tenant.client.request('GET', '/v1/order-management/closed-1')).body.status).toBe('ACTIVE');
+    expect((await handle.describe()).status.name).toBe('TERMINATED');
   });
 });
 
