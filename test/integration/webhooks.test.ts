@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import type { EventType } from '../../domain/webhook.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
@@ -35,6 +36,38 @@ async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[]
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   system.issuedSecrets.push(res.body.secret);
   return res.body as { endpointId: string; secret: string };
+}
+
+/**
+ * Runs the requests `start` makes while another transaction holds the row `id` of `table`, and lets
+ * it go once `waiters` statements wait on a lock of that table: whatever the requests do at the row,
+ * they all do it at once.
+ */
+async function whileRowHeld<T>(table: string, id: string, waiters: number, start: () => Promise<T>[]): Promise<T[]> {
+  // The activity view is read outside the holder's transaction, which would see one snapshot of it.
+  const [holder, observer] = [new pg.Client(inject('databaseUrl')), new pg.Client(inject('databaseUrl'))];
+  await Promise.all([holder.connect(), observer.connect()]);
+  try {
+    await holder.query('begin');
+    await holder.query(`select id from ${table} where id = $1 for no key update`, [id]);
+    const requests = start();
+    await eventually(
+      async () =>
+        (
+          await observer.query(
+            `select count(*)::int as n from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`,
+            [`%${table}%`],
+          )
+        ).rows[0].n as number,
+      (n) => n === waiters,
+      { what: `${waiters} statements waiting on the ${table} row` },
+    );
+    await holder.query('commit');
+    return await Promise.all(requests);
+  } finally {
+    await Promise.all([holder.end(), observer.end()]);
+  }
 }
 
 async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Record<string, unknown> = {}) {
@@ -477,7 +510,8 @@ describe('delivery', () => {
     const tenant = await system.newTenant();
     const hooks = await receiver();
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
-    const rotations = await Promise.all(
+    // The four meet at the row for certain: it is held until each of them waits on it.
+    const rotations = await whileRowHeld('webhook_endpoint', endpointId, 4, () =>
       Array.from({ length: 4 }, () =>
         tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
           body: { graceSeconds: 3600 },
@@ -496,7 +530,7 @@ describe('delivery', () => {
       { what: 'the delivery' },
     );
     await system.orm.em.fork().nativeUpdate(WebhookDelivery, { endpointId }, { status: 'FAILED' });
-    const recoveries = await Promise.all(
+    const recoveries = await whileRowHeld('webhook_endpoint', endpointId, 4, () =>
       Array.from({ length: 4 }, () =>
         tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, { body: { since } }),
       ),
