@@ -10,10 +10,11 @@ import { withoutUuids } from './card-number.js';
 const START = /(?:(?<![\p{L}\p{N}])|(?<=%[0-9A-Fa-f]{2}|\\[nrtbf"/\\]))[A-Za-z]{2}\d{2}/gu;
 /**
  * What may stand between two of its groups of four, as an IBAN is printed (`DE89 3704 0044 …`): a
- * space (no-break ones too, as copied from a page), a tab or a dash; in a log line, their URL
- * encodings and JSON escapes too. Nowhere else: words that happen to spell a country's format are not read as one.
+ * space (no-break ones too, as copied from a page), a tab, a dash, a dot or a slash (as some banks
+ * and forms print it); in a log line, their URL encodings and JSON escapes too. Nowhere else: words
+ * that happen to spell a country's format are not read as one.
  */
-const SEPARATOR = /^(?:[ \u00a0\u202f\t+-]|%20|%2d|%09|%c2%a0|%e2%80%af|\\t|\\u00a0|\\u202f)/i;
+const SEPARATOR = /^(?:[ \u00a0\u202f\t+./-]|%20|%2d|%2e|%2f|%09|%c2%a0|%e2%80%af|\\t|\\\/|\\u00a0|\\u202f)/i;
 const ALPHANUMERIC = /[A-Za-z0-9]/;
 const WORD_CHARACTER = /[\p{L}\p{N}]/u;
 

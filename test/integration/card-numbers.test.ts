@@ -279,11 +279,15 @@ describe('a bank account number sent to the API', () => {
     for (const iban of IBANS) expect(holdsBankAccountNumber(`pay to ${iban.toLowerCase()}, thanks`), iban).toBe(true);
     // Copied from a page: no-break spaces between its groups.
     expect(holdsBankAccountNumber(IBANS[0].replace(/ /g, '\u00a0'))).toBe(true);
+    // Printed with dots or slashes between its groups, as some banks and forms print it.
+    for (const separator of ['.', '/'])
+      expect(holdsBankAccountNumber(`to ${IBANS[2].replace(/ /g, separator)}.`), separator).toBe(true);
     // One that begins inside the run of another candidate is found too.
     expect(holdsBankAccountNumber(`ref AB12 ${IBANS[0]}`)).toBe(true);
     // A wrong check digit, more characters than its country's, a reference, an id: none is one.
     for (const text of [
       'DE88 3704 0044 0532 0130 00',
+      'DE88.3704.0044.0532.0130.00',
       `${compact(IBANS[0])}1`,
       'INV-2027-000123',
       '3f2c9a1e-de89-4c1b-9a3e-370400440532',
@@ -307,6 +311,11 @@ describe('a bank account number sent to the API', () => {
     expect(maskBankAccountNumbers(JSON.stringify({ msg: `refused:\n${compact(IBANS[1])}` }))).toBe(
       '{"msg":"refused:\\n[bank account]"}',
     );
+    // Slashes URL-encoded in a query, or escaped in JSON (`\/`).
+    expect(maskBankAccountNumbers(`?to=${encodeURIComponent(IBANS[0].replace(/ /g, '/'))} 400`)).toBe(
+      '?to=[bank account] 400',
+    );
+    expect(maskBankAccountNumbers(`{"to":"${IBANS[1].replace(/ /g, '\\/')}"}`)).toBe('{"to":"[bank account]"}');
   });
 
   it('is looked for in time linear in the text, before anything else reads it', () => {
