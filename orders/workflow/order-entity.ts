@@ -99,6 +99,8 @@ export interface OrderState {
   lastVersion: string;
   /** What operators were last shown, so search attributes and memo are upserted only when they change. */
   shown: { status?: string; nextActionAt?: string | null; totals?: string; counted?: boolean };
+  /** The ids of the updates taken lately, newest last, carried across runs (TakenUpdates; absent before any). */
+  takenUpdates?: string[];
 }
 
 /** The event each status tells, when an instruction reaches it. */

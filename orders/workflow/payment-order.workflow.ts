@@ -3,6 +3,7 @@
 // own loop (InstructionLoops); the read model and the operators' view are kept by loops of their
 // own. All state is one serialisable object, carried by continue-as-new in any state.
 import { allHandlersFinished, condition, continueAsNew, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
@@ -17,22 +18,16 @@ import {
   resolveInstructionUpdate,
   resolveRefundUpdate,
   retryInstructionUpdate,
-  type AddInstruction,
-  type AmendInstruction,
-  type CancelInstruction,
-  type CreateRefund,
+  type ChangeAnswer,
   type OrderView,
   type PaymentOrderInput,
-  type PayInstruction,
-  type ResolveInstruction,
-  type ResolveRefund,
-  type RetryInstruction,
 } from '../contract/messages.js';
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
 import { OrderEntity, type OrderState } from './order-entity.js';
 import { OrderPatches, PATCHES_BEFORE_START } from './order-patches.js';
 import { Projector } from './projector.js';
+import { TakenUpdates } from './taken-updates.js';
 
 export type { OrderState };
 
@@ -68,79 +63,81 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   });
   setHandler(refundResultSignal, (result) => order.takeRefundResult(result));
   setHandler(mandateChangedSignal, (change) => order.mandateChanged(change));
-  setHandler(
+  const taken = new TakenUpdates(state);
+  /**
+   * A change: refused by its validator, or made once and answered when the read model shows it. An
+   * update an earlier run took, retried, is answered again without its validator or its change.
+   */
+  function onChange<Args extends unknown[]>(
+    update: UpdateDefinition<ChangeAnswer, Args>,
+    validate: (...args: Args) => void,
+    make: (...args: Args) => void,
+  ): void {
+    setHandler(
+      update,
+      async (...args: Args) => {
+        if (taken.isRepeat()) return projector.answerAgain();
+        make(...args);
+        taken.remember();
+        return projector.answer();
+      },
+      {
+        validator: (...args: Args) => {
+          if (!taken.isRepeat()) validate(...args);
+        },
+      },
+    );
+  }
+  onChange(
     cancelOrderUpdate,
-    async () => {
-      order.cancelOrder();
-      return projector.answer();
-    },
-    { validator: () => order.validateCancelOrder() },
+    () => order.validateCancelOrder(),
+    () => order.cancelOrder(),
   );
-  setHandler(
+  onChange(
     cancelInstructionUpdate,
-    async (change) => {
-      order.cancelInstruction(change);
-      return projector.answer();
-    },
-    { validator: (change: CancelInstruction) => order.validateCancelInstruction(change) },
+    (change) => order.validateCancelInstruction(change),
+    (change) => order.cancelInstruction(change),
   );
-  setHandler(
+  onChange(
     amendInstructionUpdate,
-    async (change) => {
-      order.amend(change);
-      return projector.answer();
-    },
-    { validator: (change: AmendInstruction) => order.validateAmendment(change) },
+    (change) => order.validateAmendment(change),
+    (change) => order.amend(change),
   );
-  setHandler(
+  onChange(
     addInstructionUpdate,
-    async (change) => {
-      loops.start(order.add(change));
-      return projector.answer();
-    },
-    { validator: (change: AddInstruction) => order.validateAddition(change) },
+    (change) => order.validateAddition(change),
+    (change) => loops.start(order.add(change)),
   );
-  setHandler(
+  onChange(
     resolveInstructionUpdate,
-    async (change) => {
-      order.resolve(change);
-      return projector.answer();
-    },
-    { validator: (change: ResolveInstruction) => order.validateResolution(change) },
+    (change) => order.validateResolution(change),
+    (change) => order.resolve(change),
   );
-  setHandler(
+  onChange(
     createRefundUpdate,
-    async (change) => {
+    (change) => order.validateRefund(change),
+    (change) => {
       const { machine, refund } = order.createRefund(change);
       loops.startRefund(machine, refund);
-      return projector.answer();
     },
-    { validator: (change: CreateRefund) => order.validateRefund(change) },
   );
-  setHandler(
+  onChange(
     resolveRefundUpdate,
-    async (change) => {
-      order.resolveRefund(change);
-      return projector.answer();
-    },
-    { validator: (change: ResolveRefund) => order.validateRefundResolution(change) },
+    (change) => order.validateRefundResolution(change),
+    (change) => order.resolveRefund(change),
   );
-  setHandler(
+  onChange(
     retryInstructionUpdate,
-    async (change) => {
+    (change) => order.validateRetry(change),
+    (change) => {
       loops.start(order.retry(change));
       order.movedAgain();
-      return projector.answer();
     },
-    { validator: (change: RetryInstruction) => order.validateRetry(change) },
   );
-  setHandler(
+  onChange(
     payInstructionUpdate,
-    async (change) => {
-      order.pay(change);
-      return projector.answer();
-    },
-    { validator: (change: PayInstruction) => order.validatePayment(change) },
+    (change) => order.validatePayment(change),
+    (change) => order.pay(change),
   );
 
   order.tellOrder('order.created');

@@ -87,6 +87,16 @@ export class Projector {
     }
   }
 
+  /** The answer to a change an earlier run took (its update retried): once the read model has all there is. */
+  async answerAgain(): Promise<ChangeAnswer> {
+    this.answersAwaited += 1;
+    try {
+      return { projected: await condition(() => this.idle(), PROJECTION_WAIT_MS) };
+    } finally {
+      this.answersAwaited -= 1;
+    }
+  }
+
   /**
    * The projector waits for the payment calls under way (at most CALL_ANSWER_WAIT_MS), or is about
    * to in this activation, before it projects what changed. Not while a projection is in flight,

@@ -395,6 +395,42 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(byRef.get('retry')!).toBeGreaterThanOrEqual(now + 3 * DAY_MS);
   });
 
+  it('answers an update retried after a continue-as-new as taken: neither refused nor made twice', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'retried-across-runs', [{ instructionRef: 'a' }, { instructionRef: 'b' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      // About 14 events once started and 8 more per change: the second change finds the history long.
+      const handle = await start(input, { continueAsNewAfterEvents: 20 });
+      const cancelA = { args: [{ instructionRef: 'a' }] as [{ instructionRef: string }], updateId: 'api:cancel-a' };
+      await handle.executeUpdate(cancelInstructionUpdate, cancelA);
+      await handle.executeUpdate(amendInstructionUpdate, {
+        args: [{ instructionRef: 'b', amendment: { amountMinor: '1234' } }],
+        updateId: 'api:amend-b',
+      });
+      const latest = env.client.workflow.getHandle(handle.workflowId);
+      await eventually(
+        () => latest.describe(),
+        (d) => d.runId !== handle.firstExecutionRunId && d.status.name === 'RUNNING',
+        { what: 'a continued run' },
+      );
+      const before = await latest.query(orderStateQuery);
+      // The first answer lost, the client sends the cancel again under its id, to a run that never took it.
+      await expect(latest.executeUpdate(cancelInstructionUpdate, cancelA)).resolves.toEqual({ projected: true });
+      expect(await latest.query(orderStateQuery)).toEqual(before);
+      expect(before.instructions.map((i) => [i.instructionRef, i.status, i.amountMinor])).toEqual([
+        ['a', 'CANCELLED', '3000'],
+        ['b', 'PENDING', '1234'],
+      ]);
+      // A cancel of its own (another id) is still refused: only the repeat skips the validator.
+      await expectRefused(
+        latest.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: 'a' }], updateId: 'api:cancel-a-2' }),
+        /can no longer be cancelled/,
+      );
+      await latest.terminate('test over');
+    });
+  });
+
   it('asks an unanswering provider about the same key before paying, so the customer pays once', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(tenantId, 'outage-1', [{ instructionRef: 'premium-1' }]);
