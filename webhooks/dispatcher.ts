@@ -21,6 +21,19 @@ export interface DispatcherOptions {
 const STALLED_PER_ROUND = 200;
 
 /**
+ * One round's look for stalled deliveries: PENDING, started, their next try due before `dueBefore`,
+ * after the last one the round before looked at. One range of webhook_delivery_stalled_index, however
+ * many deliveries the table holds (test/integration/pagination-plan.test.ts).
+ */
+export function stalledDeliveries(dueBefore: Date, after?: { due: Date; id: string }) {
+  const sql = `select id, tenant_id, attempts, coalesce(next_attempt_at, started_at) as due from webhook_delivery
+       where status = 'PENDING' and started_at is not null and coalesce(next_attempt_at, started_at) < ?
+       ${after ? 'and (coalesce(next_attempt_at, started_at), id) > (?, ?)' : ''}
+       order by coalesce(next_attempt_at, started_at), id limit ?`;
+  return { sql, params: [dueBefore, ...(after ? [after.due, after.id] : []), STALLED_PER_ROUND] };
+}
+
+/**
  * The outbox's sweeper: starts the workflows of webhook deliveries whose start was lost (the
  * projection that recorded them could not reach Temporal, or died right after committing), and
  * starts again those whose run stopped before they ended.
@@ -72,15 +85,10 @@ export class DeliveryDispatcher {
    */
   async reviveStalled(signal?: AbortSignal): Promise<string[]> {
     const after = this.stalledAfter;
+    const { sql, params } = stalledDeliveries(new Date(Date.now() - this.stalledAfterMs), after);
     const stalled = await this.orm.em
       .getConnection()
-      .execute<{ id: string; tenant_id: string; attempts: number; due: Date }[]>(
-        `select id, tenant_id, attempts, coalesce(next_attempt_at, started_at) as due from webhook_delivery
-       where status = 'PENDING' and started_at is not null and coalesce(next_attempt_at, started_at) < ?
-       ${after ? 'and (coalesce(next_attempt_at, started_at), id) > (?, ?)' : ''}
-       order by coalesce(next_attempt_at, started_at), id limit ?`,
-        [new Date(Date.now() - this.stalledAfterMs), ...(after ? [after.due, after.id] : []), STALLED_PER_ROUND],
-      );
+      .execute<{ id: string; tenant_id: string; attempts: number; due: Date }[]>(sql, params);
     const revived: string[] = [];
     for (const delivery of stalled) {
       if (signal?.aborted) return revived;

@@ -5,9 +5,11 @@ import { encodeCursor, pageQuery, type DateKey } from '../../api/http/pagination
 import { AuditEntry, PaymentInstruction, PaymentOrder, SecurityKey, Tenant } from '../../db/entities/index.js';
 import { searchFilter, type InstructionSearch } from '../../orders/instruction-search.js';
 import { openDatabase } from '../../db/orm.js';
+import { stalledDeliveries } from '../../webhooks/dispatcher.js';
 import { freshDatabase, type FreshDatabase } from '../support/fresh-database.js';
 
 const ORDERS = 100_000;
+const DELIVERIES = 100_000;
 
 let db: FreshDatabase;
 let orm: MikroORM;
@@ -58,6 +60,28 @@ beforeAll(async () => {
        (array['SANDBOX_CARD','SANDBOX_BANK'])[1 + o.n % 2], 'CARD', o.customer_ref
      from (select *, row_number() over () as n from payment_order) o`,
   );
+  // Webhook deliveries of a year, nearly all ended; a few PENDING whose next try is due, some not started.
+  const endpointId = randomUUID();
+  await sql.execute(
+    `insert into webhook_endpoint (id, tenant_id, url, event_types, secret_ciphertext, created_at, updated_at)
+     values (?, ?, 'https://example.com/hooks', '[]', 'x', now(), now())`,
+    [endpointId, keyTenantId],
+  );
+  await sql.execute(
+    `insert into order_event (id, tenant_id, event_key, type, order_ref, occurred_at, payload, created_at)
+     select gen_random_uuid(), ?, 'e' || n, 'order.created', 'order-' || n, now() - n * interval '5 minutes', '{}', now()
+     from generate_series(1, ?) as n`,
+    [keyTenantId, DELIVERIES],
+  );
+  await sql.execute(
+    `insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, started_at, created_at, updated_at)
+     select gen_random_uuid(), e.tenant_id, ?, e.id, e.type,
+       case when e.n % 50 = 0 then 'PENDING' when e.n % 7 = 0 then 'FAILED' else 'SUCCEEDED' end,
+       1 + e.n % 8, case when e.n % 100 = 0 then e.occurred_at + interval '1 hour' end,
+       case when e.n % 200 <> 0 then e.occurred_at end, e.occurred_at, now()
+     from (select *, row_number() over () as n from order_event) e`,
+    [endpointId],
+  );
   await sql.execute('analyze');
 }, 300_000);
 
@@ -75,9 +99,12 @@ async function planOf<T extends object>(
   sortBy?: DateKey<T>,
 ) {
   const qb = pageQuery(orm.em.fork(), entity, where, { limit: 25, cursor }, idField, sortBy);
-  const [{ 'QUERY PLAN': plan }] = await orm.em
-    .getConnection()
-    .execute(`explain (format json) ${qb.getFormattedQuery()}`);
+  return planOfSql(qb.getFormattedQuery());
+}
+
+/** The plan PostgreSQL chooses for a statement, as its node types and indexes. */
+async function planOfSql(sql: string, params: unknown[] = []) {
+  const [{ 'QUERY PLAN': plan }] = await orm.em.getConnection().execute(`explain (format json) ${sql}`, params);
   const nodes: { type: string; index?: string }[] = [];
   const walk = (node: Record<string, unknown>) => {
     nodes.push({ type: node['Node Type'] as string, index: node['Index Name'] as string | undefined });
@@ -164,4 +191,34 @@ describe(`a page of a tenant with ${ORDERS.toLocaleString('en')} orders`, () => 
       }
     },
   );
+});
+
+describe(`webhook deliveries, ${DELIVERIES.toLocaleString('en')} of them`, () => {
+  const dueBefore = () => new Date(Date.now() - 15 * 60_000);
+  const rounds = [undefined, { due: new Date(Date.now() - 200 * 24 * 3600_000), id: randomUUID() }];
+
+  it('are looked through for stalled ones among the PENDING alone while few are (2%): those sorted, the ended never read', async () => {
+    for (const after of rounds) {
+      const { sql, params } = stalledDeliveries(dueBefore(), after);
+      const nodes = await planOfSql(sql, params);
+      expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Sort', 'Index Scan']);
+      expect(nodes[2].index).toBe('webhook_delivery_pending_index');
+    }
+  });
+
+  it('and a range of the stalled index at a time in a backlog (an endpoint down for days: 40% PENDING): no sort', async () => {
+    const sql = orm.em.getConnection();
+    await sql.execute(`update webhook_delivery set status = 'PENDING' where status <> 'PENDING' and attempts <= 3`);
+    await sql.execute('analyze webhook_delivery');
+    const [{ pending }] = await sql.execute<{ pending: string }[]>(
+      `select count(*) as pending from webhook_delivery where status = 'PENDING'`,
+    );
+    expect(Number(pending)).toBeGreaterThan(DELIVERIES / 3);
+    for (const after of rounds) {
+      const stalled = stalledDeliveries(dueBefore(), after);
+      const nodes = await planOfSql(stalled.sql, stalled.params);
+      expect(nodes.map((n) => n.type)).toEqual(['Limit', 'Index Scan']);
+      expect(nodes[1].index).toBe('webhook_delivery_stalled_index');
+    }
+  });
 });
