@@ -84,8 +84,22 @@ export function createWebhookActivities({
         error = `url not allowed: ${problem}`;
       } else {
         // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
-        // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint.
-        const signature = signatures(endpoint, event, sentAt);
+        // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint. It is
+        // counted apart and logged as an error: the delivery waits until an operator gives the key.
+        let signature: string;
+        try {
+          signature = signatures(endpoint, event, sentAt);
+        } catch (err) {
+          webhookDeliveryAttempts.inc({ outcome: 'unsigned' });
+          log.error('webhook attempt not sent: the endpoint secret does not open here', {
+            tenantId: delivery.tenantId,
+            endpointId: endpoint.id,
+            deliveryId,
+            attempt,
+            error: (err as Error).message,
+          });
+          throw err;
+        }
         try {
           const response = await post(endpoint.url, event.payload, {
             'content-type': 'application/json',

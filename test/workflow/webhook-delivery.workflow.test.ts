@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Worker, type LogEntry, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWebhookActivities } from '../../webhooks/attempt-delivery.js';
@@ -9,6 +9,7 @@ import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '..
 import { openDatabase } from '../../db/orm.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import { SecretBox } from '../../db/secret-box.js';
+import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { DELIVERY_SCHEDULE_MS, type EventType } from '../../domain/webhook.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { webhookDeliveryWorkflow } from '../../webhooks/workflow/webhook-delivery.workflow.js';
@@ -237,10 +238,18 @@ describe('webhook delivery workflow on the time-skipping server', () => {
 
 describe('a try of a webhook delivery', () => {
   /** One try, run as a worker runs it (its context, its logger), outside a workflow. */
-  const attemptDelivery = (input: { deliveryId: string; attempt: number }) => {
-    const activities = createWebhookActivities({ orm, box, http: got, outboundUrls: { allowLoopbackHttp: true } });
-    // Quiet: a failing try is what some tests here expect.
-    const logger = new DefaultLogger('ERROR', () => undefined);
+  const attemptDelivery = (
+    input: { deliveryId: string; attempt: number },
+    { workerBox = box, logged = [] as LogEntry[] } = {},
+  ) => {
+    const activities = createWebhookActivities({
+      orm,
+      box: workerBox,
+      http: got,
+      outboundUrls: { allowLoopbackHttp: true },
+    });
+    // Kept, not printed: a failing try is what some tests here expect.
+    const logger = new DefaultLogger('ERROR', (entry) => logged.push(entry));
     return new MockActivityEnvironment(undefined, { logger }).run(
       (i: typeof input) => activities.attemptDelivery(i),
       input,
@@ -280,6 +289,47 @@ describe('a try of a webhook delivery', () => {
       }
     },
   );
+
+  it('is not sent while the endpoint’s secret does not open in this worker: counted unsigned, an error naming the endpoint, nothing recorded', async () => {
+    const receiver = await startWebhookReceiver(() => ({ status: 204 }));
+    try {
+      const { endpoint, delivery } = await pendingDelivery(receiver.url, 'order.created');
+      const unsigned = async () =>
+        (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'unsigned')?.value ?? 0;
+      const before = await unsigned();
+      const logged: LogEntry[] = [];
+      // A worker not given the master key the secret is sealed under (a rotation not rolled out to it).
+      const elsewhere = SecretBox.fromMasterKeys({ current: randomBytes(32).toString('base64') });
+      await expect(
+        attemptDelivery({ deliveryId: delivery.id, attempt: 1 }, { workerBox: elsewhere, logged }),
+      ).rejects.toThrow(/does not hold/);
+      expect(await unsigned()).toBe(before + 1);
+      expect(logged).toEqual([
+        expect.objectContaining({
+          level: 'ERROR',
+          message: expect.stringMatching(/secret does not open/),
+          meta: expect.objectContaining({
+            tenantId: delivery.tenantId,
+            endpointId: endpoint.id,
+            deliveryId: delivery.id,
+          }),
+        }),
+      ]);
+      expect(receiver.received).toHaveLength(0);
+      // The try is still the endpoint's to have: a worker holding the key sends it as try 1.
+      expect(await orm.em.fork().findOneOrFail(WebhookDelivery, { id: delivery.id })).toMatchObject({
+        status: 'PENDING',
+        attempts: 0,
+      });
+      expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toEqual({
+        done: true,
+        status: 'SUCCEEDED',
+      });
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
 
   /** A second event, and its delivery to the same endpoint as `delivery`. */
   async function anotherDelivery(delivery: WebhookDelivery) {
