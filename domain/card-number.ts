@@ -31,19 +31,23 @@ export function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-const UATP_LENGTH = 15;
+/** The one length of the cards issued from 1, 20 and 21: UATP's (1) and JCB's first numbers (1800, 2131). */
+const FIFTEEN = 15;
 
 /**
  * Whether digits with their leading zeros set aside could be a card number: 13 to 19 of them (a card
  * written with padding is still one; a zero-padded counter of fewer digits is none), passing the Luhn
- * check. One exception, for numbers starting with 1 (ISO/IEC 7812's airline digit): the only card
- * numbers issued there are UATP's, of 15 digits. Times in milliseconds (13 digits), microseconds
- * (16) and nanoseconds (19) start with 1 until 2033, as do many snowflake ids (18-19 digits); one in
- * ten passes the check, and they are often sent as references and idempotency keys.
+ * check. Two exceptions, where the only cards issued are of 15 digits:
+ * - From 1 (ISO/IEC 7812's airline digit), UATP's. Times in milliseconds (13 digits), microseconds
+ *   (16) and nanoseconds (19) start with 1 until 2033, as do many snowflake ids (18-19 digits).
+ * - From 20 and 21, JCB's old 2131 numbers; no other card starts there (Mir's are 2200–2204,
+ *   Mastercard's 2221–2720). References stamped with a date and time (yyyymmddhhmmss and a counter)
+ *   start there until 2200.
+ * One in ten of those passes the check, and they are often sent as references and idempotency keys.
  */
 function couldBeCard(significant: string): boolean {
   if (significant.length < 13 || significant.length > 19) return false;
-  if (significant[0] === '1' && significant.length !== UATP_LENGTH) return false;
+  if (/^(?:1|2[01])/.test(significant) && significant.length !== FIFTEEN) return false;
   return passesLuhn(significant);
 }
 

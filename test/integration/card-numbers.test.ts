@@ -65,6 +65,10 @@ describe('what looks like a card number', () => {
       '1864912458671234560',
       '0000000000042',
       '0000000000000000042',
+      // References stamped with a date and time, then a counter: from 20 or 21, no card but 15 digits long.
+      '2026120403374806',
+      '21001231235959125',
+      '2026120403374812349',
     ];
     for (const notCard of notCards) {
       expect(passesLuhn(notCard.replace(/^0+/, '')), notCard).toBe(true);
@@ -73,6 +77,9 @@ describe('what looks like a card number', () => {
         `{"time":${notCard},"msg":"ref ${notCard}"}`,
       );
     }
+    // From 20 and 21 the 15 digits of JCB's old numbers (2131) are cards, so a 15-digit stamp is still taken for one.
+    expect(cardNumbersIn('paid with 213112345678904')).toEqual(['213112345678904']);
+    expect(cardNumbersIn('ref 202612041200005')).toEqual(['202612041200005']);
     // A card after such a number in a run of groups is still found.
     expect(cardNumbersIn('at 1764504000126008 4242 4242 4242 4242')).toEqual(['1764504000126008 4242 4242 4242 4242']);
     // One written as a JSON number is replaced by a string, so that the line stays JSON.
@@ -158,7 +165,7 @@ describe('a card number sent to the API', () => {
     expect(asKey.body).toMatchObject({ code: 'card_number_not_allowed' });
   });
 
-  it('is not a time nor a snowflake id from a 1, nor a zero-padded counter, which may be references and keys', async () => {
+  it('is not a time nor a snowflake id from a 1, nor a date-stamped reference from 20, nor a zero-padded counter, which may be references and keys', async () => {
     const orderRef = '1764504000126';
     const key = '1864912458671234560';
     expect(passesLuhn(orderRef) && passesLuhn(key)).toBe(true);
@@ -177,12 +184,12 @@ describe('a card number sent to the API', () => {
             dueDate: '2031-01-05',
           },
         ],
-        metadata: { sentAt: '1764504000126008' },
+        metadata: { sentAt: '1764504000126008', batch: '2026120403374806' },
       },
     });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     expect(res.body.orderRef).toBe(orderRef);
-    expect(res.body.metadata).toEqual({ sentAt: '1764504000126008' });
+    expect(res.body.metadata).toEqual({ sentAt: '1764504000126008', batch: '2026120403374806' });
   });
 
   it('is taken as a body’s own providerRef when it is digits alone: a provider’s numeric reference', async () => {
