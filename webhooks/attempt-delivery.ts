@@ -85,13 +85,13 @@ export function createWebhookActivities({
       } else {
         // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
         // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint. It is
-        // counted apart and logged as an error: the delivery waits until an operator gives the key.
+        // counted apart (the metric to alert on) and logged: the delivery waits until an operator gives the key.
         let signature: string;
         try {
           signature = signatures(endpoint, event, sentAt);
         } catch (err) {
           webhookDeliveryAttempts.inc({ outcome: 'unsigned' });
-          log.error('webhook attempt not sent: the endpoint secret does not open here', {
+          log.warn('webhook attempt not sent: the endpoint secret does not open here', {
             tenantId: delivery.tenantId,
             endpointId: endpoint.id,
             deliveryId,
