@@ -1,5 +1,5 @@
 import { holdsBankAccountNumber } from '../domain/bank-account-number.js';
-import type { PaymentOutcome, RefundOutcome } from '../domain/payment-outcome.js';
+import type { PaymentOutcome, RefundOutcome, StatedAmount } from '../domain/payment-outcome.js';
 import { paymentDataIn } from '../domain/payment-data.js';
 
 /**
@@ -16,6 +16,9 @@ export interface ProviderAnswer {
   /** RETURNED: the bank's return code. CHARGED_BACK: the dispute's reason (`reason` is taken as well). */
   returnCode?: unknown;
   reason?: unknown;
+  /** SETTLED: the money moved, both or neither (`settledOtherThanAsked` holds it against what was asked). */
+  amountMinor?: unknown;
+  currency?: unknown;
 }
 
 /** What a provider answered about a refund, unchecked. */
@@ -61,10 +64,15 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
     throw bad('providerRef must be 1–128 printable ASCII characters, and no bank account number');
   }
   if (status === 'SETTLED') {
-    if (voucherCode === undefined) return { status, providerRef };
+    const amount = statedAmount(answer);
+    if (amount === null) {
+      throw bad('amountMinor and currency, when stated, must be both: whole minor units and a currency code');
+    }
+    const settled = { status, providerRef, ...(amount ? { amount } : {}) } as const;
+    if (voucherCode === undefined) return settled;
     if (!isProviderRef(voucherCode, CODE))
       throw bad('voucherCode must be 1–64 letters, digits or _.:-, and no bank account number');
-    return { status, providerRef, voucherCode };
+    return { ...settled, voucherCode };
   }
   if (status === 'PENDING') return { status, providerRef };
   if (status === 'RETURNED' || status === 'CHARGED_BACK') {
@@ -78,6 +86,38 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
   }
   if (retryable !== undefined && typeof retryable !== 'boolean') throw bad('retryable must be true or false');
   return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
+}
+
+const AMOUNT_MINOR = /^(?:0|[1-9]\d{0,18})$/;
+const CURRENCY = /^[A-Z]{3}$/;
+
+/** The money an answer says it moved: undefined when it does not say, null when it says it badly. */
+function statedAmount({ amountMinor, currency }: ProviderAnswer): StatedAmount | undefined | null {
+  if (amountMinor === undefined && currency === undefined) return undefined;
+  const minor =
+    typeof amountMinor === 'number' && Number.isSafeInteger(amountMinor) ? String(amountMinor) : amountMinor;
+  if (typeof minor !== 'string' || !AMOUNT_MINOR.test(minor)) return null;
+  if (typeof currency !== 'string' || !CURRENCY.test(currency)) return null;
+  return { amountMinor: minor, currency };
+}
+
+/**
+ * Why a settlement stating an amount or currency other than the payment asked for is not believed:
+ * money moved, but not what the instruction says, so its outcome is unknown (the key kept) until the
+ * provider says it right or a tenant admin resolves it. Undefined when it is what was asked, or
+ * states nothing.
+ */
+export function settledOtherThanAsked(
+  outcome: PaymentOutcome,
+  asked: StatedAmount,
+  who: string,
+): MalformedAnswerError | undefined {
+  if (outcome.status !== 'SETTLED' || !outcome.amount) return undefined;
+  const { amountMinor, currency } = outcome.amount;
+  if (BigInt(amountMinor) === BigInt(asked.amountMinor) && currency === asked.currency) return undefined;
+  return new MalformedAnswerError(
+    `${who} settled ${amountMinor} ${currency} (minor units) of a payment of ${asked.amountMinor} ${asked.currency}`,
+  );
 }
 
 /** The refund an answer states, or a MalformedAnswerError (handled as no answer: the key is kept). */

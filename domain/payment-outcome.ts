@@ -6,10 +6,16 @@ import type { InstructionPlan } from './instruction.js';
  * when asked). Transport failures and 5xx are thrown and retried by Temporal instead.
  */
 export type PaymentOutcome =
-  | { status: 'SETTLED'; providerRef: string; voucherCode?: string }
+  | { status: 'SETTLED'; providerRef: string; voucherCode?: string; amount?: StatedAmount }
   | { status: 'DECLINED'; providerRef: string; code: string; retryable: boolean }
   | { status: 'PENDING'; providerRef: string }
   | Reversal;
+
+/** The money a provider says a payment moved, when it says: believed only when it is what was asked. */
+export interface StatedAmount {
+  amountMinor: string;
+  currency: string;
+}
 
 /**
  * Money taken back after the payment settled: a bank debit returned by the customer's bank (with its

@@ -3,6 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CallbackReference, CallbackResult } from '../apps/app-connector.js';
+import { settledOtherThanAsked } from '../apps/provider-answer.js';
 import { PaymentInstruction, PaymentRefund, ProviderCallback } from '../db/entities/index.js';
 import { isAtRest } from '../domain/instruction-status.js';
 import { Refusal } from '../domain/refusal.js';
@@ -43,6 +44,15 @@ export class ProviderResults {
         ? await this.isCurrentPayment(instruction, orderRef, appId, result.providerRef)
         : await this.isRefundOf(em, instruction, orderRef, appId, result.providerRef));
     if (!known) throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
+    // Its payment cannot be amended while under way: the instruction's amount is what was asked.
+    const asked = { amountMinor: instruction.amountMinor.toString(), currency: instruction.currency };
+    if (kind === 'payment' && settledOtherThanAsked(result, asked, appId)) {
+      throw new Refusal(
+        'invalid',
+        'amount_mismatch',
+        `a settlement of other money than the ${asked.amountMinor} ${asked.currency} (minor units) asked is not taken`,
+      );
+    }
     const [stored]: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
       `insert into provider_callback (id, tenant_id, app_id, provider_ref, status, order_ref, instruction_ref, payload, received_at)
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())

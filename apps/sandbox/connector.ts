@@ -27,6 +27,8 @@ interface SandboxPayment {
   voucherCode?: unknown;
   returnCode?: unknown;
   failureCode?: unknown;
+  amountMinor?: unknown;
+  currency?: unknown;
 }
 
 interface SandboxCallback extends SandboxPayment {
@@ -209,8 +211,9 @@ function answered(response: Response<SandboxPayment>): SandboxPayment {
 }
 
 /** The sandbox's payment in the words every connector checks (it names its reference `id`). */
-function answerOf({ id, status, declineCode, retryable, voucherCode, returnCode }: SandboxPayment): ProviderAnswer {
-  return { providerRef: id, status, declineCode, retryable, voucherCode, returnCode };
+function answerOf(payment: SandboxPayment): ProviderAnswer {
+  const { id, status, declineCode, retryable, voucherCode, returnCode, amountMinor, currency } = payment;
+  return { providerRef: id, status, declineCode, retryable, voucherCode, returnCode, amountMinor, currency };
 }
 
 function refundAnswerOf({ id, status, failureCode }: SandboxPayment): RefundAnswer {

@@ -1,9 +1,15 @@
 import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../../apps/app-connector.js';
+import { settledOtherThanAsked } from '../../apps/provider-answer.js';
 import { providerCallSeconds } from '../../observability/metrics.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
-import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
+import {
+  ProviderRejectedError,
+  type PaymentOutcome,
+  type RefundOutcome,
+  type StatedAmount,
+} from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
 import type { InstrumentToken } from '../../customers/instrument-store.js';
 import type { PaymentRequest } from '../../domain/payment-outcome.js';
@@ -104,6 +110,26 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     }
   }
 
+  /**
+   * The outcome, unless it is a settlement of other money than asked: then what moved is unknown
+   * until the provider says it right or a tenant admin resolves it, so the key is kept (a refusal
+   * of type OUTCOME_UNKNOWN, never retried: the provider would say the same).
+   */
+  function believed<T extends PaymentOutcome | undefined>(
+    outcome: T,
+    asked: StatedAmount | undefined,
+    context: { tenantId: string; appId: string; orderRef?: string; instructionRef?: string },
+  ): T {
+    const mismatch = outcome && asked && settledOtherThanAsked(outcome, asked, context.appId);
+    if (!mismatch) return outcome;
+    log.warn('a settlement of other money than asked is not believed', {
+      ...context,
+      providerRef: outcome.providerRef,
+      error: mismatch.message,
+    });
+    throw refusal(PROVIDER_REJECTED, 'amount_mismatch', mismatch.message, true);
+  }
+
   return {
     async executePayment({
       appId,
@@ -126,6 +152,8 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
           throw err;
         }
       }, reached);
+      const { tenantId, orderRef, instructionRef } = request;
+      believed(outcome, request, { tenantId, appId, orderRef, instructionRef });
       log.info('payment executed', {
         tenantId: request.tenantId,
         orderRef: request.orderRef,
@@ -137,9 +165,9 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       return outcome;
     },
 
-    async getPaymentStatus({ appId, tenantId, providerRef }: PaymentStatusInput): Promise<PaymentOutcome> {
+    async getPaymentStatus({ appId, tenantId, providerRef, asked }: PaymentStatusInput): Promise<PaymentOutcome> {
       const { app, installation } = await connect(tenantId, appId, false);
-      return call(() => app.getStatus(providerRef, installation), false);
+      return believed(await call(() => app.getStatus(providerRef, installation), false), asked, { tenantId, appId });
     },
 
     async executeRefund({
@@ -170,7 +198,12 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       return call(() => app.getRefundStatus!(providerRef, installation), false);
     },
 
-    async lookupPayment({ appId, tenantId, idempotencyKey }: PaymentLookupInput): Promise<PaymentOutcome | null> {
+    async lookupPayment({
+      appId,
+      tenantId,
+      idempotencyKey,
+      asked,
+    }: PaymentLookupInput): Promise<PaymentOutcome | null> {
       // Only a key that may have reached the provider is looked up: a refusal to say is no answer.
       const { app, installation } = await connect(tenantId, appId, true);
       let found: PaymentOutcome | undefined;
@@ -178,6 +211,7 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
         found = await app.findByIdempotencyKey(idempotencyKey, installation);
         return found as PaymentOutcome;
       }, true);
+      believed(found, asked, { tenantId, appId });
       log.info('asked the provider about an unanswered payment', {
         tenantId,
         appId,

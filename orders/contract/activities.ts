@@ -1,6 +1,12 @@
 import type { OrderStatus } from '../../domain/instruction-status.js';
 import type { EventInstruction, Instruction } from '../../domain/instruction.js';
-import type { PaymentOutcome, PaymentRequest, RefundOutcome, RefundRequest } from '../../domain/payment-outcome.js';
+import type {
+  PaymentOutcome,
+  PaymentRequest,
+  RefundOutcome,
+  RefundRequest,
+  StatedAmount,
+} from '../../domain/payment-outcome.js';
 import type { Refund } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 
@@ -29,12 +35,16 @@ export interface PaymentStatusInput {
   appId: string;
   tenantId: string;
   providerRef: string;
+  /** What the payment asked for: a settlement stating other money is not believed (absent from older runs). */
+  asked?: StatedAmount;
 }
 
 export interface PaymentLookupInput {
   appId: string;
   tenantId: string;
   idempotencyKey: string;
+  /** As for PaymentStatusInput. */
+  asked?: StatedAmount;
 }
 
 /** An instruction as a projection carries it: the whole instruction, and its metadata only when that changed. */

@@ -19,6 +19,7 @@ import {
 } from '../contract/activities.js';
 import { paymentIdempotencyKey, refundIdempotencyKey, TENANT_HOSTED_APPS, tenantHostedQueue } from '../contract/ids.js';
 import { providerRequestOf } from '../contract/instruction-codec.js';
+import type { StatedAmount } from '../../domain/payment-outcome.js';
 import {
   applyExpiry,
   applyResult,
@@ -315,7 +316,7 @@ export class InstructionLoops {
           ...this.queueOf(machine.plan.appId),
           summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})`,
         },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, idempotencyKey }],
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, idempotencyKey, asked: askedOf(machine) }],
       );
       return found ?? undefined;
     } catch (err) {
@@ -331,13 +332,21 @@ export class InstructionLoops {
           ...this.queueOf(machine.plan.appId),
           summary: `ask about ${machine.plan.instructionRef} (${providerRef})`,
         },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef }],
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(machine) }],
       );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       else this.apply(machine, status);
-    } catch {
-      // Unanswered (or refused): the callback may still come; ask again later.
-      stillPending(machine, Date.now());
+    } catch (err) {
+      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      if (failure?.type === OUTCOME_UNKNOWN) {
+        // Settled with other money than asked: no longer waited for as pending, but unknown, its key
+        // kept and asked about, until the provider says it right or a tenant admin resolves it.
+        machine.pending = undefined;
+        this.apply(machine, this.failureOf(err, machine));
+      } else {
+        // Unanswered (or refused): the callback may still come; ask again later.
+        stillPending(machine, Date.now());
+      }
     }
     this.order.changed(machine);
   }
@@ -381,4 +390,9 @@ export class InstructionLoops {
 /** The key's attempt number, for the activity's summary in the UI. */
 function keyAttempt(idempotencyKey: string): string | undefined {
   return idempotencyKey.split(':').at(-1);
+}
+
+/** The money an instruction's payment asks for, which a provider's settlement must state if it states any. */
+function askedOf({ plan }: InstructionMachine): StatedAmount {
+  return { amountMinor: plan.amountMinor, currency: plan.currency };
 }

@@ -318,7 +318,7 @@ describe('a provider callback', () => {
     expect(view.instructions[0]).toMatchObject({ status: 'PROCESSING', providerRef: pending.providerRef });
   });
 
-  it('is taken once from its own app, and a replay of it changes nothing', async () => {
+  it('is taken once from its own app, and a replay of it changes nothing; one settling other money is not taken', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ outcome: 'PENDING' });
     await bankDebitPaidNow(tenant, 'own-pending', { appId: 'HTTP_CONNECTOR', instrument: 'iban_1', amount: '40.00' });
     const pending = await instructionOf(tenant, 'own-pending', (i) => i.providerRef !== null, 'own payment in flight');
@@ -328,7 +328,22 @@ describe('a provider callback', () => {
       status: 'SETTLED',
       reference: { tenantId: tenant.tenantId, orderRef: 'own-pending', instructionRef: 'a' },
     };
-    const first = await provider.callBack(callbackUrl, body);
+    // A settlement stating other money than the 40.00 EUR asked (4.00 EUR, or 40.00 USD) is not taken, nor kept.
+    for (const stated of [
+      { amountMinor: '400', currency: 'EUR' },
+      { amountMinor: '4000', currency: 'USD' },
+    ]) {
+      const other = await provider.callBack(callbackUrl, { ...body, ...stated });
+      expect(other.status).toBe(400);
+      expect(((await other.json()) as { code: string }).code).toBe('amount_mismatch');
+    }
+    expect(await system.orm.em.fork().count(ProviderCallback, { tenantId: tenant.tenantId })).toBe(0);
+    expect(
+      (await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'own-pending')).query(orderStateQuery))
+        .instructions[0].status,
+    ).toBe('PROCESSING');
+    // Stating the money asked, it is taken as one stating none is.
+    const first = await provider.callBack(callbackUrl, { ...body, amountMinor: '4000', currency: 'EUR' });
     expect(first.status).toBe(202);
     await instructionOf(tenant, 'own-pending', (i) => i.status === 'SETTLED', 'settled by its callback');
     const replayed = await provider.callBack(callbackUrl, body);

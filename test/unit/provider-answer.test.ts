@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { callbackReferenceOf, finalResult } from '../../apps/app-connector.js';
-import { checkedOutcome, checkedRefund, MalformedAnswerError } from '../../apps/provider-answer.js';
+import {
+  checkedOutcome,
+  checkedRefund,
+  MalformedAnswerError,
+  settledOtherThanAsked,
+} from '../../apps/provider-answer.js';
 import { checkedLedgerPage } from '../../apps/provider-ledger.js';
 
 const tenantId = '9b2f8c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
@@ -42,8 +47,37 @@ describe("a provider's answer", () => {
     ['a voucher code that is an IBAN', { providerRef: 'p', status: 'SETTLED', voucherCode: 'NL91ABNA0417164300' }],
     ['a decline code that is a card number', { providerRef: 'p', status: 'DECLINED', declineCode: '4111111111111111' }],
     ['a return code that is an IBAN', { providerRef: 'p', status: 'RETURNED', returnCode: 'GB82WEST12345698765432' }],
+    // The money a settlement states, when it states any: both, whole minor units and a currency code.
+    ['an amount without its currency', { providerRef: 'p', status: 'SETTLED', amountMinor: '100' }],
+    ['a currency without its amount', { providerRef: 'p', status: 'SETTLED', currency: 'EUR' }],
+    ['an amount in major units', { providerRef: 'p', status: 'SETTLED', amountMinor: '1.00', currency: 'EUR' }],
+    ['a negative amount', { providerRef: 'p', status: 'SETTLED', amountMinor: -100, currency: 'EUR' }],
+    ['a float amount', { providerRef: 'p', status: 'SETTLED', amountMinor: 100.5, currency: 'EUR' }],
+    ['a currency in lower case', { providerRef: 'p', status: 'SETTLED', amountMinor: '100', currency: 'eur' }],
   ])('is malformed with %s: no answer at all, never a refusal', (_what, answer) => {
     expect(() => checkedOutcome(answer as never, 'the provider')).toThrow(MalformedAnswerError);
+  });
+
+  it('keeps the money a settlement states, and believes it only when it is what was asked', () => {
+    const asked = { amountMinor: '3000', currency: 'EUR' };
+    const stated = (amountMinor: unknown, currency: unknown) =>
+      checkedOutcome({ providerRef: 'p', status: 'SETTLED', amountMinor, currency }, 'p');
+    expect(stated(3000, 'EUR')).toEqual({
+      status: 'SETTLED',
+      providerRef: 'p',
+      amount: { amountMinor: '3000', currency: 'EUR' },
+    });
+    expect(settledOtherThanAsked(stated('3000', 'EUR'), asked, 'p')).toBeUndefined();
+    expect(settledOtherThanAsked(checkedOutcome({ providerRef: 'p', status: 'SETTLED' }, 'p'), asked, 'p')).toBe(
+      undefined,
+    );
+    expect(settledOtherThanAsked(stated('300', 'EUR'), asked, 'p')?.message).toBe(
+      'p settled 300 EUR (minor units) of a payment of 3000 EUR',
+    );
+    expect(settledOtherThanAsked(stated('3000', 'USD'), asked, 'p')).toBeInstanceOf(MalformedAnswerError);
+    // Only a settlement states what moved: a decline's amount is not read.
+    const declined = checkedOutcome({ providerRef: 'p', status: 'DECLINED', amountMinor: '1', currency: 'EUR' }, 'p');
+    expect(settledOtherThanAsked(declined, asked, 'p')).toBeUndefined();
   });
 
   it('keeps a numeric reference, though it passes the Luhn check, as many providers give them', () => {

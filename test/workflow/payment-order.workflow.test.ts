@@ -650,6 +650,55 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it.each(['answered at once', 'answered PENDING, then asked'] as const)(
+    'believes no settlement of other money than asked (%s): outcome unknown, the key kept, until the provider says it right',
+    async (how) => {
+      const pending = how === 'answered PENDING, then asked';
+      const provider = await startHostileProvider({ outcome: pending ? 'PENDING' : 'SETTLED' });
+      try {
+        const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+        const orderRef = pending ? 'other-money-pending' : 'other-money';
+        const input = await storeOrder(
+          tenantId,
+          orderRef,
+          [{ instructionRef: 'p' }],
+          resolvedTo('HTTP_CONNECTOR', 'CARD'),
+        );
+        const worker = await createWorker();
+        // 0.01 EUR settled of the 30.00 EUR asked.
+        const otherMoney = { amountMinor: '1', currency: 'EUR' };
+        if (!pending) provider.behaviour.answerOverrides = otherMoney;
+        const result = await worker.runUntil(async () => {
+          const handle = await start(input);
+          const finished = handle.result();
+          if (pending) {
+            await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+            provider.charges[0].status = 'SETTLED';
+            provider.behaviour.answerOverrides = otherMoney;
+          }
+          // LATE between its look-ups (PROCESSING while one is under way).
+          await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
+            'the outcome unknown after a settlement of other money',
+          );
+          provider.behaviour.answerOverrides = undefined;
+          return finished;
+        });
+        // Asked about under the same key once the provider stated no other money: the one charge.
+        expect(result.instructions[0]).toMatchObject({
+          status: 'SETTLED',
+          providerRef: provider.charges[0].providerRef,
+        });
+        expect(provider.charges).toHaveLength(1);
+        expect(provider.lookups.length).toBeGreaterThan(0);
+        expect(new Set(provider.lookups)).toEqual(new Set([provider.charges[0].idempotencyKey]));
+      } finally {
+        await provider.close();
+      }
+    },
+  );
+
   it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
     const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
     try {
