@@ -66,7 +66,7 @@ export async function takeOrderBatch(
       // Its ref taken, or a check it passed when it was taken failing now (its scheme deleted since):
       // whether it was taken before is the stored order's to say.
       const stored = await storedOrder(orderRef);
-      if (!stored) return refused(index, orderRef, err);
+      if (!stored) return refused(index, orderRef, placedInBatch(err, index));
       if (createdFromOther(stored, input)) {
         return refused(
           index,
@@ -124,4 +124,14 @@ export async function takeOrderBatch(
     'order batch taken',
   );
   return batch;
+}
+
+/**
+ * A refusal of one order, its fields named as in the batch (`orders[3].instructions[0].schemeId`), as
+ * the schema's own errors are: the order service names them as in a single create.
+ */
+function placedInBatch(refusal: Refusal, index: number): Refusal {
+  if (!refusal.errors) return refusal;
+  const errors = refusal.errors.map((error) => ({ ...error, path: `orders[${index}].${error.path}` }));
+  return new Refusal(refusal.kind, refusal.code, refusal.message, errors);
 }

@@ -379,10 +379,12 @@ describe('taking orders in a batch', () => {
       { orderRef: 'batch-4', instructions: [later('a')] },
       // Another order under a taken ref (a corrected one, say): not taken, and not mistaken for it.
       { orderRef: 'batch-changed', instructions: [later('z')] },
+      // Well formed, but refused by the order service (no such scheme): named as in the batch too.
+      { orderRef: 'batch-5', instructions: [{ ...later('a'), schemeId: randomUUID() }] },
     ];
     const res = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 1, refused: 4 });
+    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 1, refused: 5 });
     expect(res.body.results.map((r: any) => [r.index, r.orderRef, r.status])).toEqual([
       [0, 'batch-1', 202],
       [1, 'batch-2', 400],
@@ -391,8 +393,12 @@ describe('taking orders in a batch', () => {
       [4, 'batch-3', 400],
       [5, 'batch-4', 202],
       [6, 'batch-changed', 409],
+      [7, 'batch-5', 400],
     ]);
-    const [, bad, old, twice, unknown, , changed] = res.body.results;
+    const [, bad, old, twice, unknown, , changed, noScheme] = res.body.results;
+    expect(noScheme.problem).toMatchObject({
+      errors: [{ path: 'orders[7].instructions[0].schemeId', code: 'scheme_not_found' }],
+    });
     expect(changed.problem).toMatchObject({
       code: 'order_ref_conflict',
       errors: [{ path: 'orders[6].orderRef', code: 'duplicate' }],
@@ -419,7 +425,7 @@ describe('taking orders in a batch', () => {
 
     // Sent again (an answer lost on the way): nothing is taken twice, and the answer names the same orders.
     const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
-    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 3, refused: 4 });
+    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 3, refused: 5 });
     expect(again.body.results[0]).toMatchObject({ status: 200, orderId: res.body.results[0].orderId });
     expect(again.body.results[5]).toMatchObject({ status: 200, orderId: res.body.results[5].orderId });
     expect(await countOrders(tenant)).toBe(4);
