@@ -91,12 +91,15 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
 const AMOUNT_MINOR = /^(?:0|[1-9]\d{0,18})$/;
 const CURRENCY = /^[A-Z]{3}$/;
 
-/** The money an answer says it moved: undefined when it does not say, null when it says it badly. */
+/**
+ * The money an answer says it moved: undefined when it does not say, null when it says it badly. An
+ * "amount" that is a card number is said badly: it would reach the history and the logs as the answer.
+ */
 function statedAmount({ amountMinor, currency }: ProviderAnswer): StatedAmount | undefined | null {
   if (amountMinor === undefined && currency === undefined) return undefined;
   const minor =
     typeof amountMinor === 'number' && Number.isSafeInteger(amountMinor) ? String(amountMinor) : amountMinor;
-  if (typeof minor !== 'string' || !AMOUNT_MINOR.test(minor)) return null;
+  if (typeof minor !== 'string' || !AMOUNT_MINOR.test(minor) || paymentDataIn(minor) !== undefined) return null;
   if (typeof currency !== 'string' || !CURRENCY.test(currency)) return null;
   return { amountMinor: minor, currency };
 }

@@ -54,6 +54,10 @@ describe("a provider's answer", () => {
     ['a negative amount', { providerRef: 'p', status: 'SETTLED', amountMinor: -100, currency: 'EUR' }],
     ['a float amount', { providerRef: 'p', status: 'SETTLED', amountMinor: 100.5, currency: 'EUR' }],
     ['a currency in lower case', { providerRef: 'p', status: 'SETTLED', amountMinor: '100', currency: 'eur' }],
+    [
+      'an amount that is a card number',
+      { providerRef: 'p', status: 'SETTLED', amountMinor: '4111111111111111', currency: 'EUR' },
+    ],
   ])('is malformed with %s: no answer at all, never a refusal', (_what, answer) => {
     expect(() => checkedOutcome(answer as never, 'the provider')).toThrow(MalformedAnswerError);
   });
