@@ -155,9 +155,9 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       const { tenantId, orderRef, instructionRef } = request;
       believed(outcome, request, { tenantId, appId, orderRef, instructionRef });
       log.info('payment executed', {
-        tenantId: request.tenantId,
-        orderRef: request.orderRef,
-        instructionRef: request.instructionRef,
+        tenantId,
+        orderRef,
+        instructionRef,
         appId,
         status: outcome.status,
         providerRef: outcome.providerRef,

@@ -337,8 +337,7 @@ export class InstructionLoops {
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       else this.apply(machine, status);
     } catch (err) {
-      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      if (failure?.type === OUTCOME_UNKNOWN) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN) {
         // Settled with other money than asked: no longer waited for as pending, but unknown, its key
         // kept and asked about, until the provider says it right or a tenant admin resolves it.
         machine.pending = undefined;
@@ -363,19 +362,19 @@ export class InstructionLoops {
     err: unknown,
     machine: InstructionMachine,
   ): Extract<CallResult, { status: 'UNKNOWN' | 'REJECTED' | 'UNANSWERED' }> {
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-      if (err.cause.type === OUTCOME_UNKNOWN) {
-        const refusal = (err.cause.details?.[0] as string | undefined) ?? 'refused';
+    const failure = applicationFailureOf(err);
+    if (failure) {
+      if (failure.type === OUTCOME_UNKNOWN) {
+        const refusal = (failure.details?.[0] as string | undefined) ?? 'refused';
         log.warn('payment outcome unknown: the provider refused a key that may have paid', {
           ...this.order.logFields(machine),
           refusal,
         });
         return { status: 'UNKNOWN', code: refusal };
       }
-      const code = PERMANENT_FAILURES[err.cause.type ?? ''];
+      const code = PERMANENT_FAILURES[failure.type ?? ''];
       if (code) {
-        const detail =
-          err.cause.type === PROVIDER_REJECTED ? (err.cause.details?.[0] as string | undefined) : undefined;
+        const detail = failure.type === PROVIDER_REJECTED ? (failure.details?.[0] as string | undefined) : undefined;
         return { status: 'REJECTED', code: (detail ? `${code}:${detail}` : code).slice(0, 64) };
       }
     }
@@ -390,6 +389,11 @@ export class InstructionLoops {
 /** The key's attempt number, for the activity's summary in the UI. */
 function keyAttempt(idempotencyKey: string): string | undefined {
   return idempotencyKey.split(':').at(-1);
+}
+
+/** The activity's own failure, when an activity failed with one (a refusal of a type the loops branch on). */
+function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
 /** The money an instruction's payment asks for, which a provider's settlement must state if it states any. */

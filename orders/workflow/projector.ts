@@ -78,20 +78,18 @@ export class Projector {
   /** An update's answer, once the read model shows its change (or after a few seconds, if it is slow). */
   async answer(): Promise<ChangeAnswer> {
     const version = BigInt(this.order.state.lastVersion) + 1n;
-    this.answersAwaited += 1;
-    try {
-      const projected = await condition(() => this.projectedVersion >= version, PROJECTION_WAIT_MS);
-      return { projected };
-    } finally {
-      this.answersAwaited -= 1;
-    }
+    return this.answerWhen(() => this.projectedVersion >= version);
   }
 
   /** The answer to a change an earlier run took (its update retried): once the read model has all there is. */
-  async answerAgain(): Promise<ChangeAnswer> {
+  answerAgain(): Promise<ChangeAnswer> {
+    return this.answerWhen(() => this.idle());
+  }
+
+  private async answerWhen(shown: () => boolean): Promise<ChangeAnswer> {
     this.answersAwaited += 1;
     try {
-      return { projected: await condition(() => this.idle(), PROJECTION_WAIT_MS) };
+      return { projected: await condition(shown, PROJECTION_WAIT_MS) };
     } finally {
       this.answersAwaited -= 1;
     }
