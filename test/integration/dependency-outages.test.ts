@@ -1,5 +1,5 @@
 import { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { PaymentOrder } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -10,6 +10,7 @@ import { capturingLogger } from '../support/capturing-logger.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { lane } from '../support/lanes.js';
 
 let system: TestSystem;
 
@@ -40,7 +41,7 @@ function expectOutage(res: { status: number; body: any; headers: Headers }, code
 describe('while a dependency is down', () => {
   it('answers 503 with Retry-After when the database cannot be reached, writes nothing, and serves again when it is back', async () => {
     const tenant = await system.newTenant();
-    const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
+    const proxy = await startTcpProxy(new URL(lane().databaseUrl));
     // A query waits at most 2 s for a connection here, as the API's pool would under an outage.
     const orm = await openDatabase({
       url: proxy.url,
@@ -100,7 +101,7 @@ describe('while a dependency is down', () => {
 
   it('answers 503 with Retry-After when Temporal cannot be reached, and still takes new orders (started once it is back)', async () => {
     const tenant = await system.newTenant();
-    const proxy = await startTcpProxy(new URL(`grpc://${inject('temporalAddress')}`));
+    const proxy = await startTcpProxy(new URL(`grpc://${lane().temporalAddress}`));
     const connection = await connectApiToTemporal(new URL(proxy.url).host);
     const temporal = new Client({ connection });
     const api = await system.startApi({ temporal, logger: createLogger('outage-api', 'silent') });

@@ -16,6 +16,7 @@ import { startSystem, type TenantFixture, type TestSystem } from '../support/sys
 import { resolvedTo } from '../support/tenant-rows.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 import type { AppConnector } from '../../apps/app-connector.js';
+import { lane } from '../support/lanes.js';
 
 let system: TestSystem;
 
@@ -307,7 +308,7 @@ describe('idempotency under failure', () => {
       };
 
       // Hold the account row, so the tenant insert (which must check its account) waits.
-      const blocker = new pg.Client(inject('databaseUrl'));
+      const blocker = new pg.Client(lane().databaseUrl);
       await blocker.connect();
       await blocker.query('begin');
       await blocker.query('select id from account where id = $1 for update', [account.accountId]);

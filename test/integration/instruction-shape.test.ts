@@ -5,11 +5,12 @@ import { PaymentInstruction, PaymentOrder } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { INSTRUCTION_COLUMNS, INSTRUCTION_FIELDS, type Instruction } from '../../domain/instruction.js';
 import { instructionFromRow, rowOf, upsertInstructions } from '../../orders/read-model.js';
+import { lane } from '../support/lanes.js';
 
 let orm: MikroORM;
 
 beforeAll(async () => {
-  orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { LOCAL_WRITE_MAX_INSTRUCTIONS } from '../../orders/workflow/projector.js';
@@ -9,6 +9,7 @@ import { historyAtRest, localActivityMarker } from '../../bench/support/history-
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { lane } from '../support/lanes.js';
 
 // A payment call under way reaches the read model with its answer, in one projection, so that the
 // read model's writes do not queue ahead of the payments in a burst; an update never waits for it.
@@ -267,7 +268,7 @@ it('ends a projection attempt’s statements with the attempt: a write a lock ho
     { what: 'the first projection written' },
   );
   const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'held'));
-  const blocker = new pg.Client(inject('databaseUrl'));
+  const blocker = new pg.Client(lane().databaseUrl);
   await blocker.connect();
   try {
     await blocker.query('begin');

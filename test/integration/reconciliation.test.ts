@@ -20,6 +20,7 @@ import { freshDatabase } from '../support/fresh-database.js';
 import { metricValue } from '../support/prometheus-text.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
+import { lane } from '../support/lanes.js';
 
 let system: TestSystem;
 let tenant: TenantFixture;
@@ -389,7 +390,7 @@ describe('reconciliation', () => {
     async () => {
       const own = await system.newTenant();
       await phantomPayment(own);
-      const url = inject('databaseUrl');
+      const url = lane().databaseUrl;
       const [gate, freer, observer] = [new pg.Client(url), new pg.Client(url), new pg.Client(url)];
       await Promise.all([gate.connect(), freer.connect(), observer.connect()]);
       const pidOf = async (client: pg.Client) =>

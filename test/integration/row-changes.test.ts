@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { RowCache } from '../../db/row-cache.js';
 import { RowChanges, type RowChangesLog } from '../../db/row-changes.js';
 import { eventually } from '../support/eventually.js';
+import { lane } from '../support/lanes.js';
 
 /*
  * A cache that hears row changes from PostgreSQL (db/row-changes.ts), on a table of this test's own
@@ -21,7 +22,7 @@ const log: RowChangesLog = { warn: (message) => warnings.push(message), info: (m
 
 /** The database's URL, naming the connection so that the test can find its server process. */
 function listenerUrl(application: string): string {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(lane().databaseUrl);
   url.searchParams.set('application_name', application);
   return url.toString();
 }
@@ -50,7 +51,7 @@ function probeCache() {
 
 describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
   beforeAll(async () => {
-    sql = new pg.Client({ connectionString: inject('databaseUrl') });
+    sql = new pg.Client({ connectionString: lane().databaseUrl });
     await sql.connect();
     await sql.query(`drop table if exists ${TABLE}`);
     await sql.query(`create table ${TABLE} (id text primary key, value text not null)`);

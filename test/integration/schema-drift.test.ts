@@ -2,11 +2,12 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../db/orm.js';
 import { RATE_LIMIT_TABLE } from '../../api/http/rate-limit.js';
+import { lane } from '../support/lanes.js';
 
 let orm: MikroORM;
 
 beforeAll(async () => {
-  orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
 });
 
 afterAll(async () => {

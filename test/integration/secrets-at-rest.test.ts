@@ -20,6 +20,7 @@ import { createLogger } from '../../logger.js';
 import { freshDatabase, type FreshDatabase } from '../support/fresh-database.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
+import { lane } from '../support/lanes.js';
 
 const run = promisify(execFile);
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,7 +36,7 @@ afterAll(async () => {
 /** Every row of every table, as text: pg_dump where the server is PostgreSQL, a query per table on the embedded database. */
 async function dumpData(orm: MikroORM): Promise<string> {
   if (inject('databasePoolSize') !== 1) {
-    const { stdout } = await run('pg_dump', ['--data-only', inject('databaseUrl')], { maxBuffer: 512 * 1024 * 1024 });
+    const { stdout } = await run('pg_dump', ['--data-only', lane().databaseUrl], { maxBuffer: 512 * 1024 * 1024 });
     return stdout;
   }
   // pg_dump cannot talk to PGlite (another server version); every table is read row by row instead.
@@ -131,7 +132,7 @@ describe('master key rotation', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
-    temporal = new Client({ connection: Connection.lazy({ address: inject('temporalAddress') }) });
+    temporal = new Client({ connection: Connection.lazy({ address: lane().temporalAddress }) });
   });
   afterAll(async () => {
     for (const stop of stops.reverse()) await stop();

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import type { EventType } from '../../domain/webhook.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
@@ -9,6 +9,7 @@ import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
+import { lane } from '../support/lanes.js';
 
 let system: TestSystem;
 const receivers: { close(): Promise<void> }[] = [];
@@ -45,7 +46,7 @@ async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[]
  */
 async function whileRowHeld<T>(table: string, id: string, waiters: number, start: () => Promise<T>[]): Promise<T[]> {
   // The activity view is read outside the holder's transaction, which would see one snapshot of it.
-  const [holder, observer] = [new pg.Client(inject('databaseUrl')), new pg.Client(inject('databaseUrl'))];
+  const [holder, observer] = [new pg.Client(lane().databaseUrl), new pg.Client(lane().databaseUrl)];
   await Promise.all([holder.connect(), observer.connect()]);
   try {
     await holder.query('begin');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
+import { lane } from './lanes.js';
 
 export interface FreshDatabase {
   url: string;
@@ -19,9 +20,9 @@ export async function freshDatabase(): Promise<FreshDatabase> {
     const embedded = await startEmbeddedDatabase(30000 + Math.floor(Math.random() * 20000));
     return { url: embedded.url, poolSize: 1, drop: () => embedded.stop() };
   }
-  const server = new URL(inject('databaseUrl'));
+  const server = new URL(lane().databaseUrl);
   const name = `test_${randomUUID().replaceAll('-', '')}`;
-  const admin = new pg.Client(inject('databaseUrl'));
+  const admin = new pg.Client(lane().databaseUrl);
   await admin.connect();
   await admin.query(`create database ${name}`);
   await admin.end();
@@ -30,7 +31,7 @@ export async function freshDatabase(): Promise<FreshDatabase> {
     url: server.toString(),
     poolSize: 4,
     async drop() {
-      const client = new pg.Client(inject('databaseUrl'));
+      const client = new pg.Client(lane().databaseUrl);
       await client.connect();
       await client.query(`drop database if exists ${name} with (force)`);
       await client.end();

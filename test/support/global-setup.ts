@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../config.js';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
@@ -10,45 +11,68 @@ import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { ensureTimeSkippingServer } from '../../scripts/temporal/test-server.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
+import { laneCount } from './lane-count.js';
+import type { Lane } from './lanes.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    databaseUrl: string;
+    /** The services of each lane, by vitest worker number less one (test/support/lanes.ts). */
+    lanes: Lane[];
     databasePoolSize: number;
-    temporalAddress: string;
     timeSkippingServerPath: string;
   }
 }
 
 /**
- * Real services for the whole run: PostgreSQL (DATABASE_URL, or an embedded PGlite server when it
+ * Real services for the whole run, one set per lane of test files: PostgreSQL (DATABASE_URL, a
+ * database of its own on the same server for each further lane; or an embedded PGlite server when it
  * is unset), a Temporal server (TEMPORAL_ADDRESS, as CI's run on the production topology sets it,
- * or else a dev server), and the Java time-skipping server made ready for workflow tests.
+ * or else a dev server per lane), and the Java time-skipping server made ready for workflow tests.
  */
 export default async function setup(project: TestProject) {
   const config = loadConfig();
   const teardown: (() => Promise<unknown>)[] = [];
+  const lanes = laneCount();
+  if (lanes > 1 && process.env.TEMPORAL_ADDRESS)
+    throw new Error('TEMPORAL_ADDRESS names one Temporal server: run its tests in one lane (TEST_LANES=1)');
 
-  let databaseUrl = process.env.DATABASE_URL;
-  let poolSize = 5;
-  if (!databaseUrl) {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const embedded = await startEmbeddedDatabase(port, join(tmpdir(), `payment-scheduler-test-${process.pid}`));
-    teardown.push(() => embedded.stop());
-    databaseUrl = embedded.url;
-    poolSize = 1;
-    console.log(`tests use an embedded PGlite database (set DATABASE_URL to use PostgreSQL)`);
-  }
-  const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true, log: () => undefined });
-  await orm.close();
-
-  let temporalAddress = process.env.TEMPORAL_ADDRESS;
-  if (temporalAddress) {
-    const connection = await Connection.connect({ address: temporalAddress });
-    await registerSearchAttributes(connection, 'default', ORDER_SEARCH_ATTRIBUTES);
-    await connection.close();
-    console.log(`tests use the Temporal server at ${temporalAddress}`);
-  } else {
+  const poolSize = process.env.DATABASE_URL ? 5 : 1;
+  const databaseOf = async (lane: number) => {
+    const url = process.env.DATABASE_URL;
+    if (!url) {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const embedded = await startEmbeddedDatabase(
+        port,
+        join(tmpdir(), `payment-scheduler-test-${process.pid}-${lane}`),
+      );
+      teardown.push(() => embedded.stop());
+      console.log(`tests use an embedded PGlite database (set DATABASE_URL to use PostgreSQL)`);
+      return embedded.url;
+    }
+    if (lane === 1) return url;
+    // A further lane's database is new each run, as CI's is: nothing an earlier run left can leak in.
+    const laneUrl = new URL(url);
+    const name = `${laneUrl.pathname.slice(1)}_lane${lane}`;
+    const admin = new pg.Client(url);
+    await admin.connect();
+    try {
+      await admin.query(`drop database if exists "${name}" with (force)`);
+      await admin.query(`create database "${name}"`);
+    } finally {
+      await admin.end();
+    }
+    laneUrl.pathname = `/${name}`;
+    return laneUrl.toString();
+  };
+  const temporalOf = async () => {
+    const address = process.env.TEMPORAL_ADDRESS;
+    if (address) {
+      const connection = await Connection.connect({ address });
+      await registerSearchAttributes(connection, 'default', ORDER_SEARCH_ATTRIBUTES);
+      await connection.close();
+      console.log(`tests use the Temporal server at ${address}`);
+      return address;
+    }
     const devServer = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: ensureTemporalCli(config),
@@ -59,14 +83,19 @@ export default async function setup(project: TestProject) {
       },
     });
     teardown.push(() => devServer.teardown());
-    temporalAddress = devServer.address;
-  }
+    return devServer.address;
+  };
+  const laneOf = async (lane: number): Promise<Lane> => {
+    const [databaseUrl, temporalAddress] = await Promise.all([databaseOf(lane), temporalOf()]);
+    const orm = await openDatabase({ url: databaseUrl, poolSize, migrate: true, log: () => undefined });
+    await orm.close();
+    return { databaseUrl, temporalAddress };
+  };
 
   const timeSkipping = ensureTimeSkippingServer(config.cacheDir);
 
-  project.provide('databaseUrl', databaseUrl);
+  project.provide('lanes', await Promise.all(Array.from({ length: lanes }, (_, i) => laneOf(i + 1))));
   project.provide('databasePoolSize', poolSize);
-  project.provide('temporalAddress', temporalAddress);
   project.provide('timeSkippingServerPath', timeSkipping.type === 'existing-path' ? timeSkipping.path : '');
 
   return async () => {

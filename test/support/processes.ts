@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import type { TestSystem } from './system.js';
+import { lane } from './lanes.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -17,10 +18,10 @@ export function startProcess(system: TestSystem, script: string, env: Record<str
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      DATABASE_URL: inject('databaseUrl'),
+      DATABASE_URL: lane().databaseUrl,
       DATABASE_POOL_SIZE: String(inject('databasePoolSize') === 1 ? 4 : 10),
       MASTER_KEY: system.masterKey,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_ADDRESS: lane().temporalAddress,
       SANDBOX_URL: system.sandbox.url,
       PUBLIC_API_URL: system.api.url,
       ALLOW_LOOPBACK_HTTP: 'true',

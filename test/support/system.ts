@@ -22,6 +22,7 @@ import { startSandbox, type RunningSandbox } from './sandbox.js';
 import { eventually } from './eventually.js';
 import { capturingLogger } from './capturing-logger.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
+import { lane } from './lanes.js';
 
 export interface TenantFixture {
   accountId: string;
@@ -97,14 +98,14 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     if (process.env.TEST_LOG_LEVEL) process.stdout.write(line);
   });
   const databasePoolSize = inject('databasePoolSize');
-  const orm = await openDatabase({ url: inject('databaseUrl'), poolSize: databasePoolSize });
+  const orm = await openDatabase({ url: lane().databaseUrl, poolSize: databasePoolSize });
   const sandbox = await startSandbox({
     settleMs: options.sandboxSettleMs ?? 300,
     hangMs: options.sandboxHangMs,
     latencyMs: options.sandboxLatencyMs,
     returnMs: 1500,
   });
-  const address = inject('temporalAddress');
+  const address = lane().temporalAddress;
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   // The API's address is chosen first: providers call it back, so the connectors must know it.
@@ -150,7 +151,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         apps,
         checkResponses: true,
         // An embedded PGlite (pool of 1) serves one session at a time: nothing to listen on.
-        rowChangesUrl: databasePoolSize > 1 ? inject('databaseUrl') : undefined,
+        rowChangesUrl: databasePoolSize > 1 ? lane().databaseUrl : undefined,
         ...overrides,
         // Each API counts requests apart unless a test shares a namespace on purpose.
         settings: { ...settings, rateLimitNamespace: `test-${randomUUID()}`, ...overrides.settings },

@@ -44,6 +44,7 @@ import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
+import { lane } from '../support/lanes.js';
 
 const TASK_QUEUE = 'payments-time-skipping';
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -65,7 +66,7 @@ async function startTimeSkippingServer() {
 beforeAll(async () => {
   quietTemporalLogs();
   await startTimeSkippingServer();
-  orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
   sandbox = await startSandbox();
   workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
@@ -1032,7 +1033,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       { instructionRef: 'before' },
       { instructionRef: 'during', dueDate: later },
     ]);
-    const proxy = await startTcpProxy(new URL(inject('databaseUrl')));
+    const proxy = await startTcpProxy(new URL(lane().databaseUrl));
     // Its lost connections are expected here: not worth a warning in the test output.
     const proxiedOrm = await openDatabase({
       url: proxy.url,

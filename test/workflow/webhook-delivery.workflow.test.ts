@@ -17,6 +17,7 @@ import { recordHistory } from '../support/histories.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
+import { lane } from '../support/lanes.js';
 
 const TASK_QUEUE = 'webhooks-time-skipping';
 
@@ -31,7 +32,7 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } },
   });
-  orm = await openDatabase({ url: inject('databaseUrl'), poolSize: inject('databasePoolSize') });
+  orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
   workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
 
