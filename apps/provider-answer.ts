@@ -16,7 +16,7 @@ export interface ProviderAnswer {
   /** RETURNED: the bank's return code. CHARGED_BACK: the dispute's reason (`reason` is taken as well). */
   returnCode?: unknown;
   reason?: unknown;
-  /** SETTLED: the money moved, both or neither (`settledOtherThanAsked` holds it against what was asked). */
+  /** SETTLED: the money moved, both or neither (`otherMoneyThanAsked` holds it against what was asked). */
   amountMinor?: unknown;
   currency?: unknown;
 }
@@ -26,6 +26,9 @@ export interface RefundAnswer {
   providerRef: unknown;
   status: unknown;
   failureCode?: unknown;
+  /** SUCCEEDED: the money refunded, both or neither (`otherMoneyThanAsked` holds it against what was asked). */
+  amountMinor?: unknown;
+  currency?: unknown;
 }
 
 /**
@@ -39,6 +42,9 @@ export class MalformedAnswerError extends Error {
 /** A provider's reference of a payment: what its column holds. */
 export const PROVIDER_REF = /^[\x21-\x7e]{1,128}$/;
 const CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const BAD_AMOUNT = 'amountMinor and currency, when stated, must be both: whole minor units and a currency code';
+const AMOUNT_MINOR = /^(?:0|[1-9]\d{0,18})$/;
+const CURRENCY = /^[A-Z]{3}$/;
 
 /**
  * A provider's reference (of a payment, a refund, a voucher issued) fit to keep: the column's
@@ -66,7 +72,7 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
   if (status === 'SETTLED') {
     const amount = statedAmount(answer);
     if (amount === null) {
-      throw bad('amountMinor and currency, when stated, must be both: whole minor units and a currency code');
+      throw bad(BAD_AMOUNT);
     }
     const settled = { status, providerRef, ...(amount ? { amount } : {}) } as const;
     if (voucherCode === undefined) return settled;
@@ -88,14 +94,11 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
   return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
 }
 
-const AMOUNT_MINOR = /^(?:0|[1-9]\d{0,18})$/;
-const CURRENCY = /^[A-Z]{3}$/;
-
 /**
  * The money an answer says it moved: undefined when it does not say, null when it says it badly. An
  * "amount" that is a card number is said badly: it would reach the history and the logs as the answer.
  */
-function statedAmount({ amountMinor, currency }: ProviderAnswer): StatedAmount | undefined | null {
+function statedAmount({ amountMinor, currency }: ProviderAnswer | RefundAnswer): StatedAmount | undefined | null {
   if (amountMinor === undefined && currency === undefined) return undefined;
   const minor =
     typeof amountMinor === 'number' && Number.isSafeInteger(amountMinor) ? String(amountMinor) : amountMinor;
@@ -105,22 +108,21 @@ function statedAmount({ amountMinor, currency }: ProviderAnswer): StatedAmount |
 }
 
 /**
- * Why a settlement stating an amount or currency other than the payment asked for is not believed:
- * money moved, but not what the instruction says, so its outcome is unknown (the key kept) until the
- * provider says it right or a tenant admin resolves it. Undefined when it is what was asked, or
- * states nothing.
+ * Why a settlement (or a refund's success) stating an amount or currency other than was asked is not
+ * believed: money moved, but not what the instruction (or refund) says, so its outcome is unknown (the
+ * key kept) until the provider says it right or a tenant admin resolves it. Undefined when it is what
+ * was asked, or states nothing.
  */
-export function settledOtherThanAsked(
-  outcome: PaymentOutcome,
+export function otherMoneyThanAsked(
+  outcome: PaymentOutcome | RefundOutcome,
   asked: StatedAmount,
   who: string,
-): MalformedAnswerError | undefined {
-  if (outcome.status !== 'SETTLED' || !outcome.amount) return undefined;
+): string | undefined {
+  if ((outcome.status !== 'SETTLED' && outcome.status !== 'SUCCEEDED') || !outcome.amount) return undefined;
   const { amountMinor, currency } = outcome.amount;
   if (BigInt(amountMinor) === BigInt(asked.amountMinor) && currency === asked.currency) return undefined;
-  return new MalformedAnswerError(
-    `${who} settled ${amountMinor} ${currency} (minor units) of a payment of ${asked.amountMinor} ${asked.currency}`,
-  );
+  const what = outcome.status === 'SETTLED' ? ['settled', 'payment'] : ['refunded', 'refund'];
+  return `${who} ${what[0]} ${amountMinor} ${currency} (minor units) of a ${what[1]} of ${asked.amountMinor} ${asked.currency}`;
 }
 
 /** The refund an answer states, or a MalformedAnswerError (handled as no answer: the key is kept). */
@@ -131,7 +133,14 @@ export function checkedRefund(answer: RefundAnswer | undefined, who: string): Re
   if (!isProviderRef(providerRef)) {
     throw bad('providerRef must be 1–128 printable ASCII characters, and no bank account number');
   }
-  if (status === 'SUCCEEDED' || status === 'PENDING') return { status, providerRef };
+  if (status === 'SUCCEEDED') {
+    const amount = statedAmount(answer);
+    if (amount === null) {
+      throw bad(BAD_AMOUNT);
+    }
+    return { status, providerRef, ...(amount ? { amount } : {}) };
+  }
+  if (status === 'PENDING') return { status, providerRef };
   if (status !== 'FAILED') throw bad('status must be SUCCEEDED, PENDING or FAILED');
   if (failureCode !== undefined && !isCode(failureCode)) {
     throw bad('failureCode must be 1–64 letters, digits or _.:-, and no card or account number');

@@ -11,7 +11,7 @@ export type PaymentOutcome =
   | { status: 'PENDING'; providerRef: string }
   | Reversal;
 
-/** The money a provider says a payment moved, when it says: believed only when it is what was asked. */
+/** The money a provider says a payment (or refund) moved, when it says: believed only when it is what was asked. */
 export interface StatedAmount {
   amountMinor: string;
   currency: string;
@@ -49,7 +49,7 @@ export interface RefundRequest {
 
 /** What a provider said about a refund. PENDING: it tells the result later, by callback or when asked. */
 export type RefundOutcome =
-  | { status: 'SUCCEEDED'; providerRef: string }
+  | { status: 'SUCCEEDED'; providerRef: string; amount?: StatedAmount }
   | { status: 'PENDING'; providerRef: string }
   | { status: 'FAILED'; providerRef?: string; code: string };
 

@@ -3,9 +3,10 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CallbackReference, CallbackResult } from '../apps/app-connector.js';
-import { settledOtherThanAsked } from '../apps/provider-answer.js';
+import { otherMoneyThanAsked } from '../apps/provider-answer.js';
 import { PaymentInstruction, PaymentRefund, ProviderCallback } from '../db/entities/index.js';
 import { isAtRest } from '../domain/instruction-status.js';
+import type { StatedAmount } from '../domain/payment-outcome.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
 import { orderStateQuery, providerResultSignal, refundResultSignal } from './contract/messages.js';
@@ -38,19 +39,17 @@ export class ProviderResults {
     const instruction = await em.findOne(PaymentInstruction, { tenantId, instructionRef, order: { orderRef } });
     // A callback speaks only for its own payment (or refund): one of this app, under this reference.
     // Anything else looks exactly like a payment that does not exist, and changes nothing.
-    const known =
+    const asked =
       instruction &&
       (kind === 'payment'
-        ? await this.isCurrentPayment(instruction, orderRef, appId, result.providerRef)
-        : await this.isRefundOf(em, instruction, orderRef, appId, result.providerRef));
-    if (!known) throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
-    // Its payment cannot be amended while under way: the instruction's amount is what was asked.
-    const asked = { amountMinor: instruction.amountMinor.toString(), currency: instruction.currency };
-    if (kind === 'payment' && settledOtherThanAsked(result, asked, appId)) {
+        ? await this.paymentAsked(instruction, orderRef, appId, result.providerRef)
+        : await this.refundAsked(em, instruction, orderRef, appId, result.providerRef));
+    if (!asked) throw new Refusal('not_found', 'payment_not_found', 'no such payment of this tenant');
+    if (otherMoneyThanAsked(result, asked, appId)) {
       throw new Refusal(
         'invalid',
         'amount_mismatch',
-        `a settlement of other money than the ${asked.amountMinor} ${asked.currency} (minor units) asked is not taken`,
+        `a ${kind === 'payment' ? 'settlement' : 'refund'} of other money than the ${asked.amountMinor} ${asked.currency} (minor units) asked is not taken`,
       );
     }
     const [stored]: { id: string; delivered_at: Date | null }[] = await em.getConnection().execute(
@@ -66,50 +65,63 @@ export class ProviderResults {
   }
 
   /**
-   * Whether the instruction is paid through `appId` and its current payment is `providerRef`: as
-   * the read model shows it, or, when that may lag behind (a payment just made, an app just amended),
-   * as its workflow knows it.
+   * What the payment asked for, if the instruction is paid through `appId` and its current payment is
+   * `providerRef`: as the read model shows it, or, when that may lag behind (a payment just made, an
+   * app just amended), as its workflow knows it. Its payment cannot be amended while under way: the
+   * instruction's amount is what was asked.
    */
-  private async isCurrentPayment(
+  private async paymentAsked(
     instruction: PaymentInstruction,
     orderRef: string,
     appId: string,
     providerRef: string,
-  ): Promise<boolean> {
-    if (instruction.appId === appId && instruction.providerRef === providerRef) return true;
-    if (isAtRest(instruction.status)) return false;
+  ): Promise<StatedAmount | undefined> {
+    const asked = { amountMinor: instruction.amountMinor.toString(), currency: instruction.currency };
+    if (instruction.appId === appId && instruction.providerRef === providerRef) return asked;
+    if (isAtRest(instruction.status)) return undefined;
     const view = await this.liveView(instruction.tenantId, orderRef);
     const live = view.instructions.find((i) => i.instructionRef === instruction.instructionRef);
-    return live?.appId === appId && live.providerRef === providerRef;
+    return live?.appId === appId && live.providerRef === providerRef ? asked : undefined;
   }
 
   /**
-   * Whether `providerRef` is a refund of the instruction through `appId`, the app that took the payment
-   * it refunds (or, for a refund from before that was kept, the instruction's app): as the read model
-   * shows it, or, for a refund it does not show yet or whose reference it lacks, as its workflow knows it.
+   * What the refund asked for, if `providerRef` is a refund of the instruction through `appId`, the app
+   * that took the payment it refunds (or, for a refund from before that was kept, the instruction's
+   * app): as the read model shows it, or, for a refund it does not show yet or whose reference it
+   * lacks, as its workflow knows it.
    */
-  private async isRefundOf(
+  private async refundAsked(
     em: EntityManager,
     instruction: PaymentInstruction,
     orderRef: string,
     appId: string,
     providerRef: string,
-  ): Promise<boolean> {
+  ): Promise<StatedAmount | undefined> {
     const refunds = await em.find(
       PaymentRefund,
       { tenantId: instruction.tenantId, instructionId: instruction.instructionId },
-      { fields: ['providerRef', 'appId', 'status'] },
+      { fields: ['refundId', 'providerRef', 'appId', 'status', 'amountMinor', 'currency'] },
     );
     const through = (refund: { appId?: string | null }) => (refund.appId ?? instruction.appId) === appId;
-    if (refunds.some((r) => r.providerRef === providerRef && through(r))) return true;
-    if (instruction.appId !== appId && !refunds.some((r) => r.status === 'PENDING' && through(r))) return false;
+    const stored = refunds.find((r) => r.providerRef === providerRef && through(r));
+    if (stored) return { amountMinor: stored.amountMinor.toString(), currency: stored.currency };
+    if (instruction.appId !== appId && !refunds.some((r) => r.status === 'PENDING' && through(r))) return undefined;
     const view = await this.liveView(instruction.tenantId, orderRef);
-    return (view.refunds ?? []).some(
+    const live = (view.refunds ?? []).find(
       (r) =>
         r.instructionRef === instruction.instructionRef &&
         r.providerRef === providerRef &&
         (r.appId ?? instruction.appId) === appId,
     );
+    if (!live) return undefined;
+    // A worker of before the view showed a refund's money: its row has it, once projected.
+    const row = refunds.find((r) => r.refundId === live.refundId);
+    const amountMinor = live.amountMinor ?? row?.amountMinor.toString();
+    const currency = live.currency ?? row?.currency;
+    if (amountMinor === undefined || currency === undefined) {
+      throw new Refusal('unavailable', 'workflow_unavailable', 'the refund cannot be checked just now; send it again');
+    }
+    return { amountMinor, currency };
   }
 
   private async liveView(tenantId: string, orderRef: string) {

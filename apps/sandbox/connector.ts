@@ -216,8 +216,8 @@ function answerOf(payment: SandboxPayment): ProviderAnswer {
   return { providerRef: id, status, declineCode, retryable, voucherCode, returnCode, amountMinor, currency };
 }
 
-function refundAnswerOf({ id, status, failureCode }: SandboxPayment): RefundAnswer {
-  return { providerRef: id, status, failureCode };
+function refundAnswerOf({ id, status, failureCode, amountMinor, currency }: SandboxPayment): RefundAnswer {
+  return { providerRef: id, status, failureCode, amountMinor, currency };
 }
 
 function toOutcome(body: SandboxPayment): PaymentOutcome {

@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../../apps/app-connector.js';
-import { settledOtherThanAsked } from '../../apps/provider-answer.js';
+import { otherMoneyThanAsked } from '../../apps/provider-answer.js';
 import { providerCallSeconds } from '../../observability/metrics.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
@@ -111,23 +111,23 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
   }
 
   /**
-   * The outcome, unless it is a settlement of other money than asked: then what moved is unknown
-   * until the provider says it right or a tenant admin resolves it, so the key is kept (a refusal
-   * of type OUTCOME_UNKNOWN, never retried: the provider would say the same).
+   * The outcome, unless it is a settlement (or a refund) of other money than asked: then what moved is
+   * unknown until the provider says it right or a tenant admin resolves it, so the key is kept (a
+   * refusal of type OUTCOME_UNKNOWN, never retried: the provider would say the same).
    */
-  function believed<T extends PaymentOutcome | undefined>(
+  function believed<T extends PaymentOutcome | RefundOutcome | undefined>(
     outcome: T,
     asked: StatedAmount | undefined,
     context: { tenantId: string; appId: string; orderRef?: string; instructionRef?: string },
   ): T {
-    const mismatch = outcome && asked && settledOtherThanAsked(outcome, asked, context.appId);
+    const mismatch = outcome && asked && otherMoneyThanAsked(outcome, asked, context.appId);
     if (!mismatch) return outcome;
-    log.warn('a settlement of other money than asked is not believed', {
+    log.warn('a provider answer stating other money than asked is not believed', {
       ...context,
       providerRef: outcome.providerRef,
-      error: mismatch.message,
+      error: mismatch,
     });
-    throw refusal(PROVIDER_REJECTED, 'amount_mismatch', mismatch.message, true);
+    throw refusal(OUTCOME_UNKNOWN, 'amount_mismatch', mismatch, true);
   }
 
   return {
@@ -181,10 +181,12 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       // No key reached a provider through an app that cannot refund: a refusal, whatever came before.
       if (!app.refund) throw refundsUnsupported(appId);
       const outcome = await call(() => app.refund!(request, idempotencyKey, installation), reached);
+      const { tenantId, orderRef, instructionRef } = request;
+      believed(outcome, request, { tenantId, appId, orderRef, instructionRef });
       log.info('refund executed', {
-        tenantId: request.tenantId,
-        orderRef: request.orderRef,
-        instructionRef: request.instructionRef,
+        tenantId,
+        orderRef,
+        instructionRef,
         appId,
         status: outcome.status,
         providerRef: outcome.providerRef,
@@ -192,10 +194,13 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       return outcome;
     },
 
-    async getRefundStatus({ appId, tenantId, providerRef }: RefundStatusInput): Promise<RefundOutcome> {
+    async getRefundStatus({ appId, tenantId, providerRef, asked }: RefundStatusInput): Promise<RefundOutcome> {
       const { app, installation } = await connect(tenantId, appId, false);
       if (!app.getRefundStatus) throw refundsUnsupported(appId);
-      return call(() => app.getRefundStatus!(providerRef, installation), false);
+      return believed(await call(() => app.getRefundStatus!(providerRef, installation), false), asked, {
+        tenantId,
+        appId,
+      });
     },
 
     async lookupPayment({

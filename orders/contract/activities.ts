@@ -93,6 +93,8 @@ export interface RefundStatusInput {
   appId: string;
   tenantId: string;
   providerRef: string;
+  /** What the refund asked for: a success stating other money is not believed (absent from older runs). */
+  asked?: StatedAmount;
 }
 
 /** The activities a payment-order workflow calls. Workflows import this file for its types only. */

@@ -50,10 +50,18 @@ export interface OrderView {
   status: OrderStatus;
   instructions: InstructionView[];
   /**
-   * Every refund asked for, by instruction (absent from runs of older code), and the app it goes
-   * through (absent from a worker of before it was shown).
+   * Every refund asked for, by instruction (absent from runs of older code), the app it goes through
+   * and the money it asks for (each absent from a worker of before it was shown).
    */
-  refunds?: { instructionRef: string; refundId: string; appId?: string; status: RefundStatus; providerRef?: string }[];
+  refunds?: {
+    instructionRef: string;
+    refundId: string;
+    appId?: string;
+    amountMinor?: string;
+    currency?: string;
+    status: RefundStatus;
+    providerRef?: string;
+  }[];
 }
 
 /** How an update answers once it took: whether the read model shows the change yet. */

@@ -247,12 +247,18 @@ export class InstructionLoops {
           ...this.queueOf(appId),
           summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
         },
-        [{ appId, tenantId: this.order.state.tenantId, providerRef }],
+        [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOfRefund(refund) }],
       );
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());
       else this.order.applyRefund(machine, refund, status);
-    } catch {
-      refundStillPending(refund, Date.now());
+    } catch (err) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN) {
+        // Refunded other money than asked: as for a payment (ask), no longer pending but unknown.
+        refund.pending = undefined;
+        this.order.applyRefund(machine, refund, this.failureOf(err, machine));
+      } else {
+        refundStillPending(refund, Date.now());
+      }
     }
     this.order.refundChanged(machine, refund);
   }
@@ -399,4 +405,9 @@ function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
 /** The money an instruction's payment asks for, which a provider's settlement must state if it states any. */
 function askedOf({ plan }: InstructionMachine): StatedAmount {
   return { amountMinor: plan.amountMinor, currency: plan.currency };
+}
+
+/** The money a refund asks for, which the provider's success must state if it states any. */
+function askedOfRefund({ amountMinor, currency }: RefundMachine): StatedAmount {
+  return { amountMinor, currency };
 }

@@ -181,6 +181,8 @@ export class OrderEntity {
           instructionRef: m.plan.instructionRef,
           refundId: r.refundId,
           appId: refundAppOf(r, m.plan.appId),
+          amountMinor: r.amountMinor,
+          currency: r.currency,
           status: r.status,
           ...(r.providerRef ? { providerRef: r.providerRef } : {}),
         })),

@@ -557,13 +557,24 @@ describe('a refund through the tenant’s own provider', () => {
     const uninstall = await tenant.client.request('POST', '/v1/marketplace/installed/HTTP_CONNECTOR/uninstall');
     expect(uninstall).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
     expect(uninstall.body.detail).toMatch(/1 refund\(s\) under way/);
-    // And its provider's word on it is taken.
-    const refunded = await provider.callBack(callbackUrl, {
-      object: 'refund',
-      providerRef: pending.providerRef,
-      status: 'SUCCEEDED',
-      reference,
-    });
+    // Its provider's word on it is not taken when it states other money than the 5.00 EUR asked.
+    const refundBody = { object: 'refund', providerRef: pending.providerRef, status: 'SUCCEEDED', reference };
+    for (const stated of [
+      { amountMinor: '5000', currency: 'EUR' },
+      { amountMinor: '500', currency: 'USD' },
+    ]) {
+      const other = await provider.callBack(callbackUrl, { ...refundBody, ...stated });
+      expect(other.status).toBe(400);
+      expect(((await other.json()) as { code: string }).code).toBe('amount_mismatch');
+    }
+    expect(
+      await system.orm.em
+        .fork()
+        .count(ProviderCallback, { tenantId: tenant.tenantId, providerRef: pending.providerRef }),
+    ).toBe(0);
+    expect((await refunds()).body.items[0].status).toBe('PENDING');
+    // And it is taken when it states the money asked.
+    const refunded = await provider.callBack(callbackUrl, { ...refundBody, amountMinor: '500', currency: 'EUR' });
     expect(refunded.status).toBe(202);
     await eventually(
       async () => (await refunds()).body.items[0],

@@ -4,7 +4,7 @@ import {
   checkedOutcome,
   checkedRefund,
   MalformedAnswerError,
-  settledOtherThanAsked,
+  otherMoneyThanAsked,
 } from '../../apps/provider-answer.js';
 import { checkedLedgerPage } from '../../apps/provider-ledger.js';
 
@@ -71,17 +71,49 @@ describe("a provider's answer", () => {
       providerRef: 'p',
       amount: { amountMinor: '3000', currency: 'EUR' },
     });
-    expect(settledOtherThanAsked(stated('3000', 'EUR'), asked, 'p')).toBeUndefined();
-    expect(settledOtherThanAsked(checkedOutcome({ providerRef: 'p', status: 'SETTLED' }, 'p'), asked, 'p')).toBe(
+    expect(otherMoneyThanAsked(stated('3000', 'EUR'), asked, 'p')).toBeUndefined();
+    expect(otherMoneyThanAsked(checkedOutcome({ providerRef: 'p', status: 'SETTLED' }, 'p'), asked, 'p')).toBe(
       undefined,
     );
-    expect(settledOtherThanAsked(stated('300', 'EUR'), asked, 'p')?.message).toBe(
+    expect(otherMoneyThanAsked(stated('300', 'EUR'), asked, 'p')).toBe(
       'p settled 300 EUR (minor units) of a payment of 3000 EUR',
     );
-    expect(settledOtherThanAsked(stated('3000', 'USD'), asked, 'p')).toBeInstanceOf(MalformedAnswerError);
+    expect(otherMoneyThanAsked(stated('3000', 'USD'), asked, 'p')).toBe(
+      'p settled 3000 USD (minor units) of a payment of 3000 EUR',
+    );
     // Only a settlement states what moved: a decline's amount is not read.
     const declined = checkedOutcome({ providerRef: 'p', status: 'DECLINED', amountMinor: '1', currency: 'EUR' }, 'p');
-    expect(settledOtherThanAsked(declined, asked, 'p')).toBeUndefined();
+    expect(otherMoneyThanAsked(declined, asked, 'p')).toBeUndefined();
+  });
+
+  it('keeps the money a refund states, and believes it only when it is what was asked', () => {
+    const asked = { amountMinor: '1250', currency: 'EUR' };
+    const refunded = (amountMinor: unknown, currency: unknown) =>
+      checkedRefund({ providerRef: 'r', status: 'SUCCEEDED', amountMinor, currency }, 'p');
+    expect(refunded('1250', 'EUR')).toEqual({
+      status: 'SUCCEEDED',
+      providerRef: 'r',
+      amount: { amountMinor: '1250', currency: 'EUR' },
+    });
+    expect(otherMoneyThanAsked(refunded(1250, 'EUR'), asked, 'p')).toBeUndefined();
+    expect(otherMoneyThanAsked(checkedRefund({ providerRef: 'r', status: 'SUCCEEDED' }, 'p'), asked, 'p')).toBe(
+      undefined,
+    );
+    expect(otherMoneyThanAsked(refunded('12500', 'EUR'), asked, 'p')).toBe(
+      'p refunded 12500 EUR (minor units) of a refund of 1250 EUR',
+    );
+    expect(otherMoneyThanAsked(refunded('1250', 'GBP'), asked, 'p')).toBeDefined();
+    // Stated badly, or half stated, it is no answer; a failure's amount is not read.
+    for (const [amountMinor, currency] of [
+      ['12.50', 'EUR'],
+      ['1250', undefined],
+      [undefined, 'EUR'],
+      ['4242424242424242', 'EUR'],
+    ]) {
+      expect(() => refunded(amountMinor, currency), `${amountMinor} ${currency}`).toThrow(MalformedAnswerError);
+    }
+    const failed = checkedRefund({ providerRef: 'r', status: 'FAILED', amountMinor: '1', currency: 'EUR' }, 'p');
+    expect(otherMoneyThanAsked(failed, asked, 'p')).toBeUndefined();
   });
 
   it('keeps a numeric reference, though it passes the Luhn check, as many providers give them', () => {

@@ -39,7 +39,7 @@ import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orde
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
-import { startHostileProvider } from '../support/hostile-provider.js';
+import { startHostileProvider, type HostileProvider } from '../support/hostile-provider.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -187,6 +187,30 @@ async function scheduledActivities(input: PaymentOrderInput) {
   return (history.events ?? [])
     .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
     .filter((name): name is string => name !== undefined && name !== 'projectOrder');
+}
+
+/**
+ * A one-instruction order the tenant's own provider collected, its run still open for refunds: `then`
+ * gets its handle and tenant while the worker runs, and the run is then awaited. Answers the tenant.
+ */
+async function collectedByOwnProvider(
+  provider: HostileProvider,
+  orderRef: string,
+  instructionRef: string,
+  then: (handle: WorkflowHandle, tenantId: string) => Promise<void>,
+): Promise<string> {
+  const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+  const input = await storeOrder(tenantId, orderRef, [{ instructionRef }], resolvedTo('HTTP_CONNECTOR', 'CARD'));
+  const worker = await createWorker();
+  await worker.runUntil(async () => {
+    const handle = await start(input);
+    await env.sleep(2 * DAY_MS);
+    await waitFor(handle, (v) => v.status === 'COMPLETED', 'collected by its own provider');
+    await then(handle, tenantId);
+    // To its end while its worker runs: a run left waiting would hold up the server's clock for the tests after it.
+    await handle.result();
+  });
+  return tenantId;
 }
 
 /** An update the workflow's validator refused, for the reason given. */
@@ -1379,21 +1403,56 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it.each(['answered at once', 'answered PENDING, then asked'] as const)(
+    'believes no refund of other money than asked (%s): outcome unknown, the key kept, until the provider says it right',
+    async (how) => {
+      const pending = how === 'answered PENDING, then asked';
+      const provider = await startHostileProvider({});
+      try {
+        const orderRef = pending ? 'refund-other-money-pending' : 'refund-other-money';
+        const tenantId = await collectedByOwnProvider(provider, orderRef, 'r', async (handle) => {
+          const refundId = randomUUID();
+          const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
+          // 100.00 EUR refunded of the 10.00 EUR asked.
+          const otherMoney = { amountMinor: '10000', currency: 'EUR' };
+          if (pending) provider.behaviour.refundOutcome = 'PENDING';
+          else provider.behaviour.answerOverrides = otherMoney;
+          await handle.executeUpdate(createRefundUpdate, {
+            args: [{ instructionRef: 'r', refundId, amountMinor: '1000' }],
+          });
+          if (pending) {
+            await eventually(stored, (r) => r?.providerRef != null, { what: 'the refund PENDING', timeoutMs: 60_000 });
+            provider.behaviour.refundOutcome = 'SUCCEEDED';
+            provider.behaviour.answerOverrides = otherMoney;
+            // Time skips only while the test sleeps: past the first status poll.
+            await env.sleep(10 * 60_000);
+          }
+          const unknown = await eventually(stored, (r) => r?.failureCode === 'outcome_unknown:amount_mismatch', {
+            what: 'the refund’s outcome unknown after a refund of other money',
+            timeoutMs: 60_000,
+          });
+          expect(unknown?.status).toBe('PENDING');
+          provider.behaviour.answerOverrides = undefined;
+          // Called again under its key an hour later, answered with the money asked.
+          await env.sleep(70 * 60_000);
+          await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 60_000 });
+        });
+        const calls = provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds');
+        expect(calls.length).toBeGreaterThan(1);
+        expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([provider.refunds[0].idempotencyKey]));
+        expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+        const instruction = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'r' });
+        expect(instruction.refundedAmountMinor).toBe(1000n);
+      } finally {
+        await provider.close();
+      }
+    },
+  );
+
   it('resolves a refund of unknown outcome only between its calls: FAILED frees its amount for a refund under a new key', async () => {
     const provider = await startHostileProvider({});
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'refund-resolved',
-        [{ instructionRef: 'premium-1' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
-      const worker = await createWorker();
-      await worker.runUntil(async () => {
-        const handle = await start(input);
-        await env.sleep(2 * DAY_MS);
-        await waitFor(handle, (v) => v.status === 'COMPLETED', 'collected by its own provider');
+      await collectedByOwnProvider(provider, 'refund-resolved', 'premium-1', async (handle, tenantId) => {
         const refundId = randomUUID();
         const refundCalls = () => provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds').length;
         // The provider takes the refund's calls and answers none: its outcome is unknown.
