@@ -205,10 +205,10 @@ export function createApi(deps: ApiDependencies): Express {
       },
     });
   // A batch of orders may be larger than any other body; everything else keeps the small limit.
-  const batchPaths = routes.batchBodyPaths();
-  if (batchPaths.length > 0) app.use(batchPaths, jsonBody(settings.batchBodyLimit));
+  const batchItems = routes.batchItems();
+  if (batchItems.size > 0) app.use([...batchItems.keys()], jsonBody(settings.batchBodyLimit));
   app.use(jsonBody(settings.bodyLimit));
-  app.use(refuseUnstorableStrings);
+  app.use(refuseUnstorableStrings(batchItems));
   app.use(requestTracing);
 
   app.use(healthRouter(orm, temporal));

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { BANK_ACCOUNT_NUMBER_NOT_ALLOWED } from '../../domain/bank-account-number.js';
 import { CARD_NUMBER_NOT_ALLOWED, holdsCardNumber } from '../../domain/card-number.js';
 import { paymentDataIn, type PaymentData } from '../../domain/payment-data.js';
@@ -20,22 +20,69 @@ export const MAX_BODY_DEPTH = 64;
  * Refuses a body nested deeper than MAX_BODY_DEPTH, strings PostgreSQL cannot store (a NUL
  * character, or a lone UTF-16 surrogate, which jsonb refuses): whatever the API accepts, the database
  * must take, or the caller would get a 500; and any card or bank account number, which it never takes. One iterative walk, so no body can exhaust the stack or
- * cost more than its own size.
+ * cost more than its own size. A batch's items (`batchItems`: the path of its route, and the field
+ * holding its array) are checked one by one instead, so that one order holding a card number refuses
+ * only itself: such an item is replaced by `{}` before anything else reads the body (the
+ * Idempotency-Key's fingerprint of it, validation, the handler), and its refusal is kept for the
+ * handler (`refusedBatchItems`).
  */
-export const refuseUnstorableStrings: RequestHandler = (req, _res, next) => {
-  const found = findUnstorable(req.body);
+export function refuseUnstorableStrings(batchItems: ReadonlyMap<string, string> = new Map()): RequestHandler {
+  return (req, _res, next) => {
+    const field = batchItems.get(req.path);
+    const body = req.body as unknown;
+    const items = field === undefined ? undefined : itemsOf(body, field);
+    if (field === undefined || items === undefined) {
+      const refusal = unstorableRefusal(body);
+      if (refusal) throw refusal;
+      return next();
+    }
+    const outside = unstorableRefusal({ ...(body as object), [field]: [] });
+    if (outside) throw outside;
+    const refused = new Map<number, ApiError>();
+    items.forEach((item, index) => {
+      const refusal = unstorableRefusal(item, [field, index]);
+      if (refusal) refused.set(index, refusal);
+    });
+    if (refused.size > 0) {
+      req.body = { ...(body as object), [field]: items.map((item, index) => (refused.has(index) ? {} : item)) };
+      refusedItems.set(req, refused);
+    }
+    next();
+  };
+}
+
+/** The array a batch's body holds at `field`, if it is a batch's body. */
+function itemsOf(body: unknown, field: string): unknown[] | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const items = (body as Record<string, unknown>)[field];
+  return Array.isArray(items) ? (items as unknown[]) : undefined;
+}
+
+const refusedItems = new WeakMap<Request, ReadonlyMap<number, ApiError>>();
+
+/** A batch's items refused for what they hold, by index: each was replaced by `{}` in the body. */
+export function refusedBatchItems(req: Request): ReadonlyMap<number, ApiError> {
+  return refusedItems.get(req) ?? new Map();
+}
+
+/**
+ * Why a value cannot be taken (nested too deep, a string the database cannot store, a card or bank
+ * account number), its field named from `at` (a batch's `['orders', 3]`): the error a whole body
+ * would be refused with; undefined when it can be.
+ */
+export function unstorableRefusal(value: unknown, at: (string | number)[] = []): ApiError | undefined {
+  const found = findUnstorable(value, at.length);
+  if (found === undefined) return undefined;
   if (found === 'too_deep') {
-    throw new ApiError(400, 'body_too_deep', `the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+    return new ApiError(400, 'body_too_deep', `the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
   }
-  if (found) {
-    const path = found.path.length ? formatPath(found.path) : 'body';
-    if (found.why !== 'character') throw paymentDataRefused(found.why, path);
-    throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-      { path, code: 'invalid_character', message: 'holds a NUL character or an unpaired surrogate' },
-    ]);
-  }
-  next();
-};
+  const full = [...at, ...found.path];
+  const path = full.length ? formatPath(full) : 'body';
+  if (found.why !== 'character') return paymentDataRefused(found.why, path);
+  return new ApiError(400, 'validation_failed', '1 field failed validation', [
+    { path, code: 'invalid_character', message: 'holds a NUL character or an unpaired surrogate' },
+  ]);
+}
 
 /**
  * No card or bank account number is taken in a URL either (ARCHITECTURE.md, "Money, dates, references"):
@@ -104,10 +151,11 @@ function isNumericProviderRef(visit: Visit): boolean {
   return visit.key === 'providerRef' && visit.depth === 1 && /^\d{1,128}$/.test(visit.value as string);
 }
 
-function findUnstorable(body: unknown): Found | 'too_deep' | undefined {
+/** `startDepth`: how deep in the request body `body` is (a batch's item is 2 down). */
+function findUnstorable(body: unknown, startDepth = 0): Found | 'too_deep' | undefined {
   const unstorable = (text: string): Found['why'] | undefined =>
     text.includes('\u0000') || !text.isWellFormed() ? 'character' : paymentDataIn(text);
-  const stack: Visit[] = [{ value: body, depth: 0 }];
+  const stack: Visit[] = [{ value: body, depth: startDepth }];
   while (stack.length > 0) {
     const visit = stack.pop()!;
     const { value, depth } = visit;

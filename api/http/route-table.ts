@@ -94,8 +94,12 @@ export interface RouteDefinition<
   transactional?: boolean | 'with-idempotency-key';
   /** A change that must not be made twice by a retried request (a refund): without an Idempotency-Key it is a 400. */
   idempotencyKeyRequired?: boolean;
-  /** Its body may be a batch, as large as `BATCH_BODY_LIMIT` rather than `BODY_LIMIT`. */
-  batchBody?: boolean;
+  /**
+   * The body's field holding a batch's items: the body may be as large as `BATCH_BODY_LIMIT` rather
+   * than `BODY_LIMIT`, and each item is left to the handler to check for what the API never takes
+   * (`unstorableRefusal`), so that one item refuses only itself.
+   */
+  batchItems?: string;
   /**
    * Checks that reach outside the database (a host name resolved), made with the parsed input before
    * the request's transaction opens, so that no transaction waits on them; `em` is outside it (a
@@ -122,7 +126,7 @@ interface StoredRoute {
   responses: Record<number, ResponseDeclaration>;
   transactional?: boolean | 'with-idempotency-key';
   idempotencyKeyRequired?: boolean;
-  batchBody?: boolean;
+  batchItems?: string;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<RouteScope, unknown, unknown, unknown>) => Reply | Promise<Reply>;
 }
@@ -170,9 +174,12 @@ export class RouteTable {
     this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
   }
 
-  /** The paths (under /v1) of the routes whose body may be a batch: the body parser gives them the larger limit. */
-  batchBodyPaths(): string[] {
-    return this.routes.filter((route) => route.batchBody).map((route) => `/v1${route.path}`);
+  /**
+   * The paths (under /v1) of the routes whose body may be a batch, and the field holding its items:
+   * the body parser gives them the larger limit, and the check for unstorable strings leaves the items to them.
+   */
+  batchItems(): Map<string, string> {
+    return new Map(this.routes.flatMap((route) => (route.batchItems ? [[`/v1${route.path}`, route.batchItems]] : [])));
   }
 
   /** Method, path, scope and roles of every route: what the isolation and role tests walk. */

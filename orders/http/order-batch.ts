@@ -45,6 +45,8 @@ export async function takeOrderBatch(
   items: Record<string, unknown>[],
   orders: OrderService,
   log: Logger,
+  /** Items the API refused at the door for what they hold (`refusedBatchItems`), by index. */
+  refusedItems: ReadonlyMap<number, ApiError> = new Map(),
 ): Promise<OrderBatch> {
   const starts = pLimit(STARTS_AT_ONCE);
   const stores = pLimit(STORED_AT_ONCE);
@@ -93,6 +95,10 @@ export async function takeOrderBatch(
   // then stored a few at a time, each in a statement of its own.
   const results = await Promise.all(
     items.map(async (item, index) => {
+      // An order holding a card or bank account number (left out of the body at the door) is named
+      // by its place alone: its orderRef may be the number.
+      const unstorable = refusedItems.get(index);
+      if (unstorable) return refused(index, undefined, unstorable);
       const orderRef = typeof item.orderRef === 'string' ? item.orderRef : undefined;
       let input: CreateOrderInput;
       try {

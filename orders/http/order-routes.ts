@@ -1,4 +1,5 @@
 import type { RouteTable } from '../../api/http/route-table.js';
+import { refusedBatchItems } from '../../api/http/json-body.js';
 import type { OrderService } from '../order-service.js';
 import { presentOrder, presentOrderSummary } from './presenter.js';
 import { takeOrderBatch } from './order-batch.js';
@@ -49,17 +50,18 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
       `Takes each order (at most ${MAX_ORDERS_PER_BATCH}) as POST /order-management would, each on its own: ` +
       'one refused order (its problem in its result) refuses only itself. An order sent again as it was is not taken again ' +
       '(status 200 with the stored order’s id), so sending a batch again after a lost answer takes nothing twice; an ' +
-      'orderRef taken by an order with other contents is 409 order_ref_conflict. ' +
+      'orderRef taken by an order with other contents is 409 order_ref_conflict; an order holding a card or bank account ' +
+      'number is refused alone (400, its orderRef not repeated), and kept nowhere. ' +
       'Answers 200 with a result per order, in the request’s order.',
     tags: ['Orders'],
     body: CreateOrderBatchSchema,
-    batchBody: true,
+    batchItems: 'orders',
     // Each order is stored by a statement of its own, and its workflow started once that is done.
     transactional: false,
     responses: { 200: { description: 'A result per order', schema: OrderBatchSchema } },
     handler: async ({ body, em, req, context: { tenantId } }) => ({
       status: 200,
-      body: await takeOrderBatch(em, tenantId, body.orders, orders, req.log),
+      body: await takeOrderBatch(em, tenantId, body.orders, orders, req.log, refusedBatchItems(req)),
     }),
   });
 
