@@ -234,14 +234,17 @@ export class OrderService {
 
   /**
    * Starts a stored order's workflow; if Temporal cannot take it now, the reconciler will. The order
-   * is marked started a moment later, with others started about then (see StartMarks).
+   * is marked started a moment later, with others started about then (see StartMarks). False when it
+   * could not be started.
    */
-  async start({ order, instructions }: NewOrder, log: Logger): Promise<void> {
+  async start({ order, instructions }: NewOrder, log: Logger): Promise<boolean> {
     try {
       await startOrderWorkflow(this.deps.temporal, workflowInputOf(order, instructions));
       this.startMarks.add(order.id);
+      return true;
     } catch (err) {
       log.warn({ err, tenantId: order.tenantId, orderRef: order.orderRef }, 'could not start order workflow yet');
+      return false;
     }
   }
 

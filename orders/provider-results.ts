@@ -76,12 +76,15 @@ export class ProviderResults {
     appId: string,
     providerRef: string,
   ): Promise<StatedAmount | undefined> {
-    const asked = { amountMinor: instruction.amountMinor.toString(), currency: instruction.currency };
-    if (instruction.appId === appId && instruction.providerRef === providerRef) return asked;
+    if (instruction.appId === appId && instruction.providerRef === providerRef) {
+      return { amountMinor: instruction.amountMinor.toString(), currency: instruction.currency };
+    }
     if (isAtRest(instruction.status)) return undefined;
+    // The read model lags: its amount may be from before an amendment the workflow has taken.
     const view = await this.liveView(instruction.tenantId, orderRef);
     const live = view.instructions.find((i) => i.instructionRef === instruction.instructionRef);
-    return live?.appId === appId && live.providerRef === providerRef ? asked : undefined;
+    if (live?.appId !== appId || live.providerRef !== providerRef) return undefined;
+    return { amountMinor: live.amountMinor, currency: live.currency };
   }
 
   /**

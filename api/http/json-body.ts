@@ -178,8 +178,9 @@ function findUnstorable(body: unknown, startDepth = 0): Found | 'too_deep' | und
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i];
       const childVisit = { value: child, depth: depth + 1, parent: visit, key };
+      // Named by the object holding it: the key itself is what must not be repeated.
       const why = typeof key === 'string' ? unstorable(key) : undefined;
-      if (why) return { path: pathOf(childVisit), why };
+      if (why) return { path: pathOf(visit), why };
       stack.push(childVisit);
     }
   }

@@ -51,6 +51,8 @@ export async function takeOrderBatch(
   const starts = pLimit(STARTS_AT_ONCE);
   const stores = pLimit(STORED_AT_ONCE);
   const starting: Promise<void>[] = [];
+  let startsFailing = false;
+  let leftToReconciler = 0;
   const inBatch = new Set<string>();
   const refused = (index: number, orderRef: string | undefined, err: unknown): OrderBatchResult => {
     if (!(err instanceof Refusal) && !(err instanceof ApiError)) throw err;
@@ -61,7 +63,14 @@ export async function takeOrderBatch(
     const orderRef = input.orderRef;
     try {
       const taken = await orders.createOrder(em.fork(), tenantId, input);
-      starting.push(starts(() => orders.start(taken, log)));
+      starting.push(
+        starts(async () => {
+          // Once a start fails (Temporal unreachable, most likely), the rest are not tried: each would
+          // wait out its deadline, a thousand of them for minutes, and the reconciler starts them all.
+          if (startsFailing) return void (leftToReconciler += 1);
+          if (!(await orders.start(taken, log))) startsFailing = true;
+        }),
+      );
       return { index, orderRef, status: 202, orderId: taken.order.id };
     } catch (err) {
       if (!(err instanceof Refusal)) return refused(index, orderRef, err);
@@ -129,6 +138,12 @@ export async function takeOrderBatch(
     { tenantId, taken: batch.taken, alreadyTaken: batch.alreadyTaken, refused: batch.refused },
     'order batch taken',
   );
+  if (leftToReconciler > 0) {
+    log.warn(
+      { tenantId, leftToReconciler },
+      'order workflows not started after a start failed: the reconciler starts them',
+    );
+  }
   return batch;
 }
 

@@ -35,7 +35,7 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     handler: async ({ body, em, req, context: { tenantId }, afterCommit }) => {
       const taken = await orders.createOrder(em, tenantId, body);
       req.log.info({ tenantId, orderRef: body.orderRef, instructions: taken.instructions.length }, 'order stored');
-      afterCommit(() => orders.start(taken, req.log));
+      afterCommit(async () => void (await orders.start(taken, req.log)));
       return { status: 202, body: presentOrder(taken.order, taken.instructions) };
     },
   });

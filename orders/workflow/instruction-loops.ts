@@ -7,6 +7,7 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -31,7 +32,7 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
-import { PATCHES_BEFORE_START } from './order-patches.js';
+import { CALLBACK_BEATS_MISMATCHED_ANSWER, PATCHES_BEFORE_START } from './order-patches.js';
 import {
   decideRefund,
   refundAppOf,
@@ -252,7 +253,7 @@ export class InstructionLoops {
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());
       else this.order.applyRefund(machine, refund, status);
     } catch (err) {
-      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackCameMeanwhile(refund.pending)) {
         // Refunded other money than asked: as for a payment (ask), no longer pending but unknown.
         refund.pending = undefined;
         this.order.applyRefund(machine, refund, this.failureOf(err, machine));
@@ -343,7 +344,7 @@ export class InstructionLoops {
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       else this.apply(machine, status);
     } catch (err) {
-      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackCameMeanwhile(machine.pending)) {
         // Settled with other money than asked: no longer waited for as pending, but unknown, its key
         // kept and asked about, until the provider says it right or a tenant admin resolves it.
         machine.pending = undefined;
@@ -400,6 +401,14 @@ function keyAttempt(idempotencyKey: string): string | undefined {
 /** The activity's own failure, when an activity failed with one (a refusal of a type the loops branch on). */
 function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
+/**
+ * Whether the provider's callback for a payment (or refund) being asked about came meanwhile: its
+ * money was checked at the door, so its result ends the payment rather than the answer's other money.
+ */
+function callbackCameMeanwhile(pending: { result?: unknown } | undefined): boolean {
+  return pending?.result !== undefined && patched(CALLBACK_BEATS_MISMATCHED_ANSWER);
 }
 
 /** The money an instruction's payment asks for, which a provider's settlement must state if it states any. */

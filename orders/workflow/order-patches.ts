@@ -110,3 +110,12 @@ export class OrderPatches {
     return this.allAtStart || patched(id);
   }
 }
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a
+ * callback's result that came while the provider was asked about the same payment (or refund), and
+ * the answer stated other money than asked, ends it: the callback's money was checked at the door.
+ * Before, the answer made the outcome unknown and dropped the callback's result; histories from
+ * before it replay so.
+ */
+export const CALLBACK_BEATS_MISMATCHED_ANSWER = 'callback-beats-mismatched-answer';

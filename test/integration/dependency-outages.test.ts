@@ -4,7 +4,6 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { PaymentOrder } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { openDatabase } from '../../db/orm.js';
-import { createLogger } from '../../logger.js';
 import { connectApiToTemporal } from '../../temporal/connection.js';
 import { capturingLogger } from '../support/capturing-logger.js';
 import { eventually } from '../support/eventually.js';
@@ -104,7 +103,8 @@ describe('while a dependency is down', () => {
     const proxy = await startTcpProxy(new URL(`grpc://${lane().temporalAddress}`));
     const connection = await connectApiToTemporal(new URL(proxy.url).host);
     const temporal = new Client({ connection });
-    const api = await system.startApi({ temporal, logger: createLogger('outage-api', 'silent') });
+    const { logger, lines } = capturingLogger('outage-api', 'warn');
+    const api = await system.startApi({ temporal, logger });
     try {
       const client = new PaymentSchedulerClient({
         baseUrl: api.url,
@@ -140,6 +140,25 @@ describe('while a dependency is down', () => {
           })
         ).status,
       ).toBe(202);
+      // So are a batch's, and once one start has failed the rest are not tried (each would wait out its
+      // deadline): the reconciler starts them.
+      const batch = Array.from({ length: 40 }, (_, n) => ({
+        orderRef: `batch-down-${n}`,
+        instructions: [instruction('a')],
+      }));
+      const taken = await client.request('POST', '/v1/order-management/batch', { body: { orders: batch } });
+      expect(taken.status).toBe(200);
+      expect(taken.body.taken).toBe(40);
+      const logged = lines.map(
+        (line) => JSON.parse(line) as { msg: string; orderRef?: string; leftToReconciler?: number },
+      );
+      const tried = logged.filter(
+        (line) => line.msg === 'could not start order workflow yet' && line.orderRef?.startsWith('batch-down-'),
+      ).length;
+      const left = logged.find((line) => line.msg.startsWith('order workflows not started'))?.leftToReconciler;
+      expect(tried).toBeGreaterThan(0);
+      expect(tried).toBeLessThanOrEqual(16);
+      expect(tried + left!).toBe(40);
 
       proxy.restore();
       const cancelled = await eventually(
@@ -155,12 +174,10 @@ describe('while a dependency is down', () => {
       await eventually(
         async () => {
           await system.reconciler.runOnce();
-          return system.orm.em
-            .fork()
-            .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'taken-while-down' });
+          return system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null });
         },
-        (o) => !!o.workflowStartedAt,
-        { what: 'the order taken while Temporal was down to be started', timeoutMs: 30_000 },
+        (unstarted) => unstarted === 0,
+        { what: 'the orders taken while Temporal was down to be started', timeoutMs: 30_000 },
       );
       const described = await system.client.workflow
         .getHandle(orderWorkflowId(tenant.tenantId, 'taken-while-down'))

@@ -458,7 +458,7 @@ describe('taking orders in a batch', () => {
     expect(refused.body.results[0]).toMatchObject({ status: 409, problem: { code: 'order_ref_conflict' } });
   });
 
-  it('refuses an order holding a card or bank account number alone, naming it by its place, and keeps the number nowhere', async () => {
+  it('refuses an order holding a card or bank account number alone, naming it by its place, and repeats the number nowhere', async () => {
     const tenant = await system.newTenant();
     const card = '4242424242424242';
     const orders = [
@@ -467,12 +467,14 @@ describe('taking orders in a batch', () => {
       // A reference that is a card number: the result does not repeat it.
       { orderRef: card, instructions: [later('a')] },
       { orderRef: 'held-3', instructions: [later('a')], metadata: { iban: 'DE89 3704 0044 0532 0130 00' } },
+      // A number as a field's name: the answer (kept under the Idempotency-Key) names the object holding it.
+      { orderRef: 'held-5', instructions: [later('a')], metadata: { [card]: 'x' } },
       { orderRef: 'held-4', instructions: [later('a')] },
     ];
     const headers = { 'idempotency-key': 'batch-with-a-card' };
     const res = await call('POST', '/v1/order-management/batch', { tenant, body: { orders }, headers });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 0, refused: 3 });
+    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 0, refused: 4 });
     expect(
       res.body.results.map((r: any) => [r.index, r.orderRef, r.status, r.problem?.code, r.problem?.errors?.[0]?.path]),
     ).toEqual([
@@ -480,7 +482,8 @@ describe('taking orders in a batch', () => {
       [1, undefined, 400, 'card_number_not_allowed', 'orders[1].instructions[0].financialInstrumentId'],
       [2, undefined, 400, 'card_number_not_allowed', 'orders[2].orderRef'],
       [3, undefined, 400, 'bank_account_number_not_allowed', 'orders[3].metadata.iban'],
-      [4, 'held-4', 202, undefined, undefined],
+      [4, undefined, 400, 'card_number_not_allowed', 'orders[4].metadata'],
+      [5, 'held-4', 202, undefined, undefined],
     ]);
     expect(JSON.stringify(res.body)).not.toMatch(/4242|DE89/);
     expect(await countOrders(tenant)).toBe(2);
@@ -491,7 +494,7 @@ describe('taking orders in a batch', () => {
     // Outside the orders, a card number still refuses the whole batch.
     const whole = await call('POST', '/v1/order-management/batch', {
       tenant,
-      body: { orders: [{ orderRef: 'held-5', instructions: [later('a')] }], note: card },
+      body: { orders: [{ orderRef: 'held-6', instructions: [later('a')] }], note: card },
     });
     expect(whole).toMatchObject({ status: 400, body: { code: 'card_number_not_allowed', errors: [{ path: 'note' }] } });
     expect(await countOrders(tenant)).toBe(2);

@@ -53,6 +53,8 @@ export interface Behaviour {
   padAnswersWith?: number;
   /** Takes every payment call and answers none, for as long as the client waits (a slow, or hostile, provider). */
   holdEverything?: boolean;
+  /** Answers a payment's status (GET /payments/{ref}) once this settles, as it is then. */
+  holdStatusAnswers?: Promise<void>;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
   /** Takes every refund call and answers none, making no refund, for as long as the client waits. */
@@ -315,8 +317,12 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
 
       const status = /^\/payments\/([^/?]+)$/.exec(path);
       if (req.method === 'GET' && status) {
-        const found = charges.find((c) => c.providerRef === decodeURIComponent(status[1]));
-        return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+        const answerStatus = () => {
+          const found = charges.find((c) => c.providerRef === decodeURIComponent(status[1]));
+          return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+        };
+        if (b.holdStatusAnswers) return void b.holdStatusAnswers.then(answerStatus);
+        return answerStatus();
       }
       answer(res, 404, { error: 'no_such_route' });
     });

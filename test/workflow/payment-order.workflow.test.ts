@@ -724,6 +724,47 @@ describe('payment-order workflow on the time-skipping server', () => {
     },
   );
 
+  it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'callback-while-asked',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        // To its due date (time skips only while the test sleeps): answered PENDING, its first status poll 5 min away.
+        await env.sleep(2 * DAY_MS);
+        const pending = await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+        const providerRef = pending.instructions[0].providerRef!;
+        let release!: () => void;
+        provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
+        provider.charges[0].status = 'SETTLED';
+        provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR' };
+        // To the first status poll; its answer is held while the callback comes.
+        await env.sleep(5 * 60_000 + 1_000);
+        const asked = () =>
+          provider.requests.filter((r) => r.method === 'GET' && r.path === `/payments/${providerRef}`);
+        await eventually(asked, (requests) => requests.length === 1, { what: 'the provider asked', timeoutMs: 30_000 });
+        await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
+        release();
+        const ended = await waitFor(handle, (v) => v.instructions[0].status !== 'PROCESSING', 'the payment ended');
+        expect(ended.instructions[0]).toMatchObject({ status: 'SETTLED' });
+        provider.behaviour.answerOverrides = undefined;
+        return handle.result();
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(result.instructions[0].failureCode).toBeUndefined();
+      expect(provider.lookups).toEqual([]);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
     const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
     try {
