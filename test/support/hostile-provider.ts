@@ -53,7 +53,7 @@ export interface Behaviour {
   padAnswersWith?: number;
   /** Takes every payment call and answers none, for as long as the client waits (a slow, or hostile, provider). */
   holdEverything?: boolean;
-  /** Answers a payment's status (GET /payments/{ref}) once this settles, as it is then. */
+  /** Answers a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}) once this settles, as it is then. */
   holdStatusAnswers?: Promise<void>;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
@@ -300,9 +300,13 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
 
       const refundStatus = /^\/refunds\/([^/?]+)$/.exec(path);
       if (req.method === 'GET' && refundStatus) {
-        const found = refunds.find((r) => r.providerRef === decodeURIComponent(refundStatus[1]));
-        if (!found) return answer(res, 404, { error: 'refund_not_found' });
-        return answer(res, 200, { providerRef: found.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
+        const answerStatus = () => {
+          const found = refunds.find((r) => r.providerRef === decodeURIComponent(refundStatus[1]));
+          if (!found) return answer(res, 404, { error: 'refund_not_found' });
+          return answer(res, 200, { providerRef: found.providerRef, status: b.refundOutcome ?? 'SUCCEEDED' });
+        };
+        if (b.holdStatusAnswers) return void b.holdStatusAnswers.then(answerStatus);
+        return answerStatus();
       }
 
       const lookup = /^\/payments\?idempotencyKey=(.+)$/.exec(path);

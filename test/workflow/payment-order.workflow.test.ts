@@ -1490,6 +1490,41 @@ describe('payment-order workflow on the time-skipping server', () => {
     },
   );
 
+  it('makes a refund by a callback that came while the provider was asked, though its answer then stated other money', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-callback-while-asked', 'r', async (handle) => {
+        const refundId = randomUUID();
+        const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
+        await handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef: 'r', refundId, amountMinor: '1000' }],
+        });
+        const refundRef = (await eventually(stored, (r) => r?.providerRef != null, { what: 'the refund PENDING' }))!
+          .providerRef!;
+        let release!: () => void;
+        provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
+        provider.behaviour.refundOutcome = 'SUCCEEDED';
+        provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
+        // To the first status poll; its answer is held while the callback comes.
+        await env.sleep(5 * 60_000 + 1_000);
+        const asked = () => provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`);
+        await eventually(asked, (requests) => requests.length === 1, { what: 'the provider asked', timeoutMs: 30_000 });
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: refundRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        release();
+        const ended = await waitFor(handle, (v) => v.refunds?.[0]?.status !== 'PENDING', 'the refund ended');
+        expect(ended.refunds?.[0]?.status).toBe('SUCCEEDED');
+        provider.behaviour.answerOverrides = undefined;
+      });
+      expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('resolves a refund of unknown outcome only between its calls: FAILED frees its amount for a refund under a new key', async () => {
     const provider = await startHostileProvider({});
     try {
