@@ -248,7 +248,7 @@ export class InstructionLoops {
           ...this.queueOf(appId),
           summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
         },
-        [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOfRefund(refund) }],
+        [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(refund) }],
       );
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());
       else this.order.applyRefund(machine, refund, status);
@@ -323,7 +323,14 @@ export class InstructionLoops {
           ...this.queueOf(machine.plan.appId),
           summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})`,
         },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, idempotencyKey, asked: askedOf(machine) }],
+        [
+          {
+            appId: machine.plan.appId,
+            tenantId: this.order.state.tenantId,
+            idempotencyKey,
+            asked: askedOf(machine.plan),
+          },
+        ],
       );
       return found ?? undefined;
     } catch (err) {
@@ -339,7 +346,7 @@ export class InstructionLoops {
           ...this.queueOf(machine.plan.appId),
           summary: `ask about ${machine.plan.instructionRef} (${providerRef})`,
         },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(machine) }],
+        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(machine.plan) }],
       );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       else this.apply(machine, status);
@@ -411,12 +418,10 @@ function callbackCameMeanwhile(pending: { result?: unknown } | undefined): boole
   return pending?.result !== undefined && patched(CALLBACK_BEATS_MISMATCHED_ANSWER);
 }
 
-/** The money an instruction's payment asks for, which a provider's settlement must state if it states any. */
-function askedOf({ plan }: InstructionMachine): StatedAmount {
-  return { amountMinor: plan.amountMinor, currency: plan.currency };
-}
-
-/** The money a refund asks for, which the provider's success must state if it states any. */
-function askedOfRefund({ amountMinor, currency }: RefundMachine): StatedAmount {
+/**
+ * The money a payment (its instruction's plan) or a refund asks for, which the provider's settlement
+ * or success must state if it states any.
+ */
+function askedOf({ amountMinor, currency }: StatedAmount): StatedAmount {
   return { amountMinor, currency };
 }
