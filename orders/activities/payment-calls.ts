@@ -127,7 +127,7 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       providerRef: outcome.providerRef,
       error: mismatch,
     });
-    throw refusal(OUTCOME_UNKNOWN, 'amount_mismatch', mismatch, true);
+    throw refusal(OUTCOME_UNKNOWN, 'amount_mismatch', mismatch, true, outcome.providerRef);
   }
 
   return {
@@ -234,13 +234,20 @@ function refundsUnsupported(appId: string) {
 
 /**
  * A refusal no retry cures, with its code. Under a key an earlier try may have moved money with, it
- * is an unknown outcome instead: the workflow keeps the key and asks again later.
+ * is an unknown outcome instead: the workflow keeps the key and asks again later. `providerRef`: the
+ * provider's reference for what it says it did, though not believed, for its callback to be known by.
  */
-function refusal(type: string, code: string, message: string, keyMayHaveReached: boolean): ApplicationFailure {
+function refusal(
+  type: string,
+  code: string,
+  message: string,
+  keyMayHaveReached: boolean,
+  providerRef?: string,
+): ApplicationFailure {
   return ApplicationFailure.create({
     type: keyMayHaveReached ? OUTCOME_UNKNOWN : type,
     message,
-    details: [code],
+    details: providerRef === undefined ? [code] : [code, providerRef],
     nonRetryable: true,
   });
 }

@@ -32,7 +32,7 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
-import { CALLBACK_BEATS_MISMATCHED_ANSWER, PATCHES_BEFORE_START } from './order-patches.js';
+import { CALLBACK_BEATS_MISMATCHED_ANSWER, PATCHES_BEFORE_START, UNKNOWN_ASKED_ON_CALLBACK } from './order-patches.js';
 import {
   decideRefund,
   refundAppOf,
@@ -384,7 +384,11 @@ export class InstructionLoops {
           ...this.order.logFields(machine),
           refusal,
         });
-        return { status: 'UNKNOWN', code: refusal };
+        // The reference the provider stated for what it says it did (activities since the patch).
+        const stated = failure.details?.[1];
+        return typeof stated === 'string' && patched(UNKNOWN_ASKED_ON_CALLBACK)
+          ? { status: 'UNKNOWN', code: refusal, providerRef: stated }
+          : { status: 'UNKNOWN', code: refusal };
       }
       const code = PERMANENT_FAILURES[failure.type ?? ''];
       if (code) {

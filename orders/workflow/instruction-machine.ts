@@ -258,8 +258,11 @@ export type CallResult =
   | PaymentOutcome
   | { status: 'UNANSWERED' }
   | { status: 'REJECTED'; code: string }
-  /** Refused under a key an earlier unanswered call may have paid with: what that call did is still unknown. */
-  | { status: 'UNKNOWN'; code: string };
+  /**
+   * Refused under a key an earlier unanswered call may have paid with, or answered with other money
+   * than asked: what moved is still unknown. `providerRef`: the reference the provider stated, if any.
+   */
+  | { status: 'UNKNOWN'; code: string; providerRef?: string };
 
 export { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS };
 
@@ -323,6 +326,8 @@ export function applyResult(
     case 'UNKNOWN':
       // Money may have moved under the key: it is kept, and asked about again later.
       machine.unanswered = true;
+      // Not believed, but the provider's name for the payment: its callback is known by it.
+      if (result.status === 'UNKNOWN' && result.providerRef) machine.providerRef = result.providerRef;
       machine.failureCode = result.status === 'UNANSWERED' ? 'provider_unavailable' : 'outcome_unknown';
       machine.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
       transition(machine, 'LATE', now);
@@ -405,6 +410,27 @@ export function awaits(machine: InstructionMachine, result: SignalledResult): bo
     machine.pending?.providerRef === result.providerRef &&
     (result.appId === undefined || result.appId === machine.plan.appId)
   );
+}
+
+/**
+ * Whether a provider's asynchronous result is for this instruction's payment of unknown outcome, by
+ * the reference the provider stated, from the app paying it (and no call under way): a prompt to ask
+ * the provider again under the key now. Not applied itself: the provider said two things, and its
+ * answer under the key says which stands.
+ */
+export function speaksOfUnknown(machine: InstructionMachine, result: SignalledResult): boolean {
+  return (
+    machine.status === 'LATE' &&
+    machine.unanswered &&
+    machine.providerRef === result.providerRef &&
+    (result.appId === undefined || result.appId === machine.plan.appId)
+  );
+}
+
+/** The payment of unknown outcome is asked about now, not at its hourly retry. */
+export function askAgainNow(machine: InstructionMachine, nowMs: number): void {
+  machine.retryAt = new Date(nowMs).toISOString();
+  machine.revision += 1;
 }
 
 // Changes from outside. Each `…Refusal` says why the change may not be made now (the API's 409), or

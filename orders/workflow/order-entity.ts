@@ -37,6 +37,7 @@ import {
   applyResolution,
   applyRetry,
   applyReturn,
+  askAgainNow,
   awaits,
   changeRefusal,
   newMachine,
@@ -45,6 +46,7 @@ import {
   resolutionRefusal,
   retryRefusal,
   reverses,
+  speaksOfUnknown,
   upgradeMachine,
   type CallResult,
   type InstructionMachine,
@@ -56,13 +58,16 @@ import {
   REFUND_KEEPS_ITS_APP,
   REOPENS_WHEN_MOVED,
   RESOLUTION_SETTLES_AMOUNT,
+  UNKNOWN_ASKED_ON_CALLBACK,
   type OrderPatches,
 } from './order-patches.js';
 import {
   applyRefundResult,
+  callRefundAgainNow,
   refundAppOf,
   refundOf,
   refundResolutionRefusal,
+  speaksOfUnknownRefund,
   type RefundCallResult,
   type RefundMachine,
 } from './refund-machine.js';
@@ -226,9 +231,20 @@ export class OrderEntity {
       }
     }
     const machine = this.state.instructions.find((m) => awaits(m, result) && !m.pending?.result);
-    if (!machine?.pending) return undefined;
-    machine.pending.result = result;
-    machine.revision += 1;
+    if (machine?.pending) {
+      machine.pending.result = result;
+      machine.revision += 1;
+      return undefined;
+    }
+    const unknown = this.state.instructions.find((m) => speaksOfUnknown(m, result));
+    if (unknown && patched(UNKNOWN_ASKED_ON_CALLBACK)) {
+      log.info('a callback for a payment of unknown outcome: the provider is asked again now', {
+        ...this.logFields(unknown),
+        providerRef: result.providerRef,
+        callback: result.status,
+      });
+      askAgainNow(unknown, Date.now());
+    }
     return undefined;
   }
 
@@ -252,7 +268,8 @@ export class OrderEntity {
 
   /**
    * A refund's result, from its own app (the payment's, though the instruction is paid through
-   * another since), for a refund still waiting for it; anything else changes nothing.
+   * another since), for a refund still waiting for it; for a refund of unknown outcome, a prompt to
+   * call the provider again now; anything else changes nothing.
    */
   takeRefundResult(result: SignalledRefundResult): void {
     for (const machine of this.state.instructions) {
@@ -267,6 +284,18 @@ export class OrderEntity {
       const { appId: _, ...answer } = result;
       refund.pending.result = answer;
       refund.revision += 1;
+      return;
+    }
+    for (const machine of this.state.instructions) {
+      const unknown = machine.refunds.find((r) => speaksOfUnknownRefund(r, result, machine.plan.appId));
+      if (!unknown || !patched(UNKNOWN_ASKED_ON_CALLBACK)) continue;
+      log.info('a callback for a refund of unknown outcome: the provider is called again now', {
+        ...this.logFields(machine),
+        refundNumber: unknown.number,
+        providerRef: result.providerRef,
+        callback: result.status,
+      });
+      callRefundAgainNow(unknown, Date.now());
       return;
     }
   }

@@ -119,3 +119,12 @@ export class OrderPatches {
  * before it replay so.
  */
 export const CALLBACK_BEATS_MISMATCHED_ANSWER = 'callback-beats-mismatched-answer';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a payment
+ * (or refund) whose provider answered other money than asked keeps the reference the provider stated,
+ * and a callback under that reference, once the outcome is unknown, has the provider asked again
+ * under the key at once instead of at the hourly retry. Before, such a callback was answered and
+ * dropped; histories from before it replay so.
+ */
+export const UNKNOWN_ASKED_ON_CALLBACK = 'unknown-outcome-asked-on-callback';

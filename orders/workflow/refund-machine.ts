@@ -48,8 +48,8 @@ export type RefundCallResult =
   | { status: 'UNANSWERED' }
   /** Refused before the key could have reached the provider: nothing was refunded. */
   | { status: 'REJECTED'; code: string }
-  /** Refused under a key an earlier unanswered call may have refunded with. */
-  | { status: 'UNKNOWN'; code: string };
+  /** Refused under a key an earlier unanswered call may have refunded with, or answered with other money than asked. */
+  | { status: 'UNKNOWN'; code: string; providerRef?: string };
 
 /** Moves the refund on from a call's (or a callback's) result; true when it ended (SUCCEEDED or FAILED). */
 export function applyRefundResult(refund: RefundMachine, result: RefundCallResult, nowMs: number): boolean {
@@ -83,11 +83,38 @@ export function applyRefundResult(refund: RefundMachine, result: RefundCallResul
     case 'UNKNOWN':
       // It may have been refunded under the key: the key is kept, and the provider asked again later.
       refund.unanswered = true;
+      // Not believed, but the provider's name for the refund: its callback is known by it.
+      if (result.status === 'UNKNOWN' && result.providerRef) refund.providerRef = result.providerRef;
       refund.failureCode =
         result.status === 'UNANSWERED' ? 'provider_unavailable' : `outcome_unknown:${result.code}`.slice(0, 64);
       refund.retryAt = new Date(nowMs + UNANSWERED_RETRY_MS).toISOString();
       return false;
   }
+}
+
+/**
+ * Whether a provider's callback is for this refund of unknown outcome, by the reference the provider
+ * stated, through the refund's app, between its calls: a prompt to call again under the key now
+ * (like a payment's, speaksOfUnknown).
+ */
+export function speaksOfUnknownRefund(
+  refund: RefundMachine,
+  result: { providerRef: string; appId: string },
+  instructionAppId: string,
+): boolean {
+  return (
+    refund.status === 'PENDING' &&
+    refund.unanswered &&
+    !refund.calling &&
+    refund.providerRef === result.providerRef &&
+    refundAppOf(refund, instructionAppId) === result.appId
+  );
+}
+
+/** The refund of unknown outcome is called again now, not at its hourly retry. */
+export function callRefundAgainNow(refund: RefundMachine, nowMs: number): void {
+  refund.retryAt = new Date(nowMs).toISOString();
+  refund.revision += 1;
 }
 
 /** The provider was asked and said it is still refunding: ask again later. */

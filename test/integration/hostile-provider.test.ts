@@ -186,6 +186,40 @@ describe('a payment whose outcome is unknown', () => {
     expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([`${tenant.tenantId}:hung:a:2`]);
   });
 
+  it('because its provider stated other money is asked about again, under its key, as soon as its callback states the money asked', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({
+      answerOverrides: { amountMinor: '1', currency: 'EUR' },
+    });
+    await orderDueNow(tenant, 'other-money');
+    const unknown = await instructionOf(
+      tenant,
+      'other-money',
+      (i) => i.failureCode === 'outcome_unknown',
+      'the outcome unknown after a settlement of 0.01 EUR',
+    );
+    expect(unknown.status).toBe('LATE');
+    // Not believed, but its reference is kept: the provider's callback is known by it.
+    expect(unknown.providerRef).toBe(provider.charges[0].providerRef);
+    provider.behaviour.answerOverrides = undefined;
+    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+      providerRef: unknown.providerRef,
+      status: 'SETTLED',
+      amountMinor: '4000',
+      currency: 'EUR',
+      reference: { tenantId: tenant.tenantId, orderRef: 'other-money', instructionRef: 'a' },
+    });
+    expect(called.status).toBe(202);
+    // Well before its hourly retry: looked up under its key at once, and settled by what the provider says there.
+    const settled = await instructionOf(tenant, 'other-money', (i) => i.status === 'SETTLED', 'settled when asked');
+    expect(settled).toMatchObject({
+      providerRef: provider.charges[0].providerRef,
+      failureCode: null,
+      settledAmount: '40.00',
+    });
+    expect(provider.lookups).toEqual([`${tenant.tenantId}:other-money:a:1`]);
+    expect(provider.charges).toHaveLength(1);
+  });
+
   it('cannot be resolved when nothing about it is unknown', async () => {
     const { tenant } = await tenantWithOwnProvider({});
     const nextYear = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
@@ -465,6 +499,47 @@ describe('a refund through the tenant’s own provider', () => {
     expect(provider.refunds).toHaveLength(1);
     const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
     expect(new Set(keys)).toEqual(new Set([`${tenant.tenantId}:refund-unknown:a:refund:1`]));
+  });
+
+  it('whose provider stated other money is called again, under its key, as soon as its callback states the money asked', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    await orderDueNow(tenant, 'refund-other-money');
+    await instructionOf(tenant, 'refund-other-money', (i) => i.status === 'SETTLED', 'own payment settled');
+    // 50.00 EUR refunded of the 5.00 EUR asked.
+    provider.behaviour.answerOverrides = { amountMinor: '5000', currency: 'EUR' };
+    const refunds = '/v1/order-management/refund-other-money/instructions/a/refunds';
+    const created = await tenant.client.request('POST', refunds, {
+      body: { amount: '5.00' },
+      headers: { 'idempotency-key': 'refund-other-money-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const unknown = await eventually(
+      async () => (await tenant.client.request('GET', refunds)).body.items[0],
+      (r: any) => r.failureCode === 'outcome_unknown:amount_mismatch',
+      { what: 'the refund’s outcome unknown', timeoutMs: 30_000 },
+    );
+    // Not believed, but its reference is kept: the provider's callback is known by it.
+    expect(unknown).toMatchObject({ status: 'PENDING', providerRef: provider.refunds[0].providerRef });
+    provider.behaviour.answerOverrides = undefined;
+    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+      object: 'refund',
+      providerRef: unknown.providerRef,
+      status: 'SUCCEEDED',
+      amountMinor: '500',
+      currency: 'EUR',
+      reference: { tenantId: tenant.tenantId, orderRef: 'refund-other-money', instructionRef: 'a' },
+    });
+    expect(called.status).toBe(202);
+    // Well before its hourly retry: called again under its key at once, and made by the provider's answer.
+    const made = await eventually(
+      async () => (await tenant.client.request('GET', refunds)).body.items[0],
+      (r: any) => r.status === 'SUCCEEDED',
+      { what: 'the refund made when called again', timeoutMs: 30_000 },
+    );
+    expect(made).toMatchObject({ providerRef: provider.refunds[0].providerRef, failureCode: null });
+    expect(provider.refunds).toHaveLength(1);
+    const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
+    expect(keys).toEqual([1, 2].map(() => `${tenant.tenantId}:refund-other-money:a:refund:1`));
   });
 
   it('keeps its app installed while it is under way: uninstalling is refused, naming it', async () => {

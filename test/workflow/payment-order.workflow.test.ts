@@ -213,6 +213,15 @@ async function collectedByOwnProvider(
   return tenantId;
 }
 
+/** A refund of 10.00 EUR of `instructionRef` asked for, and answered PENDING by the provider: its read-model row, and its provider's reference. */
+async function refundPendingAtProvider(handle: WorkflowHandle, instructionRef: string) {
+  const refundId = randomUUID();
+  const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
+  await handle.executeUpdate(createRefundUpdate, { args: [{ instructionRef, refundId, amountMinor: '1000' }] });
+  const pending = await eventually(stored, (r) => r?.providerRef != null, { what: 'the refund PENDING' });
+  return { stored, refundRef: pending!.providerRef! };
+}
+
 /** An update the workflow's validator refused, for the reason given. */
 async function expectRefused(update: Promise<unknown>, reason: RegExp) {
   const error = await update.then(
@@ -1490,17 +1499,42 @@ describe('payment-order workflow on the time-skipping server', () => {
     },
   );
 
+  it('calls a refund of unknown outcome (PENDING, then asked: other money) again at once when its callback comes', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-unknown-called-back', 'r', async (handle) => {
+        const { stored, refundRef } = await refundPendingAtProvider(handle, 'r');
+        provider.behaviour.refundOutcome = 'SUCCEEDED';
+        provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
+        // To the first status poll, answered with other money.
+        await env.sleep(5 * 60_000 + 1_000);
+        await eventually(stored, (r) => r?.failureCode === 'outcome_unknown:amount_mismatch', {
+          what: 'the refund’s outcome unknown',
+          timeoutMs: 30_000,
+        });
+        provider.behaviour.answerOverrides = undefined;
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: refundRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        // Time skips only while the test sleeps, so not by the hourly retry: called again at once.
+        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
+        await record('refund-unknown-called-back', handle.workflowId);
+      });
+      expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+      const calls = provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds');
+      expect(calls.map((r) => r.idempotencyKey)).toEqual([1, 2].map(() => provider.refunds[0].idempotencyKey));
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('makes a refund by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
     try {
       await collectedByOwnProvider(provider, 'refund-callback-while-asked', 'r', async (handle) => {
-        const refundId = randomUUID();
-        const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
-        await handle.executeUpdate(createRefundUpdate, {
-          args: [{ instructionRef: 'r', refundId, amountMinor: '1000' }],
-        });
-        const refundRef = (await eventually(stored, (r) => r?.providerRef != null, { what: 'the refund PENDING' }))!
-          .providerRef!;
+        const { refundRef } = await refundPendingAtProvider(handle, 'r');
         let release!: () => void;
         provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
         provider.behaviour.refundOutcome = 'SUCCEEDED';
