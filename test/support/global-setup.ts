@@ -46,7 +46,7 @@ export default async function setup(project: TestProject) {
         join(tmpdir(), `payment-scheduler-test-${process.pid}-${lane}`),
       );
       teardown.push(() => embedded.stop());
-      console.log(`tests use an embedded PGlite database (set DATABASE_URL to use PostgreSQL)`);
+      console.log('tests use an embedded PGlite database (npm test uses PostgreSQL unless TEST_DATABASE=pglite)');
       return embedded.url;
     }
     if (lane === 1) return url;
