@@ -244,6 +244,18 @@ export class OrderEntity {
         callback: result.status,
       });
       askAgainNow(unknown, Date.now());
+      return undefined;
+    }
+    const named = this.state.instructions.find(
+      (m) => m.providerRef === result.providerRef && (result.appId === undefined || result.appId === m.plan.appId),
+    );
+    if (named && result.status === 'SETTLED' && named.status !== 'SETTLED' && named.status !== 'RETURNED') {
+      // Money the provider says it took, on a payment this order holds as not taken (declined, resolved
+      // NOT_PAID): not applied, but an operator must hear of it, as reconciliation will show it.
+      log.warn('a provider says a payment settled that the order holds as not settled; not applied', {
+        ...this.logFields(named),
+        providerRef: result.providerRef,
+      });
     }
     return undefined;
   }

@@ -9,7 +9,7 @@ import { startHostileProvider, type Behaviour, type HostileProvider } from '../s
 import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { chooseNewInstrument } from '../support/pay-page-client.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
-import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { startSystem, workerLogLines, type TenantFixture, type TestSystem } from '../support/system.js';
 
 // A tenant's own provider on loopback that misbehaves, one scenario each; what it charged is read
 // from its own ledger, so "at most once" is the provider's word, not ours.
@@ -218,6 +218,42 @@ describe('a payment whose outcome is unknown', () => {
     });
     expect(provider.lookups).toEqual([`${tenant.tenantId}:other-money:a:1`]);
     expect(provider.charges).toHaveLength(1);
+  });
+
+  it('resolved as not paid, then said settled by its provider, is not taken, and an operator hears of it', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({
+      answerOverrides: { amountMinor: '1', currency: 'EUR' },
+    });
+    await orderDueNow(tenant, 'said-not-paid');
+    const unknown = await instructionOf(
+      tenant,
+      'said-not-paid',
+      (i) => i.failureCode === 'outcome_unknown',
+      'the outcome unknown after a settlement of 0.01 EUR',
+    );
+    const resolved = await tenant.client.request('POST', '/v1/order-management/said-not-paid/instructions/a/resolve', {
+      body: { outcome: 'NOT_PAID', note: 'the provider said 0.01 EUR' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+      providerRef: unknown.providerRef,
+      status: 'SETTLED',
+      amountMinor: '4000',
+      currency: 'EUR',
+      reference: { tenantId: tenant.tenantId, orderRef: 'said-not-paid', instructionRef: 'a' },
+    });
+    expect(called.status).toBe(202);
+    const warned = await eventually(
+      () =>
+        workerLogLines.filter(
+          (line) => line.includes('holds as not settled') && line.includes(`"orderRef":"said-not-paid"`),
+        ),
+      (lines) => lines.length === 1,
+      { what: 'the warning', timeoutMs: 30_000 },
+    );
+    expect(warned[0]).toContain(`"tenantId":"${tenant.tenantId}"`);
+    const after = await instructionOf(tenant, 'said-not-paid', () => true, 'the instruction');
+    expect(after).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
   });
 
   it('cannot be resolved when nothing about it is unknown', async () => {
