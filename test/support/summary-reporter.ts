@@ -15,8 +15,11 @@ export default class SummaryReporter implements Reporter {
       else counts.skipped++;
     };
     files.forEach((file) => {
+      const failedBefore = counts.failed;
       file.tasks.forEach(visit);
-      if (file.result?.state === 'fail' && file.tasks.length === 0) counts.failed++;
+      // A file failed outside its tests (it did not load, or a beforeAll or afterAll hook threw): its
+      // tests read as skipped, and the run must not read as passed.
+      if (file.result?.state === 'fail' && counts.failed === failedBefore) counts.failed++;
     });
     counts.failed += errors.length;
     console.log(`\nTests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);

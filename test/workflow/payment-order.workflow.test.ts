@@ -41,6 +41,7 @@ import { recordHistory } from '../support/histories.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
 import { startHostileProvider, type HostileProvider } from '../support/hostile-provider.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
+import { startTimeSkippingEnvironment } from '../support/time-skipping.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
@@ -56,9 +57,7 @@ let workflowBundle: WorkflowBundleWithSourceMap;
 const masterKeys = { current: randomBytes(32).toString('base64') };
 
 async function startTimeSkippingServer() {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } },
-  });
+  env = await startTimeSkippingEnvironment();
   // The Java server validates search attributes like a real one, so they are registered as in production.
   await registerSearchAttributes(env.connection, env.namespace ?? 'default', ORDER_SEARCH_ATTRIBUTES);
 }

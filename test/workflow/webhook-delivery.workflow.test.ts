@@ -14,6 +14,7 @@ import { DELIVERY_SCHEDULE_MS, type EventType } from '../../domain/webhook.js';
 import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { webhookDeliveryWorkflow } from '../../webhooks/workflow/webhook-delivery.workflow.js';
 import { recordHistory } from '../support/histories.js';
+import { startTimeSkippingEnvironment } from '../support/time-skipping.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
@@ -29,9 +30,7 @@ const box = SecretBox.fromMasterKeys(masterKeys);
 
 beforeAll(async () => {
   quietTemporalLogs();
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } },
-  });
+  env = await startTimeSkippingEnvironment();
   orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
   workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
