@@ -51,8 +51,12 @@ const SUPPORTED_PAYMENTS = new Set([
   'SANDBOX_BANK/BANK_TRANSFER/CREDIT',
   'SANDBOX_VOUCHERS/VOUCHER/CREDIT',
 ]);
-/** Waits between the six attempts to deliver a callback. */
-const CALLBACK_BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+/**
+ * Waits between the nine attempts to deliver a callback: about two minutes in all, longer than a
+ * worker's restart (the API answers 503 while no worker can say which refund a callback is for).
+ * Real providers go on for hours or days.
+ */
+const CALLBACK_BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15_000, 30_000, 60_000];
 const CALLBACK_TIMEOUT_MS = 10_000;
 
 const text = z.string().min(1).max(255);

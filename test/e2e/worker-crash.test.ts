@@ -188,7 +188,7 @@ describe('a worker killed while refunds and returns are in flight', () => {
     await eventually(
       () => system.orm.em.fork().count(PaymentRefund, { tenantId: tenant.tenantId, status: 'SUCCEEDED' }),
       (n) => n === 10,
-      { what: 'every refund SUCCEEDED after the restart', timeoutMs: 60_000 },
+      { what: 'every refund SUCCEEDED after the restart', timeoutMs: 120_000 },
     );
     await eventually(
       () =>
