@@ -53,6 +53,7 @@ import {
   type InstructionPolicy,
 } from './instruction-machine.js';
 import {
+  EARLY_RESULT_WAITS_FOR_ITS_CALL,
   PATCHES_BEFORE_START,
   REFUND_FROM_BEFORE_KEEPS_ITS_APP,
   REFUND_KEEPS_ITS_APP,
@@ -106,7 +107,12 @@ export interface OrderState {
   shown: { status?: string; nextActionAt?: string | null; totals?: string; counted?: boolean };
   /** The ids of the updates taken lately, newest last, carried across runs (TakenUpdates; absent before any). */
   takenUpdates?: string[];
+  /** Provider results that came for no known payment while a payment call was under way (EARLY_RESULT_WAITS_FOR_ITS_CALL). */
+  earlyResults?: SignalledResult[];
 }
+
+/** How many early results are kept: one per call under way is what a race leaves; the oldest go first. */
+const EARLY_RESULTS_KEPT = 20;
 
 /** The event each status tells, when an instruction reaches it. */
 const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = {
@@ -246,10 +252,11 @@ export class OrderEntity {
       askAgainNow(unknown, Date.now());
       return undefined;
     }
+    if (this.keepEarly(result)) return undefined;
     const named = this.state.instructions.find(
       (m) => m.providerRef === result.providerRef && (result.appId === undefined || result.appId === m.plan.appId),
     );
-    if (named && result.status === 'SETTLED' && named.status !== 'SETTLED' && named.status !== 'RETURNED') {
+    if (named && result.status === 'SETTLED' && !['SETTLED', 'RETURNED', 'PROCESSING'].includes(named.status)) {
       // Money the provider says it took, on a payment this order holds as not taken (declined, resolved
       // NOT_PAID): not applied, but an operator must hear of it, as reconciliation will show it.
       log.warn('a provider says a payment settled that the order holds as not settled; not applied', {
@@ -258,6 +265,39 @@ export class OrderEntity {
       });
     }
     return undefined;
+  }
+
+  /**
+   * Keeps a result that names no payment yet while a payment call of its app is under way: the call's
+   * answer may name it, and can be applied after it in the same workflow task (signals come first).
+   */
+  private keepEarly(result: SignalledResult): boolean {
+    const calling = this.state.instructions.some(
+      (m) => m.status === 'PROCESSING' && !m.pending && (result.appId === undefined || result.appId === m.plan.appId),
+    );
+    if (!calling || this.state.instructions.some((m) => m.providerRef === result.providerRef)) return false;
+    if (!patched(EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
+    const early = (this.state.earlyResults ??= []);
+    early.push(result);
+    if (early.length > EARLY_RESULTS_KEPT) early.splice(0, early.length - EARLY_RESULTS_KEPT);
+    return true;
+  }
+
+  /** The results kept for the payment a call's answer has just named, taken now. */
+  takeEarlyResults(machine: InstructionMachine): void {
+    const early = this.state.earlyResults;
+    if (!early?.length || machine.providerRef === undefined) return;
+    const mine = early.filter((r) => r.providerRef === machine.providerRef);
+    if (mine.length === 0) return;
+    this.state.earlyResults = early.filter((r) => r.providerRef !== machine.providerRef);
+    for (const result of mine) {
+      log.info('a provider result that came before its call was answered is taken now', {
+        ...this.logFields(machine),
+        providerRef: result.providerRef,
+        result: result.status,
+      });
+      this.takeResult(result);
+    }
   }
 
   /** A settled payment taken back: told as returned, then moved on by the returns policy. */

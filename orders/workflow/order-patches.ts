@@ -128,3 +128,13 @@ export const CALLBACK_BEATS_MISMATCHED_ANSWER = 'callback-beats-mismatched-answe
  * dropped; histories from before it replay so.
  */
 export const UNKNOWN_ASKED_ON_CALLBACK = 'unknown-outcome-asked-on-callback';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a
+ * provider's result for no payment the order knows yet, while one of its payment calls is under way,
+ * is kept and offered again once a call's answer is applied. A signal is handled before the activity
+ * result that came in the same workflow task (sdk-core orders an activation's jobs so), so a
+ * chargeback sent as soon as the payment settled, reaching a busy worker together with the payment's
+ * answer, found the instruction still PROCESSING and was dropped. Histories from before it replay so.
+ */
+export const EARLY_RESULT_WAITS_FOR_ITS_CALL = 'early-result-waits-for-its-call';

@@ -53,6 +53,8 @@ export interface Behaviour {
   padAnswersWith?: number;
   /** Takes every payment call and answers none, for as long as the client waits (a slow, or hostile, provider). */
   holdEverything?: boolean;
+  /** Answers a new payment (taken at once) once this settles: its call is under way meanwhile. */
+  holdPaymentAnswers?: Promise<void>;
   /** Answers a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}) once this settles, as it is then. */
   holdStatusAnswers?: Promise<void>;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
@@ -241,6 +243,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           held.add(res);
           return;
         }
+        if (b.holdPaymentAnswers) return void b.holdPaymentAnswers.then(() => answer(res, 201, paymentOf(charge)));
         return answer(res, 201, paymentOf(charge));
       }
 

@@ -732,6 +732,57 @@ describe('payment-order workflow on the time-skipping server', () => {
     },
   );
 
+  it('takes a chargeback that came while its payment’s call was under way, once the call is answered', async () => {
+    const provider = await startHostileProvider({});
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'charged-back-early',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        let release!: () => void;
+        provider.behaviour.holdPaymentAnswers = new Promise<void>((resolve) => (release = resolve));
+        // To its due date: the provider takes the charge and holds its answer.
+        await env.sleep(2 * DAY_MS);
+        const [charge] = await eventually(
+          () => provider.charges,
+          (charges) => charges.length === 1,
+          { what: 'the charge taken', timeoutMs: 30_000 },
+        );
+        // As a busy worker meets them: the chargeback first, then the call's answer.
+        await handle.signal(providerResultSignal, {
+          status: 'RETURNED',
+          providerRef: charge.providerRef,
+          kind: 'CHARGEBACK',
+          code: 'fraudulent',
+          appId: 'HTTP_CONNECTOR',
+        });
+        release();
+        const view = await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode?.startsWith('charged_back:') === true,
+          'the chargeback taken',
+        );
+        expect(view.instructions[0]).toMatchObject({
+          status: 'FAILED',
+          providerRef: charge.providerRef,
+          failureCode: 'charged_back:fraudulent',
+        });
+        await record('charged-back-early', handle.workflowId);
+        // To its end while its worker runs: a run left waiting would hold up the server's clock for the tests after it.
+        await handle.result();
+      });
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
