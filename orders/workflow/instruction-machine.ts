@@ -350,11 +350,7 @@ function settle(machine: InstructionMachine, providerRef: string, at: string, vo
 
 /** Whether a reversal is of this instruction's settled payment, from the app that took it. */
 export function reverses(machine: InstructionMachine, reversal: Reversal & { appId?: string }): boolean {
-  return (
-    machine.status === 'SETTLED' &&
-    machine.providerRef === reversal.providerRef &&
-    (reversal.appId === undefined || reversal.appId === machine.plan.appId)
-  );
+  return machine.status === 'SETTLED' && machine.providerRef === reversal.providerRef && fromItsApp(machine, reversal);
 }
 
 /**
@@ -403,12 +399,17 @@ export function stillPending(machine: InstructionMachine, nowMs: number): void {
   machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }
 
+/** Whether a provider's result comes from the app paying the instruction (a result from before results named their app does too). */
+export function fromItsApp(machine: InstructionMachine, result: { appId?: string }): boolean {
+  return result.appId === undefined || result.appId === machine.plan.appId;
+}
+
 /** Whether a provider's asynchronous result is for this instruction's payment in flight, from the app paying it. */
 export function awaits(machine: InstructionMachine, result: SignalledResult): boolean {
   return (
     machine.status === 'PROCESSING' &&
     machine.pending?.providerRef === result.providerRef &&
-    (result.appId === undefined || result.appId === machine.plan.appId)
+    fromItsApp(machine, result)
   );
 }
 
@@ -423,14 +424,8 @@ export function speaksOfUnknown(machine: InstructionMachine, result: SignalledRe
     machine.status === 'LATE' &&
     machine.unanswered &&
     machine.providerRef === result.providerRef &&
-    (result.appId === undefined || result.appId === machine.plan.appId)
+    fromItsApp(machine, result)
   );
-}
-
-/** The payment of unknown outcome is asked about now, not at its hourly retry. */
-export function askAgainNow(machine: InstructionMachine, nowMs: number): void {
-  machine.retryAt = new Date(nowMs).toISOString();
-  machine.revision += 1;
 }
 
 // Changes from outside. Each `…Refusal` says why the change may not be made now (the API's 409), or

@@ -37,9 +37,9 @@ import {
   applyResolution,
   applyRetry,
   applyReturn,
-  askAgainNow,
   awaits,
   changeRefusal,
+  fromItsApp,
   newMachine,
   nextActionAt,
   payRefusal,
@@ -64,7 +64,6 @@ import {
 } from './order-patches.js';
 import {
   applyRefundResult,
-  callRefundAgainNow,
   refundAppOf,
   refundOf,
   refundResolutionRefusal,
@@ -72,6 +71,7 @@ import {
   type RefundCallResult,
   type RefundMachine,
 } from './refund-machine.js';
+import { retryNow } from './provider-waits.js';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -227,7 +227,7 @@ export class OrderEntity {
           m.pending?.providerRef === result.providerRef &&
           m.pending.result?.status === 'SETTLED' &&
           !m.pending.reversal &&
-          (result.appId === undefined || result.appId === m.plan.appId),
+          fromItsApp(m, result),
       );
       if (settling?.pending && this.patches.has(PATCHES_BEFORE_START.REVERSAL_BEFORE_SETTLED)) {
         const { appId: _, ...reversal } = result;
@@ -249,13 +249,11 @@ export class OrderEntity {
         providerRef: result.providerRef,
         callback: result.status,
       });
-      askAgainNow(unknown, Date.now());
+      retryNow(unknown, Date.now());
       return undefined;
     }
     if (this.keepEarly(result)) return undefined;
-    const named = this.state.instructions.find(
-      (m) => m.providerRef === result.providerRef && (result.appId === undefined || result.appId === m.plan.appId),
-    );
+    const named = this.state.instructions.find((m) => m.providerRef === result.providerRef && fromItsApp(m, result));
     if (named && result.status === 'SETTLED' && !['SETTLED', 'RETURNED', 'PROCESSING'].includes(named.status)) {
       // Money the provider says it took, on a payment this order holds as not taken (declined, resolved
       // NOT_PAID): not applied, but an operator must hear of it, as reconciliation will show it.
@@ -273,7 +271,7 @@ export class OrderEntity {
    */
   private keepEarly(result: SignalledResult): boolean {
     const calling = this.state.instructions.some(
-      (m) => m.status === 'PROCESSING' && !m.pending && (result.appId === undefined || result.appId === m.plan.appId),
+      (m) => m.status === 'PROCESSING' && !m.pending && fromItsApp(m, result),
     );
     if (!calling || this.state.instructions.some((m) => m.providerRef === result.providerRef)) return false;
     if (!patched(EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
@@ -347,7 +345,7 @@ export class OrderEntity {
         providerRef: result.providerRef,
         callback: result.status,
       });
-      callRefundAgainNow(unknown, Date.now());
+      retryNow(unknown, Date.now());
       return;
     }
   }

@@ -111,12 +111,6 @@ export function speaksOfUnknownRefund(
   );
 }
 
-/** The refund of unknown outcome is called again now, not at its hourly retry. */
-export function callRefundAgainNow(refund: RefundMachine, nowMs: number): void {
-  refund.retryAt = new Date(nowMs).toISOString();
-  refund.revision += 1;
-}
-
 /** The provider was asked and said it is still refunding: ask again later. */
 export function refundStillPending(refund: RefundMachine, nowMs: number): void {
   if (!refund.pending) return;
