@@ -42,7 +42,7 @@ export interface OrderBatch {
 export async function takeOrderBatch(
   em: EntityManager,
   tenantId: string,
-  items: Record<string, unknown>[],
+  items: unknown[],
   orders: OrderService,
   log: Logger,
   /** Items the API refused at the door for what they hold (`refusedBatchItems`), by index. */
@@ -108,7 +108,7 @@ export async function takeOrderBatch(
       // by its place alone: its orderRef may be the number.
       const unstorable = refusedItems.get(index);
       if (unstorable) return refused(index, undefined, unstorable);
-      const orderRef = typeof item.orderRef === 'string' ? item.orderRef : undefined;
+      const orderRef = refOf(item);
       let input: CreateOrderInput;
       try {
         input = validate(CreateOrderSchema, item, `orders[${index}]`);
@@ -145,6 +145,13 @@ export async function takeOrderBatch(
     );
   }
   return batch;
+}
+
+/** The orderRef an item names, to name its result by, when it names one. */
+function refOf(item: unknown): string | undefined {
+  if (!item || typeof item !== 'object') return undefined;
+  const { orderRef } = item as { orderRef?: unknown };
+  return typeof orderRef === 'string' ? orderRef : undefined;
 }
 
 /**

@@ -134,8 +134,10 @@ export const CreateOrderBatchSchema = z
   .object({
     orders: z
       .array(
-        z.record(z.string(), z.unknown()).openapi({
-          description: 'An order as POST /order-management takes it (CreateOrder); each is checked on its own',
+        // Any value: each is checked on its own, so that one not even an object refuses only itself.
+        z.unknown().openapi({
+          description:
+            'An order as POST /order-management takes it (CreateOrder); each is checked on its own, and one that is not an order (not even an object) refuses only itself',
         }),
       )
       .min(1)

@@ -500,6 +500,24 @@ describe('taking orders in a batch', () => {
     expect(await countOrders(tenant)).toBe(2);
   });
 
+  it('refuses an entry that is not an order, not even an object, alone', async () => {
+    const tenant = await system.newTenant();
+    const orders = [42, null, 'not-an-order', [], { orderRef: 'among-others', instructions: [later('a')] }];
+    const res = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ taken: 1, alreadyTaken: 0, refused: 4 });
+    expect(
+      res.body.results.map((r: any) => [r.index, r.orderRef, r.status, r.problem?.code, r.problem?.errors?.[0]?.path]),
+    ).toEqual([
+      [0, undefined, 400, 'validation_failed', 'orders[0]'],
+      [1, undefined, 400, 'validation_failed', 'orders[1]'],
+      [2, undefined, 400, 'validation_failed', 'orders[2]'],
+      [3, undefined, 400, 'validation_failed', 'orders[3]'],
+      [4, 'among-others', 202, undefined, undefined],
+    ]);
+    expect(await countOrders(tenant)).toBe(1);
+  });
+
   it('refuses an empty batch or one over 1,000 orders as a whole, taking nothing', async () => {
     const tenant = await system.newTenant();
     const tooMany = Array.from({ length: 1001 }, (_, n) => ({ orderRef: `big-${n}`, instructions: [later('a')] }));
