@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a PostgreSQL server answer on 127.0.0.1:${PGPORT:-5432} with a database named ${PGDATABASE:-payments},
 # installing it from Debian's packages and starting a cluster owned by the postgres user when needed.
+# PG_FRESH=1 makes the database anew (a test run's: nothing an earlier run left can leak in).
 # Prints the DATABASE_URL to use on its last line.
 set -euo pipefail
 port=${PGPORT:-5432}
@@ -50,7 +51,11 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     -o "-p $port -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2
 fi
 
-if ! "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
-  "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "create database \"$db\"" >&2
+admin=("$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres)
+if [ "${PG_FRESH:-}" = 1 ]; then
+  "${admin[@]}" -q -c "set client_min_messages = warning" -c "drop database if exists \"$db\" with (force)" >&2
+fi
+if ! "${admin[@]}" -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
+  "${admin[@]}" -qc "create database \"$db\"" >&2
 fi
 echo "postgres://postgres@127.0.0.1:$port/$db"

@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${DATABASE_URL:-}" ] && [ "${TEST_DATABASE:-postgres}" != pglite ]; then
-  url="$(PGDATABASE=payments_test bash scripts/ensure-postgres.sh | tail -n 1)"
-  psql_bin="$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | head -n 1)"
-  "$psql_bin" -q "${url%/*}/postgres" -c 'drop database if exists payments_test with (force)' \
-    -c 'create database payments_test'
+  url="$(PGDATABASE=payments_test PG_FRESH=1 bash scripts/ensure-postgres.sh | tail -n 1)"
   echo "tests use PostgreSQL at $url, made anew (DATABASE_URL to use another, TEST_DATABASE=pglite for an embedded one)"
   export DATABASE_URL="$url"
 fi

@@ -186,29 +186,39 @@ describe('a payment whose outcome is unknown', () => {
     expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([`${tenant.tenantId}:hung:a:2`]);
   });
 
-  it('because its provider stated other money is asked about again, under its key, as soon as its callback states the money asked', async () => {
+  /** An order due now whose provider settled 0.01 EUR of the 40.00 EUR asked: its outcome unknown. */
+  async function unknownAfterOtherMoney(orderRef: string) {
     const { tenant, provider } = await tenantWithOwnProvider({
       answerOverrides: { amountMinor: '1', currency: 'EUR' },
     });
-    await orderDueNow(tenant, 'other-money');
+    await orderDueNow(tenant, orderRef);
     const unknown = await instructionOf(
       tenant,
-      'other-money',
+      orderRef,
       (i) => i.failureCode === 'outcome_unknown',
       'the outcome unknown after a settlement of 0.01 EUR',
     );
+    /** The provider's callback saying the payment settled the money asked. */
+    const calledBackSettled = async () => {
+      const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+        providerRef: unknown.providerRef,
+        status: 'SETTLED',
+        amountMinor: '4000',
+        currency: 'EUR',
+        reference: { tenantId: tenant.tenantId, orderRef, instructionRef: 'a' },
+      });
+      expect(called.status).toBe(202);
+    };
+    return { tenant, provider, unknown, calledBackSettled };
+  }
+
+  it('because its provider stated other money is asked about again, under its key, as soon as its callback states the money asked', async () => {
+    const { tenant, provider, unknown, calledBackSettled } = await unknownAfterOtherMoney('other-money');
     expect(unknown.status).toBe('LATE');
     // Not believed, but its reference is kept: the provider's callback is known by it.
     expect(unknown.providerRef).toBe(provider.charges[0].providerRef);
     provider.behaviour.answerOverrides = undefined;
-    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
-      providerRef: unknown.providerRef,
-      status: 'SETTLED',
-      amountMinor: '4000',
-      currency: 'EUR',
-      reference: { tenantId: tenant.tenantId, orderRef: 'other-money', instructionRef: 'a' },
-    });
-    expect(called.status).toBe(202);
+    await calledBackSettled();
     // Well before its hourly retry: looked up under its key at once, and settled by what the provider says there.
     const settled = await instructionOf(tenant, 'other-money', (i) => i.status === 'SETTLED', 'settled when asked');
     expect(settled).toMatchObject({
@@ -221,28 +231,12 @@ describe('a payment whose outcome is unknown', () => {
   });
 
   it('resolved as not paid, then said settled by its provider, is not taken, and an operator hears of it', async () => {
-    const { tenant, provider } = await tenantWithOwnProvider({
-      answerOverrides: { amountMinor: '1', currency: 'EUR' },
-    });
-    await orderDueNow(tenant, 'said-not-paid');
-    const unknown = await instructionOf(
-      tenant,
-      'said-not-paid',
-      (i) => i.failureCode === 'outcome_unknown',
-      'the outcome unknown after a settlement of 0.01 EUR',
-    );
+    const { tenant, calledBackSettled } = await unknownAfterOtherMoney('said-not-paid');
     const resolved = await tenant.client.request('POST', '/v1/order-management/said-not-paid/instructions/a/resolve', {
       body: { outcome: 'NOT_PAID', note: 'the provider said 0.01 EUR' },
     });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
-    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
-      providerRef: unknown.providerRef,
-      status: 'SETTLED',
-      amountMinor: '4000',
-      currency: 'EUR',
-      reference: { tenantId: tenant.tenantId, orderRef: 'said-not-paid', instructionRef: 'a' },
-    });
-    expect(called.status).toBe(202);
+    await calledBackSettled();
     const warned = await eventually(
       () =>
         workerLogLines.filter(

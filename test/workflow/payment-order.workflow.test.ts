@@ -783,6 +783,51 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('asks again at once about a payment of unknown outcome (answered with other money) when its callback comes', async () => {
+    const provider = await startHostileProvider({ answerOverrides: { amountMinor: '1', currency: 'EUR' } });
+    try {
+      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+      const input = await storeOrder(
+        tenantId,
+        'unknown-called-back',
+        [{ instructionRef: 'p' }],
+        resolvedTo('HTTP_CONNECTOR', 'CARD'),
+      );
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        // To its due date: 0.01 EUR settled of the 30.00 EUR asked, so its outcome is unknown.
+        await env.sleep(2 * DAY_MS);
+        const unknown = await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
+          'the outcome unknown after a settlement of other money',
+        );
+        // The reference the provider stated is kept, though its money is not believed.
+        const [charge] = provider.charges;
+        expect(unknown.instructions[0].providerRef).toBe(charge.providerRef);
+        provider.behaviour.answerOverrides = undefined;
+        await handle.signal(providerResultSignal, {
+          status: 'SETTLED',
+          providerRef: charge.providerRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        // Time skips only while the test sleeps (or awaits the result), so not by the hourly look-up: asked at once.
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].status === 'SETTLED',
+          'settled by the look-up the callback prompted',
+        );
+        expect(provider.lookups).toEqual([charge.idempotencyKey]);
+        return handle.result();
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
