@@ -198,8 +198,7 @@ async function collectedByOwnProvider(
   instructionRef: string,
   then: (handle: WorkflowHandle, tenantId: string) => Promise<void>,
 ): Promise<string> {
-  const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-  const input = await storeOrder(tenantId, orderRef, [{ instructionRef }], resolvedTo('HTTP_CONNECTOR', 'CARD'));
+  const { tenantId, input } = await orderAtOwnProvider(provider, orderRef, { instructionRef });
   const worker = await createWorker();
   await worker.runUntil(async () => {
     const handle = await start(input);
@@ -210,6 +209,17 @@ async function collectedByOwnProvider(
     await handle.result();
   });
   return tenantId;
+}
+
+/** A one-instruction order (`p`, unless another is given) stored for a tenant paying through its own provider: its tenant and the workflow's input. */
+async function orderAtOwnProvider(
+  provider: HostileProvider,
+  orderRef: string,
+  instruction: Parameters<typeof storeOrder>[2][number] = { instructionRef: 'p' },
+) {
+  const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
+  const input = await storeOrder(tenantId, orderRef, [instruction], resolvedTo('HTTP_CONNECTOR', 'CARD'));
+  return { tenantId, input };
 }
 
 /** A refund of 10.00 EUR of `instructionRef` asked for, and answered PENDING by the provider: its read-model row, and its provider's reference. */
@@ -496,13 +506,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('settles from the look-up when the provider took the charge its unanswered call made: no second call', async () => {
     const provider = await startHostileProvider({ loseAnswers: 8 });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'lookup-finds',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-finds');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => (await start(input)).result());
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
@@ -520,13 +524,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('calls again under the same key when the look-up finds no charge, and the customer pays once', async () => {
     const provider = await startHostileProvider({ hangWithoutCharging: 8 });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'lookup-none',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-none');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => (await start(input)).result());
       expect(result.instructions[0].status).toBe('SETTLED');
@@ -548,13 +546,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('keeps the key of an unanswered call when the provider will not say what it did (look-up 405): outcome unknown', async () => {
     const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'lookup-405',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-405');
       const worker = await createWorker();
       await worker.runUntil(async () => {
         const handle = await start(input);
@@ -599,13 +591,10 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('counts a settlement a tenant admin resolves as collected, in its read model', async () => {
     const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'resolved-settled',
-        [{ instructionRef: 'p', amount: '25.00' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'resolved-settled', {
+        instructionRef: 'p',
+        amount: '25.00',
+      });
       const worker = await createWorker();
       await worker.runUntil(async () => {
         const handle = await start(input);
@@ -654,13 +643,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('takes a malformed answer (a reference of 200 characters) for no answer: same key, and the read model never stuck', async () => {
     const provider = await startHostileProvider({ answerOverrides: { providerRef: 'x'.repeat(200) } });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'malformed',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'malformed');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
@@ -689,14 +672,8 @@ describe('payment-order workflow on the time-skipping server', () => {
       const pending = how === 'answered PENDING, then asked';
       const provider = await startHostileProvider({ outcome: pending ? 'PENDING' : 'SETTLED' });
       try {
-        const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
         const orderRef = pending ? 'other-money-pending' : 'other-money';
-        const input = await storeOrder(
-          tenantId,
-          orderRef,
-          [{ instructionRef: 'p' }],
-          resolvedTo('HTTP_CONNECTOR', 'CARD'),
-        );
+        const { input } = await orderAtOwnProvider(provider, orderRef);
         const worker = await createWorker();
         // 0.01 EUR settled of the 30.00 EUR asked.
         const otherMoney = { amountMinor: '1', currency: 'EUR' };
@@ -735,13 +712,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('takes a chargeback that came while its payment’s call was under way, once the call is answered', async () => {
     const provider = await startHostileProvider({});
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'charged-back-early',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { input } = await orderAtOwnProvider(provider, 'charged-back-early');
       const worker = await createWorker();
       await worker.runUntil(async () => {
         const handle = await start(input);
@@ -786,13 +757,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('asks again at once about a payment of unknown outcome (answered with other money) when its callback comes', async () => {
     const provider = await startHostileProvider({ answerOverrides: { amountMinor: '1', currency: 'EUR' } });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'unknown-called-back',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { input } = await orderAtOwnProvider(provider, 'unknown-called-back');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
@@ -831,13 +796,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(
-        tenantId,
-        'callback-while-asked',
-        [{ instructionRef: 'p' }],
-        resolvedTo('HTTP_CONNECTOR', 'CARD'),
-      );
+      const { input } = await orderAtOwnProvider(provider, 'callback-while-asked');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
@@ -872,8 +831,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
     const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
     try {
-      const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
-      const input = await storeOrder(tenantId, 'huge', [{ instructionRef: 'p' }], resolvedTo('HTTP_CONNECTOR', 'CARD'));
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'huge');
       const worker = await createWorker();
       await worker.runUntil(async () => {
         const handle = await start(input);
