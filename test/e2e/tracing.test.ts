@@ -8,7 +8,7 @@ import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { freePort } from '../../observability/free-port.js';
 import { eventually } from '../support/eventually.js';
-import { startProcess } from '../support/processes.js';
+import { startProcess, stopStartedProcesses } from '../support/processes.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
 interface ReceivedSpan {
@@ -23,7 +23,6 @@ interface ReceivedSpan {
 let system: TestSystem;
 let receiver: Server;
 const received: ReceivedSpan[] = [];
-const children: ChildProcess[] = [];
 let apiUrl = '';
 
 /** The ids of OTLP's JSON encoding: hex, or base64 from exporters that send bytes. */
@@ -32,12 +31,10 @@ const hex = (id: string | undefined) =>
 
 /** A command of the project, exporting its traces to the receiver. */
 function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = startProcess(system, script, {
+  return startProcess(system, script, {
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
     ...env,
   });
-  children.push(child);
-  return child;
 }
 
 beforeAll(async () => {
@@ -82,11 +79,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode !== null) continue;
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-  }
+  await stopStartedProcesses();
   await new Promise((resolve) => receiver?.close(resolve));
   await system?.close();
 });

@@ -6,7 +6,7 @@ import { freePort } from '../../observability/free-port.js';
 import { providerNet } from '../support/sandbox.js';
 import { paymentCallsInFlight } from '../support/calls-in-flight.js';
 import { eventually } from '../support/eventually.js';
-import { startProcess } from '../support/processes.js';
+import { startProcess, stopStartedProcesses } from '../support/processes.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -16,7 +16,7 @@ beforeAll(async () => {
   system = await startSystem({ worker: false, sandboxSettleMs: 3000 });
 });
 afterAll(async () => {
-  worker?.kill('SIGKILL');
+  await stopStartedProcesses();
   await system?.close();
 });
 
@@ -182,7 +182,12 @@ describe('a worker killed while refunds and returns are in flight', () => {
     worker = startWorker();
     for (const [n, answer] of answers.entries()) {
       if (answer.status === 201) continue;
-      const again = await refund(n);
+      // Until the new worker takes the order's tasks, its workflow cannot answer (503): asked again, as a client would.
+      const again = await eventually(
+        () => refund(n),
+        (res) => res.status !== 503,
+        { what: `refund ${n} answered after the restart`, timeoutMs: 60_000, intervalMs: 1000 },
+      );
       expect(again.status, JSON.stringify(again.body)).toBe(201);
     }
     await eventually(
