@@ -6,15 +6,15 @@ import { lane } from './lanes.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The processes started and not yet exited: a test that fails midway must not leave one behind. */
+const started = new Set<ChildProcess>();
+
 /**
  * One of the project's commands (`worker/main.ts` for `npm run worker`, `app/main.ts` for `npm run
  * api`) as a deployment runs it: its own process, configured by its environment, on the test
  * system's database, Temporal server, master key and sandbox. Its stderr is shown only if it dies
  * on its own.
  */
-/** The processes started and not yet exited: a test that fails midway must not leave one behind. */
-const started = new Set<ChildProcess>();
-
 export function startProcess(system: TestSystem, script: string, env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: projectRoot,
