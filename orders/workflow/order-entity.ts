@@ -348,6 +348,25 @@ export class OrderEntity {
       retryNow(unknown, Date.now());
       return;
     }
+    if (result.status !== 'SUCCEEDED') return;
+    for (const machine of this.state.instructions) {
+      const resolved = machine.refunds.find(
+        (r) =>
+          r.status === 'FAILED' &&
+          r.failureCode === RESOLVED_NOT_REFUNDED &&
+          r.providerRef === result.providerRef &&
+          refundAppOf(r, machine.plan.appId) === result.appId,
+      );
+      if (!resolved) continue;
+      // Money the provider says it gave back, on a refund a tenant admin said was not made (its amount
+      // free to refund again): not applied, but an operator must hear of it (as for a payment).
+      log.warn('a provider says a refund succeeded that a tenant admin resolved as not made; not applied', {
+        ...this.logFields(machine),
+        refundNumber: resolved.number,
+        providerRef: result.providerRef,
+      });
+      return;
+    }
   }
 
   /** The customer is told, its notice period ahead, of the coming charge: amount, charge date (and mandate, in the event). */

@@ -531,16 +531,16 @@ describe('a refund through the tenant’s own provider', () => {
     expect(new Set(keys)).toEqual(new Set([`${tenant.tenantId}:refund-unknown:a:refund:1`]));
   });
 
-  it('whose provider stated other money is called again, under its key, as soon as its callback states the money asked', async () => {
+  /** A settled order whose provider refunded 50.00 EUR of the 5.00 EUR asked: the refund's outcome unknown. */
+  async function refundUnknownAfterOtherMoney(orderRef: string) {
     const { tenant, provider } = await tenantWithOwnProvider({});
-    await orderDueNow(tenant, 'refund-other-money');
-    await instructionOf(tenant, 'refund-other-money', (i) => i.status === 'SETTLED', 'own payment settled');
-    // 50.00 EUR refunded of the 5.00 EUR asked.
+    await orderDueNow(tenant, orderRef);
+    await instructionOf(tenant, orderRef, (i) => i.status === 'SETTLED', 'own payment settled');
     provider.behaviour.answerOverrides = { amountMinor: '5000', currency: 'EUR' };
-    const refunds = '/v1/order-management/refund-other-money/instructions/a/refunds';
+    const refunds = `/v1/order-management/${orderRef}/instructions/a/refunds`;
     const created = await tenant.client.request('POST', refunds, {
       body: { amount: '5.00' },
-      headers: { 'idempotency-key': 'refund-other-money-1' },
+      headers: { 'idempotency-key': `${orderRef}-1` },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const unknown = await eventually(
@@ -548,18 +548,28 @@ describe('a refund through the tenant’s own provider', () => {
       (r: any) => r.failureCode === 'outcome_unknown:amount_mismatch',
       { what: 'the refund’s outcome unknown', timeoutMs: 30_000 },
     );
+    /** The provider's callback saying the refund was made, with the money asked. */
+    const calledBackSucceeded = async () => {
+      const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+        object: 'refund',
+        providerRef: unknown.providerRef,
+        status: 'SUCCEEDED',
+        amountMinor: '500',
+        currency: 'EUR',
+        reference: { tenantId: tenant.tenantId, orderRef, instructionRef: 'a' },
+      });
+      expect(called.status).toBe(202);
+    };
+    return { tenant, provider, refunds, unknown, calledBackSucceeded };
+  }
+
+  it('whose provider stated other money is called again, under its key, as soon as its callback states the money asked', async () => {
+    const { tenant, provider, refunds, unknown, calledBackSucceeded } =
+      await refundUnknownAfterOtherMoney('refund-other-money');
     // Not believed, but its reference is kept: the provider's callback is known by it.
     expect(unknown).toMatchObject({ status: 'PENDING', providerRef: provider.refunds[0].providerRef });
     provider.behaviour.answerOverrides = undefined;
-    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
-      object: 'refund',
-      providerRef: unknown.providerRef,
-      status: 'SUCCEEDED',
-      amountMinor: '500',
-      currency: 'EUR',
-      reference: { tenantId: tenant.tenantId, orderRef: 'refund-other-money', instructionRef: 'a' },
-    });
-    expect(called.status).toBe(202);
+    await calledBackSucceeded();
     // Well before its hourly retry: called again under its key at once, and made by the provider's answer.
     const made = await eventually(
       async () => (await tenant.client.request('GET', refunds)).body.items[0],
@@ -570,6 +580,29 @@ describe('a refund through the tenant’s own provider', () => {
     expect(provider.refunds).toHaveLength(1);
     const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
     expect(keys).toEqual([1, 2].map(() => `${tenant.tenantId}:refund-other-money:a:refund:1`));
+  });
+
+  it('resolved as not made, then said made by its provider, is not taken, and an operator hears of it', async () => {
+    const { tenant, provider, refunds, unknown, calledBackSucceeded } =
+      await refundUnknownAfterOtherMoney('refund-said-not-made');
+    const resolved = await tenant.client.request('POST', `${refunds}/${unknown.refundId}/resolve`, {
+      body: { outcome: 'FAILED', note: 'the provider said 50.00 EUR' },
+      headers: { 'idempotency-key': 'refund-said-not-made-resolved' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    provider.behaviour.answerOverrides = undefined;
+    await calledBackSucceeded();
+    const warned = await eventually(
+      () =>
+        workerLogLines.filter(
+          (line) => line.includes('resolved as not made') && line.includes(`"orderRef":"refund-said-not-made"`),
+        ),
+      (lines) => lines.length === 1,
+      { what: 'the warning', timeoutMs: 30_000 },
+    );
+    expect(warned[0]).toContain(`"tenantId":"${tenant.tenantId}"`);
+    const after = (await tenant.client.request('GET', refunds)).body.items[0];
+    expect(after).toMatchObject({ status: 'FAILED', failureCode: 'resolved_not_refunded' });
   });
 
   it('keeps its app installed while it is under way: uninstalling is refused, naming it', async () => {
