@@ -92,6 +92,16 @@ const changes = (orderRef: string): [string, string, Record<string, unknown> | u
   ],
 ];
 
+/** The worker's one log line saying `words` of the order `orderRef`, once it is written. */
+async function warnedOnce(words: string, orderRef: string): Promise<string> {
+  const lines = await eventually(
+    () => workerLogLines.filter((line) => line.includes(words) && line.includes(`"orderRef":"${orderRef}"`)),
+    (found) => found.length === 1,
+    { what: `the worker's line "${words}"`, timeoutMs: 30_000 },
+  );
+  return lines[0];
+}
+
 describe('a payment whose outcome is unknown', () => {
   it('keeps its key when the provider lost its answer and refuses the retry with 409: one charge, however it is changed', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
@@ -237,15 +247,7 @@ describe('a payment whose outcome is unknown', () => {
     });
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     await calledBackSettled();
-    const warned = await eventually(
-      () =>
-        workerLogLines.filter(
-          (line) => line.includes('holds as not settled') && line.includes(`"orderRef":"said-not-paid"`),
-        ),
-      (lines) => lines.length === 1,
-      { what: 'the warning', timeoutMs: 30_000 },
-    );
-    expect(warned[0]).toContain(`"tenantId":"${tenant.tenantId}"`);
+    expect(await warnedOnce('holds as not settled', 'said-not-paid')).toContain(`"tenantId":"${tenant.tenantId}"`);
     const after = await instructionOf(tenant, 'said-not-paid', () => true, 'the instruction');
     expect(after).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
   });
@@ -592,15 +594,9 @@ describe('a refund through the tenant’s own provider', () => {
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     provider.behaviour.answerOverrides = undefined;
     await calledBackSucceeded();
-    const warned = await eventually(
-      () =>
-        workerLogLines.filter(
-          (line) => line.includes('resolved as not made') && line.includes(`"orderRef":"refund-said-not-made"`),
-        ),
-      (lines) => lines.length === 1,
-      { what: 'the warning', timeoutMs: 30_000 },
+    expect(await warnedOnce('resolved as not made', 'refund-said-not-made')).toContain(
+      `"tenantId":"${tenant.tenantId}"`,
     );
-    expect(warned[0]).toContain(`"tenantId":"${tenant.tenantId}"`);
     const after = (await tenant.client.request('GET', refunds)).body.items[0];
     expect(after).toMatchObject({ status: 'FAILED', failureCode: 'resolved_not_refunded' });
   });
