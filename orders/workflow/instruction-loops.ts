@@ -32,7 +32,12 @@ import {
   type InstructionMachine,
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
-import { CALLBACK_BEATS_MISMATCHED_ANSWER, PATCHES_BEFORE_START, UNKNOWN_ASKED_ON_CALLBACK } from './order-patches.js';
+import {
+  CALLBACK_BEATS_MISMATCHED_ANSWER,
+  MONEY_MOVED_BEATS_NOT_MOVED,
+  PATCHES_BEFORE_START,
+  UNKNOWN_ASKED_ON_CALLBACK,
+} from './order-patches.js';
 import {
   decideRefund,
   refundAppOf,
@@ -241,6 +246,7 @@ export class InstructionLoops {
 
   private async askRefund(machine: InstructionMachine, refund: RefundMachine, providerRef: string): Promise<void> {
     const appId = refundAppOf(refund, machine.plan.appId);
+    const fields = { ...this.order.logFields(machine), refundNumber: refund.number };
     try {
       const status = await getRefundStatus.executeWithOptions(
         {
@@ -251,9 +257,10 @@ export class InstructionLoops {
         [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(refund) }],
       );
       if (status.status === 'PENDING') refundStillPending(refund, Date.now());
-      else this.order.applyRefund(machine, refund, status);
+      // Else the callback ends it, at the loop's next step.
+      else if (!callbackEnds(refund.pending, status, fields)) this.order.applyRefund(machine, refund, status);
     } catch (err) {
-      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackCameMeanwhile(refund.pending)) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackEnds(refund.pending, OTHER_MONEY, fields)) {
         // Refunded other money than asked: as for a payment (ask), no longer pending but unknown.
         refund.pending = undefined;
         this.order.applyRefund(machine, refund, this.failureOf(err, machine));
@@ -340,6 +347,7 @@ export class InstructionLoops {
   }
 
   private async ask(machine: InstructionMachine, providerRef: string): Promise<void> {
+    const fields = this.order.logFields(machine);
     try {
       const status = await getPaymentStatus.executeWithOptions(
         {
@@ -350,9 +358,10 @@ export class InstructionLoops {
         [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(machine.plan) }],
       );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
-      else this.apply(machine, status);
+      // Else the callback settles it, at the loop's next step.
+      else if (!callbackEnds(machine.pending, status, fields)) this.apply(machine, status);
     } catch (err) {
-      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackCameMeanwhile(machine.pending)) {
+      if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackEnds(machine.pending, OTHER_MONEY, fields)) {
         // Settled with other money than asked: no longer waited for as pending, but unknown, its key
         // kept and asked about, until the provider says it right or a tenant admin resolves it.
         machine.pending = undefined;
@@ -415,12 +424,37 @@ function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
+/** A status answer stating other money than asked: money moved, but not what was asked. */
+const OTHER_MONEY = { status: 'OTHER_MONEY' } as const;
+
+/** Whether a provider's result says money moved: a payment settled (if taken back since), a refund made, other money. */
+function movedMoney({ status }: { status: string }): boolean {
+  return status === 'SETTLED' || status === 'RETURNED' || status === 'SUCCEEDED' || status === OTHER_MONEY.status;
+}
+
 /**
- * Whether the provider's callback for a payment (or refund) being asked about came meanwhile: its
- * money was checked at the door, so its result ends the payment rather than the answer's other money.
+ * Whether the callback that came while the provider was asked about a payment (or refund) ends it,
+ * rather than the answer. Agreeing, the answer ends it, unless it stated other money: the callback's
+ * money was checked at the door. Disagreeing on whether money moved, money moved wins, as a second
+ * payment (or refund) would go under a new key: a callback saying it moved ends it; an answer of other
+ * money against a callback saying none moved leaves the outcome unknown, its key kept.
  */
-function callbackCameMeanwhile(pending: { result?: unknown } | undefined): boolean {
-  return pending?.result !== undefined && patched(CALLBACK_BEATS_MISMATCHED_ANSWER);
+function callbackEnds(
+  pending: { result?: { status: string } } | undefined,
+  answer: { status: string },
+  fields: Record<string, unknown>,
+): boolean {
+  const callback = pending?.result;
+  if (callback === undefined) return false;
+  if (answer === OTHER_MONEY && !patched(CALLBACK_BEATS_MISMATCHED_ANSWER)) return false;
+  if (movedMoney(callback) === movedMoney(answer)) return answer === OTHER_MONEY;
+  if (!patched(MONEY_MOVED_BEATS_NOT_MOVED)) return answer === OTHER_MONEY;
+  log.warn('the provider called back contrary to its answer on whether money moved: the one saying it moved is taken', {
+    ...fields,
+    callback: callback.status,
+    answer: answer.status,
+  });
+  return movedMoney(callback);
 }
 
 /**

@@ -138,3 +138,14 @@ export const UNKNOWN_ASKED_ON_CALLBACK = 'unknown-outcome-asked-on-callback';
  * answer, found the instruction still PROCESSING and was dropped. Histories from before it replay so.
  */
 export const EARLY_RESULT_WAITS_FOR_ITS_CALL = 'early-result-waits-for-its-call';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch, when a
+ * provider's answer and its callback that came while it was asked disagree on whether money moved,
+ * money moved wins. A callback saying the payment settled (or the refund was made) ends it though
+ * the answer says it was declined (or failed); a callback saying it was declined (or failed), against
+ * an answer stating other money than asked, leaves the outcome unknown, its key kept. Before, the
+ * answer's decline (failure) or the callback's ended it, freeing the amount for a new key: money
+ * could move twice. Histories from before it replay so.
+ */
+export const MONEY_MOVED_BEATS_NOT_MOVED = 'money-moved-beats-not-moved';

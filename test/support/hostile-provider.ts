@@ -62,7 +62,7 @@ export interface Behaviour {
   /** Takes every refund call and answers none, making no refund, for as long as the client waits. */
   holdRefunds?: boolean;
   /** What its refunds are, when made and when asked about (GET /refunds/{ref}): SUCCEEDED unless set. */
-  refundOutcome?: 'SUCCEEDED' | 'PENDING';
+  refundOutcome?: 'SUCCEEDED' | 'PENDING' | 'FAILED';
   /** Its payments' references are 16 digits passing the Luhn check, as some providers' are (`own_<uuid>` unless set). */
   numericRefs?: boolean;
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */

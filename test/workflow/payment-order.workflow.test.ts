@@ -222,6 +222,13 @@ async function orderAtOwnProvider(
   return { tenantId, input };
 }
 
+/** To the order's due date (time skips only while the test sleeps): its payment answered PENDING; its reference. */
+async function paymentPendingAtProvider(handle: WorkflowHandle): Promise<string> {
+  await env.sleep(2 * DAY_MS);
+  const pending = await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+  return pending.instructions[0].providerRef!;
+}
+
 /** A refund of 10.00 EUR of `instructionRef` asked for, and answered PENDING by the provider: its read-model row, and its provider's reference. */
 async function refundPendingAtProvider(handle: WorkflowHandle, instructionRef: string) {
   const refundId = randomUUID();
@@ -229,6 +236,57 @@ async function refundPendingAtProvider(handle: WorkflowHandle, instructionRef: s
   await handle.executeUpdate(createRefundUpdate, { args: [{ instructionRef, refundId, amountMinor: '1000' }] });
   const pending = await eventually(stored, (r) => r?.providerRef != null, { what: 'the refund PENDING' });
   return { stored, refundRef: pending!.providerRef! };
+}
+
+/**
+ * To the first status poll (of `path`, the payment or refund), its answer held while `callBack`
+ * signals the provider's callback, then given as the provider then stands.
+ */
+async function calledBackWhileAsked(provider: HostileProvider, path: string, callBack: () => Promise<void>) {
+  let release!: () => void;
+  provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
+  // Time skips only while the test sleeps: to the first status poll, 5 min after the PENDING answer.
+  await env.sleep(5 * 60_000 + 1_000);
+  const asked = () => provider.requests.filter((r) => r.method === 'GET' && r.path === path);
+  await eventually(asked, (requests) => requests.length === 1, { what: 'the provider asked', timeoutMs: 30_000 });
+  await callBack();
+  release();
+  provider.behaviour.holdStatusAnswers = undefined;
+}
+
+/**
+ * An order whose payment its own provider answered PENDING, then asked about at its first status
+ * poll: the provider answers `answer` (a settlement of other money than asked, or a decline) while its
+ * callback `callback` comes. Until `then` holds of the instruction (by default: SETTLED), then to the
+ * order's end.
+ */
+async function paymentCalledBackWhileAsked(
+  provider: HostileProvider,
+  orderRef: string,
+  scenario: {
+    answer: 'other money' | 'DECLINED';
+    callback: { status: 'SETTLED' } | { status: 'DECLINED'; code: string; retryable: boolean };
+    then?: { is: (instruction: OrderView['instructions'][number]) => boolean; what: string };
+  },
+) {
+  const { answer, callback, then = { is: (i) => i.status === 'SETTLED', what: 'the payment settled' } } = scenario;
+  const { input } = await orderAtOwnProvider(provider, orderRef);
+  const worker = await createWorker();
+  let workflowId = '';
+  const result = await worker.runUntil(async () => {
+    const handle = await start(input);
+    workflowId = handle.workflowId;
+    const providerRef = await paymentPendingAtProvider(handle);
+    provider.charges[0].status = answer === 'DECLINED' ? 'DECLINED' : 'SETTLED';
+    if (answer === 'other money') provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR' };
+    await calledBackWhileAsked(provider, `/payments/${providerRef}`, () =>
+      handle.signal(providerResultSignal, { ...callback, providerRef, appId: 'HTTP_CONNECTOR' }),
+    );
+    await waitFor(handle, (v) => then.is(v.instructions[0]), then.what);
+    provider.behaviour.answerOverrides = undefined;
+    return handle.result();
+  });
+  return { result, workflowId };
 }
 
 /** An update the workflow's validator refused, for the reason given. */
@@ -796,33 +854,46 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
-      const { input } = await orderAtOwnProvider(provider, 'callback-while-asked');
-      const worker = await createWorker();
-      const result = await worker.runUntil(async () => {
-        const handle = await start(input);
-        // To its due date (time skips only while the test sleeps): answered PENDING, its first status poll 5 min away.
-        await env.sleep(2 * DAY_MS);
-        const pending = await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
-        const providerRef = pending.instructions[0].providerRef!;
-        let release!: () => void;
-        provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
-        provider.charges[0].status = 'SETTLED';
-        provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR' };
-        // To the first status poll; its answer is held while the callback comes.
-        await env.sleep(5 * 60_000 + 1_000);
-        const asked = () =>
-          provider.requests.filter((r) => r.method === 'GET' && r.path === `/payments/${providerRef}`);
-        await eventually(asked, (requests) => requests.length === 1, { what: 'the provider asked', timeoutMs: 30_000 });
-        await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
-        release();
-        const ended = await waitFor(handle, (v) => v.instructions[0].status !== 'PROCESSING', 'the payment ended');
-        expect(ended.instructions[0]).toMatchObject({ status: 'SETTLED' });
-        provider.behaviour.answerOverrides = undefined;
-        return handle.result();
+      const { result } = await paymentCalledBackWhileAsked(provider, 'callback-while-asked', {
+        answer: 'other money',
+        callback: { status: 'SETTLED' },
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       expect(result.instructions[0].failureCode).toBeUndefined();
       expect(provider.lookups).toEqual([]);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps the key of a payment declined by a callback that came while the provider was asked, its answer then settled with other money', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { result, workflowId } = await paymentCalledBackWhileAsked(provider, 'declined-while-asked', {
+        answer: 'other money',
+        callback: { status: 'DECLINED', code: 'insufficient_funds', retryable: true },
+        // Money moved, by the answer: not declined (a new key would charge again), but unknown.
+        then: { is: (i) => i.failureCode === 'outcome_unknown', what: 'the outcome unknown' },
+      });
+      await record('declined-while-asked', workflowId);
+      // Asked again under its key an hour later, and settled by the provider's answer to that.
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.lookups).toEqual([provider.charges[0].idempotencyKey]);
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('settles by a callback that came while the provider was asked, though its answer then said declined', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { result } = await paymentCalledBackWhileAsked(provider, 'settled-while-asked', {
+        answer: 'DECLINED',
+        callback: { status: 'SETTLED' },
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.charges).toHaveLength(1);
     } finally {
       await provider.close();
     }
@@ -1588,23 +1659,66 @@ describe('payment-order workflow on the time-skipping server', () => {
     try {
       await collectedByOwnProvider(provider, 'refund-callback-while-asked', 'r', async (handle) => {
         const { refundRef } = await refundPendingAtProvider(handle, 'r');
-        let release!: () => void;
-        provider.behaviour.holdStatusAnswers = new Promise<void>((resolve) => (release = resolve));
         provider.behaviour.refundOutcome = 'SUCCEEDED';
         provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
-        // To the first status poll; its answer is held while the callback comes.
-        await env.sleep(5 * 60_000 + 1_000);
-        const asked = () => provider.requests.filter((r) => r.method === 'GET' && r.path === `/refunds/${refundRef}`);
-        await eventually(asked, (requests) => requests.length === 1, { what: 'the provider asked', timeoutMs: 30_000 });
-        await handle.signal(refundResultSignal, {
-          status: 'SUCCEEDED',
-          providerRef: refundRef,
-          appId: 'HTTP_CONNECTOR',
-        });
-        release();
+        await calledBackWhileAsked(provider, `/refunds/${refundRef}`, () =>
+          handle.signal(refundResultSignal, { status: 'SUCCEEDED', providerRef: refundRef, appId: 'HTTP_CONNECTOR' }),
+        );
         const ended = await waitFor(handle, (v) => v.refunds?.[0]?.status !== 'PENDING', 'the refund ended');
         expect(ended.refunds?.[0]?.status).toBe('SUCCEEDED');
         provider.behaviour.answerOverrides = undefined;
+      });
+      expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps the key of a refund failed by a callback that came while the provider was asked, its answer then stating other money', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-failed-while-asked', 'r', async (handle) => {
+        const { stored, refundRef } = await refundPendingAtProvider(handle, 'r');
+        provider.behaviour.refundOutcome = 'SUCCEEDED';
+        provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
+        await calledBackWhileAsked(provider, `/refunds/${refundRef}`, () =>
+          handle.signal(refundResultSignal, {
+            status: 'FAILED',
+            providerRef: refundRef,
+            code: 'refund_failed',
+            appId: 'HTTP_CONNECTOR',
+          }),
+        );
+        // Money moved, by the answer: not failed (its amount refundable again under a new key), but unknown.
+        await eventually(stored, (r) => r?.failureCode === 'outcome_unknown:amount_mismatch', {
+          what: 'the refund’s outcome unknown',
+          timeoutMs: 30_000,
+        });
+        expect((await stored())?.status).toBe('PENDING');
+        provider.behaviour.answerOverrides = undefined;
+        // Called again under its key an hour later, and made by the provider's answer to that.
+        await env.sleep(61 * 60_000);
+        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
+      });
+      expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+      const calls = provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds');
+      expect(new Set(calls.map((r) => r.idempotencyKey))).toEqual(new Set([provider.refunds[0].idempotencyKey]));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('makes a refund by a callback that came while the provider was asked, though its answer then said failed', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-made-while-asked', 'r', async (handle) => {
+        const { refundRef } = await refundPendingAtProvider(handle, 'r');
+        provider.behaviour.refundOutcome = 'FAILED';
+        await calledBackWhileAsked(provider, `/refunds/${refundRef}`, () =>
+          handle.signal(refundResultSignal, { status: 'SUCCEEDED', providerRef: refundRef, appId: 'HTTP_CONNECTOR' }),
+        );
+        const ended = await waitFor(handle, (v) => v.refunds?.[0]?.status !== 'PENDING', 'the refund ended');
+        expect(ended.refunds?.[0]?.status).toBe('SUCCEEDED');
       });
       expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
     } finally {
