@@ -36,7 +36,6 @@ import {
   CALLBACK_BEATS_MISMATCHED_ANSWER,
   MONEY_MOVED_BEATS_NOT_MOVED,
   PATCHES_BEFORE_START,
-  POLL_REFUSED_LEAVES_UNKNOWN,
   UNKNOWN_ASKED_ON_CALLBACK,
 } from './order-patches.js';
 import {
@@ -261,14 +260,10 @@ export class InstructionLoops {
       // Else the callback ends it, at the loop's next step.
       else if (!callbackEnds(refund.pending, status, fields)) this.order.applyRefund(machine, refund, status);
     } catch (err) {
-      const refused = pollRefusedForGood(err, refund.pending, fields);
       if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackEnds(refund.pending, OTHER_MONEY, fields)) {
         // Refunded other money than asked: as for a payment (ask), no longer pending but unknown.
         refund.pending = undefined;
         this.order.applyRefund(machine, refund, this.failureOf(err, machine));
-      } else if (refused !== undefined) {
-        refund.pending = undefined;
-        this.order.applyRefund(machine, refund, { status: 'UNKNOWN', code: refused });
       } else {
         refundStillPending(refund, Date.now());
       }
@@ -366,17 +361,13 @@ export class InstructionLoops {
       // Else the callback settles it, at the loop's next step.
       else if (!callbackEnds(machine.pending, status, fields)) this.apply(machine, status);
     } catch (err) {
-      const refused = pollRefusedForGood(err, machine.pending, fields);
       if (applicationFailureOf(err)?.type === OUTCOME_UNKNOWN && !callbackEnds(machine.pending, OTHER_MONEY, fields)) {
         // Settled with other money than asked: no longer waited for as pending, but unknown, its key
         // kept and asked about, until the provider says it right or a tenant admin resolves it.
         machine.pending = undefined;
         this.apply(machine, this.failureOf(err, machine));
-      } else if (refused !== undefined) {
-        machine.pending = undefined;
-        this.apply(machine, { status: 'UNKNOWN', code: refused });
       } else {
-        // Unanswered: the callback may still come; ask again later.
+        // Unanswered (or refused): the callback may still come; ask again later.
         stillPending(machine, Date.now());
       }
     }
@@ -409,8 +400,11 @@ export class InstructionLoops {
           ? { status: 'UNKNOWN', code: refusal, providerRef: stated }
           : { status: 'UNKNOWN', code: refusal };
       }
-      const code = refusalCodeOf(failure);
-      if (code) return { status: 'REJECTED', code };
+      const code = PERMANENT_FAILURES[failure.type ?? ''];
+      if (code) {
+        const detail = failure.type === PROVIDER_REJECTED ? (failure.details?.[0] as string | undefined) : undefined;
+        return { status: 'REJECTED', code: (detail ? `${code}:${detail}` : code).slice(0, 64) };
+      }
     }
     if (err instanceof ActivityFailure) {
       log.warn('provider unanswered after retries', this.order.logFields(machine));
@@ -428,34 +422,6 @@ function keyAttempt(idempotencyKey: string): string | undefined {
 /** The activity's own failure, when an activity failed with one (a refusal of a type the loops branch on). */
 function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-}
-
-/** The code of a refusal no retry cures (the app uninstalled, its credentials unreadable, the provider refusing), if it is one. */
-function refusalCodeOf(failure: ApplicationFailure | undefined): string | undefined {
-  const code = PERMANENT_FAILURES[failure?.type ?? ''];
-  if (!code) return undefined;
-  const detail = failure?.type === PROVIDER_REJECTED ? (failure.details?.[0] as string | undefined) : undefined;
-  return (detail ? `${code}:${detail}` : code).slice(0, 64);
-}
-
-/**
- * The refusal's code, when a status poll of a PENDING payment (or refund) was refused for good and no
- * callback came meanwhile: its outcome is then unknown. Waiting for a callback alone, it might wait
- * for ever, its amount held and no resolution allowed; unknown, its key is kept and asked about under
- * it every hour (a callback prompting that at once), and a tenant admin can resolve it.
- */
-function pollRefusedForGood(
-  err: unknown,
-  pending: { result?: unknown } | undefined,
-  fields: Record<string, unknown>,
-): string | undefined {
-  const refusal = refusalCodeOf(applicationFailureOf(err));
-  if (refusal === undefined || pending?.result !== undefined || !patched(POLL_REFUSED_LEAVES_UNKNOWN)) return undefined;
-  log.warn('the provider refused for good to say how a pending payment (or refund) ended: its outcome is unknown', {
-    ...fields,
-    refusal,
-  });
-  return refusal;
 }
 
 /** A status answer stating other money than asked: money moved, but not what was asked. */

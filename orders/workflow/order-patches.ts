@@ -149,13 +149,3 @@ export const EARLY_RESULT_WAITS_FOR_ITS_CALL = 'early-result-waits-for-its-call'
  * could move twice. Histories from before it replay so.
  */
 export const MONEY_MOVED_BEATS_NOT_MOVED = 'money-moved-beats-not-moved';
-
-/**
- * Made after the start marker, so asked with `patched()` where it is used: since this patch a
- * payment (or refund) its provider answered PENDING, whose status poll the provider then refuses for
- * good (a 4xx, the app uninstalled, its credentials unreadable), has an unknown outcome: its key kept
- * and asked about under it every hour, a callback prompting that at once, and a tenant admin able to
- * resolve it. Before, it waited for a callback that may never come, polled every six hours, its
- * amount held and no resolution allowed. Histories from before it replay so.
- */
-export const POLL_REFUSED_LEAVES_UNKNOWN = 'status-poll-refused-leaves-outcome-unknown';

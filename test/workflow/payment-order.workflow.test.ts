@@ -899,38 +899,6 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
-  it('holds a PENDING payment whose provider refuses for good to say how it ended as of unknown outcome, its key kept', async () => {
-    const provider = await startHostileProvider({ outcome: 'PENDING' });
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'status-refused');
-      const worker = await createWorker();
-      const result = await worker.runUntil(async () => {
-        const handle = await start(input);
-        const providerRef = await paymentPendingAtProvider(handle);
-        provider.behaviour.refuseStatus = true;
-        // To the first status poll, refused (404): its callback alone could end it, and it may never come.
-        await env.sleep(5 * 60_000 + 1_000);
-        const unknown = await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'outcome_unknown',
-          'the outcome unknown',
-        );
-        expect(unknown.instructions[0]).toMatchObject({ status: 'LATE', providerRef });
-        expect(provider.lookups).toEqual([]);
-        // The provider has settled it: asked under its key an hour later, it says so.
-        provider.charges[0].status = 'SETTLED';
-        const ended = await handle.result();
-        await record('status-refused', handle.workflowId);
-        return ended;
-      });
-      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
-      expect(provider.lookups).toEqual([provider.charges[0].idempotencyKey]);
-      expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
-  });
-
   it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
     const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
     try {
@@ -1753,32 +1721,6 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(ended.refunds?.[0]?.status).toBe('SUCCEEDED');
       });
       expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
-    } finally {
-      await provider.close();
-    }
-  });
-
-  it('holds a PENDING refund whose provider refuses for good to say how it ended as of unknown outcome, called again under its key', async () => {
-    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
-    try {
-      await collectedByOwnProvider(provider, 'refund-status-refused', 'r', async (handle) => {
-        const { stored } = await refundPendingAtProvider(handle, 'r');
-        provider.behaviour.refuseStatus = true;
-        // To the first status poll, refused (404): its callback alone could end it, and it may never come.
-        await env.sleep(5 * 60_000 + 1_000);
-        await eventually(stored, (r) => r?.failureCode === 'outcome_unknown:provider_rejected:http_404', {
-          what: 'the refund’s outcome unknown',
-          timeoutMs: 30_000,
-        });
-        expect((await stored())?.status).toBe('PENDING');
-        // The provider has made it: called again under its key an hour later, it says so.
-        provider.behaviour.refundOutcome = 'SUCCEEDED';
-        await env.sleep(61 * 60_000);
-        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
-      });
-      expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
-      const calls = provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds');
-      expect(calls.map((r) => r.idempotencyKey)).toEqual([1, 2].map(() => provider.refunds[0].idempotencyKey));
     } finally {
       await provider.close();
     }
