@@ -448,12 +448,14 @@ function callbackEnds(
   if (callback === undefined) return false;
   if (answer === OTHER_MONEY && !patched(CALLBACK_BEATS_MISMATCHED_ANSWER)) return false;
   if (movedMoney(callback) === movedMoney(answer)) return answer === OTHER_MONEY;
-  if (!patched(MONEY_MOVED_BEATS_NOT_MOVED)) return answer === OTHER_MONEY;
   log.warn('the provider called back contrary to its answer on whether money moved: the one saying it moved is taken', {
     ...fields,
     callback: callback.status,
     answer: answer.status,
   });
+  // An answer that it moved, the money asked, ended it before the patch too: no marker for it.
+  if (answer !== OTHER_MONEY && movedMoney(answer)) return false;
+  if (!patched(MONEY_MOVED_BEATS_NOT_MOVED)) return answer === OTHER_MONEY;
   return movedMoney(callback);
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -180,6 +181,15 @@ async function runsOf(workflowId: string, firstRunId: string) {
   return runs;
 }
 
+/** The patches whose markers the order's (first) run recorded, in order. */
+async function patchesOf(workflowId: string): Promise<string[]> {
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0];
+    return data ? [defaultPayloadConverter.fromPayload<{ id: string }>(data).id] : [];
+  });
+}
+
 /** The activities the order's (first) run scheduled, in order: retries of one are not scheduled again. */
 async function scheduledActivities(input: PaymentOrderInput) {
   const history = await env.client.workflow.getHandle(orderWorkflowId(input.tenantId, input.orderRef)).fetchHistory();
@@ -256,15 +266,15 @@ async function calledBackWhileAsked(provider: HostileProvider, path: string, cal
 
 /**
  * An order whose payment its own provider answered PENDING, then asked about at its first status
- * poll: the provider answers `answer` (a settlement of other money than asked, or a decline) while its
- * callback `callback` comes. Until `then` holds of the instruction (by default: SETTLED), then to the
- * order's end.
+ * poll: the provider answers `answer` (settled, with the money asked or other money, or declined)
+ * while its callback `callback` comes. Until `then` holds of the instruction (by default: SETTLED),
+ * then to the order's end.
  */
 async function paymentCalledBackWhileAsked(
   provider: HostileProvider,
   orderRef: string,
   scenario: {
-    answer: 'other money' | 'DECLINED';
+    answer: 'SETTLED' | 'other money' | 'DECLINED';
     callback: { status: 'SETTLED' } | { status: 'DECLINED'; code: string; retryable: boolean };
     then?: { is: (instruction: OrderView['instructions'][number]) => boolean; what: string };
   },
@@ -894,6 +904,21 @@ describe('payment-order workflow on the time-skipping server', () => {
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('settles by its answer of the money asked, though a callback that came while it was asked said declined, as before: no patch marker', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { result, workflowId } = await paymentCalledBackWhileAsked(provider, 'answer-settled-while-asked', {
+        answer: 'SETTLED',
+        callback: { status: 'DECLINED', code: 'insufficient_funds', retryable: true },
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      // Unchanged by the patch for a contrary callback, so no marker (and no visibility write) for it.
+      expect(await patchesOf(workflowId)).not.toContain('money-moved-beats-not-moved');
     } finally {
       await provider.close();
     }
