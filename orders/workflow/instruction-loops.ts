@@ -247,6 +247,7 @@ export class InstructionLoops {
   private async askRefund(machine: InstructionMachine, refund: RefundMachine, providerRef: string): Promise<void> {
     const appId = refundAppOf(refund, machine.plan.appId);
     const fields = { ...this.order.logFields(machine), refundNumber: refund.number };
+    refund.calling = true;
     try {
       const status = await getRefundStatus.executeWithOptions(
         {
@@ -265,8 +266,10 @@ export class InstructionLoops {
         refund.pending = undefined;
         this.order.applyRefund(machine, refund, this.failureOf(err, machine));
       } else {
-        refundStillPending(refund, Date.now());
+        refundStillPending(refund, Date.now(), refusedToSay(err, refund.pending, fields));
       }
+    } finally {
+      refund.calling = false;
     }
     this.order.refundChanged(machine, refund);
   }
@@ -348,6 +351,7 @@ export class InstructionLoops {
 
   private async ask(machine: InstructionMachine, providerRef: string): Promise<void> {
     const fields = this.order.logFields(machine);
+    if (machine.pending) machine.pending.asking = true;
     try {
       const status = await getPaymentStatus.executeWithOptions(
         {
@@ -367,9 +371,11 @@ export class InstructionLoops {
         machine.pending = undefined;
         this.apply(machine, this.failureOf(err, machine));
       } else {
-        // Unanswered (or refused): the callback may still come; ask again later.
-        stillPending(machine, Date.now());
+        // Unanswered, or refused for good: the callback may still come; ask again later.
+        stillPending(machine, Date.now(), refusedToSay(err, machine.pending, fields));
       }
+    } finally {
+      if (machine.pending) machine.pending.asking = undefined;
     }
     this.order.changed(machine);
   }
@@ -400,11 +406,8 @@ export class InstructionLoops {
           ? { status: 'UNKNOWN', code: refusal, providerRef: stated }
           : { status: 'UNKNOWN', code: refusal };
       }
-      const code = PERMANENT_FAILURES[failure.type ?? ''];
-      if (code) {
-        const detail = failure.type === PROVIDER_REJECTED ? (failure.details?.[0] as string | undefined) : undefined;
-        return { status: 'REJECTED', code: (detail ? `${code}:${detail}` : code).slice(0, 64) };
-      }
+      const code = refusalCodeOf(failure);
+      if (code) return { status: 'REJECTED', code };
     }
     if (err instanceof ActivityFailure) {
       log.warn('provider unanswered after retries', this.order.logFields(machine));
@@ -422,6 +425,34 @@ function keyAttempt(idempotencyKey: string): string | undefined {
 /** The activity's own failure, when an activity failed with one (a refusal of a type the loops branch on). */
 function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
+/** The code of a refusal no retry cures (the app uninstalled, its credentials unreadable, the provider refusing), if it is one. */
+function refusalCodeOf(failure: ApplicationFailure | undefined): string | undefined {
+  const code = PERMANENT_FAILURES[failure?.type ?? ''];
+  if (!code) return undefined;
+  const detail = failure?.type === PROVIDER_REJECTED ? (failure.details?.[0] as string | undefined) : undefined;
+  return (detail ? `${code}:${detail}` : code).slice(0, 64);
+}
+
+/**
+ * Why the provider refused for good to say how a PENDING payment (or refund) ended, when its status
+ * poll failed so; after an unanswered poll, the refusal before it. It stays PENDING, its callback
+ * still ending it, but a tenant admin may resolve it: the callback may never come.
+ */
+function refusedToSay(
+  err: unknown,
+  pending: { refused?: string } | undefined,
+  fields: Record<string, unknown>,
+): string | undefined {
+  const refusal = refusalCodeOf(applicationFailureOf(err));
+  if (refusal === undefined) return pending?.refused;
+  if (pending?.refused === undefined)
+    log.warn('the provider refuses to say how a pending payment (or refund) ended: a tenant admin may resolve it', {
+      ...fields,
+      refusal,
+    });
+  return refusal;
 }
 
 /** A status answer stating other money than asked: money moved, but not what was asked. */

@@ -45,6 +45,10 @@ export interface InstructionMachine extends InstructionProgress {
     result?: ProviderResult;
     /** A reversal of the payment that came before its settlement was applied (both while the loop was away). */
     reversal?: Reversal;
+    /** The provider is being asked about it now: its answer, not a tenant admin, says how it ends. */
+    asking?: boolean;
+    /** Why the provider last refused for good to say how it ended (a 4xx, the app's credentials unreadable): a tenant admin may then resolve it. */
+    refused?: string;
   };
   /** The customer chose to pay now, in the OPEN window (or while LATE). */
   payNow: boolean;
@@ -391,9 +395,13 @@ export function applyReturn(
   transition(machine, 'LATE', now);
 }
 
-/** A PENDING payment's provider was asked and said it is still pending: ask again later. */
-export function stillPending(machine: InstructionMachine, nowMs: number): void {
+/**
+ * A PENDING payment's provider was asked and said it is still pending, or gave no answer: ask again
+ * later. `refused`: why it refused for good to say, if it did (a tenant admin may then resolve it).
+ */
+export function stillPending(machine: InstructionMachine, nowMs: number, refused?: string): void {
   if (!machine.pending) return;
+  machine.pending.refused = refused;
   machine.pending.polls += 1;
   const delay = STATUS_POLL_DELAYS_MS[Math.min(machine.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
   machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();
@@ -560,10 +568,17 @@ export interface Resolution {
   providerRef?: string;
 }
 
+/**
+ * Why a tenant admin cannot resolve the payment, if they cannot: only one of unknown outcome, or one
+ * PENDING whose provider refused for good to say how it ended (its callback may never come), between
+ * calls, is theirs to end.
+ */
 export function resolutionRefusal(machine: InstructionMachine): string | undefined {
   const ref = machine.plan.instructionRef;
-  if (!machine.unanswered) return `instruction ${ref} has no payment of unknown outcome to resolve`;
-  if (machine.status === 'PROCESSING')
+  const { pending } = machine;
+  if (!machine.unanswered && !pending?.refused)
+    return `instruction ${ref} has no payment of unknown outcome to resolve`;
+  if ((machine.status === 'PROCESSING' && !pending) || pending?.asking)
     return `the provider is being asked about ${ref} right now; resolve it once that call has ended`;
   return undefined;
 }
@@ -582,6 +597,9 @@ export function applyResolution(
 ): void {
   machine.unanswered = false;
   machine.retryAt = undefined;
+  // A PENDING payment whose provider refused to say: no longer waited for.
+  const pending = machine.pending !== undefined;
+  machine.pending = undefined;
   if (resolution.outcome === 'SETTLED' && countsAmount) {
     settle(machine, resolution.providerRef ?? machine.providerRef!, at);
   } else if (resolution.outcome === 'SETTLED') {
@@ -592,6 +610,7 @@ export function applyResolution(
     machine.keyAttempt += 1;
     machine.keyUsed = false;
     machine.failureCode = 'resolved_not_paid';
+    if (pending) transition(machine, 'LATE', at);
   }
   machine.revision += 1;
 }

@@ -15,8 +15,12 @@ export interface RefundMachine extends Refund {
   unanswered: boolean;
   /** When to call again. */
   retryAt?: string;
-  /** The provider refunds later: its reference, when to ask if no callback came, and the callback's result once it came. */
-  pending?: { providerRef: string; polls: number; nextPollAt: string; result?: RefundResult };
+  /**
+   * The provider refunds later: its reference, when to ask if no callback came, the callback's result
+   * once it came, and why the provider last refused for good to say how it ended (then a tenant admin
+   * may resolve it).
+   */
+  pending?: { providerRef: string; polls: number; nextPollAt: string; result?: RefundResult; refused?: string };
   /** Bumped by a result from outside, so a wait re-plans at once. */
   revision: number;
   /** The status its last event told. */
@@ -111,9 +115,13 @@ export function speaksOfUnknownRefund(
   );
 }
 
-/** The provider was asked and said it is still refunding: ask again later. */
-export function refundStillPending(refund: RefundMachine, nowMs: number): void {
+/**
+ * The provider was asked and said it is still refunding, or gave no answer: ask again later.
+ * `refused`: why it refused for good to say, if it did (a tenant admin may then resolve it).
+ */
+export function refundStillPending(refund: RefundMachine, nowMs: number, refused?: string): void {
   if (!refund.pending) return;
+  refund.pending.refused = refused;
   refund.pending.polls += 1;
   const delay = STATUS_POLL_DELAYS_MS[Math.min(refund.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
   refund.pending.nextPollAt = new Date(nowMs + delay).toISOString();
@@ -129,12 +137,13 @@ export function refundAppOf(refund: RefundMachine, instructionAppId: string): st
 
 /**
  * Why a tenant admin cannot resolve the refund, if they cannot: only a refund of unknown outcome (its
- * call unanswered, or refused under a key that may have refunded), between calls, is theirs to end.
+ * call unanswered, or refused under a key that may have refunded), or one PENDING whose provider
+ * refused for good to say how it ended, between calls, is theirs to end.
  */
 export function refundResolutionRefusal(refund: RefundMachine): string | undefined {
   const which = `refund ${refund.number} of ${refund.instructionRef}`;
   if (refund.status !== 'PENDING') return `${which} is ${refund.status}; only a refund of unknown outcome is resolved`;
-  if (!refund.unanswered) {
+  if (!refund.unanswered && !refund.pending?.refused) {
     return `${which} is PENDING at its provider, which will say how it ends; only a refund of unknown outcome is resolved`;
   }
   if (refund.calling)

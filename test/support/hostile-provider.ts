@@ -57,6 +57,8 @@ export interface Behaviour {
   holdPaymentAnswers?: Promise<void>;
   /** Answers a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}) once this settles, as it is then. */
   holdStatusAnswers?: Promise<void>;
+  /** Refuses to say a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}): 404, as if it knew no such reference. */
+  refuseStatus?: boolean;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
   loseRefundAnswers?: number;
   /** Takes every refund call and answers none, making no refund, for as long as the client waits. */
@@ -302,6 +304,8 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
       }
 
       const refundStatus = /^\/refunds\/([^/?]+)$/.exec(path);
+      if (req.method === 'GET' && refundStatus && b.refuseStatus)
+        return answer(res, 404, { error: 'refund_not_found' });
       if (req.method === 'GET' && refundStatus) {
         const answerStatus = () => {
           const found = refunds.find((r) => r.providerRef === decodeURIComponent(refundStatus[1]));
@@ -323,6 +327,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
       }
 
       const status = /^\/payments\/([^/?]+)$/.exec(path);
+      if (req.method === 'GET' && status && b.refuseStatus) return answer(res, 404, { error: 'payment_not_found' });
       if (req.method === 'GET' && status) {
         const answerStatus = () => {
           const found = charges.find((c) => c.providerRef === decodeURIComponent(status[1]));

@@ -285,6 +285,26 @@ describe('the instruction state machine', () => {
     expect(resolutionRefusal(notPaid)).toMatch(/no payment of unknown outcome/);
   });
 
+  it('lets a PENDING payment be resolved once its provider refused to say how it ended, between polls', () => {
+    const m = newMachine(plan());
+    transition(m, 'OPEN', iso(t0));
+    startCall(m, iso(t0));
+    applyResult(m, { status: 'PENDING', providerRef: 'pay_p' }, t0, DUNNING);
+    expect(resolutionRefusal(m)).toMatch(/no payment of unknown outcome/);
+    stillPending(m, t0 + STATUS_POLL_DELAYS_MS[0], 'provider_rejected:http_404');
+    expect(resolutionRefusal(m)).toBeUndefined();
+    m.pending!.asking = true;
+    expect(resolutionRefusal(m)).toMatch(/being asked about .* right now/);
+    m.pending!.asking = undefined;
+    // Asked again, it says it is still pending: only its provider ends it again.
+    stillPending(m, t0 + DAY);
+    expect(resolutionRefusal(m)).toMatch(/no payment of unknown outcome/);
+    stillPending(m, t0 + 2 * DAY, 'app_credentials_unreadable');
+    applyResolution(m, { outcome: 'NOT_PAID' }, iso(t0 + 3 * DAY));
+    expect(m).toMatchObject({ status: 'LATE', pending: undefined, keyAttempt: 2, failureCode: 'resolved_not_paid' });
+    expect(decide(m, t0 + 365 * DAY).kind).toBe('wait');
+  });
+
   it('holds a refused payment LATE without a retry time until a change cures it, with a new key', () => {
     const m = newMachine(plan());
     const due = t0 + 2 * DAY;

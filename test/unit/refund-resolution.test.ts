@@ -21,12 +21,16 @@ describe('a refund resolved by a tenant admin', () => {
     expect(refundResolutionRefusal(refund({}))).toBeUndefined();
   });
 
-  it('is not one the provider will still answer, one under way, or one that ended', () => {
+  it('is not one the provider will still answer (unless it refused to say), one under way, or one that ended', () => {
     const pendingAtProvider = refund({
       unanswered: false,
       pending: { providerRef: 'r_1', polls: 0, nextPollAt: '2026-12-02T10:05:00.000Z' },
     });
     expect(refundResolutionRefusal(pendingAtProvider)).toMatch(/PENDING at its provider/);
+    // Unless the provider refused for good to say how it ended, and is not being asked again.
+    pendingAtProvider.pending!.refused = 'provider_rejected:http_404';
+    expect(refundResolutionRefusal(pendingAtProvider)).toBeUndefined();
+    expect(refundResolutionRefusal({ ...pendingAtProvider, calling: true })).toMatch(/right now/);
     expect(refundResolutionRefusal(refund({ calling: true }))).toMatch(/being asked about .* right now/);
     expect(refundResolutionRefusal(refund({ status: 'SUCCEEDED', unanswered: false }))).toMatch(/is SUCCEEDED/);
     expect(refundResolutionRefusal(refund({ status: 'FAILED', unanswered: false }))).toMatch(/is FAILED/);

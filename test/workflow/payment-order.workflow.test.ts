@@ -299,6 +299,37 @@ async function paymentCalledBackWhileAsked(
   return { result, workflowId };
 }
 
+/** To the first status poll, which the provider refuses for good (404): until the workflow has its failure. */
+async function statusPollRefused(provider: HostileProvider, handle: WorkflowHandle) {
+  provider.behaviour.refuseStatus = true;
+  await env.sleep(5 * 60_000 + 1_000);
+  await eventually(
+    () => handle.fetchHistory(),
+    (history) => (history.events ?? []).some((e) => e.activityTaskFailedEventAttributes),
+    { what: 'the status poll refused', timeoutMs: 30_000 },
+  );
+}
+
+/**
+ * An update taken once the workflow is ready for it: refused meanwhile for `reason` (a call under
+ * way; or the activity result it follows not yet applied, as an update that reaches the workflow in
+ * the same task is validated first).
+ */
+async function takenOnce(update: () => Promise<unknown>, reason: RegExp) {
+  await eventually(
+    () =>
+      update().then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof WorkflowUpdateFailedError && reason.test((err.cause as Error).message)) return false;
+          throw err;
+        },
+      ),
+    (taken) => taken,
+    { what: 'the update taken', timeoutMs: 60_000 },
+  );
+}
+
 /** An update the workflow's validator refused, for the reason given. */
 async function expectRefused(update: Promise<unknown>, reason: RegExp) {
   const error = await update.then(
@@ -674,22 +705,12 @@ describe('payment-order workflow on the time-skipping server', () => {
         );
         const [charge] = provider.charges;
         // Refused while the provider is being asked again (time runs fast here): resolved once that call has ended.
-        await eventually(
+        await takenOnce(
           () =>
-            handle
-              .executeUpdate(resolveInstructionUpdate, {
-                args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
-              })
-              .then(
-                () => true,
-                (err: unknown) => {
-                  if (err instanceof WorkflowUpdateFailedError && /right now/.test((err.cause as Error).message))
-                    return false;
-                  throw err;
-                },
-              ),
-          (taken) => taken,
-          { what: 'the resolution taken', timeoutMs: 60_000 },
+            handle.executeUpdate(resolveInstructionUpdate, {
+              args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
+            }),
+          /right now/,
         );
         const row = await eventually(
           () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
@@ -919,6 +940,51 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       // Unchanged by the patch for a contrary callback, so no marker (and no visibility write) for it.
       expect(await patchesOf(workflowId)).not.toContain('money-moved-beats-not-moved');
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps a PENDING payment whose provider refuses to say how it ended waiting for its callback, which settles it', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'refused-then-called-back');
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        const providerRef = await paymentPendingAtProvider(handle);
+        await statusPollRefused(provider, handle);
+        expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('PROCESSING');
+        await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
+        return handle.result();
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      expect(provider.lookups).toEqual([]);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('lets a tenant admin resolve a PENDING payment once its provider refuses to say how it ended, and not before', async () => {
+    const provider = await startHostileProvider({ outcome: 'PENDING' });
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'refused-then-resolved');
+      const worker = await createWorker();
+      await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentPendingAtProvider(handle);
+        const resolve = () =>
+          handle.executeUpdate(resolveInstructionUpdate, { args: [{ instructionRef: 'p', outcome: 'NOT_PAID' }] });
+        // PENDING at its provider, which will say how it ends.
+        await expectRefused(resolve(), /has no payment of unknown outcome to resolve/);
+        await statusPollRefused(provider, handle);
+        await takenOnce(resolve, /no payment of unknown outcome|right now/);
+        const view = await handle.query(orderStateQuery);
+        expect(view.instructions[0]).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
+        await handle.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: 'p' }] });
+        await handle.result();
+      });
+      expect(provider.charges).toHaveLength(1);
     } finally {
       await provider.close();
     }
@@ -1746,6 +1812,26 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(ended.refunds?.[0]?.status).toBe('SUCCEEDED');
       });
       expect(provider.refunds.map((r) => r.amountMinor)).toEqual(['1000']);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('lets a tenant admin resolve a PENDING refund once its provider refuses to say how it ended, and not before', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-refused-then-resolved', 'r', async (handle) => {
+        const { stored } = await refundPendingAtProvider(handle, 'r');
+        const refundId = (await stored())!.refundId;
+        const resolve = () =>
+          handle.executeUpdate(resolveRefundUpdate, { args: [{ instructionRef: 'r', refundId, outcome: 'FAILED' }] });
+        await expectRefused(resolve(), /is PENDING at its provider, which will say how it ends/);
+        await statusPollRefused(provider, handle);
+        await takenOnce(resolve, /PENDING at its provider|right now/);
+        await eventually(stored, (r) => r?.status === 'FAILED', { what: 'the refund resolved', timeoutMs: 30_000 });
+        expect((await stored())?.failureCode).toBe('resolved_not_refunded');
+      });
+      expect(provider.refunds).toHaveLength(1);
     } finally {
       await provider.close();
     }
