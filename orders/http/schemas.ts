@@ -329,7 +329,8 @@ export const ResolveInstructionSchema = z
   })
   .openapi('InstructionResolution', {
     description:
-      'Only for an instruction whose last payment call has an unknown outcome (failure code provider_unavailable or outcome_unknown).',
+      'Only for an instruction whose last payment call has an unknown outcome (failure code provider_unavailable or outcome_unknown), ' +
+      'or a payment PENDING at a provider that refused for good to say how it ended.',
   });
 
 export const InstructionOptionsSchema = z
@@ -515,7 +516,9 @@ export const ResolveRefundSchema = z
     params: { code: 'required' },
   })
   .openapi('RefundResolution', {
-    description: 'Only for a refund whose outcome is unknown (failure code provider_unavailable or outcome_unknown:…).',
+    description:
+      'Only for a refund whose outcome is unknown (failure code provider_unavailable or outcome_unknown:…), or one PENDING at a ' +
+      'provider that refused for good to say how it ended.',
   });
 export type ResolveRefundInput = z.infer<typeof ResolveRefundSchema>;
 export type RetryInstructionInput = z.infer<typeof RetryInstructionSchema>;

@@ -580,6 +580,8 @@ export function resolutionRefusal(machine: InstructionMachine): string | undefin
     return `instruction ${ref} has no payment of unknown outcome to resolve`;
   if ((machine.status === 'PROCESSING' && !pending) || pending?.asking)
     return `the provider is being asked about ${ref} right now; resolve it once that call has ended`;
+  // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
+  if (pending?.result || pending?.reversal) return `the provider has just said how ${ref} ended`;
   return undefined;
 }
 
@@ -597,9 +599,10 @@ export function applyResolution(
 ): void {
   machine.unanswered = false;
   machine.retryAt = undefined;
-  // A PENDING payment whose provider refused to say: no longer waited for.
+  // A PENDING payment whose provider refused to say: no longer waited for, nor the customer's own.
   const pending = machine.pending !== undefined;
   machine.pending = undefined;
+  machine.customerPaying = undefined;
   if (resolution.outcome === 'SETTLED' && countsAmount) {
     settle(machine, resolution.providerRef ?? machine.providerRef!, at);
   } else if (resolution.outcome === 'SETTLED') {

@@ -148,6 +148,8 @@ export function refundResolutionRefusal(refund: RefundMachine): string | undefin
   }
   if (refund.calling)
     return `the provider is being asked about ${which} right now; resolve it once that call has ended`;
+  // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
+  if (refund.pending?.result) return `the provider has just said how ${which} ended`;
   return undefined;
 }
 

@@ -296,6 +296,10 @@ describe('the instruction state machine', () => {
     m.pending!.asking = true;
     expect(resolutionRefusal(m)).toMatch(/being asked about .* right now/);
     m.pending!.asking = undefined;
+    // Its callback came in the same workflow task, not applied yet: it ends the payment, not a tenant admin.
+    m.pending!.result = { status: 'SETTLED', providerRef: 'pay_p' };
+    expect(resolutionRefusal(m)).toMatch(/has just said how/);
+    m.pending!.result = undefined;
     // Asked again, it says it is still pending: only its provider ends it again.
     stillPending(m, t0 + DAY);
     expect(resolutionRefusal(m)).toMatch(/no payment of unknown outcome/);

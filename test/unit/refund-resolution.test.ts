@@ -31,6 +31,8 @@ describe('a refund resolved by a tenant admin', () => {
     pendingAtProvider.pending!.refused = 'provider_rejected:http_404';
     expect(refundResolutionRefusal(pendingAtProvider)).toBeUndefined();
     expect(refundResolutionRefusal({ ...pendingAtProvider, calling: true })).toMatch(/right now/);
+    const calledBack = { ...pendingAtProvider.pending!, result: { status: 'SUCCEEDED' as const, providerRef: 'r_1' } };
+    expect(refundResolutionRefusal({ ...pendingAtProvider, pending: calledBack })).toMatch(/has just said how/);
     expect(refundResolutionRefusal(refund({ calling: true }))).toMatch(/being asked about .* right now/);
     expect(refundResolutionRefusal(refund({ status: 'SUCCEEDED', unanswered: false }))).toMatch(/is SUCCEEDED/);
     expect(refundResolutionRefusal(refund({ status: 'FAILED', unanswered: false }))).toMatch(/is FAILED/);
