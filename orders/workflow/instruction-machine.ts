@@ -573,12 +573,15 @@ export interface Resolution {
  * PENDING whose provider refused for good to say how it ended (its callback may never come), between
  * calls, is theirs to end.
  */
-export function resolutionRefusal(machine: InstructionMachine): string | undefined {
+export function resolutionRefusal(machine: InstructionMachine, nowMs: number): string | undefined {
   const ref = machine.plan.instructionRef;
   const { pending } = machine;
   if (!machine.unanswered && !pending?.refused)
     return `instruction ${ref} has no payment of unknown outcome to resolve`;
-  if ((machine.status === 'PROCESSING' && !pending) || pending?.asking)
+  // A call due now (its hour passed, or its provider's callback prompted it) is as good as under way.
+  const calling = machine.status === 'PROCESSING' && !pending;
+  const callDue = machine.unanswered && machine.retryAt !== undefined && Date.parse(machine.retryAt) <= nowMs;
+  if (calling || callDue || pending?.asking)
     return `the provider is being asked about ${ref} right now; resolve it once that call has ended`;
   // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
   if (pending?.result || pending?.reversal) return `the provider has just said how ${ref} ended`;

@@ -429,7 +429,7 @@ export class OrderEntity {
     this.refuseIfClosed();
     const refund = refundById(this.existing(instructionRef), refundId);
     if (!refund) refuse(CHANGE_REFUSALS.refundNotFound, `instruction ${instructionRef} has no refund ${refundId}`);
-    const refusal = refundResolutionRefusal(refund);
+    const refusal = refundResolutionRefusal(refund, Date.now());
     if (refusal) refuse(CHANGE_REFUSALS.refundNotChangeable, refusal);
   }
 
@@ -609,7 +609,7 @@ export class OrderEntity {
 
   validateResolution({ instructionRef }: ResolveInstruction): void {
     this.refuseUnlessActive();
-    const refusal = resolutionRefusal(this.existing(instructionRef));
+    const refusal = resolutionRefusal(this.existing(instructionRef), Date.now());
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
   }
 

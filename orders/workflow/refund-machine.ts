@@ -140,13 +140,15 @@ export function refundAppOf(refund: RefundMachine, instructionAppId: string): st
  * call unanswered, or refused under a key that may have refunded), or one PENDING whose provider
  * refused for good to say how it ended, between calls, is theirs to end.
  */
-export function refundResolutionRefusal(refund: RefundMachine): string | undefined {
+export function refundResolutionRefusal(refund: RefundMachine, nowMs: number): string | undefined {
   const which = `refund ${refund.number} of ${refund.instructionRef}`;
   if (refund.status !== 'PENDING') return `${which} is ${refund.status}; only a refund of unknown outcome is resolved`;
   if (!refund.unanswered && !refund.pending?.refused) {
     return `${which} is PENDING at its provider, which will say how it ends; only a refund of unknown outcome is resolved`;
   }
-  if (refund.calling)
+  // A call due now (its hour passed, or its provider's callback prompted it) is as good as under way.
+  const callDue = refund.unanswered && refund.retryAt !== undefined && Date.parse(refund.retryAt) <= nowMs;
+  if (refund.calling || callDue)
     return `the provider is being asked about ${which} right now; resolve it once that call has ended`;
   // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
   if (refund.pending?.result) return `the provider has just said how ${which} ended`;

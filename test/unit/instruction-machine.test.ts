@@ -237,14 +237,16 @@ describe('the instruction state machine', () => {
 
   it('ends an unknown outcome only by a resolution: settled, or not paid with the key released', () => {
     const fresh = newMachine(plan());
-    expect(resolutionRefusal(fresh)).toMatch(/no payment of unknown outcome/);
+    expect(resolutionRefusal(fresh, t0)).toMatch(/no payment of unknown outcome/);
 
     const settled = newMachine(plan());
     transition(settled, 'OPEN', iso(t0));
     startCall(settled, iso(t0));
-    expect(resolutionRefusal(settled)).toMatch(/no payment of unknown outcome/);
+    expect(resolutionRefusal(settled, t0)).toMatch(/no payment of unknown outcome/);
     applyResult(settled, { status: 'UNKNOWN', code: 'http_405' }, t0, DUNNING);
-    expect(resolutionRefusal(settled)).toBeUndefined();
+    expect(resolutionRefusal(settled, t0)).toBeUndefined();
+    // Its hour passed (or its provider's callback prompted the call): the call is as good as under way.
+    expect(resolutionRefusal(settled, t0 + UNANSWERED_RETRY_MS)).toMatch(/right now/);
     applyResolution(settled, { outcome: 'SETTLED', providerRef: 'pay_1' }, iso(t0 + DAY));
     expect(settled).toMatchObject({
       status: 'SETTLED',
@@ -282,7 +284,7 @@ describe('the instruction state machine', () => {
     // It waits for the tenant: an amendment or a payment may now go ahead, under the new key.
     expect(decide(notPaid, t0 + 365 * DAY).kind).toBe('wait');
     expect(amendRefusal(notPaid, { financialInstrumentId: 'card_other' })).toBeUndefined();
-    expect(resolutionRefusal(notPaid)).toMatch(/no payment of unknown outcome/);
+    expect(resolutionRefusal(notPaid, t0)).toMatch(/no payment of unknown outcome/);
   });
 
   it('lets a PENDING payment be resolved once its provider refused to say how it ended, between polls', () => {
@@ -290,19 +292,19 @@ describe('the instruction state machine', () => {
     transition(m, 'OPEN', iso(t0));
     startCall(m, iso(t0));
     applyResult(m, { status: 'PENDING', providerRef: 'pay_p' }, t0, DUNNING);
-    expect(resolutionRefusal(m)).toMatch(/no payment of unknown outcome/);
+    expect(resolutionRefusal(m, t0)).toMatch(/no payment of unknown outcome/);
     stillPending(m, t0 + STATUS_POLL_DELAYS_MS[0], 'provider_rejected:http_404');
-    expect(resolutionRefusal(m)).toBeUndefined();
+    expect(resolutionRefusal(m, t0)).toBeUndefined();
     m.pending!.asking = true;
-    expect(resolutionRefusal(m)).toMatch(/being asked about .* right now/);
+    expect(resolutionRefusal(m, t0)).toMatch(/being asked about .* right now/);
     m.pending!.asking = undefined;
     // Its callback came in the same workflow task, not applied yet: it ends the payment, not a tenant admin.
     m.pending!.result = { status: 'SETTLED', providerRef: 'pay_p' };
-    expect(resolutionRefusal(m)).toMatch(/has just said how/);
+    expect(resolutionRefusal(m, t0)).toMatch(/has just said how/);
     m.pending!.result = undefined;
     // Asked again, it says it is still pending: only its provider ends it again.
     stillPending(m, t0 + DAY);
-    expect(resolutionRefusal(m)).toMatch(/no payment of unknown outcome/);
+    expect(resolutionRefusal(m, t0)).toMatch(/no payment of unknown outcome/);
     stillPending(m, t0 + 2 * DAY, 'app_credentials_unreadable');
     applyResolution(m, { outcome: 'NOT_PAID' }, iso(t0 + 3 * DAY));
     expect(m).toMatchObject({ status: 'LATE', pending: undefined, keyAttempt: 2, failureCode: 'resolved_not_paid' });
