@@ -309,6 +309,21 @@ describe('the instruction state machine', () => {
     applyResolution(m, { outcome: 'NOT_PAID' }, iso(t0 + 3 * DAY));
     expect(m).toMatchObject({ status: 'LATE', pending: undefined, keyAttempt: 2, failureCode: 'resolved_not_paid' });
     expect(decide(m, t0 + 365 * DAY).kind).toBe('wait');
+
+    // Or found settled: its amount counted, by the reference the provider gave it when PENDING.
+    const settled = newMachine(plan());
+    transition(settled, 'OPEN', iso(t0));
+    startCall(settled, iso(t0));
+    applyResult(settled, { status: 'PENDING', providerRef: 'pay_s' }, t0, DUNNING);
+    stillPending(settled, t0 + STATUS_POLL_DELAYS_MS[0], 'provider_rejected:http_404');
+    applyResolution(settled, { outcome: 'SETTLED' }, iso(t0 + DAY));
+    expect(settled).toMatchObject({
+      status: 'SETTLED',
+      providerRef: 'pay_s',
+      settledAmountMinor: '1000',
+      pending: undefined,
+    });
+    expect(decide(settled, t0 + 365 * DAY)).toEqual({ kind: 'done' });
   });
 
   it('holds a refused payment LATE without a retry time until a change cures it, with a new key', () => {

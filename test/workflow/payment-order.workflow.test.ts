@@ -983,6 +983,7 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(view.instructions[0]).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
         await handle.executeUpdate(cancelInstructionUpdate, { args: [{ instructionRef: 'p' }] });
         await handle.result();
+        await record('pending-refused-resolved', handle.workflowId);
       });
       expect(provider.charges).toHaveLength(1);
     } finally {
