@@ -252,6 +252,33 @@ describe('a payment whose outcome is unknown', () => {
     expect(after).toMatchObject({ status: 'LATE', failureCode: 'resolved_not_paid' });
   });
 
+  it('resolved as not paid and paid again, then said settled by its provider while the new payment is under way, is not taken, and an operator hears of it', async () => {
+    const orderRef = 'said-not-paid-paying';
+    const { tenant, provider, calledBackSettled } = await unknownAfterOtherMoney(orderRef);
+    const resolved = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/resolve`, {
+      body: { outcome: 'NOT_PAID', note: 'the provider said 0.01 EUR' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    provider.behaviour.answerOverrides = undefined;
+    // The new payment is taken, and its answers (its retries' too, under its key) lost until released.
+    provider.behaviour.loseAnswers = 1_000;
+    const paid = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/pay`, {
+      body: { appId: 'HTTP_CONNECTOR', paymentMethod: 'CARD', financialInstrumentId: 'card_3' },
+    });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(202);
+    await eventually(
+      () => provider.charges.length,
+      (n) => n === 2,
+      { what: 'the new payment under way', timeoutMs: 30_000 },
+    );
+    await calledBackSettled();
+    expect(await warnedOnce('holds as not settled', orderRef)).toContain(`"tenantId":"${tenant.tenantId}"`);
+    provider.behaviour.loseAnswers = 0;
+    const settled = await instructionOf(tenant, orderRef, (i) => i.status === 'SETTLED', 'settled by the new payment');
+    expect(settled.providerRef).toBe(provider.charges[1].providerRef);
+    expect(provider.charges).toHaveLength(2);
+  });
+
   it('cannot be resolved when nothing about it is unknown', async () => {
     const { tenant } = await tenantWithOwnProvider({});
     const nextYear = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
