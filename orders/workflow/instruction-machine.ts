@@ -16,7 +16,7 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import { callDue, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -578,10 +578,8 @@ export function resolutionRefusal(machine: InstructionMachine, nowMs: number): s
   const { pending } = machine;
   if (!machine.unanswered && !pending?.refused)
     return `instruction ${ref} has no payment of unknown outcome to resolve`;
-  // A call due now (its hour passed, or its provider's callback prompted it) is as good as under way.
   const calling = machine.status === 'PROCESSING' && !pending;
-  const callDue = machine.unanswered && machine.retryAt !== undefined && Date.parse(machine.retryAt) <= nowMs;
-  if (calling || callDue || pending?.asking)
+  if (calling || callDue(machine, nowMs) || pending?.asking)
     return `the provider is being asked about ${ref} right now; resolve it once that call has ended`;
   // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
   if (pending?.result || pending?.reversal) return `the provider has just said how ${ref} ended`;

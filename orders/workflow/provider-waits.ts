@@ -10,3 +10,11 @@ export function retryNow(machine: { retryAt?: string; revision: number }, nowMs:
   machine.retryAt = new Date(nowMs).toISOString();
   machine.revision += 1;
 }
+
+/**
+ * Whether a payment or refund of unknown outcome is to be called (or asked) again now: its hour has
+ * passed, or its provider's callback prompted it. As good as under way: no tenant admin resolves it.
+ */
+export function callDue(machine: { unanswered: boolean; retryAt?: string }, nowMs: number): boolean {
+  return machine.unanswered && machine.retryAt !== undefined && Date.parse(machine.retryAt) <= nowMs;
+}

@@ -3,7 +3,7 @@
 // a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
 import type { Refund, RefundStatus } from '../../domain/refund.js';
 import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
-import { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import { callDue, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 
 /** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
 export interface RefundMachine extends Refund {
@@ -146,9 +146,7 @@ export function refundResolutionRefusal(refund: RefundMachine, nowMs: number): s
   if (!refund.unanswered && !refund.pending?.refused) {
     return `${which} is PENDING at its provider, which will say how it ends; only a refund of unknown outcome is resolved`;
   }
-  // A call due now (its hour passed, or its provider's callback prompted it) is as good as under way.
-  const callDue = refund.unanswered && refund.retryAt !== undefined && Date.parse(refund.retryAt) <= nowMs;
-  if (refund.calling || callDue)
+  if (refund.calling || callDue(refund, nowMs))
     return `the provider is being asked about ${which} right now; resolve it once that call has ended`;
   // Taken in the same workflow task as the provider's word, before the loop applies it: not dropped.
   if (refund.pending?.result) return `the provider has just said how ${which} ended`;
