@@ -127,7 +127,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       'When a payment call went unanswered, or the provider refused a retry of it, the instruction keeps the call’s idempotency key ' +
       'and can be neither amended, cancelled nor paid otherwise, since money may have moved. A tenant admin who has found out from ' +
       'the provider what happened says so here: SETTLED settles the instruction; NOT_PAID releases the key. So may a payment PENDING ' +
-      'at a provider that refused for good to say how it ended when asked (its callback may never come). Audited. Refused (409) ' +
+      'at a provider that refused for good to say how it ended when asked (its callback may never come; shown PROCESSING with a ' +
+      'failure code status_refused:…). Audited. Refused (409) ' +
       'for an instruction with neither, or while the provider is being asked about it (try again once that ends).',
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
@@ -178,7 +179,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       'When a refund call went unanswered, or the provider refused a retry of it, the refund keeps its idempotency key and is ' +
       'asked about again hourly, since it may have been made. A tenant admin who has found out from the provider what happened ' +
       'says so here: SUCCEEDED counts it as refunded; FAILED ends it, and its amount may be refunded again under a new refund. ' +
-      'So may a refund PENDING at a provider that refused for good to say how it ended when asked. Audited. Refused (409) for a ' +
+      'So may a refund PENDING at a provider that refused for good to say how it ended when asked (failure code status_refused:…). ' +
+      'Audited. Refused (409) for a ' +
       'refund whose outcome is known, or PENDING at a provider that has not refused to say, or while a call of it (or a question ' +
       'about it) is under way (try again once it ends).',
     tags: ['Refunds'],

@@ -330,7 +330,7 @@ export const ResolveInstructionSchema = z
   .openapi('InstructionResolution', {
     description:
       'Only for an instruction whose last payment call has an unknown outcome (failure code provider_unavailable or outcome_unknown), ' +
-      'or a payment PENDING at a provider that refused for good to say how it ended.',
+      'or a payment PENDING at a provider that refused for good to say how it ended (failure code status_refused:…).',
   });
 
 export const InstructionOptionsSchema = z
@@ -518,7 +518,7 @@ export const ResolveRefundSchema = z
   .openapi('RefundResolution', {
     description:
       'Only for a refund whose outcome is unknown (failure code provider_unavailable or outcome_unknown:…), or one PENDING at a ' +
-      'provider that refused for good to say how it ended.',
+      'provider that refused for good to say how it ended (failure code status_refused:…).',
   });
 export type ResolveRefundInput = z.infer<typeof ResolveRefundSchema>;
 export type RetryInstructionInput = z.infer<typeof RetryInstructionSchema>;

@@ -16,7 +16,7 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import { callDue, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import { callDue, shownAfterPoll, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -402,6 +402,7 @@ export function applyReturn(
 export function stillPending(machine: InstructionMachine, nowMs: number, refused?: string): void {
   if (!machine.pending) return;
   machine.pending.refused = refused;
+  machine.failureCode = shownAfterPoll(machine.failureCode, refused);
   machine.pending.polls += 1;
   const delay = STATUS_POLL_DELAYS_MS[Math.min(machine.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
   machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();

@@ -18,3 +18,18 @@ export function retryNow(machine: { retryAt?: string; revision: number }, nowMs:
 export function callDue(machine: { unanswered: boolean; retryAt?: string }, nowMs: number): boolean {
   return machine.unanswered && machine.retryAt !== undefined && Date.parse(machine.retryAt) <= nowMs;
 }
+
+/**
+ * The failure code a PENDING payment (or refund) shows while its provider refuses for good to say how
+ * it ended, so that a tenant admin finds it resolvable in the read model, not only in the worker's log.
+ */
+export const STATUS_REFUSED = 'status_refused';
+
+/**
+ * The failure code a PENDING payment or refund shows after its status poll: the provider's refusal to
+ * say, if it refused, else what it showed before (a refusal shown earlier is cleared).
+ */
+export function shownAfterPoll(failureCode: string | undefined, refused: string | undefined): string | undefined {
+  if (refused !== undefined) return `${STATUS_REFUSED}:${refused}`.slice(0, 64);
+  return failureCode?.startsWith(`${STATUS_REFUSED}:`) ? undefined : failureCode;
+}

@@ -295,6 +295,8 @@ describe('the instruction state machine', () => {
     expect(resolutionRefusal(m, t0)).toMatch(/no payment of unknown outcome/);
     stillPending(m, t0 + STATUS_POLL_DELAYS_MS[0], 'provider_rejected:http_404');
     expect(resolutionRefusal(m, t0)).toBeUndefined();
+    // Shown as resolvable, not only logged: still PROCESSING, with the refusal as its failure code.
+    expect(m).toMatchObject({ status: 'PROCESSING', failureCode: 'status_refused:provider_rejected:http_404' });
     m.pending!.asking = true;
     expect(resolutionRefusal(m, t0)).toMatch(/being asked about .* right now/);
     m.pending!.asking = undefined;
@@ -305,6 +307,7 @@ describe('the instruction state machine', () => {
     // Asked again, it says it is still pending: only its provider ends it again.
     stillPending(m, t0 + DAY);
     expect(resolutionRefusal(m, t0)).toMatch(/no payment of unknown outcome/);
+    expect(m.failureCode).toBeUndefined();
     stillPending(m, t0 + 2 * DAY, 'app_credentials_unreadable');
     applyResolution(m, { outcome: 'NOT_PAID' }, iso(t0 + 3 * DAY));
     expect(m).toMatchObject({ status: 'LATE', pending: undefined, keyAttempt: 2, failureCode: 'resolved_not_paid' });
@@ -640,6 +643,15 @@ describe('the refund state machine', () => {
     expect(decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0])).toEqual({ kind: 'ask', providerRef: 'sbr_2' });
     refundStillPending(r, t0 + STATUS_POLL_DELAYS_MS[0]);
     expect(r.pending?.nextPollAt).toBe(iso(t0 + STATUS_POLL_DELAYS_MS[0] + STATUS_POLL_DELAYS_MS[1]));
+    // A refusal to say is shown while it lasts; another failure code (an earlier unanswered call) is kept.
+    r.failureCode = 'provider_unavailable';
+    refundStillPending(r, t0 + DAY, 'app_not_installed');
+    expect(r).toMatchObject({ status: 'PENDING', failureCode: 'status_refused:app_not_installed' });
+    refundStillPending(r, t0 + 2 * DAY);
+    expect(r.failureCode).toBeUndefined();
+    r.failureCode = 'provider_unavailable';
+    refundStillPending(r, t0 + 3 * DAY);
+    expect(r.failureCode).toBe('provider_unavailable');
     r.pending!.result = { status: 'FAILED', providerRef: 'sbr_2', code: 'payment_returned' };
     const step = decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0] + 1);
     expect(step).toEqual({ kind: 'finish', result: r.pending!.result });

@@ -948,17 +948,25 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('keeps a PENDING payment whose provider refuses to say how it ended waiting for its callback, which settles it', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
-      const { input } = await orderAtOwnProvider(provider, 'refused-then-called-back');
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'refused-then-called-back');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         const providerRef = await paymentPendingAtProvider(handle);
         await statusPollRefused(provider, handle);
-        expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('PROCESSING');
+        // Shown as one a tenant admin may resolve, in the read model, not only in the worker's log.
+        const shown = await eventually(
+          () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
+          (row) => row.failureCode != null,
+          { what: 'the refusal shown', timeoutMs: 30_000 },
+        );
+        expect(shown).toMatchObject({ status: 'PROCESSING', failureCode: 'status_refused:provider_rejected:http_404' });
         await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
         return handle.result();
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      // The refusal is no longer shown once its callback ended it.
+      expect(result.instructions[0].failureCode).toBeUndefined();
       expect(provider.lookups).toEqual([]);
     } finally {
       await provider.close();
@@ -1828,6 +1836,11 @@ describe('payment-order workflow on the time-skipping server', () => {
           handle.executeUpdate(resolveRefundUpdate, { args: [{ instructionRef: 'r', refundId, outcome: 'FAILED' }] });
         await expectRefused(resolve(), /is PENDING at its provider, which will say how it ends/);
         await statusPollRefused(provider, handle);
+        const shown = await eventually(stored, (r) => r?.failureCode != null, {
+          what: 'the refusal shown',
+          timeoutMs: 30_000,
+        });
+        expect(shown).toMatchObject({ status: 'PENDING', failureCode: 'status_refused:provider_rejected:http_404' });
         await takenOnce(resolve, /PENDING at its provider|right now/);
         await eventually(stored, (r) => r?.status === 'FAILED', { what: 'the refund resolved', timeoutMs: 30_000 });
         expect((await stored())?.failureCode).toBe('resolved_not_refunded');
