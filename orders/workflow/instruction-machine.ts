@@ -63,6 +63,8 @@ export interface InstructionMachine extends InstructionProgress {
   refunds: RefundMachine[];
   /** The payment (amount and charge date) the customer was last told of in advance (instruction.upcoming). */
   noticeFor?: string;
+  /** The provider's reference of the payment last returned or charged back: it did settle, and a repeat of that is no news. */
+  returnedRef?: string;
 }
 
 /** What the order decided for every instruction: its dunning schedule, its returns policy, how long arrears wait. */
@@ -375,6 +377,7 @@ export function applyReturn(
   const taken = BigInt(machine.plan.amountMinor) - refundedOfIt;
   machine.returnedAmountMinor = (BigInt(machine.returnedAmountMinor) + (taken > 0n ? taken : 0n)).toString();
   machine.returnCode = reversal.code;
+  machine.returnedRef = reversal.providerRef;
   transition(machine, 'RETURNED', now);
   machine.failureCode = reversal.kind === 'CHARGEBACK' ? `charged_back:${reversal.code}` : `returned:${reversal.code}`;
   machine.failureCode = machine.failureCode.slice(0, 64);

@@ -254,7 +254,7 @@ export class OrderEntity {
     }
     if (this.keepEarly(result)) return undefined;
     const named = this.state.instructions.find((m) => m.providerRef === result.providerRef && fromItsApp(m, result));
-    if (named && result.status === 'SETTLED' && holdsNotTaken(named)) {
+    if (named && result.status === 'SETTLED' && holdsNotTaken(named, result.providerRef)) {
       // Money the provider says it took, on a payment this order holds as not taken (declined, resolved
       // NOT_PAID): not applied, but an operator must hear of it, as reconciliation will show it.
       log.warn('a provider says a payment settled that the order holds as not settled; not applied', {
@@ -859,7 +859,9 @@ function refundById(machine: InstructionMachine, refundId: string): RefundMachin
  * resolved NOT_PAID, and not since taken, returned or in flight under the same key. A call under way
  * that is not asking about an unknown outcome is a new payment, under a new key.
  */
-function holdsNotTaken(machine: InstructionMachine): boolean {
+function holdsNotTaken(machine: InstructionMachine, providerRef: string): boolean {
+  // Settled, then returned (the instruction LATE or FAILED since): its settlement told again.
+  if (machine.returnedRef === providerRef) return false;
   if (machine.status === 'PROCESSING') return !machine.pending && !machine.unanswered;
   return machine.status !== 'SETTLED' && machine.status !== 'RETURNED';
 }

@@ -312,6 +312,32 @@ describe('a payment whose outcome is unknown', () => {
   });
 });
 
+describe('a settlement told again', () => {
+  it('of a payment since returned is no news: not taken, and no operator is warned', async () => {
+    const orderRef = 'returned-said-settled';
+    const { tenant, provider } = await tenantWithOwnProvider({});
+    await orderDueNow(tenant, orderRef);
+    const settled = await instructionOf(tenant, orderRef, (i) => i.status === 'SETTLED', 'settled');
+    const callBack = async (body: Record<string, unknown>) => {
+      const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+        providerRef: settled.providerRef,
+        reference: { tenantId: tenant.tenantId, orderRef, instructionRef: 'a' },
+        ...body,
+      });
+      expect(called.status).toBe(202);
+    };
+    await callBack({ status: 'RETURNED', returnCode: 'insufficient_funds' });
+    await instructionOf(tenant, orderRef, (i) => i.status === 'LATE', 'the payment returned');
+    await callBack({ status: 'SETTLED', amountMinor: '4000', currency: 'EUR' });
+    // Cancelled after the callback was signalled: once its line is logged, the callback's would be too.
+    const cancelled = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/cancel`);
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    await warnedOnce('"status":"CANCELLED","attempts"', orderRef);
+    const mine = workerLogLines.filter((line) => line.includes(`"orderRef":"${orderRef}"`));
+    expect(mine.filter((line) => line.includes('holds as not settled'))).toEqual([]);
+  });
+});
+
 describe('a slow provider', () => {
   it('holding every call for its timeout delays no other tenant’s payment', async () => {
     // More held calls than a worker has slots for payments: on one shared queue, B would wait for them.
