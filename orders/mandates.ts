@@ -38,6 +38,8 @@ export class Mandates {
     news: MandateNews,
   ): Promise<((log: Logger) => Promise<void>) | undefined> {
     if (instrument.mandateStatus === news.status || news.status === 'PENDING') return undefined;
+    // An ended mandate stays ended: a late or retried confirmation must not let debits run under it again.
+    if (instrument.mandateStatus === 'CANCELLED' || instrument.mandateStatus === 'EXPIRED') return undefined;
     instrument.mandateStatus = news.status;
     instrument.updatedAt = new Date();
     const type =

@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { AppConnector, MandateNews } from '../../apps/app-connector.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { loadInstalledApp } from '../../db/installed-apps.js';
@@ -67,7 +67,12 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
           connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation),
         );
         if (!signed) throw badSignature();
-        const held = await em.find(PaymentInstrument, { tenantId: signed.tenantId, appId: params.appId, mandateRef });
+        // Locked, in one order: two callbacks of one mandate (a confirmation and a cancel) apply one after the other.
+        const held = await em.find(
+          PaymentInstrument,
+          { tenantId: signed.tenantId, appId: params.appId, mandateRef },
+          { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
+        );
         let moved = 0;
         for (const instrument of held) {
           const then = await mandates.moved(em, instrument, signed.news);

@@ -3,6 +3,7 @@
 // that (sealed; on the customer when they ask), and pays with it. No card number reaches us.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { PaymentInstrument } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
@@ -388,6 +389,19 @@ describe('a bank debit’s mandate', () => {
       (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
     expect(await mandateOf(second.id)).toBe('CANCELLED');
     expect(await mandateOf(namesake.id)).toBe('ACTIVE');
+    // A confirmation the bank sends late (or again) does not bring an ended mandate back.
+    const lateBody = JSON.stringify({ object: 'mandate', mandateRef, status: 'ACTIVE' });
+    const confirmedLate = await fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        [SANDBOX_SIGNATURE_HEADER]: signSandboxCallback(tenant.sandboxApiKey, lateBody),
+      },
+      body: lateBody,
+    });
+    expect(confirmedLate.status).toBe(202);
+    expect(await confirmedLate.json()).toEqual({ received: true, duplicate: true });
+    expect(await mandateOf(account.instrumentId)).toBe('CANCELLED');
     // Each of this tenant's instruments is told.
     await eventually(
       async () =>
