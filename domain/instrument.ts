@@ -17,6 +17,11 @@ export interface InstrumentDisplay {
 export const MANDATE_STATUSES = ['PENDING', 'ACTIVE', 'CANCELLED', 'EXPIRED'] as const;
 export type MandateStatus = (typeof MANDATE_STATUSES)[number];
 
+/** A cancelled or expired mandate: ended for good (a new one comes with a new instrument), nothing is debited under it. */
+export function mandateEnded(status: string | null | undefined): boolean {
+  return status === 'CANCELLED' || status === 'EXPIRED';
+}
+
 /** A bank-debit mandate the customer signed on the provider's form. */
 export interface Mandate {
   mandateRef: string;

@@ -2,6 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { MandateNews } from '../apps/app-connector.js';
+import { mandateEnded } from '../domain/instrument.js';
 import { PaymentInstruction, type PaymentInstrument } from '../db/entities/index.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
 import { startDeliveries } from '../webhooks/start-deliveries.js';
@@ -39,7 +40,7 @@ export class Mandates {
   ): Promise<((log: Logger) => Promise<void>) | undefined> {
     if (instrument.mandateStatus === news.status || news.status === 'PENDING') return undefined;
     // An ended mandate stays ended: a late or retried confirmation must not let debits run under it again.
-    if (instrument.mandateStatus === 'CANCELLED' || instrument.mandateStatus === 'EXPIRED') return undefined;
+    if (mandateEnded(instrument.mandateStatus)) return undefined;
     instrument.mandateStatus = news.status;
     instrument.updatedAt = new Date();
     const type =

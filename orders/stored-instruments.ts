@@ -1,12 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
+import { mandateEnded } from '../domain/instrument.js';
 import { Refusal } from '../domain/refusal.js';
 
 /**
  * The stored instrument an instruction, an amendment or a payment names: a saved instrument, still
- * in use, of the customer the instruction is for (its customerRef, or its order's). `path` names the
- * field in a refusal.
+ * in use and not under an ended mandate, of the customer the instruction is for (its customerRef, or
+ * its order's). `path` names the field in a refusal.
  */
 export async function storedInstrumentFor(
   em: EntityManager,
@@ -33,6 +34,15 @@ export async function storedInstrumentFor(
         message: customer
           ? `no saved instrument ${instrumentId} of customer ${customerRef}`
           : 'a stored instrument needs the instruction’s customerRef to name a stored customer',
+      },
+    ]);
+  }
+  if (mandateEnded(instrument.mandateStatus)) {
+    throw Refusal.invalid([
+      {
+        path,
+        code: 'mandate_ended',
+        message: `the mandate ${instrument.mandateRef} of instrument ${instrumentId} is ${instrument.mandateStatus}: a debit needs another instrument`,
       },
     ]);
   }

@@ -27,7 +27,7 @@ import type { Mandates } from '../mandates.js';
 import type { InstallationCache } from '../activities/installation-cache.js';
 import { Customer } from '../../db/entities/index.js';
 import type { PaymentInstrument } from '../../db/entities/index.js';
-import type { InstrumentDisplay } from '../../domain/instrument.js';
+import { mandateEnded, type InstrumentDisplay } from '../../domain/instrument.js';
 import { ProviderRejectedError } from '../../domain/payment-outcome.js';
 
 export interface PayPageDeps {
@@ -251,7 +251,10 @@ export function payPageRouter(deps: PayPageDeps): Router {
       shown.push({
         ...base,
         saved: saved
-          .filter((s) => s.appId === option.appId && s.paymentMethod === option.paymentMethod)
+          .filter(
+            (s) =>
+              s.appId === option.appId && s.paymentMethod === option.paymentMethod && !mandateEnded(s.mandateStatus),
+          )
           .map((s) => ({ instrumentId: s.id, label: labelOf(s.display) })),
         providerName: PROVIDER_NAMES[option.appId] ?? 'the payment provider',
         canSave: customer !== null,

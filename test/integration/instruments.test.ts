@@ -402,6 +402,30 @@ describe('a bank debit’s mandate', () => {
     expect(confirmedLate.status).toBe(202);
     expect(await confirmedLate.json()).toEqual({ received: true, duplicate: true });
     expect(await mandateOf(account.instrumentId)).toBe('CANCELLED');
+    // Nor is it debited again: an instruction naming the instrument is refused, its field named.
+    const refused = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'ORD-ended-mandate',
+        customerRef: 'CUS-ada',
+        instructions: [
+          {
+            instructionRef: 'premium',
+            direction: 'DEBIT',
+            amount: '12.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: new Date().toISOString(),
+            dueDate: new Date(Date.now() + 86_400_000).toISOString(),
+            schemeId: bankSchemeId,
+            instrumentId: account.instrumentId,
+          },
+        ],
+      },
+    });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(400);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({ path: 'instructions[0].instrumentId', code: 'mandate_ended' }),
+    ]);
     // Each of this tenant's instruments is told.
     await eventually(
       async () =>
