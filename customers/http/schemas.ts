@@ -2,19 +2,25 @@ import { MetadataSchema, RefSchema, TextSchema } from '../../api/http/common-sch
 import { z } from '../../api/http/zod.js';
 import { MANDATE_STATUSES } from '../../domain/instrument.js';
 
-/** A BCP 47 language tag such as en-GB, taken in its canonical form. */
+/** A BCP 47 language tag such as en-GB, taken in its canonical form (the column holds 35 characters). */
+const LOCALE_MAX = 35;
 const LocaleSchema = z
   .string()
-  .max(35)
+  .max(LOCALE_MAX)
   .refine(
     (tag) => {
       try {
-        return Intl.getCanonicalLocales(tag).length === 1;
+        // Canonical forms may be longer than the tag given ("sh" is "sr-Latn"): the stored form must fit.
+        const canonical = Intl.getCanonicalLocales(tag);
+        return canonical.length === 1 && canonical[0].length <= LOCALE_MAX;
       } catch {
         return false;
       }
     },
-    { error: 'must be a BCP 47 language tag such as en-GB', params: { code: 'invalid_locale' } },
+    {
+      error: `must be a BCP 47 language tag such as en-GB, of at most ${LOCALE_MAX} characters in its canonical form`,
+      params: { code: 'invalid_locale' },
+    },
   )
   .transform((tag) => Intl.getCanonicalLocales(tag)[0])
   .openapi({ example: 'en-GB', description: 'BCP 47 language tag' });

@@ -108,10 +108,16 @@ describe('customers', () => {
       body: { customerRef: 'CUS-9' },
     });
     expect(unknownField.status).toBe(400);
+    // A tag that fits, whose canonical form ("sh" is "sr-Latn") would not fit the stored column.
+    const longer = await tenant.client.request('POST', '/v1/customers', {
+      body: { customerRef: 'CUS-long-locale', locale: 'sh-x-aaaaaaaa-bbbbbbbb-cccccccc-dd' },
+    });
+    expect(longer.body).toMatchObject({ status: 400, errors: [{ path: 'locale', code: 'invalid_locale' }] });
     expect(
-      await system.orm.em
-        .fork()
-        .count(Customer, { tenantId: tenant.tenantId, customerRef: { $in: ['has space', 'CUS-card', 'CUS-9'] } }),
+      await system.orm.em.fork().count(Customer, {
+        tenantId: tenant.tenantId,
+        customerRef: { $in: ['has space', 'CUS-card', 'CUS-9', 'CUS-long-locale'] },
+      }),
     ).toBe(0);
     expect((await tenant.client.request('GET', '/v1/customers/CUS-none')).body).toMatchObject({
       status: 404,
