@@ -70,11 +70,16 @@ export class CustomerService {
 
   /**
    * Removes a customer nothing live uses: an order still running for it (ACTIVE) keeps it, since
-   * its payments, refunds and returns are the customer's until the order ends.
+   * its payments, refunds and returns are the customer's until the order ends. An order is for the
+   * customer when it names them, or when one of its instructions does (and pays with their instruments).
    */
   async delete(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
     const customer = await this.get(em, tenantId, customerRef);
-    const liveOrders = await em.count(PaymentOrder, { tenantId, customerRef, status: 'ACTIVE' });
+    const liveOrders = await em.count(PaymentOrder, {
+      tenantId,
+      status: 'ACTIVE',
+      $or: [{ customerRef }, { instructions: { tenantId, customerRef } }],
+    });
     if (liveOrders > 0)
       throw new Refusal(
         'conflict',

@@ -139,6 +139,18 @@ describe('customers', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('customer_in_use');
     expect((await tenant.client.request('GET', '/v1/customers/CUS-live')).status).toBe(200);
+    // An order that names the customer on its instruction only is for them too.
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-inst' } })).status).toBe(
+      201,
+    );
+    const { customerRef: _unnamed, ...named } = order('ORD-inst', 'CUS-inst');
+    named.instructions = named.instructions.map((i) => ({ ...i, customerRef: 'CUS-inst' }));
+    const byInstruction = await tenant.client.request('POST', '/v1/order-management', { body: named });
+    expect(byInstruction.status, JSON.stringify(byInstruction.body)).toBe(202);
+    expect(await tenant.client.request('DELETE', '/v1/customers/CUS-inst')).toMatchObject({
+      status: 409,
+      body: { code: 'customer_in_use' },
+    });
 
     expect((await tenant.client.request('POST', '/v1/order-management/ORD-live/cancel')).status).toBe(200);
     await eventually(
