@@ -16,7 +16,13 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import { callDue, shownAfterPoll, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import {
+  callDue,
+  shownAfterPoll,
+  speaksOfUnknownOutcome,
+  STATUS_POLL_DELAYS_MS,
+  UNANSWERED_RETRY_MS,
+} from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -301,6 +307,8 @@ export function applyResult(
       return;
     case 'PENDING':
       machine.providerRef = result.providerRef;
+      // Answered under its key: the outcome is no longer unknown (nor resolvable), only pending.
+      if (speaksOfUnknownOutcome(machine.failureCode)) machine.failureCode = undefined;
       machine.pending = {
         providerRef: result.providerRef,
         polls: 0,

@@ -3,7 +3,13 @@
 // a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
 import type { Refund, RefundStatus } from '../../domain/refund.js';
 import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
-import { callDue, shownAfterPoll, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import {
+  callDue,
+  shownAfterPoll,
+  speaksOfUnknownOutcome,
+  STATUS_POLL_DELAYS_MS,
+  UNANSWERED_RETRY_MS,
+} from './provider-waits.js';
 
 /** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
 export interface RefundMachine extends Refund {
@@ -76,6 +82,8 @@ export function applyRefundResult(refund: RefundMachine, result: RefundCallResul
       return true;
     case 'PENDING':
       refund.unanswered = false;
+      // Answered under its key: the outcome is no longer unknown (nor resolvable), only pending.
+      if (speaksOfUnknownOutcome(refund.failureCode)) refund.failureCode = undefined;
       refund.providerRef = result.providerRef;
       refund.pending = {
         providerRef: result.providerRef,

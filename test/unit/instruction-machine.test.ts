@@ -212,6 +212,11 @@ describe('the instruction state machine', () => {
     expect(changeRefusal(m, 'cancel')).toMatch(/unanswered/);
     expect(amendRefusal(m, { amountMinor: '5' })).toMatch(/unanswered/);
     expect(decide(m, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
+    // Asked again under the key, the provider says it is pending: no longer shown as unknown (nor resolvable).
+    startCall(m, iso(t0 + UNANSWERED_RETRY_MS));
+    applyResult(m, { status: 'PENDING', providerRef: 'pay_u' }, t0 + UNANSWERED_RETRY_MS, DUNNING);
+    expect(m).toMatchObject({ status: 'PROCESSING', unanswered: false, failureCode: undefined });
+    expect(resolutionRefusal(m, t0 + UNANSWERED_RETRY_MS)).toMatch(/no payment of unknown outcome/);
   });
 
   it('keeps the key when a retry under it is refused: the outcome is unknown, not "nothing moved"', () => {
@@ -626,6 +631,9 @@ describe('the refund state machine', () => {
     expect(decideRefund(r, t0 + UNANSWERED_RETRY_MS)).toEqual({ kind: 'call' });
     applyRefundResult(r, { status: 'UNKNOWN', code: 'http_409' }, t0 + UNANSWERED_RETRY_MS);
     expect(r.status).toBe('PENDING');
+    // Answered PENDING under its key at last: pending, no longer unknown.
+    applyRefundResult(r, { status: 'PENDING', providerRef: 'sbr_u' }, t0 + 2 * UNANSWERED_RETRY_MS);
+    expect(r).toMatchObject({ status: 'PENDING', unanswered: false, failureCode: undefined });
     // Refused before anything could have reached the provider: nothing was refunded.
     const rejected = refund();
     applyRefundResult(rejected, { status: 'REJECTED', code: 'provider_rejected:payment_returned' }, t0);
