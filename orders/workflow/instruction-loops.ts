@@ -38,13 +38,7 @@ import {
   PATCHES_BEFORE_START,
   UNKNOWN_ASKED_ON_CALLBACK,
 } from './order-patches.js';
-import {
-  decideRefund,
-  refundAppOf,
-  refundStillPending,
-  type RefundCallResult,
-  type RefundMachine,
-} from './refund-machine.js';
+import { decideRefund, refundAppOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
 // asked about the same idempotency key an hour later, so a payment it did take is never taken twice.
@@ -257,7 +251,7 @@ export class InstructionLoops {
         },
         [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(refund) }],
       );
-      if (status.status === 'PENDING') refundStillPending(refund, Date.now());
+      if (status.status === 'PENDING') stillPending(refund, Date.now());
       // Else the callback ends it, at the loop's next step.
       else if (!callbackEnds(refund.pending, status, fields)) this.order.applyRefund(machine, refund, status);
     } catch (err) {
@@ -266,7 +260,7 @@ export class InstructionLoops {
         refund.pending = undefined;
         this.order.applyRefund(machine, refund, this.failureOf(err, machine));
       } else {
-        refundStillPending(refund, Date.now(), refusedToSay(err, refund.pending, fields));
+        stillPending(refund, Date.now(), refusedToSay(err, refund.pending, fields));
       }
     } finally {
       refund.calling = false;

@@ -16,13 +16,7 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import {
-  callDue,
-  shownAfterPoll,
-  speaksOfUnknownOutcome,
-  STATUS_POLL_DELAYS_MS,
-  UNANSWERED_RETRY_MS,
-} from './provider-waits.js';
+import { callDue, speaksOfUnknownOutcome, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -276,7 +270,7 @@ export type CallResult =
    */
   | { status: 'UNKNOWN'; code: string; providerRef?: string };
 
-export { STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS };
+export { STATUS_POLL_DELAYS_MS, stillPending, UNANSWERED_RETRY_MS } from './provider-waits.js';
 
 /**
  * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").
@@ -404,19 +398,6 @@ export function applyReturn(
   machine.retryAt = new Date(nowMs + policy.dunningDelaysMs[machine.declines]).toISOString();
   machine.declines += 1;
   transition(machine, 'LATE', now);
-}
-
-/**
- * A PENDING payment's provider was asked and said it is still pending, or gave no answer: ask again
- * later. `refused`: why it refused for good to say, if it did (a tenant admin may then resolve it).
- */
-export function stillPending(machine: InstructionMachine, nowMs: number, refused?: string): void {
-  if (!machine.pending) return;
-  machine.pending.refused = refused;
-  machine.failureCode = shownAfterPoll(machine.failureCode, refused);
-  machine.pending.polls += 1;
-  const delay = STATUS_POLL_DELAYS_MS[Math.min(machine.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
-  machine.pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }
 
 /** Whether a provider's result comes from the app paying the instruction (a result from before results named their app does too). */

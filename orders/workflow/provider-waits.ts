@@ -34,10 +34,21 @@ export function speaksOfUnknownOutcome(failureCode: string | undefined): boolean
 export const STATUS_REFUSED = 'status_refused';
 
 /**
- * The failure code a PENDING payment or refund shows after its status poll: the provider's refusal to
- * say, if it refused, else what it showed before (a refusal shown earlier is cleared).
+ * A PENDING payment (or refund) whose provider was asked and said it is still pending, or gave no
+ * answer: ask again later. `refused`: why it refused for good to say, if it did (a tenant admin may
+ * then resolve it, and its failure code shows it; a refusal shown earlier is cleared).
  */
-export function shownAfterPoll(failureCode: string | undefined, refused: string | undefined): string | undefined {
-  if (refused !== undefined) return `${STATUS_REFUSED}:${refused}`.slice(0, 64);
-  return failureCode?.startsWith(`${STATUS_REFUSED}:`) ? undefined : failureCode;
+export function stillPending(
+  waiting: { pending?: { refused?: string; polls: number; nextPollAt: string }; failureCode?: string },
+  nowMs: number,
+  refused?: string,
+): void {
+  const { pending } = waiting;
+  if (!pending) return;
+  pending.refused = refused;
+  if (refused !== undefined) waiting.failureCode = `${STATUS_REFUSED}:${refused}`.slice(0, 64);
+  else if (waiting.failureCode?.startsWith(`${STATUS_REFUSED}:`)) waiting.failureCode = undefined;
+  pending.polls += 1;
+  const delay = STATUS_POLL_DELAYS_MS[Math.min(pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
+  pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }

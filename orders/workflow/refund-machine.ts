@@ -3,13 +3,7 @@
 // a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
 import type { Refund, RefundStatus } from '../../domain/refund.js';
 import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
-import {
-  callDue,
-  shownAfterPoll,
-  speaksOfUnknownOutcome,
-  STATUS_POLL_DELAYS_MS,
-  UNANSWERED_RETRY_MS,
-} from './provider-waits.js';
+import { callDue, speaksOfUnknownOutcome, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 
 /** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
 export interface RefundMachine extends Refund {
@@ -121,19 +115,6 @@ export function speaksOfUnknownRefund(
     refund.providerRef === result.providerRef &&
     refundAppOf(refund, instructionAppId) === result.appId
   );
-}
-
-/**
- * The provider was asked and said it is still refunding, or gave no answer: ask again later.
- * `refused`: why it refused for good to say, if it did (a tenant admin may then resolve it).
- */
-export function refundStillPending(refund: RefundMachine, nowMs: number, refused?: string): void {
-  if (!refund.pending) return;
-  refund.pending.refused = refused;
-  refund.failureCode = shownAfterPoll(refund.failureCode, refused);
-  refund.pending.polls += 1;
-  const delay = STATUS_POLL_DELAYS_MS[Math.min(refund.pending.polls, STATUS_POLL_DELAYS_MS.length - 1)];
-  refund.pending.nextPollAt = new Date(nowMs + delay).toISOString();
 }
 
 /**

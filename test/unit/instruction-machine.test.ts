@@ -26,12 +26,7 @@ import {
   transition,
   UNANSWERED_RETRY_MS,
 } from '../../orders/workflow/instruction-machine.js';
-import {
-  applyRefundResult,
-  decideRefund,
-  refundStillPending,
-  type RefundMachine,
-} from '../../orders/workflow/refund-machine.js';
+import { applyRefundResult, decideRefund, type RefundMachine } from '../../orders/workflow/refund-machine.js';
 import { refundableMinor } from '../../domain/refund.js';
 
 const DAY = 24 * 3600_000;
@@ -649,16 +644,16 @@ describe('the refund state machine', () => {
       why: 'awaits the provider',
     });
     expect(decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0])).toEqual({ kind: 'ask', providerRef: 'sbr_2' });
-    refundStillPending(r, t0 + STATUS_POLL_DELAYS_MS[0]);
+    stillPending(r, t0 + STATUS_POLL_DELAYS_MS[0]);
     expect(r.pending?.nextPollAt).toBe(iso(t0 + STATUS_POLL_DELAYS_MS[0] + STATUS_POLL_DELAYS_MS[1]));
     // A refusal to say is shown while it lasts; another failure code (an earlier unanswered call) is kept.
     r.failureCode = 'provider_unavailable';
-    refundStillPending(r, t0 + DAY, 'app_not_installed');
+    stillPending(r, t0 + DAY, 'app_not_installed');
     expect(r).toMatchObject({ status: 'PENDING', failureCode: 'status_refused:app_not_installed' });
-    refundStillPending(r, t0 + 2 * DAY);
+    stillPending(r, t0 + 2 * DAY);
     expect(r.failureCode).toBeUndefined();
     r.failureCode = 'provider_unavailable';
-    refundStillPending(r, t0 + 3 * DAY);
+    stillPending(r, t0 + 3 * DAY);
     expect(r.failureCode).toBe('provider_unavailable');
     r.pending!.result = { status: 'FAILED', providerRef: 'sbr_2', code: 'payment_returned' };
     const step = decideRefund(r, t0 + STATUS_POLL_DELAYS_MS[0] + 1);
