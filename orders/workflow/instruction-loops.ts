@@ -166,7 +166,7 @@ export class InstructionLoops {
   private apply(machine: InstructionMachine, result: CallResult): void {
     const { order } = this;
     const returned = machine.status !== 'RETURNED' && result.status === 'RETURNED';
-    applyResult(machine, result, Date.now(), order.policy(), order.customerRetry(machine, result));
+    applyResult(machine, result, Date.now(), order.policy(), order.resultOptions(machine, result));
     if (returned) order.toldReturn(machine);
   }
 

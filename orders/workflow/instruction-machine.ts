@@ -16,7 +16,13 @@ import {
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import { callDue, speaksOfUnknownOutcome, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import {
+  callDue,
+  MANDATE_RECHECK_DELAYS_MS,
+  speaksOfUnknownOutcome,
+  STATUS_POLL_DELAYS_MS,
+  UNANSWERED_RETRY_MS,
+} from './provider-waits.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -65,6 +71,8 @@ export interface InstructionMachine extends InstructionProgress {
   noticeFor?: string;
   /** The provider's reference of the payment last returned or charged back: it did settle, and a repeat of that is no news. */
   returnedRef?: string;
+  /** Refusals in a row for want of an active mandate: the place in MANDATE_RECHECK_DELAYS_MS. */
+  mandateChecks?: number;
 }
 
 /** What the order decided for every instruction: its dunning schedule, its returns policy, how long arrears wait. */
@@ -270,23 +278,35 @@ export type CallResult =
    */
   | { status: 'UNKNOWN'; code: string; providerRef?: string };
 
-export { STATUS_POLL_DELAYS_MS, stillPending, UNANSWERED_RETRY_MS } from './provider-waits.js';
+export {
+  MANDATE_RECHECK_DELAYS_MS,
+  STATUS_POLL_DELAYS_MS,
+  stillPending,
+  UNANSWERED_RETRY_MS,
+} from './provider-waits.js';
+
+/** Our refusal of a debit whose stored instrument's mandate is not (yet) active: nothing was sent. */
+export const MANDATE_NOT_ACTIVE = 'provider_rejected:mandate_not_active';
 
 /**
  * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").
  * `customerMayRetry`: a decline of the customer's own payment leaves the instruction LATE, waiting
  * for them to pay another way (or for an amendment), instead of failing it or dunning their card.
+ * `recheckMandate`: a debit refused for want of an active mandate is tried again on
+ * MANDATE_RECHECK_DELAYS_MS, not only when the mandate's confirmation is signalled.
  */
 export function applyResult(
   machine: InstructionMachine,
   result: CallResult,
   nowMs: number,
   policy: InstructionPolicy,
-  options: { customerMayRetry?: boolean } = {},
+  options: { customerMayRetry?: boolean; recheckMandate?: boolean } = {},
 ): void {
   const { dunningDelaysMs } = policy;
   const now = new Date(nowMs).toISOString();
   machine.unanswered = false;
+  const mandateChecks = machine.mandateChecks ?? 0;
+  machine.mandateChecks = undefined;
   const customers = machine.customerPaying === true;
   // A PENDING answer is not the end of the customer's payment: its callback is.
   if (result.status !== 'PENDING') machine.customerPaying = undefined;
@@ -346,6 +366,14 @@ export function applyResult(
       machine.keyAttempt += 1;
       machine.keyUsed = false;
       machine.pending = undefined;
+      if (
+        options.recheckMandate &&
+        result.code === MANDATE_NOT_ACTIVE &&
+        mandateChecks < MANDATE_RECHECK_DELAYS_MS.length
+      ) {
+        machine.retryAt = new Date(nowMs + MANDATE_RECHECK_DELAYS_MS[mandateChecks]).toISOString();
+        machine.mandateChecks = mandateChecks + 1;
+      }
       transition(machine, 'LATE', now);
   }
 }
@@ -656,7 +684,7 @@ export function applyMandateChange(
 ): boolean {
   if (machine.plan.instrumentId !== change.instrumentId || machine.unanswered) return false;
   if (change.status === 'ACTIVE') {
-    if (machine.status !== 'LATE' || machine.failureCode !== 'provider_rejected:mandate_not_active') return false;
+    if (machine.status !== 'LATE' || machine.failureCode !== MANDATE_NOT_ACTIVE) return false;
     machine.retryAt = at;
     machine.revision += 1;
     return true;

@@ -40,6 +40,7 @@ import {
   awaits,
   changeRefusal,
   fromItsApp,
+  MANDATE_NOT_ACTIVE,
   newMachine,
   nextActionAt,
   payRefusal,
@@ -54,6 +55,7 @@ import {
 } from './instruction-machine.js';
 import {
   EARLY_RESULT_WAITS_FOR_ITS_CALL,
+  MANDATE_RECHECKED,
   PATCHES_BEFORE_START,
   REFUND_FROM_BEFORE_KEEPS_ITS_APP,
   REFUND_KEEPS_ITS_APP,
@@ -737,15 +739,20 @@ export class OrderEntity {
   }
 
   /**
-   * Since this patch a declined customer payment leaves the instruction for the customer to pay
-   * another way; histories from before it replay with the decline failing it (or dunning it).
+   * How a call's result is applied, as far as this run's patches allow: a declined customer payment
+   * leaves the instruction for the customer to pay another way (CUSTOMER_RETRY), and a debit refused
+   * for want of an active mandate is tried again later (MANDATE_RECHECKED).
    */
-  customerRetry(machine: InstructionMachine, result: CallResult): { customerMayRetry: boolean } {
+  resultOptions(
+    machine: InstructionMachine,
+    result: CallResult,
+  ): { customerMayRetry: boolean; recheckMandate: boolean } {
     return {
       customerMayRetry:
         machine.customerPaying === true &&
         result.status === 'DECLINED' &&
         this.patches.has(PATCHES_BEFORE_START.CUSTOMER_RETRY),
+      recheckMandate: result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE && patched(MANDATE_RECHECKED),
     };
   }
 

@@ -88,6 +88,15 @@ export const REFUND_FROM_BEFORE_KEEPS_ITS_APP = 'refund-from-before-keeps-its-ap
  */
 export const REOPENS_WHEN_MOVED = 'order-reopens-when-an-instruction-moves';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a debit
+ * refused by us for want of an active mandate is tried again on MANDATE_RECHECK_DELAYS_MS. Before, it
+ * waited for the mandate's confirmation to be signalled, and one that came while the call was under
+ * way, or before the read model showed the instrument, was missed: it waited until its arrears
+ * expired. Histories from before it replay so.
+ */
+export const MANDATE_RECHECKED = 'mandate-refusal-rechecked';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;

@@ -5,6 +5,13 @@ export const UNANSWERED_RETRY_MS = 60 * 60 * 1000;
 /** A PENDING payment (or refund) whose callback has not come is asked about after these waits (the last repeats). */
 export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 * 3600_000];
 
+/**
+ * A debit refused by us for want of an active mandate is tried again after these waits (then only
+ * when the mandate's confirmation is signalled): the signal can miss an order whose read model did
+ * not show the instrument yet, or whose call was under way when it came.
+ */
+export const MANDATE_RECHECK_DELAYS_MS = [10_000, 60_000, 10 * 60_000, 3600_000, 6 * 3600_000, 24 * 3600_000];
+
 /** A payment or refund waiting for its hourly retry is called (or asked) now instead, its loop woken. */
 export function retryNow(machine: { retryAt?: string; revision: number }, nowMs: number): void {
   machine.retryAt = new Date(nowMs).toISOString();

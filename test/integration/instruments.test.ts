@@ -330,6 +330,40 @@ describe('a bank debit’s mandate', () => {
     });
   });
 
+  it('lets a debit refused while its mandate was pending go once the mandate is active, though the order was not told', async () => {
+    const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
+      (i: any) => i.paymentMethod === 'BANK_DEBIT',
+    );
+    const em = system.orm.em.fork();
+    // Our copy of the mandate as if the bank had not confirmed it yet.
+    await em.nativeUpdate(PaymentInstrument, { id: account.instrumentId }, { mandateStatus: 'PENDING' });
+    await order('ORD-untold', { schemeId: bankSchemeId });
+    await eventually(
+      () => instructionOf('ORD-untold'),
+      (i) => i.status === 'OPEN',
+      { what: 'ORD-untold open' },
+    );
+    const paid = await tenant.client.request('POST', '/v1/order-management/ORD-untold/instructions/premium/pay', {
+      body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', instrumentId: account.instrumentId },
+    });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(202);
+    const refused = await eventually(
+      () => instructionOf('ORD-untold'),
+      (i) => i.status === 'LATE',
+      { what: 'the debit refused for want of the mandate' },
+    );
+    expect(refused.failureCode).toBe('provider_rejected:mandate_not_active');
+    // Confirmed with no signal to the order: as when the bank's callback came while the call was under
+    // way, or before the read model showed the instrument on the instruction.
+    await em.nativeUpdate(PaymentInstrument, { id: account.instrumentId }, { mandateStatus: 'ACTIVE' });
+    const settled = await eventually(
+      () => instructionOf('ORD-untold'),
+      (i) => i.status === 'SETTLED',
+      { what: 'the debit settled at its next check of the mandate' },
+    );
+    expect(settled.attempts).toBe(2);
+  });
+
   it('cancelled at the bank, leaves every instruction relying on it LATE mandate_cancelled, and a forged cancel changes nothing', async () => {
     const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
       (i: any) => i.paymentMethod === 'BANK_DEBIT',

@@ -14,6 +14,8 @@ import {
   applyReturn,
   changeRefusal,
   decide,
+  MANDATE_NOT_ACTIVE,
+  MANDATE_RECHECK_DELAYS_MS,
   newMachine,
   nextActionAt,
   payRefusal,
@@ -112,6 +114,41 @@ describe('the instruction state machine', () => {
     waiting.failureCode = 'provider_rejected:mandate_not_active';
     expect(applyMandateChange(waiting, { instrumentId: 'ins-3', status: 'ACTIVE' }, iso(t0 + 3 * DAY))).toBe(true);
     expect(decide(waiting, t0 + 3 * DAY)).toEqual({ kind: 'call' });
+  });
+
+  it('tries a debit refused for want of an active mandate again on a schedule, then waits for the confirmation only', () => {
+    const debit = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, financialInstrumentId: undefined };
+    const m = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
+    transition(m, 'OPEN', iso(t0 + DAY));
+    const refused = { status: 'REJECTED', code: MANDATE_NOT_ACTIVE } as const;
+    let now = t0 + 2 * DAY;
+    for (const delay of MANDATE_RECHECK_DELAYS_MS) {
+      expect(decide(m, now, 30 * DAY)).toEqual({ kind: 'call' });
+      startCall(m, iso(now));
+      applyResult(m, refused, now, DUNNING, { recheckMandate: true });
+      expect(m).toMatchObject({ status: 'LATE', failureCode: MANDATE_NOT_ACTIVE });
+      expect(decide(m, now + delay - 1, 30 * DAY)).toEqual({
+        kind: 'wait',
+        until: iso(now + delay),
+        why: 'is retried',
+      });
+      now += delay;
+    }
+    startCall(m, iso(now));
+    applyResult(m, refused, now, DUNNING, { recheckMandate: true });
+    // The schedule spent: it waits for the mandate's confirmation (or an amendment) until its arrears expire.
+    expect(decide(m, now + DAY, 30 * DAY)).toMatchObject({ kind: 'wait', until: iso(now + 30 * DAY) });
+    expect(applyMandateChange(m, { instrumentId: 'ins-1', status: 'ACTIVE' }, iso(now + DAY))).toBe(true);
+    expect(decide(m, now + DAY, 30 * DAY)).toEqual({ kind: 'call' });
+    // Any other answer starts the schedule again for a later refusal; without the patch there is none.
+    startCall(m, iso(now + DAY));
+    applyResult(m, { status: 'UNANSWERED' }, now + DAY, DUNNING, { recheckMandate: true });
+    expect(m.mandateChecks).toBeUndefined();
+    const unpatched = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
+    transition(unpatched, 'OPEN', iso(t0 + DAY));
+    startCall(unpatched, iso(t0 + 2 * DAY));
+    applyResult(unpatched, refused, t0 + 2 * DAY, DUNNING);
+    expect(unpatched.retryAt).toBeUndefined();
   });
 
   it('tells the customer its notice period before a bank debit’s charge date, and again after a change of amount or date', () => {
