@@ -1,4 +1,5 @@
-import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup, promises as dns, type LookupAddress, type LookupOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import pLimit from 'p-limit';
 import { classifyAddress, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 
@@ -13,33 +14,100 @@ type LookupFunction = (
   callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
 ) => void;
 
+/** Resolves a host name to every address it has (of the family asked, if any). */
+export type ResolveAll = (host: string, options?: LookupOptions) => Promise<LookupAddress[]>;
+
+function timedOut(host: string, timeoutMs: number): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${host} did not resolve within ${timeoutMs} ms`), { code: 'ETIMEOUT' });
+}
+
 /**
- * Resolves host names within `timeoutMs` (a look-up queued meanwhile counts its wait), at most
- * `concurrency` at once: look-ups run on libuv's thread pool, four threads that file and crypto work
- * share, so a tenant's slow name server must never take them all.
+ * Names only the system's resolver answers (the hosts file, a single-label service name): loopback
+ * and local names, which no public URL has. Every other name is asked of the name servers directly.
  */
-export function boundedResolver(lookupFn: LookupFunction = lookup, timeoutMs = DNS_TIMEOUT_MS, concurrency = 2) {
+export function isLocalName(host: string): boolean {
+  return !host.includes('.') || host.endsWith('.localhost');
+}
+
+/**
+ * Resolves host names through the system's resolver (getaddrinfo) within `timeoutMs`, at most
+ * `concurrency` at once: those look-ups run on libuv's thread pool, four threads that file and crypto
+ * work share, and cannot be cancelled. A look-up whose caller gave up while it was queued is not run.
+ * Only local names (`isLocalName`) go this way, and only where local development allows loopback.
+ */
+export function boundedResolver(
+  lookupFn: LookupFunction = lookup,
+  timeoutMs = DNS_TIMEOUT_MS,
+  concurrency = 2,
+): ResolveAll {
   const limit = pLimit(concurrency);
-  return (host: string, options: LookupOptions = {}): Promise<LookupAddress[]> => {
-    const resolving = limit(
-      () =>
-        new Promise<LookupAddress[]>((resolve, reject) =>
-          lookupFn(host, { ...options, all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
-        ),
+  return (host, options = {}) => {
+    let gaveUp = false;
+    const resolving = limit(() =>
+      gaveUp
+        ? Promise.reject(timedOut(host, timeoutMs))
+        : new Promise<LookupAddress[]>((resolve, reject) =>
+            lookupFn(host, { ...options, all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+          ),
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error: NodeJS.ErrnoException = new Error(`${host} did not resolve within ${timeoutMs} ms`);
-        error.code = 'ETIMEOUT';
-        reject(error);
+        gaveUp = true;
+        reject(timedOut(host, timeoutMs));
       }, timeoutMs);
     });
     return Promise.race([resolving, timeout]).finally(() => clearTimeout(timer));
   };
 }
 
-const lookupAll = boundedResolver();
+/**
+ * Resolves host names by asking the name servers (c-ares: no thread pool, nothing shared between
+ * look-ups), within `timeoutMs`, after which its queries are cancelled. So one tenant's name server
+ * that never answers holds nothing another tenant's look-up needs. `servers`: for tests.
+ */
+export function networkResolver({
+  timeoutMs = DNS_TIMEOUT_MS,
+  servers,
+}: { timeoutMs?: number; servers?: string[] } = {}): ResolveAll {
+  return async (host, options = {}) => {
+    const resolver = new dns.Resolver({ timeout: Math.ceil(timeoutMs / 2), tries: 2 });
+    if (servers) resolver.setServers(servers);
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
+    const asked: Promise<LookupAddress[]>[] = [];
+    if (family !== 6) asked.push(resolver.resolve4(host).then((all) => all.map((address) => ({ address, family: 4 }))));
+    if (family !== 4) asked.push(resolver.resolve6(host).then((all) => all.map((address) => ({ address, family: 6 }))));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        resolver.cancel();
+        reject(timedOut(host, timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      const answers = await Promise.race([Promise.allSettled(asked), timeout]);
+      const addresses = answers.flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
+      if (addresses.length > 0) return addresses;
+      throw (answers.find((answer) => answer.status === 'rejected') as PromiseRejectedResult).reason;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** An IP literal is its own address; a local name goes to the system's resolver, any other to the name servers. */
+export function outboundResolver(
+  local: ResolveAll = boundedResolver(),
+  network: ResolveAll = networkResolver(),
+): ResolveAll {
+  return (host, options = {}) => {
+    const family = isIP(host);
+    if (family !== 0) return Promise.resolve([{ address: host, family }]);
+    return isLocalName(host) ? local(host, options) : network(host, options);
+  };
+}
+
+const lookupAll = outboundResolver();
 
 const NOT_PUBLIC = 'does not resolve to a public address';
 /** What a resolver answers for a name it has no address for (a timeout, or no name server, is told as it is). */
@@ -56,12 +124,15 @@ function unreachable({ address }: LookupAddress, policy: OutboundUrlPolicy): boo
  * loopback unless local development allows it. Checking the address the socket will actually use,
  * at connect time, closes the gap a check at configuration time leaves (DNS can change).
  */
-export function guardedLookup(policy: OutboundUrlPolicy, resolveAll = lookupAll) {
+export function guardedLookup(policy: OutboundUrlPolicy, resolveAll: ResolveAll = lookupAll) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     // The error reaches the tenant's attempt log: a name of ours and a name that does not resolve are
     // told alike, without the address, so a tenant pointing its DNS at our names cannot map them.
     const notPublic = (): NodeJS.ErrnoException =>
       Object.assign(new Error(`${hostname} ${NOT_PUBLIC}`), { code: 'EADDRNOTALLOWED' });
+    // A local name is no public host: outside local development it is refused without a look-up, so
+    // no tenant's name ever takes one of the thread pool's threads.
+    if (isLocalName(hostname) && !policy.allowLoopbackHttp) return callback(notPublic(), []);
     resolveAll(hostname, options).then(
       (addresses) => {
         if (addresses.some((address) => unreachable(address, policy))) return callback(notPublic(), []);
@@ -81,6 +152,7 @@ export function guardedLookup(policy: OutboundUrlPolicy, resolveAll = lookupAll)
  */
 export async function resolvedUrlProblem(url: string, policy: OutboundUrlPolicy): Promise<string | undefined> {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  if (isLocalName(host) && !policy.allowLoopbackHttp) return `its host ${NOT_PUBLIC}`;
   let addresses: LookupAddress[];
   try {
     addresses = await lookupAll(host);

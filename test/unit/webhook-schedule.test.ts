@@ -98,7 +98,7 @@ describe('where tenants may point us (SSRF)', () => {
     expect(await resolvedUrlProblem('https://localhost:8443/hooks', { allowLoopbackHttp: true })).toBeUndefined();
   });
 
-  it('resolves within its time, and never takes more than two of the thread pool’s threads at once', async () => {
+  it('resolves a local name within its time, never on more than two threads at once, nor once its caller gave up', async () => {
     let inFlight = 0;
     let most = 0;
     const pending: (() => void)[] = [];
@@ -116,10 +116,15 @@ describe('where tenants may point us (SSRF)', () => {
     const answers = await Promise.all(asked);
     expect(answers.every((a) => a instanceof Error && /did not resolve within 50 ms/.test(a.message))).toBe(true);
     expect(most).toBe(2);
-    // The name server answers at last: the next two queued take their places, never more.
+    // The name server answers at last: the three queued are not looked up, their callers having gone.
     pending.splice(0).forEach((answer) => answer());
     await new Promise((r) => setImmediate(r));
-    expect(most).toBe(2);
+    expect(inFlight).toBe(0);
+    expect(pending).toEqual([]);
+    // A caller still waiting is answered.
+    const waiting = resolve('host-5.example');
+    await new Promise((r) => setImmediate(r));
     pending.splice(0).forEach((answer) => answer());
+    expect(await waiting).toEqual([{ address: '93.184.216.34', family: 4 }]);
   });
 });
