@@ -62,6 +62,13 @@ export const DELIVERY_TIMEOUT_MS = 15_000;
 export const MAX_RETRY_AFTER_MS = 24 * 3600_000;
 
 /**
+ * A failing streak whose last failure is older than this had no tries in between (no wait between two
+ * tries of a delivery is longer than a day's Retry-After): the endpoint was quiet, not failing, and
+ * its next failure starts the streak again.
+ */
+export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
+
+/**
  * The wait before the attempt after `attempt` (1-based), or undefined when it was the last. A
  * Retry-After longer than the schedule's wait is honoured, within reason.
  */

@@ -14,6 +14,7 @@ import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-u
 import {
   DELIVERY_TIMEOUT_MS,
   ENDPOINT_FAILING_LIMIT_MS,
+  FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
 } from '../domain/webhook.js';
@@ -152,9 +153,14 @@ export function createWebhookActivities({
               ])
             ).length > 0;
         } else {
+          // A streak whose last failure is older than any wait between tries had a quiet spell, not
+          // failures, in between: it starts again (so does one from before last_failed_at was kept).
           const [row] = await endpointRows(
-            `update webhook_endpoint set failing_since = coalesce(failing_since, ?) where id = ? and url = ? returning failing_since, enabled`,
-            [now, endpoint.id, endpoint.url],
+            `update webhook_endpoint
+                set failing_since = case when last_failed_at >= ? then coalesce(failing_since, ?) else ? end,
+                    last_failed_at = ?
+              where id = ? and url = ? returning failing_since, enabled`,
+            [new Date(now.getTime() - FAILING_STREAK_GAP_MS), now, now, now, endpoint.id, endpoint.url],
           );
           const failingSince = row && new Date(row.failing_since as Date);
           if (row && !row.enabled) off = true;

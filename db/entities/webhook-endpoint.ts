@@ -18,6 +18,8 @@ export class WebhookEndpoint {
   disabledReason?: string | null;
   /** Since when every delivery here has failed; null after a success. */
   failingSince?: Date | null;
+  /** When a try here last failed: a streak with no failure for longer than FAILING_STREAK_GAP_MS starts again. */
+  lastFailedAt?: Date | null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
 }
@@ -45,6 +47,7 @@ export const WebhookEndpointSchema = new EntitySchema<WebhookEndpoint>({
     previousSecretExpiresAt: { type: 'datetime', nullable: true },
     disabledReason: { type: 'string', length: 500, nullable: true },
     failingSince: { type: 'datetime', nullable: true },
+    lastFailedAt: { type: 'datetime', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
   },

@@ -22,6 +22,7 @@ import { Migration20261202120000 } from './Migration20261202120000.js';
 import { Migration20261202160000 } from './Migration20261202160000.js';
 import { Migration20261202170000 } from './Migration20261202170000.js';
 import { Migration20261203100000 } from './Migration20261203100000.js';
+import { Migration20261204220000 } from './Migration20261204220000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -52,4 +53,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202160000', class: Migration20261202160000 },
   { name: 'Migration20261202170000', class: Migration20261202170000 },
   { name: 'Migration20261203100000', class: Migration20261203100000 },
+  { name: 'Migration20261204220000', class: Migration20261204220000 },
 ];

@@ -347,9 +347,14 @@ describe('delivery', () => {
     const tenant = await system.newTenant();
     const hooks = await receiver(() => ({ status: 500 }));
     const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    // Failing for six days, tried an hour ago.
     await system.orm.em
       .fork()
-      .nativeUpdate(WebhookEndpoint, { id: endpointId }, { failingSince: new Date(Date.now() - 6 * 24 * 3600_000) });
+      .nativeUpdate(
+        WebhookEndpoint,
+        { id: endpointId },
+        { failingSince: new Date(Date.now() - 6 * 24 * 3600_000), lastFailedAt: new Date(Date.now() - 3600_000) },
+      );
     await settledOrder(tenant, 'failing-1');
     const disabled = await eventually(
       async () => system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpointId }),
@@ -357,6 +362,30 @@ describe('delivery', () => {
       { what: 'the endpoint disabled' },
     );
     expect(disabled.disabledReason).toMatch(/failed since/);
+  });
+
+  it('starts its five days of failing again after a quiet spell: failures a week ago, none since, then one', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver(() => ({ status: 500 }));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    const before = Date.now();
+    await system.orm.em.fork().nativeUpdate(
+      WebhookEndpoint,
+      { id: endpointId },
+      {
+        failingSince: new Date(before - 7 * 24 * 3600_000),
+        lastFailedAt: new Date(before - 6 * 24 * 3600_000),
+      },
+    );
+    await settledOrder(tenant, 'quiet-1');
+    await eventually(
+      async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
+      (d) => d !== null && d.attempts >= 1,
+      { what: 'the first failure after the quiet spell' },
+    );
+    const failing = await system.orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpointId });
+    expect(failing.enabled).toBe(true);
+    expect(failing.failingSince!.getTime()).toBeGreaterThanOrEqual(before);
   });
 
   it('starts its five days of failing again when moved to another URL, not when changed otherwise', async () => {

@@ -335,7 +335,7 @@ export function addWebhookRoutes(
     roles: ['tenant-webhook-write'],
     summary: 'Send again, once each, the events whose delivery to an endpoint failed since a time',
     description:
-      'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there.',
+      'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there. Events recorded while the endpoint was disabled had no delivery to it and are not sent: the event log (GET /v1/events) has them.',
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RecoverSchema,
