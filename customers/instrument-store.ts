@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
@@ -19,6 +20,14 @@ export interface InstrumentToken {
  * Stored instruments (ARCHITECTURE.md, "Customers"): tokens from providers' hosted forms, sealed at
  * rest like app secrets and bound to their row, so a token copied to another row does not open.
  */
+/** The most saved instruments a customer's record and the payment page show (the newest). */
+export const SHOWN_SAVED_MAX = 100;
+
+/** A customer's saved instruments still in use. */
+function savedBy(customer: Customer): FilterQuery<PaymentInstrument> {
+  return { tenantId: customer.tenantId, customerId: customer.id, saved: true, status: 'ACTIVE' };
+}
+
 export class InstrumentStore {
   constructor(private readonly secretBox: SecretBox) {}
 
@@ -54,13 +63,20 @@ export class InstrumentStore {
     });
   }
 
-  /** A customer's saved instruments still in use, newest first. */
+  /**
+   * A customer's newest saved instruments still in use (at most SHOWN_SAVED_MAX), newest first: what
+   * the customer's record and the payment page show. The list route pages through all of them.
+   */
   saved(em: EntityManager, customer: Customer): Promise<PaymentInstrument[]> {
-    return em.find(
-      PaymentInstrument,
-      { tenantId: customer.tenantId, customerId: customer.id, saved: true, status: 'ACTIVE' },
-      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 100 },
-    );
+    return em.find(PaymentInstrument, savedBy(customer), {
+      orderBy: { createdAt: 'desc', id: 'desc' },
+      limit: SHOWN_SAVED_MAX,
+    });
+  }
+
+  /** A page of a customer's saved instruments still in use, newest first. */
+  savedPage(em: EntityManager, customer: Customer, page: PageQuery): Promise<Page<PaymentInstrument>> {
+    return findPage(em, PaymentInstrument, savedBy(customer), page, 'id');
   }
 
   async findSaved(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {

@@ -82,13 +82,12 @@ export function addCustomerRoutes(routes: RouteTable, customers: CustomerService
       'An instruction, an amendment or a payment names one by instrumentId.',
     tags: ['Customers'],
     params: CustomerRefParamsSchema,
+    query: PageQuerySchema,
     responses: { 200: { description: 'Its instruments, newest first', schema: InstrumentListSchema } },
-    handler: async ({ params, em, context: { tenantId } }) => {
+    handler: async ({ params, query, em, context: { tenantId } }) => {
       const customer = await customers.get(em, tenantId, params.customerRef);
-      return {
-        status: 200,
-        body: { items: (await instruments.saved(em, customer)).map(presentInstrument), nextCursor: null },
-      };
+      const page = await instruments.savedPage(em, customer, query);
+      return { status: 200, body: { items: page.items.map(presentInstrument), nextCursor: page.nextCursor } };
     },
   });
 

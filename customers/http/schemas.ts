@@ -76,7 +76,7 @@ export const InstrumentSchema = z
   .openapi('Instrument');
 
 export const InstrumentListSchema = z
-  .object({ items: z.array(InstrumentSchema), nextCursor: z.null() })
+  .object({ items: z.array(InstrumentSchema), nextCursor: z.string().nullable() })
   .openapi('InstrumentList');
 
 export const InstrumentParamsSchema = z.object({ customerRef: RefSchema, instrumentId: z.uuid() });

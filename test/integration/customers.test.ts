@@ -1,7 +1,8 @@
 // Customers (ARCHITECTURE.md, "Customers"): a tenant's own customerRef once per tenant, changed field
 // by field, listed a page at a time, and kept while an order for them still runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditEntry, Customer } from '../../db/entities/index.js';
+import { randomUUID } from 'node:crypto';
+import { AuditEntry, Customer, PaymentInstrument } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
@@ -92,6 +93,43 @@ describe('customers', () => {
       'customer.create',
       'customer.update',
     ]);
+  });
+
+  it('lists every saved instrument a page at a time, newest first, though the customer’s record shows the newest 100', async () => {
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-saver' } })).status).toBe(
+      201,
+    );
+    const em = system.orm.em.fork();
+    const customer = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-saver' });
+    const start = Date.now() - 3600_000;
+    for (let i = 0; i < 102; i += 1)
+      em.create(PaymentInstrument, {
+        id: randomUUID(),
+        tenantId: tenant.tenantId,
+        customerId: customer.id,
+        appId: 'SANDBOX_CARD',
+        paymentMethod: 'CARD',
+        tokenCiphertext: 'unused',
+        tokenHint: `tok_${i}`,
+        display: { brand: 'visa', last4: String(1000 + i) },
+        status: 'ACTIVE',
+        saved: true,
+        createdAt: new Date(start + i * 1000),
+        updatedAt: new Date(start + i * 1000),
+      });
+    await em.flush();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const page = await tenant.client.request('GET', `/v1/customers/CUS-saver/instruments?limit=40${query}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.items.map((i: { tokenHint: string }) => i.tokenHint));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(Array.from({ length: 102 }, (_, i) => `tok_${101 - i}`));
+    const record = await tenant.client.request('GET', '/v1/customers/CUS-saver');
+    expect(record.body.instruments).toHaveLength(100);
   });
 
   it('refuses what is not a customer, naming each field, and writes nothing', async () => {
