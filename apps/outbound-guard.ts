@@ -26,7 +26,8 @@ function timedOut(host: string, timeoutMs: number): NodeJS.ErrnoException {
  * and local names, which no public URL has. Every other name is asked of the name servers directly.
  */
 export function isLocalName(host: string): boolean {
-  return !host.includes('.') || host.endsWith('.localhost');
+  // An IPv6 literal has no dot either: it is an address, not a name.
+  return isIP(host) === 0 && (!host.includes('.') || host.endsWith('.localhost'));
 }
 
 /**
@@ -74,20 +75,25 @@ export function networkResolver({
     const resolver = new dns.Resolver({ timeout: Math.ceil(timeoutMs / 2), tries: 2 });
     if (servers) resolver.setServers(servers);
     const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
-    const asked: Promise<LookupAddress[]>[] = [];
-    if (family !== 6) asked.push(resolver.resolve4(host).then((all) => all.map((address) => ({ address, family: 4 }))));
-    if (family !== 4) asked.push(resolver.resolve6(host).then((all) => all.map((address) => ({ address, family: 6 }))));
+    // What has come so far: a name server that drops AAAA queries must not cost the A answer it gave.
+    const found: LookupAddress[] = [];
+    const ask = (version: 4 | 6, asking: Promise<string[]>) =>
+      asking.then((all) => found.push(...all.map((address) => ({ address, family: version }))));
+    const asked: Promise<unknown>[] = [];
+    if (family !== 6) asked.push(ask(4, resolver.resolve4(host)));
+    if (family !== 4) asked.push(ask(6, resolver.resolve6(host)));
+    const inOrder = () => [...found].sort((a, b) => a.family - b.family);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+    const timeout = new Promise<'timed out'>((resolve) => {
       timer = setTimeout(() => {
         resolver.cancel();
-        reject(timedOut(host, timeoutMs));
+        resolve('timed out');
       }, timeoutMs);
     });
     try {
       const answers = await Promise.race([Promise.allSettled(asked), timeout]);
-      const addresses = answers.flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
-      if (addresses.length > 0) return addresses;
+      if (found.length > 0) return inOrder();
+      if (answers === 'timed out') throw timedOut(host, timeoutMs);
       throw (answers.find((answer) => answer.status === 'rejected') as PromiseRejectedResult).reason;
     } finally {
       clearTimeout(timer);

@@ -2,12 +2,19 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { LookupAddress } from 'node:dns';
 import * as packet from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guardedLookup, networkResolver, outboundResolver, type ResolveAll } from '../../apps/outbound-guard.js';
+import {
+  guardedLookup,
+  networkResolver,
+  outboundResolver,
+  resolvedUrlProblem,
+  type ResolveAll,
+} from '../../apps/outbound-guard.js';
 
 /** A name server on loopback: answers the names it holds, says there is no such name for others, and never answers "silent" ones. */
 const RECORDS: Record<string, { A?: string[]; AAAA?: string[] }> = {
   'pay.example.test': { A: ['93.184.216.34'], AAAA: ['2606:2800:220:1::248'] },
   'inside.example.test': { A: ['10.0.0.5'] },
+  'half.example.test': { A: ['93.184.216.35'] },
 };
 let server: Socket;
 let servers: string[];
@@ -20,6 +27,8 @@ beforeAll(async () => {
     const question = query.questions![0];
     asked += 1;
     if (question.name.startsWith('silent')) return;
+    // A name server that drops AAAA queries for this name.
+    if (question.name === 'half.example.test' && question.type === 'AAAA') return;
     const held = RECORDS[question.name];
     const type = question.type as 'A' | 'AAAA';
     const answers = (held?.[type] ?? []).map((data) => ({ name: question.name, type, ttl: 60, data }));
@@ -73,6 +82,19 @@ describe('host names of outbound calls', () => {
     const failures = await Promise.all(silent);
     expect(failures.every((f) => f instanceof Error && /did not resolve within 1500 ms/.test(f.message))).toBe(true);
     expect(asked).toBeGreaterThan(12);
+  });
+
+  it('keeps the A answer of a name whose AAAA query is never answered', async () => {
+    const resolve = networkResolver({ servers, timeoutMs: 300 });
+    expect(await resolve('half.example.test')).toEqual([{ address: '93.184.216.35', family: 4 }]);
+  });
+
+  it('takes an IPv6 literal for the address it is, not for a local name', async () => {
+    const policy = { allowLoopbackHttp: false };
+    expect(await resolvedUrlProblem('https://[2606:4700::1111]/hook', policy)).toBeUndefined();
+    expect(await resolvedUrlProblem('https://[fd00::1]/hook', policy)).toBe(
+      'its host does not resolve to a public address',
+    );
   });
 
   it('refuses a local name outside local development without looking it up', async () => {
