@@ -511,6 +511,7 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
 /** Open again, due at the given date (or now), with a new key, the dunning schedule from its start. */
 export function applyRetry(machine: InstructionMachine, retry: InstructionRetry, nowMs: number): void {
   const now = new Date(nowMs).toISOString();
+  machine.mandateChecks = undefined;
   const later = retry.dueAt !== undefined && Date.parse(retry.dueAt) > nowMs;
   const dueAt = later ? retry.dueAt! : now;
   const { chargeAt: _previousChargeAt, ...plan } = machine.plan;
@@ -574,6 +575,8 @@ export function applyAmendment(machine: InstructionMachine, amendment: Instructi
     machine.keyAttempt += 1;
     machine.keyUsed = false;
   }
+  // Another instrument (or mandate) may be refused for want of its mandate: its checks start afresh.
+  if (changesPayment) machine.mandateChecks = undefined;
   if (machine.status === 'LATE') {
     // Tried again at the new due date, or at once when that has passed (or it waited for a change).
     const dueMs = Date.parse(chargeDateOf(machine.plan));
@@ -686,6 +689,7 @@ export function applyMandateChange(
   if (change.status === 'ACTIVE') {
     if (machine.status !== 'LATE' || machine.failureCode !== MANDATE_NOT_ACTIVE) return false;
     machine.retryAt = at;
+    machine.mandateChecks = undefined;
     machine.revision += 1;
     return true;
   }

@@ -140,6 +140,11 @@ describe('the instruction state machine', () => {
     expect(decide(m, now + DAY, 30 * DAY)).toMatchObject({ kind: 'wait', until: iso(now + 30 * DAY) });
     expect(applyMandateChange(m, { instrumentId: 'ins-1', status: 'ACTIVE' }, iso(now + DAY))).toBe(true);
     expect(decide(m, now + DAY, 30 * DAY)).toEqual({ kind: 'call' });
+    // An amendment to another instrument starts its checks afresh, as any other answer does.
+    m.mandateChecks = MANDATE_RECHECK_DELAYS_MS.length;
+    applyAmendment(m, { instrumentId: 'ins-2' }, now);
+    expect(m.mandateChecks).toBeUndefined();
+    m.mandateChecks = MANDATE_RECHECK_DELAYS_MS.length;
     // Any other answer starts the schedule again for a later refusal; without the patch there is none.
     startCall(m, iso(now + DAY));
     applyResult(m, { status: 'UNANSWERED' }, now + DAY, DUNNING, { recheckMandate: true });
