@@ -8,7 +8,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
+import {
+  PaymentInstruction,
+  ReconciliationEntry,
+  ReconciliationItem,
+  ReconciliationRun,
+} from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
@@ -221,6 +226,43 @@ describe('reconciliation', () => {
     expect(runs.body.items[0]).toMatchObject({ runId: run.body.runId, mismatches: 4 });
     const other = await system.newTenant();
     expect((await other.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items`)).status).toBe(404);
+  });
+
+  it('finds no difference in a payment charged back there and here: the instruction FAILED, its payment taken back', async () => {
+    const now = Date.now();
+    const order = await tenant.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'rec-charged-back',
+        instructions: [
+          {
+            instructionRef: 'i1',
+            direction: 'DEBIT',
+            amount: '10.00',
+            currency: 'EUR',
+            country: 'FR',
+            openDate: new Date(now - 1000).toISOString(),
+            dueDate: new Date(now + 500).toISOString(),
+            financialInstrumentId: 'card_chargeback',
+          },
+        ],
+      },
+    });
+    expect(order.status, JSON.stringify(order.body)).toBe(202);
+    const takenBack = await eventually(
+      () =>
+        system.orm.em
+          .fork()
+          .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: 'rec-charged-back' } }),
+      (row) => row?.status === 'FAILED' && row.returnedAt != null,
+      { what: 'the payment charged back, the instruction FAILED' },
+    );
+    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', ...around(10) },
+    });
+    expect(run.body.status).toBe('SUCCEEDED');
+    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
+      .items as { providerRef: string }[];
+    expect(items.filter((i) => i.providerRef === takenBack!.providerRef)).toEqual([]);
   });
 
   it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
