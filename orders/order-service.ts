@@ -439,6 +439,22 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const { outcome, providerRef, note } = input;
+    // One payment settles one instruction: a reference another holds would count its money twice,
+    // and reconciliation, which matches by reference, would see only one of them.
+    if (outcome === 'SETTLED' && providerRef) {
+      const holder = await em.findOne(
+        PaymentInstruction,
+        { tenantId, appId: instruction.appId, providerRef, instructionId: { $ne: instruction.instructionId } },
+        { populate: ['order'] },
+      );
+      if (holder)
+        throw new Refusal(
+          'conflict',
+          'provider_ref_in_use',
+          `payment ${providerRef} is instruction ${holder.instructionRef} of order ${holder.order.orderRef}`,
+          [{ path: 'providerRef', code: 'in_use', message: 'another instruction holds this payment' }],
+        );
+    }
     const audit = {
       action: 'instruction.resolve',
       targetType: 'instruction',

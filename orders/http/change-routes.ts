@@ -129,7 +129,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       'the provider what happened says so here: SETTLED settles the instruction; NOT_PAID releases the key. So may a payment PENDING ' +
       'at a provider that refused for good to say how it ended when asked (its callback may never come; shown PROCESSING with a ' +
       'failure code status_refused:…). Audited. Refused (409) ' +
-      'for an instruction with neither, or while the provider is being asked about it (try again once that ends).',
+      'for an instruction with neither, or while the provider is being asked about it (try again once that ends), and ' +
+      'a SETTLED naming a payment another instruction of the app holds (provider_ref_in_use).',
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: ResolveInstructionSchema,

@@ -103,6 +103,26 @@ async function warnedOnce(words: string, orderRef: string): Promise<string> {
 }
 
 describe('a payment whose outcome is unknown', () => {
+  it('is not resolved as settled under a payment another instruction holds', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
+    await orderDueNow(tenant, 'claims-lost');
+    await instructionOf(tenant, 'claims-lost', (i) => i.failureCode === 'outcome_unknown', 'outcome unknown');
+    await orderDueNow(tenant, 'claims-paid');
+    const paid = await instructionOf(tenant, 'claims-paid', (i) => i.status === 'SETTLED', 'the other paid');
+    const resolve = (providerRef: string) =>
+      tenant.client.request('POST', '/v1/order-management/claims-lost/instructions/a/resolve', {
+        body: { outcome: 'SETTLED', providerRef, note: 'wrong ticket' },
+      });
+    const taken = await resolve(paid.providerRef);
+    expect(taken.status, JSON.stringify(taken.body)).toBe(409);
+    expect(taken.body).toMatchObject({
+      code: 'provider_ref_in_use',
+      errors: [expect.objectContaining({ path: 'providerRef', code: 'in_use' })],
+    });
+    const [lost] = provider.charges;
+    expect((await resolve(lost.providerRef)).status).toBe(200);
+  });
+
   it('keeps its key when the provider lost its answer and refuses the retry with 409: one charge, however it is changed', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
     await orderDueNow(tenant, 'lost-answer');
