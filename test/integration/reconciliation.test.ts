@@ -8,12 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import {
-  PaymentInstruction,
-  ReconciliationEntry,
-  ReconciliationItem,
-  ReconciliationRun,
-} from '../../db/entities/index.js';
+import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
@@ -229,40 +224,17 @@ describe('reconciliation', () => {
   });
 
   it('finds no difference in a payment charged back there and here: the instruction FAILED, its payment taken back', async () => {
-    const now = Date.now();
-    const order = await tenant.client.request('POST', '/v1/order-management', {
-      body: {
-        orderRef: 'rec-charged-back',
-        instructions: [
-          {
-            instructionRef: 'i1',
-            direction: 'DEBIT',
-            amount: '10.00',
-            currency: 'EUR',
-            country: 'FR',
-            openDate: new Date(now - 1000).toISOString(),
-            dueDate: new Date(now + 500).toISOString(),
-            financialInstrumentId: 'card_chargeback',
-          },
-        ],
-      },
+    const takenBack = await cardPaymentSettled(system, tenant, 'rec-charged-back', '10.00', {
+      card: 'card_chargeback',
+      until: (row) => row.status === 'FAILED' && row.returnedAt != null,
     });
-    expect(order.status, JSON.stringify(order.body)).toBe(202);
-    const takenBack = await eventually(
-      () =>
-        system.orm.em
-          .fork()
-          .findOne(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: 'rec-charged-back' } }),
-      (row) => row?.status === 'FAILED' && row.returnedAt != null,
-      { what: 'the payment charged back, the instruction FAILED' },
-    );
     const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
       body: { appId: 'SANDBOX_CARD', ...around(10) },
     });
     expect(run.body.status).toBe('SUCCEEDED');
     const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
       .items as { providerRef: string }[];
-    expect(items.filter((i) => i.providerRef === takenBack!.providerRef)).toEqual([]);
+    expect(items.filter((i) => i.providerRef === takenBack.providerRef)).toEqual([]);
   });
 
   it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
