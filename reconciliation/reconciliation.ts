@@ -37,6 +37,11 @@ const SETTLING_GRACE_MS = 3600_000;
 const DAY_MS = 86_400_000;
 /** A scheduled day whose run failed (or whose worker died) is tried again this long after. */
 const RETRY_AFTER_MS = 3600_000;
+/**
+ * The whole days a scheduled check looks back over: a day no worker ran (all were down, or its runs
+ * failed until the next day began) is run late rather than never.
+ */
+const CATCH_UP_DAYS = 7;
 
 /**
  * Why a run taken for dead failed, as its tenant reads it: it stopped beating (dayIsFree after an
@@ -128,23 +133,28 @@ export class Reconciliation {
   }
 
   /**
-   * Every installed app with a ledger, for the last whole day (UTC) once it has settled: at most
-   * one run per app and day, whichever worker gets there first. Says how many runs this worker
-   * started, however they ended (one given up by another worker meanwhile included).
+   * Every installed app with a ledger, for each whole day (UTC) of the last CATCH_UP_DAYS once it
+   * has settled, the latest first, from the day it was installed: at most one run per app and day,
+   * whichever worker gets there first. Says how many runs this worker started, however they ended
+   * (one given up by another worker meanwhile included).
    */
   async runScheduled(now = new Date(), signal?: AbortSignal): Promise<number> {
-    const dayEnd = new Date(Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS);
-    const period = { from: new Date(dayEnd.getTime() - DAY_MS), to: dayEnd };
+    const lastDayEnd = Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS;
     const installed = await this.deps.orm.em
       .fork()
       .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
     let runs = 0;
-    for (const { tenantId, appId } of installed) {
-      // A worker shutting down leaves the rest of the day's runs to the next worker (or its own next start).
-      if (signal?.aborted) break;
-      const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-      if (!(await this.dayIsFree(tenantId, key))) continue;
-      if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
+    for (let back = 0; back < CATCH_UP_DAYS; back++) {
+      const dayEnd = lastDayEnd - back * DAY_MS;
+      const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
+      for (const { tenantId, appId, createdAt } of installed) {
+        // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
+        if (signal?.aborted) return runs;
+        if (dayEnd <= createdAt.getTime()) continue;
+        const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
+        if (!(await this.dayIsFree(tenantId, key))) continue;
+        if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
+      }
     }
     return runs;
   }

@@ -545,7 +545,7 @@ describe('reconciliation', () => {
     expect(failed!.failure).toBeTruthy();
   });
 
-  it('runs each installed app’s last whole day once, whichever worker asks first', async () => {
+  it('runs each installed app’s whole days of the last week once, whichever worker asks first', async () => {
     const db = await freshDatabase();
     let orm: MikroORM | undefined;
     try {
@@ -555,11 +555,22 @@ describe('reconciliation', () => {
       const now = new Date('2027-06-15T01:30:00Z');
       // A worker shutting down starts no run.
       expect(await worker().runScheduled(now, AbortSignal.abort())).toBe(0);
-      // Two workers at once: each app's day is run by one of them.
+      // Two workers at once: each app's day is run by one of them, each of the week's seven days.
       const [a, b] = await Promise.all([worker().runScheduled(now), worker().runScheduled(now)]);
-      expect(a + b).toBe(3);
+      expect(a + b).toBe(3 * 7);
       expect(await worker().runScheduled(new Date('2027-06-15T23:00:00Z'))).toBe(0);
-      const runs = await orm.em.fork().find(ReconciliationRun, { tenantId }, { orderBy: { appId: 'asc' } });
+      const week = await orm.em.fork().find(ReconciliationRun, { tenantId });
+      expect(new Set(week.map((r) => r.scheduleKey!.slice(-10)))).toEqual(
+        new Set(['08', '09', '10', '11', '12', '13', '14'].map((d) => `2027-06-${d}`)),
+      );
+      expect(week.every((r) => r.trigger === 'SCHEDULED' && r.status === 'SUCCEEDED')).toBe(true);
+      const runs = await orm.em
+        .fork()
+        .find(
+          ReconciliationRun,
+          { tenantId, periodFrom: new Date('2027-06-14T00:00:00Z') },
+          { orderBy: { appId: 'asc' } },
+        );
       expect(runs.map((r) => [r.appId, r.scheduleKey, r.trigger, r.status])).toEqual([
         ['SANDBOX_BANK', 'SANDBOX_BANK:2027-06-14', 'SCHEDULED', 'SUCCEEDED'],
         ['SANDBOX_CARD', 'SANDBOX_CARD:2027-06-14', 'SCHEDULED', 'SUCCEEDED'],
@@ -587,6 +598,8 @@ describe('reconciliation', () => {
       // A day is run an hour after it ends, not before.
       expect(await worker().runScheduled(new Date('2027-06-17T00:30:00Z'))).toBe(0);
       expect(await worker().runScheduled(new Date('2027-06-17T01:30:00Z'))).toBe(3);
+      // Days no worker ran (all down from the 17th to the 20th) are run late, within the week.
+      expect(await worker().runScheduled(new Date('2027-06-20T01:30:00Z'))).toBe(3 * 3);
     } finally {
       await orm?.close();
       await db.drop();
