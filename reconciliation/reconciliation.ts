@@ -152,7 +152,9 @@ export class Reconciliation {
         if (signal?.aborted) return runs;
         if (dayEnd <= createdAt.getTime()) continue;
         const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-        if (!(await this.dayIsFree(tenantId, key))) continue;
+        // An earlier day is caught up if no run has it; one whose runs failed through its own day is
+        // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
+        if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
         if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
       }
     }
@@ -164,14 +166,14 @@ export class Reconciliation {
    * hourly), or it has been RUNNING an hour without a beat (its worker died). The earlier run stays, as history,
    * without the day's key.
    */
-  private async dayIsFree(tenantId: string, scheduleKey: string): Promise<boolean> {
+  private async dayIsFree(tenantId: string, scheduleKey: string, retryFailed = true): Promise<boolean> {
     const em = this.deps.orm.em.fork();
     const run = await em.findOne(ReconciliationRun, { tenantId, scheduleKey });
     if (!run) return true;
     // By the clock the runs were stamped with, not the day asked for.
     const now = new Date();
     const anHourAgo = now.getTime() - (this.deps.retryAfterMs ?? RETRY_AFTER_MS);
-    const failed = run.status === 'FAILED' && (run.finishedAt?.getTime() ?? 0) <= anHourAgo;
+    const failed = retryFailed && run.status === 'FAILED' && (run.finishedAt?.getTime() ?? 0) <= anHourAgo;
     const abandoned = run.status === 'RUNNING' && (run.heartbeatAt ?? run.createdAt).getTime() <= anHourAgo;
     if (!failed && !abandoned) return false;
     // Whichever worker frees it first runs it; the unique key stops a second.

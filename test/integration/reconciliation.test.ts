@@ -600,6 +600,9 @@ describe('reconciliation', () => {
       expect(await worker().runScheduled(new Date('2027-06-17T01:30:00Z'))).toBe(3);
       // Days no worker ran (all down from the 17th to the 20th) are run late, within the week.
       expect(await worker().runScheduled(new Date('2027-06-20T01:30:00Z'))).toBe(3 * 3);
+      // A day whose runs failed through its own day is not tried again once it is past: only the last is.
+      expect(await unreachable.runScheduled(new Date('2027-06-21T01:30:00Z'))).toBe(3);
+      expect(await worker(0).runScheduled(new Date('2027-06-22T01:30:00Z'))).toBe(3);
     } finally {
       await orm?.close();
       await db.drop();
