@@ -60,6 +60,8 @@ export interface InstructionProgress {
   returnedAmountMinor: string;
   /** Why the last settled payment was taken back: the bank's return code, or the chargeback's reason. */
   returnCode?: string;
+  /** The provider's reference of that payment: providerRef names the payment made since, if any. */
+  returnedRef?: string;
   openedAt?: string;
   processingAt?: string;
   lateAt?: string;
@@ -130,6 +132,7 @@ export const INSTRUCTION_COLUMNS = {
   refundedAmountMinor: { part: 'progress', column: 'refunded_amount_minor', type: 'bigint' },
   returnedAmountMinor: { part: 'progress', column: 'returned_amount_minor', type: 'bigint' },
   returnCode: { part: 'progress', column: 'return_code', type: 'text', length: 64, nullable: true },
+  returnedRef: { part: 'progress', column: 'returned_ref', type: 'text', length: 128, nullable: true },
   nextActionAt: { part: 'computed', column: 'next_action_at', type: 'timestamptz', nullable: true },
   openedAt: { part: 'progress', column: 'opened_at', type: 'timestamptz', nullable: true },
   processingAt: { part: 'progress', column: 'processing_at', type: 'timestamptz', nullable: true },

@@ -63,23 +63,35 @@ export async function stageTheirs(orm: MikroORM, runId: string, period: Period, 
 
 /**
  * Ours into the run's entries: the app's payments settled in the period, and any other the ledger
- * names for it. An instruction is never left RETURNED (it goes LATE to be collected again, or FAILED):
- * one whose last payment was taken back since it was made (returned after its last PROCESSING) holds
- * that payment as RETURNED, as the provider does.
+ * names for it. An instruction is never left RETURNED (it goes LATE to be collected again, or FAILED),
+ * and a payment made since takes its `provider_ref`: the payment taken back is staged as RETURNED, as
+ * the provider holds it, by its own reference (`returned_ref`). Rows returned before that column was
+ * projected have only `returned_at`: one returned after its last PROCESSING holds that payment.
  */
 export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, appId: string, period: Period) {
-  await orm.em.getConnection().execute(
+  const connection = orm.em.getConnection();
+  const theirsInPeriod = `select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period`;
+  await connection.execute(
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
      select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency,
-       case when i.status in ('LATE', 'FAILED') and i.returned_at is not null
+       case when i.provider_ref = i.returned_ref then 'RETURNED'
+            when i.returned_ref is null and i.status in ('LATE', 'FAILED') and i.returned_at is not null
               and (i.processing_at is null or i.returned_at >= i.processing_at) then 'RETURNED'
             else i.status end
      from payment_instruction i join payment_order o on o.id = i.order_id
      where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
-       and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (
-         select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period))
+       and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (${theirsInPeriod}))
      on conflict (run_id, provider_ref, side) do nothing`,
     [runId, tenantId, appId, period.from, period.to, runId],
+  );
+  await connection.execute(
+    `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
+     select ?, 'ours', i.returned_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency, 'RETURNED'
+     from payment_instruction i join payment_order o on o.id = i.order_id
+     where i.tenant_id = ? and i.app_id = ? and i.returned_ref is not null
+       and i.returned_ref is distinct from i.provider_ref and i.returned_ref in (${theirsInPeriod})
+     on conflict (run_id, provider_ref, side) do nothing`,
+    [runId, tenantId, appId, runId],
   );
 }
 

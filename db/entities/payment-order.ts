@@ -125,6 +125,13 @@ export const PaymentInstructionSchema = new EntitySchema<PaymentInstruction>({
     // What uninstalling an app, or deleting a scheme, must check first: live instructions using it.
     { properties: ['tenantId', 'appId', 'status'] },
     { properties: ['tenantId', 'schemeId', 'status'] },
+    // A payment by the provider's reference: resolving one, and reconciliation's side of a ledger.
+    { properties: ['tenantId', 'appId', 'providerRef'] },
+    {
+      name: 'payment_instruction_returned_ref_index',
+      expression:
+        'CREATE INDEX payment_instruction_returned_ref_index ON public.payment_instruction USING btree (tenant_id, app_id, returned_ref) WHERE (returned_ref IS NOT NULL)',
+    },
   ],
   properties: {
     ...Object.fromEntries(INSTRUCTION_FIELDS.map((field) => [field, propertyOf(INSTRUCTION_COLUMNS[field])])),

@@ -23,6 +23,7 @@ import { Migration20261202160000 } from './Migration20261202160000.js';
 import { Migration20261202170000 } from './Migration20261202170000.js';
 import { Migration20261203100000 } from './Migration20261203100000.js';
 import { Migration20261204220000 } from './Migration20261204220000.js';
+import { Migration20261205010000 } from './Migration20261205010000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -54,4 +55,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261202170000', class: Migration20261202170000 },
   { name: 'Migration20261203100000', class: Migration20261203100000 },
   { name: 'Migration20261204220000', class: Migration20261204220000 },
+  { name: 'Migration20261205010000', class: Migration20261205010000 },
 ];

@@ -8,12 +8,18 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
-import { ReconciliationEntry, ReconciliationItem, ReconciliationRun } from '../../db/entities/index.js';
+import {
+  PaymentInstruction,
+  ReconciliationEntry,
+  ReconciliationItem,
+  ReconciliationRun,
+} from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { Reconciliation, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
 import { compareEntries, deleteEntries } from '../../reconciliation/run-entries.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
+import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { cardPaymentSettled } from '../support/card-payments.js';
 import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
@@ -235,6 +241,66 @@ describe('reconciliation', () => {
     const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
       .items as { providerRef: string }[];
     expect(items.filter((i) => i.providerRef === takenBack.providerRef)).toEqual([]);
+  });
+
+  it('finds no difference in a debit returned, then cancelled before it was collected again: the returned payment keeps its reference', async () => {
+    const schemeId = await tenant.bankDebitScheme();
+    await bankDebitPaidNow(tenant, 'rec-returned-cancelled', { schemeId, instrument: 'bank_returned' });
+    const instruction = () =>
+      system.orm.em.fork().findOneOrFail(PaymentInstruction, {
+        tenantId: tenant.tenantId,
+        order: { orderRef: 'rec-returned-cancelled' },
+      });
+    const returned = await eventually(instruction, (r) => r.status === 'LATE' && r.returnedAt != null, {
+      what: 'the debit returned, to be collected again',
+    });
+    const cancelled = await tenant.client.request(
+      'POST',
+      '/v1/order-management/rec-returned-cancelled/instructions/a/cancel',
+    );
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    const row = await eventually(instruction, (r) => r.status === 'CANCELLED', { what: 'the instruction cancelled' });
+    expect([row.providerRef, row.returnedRef]).toEqual([returned.providerRef, returned.providerRef]);
+    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_BANK', ...around(10) },
+    });
+    expect(run.body.status).toBe('SUCCEEDED');
+    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
+      .items as { providerRef: string }[];
+    expect(items.filter((i) => i.providerRef === returned.providerRef)).toEqual([]);
+  });
+
+  it('holds a payment charged back, then paid for again under another reference, as returned: a provider saying it settled is a status difference', async () => {
+    const takenBack = await cardPaymentSettled(system, tenant, 'rec-charged-back-again', '10.00', {
+      card: 'card_chargeback',
+      until: (row) => row.status === 'FAILED' && row.returnedAt != null,
+    });
+    const retried = await tenant.client.request(
+      'POST',
+      '/v1/order-management/rec-charged-back-again/instructions/i1/retry',
+      { body: { financialInstrumentId: 'card_declined' } },
+    );
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    const row = await eventually(
+      () =>
+        system.orm.em.fork().findOneOrFail(PaymentInstruction, {
+          tenantId: tenant.tenantId,
+          order: { orderRef: 'rec-charged-back-again' },
+        }),
+      (r) => r.status === 'FAILED' && r.attempts === 2,
+      { what: 'the retry declined' },
+    );
+    expect(row.providerRef).not.toBe(takenBack.providerRef);
+    expect(row.returnedRef).toBe(takenBack.providerRef);
+    await misreport({ providerRef: takenBack.providerRef, status: 'SETTLED' });
+    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
+      body: { appId: 'SANDBOX_CARD', ...around(10) },
+    });
+    expect(run.body.status).toBe('SUCCEEDED');
+    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
+      .items as { providerRef: string; kind: string; ours: { status: string } | null }[];
+    const about = items.filter((i) => [takenBack.providerRef, row.providerRef].includes(i.providerRef));
+    expect(about).toMatchObject([{ kind: 'status', providerRef: takenBack.providerRef, ours: { status: 'RETURNED' } }]);
   });
 
   it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
