@@ -52,6 +52,21 @@ export function formatAmount(minorUnits: bigint | string, currency: string): str
   return `${negative ? '-' : ''}${whole}${fraction}`;
 }
 
+/**
+ * The amount as a person reads it in `locale` ("€1,234.50", "1 234,50 €"), with exactly the decimal
+ * places ISO 4217 gives the currency: Intl's own defaults (CLDR) differ for some (HUF, IQD, COP…),
+ * and would show a rounded amount. The decimal string is formatted as it is, never through a float.
+ */
+export function displayAmount(minorUnits: bigint | string, currency: string, locale: string): string {
+  const places = minorUnitExponent(currency) ?? 0;
+  return new Intl.NumberFormat(locale, {
+    style: 'currency',
+    currency,
+    minimumFractionDigits: places,
+    maximumFractionDigits: places,
+  }).format(formatAmount(minorUnits, currency) as Intl.StringNumericLiteral);
+}
+
 /** The amount in minor units, or a refusal naming `path` as the field at fault (too many decimals for the currency, too large…). */
 export function parseAmountAt(amount: string, currency: string, path: string): bigint {
   try {

@@ -11,7 +11,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { paymentDataIn, type PaymentData } from '../../domain/payment-data.js';
 import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/index.js';
-import { formatAmount } from '../../domain/money.js';
+import { displayAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
 import { ApiError } from '../../api/http/problem.js';
@@ -182,10 +182,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const page: PageInstruction = {
       tenantName: tenant.name,
       direction: instruction.direction,
-      amount: new Intl.NumberFormat(locale, { style: 'currency', currency: instruction.currency }).format(
-        // The decimal string, formatted exactly: money never passes through a float.
-        formatAmount(instruction.amountMinor, instruction.currency) as Intl.StringNumericLiteral,
-      ),
+      amount: displayAmount(instruction.amountMinor, instruction.currency, locale),
       dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(
         instruction.dueAt,
       ),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainValidationError } from '../../domain/errors.js';
-import { formatAmount, parseAmount } from '../../domain/money.js';
+import { displayAmount, formatAmount, parseAmount } from '../../domain/money.js';
 
 describe('parseAmount', () => {
   it.each([
@@ -62,5 +62,19 @@ describe('formatAmount', () => {
     ]) {
       expect(formatAmount(parseAmount(amount, currency), currency)).toBe(amount);
     }
+  });
+});
+
+describe('displayAmount', () => {
+  it('shows the decimal places ISO 4217 gives the currency, where Intl would round to its own', () => {
+    expect(displayAmount(123456n, 'HUF', 'en')).toBe('HUF\u00a01,234.56');
+    expect(displayAmount('40', 'HUF', 'en')).toBe('HUF\u00a00.40');
+    expect(displayAmount(1500n, 'IQD', 'en')).toBe('IQD\u00a01.500');
+    expect(displayAmount(1000n, 'JPY', 'en')).toBe('¥1,000');
+    expect(displayAmount(123450n, 'EUR', 'fr')).toBe('1\u202f234,50\u00a0€');
+  });
+
+  it('keeps every digit of an amount no float holds exactly', () => {
+    expect(displayAmount(9007199254740993n, 'USD', 'en')).toBe('$90,071,992,547,409.93');
   });
 });
