@@ -521,7 +521,7 @@ export class OrderService {
               'instrumentId',
             );
       checkPaysThrough(instrument, option, 'instrumentId');
-      return this.sendPayment(order, instruction, option, { instrumentId: instrument.id }, updateId);
+      return this.sendPayment(order, instruction, choice, { instrumentId: instrument.id }, updateId);
     }
     // A voucher pays out a voucher, anything else pays with an instrument: never the one for the other.
     const field = option.paymentMethod === 'VOUCHER' ? 'voucherId' : 'financialInstrumentId';
@@ -529,13 +529,13 @@ export class OrderService {
     if (financialInstrumentId === undefined) {
       throw Refusal.invalid([{ path: field, code: 'required', message: `${option.paymentMethod} needs ${field}` }]);
     }
-    await this.sendPayment(order, instruction, option, { financialInstrumentId }, updateId);
+    await this.sendPayment(order, instruction, choice, { financialInstrumentId }, updateId);
   }
 
   private async sendPayment(
     order: PaymentOrder,
     instruction: PaymentInstruction,
-    option: { appId: string; paymentMethod: PaymentMethod },
+    { appId, paymentMethod, amountMinor }: PaymentChoice,
     paysWith: { financialInstrumentId: string } | { instrumentId: string },
     updateId: UpdateId,
   ): Promise<void> {
@@ -544,9 +544,10 @@ export class OrderService {
         args: [
           {
             instructionRef: instruction.instructionRef,
-            appId: option.appId,
-            paymentMethod: option.paymentMethod,
+            appId,
+            paymentMethod,
             ...paysWith,
+            ...(amountMinor === undefined ? {} : { amountMinor }),
           },
         ],
         updateId,

@@ -17,6 +17,8 @@ export interface PaymentChoice {
   /** A saved instrument of the order's customer, or one the customer just entered on the provider's form. */
   instrumentId?: string;
   voucherId?: string;
+  /** The amount the customer was shown, in minor units (the page): the payment is refused if it has changed since. */
+  amountMinor?: string;
 }
 
 /** How an instruction may be paid: the options its scheme offered for it, best first, with their vouchers. */

@@ -149,6 +149,11 @@ export interface PayInstruction {
   /** One of the two: an instrument's id, or a stored instrument of the order's customer. */
   financialInstrumentId?: string;
   instrumentId?: string;
+  /**
+   * The amount the customer was shown and agreed to pay, in minor units: refused if the instruction's
+   * is now another (amended since the page was opened). Absent from the tenant's own pay route.
+   */
+  amountMinor?: string;
 }
 export const payInstructionUpdate = defineUpdate<ChangeAnswer, [PayInstruction]>('payInstruction');
 

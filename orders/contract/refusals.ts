@@ -15,6 +15,7 @@ export const CHANGE_REFUSALS = {
   refundTooLarge: 'RefundTooLarge',
   refundNotFound: 'RefundNotFound',
   refundNotChangeable: 'RefundNotChangeable',
+  amountChanged: 'AmountChanged',
 } as const;
 
 /** How each refused update is told to the caller. */
@@ -28,6 +29,7 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
   [CHANGE_REFUSALS.refundTooLarge]: { kind: 'conflict', code: 'refund_exceeds_refundable' },
   [CHANGE_REFUSALS.refundNotFound]: { kind: 'not_found', code: 'refund_not_found' },
   [CHANGE_REFUSALS.refundNotChangeable]: { kind: 'conflict', code: 'refund_not_changeable' },
+  [CHANGE_REFUSALS.amountChanged]: { kind: 'conflict', code: 'amount_changed' },
 };
 
 /** Why a change to an ended order is refused, and what to do instead. */

@@ -8,6 +8,8 @@ export interface PageInstruction {
   direction: 'DEBIT' | 'CREDIT';
   /** Already formatted for the customer's locale. */
   amount: string;
+  /** The same in minor units: the form carries it, and a payment is refused if the amount has changed since. */
+  amountMinor: string;
   dueDate: string;
   status: string;
   failureCode?: string | null;
@@ -128,10 +130,15 @@ export function statusPage(i: PageInstruction, options: { underWay?: boolean; no
 export function paymentForm(
   i: PageInstruction,
   options: PageOption[],
-  csrfToken: string,
-  formId: string,
+  form: {
+    /** Where it is posted: the link's own address (the page may be shown at the provider's return address). */
+    action: string;
+    csrfToken: string;
+    formId: string;
+  },
   error?: string,
 ): string {
+  const { action, csrfToken, formId } = form;
   const previous =
     i.failureCode && (i.status === 'OPEN' || i.status === 'LATE')
       ? (FAILURE_WORDS[i.failureCode] ?? 'The last payment failed.')
@@ -173,13 +180,14 @@ ${instrument}
     'Payment',
     `${summary(i)}
 ${alert ? `<p role="alert">${escapeHtml(alert)}</p>` : ''}
-<form method="post">
+<form method="post" action="${escapeHtml(action)}">
 <fieldset>
 <legend>${i.direction === 'DEBIT' ? 'How would you like to pay?' : 'How would you like to be paid?'}</legend>
 ${choices}
 </fieldset>
 <input type="hidden" name="csrf" value="${escapeHtml(csrfToken)}">
 <input type="hidden" name="form" value="${escapeHtml(formId)}">
+<input type="hidden" name="amount" value="${escapeHtml(i.amountMinor)}">
 <button type="submit">${i.direction === 'DEBIT' ? `Pay ${escapeHtml(i.amount)}` : 'Claim'}</button>
 </form>`,
   );

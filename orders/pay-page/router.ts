@@ -53,6 +53,10 @@ const PROVIDER_NAMES: Record<string, string> = {
   HTTP_CONNECTOR: 'our payment provider',
 };
 const FORM_ID = /^[A-Za-z0-9_-]{16}$/;
+/** An amount in minor units, as the form and the return address carry it. */
+const AMOUNT_MINOR = /^[1-9]\d{0,18}$/;
+/** Shown when the instruction's amount changed after the customer's page was opened: nothing was paid. */
+const AMOUNT_CHANGED = 'The amount due has changed since this page was opened. Check it, then pay again.';
 /** What the page says to a customer who typed their card number or IBAN into it. */
 const TYPED_PAYMENT_DATA: Record<PaymentData, string> = {
   card_number:
@@ -183,6 +187,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       tenantName: tenant.name,
       direction: instruction.direction,
       amount: displayAmount(instruction.amountMinor, instruction.currency, locale),
+      amountMinor: instruction.amountMinor.toString(),
       dueDate: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: tenant.timeZone ?? 'UTC' }).format(
         instruction.dueAt,
       ),
@@ -220,7 +225,18 @@ export function payPageRouter(deps: PayPageDeps): Router {
     res
       .status(status)
       .type('html')
-      .send(paymentForm(page, options, csrf, randomBytes(12).toString('base64url'), error));
+      .send(
+        paymentForm(
+          page,
+          options,
+          {
+            action: linkPath(req),
+            csrfToken: csrf,
+            formId: randomBytes(12).toString('base64url'),
+          },
+          error,
+        ),
+      );
   }
 
   /** The customer the instruction is for, when the tenant stored them: what a new instrument is saved on. */
@@ -268,13 +284,22 @@ export function payPageRouter(deps: PayPageDeps): Router {
   async function returned(req: Request, res: Response): Promise<void> {
     const loaded = await load(req, res);
     if (!loaded) return;
-    const { o, f, s, session, ref } = req.query as Record<string, unknown>;
+    const { o, f, s, a, session, ref } = req.query as Record<string, unknown>;
     const formId = typeof f === 'string' && FORM_ID.test(f) ? f : undefined;
+    const amountMinor = typeof a === 'string' && AMOUNT_MINOR.test(a) ? a : undefined;
     const option = (loaded.instruction.options ?? []).find((opt) => `${opt.appId}:${opt.paymentMethod}` === o);
     const forms = option ? deps.apps.get(option.appId)?.hostedForms : undefined;
     const installation =
       forms && option ? await deps.installations.get(loaded.order.tenantId, option.appId) : undefined;
-    if (!option || !forms || !installation || !formId || typeof session !== 'string' || typeof ref !== 'string') {
+    if (
+      !option ||
+      !forms ||
+      !installation ||
+      !formId ||
+      !amountMinor ||
+      typeof session !== 'string' ||
+      typeof ref !== 'string'
+    ) {
       notPaid(loaded, 'the return from the provider’s form is incomplete', { option: o, formId: f });
       return show(req, res, 'That did not go through. Choose how to pay again.', 400);
     }
@@ -282,9 +307,13 @@ export function payPageRouter(deps: PayPageDeps): Router {
     try {
       tokenised = await forms.exchange(session.slice(0, 128), ref.slice(0, 128), installation);
     } catch (err) {
-      // Used already (a reload of this address): the payment it made shows where it stands.
-      if (err instanceof ProviderRejectedError) return redirectToStatus(req, res, loaded);
-      return providerFailed(req, res, loaded, err);
+      if (!(err instanceof ProviderRejectedError)) return providerFailed(req, res, loaded, err);
+      // Used already (a reload of this address): the page shows where the payment it made stands.
+      // Waiting for a further attempt (`?after`) would wait for ever: none is coming.
+      if (ALREADY_EXCHANGED.includes(err.code)) return void res.redirect(303, linkPath(req));
+      // Unknown to the provider (a mangled or stale address): nothing was paid.
+      notPaid(loaded, 'the provider refused the return from its form', { code: err.code });
+      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
     }
     if (tokenised.paymentMethod !== option.paymentMethod) {
       notPaid(loaded, 'the provider’s form took another payment method', { paymentMethod: tokenised.paymentMethod });
@@ -301,7 +330,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       req,
       res,
       loaded,
-      { appId: option.appId, paymentMethod: option.paymentMethod, instrumentId: instrument.id },
+      { appId: option.appId, paymentMethod: option.paymentMethod, instrumentId: instrument.id, amountMinor },
       formId,
       instrument,
     );
@@ -327,6 +356,10 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
+      if (err.code === 'amount_changed') {
+        notPaid(loaded, 'the amount changed since the page was opened', { shown: choice.amountMinor });
+        return show(req, res, AMOUNT_CHANGED, 409);
+      }
       if (err.kind === 'invalid') {
         notPaid(loaded, 'the payment was refused', { errors: err.errors });
         return show(req, res, 'That choice is not available for this payment.', 400);
@@ -360,10 +393,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
   }
 
   function redirectToStatus(req: Request, res: Response, loaded: Loaded): void {
-    res.redirect(
-      303,
-      `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}?after=${loaded.instruction.attempts}`,
-    );
+    res.redirect(303, `${linkPath(req)}?after=${loaded.instruction.attempts}`);
   }
 
   async function submit(req: Request, res: Response): Promise<void> {
@@ -376,7 +406,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
       return;
     }
     // A customer who types their card number or IBAN here is stopped: it goes nowhere, not even to a log.
-    const typed = paymentDataIn(...Object.values(form).filter((value) => typeof value === 'string'));
+    // (The amount is the page's own field, whose digits are no card's.)
+    const typed = paymentDataIn(
+      ...Object.entries(form).flatMap(([name, value]) =>
+        name !== 'amount' && typeof value === 'string' ? [value] : [],
+      ),
+    );
     if (typed) return show(req, res, TYPED_PAYMENT_DATA[typed], 400);
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && FORM_ID.test(form.form) ? form.form : undefined;
@@ -393,6 +428,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const back = new URL(`${deps.publicUrl}/pay/${encodeURIComponent(req.params.token as string)}/return`);
     back.searchParams.set('o', `${choice.appId}:${choice.paymentMethod}`);
     back.searchParams.set('f', formId);
+    back.searchParams.set('a', choice.amountMinor);
     back.searchParams.set('s', form[`save:${choice.appId}:${choice.paymentMethod}`] === 'yes' ? '1' : '0');
     let session;
     try {
@@ -409,26 +445,37 @@ export function payPageRouter(deps: PayPageDeps): Router {
   return router;
 }
 
+/** The payment link's own address (the page's), from any address under it. */
+function linkPath(req: Request): string {
+  return `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}`;
+}
+
+/** How a provider says its form's reference was exchanged already: the sandbox by name, others by HTTP 409. */
+const ALREADY_EXCHANGED = ['already_exchanged', 'http_409'];
+
 /** The 4xx an error stands for (the rate limit's ApiError, the form parser's errors), or 500. */
 function statusOf(err: unknown): number {
   const status = err instanceof ApiError ? err.status : (err as { status?: unknown } | undefined)?.status;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
 }
 
-function choiceFrom(form: Record<string, unknown>): PaymentChoice | undefined {
+/** What the customer chose on the form, with the amount they were shown; undefined if any of it is missing. */
+function choiceFrom(form: Record<string, unknown>): (PaymentChoice & { amountMinor: string }) | undefined {
   if (typeof form.option !== 'string') return undefined;
+  const amountMinor = typeof form.amount === 'string' && AMOUNT_MINOR.test(form.amount) ? form.amount : undefined;
+  if (!amountMinor) return undefined;
   const [appId, method] = form.option.split(':');
   if (!appId || !(PAYMENT_METHODS as readonly string[]).includes(method ?? '')) return undefined;
   const paymentMethod = method as PaymentMethod;
   if (paymentMethod === 'VOUCHER') {
     return typeof form.voucherId === 'string' && form.voucherId.length <= 100
-      ? { appId, paymentMethod, voucherId: form.voucherId }
+      ? { appId, paymentMethod, voucherId: form.voucherId, amountMinor }
       : undefined;
   }
   // A saved instrument's id, or "new": never the details themselves.
   const instrument = form[`instrument:${form.option}`];
   if (instrument !== 'new' && (typeof instrument !== 'string' || !UUID.test(instrument))) return undefined;
-  return { appId, paymentMethod, instrumentId: instrument };
+  return { appId, paymentMethod, instrumentId: instrument, amountMinor };
 }
 
 /** A saved instrument as the customer knows it: "Visa •••• 4242, expires 12/30", "GB33 •••• 5555 (Ada Lovelace)". */

@@ -623,10 +623,16 @@ export class OrderEntity {
     this.changed(machine);
   }
 
-  validatePayment({ instructionRef, appId, paymentMethod }: PayInstruction): void {
+  validatePayment({ instructionRef, appId, paymentMethod, amountMinor }: PayInstruction): void {
     this.refuseUnlessActive();
-    const refusal = payRefusal(this.existing(instructionRef), { appId, paymentMethod });
+    const machine = this.existing(instructionRef);
+    const refusal = payRefusal(machine, { appId, paymentMethod });
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
+    if (amountMinor !== undefined && amountMinor !== machine.plan.amountMinor)
+      refuse(
+        CHANGE_REFUSALS.amountChanged,
+        `instruction ${instructionRef} is now for ${machine.plan.amountMinor} minor units, not the ${amountMinor} the customer was shown`,
+      );
   }
 
   pay({ instructionRef, appId, paymentMethod, financialInstrumentId, instrumentId }: PayInstruction): void {

@@ -195,6 +195,39 @@ describe('the hosted payment page', () => {
     await second.context().close();
   });
 
+  it('charges nothing when the amount changed while the customer was on the provider’s form, and shows the new one', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-amended', '10.00');
+    const page = await newPage({ locale: 'en-GB' });
+    await page.goto(url);
+    await expect(page.locator('dd.amount').innerText()).resolves.toBe('€10.00');
+    await page.getByRole('button', { name: 'Pay €10.00' }).click();
+    await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
+    const amended = await tenant.client.request('PATCH', '/v1/order-management/page-amended/instructions/premium', {
+      body: { amount: '1000.00' },
+    });
+    expect(amended.status, JSON.stringify(amended.body)).toBe(200);
+    await eventually(
+      () => tenant.client.request('GET', '/v1/order-management/page-amended'),
+      (r) => r.body.instructions[0].amount === '1000.00',
+      { what: 'the amendment in the read model' },
+    );
+    await enterCard(page, '4242 4242 4242 4242');
+    const alert = page.getByRole('alert');
+    await alert.waitFor({ timeout: 30_000 });
+    await expect(alert.innerText()).resolves.toMatch(/amount due has changed/);
+    await expect(page.locator('dd.amount').innerText()).resolves.toBe('€1,000.00');
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-amended' })).toEqual([]);
+    // Seen, the new amount is paid.
+    await page.getByLabel('A new card').check();
+    await page.getByRole('button', { name: 'Pay €1,000.00' }).click();
+    await enterCard(page, '4242 4242 4242 4242');
+    await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-amended' });
+    expect(charges.map((c) => [c.amountMinor, c.status])).toEqual([['100000', 'SETTLED']]);
+    await page.context().close();
+  });
+
   it('says clearly that a card was declined, and lets the customer pay with another', async (test) => {
     if (!browser) return test.skip();
     const { url } = await openInstruction('page-declined');
@@ -377,6 +410,33 @@ describe('the hosted payment page', () => {
       expect(await page.locator('body').innerText()).not.toMatch(/error|stack|at \w+ \(/i);
     }
     await page.screenshot({ path: screenshotPath('payment-page-expired'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('asks again when the provider does not know the address the customer came back with, and shows a reload where its payment stands', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-return');
+    const page = await newPage({ locale: 'en-GB' });
+    // A mangled or stale return address: nothing was paid, and the form posts to the link again.
+    const mangled = await page.goto(
+      `${url}/return?o=SANDBOX_CARD%3ACARD&f=AAAAAAAAAAAAAAAA&a=123450&s=0&session=unknown&ref=unknown`,
+    );
+    expect(mangled!.status()).toBe(400);
+    await expect(page.getByRole('alert').innerText()).resolves.toMatch(/did not go through/);
+    const returns: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/return?')) returns.push(request.url());
+    });
+    await page.getByRole('button', { name: /^Pay/ }).click();
+    await enterCard(page, '4000 0000 0000 0002');
+    await page.getByRole('alert').waitFor({ timeout: 30_000 });
+    await expect(page.getByRole('alert').innerText()).resolves.toBe('Your bank declined the card.');
+    // Reloaded: the reference is spent, and the declined payment shows, not a wait for another.
+    await page.goto(returns[0]);
+    await expect(page.getByRole('alert').innerText()).resolves.toBe('Your bank declined the card.');
+    await expect(page.getByRole('button', { name: /^Pay/ }).count()).resolves.toBe(1);
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-return' });
+    expect(charges.map((c) => c.status)).toEqual(['DECLINED']);
     await page.context().close();
   });
 
