@@ -13,6 +13,11 @@ const DEFAULT_LEASE_MS = 30_000;
 export interface IdempotentRequest {
   /** Who sent the key (tenant or account): keys of different callers never collide. */
   scope: string;
+  /**
+   * The security key that signed the request: another key of the same caller sending the same
+   * Idempotency-Key is refused, never given the answer, which can hold a secret shown once.
+   */
+  actor: string;
   key: string;
   method: string;
   path: string;
@@ -28,7 +33,8 @@ interface Claim {
  * Idempotency-Key on POSTs (see ARCHITECTURE.md, "API conventions"). A request first claims its
  * key with a lease; its writes and its answer then commit in one transaction. So a retry either
  * gets the first answer (it committed) or runs as if the first never happened (it rolled back, or
- * died and its lease ran out): never twice. The same key with another request is a 422; a retry
+ * died and its lease ran out): never twice. The same key with another request, or from another
+ * security key, is a 422; a retry
  * while the first still holds the lease is a 409. Only successful answers are kept, sealed under
  * the master key, because an answer can hold a secret (a new key's private key).
  */
@@ -85,8 +91,11 @@ export class IdempotencyStore {
     return { reply, replayed: false };
   }
 
-  private async claim(request: IdempotentRequest, requestHash: string, tries = 3): Promise<Claim | { reply: Reply }> {
+  private async claim(request: IdempotentRequest, sameRequest: string, tries = 3): Promise<Claim | { reply: Reply }> {
     const em = this.orm.em.fork();
+    // What is stored: the request and the key that sent it (records from before the key was part
+    // of it hold the request's alone, and are still recognised until they expire).
+    const requestHash = actorFingerprint(sameRequest, request.actor);
     const now = new Date();
     const claim: Claim = { id: randomUUID(), leaseToken: randomUUID() };
     const lease = { leaseToken: claim.leaseToken, leaseExpiresAt: new Date(now.getTime() + this.leaseMs) };
@@ -111,7 +120,7 @@ export class IdempotencyStore {
     const existing = await em.findOne(IdempotencyRecord, { scope: request.scope, key: request.key });
     if (!existing) {
       // Freed since our insert failed (its request was refused, or housekeeping removed it): claim it again.
-      if (tries > 1) return this.claim(request, requestHash, tries - 1);
+      if (tries > 1) return this.claim(request, sameRequest, tries - 1);
       throw inProgress('a request with this Idempotency-Key is still running');
     }
     if (existing.expiresAt <= now) {
@@ -133,8 +142,12 @@ export class IdempotencyStore {
       if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
       throw inProgress('a request with this Idempotency-Key is still running');
     }
-    if (existing.requestHash !== requestHash) {
-      throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    if (existing.requestHash !== requestHash && existing.requestHash !== sameRequest) {
+      throw new ApiError(
+        422,
+        'idempotency_key_reused',
+        'this Idempotency-Key was used with a different request, or by another key',
+      );
     }
     if (existing.responseCiphertext) {
       return { reply: JSON.parse(this.box.open(existing.responseCiphertext, contextOf(existing.id))) as Reply };
@@ -163,6 +176,13 @@ export class IdempotencyStore {
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return createHash('sha256')
     .update(JSON.stringify([method, path, body]))
+    .digest('hex');
+}
+
+/** The request's fingerprint bound to the key that sent it. */
+function actorFingerprint(requestHash: string, actor: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([requestHash, actor]))
     .digest('hex');
 }
 

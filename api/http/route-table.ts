@@ -314,10 +314,17 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
         transactional === true ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
     } else {
       // Idempotency keys are only read on authenticated routes, which always have a context.
-      const { tenantId, accountId } = context!;
+      const { tenantId, accountId, principal } = context!;
       const scope = tenantId ? `tenant:${tenantId}` : `account:${accountId}`;
       const outcome = await runtime.idempotency.run(
-        { scope, key, method: req.method, path: req.originalUrl, body: (req.body as unknown) ?? null },
+        {
+          scope,
+          actor: principal.publicKey,
+          key,
+          method: req.method,
+          path: req.originalUrl,
+          body: (req.body as unknown) ?? null,
+        },
         call,
         transactional !== false,
       );

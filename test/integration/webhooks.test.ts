@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import type { EventType } from '../../domain/webhook.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
@@ -101,6 +102,37 @@ async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Reco
 }
 
 describe('webhook endpoints', () => {
+  it('give the secret again to a retry of the key that asked, and to no other key of the tenant', async () => {
+    const tenant = await system.newTenant();
+    const key = await tenant.account.request('POST', `/v1/account/tenants/${tenant.tenantId}/keys`, {
+      body: { name: 'webhooks only', roles: ['tenant-webhook-write'] },
+    });
+    expect(key.status).toBe(201);
+    system.issuedSecrets.push(key.body.privateKey);
+    const other = new PaymentSchedulerClient({
+      baseUrl: system.api.url,
+      publicKey: key.body.publicKey,
+      privateKey: key.body.privateKey,
+      tenantId: tenant.tenantId,
+    });
+    const create = (client: PaymentSchedulerClient) =>
+      client.request('POST', '/v1/webhooks/endpoints', {
+        headers: { 'idempotency-key': 'endpoint-once' },
+        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
+      });
+    const created = await create(tenant.client);
+    expect(created.status).toBe(201);
+    system.issuedSecrets.push(created.body.secret);
+    const stolen = await create(other);
+    expect(stolen.status).toBe(422);
+    expect(stolen.body.code).toBe('idempotency_key_reused');
+    expect(JSON.stringify(stolen.body)).not.toContain(created.body.secret);
+    const retried = await create(tenant.client);
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBe('true');
+    expect(retried.body.secret).toBe(created.body.secret);
+  });
+
   it('show the secret once, keep it sealed, and refuse URLs that are not https to a public address', async () => {
     const tenant = await system.newTenant();
     const created = await endpoint(tenant, 'http://127.0.0.1:9/hooks');
