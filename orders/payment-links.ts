@@ -36,8 +36,10 @@ export class PaymentLinks {
     private readonly settings: PaymentLinkSettings,
   ) {}
 
+  /** A link to the instruction, audited: its holder may pay it, or (a payout) choose where the money goes. */
   async issue(
     em: EntityManager,
+    actor: Principal,
     tenantId: string,
     orderRef: string,
     instructionRef: string,
@@ -70,6 +72,14 @@ export class PaymentLinks {
       { tenantId, orderRef: order.orderRef, instructionRef, instructionId: instruction.instructionId },
       expiresAt,
     );
+    // Who issued it and until when; never the token, which is the link.
+    recordAudit(em, actor, {
+      action: 'payment-link.issue',
+      targetType: 'instruction',
+      targetId: instruction.instructionId,
+      details: { orderRef, instructionRef, expiresAt: expiresAt.toISOString() },
+    });
+    await em.flush();
     return { url: `${publicApiUrl}/pay/${token}`, expiresAt };
   }
 

@@ -13,16 +13,16 @@ export function addPaymentLinkRoutes(routes: RouteTable, links: PaymentLinks): v
     description:
       'The link names this one instruction and nothing else, and expires (default 7 days; a payout link, whose holder chooses where ' +
       'the money goes, 48 hours and no longer than PAYOUT_LINK_TTL_SECONDS). The page offers the options of its scheme and pays through ' +
-      'the same path as POST …/pay: one charge however often the customer submits. Refused (409) for an instruction already final.',
+      'the same path as POST …/pay: one charge however often the customer submits. Refused (409) for an instruction already final. Audited.',
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: CreatePaymentLinkSchema,
     responses: { 201: { description: 'The link', schema: PaymentLinkSchema } },
     problems: [409],
     transactional: false,
-    handler: async ({ params, body, em, context: { tenantId } }) => {
+    handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const { orderRef, instructionRef } = params;
-      const link = await links.issue(em, tenantId, orderRef, instructionRef, body.expiresInSeconds);
+      const link = await links.issue(em, principal, tenantId, orderRef, instructionRef, body.expiresInSeconds);
       return { status: 201, body: { url: link.url, expiresAt: link.expiresAt.toISOString() } };
     },
   });

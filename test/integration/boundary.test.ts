@@ -135,7 +135,10 @@ describe('a payment link', () => {
     const after = (await link(tenant, 'revoked')).body.url;
     expect((await page(after)).status).toBe(200);
     const audit = await tenant.account.request('GET', '/v1/account/audit');
-    expect(audit.body.items.map((e: any) => e.action)).toContain('payment-link.revoke');
+    const actions = audit.body.items.map((e: any) => e.action);
+    expect(actions.filter((a: string) => a === 'payment-link.issue')).toHaveLength(3);
+    expect(actions).toContain('payment-link.revoke');
+    expect(JSON.stringify(audit.body)).not.toContain(after.split('/pay/')[1]);
   });
 
   it('to a payout lives 48 hours unless asked less, and never longer', async () => {
