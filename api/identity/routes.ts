@@ -9,12 +9,16 @@ import type { RouteTable } from '../http/route-table.js';
 import { AccessTokenSchema, HmacHeaderSchema } from './schemas.js';
 
 export const HMAC_MAX_SKEW_SECONDS = 5 * 60;
-/** Nonces are kept a little past the window in which their timestamp is accepted. */
-const NONCE_RETENTION_MS = 2 * HMAC_MAX_SKEW_SECONDS * 1000;
+/**
+ * Nonces are kept past the window in which their timestamp is accepted (a timestamp up to the skew
+ * ahead stays good for twice the skew), with as much again for clocks that differ between the API
+ * processes and the database, whose clock says when a kept nonce is free.
+ */
+const NONCE_RETENTION_SECONDS = 3 * HMAC_MAX_SKEW_SECONDS;
 
 // A nonce is taken if it is new, or if it was seen so long ago that its row merely awaits housekeeping.
 const TAKE_NONCE = `
-  insert into used_nonce (public_key, nonce, expires_at) values (?, ?, ?)
+  insert into used_nonce (public_key, nonce, expires_at) values (?, ?, now() + make_interval(secs => ?))
   on conflict (public_key, nonce) do update set expires_at = excluded.expires_at where used_nonce.expires_at < now()
   returning nonce`;
 
@@ -58,7 +62,7 @@ export function addIdentityRoutes(routes: RouteTable, deps: IdentityRouteDeps): 
         .getConnection()
         .execute(
           TAKE_NONCE,
-          [header.publicKey, header.nonce, new Date(Date.now() + NONCE_RETENTION_MS)],
+          [header.publicKey, header.nonce, NONCE_RETENTION_SECONDS],
           'all',
           em.getTransactionContext(),
         );

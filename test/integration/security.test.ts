@@ -131,6 +131,20 @@ describe('POST /v1/identity/hmac', () => {
     }
   });
 
+  it('keeps a nonce, by the database’s clock, past the time its timestamp could still be accepted, with a margin for clocks apart', async () => {
+    const tenant = await tenantFixture();
+    // Signed by a clock nearly 5 minutes fast: its timestamp is good for nearly 10 minutes more.
+    expect((await exchange(signHmac(tenant.publicKey, tenant.privateKey, '', Date.now() + 299_000))).status).toBe(201);
+    const [kept] = await system.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ left: number }[]>(
+        `select extract(epoch from expires_at - now())::float as left from used_nonce where public_key = ?`,
+        [tenant.publicKey],
+      );
+    expect(kept.left).toBeGreaterThan(14 * 60);
+  });
+
   it('refuses a wrong signature and an unknown key alike', async () => {
     const tenant = await tenantFixture();
     const wrongKey = Buffer.alloc(32, 7).toString('base64');
