@@ -86,6 +86,7 @@ async function payWithNewCard(linkUrl: string, { save, card = CARD }: { save: bo
     'instrument:SANDBOX_CARD:CARD': 'new',
     csrf: page.csrf!,
     form: page.form!,
+    amount: page.amount!,
   };
   if (save) fields['save:SANDBOX_CARD:CARD'] = 'yes';
   const toProvider = await post(linkUrl, fields, page.cookie);
@@ -168,6 +169,7 @@ describe('a card entered on the provider’s own form', () => {
         'instrument:SANDBOX_CARD:CARD': saved.instrumentId,
         csrf: page.csrf!,
         form: page.form!,
+        amount: page.amount!,
       },
       page.cookie,
     );
@@ -289,6 +291,7 @@ async function payWithNewBankAccount(linkUrl: string, iban: string) {
       'save:SANDBOX_BANK:BANK_DEBIT': 'yes',
       csrf: page.csrf!,
       form: page.form!,
+      amount: page.amount!,
     },
     page.cookie,
   );

@@ -9,6 +9,7 @@ export async function visit(url: string, cookie = '') {
     cookie: cookie || (res.headers.get('set-cookie') ?? '').split(';')[0],
     csrf: hidden('csrf'),
     form: hidden('form'),
+    amount: hidden('amount'),
   };
 }
 
@@ -30,6 +31,7 @@ export async function chooseNewInstrument(linkUrl: string, option: string, { sav
     [`instrument:${option}`]: 'new',
     csrf: page.csrf!,
     form: page.form!,
+    amount: page.amount!,
   };
   if (save) fields[`save:${option}`] = 'yes';
   return post(linkUrl, fields, page.cookie);
