@@ -34,9 +34,9 @@ interface Claim {
  * key with a lease; its writes and its answer then commit in one transaction. So a retry either
  * gets the first answer (it committed) or runs as if the first never happened (it rolled back, or
  * died and its lease ran out): never twice. The same key with another request, or from another
- * security key, is a 422; a retry
- * while the first still holds the lease is a 409. Only successful answers are kept, sealed under
- * the master key, because an answer can hold a secret (a new key's private key).
+ * security key, is a 422; a retry while the first still holds the lease is a 409. Only successful
+ * answers are kept, sealed under the master key, because an answer can hold a secret (a new key's
+ * private key).
  */
 export class IdempotencyStore {
   constructor(

@@ -55,6 +55,8 @@ const PROVIDER_NAMES: Record<string, string> = {
 const FORM_ID = /^[A-Za-z0-9_-]{16}$/;
 /** An amount in minor units, as the form and the return address carry it. */
 const AMOUNT_MINOR = /^[1-9]\d{0,18}$/;
+/** Shown when a return from the provider's form paid nothing: the customer chooses again. */
+const NOT_THROUGH = 'That did not go through. Choose how to pay again.';
 /** Shown when the instruction's amount changed after the customer's page was opened: nothing was paid. */
 const AMOUNT_CHANGED = 'The amount due has changed since this page was opened. Check it, then pay again.';
 /** What the page says to a customer who typed their card number or IBAN into it. */
@@ -301,7 +303,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       typeof ref !== 'string'
     ) {
       notPaid(loaded, 'the return from the provider’s form is incomplete', { option: o, formId: f });
-      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+      return show(req, res, NOT_THROUGH, 400);
     }
     let tokenised;
     try {
@@ -313,11 +315,11 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (ALREADY_EXCHANGED.includes(err.code)) return void res.redirect(303, linkPath(req));
       // Unknown to the provider (a mangled or stale address): nothing was paid.
       notPaid(loaded, 'the provider refused the return from its form', { code: err.code });
-      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+      return show(req, res, NOT_THROUGH, 400);
     }
     if (tokenised.paymentMethod !== option.paymentMethod) {
       notPaid(loaded, 'the provider’s form took another payment method', { paymentMethod: tokenised.paymentMethod });
-      return show(req, res, 'That did not go through. Choose how to pay again.', 400);
+      return show(req, res, NOT_THROUGH, 400);
     }
     const customer = s === '1' ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.

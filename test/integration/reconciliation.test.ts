@@ -126,6 +126,13 @@ const around = (minutes: number) => ({
   to: new Date(Date.now() + minutes * 60_000).toISOString(),
 });
 
+/** A reconciliation run of the last ten minutes of `appId`, asked through the API: it succeeds; its items (up to 100). */
+async function runItems(owner: TenantFixture, appId: string): Promise<unknown[]> {
+  const run = await owner.client.request('POST', '/v1/reconciliation/runs', { body: { appId, ...around(10) } });
+  expect(run.body.status).toBe('SUCCEEDED');
+  return (await owner.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body.items;
+}
+
 async function misreport(body: object): Promise<{ providerRef?: string }> {
   const res = await fetch(`${system.sandbox.url}/ledger/misreport`, {
     method: 'POST',
@@ -234,12 +241,7 @@ describe('reconciliation', () => {
       card: 'card_chargeback',
       until: (row) => row.status === 'FAILED' && row.returnedAt != null,
     });
-    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
-      body: { appId: 'SANDBOX_CARD', ...around(10) },
-    });
-    expect(run.body.status).toBe('SUCCEEDED');
-    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
-      .items as { providerRef: string }[];
+    const items = (await runItems(tenant, 'SANDBOX_CARD')) as { providerRef: string }[];
     expect(items.filter((i) => i.providerRef === takenBack.providerRef)).toEqual([]);
   });
 
@@ -261,12 +263,7 @@ describe('reconciliation', () => {
     expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
     const row = await eventually(instruction, (r) => r.status === 'CANCELLED', { what: 'the instruction cancelled' });
     expect([row.providerRef, row.returnedRef]).toEqual([returned.providerRef, returned.providerRef]);
-    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
-      body: { appId: 'SANDBOX_BANK', ...around(10) },
-    });
-    expect(run.body.status).toBe('SUCCEEDED');
-    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
-      .items as { providerRef: string }[];
+    const items = (await runItems(tenant, 'SANDBOX_BANK')) as { providerRef: string }[];
     expect(items.filter((i) => i.providerRef === returned.providerRef)).toEqual([]);
   });
 
@@ -293,12 +290,11 @@ describe('reconciliation', () => {
     expect(row.providerRef).not.toBe(takenBack.providerRef);
     expect(row.returnedRef).toBe(takenBack.providerRef);
     await misreport({ providerRef: takenBack.providerRef, status: 'SETTLED' });
-    const run = await tenant.client.request('POST', '/v1/reconciliation/runs', {
-      body: { appId: 'SANDBOX_CARD', ...around(10) },
-    });
-    expect(run.body.status).toBe('SUCCEEDED');
-    const items = (await tenant.client.request('GET', `/v1/reconciliation/runs/${run.body.runId}/items?limit=100`)).body
-      .items as { providerRef: string; kind: string; ours: { status: string } | null }[];
+    const items = (await runItems(tenant, 'SANDBOX_CARD')) as {
+      providerRef: string;
+      kind: string;
+      ours: { status: string } | null;
+    }[];
     const about = items.filter((i) => [takenBack.providerRef, row.providerRef].includes(i.providerRef));
     expect(about).toMatchObject([{ kind: 'status', providerRef: takenBack.providerRef, ours: { status: 'RETURNED' } }]);
   });
