@@ -288,7 +288,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     if (!loaded) return;
     const { o, f, s, a, session, ref } = req.query as Record<string, unknown>;
     const formId = typeof f === 'string' && FORM_ID.test(f) ? f : undefined;
-    const amountMinor = typeof a === 'string' && AMOUNT_MINOR.test(a) ? a : undefined;
+    const amountMinor = shownAmountOf(a);
     const option = (loaded.instruction.options ?? []).find((opt) => `${opt.appId}:${opt.paymentMethod}` === o);
     const forms = option ? deps.apps.get(option.appId)?.hostedForms : undefined;
     const installation =
@@ -408,12 +408,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       return;
     }
     // A customer who types their card number or IBAN here is stopped: it goes nowhere, not even to a log.
-    // (The amount is the page's own field, whose digits are no card's.)
-    const typed = paymentDataIn(
-      ...Object.entries(form).flatMap(([name, value]) =>
-        name !== 'amount' && typeof value === 'string' ? [value] : [],
-      ),
-    );
+    const typed = paymentDataIn(...Object.values(form).filter((value) => typeof value === 'string'));
     if (typed) return show(req, res, TYPED_PAYMENT_DATA[typed], 400);
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && FORM_ID.test(form.form) ? form.form : undefined;
@@ -461,10 +456,19 @@ function statusOf(err: unknown): number {
   return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
 }
 
+/**
+ * The amount the customer was shown, as the form or the return address carries it; undefined if it
+ * is not one. Digits that read as a card number are not, whatever their source: they would go on to
+ * the provider's return address, a log line and the order's workflow.
+ */
+function shownAmountOf(value: unknown): string | undefined {
+  return typeof value === 'string' && AMOUNT_MINOR.test(value) && !paymentDataIn(value) ? value : undefined;
+}
+
 /** What the customer chose on the form, with the amount they were shown; undefined if any of it is missing. */
 function choiceFrom(form: Record<string, unknown>): (PaymentChoice & { amountMinor: string }) | undefined {
   if (typeof form.option !== 'string') return undefined;
-  const amountMinor = typeof form.amount === 'string' && AMOUNT_MINOR.test(form.amount) ? form.amount : undefined;
+  const amountMinor = shownAmountOf(form.amount);
   if (!amountMinor) return undefined;
   const [appId, method] = form.option.split(':');
   if (!appId || !(PAYMENT_METHODS as readonly string[]).includes(method ?? '')) return undefined;

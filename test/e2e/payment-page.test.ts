@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issuePaymentLink, paymentLinkKeys } from '../../orders/payment-link-token.js';
 import { launchBrowser, screenshotPath } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
+import { chooseNewInstrument, post } from '../support/pay-page-client.js';
+import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -438,6 +440,28 @@ describe('the hosted payment page', () => {
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-return' });
     expect(charges.map((c) => c.status)).toEqual(['DECLINED']);
     await page.context().close();
+  });
+
+  it('takes no card number for the amount a return address carries: nothing paid, logged or sent on', async () => {
+    const { url } = await openInstruction('page-return-card', '42.00');
+    const toProvider = await chooseNewInstrument(url, 'SANDBOX_CARD:CARD');
+    expect(toProvider.status).toBe(303);
+    const back = await post(toProvider.headers.get('location')!, {
+      number: '4242 4242 4242 4242',
+      expiry: '12/30',
+      cvc: '123',
+      name: 'Erika Mustermann',
+    });
+    expect(back.status).toBe(303);
+    // The return address tampered with: the amount shown, replaced by a card number.
+    const card = '4111111111111111';
+    const tampered = new URL(back.headers.get('location')!);
+    tampered.searchParams.set('a', card);
+    const returned = await fetch(tampered, { redirect: 'manual' });
+    expect(returned.status).toBe(400);
+    expect(await returned.text()).toContain('did not go through');
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-return-card' })).toEqual([]);
+    expectNoSecretsInLogs(system, [card]);
   });
 
   it('refuses a form posted without its CSRF token', async () => {
