@@ -393,12 +393,19 @@ export function reverses(machine: InstructionMachine, reversal: Reversal & { app
  * The settled payment was taken back (ARCHITECTURE.md, "After settlement"): what was not refunded of
  * it is returned; then, by the returns policy, it is collected again on the dunning schedule with a
  * new key (a retryable return code, dunning left), or it fails.
+ *
+ * `refundsHold` (since RETURN_AFTER_REFUND): a payment refunded in part or whole before it was taken
+ * back is not collected again. Only what was not refunded was taken back, so the instruction's amount
+ * is no longer what is owed: collecting it would take again what was given back. It fails. A refund
+ * still under way does not hold it: the return took the whole payment, and whether the refund is made
+ * or not, the instruction's amount collected again leaves the customer paying what is owed.
  */
 export function applyReturn(
   machine: InstructionMachine,
   reversal: Reversal,
   nowMs: number,
   policy: InstructionPolicy,
+  options: { refundsHold?: boolean } = {},
 ): void {
   const now = new Date(nowMs).toISOString();
   const refundedOfIt = machine.refunds
@@ -415,6 +422,7 @@ export function applyReturn(
   machine.keyAttempt += 1;
   machine.keyUsed = false;
   const recollect =
+    !(options.refundsHold === true && refundedOfIt > 0n) &&
     policy.returnsPolicy === 'RECOLLECT' &&
     reversal.kind === 'RETURN' &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&

@@ -61,6 +61,7 @@ import {
   REFUND_KEEPS_ITS_APP,
   REOPENS_WHEN_MOVED,
   RESOLUTION_SETTLES_AMOUNT,
+  RETURN_AFTER_REFUND,
   UNKNOWN_ASKED_ON_CALLBACK,
   type OrderPatches,
 } from './order-patches.js';
@@ -302,7 +303,10 @@ export class OrderEntity {
 
   /** A settled payment taken back: told as returned, then moved on by the returns policy. */
   takeReversal(machine: InstructionMachine, reversal: Extract<CallResult, { status: 'RETURNED' }>): void {
-    applyReturn(machine, reversal, Date.now(), this.policy());
+    const refunded = machine.refunds.some((r) => r.paymentRef === reversal.providerRef && r.status === 'SUCCEEDED');
+    applyReturn(machine, reversal, Date.now(), this.policy(), {
+      refundsHold: refunded && patched(RETURN_AFTER_REFUND),
+    });
     this.tell(machine, 'instruction.returned');
     log.warn('payment taken back after it settled', {
       ...this.logFields(machine),

@@ -97,6 +97,14 @@ export const REOPENS_WHEN_MOVED = 'order-reopens-when-an-instruction-moves';
  */
 export const MANDATE_RECHECKED = 'mandate-refusal-rechecked';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a payment
+ * refunded in part or whole before it was taken back is not collected again: what is owed is no
+ * longer the instruction's amount. Before, it was collected again in full under a new key, taking
+ * again what had been given back; histories from before it replay so.
+ */
+export const RETURN_AFTER_REFUND = 'return-after-refund-not-recollected';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;

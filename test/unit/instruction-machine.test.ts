@@ -595,6 +595,37 @@ describe('the instruction state machine', () => {
     expect(m.returnedAmountMinor).toBe('700');
   });
 
+  it('collects no payment again once it was refunded before it was taken back, but one whose refund is under way', () => {
+    const reversal = { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' } as const;
+    // Refunded in full, then returned: nothing is owed, nothing is collected.
+    const refunded = settledCard();
+    refunded.refunds.push(refund({ amountMinor: '1000', status: 'SUCCEEDED' }));
+    applyReturn(refunded, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
+    expect(refunded).toMatchObject({ status: 'FAILED', returnedAmountMinor: '0', retryAt: undefined });
+    expect(decide(refunded, t0 + 30 * DAY).kind).not.toBe('call');
+    // Refunded in part: what is owed is not the instruction's amount either.
+    const partly = settledCard();
+    partly.refunds.push(refund({ amountMinor: '300', status: 'SUCCEEDED' }));
+    applyReturn(partly, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
+    expect(partly).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700' });
+    // A history from before the change replays as it ran: collected again.
+    const before = settledCard();
+    before.refunds.push(refund({ amountMinor: '1000', status: 'SUCCEEDED' }));
+    applyReturn(before, reversal, t0 + 9 * DAY, DUNNING);
+    expect(before.status).toBe('LATE');
+    // A refund under way, failed, or of another payment holds nothing back: the whole payment was taken back.
+    for (const other of [
+      refund({ amountMinor: '300', status: 'PENDING' }),
+      refund({ amountMinor: '300', status: 'FAILED' }),
+      refund({ amountMinor: '300', status: 'SUCCEEDED', paymentRef: 'sbx_0' }),
+    ]) {
+      const m = settledCard();
+      m.refunds.push(other);
+      applyReturn(m, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
+      expect(m, other.status).toMatchObject({ status: 'LATE', returnedAmountMinor: '1000' });
+    }
+  });
+
   it('expires arrears with nothing planned after the expiry, but never one whose outcome is unknown', () => {
     const m = newMachine(plan({ financialInstrumentId: undefined }));
     transition(m, 'OPEN', iso(t0));

@@ -406,6 +406,47 @@ describe('payment-order workflow on the time-skipping server', () => {
     });
   });
 
+  it('collects nothing again when a payment refunded in full is then returned: nothing is owed', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'refunded-returned', [{ instructionRef: 'premium-1', amount: '30.00' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+      await handle.executeUpdate(createRefundUpdate, {
+        args: [{ instructionRef: 'premium-1', refundId: randomUUID(), amountMinor: '3000' }],
+      });
+      await waitFor(handle, (v) => v.refunds?.[0]?.status === 'SUCCEEDED', 'the refund made');
+      // The customer's bank takes the payment back too, for a code that is otherwise collected again.
+      await handle.signal(providerResultSignal, {
+        status: 'RETURNED',
+        providerRef: settled.instructions[0].providerRef!,
+        kind: 'RETURN',
+        code: 'insufficient_funds',
+        appId: 'SANDBOX_CARD',
+      });
+      const returned = await waitFor(
+        handle,
+        (v) => v.instructions[0].failureCode?.startsWith('returned:') === true,
+        'the return taken',
+      );
+      expect(returned.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'returned:insufficient_funds' });
+      // Past every dunning delay: still one payment, and the order owes nothing.
+      await env.sleep(40 * DAY_MS);
+      const payments = (await sandbox.ledger({ tenantId, orderRef: 'refunded-returned' })).filter(
+        (p) => p.kind === 'PAYMENT',
+      );
+      expect(payments).toHaveLength(1);
+      const stored = await eventually(
+        () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'premium-1' }),
+        (row) => row.status === 'FAILED',
+        { what: 'the read model shows the return' },
+      );
+      expect(stored).toMatchObject({ settledAmountMinor: 3000n, refundedAmountMinor: 3000n, returnedAmountMinor: 0n });
+    });
+  });
+
   it('keeps a refund with the app that took its payment: asked about and called back through it after the customer paid again by another app', async () => {
     const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
     try {
