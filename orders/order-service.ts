@@ -1,24 +1,12 @@
 import { createHash } from 'node:crypto';
-import {
-  UniqueConstraintViolationException,
-  type EntityManager,
-  type FilterQuery,
-  type MikroORM,
-} from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { recordAudit, type AuditedChange } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
-import {
-  ORDER_REF_UNIQUE,
-  PaymentInstruction,
-  PaymentInstrument,
-  PaymentOrder,
-  PaymentRefund,
-  Tenant,
-} from '../db/entities/index.js';
+import { PaymentInstruction, PaymentInstrument, PaymentOrder, PaymentRefund, Tenant } from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { parseScheduleDate } from '../domain/dates.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, offeredOption, type InstructionPlan } from '../domain/instruction.js';
@@ -52,6 +40,7 @@ import type {
 } from './http/schemas.js';
 import {
   chargeAtOf,
+  createdFromOther,
   orderRefConflict,
   planInstruction,
   planOrder,
@@ -93,6 +82,9 @@ export interface StoredOrder {
   order: PaymentOrder;
   instructions: PaymentInstruction[];
 }
+
+/** What taking an order did: stored it, its workflow to be started; or found it stored, sent before as it is now. */
+export type TakenOrder = { sentAgain: false; created: NewOrder } | { sentAgain: true; stored: StoredOrder };
 
 /** A change is sent as an update with this id: a retried change is the same update, taken once. */
 type UpdateId = string | undefined;
@@ -176,9 +168,10 @@ export class OrderService {
   /**
    * Resolves each instruction against its scheme and stores the order, in one statement, on `em`
    * (the caller's transaction, when it has one). Its workflow is started by `start`, once that has
-   * committed.
+   * committed. An order stored before from the same contents is not stored again (sentAgain); its
+   * orderRef taken by other contents is a refusal.
    */
-  async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<NewOrder> {
+  async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<TakenOrder> {
     const tenant = await this.reads.tenants.read(tenantId, () =>
       readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS),
     );
@@ -207,24 +200,17 @@ export class OrderService {
         instrument && checkPaysThrough(instrument, resolutions[index].chosen, `instructions[${index}].instrumentId`),
     );
     const taken = planOrder(tenant, input, resolutions);
-    try {
-      await insertOrder(em, taken);
-    } catch (err) {
-      // A statement of our own: its error comes as the driver's, not yet as MikroORM's kind of it. Only
-      // the order ref's constraint means "taken" (the batch then asks the stored order whether it was this one).
-      if (
-        em.getDriver().convertException(err as Error) instanceof UniqueConstraintViolationException &&
-        (err as { constraint?: string }).constraint === ORDER_REF_UNIQUE
-      ) {
-        throw orderRefConflict(
-          `an order with orderRef ${input.orderRef} already exists`,
-          'orderRef',
-          'orderRef is already used by another order of this tenant',
-        );
-      }
-      throw err;
+    if (await insertOrder(em, taken)) return { sentAgain: false, created: taken };
+    // Its ref taken: the same order sent again (a retry after a lost answer) is answered as stored.
+    const stored = await this.getOrder(em, tenantId, input.orderRef);
+    if (createdFromOther(stored.order, input)) {
+      throw orderRefConflict(
+        `an order with orderRef ${input.orderRef} exists, created from other contents: this one was not taken`,
+        'orderRef',
+        'orderRef is already used by an order of this tenant with other contents',
+      );
     }
-    return taken;
+    return { sentAgain: true, stored };
   }
 
   /** Marks the orders started so far (see StartMarks): what stopping the API waits for. */

@@ -10,7 +10,7 @@ import {
 } from '../domain/instruction.js';
 import type { Refund } from '../domain/refund.js';
 import type { ProjectedInstruction } from './contract/activities.js';
-import type { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
+import { ORDER_REF_UNIQUE, type PaymentInstruction, type PaymentOrder } from '../db/entities/index.js';
 
 const columns = INSTRUCTION_FIELDS.map((field) => ({ field, ...INSTRUCTION_COLUMNS[field] }));
 
@@ -102,24 +102,27 @@ export async function upsertInstructions(
 }
 
 // A new order and all its instructions in one statement: atomic on its own, so no transaction is
-// needed for it, and a taken orderRef (the unique constraint) stores nothing of the order.
+// needed for it. A taken orderRef stores nothing of the order, and is no error: one would abort the
+// transaction an Idempotency-Key's answer is committed in, and the caller asks the stored order
+// whether it was this one.
 const INSERT_ORDER = `
   with o as (
     insert into payment_order (id, tenant_id, order_ref, customer_ref, metadata, status, dunning_delays_ms, returns_policy,
       arrears_expiry_days, projection_version, workflow_started_at, request_hash, created_at, updated_at)
     values (?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ?, ?, ?::bigint, ?, ?, ?, ?)
+    on conflict on constraint ${ORDER_REF_UNIQUE} do nothing
     returning id, tenant_id, projection_version)
   insert into payment_instruction (${columns.map((c) => c.column).join(', ')}, metadata, order_id, tenant_id, projection_version)
   select ${columns.map((c) => `s.${c.column}`).join(', ')}, s.metadata, o.id, o.tenant_id, o.projection_version
   from o, jsonb_to_recordset(?::jsonb) as s(${columns.map((c) => `${c.column} ${c.type}`).join(', ')}, metadata jsonb)`;
 
-/** Stores a new order and its instructions (planOrder's rows), in one statement. */
-export async function insertOrder(em: EntityManager, { order, instructions }: NewOrder): Promise<void> {
+/** Stores a new order and its instructions (planOrder's rows), in one statement; false when its orderRef is taken. */
+export async function insertOrder(em: EntityManager, { order, instructions }: NewOrder): Promise<boolean> {
   const rows = instructions.map((row) => ({
     ...Object.fromEntries(columns.map((c) => [c.column, columnValue(row[c.field])])),
     metadata: row.metadata,
   }));
-  await em
+  const stored: { affectedRows?: number } = await em
     .getConnection()
     .execute(
       INSERT_ORDER,
@@ -143,6 +146,8 @@ export async function insertOrder(em: EntityManager, { order, instructions }: Ne
       'run',
       em.getTransactionContext(),
     );
+  // Every order has an instruction: none inserted, no order was.
+  return (stored.affectedRows ?? 0) > 0;
 }
 
 /** A row's value as JSON can carry it to jsonb_to_recordset: money (bigint) as its decimal string. */

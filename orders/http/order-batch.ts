@@ -63,15 +63,17 @@ export async function takeOrderBatch(
     const orderRef = input.orderRef;
     try {
       const taken = await orders.createOrder(em.fork(), tenantId, input);
+      if (taken.sentAgain) return { index, orderRef, status: 200, orderId: taken.stored.order.id };
+      const { created } = taken;
       starting.push(
         starts(async () => {
           // Once a start fails (Temporal unreachable, most likely), the rest are not tried: each would
           // wait out its deadline, a thousand of them for minutes, and the reconciler starts them all.
           if (startsFailing) return void (leftToReconciler += 1);
-          if (!(await orders.start(taken, log))) startsFailing = true;
+          if (!(await orders.start(created, log))) startsFailing = true;
         }),
       );
-      return { index, orderRef, status: 202, orderId: taken.order.id };
+      return { index, orderRef, status: 202, orderId: created.order.id };
     } catch (err) {
       if (!(err instanceof Refusal)) return refused(index, orderRef, err);
       // Its ref taken, or a check it passed when it was taken failing now (its scheme deleted since):

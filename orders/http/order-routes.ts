@@ -25,18 +25,28 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     description:
       'Stores the order and starts its workflow, which opens, collects and settles each instruction on its dates. ' +
       'Each instruction is resolved against its scheme (or the tenant’s default) first: no option for it is a 400 naming it. ' +
-      'Answers 202: the schedule runs asynchronously.',
+      'Answers 202: the schedule runs asynchronously. An order sent again as it was (a retry after a lost answer) is not ' +
+      'taken again: 200 with the order as it stands. Its orderRef taken by an order with other contents is 409 order_ref_conflict.',
     tags: ['Orders'],
     body: CreateOrderSchema,
-    responses: { 202: { description: 'Accepted; the workflow runs the schedule', schema: OrderSchema } },
+    responses: {
+      202: { description: 'Accepted; the workflow runs the schedule', schema: OrderSchema },
+      200: { description: 'Sent before as it is: the order as it stands, not taken again', schema: OrderSchema },
+    },
     problems: [409],
     // The order is stored by one statement: a transaction only to commit an Idempotency-Key's answer with it.
     transactional: 'with-idempotency-key',
     handler: async ({ body, em, req, context: { tenantId }, afterCommit }) => {
       const taken = await orders.createOrder(em, tenantId, body);
-      req.log.info({ tenantId, orderRef: body.orderRef, instructions: taken.instructions.length }, 'order stored');
-      afterCommit(async () => void (await orders.start(taken, req.log)));
-      return { status: 202, body: presentOrder(taken.order, taken.instructions) };
+      if (taken.sentAgain) {
+        const { order, instructions } = taken.stored;
+        req.log.info({ tenantId, orderRef: body.orderRef }, 'order sent again: answered as stored');
+        return { status: 200, body: presentOrder(order, instructions) };
+      }
+      const { created } = taken;
+      req.log.info({ tenantId, orderRef: body.orderRef, instructions: created.instructions.length }, 'order stored');
+      afterCommit(async () => void (await orders.start(created, req.log)));
+      return { status: 202, body: presentOrder(created.order, created.instructions) };
     },
   });
 

@@ -308,19 +308,31 @@ describe('creating orders', () => {
     expect(await countOrders(tenant)).toBe(0);
   });
 
-  it('answers 409 for a duplicate orderRef and keeps the first order', async () => {
+  it('answers an order sent again as stored, 409 for its orderRef with other contents, and keeps the first order', async () => {
     const tenant = await system.newTenant();
     const body = {
       orderRef: 'dup-1',
       instructions: [instruction('a', { openDate: '2030-01-01', dueDate: '2030-01-02' })],
     };
-    expect((await call('POST', '/v1/order-management', { tenant, body })).status).toBe(202);
+    const first = await call('POST', '/v1/order-management', { tenant, body });
+    expect(first.status).toBe(202);
+    // A retry after a lost answer, with no Idempotency-Key: the stored order, not taken again.
+    const resent = await call('POST', '/v1/order-management', { tenant, body });
+    expect(resent, JSON.stringify(resent.body)).toMatchObject({
+      status: 200,
+      body: { orderId: first.body.orderId, orderRef: 'dup-1', instructions: [{ instructionRef: 'a' }] },
+    });
+    // Sent twice at once: stored once, and both answered with it.
+    const twice = { ...body, orderRef: 'dup-2' };
+    const both = await Promise.all([1, 2].map(() => call('POST', '/v1/order-management', { tenant, body: twice })));
+    expect(both.map((r) => r.status).sort()).toEqual([200, 202]);
+    expect(both[0].body.orderId).toBe(both[1].body.orderId);
     const again = await call('POST', '/v1/order-management', {
       tenant,
       body: { ...body, instructions: [instruction('b', { openDate: '2030-01-01', dueDate: '2030-01-02' })] },
     });
     expect(again).toMatchObject({ status: 409, body: { code: 'order_ref_conflict', errors: [{ path: 'orderRef' }] } });
-    expect(await countOrders(tenant)).toBe(1);
+    expect(await countOrders(tenant)).toBe(2);
     const stored = await call('GET', '/v1/order-management/dup-1', { tenant });
     expect(stored.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
     // Another tenant may use the same orderRef, and cannot see this one.
