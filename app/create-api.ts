@@ -8,7 +8,7 @@ import { SecretBox, type MasterKeys } from '../db/secret-box.js';
 import { LOG_SERIALIZERS, serializeError } from '../logger.js';
 import { addAuditRoutes } from '../api/audit/routes.js';
 import { tokenSigningKey } from '../api/auth/access-token.js';
-import { authenticate, type SecurityKeyGrant } from '../api/auth/authenticate.js';
+import { authenticate, countingFailures, type SecurityKeyGrant } from '../api/auth/authenticate.js';
 import { errorHandler, notFoundHandler, outageOf } from '../api/http/error-handler.js';
 import { IdempotencyStore } from '../api/http/idempotency.js';
 import { refusePaymentDataInUrlAndKey, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
@@ -204,9 +204,18 @@ export function createApi(deps: ApiDependencies): Express {
         (req as { rawBody?: string }).rawBody = buf.toString('utf8');
       },
     });
-  // A batch of orders may be larger than any other body; everything else keeps the small limit.
+  const authenticateRequest = countingFailures(
+    authenticate(orm, signingKey, securityKeys),
+    perKeyRateLimit(orm, {
+      limitPerMinute: settings.rateLimitPerMinute,
+      namespace: `${settings.rateLimitNamespace}:unauthenticated`,
+      by: 'address',
+    }),
+  );
+  // A batch of orders may be larger than any other body; everything else keeps the small limit. Its
+  // caller is authenticated before a body that large is read: a stranger's is refused unread.
   const batchItems = routes.batchItems();
-  if (batchItems.size > 0) app.use([...batchItems.keys()], jsonBody(settings.batchBodyLimit));
+  if (batchItems.size > 0) app.use([...batchItems.keys()], authenticateRequest, jsonBody(settings.batchBodyLimit));
   app.use(jsonBody(settings.bodyLimit));
   app.use(refuseUnstorableStrings(batchItems));
   app.use(requestTracing);
@@ -218,7 +227,7 @@ export function createApi(deps: ApiDependencies): Express {
     '/v1',
     routes.router(
       {
-        authenticate: authenticate(orm, signingKey, securityKeys),
+        authenticate: authenticateRequest,
         // Two limiters: counts before sign-in (by address) are kept apart from counts by key.
         rateLimit: perKeyRateLimit(orm, {
           limitPerMinute: settings.rateLimitPerMinute,

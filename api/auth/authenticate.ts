@@ -44,6 +44,22 @@ export function authenticate(orm: MikroORM, signingKey: Uint8Array, keys: RowCac
   };
 }
 
+/**
+ * `authenticate`, its refusals counted by `failures` (a limit per client address): past it, a caller
+ * guessing tokens, or sending bodies with none, is answered 429. Requests that authenticate count
+ * against their key's own limit, not this one.
+ */
+export function countingFailures(authenticate: RequestHandler, failures: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    Promise.resolve()
+      .then(() => authenticate(req, res, next))
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiError) || err.status !== 401) return next(err);
+        failures(req, res, (limited?: unknown) => next(limited ?? err));
+      });
+  };
+}
+
 export function unauthenticated(detail: string, code = 'unauthenticated'): ApiError {
   return new ApiError(401, code, detail, undefined, { 'www-authenticate': 'Bearer' });
 }

@@ -28,7 +28,8 @@ export const MAX_BODY_DEPTH = 64;
  */
 export function refuseUnstorableStrings(batchItems: ReadonlyMap<string, string> = new Map()): RequestHandler {
   return (req, _res, next) => {
-    const field = batchItems.get(req.path);
+    // The route matches with a trailing slash too.
+    const field = batchItems.get(req.path.replace(/(.)\/+$/, '$1'));
     const body = req.body as unknown;
     const items = field === undefined ? undefined : itemsOf(body, field);
     if (field === undefined || items === undefined) {

@@ -510,6 +510,14 @@ describe('taking orders in a batch', () => {
     });
     expect(whole).toMatchObject({ status: 400, body: { code: 'card_number_not_allowed', errors: [{ path: 'note' }] } });
     expect(await countOrders(tenant)).toBe(2);
+    // The route with a trailing slash is the same route: the order holding the number is refused alone.
+    const slashed = await call('POST', '/v1/order-management/batch/', {
+      tenant,
+      body: { orders: [orders[1], { orderRef: 'held-7', instructions: [later('a')] }] },
+    });
+    expect(slashed.status, JSON.stringify(slashed.body)).toBe(200);
+    expect(slashed.body.results.map((r: any) => r.status)).toEqual([400, 202]);
+    expect(await countOrders(tenant)).toBe(3);
   });
 
   it('refuses an entry that is not an order, not even an object, alone', async () => {

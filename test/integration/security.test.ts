@@ -908,6 +908,41 @@ describe('abuse limits', () => {
   });
 });
 
+describe('callers that cannot authenticate', () => {
+  it('reads no batch from a caller it cannot authenticate: 401 before the body, whatever it holds', async () => {
+    for (const path of ['/v1/order-management/batch', '/v1/order-management/batch/']) {
+      const res = await fetch(`${system.api.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        // Not JSON: read, it would be 400 malformed_json.
+        body: `{"orders": [${'{"orderRef": "x"},'.repeat(1000)}`,
+      });
+      expect(res.status, path).toBe(401);
+      expect(await res.json()).toMatchObject({ code: 'unauthenticated' });
+    }
+  });
+
+  it('answers 429 once an address passes its limit of refused tokens, and signs its keys in as before', async () => {
+    const limited = await system.startApi({
+      settings: { rateLimitPerMinute: 3, rateLimitNamespace: `unauth-${randomUUID()}` },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await fetch(`${limited.url}/v1/order-management`, {
+          headers: { authorization: `Bearer not-a-token-${i}` },
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      const tenant = await tenantFixture();
+      expect((await clientOf(tenant, limited.url).request('GET', '/v1/order-management')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 /** The tenant's client of one of several APIs. */
 const clientOf = (tenant: TenantFixture, baseUrl: string) =>
   new PaymentSchedulerClient({
