@@ -3,12 +3,13 @@ import { countryCodes, isCountryCode } from '../../domain/country.js';
 import { isPayableCurrency, payableCurrencies } from '../../domain/currency.js';
 import { isScheduleYear, parseScheduleDate, SCHEDULE_DATE_PATTERN } from '../../domain/dates.js';
 import { MAX_AMOUNT_MINOR } from '../../domain/money.js';
-import { REF_PATTERN } from '../../domain/refs.js';
+import { isDotSegment, REF_PATTERN } from '../../domain/refs.js';
 
 export const RefSchema = z
   .string()
   .regex(REF_PATTERN, { error: 'must be 1–50 characters of letters, digits, "-", "_" or "."' })
-  .openapi({ example: 'ORD-2027-0001' });
+  .refine((ref) => !isDotSegment(ref), { error: 'must not be "." or "..", which no address can hold' })
+  .openapi({ example: 'ORD-2027-0001', description: 'Not "." or "..", which no address can hold' });
 
 /**
  * Free text such as a name: at most `max` characters as sent (the limit the OpenAPI document

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
+import { RefSchema, TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
 import { InstructionInputSchema } from '../../orders/http/schemas.js';
 
 describe('free text', () => {
@@ -10,6 +10,13 @@ describe('free text', () => {
     expect(name.safeParse('a'.repeat(10)).success).toBe(true);
     expect(name.parse('  Acme  ')).toBe('Acme');
     expect(name.safeParse('   ').success).toBe(false);
+  });
+});
+
+describe('a ref', () => {
+  it('is never a dot segment, which an address cannot hold: the order it named could not be read', () => {
+    for (const ref of ['.', '..']) expect(RefSchema.safeParse(ref).error?.issues[0].message, ref).toMatch(/"\."/);
+    for (const ref of ['...', '.a', 'a..b', 'ORD-1_x.2']) expect(RefSchema.safeParse(ref).success, ref).toBe(true);
   });
 });
 
