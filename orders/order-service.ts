@@ -547,12 +547,14 @@ export class OrderService {
     tenantId: string,
     orderRef: string,
     instructionRef: string,
-    choice: PaymentChoice,
+    { amount, ...choice }: Omit<PaymentChoice, 'amountMinor'> & { amount?: string },
     updateId: UpdateId,
   ): Promise<StoredOrder> {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
-    await this.payInstruction(em, order, instruction, choice, updateId);
+    const shown =
+      amount === undefined ? {} : { amountMinor: parseAmountAt(amount, instruction.currency, 'amount').toString() };
+    await this.payInstruction(em, order, instruction, { ...choice, ...shown }, updateId);
     return this.reread(em, order);
   }
 

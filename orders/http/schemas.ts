@@ -216,6 +216,11 @@ export const PayInstructionSchema = z
       .max(100)
       .optional()
       .openapi({ description: 'For a VOUCHER payout: a voucher of the option (GET …/options)' }),
+    amount: AmountSchema.optional().openapi({
+      description:
+        'The amount the customer was shown (GET …/options): if the instruction has another now (amended since), ' +
+        'nothing is paid and the answer is 409 amount_changed',
+    }),
   })
   .strict()
   .superRefine((body, ctx) => {

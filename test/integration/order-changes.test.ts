@@ -233,8 +233,14 @@ describe('paying early', () => {
       body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', financialInstrumentId: 'x' },
     });
     expect(wrong).toMatchObject({ status: 400, body: { errors: [{ code: 'option_not_offered' }] } });
+    // Paid for the amount the customer was shown, which is no longer the instruction's: nothing is paid.
+    const shownBefore = await tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
+      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok', amount: '2.00' },
+    });
+    expect(shownBefore).toMatchObject({ status: 409, body: { code: 'amount_changed' } });
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'pay-1' })).toHaveLength(0);
     const keys = [randomUUID(), randomUUID()];
-    const body = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok' };
+    const body = { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok', amount: '20.00' };
     const pay = (key: string) =>
       tenant.client.request('POST', '/v1/order-management/pay-1/instructions/a/pay', {
         body,
