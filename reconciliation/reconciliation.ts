@@ -49,6 +49,9 @@ const CATCH_UP_DAYS = 7;
  */
 export const STOPPED_RUN_FAILURE = 'the run stopped making progress: the process running it stopped or stalled';
 
+/** Why a run its worker stopped while shutting down failed; its day is free for the next worker at once. */
+export const SHUT_DOWN_FAILURE = 'the worker running it shut down: the day is run again';
+
 export interface ReconciliationDependencies {
   orm: MikroORM;
   apps: Map<string, AppConnector>;
@@ -81,7 +84,8 @@ export class Reconciliation {
 
   /**
    * Reconciles one installed app of a tenant over [from, to). A scheduled run names its day in
-   * `scheduleKey`; undefined when another process has that day's run already.
+   * `scheduleKey`; undefined when another process has that day's run already. Aborted (`signal`, its
+   * worker shutting down), it stops at the next page it stages or compares, FAILED, its day freed.
    */
   async run(
     tenantId: string,
@@ -89,6 +93,7 @@ export class Reconciliation {
     period: { from: Date; to: Date },
     trigger: ReconciliationTrigger,
     scheduleKey: string | null = null,
+    signal?: AbortSignal,
   ): Promise<ReconciliationRun | undefined> {
     const run = Object.assign(new ReconciliationRun(), {
       id: randomUUID(),
@@ -111,14 +116,22 @@ export class Reconciliation {
     try {
       const installation = await loadInstalledApp(this.deps.orm.em.fork(), this.deps.secretBox, tenantId, appId);
       if (!installation) throw new NotReconcilable(`${appId} is not installed`);
-      await this.stageLedger(run.id, appId, period, installation);
+      await this.stageLedger(run.id, appId, period, installation, signal);
+      signal?.throwIfAborted();
       await stageOurs(this.deps.orm, run.id, tenantId, appId, period);
       comparison = await compareEntries(this.deps.orm, run.id, {
         page: this.deps.comparePage,
         keep: this.deps.maxRecordedMismatches,
-        afterPage: () => this.beat(run.id),
+        afterPage: () => {
+          signal?.throwIfAborted();
+          return this.beat(run.id);
+        },
       });
     } catch (err) {
+      if (signal?.aborted) {
+        log.info('reconciliation stopped: the worker is shutting down');
+        return this.finish(run, { status: 'FAILED', failure: SHUT_DOWN_FAILURE, scheduleKey: null });
+      }
       // Said on the run, so that a day that could not be checked is not taken for a day without differences.
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
@@ -155,7 +168,7 @@ export class Reconciliation {
         // An earlier day is caught up if no run has it; one whose runs failed through its own day is
         // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
         if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
-        if (await this.run(tenantId, appId, period, 'SCHEDULED', key)) runs++;
+        if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal)) runs++;
       }
     }
     return runs;
@@ -189,12 +202,19 @@ export class Reconciliation {
   }
 
   /** The provider's ledger from LEDGER_LOOKBACK_MS before the period to its end, page by page into the run's entries. */
-  private async stageLedger(runId: string, appId: string, period: Period, installation: InstalledApp) {
+  private async stageLedger(
+    runId: string,
+    appId: string,
+    period: Period,
+    installation: InstalledApp,
+    signal: AbortSignal | undefined,
+  ) {
     const connector = this.deps.apps.get(appId);
     if (!connector?.ledger) throw new NotReconcilable(`${appId} keeps no ledger to reconcile against`);
     const read = { from: new Date(period.from.getTime() - LEDGER_LOOKBACK_MS), to: period.to };
     let cursor: string | undefined;
     for (let page = 0; page < MAX_LEDGER_PAGES; page++) {
+      signal?.throwIfAborted();
       const answer = await connector.ledger(read, cursor, installation);
       await stageTheirs(this.deps.orm, runId, period, answer.items);
       await this.beat(runId);
@@ -217,7 +237,8 @@ export class Reconciliation {
 
   private async finish(
     run: ReconciliationRun,
-    outcome: Pick<ReconciliationRun, 'status'> & Partial<Pick<ReconciliationRun, 'compared' | 'failure'>>,
+    outcome: Pick<ReconciliationRun, 'status'> &
+      Partial<Pick<ReconciliationRun, 'compared' | 'failure' | 'scheduleKey'>>,
     { mismatches, found }: Pick<Comparison, 'mismatches' | 'found'> = { mismatches: [], found: {} },
   ): Promise<ReconciliationRun> {
     const now = new Date();

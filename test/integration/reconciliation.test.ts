@@ -16,7 +16,7 @@ import {
 } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { Reconciliation, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
+import { Reconciliation, SHUT_DOWN_FAILURE, STOPPED_RUN_FAILURE } from '../../reconciliation/reconciliation.js';
 import { compareEntries, deleteEntries } from '../../reconciliation/run-entries.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -442,6 +442,42 @@ describe('reconciliation', () => {
     expect(pagesRead).toEqual([undefined, 'second']);
     expect(run).toMatchObject({ status: 'FAILED', failure: STOPPED_RUN_FAILURE, mismatches: 0 });
     expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
+  });
+
+  it('stops a run at its next ledger page when its worker shuts down, and frees its day for the next worker', async () => {
+    const own = await system.newTenant();
+    await phantomPayment(own);
+    const shuttingDown = new AbortController();
+    const pagesRead: (string | undefined)[] = [];
+    const reconciliation = reconciliationOn(system.orm, {
+      ledger: (sandbox) => async (period, cursor, installation) => {
+        pagesRead.push(cursor);
+        // SIGTERM comes while the provider is asked for the first page.
+        shuttingDown.abort();
+        return { ...(await sandbox(period, undefined, installation)), nextCursor: 'second' };
+      },
+    });
+    const key = 'SANDBOX_CARD:2027-06-14';
+    const run = await reconciliation.run(
+      own.tenantId,
+      'SANDBOX_CARD',
+      inTenMinutes(),
+      'SCHEDULED',
+      key,
+      shuttingDown.signal,
+    );
+    expect(pagesRead).toEqual([undefined]);
+    expect(run).toMatchObject({ status: 'FAILED', failure: SHUT_DOWN_FAILURE, scheduleKey: null, mismatches: 0 });
+    expect(await system.orm.em.fork().count(ReconciliationItem, { runId: run!.id })).toBe(0);
+    // The day is free: the next worker runs it at once, not an hour later.
+    const again = await reconciliationOn(system.orm).run(
+      own.tenantId,
+      'SANDBOX_CARD',
+      inTenMinutes(),
+      'SCHEDULED',
+      key,
+    );
+    expect(again).toMatchObject({ status: 'SUCCEEDED', scheduleKey: key });
   });
 
   it('writes nothing of a run given up for dead after its last ledger page: the freeing stands', async () => {
