@@ -168,10 +168,29 @@ export class OrderService {
   /**
    * Resolves each instruction against its scheme and stores the order, in one statement, on `em`
    * (the caller's transaction, when it has one). Its workflow is started by `start`, once that has
-   * committed. An order stored before from the same contents is not stored again (sentAgain); its
+   * committed. An order stored before from the same contents is not stored again (sentAgain), even
+   * when a check it passed then fails now (its instrument removed, its scheme deleted since); its
    * orderRef taken by other contents is a refusal.
    */
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<TakenOrder> {
+    let taken: NewOrder;
+    try {
+      taken = await this.planned(em, tenantId, input);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      const stored = await this.takenBefore(em, tenantId, input);
+      if (stored) return stored;
+      throw err;
+    }
+    if (await insertOrder(em, taken)) return { sentAgain: false, created: taken };
+    // Its ref taken since it was checked: a retry racing the first send after a lost answer.
+    const stored = await this.takenBefore(em, tenantId, input);
+    if (!stored) throw new Error(`order ${input.orderRef} was neither inserted nor found`);
+    return stored;
+  }
+
+  /** The order as it would be stored: each instruction checked and resolved against its scheme. */
+  private async planned(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<NewOrder> {
     const tenant = await this.reads.tenants.read(tenantId, () =>
       readRow(em, Tenant, { id: tenantId }, TENANT_SETTINGS),
     );
@@ -199,18 +218,28 @@ export class OrderService {
       (instrument, index) =>
         instrument && checkPaysThrough(instrument, resolutions[index].chosen, `instructions[${index}].instrumentId`),
     );
-    const taken = planOrder(tenant, input, resolutions);
-    if (await insertOrder(em, taken)) return { sentAgain: false, created: taken };
-    // Its ref taken: the same order sent again (a retry after a lost answer) is answered as stored.
-    const stored = await this.getOrder(em, tenantId, input.orderRef);
-    if (createdFromOther(stored.order, input)) {
+    return planOrder(tenant, input, resolutions);
+  }
+
+  /**
+   * The order stored under the input's orderRef, when the same contents were sent before (a retry
+   * after a lost answer); undefined when none is. Other contents under that ref are a refusal.
+   */
+  private async takenBefore(
+    em: EntityManager,
+    tenantId: string,
+    input: CreateOrderInput,
+  ): Promise<TakenOrder | undefined> {
+    const order = await em.findOne(PaymentOrder, { tenantId, orderRef: input.orderRef });
+    if (!order) return undefined;
+    if (createdFromOther(order, input)) {
       throw orderRefConflict(
         `an order with orderRef ${input.orderRef} exists, created from other contents: this one was not taken`,
         'orderRef',
         'orderRef is already used by an order of this tenant with other contents',
       );
     }
-    return { sentAgain: true, stored };
+    return { sentAgain: true, stored: await this.withInstructions(em, order) };
   }
 
   /** Marks the orders started so far (see StartMarks): what stopping the API waits for. */

@@ -5,7 +5,7 @@ import { toApiError } from '../../api/http/error-handler.js';
 import { ApiError } from '../../api/http/problem.js';
 import { validate } from '../../api/http/validate.js';
 import { Refusal } from '../../domain/refusal.js';
-import { createdFromOther, orderRefConflict } from '../order-plans.js';
+import { orderRefConflict } from '../order-plans.js';
 import type { OrderService } from '../order-service.js';
 import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
@@ -75,31 +75,7 @@ export async function takeOrderBatch(
       );
       return { index, orderRef, status: 202, orderId: created.order.id };
     } catch (err) {
-      if (!(err instanceof Refusal)) return refused(index, orderRef, err);
-      // Its ref taken, or a check it passed when it was taken failing now (its scheme deleted since):
-      // whether it was taken before is the stored order's to say.
-      const stored = await storedOrder(orderRef);
-      if (!stored) return refused(index, orderRef, placedInBatch(err, index));
-      if (createdFromOther(stored, input)) {
-        return refused(
-          index,
-          orderRef,
-          orderRefConflict(
-            `an order with orderRef ${orderRef} exists, created from other contents: this one was not taken`,
-            `orders[${index}].orderRef`,
-            'used by an order with other contents',
-          ),
-        );
-      }
-      return { index, orderRef, status: 200, orderId: stored.id };
-    }
-  };
-  const storedOrder = async (orderRef: string) => {
-    try {
-      return (await orders.getOrder(em.fork(), tenantId, orderRef)).order;
-    } catch (err) {
-      if (err instanceof Refusal && err.kind === 'not_found') return undefined;
-      throw err;
+      return refused(index, orderRef, err instanceof Refusal ? placedInBatch(err, index) : err);
     }
   };
   // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);

@@ -443,7 +443,7 @@ describe('taking orders in a batch', () => {
     expect(await countOrders(tenant)).toBe(4);
   });
 
-  it('answers an order sent again as taken, even when a check it passed then fails now (its scheme deleted since)', async () => {
+  it('answers an order sent again as taken, in a batch or alone, even when a check it passed then fails now (its scheme deleted since)', async () => {
     const tenant = await system.newTenant();
     const scheme = await call('POST', '/v1/schemes/collect', {
       tenant,
@@ -464,10 +464,20 @@ describe('taking orders in a batch', () => {
     const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
     expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 1, refused: 0 });
     expect(again.body.results[0]).toMatchObject({ status: 200, orderId: first.body.results[0].orderId });
+    const alone = await call('POST', '/v1/order-management', { tenant, body: orders[0] });
+    expect(alone, JSON.stringify(alone.body)).toMatchObject({
+      status: 200,
+      body: { orderId: first.body.results[0].orderId },
+    });
     // Another order under that ref is refused as another order, whatever else it fails.
     const other = [{ orderRef: 'batch-gone', instructions: [{ ...later('b'), schemeId: scheme.body.schemeId }] }];
     const refused = await call('POST', '/v1/order-management/batch', { tenant, body: { orders: other } });
-    expect(refused.body.results[0]).toMatchObject({ status: 409, problem: { code: 'order_ref_conflict' } });
+    expect(refused.body.results[0]).toMatchObject({
+      status: 409,
+      problem: { code: 'order_ref_conflict', errors: [{ path: 'orders[0].orderRef' }] },
+    });
+    const otherAlone = await call('POST', '/v1/order-management', { tenant, body: other[0] });
+    expect(otherAlone).toMatchObject({ status: 409, body: { code: 'order_ref_conflict' } });
   });
 
   it('refuses an order holding a card or bank account number alone, naming it by its place, and repeats the number nowhere', async () => {
