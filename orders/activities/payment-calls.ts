@@ -45,12 +45,19 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
   /**
    * The request as the provider gets it: a stored instrument's token in place of its id. One the
    * customer removed, of another app, or a bank account whose mandate is not active pays nothing:
-   * a refusal no retry cures, which holds the instruction LATE with its code.
+   * a refusal no retry cures, which holds the instruction LATE with its code. So does a token this
+   * worker's master keys cannot open: retried, it would fail the same way every hour for ever.
    */
   async function withToken(request: PaymentRequest, appId: string): Promise<PaymentRequest> {
     if (request.instrumentId === undefined) return request;
     const { instrumentId, ...rest } = request;
-    const stored = await instruments(request.tenantId, instrumentId);
+    const stored = await instruments(request.tenantId, instrumentId).catch((err: unknown) => {
+      if (!(err instanceof SecretOpenError)) throw err;
+      throw new ProviderRejectedError(
+        'instrument_unreadable',
+        `instrument ${instrumentId} cannot be opened: ${err.message}`,
+      );
+    });
     if (!stored || stored.status !== 'ACTIVE')
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     if (stored.appId !== appId || stored.paymentMethod !== request.paymentMethod)

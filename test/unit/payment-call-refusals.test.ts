@@ -39,12 +39,15 @@ const refund = {
 };
 
 /** The activities of a worker on which the app's installation reads as `installed` does. */
-function activitiesWhere(installed: () => Promise<undefined>) {
+function activitiesWhere(
+  installed: () => Promise<undefined>,
+  instruments: () => Promise<undefined> = () => Promise.resolve(undefined),
+) {
   const app = {} as AppConnector; // never called: each refusal comes before the provider
   return createPaymentActivities({
     apps: new Map([['SANDBOX_CARD', app]]),
     installations: { get: installed } as unknown as InstallationCache,
-    instruments: () => Promise.resolve(undefined),
+    instruments,
   });
 }
 const uninstalled = activitiesWhere(() => Promise.resolve(undefined));
@@ -82,6 +85,24 @@ describe('a refusal before the provider is reached', () => {
     // never an unknown outcome asked about for ever.
     const refundless = activitiesWhere(() => Promise.resolve({} as never));
     expect(await refusalOf(2, refundWith(refundless, true))).toEqual([PROVIDER_REJECTED, 'refunds_not_supported']);
+  });
+
+  it("is a refusal, never a retry, when a stored instrument's token cannot be opened on this worker", async () => {
+    const sealedElsewhere = activitiesWhere(
+      () => Promise.resolve({} as never),
+      () => Promise.reject(new SecretOpenError('sealed under another master key')),
+    );
+    const { financialInstrumentId: _, ...byInstrument } = request;
+    const payWithStored = (keyMayHaveReached?: boolean) => () =>
+      sealedElsewhere.executePayment({
+        appId: 'SANDBOX_CARD',
+        request: { ...byInstrument, instrumentId: 'ins_1' },
+        idempotencyKey: 't1:o1:a:1',
+        keyMayHaveReached,
+      });
+    expect(await refusalOf(1, payWithStored())).toEqual([PROVIDER_REJECTED, 'instrument_unreadable']);
+    // Under a key an earlier try may have paid with, what that try did stays unknown.
+    expect(await refusalOf(1, payWithStored(true))).toEqual([OUTCOME_UNKNOWN, 'instrument_unreadable']);
   });
 
   it('is an unknown outcome on a key an earlier try may have paid or refunded with', async () => {
