@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentOrder } from '../db/entities/index.js';
 import { Refusal } from '../domain/refusal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
@@ -51,14 +51,27 @@ export class CustomerService {
   }
 
   async get(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
-    const customer = await em.findOne(Customer, { tenantId, customerRef });
+    return this.read(em, tenantId, customerRef);
+  }
+
+  /**
+   * The customer, for a change: its row locked until the caller's transaction ends, so that a change
+   * and a delete of the same customer go one after the other, the second seeing what the first did.
+   */
+  private async read(
+    em: EntityManager,
+    tenantId: string,
+    customerRef: string,
+    lockMode?: LockMode.PESSIMISTIC_WRITE,
+  ): Promise<Customer> {
+    const customer = await em.findOne(Customer, { tenantId, customerRef }, lockMode ? { lockMode } : {});
     if (!customer) throw new Refusal('not_found', 'customer_not_found', `no customer ${customerRef}`);
     return customer;
   }
 
   /** Changes what is given; null clears a field, metadata is replaced whole. */
   async update(em: EntityManager, tenantId: string, customerRef: string, changes: CustomerDetails): Promise<Customer> {
-    const customer = await this.get(em, tenantId, customerRef);
+    const customer = await this.read(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
     if (changes.name !== undefined) customer.name = changes.name;
     if (changes.email !== undefined) customer.email = changes.email;
     if (changes.locale !== undefined) customer.locale = changes.locale;
@@ -69,22 +82,26 @@ export class CustomerService {
   }
 
   /**
-   * Removes a customer nothing live uses: an order still running for it (ACTIVE) keeps it, since
-   * its payments, refunds and returns are the customer's until the order ends. An order is for the
-   * customer when it names them, or when one of its instructions does (and pays with their instruments).
+   * Removes a customer nothing live uses: an order still running for it (ACTIVE), or ended but open
+   * for refunds and returns, keeps it, since its payments, refunds and returns are the customer's
+   * until the order closes: a payment taken back is collected again with the customer's instruments,
+   * which go with them. An order is for the customer when it names them, or when one of its
+   * instructions does (and pays with their instruments).
    */
   async delete(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
-    const customer = await this.get(em, tenantId, customerRef);
+    const customer = await this.read(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
     const liveOrders = await em.count(PaymentOrder, {
       tenantId,
-      status: 'ACTIVE',
-      $or: [{ customerRef }, { instructions: { tenantId, customerRef } }],
+      $and: [
+        { $or: [{ status: 'ACTIVE' }, { openUntil: { $gt: new Date() } }] },
+        { $or: [{ customerRef }, { instructions: { tenantId, customerRef } }] },
+      ],
     });
     if (liveOrders > 0)
       throw new Refusal(
         'conflict',
         'customer_in_use',
-        `${liveOrders} running order(s) are for this customer; they must end or be cancelled first`,
+        `${liveOrders} order(s) for this customer are running, or ended but open for refunds and returns; it can be deleted once they have closed`,
       );
     em.remove(customer);
     return customer;

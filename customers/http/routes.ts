@@ -144,7 +144,8 @@ export function addCustomerRoutes(routes: RouteTable, customers: CustomerService
     scope: 'tenant',
     roles: ['tenant-customer-write'],
     summary: 'Delete a customer',
-    description: 'Refused (409 customer_in_use) while an order for the customer is still running.',
+    description:
+      'Refused (409 customer_in_use) while an order for the customer is running, or has ended but is still open for refunds and returns.',
     tags: ['Customers'],
     params: CustomerRefParamsSchema,
     responses: { 204: { description: 'Deleted' } },

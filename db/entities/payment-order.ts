@@ -21,6 +21,12 @@ export class PaymentOrder {
   /** The tenant's returns policy and arrears expiry when the order was taken (null: the defaults). */
   returnsPolicy?: 'RECOLLECT' | 'FAIL' | null;
   arrearsExpiryDays?: number | null;
+  /**
+   * Until when the ended order's workflow stays open for refunds, returns and retries (see the
+   * projection's `openUntil`); null while it runs, when nothing more can come, and for orders
+   * projected before it was kept.
+   */
+  openUntil?: Date | null;
   /** Version of the last workflow snapshot projected here (a bigint, as a string); older snapshots are ignored. */
   projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
@@ -64,6 +70,7 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     dunningDelaysMs: { type: 'json', nullable: true },
     returnsPolicy: { type: 'string', length: 16, nullable: true },
     arrearsExpiryDays: { type: 'integer', nullable: true },
+    openUntil: { type: 'datetime', nullable: true },
     projectionVersion: { type: new BigIntType('string') },
     workflowStartedAt: { type: 'datetime', nullable: true },
     requestHash: { type: 'string', length: 64, nullable: true },

@@ -24,6 +24,7 @@ import { Migration20261202170000 } from './Migration20261202170000.js';
 import { Migration20261203100000 } from './Migration20261203100000.js';
 import { Migration20261204220000 } from './Migration20261204220000.js';
 import { Migration20261205010000 } from './Migration20261205010000.js';
+import { Migration20261205110000 } from './Migration20261205110000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -56,4 +57,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261203100000', class: Migration20261203100000 },
   { name: 'Migration20261204220000', class: Migration20261204220000 },
   { name: 'Migration20261205010000', class: Migration20261205010000 },
+  { name: 'Migration20261205110000', class: Migration20261205110000 },
 ];

@@ -26,7 +26,14 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       await em.nativeUpdate(
         PaymentOrder,
         { id: projection.orderId, tenantId: projection.tenantId, projectionVersion: { $lt: projection.version } },
-        { status: projection.status, projectionVersion: projection.version, updatedAt: new Date() },
+        {
+          status: projection.status,
+          ...(projection.openUntil !== undefined
+            ? { openUntil: projection.openUntil === null ? null : new Date(projection.openUntil) }
+            : {}),
+          projectionVersion: projection.version,
+          updatedAt: new Date(),
+        },
       );
       // Each step checks the attempt's time first: none begins after the attempt has ended.
       if (projection.instructions.length > 0) {

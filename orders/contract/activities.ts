@@ -74,6 +74,11 @@ export interface OrderProjection {
   /** A bigint as a decimal string; rises with every projection, across workflow runs too. */
   version: string;
   status: OrderStatus;
+  /**
+   * Until when the ended order stays open for refunds, returns and retries (ISO); null while it runs,
+   * or once ended when nothing more can come. Absent from runs of older code.
+   */
+  openUntil?: string | null;
   instructions: ProjectedInstruction[];
   /** Events since the last projection, recorded in the same transaction, each once. */
   events: RecordedEvent[];

@@ -714,9 +714,11 @@ export class OrderEntity {
   /**
    * Until when the ended order must stay open (ARCHITECTURE.md, "After settlement"): each settled
    * collection through its app's reversal window (a refund, a return or a chargeback may come), each
-   * failed instruction as long as it may be retried. Undefined: nothing can come any more.
+   * failed instruction as long as it may be retried. Undefined: nothing can come any more (or the
+   * run began before ended orders stayed open).
    */
   staysOpenUntil(): number | undefined {
+    if (!this.patches.has(PATCHES_BEFORE_START.STAYS_OPEN)) return undefined;
     const { state } = this;
     let until: number | undefined;
     const extend = (at: string | undefined, ms: number | undefined) => {
@@ -730,6 +732,12 @@ export class OrderEntity {
       if (m.status === 'FAILED' && !state.cancelRequested) extend(m.failedAt, state.arrearsExpiryMs);
     }
     return until;
+  }
+
+  /** As the read model keeps it: until when the ended order stays open (ISO), null while it runs. */
+  openUntil(): string | null {
+    const until = this.state.status === 'ACTIVE' ? undefined : this.staysOpenUntil();
+    return until === undefined ? null : new Date(until).toISOString();
   }
 
   /** The policy every instruction of the order follows; arrears expire only in runs since expiry came. */

@@ -25,7 +25,7 @@ import {
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
 import { OrderEntity, type OrderState } from './order-entity.js';
-import { OrderPatches, PATCHES_BEFORE_START } from './order-patches.js';
+import { OrderPatches } from './order-patches.js';
 import { Projector } from './projector.js';
 import { TakenUpdates } from './taken-updates.js';
 
@@ -153,7 +153,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
     if (!order.quiet()) break;
     order.finish();
     // Ended; it stays open while a refund, a return or a retry may still come for it.
-    const until = patches.has(PATCHES_BEFORE_START.STAYS_OPEN) ? order.staysOpenUntil() : undefined;
+    const until = order.staysOpenUntil();
     if (until === undefined || until <= Date.now()) {
       // From here no refund, retry or return is taken: what was taken before has run to its end.
       order.close();

@@ -125,6 +125,7 @@ export class Projector {
         orderRef: state.orderRef,
         version: version.toString(),
         status: state.status,
+        openUntil: this.order.openUntil(),
         instructions: refs.map((ref) => ({
           ...this.order.instructionOf(this.order.instruction(ref)),
           metadata: metadata[ref],

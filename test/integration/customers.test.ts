@@ -2,8 +2,9 @@
 // by field, listed a page at a time, and kept while an order for them still runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { AuditEntry, Customer, PaymentInstrument } from '../../db/entities/index.js';
+import { AuditEntry, Customer, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
+import { holdRow } from '../support/row-hold.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -200,5 +201,71 @@ describe('customers', () => {
     expect((await tenant.client.request('GET', '/v1/customers/CUS-live')).status).toBe(404);
     // The ended order keeps its customerRef: it is the tenant's reference, not a link to the row.
     expect((await tenant.client.request('GET', '/v1/order-management/ORD-live')).body.customerRef).toBe('CUS-live');
+  });
+
+  it('is kept while an ended order for it is open for refunds and returns, which may collect again', async () => {
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-paid' } })).status).toBe(
+      201,
+    );
+    const paid = order('ORD-paid', 'CUS-paid');
+    const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    paid.instructions = paid.instructions.map((i) => ({
+      ...i,
+      openDate: soon(1),
+      dueDate: soon(2),
+      financialInstrumentId: 'card_visa_4242',
+    }));
+    const taken = await tenant.client.request('POST', '/v1/order-management', { body: paid });
+    expect(taken.status, JSON.stringify(taken.body)).toBe(202);
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/ORD-paid')).body.status,
+      (status) => status === 'COMPLETED',
+      { what: 'the order paid and ended' },
+    );
+    // Its workflow waits out the card's reversal window: a chargeback or return may still come.
+    const row = await eventually(
+      () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'ORD-paid' }),
+      (o) => o.status === 'COMPLETED',
+      { what: 'the ended order projected' },
+    );
+    expect(row.openUntil!.getTime()).toBeGreaterThan(Date.now() + 30 * 86_400_000);
+    expect(await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).toMatchObject({
+      status: 409,
+      body: { code: 'customer_in_use' },
+    });
+    // Once it has closed, nothing more can come: the customer may go.
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: row.id }, { openUntil: new Date(Date.now() - 1000) });
+    expect((await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).status).toBe(204);
+  });
+
+  it('takes a change and a delete of the same customer one after the other: a change after the delete finds none', async () => {
+    const created = await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-race' } });
+    expect(created.status).toBe(201);
+    // The customer's row held, so that the delete comes first and the change waits behind it.
+    const held = await holdRow('customer', 'tenant_id = $1 and customer_ref = $2', [tenant.tenantId, 'CUS-race']);
+    try {
+      const deleted = tenant.client.request('DELETE', '/v1/customers/CUS-race');
+      await eventually(
+        () => held.waiting(),
+        (n) => n === 1,
+        { what: 'the delete waiting on the customer' },
+      );
+      const changed = tenant.client.request('PATCH', '/v1/customers/CUS-race', { body: { name: 'Too late' } });
+      await eventually(
+        () => held.waiting(),
+        (n) => n === 2,
+        { what: 'the change waiting behind it' },
+      );
+      await held.release();
+      expect((await deleted).status).toBe(204);
+      expect(await changed).toMatchObject({ status: 404, body: { code: 'customer_not_found' } });
+    } finally {
+      await held.release();
+    }
+    // Nothing says the gone customer was changed.
+    const audited = await system.orm.em
+      .fork()
+      .count(AuditEntry, { action: 'customer.update', targetId: created.body.customerId });
+    expect(audited).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { OrderEvent } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -9,7 +8,7 @@ import { historyAtRest, localActivityMarker } from '../../bench/support/history-
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
-import { lane } from '../support/lanes.js';
+import { holdRow } from '../support/row-hold.js';
 
 // A payment call under way reaches the read model with its answer, in one projection, so that the
 // read model's writes do not queue ahead of the payments in a burst; an update never waits for it.
@@ -274,23 +273,11 @@ it.skipIf(inject('databasePoolSize') === 1)(
       { what: 'the first projection written' },
     );
     const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'held'));
-    const blocker = new pg.Client(lane().databaseUrl);
-    await blocker.connect();
+    const held = await holdRow('payment_order', 'tenant_id = $1 and order_ref = $2', [tenant.tenantId, 'held']);
     try {
-      await blocker.query('begin');
-      await blocker.query('select id from payment_order where tenant_id = $1 and order_ref = $2 for update', [
-        tenant.tenantId,
-        'held',
-      ]);
       // Statements waiting on a lock of the order table: the writes of this order's projection. (Not
       // pg_blocking_pids: a row's later waiters wait on its first waiter, not on the blocker.)
-      const waiting = async () =>
-        (
-          await blocker.query(
-            `select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock' and query ilike 'update "payment_order"%'`,
-          )
-        ).rows[0].n as number;
+      const waiting = () => held.waiting('update "payment_order"%');
       // An amendment's projection waits on the order's row: two local attempts give up (the first after
       // its 5 s, the second cut at the 6 s limit), then the task queue's attempt takes over.
       const amended = tenant.client
@@ -307,11 +294,7 @@ it.skipIf(inject('databasePoolSize') === 1)(
         expect(await waiting()).toBeLessThanOrEqual(1);
       expect(await amended).toMatchObject({ status: 200 });
     } finally {
-      try {
-        await blocker.query('rollback');
-      } finally {
-        await blocker.end();
-      }
+      await held.release();
     }
     await eventually(
       async () => (await tenant.client.request('GET', '/v1/order-management/held')).body,

@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
@@ -10,7 +9,7 @@ import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
-import { lane } from '../support/lanes.js';
+import { holdRow } from '../support/row-hold.js';
 
 let system: TestSystem;
 const receivers: { close(): Promise<void> }[] = [];
@@ -46,29 +45,18 @@ async function endpoint(tenant: TenantFixture, url: string, eventTypes: string[]
  * they all do it at once.
  */
 async function whileRowHeld<T>(table: string, id: string, waiters: number, start: () => Promise<T>[]): Promise<T[]> {
-  // The activity view is read outside the holder's transaction, which would see one snapshot of it.
-  const [holder, observer] = [new pg.Client(lane().databaseUrl), new pg.Client(lane().databaseUrl)];
-  await Promise.all([holder.connect(), observer.connect()]);
+  const held = await holdRow(table, 'id = $1', [id], 'for no key update');
   try {
-    await holder.query('begin');
-    await holder.query(`select id from ${table} where id = $1 for no key update`, [id]);
     const requests = start();
     await eventually(
-      async () =>
-        (
-          await observer.query(
-            `select count(*)::int as n from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock' and query ilike $1`,
-            [`%${table}%`],
-          )
-        ).rows[0].n as number,
+      () => held.waiting(`%${table}%`),
       (n) => n === waiters,
       { what: `${waiters} statements waiting on the ${table} row` },
     );
-    await holder.query('commit');
+    await held.release();
     return await Promise.all(requests);
   } finally {
-    await Promise.all([holder.end(), observer.end()]);
+    await held.release();
   }
 }
 
