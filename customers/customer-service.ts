@@ -11,13 +11,22 @@ export interface CustomerDetails {
   metadata?: Record<string, string>;
 }
 
+/** A customer created, or the one stored when the same customer was sent again (a retry after a lost answer). */
+export interface TakenCustomer {
+  sentAgain: boolean;
+  customer: Customer;
+}
+
 /** A tenant's customers: what the routes call. Every method acts inside the caller's unit of work. */
 export class CustomerService {
   async create(
     em: EntityManager,
     tenantId: string,
     input: CustomerDetails & { customerRef: string },
-  ): Promise<Customer> {
+  ): Promise<TakenCustomer> {
+    const stored = await em.findOne(Customer, { tenantId, customerRef: input.customerRef });
+    if (stored && holdsDetails(stored, input)) return { sentAgain: true, customer: stored };
+    if (stored) throw customerRefConflict(input.customerRef);
     const now = new Date();
     const customer = em.create(Customer, {
       id: randomUUID(),
@@ -33,17 +42,11 @@ export class CustomerService {
     try {
       await em.flush();
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) {
-        throw new Refusal(
-          'conflict',
-          'customer_ref_conflict',
-          `a customer with customerRef ${input.customerRef} exists`,
-          [{ path: 'customerRef', code: 'duplicate', message: 'customerRef is already used by another customer' }],
-        );
-      }
+      // Created meanwhile by another request: which one it was is not known here.
+      if (err instanceof UniqueConstraintViolationException) throw customerRefConflict(input.customerRef);
       throw err;
     }
-    return customer;
+    return { sentAgain: false, customer };
   }
 
   list(em: EntityManager, tenantId: string, page: PageQuery): Promise<Page<Customer>> {
@@ -106,4 +109,21 @@ export class CustomerService {
     em.remove(customer);
     return customer;
   }
+}
+
+function customerRefConflict(customerRef: string): Refusal {
+  return new Refusal('conflict', 'customer_ref_conflict', `a customer with customerRef ${customerRef} exists`, [
+    { path: 'customerRef', code: 'duplicate', message: 'customerRef is already used by another customer' },
+  ]);
+}
+
+/** The stored customer holds exactly the details given (what was not given being empty). */
+function holdsDetails(stored: Customer, given: CustomerDetails): boolean {
+  const sorted = (metadata: Record<string, string>) => JSON.stringify(Object.entries(metadata).sort());
+  return (
+    stored.name === (given.name ?? null) &&
+    stored.email === (given.email ?? null) &&
+    stored.locale === (given.locale ?? null) &&
+    sorted(stored.metadata) === sorted(given.metadata ?? {})
+  );
 }

@@ -23,13 +23,18 @@ export function addCustomerRoutes(routes: RouteTable, customers: CustomerService
     scope: 'tenant',
     roles: ['tenant-customer-write'],
     summary: 'Create a customer',
-    description: 'Orders name a customer by its customerRef.',
+    description:
+      'Orders name a customer by its customerRef. The same customer sent again is answered 200 with the one stored; another under its customerRef is 409.',
     tags: ['Customers'],
     body: CreateCustomerSchema,
-    responses: { 201: { description: 'The customer', schema: CustomerSchema } },
+    responses: {
+      201: { description: 'The customer', schema: CustomerSchema },
+      200: { description: 'The same customer sent again: the one stored, unchanged', schema: CustomerSchema },
+    },
     problems: [409],
     handler: async ({ body, em, context: { tenantId, principal } }) => {
-      const customer = await customers.create(em, tenantId, body);
+      const { sentAgain, customer } = await customers.create(em, tenantId, body);
+      if (sentAgain) return { status: 200, body: presentCustomer(customer) };
       recordAudit(em, principal, {
         action: 'customer.create',
         targetType: 'customer',

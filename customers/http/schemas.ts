@@ -46,6 +46,10 @@ export const UpdateCustomerSchema = z
     metadata: MetadataSchema.optional().openapi({ description: 'Replaces the customer’s metadata whole' }),
   })
   .strict()
+  .refine((body) => Object.keys(body).length > 0, {
+    error: 'name at least one field to change',
+    params: { code: 'empty_amendment' },
+  })
   .openapi('CustomerChanges', { description: 'Only what is given changes; null clears a field' });
 
 export const InstrumentSchema = z

@@ -54,6 +54,17 @@ describe('customers', () => {
       metadata: { tier: 'gold' },
     });
 
+    // Sent again (a retry after a lost answer, in another spelling of the same details): the one stored.
+    const resent = await tenant.client.request('POST', '/v1/customers', {
+      body: {
+        customerRef: 'CUS-1',
+        metadata: { tier: 'gold' },
+        locale: 'EN-GB',
+        email: 'ada@example.com',
+        name: 'Ada Lovelace',
+      },
+    });
+    expect(resent).toMatchObject({ status: 200, body: created.body });
     const again = await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-1' } });
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({
@@ -78,6 +89,10 @@ describe('customers', () => {
     expect(Date.parse(changed.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.updatedAt));
     const row = await system.orm.em.fork().findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-1' });
     expect(row).toMatchObject({ email: null, locale: 'fr', metadata: { tier: 'silver', since: '2027' } });
+    expect(await tenant.client.request('PATCH', '/v1/customers/CUS-1', { body: {} })).toMatchObject({
+      status: 400,
+      body: { errors: [{ code: 'empty_amendment' }] },
+    });
 
     for (const ref of ['CUS-2', 'CUS-3']) {
       expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: ref } })).status).toBe(201);
