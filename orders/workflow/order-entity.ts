@@ -55,6 +55,7 @@ import {
 } from './instruction-machine.js';
 import {
   EARLY_RESULT_WAITS_FOR_ITS_CALL,
+  MANDATE_CHECKS_AFRESH,
   MANDATE_RECHECKED,
   PATCHES_BEFORE_START,
   REFUND_FROM_BEFORE_KEEPS_ITS_APP,
@@ -383,11 +384,24 @@ export class OrderEntity {
     this.changed(machine);
   }
 
+  /**
+   * Applies a change that starts the debit's mandate checks afresh (MANDATE_CHECKS_AFRESH); in runs
+   * from before that patch the count it had is kept, as those runs did. `patched()` is asked only
+   * when there was a count to keep.
+   */
+  private countingMandateChecks<T>(machine: InstructionMachine, apply: () => T): T {
+    const checks = machine.mandateChecks;
+    const applied = apply();
+    if (checks !== undefined && machine.mandateChecks === undefined && !patched(MANDATE_CHECKS_AFRESH))
+      machine.mandateChecks = checks;
+    return applied;
+  }
+
   /** A stored instrument's mandate moved: the instructions paying with it hear of it. */
   mandateChanged(change: MandateChanged): void {
     const at = nowIso();
     for (const machine of this.state.instructions) {
-      if (!applyMandateChange(machine, change, at)) continue;
+      if (!this.countingMandateChecks(machine, () => applyMandateChange(machine, change, at))) continue;
       log.info('mandate changed', { ...this.logFields(machine), mandate: change.status });
       this.changed(machine);
     }
@@ -537,7 +551,9 @@ export class OrderEntity {
     chargeAt,
   }: RetryInstruction): InstructionMachine {
     const machine = this.machines.get(instructionRef)!;
-    applyRetry(machine, { financialInstrumentId, instrumentId, dueAt, chargeAt }, Date.now());
+    this.countingMandateChecks(machine, () =>
+      applyRetry(machine, { financialInstrumentId, instrumentId, dueAt, chargeAt }, Date.now()),
+    );
     log.info('instruction retried', this.logFields(machine));
     this.changed(machine);
     return machine;
@@ -582,7 +598,7 @@ export class OrderEntity {
   amend({ instructionRef, amendment, metadata }: AmendInstruction): void {
     const machine = this.machines.get(instructionRef)!;
     this.keepRefundApps(machine, amendment.appId);
-    applyAmendment(machine, amendment, Date.now());
+    this.countingMandateChecks(machine, () => applyAmendment(machine, amendment, Date.now()));
     if (metadata) this.state.pendingMetadata[instructionRef] = metadata;
     this.tell(machine, 'instruction.amended');
     log.info('instruction amended', { ...this.logFields(machine), fields: Object.keys(amendment) });
@@ -642,7 +658,9 @@ export class OrderEntity {
   pay({ instructionRef, appId, paymentMethod, financialInstrumentId, instrumentId }: PayInstruction): void {
     const machine = this.machines.get(instructionRef)!;
     this.keepRefundApps(machine, appId);
-    applyPayment(machine, { appId, paymentMethod, financialInstrumentId, instrumentId });
+    this.countingMandateChecks(machine, () =>
+      applyPayment(machine, { appId, paymentMethod, financialInstrumentId, instrumentId }),
+    );
     log.info('customer pays now', { ...this.logFields(machine), appId, paymentMethod });
     this.changed(machine);
   }

@@ -105,6 +105,14 @@ export const MANDATE_RECHECKED = 'mandate-refusal-rechecked';
  */
 export const RETURN_AFTER_REFUND = 'return-after-refund-not-recollected';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a
+ * debit's checks for its mandate start afresh when its instrument changes, when it is retried, or
+ * when its mandate is confirmed (f51a08a). Before, the count carried over; histories from before it
+ * replay so, or a debit whose checks were spent would now set a timer their history does not have.
+ */
+export const MANDATE_CHECKS_AFRESH = 'mandate-checks-afresh';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;
