@@ -173,6 +173,9 @@ export class OrderService {
    * orderRef taken by other contents is a refusal.
    */
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<TakenOrder> {
+    // One naming a stored instrument is taken in a transaction, which holds its customer (storedInstrumentFor).
+    if (!em.isInTransaction() && input.instructions.some((instruction) => instruction.instrumentId !== undefined))
+      return em.transactional((tx) => this.createOrder(tx, tenantId, input));
     let taken: NewOrder;
     try {
       taken = await this.planned(em, tenantId, input);

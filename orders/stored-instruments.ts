@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import type { PaymentMethod } from '../domain/scheme.js';
 import { mandateEnded } from '../domain/instrument.js';
@@ -7,7 +7,10 @@ import { Refusal } from '../domain/refusal.js';
 /**
  * The stored instrument an instruction, an amendment or a payment names: a saved instrument, still
  * in use and not under an ended mandate, of the customer the instruction is for (its customerRef, or
- * its order's). `path` names the field in a refusal.
+ * its order's). `path` names the field in a refusal. In a transaction the customer's row is held
+ * (FOR SHARE) until it ends: a delete of the customer, which takes the row first
+ * (customers/customer-service.ts), either waits for the order naming their instrument, and then
+ * counts it, or is seen to have taken the instrument with it.
  */
 export async function storedInstrumentFor(
   em: EntityManager,
@@ -16,7 +19,13 @@ export async function storedInstrumentFor(
   instrumentId: string,
   path: string,
 ): Promise<PaymentInstrument> {
-  const customer = customerRef ? await em.findOne(Customer, { tenantId, customerRef }) : null;
+  const customer = customerRef
+    ? await em.findOne(
+        Customer,
+        { tenantId, customerRef },
+        em.isInTransaction() ? { lockMode: LockMode.PESSIMISTIC_READ } : {},
+      )
+    : null;
   const instrument = customer
     ? await em.findOne(PaymentInstrument, {
         id: instrumentId,

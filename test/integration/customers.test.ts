@@ -283,4 +283,59 @@ describe('customers', () => {
       .count(AuditEntry, { action: 'customer.update', targetId: created.body.customerId });
     expect(audited).toBe(0);
   });
+
+  it('takes an order naming a customer’s instrument and a delete of that customer one after the other', async () => {
+    for (const via of ['alone', 'in a batch'] as const) {
+      const customerRef = `CUS-racing-${via === 'alone' ? 1 : 2}`;
+      const created = await tenant.client.request('POST', '/v1/customers', { body: { customerRef } });
+      expect(created.status).toBe(201);
+      const em = system.orm.em.fork();
+      const instrument = em.create(PaymentInstrument, {
+        id: randomUUID(),
+        tenantId: tenant.tenantId,
+        customerId: created.body.customerId,
+        appId: 'SANDBOX_CARD',
+        paymentMethod: 'CARD',
+        tokenCiphertext: 'unused',
+        tokenHint: 'tok_race',
+        createdAt: new Date(),
+        updatedAt: new Date(),
+        display: { brand: 'visa', last4: '4242' },
+        status: 'ACTIVE',
+        saved: true,
+      });
+      await em.flush();
+      const body = order(`ORD-racing-${via === 'alone' ? 1 : 2}`, customerRef);
+      body.instructions = body.instructions.map((i) => ({ ...i, paymentMethod: 'CARD', instrumentId: instrument.id }));
+      // The delete takes the customer first; the order naming their card waits behind it.
+      const held = await holdRow('customer', 'id = $1', [created.body.customerId]);
+      try {
+        const deleted = tenant.client.request('DELETE', `/v1/customers/${customerRef}`);
+        await eventually(
+          () => held.waiting(),
+          (n) => n === 1,
+          { what: 'the delete waiting on the customer' },
+        );
+        const taken =
+          via === 'alone'
+            ? tenant.client.request('POST', '/v1/order-management', { body })
+            : tenant.client
+                .request('POST', '/v1/order-management/batch', { body: { orders: [body] } })
+                .then((res) => ({ status: res.body.results[0].status, body: res.body.results[0].problem }));
+        await eventually(
+          () => held.waiting(),
+          (n) => n === 2,
+          { what: `the order (${via}) waiting behind it` },
+        );
+        await held.release();
+        expect((await deleted).status).toBe(204);
+        expect(await taken, via).toMatchObject({ status: 400, body: { errors: [{ code: 'instrument_not_found' }] } });
+      } finally {
+        await held.release();
+      }
+      expect(
+        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, orderRef: body.orderRef }),
+      ).toBe(0);
+    }
+  });
 });
