@@ -16,6 +16,8 @@ export interface ProviderAnswer {
   /** RETURNED: the bank's return code. CHARGED_BACK: the dispute's reason (`reason` is taken as well). */
   returnCode?: unknown;
   reason?: unknown;
+  /** RETURNED, CHARGED_BACK: the money taken back, in the payment's currency (optional). */
+  returnedAmountMinor?: unknown;
   /** SETTLED: the money moved, both or neither (`otherMoneyThanAsked` holds it against what was asked). */
   amountMinor?: unknown;
   currency?: unknown;
@@ -84,7 +86,17 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
   if (status === 'RETURNED' || status === 'CHARGED_BACK') {
     const code = answer.returnCode ?? answer.reason;
     if (!isCode(code)) throw bad('returnCode must be 1–64 letters, digits or _.:-, and no card or account number');
-    return { status: 'RETURNED', providerRef, kind: status === 'RETURNED' ? 'RETURN' : 'CHARGEBACK', code };
+    const reversal = {
+      status: 'RETURNED',
+      providerRef,
+      kind: status === 'RETURNED' ? 'RETURN' : 'CHARGEBACK',
+      code,
+    } as const;
+    const { returnedAmountMinor } = answer;
+    if (returnedAmountMinor === undefined) return reversal;
+    const minor = minorUnits(returnedAmountMinor);
+    if (minor === undefined) throw bad('returnedAmountMinor, when stated, must be whole minor units');
+    return { ...reversal, amountMinor: minor };
   }
   if (status !== 'DECLINED') throw bad('status must be SETTLED, DECLINED, PENDING, RETURNED or CHARGED_BACK');
   if (declineCode !== undefined && !isCode(declineCode)) {
@@ -100,11 +112,17 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
  */
 function statedAmount({ amountMinor, currency }: ProviderAnswer | RefundAnswer): StatedAmount | undefined | null {
   if (amountMinor === undefined && currency === undefined) return undefined;
-  const minor =
-    typeof amountMinor === 'number' && Number.isSafeInteger(amountMinor) ? String(amountMinor) : amountMinor;
-  if (typeof minor !== 'string' || !AMOUNT_MINOR.test(minor) || paymentDataIn(minor) !== undefined) return null;
+  const minor = minorUnits(amountMinor);
+  if (minor === undefined) return null;
   if (typeof currency !== 'string' || !CURRENCY.test(currency)) return null;
   return { amountMinor: minor, currency };
+}
+
+/** Whole minor units as a string (a number is taken while it is exact); undefined for anything else, a card number too. */
+function minorUnits(value: unknown): string | undefined {
+  const minor = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof minor !== 'string' || !AMOUNT_MINOR.test(minor) || paymentDataIn(minor) !== undefined) return undefined;
+  return minor;
 }
 
 /**

@@ -27,6 +27,11 @@ export interface Reversal {
   providerRef: string;
   kind: 'RETURN' | 'CHARGEBACK';
   code: string;
+  /**
+   * The money taken back, in the payment's currency, when the provider says: less than was paid when
+   * a part of it had been refunded first, which a refund still PENDING here may have been.
+   */
+  amountMinor?: string;
 }
 
 /** The final answer a provider gives later, for a payment it first answered PENDING (or one that settled). */

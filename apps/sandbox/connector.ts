@@ -26,6 +26,7 @@ interface SandboxPayment {
   retryable?: unknown;
   voucherCode?: unknown;
   returnCode?: unknown;
+  returnedAmountMinor?: unknown;
   failureCode?: unknown;
   amountMinor?: unknown;
   currency?: unknown;
@@ -212,8 +213,19 @@ function answered(response: Response<SandboxPayment>): SandboxPayment {
 
 /** The sandbox's payment in the words every connector checks (it names its reference `id`). */
 function answerOf(payment: SandboxPayment): ProviderAnswer {
-  const { id, status, declineCode, retryable, voucherCode, returnCode, amountMinor, currency } = payment;
-  return { providerRef: id, status, declineCode, retryable, voucherCode, returnCode, amountMinor, currency };
+  const { id, status, declineCode, retryable, voucherCode, returnCode, returnedAmountMinor, amountMinor, currency } =
+    payment;
+  return {
+    providerRef: id,
+    status,
+    declineCode,
+    retryable,
+    voucherCode,
+    returnCode,
+    returnedAmountMinor,
+    amountMinor,
+    currency,
+  };
 }
 
 function refundAnswerOf({ id, status, failureCode, amountMinor, currency }: SandboxPayment): RefundAnswer {

@@ -33,6 +33,8 @@ export interface PaymentRecord {
   voucherCode?: string;
   /** RETURNED: the bank's return code; CHARGED_BACK: the dispute's reason. */
   returnCode?: string;
+  /** RETURNED, CHARGED_BACK: the money taken back (what had not been refunded). */
+  returnedAmountMinor?: string;
   createdAt: string;
   updatedAt: string;
 }

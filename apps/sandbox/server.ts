@@ -486,6 +486,7 @@ export function createSandboxApp({
           ...current,
           status: reversal.kind === 'RETURN' ? 'RETURNED' : 'CHARGED_BACK',
           returnCode: reversal.code,
+          returnedAmountMinor: record.amountMinor,
           updatedAt: now,
         };
         ledger.append(takenBack);
@@ -657,6 +658,7 @@ function presentPayment(payment: PaymentRecord) {
     retryable: payment.retryable,
     voucherCode: payment.voucherCode,
     returnCode: payment.returnCode,
+    returnedAmountMinor: payment.returnedAmountMinor,
     amountMinor: request.amountMinor,
     currency: request.currency,
     direction: request.direction,
@@ -674,6 +676,7 @@ function presentCallback(payment: PaymentRecord) {
     declineCode: payment.declineCode,
     retryable: payment.retryable,
     returnCode: payment.returnCode,
+    returnedAmountMinor: payment.returnedAmountMinor,
     idempotencyKey: payment.idempotencyKey,
     reference: request.reference,
     amountMinor: request.amountMinor,

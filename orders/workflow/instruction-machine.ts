@@ -408,11 +408,17 @@ export function applyReturn(
   options: { refundsHold?: boolean } = {},
 ): void {
   const now = new Date(nowMs).toISOString();
+  const paid = BigInt(machine.plan.amountMinor);
   const refundedOfIt = machine.refunds
     .filter((r) => r.paymentRef === reversal.providerRef && r.status === 'SUCCEEDED')
     .reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
-  const taken = BigInt(machine.plan.amountMinor) - refundedOfIt;
+  // What was taken back: as the provider states it (never more than was paid), else what was not refunded.
+  const stated = reversal.amountMinor === undefined ? undefined : BigInt(reversal.amountMinor);
+  const taken = stated !== undefined ? (stated < paid ? stated : paid) : paid - refundedOfIt;
   machine.returnedAmountMinor = (BigInt(machine.returnedAmountMinor) + (taken > 0n ? taken : 0n)).toString();
+  // A part given back first: what is owed is no longer the instruction's amount. Stated, it counts a
+  // refund the provider made that is PENDING here; histories from before statements replay as they ran.
+  const partGivenBack = stated !== undefined ? stated < paid : options.refundsHold === true && refundedOfIt > 0n;
   machine.returnCode = reversal.code;
   machine.returnedRef = reversal.providerRef;
   transition(machine, 'RETURNED', now);
@@ -422,7 +428,7 @@ export function applyReturn(
   machine.keyAttempt += 1;
   machine.keyUsed = false;
   const recollect =
-    !(options.refundsHold === true && refundedOfIt > 0n) &&
+    !partGivenBack &&
     policy.returnsPolicy === 'RECOLLECT' &&
     reversal.kind === 'RETURN' &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&

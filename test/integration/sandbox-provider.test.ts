@@ -431,7 +431,16 @@ describe('the sandbox provider', () => {
 
     const returned = await pay(bankPayment('bank_returned'));
     const [, taken] = await callbacksArrived(returned.body.id, 2);
-    expect(taken.payload).toMatchObject({ status: 'RETURNED', returnCode: 'insufficient_funds' });
+    // It says what it took back: the whole payment, none of it refunded.
+    expect(taken.payload).toMatchObject({
+      status: 'RETURNED',
+      returnCode: 'insufficient_funds',
+      returnedAmountMinor: returned.body.amountMinor,
+    });
+    expect((await call('GET', `/v1/payments/${returned.body.id}`)).body).toMatchObject({
+      status: 'RETURNED',
+      returnedAmountMinor: returned.body.amountMinor,
+    });
     const late = await call('POST', '/v1/refunds', {
       idempotencyKey: randomUUID(),
       body: {

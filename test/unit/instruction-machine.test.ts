@@ -626,6 +626,25 @@ describe('the instruction state machine', () => {
     }
   });
 
+  it('counts what the provider says it took back, and collects nothing again when a refund still under way here was made first', () => {
+    const taking = (amountMinor: string) =>
+      ({ status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds', amountMinor }) as const;
+    // The refund went through at the provider before the return; its callback has not come yet.
+    const refundedThere = settledCard();
+    refundedThere.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));
+    applyReturn(refundedThere, taking('700'), t0 + 9 * DAY, DUNNING);
+    expect(refundedThere).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700', retryAt: undefined });
+    // The whole payment taken back, a refund still pending there too: collected again, as owed.
+    const wholly = settledCard();
+    wholly.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));
+    applyReturn(wholly, taking('1000'), t0 + 9 * DAY, DUNNING);
+    expect(wholly).toMatchObject({ status: 'LATE', returnedAmountMinor: '1000' });
+    // Never more than was paid.
+    const over = settledCard();
+    applyReturn(over, taking('5000'), t0 + 9 * DAY, DUNNING);
+    expect(over).toMatchObject({ status: 'LATE', returnedAmountMinor: '1000' });
+  });
+
   it('expires arrears with nothing planned after the expiry, but never one whose outcome is unknown', () => {
     const m = newMachine(plan({ financialInstrumentId: undefined }));
     transition(m, 'OPEN', iso(t0));

@@ -58,8 +58,32 @@ describe("a provider's answer", () => {
       'an amount that is a card number',
       { providerRef: 'p', status: 'SETTLED', amountMinor: '4111111111111111', currency: 'EUR' },
     ],
+    [
+      'an amount taken back in major units',
+      { providerRef: 'p', status: 'RETURNED', returnCode: 'x', returnedAmountMinor: '7.00' },
+    ],
+    [
+      'an amount taken back that is a card number',
+      { providerRef: 'p', status: 'CHARGED_BACK', reason: 'fraud', returnedAmountMinor: '4111111111111111' },
+    ],
   ])('is malformed with %s: no answer at all, never a refusal', (_what, answer) => {
     expect(() => checkedOutcome(answer as never, 'the provider')).toThrow(MalformedAnswerError);
+  });
+
+  it('keeps the money a return or chargeback says it took back, when it says', () => {
+    const reversal = (answer: object) => checkedOutcome({ providerRef: 'p', ...answer } as never, 'p');
+    expect(reversal({ status: 'RETURNED', returnCode: 'insufficient_funds', returnedAmountMinor: 700 })).toEqual({
+      status: 'RETURNED',
+      providerRef: 'p',
+      kind: 'RETURN',
+      code: 'insufficient_funds',
+      amountMinor: '700',
+    });
+    expect(reversal({ status: 'CHARGED_BACK', reason: 'fraud', returnedAmountMinor: '0' })).toMatchObject({
+      kind: 'CHARGEBACK',
+      amountMinor: '0',
+    });
+    expect(reversal({ status: 'RETURNED', returnCode: 'closed' })).not.toHaveProperty('amountMinor');
   });
 
   it('keeps the money a settlement states, and believes it only when it is what was asked', () => {
