@@ -34,8 +34,10 @@ export async function issuePaymentLink(
   keys: PaymentLinkKeys,
   claims: PaymentLinkClaims,
   expiresAt: Date,
+  issuedAt = new Date(),
 ): Promise<string> {
-  return new SignJWT({ tid: claims.tenantId, ord: claims.orderRef, ins: claims.instructionRef, ims: Date.now() })
+  const ims = issuedAt.getTime();
+  return new SignJWT({ tid: claims.tenantId, ord: claims.orderRef, ins: claims.instructionRef, ims })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.instructionId)
     .setIssuer(ISSUER)

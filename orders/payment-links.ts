@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { databaseNow } from '../db/database-clock.js';
 import { recordAudit } from '../api/audit/record-audit.js';
 import type { Principal } from '../api/auth/principal.js';
 import { PaymentLinkRevocation } from '../db/entities/index.js';
@@ -66,11 +67,15 @@ export class PaymentLinks {
       ]);
     }
     const ttl = expiresInSeconds ?? (payout ? payoutTtlSeconds : defaultTtlSeconds);
-    const expiresAt = new Date(Date.now() + ttl * 1000);
+    // Issued, as revoked, by the database's clock: a revocation on a host whose clock is behind this
+    // one's still ends the links issued before it.
+    const issuedAt = await databaseNow(em);
+    const expiresAt = new Date(issuedAt.getTime() + ttl * 1000);
     const token = await issuePaymentLink(
       this.keys,
       { tenantId, orderRef: order.orderRef, instructionRef, instructionId: instruction.instructionId },
       expiresAt,
+      issuedAt,
     );
     // Who issued it and until when; never the token, which is the link.
     recordAudit(em, actor, {
@@ -90,7 +95,7 @@ export class PaymentLinks {
     await em.upsert(PaymentLinkRevocation, {
       instructionId: instruction.instructionId,
       tenantId,
-      revokedAt: new Date(),
+      revokedAt: await databaseNow(em),
     });
     recordAudit(em, actor, {
       action: 'payment-link.revoke',

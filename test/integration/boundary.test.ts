@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_DEPTH } from '../../api/http/json-body.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -139,6 +139,24 @@ describe('a payment link', () => {
     expect(actions.filter((a: string) => a === 'payment-link.issue')).toHaveLength(3);
     expect(actions).toContain('payment-link.revoke');
     expect(JSON.stringify(audit.body)).not.toContain(after.split('/pay/')[1]);
+  });
+
+  it('is withdrawn by a revocation made on a host whose clock is behind the one that issued it', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'skewed');
+    // Issued where the clock is 30 s ahead (this process's clock stands for that host's)…
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 30_000 });
+    let url: string;
+    try {
+      url = (await link(tenant, 'skewed')).body.url;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await page(url)).status).toBe(200);
+    // …revoked where it is right: the link was issued before, and is withdrawn.
+    const revoked = await tenant.client.request('DELETE', '/v1/order-management/skewed/instructions/a/payment-link');
+    expect(revoked.status).toBe(204);
+    expect((await page(url)).status).toBe(410);
   });
 
   it('to a payout lives 48 hours unless asked less, and never longer', async () => {
