@@ -68,7 +68,7 @@ export function createWebhookActivities({
       if (!endpoint?.enabled) {
         await em.nativeUpdate(
           WebhookDelivery,
-          { id: deliveryId },
+          { id: deliveryId, status: 'PENDING', attempts: { $lt: attempt } },
           { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null },
         );
         return { done: true, status: 'SKIPPED' };
@@ -120,6 +120,30 @@ export function createWebhookActivities({
 
       const outcome = await orm.em.fork().transactional(async (tx) => {
         const now = new Date();
+        // A try that outlived its time limit can finish after the try Temporal started in its place
+        // has been recorded, even after the delivery ended: what it saw is history, and changes
+        // nothing (not the delivery's status, nor the endpoint's streak, nor anyone told).
+        const [current] = await tx
+          .getConnection()
+          .execute<{ status: WebhookDelivery['status']; attempts: number; next_attempt_at: Date | null }[]>(
+            `select status, attempts, next_attempt_at from webhook_delivery where id = ? for update`,
+            [deliveryId],
+            'all',
+            tx.getTransactionContext(),
+          );
+        if (current.status !== 'PENDING' || current.attempts >= attempt)
+          return {
+            overtaken: true,
+            status: current.status,
+            retryInMs:
+              current.status === 'PENDING'
+                ? Math.max(
+                    0,
+                    (current.next_attempt_at ? new Date(current.next_attempt_at).getTime() : 0) - now.getTime(),
+                  )
+                : undefined,
+            operational: [],
+          };
         // The endpoint's row is changed by statements that read it as they write it (tries of other
         // deliveries run at the same time, and the tenant may move or re-enable it meanwhile), and only
         // while it still has the URL this try called: an answer from a URL it has left says nothing of
@@ -205,9 +229,18 @@ export function createWebhookActivities({
           { id: deliveryId },
           { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now },
         );
-        return { status, retryInMs, operational };
+        return { overtaken: false, status, retryInMs, operational };
       });
       webhookDeliveryAttempts.inc({ outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : 'failed' });
+      if (outcome.overtaken)
+        log.warn('webhook attempt overtaken: a later try was recorded first, so this one changes nothing', {
+          tenantId: delivery.tenantId,
+          deliveryId,
+          attempt,
+          statusCode,
+          error,
+          status: outcome.status,
+        });
       if (temporal && outcome.operational.length > 0) await startDeliveries(temporal, orm, outcome.operational);
       log.info('webhook attempt', {
         tenantId: delivery.tenantId,

@@ -19,6 +19,7 @@ import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
 import { lane } from '../support/lanes.js';
+import { eventually } from '../support/eventually.js';
 
 const TASK_QUEUE = 'webhooks-time-skipping';
 
@@ -286,6 +287,51 @@ describe('a try of a webhook delivery', () => {
       } finally {
         await left.close();
         await moved.close();
+      }
+    },
+  );
+
+  it.each([1, DELIVERY_SCHEDULE_MS.length])(
+    'number %i, ending after the try Temporal ran in its place (its time limit passed) was recorded, changes nothing',
+    async (attempt) => {
+      let answerFirst!: (answer: Answer) => void;
+      const firstAnswer = new Promise<Answer>((resolve) => (answerFirst = resolve));
+      const receiver = await startWebhookReceiver((n) => (n === 1 ? firstAnswer : { status: 204 }));
+      try {
+        const { endpoint, delivery, other } = await pendingDelivery(receiver.url, 'order.created');
+        await orm.em.fork().nativeUpdate(WebhookDelivery, { id: delivery.id }, { attempts: attempt - 1 });
+        const logged: LogEntry[] = [];
+        const overtaken = attemptDelivery({ deliveryId: delivery.id, attempt }, { logged });
+        await eventually(
+          () => receiver.received.length,
+          (n) => n === 1,
+          { what: 'the first run of the try sent' },
+        );
+        expect(await attemptDelivery({ deliveryId: delivery.id, attempt })).toEqual({
+          done: true,
+          status: 'SUCCEEDED',
+        });
+        // The first run's answer comes last: a failure that, counted, would make the delivery PENDING
+        // again (sent once more) or, on the last try, FAILED and told to the tenant's other endpoint.
+        answerFirst({ status: 500 });
+        expect(await overtaken).toEqual({ done: true, status: 'SUCCEEDED' });
+        const em = orm.em.fork();
+        expect(await em.findOneOrFail(WebhookDelivery, { id: delivery.id })).toMatchObject({
+          status: 'SUCCEEDED',
+          attempts: attempt,
+          nextAttemptAt: null,
+        });
+        expect(
+          (await em.find(WebhookAttempt, { deliveryId: delivery.id })).map((a) => [a.attempt, a.statusCode]),
+        ).toEqual([[attempt, 204]]);
+        expect(await em.findOneOrFail(WebhookEndpoint, { id: endpoint.id })).toMatchObject({
+          enabled: true,
+          failingSince: null,
+        });
+        expect(await em.count(WebhookDelivery, { endpointId: other.id })).toBe(0);
+        expect(logged.map((entry) => entry.message)).toContainEqual(expect.stringMatching(/overtaken/));
+      } finally {
+        await receiver.close();
       }
     },
   );
