@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
@@ -119,6 +120,34 @@ describe('webhook endpoints', () => {
     expect(retried.status).toBe(201);
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     expect(retried.body.secret).toBe(created.body.secret);
+  });
+
+  it('are audited without the path or query of their URL, which may hold the receiver’s token', async () => {
+    const tenant = await system.newTenant();
+    const since = new Date().toISOString();
+    const first = 'http://127.0.0.1:9/services/T01/B02/first-token?key=q-token';
+    const second = 'http://127.0.0.1:9/hooks/second-token?sig=s-token';
+    const { endpointId } = await endpoint(tenant, first);
+    const patch = await tenant.client.request('PATCH', `/v1/webhooks/endpoints/${endpointId}`, {
+      body: { url: second, description: 'moved' },
+    });
+    expect(patch.status).toBe(200);
+    expect((await tenant.client.request('DELETE', `/v1/webhooks/endpoints/${endpointId}`)).status).toBe(204);
+    const audit = await tenant.account.request('GET', `/v1/account/audit?since=${encodeURIComponent(since)}`);
+    expect(audit.status).toBe(200);
+    const entries = audit.body.items.filter((e: { targetId: string }) => e.targetId === endpointId);
+    expect(entries.map((e: { action: string }) => e.action).sort()).toEqual([
+      'webhook-endpoint.create',
+      'webhook-endpoint.delete',
+      'webhook-endpoint.update',
+    ]);
+    const kept = JSON.stringify(entries);
+    for (const token of ['first-token', 'q-token', 'second-token', 's-token', 'T01']) expect(kept).not.toContain(token);
+    const digest = (url: string) => createHash('sha256').update(url).digest('hex');
+    const urlOf = (action: string) => entries.find((e: { action: string }) => e.action === action).details.url;
+    expect(urlOf('webhook-endpoint.create')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(first) });
+    expect(urlOf('webhook-endpoint.update')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
+    expect(urlOf('webhook-endpoint.delete')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
   });
 
   it('show the secret once, keep it sealed, and refuse URLs that are not https to a public address', async () => {
@@ -494,6 +523,52 @@ describe('delivery', () => {
     });
     expect(fromStart.body.deliveries).toEqual([]);
     expect(hooks.received).toHaveLength(4);
+  });
+
+  it('refuses to replay a delivery while a copy of it is still being sent, and two replays at once make one copy', async () => {
+    const tenant = await system.newTenant();
+    // The first try is asked to wait an hour; every later request is held unanswered, so a copy stays under way.
+    const hooks = await receiver((n) => (n === 1 ? { status: 503, headers: { 'retry-after': '3600' } } : 'hang'));
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    await settledOrder(tenant, 'replay-busy-1');
+    const waiting = await eventually(
+      async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
+      (d) => d?.attempts === 1,
+      { what: 'the first try recorded' },
+    );
+    const replay = () => tenant.client.request('POST', `/v1/webhooks/deliveries/${waiting!.id}/replay`);
+    expect(await replay()).toMatchObject({ status: 409, body: { code: 'delivery_under_way' } });
+    // Given up on: now it may be sent again, once however many ask at the same instant.
+    await system.orm.em
+      .fork()
+      .nativeUpdate(WebhookDelivery, { id: waiting!.id }, { status: 'FAILED', nextAttemptAt: null });
+    const answers = await whileRowHeld('webhook_endpoint', endpointId, 2, () => [replay(), replay()]);
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+    expect(await system.orm.em.fork().count(WebhookDelivery, { endpointId, replayOf: waiting!.id })).toBe(1);
+  });
+
+  it('recovers only the types of event the endpoint still takes', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url);
+    const since = new Date().toISOString();
+    await settledOrder(tenant, 'recover-types-1');
+    const delivered = await eventually(
+      async () => system.orm.em.fork().find(WebhookDelivery, { endpointId }),
+      (ds) => ds.length > 1 && ds.every((d) => d.status === 'SUCCEEDED'),
+      { what: 'the order’s events delivered' },
+    );
+    expect(new Set(delivered.map((d) => d.eventType)).size).toBeGreaterThan(1);
+    await system.orm.em.fork().nativeUpdate(WebhookDelivery, { endpointId }, { status: 'FAILED' });
+    const patched = await tenant.client.request('PATCH', `/v1/webhooks/endpoints/${endpointId}`, {
+      body: { eventTypes: ['order.created'] },
+    });
+    expect(patched.status).toBe(200);
+    const recovered = await tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/recover`, {
+      body: { since },
+    });
+    expect(recovered.status).toBe(202);
+    expect(recovered.body.deliveries.map((d: { eventType: string }) => d.eventType)).toEqual(['order.created']);
   });
 
   it('keeps at most 20 endpoints per tenant', async () => {

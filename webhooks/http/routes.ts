@@ -12,7 +12,7 @@ import { PageQuerySchema } from '../../api/http/common-schemas.js';
 import { findPage } from '../../api/http/pagination.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
-import { presentDelivery, presentEndpoint, presentEvent } from './presenter.js';
+import { auditedUrl, presentDelivery, presentEndpoint, presentEvent } from './presenter.js';
 import {
   CreateEndpointSchema,
   DeliveryIdParamsSchema,
@@ -44,13 +44,15 @@ const MAX_ENDPOINTS_PER_TENANT = 20;
 const MAX_RECOVERED = 1000;
 
 // What a recovery re-sends: the latest failed delivery of each event to the endpoint since a time,
-// unless the endpoint has since received that event or it is still being sent (a replay that
-// succeeded, an earlier recovery under way), oldest first.
+// of a type the endpoint still takes, unless the endpoint has since received that event or it is
+// still being sent (a replay that succeeded, an earlier recovery under way), oldest first.
 const RECOVERABLE = `
   select id from (
     select distinct on (d.event_id) d.id, d.created_at
     from webhook_delivery d
+    join webhook_endpoint e on e.id = d.endpoint_id
     where d.tenant_id = ? and d.endpoint_id = ? and d.status = 'FAILED' and d.created_at >= ?
+      and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, d.event_type))
       and not exists (
         select 1 from webhook_delivery o
         where o.endpoint_id = d.endpoint_id and o.event_id = d.event_id and o.status in ('PENDING', 'SUCCEEDED'))
@@ -192,7 +194,7 @@ export function addWebhookRoutes(
         action: 'webhook-endpoint.create',
         targetType: 'webhook-endpoint',
         targetId: id,
-        details: { url: body.url, eventTypes: body.eventTypes },
+        details: { url: auditedUrl(body.url), eventTypes: body.eventTypes },
       });
       return { status: 201, body: { ...presentEndpoint(endpoint), secret } };
     },
@@ -259,7 +261,7 @@ export function addWebhookRoutes(
         action: 'webhook-endpoint.update',
         targetType: 'webhook-endpoint',
         targetId: endpoint.id,
-        details: body,
+        details: { ...body, ...(body.url === undefined ? {} : { url: auditedUrl(body.url) }) },
       });
       await em.flush();
       return { status: 200, body: presentEndpoint(endpoint) };
@@ -282,7 +284,7 @@ export function addWebhookRoutes(
         action: 'webhook-endpoint.delete',
         targetType: 'webhook-endpoint',
         targetId: endpoint.id,
-        details: { url: endpoint.url },
+        details: { url: auditedUrl(endpoint.url) },
       });
       return { status: 204 };
     },
@@ -335,7 +337,7 @@ export function addWebhookRoutes(
     roles: ['tenant-webhook-write'],
     summary: 'Send again, once each, the events whose delivery to an endpoint failed since a time',
     description:
-      'Skips events the endpoint has since received or is still being sent; at most 1,000 a call (the oldest), so calling again goes on from there. Events recorded while the endpoint was disabled had no delivery to it and are not sent: the event log (GET /v1/events) has them.',
+      'Skips events the endpoint has since received or is still being sent, and types it no longer takes; at most 1,000 a call (the oldest), so calling again goes on from there. Events recorded while the endpoint was disabled had no delivery to it and are not sent: the event log (GET /v1/events) has them.',
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RecoverSchema,
@@ -406,7 +408,7 @@ export function addWebhookRoutes(
     roles: ['tenant-webhook-write'],
     summary: 'Send a delivery again',
     description:
-      'A new delivery of the same event to the same endpoint, with the same webhook-id: receivers can tell it is a repeat.',
+      'A new delivery of the same event to the same endpoint, with the same webhook-id: receivers can tell it is a repeat. Refused (409 delivery_under_way) while a copy of it is still being sent.',
     tags: ['Webhooks'],
     params: DeliveryIdParamsSchema,
     responses: { 202: { description: 'The new delivery, under way', schema: DeliverySchema } },
@@ -414,8 +416,17 @@ export function addWebhookRoutes(
     handler: async ({ params, em, afterCommit, context: { tenantId } }) => {
       const original = await em.findOne(WebhookDelivery, { id: params.deliveryId, tenantId });
       if (!original) throw new ApiError(404, 'delivery_not_found', `no delivery ${params.deliveryId}`);
-      const endpoint = await findEndpoint(em, tenantId, original.endpointId);
+      // Locked, so two replays (or a replay and a recovery) of one event cannot both see no copy under way.
+      const endpoint = await findEndpoint(em, tenantId, original.endpointId, true);
       if (!endpoint.enabled) throw new ApiError(409, 'endpoint_disabled', 'enable the endpoint first');
+      // A second copy would be sent on a schedule of its own beside the first, twice as often.
+      const underWay = await em.findOne(
+        WebhookDelivery,
+        { endpointId: endpoint.id, eventId: original.eventId, status: 'PENDING' },
+        { fields: ['id'] },
+      );
+      if (underWay)
+        throw new ApiError(409, 'delivery_under_way', `delivery ${underWay.id} of this event is still being sent`);
       const [copy] = resend(em, [original], afterCommit);
       return { status: 202, body: presentDelivery(copy, []) };
     },
