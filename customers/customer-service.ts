@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentOrder } from '../db/entities/index.js';
+import { databaseNow } from '../db/database-clock.js';
 import { Refusal } from '../domain/refusal.js';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 
@@ -93,10 +94,12 @@ export class CustomerService {
    */
   async delete(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
     const customer = await this.read(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
+    // By the database's clock, one for every API host: a host running ahead must not see an order closed early.
+    const now = await databaseNow(em);
     const liveOrders = await em.count(PaymentOrder, {
       tenantId,
       $and: [
-        { $or: [{ status: 'ACTIVE' }, { openUntil: { $gt: new Date() } }] },
+        { $or: [{ status: 'ACTIVE' }, { openUntil: { $gt: now } }] },
         { $or: [{ customerRef }, { instructions: { tenantId, customerRef } }] },
       ],
     });

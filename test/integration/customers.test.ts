@@ -1,6 +1,6 @@
 // Customers (ARCHITECTURE.md, "Customers"): a tenant's own customerRef once per tenant, changed field
 // by field, listed a page at a time, and kept while an order for them still runs.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { AuditEntry, Customer, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
@@ -248,6 +248,17 @@ describe('customers', () => {
       status: 409,
       body: { code: 'customer_in_use' },
     });
+    // Closing in 15 s: an API host whose clock runs 30 s ahead (this process's stands for it) keeps it too.
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: row.id }, { openUntil: new Date(Date.now() + 15_000) });
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 30_000 });
+    try {
+      expect(await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).toMatchObject({
+        status: 409,
+        body: { code: 'customer_in_use' },
+      });
+    } finally {
+      vi.useRealTimers();
+    }
     // Once it has closed, nothing more can come: the customer may go.
     await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: row.id }, { openUntil: new Date(Date.now() - 1000) });
     expect((await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).status).toBe(204);
