@@ -1,6 +1,12 @@
 /** An order holds at most this many instructions, as submitted and as added later. */
 export const MAX_INSTRUCTIONS_PER_ORDER = 500;
 
+/**
+ * An order takes at most this many refunds, over all its instructions: a continued run carries each
+ * (test/unit/largest-order-input.test.ts measures the largest state against Temporal's payload limit).
+ */
+export const MAX_REFUNDS_PER_ORDER = 100;
+
 /** A batch of orders (POST /order-management/batch) holds at most this many. */
 export const MAX_ORDERS_PER_BATCH = 1000;
 

@@ -10,7 +10,7 @@ import { refundableMinor, RESOLVED_NOT_REFUNDED } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
-import { MAX_INSTRUCTIONS_PER_ORDER } from '../contract/limits.js';
+import { MAX_INSTRUCTIONS_PER_ORDER, MAX_REFUNDS_PER_ORDER } from '../contract/limits.js';
 import type {
   AddInstruction,
   AmendInstruction,
@@ -436,6 +436,14 @@ export class OrderEntity {
         `instruction ${ref} is ${machine.status}${why}; only a SETTLED collection can be refunded`,
       );
     }
+    // Each refund is carried by every later run: their number is what keeps a continued run's state
+    // under Temporal's payload limit.
+    const refunds = this.state.instructions.reduce((n, m) => n + m.refunds.length, 0);
+    if (refunds >= MAX_REFUNDS_PER_ORDER)
+      refuse(
+        CHANGE_REFUSALS.tooManyRefunds,
+        `order ${this.state.orderRef} has had ${refunds} refunds, the most an order takes; refund further payments by another means`,
+      );
     const left = refundableMinor(machine, machine.refunds);
     if (BigInt(amountMinor) > left) {
       refuse(

@@ -22,6 +22,7 @@ import {
   type OrderView,
   type PaymentOrderInput,
 } from '../contract/messages.js';
+import { packState, unpackState, type ContinuedState } from './continued-state.js';
 import { InstructionLoops } from './instruction-loops.js';
 import { OperatorView } from './operator-view.js';
 import { OrderEntity, type OrderState } from './order-entity.js';
@@ -32,8 +33,8 @@ import { TakenUpdates } from './taken-updates.js';
 export type { OrderState };
 
 export interface PaymentOrderWorkflowInput extends PaymentOrderInput {
-  /** Set by continue-as-new: the state to resume from (instructions is then empty). */
-  continued?: OrderState;
+  /** Set by continue-as-new: the state to resume from (instructions is then empty); packed since continued-state.ts. */
+  continued?: ContinuedState | OrderState;
   /** Continue as new after this many history events (default 4,000; tests set less). */
   continueAsNewAfterEvents?: number;
 }
@@ -42,7 +43,7 @@ const CONTINUE_AS_NEW_AFTER_EVENTS = 4_000;
 
 export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Promise<OrderView> {
   const patches = new OrderPatches();
-  const state = input.continued ?? OrderEntity.initialState(input);
+  const state = input.continued ? unpackState(input.continued) : OrderEntity.initialState(input);
   // Reads the order and the projector only once running, after they are built just below.
   const operatorView = new OperatorView(
     state,
@@ -176,7 +177,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
       orderRef: state.orderRef,
       events: workflowInfo().historyLength,
     });
-    await continueAsNew<typeof paymentOrderWorkflow>({ ...input, instructions: [], continued: state });
+    await continueAsNew<typeof paymentOrderWorkflow>({ ...input, instructions: [], continued: packState(state) });
   }
   return order.view();
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
 import { isBusinessDay } from '../../domain/business-days.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { MAX_REFUNDS_PER_ORDER } from '../../orders/contract/limits.js';
 import {
   addInstructionUpdate,
   amendInstructionUpdate,
@@ -14,6 +15,7 @@ import {
   cancelOrderUpdate,
   payInstructionUpdate,
   createRefundUpdate,
+  orderStateQuery,
   providerResultSignal,
   resolveRefundUpdate,
   refundResultSignal,
@@ -403,6 +405,66 @@ describe('payment-order workflow on the time-skipping server', () => {
       const stored = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'premium-1' });
       expect(stored).toMatchObject({ settledAmountMinor: 3000n, refundedAmountMinor: 2500n });
       await record('refunds', handle.workflowId);
+    });
+  });
+
+  it(`takes at most ${MAX_REFUNDS_PER_ORDER} refunds in an order, failed ones too: every later run carries each`, async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'refund-cap', [
+      { instructionRef: 'premium-1', amount: '30.00' },
+      { instructionRef: 'premium-2', amount: '30.00' },
+    ]);
+    const now = await env.currentTimeMs();
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    // What a run hands on: both premiums collected, the first refunded a cent at a time, one refund short of the most.
+    const state = OrderEntity.initialState(input);
+    for (const machine of state.instructions) {
+      Object.assign(machine, {
+        status: 'SETTLED',
+        toldStatus: 'SETTLED',
+        attempts: 1,
+        keyUsed: true,
+        providerRef: `paid_${machine.plan.instructionRef}`,
+        settledAmountMinor: '3000',
+        settledAt: at(-DAY_MS),
+      });
+    }
+    const [first] = state.instructions;
+    first.refunds = Array.from({ length: MAX_REFUNDS_PER_ORDER - 1 }, (_, i) => {
+      const status = i % 2 === 0 ? ('SUCCEEDED' as const) : ('FAILED' as const);
+      return {
+        refundId: randomUUID(),
+        instructionRef: 'premium-1',
+        number: i + 1,
+        amountMinor: '1',
+        currency: 'EUR',
+        paymentRef: first.providerRef!,
+        appId: 'SANDBOX_CARD',
+        status,
+        toldStatus: status,
+        providerRef: `refund_${i}`,
+        createdAt: at(-DAY_MS),
+        attempts: 1,
+        unanswered: false,
+        revision: 0,
+      };
+    });
+    first.refundedAmountMinor = String(first.refunds.filter((r) => r.status === 'SUCCEEDED').length);
+    Object.assign(state, { orderEvents: ['order.created'], dirty: [], orderDirty: false });
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start({ ...input, instructions: [] }, { continued: state });
+      const refund = (instructionRef: string) =>
+        handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef, refundId: randomUUID(), amountMinor: '100' }],
+        });
+      // The last the order takes, of the other instruction; then none, of either.
+      await refund('premium-2');
+      await expectRefused(refund('premium-2'), new RegExp(`${MAX_REFUNDS_PER_ORDER} refunds, the most`));
+      await expectRefused(refund('premium-1'), /the most/);
+      expect((await handle.query(orderStateQuery)).refunds).toHaveLength(MAX_REFUNDS_PER_ORDER);
+      // Its last refund left to itself would hold the test server's clock for the tests after.
+      await handle.terminate('the test is over');
     });
   });
 
