@@ -25,6 +25,7 @@ import { Migration20261203100000 } from './Migration20261203100000.js';
 import { Migration20261204220000 } from './Migration20261204220000.js';
 import { Migration20261205010000 } from './Migration20261205010000.js';
 import { Migration20261205110000 } from './Migration20261205110000.js';
+import { Migration20261205150000 } from './Migration20261205150000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -58,4 +59,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261204220000', class: Migration20261204220000 },
   { name: 'Migration20261205010000', class: Migration20261205010000 },
   { name: 'Migration20261205110000', class: Migration20261205110000 },
+  { name: 'Migration20261205150000', class: Migration20261205150000 },
 ];

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { AuditEntry, Customer, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
+import { Migration20261205150000 } from '../../db/migrations/Migration20261205150000.js';
 import { eventually } from '../support/eventually.js';
 import { holdRow } from '../support/row-hold.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -262,6 +263,38 @@ describe('customers', () => {
     // Once it has closed, nothing more can come: the customer may go.
     await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: row.id }, { openUntil: new Date(Date.now() - 1000) });
     expect((await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).status).toBe(204);
+  });
+
+  it('is kept, once migrated, while an order that ended before open_until was kept is still open', async () => {
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-old' } })).status).toBe(
+      201,
+    );
+    const paid = order('ORD-old', 'CUS-old');
+    const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+    paid.instructions = paid.instructions.map((i) => ({
+      ...i,
+      openDate: soon(1),
+      dueDate: soon(2),
+      financialInstrumentId: 'card_visa_4242',
+    }));
+    expect((await tenant.client.request('POST', '/v1/order-management', { body: paid })).status).toBe(202);
+    const projected = await eventually(
+      () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'ORD-old' }),
+      (o) => o.status === 'COMPLETED' && o.openUntil != null,
+      { what: 'the ended order projected' },
+    );
+    // What a projection before open_until left.
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: projected.id }, { openUntil: null });
+    const migration = new Migration20261205150000(system.orm.em.getDriver(), system.orm.config);
+    await migration.up();
+    for (const query of migration.getQueries()) await system.orm.em.getConnection().execute(query as string);
+    // Set by the rule its workflow keeps it by, to the same instant.
+    const migrated = await system.orm.em.fork().findOneOrFail(PaymentOrder, { id: projected.id });
+    expect(migrated.openUntil).toEqual(projected.openUntil);
+    expect(await tenant.client.request('DELETE', '/v1/customers/CUS-old')).toMatchObject({
+      status: 409,
+      body: { code: 'customer_in_use' },
+    });
   });
 
   it('takes a change and a delete of the same customer one after the other: a change after the delete finds none', async () => {
