@@ -35,6 +35,26 @@ const order = (orderRef: string, customerRef: string) => ({
   ],
 });
 
+/** A new customer's order, paid by card at once and ended, as the read model has it once projected. */
+async function paidOrder(orderRef: string, customerRef: string): Promise<PaymentOrder> {
+  expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef } })).status).toBe(201);
+  const paid = order(orderRef, customerRef);
+  const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+  paid.instructions = paid.instructions.map((i) => ({
+    ...i,
+    openDate: soon(1),
+    dueDate: soon(2),
+    financialInstrumentId: 'card_visa_4242',
+  }));
+  const taken = await tenant.client.request('POST', '/v1/order-management', { body: paid });
+  expect(taken.status, JSON.stringify(taken.body)).toBe(202);
+  return eventually(
+    () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef }),
+    (o) => o.status === 'COMPLETED' && o.openUntil != null,
+    { what: `${orderRef} paid, ended and projected` },
+  );
+}
+
 describe('customers', () => {
   it('are created once per customerRef, read back, changed field by field and listed a page at a time', async () => {
     const created = await tenant.client.request('POST', '/v1/customers', {
@@ -220,30 +240,8 @@ describe('customers', () => {
   });
 
   it('is kept while an ended order for it is open for refunds and returns, which may collect again', async () => {
-    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-paid' } })).status).toBe(
-      201,
-    );
-    const paid = order('ORD-paid', 'CUS-paid');
-    const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
-    paid.instructions = paid.instructions.map((i) => ({
-      ...i,
-      openDate: soon(1),
-      dueDate: soon(2),
-      financialInstrumentId: 'card_visa_4242',
-    }));
-    const taken = await tenant.client.request('POST', '/v1/order-management', { body: paid });
-    expect(taken.status, JSON.stringify(taken.body)).toBe(202);
-    await eventually(
-      async () => (await tenant.client.request('GET', '/v1/order-management/ORD-paid')).body.status,
-      (status) => status === 'COMPLETED',
-      { what: 'the order paid and ended' },
-    );
     // Its workflow waits out the card's reversal window: a chargeback or return may still come.
-    const row = await eventually(
-      () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'ORD-paid' }),
-      (o) => o.status === 'COMPLETED',
-      { what: 'the ended order projected' },
-    );
+    const row = await paidOrder('ORD-paid', 'CUS-paid');
     expect(row.openUntil!.getTime()).toBeGreaterThan(Date.now() + 30 * 86_400_000);
     expect(await tenant.client.request('DELETE', '/v1/customers/CUS-paid')).toMatchObject({
       status: 409,
@@ -266,23 +264,7 @@ describe('customers', () => {
   });
 
   it('is kept, once migrated, while an order that ended before open_until was kept is still open', async () => {
-    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-old' } })).status).toBe(
-      201,
-    );
-    const paid = order('ORD-old', 'CUS-old');
-    const soon = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
-    paid.instructions = paid.instructions.map((i) => ({
-      ...i,
-      openDate: soon(1),
-      dueDate: soon(2),
-      financialInstrumentId: 'card_visa_4242',
-    }));
-    expect((await tenant.client.request('POST', '/v1/order-management', { body: paid })).status).toBe(202);
-    const projected = await eventually(
-      () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'ORD-old' }),
-      (o) => o.status === 'COMPLETED' && o.openUntil != null,
-      { what: 'the ended order projected' },
-    );
+    const projected = await paidOrder('ORD-old', 'CUS-old');
     // What a projection before open_until left.
     await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: projected.id }, { openUntil: null });
     const migration = new Migration20261205150000(system.orm.em.getDriver(), system.orm.config);
