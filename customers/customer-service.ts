@@ -54,15 +54,11 @@ export class CustomerService {
     return findPage(em, Customer, { tenantId }, page, 'id');
   }
 
-  async get(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
-    return this.read(em, tenantId, customerRef);
-  }
-
   /**
-   * The customer, for a change: its row locked until the caller's transaction ends, so that a change
+   * The customer; for a change, its row locked until the caller's transaction ends, so that a change
    * and a delete of the same customer go one after the other, the second seeing what the first did.
    */
-  private async read(
+  async get(
     em: EntityManager,
     tenantId: string,
     customerRef: string,
@@ -75,7 +71,7 @@ export class CustomerService {
 
   /** Changes what is given; null clears a field, metadata is replaced whole. */
   async update(em: EntityManager, tenantId: string, customerRef: string, changes: CustomerDetails): Promise<Customer> {
-    const customer = await this.read(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
+    const customer = await this.get(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
     if (changes.name !== undefined) customer.name = changes.name;
     if (changes.email !== undefined) customer.email = changes.email;
     if (changes.locale !== undefined) customer.locale = changes.locale;
@@ -93,7 +89,7 @@ export class CustomerService {
    * instructions does (and pays with their instruments).
    */
   async delete(em: EntityManager, tenantId: string, customerRef: string): Promise<Customer> {
-    const customer = await this.read(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
+    const customer = await this.get(em, tenantId, customerRef, LockMode.PESSIMISTIC_WRITE);
     // By the database's clock, one for every API host: a host running ahead must not see an order closed early.
     const now = await databaseNow(em);
     const liveOrders = await em.count(PaymentOrder, {
