@@ -714,6 +714,49 @@ describe('payment-order workflow on the time-skipping server', () => {
     },
   );
 
+  it('collects nothing again when the provider made a refund, still PENDING here, before the bank took back the rest', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      const tenantId = await collectedByOwnProvider(provider, 'refund-then-return', 'r', async (handle) => {
+        const paymentRef = (await handle.query(orderStateQuery)).instructions[0].providerRef!;
+        const { stored, refundRef } = await refundPendingAtProvider(handle, 'r');
+        // The provider refunded 10.00, then the bank took back the other 20.00 (a retryable code, which
+        // alone would be collected again): the return's callback comes before the refund's.
+        await handle.signal(providerResultSignal, {
+          status: 'RETURNED',
+          providerRef: paymentRef,
+          kind: 'RETURN',
+          code: 'insufficient_funds',
+          amountMinor: '2000',
+          appId: 'HTTP_CONNECTOR',
+        });
+        const returned = await waitFor(handle, (v) => v.instructions[0].failureCode !== undefined, 'the return taken');
+        expect(returned.instructions[0]).toMatchObject({
+          status: 'FAILED',
+          failureCode: 'returned:insufficient_funds',
+        });
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: refundRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
+        // Past every dunning delay.
+        await env.sleep(40 * DAY_MS);
+      });
+      expect(provider.charges).toHaveLength(1);
+      const instruction = await orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'r' });
+      expect(instruction).toMatchObject({
+        status: 'FAILED',
+        settledAmountMinor: 3000n,
+        refundedAmountMinor: 1000n,
+        returnedAmountMinor: 2000n,
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('calls a refund of unknown outcome (PENDING, then asked: other money) again at once when its callback comes', async () => {
     const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
     try {
