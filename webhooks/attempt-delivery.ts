@@ -125,12 +125,16 @@ export function createWebhookActivities({
         // nothing (not the delivery's status, nor the endpoint's streak, nor anyone told).
         const [current] = await tx
           .getConnection()
-          .execute<{ status: WebhookDelivery['status']; attempts: number; next_attempt_at: Date | null }[]>(
+          .execute<
+            ({ status: WebhookDelivery['status']; attempts: number; next_attempt_at: Date | null } | undefined)[]
+          >(
             `select status, attempts, next_attempt_at from webhook_delivery where id = ? for update`,
             [deliveryId],
             'all',
             tx.getTransactionContext(),
           );
+        // Gone with its endpoint meanwhile: nothing left to record.
+        if (!current) return { overtaken: true, status: 'SKIPPED' as const, retryInMs: undefined, operational: [] };
         if (current.status !== 'PENDING' || current.attempts >= attempt)
           return {
             overtaken: true,

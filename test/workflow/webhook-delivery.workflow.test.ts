@@ -336,6 +336,23 @@ describe('a try of a webhook delivery', () => {
     },
   );
 
+  it('whose endpoint is deleted while it is under way ends there, recording nothing', async () => {
+    let endpointId = '';
+    const receiver = await startWebhookReceiver(async () => {
+      await orm.em.fork().nativeDelete(WebhookEndpoint, { id: endpointId });
+      return { status: 500 };
+    });
+    try {
+      const { endpoint, delivery } = await pendingDelivery(receiver.url, 'order.created');
+      endpointId = endpoint.id;
+      expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toEqual({ done: true, status: 'SKIPPED' });
+      expect(receiver.received).toHaveLength(1);
+      expect(await orm.em.fork().count(WebhookDelivery, { id: delivery.id })).toBe(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('is not sent while the endpoint’s secret does not open in this worker: counted unsigned, logged naming the endpoint, nothing recorded', async () => {
     const receiver = await startWebhookReceiver(() => ({ status: 204 }));
     try {
