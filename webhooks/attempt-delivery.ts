@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { webhookDeliveryAttempts } from '../observability/metrics.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Got } from 'got';
 import { Webhook } from 'standardwebhooks';
@@ -21,6 +21,19 @@ import {
 import type { WebhookActivities } from './contract.js';
 import { recordEvents, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
+
+/**
+ * How many times one try is POSTed without its answer being recorded (the database failing after
+ * the POST, and Temporal running the try again) before it is recorded as not sent: a receiver is not
+ * sent the event every few minutes for as long as the failure lasts, and the schedule goes on.
+ */
+export const MAX_UNRECORDED_SENDS = 3;
+
+/** What a run of a try tells the runs after it (its heartbeat, kept by Temporal across retries). */
+interface TryProgress {
+  /** Times this try was POSTed by the runs before. */
+  sent: number;
+}
 
 export interface WebhookActivityDependencies {
   orm: MikroORM;
@@ -81,8 +94,12 @@ export function createWebhookActivities({
       let error: string | undefined;
       let retryAfterMs: number | undefined;
       const problem = outboundUrlProblem(endpoint.url, outboundUrls);
+      const sent = (Context.current().info.heartbeatDetails as TryProgress | undefined)?.sent ?? 0;
+      const unrecorded = !problem && sent >= MAX_UNRECORDED_SENDS;
       if (problem) {
         error = `url not allowed: ${problem}`;
+      } else if (unrecorded) {
+        error = `not sent again: sent ${sent} times, and no answer could be recorded`;
       } else {
         // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
         // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint. It is
@@ -101,6 +118,7 @@ export function createWebhookActivities({
           });
           throw err;
         }
+        Context.current().heartbeat({ sent: sent + 1 } satisfies TryProgress);
         try {
           const response = await post(endpoint.url, event.payload, {
             'content-type': 'application/json',
@@ -235,7 +253,9 @@ export function createWebhookActivities({
         );
         return { overtaken: false, status, retryInMs, operational };
       });
-      webhookDeliveryAttempts.inc({ outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : 'failed' });
+      webhookDeliveryAttempts.inc({
+        outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : unrecorded ? 'unrecorded' : 'failed',
+      });
       if (outcome.overtaken)
         log.warn('webhook attempt overtaken: a later try was recorded first, so this one changes nothing', {
           tenantId: delivery.tenantId,

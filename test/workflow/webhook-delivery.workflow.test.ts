@@ -4,7 +4,7 @@ import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/te
 import { DefaultLogger, Worker, type LogEntry, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createWebhookActivities } from '../../webhooks/attempt-delivery.js';
+import { createWebhookActivities, MAX_UNRECORDED_SENDS } from '../../webhooks/attempt-delivery.js';
 import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { sealedContext } from '../../db/sealed-columns.js';
@@ -241,7 +241,12 @@ describe('a try of a webhook delivery', () => {
   /** One try, run as a worker runs it (its context, its logger), outside a workflow. */
   const attemptDelivery = (
     input: { deliveryId: string; attempt: number },
-    { workerBox = box, logged = [] as LogEntry[] } = {},
+    {
+      workerBox = box,
+      logged = [],
+      heartbeatDetails,
+      heartbeats = [],
+    }: { workerBox?: SecretBox; logged?: LogEntry[]; heartbeatDetails?: unknown; heartbeats?: unknown[] } = {},
   ) => {
     const activities = createWebhookActivities({
       orm,
@@ -251,10 +256,9 @@ describe('a try of a webhook delivery', () => {
     });
     // Kept, not printed: a failing try is what some tests here expect.
     const logger = new DefaultLogger('WARN', (entry) => logged.push(entry));
-    return new MockActivityEnvironment(undefined, { logger }).run(
-      (i: typeof input) => activities.attemptDelivery(i),
-      input,
-    );
+    const environment = new MockActivityEnvironment({ heartbeatDetails }, { logger });
+    environment.on('heartbeat', (details: unknown) => heartbeats.push(details));
+    return environment.run((i: typeof input) => activities.attemptDelivery(i), input);
   };
 
   it.each([410, 500])(
@@ -348,6 +352,43 @@ describe('a try of a webhook delivery', () => {
       expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toEqual({ done: true, status: 'SKIPPED' });
       expect(receiver.received).toHaveLength(1);
       expect(await orm.em.fork().count(WebhookDelivery, { id: delivery.id })).toBe(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it(`sent ${MAX_UNRECORDED_SENDS} times by runs whose answers could not be recorded is recorded as not sent, and the schedule goes on`, async () => {
+    const receiver = await startWebhookReceiver(() => ({ status: 204 }));
+    try {
+      const { delivery } = await pendingDelivery(receiver.url, 'order.created');
+      // A run tells the runs after it that it sent (Temporal keeps its heartbeat across retries).
+      const heartbeats: unknown[] = [];
+      const recorded = async () =>
+        (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'unrecorded')?.value ?? 0;
+      const before = await recorded();
+      expect(
+        await attemptDelivery(
+          { deliveryId: delivery.id, attempt: 1 },
+          { heartbeatDetails: { sent: MAX_UNRECORDED_SENDS - 1 }, heartbeats },
+        ),
+      ).toEqual({ done: true, status: 'SUCCEEDED' });
+      expect(heartbeats).toEqual([{ sent: MAX_UNRECORDED_SENDS }]);
+      expect(receiver.received).toHaveLength(1);
+
+      const { delivery: again } = await pendingDelivery(receiver.url, 'order.created');
+      expect(
+        await attemptDelivery(
+          { deliveryId: again.id, attempt: 1 },
+          { heartbeatDetails: { sent: MAX_UNRECORDED_SENDS }, heartbeats },
+        ),
+      ).toEqual({ done: false, retryInMs: DELIVERY_SCHEDULE_MS[1] });
+      expect(receiver.received).toHaveLength(1);
+      expect(await recorded()).toBe(before + 1);
+      const [attempt] = await orm.em.fork().find(WebhookAttempt, { deliveryId: again.id });
+      expect(attempt).toMatchObject({ attempt: 1, statusCode: null, error: expect.stringMatching(/not sent again/) });
+      // The schedule's next try is a new run, and sends.
+      expect(await attemptDelivery({ deliveryId: again.id, attempt: 2 })).toEqual({ done: true, status: 'SUCCEEDED' });
+      expect(receiver.received).toHaveLength(2);
     } finally {
       await receiver.close();
     }
