@@ -8,9 +8,12 @@ import type { ResolvedOption } from '../../domain/scheme.js';
 import type { InstructionMachine } from './instruction-machine.js';
 import type { OrderState } from './order-entity.js';
 
-/** A machine whose plan names its options by their place in `optionSets`. */
+/**
+ * A machine whose plan names its options by their place in `optionSets`, or holds them itself: one
+ * added by a worker of the code before packing, during a deploy, to a state it was handed packed.
+ */
 export interface PackedMachine extends Omit<InstructionMachine, 'plan'> {
-  plan: Omit<InstructionPlan, 'options'> & { options: number };
+  plan: Omit<InstructionPlan, 'options'> & { options: number | ResolvedOption[] };
 }
 
 export interface ContinuedState extends Omit<OrderState, 'instructions'> {
@@ -42,7 +45,13 @@ export function unpackState(continued: ContinuedState | OrderState): OrderState 
     ...rest,
     instructions: instructions.map((machine): InstructionMachine => ({
       ...machine,
-      plan: { ...machine.plan, options: optionSets[machine.plan.options].map(copyOption) },
+      plan: {
+        ...machine.plan,
+        options:
+          typeof machine.plan.options === 'number'
+            ? optionSets[machine.plan.options].map(copyOption)
+            : machine.plan.options,
+      },
     })),
   };
 }

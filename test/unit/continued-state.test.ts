@@ -56,6 +56,18 @@ describe('the state a run hands to the next', () => {
     expect(unpacked.instructions[1].plan.options[1].voucherGroupIds).toEqual(['g1', 'g2']);
   });
 
+  it('reads a packed state to which a worker of the code before added an instruction with its options', () => {
+    const card = [option('CARD')];
+    const bank = [option('BANK_DEBIT')];
+    const state = stateWith([card, bank]);
+    const packed = packState(structuredClone(state));
+    // A worker of the code before took the packed state as it was, added to it, and handed it on.
+    const added = stateWith([card, bank]).instructions[1];
+    packed.instructions.push({ ...added, plan: { ...added.plan, instructionRef: 'added' } });
+    const unpacked = unpackState(JSON.parse(JSON.stringify(packed)));
+    expect(unpacked.instructions.map((m) => m.plan.options)).toEqual([card, bank, bank]);
+  });
+
   it('reads a state handed on unpacked, by a run of the code before', () => {
     const state = stateWith([[option('CARD')]]);
     expect(unpackState(structuredClone(state))).toEqual(state);
