@@ -75,8 +75,7 @@ export function createWebhookActivities({
       // A try already recorded is never sent again: this activity retried after its try committed, or
       // a run started again from the try after the last recorded while its stopped run's try was still
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
-      if (attempt <= delivery.attempts)
-        return { done: false, retryInMs: Math.max(0, (delivery.nextAttemptAt?.getTime() ?? 0) - Date.now()) };
+      if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
       if (!endpoint?.enabled) {
         await em.nativeUpdate(
@@ -159,10 +158,7 @@ export function createWebhookActivities({
             status: current.status,
             retryInMs:
               current.status === 'PENDING'
-                ? Math.max(
-                    0,
-                    (current.next_attempt_at ? new Date(current.next_attempt_at).getTime() : 0) - now.getTime(),
-                  )
+                ? recordedWait(current.next_attempt_at && new Date(current.next_attempt_at))
                 : undefined,
             operational: [],
           };
@@ -316,6 +312,11 @@ export function createWebhookActivities({
       .map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload))
       .join(' ');
   }
+}
+
+/** How long until the next try a delivery's record says, as a try that finds it recorded waits. */
+function recordedWait(nextAttemptAt: Date | null | undefined): number {
+  return Math.max(0, (nextAttemptAt?.getTime() ?? 0) - Date.now());
 }
 
 function header(value: string | string[] | undefined): string | undefined {

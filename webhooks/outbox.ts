@@ -15,6 +15,11 @@ export interface OutboxEvent {
   payload: string;
 }
 
+/** SQL: whether endpoint `endpoint` takes events of type `type` (no types listed: every type). */
+export function endpointTakes(endpoint: string, type: string): string {
+  return `(jsonb_array_length(${endpoint}.event_types) = 0 or jsonb_exists(${endpoint}.event_types, ${type}))`;
+}
+
 // Every event of a call and its deliveries in one statement (one round trip, however many events):
 // each event is recorded once (by its key), and only an event recorded now gets a delivery for
 // every enabled endpoint of the tenant that takes its type.
@@ -32,7 +37,7 @@ const RECORD_EVENTS = `
     insert into webhook_delivery (id, tenant_id, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
     select gen_random_uuid(), e.tenant_id, e.id, recorded.id, recorded.type, 'PENDING', 0, ?, ?
     from recorded join webhook_endpoint e
-      on e.tenant_id = ? and e.enabled and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, recorded.type))
+      on e.tenant_id = ? and e.enabled and ${endpointTakes('e', 'recorded.type')}
         and e.id is distinct from ?
     returning id, event_id
   )

@@ -90,6 +90,22 @@ async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Reco
   );
 }
 
+/**
+ * An order's `order.created` delivery whose first try the receiver asked to wait an hour (503 with
+ * Retry-After): its run sleeps, still PENDING. Later requests are answered `later`.
+ */
+async function deliveryAskedToWait(tenant: TenantFixture, orderRef: string, later: Answer) {
+  const hooks = await receiver((n) => (n === 1 ? { status: 503, headers: { 'retry-after': '3600' } } : later));
+  const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+  await settledOrder(tenant, orderRef);
+  const waiting = await eventually(
+    async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
+    (d) => d?.attempts === 1,
+    { what: 'the first try recorded' },
+  );
+  return { hooks, endpointId, waiting: waiting! };
+}
+
 describe('webhook endpoints', () => {
   it('give the secret again to a retry of the key that asked, and to no other key of the tenant', async () => {
     const tenant = await system.newTenant();
@@ -527,24 +543,17 @@ describe('delivery', () => {
 
   it('refuses to replay a delivery while a copy of it is still being sent, and two replays at once make one copy', async () => {
     const tenant = await system.newTenant();
-    // The first try is asked to wait an hour; every later request is held unanswered, so a copy stays under way.
-    const hooks = await receiver((n) => (n === 1 ? { status: 503, headers: { 'retry-after': '3600' } } : 'hang'));
-    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
-    await settledOrder(tenant, 'replay-busy-1');
-    const waiting = await eventually(
-      async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
-      (d) => d?.attempts === 1,
-      { what: 'the first try recorded' },
-    );
-    const replay = () => tenant.client.request('POST', `/v1/webhooks/deliveries/${waiting!.id}/replay`);
+    // Every later request is held unanswered, so a copy stays under way.
+    const { endpointId, waiting } = await deliveryAskedToWait(tenant, 'replay-busy-1', 'hang');
+    const replay = () => tenant.client.request('POST', `/v1/webhooks/deliveries/${waiting.id}/replay`);
     expect(await replay()).toMatchObject({ status: 409, body: { code: 'delivery_under_way' } });
     // Given up on: now it may be sent again, once however many ask at the same instant.
     await system.orm.em
       .fork()
-      .nativeUpdate(WebhookDelivery, { id: waiting!.id }, { status: 'FAILED', nextAttemptAt: null });
+      .nativeUpdate(WebhookDelivery, { id: waiting.id }, { status: 'FAILED', nextAttemptAt: null });
     const answers = await whileRowHeld('webhook_endpoint', endpointId, 2, () => [replay(), replay()]);
     expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
-    expect(await system.orm.em.fork().count(WebhookDelivery, { endpointId, replayOf: waiting!.id })).toBe(1);
+    expect(await system.orm.em.fork().count(WebhookDelivery, { endpointId, replayOf: waiting.id })).toBe(1);
   });
 
   it('recovers only the types of event the endpoint still takes', async () => {
@@ -701,27 +710,17 @@ describe('delivery', () => {
 
   it('starts again a delivery whose run was terminated, from the try after its last, and leaves a live run alone', async () => {
     const tenant = await system.newTenant();
-    // The first try is asked to wait an hour: its run sleeps, still PENDING.
-    const hooks = await receiver((n) =>
-      n === 1 ? { status: 503, headers: { 'retry-after': '3600' } } : { status: 204 },
-    );
-    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
-    await settledOrder(tenant, 'revive-1');
-    const waiting = await eventually(
-      async () => system.orm.em.fork().findOne(WebhookDelivery, { endpointId }),
-      (d) => d?.attempts === 1,
-      { what: 'the first try recorded' },
-    );
-    const handle = system.client.workflow.getHandle(deliveryWorkflowId(waiting!.id));
+    const { hooks, waiting } = await deliveryAskedToWait(tenant, 'revive-1', { status: 204 });
+    const handle = system.client.workflow.getHandle(deliveryWorkflowId(waiting.id));
     const { runId } = await handle.describe();
     // Its next try long overdue, as if the worker had been away: a live run is still not started again.
     const overdue = () =>
       system.orm.em
         .fork()
-        .nativeUpdate(WebhookDelivery, { id: waiting!.id }, { nextAttemptAt: new Date(Date.now() - 3600_000) });
+        .nativeUpdate(WebhookDelivery, { id: waiting.id }, { nextAttemptAt: new Date(Date.now() - 3600_000) });
     await overdue();
     const dispatcher = new DeliveryDispatcher(system.orm, system.client);
-    expect(await dispatcher.reviveStalled()).not.toContain(waiting!.id);
+    expect(await dispatcher.reviveStalled()).not.toContain(waiting.id);
     expect((await handle.describe()).runId).toBe(runId);
     // An operator terminates its run: nothing else would ever try it again.
     await handle.terminate('an operator’s mistake');
@@ -729,14 +728,14 @@ describe('delivery', () => {
     // A shutdown under way starts nothing more.
     expect(await dispatcher.reviveStalled(AbortSignal.abort())).toEqual([]);
     expect((await handle.describe()).status.name).toBe('TERMINATED');
-    expect(await dispatcher.reviveStalled()).toContain(waiting!.id);
+    expect(await dispatcher.reviveStalled()).toContain(waiting.id);
     await eventually(
       () => hooks.received.length,
       (n) => n === 2,
       { what: 'the try after the last' },
     );
     const delivered = await eventually(
-      async () => system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: waiting!.id }),
+      async () => system.orm.em.fork().findOneOrFail(WebhookDelivery, { id: waiting.id }),
       (d) => d.status === 'SUCCEEDED',
       { what: 'the delivery SUCCEEDED' },
     );
@@ -744,7 +743,7 @@ describe('delivery', () => {
     // The log keeps both tries, each under its own number.
     const attempts = await system.orm.em
       .fork()
-      .find(WebhookAttempt, { deliveryId: waiting!.id }, { orderBy: { attempt: 'asc' } });
+      .find(WebhookAttempt, { deliveryId: waiting.id }, { orderBy: { attempt: 'asc' } });
     expect(attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
       [1, 503],
       [2, 204],

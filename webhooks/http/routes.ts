@@ -6,6 +6,7 @@ import { OrderEvent, Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint } 
 import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
+import { endpointTakes } from '../outbox.js';
 import { startDeliveries } from '../start-deliveries.js';
 import { recordAudit } from '../../api/audit/record-audit.js';
 import { PageQuerySchema } from '../../api/http/common-schemas.js';
@@ -52,7 +53,7 @@ const RECOVERABLE = `
     from webhook_delivery d
     join webhook_endpoint e on e.id = d.endpoint_id
     where d.tenant_id = ? and d.endpoint_id = ? and d.status = 'FAILED' and d.created_at >= ?
-      and (jsonb_array_length(e.event_types) = 0 or jsonb_exists(e.event_types, d.event_type))
+      and ${endpointTakes('e', 'd.event_type')}
       and not exists (
         select 1 from webhook_delivery o
         where o.endpoint_id = d.endpoint_id and o.event_id = d.event_id and o.status in ('PENDING', 'SUCCEEDED'))
