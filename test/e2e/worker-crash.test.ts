@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { orderStateQuery } from '../../orders/contract/messages.js';
 import { freePort } from '../../observability/free-port.js';
 import { providerNet } from '../support/sandbox.js';
 import { paymentCallsInFlight } from '../support/calls-in-flight.js';
@@ -190,11 +191,29 @@ describe('a worker killed while refunds and returns are in flight', () => {
       );
       expect(again.status, JSON.stringify(again.body)).toBe(201);
     }
+    // Each refund as the read model shows it; if one does not end, how its workflow holds it too.
     await eventually(
-      () => system.orm.em.fork().count(PaymentRefund, { tenantId: tenant.tenantId, status: 'SUCCEEDED' }),
-      (n) => n === 10,
+      async () =>
+        (
+          await system.orm.em.fork().find(
+            PaymentRefund,
+            { tenantId: tenant.tenantId },
+            {
+              fields: ['instructionRef', 'status', 'providerRef', 'failureCode'],
+              orderBy: { instructionRef: 'asc' },
+            },
+          )
+        ).map((r) => [r.instructionRef, r.status, r.providerRef, r.failureCode].filter(Boolean).join(' ')),
+      (refunds) => refunds.length === 10 && refunds.every((r) => r.includes(' SUCCEEDED')),
       { what: 'every refund SUCCEEDED after the restart', timeoutMs: 120_000 },
-    );
+    ).catch(async (err: Error) => {
+      const view = await system.client.workflow
+        .getHandle(orderWorkflowId(tenant.tenantId, 'refunded'))
+        .query(orderStateQuery)
+        .then((v) => JSON.stringify(v.refunds))
+        .catch((e: Error) => `not answered: ${e.message}`);
+      throw new Error(`${err.message}; the workflow's refunds: ${view}`);
+    });
     await eventually(
       () =>
         system.orm.em
