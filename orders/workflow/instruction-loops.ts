@@ -182,6 +182,7 @@ export class InstructionLoops {
           break;
         case 'call':
           order.applyRefund(machine, refund, await this.callRefund(machine, refund));
+          order.takeEarlyRefundResults(machine, refund);
           break;
         case 'ask':
           await this.askRefund(machine, refund, step.providerRef);

@@ -55,6 +55,7 @@ import {
 } from './instruction-machine.js';
 import {
   EARLY_RESULT_WAITS_FOR_ITS_CALL,
+  REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL,
   MANDATE_CHECKS_AFRESH,
   MANDATE_RECHECKED,
   PATCHES_BEFORE_START,
@@ -113,10 +114,23 @@ export interface OrderState {
   takenUpdates?: string[];
   /** Provider results that came for no known payment while a payment call was under way (EARLY_RESULT_WAITS_FOR_ITS_CALL). */
   earlyResults?: SignalledResult[];
+  /** Refund results that came for no known refund while a refund call was under way (REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL). */
+  earlyRefundResults?: SignalledRefundResult[];
 }
 
 /** How many early results are kept: one per call under way is what a race leaves; the oldest go first. */
 const EARLY_RESULTS_KEPT = 20;
+
+/** The results kept early, with one more: the oldest go first past EARLY_RESULTS_KEPT. */
+function keptWith<T>(kept: T[] | undefined, result: T): T[] {
+  return [...(kept ?? []), result].slice(-EARLY_RESULTS_KEPT);
+}
+
+/** The results kept early under `providerRef`, and the others. */
+function keptUnder<T extends { providerRef: string }>(kept: T[] | undefined, providerRef: string | undefined) {
+  const all = kept ?? [];
+  return [all.filter((r) => r.providerRef === providerRef), all.filter((r) => r.providerRef !== providerRef)] as const;
+}
 
 /** The event each status tells, when an instruction reaches it. */
 const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = {
@@ -279,19 +293,15 @@ export class OrderEntity {
     );
     if (!calling || this.state.instructions.some((m) => m.providerRef === result.providerRef)) return false;
     if (!patched(EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
-    const early = (this.state.earlyResults ??= []);
-    early.push(result);
-    if (early.length > EARLY_RESULTS_KEPT) early.splice(0, early.length - EARLY_RESULTS_KEPT);
+    this.state.earlyResults = keptWith(this.state.earlyResults, result);
     return true;
   }
 
   /** The results kept for the payment a call's answer has just named, taken now. */
   takeEarlyResults(machine: InstructionMachine): void {
-    const early = this.state.earlyResults;
-    if (!early?.length || machine.providerRef === undefined) return;
-    const mine = early.filter((r) => r.providerRef === machine.providerRef);
+    const [mine, others] = keptUnder(this.state.earlyResults, machine.providerRef);
     if (mine.length === 0) return;
-    this.state.earlyResults = early.filter((r) => r.providerRef !== machine.providerRef);
+    this.state.earlyResults = others;
     for (const result of mine) {
       log.info('a provider result that came before its call was answered is taken now', {
         ...this.logFields(machine),
@@ -355,6 +365,7 @@ export class OrderEntity {
       retryNow(unknown, Date.now());
       return;
     }
+    if (this.keepEarlyRefund(result)) return;
     if (result.status !== 'SUCCEEDED') return;
     for (const machine of this.state.instructions) {
       const resolved = machine.refunds.find(
@@ -373,6 +384,37 @@ export class OrderEntity {
         providerRef: result.providerRef,
       });
       return;
+    }
+  }
+
+  /**
+   * Keeps a refund's result that names no refund yet while a refund call of its app is under way: the
+   * call's answer may name it, and can be applied after it in the same workflow task (signals come first).
+   */
+  private keepEarlyRefund(result: SignalledRefundResult): boolean {
+    const refunds = this.state.instructions.flatMap((m) => m.refunds.map((refund) => ({ m, refund })));
+    const calling = refunds.some(
+      ({ m, refund }) => refund.calling && !refund.pending && refundAppOf(refund, m.plan.appId) === result.appId,
+    );
+    if (!calling || refunds.some(({ refund }) => refund.providerRef === result.providerRef)) return false;
+    if (!patched(REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
+    this.state.earlyRefundResults = keptWith(this.state.earlyRefundResults, result);
+    return true;
+  }
+
+  /** The refund results kept for the refund a call's answer has just named, taken now. */
+  takeEarlyRefundResults(machine: InstructionMachine, refund: RefundMachine): void {
+    const [mine, others] = keptUnder(this.state.earlyRefundResults, refund.providerRef);
+    if (mine.length === 0) return;
+    this.state.earlyRefundResults = others;
+    for (const result of mine) {
+      log.info('a refund result that came before its call was answered is taken now', {
+        ...this.logFields(machine),
+        refundNumber: refund.number,
+        providerRef: result.providerRef,
+        result: result.status,
+      });
+      this.takeRefundResult(result);
     }
   }
 

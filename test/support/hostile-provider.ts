@@ -63,6 +63,8 @@ export interface Behaviour {
   loseRefundAnswers?: number;
   /** Takes every refund call and answers none, making no refund, for as long as the client waits. */
   holdRefunds?: boolean;
+  /** Answers a refund call (the refund made at once) once this settles: its call is under way meanwhile. */
+  holdRefundAnswers?: Promise<void>;
   /** What its refunds are, when made and when asked about (GET /refunds/{ref}): SUCCEEDED unless set. */
   refundOutcome?: 'SUCCEEDED' | 'PENDING' | 'FAILED';
   /** Its payments' references are 16 digits passing the Luhn check, as some providers' are (`own_<uuid>` unless set). */
@@ -300,7 +302,9 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           held.add(res);
           return;
         }
-        return answer(res, made ? 201 : 200, refundOf(refund));
+        const answered = refundOf(refund);
+        if (b.holdRefundAnswers) return void b.holdRefundAnswers.then(() => answer(res, made ? 201 : 200, answered));
+        return answer(res, made ? 201 : 200, answered);
       }
 
       const refundStatus = /^\/refunds\/([^/?]+)$/.exec(path);

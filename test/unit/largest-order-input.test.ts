@@ -149,6 +149,12 @@ describe('the largest order the API takes', () => {
     }
     state.takenUpdates = Array.from({ length: TAKEN_UPDATES_KEPT }, () => text(200));
     state.earlyResults = Array.from({ length: 20 }, () => ({ ...reversal, appId: 'A'.repeat(64) }) as never);
+    state.earlyRefundResults = Array.from({ length: 20 }, () => ({
+      status: 'FAILED' as const,
+      providerRef: text(128),
+      code: text(64),
+      appId: 'A'.repeat(64),
+    }));
     const continued: PaymentOrderWorkflowInput = { ...input, instructions: [], continued: packState(state) };
     const bytes = defaultPayloadConverter.toPayload(continued).data!.length;
     // 1.70 MB (2026-12-05): each instruction's progress about 2 kB, each refund about 3 kB, the options

@@ -788,6 +788,40 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('takes a refund’s callback that came while its call was under way, once the call is answered PENDING', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-called-back-early', 'r', async (handle) => {
+        const refundId = randomUUID();
+        const stored = () => orm.em.fork().findOne(PaymentRefund, { refundId });
+        let release!: () => void;
+        provider.behaviour.holdRefundAnswers = new Promise<void>((resolve) => (release = resolve));
+        await handle.executeUpdate(createRefundUpdate, {
+          args: [{ instructionRef: 'r', refundId, amountMinor: '1000' }],
+        });
+        const [made] = await eventually(
+          () => provider.refunds,
+          (refunds) => refunds.length === 1,
+          { what: 'the refund made, its answer held', timeoutMs: 30_000 },
+        );
+        // As a worker meets them after the one that called was killed: the callback first, then the answer.
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: made.providerRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        release();
+        // Time skips only while the test sleeps, so not to the status poll 5 min on: made by the callback kept.
+        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
+        await record('refund-called-back-early', handle.workflowId);
+      });
+      expect(provider.refunds).toHaveLength(1);
+      expect(provider.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/refunds/'))).toEqual([]);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('makes a refund by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
     try {
