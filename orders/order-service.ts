@@ -592,6 +592,44 @@ export class OrderService {
 
   // ---- after settlement ----------------------------------------------------------------------
 
+  /** Refuses a refund of `amountMinor` the instruction cannot take: a payout, not SETTLED, or more than is left. */
+  private async refuseUnlessRefundable(
+    em: EntityManager,
+    instruction: PaymentInstruction,
+    amountMinor: bigint,
+  ): Promise<void> {
+    if (instruction.direction !== 'DEBIT') {
+      throw new Refusal(
+        'conflict',
+        'instruction_not_refundable',
+        `instruction ${instruction.instructionRef} is a payout; only collections are refunded`,
+      );
+    }
+    if (instruction.status !== 'SETTLED') {
+      const why =
+        instruction.returnCode && instruction.status !== 'PROCESSING'
+          ? ` (its payment was taken back: ${instruction.returnCode})`
+          : '';
+      throw new Refusal(
+        'conflict',
+        'instruction_not_refundable',
+        `instruction ${instruction.instructionRef} is ${instruction.status}${why}; only a SETTLED collection can be refunded`,
+      );
+    }
+    const refunds = await em.find(PaymentRefund, {
+      tenantId: instruction.tenantId,
+      instructionId: instruction.instructionId,
+    });
+    const left = refundableMinor(
+      {
+        settledAmountMinor: instruction.settledAmountMinor.toString(),
+        returnedAmountMinor: instruction.returnedAmountMinor.toString(),
+      },
+      refunds.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
+    );
+    if (amountMinor > left) throw refundTooLarge(left, instruction.currency);
+  }
+
   /**
    * Refunds a SETTLED collection in full or in part, through the app that collected it. The order's
    * workflow decides (it holds what was refunded and returned, refunds under way included); the
@@ -609,39 +647,15 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const amountMinor = parseAmountAt(input.amount, instruction.currency, 'amount');
-    // The update's id holds the request (key, path and body): the same request names the same refund.
-    const refundId = uuidFrom(`${tenantId}:${updateId}`);
+    const refundId = refundIdOf(tenantId, updateId);
     // A retry whose first answer was lost (its key freed by a 503, or past its 24 hours) is the
-    // refund made then, not a new one to check against what is left after it.
+    // refund made then, not a new one to check against what is left after it. One the read model
+    // shows PENDING is sent again under its update's id, which the workflow takes at most once: a
+    // worker killed in the task that took it has projected it already, and if Temporal then lost the
+    // update (durable only once that task completed), nothing else would ever make the refund.
     const made = await em.findOne(PaymentRefund, { refundId, tenantId });
-    if (made) return made;
-    if (instruction.direction !== 'DEBIT') {
-      throw new Refusal(
-        'conflict',
-        'instruction_not_refundable',
-        `instruction ${instructionRef} is a payout; only collections are refunded`,
-      );
-    }
-    if (instruction.status !== 'SETTLED') {
-      const why =
-        instruction.returnCode && instruction.status !== 'PROCESSING'
-          ? ` (its payment was taken back: ${instruction.returnCode})`
-          : '';
-      throw new Refusal(
-        'conflict',
-        'instruction_not_refundable',
-        `instruction ${instructionRef} is ${instruction.status}${why}; only a SETTLED collection can be refunded`,
-      );
-    }
-    const refunds = await em.find(PaymentRefund, { tenantId, instructionId: instruction.instructionId });
-    const left = refundableMinor(
-      {
-        settledAmountMinor: instruction.settledAmountMinor.toString(),
-        returnedAmountMinor: instruction.returnedAmountMinor.toString(),
-      },
-      refunds.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
-    );
-    if (amountMinor > left) throw refundTooLarge(left, instruction.currency);
+    if (made && made.status !== 'PENDING') return made;
+    if (!made) await this.refuseUnlessRefundable(em, instruction, amountMinor);
     await this.change(order, (handle) =>
       handle.executeUpdate(createRefundUpdate, {
         args: [
@@ -903,7 +917,15 @@ function refundTooLarge(left: bigint, currency: string): Refusal {
   ]);
 }
 
-/** A UUID named by `name` (its SHA-256, shaped as a version 8 UUID): the same request always names the same refund. */
+/**
+ * The refund a request names: the update's id holds the request (key, path and body), so the same
+ * request always names the same refund.
+ */
+export function refundIdOf(tenantId: string, updateId: string): string {
+  return uuidFrom(`${tenantId}:${updateId}`);
+}
+
+/** A UUID named by `name` (its SHA-256, shaped as a version 8 UUID). */
 function uuidFrom(name: string): string {
   const hex = createHash('sha256').update(name).digest('hex');
   const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);

@@ -2,7 +2,9 @@
 // refunds (cards at once, bank debits by callback), returns and chargebacks reported by the provider,
 // a failed instruction retried, and an order that tells its outcome honestly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdempotencyRecord, OrderEvent } from '../../db/entities/index.js';
+import { requestFingerprint } from '../../api/http/idempotency.js';
+import { IdempotencyRecord, OrderEvent, PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
+import { refundIdOf } from '../../orders/order-service.js';
 import { eventually } from '../support/eventually.js';
 import { providerNet } from '../support/sandbox.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -63,6 +65,53 @@ async function eventTypes(tenant: TenantFixture, orderRef: string): Promise<stri
 }
 
 describe('refunds', () => {
+  it('makes a refund the read model shows PENDING though its order’s workflow never took it, when the request comes again', async () => {
+    const tenant = await system.newTenant();
+    await orderDueNow(tenant, 'refund-lost-update');
+    await readOrder(tenant, 'refund-lost-update', (o) => o.status === 'COMPLETED', 'the card payment settled');
+    const body = { amount: '10.00' };
+    const path = '/v1/order-management/refund-lost-update/instructions/a/refunds';
+    const refundId = refundIdOf(tenant.tenantId, `api:lost-1:${requestFingerprint('POST', path, body)}`);
+    const em = system.orm.em.fork();
+    const instruction = await em.findOneOrFail(PaymentInstruction, {
+      tenantId: tenant.tenantId,
+      instructionRef: 'a',
+      order: { orderRef: 'refund-lost-update' },
+    });
+    // As a worker killed in the task that took the refund leaves it, when Temporal then loses the
+    // update that task never completed: the refund's row, projected by the task's local write.
+    await em.insert(PaymentRefund, {
+      refundId,
+      tenantId: tenant.tenantId,
+      orderId: instruction.order.id,
+      instructionId: instruction.instructionId,
+      instructionRef: 'a',
+      number: 1,
+      amountMinor: 1000n,
+      currency: 'EUR',
+      paymentRef: instruction.providerRef!,
+      appId: 'SANDBOX_CARD',
+      status: 'PENDING',
+      createdAt: new Date(),
+      projectionVersion: '1',
+    });
+    const again = await refund(tenant, 'refund-lost-update', body, 'lost-1');
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body.refundId).toBe(refundId);
+    const order = await readOrder(
+      tenant,
+      'refund-lost-update',
+      (o) => o.instructions[0].refundedAmount === '10.00',
+      'the refund made',
+    );
+    expect(order.totals.EUR.netCollected).toBe('90.00');
+    const ledger = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-lost-update' });
+    expect(ledger.filter((i) => i.kind === 'REFUND').map((i) => i.amountMinor)).toEqual(['1000']);
+    // The row the killed worker left is the refund the workflow made: one row, its end shown.
+    const rows = await system.orm.em.fork().find(PaymentRefund, { instructionId: instruction.instructionId });
+    expect(rows.map((r) => [r.refundId, r.number, r.status])).toEqual([[refundId, 1, 'SUCCEEDED']]);
+  });
+
   it('refund a settled card payment in parts, exactly once per key, never beyond what is left', async () => {
     const tenant = await system.newTenant();
     await orderDueNow(tenant, 'refund-card');
