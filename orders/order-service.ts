@@ -656,19 +656,25 @@ export class OrderService {
     const made = await em.findOne(PaymentRefund, { refundId, tenantId });
     if (made && made.status !== 'PENDING') return made;
     if (!made) await this.refuseUnlessRefundable(em, instruction, amountMinor);
-    await this.change(order, (handle) =>
-      handle.executeUpdate(createRefundUpdate, {
-        args: [
-          {
-            instructionRef: instruction.instructionRef,
-            refundId,
-            amountMinor: amountMinor.toString(),
-            ...(input.reason ? { reason: input.reason } : {}),
-          },
-        ],
-        updateId,
-      }),
-    );
+    try {
+      await this.change(order, (handle) =>
+        handle.executeUpdate(createRefundUpdate, {
+          args: [
+            {
+              instructionRef: instruction.instructionRef,
+              refundId,
+              amountMinor: amountMinor.toString(),
+              ...(input.reason ? { reason: input.reason } : {}),
+            },
+          ],
+          updateId,
+        }),
+      );
+    } catch (err) {
+      // The workflow has the refund, taken by a run before a continue-as-new that has since
+      // forgotten its update's id (TakenUpdates keeps the last hundred): it is the one made then.
+      if (!(made && err instanceof Refusal && err.code === 'instruction_exists')) throw err;
+    }
     em.clear();
     const stored = await em.findOne(PaymentRefund, { refundId, tenantId });
     if (stored) return stored;
