@@ -388,15 +388,18 @@ export class OrderEntity {
   }
 
   /**
-   * Keeps a refund's result that names no refund yet while a refund call of its app is under way: the
-   * call's answer may name it, and can be applied after it in the same workflow task (signals come first).
+   * Keeps a refund's result that names no refund yet, or names one being called again, while a refund
+   * call of its app is under way: the call's answer may name it, and can be applied after it in the
+   * same workflow task (signals come first).
    */
   private keepEarlyRefund(result: SignalledRefundResult): boolean {
     const refunds = this.state.instructions.flatMap((m) => m.refunds.map((refund) => ({ m, refund })));
-    const calling = refunds.some(
-      ({ m, refund }) => refund.calling && !refund.pending && refundAppOf(refund, m.plan.appId) === result.appId,
-    );
-    if (!calling || refunds.some(({ refund }) => refund.providerRef === result.providerRef)) return false;
+    const calling = ({ m, refund }: (typeof refunds)[number]) =>
+      refund.calling === true && !refund.pending && refundAppOf(refund, m.plan.appId) === result.appId;
+    if (!refunds.some(calling)) return false;
+    // A refund that names it and is not being called has taken it, or dropped it, as it stands. One
+    // being called again (its outcome unknown, its reference kept) has its answer to come.
+    if (refunds.some((r) => r.refund.providerRef === result.providerRef && !calling(r))) return false;
     if (!patched(REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
     this.state.earlyRefundResults = keptWith(this.state.earlyRefundResults, result);
     return true;

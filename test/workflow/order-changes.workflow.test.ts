@@ -822,6 +822,42 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('takes a refund’s callback that came while it was called again after its outcome was unknown', async () => {
+    const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
+    try {
+      await collectedByOwnProvider(provider, 'refund-unknown-called-back-early', 'r', async (handle) => {
+        const { stored, refundRef } = await refundPendingAtProvider(handle, 'r');
+        provider.behaviour.refundOutcome = 'SUCCEEDED';
+        provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
+        // To the first status poll, answered with other money: its outcome unknown, its reference kept.
+        await env.sleep(5 * 60_000 + 1_000);
+        await eventually(stored, (r) => r?.failureCode === 'outcome_unknown:amount_mismatch', {
+          what: 'the refund’s outcome unknown',
+          timeoutMs: 30_000,
+        });
+        provider.behaviour.answerOverrides = undefined;
+        provider.behaviour.refundOutcome = 'PENDING';
+        let release!: () => void;
+        provider.behaviour.holdRefundAnswers = new Promise<void>((resolve) => (release = resolve));
+        // To its hourly call under the same key, whose answer the provider holds.
+        await env.sleep(60 * 60_000 + 1_000);
+        const calls = () => provider.requests.filter((r) => r.method === 'POST' && r.path === '/refunds');
+        await eventually(calls, (c) => c.length === 2, { what: 'the refund called again', timeoutMs: 30_000 });
+        await handle.signal(refundResultSignal, {
+          status: 'SUCCEEDED',
+          providerRef: refundRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        release();
+        // Time skips only while the test sleeps, so not to the status poll 5 min on: made by the callback kept.
+        await eventually(stored, (r) => r?.status === 'SUCCEEDED', { what: 'the refund made', timeoutMs: 30_000 });
+      });
+      expect(provider.refunds).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('makes a refund by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ refundOutcome: 'PENDING' });
     try {
