@@ -239,6 +239,29 @@ export async function refundPendingAtProvider(handle: WorkflowHandle, instructio
 }
 
 /**
+ * A refund asked for, answered PENDING, then at its first status poll answered with other money than
+ * asked: its outcome unknown, its reference kept, the provider answering PENDING and the money asked again.
+ */
+export async function refundUnknownAtProvider(
+  provider: HostileProvider,
+  handle: WorkflowHandle,
+  instructionRef: string,
+) {
+  const pending = await refundPendingAtProvider(handle, instructionRef);
+  provider.behaviour.refundOutcome = 'SUCCEEDED';
+  provider.behaviour.answerOverrides = { amountMinor: '10000', currency: 'EUR' };
+  // Time skips only while the test sleeps: to the first status poll, 5 min after the PENDING answer.
+  await env.sleep(5 * 60_000 + 1_000);
+  await eventually(pending.stored, (r) => r?.failureCode === 'outcome_unknown:amount_mismatch', {
+    what: 'the refund’s outcome unknown',
+    timeoutMs: 30_000,
+  });
+  provider.behaviour.answerOverrides = undefined;
+  provider.behaviour.refundOutcome = 'PENDING';
+  return pending;
+}
+
+/**
  * To the first status poll (of `path`, the payment or refund), its answer held while `callBack`
  * signals the provider's callback, then given as the provider then stands.
  */
