@@ -114,7 +114,7 @@ export interface OrderState {
   takenUpdates?: string[];
   /** Provider results that came for no known payment while a payment call was under way (EARLY_RESULT_WAITS_FOR_ITS_CALL). */
   earlyResults?: SignalledResult[];
-  /** Refund results that came for no known refund while a refund call was under way (REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL). */
+  /** Refund results that came for no known refund, or one being called again, while a refund call was under way (REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL). */
   earlyRefundResults?: SignalledRefundResult[];
 }
 
