@@ -243,15 +243,20 @@ describe('a worker killed while refunds and returns are in flight', () => {
           Array(10).fill('1'),
         );
       }
-      const memo = (await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).describe())
-        .memo as {
-        totals: { EUR: { netCollected: string } };
-      };
       const net = rows.reduce(
         (sum, r) => sum + r.settledAmountMinor - r.refundedAmountMinor - r.returnedAmountMinor,
         0n,
       );
-      expect(BigInt(memo.totals.EUR.netCollected), `${orderRef} memo`).toBe(net);
+      // The memo is upserted by the workflow task whose local write the rows come from, and shown once
+      // that task completes, after the write: a restarted worker can take a moment longer.
+      const netInMemo = async () => {
+        const { memo } = await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).describe();
+        return (memo as { totals: { EUR: { netCollected: string } } }).totals.EUR.netCollected;
+      };
+      await eventually(netInMemo, (shown) => BigInt(shown) === net, {
+        what: `${orderRef}'s memo to show ${net} net collected`,
+        timeoutMs: 15_000,
+      });
       expect(providerNet(ledger), `${orderRef} ledger`).toBe(net);
     }
     worker.kill('SIGTERM');
