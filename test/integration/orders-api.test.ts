@@ -122,9 +122,13 @@ describe('an order end to end over HTTP', () => {
     ]);
 
     // Operators find the order in Temporal by its search attributes.
-    const description = await system.client.workflow
-      .getHandle(orderWorkflowId(tenant.tenantId, 'policy-100'))
-      .describe();
+    // Shown with the completion of the workflow task whose local write the read model was read from, just after it.
+    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'policy-100'));
+    const description = await eventually(
+      () => handle.describe(),
+      (d) => d.searchAttributes.OrderStatus?.[0] === 'COMPLETED',
+      { what: 'the order COMPLETED in Temporal', timeoutMs: 15_000 },
+    );
     expect(description.searchAttributes.TenantId).toEqual([tenant.tenantId]);
     expect(description.searchAttributes.OrderRef).toEqual(['policy-100']);
     expect(description.searchAttributes.OrderStatus).toEqual(['COMPLETED']);
