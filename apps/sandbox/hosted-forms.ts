@@ -24,6 +24,8 @@ const TEST_CARDS = new Map<string, string>([
 ]);
 /** Test IBANs whose mandate the bank takes a while to confirm: PENDING, then ACTIVE (by callback). */
 const SLOW_MANDATE_IBANS = new Set(['NL91ABNA0417164300']);
+/** Test IBANs whose mandate stays PENDING until the bank is told to confirm it (`POST /mandates/{ref}/confirm`). */
+const HELD_MANDATE_IBANS = new Set(['FR7630006000011234567890189']);
 /** Test IBANs and what debits of their tokens do (any other valid IBAN settles). */
 const TEST_IBANS = new Map<string, string>([
   ['GB33BUKB20201555555555', 'bank_insufficient_funds'],
@@ -101,6 +103,12 @@ export class TokenVault {
     return record.behaves;
   }
 
+  /** The token whose mandate has this reference, whichever merchant's (for the bank's test switch). */
+  withMandate(mandateRef: string): TokenRecord | undefined {
+    for (const record of this.tokens.values()) if (record.mandate?.mandateRef === mandateRef) return record;
+    return undefined;
+  }
+
   /** A merchant's token whose mandate has this reference. */
   byMandate(apiKey: string, mandateRef: string): TokenRecord | undefined {
     for (const record of this.tokens.values())
@@ -146,6 +154,15 @@ export function addHostedFormRoutes(
     if (!record) return void res.status(404).json({ error: 'not_found' });
     runInBackground(mandateMoves(record, 'CANCELLED'), `cancelling mandate ${req.params.ref}`);
     res.status(202).json({ mandateRef: req.params.ref, status: 'CANCELLED' });
+  });
+
+  // A test switch: the bank confirms a held mandate now, so that a test can see a debit wait for it.
+  app.post('/mandates/:ref/confirm', (req, res) => {
+    const record = vault.withMandate(req.params.ref);
+    if (!record) return void res.status(404).json({ error: 'not_found' });
+    if (record.mandate!.status !== 'PENDING') return void res.status(409).json({ error: 'not_pending' });
+    runInBackground(mandateMoves(record, 'ACTIVE'), `confirming mandate ${req.params.ref}`);
+    res.status(202).json({ mandateRef: req.params.ref, status: 'ACTIVE' });
   });
 
   app.post('/v1/hosted-sessions', (req, res) => {
@@ -222,12 +239,13 @@ export function addHostedFormRoutes(
           );
     if ('error' in tokenised) return page(res, 422, form(session, tokenised.error), session.returnUrl);
     const token = sandboxId('tok_', 24);
-    const slow = SLOW_MANDATE_IBANS.has(electronicFormatIBAN(text('iban')) ?? '');
+    const iban = electronicFormatIBAN(text('iban')) ?? '';
+    const slow = SLOW_MANDATE_IBANS.has(iban);
     const mandate: Mandate | undefined =
       session.paymentMethod === 'BANK_DEBIT'
         ? {
             mandateRef: `MDT-${randomBytes(6).toString('hex').toUpperCase()}`,
-            status: slow ? 'PENDING' : 'ACTIVE',
+            status: slow || HELD_MANDATE_IBANS.has(iban) ? 'PENDING' : 'ACTIVE',
             signedAt: new Date().toISOString(),
           }
         : undefined;
@@ -241,7 +259,7 @@ export function addHostedFormRoutes(
       ...(session.callbackUrl ? { callbackUrl: session.callbackUrl } : {}),
     };
     vault.add(record);
-    if (mandate?.status === 'PENDING')
+    if (mandate && slow)
       runInBackground(
         sleep(mandateMs).then(() => mandateMoves(record, 'ACTIVE')),
         `confirming mandate ${mandate.mandateRef}`,

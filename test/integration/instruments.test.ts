@@ -309,20 +309,35 @@ const eventTypes = async () =>
 describe('a bank debit’s mandate', () => {
   it('is signed on the provider’s form; a debit waits for the bank to confirm it, then goes', async () => {
     await order('ORD-mandate', { schemeId: bankSchemeId });
-    // This test IBAN's mandate is PENDING until the bank confirms it (by callback, a moment later).
-    await payWithNewBankAccount(await openLink('ORD-mandate'), 'NL91 ABNA 0417 1643 00');
+    // This test IBAN's mandate is PENDING until the bank is told to confirm it (then by callback).
+    await payWithNewBankAccount(await openLink('ORD-mandate'), 'FR76 3000 6000 0112 3456 7890 189');
+    // Tried at once and refused by us (mandate not active: nothing sent to the bank).
+    const refused = await eventually(
+      () => instructionOf('ORD-mandate'),
+      (i) => i.status === 'LATE',
+      { what: 'the debit refused for want of the mandate' },
+    );
+    expect(refused).toMatchObject({ attempts: 1, failureCode: 'provider_rejected:mandate_not_active' });
+    const pending = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.find(
+      (i: any) => i.paymentMethod === 'BANK_DEBIT',
+    );
+    expect(pending.mandate.status).toBe('PENDING');
+    const confirmed = await fetch(`${system.sandbox.url}/mandates/${pending.mandate.mandateRef}/confirm`, {
+      method: 'POST',
+    });
+    expect(confirmed.status, await confirmed.text()).toBe(202);
     const settled = await eventually(
       () => instructionOf('ORD-mandate'),
       (i) => i.status === 'SETTLED',
       { what: 'the debit settled once its mandate was confirmed' },
     );
-    // Tried at once and refused by us (mandate not active: nothing sent to the bank), then again once confirmed.
+    // Tried again once the bank confirmed the mandate.
     expect(settled).toMatchObject({ paymentMethod: 'BANK_DEBIT', attempts: 2 });
     const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
       (i: any) => i.paymentMethod === 'BANK_DEBIT',
     );
     expect(account).toMatchObject({
-      display: { maskedIban: 'NL91 •••• 4300', holderName: 'Ada Lovelace' },
+      display: { maskedIban: 'FR76 •••• 0189', holderName: 'Ada Lovelace' },
       mandate: { mandateRef: expect.stringMatching(/^MDT-/), status: 'ACTIVE' },
     });
     // The first call was refused for want of the mandate, the second (after the callback) paid.
