@@ -30,6 +30,7 @@ const HELD_MANDATE_IBANS = new Set(['FR7630006000011234567890189']);
 const TEST_IBANS = new Map<string, string>([
   ['GB33BUKB20201555555555', 'bank_insufficient_funds'],
   ['DE75512108001245126199', 'bank_returned'],
+  ['BE68539007547034', 'bank_held'],
 ]);
 const SESSION_TTL_MS = 30 * 60_000;
 

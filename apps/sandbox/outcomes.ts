@@ -43,6 +43,8 @@ export interface BankBehaviour {
   resolution: Resolution;
   /** False for `bank_no_callback`: the payment resolves, but only a status query shows it. */
   callback: boolean;
+  /** `bank_held`: PENDING until the bank is told to settle it (`POST /payments/{id}/settle`, a test switch). */
+  held?: boolean;
 }
 
 const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
@@ -51,6 +53,7 @@ const BANK_INSTRUMENTS = new Map<string, BankBehaviour>([
   ['invalid_token', { resolution: decline('invalid_token', false), callback: true }],
   ['mandate_not_active', { resolution: decline('mandate_not_active', false), callback: true }],
   ['bank_no_callback', { resolution: SETTLED, callback: false }],
+  ['bank_held', { resolution: SETTLED, callback: true, held: true }],
   // Settles, then is returned (`insufficient_funds`) after the sandbox's return delay.
   ['bank_returned', { resolution: SETTLED, callback: true }],
 ]);

@@ -204,6 +204,21 @@ export function createSandboxApp({
     res.status(204).end();
   });
 
+  // A test switch: the bank settles a `bank_held` payment now, so that a test can see it while it is PENDING.
+  const held = new Map<string, () => void>();
+  const heldUntilSettled = (id: string) =>
+    new Promise<void>((resolve, reject) => {
+      held.set(id, resolve);
+      stopping.signal.addEventListener('abort', () => reject(stopping.signal.reason as Error), { once: true });
+    });
+  app.post('/payments/:id/settle', (req, res) => {
+    const settle = held.get(req.params.id);
+    if (!settle) return refuse(res, 404, 'not_held');
+    held.delete(req.params.id);
+    settle();
+    res.status(202).json({ id: req.params.id });
+  });
+
   // A test switch: the ledger the merchant reads (GET /v1/ledger) misreports a payment, leaves it
   // out, or shows one that never happened, so that reconciliation can be seen to notice. In memory only.
   const misreports = new Map<string, Partial<LedgerEntry> & { omit?: boolean }>();
@@ -521,7 +536,8 @@ export function createSandboxApp({
   async function settleLater(payment: PaymentRecord): Promise<void> {
     const dueInMs = Date.parse(payment.createdAt) + settleMs - Date.now();
     await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
-    const { resolution, callback } = bankBehaviour(vault.behaviourOf(payment.apiKey, payment.request.instrument));
+    const { resolution, callback, held } = bankBehaviour(vault.behaviourOf(payment.apiKey, payment.request.instrument));
+    if (held) await heldUntilSettled(payment.id);
     const resolved: PaymentRecord = { ...payment, ...resolution, updatedAt: new Date().toISOString() };
     ledger.append(resolved);
     const url = resolved.request.callbackUrl;

@@ -259,13 +259,25 @@ describe('the hosted payment page', () => {
     await page.getByLabel('Bank debit', { exact: true }).check();
     await page.getByLabel('A new bank account').check();
     await page.locator('button[type=submit]').click();
-    await page.getByLabel('IBAN').fill('DE89 3704 0044 0532 0130 00');
+    // The sandbox's bank holds this account's debits PENDING until it is told to settle them.
+    await page.getByLabel('IBAN').fill('BE68 5390 0754 7034');
     await page.getByLabel('Account holder').fill('Erika Mustermann');
     await page.getByLabel(/I authorise/).check();
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.locator('dd.status').waitFor({ timeout: 15_000 });
     await expect(shown(page)).resolves.toEqual({ status: 'PROCESSING', alerts: [] });
     await page.screenshot({ path: screenshotPath('payment-page-bank-pending'), fullPage: true });
+    const [debit] = await eventually(
+      () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' }),
+      (items) => items.length === 1,
+      { what: 'the debit at the bank' },
+    );
+    await eventually(
+      () =>
+        fetch(`${system.sandbox.url}/payments/${debit.providerRef}/settle`, { method: 'POST' }).then((r) => r.status),
+      (status) => status === 202,
+      { what: 'the bank to settle the debit it holds' },
+    );
     // The page refreshes itself while the payment is pending.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });
