@@ -21,6 +21,16 @@ afterAll(async () => {
   await system?.close();
 });
 
+/** How long the sandbox takes to answer each API call from now on. */
+async function providerLatency(ms: number) {
+  const res = await fetch(`${system.sandbox.url}/latency`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ms }),
+  });
+  expect(res.status).toBe(204);
+}
+
 /** `npm run worker`, as a deployment runs it. */
 const startWorker = (env: Record<string, string> = {}): ChildProcess => startProcess(system, 'worker/main.ts', env);
 
@@ -44,7 +54,9 @@ describe('a worker killed in the middle of a burst of collections', () => {
       const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
       expect(res.status).toBe(202);
     }
-    worker = startWorker();
+    // Five calls at a time, each answered in 300 ms: the burst lasts seconds, so the kill comes in its middle.
+    await providerLatency(300);
+    worker = startWorker({ PAYMENT_CONCURRENCY: '5' });
     const ledgerSize = async () =>
       (
         await Promise.all(orders.map((orderRef) => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef })))
@@ -57,6 +69,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
     worker.kill('SIGKILL');
     const killedAt = Date.now();
     await new Promise((resolve) => worker!.once('exit', resolve));
+    await providerLatency(0);
     const atKill = await ledgerSize();
     expect(atKill).toBeLessThan(90); // killed in the middle, not after
     // The payments the dead worker had in flight: heartbeats let Temporal see it die within seconds.
@@ -143,11 +156,6 @@ describe('a worker killed while refunds and returns are in flight', () => {
         expect(paid.status, JSON.stringify(paid.body)).toBe(202);
       }
     }
-    await eventually(
-      () => system.orm.em.fork().count(PaymentInstruction, { tenantId: tenant.tenantId, status: 'SETTLED' }),
-      (n) => n >= 15,
-      { what: 'the debits settled', timeoutMs: 60_000 },
-    );
     await eventually(
       () =>
         system.orm.em
