@@ -361,7 +361,8 @@ describe('a settlement told again', () => {
 describe('a slow provider', () => {
   it('holding every call for its timeout delays no other tenant’s payment', async () => {
     // More held calls than a worker has slots for payments: on one shared queue, B would wait for them.
-    const { tenant: a, provider } = await tenantWithOwnProvider({ holdEverything: true }, 10_000);
+    // Held for the longest timeout an installation takes, so that B has 30 s to settle in before any is given up.
+    const { tenant: a, provider } = await tenantWithOwnProvider({ holdEverything: true }, 30_000);
     const nextYear = new Date(Date.now() + 365 * 24 * 3600_000).toISOString();
     const res = await a.client.request('POST', '/v1/order-management', {
       body: {

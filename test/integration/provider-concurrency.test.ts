@@ -44,8 +44,12 @@ it('has more provider calls in flight at once than the worker has database conne
     { what: `${count} payments settled`, timeoutMs: 60_000 },
   );
   // The provider records a payment as it answers, LATENCY_MS after the call arrived. Had no more
-  // than `poolSize` calls been in flight, the last would have arrived only once the first was
-  // answered: its record at least LATENCY_MS after the first's. All arrived within one latency.
+  // than `poolSize` calls been in flight, calls would have arrived in waves a latency apart, and no
+  // span shorter than one latency would hold more than `poolSize` answers. One does (however slowly
+  // a busy worker sent the rest).
   const answered = payments.map((item) => Date.parse(item.createdAt)).sort((a, b) => a - b);
-  expect(answered.at(-1)! - answered[0]).toBeLessThan(LATENCY_MS);
+  const mostWithinOneLatency = Math.max(
+    ...answered.map((from) => answered.filter((at) => at >= from && at - from < LATENCY_MS).length),
+  );
+  expect(mostWithinOneLatency).toBeGreaterThan(poolSize);
 });
