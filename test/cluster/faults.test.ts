@@ -197,7 +197,13 @@ async function refundFirstHalf(orderRef: string) {
 
 /** The provider made one refund of each, and the read model counts it. */
 async function expectRefundedOnce(orderRef: string) {
-  const refunds = (await ledger()).filter((i) => i.kind === 'REFUND' && i.orderRef === orderRef);
+  // A refund call cut by the fault is retried on its backoff (up to 32 s between tries): waited for.
+  const succeeded = (items: SandboxLedgerItem[]) => items.filter((r) => r.status === 'SUCCEEDED').length === 3;
+  const refunds = await eventually(
+    async () => (await ledger()).filter((i) => i.kind === 'REFUND' && i.orderRef === orderRef),
+    (items) => items.length > 3 || succeeded(items),
+    { what: `${orderRef}'s refunds at the provider`, timeoutMs: 60_000, intervalMs: 500 },
+  );
   expect(refunds.map((r) => [r.instructionRef, r.amountMinor, r.status]).sort()).toEqual([
     ['i-0', '50', 'SUCCEEDED'],
     ['i-2', '50', 'SUCCEEDED'],
