@@ -43,7 +43,7 @@ export interface BankBehaviour {
   resolution: Resolution;
   /** False for `bank_no_callback`: the payment resolves, but only a status query shows it. */
   callback: boolean;
-  /** `bank_held`: PENDING until the bank is told to settle it (`POST /payments/{id}/settle`, a test switch). */
+  /** `bank_held`: PENDING, as its refunds, until the bank is told to settle it (`POST /held/{id}/settle`, a test switch). */
   held?: boolean;
 }
 

@@ -204,14 +204,15 @@ export function createSandboxApp({
     res.status(204).end();
   });
 
-  // A test switch: the bank settles a `bank_held` payment now, so that a test can see it while it is PENDING.
+  // A test switch: the bank settles a `bank_held` payment, or a refund of one, now, so that a test
+  // can see it while it is PENDING.
   const held = new Map<string, () => void>();
   const heldUntilSettled = (id: string) =>
     new Promise<void>((resolve, reject) => {
       held.set(id, resolve);
       stopping.signal.addEventListener('abort', () => reject(stopping.signal.reason as Error), { once: true });
     });
-  app.post('/payments/:id/settle', (req, res) => {
+  app.post('/held/:id/settle', (req, res) => {
     const settle = held.get(req.params.id);
     if (!settle) return refuse(res, 404, 'not_held');
     held.delete(req.params.id);
@@ -457,6 +458,9 @@ export function createSandboxApp({
   async function refundLater(refund: RefundRecord): Promise<void> {
     const dueInMs = Date.parse(refund.createdAt) + settleMs - Date.now();
     await sleep(Math.max(0, dueInMs), undefined, { signal: stopping.signal });
+    const paid = ledger.get(refund.request.paymentId);
+    if (paid && bankBehaviour(vault.behaviourOf(paid.apiKey, paid.request.instrument)).held)
+      await heldUntilSettled(refund.id);
     const payment = ledger.get(refund.request.paymentId);
     const returned = payment?.status === 'RETURNED' || payment?.status === 'CHARGED_BACK';
     const done: RefundRecord = {

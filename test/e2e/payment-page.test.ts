@@ -272,12 +272,7 @@ describe('the hosted payment page', () => {
       (items) => items.length === 1,
       { what: 'the debit at the bank' },
     );
-    await eventually(
-      () =>
-        fetch(`${system.sandbox.url}/payments/${debit.providerRef}/settle`, { method: 'POST' }).then((r) => r.status),
-      (status) => status === 202,
-      { what: 'the bank to settle the debit it holds' },
-    );
+    await system.sandbox.settleHeld(debit.providerRef);
     // The page refreshes itself while the payment is pending.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });

@@ -191,11 +191,27 @@ describe('refunds', () => {
   it('refund a bank debit later: PENDING until the bank calls back', async () => {
     const tenant = await system.newTenant();
     const schemeId = await tenant.bankDebitScheme();
-    await bankDebitPaidNow(tenant, 'refund-bank', { schemeId, instrument: 'bank_ok' });
+    // The sandbox's bank holds the debit, and then its refund, PENDING until it is told to settle each.
+    await bankDebitPaidNow(tenant, 'refund-bank', { schemeId, instrument: 'bank_held' });
+    const [debit] = await eventually(
+      () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-bank' }),
+      (items) => items.length === 1,
+      { what: 'the debit at the bank' },
+    );
+    await system.sandbox.settleHeld(debit.providerRef);
     await readOrder(tenant, 'refund-bank', (o) => o.status === 'COMPLETED', 'the bank debit settled');
     const created = await refund(tenant, 'refund-bank', { amount: '100.00' }, 'bank-r-1');
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.status).toBe('PENDING');
+    const bankRefund = await eventually(
+      async () =>
+        (await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-bank' })).find(
+          (i) => i.kind === 'REFUND',
+        ),
+      (item) => item !== undefined,
+      { what: 'the refund at the bank' },
+    );
+    await system.sandbox.settleHeld(bankRefund!.providerRef);
     const settled = await eventually(
       async () =>
         (await tenant.client.request('GET', '/v1/order-management/refund-bank/instructions/a/refunds')).body.items[0],

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventually } from './eventually.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const LISTENING = /sandbox provider listening on (http:\/\/\S+:(\d+))/;
@@ -53,6 +54,8 @@ export interface RunningSandbox {
   output(): string;
   /** What the provider recorded, in creation order. */
   ledger(filter?: { tenantId?: string; orderRef?: string }): Promise<SandboxLedgerItem[]>;
+  /** Settles a payment (or refund) the bank holds PENDING (`bank_held`), once it holds it. */
+  settleHeld(id: string): Promise<void>;
   /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -102,6 +105,13 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
       const res = await fetch(`${url}/ledger?${query.toString()}`);
       if (!res.ok) throw new Error(`GET /ledger answered ${res.status}`);
       return ((await res.json()) as { items: SandboxLedgerItem[] }).items;
+    },
+    async settleHeld(id) {
+      await eventually(
+        () => fetch(`${url}/held/${id}/settle`, { method: 'POST' }).then((res) => res.status),
+        (status) => status === 202,
+        { what: `the bank to settle ${id}, which it holds` },
+      );
     },
     async restart() {
       await stop(running.child);
