@@ -377,10 +377,11 @@ describe('a bank debit’s mandate', () => {
     const settled = await eventually(
       () => instructionOf('ORD-untold'),
       (i) => i.status === 'SETTLED',
-      { what: 'the debit settled at its next check of the mandate' },
+      // Checked 10 s after the refusal, then 60 s after that: a machine slow to make the change above meets the second.
+      { what: 'the debit settled at its next check of the mandate', timeoutMs: 90_000 },
     );
     expect(settled.attempts).toBe(2);
-  });
+  }, 150_000);
 
   it('cancelled at the bank, leaves every instruction relying on it LATE mandate_cancelled, and a forged cancel changes nothing', async () => {
     const [account] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items.filter(
