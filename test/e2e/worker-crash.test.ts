@@ -21,16 +21,6 @@ afterAll(async () => {
   await system?.close();
 });
 
-/** How long the sandbox takes to answer each API call from now on. */
-async function providerLatency(ms: number) {
-  const res = await fetch(`${system.sandbox.url}/latency`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ms }),
-  });
-  expect(res.status).toBe(204);
-}
-
 /** `npm run worker`, as a deployment runs it. */
 const startWorker = (env: Record<string, string> = {}): ChildProcess => startProcess(system, 'worker/main.ts', env);
 
@@ -55,7 +45,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
       expect(res.status).toBe(202);
     }
     // Five calls at a time, each answered in 300 ms: the burst lasts seconds, so the kill comes in its middle.
-    await providerLatency(300);
+    await system.sandbox.setLatency(300);
     worker = startWorker({ PAYMENT_CONCURRENCY: '5' });
     const ledgerSize = async () =>
       (
@@ -69,7 +59,7 @@ describe('a worker killed in the middle of a burst of collections', () => {
     worker.kill('SIGKILL');
     const killedAt = Date.now();
     await new Promise((resolve) => worker!.once('exit', resolve));
-    await providerLatency(0);
+    await system.sandbox.setLatency(0);
     const atKill = await ledgerSize();
     expect(atKill).toBeLessThan(90); // killed in the middle, not after
     // The payments the dead worker had in flight: heartbeats let Temporal see it die within seconds.

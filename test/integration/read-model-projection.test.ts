@@ -39,15 +39,6 @@ function cardPayment(ref: string, due: string) {
   };
 }
 
-async function providerLatency(ms: number) {
-  const res = await fetch(`${system.sandbox.url}/latency`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ms }),
-  });
-  expect(res.status).toBe(204);
-}
-
 async function placeOrder(tenant: TenantFixture, orderRef: string, instructions: unknown[]) {
   const res = await tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -132,7 +123,7 @@ function operatorViewAroundCall(history: proto.temporal.api.history.v1.IHistory)
 }
 
 it('projects a payment answered at once with its answer: one projection after the call, every event told in order', async () => {
-  await providerLatency(0);
+  await system.sandbox.setLatency(0);
   const tenant = await system.newTenant();
   // Due in 3 s: the order's first task has run (and projected) by then, on a busy machine too.
   await placeOrder(tenant, 'answered', [cardPayment('a', inSeconds(3))]);
@@ -171,7 +162,7 @@ it('projects a payment answered at once with its answer: one projection after th
 it('answers an update while another payment’s call is under way at once, projected, with that call shown under way', async () => {
   // The provider takes 12 s to answer: longer than an update waits for the read model (5 s), and
   // than the projection waits for a call (10 s), so the update alone can have made it project.
-  await providerLatency(12_000);
+  await system.sandbox.setLatency(12_000);
   try {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'in-flight', [cardPayment('now', inSeconds(1)), cardPayment('later', '2031-06-01')]);
@@ -202,13 +193,13 @@ it('answers an update while another payment’s call is under way at once, proje
       { what: 'the slow call answered', timeoutMs: 30_000 },
     );
   } finally {
-    await providerLatency(0);
+    await system.sandbox.setLatency(0);
   }
 });
 
 it('shows a call its provider has not answered within 10 s as under way, then its answer', async () => {
   // 16 s: the read model shows the call under way from 10 s, for a window a busy machine does not miss.
-  await providerLatency(16_000);
+  await system.sandbox.setLatency(16_000);
   try {
     const tenant = await system.newTenant();
     await placeOrder(tenant, 'slow', [cardPayment('a', inSeconds(3))]);
@@ -230,12 +221,12 @@ it('shows a call its provider has not answered within 10 s as under way, then it
     expect(view.memos[1].task).toBeGreaterThan(view.callTask);
     recordHistory('shown-after-call-wait', history);
   } finally {
-    await providerLatency(0);
+    await system.sandbox.setLatency(0);
   }
 });
 
 it('writes a projection of more instructions than a local write takes on the task queue, at once', async () => {
-  await providerLatency(0);
+  await system.sandbox.setLatency(0);
   const tenant = await system.newTenant();
   // Due a minute ago: every instruction is called in the run's first task. Due a moment after the
   // start, each waited on a timer of its own, and a loaded server (two lanes of tests share the

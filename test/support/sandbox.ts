@@ -54,6 +54,8 @@ export interface RunningSandbox {
   output(): string;
   /** What the provider recorded, in creation order. */
   ledger(filter?: { tenantId?: string; orderRef?: string }): Promise<SandboxLedgerItem[]>;
+  /** How long the provider takes to answer each API call from now on (its `PUT /latency` switch). */
+  setLatency(ms: number): Promise<void>;
   /** Settles a payment (or refund) the bank holds PENDING (`bank_held`), once it holds it. */
   settleHeld(id: string): Promise<void>;
   /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
@@ -105,6 +107,14 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
       const res = await fetch(`${url}/ledger?${query.toString()}`);
       if (!res.ok) throw new Error(`GET /ledger answered ${res.status}`);
       return ((await res.json()) as { items: SandboxLedgerItem[] }).items;
+    },
+    async setLatency(ms) {
+      const res = await fetch(`${url}/latency`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ms }),
+      });
+      if (res.status !== 204) throw new Error(`PUT /latency answered ${res.status}`);
     },
     async settleHeld(id) {
       await eventually(
