@@ -1,10 +1,32 @@
 import { createServer } from 'node:net';
 
-/** A TCP port on loopback that nothing listens on right now. */
+/**
+ * Below the range the OS hands out to outbound connections (32768–60999 on Linux) and below the
+ * Temporal layouts picked in 19700–32010 (scripts/cluster/free-ports.ts). A port from the
+ * ephemeral range, free when picked, could become any connection's local end before the process
+ * it was picked for listens on it; a busy machine opens thousands of loopback connections.
+ */
+const FIRST = 10_000;
+const COUNT = 9_500;
+
+/** Ports this process already handed out, which may not be listened on yet. */
+const handedOut = new Set<number>();
+
+/** A TCP port on loopback that nothing listens on right now, not handed out before by this process. */
 export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (let tries = 0; tries < COUNT; tries++) {
+    const port = FIRST + Math.floor(Math.random() * COUNT);
+    if (handedOut.has(port) || !(await portIsFree(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 in ${FIRST}–${FIRST + COUNT - 1}`);
+}
+
+/** Whether a listen on 127.0.0.1 at this port would succeed now. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer().once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }

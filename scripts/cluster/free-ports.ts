@@ -1,13 +1,6 @@
-import { createServer } from 'node:net';
-import { freePort } from '../../observability/free-port.js';
+import { freePort, portIsFree } from '../../observability/free-port.js';
 import { portsAround, type TemporalServerPorts } from '../temporal/server-config.js';
 import type { ClusterOptions } from './topology.js';
-
-const isFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer().once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 
 /**
  * Ports for a Temporal server of its own (a frontend and Temporal's usual layout around it) with
@@ -17,7 +10,7 @@ export async function freeTemporalPorts(): Promise<TemporalServerPorts> {
   for (;;) {
     // The server stores its membership ports as smallint: all of them below 32768.
     const ports = portsAround(20_000 + Math.floor(Math.random() * 12_000));
-    if ((await Promise.all(Object.values(ports).map(isFree))).every(Boolean)) return ports;
+    if ((await Promise.all(Object.values(ports).map(portIsFree))).every(Boolean)) return ports;
   }
 }
 
