@@ -1,10 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
-import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 import type { EventType } from '../../domain/webhook.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
+import { auditedUrl } from '../../webhooks/http/presenter.js';
+import { Migration20261205230000 } from '../../db/migrations/Migration20261205230000.js';
 import { recordEvents, tenantEvent, type OutboxEvent } from '../../webhooks/outbox.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
@@ -164,6 +166,52 @@ describe('webhook endpoints', () => {
     expect(urlOf('webhook-endpoint.create')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(first) });
     expect(urlOf('webhook-endpoint.update')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
     expect(urlOf('webhook-endpoint.delete')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
+  });
+
+  it('that were audited with their whole URL before are given the same origin and digest by a migration', async () => {
+    const tenant = await system.newTenant();
+    const first = 'http://127.0.0.1:9/services/T01/B02/old-token?key=q-old';
+    const { endpointId } = await endpoint(tenant, first);
+    const em = system.orm.em.fork();
+    const created = await em.findOneOrFail(AuditEntry, { targetId: endpointId, action: 'webhook-endpoint.create' });
+    // As entries were written before 87cccb3: the URL whole, credentials and all.
+    created.details = { url: first, eventTypes: [] };
+    const old = (action: string, url: unknown) =>
+      em.create(AuditEntry, {
+        id: randomUUID(),
+        accountId: tenant.accountId,
+        tenantId: tenant.tenantId,
+        actorKey: 'old-key',
+        action,
+        targetType: 'webhook-endpoint',
+        targetId: endpointId,
+        details: { url },
+        createdAt: new Date(),
+      });
+    const withCredentials = 'HTTPS://hook-user:hook-pass@Hooks.Example.COM:443/x/path-token?sig=s-old';
+    const moved = old('webhook-endpoint.update', withCredentials);
+    const unparsed = old('webhook-endpoint.delete', 'not a URL but a token-like thing');
+    // Not an endpoint's entry, nor one already written the new way: left as they are.
+    const other = old('payment-link.create', 'https://shop.example/return?link=l-token');
+    await em.flush();
+
+    const migration = new Migration20261205230000(system.orm.em.getDriver(), system.orm.config);
+    await migration.up();
+
+    const read = system.orm.em.fork();
+    const urlOf = async (id: string) => (await read.findOneOrFail(AuditEntry, { id })).details.url;
+    // What the API writes today for the same URL, field for field.
+    expect(await urlOf(created.id)).toEqual(auditedUrl(first));
+    expect((await read.findOneOrFail(AuditEntry, { id: created.id })).details.eventTypes).toEqual([]);
+    expect(await urlOf(moved.id)).toEqual(auditedUrl(withCredentials));
+    expect(await urlOf(moved.id)).toMatchObject({ origin: 'https://hooks.example.com' });
+    expect(await urlOf(unparsed.id)).toEqual({
+      sha256: createHash('sha256').update('not a URL but a token-like thing').digest('hex'),
+    });
+    expect(await urlOf(other.id)).toBe('https://shop.example/return?link=l-token');
+    const kept = JSON.stringify(await read.find(AuditEntry, { targetId: endpointId }));
+    for (const token of ['old-token', 'q-old', 'hook-user', 'hook-pass', 'path-token', 's-old', 'token-like'])
+      expect(kept).not.toContain(token);
   });
 
   it('show the secret once, keep it sealed, and refuse URLs that are not https to a public address', async () => {
