@@ -168,10 +168,11 @@ export const EARLY_RESULT_WAITS_FOR_ITS_CALL = 'early-result-waits-for-its-call'
  * Made after the start marker, so asked with `patched()` where it is used: since this patch a
  * refund's result for no refund the order knows yet, or for a refund being called again (its outcome
  * unknown, its reference kept), while one of its refund calls is under way, is kept and offered again
- * once a call's answer is applied, as EARLY_RESULT_WAITS_FOR_ITS_CALL does for payments. A worker killed after its call was answered PENDING, in the task applying the answer,
- * has projected the refund's reference; the callback, taken by the API on the strength of that row,
- * reaches the next worker in one activation with the answer and is handled first, while the refund
- * is still being called, and was dropped: the refund waited for its status poll, five minutes on.
+ * once a call's answer is applied, as EARLY_RESULT_WAITS_FOR_ITS_CALL does for payments. A worker
+ * killed after its call was answered PENDING, in the task applying the answer, has projected the
+ * refund's reference; the callback, taken by the API on the strength of that row, reaches the next
+ * worker in one activation with the answer and is handled first, while the refund is still being
+ * called, and was dropped: the refund waited for its status poll, five minutes on.
  * Histories from before it replay so.
  */
 export const REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL = 'refund-early-result-waits-for-its-call';

@@ -322,10 +322,7 @@ describe('a bank debit’s mandate', () => {
       (i: any) => i.paymentMethod === 'BANK_DEBIT',
     );
     expect(pending.mandate.status).toBe('PENDING');
-    const confirmed = await fetch(`${system.sandbox.url}/mandates/${pending.mandate.mandateRef}/confirm`, {
-      method: 'POST',
-    });
-    expect(confirmed.status, await confirmed.text()).toBe(202);
+    await system.sandbox.confirmMandate(pending.mandate.mandateRef);
     const settled = await eventually(
       () => instructionOf('ORD-mandate'),
       (i) => i.status === 'SETTLED',

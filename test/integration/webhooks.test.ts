@@ -25,6 +25,9 @@ afterAll(async () => {
   await system?.close();
 });
 
+/** A URL's digest, as the audit log keeps it beside its origin. */
+const digest = (url: string) => createHash('sha256').update(url).digest('hex');
+
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
 async function receiver(answer?: (n: number) => Answer) {
@@ -161,7 +164,6 @@ describe('webhook endpoints', () => {
     ]);
     const kept = JSON.stringify(entries);
     for (const token of ['first-token', 'q-token', 'second-token', 's-token', 'T01']) expect(kept).not.toContain(token);
-    const digest = (url: string) => createHash('sha256').update(url).digest('hex');
     const urlOf = (action: string) => entries.find((e: { action: string }) => e.action === action).details.url;
     expect(urlOf('webhook-endpoint.create')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(first) });
     expect(urlOf('webhook-endpoint.update')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
@@ -206,7 +208,7 @@ describe('webhook endpoints', () => {
     expect(await urlOf(moved.id)).toEqual(auditedUrl(withCredentials));
     expect(await urlOf(moved.id)).toMatchObject({ origin: 'https://hooks.example.com' });
     expect(await urlOf(unparsed.id)).toEqual({
-      sha256: createHash('sha256').update('not a URL but a token-like thing').digest('hex'),
+      sha256: digest('not a URL but a token-like thing'),
     });
     expect(await urlOf(other.id)).toBe('https://shop.example/return?link=l-token');
     const kept = JSON.stringify(await read.find(AuditEntry, { targetId: endpointId }));

@@ -58,6 +58,8 @@ export interface RunningSandbox {
   setLatency(ms: number): Promise<void>;
   /** Settles a payment (or refund) the bank holds PENDING (`bank_held`), once it holds it. */
   settleHeld(id: string): Promise<void>;
+  /** Has the bank confirm a mandate it holds PENDING (`POST /mandates/{ref}/confirm`); fails unless it did. */
+  confirmMandate(mandateRef: string): Promise<void>;
   /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -122,6 +124,11 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
         (status) => status === 202,
         { what: `the bank to settle ${id}, which it holds` },
       );
+    },
+    async confirmMandate(mandateRef) {
+      const res = await fetch(`${url}/mandates/${mandateRef}/confirm`, { method: 'POST' });
+      if (res.status !== 202)
+        throw new Error(`POST /mandates/${mandateRef}/confirm answered ${res.status}: ${await res.text()}`);
     },
     async restart() {
       await stop(running.child);
