@@ -139,7 +139,7 @@ async function main(): Promise<number> {
         env: {
           ...process.env,
           PYTHONPATH: join(projectRoot, 'scripts', 'fuzz'),
-          SCHEMATHESIS_HOOKS: 'foreign_data_check',
+          SCHEMATHESIS_HOOKS: 'hooks',
           FOREIGN_MARKERS: markers.join(','),
         },
       },
