@@ -146,7 +146,7 @@ describe('webhook endpoints', () => {
   it('are audited without the path or query of their URL, which may hold the receiver’s token', async () => {
     const tenant = await system.newTenant();
     const since = new Date().toISOString();
-    const first = 'http://127.0.0.1:9/services/T01/B02/first-token?key=q-token';
+    const first = 'http://127.0.0.1:9/services/TEAM-X/BOT-Y/first-token?key=q-token';
     const second = 'http://127.0.0.1:9/hooks/second-token?sig=s-token';
     const { endpointId } = await endpoint(tenant, first);
     const patch = await tenant.client.request('PATCH', `/v1/webhooks/endpoints/${endpointId}`, {
@@ -163,7 +163,8 @@ describe('webhook endpoints', () => {
       'webhook-endpoint.update',
     ]);
     const kept = JSON.stringify(entries);
-    for (const token of ['first-token', 'q-token', 'second-token', 's-token', 'T01']) expect(kept).not.toContain(token);
+    for (const token of ['first-token', 'q-token', 'second-token', 's-token', 'TEAM-X', 'BOT-Y'])
+      expect(kept).not.toContain(token);
     const urlOf = (action: string) => entries.find((e: { action: string }) => e.action === action).details.url;
     expect(urlOf('webhook-endpoint.create')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(first) });
     expect(urlOf('webhook-endpoint.update')).toEqual({ origin: 'http://127.0.0.1:9', sha256: digest(second) });
@@ -172,7 +173,7 @@ describe('webhook endpoints', () => {
 
   it('that were audited with their whole URL before are given the same origin and digest by a migration', async () => {
     const tenant = await system.newTenant();
-    const first = 'http://127.0.0.1:9/services/T01/B02/old-token?key=q-old';
+    const first = 'http://127.0.0.1:9/services/TEAM-X/BOT-Y/old-token?key=q-old';
     const { endpointId } = await endpoint(tenant, first);
     const em = system.orm.em.fork();
     const created = await em.findOneOrFail(AuditEntry, { targetId: endpointId, action: 'webhook-endpoint.create' });
