@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { createAppRegistry } from '../../apps/app-registry.js';
 import {
+  AppInstallation,
   PaymentInstruction,
   ReconciliationEntry,
   ReconciliationItem,
@@ -651,6 +652,8 @@ describe('reconciliation', () => {
       const { tenantId } = await createTenantRows(orm, system.masterKeys);
       const worker = (retryAfterMs?: number) => reconciliationOn(orm!, { retryAfterMs });
       const now = new Date('2027-06-15T01:30:00Z');
+      // Installed before the week the test runs on, whatever today's date: no day is skipped as before it.
+      await orm.em.fork().nativeUpdate(AppInstallation, { tenantId }, { createdAt: new Date('2027-06-01T00:00:00Z') });
       // A worker shutting down starts no run.
       expect(await worker().runScheduled(now, AbortSignal.abort())).toBe(0);
       // Two workers at once: each app's day is run by one of them, each of the week's seven days.

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
+import { freePort } from '../../observability/free-port.js';
 import { lane } from './lanes.js';
 
 export interface FreshDatabase {
@@ -17,7 +18,7 @@ export interface FreshDatabase {
  */
 export async function freshDatabase(): Promise<FreshDatabase> {
   if (inject('databasePoolSize') === 1) {
-    const embedded = await startEmbeddedDatabase(30000 + Math.floor(Math.random() * 20000));
+    const embedded = await startEmbeddedDatabase(await freePort());
     return { url: embedded.url, poolSize: 1, drop: () => embedded.stop() };
   }
   const server = new URL(lane().databaseUrl);

@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../config.js';
 import { startEmbeddedDatabase } from '../../db/embedded-database.js';
 import { openDatabase } from '../../db/orm.js';
+import { freePort } from '../../observability/free-port.js';
 import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { ensureTimeSkippingServer } from '../../scripts/temporal/test-server.js';
@@ -40,7 +41,7 @@ export default async function setup(project: TestProject) {
   const databaseOf = async (lane: number) => {
     const url = process.env.DATABASE_URL;
     if (!url) {
-      const port = 20000 + Math.floor(Math.random() * 20000);
+      const port = await freePort();
       const embedded = await startEmbeddedDatabase(
         port,
         join(tmpdir(), `payment-scheduler-test-${process.pid}-${lane}`),
