@@ -28,7 +28,7 @@ import {
   retryInstructionUpdate,
   type InstructionAmendment,
 } from './contract/messages.js';
-import { orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
+import { CHANGE_REFUSALS, orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
 import type {
   AmendInstructionInput,
   CreateOrderInput,
@@ -620,14 +620,22 @@ export class OrderService {
       tenantId: instruction.tenantId,
       instructionId: instruction.instructionId,
     });
-    const left = refundableMinor(
-      {
-        settledAmountMinor: instruction.settledAmountMinor.toString(),
-        returnedAmountMinor: instruction.returnedAmountMinor.toString(),
-      },
-      refunds.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
-    );
-    if (amountMinor > left) throw refundTooLarge(left, instruction.currency);
+    const money = {
+      settledAmountMinor: instruction.settledAmountMinor.toString(),
+      returnedAmountMinor: instruction.returnedAmountMinor.toString(),
+    };
+    const leftOf = (counted: PaymentRefund[]) =>
+      refundableMinor(
+        money,
+        counted.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
+      );
+    const left = leftOf(refunds);
+    if (amountMinor <= left) return;
+    // Only refunds under way stand in its way: the workflow, which holds them, decides. A PENDING row
+    // may be one it never took (a worker killed in the task that wrote it, the update then lost), and
+    // must not hold back the rest of the payment for ever.
+    if (amountMinor <= leftOf(refunds.filter((r) => r.status !== 'PENDING'))) return;
+    throw refundTooLarge(left, instruction.currency);
   }
 
   /**
@@ -656,19 +664,27 @@ export class OrderService {
     const made = await em.findOne(PaymentRefund, { refundId, tenantId });
     if (made && made.status !== 'PENDING') return made;
     if (!made) await this.refuseUnlessRefundable(em, instruction, amountMinor);
+    // The workflow's "too large" (it counts refunds under way) in the words of the check above.
+    const tooLarge = (type: string, details: unknown[]) =>
+      type === CHANGE_REFUSALS.refundTooLarge && typeof details[0] === 'string'
+        ? refundTooLarge(BigInt(details[0]), instruction.currency)
+        : undefined;
     try {
-      await this.change(order, (handle) =>
-        handle.executeUpdate(createRefundUpdate, {
-          args: [
-            {
-              instructionRef: instruction.instructionRef,
-              refundId,
-              amountMinor: amountMinor.toString(),
-              ...(input.reason ? { reason: input.reason } : {}),
-            },
-          ],
-          updateId,
-        }),
+      await this.change(
+        order,
+        (handle) =>
+          handle.executeUpdate(createRefundUpdate, {
+            args: [
+              {
+                instructionRef: instruction.instructionRef,
+                refundId,
+                amountMinor: amountMinor.toString(),
+                ...(input.reason ? { reason: input.reason } : {}),
+              },
+            ],
+            updateId,
+          }),
+        tooLarge,
       );
     } catch (err) {
       // The workflow has the refund, taken by a run before a continue-as-new that has since
@@ -802,13 +818,20 @@ export class OrderService {
    * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
    * order not running as it stands.
    */
-  private async change<T>(order: PaymentOrder, send: (handle: WorkflowHandle) => Promise<T>): Promise<T> {
+  private async change<T>(
+    order: PaymentOrder,
+    send: (handle: WorkflowHandle) => Promise<T>,
+    /** A refusal of the workflow's told in the caller's words, from its type and details; undefined for the usual. */
+    worded?: (type: string, details: unknown[]) => Refusal | undefined,
+  ): Promise<T> {
     const { temporal } = this.deps;
     const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
     try {
       return await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const own = worded?.(err.cause.type ?? '', err.cause.details ?? []);
+        if (own) throw own;
         const refusal = REFUSAL_OF_CHANGE[err.cause.type ?? ''];
         if (refusal) throw new Refusal(refusal.kind, refusal.code, err.cause.message);
       }

@@ -172,6 +172,18 @@ const UPSERT_REFUNDS = `
     app_id = coalesce(r.app_id, excluded.app_id), projection_version = excluded.projection_version
   where r.projection_version < excluded.projection_version and r.tenant_id = excluded.tenant_id`;
 
+// A refund's number is the workflow's to give. A PENDING row holding one the workflow has given to
+// another refund is of a refund it never took: the row was written by a local write in a task that
+// never completed (its worker killed), and Temporal then lost the update. Nothing was asked of the
+// provider for it (refund calls are activities, scheduled only by a completed task); left, it would
+// refuse the real refund's row (one number per instruction) and stop the order's projection.
+const DROP_UNTAKEN_REFUNDS = `
+  delete from payment_refund r
+  using jsonb_to_recordset(?::jsonb) as s(refund_id uuid, instruction_ref text, number int), payment_instruction i
+  where i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
+    and r.tenant_id = i.tenant_id and r.instruction_id = i.id and r.number = s.number and r.id <> s.refund_id
+    and r.status = 'PENDING'`;
+
 /** Writes the refunds of a projection into the read model, idempotent by version per row. */
 export async function upsertRefunds(
   em: EntityManager,
@@ -193,6 +205,14 @@ export async function upsertRefunds(
     succeeded_at: r.succeededAt ?? null,
     failed_at: r.failedAt ?? null,
   }));
+  await em
+    .getConnection()
+    .execute(
+      DROP_UNTAKEN_REFUNDS,
+      [JSON.stringify(rows), projection.orderId, projection.tenantId],
+      'run',
+      em.getTransactionContext(),
+    );
   await em
     .getConnection()
     .execute(

@@ -491,9 +491,11 @@ export class OrderEntity {
       );
     const left = refundableMinor(machine, machine.refunds);
     if (BigInt(amountMinor) > left) {
+      // What is left goes with the refusal: the API words it as its own check does.
       refuse(
         CHANGE_REFUSALS.refundTooLarge,
         `at most ${left} minor units of ${machine.plan.currency} of ${ref} can still be refunded`,
+        [left.toString()],
       );
     }
   }
@@ -936,8 +938,8 @@ export class OrderEntity {
   }
 }
 
-function refuse(type: string, message: string): never {
-  throw ApplicationFailure.create({ type, message, nonRetryable: true });
+function refuse(type: string, message: string, details?: unknown[]): never {
+  throw ApplicationFailure.create({ type, message, nonRetryable: true, ...(details ? { details } : {}) });
 }
 
 /** Workflow time: Date.now() inside a workflow is the deterministic workflow clock. */

@@ -64,6 +64,35 @@ async function eventTypes(tenant: TenantFixture, orderRef: string): Promise<stri
   return events.map((e) => e.type);
 }
 
+/**
+ * As a worker killed in the task that took a refund leaves it, when Temporal then loses the update
+ * that task never completed: the refund's row, PENDING, projected by the task's local write.
+ */
+async function untakenRefundRow(tenant: TenantFixture, orderRef: string, refundId: string, amountMinor: bigint) {
+  const em = system.orm.em.fork();
+  const instruction = await em.findOneOrFail(PaymentInstruction, {
+    tenantId: tenant.tenantId,
+    instructionRef: 'a',
+    order: { orderRef },
+  });
+  await em.insert(PaymentRefund, {
+    refundId,
+    tenantId: tenant.tenantId,
+    orderId: instruction.order.id,
+    instructionId: instruction.instructionId,
+    instructionRef: 'a',
+    number: 1,
+    amountMinor,
+    currency: 'EUR',
+    paymentRef: instruction.providerRef!,
+    appId: 'SANDBOX_CARD',
+    status: 'PENDING',
+    createdAt: new Date(),
+    projectionVersion: '1',
+  });
+  return instruction;
+}
+
 describe('refunds', () => {
   it('makes a refund the read model shows PENDING though its order’s workflow never took it, when the request comes again', async () => {
     const tenant = await system.newTenant();
@@ -72,29 +101,7 @@ describe('refunds', () => {
     const body = { amount: '10.00' };
     const path = '/v1/order-management/refund-lost-update/instructions/a/refunds';
     const refundId = refundIdOf(tenant.tenantId, `api:lost-1:${requestFingerprint('POST', path, body)}`);
-    const em = system.orm.em.fork();
-    const instruction = await em.findOneOrFail(PaymentInstruction, {
-      tenantId: tenant.tenantId,
-      instructionRef: 'a',
-      order: { orderRef: 'refund-lost-update' },
-    });
-    // As a worker killed in the task that took the refund leaves it, when Temporal then loses the
-    // update that task never completed: the refund's row, projected by the task's local write.
-    await em.insert(PaymentRefund, {
-      refundId,
-      tenantId: tenant.tenantId,
-      orderId: instruction.order.id,
-      instructionId: instruction.instructionId,
-      instructionRef: 'a',
-      number: 1,
-      amountMinor: 1000n,
-      currency: 'EUR',
-      paymentRef: instruction.providerRef!,
-      appId: 'SANDBOX_CARD',
-      status: 'PENDING',
-      createdAt: new Date(),
-      projectionVersion: '1',
-    });
+    const instruction = await untakenRefundRow(tenant, 'refund-lost-update', refundId, 1000n);
     const again = await refund(tenant, 'refund-lost-update', body, 'lost-1');
     expect(again.status, JSON.stringify(again.body)).toBe(201);
     expect(again.body.refundId).toBe(refundId);
@@ -110,6 +117,35 @@ describe('refunds', () => {
     // The row the killed worker left is the refund the workflow made: one row, its end shown.
     const rows = await system.orm.em.fork().find(PaymentRefund, { instructionId: instruction.instructionId });
     expect(rows.map((r) => [r.refundId, r.number, r.status])).toEqual([[refundId, 1, 'SUCCEEDED']]);
+  });
+
+  it('does not let a PENDING refund row its workflow never took hold back the payment, nor keep its number', async () => {
+    const tenant = await system.newTenant();
+    await orderDueNow(tenant, 'refund-untaken');
+    await readOrder(tenant, 'refund-untaken', (o) => o.status === 'COMPLETED', 'the card payment settled');
+    // For the whole payment, and never asked for again: nothing was refunded under it.
+    const untaken = refundIdOf(tenant.tenantId, 'api:never-again:0');
+    const instruction = await untakenRefundRow(tenant, 'refund-untaken', untaken, 10000n);
+    // The workflow decides, and refunds: the first refund it takes is number 1.
+    const created = await refund(tenant, 'refund-untaken', { amount: '40.00' }, 'untaken-1');
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const order = await readOrder(
+      tenant,
+      'refund-untaken',
+      (o) => o.instructions[0].refundedAmount === '40.00',
+      'the refund made and projected',
+    );
+    expect(order.totals.EUR.netCollected).toBe('60.00');
+    const rows = await system.orm.em.fork().find(PaymentRefund, { instructionId: instruction.instructionId });
+    expect(rows.map((r) => [r.refundId, r.number, r.amountMinor, r.status])).toEqual([
+      [created.body.refundId, 1, 4000n, 'SUCCEEDED'],
+    ]);
+    const ledger = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-untaken' });
+    expect(ledger.filter((i) => i.kind === 'REFUND').map((i) => i.amountMinor)).toEqual(['4000']);
+    // What is left is what the provider holds, refused in the API's words beyond it.
+    const tooMuch = await refund(tenant, 'refund-untaken', { amount: '60.01' }, 'untaken-2');
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.body.detail).toMatch(/at most 60\.00 EUR can still be refunded/);
   });
 
   it('refund a settled card payment in parts, exactly once per key, never beyond what is left', async () => {
@@ -203,6 +239,15 @@ describe('refunds', () => {
     const created = await refund(tenant, 'refund-bank', { amount: '100.00' }, 'bank-r-1');
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.status).toBe('PENDING');
+    // Only a refund under way stands in the way of more: the workflow, which holds it, refuses, in
+    // the words and shape of the API's own check.
+    const beyond = await refund(tenant, 'refund-bank', { amount: '0.01' }, 'bank-r-beyond');
+    expect(beyond.status).toBe(409);
+    expect(beyond.body).toMatchObject({
+      code: 'refund_exceeds_refundable',
+      detail: 'at most 0.00 EUR can still be refunded',
+      errors: [{ path: 'amount', code: 'exceeds_refundable' }],
+    });
     const bankRefund = await eventually(
       async () =>
         (await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-bank' })).find(
