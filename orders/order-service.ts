@@ -631,10 +631,10 @@ export class OrderService {
       );
     const left = leftOf(refunds);
     if (amountMinor <= left) return;
-    // Only refunds under way stand in its way: the workflow, which holds them, decides. A PENDING row
-    // may be one it never took (a worker killed in the task that wrote it, the update then lost), and
-    // must not hold back the rest of the payment for ever.
-    if (amountMinor <= leftOf(refunds.filter((r) => r.status !== 'PENDING'))) return;
+    // Only refunds not yet sent stand in its way: the workflow, which holds them, decides. Such a row
+    // may be of one it never took (a worker killed in the task that wrote it, the update then lost),
+    // which must not hold back the rest of the payment for ever. One the provider has answered counts.
+    if (amountMinor <= leftOf(refunds.filter((r) => r.status !== 'PENDING' || r.providerRef))) return;
     throw refundTooLarge(left, instruction.currency);
   }
 

@@ -172,23 +172,36 @@ const UPSERT_REFUNDS = `
     app_id = coalesce(r.app_id, excluded.app_id), projection_version = excluded.projection_version
   where r.projection_version < excluded.projection_version and r.tenant_id = excluded.tenant_id`;
 
-// A refund's number is the workflow's to give. A PENDING row holding one the workflow has given to
-// another refund is of a refund it never took: the row was written by a local write in a task that
-// never completed (its worker killed), and Temporal then lost the update. Nothing was asked of the
-// provider for it (refund calls are activities, scheduled only by a completed task); left, it would
-// refuse the real refund's row (one number per instruction) and stop the order's projection.
+// A refund's number is the workflow's to give. A PENDING row with no provider reference holding one
+// the workflow has given to another refund is of a refund it never took: the row was written by a
+// local write in a task that never completed (its worker killed), and Temporal then lost the update.
+// Nothing was asked of the provider for it (refund calls are activities, scheduled only by a
+// completed task); left, it would refuse the real refund's row (one number per instruction) and stop
+// the order's projection. A row with a provider reference was sent (a run since reset may have
+// forgotten it): never deleted, its number's conflict stops the projection for an operator to see.
 const DROP_UNTAKEN_REFUNDS = `
   delete from payment_refund r
   using jsonb_to_recordset(?::jsonb) as s(refund_id uuid, instruction_ref text, number int), payment_instruction i
   where i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
     and r.tenant_id = i.tenant_id and r.instruction_id = i.id and r.number = s.number and r.id <> s.refund_id
-    and r.status = 'PENDING'`;
+    and r.status = 'PENDING' and r.provider_ref is null
+  returning r.id, r.instruction_ref, r.number`;
 
-/** Writes the refunds of a projection into the read model, idempotent by version per row. */
+/** A refund row deleted as one its workflow never took. */
+export interface UntakenRefund {
+  id: string;
+  instruction_ref: string;
+  number: number;
+}
+
+/**
+ * Writes the refunds of a projection into the read model, idempotent by version per row. Says which
+ * rows of refunds the workflow never took it deleted (DROP_UNTAKEN_REFUNDS).
+ */
 export async function upsertRefunds(
   em: EntityManager,
   projection: { orderId: string; tenantId: string; version: string; refunds?: Refund[] },
-): Promise<void> {
+): Promise<UntakenRefund[]> {
   const rows = (projection.refunds ?? []).map((r) => ({
     refund_id: r.refundId,
     instruction_ref: r.instructionRef,
@@ -205,12 +218,12 @@ export async function upsertRefunds(
     succeeded_at: r.succeededAt ?? null,
     failed_at: r.failedAt ?? null,
   }));
-  await em
+  const untaken: UntakenRefund[] = await em
     .getConnection()
     .execute(
       DROP_UNTAKEN_REFUNDS,
       [JSON.stringify(rows), projection.orderId, projection.tenantId],
-      'run',
+      'all',
       em.getTransactionContext(),
     );
   await em
@@ -228,4 +241,5 @@ export async function upsertRefunds(
       'run',
       em.getTransactionContext(),
     );
+  return untaken;
 }

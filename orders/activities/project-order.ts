@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { activityInfo } from '@temporalio/activity';
+import { activityInfo, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
@@ -42,7 +42,15 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       }
       if (projection.refunds?.length) {
         stillInTime(endsAt);
-        await upsertRefunds(em, projection);
+        const untaken = await upsertRefunds(em, projection);
+        if (untaken.length > 0) {
+          // Rare enough (a worker killed, then an update lost) to be worth an operator's look.
+          log.warn('deleted refund rows of refunds the order’s workflow never took; their numbers are another’s', {
+            tenantId: projection.tenantId,
+            orderId: projection.orderId,
+            refunds: untaken,
+          });
+        }
       }
       if (projection.events.length === 0) return [];
       stillInTime(endsAt);
