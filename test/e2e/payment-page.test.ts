@@ -267,12 +267,7 @@ describe('the hosted payment page', () => {
     await page.locator('dd.status').waitFor({ timeout: 15_000 });
     await expect(shown(page)).resolves.toEqual({ status: 'PROCESSING', alerts: [] });
     await page.screenshot({ path: screenshotPath('payment-page-bank-pending'), fullPage: true });
-    const [debit] = await eventually(
-      () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' }),
-      (items) => items.length === 1,
-      { what: 'the debit at the bank' },
-    );
-    await system.sandbox.settleHeld(debit.providerRef);
+    await system.sandbox.settleHeldDebit({ tenantId: tenant.tenantId, orderRef: 'page-bank' });
     // The page refreshes itself while the payment is pending.
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-bank' });

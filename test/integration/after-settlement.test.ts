@@ -254,12 +254,7 @@ describe('refunds', () => {
     const schemeId = await tenant.bankDebitScheme();
     // The sandbox's bank holds the debit, and then its refund, PENDING until it is told to settle each.
     await bankDebitPaidNow(tenant, 'refund-bank', { schemeId, instrument: 'bank_held' });
-    const [debit] = await eventually(
-      () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-bank' }),
-      (items) => items.length === 1,
-      { what: 'the debit at the bank' },
-    );
-    await system.sandbox.settleHeld(debit.providerRef);
+    await system.sandbox.settleHeldDebit({ tenantId: tenant.tenantId, orderRef: 'refund-bank' });
     await readOrder(tenant, 'refund-bank', (o) => o.status === 'COMPLETED', 'the bank debit settled');
     const created = await refund(tenant, 'refund-bank', { amount: '100.00' }, 'bank-r-1');
     expect(created.status, JSON.stringify(created.body)).toBe(201);

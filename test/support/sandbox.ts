@@ -58,6 +58,8 @@ export interface RunningSandbox {
   setLatency(ms: number): Promise<void>;
   /** Settles a payment (or refund) the bank holds PENDING (`bank_held`), once it holds it. */
   settleHeld(id: string): Promise<void>;
+  /** Settles an order's one debit the bank holds (`bank_held`), once it is in the ledger; says which. */
+  settleHeldDebit(order: { tenantId: string; orderRef: string }): Promise<SandboxLedgerItem>;
   /** Has the bank confirm a mandate it holds PENDING (`POST /mandates/{ref}/confirm`); fails unless it did. */
   confirmMandate(mandateRef: string): Promise<void>;
   /** Stops the process (SIGTERM) and starts it again on the same port and ledger. */
@@ -97,7 +99,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
   const written: string[] = [];
   let running = await spawnSandbox({ ...env, SANDBOX_PORT: String(options.port ?? 0) }, written);
   const { url, port } = running;
-  return {
+  const sandbox: RunningSandbox = {
     url,
     port,
     dataDir,
@@ -125,6 +127,15 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
         { what: `the bank to settle ${id}, which it holds` },
       );
     },
+    async settleHeldDebit(order) {
+      const [debit] = await eventually(
+        () => sandbox.ledger(order),
+        (items) => items.length === 1,
+        { what: `the debit of ${order.orderRef} at the bank` },
+      );
+      await sandbox.settleHeld(debit.providerRef);
+      return debit;
+    },
     async confirmMandate(mandateRef) {
       const res = await fetch(`${url}/mandates/${mandateRef}/confirm`, { method: 'POST' });
       if (res.status !== 202)
@@ -139,6 +150,7 @@ export async function startSandbox(options: StartSandboxOptions = {}): Promise<R
       if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return sandbox;
 }
 
 async function spawnSandbox(
