@@ -218,11 +218,12 @@ export async function upsertRefunds(
     succeeded_at: r.succeededAt ?? null,
     failed_at: r.failedAt ?? null,
   }));
+  const rowsJson = JSON.stringify(rows);
   const untaken: UntakenRefund[] = await em
     .getConnection()
     .execute(
       DROP_UNTAKEN_REFUNDS,
-      [JSON.stringify(rows), projection.orderId, projection.tenantId],
+      [rowsJson, projection.orderId, projection.tenantId],
       'all',
       em.getTransactionContext(),
     );
@@ -230,14 +231,7 @@ export async function upsertRefunds(
     .getConnection()
     .execute(
       UPSERT_REFUNDS,
-      [
-        projection.tenantId,
-        projection.orderId,
-        projection.version,
-        JSON.stringify(rows),
-        projection.orderId,
-        projection.tenantId,
-      ],
+      [projection.tenantId, projection.orderId, projection.version, rowsJson, projection.orderId, projection.tenantId],
       'run',
       em.getTransactionContext(),
     );

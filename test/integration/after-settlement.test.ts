@@ -65,10 +65,12 @@ async function eventTypes(tenant: TenantFixture, orderRef: string): Promise<stri
 }
 
 /**
- * As a worker killed in the task that took a refund leaves it, when Temporal then loses the update
- * that task never completed: the refund's row, PENDING, projected by the task's local write.
+ * A PENDING refund row written straight to the read model (number 1 of instruction `a`, no provider
+ * reference, unless `row` says otherwise). As given, it is what a worker killed in the task that took
+ * a refund leaves, when Temporal then loses the update that task never completed: the row its local
+ * write projected.
  */
-async function untakenRefundRow(
+async function pendingRefundRow(
   tenant: TenantFixture,
   orderRef: string,
   refundId: string,
@@ -108,7 +110,7 @@ describe('refunds', () => {
     const body = { amount: '10.00' };
     const path = '/v1/order-management/refund-lost-update/instructions/a/refunds';
     const refundId = refundIdOf(tenant.tenantId, `api:lost-1:${requestFingerprint('POST', path, body)}`);
-    const instruction = await untakenRefundRow(tenant, 'refund-lost-update', refundId, 1000n);
+    const instruction = await pendingRefundRow(tenant, 'refund-lost-update', refundId, 1000n);
     const again = await refund(tenant, 'refund-lost-update', body, 'lost-1');
     expect(again.status, JSON.stringify(again.body)).toBe(201);
     expect(again.body.refundId).toBe(refundId);
@@ -132,7 +134,7 @@ describe('refunds', () => {
     await readOrder(tenant, 'refund-untaken', (o) => o.status === 'COMPLETED', 'the card payment settled');
     // For the whole payment, and never asked for again: nothing was refunded under it.
     const untaken = refundIdOf(tenant.tenantId, 'api:never-again:0');
-    const instruction = await untakenRefundRow(tenant, 'refund-untaken', untaken, 10000n);
+    const instruction = await pendingRefundRow(tenant, 'refund-untaken', untaken, 10000n);
     // The workflow decides, and refunds: the first refund it takes is number 1.
     const created = await refund(tenant, 'refund-untaken', { amount: '40.00' }, 'untaken-1');
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -167,7 +169,7 @@ describe('refunds', () => {
     // have forgotten it): refused by the API's own check, which counts it; the workflow, which does
     // not hold it, would take the refund.
     const forgotten = refundIdOf(tenant.tenantId, 'api:before-reset:0');
-    await untakenRefundRow(tenant, 'refund-untaken', forgotten, 5000n, { number: 2, providerRef: 'sbr_forgotten' });
+    await pendingRefundRow(tenant, 'refund-untaken', forgotten, 5000n, { number: 2, providerRef: 'sbr_forgotten' });
     const counted = await refund(tenant, 'refund-untaken', { amount: '50.01' }, 'untaken-3');
     expect(counted.status).toBe(409);
     expect(counted.body.detail).toBe('at most 10.00 EUR can still be refunded');
