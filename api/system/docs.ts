@@ -1,5 +1,7 @@
 import express, { Router } from 'express';
-import swaggerUi from 'swagger-ui-dist';
+// The package's own entry also loads its 1.5 MB browser bundle into the process (about 13 MB of heap and
+// a third of a second at every start); only the folder it names is needed here.
+import swaggerUiFolder from 'swagger-ui-dist/absolute-path.js';
 
 /** /openapi.json and a Swagger UI page at /docs, served from the installed package (no CDN needed). */
 export function docsRouter(document: () => object): Router {
@@ -12,7 +14,7 @@ export function docsRouter(document: () => object): Router {
   router.get('/docs', (_req, res) => {
     res.type('html').send(DOCS_PAGE);
   });
-  router.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false }));
+  router.use('/docs/assets', express.static(swaggerUiFolder(), { index: false }));
   return router;
 }
 
