@@ -26,7 +26,7 @@ import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { WEBHOOKS_TASK_QUEUE } from '../webhooks/contract.js';
 import { PAYMENTS_TASK_QUEUE, tenantHostedQueue } from '../orders/contract/ids.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
+const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 /**
  * Payment activities at once. A provider call holds no database connection while the provider

@@ -1,7 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../config.js';
@@ -12,6 +14,7 @@ import { ensureTemporalCli } from '../../scripts/temporal/cli-binary.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { ensureTimeSkippingServer } from '../../scripts/temporal/test-server.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
+import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { laneCount } from './lane-count.js';
 import type { Lane } from './lanes.js';
 
@@ -21,6 +24,8 @@ declare module 'vitest' {
     lanes: Lane[];
     databasePoolSize: number;
     timeSkippingServerPath: string;
+    /** The workflow code bundled for the run (test/support/workflow-bundle.ts). */
+    workflowBundlePath: string;
   }
 }
 
@@ -28,7 +33,8 @@ declare module 'vitest' {
  * Real services for the whole run, one set per lane of test files: PostgreSQL (DATABASE_URL, a
  * database of its own on the same server for each further lane; or an embedded PGlite server when it
  * is unset), a Temporal server (TEMPORAL_ADDRESS, as CI's run on the production topology sets it,
- * or else a dev server per lane), and the Java time-skipping server made ready for workflow tests.
+ * or else a dev server per lane), the Java time-skipping server made ready for workflow tests, and
+ * the workflow code bundled once for them all (again before each rerun in watch mode).
  */
 export default async function setup(project: TestProject) {
   const config = loadConfig();
@@ -94,10 +100,22 @@ export default async function setup(project: TestProject) {
   };
 
   const timeSkipping = ensureTimeSkippingServer(config.cacheDir);
+  const bundleDir = await mkdtemp(join(tmpdir(), 'payment-scheduler-workflows-'));
+  teardown.push(() => rm(bundleDir, { recursive: true, force: true }));
+  const workflowBundlePath = join(bundleDir, 'workflow-bundle.js');
+  // Webpack's report of the bundle is noise in a test run.
+  const bundle = async () =>
+    writeFile(workflowBundlePath, (await bundlePaymentWorkflows(new DefaultLogger('WARN'))).code);
+  project.onTestsRerun(bundle);
 
-  project.provide('lanes', await Promise.all(Array.from({ length: lanes }, (_, i) => laneOf(i + 1))));
+  const [lanesReady] = await Promise.all([
+    Promise.all(Array.from({ length: lanes }, (_, i) => laneOf(i + 1))),
+    bundle(),
+  ]);
+  project.provide('lanes', lanesReady);
   project.provide('databasePoolSize', poolSize);
   project.provide('timeSkippingServerPath', timeSkipping.type === 'existing-path' ? timeSkipping.path : '');
+  project.provide('workflowBundlePath', workflowBundlePath);
 
   return async () => {
     for (const stop of teardown.reverse()) await stop();

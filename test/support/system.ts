@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, type LogLevel } from '@temporalio/worker';
 import got from 'got';
 import { pino } from 'pino';
 import { inject } from 'vitest';
@@ -14,7 +14,7 @@ import { openDatabase } from '../../db/orm.js';
 import { apiSettings, loadConfig, type ApiSettings } from '../../config.js';
 import type { MasterKeys } from '../../db/secret-box.js';
 import { createLogger } from '../../logger.js';
-import { bundlePaymentWorkflows, createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
+import { createWorkers, type PaymentWorkers } from '../../worker/create-worker.js';
 import { installSdkLogger } from '../../worker/sdk-logger.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
 import { freePort } from '../../observability/free-port.js';
@@ -23,6 +23,7 @@ import { eventually } from './eventually.js';
 import { capturingLogger } from './capturing-logger.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 import { lane } from './lanes.js';
+import { testWorkflowBundle } from './workflow-bundle.js';
 
 export interface TenantFixture {
   accountId: string;
@@ -130,8 +131,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           masterKeys,
           temporal: client,
           outboundUrls: { allowLoopbackHttp: true },
-          // Webpack's report of the bundle is noise in a test run.
-          workflowBundle: await bundlePaymentWorkflows(new DefaultLogger('WARN')),
+          workflowBundle: testWorkflowBundle(),
         });
   const running = worker?.run();
   const settings = {

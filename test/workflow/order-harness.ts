@@ -7,7 +7,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, beforeEach, expect, inject } from 'vitest';
 import { createActivities } from '../../worker/create-activities.js';
@@ -21,7 +21,6 @@ import type { PaymentOrderInput } from '../../orders/contract/messages.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../orders/start-order.js';
-import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import {
   orderStateQuery,
   createRefundUpdate,
@@ -37,6 +36,7 @@ import { startTimeSkippingEnvironment } from '../support/time-skipping.js';
 import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 import { lane } from '../support/lanes.js';
+import { testWorkflowBundle } from '../support/workflow-bundle.js';
 
 export const TASK_QUEUE = 'payments-time-skipping';
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -44,7 +44,6 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 export let env: TestWorkflowEnvironment;
 export let orm: MikroORM;
 export let sandbox: RunningSandbox;
-export let workflowBundle: WorkflowBundleWithSourceMap;
 export const masterKeys = { current: randomBytes(32).toString('base64') };
 
 export async function startTimeSkippingServer() {
@@ -58,7 +57,6 @@ beforeAll(async () => {
   await startTimeSkippingServer();
   orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
   sandbox = await startSandbox();
-  workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
 
 // The Java server's clock only moves forward, by years at a time between tests (it skips ahead ten years
@@ -130,7 +128,7 @@ export async function createWorker(options: { sandboxUrl?: string; orm?: MikroOR
   const orders = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
-    workflowBundle,
+    workflowBundle: testWorkflowBundle(),
     activities,
   });
   const tenantHosted = await Worker.create({

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { describe, it } from 'vitest';
-import { WORKFLOWS_PATH } from '../../worker/create-worker.js';
 import { HISTORIES, historyFiles, readManifest, sha256Of } from '../support/histories.js';
 import { quietTemporalLogs } from '../support/system.js';
+import { testWorkflowBundle } from '../support/workflow-bundle.js';
 
 /**
  * Orders run for months, so a workflow change must still replay the histories of orders already
@@ -28,6 +28,6 @@ describe('committed workflow histories', () => {
   it.each(files)('%s replays against the current workflow code', async (file) => {
     quietTemporalLogs();
     const history = proto.temporal.api.history.v1.History.decode(readFileSync(new URL(file, HISTORIES)));
-    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history);
+    await Worker.runReplayHistory({ workflowBundle: testWorkflowBundle() }, history);
   });
 });

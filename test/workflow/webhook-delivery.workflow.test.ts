@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Worker, type LogEntry, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Worker, type LogEntry } from '@temporalio/worker';
 import got from 'got';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWebhookActivities, MAX_UNRECORDED_SENDS } from '../../webhooks/attempt-delivery.js';
@@ -11,7 +11,6 @@ import { sealedContext } from '../../db/sealed-columns.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { DELIVERY_SCHEDULE_MS, type EventType } from '../../domain/webhook.js';
-import { bundlePaymentWorkflows } from '../../worker/create-worker.js';
 import { webhookDeliveryWorkflow } from '../../webhooks/workflow/webhook-delivery.workflow.js';
 import { recordHistory } from '../support/histories.js';
 import { startTimeSkippingEnvironment } from '../support/time-skipping.js';
@@ -19,13 +18,13 @@ import { quietTemporalLogs } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 import { startWebhookReceiver, type Answer } from '../support/webhook-receiver.js';
 import { lane } from '../support/lanes.js';
+import { testWorkflowBundle } from '../support/workflow-bundle.js';
 import { eventually } from '../support/eventually.js';
 
 const TASK_QUEUE = 'webhooks-time-skipping';
 
 let env: TestWorkflowEnvironment;
 let orm: MikroORM;
-let workflowBundle: WorkflowBundleWithSourceMap;
 const masterKeys = { current: randomBytes(32).toString('base64') };
 const box = SecretBox.fromMasterKeys(masterKeys);
 
@@ -33,7 +32,6 @@ beforeAll(async () => {
   quietTemporalLogs();
   env = await startTimeSkippingEnvironment();
   orm = await openDatabase({ url: lane().databaseUrl, poolSize: inject('databasePoolSize') });
-  workflowBundle = await bundlePaymentWorkflows(new DefaultLogger('ERROR'));
 });
 
 afterAll(async () => {
@@ -104,7 +102,7 @@ async function deliver(
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUE,
-      workflowBundle,
+      workflowBundle: testWorkflowBundle(),
       activities: createWebhookActivities({ orm, box, http: got, outboundUrls: { allowLoopbackHttp: true } }),
     });
     const workflowId = `webhook-${delivery.id}`;
