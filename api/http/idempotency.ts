@@ -7,7 +7,10 @@ import { ApiError } from './problem.js';
 import type { Reply } from './reply.js';
 
 const RETENTION_MS = 24 * 60 * 60 * 1000;
-/** How long a request may hold its key before a retry may take it over (it died, or lost its connection). */
+/**
+ * How long a request holds its key past its last renewal (it renews it every third of that while it
+ * runs): a retry may take the key over only from a request that died.
+ */
 const DEFAULT_LEASE_MS = 30_000;
 
 export interface IdempotentRequest {
@@ -33,7 +36,9 @@ interface Claim {
  * Idempotency-Key on POSTs (see ARCHITECTURE.md, "API conventions"). A request first claims its
  * key with a lease; its writes and its answer then commit in one transaction. So a retry either
  * gets the first answer (it committed) or runs as if the first never happened (it rolled back, or
- * died and its lease ran out): never twice. The same key with another request, or from another
+ * died and its lease ran out): never twice. A request renews its lease while it runs, so one that runs
+ * longer than a lease outside a transaction (a reconciliation run, a batch of orders) is never
+ * overtaken and done again by a retry meanwhile. The same key with another request, or from another
  * security key, is a 422; a retry while the first still holds the lease is a 409. Only successful
  * answers are kept, sealed under the master key, because an answer can hold a secret (a new key's
  * private key).
@@ -61,6 +66,7 @@ export class IdempotencyStore {
     if ('reply' in claimed) return { reply: claimed.reply, replayed: true };
 
     let reply: Reply;
+    const stopRenewing = this.renewWhileRunning(claimed);
     try {
       const inTransaction = async (em: EntityManager) => {
         const result = await work(em);
@@ -84,9 +90,11 @@ export class IdempotencyStore {
         ? await this.orm.em.fork().transactional(inTransaction)
         : await inTransaction(this.orm.em.fork());
     } catch (err) {
+      stopRenewing();
       await this.release(claimed);
       throw err;
     }
+    stopRenewing();
     if (reply.status < 200 || reply.status >= 300) await this.release(claimed);
     return { reply, replayed: false };
   }
@@ -162,6 +170,26 @@ export class IdempotencyStore {
     );
     if (taken === 1) return { id: existing.id, leaseToken: claim.leaseToken };
     throw inProgress('a request with this Idempotency-Key is still running');
+  }
+
+  /**
+   * Renews the claim's lease every third of it until stopped. A renewal that fails (the database
+   * briefly unreachable) is not retried: the next one comes a third of a lease later, and at worst
+   * the lease runs out, as it did before renewals.
+   */
+  private renewWhileRunning(claim: Claim): () => void {
+    const timer = setInterval(() => {
+      this.orm.em
+        .fork()
+        .nativeUpdate(
+          IdempotencyRecord,
+          { id: claim.id, leaseToken: claim.leaseToken, responseStatus: null },
+          { leaseExpiresAt: new Date(Date.now() + this.leaseMs) },
+        )
+        .catch(() => undefined);
+    }, this.leaseMs / 3);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Frees the key when the request failed, so the caller can retry it; only if we still hold it. */

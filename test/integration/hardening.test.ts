@@ -4,7 +4,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
 import { signHmac } from '../../client/payment-scheduler-client.js';
+import { IdempotencyStore } from '../../api/http/idempotency.js';
 import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/entities/index.js';
+import { SecretBox } from '../../db/secret-box.js';
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
 import { OrphanOrderReconciler } from '../../orders/reconciler.js';
@@ -387,6 +389,43 @@ describe('idempotency under failure', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.tenantId).toBe(late.body.tenantId);
     expect(await system.orm.em.fork().count(Tenant, { accountId: account.accountId, name: body.name })).toBe(1);
+  });
+
+  it('holds the key of a request that runs longer than its lease: a retry meanwhile is told it is in progress, and the work runs once', async () => {
+    const leaseMs = 300;
+    const store = new IdempotencyStore(system.orm, SecretBox.fromMasterKeys(system.masterKeys), leaseMs);
+    const request = {
+      scope: `tenant:${randomUUID()}`,
+      actor: 'key-a',
+      key: `key-${randomUUID()}`,
+      method: 'POST',
+      path: '/v1/reconciliation/runs',
+      body: {},
+    };
+    let runs = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    // Outside a transaction, as a reconciliation run or a batch of orders is taken.
+    const work = async () => {
+      runs += 1;
+      await finished;
+      return { status: 201, body: { run: runs } };
+    };
+    const claimedAt = Date.now();
+    const first = store.run(request, work, false);
+    const record = () => system.orm.em.fork().findOne(IdempotencyRecord, { scope: request.scope, key: request.key });
+    // Four leases on: the first request still runs, and still holds its key.
+    await eventually(record, (r) => (r?.leaseExpiresAt?.getTime() ?? 0) > claimedAt + 4 * leaseMs, {
+      what: 'the lease renewed past four leases',
+    });
+    await expect(store.run(request, work, false)).rejects.toMatchObject({
+      status: 409,
+      code: 'idempotency_request_in_progress',
+    });
+    finish();
+    expect(await first).toEqual({ reply: { status: 201, body: { run: 1 } }, replayed: false });
+    expect(await store.run(request, work, false)).toEqual({ reply: { status: 201, body: { run: 1 } }, replayed: true });
+    expect(runs).toBe(1);
   });
 
   it('frees the key of a request that failed, so it can be retried', async () => {
