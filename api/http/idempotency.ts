@@ -50,11 +50,17 @@ export class IdempotencyStore {
     private readonly leaseMs = DEFAULT_LEASE_MS,
   ) {}
 
-  /** `transactional` false: the work runs on its own, and its answer is stored after it (see RouteDefinition.transactional). */
+  /**
+   * `transactional` false: the work runs on its own, and its answer is stored after it (see
+   * RouteDefinition.transactional). `precheck`: checks made once the key is claimed and before the
+   * work's transaction opens (see RouteDefinition.precheck); a request sent again is answered from
+   * what is stored without them, so a check that fails now (a host name that no longer resolves)
+   * cannot keep its first answer, which may hold a secret shown once, from it.
+   */
   async run(
     request: IdempotentRequest,
     work: (em: EntityManager) => Promise<Reply>,
-    transactional = true,
+    { transactional = true, precheck }: { transactional?: boolean; precheck?: () => Promise<void> } = {},
   ): Promise<{ reply: Reply; replayed: boolean }> {
     if (request.key.length === 0 || request.key.length > 255) {
       throw new ApiError(400, 'validation_failed', 'Idempotency-Key must be 1–255 characters', [
@@ -68,6 +74,7 @@ export class IdempotencyStore {
     let reply: Reply;
     const stopRenewing = this.renewWhileRunning(claimed);
     try {
+      await precheck?.();
       const inTransaction = async (em: EntityManager) => {
         const result = await work(em);
         if (result.status >= 200 && result.status < 300) {

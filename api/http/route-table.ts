@@ -103,7 +103,8 @@ export interface RouteDefinition<
   /**
    * Checks that reach outside the database (a host name resolved), made with the parsed input before
    * the request's transaction opens, so that no transaction waits on them; `em` is outside it (a
-   * connection is taken only for each query). They may refuse.
+   * connection is taken only for each query). They may refuse. With an Idempotency-Key they run once
+   * the key is claimed: a request sent again is answered from what is stored, not checked again.
    */
   precheck?: (input: Omit<RouteCall<S, P, Q, B>, 'afterCommit'>) => Promise<void>;
   handler: (call: RouteCall<S, P, Q, B>) => Reply | Promise<Reply>;
@@ -286,9 +287,10 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     body: route.body ? validate(route.body, (req.body as unknown) ?? null) : undefined,
   };
   const context = res.locals.context;
-  await route.precheck?.({ ...input, context, req, em: runtime.orm.em.fork() } as Parameters<
-    NonNullable<StoredRoute['precheck']>
-  >[0]);
+  const precheck = async () =>
+    route.precheck?.({ ...input, context, req, em: runtime.orm.em.fork() } as Parameters<
+      NonNullable<StoredRoute['precheck']>
+    >[0]);
   const afterCommit: (() => Promise<void>)[] = [];
   const call = async (em: EntityManager) =>
     route.handler({ ...input, context, em, req, afterCommit: (step) => afterCommit.push(step) } as RouteCall<
@@ -300,6 +302,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
 
   let reply: Reply;
   if (route.method === 'get') {
+    await precheck();
     reply = await call(runtime.orm.em.fork());
   } else {
     const key = honoursIdempotencyKey(route) ? req.header('idempotency-key') : undefined;
@@ -310,6 +313,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     }
     const transactional = route.transactional ?? true;
     if (key === undefined) {
+      await precheck();
       reply =
         transactional === true ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
     } else {
@@ -326,7 +330,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
           body: (req.body as unknown) ?? null,
         },
         call,
-        transactional !== false,
+        { transactional: transactional !== false, precheck },
       );
       reply = outcome.reply;
       if (outcome.replayed) {

@@ -412,19 +412,22 @@ describe('idempotency under failure', () => {
       return { status: 201, body: { run: runs } };
     };
     const claimedAt = Date.now();
-    const first = store.run(request, work, false);
+    const first = store.run(request, work, { transactional: false });
     const record = () => system.orm.em.fork().findOne(IdempotencyRecord, { scope: request.scope, key: request.key });
     // Four leases on: the first request still runs, and still holds its key.
     await eventually(record, (r) => (r?.leaseExpiresAt?.getTime() ?? 0) > claimedAt + 4 * leaseMs, {
       what: 'the lease renewed past four leases',
     });
-    await expect(store.run(request, work, false)).rejects.toMatchObject({
+    await expect(store.run(request, work, { transactional: false })).rejects.toMatchObject({
       status: 409,
       code: 'idempotency_request_in_progress',
     });
     finish();
     expect(await first).toEqual({ reply: { status: 201, body: { run: 1 } }, replayed: false });
-    expect(await store.run(request, work, false)).toEqual({ reply: { status: 201, body: { run: 1 } }, replayed: true });
+    expect(await store.run(request, work, { transactional: false })).toEqual({
+      reply: { status: 201, body: { run: 1 } },
+      replayed: true,
+    });
     expect(runs).toBe(1);
   });
 

@@ -143,6 +143,40 @@ describe('webhook endpoints', () => {
     expect(retried.body.secret).toBe(created.body.secret);
   });
 
+  it('give the secret again to a retry whose URL would not pass its check now (its name no longer resolves, say)', async () => {
+    const tenant = await system.newTenant();
+    const create = (client: PaymentSchedulerClient) =>
+      client.request('POST', '/v1/webhooks/endpoints', {
+        headers: { 'idempotency-key': 'endpoint-checked-once' },
+        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
+      });
+    const created = await create(tenant.client);
+    expect(created.status).toBe(201);
+    system.issuedSecrets.push(created.body.secret);
+    // An API that no longer lets this URL through, as a host name that stopped resolving would not pass.
+    const strict = await system.startApi({ settings: { allowLoopbackHttp: false } });
+    try {
+      const client = new PaymentSchedulerClient({
+        baseUrl: strict.url,
+        publicKey: tenant.publicKey,
+        privateKey: tenant.privateKey,
+        tenantId: tenant.tenantId,
+      });
+      const retried = await create(client);
+      expect(retried.status).toBe(201);
+      expect(retried.headers.get('idempotent-replayed')).toBe('true');
+      expect(retried.body.secret).toBe(created.body.secret);
+      // A new request is still checked.
+      const another = await client.request('POST', '/v1/webhooks/endpoints', {
+        headers: { 'idempotency-key': 'endpoint-checked-twice' },
+        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
+      });
+      expect(another).toMatchObject({ status: 400, body: { errors: [{ path: 'url', code: 'url_not_allowed' }] } });
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('are audited without the path or query of their URL, which may hold the receiver’s token', async () => {
     const tenant = await system.newTenant();
     const since = new Date().toISOString();
