@@ -182,7 +182,7 @@ export class IdempotencyStore {
   /**
    * Renews the claim's lease every third of it until stopped. A renewal that fails (the database
    * briefly unreachable) is not retried: the next one comes a third of a lease later, and at worst
-   * the lease runs out, as it did before renewals.
+   * the lease runs out and a retry may take the key over.
    */
   private renewWhileRunning(claim: Claim): () => void {
     const timer = setInterval(() => {
