@@ -1,6 +1,5 @@
 import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { PaymentOrder } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { openDatabase } from '../../db/orm.js';
@@ -51,12 +50,7 @@ describe('while a dependency is down', () => {
     const { logger, lines } = capturingLogger('outage-api', 'info');
     const api = await system.startApi({ orm, logger });
     try {
-      const client = new PaymentSchedulerClient({
-        baseUrl: api.url,
-        publicKey: tenant.publicKey,
-        privateKey: tenant.privateKey,
-        tenantId: tenant.tenantId,
-      });
+      const client = tenant.clientAt(api.url);
       expect((await client.request('GET', '/v1/order-management')).status).toBe(200);
 
       proxy.cut();
@@ -106,12 +100,7 @@ describe('while a dependency is down', () => {
     const { logger, lines } = capturingLogger('outage-api', 'warn');
     const api = await system.startApi({ temporal, logger });
     try {
-      const client = new PaymentSchedulerClient({
-        baseUrl: api.url,
-        publicKey: tenant.publicKey,
-        privateKey: tenant.privateKey,
-        tenantId: tenant.tenantId,
-      });
+      const client = tenant.clientAt(api.url);
       const created = await client.request('POST', '/v1/order-management', {
         body: { orderRef: 'running', instructions: [instruction('a')] },
       });

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { buildOrder } from '../../orders/order-plans.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -229,12 +228,7 @@ describe('when Temporal is down', () => {
     const deadConnection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
     const cutOff = await system.startApi({ temporal: new Client({ connection: deadConnection }) });
     try {
-      const asTenant = new PaymentSchedulerClient({
-        baseUrl: cutOff.url,
-        publicKey: tenant.publicKey,
-        privateKey: tenant.privateKey,
-        tenantId: tenant.tenantId,
-      });
+      const asTenant = tenant.clientAt(cutOff.url);
       const res = await asTenant.request('POST', '/v1/order-management', {
         body: { orderRef: 'outage-1', instructions: [instruction('only')] },
       });

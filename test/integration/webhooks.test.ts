@@ -111,6 +111,14 @@ async function deliveryAskedToWait(tenant: TenantFixture, orderRef: string, late
   return { hooks, endpointId, waiting: waiting! };
 }
 
+/** An endpoint on loopback created under an Idempotency-Key (the API's answer, not checked). */
+function createLoopbackEndpoint(client: PaymentSchedulerClient, idempotencyKey: string) {
+  return client.request('POST', '/v1/webhooks/endpoints', {
+    headers: { 'idempotency-key': idempotencyKey },
+    body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
+  });
+}
+
 describe('webhook endpoints', () => {
   it('give the secret again to a retry of the key that asked, and to no other key of the tenant', async () => {
     const tenant = await system.newTenant();
@@ -125,11 +133,7 @@ describe('webhook endpoints', () => {
       privateKey: key.body.privateKey,
       tenantId: tenant.tenantId,
     });
-    const create = (client: PaymentSchedulerClient) =>
-      client.request('POST', '/v1/webhooks/endpoints', {
-        headers: { 'idempotency-key': 'endpoint-once' },
-        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
-      });
+    const create = (client: PaymentSchedulerClient) => createLoopbackEndpoint(client, 'endpoint-once');
     const created = await create(tenant.client);
     expect(created.status).toBe(201);
     system.issuedSecrets.push(created.body.secret);
@@ -145,32 +149,20 @@ describe('webhook endpoints', () => {
 
   it('give the secret again to a retry whose URL would not pass its check now (its name no longer resolves, say)', async () => {
     const tenant = await system.newTenant();
-    const create = (client: PaymentSchedulerClient) =>
-      client.request('POST', '/v1/webhooks/endpoints', {
-        headers: { 'idempotency-key': 'endpoint-checked-once' },
-        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
-      });
+    const create = (client: PaymentSchedulerClient) => createLoopbackEndpoint(client, 'endpoint-checked-once');
     const created = await create(tenant.client);
     expect(created.status).toBe(201);
     system.issuedSecrets.push(created.body.secret);
     // An API that no longer lets this URL through, as a host name that stopped resolving would not pass.
     const strict = await system.startApi({ settings: { allowLoopbackHttp: false } });
     try {
-      const client = new PaymentSchedulerClient({
-        baseUrl: strict.url,
-        publicKey: tenant.publicKey,
-        privateKey: tenant.privateKey,
-        tenantId: tenant.tenantId,
-      });
+      const client = tenant.clientAt(strict.url);
       const retried = await create(client);
       expect(retried.status).toBe(201);
       expect(retried.headers.get('idempotent-replayed')).toBe('true');
       expect(retried.body.secret).toBe(created.body.secret);
       // A new request is still checked.
-      const another = await client.request('POST', '/v1/webhooks/endpoints', {
-        headers: { 'idempotency-key': 'endpoint-checked-twice' },
-        body: { url: 'http://127.0.0.1:9/hooks', eventTypes: [], description: 'test' },
-      });
+      const another = await createLoopbackEndpoint(client, 'endpoint-checked-twice');
       expect(another).toMatchObject({ status: 400, body: { errors: [{ path: 'url', code: 'url_not_allowed' }] } });
     } finally {
       await strict.close();

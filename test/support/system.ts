@@ -30,6 +30,8 @@ export interface TenantFixture {
   tenantId: string;
   /** Signed in as a tenant-admin key of the tenant. */
   client: PaymentSchedulerClient;
+  /** `client`'s key, sending to another API (one a test started with other dependencies or settings). */
+  clientAt(baseUrl: string): PaymentSchedulerClient;
   account: PaymentSchedulerClient;
   publicKey: string;
   privateKey: string;
@@ -235,6 +237,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         publicKey,
         privateKey,
         client,
+        clientAt: (baseUrl: string) => new PaymentSchedulerClient({ baseUrl, publicKey, privateKey, tenantId }),
         sandboxApiKey,
         async bankDebitScheme() {
           await expectCreated(
