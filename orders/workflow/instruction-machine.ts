@@ -289,21 +289,33 @@ export {
 export const MANDATE_NOT_ACTIVE = 'provider_rejected:mandate_not_active';
 
 /**
+ * The result of a check of the debit's mandate, made because an earlier call was refused for want of
+ * it (MANDATE_RECHECK_DELAYS_MS), finding it still not active: nothing was sent, again.
+ */
+export function isMandateStillInactive(machine: InstructionMachine, result: CallResult): boolean {
+  return result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE && (machine.mandateChecks ?? 0) > 0;
+}
+
+/**
  * Moves the instruction on from a call's result (ARCHITECTURE.md, "Instruction lifecycle").
  * `customerMayRetry`: a decline of the customer's own payment leaves the instruction LATE, waiting
  * for them to pay another way (or for an amendment), instead of failing it or dunning their card.
  * `recheckMandate`: a debit refused for want of an active mandate is tried again on
  * MANDATE_RECHECK_DELAYS_MS, not only when the mandate's confirmation is signalled.
+ * `keepsArrearsStart`: a check finding the mandate still not active leaves `lateAt` (when its arrears
+ * began) as the first refusal set it.
  */
 export function applyResult(
   machine: InstructionMachine,
   result: CallResult,
   nowMs: number,
   policy: InstructionPolicy,
-  options: { customerMayRetry?: boolean; recheckMandate?: boolean } = {},
+  options: { customerMayRetry?: boolean; recheckMandate?: boolean; keepsArrearsStart?: boolean } = {},
 ): void {
   const { dunningDelaysMs } = policy;
   const now = new Date(nowMs).toISOString();
+  const arrearsSince =
+    options.keepsArrearsStart && isMandateStillInactive(machine, result) ? machine.lateAt : undefined;
   machine.unanswered = false;
   const mandateChecks = machine.mandateChecks ?? 0;
   machine.mandateChecks = undefined;
@@ -375,6 +387,7 @@ export function applyResult(
         machine.mandateChecks = mandateChecks + 1;
       }
       transition(machine, 'LATE', now);
+      if (arrearsSince !== undefined) machine.lateAt = arrearsSince;
   }
 }
 

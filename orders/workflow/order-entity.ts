@@ -40,6 +40,7 @@ import {
   awaits,
   changeRefusal,
   fromItsApp,
+  isMandateStillInactive,
   MANDATE_NOT_ACTIVE,
   newMachine,
   nextActionAt,
@@ -56,6 +57,7 @@ import {
 import {
   EARLY_RESULT_WAITS_FOR_ITS_CALL,
   REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL,
+  MANDATE_CHECK_KEEPS_ARREARS_START,
   MANDATE_CHECKS_AFRESH,
   MANDATE_RECHECKED,
   PATCHES_BEFORE_START,
@@ -832,18 +834,21 @@ export class OrderEntity {
   /**
    * How a call's result is applied, as far as this run's patches allow: a declined customer payment
    * leaves the instruction for the customer to pay another way (CUSTOMER_RETRY), and a debit refused
-   * for want of an active mandate is tried again later (MANDATE_RECHECKED).
+   * for want of an active mandate is tried again later (MANDATE_RECHECKED), and its arrears are counted
+   * from its first refusal while the checks find the mandate still not active
+   * (MANDATE_CHECK_KEEPS_ARREARS_START).
    */
   resultOptions(
     machine: InstructionMachine,
     result: CallResult,
-  ): { customerMayRetry: boolean; recheckMandate: boolean } {
+  ): { customerMayRetry: boolean; recheckMandate: boolean; keepsArrearsStart: boolean } {
     return {
       customerMayRetry:
         machine.customerPaying === true &&
         result.status === 'DECLINED' &&
         this.patches.has(PATCHES_BEFORE_START.CUSTOMER_RETRY),
       recheckMandate: result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE && patched(MANDATE_RECHECKED),
+      keepsArrearsStart: isMandateStillInactive(machine, result) && patched(MANDATE_CHECK_KEEPS_ARREARS_START),
     };
   }
 

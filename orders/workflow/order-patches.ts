@@ -113,6 +113,15 @@ export const RETURN_AFTER_REFUND = 'return-after-refund-not-recollected';
  */
 export const MANDATE_CHECKS_AFRESH = 'mandate-checks-afresh';
 
+/**
+ * Made after the start marker, so asked with `patched()` where it is used: since this patch a check of
+ * a debit's mandate that finds it still not active (nothing sent) leaves the instruction's arrears
+ * counted from the debit's first refusal for it. Before, each check went LATE again and restamped
+ * `lateAt`, so arrears whose checks ran for 31 h expired up to 31 h later; histories from before it
+ * replay so.
+ */
+export const MANDATE_CHECK_KEEPS_ARREARS_START = 'mandate-check-keeps-arrears-start';
+
 export class OrderPatches {
   /** This run began on code that writes a projection of many instructions on the task queue. */
   readonly queuesBigProjections: boolean;

@@ -121,12 +121,14 @@ describe('the instruction state machine', () => {
     const m = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
     transition(m, 'OPEN', iso(t0 + DAY));
     const refused = { status: 'REJECTED', code: MANDATE_NOT_ACTIVE } as const;
-    let now = t0 + 2 * DAY;
+    const firstRefusal = t0 + 2 * DAY;
+    let now = firstRefusal;
     for (const delay of MANDATE_RECHECK_DELAYS_MS) {
       expect(decide(m, now, 30 * DAY)).toEqual({ kind: 'call' });
       startCall(m, iso(now));
-      applyResult(m, refused, now, DUNNING, { recheckMandate: true });
-      expect(m).toMatchObject({ status: 'LATE', failureCode: MANDATE_NOT_ACTIVE });
+      applyResult(m, refused, now, DUNNING, { recheckMandate: true, keepsArrearsStart: true });
+      // Its arrears began at the first refusal: a check that finds the mandate still not active sent nothing.
+      expect(m).toMatchObject({ status: 'LATE', failureCode: MANDATE_NOT_ACTIVE, lateAt: iso(firstRefusal) });
       expect(decide(m, now + delay - 1, 30 * DAY)).toEqual({
         kind: 'wait',
         until: iso(now + delay),
@@ -135,9 +137,11 @@ describe('the instruction state machine', () => {
       now += delay;
     }
     startCall(m, iso(now));
-    applyResult(m, refused, now, DUNNING, { recheckMandate: true });
-    // The schedule spent: it waits for the mandate's confirmation (or an amendment) until its arrears expire.
-    expect(decide(m, now + DAY, 30 * DAY)).toMatchObject({ kind: 'wait', until: iso(now + 30 * DAY) });
+    applyResult(m, refused, now, DUNNING, { recheckMandate: true, keepsArrearsStart: true });
+    // The schedule spent: it waits for the mandate's confirmation (or an amendment) until its arrears
+    // expire, 30 days after the first refusal, not after the last check.
+    expect(now - firstRefusal).toBeGreaterThan(DAY);
+    expect(decide(m, now + DAY, 30 * DAY)).toMatchObject({ kind: 'wait', until: iso(firstRefusal + 30 * DAY) });
     expect(applyMandateChange(m, { instrumentId: 'ins-1', status: 'ACTIVE' }, iso(now + DAY))).toBe(true);
     expect(decide(m, now + DAY, 30 * DAY)).toEqual({ kind: 'call' });
     // An amendment to another instrument starts its checks afresh, as any other answer does.
@@ -154,6 +158,26 @@ describe('the instruction state machine', () => {
     startCall(unpatched, iso(t0 + 2 * DAY));
     applyResult(unpatched, refused, t0 + 2 * DAY, DUNNING);
     expect(unpatched.retryAt).toBeUndefined();
+  });
+
+  it('counts a debit’s arrears from its last refusal for want of the mandate in runs from before the arrears kept their start', () => {
+    const debit = { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT' as const, financialInstrumentId: undefined };
+    const m = newMachine(plan({ ...debit, instrumentId: 'ins-1' }));
+    transition(m, 'OPEN', iso(t0 + DAY));
+    const refused = { status: 'REJECTED', code: MANDATE_NOT_ACTIVE } as const;
+    startCall(m, iso(t0 + 2 * DAY));
+    applyResult(m, refused, t0 + 2 * DAY, DUNNING, { recheckMandate: true });
+    const check = t0 + 2 * DAY + MANDATE_RECHECK_DELAYS_MS[0];
+    startCall(m, iso(check));
+    applyResult(m, refused, check, DUNNING, { recheckMandate: true });
+    expect(m.lateAt).toBe(iso(check));
+    // Another refusal after a check is not the mandate's: its arrears begin there.
+    startCall(m, iso(check + DAY));
+    applyResult(m, { status: 'REJECTED', code: 'provider_rejected:instrument_removed' }, check + DAY, DUNNING, {
+      recheckMandate: false,
+      keepsArrearsStart: true,
+    });
+    expect(m.lateAt).toBe(iso(check + DAY));
   });
 
   it('tells the customer its notice period before a bank debit’s charge date, and again after a change of amount or date', () => {

@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
-import { PaymentInstruction, PaymentRefund } from '../../db/entities/index.js';
+import { InstrumentStore } from '../../customers/instrument-store.js';
+import { PaymentInstruction, PaymentInstrument, PaymentRefund } from '../../db/entities/index.js';
+import { SecretBox } from '../../db/secret-box.js';
 import { isBusinessDay } from '../../domain/business-days.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { MAX_REFUNDS_PER_ORDER } from '../../orders/contract/limits.js';
@@ -23,6 +25,8 @@ import {
 } from '../../orders/contract/messages.js';
 import { eventually } from '../support/eventually.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
+import { MANDATE_CHECK_KEEPS_ARREARS_START } from '../../orders/workflow/order-patches.js';
+import { MANDATE_RECHECK_DELAYS_MS } from '../../orders/workflow/provider-waits.js';
 import { startHostileProvider } from '../support/hostile-provider.js';
 import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 
@@ -46,6 +50,7 @@ import {
   expectRefused,
   twoOptions,
   record,
+  patchesOf,
 } from './order-harness.js';
 
 describe('payment-order workflow on the time-skipping server', () => {
@@ -371,6 +376,74 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(view.status).toBe('COMPLETED');
       expect(view.instructions[0].status).toBe('SETTLED');
       await record('arrears-expired', handle.workflowId);
+    });
+  });
+
+  it('expires a debit refused for want of its mandate 30 days after the refusal, though its mandate was checked for a day more', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const em = orm.em.fork();
+    const account = new InstrumentStore(SecretBox.fromMasterKeys(masterKeys)).add(em, tenantId, 'SANDBOX_BANK', {
+      token: 'bank_ok',
+      paymentMethod: 'BANK_DEBIT',
+      display: { maskedIban: 'FR76 •••• 0189', holderName: 'Ada Lovelace' },
+      mandate: { mandateRef: `MDT-${randomUUID()}`, status: 'PENDING', signedAt: new Date().toISOString() },
+    });
+    await em.flush();
+    const input = await storeOrder(
+      tenantId,
+      'mandate-never-confirmed',
+      [{ instructionRef: 'debit', financialInstrumentId: undefined, instrumentId: account.id }],
+      resolvedTo('SANDBOX_BANK', 'BANK_DEBIT'),
+    );
+    const checksMs = MANDATE_RECHECK_DELAYS_MS.reduce((sum, ms) => sum + ms, 0);
+    expect(checksMs).toBeGreaterThan(DAY_MS);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const refused = await waitFor(
+        handle,
+        (v) => v.instructions[0].failureCode === 'provider_rejected:mandate_not_active',
+        'the debit refused for want of the mandate',
+      );
+      const { lateAt } = await em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'debit' });
+      expect(refused.instructions[0]).toMatchObject({ status: 'LATE', attempts: 1 });
+      // Every check of the mandate made, each finding it still pending: nothing sent, the arrears' start kept.
+      await env.sleep(checksMs + DAY_MS);
+      const checked = await waitFor(
+        handle,
+        (v) => v.instructions[0].attempts === 1 + MANDATE_RECHECK_DELAYS_MS.length,
+        'the mandate checked on its schedule',
+      );
+      expect(checked.instructions[0].status).toBe('LATE');
+      const row = await eventually(
+        () => em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'debit' }),
+        (i) => i.attempts === checked.instructions[0].attempts,
+        { what: 'the checks projected' },
+      );
+      expect(row.lateAt).toEqual(lateAt);
+      await env.sleep(29 * DAY_MS);
+      const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the arrears expired');
+      expect(failed.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'expired' });
+      const stored = await em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'debit' });
+      expect(stored.lateAt).toEqual(lateAt);
+      const waited = stored.failedAt!.getTime() - lateAt!.getTime();
+      expect(waited).toBeGreaterThanOrEqual(30 * DAY_MS);
+      expect(waited).toBeLessThan(30 * DAY_MS + 60_000);
+      expect(await sandbox.ledger({ tenantId, orderRef: 'mandate-never-confirmed' })).toEqual([]);
+      expect(await patchesOf(handle.workflowId)).toContain(MANDATE_CHECK_KEEPS_ARREARS_START);
+      // The mandate confirmed at last and the instruction retried: the bank is asked, once.
+      await em.fork().nativeUpdate(PaymentInstrument, { id: account.id }, { mandateStatus: 'ACTIVE' });
+      await handle.executeUpdate(retryInstructionUpdate, { args: [{ instructionRef: 'debit' }] });
+      const called = await waitFor(handle, (v) => v.instructions[0].providerRef !== undefined, 'the bank called');
+      await handle.signal(providerResultSignal, {
+        status: 'SETTLED',
+        providerRef: called.instructions[0].providerRef!,
+      });
+      expect((await handle.result()).status).toBe('COMPLETED');
+      const debits = await sandbox.ledger({ tenantId, orderRef: 'mandate-never-confirmed' });
+      expect(debits.map((p) => p.kind)).toEqual(['PAYMENT']);
+      await record('mandate-checks-expired', handle.workflowId);
     });
   });
 
