@@ -34,7 +34,6 @@ export class ProviderResults {
     appId: string,
     { tenantId, orderRef, instructionRef }: CallbackReference,
     { kind, result }: CallbackResult,
-    rawBody: string,
   ): Promise<{ id: string; delivered: boolean }> {
     const instruction = await em.findOne(PaymentInstruction, { tenantId, instructionRef, order: { orderRef } });
     // A callback speaks only for its own payment (or refund): one of this app, under this reference.
@@ -57,7 +56,18 @@ export class ProviderResults {
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, now())
        on conflict (tenant_id, app_id, provider_ref, status) do update set app_id = excluded.app_id
        returning id, delivered_at`,
-      [randomUUID(), tenantId, appId, result.providerRef, result.status, orderRef, instructionRef, rawBody],
+      // What was checked, not the body as sent: a provider may send back more than we asked for
+      // (the token it charged, the card it saw), and nothing of it is kept.
+      [
+        randomUUID(),
+        tenantId,
+        appId,
+        result.providerRef,
+        result.status,
+        orderRef,
+        instructionRef,
+        JSON.stringify({ kind, result }),
+      ],
       'all',
       em.getTransactionContext(),
     );

@@ -91,7 +91,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         : undefined;
       if (!result || result.result.providerRef !== reference.providerRef) throw badSignature();
 
-      const { id, delivered } = await results.record(em, params.appId, reference, result, rawBody);
+      const { id, delivered } = await results.record(em, params.appId, reference, result);
       if (delivered) return { status: 202, body: { received: true, duplicate: true } };
       afterCommit(() => results.deliver(id, params.appId, reference, result, req.log));
       return { status: 202, body: { received: true, duplicate: false } };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderCallback } from '../../db/entities/index.js';
+import { Migration20261206080000 } from '../../db/migrations/Migration20261206080000.js';
 import { passesLuhn } from '../../domain/card-number.js';
 import { orderStateQuery } from '../../orders/contract/messages.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -781,9 +782,36 @@ describe('a refund through the tenant’s own provider', () => {
         .count(ProviderCallback, { tenantId: tenant.tenantId, providerRef: pending.providerRef }),
     ).toBe(0);
     expect((await refunds()).body.items[0].status).toBe('PENDING');
-    // And it is taken when it states the money asked.
-    const refunded = await provider.callBack(callbackUrl, { ...refundBody, amountMinor: '500', currency: 'EUR' });
+    // And it is taken when it states the money asked; what else it sent (the token it paid back to) is not kept.
+    const refunded = await provider.callBack(callbackUrl, {
+      ...refundBody,
+      amountMinor: '500',
+      currency: 'EUR',
+      instrument: 'tok_sent_back_4242',
+    });
     expect(refunded.status).toBe(202);
+    const [kept] = await system.orm.em
+      .fork()
+      .find(ProviderCallback, { tenantId: tenant.tenantId, providerRef: pending.providerRef });
+    expect(kept.payload).toMatchObject({
+      kind: 'refund',
+      result: { providerRef: pending.providerRef, status: 'SUCCEEDED' },
+    });
+    expect(JSON.stringify(kept.payload)).not.toContain('tok_sent_back');
+    // A callback stored before, as it was sent, keeps only what its columns say of it.
+    const checked = kept.payload;
+    const em = system.orm.em.fork();
+    await em.nativeUpdate(
+      ProviderCallback,
+      { id: kept.id },
+      { payload: { ...refundBody, instrument: 'tok_old_4242' } },
+    );
+    await new Migration20261206080000(em.getDriver(), system.orm.config).up();
+    const migrated = await system.orm.em.fork().findOneOrFail(ProviderCallback, { id: kept.id });
+    expect(migrated.payload).toEqual({ providerRef: pending.providerRef, status: 'SUCCEEDED' });
+    await em.nativeUpdate(ProviderCallback, { id: kept.id }, { payload: checked });
+    await new Migration20261206080000(em.getDriver(), system.orm.config).up();
+    expect((await system.orm.em.fork().findOneOrFail(ProviderCallback, { id: kept.id })).payload).toEqual(checked);
     await eventually(
       async () => (await refunds()).body.items[0],
       (r: any) => r.status === 'SUCCEEDED',
