@@ -11,6 +11,15 @@ const printable = (max: number) =>
     .min(1)
     .max(max);
 
+/**
+ * What a mask of a bank account may show: its country and check digits and its last four (8 letters
+ * or digits at most; `X` and `x` count as masking). A bare domestic account number, or an IBAN one
+ * character off (not an IBAN, so not refused as one), shows more and is no mask.
+ */
+export function isMasked(text: string): boolean {
+  return (text.match(/[0-9A-WYZa-wyz]/g) ?? []).length <= 8;
+}
+
 const sessionSchema = z.object({ id: printable(128), url: z.url({ protocol: /^https?$/ }).max(2048) });
 
 const tokenisedSchema = z.object({
@@ -24,7 +33,7 @@ const tokenisedSchema = z.object({
       .optional(),
     expMonth: z.number().int().min(1).max(12).optional(),
     expYear: z.number().int().min(2000).max(2199).optional(),
-    maskedIban: printable(42).optional(),
+    maskedIban: printable(42).refine(isMasked).optional(),
     holderName: printable(140).optional(),
   }),
   mandate: z
@@ -41,7 +50,7 @@ export function checkedSession(body: unknown, who: string): HostedSession {
 
 /**
  * A provider's answer to an exchange, checked, and refused if anything in it reads as a card number
- * or an IBAN (a `maskedIban` that is not masked): a provider that sends one back must not get it
+ * or an IBAN, or a `maskedIban` that shows more than a mask (`isMasked`): a provider that sends one back must not get it
  * stored through us.
  */
 export function checkedTokenised(body: unknown, who: string): TokenisedInstrument {

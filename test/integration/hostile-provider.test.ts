@@ -856,8 +856,13 @@ describe('cards on the tenant’s own provider’s page', () => {
     ]);
   });
 
-  it('are refused when the provider answers a card number, an IBAN, or a form on another origin: nothing paid', async () => {
-    for (const hostedForm of ['card-number-in-answer', 'iban-in-answer', 'other-origin'] as const) {
+  it('are refused when the provider answers a card number, an IBAN, an unmasked account or a form on another origin: nothing paid', async () => {
+    for (const hostedForm of [
+      'card-number-in-answer',
+      'iban-in-answer',
+      'account-number-in-answer',
+      'other-origin',
+    ] as const) {
       const { tenant, provider } = await tenantWithOwnProvider({ hostedForm });
       const linkUrl = await openLink(tenant, `own-${hostedForm}`);
       const toProvider = await chooseNewInstrument(linkUrl, 'HTTP_CONNECTOR:CARD');
@@ -877,6 +882,7 @@ describe('cards on the tenant’s own provider’s page', () => {
     }
     expect(system.logLines.join('\n')).not.toContain('4111 1111 1111 1111');
     expect(system.logLines.join('\n')).not.toContain('DE89 3704');
+    expect(system.logLines.join('\n')).not.toContain('370400440532013000');
   });
 });
 

@@ -70,7 +70,7 @@ export interface Behaviour {
   /** Its payments' references are 16 digits passing the Luhn check, as some providers' are (`own_<uuid>` unless set). */
   numericRefs?: boolean;
   /** How its hosted form's exchange answers: as it should, with a card number in it, or its form on another origin. */
-  hostedForm?: 'answer' | 'card-number-in-answer' | 'iban-in-answer' | 'other-origin';
+  hostedForm?: 'answer' | 'card-number-in-answer' | 'iban-in-answer' | 'account-number-in-answer' | 'other-origin';
 }
 
 export interface HostileProvider {
@@ -274,6 +274,7 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
             ...(b.hostedForm === 'card-number-in-answer' ? { holderName: 'card 4111 1111 1111 1111' } : {}),
             // A "masked" IBAN that is not masked.
             ...(b.hostedForm === 'iban-in-answer' ? { maskedIban: 'DE89 3704 0044 0532 0130 00' } : {}),
+            ...(b.hostedForm === 'account-number-in-answer' ? { maskedIban: '370400440532013000' } : {}),
           },
         });
       }

@@ -7,6 +7,7 @@ import {
   otherMoneyThanAsked,
 } from '../../apps/provider-answer.js';
 import { checkedLedgerPage } from '../../apps/provider-ledger.js';
+import { checkedTokenised } from '../../apps/hosted-session-answer.js';
 
 const tenantId = '9b2f8c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 
@@ -221,5 +222,15 @@ describe("a provider's answer", () => {
     expect(finalResult({ object: 'refund', providerRef: 'r', status: 'PENDING' }, 'p')).toBeUndefined();
     // A refund's status is never a payment's.
     expect(finalResult({ object: 'refund', providerRef: 'r', status: 'SETTLED' }, 'p')).toBeUndefined();
+  });
+
+  it('takes a bank account’s mask only if it shows no more than its country, check digits and last four', () => {
+    const tokenised = (maskedIban: string) =>
+      checkedTokenised({ token: 'tok_bank_1', paymentMethod: 'BANK_DEBIT', display: { maskedIban } }, 'the bank');
+    for (const mask of ['FR76 •••• 0189', 'GB33 **** **** **** 5555', 'XK05XXXXXXXXXXXX1234', '•••• 1234'])
+      expect(tokenised(mask).display.maskedIban).toBe(mask);
+    // A bare domestic account number, an IBAN one character off, one masked in its middle only.
+    for (const unmasked of ['370400440532013000', 'DE89 3704 0044 0532 0130 01', 'FR76 3000 6000 0112 •••• 0189'])
+      expect(() => tokenised(unmasked), unmasked).toThrow(/answered a token that is not one/);
   });
 });
