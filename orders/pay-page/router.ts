@@ -115,6 +115,13 @@ export function payPageRouter(deps: PayPageDeps): Router {
     respond(res, () => submit(req, res)),
   );
 
+  // Any other address under /pay is answered here, as a page: past this router it would reach the
+  // API's request log and its 404, both of which show the address, and the link's token in it.
+  router.use((_req, res) => {
+    const page = notice('Page not found', 'Open the payment link you were sent again.', 404);
+    res.status(page.status).type('html').send(page.html);
+  });
+
   // What failed before a page could be rendered (too many requests, a form that cannot be read) is
   // answered as a page too, with its status: the customer's browser never shows a JSON problem.
   router.use(((err: unknown, _req, res, _next) => {

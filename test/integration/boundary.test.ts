@@ -217,7 +217,7 @@ describe('paying now', () => {
 });
 
 describe('the payment page', () => {
-  it('answers a form it cannot read, and too many requests, with a page and the right status', async () => {
+  it('answers a form it cannot read, an address that is no page, and too many requests, with a page and the right status', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'page-errors');
     const { url } = (await link(tenant, 'page-errors')).body;
@@ -230,12 +230,24 @@ describe('the payment page', () => {
     expect(res.status).toBe(413);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     expect(await res.text()).toContain('This form could not be read');
+    // An address under the link that is no page: a page too, which neither it nor the log repeats.
+    const token = url.split('/pay/')[1];
+    for (const [method, at] of [
+      ['GET', `${url}/elsewhere`],
+      ['POST', `${url}/return`],
+    ]) {
+      const stray = await fetch(at, { method, redirect: 'manual' });
+      expect(stray.status, `${method} ${at}`).toBe(404);
+      expect(stray.headers.get('content-type')).toMatch(/text\/html/);
+      const html = await stray.text();
+      expect(html).toContain('Page not found');
+      expect(html).not.toContain(token);
+    }
 
     const limited = await system.startApi({
       settings: { rateLimitPerMinute: 2, rateLimitNamespace: `page-${randomBytes(4).toString('hex')}` },
     });
     try {
-      const token = url.split('/pay/')[1];
       const answers = [];
       for (let i = 0; i < 3; i++) answers.push(await page(`${limited.url}/pay/${token}`));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
