@@ -59,7 +59,8 @@ export function isProviderRef(value: unknown, format = PROVIDER_REF): value is s
 }
 
 /** A decline, return or failure code fit to keep: a word, never a card or bank account number. */
-function isCode(value: unknown): value is string {
+/** A provider's code (a decline, a return, a refusal) fit to keep and tell: no card or account number in it. */
+export function isCode(value: unknown): value is string {
   return typeof value === 'string' && CODE.test(value) && paymentDataIn(value) === undefined;
 }
 

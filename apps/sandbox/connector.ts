@@ -11,7 +11,7 @@ import {
   type CallbackResult,
 } from '../app-connector.js';
 import { bounded } from '../bounded-response.js';
-import { checkedOutcome, checkedRefund, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
+import { checkedOutcome, checkedRefund, isCode, type ProviderAnswer, type RefundAnswer } from '../provider-answer.js';
 import { ProviderRejectedError, type PaymentOutcome, type RefundOutcome } from '../../domain/payment-outcome.js';
 import { SANDBOX_SIGNATURE_HEADER, verifySandboxCallback } from './callback-signature.js';
 import { checkedSession, checkedTokenised } from '../hosted-session-answer.js';
@@ -204,7 +204,9 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
 function answered(response: Response<SandboxPayment>): SandboxPayment {
   const { statusCode } = response;
   if (statusCode >= 200 && statusCode < 300) return response.body;
-  const code = (response.body as { error?: string } | undefined)?.error ?? `http_${statusCode}`;
+  // Its error code is told on (a failure code, an activity's failure) only if it reads as one.
+  const stated = (response.body as { error?: unknown } | undefined)?.error;
+  const code = isCode(stated) ? stated : `http_${statusCode}`;
   if (statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429) {
     throw new ProviderRejectedError(code, `the sandbox provider refused the request with ${statusCode} ${code}`);
   }
