@@ -52,7 +52,10 @@ export interface HostedSession {
   url: string;
 }
 
-/** What is shown of a provider token: its last four characters, so support can match it with the provider's records. */
+/**
+ * What is shown of a provider token: its last four characters, so support can match it with the
+ * provider's records; nothing of a token shorter than 12, of which four would be too much of it.
+ */
 export function tokenHint(token: string): string {
-  return `…${token.slice(-4)}`;
+  return token.length < 12 ? '…' : `…${token.slice(-4)}`;
 }

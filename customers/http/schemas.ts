@@ -57,9 +57,10 @@ export const InstrumentSchema = z
     instrumentId: z.uuid(),
     appId: z.string(),
     paymentMethod: z.enum(['CARD', 'BANK_DEBIT', 'BANK_TRANSFER']),
-    tokenHint: z
-      .string()
-      .openapi({ description: 'The last characters of the provider’s token; the token itself is never shown' }),
+    tokenHint: z.string().openapi({
+      description:
+        'The last four characters of the provider’s token (none of a token shorter than 12); the token itself is never shown',
+    }),
     display: z
       .object({
         brand: z.string().optional(),

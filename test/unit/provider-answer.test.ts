@@ -8,6 +8,7 @@ import {
 } from '../../apps/provider-answer.js';
 import { checkedLedgerPage } from '../../apps/provider-ledger.js';
 import { checkedTokenised } from '../../apps/hosted-session-answer.js';
+import { tokenHint } from '../../domain/instrument.js';
 
 const tenantId = '9b2f8c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 
@@ -232,5 +233,11 @@ describe("a provider's answer", () => {
     // A bare domestic account number, an IBAN one character off, one masked in its middle only.
     for (const unmasked of ['370400440532013000', 'DE89 3704 0044 0532 0130 01', 'FR76 3000 6000 0112 •••• 0189'])
       expect(() => tokenised(unmasked), unmasked).toThrow(/answered a token that is not one/);
+  });
+
+  it('has its token shown by its last four characters only when they are a third of it at most', () => {
+    expect(tokenHint('tok_1a2b3c4d5e6f')).toBe('…5e6f');
+    expect(tokenHint('tok_1a2b3c4d')).toBe('…3c4d');
+    for (const short of ['tok_1a2b3c4', 'ab12', 'x']) expect(tokenHint(short), short).toBe('…');
   });
 });
