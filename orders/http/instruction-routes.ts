@@ -11,14 +11,14 @@ import {
   withSettlementStream,
   type SettlementRecord,
 } from '../instruction-search.js';
+import { ExportSlots } from './export-slots.js';
 import { presentInstruction } from './presenter.js';
 import { InstructionSearchListSchema, SearchInstructionsQuerySchema, SettlementExportQuerySchema } from './schemas.js';
 
 /** A spreadsheet reads a cell starting with one of these as a formula: such a cell is quoted as text. */
 const FORMULA_START = /^[=+\-@\t\r]/;
-/** Exports at once per API process, each holding a connection while its client reads. */
-const EXPORTS_AT_ONCE = 2;
-let exportsRunning = 0;
+/** Exports at once per API process, each holding a connection while its client reads; one per tenant. */
+const exportSlots = new ExportSlots(2, 1);
 
 /** Finance's views across orders: instruction search, and the settlements of a period as a file. */
 export function addInstructionRoutes(routes: RouteTable): void {
@@ -78,11 +78,17 @@ export function addInstructionRoutes(routes: RouteTable): void {
         throw new ApiError(400, 'validation_failed', 'the period is empty', [
           { path: 'query.to', code: 'before_from', message: 'must be after from' },
         ]);
-      // Each export holds a database connection while its client reads: a few at a time per process.
-      if (exportsRunning >= EXPORTS_AT_ONCE)
-        throw new ApiError(503, 'exports_busy', 'other exports are running; try again shortly', undefined, {
-          'retry-after': '10',
-        });
+      const busy = exportSlots.refusal(tenantId);
+      if (busy)
+        throw new ApiError(
+          503,
+          'exports_busy',
+          busy === 'tenant'
+            ? 'an export of yours is running; try again once it has ended'
+            : 'other exports are running; try again shortly',
+          undefined,
+          { 'retry-after': '10' },
+        );
       const asJson = req.accepts(['text/csv', 'application/x-ndjson']) === 'application/x-ndjson';
       const rows = new Transform({
         objectMode: true,
@@ -115,7 +121,7 @@ export function addInstructionRoutes(routes: RouteTable): void {
                   cast: { string: (v) => (FORMULA_START.test(v) ? { value: `'${v}`, quoted: true } : v) },
                 }),
               ];
-          exportsRunning++;
+          exportSlots.take(tenantId);
           try {
             await withSettlementStream(em, tenantId, { from, to }, (source) => pipeline(source, rows, ...format, res));
           } catch (err) {
@@ -123,7 +129,7 @@ export function addInstructionRoutes(routes: RouteTable): void {
             if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
             throw err;
           } finally {
-            exportsRunning--;
+            exportSlots.release(tenantId);
           }
         },
       };

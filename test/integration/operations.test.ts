@@ -427,13 +427,15 @@ describe('the settlement export', () => {
         expect(progress.bytes).toBeGreaterThan(10_000_000);
         expect(heldMidway).toBeLessThan(16 * 1024 * 1024);
 
-        // Two exports at once hold a connection each while their clients read; a third waits its turn.
+        // An export holds a connection while its client reads; the tenant's next waits its turn (and
+        // other tenants' take the process's other slot: test/unit/export-slots.test.ts).
         progress.phase = 'abandoning';
         const path = '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-03T00:00:00Z';
-        const held = [await big.client.send('GET', path), await big.client.send('GET', path)];
-        const third = await big.client.send('GET', path);
-        expect(third.status).toBe(503);
-        expect(((await third.json()) as { code: string }).code).toBe('exports_busy');
+        const held = [await big.client.send('GET', path)];
+        const second = await big.client.send('GET', path);
+        expect(second.status).toBe(503);
+        expect(second.headers.get('retry-after')).toBe('10');
+        expect(await second.json()).toMatchObject({ code: 'exports_busy', detail: expect.stringMatching(/of yours/) });
         // Their clients go away after a first chunk: each query ends and its connection is back, once.
         for (const abandoned of held) {
           const partial = abandoned.body!.getReader();
