@@ -77,6 +77,8 @@ export interface Config {
   /** Largest body of a batch of orders (1,000 orders of 12 instructions are about 3 MB). */
   batchBodyLimit: string;
   accessTokenTtlSeconds: number;
+  /** An export whose client has read nothing for this long is ended: it holds a database connection. */
+  exportStallSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
   trustProxy: boolean | number | string;
   /** Set: `GET /metrics` (API and worker) answers only `Authorization: Bearer {metricsToken}`. */
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: env.BODY_LIMIT ?? '1mb',
     batchBodyLimit: env.BATCH_BODY_LIMIT ?? '16mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
+    exportStallSeconds: intFrom(env.EXPORT_STALL_SECONDS, 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
     metricsToken: env.METRICS_TOKEN || undefined,
     workerMetricsPort: env.WORKER_METRICS_PORT ? intFrom(env.WORKER_METRICS_PORT, 0) : undefined,
@@ -157,6 +160,7 @@ export function apiSettings(config: Config) {
     paymentLinkTtlSeconds: config.paymentLinkTtlSeconds,
     payoutLinkTtlSeconds: config.payoutLinkTtlSeconds,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+    exportStallSeconds: config.exportStallSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,
     metricsToken: config.metricsToken,

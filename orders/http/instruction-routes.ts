@@ -21,7 +21,8 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 const exportSlots = new ExportSlots(2, 1);
 
 /** Finance's views across orders: instruction search, and the settlements of a period as a file. */
-export function addInstructionRoutes(routes: RouteTable): void {
+/** `stallMs`: an export whose client reads nothing for this long is ended, its connection given back. */
+export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs: number }): void {
   routes.add({
     method: 'get',
     path: '/instructions',
@@ -122,6 +123,8 @@ export function addInstructionRoutes(routes: RouteTable): void {
                 }),
               ];
           exportSlots.take(tenantId);
+          // A client that stops reading would hold its slot and connection for as long as it stays.
+          res.setTimeout(stallMs, () => res.destroy());
           try {
             await withSettlementStream(em, tenantId, { from, to }, (source) => pipeline(source, rows, ...format, res));
           } catch (err) {

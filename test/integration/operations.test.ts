@@ -453,6 +453,29 @@ describe('the settlement export', () => {
           '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-01T00:00:10Z',
         );
         expect((await after.text()).trimEnd().split('\n')).toHaveLength(10);
+
+        // A client that stops reading, and stays, has its export ended once it has read nothing for
+        // EXPORT_STALL_SECONDS: its connection goes back, and the tenant may export again.
+        progress.phase = 'stalling';
+        const impatient = await system.startApi({ orm, settings: { exportStallSeconds: 1 } });
+        try {
+          const stalling = new PaymentSchedulerClient({ baseUrl: impatient.url, ...first });
+          const stalled = await stalling.send('GET', path);
+          expect(stalled.status).toBe(200);
+          await stalled.body!.getReader().read();
+          await eventually(
+            () => Promise.resolve(pool.numUsed()),
+            (used) => used === 0,
+            { what: 'the stalled export’s connection back in the pool' },
+          );
+          const again = await stalling.send(
+            'GET',
+            '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-01T00:00:10Z',
+          );
+          expect((await again.text()).trimEnd().split('\n')).toHaveLength(10);
+        } finally {
+          await impatient.close();
+        }
       } finally {
         clearInterval(watchdog);
         // A reading cut short ends the export's query (its connection back in the pool) before the rows go.
