@@ -34,20 +34,32 @@ export interface Refund {
 /** The failure code of a refund of unknown outcome a tenant admin resolved as not made. */
 export const RESOLVED_NOT_REFUNDED = 'resolved_not_refunded';
 
-/** Money of one instruction after it settled, in minor units: what settled (every time), what was refunded, what was taken back. */
+/**
+ * Money of one instruction after it settled, in minor units: what settled (every time) and what was
+ * taken back, and its last payment, the one a refund now is of.
+ */
 export interface SettledMoney {
   settledAmountMinor: string;
   returnedAmountMinor: string;
+  /** The provider's reference of the last payment. */
+  providerRef?: string;
+  /** What the last payment took: the instruction's amount, which is not changed once it settled. */
+  amountMinor: string;
 }
 
 /**
- * What may still be refunded: what settled, less what was taken back and what was (or is being)
- * refunded. A failed refund gives its amount back.
+ * What may still be refunded: what the instruction's payments took, less what was taken back and
+ * what was (or is being) refunded; and no more than is left of the payment a refund is of, the last
+ * one (an instruction collected again after part of its payment was taken back, for another amount,
+ * has more left than its last payment took). A failed refund gives its amount back.
  */
 export function refundableMinor(
   money: SettledMoney,
-  refunds: readonly Pick<Refund, 'amountMinor' | 'status'>[],
+  refunds: readonly Pick<Refund, 'amountMinor' | 'status' | 'paymentRef'>[],
 ): bigint {
-  const refunded = refunds.filter((r) => r.status !== 'FAILED').reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
-  return BigInt(money.settledAmountMinor) - BigInt(money.returnedAmountMinor) - refunded;
+  const counted = refunds.filter((r) => r.status !== 'FAILED');
+  const total = (of: typeof counted) => of.reduce((sum, r) => sum + BigInt(r.amountMinor), 0n);
+  const ofInstruction = BigInt(money.settledAmountMinor) - BigInt(money.returnedAmountMinor) - total(counted);
+  const ofPayment = BigInt(money.amountMinor) - total(counted.filter((r) => r.paymentRef === money.providerRef));
+  return ofPayment < ofInstruction ? ofPayment : ofInstruction;
 }

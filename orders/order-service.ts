@@ -623,11 +623,13 @@ export class OrderService {
     const money = {
       settledAmountMinor: instruction.settledAmountMinor.toString(),
       returnedAmountMinor: instruction.returnedAmountMinor.toString(),
+      providerRef: instruction.providerRef ?? undefined,
+      amountMinor: instruction.amountMinor.toString(),
     };
     const leftOf = (counted: PaymentRefund[]) =>
       refundableMinor(
         money,
-        counted.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status })),
+        counted.map((r) => ({ amountMinor: r.amountMinor.toString(), status: r.status, paymentRef: r.paymentRef })),
       );
     const left = leftOf(refunds);
     if (amountMinor <= left) return;

@@ -153,8 +153,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
     summary: 'Refund a settled collection, in full or in part',
     description:
       'Through the app that collected it, under an idempotency key of its own: made exactly once. An instruction may be refunded ' +
-      'several times, never more in total than settled less what was refunded or returned (409 `refund_exceeds_refundable` says how ' +
-      'much is left). Refused (409) for a payout, or an instruction not SETTLED (a payment taken back is not refunded). Card refunds ' +
+      'several times, never more in total than settled less what was refunded or returned, nor more of its last payment than that ' +
+      'payment took (409 `refund_exceeds_refundable` says how much is left). Refused (409) for a payout, or an instruction not SETTLED (a payment taken back is not refunded). Card refunds ' +
       'answer at once; bank refunds are PENDING until the provider calls back. Idempotency-Key required.',
     tags: ['Refunds'],
     params: InstructionRefParamsSchema,

@@ -491,7 +491,7 @@ export class OrderEntity {
         CHANGE_REFUSALS.tooManyRefunds,
         `order ${this.state.orderRef} has had ${refunds} refunds, the most an order takes; refund further payments by another means`,
       );
-    const left = refundableMinor(machine, machine.refunds);
+    const left = refundableMinor({ ...machine, amountMinor: machine.plan.amountMinor }, machine.refunds);
     if (BigInt(amountMinor) > left) {
       // What is left goes with the refusal: the API words it as its own check does.
       refuse(

@@ -607,9 +607,10 @@ describe('the instruction state machine', () => {
       refund({ amountMinor: '300', status: 'SUCCEEDED' }),
       refund({ number: 2, amountMinor: '200', status: 'FAILED' }),
     );
-    expect(refundableMinor(m, m.refunds)).toBe(700n);
+    const money = () => ({ ...m, amountMinor: m.plan.amountMinor });
+    expect(refundableMinor(money(), m.refunds)).toBe(700n);
     m.refunds.push(refund({ number: 3, amountMinor: '100', status: 'PENDING' }));
-    expect(refundableMinor(m, m.refunds)).toBe(600n);
+    expect(refundableMinor(money(), m.refunds)).toBe(600n);
     applyReturn(
       m,
       { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' },
@@ -617,6 +618,31 @@ describe('the instruction state machine', () => {
       DUNNING,
     );
     expect(m.returnedAmountMinor).toBe('700');
+  });
+
+  it('refunds no more of a payment than it took, though an earlier payment of the instruction left more', () => {
+    // 1000 paid, 600 of it charged back: the instruction fails; retried for 600, which settles.
+    const m = settledCard();
+    applyReturn(
+      m,
+      { status: 'RETURNED', providerRef: 'sbx_1', kind: 'CHARGEBACK', code: 'fraudulent', amountMinor: '600' },
+      t0 + 9 * DAY,
+      DUNNING,
+    );
+    expect(m).toMatchObject({ status: 'FAILED', returnedAmountMinor: '600' });
+    applyRetry(m, {}, t0 + 10 * DAY);
+    applyAmendment(m, { amountMinor: '600' }, t0 + 10 * DAY);
+    startCall(m, iso(t0 + 10 * DAY));
+    applyResult(m, { status: 'SETTLED', providerRef: 'sbx_2' }, t0 + 10 * DAY, DUNNING);
+    expect(m).toMatchObject({ status: 'SETTLED', settledAmountMinor: '1600', providerRef: 'sbx_2' });
+    const money = () => ({ ...m, amountMinor: m.plan.amountMinor });
+    // The instruction has 1000 left (1600 - 600), its last payment 600: a refund, of that payment, takes 600 at most.
+    expect(refundableMinor(money(), m.refunds)).toBe(600n);
+    m.refunds.push(refund({ amountMinor: '250', paymentRef: 'sbx_2', status: 'SUCCEEDED' }));
+    expect(refundableMinor(money(), m.refunds)).toBe(350n);
+    // A refund of the earlier payment counts against the instruction, not against the last payment.
+    m.refunds.push(refund({ number: 2, amountMinor: '500', paymentRef: 'sbx_1', status: 'SUCCEEDED' }));
+    expect(refundableMinor(money(), m.refunds)).toBe(250n);
   });
 
   it('collects no payment again once it was refunded before it was taken back, but one whose refund is under way', () => {
