@@ -19,7 +19,7 @@ import {
   parseRetryAfter,
 } from '../domain/webhook.js';
 import type { WebhookActivities } from './contract.js';
-import { recordEvents, tenantEvent, type OutboxEvent } from './outbox.js';
+import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
 /**
@@ -77,7 +77,9 @@ export function createWebhookActivities({
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
-      if (!endpoint?.enabled) {
+      const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
+      // Disabled, or no longer taking this type (its receiver may break on it): not sent again.
+      if (!endpoint?.enabled || !takesType(endpoint.eventTypes, event.type)) {
         await em.nativeUpdate(
           WebhookDelivery,
           { id: deliveryId, status: 'PENDING', attempts: { $lt: attempt } },
@@ -85,7 +87,6 @@ export function createWebhookActivities({
         );
         return { done: true, status: 'SKIPPED' };
       }
-      const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
 
       const sentAt = new Date();
       const started = performance.now();

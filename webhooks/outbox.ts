@@ -15,7 +15,12 @@ export interface OutboxEvent {
   payload: string;
 }
 
-/** SQL: whether endpoint `endpoint` takes events of type `type` (no types listed: every type). */
+/** Whether an endpoint takes events of a type: no types listed, every type. */
+export function takesType(eventTypes: readonly string[], type: string): boolean {
+  return eventTypes.length === 0 || eventTypes.includes(type);
+}
+
+/** takesType in SQL, for endpoint `endpoint` and type `type`. */
 export function endpointTakes(endpoint: string, type: string): string {
   return `(jsonb_array_length(${endpoint}.event_types) = 0 or jsonb_exists(${endpoint}.event_types, ${type}))`;
 }

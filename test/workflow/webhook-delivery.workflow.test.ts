@@ -338,6 +338,38 @@ describe('a try of a webhook delivery', () => {
     },
   );
 
+  it('of a type its endpoint no longer takes is not sent again, and ends', async () => {
+    const receiver = await startWebhookReceiver(() => ({ status: 204 }));
+    try {
+      const { endpoint, delivery } = await pendingDelivery(receiver.url, 'order.created');
+      // The tenant narrowed the endpoint to other types after the event was recorded for it.
+      await orm.em.fork().nativeUpdate(WebhookEndpoint, { id: endpoint.id }, { eventTypes: ['instruction.settled'] });
+      expect(await attemptDelivery({ deliveryId: delivery.id, attempt: 1 })).toEqual({ done: true, status: 'SKIPPED' });
+      expect(receiver.received).toHaveLength(0);
+      expect(await orm.em.fork().findOneOrFail(WebhookDelivery, { id: delivery.id })).toMatchObject({
+        status: 'FAILED',
+        attempts: 0,
+        nextAttemptAt: null,
+      });
+      // Widened again to take it: a delivery of it goes.
+      const again = await pendingDelivery(receiver.url, 'order.created');
+      await orm.em
+        .fork()
+        .nativeUpdate(
+          WebhookEndpoint,
+          { id: again.endpoint.id },
+          { eventTypes: ['instruction.settled', 'order.created'] },
+        );
+      expect(await attemptDelivery({ deliveryId: again.delivery.id, attempt: 1 })).toMatchObject({
+        done: true,
+        status: 'SUCCEEDED',
+      });
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('whose endpoint is deleted while it is under way ends there, recording nothing', async () => {
     let endpointId = '';
     const receiver = await startWebhookReceiver(async () => {
