@@ -17,6 +17,7 @@ import {
 import { loadInstalledApp } from '../db/installed-apps.js';
 import type { SecretBox } from '../db/secret-box.js';
 import type { InstalledApp } from '../domain/installed-app.js';
+import { isPayableCurrency } from '../domain/currency.js';
 import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
@@ -251,8 +252,8 @@ export class Reconciliation {
         providerRef: m.providerRef,
         orderRef: m.ours?.orderRef ?? null,
         instructionRef: m.ours?.instructionRef ?? null,
-        ours: m.ours ? shown(m.ours) : null,
-        theirs: m.theirs ? shown(m.theirs) : null,
+        ours: m.ours ? shownPayment(m.ours) : null,
+        theirs: m.theirs ? shownPayment(m.theirs) : null,
         createdAt: now,
       }),
     );
@@ -343,14 +344,11 @@ class NotReconcilable extends Error {}
 class GivenUp extends Error {}
 
 /** A payment as an item shows it: its money as a decimal amount, never minor units to misread. */
-function shown(payment: OurPayment | ProviderPayment): Record<string, string> {
-  let amount: string;
-  try {
-    amount = formatAmount(BigInt(payment.amountMinor), payment.currency);
-  } catch {
-    // A currency the provider names and we do not know: its figure as sent.
-    amount = `${payment.amountMinor} minor units`;
-  }
+export function shownPayment(payment: OurPayment | ProviderPayment): Record<string, string> {
+  // A currency the provider names and we do not pay in has no decimal places we know: its figure as sent.
+  const amount = isPayableCurrency(payment.currency)
+    ? formatAmount(BigInt(payment.amountMinor), payment.currency)
+    : `${payment.amountMinor} minor units`;
   return {
     direction: payment.direction,
     amount,

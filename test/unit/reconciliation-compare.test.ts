@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProviderPayment } from '../../apps/provider-ledger.js';
 import { comparePayments, type OurPayment } from '../../reconciliation/compare.js';
+import { shownPayment } from '../../reconciliation/reconciliation.js';
 import { wholeReferences } from '../../reconciliation/run-entries.js';
 
 const ours = (providerRef: string, fields: Partial<OurPayment> = {}): OurPayment => ({
@@ -64,6 +65,17 @@ describe('comparing our payments with a provider’s ledger', () => {
     ]);
     // Ours without the provider's record: only money we think moved is missing.
     expect(kinds([ours('m'), ours('n', { status: 'LATE' })], [])).toEqual(['missing:m']);
+  });
+});
+
+describe('a payment as a difference shows it', () => {
+  it('gives its amount in its currency’s decimals, and one in a currency we do not pay in as the minor units sent', () => {
+    expect(shownPayment(theirs('p', { amountMinor: '12345', currency: 'EUR' })).amount).toBe('123.45');
+    expect(shownPayment(theirs('p', { amountMinor: '12345', currency: 'JPY' })).amount).toBe('12345');
+    expect(shownPayment(theirs('p', { amountMinor: '12345', currency: 'KWD' })).amount).toBe('12.345');
+    // A fund code (not payable) and a code no one issued: never read as if it had no decimals.
+    for (const currency of ['USN', 'QQQ'])
+      expect(shownPayment(theirs('p', { amountMinor: '12345', currency })).amount, currency).toBe('12345 minor units');
   });
 });
 
