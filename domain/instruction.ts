@@ -182,6 +182,7 @@ export const EVENT_FIELDS = [
   'failureCode',
   'voucherCode',
   'refundedAmountMinor',
+  'returnedAmountMinor',
   'returnCode',
 ] as const satisfies readonly (keyof Instruction)[];
 

@@ -16,6 +16,7 @@ const REFORMED = new Set<keyof EventInstruction>([
   'dueAt',
   'chargeAt',
   'refundedAmountMinor',
+  'returnedAmountMinor',
 ]);
 const AS_TOLD = EVENT_FIELDS.filter((field) => !REFORMED.has(field));
 
@@ -55,6 +56,9 @@ export function outboxEventOf(
               dueDate: i.dueAt,
               chargeDate: i.chargeAt ?? i.dueAt,
               refundedAmount: formatAmount(i.refundedAmountMinor ?? '0', i.currency),
+              // Told since events carried it; an event told before says nothing of it (not "0").
+              returnedAmount:
+                i.returnedAmountMinor === undefined ? null : formatAmount(i.returnedAmountMinor, i.currency),
               ...Object.fromEntries(AS_TOLD.map((field) => [field, i[field] ?? null])),
               metadata: instructionMetadata ?? {},
               ...(mandateRef ? { mandateRef } : {}),

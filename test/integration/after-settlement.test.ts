@@ -356,6 +356,16 @@ describe('returns and chargebacks', () => {
       returnCode: 'fraudulent',
       failureCode: 'charged_back:fraudulent',
     });
+    // Its event says how much was taken back (a chargeback of part of a payment reads apart from one of all of it).
+    const returned = await system.orm.em
+      .fork()
+      .findOneOrFail(OrderEvent, { tenantId: tenant.tenantId, orderRef: 'charged-back', type: 'instruction.returned' });
+    expect(JSON.parse(returned.payload).data.instruction).toMatchObject({
+      amount: failed.instructions[0].amount,
+      returnedAmount: failed.instructions[0].returnedAmount,
+      returnCode: 'fraudulent',
+    });
+    expect(failed.instructions[0].returnedAmount).not.toBe('0.00');
     const refused = await refund(tenant, 'charged-back', { amount: '1.00' }, 'cb-r-1');
     expect(refused.status).toBe(409);
     expect(refused.body.detail).toMatch(/taken back/);
