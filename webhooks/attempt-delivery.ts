@@ -195,7 +195,9 @@ export function createWebhookActivities({
                 endpoint.url,
               ])
             ).length > 0;
-        } else {
+        } else if (!unrecorded) {
+          // (A try not sent again, whose earlier sends could not be recorded, is our failure, not the
+          // endpoint's: it may have answered 2xx to each.)
           // A streak whose last failure is older than any wait between tries had a quiet spell, not
           // failures, in between: it starts again (so does one from before last_failed_at was kept).
           const [row] = await endpointRows(

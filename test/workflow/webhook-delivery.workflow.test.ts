@@ -405,13 +405,18 @@ describe('a try of a webhook delivery', () => {
       expect(heartbeats).toEqual([{ sent: MAX_UNRECORDED_SENDS }]);
       expect(receiver.received).toHaveLength(1);
 
-      const { delivery: again } = await pendingDelivery(receiver.url, 'order.created');
+      const { delivery: again, endpoint } = await pendingDelivery(receiver.url, 'order.created');
       expect(
         await attemptDelivery(
           { deliveryId: again.id, attempt: 1 },
           { heartbeatDetails: { sent: MAX_UNRECORDED_SENDS }, heartbeats },
         ),
       ).toEqual({ done: false, retryInMs: DELIVERY_SCHEDULE_MS[1] });
+      // Our failure to record, not the endpoint's: its streak of failures does not start.
+      expect(await orm.em.fork().findOneOrFail(WebhookEndpoint, { id: endpoint.id })).toMatchObject({
+        failingSince: null,
+        lastFailedAt: null,
+      });
       expect(receiver.received).toHaveLength(1);
       expect(await recorded()).toBe(before + 1);
       const [attempt] = await orm.em.fork().find(WebhookAttempt, { deliveryId: again.id });
