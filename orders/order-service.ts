@@ -525,6 +525,9 @@ export class OrderService {
           },
         ]);
       }
+      // Offered for the amount read here: the workflow refuses the payout (409 amount_changed) if
+      // the instruction has another now (an amendment the read model does not show yet).
+      choice = { ...choice, amountMinor: choice.amountMinor ?? instruction.amountMinor.toString() };
     }
     if (choice.instrumentId !== undefined && option.paymentMethod !== 'VOUCHER') {
       // Entered on the provider's form just now (the page), or saved by the instruction's customer.

@@ -294,9 +294,20 @@ describe('paying early', () => {
       paymentMethod: 'VOUCHER',
       vouchers: [{ voucherId: 'amazon-de', brand: 'Amazon' }],
     });
-    const taken = await tenant.client.request('POST', '/v1/order-management/payout-1/instructions/p/pay', {
-      body: { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER', voucherId: 'amazon-de' },
-    });
+    const pay = () =>
+      tenant.client.request('POST', '/v1/order-management/payout-1/instructions/p/pay', {
+        body: { appId: 'SANDBOX_VOUCHERS', paymentMethod: 'VOUCHER', voucherId: 'amazon-de' },
+      });
+    // The read model behind an amendment (20.00 shown, 15.00 planned): the voucher was offered for
+    // the amount read, so its payout is refused, not sent for another.
+    const rows = () => system.orm.em.fork();
+    const where = { tenantId: tenant.tenantId, instructionRef: 'p' };
+    await rows().nativeUpdate(PaymentInstruction, where, { amountMinor: 2000n });
+    const stale = await pay();
+    expect(stale.status, JSON.stringify(stale.body)).toBe(409);
+    expect(stale.body.code).toBe('amount_changed');
+    await rows().nativeUpdate(PaymentInstruction, where, { amountMinor: 1500n });
+    const taken = await pay();
     expect(taken.status, JSON.stringify(taken.body)).toBe(202);
     const paid = await readOrder(tenant, 'payout-1', (o) => o.status === 'COMPLETED', 'the voucher paid out');
     expect(paid.instructions[0]).toMatchObject({ status: 'SETTLED', voucherCode: expect.stringMatching(/^VCH-/) });
