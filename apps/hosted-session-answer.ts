@@ -50,8 +50,8 @@ export function checkedSession(body: unknown, who: string): HostedSession {
 
 /**
  * A provider's answer to an exchange, checked, and refused if anything in it reads as a card number
- * or an IBAN, or a `maskedIban` that shows more than a mask (`isMasked`): a provider that sends one back must not get it
- * stored through us.
+ * or an IBAN, or a `maskedIban` that shows more than a mask (`isMasked`): a provider that sends one
+ * back must not get it stored through us.
  */
 export function checkedTokenised(body: unknown, who: string): TokenisedInstrument {
   const parsed = tokenisedSchema.safeParse(body);

@@ -58,8 +58,7 @@ export function isProviderRef(value: unknown, format = PROVIDER_REF): value is s
   return typeof value === 'string' && format.test(value) && !holdsBankAccountNumber(value);
 }
 
-/** A decline, return or failure code fit to keep: a word, never a card or bank account number. */
-/** A provider's code (a decline, a return, a refusal) fit to keep and tell: no card or account number in it. */
+/** A decline, return or failure code fit to keep and tell: a word, never a card or bank account number. */
 export function isCode(value: unknown): value is string {
   return typeof value === 'string' && CODE.test(value) && paymentDataIn(value) === undefined;
 }

@@ -3,8 +3,8 @@ import { EntitySchema } from '@mikro-orm/core';
 /**
  * An asynchronous result a provider POSTed, after its signature was verified: kept as it was
  * checked (`payload`: the result taken, never the body as sent), and marked delivered once its
- * order's workflow has it. One row per tenant, payment and outcome, so a
- * provider repeating a callback changes nothing.
+ * order's workflow has it. One row per tenant, payment and outcome, so a provider repeating a
+ * callback changes nothing.
  */
 export class ProviderCallback {
   id!: string;

@@ -20,8 +20,10 @@ const FORMULA_START = /^[=+\-@\t\r]/;
 /** Exports at once per API process, each holding a connection while its client reads; one per tenant. */
 const exportSlots = new ExportSlots(2, 1);
 
-/** Finance's views across orders: instruction search, and the settlements of a period as a file. */
-/** `stallMs`: an export whose client reads nothing for this long is ended, its connection given back. */
+/**
+ * Finance's views across orders: instruction search, and the settlements of a period as a file.
+ * `stallMs`: an export whose client reads nothing for this long is ended, its connection given back.
+ */
 export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs: number }): void {
   routes.add({
     method: 'get',
