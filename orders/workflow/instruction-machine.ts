@@ -23,6 +23,7 @@ import {
   STATUS_POLL_DELAYS_MS,
   UNANSWERED_RETRY_MS,
 } from './provider-waits.js';
+import { refundableMinor } from '../../domain/refund.js';
 import type { RefundMachine } from './refund-machine.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -288,12 +289,22 @@ export {
 /** Our refusal of a debit whose stored instrument's mandate is not (yet) active: nothing was sent. */
 export const MANDATE_NOT_ACTIVE = 'provider_rejected:mandate_not_active';
 
+/** Our refusal of the call for want of an active mandate (MANDATE_NOT_ACTIVE). */
+export function isMandateRefusal(result: CallResult): boolean {
+  return result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE;
+}
+
 /**
  * The result of a check of the debit's mandate, made because an earlier call was refused for want of
  * it (MANDATE_RECHECK_DELAYS_MS), finding it still not active: nothing was sent, again.
  */
 export function isMandateStillInactive(machine: InstructionMachine, result: CallResult): boolean {
-  return result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE && (machine.mandateChecks ?? 0) > 0;
+  return isMandateRefusal(result) && (machine.mandateChecks ?? 0) > 0;
+}
+
+/** What may still be refunded of the instruction: refunds are of its last payment, whose amount is the plan's. */
+export function refundableOf(machine: InstructionMachine): bigint {
+  return refundableMinor({ ...machine, amountMinor: machine.plan.amountMinor }, machine.refunds);
 }
 
 /**

@@ -6,7 +6,7 @@ import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../domain/dunning.js';
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
-import { refundableMinor, RESOLVED_NOT_REFUNDED } from '../../domain/refund.js';
+import { RESOLVED_NOT_REFUNDED } from '../../domain/refund.js';
 import type { EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
@@ -40,13 +40,14 @@ import {
   awaits,
   changeRefusal,
   fromItsApp,
+  isMandateRefusal,
   isMandateStillInactive,
-  MANDATE_NOT_ACTIVE,
   newMachine,
   nextActionAt,
   payRefusal,
   resolutionRefusal,
   retryRefusal,
+  refundableOf,
   reverses,
   speaksOfUnknown,
   upgradeMachine,
@@ -491,7 +492,7 @@ export class OrderEntity {
         CHANGE_REFUSALS.tooManyRefunds,
         `order ${this.state.orderRef} has had ${refunds} refunds, the most an order takes; refund further payments by another means`,
       );
-    const left = refundableMinor({ ...machine, amountMinor: machine.plan.amountMinor }, machine.refunds);
+    const left = refundableOf(machine);
     if (BigInt(amountMinor) > left) {
       // What is left goes with the refusal: the API words it as its own check does.
       refuse(
@@ -847,7 +848,7 @@ export class OrderEntity {
         machine.customerPaying === true &&
         result.status === 'DECLINED' &&
         this.patches.has(PATCHES_BEFORE_START.CUSTOMER_RETRY),
-      recheckMandate: result.status === 'REJECTED' && result.code === MANDATE_NOT_ACTIVE && patched(MANDATE_RECHECKED),
+      recheckMandate: isMandateRefusal(result) && patched(MANDATE_RECHECKED),
       keepsArrearsStart: isMandateStillInactive(machine, result) && patched(MANDATE_CHECK_KEEPS_ARREARS_START),
     };
   }

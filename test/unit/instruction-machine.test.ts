@@ -21,6 +21,7 @@ import {
   payRefusal,
   resolutionRefusal,
   retryRefusal,
+  refundableOf,
   reverses,
   startCall,
   stillPending,
@@ -29,7 +30,6 @@ import {
   UNANSWERED_RETRY_MS,
 } from '../../orders/workflow/instruction-machine.js';
 import { applyRefundResult, decideRefund, type RefundMachine } from '../../orders/workflow/refund-machine.js';
-import { refundableMinor } from '../../domain/refund.js';
 
 const DAY = 24 * 3600_000;
 const t0 = Date.parse('2030-01-01T00:00:00Z');
@@ -607,10 +607,9 @@ describe('the instruction state machine', () => {
       refund({ amountMinor: '300', status: 'SUCCEEDED' }),
       refund({ number: 2, amountMinor: '200', status: 'FAILED' }),
     );
-    const money = () => ({ ...m, amountMinor: m.plan.amountMinor });
-    expect(refundableMinor(money(), m.refunds)).toBe(700n);
+    expect(refundableOf(m)).toBe(700n);
     m.refunds.push(refund({ number: 3, amountMinor: '100', status: 'PENDING' }));
-    expect(refundableMinor(money(), m.refunds)).toBe(600n);
+    expect(refundableOf(m)).toBe(600n);
     applyReturn(
       m,
       { status: 'RETURNED', providerRef: 'sbx_1', kind: 'RETURN', code: 'insufficient_funds' },
@@ -635,14 +634,13 @@ describe('the instruction state machine', () => {
     startCall(m, iso(t0 + 10 * DAY));
     applyResult(m, { status: 'SETTLED', providerRef: 'sbx_2' }, t0 + 10 * DAY, DUNNING);
     expect(m).toMatchObject({ status: 'SETTLED', settledAmountMinor: '1600', providerRef: 'sbx_2' });
-    const money = () => ({ ...m, amountMinor: m.plan.amountMinor });
     // The instruction has 1000 left (1600 - 600), its last payment 600: a refund, of that payment, takes 600 at most.
-    expect(refundableMinor(money(), m.refunds)).toBe(600n);
+    expect(refundableOf(m)).toBe(600n);
     m.refunds.push(refund({ amountMinor: '250', paymentRef: 'sbx_2', status: 'SUCCEEDED' }));
-    expect(refundableMinor(money(), m.refunds)).toBe(350n);
+    expect(refundableOf(m)).toBe(350n);
     // A refund of the earlier payment counts against the instruction, not against the last payment.
     m.refunds.push(refund({ number: 2, amountMinor: '500', paymentRef: 'sbx_1', status: 'SUCCEEDED' }));
-    expect(refundableMinor(money(), m.refunds)).toBe(250n);
+    expect(refundableOf(m)).toBe(250n);
   });
 
   it('collects no payment again once it was refunded before it was taken back, but one whose refund is under way', () => {
