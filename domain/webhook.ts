@@ -69,6 +69,28 @@ export const MAX_RETRY_AFTER_MS = 24 * 3600_000;
 export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
 
 /**
+ * Webhook tries one tenant may have under way at once on a worker, of its 20
+ * (worker/create-worker.ts). Without a cap, one tenant's endpoints that take the connection and never
+ * answer held every slot for 15 s a try, and every other tenant's webhooks waited behind them.
+ */
+export const TENANT_WEBHOOK_SLOTS = 5;
+
+/** The first wait of a try put off because its tenant had every slot it may have; doubled at each put-off. */
+const FIRST_DEFERRAL_MS = 1_000;
+/** The longest such wait: the delivery workflow's own retry interval cap. */
+const LONGEST_DEFERRAL_MS = 5 * 60_000;
+
+/**
+ * How long a try put off for the `deferrals`-th time (1 for the first) waits before it asks again:
+ * doubling, so a tenant with thousands of tries waiting does not keep the worker busy turning them
+ * away, and jittered by `random`, so they do not all come back at once.
+ */
+export function deferralDelayMs(deferrals: number, random: number): number {
+  const base = Math.min(FIRST_DEFERRAL_MS * 2 ** Math.max(0, deferrals - 1), LONGEST_DEFERRAL_MS);
+  return Math.min(Math.round(base * (0.5 + random)), LONGEST_DEFERRAL_MS);
+}
+
+/**
  * The wait before the attempt after `attempt` (1-based), or undefined when it was the last. A
  * Retry-After longer than the schedule's wait is honoured, within reason.
  */

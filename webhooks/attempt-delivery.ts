@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { webhookDeliveryAttempts } from '../observability/metrics.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { Context, log } from '@temporalio/activity';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Got } from 'got';
 import { Webhook } from 'standardwebhooks';
@@ -11,14 +11,17 @@ import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/ind
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
+import { TenantSlots } from '../domain/tenant-slots.js';
 import {
+  deferralDelayMs,
   DELIVERY_TIMEOUT_MS,
   ENDPOINT_FAILING_LIMIT_MS,
   FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
+  TENANT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
-import type { WebhookActivities } from './contract.js';
+import type { AttemptOutcome, WebhookActivities } from './contract.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
@@ -42,6 +45,8 @@ export interface WebhookActivityDependencies {
   outboundUrls: OutboundUrlPolicy;
   /** Starts the deliveries of the operational events recorded here; without it the dispatcher does. */
   temporal?: Client;
+  /** Tries one tenant may have under way at once here (default TENANT_WEBHOOK_SLOTS). */
+  slotsPerTenant?: number;
 }
 
 /**
@@ -58,7 +63,10 @@ export function createWebhookActivities({
   http,
   outboundUrls,
   temporal,
+  slotsPerTenant,
 }: WebhookActivityDependencies): WebhookActivities {
+  // The worker's own slots cap them all; this caps each tenant's share.
+  const slots = new TenantSlots(Infinity, slotsPerTenant ?? TENANT_WEBHOOK_SLOTS);
   const client = http.extend({
     retry: { limit: 0 },
     followRedirect: false,
@@ -76,210 +84,220 @@ export function createWebhookActivities({
       // a run started again from the try after the last recorded while its stopped run's try was still
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
-      const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
-      const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
-      // Disabled, or no longer taking this type (its receiver may break on it): not sent again.
-      if (!endpoint?.enabled || !takesType(endpoint.eventTypes, event.type)) {
-        await em.nativeUpdate(
-          WebhookDelivery,
-          { id: deliveryId, status: 'PENDING', attempts: { $lt: attempt } },
-          { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null },
+      if (slots.refusal(delivery.tenantId)) throw tenantBusy(Context.current().info.attempt);
+      slots.take(delivery.tenantId);
+      try {
+        return await send(em, delivery, attempt);
+      } finally {
+        slots.release(delivery.tenantId);
+      }
+    },
+  };
+
+  /** The try itself, in one of its tenant's slots. */
+  async function send(em: EntityManager, delivery: WebhookDelivery, attempt: number): Promise<AttemptOutcome> {
+    const deliveryId = delivery.id;
+    const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
+    const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
+    // Disabled, or no longer taking this type (its receiver may break on it): not sent again.
+    if (!endpoint?.enabled || !takesType(endpoint.eventTypes, event.type)) {
+      await em.nativeUpdate(
+        WebhookDelivery,
+        { id: deliveryId, status: 'PENDING', attempts: { $lt: attempt } },
+        { status: 'FAILED', finishedAt: new Date(), nextAttemptAt: null },
+      );
+      return { done: true, status: 'SKIPPED' };
+    }
+
+    const sentAt = new Date();
+    const started = performance.now();
+    let statusCode: number | undefined;
+    let error: string | undefined;
+    let retryAfterMs: number | undefined;
+    const problem = outboundUrlProblem(endpoint.url, outboundUrls);
+    const sent = (Context.current().info.heartbeatDetails as TryProgress | undefined)?.sent ?? 0;
+    const unrecorded = !problem && sent >= MAX_UNRECORDED_SENDS;
+    if (problem) {
+      error = `url not allowed: ${problem}`;
+    } else if (unrecorded) {
+      error = `not sent again: sent ${sent} times, and no answer could be recorded`;
+    } else {
+      // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
+      // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint. It is
+      // counted apart (the metric to alert on) and logged: the delivery waits until an operator gives the key.
+      let signature: string;
+      try {
+        signature = signatures(endpoint, event, sentAt);
+      } catch (err) {
+        webhookDeliveryAttempts.inc({ outcome: 'unsigned' });
+        log.warn('webhook attempt not sent: the endpoint secret does not open here', {
+          tenantId: delivery.tenantId,
+          endpointId: endpoint.id,
+          deliveryId,
+          attempt,
+          error: (err as Error).message,
+        });
+        throw err;
+      }
+      Context.current().heartbeat({ sent: sent + 1 } satisfies TryProgress);
+      try {
+        const response = await post(endpoint.url, event.payload, {
+          'content-type': 'application/json',
+          'user-agent': 'payment-scheduler-webhooks',
+          'webhook-id': event.id,
+          'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
+          'webhook-signature': signature,
+        });
+        statusCode = response.statusCode;
+        retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
+      } catch (err) {
+        error = describe(err);
+      }
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
+
+    const outcome = await orm.em.fork().transactional(async (tx) => {
+      const now = new Date();
+      // A try that outlived its time limit can finish after the try Temporal started in its place
+      // has been recorded, even after the delivery ended: what it saw is history, and changes
+      // nothing (not the delivery's status, nor the endpoint's streak, nor anyone told).
+      const [current] = await tx
+        .getConnection()
+        .execute<({ status: WebhookDelivery['status']; attempts: number; next_attempt_at: Date | null } | undefined)[]>(
+          `select status, attempts, next_attempt_at from webhook_delivery where id = ? for update`,
+          [deliveryId],
+          'all',
+          tx.getTransactionContext(),
         );
-        return { done: true, status: 'SKIPPED' };
-      }
-
-      const sentAt = new Date();
-      const started = performance.now();
-      let statusCode: number | undefined;
-      let error: string | undefined;
-      let retryAfterMs: number | undefined;
-      const problem = outboundUrlProblem(endpoint.url, outboundUrls);
-      const sent = (Context.current().info.heartbeatDetails as TryProgress | undefined)?.sent ?? 0;
-      const unrecorded = !problem && sent >= MAX_UNRECORDED_SENDS;
-      if (problem) {
-        error = `url not allowed: ${problem}`;
-      } else if (unrecorded) {
-        error = `not sent again: sent ${sent} times, and no answer could be recorded`;
-      } else {
-        // Signed before the try: a secret this worker cannot open (a master key not yet rolled out
-        // to it) is our failure, retried by Temporal, never a failure of the tenant's endpoint. It is
-        // counted apart (the metric to alert on) and logged: the delivery waits until an operator gives the key.
-        let signature: string;
-        try {
-          signature = signatures(endpoint, event, sentAt);
-        } catch (err) {
-          webhookDeliveryAttempts.inc({ outcome: 'unsigned' });
-          log.warn('webhook attempt not sent: the endpoint secret does not open here', {
-            tenantId: delivery.tenantId,
-            endpointId: endpoint.id,
-            deliveryId,
-            attempt,
-            error: (err as Error).message,
-          });
-          throw err;
-        }
-        Context.current().heartbeat({ sent: sent + 1 } satisfies TryProgress);
-        try {
-          const response = await post(endpoint.url, event.payload, {
-            'content-type': 'application/json',
-            'user-agent': 'payment-scheduler-webhooks',
-            'webhook-id': event.id,
-            'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-            'webhook-signature': signature,
-          });
-          statusCode = response.statusCode;
-          retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
-        } catch (err) {
-          error = describe(err);
-        }
-      }
-      const latencyMs = Math.round(performance.now() - started);
-      const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
-
-      const outcome = await orm.em.fork().transactional(async (tx) => {
-        const now = new Date();
-        // A try that outlived its time limit can finish after the try Temporal started in its place
-        // has been recorded, even after the delivery ended: what it saw is history, and changes
-        // nothing (not the delivery's status, nor the endpoint's streak, nor anyone told).
-        const [current] = await tx
-          .getConnection()
-          .execute<
-            ({ status: WebhookDelivery['status']; attempts: number; next_attempt_at: Date | null } | undefined)[]
-          >(
-            `select status, attempts, next_attempt_at from webhook_delivery where id = ? for update`,
-            [deliveryId],
-            'all',
-            tx.getTransactionContext(),
-          );
-        // Gone with its endpoint meanwhile: nothing left to record.
-        if (!current) return { overtaken: true, status: 'SKIPPED' as const, retryInMs: undefined, operational: [] };
-        if (current.status !== 'PENDING' || current.attempts >= attempt)
-          return {
-            overtaken: true,
-            status: current.status,
-            retryInMs:
-              current.status === 'PENDING'
-                ? recordedWait(current.next_attempt_at && new Date(current.next_attempt_at))
-                : undefined,
-            operational: [],
-          };
-        // The endpoint's row is changed by statements that read it as they write it (tries of other
-        // deliveries run at the same time, and the tenant may move or re-enable it meanwhile), and only
-        // while it still has the URL this try called: an answer from a URL it has left says nothing of
-        // the one it has (a 410 from its old receiver must not disable the new one).
-        const endpointRows = (sql: string, params: unknown[]) =>
-          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
-        const disable = async (reason: string) =>
+      // Gone with its endpoint meanwhile: nothing left to record.
+      if (!current) return { overtaken: true, status: 'SKIPPED' as const, retryInMs: undefined, operational: [] };
+      if (current.status !== 'PENDING' || current.attempts >= attempt)
+        return {
+          overtaken: true,
+          status: current.status,
+          retryInMs:
+            current.status === 'PENDING'
+              ? recordedWait(current.next_attempt_at && new Date(current.next_attempt_at))
+              : undefined,
+          operational: [],
+        };
+      // The endpoint's row is changed by statements that read it as they write it (tries of other
+      // deliveries run at the same time, and the tenant may move or re-enable it meanwhile), and only
+      // while it still has the URL this try called: an answer from a URL it has left says nothing of
+      // the one it has (a 410 from its old receiver must not disable the new one).
+      const endpointRows = (sql: string, params: unknown[]) =>
+        tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
+      const disable = async (reason: string) =>
+        (
+          await endpointRows(
+            `update webhook_endpoint set enabled = false, disabled_reason = ? where id = ? and url = ? and enabled returning id`,
+            [reason, endpoint.id, endpoint.url],
+          )
+        ).length > 0;
+      // Disabled by this try (and so told of), or found disabled at this URL by another's: either
+      // way this delivery ends here, as the next try would end it on finding the endpoint off.
+      let disabled = false;
+      let off = false;
+      if (succeeded) {
+        await endpointRows(`update webhook_endpoint set failing_since = null where id = ? and url = ?`, [
+          endpoint.id,
+          endpoint.url,
+        ]);
+      } else if (statusCode === 410) {
+        disabled = await disable(`the endpoint answered 410 Gone on ${now.toISOString()}`);
+        off =
+          disabled ||
           (
-            await endpointRows(
-              `update webhook_endpoint set enabled = false, disabled_reason = ? where id = ? and url = ? and enabled returning id`,
-              [reason, endpoint.id, endpoint.url],
-            )
+            await endpointRows(`select id from webhook_endpoint where id = ? and url = ? and not enabled`, [
+              endpoint.id,
+              endpoint.url,
+            ])
           ).length > 0;
-        // Disabled by this try (and so told of), or found disabled at this URL by another's: either
-        // way this delivery ends here, as the next try would end it on finding the endpoint off.
-        let disabled = false;
-        let off = false;
-        if (succeeded) {
-          await endpointRows(`update webhook_endpoint set failing_since = null where id = ? and url = ?`, [
-            endpoint.id,
-            endpoint.url,
-          ]);
-        } else if (statusCode === 410) {
-          disabled = await disable(`the endpoint answered 410 Gone on ${now.toISOString()}`);
-          off =
-            disabled ||
-            (
-              await endpointRows(`select id from webhook_endpoint where id = ? and url = ? and not enabled`, [
-                endpoint.id,
-                endpoint.url,
-              ])
-            ).length > 0;
-        } else if (!unrecorded) {
-          // (A try not sent again, whose earlier sends could not be recorded, is our failure, not the
-          // endpoint's: it may have answered 2xx to each.)
-          // A streak whose last failure is older than any wait between tries had a quiet spell, not
-          // failures, in between: it starts again (so does one from before last_failed_at was kept).
-          const [row] = await endpointRows(
-            `update webhook_endpoint
+      } else if (!unrecorded) {
+        // (A try not sent again, whose earlier sends could not be recorded, is our failure, not the
+        // endpoint's: it may have answered 2xx to each.)
+        // A streak whose last failure is older than any wait between tries had a quiet spell, not
+        // failures, in between: it starts again (so does one from before last_failed_at was kept).
+        const [row] = await endpointRows(
+          `update webhook_endpoint
                 set failing_since = case when last_failed_at >= ? then coalesce(failing_since, ?) else ? end,
                     last_failed_at = ?
               where id = ? and url = ? returning failing_since, enabled`,
-            [new Date(now.getTime() - FAILING_STREAK_GAP_MS), now, now, now, endpoint.id, endpoint.url],
-          );
-          const failingSince = row && new Date(row.failing_since as Date);
-          if (row && !row.enabled) off = true;
-          else if (failingSince && now.getTime() - failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS)
-            disabled = off = await disable(`every delivery has failed since ${failingSince.toISOString()}`);
-        }
-        const retryInMs = succeeded || off ? undefined : nextAttemptDelay(attempt, retryAfterMs);
-        const status = succeeded
-          ? ('SUCCEEDED' as const)
-          : retryInMs === undefined
-            ? ('FAILED' as const)
-            : ('PENDING' as const);
-        const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
-        // An endpoint that dies is not silent: its tenant's other endpoints are told (never about a
-        // delivery of such an event itself, so two dead endpoints cannot tell each other for ever).
-        const told: OutboxEvent[] = [];
-        if (disabled) told.push(endpointDisabled(endpoint, now, statusCode === 410 ? 'gone' : 'failing'));
-        if (status === 'FAILED' && !off && !event.type.startsWith('webhook.'))
-          told.push(deliveryExhausted(delivery, endpoint, event, attempt, now));
-        const operational = told.length > 0 ? await recordEvents(tx, delivery.tenantId, told, endpoint.id) : [];
-        await tx.getConnection().execute(
-          `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
+          [new Date(now.getTime() - FAILING_STREAK_GAP_MS), now, now, now, endpoint.id, endpoint.url],
+        );
+        const failingSince = row && new Date(row.failing_since as Date);
+        if (row && !row.enabled) off = true;
+        else if (failingSince && now.getTime() - failingSince.getTime() > ENDPOINT_FAILING_LIMIT_MS)
+          disabled = off = await disable(`every delivery has failed since ${failingSince.toISOString()}`);
+      }
+      const retryInMs = succeeded || off ? undefined : nextAttemptDelay(attempt, retryAfterMs);
+      const status = succeeded
+        ? ('SUCCEEDED' as const)
+        : retryInMs === undefined
+          ? ('FAILED' as const)
+          : ('PENDING' as const);
+      const nextAttemptAt = retryInMs === undefined ? null : new Date(now.getTime() + retryInMs);
+      // An endpoint that dies is not silent: its tenant's other endpoints are told (never about a
+      // delivery of such an event itself, so two dead endpoints cannot tell each other for ever).
+      const told: OutboxEvent[] = [];
+      if (disabled) told.push(endpointDisabled(endpoint, now, statusCode === 410 ? 'gone' : 'failing'));
+      if (status === 'FAILED' && !off && !event.type.startsWith('webhook.'))
+        told.push(deliveryExhausted(delivery, endpoint, event, attempt, now));
+      const operational = told.length > 0 ? await recordEvents(tx, delivery.tenantId, told, endpoint.id) : [];
+      await tx.getConnection().execute(
+        `insert into webhook_attempt (id, delivery_id, tenant_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?)
            on conflict (delivery_id, attempt) do update set attempted_at = excluded.attempted_at, status_code = excluded.status_code,
              latency_ms = excluded.latency_ms, error = excluded.error, next_attempt_at = excluded.next_attempt_at`,
-          [
-            randomUUID(),
-            deliveryId,
-            delivery.tenantId,
-            attempt,
-            sentAt,
-            statusCode ?? null,
-            latencyMs,
-            error?.slice(0, 500) ?? null,
-            nextAttemptAt,
-          ],
-          'run',
-          tx.getTransactionContext(),
-        );
-        await tx.nativeUpdate(
-          WebhookDelivery,
-          { id: deliveryId },
-          { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now },
-        );
-        return { overtaken: false, status, retryInMs, operational };
-      });
-      webhookDeliveryAttempts.inc({
-        outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : unrecorded ? 'unrecorded' : 'failed',
-      });
-      if (outcome.overtaken)
-        log.warn('webhook attempt overtaken: a later try was recorded first, so this one changes nothing', {
-          tenantId: delivery.tenantId,
+        [
+          randomUUID(),
           deliveryId,
+          delivery.tenantId,
           attempt,
-          statusCode,
-          error,
-          status: outcome.status,
-        });
-      if (temporal && outcome.operational.length > 0) await startDeliveries(temporal, orm, outcome.operational);
-      log.info('webhook attempt', {
+          sentAt,
+          statusCode ?? null,
+          latencyMs,
+          error?.slice(0, 500) ?? null,
+          nextAttemptAt,
+        ],
+        'run',
+        tx.getTransactionContext(),
+      );
+      await tx.nativeUpdate(
+        WebhookDelivery,
+        { id: deliveryId },
+        { status, attempts: attempt, nextAttemptAt, finishedAt: status === 'PENDING' ? null : now },
+      );
+      return { overtaken: false, status, retryInMs, operational };
+    });
+    webhookDeliveryAttempts.inc({
+      outcome: succeeded ? 'delivered' : statusCode === 410 ? 'gone' : unrecorded ? 'unrecorded' : 'failed',
+    });
+    if (outcome.overtaken)
+      log.warn('webhook attempt overtaken: a later try was recorded first, so this one changes nothing', {
         tenantId: delivery.tenantId,
         deliveryId,
-        eventType: event.type,
         attempt,
         statusCode,
-        latencyMs,
         error,
-        retryInMs: outcome.retryInMs,
+        status: outcome.status,
       });
-      return outcome.status === 'PENDING'
-        ? { done: false, retryInMs: outcome.retryInMs! }
-        : { done: true, status: outcome.status };
-    },
-  };
+    if (temporal && outcome.operational.length > 0) await startDeliveries(temporal, orm, outcome.operational);
+    log.info('webhook attempt', {
+      tenantId: delivery.tenantId,
+      deliveryId,
+      eventType: event.type,
+      attempt,
+      statusCode,
+      latencyMs,
+      error,
+      retryInMs: outcome.retryInMs,
+    });
+    return outcome.status === 'PENDING'
+      ? { done: false, retryInMs: outcome.retryInMs! }
+      : { done: true, status: outcome.status };
+  }
 
   /**
    * POSTs and gives back the status and headers, never the body: a receiver could send gigabytes
@@ -315,6 +333,21 @@ export function createWebhookActivities({
       .map((secret) => new Webhook(secret.replace(/^whsec_/, '')).sign(event.id, at, event.payload))
       .join(' ');
   }
+}
+
+/**
+ * A try put off because its tenant has every slot it may have: failed for Temporal to run again
+ * after a wait (retries of one activity add nothing to the workflow's history), never recorded, so
+ * it takes none of the schedule's eight tries. Benign: logged at debug, not as a failure.
+ */
+function tenantBusy(deferrals: number): ApplicationFailure {
+  webhookDeliveryAttempts.inc({ outcome: 'deferred' });
+  return ApplicationFailure.create({
+    type: 'TenantWebhookSlotsFull',
+    message: 'put off: the tenant has every webhook slot it may have on this worker',
+    nextRetryDelay: deferralDelayMs(deferrals, Math.random()),
+    category: 'BENIGN',
+  });
 }
 
 /** How long until the next try a delivery's record says, as a try that finds it recorded waits. */

@@ -34,7 +34,10 @@ const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url))
  * pool does not cap payments: at 300 ms a call, 100 at once allow some 300 payments a second.
  */
 export const DEFAULT_PAYMENT_CONCURRENCY = 100;
-/** Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s). */
+/**
+ * Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s).
+ * One tenant has at most TENANT_WEBHOOK_SLOTS of them (domain/webhook.ts).
+ */
 const WEBHOOK_CONCURRENCY = 20;
 /**
  * Calls to providers tenants run themselves at once: each holds no database connection while the

@@ -11,14 +11,14 @@ import {
   withSettlementStream,
   type SettlementRecord,
 } from '../instruction-search.js';
-import { ExportSlots } from './export-slots.js';
+import { TenantSlots } from '../../domain/tenant-slots.js';
 import { presentInstruction } from './presenter.js';
 import { InstructionSearchListSchema, SearchInstructionsQuerySchema, SettlementExportQuerySchema } from './schemas.js';
 
 /** A spreadsheet reads a cell starting with one of these as a formula: such a cell is quoted as text. */
 const FORMULA_START = /^[=+\-@\t\r]/;
 /** Exports at once per API process, each holding a connection while its client reads; one per tenant. */
-const exportSlots = new ExportSlots(2, 1);
+const exportSlots = new TenantSlots(2, 1);
 
 /**
  * Finance's views across orders: instruction search, and the settlements of a period as a file.

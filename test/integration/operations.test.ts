@@ -428,7 +428,7 @@ describe('the settlement export', () => {
         expect(heldMidway).toBeLessThan(16 * 1024 * 1024);
 
         // An export holds a connection while its client reads; the tenant's next waits its turn (and
-        // other tenants' take the process's other slot: test/unit/export-slots.test.ts).
+        // other tenants' take the process's other slot: test/unit/tenant-slots.test.ts).
         progress.phase = 'abandoning';
         const path = '/v1/exports/settlements?from=2027-03-01T00:00:00Z&to=2027-03-03T00:00:00Z';
         const held = [await big.client.send('GET', path)];

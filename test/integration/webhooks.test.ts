@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
-import type { EventType } from '../../domain/webhook.js';
+import { TENANT_WEBHOOK_SLOTS, type EventType } from '../../domain/webhook.js';
+import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
 import { auditedUrl } from '../../webhooks/http/presenter.js';
@@ -30,7 +31,7 @@ const digest = (url: string) => createHash('sha256').update(url).digest('hex');
 
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
-async function receiver(answer?: (n: number) => Answer) {
+async function receiver(answer?: (n: number) => Answer | Promise<Answer>) {
   const started = await startWebhookReceiver(answer);
   receivers.push(started);
   return started;
@@ -93,6 +94,19 @@ async function settledOrder(tenant: TenantFixture, orderRef: string, extra: Reco
     (o) => o.status !== 'ACTIVE',
     { what: `${orderRef} to finish` },
   );
+}
+
+/** Four debits due tomorrow, open now: an order of them records five events at once (`order.created`, four `instruction.opened`). */
+function openDebits() {
+  return ['a', 'b', 'c', 'd'].map((instructionRef) => ({
+    instructionRef,
+    direction: 'DEBIT',
+    amount: '5.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: inSeconds(0),
+    dueDate: inSeconds(86_400),
+  }));
 }
 
 /**
@@ -329,15 +343,7 @@ describe('events', () => {
 
   it('page without losing any, however many one projection records at once', async () => {
     const tenant = await system.newTenant();
-    const instructions = ['a', 'b', 'c', 'd'].map((instructionRef) => ({
-      instructionRef,
-      direction: 'DEBIT',
-      amount: '5.00',
-      currency: 'EUR',
-      country: 'FR',
-      openDate: inSeconds(0),
-      dueDate: inSeconds(86_400),
-    }));
+    const instructions = openDebits();
     expect(
       (await tenant.client.request('POST', '/v1/order-management', { body: { orderRef: 'paged-1', instructions } }))
         .status,
@@ -559,6 +565,55 @@ describe('delivery', () => {
       (n) => n > 0,
       { what: 'a delivery to reach the endpoint' },
     );
+  });
+
+  it('gives one tenant at most a quarter of the slots: its endpoints that never answer hold up no one else', async () => {
+    const deferred = async () =>
+      (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'deferred')?.value ?? 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = await receiver(() => released.then(() => ({ status: 200 })));
+    const noisy = await system.newTenant();
+    // Six endpoints, five events each: 30 tries at once, more than the worker's 20 slots.
+    for (let n = 0; n < 6; n += 1) await endpoint(noisy, held.url);
+    const other = await system.newTenant();
+    const hooks = await receiver();
+    await endpoint(other, hooks.url, ['order.created']);
+    const deferredBefore = await deferred();
+    const instructions = openDebits();
+    const submit = (tenant: TenantFixture, orderRef: string) =>
+      tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
+    expect((await submit(noisy, 'noisy-1')).status).toBe(202);
+    await eventually(
+      () => held.received.length,
+      (n) => n >= TENANT_WEBHOOK_SLOTS,
+      { what: 'the noisy tenant’s tries held' },
+    );
+    // Another tenant's webhook goes out while they are all still held (each for up to 15 s)...
+    expect((await submit(other, 'other-1')).status).toBe(202);
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'the other tenant’s webhook' },
+    );
+    // (A try of the noisy tenant ends by recording its attempt: none had, so none had given back its slot.)
+    const noisyAttempts = () => system.orm.em.fork().count(WebhookAttempt, { tenantId: noisy.tenantId });
+    expect(await noisyAttempts(), 'the other tenant waited for a held try to time out').toBe(0);
+    // ...and no more than five of the noisy tenant's 30 were ever under way: the others, taken up, were put off.
+    expect(held.received.length).toBe(TENANT_WEBHOOK_SLOTS);
+    await eventually(deferred, (n) => n - deferredBefore >= 25, { what: 'the tenant’s other tries put off' });
+    release();
+    // A try put off is no try: every delivery is sent once, as its first.
+    const deliveries = await eventually(
+      () => system.orm.em.fork().find(WebhookDelivery, { tenantId: noisy.tenantId }),
+      (all) => all.length === 30 && all.every((d) => d.status === 'SUCCEEDED'),
+      { what: 'the noisy tenant’s 30 deliveries', timeoutMs: 60_000 },
+    );
+    expect(deliveries.map((d) => d.attempts)).toEqual(deliveries.map(() => 1));
+    expect(held.received).toHaveLength(30);
+    const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: noisy.tenantId });
+    expect(attempts.map((a) => a.attempt)).toEqual(attempts.map(() => 1));
+    expect(await noisyAttempts()).toBe(30);
   });
 
   it('replays a delivery with the same webhook-id, and recovers every failed one since a time', async () => {

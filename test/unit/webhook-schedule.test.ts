@@ -2,13 +2,29 @@ import { describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
 import { boundedResolver, guardedLookup, resolvedUrlProblem } from '../../apps/outbound-guard.js';
 import { classifyAddress, outboundUrlProblem } from '../../domain/outbound-url.js';
-import { DELIVERY_SCHEDULE_MS, MAX_RETRY_AFTER_MS, nextAttemptDelay, parseRetryAfter } from '../../domain/webhook.js';
+import {
+  deferralDelayMs,
+  DELIVERY_SCHEDULE_MS,
+  MAX_RETRY_AFTER_MS,
+  nextAttemptDelay,
+  parseRetryAfter,
+} from '../../domain/webhook.js';
 
 describe('the delivery schedule', () => {
   it('is at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then nothing', () => {
     const waits = Array.from({ length: 8 }, (_, i) => nextAttemptDelay(i + 1));
     expect(waits).toEqual([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, undefined]);
     expect(DELIVERY_SCHEDULE_MS[0]).toBe(0);
+  });
+
+  it('puts off a try whose tenant has every slot for 1 s, doubling, at most 5 min, jittered by half either way', () => {
+    expect([1, 2, 3, 9, 10, 40].map((n) => deferralDelayMs(n, 0.5))).toEqual([
+      1_000, 2_000, 4_000, 256_000, 300_000, 300_000,
+    ]);
+    expect(deferralDelayMs(1, 0)).toBe(500);
+    expect(deferralDelayMs(1, 0.999)).toBe(1_499);
+    // Jitter never takes it past the longest wait.
+    expect(deferralDelayMs(40, 0.999)).toBe(300_000);
   });
 
   it('waits longer when Retry-After asks, never shorter, and within a day', () => {

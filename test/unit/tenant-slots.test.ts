@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ExportSlots } from '../../orders/http/export-slots.js';
+import { TenantSlots } from '../../domain/tenant-slots.js';
 
-describe('export slots', () => {
+describe('tenant slots', () => {
   it('let each tenant hold one at most, and all tenants two, handing them back as exports end', () => {
-    const slots = new ExportSlots(2, 1);
+    const slots = new TenantSlots(2, 1);
     expect(slots.refusal('a')).toBeUndefined();
     slots.take('a');
     // A tenant reading slowly holds its own slot only: another tenant still gets one.

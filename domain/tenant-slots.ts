@@ -1,9 +1,8 @@
 /**
- * Who may start an export now, in one API process: each export holds a database connection while
- * its client reads, so there are a few at a time, and at most one per tenant, so that a tenant
- * reading its files slowly cannot hold every slot and turn every other tenant's export away.
+ * Slots of something a process does a few of at a time (exports, webhook tries), with at most so
+ * many per tenant: one tenant whose work is slow cannot hold every slot and turn every other tenant away.
  */
-export class ExportSlots {
+export class TenantSlots {
   private readonly held = new Map<string, number>();
 
   constructor(
@@ -11,7 +10,7 @@ export class ExportSlots {
     private readonly perTenant: number,
   ) {}
 
-  /** Why the tenant cannot start one now, if it cannot: its own exports, or everyone's. */
+  /** Why the tenant cannot take one now, if it cannot: its own slots, or everyone's. */
   refusal(tenantId: string): 'tenant' | 'process' | undefined {
     if ((this.held.get(tenantId) ?? 0) >= this.perTenant) return 'tenant';
     let running = 0;
