@@ -56,21 +56,33 @@ const OptionSchema = z
 
 function ruleSchema(kind: SchemeKind) {
   const base = z.object({
-    currencies: z.array(CurrencySchema).max(200).default([]).openapi({ description: 'Empty matches any currency' }),
+    currencies: z
+      .array(CurrencySchema)
+      .max(200)
+      .default([])
+      .openapi({ description: 'Empty matches any currency (then the rule can have no amount bounds)' }),
     countries: z.array(CountrySchema).max(300).default([]).openapi({ description: 'Empty matches any country' }),
     minAmount: BoundSchema.nullable().optional(),
     maxAmount: BoundSchema.nullable().optional(),
     options: z.array(OptionSchema).min(1).max(20),
   });
   const rule = kind === 'payout' ? base.extend({ voucherGroupIds: z.array(z.uuid()).max(20).default([]) }) : base;
-  return rule
-    .strict()
-    .refine((r) => !isBound(r.minAmount) || !isBound(r.maxAmount) || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
-      error: 'minAmount must not be above maxAmount',
-      path: ['maxAmount'],
-      params: { code: 'range_inverted' },
-    })
-    .openapi(kind === 'payout' ? 'PayoutSchemeRule' : 'CollectSchemeRule');
+  return (
+    rule
+      .strict()
+      .refine((r) => !isBound(r.minAmount) || !isBound(r.maxAmount) || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
+        error: 'minAmount must not be above maxAmount',
+        path: ['maxAmount'],
+        params: { code: 'range_inverted' },
+      })
+      // 1000 is ten euros, a thousand yen or a thousand dinars: a bound means nothing without its currency.
+      .refine((r) => r.currencies.length > 0 || (r.minAmount == null && r.maxAmount == null), {
+        error: 'amount bounds need the currencies they are written in',
+        path: ['currencies'],
+        params: { code: 'bounds_need_currencies' },
+      })
+      .openapi(kind === 'payout' ? 'PayoutSchemeRule' : 'CollectSchemeRule')
+  );
 }
 
 export function schemeBodySchema(kind: SchemeKind) {

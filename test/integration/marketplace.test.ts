@@ -239,9 +239,9 @@ describe('schemes', () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     await install(tenant, 'SANDBOX_CARD');
     const option = { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 };
-    const refused = async (bounds: Record<string, string>) => {
+    const refused = async (bounds: Record<string, unknown>) => {
       const res = await tenant.client.request('POST', '/v1/schemes/payout', {
-        body: { name: 'bounds', rules: [{ ...bounds, options: [option] }] },
+        body: { name: 'bounds', rules: [{ currencies: ['EUR'], ...bounds, options: [option] }] },
       });
       expect(res.status, JSON.stringify(res.body)).toBe(400);
       return res.body.errors.map((e: any) => [e.path, e.code]);
@@ -253,6 +253,10 @@ describe('schemes', () => {
     expect(await refused({ minAmount: '1.00', maxAmount: '1e3' })).toEqual([['rules[0].maxAmount', 'invalid_format']]);
     expect(await refused({ minAmount: '100.00', maxAmount: '99.999' })).toEqual([
       ['rules[0].maxAmount', 'range_inverted'],
+    ]);
+    // The same number is ten euros or a thousand yen: a bound is refused without its currencies.
+    expect(await refused({ currencies: [], maxAmount: '1000' })).toEqual([
+      ['rules[0].currencies', 'bounds_need_currencies'],
     ]);
     expect((await tenant.client.request('GET', '/v1/schemes/payout')).body.items).toEqual([]);
   });
@@ -317,7 +321,13 @@ describe('schemes', () => {
       body: {
         name: 'cards, up to 50',
         isDefault: true,
-        rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+        rules: [
+          {
+            currencies: ['EUR'],
+            maxAmount: '50.00',
+            options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }],
+          },
+        ],
       },
     });
     expect(edited.body).toMatchObject({ version: 2, name: 'cards, up to 50' });

@@ -109,7 +109,13 @@ describe('amending an instruction', () => {
       body: {
         name: 'cards to 50',
         isDefault: true,
-        rules: [{ maxAmount: '50.00', options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+        rules: [
+          {
+            currencies: ['EUR'],
+            maxAmount: '50.00',
+            options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }],
+          },
+        ],
       },
     });
     await placeOrder(tenant, 'amend-3', [instruction('a')]);
