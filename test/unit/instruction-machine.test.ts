@@ -111,7 +111,7 @@ describe('the instruction state machine', () => {
     const waiting = newMachine(plan({ ...debit, instrumentId: 'ins-3' }));
     transition(waiting, 'OPEN', iso(t0 + DAY));
     transition(waiting, 'LATE', iso(t0 + 2 * DAY));
-    waiting.failureCode = 'provider_rejected:mandate_not_active';
+    waiting.failureCode = MANDATE_NOT_ACTIVE;
     expect(applyMandateChange(waiting, { instrumentId: 'ins-3', status: 'ACTIVE' }, iso(t0 + 3 * DAY))).toBe(true);
     expect(decide(waiting, t0 + 3 * DAY)).toEqual({ kind: 'call' });
   });

@@ -25,6 +25,7 @@ import {
 } from '../../orders/contract/messages.js';
 import { eventually } from '../support/eventually.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
+import { MANDATE_NOT_ACTIVE } from '../../orders/workflow/instruction-machine.js';
 import { MANDATE_CHECK_KEEPS_ARREARS_START } from '../../orders/workflow/order-patches.js';
 import { MANDATE_RECHECK_DELAYS_MS } from '../../orders/workflow/provider-waits.js';
 import { startHostileProvider } from '../support/hostile-provider.js';
@@ -403,7 +404,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       await env.sleep(2 * DAY_MS);
       const refused = await waitFor(
         handle,
-        (v) => v.instructions[0].failureCode === 'provider_rejected:mandate_not_active',
+        (v) => v.instructions[0].failureCode === MANDATE_NOT_ACTIVE,
         'the debit refused for want of the mandate',
       );
       const { lateAt } = await em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'debit' });
