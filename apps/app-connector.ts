@@ -111,7 +111,8 @@ export interface AppConnector {
   hostedForms?: {
     /** The origin of the provider's pages: where the payment page may send a customer. */
     origin(installation: InstalledApp): string;
-    open(request: HostedSessionRequest, installation: InstalledApp): Promise<HostedSession>;
+    /** A form for `tenantId`'s customer: the provider calls back (a mandate's news) at an address naming the tenant. */
+    open(request: HostedSessionRequest, installation: InstalledApp, tenantId: string): Promise<HostedSession>;
     /** The token a reference stands for; a reference already used (or not this session's) is refused. */
     exchange(sessionId: string, ref: string, installation: InstalledApp): Promise<TokenisedInstrument>;
   };
@@ -165,4 +166,13 @@ export function mandateNewsOf(body: unknown): MandateNews | undefined {
     return undefined;
   if (!(MANDATE_STATUSES as readonly unknown[]).includes(status)) return undefined;
   return { mandateRef, status: status as MandateStatus };
+}
+
+/**
+ * Where `appId`'s provider calls back with `tenantId`'s results. The tenant is named for mandate
+ * news, whose bodies name none: the callback is checked against that tenant alone, where otherwise
+ * every tenant holding a mandate of that name would be tried (orders/http/provider-callbacks.ts).
+ */
+export function providerCallbackUrl(baseUrl: string, appId: string, tenantId: string): string {
+  return `${baseUrl}/v1/providers/${appId}/callbacks?tenantId=${encodeURIComponent(tenantId)}`;
 }

@@ -6,6 +6,7 @@ import {
   callbackReferenceOf,
   finalResult,
   mandateNewsOf,
+  providerCallbackUrl,
   saysNoPayment,
   type AppConnector,
   type CallbackReference,
@@ -96,7 +97,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         country: payment.country,
         instrument: payment.financialInstrumentId,
         reference: { tenantId: payment.tenantId, orderRef: payment.orderRef, instructionRef: payment.instructionRef },
-        callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+        callbackUrl: providerCallbackUrl(options.callbackBaseUrl, 'HTTP_CONNECTOR', payment.tenantId),
       });
       const response = await send(
         'POST',
@@ -146,7 +147,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
         currency: refund.currency,
         ...(refund.reason ? { reason: refund.reason } : {}),
         reference: { tenantId: refund.tenantId, orderRef: refund.orderRef, instructionRef: refund.instructionRef },
-        callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+        callbackUrl: providerCallbackUrl(options.callbackBaseUrl, 'HTTP_CONNECTOR', refund.tenantId),
       });
       const response = await send(
         'POST',
@@ -185,7 +186,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
     },
     hostedForms: {
       origin: (installation) => new URL(settings(installation.configuration).url).origin,
-      async open(request, installation) {
+      async open(request, installation, tenantId) {
         const { url, timeoutMs } = settings(installation.configuration);
         const response = await send(
           'POST',
@@ -193,7 +194,7 @@ export function createHttpConnector(http: Got, options: HttpConnectorOptions): A
           randomUUID(),
           JSON.stringify({
             ...request,
-            callbackUrl: `${options.callbackBaseUrl}/v1/providers/HTTP_CONNECTOR/callbacks`,
+            callbackUrl: providerCallbackUrl(options.callbackBaseUrl, 'HTTP_CONNECTOR', tenantId),
           }),
           installation.secrets.signingSecret,
           timeoutMs,

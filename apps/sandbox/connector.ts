@@ -4,6 +4,7 @@ import {
   callbackReferenceOf,
   finalResult,
   mandateNewsOf,
+  providerCallbackUrl,
   type InstalledApp,
   saysNoPayment,
   type AppConnector,
@@ -62,7 +63,8 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
     throwHttpErrors: false,
     responseType: 'json',
   });
-  const callbackUrl = (appId: string) => `${options.callbackBaseUrl}/v1/providers/${appId}/callbacks`;
+  const callbackUrl = (appId: string, tenantId: string) =>
+    providerCallbackUrl(options.callbackBaseUrl, appId, tenantId);
   return SANDBOX_APPS.map((appId) => ({
     appId,
     // Vouchers are payouts: nothing to refund.
@@ -83,7 +85,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
                     orderRef: refund.orderRef,
                     instructionRef: refund.instructionRef,
                   },
-                  ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}),
+                  ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId, refund.tenantId) } : {}),
                 },
               }),
             );
@@ -99,11 +101,14 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
           },
           hostedForms: {
             origin: () => new URL(options.baseUrl).origin,
-            async open(request, installation) {
+            async open(request, installation, tenantId) {
               const response = await bounded(
                 client.post<unknown>('v1/hosted-sessions', {
                   headers: { authorization: `Bearer ${installation.secrets.apiKey}` },
-                  json: { ...request, ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId) } : {}) },
+                  json: {
+                    ...request,
+                    ...(appId === 'SANDBOX_BANK' ? { callbackUrl: callbackUrl(appId, tenantId) } : {}),
+                  },
                 }),
               );
               return checkedSession(answered(response as Response<SandboxPayment>), WHO);
@@ -137,7 +142,7 @@ export function createSandboxConnectors(http: Got, options: SandboxConnectorOpti
               instructionRef: payment.instructionRef,
             },
             // Bank debits settle by callback; card payments are called back only when charged back.
-            ...(appId === 'SANDBOX_VOUCHERS' ? {} : { callbackUrl: callbackUrl(appId) }),
+            ...(appId === 'SANDBOX_VOUCHERS' ? {} : { callbackUrl: callbackUrl(appId, payment.tenantId) }),
           },
         }),
       );

@@ -50,20 +50,27 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       'headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A bad signature is a 401 and changes nothing.',
     tags: ['Providers'],
     params: AppIdParamsSchema,
+    query: z.object({
+      tenantId: z.uuid().optional().openapi({
+        description:
+          'The tenant the callback is for, as the address we gave the provider names it. Addresses given before they named one have none.',
+      }),
+    }),
     body: z.record(z.string(), z.unknown()).openapi({ description: 'As the app’s provider sends it' }),
     responses: { 202: { description: 'Received, and handed to the order’s workflow', schema: CallbackAnswerSchema } },
     problems: [404, 503],
-    handler: async ({ params, req, em, afterCommit }) => {
+    handler: async ({ params, query, req, em, afterCommit }) => {
       const connector = apps.get(params.appId);
       if (!connector?.callbackReference || !connector.verifyCallback)
         throw new ApiError(404, 'app_not_found', `${params.appId} takes no callbacks`);
       const rawBody = (req as { rawBody?: string }).rawBody ?? '';
-      // A mandate's news names no tenant: the instruments holding the mandate do, and the tenant whose
-      // secret signs it is the one it is for. Each tenant's provider names its own mandates, so two
+      // A mandate's news names no tenant in its body: the address we gave the provider does (those
+      // given before it did leave the instruments holding the mandate to say, and the tenant whose
+      // secret signs it is the one it is for). Each tenant's provider names its own mandates, so two
       // tenants may hold one named alike; one tenant may hold it on several instruments.
       const mandateRef = connector.mandateCallbacks?.mandateRefOf(rawBody);
       if (mandateRef !== undefined) {
-        const signed = await signingHolder(em, secretBox, params.appId, mandateRef, (installation) =>
+        const signed = await signingHolder(em, secretBox, params.appId, mandateRef, query.tenantId, (installation) =>
           connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation),
         );
         if (!signed) throw badSignature();
@@ -84,6 +91,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       }
       const reference = connector.callbackReference(rawBody);
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();
+      if (query.tenantId !== undefined && query.tenantId !== reference.tenantId) throw badSignature();
       const installation = await loadInstalledApp(em, secretBox, reference.tenantId, params.appId);
       // An app the tenant does not have and a wrong signature look the same to the caller.
       const result = installation
@@ -101,21 +109,24 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
 
 /**
  * The tenant holding `mandateRef` whose installation of the app verifies the callback, with its
- * news; undefined when none does. Tenants are tried by their oldest instrument holding it first:
- * the one that took the mandate when it was made comes before any that copied its name later. A
- * tenant whose credentials cannot be opened is passed over (its callbacks cannot verify anyway).
+ * news; undefined when none does. With `named` (the tenant the callback's address names), that
+ * tenant alone. Without (addresses given before they named one), tenants are tried by their oldest
+ * instrument holding it first: the one that took the mandate when it was made comes before any that
+ * copied its name later, and at most 20 are tried. A tenant whose credentials cannot be opened is
+ * passed over (its callbacks cannot verify anyway).
  */
 async function signingHolder(
   em: EntityManager,
   secretBox: SecretBox,
   appId: string,
   mandateRef: string,
+  named: string | undefined,
   verify: (installation: InstalledApp) => MandateNews | undefined,
 ): Promise<{ tenantId: string; news: MandateNews } | undefined> {
   const holders: { tenant_id: string }[] = await em.getConnection().execute(
-    `select tenant_id from payment_instrument where app_id = ? and mandate_ref = ?
+    `select tenant_id from payment_instrument where app_id = ? and mandate_ref = ? ${named ? 'and tenant_id = ?' : ''}
       group by tenant_id order by min(created_at), tenant_id limit ?`,
-    [appId, mandateRef, MANDATE_HOLDERS_MAX],
+    [appId, mandateRef, ...(named ? [named] : []), MANDATE_HOLDERS_MAX],
     'all',
     em.getTransactionContext(),
   );

@@ -439,6 +439,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       session = await forms.open(
         { paymentMethod: choice.paymentMethod, returnUrl: back.toString(), locale: localeOf(req) },
         installation,
+        loaded.order.tenantId,
       );
     } catch (err) {
       return providerFailed(req, res, loaded, err);

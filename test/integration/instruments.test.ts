@@ -8,6 +8,7 @@ import { PaymentInstrument } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { createTenantRows } from '../support/tenant-rows.js';
 
 let system: TestSystem;
 let tenant: TenantFixture;
@@ -425,7 +426,30 @@ describe('a bank debit’s mandate', () => {
       createdAt: new Date(createdAt.getTime() - 60_000),
     });
     const second = em.create(PaymentInstrument, { ...copy, id: randomUUID(), tenantId: tenant.tenantId, createdAt });
+    // Twenty more tenants hold it, all before this one, each with the bank under its own key: the
+    // bank's callback names this tenant in its address, so they are not tried (20 would be, at most).
+    const crowd: string[] = [];
+    for (let n = 0; n < 20; n += 1) {
+      const { tenantId } = await createTenantRows(system.orm, system.masterKeys, ['SANDBOX_BANK']);
+      const id = randomUUID();
+      em.create(PaymentInstrument, { ...copy, id, tenantId, createdAt: new Date(createdAt.getTime() - 120_000 + n) });
+      crowd.push(id);
+    }
     await em.flush();
+    // Signed by this tenant, at an address naming another holder: refused, no other tried.
+    /** The bank's news of the mandate at `status`, signed with this tenant's key, posted to `query`'s address. */
+    const bankSays = (status: string, query = '') => {
+      const body = JSON.stringify({ object: 'mandate', mandateRef, status });
+      return fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks${query}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [SANDBOX_SIGNATURE_HEADER]: signSandboxCallback(tenant.sandboxApiKey, body),
+        },
+        body,
+      });
+    };
+    expect((await bankSays('CANCELLED', `?tenantId=${other.tenantId}`)).status).toBe(401);
 
     const cancelled = await fetch(`${system.sandbox.url}/v1/mandates/${mandateRef}/cancel`, {
       method: 'POST',
@@ -444,16 +468,11 @@ describe('a bank debit’s mandate', () => {
       (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
     expect(await mandateOf(second.id)).toBe('CANCELLED');
     expect(await mandateOf(namesake.id)).toBe('ACTIVE');
-    // A confirmation the bank sends late (or again) does not bring an ended mandate back.
-    const lateBody = JSON.stringify({ object: 'mandate', mandateRef, status: 'ACTIVE' });
-    const confirmedLate = await fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        [SANDBOX_SIGNATURE_HEADER]: signSandboxCallback(tenant.sandboxApiKey, lateBody),
-      },
-      body: lateBody,
-    });
+    // A confirmation the bank sends late (or again) does not bring an ended mandate back. Sent to an
+    // address naming no tenant (as given before addresses named one), the holders are tried oldest
+    // first: the other tenant's key fails, then this tenant's verifies.
+    await system.orm.em.fork().nativeDelete(PaymentInstrument, { id: { $in: crowd } });
+    const confirmedLate = await bankSays('ACTIVE');
     expect(confirmedLate.status).toBe(202);
     expect(await confirmedLate.json()).toEqual({ received: true, duplicate: true });
     expect(await mandateOf(account.instrumentId)).toBe('CANCELLED');
