@@ -62,6 +62,11 @@ export interface InstructionProgress {
   returnCode?: string;
   /** The provider's reference of that payment: providerRef names the payment made since, if any. */
   returnedRef?: string;
+  /**
+   * What that payment was for, in minor units: the instruction's amount may be changed before it is
+   * collected again, and the payment taken back keeps its own (reconciliation compares it).
+   */
+  returnedPaymentMinor?: string;
   openedAt?: string;
   processingAt?: string;
   lateAt?: string;
@@ -133,6 +138,7 @@ export const INSTRUCTION_COLUMNS = {
   returnedAmountMinor: { part: 'progress', column: 'returned_amount_minor', type: 'bigint' },
   returnCode: { part: 'progress', column: 'return_code', type: 'text', length: 64, nullable: true },
   returnedRef: { part: 'progress', column: 'returned_ref', type: 'text', length: 128, nullable: true },
+  returnedPaymentMinor: { part: 'progress', column: 'returned_payment_minor', type: 'bigint', nullable: true },
   nextActionAt: { part: 'computed', column: 'next_action_at', type: 'timestamptz', nullable: true },
   openedAt: { part: 'progress', column: 'opened_at', type: 'timestamptz', nullable: true },
   processingAt: { part: 'progress', column: 'processing_at', type: 'timestamptz', nullable: true },

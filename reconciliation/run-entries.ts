@@ -67,13 +67,17 @@ export async function stageTheirs(orm: MikroORM, runId: string, period: Period, 
  * and a payment made since takes its `provider_ref`: the payment taken back is staged as RETURNED, as
  * the provider holds it, by its own reference (`returned_ref`). Rows returned before that column was
  * projected have only `returned_at`: one returned after its last PROCESSING holds that payment.
+ * A payment taken back is staged for what it was (`returned_payment_minor`): the instruction's
+ * amount may have been changed since, for the payment collected again.
  */
 export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, appId: string, period: Period) {
   const connection = orm.em.getConnection();
   const theirsInPeriod = `select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period`;
   await connection.execute(
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-     select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency,
+     select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction,
+       (case when i.provider_ref = i.returned_ref then coalesce(i.returned_payment_minor, i.amount_minor) else i.amount_minor end)::text,
+       i.currency,
        case when i.provider_ref = i.returned_ref then 'RETURNED'
             when i.returned_ref is null and i.status in ('LATE', 'FAILED') and i.returned_at is not null
               and (i.processing_at is null or i.returned_at >= i.processing_at) then 'RETURNED'
@@ -86,7 +90,8 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
   );
   await connection.execute(
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-     select ?, 'ours', i.returned_ref, o.order_ref, i.instruction_ref, i.direction, i.amount_minor::text, i.currency, 'RETURNED'
+     select ?, 'ours', i.returned_ref, o.order_ref, i.instruction_ref, i.direction,
+       coalesce(i.returned_payment_minor, i.amount_minor)::text, i.currency, 'RETURNED'
      from payment_instruction i join payment_order o on o.id = i.order_id
      where i.tenant_id = ? and i.app_id = ? and i.returned_ref is not null
        and i.returned_ref is distinct from i.provider_ref and i.returned_ref in (${theirsInPeriod})

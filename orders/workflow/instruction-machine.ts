@@ -445,6 +445,7 @@ export function applyReturn(
   const partGivenBack = stated !== undefined ? stated < paid : options.refundsHold === true && refundedOfIt > 0n;
   machine.returnCode = reversal.code;
   machine.returnedRef = reversal.providerRef;
+  machine.returnedPaymentMinor = paid.toString();
   transition(machine, 'RETURNED', now);
   machine.failureCode = reversal.kind === 'CHARGEBACK' ? `charged_back:${reversal.code}` : `returned:${reversal.code}`;
   machine.failureCode = machine.failureCode.slice(0, 64);

@@ -268,6 +268,51 @@ describe('reconciliation', () => {
     expect(items.filter((i) => i.providerRef === returned.providerRef)).toEqual([]);
   });
 
+  it('finds no difference in a payment taken back whose instruction was changed since: it is held for what it was', async () => {
+    const own = await system.newTenant();
+    const schemeId = await own.bankDebitScheme();
+    await bankDebitPaidNow(own, 'rec-returned-amended', { schemeId, instrument: 'bank_returned', amount: '100.00' });
+    const instruction = (orderRef: string) => () =>
+      system.orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId: own.tenantId, order: { orderRef } });
+    const returned = await eventually(
+      instruction('rec-returned-amended'),
+      (r) => r.status === 'LATE' && r.returnedAt != null,
+      { what: 'the debit returned, to be collected again' },
+    );
+    const amended = await own.client.request('PATCH', '/v1/order-management/rec-returned-amended/instructions/a', {
+      body: { amount: '60.00' },
+    });
+    expect(amended.status, JSON.stringify(amended.body)).toBe(200);
+    await eventually(instruction('rec-returned-amended'), (r) => r.amountMinor === 6000n, { what: 'the new amount' });
+    // And one charged back, amended, then paid for again under another reference.
+    const takenBack = await cardPaymentSettled(system, own, 'rec-charged-back-amended', '10.00', {
+      card: 'card_chargeback',
+      until: (row) => row.status === 'FAILED' && row.returnedAt != null,
+    });
+    // Retried a few seconds on, and changed meanwhile.
+    const retried = await own.client.request(
+      'POST',
+      '/v1/order-management/rec-charged-back-amended/instructions/i1/retry',
+      { body: { financialInstrumentId: 'card_ok', dueDate: new Date(Date.now() + 4_000).toISOString() } },
+    );
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    const cut = await own.client.request('PATCH', '/v1/order-management/rec-charged-back-amended/instructions/i1', {
+      body: { amount: '6.00' },
+    });
+    expect(cut.status, JSON.stringify(cut.body)).toBe(200);
+    const paidAgain = await eventually(
+      instruction('rec-charged-back-amended'),
+      (r) => r.status === 'SETTLED' && r.providerRef !== takenBack.providerRef,
+      { what: 'paid again, for the new amount' },
+    );
+    expect([paidAgain.amountMinor, paidAgain.returnedPaymentMinor]).toEqual([600n, 1000n]);
+    const items = (await runItems(own, 'SANDBOX_BANK')).concat(await runItems(own, 'SANDBOX_CARD')) as {
+      providerRef: string;
+    }[];
+    const about = [returned.providerRef, takenBack.providerRef, paidAgain.providerRef];
+    expect(items.filter((i) => about.includes(i.providerRef))).toEqual([]);
+  });
+
   it('holds a payment charged back, then paid for again under another reference, as returned: a provider saying it settled is a status difference', async () => {
     const takenBack = await cardPaymentSettled(system, tenant, 'rec-charged-back-again', '10.00', {
       card: 'card_chargeback',
