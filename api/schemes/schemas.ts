@@ -67,40 +67,47 @@ function ruleSchema(kind: SchemeKind) {
     options: z.array(OptionSchema).min(1).max(20),
   });
   const rule = kind === 'payout' ? base.extend({ voucherGroupIds: z.array(z.uuid()).max(20).default([]) }) : base;
-  return (
-    rule
-      .strict()
-      .refine((r) => !isBound(r.minAmount) || !isBound(r.maxAmount) || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
-        error: 'minAmount must not be above maxAmount',
-        path: ['maxAmount'],
-        params: { code: 'range_inverted' },
-      })
-      // 1000 is ten euros, a thousand yen or a thousand dinars: a bound means nothing without its currency.
-      .refine((r) => r.currencies.length > 0 || (r.minAmount == null && r.maxAmount == null), {
-        error: 'amount bounds need the currencies they are written in',
-        path: ['currencies'],
-        params: { code: 'bounds_need_currencies' },
-      })
-      .openapi(kind === 'payout' ? 'PayoutSchemeRule' : 'CollectSchemeRule')
-  );
+  return rule
+    .strict()
+    .refine((r) => !isBound(r.minAmount) || !isBound(r.maxAmount) || compareDecimals(r.minAmount, r.maxAmount) <= 0, {
+      error: 'minAmount must not be above maxAmount',
+      path: ['maxAmount'],
+      params: { code: 'range_inverted' },
+    })
+    .openapi(kind === 'payout' ? 'PayoutSchemeRule' : 'CollectSchemeRule');
 }
 
 export function schemeBodySchema(kind: SchemeKind) {
-  return z
-    .object({
-      name: TextSchema(200),
-      isDefault: z
-        .boolean()
-        .default(false)
-        .openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
-      rules: z
-        .array(ruleSchema(kind))
-        .min(1)
-        .max(50)
-        .openapi({ description: 'Evaluated in order; the first rule that matches wins' }),
-    })
-    .strict()
-    .openapi(kind === 'payout' ? 'PayoutSchemeInput' : 'CollectSchemeInput');
+  return (
+    z
+      .object({
+        name: TextSchema(200),
+        isDefault: z
+          .boolean()
+          .default(false)
+          .openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
+        rules: z
+          .array(ruleSchema(kind))
+          .min(1)
+          .max(50)
+          .openapi({ description: 'Evaluated in order; the first rule that matches wins' }),
+      })
+      .strict()
+      // 1000 is ten euros, a thousand yen or a thousand dinars: a bound means nothing without its
+      // currency. Checked on what is written, not on schemes stored before (their answers stay valid).
+      .superRefine((body, ctx) =>
+        body.rules.forEach((rule, n) => {
+          if (rule.currencies.length === 0 && (rule.minAmount != null || rule.maxAmount != null))
+            ctx.addIssue({
+              code: 'custom',
+              message: 'amount bounds need the currencies they are written in',
+              path: ['rules', n, 'currencies'],
+              params: { code: 'bounds_need_currencies' },
+            });
+        }),
+      )
+      .openapi(kind === 'payout' ? 'PayoutSchemeInput' : 'CollectSchemeInput')
+  );
 }
 
 export function schemeSchema(kind: SchemeKind) {
