@@ -289,17 +289,25 @@ describe('reconciliation', () => {
       card: 'card_chargeback',
       until: (row) => row.status === 'FAILED' && row.returnedAt != null,
     });
-    // Retried a few seconds on, and changed meanwhile.
+    // Retried tomorrow, changed meanwhile, then paid now.
     const retried = await own.client.request(
       'POST',
       '/v1/order-management/rec-charged-back-amended/instructions/i1/retry',
-      { body: { financialInstrumentId: 'card_ok', dueDate: new Date(Date.now() + 4_000).toISOString() } },
+      { body: { financialInstrumentId: 'card_ok', dueDate: new Date(Date.now() + 86_400_000).toISOString() } },
     );
     expect(retried.status, JSON.stringify(retried.body)).toBe(200);
     const cut = await own.client.request('PATCH', '/v1/order-management/rec-charged-back-amended/instructions/i1', {
       body: { amount: '6.00' },
     });
     expect(cut.status, JSON.stringify(cut.body)).toBe(200);
+    const payNow = await own.client.request(
+      'POST',
+      '/v1/order-management/rec-charged-back-amended/instructions/i1/pay',
+      {
+        body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok', amount: '6.00' },
+      },
+    );
+    expect(payNow.status, JSON.stringify(payNow.body)).toBe(202);
     const paidAgain = await eventually(
       instruction('rec-charged-back-amended'),
       (r) => r.status === 'SETTLED' && r.providerRef !== takenBack.providerRef,
@@ -546,8 +554,6 @@ describe('reconciliation', () => {
   it.skipIf(inject('databasePoolSize') === 1)(
     'writes nothing of a run another worker frees while it ends: the two wait on the run’s row, and the freeing stands',
     async () => {
-      const own = await system.newTenant();
-      await phantomPayment(own);
       const url = lane().databaseUrl;
       const [gate, freer, observer] = [new pg.Client(url), new pg.Client(url), new pg.Client(url)];
       await Promise.all([gate.connect(), freer.connect(), observer.connect()]);
@@ -563,12 +569,21 @@ describe('reconciliation', () => {
           )
         ).rows.map((r) => r.query);
       const sql = system.orm.em.getConnection();
-      try {
+      /**
+       * One run, freed while it ends; 'raced' when the run took its row back first. Once the beat
+       * commits, the run's end and the waiting freeing both go for the row, and which one Postgres
+       * lets have it first is not promised: on a busy machine the run can get there first, and
+       * the freeing then finds it ended and frees nothing. That is right too, but not the case here.
+       */
+      const freedWhileEnding = async (): Promise<'raced' | 'freed'> => {
+        const own = await system.newTenant();
+        await phantomPayment(own);
         // The run's last beat (its ledger page, then its one page of references: the second) waits on
         // the gate while it holds the run's row, so that the freer can be made to wait behind it.
         await gate.query('select pg_advisory_lock($1)', [BEAT_GATE]);
         await sql.execute('drop sequence if exists test_beats_seen');
         await sql.execute('create sequence test_beats_seen');
+        let outcome: 'raced' | 'freed' = 'freed';
         await afterEveryBeat(
           own.tenantId,
           `if nextval('test_beats_seen') = 2 then perform pg_advisory_xact_lock(${BEAT_GATE}); end if`,
@@ -600,7 +615,12 @@ describe('reconciliation', () => {
               );
               await gate.query('select pg_advisory_unlock($1)', [BEAT_GATE]);
               // The beat has ended; the run goes on to its end while the freeing, not yet committed, holds its row.
-              expect((await freeing).rowCount).toBe(1);
+              if ((await freeing).rowCount === 0) {
+                await freer.query('commit');
+                expect(await ending).toMatchObject({ status: 'SUCCEEDED' });
+                outcome = 'raced';
+                return;
+              }
               const [waiter] = await eventually(
                 () => waitingOn(freerPid),
                 (q) => q.length === 1,
@@ -624,6 +644,12 @@ describe('reconciliation', () => {
             }
           },
         );
+        return outcome;
+      };
+      try {
+        const outcomes: string[] = [];
+        while (outcomes.length < 3 && outcomes.at(-1) !== 'freed') outcomes.push(await freedWhileEnding());
+        expect(outcomes.at(-1), `outcomes: ${outcomes.join(', ')}`).toBe('freed');
       } finally {
         await sql.execute('drop sequence if exists test_beats_seen');
         await Promise.all([gate.end(), freer.end(), observer.end()]);
