@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
@@ -53,4 +54,14 @@ export function outboundUrlProblem(url: string, policy: OutboundUrlPolicy): stri
     return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? undefined : 'must be http or https';
   }
   return parsed.protocol === 'https:' ? undefined : 'must be https';
+}
+
+/**
+ * A URL we call (a webhook endpoint, a tenant's own provider) as the audit log keeps it: its origin,
+ * and a digest of the whole URL to match a known one against. Its path, query or credentials may
+ * hold a token for its receiver (`/services/T…/B…/<secret>`), and an audit entry outlives what it
+ * names and is read by others.
+ */
+export function auditedUrl(url: string): { origin: string; sha256: string } {
+  return { origin: new URL(url).origin, sha256: createHash('sha256').update(url).digest('hex') };
 }

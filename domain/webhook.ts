@@ -69,20 +69,24 @@ export const MAX_RETRY_AFTER_MS = 24 * 3600_000;
 export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
 
 /**
- * Webhook tries one tenant may have under way at once on a worker, of its 20
+ * Webhook tries one account's tenants may have under way at once on a worker, of its 20
  * (worker/create-worker.ts). Without a cap, one tenant's endpoints that take the connection and never
- * answer held every slot for 15 s a try, and every other tenant's webhooks waited behind them.
+ * answer held every slot for 15 s a try, and every other tenant's webhooks waited behind them. Per
+ * account, not per tenant: an account makes as many tenants as it likes.
  */
-export const TENANT_WEBHOOK_SLOTS = 5;
+export const ACCOUNT_WEBHOOK_SLOTS = 5;
 
-/** The first wait of a try put off because its tenant had every slot it may have; doubled at each put-off. */
+/** The first wait of a try put off because its account had every slot it may have; doubled at each put-off. */
 const FIRST_DEFERRAL_MS = 1_000;
-/** The longest such wait: the delivery workflow's own retry interval cap. */
-const LONGEST_DEFERRAL_MS = 5 * 60_000;
+/**
+ * The longest such wait: a try put off many times waits no longer than this once slots are free
+ * again, and a thousand tries waiting cost some 17 put-offs a second.
+ */
+const LONGEST_DEFERRAL_MS = 60_000;
 
 /**
  * How long a try put off for the `deferrals`-th time (1 for the first) waits before it asks again:
- * doubling, so a tenant with thousands of tries waiting does not keep the worker busy turning them
+ * doubling, so an account with thousands of tries waiting does not keep the worker busy turning them
  * away, and jittered by `random`, so they do not all come back at once.
  */
 export function deferralDelayMs(deferrals: number, random: number): number {

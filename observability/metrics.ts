@@ -39,7 +39,7 @@ export const providerCallSeconds = new Histogram({
 
 export const webhookDeliveryAttempts = new Counter({
   name: 'webhook_delivery_attempts_total',
-  help: 'Tries to deliver a webhook, by outcome (delivered, failed, gone; unsigned: not sent, its secret did not open; unrecorded: not sent again, its answers could not be recorded; deferred: put off, not sent, its tenant had every webhook slot it may have)',
+  help: 'Tries to deliver a webhook, by outcome (delivered, failed, gone; unsigned: not sent, its secret did not open; unrecorded: not sent again, its answers could not be recorded; deferred: put off, not sent, its account had every webhook slot it may have)',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });

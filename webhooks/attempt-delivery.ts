@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Got } from 'got';
 import { Webhook } from 'standardwebhooks';
 import { guardedLookup } from '../apps/outbound-guard.js';
-import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/index.js';
+import { OrderEvent, Tenant, WebhookDelivery, WebhookEndpoint } from '../db/entities/index.js';
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
@@ -19,7 +19,7 @@ import {
   FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
-  TENANT_WEBHOOK_SLOTS,
+  ACCOUNT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
@@ -45,8 +45,8 @@ export interface WebhookActivityDependencies {
   outboundUrls: OutboundUrlPolicy;
   /** Starts the deliveries of the operational events recorded here; without it the dispatcher does. */
   temporal?: Client;
-  /** Tries one tenant may have under way at once here (default TENANT_WEBHOOK_SLOTS). */
-  slotsPerTenant?: number;
+  /** Tries one account's tenants may have under way at once here (default ACCOUNT_WEBHOOK_SLOTS). */
+  slotsPerAccount?: number;
 }
 
 /**
@@ -63,10 +63,23 @@ export function createWebhookActivities({
   http,
   outboundUrls,
   temporal,
-  slotsPerTenant,
+  slotsPerAccount,
 }: WebhookActivityDependencies): WebhookActivities {
-  // The worker's own slots cap them all; this caps each tenant's share.
-  const slots = new TenantSlots(Infinity, slotsPerTenant ?? TENANT_WEBHOOK_SLOTS);
+  // The worker's own slots cap them all; this caps each account's share.
+  const slots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
+  /** Each tenant's account (a tenant never changes account), so a try asks the database once per tenant. */
+  const accounts = new Map<string, string>();
+  /** When each account's tries were last said to be put off: at most once a minute. */
+  const toldPutOff = new Map<string, number>();
+  const accountOf = async (em: EntityManager, tenantId: string): Promise<string> => {
+    let accountId = accounts.get(tenantId);
+    if (accountId === undefined) {
+      accountId = (await em.findOneOrFail(Tenant, { id: tenantId }, { fields: ['accountId'] })).accountId;
+      if (accounts.size >= 10_000) accounts.clear();
+      accounts.set(tenantId, accountId);
+    }
+    return accountId;
+  };
   const client = http.extend({
     retry: { limit: 0 },
     followRedirect: false,
@@ -84,17 +97,30 @@ export function createWebhookActivities({
       // a run started again from the try after the last recorded while its stopped run's try was still
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
-      if (slots.refusal(delivery.tenantId)) throw tenantBusy(Context.current().info.attempt);
-      slots.take(delivery.tenantId);
+      const accountId = await accountOf(em, delivery.tenantId);
+      if (slots.refusal(accountId)) {
+        const lastTold = toldPutOff.get(accountId) ?? 0;
+        if (Date.now() - lastTold > 60_000) {
+          if (toldPutOff.size >= 10_000) toldPutOff.clear();
+          toldPutOff.set(accountId, Date.now());
+          log.info('webhook tries put off: the account has every webhook slot it may have on this worker', {
+            accountId,
+            tenantId: delivery.tenantId,
+            deliveryId,
+          });
+        }
+        throw accountBusy(Context.current().info.attempt);
+      }
+      slots.take(accountId);
       try {
         return await send(em, delivery, attempt);
       } finally {
-        slots.release(delivery.tenantId);
+        slots.release(accountId);
       }
     },
   };
 
-  /** The try itself, in one of its tenant's slots. */
+  /** The try itself, in one of its account's slots. */
   async function send(em: EntityManager, delivery: WebhookDelivery, attempt: number): Promise<AttemptOutcome> {
     const deliveryId = delivery.id;
     const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
@@ -336,15 +362,15 @@ export function createWebhookActivities({
 }
 
 /**
- * A try put off because its tenant has every slot it may have: failed for Temporal to run again
+ * A try put off because its account has every slot it may have: failed for Temporal to run again
  * after a wait (retries of one activity add nothing to the workflow's history), never recorded, so
- * it takes none of the schedule's eight tries. Benign: logged at debug, not as a failure.
+ * it takes none of the schedule's eight tries. Benign: Temporal logs it at debug, not as a failure.
  */
-function tenantBusy(deferrals: number): ApplicationFailure {
+function accountBusy(deferrals: number): ApplicationFailure {
   webhookDeliveryAttempts.inc({ outcome: 'deferred' });
   return ApplicationFailure.create({
-    type: 'TenantWebhookSlotsFull',
-    message: 'put off: the tenant has every webhook slot it may have on this worker',
+    type: 'AccountWebhookSlotsFull',
+    message: 'put off: the account has every webhook slot it may have on this worker',
     nextRetryDelay: deferralDelayMs(deferrals, Math.random()),
     category: 'BENIGN',
   });

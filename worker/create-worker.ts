@@ -36,7 +36,7 @@ const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows.ts', import.meta.url))
 export const DEFAULT_PAYMENT_CONCURRENCY = 100;
 /**
  * Webhook tries at once: each holds no database connection while its endpoint answers (up to 15 s).
- * One tenant has at most TENANT_WEBHOOK_SLOTS of them (domain/webhook.ts).
+ * One account's tenants have at most ACCOUNT_WEBHOOK_SLOTS of them (domain/webhook.ts).
  */
 const WEBHOOK_CONCURRENCY = 20;
 /**

@@ -6,7 +6,7 @@ import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js'
 import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
-import { outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
+import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
 import { findPage } from '../http/pagination.js';
@@ -133,7 +133,7 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         action: 'app.install',
         targetType: 'app',
         targetId: app.appId,
-        details: { configuration: plain, secretsSet: Object.keys(secrets) },
+        details: { configuration: auditedConfiguration(plain), secretsSet: Object.keys(secrets) },
       });
       return { status: 201, body: presentInstallation(app, installation) };
     },
@@ -204,7 +204,7 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         action: 'app.configure',
         targetType: 'app',
         targetId: app.appId,
-        details: { configuration: plain, secretsReplaced: replaced },
+        details: { configuration: auditedConfiguration(plain), secretsReplaced: replaced },
       });
       await em.flush();
       return { status: 200, body: presentInstallation(app, installation) };
@@ -259,4 +259,14 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
       return { status: 204 };
     },
   });
+}
+
+/** An installation's configuration as the audit log keeps it: a URL (HTTP_CONNECTOR's) as its origin and digest. */
+function auditedConfiguration(configuration: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(configuration).map(([field, value]) => [
+      field,
+      typeof value === 'string' && /^https?:\/\//i.test(value) && URL.canParse(value) ? auditedUrl(value) : value,
+    ]),
+  );
 }

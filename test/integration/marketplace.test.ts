@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -121,6 +121,33 @@ describe('installing apps', () => {
       body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] },
     });
     expect((await tenant.client.request('GET', '/v1/marketplace/installed')).body.items).toEqual([]);
+  });
+
+  it('audits a provider’s URL as its origin and digest: its path or query may hold a token for it', async () => {
+    const tenant = await system.newTenant({ paymentSetup: false });
+    const since = new Date().toISOString();
+    const first = 'http://127.0.0.1:9/acct/first-token/pay?key=q-token';
+    const second = 'http://127.0.0.1:9/acct/second-token?sig=s-token';
+    await install(tenant, 'HTTP_CONNECTOR', {
+      url: first,
+      signingSecret: `whsec_${randomBytes(32).toString('base64')}`,
+    });
+    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
+      body: { configuration: { url: second, timeoutMs: 2000 } },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    const audit = await tenant.account.request('GET', `/v1/account/audit?since=${encodeURIComponent(since)}`);
+    const entries = audit.body.items.filter((e: { targetId: string }) => e.targetId === 'HTTP_CONNECTOR');
+    const configured = (action: string) =>
+      entries.find((e: { action: string }) => e.action === action)?.details.configuration;
+    const digest = (url: string) => createHash('sha256').update(url).digest('hex');
+    expect(configured('app.install')).toEqual({ url: { origin: 'http://127.0.0.1:9', sha256: digest(first) } });
+    expect(configured('app.configure')).toEqual({
+      url: { origin: 'http://127.0.0.1:9', sha256: digest(second) },
+      timeoutMs: 2000,
+    });
+    const kept = JSON.stringify(entries);
+    for (const token of ['first-token', 'q-token', 'second-token', 's-token']) expect(kept).not.toContain(token);
   });
 
   it('keeps secrets sealed and never answers them; a configuration change keeps a secret left out', async () => {

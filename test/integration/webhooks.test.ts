@@ -2,11 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
-import { TENANT_WEBHOOK_SLOTS, type EventType } from '../../domain/webhook.js';
+import { ACCOUNT_WEBHOOK_SLOTS, type EventType } from '../../domain/webhook.js';
 import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
-import { auditedUrl } from '../../webhooks/http/presenter.js';
+import { auditedUrl } from '../../domain/outbound-url.js';
 import { Migration20261205230000 } from '../../db/migrations/Migration20261205230000.js';
 import { recordEvents, tenantEvent, type OutboxEvent } from '../../webhooks/outbox.js';
 import { eventually } from '../support/eventually.js';
@@ -567,15 +567,18 @@ describe('delivery', () => {
     );
   });
 
-  it('gives one tenant at most a quarter of the slots: its endpoints that never answer hold up no one else', async () => {
+  it('gives one account at most a quarter of the slots: its tenants’ endpoints that never answer hold up no one else', async () => {
     const deferred = async () =>
       (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'deferred')?.value ?? 0;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const held = await receiver(() => released.then(() => ({ status: 200 })));
+    // One account's two tenants, three endpoints each, five events each: 30 tries at once, more than
+    // the worker's 20 slots (and more than 5 each: the cap is the account's, whatever its tenants).
     const noisy = await system.newTenant();
-    // Six endpoints, five events each: 30 tries at once, more than the worker's 20 slots.
-    for (let n = 0; n < 6; n += 1) await endpoint(noisy, held.url);
+    const sibling = await system.newTenant({ inAccountOf: noisy });
+    for (let n = 0; n < 3; n += 1) await endpoint(noisy, held.url);
+    for (let n = 0; n < 3; n += 1) await endpoint(sibling, held.url);
     const other = await system.newTenant();
     const hooks = await receiver();
     await endpoint(other, hooks.url, ['order.created']);
@@ -584,10 +587,12 @@ describe('delivery', () => {
     const submit = (tenant: TenantFixture, orderRef: string) =>
       tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
     expect((await submit(noisy, 'noisy-1')).status).toBe(202);
+    expect((await submit(sibling, 'noisy-2')).status).toBe(202);
+    const noisyTenants = { $in: [noisy.tenantId, sibling.tenantId] };
     await eventually(
       () => held.received.length,
-      (n) => n >= TENANT_WEBHOOK_SLOTS,
-      { what: 'the noisy tenant’s tries held' },
+      (n) => n >= ACCOUNT_WEBHOOK_SLOTS,
+      { what: 'the noisy account’s tries held' },
     );
     // Another tenant's webhook goes out while they are all still held (each for up to 15 s)...
     expect((await submit(other, 'other-1')).status).toBe(202);
@@ -596,22 +601,22 @@ describe('delivery', () => {
       (n) => n === 1,
       { what: 'the other tenant’s webhook' },
     );
-    // (A try of the noisy tenant ends by recording its attempt: none had, so none had given back its slot.)
-    const noisyAttempts = () => system.orm.em.fork().count(WebhookAttempt, { tenantId: noisy.tenantId });
+    // (A try of the noisy account ends by recording its attempt: none had, so none had given back its slot.)
+    const noisyAttempts = () => system.orm.em.fork().count(WebhookAttempt, { tenantId: noisyTenants });
     expect(await noisyAttempts(), 'the other tenant waited for a held try to time out').toBe(0);
-    // ...and no more than five of the noisy tenant's 30 were ever under way: the others, taken up, were put off.
-    expect(held.received.length).toBe(TENANT_WEBHOOK_SLOTS);
+    // ...and no more than five of the noisy account's 30 were ever under way: the others, taken up, were put off.
+    expect(held.received.length).toBe(ACCOUNT_WEBHOOK_SLOTS);
     await eventually(deferred, (n) => n - deferredBefore >= 25, { what: 'the tenant’s other tries put off' });
     release();
     // A try put off is no try: every delivery is sent once, as its first.
     const deliveries = await eventually(
-      () => system.orm.em.fork().find(WebhookDelivery, { tenantId: noisy.tenantId }),
+      () => system.orm.em.fork().find(WebhookDelivery, { tenantId: noisyTenants }),
       (all) => all.length === 30 && all.every((d) => d.status === 'SUCCEEDED'),
-      { what: 'the noisy tenant’s 30 deliveries', timeoutMs: 60_000 },
+      { what: 'the noisy account’s 30 deliveries', timeoutMs: 60_000 },
     );
     expect(deliveries.map((d) => d.attempts)).toEqual(deliveries.map(() => 1));
     expect(held.received).toHaveLength(30);
-    const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: noisy.tenantId });
+    const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: noisyTenants });
     expect(attempts.map((a) => a.attempt)).toEqual(attempts.map(() => 1));
     expect(await noisyAttempts()).toBe(30);
   });

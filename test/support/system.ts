@@ -51,6 +51,8 @@ export interface TenantOptions {
   tenant?: Record<string, unknown>;
   /** Install SANDBOX_CARD and make a default card scheme, so orders can be taken (default true). */
   paymentSetup?: boolean;
+  /** Made by this tenant's account, not a new one. */
+  inAccountOf?: TenantFixture;
 }
 
 export interface TestSystem {
@@ -189,8 +191,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       });
       return second;
     },
-    async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true } = {}) {
-      const account = await newAccount();
+    async newTenant({ roles = ['tenant-admin'], tenant = {}, paymentSetup = true, inAccountOf }: TenantOptions = {}) {
+      const account = inAccountOf
+        ? { accountId: inAccountOf.accountId, client: inAccountOf.account }
+        : await newAccount();
       const created = await account.client.request('POST', '/v1/account/tenants', {
         body: { name: 'test tenant', businessDayRule: 'NONE', ...tenant },
       });

@@ -17,14 +17,14 @@ describe('the delivery schedule', () => {
     expect(DELIVERY_SCHEDULE_MS[0]).toBe(0);
   });
 
-  it('puts off a try whose tenant has every slot for 1 s, doubling, at most 5 min, jittered by half either way', () => {
-    expect([1, 2, 3, 9, 10, 40].map((n) => deferralDelayMs(n, 0.5))).toEqual([
-      1_000, 2_000, 4_000, 256_000, 300_000, 300_000,
+  it('puts off a try whose account has every slot for 1 s, doubling, at most a minute, jittered by half either way', () => {
+    expect([1, 2, 3, 6, 7, 40].map((n) => deferralDelayMs(n, 0.5))).toEqual([
+      1_000, 2_000, 4_000, 32_000, 60_000, 60_000,
     ]);
     expect(deferralDelayMs(1, 0)).toBe(500);
     expect(deferralDelayMs(1, 0.999)).toBe(1_499);
     // Jitter never takes it past the longest wait.
-    expect(deferralDelayMs(40, 0.999)).toBe(300_000);
+    expect(deferralDelayMs(40, 0.999)).toBe(60_000);
   });
 
   it('waits longer when Retry-After asks, never shorter, and within a day', () => {

@@ -1,16 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
-
-/**
- * An endpoint's URL as the audit log keeps it: its origin, and a digest of the whole URL to match a
- * known one against. Its path, query or credentials may hold a token for its receiver
- * (`/services/T…/B…/<secret>`), and an audit entry outlives the endpoint and is read by others.
- */
-export function auditedUrl(url: string): { origin: string; sha256: string } {
-  return { origin: new URL(url).origin, sha256: createHash('sha256').update(url).digest('hex') };
-}
 
 /** Never the secret: the create and rotate routes add it, once. */
 export function presentEndpoint(endpoint: WebhookEndpoint) {

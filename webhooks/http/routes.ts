@@ -13,7 +13,8 @@ import { PageQuerySchema } from '../../api/http/common-schemas.js';
 import { findPage } from '../../api/http/pagination.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
-import { auditedUrl, presentDelivery, presentEndpoint, presentEvent } from './presenter.js';
+import { auditedUrl } from '../../domain/outbound-url.js';
+import { presentDelivery, presentEndpoint, presentEvent } from './presenter.js';
 import {
   CreateEndpointSchema,
   DeliveryIdParamsSchema,
