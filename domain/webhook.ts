@@ -75,6 +75,11 @@ export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
  * account, not per tenant: an account makes as many tenants as it likes.
  */
 export const ACCOUNT_WEBHOOK_SLOTS = 5;
+/**
+ * Of those, what one endpoint may have: an endpoint that never answers (a forgotten staging URL)
+ * leaves its account's other endpoints slots of their own.
+ */
+export const ENDPOINT_WEBHOOK_SLOTS = 3;
 
 /** The first wait of a try put off because its account had every slot it may have; doubled at each put-off. */
 const FIRST_DEFERRAL_MS = 1_000;

@@ -20,6 +20,7 @@ import {
   nextAttemptDelay,
   parseRetryAfter,
   ACCOUNT_WEBHOOK_SLOTS,
+  ENDPOINT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
@@ -65,8 +66,9 @@ export function createWebhookActivities({
   temporal,
   slotsPerAccount,
 }: WebhookActivityDependencies): WebhookActivities {
-  // The worker's own slots cap them all; this caps each account's share.
+  // The worker's own slots cap them all; these cap each account's share, and each endpoint's within it.
   const slots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
+  const endpointSlots = new TenantSlots(Infinity, ENDPOINT_WEBHOOK_SLOTS);
   /** Each tenant's account (a tenant never changes account), so a try asks the database once per tenant. */
   const accounts = new Map<string, string>();
   /** When each account's tries were last said to be put off: at most once a minute. */
@@ -98,29 +100,37 @@ export function createWebhookActivities({
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const accountId = await accountOf(em, delivery.tenantId);
-      if (slots.refusal(accountId)) {
+      const full = slots.refusal(accountId)
+        ? 'account'
+        : endpointSlots.refusal(delivery.endpointId)
+          ? 'endpoint'
+          : null;
+      if (full) {
         const lastTold = toldPutOff.get(accountId) ?? 0;
         if (Date.now() - lastTold > 60_000) {
           if (toldPutOff.size >= 10_000) toldPutOff.clear();
           toldPutOff.set(accountId, Date.now());
-          log.info('webhook tries put off: the account has every webhook slot it may have on this worker', {
+          log.info(`webhook tries put off: the ${full} has every webhook slot it may have on this worker`, {
             accountId,
             tenantId: delivery.tenantId,
+            endpointId: delivery.endpointId,
             deliveryId,
           });
         }
-        throw accountBusy(Context.current().info.attempt);
+        throw putOff(full, Context.current().info.attempt);
       }
       slots.take(accountId);
+      endpointSlots.take(delivery.endpointId);
       try {
         return await send(em, delivery, attempt);
       } finally {
         slots.release(accountId);
+        endpointSlots.release(delivery.endpointId);
       }
     },
   };
 
-  /** The try itself, in one of its account's slots. */
+  /** The try itself, in one of its account's slots and one of its endpoint's. */
   async function send(em: EntityManager, delivery: WebhookDelivery, attempt: number): Promise<AttemptOutcome> {
     const deliveryId = delivery.id;
     const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
@@ -362,15 +372,16 @@ export function createWebhookActivities({
 }
 
 /**
- * A try put off because its account has every slot it may have: failed for Temporal to run again
- * after a wait (retries of one activity add nothing to the workflow's history), never recorded, so
- * it takes none of the schedule's eight tries. Benign: Temporal logs it at debug, not as a failure.
+ * A try put off because its account, or its endpoint, has every slot it may have: failed for
+ * Temporal to run again after a wait (retries of one activity add nothing to the workflow's
+ * history), never recorded, so it takes none of the schedule's eight tries. Benign: Temporal logs
+ * it at debug, not as a failure.
  */
-function accountBusy(deferrals: number): ApplicationFailure {
+function putOff(full: 'account' | 'endpoint', deferrals: number): ApplicationFailure {
   webhookDeliveryAttempts.inc({ outcome: 'deferred' });
   return ApplicationFailure.create({
-    type: 'AccountWebhookSlotsFull',
-    message: 'put off: the account has every webhook slot it may have on this worker',
+    type: 'WebhookSlotsFull',
+    message: `put off: the ${full} has every webhook slot it may have on this worker`,
     nextRetryDelay: deferralDelayMs(deferrals, Math.random()),
     category: 'BENIGN',
   });

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
-import { ACCOUNT_WEBHOOK_SLOTS, type EventType } from '../../domain/webhook.js';
+import { ACCOUNT_WEBHOOK_SLOTS, ENDPOINT_WEBHOOK_SLOTS, type EventType } from '../../domain/webhook.js';
 import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
@@ -619,6 +619,42 @@ describe('delivery', () => {
     const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: noisyTenants });
     expect(attempts.map((a) => a.attempt)).toEqual(attempts.map(() => 1));
     expect(await noisyAttempts()).toBe(30);
+  });
+
+  it('gives one endpoint at most three of its account’s five slots: one that never answers leaves its siblings theirs', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = await receiver(() => released.then(() => ({ status: 200 })));
+    const tenant = await system.newTenant();
+    const { endpointId: hung } = await endpoint(tenant, held.url);
+    const submit = (orderRef: string) =>
+      tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions: openDebits() } });
+    // Five events for the endpoint that never answers: three are taken, two put off.
+    expect((await submit('hung-1')).status).toBe(202);
+    await eventually(
+      () => held.received.length,
+      (n) => n >= ENDPOINT_WEBHOOK_SLOTS,
+      { what: 'the endpoint’s tries held' },
+    );
+    const hooks = await receiver();
+    await endpoint(tenant, hooks.url, ['order.created']);
+    expect((await submit('hung-2')).status).toBe(202);
+    await eventually(
+      () => hooks.received.length,
+      (n) => n === 1,
+      { what: 'the sibling endpoint’s webhook' },
+    );
+    const hungAttempts = async () =>
+      (await system.orm.em.fork().find(WebhookDelivery, { endpointId: hung })).reduce((n, d) => n + d.attempts, 0);
+    // Sent while the other's tries were all still held: none had recorded, so none had given back its slot.
+    expect(await hungAttempts(), 'the sibling waited for a held try to time out').toBe(0);
+    expect(held.received.length).toBe(ENDPOINT_WEBHOOK_SLOTS);
+    release();
+    await eventually(
+      () => system.orm.em.fork().find(WebhookDelivery, { endpointId: hung }),
+      (all) => all.length === 10 && all.every((d) => d.status === 'SUCCEEDED' && d.attempts === 1),
+      { what: 'the held endpoint’s ten deliveries, each on its first try', timeoutMs: 60_000 },
+    );
   });
 
   it('replays a delivery with the same webhook-id, and recovers every failed one since a time', async () => {
