@@ -17,12 +17,12 @@ describe('the delivery schedule', () => {
     expect(DELIVERY_SCHEDULE_MS[0]).toBe(0);
   });
 
-  it('puts off a try whose account has every slot for 1 s, doubling, at most a minute, jittered by half either way', () => {
-    expect([1, 2, 3, 6, 7, 40].map((n) => deferralDelayMs(n, 0.5))).toEqual([
-      1_000, 2_000, 4_000, 32_000, 60_000, 60_000,
+  it('puts off a try whose account has every slot for 0.1 s, doubling, at most a minute, jittered by half either way', () => {
+    expect([1, 2, 3, 6, 10, 11, 40].map((n) => deferralDelayMs(n, 0.5))).toEqual([
+      100, 200, 400, 3_200, 51_200, 60_000, 60_000,
     ]);
-    expect(deferralDelayMs(1, 0)).toBe(500);
-    expect(deferralDelayMs(1, 0.999)).toBe(1_499);
+    expect(deferralDelayMs(1, 0)).toBe(50);
+    expect(deferralDelayMs(1, 0.999)).toBe(150);
     // Jitter never takes it past the longest wait.
     expect(deferralDelayMs(40, 0.999)).toBe(60_000);
   });
