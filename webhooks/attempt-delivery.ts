@@ -13,14 +13,14 @@ import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { TenantSlots } from '../domain/tenant-slots.js';
 import {
+  ACCOUNT_WEBHOOK_SLOTS,
   deferralDelayMs,
   DELIVERY_TIMEOUT_MS,
+  ENDPOINT_WEBHOOK_SLOTS,
   ENDPOINT_FAILING_LIMIT_MS,
   FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
-  ACCOUNT_WEBHOOK_SLOTS,
-  ENDPOINT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
@@ -67,7 +67,7 @@ export function createWebhookActivities({
   slotsPerAccount,
 }: WebhookActivityDependencies): WebhookActivities {
   // The worker's own slots cap them all; these cap each account's share, and each endpoint's within it.
-  const slots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
+  const accountSlots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
   const endpointSlots = new TenantSlots(Infinity, ENDPOINT_WEBHOOK_SLOTS);
   /** Each tenant's account (a tenant never changes account), so a try asks the database once per tenant. */
   const accounts = new Map<string, string>();
@@ -100,7 +100,7 @@ export function createWebhookActivities({
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const accountId = await accountOf(em, delivery.tenantId);
-      const full = slots.refusal(accountId)
+      const full = accountSlots.refusal(accountId)
         ? 'account'
         : endpointSlots.refusal(delivery.endpointId)
           ? 'endpoint'
@@ -119,12 +119,12 @@ export function createWebhookActivities({
         }
         throw putOff(full, Context.current().info.attempt);
       }
-      slots.take(accountId);
+      accountSlots.take(accountId);
       endpointSlots.take(delivery.endpointId);
       try {
         return await send(em, delivery, attempt);
       } finally {
-        slots.release(accountId);
+        accountSlots.release(accountId);
         endpointSlots.release(delivery.endpointId);
       }
     },
