@@ -63,7 +63,11 @@ function range(from: string | undefined, to: string | undefined): { $gte?: Date;
   return { ...(from ? { $gte: new Date(from) } : {}), ...(to ? { $lt: new Date(to) } : {}) };
 }
 
-/** One settled instruction as finance reads it: amounts as decimals, with what was given and taken back. */
+/**
+ * One settlement as finance reads it, amounts as decimals: when it settled, what it took, under which
+ * reference, app and method; then its instruction as it stands now, with its status and the totals
+ * of what all its payments took, and what refunds and returns gave back.
+ */
 export interface SettlementRow {
   settledAt: string;
   orderRef: string;
@@ -123,7 +127,7 @@ export interface SettlementRecord {
 }
 
 /**
- * Runs `consume` on every instruction of the tenant settled in [from, to), oldest first, as a
+ * Runs `consume` on every settlement of the tenant in [from, to), oldest first, as a
  * stream read from a server-side cursor (pg-query-stream): memory stays the same whatever the
  * period holds, and a slow reader slows the query instead of filling the heap. The stream has a
  * connection of the pool to itself, taken here and given back exactly once, after `consume` is
@@ -139,31 +143,32 @@ export async function withSettlementStream(
   const knex = em.getKnex();
   const { sql, bindings } = knex
     .select(
-      'i.settled_at',
+      's.settled_at',
       'o.order_ref',
       'i.instruction_ref',
       'i.id',
       'i.direction',
       'i.status',
-      'i.app_id',
-      'i.payment_method',
-      'i.provider_ref',
+      's.app_id',
+      's.payment_method',
+      's.provider_ref',
       'i.customer_ref',
-      'i.currency',
-      knex.raw('i.amount_minor::text as amount_minor'),
+      's.currency',
+      knex.raw('s.amount_minor::text as amount_minor'),
       knex.raw('i.settled_amount_minor::text as settled_amount_minor'),
       knex.raw('i.refunded_amount_minor::text as refunded_amount_minor'),
       knex.raw('i.returned_amount_minor::text as returned_amount_minor'),
       'i.return_code',
     )
-    .from('payment_instruction as i')
+    .from('payment_settlement as s')
+    .join('payment_instruction as i', 'i.id', 's.instruction_id')
     .join('payment_order as o', 'o.id', 'i.order_id')
-    .where('i.tenant_id', tenantId)
-    .andWhere('i.settled_at', '>=', period.from)
-    .andWhere('i.settled_at', '<', period.to)
+    .where('s.tenant_id', tenantId)
+    .andWhere('s.settled_at', '>=', period.from)
+    .andWhere('s.settled_at', '<', period.to)
     .orderBy([
-      { column: 'i.settled_at', order: 'asc' },
-      { column: 'i.id', order: 'asc' },
+      { column: 's.settled_at', order: 'asc' },
+      { column: 's.id', order: 'asc' },
     ])
     .toSQL()
     .toNative();

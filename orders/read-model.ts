@@ -1,5 +1,6 @@
 // The instruction's row codec (ARCHITECTURE.md, "Temporal design"): the read model's row to and from
 // the declared shape, and the projection's upsert, every column list taken from INSTRUCTION_COLUMNS.
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   INSTRUCTION_COLUMNS,
@@ -9,7 +10,7 @@ import {
   type InstructionRow,
 } from '../domain/instruction.js';
 import type { Refund } from '../domain/refund.js';
-import type { ProjectedInstruction } from './contract/activities.js';
+import type { ProjectedInstruction, RecordedEvent } from './contract/activities.js';
 import { ORDER_REF_UNIQUE, type PaymentInstruction, type PaymentOrder } from '../db/entities/index.js';
 
 const columns = INSTRUCTION_FIELDS.map((field) => ({ field, ...INSTRUCTION_COLUMNS[field] }));
@@ -236,4 +237,49 @@ export async function upsertRefunds(
       em.getTransactionContext(),
     );
   return untaken;
+}
+
+// Each settlement told, on a row of its own (db/entities/payment-settlement.ts), once by its event's
+// key. The instruction's id is found by its ref within the order, whose row the same transaction has
+// just written. Settled at the moment its event was told: the workflow's time, as its settledAt.
+const INSERT_SETTLEMENTS = `
+  insert into payment_settlement (id, tenant_id, event_key, order_id, instruction_id, settled_at, amount_minor, currency,
+    provider_ref, app_id, payment_method)
+  select s.id, i.tenant_id, s.event_key, i.order_id, i.id, s.settled_at, s.amount_minor, i.currency, left(s.provider_ref, 128),
+    s.app_id, s.payment_method
+  from jsonb_to_recordset(?::jsonb) as s(id uuid, event_key text, instruction_ref text, settled_at timestamptz,
+    amount_minor bigint, provider_ref text, app_id text, payment_method text)
+  join payment_instruction i on i.order_id = ? and i.tenant_id = ? and i.instruction_ref = s.instruction_ref
+  on conflict on constraint payment_settlement_tenant_event_key_unique do nothing`;
+
+/** Records the settlements a projection's events tell of, each once. */
+export async function recordSettlements(
+  em: EntityManager,
+  projection: { orderId: string; tenantId: string; events: RecordedEvent[] },
+): Promise<void> {
+  const rows = projection.events.flatMap(({ type, eventKey, occurredAt, instruction }) =>
+    type === 'instruction.settled' && instruction
+      ? [
+          {
+            id: randomUUID(),
+            event_key: eventKey,
+            instruction_ref: instruction.instructionRef,
+            settled_at: occurredAt,
+            amount_minor: instruction.amountMinor,
+            provider_ref: instruction.providerRef ?? null,
+            app_id: instruction.appId ?? null,
+            payment_method: instruction.paymentMethod ?? null,
+          },
+        ]
+      : [],
+  );
+  if (rows.length === 0) return;
+  await em
+    .getConnection()
+    .execute(
+      INSERT_SETTLEMENTS,
+      [JSON.stringify(rows), projection.orderId, projection.tenantId],
+      'run',
+      em.getTransactionContext(),
+    );
 }

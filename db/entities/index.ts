@@ -7,6 +7,7 @@ import { IdempotencyRecordSchema } from './idempotency-record.js';
 import { PaymentInstructionSchema, PaymentOrderSchema } from './payment-order.js';
 import { PaymentLinkRevocationSchema } from './payment-link-revocation.js';
 import { PaymentRefundSchema } from './payment-refund.js';
+import { PaymentSettlementSchema } from './payment-settlement.js';
 import { ReconciliationEntrySchema, ReconciliationItemSchema, ReconciliationRunSchema } from './reconciliation.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
 import { SchemeSchema } from './scheme.js';
@@ -29,6 +30,7 @@ export { IdempotencyRecord } from './idempotency-record.js';
 export { ORDER_REF_UNIQUE, PaymentInstruction, PaymentOrder } from './payment-order.js';
 export { PaymentLinkRevocation } from './payment-link-revocation.js';
 export { PaymentRefund } from './payment-refund.js';
+export { PaymentSettlement } from './payment-settlement.js';
 export {
   ReconciliationItem,
   ReconciliationEntry,
@@ -67,6 +69,7 @@ export const ALL_ENTITIES = [
   ProviderCallbackSchema,
   PaymentLinkRevocationSchema,
   PaymentRefundSchema,
+  PaymentSettlementSchema,
   WebhookEndpointSchema,
   OrderEventSchema,
   WebhookDeliverySchema,

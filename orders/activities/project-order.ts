@@ -6,7 +6,7 @@ import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
 import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
 import { outboxEventOf, type ToldOrder } from '../event-payloads.js';
-import { upsertInstructions, upsertRefunds } from '../read-model.js';
+import { recordSettlements, upsertInstructions, upsertRefunds } from '../read-model.js';
 import { INSTRUCTION_STATUS_EVENTS } from '../../domain/webhook.js';
 import { instructionTransitions } from '../../observability/metrics.js';
 
@@ -54,6 +54,7 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       }
       if (projection.events.length === 0) return [];
       stillInTime(endsAt);
+      await recordSettlements(em, projection);
       return recordEvents(em, projection.tenantId, await outboxEvents(em, projection), undefined, (event) =>
         recorded.add(event.eventKey),
       );

@@ -60,8 +60,8 @@ export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs:
     roles: ['tenant-order-read', 'tenant-reconciliation-read'],
     summary: 'Export the settlements of a period, as CSV or JSON lines',
     description:
-      'Every instruction settled in [from, to), oldest first, with its provider reference, app, amounts and what ' +
-      'refunds and returns took back. `Accept: text/csv` (the default) or `application/x-ndjson`. Streamed: any period can be exported.',
+      'Every settlement in [from, to), oldest first: what each payment took, under which provider reference and app, ' +
+      'with its instruction’s status and totals now (settled, refunded, returned). An instruction collected again has a row per settlement. `Accept: text/csv` (the default) or `application/x-ndjson`. Streamed: any period can be exported.',
     tags: ['Orders'],
     query: SettlementExportQuerySchema,
     problems: [503],

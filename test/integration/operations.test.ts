@@ -10,7 +10,7 @@ import { openDatabase } from '../../db/orm.js';
 import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { setUpFirstTenant } from '../../scripts/first-tenant.js';
-import { PaymentOrder } from '../../db/entities/index.js';
+import { PaymentInstruction, PaymentOrder, PaymentSettlement } from '../../db/entities/index.js';
 import { createProjectOrder } from '../../orders/activities/project-order.js';
 import { instructionFromRow } from '../../orders/read-model.js';
 import { SETTLEMENT_COLUMNS } from '../../orders/instruction-search.js';
@@ -353,6 +353,96 @@ describe('the settlement export', () => {
     );
     expect(empty.status).toBe(400);
     expect(empty.body.errors).toEqual([expect.objectContaining({ path: 'query.to', code: 'before_from' })]);
+  });
+
+  it('lists each settlement of an instruction collected again in its own period, with what that payment took', async () => {
+    const first = await cardPaymentSettled(system, tenant, 'export-twice', '10.00', {
+      card: 'card_chargeback',
+      until: (row) => row.status === 'FAILED' && row.returnedAt != null,
+    });
+    const retried = await tenant.client.request('POST', '/v1/order-management/export-twice/instructions/i1/retry', {
+      body: { financialInstrumentId: 'card_ok', dueDate: new Date(Date.now() + 86_400_000).toISOString() },
+    });
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    const cut = await tenant.client.request('PATCH', '/v1/order-management/export-twice/instructions/i1', {
+      body: { amount: '6.00' },
+    });
+    expect(cut.status, JSON.stringify(cut.body)).toBe(200);
+    const paid = await tenant.client.request('POST', '/v1/order-management/export-twice/instructions/i1/pay', {
+      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', financialInstrumentId: 'card_ok', amount: '6.00' },
+    });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(202);
+    const again = await eventually(
+      () =>
+        system.orm.em
+          .fork()
+          .findOneOrFail(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef: 'export-twice' } }),
+      (row) => row.status === 'SETTLED' && row.providerRef !== first.providerRef,
+      { what: 'paid again, for the new amount' },
+    );
+    const exported = async (from: Date, to: Date) => {
+      const res = await tenant.client.send(
+        'GET',
+        `/v1/exports/settlements?from=${from.toISOString()}&to=${to.toISOString()}`,
+        { headers: { accept: 'application/x-ndjson' } },
+      );
+      expect(res.status).toBe(200);
+      return (await res.text())
+        .trimEnd()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((row) => row.orderRef === 'export-twice');
+    };
+    const totals = { status: 'SETTLED', settledAmount: '16.00', returnedAmount: '10.00' };
+    // The first period, exported after the second payment: its settlement is still there, as it was.
+    expect(
+      await exported(new Date(first.settledAt!.getTime() - 1000), new Date(first.settledAt!.getTime() + 1)),
+    ).toEqual([
+      expect.objectContaining({
+        settledAt: first.settledAt!.toISOString(),
+        providerRef: first.providerRef,
+        amount: '10.00',
+        ...totals,
+      }),
+    ]);
+    expect(
+      await exported(new Date(first.settledAt!.getTime() - 1000), new Date(again.settledAt!.getTime() + 1000)),
+    ).toEqual([
+      expect.objectContaining({ providerRef: first.providerRef, amount: '10.00', ...totals }),
+      expect.objectContaining({
+        settledAt: again.settledAt!.toISOString(),
+        providerRef: again.providerRef,
+        amount: '6.00',
+        ...totals,
+      }),
+    ]);
+
+    // A projection tried again records its settlement once.
+    const orderRow = await system.orm.em
+      .fork()
+      .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'export-twice' });
+    const eventKey = `test:${randomUUID()}`;
+    const projection = {
+      tenantId: tenant.tenantId,
+      orderId: orderRow.id,
+      orderRef: 'export-twice',
+      version: '1',
+      status: 'COMPLETED' as const,
+      instructions: [],
+      events: [
+        {
+          eventKey,
+          type: 'instruction.settled' as const,
+          occurredAt: new Date().toISOString(),
+          instruction: instructionFromRow(again),
+        },
+      ],
+    };
+    const activity = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 });
+    await activity.run(createProjectOrder(system.orm), projection);
+    await activity.run(createProjectOrder(system.orm), projection);
+    expect(await system.orm.em.fork().count(PaymentSettlement, { tenantId: tenant.tenantId, eventKey })).toBe(1);
   });
 
   // Exports held open side by side, each on a connection of its own: an embedded PGlite has one.

@@ -17,7 +17,8 @@ export interface InstructionRows {
 /**
  * Orders of one instruction each, written straight into the read model by one statement each: for
  * reads at a scale the API would take minutes to build. Their workflows count as started, so the
- * orphan reconciler leaves them alone; deleting the orders removes them.
+ * orphan reconciler leaves them alone; deleting the orders removes them (their settlements stay, read
+ * only with their instructions).
  */
 /** A version-4-shaped UUID from text (what the API's schemas accept), the same for the same text. */
 const uuidOf = (text: string) => `overlay(overlay(md5(${text}) placing '4' from 13) placing '8' from 17)::uuid`;
@@ -48,5 +49,16 @@ export async function insertInstructionRows(orm: MikroORM, rows: InstructionRows
       rows.customerRef ?? null,
       count,
     ],
+  );
+  // Each settled row's settlement, as its projection records it.
+  await sql.execute(
+    `insert into payment_settlement (id, tenant_id, event_key, order_id, instruction_id, settled_at, amount_minor, currency,
+       provider_ref, app_id, payment_method)
+     select gen_random_uuid(), i.tenant_id, 'bulk:' || i.id, i.order_id, i.id, i.settled_at, i.amount_minor, i.currency,
+       i.provider_ref, i.app_id, i.payment_method
+     from payment_instruction i join payment_order o on o.id = i.order_id
+     where i.tenant_id = ? and o.order_ref like ? and i.settled_at is not null
+     on conflict on constraint payment_settlement_tenant_event_key_unique do nothing`,
+    [tenantId, `${prefix.replace(/[\\%_]/g, '\\$&')}%`],
   );
 }
