@@ -37,6 +37,13 @@ export const providerCallSeconds = new Histogram({
   registers: [registry],
 });
 
+export const providerCallsPutOff = new Counter({
+  name: 'payment_provider_calls_put_off_total',
+  help: 'Calls to tenant-hosted providers not sent yet, by app: their account had its share of the worker’s calls under way (made again a little later, under the same key)',
+  labelNames: ['app'] as const,
+  registers: [registry],
+});
+
 export const webhookDeliveryAttempts = new Counter({
   name: 'webhook_delivery_attempts_total',
   help: 'Tries to deliver a webhook, by outcome (delivered, failed, gone; unsigned: not sent, its secret did not open; unrecorded: not sent again, its answers could not be recorded; deferred: put off, not sent, its account had every webhook slot it may have)',

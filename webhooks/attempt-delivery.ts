@@ -7,11 +7,12 @@ import type { Client } from '@temporalio/client';
 import type { Got } from 'got';
 import { Webhook } from 'standardwebhooks';
 import { guardedLookup } from '../apps/outbound-guard.js';
-import { OrderEvent, Tenant, WebhookDelivery, WebhookEndpoint } from '../db/entities/index.js';
+import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/index.js';
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
 import { TenantSlots } from '../domain/tenant-slots.js';
+import { tenantAccounts } from '../db/tenant-accounts.js';
 import {
   ACCOUNT_WEBHOOK_SLOTS,
   deferralDelayMs,
@@ -69,19 +70,9 @@ export function createWebhookActivities({
   // The worker's own slots cap them all; these cap each account's share, and each endpoint's within it.
   const accountSlots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
   const endpointSlots = new TenantSlots(Infinity, ENDPOINT_WEBHOOK_SLOTS);
-  /** Each tenant's account (a tenant never changes account), so a try asks the database once per tenant. */
-  const accounts = new Map<string, string>();
+  const accountOf = tenantAccounts(orm);
   /** When each account's tries were last said to be put off: at most once a minute. */
   const toldPutOff = new Map<string, number>();
-  const accountOf = async (em: EntityManager, tenantId: string): Promise<string> => {
-    let accountId = accounts.get(tenantId);
-    if (accountId === undefined) {
-      accountId = (await em.findOneOrFail(Tenant, { id: tenantId }, { fields: ['accountId'] })).accountId;
-      if (accounts.size >= 10_000) accounts.clear();
-      accounts.set(tenantId, accountId);
-    }
-    return accountId;
-  };
   const client = http.extend({
     retry: { limit: 0 },
     followRedirect: false,
@@ -99,7 +90,7 @@ export function createWebhookActivities({
       // a run started again from the try after the last recorded while its stopped run's try was still
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
-      const accountId = await accountOf(em, delivery.tenantId);
+      const accountId = await accountOf(delivery.tenantId);
       const full = accountSlots.refusal(accountId)
         ? 'account'
         : endpointSlots.refusal(delivery.endpointId)

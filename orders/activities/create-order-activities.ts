@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import type { AppConnector } from '../../apps/app-connector.js';
 import type { SecretBox } from '../../db/secret-box.js';
+import { tenantAccounts } from '../../db/tenant-accounts.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import type { OrderActivities } from '../contract/activities.js';
 import { InstallationCache } from './installation-cache.js';
@@ -25,6 +26,7 @@ export function createOrderActivities({ orm, apps, box, temporal }: OrderActivit
       apps,
       installations: new InstallationCache(orm, box),
       instruments: instrumentsFrom(orm, new InstrumentStore(box)),
+      accountOf: tenantAccounts(orm),
     }),
   };
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { otherMoneyThanAsked } from '../../apps/provider-answer.js';
-import { providerCallSeconds } from '../../observability/metrics.js';
+import { providerCallSeconds, providerCallsPutOff } from '../../observability/metrics.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import {
@@ -17,6 +17,7 @@ import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
   OUTCOME_UNKNOWN,
+  PROVIDER_CALL_PUT_OFF,
   PROVIDER_REJECTED,
   type ExecutePaymentInput,
   type ExecuteRefundInput,
@@ -24,14 +25,26 @@ import {
   type PaymentStatusInput,
   type RefundStatusInput,
 } from '../contract/activities.js';
+import { TENANT_HOSTED_APPS } from '../contract/ids.js';
+import { TenantSlots } from '../../domain/tenant-slots.js';
 
 const HEARTBEAT_EVERY_MS = 3_000;
+
+/**
+ * Of a worker's calls to tenant-hosted providers (20 at once: worker/create-worker.ts), an account's
+ * tenants have at most this many under way. A tenant's provider that takes every call and answers
+ * none holds each for as long as it is let (up to 30 s): without a share, its calls took every slot,
+ * and every other tenant's payments on their own providers waited behind them.
+ */
+export const PROVIDER_CALLS_PER_ACCOUNT = 10;
 
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
   /** A stored instrument's token, read where the provider is called (never carried in workflow history). */
   instruments: (tenantId: string, instrumentId: string) => Promise<InstrumentToken | undefined>;
+  /** Each tenant's account, whose tenants share PROVIDER_CALLS_PER_ACCOUNT; without it, calls have no share. */
+  accountOf?: (tenantId: string) => Promise<string>;
 }
 
 /**
@@ -41,7 +54,52 @@ export interface PaymentActivityDependencies {
  * retry can cure (app not installed, credentials unreadable, the provider refusing the request)
  * fails at once with a type the workflow branches on.
  */
-export function createPaymentActivities({ apps, installations, instruments }: PaymentActivityDependencies) {
+export function createPaymentActivities({ apps, installations, instruments, accountOf }: PaymentActivityDependencies) {
+  const accountCalls = new TenantSlots(Infinity, PROVIDER_CALLS_PER_ACCOUNT);
+  /** When each account's calls were last said to be put off: at most once a minute. */
+  const toldPutOff = new Map<string, number>();
+
+  /**
+   * Runs `work` (a call to the provider and what leads to it) on one of its account's calls, when the
+   * app is one a tenant hosts; when they are all under way, sends nothing and fails, put off (a
+   * refusal no retry of the activity takes: the workflow calls again, its tries untouched).
+   * `keyMayHaveReached`: told to the workflow with the put-off, for its next call under the key.
+   */
+  async function inAccountShare<T>(
+    tenantId: string,
+    appId: string,
+    keyMayHaveReached: boolean,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    if (!accountOf || !TENANT_HOSTED_APPS.includes(appId)) return work();
+    const accountId = await accountOf(tenantId);
+    if (accountCalls.refusal(accountId)) {
+      providerCallsPutOff.inc({ app: appId });
+      if ((toldPutOff.get(accountId) ?? 0) < Date.now() - 60_000) {
+        if (toldPutOff.size >= 10_000) toldPutOff.clear();
+        toldPutOff.set(accountId, Date.now());
+        log.warn('calls to tenant-hosted providers put off: the account has its share under way', {
+          tenantId,
+          accountId,
+          appId,
+          share: PROVIDER_CALLS_PER_ACCOUNT,
+        });
+      }
+      throw ApplicationFailure.create({
+        type: PROVIDER_CALL_PUT_OFF,
+        message: `the account has its ${PROVIDER_CALLS_PER_ACCOUNT} calls to its providers under way: nothing was sent`,
+        details: [keyMayHaveReached],
+        nonRetryable: true,
+      });
+    }
+    accountCalls.take(accountId);
+    try {
+      return await work();
+    } finally {
+      accountCalls.release(accountId);
+    }
+  }
+
   /**
    * The request as the provider gets it: a stored instrument's token in place of its id. One the
    * customer removed, of another app, or a bank account whose mandate is not active pays nothing:
@@ -146,19 +204,21 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     }: ExecutePaymentInput): Promise<PaymentOutcome> {
       // A retry of this activity: the try before it went unanswered (or failed), under the same key.
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
-      const { app, installation } = await connect(request.tenantId, appId, reached);
-      const outcome = await call(async () => {
-        const paying = await withToken(request, appId);
-        const timer = providerCallSeconds.startTimer({ app: appId });
-        try {
-          const answer = await app.execute(paying, idempotencyKey, installation);
-          timer({ outcome: answer.status.toLowerCase() });
-          return answer;
-        } catch (err) {
-          timer({ outcome: err instanceof ProviderRejectedError ? 'rejected' : 'unanswered' });
-          throw err;
-        }
-      }, reached);
+      const outcome = await inAccountShare(request.tenantId, appId, reached, async () => {
+        const { app, installation } = await connect(request.tenantId, appId, reached);
+        return call(async () => {
+          const paying = await withToken(request, appId);
+          const timer = providerCallSeconds.startTimer({ app: appId });
+          try {
+            const answer = await app.execute(paying, idempotencyKey, installation);
+            timer({ outcome: answer.status.toLowerCase() });
+            return answer;
+          } catch (err) {
+            timer({ outcome: err instanceof ProviderRejectedError ? 'rejected' : 'unanswered' });
+            throw err;
+          }
+        }, reached);
+      });
       const { tenantId, orderRef, instructionRef } = request;
       believed(outcome, request, { tenantId, appId, orderRef, instructionRef });
       log.info('payment executed', {
@@ -173,8 +233,11 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     },
 
     async getPaymentStatus({ appId, tenantId, providerRef, asked }: PaymentStatusInput): Promise<PaymentOutcome> {
-      const { app, installation } = await connect(tenantId, appId, false);
-      return believed(await call(() => app.getStatus(providerRef, installation), false), asked, { tenantId, appId });
+      const status = await inAccountShare(tenantId, appId, false, async () => {
+        const { app, installation } = await connect(tenantId, appId, false);
+        return call(() => app.getStatus(providerRef, installation), false);
+      });
+      return believed(status, asked, { tenantId, appId });
     },
 
     async executeRefund({
@@ -184,10 +247,12 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       keyMayHaveReached = false,
     }: ExecuteRefundInput): Promise<RefundOutcome> {
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
-      const { app, installation } = await connect(request.tenantId, appId, reached);
-      // No key reached a provider through an app that cannot refund: a refusal, whatever came before.
-      if (!app.refund) throw refundsUnsupported(appId);
-      const outcome = await call(() => app.refund!(request, idempotencyKey, installation), reached);
+      const outcome = await inAccountShare(request.tenantId, appId, reached, async () => {
+        const { app, installation } = await connect(request.tenantId, appId, reached);
+        // No key reached a provider through an app that cannot refund: a refusal, whatever came before.
+        if (!app.refund) throw refundsUnsupported(appId);
+        return call(() => app.refund!(request, idempotencyKey, installation), reached);
+      });
       const { tenantId, orderRef, instructionRef } = request;
       believed(outcome, request, { tenantId, appId, orderRef, instructionRef });
       log.info('refund executed', {
@@ -202,12 +267,12 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
     },
 
     async getRefundStatus({ appId, tenantId, providerRef, asked }: RefundStatusInput): Promise<RefundOutcome> {
-      const { app, installation } = await connect(tenantId, appId, false);
-      if (!app.getRefundStatus) throw refundsUnsupported(appId);
-      return believed(await call(() => app.getRefundStatus!(providerRef, installation), false), asked, {
-        tenantId,
-        appId,
+      const status = await inAccountShare(tenantId, appId, false, async () => {
+        const { app, installation } = await connect(tenantId, appId, false);
+        if (!app.getRefundStatus) throw refundsUnsupported(appId);
+        return call(() => app.getRefundStatus!(providerRef, installation), false);
       });
+      return believed(status, asked, { tenantId, appId });
     },
 
     async lookupPayment({
@@ -217,12 +282,14 @@ export function createPaymentActivities({ apps, installations, instruments }: Pa
       asked,
     }: PaymentLookupInput): Promise<PaymentOutcome | null> {
       // Only a key that may have reached the provider is looked up: a refusal to say is no answer.
-      const { app, installation } = await connect(tenantId, appId, true);
       let found: PaymentOutcome | undefined;
-      await call(async () => {
-        found = await app.findByIdempotencyKey(idempotencyKey, installation);
-        return found as PaymentOutcome;
-      }, true);
+      await inAccountShare(tenantId, appId, true, async () => {
+        const { app, installation } = await connect(tenantId, appId, true);
+        await call(async () => {
+          found = await app.findByIdempotencyKey(idempotencyKey, installation);
+          return found as PaymentOutcome;
+        }, true);
+      });
       believed(found, asked, { tenantId, appId });
       log.info('asked the provider about an unanswered payment', {
         tenantId,

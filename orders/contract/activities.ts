@@ -22,6 +22,13 @@ export const APP_CREDENTIALS_UNREADABLE = 'AppCredentialsUnreadable';
  * (a 409 "key in use", a look-up it does not offer): what that call did is still unknown.
  */
 export const OUTCOME_UNKNOWN = 'OutcomeUnknown';
+/**
+ * A call to a tenant-hosted provider the worker did not make, since the tenant's account already had
+ * its share of the worker's calls under way: nothing was sent, and the workflow calls again a little
+ * later. Its one detail: whether an earlier attempt of that activity may have reached the provider
+ * under the key, which the next call must know.
+ */
+export const PROVIDER_CALL_PUT_OFF = 'ProviderCallPutOff';
 
 export interface ExecutePaymentInput {
   appId: string;

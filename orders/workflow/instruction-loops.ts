@@ -9,12 +9,15 @@ import {
   log,
   patched,
   proxyActivities,
+  sleep,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
   OUTCOME_UNKNOWN,
+  PROVIDER_CALL_PUT_OFF,
   PROVIDER_REJECTED,
   type OrderActivities,
 } from '../contract/activities.js';
@@ -38,6 +41,7 @@ import {
   PATCHES_BEFORE_START,
   UNKNOWN_ASKED_ON_CALLBACK,
 } from './order-patches.js';
+import { putOffWaitMs } from './provider-waits.js';
 import { decideRefund, refundAppOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
@@ -209,28 +213,32 @@ export class InstructionLoops {
     const idempotencyKey = refundIdempotencyKey(tenantId, orderRef, plan.instructionRef, refund.number);
     const appId = refundAppOf(refund, plan.appId);
     try {
-      return await executeRefund.executeWithOptions(
-        {
-          ...REFUND_CALL,
-          ...this.queueOf(appId),
-          summary: `refund ${refund.number} of ${plan.instructionRef} via ${appId}`,
-        },
-        [
-          {
-            appId,
-            idempotencyKey,
-            request: {
-              tenantId,
-              orderRef,
-              instructionRef: plan.instructionRef,
-              paymentRef: refund.paymentRef,
-              amountMinor: refund.amountMinor,
-              currency: refund.currency,
-              ...(refund.reason ? { reason: refund.reason } : {}),
+      return await this.unlessPutOff(
+        (reached) =>
+          executeRefund.executeWithOptions(
+            {
+              ...REFUND_CALL,
+              ...this.queueOf(appId),
+              summary: `refund ${refund.number} of ${plan.instructionRef} via ${appId}`,
             },
-            ...(keyMayHaveReached ? { keyMayHaveReached } : {}),
-          },
-        ],
+            [
+              {
+                appId,
+                idempotencyKey,
+                request: {
+                  tenantId,
+                  orderRef,
+                  instructionRef: plan.instructionRef,
+                  paymentRef: refund.paymentRef,
+                  amountMinor: refund.amountMinor,
+                  currency: refund.currency,
+                  ...(refund.reason ? { reason: refund.reason } : {}),
+                },
+                ...(reached ? { keyMayHaveReached: reached } : {}),
+              },
+            ],
+          ),
+        keyMayHaveReached,
       );
     } catch (err) {
       return this.failureOf(err, machine);
@@ -244,13 +252,15 @@ export class InstructionLoops {
     const fields = { ...this.order.logFields(machine), refundNumber: refund.number };
     refund.calling = true;
     try {
-      const status = await getRefundStatus.executeWithOptions(
-        {
-          ...ASKING,
-          ...this.queueOf(appId),
-          summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
-        },
-        [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(refund) }],
+      const status = await this.unlessPutOff(() =>
+        getRefundStatus.executeWithOptions(
+          {
+            ...ASKING,
+            ...this.queueOf(appId),
+            summary: `ask about refund ${refund.number} of ${machine.plan.instructionRef}`,
+          },
+          [{ appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(refund) }],
+        ),
       );
       if (status.status === 'PENDING') stillPending(refund, Date.now());
       // Else the callback ends it, at the loop's next step.
@@ -300,20 +310,24 @@ export class InstructionLoops {
     const { plan } = machine;
     const verb = plan.direction === 'DEBIT' ? 'collect' : 'pay out';
     try {
-      return await executePayment.executeWithOptions(
-        {
-          ...PAYMENT_CALL,
-          ...this.queueOf(plan.appId),
-          summary: `${verb} ${plan.instructionRef} via ${plan.appId} (${keyAttempt(idempotencyKey)})`,
-        },
-        [
-          {
-            appId: plan.appId,
-            idempotencyKey,
-            request: providerRequestOf(this.order.state, plan),
-            ...(keyMayHaveReached ? { keyMayHaveReached } : {}),
-          },
-        ],
+      return await this.unlessPutOff(
+        (reached) =>
+          executePayment.executeWithOptions(
+            {
+              ...PAYMENT_CALL,
+              ...this.queueOf(plan.appId),
+              summary: `${verb} ${plan.instructionRef} via ${plan.appId} (${keyAttempt(idempotencyKey)})`,
+            },
+            [
+              {
+                appId: plan.appId,
+                idempotencyKey,
+                request: providerRequestOf(this.order.state, plan),
+                ...(reached ? { keyMayHaveReached: reached } : {}),
+              },
+            ],
+          ),
+        keyMayHaveReached,
       );
     } catch (err) {
       return this.failureOf(err, machine);
@@ -323,20 +337,22 @@ export class InstructionLoops {
   /** What the provider knows of the key: its payment, or undefined when it has none (the call never reached it). */
   private async lookup(machine: InstructionMachine, idempotencyKey: string): Promise<CallResult | undefined> {
     try {
-      const found = await lookupPayment.executeWithOptions(
-        {
-          ...ASKING,
-          ...this.queueOf(machine.plan.appId),
-          summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})`,
-        },
-        [
+      const found = await this.unlessPutOff(() =>
+        lookupPayment.executeWithOptions(
           {
-            appId: machine.plan.appId,
-            tenantId: this.order.state.tenantId,
-            idempotencyKey,
-            asked: askedOf(machine.plan),
+            ...ASKING,
+            ...this.queueOf(machine.plan.appId),
+            summary: `ask about ${machine.plan.instructionRef} (${keyAttempt(idempotencyKey)})`,
           },
-        ],
+          [
+            {
+              appId: machine.plan.appId,
+              tenantId: this.order.state.tenantId,
+              idempotencyKey,
+              asked: askedOf(machine.plan),
+            },
+          ],
+        ),
       );
       return found ?? undefined;
     } catch (err) {
@@ -348,13 +364,22 @@ export class InstructionLoops {
     const fields = this.order.logFields(machine);
     if (machine.pending) machine.pending.asking = true;
     try {
-      const status = await getPaymentStatus.executeWithOptions(
-        {
-          ...ASKING,
-          ...this.queueOf(machine.plan.appId),
-          summary: `ask about ${machine.plan.instructionRef} (${providerRef})`,
-        },
-        [{ appId: machine.plan.appId, tenantId: this.order.state.tenantId, providerRef, asked: askedOf(machine.plan) }],
+      const status = await this.unlessPutOff(() =>
+        getPaymentStatus.executeWithOptions(
+          {
+            ...ASKING,
+            ...this.queueOf(machine.plan.appId),
+            summary: `ask about ${machine.plan.instructionRef} (${providerRef})`,
+          },
+          [
+            {
+              appId: machine.plan.appId,
+              tenantId: this.order.state.tenantId,
+              providerRef,
+              asked: askedOf(machine.plan),
+            },
+          ],
+        ),
       );
       if (status.status === 'PENDING') stillPending(machine, Date.now());
       // Else the callback settles it, at the loop's next step.
@@ -373,6 +398,30 @@ export class InstructionLoops {
       if (machine.pending) machine.pending.asking = undefined;
     }
     this.order.changed(machine);
+  }
+
+  /**
+   * Runs a provider call's activity again while its worker puts it off (PROVIDER_CALL_PUT_OFF: the
+   * tenant's account has its share of calls to tenant-hosted providers under way). Nothing was sent,
+   * so it takes none of the call's tries, and its key stands as it was, unless the put-off says an
+   * earlier attempt of that activity may have reached the provider under it: the calls after it are
+   * told (`keyMayHaveReached`), so that a refusal then leaves the outcome unknown.
+   */
+  private async unlessPutOff<T>(
+    run: (keyMayHaveReached: boolean) => Promise<T>,
+    keyMayHaveReached = false,
+  ): Promise<T> {
+    for (let putOffs = 0; ; putOffs++) {
+      try {
+        return await run(keyMayHaveReached);
+      } catch (err) {
+        const failure = applicationFailureOf(err);
+        if (failure?.type !== PROVIDER_CALL_PUT_OFF) throw err;
+        keyMayHaveReached ||= failure.details?.[0] === true;
+        // The workflow's own randomness (uuid4 is seeded per run, the same on replay) spreads the waits.
+        await sleep(putOffWaitMs(putOffs, parseInt(uuid4().slice(0, 8), 16) / 2 ** 32));
+      }
+    }
   }
 
   /** The task queue of a call to `appId`'s provider: its own for providers tenants run, else the order's. */

@@ -12,6 +12,17 @@ export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 *
  */
 export const MANDATE_RECHECK_DELAYS_MS = [10_000, 60_000, 10 * 60_000, 3600_000, 6 * 3600_000, 24 * 3600_000];
 
+/**
+ * A call its worker put off (its tenant's account had its share of calls to tenant-hosted providers
+ * under way) is made again after this wait: 1 s, doubling with each put-off, at most a minute, and
+ * jittered by `random` (the workflow's own) so that an account's calls put off together do not all
+ * come back at once. Each put-off costs the order's history a few events: not sooner than this.
+ */
+export function putOffWaitMs(putOffs: number, random: number): number {
+  const base = Math.min(1_000 * 2 ** putOffs, 60_000);
+  return Math.min(Math.round(base * (0.5 + random)), 60_000);
+}
+
 /** A payment or refund waiting for its hourly retry is called (or asked) now instead, its loop woken. */
 export function retryNow(machine: { retryAt?: string; revision: number }, nowMs: number): void {
   machine.retryAt = new Date(nowMs).toISOString();

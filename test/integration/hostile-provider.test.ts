@@ -410,6 +410,53 @@ describe('a slow provider', () => {
     expect(provider.released).toEqual([]);
     await provider.close(); // its held calls end, and free their slots for the tests after
   });
+
+  it('has at most ten of a worker’s twenty calls to tenants’ providers for its account: another account’s own provider is called meanwhile', async () => {
+    let answerAll!: () => void;
+    const answers = new Promise<void>((resolve) => (answerAll = resolve));
+    // Takes each payment at once and answers none until told: its account's calls stay under way.
+    const { tenant: a, provider: slow } = await tenantWithOwnProvider({ holdPaymentAnswers: answers }, 30_000);
+    const { tenant: b, provider: prompt } = await tenantWithOwnProvider({});
+    const res = await a.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'shared-out',
+        instructions: Array.from({ length: 25 }, (_, n) => ({
+          instructionRef: `s${n}`,
+          direction: 'DEBIT',
+          amount: '1.00',
+          currency: 'EUR',
+          country: 'FR',
+          openDate: now(),
+          dueDate: now(),
+          financialInstrumentId: 'card_1',
+        })),
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    await eventually(
+      () => Promise.resolve(slow.charges.length),
+      (n) => n >= 10,
+      { what: "A's calls under way", timeoutMs: 20_000 },
+    );
+    await orderDueNow(b, 'own-beside');
+    await instructionOf(b, 'own-beside', (i) => i.status === 'SETTLED', "B's payment settled by B's own provider");
+    expect(prompt.charges).toHaveLength(1);
+    // While A's provider held every call it had: ten, the rest put off, none sent, none given up.
+    expect(slow.charges).toHaveLength(10);
+    expect(slow.released).toEqual([]);
+
+    answerAll();
+    const order = await eventually(
+      async () => (await a.client.request('GET', '/v1/order-management/shared-out')).body,
+      (body) => body?.instructions?.every((i: { status: string }) => i.status === 'SETTLED'),
+      { what: "all of A's payments settled", timeoutMs: 60_000 },
+    );
+    expect(order.instructions).toHaveLength(25);
+    // Each taken once: a put-off sent nothing, and was sent later under its own key.
+    expect(slow.charges).toHaveLength(25);
+    expect(new Set(slow.charges.map((c) => c.idempotencyKey)).size).toBe(25);
+    expect(slow.requests.filter((r) => r.method === 'POST' && r.path === '/payments')).toHaveLength(25);
+  });
 });
 
 describe('a provider callback', () => {

@@ -87,7 +87,7 @@ export interface HostileProvider {
   lookups: string[];
   /** Of each padded answer, how many bytes of padding it had written when the connection closed. */
   paddingSent: number[];
-  /** When each call it held was given up by the client (epoch ms), in order. */
+  /** When each call it held (holdEverything, holdPaymentAnswers) was given up by the client (epoch ms), in order. */
   released: number[];
   /** A callback for one of its payments (or anything else), signed with its secret, POSTed to `callbackUrl`. */
   callBack(callbackUrl: string, body: Record<string, unknown>, options?: { secret?: string }): Promise<Response>;
@@ -247,7 +247,11 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
           held.add(res);
           return;
         }
-        if (b.holdPaymentAnswers) return void b.holdPaymentAnswers.then(() => answer(res, 201, paymentOf(charge)));
+        if (b.holdPaymentAnswers) {
+          // A held call its client gave up before the answer came.
+          res.once('close', () => res.writableEnded || released.push(Date.now()));
+          return void b.holdPaymentAnswers.then(() => answer(res, 201, paymentOf(charge)));
+        }
         return answer(res, 201, paymentOf(charge));
       }
 

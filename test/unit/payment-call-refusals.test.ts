@@ -1,15 +1,17 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
+import { providerCallsPutOff } from '../../observability/metrics.js';
 import type { InstallationCache } from '../../orders/activities/installation-cache.js';
-import { createPaymentActivities } from '../../orders/activities/payment-calls.js';
+import { createPaymentActivities, PROVIDER_CALLS_PER_ACCOUNT } from '../../orders/activities/payment-calls.js';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
   OUTCOME_UNKNOWN,
+  PROVIDER_CALL_PUT_OFF,
   PROVIDER_REJECTED,
 } from '../../orders/contract/activities.js';
 
@@ -114,5 +116,57 @@ describe('a refusal before the provider is reached', () => {
     // A look-up is only of such a key.
     const lookup = () => uninstalled.lookupPayment({ appId: 'SANDBOX_CARD', tenantId, idempotencyKey: 't1:o1:a:1' });
     expect(await refusalOf(1, lookup)).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
+  });
+});
+
+describe('a call put off while its account has its share of calls to tenant-hosted providers under way', () => {
+  it('sends nothing, and tells whether an earlier attempt of it may have reached the provider under its key', async () => {
+    let answerAll!: () => void;
+    const answered = new Promise<void>((resolve) => (answerAll = resolve));
+    const sent: string[] = [];
+    const app = {
+      async execute(_payment: unknown, idempotencyKey: string) {
+        sent.push(idempotencyKey);
+        await answered;
+        return { status: 'SETTLED', providerRef: `ref_${idempotencyKey}` };
+      },
+    } as unknown as AppConnector;
+    const activities = createPaymentActivities({
+      apps: new Map([
+        ['HTTP_CONNECTOR', app],
+        ['SANDBOX_CARD', app],
+      ]),
+      installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
+      instruments: () => Promise.resolve(undefined),
+      accountOf: (of) => Promise.resolve(of === 'other' ? 'account-2' : 'account-1'),
+    });
+    const pay =
+      (appId: string, key: string, of = tenantId) =>
+      () =>
+        activities.executePayment({ appId, request: { ...request, tenantId: of }, idempotencyKey: key });
+    const underWay = Array.from({ length: PROVIDER_CALLS_PER_ACCOUNT }, (_, n) =>
+      new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', `k${n}`)),
+    );
+    await vi.waitFor(() => expect(sent).toHaveLength(PROVIDER_CALLS_PER_ACCOUNT));
+
+    const putOffs = async () => (await providerCallsPutOff.get()).values.find((v) => v.labels.app === 'HTTP_CONNECTOR');
+    const before = (await putOffs())?.value ?? 0;
+    expect(await refusalOf(1, pay('HTTP_CONNECTOR', 'first-try'))).toEqual([PROVIDER_CALL_PUT_OFF, false]);
+    // A retry of the activity: its first attempt may have reached the provider.
+    expect(await refusalOf(2, pay('HTTP_CONNECTOR', 'retried'))).toEqual([PROVIDER_CALL_PUT_OFF, true]);
+    expect(sent).toHaveLength(PROVIDER_CALLS_PER_ACCOUNT);
+    expect((await putOffs())!.value - before).toBe(2);
+    // Another account's tenant has its own share; the platform's own providers have none.
+    const beside = [
+      new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', 'other-account', 'other')),
+      new MockActivityEnvironment().run(pay('SANDBOX_CARD', 'platform-provider')),
+    ];
+    await vi.waitFor(() => expect(sent).toEqual(expect.arrayContaining(['other-account', 'platform-provider'])));
+
+    answerAll();
+    await Promise.all([...underWay, ...beside]);
+    // Their share back: the account's next call is sent.
+    await new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', 'after'));
+    expect(sent).toContain('after');
   });
 });

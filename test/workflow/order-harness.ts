@@ -115,8 +115,15 @@ export async function storeOrder(
  * Fresh workers (a worker runs once) with real activities: projections to the test database,
  * payments over HTTP; the orders' task queue, and its queue for calls to tenant-hosted providers.
  */
-export async function createWorker(options: { sandboxUrl?: string; orm?: MikroORM } = {}) {
-  const activities = createActivities({
+export async function createWorker(
+  options: {
+    sandboxUrl?: string;
+    orm?: MikroORM;
+    /** The activities as a worker runs them, from the real ones (a worker's refusal made to order). */
+    activities?: (real: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>;
+  } = {},
+) {
+  const real = createActivities({
     orm: options.orm ?? orm,
     masterKeys,
     apps: createAppRegistry(got, {
@@ -125,6 +132,7 @@ export async function createWorker(options: { sandboxUrl?: string; orm?: MikroOR
       outboundUrls: { allowLoopbackHttp: true },
     }),
   });
+  const activities = options.activities?.(real) ?? real;
   const orders = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,

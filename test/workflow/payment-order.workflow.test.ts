@@ -1,8 +1,10 @@
 // The payment-order workflow on the time-skipping server: schedules, continue-as-new, provider calls and
 // their answers (unanswered, other money, callbacks while asked, PENDING), and a database outage.
+import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, inject, it } from 'vitest';
 import { PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
+import { PROVIDER_CALL_PUT_OFF, type ExecutePaymentInput } from '../../orders/contract/activities.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { freePort } from '../../observability/free-port.js';
 import {
@@ -310,6 +312,44 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(provider.requests.map((r) => r.method)).toEqual([...Array<string>(8).fill('POST'), 'GET']);
       expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment']);
       await record('lookup-finds', orderWorkflowId(tenantId, 'lookup-finds'));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('calls again when its worker put the call off, no try taken, told if an earlier attempt may have reached the provider', async () => {
+    const provider = await startHostileProvider({ repeatedKey: 409 });
+    try {
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'put-off');
+      const calls: ExecutePaymentInput[] = [];
+      const worker = await createWorker({
+        activities: (real) => ({
+          ...real,
+          // Put off twice, as a worker does when the account has its share of calls under way; the
+          // second time after an attempt of the activity that may have reached the provider.
+          async executePayment(call: ExecutePaymentInput) {
+            calls.push(call);
+            if (calls.length > 2) return real.executePayment(call);
+            throw ApplicationFailure.create({
+              type: PROVIDER_CALL_PUT_OFF,
+              message: 'put off',
+              details: [calls.length === 2],
+              nonRetryable: true,
+            });
+          },
+        }),
+      });
+      const result = await worker.runUntil(async () => (await start(input)).result());
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', attempts: 1 });
+      const key = `${tenantId}:put-off:p:1`;
+      expect(calls.map((c) => [c.idempotencyKey, c.keyMayHaveReached])).toEqual([
+        [key, undefined],
+        [key, undefined],
+        [key, true],
+      ]);
+      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+      expect(await scheduledActivities(input)).toEqual(['executePayment', 'executePayment', 'executePayment']);
+      await record('put-off', orderWorkflowId(tenantId, 'put-off'));
     } finally {
       await provider.close();
     }
