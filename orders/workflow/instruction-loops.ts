@@ -36,12 +36,13 @@ import {
 } from './instruction-machine.js';
 import { nowIso, type OrderEntity } from './order-entity.js';
 import {
+  CALL_AGAIN_WHEN_PUT_OFF,
   CALLBACK_BEATS_MISMATCHED_ANSWER,
   MONEY_MOVED_BEATS_NOT_MOVED,
   PATCHES_BEFORE_START,
   UNKNOWN_ASKED_ON_CALLBACK,
 } from './order-patches.js';
-import { putOffWaitMs } from './provider-waits.js';
+import { MAX_PUT_OFFS, putOffWaitMs } from './provider-waits.js';
 import { decideRefund, refundAppOf, type RefundCallResult, type RefundMachine } from './refund-machine.js';
 
 // A provider call is bounded: after these attempts the instruction goes LATE and the provider is
@@ -415,8 +416,11 @@ export class InstructionLoops {
       try {
         return await run(keyMayHaveReached);
       } catch (err) {
+        // Put off too often, it ends as a call unanswered would (its key kept, asked about later): a
+        // call waiting on others' calls holds its order's continue-as-new and projections meanwhile.
         const failure = applicationFailureOf(err);
-        if (failure?.type !== PROVIDER_CALL_PUT_OFF) throw err;
+        if (failure?.type !== PROVIDER_CALL_PUT_OFF || putOffs >= MAX_PUT_OFFS || !patched(CALL_AGAIN_WHEN_PUT_OFF))
+          throw err;
         keyMayHaveReached ||= failure.details?.[0] === true;
         // The workflow's own randomness (uuid4 is seeded per run, the same on replay) spreads the waits.
         await sleep(putOffWaitMs(putOffs, parseInt(uuid4().slice(0, 8), 16) / 2 ** 32));

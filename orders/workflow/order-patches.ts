@@ -196,3 +196,11 @@ export const REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL = 'refund-early-result-waits
  * could move twice. Histories from before it replay so.
  */
 export const MONEY_MOVED_BEATS_NOT_MOVED = 'money-moved-beats-not-moved';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used, when a call comes back put
+ * off (PROVIDER_CALL_PUT_OFF): since this patch the call is made again after a wait, at most
+ * MAX_PUT_OFFS times. A worker of the code before, meeting a put-off during a deploy, ended the call
+ * unanswered (its key kept, asked about an hour later); a history it wrote replays so.
+ */
+export const CALL_AGAIN_WHEN_PUT_OFF = 'call-again-when-put-off';

@@ -18,6 +18,9 @@ export const MANDATE_RECHECK_DELAYS_MS = [10_000, 60_000, 10 * 60_000, 3600_000,
  * jittered by `random` (the workflow's own) so that an account's calls put off together do not all
  * come back at once. Each put-off costs the order's history a few events: not sooner than this.
  */
+/** A call put off this many times in a row (about five minutes of waits) ends as unanswered. */
+export const MAX_PUT_OFFS = 10;
+
 export function putOffWaitMs(putOffs: number, random: number): number {
   const base = Math.min(1_000 * 2 ** putOffs, 60_000);
   return Math.min(Math.round(base * (0.5 + random)), 60_000);

@@ -15,6 +15,8 @@ import {
   providerResultSignal,
 } from '../../orders/contract/messages.js';
 import { type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
+import type { createActivities } from '../../worker/create-activities.js';
+import { MAX_PUT_OFFS } from '../../orders/workflow/provider-waits.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
@@ -46,6 +48,26 @@ import {
   expectRefused,
   record,
 } from './order-harness.js';
+
+/**
+ * The worker's activities with its first `times` payment calls put off (PROVIDER_CALL_PUT_OFF), the
+ * n-th saying an earlier attempt may have reached the provider when `reached(n)`; every call kept in `calls`.
+ */
+function putOffFirst(times: number, calls: ExecutePaymentInput[], reached: (n: number) => boolean) {
+  return (real: ReturnType<typeof createActivities>) => ({
+    ...real,
+    async executePayment(call: ExecutePaymentInput) {
+      calls.push(call);
+      if (calls.length > times) return real.executePayment(call);
+      throw ApplicationFailure.create({
+        type: PROVIDER_CALL_PUT_OFF,
+        message: 'put off',
+        details: [reached(calls.length)],
+        nonRetryable: true,
+      });
+    },
+  });
+}
 
 describe('payment-order workflow on the time-skipping server', () => {
   it('runs a 12-instruction monthly schedule in order, in seconds of real time', async () => {
@@ -321,24 +343,10 @@ describe('payment-order workflow on the time-skipping server', () => {
     const provider = await startHostileProvider({ repeatedKey: 409 });
     try {
       const { tenantId, input } = await orderAtOwnProvider(provider, 'put-off');
+      // Put off twice, as a worker does when the account has its share of calls under way; the
+      // second time after an attempt of the activity that may have reached the provider.
       const calls: ExecutePaymentInput[] = [];
-      const worker = await createWorker({
-        activities: (real) => ({
-          ...real,
-          // Put off twice, as a worker does when the account has its share of calls under way; the
-          // second time after an attempt of the activity that may have reached the provider.
-          async executePayment(call: ExecutePaymentInput) {
-            calls.push(call);
-            if (calls.length > 2) return real.executePayment(call);
-            throw ApplicationFailure.create({
-              type: PROVIDER_CALL_PUT_OFF,
-              message: 'put off',
-              details: [calls.length === 2],
-              nonRetryable: true,
-            });
-          },
-        }),
-      });
+      const worker = await createWorker({ activities: putOffFirst(2, calls, (n) => n === 2) });
       const result = await worker.runUntil(async () => (await start(input)).result());
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', attempts: 1 });
       const key = `${tenantId}:put-off:p:1`;
@@ -349,7 +357,31 @@ describe('payment-order workflow on the time-skipping server', () => {
       ]);
       expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
       expect(await scheduledActivities(input)).toEqual(['executePayment', 'executePayment', 'executePayment']);
-      await record('put-off', orderWorkflowId(tenantId, 'put-off'));
+      await record('put-off-called-again', orderWorkflowId(tenantId, 'put-off'));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('ends a call put off too often as unanswered: its key kept, the provider asked about it later, the customer paying once', async () => {
+    const provider = await startHostileProvider({ repeatedKey: 409 });
+    try {
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'put-off-long');
+      const calls: ExecutePaymentInput[] = [];
+      const worker = await createWorker({ activities: putOffFirst(MAX_PUT_OFFS + 1, calls, () => false) });
+      const result = await worker.runUntil(async () => (await start(input)).result());
+      expect(result.instructions[0].status).toBe('SETTLED');
+      const key = `${tenantId}:put-off-long:p:1`;
+      // The first call and its ten put-offs; an hour on, the key looked up (none), then called again under it.
+      expect(calls.map((c) => c.idempotencyKey)).toEqual(Array<string>(MAX_PUT_OFFS + 2).fill(key));
+      expect(calls.at(-1)?.keyMayHaveReached).toBe(true);
+      expect(provider.lookups).toEqual([key]);
+      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+      expect(await scheduledActivities(input)).toEqual([
+        ...Array<string>(MAX_PUT_OFFS + 1).fill('executePayment'),
+        'lookupPayment',
+        'executePayment',
+      ]);
     } finally {
       await provider.close();
     }
