@@ -26,7 +26,7 @@ export const PaymentSettlementSchema = new EntitySchema<PaymentSettlement>({
   class: PaymentSettlement,
   tableName: 'payment_settlement',
   uniques: [{ properties: ['tenantId', 'eventKey'], name: 'payment_settlement_tenant_event_key_unique' }],
-  indexes: [{ properties: ['tenantId', 'settledAt', 'id'] }],
+  indexes: [{ properties: ['tenantId', 'settledAt', 'id'] }, { properties: ['instructionId', 'settledAt'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },

@@ -30,6 +30,7 @@ import { Migration20261205230000 } from './Migration20261205230000.js';
 import { Migration20261206080000 } from './Migration20261206080000.js';
 import { Migration20261206100000 } from './Migration20261206100000.js';
 import { Migration20261206130000 } from './Migration20261206130000.js';
+import { Migration20261206140000 } from './Migration20261206140000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -68,4 +69,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261206080000', class: Migration20261206080000 },
   { name: 'Migration20261206100000', class: Migration20261206100000 },
   { name: 'Migration20261206130000', class: Migration20261206130000 },
+  { name: 'Migration20261206140000', class: Migration20261206140000 },
 ];
