@@ -19,6 +19,12 @@ export interface ProviderRouteDeps {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * The tenant our callback address names: a UUID, which a provider appending its own query with a
+ * second `?` (not `&`) leaves followed by `?` and its own (read as part of our value).
+ */
+const TENANT_IN_ADDRESS = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:\?.*)?$/i;
+const tenantNamed = (value: string | undefined) => value?.slice(0, 36);
 
 const CallbackAnswerSchema = z
   .object({
@@ -51,7 +57,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
     tags: ['Providers'],
     params: AppIdParamsSchema,
     query: z.object({
-      tenantId: z.uuid().optional().openapi({
+      tenantId: z.string().regex(TENANT_IN_ADDRESS).optional().openapi({
         description:
           'The tenant the callback is for, as the address we gave the provider names it. Addresses given before they named one have none.',
       }),
@@ -70,8 +76,18 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       // tenants may hold one named alike; one tenant may hold it on several instruments.
       const mandateRef = connector.mandateCallbacks?.mandateRefOf(rawBody);
       if (mandateRef !== undefined) {
-        const signed = await signingHolder(em, secretBox, params.appId, mandateRef, query.tenantId, (installation) =>
-          connector.mandateCallbacks!.verify(rawBody, req.headers as Record<string, string | undefined>, installation),
+        const signed = await signingHolder(
+          em,
+          secretBox,
+          params.appId,
+          mandateRef,
+          tenantNamed(query.tenantId),
+          (installation) =>
+            connector.mandateCallbacks!.verify(
+              rawBody,
+              req.headers as Record<string, string | undefined>,
+              installation,
+            ),
         );
         if (!signed) throw badSignature();
         // Locked, in one order: two callbacks of one mandate (a confirmation and a cancel) apply one after the other.
@@ -91,7 +107,8 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       }
       const reference = connector.callbackReference(rawBody);
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();
-      if (query.tenantId !== undefined && query.tenantId !== reference.tenantId) throw badSignature();
+      const named = tenantNamed(query.tenantId);
+      if (named !== undefined && named.toLowerCase() !== reference.tenantId.toLowerCase()) throw badSignature();
       const installation = await loadInstalledApp(em, secretBox, reference.tenantId, params.appId);
       // An app the tenant does not have and a wrong signature look the same to the caller.
       const result = installation

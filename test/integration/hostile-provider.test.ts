@@ -534,7 +534,8 @@ describe('a provider callback', () => {
     const first = await provider.callBack(callbackUrl, { ...body, amountMinor: '4000', currency: 'EUR' });
     expect(first.status).toBe(202);
     await instructionOf(tenant, 'own-pending', (i) => i.status === 'SETTLED', 'settled by its callback');
-    const replayed = await provider.callBack(callbackUrl, body);
+    // Replayed at our address as a provider that appends its own query with a second `?` posts to it.
+    const replayed = await provider.callBack(`${callbackUrl}?tenantId=${tenant.tenantId}?theirs=1`, body);
     expect(replayed.status).toBe(202);
     expect(await replayed.json()).toEqual({ received: true, duplicate: true });
     // A contrary result for a payment already settled is kept, and changes nothing.
