@@ -42,8 +42,9 @@ const WEBHOOK_CONCURRENCY = 20;
 /**
  * Calls to providers tenants run themselves at once: each holds no database connection while the
  * provider answers (up to its installation's timeout), and none takes a place of the other payments.
+ * One account's tenants have at most PROVIDER_CALLS_PER_ACCOUNT of them (orders/activities/payment-calls.ts).
  */
-const TENANT_HOSTED_CONCURRENCY = 20;
+const TENANT_HOSTED_CONCURRENCY = 40;
 
 export interface WorkerDependencies {
   connection: NativeConnection;

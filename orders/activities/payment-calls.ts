@@ -31,12 +31,14 @@ import { TenantSlots } from '../../domain/tenant-slots.js';
 const HEARTBEAT_EVERY_MS = 3_000;
 
 /**
- * Of a worker's calls to tenant-hosted providers (20 at once: worker/create-worker.ts), an account's
+ * Of a worker's calls to tenant-hosted providers (40 at once: worker/create-worker.ts), an account's
  * tenants have at most this many under way. A tenant's provider that takes every call and answers
  * none holds each for as long as it is let (up to 30 s): without a share, its calls took every slot,
- * and every other tenant's payments on their own providers waited behind them.
+ * and every other tenant's payments on their own providers waited behind them. The worker's slots
+ * went from 20 to 40 with it, so that one account alone still has the 20 it had (at 300 ms a call,
+ * some 66 payments a second per worker).
  */
-export const PROVIDER_CALLS_PER_ACCOUNT = 10;
+export const PROVIDER_CALLS_PER_ACCOUNT = 20;
 
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;

@@ -4,6 +4,7 @@ import { ProviderCallback } from '../../db/entities/index.js';
 import { Migration20261206080000 } from '../../db/migrations/Migration20261206080000.js';
 import { passesLuhn } from '../../domain/card-number.js';
 import { orderStateQuery } from '../../orders/contract/messages.js';
+import { PROVIDER_CALLS_PER_ACCOUNT } from '../../orders/activities/payment-calls.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
@@ -411,7 +412,7 @@ describe('a slow provider', () => {
     await provider.close(); // its held calls end, and free their slots for the tests after
   });
 
-  it('has at most ten of a worker’s twenty calls to tenants’ providers for its account: another account’s own provider is called meanwhile', async () => {
+  it('has at most half a worker’s calls to tenants’ providers for its account: another account’s own provider is called meanwhile', async () => {
     let answerAll!: () => void;
     const answers = new Promise<void>((resolve) => (answerAll = resolve));
     // Takes each payment at once and answers none until told: its account's calls stay under way.
@@ -420,7 +421,8 @@ describe('a slow provider', () => {
     const res = await a.client.request('POST', '/v1/order-management', {
       body: {
         orderRef: 'shared-out',
-        instructions: Array.from({ length: 25 }, (_, n) => ({
+        // More than the worker's 40 slots: without a share, every one held.
+        instructions: Array.from({ length: 45 }, (_, n) => ({
           instructionRef: `s${n}`,
           direction: 'DEBIT',
           amount: '1.00',
@@ -435,14 +437,14 @@ describe('a slow provider', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     await eventually(
       () => Promise.resolve(slow.charges.length),
-      (n) => n >= 10,
+      (n) => n >= PROVIDER_CALLS_PER_ACCOUNT,
       { what: "A's calls under way", timeoutMs: 20_000 },
     );
     await orderDueNow(b, 'own-beside');
     await instructionOf(b, 'own-beside', (i) => i.status === 'SETTLED', "B's payment settled by B's own provider");
     expect(prompt.charges).toHaveLength(1);
-    // While A's provider held every call it had: ten, the rest put off, none sent, none given up.
-    expect(slow.charges).toHaveLength(10);
+    // While A's provider held every call it had: its share, the rest put off, none sent, none given up.
+    expect(slow.charges).toHaveLength(PROVIDER_CALLS_PER_ACCOUNT);
     expect(slow.released).toEqual([]);
 
     answerAll();
@@ -451,11 +453,11 @@ describe('a slow provider', () => {
       (body) => body?.instructions?.every((i: { status: string }) => i.status === 'SETTLED'),
       { what: "all of A's payments settled", timeoutMs: 60_000 },
     );
-    expect(order.instructions).toHaveLength(25);
+    expect(order.instructions).toHaveLength(45);
     // Each taken once: a put-off sent nothing, and was sent later under its own key.
-    expect(slow.charges).toHaveLength(25);
-    expect(new Set(slow.charges.map((c) => c.idempotencyKey)).size).toBe(25);
-    expect(slow.requests.filter((r) => r.method === 'POST' && r.path === '/payments')).toHaveLength(25);
+    expect(slow.charges).toHaveLength(45);
+    expect(new Set(slow.charges.map((c) => c.idempotencyKey)).size).toBe(45);
+    expect(slow.requests.filter((r) => r.method === 'POST' && r.path === '/payments')).toHaveLength(45);
   });
 });
 
