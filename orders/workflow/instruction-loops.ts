@@ -419,8 +419,16 @@ export class InstructionLoops {
         // Put off too often, it ends as a call unanswered would (its key kept, asked about later): a
         // call waiting on others' calls holds its order's continue-as-new and projections meanwhile.
         const failure = applicationFailureOf(err);
-        if (failure?.type !== PROVIDER_CALL_PUT_OFF || putOffs >= MAX_PUT_OFFS || !patched(CALL_AGAIN_WHEN_PUT_OFF))
+        if (failure?.type !== PROVIDER_CALL_PUT_OFF || !patched(CALL_AGAIN_WHEN_PUT_OFF)) throw err;
+        if (putOffs >= MAX_PUT_OFFS) {
+          // Said apart from the provider's own silence, which the failure code that follows reads as.
+          log.warn('a call to a tenant-hosted provider was put off too often: ended as unanswered, its key kept', {
+            tenantId: this.order.state.tenantId,
+            orderRef: this.order.state.orderRef,
+            putOffs,
+          });
           throw err;
+        }
         keyMayHaveReached ||= failure.details?.[0] === true;
         // The workflow's own randomness (uuid4 is seeded per run, the same on replay) spreads the waits.
         await sleep(putOffWaitMs(putOffs, parseInt(uuid4().slice(0, 8), 16) / 2 ** 32));

@@ -13,14 +13,17 @@ export const STATUS_POLL_DELAYS_MS = [5 * 60_000, 30 * 60_000, 2 * 3600_000, 6 *
 export const MANDATE_RECHECK_DELAYS_MS = [10_000, 60_000, 10 * 60_000, 3600_000, 6 * 3600_000, 24 * 3600_000];
 
 /**
+ * A call put off this many times in a row (about five minutes of waits) ends as unanswered. Running
+ * orders' histories depend on it, as on the waits below: a change goes behind a patch of its own.
+ */
+export const MAX_PUT_OFFS = 10;
+
+/**
  * A call its worker put off (its tenant's account had its share of calls to tenant-hosted providers
  * under way) is made again after this wait: 1 s, doubling with each put-off, at most a minute, and
  * jittered by `random` (the workflow's own) so that an account's calls put off together do not all
  * come back at once. Each put-off costs the order's history a few events: not sooner than this.
  */
-/** A call put off this many times in a row (about five minutes of waits) ends as unanswered. */
-export const MAX_PUT_OFFS = 10;
-
 export function putOffWaitMs(putOffs: number, random: number): number {
   const base = Math.min(1_000 * 2 ** putOffs, 60_000);
   return Math.min(Math.round(base * (0.5 + random)), 60_000);
