@@ -450,6 +450,8 @@ describe('a bank debit’s mandate', () => {
       });
     };
     expect((await bankSays('CANCELLED', `?tenantId=${other.tenantId}`)).status).toBe(401);
+    // The same address with the bank's own query after it (a second `?`) still names the other holder.
+    expect((await bankSays('CANCELLED', `?tenantId=${other.tenantId}?theirs=1`)).status).toBe(401);
 
     const cancelled = await fetch(`${system.sandbox.url}/v1/mandates/${mandateRef}/cancel`, {
       method: 'POST',
