@@ -11,6 +11,7 @@ import { OrderEvent, WebhookDelivery, WebhookEndpoint } from '../db/entities/ind
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../domain/outbound-url.js';
+import { OncePerKey } from '../domain/once-per-key.js';
 import { TenantSlots } from '../domain/tenant-slots.js';
 import { tenantAccounts } from '../db/tenant-accounts.js';
 import {
@@ -71,8 +72,8 @@ export function createWebhookActivities({
   const accountSlots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
   const endpointSlots = new TenantSlots(Infinity, ENDPOINT_WEBHOOK_SLOTS);
   const accountOf = tenantAccounts(orm);
-  /** When each account's tries were last said to be put off: at most once a minute. */
-  const toldPutOff = new Map<string, number>();
+  /** Each account's put-off tries are said at most once a minute. */
+  const putOffTold = new OncePerKey(60_000);
   const client = http.extend({
     retry: { limit: 0 },
     followRedirect: false,
@@ -97,10 +98,7 @@ export function createWebhookActivities({
           ? 'endpoint'
           : null;
       if (full) {
-        const lastTold = toldPutOff.get(accountId) ?? 0;
-        if (Date.now() - lastTold > 60_000) {
-          if (toldPutOff.size >= 10_000) toldPutOff.clear();
-          toldPutOff.set(accountId, Date.now());
+        if (putOffTold.due(accountId)) {
           log.info(`webhook tries put off: the ${full} has every webhook slot it may have on this worker`, {
             accountId,
             tenantId: delivery.tenantId,

@@ -26,6 +26,7 @@ import {
   type RefundStatusInput,
 } from '../contract/activities.js';
 import { TENANT_HOSTED_APPS } from '../contract/ids.js';
+import { OncePerKey } from '../../domain/once-per-key.js';
 import { TenantSlots } from '../../domain/tenant-slots.js';
 
 const HEARTBEAT_EVERY_MS = 3_000;
@@ -58,8 +59,8 @@ export interface PaymentActivityDependencies {
  */
 export function createPaymentActivities({ apps, installations, instruments, accountOf }: PaymentActivityDependencies) {
   const accountCalls = new TenantSlots(Infinity, PROVIDER_CALLS_PER_ACCOUNT);
-  /** When each account's calls were last said to be put off: at most once a minute. */
-  const toldPutOff = new Map<string, number>();
+  /** Each account's put-off calls are said at most once a minute. */
+  const putOffTold = new OncePerKey(60_000);
 
   /**
    * Runs `work` (a call to the provider and what leads to it) on one of its account's calls, when the
@@ -77,9 +78,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     const accountId = await accountOf(tenantId);
     if (accountCalls.refusal(accountId)) {
       providerCallsPutOff.inc({ app: appId });
-      if ((toldPutOff.get(accountId) ?? 0) < Date.now() - 60_000) {
-        if (toldPutOff.size >= 10_000) toldPutOff.clear();
-        toldPutOff.set(accountId, Date.now());
+      if (putOffTold.due(accountId)) {
         log.warn('calls to tenant-hosted providers put off: the account has its share under way', {
           tenantId,
           accountId,

@@ -18,12 +18,13 @@ export interface ProviderRouteDeps {
   apps: Map<string, AppConnector>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UUID = new RegExp(`^${UUID_TEXT}$`, 'i');
 /**
  * The tenant our callback address names: a UUID, which a provider appending its own query with a
  * second `?` (not `&`) leaves followed by `?` and its own (read as part of our value).
  */
-const TENANT_IN_ADDRESS = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:\?.*)?$/i;
+const TENANT_IN_ADDRESS = new RegExp(`^${UUID_TEXT}(?:\\?.*)?$`, 'i');
 const tenantNamed = (value: string | undefined) => value?.slice(0, 36);
 
 const CallbackAnswerSchema = z
