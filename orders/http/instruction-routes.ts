@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { stringify } from 'csv-stringify';
@@ -19,6 +20,19 @@ import { InstructionSearchListSchema, SearchInstructionsQuerySchema, SettlementE
 const FORMULA_START = /^[=+\-@\t\r]/;
 /** Exports at once per API process, each holding a connection while its client reads; one per tenant. */
 const exportSlots = new TenantSlots(2, 1);
+
+/**
+ * A client that stops reading would hold its export's slot and connection for as long as it stays, so
+ * the export ends once bytes have waited `stallMs` for it. A socket idle while nothing waits is our
+ * query still finding its first row (PostgreSQL sorts a long period first), not the client: it is
+ * given another `stallMs`.
+ */
+function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
+  res.setTimeout(stallMs, () => {
+    if (res.writableNeedDrain || (res.socket?.writableLength ?? 0) > 0) res.destroy();
+    else res.setTimeout(stallMs);
+  });
+}
 
 /**
  * Finance's views across orders: instruction search, and the settlements of a period as a file.
@@ -125,8 +139,7 @@ export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs:
                 }),
               ];
           exportSlots.take(tenantId);
-          // A client that stops reading would hold its slot and connection for as long as it stays.
-          res.setTimeout(stallMs, () => res.destroy());
+          endWhenClientStalls(res, stallMs);
           try {
             await withSettlementStream(em, tenantId, { from, to }, (source) => pipeline(source, rows, ...format, res));
           } catch (err) {
