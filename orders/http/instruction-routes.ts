@@ -23,9 +23,9 @@ const exportSlots = new TenantSlots(2, 1);
 
 /**
  * A client that stops reading would hold its export's slot and connection for as long as it stays, so
- * the export ends once bytes have waited `stallMs` for it. A socket idle while nothing waits is our
- * query still finding its first row (PostgreSQL sorts a long period first), not the client: it is
- * given another `stallMs`.
+ * the export ends once bytes have waited `stallMs` for it (up to twice that: Node counts a write
+ * taken in part as progress). A socket idle while nothing waits is our query still finding its first
+ * row (PostgreSQL sorts a long period first), not the client: it is given another `stallMs`.
  */
 function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
   res.setTimeout(stallMs, () => {

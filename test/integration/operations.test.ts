@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -20,6 +19,7 @@ import { eventually } from '../support/eventually.js';
 import { freshDatabase } from '../support/fresh-database.js';
 import { insertInstructionRows } from '../support/instruction-rows.js';
 import { metricValue } from '../support/prometheus-text.js';
+import { holdTable } from '../support/row-hold.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -565,31 +565,22 @@ describe('the settlement export', () => {
           // period once took CI past a second): an export kept waiting, here on a lock, twice the
           // stall time still answers in full.
           progress.phase = 'waiting for the first row';
-          const locker = new pg.Client({ connectionString: db.url });
-          await locker.connect();
+          const held = await holdTable(db.url, 'payment_settlement');
           try {
-            await locker.query('begin');
-            await locker.query('lock table payment_settlement in access exclusive mode');
             const slow = stalling.send('GET', tenSeconds);
             await eventually(
-              async () =>
-                (
-                  await locker.query<{ n: number }>(
-                    `select count(*)::int as n from pg_stat_activity
-                      where wait_event_type = 'Lock' and query like '%payment_settlement%' and pid <> pg_backend_pid()`,
-                  )
-                ).rows[0].n,
+              () => held.waiting('%payment_settlement%'),
               (n) => n > 0,
               { what: 'the export waiting for the lock' },
             );
             // Twice the stall time: before this rule, the export was cut after one second of it.
             await new Promise((resolve) => setTimeout(resolve, 2_000));
-            await locker.query('commit');
+            await held.release();
             const answered = await slow;
             expect(answered.status).toBe(200);
             expect((await answered.text()).trimEnd().split('\n')).toHaveLength(10);
           } finally {
-            await locker.end();
+            await held.release();
           }
           const stalled = await stalling.send('GET', path);
           expect(stalled.status).toBe(200);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { lane } from './lanes.js';
 
-/** A row held locked by a transaction of the test's, and a look at who waits on it. */
+/** A row (or a table) held locked by a transaction of the test's, and a look at who waits on it. */
 export interface RowHold {
   /** Statements waiting on a lock, those whose text matches `queryLike` (ILIKE) when given. */
   waiting(queryLike?: string): Promise<number>;
@@ -9,22 +9,48 @@ export interface RowHold {
   release(): Promise<void>;
 }
 
+/** A table held locked, whose holder may change rows before it lets go. */
+export interface TableHold extends RowHold {
+  /** A statement in the holding transaction. */
+  query(sql: string, params?: unknown[]): Promise<void>;
+  /** Ends the holding transaction, its changes committed, and both connections. */
+  commit(): Promise<void>;
+}
+
 /**
  * Locks the rows of `table` that `where` selects until `release`. The waits are read on a second
  * connection: inside the holder's transaction, pg_stat_activity would show what it was at its first
  * look for as long as the transaction lasts.
  */
-export async function holdRow(
+export function holdRow(
   table: string,
   where: string,
   params: unknown[],
   lock: 'for update' | 'for no key update' = 'for update',
 ): Promise<RowHold> {
-  const [holder, observer] = [new pg.Client(lane().databaseUrl), new pg.Client(lane().databaseUrl)];
+  return hold(lane().databaseUrl, `select id from ${table} where ${where} ${lock}`, params);
+}
+
+/** Locks `table` of the database at `databaseUrl` whole (ACCESS EXCLUSIVE): even a read of it waits. */
+export function holdTable(databaseUrl: string, table: string): Promise<TableHold> {
+  return hold(databaseUrl, `lock table ${table} in access exclusive mode`, []);
+}
+
+async function hold(databaseUrl: string, lockStatement: string, params: unknown[]): Promise<TableHold> {
+  const [holder, observer] = [new pg.Client(databaseUrl), new pg.Client(databaseUrl)];
   await Promise.all([holder.connect(), observer.connect()]);
   await holder.query('begin');
-  await holder.query(`select id from ${table} where ${where} ${lock}`, params);
-  let released = false;
+  await holder.query(lockStatement, params);
+  let ended = false;
+  const end = async (how: 'commit' | 'rollback') => {
+    if (ended) return;
+    ended = true;
+    try {
+      await holder.query(how);
+    } finally {
+      await Promise.all([holder.end(), observer.end()]);
+    }
+  };
   return {
     async waiting(queryLike) {
       const { rows } = await observer.query<{ n: number }>(
@@ -35,14 +61,10 @@ export async function holdRow(
       );
       return rows[0].n;
     },
-    async release() {
-      if (released) return;
-      released = true;
-      try {
-        await holder.query('rollback');
-      } finally {
-        await Promise.all([holder.end(), observer.end()]);
-      }
+    async query(sql, queryParams) {
+      await holder.query(sql, queryParams);
     },
+    commit: () => end('commit'),
+    release: () => end('rollback'),
   };
 }
