@@ -1,5 +1,5 @@
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { IsolationLevel, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { ZodObject, ZodType } from 'zod';
 import { grants, type Role } from '../../domain/roles.js';
@@ -12,6 +12,8 @@ import { problemResponses } from './openapi.js';
 import { ApiError } from './problem.js';
 import { validate } from './validate.js';
 import { z } from './zod.js';
+
+type Transactional = boolean | 'with-idempotency-key' | 'snapshot';
 
 export type { Reply };
 
@@ -90,8 +92,12 @@ export interface RouteDefinition<
    * 'with-idempotency-key' for a route whose writes are one statement (atomic on its own): it runs in
    * a transaction only when an Idempotency-Key's answer must commit with its writes, and otherwise
    * spares the request its BEGIN and COMMIT.
+   * A GET runs in no transaction, unless 'snapshot': a read of several statements whose answers must
+   * agree (an order's status and its instructions'), in one read-only transaction that sees the
+   * database as of its first statement, where otherwise a projection committing between two reads
+   * shows half of it.
    */
-  transactional?: boolean | 'with-idempotency-key';
+  transactional?: Transactional;
   /** A change that must not be made twice by a retried request (a refund): without an Idempotency-Key it is a 400. */
   idempotencyKeyRequired?: boolean;
   /**
@@ -125,7 +131,7 @@ interface StoredRoute {
   query?: ZodType;
   body?: ZodType;
   responses: Record<number, ResponseDeclaration>;
-  transactional?: boolean | 'with-idempotency-key';
+  transactional?: Transactional;
   idempotencyKeyRequired?: boolean;
   batchItems?: string;
   precheck?: (input: Omit<RouteCall<RouteScope, unknown, unknown, unknown>, 'afterCommit'>) => Promise<void>;
@@ -303,7 +309,11 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
   let reply: Reply;
   if (route.method === 'get') {
     await precheck();
-    reply = await call(runtime.orm.em.fork());
+    const em = runtime.orm.em.fork();
+    reply =
+      route.transactional === 'snapshot'
+        ? await em.transactional(call, { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true })
+        : await call(em);
   } else {
     const key = honoursIdempotencyKey(route) ? req.header('idempotency-key') : undefined;
     if (key === undefined && route.idempotencyKeyRequired) {

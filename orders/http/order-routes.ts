@@ -86,6 +86,8 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     tags: ['Orders'],
     query: ListOrdersQuerySchema,
     responses: { 200: { description: 'A page of orders', schema: OrderListSchema } },
+    // Each order's status and its counts of instructions by status from one view, as for one order.
+    transactional: 'snapshot',
     handler: async ({ query, em, context: { tenantId } }) => {
       const page = await orders.listOrders(em, tenantId, query);
       return {
@@ -107,6 +109,8 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
     tags: ['Orders'],
     params: OrderRefParamsSchema,
     responses: { 200: { description: 'The order', schema: OrderSchema } },
+    // The order's status and its instructions' from one view of the read model, however a projection falls between the reads.
+    transactional: 'snapshot',
     handler: async ({ params, em, context: { tenantId } }) => {
       const { order, instructions } = await orders.getOrder(em, tenantId, params.orderRef);
       return { status: 200, body: presentOrder(order, instructions) };

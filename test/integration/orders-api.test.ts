@@ -2,10 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
+import { bootstrapAccount } from '../../api/auth/bootstrap-account.js';
+import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
+import { openDatabase } from '../../db/orm.js';
+import { setUpFirstTenant } from '../../scripts/first-tenant.js';
 import { PaymentOrder, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { StartMarks } from '../../orders/start-order.js';
 import { eventually } from '../support/eventually.js';
+import { freshDatabase } from '../support/fresh-database.js';
+import { insertInstructionRows } from '../support/instruction-rows.js';
+import { holdTable } from '../support/row-hold.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { resolvedTo } from '../support/tenant-rows.js';
@@ -189,6 +196,52 @@ describe('an order end to end over HTTP', () => {
       .fork()
       .findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'orphan-1' });
     expect(stored.workflowStartedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('reading an order', () => {
+  it('answers it as one view of the read model: a projection committed between its reads shows whole or not at all', async () => {
+    // A database of its own: its instructions' table is locked whole for a moment.
+    const db = await freshDatabase();
+    const orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+    const api = await system.startApi({ orm });
+    try {
+      const first = await setUpFirstTenant(api.url, await bootstrapAccount(orm, system.masterKeys));
+      const client = new PaymentSchedulerClient({ baseUrl: api.url, ...first });
+      await insertInstructionRows(orm, {
+        tenantId: first.tenantId,
+        prefix: 'one-view-',
+        count: 1,
+        status: 'PROCESSING',
+        dueAt: `now()`,
+      });
+      // The order is read, then its instructions wait; meanwhile a projection settles them and completes it.
+      const held = await holdTable(db.url, 'payment_instruction');
+      try {
+        const reading = client.request('GET', '/v1/order-management/one-view-1');
+        await eventually(
+          () => held.waiting('%payment_instruction%'),
+          (n) => n > 0,
+          { what: 'the read of the instructions waiting' },
+        );
+        await held.query(`update payment_instruction set status = 'SETTLED', settled_at = now() where tenant_id = $1`, [
+          first.tenantId,
+        ]);
+        await held.query(`update payment_order set status = 'COMPLETED' where tenant_id = $1`, [first.tenantId]);
+        await held.commit();
+        const read = await reading;
+        expect(read.status).toBe(200);
+        expect([read.body.status, read.body.instructions[0].status]).toEqual(['ACTIVE', 'PROCESSING']);
+      } finally {
+        await held.release();
+      }
+      const after = await client.request('GET', '/v1/order-management/one-view-1');
+      expect([after.body.status, after.body.instructions[0].status]).toEqual(['COMPLETED', 'SETTLED']);
+    } finally {
+      await api.close();
+      await orm.close();
+      await db.drop();
+    }
   });
 });
 
