@@ -13,6 +13,11 @@ const FRESH_MS = 60_000;
  */
 export class InstallationCache {
   private readonly entries = new Map<string, { at: number; installation: InstalledApp | undefined }>();
+  /**
+   * Reads under way, shared by every call asking meanwhile: when an entry expires, an account's calls
+   * under way (up to twenty on a worker) would otherwise each read it, and each take a connection.
+   */
+  private readonly reading = new Map<string, Promise<InstalledApp | undefined>>();
 
   constructor(
     private readonly orm: MikroORM,
@@ -23,13 +28,26 @@ export class InstallationCache {
     const key = `${tenantId}/${appId}`;
     const cached = this.entries.get(key);
     if (cached && Date.now() - cached.at < FRESH_MS) return cached.installation;
+    let reading = this.reading.get(key);
+    if (!reading) {
+      reading = this.read(tenantId, appId)
+        .then((installation) => {
+          this.entries.set(key, { at: Date.now(), installation });
+          return installation;
+        })
+        .finally(() => this.reading.delete(key));
+      this.reading.set(key, reading);
+    }
     try {
-      const installation = await loadInstalledApp(this.orm.em.fork(), this.box, tenantId, appId);
-      this.entries.set(key, { at: Date.now(), installation });
-      return installation;
+      return await reading;
     } catch (err) {
       if (cached?.installation) return cached.installation;
       throw err;
     }
+  }
+
+  /** One installation as the database holds it now. */
+  protected read(tenantId: string, appId: string): Promise<InstalledApp | undefined> {
+    return loadInstalledApp(this.orm.em.fork(), this.box, tenantId, appId);
   }
 }
