@@ -11,6 +11,7 @@ import type {
   RefundResult,
 } from '../domain/payment-outcome.js';
 import { REF_PATTERN } from '../domain/refs.js';
+import { UUID } from '../domain/uuid.js';
 import {
   checkedOutcome,
   checkedRefund,
@@ -69,8 +70,6 @@ export function finalResult(
     throw err;
   }
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whose payment a callback is about, read before its signature can be checked with that tenant's secrets. */
 export interface CallbackReference {

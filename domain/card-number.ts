@@ -1,5 +1,6 @@
 // No card number ever reaches us (ARCHITECTURE.md, "Money, dates, references"): what looks like one is
 // refused wherever text comes in, and masked wherever text goes out to a log.
+import { UUID_TEXT } from './uuid.js';
 
 /**
  * A run of 13 or more digits, single spaces or dashes allowed between them, not part of a longer run
@@ -14,8 +15,8 @@ const SEPARATOR = /[ +-]|%20|%2[dD]/;
  * A UUID's groups are digits and dashes often enough (8-4-4-4-12) to read as a dashed card number
  * one time in a few thousand: every id of this API is one, so UUIDs are not read for card numbers.
  */
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-export const withoutUuids = (text: string) => text.replace(UUID, (uuid) => 'u'.repeat(uuid.length));
+const UUIDS = new RegExp(UUID_TEXT, 'gi');
+export const withoutUuids = (text: string) => text.replace(UUIDS, (uuid) => 'u'.repeat(uuid.length));
 
 /** The Luhn checksum every payment card number carries. */
 export function passesLuhn(digits: string): boolean {

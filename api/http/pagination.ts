@@ -1,5 +1,6 @@
 import type { EntityManager, EntityName, FilterQuery } from '@mikro-orm/postgresql';
 import { isScheduleYear } from '../../domain/dates.js';
+import { UUID } from '../../domain/uuid.js';
 import { ApiError } from './problem.js';
 
 /** Where a page ended: the last item's sort key (its date) and id. */
@@ -7,8 +8,6 @@ export interface Cursor {
   at: string;
   id: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Cursors are opaque to callers: base64url of the last item's sort key. */
 export function encodeCursor(cursor: Cursor): string {

@@ -10,6 +10,7 @@ import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { z } from '../../api/http/zod.js';
 import { AppIdParamsSchema } from '../../api/marketplace/schemas.js';
+import { UUID, UUID_TEXT } from '../../domain/uuid.js';
 
 export interface ProviderRouteDeps {
   results: ProviderResults;
@@ -18,8 +19,6 @@ export interface ProviderRouteDeps {
   apps: Map<string, AppConnector>;
 }
 
-const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const UUID = new RegExp(`^${UUID_TEXT}$`, 'i');
 /**
  * The tenant our callback address names: a UUID, which a provider appending its own query with a
  * second `?` (not `&`) leaves followed by `?` and its own (read as part of our value).

@@ -29,6 +29,7 @@ import { Customer } from '../../db/entities/index.js';
 import type { PaymentInstrument } from '../../db/entities/index.js';
 import { mandateEnded, type InstrumentDisplay } from '../../domain/instrument.js';
 import { ProviderRejectedError } from '../../domain/payment-outcome.js';
+import { UUID_TEXT } from '../../domain/uuid.js';
 
 export interface PayPageDeps {
   orm: MikroORM;
@@ -66,7 +67,7 @@ const TYPED_PAYMENT_DATA: Record<PaymentData, string> = {
   bank_account:
     'Do not type a bank account number here: this page never takes one. A new account is entered on the payment provider’s own page.',
 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const LOWER_CASE_UUID = new RegExp(`^${UUID_TEXT}$`);
 
 interface Loaded {
   order: PaymentOrder;
@@ -488,7 +489,7 @@ function choiceFrom(form: Record<string, unknown>): (PaymentChoice & { amountMin
   }
   // A saved instrument's id, or "new": never the details themselves.
   const instrument = form[`instrument:${form.option}`];
-  if (instrument !== 'new' && (typeof instrument !== 'string' || !UUID.test(instrument))) return undefined;
+  if (instrument !== 'new' && (typeof instrument !== 'string' || !LOWER_CASE_UUID.test(instrument))) return undefined;
   return { appId, paymentMethod, instrumentId: instrument, amountMinor };
 }
 
