@@ -61,30 +61,62 @@ export async function stageTheirs(orm: MikroORM, runId: string, period: Period, 
   );
 }
 
+/** The instruction's last payment (`i.provider_ref`) as the provider holds it: its status, and what it moved. */
+const LAST_PAYMENT_STATUS = `case when i.provider_ref = i.returned_ref then 'RETURNED'
+    when i.returned_ref is null and i.status in ('LATE', 'FAILED') and i.returned_at is not null
+      and (i.processing_at is null or i.returned_at >= i.processing_at) then 'RETURNED'
+    else i.status end`;
+const LAST_PAYMENT_MINOR = `case when i.provider_ref = i.returned_ref then coalesce(i.returned_payment_minor, i.amount_minor)
+    else i.amount_minor end`;
+
 /**
- * Ours into the run's entries: the app's payments settled in the period, and any other the ledger
- * names for it. An instruction is never left RETURNED (it goes LATE to be collected again, or FAILED),
- * and a payment made since takes its `provider_ref`: the payment taken back is staged as RETURNED, as
- * the provider holds it, by its own reference (`returned_ref`). Rows returned before that column was
- * projected have only `returned_at`: one returned after its last PROCESSING holds that payment.
- * A payment taken back is staged for what it was (`returned_payment_minor`): the instruction's
- * amount may have been changed since, for the payment collected again.
+ * Ours into the run's entries: each of the app's payments that settled in the period, and any other
+ * the ledger names for it.
+ * - A settlement is read from its own row (`payment_settlement`), which names the app that took it:
+ *   an instruction collected again after a return has a row for each payment, each in its own
+ *   period and its own app's run. Its last payment stands as the instruction does now; an earlier
+ *   one was taken back (an instruction is collected again only then), for what it took.
+ * - A payment with no settlement row is read from its instruction, by the instruction's app: one
+ *   still PROCESSING or declined that the ledger names, and one settled before those rows (or by a
+ *   worker of the code before them, during the deploy that brought them). An instruction is never
+ *   left RETURNED (it goes LATE to be collected again, or FAILED), and a payment made since takes its
+ *   `provider_ref`: the payment taken back is staged as RETURNED, as the provider holds it, by its
+ *   own reference (`returned_ref`). Rows returned before that column was projected have only
+ *   `returned_at`: one returned after its last PROCESSING holds that payment. A payment taken back
+ *   is staged for what it was (`returned_payment_minor`): the instruction's amount may have been
+ *   changed since, for the payment collected again.
  */
 export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, appId: string, period: Period) {
   const connection = orm.em.getConnection();
   const theirsInPeriod = `select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period`;
+  const noSettlementRow = (ref: string) =>
+    `not exists (select 1 from payment_settlement s where s.instruction_id = i.id and s.provider_ref = ${ref})`;
+  // Two statements, not one `or`: each finds its settlements by an index of its own.
+  const settlements = (which: string) =>
+    `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
+     select ?, 'ours', s.provider_ref, o.order_ref, i.instruction_ref, i.direction,
+       (case when s.provider_ref = i.provider_ref then ${LAST_PAYMENT_MINOR} else s.amount_minor end)::text,
+       s.currency,
+       case when s.provider_ref = i.provider_ref then ${LAST_PAYMENT_STATUS} else 'RETURNED' end
+     from payment_settlement s join payment_instruction i on i.id = s.instruction_id join payment_order o on o.id = i.order_id
+     where s.tenant_id = ? and s.app_id = ? and s.provider_ref is not null and ${which}
+     on conflict (run_id, provider_ref, side) do nothing`;
+  await connection.execute(settlements('s.settled_at >= ? and s.settled_at < ?'), [
+    runId,
+    tenantId,
+    appId,
+    period.from,
+    period.to,
+  ]);
+  await connection.execute(settlements(`s.provider_ref in (${theirsInPeriod})`), [runId, tenantId, appId, runId]);
   await connection.execute(
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-     select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction,
-       (case when i.provider_ref = i.returned_ref then coalesce(i.returned_payment_minor, i.amount_minor) else i.amount_minor end)::text,
-       i.currency,
-       case when i.provider_ref = i.returned_ref then 'RETURNED'
-            when i.returned_ref is null and i.status in ('LATE', 'FAILED') and i.returned_at is not null
-              and (i.processing_at is null or i.returned_at >= i.processing_at) then 'RETURNED'
-            else i.status end
+     select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, (${LAST_PAYMENT_MINOR})::text,
+       i.currency, ${LAST_PAYMENT_STATUS}
      from payment_instruction i join payment_order o on o.id = i.order_id
      where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
        and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (${theirsInPeriod}))
+       and ${noSettlementRow('i.provider_ref')}
      on conflict (run_id, provider_ref, side) do nothing`,
     [runId, tenantId, appId, period.from, period.to, runId],
   );
@@ -95,6 +127,7 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
      from payment_instruction i join payment_order o on o.id = i.order_id
      where i.tenant_id = ? and i.app_id = ? and i.returned_ref is not null
        and i.returned_ref is distinct from i.provider_ref and i.returned_ref in (${theirsInPeriod})
+       and ${noSettlementRow('i.returned_ref')}
      on conflict (run_id, provider_ref, side) do nothing`,
     [runId, tenantId, appId, runId],
   );

@@ -26,7 +26,12 @@ export const PaymentSettlementSchema = new EntitySchema<PaymentSettlement>({
   class: PaymentSettlement,
   tableName: 'payment_settlement',
   uniques: [{ properties: ['tenantId', 'eventKey'], name: 'payment_settlement_tenant_event_key_unique' }],
-  indexes: [{ properties: ['tenantId', 'settledAt', 'id'] }, { properties: ['instructionId', 'settledAt'] }],
+  indexes: [
+    { properties: ['tenantId', 'settledAt', 'id'] },
+    { properties: ['instructionId', 'settledAt'] },
+    // Reconciliation finds the payments a provider's ledger names by their reference.
+    { properties: ['tenantId', 'appId', 'providerRef'] },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },

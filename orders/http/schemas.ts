@@ -475,9 +475,12 @@ export const SearchInstructionsQuerySchema = PageQuerySchema.extend({
   dueFrom: TimestampQuerySchema.optional().openapi({ description: 'Only instructions due at or after this time' }),
   dueTo: TimestampQuerySchema.optional().openapi({ description: 'Only instructions due before this time' }),
   settledFrom: TimestampQuerySchema.optional().openapi({
-    description: 'Only instructions settled at or after this time (the page is then ordered by settlement)',
+    description:
+      'Only instructions last settled at or after this time (the page is then ordered by settlement); each settlement, an earlier one of an instruction collected again included, is in the settlement export',
   }),
-  settledTo: TimestampQuerySchema.optional().openapi({ description: 'Only instructions settled before this time' }),
+  settledTo: TimestampQuerySchema.optional().openapi({
+    description: 'Only instructions last settled before this time',
+  }),
 }).strict();
 
 export const InstructionSearchListSchema = z

@@ -56,7 +56,13 @@ export function addReconciliationRoutes(routes: RouteTable, reconciliation: Reco
       'Each whole day is also reconciled by itself an hour after it ends (UTC).',
     tags: ['Reconciliation'],
     body: RequestRunSchema,
-    responses: { 201: { description: 'The run, finished', schema: RunSchema } },
+    // A run that could not read the ledger is recorded too: the answer is the run, whatever it found.
+    responses: {
+      201: {
+        description: 'The run, finished: SUCCEEDED, or FAILED with why (`failure`) when the ledger could not be read',
+        schema: RunSchema,
+      },
+    },
     // It calls the provider: no transaction is held meanwhile.
     transactional: false,
     handler: async ({ body, em, context: { tenantId } }) => {

@@ -353,6 +353,52 @@ describe('reconciliation', () => {
     expect(about).toMatchObject([{ kind: 'status', providerRef: takenBack.providerRef, ours: { status: 'RETURNED' } }]);
   });
 
+  it('holds each payment of an instruction collected three times as its own: the first, taken back, is a status difference when the provider says it settled', async () => {
+    const own = await system.newTenant();
+    const first = await cardPaymentSettled(system, own, 'rec-thrice', '10.00', {
+      card: 'card_chargeback',
+      until: (row) => row.status === 'FAILED' && row.returnedAt != null,
+    });
+    const instruction = () =>
+      system.orm.em
+        .fork()
+        .findOneOrFail(PaymentInstruction, { tenantId: own.tenantId, order: { orderRef: 'rec-thrice' } });
+    const retry = async (financialInstrumentId: string) => {
+      const retried = await own.client.request('POST', '/v1/order-management/rec-thrice/instructions/i1/retry', {
+        body: { financialInstrumentId },
+      });
+      expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    };
+    await retry('card_chargeback');
+    const second = await eventually(
+      instruction,
+      (r) => r.status === 'FAILED' && r.returnedRef != null && r.returnedRef !== first.providerRef,
+      { what: 'the second payment charged back' },
+    );
+    await retry('card_ok');
+    const third = await eventually(instruction, (r) => r.status === 'SETTLED' && r.providerRef !== second.returnedRef, {
+      what: 'paid the third time',
+    });
+    // Our row remembers only the last two payments; the settlement rows remember all three.
+    expect(third.returnedRef).toBe(second.returnedRef);
+    expect(new Set([first.providerRef, second.returnedRef, third.providerRef]).size).toBe(3);
+    await misreport({ providerRef: first.providerRef, status: 'SETTLED' });
+    const items = (await runItems(own, 'SANDBOX_CARD')) as {
+      providerRef: string;
+      kind: string;
+      orderRef: string | null;
+      ours: { status: string; amount: string } | null;
+    }[];
+    expect(items).toMatchObject([
+      {
+        kind: 'status',
+        providerRef: first.providerRef,
+        orderRef: 'rec-thrice',
+        ours: { status: 'RETURNED', amount: '10.00' },
+      },
+    ]);
+  });
+
   it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
     const own = await system.newTenant();
     await cardPaymentSettled(system, own, 'page-agreed');
