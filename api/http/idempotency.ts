@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { IdempotencyRecord } from '../../db/entities/index.js';
+import { transactionally } from '../../db/transactionally.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { ApiError } from './problem.js';
@@ -94,7 +95,7 @@ export class IdempotencyStore {
         return result;
       };
       reply = transactional
-        ? await this.orm.em.fork().transactional(inTransaction)
+        ? await transactionally(this.orm.em.fork(), inTransaction)
         : await inTransaction(this.orm.em.fork());
     } catch (err) {
       stopRenewing();

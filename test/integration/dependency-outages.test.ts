@@ -61,13 +61,18 @@ describe('while a dependency is down', () => {
         }),
         'database_unavailable',
       );
+      // A change made in a transaction: its BEGIN fails first, and says so (knex's own error was a 500).
+      expectOutage(
+        await client.request('POST', '/v1/customers', { body: { customerRef: 'during-outage' } }),
+        'database_unavailable',
+      );
       expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
       // The request's own line (pino-http, once the response has finished) is a warning naming the
       // outage: not an error with a made-up "failed with status code 503" and its stack.
       type Line = { level: number; msg: string; failure?: string; err?: unknown };
       const ofOutage = await eventually(
         () => lines.map((line) => JSON.parse(line) as Line).filter((line) => line.msg.endsWith('→ 503')),
-        (found) => found.length >= 2,
+        (found) => found.length >= 3,
         { what: 'the outage requests’ own lines' },
       );
       for (const line of ofOutage) {
