@@ -934,12 +934,11 @@ export class OrderService {
 async function instructionCounts(em: EntityManager, tenantId: string, orderIds: string[]) {
   const counts = new Map<string, Partial<Record<InstructionStatus, number>>>();
   if (orderIds.length === 0) return counts;
-  const rows: { order_id: string; status: InstructionStatus; count: string }[] = await em
-    .getConnection()
-    .execute(
-      'select order_id, status, count(*) as count from payment_instruction where tenant_id = ? and order_id in (?) group by order_id, status',
-      [tenantId, orderIds],
-    );
+  // In the request's transaction (its snapshot, for a page read as one), not on a connection of its own.
+  const rows: { order_id: string; status: InstructionStatus; count: string }[] = await em.execute(
+    'select order_id, status, count(*) as count from payment_instruction where tenant_id = ? and order_id in (?) group by order_id, status',
+    [tenantId, orderIds],
+  );
   for (const row of rows) counts.set(row.order_id, { ...counts.get(row.order_id), [row.status]: Number(row.count) });
   return counts;
 }

@@ -2,6 +2,7 @@ import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-ope
 import { IsolationLevel, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { ZodObject, ZodType } from 'zod';
+import { transactionally } from '../../db/transactionally.js';
 import { grants, type Role } from '../../domain/roles.js';
 import type { Principal } from '../auth/principal.js';
 import { IdempotencyHeaderSchema, RequiredIdempotencyHeaderSchema } from './common-schemas.js';
@@ -177,6 +178,11 @@ export class RouteTable {
     if (definition.scope !== 'public' && definition.roles.length === 0) {
       throw new Error(`${definition.method.toUpperCase()} ${definition.path} must declare the roles it needs`);
     }
+    // A GET runs in no transaction or in a snapshot; a change in a transaction of its own or in none.
+    const { method, transactional } = definition;
+    if (method === 'get' ? transactional !== undefined && transactional !== 'snapshot' : transactional === 'snapshot') {
+      throw new Error(`${method.toUpperCase()} ${definition.path} cannot be transactional: ${String(transactional)}`);
+    }
     this.routes.push(definition);
     this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
   }
@@ -312,7 +318,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     const em = runtime.orm.em.fork();
     reply =
       route.transactional === 'snapshot'
-        ? await em.transactional(call, { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true })
+        ? await transactionally(em, call, { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true })
         : await call(em);
   } else {
     const key = honoursIdempotencyKey(route) ? req.header('idempotency-key') : undefined;
@@ -325,7 +331,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
     if (key === undefined) {
       await precheck();
       reply =
-        transactional === true ? await runtime.orm.em.fork().transactional(call) : await call(runtime.orm.em.fork());
+        transactional === true ? await transactionally(runtime.orm.em.fork(), call) : await call(runtime.orm.em.fork());
     } else {
       // Idempotency keys are only read on authenticated routes, which always have a context.
       const { tenantId, accountId, principal } = context!;

@@ -70,6 +70,8 @@ export function addCustomerRoutes(routes: RouteTable, customers: CustomerService
     tags: ['Customers'],
     params: CustomerRefParamsSchema,
     responses: { 200: { description: 'The customer', schema: CustomerWithInstrumentsSchema } },
+    // The customer and its instruments from one view.
+    transactional: 'snapshot',
     handler: async ({ params, em, context: { tenantId } }) => {
       const customer = await customers.get(em, tenantId, params.customerRef);
       return { status: 200, body: presentCustomerWithInstruments(customer, await instruments.saved(em, customer)) };

@@ -219,10 +219,11 @@ describe('reading an order', () => {
       const held = await holdTable(db.url, 'payment_instruction');
       try {
         const reading = client.request('GET', '/v1/order-management/one-view-1');
+        const listing = client.request('GET', '/v1/order-management');
         await eventually(
           () => held.waiting('%payment_instruction%'),
-          (n) => n > 0,
-          { what: 'the read of the instructions waiting' },
+          (n) => n === 2,
+          { what: 'the reads of the instructions waiting (the order’s, and the list’s counts)' },
         );
         await held.query(`update payment_instruction set status = 'SETTLED', settled_at = now() where tenant_id = $1`, [
           first.tenantId,
@@ -232,6 +233,11 @@ describe('reading an order', () => {
         const read = await reading;
         expect(read.status).toBe(200);
         expect([read.body.status, read.body.instructions[0].status]).toEqual(['ACTIVE', 'PROCESSING']);
+        const list = await listing;
+        expect(list.status).toBe(200);
+        expect(list.body.items).toMatchObject([
+          { status: 'ACTIVE', instructionSummary: { byStatus: { PROCESSING: 1 } } },
+        ]);
       } finally {
         await held.release();
       }

@@ -377,6 +377,8 @@ export function addWebhookRoutes(
     tags: ['Webhooks'],
     query: DeliveryQuerySchema,
     responses: { 200: { description: 'A page of deliveries', schema: DeliveryListSchema } },
+    // Each delivery's status and its attempts from one view.
+    transactional: 'snapshot',
     handler: async ({ query, em, context: { tenantId } }) => {
       const where: FilterQuery<WebhookDelivery> = { tenantId };
       if (query.endpointId) where.endpointId = query.endpointId;
@@ -396,6 +398,8 @@ export function addWebhookRoutes(
     tags: ['Webhooks'],
     params: DeliveryIdParamsSchema,
     responses: { 200: { description: 'The delivery', schema: DeliverySchema } },
+    // Its status and its attempts from one view.
+    transactional: 'snapshot',
     handler: async ({ params, em, context: { tenantId } }) => {
       const delivery = await em.findOne(WebhookDelivery, { id: params.deliveryId, tenantId });
       if (!delivery) throw new ApiError(404, 'delivery_not_found', `no delivery ${params.deliveryId}`);
