@@ -7,9 +7,9 @@ const FRESH_MS = 60_000;
 
 /**
  * Installations (credentials) as payment activities need them, read from the database and kept
- * for a minute. The database is not on the money path: when it cannot be read, an installation
- * read before is used however old it is, so collections go on through a database outage.
- * A configuration change reaches payments within a minute.
+ * for a minute. The database is not on the money path: an installation read before is used while it
+ * is read again, and however old it is while it cannot be, so collections go on through a database
+ * outage. A configuration change reaches payments within a minute (and the read that finds it).
  */
 export class InstallationCache {
   private readonly entries = new Map<string, { at: number; installation: InstalledApp | undefined }>();
@@ -28,22 +28,25 @@ export class InstallationCache {
     const key = `${tenantId}/${appId}`;
     const cached = this.entries.get(key);
     if (cached && Date.now() - cached.at < FRESH_MS) return cached.installation;
-    let reading = this.reading.get(key);
-    if (!reading) {
-      reading = this.read(tenantId, appId)
-        .then((installation) => {
-          this.entries.set(key, { at: Date.now(), installation });
-          return installation;
-        })
-        .finally(() => this.reading.delete(key));
-      this.reading.set(key, reading);
+    const reading = this.reading.get(key) ?? this.readAgain(key, tenantId, appId);
+    // One read before is used while it is read again: a read that hangs (a lock, a dead connection)
+    // or fails holds up no payment of the installation.
+    if (cached?.installation) {
+      reading.catch(() => undefined);
+      return cached.installation;
     }
-    try {
-      return await reading;
-    } catch (err) {
-      if (cached?.installation) return cached.installation;
-      throw err;
-    }
+    return reading;
+  }
+
+  private readAgain(key: string, tenantId: string, appId: string): Promise<InstalledApp | undefined> {
+    const reading = this.read(tenantId, appId)
+      .then((installation) => {
+        this.entries.set(key, { at: Date.now(), installation });
+        return installation;
+      })
+      .finally(() => this.reading.delete(key));
+    this.reading.set(key, reading);
+    return reading;
   }
 
   /** One installation as the database holds it now. */
