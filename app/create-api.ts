@@ -108,7 +108,10 @@ export function createApi(deps: ApiDependencies): Express {
   const orders = new OrderService({ orm, temporal, readCaches });
   addOrderRoutes(routes, orders);
   addOrderChangeRoutes(routes, orders);
-  addInstructionRoutes(routes, { stallMs: settings.exportStallSeconds * 1000 });
+  addInstructionRoutes(routes, {
+    stallMs: settings.exportStallSeconds * 1000,
+    queryMs: settings.exportQuerySeconds * 1000,
+  });
   addReconciliationRoutes(routes, new Reconciliation({ orm, apps: deps.apps, secretBox, temporal, logger }));
   const mandates = new Mandates({ orm, temporal });
   addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), mandates, secretBox, apps: deps.apps });

@@ -170,23 +170,35 @@ export async function withSettlementStream(
   em: EntityManager,
   tenantId: string,
   period: { from: Date; to: Date },
+  { queryMs }: { queryMs: number },
   consume: (rows: Readable) => Promise<void>,
 ): Promise<void> {
   const knex = em.getKnex();
   const bindings = [tenantId, period.from, period.to];
   const pool = knex.client as {
-    acquireConnection(): Promise<{ query(stream: QueryStream): QueryStream }>;
+    acquireConnection(): Promise<{ query(stream: QueryStream): QueryStream; query(sql: string): Promise<unknown> }>;
     releaseConnection(connection: unknown): Promise<void>;
   };
   const connection = await pool.acquireConnection();
   try {
+    // Each fetch of rows, the first (which sorts the period) included, is cut at `queryMs`: a query
+    // stuck behind a lock would otherwise hold its export's slot and connection for as long as it waits.
+    await connection.query('begin read only');
+    await connection.query(`set local statement_timeout = ${Math.max(1, Math.floor(queryMs))}`);
     await consume(connection.query(new QueryStream(SETTLEMENTS_IN_PERIOD, bindings, { highWaterMark: 500 })));
+    await connection.query('commit');
+  } catch (err) {
+    // A stream destroyed half-way (the client went away) closes its cursor first: the rollback waits
+    // for that, so the connection goes back in a state fit for the next request.
+    await connection.query('rollback').catch(() => undefined);
+    throw err;
   } finally {
-    // A stream destroyed half-way (the client went away) closes its cursor first: the connection's
-    // next query waits for that, so it goes back in a state fit for the next request.
     await pool.releaseConnection(connection);
   }
 }
+
+/** Whether an export's query was cut at its time (`withSettlementStream`'s `queryMs`). */
+export const queryTimedOut = (err: unknown) => (err as { code?: string }).code === '57014';
 
 export function settlementRowOf(record: SettlementRecord): SettlementRow {
   const money = (minor: string) => formatAmount(BigInt(minor), record.currency);

@@ -8,6 +8,7 @@ import { z } from '../../api/http/zod.js';
 import {
   searchInstructions,
   SETTLEMENT_COLUMNS,
+  queryTimedOut,
   settlementRowOf,
   withSettlementStream,
   type SettlementRecord,
@@ -37,8 +38,12 @@ function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
 /**
  * Finance's views across orders: instruction search, and the settlements of a period as a file.
  * `stallMs`: an export whose client reads nothing for this long is ended, its connection given back.
+ * `queryMs`: the longest its query may take to fetch rows (the first ones sort the period).
  */
-export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs: number }): void {
+export function addInstructionRoutes(
+  routes: RouteTable,
+  { stallMs, queryMs }: { stallMs: number; queryMs: number },
+): void {
   routes.add({
     method: 'get',
     path: '/instructions',
@@ -141,14 +146,29 @@ export function addInstructionRoutes(routes: RouteTable, { stallMs }: { stallMs:
           exportSlots.take(tenantId);
           endWhenClientStalls(res, stallMs);
           try {
-            await withSettlementStream(em, tenantId, { from, to }, (source) => pipeline(source, rows, ...format, res));
+            await withSettlementStream(em, tenantId, { from, to }, { queryMs }, (source) =>
+              pipeline(source, rows, ...format, res, { end: false }),
+            );
           } catch (err) {
             // The client went away mid-file: pipeline has ended the query.
             if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+            if (queryTimedOut(err) && !res.headersSent) {
+              res.removeHeader('content-disposition');
+              throw new ApiError(
+                503,
+                'export_timed_out',
+                `the export's query found no row within ${queryMs / 1000} s; try again later, or a shorter period`,
+                undefined,
+                { 'retry-after': '60' },
+              );
+            }
             throw err;
           } finally {
             exportSlots.release(tenantId);
           }
+          // Ended once its query has given back its connection and slot: a client asking for its next
+          // export as soon as it has read this one finds them free.
+          res.end();
         },
       };
     },

@@ -582,6 +582,31 @@ describe('the settlement export', () => {
           } finally {
             await held.release();
           }
+          // But not for ever: a query that fetches nothing within EXPORT_QUERY_SECONDS is cut, and says so.
+          progress.phase = 'query cut';
+          const hurried = await system.startApi({ orm, settings: { exportQuerySeconds: 1 } });
+          try {
+            const client = new PaymentSchedulerClient({ baseUrl: hurried.url, ...first });
+            const heldLonger = await holdTable(db.url, 'payment_settlement');
+            try {
+              const cut = await client.send('GET', tenSeconds);
+              expect(cut.status).toBe(503);
+              expect(cut.headers.get('retry-after')).toBe('60');
+              expect(cut.headers.get('content-disposition')).toBeNull();
+              expect(await cut.json()).toMatchObject({ code: 'export_timed_out' });
+            } finally {
+              await heldLonger.release();
+            }
+            await eventually(
+              () => Promise.resolve(pool.numUsed()),
+              (used) => used === 0,
+              { what: 'the cut export’s connection back in the pool' },
+            );
+            expect((await (await client.send('GET', tenSeconds)).text()).trimEnd().split('\n')).toHaveLength(10);
+          } finally {
+            await hurried.close();
+          }
+          progress.phase = 'stalling';
           const stalled = await stalling.send('GET', path);
           expect(stalled.status).toBe(200);
           await stalled.body!.getReader().read();
