@@ -2,7 +2,7 @@
 // "Reconciliation"): a provider's 8 days of payments (38 for a requested month) can be millions, more
 // than a process's heap holds (a worker's main thread has 128 MB), so the run keeps a page of them at
 // a time. `reconciliation_entry` holds both sides, keyed by run, provider reference and side.
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { IsolationLevel, type MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderPayment } from '../apps/provider-ledger.js';
 import { deleteInBatches } from '../db/delete-in-batches.js';
 import type { MismatchKind } from '../db/entities/index.js';
@@ -71,65 +71,63 @@ const LAST_PAYMENT_MINOR = `case when i.provider_ref = i.returned_ref then coale
 
 /**
  * Ours into the run's entries: each of the app's payments that settled in the period, and any other
- * the ledger names for it.
- * - A settlement is read from its own row (`payment_settlement`), which names the app that took it:
- *   an instruction collected again after a return has a row for each payment, each in its own
- *   period and its own app's run. Its last payment stands as the instruction does now; an earlier
- *   one was taken back (an instruction is collected again only then), for what it took.
- * - A payment with no settlement row is read from its instruction, by the instruction's app: one
- *   still PROCESSING or declined that the ledger names, and one settled before those rows (or by a
- *   worker of the code before them, during the deploy that brought them). An instruction is never
- *   left RETURNED (it goes LATE to be collected again, or FAILED), and a payment made since takes its
- *   `provider_ref`: the payment taken back is staged as RETURNED, as the provider holds it, by its
- *   own reference (`returned_ref`). Rows returned before that column was projected have only
- *   `returned_at`: one returned after its last PROCESSING holds that payment. A payment taken back
- *   is staged for what it was (`returned_payment_minor`): the instruction's amount may have been
- *   changed since, for the payment collected again.
+ * the ledger names for it. Staged from one snapshot (a projection committing between two of these
+ * statements could otherwise leave a payment to neither), each kind in two statements, not one `or`,
+ * so that each finds its rows by an index of its own.
+ * - A settlement is read from its own row (`payment_settlement`), which names the app that took it
+ *   and what it took: an instruction collected again after a return has a row for each payment,
+ *   each in its own period and its own app's run. Its last payment stands as the instruction does
+ *   now; an earlier one was taken back (an instruction is collected again only then).
+ * - A payment with no settlement row naming its app is read from its instruction, by the
+ *   instruction's app: one still PROCESSING or declined that the ledger names, and one settled
+ *   before those rows (or by a worker of the code before them, during the deploy that brought them).
+ *   An instruction is never left RETURNED (it goes LATE to be collected again, or FAILED), and a
+ *   payment made since takes its `provider_ref`: the payment taken back is staged as RETURNED, as
+ *   the provider holds it, by its own reference (`returned_ref`). Rows returned before that column
+ *   was projected have only `returned_at`: one returned after its last PROCESSING holds that
+ *   payment. A payment taken back is staged for what it was (`returned_payment_minor`): the
+ *   instruction's amount may have been changed since, for the payment collected again.
  */
 export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, appId: string, period: Period) {
-  const connection = orm.em.getConnection();
   const theirsInPeriod = `select e.provider_ref from reconciliation_entry e where e.run_id = ? and e.side = 'theirs' and e.in_period`;
+  const inPeriod = (settledAt: string) => `${settledAt} >= ? and ${settledAt} < ?`;
   const noSettlementRow = (ref: string) =>
-    `not exists (select 1 from payment_settlement s where s.instruction_id = i.id and s.provider_ref = ${ref})`;
-  // Two statements, not one `or`: each finds its settlements by an index of its own.
+    `not exists (select 1 from payment_settlement s where s.instruction_id = i.id and s.provider_ref = ${ref} and s.app_id is not null)`;
   const settlements = (which: string) =>
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-     select ?, 'ours', s.provider_ref, o.order_ref, i.instruction_ref, i.direction,
-       (case when s.provider_ref = i.provider_ref then ${LAST_PAYMENT_MINOR} else s.amount_minor end)::text,
-       s.currency,
+     select ?, 'ours', s.provider_ref, o.order_ref, i.instruction_ref, i.direction, s.amount_minor::text, s.currency,
        case when s.provider_ref = i.provider_ref then ${LAST_PAYMENT_STATUS} else 'RETURNED' end
      from payment_settlement s join payment_instruction i on i.id = s.instruction_id join payment_order o on o.id = i.order_id
      where s.tenant_id = ? and s.app_id = ? and s.provider_ref is not null and ${which}
      on conflict (run_id, provider_ref, side) do nothing`;
-  await connection.execute(settlements('s.settled_at >= ? and s.settled_at < ?'), [
-    runId,
-    tenantId,
-    appId,
-    period.from,
-    period.to,
-  ]);
-  await connection.execute(settlements(`s.provider_ref in (${theirsInPeriod})`), [runId, tenantId, appId, runId]);
-  await connection.execute(
+  const lastPayments = (which: string) =>
     `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
      select ?, 'ours', i.provider_ref, o.order_ref, i.instruction_ref, i.direction, (${LAST_PAYMENT_MINOR})::text,
        i.currency, ${LAST_PAYMENT_STATUS}
      from payment_instruction i join payment_order o on o.id = i.order_id
-     where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null
-       and ((i.settled_at >= ? and i.settled_at < ?) or i.provider_ref in (${theirsInPeriod}))
+     where i.tenant_id = ? and i.app_id = ? and i.provider_ref is not null and ${which}
        and ${noSettlementRow('i.provider_ref')}
-     on conflict (run_id, provider_ref, side) do nothing`,
-    [runId, tenantId, appId, period.from, period.to, runId],
-  );
-  await connection.execute(
-    `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
-     select ?, 'ours', i.returned_ref, o.order_ref, i.instruction_ref, i.direction,
-       coalesce(i.returned_payment_minor, i.amount_minor)::text, i.currency, 'RETURNED'
-     from payment_instruction i join payment_order o on o.id = i.order_id
-     where i.tenant_id = ? and i.app_id = ? and i.returned_ref is not null
-       and i.returned_ref is distinct from i.provider_ref and i.returned_ref in (${theirsInPeriod})
-       and ${noSettlementRow('i.returned_ref')}
-     on conflict (run_id, provider_ref, side) do nothing`,
-    [runId, tenantId, appId, runId],
+     on conflict (run_id, provider_ref, side) do nothing`;
+  await orm.em.fork().transactional(
+    async (em) => {
+      const inRun = [runId, tenantId, appId];
+      await em.execute(settlements(inPeriod('s.settled_at')), [...inRun, period.from, period.to]);
+      await em.execute(settlements(`s.provider_ref in (${theirsInPeriod})`), [...inRun, runId]);
+      await em.execute(lastPayments(inPeriod('i.settled_at')), [...inRun, period.from, period.to]);
+      await em.execute(lastPayments(`i.provider_ref in (${theirsInPeriod})`), [...inRun, runId]);
+      await em.execute(
+        `insert into reconciliation_entry (run_id, side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status)
+         select ?, 'ours', i.returned_ref, o.order_ref, i.instruction_ref, i.direction,
+           coalesce(i.returned_payment_minor, i.amount_minor)::text, i.currency, 'RETURNED'
+         from payment_instruction i join payment_order o on o.id = i.order_id
+         where i.tenant_id = ? and i.app_id = ? and i.returned_ref is not null
+           and i.returned_ref is distinct from i.provider_ref and i.returned_ref in (${theirsInPeriod})
+           and ${noSettlementRow('i.returned_ref')}
+         on conflict (run_id, provider_ref, side) do nothing`,
+        [...inRun, runId],
+      );
+    },
+    { isolationLevel: IsolationLevel.REPEATABLE_READ },
   );
 }
 

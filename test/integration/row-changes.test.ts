@@ -171,7 +171,7 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
     const application = `${APPLICATION}-heartbeat`;
     const heartbeatWarnings: string[] = [];
     const quiet: RowChangesLog = { warn: (message) => heartbeatWarnings.push(message), info: () => undefined };
-    const listener = RowChanges.listen(listenerUrl(application), quiet, { firstRetryMs: 100, heartbeatMs: 300 });
+    const listener = RowChanges.listen(listenerUrl(application), quiet, { firstRetryMs: 100, heartbeatMs: 1_500 });
     const cache = new RowCache<string>(listener, TABLE);
     try {
       await eventually(
@@ -190,13 +190,13 @@ describe.skipIf(!onPostgres)('row changes heard from PostgreSQL', () => {
         await eventually(
           () => listener.live,
           (live) => !live,
-          { what: 'the silent connection taken for lost', timeoutMs: 5_000, intervalMs: 20 },
+          { what: 'the silent connection taken for lost', timeoutMs: 15_000, intervalMs: 20 },
         );
         expect(heartbeatWarnings[0]).toMatch(/heartbeat was not heard back/);
         await eventually(
           () => listener.live,
           (live) => live,
-          { what: 'listening on a new connection', timeoutMs: 10_000 },
+          { what: 'listening on a new connection', timeoutMs: 15_000 },
         );
         // A new server process (the stopped one lingers until it runs again and sees its client gone).
         expect((await serverPids(application)).filter((pid) => pid !== stuck)).toHaveLength(1);

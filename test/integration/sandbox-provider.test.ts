@@ -22,10 +22,7 @@ let sandbox: RunningSandbox;
 let receiver: CallbackReceiver;
 
 beforeAll(async () => {
-  [sandbox, receiver] = await Promise.all([
-    startSandbox({ settleMs: 200, hangMs: 1500, returnMs: 600 }),
-    startCallbackReceiver(),
-  ]);
+  [sandbox, receiver] = await Promise.all([startSandbox({ settleMs: 200, returnMs: 600 }), startCallbackReceiver()]);
 });
 
 afterAll(async () => {
