@@ -79,8 +79,8 @@ export interface Config {
   accessTokenTtlSeconds: number;
   /** An export whose client has read nothing for this long is ended: it holds a database connection. */
   exportStallSeconds: number;
-  /** The longest a settlement export's query may take to fetch rows (a long period is sorted first). */
-  exportQuerySeconds: number;
+  /** The longest a settlement export's query may wait for a lock on the tables it reads. */
+  exportLockWaitSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
   trustProxy: boolean | number | string;
   /** Set: `GET /metrics` (API and worker) answers only `Authorization: Bearer {metricsToken}`. */
@@ -144,7 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchBodyLimit: env.BATCH_BODY_LIMIT ?? '16mb',
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     exportStallSeconds: intFrom(env.EXPORT_STALL_SECONDS, 60),
-    exportQuerySeconds: intFrom(env.EXPORT_QUERY_SECONDS, 300),
+    exportLockWaitSeconds: intFrom(env.EXPORT_LOCK_WAIT_SECONDS, 60),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
     metricsToken: env.METRICS_TOKEN || undefined,
     workerMetricsPort: env.WORKER_METRICS_PORT ? intFrom(env.WORKER_METRICS_PORT, 0) : undefined,
@@ -164,7 +164,7 @@ export function apiSettings(config: Config) {
     payoutLinkTtlSeconds: config.payoutLinkTtlSeconds,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     exportStallSeconds: config.exportStallSeconds,
-    exportQuerySeconds: config.exportQuerySeconds,
+    exportLockWaitSeconds: config.exportLockWaitSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,
     metricsToken: config.metricsToken,

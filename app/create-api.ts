@@ -110,7 +110,7 @@ export function createApi(deps: ApiDependencies): Express {
   addOrderChangeRoutes(routes, orders);
   addInstructionRoutes(routes, {
     stallMs: settings.exportStallSeconds * 1000,
-    queryMs: settings.exportQuerySeconds * 1000,
+    lockWaitMs: settings.exportLockWaitSeconds * 1000,
   });
   addReconciliationRoutes(routes, new Reconciliation({ orm, apps: deps.apps, secretBox, temporal, logger }));
   const mandates = new Mandates({ orm, temporal });

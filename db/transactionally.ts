@@ -19,7 +19,10 @@ export function transactionally<T>(
 ): Promise<T> {
   return em.transactional(async (tx) => {
     try {
-      return await work(tx);
+      const result = await work(tx);
+      // Flushed here, not after: a change whose first statement is the flush fails in this `try`.
+      await tx.flush();
+      return result;
     } catch (err) {
       const trx = tx.getTransactionContext<KnexTransaction>();
       if (trx?.isCompleted?.() && trx.executionPromise) {

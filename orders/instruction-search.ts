@@ -170,7 +170,7 @@ export async function withSettlementStream(
   em: EntityManager,
   tenantId: string,
   period: { from: Date; to: Date },
-  { queryMs }: { queryMs: number },
+  { lockWaitMs }: { lockWaitMs: number },
   consume: (rows: Readable) => Promise<void>,
 ): Promise<void> {
   const knex = em.getKnex();
@@ -181,10 +181,11 @@ export async function withSettlementStream(
   };
   const connection = await pool.acquireConnection();
   try {
-    // Each fetch of rows, the first (which sorts the period) included, is cut at `queryMs`: a query
-    // stuck behind a lock would otherwise hold its export's slot and connection for as long as it waits.
+    // A query stuck behind a lock (a migration, maintenance) would hold its export's slot and
+    // connection for as long as the lock is held. Only the wait for a lock is bounded: a statement
+    // timeout would count from the cursor's first message to its last, the client's reading included.
     await connection.query('begin read only');
-    await connection.query(`set local statement_timeout = ${Math.max(1, Math.floor(queryMs))}`);
+    await connection.query(`set local lock_timeout = ${Math.max(1, Math.floor(lockWaitMs))}`);
     await consume(connection.query(new QueryStream(SETTLEMENTS_IN_PERIOD, bindings, { highWaterMark: 500 })));
     await connection.query('commit');
   } catch (err) {
@@ -197,8 +198,8 @@ export async function withSettlementStream(
   }
 }
 
-/** Whether an export's query was cut at its time (`withSettlementStream`'s `queryMs`). */
-export const queryTimedOut = (err: unknown) => (err as { code?: string }).code === '57014';
+/** Whether an export's query gave up waiting for a lock (`withSettlementStream`'s `lockWaitMs`). */
+export const lockWaitedOut = (err: unknown) => (err as { code?: string }).code === '55P03';
 
 export function settlementRowOf(record: SettlementRecord): SettlementRow {
   const money = (minor: string) => formatAmount(BigInt(minor), record.currency);

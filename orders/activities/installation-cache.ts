@@ -31,20 +31,31 @@ export class InstallationCache {
     const reading = this.reading.get(key) ?? this.readAgain(key, tenantId, appId);
     // One read before is used while it is read again: a read that hangs (a lock, a dead connection)
     // or fails holds up no payment of the installation.
-    if (cached?.installation) {
-      reading.catch(() => undefined);
-      return cached.installation;
-    }
-    return reading;
+    return cached?.installation ?? reading;
   }
 
+  /** A read that takes longer than this is given up (another is tried by the next call). */
+  protected readonly readLimitMs: number = 10_000;
+
   private readAgain(key: string, tenantId: string, appId: string): Promise<InstalledApp | undefined> {
-    const reading = this.read(tenantId, appId)
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<never>((_, fail) => {
+      timer = setTimeout(
+        () => fail(new Error(`the installation was not read within ${this.readLimitMs} ms`)),
+        this.readLimitMs,
+      ).unref();
+    });
+    const reading = Promise.race([this.read(tenantId, appId), givenUp])
       .then((installation) => {
         this.entries.set(key, { at: Date.now(), installation });
         return installation;
       })
-      .finally(() => this.reading.delete(key));
+      .finally(() => {
+        clearTimeout(timer);
+        this.reading.delete(key);
+      });
+    // Calls answered from the entry do not wait for it: its failure is theirs to ignore.
+    reading.catch(() => undefined);
     this.reading.set(key, reading);
     return reading;
   }

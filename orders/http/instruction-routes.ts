@@ -8,7 +8,7 @@ import { z } from '../../api/http/zod.js';
 import {
   searchInstructions,
   SETTLEMENT_COLUMNS,
-  queryTimedOut,
+  lockWaitedOut,
   settlementRowOf,
   withSettlementStream,
   type SettlementRecord,
@@ -25,12 +25,14 @@ const exportSlots = new TenantSlots(2, 1);
 /**
  * A client that stops reading would hold its export's slot and connection for as long as it stays, so
  * the export ends once bytes have waited `stallMs` for it (up to twice that: Node counts a write
- * taken in part as progress). A socket idle while nothing waits is our query still finding its first
- * row (PostgreSQL sorts a long period first), not the client: it is given another `stallMs`.
+ * taken in part as progress). A socket idle while nothing waits, before the first row, is our query
+ * sorting the period, not the client: it is given another `stallMs` (a lock it waits for is bounded
+ * by `lockWaitMs`). Idle once rows flow, the query is stuck (its connection lost: pg-cursor then
+ * never answers the stream's pending read), and the export is ended as the client's would be.
  */
 function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
   res.setTimeout(stallMs, () => {
-    if (res.writableNeedDrain || (res.socket?.writableLength ?? 0) > 0) res.destroy();
+    if (res.headersSent || res.writableNeedDrain || (res.socket?.writableLength ?? 0) > 0) res.destroy();
     else res.setTimeout(stallMs);
   });
 }
@@ -38,11 +40,11 @@ function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
 /**
  * Finance's views across orders: instruction search, and the settlements of a period as a file.
  * `stallMs`: an export whose client reads nothing for this long is ended, its connection given back.
- * `queryMs`: the longest its query may take to fetch rows (the first ones sort the period).
+ * `lockWaitMs`: the longest its query may wait for a lock on the tables it reads.
  */
 export function addInstructionRoutes(
   routes: RouteTable,
-  { stallMs, queryMs }: { stallMs: number; queryMs: number },
+  { stallMs, lockWaitMs }: { stallMs: number; lockWaitMs: number },
 ): void {
   routes.add({
     method: 'get',
@@ -146,18 +148,24 @@ export function addInstructionRoutes(
           exportSlots.take(tenantId);
           endWhenClientStalls(res, stallMs);
           try {
-            await withSettlementStream(em, tenantId, { from, to }, { queryMs }, (source) =>
+            await withSettlementStream(em, tenantId, { from, to }, { lockWaitMs }, (source) =>
               pipeline(source, rows, ...format, res, { end: false }),
             );
           } catch (err) {
             // The client went away mid-file: pipeline has ended the query.
             if ((err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
-            if (queryTimedOut(err) && !res.headersSent) {
-              res.removeHeader('content-disposition');
+            if (res.headersSent) {
+              // Cut mid-file: the client must see a broken download, not a file that looks whole
+              // (the response is its own to end, pipeline having been told not to).
+              res.destroy();
+              throw err;
+            }
+            res.removeHeader('content-disposition');
+            if (lockWaitedOut(err)) {
               throw new ApiError(
                 503,
                 'export_timed_out',
-                `the export's query found no row within ${queryMs / 1000} s; try again later, or a shorter period`,
+                `the export waited ${lockWaitMs / 1000} s for a table held by other work (maintenance, a migration); try again later`,
                 undefined,
                 { 'retry-after': '60' },
               );

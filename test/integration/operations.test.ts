@@ -582,9 +582,9 @@ describe('the settlement export', () => {
           } finally {
             await held.release();
           }
-          // But not for ever: a query that fetches nothing within EXPORT_QUERY_SECONDS is cut, and says so.
+          // But not for ever: a query that waits EXPORT_LOCK_WAIT_SECONDS for a lock is given up, and says so.
           progress.phase = 'query cut';
-          const hurried = await system.startApi({ orm, settings: { exportQuerySeconds: 1 } });
+          const hurried = await system.startApi({ orm, settings: { exportLockWaitSeconds: 1 } });
           try {
             const client = new PaymentSchedulerClient({ baseUrl: hurried.url, ...first });
             const heldLonger = await holdTable(db.url, 'payment_settlement');
@@ -619,6 +619,35 @@ describe('the settlement export', () => {
           expect((await again.text()).trimEnd().split('\n')).toHaveLength(10);
         } finally {
           await impatient.close();
+        }
+
+        // A query lost mid-file (its server process ended) cuts the download, within the stall time:
+        // never a file that ends as if whole, nor one left open with its slot and connection.
+        progress.phase = 'lost mid-file';
+        const watchful = await system.startApi({ orm, settings: { exportStallSeconds: 1 } });
+        const cutShort = await new PaymentSchedulerClient({ baseUrl: watchful.url, ...first }).send('GET', path);
+        expect(cutShort.status).toBe(200);
+        const partial = cutShort.body!.getReader();
+        await partial.read();
+        const sql = orm.em.getConnection();
+        const exporting = await sql.execute<{ pid: number }[]>(
+          `select pid from pg_stat_activity where datname = current_database() and query like '%payment_settlement%'
+             and pid <> pg_backend_pid()`,
+        );
+        expect(exporting).toHaveLength(1);
+        await sql.execute('select pg_terminate_backend(?)', [exporting[0].pid]);
+        const readToEnd = async () => {
+          for (let chunk = await partial.read(); !chunk.done; chunk = await partial.read());
+        };
+        try {
+          await expect(readToEnd()).rejects.toThrow();
+          await eventually(
+            () => Promise.resolve(pool.numUsed()),
+            (used) => used === 0,
+            { what: 'the lost export’s connection given back' },
+          );
+        } finally {
+          await watchful.close();
         }
       } finally {
         clearInterval(watchdog);

@@ -7,6 +7,7 @@ import { InstallationCache } from '../../orders/activities/installation-cache.js
 /** The cache with its database read replaced by reads the test answers one by one. */
 class HeldReads extends InstallationCache {
   readonly reads: { tenantId: string; answer: (app: InstalledApp) => void; fail: (err: Error) => void }[] = [];
+  protected override readonly readLimitMs = 100;
   constructor() {
     super(undefined as unknown as MikroORM, undefined as unknown as SecretBox);
   }
@@ -63,5 +64,15 @@ describe('the installation cache', () => {
     const never = cache.get('t3', 'app');
     cache.reads[3].fail(new Error('the database is away'));
     await expect(never).rejects.toThrow('the database is away');
+  });
+
+  it('gives up a read that hangs, and reads again at the next call', async () => {
+    const cache = new HeldReads();
+    // Never answered: given up at the limit, and told as a failure to a call with nothing to fall back on.
+    await expect(cache.get('t1', 'app')).rejects.toThrow(/not read within 100 ms/);
+    const next = cache.get('t1', 'app');
+    expect(cache.reads).toHaveLength(2);
+    cache.reads[1].answer(installed('first'));
+    expect(await keyOf(next)).toBe('first');
   });
 });
