@@ -2,6 +2,7 @@ import { lookup, promises as dns, type LookupAddress, type LookupOptions } from 
 import { isIP } from 'node:net';
 import pLimit from 'p-limit';
 import { classifyAddress, type OutboundUrlPolicy } from '../domain/outbound-url.js';
+import { withinTime } from '../domain/time-limit.js';
 
 /** How long a host name may take to resolve before the call is given up (retried like any unanswered call). */
 export const DNS_TIMEOUT_MS = 2_000;
@@ -51,14 +52,10 @@ export function boundedResolver(
             lookupFn(host, { ...options, all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
           ),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        gaveUp = true;
-        reject(timedOut(host, timeoutMs));
-      }, timeoutMs);
+    return withinTime(resolving, timeoutMs, () => {
+      gaveUp = true;
+      return timedOut(host, timeoutMs);
     });
-    return Promise.race([resolving, timeout]).finally(() => clearTimeout(timer));
   };
 }
 

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
+import { withinTime } from '../../domain/time-limit.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
 /** /readyz needs no credentials: its answer is kept this long, so a flood of probes is not a flood of queries. */
@@ -37,18 +38,10 @@ export function healthRouter(orm: MikroORM, temporal: Client): Router {
 }
 
 async function check(probe: () => Promise<unknown>): Promise<'ok' | 'unreachable'> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
-      }),
-    ]);
+    await withinTime(probe(), CHECK_TIMEOUT_MS, () => new Error('timeout'));
     return 'ok';
   } catch {
     return 'unreachable';
-  } finally {
-    clearTimeout(timer);
   }
 }

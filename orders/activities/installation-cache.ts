@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadInstalledApp } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
+import { withinTime } from '../../domain/time-limit.js';
 
 const FRESH_MS = 60_000;
 
@@ -38,22 +39,16 @@ export class InstallationCache {
   protected readonly readLimitMs: number = 10_000;
 
   private readAgain(key: string, tenantId: string, appId: string): Promise<InstalledApp | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const givenUp = new Promise<never>((_, fail) => {
-      timer = setTimeout(
-        () => fail(new Error(`the installation was not read within ${this.readLimitMs} ms`)),
-        this.readLimitMs,
-      ).unref();
-    });
-    const reading = Promise.race([this.read(tenantId, appId), givenUp])
+    const reading = withinTime(
+      this.read(tenantId, appId),
+      this.readLimitMs,
+      () => new Error(`the installation was not read within ${this.readLimitMs} ms`),
+    )
       .then((installation) => {
         this.entries.set(key, { at: Date.now(), installation });
         return installation;
       })
-      .finally(() => {
-        clearTimeout(timer);
-        this.reading.delete(key);
-      });
+      .finally(() => this.reading.delete(key));
     // Calls answered from the entry do not wait for it: its failure is theirs to ignore.
     reading.catch(() => undefined);
     this.reading.set(key, reading);
