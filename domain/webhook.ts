@@ -78,10 +78,22 @@ export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
  */
 export const ACCOUNT_WEBHOOK_SLOTS = 10;
 /**
- * Of those, what one endpoint may have: an endpoint that never answers (a forgotten staging URL)
- * leaves its account's other endpoints slots of their own.
+ * A try that takes this long, or an endpoint whose tries take this long on average, is slow: it holds
+ * a slot some hundred times as long as a receiver answering in 20 ms does.
  */
-export const ENDPOINT_WEBHOOK_SLOTS = 6;
+export const SLOW_WEBHOOK_TRY_MS = 2_000;
+/**
+ * Tries under way at once to one endpoint not yet known to answer fast (slow by SLOW_WEBHOOK_TRY_MS,
+ * or not answered yet on this worker). One that answers fast may have all its account's: a busy
+ * receiver at 150 ms a try keeps 6 under way at 40 deliveries a second. One that never answers (a
+ * forgotten staging URL) holds two, and its account's other endpoints keep theirs.
+ */
+export const SLOW_ENDPOINT_WEBHOOK_SLOTS = 2;
+/**
+ * Of an account's slots, those its endpoints not known to answer fast may hold: two accounts whose
+ * every endpoint never answers hold 8 of a worker's 20, not all of them.
+ */
+export const ACCOUNT_SLOW_WEBHOOK_SLOTS = 4;
 
 /** The first wait of a try put off because its account had every slot it may have; doubled at each put-off. */
 const FIRST_DEFERRAL_MS = 100;

@@ -15,16 +15,18 @@ import { OncePerKey } from '../domain/once-per-key.js';
 import { TenantSlots } from '../domain/tenant-slots.js';
 import { tenantAccounts } from '../db/tenant-accounts.js';
 import {
+  ACCOUNT_SLOW_WEBHOOK_SLOTS,
   ACCOUNT_WEBHOOK_SLOTS,
   deferralDelayMs,
   DELIVERY_TIMEOUT_MS,
-  ENDPOINT_WEBHOOK_SLOTS,
   ENDPOINT_FAILING_LIMIT_MS,
   FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
+  SLOW_ENDPOINT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
+import { EndpointPace } from './endpoint-pace.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
@@ -48,8 +50,8 @@ export interface WebhookActivityDependencies {
   outboundUrls: OutboundUrlPolicy;
   /** Starts the deliveries of the operational events recorded here; without it the dispatcher does. */
   temporal?: Client;
-  /** Tries one account's tenants may have under way at once here (default ACCOUNT_WEBHOOK_SLOTS). */
-  slotsPerAccount?: number;
+  /** How fast its endpoints answered this worker (default: each unproven, slow from SLOW_WEBHOOK_TRY_MS). */
+  pace?: EndpointPace;
 }
 
 /**
@@ -66,11 +68,12 @@ export function createWebhookActivities({
   http,
   outboundUrls,
   temporal,
-  slotsPerAccount,
+  pace = new EndpointPace(),
 }: WebhookActivityDependencies): WebhookActivities {
-  // The worker's own slots cap them all; these cap each account's share, and each endpoint's within it.
-  const accountSlots = new TenantSlots(Infinity, slotsPerAccount ?? ACCOUNT_WEBHOOK_SLOTS);
-  const endpointSlots = new TenantSlots(Infinity, ENDPOINT_WEBHOOK_SLOTS);
+  // The worker's own slots cap them all; these cap each account's share, and within it what its
+  // endpoints not known to answer fast may hold, together and each (domain/webhook.ts).
+  const accountSlots = new TenantSlots(Infinity, ACCOUNT_WEBHOOK_SLOTS);
+  const slowSlots = new TenantSlots(Infinity, ACCOUNT_SLOW_WEBHOOK_SLOTS);
   const accountOf = tenantAccounts(orm);
   /** Each account's put-off tries are said at most once a minute. */
   const putOffTold = new OncePerKey(60_000);
@@ -92,14 +95,20 @@ export function createWebhookActivities({
       // under way (the dispatcher's revival). Its recorded wait stands, and the next try follows it.
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const accountId = await accountOf(delivery.tenantId);
-      const full = accountSlots.refusal(accountId)
+      const { endpointId } = delivery;
+      const fast = pace.paceOf(endpointId) === 'fast';
+      const full: Full | null = accountSlots.refusal(accountId)
         ? 'account'
-        : endpointSlots.refusal(delivery.endpointId)
-          ? 'endpoint'
-          : null;
+        : fast
+          ? null
+          : slowSlots.refusal(accountId)
+            ? 'account’s slow endpoints'
+            : pace.underWay(endpointId) >= SLOW_ENDPOINT_WEBHOOK_SLOTS
+              ? 'slow endpoint'
+              : null;
       if (full) {
         if (putOffTold.due(accountId)) {
-          log.info(`webhook tries put off: the ${full} has every webhook slot it may have on this worker`, {
+          log.info(`webhook tries put off: ${FULL[full]}`, {
             accountId,
             tenantId: delivery.tenantId,
             endpointId: delivery.endpointId,
@@ -109,12 +118,14 @@ export function createWebhookActivities({
         throw putOff(full, Context.current().info.attempt);
       }
       accountSlots.take(accountId);
-      endpointSlots.take(delivery.endpointId);
+      if (!fast) slowSlots.take(accountId);
+      const ended = pace.start(endpointId);
       try {
         return await send(em, delivery, attempt);
       } finally {
+        ended();
         accountSlots.release(accountId);
-        endpointSlots.release(delivery.endpointId);
+        if (!fast) slowSlots.release(accountId);
       }
     },
   };
@@ -360,17 +371,26 @@ export function createWebhookActivities({
   }
 }
 
+/** Whose slots a try found taken. */
+type Full = 'account' | 'account’s slow endpoints' | 'slow endpoint';
+const FULL: Record<Full, string> = {
+  account: 'the account has every webhook slot it may have on this worker',
+  'account’s slow endpoints':
+    'the account’s endpoints not known to answer fast have every webhook slot they may have on this worker',
+  'slow endpoint': 'the endpoint, not known to answer fast, has every webhook slot it may have on this worker',
+};
+
 /**
- * A try put off because its account, or its endpoint, has every slot it may have: failed for
+ * A try put off because its account, or its endpoints not known to answer fast, have every slot they may have: failed for
  * Temporal to run again after a wait (retries of one activity add nothing to the workflow's
  * history), never recorded, so it takes none of the schedule's eight tries. Benign: Temporal logs
  * it at debug, not as a failure.
  */
-function putOff(full: 'account' | 'endpoint', deferrals: number): ApplicationFailure {
+function putOff(full: Full, deferrals: number): ApplicationFailure {
   webhookDeliveryAttempts.inc({ outcome: 'deferred' });
   return ApplicationFailure.create({
     type: 'WebhookSlotsFull',
-    message: `put off: the ${full} has every webhook slot it may have on this worker`,
+    message: `put off: ${FULL[full]}`,
     nextRetryDelay: deferralDelayMs(deferrals, Math.random()),
     category: 'BENIGN',
   });

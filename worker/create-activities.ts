@@ -8,6 +8,7 @@ import { createOrderActivities } from '../orders/activities/create-order-activit
 import type { OrderActivities } from '../orders/contract/activities.js';
 import { createWebhookActivities } from '../webhooks/attempt-delivery.js';
 import type { WebhookActivities } from '../webhooks/contract.js';
+import type { EndpointPace } from '../webhooks/endpoint-pace.js';
 
 export interface ActivityDependencies {
   orm: MikroORM;
@@ -20,6 +21,8 @@ export interface ActivityDependencies {
   temporal?: Client;
   /** Where webhooks may go (loopback in local development). */
   outboundUrls?: OutboundUrlPolicy;
+  /** How fast webhook endpoints answer (default: each unproven, slow from SLOW_WEBHOOK_TRY_MS). */
+  webhookPace?: EndpointPace;
 }
 
 /** Every activity of the process's workers: the orders' and the webhooks'. */
@@ -30,10 +33,11 @@ export function createActivities({
   masterKeys,
   temporal,
   outboundUrls = { allowLoopbackHttp: false },
+  webhookPace,
 }: ActivityDependencies): OrderActivities & WebhookActivities {
   const box = SecretBox.fromMasterKeys(masterKeys);
   return {
     ...createOrderActivities({ orm, apps, box, temporal }),
-    ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls, temporal }),
+    ...createWebhookActivities({ orm: webhookOrm, box, http: got, outboundUrls, temporal, pace: webhookPace }),
   };
 }

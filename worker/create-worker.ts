@@ -20,6 +20,7 @@ import {
 } from '@temporalio/worker';
 import type { AppConnector } from '../apps/app-connector.js';
 import { createActivities } from './create-activities.js';
+import type { EndpointPace } from '../webhooks/endpoint-pace.js';
 import { prebuiltWorkflowBundle } from './workflow-bundle.js';
 import type { MasterKeys } from '../db/secret-box.js';
 import type { OutboundUrlPolicy } from '../domain/outbound-url.js';
@@ -69,6 +70,8 @@ export interface WorkerDependencies {
   maxCachedWorkflows?: number;
   /** Set: workflows and activities are traced (Temporal's OpenTelemetry interceptors), exported through it. */
   tracing?: Tracing;
+  /** How fast webhook endpoints answer, which shares the webhook slots (default: each unproven, slow from 2 s). */
+  webhookPace?: EndpointPace;
 }
 
 /**
@@ -124,6 +127,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<PaymentWo
     masterKeys: deps.masterKeys,
     temporal: deps.temporal,
     outboundUrls: deps.outboundUrls,
+    webhookPace: deps.webhookPace,
   });
   const tracingOptions = deps.tracing
     ? {

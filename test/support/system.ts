@@ -24,6 +24,7 @@ import { capturingLogger } from './capturing-logger.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 import { lane } from './lanes.js';
 import { testWorkflowBundle } from './workflow-bundle.js';
+import { EndpointPace } from '../../webhooks/endpoint-pace.js';
 
 export interface TenantFixture {
   accountId: string;
@@ -91,6 +92,8 @@ export interface SystemOptions {
   sandboxSettleMs?: number;
   /** False: no worker in this process (a test runs `npm run worker` itself). */
   worker?: boolean;
+  /** How long a webhook try runs before its endpoint counts as slow (default SLOW_WEBHOOK_TRY_MS). */
+  webhookSlowTryMs?: number;
 }
 
 /**
@@ -136,6 +139,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
           temporal: client,
           outboundUrls: { allowLoopbackHttp: true },
           workflowBundle: testWorkflowBundle(),
+          webhookPace: new EndpointPace(options.webhookSlowTryMs),
         });
   const running = worker?.run();
   const settings = {
