@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
-import QueryStream from 'pg-query-stream';
+import type { Client } from 'pg';
 import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { PaymentInstruction, PaymentOrder } from '../db/entities/index.js';
+import { streamRows } from '../db/row-stream.js';
 import type { InstructionStatus } from '../domain/instruction-status.js';
 import { formatAmount } from '../domain/money.js';
 
@@ -176,7 +177,7 @@ export async function withSettlementStream(
   const knex = em.getKnex();
   const bindings = [tenantId, period.from, period.to];
   const pool = knex.client as {
-    acquireConnection(): Promise<{ query(stream: QueryStream): QueryStream; query(sql: string): Promise<unknown> }>;
+    acquireConnection(): Promise<Client>;
     releaseConnection(connection: unknown): Promise<void>;
   };
   const connection = await pool.acquireConnection();
@@ -186,7 +187,12 @@ export async function withSettlementStream(
     // timeout would count from the cursor's first message to its last, the client's reading included.
     await connection.query('begin read only');
     await connection.query(`set local lock_timeout = ${Math.max(1, Math.floor(lockWaitMs))}`);
-    await consume(connection.query(new QueryStream(SETTLEMENTS_IN_PERIOD, bindings, { highWaterMark: 500 })));
+    const { rows, detach } = streamRows(connection, SETTLEMENTS_IN_PERIOD, bindings, 500);
+    try {
+      await consume(rows);
+    } finally {
+      detach();
+    }
     await connection.query('commit');
   } catch (err) {
     // A stream destroyed half-way (the client went away) closes its cursor first: the rollback waits

@@ -27,8 +27,8 @@ const exportSlots = new TenantSlots(2, 1);
  * the export ends once bytes have waited `stallMs` for it (up to twice that: Node counts a write
  * taken in part as progress). A socket idle while nothing waits, before the first row, is our query
  * sorting the period, not the client: it is given another `stallMs` (a lock it waits for is bounded
- * by `lockWaitMs`). Idle once rows flow, the query is stuck (its connection lost: pg-cursor then
- * never answers the stream's pending read), and the export is ended as the client's would be.
+ * by `lockWaitMs`). Idle once rows flow, the query is stuck, and the export is ended as the client's
+ * would be (a lost connection fails the rows' stream at once, db/row-stream.ts).
  */
 function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
   res.setTimeout(stallMs, () => {
