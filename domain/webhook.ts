@@ -78,10 +78,11 @@ export const FAILING_STREAK_GAP_MS = MAX_RETRY_AFTER_MS + 3600_000;
  */
 export const ACCOUNT_WEBHOOK_SLOTS = 10;
 /**
- * A try that takes this long, or an endpoint whose tries take this long on average, is slow: it holds
- * a slot some hundred times as long as a receiver answering in 20 ms does.
+ * An endpoint whose answers take this long on average, or whose tries stay under way this long, is
+ * slow: it holds a slot hundreds of times as long as a receiver answering in 20 ms. A third of the
+ * timeout: one answering in 2 or 3 s is slow but answers, and keeps the slots it needs.
  */
-export const SLOW_WEBHOOK_TRY_MS = 2_000;
+export const SLOW_WEBHOOK_TRY_MS = 5_000;
 /**
  * Tries under way at once to one endpoint not yet known to answer fast (slow by SLOW_WEBHOOK_TRY_MS,
  * or not answered yet on this worker). One that answers fast may have all its account's: a busy

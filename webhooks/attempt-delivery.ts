@@ -26,7 +26,7 @@ import {
   SLOW_ENDPOINT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
-import { EndpointPace } from './endpoint-pace.js';
+import { EndpointPace, type TryUnderWay } from './endpoint-pace.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
@@ -96,7 +96,7 @@ export function createWebhookActivities({
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const accountId = await accountOf(delivery.tenantId);
       const { endpointId } = delivery;
-      const fast = pace.paceOf(endpointId) === 'fast';
+      const fast = pace.paceOf(endpointId, accountId) === 'fast';
       const full: Full | null = accountSlots.refusal(accountId)
         ? 'account'
         : fast
@@ -119,11 +119,11 @@ export function createWebhookActivities({
       }
       accountSlots.take(accountId);
       if (!fast) slowSlots.take(accountId);
-      const ended = pace.start(endpointId);
+      const tried = pace.start(endpointId, accountId);
       try {
-        return await send(em, delivery, attempt);
+        return await send(em, delivery, attempt, tried);
       } finally {
-        ended();
+        tried.ended();
         accountSlots.release(accountId);
         if (!fast) slowSlots.release(accountId);
       }
@@ -131,7 +131,12 @@ export function createWebhookActivities({
   };
 
   /** The try itself, in one of its account's slots and one of its endpoint's. */
-  async function send(em: EntityManager, delivery: WebhookDelivery, attempt: number): Promise<AttemptOutcome> {
+  async function send(
+    em: EntityManager,
+    delivery: WebhookDelivery,
+    attempt: number,
+    tried: TryUnderWay,
+  ): Promise<AttemptOutcome> {
     const deliveryId = delivery.id;
     const endpoint = await em.findOne(WebhookEndpoint, { id: delivery.endpointId });
     const event = await em.findOneOrFail(OrderEvent, { id: delivery.eventId });
@@ -150,6 +155,7 @@ export function createWebhookActivities({
     let statusCode: number | undefined;
     let error: string | undefined;
     let retryAfterMs: number | undefined;
+    let posted = false;
     const problem = outboundUrlProblem(endpoint.url, outboundUrls);
     const sent = (Context.current().info.heartbeatDetails as TryProgress | undefined)?.sent ?? 0;
     const unrecorded = !problem && sent >= MAX_UNRECORDED_SENDS;
@@ -176,6 +182,7 @@ export function createWebhookActivities({
         throw err;
       }
       Context.current().heartbeat({ sent: sent + 1 } satisfies TryProgress);
+      posted = true;
       try {
         const response = await post(endpoint.url, event.payload, {
           'content-type': 'application/json',
@@ -191,6 +198,8 @@ export function createWebhookActivities({
       }
     }
     const latencyMs = Math.round(performance.now() - started);
+    // Only a POST tells how fast the endpoint answers: a URL refused, or a try not sent, says nothing.
+    if (posted) tried.answered(latencyMs);
     const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
 
     const outcome = await orm.em.fork().transactional(async (tx) => {

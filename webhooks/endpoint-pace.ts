@@ -1,44 +1,55 @@
-import { SLOW_ENDPOINT_WEBHOOK_SLOTS, SLOW_WEBHOOK_TRY_MS } from '../domain/webhook.js';
+import { ACCOUNT_SLOW_WEBHOOK_SLOTS, SLOW_ENDPOINT_WEBHOOK_SLOTS, SLOW_WEBHOOK_TRY_MS } from '../domain/webhook.js';
 
 /**
- * The weight of a try's time in its endpoint's running mean: its last twenty or so tries count, and
- * one timeout (15 s) among tries of 150 ms leaves it fast; two in a row make it slow.
+ * The weight of an answer's time in its endpoint's running mean: its last twenty or so answers count,
+ * and a few timeouts (15 s) among answers of 150 ms leave it fast; four in a row make it slow.
  */
 const WEIGHT = 0.1;
 /** Endpoints remembered at once; the least lately tried is forgotten first, and starts again unproven. */
 const REMEMBERED = 10_000;
 
-/** `unproven`: no try of it has ended on this worker yet. */
+/** `unproven`: no try of it has been answered (or timed out) on this worker yet. */
 export type Pace = 'unproven' | 'fast' | 'slow';
 
 interface EndpointTries {
-  /** The running mean of its tries' times, once one has ended. */
+  /** The running mean of its answers' times, once one has come. */
   meanMs?: number;
   /** When each of its tries under way started. */
   startedAt: number[];
 }
 
+/** One try under way: `answered` with the time its POST took (none if nothing was sent), then `ended`. */
+export interface TryUnderWay {
+  answered(tookMs: number): void;
+  ended(): void;
+}
+
 /**
- * How fast each endpoint has answered this worker's tries lately, and how many it has under way: the
- * slots a webhook try takes are shared by how long their endpoints hold them, not by a fixed count.
- * An endpoint with as many tries under way for SLOW_WEBHOOK_TRY_MS as a slow one may have at all is
- * slow at once, before they end: one that answered fast and now hangs does not hold every slot of its
- * account for a whole timeout.
+ * How fast each endpoint has answered this worker's tries lately, and what it and its account have
+ * under way: the slots webhook tries take are shared by how long their endpoints hold them, not by
+ * a fixed count (ARCHITECTURE.md, "Webhooks").
+ *
+ * Tries stuck for SLOW_WEBHOOK_TRY_MS make a pace slow at once, before they end, when they are as many
+ * as a slow endpoint (or a slow account) may have at all and at least half of what it has under way:
+ * an endpoint that answered fast and now hangs, or an account's many endpoints that all lead to one
+ * receiver gone quiet, do not hold every slot for a whole timeout after timeout; a busy endpoint with
+ * two slow answers among eight is still fast.
  */
 export class EndpointPace {
   private readonly endpoints = new Map<string, EndpointTries>();
+  /** When each try under way of each account started. */
+  private readonly accounts = new Map<string, number[]>();
 
   constructor(
     private readonly slowMs = SLOW_WEBHOOK_TRY_MS,
     private readonly clock = () => performance.now(),
   ) {}
 
-  paceOf(endpointId: string): Pace {
+  paceOf(endpointId: string, accountId: string): Pace {
     const tries = this.endpoints.get(endpointId);
+    if (this.stuck(this.accounts.get(accountId), ACCOUNT_SLOW_WEBHOOK_SLOTS)) return 'slow';
     if (!tries) return 'unproven';
-    const now = this.clock();
-    const stuck = tries.startedAt.filter((at) => now - at >= this.slowMs).length;
-    if (stuck >= SLOW_ENDPOINT_WEBHOOK_SLOTS) return 'slow';
+    if (this.stuck(tries.startedAt, SLOW_ENDPOINT_WEBHOOK_SLOTS)) return 'slow';
     if (tries.meanMs === undefined) return 'unproven';
     return tries.meanMs >= this.slowMs ? 'slow' : 'fast';
   }
@@ -47,16 +58,34 @@ export class EndpointPace {
     return this.endpoints.get(endpointId)?.startedAt.length ?? 0;
   }
 
-  /** A try of the endpoint starts; what it returns is called when it ends, however it ends. */
-  start(endpointId: string): () => void {
+  start(endpointId: string, accountId: string): TryUnderWay {
     const tries = this.remembered(endpointId);
+    const ofAccount = this.accounts.get(accountId) ?? [];
+    this.accounts.set(accountId, ofAccount);
     const startedAt = this.clock();
     tries.startedAt.push(startedAt);
-    return () => {
-      tries.startedAt.splice(tries.startedAt.indexOf(startedAt), 1);
-      const took = this.clock() - startedAt;
-      tries.meanMs = tries.meanMs === undefined ? took : tries.meanMs + WEIGHT * (took - tries.meanMs);
+    ofAccount.push(startedAt);
+    let ended = false;
+    return {
+      answered: (tookMs) => {
+        tries.meanMs = tries.meanMs === undefined ? tookMs : tries.meanMs + WEIGHT * (tookMs - tries.meanMs);
+      },
+      ended: () => {
+        if (ended) return;
+        ended = true;
+        tries.startedAt.splice(tries.startedAt.indexOf(startedAt), 1);
+        ofAccount.splice(ofAccount.indexOf(startedAt), 1);
+        if (ofAccount.length === 0 && this.accounts.get(accountId) === ofAccount) this.accounts.delete(accountId);
+      },
     };
+  }
+
+  /** Whether `limit` or more of these tries under way have run slowMs, and at least half of them. */
+  private stuck(startedAt: number[] | undefined, limit: number): boolean {
+    if (!startedAt || startedAt.length < limit) return false;
+    const now = this.clock();
+    const stuck = startedAt.filter((at) => now - at >= this.slowMs).length;
+    return stuck >= limit && stuck * 2 >= startedAt.length;
   }
 
   /** Its record, now the most lately tried; the least lately tried with nothing under way forgotten past REMEMBERED. */

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
@@ -8,7 +9,6 @@ import {
   SLOW_ENDPOINT_WEBHOOK_SLOTS,
   type EventType,
 } from '../../domain/webhook.js';
-import { webhookDeliveryAttempts } from '../../observability/metrics.js';
 import { deliveryWorkflowId } from '../../webhooks/contract.js';
 import { DeliveryDispatcher } from '../../webhooks/dispatcher.js';
 import { auditedUrl } from '../../domain/outbound-url.js';
@@ -37,6 +37,32 @@ afterAll(async () => {
 const digest = (url: string) => createHash('sha256').update(url).digest('hex');
 
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+
+/**
+ * How many of these deliveries wait with their try put off (its activity to run again, not running):
+ * a try under way, held by its endpoint, is not one of them.
+ */
+async function waitingPutOff(deliveries: { id: string }[]): Promise<number> {
+  const states = await Promise.all(
+    deliveries.map(async ({ id }) => {
+      const { raw } = await system.client.workflow.getHandle(deliveryWorkflowId(id)).describe();
+      const pending = raw.pendingActivities?.[0];
+      return (
+        pending?.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED &&
+        (pending.attempt ?? 0) >= 2
+      );
+    }),
+  );
+  return states.filter(Boolean).length;
+}
+
+/** The deliveries of these tenants, once there are `count` of them. */
+const deliveriesOf = (tenantIds: string[], count: number) =>
+  eventually(
+    () => system.orm.em.fork().find(WebhookDelivery, { tenantId: { $in: tenantIds } }),
+    (all) => all.length === count,
+    { what: `${count} deliveries recorded` },
+  );
 
 async function receiver(answer?: (n: number) => Answer | Promise<Answer>) {
   const started = await startWebhookReceiver(answer);
@@ -575,8 +601,6 @@ describe('delivery', () => {
   });
 
   it('gives one account’s endpoints not known to answer fast four slots: its tenants’ endpoints that never answer hold up no one else', async () => {
-    const deferred = async () =>
-      (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'deferred')?.value ?? 0;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const held = await receiver(() => released.then(() => ({ status: 200 })));
@@ -589,19 +613,21 @@ describe('delivery', () => {
     const other = await system.newTenant();
     const hooks = await receiver();
     await endpoint(other, hooks.url, ['order.created']);
-    const deferredBefore = await deferred();
     const instructions = openDebits();
     const submit = (tenant: TenantFixture, orderRef: string) =>
       tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
     expect((await submit(noisy, 'noisy-1')).status).toBe(202);
     expect((await submit(sibling, 'noisy-2')).status).toBe(202);
-    const noisyTenants = { $in: [noisy.tenantId, sibling.tenantId] };
+    const noisyTenants = [noisy.tenantId, sibling.tenantId];
+    const noisyDeliveries = await deliveriesOf(noisyTenants, 30);
+    // Four under way, the other 26 put off: none more can have been sent.
     await eventually(
-      () => held.received.length,
-      (n) => n >= ACCOUNT_SLOW_WEBHOOK_SLOTS,
-      { what: 'the noisy account’s tries held' },
+      () => waitingPutOff(noisyDeliveries),
+      (n) => n === 30 - ACCOUNT_SLOW_WEBHOOK_SLOTS,
+      { what: 'all but four of the noisy account’s tries put off' },
     );
-    // Another tenant's webhook goes out while they are all still held (each for up to 15 s)...
+    expect(held.received.length).toBe(ACCOUNT_SLOW_WEBHOOK_SLOTS);
+    // Another tenant's webhook goes out while they are all still held (each for up to 15 s).
     expect((await submit(other, 'other-1')).status).toBe(202);
     await eventually(
       () => hooks.received.length,
@@ -609,25 +635,33 @@ describe('delivery', () => {
       { what: 'the other tenant’s webhook' },
     );
     // (A try of the noisy account ends by recording its attempt: none had, so none had given back its slot.)
-    const noisyAttempts = () => system.orm.em.fork().count(WebhookAttempt, { tenantId: noisyTenants });
+    const noisyAttempts = () => system.orm.em.fork().count(WebhookAttempt, { tenantId: { $in: noisyTenants } });
     expect(await noisyAttempts(), 'the other tenant waited for a held try to time out').toBe(0);
-    // ...and no more than four of the noisy account's 30 were ever under way: the others, taken up, were put off.
-    await eventually(deferred, (n) => n - deferredBefore >= 30 - ACCOUNT_SLOW_WEBHOOK_SLOTS, {
-      what: 'the tenant’s other tries put off',
-    });
-    expect(held.received.length).toBe(ACCOUNT_SLOW_WEBHOOK_SLOTS);
     release();
     // A try put off is no try: every delivery is sent once, as its first.
     const deliveries = await eventually(
-      () => system.orm.em.fork().find(WebhookDelivery, { tenantId: noisyTenants }),
+      () => system.orm.em.fork().find(WebhookDelivery, { tenantId: { $in: noisyTenants } }),
       (all) => all.length === 30 && all.every((d) => d.status === 'SUCCEEDED'),
       { what: 'the noisy account’s 30 deliveries', timeoutMs: 60_000 },
     );
     expect(deliveries.map((d) => d.attempts)).toEqual(deliveries.map(() => 1));
     expect(held.received).toHaveLength(30);
-    const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: noisyTenants });
+    const attempts = await system.orm.em.fork().find(WebhookAttempt, { tenantId: { $in: noisyTenants } });
     expect(attempts.map((a) => a.attempt)).toEqual(attempts.map(() => 1));
     expect(await noisyAttempts()).toBe(30);
+
+    // Every slot given back: a new endpoint of the account that never answers has its two again.
+    const quiet = await receiver(() => 'hang');
+    await endpoint(noisy, quiet.url);
+    expect(
+      (await noisy.client.request('POST', '/v1/order-management', { body: { orderRef: 'noisy-3', instructions } }))
+        .status,
+    ).toBe(202);
+    await eventually(
+      () => quiet.received.length,
+      (n) => n >= SLOW_ENDPOINT_WEBHOOK_SLOTS,
+      { what: 'two tries of the new endpoint under way' },
+    );
   });
 
   it('gives an endpoint not known to answer fast two slots: one that never answers leaves its siblings theirs', async () => {
@@ -642,10 +676,11 @@ describe('delivery', () => {
     expect((await submit('hung-1')).status).toBe(202);
     expect((await submit('hung-2')).status).toBe(202);
     await eventually(
-      () => held.received.length,
-      (n) => n >= SLOW_ENDPOINT_WEBHOOK_SLOTS,
-      { what: 'the endpoint’s tries held' },
+      async () => waitingPutOff(await deliveriesOf([tenant.tenantId], 10)),
+      (n) => n === 10 - SLOW_ENDPOINT_WEBHOOK_SLOTS,
+      { what: 'all but two of the endpoint’s tries put off' },
     );
+    expect(held.received.length).toBe(SLOW_ENDPOINT_WEBHOOK_SLOTS);
     const hooks = await receiver();
     await endpoint(tenant, hooks.url, ['order.created']);
     expect((await submit('hung-3')).status).toBe(202);
@@ -668,8 +703,6 @@ describe('delivery', () => {
   });
 
   it('gives an endpoint that answered fast all its account’s ten slots: a busy receiver is not held to the slow one’s two', async () => {
-    const deferred = async () =>
-      (await webhookDeliveryAttempts.get()).values.find((v) => v.labels.outcome === 'deferred')?.value ?? 0;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     // Answers one order's five events at once, then holds every request until told.
@@ -682,16 +715,14 @@ describe('delivery', () => {
     const delivered = () => system.orm.em.fork().find(WebhookDelivery, { endpointId, status: 'SUCCEEDED' });
     await eventually(delivered, (all) => all.length === 5, { what: 'the first order’s five webhooks answered' });
     // Fifteen more: ten under way at once (the account's every slot), five put off.
-    const deferredBefore = await deferred();
     for (const orderRef of ['busy-2', 'busy-3', 'busy-4']) expect((await submit(orderRef)).status).toBe(202);
+    const later = (await deliveriesOf([tenant.tenantId], 20)).filter((d) => d.status === 'PENDING');
+    expect(later).toHaveLength(15);
     await eventually(
-      () => busy.received.length,
-      (n) => n >= 5 + ACCOUNT_WEBHOOK_SLOTS,
-      { what: 'ten tries held at once' },
+      () => waitingPutOff(later),
+      (n) => n === 15 - ACCOUNT_WEBHOOK_SLOTS,
+      { what: 'all but ten of the fifteen put off' },
     );
-    await eventually(deferred, (n) => n - deferredBefore >= 15 - ACCOUNT_WEBHOOK_SLOTS, {
-      what: 'the other five put off',
-    });
     expect(busy.received.length).toBe(5 + ACCOUNT_WEBHOOK_SLOTS);
     release();
     await eventually(

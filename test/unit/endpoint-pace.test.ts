@@ -1,75 +1,104 @@
 import { describe, expect, it } from 'vitest';
+import { SLOW_WEBHOOK_TRY_MS } from '../../domain/webhook.js';
 import { EndpointPace } from '../../webhooks/endpoint-pace.js';
 
-/** A pace on a clock the test moves, slow from 2 s. */
+/** A pace on a clock the test moves. */
 function paceAt() {
   let now = 0;
-  const pace = new EndpointPace(2_000, () => now);
-  return { pace, wait: (ms: number) => (now += ms) };
+  const pace = new EndpointPace(SLOW_WEBHOOK_TRY_MS, () => now);
+  const wait = (ms: number) => (now += ms);
+  /** A try of `endpoint` answered after `ms`. */
+  const tryTaking = (endpoint: string, ms: number, account = 'acct') => {
+    const tried = pace.start(endpoint, account);
+    wait(ms);
+    tried.answered(ms);
+    tried.ended();
+  };
+  return { pace, wait, tryTaking };
 }
 
 describe('an endpoint’s pace', () => {
-  it('is unproven until one of its tries ends, then fast or slow by how long its tries took', () => {
-    const { pace, wait } = paceAt();
-    expect(pace.paceOf('e')).toBe('unproven');
-    const ended = pace.start('e');
-    expect(pace.paceOf('e')).toBe('unproven');
-    wait(150);
-    ended();
-    expect(pace.paceOf('e')).toBe('fast');
-    const slow = pace.start('s');
-    wait(15_000);
-    slow();
-    expect(pace.paceOf('s')).toBe('slow');
+  it('is unproven until one of its tries is answered, then fast or slow by how long its answers took', () => {
+    const { pace, tryTaking } = paceAt();
+    expect(pace.paceOf('e', 'acct')).toBe('unproven');
+    // A try that sent nothing (a URL refused) says nothing of how fast it answers.
+    pace.start('e', 'acct').ended();
+    expect(pace.paceOf('e', 'acct')).toBe('unproven');
+    tryTaking('e', 150);
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
+    tryTaking('s', 15_000);
+    expect(pace.paceOf('s', 'acct')).toBe('slow');
+    // Slow but answering, in 2 or 3 s: fast enough to keep the slots it needs.
+    tryTaking('steady', 3_000);
+    expect(pace.paceOf('steady', 'acct')).toBe('fast');
   });
 
-  it('is slow at once when two of its tries under way have run 2 s, before they end', () => {
-    const { pace, wait } = paceAt();
-    pace.start('e')();
-    expect(pace.paceOf('e')).toBe('fast');
-    const first = pace.start('e');
+  it('weighs its recent answers: timeouts among fast answers leave it fast until four in a row', () => {
+    const { pace, tryTaking } = paceAt();
+    for (let n = 0; n < 20; n += 1) tryTaking('e', 150);
+    const paces = [];
+    for (let n = 0; n < 4; n += 1) {
+      tryTaking('e', 15_000);
+      paces.push(pace.paceOf('e', 'acct'));
+    }
+    expect(paces).toEqual(['fast', 'fast', 'fast', 'slow']);
+    tryTaking('e', 150);
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
+  });
+
+  it('is slow at once when two of its tries have been under way 5 s, and they are half of its tries or more', () => {
+    const { pace, wait, tryTaking } = paceAt();
+    tryTaking('e', 150);
+    const first = pace.start('e', 'acct');
     wait(1_000);
-    const second = pace.start('e');
-    wait(1_000);
-    // One try of 2 s under way is one slow answer among fast ones.
-    expect(pace.paceOf('e')).toBe('fast');
+    const second = pace.start('e', 'acct');
+    wait(4_000);
+    // One try of 5 s under way is one slow answer among fast ones.
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
     wait(999);
-    expect(pace.paceOf('e')).toBe('fast');
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
     wait(1);
-    expect(pace.paceOf('e')).toBe('slow');
-    first();
-    second();
-    // Tries of 3 s and 2 s after one of none: the running mean (about 0.5 s) is fast again.
-    expect(pace.paceOf('e')).toBe('fast');
+    expect(pace.paceOf('e', 'acct')).toBe('slow');
+    first.ended();
+    second.ended();
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
+
+    // A busy endpoint whose two slowest of five are stuck is not: the rest of its tries flow.
+    const stuck = [pace.start('busy', 'acct'), pace.start('busy', 'acct')];
+    wait(5_000);
+    const flowing = [pace.start('busy', 'acct'), pace.start('busy', 'acct'), pace.start('busy', 'acct')];
+    tryTaking('busy', 150);
+    expect(pace.paceOf('busy', 'acct')).toBe('fast');
+    flowing.pop()!.ended();
+    // Two stuck of four under way: half.
+    expect(pace.paceOf('busy', 'acct')).toBe('slow');
+    for (const t of [...stuck, ...flowing]) t.ended();
   });
 
-  it('weighs its recent tries: one timeout among fast tries leaves it fast, two in a row make it slow', () => {
-    const { pace, wait } = paceAt();
-    const tryTaking = (ms: number) => {
-      const ended = pace.start('e');
-      wait(ms);
-      ended();
-    };
-    for (let n = 0; n < 20; n += 1) tryTaking(150);
-    tryTaking(15_000);
-    expect(pace.paceOf('e')).toBe('fast');
-    tryTaking(15_000);
-    expect(pace.paceOf('e')).toBe('slow');
-    // Fast again after five fast tries: not held to two slots for long.
-    let fastTries = 0;
-    for (; pace.paceOf('e') === 'slow' && fastTries < 100; fastTries += 1) tryTaking(150);
-    expect(fastTries).toBe(5);
+  it('is slow for every endpoint of an account with four tries stuck across its endpoints, one each', () => {
+    const { pace, wait, tryTaking } = paceAt();
+    const endpoints = ['e1', 'e2', 'e3', 'e4', 'e5'];
+    for (const e of endpoints) tryTaking(e, 150);
+    tryTaking('elsewhere', 150, 'other');
+    // Each endpoint leads to one receiver gone quiet: none has two stuck, its account has four.
+    const held = endpoints.slice(0, 4).map((e) => pace.start(e, 'acct'));
+    wait(5_000);
+    expect(endpoints.map((e) => pace.paceOf(e, 'acct'))).toEqual(endpoints.map(() => 'slow'));
+    expect(pace.paceOf('elsewhere', 'other')).toBe('fast');
+    for (const t of held) t.ended();
+    expect(pace.paceOf('e5', 'acct')).toBe('fast');
   });
 
-  it('counts the tries under way of each endpoint apart, whichever ends first', () => {
+  it('counts the tries under way of each endpoint apart, whichever ends first, each once', () => {
     const { pace } = paceAt();
-    const first = pace.start('e');
-    const second = pace.start('e');
-    pace.start('other');
+    const first = pace.start('e', 'acct');
+    const second = pace.start('e', 'acct');
+    pace.start('other', 'acct');
     expect(pace.underWay('e')).toBe(2);
-    second();
+    second.ended();
+    second.ended();
     expect(pace.underWay('e')).toBe(1);
-    first();
+    first.ended();
     expect([pace.underWay('e'), pace.underWay('other'), pace.underWay('never')]).toEqual([0, 1, 0]);
   });
 });
