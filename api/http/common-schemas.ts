@@ -4,6 +4,7 @@ import { isPayableCurrency, payableCurrencies } from '../../domain/currency.js';
 import { isScheduleYear, parseScheduleDate, SCHEDULE_DATE_PATTERN } from '../../domain/dates.js';
 import { MAX_AMOUNT_MINOR } from '../../domain/money.js';
 import { isDotSegment, REF_PATTERN } from '../../domain/refs.js';
+import { holdsSecretKey, SECRET_KEY_NOT_ALLOWED } from '../../domain/secret-key.js';
 
 export const RefSchema = z
   .string()
@@ -11,11 +12,18 @@ export const RefSchema = z
   .refine((ref) => !isDotSegment(ref), { error: 'must not be "." or "..", which no address can hold' })
   .openapi({ example: 'ORD-2027-0001', description: 'Not "." or "..", which no address can hold' });
 
+/** No secret key in free text (domain/secret-key.ts). */
+const withoutSecretKey = <T extends z.ZodString>(text: T) =>
+  text.refine((t) => !holdsSecretKey(t), {
+    error: SECRET_KEY_NOT_ALLOWED.message,
+    params: { code: SECRET_KEY_NOT_ALLOWED.code },
+  });
+
 /**
  * Free text such as a name: at most `max` characters as sent (the limit the OpenAPI document
- * states), then trimmed, and not blank.
+ * states), then trimmed, not blank, and holding no secret key.
  */
-export const TextSchema = (max: number) => z.string().max(max).trim().min(1);
+export const TextSchema = (max: number) => withoutSecretKey(z.string().max(max).trim().min(1));
 
 export const CurrencySchema = z
   .string()
@@ -76,11 +84,16 @@ export const TimestampQuerySchema = z.iso
 export const MetadataSchema = z
   .record(
     z.string().min(1).max(40, { error: 'metadata keys are at most 40 characters' }),
-    z.string().max(500, { error: 'metadata values are at most 500 characters' }),
+    withoutSecretKey(z.string().max(500, { error: 'metadata values are at most 500 characters' })),
   )
   .refine((m) => Object.keys(m).length <= 50, {
     error: 'metadata has at most 50 keys',
     params: { code: 'too_many_keys' },
+  })
+  // Named by the metadata, not by the key: the key is what must not be repeated.
+  .refine((m) => !Object.keys(m).some(holdsSecretKey), {
+    error: SECRET_KEY_NOT_ALLOWED.message,
+    params: { code: SECRET_KEY_NOT_ALLOWED.code },
   })
   .openapi({ example: { policy: 'P-123' } });
 

@@ -280,6 +280,59 @@ describe('a card number sent to the API', () => {
   });
 });
 
+describe('a secret key sent as free text', () => {
+  const SECRETS = [
+    'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    'sk_live_51HqLyjWDarjtT1zdp7dc',
+    'rk_test_4eC39HqLyjWDarjtT1zdp7dc',
+  ];
+
+  it('is refused in a name, a description, metadata and its keys, naming the field, never echoed, and kept nowhere', async () => {
+    const [signing, secretKey, restricted] = SECRETS;
+    const instruction = {
+      instructionRef: 'a',
+      direction: 'DEBIT',
+      amount: '5.00',
+      currency: 'EUR',
+      country: 'FR',
+      openDate: '2027-01-01',
+      dueDate: '2027-01-01',
+    };
+    const attempts: { path: string; body: Record<string, unknown>; field: string }[] = [
+      {
+        path: '/v1/order-management',
+        body: { orderRef: 'secret-1', instructions: [instruction], metadata: { note: `key ${secretKey}` } },
+        field: 'metadata.note',
+      },
+      {
+        path: '/v1/order-management',
+        body: { orderRef: 'secret-2', instructions: [instruction], metadata: { [restricted]: 'x' } },
+        field: 'metadata',
+      },
+      { path: '/v1/customers', body: { customerRef: 'secret-3', name: `Acme ${restricted}` }, field: 'name' },
+      {
+        path: '/v1/webhooks/endpoints',
+        body: { url: 'https://hooks.example.com/x', description: `signed with ${signing}` },
+        field: 'description',
+      },
+    ];
+    for (const { path, body, field } of attempts) {
+      const res = await tenant.client.request('POST', path, { body });
+      expect(res.status, `${path}: ${JSON.stringify(res.body)}`).toBe(400);
+      expect(res.body).toMatchObject({
+        code: 'validation_failed',
+        errors: [{ path: field, code: 'secret_key_not_allowed' }],
+      });
+      for (const secret of SECRETS) expect(JSON.stringify(res.body), path).not.toContain(secret.slice(0, 12));
+    }
+    expect((await tenant.client.request('GET', '/v1/order-management/secret-1')).status).toBe(404);
+    expect((await tenant.client.request('GET', '/v1/customers/secret-3')).status).toBe(404);
+    expect(await tablesHolding(SECRETS)).toEqual([]);
+    const logs = system.logLines.join('\n');
+    for (const secret of SECRETS) expect(logs.includes(secret), secret).toBe(false);
+  });
+});
+
 // Test IBANs (German, Dutch, British), written as printed and as sent between banks.
 const IBANS = ['DE89 3704 0044 0532 0130 00', 'NL91 ABNA 0417 1643 00', 'GB82 WEST 1234 5698 7654 32'];
 const compact = (iban: string) => iban.replace(/ /g, '');

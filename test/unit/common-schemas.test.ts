@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RefSchema, TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
+import { MetadataSchema, RefSchema, TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
 import { InstructionInputSchema } from '../../orders/http/schemas.js';
 
 describe('free text', () => {
@@ -59,5 +59,30 @@ describe("an instruction's amount", () => {
     expect(issues('90071992547409.92')).toEqual([['amount', 'amount_too_large']]);
     // An unknown currency is the currency's fault alone.
     expect(issues('1.00', 'EURO')).toEqual([['currency', 'invalid_currency']]);
+  });
+});
+
+describe('free text and metadata', () => {
+  const codes = (result: {
+    error?: { issues: { code: string; params?: Record<string, unknown>; path: PropertyKey[] }[] };
+  }) => result.error?.issues.map((i) => [i.code === 'custom' ? String(i.params?.code) : i.code, i.path.join('.')]);
+
+  it('take no secret key of a form that is one: a webhook signing secret, a provider’s secret or restricted key', () => {
+    const secrets = [
+      `whsec_${'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'}`,
+      'sk_live_51HqLyjWDarjtT1zdp7dc',
+      'rk_test_4eC39HqLyjWDarjtT1zdp7dc',
+    ];
+    for (const secret of secrets) {
+      expect(codes(TextSchema(200).safeParse(`Acme (${secret})`)), secret).toEqual([['secret_key_not_allowed', '']]);
+      expect(codes(MetadataSchema.safeParse({ note: secret })), secret).toEqual([['secret_key_not_allowed', 'note']]);
+      // A key holding one is named by the metadata: the key is what must not be repeated.
+      expect(codes(MetadataSchema.safeParse({ [secret.slice(0, 40)]: 'x' })), secret).toEqual([
+        ['secret_key_not_allowed', ''],
+      ]);
+    }
+    // Words that merely start alike are taken.
+    for (const text of ['whsec_ is the prefix', 'task_live_abcdefgh12', 'sk_test', 'desk_test_12345678', 'whsec_short'])
+      expect(TextSchema(200).safeParse(text).success, text).toBe(true);
   });
 });
