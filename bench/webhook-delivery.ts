@@ -4,7 +4,9 @@
 // receiver on loopback that verifies every signature with the standardwebhooks library. Latency is
 // from the event's record (its outbox row's commit) to the receiver's verification. Baseline, same
 // run, same receiver, same rate: a bare signed HTTP POST of the same bodies from this process.
-//   npm run bench -- webhook-delivery --orders 60 --rate 4
+// `--answer-ms`: the receiver answers that long after it has verified a request, as a busy tenant's
+// does; each try holds its slot meanwhile (the endpoint's pace decides how many it may hold).
+//   npm run bench -- webhook-delivery --orders 60 --rate 4 [--answer-ms 150]
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -16,10 +18,15 @@ import { startLocalStack } from '../scripts/local-stack.js';
 import { percentile, steadily } from './measure.js';
 
 const { values } = parseArgs({
-  options: { orders: { type: 'string', default: '60' }, rate: { type: 'string', default: '4' } },
+  options: {
+    orders: { type: 'string', default: '60' },
+    rate: { type: 'string', default: '4' },
+    'answer-ms': { type: 'string', default: '0' },
+  },
 });
 const orders = Number(values.orders);
 const ordersPerSecond = Number(values.rate);
+const answerMs = Number(values['answer-ms']);
 const EVENTS_PER_ORDER = 5;
 
 /** The tenant's receiver: verifies each request as a tenant would, and notes when it did. */
@@ -34,7 +41,7 @@ function startReceiver() {
       try {
         webhook!.verify(Buffer.concat(chunks).toString(), req.headers as Record<string, string>);
         verifiedAt.set(req.headers['webhook-id'] as string, performance.timeOrigin + performance.now());
-        res.writeHead(204).end();
+        setTimeout(() => res.writeHead(204).end(), answerMs);
       } catch {
         refused += 1;
         res.writeHead(400).end();
@@ -129,7 +136,7 @@ try {
   const line = (name: string, sorted: number[]) =>
     `  ${name.padEnd(44)} p50 ${percentile(sorted, 50).toFixed(1).padStart(7)} ms   p99 ${percentile(sorted, 99).toFixed(1).padStart(7)} ms`;
   console.log(
-    `webhook delivery: ${orders} orders at ${ordersPerSecond}/s, ${events.length} events, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`,
+    `webhook delivery: ${orders} orders at ${ordersPerSecond}/s, ${events.length} events, the receiver answering ${answerMs} ms after it verifies, database ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'}`,
   );
   console.log(line('event recorded -> verified at the receiver', platform));
   console.log(line('bare signed POST -> verified (baseline)', bare));

@@ -17,7 +17,8 @@ class RowStream extends QueryStream {
   lose(err: Error): void {
     this.lost ??= err;
     if (this.endDestroy) this.endDestroy();
-    else this.destroy(err);
+    // Every row already read: nothing was lost, and an error after the end would reach no one.
+    else this.destroy(this.readableEnded ? undefined : err);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -26,7 +27,7 @@ class RowStream extends QueryStream {
     const end = (closeErr?: Error | null) => {
       if (ended) return;
       ended = true;
-      cb(closeErr ?? err ?? this.lost);
+      cb(closeErr ?? err ?? (this.readableEnded ? null : this.lost));
     };
     this.endDestroy = () => end();
     super._destroy(err as Error, end);
@@ -41,7 +42,9 @@ export function streamRows(
   highWaterMark: number,
 ): { rows: Readable; detach: () => void } {
   const rows = new RowStream(sql, values, { highWaterMark });
-  const lose = () => rows.lose(new Error('the database connection was lost while the rows were read'));
+  // A connection failure (SQLSTATE class 08), as the API tells a database outage: a warning, not a 500's stack.
+  const lose = () =>
+    rows.lose(Object.assign(new Error('Connection terminated while the rows were read'), { code: '08006' }));
   connection.once('end', lose);
   connection.query(rows);
   return { rows, detach: () => connection.off('end', lose) };

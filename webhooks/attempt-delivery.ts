@@ -119,7 +119,7 @@ export function createWebhookActivities({
       }
       accountSlots.take(accountId);
       if (!fast) slowSlots.take(accountId);
-      const tried = pace.start(endpointId, accountId);
+      const tried = pace.start(endpointId, accountId, fast);
       try {
         return await send(em, delivery, attempt, tried);
       } finally {
@@ -155,7 +155,8 @@ export function createWebhookActivities({
     let statusCode: number | undefined;
     let error: string | undefined;
     let retryAfterMs: number | undefined;
-    let posted = false;
+    /** How long the endpoint took to answer, or to time out: what its pace is judged by. */
+    let answeredInMs: number | undefined;
     const problem = outboundUrlProblem(endpoint.url, outboundUrls);
     const sent = (Context.current().info.heartbeatDetails as TryProgress | undefined)?.sent ?? 0;
     const unrecorded = !problem && sent >= MAX_UNRECORDED_SENDS;
@@ -182,7 +183,7 @@ export function createWebhookActivities({
         throw err;
       }
       Context.current().heartbeat({ sent: sent + 1 } satisfies TryProgress);
-      posted = true;
+      const postedAt = performance.now();
       try {
         const response = await post(endpoint.url, event.payload, {
           'content-type': 'application/json',
@@ -192,14 +193,18 @@ export function createWebhookActivities({
           'webhook-signature': signature,
         });
         statusCode = response.statusCode;
+        answeredInMs = performance.now() - postedAt;
         retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
       } catch (err) {
         error = describe(err);
+        // A connection refused, or an address the guard turned away, took no slot's time to speak of.
+        if ((err as { code?: string }).code === 'ETIMEDOUT') answeredInMs = performance.now() - postedAt;
       }
     }
     const latencyMs = Math.round(performance.now() - started);
-    // Only a POST tells how fast the endpoint answers: a URL refused, or a try not sent, says nothing.
-    if (posted) tried.answered(latencyMs);
+    // Only an answer, or its timeout, tells how fast the endpoint answers: a URL refused, a try not
+    // sent or a connection refused says nothing.
+    if (answeredInMs !== undefined) tried.answered(answeredInMs);
     const succeeded = statusCode !== undefined && statusCode >= 200 && statusCode < 300;
 
     const outcome = await orm.em.fork().transactional(async (tx) => {

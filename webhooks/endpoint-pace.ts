@@ -37,7 +37,11 @@ export interface TryUnderWay {
  */
 export class EndpointPace {
   private readonly endpoints = new Map<string, EndpointTries>();
-  /** When each try under way of each account started. */
+  /**
+   * When each try under way of each account, in a slot only fast endpoints may take, started. Tries in
+   * the slots for endpoints not known to answer fast have their own cap: stuck, they must not make
+   * the account's fast endpoints slow too.
+   */
   private readonly accounts = new Map<string, number[]>();
 
   constructor(
@@ -58,13 +62,14 @@ export class EndpointPace {
     return this.endpoints.get(endpointId)?.startedAt.length ?? 0;
   }
 
-  start(endpointId: string, accountId: string): TryUnderWay {
+  /** `fast`: the try takes a slot only fast endpoints may take (its endpoint's pace was `fast`). */
+  start(endpointId: string, accountId: string, fast: boolean): TryUnderWay {
     const tries = this.remembered(endpointId);
-    const ofAccount = this.accounts.get(accountId) ?? [];
-    this.accounts.set(accountId, ofAccount);
+    const ofAccount = fast ? (this.accounts.get(accountId) ?? []) : [];
+    if (fast) this.accounts.set(accountId, ofAccount);
     const startedAt = this.clock();
     tries.startedAt.push(startedAt);
-    ofAccount.push(startedAt);
+    if (fast) ofAccount.push(startedAt);
     let ended = false;
     return {
       answered: (tookMs) => {
@@ -74,8 +79,9 @@ export class EndpointPace {
         if (ended) return;
         ended = true;
         tries.startedAt.splice(tries.startedAt.indexOf(startedAt), 1);
+        if (!fast) return;
         ofAccount.splice(ofAccount.indexOf(startedAt), 1);
-        if (ofAccount.length === 0 && this.accounts.get(accountId) === ofAccount) this.accounts.delete(accountId);
+        if (ofAccount.length === 0) this.accounts.delete(accountId);
       },
     };
   }

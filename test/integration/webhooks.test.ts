@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import proto from '@temporalio/proto';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
@@ -39,21 +39,34 @@ const digest = (url: string) => createHash('sha256').update(url).digest('hex');
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
 /**
- * How many of these deliveries wait with their try put off (its activity to run again, not running):
- * a try under way, held by its endpoint, is not one of them.
+ * How many of these deliveries have had a try put off (their activity's attempt past the first). While
+ * the tries their endpoints took are held, none put off gets a slot: these and the ones the receiver
+ * holds are apart, and once they add up to every delivery, no more can be sent.
  */
-async function waitingPutOff(deliveries: { id: string }[]): Promise<number> {
-  const states = await Promise.all(
+async function putOff(deliveries: { id: string }[]): Promise<number> {
+  const attempts = await Promise.all(
     deliveries.map(async ({ id }) => {
-      const { raw } = await system.client.workflow.getHandle(deliveryWorkflowId(id)).describe();
-      const pending = raw.pendingActivities?.[0];
-      return (
-        pending?.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED &&
-        (pending.attempt ?? 0) >= 2
-      );
+      try {
+        const { raw } = await system.client.workflow.getHandle(deliveryWorkflowId(id)).describe();
+        return raw.pendingActivities?.[0]?.attempt ?? 0;
+      } catch (err) {
+        // Recorded, its run not started yet: not tried.
+        if (err instanceof WorkflowNotFoundError) return 0;
+        throw err;
+      }
     }),
   );
-  return states.filter(Boolean).length;
+  return attempts.filter((attempt) => attempt >= 2).length;
+}
+
+/** Waits until each of `deliveries` is held by the receiver or put off, and expects `held` of them held. */
+async function heldAndPutOff(deliveries: { id: string }[], received: () => number, held: number) {
+  const seen = await eventually(
+    async () => ({ putOff: await putOff(deliveries), received: received() }),
+    (now) => now.putOff + now.received === deliveries.length,
+    { what: `each of ${deliveries.length} tries held or put off` },
+  );
+  expect(seen.received).toBe(held);
 }
 
 /** The deliveries of these tenants, once there are `count` of them. */
@@ -619,14 +632,8 @@ describe('delivery', () => {
     expect((await submit(noisy, 'noisy-1')).status).toBe(202);
     expect((await submit(sibling, 'noisy-2')).status).toBe(202);
     const noisyTenants = [noisy.tenantId, sibling.tenantId];
-    const noisyDeliveries = await deliveriesOf(noisyTenants, 30);
-    // Four under way, the other 26 put off: none more can have been sent.
-    await eventually(
-      () => waitingPutOff(noisyDeliveries),
-      (n) => n === 30 - ACCOUNT_SLOW_WEBHOOK_SLOTS,
-      { what: 'all but four of the noisy account’s tries put off' },
-    );
-    expect(held.received.length).toBe(ACCOUNT_SLOW_WEBHOOK_SLOTS);
+    // Four under way, the other 26 put off.
+    await heldAndPutOff(await deliveriesOf(noisyTenants, 30), () => held.received.length, ACCOUNT_SLOW_WEBHOOK_SLOTS);
     // Another tenant's webhook goes out while they are all still held (each for up to 15 s).
     expect((await submit(other, 'other-1')).status).toBe(202);
     await eventually(
@@ -652,16 +659,14 @@ describe('delivery', () => {
 
     // Every slot given back: a new endpoint of the account that never answers has its two again.
     const quiet = await receiver(() => 'hang');
-    await endpoint(noisy, quiet.url);
-    expect(
-      (await noisy.client.request('POST', '/v1/order-management', { body: { orderRef: 'noisy-3', instructions } }))
-        .status,
-    ).toBe(202);
-    await eventually(
-      () => quiet.received.length,
-      (n) => n >= SLOW_ENDPOINT_WEBHOOK_SLOTS,
-      { what: 'two tries of the new endpoint under way' },
+    const { endpointId: quietId } = await endpoint(noisy, quiet.url);
+    expect((await submit(noisy, 'noisy-3')).status).toBe(202);
+    const quietDeliveries = await eventually(
+      () => system.orm.em.fork().find(WebhookDelivery, { endpointId: quietId }),
+      (all) => all.length === 5,
+      { what: 'the new endpoint’s five deliveries' },
     );
+    await heldAndPutOff(quietDeliveries, () => quiet.received.length, SLOW_ENDPOINT_WEBHOOK_SLOTS);
   });
 
   it('gives an endpoint not known to answer fast two slots: one that never answers leaves its siblings theirs', async () => {
@@ -675,12 +680,11 @@ describe('delivery', () => {
     // Ten events for the endpoint that never answers: two are taken, eight put off.
     expect((await submit('hung-1')).status).toBe(202);
     expect((await submit('hung-2')).status).toBe(202);
-    await eventually(
-      async () => waitingPutOff(await deliveriesOf([tenant.tenantId], 10)),
-      (n) => n === 10 - SLOW_ENDPOINT_WEBHOOK_SLOTS,
-      { what: 'all but two of the endpoint’s tries put off' },
+    await heldAndPutOff(
+      await deliveriesOf([tenant.tenantId], 10),
+      () => held.received.length,
+      SLOW_ENDPOINT_WEBHOOK_SLOTS,
     );
-    expect(held.received.length).toBe(SLOW_ENDPOINT_WEBHOOK_SLOTS);
     const hooks = await receiver();
     await endpoint(tenant, hooks.url, ['order.created']);
     expect((await submit('hung-3')).status).toBe(202);
@@ -718,12 +722,7 @@ describe('delivery', () => {
     for (const orderRef of ['busy-2', 'busy-3', 'busy-4']) expect((await submit(orderRef)).status).toBe(202);
     const later = (await deliveriesOf([tenant.tenantId], 20)).filter((d) => d.status === 'PENDING');
     expect(later).toHaveLength(15);
-    await eventually(
-      () => waitingPutOff(later),
-      (n) => n === 15 - ACCOUNT_WEBHOOK_SLOTS,
-      { what: 'all but ten of the fifteen put off' },
-    );
-    expect(busy.received.length).toBe(5 + ACCOUNT_WEBHOOK_SLOTS);
+    await heldAndPutOff(later, () => busy.received.length - 5, ACCOUNT_WEBHOOK_SLOTS);
     release();
     await eventually(
       () => system.orm.em.fork().find(WebhookDelivery, { endpointId }),

@@ -7,22 +7,25 @@ function paceAt() {
   let now = 0;
   const pace = new EndpointPace(SLOW_WEBHOOK_TRY_MS, () => now);
   const wait = (ms: number) => (now += ms);
+  /** A try of `endpoint` starting, in a fast endpoint's slot if its pace is fast, as attempt-delivery takes it. */
+  const start = (endpoint: string, account = 'acct') =>
+    pace.start(endpoint, account, pace.paceOf(endpoint, account) === 'fast');
   /** A try of `endpoint` answered after `ms`. */
   const tryTaking = (endpoint: string, ms: number, account = 'acct') => {
-    const tried = pace.start(endpoint, account);
+    const tried = start(endpoint, account);
     wait(ms);
     tried.answered(ms);
     tried.ended();
   };
-  return { pace, wait, tryTaking };
+  return { pace, wait, start, tryTaking };
 }
 
 describe('an endpoint’s pace', () => {
   it('is unproven until one of its tries is answered, then fast or slow by how long its answers took', () => {
-    const { pace, tryTaking } = paceAt();
+    const { pace, start, tryTaking } = paceAt();
     expect(pace.paceOf('e', 'acct')).toBe('unproven');
     // A try that sent nothing (a URL refused) says nothing of how fast it answers.
-    pace.start('e', 'acct').ended();
+    start('e', 'acct').ended();
     expect(pace.paceOf('e', 'acct')).toBe('unproven');
     tryTaking('e', 150);
     expect(pace.paceOf('e', 'acct')).toBe('fast');
@@ -47,11 +50,11 @@ describe('an endpoint’s pace', () => {
   });
 
   it('is slow at once when two of its tries have been under way 5 s, and they are half of its tries or more', () => {
-    const { pace, wait, tryTaking } = paceAt();
+    const { pace, wait, start, tryTaking } = paceAt();
     tryTaking('e', 150);
-    const first = pace.start('e', 'acct');
+    const first = start('e', 'acct');
     wait(1_000);
-    const second = pace.start('e', 'acct');
+    const second = start('e', 'acct');
     wait(4_000);
     // One try of 5 s under way is one slow answer among fast ones.
     expect(pace.paceOf('e', 'acct')).toBe('fast');
@@ -64,9 +67,9 @@ describe('an endpoint’s pace', () => {
     expect(pace.paceOf('e', 'acct')).toBe('fast');
 
     // A busy endpoint whose two slowest of five are stuck is not: the rest of its tries flow.
-    const stuck = [pace.start('busy', 'acct'), pace.start('busy', 'acct')];
+    const stuck = [start('busy', 'acct'), start('busy', 'acct')];
     wait(5_000);
-    const flowing = [pace.start('busy', 'acct'), pace.start('busy', 'acct'), pace.start('busy', 'acct')];
+    const flowing = [start('busy', 'acct'), start('busy', 'acct'), start('busy', 'acct')];
     tryTaking('busy', 150);
     expect(pace.paceOf('busy', 'acct')).toBe('fast');
     flowing.pop()!.ended();
@@ -76,12 +79,12 @@ describe('an endpoint’s pace', () => {
   });
 
   it('is slow for every endpoint of an account with four tries stuck across its endpoints, one each', () => {
-    const { pace, wait, tryTaking } = paceAt();
+    const { pace, wait, start, tryTaking } = paceAt();
     const endpoints = ['e1', 'e2', 'e3', 'e4', 'e5'];
     for (const e of endpoints) tryTaking(e, 150);
     tryTaking('elsewhere', 150, 'other');
     // Each endpoint leads to one receiver gone quiet: none has two stuck, its account has four.
-    const held = endpoints.slice(0, 4).map((e) => pace.start(e, 'acct'));
+    const held = endpoints.slice(0, 4).map((e) => start(e, 'acct'));
     wait(5_000);
     expect(endpoints.map((e) => pace.paceOf(e, 'acct'))).toEqual(endpoints.map(() => 'slow'));
     expect(pace.paceOf('elsewhere', 'other')).toBe('fast');
@@ -89,11 +92,23 @@ describe('an endpoint’s pace', () => {
     expect(pace.paceOf('e5', 'acct')).toBe('fast');
   });
 
+  it('leaves an account’s fast endpoints fast while its slow ones are stuck: those have slots of their own', () => {
+    const { pace, wait, start, tryTaking } = paceAt();
+    tryTaking('fast', 150);
+    // Two new endpoints that never answer: four tries stuck in the slots for endpoints not known fast.
+    const stuck = ['new1', 'new1', 'new2', 'new2'].map((e) => start(e));
+    const flowing = start('fast');
+    wait(5_000);
+    expect(pace.paceOf('new1', 'acct')).toBe('slow');
+    expect(pace.paceOf('fast', 'acct')).toBe('fast');
+    for (const t of [...stuck, flowing]) t.ended();
+  });
+
   it('counts the tries under way of each endpoint apart, whichever ends first, each once', () => {
-    const { pace } = paceAt();
-    const first = pace.start('e', 'acct');
-    const second = pace.start('e', 'acct');
-    pace.start('other', 'acct');
+    const { pace, start } = paceAt();
+    const first = start('e', 'acct');
+    const second = start('e', 'acct');
+    start('other', 'acct');
     expect(pace.underWay('e')).toBe(2);
     second.ended();
     second.ended();

@@ -55,13 +55,17 @@ function activitiesWhere(
 const uninstalled = activitiesWhere(() => Promise.resolve(undefined));
 const unreadable = activitiesWhere(() => Promise.reject(new SecretOpenError('the master key does not open it')));
 
+/** Runs an activity quietly: the suite's output is for failures (each run here fails or pays, as meant). */
+const quietly = (info: { attempt?: number } = {}) =>
+  new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR', () => undefined) });
+
 async function refusalOf(attempt: number, run: () => Promise<unknown>): Promise<[string | undefined, unknown]> {
-  // Quiet: every run here fails, as the test means it to.
-  const logger = new DefaultLogger('ERROR', () => undefined);
-  const err = await new MockActivityEnvironment({ attempt }, { logger }).run(run).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const err = await quietly({ attempt })
+    .run(run)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   expect(err).toBeInstanceOf(ApplicationFailure);
   const failure = err as ApplicationFailure;
   expect(failure.nonRetryable).toBe(true);
@@ -145,7 +149,7 @@ describe('a call put off while its account has its share of calls to tenant-host
       () =>
         activities.executePayment({ appId, request: { ...request, tenantId: of }, idempotencyKey: key });
     const underWay = Array.from({ length: PROVIDER_CALLS_PER_ACCOUNT }, (_, n) =>
-      new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', `k${n}`)),
+      quietly().run(pay('HTTP_CONNECTOR', `k${n}`)),
     );
     await vi.waitFor(() => expect(sent).toHaveLength(PROVIDER_CALLS_PER_ACCOUNT));
 
@@ -158,15 +162,15 @@ describe('a call put off while its account has its share of calls to tenant-host
     expect((await putOffs())!.value - before).toBe(2);
     // Another account's tenant has its own share; the platform's own providers have none.
     const beside = [
-      new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', 'other-account', 'other')),
-      new MockActivityEnvironment().run(pay('SANDBOX_CARD', 'platform-provider')),
+      quietly().run(pay('HTTP_CONNECTOR', 'other-account', 'other')),
+      quietly().run(pay('SANDBOX_CARD', 'platform-provider')),
     ];
     await vi.waitFor(() => expect(sent).toEqual(expect.arrayContaining(['other-account', 'platform-provider'])));
 
     answerAll();
     await Promise.all([...underWay, ...beside]);
     // Their share back: the account's next call is sent.
-    await new MockActivityEnvironment().run(pay('HTTP_CONNECTOR', 'after'));
+    await quietly().run(pay('HTTP_CONNECTOR', 'after'));
     expect(sent).toContain('after');
   });
 });
