@@ -14,6 +14,8 @@ export interface InstrumentToken {
   paymentMethod: string;
   status: PaymentInstrument['status'];
   mandateStatus: PaymentInstrument['mandateStatus'];
+  /** Not saved, and charged already under another key: it paid (or tried) the one payment it was for. */
+  spent: boolean;
 }
 
 /**
@@ -102,11 +104,33 @@ export class InstrumentStore {
     return instrument;
   }
 
-  /** The token to pay with, for the payment activity; undefined for an instrument the tenant does not have. */
-  async token(em: EntityManager, tenantId: string, instrumentId: string): Promise<InstrumentToken | undefined> {
+  /**
+   * The token to pay with under `idempotencyKey`, for the payment activity; undefined for an
+   * instrument the tenant does not have. One the customer did not save pays the payment they made
+   * with it and nothing else: the first key it is charged under is kept (whoever asks first), and
+   * under any other it is `spent`. A declined payment tried again, a due date amended or a
+   * re-collection after a return would otherwise charge a card the customer chose not to leave.
+   */
+  async token(
+    em: EntityManager,
+    tenantId: string,
+    instrumentId: string,
+    idempotencyKey: string,
+  ): Promise<InstrumentToken | undefined> {
     const instrument = await em.findOne(PaymentInstrument, { id: instrumentId, tenantId });
     if (!instrument) return undefined;
+    let spent = false;
+    if (!instrument.saved) {
+      const [claimed] = await em
+        .getConnection()
+        .execute<{ charged_under_key: string }[]>(
+          `update payment_instrument set charged_under_key = coalesce(charged_under_key, ?) where id = ? returning charged_under_key`,
+          [idempotencyKey, instrument.id],
+        );
+      spent = claimed.charged_under_key !== idempotencyKey;
+    }
     return {
+      spent,
       token: this.secretBox.open(instrument.tokenCiphertext, sealedContext('payment_instrument', instrument.id)),
       appId: instrument.appId,
       paymentMethod: instrument.paymentMethod,

@@ -130,7 +130,7 @@ export function createWebhookActivities({
     },
   };
 
-  /** The try itself, in one of its account's slots and one of its endpoint's. */
+  /** The try itself, in one of its account's slots; `tried` is told how fast its endpoint answered. */
   async function send(
     em: EntityManager,
     delivery: WebhookDelivery,

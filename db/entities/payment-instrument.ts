@@ -19,6 +19,8 @@ export class PaymentInstrument {
   display: InstrumentDisplay = {};
   status: 'ACTIVE' | 'REMOVED' = 'ACTIVE';
   saved = false;
+  /** Not saved: the idempotency key of the one payment it may pay, once it was first charged. */
+  chargedUnderKey: string | null = null;
   mandateRef: string | null = null;
   mandateStatus: MandateStatus | null = null;
   mandateSignedAt: Date | null = null;
@@ -56,6 +58,7 @@ export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
     display: { type: 'json' },
     status: { type: 'string', length: 16 },
     saved: { type: 'boolean' },
+    chargedUnderKey: { type: 'string', length: 255, nullable: true },
     mandateRef: { type: 'string', length: 64, nullable: true },
     mandateStatus: { type: 'string', length: 16, nullable: true },
     mandateSignedAt: { type: 'datetime', nullable: true },

@@ -45,7 +45,7 @@ export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
   /** A stored instrument's token, read where the provider is called (never carried in workflow history). */
-  instruments: (tenantId: string, instrumentId: string) => Promise<InstrumentToken | undefined>;
+  instruments: (tenantId: string, instrumentId: string, idempotencyKey: string) => Promise<InstrumentToken | undefined>;
   /** Each tenant's account, whose tenants share PROVIDER_CALLS_PER_ACCOUNT; without it, calls have no share. */
   accountOf?: (tenantId: string) => Promise<string>;
 }
@@ -103,14 +103,15 @@ export function createPaymentActivities({ apps, installations, instruments, acco
 
   /**
    * The request as the provider gets it: a stored instrument's token in place of its id. One the
-   * customer removed, of another app, or a bank account whose mandate is not active pays nothing:
+   * customer removed, of another app, one given for another payment and not saved (under another
+   * key than that payment's), or a bank account whose mandate is not active pays nothing:
    * a refusal no retry cures, which holds the instruction LATE with its code. So does a token this
    * worker's master keys cannot open: retried, it would fail the same way every hour for ever.
    */
-  async function withToken(request: PaymentRequest, appId: string): Promise<PaymentRequest> {
+  async function withToken(request: PaymentRequest, appId: string, idempotencyKey: string): Promise<PaymentRequest> {
     if (request.instrumentId === undefined) return request;
     const { instrumentId, ...rest } = request;
-    const stored = await instruments(request.tenantId, instrumentId).catch((err: unknown) => {
+    const stored = await instruments(request.tenantId, instrumentId, idempotencyKey).catch((err: unknown) => {
       if (!(err instanceof SecretOpenError)) throw err;
       throw new ProviderRejectedError(
         'instrument_unreadable',
@@ -119,6 +120,11 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     });
     if (!stored || stored.status !== 'ACTIVE')
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
+    if (stored.spent)
+      throw new ProviderRejectedError(
+        'instrument_not_saved',
+        `instrument ${instrumentId} was given for one payment and not saved: it pays no other`,
+      );
     if (stored.appId !== appId || stored.paymentMethod !== request.paymentMethod)
       throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
     if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
@@ -208,7 +214,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       const outcome = await inAccountShare(request.tenantId, appId, reached, async () => {
         const { app, installation } = await connect(request.tenantId, appId, reached);
         return call(async () => {
-          const paying = await withToken(request, appId);
+          const paying = await withToken(request, appId, idempotencyKey);
           const timer = providerCallSeconds.startTimer({ app: appId });
           try {
             const answer = await app.execute(paying, idempotencyKey, installation);

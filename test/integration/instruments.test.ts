@@ -279,6 +279,31 @@ describe('a card entered on the provider’s own form', () => {
       expect.objectContaining({ path: 'instructions[0].instrumentId', code: 'instrument_not_found' }),
     ]);
   });
+
+  it('given for one payment and not saved pays no other: declined, then due again, it is refused, never charged again', async () => {
+    await order('ORD-once-declined');
+    // The sandbox's form takes this test number as a card its bank declines.
+    await payWithNewCard(await openLink('ORD-once-declined'), { save: false, card: '4000 0000 0000 0002' });
+    await eventually(
+      () => instructionOf('ORD-once-declined'),
+      (i) => i.status === 'LATE' && i.failureCode !== null,
+      { what: 'the customer’s payment declined' },
+    );
+    const charges = () => system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-once-declined' });
+    expect(await charges()).toHaveLength(1);
+    // The tenant moves its due date to now: due again, with the card the customer gave for that payment alone.
+    const moved = await tenant.client.request('PATCH', '/v1/order-management/ORD-once-declined/instructions/premium', {
+      body: { dueDate: new Date().toISOString() },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    const refused = await eventually(
+      () => instructionOf('ORD-once-declined'),
+      (i) => i.failureCode === 'provider_rejected:instrument_not_saved',
+      { what: 'the payment refused: the card was not saved' },
+    );
+    expect(refused.status).toBe('LATE');
+    expect(await charges()).toHaveLength(1);
+  });
 });
 
 /** The customer chooses a new bank account on our page, signs the mandate on the provider's, and comes back. */
