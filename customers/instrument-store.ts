@@ -9,7 +9,8 @@ import { Refusal } from '../domain/refusal.js';
 
 /** What pays with a stored instrument: its provider's token, opened only where the provider is called. */
 export interface InstrumentToken {
-  token: string;
+  /** Absent when it pays nothing more: removed, or `spent`. */
+  token?: string;
   appId: string;
   paymentMethod: string;
   status: PaymentInstrument['status'];
@@ -100,6 +101,8 @@ export class InstrumentStore {
   async remove(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {
     const instrument = await this.findSaved(em, customer, instrumentId);
     instrument.status = 'REMOVED';
+    // It pays nothing more: its token is kept nowhere (the hint and display stay, to match records).
+    instrument.tokenCiphertext = null;
     instrument.updatedAt = new Date();
     return instrument;
   }
@@ -110,6 +113,7 @@ export class InstrumentStore {
    * with it and nothing else: the first key it is charged under is kept (whoever asks first), and
    * under any other it is `spent`. A declined payment tried again, a due date amended or a
    * re-collection after a return would otherwise charge a card the customer chose not to leave.
+   * Spent, its token is erased: that payment ended for good before another key could be asked for.
    */
   async token(
     em: EntityManager,
@@ -119,19 +123,30 @@ export class InstrumentStore {
   ): Promise<InstrumentToken | undefined> {
     const instrument = await em.findOne(PaymentInstrument, { id: instrumentId, tenantId });
     if (!instrument) return undefined;
+    let { tokenCiphertext } = instrument;
     let spent = false;
     if (!instrument.saved) {
+      // (Columns on the right of SET are read as they were before this statement.)
       const [claimed] = await em
         .getConnection()
-        .execute<{ charged_under_key: string }[]>(
-          `update payment_instrument set charged_under_key = coalesce(charged_under_key, ?) where id = ? returning charged_under_key`,
-          [idempotencyKey, instrument.id],
+        .execute<{ charged_under_key: string; token_ciphertext: string | null }[]>(
+          `update payment_instrument
+            set charged_under_key = coalesce(charged_under_key, ?),
+                token_ciphertext = case when charged_under_key is null or charged_under_key = ? then token_ciphertext end
+          where id = ?
+      returning charged_under_key, token_ciphertext`,
+          [idempotencyKey, idempotencyKey, instrument.id],
         );
       spent = claimed.charged_under_key !== idempotencyKey;
+      tokenCiphertext = claimed.token_ciphertext;
     }
+    // Removed or spent, it pays nothing: not even opened.
+    const usable = instrument.status === 'ACTIVE' && !spent ? tokenCiphertext : null;
     return {
       spent,
-      token: this.secretBox.open(instrument.tokenCiphertext, sealedContext('payment_instrument', instrument.id)),
+      ...(usable !== null
+        ? { token: this.secretBox.open(usable, sealedContext('payment_instrument', instrument.id)) }
+        : {}),
       appId: instrument.appId,
       paymentMethod: instrument.paymentMethod,
       status: instrument.status,

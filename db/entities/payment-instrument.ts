@@ -12,8 +12,11 @@ export class PaymentInstrument {
   customerId: string | null = null;
   appId!: string;
   paymentMethod!: string;
-  /** The provider's token, sealed under the master key (db/sealed-columns.ts). */
-  tokenCiphertext!: string;
+  /**
+   * The provider's token, sealed under the master key (db/sealed-columns.ts); null once it can pay
+   * nothing more (removed, or not saved and its one payment over), so it is kept nowhere.
+   */
+  tokenCiphertext!: string | null;
   /** Its last four characters, to match it with the provider's records. */
   tokenHint!: string;
   display: InstrumentDisplay = {};
@@ -53,7 +56,7 @@ export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
     },
     appId: { type: 'string', length: 64 },
     paymentMethod: { type: 'string', length: 16 },
-    tokenCiphertext: { type: 'text' },
+    tokenCiphertext: { type: 'text', nullable: true },
     tokenHint: { type: 'string', length: 8 },
     display: { type: 'json' },
     status: { type: 'string', length: 16 },

@@ -129,6 +129,8 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
     if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
       throw new ProviderRejectedError('mandate_not_active', `the mandate of instrument ${instrumentId} is not active`);
+    if (stored.token === undefined)
+      throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     return { ...rest, financialInstrumentId: stored.token };
   }
 

@@ -255,6 +255,9 @@ describe('a card entered on the provider’s own form', () => {
       { what: 'the instruction LATE' },
     );
     expect(late.failureCode).toBe('provider_rejected:instrument_removed');
+    // Removed, its token is kept nowhere.
+    const removed = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: saved.instrumentId });
+    expect([removed.status, removed.tokenCiphertext]).toEqual(['REMOVED', null]);
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-removed' })).toEqual([]);
     const refused = await tenant.client.request('POST', '/v1/order-management', {
       body: {
@@ -303,6 +306,9 @@ describe('a card entered on the provider’s own form', () => {
     );
     expect(refused.status).toBe('LATE');
     expect(await charges()).toHaveLength(1);
+    // Its one payment over, its token is kept nowhere.
+    const spent = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: refused.instrumentId });
+    expect([spent.saved, spent.tokenCiphertext]).toEqual([false, null]);
   });
 });
 
