@@ -9,14 +9,14 @@ import { Refusal } from '../domain/refusal.js';
 
 /** What pays with a stored instrument: its provider's token, opened only where the provider is called. */
 export interface InstrumentToken {
-  /** Absent when it pays nothing more: removed, or `spent`. */
+  /** Absent when it pays nothing more: removed, or not saved and spent on its one payment. */
   token?: string;
+  /** Not saved: it pays only the payment it was given for (`InstrumentStore.claim`). */
+  saved: boolean;
   appId: string;
   paymentMethod: string;
   status: PaymentInstrument['status'];
   mandateStatus: PaymentInstrument['mandateStatus'];
-  /** Not saved, and charged already under another key: it paid (or tried) the one payment it was for. */
-  spent: boolean;
 }
 
 /**
@@ -108,49 +108,43 @@ export class InstrumentStore {
   }
 
   /**
-   * The token to pay with under `idempotencyKey`, for the payment activity; undefined for an
-   * instrument the tenant does not have. One the customer did not save pays the payment they made
-   * with it and nothing else: the first key it is charged under is kept (whoever asks first), and
-   * under any other it is `spent`. A declined payment tried again, a due date amended or a
-   * re-collection after a return would otherwise charge a card the customer chose not to leave.
-   * Spent, its token is erased: that payment ended for good before another key could be asked for.
+   * The token to pay with, for the payment activity; undefined for an instrument the tenant does not
+   * have. Removed (or spent, below), it pays nothing and is not even opened.
    */
-  async token(
-    em: EntityManager,
-    tenantId: string,
-    instrumentId: string,
-    idempotencyKey: string,
-  ): Promise<InstrumentToken | undefined> {
+  async token(em: EntityManager, tenantId: string, instrumentId: string): Promise<InstrumentToken | undefined> {
     const instrument = await em.findOne(PaymentInstrument, { id: instrumentId, tenantId });
     if (!instrument) return undefined;
-    let { tokenCiphertext } = instrument;
-    let spent = false;
-    if (!instrument.saved) {
-      // (Columns on the right of SET are read as they were before this statement.)
-      const [claimed] = await em
-        .getConnection()
-        .execute<{ charged_under_key: string; token_ciphertext: string | null }[]>(
-          `update payment_instrument
-            set charged_under_key = coalesce(charged_under_key, ?),
-                token_ciphertext = case when charged_under_key is null or charged_under_key = ? then token_ciphertext end
-          where id = ?
-      returning charged_under_key, token_ciphertext`,
-          [idempotencyKey, idempotencyKey, instrument.id],
-        );
-      spent = claimed.charged_under_key !== idempotencyKey;
-      tokenCiphertext = claimed.token_ciphertext;
-    }
-    // Removed or spent, it pays nothing: not even opened.
-    const usable = instrument.status === 'ACTIVE' && !spent ? tokenCiphertext : null;
+    const usable = instrument.status === 'ACTIVE' ? instrument.tokenCiphertext : null;
     return {
-      spent,
       ...(usable !== null
         ? { token: this.secretBox.open(usable, sealedContext('payment_instrument', instrument.id)) }
         : {}),
+      saved: instrument.saved,
       appId: instrument.appId,
       paymentMethod: instrument.paymentMethod,
       status: instrument.status,
       mandateStatus: instrument.mandateStatus,
     };
+  }
+
+  /**
+   * Whether `idempotencyKey` may charge this instrument the customer did not save: it pays the payment
+   * they made with it and nothing else, so the first key to claim it (just before it is sent, every
+   * check of ours passed) holds it, and any other is refused. A declined payment tried again, a due
+   * date amended or a re-collection after a return would otherwise charge a card the customer chose
+   * not to leave. Refused, its token is erased: the payment it was for had ended for good (a key
+   * changes only after an answer, a refusal or a resolution, never while a call is unanswered).
+   */
+  async claim(em: EntityManager, tenantId: string, instrumentId: string, idempotencyKey: string): Promise<boolean> {
+    // (Columns on the right of SET are read as they were before this statement.)
+    const [claimed] = await em.getConnection().execute<{ charged_under_key: string }[]>(
+      `update payment_instrument
+          set charged_under_key = coalesce(charged_under_key, ?),
+              token_ciphertext = case when charged_under_key is null or charged_under_key = ? then token_ciphertext end
+        where id = ? and tenant_id = ?
+    returning charged_under_key`,
+      [idempotencyKey, idempotencyKey, instrumentId, tenantId],
+    );
+    return claimed?.charged_under_key === idempotencyKey;
   }
 }

@@ -14,8 +14,6 @@ export class Migration20261206180000 extends Migration {
 
   override async down(): Promise<void> {
     this.addSql(`alter table "payment_instrument" drop column "charged_under_key";`);
-    // Erased tokens are gone: their rows keep an empty value, which opens under no key.
-    this.addSql(`update "payment_instrument" set "token_ciphertext" = '' where "token_ciphertext" is null;`);
-    this.addSql(`alter table "payment_instrument" alter column "token_ciphertext" set not null;`);
+    // Erased tokens cannot come back: the column stays nullable (a placeholder would stop a key rotation).
   }
 }

@@ -33,6 +33,9 @@ export function createOrderActivities({ orm, apps, box, temporal }: OrderActivit
 
 /** Stored instruments' tokens, each read on its own short-lived unit of work. */
 function instrumentsFrom(orm: MikroORM, store: InstrumentStore) {
-  return (tenantId: string, instrumentId: string, idempotencyKey: string) =>
-    store.token(orm.em.fork(), tenantId, instrumentId, idempotencyKey);
+  return {
+    read: (tenantId: string, instrumentId: string) => store.token(orm.em.fork(), tenantId, instrumentId),
+    claim: (tenantId: string, instrumentId: string, idempotencyKey: string) =>
+      store.claim(orm.em.fork(), tenantId, instrumentId, idempotencyKey),
+  };
 }

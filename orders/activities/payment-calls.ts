@@ -41,11 +41,18 @@ const HEARTBEAT_EVERY_MS = 3_000;
  */
 export const PROVIDER_CALLS_PER_ACCOUNT = 20;
 
+/** Stored instruments as the payment activity uses them (customers/instrument-store.ts). */
+export interface InstrumentTokens {
+  read(tenantId: string, instrumentId: string): Promise<InstrumentToken | undefined>;
+  /** Whether `idempotencyKey` holds this unsaved instrument: the first key to claim it does. */
+  claim(tenantId: string, instrumentId: string, idempotencyKey: string): Promise<boolean>;
+}
+
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
   /** A stored instrument's token, read where the provider is called (never carried in workflow history). */
-  instruments: (tenantId: string, instrumentId: string, idempotencyKey: string) => Promise<InstrumentToken | undefined>;
+  instruments: InstrumentTokens;
   /** Each tenant's account, whose tenants share PROVIDER_CALLS_PER_ACCOUNT; without it, calls have no share. */
   accountOf?: (tenantId: string) => Promise<string>;
 }
@@ -111,7 +118,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
   async function withToken(request: PaymentRequest, appId: string, idempotencyKey: string): Promise<PaymentRequest> {
     if (request.instrumentId === undefined) return request;
     const { instrumentId, ...rest } = request;
-    const stored = await instruments(request.tenantId, instrumentId, idempotencyKey).catch((err: unknown) => {
+    const stored = await instruments.read(request.tenantId, instrumentId).catch((err: unknown) => {
       if (!(err instanceof SecretOpenError)) throw err;
       throw new ProviderRejectedError(
         'instrument_unreadable',
@@ -120,17 +127,24 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     });
     if (!stored || stored.status !== 'ACTIVE')
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
-    if (stored.spent)
-      throw new ProviderRejectedError(
-        'instrument_not_saved',
-        `instrument ${instrumentId} was given for one payment and not saved: it pays no other`,
-      );
     if (stored.appId !== appId || stored.paymentMethod !== request.paymentMethod)
       throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
     if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
       throw new ProviderRejectedError('mandate_not_active', `the mandate of instrument ${instrumentId} is not active`);
     if (stored.token === undefined)
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
+    // Claimed last, once nothing of ours refuses it: a refusal of ours sends nothing, yet moves the
+    // instruction to a new key (a pending mandate turning active is then paid under that one).
+    if (!stored.saved && !(await instruments.claim(request.tenantId, instrumentId, idempotencyKey))) {
+      // Definite whatever an earlier try under this key did: another key holds the instrument, so no
+      // try under this one ever sent it (the plan cannot change under a key once used).
+      throw refusal(
+        PROVIDER_REJECTED,
+        'instrument_not_saved',
+        `instrument ${instrumentId} was given for one payment and not saved: it pays no other`,
+        false,
+      );
+    }
     return { ...rest, financialInstrumentId: stored.token };
   }
 

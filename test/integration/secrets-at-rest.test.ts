@@ -91,7 +91,7 @@ describe('a dump of the database', () => {
       display: { brand: 'visa', last4: '4242' },
     });
     await em.flush();
-    expect((await store.token(system.orm.em.fork(), tenant.tenantId, instrument.id, 'key-1'))?.token).toBe(token);
+    expect((await store.token(system.orm.em.fork(), tenant.tenantId, instrument.id))?.token).toBe(token);
     const tenantSecrets = [appApiKey, endpoint.body.secret, rotated.body.secret, token];
 
     const dump = await dumpData(system.orm);

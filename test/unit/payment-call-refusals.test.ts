@@ -6,7 +6,11 @@ import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import { providerCallsPutOff } from '../../observability/metrics.js';
 import type { InstallationCache } from '../../orders/activities/installation-cache.js';
-import { createPaymentActivities, PROVIDER_CALLS_PER_ACCOUNT } from '../../orders/activities/payment-calls.js';
+import {
+  createPaymentActivities,
+  type InstrumentTokens,
+  PROVIDER_CALLS_PER_ACCOUNT,
+} from '../../orders/activities/payment-calls.js';
 import {
   APP_CREDENTIALS_UNREADABLE,
   APP_NOT_INSTALLED,
@@ -43,13 +47,14 @@ const refund = {
 /** The activities of a worker on which the app's installation reads as `installed` does. */
 function activitiesWhere(
   installed: () => Promise<undefined>,
-  instruments: () => Promise<undefined> = () => Promise.resolve(undefined),
+  read: InstrumentTokens['read'] = () => Promise.resolve(undefined),
+  claim: InstrumentTokens['claim'] = () => Promise.resolve(true),
 ) {
   const app = {} as AppConnector; // never called: each refusal comes before the provider
   return createPaymentActivities({
     apps: new Map([['SANDBOX_CARD', app]]),
     installations: { get: installed } as unknown as InstallationCache,
-    instruments,
+    instruments: { read, claim },
   });
 }
 const uninstalled = activitiesWhere(() => Promise.resolve(undefined));
@@ -111,6 +116,48 @@ describe('a refusal before the provider is reached', () => {
     expect(await refusalOf(1, payWithStored(true))).toEqual([OUTCOME_UNKNOWN, 'instrument_unreadable']);
   });
 
+  it('is a refusal, on any try, for an instrument not saved that another payment’s key holds; claimed only once ours pass', async () => {
+    const { financialInstrumentId: _, ...byInstrument } = request;
+    const claims: string[] = [];
+    const oneTime = (paymentMethod: string, mandateStatus: 'PENDING' | 'ACTIVE' | null, heldByAnother: boolean) =>
+      activitiesWhere(
+        () => Promise.resolve({} as never),
+        () =>
+          Promise.resolve({
+            token: 'tok_1',
+            saved: false,
+            appId: 'SANDBOX_CARD',
+            paymentMethod,
+            status: 'ACTIVE',
+            mandateStatus,
+          }),
+        (_tenant, _instrument, key) => {
+          claims.push(key);
+          return Promise.resolve(!heldByAnother);
+        },
+      );
+    const payWith = (activities: typeof uninstalled, paymentMethod: string, keyMayHaveReached?: boolean) => () =>
+      activities.executePayment({
+        appId: 'SANDBOX_CARD',
+        request: { ...byInstrument, paymentMethod, instrumentId: 'ins_1' } as never,
+        idempotencyKey: 't1:o1:a:2',
+        keyMayHaveReached,
+      });
+    // Its one payment was another key's: refused for good, even on a retry (no try under this key sent it).
+    const spent = oneTime('CARD', null, true);
+    expect(await refusalOf(1, payWith(spent, 'CARD'))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
+    expect(await refusalOf(2, payWith(spent, 'CARD', true))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
+    // A bank account whose mandate is not yet active is refused by us before it is claimed: the key the
+    // instruction moves to once the mandate is active may still claim it.
+    claims.length = 0;
+    const pendingMandate = oneTime('BANK_DEBIT', 'PENDING', false);
+    expect(await refusalOf(1, payWith(pendingMandate, 'BANK_DEBIT'))).toEqual([
+      PROVIDER_REJECTED,
+      'mandate_not_active',
+    ]);
+    expect(claims).toEqual([]);
+  });
+
   it('is an unknown outcome on a key an earlier try may have paid or refunded with', async () => {
     // The workflow says so (an unanswered call before), or the activity is itself a retry.
     expect(await refusalOf(1, pay(uninstalled, true))).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
@@ -141,7 +188,7 @@ describe('a call put off while its account has its share of calls to tenant-host
         ['SANDBOX_CARD', app],
       ]),
       installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
-      instruments: () => Promise.resolve(undefined),
+      instruments: { read: () => Promise.resolve(undefined), claim: () => Promise.resolve(true) },
       accountOf: (of) => Promise.resolve(of === 'other' ? 'account-2' : 'account-1'),
     });
     const pay =
