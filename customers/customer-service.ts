@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { Customer, PaymentOrder } from '../db/entities/index.js';
 import { databaseNow } from '../db/database-clock.js';
 import { Refusal } from '../domain/refusal.js';
@@ -28,26 +28,31 @@ export class CustomerService {
     const stored = await em.findOne(Customer, { tenantId, customerRef: input.customerRef });
     if (stored && holdsDetails(stored, input)) return { sentAgain: true, customer: stored };
     if (stored) throw customerRefConflict(input.customerRef);
+    // Taken by one statement that waits for a request creating the same customer at the same time and,
+    // once that one commits, leaves its row be: then read, the same customer sent again is that one.
     const now = new Date();
-    const customer = em.create(Customer, {
-      id: randomUUID(),
-      tenantId,
-      customerRef: input.customerRef,
-      name: input.name ?? null,
-      email: input.email ?? null,
-      locale: input.locale ?? null,
-      metadata: input.metadata ?? {},
-      createdAt: now,
-      updatedAt: now,
-    });
-    try {
-      await em.flush();
-    } catch (err) {
-      // Created meanwhile by another request: which one it was is not known here.
-      if (err instanceof UniqueConstraintViolationException) throw customerRefConflict(input.customerRef);
-      throw err;
-    }
-    return { sentAgain: false, customer };
+    const inserted = await em.getConnection().execute<{ id: string }[]>(
+      `insert into customer (id, tenant_id, customer_ref, name, email, locale, metadata, created_at, updated_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       on conflict on constraint customer_tenant_ref_unique do nothing returning id`,
+      [
+        randomUUID(),
+        tenantId,
+        input.customerRef,
+        input.name ?? null,
+        input.email ?? null,
+        input.locale ?? null,
+        JSON.stringify(input.metadata ?? {}),
+        now,
+        now,
+      ],
+      'all',
+      em.getTransactionContext(),
+    );
+    const customer = await em.findOneOrFail(Customer, { tenantId, customerRef: input.customerRef });
+    if (inserted.length > 0) return { sentAgain: false, customer };
+    if (holdsDetails(customer, input)) return { sentAgain: true, customer };
+    throw customerRefConflict(input.customerRef);
   }
 
   list(em: EntityManager, tenantId: string, page: PageQuery): Promise<Page<Customer>> {

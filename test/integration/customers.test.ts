@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { AuditEntry, Customer, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { Migration20261205150000 } from '../../db/migrations/Migration20261205150000.js';
 import { eventually } from '../support/eventually.js';
-import { holdRow } from '../support/row-hold.js';
+import { holdRow, holdTransaction } from '../support/row-hold.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -56,6 +56,35 @@ async function paidOrder(orderRef: string, customerRef: string): Promise<Payment
 }
 
 describe('customers', () => {
+  it('sent twice at once, the same, are created once: the second waits for the first and answers it, 200, not 409', async () => {
+    const own = await system.newTenant();
+    const held = await holdTransaction();
+    try {
+      const id = randomUUID();
+      // The first request, its row written and not yet committed.
+      await held.query(
+        `insert into customer (id, tenant_id, customer_ref, name, email, locale, metadata, created_at, updated_at)
+         values ($1, $2, 'CUS-twice', 'Ada Lovelace', null, null, '{"tier":"gold"}', now(), now())`,
+        [id, own.tenantId],
+      );
+      const second = own.client.request('POST', '/v1/customers', {
+        body: { customerRef: 'CUS-twice', name: 'Ada Lovelace', metadata: { tier: 'gold' } },
+      });
+      await eventually(
+        () => held.waiting('%insert into%customer%'),
+        (n) => n === 1,
+        { what: 'the second create waiting for the first' },
+      );
+      await held.commit();
+      const res = await second;
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body).toMatchObject({ customerRef: 'CUS-twice', name: 'Ada Lovelace' });
+      expect(await system.orm.em.fork().count(Customer, { tenantId: own.tenantId, customerRef: 'CUS-twice' })).toBe(1);
+    } finally {
+      await held.release();
+    }
+  });
+
   it('are created once per customerRef, read back, changed field by field and listed a page at a time', async () => {
     const created = await tenant.client.request('POST', '/v1/customers', {
       body: {

@@ -31,6 +31,11 @@ export function holdRow(
   return hold(lane().databaseUrl, `select id from ${table} where ${where} ${lock}`, params);
 }
 
+/** A transaction of the test's own, holding what its statements lock (a row it inserts) until it ends. */
+export function holdTransaction(): Promise<TableHold> {
+  return hold(lane().databaseUrl, 'select 1', []);
+}
+
 /** Locks `table` of the database at `databaseUrl` whole (ACCESS EXCLUSIVE): even a read of it waits. */
 export function holdTable(databaseUrl: string, table: string): Promise<TableHold> {
   return hold(databaseUrl, `lock table ${table} in access exclusive mode`, []);
