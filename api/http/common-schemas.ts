@@ -13,11 +13,8 @@ export const RefSchema = z
   .openapi({ example: 'ORD-2027-0001', description: 'Not "." or "..", which no address can hold' });
 
 /** No secret key in free text (domain/secret-key.ts). */
-const withoutSecretKey = <T extends z.ZodString>(text: T) =>
-  text.refine((t) => !holdsSecretKey(t), {
-    error: SECRET_KEY_NOT_ALLOWED.message,
-    params: { code: SECRET_KEY_NOT_ALLOWED.code },
-  });
+const SECRET_KEY_REFUSED = { error: SECRET_KEY_NOT_ALLOWED.message, params: { code: SECRET_KEY_NOT_ALLOWED.code } };
+const withoutSecretKey = <T extends z.ZodString>(text: T) => text.refine((t) => !holdsSecretKey(t), SECRET_KEY_REFUSED);
 
 /**
  * Free text such as a name: at most `max` characters as sent (the limit the OpenAPI document
@@ -91,10 +88,7 @@ export const MetadataSchema = z
     params: { code: 'too_many_keys' },
   })
   // Named by the metadata, not by the key: the key is what must not be repeated.
-  .refine((m) => !Object.keys(m).some(holdsSecretKey), {
-    error: SECRET_KEY_NOT_ALLOWED.message,
-    params: { code: SECRET_KEY_NOT_ALLOWED.code },
-  })
+  .refine((m) => !Object.keys(m).some(holdsSecretKey), SECRET_KEY_REFUSED)
   .openapi({ example: { policy: 'P-123' } });
 
 export const PageQuerySchema = z
