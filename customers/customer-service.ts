@@ -25,11 +25,8 @@ export class CustomerService {
     tenantId: string,
     input: CustomerDetails & { customerRef: string },
   ): Promise<TakenCustomer> {
-    const stored = await em.findOne(Customer, { tenantId, customerRef: input.customerRef });
-    if (stored && holdsDetails(stored, input)) return { sentAgain: true, customer: stored };
-    if (stored) throw customerRefConflict(input.customerRef);
-    // Taken by one statement that waits for a request creating the same customer at the same time and,
-    // once that one commits, leaves its row be: then read, the same customer sent again is that one.
+    // Taken by one statement that leaves a stored customer be, waiting for one a request is creating at
+    // the same time: then read, the same customer sent again (now or before) is the stored one.
     const now = new Date();
     const inserted = await em.getConnection().execute<{ id: string }[]>(
       `insert into customer (id, tenant_id, customer_ref, name, email, locale, metadata, created_at, updated_at)
