@@ -131,8 +131,6 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
     if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
       throw new ProviderRejectedError('mandate_not_active', `the mandate of instrument ${instrumentId} is not active`);
-    if (stored.token === undefined)
-      throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     // Claimed last, once nothing of ours refuses it: a refusal of ours sends nothing, yet moves the
     // instruction to a new key (a pending mandate turning active is then paid under that one).
     if (!stored.saved && !(await instruments.claim(request.tenantId, instrumentId, idempotencyKey))) {
@@ -145,6 +143,9 @@ export function createPaymentActivities({ apps, installations, instruments, acco
         false,
       );
     }
+    // (Erased only with its status, or once another key holds it: refused above either way.)
+    if (stored.token === undefined)
+      throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     return { ...rest, financialInstrumentId: stored.token };
   }
 

@@ -119,12 +119,17 @@ describe('a refusal before the provider is reached', () => {
   it('is a refusal, on any try, for an instrument not saved that another payment’s key holds; claimed only once ours pass', async () => {
     const { financialInstrumentId: _, ...byInstrument } = request;
     const claims: string[] = [];
-    const oneTime = (paymentMethod: string, mandateStatus: 'PENDING' | 'ACTIVE' | null, heldByAnother: boolean) =>
+    const oneTime = (
+      paymentMethod: string,
+      mandateStatus: 'PENDING' | 'ACTIVE' | null,
+      heldByAnother: boolean,
+      erased = false,
+    ) =>
       activitiesWhere(
         () => Promise.resolve({} as never),
         () =>
           Promise.resolve({
-            token: 'tok_1',
+            ...(erased ? {} : { token: 'tok_1' }),
             saved: false,
             appId: 'SANDBOX_CARD',
             paymentMethod,
@@ -147,6 +152,9 @@ describe('a refusal before the provider is reached', () => {
     const spent = oneTime('CARD', null, true);
     expect(await refusalOf(1, payWith(spent, 'CARD'))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
     expect(await refusalOf(2, payWith(spent, 'CARD', true))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
+    // Asked for by a third payment, its token already erased: still not saved, not removed.
+    const erased = oneTime('CARD', null, true, true);
+    expect(await refusalOf(1, payWith(erased, 'CARD'))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
     // A bank account whose mandate is not yet active is refused by us before it is claimed: the key the
     // instruction moves to once the mandate is active may still claim it.
     claims.length = 0;
