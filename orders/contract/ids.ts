@@ -17,6 +17,11 @@ export function orderWorkflowId(tenantId: string, orderRef: string): string {
   return `order/${tenantId}/${orderRef}`;
 }
 
+/** What every key of one instruction's calls begins with, and no other instruction's (refs hold no ':'). */
+export function instructionKeyPrefix(tenantId: string, orderRef: string, instructionRef: string): string {
+  return `${tenantId}:${orderRef}:${instructionRef}:`;
+}
+
 /** Stable per attempt, so a retried activity or a replayed call reaches the provider with the same key. */
 export function paymentIdempotencyKey(
   tenantId: string,
@@ -24,7 +29,7 @@ export function paymentIdempotencyKey(
   instructionRef: string,
   attempt: number,
 ): string {
-  return `${tenantId}:${orderRef}:${instructionRef}:${attempt}`;
+  return `${instructionKeyPrefix(tenantId, orderRef, instructionRef)}${attempt}`;
 }
 
 /** Stable per refund: a retried call reaches the provider with the same key, and two refunds never share one. */
@@ -34,5 +39,5 @@ export function refundIdempotencyKey(
   instructionRef: string,
   number: number,
 ): string {
-  return `${tenantId}:${orderRef}:${instructionRef}:refund:${number}`;
+  return `${instructionKeyPrefix(tenantId, orderRef, instructionRef)}refund:${number}`;
 }

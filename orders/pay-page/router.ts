@@ -366,6 +366,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
+      // Refused, the payment never named what the customer entered for it.
+      if (entered) await deps.instruments.forgetUnpaid(deps.orm.em.fork(), entered);
       if (err.code === 'amount_changed') {
         notPaid(loaded, 'the amount changed since the page was opened', { shown: choice.amountMinor });
         return show(req, res, AMOUNT_CHANGED, 409);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PaymentInstrument } from '../../db/entities/index.js';
 import { issuePaymentLink, paymentLinkKeys } from '../../orders/payment-link-token.js';
 import { launchBrowser, screenshotPath } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
@@ -197,9 +198,10 @@ describe('the hosted payment page', () => {
     await second.context().close();
   });
 
-  it('charges nothing when the amount changed while the customer was on the provider’s form, and shows the new one', async (test) => {
+  it('charges nothing when the amount changed while the customer was on the provider’s form, shows the new one, and keeps neither card', async (test) => {
     if (!browser) return test.skip();
     const { url } = await openInstruction('page-amended', '10.00');
+    const since = new Date();
     const page = await newPage({ locale: 'en-GB' });
     await page.goto(url);
     await expect(page.locator('dd.amount').innerText()).resolves.toBe('€10.00');
@@ -227,6 +229,14 @@ describe('the hosted payment page', () => {
     await page.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-amended' });
     expect(charges.map((c) => [c.amountMinor, c.status])).toEqual([['100000', 'SETTLED']]);
+    // Neither card was saved: the one refused, and the one whose payment settled, are kept nowhere.
+    const entered = await system.orm.em
+      .fork()
+      .find(PaymentInstrument, { tenantId: tenant.tenantId, createdAt: { $gte: since } });
+    expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([
+      [false, null],
+      [false, null],
+    ]);
     await page.context().close();
   });
 

@@ -4,7 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
-import { PaymentInstrument } from '../../db/entities/index.js';
+import { eraseEndedOneTimeTokens, InstrumentStore } from '../../customers/instrument-store.js';
+import { Customer, PaymentInstrument } from '../../db/entities/index.js';
+import { SecretBox } from '../../db/secret-box.js';
+import { instructionKeyPrefix, paymentIdempotencyKey } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -230,7 +233,7 @@ describe('a card entered on the provider’s own form', () => {
     ]);
   });
 
-  it('is not saved unless asked, and a removed one pays nothing: LATE instrument_removed', async () => {
+  it('is not saved unless asked, kept only until its payment settles, and a removed one pays nothing: LATE instrument_removed', async () => {
     await order('ORD-once');
     await payWithNewCard(await openLink('ORD-once'), { save: false });
     await eventually(
@@ -239,7 +242,11 @@ describe('a card entered on the provider’s own form', () => {
       { what: 'paid once' },
     );
     expect((await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items).toHaveLength(1);
-    expect(await system.orm.em.fork().count(PaymentInstrument, { tenantId: tenant.tenantId, saved: false })).toBe(1);
+    const unsaved = await system.orm.em.fork().find(PaymentInstrument, { tenantId: tenant.tenantId, saved: false });
+    // Its one payment settled (written with the status), its token is kept nowhere.
+    expect(unsaved.map((i) => [i.id, i.tokenCiphertext])).toEqual([
+      [(await instructionOf('ORD-once')).instrumentId, null],
+    ]);
 
     const [saved] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
     await order('ORD-removed', {
@@ -309,6 +316,57 @@ describe('a card entered on the provider’s own form', () => {
     // Its one payment over, its token is kept nowhere.
     const spent = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: refused.instrumentId });
     expect([spent.saved, spent.tokenCiphertext]).toEqual([false, null]);
+  });
+});
+
+describe('the token of an instrument given for one payment', () => {
+  it('is erased once an instruction naming it comes to rest, unless another instruction’s key holds it', async () => {
+    const em = system.orm.em.fork();
+    const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
+    const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const add = (chargedUnderKey: string | null, customer?: Customer) => {
+      const instrument = store.add(
+        em,
+        tenant.tenantId,
+        'SANDBOX_CARD',
+        { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+        customer,
+      );
+      instrument.chargedUnderKey = chargedUnderKey;
+      return instrument;
+    };
+    const key = (instructionRef: string) => paymentIdempotencyKey(tenant.tenantId, 'ORD-rest', instructionRef, 2);
+    const instruments = {
+      chargedByIt: add(key('a')),
+      neverCharged: add(null),
+      chargedByAnother: add(key('b')),
+      chargedByOneNamedAlike: add(key('a-2')),
+      saved: add(null, ada),
+    };
+    await em.flush();
+    await eraseEndedOneTimeTokens(
+      em,
+      tenant.tenantId,
+      Object.values(instruments).map((i) => ({
+        instrumentId: i.id,
+        keyPrefix: instructionKeyPrefix(tenant.tenantId, 'ORD-rest', 'a'),
+      })),
+    );
+    const kept = async (i: PaymentInstrument) =>
+      (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: i.id })).tokenCiphertext !== null;
+    expect({
+      chargedByIt: await kept(instruments.chargedByIt),
+      neverCharged: await kept(instruments.neverCharged),
+      chargedByAnother: await kept(instruments.chargedByAnother),
+      chargedByOneNamedAlike: await kept(instruments.chargedByOneNamedAlike),
+      saved: await kept(instruments.saved),
+    }).toEqual({
+      chargedByIt: false,
+      neverCharged: false,
+      chargedByAnother: true,
+      chargedByOneNamedAlike: true,
+      saved: true,
+    });
   });
 });
 
