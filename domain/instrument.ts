@@ -18,7 +18,7 @@ export const MANDATE_STATUSES = ['PENDING', 'ACTIVE', 'CANCELLED', 'EXPIRED'] as
 export type MandateStatus = (typeof MANDATE_STATUSES)[number];
 
 /** A cancelled or expired mandate: ended for good (a new one comes with a new instrument), nothing is debited under it. */
-export function mandateEnded(status: string | null | undefined): boolean {
+export function mandateEnded(status: string | null | undefined): status is 'CANCELLED' | 'EXPIRED' {
   return status === 'CANCELLED' || status === 'EXPIRED';
 }
 

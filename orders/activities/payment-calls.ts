@@ -4,6 +4,7 @@ import { otherMoneyThanAsked } from '../../apps/provider-answer.js';
 import { providerCallSeconds, providerCallsPutOff } from '../../observability/metrics.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
+import { mandateEnded } from '../../domain/instrument.js';
 import {
   ProviderRejectedError,
   type PaymentOutcome,
@@ -129,6 +130,12 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     if (stored.appId !== appId || stored.paymentMethod !== request.paymentMethod)
       throw new ProviderRejectedError('instrument_not_for_app', `instrument ${instrumentId} is not one of ${appId}`);
+    if (request.paymentMethod === 'BANK_DEBIT' && mandateEnded(stored.mandateStatus))
+      // It never comes back: the instruction waits for another instrument, not for this mandate.
+      throw new ProviderRejectedError(
+        `mandate_${stored.mandateStatus.toLowerCase()}`,
+        `the mandate of instrument ${instrumentId} is ${stored.mandateStatus}`,
+      );
     if (request.paymentMethod === 'BANK_DEBIT' && stored.mandateStatus !== 'ACTIVE')
       throw new ProviderRejectedError('mandate_not_active', `the mandate of instrument ${instrumentId} is not active`);
     // Claimed last, once nothing of ours refuses it: a refusal of ours sends nothing, yet moves the

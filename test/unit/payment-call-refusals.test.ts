@@ -166,6 +166,31 @@ describe('a refusal before the provider is reached', () => {
     expect(claims).toEqual([]);
   });
 
+  it('names a mandate that ended, for good, not as one not active yet (rechecked for nothing)', async () => {
+    const { financialInstrumentId: _, ...byInstrument } = request;
+    const debitUnder = (mandateStatus: string) =>
+      activitiesWhere(
+        () => Promise.resolve({} as never),
+        () =>
+          Promise.resolve({
+            token: 'tok_1',
+            saved: true,
+            appId: 'SANDBOX_CARD',
+            paymentMethod: 'BANK_DEBIT',
+            status: 'ACTIVE',
+            mandateStatus: mandateStatus as never,
+          }),
+      ).executePayment({
+        appId: 'SANDBOX_CARD',
+        request: { ...byInstrument, paymentMethod: 'BANK_DEBIT', instrumentId: 'ins_1' },
+        idempotencyKey: 't1:o1:a:1',
+      });
+    const codes = [];
+    for (const status of ['PENDING', 'CANCELLED', 'EXPIRED'])
+      codes.push((await refusalOf(1, () => debitUnder(status)))[1]);
+    expect(codes).toEqual(['mandate_not_active', 'mandate_cancelled', 'mandate_expired']);
+  });
+
   it('is an unknown outcome on a key an earlier try may have paid or refunded with', async () => {
     // The workflow says so (an unanswered call before), or the activity is itself a retry.
     expect(await refusalOf(1, pay(uninstalled, true))).toEqual([OUTCOME_UNKNOWN, 'app_not_installed']);
