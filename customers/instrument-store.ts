@@ -161,35 +161,3 @@ export class InstrumentStore {
     return claimed?.charged_under_key === idempotencyKey;
   }
 }
-
-/** An instrument an instruction names, and what every key of that instruction's calls begins with. */
-export interface NamedInstrument {
-  instrumentId: string;
-  keyPrefix: string;
-}
-
-/**
- * Erases the tokens of instruments given for one payment and not saved, named by instructions that
- * came to rest (settled, failed or cancelled), unless another instruction's key holds them. At rest
- * no call is unanswered, and any later one goes under a new key, which may not charge them
- * (`InstrumentStore.claim`): their payment is over, and the card or account is kept nowhere.
- * Unclaimed, they were never charged: a retry of a failed instruction would otherwise charge them
- * first, with no customer there.
- */
-export async function eraseEndedOneTimeTokens(
-  em: EntityManager,
-  tenantId: string,
-  named: NamedInstrument[],
-): Promise<void> {
-  if (named.length === 0) return;
-  await em.getConnection().execute(
-    `update payment_instrument p
-        set token_ciphertext = null, updated_at = now()
-       from jsonb_to_recordset(?::jsonb) as n(instrument_id uuid, key_prefix text)
-      where p.id = n.instrument_id and p.tenant_id = ? and not p.saved and p.token_ciphertext is not null
-        and (p.charged_under_key is null or starts_with(p.charged_under_key, n.key_prefix))`,
-    [JSON.stringify(named.map((n) => ({ instrument_id: n.instrumentId, key_prefix: n.keyPrefix }))), tenantId],
-    'run',
-    em.getTransactionContext(),
-  );
-}

@@ -1,14 +1,12 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { activityInfo, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { eraseEndedOneTimeTokens, type NamedInstrument } from '../../customers/instrument-store.js';
 import { PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
-import { isAtRest } from '../../domain/instruction-status.js';
 import { recordEvents, type OutboxEvent } from '../../webhooks/outbox.js';
 import { startDeliveries } from '../../webhooks/start-deliveries.js';
 import type { OrderProjection } from '../contract/activities.js';
-import { instructionKeyPrefix } from '../contract/ids.js';
 import { outboxEventOf, type ToldOrder } from '../event-payloads.js';
+import { eraseSpentOneTimeTokens } from '../one-time-instruments.js';
 import { recordSettlements, upsertInstructions, upsertRefunds } from '../read-model.js';
 import { INSTRUCTION_STATUS_EVENTS } from '../../domain/webhook.js';
 import { instructionTransitions } from '../../observability/metrics.js';
@@ -41,8 +39,8 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       // Each step checks the attempt's time first: none begins after the attempt has ended.
       if (projection.instructions.length > 0) {
         stillInTime(endsAt);
+        await eraseSpentOneTimeTokens(em, projection);
         await upsertInstructions(em, projection);
-        await eraseEndedOneTimeTokens(em, projection.tenantId, instrumentsAtRest(projection));
       }
       if (projection.refunds?.length) {
         stillInTime(endsAt);
@@ -71,15 +69,6 @@ export function createProjectOrder(orm: MikroORM, temporal?: Client) {
       if (!activityInfo().isLocal) await starting;
     }
   };
-}
-
-/** The stored instruments named by the projection's instructions that came to rest. */
-function instrumentsAtRest({ tenantId, orderRef, instructions }: OrderProjection): NamedInstrument[] {
-  return instructions.flatMap((i) =>
-    i.instrumentId && isAtRest(i.status)
-      ? [{ instrumentId: i.instrumentId, keyPrefix: instructionKeyPrefix(tenantId, orderRef, i.instructionRef) }]
-      : [],
-  );
 }
 
 /**

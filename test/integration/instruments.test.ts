@@ -4,10 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
-import { eraseEndedOneTimeTokens, InstrumentStore } from '../../customers/instrument-store.js';
+import { InstrumentStore } from '../../customers/instrument-store.js';
 import { Customer, PaymentInstrument } from '../../db/entities/index.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { instructionKeyPrefix, paymentIdempotencyKey } from '../../orders/contract/ids.js';
+import { paymentIdempotencyKey } from '../../orders/contract/ids.js';
+import { eraseSpentOneTimeTokens } from '../../orders/one-time-instruments.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -317,55 +318,99 @@ describe('a card entered on the provider’s own form', () => {
     const spent = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: refused.instrumentId });
     expect([spent.saved, spent.tokenCiphertext]).toEqual([false, null]);
   });
+
+  it('declined, then replaced by another the customer pays with, is kept nowhere, nor is the other once paid', async () => {
+    await order('ORD-second-card');
+    const link = await openLink('ORD-second-card');
+    await payWithNewCard(link, { save: false, card: '4000 0000 0000 0002' });
+    const declined = await eventually(
+      () => instructionOf('ORD-second-card'),
+      (i) => i.status === 'LATE' && i.failureCode !== null,
+      { what: 'the first card declined' },
+    );
+    await payWithNewCard(link, { save: false });
+    const paid = await eventually(
+      () => instructionOf('ORD-second-card'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid with the second card' },
+    );
+    expect(paid.instrumentId).not.toBe(declined.instrumentId);
+    const tokens = await system.orm.em
+      .fork()
+      .find(
+        PaymentInstrument,
+        { id: { $in: [declined.instrumentId, paid.instrumentId] } },
+        { orderBy: { createdAt: 'asc' } },
+      );
+    expect(tokens.map((i) => [i.id, i.saved, i.tokenCiphertext])).toEqual([
+      [declined.instrumentId, false, null],
+      [paid.instrumentId, false, null],
+    ]);
+  });
 });
 
 describe('the token of an instrument given for one payment', () => {
-  it('is erased once an instruction naming it comes to rest, unless another instruction’s key holds it', async () => {
+  it('is erased once an instruction naming it comes to rest: charged under its keys, or never charged unless it failed', async () => {
     const em = system.orm.em.fork();
     const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
-    const add = (chargedUnderKey: string | null, customer?: Customer) => {
-      const instrument = store.add(
-        em,
-        tenant.tenantId,
-        'SANDBOX_CARD',
-        { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
-        customer,
-      );
-      instrument.chargedUnderKey = chargedUnderKey;
-      return instrument;
-    };
     const key = (instructionRef: string) => paymentIdempotencyKey(tenant.tenantId, 'ORD-rest', instructionRef, 2);
-    const instruments = {
-      chargedByIt: add(key('a')),
-      neverCharged: add(null),
-      chargedByAnother: add(key('b')),
-      chargedByOneNamedAlike: add(key('a-2')),
-      saved: add(null, ada),
-    };
-    await em.flush();
-    await eraseEndedOneTimeTokens(
-      em,
-      tenant.tenantId,
-      Object.values(instruments).map((i) => ({
-        instrumentId: i.id,
-        keyPrefix: instructionKeyPrefix(tenant.tenantId, 'ORD-rest', 'a'),
-      })),
+    // Each instruction of one order's projection: its status, and whose key charged the instrument it names.
+    const cases = {
+      settledChargedByIt: { status: 'SETTLED', chargedBy: 'settledChargedByIt' },
+      settledNeverCharged: { status: 'SETTLED', chargedBy: null },
+      cancelledNeverCharged: { status: 'CANCELLED', chargedBy: null },
+      failedChargedByIt: { status: 'FAILED', chargedBy: 'failedChargedByIt' },
+      failedNeverCharged: { status: 'FAILED', chargedBy: null },
+      lateChargedByIt: { status: 'LATE', chargedBy: 'lateChargedByIt' },
+      cancelledChargedByAnother: { status: 'CANCELLED', chargedBy: 'another' },
+      cancelledChargedByOneNamedAlike: { status: 'CANCELLED', chargedBy: 'cancelledChargedByOneNamedAlike-2' },
+      settledSaved: { status: 'SETTLED', chargedBy: null, saved: true },
+    } as const;
+    const instruments = Object.fromEntries(
+      Object.entries(cases).map(([instructionRef, c]) => {
+        const instrument = store.add(
+          em,
+          tenant.tenantId,
+          'SANDBOX_CARD',
+          { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+          'saved' in c ? ada : undefined,
+        );
+        instrument.chargedUnderKey = c.chargedBy && key(c.chargedBy);
+        return [instructionRef, instrument];
+      }),
     );
-    const kept = async (i: PaymentInstrument) =>
-      (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: i.id })).tokenCiphertext !== null;
-    expect({
-      chargedByIt: await kept(instruments.chargedByIt),
-      neverCharged: await kept(instruments.neverCharged),
-      chargedByAnother: await kept(instruments.chargedByAnother),
-      chargedByOneNamedAlike: await kept(instruments.chargedByOneNamedAlike),
-      saved: await kept(instruments.saved),
-    }).toEqual({
-      chargedByIt: false,
-      neverCharged: false,
-      chargedByAnother: true,
-      chargedByOneNamedAlike: true,
-      saved: true,
+    await em.flush();
+    await em.transactional((tx) =>
+      eraseSpentOneTimeTokens(tx, {
+        tenantId: tenant.tenantId,
+        orderId: randomUUID(),
+        orderRef: 'ORD-rest',
+        version: '1',
+        status: 'ACTIVE',
+        events: [],
+        instructions: Object.entries(cases).map(([instructionRef, c]) => ({
+          instructionRef,
+          status: c.status,
+          instrumentId: instruments[instructionRef].id,
+        })) as never,
+      }),
+    );
+    const kept: Record<string, boolean> = {};
+    for (const [instructionRef, instrument] of Object.entries(instruments))
+      kept[instructionRef] =
+        (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: instrument.id })).tokenCiphertext !== null;
+    expect(kept).toEqual({
+      settledChargedByIt: false,
+      settledNeverCharged: false,
+      cancelledNeverCharged: false,
+      failedChargedByIt: false,
+      // A retry may pay with it: the payment it was given for never happened.
+      failedNeverCharged: true,
+      lateChargedByIt: true,
+      cancelledChargedByAnother: true,
+      cancelledChargedByOneNamedAlike: true,
+      settledSaved: true,
     });
   });
 });

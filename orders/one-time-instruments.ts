@@ -1,0 +1,61 @@
+// When the token of an instrument given for one payment and not saved is let go (ARCHITECTURE.md,
+// "Customers"): as the order's projection writes the instruction that named it. Only the page's
+// payment that took it names it (an order, an amendment or a retry names saved instruments alone),
+// and nothing names it again once let go.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { isAtRest } from '../domain/instruction-status.js';
+import type { OrderProjection } from './contract/activities.js';
+import { instructionKeyPrefix } from './contract/ids.js';
+
+/**
+ * Erases the tokens the projection's instructions are done with, in its transaction, before their
+ * rows are written (the first statement reads what the rows named until now):
+ * - one an instruction stopped naming (another paid with, an amendment, its mandate ended). Changes
+ *   are refused while a call is under way or unanswered, so no call under its key is left;
+ * - one named by an instruction at rest, charged under one of its keys: no call of it is unanswered,
+ *   and any later one goes under a new key, which may not charge it (`InstrumentStore.claim`);
+ * - one named by an instruction settled or cancelled and never charged. Failed, a retry may still
+ *   pay with it: the payment it was given for never happened.
+ */
+export async function eraseSpentOneTimeTokens(em: EntityManager, projection: OrderProjection): Promise<void> {
+  const { tenantId, orderId, orderRef, version, instructions } = projection;
+  const named = instructions.map((i) => ({
+    instruction_ref: i.instructionRef,
+    instrument_id: i.instrumentId ?? null,
+    key_prefix: instructionKeyPrefix(tenantId, orderRef, i.instructionRef),
+    at_rest: isAtRest(i.status),
+    uncharged_too: i.status !== 'FAILED',
+  }));
+  await em
+    .getConnection()
+    .execute(
+      ERASE_SPENT,
+      [JSON.stringify(named), orderId, tenantId, version, tenantId],
+      'run',
+      em.getTransactionContext(),
+    );
+}
+
+// One statement (one round trip of every projection): the instruments the rows named until this
+// version and name no more, then those named by instructions at rest. An instrument is named by one
+// instruction alone, so no row is updated twice.
+const ERASE_SPENT = `
+  with named as (
+    select * from jsonb_to_recordset(?::jsonb)
+      as n(instruction_ref text, instrument_id uuid, key_prefix text, at_rest boolean, uncharged_too boolean)
+  ), let_go as (
+    update payment_instrument p
+       set token_ciphertext = null, updated_at = now()
+      from payment_instruction i
+      join named n on n.instruction_ref = i.instruction_ref
+     where i.order_id = ? and i.tenant_id = ? and i.projection_version < ?::bigint
+       and i.instrument_id is distinct from n.instrument_id
+       and p.id = i.instrument_id and p.tenant_id = i.tenant_id and not p.saved and p.token_ciphertext is not null
+    returning p.id
+  )
+  update payment_instrument p
+     set token_ciphertext = null, updated_at = now()
+    from named n
+   where n.at_rest and p.id = n.instrument_id and p.tenant_id = ? and not p.saved and p.token_ciphertext is not null
+     and (starts_with(p.charged_under_key, n.key_prefix) or (p.charged_under_key is null and n.uncharged_too))
+     and p.id not in (select id from let_go)`;
