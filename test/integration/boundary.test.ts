@@ -141,6 +141,35 @@ describe('a payment link', () => {
     expect(JSON.stringify(audit.body)).not.toContain(after.split('/pay/')[1]);
   });
 
+  it('stays revoked until the latest revocation: one committing last with an earlier time moves nothing back', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'crossed');
+    const revoke = () => tenant.client.request('DELETE', '/v1/order-management/crossed/instructions/a/payment-link');
+    expect((await revoke()).status).toBe(204);
+    const revokedAt = () =>
+      system.orm.em
+        .fork()
+        .getConnection()
+        .execute<{ at: Date }[]>(
+          `select r.revoked_at as at from payment_link_revocation r join payment_instruction i on i.id = r.instruction_id
+            join payment_order o on o.id = i.order_id where o.tenant_id = ? and o.order_ref = 'crossed'`,
+          [tenant.tenantId],
+        )
+        .then(([row]) => new Date(row.at).getTime());
+    // Another host's revocation, a minute on, committed first (its clock stands in for it)…
+    const later = (await revokedAt()) + 60_000;
+    await system.orm.em
+      .fork()
+      .getConnection()
+      .execute(`update payment_link_revocation set revoked_at = ? where tenant_id = ?`, [
+        new Date(later),
+        tenant.tenantId,
+      ]);
+    // …and this one, made before it, commits after.
+    expect((await revoke()).status).toBe(204);
+    expect(await revokedAt()).toBe(later);
+  });
+
   it('is withdrawn by a revocation made on a host whose clock is behind the one that issued it', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'skewed');
