@@ -145,7 +145,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (dependencyOutage(err) || (err instanceof Refusal && err.kind === 'unavailable')) {
         const page = notice(
           'Please try again shortly',
-          'The payment service is busy just now. Nothing was charged by this attempt; reload this page in a moment.',
+          // A payment sent just before may have been taken: the reload says where it stands.
+          'The payment service is busy just now. Reload this page in a moment to see where your payment stands; it is never taken twice.',
           503,
         );
         res.status(page.status).set('retry-after', '5').type('html').send(page.html);
@@ -249,10 +250,19 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
   }
 
-  /** The customer the instruction is for, when the tenant stored them: what a new instrument is saved on. */
+  /** The customer the instruction is for, when the tenant stored them: whose saved instruments are offered. */
   async function customerOf({ order, instruction }: Loaded): Promise<Customer | null> {
     const customerRef = instruction.customerRef ?? order.customerRef;
     return customerRef ? deps.orm.em.fork().findOne(Customer, { tenantId: order.tenantId, customerRef }) : null;
+  }
+
+  /**
+   * Whether a new instrument may be saved on that customer from this page: on a collection's only. A
+   * payout's link sends money to whoever holds it; saving there would let a link forwarded or
+   * intercepted choose where the customer's later payouts go (offered first on their next link).
+   */
+  function savesNewInstruments(loaded: Loaded): boolean {
+    return loaded.instruction.direction === 'DEBIT';
   }
 
   /** The scheme's options the page can take: vouchers, and apps whose provider has a form of its own. */
@@ -280,7 +290,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
           )
           .map((s) => ({ instrumentId: s.id, label: labelOf(s.display) })),
         providerName: PROVIDER_NAMES[option.appId] ?? 'the payment provider',
-        canSave: customer !== null,
+        canSave: customer !== null && savesNewInstruments(loaded),
         providerOrigin: forms.origin(installation),
       });
     }
@@ -329,7 +339,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       notPaid(loaded, 'the provider’s form took another payment method', { paymentMethod: tokenised.paymentMethod });
       return show(req, res, NOT_THROUGH, 400);
     }
-    const customer = s === '1' ? await customerOf(loaded) : null;
+    const customer = s === '1' && savesNewInstruments(loaded) ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.
     const { instrument, deliveries } = await deps.orm.em.fork().transactional(async (tx) => {
       const kept = deps.instruments.add(tx, loaded.order.tenantId, option.appId, tokenised, customer ?? undefined);

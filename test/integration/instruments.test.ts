@@ -349,6 +349,114 @@ describe('a card entered on the provider’s own form', () => {
   });
 });
 
+describe('a payout’s link', () => {
+  it('saves no account its holder enters, even asked: a link passed on cannot choose where later payouts go', async () => {
+    const scheme = await tenant.client.request('POST', '/v1/schemes/payout', {
+      body: {
+        name: 'transfers',
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_TRANSFER'], priority: 1 }] }],
+      },
+    });
+    expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+    await order('ORD-payout', { direction: 'CREDIT', schemeId: scheme.body.schemeId });
+    const linkUrl = await openLink('ORD-payout');
+    const page = await visit(linkUrl);
+    expect(page.res.status).toBe(200);
+    // No box to tick; and one posted anyway saves nothing.
+    expect(page.html).toContain('name="instrument:SANDBOX_BANK:BANK_TRANSFER"');
+    expect(page.html).not.toContain('name="save:');
+    const toProvider = await post(
+      linkUrl,
+      {
+        option: 'SANDBOX_BANK:BANK_TRANSFER',
+        'instrument:SANDBOX_BANK:BANK_TRANSFER': 'new',
+        'save:SANDBOX_BANK:BANK_TRANSFER': 'yes',
+        csrf: page.csrf!,
+        form: page.form!,
+        amount: page.amount!,
+      },
+      page.cookie,
+    );
+    expect(toProvider.status).toBe(303);
+    const back = await post(toProvider.headers.get('location')!, { iban: 'DE89370400440532013000', name: 'Mallory' });
+    expect(back.status).toBe(303);
+    const returnUrl = back.headers.get('location')!;
+    expect(new URL(returnUrl).searchParams.get('s')).toBe('1');
+    expect((await fetch(returnUrl, { redirect: 'manual' })).status).toBe(303);
+    const paid = await eventually(
+      () => instructionOf('ORD-payout'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid out to the account entered' },
+    );
+    const entered = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: paid.instrumentId });
+    expect([entered.saved, entered.customerId]).toEqual([false, null]);
+    const saved = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
+    expect(saved.map((i: { instrumentId: string }) => i.instrumentId)).not.toContain(paid.instrumentId);
+  });
+});
+
+describe('a saved instrument of another tenant', () => {
+  it('is named by no order, amendment or payment, though its customer has the same ref here', async () => {
+    const em = system.orm.em.fork();
+    const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const theirs = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+      em,
+      tenant.tenantId,
+      'SANDBOX_CARD',
+      { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+      ada,
+    );
+    await em.flush();
+    const other = await system.newTenant();
+    expect(
+      (await other.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-ada', name: 'Ada' } })).status,
+    ).toBe(201);
+    const instruction = {
+      instructionRef: 'premium',
+      direction: 'DEBIT',
+      amount: '12.00',
+      currency: 'EUR',
+      country: 'FR',
+      openDate: new Date(Date.now() - 1000).toISOString(),
+      dueDate: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+    };
+    const notFound = (res: { status: number; body: { errors?: { path: string; code: string }[] } }) => [
+      res.status,
+      res.body.errors?.map((e) => [e.path.split('.').at(-1), e.code]),
+    ];
+    const created = await other.client.request('POST', '/v1/order-management', {
+      body: {
+        orderRef: 'ORD-theirs',
+        customerRef: 'CUS-ada',
+        instructions: [{ ...instruction, instrumentId: theirs.id }],
+      },
+    });
+    expect(notFound(created)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+    expect((await other.client.request('GET', '/v1/order-management/ORD-theirs')).status).toBe(404);
+
+    const own = await other.client.request('POST', '/v1/order-management', {
+      body: { orderRef: 'ORD-own', customerRef: 'CUS-ada', instructions: [instruction] },
+    });
+    expect(own.status).toBe(202);
+    await eventually(
+      async () => (await other.client.request('GET', '/v1/order-management/ORD-own')).body.instructions?.[0],
+      (i) => i?.status === 'OPEN',
+      { what: 'ORD-own open' },
+    );
+    const amended = await other.client.request('PATCH', '/v1/order-management/ORD-own/instructions/premium', {
+      body: { instrumentId: theirs.id },
+    });
+    expect(notFound(amended)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+    const paid = await other.client.request('POST', '/v1/order-management/ORD-own/instructions/premium/pay', {
+      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', instrumentId: theirs.id },
+    });
+    expect(notFound(paid)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+    const after = (await other.client.request('GET', '/v1/order-management/ORD-own')).body.instructions[0];
+    expect([after.status, after.instrumentId]).toEqual(['OPEN', null]);
+    expect(await system.sandbox.ledger({ tenantId: other.tenantId, orderRef: 'ORD-own' })).toEqual([]);
+  });
+});
+
 describe('the token of an instrument given for one payment', () => {
   it('is erased once an instruction naming it comes to rest: charged under its keys, or never charged unless it failed', async () => {
     const em = system.orm.em.fork();
