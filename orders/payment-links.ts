@@ -94,16 +94,14 @@ export class PaymentLinks {
     const instruction = await this.orders.findInstruction(em, order, instructionRef);
     // Never moved back: of two revocations at once, the earlier committing last must not revive the
     // links issued between them.
-    await em
-      .getConnection()
-      .execute(
-        `insert into payment_link_revocation (instruction_id, tenant_id, revoked_at) values (?, ?, clock_timestamp())
+    await em.getConnection().execute(
+      `insert into payment_link_revocation (instruction_id, tenant_id, revoked_at) values (?, ?, clock_timestamp())
          on conflict (instruction_id) do update
            set revoked_at = greatest(payment_link_revocation.revoked_at, excluded.revoked_at)`,
-        [instruction.instructionId, tenantId],
-        'run',
-        em.getTransactionContext(),
-      );
+      [instruction.instructionId, tenantId],
+      'run',
+      em.getTransactionContext(),
+    );
     recordAudit(em, actor, {
       action: 'payment-link.revoke',
       targetType: 'instruction',
