@@ -164,6 +164,7 @@ describe('the hosted payment page', () => {
   it('charges once when the form is submitted twice and from two tabs', async (test) => {
     if (!browser) return test.skip();
     const { url } = await openInstruction('page-double');
+    const since = new Date();
     const first = await newPage();
     const second = await newPage();
     await first.goto(url);
@@ -194,6 +195,14 @@ describe('the hosted payment page', () => {
       });
     }
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-double' })).toHaveLength(1);
+    // Each tab's card, the one paid with and the one refused (or let go), is kept nowhere.
+    const entered = await system.orm.em
+      .fork()
+      .find(PaymentInstrument, { tenantId: tenant.tenantId, createdAt: { $gte: since } });
+    expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([
+      [false, null],
+      [false, null],
+    ]);
     await first.context().close();
     await second.context().close();
   });
