@@ -47,6 +47,9 @@ export interface PayPageDeps {
   publicUrl: string;
 }
 
+/** How long the page waits, refreshing, for the call of a payment just taken to show. */
+const PAYMENT_START_WAIT_MS = 60_000;
+
 /** The provider's page takes the details: ours only says which app and method. */
 const PROVIDER_NAMES: Record<string, string> = {
   SANDBOX_CARD: 'Sandbox Payments',
@@ -218,10 +221,13 @@ export function payPageRouter(deps: PayPageDeps): Router {
       res.status(status).type('html').send(statusPage(page));
       return;
     }
-    // Just paid from this page (`?after={attempts before}`): the workflow has taken the payment but
-    // its call may not have started yet, so the read model still says OPEN. Wait for the attempt.
+    // Just paid from this page (`?after={attempts before}&at={when}`): the workflow has taken the
+    // payment but its call may not have started yet, so the read model still says OPEN. Wait for the
+    // attempt, a while: a refusal with nothing under way (an unanswered call, a workflow that ended)
+    // brings the customer here too, and no attempt comes for it.
     const after = Number(req.query.after);
-    if (Number.isInteger(after) && instruction.attempts <= after) {
+    const waitedMs = Date.now() - Number(req.query.at);
+    if (Number.isInteger(after) && instruction.attempts <= after && !(waitedMs > PAYMENT_START_WAIT_MS)) {
       res
         .status(status)
         .type('html')
@@ -415,7 +421,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
   }
 
   function redirectToStatus(req: Request, res: Response, loaded: Loaded): void {
-    res.redirect(303, `${linkPath(req)}?after=${loaded.instruction.attempts}`);
+    res.redirect(303, `${linkPath(req)}?after=${loaded.instruction.attempts}&at=${Date.now()}`);
   }
 
   async function submit(req: Request, res: Response): Promise<void> {

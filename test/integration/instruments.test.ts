@@ -179,7 +179,7 @@ describe('a card entered on the provider’s own form', () => {
       page.cookie,
     );
     expect(paid.status).toBe(303);
-    expect(paid.headers.get('location')).toContain('?after=');
+    expect(paid.headers.get('location')).toMatch(/\?after=0&at=\d+$/);
     await eventually(
       () => instructionOf('ORD-second'),
       (i) => i.status === 'SETTLED',
@@ -346,6 +346,21 @@ describe('a card entered on the provider’s own form', () => {
       [declined.instrumentId, false, null],
       [paid.instrumentId, false, null],
     ]);
+  });
+});
+
+describe('the page after a payment is sent', () => {
+  it('waits a minute for its call to start, not for ever: a refusal with nothing under way brings the customer there too', async () => {
+    await order('ORD-waited');
+    const linkUrl = await openLink('ORD-waited');
+    const { attempts } = await instructionOf('ORD-waited');
+    const shown = async (sentMsAgo: number) =>
+      (await visit(`${linkUrl}?after=${attempts}&at=${Date.now() - sentMsAgo}`)).html;
+    const WAITING = 'Waiting for the payment to complete';
+    expect(await shown(1000)).toContain(WAITING);
+    const after = await shown(61_000);
+    expect(after).not.toContain(WAITING);
+    expect(after).toContain('name="option"');
   });
 });
 
