@@ -310,6 +310,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
   async function returned(req: Request, res: Response): Promise<void> {
     const loaded = await load(req, res);
     if (!loaded) return;
+    // A card number or IBAN in the address (typed into it, or tampered with) goes nowhere, not even
+    // to the provider as a session or reference.
+    if (paymentDataIn(...Object.values(req.query).filter((value) => typeof value === 'string'))) {
+      notPaid(loaded, 'the return from the provider’s form carries payment data', {});
+      return show(req, res, NOT_THROUGH, 400);
+    }
     const { o, f, s, a, session, ref } = req.query as Record<string, unknown>;
     const formId = typeof f === 'string' && FORM_ID.test(f) ? f : undefined;
     const amountMinor = shownAmountOf(a);

@@ -463,7 +463,7 @@ describe('the hosted payment page', () => {
     await page.context().close();
   });
 
-  it('takes no card number for the amount a return address carries: nothing paid, logged or sent on', async () => {
+  it('takes no card number a return address carries: nothing paid, logged or sent on', async () => {
     const { url } = await openInstruction('page-return-card', '42.00');
     const toProvider = await chooseNewInstrument(url, 'SANDBOX_CARD:CARD');
     expect(toProvider.status).toBe(303);
@@ -482,6 +482,13 @@ describe('the hosted payment page', () => {
     expect(returned.status).toBe(400);
     expect(await returned.text()).toContain('did not go through');
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-return-card' })).toEqual([]);
+    // Nor sent on to the provider as the session or the reference to exchange.
+    for (const field of ['session', 'ref']) {
+      const carrying = new URL(back.headers.get('location')!);
+      carrying.searchParams.set(field, card);
+      const refused = await fetch(carrying, { redirect: 'manual' });
+      expect(refused.status).toBe(400);
+    }
     // Nor the bank account typed on the provider's form earlier in this file, in either form.
     expectNoSecretsInLogs(system, [card, 'BE68 5390 0754 7034', 'BE68539007547034']);
   });
