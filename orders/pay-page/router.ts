@@ -226,8 +226,9 @@ export function payPageRouter(deps: PayPageDeps): Router {
     // attempt, a while: a refusal with nothing under way (an unanswered call, a workflow that ended)
     // brings the customer here too, and no attempt comes for it.
     const after = Number(req.query.after);
+    // (An address without a time, from before it was added or mangled, waits for nothing.)
     const waitedMs = Date.now() - Number(req.query.at);
-    if (Number.isInteger(after) && instruction.attempts <= after && !(waitedMs > PAYMENT_START_WAIT_MS)) {
+    if (Number.isInteger(after) && instruction.attempts <= after && waitedMs <= PAYMENT_START_WAIT_MS) {
       res
         .status(status)
         .type('html')

@@ -358,9 +358,10 @@ describe('the page after a payment is sent', () => {
       (await visit(`${linkUrl}?after=${attempts}&at=${Date.now() - sentMsAgo}`)).html;
     const WAITING = 'Waiting for the payment to complete';
     expect(await shown(1000)).toContain(WAITING);
-    const after = await shown(61_000);
-    expect(after).not.toContain(WAITING);
-    expect(after).toContain('name="option"');
+    for (const page of [await shown(61_000), (await visit(`${linkUrl}?after=${attempts}`)).html]) {
+      expect(page).not.toContain(WAITING);
+      expect(page).toContain('name="option"');
+    }
   });
 });
 
