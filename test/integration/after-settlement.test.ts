@@ -151,7 +151,12 @@ describe('refunds', () => {
     ]);
     const ledger = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'refund-untaken' });
     expect(ledger.filter((i) => i.kind === 'REFUND').map((i) => i.amountMinor)).toEqual(['4000']);
-    const deleted = workerLogLines.find((line) => line.includes('refunds the order’s workflow never took'));
+    // (Waited for: once, in CI, the line was not yet among the worker's when the refund showed.)
+    const deleted = await eventually(
+      () => Promise.resolve(workerLogLines.find((line) => line.includes('refunds the order’s workflow never took'))),
+      (line) => line !== undefined,
+      { what: 'the deleted row logged', timeoutMs: 15_000 },
+    );
     expect(JSON.parse(deleted!)).toMatchObject({ refunds: [{ id: untaken, instruction_ref: 'a', number: 1 }] });
     // A refund the workflow took, shown as not yet sent (its projection behind): only the workflow
     // knows what is left, and refuses beyond it in the words and shape of the API's own check.
