@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_DEPTH } from '../../api/http/json-body.js';
+import { eventually } from '../support/eventually.js';
+import { post, visit } from '../support/pay-page-client.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
@@ -120,11 +122,17 @@ describe('a payment link', () => {
     }
   });
 
-  it('can be revoked: every link issued until then is withdrawn, one issued after works', async () => {
+  it('can be revoked: every link issued until then is withdrawn (its page, its form, its return), one issued after works', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'revoked');
     const before = [(await link(tenant, 'revoked')).body.url, (await link(tenant, 'revoked')).body.url];
     for (const url of before) expect((await page(url)).status).toBe(200);
+    // A form opened before the revocation, submitted after it; and a return from the provider's.
+    const opened = await eventually(
+      () => visit(before[0]),
+      (shown) => shown.csrf !== undefined,
+      { what: 'the form shown (the instruction open)' },
+    );
     const revoked = await tenant.client.request('DELETE', '/v1/order-management/revoked/instructions/a/payment-link');
     expect(revoked.status).toBe(204);
     for (const url of before) {
@@ -132,6 +140,24 @@ describe('a payment link', () => {
       expect(shown.status).toBe(410);
       expect(shown.html).toContain('This link has been withdrawn');
     }
+    const submitted = await post(
+      before[0],
+      {
+        option: 'SANDBOX_CARD:CARD',
+        'instrument:SANDBOX_CARD:CARD': 'new',
+        csrf: opened.csrf!,
+        form: opened.form!,
+        amount: opened.amount!,
+      },
+      opened.cookie,
+    );
+    expect(submitted.status).toBe(410);
+    const returned = await fetch(
+      `${before[0]}/return?o=SANDBOX_CARD%3ACARD&f=${opened.form}&s=0&a=${opened.amount}&session=s_1&ref=r_1`,
+      { redirect: 'manual' },
+    );
+    expect(returned.status).toBe(410);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'revoked' })).toEqual([]);
     const after = (await link(tenant, 'revoked')).body.url;
     expect((await page(after)).status).toBe(200);
     const audit = await tenant.account.request('GET', '/v1/account/audit');
