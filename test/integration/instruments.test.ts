@@ -411,6 +411,42 @@ describe('a payout’s link', () => {
   });
 });
 
+describe('a saved instrument of another customer of the tenant', () => {
+  it('is not taken on this customer’s page, though posted: nothing is charged', async () => {
+    const em = system.orm.em.fork();
+    const bob = await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-bob', name: 'Bob' } });
+    expect(bob.status).toBe(201);
+    const bobs = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+      em,
+      tenant.tenantId,
+      'SANDBOX_CARD',
+      { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+      await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-bob' }),
+    );
+    await em.flush();
+    await order('ORD-not-bobs');
+    const linkUrl = await openLink('ORD-not-bobs');
+    const page = await visit(linkUrl);
+    expect(page.html).not.toContain(bobs.id);
+    const posted = await post(
+      linkUrl,
+      {
+        option: 'SANDBOX_CARD:CARD',
+        'instrument:SANDBOX_CARD:CARD': bobs.id,
+        csrf: page.csrf!,
+        form: page.form!,
+        amount: page.amount!,
+      },
+      page.cookie,
+    );
+    expect(posted.status).toBe(400);
+    expect(await posted.text()).toContain('That choice is not available for this payment.');
+    const after = await instructionOf('ORD-not-bobs');
+    expect([after.status, after.instrumentId, after.attempts]).toEqual(['OPEN', null, 0]);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-not-bobs' })).toEqual([]);
+  });
+});
+
 describe('a saved instrument of another tenant', () => {
   it('is named by no order, amendment or payment, though its customer has the same ref here', async () => {
     const em = system.orm.em.fork();
