@@ -313,7 +313,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     if (!loaded) return;
     // A card number or IBAN in the address (typed into it, or tampered with) goes nowhere, not even
     // to the provider as a session or reference.
-    if (paymentDataIn(...Object.values(req.query).filter((value) => typeof value === 'string'))) {
+    if (paymentDataAmong(req.query)) {
       notPaid(loaded, 'the return from the provider’s form carries payment data', {});
       return show(req, res, NOT_THROUGH, 400);
     }
@@ -441,7 +441,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       return;
     }
     // A customer who types their card number or IBAN here is stopped: it goes nowhere, not even to a log.
-    const typed = paymentDataIn(...Object.values(form).filter((value) => typeof value === 'string'));
+    const typed = paymentDataAmong(form);
     if (typed) return show(req, res, TYPED_PAYMENT_DATA[typed], 400);
     const choice = choiceFrom(form);
     const formId = typeof form.form === 'string' && FORM_ID.test(form.form) ? form.form : undefined;
@@ -556,4 +556,9 @@ function localeOf(req: Request): string {
     }
   }
   return 'en';
+}
+
+/** What payment data a form's or an address's values carry, if any (their names are ours). */
+function paymentDataAmong(fields: Record<string, unknown>): PaymentData | undefined {
+  return paymentDataIn(...Object.values(fields).filter((value) => typeof value === 'string'));
 }

@@ -55,6 +55,14 @@ afterAll(async () => {
   await system?.close();
 });
 
+/** The instruments entered on the provider's forms since `since`: whether each was saved, and its token. */
+async function enteredSince(since: Date): Promise<[boolean, string | null][]> {
+  const entered = await system.orm.em
+    .fork()
+    .find(PaymentInstrument, { tenantId: tenant.tenantId, createdAt: { $gte: since } });
+  return entered.map((i) => [i.saved, i.tokenCiphertext]);
+}
+
 /** An order whose one instruction is open now and due in a week, with no instrument: the customer brings one. */
 async function openInstruction(orderRef: string, amount = '1234.50', customerRef = 'erika') {
   const now = Date.now();
@@ -196,10 +204,7 @@ describe('the hosted payment page', () => {
     }
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-double' })).toHaveLength(1);
     // Each tab's card, the one paid with and the one refused (or let go), is kept nowhere.
-    const entered = await system.orm.em
-      .fork()
-      .find(PaymentInstrument, { tenantId: tenant.tenantId, createdAt: { $gte: since } });
-    expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([
+    expect(await enteredSince(since)).toEqual([
       [false, null],
       [false, null],
     ]);
@@ -239,10 +244,7 @@ describe('the hosted payment page', () => {
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-amended' });
     expect(charges.map((c) => [c.amountMinor, c.status])).toEqual([['100000', 'SETTLED']]);
     // Neither card was saved: the one refused, and the one whose payment settled, are kept nowhere.
-    const entered = await system.orm.em
-      .fork()
-      .find(PaymentInstrument, { tenantId: tenant.tenantId, createdAt: { $gte: since } });
-    expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([
+    expect(await enteredSince(since)).toEqual([
       [false, null],
       [false, null],
     ]);

@@ -2,6 +2,7 @@
 // provider's own form, gets back a one-time reference, exchanges it for the provider's token, keeps
 // that (sealed; on the customer when they ask), and pays with it. No card number reaches us.
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
@@ -80,6 +81,17 @@ async function openLink(orderRef: string): Promise<string> {
   );
   expect(link.status).toBe(201);
   return link.body.url;
+}
+
+/** A card as the provider's form would have given it, kept straight in the tenant's rows: saved on `customer` if given. */
+function storedCard(em: EntityManager, customer?: Customer): PaymentInstrument {
+  return new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+    em,
+    tenant.tenantId,
+    'SANDBOX_CARD',
+    { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+    customer,
+  );
 }
 
 /** The customer chooses a new card on our page, types it on the provider's, and comes back. */
@@ -416,11 +428,8 @@ describe('a saved instrument of another customer of the tenant', () => {
     const em = system.orm.em.fork();
     const bob = await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-bob', name: 'Bob' } });
     expect(bob.status).toBe(201);
-    const bobs = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+    const bobs = storedCard(
       em,
-      tenant.tenantId,
-      'SANDBOX_CARD',
-      { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
       await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-bob' }),
     );
     await em.flush();
@@ -451,13 +460,7 @@ describe('a saved instrument of another tenant', () => {
   it('is named by no order, amendment or payment, though its customer has the same ref here', async () => {
     const em = system.orm.em.fork();
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
-    const theirs = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
-      em,
-      tenant.tenantId,
-      'SANDBOX_CARD',
-      { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
-      ada,
-    );
+    const theirs = storedCard(em, ada);
     await em.flush();
     const other = await system.newTenant();
     expect(
@@ -512,7 +515,6 @@ describe('a saved instrument of another tenant', () => {
 describe('the token of an instrument given for one payment', () => {
   it('is erased once an instruction naming it comes to rest: charged under its keys, or never charged unless it failed', async () => {
     const em = system.orm.em.fork();
-    const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
     const key = (instructionRef: string) => paymentIdempotencyKey(tenant.tenantId, 'ORD-rest', instructionRef, 2);
     // Each instruction of one order's projection: its status, and whose key charged the instrument it names.
@@ -529,13 +531,7 @@ describe('the token of an instrument given for one payment', () => {
     } as const;
     const instruments = Object.fromEntries(
       Object.entries(cases).map(([instructionRef, c]) => {
-        const instrument = store.add(
-          em,
-          tenant.tenantId,
-          'SANDBOX_CARD',
-          { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
-          'saved' in c ? ada : undefined,
-        );
+        const instrument = storedCard(em, 'saved' in c ? ada : undefined);
         instrument.chargedUnderKey = c.chargedBy && key(c.chargedBy);
         return [instructionRef, instrument];
       }),
