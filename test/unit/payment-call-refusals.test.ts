@@ -155,6 +155,13 @@ describe('a refusal before the provider is reached', () => {
     // Asked for by a third payment, its token already erased: still not saved, not removed.
     const erased = oneTime('CARD', null, true, true);
     expect(await refusalOf(1, payWith(erased, 'CARD'))).toEqual([PROVIDER_REJECTED, 'instrument_not_saved']);
+    // Erased once its instruction came to rest (orders/one-time-instruments.ts), then asked for again
+    // under its own key: a first try sent nothing, but a retry's earlier try may have paid with it, so
+    // what moved is unknown and the key is kept, never freed for a new one.
+    const restedHere = oneTime('CARD', null, false, true);
+    expect(await refusalOf(1, payWith(restedHere, 'CARD'))).toEqual([PROVIDER_REJECTED, 'instrument_removed']);
+    expect(await refusalOf(2, payWith(restedHere, 'CARD'))).toEqual([OUTCOME_UNKNOWN, 'instrument_removed']);
+    expect(await refusalOf(1, payWith(restedHere, 'CARD', true))).toEqual([OUTCOME_UNKNOWN, 'instrument_removed']);
     // A bank account whose mandate is not yet active is refused by us before it is claimed: the key the
     // instruction moves to once the mandate is active may still claim it.
     claims.length = 0;
