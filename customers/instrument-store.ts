@@ -36,7 +36,8 @@ export class InstrumentStore {
 
   /**
    * Keeps what a hosted form gave back: saved for the customer when one is given (listed, and
-   * offered again), otherwise for the one payment it was entered for.
+   * offered again), otherwise for the one payment it was entered for (`enteredFor`, the instruction
+   * the page took it for).
    */
   add(
     em: EntityManager,
@@ -44,6 +45,7 @@ export class InstrumentStore {
     appId: string,
     tokenised: TokenisedInstrument,
     customer?: Customer,
+    enteredFor?: string,
   ): PaymentInstrument {
     const id = randomUUID();
     const now = new Date();
@@ -58,6 +60,7 @@ export class InstrumentStore {
       display: tokenised.display,
       status: 'ACTIVE',
       saved: customer !== undefined,
+      enteredFor: enteredFor ?? null,
       mandateRef: tokenised.mandate?.mandateRef ?? null,
       mandateStatus: tokenised.mandate?.status ?? null,
       mandateSignedAt: tokenised.mandate ? new Date(tokenised.mandate.signedAt) : null,

@@ -1,8 +1,8 @@
 // When the token of an instrument given for one payment and not saved is let go (ARCHITECTURE.md,
 // "Customers"): as the order's projection writes the instruction that named it. Only the page's
 // payment that took it names it (an order, an amendment or a retry names saved instruments alone),
-// and nothing names it again once let go.
-import type { EntityManager } from '@mikro-orm/postgresql';
+// and nothing names it again once let go. One entered that no payment took is swept a day later.
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { isAtRest } from '../domain/instruction-status.js';
 import type { OrderProjection } from './contract/activities.js';
 import { instructionKeyPrefix } from './contract/ids.js';
@@ -59,3 +59,44 @@ const ERASE_SPENT = `
    where n.at_rest and p.id = n.instrument_id and p.tenant_id = ? and not p.saved and p.token_ciphertext is not null
      and (starts_with(p.charged_under_key, n.key_prefix) or (p.charged_under_key is null and n.uncharged_too))
      and p.id not in (select id from let_go)`;
+
+/** How long an instrument entered on the payment page may wait to be named by the payment it was entered for. */
+export const UNNAMED_ENTERED_KEPT_MS = 24 * 60 * 60_000;
+
+/**
+ * Erases the tokens of instruments entered on the payment page, not saved and never charged, that
+ * the instruction they were entered for does not name a day later: the page's update failed
+ * without a refusal (an outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at
+ * once) and was never taken, or the instruction had moved on to another. Nothing else can name one
+ * (an order, an amendment or a retry names saved instruments alone), so it would be kept for ever.
+ * Were its payment taken after all, and its projection a day late, the call's first try finds no
+ * token and is refused, having sent nothing; one that claimed it first is not erased. Returns how
+ * many it erased, `batch` at a time, so that no statement holds many locks.
+ */
+export async function sweepUnnamedEnteredTokens(orm: MikroORM, batch = 500): Promise<number> {
+  const connection = orm.em.getConnection();
+  let erased = 0;
+  for (;;) {
+    const rows = await connection.execute(SWEEP_UNNAMED, [UNNAMED_ENTERED_KEPT_MS, batch]);
+    erased += rows.length;
+    if (rows.length < batch) return erased;
+  }
+}
+
+// The outer conditions are checked again on a row a claim changed meanwhile: a claim that commits
+// first keeps its token.
+const SWEEP_UNNAMED = `
+  update payment_instrument p
+     set token_ciphertext = null, updated_at = now()
+   where p.id in (
+     select c.id from payment_instrument c
+      where not c.saved and c.token_ciphertext is not null
+        and c.created_at < now() - make_interval(secs => ?::bigint / 1000.0)
+        and c.charged_under_key is null and c.entered_for_instruction_id is not null
+        and not exists (select 1 from payment_instruction i
+                         where i.id = c.entered_for_instruction_id and i.instrument_id = c.id)
+      order by c.created_at
+      limit ?
+      for update skip locked)
+     and not p.saved and p.charged_under_key is null and p.token_ciphertext is not null
+  returning p.id`;

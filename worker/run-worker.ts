@@ -15,6 +15,7 @@ import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Periodic } from './periodic.js';
 import { OrphanOrderReconciler } from '../orders/reconciler.js';
+import { sweepUnnamedEnteredTokens } from '../orders/one-time-instruments.js';
 
 export interface WorkerProcessOptions {
   orm: MikroORM;
@@ -95,6 +96,15 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       options.logger,
     ),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
+    new Periodic(
+      'sweep of one-time tokens no payment took',
+      async () => {
+        const erased = await sweepUnnamedEnteredTokens(options.orm);
+        if (erased) options.logger.info({ erased }, 'erased one-time tokens that no payment took');
+      },
+      10 * 60_000,
+      options.logger,
+    ),
     new Periodic(
       'reconciliation',
       (signal) => reconciliation.runScheduled(new Date(), signal),

@@ -24,6 +24,8 @@ export class PaymentInstrument {
   saved = false;
   /** Not saved: the idempotency key of the one payment it may pay, once it was first charged. */
   chargedUnderKey: string | null = null;
+  /** Entered on the payment page: the instruction it was entered to pay (`sweepUnpaidOneTimeTokens`). */
+  enteredFor: string | null = null;
   mandateRef: string | null = null;
   mandateStatus: MandateStatus | null = null;
   mandateSignedAt: Date | null = null;
@@ -34,7 +36,16 @@ export class PaymentInstrument {
 export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
   class: PaymentInstrument,
   tableName: 'payment_instrument',
-  indexes: [{ properties: ['tenantId', 'customerId', 'createdAt', 'id'] }, { properties: ['appId', 'mandateRef'] }],
+  indexes: [
+    { properties: ['tenantId', 'customerId', 'createdAt', 'id'] },
+    { properties: ['appId', 'mandateRef'] },
+    // What the sweep of one-time tokens reads (orders/one-time-instruments.ts): only tokens still kept unsaved.
+    {
+      name: 'payment_instrument_unsaved_token_index',
+      expression:
+        'CREATE INDEX payment_instrument_unsaved_token_index ON public.payment_instrument USING btree (created_at) WHERE ((NOT saved) AND (token_ciphertext IS NOT NULL))',
+    },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: {
@@ -62,6 +73,7 @@ export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
     status: { type: 'string', length: 16 },
     saved: { type: 'boolean' },
     chargedUnderKey: { type: 'string', length: 255, nullable: true },
+    enteredFor: { type: 'uuid', fieldName: 'entered_for_instruction_id', nullable: true },
     mandateRef: { type: 'string', length: 64, nullable: true },
     mandateStatus: { type: 'string', length: 16, nullable: true },
     mandateSignedAt: { type: 'datetime', nullable: true },

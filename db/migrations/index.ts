@@ -33,6 +33,7 @@ import { Migration20261206130000 } from './Migration20261206130000.js';
 import { Migration20261206140000 } from './Migration20261206140000.js';
 import { Migration20261206150000 } from './Migration20261206150000.js';
 import { Migration20261206180000 } from './Migration20261206180000.js';
+import { Migration20261206230000 } from './Migration20261206230000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -74,4 +75,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261206140000', class: Migration20261206140000 },
   { name: 'Migration20261206150000', class: Migration20261206150000 },
   { name: 'Migration20261206180000', class: Migration20261206180000 },
+  { name: 'Migration20261206230000', class: Migration20261206230000 },
 ];

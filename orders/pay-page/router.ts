@@ -355,7 +355,14 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const customer = s === '1' && savesNewInstruments(loaded) ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.
     const { instrument, deliveries } = await deps.orm.em.fork().transactional(async (tx) => {
-      const kept = deps.instruments.add(tx, loaded.order.tenantId, option.appId, tokenised, customer ?? undefined);
+      const kept = deps.instruments.add(
+        tx,
+        loaded.order.tenantId,
+        option.appId,
+        tokenised,
+        customer ?? undefined,
+        loaded.instruction.instructionId,
+      );
       return { instrument: kept, deliveries: await deps.mandates.created(tx, kept, customer?.customerRef ?? null) };
     });
     await deps.mandates.startDeliveries(deliveries);

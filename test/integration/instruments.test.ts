@@ -6,10 +6,14 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
-import { Customer, PaymentInstrument } from '../../db/entities/index.js';
+import { Customer, PaymentInstruction, PaymentInstrument } from '../../db/entities/index.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { paymentIdempotencyKey } from '../../orders/contract/ids.js';
-import { eraseSpentOneTimeTokens } from '../../orders/one-time-instruments.js';
+import {
+  eraseSpentOneTimeTokens,
+  sweepUnnamedEnteredTokens,
+  UNNAMED_ENTERED_KEPT_MS,
+} from '../../orders/one-time-instruments.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -66,6 +70,11 @@ async function order(orderRef: string, instruction: Record<string, unknown> = {}
 const instructionOf = async (orderRef: string) =>
   (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body.instructions[0];
 
+const instructionRowOf = (orderRef: string) =>
+  system.orm.em
+    .fork()
+    .findOneOrFail(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'premium' });
+
 async function openLink(orderRef: string): Promise<string> {
   await eventually(
     () => instructionOf(orderRef),
@@ -92,6 +101,14 @@ function storedCard(em: EntityManager, customer?: Customer): PaymentInstrument {
     { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
     customer,
   );
+}
+
+/** Whether each instrument's token is still kept, by the name of its case. */
+async function tokensKept(instruments: Record<string, PaymentInstrument>): Promise<Record<string, boolean>> {
+  const kept: Record<string, boolean> = {};
+  for (const [name, { id }] of Object.entries(instruments))
+    kept[name] = (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).tokenCiphertext !== null;
+  return kept;
 }
 
 /** The customer chooses a new card on our page, types it on the provider's, and comes back. */
@@ -257,8 +274,10 @@ describe('a card entered on the provider’s own form', () => {
     expect((await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items).toHaveLength(1);
     const unsaved = await system.orm.em.fork().find(PaymentInstrument, { tenantId: tenant.tenantId, saved: false });
     // Its one payment settled (written with the status), its token is kept nowhere.
-    expect(unsaved.map((i) => [i.id, i.tokenCiphertext])).toEqual([
-      [(await instructionOf('ORD-once')).instrumentId, null],
+    // It remembers the instruction it was entered for (what the sweep below reads).
+    const paid = await instructionRowOf('ORD-once');
+    expect(unsaved.map((i) => [i.id, i.tokenCiphertext, i.enteredFor])).toEqual([
+      [paid.instrumentId, null, paid.instructionId],
     ]);
 
     const [saved] = (await tenant.client.request('GET', '/v1/customers/CUS-ada/instruments')).body.items;
@@ -552,11 +571,7 @@ describe('the token of an instrument given for one payment', () => {
         })) as never,
       }),
     );
-    const kept: Record<string, boolean> = {};
-    for (const [instructionRef, instrument] of Object.entries(instruments))
-      kept[instructionRef] =
-        (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: instrument.id })).tokenCiphertext !== null;
-    expect(kept).toEqual({
+    expect(await tokensKept(instruments)).toEqual({
       settledChargedByIt: false,
       settledNeverCharged: false,
       cancelledNeverCharged: false,
@@ -567,6 +582,48 @@ describe('the token of an instrument given for one payment', () => {
       cancelledChargedByAnother: true,
       cancelledChargedByOneNamedAlike: true,
       settledSaved: true,
+    });
+  });
+});
+
+describe('an instrument entered on the page that no payment took', () => {
+  it('is erased a day on, unless its instruction names it, it was charged, or it was saved', async () => {
+    await order('ORD-swept');
+    await eventually(() => instructionOf('ORD-swept'), Boolean, { what: 'the instruction projected' });
+    const { instructionId } = await instructionRowOf('ORD-swept');
+    const em = system.orm.em.fork();
+    const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const dayAndMinuteAgo = new Date(Date.now() - UNNAMED_ENTERED_KEPT_MS - 60_000);
+    const cases = {
+      unnamed: {},
+      unnamedJustEntered: { createdAt: new Date() },
+      unnamedCharged: { chargedUnderKey: paymentIdempotencyKey(tenant.tenantId, 'ORD-swept', 'premium', 1) },
+      namedByIt: {},
+      enteredForAGoneInstruction: { enteredFor: randomUUID() },
+      enteredForNothing: { enteredFor: null },
+      saved: { customer: ada },
+    };
+    const instruments = Object.fromEntries(
+      Object.entries(cases).map(
+        ([name, { customer, ...fields }]: [string, Partial<PaymentInstrument> & { customer?: Customer }]) => {
+          const instrument = storedCard(em, customer);
+          Object.assign(instrument, { enteredFor: instructionId, createdAt: dayAndMinuteAgo, ...fields });
+          return [name, instrument];
+        },
+      ),
+    );
+    await em.flush();
+    await em.nativeUpdate(PaymentInstruction, { instructionId }, { instrumentId: instruments.namedByIt.id });
+
+    expect(await sweepUnnamedEnteredTokens(system.orm)).toBeGreaterThanOrEqual(2);
+    expect(await tokensKept(instruments)).toEqual({
+      unnamed: false,
+      unnamedJustEntered: true,
+      unnamedCharged: true,
+      namedByIt: true,
+      enteredForAGoneInstruction: false,
+      enteredForNothing: true,
+      saved: true,
     });
   });
 });
