@@ -64,14 +64,16 @@ const ERASE_SPENT = `
 export const UNNAMED_ENTERED_KEPT_MS = 24 * 60 * 60_000;
 
 /**
- * Erases the tokens of instruments entered on the payment page, not saved and never charged, that
- * the instruction they were entered for does not name a day later: the page's update failed
- * without a refusal (an outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at
- * once) and was never taken, or the instruction had moved on to another. Nothing else can name one
- * (an order, an amendment or a retry names saved instruments alone), so it would be kept for ever.
- * Were its payment taken after all, and its projection a day late, the call's first try finds no
- * token and is refused, having sent nothing; one that claimed it first is not erased. Returns how
- * many it erased, `batch` at a time, so that no statement holds many locks.
+ * Erases the tokens of instruments entered on the payment page and not saved that the instruction
+ * they were entered for does not name a day later: the page's update failed without a refusal (an
+ * outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at once) and was never
+ * taken, or the instruction let it go in a change its projection did not see (it went from one
+ * instrument to a third). Nothing else can name one (an order, an amendment or a retry names saved
+ * instruments alone), so it would be kept for ever. A day is far past the projection of a payment
+ * the workflow took (it waits for calls at most CALL_ANSWER_WAIT_MS); were one a day late, its
+ * call's first try finds no token and is refused, having sent nothing, and a later try is an
+ * unknown outcome that keeps its key. Returns how many it erased, `batch` at a time, so that no
+ * statement holds many locks.
  */
 export async function sweepUnnamedEnteredTokens(orm: MikroORM, batch = 500): Promise<number> {
   const connection = orm.em.getConnection();
@@ -83,8 +85,6 @@ export async function sweepUnnamedEnteredTokens(orm: MikroORM, batch = 500): Pro
   }
 }
 
-// The outer conditions are checked again on a row a claim changed meanwhile: a claim that commits
-// first keeps its token.
 const SWEEP_UNNAMED = `
   update payment_instrument p
      set token_ciphertext = null, updated_at = now()
@@ -92,11 +92,10 @@ const SWEEP_UNNAMED = `
      select c.id from payment_instrument c
       where not c.saved and c.token_ciphertext is not null
         and c.created_at < now() - make_interval(secs => ?::bigint / 1000.0)
-        and c.charged_under_key is null and c.entered_for_instruction_id is not null
+        and c.entered_for_instruction_id is not null
         and not exists (select 1 from payment_instruction i
                          where i.id = c.entered_for_instruction_id and i.instrument_id = c.id)
       order by c.created_at
       limit ?
       for update skip locked)
-     and not p.saved and p.charged_under_key is null and p.token_ciphertext is not null
   returning p.id`;
