@@ -48,6 +48,26 @@ async function link(tenant: TenantFixture, orderRef: string, body: Record<string
   return res;
 }
 
+/** The statuses of an opened form submitted with a new card, and of a return from the provider's form. */
+async function submitAndReturn(url: string, opened: Awaited<ReturnType<typeof visit>>): Promise<number[]> {
+  const submitted = await post(
+    url,
+    {
+      option: 'SANDBOX_CARD:CARD',
+      'instrument:SANDBOX_CARD:CARD': 'new',
+      csrf: opened.csrf!,
+      form: opened.form!,
+      amount: opened.amount!,
+    },
+    opened.cookie,
+  );
+  const returned = await fetch(
+    `${url}/return?o=SANDBOX_CARD%3ACARD&f=${opened.form}&s=0&a=${opened.amount}&session=s_1&ref=r_1`,
+    { redirect: 'manual' },
+  );
+  return [submitted.status, returned.status];
+}
+
 const page = async (url: string) => {
   const res = await fetch(url);
   return { status: res.status, type: res.headers.get('content-type') ?? '', html: await res.text() };
@@ -140,23 +160,7 @@ describe('a payment link', () => {
       expect(shown.status).toBe(410);
       expect(shown.html).toContain('This link has been withdrawn');
     }
-    const submitted = await post(
-      before[0],
-      {
-        option: 'SANDBOX_CARD:CARD',
-        'instrument:SANDBOX_CARD:CARD': 'new',
-        csrf: opened.csrf!,
-        form: opened.form!,
-        amount: opened.amount!,
-      },
-      opened.cookie,
-    );
-    expect(submitted.status).toBe(410);
-    const returned = await fetch(
-      `${before[0]}/return?o=SANDBOX_CARD%3ACARD&f=${opened.form}&s=0&a=${opened.amount}&session=s_1&ref=r_1`,
-      { redirect: 'manual' },
-    );
-    expect(returned.status).toBe(410);
+    expect(await submitAndReturn(before[0], opened)).toEqual([410, 410]);
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'revoked' })).toEqual([]);
     const after = (await link(tenant, 'revoked')).body.url;
     expect((await page(after)).status).toBe(200);
@@ -165,6 +169,27 @@ describe('a payment link', () => {
     expect(actions.filter((a: string) => a === 'payment-link.issue')).toHaveLength(3);
     expect(actions).toContain('payment-link.revoke');
     expect(JSON.stringify(audit.body)).not.toContain(after.split('/pay/')[1]);
+  });
+
+  it('expired while its form was open: the form submitted and the return from the provider answer 410, charging nothing', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'lapsed');
+    const { url } = (await link(tenant, 'lapsed', { expiresInSeconds: 60 })).body;
+    const opened = await eventually(
+      () => visit(url),
+      (shown) => shown.csrf !== undefined,
+      { what: 'the form shown (the instruction open)' },
+    );
+    // Two minutes on (this process's clock stands for the API's): the link lapsed while the customer
+    // was at the provider's form.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 120_000 });
+    try {
+      expect(await submitAndReturn(url, opened)).toEqual([410, 410]);
+      expect((await page(url)).html).toContain('This link has expired');
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'lapsed' })).toEqual([]);
   });
 
   it('stays revoked until the latest revocation: one committing last with an earlier time moves nothing back', async () => {
