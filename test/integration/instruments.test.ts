@@ -629,8 +629,8 @@ describe('an instrument entered on the page that no payment took', () => {
   });
 });
 
-/** The customer chooses a new bank account on our page, signs the mandate on the provider's, and comes back. */
-async function payWithNewBankAccount(linkUrl: string, iban: string) {
+/** The customer chooses a new bank account on our page and signs the mandate on the provider's: the address back. */
+async function enterNewBankAccount(linkUrl: string, iban: string): Promise<string> {
   const page = await visit(linkUrl);
   const toProvider = await post(
     linkUrl,
@@ -648,9 +648,47 @@ async function payWithNewBankAccount(linkUrl: string, iban: string) {
   const providerForm = toProvider.headers.get('location')!;
   const back = await post(providerForm, { iban, name: 'Ada Lovelace', consent: 'yes' });
   expect(back.status).toBe(303);
-  const returned = await fetch(back.headers.get('location')!, { redirect: 'manual' });
+  return back.headers.get('location')!;
+}
+
+/** The customer enters a new bank account (above) and comes back. */
+async function payWithNewBankAccount(linkUrl: string, iban: string) {
+  const returned = await fetch(await enterNewBankAccount(linkUrl, iban), { redirect: 'manual' });
   expect(returned.status).toBe(303);
 }
+
+describe('a return from the provider’s form', () => {
+  it('naming another option than the one whose form was filled is refused 400, keeping and charging nothing', async () => {
+    const scheme = await tenant.client.request('POST', '/v1/schemes/collect', {
+      body: {
+        name: 'card or bank',
+        rules: [
+          {
+            options: [
+              { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 },
+              { appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 2 },
+            ],
+          },
+        ],
+      },
+    });
+    expect(scheme.status, JSON.stringify(scheme.body)).toBe(201);
+    await order('ORD-other-method', { schemeId: scheme.body.schemeId });
+    const linkUrl = await openLink('ORD-other-method');
+    const returnUrl = new URL(await enterNewBankAccount(linkUrl, 'FR76 3000 6000 0112 3456 7890 189'));
+    expect(returnUrl.searchParams.get('o')).toBe('SANDBOX_BANK:BANK_DEBIT');
+    const instrumentsBefore = await system.orm.em.fork().count(PaymentInstrument, { tenantId: tenant.tenantId });
+    // The address altered to the card option: the card app's exchange of the bank form's reference
+    // (the tenant's two apps share the sandbox's key) gives a bank account.
+    returnUrl.searchParams.set('o', 'SANDBOX_CARD:CARD');
+    const returned = await fetch(returnUrl, { redirect: 'manual' });
+    expect(returned.status).toBe(400);
+    expect(await returned.text()).toContain('did not go through');
+    expect(await system.orm.em.fork().count(PaymentInstrument, { tenantId: tenant.tenantId })).toBe(instrumentsBefore);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-other-method' })).toEqual([]);
+    expect((await instructionOf('ORD-other-method')).status).toBe('OPEN');
+  });
+});
 
 const eventTypes = async () =>
   ((await tenant.client.request('GET', '/v1/events?limit=100')).body.items as { type: string }[]).map((e) => e.type);
