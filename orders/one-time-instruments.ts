@@ -69,20 +69,21 @@ export const UNNAMED_ENTERED_KEPT_MS = 24 * 60 * 60_000;
  * outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at once) and was never
  * taken, or the instruction let it go in a change its projection did not see (it went from one
  * instrument to a third). Nothing else can name one (an order, an amendment or a retry names saved
- * instruments alone), so it would be kept for ever. A day is far past the projection of a payment
- * the workflow took (it waits for calls at most CALL_ANSWER_WAIT_MS); were one a day late, its
- * call's first try finds no token and is refused, having sent nothing, and a later try is an
- * unknown outcome that keeps its key. Returns how many it erased, `batch` at a time, so that no
- * statement holds many locks.
+ * instruments alone), so it would be kept for ever. Only a read model a day behind its workflow
+ * could show a payment's instrument unnamed while it may still be called with; then its call's
+ * first try finds no token and is refused, having sent nothing, and a later try is an unknown
+ * outcome that keeps its key. Returns how many it erased, `batch` at a time, so that no statement
+ * holds many locks, until a batch is short or it is told to stop.
  */
-export async function sweepUnnamedEnteredTokens(orm: MikroORM, batch = 500): Promise<number> {
+export async function sweepUnnamedEnteredTokens(orm: MikroORM, signal: AbortSignal, batch = 500): Promise<number> {
   const connection = orm.em.getConnection();
   let erased = 0;
-  for (;;) {
+  while (!signal.aborted) {
     const rows = await connection.execute(SWEEP_UNNAMED, [UNNAMED_ENTERED_KEPT_MS, batch]);
     erased += rows.length;
-    if (rows.length < batch) return erased;
+    if (rows.length < batch) break;
   }
+  return erased;
 }
 
 const SWEEP_UNNAMED = `
@@ -90,9 +91,8 @@ const SWEEP_UNNAMED = `
      set token_ciphertext = null, updated_at = now()
    where p.id in (
      select c.id from payment_instrument c
-      where not c.saved and c.token_ciphertext is not null
+      where not c.saved and c.token_ciphertext is not null and c.entered_for_instruction_id is not null
         and c.created_at < now() - make_interval(secs => ?::bigint / 1000.0)
-        and c.entered_for_instruction_id is not null
         and not exists (select 1 from payment_instruction i
                          where i.id = c.entered_for_instruction_id and i.instrument_id = c.id)
       order by c.created_at

@@ -98,8 +98,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
     new Periodic(
       'sweep of one-time tokens no payment took',
-      async () => {
-        const erased = await sweepUnnamedEnteredTokens(options.orm);
+      async (signal) => {
+        const erased = await sweepUnnamedEnteredTokens(options.orm, signal);
         if (erased) options.logger.info({ erased }, 'erased one-time tokens that no payment took');
       },
       10 * 60_000,

@@ -24,7 +24,7 @@ export class PaymentInstrument {
   saved = false;
   /** Not saved: the idempotency key of the one payment it may pay, once it was first charged. */
   chargedUnderKey: string | null = null;
-  /** Entered on the payment page: the instruction it was entered to pay (`sweepUnpaidOneTimeTokens`). */
+  /** Entered on the payment page: the instruction it was entered to pay (`sweepUnnamedEnteredTokens`). */
   enteredFor: string | null = null;
   mandateRef: string | null = null;
   mandateStatus: MandateStatus | null = null;
@@ -39,11 +39,11 @@ export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
   indexes: [
     { properties: ['tenantId', 'customerId', 'createdAt', 'id'] },
     { properties: ['appId', 'mandateRef'] },
-    // What the sweep of one-time tokens reads (orders/one-time-instruments.ts): only tokens still kept unsaved.
+    // What the sweep of one-time tokens reads (orders/one-time-instruments.ts): only unsaved tokens it may erase.
     {
       name: 'payment_instrument_unsaved_token_index',
       expression:
-        'CREATE INDEX payment_instrument_unsaved_token_index ON public.payment_instrument USING btree (created_at) WHERE ((NOT saved) AND (token_ciphertext IS NOT NULL))',
+        'CREATE INDEX payment_instrument_unsaved_token_index ON public.payment_instrument USING btree (created_at) WHERE ((NOT saved) AND (token_ciphertext IS NOT NULL) AND (entered_for_instruction_id IS NOT NULL))',
     },
   ],
   properties: {

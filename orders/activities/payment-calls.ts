@@ -151,8 +151,8 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       );
     }
     // Erased with its status, once another key holds it (refused above either way), or once its
-    // payment is over or never came (orders/one-time-instruments.ts): a refusal, which `call` takes as
-    // an unknown outcome on a try after one that may have sent it.
+    // instruction is done with it or never named it (orders/one-time-instruments.ts): a refusal, which
+    // `call` takes as an unknown outcome on a try after one that may have sent it.
     if (stored.token === undefined)
       throw new ProviderRejectedError('instrument_removed', `instrument ${instrumentId} was removed`);
     return { ...rest, financialInstrumentId: stored.token };

@@ -475,6 +475,36 @@ describe('a saved instrument of another customer of the tenant', () => {
   });
 });
 
+describe('an instruction for another customer than its order’s', () => {
+  it('offers and saves that customer’s instruments on its page, never the order’s customer’s', async () => {
+    const grace = await tenant.client.request('POST', '/v1/customers', {
+      body: { customerRef: 'CUS-grace', name: 'Grace Hopper' },
+    });
+    expect(grace.status).toBe(201);
+    const em = system.orm.em.fork();
+    const adasCard = storedCard(
+      em,
+      await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' }),
+    );
+    await em.flush();
+    await order('ORD-for-grace', { customerRef: 'CUS-grace' });
+    const linkUrl = await openLink('ORD-for-grace');
+    expect((await visit(linkUrl)).html).not.toContain(adasCard.id);
+    await payWithNewCard(linkUrl, { save: true });
+    const paid = await eventually(
+      () => instructionOf('ORD-for-grace'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid with the card entered' },
+    );
+    const savedOn = async (customerRef: string) =>
+      (await tenant.client.request('GET', `/v1/customers/${customerRef}/instruments`)).body.items.map(
+        (i: { instrumentId: string }) => i.instrumentId,
+      );
+    expect(await savedOn('CUS-grace')).toEqual([paid.instrumentId]);
+    expect(await savedOn('CUS-ada')).not.toContain(paid.instrumentId);
+  });
+});
+
 describe('a saved instrument of another tenant', () => {
   it('is named by no order, amendment or payment, though its customer has the same ref here', async () => {
     const em = system.orm.em.fork();
@@ -588,17 +618,29 @@ describe('the token of an instrument given for one payment', () => {
 
 describe('an instrument entered on the page that no payment took', () => {
   it('is erased a day on, charged or not, unless its instruction names it or it was saved', async () => {
-    await order('ORD-swept');
-    await eventually(() => instructionOf('ORD-swept'), Boolean, { what: 'the instruction projected' });
-    const { instructionId } = await instructionRowOf('ORD-swept');
+    // Two instructions open (their first projection written, which would undo the row changed below).
+    const [instructionId, chargedInstructionId] = await Promise.all(
+      ['ORD-swept', 'ORD-swept-charged'].map(async (orderRef) => {
+        await order(orderRef);
+        await eventually(
+          () => instructionOf(orderRef),
+          (i) => i.status === 'OPEN',
+          { what: `${orderRef} open` },
+        );
+        return (await instructionRowOf(orderRef)).instructionId;
+      }),
+    );
     const em = system.orm.em.fork();
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
-    const dayAndMinuteAgo = new Date(Date.now() - UNNAMED_ENTERED_KEPT_MS - 60_000);
+    const aDayAnd = (ms: number) => new Date(Date.now() - UNNAMED_ENTERED_KEPT_MS - ms);
+    const charged = { chargedUnderKey: paymentIdempotencyKey(tenant.tenantId, 'ORD-swept', 'premium', 1) };
     const cases = {
       unnamed: {},
-      unnamedJustEntered: { createdAt: new Date() },
-      unnamedCharged: { chargedUnderKey: paymentIdempotencyKey(tenant.tenantId, 'ORD-swept', 'premium', 1) },
+      unnamedAnHourShortOfADay: { createdAt: aDayAnd(-3_600_000) },
+      unnamedCharged: charged,
       namedByIt: {},
+      // A call under its key may be unanswered.
+      chargedNamedByIt: { ...charged, enteredFor: chargedInstructionId },
       enteredForAGoneInstruction: { enteredFor: randomUUID() },
       enteredForNothing: { enteredFor: null },
       saved: { customer: ada },
@@ -607,21 +649,28 @@ describe('an instrument entered on the page that no payment took', () => {
       Object.entries(cases).map(
         ([name, { customer, ...fields }]: [string, Partial<PaymentInstrument> & { customer?: Customer }]) => {
           const instrument = storedCard(em, customer);
-          Object.assign(instrument, { enteredFor: instructionId, createdAt: dayAndMinuteAgo, ...fields });
+          Object.assign(instrument, { enteredFor: instructionId, createdAt: aDayAnd(60_000), ...fields });
           return [name, instrument];
         },
       ),
     );
     await em.flush();
     await em.nativeUpdate(PaymentInstruction, { instructionId }, { instrumentId: instruments.namedByIt.id });
+    await em.nativeUpdate(
+      PaymentInstruction,
+      { instructionId: chargedInstructionId },
+      { instrumentId: instruments.chargedNamedByIt.id },
+    );
 
-    expect(await sweepUnnamedEnteredTokens(system.orm)).toBeGreaterThanOrEqual(3);
+    // One at a time: each batch full but the last.
+    expect(await sweepUnnamedEnteredTokens(system.orm, new AbortController().signal, 1)).toBeGreaterThanOrEqual(3);
     expect(await tokensKept(instruments)).toEqual({
       unnamed: false,
-      unnamedJustEntered: true,
+      unnamedAnHourShortOfADay: true,
       // Declined, then let go for another card in a change the projection did not see.
       unnamedCharged: false,
       namedByIt: true,
+      chargedNamedByIt: true,
       enteredForAGoneInstruction: false,
       enteredForNothing: true,
       saved: true,
