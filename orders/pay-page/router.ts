@@ -16,6 +16,7 @@ import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
 import { ApiError } from '../../api/http/problem.js';
 import { Refusal } from '../../domain/refusal.js';
+import { speaksOfUnknownOutcome } from '../workflow/provider-waits.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
@@ -61,6 +62,11 @@ const FORM_ID = /^[A-Za-z0-9_-]{16}$/;
 const AMOUNT_MINOR = /^[1-9]\d{0,18}$/;
 /** Shown when a return from the provider's form paid nothing: the customer chooses again. */
 const NOT_THROUGH = 'That did not go through. Choose how to pay again.';
+/** Shown instead of the form while the last payment's outcome is unknown. */
+const CONFIRMING_LAST_PAYMENT =
+  'We are still confirming the last payment with the payment service, so no other can be made yet. You will not be charged twice. Please check back later.';
+/** Refusals of a payment by an order whose workflow takes no more changes. */
+const TAKES_NO_PAYMENT = ['order_workflow_closed', 'order_not_active'];
 /** Shown when the instruction's amount changed after the customer's page was opened: nothing was paid. */
 const AMOUNT_CHANGED = 'The amount due has changed since this page was opened. Check it, then pay again.';
 /** What the page says to a customer who typed their card number or IBAN into it. */
@@ -219,6 +225,15 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const { instruction, page } = loaded;
     if (instruction.status !== 'OPEN' && instruction.status !== 'LATE') {
       res.status(status).type('html').send(statusPage(page));
+      return;
+    }
+    // Its last call went unanswered or its outcome is unknown: the workflow takes no payment until the
+    // provider answers, so a form would only be refused (after the customer had entered a card).
+    if (instruction.status === 'LATE' && speaksOfUnknownOutcome(instruction.failureCode ?? undefined)) {
+      res
+        .status(status)
+        .type('html')
+        .send(statusPage(page, { note: CONFIRMING_LAST_PAYMENT }));
       return;
     }
     // Just paid from this page (`?after={attempts before}&at={when}`): the workflow has taken the
@@ -405,6 +420,17 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (err.kind === 'invalid') {
         notPaid(loaded, 'the payment was refused', { errors: err.errors });
         return show(req, res, 'That choice is not available for this payment.', 400);
+      }
+      // Its workflow takes nothing more (an operator stopped it, or the order ended): the page would
+      // otherwise wait for a payment that never comes, then ask again.
+      if (TAKES_NO_PAYMENT.includes(err.code)) {
+        notPaid(loaded, 'the order takes no more payments', { code: err.code });
+        const page = notice(
+          'This payment cannot be taken here',
+          `Nothing was charged. Please contact ${loaded.page.tenantName} about this payment.`,
+          409,
+        );
+        return void res.status(page.status).type('html').send(page.html);
       }
       // Another tab or submit got there first: the page shows where that payment stands.
       if (err.kind !== 'conflict') throw err;

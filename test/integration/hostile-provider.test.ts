@@ -146,6 +146,15 @@ describe('a payment whose outcome is unknown', () => {
       expect(res.body.detail).toMatch(/may have moved money/);
     }
     expect(provider.charges).toHaveLength(1);
+    // The customer's payment page offers no form it would refuse: it says the payment is being confirmed.
+    const link = await tenant.client.request('POST', '/v1/order-management/lost-answer/instructions/a/payment-link', {
+      body: {},
+    });
+    const page = await fetch(link.body.url);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('still confirming the last payment');
+    expect(html).not.toContain('<form');
 
     // The tenant's admin asks the provider, and says what it found; that is audited, and final.
     const [charge] = provider.charges;
@@ -897,10 +906,15 @@ describe('cards on the tenant’s own provider’s page', () => {
     const returned = await fetch(back.headers.get('location')!, { redirect: 'manual' });
     expect(returned.status).toBe(303);
     await instructionOf(tenant, 'own-form', (i) => i.status === 'SETTLED', 'paid with the token');
+    // The address back reloaded: the provider answers the exchange 409, and the page shows where the
+    // payment stands, as for the sandbox's `already_exchanged`; nothing is paid again.
+    const reloaded = await fetch(back.headers.get('location')!, { redirect: 'manual' });
+    expect([reloaded.status, reloaded.headers.get('location')]).toEqual([303, new URL(linkUrl).pathname]);
     expect(provider.charges.map((c) => c.instrument)).toEqual(provider.tokens);
     // Opening and exchanging were signed with the installation's secret.
     const signed = provider.requests.filter((r) => r.path.startsWith('/hosted-sessions'));
     expect(signed.map((r) => [r.method, r.verified])).toEqual([
+      ['POST', true],
       ['POST', true],
       ['POST', true],
     ]);

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import { Customer, PaymentInstruction, PaymentInstrument } from '../../db/entities/index.js';
+import { Migration20261206230100 } from '../../db/migrations/Migration20261206230100.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { paymentIdempotencyKey } from '../../orders/contract/ids.js';
+import { orderWorkflowId, paymentIdempotencyKey } from '../../orders/contract/ids.js';
 import {
   eraseSpentOneTimeTokens,
   sweepUnnamedEnteredTokens,
@@ -111,8 +112,8 @@ async function tokensKept(instruments: Record<string, PaymentInstrument>): Promi
   return kept;
 }
 
-/** The customer chooses a new card on our page, types it on the provider's, and comes back. */
-async function payWithNewCard(linkUrl: string, { save, card = CARD }: { save: boolean; card?: string }) {
+/** The customer chooses a new card on our page and types it on the provider's: the address back. */
+async function enterNewCard(linkUrl: string, { save, card = CARD }: { save: boolean; card?: string }) {
   const page = await visit(linkUrl);
   expect(page.res.status).toBe(200);
   const fields: Record<string, string> = {
@@ -133,9 +134,15 @@ async function payWithNewCard(linkUrl: string, { save, card = CARD }: { save: bo
   expect(back.status).toBe(303);
   const returnUrl = back.headers.get('location')!;
   expect(returnUrl.startsWith(`${linkUrl}/return?`)).toBe(true);
-  const returned = await fetch(returnUrl, { redirect: 'manual' });
-  expect(returned.status, await returned.clone().text()).toBe(303);
   return { page, returnUrl };
+}
+
+/** The customer enters a new card (above) and comes back. */
+async function payWithNewCard(linkUrl: string, entry: { save: boolean; card?: string }) {
+  const entered = await enterNewCard(linkUrl, entry);
+  const returned = await fetch(entered.returnUrl, { redirect: 'manual' });
+  expect(returned.status, await returned.clone().text()).toBe(303);
+  return entered;
 }
 
 describe('a card entered on the provider’s own form', () => {
@@ -393,6 +400,24 @@ describe('the page after a payment is sent', () => {
       expect(page).not.toContain(WAITING);
       expect(page).toContain('name="option"');
     }
+  });
+});
+
+describe('the page of an order whose workflow was stopped', () => {
+  it('says the payment cannot be taken, charging nothing and keeping nothing of the card entered', async () => {
+    await order('ORD-stopped');
+    const linkUrl = await openLink('ORD-stopped');
+    const { returnUrl } = await enterNewCard(linkUrl, { save: false });
+    await system.client.workflow
+      .getHandle(orderWorkflowId(tenant.tenantId, 'ORD-stopped'))
+      .terminate('an operator’s mistake');
+    const returned = await fetch(returnUrl, { redirect: 'manual' });
+    expect(returned.status).toBe(409);
+    expect(await returned.text()).toContain('This payment cannot be taken here');
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-stopped' })).toEqual([]);
+    const { instructionId } = await instructionRowOf('ORD-stopped');
+    const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
+    expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([[false, null]]);
   });
 });
 
@@ -675,6 +700,35 @@ describe('an instrument entered on the page that no payment took', () => {
       enteredForNothing: true,
       saved: true,
     });
+  });
+});
+
+describe('the tokens of instruments entered before they remembered their instruction', () => {
+  it('are erased once by a migration when a day old and named by no instruction', async () => {
+    await order('ORD-before');
+    await eventually(
+      () => instructionOf('ORD-before'),
+      (i) => i.status === 'OPEN',
+      { what: 'ORD-before open' },
+    );
+    const { instructionId } = await instructionRowOf('ORD-before');
+    const em = system.orm.em.fork();
+    const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const dayAgo = new Date(Date.now() - 86_400_000 - 60_000);
+    const cases = { unnamed: {}, named: {}, unnamedYoung: { createdAt: new Date() }, saved: { customer: ada } };
+    const instruments = Object.fromEntries(
+      Object.entries(cases).map(
+        ([name, { customer, ...fields }]: [string, { customer?: Customer; createdAt?: Date }]) => {
+          const instrument = storedCard(em, customer);
+          Object.assign(instrument, { createdAt: dayAgo, ...fields });
+          return [name, instrument];
+        },
+      ),
+    );
+    await em.flush();
+    await em.nativeUpdate(PaymentInstruction, { instructionId }, { instrumentId: instruments.named.id });
+    await new Migration20261206230100(em.getDriver(), system.orm.config).up();
+    expect(await tokensKept(instruments)).toEqual({ unnamed: false, named: true, unnamedYoung: true, saved: true });
   });
 });
 
