@@ -1,6 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_DEPTH } from '../../api/http/json-body.js';
+import { PaymentInstruction } from '../../db/entities/index.js';
+import { issuePaymentLink, paymentLinkKeys } from '../../orders/payment-link-token.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
@@ -139,6 +141,41 @@ describe('a payment link', () => {
     } finally {
       await rotated.close();
       await dropped.close();
+    }
+  });
+
+  it('signed with our key but naming another instruction than its row, or a row gone, is not valid: 404', async () => {
+    const [tenant, other] = [await system.newTenant(), await system.newTenant()];
+    await order(tenant, 'named', [instruction('a'), instruction('b')]);
+    await order(other, 'named');
+    const rowId = (t: TenantFixture, ref: string) =>
+      system.orm.em
+        .fork()
+        .findOneOrFail(PaymentInstruction, { tenantId: t.tenantId, order: { orderRef: 'named' }, instructionRef: ref })
+        .then((row) => row.instructionId);
+    const claims = {
+      tenantId: tenant.tenantId,
+      orderRef: 'named',
+      instructionRef: 'a',
+      instructionId: await rowId(tenant, 'a'),
+    };
+    const keys = paymentLinkKeys({ current: system.masterKey });
+    const base = (await link(tenant, 'named')).body.url.split('/pay/')[0];
+    const shown = async (named: typeof claims) =>
+      page(`${base}/pay/${await issuePaymentLink(keys, named, new Date(Date.now() + 60_000))}`);
+    // As issued, it works: what follows differs from it in one claim each.
+    expect((await shown(claims)).status).toBe(200);
+    for (const named of [
+      { ...claims, instructionRef: 'b' },
+      { ...claims, orderRef: 'other-order' },
+      { ...claims, instructionId: await rowId(tenant, 'b'), instructionRef: 'a' },
+      // Another tenant's row, claimed for this tenant.
+      { ...claims, instructionId: await rowId(other, 'a') },
+      // A row that no longer exists (an instruction re-created has another id).
+      { ...claims, instructionId: randomUUID() },
+    ]) {
+      const answer = await shown(named);
+      expect([answer.status, answer.html.includes('no longer exists')], JSON.stringify(named)).toEqual([404, true]);
     }
   });
 
