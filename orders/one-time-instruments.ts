@@ -64,38 +64,46 @@ const ERASE_SPENT = `
 export const UNNAMED_ENTERED_KEPT_MS = 24 * 60 * 60_000;
 
 /**
- * Erases the tokens of instruments entered on the payment page and not saved that the instruction
- * they were entered for does not name a day later: the page's update failed without a refusal (an
- * outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at once) and was never
- * taken, or the instruction let it go in a change its projection did not see (it went from one
- * instrument to a third). Nothing else can name one (an order, an amendment or a retry names saved
- * instruments alone), so it would be kept for ever. Only a read model a day behind its workflow
- * could show a payment's instrument unnamed while it may still be called with; then its call's
- * first try finds no token and is refused, having sent nothing, and a later try is an unknown
- * outcome that keeps its key. Returns how many it erased, `batch` at a time, so that no statement
- * holds many locks, until a batch is short or it is told to stop.
+ * Erases the tokens of instruments entered on the payment page and not saved, a day after they were
+ * entered, that can pay nothing more though no projection erased them:
+ * - one the instruction it was entered for does not name: the page's update failed without a
+ *   refusal (an outage, a timeout; `InstrumentStore.forgetUnpaid` erases refused ones at once) and
+ *   was never taken, or the instruction let it go in a change its projection did not see (it went
+ *   from one instrument to a third). Nothing else can name one (an order, an amendment or a retry
+ *   names saved instruments alone);
+ * - one named by a failed instruction (never charged, or the projection had erased it) of an order
+ *   that ended and whose workflow has closed, a day before (`open_until`): no retry can come.
+ * Only a read model a day behind its workflow could show an instrument so while a payment may still
+ * call with it; then its call's first try finds no token and is refused, having sent nothing, and a
+ * later try is an unknown outcome that keeps its key. Returns how many it erased, `batch` at a time,
+ * so that no statement holds many locks, until a batch is short or it is told to stop.
  */
-export async function sweepUnnamedEnteredTokens(orm: MikroORM, signal: AbortSignal, batch = 500): Promise<number> {
+export async function sweepEnteredTokens(orm: MikroORM, signal: AbortSignal, batch = 500): Promise<number> {
   const connection = orm.em.getConnection();
   let erased = 0;
   while (!signal.aborted) {
-    const rows = await connection.execute(SWEEP_UNNAMED, [UNNAMED_ENTERED_KEPT_MS, batch]);
+    const rows = await connection.execute(SWEEP_ENTERED, [UNNAMED_ENTERED_KEPT_MS, UNNAMED_ENTERED_KEPT_MS, batch]);
     erased += rows.length;
     if (rows.length < batch) break;
   }
   return erased;
 }
 
-const SWEEP_UNNAMED = `
+// (An order projected before `open_until` was kept, ended with it null, may still be open: only
+// its never-charged failed tokens are erased early, and a retry with one is refused, sending nothing.)
+const SWEEP_ENTERED = `
   update payment_instrument p
      set token_ciphertext = null, updated_at = now()
    where p.id in (
      select c.id from payment_instrument c
+       left join payment_instruction i on i.id = c.entered_for_instruction_id and i.instrument_id = c.id
+       left join payment_order o on o.id = i.order_id
       where not c.saved and c.token_ciphertext is not null and c.entered_for_instruction_id is not null
         and c.created_at < now() - make_interval(secs => ?::bigint / 1000.0)
-        and not exists (select 1 from payment_instruction i
-                         where i.id = c.entered_for_instruction_id and i.instrument_id = c.id)
+        and (i.id is null
+             or (i.status = 'FAILED' and o.status <> 'ACTIVE'
+                 and (o.open_until is null or o.open_until < now() - make_interval(secs => ?::bigint / 1000.0))))
       order by c.created_at
       limit ?
-      for update skip locked)
+      for update of c skip locked)
   returning p.id`;

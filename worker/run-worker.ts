@@ -15,7 +15,7 @@ import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Periodic } from './periodic.js';
 import { OrphanOrderReconciler } from '../orders/reconciler.js';
-import { sweepUnnamedEnteredTokens } from '../orders/one-time-instruments.js';
+import { sweepEnteredTokens } from '../orders/one-time-instruments.js';
 
 export interface WorkerProcessOptions {
   orm: MikroORM;
@@ -97,10 +97,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     ),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
     new Periodic(
-      'sweep of one-time tokens no payment took',
+      'sweep of one-time tokens',
       async (signal) => {
-        const erased = await sweepUnnamedEnteredTokens(options.orm, signal);
-        if (erased) options.logger.info({ erased }, 'erased one-time tokens that no payment took');
+        const erased = await sweepEnteredTokens(options.orm, signal);
+        if (erased) options.logger.info({ erased }, 'erased one-time tokens that can pay nothing more');
       },
       10 * 60_000,
       options.logger,

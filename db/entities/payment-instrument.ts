@@ -24,7 +24,7 @@ export class PaymentInstrument {
   saved = false;
   /** Not saved: the idempotency key of the one payment it may pay, once it was first charged. */
   chargedUnderKey: string | null = null;
-  /** Entered on the payment page: the instruction it was entered to pay (`sweepUnnamedEnteredTokens`). */
+  /** Entered on the payment page: the instruction it was entered to pay (`sweepEnteredTokens`). */
   enteredFor: string | null = null;
   mandateRef: string | null = null;
   mandateStatus: MandateStatus | null = null;

@@ -3,7 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * A card or account entered on the payment page remembers the instruction it was entered for, so
  * that one no payment took (the page's update failed, not refused) can be found and its token erased
- * (`sweepUnnamedEnteredTokens`, orders/one-time-instruments.ts). Rows from before have none: the
+ * (`sweepEnteredTokens`, orders/one-time-instruments.ts). Rows from before have none: the
  * next migration clears those.
  */
 export class Migration20261206230000 extends Migration {

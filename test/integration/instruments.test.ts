@@ -6,13 +6,13 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
-import { Customer, PaymentInstruction, PaymentInstrument } from '../../db/entities/index.js';
+import { Customer, PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { Migration20261206230100 } from '../../db/migrations/Migration20261206230100.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { orderWorkflowId, paymentIdempotencyKey } from '../../orders/contract/ids.js';
 import {
   eraseSpentOneTimeTokens,
-  sweepUnnamedEnteredTokens,
+  sweepEnteredTokens,
   UNNAMED_ENTERED_KEPT_MS,
 } from '../../orders/one-time-instruments.js';
 import { eventually } from '../support/eventually.js';
@@ -641,61 +641,88 @@ describe('the token of an instrument given for one payment', () => {
   });
 });
 
-describe('an instrument entered on the page that no payment took', () => {
-  it('is erased a day on, charged or not, unless its instruction names it or it was saved', async () => {
-    // Two instructions open (their first projection written, which would undo the row changed below).
-    const [instructionId, chargedInstructionId] = await Promise.all(
-      ['ORD-swept', 'ORD-swept-charged'].map(async (orderRef) => {
-        await order(orderRef);
-        await eventually(
-          () => instructionOf(orderRef),
-          (i) => i.status === 'OPEN',
-          { what: `${orderRef} open` },
-        );
-        return (await instructionRowOf(orderRef)).instructionId;
-      }),
-    );
+describe('an instrument entered on the page', () => {
+  it('is erased a day on if its instruction does not name it, or names it failed in an order closed a day', async () => {
     const em = system.orm.em.fork();
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const hour = 3_600_000;
     const aDayAnd = (ms: number) => new Date(Date.now() - UNNAMED_ENTERED_KEPT_MS - ms);
     const charged = { chargedUnderKey: paymentIdempotencyKey(tenant.tenantId, 'ORD-swept', 'premium', 1) };
-    const cases = {
+    const ended = (openUntil: Date | null) => ({
+      status: 'FAILED',
+      order: { status: 'COMPLETED_WITH_FAILURES', openUntil },
+    });
+    // Each case's instrument; and the instruction naming it, if one does, and its order as projected.
+    type Case = Partial<PaymentInstrument> & {
+      customer?: Customer;
+      namedBy?: { status?: string; order?: { status: string; openUntil: Date | null } };
+    };
+    const cases: Record<string, Case> = {
       unnamed: {},
-      unnamedAnHourShortOfADay: { createdAt: aDayAnd(-3_600_000) },
+      unnamedAnHourShortOfADay: { createdAt: aDayAnd(-hour) },
+      // Declined, then let go for another card in a change the projection did not see.
       unnamedCharged: charged,
-      namedByIt: {},
+      named: { namedBy: {} },
       // A call under its key may be unanswered.
-      chargedNamedByIt: { ...charged, enteredFor: chargedInstructionId },
+      chargedNamed: { ...charged, namedBy: {} },
+      failedInAnOrderClosedADayAgo: { namedBy: ended(aDayAnd(60_000)) },
+      failedInAnOrderClosedAnHourAgo: { namedBy: ended(new Date(Date.now() - hour)) },
+      failedInAnOrderOpenForRetries: { namedBy: ended(new Date(Date.now() + 30 * 24 * hour)) },
+      failedInAnOrderEndedWithNothingToCome: { namedBy: ended(null) },
+      failedInAnActiveOrder: { namedBy: { status: 'FAILED' } },
       enteredForAGoneInstruction: { enteredFor: randomUUID() },
       enteredForNothing: { enteredFor: null },
       saved: { customer: ada },
     };
-    const instruments = Object.fromEntries(
-      Object.entries(cases).map(
-        ([name, { customer, ...fields }]: [string, Partial<PaymentInstrument> & { customer?: Customer }]) => {
-          const instrument = storedCard(em, customer);
-          Object.assign(instrument, { enteredFor: instructionId, createdAt: aDayAnd(60_000), ...fields });
-          return [name, instrument];
-        },
+    // An open instruction for each that is named (its first projection written, which would undo the rows changed below).
+    const named = Object.entries(cases).filter(([, c]) => c.namedBy);
+    const rows = Object.fromEntries(
+      await Promise.all(
+        named.map(async ([name]) => {
+          const orderRef = `ORD-swept-${name}`;
+          await order(orderRef);
+          await eventually(
+            () => instructionOf(orderRef),
+            (i) => i.status === 'OPEN',
+            { what: `${orderRef} open` },
+          );
+          return [name, await instructionRowOf(orderRef)] as const;
+        }),
       ),
     );
-    await em.flush();
-    await em.nativeUpdate(PaymentInstruction, { instructionId }, { instrumentId: instruments.namedByIt.id });
-    await em.nativeUpdate(
-      PaymentInstruction,
-      { instructionId: chargedInstructionId },
-      { instrumentId: instruments.chargedNamedByIt.id },
+    const instruments = Object.fromEntries(
+      Object.entries(cases).map(([name, { customer, namedBy, ...fields }]) => {
+        const instrument = storedCard(em, customer);
+        // One not named was entered for an instruction that names another.
+        const enteredFor = (rows[name] ?? rows.named).instructionId;
+        Object.assign(instrument, { enteredFor, createdAt: aDayAnd(60_000), ...fields });
+        return [name, instrument];
+      }),
     );
+    await em.flush();
+    for (const [name, { namedBy }] of named) {
+      const { instructionId, order: row } = rows[name];
+      await em.nativeUpdate(
+        PaymentInstruction,
+        { instructionId },
+        { instrumentId: instruments[name].id, ...(namedBy!.status ? { status: namedBy!.status as never } : {}) },
+      );
+      if (namedBy!.order) await em.nativeUpdate(PaymentOrder, { id: row.id }, namedBy!.order as never);
+    }
 
     // One at a time: each batch full but the last.
-    expect(await sweepUnnamedEnteredTokens(system.orm, new AbortController().signal, 1)).toBeGreaterThanOrEqual(3);
+    expect(await sweepEnteredTokens(system.orm, new AbortController().signal, 1)).toBeGreaterThanOrEqual(5);
     expect(await tokensKept(instruments)).toEqual({
       unnamed: false,
       unnamedAnHourShortOfADay: true,
-      // Declined, then let go for another card in a change the projection did not see.
       unnamedCharged: false,
-      namedByIt: true,
-      chargedNamedByIt: true,
+      named: true,
+      chargedNamed: true,
+      failedInAnOrderClosedADayAgo: false,
+      failedInAnOrderClosedAnHourAgo: true,
+      failedInAnOrderOpenForRetries: true,
+      failedInAnOrderEndedWithNothingToCome: false,
+      failedInAnActiveOrder: true,
       enteredForAGoneInstruction: false,
       enteredForNothing: true,
       saved: true,
