@@ -691,7 +691,7 @@ describe('an instrument entered on the page', () => {
       ),
     );
     const instruments = Object.fromEntries(
-      Object.entries(cases).map(([name, { customer, namedBy, ...fields }]) => {
+      Object.entries(cases).map(([name, { customer, namedBy: _namedBy, ...fields }]) => {
         const instrument = storedCard(em, customer);
         // One not named was entered for an instruction that names another.
         const enteredFor = (rows[name] ?? rows.named).instructionId;
