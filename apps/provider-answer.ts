@@ -1,5 +1,5 @@
 import { holdsBankAccountNumber } from '../domain/bank-account-number.js';
-import type { PaymentOutcome, RefundOutcome, StatedAmount } from '../domain/payment-outcome.js';
+import { ownCode, type PaymentOutcome, type RefundOutcome, type StatedAmount } from '../domain/payment-outcome.js';
 import { paymentDataIn } from '../domain/payment-data.js';
 
 /**
@@ -103,7 +103,7 @@ export function checkedOutcome(answer: ProviderAnswer | undefined, who: string):
     throw bad('declineCode must be 1–64 letters, digits or _.:-, and no card or account number');
   }
   if (retryable !== undefined && typeof retryable !== 'boolean') throw bad('retryable must be true or false');
-  return { status, providerRef, code: declineCode ?? 'declined', retryable: retryable ?? false };
+  return { status, providerRef, code: ownCode(declineCode ?? 'declined'), retryable: retryable ?? false };
 }
 
 /**
@@ -163,5 +163,5 @@ export function checkedRefund(answer: RefundAnswer | undefined, who: string): Re
   if (failureCode !== undefined && !isCode(failureCode)) {
     throw bad('failureCode must be 1–64 letters, digits or _.:-, and no card or account number');
   }
-  return { status, providerRef, code: failureCode ?? 'refund_failed' };
+  return { status, providerRef, code: ownCode(failureCode ?? 'refund_failed') };
 }

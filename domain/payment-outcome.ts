@@ -11,6 +11,24 @@ export type PaymentOutcome =
   | { status: 'PENDING'; providerRef: string }
   | Reversal;
 
+/**
+ * A failure code that says the outcome is unknown (the call unanswered, or refused under its key):
+ * no longer true once the provider answers PENDING under the key. A provider's own code never reads
+ * so (`ownCode`).
+ */
+export function speaksOfUnknownOutcome(failureCode: string | undefined): boolean {
+  return failureCode === 'provider_unavailable' || failureCode?.startsWith('outcome_unknown') === true;
+}
+
+/**
+ * A provider's decline or failure code as kept: one that would read as an unknown outcome is put
+ * under `declined:`, since a provider that declines has answered (the payment page would otherwise
+ * wait for an answer already given, and offer no form).
+ */
+export function ownCode(code: string): string {
+  return speaksOfUnknownOutcome(code) ? `declined:${code}`.slice(0, 64) : code;
+}
+
 /** The money a provider says a payment (or refund) moved, when it says: believed only when it is what was asked. */
 export interface StatedAmount {
   amountMinor: string;

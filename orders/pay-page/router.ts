@@ -16,7 +16,7 @@ import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
 import { ApiError } from '../../api/http/problem.js';
 import { Refusal } from '../../domain/refusal.js';
-import { speaksOfUnknownOutcome } from '../workflow/provider-waits.js';
+import { speaksOfUnknownOutcome } from '../../domain/payment-outcome.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
@@ -65,8 +65,6 @@ const NOT_THROUGH = 'That did not go through. Choose how to pay again.';
 /** Shown instead of the form while the last payment's outcome is unknown. */
 const CONFIRMING_LAST_PAYMENT =
   'We are still confirming the last payment with the payment service, so no other can be made yet. You will not be charged twice. Please check back later.';
-/** Refusals of a payment by an order whose workflow takes no more changes. */
-const TAKES_NO_PAYMENT = ['order_workflow_closed', 'order_not_active'];
 /** Shown when the instruction's amount changed after the customer's page was opened: nothing was paid. */
 const AMOUNT_CHANGED = 'The amount due has changed since this page was opened. Check it, then pay again.';
 /** What the page says to a customer who typed their card number or IBAN into it. */
@@ -421,13 +419,14 @@ export function payPageRouter(deps: PayPageDeps): Router {
         notPaid(loaded, 'the payment was refused', { errors: err.errors });
         return show(req, res, 'That choice is not available for this payment.', 400);
       }
-      // Its workflow takes nothing more (an operator stopped it, or the order ended): the page would
-      // otherwise wait for a payment that never comes, then ask again.
-      if (TAKES_NO_PAYMENT.includes(err.code)) {
-        notPaid(loaded, 'the order takes no more payments', { code: err.code });
+      // Its workflow was stopped (by an operator) with the instruction still to pay: the page would
+      // otherwise wait for a payment that never comes, then ask again. One stopped or ended after a
+      // payment (another tab's) goes to the status page below, which says how that one stands.
+      if (err.code === 'order_workflow_closed' && (await stillToPay(loaded))) {
+        notPaid(loaded, 'the order’s workflow was stopped', { code: err.code });
         const page = notice(
           'This payment cannot be taken here',
-          `Nothing was charged. Please contact ${loaded.page.tenantName} about this payment.`,
+          `This attempt charged nothing. Please contact ${loaded.page.tenantName} about this payment.`,
           409,
         );
         return void res.status(page.status).type('html').send(page.html);
@@ -436,6 +435,14 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (err.kind !== 'conflict') throw err;
     }
     redirectToStatus(req, res, loaded);
+  }
+
+  /** Whether the instruction is still open to the customer as the read model has it now: nothing paid, nothing under way. */
+  async function stillToPay({ instruction }: Loaded): Promise<boolean> {
+    const now = await deps.orm.em
+      .fork()
+      .findOne(PaymentInstruction, { instructionId: instruction.instructionId, tenantId: instruction.tenantId });
+    return (now?.status === 'OPEN' || now?.status === 'LATE') && !speaksOfUnknownOutcome(now.failureCode ?? undefined);
   }
 
   /** Why a customer is shown the form again with an error: told once, so a failed payment can be explained. */

@@ -11,18 +11,13 @@ import {
 import { canTransition, isAtRest, type InstructionStatus } from '../../domain/instruction-status.js';
 import {
   RETRYABLE_RETURN_CODES,
+  speaksOfUnknownOutcome,
   type PaymentOutcome,
   type ProviderResult,
   type Reversal,
 } from '../../domain/payment-outcome.js';
 import type { InstructionAmendment, SignalledResult } from '../contract/messages.js';
-import {
-  callDue,
-  MANDATE_RECHECK_DELAYS_MS,
-  speaksOfUnknownOutcome,
-  STATUS_POLL_DELAYS_MS,
-  UNANSWERED_RETRY_MS,
-} from './provider-waits.js';
+import { callDue, MANDATE_RECHECK_DELAYS_MS, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 import { refundableMinor } from '../../domain/refund.js';
 import type { RefundMachine } from './refund-machine.js';
 

@@ -44,14 +44,6 @@ export function callDue(machine: { unanswered: boolean; retryAt?: string }, nowM
 }
 
 /**
- * A failure code that says the outcome is unknown (the call unanswered, or refused under its key):
- * no longer true once the provider answers PENDING under the key.
- */
-export function speaksOfUnknownOutcome(failureCode: string | undefined): boolean {
-  return failureCode === 'provider_unavailable' || failureCode?.startsWith('outcome_unknown') === true;
-}
-
-/**
  * The failure code a PENDING payment (or refund) shows while its provider refuses for good to say how
  * it ended, so that a tenant admin finds it resolvable in the read model, not only in the worker's log.
  */

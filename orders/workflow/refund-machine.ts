@@ -2,8 +2,8 @@
 // payment's, its idempotency key never changes, so an unanswered call is asked again under it and
 // a refund is never made twice. No Temporal API here; instruction-loops.ts runs it.
 import type { Refund, RefundStatus } from '../../domain/refund.js';
-import type { RefundOutcome, RefundResult } from '../../domain/payment-outcome.js';
-import { callDue, speaksOfUnknownOutcome, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
+import { speaksOfUnknownOutcome, type RefundOutcome, type RefundResult } from '../../domain/payment-outcome.js';
+import { callDue, STATUS_POLL_DELAYS_MS, UNANSWERED_RETRY_MS } from './provider-waits.js';
 
 /** A refund as its order's workflow carries it: the declared shape, and how its loop keeps its place. */
 export interface RefundMachine extends Refund {

@@ -421,6 +421,29 @@ describe('the page of an order whose workflow was stopped', () => {
   });
 });
 
+describe('a second tab’s card, back from the provider’s form after the order was paid', () => {
+  it('is charged nothing and kept nowhere, and the page shows the payment made', async () => {
+    await order('ORD-late-tab');
+    const linkUrl = await openLink('ORD-late-tab');
+    const secondTab = await enterNewCard(linkUrl, { save: false });
+    await payWithNewCard(linkUrl, { save: false });
+    // Ended (its one instruction settled), its workflow open for refunds: it takes no payment.
+    await eventually(
+      async () => (await tenant.client.request('GET', '/v1/order-management/ORD-late-tab')).body.status,
+      (status) => status === 'COMPLETED',
+      { what: 'the order completed' },
+    );
+    const returned = await fetch(secondTab.returnUrl, { redirect: 'manual' });
+    expect(returned.status).toBe(303);
+    const shown = await fetch(new URL(returned.headers.get('location')!, linkUrl));
+    expect(await shown.text()).toContain('this payment is complete');
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-late-tab' })).toHaveLength(1);
+    const { instructionId } = await instructionRowOf('ORD-late-tab');
+    const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
+    expect(entered.map((i) => i.tokenCiphertext)).toEqual([null, null]);
+  });
+});
+
 describe('a payout’s link', () => {
   it('saves no account its holder enters, even asked: a link passed on cannot choose where later payouts go', async () => {
     const scheme = await tenant.client.request('POST', '/v1/schemes/payout', {

@@ -142,6 +142,17 @@ describe("a provider's answer", () => {
     expect(otherMoneyThanAsked(failed, asked, 'p')).toBeUndefined();
   });
 
+  it('keeps a decline or refund failure code that reads as one of our unknown outcomes under declined:', () => {
+    const declined = (declineCode: string) =>
+      checkedOutcome({ providerRef: 'p_1', status: 'DECLINED', declineCode }, 'p');
+    expect(declined('provider_unavailable')).toMatchObject({ code: 'declined:provider_unavailable' });
+    expect(declined('outcome_unknown:timeout')).toMatchObject({ code: 'declined:outcome_unknown:timeout' });
+    expect(declined('do_not_honor')).toMatchObject({ code: 'do_not_honor' });
+    expect(checkedRefund({ providerRef: 'r_1', status: 'FAILED', failureCode: 'outcome_unknown' }, 'p')).toMatchObject({
+      code: 'declined:outcome_unknown',
+    });
+  });
+
   it('keeps a numeric reference, though it passes the Luhn check, as many providers give them', () => {
     expect(checkedOutcome({ providerRef: '8535296650153316', status: 'SETTLED' }, 'p')).toEqual({
       status: 'SETTLED',
