@@ -64,7 +64,7 @@ const AMOUNT_MINOR = /^[1-9]\d{0,18}$/;
 const NOT_THROUGH = 'That did not go through. Choose how to pay again.';
 /** Shown instead of the form while the last payment's outcome is unknown. */
 const CONFIRMING_LAST_PAYMENT =
-  'We are still confirming the last payment with the payment service, so no other can be made yet. You will not be charged twice. Please check back later.';
+  'We are still confirming the last payment with the payment service, so no other can be made yet. Nothing is paid twice. Please check back later.';
 /** Shown when the instruction's amount changed after the customer's page was opened: nothing was paid. */
 const AMOUNT_CHANGED = 'The amount due has changed since this page was opened. Check it, then pay again.';
 /** What the page says to a customer who typed their card number or IBAN into it. */
@@ -231,7 +231,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
       res
         .status(status)
         .type('html')
-        .send(statusPage(page, { note: CONFIRMING_LAST_PAYMENT }));
+        // (As in progress: LATE before its due date would read as open.)
+        .send(statusPage({ ...page, status: 'PROCESSING' }, { note: CONFIRMING_LAST_PAYMENT }));
       return;
     }
     // Just paid from this page (`?after={attempts before}&at={when}`): the workflow has taken the

@@ -154,6 +154,7 @@ describe('a payment whose outcome is unknown', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('still confirming the last payment');
+    expect(html).toContain('data-status="PROCESSING"');
     expect(html).not.toContain('<form');
 
     // The tenant's admin asks the provider, and says what it found; that is audited, and final.
