@@ -399,13 +399,15 @@ export function payPageRouter(deps: PayPageDeps): Router {
     entered?: PaymentInstrument,
   ): Promise<void> {
     try {
-      // One form, one update: submitting it twice is the same update, taken once.
+      // One form (and card entered from it), one update: submitting it twice is the same update, taken once.
       await deps.orders.payInstruction(
         deps.orm.em.fork(),
         loaded.order,
         loaded.instruction,
         choice,
-        `page:${loaded.instruction.instructionId}:${formId}`,
+        // A card just entered makes its own update: a form used again (the browser's back button,
+        // after its first card was declined) pays with the new card, not the first one's answer.
+        `page:${loaded.instruction.instructionId}:${formId}${entered ? `:${entered.id}` : ''}`,
         entered,
       );
     } catch (err) {

@@ -112,9 +112,12 @@ async function tokensKept(instruments: Record<string, PaymentInstrument>): Promi
   return kept;
 }
 
-/** The customer chooses a new card on our page and types it on the provider's: the address back. */
-async function enterNewCard(linkUrl: string, { save, card = CARD }: { save: boolean; card?: string }) {
-  const page = await visit(linkUrl);
+/** The customer chooses a new card on our page (`shown`, or as it is now) and types it on the provider's: the address back. */
+async function enterNewCard(
+  linkUrl: string,
+  { save, card = CARD, shown }: { save: boolean; card?: string; shown?: Awaited<ReturnType<typeof visit>> },
+) {
+  const page = shown ?? (await visit(linkUrl));
   expect(page.res.status).toBe(200);
   const fields: Record<string, string> = {
     option: 'SANDBOX_CARD:CARD',
@@ -138,7 +141,7 @@ async function enterNewCard(linkUrl: string, { save, card = CARD }: { save: bool
 }
 
 /** The customer enters a new card (above) and comes back. */
-async function payWithNewCard(linkUrl: string, entry: { save: boolean; card?: string }) {
+async function payWithNewCard(linkUrl: string, entry: Parameters<typeof enterNewCard>[1]) {
   const entered = await enterNewCard(linkUrl, entry);
   const returned = await fetch(entered.returnUrl, { redirect: 'manual' });
   expect(returned.status, await returned.clone().text()).toBe(303);
@@ -441,6 +444,33 @@ describe('a second tab’s card, back from the provider’s form after the order
     const { instructionId } = await instructionRowOf('ORD-late-tab');
     const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
     expect(entered.map((i) => i.tokenCiphertext)).toEqual([null, null]);
+  });
+});
+
+describe('a form used again after the card entered from it was declined (the browser’s back button)', () => {
+  it('pays with the next card entered from it, not with the first one’s answer', async () => {
+    await order('ORD-back-button');
+    const linkUrl = await openLink('ORD-back-button');
+    const shown = await visit(linkUrl);
+    await payWithNewCard(linkUrl, { save: false, card: '4000 0000 0000 0002', shown });
+    await eventually(
+      () => instructionOf('ORD-back-button'),
+      (i) => i.status === 'LATE' && i.failureCode !== null,
+      { what: 'the first card declined' },
+    );
+    await payWithNewCard(linkUrl, { save: false, shown });
+    const paid = await eventually(
+      () => instructionOf('ORD-back-button'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid with the second card, from the same form' },
+    );
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-back-button' });
+    expect(charges).toHaveLength(2);
+    const { instructionId } = await instructionRowOf('ORD-back-button');
+    const entered = await system.orm.em
+      .fork()
+      .find(PaymentInstrument, { enteredFor: instructionId }, { orderBy: { createdAt: 'asc' } });
+    expect(entered.map((i) => i.id)[1]).toBe(paid.instrumentId);
   });
 });
 
