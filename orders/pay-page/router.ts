@@ -399,15 +399,16 @@ export function payPageRouter(deps: PayPageDeps): Router {
     entered?: PaymentInstrument,
   ): Promise<void> {
     try {
-      // One form (and card entered from it), one update: submitting it twice is the same update, taken once.
+      // One form and what was chosen on it, one update: submitting the same choice twice is one
+      // update, taken once. Another choice from the same form (the browser's back button, after the
+      // first was declined) is an update of its own, which the workflow takes or refuses as any.
+      // (A card entered on the provider's form is exchanged once, so its return is not paid twice.)
       await deps.orders.payInstruction(
         deps.orm.em.fork(),
         loaded.order,
         loaded.instruction,
         choice,
-        // A card just entered makes its own update: a form used again (the browser's back button,
-        // after its first card was declined) pays with the new card, not the first one's answer.
-        `page:${loaded.instruction.instructionId}:${formId}${entered ? `:${entered.id}` : ''}`,
+        `page:${loaded.instruction.instructionId}:${formId}:${choice.instrumentId ?? choice.voucherId ?? ''}`,
         entered,
       );
     } catch (err) {

@@ -93,13 +93,17 @@ async function openLink(orderRef: string): Promise<string> {
   return link.body.url;
 }
 
-/** A card as the provider's form would have given it, kept straight in the tenant's rows: saved on `customer` if given. */
-function storedCard(em: EntityManager, customer?: Customer): PaymentInstrument {
+/**
+ * A card as the provider's form would have given it, kept straight in the tenant's rows: saved on
+ * `customer` if given. Its token, unless one of the sandbox's test instruments is given, is one the
+ * sandbox never issued.
+ */
+function storedCard(em: EntityManager, customer?: Customer, token = `tok_${randomUUID()}`): PaymentInstrument {
   return new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
     em,
     tenant.tenantId,
     'SANDBOX_CARD',
-    { token: `tok_${randomUUID()}`, paymentMethod: 'CARD', display: {} },
+    { token, paymentMethod: 'CARD', display: {} },
     customer,
   );
 }
@@ -471,6 +475,43 @@ describe('a form used again after the card entered from it was declined (the bro
       .fork()
       .find(PaymentInstrument, { enteredFor: instructionId }, { orderBy: { createdAt: 'asc' } });
     expect(entered.map((i) => i.id)[1]).toBe(paid.instrumentId);
+  });
+});
+
+describe('a form used again after the saved card chosen on it was declined (the browser’s back button)', () => {
+  it('pays with the next saved card chosen on it', async () => {
+    const em = system.orm.em.fork();
+    const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
+    const [declining, good] = [storedCard(em, ada, 'card_declined'), storedCard(em, ada, 'card_ok')];
+    await em.flush();
+    await order('ORD-back-saved');
+    const linkUrl = await openLink('ORD-back-saved');
+    const shown = await visit(linkUrl);
+    const choose = (instrumentId: string) =>
+      post(
+        linkUrl,
+        {
+          option: 'SANDBOX_CARD:CARD',
+          'instrument:SANDBOX_CARD:CARD': instrumentId,
+          csrf: shown.csrf!,
+          form: shown.form!,
+          amount: shown.amount!,
+        },
+        shown.cookie,
+      );
+    expect((await choose(declining.id)).status).toBe(303);
+    await eventually(
+      () => instructionOf('ORD-back-saved'),
+      (i) => i.status === 'LATE' && i.failureCode !== null,
+      { what: 'the first saved card declined' },
+    );
+    expect((await choose(good.id)).status).toBe(303);
+    const paid = await eventually(
+      () => instructionOf('ORD-back-saved'),
+      (i) => i.status === 'SETTLED',
+      { what: 'paid with the second saved card, from the same form' },
+    );
+    expect(paid.instrumentId).toBe(good.id);
   });
 });
 
