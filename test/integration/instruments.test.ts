@@ -76,12 +76,16 @@ const instructionRowOf = (orderRef: string) =>
     .fork()
     .findOneOrFail(PaymentInstruction, { tenantId: tenant.tenantId, order: { orderRef }, instructionRef: 'premium' });
 
-async function openLink(orderRef: string): Promise<string> {
-  await eventually(
+/** Waits for the order's instruction to open (its workflow's first projection written): the instruction. */
+const untilOpen = (orderRef: string) =>
+  eventually(
     () => instructionOf(orderRef),
     (i) => i.status === 'OPEN',
     { what: `${orderRef} open` },
   );
+
+async function openLink(orderRef: string): Promise<string> {
+  await untilOpen(orderRef);
   const link = await tenant.client.request(
     'POST',
     `/v1/order-management/${orderRef}/instructions/premium/payment-link`,
@@ -775,11 +779,7 @@ describe('an instrument entered on the page', () => {
         named.map(async ([name]) => {
           const orderRef = `ORD-swept-${name}`;
           await order(orderRef);
-          await eventually(
-            () => instructionOf(orderRef),
-            (i) => i.status === 'OPEN',
-            { what: `${orderRef} open` },
-          );
+          await untilOpen(orderRef);
           return [name, await instructionRowOf(orderRef)] as const;
         }),
       ),
@@ -827,11 +827,7 @@ describe('an instrument entered on the page', () => {
 describe('the tokens of instruments entered before they remembered their instruction', () => {
   it('are erased once by a migration when a day old and named by no instruction', async () => {
     await order('ORD-before');
-    await eventually(
-      () => instructionOf('ORD-before'),
-      (i) => i.status === 'OPEN',
-      { what: 'ORD-before open' },
-    );
+    await untilOpen('ORD-before');
     const { instructionId } = await instructionRowOf('ORD-before');
     const em = system.orm.em.fork();
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
@@ -964,11 +960,7 @@ describe('a bank debit’s mandate', () => {
     // Our copy of the mandate as if the bank had not confirmed it yet.
     await em.nativeUpdate(PaymentInstrument, { id: account.instrumentId }, { mandateStatus: 'PENDING' });
     await order('ORD-untold', { schemeId: bankSchemeId });
-    await eventually(
-      () => instructionOf('ORD-untold'),
-      (i) => i.status === 'OPEN',
-      { what: 'ORD-untold open' },
-    );
+    await untilOpen('ORD-untold');
     const paid = await tenant.client.request('POST', '/v1/order-management/ORD-untold/instructions/premium/pay', {
       body: { appId: 'SANDBOX_BANK', paymentMethod: 'BANK_DEBIT', instrumentId: account.instrumentId },
     });
@@ -996,11 +988,7 @@ describe('a bank debit’s mandate', () => {
       (i: any) => i.paymentMethod === 'BANK_DEBIT',
     );
     await order('ORD-relying', { schemeId: bankSchemeId, instrumentId: account.instrumentId });
-    await eventually(
-      () => instructionOf('ORD-relying'),
-      (i) => i.status === 'OPEN',
-      { what: 'open, relying on the mandate' },
-    );
+    await untilOpen('ORD-relying');
     const mandateRef = account.mandate.mandateRef;
     // Told its notice ahead, with the mandate it will be collected under.
     const told = await eventually(
