@@ -14,9 +14,11 @@ function tokenFor(key: Buffer, secret: string, linkToken: string): string {
 }
 
 /**
- * Signed double-submit: a random secret in a SameSite=Strict cookie, and in the form an HMAC of
- * that secret and the link. A form posted from another site carries neither a cookie the browser
- * would send nor a token it could compute.
+ * Signed double-submit: a random secret in a SameSite=Lax cookie, and in the form an HMAC of that
+ * secret and the link. A form posted from another site carries neither a cookie the browser would
+ * send nor a token it could compute. Lax, not Strict: customers arrive from another site (the link in
+ * their email, the way back from a provider's form), and a Strict cookie is not sent then, so a new
+ * secret would be set and every form already open in their other tabs would expire.
  */
 export function issueCsrfToken(key: Buffer, req: Request, res: Response, linkToken: string): string {
   let secret = parse(req.header('cookie') ?? '')[COOKIE];
@@ -24,7 +26,7 @@ export function issueCsrfToken(key: Buffer, req: Request, res: Response, linkTok
     secret = randomBytes(32).toString('base64url');
     res.append(
       'set-cookie',
-      serialize(COOKIE, secret, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/pay' }),
+      serialize(COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/pay' }),
     );
   }
   return tokenFor(key, secret, linkToken);

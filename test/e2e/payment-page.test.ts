@@ -117,7 +117,8 @@ async function shown(page: Page): Promise<{ status: string | null; alerts: strin
 /** On the provider's own page (the sandbox's): the card, typed by keyboard as a customer would. */
 async function enterCard(page: Page, number: string) {
   await page.getByLabel('Card number').waitFor({ timeout: 15_000 });
-  expect(page.url().startsWith(`${system.sandbox.url}/hosted/`)).toBe(true);
+  expect(new URL(page.url()).pathname.startsWith('/hosted/')).toBe(true);
+  expect(new URL(page.url()).port).toBe(new URL(system.sandbox.url).port);
   await page.getByLabel('Card number').focus();
   await page.keyboard.type(number);
   await page.keyboard.press('Tab');
@@ -504,6 +505,61 @@ describe('the hosted payment page', () => {
     });
     expect(res.status).toBe(403);
     expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-csrf' })).toHaveLength(0);
+  });
+
+  it('keeps a form open in one tab payable after the link is opened again from the customer’s email', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-other-tab');
+    const context = await browser.newContext({ locale: 'en-GB' });
+    // The link as it arrives, in a webmail on a site of its own: each click is a cross-site navigation.
+    await context.route('https://mail.example/', (route) =>
+      route.fulfill({ contentType: 'text/html', body: `<a href="${url}">Pay your premium</a>` }),
+    );
+    const fromMail = async () => {
+      const tab = await context.newPage();
+      await tab.goto('https://mail.example/');
+      await Promise.all([tab.waitForURL(url), tab.getByRole('link', { name: 'Pay your premium' }).click()]);
+      await tab.getByRole('button', { name: /^Pay/ }).waitFor();
+      return tab;
+    };
+    const first = await fromMail();
+    await fromMail();
+    // The first tab's form was issued before the second click; it still takes the customer on.
+    const [submitted] = await Promise.all([
+      first.waitForResponse((r) => r.url() === url && r.request().method() === 'POST'),
+      first.getByRole('button', { name: /^Pay/ }).click(),
+    ]);
+    expect(submitted.status(), 'not "This form has expired"').toBe(303);
+    await enterCard(first, '4242 4242 4242 4242');
+    await first.locator('dd.status[data-status=SETTLED]').waitFor({ timeout: 30_000 });
+    const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-other-tab' });
+    expect(charges.map((c) => c.status)).toEqual(['SETTLED']);
+    await context.close();
+  });
+  it('refuses a form another site posts, even one carrying a token the customer’s page was given', async (test) => {
+    if (!browser) return test.skip();
+    const { url } = await openInstruction('page-cross-site');
+    const page = await newPage({ locale: 'en-GB' });
+    await page.goto(url);
+    const fields: [string | null, string | null][] = [];
+    for (const input of await page.locator('form input[type=hidden]').all()) {
+      fields.push([await input.getAttribute('name'), await input.getAttribute('value')]);
+    }
+    expect(fields.map(([name]) => name)).toContain('csrf');
+    // The same form, token and all, posted from another site in the customer's browser: the
+    // cookie the token is bound to does not go with it.
+    const hidden = fields.map(([name, value]) => `<input type="hidden" name="${name}" value="${value}">`).join('');
+    await page.route('https://attacker.example/', (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<form method="post" action="${url}">${hidden}<input type="hidden" name="option" value="SANDBOX_CARD:CARD"><input type="hidden" name="instrument:SANDBOX_CARD:CARD" value="new"><button>Go</button></form>`,
+      }),
+    );
+    await page.goto('https://attacker.example/');
+    const [answer] = await Promise.all([page.waitForResponse(url), page.getByRole('button', { name: 'Go' }).click()]);
+    expect(answer.status()).toBe(403);
+    expect(await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'page-cross-site' })).toHaveLength(0);
+    await page.context().close();
   });
 
   it('has no serious or critical accessibility violation (axe-core)', async (test) => {
