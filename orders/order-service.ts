@@ -26,6 +26,7 @@ import {
   resolveInstructionUpdate,
   resolveRefundUpdate,
   retryInstructionUpdate,
+  type ChangeAnswer,
   type InstructionAmendment,
 } from './contract/messages.js';
 import { CHANGE_REFUSALS, orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
@@ -56,6 +57,9 @@ import { readCurrentSchemes, resolveInstructions, vouchersOffered, type CurrentS
 import { RowCache } from '../db/row-cache.js';
 import { StartMarks, startOrderWorkflow, workflowInputOf } from './start-order.js';
 import { checkPaysThrough, methodOf, storedInstrumentFor } from './stored-instruments.js';
+
+/** Temporal's failure of an update its workflow accepted and closed before completing. */
+const TAKEN_THEN_CLOSED = 'AcceptedUpdateCompletedWorkflow';
 
 export interface OrderServiceDependencies {
   orm: MikroORM;
@@ -823,18 +827,23 @@ export class OrderService {
    * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
    * order not running as it stands.
    */
-  private async change<T>(
+  private async change(
     order: PaymentOrder,
-    send: (handle: WorkflowHandle) => Promise<T>,
+    send: (handle: WorkflowHandle) => Promise<ChangeAnswer>,
     /** A refusal of the workflow's told in the caller's words, from its type and details; undefined for the usual. */
     worded?: (type: string, details: unknown[]) => Refusal | undefined,
-  ): Promise<T> {
+  ): Promise<ChangeAnswer> {
     const { temporal } = this.deps;
     const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
     try {
       return await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        // Accepted, the change was made (its handler makes it at once, then waits for the read
+        // model), and the workflow closed before it answered: an operator stopped it, or it went on
+        // as new, which carries the change. Taken, as a slow projection's is; a payment it took may
+        // have been sent, so nothing is treated as refused.
+        if (err.cause.type === TAKEN_THEN_CLOSED) return { projected: false };
         const own = worded?.(err.cause.type ?? '', err.cause.details ?? []);
         if (own) throw own;
         const refusal = REFUSAL_OF_CHANGE[err.cause.type ?? ''];

@@ -17,6 +17,7 @@ import {
 } from '../../orders/one-time-instruments.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
+import { holdRow } from '../support/row-hold.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 
@@ -429,6 +430,44 @@ describe('the page of an order whose workflow was stopped', () => {
     const { instructionId } = await instructionRowOf('ORD-stopped');
     const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
     expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([[false, null]]);
+  });
+});
+
+describe('the page of an order whose workflow was stopped while it answered the payment', () => {
+  it('shows where the payment stands, keeping the card it may have charged', async () => {
+    await order('ORD-stopped-answering');
+    const linkUrl = await openLink('ORD-stopped-answering');
+    const { returnUrl } = await enterNewCard(linkUrl, { save: false });
+    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'ORD-stopped-answering'));
+    const updates = async () => {
+      const { events } = await handle.fetchHistory();
+      return {
+        accepted: events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
+        completed: events!.some((e) => e.workflowExecutionUpdateCompletedEventAttributes),
+      };
+    };
+    // Its projections held, the workflow's answer to the payment it took waits for one (up to 5 s):
+    // stopped then, the update was taken and never answered.
+    const held = await holdRow('payment_order', 'tenant_id = $1 and order_ref = $2', [
+      tenant.tenantId,
+      'ORD-stopped-answering',
+    ]);
+    let returned: Response;
+    try {
+      const returning = fetch(returnUrl, { redirect: 'manual' });
+      await eventually(updates, (u) => u.accepted, { what: 'the payment taken', intervalMs: 50 });
+      await handle.terminate('an operator’s mistake');
+      returned = await returning;
+    } finally {
+      await held.release();
+    }
+    expect(await updates()).toEqual({ accepted: true, completed: false });
+    expect(returned.status, await returned.clone().text()).toBe(303);
+    expect(returned.headers.get('location')).toMatch(/\?after=/);
+    // Taken, the payment may have charged the card: it is not erased as a refused payment's would be.
+    const { instructionId } = await instructionRowOf('ORD-stopped-answering');
+    const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
+    expect(entered.map((i) => i.tokenCiphertext !== null)).toEqual([true]);
   });
 });
 
