@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
 import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import { sealedContext } from '../db/sealed-columns.js';
@@ -85,14 +85,17 @@ export class InstrumentStore {
     return findPage(em, PaymentInstrument, savedBy(customer), page, 'id');
   }
 
-  async findSaved(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {
-    const instrument = await em.findOne(PaymentInstrument, {
-      id: instrumentId,
-      tenantId: customer.tenantId,
-      customerId: customer.id,
-      saved: true,
-      status: 'ACTIVE',
-    });
+  async findSaved(
+    em: EntityManager,
+    customer: Customer,
+    instrumentId: string,
+    lockMode?: LockMode.PESSIMISTIC_WRITE,
+  ): Promise<PaymentInstrument> {
+    const instrument = await em.findOne(
+      PaymentInstrument,
+      { id: instrumentId, tenantId: customer.tenantId, customerId: customer.id, saved: true, status: 'ACTIVE' },
+      lockMode ? { lockMode } : {},
+    );
     if (!instrument) throw new Refusal('not_found', 'instrument_not_found', `no instrument ${instrumentId}`);
     return instrument;
   }
@@ -102,7 +105,8 @@ export class InstrumentStore {
    * due, instead of paying with a card the customer took back.
    */
   async remove(em: EntityManager, customer: Customer, instrumentId: string): Promise<PaymentInstrument> {
-    const instrument = await this.findSaved(em, customer, instrumentId);
+    // Locked: a second removal at once waits, then finds it removed (404), and is not audited too.
+    const instrument = await this.findSaved(em, customer, instrumentId, LockMode.PESSIMISTIC_WRITE);
     instrument.status = 'REMOVED';
     // It pays nothing more: its token is kept nowhere (the hint and display stay, to match records).
     instrument.tokenCiphertext = null;

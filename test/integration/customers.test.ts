@@ -339,6 +339,52 @@ describe('customers', () => {
     expect(audited).toBe(0);
   });
 
+  it('removes an instrument asked twice at once once: the second finds none, and one removal is audited', async () => {
+    expect((await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-twice' } })).status).toBe(
+      201,
+    );
+    const em = system.orm.em.fork();
+    const customer = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-twice' });
+    const instrument = em.create(PaymentInstrument, {
+      id: randomUUID(),
+      tenantId: tenant.tenantId,
+      customerId: customer.id,
+      appId: 'SANDBOX_CARD',
+      paymentMethod: 'CARD',
+      tokenCiphertext: 'unused',
+      tokenHint: 'tok_2x',
+      display: { brand: 'visa', last4: '4242' },
+      status: 'ACTIVE',
+      saved: true,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    });
+    await em.flush();
+    // The instrument's row held, so that both removals have read or wait to read it before either ends.
+    const held = await holdRow('payment_instrument', 'id = $1', [instrument.id]);
+    const path = `/v1/customers/CUS-twice/instruments/${instrument.id}`;
+    try {
+      const removals = [tenant.client.request('DELETE', path), tenant.client.request('DELETE', path)];
+      await eventually(
+        () => held.waiting(),
+        (n) => n === 2,
+        { what: 'both removals waiting on the instrument' },
+      );
+      await held.release();
+      const answers = await Promise.all(removals);
+      expect(answers.map((a) => a.status).sort()).toEqual([204, 404]);
+      expect(answers.find((a) => a.status === 404)).toMatchObject({ body: { code: 'instrument_not_found' } });
+    } finally {
+      await held.release();
+    }
+    const audited = await system.orm.em
+      .fork()
+      .count(AuditEntry, { action: 'instrument.remove', targetId: instrument.id });
+    expect(audited).toBe(1);
+    const removed = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: instrument.id });
+    expect([removed.status, removed.tokenCiphertext]).toEqual(['REMOVED', null]);
+  });
+
   it('takes an order naming a customer’s instrument and a delete of that customer one after the other', async () => {
     for (const via of ['alone', 'in a batch'] as const) {
       const customerRef = `CUS-racing-${via === 'alone' ? 1 : 2}`;

@@ -667,8 +667,73 @@ describe('an instruction for another customer than its order’s', () => {
   });
 });
 
+/**
+ * Names `instrumentId`, not one of `customerRef`'s here, everywhere an order of `client`'s tenant
+ * for that customer can name an instrument (create, amend, pay now, retry a failed payment): each is
+ * 400 instrument_not_found, and nothing names it or is charged.
+ */
+async function namedNowhere(client: TenantFixture, customerRef: string, instrumentId: string, prefix: string) {
+  const instruction = {
+    instructionRef: 'premium',
+    direction: 'DEBIT',
+    amount: '12.00',
+    currency: 'EUR',
+    country: 'FR',
+    openDate: new Date(Date.now() - 1000).toISOString(),
+    dueDate: new Date(Date.now() + 7 * 86_400_000).toISOString(),
+  };
+  const notFound = (res: { status: number; body: { errors?: { path: string; code: string }[] } }) => [
+    res.status,
+    res.body.errors?.map((e) => [e.path.split('.').at(-1), e.code]),
+  ];
+  const api = client.client;
+  const created = await api.request('POST', '/v1/order-management', {
+    body: { orderRef: `${prefix}-named`, customerRef, instructions: [{ ...instruction, instrumentId }] },
+  });
+  expect(notFound(created)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+  expect((await api.request('GET', `/v1/order-management/${prefix}-named`)).status).toBe(404);
+
+  const orderOf = async (orderRef: string, status: string, plan: Record<string, unknown> = {}) => {
+    const own = await api.request('POST', '/v1/order-management', {
+      body: { orderRef, customerRef, instructions: [{ ...instruction, ...plan }] },
+    });
+    expect(own.status).toBe(202);
+    return eventually(
+      async () => (await api.request('GET', `/v1/order-management/${orderRef}`)).body.instructions?.[0],
+      (i) => i?.status === status,
+      { what: `${orderRef} ${status}` },
+    );
+  };
+  await orderOf(`${prefix}-own`, 'OPEN');
+  const amended = await api.request('PATCH', `/v1/order-management/${prefix}-own/instructions/premium`, {
+    body: { instrumentId },
+  });
+  expect(notFound(amended)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+  const paid = await api.request('POST', `/v1/order-management/${prefix}-own/instructions/premium/pay`, {
+    body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', instrumentId },
+  });
+  expect(notFound(paid)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+  const after = (await api.request('GET', `/v1/order-management/${prefix}-own`)).body.instructions[0];
+  expect([after.status, after.instrumentId]).toEqual(['OPEN', null]);
+
+  const failed = await orderOf(`${prefix}-failed`, 'FAILED', {
+    dueDate: new Date(Date.now() + 500).toISOString(),
+    financialInstrumentId: 'card_declined',
+  });
+  const retried = await api.request('POST', `/v1/order-management/${prefix}-failed/instructions/premium/retry`, {
+    body: { instrumentId },
+  });
+  expect(notFound(retried)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
+  const afterRetry = (await api.request('GET', `/v1/order-management/${prefix}-failed`)).body.instructions[0];
+  expect([afterRetry.status, afterRetry.instrumentId, afterRetry.attempts]).toEqual(['FAILED', null, failed.attempts]);
+  const charged = (await system.sandbox.ledger({ tenantId: client.tenantId })).filter((c) =>
+    c.orderRef.startsWith(prefix),
+  );
+  expect(charged.map((c) => [c.orderRef, c.status])).toEqual([[`${prefix}-failed`, 'DECLINED']]);
+}
+
 describe('a saved instrument of another tenant', () => {
-  it('is named by no order, amendment or payment, though its customer has the same ref here', async () => {
+  it('is named by no order, amendment, payment or retry, though its customer has the same ref here', async () => {
     const em = system.orm.em.fork();
     const ada = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-ada' });
     const theirs = storedCard(em, ada);
@@ -677,49 +742,23 @@ describe('a saved instrument of another tenant', () => {
     expect(
       (await other.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-ada', name: 'Ada' } })).status,
     ).toBe(201);
-    const instruction = {
-      instructionRef: 'premium',
-      direction: 'DEBIT',
-      amount: '12.00',
-      currency: 'EUR',
-      country: 'FR',
-      openDate: new Date(Date.now() - 1000).toISOString(),
-      dueDate: new Date(Date.now() + 7 * 86_400_000).toISOString(),
-    };
-    const notFound = (res: { status: number; body: { errors?: { path: string; code: string }[] } }) => [
-      res.status,
-      res.body.errors?.map((e) => [e.path.split('.').at(-1), e.code]),
-    ];
-    const created = await other.client.request('POST', '/v1/order-management', {
-      body: {
-        orderRef: 'ORD-theirs',
-        customerRef: 'CUS-ada',
-        instructions: [{ ...instruction, instrumentId: theirs.id }],
-      },
-    });
-    expect(notFound(created)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
-    expect((await other.client.request('GET', '/v1/order-management/ORD-theirs')).status).toBe(404);
+    await namedNowhere(other, 'CUS-ada', theirs.id, 'ORD-theirs');
+  });
+});
 
-    const own = await other.client.request('POST', '/v1/order-management', {
-      body: { orderRef: 'ORD-own', customerRef: 'CUS-ada', instructions: [instruction] },
-    });
-    expect(own.status).toBe(202);
-    await eventually(
-      async () => (await other.client.request('GET', '/v1/order-management/ORD-own')).body.instructions?.[0],
-      (i) => i?.status === 'OPEN',
-      { what: 'ORD-own open' },
+describe('a saved instrument of another customer of the tenant', () => {
+  it('is named by no order, amendment, payment or retry of this customer’s', async () => {
+    const em = system.orm.em.fork();
+    expect(
+      (await tenant.client.request('POST', '/v1/customers', { body: { customerRef: 'CUS-carol', name: 'Carol' } }))
+        .status,
+    ).toBe(201);
+    const carols = storedCard(
+      em,
+      await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-carol' }),
     );
-    const amended = await other.client.request('PATCH', '/v1/order-management/ORD-own/instructions/premium', {
-      body: { instrumentId: theirs.id },
-    });
-    expect(notFound(amended)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
-    const paid = await other.client.request('POST', '/v1/order-management/ORD-own/instructions/premium/pay', {
-      body: { appId: 'SANDBOX_CARD', paymentMethod: 'CARD', instrumentId: theirs.id },
-    });
-    expect(notFound(paid)).toEqual([400, [['instrumentId', 'instrument_not_found']]]);
-    const after = (await other.client.request('GET', '/v1/order-management/ORD-own')).body.instructions[0];
-    expect([after.status, after.instrumentId]).toEqual(['OPEN', null]);
-    expect(await system.sandbox.ledger({ tenantId: other.tenantId, orderRef: 'ORD-own' })).toEqual([]);
+    await em.flush();
+    await namedNowhere(tenant, 'CUS-ada', carols.id, 'ORD-carols');
   });
 });
 
