@@ -26,10 +26,9 @@ import {
   resolveInstructionUpdate,
   resolveRefundUpdate,
   retryInstructionUpdate,
-  type ChangeAnswer,
   type InstructionAmendment,
 } from './contract/messages.js';
-import { CHANGE_REFUSALS, orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
+import { CHANGE_REFUSALS, CLOSED_DURING_CHANGE, orderEndedMessage, REFUSAL_OF_CHANGE } from './contract/refusals.js';
 import type {
   AmendInstructionInput,
   CreateOrderInput,
@@ -827,23 +826,28 @@ export class OrderService {
    * Sends a change to the order's workflow as an update; a refusal comes back with its reason, an
    * order not running as it stands.
    */
-  private async change(
+  private async change<T>(
     order: PaymentOrder,
-    send: (handle: WorkflowHandle) => Promise<ChangeAnswer>,
+    send: (handle: WorkflowHandle) => Promise<T>,
     /** A refusal of the workflow's told in the caller's words, from its type and details; undefined for the usual. */
     worded?: (type: string, details: unknown[]) => Refusal | undefined,
-  ): Promise<ChangeAnswer> {
+  ): Promise<T> {
     const { temporal } = this.deps;
     const handle = temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
     try {
       return await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-        // Accepted, the change was made (its handler makes it at once, then waits for the read
-        // model), and the workflow closed before it answered: an operator stopped it, or it went on
-        // as new, which carries the change. Taken, as a slow projection's is; a payment it took may
-        // have been sent, so nothing is treated as refused.
-        if (err.cause.type === TAKEN_THEN_CLOSED) return { projected: false };
+        // Accepted, the change was begun (its handler makes it at once, then waits for the read
+        // model), and the workflow closed before it answered: an operator stopped it. Nothing starts
+        // it again, so the change never shows; but a payment or refund it started may have been sent.
+        if (err.cause.type === TAKEN_THEN_CLOSED) {
+          throw new Refusal(
+            'conflict',
+            CLOSED_DURING_CHANGE,
+            'the order’s workflow took this change and was stopped before it answered: a payment or refund it started may have been sent; the order takes no more changes until an operator looks at it',
+          );
+        }
         const own = worded?.(err.cause.type ?? '', err.cause.details ?? []);
         if (own) throw own;
         const refusal = REFUSAL_OF_CHANGE[err.cause.type ?? ''];

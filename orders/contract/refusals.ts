@@ -34,6 +34,12 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
   [CHANGE_REFUSALS.amountChanged]: { kind: 'conflict', code: 'amount_changed' },
 };
 
+/**
+ * A change its order's workflow took and was stopped before answering (an operator terminated it):
+ * unlike `order_workflow_closed`, the change may have begun, and a payment it started been sent.
+ */
+export const CLOSED_DURING_CHANGE = 'order_workflow_closed_during_change';
+
 /** Why a change to an ended order is refused, and what to do instead. */
 export function orderEndedMessage(status: OrderStatus): string {
   const instead = {

@@ -20,6 +20,7 @@ import { speaksOfUnknownOutcome } from '../../domain/payment-outcome.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
+import { CLOSED_DURING_CHANGE } from '../contract/refusals.js';
 import { csrfTokenValid, issueCsrfToken } from './csrf.js';
 import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction, type PageOption } from './page-html.js';
 import type { AppConnector } from '../../apps/app-connector.js';
@@ -413,6 +414,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
+      // Taken, then its workflow stopped: the payment may have been sent with what was entered.
+      if (err.code === CLOSED_DURING_CHANGE) return redirectToStatus(req, res, loaded);
       // Refused, the payment never named what the customer entered for it.
       if (entered) await deps.instruments.forgetUnpaid(deps.orm.em.fork(), entered);
       if (err.code === 'amount_changed') {

@@ -433,41 +433,61 @@ describe('the page of an order whose workflow was stopped', () => {
   });
 });
 
-describe('the page of an order whose workflow was stopped while it answered the payment', () => {
-  it('shows where the payment stands, keeping the card it may have charged', async () => {
+/**
+ * Sends `change` to the order's workflow and stops the workflow once it has taken it, before it
+ * answers: its projections held, its answer waits for one (up to 5 s). The change's answer.
+ */
+async function stoppedWhileAnswering<T>(orderRef: string, change: () => Promise<T>): Promise<T> {
+  const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
+  const updates = async () => {
+    const { events } = await handle.fetchHistory();
+    return {
+      accepted: events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
+      completed: events!.some((e) => e.workflowExecutionUpdateCompletedEventAttributes),
+    };
+  };
+  const held = await holdRow('payment_order', 'tenant_id = $1 and order_ref = $2', [tenant.tenantId, orderRef]);
+  let answer: T;
+  try {
+    const answering = change();
+    await eventually(updates, (u) => u.accepted, { what: 'the change taken', intervalMs: 50 });
+    await handle.terminate('an operator’s mistake');
+    answer = await answering;
+  } finally {
+    await held.release();
+  }
+  // Taken and never answered: what the test is about.
+  expect(await updates()).toEqual({ accepted: true, completed: false });
+  return answer;
+}
+
+describe('an order whose workflow was stopped while it answered a change', () => {
+  it('on the page, shows where the payment stands, keeping the card it may have charged', async () => {
     await order('ORD-stopped-answering');
     const linkUrl = await openLink('ORD-stopped-answering');
     const { returnUrl } = await enterNewCard(linkUrl, { save: false });
-    const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'ORD-stopped-answering'));
-    const updates = async () => {
-      const { events } = await handle.fetchHistory();
-      return {
-        accepted: events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
-        completed: events!.some((e) => e.workflowExecutionUpdateCompletedEventAttributes),
-      };
-    };
-    // Its projections held, the workflow's answer to the payment it took waits for one (up to 5 s):
-    // stopped then, the update was taken and never answered.
-    const held = await holdRow('payment_order', 'tenant_id = $1 and order_ref = $2', [
-      tenant.tenantId,
-      'ORD-stopped-answering',
-    ]);
-    let returned: Response;
-    try {
-      const returning = fetch(returnUrl, { redirect: 'manual' });
-      await eventually(updates, (u) => u.accepted, { what: 'the payment taken', intervalMs: 50 });
-      await handle.terminate('an operator’s mistake');
-      returned = await returning;
-    } finally {
-      await held.release();
-    }
-    expect(await updates()).toEqual({ accepted: true, completed: false });
+    const returned = await stoppedWhileAnswering('ORD-stopped-answering', () =>
+      fetch(returnUrl, { redirect: 'manual' }),
+    );
     expect(returned.status, await returned.clone().text()).toBe(303);
     expect(returned.headers.get('location')).toMatch(/\?after=/);
     // Taken, the payment may have charged the card: it is not erased as a refused payment's would be.
     const { instructionId } = await instructionRowOf('ORD-stopped-answering');
     const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
     expect(entered.map((i) => i.tokenCiphertext !== null)).toEqual([true]);
+  });
+
+  it('through the API, is 409 saying the change may have begun; a change sent after is plainly refused', async () => {
+    await order('ORD-stopped-amending');
+    await untilOpen('ORD-stopped-amending');
+    const path = '/v1/order-management/ORD-stopped-amending/instructions/premium';
+    const amended = await stoppedWhileAnswering('ORD-stopped-amending', () =>
+      tenant.client.request('PATCH', path, { body: { amount: '13.00' } }),
+    );
+    expect(amended).toMatchObject({ status: 409, body: { code: 'order_workflow_closed_during_change' } });
+    expect(amended.body.detail).toMatch(/may have been sent/);
+    const after = await tenant.client.request('PATCH', path, { body: { amount: '14.00' } });
+    expect(after).toMatchObject({ status: 409, body: { code: 'order_workflow_closed' } });
   });
 });
 
