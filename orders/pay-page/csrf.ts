@@ -20,13 +20,26 @@ function tokenFor(key: Buffer, secret: string, linkToken: string): string {
  * their email, the way back from a provider's form), and a Strict cookie is not sent then, so a new
  * secret would be set and every form already open in their other tabs would expire.
  */
-export function issueCsrfToken(key: Buffer, req: Request, res: Response, linkToken: string): string {
+export function issueCsrfToken(
+  key: Buffer,
+  req: Request,
+  res: Response,
+  linkToken: string,
+  /** Customers reach the page over HTTPS (its public address says so), whatever the request here says. */
+  publicHttps: boolean,
+): string {
   let secret = parse(req.header('cookie') ?? '')[COOKIE];
   if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) {
     secret = randomBytes(32).toString('base64url');
     res.append(
       'set-cookie',
-      serialize(COOKIE, secret, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/pay' }),
+      serialize(COOKIE, secret, {
+        httpOnly: true,
+        sameSite: 'lax',
+        // Behind a proxy that ends TLS, the request here may be plain HTTP: Secure all the same.
+        secure: publicHttps || req.secure,
+        path: '/pay',
+      }),
     );
   }
   return tokenFor(key, secret, linkToken);

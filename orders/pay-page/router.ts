@@ -90,6 +90,7 @@ interface Loaded {
  */
 export function payPageRouter(deps: PayPageDeps): Router {
   const router = express.Router();
+  const publicHttps = new URL(deps.publicUrl).protocol === 'https:';
   router.use(
     helmet({
       contentSecurityPolicy: {
@@ -254,7 +255,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     // The form may go to the providers' pages (a redirect after it is posted is held to form-action too).
     const origins = [...new Set(options.flatMap((o) => (o.providerOrigin ? [o.providerOrigin] : [])))];
     res.set('content-security-policy', contentSecurityPolicy(origins));
-    const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string);
+    const csrf = issueCsrfToken(deps.csrfKey, req, res, req.params.token as string, publicHttps);
     res
       .status(status)
       .type('html')

@@ -144,6 +144,28 @@ describe('a payment link', () => {
     }
   });
 
+  it('opens with a Secure CSRF cookie where customers reach it over HTTPS, though the request here is plain HTTP', async () => {
+    const tenant = await system.newTenant();
+    await order(tenant, 'behind-tls');
+    const { url } = (await link(tenant, 'behind-tls')).body;
+    const token = url.split('/pay/')[1];
+    await eventually(
+      () => visit(url),
+      (shown) => shown.csrf !== undefined,
+      { what: 'the form shown (the instruction open)' },
+    );
+    // As behind a proxy that ends TLS (not trusted for X-Forwarded-Proto): the public address is HTTPS.
+    const behindTls = await system.startApi({ settings: { publicApiUrl: 'https://pay.example.com' } });
+    try {
+      const cookieOf = async (base: string) =>
+        (await fetch(`${base}/pay/${token}`)).headers.get('set-cookie')?.split(/;\s*/).slice(1).sort();
+      expect(await cookieOf(behindTls.url)).toEqual(['HttpOnly', 'Path=/pay', 'SameSite=Lax', 'Secure']);
+      expect(await cookieOf(system.api.url)).toEqual(['HttpOnly', 'Path=/pay', 'SameSite=Lax']);
+    } finally {
+      await behindTls.close();
+    }
+  });
+
   it('signed with our key but naming another instruction than its row, or a row gone, is not valid: 404', async () => {
     const [tenant, other] = [await system.newTenant(), await system.newTenant()];
     await order(tenant, 'named', [instruction('a'), instruction('b')]);
