@@ -2,6 +2,7 @@
 // by field, listed a page at a time, and kept while an order for them still runs.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { AuditEntry, Customer, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { Migration20261205150000 } from '../../db/migrations/Migration20261205150000.js';
 import { eventually } from '../support/eventually.js';
@@ -53,6 +54,24 @@ async function paidOrder(orderRef: string, customerRef: string): Promise<Payment
     (o) => o.status === 'COMPLETED' && o.openUntil != null,
     { what: `${orderRef} paid, ended and projected` },
   );
+}
+
+/** A card saved on `customer`, kept straight in its rows (its token is not one to pay with). */
+function savedCardRow(em: EntityManager, customer: Customer, last4: string, createdAt = new Date()) {
+  return em.create(PaymentInstrument, {
+    id: randomUUID(),
+    tenantId: tenant.tenantId,
+    customerId: customer.id,
+    appId: 'SANDBOX_CARD',
+    paymentMethod: 'CARD',
+    tokenCiphertext: 'unused',
+    tokenHint: `tok_${last4}`,
+    display: { brand: 'visa', last4 },
+    status: 'ACTIVE',
+    saved: true,
+    createdAt,
+    updatedAt: createdAt,
+  });
 }
 
 describe('customers', () => {
@@ -168,21 +187,7 @@ describe('customers', () => {
     const em = system.orm.em.fork();
     const customer = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-saver' });
     const start = Date.now() - 3600_000;
-    for (let i = 0; i < 102; i += 1)
-      em.create(PaymentInstrument, {
-        id: randomUUID(),
-        tenantId: tenant.tenantId,
-        customerId: customer.id,
-        appId: 'SANDBOX_CARD',
-        paymentMethod: 'CARD',
-        tokenCiphertext: 'unused',
-        tokenHint: `tok_${i}`,
-        display: { brand: 'visa', last4: String(1000 + i) },
-        status: 'ACTIVE',
-        saved: true,
-        createdAt: new Date(start + i * 1000),
-        updatedAt: new Date(start + i * 1000),
-      });
+    for (let i = 0; i < 102; i += 1) savedCardRow(em, customer, String(1000 + i), new Date(start + i * 1000));
     await em.flush();
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -193,7 +198,7 @@ describe('customers', () => {
       seen.push(...page.body.items.map((i: { tokenHint: string }) => i.tokenHint));
       cursor = page.body.nextCursor;
     } while (cursor);
-    expect(seen).toEqual(Array.from({ length: 102 }, (_, i) => `tok_${101 - i}`));
+    expect(seen).toEqual(Array.from({ length: 102 }, (_, i) => `tok_${1101 - i}`));
     const record = await tenant.client.request('GET', '/v1/customers/CUS-saver');
     expect(record.body.instruments).toHaveLength(100);
   });
@@ -345,20 +350,7 @@ describe('customers', () => {
     );
     const em = system.orm.em.fork();
     const customer = await em.findOneOrFail(Customer, { tenantId: tenant.tenantId, customerRef: 'CUS-twice' });
-    const instrument = em.create(PaymentInstrument, {
-      id: randomUUID(),
-      tenantId: tenant.tenantId,
-      customerId: customer.id,
-      appId: 'SANDBOX_CARD',
-      paymentMethod: 'CARD',
-      tokenCiphertext: 'unused',
-      tokenHint: 'tok_2x',
-      display: { brand: 'visa', last4: '4242' },
-      status: 'ACTIVE',
-      saved: true,
-      createdAt: new Date(),
-      updatedAt: new Date(),
-    });
+    const instrument = savedCardRow(em, customer, '4242');
     await em.flush();
     // The instrument's row held, so that both removals have read or wait to read it before either ends.
     const held = await holdRow('payment_instrument', 'id = $1', [instrument.id]);
