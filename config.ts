@@ -10,7 +10,10 @@ export interface Config {
   apiPort: number;
   /** Address the API binds; 0.0.0.0 in containers. */
   apiHost: string;
-  /** The API as providers reach it, for their callbacks (`{publicApiUrl}/v1/providers/{appId}/callbacks`). */
+  /**
+   * The API as providers and customers reach it: providers' callbacks
+   * (`{publicApiUrl}/v1/providers/{appId}/callbacks`), payment links and the payment page's cookie.
+   */
   publicApiUrl: string;
   /**
    * Local development: lets a tenant's provider (and webhook) URLs be plain http to loopback.

@@ -838,14 +838,15 @@ export class OrderService {
       return await temporal.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => send(handle));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-        // Accepted, the change was begun (its handler makes it at once, then waits for the read
-        // model), and the workflow closed before it answered: an operator stopped it. Nothing starts
-        // it again, so the change never shows; but a payment or refund it started may have been sent.
+        // Accepted, the change was made (its handler makes it at once, then waits for the read
+        // model), and the workflow was stopped before it answered. Nothing starts it again, but a
+        // payment or refund it started may have been sent, and a projection under way may still
+        // write the change: it may or may not show.
         if (err.cause.type === TAKEN_THEN_CLOSED) {
           throw new Refusal(
             'conflict',
             CLOSED_DURING_CHANGE,
-            'the order’s workflow took this change and was stopped before it answered: a payment or refund it started may have been sent; the order takes no more changes until an operator looks at it',
+            'the order’s workflow took this change and was stopped before it answered: it may or may not show in the order, and a payment or refund it started may have been sent; the order takes no more changes until an operator looks at it',
           );
         }
         const own = worded?.(err.cause.type ?? '', err.cause.details ?? []);
@@ -914,7 +915,8 @@ export class OrderService {
     try {
       resolved = await resolve();
     } catch (err) {
-      if (err instanceof Refusal) {
+      // Taken and stopped before it answered: `requested` (sent, its answer unknown) stays true.
+      if (err instanceof Refusal && err.code !== CLOSED_DURING_CHANGE) {
         entry.details = { ...details, result: 'refused', refusal: err.code };
         // The refusal is the answer: a failure to note it leaves the entry `requested`, which is true.
         await em.flush().catch(() => undefined);

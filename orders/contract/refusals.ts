@@ -36,7 +36,8 @@ export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string
 
 /**
  * A change its order's workflow took and was stopped before answering (an operator terminated it):
- * unlike `order_workflow_closed`, the change may have begun, and a payment it started been sent.
+ * unlike `order_workflow_closed`, the change was made, may or may not show in the order (a
+ * projection under way may still write it), and a payment or refund it started may have been sent.
  */
 export const CLOSED_DURING_CHANGE = 'order_workflow_closed_during_change';
 

@@ -766,7 +766,7 @@ describe('a saved instrument of another tenant', () => {
   });
 });
 
-describe('a saved instrument of another customer of the tenant', () => {
+describe('a saved instrument of another customer of the tenant, through the API', () => {
   it('is named by no order, amendment, payment or retry of this customer’s', async () => {
     const em = system.orm.em.fork();
     expect(
