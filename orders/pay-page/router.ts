@@ -415,8 +415,20 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      // Taken, then its workflow stopped: the payment may have been sent with what was entered.
-      if (err.code === CLOSED_DURING_CHANGE) return redirectToStatus(req, res, loaded);
+      // Taken, then its workflow stopped: the payment may have been sent with what was entered, so
+      // that is kept, and the customer is not asked for another card.
+      if (err.code === CLOSED_DURING_CHANGE) {
+        deps.logger.warn(
+          { tenantId: loaded.order.tenantId, orderRef: loaded.order.orderRef, code: err.code },
+          'payment page: a payment taken by a workflow stopped before it answered; it may have been sent',
+        );
+        const page = notice(
+          'This payment could not be confirmed',
+          `It may have been taken. Please do not pay again: contact ${loaded.page.tenantName} about this payment.`,
+          409,
+        );
+        return void res.status(page.status).type('html').send(page.html);
+      }
       // Refused, the payment never named what the customer entered for it.
       if (entered) await deps.instruments.forgetUnpaid(deps.orm.em.fork(), entered);
       if (err.code === 'amount_changed') {
