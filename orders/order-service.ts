@@ -48,6 +48,7 @@ import {
   TENANT_SETTINGS,
 } from './order-plans.js';
 import { readRow } from '../db/read-row.js';
+import { transactionally } from '../db/transactionally.js';
 import { planOf } from './contract/instruction-codec.js';
 import { insertOrder, instructionFromRow, type NewOrder } from './read-model.js';
 import { definedOnly } from './workflow/instruction-machine.js';
@@ -178,7 +179,7 @@ export class OrderService {
   async createOrder(em: EntityManager, tenantId: string, input: CreateOrderInput): Promise<TakenOrder> {
     // One naming a stored instrument is taken in a transaction, which holds its customer (storedInstrumentFor).
     if (!em.isInTransaction() && input.instructions.some((instruction) => instruction.instrumentId !== undefined))
-      return em.transactional((tx) => this.createOrder(tx, tenantId, input));
+      return transactionally(em, (tx) => this.createOrder(tx, tenantId, input));
     let taken: NewOrder;
     try {
       taken = await this.planned(em, tenantId, input);

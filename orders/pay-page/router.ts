@@ -14,6 +14,7 @@ import { PaymentInstruction, PaymentOrder, Tenant } from '../../db/entities/inde
 import { displayAmount } from '../../domain/money.js';
 import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/scheme.js';
 import { dependencyOutage } from '../../api/http/dependency-outage.js';
+import { transactionally } from '../../db/transactionally.js';
 import { ApiError } from '../../api/http/problem.js';
 import { Refusal } from '../../domain/refusal.js';
 import { speaksOfUnknownOutcome } from '../../domain/payment-outcome.js';
@@ -370,7 +371,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     }
     const customer = s === '1' && savesNewInstruments(loaded) ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.
-    const { instrument, deliveries } = await deps.orm.em.fork().transactional(async (tx) => {
+    const { instrument, deliveries } = await transactionally(deps.orm.em.fork(), async (tx) => {
       const kept = deps.instruments.add(
         tx,
         loaded.order.tenantId,

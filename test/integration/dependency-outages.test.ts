@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentOrder } from '../../db/entities/index.js';
@@ -52,6 +53,22 @@ describe('while a dependency is down', () => {
     try {
       const client = tenant.clientAt(api.url);
       expect((await client.request('GET', '/v1/order-management')).status).toBe(200);
+      // Taken before: what an order reads of its tenant is kept, so one during the outage gets as far
+      // as its own statements.
+      expect(
+        (
+          await client.request('POST', '/v1/order-management', {
+            body: { orderRef: 'before-outage', instructions: [instruction('a')] },
+          })
+        ).status,
+      ).toBe(202);
+      // Its start marked (a statement of the API's own, a moment later), so none is cut under way.
+      await eventually(
+        () =>
+          system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'before-outage' }),
+        (order) => order.workflowStartedAt != null,
+        { what: 'the order taken before marked started' },
+      );
 
       proxy.cut();
       expectOutage(await client.request('GET', '/v1/order-management'), 'database_unavailable');
@@ -64,6 +81,19 @@ describe('while a dependency is down', () => {
       // A change made in a transaction: its BEGIN fails first, and says so (knex's own error was a 500).
       expectOutage(
         await client.request('POST', '/v1/customers', { body: { customerRef: 'during-outage' } }),
+        'database_unavailable',
+      );
+      // An order naming a stored instrument, taken in a transaction of its own (it holds the
+      // customer), alone and in a batch: its BEGIN fails first, and says so.
+      const { financialInstrumentId: _, ...paidWithStored } = instruction('a');
+      const naming = {
+        orderRef: 'during-outage-stored',
+        customerRef: 'CUS-outage',
+        instructions: [{ ...paidWithStored, instrumentId: randomUUID() }],
+      };
+      expectOutage(await client.request('POST', '/v1/order-management', { body: naming }), 'database_unavailable');
+      expectOutage(
+        await client.request('POST', '/v1/order-management/batch', { body: { orders: [naming] } }),
         'database_unavailable',
       );
       expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
