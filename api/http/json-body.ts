@@ -27,9 +27,10 @@ export const MAX_BODY_DEPTH = 64;
  * handler (`refusedBatchItems`).
  */
 export function refuseUnstorableStrings(batchItems: ReadonlyMap<string, string> = new Map()): RequestHandler {
+  // Express matches a route whatever the case of its letters, and with a trailing slash: so does this.
+  const itemsByPath = new Map([...batchItems].map(([path, field]) => [path.toLowerCase(), field]));
   return (req, _res, next) => {
-    // The route matches with a trailing slash too.
-    const field = batchItems.get(req.path.replace(/(.)\/+$/, '$1'));
+    const field = itemsByPath.get(req.path.replace(/(.)\/+$/, '$1').toLowerCase());
     const body = req.body as unknown;
     const items = field === undefined ? undefined : itemsOf(body, field);
     if (field === undefined || items === undefined) {

@@ -586,6 +586,14 @@ describe('taking orders in a batch', () => {
     expect(slashed.status, JSON.stringify(slashed.body)).toBe(200);
     expect(slashed.body.results.map((r: any) => r.status)).toEqual([400, 202]);
     expect(await countOrders(tenant)).toBe(3);
+    // So is the route in other letters (Express matches paths whatever their case).
+    const shouted = await call('POST', '/v1/order-management/BATCH', {
+      tenant,
+      body: { orders: [orders[1], { orderRef: 'held-8', instructions: [later('a')] }] },
+    });
+    expect(shouted.status, JSON.stringify(shouted.body)).toBe(200);
+    expect(shouted.body.results.map((r: any) => r.status)).toEqual([400, 202]);
+    expect(await countOrders(tenant)).toBe(4);
   });
 
   it('refuses an entry that is not an order, not even an object, alone', async () => {
