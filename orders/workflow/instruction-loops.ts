@@ -39,6 +39,7 @@ import {
   CALL_AGAIN_WHEN_PUT_OFF,
   CALLBACK_BEATS_MISMATCHED_ANSWER,
   MONEY_MOVED_BEATS_NOT_MOVED,
+  RETURN_WHILE_ASKED_KEPT,
   PATCHES_BEFORE_START,
   UNKNOWN_ASKED_ON_CALLBACK,
 } from './order-patches.js';
@@ -527,14 +528,20 @@ function movedMoney({ status }: { status: string }): boolean {
  * money against a callback saying none moved leaves the outcome unknown, its key kept.
  */
 function callbackEnds(
-  pending: { result?: { status: string } } | undefined,
+  pending: { result?: { status: string }; reversal?: unknown } | undefined,
   answer: { status: string },
   fields: Record<string, unknown>,
 ): boolean {
   const callback = pending?.result;
   if (callback === undefined) return false;
   if (answer === OTHER_MONEY && !patched(CALLBACK_BEATS_MISMATCHED_ANSWER)) return false;
-  if (movedMoney(callback) === movedMoney(answer)) return answer === OTHER_MONEY;
+  if (movedMoney(callback) === movedMoney(answer)) {
+    // Settled, and taken back since: the callback (or the return kept with it) says both, the answer
+    // only the first. Its step settles it and then takes the return.
+    const returned = callback.status === 'RETURNED' || pending?.reversal !== undefined;
+    if (answer !== OTHER_MONEY && returned && patched(RETURN_WHILE_ASKED_KEPT)) return true;
+    return answer === OTHER_MONEY;
+  }
   log.warn('the provider called back contrary to its answer on whether money moved: the one saying it moved is taken', {
     ...fields,
     callback: callback.status,

@@ -204,3 +204,13 @@ export const MONEY_MOVED_BEATS_NOT_MOVED = 'money-moved-beats-not-moved';
  * unanswered (its key kept, asked about an hour later); a history it wrote replays so.
  */
 export const CALL_AGAIN_WHEN_PUT_OFF = 'call-again-when-put-off';
+
+/**
+ * Made after the start marker, so asked with `patched()` where it is used, and only when it matters:
+ * since this patch, a return or chargeback that came while the provider was asked about a pending
+ * payment (its callback RETURNED, or a RETURNED kept with its settlement's callback), when the answer
+ * says only that it settled, ends it by the callback: settled, then taken back. Before, the answer
+ * settled it and the return was dropped, its callback marked delivered: the money the bank took back
+ * counted as collected, and refundable again. Histories from before it replay so.
+ */
+export const RETURN_WHILE_ASKED_KEPT = 'return-while-asked-kept';

@@ -283,6 +283,11 @@ export async function calledBackWhileAsked(provider: HostileProvider, path: stri
   provider.behaviour.holdStatusAnswers = undefined;
 }
 
+type Callback =
+  | { status: 'SETTLED' }
+  | { status: 'DECLINED'; code: string; retryable: boolean }
+  | { status: 'RETURNED'; kind: 'RETURN' | 'CHARGEBACK'; code: string };
+
 /**
  * An order whose payment its own provider answered PENDING, then asked about at its first status
  * poll: the provider answers `answer` (settled, with the money asked or other money, or declined)
@@ -294,7 +299,8 @@ export async function paymentCalledBackWhileAsked(
   orderRef: string,
   scenario: {
     answer: 'SETTLED' | 'other money' | 'DECLINED';
-    callback: { status: 'SETTLED' } | { status: 'DECLINED'; code: string; retryable: boolean };
+    /** One callback, or several in order. */
+    callback: Callback | Callback[];
     then?: { is: (instruction: OrderView['instructions'][number]) => boolean; what: string };
   },
 ) {
@@ -308,9 +314,10 @@ export async function paymentCalledBackWhileAsked(
     const providerRef = await paymentPendingAtProvider(handle);
     provider.charges[0].status = answer === 'DECLINED' ? 'DECLINED' : 'SETTLED';
     if (answer === 'other money') provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR' };
-    await calledBackWhileAsked(provider, `/payments/${providerRef}`, () =>
-      handle.signal(providerResultSignal, { ...callback, providerRef, appId: 'HTTP_CONNECTOR' }),
-    );
+    await calledBackWhileAsked(provider, `/payments/${providerRef}`, async () => {
+      for (const one of Array.isArray(callback) ? callback : [callback])
+        await handle.signal(providerResultSignal, { ...one, providerRef, appId: 'HTTP_CONNECTOR' });
+    });
     await waitFor(handle, (v) => then.is(v.instructions[0]), then.what);
     provider.behaviour.answerOverrides = undefined;
     return handle.result();

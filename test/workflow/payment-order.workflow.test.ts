@@ -697,6 +697,35 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('takes a return that came while the provider was asked about the pending payment, though its answer then said settled', async () => {
+    const returned = { status: 'RETURNED', kind: 'RETURN', code: 'account_closed' } as const;
+    // The return alone, or after the settlement's own callback (kept with it until it is applied).
+    for (const [orderRef, callback] of [
+      ['returned-while-asked', [returned]],
+      ['settled-returned-while-asked', [{ status: 'SETTLED' } as const, returned]],
+    ] as const) {
+      const provider = await startHostileProvider({ outcome: 'PENDING' });
+      try {
+        const { result, workflowId } = await paymentCalledBackWhileAsked(provider, orderRef, {
+          answer: 'SETTLED',
+          callback: [...callback],
+          then: { is: (i) => i.status !== 'PROCESSING', what: 'the payment ended' },
+        });
+        // Settled, then taken back (returned, not collected again for this code): not left as collected.
+        expect(result.instructions[0], orderRef).toMatchObject({
+          status: 'FAILED',
+          providerRef: provider.charges[0].providerRef,
+          failureCode: 'returned:account_closed',
+        });
+        expect(await patchesOf(workflowId), orderRef).toContain('return-while-asked-kept');
+        expect(provider.charges).toHaveLength(1);
+        await record(orderRef, workflowId);
+      } finally {
+        await provider.close();
+      }
+    }
+  });
+
   it('settles by its answer of the money asked, though a callback that came while it was asked said declined, as before: no patch marker', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
