@@ -130,7 +130,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
   // API's request log and its 404, both of which show the address, and the link's token in it.
   router.use((_req, res) => {
     const page = notice('Page not found', 'Open the payment link you were sent again.', 404);
-    res.status(page.status).type('html').send(page.html);
+    sendNotice(res, page);
   });
 
   // What failed before a page could be rendered (too many requests, a form that cannot be read) is
@@ -164,7 +164,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       }
       deps.logger.error({ err }, 'payment page failed');
       const page = notice('Something went wrong', 'This page could not be shown. Please try again later.', 500);
-      res.status(page.status).type('html').send(page.html);
+      sendNotice(res, page);
     }
   }
 
@@ -182,7 +182,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
                 'Check that you copied the whole link, or ask the sender for a new one.',
                 404,
               );
-      res.status(page.status).type('html').send(page.html);
+      sendNotice(res, page);
       return undefined;
     }
     const { claims } = check;
@@ -200,7 +200,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
       instruction.order.orderRef !== claims.orderRef
     ) {
       const page = notice('This link is not valid', 'The payment it was made for no longer exists.', 404);
-      res.status(page.status).type('html').send(page.html);
+      sendNotice(res, page);
       return undefined;
     }
     const locale = localeOf(req);
@@ -428,7 +428,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
           `It may have been taken. Please do not pay again: contact ${loaded.page.tenantName} about this payment.`,
           409,
         );
-        return void res.status(page.status).type('html').send(page.html);
+        return sendNotice(res, page);
       }
       // Refused, the payment never named what the customer entered for it.
       if (entered) await deps.instruments.forgetUnpaid(deps.orm.em.fork(), entered);
@@ -450,7 +450,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
           `This attempt charged nothing. Please contact ${loaded.page.tenantName} about this payment.`,
           409,
         );
-        return void res.status(page.status).type('html').send(page.html);
+        return sendNotice(res, page);
       }
       // Another tab or submit got there first: the page shows where that payment stands.
       if (err.kind !== 'conflict') throw err;
@@ -498,7 +498,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const form = (req.body ?? {}) as Record<string, unknown>;
     if (!csrfTokenValid(deps.csrfKey, req, req.params.token as string, form.csrf)) {
       const page = notice('This form has expired', 'Open the payment link again and submit the form from there.', 403);
-      res.status(page.status).type('html').send(page.html);
+      sendNotice(res, page);
       return;
     }
     // A customer who types their card number or IBAN here is stopped: it goes nowhere, not even to a log.
@@ -538,6 +538,11 @@ export function payPageRouter(deps: PayPageDeps): Router {
 }
 
 /** The payment link's own address (the page's), from any address under it. */
+/** A notice (page-html.ts `notice`) sent as the answer, with its status. */
+function sendNotice(res: Response, page: { status: number; html: string }): void {
+  res.status(page.status).type('html').send(page.html);
+}
+
 function linkPath(req: Request): string {
   return `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}`;
 }
