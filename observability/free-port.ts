@@ -5,9 +5,12 @@ import { createServer } from 'node:net';
  * Temporal layouts picked in 19700–32010 (scripts/cluster/free-ports.ts). A port from the
  * ephemeral range, free when picked, could become any connection's local end before the process
  * it was picked for listens on it; a busy machine opens thousands of loopback connections.
+ * Above 10080, the highest of the ports `fetch` refuses to call ("bad port", WHATWG Fetch §2.9):
+ * an API put on one of those was unreachable by its own client.
  */
-const FIRST = 10_000;
-const COUNT = 9_500;
+export const FREE_PORT_RANGE = { first: 10_100, last: 19_599 } as const;
+const FIRST = FREE_PORT_RANGE.first;
+const COUNT = FREE_PORT_RANGE.last - FREE_PORT_RANGE.first + 1;
 
 /** Ports this process already handed out, which may not be listened on yet. */
 const handedOut = new Set<number>();

@@ -5,6 +5,8 @@ import { lane } from './lanes.js';
 export interface RowHold {
   /** Statements waiting on a lock, those whose text matches `queryLike` (ILIKE) when given. */
   waiting(queryLike?: string): Promise<number>;
+  /** When each of those statements began, by the database's clock. */
+  waitingSince(queryLike?: string): Promise<Date[]>;
   /** Ends the holding transaction (rolled back) and both connections. */
   release(): Promise<void>;
 }
@@ -56,16 +58,18 @@ async function hold(databaseUrl: string, lockStatement: string, params: unknown[
       await Promise.all([holder.end(), observer.end()]);
     }
   };
-  return {
-    async waiting(queryLike) {
-      const { rows } = await observer.query<{ n: number }>(
-        `select count(*)::int as n from pg_stat_activity
+  const waitingSince = async (queryLike?: string) => {
+    const { rows } = await observer.query<{ since: Date }>(
+      `select query_start as since from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock' and state = 'active'
           and ($1::text is null or query ilike $1)`,
-        [queryLike ?? null],
-      );
-      return rows[0].n;
-    },
+      [queryLike ?? null],
+    );
+    return rows.map((row) => row.since);
+  };
+  return {
+    waitingSince,
+    waiting: async (queryLike) => (await waitingSince(queryLike)).length,
     async query(sql, queryParams) {
       await holder.query(sql, queryParams);
     },

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, portIsFree } from '../../observability/free-port.js';
+import { FREE_PORT_RANGE, freePort, portIsFree } from '../../observability/free-port.js';
 
 const listening: Server[] = [];
 afterAll(async () => {
@@ -18,6 +18,14 @@ function ephemeralRange(): [number, number] {
   }
 }
 
+/** The ports WHATWG Fetch refuses to call ("port blocking", §2.9 of the standard). */
+const FETCH_BLOCKED_PORTS = [
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110,
+  111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532,
+  540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
+  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+];
+
 describe('freePort', () => {
   it('picks ports below the ephemeral range, each listenable and none handed out twice', async () => {
     const [low] = ephemeralRange();
@@ -29,6 +37,21 @@ describe('freePort', () => {
       expect(port).toBeGreaterThanOrEqual(1024);
       expect(await portIsFree(port)).toBe(true);
     }
+  });
+
+  // An API given 10080 was unreachable by its own client: "TypeError: fetch failed", cause "bad port".
+  it('picks no port that fetch refuses to call', async () => {
+    const refused = await Promise.all(
+      FETCH_BLOCKED_PORTS.map((port) =>
+        fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }).then(
+          () => undefined,
+          (error: Error) => ((error.cause as Error | undefined)?.message === 'bad port' ? port : undefined),
+        ),
+      ),
+    );
+    expect(refused).toEqual(FETCH_BLOCKED_PORTS);
+    const inRange = FETCH_BLOCKED_PORTS.filter((port) => port >= FREE_PORT_RANGE.first && port <= FREE_PORT_RANGE.last);
+    expect(inRange).toEqual([]);
   });
 
   it('tells a port someone listens on from a free one', async () => {
