@@ -301,6 +301,7 @@ export class InstructionLoops {
     this.apply(machine, result);
     this.order.changed(machine);
     this.order.takeEarlyResults(machine);
+    this.order.takeReturnsOfUnknown(machine);
   }
 
   /** `keyMayHaveReached`: an earlier call under this key went unanswered, so a refusal now leaves its outcome unknown. */

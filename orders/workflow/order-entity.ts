@@ -67,6 +67,7 @@ import {
   REOPENS_WHEN_MOVED,
   RESOLUTION_SETTLES_AMOUNT,
   RETURN_AFTER_REFUND,
+  RETURN_OF_UNKNOWN_KEPT,
   UNKNOWN_ASKED_ON_CALLBACK,
   type OrderPatches,
 } from './order-patches.js';
@@ -119,6 +120,8 @@ export interface OrderState {
   earlyResults?: SignalledResult[];
   /** Refund results that came for no known refund, or one being called again, while a refund call was under way (REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL). */
   earlyRefundResults?: SignalledRefundResult[];
+  /** Returns that came for a payment of unknown outcome, taken once its provider answers under its key (RETURN_OF_UNKNOWN_KEPT). */
+  returnsOfUnknown?: SignalledResult[];
 }
 
 /** How many early results are kept: one per call under way is what a race leaves; the oldest go first. */
@@ -271,8 +274,10 @@ export class OrderEntity {
         callback: result.status,
       });
       retryNow(unknown, Date.now());
+      this.keepReturnOfUnknown(result);
       return undefined;
     }
+    if (this.keepReturnOfUnknown(result)) return undefined;
     if (this.keepEarly(result)) return undefined;
     const named = this.state.instructions.find((m) => m.providerRef === result.providerRef && fromItsApp(m, result));
     if (named && result.status === 'SETTLED' && holdsNotTaken(named, result.providerRef)) {
@@ -298,6 +303,49 @@ export class OrderEntity {
     if (!patched(EARLY_RESULT_WAITS_FOR_ITS_CALL)) return false;
     this.state.earlyResults = keptWith(this.state.earlyResults, result);
     return true;
+  }
+
+  /**
+   * Keeps a return (or chargeback) of a payment of unknown outcome, LATE or being asked about again
+   * under its key: the provider's answer may say only that it settled, and the return's callback is
+   * marked delivered, never sent again. Taken once the answer is applied (takeReturnsOfUnknown).
+   */
+  private keepReturnOfUnknown(result: SignalledResult): boolean {
+    if (result.status !== 'RETURNED') return false;
+    const unknown = this.state.instructions.some(
+      (m) =>
+        m.unanswered &&
+        !m.pending &&
+        (m.status === 'LATE' || m.status === 'PROCESSING') &&
+        m.providerRef === result.providerRef &&
+        fromItsApp(m, result),
+    );
+    if (!unknown || !patched(RETURN_OF_UNKNOWN_KEPT)) return false;
+    log.info('a return for a payment of unknown outcome: kept until the provider answers under its key', {
+      tenantId: this.state.tenantId,
+      orderRef: this.state.orderRef,
+      providerRef: result.providerRef,
+    });
+    this.state.returnsOfUnknown = keptWith(this.state.returnsOfUnknown, result);
+    return true;
+  }
+
+  /**
+   * The returns kept for the payment a call's answer under its key has just made known, taken now: a
+   * settled payment's as its return, a pending one's as its callback. Still unknown, they wait.
+   */
+  takeReturnsOfUnknown(machine: InstructionMachine): void {
+    if (machine.unanswered) return;
+    const [mine, others] = keptUnder(this.state.returnsOfUnknown, machine.providerRef);
+    if (mine.length === 0) return;
+    this.state.returnsOfUnknown = others;
+    for (const result of mine) {
+      log.info('a return that came while the payment’s outcome was unknown is taken now', {
+        ...this.logFields(machine),
+        providerRef: result.providerRef,
+      });
+      this.takeResult(result);
+    }
   }
 
   /** The results kept for the payment a call's answer has just named, taken now. */

@@ -57,6 +57,8 @@ export interface Behaviour {
   holdPaymentAnswers?: Promise<void>;
   /** Answers a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}) once this settles, as it is then. */
   holdStatusAnswers?: Promise<void>;
+  /** Answers a look-up by key (GET /payments?idempotencyKey=) once this settles, as the provider then stands. */
+  holdLookupAnswers?: Promise<void>;
   /** Refuses to say a payment's or a refund's status (GET /payments/{ref}, /refunds/{ref}): 404, as if it knew no such reference. */
   refuseStatus?: boolean;
   /** How many of the next refund calls it answers never (making the refund if it is new). */
@@ -331,8 +333,12 @@ export async function startHostileProvider(behaviour: Behaviour = {}): Promise<H
         lookups.push(asked);
         const mode = b.lookup ?? 'answer';
         if (mode !== 'answer') return answer(res, mode, { error: mode === 404 ? 'no_such_route' : 'unsupported' });
-        const found = charges.find((c) => c.idempotencyKey === asked);
-        return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+        const answerLookup = () => {
+          const found = charges.find((c) => c.idempotencyKey === asked);
+          return found ? answer(res, 200, paymentOf(found)) : answer(res, 404, { error: 'payment_not_found' });
+        };
+        if (b.holdLookupAnswers) return void b.holdLookupAnswers.then(answerLookup);
+        return answerLookup();
       }
 
       const status = /^\/payments\/([^/?]+)$/.exec(path);

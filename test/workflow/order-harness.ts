@@ -235,6 +235,23 @@ export async function paymentPendingAtProvider(handle: WorkflowHandle): Promise<
   return pending.instructions[0].providerRef!;
 }
 
+/**
+ * To the order's due date, its provider settling 0.01 EUR of the 30.00 EUR asked (its answers stating
+ * other money): the payment's outcome unknown, LATE, its key kept. Its view then; the provider's
+ * answers are true again from here.
+ */
+export async function paymentUnknownAtProvider(provider: HostileProvider, handle: WorkflowHandle) {
+  provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR' };
+  await env.sleep(2 * DAY_MS);
+  const unknown = await waitFor(
+    handle,
+    (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
+    'the outcome unknown after a settlement of other money',
+  );
+  provider.behaviour.answerOverrides = undefined;
+  return unknown;
+}
+
 /** A refund of 10.00 EUR of `instructionRef` asked for, and answered PENDING by the provider: its read-model row, and its provider's reference. */
 export async function refundPendingAtProvider(handle: WorkflowHandle, instructionRef: string) {
   const refundId = randomUUID();

@@ -43,6 +43,7 @@ import {
   orderAtOwnProvider,
   paymentPendingAtProvider,
   paymentCalledBackWhileAsked,
+  paymentUnknownAtProvider,
   statusPollRefused,
   takenOnce,
   expectRefused,
@@ -611,23 +612,16 @@ describe('payment-order workflow on the time-skipping server', () => {
   });
 
   it('asks again at once about a payment of unknown outcome (answered with other money) when its callback comes', async () => {
-    const provider = await startHostileProvider({ answerOverrides: { amountMinor: '1', currency: 'EUR' } });
+    const provider = await startHostileProvider();
     try {
       const { input } = await orderAtOwnProvider(provider, 'unknown-called-back');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
-        // To its due date: 0.01 EUR settled of the 30.00 EUR asked, so its outcome is unknown.
-        await env.sleep(2 * DAY_MS);
-        const unknown = await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
-          'the outcome unknown after a settlement of other money',
-        );
+        const unknown = await paymentUnknownAtProvider(provider, handle);
         // The reference the provider stated is kept, though its money is not believed.
         const [charge] = provider.charges;
         expect(unknown.instructions[0].providerRef).toBe(charge.providerRef);
-        provider.behaviour.answerOverrides = undefined;
         await handle.signal(providerResultSignal, {
           status: 'SETTLED',
           providerRef: charge.providerRef,
@@ -640,12 +634,68 @@ describe('payment-order workflow on the time-skipping server', () => {
           'settled by the look-up the callback prompted',
         );
         expect(provider.lookups).toEqual([charge.idempotencyKey]);
+        // Asked only for a return: no marker (and no visibility write) for a settlement's callback.
+        expect(await patchesOf(handle.workflowId)).not.toContain('return-of-unknown-kept');
         return handle.result();
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       expect(provider.charges).toHaveLength(1);
     } finally {
       await provider.close();
+    }
+  });
+
+  it('takes a return that came for a payment of unknown outcome, though the provider then answered under its key that it settled', async () => {
+    const returned = { status: 'RETURNED', kind: 'RETURN', code: 'account_closed' } as const;
+    // The return came while the payment waited to be asked again, or while it was being asked.
+    for (const orderRef of ['returned-while-unknown', 'returned-while-unknown-asked']) {
+      const provider = await startHostileProvider();
+      try {
+        const { input } = await orderAtOwnProvider(provider, orderRef);
+        const worker = await createWorker();
+        let workflowId = '';
+        const result = await worker.runUntil(async () => {
+          const handle = await start(input);
+          workflowId = handle.workflowId;
+          await paymentUnknownAtProvider(provider, handle);
+          const [charge] = provider.charges;
+          const callBack = (callback: { status: 'SETTLED' } | typeof returned) =>
+            handle.signal(providerResultSignal, {
+              ...callback,
+              providerRef: charge.providerRef,
+              appId: 'HTTP_CONNECTOR',
+            });
+          if (orderRef === 'returned-while-unknown') await callBack(returned);
+          else {
+            // The settlement's callback prompts the look-up; the return comes while it is under way.
+            let release!: () => void;
+            provider.behaviour.holdLookupAnswers = new Promise<void>((resolve) => (release = resolve));
+            await callBack({ status: 'SETTLED' });
+            await eventually(
+              () => provider.lookups,
+              (lookups) => lookups.length === 1,
+              { what: 'the provider asked under the key', timeoutMs: 30_000 },
+            );
+            await callBack(returned);
+            release();
+          }
+          // Its look-up answers SETTLED, as the provider's charge stands: settled, then taken back.
+          await waitFor(handle, (v) => v.instructions[0].status === 'FAILED', 'the payment returned');
+          return handle.result();
+        });
+        // Returned, not collected again for this code: not left as collected.
+        expect(result.instructions[0], orderRef).toMatchObject({
+          status: 'FAILED',
+          providerRef: provider.charges[0].providerRef,
+          failureCode: 'returned:account_closed',
+        });
+        expect(provider.lookups, orderRef).toEqual([provider.charges[0].idempotencyKey]);
+        expect(provider.charges, orderRef).toHaveLength(1);
+        expect(await patchesOf(workflowId), orderRef).toContain('return-of-unknown-kept');
+        await record(orderRef, workflowId);
+      } finally {
+        await provider.close();
+      }
     }
   });
 
