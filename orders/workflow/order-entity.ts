@@ -120,8 +120,8 @@ export interface OrderState {
   earlyResults?: SignalledResult[];
   /** Refund results that came for no known refund, or one being called again, while a refund call was under way (REFUND_EARLY_RESULT_WAITS_FOR_ITS_CALL). */
   earlyRefundResults?: SignalledRefundResult[];
-  /** Returns that came for a payment of unknown outcome, taken once its provider answers under its key (RETURN_OF_UNKNOWN_KEPT). */
-  returnsOfUnknown?: SignalledResult[];
+  /** Returns that came for a payment of unknown outcome, by instruction, taken once its outcome is known (RETURN_OF_UNKNOWN_KEPT). */
+  returnsOfUnknown?: { instructionRef: string; result: Extract<SignalledResult, { status: 'RETURNED' }> }[];
 }
 
 /** How many early results are kept: one per call under way is what a race leaves; the oldest go first. */
@@ -308,11 +308,11 @@ export class OrderEntity {
   /**
    * Keeps a return (or chargeback) of a payment of unknown outcome, LATE or being asked about again
    * under its key: the provider's answer may say only that it settled, and the return's callback is
-   * marked delivered, never sent again. Taken once the answer is applied (takeReturnsOfUnknown).
+   * marked delivered, never sent again. Taken once the outcome is known (takeReturnsOfUnknown).
    */
   private keepReturnOfUnknown(result: SignalledResult): boolean {
     if (result.status !== 'RETURNED') return false;
-    const unknown = this.state.instructions.some(
+    const unknown = this.state.instructions.find(
       (m) =>
         m.unanswered &&
         !m.pending &&
@@ -321,30 +321,42 @@ export class OrderEntity {
         fromItsApp(m, result),
     );
     if (!unknown || !patched(RETURN_OF_UNKNOWN_KEPT)) return false;
-    log.info('a return for a payment of unknown outcome: kept until the provider answers under its key', {
-      tenantId: this.state.tenantId,
-      orderRef: this.state.orderRef,
+    log.info('a return for a payment of unknown outcome: kept until its outcome is known', {
+      ...this.logFields(unknown),
       providerRef: result.providerRef,
     });
-    this.state.returnsOfUnknown = keptWith(this.state.returnsOfUnknown, result);
+    const kept = { instructionRef: unknown.plan.instructionRef, result };
+    this.state.returnsOfUnknown = keptWith(this.state.returnsOfUnknown, kept);
     return true;
   }
 
   /**
-   * The returns kept for the payment a call's answer under its key has just made known, taken now: a
-   * settled payment's as its return, a pending one's as its callback. Still unknown, they wait.
+   * The returns kept for an instruction whose payment's outcome is now known (its provider answered
+   * under its key, or a tenant admin resolved it), taken: a settled payment's as its return, a pending
+   * one's as its callback. One the answer told itself is done with. Against an outcome that says no
+   * money moved under that reference, one is not applied, but an operator must hear of it. Still
+   * unknown, they wait.
    */
   takeReturnsOfUnknown(machine: InstructionMachine): void {
     if (machine.unanswered) return;
-    const [mine, others] = keptUnder(this.state.returnsOfUnknown, machine.providerRef);
+    const { instructionRef } = machine.plan;
+    const kept = this.state.returnsOfUnknown ?? [];
+    const mine = kept.filter((k) => k.instructionRef === instructionRef);
     if (mine.length === 0) return;
-    this.state.returnsOfUnknown = others;
-    for (const result of mine) {
-      log.info('a return that came while the payment’s outcome was unknown is taken now', {
-        ...this.logFields(machine),
-        providerRef: result.providerRef,
-      });
-      this.takeResult(result);
+    this.state.returnsOfUnknown = kept.filter((k) => k.instructionRef !== instructionRef);
+    for (const { result } of mine) {
+      const fields = { ...this.logFields(machine), providerRef: result.providerRef };
+      if (machine.returnedRef === result.providerRef) continue;
+      if (reverses(machine, result) || awaits(machine, result)) {
+        log.info('a return that came while the payment’s outcome was unknown is taken now', fields);
+        this.takeResult(result);
+      } else {
+        log.warn('a return came for a payment of unknown outcome that then ended otherwise; not applied', {
+          ...fields,
+          status: machine.status,
+          paymentRef: machine.providerRef,
+        });
+      }
     }
   }
 
@@ -746,6 +758,7 @@ export class OrderEntity {
     const countsAmount = outcome === 'SETTLED' && patched(RESOLUTION_SETTLES_AMOUNT);
     applyResolution(machine, { outcome, providerRef }, nowIso(), countsAmount);
     log.info('unknown outcome resolved', { ...this.logFields(machine), outcome });
+    this.takeReturnsOfUnknown(machine);
     this.changed(machine);
   }
 

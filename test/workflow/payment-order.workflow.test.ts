@@ -699,6 +699,49 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('takes a return kept for a payment of unknown outcome when a tenant admin resolves it as settled', async () => {
+    const provider = await startHostileProvider();
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-resolved');
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentUnknownAtProvider(provider, handle);
+        // Asked again, the provider cannot say: its look-up refused, the key "in use". Still unknown.
+        provider.behaviour.lookup = 405;
+        provider.behaviour.repeatedKey = 409;
+        const [charge] = provider.charges;
+        await handle.signal(providerResultSignal, {
+          status: 'RETURNED',
+          kind: 'RETURN',
+          code: 'account_closed',
+          providerRef: charge.providerRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        await takenOnce(
+          () =>
+            handle.executeUpdate(resolveInstructionUpdate, {
+              args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
+            }),
+          /right now/,
+        );
+        expect(provider.lookups).toEqual([charge.idempotencyKey]);
+        const ended = await handle.result();
+        await record('returned-while-unknown-resolved', handle.workflowId);
+        return ended;
+      });
+      // Settled by the resolution, then taken back by the return kept meanwhile: not left as collected.
+      expect(result.instructions[0]).toMatchObject({
+        status: 'FAILED',
+        providerRef: provider.charges[0].providerRef,
+        failureCode: 'returned:account_closed',
+      });
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
