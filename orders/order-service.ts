@@ -875,11 +875,7 @@ export class OrderService {
    * never started again here: a payment workflow started over could charge twice.
    */
   private async notRunning(handle: WorkflowHandle): Promise<Refusal> {
-    const { temporal } = this.deps;
-    const status = await temporal.connection
-      .withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => handle.describe())
-      .then((description) => description.status.name)
-      .catch(() => undefined);
+    const status = await this.workflowStatusOf(handle);
     if (status && status !== 'RUNNING') {
       return new Refusal(
         'conflict',
@@ -892,6 +888,25 @@ export class OrderService {
       'order_not_running',
       'the order’s workflow is not running yet; try again shortly',
     );
+  }
+
+  /**
+   * Whether an ACTIVE order's workflow has closed (an operator terminated it, or it failed): it takes
+   * no payment, and nothing starts it again. False when Temporal cannot say, or has not started it yet.
+   */
+  async workflowClosed(order: PaymentOrder): Promise<boolean> {
+    if (order.status !== 'ACTIVE') return false;
+    const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
+    const status = await this.workflowStatusOf(handle);
+    return status !== undefined && status !== 'RUNNING';
+  }
+
+  /** The workflow's status as Temporal names it; undefined when it is not found or Temporal does not answer. */
+  private workflowStatusOf(handle: WorkflowHandle): Promise<string | undefined> {
+    return this.deps.temporal.connection
+      .withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => handle.describe())
+      .then((description) => description.status.name)
+      .catch(() => undefined);
   }
 
   /**

@@ -238,6 +238,9 @@ export function payPageRouter(deps: PayPageDeps): Router {
         .send(statusPage({ ...page, status: 'PROCESSING' }, { note: CONFIRMING_LAST_PAYMENT }));
       return;
     }
+    // Its workflow was stopped (by an operator) with the instruction still to pay, perhaps as it took a
+    // payment from this page: it takes none, and what became of that one is for the tenant to say.
+    if (await deps.orders.workflowClosed(loaded.order)) return sendNotice(res, takenNowhere(loaded));
     // Just paid from this page (`?after={attempts before}&at={when}`): the workflow has taken the
     // payment but its call may not have started yet, so the read model still says OPEN. Wait for the
     // attempt, a while: a refusal with nothing under way (an unanswered call, a workflow that ended)
@@ -445,17 +448,18 @@ export function payPageRouter(deps: PayPageDeps): Router {
       // payment (another tab's) goes to the status page below, which says how that one stands.
       if (err.code === 'order_workflow_closed' && (await stillToPay(loaded))) {
         notPaid(loaded, 'the order’s workflow was stopped', { code: err.code });
-        const page = notice(
-          'This payment cannot be taken here',
-          `This attempt charged nothing. Please contact ${loaded.page.tenantName} about this payment.`,
-          409,
-        );
-        return sendNotice(res, page);
+        return sendNotice(res, takenNowhere(loaded, 'This attempt charged nothing.'));
       }
       // Another tab or submit got there first: the page shows where that payment stands.
       if (err.kind !== 'conflict') throw err;
     }
     redirectToStatus(req, res, loaded);
+  }
+
+  /** The order's workflow was stopped: no payment is taken here. `lead`: what is known of this attempt. */
+  function takenNowhere(loaded: Loaded, lead?: string) {
+    const contact = `Please contact ${loaded.page.tenantName} about this payment.`;
+    return notice('This payment cannot be taken here', lead ? `${lead} ${contact}` : contact, 409);
   }
 
   /** Whether the instruction is still open to the customer as the read model has it now: nothing paid, nothing under way. */

@@ -477,6 +477,13 @@ describe('an order whose workflow was stopped while it answered a change', () =>
     const { instructionId } = await instructionRowOf('ORD-stopped-answering');
     const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
     expect(entered.map((i) => i.tokenCiphertext !== null)).toEqual([true]);
+    // Opened again, the page offers no payment its stopped workflow would refuse, and claims nothing of the first.
+    const reloaded = await fetch(linkUrl);
+    const shown = await reloaded.text();
+    expect(reloaded.status).toBe(409);
+    expect(shown).not.toContain('<form');
+    expect(shown).toContain('This payment cannot be taken here');
+    expect(shown).not.toContain('charged nothing');
   });
 
   it('through the API, is 409 saying the change may have begun; a change sent after is plainly refused', async () => {
