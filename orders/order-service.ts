@@ -93,6 +93,12 @@ export type TakenOrder = { sentAgain: false; created: NewOrder } | { sentAgain: 
 /** A change is sent as an update with this id: a retried change is the same update, taken once. */
 type UpdateId = string | undefined;
 
+/** The statuses of a workflow that has closed (Temporal's names): none of them takes a change again. */
+const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
+
+/** How long the payment page waits for Temporal to say whether an order's workflow has closed. */
+const CLOSED_LOOK_DEADLINE_MS = 2_000;
+
 /**
  * Everything that can be done to an order (ARCHITECTURE.md, "Temporal design"): what the REST
  * routes and the payment page both call. Orders are stored and their workflows started; changes to
@@ -875,8 +881,8 @@ export class OrderService {
    * never started again here: a payment workflow started over could charge twice.
    */
   private async notRunning(handle: WorkflowHandle): Promise<Refusal> {
-    const status = await this.workflowStatusOf(handle);
-    if (status && status !== 'RUNNING') {
+    const status = await this.closedStatusOf(handle, UPDATE_DEADLINE_MS);
+    if (status) {
       return new Refusal(
         'conflict',
         'order_workflow_closed',
@@ -897,15 +903,19 @@ export class OrderService {
   async workflowClosed(order: PaymentOrder): Promise<boolean> {
     if (order.status !== 'ACTIVE') return false;
     const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
-    const status = await this.workflowStatusOf(handle);
-    return status !== undefined && status !== 'RUNNING';
+    // A look before a form is offered, not an answer: a Temporal slow to say leaves the form, whose
+    // payment the workflow takes or refuses itself.
+    return (await this.closedStatusOf(handle, CLOSED_LOOK_DEADLINE_MS)) !== undefined;
   }
 
-  /** The workflow's status as Temporal names it; undefined when it is not found or Temporal does not answer. */
-  private workflowStatusOf(handle: WorkflowHandle): Promise<string | undefined> {
+  /**
+   * The workflow's status as Temporal names it when it has closed; undefined while it runs (or is
+   * paused), when it is not found, or when Temporal does not answer within `deadlineMs`.
+   */
+  private closedStatusOf(handle: WorkflowHandle, deadlineMs: number): Promise<string | undefined> {
     return this.deps.temporal.connection
-      .withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => handle.describe())
-      .then((description) => description.status.name)
+      .withDeadline(Date.now() + deadlineMs, () => handle.describe())
+      .then((description) => (CLOSED_STATUSES.has(description.status.name) ? description.status.name : undefined))
       .catch(() => undefined);
   }
 

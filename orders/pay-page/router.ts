@@ -18,6 +18,7 @@ import { transactionally } from '../../db/transactionally.js';
 import { ApiError } from '../../api/http/problem.js';
 import { Refusal } from '../../domain/refusal.js';
 import { speaksOfUnknownOutcome } from '../../domain/payment-outcome.js';
+import { isAtRest } from '../../domain/instruction-status.js';
 import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
@@ -224,6 +225,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const loaded = await load(req, res);
     if (!loaded) return;
     const { instruction, page } = loaded;
+    // Its workflow was stopped (by an operator) with the instruction still to move, perhaps as it took
+    // a payment from this page: it takes none, its read model moves no more, and what became of that
+    // payment is for the tenant to say.
+    if (!isAtRest(instruction.status) && (await deps.orders.workflowClosed(loaded.order))) {
+      return sendNotice(res, takenNowhere(loaded));
+    }
     if (instruction.status !== 'OPEN' && instruction.status !== 'LATE') {
       res.status(status).type('html').send(statusPage(page));
       return;
@@ -238,9 +245,6 @@ export function payPageRouter(deps: PayPageDeps): Router {
         .send(statusPage({ ...page, status: 'PROCESSING' }, { note: CONFIRMING_LAST_PAYMENT }));
       return;
     }
-    // Its workflow was stopped (by an operator) with the instruction still to pay, perhaps as it took a
-    // payment from this page: it takes none, and what became of that one is for the tenant to say.
-    if (await deps.orders.workflowClosed(loaded.order)) return sendNotice(res, takenNowhere(loaded));
     // Just paid from this page (`?after={attempts before}&at={when}`): the workflow has taken the
     // payment but its call may not have started yet, so the read model still says OPEN. Wait for the
     // attempt, a while: a refusal with nothing under way (an unanswered call, a workflow that ended)

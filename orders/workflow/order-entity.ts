@@ -747,10 +747,21 @@ export class OrderEntity {
     return machine;
   }
 
-  validateResolution({ instructionRef }: ResolveInstruction): void {
+  validateResolution({ instructionRef, outcome, providerRef }: ResolveInstruction): void {
     this.refuseUnlessActive();
-    const refusal = resolutionRefusal(this.existing(instructionRef), Date.now());
+    const machine = this.existing(instructionRef);
+    const refusal = resolutionRefusal(machine, Date.now());
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
+    // A return kept for its payment says which payment settled: settled under another reference, the
+    // return would be dropped, and the money the bank took back counted as collected.
+    const returned = (this.state.returnsOfUnknown ?? []).find((k) => k.instructionRef === instructionRef);
+    const settledRef = providerRef ?? machine.providerRef;
+    if (returned && outcome === 'SETTLED' && settledRef !== returned.result.providerRef) {
+      refuse(
+        CHANGE_REFUSALS.notChangeable,
+        `the provider told of a return of payment ${returned.result.providerRef} of ${instructionRef} while its outcome was unknown: resolve it SETTLED under that reference (the return is then taken), or NOT_PAID`,
+      );
+    }
   }
 
   resolve({ instructionRef, outcome, providerRef }: ResolveInstruction): void {
@@ -758,8 +769,9 @@ export class OrderEntity {
     const countsAmount = outcome === 'SETTLED' && patched(RESOLUTION_SETTLES_AMOUNT);
     applyResolution(machine, { outcome, providerRef }, nowIso(), countsAmount);
     log.info('unknown outcome resolved', { ...this.logFields(machine), outcome });
-    this.takeReturnsOfUnknown(machine);
+    // Told settled first (its settlement recorded), then taken back by a return kept meanwhile.
     this.changed(machine);
+    this.takeReturnsOfUnknown(machine);
   }
 
   validatePayment({ instructionRef, appId, paymentMethod, amountMinor }: PayInstruction): void {

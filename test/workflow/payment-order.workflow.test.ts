@@ -2,7 +2,7 @@
 // their answers (unanswered, other money, callbacks while asked, PENDING), and a database outage.
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, inject, it } from 'vitest';
-import { PaymentInstruction } from '../../db/entities/index.js';
+import { OrderEvent, PaymentInstruction } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { PROVIDER_CALL_PUT_OFF, type ExecutePaymentInput } from '../../orders/contract/activities.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -702,7 +702,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   it('takes a return kept for a payment of unknown outcome when a tenant admin resolves it as settled', async () => {
     const provider = await startHostileProvider();
     try {
-      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-resolved');
+      const { tenantId, input } = await orderAtOwnProvider(provider, 'returned-while-unknown-resolved');
       const worker = await createWorker();
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
@@ -718,18 +718,36 @@ describe('payment-order workflow on the time-skipping server', () => {
           providerRef: charge.providerRef,
           appId: 'HTTP_CONNECTOR',
         });
-        await takenOnce(
+        const resolve = (providerRef: string) =>
+          handle.executeUpdate(resolveInstructionUpdate, {
+            args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef }],
+          });
+        // Under another reference, the return would be dropped: refused, naming the one returned.
+        const refusedFor = await eventually(
           () =>
-            handle.executeUpdate(resolveInstructionUpdate, {
-              args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
-            }),
-          /right now/,
+            resolve('own_another').then(
+              () => 'taken',
+              (err: Error) => (err.cause as Error | undefined)?.message ?? err.message,
+            ),
+          (why) => !/right now/.test(why),
+          { what: 'the resolution looked at once the provider was asked', timeoutMs: 60_000 },
         );
+        expect(refusedFor).toContain(`return of payment ${charge.providerRef}`);
+        await resolve(charge.providerRef);
         expect(provider.lookups).toEqual([charge.idempotencyKey]);
         const ended = await handle.result();
         await record('returned-while-unknown-resolved', handle.workflowId);
         return ended;
       });
+      // Told settled (its settlement recorded for the export), then returned, then failed.
+      const told = await eventually(
+        () => orm.em.fork().find(OrderEvent, { tenantId, orderRef: 'returned-while-unknown-resolved' }),
+        (events) => events.some((e) => e.type === 'instruction.failed'),
+        { what: 'the events told', timeoutMs: 30_000 },
+      );
+      expect(told.map((e) => e.type)).toEqual(
+        expect.arrayContaining(['instruction.settled', 'instruction.returned', 'instruction.failed']),
+      );
       // Settled by the resolution, then taken back by the return kept meanwhile: not left as collected.
       expect(result.instructions[0]).toMatchObject({
         status: 'FAILED',
