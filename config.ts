@@ -100,10 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     apiPort: intFrom(env.PORT ?? env.API_PORT, 3000),
     apiHost: env.API_HOST || '127.0.0.1',
-    publicApiUrl: (env.PUBLIC_API_URL || `http://127.0.0.1:${intFrom(env.PORT ?? env.API_PORT, 3000)}`).replace(
-      /\/+$/,
-      '',
-    ),
+    publicApiUrl: publicUrlFrom(env.PUBLIC_API_URL, `http://127.0.0.1:${intFrom(env.PORT ?? env.API_PORT, 3000)}`),
     allowLoopbackHttp: env.ALLOW_LOOPBACK_HTTP === 'true',
     sandboxPort,
     sandboxHost: env.SANDBOX_HOST || '127.0.0.1',
@@ -180,6 +177,22 @@ function intFrom(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`expected a non-negative integer, got "${value}"`);
   return parsed;
+}
+
+/**
+ * The API's public address, without a trailing slash. Refused at start unless absolute http(s):
+ * providers call back to it and customers open links under it, so one without a scheme made broken
+ * links, and stopped the API at its first use as a URL.
+ */
+function publicUrlFrom(value: string | undefined, fallback: string): string {
+  if (value === undefined || value === '') return fallback;
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.host) {
+    throw new Error(
+      `PUBLIC_API_URL must be an absolute http(s) address such as https://payments.example.com, got "${value}"`,
+    );
+  }
+  return value.replace(/\/+$/, '');
 }
 
 function trustProxyFrom(value: string | undefined): boolean | number | string {

@@ -109,7 +109,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       if (!reference || !UUID.test(reference.tenantId)) throw badSignature();
       const named = tenantNamed(query.tenantId);
       if (named !== undefined && named.toLowerCase() !== reference.tenantId.toLowerCase()) throw badSignature();
-      const installation = await loadInstalledApp(em, secretBox, reference.tenantId, params.appId);
+      const installation = await installationOrUnverifiable(em, secretBox, reference.tenantId, params.appId, req.log);
       // An app the tenant does not have and a wrong signature look the same to the caller.
       const result = installation
         ? connector.verifyCallback(rawBody, req.headers as Record<string, string | undefined>, installation)
@@ -123,6 +123,40 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
     },
   });
 }
+
+/**
+ * The tenant's installation of the app, to verify its callback with. One whose credentials cannot be
+ * opened (a master key rotated without MASTER_KEY_PREVIOUS) is our fault, not the provider's: the
+ * callback is refused as for now (503), so that the provider sends it again once an operator has put
+ * the key back, and not as forged, which it may take as final.
+ */
+async function installationOrUnverifiable(
+  em: EntityManager,
+  secretBox: SecretBox,
+  tenantId: string,
+  appId: string,
+  log: { error: (obj: object, msg: string) => void },
+): Promise<InstalledApp | undefined> {
+  try {
+    return await loadInstalledApp(em, secretBox, tenantId, appId);
+  } catch (err) {
+    if (!(err instanceof SecretOpenError)) throw err;
+    log.error(
+      { tenantId, appId, reason: err.message },
+      'a provider callback cannot be verified: the installation’s credentials cannot be opened with the master keys given',
+    );
+    throw new ApiError(
+      503,
+      'callback_unverifiable',
+      'this callback cannot be verified just now; send it again later',
+      undefined,
+      { 'retry-after': String(UNVERIFIABLE_RETRY_AFTER_SECONDS) },
+    );
+  }
+}
+
+/** When a provider may send again a callback refused for want of the tenant's credentials: an operator's fix takes minutes. */
+const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
 
 /**
  * The tenant holding `mandateRef` whose installation of the app verifies the callback, with its

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderCallback } from '../../db/entities/index.js';
 import { Migration20261206080000 } from '../../db/migrations/Migration20261206080000.js';
@@ -575,6 +575,31 @@ describe('a provider callback', () => {
     expect(callback.status, await callback.clone().text()).toBe(202);
     await instructionOf(tenant, 'own-numeric', (i) => i.status === 'SETTLED', 'settled by its callback');
     expect(provider.charges).toHaveLength(1);
+  });
+
+  it('is refused for now (503), not as forged, by an API that cannot open the tenant’s credentials, and taken when sent again', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ outcome: 'PENDING' });
+    await orderDueNow(tenant, 'unverifiable');
+    const pending = await instructionOf(tenant, 'unverifiable', (i) => i.providerRef !== null, 'own payment in flight');
+    const body = {
+      providerRef: pending.providerRef,
+      status: 'SETTLED',
+      reference: { tenantId: tenant.tenantId, orderRef: 'unverifiable', instructionRef: 'a' },
+    };
+    // A master key rotated without the previous one kept: the installation's secret cannot be opened.
+    const rotated = await system.startApi({ masterKeys: { current: randomBytes(32).toString('base64') } });
+    try {
+      const refused = await provider.callBack(`${rotated.url}/v1/providers/HTTP_CONNECTOR/callbacks`, body);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('300');
+      expect(((await refused.json()) as { code: string }).code).toBe('callback_unverifiable');
+    } finally {
+      await rotated.close();
+    }
+    expect(await system.orm.em.fork().count(ProviderCallback, { tenantId: tenant.tenantId })).toBe(0);
+    const sentAgain = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, body);
+    expect(sentAgain.status, await sentAgain.clone().text()).toBe(202);
+    await instructionOf(tenant, 'unverifiable', (i) => i.status === 'SETTLED', 'settled by the callback sent again');
   });
 });
 
