@@ -314,14 +314,15 @@ describe.skipIf(!runnable)('the production topology under faults', () => {
       await cluster.restart(victim);
     }
     await expectEachPaidOnce(orders, 60);
-    // Whatever was in flight at a kill completed at the provider within 30 s of it: the other worker
-    // took it over as soon as the dead one's heartbeats stopped.
+    // Whatever was in flight at a kill completed at the provider within 45 s of it: the other worker
+    // took it over as soon as the dead one's heartbeats stopped (10 s, then the retry's backoff of up to
+    // 8 s, and a loaded machine: 32 s seen once). Without heartbeats it waits out the call's 60 s.
     expect(cutShort[0].refs.length).toBeGreaterThan(0);
     const charged = new Map(
       (await ledger()).map((c) => [`${c.orderRef}/${c.instructionRef}`, Date.parse(c.createdAt)]),
     );
     for (const { killedAt, refs } of cutShort) {
-      for (const ref of refs) expect(charged.get(ref)! - killedAt, ref).toBeLessThan(30_000);
+      for (const ref of refs) expect(charged.get(ref)! - killedAt, ref).toBeLessThan(45_000);
     }
     expectNoCrash();
   }, 240_000);

@@ -567,7 +567,12 @@ describe('projection versions', () => {
 
     const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'reset-1'));
     const { runId } = await handle.describe();
-    const history = await handle.fetchHistory();
+    // The read model can show LATE from a local write before the task that made it has completed.
+    const history = await eventually(
+      () => handle.fetchHistory(),
+      (h) => h.events!.some((e) => e.workflowTaskCompletedEventAttributes),
+      { what: 'a workflow task completed' },
+    );
     const firstTaskCompleted = history.events!.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!;
     await system.client.workflowService.resetWorkflowExecution({
       namespace: 'default',
