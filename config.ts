@@ -187,12 +187,14 @@ function intFrom(value: string | undefined, fallback: number): number {
 function publicUrlFrom(value: string | undefined, fallback: string): string {
   if (value === undefined || value === '') return fallback;
   const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.host) {
+  const plain = url && !url.username && !url.password && !url.search && !url.hash;
+  if (!url || !plain || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.host) {
     throw new Error(
-      `PUBLIC_API_URL must be an absolute http(s) address such as https://payments.example.com, got "${value}"`,
+      `PUBLIC_API_URL must be an absolute http(s) address with no credentials, query or fragment, such as https://payments.example.com, got "${value}"`,
     );
   }
-  return value.replace(/\/+$/, '');
+  // As parsed (`http:example.com` is `http://example.com`), so that every link made from it is too.
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
 function trustProxyFrom(value: string | undefined): boolean | number | string {

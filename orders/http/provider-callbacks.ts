@@ -82,6 +82,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
           params.appId,
           mandateRef,
           tenantNamed(query.tenantId),
+          req.log,
           (installation) =>
             connector.mandateCallbacks!.verify(
               rawBody,
@@ -164,7 +165,7 @@ const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
  * tenant alone. Without (addresses given before they named one), tenants are tried by their oldest
  * instrument holding it first: the one that took the mandate when it was made comes before any that
  * copied its name later, and at most 20 are tried. A tenant whose credentials cannot be opened is
- * passed over (its callbacks cannot verify anyway).
+ * passed over then (its callbacks cannot verify anyway); named, it is 503 (installationOrUnverifiable).
  */
 async function signingHolder(
   em: EntityManager,
@@ -172,6 +173,7 @@ async function signingHolder(
   appId: string,
   mandateRef: string,
   named: string | undefined,
+  log: { error: (obj: object, msg: string) => void },
   verify: (installation: InstalledApp) => MandateNews | undefined,
 ): Promise<{ tenantId: string; news: MandateNews } | undefined> {
   const holders: { tenant_id: string }[] = await em.getConnection().execute(
@@ -183,11 +185,16 @@ async function signingHolder(
   );
   for (const { tenant_id: tenantId } of holders) {
     let installation: InstalledApp | undefined;
-    try {
-      installation = await loadInstalledApp(em, secretBox, tenantId, appId);
-    } catch (err) {
-      if (err instanceof SecretOpenError) continue;
-      throw err;
+    // The tenant named is the only one that can sign it: its credentials unreadable, the callback is
+    // ours to take later, as a payment's is.
+    if (named) installation = await installationOrUnverifiable(em, secretBox, tenantId, appId, log);
+    else {
+      try {
+        installation = await loadInstalledApp(em, secretBox, tenantId, appId);
+      } catch (err) {
+        if (err instanceof SecretOpenError) continue;
+        throw err;
+      }
     }
     const news = installation && verify(installation);
     if (news && news.mandateRef === mandateRef) return { tenantId, news };

@@ -23,6 +23,7 @@ import type { OrderService } from '../order-service.js';
 import type { PaymentChoice } from '../payment-options.js';
 import type { PaymentLinks } from '../payment-links.js';
 import { CLOSED_DURING_CHANGE } from '../contract/refusals.js';
+import { ClosedWorkflows } from './closed-workflows.js';
 import { csrfTokenValid, issueCsrfToken } from './csrf.js';
 import { notice, PAGE_CSS, paymentForm, statusPage, type PageInstruction, type PageOption } from './page-html.js';
 import type { AppConnector } from '../../apps/app-connector.js';
@@ -93,6 +94,7 @@ interface Loaded {
 export function payPageRouter(deps: PayPageDeps): Router {
   const router = express.Router();
   const publicHttps = new URL(deps.publicUrl).protocol === 'https:';
+  const closedWorkflows = new ClosedWorkflows((order) => deps.orders.workflowClosed(order));
   router.use(
     helmet({
       contentSecurityPolicy: {
@@ -228,7 +230,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     // Its workflow was stopped (by an operator) with the instruction still to move, perhaps as it took
     // a payment from this page: it takes none, its read model moves no more, and what became of that
     // payment is for the tenant to say.
-    if (!isAtRest(instruction.status) && (await deps.orders.workflowClosed(loaded.order))) {
+    if (!isAtRest(instruction.status) && (await closedWorkflows.closed(loaded.order))) {
       return sendNotice(res, takenNowhere(loaded));
     }
     if (instruction.status !== 'OPEN' && instruction.status !== 'LATE') {
@@ -425,6 +427,8 @@ export function payPageRouter(deps: PayPageDeps): Router {
       if (!(err instanceof Refusal)) throw err;
       // Taken, then its workflow stopped: the payment may have been sent with what was entered, so
       // that is kept, and the customer is not asked for another card.
+      if (err.code === CLOSED_DURING_CHANGE || err.code === 'order_workflow_closed')
+        closedWorkflows.sawClosed(loaded.order);
       if (err.code === CLOSED_DURING_CHANGE) {
         deps.logger.warn(
           { tenantId: loaded.order.tenantId, orderRef: loaded.order.orderRef, code: err.code },
@@ -460,10 +464,14 @@ export function payPageRouter(deps: PayPageDeps): Router {
     redirectToStatus(req, res, loaded);
   }
 
-  /** The order's workflow was stopped: no payment is taken here. `lead`: what is known of this attempt. */
+  /**
+   * The order's workflow was stopped: no payment is taken here. `lead`: what is known of this attempt;
+   * without, one may have been taken or be under way, so the customer is told not to pay again.
+   */
   function takenNowhere(loaded: Loaded, lead?: string) {
     const contact = `Please contact ${loaded.page.tenantName} about this payment.`;
-    return notice('This payment cannot be taken here', lead ? `${lead} ${contact}` : contact, 409);
+    const message = lead ? `${lead} ${contact}` : `${contact} If you have paid it already, do not pay it again.`;
+    return notice('This payment cannot be taken here', message, 409);
   }
 
   /** Whether the instruction is still open to the customer as the read model has it now: nothing paid, nothing under way. */

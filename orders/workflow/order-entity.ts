@@ -752,14 +752,17 @@ export class OrderEntity {
     const machine = this.existing(instructionRef);
     const refusal = resolutionRefusal(machine, Date.now());
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
-    // A return kept for its payment says which payment settled: settled under another reference, the
-    // return would be dropped, and the money the bank took back counted as collected.
-    const returned = (this.state.returnsOfUnknown ?? []).find((k) => k.instructionRef === instructionRef);
-    const settledRef = providerRef ?? machine.providerRef;
-    if (returned && outcome === 'SETTLED' && settledRef !== returned.result.providerRef) {
+    // A return kept for its payment says that payment settled: resolved otherwise (not paid, or settled
+    // under another reference), the return would be dropped, and the money the bank took back counted
+    // as collected, or a disputed payment collected again. (Not one of a payment already returned.)
+    const returnedRefs = (this.state.returnsOfUnknown ?? [])
+      .filter((k) => k.instructionRef === instructionRef && k.result.providerRef !== machine.returnedRef)
+      .map((k) => k.result.providerRef);
+    const settledRef = outcome === 'SETTLED' ? (providerRef ?? machine.providerRef) : undefined;
+    if (returnedRefs.length > 0 && !returnedRefs.some((ref) => ref === settledRef)) {
       refuse(
         CHANGE_REFUSALS.notChangeable,
-        `the provider told of a return of payment ${returned.result.providerRef} of ${instructionRef} while its outcome was unknown: resolve it SETTLED under that reference (the return is then taken), or NOT_PAID`,
+        `the provider told of a return of payment ${returnedRefs.join(', ')} of ${instructionRef} while its outcome was unknown, so that payment settled: resolve it SETTLED under that reference (the return is then taken)`,
       );
     }
   }

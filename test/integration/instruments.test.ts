@@ -1,7 +1,7 @@
 // Stored instruments (ARCHITECTURE.md, "Customers"): the payment page sends the customer to the
 // provider's own form, gets back a one-time reference, exchanges it for the provider's token, keeps
 // that (sealed; on the customer when they ask), and pays with it. No card number reaches us.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_SIGNATURE_HEADER, signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
@@ -483,6 +483,7 @@ describe('an order whose workflow was stopped while it answered a change', () =>
     expect(reloaded.status).toBe(409);
     expect(shown).not.toContain('<form');
     expect(shown).toContain('This payment cannot be taken here');
+    expect(shown).toContain('do not pay it again');
     expect(shown).not.toContain('charged nothing');
   });
 
@@ -1143,9 +1144,9 @@ describe('a bank debit’s mandate', () => {
     await em.flush();
     // Signed by this tenant, at an address naming another holder: refused, no other tried.
     /** The bank's news of the mandate at `status`, signed with this tenant's key, posted to `query`'s address. */
-    const bankSays = (status: string, query = '') => {
+    const bankSays = (status: string, query = '', apiUrl = system.api.url) => {
       const body = JSON.stringify({ object: 'mandate', mandateRef, status });
-      return fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks${query}`, {
+      return fetch(`${apiUrl}/v1/providers/SANDBOX_BANK/callbacks${query}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -1157,6 +1158,17 @@ describe('a bank debit’s mandate', () => {
     expect((await bankSays('CANCELLED', `?tenantId=${other.tenantId}`)).status).toBe(401);
     // The same address with the bank's own query after it (a second `?`) still names the other holder.
     expect((await bankSays('CANCELLED', `?tenantId=${other.tenantId}?theirs=1`)).status).toBe(401);
+    // Named, by an API that cannot open the tenant's credentials (a master key rotated without the
+    // previous one): refused for now, to be sent again, not as forged (which a bank may take as final).
+    const rotated = await system.startApi({ masterKeys: { current: randomBytes(32).toString('base64') } });
+    try {
+      const refused = await bankSays('CANCELLED', `?tenantId=${tenant.tenantId}`, rotated.url);
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { code: string }).code).toBe('callback_unverifiable');
+    } finally {
+      await rotated.close();
+    }
+    expect((await instructionOf('ORD-relying')).status).toBe('OPEN');
 
     const cancelled = await fetch(`${system.sandbox.url}/v1/mandates/${mandateRef}/cancel`, {
       method: 'POST',

@@ -718,9 +718,13 @@ describe('payment-order workflow on the time-skipping server', () => {
           providerRef: charge.providerRef,
           appId: 'HTTP_CONNECTOR',
         });
-        const resolve = (providerRef: string) =>
+        const resolve = (providerRef?: string) =>
           handle.executeUpdate(resolveInstructionUpdate, {
-            args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef }],
+            args: [
+              providerRef
+                ? { instructionRef: 'p', outcome: 'SETTLED', providerRef }
+                : { instructionRef: 'p', outcome: 'NOT_PAID' },
+            ],
           });
         // Under another reference, the return would be dropped: refused, naming the one returned.
         const refusedFor = await eventually(
@@ -733,6 +737,8 @@ describe('payment-order workflow on the time-skipping server', () => {
           { what: 'the resolution looked at once the provider was asked', timeoutMs: 60_000 },
         );
         expect(refusedFor).toContain(`return of payment ${charge.providerRef}`);
+        // Nor as not paid: the return says it settled (a disputed payment would be collected again).
+        await expectRefused(resolve(), /so that payment settled/);
         await resolve(charge.providerRef);
         expect(provider.lookups).toEqual([charge.idempotencyKey]);
         const ended = await handle.result();
