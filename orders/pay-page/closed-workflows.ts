@@ -20,6 +20,9 @@ export class ClosedWorkflows {
     const known = this.looks.get(order.id);
     if (known && known.until > nowMs) return known.closed;
     const closed = await this.look(order);
+    // A payment refused meanwhile for a closed workflow is fresher than a look begun before it.
+    const seen = this.looks.get(order.id);
+    if (seen?.closed && seen.until > nowMs) return true;
     this.remember(order, closed, nowMs);
     return closed;
   }

@@ -752,17 +752,19 @@ export class OrderEntity {
     const machine = this.existing(instructionRef);
     const refusal = resolutionRefusal(machine, Date.now());
     if (refusal) refuse(CHANGE_REFUSALS.notChangeable, refusal);
-    // A return kept for its payment says that payment settled: resolved otherwise (not paid, or settled
-    // under another reference), the return would be dropped, and the money the bank took back counted
-    // as collected, or a disputed payment collected again. (Not one of a payment already returned.)
-    const returnedRefs = (this.state.returnsOfUnknown ?? [])
-      .filter((k) => k.instructionRef === instructionRef && k.result.providerRef !== machine.returnedRef)
-      .map((k) => k.result.providerRef);
-    const settledRef = outcome === 'SETTLED' ? (providerRef ?? machine.providerRef) : undefined;
-    if (returnedRefs.length > 0 && !returnedRefs.some((ref) => ref === settledRef)) {
+    // A return kept for the payment of unknown outcome (by the reference it holds now: not one of an
+    // earlier payment, nor one already returned) says it settled. Resolved otherwise (not paid, or
+    // settled under another reference), the return would be dropped, and the money the bank took back
+    // counted as collected, or a disputed payment collected again.
+    const current = machine.providerRef;
+    const returned = (this.state.returnsOfUnknown ?? []).some(
+      (k) => k.instructionRef === instructionRef && k.result.providerRef === current && current !== machine.returnedRef,
+    );
+    const settledRef = outcome === 'SETTLED' ? (providerRef ?? current) : undefined;
+    if (returned && settledRef !== current) {
       refuse(
         CHANGE_REFUSALS.notChangeable,
-        `the provider told of a return of payment ${returnedRefs.join(', ')} of ${instructionRef} while its outcome was unknown, so that payment settled: resolve it SETTLED under that reference (the return is then taken)`,
+        `the provider told of a return of payment ${current} of ${instructionRef} while its outcome was unknown, so that payment settled: resolve it SETTLED under that reference (the return is then taken), or wait for the provider's answer under its key`,
       );
     }
   }

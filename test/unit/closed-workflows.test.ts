@@ -26,4 +26,14 @@ describe('ClosedWorkflows', () => {
     looks.sawClosed(order('a'), 1);
     expect(await looks.closed(order('a'), 2)).toBe(true);
   });
+
+  it('keeps a closed workflow a payment met while a look was under way, over that look', async () => {
+    let answer!: (closed: boolean) => void;
+    const looks = new ClosedWorkflows(() => new Promise<boolean>((resolve) => (answer = resolve)));
+    const looking = looks.closed(order('a'), 0);
+    looks.sawClosed(order('a'), 1);
+    answer(false);
+    expect(await looking).toBe(true);
+    expect(await looks.closed(order('a'), 2)).toBe(true);
+  });
 });
