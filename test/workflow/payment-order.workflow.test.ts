@@ -766,6 +766,46 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('lets a tenant admin resolve a payment whose provider then stated another reference, though a return of the first was kept', async () => {
+    const provider = await startHostileProvider();
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'returned-then-restated');
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentUnknownAtProvider(provider, handle);
+        const [charge] = provider.charges;
+        // Asked again under the key, the provider names another payment, with other money still.
+        provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR', providerRef: 'own_restated' };
+        await handle.signal(providerResultSignal, {
+          status: 'RETURNED',
+          kind: 'CHARGEBACK',
+          code: 'fraudulent',
+          providerRef: charge.providerRef,
+          appId: 'HTTP_CONNECTOR',
+        });
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].providerRef === 'own_restated' && v.instructions[0].status === 'LATE',
+          'the outcome unknown under the reference stated now',
+        );
+        // The return kept is of the reference held before: it holds no resolution of this one back.
+        await takenOnce(
+          () =>
+            handle.executeUpdate(resolveInstructionUpdate, {
+              args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: 'own_restated' }],
+            }),
+          /right now/,
+        );
+        return handle.result();
+      });
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: 'own_restated' });
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
     const provider = await startHostileProvider({ outcome: 'PENDING' });
     try {
