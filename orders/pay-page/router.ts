@@ -425,10 +425,11 @@ export function payPageRouter(deps: PayPageDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      // Taken, then its workflow stopped: the payment may have been sent with what was entered, so
-      // that is kept, and the customer is not asked for another card.
+      // The next view of the page offers no form, whatever the page remembered of the workflow.
       if (err.code === CLOSED_DURING_CHANGE || err.code === 'order_workflow_closed')
         closedWorkflows.sawClosed(loaded.order);
+      // Taken, then its workflow stopped: the payment may have been sent with what was entered, so
+      // that is kept, and the customer is not asked for another card.
       if (err.code === CLOSED_DURING_CHANGE) {
         deps.logger.warn(
           { tenantId: loaded.order.tenantId, orderRef: loaded.order.orderRef, code: err.code },
@@ -553,12 +554,12 @@ export function payPageRouter(deps: PayPageDeps): Router {
   return router;
 }
 
-/** The payment link's own address (the page's), from any address under it. */
 /** A notice (page-html.ts `notice`) sent as the answer, with its status. */
 function sendNotice(res: Response, page: { status: number; html: string }): void {
   res.status(page.status).type('html').send(page.html);
 }
 
+/** The payment link's own address (the page's), from any address under it. */
 function linkPath(req: Request): string {
   return `${req.baseUrl}/${encodeURIComponent(req.params.token as string)}`;
 }

@@ -218,10 +218,10 @@ export const RETURN_WHILE_ASKED_KEPT = 'return-while-asked-kept';
 /**
  * Made after the start marker, so asked with `patched()` where it is used, and only when it matters:
  * since this patch, a return or chargeback that comes for a payment of unknown outcome (LATE, to be
- * asked again under its key, or being asked now) is kept until the provider's answer under the key is
- * applied, then taken: after an answer that it settled, as a return of the settled payment. Before, the
- * callback only prompted the question (or, while it was being asked, was dropped), its callback marked
- * delivered; an answer saying only that it settled left the money the bank took back as collected.
- * Histories from before it replay so.
+ * asked again under its key, or being asked now) is kept until its outcome is known (the provider's
+ * answer under the key, or a tenant admin's resolution), then taken: after a settlement, as a return
+ * of the settled payment. Before, the callback only prompted the question (or, while it was being
+ * asked, was dropped), its callback marked delivered; an answer saying only that it settled left the
+ * money the bank took back as collected. Histories from before it replay so.
  */
 export const RETURN_OF_UNKNOWN_KEPT = 'return-of-unknown-kept';
