@@ -186,9 +186,13 @@ describe('the hosted payment page', () => {
     }
     // A double click on one provider form, and the other tab at the same time.
     await Promise.all([first.locator('button[type=submit]').dblclick(), second.locator('button[type=submit]').click()]);
+    // Each tab back from the provider's form first: opening the link while its submit was still on
+    // the way would cancel that tab's return, and its card would never reach us to be let go.
+    const ours = new URL(url).origin;
+    for (const page of [first, second]) await page.waitForURL((at) => at.origin === ours, { timeout: 30_000 });
     for (const page of [first, second]) {
       const reloaded = async () => {
-        // The submits' own navigations may still be under way: one interrupted is tried again.
+        // The status page refreshes itself: a navigation of ours it interrupts is tried again.
         try {
           await page.goto(url);
           return await statusOf(page);
