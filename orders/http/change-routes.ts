@@ -223,7 +223,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
     description:
       'It opens again with a new idempotency key, due at `dueDate` (now when absent), on another instrument if one is named, with ' +
       'the dunning schedule from its start; an order that had ended is ACTIVE again. Refused (409) for an instruction not FAILED, ' +
-      'while an outcome of it is unknown, in a cancelled order, or once the order has closed.',
+      'while an outcome of it is unknown, in a cancelled order, once the order has closed, or when it failed on a return of a ' +
+      'payment refunded in part or whole first (its amount is no longer what is owed: collect the rest with a new order).',
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: RetryInstructionSchema,

@@ -67,6 +67,12 @@ export interface InstructionMachine extends InstructionProgress {
   noticeFor?: string;
   /** The provider's reference of the payment last returned or charged back: it did settle, and a repeat of that is no news. */
   returnedRef?: string;
+  /**
+   * Whether its last payment returned was refunded in part or whole before it was taken back (or
+   * taken back in part): its amount is then no longer what is owed, so it fails, and is not retried
+   * (a retry would charge its whole amount). Absent: no return since this was kept (see retryRefusal).
+   */
+  refundedBeforeReturn?: boolean;
   /** Refusals in a row for want of an active mandate: the place in MANDATE_RECHECK_DELAYS_MS. */
   mandateChecks?: number;
 }
@@ -453,6 +459,8 @@ export function applyReturn(
     reversal.kind === 'RETURN' &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&
     machine.declines < policy.dunningDelaysMs.length;
+  // Read by a retry's validator alone, so told as it is whatever the history: not a decision of its own.
+  machine.refundedBeforeReturn = stated !== undefined ? stated < paid : refundedOfIt > 0n;
   if (!recollect) {
     transition(machine, 'FAILED', now);
     return;
@@ -535,11 +543,28 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
   const ref = machine.plan.instructionRef;
   if (machine.unanswered)
     return `the last payment call of ${ref} went unanswered and may have moved money; it can be retried once the provider answers`;
+  if (machine.status === 'FAILED' && failedAfterPartGivenBack(machine))
+    return `the last payment of ${ref} was not all taken back (it was refunded in part or whole first), so its amount is no longer what is owed; collect what is still owed with a new order`;
   if (machine.refunds.some((r) => r.status === 'PENDING'))
     return `a refund of ${ref} is under way; it can be retried once that has ended`;
   if (machine.status !== 'FAILED')
     return `instruction ${ref} is ${machine.status}; only a FAILED instruction can be retried`;
   return undefined;
+}
+
+/**
+ * Whether a FAILED instruction failed on a return of a payment refunded in part or whole first (a
+ * later decline of a payment collected again is another matter). A machine carried from a run before
+ * `refundedBeforeReturn` was kept says it by its refunds: one made of the returned payment (which errs
+ * toward refusing when that refund was still under way at the return, leaving the tenant a new order
+ * instead of a charge that may be too much).
+ */
+function failedAfterPartGivenBack(machine: InstructionMachine): boolean {
+  if (!/^(returned|charged_back):/.test(machine.failureCode ?? '')) return false;
+  return (
+    machine.refundedBeforeReturn ??
+    machine.refunds.some((r) => r.paymentRef === machine.returnedRef && r.status === 'SUCCEEDED')
+  );
 }
 
 /** Open again, due at the given date (or now), with a new key, the dunning schedule from its start. */
@@ -570,6 +595,8 @@ export function applyRetry(machine: InstructionMachine, retry: InstructionRetry,
   machine.retryAt = undefined;
   machine.payNow = false;
   machine.customerPaying = undefined;
+  // Whatever its last return was, the next payment is another (a history from before the refusal may retry one).
+  machine.refundedBeforeReturn = undefined;
   transition(machine, 'OPEN', now);
   machine.revision += 1;
 }

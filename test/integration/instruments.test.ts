@@ -487,15 +487,22 @@ describe('an order whose workflow was stopped while it answered a change', () =>
     expect(shown).not.toContain('charged nothing');
   });
 
-  it('through the API, is 409 saying the change may have begun; a change sent after is plainly refused', async () => {
+  it('through the API, is 409 saying the change may have begun, again to a retry under its key; a change sent after is plainly refused', async () => {
     await order('ORD-stopped-amending');
     await untilOpen('ORD-stopped-amending');
     const path = '/v1/order-management/ORD-stopped-amending/instructions/premium';
-    const amended = await stoppedWhileAnswering('ORD-stopped-amending', () =>
-      tenant.client.request('PATCH', path, { body: { amount: '13.00' } }),
-    );
+    const amend = () =>
+      tenant.client.request('PATCH', path, {
+        body: { amount: '13.00' },
+        headers: { 'idempotency-key': 'amend-stopped-answering' },
+      });
+    const amended = await stoppedWhileAnswering('ORD-stopped-amending', amend);
     expect(amended).toMatchObject({ status: 409, body: { code: 'order_workflow_closed_during_change' } });
     expect(amended.body.detail).toMatch(/may have been sent/);
+    // A client that lost that answer and sends the change again under its key (the update's id) learns
+    // the same from Temporal, not a plainer "closed" that would hide that money may have moved.
+    const retried = await amend();
+    expect(retried).toMatchObject({ status: 409, body: { code: 'order_workflow_closed_during_change' } });
     const after = await tenant.client.request('PATCH', path, { body: { amount: '14.00' } });
     expect(after).toMatchObject({ status: 409, body: { code: 'order_workflow_closed' } });
   });

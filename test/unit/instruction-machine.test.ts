@@ -656,11 +656,31 @@ describe('the instruction state machine', () => {
     partly.refunds.push(refund({ amountMinor: '300', status: 'SUCCEEDED' }));
     applyReturn(partly, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
     expect(partly).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700' });
+    // Nor is either retried: a retry would charge the instruction's whole amount.
+    for (const m of [refunded, partly]) expect(retryRefusal(m)).toMatch(/refunded in part or whole .* new order/);
+    // Nor one carried from a run before the machine kept that: its refunds say it.
+    const carried = settledCard();
+    carried.refunds.push(refund({ amountMinor: '300', status: 'SUCCEEDED' }));
+    applyReturn(carried, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
+    delete carried.refundedBeforeReturn;
+    expect(retryRefusal(carried)).toMatch(/refunded in part or whole/);
+    // Returned whole for a code that is not collected again, it can be retried.
+    const whole = settledCard();
+    applyReturn(whole, { ...reversal, code: 'account_closed' }, t0 + 9 * DAY, DUNNING, { refundsHold: true });
+    expect(whole.status).toBe('FAILED');
+    expect(retryRefusal(whole)).toBeUndefined();
     // A history from before the change replays as it ran: collected again.
     const before = settledCard();
     before.refunds.push(refund({ amountMinor: '1000', status: 'SUCCEEDED' }));
     applyReturn(before, reversal, t0 + 9 * DAY, DUNNING);
     expect(before.status).toBe('LATE');
+    // Failing later on a decline of the payment collected again, it can be retried as any.
+    transition(before, 'FAILED', iso(t0 + 20 * DAY));
+    before.failureCode = 'declined:card_declined';
+    expect(retryRefusal(before)).toBeUndefined();
+    // Retried (as a history from before the refusal may), its next failure is its own.
+    applyRetry(partly, {}, t0 + 10 * DAY);
+    expect(partly.refundedBeforeReturn).toBeUndefined();
     // A refund under way, failed, or of another payment holds nothing back: the whole payment was taken back.
     for (const other of [
       refund({ amountMinor: '300', status: 'PENDING' }),
@@ -682,6 +702,7 @@ describe('the instruction state machine', () => {
     refundedThere.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));
     applyReturn(refundedThere, taking('700'), t0 + 9 * DAY, DUNNING);
     expect(refundedThere).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700', retryAt: undefined });
+    expect(retryRefusal(refundedThere)).toMatch(/refunded in part or whole/);
     // The whole payment taken back, a refund still pending there too: collected again, as owed.
     const wholly = settledCard();
     wholly.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));

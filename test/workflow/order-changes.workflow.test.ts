@@ -543,7 +543,7 @@ describe('payment-order workflow on the time-skipping server', () => {
     });
   });
 
-  it('collects nothing again when a payment refunded in full is then returned: nothing is owed', async () => {
+  it('collects nothing again when a payment refunded in full is then returned, nor retries it: nothing is owed', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(tenantId, 'refunded-returned', [{ instructionRef: 'premium-1', amount: '30.00' }]);
     const worker = await createWorker();
@@ -569,6 +569,11 @@ describe('payment-order workflow on the time-skipping server', () => {
         'the return taken',
       );
       expect(returned.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'returned:insufficient_funds' });
+      // A retry would charge the instruction's whole amount again.
+      await expectRefused(
+        handle.executeUpdate(retryInstructionUpdate, { args: [{ instructionRef: 'premium-1' }] }),
+        /refunded in part or whole .* new order/,
+      );
       // Past every dunning delay: still one payment, and the order owes nothing.
       await env.sleep(40 * DAY_MS);
       const payments = (await sandbox.ledger({ tenantId, orderRef: 'refunded-returned' })).filter(
