@@ -766,6 +766,56 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('collects again, under a new key, a payment of unknown outcome whose kept return is for a code collected again; a chargeback kept fails it', async () => {
+    for (const kind of ['RETURN', 'CHARGEBACK'] as const) {
+      const provider = await startHostileProvider();
+      try {
+        const { input } = await orderAtOwnProvider(provider, `kept-${kind.toLowerCase()}-of-unknown`);
+        const worker = await createWorker();
+        const result = await worker.runUntil(async () => {
+          const handle = await start(input);
+          await paymentUnknownAtProvider(provider, handle);
+          const [charge] = provider.charges;
+          // The same code for both: the tenant's returns policy (RECOLLECT) collects a return of it again.
+          await handle.signal(providerResultSignal, {
+            status: 'RETURNED',
+            kind,
+            code: 'insufficient_funds',
+            providerRef: charge.providerRef,
+            appId: 'HTTP_CONNECTOR',
+          });
+          // Asked under the key, the provider says it settled: then it was taken back.
+          await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode?.endsWith(':insufficient_funds') === true,
+            'the kept return taken',
+          );
+          // Past the dunning schedule's first wait.
+          await env.sleep(3 * DAY_MS);
+          return handle.result();
+        });
+        expect(provider.lookups, kind).toEqual([provider.charges[0].idempotencyKey]);
+        if (kind === 'RETURN') {
+          // Collected again, once, under a key of its own.
+          expect(provider.charges, kind).toHaveLength(2);
+          expect(provider.charges[1].idempotencyKey, kind).not.toBe(provider.charges[0].idempotencyKey);
+          expect(result.instructions[0], kind).toMatchObject({
+            status: 'SETTLED',
+            providerRef: provider.charges[1].providerRef,
+          });
+        } else {
+          expect(provider.charges, kind).toHaveLength(1);
+          expect(result.instructions[0], kind).toMatchObject({
+            status: 'FAILED',
+            failureCode: 'charged_back:insufficient_funds',
+          });
+        }
+      } finally {
+        await provider.close();
+      }
+    }
+  });
+
   it('lets a tenant admin resolve a payment whose provider then stated another reference, though a return of the first was kept', async () => {
     const provider = await startHostileProvider();
     try {
