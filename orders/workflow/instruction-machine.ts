@@ -70,7 +70,8 @@ export interface InstructionMachine extends InstructionProgress {
   /**
    * Whether its last payment returned was refunded in part or whole before it was taken back (or
    * taken back in part): its amount is then no longer what is owed, so it fails, and is not retried
-   * (a retry would charge its whole amount). Absent: no return since this was kept (see retryRefusal).
+   * (a retry would charge its whole amount). Absent: no return since this was kept, or retried since
+   * (see retryRefusal).
    */
   refundedBeforeReturn?: boolean;
   /** Refusals in a row for want of an active mandate: the place in MANDATE_RECHECK_DELAYS_MS. */
@@ -508,7 +509,9 @@ export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'a
     return `instruction ${machine.plan.instructionRef} is being paid; it can no longer be ${pastTense(change)}`;
   }
   if (isAtRest(machine.status)) {
-    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}${INSTEAD[machine.status] ?? ''}`;
+    const instead =
+      machine.status === 'FAILED' && failedAfterPartGivenBack(machine) ? OWED_ELSEWHERE : INSTEAD[machine.status];
+    return `instruction ${machine.plan.instructionRef} is ${machine.status}; it can no longer be ${pastTense(change)}${instead ?? ''}`;
   }
   if (machine.unanswered) {
     return `the last payment call of ${machine.plan.instructionRef} went unanswered and may have moved money; it can be ${pastTense(change)} once the provider answers`;
@@ -517,6 +520,9 @@ export function changeRefusal(machine: InstructionMachine, change: 'cancel' | 'a
     return `instruction ${machine.plan.instructionRef} is not open for payment until ${machine.plan.openAt}`;
   return undefined;
 }
+
+/** What a tenant may do instead with an instruction that failed on a return of a payment not all taken back. */
+const OWED_ELSEWHERE = ' (collect what is still owed with a new order)';
 
 /** What a tenant may do instead with an instruction at rest. */
 const INSTEAD: Partial<Record<InstructionStatus, string>> = {
@@ -544,7 +550,7 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
   if (machine.unanswered)
     return `the last payment call of ${ref} went unanswered and may have moved money; it can be retried once the provider answers`;
   if (machine.status === 'FAILED' && failedAfterPartGivenBack(machine))
-    return `the last payment of ${ref} was not all taken back (it was refunded in part or whole first), so its amount is no longer what is owed; collect what is still owed with a new order`;
+    return `the last payment of ${ref} was not all taken back (some or all of it was refunded first, or the provider took back a part), so its amount is no longer what is owed; collect what is still owed with a new order`;
   if (machine.refunds.some((r) => r.status === 'PENDING'))
     return `a refund of ${ref} is under way; it can be retried once that has ended`;
   if (machine.status !== 'FAILED')

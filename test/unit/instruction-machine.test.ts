@@ -657,18 +657,21 @@ describe('the instruction state machine', () => {
     applyReturn(partly, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
     expect(partly).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700' });
     // Nor is either retried: a retry would charge the instruction's whole amount.
-    for (const m of [refunded, partly]) expect(retryRefusal(m)).toMatch(/refunded in part or whole .* new order/);
+    for (const m of [refunded, partly]) expect(retryRefusal(m)).toMatch(/refunded first.* new order/);
+    // An amendment's refusal sends the tenant there too, not to a retry.
+    expect(changeRefusal(partly, 'amend')).toMatch(/FAILED; .*\(collect what is still owed with a new order\)$/);
     // Nor one carried from a run before the machine kept that: its refunds say it.
     const carried = settledCard();
     carried.refunds.push(refund({ amountMinor: '300', status: 'SUCCEEDED' }));
     applyReturn(carried, reversal, t0 + 9 * DAY, DUNNING, { refundsHold: true });
     delete carried.refundedBeforeReturn;
-    expect(retryRefusal(carried)).toMatch(/refunded in part or whole/);
+    expect(retryRefusal(carried)).toMatch(/refunded first/);
     // Returned whole for a code that is not collected again, it can be retried.
     const whole = settledCard();
     applyReturn(whole, { ...reversal, code: 'account_closed' }, t0 + 9 * DAY, DUNNING, { refundsHold: true });
     expect(whole.status).toBe('FAILED');
     expect(retryRefusal(whole)).toBeUndefined();
+    expect(changeRefusal(whole, 'amend')).toMatch(/retry it with POST …\/retry/);
     // A history from before the change replays as it ran: collected again.
     const before = settledCard();
     before.refunds.push(refund({ amountMinor: '1000', status: 'SUCCEEDED' }));
@@ -702,7 +705,7 @@ describe('the instruction state machine', () => {
     refundedThere.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));
     applyReturn(refundedThere, taking('700'), t0 + 9 * DAY, DUNNING);
     expect(refundedThere).toMatchObject({ status: 'FAILED', returnedAmountMinor: '700', retryAt: undefined });
-    expect(retryRefusal(refundedThere)).toMatch(/refunded in part or whole/);
+    expect(retryRefusal(refundedThere)).toMatch(/refunded first/);
     // The whole payment taken back, a refund still pending there too: collected again, as owed.
     const wholly = settledCard();
     wholly.refunds.push(refund({ amountMinor: '300', status: 'PENDING' }));
