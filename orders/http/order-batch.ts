@@ -5,7 +5,6 @@ import { toApiError } from '../../api/http/error-handler.js';
 import { ApiError } from '../../api/http/problem.js';
 import { validate } from '../../api/http/validate.js';
 import { Refusal } from '../../domain/refusal.js';
-import { orderRefConflict } from '../order-plans.js';
 import type { OrderService } from '../order-service.js';
 import { CreateOrderSchema, type CreateOrderInput } from './schemas.js';
 
@@ -53,7 +52,8 @@ export async function takeOrderBatch(
   const starting: Promise<void>[] = [];
   let startsFailing = false;
   let leftToReconciler = 0;
-  const inBatch = new Set<string>();
+  /** Each orderRef's latest take in this batch: one named again waits for it, then is taken as if sent again. */
+  const takes = new Map<string, Promise<OrderBatchResult>>();
   const refused = (index: number, orderRef: string | undefined, err: unknown): OrderBatchResult => {
     if (!(err instanceof Refusal) && !(err instanceof ApiError)) throw err;
     const problem = toApiError(err);
@@ -78,8 +78,9 @@ export async function takeOrderBatch(
       return refused(index, orderRef, err instanceof Refusal ? placedInBatch(err, index) : err);
     }
   };
-  // Checked first, all of them (a duplicate orderRef refers to the first in the request's order);
-  // then stored a few at a time, each in a statement of its own.
+  // Checked first, all of them; then stored a few at a time, each in a statement of its own. An
+  // orderRef named again waits for the one before it, then is answered as a single POST sent again
+  // would be: 200 for the same order once taken, 409 for other contents under its ref.
   const results = await Promise.all(
     items.map(async (item, index) => {
       // An order holding a card or bank account number (left out of the body at the door) is named
@@ -90,18 +91,13 @@ export async function takeOrderBatch(
       let input: CreateOrderInput;
       try {
         input = validate(CreateOrderSchema, item, `orders[${index}]`);
-        if (inBatch.has(input.orderRef)) {
-          throw orderRefConflict(
-            `orderRef ${input.orderRef} appears earlier in this batch`,
-            `orders[${index}].orderRef`,
-            'appears earlier in this batch',
-          );
-        }
-        inBatch.add(input.orderRef);
       } catch (err) {
         return refused(index, orderRef, err);
       }
-      return stores(() => take(index, input));
+      const earlier = takes.get(input.orderRef);
+      const taking = earlier ? earlier.then(() => stores(() => take(index, input))) : stores(() => take(index, input));
+      takes.set(input.orderRef, taking);
+      return taking;
     }),
   );
   await Promise.all(starting);

@@ -450,10 +450,14 @@ describe('taking orders in a batch', () => {
       { orderRef: 'batch-changed', instructions: [later('z')] },
       // Well formed, but refused by the order service (no such scheme): named as in the batch too.
       { orderRef: 'batch-5', instructions: [{ ...later('a'), schemeId: randomUUID() }] },
+      // Named again in the batch, each after the one before it, as if sent again alone: the same order
+      // is the one taken; under the ref of one refused, nothing is stored, so another order is taken.
+      { orderRef: 'batch-4', instructions: [later('a')] },
+      { orderRef: 'batch-5', instructions: [later('a')] },
     ];
     const res = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ taken: 2, alreadyTaken: 1, refused: 5 });
+    expect(res.body).toMatchObject({ taken: 3, alreadyTaken: 2, refused: 5 });
     expect(res.body.results.map((r: any) => [r.index, r.orderRef, r.status])).toEqual([
       [0, 'batch-1', 202],
       [1, 'batch-2', 400],
@@ -463,7 +467,10 @@ describe('taking orders in a batch', () => {
       [5, 'batch-4', 202],
       [6, 'batch-changed', 409],
       [7, 'batch-5', 400],
+      [8, 'batch-4', 200],
+      [9, 'batch-5', 202],
     ]);
+    expect(res.body.results[8].orderId).toBe(res.body.results[5].orderId);
     const [, bad, old, twice, unknown, , changed, noScheme] = res.body.results;
     expect(noScheme.problem).toMatchObject({
       errors: [{ path: 'orders[7].instructions[0].schemeId', code: 'scheme_not_found' }],
@@ -477,11 +484,12 @@ describe('taking orders in a batch', () => {
     expect(new Set(bad.problem.errors.map((e: any) => e.path))).toEqual(new Set(['orders[1].instructions[1].amount']));
     expect(old.orderId).toBe(existing.body.orderId);
     expect(twice.problem).toMatchObject({ code: 'order_ref_conflict', errors: [{ path: 'orders[3].orderRef' }] });
+    expect(twice.problem.detail).toMatch(/created from other contents/);
     expect(unknown.problem).toMatchObject({ errors: [{ path: 'orders[4].schemeId', code: 'unknown_field' }] });
 
     // The taken ones are stored with their instructions and their workflows run; the refused ones left nothing.
-    expect(await countOrders(tenant)).toBe(4);
-    for (const orderRef of ['batch-1', 'batch-4']) {
+    expect(await countOrders(tenant)).toBe(5);
+    for (const orderRef of ['batch-1', 'batch-4', 'batch-5']) {
       const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
       expect((await handle.describe()).status.name).toBe('RUNNING');
     }
@@ -494,10 +502,11 @@ describe('taking orders in a batch', () => {
 
     // Sent again (an answer lost on the way): nothing is taken twice, and the answer names the same orders.
     const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
-    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 3, refused: 5 });
+    expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 5, refused: 5 });
     expect(again.body.results[0]).toMatchObject({ status: 200, orderId: res.body.results[0].orderId });
     expect(again.body.results[5]).toMatchObject({ status: 200, orderId: res.body.results[5].orderId });
-    expect(await countOrders(tenant)).toBe(4);
+    expect(again.body.results[9]).toMatchObject({ status: 200, orderId: res.body.results[9].orderId });
+    expect(await countOrders(tenant)).toBe(5);
   });
 
   it('answers an order sent again as taken, in a batch or alone, even when a check it passed then fails now (its scheme deleted since)', async () => {
