@@ -9,7 +9,7 @@ import { LOG_SERIALIZERS, serializeError } from '../logger.js';
 import { addAuditRoutes } from '../api/audit/routes.js';
 import { tokenSigningKey } from '../api/auth/access-token.js';
 import { authenticate, countingFailures, type SecurityKeyGrant } from '../api/auth/authenticate.js';
-import { errorHandler, notFoundHandler, outageOf } from '../api/http/error-handler.js';
+import { errorHandler, notFoundHandler, outageOf, unavailableAnswerOf } from '../api/http/error-handler.js';
 import { IdempotencyStore } from '../api/http/idempotency.js';
 import { refusePaymentDataInUrlAndKey, refuseUnstorableStrings, requireJsonBody } from '../api/http/json-body.js';
 import { createOpenApiRegistry, generateOpenApiDocument } from '../api/http/openapi.js';
@@ -175,9 +175,10 @@ export function createApi(deps: ApiDependencies): Express {
       logger,
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
-      // An outage is expected while a dependency restarts: its 503s are warnings (errorHandler).
+      // An outage is expected while a dependency restarts, and a 5xx a route chose is an answer:
+      // warnings, both (errorHandler).
       customLogLevel: (_req, res, err) =>
-        outageOf(res) ? 'warn' : err || res.err || res.statusCode >= 500 ? 'error' : 'info',
+        outageOf(res) || unavailableAnswerOf(res) ? 'warn' : err || res.err || res.statusCode >= 500 ? 'error' : 'info',
       // The route as declared, never the address: a line says what was asked without repeating what
       // was in it (a reference, or a card number someone put in a URL).
       customSuccessMessage: (req, res, ms) =>
@@ -185,9 +186,11 @@ export function createApi(deps: ApiDependencies): Express {
       // An error the error handler has logged whole ("request failed") is named here, not logged again.
       customErrorObject: (_req, res, error, logged: Record<string, unknown>) => {
         const outage = outageOf(res);
-        if (error !== res.err && !outage) return logged;
+        const answered = unavailableAnswerOf(res);
+        if (error !== res.err && !outage && !answered) return logged;
         const { err: _whole, ...rest } = logged;
         if (outage) return { ...rest, failure: `dependency unavailable: ${outage}` };
+        if (answered) return { ...rest, failure: `answered ${answered}` };
         const { type, message } = serializeError(error);
         return { ...rest, failure: `${String(type)}: ${String(message)}` };
       },

@@ -68,7 +68,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       const { constraint } = err as { constraint?: unknown };
       (req.log ?? logger).warn({ constraint }, 'request refused: a unique constraint held against a concurrent write');
     }
-    if (apiError.status >= 500) {
+    if (apiError.status >= 500 && err instanceof ApiError) {
+      // A 5xx a route chose (busy, or unverifiable for now) is an answer, not a failure: the route
+      // logs what it knows, and the request's own line names the answer, at warn.
+      res.locals.unavailableAnswer = apiError.code;
+    } else if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');
       // The request's own line (pino-http) names this error, not "failed with status code 500".
       res.err = err instanceof Error ? err : new Error(`a non-Error was thrown: ${describeThrown(err)}`);
@@ -81,6 +85,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 /** The dependency whose outage a request was answered 503 for, if it was. */
 export function outageOf(res: ServerResponse): Dependency | undefined {
   return (res as Partial<Response>).locals?.outage as Dependency | undefined;
+}
+
+/** The code of a 5xx a route chose to answer (exports busy, a callback unverifiable for now), if it was one. */
+export function unavailableAnswerOf(res: ServerResponse): string | undefined {
+  return (res as Partial<Response>).locals?.unavailableAnswer as string | undefined;
 }
 
 /** What an error answers as: its status and problem, as the API sends them (the batch routes put it in each result). */

@@ -6,6 +6,7 @@ import { passesLuhn } from '../../domain/card-number.js';
 import { orderStateQuery } from '../../orders/contract/messages.js';
 import { PROVIDER_CALLS_PER_ACCOUNT } from '../../orders/activities/payment-calls.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
+import { capturingLogger } from '../support/capturing-logger.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -587,12 +588,28 @@ describe('a provider callback', () => {
       reference: { tenantId: tenant.tenantId, orderRef: 'unverifiable', instructionRef: 'a' },
     };
     // A master key rotated without the previous one kept: the installation's secret cannot be opened.
-    const rotated = await system.startApi({ masterKeys: { current: randomBytes(32).toString('base64') } });
+    const { logger, lines: logged } = capturingLogger('rotated-api', 'info');
+    const rotated = await system.startApi({ masterKeys: { current: randomBytes(32).toString('base64') }, logger });
     try {
       const refused = await provider.callBack(`${rotated.url}/v1/providers/HTTP_CONNECTOR/callbacks`, body);
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('300');
       expect(((await refused.json()) as { code: string }).code).toBe('callback_unverifiable');
+      // Logged once as an error, naming the tenant and app; the request's own line names the answer,
+      // at warn, with no stack; no "request failed" besides.
+      type Line = { level: number; msg: string; tenantId?: string; failure?: string; err?: unknown };
+      const lines = () => logged.map((line) => JSON.parse(line) as Line);
+      const [own] = await eventually(
+        () => lines().filter((line) => /callbacks → 503$/.test(line.msg)),
+        (found) => found.length === 1,
+        { what: 'the callback request’s own line' },
+      );
+      expect(own).toMatchObject({ level: 40, failure: 'answered callback_unverifiable' });
+      expect(own.err).toBeUndefined();
+      const errors = lines().filter((line) => line.level >= 50);
+      expect(errors.map((line) => [line.msg, line.tenantId])).toEqual([
+        [expect.stringMatching(/^a provider callback cannot be verified/), tenant.tenantId],
+      ]);
     } finally {
       await rotated.close();
     }
