@@ -175,7 +175,7 @@ export function createApi(deps: ApiDependencies): Express {
       logger,
       serializers: LOG_SERIALIZERS,
       genReqId: (_req, res) => (res as express.Response).locals.requestId,
-      // An outage is expected while a dependency restarts, and a 5xx a route chose is an answer:
+      // An outage is expected while a dependency restarts, and a 503 a route chose is an answer:
       // warnings, both (errorHandler).
       customLogLevel: (_req, res, err) =>
         outageOf(res) || unavailableAnswerOf(res) ? 'warn' : err || res.err || res.statusCode >= 500 ? 'error' : 'info',

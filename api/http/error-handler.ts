@@ -68,9 +68,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       const { constraint } = err as { constraint?: unknown };
       (req.log ?? logger).warn({ constraint }, 'request refused: a unique constraint held against a concurrent write');
     }
-    if (apiError.status >= 500 && err instanceof ApiError) {
-      // A 5xx a route chose (busy, or unverifiable for now) is an answer, not a failure: the route
-      // logs what it knows, and the request's own line names the answer, at warn.
+    if (apiError.status === 503 && (err instanceof ApiError || err instanceof Refusal)) {
+      // A 503 a route or service chose (busy, unverifiable or not running for now) is an answer to
+      // retry, not a failure: the route logs what it knows, and the request's own line names the
+      // answer, at warn. Any other 5xx is logged whole.
       res.locals.unavailableAnswer = apiError.code;
     } else if (apiError.status >= 500) {
       (req.log ?? logger).error({ err }, 'request failed');
@@ -87,7 +88,7 @@ export function outageOf(res: ServerResponse): Dependency | undefined {
   return (res as Partial<Response>).locals?.outage as Dependency | undefined;
 }
 
-/** The code of a 5xx a route chose to answer (exports busy, a callback unverifiable for now), if it was one. */
+/** The code of a 503 a route or service chose to answer (exports busy, a callback unverifiable for now), if it was one. */
 export function unavailableAnswerOf(res: ServerResponse): string | undefined {
   return (res as Partial<Response>).locals?.unavailableAnswer as string | undefined;
 }

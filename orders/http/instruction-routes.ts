@@ -162,6 +162,8 @@ export function addInstructionRoutes(
             }
             res.removeHeader('content-disposition');
             if (lockWaitedOut(err)) {
+              // Other work held the table that long: an operator's to look at if it keeps happening.
+              req.log.warn({ tenantId, lockWaitMs }, 'an export waited out a table held by other work');
               throw new ApiError(
                 503,
                 'export_timed_out',
