@@ -94,6 +94,7 @@ export async function takeOrderBatch(
       } catch (err) {
         return refused(index, orderRef, err);
       }
+      // No await before this point: `takes` is filled in the items' order, so each waits for the one before it.
       const earlier = takes.get(input.orderRef);
       const taking = earlier ? earlier.then(() => stores(() => take(index, input))) : stores(() => take(index, input));
       takes.set(input.orderRef, taking);

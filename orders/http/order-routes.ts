@@ -60,8 +60,9 @@ export function addOrderRoutes(routes: RouteTable, orders: OrderService): void {
       `Takes each order (at most ${MAX_ORDERS_PER_BATCH}) as POST /order-management would, each on its own: ` +
       'one refused order (its problem in its result) refuses only itself. An order sent again as it was is not taken again ' +
       '(status 200 with the stored order’s id), so sending a batch again after a lost answer takes nothing twice; an ' +
-      'orderRef taken by an order with other contents is 409 order_ref_conflict (an orderRef named twice in one batch too: the second ' +
-      'is answered after the first, as if sent again); an order holding a card or bank account ' +
+      'orderRef taken by an order with other contents is 409 order_ref_conflict. An orderRef named twice in one batch is taken ' +
+      'after the one before it, as if sent again alone (200 for the same order, 409 for other contents, 202 if nothing was ' +
+      'stored under it); an order holding a card or bank account ' +
       'number is refused alone (400, its orderRef not repeated), and kept nowhere. ' +
       'Answers 200 with a result per order, in the request’s order.',
     tags: ['Orders'],

@@ -500,12 +500,14 @@ describe('taking orders in a batch', () => {
       expect(kept.body.instructions.map((i: any) => i.instructionRef)).toEqual(['a']);
     }
 
-    // Sent again (an answer lost on the way): nothing is taken twice, and the answer names the same orders.
+    // Sent again (an answer lost on the way): nothing is taken twice, and each order taken is named by the same id.
     const again = await call('POST', '/v1/order-management/batch', { tenant, body: { orders } });
     expect(again.body).toMatchObject({ taken: 0, alreadyTaken: 5, refused: 5 });
     expect(again.body.results[0]).toMatchObject({ status: 200, orderId: res.body.results[0].orderId });
     expect(again.body.results[5]).toMatchObject({ status: 200, orderId: res.body.results[5].orderId });
     expect(again.body.results[9]).toMatchObject({ status: 200, orderId: res.body.results[9].orderId });
+    // The order refused for its scheme now meets the one taken under its ref since, as alone it would.
+    expect(again.body.results[7]).toMatchObject({ status: 409, problem: { code: 'order_ref_conflict' } });
     expect(await countOrders(tenant)).toBe(5);
   });
 
