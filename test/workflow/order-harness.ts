@@ -252,6 +252,15 @@ export async function paymentUnknownAtProvider(provider: HostileProvider, handle
   return unknown;
 }
 
+/** The callback of the tenant's own provider saying its payment `providerRef` was taken back. */
+export function returnCalledBack(
+  handle: WorkflowHandle,
+  providerRef: string,
+  reversal: { kind: 'RETURN' | 'CHARGEBACK'; code: string },
+) {
+  return handle.signal(providerResultSignal, { status: 'RETURNED', ...reversal, providerRef, appId: 'HTTP_CONNECTOR' });
+}
+
 /** A refund of 10.00 EUR of `instructionRef` asked for, and answered PENDING by the provider: its read-model row, and its provider's reference. */
 export async function refundPendingAtProvider(handle: WorkflowHandle, instructionRef: string) {
   const refundId = randomUUID();

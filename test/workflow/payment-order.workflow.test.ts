@@ -18,6 +18,7 @@ import { type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-or
 import type { createActivities } from '../../worker/create-activities.js';
 import { MAX_PUT_OFFS } from '../../orders/workflow/provider-waits.js';
 import { eventually } from '../support/eventually.js';
+import { workerLogLines } from '../support/system.js';
 import { recordHistory } from '../support/histories.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
 import { startHostileProvider } from '../support/hostile-provider.js';
@@ -44,6 +45,7 @@ import {
   paymentPendingAtProvider,
   paymentCalledBackWhileAsked,
   paymentUnknownAtProvider,
+  returnCalledBack,
   statusPollRefused,
   takenOnce,
   expectRefused,
@@ -711,13 +713,7 @@ describe('payment-order workflow on the time-skipping server', () => {
         provider.behaviour.lookup = 405;
         provider.behaviour.repeatedKey = 409;
         const [charge] = provider.charges;
-        await handle.signal(providerResultSignal, {
-          status: 'RETURNED',
-          kind: 'RETURN',
-          code: 'account_closed',
-          providerRef: charge.providerRef,
-          appId: 'HTTP_CONNECTOR',
-        });
+        await returnCalledBack(handle, charge.providerRef, { kind: 'RETURN', code: 'account_closed' });
         const resolve = (providerRef?: string) =>
           handle.executeUpdate(resolveInstructionUpdate, {
             args: [
@@ -777,13 +773,7 @@ describe('payment-order workflow on the time-skipping server', () => {
           await paymentUnknownAtProvider(provider, handle);
           const [charge] = provider.charges;
           // The same code for both: the tenant's returns policy (RECOLLECT) collects a return of it again.
-          await handle.signal(providerResultSignal, {
-            status: 'RETURNED',
-            kind,
-            code: 'insufficient_funds',
-            providerRef: charge.providerRef,
-            appId: 'HTTP_CONNECTOR',
-          });
+          await returnCalledBack(handle, charge.providerRef, { kind, code: 'insufficient_funds' });
           // Asked under the key, the provider says it settled: then it was taken back.
           await waitFor(
             handle,
@@ -816,6 +806,75 @@ describe('payment-order workflow on the time-skipping server', () => {
     }
   });
 
+  it('takes a return kept for a payment of unknown outcome once the provider, asked under its key, says it is pending and then settles it', async () => {
+    const provider = await startHostileProvider();
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-pending');
+      const worker = await createWorker();
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentUnknownAtProvider(provider, handle);
+        const [charge] = provider.charges;
+        // Asked again under the key, the provider says the payment is still pending.
+        charge.status = 'PENDING';
+        await returnCalledBack(handle, charge.providerRef, { kind: 'RETURN', code: 'account_closed' });
+        await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the pending answer taken');
+        // It settles there; the status poll finds it so, and the return kept meanwhile then applies.
+        charge.status = 'SETTLED';
+        await env.sleep(2 * DAY_MS);
+        await waitFor(handle, (v) => v.instructions[0].status === 'FAILED', 'settled, then taken back');
+        return handle.result();
+      });
+      expect(result.instructions[0]).toMatchObject({
+        status: 'FAILED',
+        providerRef: provider.charges[0].providerRef,
+        failureCode: 'returned:account_closed',
+      });
+      expect(provider.lookups).toEqual([provider.charges[0].idempotencyKey]);
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('drops a return kept for a payment of unknown outcome that its provider then says it declined, and an operator hears of it', async () => {
+    const provider = await startHostileProvider();
+    try {
+      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-declined');
+      const worker = await createWorker();
+      const declined = await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentUnknownAtProvider(provider, handle);
+        const [charge] = provider.charges;
+        // Asked again under the key, the provider says that payment was declined after all.
+        charge.status = 'DECLINED';
+        provider.behaviour.outcome = { declined: 'do_not_honor', retryable: false };
+        await returnCalledBack(handle, charge.providerRef, { kind: 'RETURN', code: 'account_closed' });
+        const view = await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'do_not_honor',
+          'the decline under the key taken',
+        );
+        await handle.terminate('test over');
+        return view;
+      });
+      // Nothing was taken, so nothing came back: the return is not applied, and an operator hears of it.
+      expect(declined.instructions[0]).toMatchObject({ status: 'FAILED', failureCode: 'do_not_honor' });
+      const warned = await eventually(
+        () =>
+          workerLogLines.filter(
+            (line) => line.includes('then ended otherwise') && line.includes('returned-while-unknown-declined'),
+          ),
+        (found) => found.length === 1,
+        { what: 'the worker’s warning of the return not applied', timeoutMs: 30_000 },
+      );
+      expect(JSON.parse(warned[0])).toMatchObject({ level: 40 });
+      expect(provider.charges).toHaveLength(1);
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('lets a tenant admin resolve a payment whose provider then stated another reference, though a return of the first was kept', async () => {
     const provider = await startHostileProvider();
     try {
@@ -827,13 +886,7 @@ describe('payment-order workflow on the time-skipping server', () => {
         const [charge] = provider.charges;
         // Asked again under the key, the provider names another payment, with other money still.
         provider.behaviour.answerOverrides = { amountMinor: '1', currency: 'EUR', providerRef: 'own_restated' };
-        await handle.signal(providerResultSignal, {
-          status: 'RETURNED',
-          kind: 'CHARGEBACK',
-          code: 'fraudulent',
-          providerRef: charge.providerRef,
-          appId: 'HTTP_CONNECTOR',
-        });
+        await returnCalledBack(handle, charge.providerRef, { kind: 'CHARGEBACK', code: 'fraudulent' });
         await waitFor(
           handle,
           (v) => v.instructions[0].providerRef === 'own_restated' && v.instructions[0].status === 'LATE',
