@@ -87,7 +87,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   });
   const dispatcher = new DeliveryDispatcher(options.orm, client, { logger: options.logger });
   const jobs = [
-    new Periodic('orphan order reconciliation', () => reconciler.runOnce(), 5_000, options.logger),
+    new Periodic('orphan order reconciliation', (stopping) => reconciler.runOnce(stopping), 5_000, options.logger),
     new Periodic('webhook delivery dispatch', () => dispatcher.runOnce(), 5_000, options.logger),
     new Periodic(
       'stalled webhook delivery revival',

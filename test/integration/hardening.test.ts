@@ -513,18 +513,22 @@ describe('behind a proxy', () => {
   });
 });
 
+/** What an API that crashed between storing and starting leaves behind: rows without workflows. */
+async function storeOrphans(tenant: TenantFixture, refs: string[]): Promise<void> {
+  const em = system.orm.em.fork();
+  const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+  for (const orderRef of refs)
+    buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [
+      resolvedTo('SANDBOX_CARD', 'CARD'),
+    ]);
+  await em.flush();
+}
+
 describe('the orphan-order reconciler', () => {
   it('starts every other orphan when one cannot be started, and retries that one later', async () => {
     const tenant = await system.newTenant();
     const refs = ['orphan-a', 'orphan-b', 'orphan-c'];
-    // What an API that crashed between storing and starting leaves behind: rows without workflows.
-    const em = system.orm.em.fork();
-    const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    for (const orderRef of refs)
-      buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [
-        resolvedTo('SANDBOX_CARD', 'CARD'),
-      ]);
-    await em.flush();
+    await storeOrphans(tenant, refs);
     const attempts: string[] = [];
     const reconciler = new OrphanOrderReconciler({
       orm: system.orm,
@@ -549,6 +553,38 @@ describe('the orphan-order reconciler', () => {
       ['orphan-c', true],
     ]);
     await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-b')).describe();
+  });
+
+  it('drains a backlog of more than a page in one round, several starts at once', async () => {
+    const tenant = await system.newTenant();
+    // Orders taken while Temporal was away (due long after this test).
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 150 }, (_, i) => `backlog-${i}`),
+    );
+    let underWay = 0;
+    let mostAtOnce = 0;
+    const reconciler = new OrphanOrderReconciler({
+      orm: system.orm,
+      client: system.client,
+      logger: createLogger('reconciler', 'silent'),
+      graceMs: 0,
+      start: async (order) => {
+        underWay += 1;
+        mostAtOnce = Math.max(mostAtOnce, underWay);
+        try {
+          await startOrder(system.client, system.orm, order);
+        } finally {
+          underWay -= 1;
+        }
+      },
+    });
+    expect(await reconciler.runOnce()).toBeGreaterThanOrEqual(150);
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
+    expect(mostAtOnce).toBeGreaterThan(1);
+    expect(mostAtOnce).toBeLessThanOrEqual(8);
   });
 });
 
