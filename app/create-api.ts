@@ -114,7 +114,12 @@ export function createApi(deps: ApiDependencies): Express {
   });
   addReconciliationRoutes(routes, new Reconciliation({ orm, apps: deps.apps, secretBox, temporal, logger }));
   const mandates = new Mandates({ orm, temporal });
-  addProviderRoutes(routes, { results: new ProviderResults({ orm, temporal }), mandates, secretBox, apps: deps.apps });
+  addProviderRoutes(routes, {
+    results: new ProviderResults({ orm, temporal, logger }),
+    mandates,
+    secretBox,
+    apps: deps.apps,
+  });
   addWebhookRoutes(routes, {
     orm,
     temporal,

@@ -17,6 +17,7 @@ const QUERY_DEADLINE_MS = 5_000;
 export interface ProviderResultDependencies {
   orm: MikroORM;
   temporal: Client;
+  logger: Logger;
 }
 
 /**
@@ -143,7 +144,13 @@ export class ProviderResults {
       return await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
         handle.query(orderStateQuery),
       );
-    } catch {
+    } catch (err) {
+      // The provider is told to send it again; why the workflow did not answer is ours to know (a
+      // Temporal away, or a workflow that cannot run its code since a deploy).
+      this.deps.logger.warn(
+        { tenantId, orderRef, error: (err as Error).name, reason: (err as Error).message },
+        'a callback could not be checked against its order’s workflow',
+      );
       throw new Refusal('unavailable', 'workflow_unavailable', 'the payment cannot be checked just now; send it again');
     }
   }

@@ -40,12 +40,12 @@ export class OrphanOrderReconciler {
 
   constructor(private readonly options: ReconcilerOptions) {}
 
-  /** How many orphaned orders had their workflow started this round; `stopping` ends it after the page under way. */
+  /** How many orphaned orders had their workflow started this round; `stopping` ends it after the starts under way. */
   async runOnce(stopping?: AbortSignal): Promise<number> {
     let started = 0;
     const pages = this.options.pagesPerRound ?? DEFAULT_PAGES_PER_ROUND;
     for (let page = 0; page < pages && !stopping?.aborted; page++) {
-      const taken = await this.runPage();
+      const taken = await this.runPage(stopping);
       started += taken.started;
       // A short page is the last; one with a failed start waits for the next round (and its backoff).
       if (taken.found < PAGE_SIZE || taken.started < taken.found) break;
@@ -53,7 +53,7 @@ export class OrphanOrderReconciler {
     return started;
   }
 
-  private async runPage(): Promise<{ found: number; started: number }> {
+  private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number }> {
     const { orm, client, logger, graceMs, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
     const now = Date.now();
@@ -72,6 +72,8 @@ export class OrphanOrderReconciler {
     await Promise.all(
       orphans.map((order) =>
         starts(async () => {
+          // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
+          if (stopping?.aborted) return;
           try {
             await start(order);
             started += 1;
