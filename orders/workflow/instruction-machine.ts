@@ -443,8 +443,12 @@ export function applyReturn(
   const taken = stated !== undefined ? (stated < paid ? stated : paid) : paid - refundedOfIt;
   machine.returnedAmountMinor = (BigInt(machine.returnedAmountMinor) + (taken > 0n ? taken : 0n)).toString();
   // A part given back first: what is owed is no longer the instruction's amount. Stated, it counts a
-  // refund the provider made that is PENDING here; histories from before statements replay as they ran.
-  const partGivenBack = stated !== undefined ? stated < paid : options.refundsHold === true && refundedOfIt > 0n;
+  // refund the provider made that is PENDING here. It holds back collecting again when stated, or since
+  // RETURN_AFTER_REFUND (histories from before either replay as they ran); a retry's validator reads it
+  // whatever the history, as it is not a decision of the workflow's.
+  const givenBackFirst = stated !== undefined ? stated < paid : refundedOfIt > 0n;
+  const partGivenBack = givenBackFirst && (stated !== undefined || options.refundsHold === true);
+  machine.refundedBeforeReturn = givenBackFirst;
   machine.returnCode = reversal.code;
   machine.returnedRef = reversal.providerRef;
   machine.returnedPaymentMinor = paid.toString();
@@ -460,8 +464,6 @@ export function applyReturn(
     reversal.kind === 'RETURN' &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&
     machine.declines < policy.dunningDelaysMs.length;
-  // Read by a retry's validator alone, so told as it is whatever the history: not a decision of its own.
-  machine.refundedBeforeReturn = stated !== undefined ? stated < paid : refundedOfIt > 0n;
   if (!recollect) {
     transition(machine, 'FAILED', now);
     return;
