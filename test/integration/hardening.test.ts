@@ -524,23 +524,30 @@ async function storeOrphans(tenant: TenantFixture, refs: string[]): Promise<void
   await em.flush();
 }
 
+/** A reconciler of every orphan in the lane, each started through `start` (`startIt` is the real start). */
+function reconcilerStarting(start: (order: PaymentOrder) => Promise<void>): OrphanOrderReconciler {
+  return new OrphanOrderReconciler({
+    orm: system.orm,
+    client: system.client,
+    logger: createLogger('reconciler', 'silent'),
+    graceMs: 0,
+    start,
+  });
+}
+
+const startIt = (order: PaymentOrder) => startOrder(system.client, system.orm, order);
+
 describe('the orphan-order reconciler', () => {
   it('starts every other orphan when one cannot be started, and retries that one later', async () => {
     const tenant = await system.newTenant();
     const refs = ['orphan-a', 'orphan-b', 'orphan-c'];
     await storeOrphans(tenant, refs);
     const attempts: string[] = [];
-    const reconciler = new OrphanOrderReconciler({
-      orm: system.orm,
-      client: system.client,
-      logger: createLogger('reconciler', 'silent'),
-      graceMs: 0,
-      start: async (order) => {
-        if (order.tenantId !== tenant.tenantId) return startOrder(system.client, system.orm, order);
-        attempts.push(order.orderRef);
-        if (order.orderRef === 'orphan-a') throw new Error('this one cannot start');
-        return startOrder(system.client, system.orm, order);
-      },
+    const reconciler = reconcilerStarting(async (order) => {
+      if (order.tenantId !== tenant.tenantId) return startIt(order);
+      attempts.push(order.orderRef);
+      if (order.orderRef === 'orphan-a') throw new Error('this one cannot start');
+      return startIt(order);
     });
     await reconciler.runOnce();
     expect(attempts.sort()).toEqual(refs);
@@ -564,20 +571,14 @@ describe('the orphan-order reconciler', () => {
     );
     let underWay = 0;
     let mostAtOnce = 0;
-    const reconciler = new OrphanOrderReconciler({
-      orm: system.orm,
-      client: system.client,
-      logger: createLogger('reconciler', 'silent'),
-      graceMs: 0,
-      start: async (order) => {
-        underWay += 1;
-        mostAtOnce = Math.max(mostAtOnce, underWay);
-        try {
-          await startOrder(system.client, system.orm, order);
-        } finally {
-          underWay -= 1;
-        }
-      },
+    const reconciler = reconcilerStarting(async (order) => {
+      underWay += 1;
+      mostAtOnce = Math.max(mostAtOnce, underWay);
+      try {
+        await startIt(order);
+      } finally {
+        underWay -= 1;
+      }
     });
     expect(await reconciler.runOnce()).toBeGreaterThanOrEqual(150);
     expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
