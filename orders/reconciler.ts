@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
+import { dependencyOutage } from '../api/http/dependency-outage.js';
 import { PaymentOrder } from '../db/entities/index.js';
 import { startOrder } from './start-order.js';
 
@@ -37,6 +38,8 @@ export interface ReconcilerOptions {
 export class OrphanOrderReconciler {
   /** Orders whose start failed, and when to try each again: they wait their turn instead of filling every batch. */
   private readonly failing = new Map<string, number>();
+  /** Whether the last start found Temporal unreachable: an outage is logged when it begins and when it ends, not at every round. */
+  private temporalAway = false;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -48,12 +51,12 @@ export class OrphanOrderReconciler {
       const taken = await this.runPage(stopping);
       started += taken.started;
       // A short page is the last; one with a failed start waits for the next round (and its backoff).
-      if (taken.found < PAGE_SIZE || taken.started < taken.found) break;
+      if (taken.found < PAGE_SIZE || taken.started < taken.found || taken.temporalAway) break;
     }
     return started;
   }
 
-  private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number }> {
+  private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number; temporalAway: boolean }> {
     const { orm, client, logger, graceMs, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
     const now = Date.now();
@@ -69,17 +72,26 @@ export class OrphanOrderReconciler {
     );
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
+    // Temporal unreachable: the starts not begun wait for the next round, where each would have waited
+    // out its deadline here, and no order is held back for it (none of them is at fault).
+    let temporalAway = false;
     await Promise.all(
       orphans.map((order) =>
         starts(async () => {
           // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
-          if (stopping?.aborted) return;
+          if (stopping?.aborted || temporalAway) return;
           try {
             await start(order);
             started += 1;
             this.failing.delete(order.id);
+            this.temporalReached();
             logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
           } catch (err) {
+            if (dependencyOutage(err) === 'temporal') {
+              temporalAway = true;
+              this.temporalLost(err);
+              return;
+            }
             this.failing.set(order.id, Date.now() + FAILED_START_BACKOFF_MS);
             logger.error(
               { err, tenantId: order.tenantId, orderRef: order.orderRef },
@@ -89,6 +101,18 @@ export class OrphanOrderReconciler {
         }),
       ),
     );
-    return { found: orphans.length, started };
+    return { found: orphans.length, started, temporalAway };
+  }
+
+  private temporalLost(err: unknown): void {
+    if (this.temporalAway) return;
+    this.temporalAway = true;
+    this.options.logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
+  }
+
+  private temporalReached(): void {
+    if (!this.temporalAway) return;
+    this.temporalAway = false;
+    this.options.logger.warn('Temporal answers again: starting orphaned orders');
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import got from 'got';
+import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
@@ -586,6 +587,46 @@ describe('the orphan-order reconciler', () => {
     );
     expect(mostAtOnce).toBeGreaterThan(1);
     expect(mostAtOnce).toBeLessThanOrEqual(8);
+  });
+  it('ends its round at the first start Temporal cannot answer, logs the outage once, and starts the orders when it answers', async () => {
+    const tenant = await system.newTenant();
+    const refs = Array.from({ length: 30 }, (_, i) => `outage-${i}`);
+    await storeOrphans(tenant, refs);
+    // Nothing listens on port 1: each start is refused until its deadline.
+    const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }), namespace: 'default' });
+    let temporalAway = true;
+    const tried: string[] = [];
+    const { logger, lines } = capturingLogger('reconciler', 'warn');
+    const reconciler = new OrphanOrderReconciler({
+      orm: system.orm,
+      client: system.client,
+      logger,
+      graceMs: 0,
+      start: async (order) => {
+        if (order.tenantId !== tenant.tenantId) return startIt(order);
+        tried.push(order.orderRef);
+        return startOrder(temporalAway ? unreachable : system.client, system.orm, order);
+      },
+    });
+    const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    try {
+      await reconciler.runOnce();
+      await reconciler.runOnce();
+      // Two rounds: each stops beginning starts once one finds Temporal away (at most the 8 under way).
+      expect(tried.length).toBeGreaterThan(0);
+      expect(tried.length).toBeLessThanOrEqual(16);
+      expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toHaveLength(1);
+      expect(messages().filter((m) => m.startsWith('could not start workflow'))).toEqual([]);
+
+      temporalAway = false;
+      await reconciler.runOnce();
+      expect(
+        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null }),
+      ).toBe(0);
+      expect(messages().filter((m) => m.startsWith('Temporal answers again'))).toHaveLength(1);
+    } finally {
+      await unreachable.connection.close();
+    }
   });
 });
 
