@@ -410,6 +410,9 @@ function settle(machine: InstructionMachine, providerRef: string, at: string, vo
   machine.settledAmountMinor = (BigInt(machine.settledAmountMinor) + BigInt(machine.plan.amountMinor)).toString();
 }
 
+/** How a taken-back payment's failure code begins, before the provider's code: written by a return, read by a retry's check. */
+const REVERSAL_FAILURE_PREFIX: Record<Reversal['kind'], string> = { RETURN: 'returned:', CHARGEBACK: 'charged_back:' };
+
 /** Whether a reversal is of this instruction's settled payment, from the app that took it. */
 export function reverses(machine: InstructionMachine, reversal: Reversal & { appId?: string }): boolean {
   return machine.status === 'SETTLED' && machine.providerRef === reversal.providerRef && fromItsApp(machine, reversal);
@@ -453,8 +456,7 @@ export function applyReturn(
   machine.returnedRef = reversal.providerRef;
   machine.returnedPaymentMinor = paid.toString();
   transition(machine, 'RETURNED', now);
-  machine.failureCode = reversal.kind === 'CHARGEBACK' ? `charged_back:${reversal.code}` : `returned:${reversal.code}`;
-  machine.failureCode = machine.failureCode.slice(0, 64);
+  machine.failureCode = `${REVERSAL_FAILURE_PREFIX[reversal.kind]}${reversal.code}`.slice(0, 64);
   // The payment is over: the next one is another, under a new key.
   machine.keyAttempt += 1;
   machine.keyUsed = false;
@@ -568,7 +570,8 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
  * instead of a charge that may be too much).
  */
 function failedAfterPartGivenBack(machine: InstructionMachine): boolean {
-  if (!/^(returned|charged_back):/.test(machine.failureCode ?? '')) return false;
+  const failureCode = machine.failureCode ?? '';
+  if (!Object.values(REVERSAL_FAILURE_PREFIX).some((prefix) => failureCode.startsWith(prefix))) return false;
   return (
     machine.refundedBeforeReturn ??
     machine.refunds.some((r) => r.paymentRef === machine.returnedRef && r.status === 'SUCCEEDED')
