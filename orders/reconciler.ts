@@ -33,11 +33,10 @@ export interface ReconcilerOptions {
 /**
  * Starts workflows for orders the API stored but did not get to start (a crash between the insert
  * and the start). Starting is idempotent, so a race with the API is harmless. One order that cannot
- * be started is logged and left for the next round; it never holds back the others.
+ * be started is logged and left for a later round; it never holds back the others. Each worker runs
+ * one, and they claim their pages, so each orphan is started once between them.
  */
 export class OrphanOrderReconciler {
-  /** Orders whose start failed, and when to try each again: they wait their turn instead of filling every batch. */
-  private readonly failing = new Map<string, number>();
   /** Whether the last start found Temporal unreachable: an outage is logged when it begins and when it ends, not at every round. */
   private temporalAway = false;
 
@@ -57,42 +56,43 @@ export class OrphanOrderReconciler {
   }
 
   private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number; temporalAway: boolean }> {
-    const { orm, client, logger, graceMs, start = (order) => startOrder(client, orm, order) } = this.options;
+    const { orm, client, logger, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
-    const now = Date.now();
-    const backingOff = [...this.failing].filter(([, retryAt]) => retryAt > now).map(([id]) => id);
-    const orphans = await em.find(
-      PaymentOrder,
-      {
-        workflowStartedAt: null,
-        createdAt: { $lt: new Date(now - graceMs) },
-        ...(backingOff.length ? { id: { $nin: backingOff } } : {}),
-      },
-      { populate: ['instructions'], limit: PAGE_SIZE, orderBy: { createdAt: 'asc' } },
-    );
+    const claimed = await this.claimPage();
+    const orphans = claimed.length
+      ? await em.find(
+          PaymentOrder,
+          { id: { $in: claimed } },
+          { populate: ['instructions'], orderBy: { createdAt: 'asc' } },
+        )
+      : [];
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
     // Temporal unreachable: the starts not begun wait for the next round, where each would have waited
     // out its deadline here, and no order is held back for it (none of them is at fault).
     let temporalAway = false;
+    const letGo: string[] = [];
     await Promise.all(
       orphans.map((order) =>
         starts(async () => {
           // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
-          if (stopping?.aborted || temporalAway) return;
+          if (stopping?.aborted || temporalAway) {
+            letGo.push(order.id);
+            return;
+          }
           try {
             await start(order);
             started += 1;
-            this.failing.delete(order.id);
             this.temporalReached();
             logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
           } catch (err) {
             if (dependencyOutage(err) === 'temporal') {
               temporalAway = true;
               this.temporalLost(err);
+              letGo.push(order.id);
               return;
             }
-            this.failing.set(order.id, Date.now() + FAILED_START_BACKOFF_MS);
+            // Its claim stays: it waits out the backoff, whichever worker looks next.
             logger.error(
               { err, tenantId: order.tenantId, orderRef: order.orderRef },
               'could not start workflow for orphaned order; will retry',
@@ -101,7 +101,27 @@ export class OrphanOrderReconciler {
         }),
       ),
     );
+    if (letGo.length) await em.nativeUpdate(PaymentOrder, { id: { $in: letGo } }, { startClaimedUntil: null });
     return { found: orphans.length, started, temporalAway };
+  }
+
+  /**
+   * Claims the oldest orphans no other worker is starting (or waiting on after a failed start), for
+   * as long as a failed start waits: a start that succeeds marks its order started; one that fails
+   * keeps its claim until then; a worker that dies lets go of its page when the claim runs out.
+   */
+  private async claimPage(): Promise<string[]> {
+    const rows = await this.options.orm.em.getConnection().execute<{ id: string }[]>(
+      `update payment_order set start_claimed_until = now() + make_interval(secs => ?)
+       where id in (
+         select id from payment_order
+         where workflow_started_at is null and created_at < ?
+           and (start_claimed_until is null or start_claimed_until < now())
+         order by created_at limit ? for update skip locked)
+       returning id`,
+      [FAILED_START_BACKOFF_MS / 1000, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
+    );
+    return rows.map((row) => row.id);
   }
 
   private temporalLost(err: unknown): void {

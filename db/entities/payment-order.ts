@@ -31,6 +31,8 @@ export class PaymentOrder {
   projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
   workflowStartedAt?: Date | null;
+  /** Until when a worker's reconciler is starting it (or waits after a failed start); null when none is. */
+  startClaimedUntil?: Date | null;
   /**
    * A hash of the request that created it (orders/order-plans.ts `orderRequestHash`): a batch sending
    * its orderRef again is told whether it is this order or another. Null for orders from before it.
@@ -73,6 +75,7 @@ export const PaymentOrderSchema = new EntitySchema<PaymentOrder>({
     openUntil: { type: 'datetime', nullable: true },
     projectionVersion: { type: new BigIntType('string') },
     workflowStartedAt: { type: 'datetime', nullable: true },
+    startClaimedUntil: { type: 'datetime', nullable: true },
     requestHash: { type: 'string', length: 64, nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },

@@ -561,6 +561,46 @@ describe('the orphan-order reconciler', () => {
       ['orphan-c', true],
     ]);
     await system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'orphan-b')).describe();
+
+    // The failed one waits out its backoff whichever worker looks next, then starts.
+    attempts.length = 0;
+    await reconcilerStarting(async (order) => {
+      if (order.tenantId === tenant.tenantId) attempts.push(order.orderRef);
+      return startIt(order);
+    }).runOnce();
+    expect(attempts).toEqual([]);
+    await system.orm.em
+      .fork()
+      .nativeUpdate(
+        PaymentOrder,
+        { tenantId: tenant.tenantId, orderRef: 'orphan-a' },
+        { startClaimedUntil: new Date() },
+      );
+    await reconcilerStarting(async (order) => {
+      if (order.tenantId === tenant.tenantId) attempts.push(order.orderRef);
+      return startIt(order);
+    }).runOnce();
+    expect(attempts).toEqual(['orphan-a']);
+  });
+
+  it('starts each orphan once when two workers reconcile at the same time', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 60 }, (_, i) => `shared-${i}`),
+    );
+    const tries = new Map<string, number>();
+    const worker = () =>
+      reconcilerStarting(async (order) => {
+        if (order.tenantId === tenant.tenantId) tries.set(order.orderRef, (tries.get(order.orderRef) ?? 0) + 1);
+        await startIt(order);
+      });
+    await Promise.all([worker().runOnce(), worker().runOnce()]);
+    expect(tries.size).toBe(60);
+    expect([...tries.values()].filter((n) => n > 1)).toEqual([]);
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
   });
 
   it('drains a backlog of more than a page in one round, several starts at once', async () => {
