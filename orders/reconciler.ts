@@ -6,7 +6,10 @@ import { dependencyOutage } from '../api/http/dependency-outage.js';
 import { PaymentOrder } from '../db/entities/index.js';
 import { startOrder } from './start-order.js';
 
-const FAILED_START_BACKOFF_MS = 60_000;
+/** How long an order whose start failed waits before it is tried again. */
+const FAILED_START_BACKOFF_SECONDS = 60;
+/** How long the question whether Temporal answers may take. */
+const REACHABLE_DEADLINE_MS = 2_000;
 /** Orphans read at once, oldest first. */
 const PAGE_SIZE = 100;
 /**
@@ -37,25 +40,31 @@ export interface ReconcilerOptions {
  * one, and they claim their pages, so each orphan is started once between them.
  */
 export class OrphanOrderReconciler {
-  /** Whether the last start found Temporal unreachable: an outage is logged when it begins and when it ends, not at every round. */
+  /** Whether an outage was logged and Temporal has not answered since: it is logged when it begins and when it ends. */
   private temporalAway = false;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
   /** How many orphaned orders had their workflow started this round; `stopping` ends it after the starts under way. */
   async runOnce(stopping?: AbortSignal): Promise<number> {
+    // Away at the last round: one question tells whether to try, instead of starts each waiting out their deadline.
+    if (this.temporalAway) {
+      if (!(await this.reachable())) return 0;
+      this.temporalAway = false;
+      this.options.logger.warn('Temporal answers again: starting orphaned orders');
+    }
     let started = 0;
     const pages = this.options.pagesPerRound ?? DEFAULT_PAGES_PER_ROUND;
     for (let page = 0; page < pages && !stopping?.aborted; page++) {
       const taken = await this.runPage(stopping);
       started += taken.started;
-      // A short page is the last; one with a failed start waits for the next round (and its backoff).
-      if (taken.found < PAGE_SIZE || taken.started < taken.found || taken.temporalAway) break;
+      // A short page is the last; one with a failed start (or Temporal away) waits for the next round.
+      if (taken.found < PAGE_SIZE || taken.started < taken.found) break;
     }
     return started;
   }
 
-  private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number; temporalAway: boolean }> {
+  private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number }> {
     const { orm, client, logger, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
     const claimed = await this.claimPage();
@@ -68,31 +77,33 @@ export class OrphanOrderReconciler {
       : [];
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
+    // Whether Temporal answers, asked once a page when a start fails as if it did not: one order whose
+    // start times out (a large input, a shard away) is that order's failure, not an outage.
+    let answers: Promise<boolean> | undefined;
     // Temporal unreachable: the starts not begun wait for the next round, where each would have waited
     // out its deadline here, and no order is held back for it (none of them is at fault).
-    let temporalAway = false;
     const letGo: string[] = [];
     await Promise.all(
       orphans.map((order) =>
         starts(async () => {
           // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
-          if (stopping?.aborted || temporalAway) {
+          if (stopping?.aborted || this.temporalAway) {
             letGo.push(order.id);
             return;
           }
           try {
             await start(order);
             started += 1;
-            this.temporalReached();
             logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
           } catch (err) {
-            if (dependencyOutage(err) === 'temporal') {
-              temporalAway = true;
-              this.temporalLost(err);
+            if (dependencyOutage(err) === 'temporal' && !(await (answers ??= this.reachable()))) {
+              if (!this.temporalAway)
+                logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
+              this.temporalAway = true;
               letGo.push(order.id);
               return;
             }
-            // Its claim stays: it waits out the backoff, whichever worker looks next.
+            await this.holdBack(order.id);
             logger.error(
               { err, tenantId: order.tenantId, orderRef: order.orderRef },
               'could not start workflow for orphaned order; will retry',
@@ -102,13 +113,13 @@ export class OrphanOrderReconciler {
       ),
     );
     if (letGo.length) await em.nativeUpdate(PaymentOrder, { id: { $in: letGo } }, { startClaimedUntil: null });
-    return { found: orphans.length, started, temporalAway };
+    return { found: orphans.length, started };
   }
 
   /**
    * Claims the oldest orphans no other worker is starting (or waiting on after a failed start), for
-   * as long as a failed start waits: a start that succeeds marks its order started; one that fails
-   * keeps its claim until then; a worker that dies lets go of its page when the claim runs out.
+   * as long as a failed start waits: a start that succeeds marks its order started; a worker that
+   * dies lets go of its page when the claim runs out.
    */
   private async claimPage(): Promise<string[]> {
     const rows = await this.options.orm.em.getConnection().execute<{ id: string }[]>(
@@ -119,20 +130,29 @@ export class OrphanOrderReconciler {
            and (start_claimed_until is null or start_claimed_until < now())
          order by created_at limit ? for update skip locked)
        returning id`,
-      [FAILED_START_BACKOFF_MS / 1000, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
+      [FAILED_START_BACKOFF_SECONDS, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
     );
     return rows.map((row) => row.id);
   }
 
-  private temporalLost(err: unknown): void {
-    if (this.temporalAway) return;
-    this.temporalAway = true;
-    this.options.logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
+  /** A failed start waits its backoff from its failure, whichever worker looks next. */
+  private async holdBack(orderId: string): Promise<void> {
+    await this.options.orm.em
+      .getConnection()
+      .execute(`update payment_order set start_claimed_until = now() + make_interval(secs => ?) where id = ?`, [
+        FAILED_START_BACKOFF_SECONDS,
+        orderId,
+      ]);
   }
 
-  private temporalReached(): void {
-    if (!this.temporalAway) return;
-    this.temporalAway = false;
-    this.options.logger.warn('Temporal answers again: starting orphaned orders');
+  /** Whether Temporal answers a question that costs it nothing, within a couple of seconds. */
+  private reachable(): Promise<boolean> {
+    const { client } = this.options;
+    return client.connection
+      .withDeadline(Date.now() + REACHABLE_DEADLINE_MS, () => client.workflowService.getSystemInfo({}))
+      .then(
+        () => true,
+        () => false,
+      );
   }
 }

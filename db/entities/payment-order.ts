@@ -31,7 +31,7 @@ export class PaymentOrder {
   projectionVersion = '0';
   /** Null until the workflow is known to exist; the reconciler starts workflows for rows left null. */
   workflowStartedAt?: Date | null;
-  /** Until when a worker's reconciler is starting it (or waits after a failed start); null when none is. */
+  /** Until when a worker's reconciler holds it, starting it or after its start failed; null when never claimed or let go (a started order keeps its last). */
   startClaimedUntil?: Date | null;
   /**
    * A hash of the request that created it (orders/order-plans.ts `orderRequestHash`): a batch sending

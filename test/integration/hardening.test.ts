@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import got from 'got';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, ServiceError } from '@temporalio/client';
+import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
@@ -574,7 +575,7 @@ describe('the orphan-order reconciler', () => {
       .nativeUpdate(
         PaymentOrder,
         { tenantId: tenant.tenantId, orderRef: 'orphan-a' },
-        { startClaimedUntil: new Date() },
+        { startClaimedUntil: new Date(Date.now() - 60_000) },
       );
     await reconcilerStarting(async (order) => {
       if (order.tenantId === tenant.tenantId) attempts.push(order.orderRef);
@@ -632,31 +633,40 @@ describe('the orphan-order reconciler', () => {
     const tenant = await system.newTenant();
     const refs = Array.from({ length: 30 }, (_, i) => `outage-${i}`);
     await storeOrphans(tenant, refs);
-    // Nothing listens on port 1: each start is refused until its deadline.
+    // Nothing listens on port 1: each start is refused until its deadline, and so is the question whether Temporal answers.
     const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }), namespace: 'default' });
     let temporalAway = true;
+    // The worker's client, its Temporal away until the test brings it back.
+    const client = new Proxy(system.client, {
+      get: (reachable, key) => Reflect.get(temporalAway ? unreachable : reachable, key),
+    });
     const tried: string[] = [];
     const { logger, lines } = capturingLogger('reconciler', 'warn');
     const reconciler = new OrphanOrderReconciler({
       orm: system.orm,
-      client: system.client,
+      client,
       logger,
       graceMs: 0,
       start: async (order) => {
         if (order.tenantId !== tenant.tenantId) return startIt(order);
         tried.push(order.orderRef);
-        return startOrder(temporalAway ? unreachable : system.client, system.orm, order);
+        return startOrder(client, system.orm, order);
       },
     });
     const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     try {
       await reconciler.runOnce();
       await reconciler.runOnce();
-      // Two rounds: each stops beginning starts once one finds Temporal away (at most the 8 under way).
+      // The first round stops beginning starts once one finds Temporal away (at most the 8 under way);
+      // the second asks whether it answers and tries none.
       expect(tried.length).toBeGreaterThan(0);
-      expect(tried.length).toBeLessThanOrEqual(16);
+      expect(tried.length).toBeLessThanOrEqual(8);
       expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toHaveLength(1);
       expect(messages().filter((m) => m.startsWith('could not start workflow'))).toEqual([]);
+      // None of them is held back for it: every claim is let go.
+      expect(
+        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }),
+      ).toBe(0);
 
       temporalAway = false;
       await reconciler.runOnce();
@@ -667,6 +677,62 @@ describe('the orphan-order reconciler', () => {
     } finally {
       await unreachable.connection.close();
     }
+  });
+
+  it('lets go of the orders it has not begun when its worker stops, for the next worker to start at once', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 20 }, (_, i) => `stopping-${i}`),
+    );
+    const stopping = new AbortController();
+    await reconcilerStarting(async (order) => {
+      if (order.tenantId === tenant.tenantId) stopping.abort();
+      return startIt(order);
+    }).runOnce(stopping.signal);
+    const orders = await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId });
+    const begun = orders.filter((o) => o.workflowStartedAt != null);
+    expect(begun.length).toBeGreaterThan(0);
+    expect(begun.length).toBeLessThan(20);
+    expect(orders.filter((o) => o.workflowStartedAt == null && o.startClaimedUntil != null)).toEqual([]);
+  });
+
+  it('takes one start that times out while Temporal answers as that order’s failure, and starts the others in the round', async () => {
+    const tenant = await system.newTenant();
+    // The oldest: its start is among the first under way.
+    await storeOrphans(tenant, ['too-slow']);
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 30 }, (_, i) => `in-time-${i}`),
+    );
+    const { logger, lines } = capturingLogger('reconciler', 'warn');
+    const reconciler = new OrphanOrderReconciler({
+      orm: system.orm,
+      client: system.client,
+      logger,
+      graceMs: 0,
+      startsAtOnce: 2,
+      start: async (order) => {
+        if (order.orderRef !== 'too-slow') return startIt(order);
+        // What a start that ran out of its deadline throws (a large input, a shard away).
+        const cause = Object.assign(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'), {
+          code: GrpcStatus.DEADLINE_EXCEEDED,
+          details: 'Deadline exceeded',
+          metadata: new Metadata(),
+        });
+        throw new ServiceError('Failed to start Workflow', { cause });
+      },
+    });
+    await reconciler.runOnce();
+    const unstarted = await system.orm.em
+      .fork()
+      .find(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null });
+    expect(unstarted.map((o) => o.orderRef)).toEqual(['too-slow']);
+    // It waits its backoff, from its failure.
+    expect(unstarted[0].startClaimedUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
+    expect(messages.filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
   });
 });
 
