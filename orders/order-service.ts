@@ -95,6 +95,8 @@ type UpdateId = string | undefined;
 
 /** The statuses of a workflow that has closed (Temporal's names): none of them takes a change again. */
 const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
+/** What a started workflow that Temporal no longer has is said to be. */
+const DELETED_AFTER_CLOSING = 'closed and no longer kept by Temporal (its retention deleted it)';
 
 /** How long the payment page waits for Temporal to say whether an order's workflow has closed. */
 const CLOSED_LOOK_DEADLINE_MS = 2_000;
@@ -869,7 +871,7 @@ export class OrderService {
             `${orderEndedMessage(order.status)}; its refund and return windows have closed, so it takes no more changes`,
           );
         }
-        throw await this.notRunning(handle);
+        throw await this.notRunning(handle, order);
       }
       throw err;
     }
@@ -880,8 +882,8 @@ export class OrderService {
    * a retry; closed without ending the order (an operator terminated it, or it failed) is not, and is
    * never started again here: a payment workflow started over could charge twice.
    */
-  private async notRunning(handle: WorkflowHandle): Promise<Refusal> {
-    const status = await this.closedStatusOf(handle, UPDATE_DEADLINE_MS);
+  private async notRunning(handle: WorkflowHandle, order: PaymentOrder): Promise<Refusal> {
+    const status = await this.closedStatusOf(handle, order, UPDATE_DEADLINE_MS);
     if (status) {
       return new Refusal(
         'conflict',
@@ -889,6 +891,7 @@ export class OrderService {
         `the order is ACTIVE but its workflow is ${status}; it takes no changes until an operator looks at it`,
       );
     }
+
     return new Refusal(
       'unavailable',
       'order_not_running',
@@ -905,18 +908,22 @@ export class OrderService {
     const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(order.tenantId, order.orderRef));
     // A look before a form is offered, not an answer: a Temporal slow to say leaves the form, whose
     // payment the workflow takes or refuses itself.
-    return (await this.closedStatusOf(handle, CLOSED_LOOK_DEADLINE_MS)) !== undefined;
+    return (await this.closedStatusOf(handle, order, CLOSED_LOOK_DEADLINE_MS)) !== undefined;
   }
 
   /**
-   * The workflow's status as Temporal names it when it has closed; undefined while it runs (or is
-   * paused), when it is not found, or when Temporal does not answer within `deadlineMs`.
+   * The workflow's status as Temporal names it when it has closed, or DELETED_AFTER_CLOSING when the
+   * order was started and Temporal has no workflow for it; undefined while it runs (or is paused), when
+   * it is not started yet, or when Temporal does not answer within `deadlineMs`.
    */
-  private closedStatusOf(handle: WorkflowHandle, deadlineMs: number): Promise<string | undefined> {
+  private closedStatusOf(handle: WorkflowHandle, order: PaymentOrder, deadlineMs: number): Promise<string | undefined> {
     return this.deps.temporal.connection
       .withDeadline(Date.now() + deadlineMs, () => handle.describe())
       .then((description) => (CLOSED_STATUSES.has(description.status.name) ? description.status.name : undefined))
-      .catch(() => undefined);
+      .catch((err: unknown) =>
+        // Started, and not found since: it closed, and Temporal's retention has deleted it.
+        err instanceof WorkflowNotFoundError && order.workflowStartedAt ? DELETED_AFTER_CLOSING : undefined,
+      );
   }
 
   /**

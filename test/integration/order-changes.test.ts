@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { PaymentInstruction, Tenant } from '../../db/entities/index.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { buildOrder } from '../../orders/order-plans.js';
@@ -195,6 +196,27 @@ describe('an ACTIVE order whose workflow is not running', () => {
     });
     expect((await tenant.client.request('GET', '/v1/order-management/closed-1')).body.status).toBe('ACTIVE');
     expect((await handle.describe()).status.name).toBe('TERMINATED');
+  });
+
+  it('answers 409, not a 503 to retry, once Temporal no longer keeps the started order’s closed workflow', async () => {
+    const tenant = await system.newTenant();
+    // What Temporal's retention leaves of an order whose workflow closed without ending it: the row
+    // marked started, and no workflow under its id.
+    const em = system.orm.em.fork();
+    const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
+    const order = buildOrder(em, tenantRow, { orderRef: 'deleted-1', instructions: [instruction('a') as never] }, [
+      resolvedTo('SANDBOX_CARD', 'CARD'),
+    ]);
+    order.workflowStartedAt = new Date(Date.now() - 40 * 86_400_000);
+    await em.flush();
+    const refused = await tenant.client.request('POST', '/v1/order-management/deleted-1/instructions/a/cancel');
+    expect(refused).toMatchObject({
+      status: 409,
+      body: { code: 'order_workflow_closed', detail: expect.stringContaining('no longer kept') },
+    });
+    await expect(
+      system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'deleted-1')).describe(),
+    ).rejects.toThrow(WorkflowNotFoundError);
   });
 });
 
