@@ -8,6 +8,10 @@ import { startOrder } from './start-order.js';
 
 /** How long an order whose start failed waits before it is tried again. */
 const FAILED_START_BACKOFF_SECONDS = 60;
+/** How long a claimed page is its worker's: longer than a page whose every start waits out its 5 s deadline (100 / 8 × 5 s). */
+const CLAIM_SECONDS = 120;
+/** Starts of one page failing as if Temporal were away that make it an outage, whatever its frontend answers. */
+const OUTAGE_FAILURES = 3;
 /** How long the question whether Temporal answers may take. */
 const REACHABLE_DEADLINE_MS = 2_000;
 /** Orphans read at once, oldest first. */
@@ -77,49 +81,70 @@ export class OrphanOrderReconciler {
       : [];
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
-    // Whether Temporal answers, asked once a page when a start fails as if it did not: one order whose
-    // start times out (a large input, a shard away) is that order's failure, not an outage.
+    // A start failing as if Temporal were away is an outage when Temporal does not answer (asked once a
+    // page), or when several do: one order whose start times out (a large input, a shard away) is that
+    // order's failure; many are Temporal's (its frontend may answer while its history is away).
     let answers: Promise<boolean> | undefined;
-    // Temporal unreachable: the starts not begun wait for the next round, where each would have waited
-    // out its deadline here, and no order is held back for it (none of them is at fault).
+    let outageFailures = 0;
+    // Temporal away: the starts not begun wait for the next round, where each would have waited out its
+    // deadline here, and no order is held back for it (none of them is at fault).
     const letGo: string[] = [];
-    await Promise.all(
-      orphans.map((order) =>
-        starts(async () => {
-          // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
-          if (stopping?.aborted || this.temporalAway) {
-            letGo.push(order.id);
-            return;
-          }
-          try {
-            await start(order);
-            started += 1;
-            logger.warn({ tenantId: order.tenantId, orderRef: order.orderRef }, 'started workflow for orphaned order');
-          } catch (err) {
-            if (dependencyOutage(err) === 'temporal' && !(await (answers ??= this.reachable()))) {
-              if (!this.temporalAway)
-                logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
-              this.temporalAway = true;
+    try {
+      await Promise.all(
+        orphans.map((order) =>
+          starts(async () => {
+            // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
+            if (stopping?.aborted || this.temporalAway) {
               letGo.push(order.id);
               return;
             }
-            await this.holdBack(order.id);
-            logger.error(
-              { err, tenantId: order.tenantId, orderRef: order.orderRef },
-              'could not start workflow for orphaned order; will retry',
-            );
-          }
-        }),
-      ),
-    );
-    if (letGo.length) await em.nativeUpdate(PaymentOrder, { id: { $in: letGo } }, { startClaimedUntil: null });
+            try {
+              await start(order);
+              started += 1;
+              logger.warn(
+                { tenantId: order.tenantId, orderRef: order.orderRef },
+                'started workflow for orphaned order',
+              );
+            } catch (err) {
+              if (dependencyOutage(err) === 'temporal') {
+                outageFailures += 1;
+                // Asked, a start failing meanwhile may have found it an outage: this one is part of it.
+                const away =
+                  outageFailures >= OUTAGE_FAILURES || !(await (answers ??= this.reachable())) || this.temporalAway;
+                if (away) {
+                  if (!this.temporalAway)
+                    logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
+                  this.temporalAway = true;
+                  letGo.push(order.id);
+                  return;
+                }
+              }
+              logger.error(
+                { err, tenantId: order.tenantId, orderRef: order.orderRef },
+                'could not start workflow for orphaned order; will retry',
+              );
+              // Not held back (the database away), it keeps the page's claim: two minutes instead of one.
+              await this.holdBack(order.id).catch((holdErr: unknown) =>
+                logger.warn({ err: holdErr, orderRef: order.orderRef }, 'could not hold back a failed start'),
+              );
+            }
+          }),
+        ),
+      );
+    } finally {
+      if (letGo.length) {
+        await em
+          .nativeUpdate(PaymentOrder, { id: { $in: letGo }, workflowStartedAt: null }, { startClaimedUntil: null })
+          .catch((err: unknown) => logger.warn({ err }, 'could not let go of orphaned orders not begun'));
+      }
+    }
     return { found: orphans.length, started };
   }
 
   /**
    * Claims the oldest orphans no other worker is starting (or waiting on after a failed start), for
-   * as long as a failed start waits: a start that succeeds marks its order started; a worker that
-   * dies lets go of its page when the claim runs out.
+   * longer than the page can take: a start that succeeds marks its order started, one that fails is
+   * held back from its failure, and a worker that dies lets go of its page when the claim runs out.
    */
   private async claimPage(): Promise<string[]> {
     const rows = await this.options.orm.em.getConnection().execute<{ id: string }[]>(
@@ -130,29 +155,31 @@ export class OrphanOrderReconciler {
            and (start_claimed_until is null or start_claimed_until < now())
          order by created_at limit ? for update skip locked)
        returning id`,
-      [FAILED_START_BACKOFF_SECONDS, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
+      [CLAIM_SECONDS, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
     );
     return rows.map((row) => row.id);
   }
 
   /** A failed start waits its backoff from its failure, whichever worker looks next. */
   private async holdBack(orderId: string): Promise<void> {
-    await this.options.orm.em
-      .getConnection()
-      .execute(`update payment_order set start_claimed_until = now() + make_interval(secs => ?) where id = ?`, [
-        FAILED_START_BACKOFF_SECONDS,
-        orderId,
-      ]);
+    await this.options.orm.em.getConnection().execute(
+      `update payment_order set start_claimed_until = now() + make_interval(secs => ?)
+         where id = ? and workflow_started_at is null`,
+      [FAILED_START_BACKOFF_SECONDS, orderId],
+    );
   }
 
-  /** Whether Temporal answers a question that costs it nothing, within a couple of seconds. */
+  /**
+   * Whether Temporal's frontend answers a question that costs it nothing, within a couple of seconds;
+   * an answer refusing it (an older server, a permission) is an answer.
+   */
   private reachable(): Promise<boolean> {
     const { client } = this.options;
     return client.connection
       .withDeadline(Date.now() + REACHABLE_DEADLINE_MS, () => client.workflowService.getSystemInfo({}))
       .then(
         () => true,
-        () => false,
+        (err: unknown) => dependencyOutage(err) !== 'temporal',
       );
   }
 }

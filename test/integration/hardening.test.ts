@@ -539,6 +539,16 @@ function reconcilerStarting(start: (order: PaymentOrder) => Promise<void>): Orph
 
 const startIt = (order: PaymentOrder) => startOrder(system.client, system.orm, order);
 
+/** What a start that ran out of its deadline throws (a large input, a shard away, Temporal's history away). */
+function timedOutStart(): ServiceError {
+  const cause = Object.assign(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'), {
+    code: GrpcStatus.DEADLINE_EXCEEDED,
+    details: 'Deadline exceeded',
+    metadata: new Metadata(),
+  });
+  return new ServiceError('Failed to start Workflow', { cause });
+}
+
 describe('the orphan-order reconciler', () => {
   it('starts every other orphan when one cannot be started, and retries that one later', async () => {
     const tenant = await system.newTenant();
@@ -695,11 +705,16 @@ describe('the orphan-order reconciler', () => {
     expect(begun.length).toBeGreaterThan(0);
     expect(begun.length).toBeLessThan(20);
     expect(orders.filter((o) => o.workflowStartedAt == null && o.startClaimedUntil != null)).toEqual([]);
+    // The next worker's round starts them (and leaves no orphan to the tests after).
+    await reconcilerStarting(startIt).runOnce();
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
   });
 
   it('takes one start that times out while Temporal answers as that order’s failure, and starts the others in the round', async () => {
     const tenant = await system.newTenant();
-    // The oldest: its start is among the first under way.
+    // Stored before the others of its tenant: its start is among the first under way.
     await storeOrphans(tenant, ['too-slow']);
     await storeOrphans(
       tenant,
@@ -714,13 +729,7 @@ describe('the orphan-order reconciler', () => {
       startsAtOnce: 2,
       start: async (order) => {
         if (order.orderRef !== 'too-slow') return startIt(order);
-        // What a start that ran out of its deadline throws (a large input, a shard away).
-        const cause = Object.assign(new Error('4 DEADLINE_EXCEEDED: Deadline exceeded'), {
-          code: GrpcStatus.DEADLINE_EXCEEDED,
-          details: 'Deadline exceeded',
-          metadata: new Metadata(),
-        });
-        throw new ServiceError('Failed to start Workflow', { cause });
+        throw timedOutStart();
       },
     });
     await reconciler.runOnce();
@@ -728,11 +737,41 @@ describe('the orphan-order reconciler', () => {
       .fork()
       .find(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null });
     expect(unstarted.map((o) => o.orderRef)).toEqual(['too-slow']);
-    // It waits its backoff, from its failure.
+    // It waits its minute from its failure (its page's claim was for two).
     expect(unstarted[0].startClaimedUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(unstarted[0].startClaimedUntil!.getTime()).toBeLessThan(Date.now() + 90_000);
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
     expect(messages.filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
+  });
+
+  it('takes many starts timing out at once as an outage even while Temporal’s frontend answers', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 12 }, (_, i) => `history-away-${i}`),
+    );
+    const { logger, lines } = capturingLogger('reconciler', 'warn');
+    await new OrphanOrderReconciler({
+      orm: system.orm,
+      client: system.client,
+      logger,
+      graceMs: 0,
+      start: async (order) => {
+        if (order.tenantId !== tenant.tenantId) return startIt(order);
+        throw timedOutStart();
+      },
+    }).runOnce();
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toHaveLength(1);
+    expect(messages.filter((m) => m.startsWith('could not start workflow'))).toEqual([]);
+    // None held back for it.
+    expect(
+      await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }),
+    ).toBe(0);
+    await system.orm.em
+      .fork()
+      .nativeUpdate(PaymentOrder, { tenantId: tenant.tenantId }, { workflowStartedAt: new Date() });
   });
 });
 
