@@ -1,3 +1,4 @@
+import { optionalTsToMs } from '@temporalio/common/lib/time.js';
 import { createHash } from 'node:crypto';
 import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
@@ -95,8 +96,10 @@ type UpdateId = string | undefined;
 
 /** The statuses of a workflow that has closed (Temporal's names): none of them takes a change again. */
 const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
-/** What a started workflow that Temporal no longer has is said to be. */
+/** What a workflow started longer ago than its namespace keeps closed runs, and not found, is said to be. */
 const DELETED_AFTER_CLOSING = 'closed and no longer kept by Temporal (its retention deleted it)';
+/** How long the namespace's retention, once asked, is taken as it was. */
+const RETENTION_KEPT_MS = 10 * 60_000;
 
 /** How long the payment page waits for Temporal to say whether an order's workflow has closed. */
 const CLOSED_LOOK_DEADLINE_MS = 2_000;
@@ -110,6 +113,8 @@ const CLOSED_LOOK_DEADLINE_MS = 2_000;
 export class OrderService {
   private readonly startMarks: StartMarks;
   private readonly reads: OrderReadCaches;
+  /** The namespace's retention of closed runs, and when it was asked. */
+  private retention?: { ms: number; askedAt: number };
 
   constructor(private readonly deps: OrderServiceDependencies) {
     this.startMarks = new StartMarks(deps.orm);
@@ -879,8 +884,9 @@ export class OrderService {
 
   /**
    * Why an ACTIVE order's workflow took no change. Not started yet (the reconciler starts it) is worth
-   * a retry; closed without ending the order (an operator terminated it, or it failed) is not, and is
-   * never started again here: a payment workflow started over could charge twice.
+   * a retry; closed without ending the order (an operator terminated it, or it failed, or since deleted
+   * by Temporal's retention) is not, and is never started again here: a payment workflow started over
+   * could charge twice.
    */
   private async notRunning(handle: WorkflowHandle, order: PaymentOrder): Promise<Refusal> {
     const status = await this.closedStatusOf(handle, order, UPDATE_DEADLINE_MS);
@@ -900,8 +906,9 @@ export class OrderService {
   }
 
   /**
-   * Whether an ACTIVE order's workflow has closed (an operator terminated it, or it failed): it takes
-   * no payment, and nothing starts it again. False when Temporal cannot say, or has not started it yet.
+   * Whether an ACTIVE order's workflow has closed (an operator terminated it, or it failed; or it was
+   * deleted since by Temporal's retention): it takes no payment, and nothing starts it again. False
+   * when Temporal cannot say, or has not started it yet.
    */
   async workflowClosed(order: PaymentOrder): Promise<boolean> {
     if (order.status !== 'ACTIVE') return false;
@@ -913,17 +920,45 @@ export class OrderService {
 
   /**
    * The workflow's status as Temporal names it when it has closed, or DELETED_AFTER_CLOSING when the
-   * order was started and Temporal has no workflow for it; undefined while it runs (or is paused), when
-   * it is not started yet, or when Temporal does not answer within `deadlineMs`.
+   * order was started longer ago than Temporal keeps a closed run and it has none; undefined while it
+   * runs (or is paused), when it is not started yet, or when Temporal does not answer within `deadlineMs`.
    */
   private closedStatusOf(handle: WorkflowHandle, order: PaymentOrder, deadlineMs: number): Promise<string | undefined> {
     return this.deps.temporal.connection
       .withDeadline(Date.now() + deadlineMs, () => handle.describe())
       .then((description) => (CLOSED_STATUSES.has(description.status.name) ? description.status.name : undefined))
-      .catch((err: unknown) =>
-        // Started, and not found since: it closed, and Temporal's retention has deleted it.
-        err instanceof WorkflowNotFoundError && order.workflowStartedAt ? DELETED_AFTER_CLOSING : undefined,
+      .catch(async (err: unknown) =>
+        err instanceof WorkflowNotFoundError && (await this.deletedByRetention(order))
+          ? DELETED_AFTER_CLOSING
+          : undefined,
       );
+  }
+
+  /**
+   * Whether an order whose workflow is not found had it deleted by Temporal's retention: started
+   * longer ago than the namespace keeps a closed run. Sooner, it is not so (Temporal's data lost, or
+   * another namespace): not a closed order, and not to be told as one.
+   */
+  private async deletedByRetention(order: PaymentOrder): Promise<boolean> {
+    if (!order.workflowStartedAt) return false;
+    const retentionMs = await this.retentionMs();
+    return retentionMs !== undefined && Date.now() - order.workflowStartedAt.getTime() > retentionMs;
+  }
+
+  private async retentionMs(): Promise<number | undefined> {
+    if (this.retention && Date.now() - this.retention.askedAt < RETENTION_KEPT_MS) return this.retention.ms;
+    const { temporal } = this.deps;
+    try {
+      const { config } = await temporal.connection.withDeadline(Date.now() + CLOSED_LOOK_DEADLINE_MS, () =>
+        temporal.workflowService.describeNamespace({ namespace: temporal.options.namespace }),
+      );
+      const ms = optionalTsToMs(config?.workflowExecutionRetentionTtl);
+      if (ms === undefined) return undefined;
+      this.retention = { ms, askedAt: Date.now() };
+      return ms;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -201,22 +201,30 @@ describe('an ACTIVE order whose workflow is not running', () => {
   it('answers 409, not a 503 to retry, once Temporal no longer keeps the started order’s closed workflow', async () => {
     const tenant = await system.newTenant();
     // What Temporal's retention leaves of an order whose workflow closed without ending it: the row
-    // marked started, and no workflow under its id.
+    // marked started longer ago than closed runs are kept, and no workflow under its id. One marked a
+    // minute ago with none is not that (Temporal's data lost, another namespace): still a 503.
     const em = system.orm.em.fork();
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    const order = buildOrder(em, tenantRow, { orderRef: 'deleted-1', instructions: [instruction('a') as never] }, [
-      resolvedTo('SANDBOX_CARD', 'CARD'),
-    ]);
-    order.workflowStartedAt = new Date(Date.now() - 40 * 86_400_000);
+    const markedStarted = (orderRef: string, daysAgo: number) => {
+      const order = buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [
+        resolvedTo('SANDBOX_CARD', 'CARD'),
+      ]);
+      order.workflowStartedAt = new Date(Date.now() - daysAgo * 86_400_000);
+    };
+    markedStarted('deleted-1', 400);
+    markedStarted('lost-1', 0.001);
     await em.flush();
-    const refused = await tenant.client.request('POST', '/v1/order-management/deleted-1/instructions/a/cancel');
-    expect(refused).toMatchObject({
+    const cancel = (orderRef: string) =>
+      tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/cancel`);
+    expect(await cancel('deleted-1')).toMatchObject({
       status: 409,
       body: { code: 'order_workflow_closed', detail: expect.stringContaining('no longer kept') },
     });
-    await expect(
-      system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, 'deleted-1')).describe(),
-    ).rejects.toThrow(WorkflowNotFoundError);
+    expect(await cancel('lost-1')).toMatchObject({ status: 503, body: { code: 'order_not_running' } });
+    for (const orderRef of ['deleted-1', 'lost-1'])
+      await expect(
+        system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).describe(),
+      ).rejects.toThrow(WorkflowNotFoundError);
   });
 });
 
