@@ -7,6 +7,7 @@ import { orderStateQuery } from '../../orders/contract/messages.js';
 import { PROVIDER_CALLS_PER_ACCOUNT } from '../../orders/activities/payment-calls.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { capturingLogger } from '../support/capturing-logger.js';
+import { stoppedWhileAnswering } from '../support/stopped-while-answering.js';
 import { eventually } from '../support/eventually.js';
 import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -124,6 +125,27 @@ describe('a payment whose outcome is unknown', () => {
     });
     const [lost] = provider.charges;
     expect((await resolve(lost.providerRef)).status).toBe(200);
+  });
+
+  it('leaves a resolution its workflow took and was stopped before answering audited as requested, not refused', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
+    await orderDueNow(tenant, 'resolve-stopped');
+    await instructionOf(tenant, 'resolve-stopped', (i) => i.failureCode === 'outcome_unknown', 'outcome unknown');
+    const [charge] = provider.charges;
+    const resolved = await stoppedWhileAnswering(system.client, tenant.tenantId, 'resolve-stopped', () =>
+      tenant.client.request('POST', '/v1/order-management/resolve-stopped/instructions/a/resolve', {
+        body: { outcome: 'SETTLED', providerRef: charge.providerRef, note: 'provider support ticket 77' },
+      }),
+    );
+    expect(resolved).toMatchObject({ status: 409, body: { code: 'order_workflow_closed_during_change' } });
+    // Sent, and its answer unknown: it may have been applied.
+    const audit = await tenant.account.request('GET', '/v1/account/audit');
+    const entries = audit.body.items.filter(
+      (entry: any) => entry.action === 'instruction.resolve' && entry.details.orderRef === 'resolve-stopped',
+    );
+    expect(entries.map((entry: any) => [entry.details.note, entry.details.result])).toEqual([
+      ['provider support ticket 77', 'requested'],
+    ]);
   });
 
   it('keeps its key when the provider lost its answer and refuses the retry with 409: one charge, however it is changed', async () => {

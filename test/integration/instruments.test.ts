@@ -17,7 +17,7 @@ import {
 } from '../../orders/one-time-instruments.js';
 import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
-import { holdRow } from '../support/row-hold.js';
+import { stoppedWhileAnswering } from '../support/stopped-while-answering.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 
@@ -433,40 +433,12 @@ describe('the page of an order whose workflow was stopped', () => {
   });
 });
 
-/**
- * Sends `change` to the order's workflow and stops the workflow once it has taken it, before it
- * answers: its projections held, its answer waits for one (up to 5 s). The change's answer.
- */
-async function stoppedWhileAnswering<T>(orderRef: string, change: () => Promise<T>): Promise<T> {
-  const handle = system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef));
-  const updates = async () => {
-    const { events } = await handle.fetchHistory();
-    return {
-      accepted: events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes),
-      completed: events!.some((e) => e.workflowExecutionUpdateCompletedEventAttributes),
-    };
-  };
-  const held = await holdRow('payment_order', 'tenant_id = $1 and order_ref = $2', [tenant.tenantId, orderRef]);
-  let answer: T;
-  try {
-    const answering = change();
-    await eventually(updates, (u) => u.accepted, { what: 'the change taken', intervalMs: 50 });
-    await handle.terminate('an operator’s mistake');
-    answer = await answering;
-  } finally {
-    await held.release();
-  }
-  // Taken and never answered: what the test is about.
-  expect(await updates()).toEqual({ accepted: true, completed: false });
-  return answer;
-}
-
 describe('an order whose workflow was stopped while it answered a change', () => {
   it('on the page, says the payment may have been taken and not to pay again, keeping the card it may have charged', async () => {
     await order('ORD-stopped-answering');
     const linkUrl = await openLink('ORD-stopped-answering');
     const { returnUrl } = await enterNewCard(linkUrl, { save: false });
-    const returned = await stoppedWhileAnswering('ORD-stopped-answering', () =>
+    const returned = await stoppedWhileAnswering(system.client, tenant.tenantId, 'ORD-stopped-answering', () =>
       fetch(returnUrl, { redirect: 'manual' }),
     );
     expect(returned.status).toBe(409);
@@ -496,7 +468,7 @@ describe('an order whose workflow was stopped while it answered a change', () =>
         body: { amount: '13.00' },
         headers: { 'idempotency-key': 'amend-stopped-answering' },
       });
-    const amended = await stoppedWhileAnswering('ORD-stopped-amending', amend);
+    const amended = await stoppedWhileAnswering(system.client, tenant.tenantId, 'ORD-stopped-amending', amend);
     expect(amended).toMatchObject({ status: 409, body: { code: 'order_workflow_closed_during_change' } });
     expect(amended.body.detail).toMatch(/may have been sent/);
     // A client that lost that answer and sends the change again under its key (the update's id) learns
