@@ -4,14 +4,13 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { dependencyOutage } from '../api/http/dependency-outage.js';
 import { PaymentOrder } from '../db/entities/index.js';
+import { START_DEADLINE_MS } from './contract/limits.js';
 import { startOrder } from './start-order.js';
 
 /** How long an order whose start failed waits before it is tried again. */
 const FAILED_START_BACKOFF_SECONDS = 60;
-/** How long a claimed page is its worker's: longer than a page whose every start waits out its 5 s deadline (100 / 8 × 5 s). */
-const CLAIM_SECONDS = 120;
-/** Starts of one page failing as if Temporal were away that make it an outage, whatever its frontend answers. */
-const OUTAGE_FAILURES = 3;
+/** Starts of one page failing as if Temporal were away that stop the page, whatever its frontend answers. */
+const STALLED_FAILURES = 3;
 /** How long the question whether Temporal answers may take. */
 const REACHABLE_DEADLINE_MS = 2_000;
 /** Orphans read at once, oldest first. */
@@ -40,14 +39,26 @@ export interface ReconcilerOptions {
 /**
  * Starts workflows for orders the API stored but did not get to start (a crash between the insert
  * and the start). Starting is idempotent, so a race with the API is harmless. One order that cannot
- * be started is logged and left for a later round; it never holds back the others. Each worker runs
+ * be started is logged and held back a minute; it never holds back the others. Each worker runs
  * one, and they claim their pages, so each orphan is started once between them.
+ *
+ * Temporal away (its frontend does not answer): the page begins no more starts, its orders are let
+ * go, and the next rounds ask the frontend and claim nothing until it answers; logged when it begins
+ * and when it ends. Starts failing so while the frontend answers (its history away, or orders too
+ * large): the page stops after three, those are held back, and it is logged once a page.
  */
 export class OrphanOrderReconciler {
-  /** Whether an outage was logged and Temporal has not answered since: it is logged when it begins and when it ends. */
+  /** Whether Temporal's frontend did not answer, and has not answered since. */
   private temporalAway = false;
+  /** How long a page is claimed: longer than one whose every start waits out its deadline, and the question after. */
+  private readonly claimSeconds: number;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    const startsAtOnce = options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE;
+    this.claimSeconds = Math.ceil(
+      (Math.ceil(PAGE_SIZE / startsAtOnce) * START_DEADLINE_MS + REACHABLE_DEADLINE_MS) / 1000 + 60,
+    );
+  }
 
   /** How many orphaned orders had their workflow started this round; `stopping` ends it after the starts under way. */
   async runOnce(stopping?: AbortSignal): Promise<number> {
@@ -72,29 +83,30 @@ export class OrphanOrderReconciler {
     const { orm, client, logger, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
     const claimed = await this.claimPage();
-    const orphans = claimed.length
-      ? await em.find(
-          PaymentOrder,
-          { id: { $in: claimed } },
-          { populate: ['instructions'], orderBy: { createdAt: 'asc' } },
-        )
-      : [];
+    if (claimed.length === 0) return { found: 0, started: 0 };
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
-    // A start failing as if Temporal were away is an outage when Temporal does not answer (asked once a
-    // page), or when several do: one order whose start times out (a large input, a shard away) is that
-    // order's failure; many are Temporal's (its frontend may answer while its history is away).
+    // A start failing as if Temporal were away: Temporal's frontend is asked once a page whether it
+    // answers. Not answering, it is away (below). Answering, the order's start failed (a large input, a
+    // shard away): it is held back, unless the page has STALLED_FAILURES of them, which stop the page.
     let answers: Promise<boolean> | undefined;
-    let outageFailures = 0;
-    // Temporal away: the starts not begun wait for the next round, where each would have waited out its
-    // deadline here, and no order is held back for it (none of them is at fault).
+    let failedAsIfAway = 0;
+    // Orders held back for a failure as if Temporal were away: let go after all if it turns out away.
+    const heldAsIfAway: string[] = [];
+    // Temporal away, or the page stopping: the starts not begun wait for the next round or worker (each
+    // would wait out its deadline), and none of them is held back for it.
     const letGo: string[] = [];
+    const stalled = () => failedAsIfAway >= STALLED_FAILURES;
     try {
-      await Promise.all(
+      const orphans = await em.find(
+        PaymentOrder,
+        { id: { $in: claimed } },
+        { populate: ['instructions'], orderBy: { createdAt: 'asc' } },
+      );
+      await Promise.allSettled(
         orphans.map((order) =>
           starts(async () => {
-            // Stopping: the starts not begun are the next worker's (each would wait out its deadline in an outage).
-            if (stopping?.aborted || this.temporalAway) {
+            if (stopping?.aborted || this.temporalAway || stalled()) {
               letGo.push(order.id);
               return;
             }
@@ -105,40 +117,54 @@ export class OrphanOrderReconciler {
                 { tenantId: order.tenantId, orderRef: order.orderRef },
                 'started workflow for orphaned order',
               );
+              return;
             } catch (err) {
-              if (dependencyOutage(err) === 'temporal') {
-                outageFailures += 1;
-                // Asked, a start failing meanwhile may have found it an outage: this one is part of it.
-                const away =
-                  outageFailures >= OUTAGE_FAILURES || !(await (answers ??= this.reachable())) || this.temporalAway;
-                if (away) {
+              const asIfAway = dependencyOutage(err) === 'temporal';
+              if (asIfAway) {
+                failedAsIfAway += 1;
+                // Asked, a start failing meanwhile may have found Temporal away: this one is part of it.
+                if (this.temporalAway || (!stalled() && !(await (answers ??= this.reachable()))) || this.temporalAway) {
                   if (!this.temporalAway)
                     logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
                   this.temporalAway = true;
                   letGo.push(order.id);
                   return;
                 }
+                heldAsIfAway.push(order.id);
               }
-              logger.error(
-                { err, tenantId: order.tenantId, orderRef: order.orderRef },
-                'could not start workflow for orphaned order; will retry',
-              );
-              // Not held back (the database away), it keeps the page's claim: two minutes instead of one.
               await this.holdBack(order.id).catch((holdErr: unknown) =>
                 logger.warn({ err: holdErr, orderRef: order.orderRef }, 'could not hold back a failed start'),
               );
+              // Once the page has stalled, it says so once for all of them (below).
+              if (!(asIfAway && stalled())) {
+                logger.error(
+                  { err, tenantId: order.tenantId, orderRef: order.orderRef },
+                  'could not start workflow for orphaned order; will retry in a minute',
+                );
+              }
             }
           }),
         ),
       );
+      if (stalled() && !this.temporalAway) {
+        logger.error(
+          { failed: failedAsIfAway },
+          'starts of orphaned orders time out while Temporal answers: this page stopped, and they wait a minute',
+        );
+      }
+    } catch (err) {
+      // The page was not read: all of it waits for the next round, not for its claim to run out.
+      letGo.push(...claimed);
+      throw err;
     } finally {
+      if (this.temporalAway) letGo.push(...heldAsIfAway);
       if (letGo.length) {
         await em
           .nativeUpdate(PaymentOrder, { id: { $in: letGo }, workflowStartedAt: null }, { startClaimedUntil: null })
           .catch((err: unknown) => logger.warn({ err }, 'could not let go of orphaned orders not begun'));
       }
     }
-    return { found: orphans.length, started };
+    return { found: claimed.length, started };
   }
 
   /**
@@ -155,7 +181,7 @@ export class OrphanOrderReconciler {
            and (start_claimed_until is null or start_claimed_until < now())
          order by created_at limit ? for update skip locked)
        returning id`,
-      [CLAIM_SECONDS, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
+      [this.claimSeconds, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
     );
     return rows.map((row) => row.id);
   }
@@ -179,7 +205,7 @@ export class OrphanOrderReconciler {
       .withDeadline(Date.now() + REACHABLE_DEADLINE_MS, () => client.workflowService.getSystemInfo({}))
       .then(
         () => true,
-        (err: unknown) => dependencyOutage(err) !== 'temporal',
+        (err: unknown) => dependencyOutage(err) === undefined,
       );
   }
 }

@@ -743,16 +743,22 @@ describe('the orphan-order reconciler', () => {
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
     expect(messages.filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
+    // Once it can start, it does (and leaves no orphan to the tests after).
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: unstarted[0].id }, { startClaimedUntil: null });
+    await reconcilerStarting(startIt).runOnce();
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
   });
 
-  it('takes many starts timing out at once as an outage even while Temporal’s frontend answers', async () => {
+  it('stops a page whose starts time out while Temporal’s frontend answers, holding those back and saying so once', async () => {
     const tenant = await system.newTenant();
     await storeOrphans(
       tenant,
       Array.from({ length: 12 }, (_, i) => `history-away-${i}`),
     );
     const { logger, lines } = capturingLogger('reconciler', 'warn');
-    await new OrphanOrderReconciler({
+    const stalled = new OrphanOrderReconciler({
       orm: system.orm,
       client: system.client,
       logger,
@@ -761,17 +767,28 @@ describe('the orphan-order reconciler', () => {
         if (order.tenantId !== tenant.tenantId) return startIt(order);
         throw timedOutStart();
       },
-    }).runOnce();
-    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
-    expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toHaveLength(1);
-    expect(messages.filter((m) => m.startsWith('could not start workflow'))).toEqual([]);
-    // None held back for it.
-    expect(
-      await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }),
-    ).toBe(0);
-    await system.orm.em
-      .fork()
-      .nativeUpdate(PaymentOrder, { tenantId: tenant.tenantId }, { workflowStartedAt: new Date() });
+    });
+    const heldBack = async () =>
+      (await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }))
+        .length;
+    await stalled.runOnce();
+    const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages().filter((m) => m.startsWith('starts of orphaned orders time out'))).toHaveLength(1);
+    expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
+    expect(messages().filter((m) => m.startsWith('could not start workflow'))).toEqual([]);
+    // The 8 under way failed and wait their minute; the page began no more, and let those go.
+    expect(await heldBack()).toBe(8);
+    // The next round takes the 4 let go (not the 8 held back), as it would take others.
+    await stalled.runOnce();
+    expect(await heldBack()).toBe(12);
+    expect(messages().filter((m) => m.startsWith('starts of orphaned orders time out'))).toHaveLength(2);
+
+    // Once they can start, they do.
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { tenantId: tenant.tenantId }, { startClaimedUntil: null });
+    await reconcilerStarting(startIt).runOnce();
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
   });
 });
 
