@@ -924,40 +924,46 @@ export class OrderService {
    * runs (or is paused), when it is not started yet, or when Temporal does not answer within `deadlineMs`.
    */
   private closedStatusOf(handle: WorkflowHandle, order: PaymentOrder, deadlineMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + deadlineMs;
     return this.deps.temporal.connection
-      .withDeadline(Date.now() + deadlineMs, () => handle.describe())
+      .withDeadline(deadline, () => handle.describe())
       .then((description) => (CLOSED_STATUSES.has(description.status.name) ? description.status.name : undefined))
       .catch(async (err: unknown) =>
-        err instanceof WorkflowNotFoundError && (await this.deletedByRetention(order))
+        err instanceof WorkflowNotFoundError && (await this.deletedByRetention(order, deadline))
           ? DELETED_AFTER_CLOSING
           : undefined,
       );
   }
 
   /**
-   * Whether an order whose workflow is not found had it deleted by Temporal's retention: started
-   * longer ago than the namespace keeps a closed run. Sooner, it is not so (Temporal's data lost, or
-   * another namespace): not a closed order, and not to be told as one.
+   * Whether an order whose workflow is not found had it deleted by Temporal's retention: last known
+   * alive (started, or projected since) longer ago than the namespace keeps a closed run. Sooner, it is
+   * not so (Temporal's data lost, or another namespace), and stays a 503. This is a bound, not a proof:
+   * an order sleeping since its last projection for longer than the retention, whose Temporal data is
+   * then lost, is taken as deleted too (ARCHITECTURE.md says so).
    */
-  private async deletedByRetention(order: PaymentOrder): Promise<boolean> {
+  private async deletedByRetention(order: PaymentOrder, deadline: number): Promise<boolean> {
     if (!order.workflowStartedAt) return false;
-    const retentionMs = await this.retentionMs();
-    return retentionMs !== undefined && Date.now() - order.workflowStartedAt.getTime() > retentionMs;
+    const lastAlive = Math.max(order.workflowStartedAt.getTime(), order.updatedAt.getTime());
+    const retentionMs = await this.retentionMs(deadline);
+    return retentionMs !== undefined && Date.now() - lastAlive > retentionMs;
   }
 
-  private async retentionMs(): Promise<number | undefined> {
-    if (this.retention && Date.now() - this.retention.askedAt < RETENTION_KEPT_MS) return this.retention.ms;
+  /** The namespace's retention of closed runs, asked at most every RETENTION_KEPT_MS; the last known while it cannot be asked. */
+  private async retentionMs(deadline: number): Promise<number | undefined> {
+    const known = this.retention;
+    if (known && Date.now() - known.askedAt < RETENTION_KEPT_MS) return known.ms;
     const { temporal } = this.deps;
     try {
-      const { config } = await temporal.connection.withDeadline(Date.now() + CLOSED_LOOK_DEADLINE_MS, () =>
+      const { config } = await temporal.connection.withDeadline(deadline, () =>
         temporal.workflowService.describeNamespace({ namespace: temporal.options.namespace }),
       );
       const ms = optionalTsToMs(config?.workflowExecutionRetentionTtl);
-      if (ms === undefined) return undefined;
+      if (ms === undefined) return known?.ms;
       this.retention = { ms, askedAt: Date.now() };
       return ms;
     } catch {
-      return undefined;
+      return known?.ms;
     }
   }
 

@@ -205,14 +205,17 @@ describe('an ACTIVE order whose workflow is not running', () => {
     // minute ago with none is not that (Temporal's data lost, another namespace): still a 503.
     const em = system.orm.em.fork();
     const tenantRow = await em.findOneOrFail(Tenant, { id: tenant.tenantId });
-    const markedStarted = (orderRef: string, daysAgo: number) => {
+    const markedStarted = (orderRef: string, daysAgo: number, projectedDaysAgo = daysAgo) => {
       const order = buildOrder(em, tenantRow, { orderRef, instructions: [instruction('a') as never] }, [
         resolvedTo('SANDBOX_CARD', 'CARD'),
       ]);
       order.workflowStartedAt = new Date(Date.now() - daysAgo * 86_400_000);
+      order.updatedAt = new Date(Date.now() - projectedDaysAgo * 86_400_000);
     };
     markedStarted('deleted-1', 400);
     markedStarted('lost-1', 0.001);
+    // Started long ago, and projected a minute ago: its workflow was alive then.
+    markedStarted('lost-2', 400, 0.001);
     await em.flush();
     const cancel = (orderRef: string) =>
       tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/cancel`);
@@ -220,8 +223,9 @@ describe('an ACTIVE order whose workflow is not running', () => {
       status: 409,
       body: { code: 'order_workflow_closed', detail: expect.stringContaining('no longer kept') },
     });
-    expect(await cancel('lost-1')).toMatchObject({ status: 503, body: { code: 'order_not_running' } });
-    for (const orderRef of ['deleted-1', 'lost-1'])
+    for (const orderRef of ['lost-1', 'lost-2'])
+      expect(await cancel(orderRef)).toMatchObject({ status: 503, body: { code: 'order_not_running' } });
+    for (const orderRef of ['deleted-1', 'lost-1', 'lost-2'])
       await expect(
         system.client.workflow.getHandle(orderWorkflowId(tenant.tenantId, orderRef)).describe(),
       ).rejects.toThrow(WorkflowNotFoundError);
