@@ -96,7 +96,7 @@ type UpdateId = string | undefined;
 
 /** The statuses of a workflow that has closed (Temporal's names): none of them takes a change again. */
 const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
-/** What a workflow started longer ago than its namespace keeps closed runs, and not found, is said to be. */
+/** What a workflow last known alive longer ago than its namespace keeps closed runs, and not found, is said to be. */
 const DELETED_AFTER_CLOSING = 'closed and no longer kept by Temporal (its retention deleted it)';
 /** How long the namespace's retention, once asked, is taken as it was. */
 const RETENTION_KEPT_MS = 10 * 60_000;
@@ -920,8 +920,9 @@ export class OrderService {
 
   /**
    * The workflow's status as Temporal names it when it has closed, or DELETED_AFTER_CLOSING when the
-   * order was started longer ago than Temporal keeps a closed run and it has none; undefined while it
-   * runs (or is paused), when it is not started yet, or when Temporal does not answer within `deadlineMs`.
+   * order was last known alive (started, or projected since) longer ago than Temporal keeps a closed run
+   * and it has none; undefined while it runs (or is paused), when it is not started yet, or when
+   * Temporal does not answer within `deadlineMs`.
    */
   private closedStatusOf(handle: WorkflowHandle, order: PaymentOrder, deadlineMs: number): Promise<string | undefined> {
     const deadline = Date.now() + deadlineMs;

@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -9,8 +9,10 @@ import { startOrder } from './start-order.js';
 
 /** How long an order whose start failed waits before it is tried again. */
 const FAILED_START_BACKOFF_SECONDS = 60;
-/** Starts of one page failing as if Temporal were away that stop the page, whatever its frontend answers. */
+/** Starts of one page failing as if Temporal were away, its frontend answering, that stop the page (its history may be away). */
 const STALLED_FAILURES = 3;
+/** Added to a page's longest time for its claim: its statements, a slow pool. */
+const CLAIM_MARGIN_SECONDS = 60;
 /** How long the question whether Temporal answers may take. */
 const REACHABLE_DEADLINE_MS = 2_000;
 /** Orphans read at once, oldest first. */
@@ -45,7 +47,7 @@ export interface ReconcilerOptions {
  * Temporal away (its frontend does not answer): the page begins no more starts, its orders are let
  * go, and the next rounds ask the frontend and claim nothing until it answers; logged when it begins
  * and when it ends. Starts failing so while the frontend answers (its history away, or orders too
- * large): the page stops after three, those are held back, and it is logged once a page.
+ * large): the page stops after the third, those are held back, and one line says so for the page.
  */
 export class OrphanOrderReconciler {
   /** Whether Temporal's frontend did not answer, and has not answered since. */
@@ -56,7 +58,7 @@ export class OrphanOrderReconciler {
   constructor(private readonly options: ReconcilerOptions) {
     const startsAtOnce = options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE;
     this.claimSeconds = Math.ceil(
-      (Math.ceil(PAGE_SIZE / startsAtOnce) * START_DEADLINE_MS + REACHABLE_DEADLINE_MS) / 1000 + 60,
+      (Math.ceil(PAGE_SIZE / startsAtOnce) * START_DEADLINE_MS + REACHABLE_DEADLINE_MS) / 1000 + CLAIM_MARGIN_SECONDS,
     );
   }
 
@@ -97,13 +99,20 @@ export class OrphanOrderReconciler {
     // would wait out its deadline), and none of them is held back for it.
     const letGo: string[] = [];
     const stalled = () => failedAsIfAway >= STALLED_FAILURES;
+    let orphans: PaymentOrder[];
     try {
-      const orphans = await em.find(
+      orphans = await em.find(
         PaymentOrder,
         { id: { $in: claimed } },
         { populate: ['instructions'], orderBy: { createdAt: 'asc' } },
       );
-      await Promise.allSettled(
+    } catch (err) {
+      // The page was not read: all of it waits for the next round, not for its claim to run out.
+      await this.letGo(em, claimed);
+      throw err;
+    }
+    try {
+      const settled = await Promise.allSettled(
         orphans.map((order) =>
           starts(async () => {
             if (stopping?.aborted || this.temporalAway || stalled()) {
@@ -122,8 +131,8 @@ export class OrphanOrderReconciler {
               const asIfAway = dependencyOutage(err) === 'temporal';
               if (asIfAway) {
                 failedAsIfAway += 1;
-                // Asked, a start failing meanwhile may have found Temporal away: this one is part of it.
-                if (this.temporalAway || (!stalled() && !(await (answers ??= this.reachable()))) || this.temporalAway) {
+                // The first such failure of the page asks; a page found stalled meanwhile does not wait for the answer.
+                if (this.temporalAway || (!stalled() && !(await (answers ??= this.reachable())))) {
                   if (!this.temporalAway)
                     logger.error({ err }, 'Temporal is unreachable: orphaned orders wait until it answers');
                   this.temporalAway = true;
@@ -146,23 +155,18 @@ export class OrphanOrderReconciler {
           }),
         ),
       );
+      // Nothing above throws on purpose (a logger might): such an order keeps its claim, and is said.
+      for (const result of settled)
+        if (result.status === 'rejected') logger.error({ err: result.reason }, 'an orphaned order’s start went wrong');
       if (stalled() && !this.temporalAway) {
         logger.error(
           { failed: failedAsIfAway },
-          'starts of orphaned orders time out while Temporal answers: this page stopped, and they wait a minute',
+          'starts of orphaned orders fail as if Temporal were away while it answers: this page stopped, and they wait a minute',
         );
       }
-    } catch (err) {
-      // The page was not read: all of it waits for the next round, not for its claim to run out.
-      letGo.push(...claimed);
-      throw err;
     } finally {
       if (this.temporalAway) letGo.push(...heldAsIfAway);
-      if (letGo.length) {
-        await em
-          .nativeUpdate(PaymentOrder, { id: { $in: letGo }, workflowStartedAt: null }, { startClaimedUntil: null })
-          .catch((err: unknown) => logger.warn({ err }, 'could not let go of orphaned orders not begun'));
-      }
+      await this.letGo(em, letGo);
     }
     return { found: claimed.length, started };
   }
@@ -184,6 +188,14 @@ export class OrphanOrderReconciler {
       [this.claimSeconds, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
     );
     return rows.map((row) => row.id);
+  }
+
+  /** Orders of this page for the next round or worker to start at once; a failure leaves them to their claim. */
+  private async letGo(em: EntityManager, orderIds: string[]): Promise<void> {
+    if (orderIds.length === 0) return;
+    await em
+      .nativeUpdate(PaymentOrder, { id: { $in: orderIds }, workflowStartedAt: null }, { startClaimedUntil: null })
+      .catch((err: unknown) => this.options.logger.warn({ err }, 'could not let go of orphaned orders'));
   }
 
   /** A failed start waits its backoff from its failure, whichever worker looks next. */
