@@ -19,6 +19,7 @@ import { eventually } from '../support/eventually.js';
 import { post, visit } from '../support/pay-page-client.js';
 import { stoppedWhileAnswering } from '../support/stopped-while-answering.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
+import { insertInstructionRows } from '../support/instruction-rows.js';
 import { createTenantRows } from '../support/tenant-rows.js';
 
 let system: TestSystem;
@@ -430,6 +431,35 @@ describe('the page of an order whose workflow was stopped', () => {
     const { instructionId } = await instructionRowOf('ORD-stopped');
     const entered = await system.orm.em.fork().find(PaymentInstrument, { enteredFor: instructionId });
     expect(entered.map((i) => [i.saved, i.tokenCiphertext])).toEqual([[false, null]]);
+  });
+});
+
+describe('an order whose workflow Temporal’s retention deleted', () => {
+  it('offers no form on the page: it says the payment cannot be taken here', async () => {
+    // Its row as a closed run leaves it: started and last projected longer ago than runs are kept.
+    await insertInstructionRows(system.orm, {
+      tenantId: tenant.tenantId,
+      prefix: 'ORD-deleted-',
+      count: 1,
+      status: 'OPEN',
+      dueAt: "now() + interval '1 day'",
+    });
+    await system.orm.em.getConnection().execute(
+      `update payment_order set workflow_started_at = now() - interval '400 days', updated_at = now() - interval '400 days'
+         where tenant_id = ? and order_ref = ?`,
+      [tenant.tenantId, 'ORD-deleted-1'],
+    );
+    const link = await tenant.client.request(
+      'POST',
+      '/v1/order-management/ORD-deleted-1/instructions/premium/payment-link',
+      { body: {} },
+    );
+    expect(link.status, JSON.stringify(link.body)).toBe(201);
+    const page = await fetch(link.body.url);
+    const shown = await page.text();
+    expect(page.status).toBe(409);
+    expect(shown).not.toContain('<form');
+    expect(shown).toContain('This payment cannot be taken here');
   });
 });
 
