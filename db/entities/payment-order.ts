@@ -40,8 +40,9 @@ export class PaymentOrder {
   requestHash?: string | null;
   createdAt: Date = new Date();
   /**
-   * When a projection last wrote it: when its workflow was last known alive, which the order service
-   * reads against Temporal's retention (`deletedByRetention`). Native updates of other columns leave it.
+   * When it was stored, or a projection last wrote it: when its workflow was last known alive, which
+   * the order service reads against Temporal's retention (`deletedByRetention`). Native updates of
+   * other columns leave it.
    */
   updatedAt: Date = new Date();
   instructions = new Collection<PaymentInstruction>(this);

@@ -753,8 +753,12 @@ describe('the orphan-order reconciler', () => {
 
   it('stops a page whose starts time out while Temporal’s frontend answers, holding those back and saying so once', async () => {
     const tenant = await system.newTenant();
-    // The counts below are of a page of this tenant's orders alone.
-    expect(await system.orm.em.fork().count(PaymentOrder, { workflowStartedAt: null })).toBe(0);
+    // The counts below need a page of this tenant's orders alone: what earlier files left is started first.
+    await reconcilerStarting(startIt).runOnce();
+    expect(
+      await system.orm.em.fork().count(PaymentOrder, { workflowStartedAt: null }),
+      'no other orphan in the lane may share the page',
+    ).toBe(0);
     await storeOrphans(
       tenant,
       Array.from({ length: 12 }, (_, i) => `history-away-${i}`),

@@ -449,6 +449,12 @@ describe('an order whose workflow Temporal’s retention deleted', () => {
          where tenant_id = ? and order_ref = ?`,
       [tenant.tenantId, 'ORD-deleted-1'],
     );
+    // Through the API first (its 15 s deadline): the namespace's retention, read then, is known to the page's 2 s look.
+    const cancel = await tenant.client.request(
+      'POST',
+      '/v1/order-management/ORD-deleted-1/instructions/premium/cancel',
+    );
+    expect(cancel).toMatchObject({ status: 409, body: { code: 'order_workflow_closed' } });
     const link = await tenant.client.request(
       'POST',
       '/v1/order-management/ORD-deleted-1/instructions/premium/payment-link',

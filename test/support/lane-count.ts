@@ -2,8 +2,9 @@
 
 /**
  * How many test files run at once. Each lane has a database and a Temporal server of its own, so
- * files never see each other's rows, workflows or task queues, and files within a lane still run one
- * after the other, as they were written to. Most of a test's time is spent waiting (on timers,
+ * files of different lanes never see each other's rows, workflows or task queues; files within a lane
+ * run one after the other, as they were written to, and share its database in turn (a test that
+ * reads every tenant's rows, such as the orphan reconciler's, sees what earlier files left). Most of a test's time is spent waiting (on timers,
  * providers, workers), not computing: three lanes keep a 2-core machine about 80% busy (the whole
  * suite took 518 s in three, 615 s in two). One lane where a second set of services cannot be had:
  * the embedded PGlite database (a single session), or a Temporal server given from outside
