@@ -897,7 +897,6 @@ export class OrderService {
         `the order is ACTIVE but its workflow is ${status}; it takes no changes until an operator looks at it`,
       );
     }
-
     return new Refusal(
       'unavailable',
       'order_not_running',

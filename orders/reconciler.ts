@@ -126,7 +126,6 @@ export class OrphanOrderReconciler {
                 { tenantId: order.tenantId, orderRef: order.orderRef },
                 'started workflow for orphaned order',
               );
-              return;
             } catch (err) {
               const asIfAway = dependencyOutage(err) === 'temporal';
               if (asIfAway) {

@@ -11,7 +11,7 @@ import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/ent
 import { SecretBox } from '../../db/secret-box.js';
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
-import { OrphanOrderReconciler } from '../../orders/reconciler.js';
+import { OrphanOrderReconciler, type ReconcilerOptions } from '../../orders/reconciler.js';
 import { startOrder } from '../../orders/start-order.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
 import { eventually } from '../support/eventually.js';
@@ -527,14 +527,30 @@ async function storeOrphans(tenant: TenantFixture, refs: string[]): Promise<void
 }
 
 /** A reconciler of every orphan in the lane, each started through `start` (`startIt` is the real start). */
-function reconcilerStarting(start: (order: PaymentOrder) => Promise<void>): OrphanOrderReconciler {
+function reconcilerStarting(
+  start: (order: PaymentOrder) => Promise<void>,
+  options: Partial<ReconcilerOptions> = {},
+): OrphanOrderReconciler {
   return new OrphanOrderReconciler({
     orm: system.orm,
     client: system.client,
     logger: createLogger('reconciler', 'silent'),
     graceMs: 0,
     start,
+    ...options,
   });
+}
+
+/** A reconciler as `reconcilerStarting` builds it, whose log lines' messages a test reads. */
+function reconcilerLogging(
+  start: (order: PaymentOrder) => Promise<void>,
+  options: Partial<ReconcilerOptions> = {},
+): { reconciler: OrphanOrderReconciler; messages: () => string[] } {
+  const { logger, lines } = capturingLogger('reconciler', 'warn');
+  return {
+    reconciler: reconcilerStarting(start, { logger, ...options }),
+    messages: () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg),
+  };
 }
 
 const startIt = (order: PaymentOrder) => startOrder(system.client, system.orm, order);
@@ -651,19 +667,14 @@ describe('the orphan-order reconciler', () => {
       get: (reachable, key) => Reflect.get(temporalAway ? unreachable : reachable, key),
     });
     const tried: string[] = [];
-    const { logger, lines } = capturingLogger('reconciler', 'warn');
-    const reconciler = new OrphanOrderReconciler({
-      orm: system.orm,
-      client,
-      logger,
-      graceMs: 0,
-      start: async (order) => {
+    const { reconciler, messages } = reconcilerLogging(
+      async (order) => {
         if (order.tenantId !== tenant.tenantId) return startIt(order);
         tried.push(order.orderRef);
         return startOrder(client, system.orm, order);
       },
-    });
-    const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+      { client },
+    );
     try {
       await reconciler.runOnce();
       await reconciler.runOnce();
@@ -720,18 +731,13 @@ describe('the orphan-order reconciler', () => {
       tenant,
       Array.from({ length: 30 }, (_, i) => `in-time-${i}`),
     );
-    const { logger, lines } = capturingLogger('reconciler', 'warn');
-    const reconciler = new OrphanOrderReconciler({
-      orm: system.orm,
-      client: system.client,
-      logger,
-      graceMs: 0,
-      startsAtOnce: 2,
-      start: async (order) => {
+    const { reconciler, messages } = reconcilerLogging(
+      async (order) => {
         if (order.orderRef !== 'too-slow') return startIt(order);
         throw timedOutStart();
       },
-    });
+      { startsAtOnce: 2 },
+    );
     await reconciler.runOnce();
     const unstarted = await system.orm.em
       .fork()
@@ -740,9 +746,8 @@ describe('the orphan-order reconciler', () => {
     // It waits its minute from its failure, not its page's claim (about five minutes at 2 at once).
     expect(unstarted[0].startClaimedUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
     expect(unstarted[0].startClaimedUntil!.getTime()).toBeLessThan(Date.now() + 90_000);
-    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
-    expect(messages.filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
-    expect(messages.filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
+    expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
+    expect(messages().filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
     // Once it can start, it does (and leaves no orphan to the tests after).
     await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: unstarted[0].id }, { startClaimedUntil: null });
     await reconcilerStarting(startIt).runOnce();
@@ -763,22 +768,14 @@ describe('the orphan-order reconciler', () => {
       tenant,
       Array.from({ length: 12 }, (_, i) => `history-away-${i}`),
     );
-    const { logger, lines } = capturingLogger('reconciler', 'warn');
-    const stalled = new OrphanOrderReconciler({
-      orm: system.orm,
-      client: system.client,
-      logger,
-      graceMs: 0,
-      start: async (order) => {
-        if (order.tenantId !== tenant.tenantId) return startIt(order);
-        throw timedOutStart();
-      },
+    const { reconciler: stalled, messages } = reconcilerLogging(async (order) => {
+      if (order.tenantId !== tenant.tenantId) return startIt(order);
+      throw timedOutStart();
     });
     const heldBack = async () =>
       (await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }))
         .length;
     await stalled.runOnce();
-    const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(
       messages().filter((m) => m.startsWith('starts of orphaned orders fail as if Temporal were away')),
     ).toHaveLength(1);
