@@ -84,8 +84,11 @@ export class OrphanOrderReconciler {
   private async runPage(stopping?: AbortSignal): Promise<{ found: number; started: number }> {
     const { orm, client, logger, start = (order) => startOrder(client, orm, order) } = this.options;
     const em = orm.em.fork();
-    const claimed = await this.claimPage();
+    const { claimed, until } = await this.claimPage();
     if (claimed.length === 0) return { found: 0, started: 0 };
+    // The claims this page wrote (its own, and each hold-back's): a let-go or hold-back touches an
+    // order only under one of them, never the claim of a worker that took it after this page's ran out.
+    const mine = [until];
     const starts = pLimit(this.options.startsAtOnce ?? DEFAULT_STARTS_AT_ONCE);
     let started = 0;
     // A start failing as if Temporal were away: Temporal's frontend is asked once a page whether it
@@ -108,7 +111,7 @@ export class OrphanOrderReconciler {
       );
     } catch (err) {
       // The page was not read: all of it waits for the next round, not for its claim to run out.
-      await this.letGo(em, claimed);
+      await this.letGo(em, claimed, mine);
       throw err;
     }
     try {
@@ -140,7 +143,7 @@ export class OrphanOrderReconciler {
                 }
                 heldAsIfAway.push(order.id);
               }
-              await this.holdBack(order.id).catch((holdErr: unknown) =>
+              await this.holdBack(order.id, until, mine).catch((holdErr: unknown) =>
                 logger.warn({ err: holdErr, orderRef: order.orderRef }, 'could not hold back a failed start'),
               );
               // Once the page has stalled, it says so once for all of them (below).
@@ -165,7 +168,7 @@ export class OrphanOrderReconciler {
       }
     } finally {
       if (this.temporalAway) letGo.push(...heldAsIfAway);
-      await this.letGo(em, letGo);
+      await this.letGo(em, letGo, mine);
     }
     return { found: claimed.length, started };
   }
@@ -175,35 +178,46 @@ export class OrphanOrderReconciler {
    * longer than the page can take: a start that succeeds marks its order started, one that fails is
    * held back from its failure, and a worker that dies lets go of its page when the claim runs out.
    */
-  private async claimPage(): Promise<string[]> {
-    const rows = await this.options.orm.em.getConnection().execute<{ id: string }[]>(
+  private async claimPage(): Promise<{ claimed: string[]; until: string }> {
+    // The claim's time as PostgreSQL wrote it (microseconds), so that this page can tell it apart.
+    const rows = await this.options.orm.em.getConnection().execute<{ id: string; until: string }[]>(
       `update payment_order set start_claimed_until = now() + make_interval(secs => ?)
        where id in (
          select id from payment_order
          where workflow_started_at is null and created_at < ?
            and (start_claimed_until is null or start_claimed_until < now())
          order by created_at limit ? for update skip locked)
-       returning id`,
+       returning id, start_claimed_until::text as until`,
       [this.claimSeconds, new Date(Date.now() - this.options.graceMs), PAGE_SIZE],
     );
-    return rows.map((row) => row.id);
+    return { claimed: rows.map((row) => row.id), until: rows[0]?.until ?? '' };
   }
 
-  /** Orders of this page for the next round or worker to start at once; a failure leaves them to their claim. */
-  private async letGo(em: EntityManager, orderIds: string[]): Promise<void> {
+  /**
+   * Orders of this page for the next round or worker to start at once, each under a claim this page
+   * wrote (`mine`); a failure leaves them to their claim.
+   */
+  private async letGo(em: EntityManager, orderIds: string[], mine: string[]): Promise<void> {
     if (orderIds.length === 0) return;
     await em
-      .nativeUpdate(PaymentOrder, { id: { $in: orderIds }, workflowStartedAt: null }, { startClaimedUntil: null })
+      .getConnection()
+      .execute(
+        `update payment_order set start_claimed_until = null
+           where id in (?) and workflow_started_at is null and start_claimed_until in (?)`,
+        [orderIds, mine],
+      )
       .catch((err: unknown) => this.options.logger.warn({ err }, 'could not let go of orphaned orders'));
   }
 
-  /** A failed start waits its backoff from its failure, whichever worker looks next. */
-  private async holdBack(orderId: string): Promise<void> {
-    await this.options.orm.em.getConnection().execute(
+  /** A failed start waits its backoff from its failure, whichever worker looks next; its hold is added to `mine`. */
+  private async holdBack(orderId: string, claim: string, mine: string[]): Promise<void> {
+    const rows = await this.options.orm.em.getConnection().execute<{ until: string }[]>(
       `update payment_order set start_claimed_until = now() + make_interval(secs => ?)
-         where id = ? and workflow_started_at is null`,
-      [FAILED_START_BACKOFF_SECONDS, orderId],
+         where id = ? and workflow_started_at is null and start_claimed_until = ?
+         returning start_claimed_until::text as until`,
+      [FAILED_START_BACKOFF_SECONDS, orderId, claim],
     );
+    if (rows[0]) mine.push(rows[0].until);
   }
 
   /**

@@ -723,6 +723,162 @@ describe('the orphan-order reconciler', () => {
     );
   });
 
+  it('lets go only of the claims its page wrote, not those another worker took once its own ran out', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(
+      tenant,
+      Array.from({ length: 20 }, (_, i) => `outlasted-${i}`),
+    );
+    const ours = (order: PaymentOrder) => order.tenantId === tenant.tenantId;
+    let releaseOther!: () => void;
+    const otherMayStart = new Promise<void>((resolve) => (releaseOther = resolve));
+    let otherClaimed!: () => void;
+    const otherHasClaimed = new Promise<void>((resolve) => (otherClaimed = resolve));
+    // The other worker claims the page once the first page's claim ran out, and starts nothing until told.
+    const other = reconcilerStarting(
+      async (order) => {
+        if (ours(order)) {
+          otherClaimed();
+          await otherMayStart;
+        }
+        return startIt(order);
+      },
+      { startsAtOnce: 1 },
+    );
+    let otherRound: Promise<number> | undefined;
+    const stopping = new AbortController();
+    // The first worker, one start at a time, outlasts its claim at its first start and then stops:
+    // it lets go of the 19 it did not begin.
+    const first = reconcilerStarting(
+      async (order) => {
+        if (ours(order) && !otherRound) {
+          await system.orm.em
+            .fork()
+            .nativeUpdate(
+              PaymentOrder,
+              { tenantId: tenant.tenantId },
+              { startClaimedUntil: new Date(Date.now() - 1000) },
+            );
+          otherRound = other.runOnce();
+          await otherHasClaimed;
+          stopping.abort();
+        }
+        return startIt(order);
+      },
+      { startsAtOnce: 1 },
+    );
+    try {
+      await first.runOnce(stopping.signal);
+      expect(otherRound).toBeDefined();
+      // Every order not started is still the other worker's: a third would not start it again.
+      expect(
+        await system.orm.em
+          .fork()
+          .count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null, startClaimedUntil: null }),
+      ).toBe(0);
+      expect(
+        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null }),
+      ).toBeGreaterThanOrEqual(18);
+    } finally {
+      releaseOther();
+      await otherRound;
+    }
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
+  });
+
+  it('claims a page for longer than its starts can take, one at a time or several', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(tenant, ['claimed-one', 'claimed-two']);
+    // How long each claim had left when its start began, by how many starts the reconciler runs at once.
+    const left = async (startsAtOnce?: number) => {
+      const leftMs: number[] = [];
+      await reconcilerStarting(
+        async (order) => {
+          if (order.tenantId === tenant.tenantId) leftMs.push(order.startClaimedUntil!.getTime() - Date.now());
+          // Not started: the orders stay orphans for the next reconciler.
+          if (order.tenantId !== tenant.tenantId) return startIt(order);
+        },
+        { startsAtOnce },
+      ).runOnce();
+      await system.orm.em.fork().nativeUpdate(PaymentOrder, { tenantId: tenant.tenantId }, { startClaimedUntil: null });
+      expect(leftMs).toHaveLength(2);
+      return leftMs;
+    };
+    // 100 orders a page: 13 deadlines of 5 s at 8 at once, 50 at 2 at once; then the question (2 s) and a minute.
+    const within = (leftMs: number[], from: number, to: number) =>
+      expect(
+        leftMs.filter((ms) => ms <= from || ms > to),
+        `${leftMs.join(', ')} ms left`,
+      ).toEqual([]);
+    within(await left(), 100_000, 127_000);
+    within(await left(2), 280_000, 312_000);
+    await reconcilerStarting(startIt).runOnce();
+  });
+
+  it('lets go of a page it could not read, for the next round', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(tenant, ['unread']);
+    // A page read that fails (a statement timeout on its instructions); every other statement runs.
+    const failingRead = new Proxy(system.orm, {
+      get: (orm, key) =>
+        key !== 'em'
+          ? Reflect.get(orm, key)
+          : new Proxy(orm.em, {
+              get: (em, emKey) =>
+                emKey !== 'fork'
+                  ? Reflect.get(em, emKey)
+                  : () =>
+                      new Proxy(em.fork(), {
+                        get: (fork, forkKey) =>
+                          forkKey === 'find'
+                            ? () => Promise.reject(new Error('canceling statement due to statement timeout'))
+                            : Reflect.get(fork, forkKey),
+                      }),
+            }),
+    });
+    await expect(reconcilerStarting(startIt, { orm: failingRead }).runOnce()).rejects.toThrow('statement timeout');
+    expect(
+      await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, startClaimedUntil: { $ne: null } }),
+    ).toBe(0);
+    await reconcilerStarting(startIt).runOnce();
+    expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
+      0,
+    );
+  });
+
+  it('takes an error answer to its question (an older server) as Temporal answering', async () => {
+    const tenant = await system.newTenant();
+    await storeOrphans(tenant, ['asked-older-server']);
+    const unimplemented = Object.assign(new Error('12 UNIMPLEMENTED: unknown method GetSystemInfo'), {
+      code: GrpcStatus.UNIMPLEMENTED,
+      details: 'unknown method GetSystemInfo',
+      metadata: new Metadata(),
+    });
+    const workflowService = new Proxy(system.client.workflowService, {
+      get: (service, key) =>
+        key === 'getSystemInfo' ? () => Promise.reject(unimplemented) : Reflect.get(service, key),
+    });
+    const client = new Proxy(system.client, {
+      get: (real, key) => (key === 'workflowService' ? workflowService : Reflect.get(real, key)),
+    });
+    const { reconciler, messages } = reconcilerLogging(
+      async (order) => {
+        if (order.tenantId !== tenant.tenantId) return startIt(order);
+        throw timedOutStart();
+      },
+      { client },
+    );
+    await reconciler.runOnce();
+    expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
+    expect(messages().filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
+    const [order] = await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId });
+    expect(order.startClaimedUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { startClaimedUntil: null });
+    await reconcilerStarting(startIt).runOnce();
+  });
+
   it('takes one start that times out while Temporal answers as that order’s failure, and starts the others in the round', async () => {
     const tenant = await system.newTenant();
     // Stored before the others of its tenant: its start is among the first under way.
