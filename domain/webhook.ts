@@ -84,6 +84,14 @@ export const ACCOUNT_WEBHOOK_SLOTS = 10;
  */
 export const SLOW_WEBHOOK_TRY_MS = 5_000;
 /**
+ * An endpoint whose last answer (or timeout) on this worker is older than this is not known to answer
+ * fast any more: its pace is forgotten, and its next tries are unproven (two at once until one is
+ * answered). A fast mean from yesterday says little of a receiver now: one that has started to hang
+ * would otherwise take its account's slots at its first tries. An endpoint with steady traffic is
+ * answered far more often than this; a quiet one pays one answer's wait at two at once.
+ */
+export const ENDPOINT_PACE_KEPT_MS = 5 * 60_000;
+/**
  * Tries under way at once to one endpoint not yet known to answer fast (slow by SLOW_WEBHOOK_TRY_MS,
  * or not answered yet on this worker). One that answers fast may have all its account's: a busy
  * receiver at 150 ms a try keeps 6 under way at 40 deliveries a second. One that never answers (a

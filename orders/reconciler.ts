@@ -143,11 +143,18 @@ export class OrphanOrderReconciler {
                 }
                 heldAsIfAway.push(order.id);
               }
-              await this.holdBack(order.id, until, mine).catch((holdErr: unknown) =>
-                logger.warn({ err: holdErr, orderRef: order.orderRef }, 'could not hold back a failed start'),
-              );
-              // Once the page has stalled, it says so once for all of them (below).
-              if (!(asIfAway && stalled())) {
+              const held = await this.holdBack(order.id, until, mine).catch((holdErr: unknown) => {
+                logger.warn({ err: holdErr, orderRef: order.orderRef }, 'could not hold back a failed start');
+                return true;
+              });
+              if (!held) {
+                // This page outlasted its claim: the worker that took the order since starts it.
+                logger.warn(
+                  { err, tenantId: order.tenantId, orderRef: order.orderRef },
+                  'could not start workflow for orphaned order; another worker has taken or started it since',
+                );
+              } else if (!(asIfAway && stalled())) {
+                // Once the page has stalled, it says so once for all of them (below).
                 logger.error(
                   { err, tenantId: order.tenantId, orderRef: order.orderRef },
                   'could not start workflow for orphaned order; will retry in a minute',
@@ -177,6 +184,7 @@ export class OrphanOrderReconciler {
    * Claims the oldest orphans no other worker is starting (or waiting on after a failed start), for
    * longer than the page can take: a start that succeeds marks its order started, one that fails is
    * held back from its failure, and a worker that dies lets go of its page when the claim runs out.
+   * A page that outlasts its claim leaves the orders another worker took since to that worker.
    */
   private async claimPage(): Promise<{ claimed: string[]; until: string }> {
     // The claim's time as PostgreSQL wrote it (microseconds), so that this page can tell it apart.
@@ -209,8 +217,11 @@ export class OrphanOrderReconciler {
       .catch((err: unknown) => this.options.logger.warn({ err }, 'could not let go of orphaned orders'));
   }
 
-  /** A failed start waits its backoff from its failure, whichever worker looks next; its hold is added to `mine`. */
-  private async holdBack(orderId: string, claim: string, mine: string[]): Promise<void> {
+  /**
+   * A failed start waits its backoff from its failure, whichever worker looks next; its hold is added
+   * to `mine`. False when the page's claim no longer stands (another worker took the order since).
+   */
+  private async holdBack(orderId: string, claim: string, mine: string[]): Promise<boolean> {
     const rows = await this.options.orm.em.getConnection().execute<{ until: string }[]>(
       `update payment_order set start_claimed_until = now() + make_interval(secs => ?)
          where id = ? and workflow_started_at is null and start_claimed_until = ?
@@ -218,6 +229,7 @@ export class OrphanOrderReconciler {
       [FAILED_START_BACKOFF_SECONDS, orderId, claim],
     );
     if (rows[0]) mine.push(rows[0].until);
+    return rows.length > 0;
   }
 
   /**

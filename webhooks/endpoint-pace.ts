@@ -1,4 +1,9 @@
-import { ACCOUNT_SLOW_WEBHOOK_SLOTS, SLOW_ENDPOINT_WEBHOOK_SLOTS, SLOW_WEBHOOK_TRY_MS } from '../domain/webhook.js';
+import {
+  ACCOUNT_SLOW_WEBHOOK_SLOTS,
+  ENDPOINT_PACE_KEPT_MS,
+  SLOW_ENDPOINT_WEBHOOK_SLOTS,
+  SLOW_WEBHOOK_TRY_MS,
+} from '../domain/webhook.js';
 
 /**
  * The weight of an answer's time in its endpoint's running mean: its last twenty or so answers count,
@@ -14,6 +19,8 @@ export type Pace = 'unproven' | 'fast' | 'slow';
 interface EndpointTries {
   /** The running mean of its answers' times, once one has come. */
   meanMs?: number;
+  /** When its last answer (or timeout) was timed: a mean older than ENDPOINT_PACE_KEPT_MS is forgotten. */
+  answeredAt?: number;
   /** When each of its tries under way started. */
   startedAt: number[];
 }
@@ -47,12 +54,18 @@ export class EndpointPace {
   constructor(
     private readonly slowMs = SLOW_WEBHOOK_TRY_MS,
     private readonly clock = () => performance.now(),
+    private readonly keptMs = ENDPOINT_PACE_KEPT_MS,
   ) {}
 
   paceOf(endpointId: string, accountId: string): Pace {
     const tries = this.endpoints.get(endpointId);
     if (this.stuck(this.accounts.get(accountId), ACCOUNT_SLOW_WEBHOOK_SLOTS)) return 'slow';
     if (!tries) return 'unproven';
+    // Not heard from lately: forgotten. A fast mean kept would outweigh a first timeout now.
+    if (tries.answeredAt !== undefined && this.clock() - tries.answeredAt > this.keptMs) {
+      tries.meanMs = undefined;
+      tries.answeredAt = undefined;
+    }
     if (this.stuck(tries.startedAt, SLOW_ENDPOINT_WEBHOOK_SLOTS)) return 'slow';
     if (tries.meanMs === undefined) return 'unproven';
     return tries.meanMs >= this.slowMs ? 'slow' : 'fast';
@@ -74,6 +87,7 @@ export class EndpointPace {
     return {
       answered: (tookMs) => {
         tries.meanMs = tries.meanMs === undefined ? tookMs : tries.meanMs + WEIGHT * (tookMs - tries.meanMs);
+        tries.answeredAt = this.clock();
       },
       ended: () => {
         if (ended) return;

@@ -723,7 +723,7 @@ describe('the orphan-order reconciler', () => {
     );
   });
 
-  it('lets go only of the claims its page wrote, not those another worker took once its own ran out', async () => {
+  it('lets go of, and holds back, only what its page claimed, not what another worker took once its claim ran out', async () => {
     const tenant = await system.newTenant();
     await storeOrphans(
       tenant,
@@ -734,7 +734,8 @@ describe('the orphan-order reconciler', () => {
     const otherMayStart = new Promise<void>((resolve) => (releaseOther = resolve));
     let otherClaimed!: () => void;
     const otherHasClaimed = new Promise<void>((resolve) => (otherClaimed = resolve));
-    // The other worker claims the page once the first page's claim ran out, and starts nothing until told.
+    // The other worker, one start at a time (a claim of about 9 minutes), claims the page once the
+    // first page's claim ran out, and starts nothing until told.
     const other = reconcilerStarting(
       async (order) => {
         if (ours(order)) {
@@ -747,41 +748,45 @@ describe('the orphan-order reconciler', () => {
     );
     let otherRound: Promise<number> | undefined;
     const stopping = new AbortController();
-    // The first worker, one start at a time, outlasts its claim at its first start and then stops:
-    // it lets go of the 19 it did not begin.
-    const first = reconcilerStarting(
+    // The first worker, one start at a time, outlasts its claim at its first start, which then fails,
+    // and stops: it holds back that one and lets go of the 19 it did not begin, under its own claim.
+    const { reconciler: first, messages } = reconcilerLogging(
       async (order) => {
-        if (ours(order) && !otherRound) {
+        if (!ours(order)) return startIt(order);
+        if (!otherRound) {
           await system.orm.em
             .fork()
             .nativeUpdate(
               PaymentOrder,
               { tenantId: tenant.tenantId },
-              { startClaimedUntil: new Date(Date.now() - 1000) },
+              { startClaimedUntil: new Date(Date.now() - 60_000) },
             );
           otherRound = other.runOnce();
-          await otherHasClaimed;
+          await Promise.race([
+            otherHasClaimed,
+            otherRound.then(() => Promise.reject(new Error('the other worker never claimed these orders'))),
+          ]);
           stopping.abort();
         }
-        return startIt(order);
+        throw new Error('this one cannot start');
       },
       { startsAtOnce: 1 },
     );
     try {
       await first.runOnce(stopping.signal);
       expect(otherRound).toBeDefined();
-      // Every order not started is still the other worker's: a third would not start it again.
+      // Every order is still the other worker's, claimed for minutes (not a minute's hold-back, not let
+      // go): a third worker would not start it again.
+      const orders = await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId });
+      expect(orders.filter((o) => o.workflowStartedAt == null)).toHaveLength(20);
       expect(
-        await system.orm.em
-          .fork()
-          .count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null, startClaimedUntil: null }),
-      ).toBe(0);
-      expect(
-        await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null }),
-      ).toBeGreaterThanOrEqual(18);
+        orders.filter((o) => !(o.startClaimedUntil!.getTime() > Date.now() + 5 * 60_000)).map((o) => o.orderRef),
+      ).toEqual([]);
+      expect(messages().filter((m) => m.endsWith('another worker has taken or started it since'))).toHaveLength(1);
+      expect(messages().filter((m) => m.endsWith('will retry in a minute'))).toEqual([]);
     } finally {
       releaseOther();
-      await otherRound;
+      await otherRound?.catch(() => undefined);
     }
     expect(await system.orm.em.fork().count(PaymentOrder, { tenantId: tenant.tenantId, workflowStartedAt: null })).toBe(
       0,
@@ -874,7 +879,9 @@ describe('the orphan-order reconciler', () => {
     expect(messages().filter((m) => m.startsWith('Temporal is unreachable'))).toEqual([]);
     expect(messages().filter((m) => m.startsWith('could not start workflow'))).toHaveLength(1);
     const [order] = await system.orm.em.fork().find(PaymentOrder, { tenantId: tenant.tenantId });
+    // Held back a minute, not left to its page's claim (about two).
     expect(order.startClaimedUntil!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(order.startClaimedUntil!.getTime()).toBeLessThan(Date.now() + 90_000);
     await system.orm.em.fork().nativeUpdate(PaymentOrder, { id: order.id }, { startClaimedUntil: null });
     await reconcilerStarting(startIt).runOnce();
   });

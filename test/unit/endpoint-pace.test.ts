@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SLOW_WEBHOOK_TRY_MS } from '../../domain/webhook.js';
+import { ENDPOINT_PACE_KEPT_MS, SLOW_WEBHOOK_TRY_MS } from '../../domain/webhook.js';
 import { EndpointPace } from '../../webhooks/endpoint-pace.js';
 
 /** A pace on a clock the test moves. */
@@ -34,6 +34,21 @@ describe('an endpoint’s pace', () => {
     // Slow but answering, in 2 or 3 s: fast enough to keep the slots it needs.
     tryTaking('steady', 3_000);
     expect(pace.paceOf('steady', 'acct')).toBe('fast');
+  });
+
+  it('forgets a pace not heard from for a while: unproven again, judged by its answers from then on', () => {
+    const { pace, wait, tryTaking } = paceAt();
+    for (let n = 0; n < 20; n += 1) tryTaking('e', 150);
+    wait(ENDPOINT_PACE_KEPT_MS);
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
+    wait(1);
+    expect(pace.paceOf('e', 'acct')).toBe('unproven');
+    // Its receiver now hangs: its first timeout makes it slow (the old mean would have kept it fast).
+    tryTaking('e', 15_000);
+    expect(pace.paceOf('e', 'acct')).toBe('slow');
+    wait(ENDPOINT_PACE_KEPT_MS + 1);
+    tryTaking('e', 150);
+    expect(pace.paceOf('e', 'acct')).toBe('fast');
   });
 
   it('weighs its recent answers: timeouts among fast answers leave it fast until four in a row', () => {
