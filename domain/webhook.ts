@@ -84,11 +84,12 @@ export const ACCOUNT_WEBHOOK_SLOTS = 10;
  */
 export const SLOW_WEBHOOK_TRY_MS = 5_000;
 /**
- * An endpoint whose last answer (or timeout) on this worker is older than this is not known to answer
- * fast any more: its pace is forgotten, and its next tries are unproven (two at once until one is
- * answered). A fast mean from yesterday says little of a receiver now: one that has started to hang
- * would otherwise take its account's slots at its first tries. An endpoint with steady traffic is
- * answered far more often than this; a quiet one pays one answer's wait at two at once.
+ * An endpoint that answered fast, but whose last answer (or timeout) on this worker is older than
+ * this, is stale: its tries keep to the fast endpoints' slots, but two at a time until one is
+ * answered, and that answer alone is its pace. A fast mean from yesterday says little of a receiver
+ * now: one that has started to hang would otherwise take its account's slots at its first tries, and
+ * its first timeouts would not undo the mean. An endpoint with steady traffic is answered far more
+ * often than this; a quiet one sends two at a time for one answer's wait.
  */
 export const ENDPOINT_PACE_KEPT_MS = 5 * 60_000;
 /**

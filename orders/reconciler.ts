@@ -148,10 +148,10 @@ export class OrphanOrderReconciler {
                 return true;
               });
               if (!held) {
-                // This page outlasted its claim: the worker that took the order since starts it.
+                // Started since, or this page outlasted its claim and the worker that took the order starts it.
                 logger.warn(
                   { err, tenantId: order.tenantId, orderRef: order.orderRef },
-                  'could not start workflow for orphaned order; another worker has taken or started it since',
+                  'could not start workflow for orphaned order; it was started, or another worker took it, since',
                 );
               } else if (!(asIfAway && stalled())) {
                 // Once the page has stalled, it says so once for all of them (below).
@@ -219,7 +219,8 @@ export class OrphanOrderReconciler {
 
   /**
    * A failed start waits its backoff from its failure, whichever worker looks next; its hold is added
-   * to `mine`. False when the page's claim no longer stands (another worker took the order since).
+   * to `mine`. False when the page's claim no longer stands: the order was started, or another worker
+   * took it, since.
    */
   private async holdBack(orderId: string, claim: string, mine: string[]): Promise<boolean> {
     const rows = await this.options.orm.em.getConnection().execute<{ until: string }[]>(

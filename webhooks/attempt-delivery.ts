@@ -96,12 +96,14 @@ export function createWebhookActivities({
       if (attempt <= delivery.attempts) return { done: false, retryInMs: recordedWait(delivery.nextAttemptAt) };
       const accountId = await accountOf(delivery.tenantId);
       const { endpointId } = delivery;
-      const fast = pace.paceOf(endpointId, accountId) === 'fast';
+      const endpointPace = pace.paceOf(endpointId, accountId);
+      // One that answered fast, not lately, keeps to the fast endpoints' slots, two at a time until it answers.
+      const fast = endpointPace === 'fast' || endpointPace === 'stale';
       const full: Full | null = accountSlots.refusal(accountId)
         ? 'account'
-        : fast
+        : endpointPace === 'fast'
           ? null
-          : slowSlots.refusal(accountId)
+          : !fast && slowSlots.refusal(accountId)
             ? 'account’s slow endpoints'
             : pace.underWay(endpointId) >= SLOW_ENDPOINT_WEBHOOK_SLOTS
               ? 'slow endpoint'
@@ -391,7 +393,8 @@ const FULL: Record<Full, string> = {
   account: 'the account has every webhook slot it may have on this worker',
   'account’s slow endpoints':
     'the account’s endpoints not known to answer fast have every webhook slot they may have on this worker',
-  'slow endpoint': 'the endpoint, not known to answer fast, has every webhook slot it may have on this worker',
+  'slow endpoint':
+    'the endpoint, not known to answer fast (or not lately), has every webhook slot it may have on this worker',
 };
 
 /**

@@ -13,13 +13,17 @@ const WEIGHT = 0.1;
 /** Endpoints remembered at once; the least lately tried is forgotten first, and starts again unproven. */
 const REMEMBERED = 10_000;
 
-/** `unproven`: no try of it has been answered (or timed out) on this worker yet. */
-export type Pace = 'unproven' | 'fast' | 'slow';
+/**
+ * `unproven`: no try of it has been answered (or timed out) on this worker yet. `stale`: it answered
+ * fast, but not for ENDPOINT_PACE_KEPT_MS: its tries take fast endpoints' slots, two at a time, and
+ * its next answer stands for its pace alone.
+ */
+export type Pace = 'unproven' | 'fast' | 'slow' | 'stale';
 
 interface EndpointTries {
   /** The running mean of its answers' times, once one has come. */
   meanMs?: number;
-  /** When its last answer (or timeout) was timed: a mean older than ENDPOINT_PACE_KEPT_MS is forgotten. */
+  /** When its last answer (or timeout) was timed: a mean older than ENDPOINT_PACE_KEPT_MS is stale. */
   answeredAt?: number;
   /** When each of its tries under way started. */
   startedAt: number[];
@@ -61,14 +65,10 @@ export class EndpointPace {
     const tries = this.endpoints.get(endpointId);
     if (this.stuck(this.accounts.get(accountId), ACCOUNT_SLOW_WEBHOOK_SLOTS)) return 'slow';
     if (!tries) return 'unproven';
-    // Not heard from lately: forgotten. A fast mean kept would outweigh a first timeout now.
-    if (tries.answeredAt !== undefined && this.clock() - tries.answeredAt > this.keptMs) {
-      tries.meanMs = undefined;
-      tries.answeredAt = undefined;
-    }
     if (this.stuck(tries.startedAt, SLOW_ENDPOINT_WEBHOOK_SLOTS)) return 'slow';
     if (tries.meanMs === undefined) return 'unproven';
-    return tries.meanMs >= this.slowMs ? 'slow' : 'fast';
+    if (tries.meanMs >= this.slowMs) return 'slow';
+    return this.stale(tries) ? 'stale' : 'fast';
   }
 
   underWay(endpointId: string): number {
@@ -86,7 +86,9 @@ export class EndpointPace {
     let ended = false;
     return {
       answered: (tookMs) => {
-        tries.meanMs = tries.meanMs === undefined ? tookMs : tries.meanMs + WEIGHT * (tookMs - tries.meanMs);
+        // Not heard from lately: this answer is its pace. A fast mean kept would outweigh a first timeout now.
+        const fresh = tries.meanMs !== undefined && !this.stale(tries);
+        tries.meanMs = fresh ? tries.meanMs! + WEIGHT * (tookMs - tries.meanMs!) : tookMs;
         tries.answeredAt = this.clock();
       },
       ended: () => {
@@ -98,6 +100,11 @@ export class EndpointPace {
         if (ofAccount.length === 0) this.accounts.delete(accountId);
       },
     };
+  }
+
+  /** Whether its last answer is older than keptMs: what it was then says little of what it is now. */
+  private stale(tries: EndpointTries): boolean {
+    return tries.answeredAt !== undefined && this.clock() - tries.answeredAt > this.keptMs;
   }
 
   /** Whether `limit` or more of these tries under way have run slowMs, and at least half of them. */

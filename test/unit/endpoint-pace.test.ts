@@ -36,19 +36,29 @@ describe('an endpoint’s pace', () => {
     expect(pace.paceOf('steady', 'acct')).toBe('fast');
   });
 
-  it('forgets a pace not heard from for a while: unproven again, judged by its answers from then on', () => {
-    const { pace, wait, tryTaking } = paceAt();
+  it('is stale when it answered fast but not for a while, and its next answer alone is then its pace', () => {
+    const { pace, wait, start, tryTaking } = paceAt();
     for (let n = 0; n < 20; n += 1) tryTaking('e', 150);
     wait(ENDPOINT_PACE_KEPT_MS);
     expect(pace.paceOf('e', 'acct')).toBe('fast');
     wait(1);
-    expect(pace.paceOf('e', 'acct')).toBe('unproven');
+    expect(pace.paceOf('e', 'acct')).toBe('stale');
     // Its receiver now hangs: its first timeout makes it slow (the old mean would have kept it fast).
     tryTaking('e', 15_000);
     expect(pace.paceOf('e', 'acct')).toBe('slow');
+    // A slow one stays slow however long it is quiet; one answer of 150 ms, after a while, makes it fast.
     wait(ENDPOINT_PACE_KEPT_MS + 1);
+    expect(pace.paceOf('e', 'acct')).toBe('slow');
     tryTaking('e', 150);
     expect(pace.paceOf('e', 'acct')).toBe('fast');
+    // A try begun fast just before its pace went stale, and timed out after, counts alone too.
+    for (let n = 0; n < 20; n += 1) tryTaking('f', 150);
+    wait(ENDPOINT_PACE_KEPT_MS - 1_000);
+    const late = start('f', 'acct');
+    wait(15_000);
+    late.answered(15_000);
+    late.ended();
+    expect(pace.paceOf('f', 'acct')).toBe('slow');
   });
 
   it('weighs its recent answers: timeouts among fast answers leave it fast until four in a row', () => {
