@@ -2,7 +2,18 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { parse, serialize } from 'cookie';
 import type { Request, Response } from 'express';
 
-const COOKIE = 'pay_csrf';
+/**
+ * The cookie as the page is reached. Over HTTPS it is `__Host-` (Secure, Path=/, no Domain): a
+ * sibling subdomain, or a network attacker over plain HTTP, cannot set one the browser would send
+ * here, so cannot plant a secret that expires every open form. Over plain HTTP (a developer's
+ * machine) no such cookie can be set; it is kept to the page's path.
+ */
+function cookieOf(req: Request, publicHttps: boolean): { name: string; path: string; secure: boolean } {
+  // Behind a proxy that ends TLS, the request here may be plain HTTP: Secure all the same.
+  return publicHttps || req.secure
+    ? { name: '__Host-pay_csrf', path: '/', secure: true }
+    : { name: 'pay_csrf', path: '/pay', secure: false };
+}
 
 /** Its own key, derived from the master key. */
 export function csrfKey(masterKey: string): Buffer {
@@ -28,25 +39,26 @@ export function issueCsrfToken(
   /** Customers reach the page over HTTPS (its public address says so), whatever the request here says. */
   publicHttps: boolean,
 ): string {
-  let secret = parse(req.header('cookie') ?? '')[COOKIE];
+  const cookie = cookieOf(req, publicHttps);
+  let secret = parse(req.header('cookie') ?? '')[cookie.name];
   if (!secret || !/^[A-Za-z0-9_-]{43}$/.test(secret)) {
     secret = randomBytes(32).toString('base64url');
     res.append(
       'set-cookie',
-      serialize(COOKIE, secret, {
-        httpOnly: true,
-        sameSite: 'lax',
-        // Behind a proxy that ends TLS, the request here may be plain HTTP: Secure all the same.
-        secure: publicHttps || req.secure,
-        path: '/pay',
-      }),
+      serialize(cookie.name, secret, { httpOnly: true, sameSite: 'lax', secure: cookie.secure, path: cookie.path }),
     );
   }
   return tokenFor(key, secret, linkToken);
 }
 
-export function csrfTokenValid(key: Buffer, req: Request, linkToken: string, submitted: unknown): boolean {
-  const secret = parse(req.header('cookie') ?? '')[COOKIE];
+export function csrfTokenValid(
+  key: Buffer,
+  req: Request,
+  linkToken: string,
+  submitted: unknown,
+  publicHttps: boolean,
+): boolean {
+  const secret = parse(req.header('cookie') ?? '')[cookieOf(req, publicHttps).name];
   if (!secret || typeof submitted !== 'string' || submitted.length > 100) return false;
   const expected = Buffer.from(tokenFor(key, secret, linkToken));
   const given = Buffer.from(submitted);

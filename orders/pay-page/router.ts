@@ -513,7 +513,7 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const loaded = await load(req, res);
     if (!loaded) return;
     const form = (req.body ?? {}) as Record<string, unknown>;
-    if (!csrfTokenValid(deps.csrfKey, req, req.params.token as string, form.csrf)) {
+    if (!csrfTokenValid(deps.csrfKey, req, req.params.token as string, form.csrf, publicHttps)) {
       const page = notice('This form has expired', 'Open the payment link again and submit the form from there.', 403);
       sendNotice(res, page);
       return;
