@@ -30,7 +30,7 @@ import {
 import { paymentOrderWorkflow, type PaymentOrderWorkflowInput } from '../../orders/workflow/payment-order.workflow.js';
 import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
-import { type HostileProvider } from '../support/hostile-provider.js';
+import { startHostileProvider, type Behaviour, type HostileProvider } from '../support/hostile-provider.js';
 import { startSandbox, type RunningSandbox } from '../support/sandbox.js';
 import { startTimeSkippingEnvironment } from '../support/time-skipping.js';
 import { quietTemporalLogs } from '../support/system.js';
@@ -226,6 +226,35 @@ export async function orderAtOwnProvider(
   const { tenantId } = await createTenantRows(orm, masterKeys, [], provider);
   const input = await storeOrder(tenantId, orderRef, [instruction], resolvedTo('HTTP_CONNECTOR', 'CARD'));
   return { tenantId, input };
+}
+
+/** What a scenario at the tenant's own provider is given: the provider, the order stored, and a worker for it. */
+export interface AtOwnProvider {
+  provider: HostileProvider;
+  tenantId: string;
+  input: PaymentOrderInput;
+  worker: Awaited<ReturnType<typeof createWorker>>;
+}
+
+/**
+ * A scenario of one order paid through the tenant's own provider, behaving as `behaviour` says: the
+ * provider started, the order stored (`orderAtOwnProvider`, with `instruction` if given), a worker made
+ * (with `worker`'s options), and the provider closed whatever the scenario does.
+ */
+export async function atOwnProvider<T>(
+  behaviour: Behaviour,
+  orderRef: string,
+  scenario: (at: AtOwnProvider) => Promise<T>,
+  options: { instruction?: Parameters<typeof orderAtOwnProvider>[2]; worker?: Parameters<typeof createWorker>[0] } = {},
+): Promise<T> {
+  const provider = await startHostileProvider(behaviour);
+  try {
+    const { tenantId, input } = await orderAtOwnProvider(provider, orderRef, options.instruction);
+    const worker = await createWorker(options.worker);
+    return await scenario({ provider, tenantId, input, worker });
+  } finally {
+    await provider.close();
+  }
 }
 
 /** To the order's due date (time skips only while the test sleeps): its payment answered PENDING; its reference. */

@@ -41,7 +41,7 @@ import {
   runsOf,
   patchesOf,
   scheduledActivities,
-  orderAtOwnProvider,
+  atOwnProvider,
   paymentPendingAtProvider,
   paymentCalledBackWhileAsked,
   paymentUnknownAtProvider,
@@ -325,10 +325,7 @@ describe('payment-order workflow on the time-skipping server', () => {
   });
 
   it('settles from the look-up when the provider took the charge its unanswered call made: no second call', async () => {
-    const provider = await startHostileProvider({ loseAnswers: 8 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-finds');
-      const worker = await createWorker();
+    await atOwnProvider({ loseAnswers: 8 }, 'lookup-finds', async ({ provider, tenantId, input, worker }) => {
       const result = await worker.runUntil(async () => (await start(input)).result());
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([`${tenantId}:lookup-finds:p:1`]);
@@ -337,64 +334,59 @@ describe('payment-order workflow on the time-skipping server', () => {
       expect(provider.requests.map((r) => r.method)).toEqual([...Array<string>(8).fill('POST'), 'GET']);
       expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment']);
       await record('lookup-finds', orderWorkflowId(tenantId, 'lookup-finds'));
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('calls again when its worker put the call off, no try taken, told if an earlier attempt may have reached the provider', async () => {
-    const provider = await startHostileProvider({ repeatedKey: 409 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'put-off');
-      // Put off twice, as a worker does when the account has its share of calls under way; the
-      // second time after an attempt of the activity that may have reached the provider.
-      const calls: ExecutePaymentInput[] = [];
-      const worker = await createWorker({ activities: putOffFirst(2, calls, (n) => n === 2) });
-      const result = await worker.runUntil(async () => (await start(input)).result());
-      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', attempts: 1 });
-      const key = `${tenantId}:put-off:p:1`;
-      expect(calls.map((c) => [c.idempotencyKey, c.keyMayHaveReached])).toEqual([
-        [key, undefined],
-        [key, undefined],
-        [key, true],
-      ]);
-      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
-      expect(await scheduledActivities(input)).toEqual(['executePayment', 'executePayment', 'executePayment']);
-      await record('put-off-called-again', orderWorkflowId(tenantId, 'put-off'));
-    } finally {
-      await provider.close();
-    }
+    // Put off twice, as a worker does when the account has its share of calls under way; the
+    // second time after an attempt of the activity that may have reached the provider.
+    const calls: ExecutePaymentInput[] = [];
+    await atOwnProvider(
+      { repeatedKey: 409 },
+      'put-off',
+      async ({ provider, tenantId, input, worker }) => {
+        const result = await worker.runUntil(async () => (await start(input)).result());
+        expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', attempts: 1 });
+        const key = `${tenantId}:put-off:p:1`;
+        expect(calls.map((c) => [c.idempotencyKey, c.keyMayHaveReached])).toEqual([
+          [key, undefined],
+          [key, undefined],
+          [key, true],
+        ]);
+        expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+        expect(await scheduledActivities(input)).toEqual(['executePayment', 'executePayment', 'executePayment']);
+        await record('put-off-called-again', orderWorkflowId(tenantId, 'put-off'));
+      },
+      { worker: { activities: putOffFirst(2, calls, (n) => n === 2) } },
+    );
   });
 
   it('ends a call put off too often as unanswered: its key kept, the provider asked about it later, the customer paying once', async () => {
-    const provider = await startHostileProvider({ repeatedKey: 409 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'put-off-long');
-      const calls: ExecutePaymentInput[] = [];
-      const worker = await createWorker({ activities: putOffFirst(MAX_PUT_OFFS + 1, calls, () => false) });
-      const result = await worker.runUntil(async () => (await start(input)).result());
-      expect(result.instructions[0].status).toBe('SETTLED');
-      const key = `${tenantId}:put-off-long:p:1`;
-      // The first call and its ten put-offs; an hour on, the key looked up (none), then called again under it.
-      expect(calls.map((c) => c.idempotencyKey)).toEqual(Array<string>(MAX_PUT_OFFS + 2).fill(key));
-      expect(calls.at(-1)?.keyMayHaveReached).toBe(true);
-      expect(provider.lookups).toEqual([key]);
-      expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
-      expect(await scheduledActivities(input)).toEqual([
-        ...Array<string>(MAX_PUT_OFFS + 1).fill('executePayment'),
-        'lookupPayment',
-        'executePayment',
-      ]);
-    } finally {
-      await provider.close();
-    }
+    const calls: ExecutePaymentInput[] = [];
+    await atOwnProvider(
+      { repeatedKey: 409 },
+      'put-off-long',
+      async ({ provider, tenantId, input, worker }) => {
+        const result = await worker.runUntil(async () => (await start(input)).result());
+        expect(result.instructions[0].status).toBe('SETTLED');
+        const key = `${tenantId}:put-off-long:p:1`;
+        // The first call and its ten put-offs; an hour on, the key looked up (none), then called again under it.
+        expect(calls.map((c) => c.idempotencyKey)).toEqual(Array<string>(MAX_PUT_OFFS + 2).fill(key));
+        expect(calls.at(-1)?.keyMayHaveReached).toBe(true);
+        expect(provider.lookups).toEqual([key]);
+        expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+        expect(await scheduledActivities(input)).toEqual([
+          ...Array<string>(MAX_PUT_OFFS + 1).fill('executePayment'),
+          'lookupPayment',
+          'executePayment',
+        ]);
+      },
+      { worker: { activities: putOffFirst(MAX_PUT_OFFS + 1, calls, () => false) } },
+    );
   });
 
   it('calls again under the same key when the look-up finds no charge, and the customer pays once', async () => {
-    const provider = await startHostileProvider({ hangWithoutCharging: 8 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-none');
-      const worker = await createWorker();
+    await atOwnProvider({ hangWithoutCharging: 8 }, 'lookup-none', async ({ provider, tenantId, input, worker }) => {
       const result = await worker.runUntil(async () => (await start(input)).result());
       expect(result.instructions[0].status).toBe('SETTLED');
       const key = `${tenantId}:lookup-none:p:1`;
@@ -407,172 +399,167 @@ describe('payment-order workflow on the time-skipping server', () => {
       ]);
       expect(await scheduledActivities(input)).toEqual(['executePayment', 'lookupPayment', 'executePayment']);
       await record('lookup-none', orderWorkflowId(tenantId, 'lookup-none'));
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('keeps the key of an unanswered call when the provider will not say what it did (look-up 405): outcome unknown', async () => {
-    const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'lookup-405');
-      const worker = await createWorker();
-      await worker.runUntil(async () => {
-        const handle = await start(input);
-        // Awaiting the result lets time skip (retries, the hourly look-up) while the test watches.
-        const finished = handle.result().catch(() => undefined);
-        const unknown = await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'outcome_unknown',
-          'the refused look-up leaves the outcome unknown',
-        );
-        // LATE, or being asked again already (time runs fast here): either way, not to be changed.
-        expect(['LATE', 'PROCESSING']).toContain(unknown.instructions[0].status);
-        await expectRefused(
-          handle.executeUpdate(amendInstructionUpdate, {
-            args: [{ instructionRef: 'p', amendment: { financialInstrumentId: 'card_other' } }],
-          }),
-          /may have moved money|is being paid/,
-        );
-        // An hour later: asked again, under the same key, and never paid anew.
-        await eventually(
-          () => Promise.resolve(provider.lookups.length),
-          (n) => n >= 2,
-          { what: 'asked again an hour later', timeoutMs: 60_000 },
-        );
-        expect(provider.charges).toHaveLength(1);
-        expect(new Set(provider.lookups)).toEqual(new Set([`${tenantId}:lookup-405:p:1`]));
-        expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
-        // Only the provider's own answer under the key ends it: it settles, never charged again.
-        provider.behaviour.lookup = 'answer';
-        await finished;
-        const done = await handle.query(orderStateQuery);
-        expect(done.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
-        expect(provider.charges).toHaveLength(1);
-        expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
-        await record('lookup-refused', handle.workflowId);
-      });
-    } finally {
-      await provider.close();
-    }
+    await atOwnProvider(
+      { loseAnswers: 8, lookup: 405 },
+      'lookup-405',
+      async ({ provider, tenantId, input, worker }) => {
+        await worker.runUntil(async () => {
+          const handle = await start(input);
+          // Awaiting the result lets time skip (retries, the hourly look-up) while the test watches.
+          const finished = handle.result().catch(() => undefined);
+          const unknown = await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode === 'outcome_unknown',
+            'the refused look-up leaves the outcome unknown',
+          );
+          // LATE, or being asked again already (time runs fast here): either way, not to be changed.
+          expect(['LATE', 'PROCESSING']).toContain(unknown.instructions[0].status);
+          await expectRefused(
+            handle.executeUpdate(amendInstructionUpdate, {
+              args: [{ instructionRef: 'p', amendment: { financialInstrumentId: 'card_other' } }],
+            }),
+            /may have moved money|is being paid/,
+          );
+          // An hour later: asked again, under the same key, and never paid anew.
+          await eventually(
+            () => Promise.resolve(provider.lookups.length),
+            (n) => n >= 2,
+            { what: 'asked again an hour later', timeoutMs: 60_000 },
+          );
+          expect(provider.charges).toHaveLength(1);
+          expect(new Set(provider.lookups)).toEqual(new Set([`${tenantId}:lookup-405:p:1`]));
+          expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
+          // Only the provider's own answer under the key ends it: it settles, never charged again.
+          provider.behaviour.lookup = 'answer';
+          await finished;
+          const done = await handle.query(orderStateQuery);
+          expect(done.instructions[0]).toMatchObject({
+            status: 'SETTLED',
+            providerRef: provider.charges[0].providerRef,
+          });
+          expect(provider.charges).toHaveLength(1);
+          expect(provider.requests.filter((r) => r.method === 'POST')).toHaveLength(8);
+          await record('lookup-refused', handle.workflowId);
+        });
+      },
+    );
   });
 
   it('counts a settlement a tenant admin resolves as collected, in its read model', async () => {
-    const provider = await startHostileProvider({ loseAnswers: 8, lookup: 405 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'resolved-settled', {
-        instructionRef: 'p',
-        amount: '25.00',
-      });
-      const worker = await createWorker();
-      await worker.runUntil(async () => {
-        const handle = await start(input);
-        const finished = handle.result().catch(() => undefined);
-        await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'outcome_unknown',
-          'the refused look-up leaves the outcome unknown',
-        );
-        const [charge] = provider.charges;
-        // Refused while the provider is being asked again (time runs fast here): resolved once that call has ended.
-        await takenOnce(
-          () =>
-            handle.executeUpdate(resolveInstructionUpdate, {
-              args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
-            }),
-          /right now/,
-        );
-        const row = await eventually(
-          () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
-          (i) => i.status === 'SETTLED',
-          { what: 'the read model shows it settled', timeoutMs: 30_000 },
-        );
-        expect(row).toMatchObject({ providerRef: charge.providerRef, settledAmountMinor: 2500n });
-        expect(provider.charges).toHaveLength(1);
-        // Let it end on its own (its reversal window): terminated with a call out, it left the test
-        // server's time-skipping locked for the tests after it.
-        await finished;
-        await record('resolved-settled-counted', handle.workflowId);
-      });
-    } finally {
-      await provider.close();
-    }
+    await atOwnProvider(
+      { loseAnswers: 8, lookup: 405 },
+      'resolved-settled',
+      async ({ provider, tenantId, input, worker }) => {
+        await worker.runUntil(async () => {
+          const handle = await start(input);
+          const finished = handle.result().catch(() => undefined);
+          await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode === 'outcome_unknown',
+            'the refused look-up leaves the outcome unknown',
+          );
+          const [charge] = provider.charges;
+          // Refused while the provider is being asked again (time runs fast here): resolved once that call has ended.
+          await takenOnce(
+            () =>
+              handle.executeUpdate(resolveInstructionUpdate, {
+                args: [{ instructionRef: 'p', outcome: 'SETTLED', providerRef: charge.providerRef }],
+              }),
+            /right now/,
+          );
+          const row = await eventually(
+            () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
+            (i) => i.status === 'SETTLED',
+            { what: 'the read model shows it settled', timeoutMs: 30_000 },
+          );
+          expect(row).toMatchObject({ providerRef: charge.providerRef, settledAmountMinor: 2500n });
+          expect(provider.charges).toHaveLength(1);
+          // Let it end on its own (its reversal window): terminated with a call out, it left the test
+          // server's time-skipping locked for the tests after it.
+          await finished;
+          await record('resolved-settled-counted', handle.workflowId);
+        });
+      },
+      { instruction: { instructionRef: 'p', amount: '25.00' } },
+    );
   });
 
   it('takes a malformed answer (a reference of 200 characters) for no answer: same key, and the read model never stuck', async () => {
-    const provider = await startHostileProvider({ answerOverrides: { providerRef: 'x'.repeat(200) } });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'malformed');
-      const worker = await createWorker();
-      const result = await worker.runUntil(async () => {
-        const handle = await start(input);
-        const finished = handle.result();
-        await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'provider_unavailable',
-          'unanswered after malformed answers',
-        );
-        provider.behaviour.answerOverrides = undefined;
-        return finished;
-      });
-      // Settled from the look-up once the provider answered properly: the charge it took the first time.
-      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
-      expect(provider.charges).toHaveLength(1);
-      const [row] = await orm.em.fork().find(PaymentInstruction, { tenantId, instructionRef: 'p' });
-      expect(row).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
-    } finally {
-      await provider.close();
-    }
+    await atOwnProvider(
+      { answerOverrides: { providerRef: 'x'.repeat(200) } },
+      'malformed',
+      async ({ provider, tenantId, input, worker }) => {
+        const result = await worker.runUntil(async () => {
+          const handle = await start(input);
+          const finished = handle.result();
+          await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode === 'provider_unavailable',
+            'unanswered after malformed answers',
+          );
+          provider.behaviour.answerOverrides = undefined;
+          return finished;
+        });
+        // Settled from the look-up once the provider answered properly: the charge it took the first time.
+        expect(result.instructions[0]).toMatchObject({
+          status: 'SETTLED',
+          providerRef: provider.charges[0].providerRef,
+        });
+        expect(provider.charges).toHaveLength(1);
+        const [row] = await orm.em.fork().find(PaymentInstruction, { tenantId, instructionRef: 'p' });
+        expect(row).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+      },
+    );
   });
 
   it.each(['answered at once', 'answered PENDING, then asked'] as const)(
     'believes no settlement of other money than asked (%s): outcome unknown, the key kept, until the provider says it right',
     async (how) => {
       const pending = how === 'answered PENDING, then asked';
-      const provider = await startHostileProvider({ outcome: pending ? 'PENDING' : 'SETTLED' });
-      try {
-        const orderRef = pending ? 'other-money-pending' : 'other-money';
-        const { input } = await orderAtOwnProvider(provider, orderRef);
-        const worker = await createWorker();
-        // 0.01 EUR settled of the 30.00 EUR asked.
-        const otherMoney = { amountMinor: '1', currency: 'EUR' };
-        if (!pending) provider.behaviour.answerOverrides = otherMoney;
-        const result = await worker.runUntil(async () => {
-          const handle = await start(input);
-          const finished = handle.result();
-          if (pending) {
-            await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
-            provider.charges[0].status = 'SETTLED';
-            provider.behaviour.answerOverrides = otherMoney;
-          }
-          // LATE between its look-ups (PROCESSING while one is under way).
-          await waitFor(
-            handle,
-            (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
-            'the outcome unknown after a settlement of other money',
-          );
-          provider.behaviour.answerOverrides = undefined;
-          return finished;
-        });
-        // Asked about under the same key once the provider stated no other money: the one charge.
-        expect(result.instructions[0]).toMatchObject({
-          status: 'SETTLED',
-          providerRef: provider.charges[0].providerRef,
-        });
-        expect(provider.charges).toHaveLength(1);
-        expect(provider.lookups.length).toBeGreaterThan(0);
-        expect(new Set(provider.lookups)).toEqual(new Set([provider.charges[0].idempotencyKey]));
-      } finally {
-        await provider.close();
-      }
+      const orderRef = pending ? 'other-money-pending' : 'other-money';
+      await atOwnProvider(
+        { outcome: pending ? 'PENDING' : 'SETTLED' },
+        orderRef,
+        async ({ provider, input, worker }) => {
+          // 0.01 EUR settled of the 30.00 EUR asked.
+          const otherMoney = { amountMinor: '1', currency: 'EUR' };
+          if (!pending) provider.behaviour.answerOverrides = otherMoney;
+          const result = await worker.runUntil(async () => {
+            const handle = await start(input);
+            const finished = handle.result();
+            if (pending) {
+              await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+              provider.charges[0].status = 'SETTLED';
+              provider.behaviour.answerOverrides = otherMoney;
+            }
+            // LATE between its look-ups (PROCESSING while one is under way).
+            await waitFor(
+              handle,
+              (v) => v.instructions[0].failureCode === 'outcome_unknown' && v.instructions[0].status === 'LATE',
+              'the outcome unknown after a settlement of other money',
+            );
+            provider.behaviour.answerOverrides = undefined;
+            return finished;
+          });
+          // Asked about under the same key once the provider stated no other money: the one charge.
+          expect(result.instructions[0]).toMatchObject({
+            status: 'SETTLED',
+            providerRef: provider.charges[0].providerRef,
+          });
+          expect(provider.charges).toHaveLength(1);
+          expect(provider.lookups.length).toBeGreaterThan(0);
+          expect(new Set(provider.lookups)).toEqual(new Set([provider.charges[0].idempotencyKey]));
+        },
+      );
     },
   );
 
   it('takes a chargeback that came while its payment’s call was under way, once the call is answered', async () => {
-    const provider = await startHostileProvider({});
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'charged-back-early');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'charged-back-early', async ({ provider, input, worker }) => {
       await worker.runUntil(async () => {
         const handle = await start(input);
         let release!: () => void;
@@ -608,16 +595,11 @@ describe('payment-order workflow on the time-skipping server', () => {
         await handle.result();
       });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('asks again at once about a payment of unknown outcome (answered with other money) when its callback comes', async () => {
-    const provider = await startHostileProvider();
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'unknown-called-back');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'unknown-called-back', async ({ provider, input, worker }) => {
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         const unknown = await paymentUnknownAtProvider(provider, handle);
@@ -642,19 +624,14 @@ describe('payment-order workflow on the time-skipping server', () => {
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('takes a return that came for a payment of unknown outcome, though the provider then answered under its key that it settled', async () => {
     const returned = { status: 'RETURNED', kind: 'RETURN', code: 'account_closed' } as const;
     // The return came while the payment waited to be asked again, or while it was being asked.
     for (const orderRef of ['returned-while-unknown', 'returned-while-unknown-asked']) {
-      const provider = await startHostileProvider();
-      try {
-        const { input } = await orderAtOwnProvider(provider, orderRef);
-        const worker = await createWorker();
+      await atOwnProvider({}, orderRef, async ({ provider, input, worker }) => {
         let workflowId = '';
         const result = await worker.runUntil(async () => {
           const handle = await start(input);
@@ -695,17 +672,12 @@ describe('payment-order workflow on the time-skipping server', () => {
         expect(provider.charges, orderRef).toHaveLength(1);
         expect(await patchesOf(workflowId), orderRef).toContain('return-of-unknown-kept');
         await record(orderRef, workflowId);
-      } finally {
-        await provider.close();
-      }
+      });
     }
   });
 
   it('takes a return kept for a payment of unknown outcome when a tenant admin resolves it as settled', async () => {
-    const provider = await startHostileProvider();
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'returned-while-unknown-resolved');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'returned-while-unknown-resolved', async ({ provider, tenantId, input, worker }) => {
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         await paymentUnknownAtProvider(provider, handle);
@@ -757,17 +729,12 @@ describe('payment-order workflow on the time-skipping server', () => {
         failureCode: 'returned:account_closed',
       });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('collects again, under a new key, a payment of unknown outcome whose kept return is for a code collected again; a chargeback kept fails it', async () => {
     for (const kind of ['RETURN', 'CHARGEBACK'] as const) {
-      const provider = await startHostileProvider();
-      try {
-        const { input } = await orderAtOwnProvider(provider, `kept-${kind.toLowerCase()}-of-unknown`);
-        const worker = await createWorker();
+      await atOwnProvider({}, `kept-${kind.toLowerCase()}-of-unknown`, async ({ provider, input, worker }) => {
         const result = await worker.runUntil(async () => {
           const handle = await start(input);
           await paymentUnknownAtProvider(provider, handle);
@@ -800,17 +767,48 @@ describe('payment-order workflow on the time-skipping server', () => {
             failureCode: 'charged_back:insufficient_funds',
           });
         }
-      } finally {
-        await provider.close();
-      }
+      });
     }
   });
 
+  it('takes a return once when the provider answers under its key that the payment of unknown outcome was returned, its callback kept meanwhile', async () => {
+    await atOwnProvider({}, 'returned-under-key', async ({ provider, tenantId, input, worker }) => {
+      const result = await worker.runUntil(async () => {
+        const handle = await start(input);
+        await paymentUnknownAtProvider(provider, handle);
+        const [charge] = provider.charges;
+        // Asked again under the key, the provider says the payment settled and was taken back: its
+        // answer tells the return the callback told (a code the returns policy collects again).
+        provider.behaviour.answerOverrides = { status: 'RETURNED', returnCode: 'insufficient_funds' };
+        await returnCalledBack(handle, charge.providerRef, { kind: 'RETURN', code: 'insufficient_funds' });
+        await waitFor(
+          handle,
+          (v) => v.instructions[0].failureCode === 'returned:insufficient_funds',
+          'the return the answer told taken',
+        );
+        provider.behaviour.answerOverrides = undefined;
+        // Past the dunning schedule's first wait.
+        await env.sleep(3 * DAY_MS);
+        return handle.result();
+      });
+      // Collected again once, under a key of its own: the kept callback was the same return, not another.
+      expect(provider.lookups).toEqual([provider.charges[0].idempotencyKey]);
+      expect(provider.charges).toHaveLength(2);
+      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[1].providerRef });
+      const told = await eventually(
+        () => orm.em.fork().find(OrderEvent, { tenantId, orderRef: 'returned-under-key' }),
+        (events) => events.filter((e) => e.type === 'instruction.settled').length === 2,
+        { what: 'the events told', timeoutMs: 30_000 },
+      );
+      expect(told.filter((e) => e.type === 'instruction.returned')).toHaveLength(1);
+      expect(
+        workerLogLines.filter((line) => line.includes('then ended otherwise') && line.includes('returned-under-key')),
+      ).toEqual([]);
+    });
+  });
+
   it('takes a return kept for a payment of unknown outcome as the callback of the pending payment its provider then names under its key', async () => {
-    const provider = await startHostileProvider();
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-pending');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'returned-while-unknown-pending', async ({ provider, input, worker }) => {
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         await paymentUnknownAtProvider(provider, handle);
@@ -831,16 +829,11 @@ describe('payment-order workflow on the time-skipping server', () => {
       const statusAsked = provider.requests.filter((r) => r.method === 'GET' && /^\/payments\/[^?]+$/.test(r.path));
       expect(statusAsked).toEqual([]);
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('drops a return kept for a payment of unknown outcome that its provider then says it declined, and an operator hears of it', async () => {
-    const provider = await startHostileProvider();
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'returned-while-unknown-declined');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'returned-while-unknown-declined', async ({ provider, input, worker }) => {
       const declined = await worker.runUntil(async () => {
         const handle = await start(input);
         await paymentUnknownAtProvider(provider, handle);
@@ -869,16 +862,11 @@ describe('payment-order workflow on the time-skipping server', () => {
       );
       expect(JSON.parse(warned[0])).toMatchObject({ level: 40 });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('lets a tenant admin resolve a payment whose provider then stated another reference, though a return of the first was kept', async () => {
-    const provider = await startHostileProvider();
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'returned-then-restated');
-      const worker = await createWorker();
+    await atOwnProvider({}, 'returned-then-restated', async ({ provider, input, worker }) => {
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
         await paymentUnknownAtProvider(provider, handle);
@@ -903,9 +891,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       });
       expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: 'own_restated' });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('settles by a callback that came while the provider was asked, though its answer then stated other money', async () => {
@@ -1001,38 +987,40 @@ describe('payment-order workflow on the time-skipping server', () => {
   });
 
   it('keeps a PENDING payment whose provider refuses to say how it ended waiting for its callback, which settles it', async () => {
-    const provider = await startHostileProvider({ outcome: 'PENDING' });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'refused-then-called-back');
-      const worker = await createWorker();
-      const result = await worker.runUntil(async () => {
-        const handle = await start(input);
-        const providerRef = await paymentPendingAtProvider(handle);
-        await statusPollRefused(provider, handle);
-        // Shown as one a tenant admin may resolve, in the read model, not only in the worker's log.
-        const shown = await eventually(
-          () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
-          (row) => row.failureCode != null,
-          { what: 'the refusal shown', timeoutMs: 30_000 },
-        );
-        expect(shown).toMatchObject({ status: 'PROCESSING', failureCode: 'status_refused:provider_rejected:http_404' });
-        await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
-        return handle.result();
-      });
-      expect(result.instructions[0]).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
-      // The refusal is no longer shown once its callback ended it.
-      expect(result.instructions[0].failureCode).toBeUndefined();
-      expect(provider.lookups).toEqual([]);
-    } finally {
-      await provider.close();
-    }
+    await atOwnProvider(
+      { outcome: 'PENDING' },
+      'refused-then-called-back',
+      async ({ provider, tenantId, input, worker }) => {
+        const result = await worker.runUntil(async () => {
+          const handle = await start(input);
+          const providerRef = await paymentPendingAtProvider(handle);
+          await statusPollRefused(provider, handle);
+          // Shown as one a tenant admin may resolve, in the read model, not only in the worker's log.
+          const shown = await eventually(
+            () => orm.em.fork().findOneOrFail(PaymentInstruction, { tenantId, instructionRef: 'p' }),
+            (row) => row.failureCode != null,
+            { what: 'the refusal shown', timeoutMs: 30_000 },
+          );
+          expect(shown).toMatchObject({
+            status: 'PROCESSING',
+            failureCode: 'status_refused:provider_rejected:http_404',
+          });
+          await handle.signal(providerResultSignal, { status: 'SETTLED', providerRef, appId: 'HTTP_CONNECTOR' });
+          return handle.result();
+        });
+        expect(result.instructions[0]).toMatchObject({
+          status: 'SETTLED',
+          providerRef: provider.charges[0].providerRef,
+        });
+        // The refusal is no longer shown once its callback ended it.
+        expect(result.instructions[0].failureCode).toBeUndefined();
+        expect(provider.lookups).toEqual([]);
+      },
+    );
   });
 
   it('lets a tenant admin resolve a PENDING payment once its provider refuses to say how it ended, and not before', async () => {
-    const provider = await startHostileProvider({ outcome: 'PENDING' });
-    try {
-      const { input } = await orderAtOwnProvider(provider, 'refused-then-resolved');
-      const worker = await createWorker();
+    await atOwnProvider({ outcome: 'PENDING' }, 'refused-then-resolved', async ({ provider, input, worker }) => {
       await worker.runUntil(async () => {
         const handle = await start(input);
         await paymentPendingAtProvider(handle);
@@ -1049,37 +1037,34 @@ describe('payment-order workflow on the time-skipping server', () => {
         await record('pending-refused-resolved', handle.workflowId);
       });
       expect(provider.charges).toHaveLength(1);
-    } finally {
-      await provider.close();
-    }
+    });
   });
 
   it('reads no more than 64 KB of a provider’s answer that does not end, and keeps the key until it answers', async () => {
-    const provider = await startHostileProvider({ padAnswersWith: 100 * 1024 * 1024 });
-    try {
-      const { tenantId, input } = await orderAtOwnProvider(provider, 'huge');
-      const worker = await createWorker();
-      await worker.runUntil(async () => {
-        const handle = await start(input);
-        const finished = handle.result().catch(() => undefined);
-        await waitFor(
-          handle,
-          (v) => v.instructions[0].failureCode === 'provider_unavailable',
-          'unanswered after huge answers',
+    await atOwnProvider(
+      { padAnswersWith: 100 * 1024 * 1024 },
+      'huge',
+      async ({ provider, tenantId, input, worker }) => {
+        await worker.runUntil(async () => {
+          const handle = await start(input);
+          const finished = handle.result().catch(() => undefined);
+          await waitFor(
+            handle,
+            (v) => v.instructions[0].failureCode === 'provider_unavailable',
+            'unanswered after huge answers',
+          );
+          provider.behaviour.padAnswersWith = 0;
+          await finished;
+        });
+        expect(provider.charges).toHaveLength(1);
+        expect(new Set(provider.requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey))).toEqual(
+          new Set([`${tenantId}:huge:p:1`]),
         );
-        provider.behaviour.padAnswersWith = 0;
-        await finished;
-      });
-      expect(provider.charges).toHaveLength(1);
-      expect(new Set(provider.requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey))).toEqual(
-        new Set([`${tenantId}:huge:p:1`]),
-      );
-      // Each answer was given up early: of 100 MB, what the socket's buffers took at most.
-      expect(provider.paddingSent.length).toBeGreaterThanOrEqual(8);
-      for (const sent of provider.paddingSent) expect(sent).toBeLessThan(16 * 1024 * 1024);
-    } finally {
-      await provider.close();
-    }
+        // Each answer was given up early: of 100 MB, what the socket's buffers took at most.
+        expect(provider.paddingSent.length).toBeGreaterThanOrEqual(8);
+        for (const sent of provider.paddingSent) expect(sent).toBeLessThan(16 * 1024 * 1024);
+      },
+    );
   });
 
   it('settles a PENDING payment by its callback, and a repeated callback changes nothing', async () => {
