@@ -86,15 +86,17 @@ export const SLOW_WEBHOOK_TRY_MS = 5_000;
 /**
  * An endpoint that answered fast, but whose last answer (or timeout) on this worker is older than
  * this, is stale: its tries keep to the fast endpoints' slots, but two at a time until one is
- * answered, and that answer alone is its pace. A fast mean from yesterday says little of a receiver
- * now: one that has started to hang would otherwise take its account's slots at its first tries, and
- * its first timeouts would not undo the mean. An endpoint with steady traffic is answered far more
- * often than this; a quiet one sends two at a time for one answer's wait.
+ * answered, and that answer alone is its pace (so is a slow one's first answer after as long). A
+ * fast mean from yesterday says little of a receiver now: one that has started to hang would
+ * otherwise take its account's slots at its first tries, and its first timeouts would not undo the
+ * mean. An endpoint with steady traffic is answered far more often than this; a quiet one sends two
+ * at a time for one answer's wait.
  */
 export const ENDPOINT_PACE_KEPT_MS = 5 * 60_000;
 /**
  * Tries under way at once to one endpoint not yet known to answer fast (slow by SLOW_WEBHOOK_TRY_MS,
- * or not answered yet on this worker). One that answers fast may have all its account's: a busy
+ * or not answered yet on this worker), or not lately (stale: ENDPOINT_PACE_KEPT_MS). One that answers
+ * fast may have all its account's: a busy
  * receiver at 150 ms a try keeps 6 under way at 40 deliveries a second. One that never answers (a
  * forgotten staging URL) holds two, and its account's other endpoints keep theirs.
  */

@@ -23,10 +23,9 @@ import {
   FAILING_STREAK_GAP_MS,
   nextAttemptDelay,
   parseRetryAfter,
-  SLOW_ENDPOINT_WEBHOOK_SLOTS,
 } from '../domain/webhook.js';
 import type { AttemptOutcome, WebhookActivities } from './contract.js';
-import { EndpointPace, type TryUnderWay } from './endpoint-pace.js';
+import { EndpointPace, slotRefusal, takesFastSlots, type Full, type TryUnderWay } from './endpoint-pace.js';
 import { recordEvents, takesType, tenantEvent, type OutboxEvent } from './outbox.js';
 import { startDeliveries } from './start-deliveries.js';
 
@@ -36,6 +35,9 @@ import { startDeliveries } from './start-deliveries.js';
  * sent the event every few minutes for as long as the failure lasts, and the schedule goes on.
  */
 export const MAX_UNRECORDED_SENDS = 3;
+
+/** A failed try that held its slot this long is timed, as an answer would be: the endpoint holds slots. */
+const TIMED_FAILURE_MS = 1_000;
 
 /** What a run of a try tells the runs after it (its heartbeat, kept by Temporal across retries). */
 interface TryProgress {
@@ -97,17 +99,12 @@ export function createWebhookActivities({
       const accountId = await accountOf(delivery.tenantId);
       const { endpointId } = delivery;
       const endpointPace = pace.paceOf(endpointId, accountId);
-      // One that answered fast, not lately, keeps to the fast endpoints' slots, two at a time until it answers.
-      const fast = endpointPace === 'fast' || endpointPace === 'stale';
-      const full: Full | null = accountSlots.refusal(accountId)
-        ? 'account'
-        : endpointPace === 'fast'
-          ? null
-          : !fast && slowSlots.refusal(accountId)
-            ? 'account’s slow endpoints'
-            : pace.underWay(endpointId) >= SLOW_ENDPOINT_WEBHOOK_SLOTS
-              ? 'slow endpoint'
-              : null;
+      const fast = takesFastSlots(endpointPace);
+      const full = slotRefusal(endpointPace, {
+        accountFull: accountSlots.refusal(accountId) !== undefined,
+        slowSlotsFull: slowSlots.refusal(accountId) !== undefined,
+        endpointUnderWay: pace.underWay(endpointId),
+      });
       if (full) {
         if (putOffTold.due(accountId)) {
           log.info(`webhook tries put off: ${FULL[full]}`, {
@@ -199,8 +196,10 @@ export function createWebhookActivities({
         retryAfterMs = parseRetryAfter(header(response.headers['retry-after']), Date.now());
       } catch (err) {
         error = describe(err);
-        // A connection refused, or an address the guard turned away, took no slot's time to speak of.
-        if ((err as { code?: string }).code === 'ETIMEDOUT') answeredInMs = performance.now() - postedAt;
+        // A timeout, or a connection cut after it held the slot a while (reset after 14 s), says how
+        // long the endpoint holds one; a connection refused, or an address the guard turned away, does not.
+        const heldMs = performance.now() - postedAt;
+        if ((err as { code?: string }).code === 'ETIMEDOUT' || heldMs >= TIMED_FAILURE_MS) answeredInMs = heldMs;
       }
     }
     const latencyMs = Math.round(performance.now() - started);
@@ -388,7 +387,6 @@ export function createWebhookActivities({
 }
 
 /** Whose slots a try found taken. */
-type Full = 'account' | 'account’s slow endpoints' | 'slow endpoint';
 const FULL: Record<Full, string> = {
   account: 'the account has every webhook slot it may have on this worker',
   'account’s slow endpoints':

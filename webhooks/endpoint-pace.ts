@@ -16,9 +16,36 @@ const REMEMBERED = 10_000;
 /**
  * `unproven`: no try of it has been answered (or timed out) on this worker yet. `stale`: it answered
  * fast, but not for ENDPOINT_PACE_KEPT_MS: its tries take fast endpoints' slots, two at a time, and
- * its next answer stands for its pace alone.
+ * its next answer stands for its pace alone (as a slow one's does after as long; it stays slow meanwhile).
  */
 export type Pace = 'unproven' | 'fast' | 'slow' | 'stale';
+
+/** The cap a try meets: its account's slots, those of its endpoints not known to answer fast, or its endpoint's own. */
+export type Full = 'account' | 'account’s slow endpoints' | 'slow endpoint';
+
+/**
+ * Whether tries of an endpoint at this pace take the slots fast endpoints may take (not the few its
+ * account's other endpoints share): fast, or fast once and not heard from lately (stale), whose dead
+ * neighbours in those few slots must not hold it up.
+ */
+export function takesFastSlots(pace: Pace): boolean {
+  return pace === 'fast' || pace === 'stale';
+}
+
+/**
+ * The cap a try of an endpoint at `pace` meets, if any: every pace is held to its account's slots;
+ * a fast endpoint to nothing more; a stale one to SLOW_ENDPOINT_WEBHOOK_SLOTS of its own under way;
+ * the others to those, and to the account's slots for endpoints not known to answer fast.
+ */
+export function slotRefusal(
+  pace: Pace,
+  taken: { accountFull: boolean; slowSlotsFull: boolean; endpointUnderWay: number },
+): Full | null {
+  if (taken.accountFull) return 'account';
+  if (pace === 'fast') return null;
+  if (!takesFastSlots(pace) && taken.slowSlotsFull) return 'account’s slow endpoints';
+  return taken.endpointUnderWay >= SLOW_ENDPOINT_WEBHOOK_SLOTS ? 'slow endpoint' : null;
+}
 
 interface EndpointTries {
   /** The running mean of its answers' times, once one has come. */
@@ -75,7 +102,7 @@ export class EndpointPace {
     return this.endpoints.get(endpointId)?.startedAt.length ?? 0;
   }
 
-  /** `fast`: the try takes a slot only fast endpoints may take (its endpoint's pace was `fast`). */
+  /** `fast`: the try takes a slot only fast endpoints may take (`takesFastSlots` of its endpoint's pace). */
   start(endpointId: string, accountId: string, fast: boolean): TryUnderWay {
     const tries = this.remembered(endpointId);
     const ofAccount = fast ? (this.accounts.get(accountId) ?? []) : [];

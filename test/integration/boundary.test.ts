@@ -144,7 +144,7 @@ describe('a payment link', () => {
     }
   });
 
-  it('opens with a Secure CSRF cookie where customers reach it over HTTPS, though the request here is plain HTTP', async () => {
+  it('opens with a __Host- CSRF cookie where customers reach it over HTTPS, though the request here is plain HTTP, and reads only that one', async () => {
     const tenant = await system.newTenant();
     await order(tenant, 'behind-tls');
     const { url } = (await link(tenant, 'behind-tls')).body;
@@ -157,10 +157,31 @@ describe('a payment link', () => {
     // As behind a proxy that ends TLS (not trusted for X-Forwarded-Proto): the public address is HTTPS.
     const behindTls = await system.startApi({ settings: { publicApiUrl: 'https://pay.example.com' } });
     try {
-      const cookieOf = async (base: string) =>
-        (await fetch(`${base}/pay/${token}`)).headers.get('set-cookie')?.split(/;\s*/).slice(1).sort();
-      expect(await cookieOf(behindTls.url)).toEqual(['HttpOnly', 'Path=/pay', 'SameSite=Lax', 'Secure']);
-      expect(await cookieOf(system.api.url)).toEqual(['HttpOnly', 'Path=/pay', 'SameSite=Lax']);
+      const cookieOf = async (base: string) => {
+        const [pair, ...attributes] = (await fetch(`${base}/pay/${token}`)).headers.get('set-cookie')!.split(/;\s*/);
+        return [pair.split('=')[0], ...attributes.sort()];
+      };
+      expect(await cookieOf(behindTls.url)).toEqual([
+        '__Host-pay_csrf',
+        'HttpOnly',
+        'Path=/',
+        'SameSite=Lax',
+        'Secure',
+      ]);
+      expect(await cookieOf(system.api.url)).toEqual(['pay_csrf', 'HttpOnly', 'Path=/pay', 'SameSite=Lax']);
+      // Its form is taken with that cookie (on to the provider's form); with the same secret under the
+      // name a sibling subdomain could plant, it has expired.
+      const opened = await visit(`${behindTls.url}/pay/${token}`);
+      const fields = {
+        option: 'SANDBOX_CARD:CARD',
+        'instrument:SANDBOX_CARD:CARD': 'new',
+        csrf: opened.csrf!,
+        form: opened.form!,
+        amount: opened.amount!,
+      };
+      const planted = opened.cookie.replace('__Host-pay_csrf', 'pay_csrf');
+      expect((await post(`${behindTls.url}/pay/${token}`, fields, planted)).status).toBe(403);
+      expect((await post(`${behindTls.url}/pay/${token}`, fields, opened.cookie)).status).toBe(303);
     } finally {
       await behindTls.close();
     }

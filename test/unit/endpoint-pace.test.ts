@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ENDPOINT_PACE_KEPT_MS, SLOW_WEBHOOK_TRY_MS } from '../../domain/webhook.js';
-import { EndpointPace } from '../../webhooks/endpoint-pace.js';
+import { EndpointPace, slotRefusal, takesFastSlots, type Pace } from '../../webhooks/endpoint-pace.js';
 
 /** A pace on a clock the test moves. */
 function paceAt() {
@@ -9,7 +9,7 @@ function paceAt() {
   const wait = (ms: number) => (now += ms);
   /** A try of `endpoint` starting, in a fast endpoint's slot if its pace is fast, as attempt-delivery takes it. */
   const start = (endpoint: string, account = 'acct') =>
-    pace.start(endpoint, account, pace.paceOf(endpoint, account) === 'fast');
+    pace.start(endpoint, account, takesFastSlots(pace.paceOf(endpoint, account)));
   /** A try of `endpoint` answered after `ms`. */
   const tryTaking = (endpoint: string, ms: number, account = 'acct') => {
     const tried = start(endpoint, account);
@@ -140,5 +140,35 @@ describe('an endpoint’s pace', () => {
     expect(pace.underWay('e')).toBe(1);
     first.ended();
     expect([pace.underWay('e'), pace.underWay('other'), pace.underWay('never')]).toEqual([0, 1, 0]);
+  });
+});
+
+describe('the slots a webhook try may take, by its endpoint’s pace', () => {
+  const paces: Pace[] = ['fast', 'stale', 'unproven', 'slow'];
+  const free = { accountFull: false, slowSlotsFull: false, endpointUnderWay: 0 };
+
+  it('holds every pace to its account’s slots', () => {
+    expect(paces.map((pace) => slotRefusal(pace, { ...free, accountFull: true }))).toEqual(Array(4).fill('account'));
+  });
+
+  it('holds a fast endpoint to nothing more, and the others to two of their own under way', () => {
+    expect(paces.map((pace) => slotRefusal(pace, free))).toEqual([null, null, null, null]);
+    expect(paces.map((pace) => slotRefusal(pace, { ...free, endpointUnderWay: 1 }))).toEqual([null, null, null, null]);
+    expect(paces.map((pace) => slotRefusal(pace, { ...free, endpointUnderWay: 2 }))).toEqual([
+      null,
+      'slow endpoint',
+      'slow endpoint',
+      'slow endpoint',
+    ]);
+  });
+
+  it('keeps a stale endpoint out of the few slots its account’s dead endpoints may hold', () => {
+    expect(paces.map((pace) => slotRefusal(pace, { ...free, slowSlotsFull: true }))).toEqual([
+      null,
+      null,
+      'account’s slow endpoints',
+      'account’s slow endpoints',
+    ]);
+    expect(paces.map(takesFastSlots)).toEqual([true, true, false, false]);
   });
 });

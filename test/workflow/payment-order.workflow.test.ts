@@ -773,8 +773,10 @@ describe('payment-order workflow on the time-skipping server', () => {
 
   it('takes a return once when the provider answers under its key that the payment of unknown outcome was returned, its callback kept meanwhile', async () => {
     await atOwnProvider({}, 'returned-under-key', async ({ provider, tenantId, input, worker }) => {
+      let workflowId = '';
       const result = await worker.runUntil(async () => {
         const handle = await start(input);
+        workflowId = handle.workflowId;
         await paymentUnknownAtProvider(provider, handle);
         const [charge] = provider.charges;
         // Asked again under the key, the provider says the payment settled and was taken back: its
@@ -801,6 +803,11 @@ describe('payment-order workflow on the time-skipping server', () => {
         { what: 'the events told', timeoutMs: 30_000 },
       );
       expect(told.filter((e) => e.type === 'instruction.returned')).toHaveLength(1);
+      // The callback was kept (not dropped unseen), and its return was not taken apart from the answer's.
+      expect(await patchesOf(workflowId)).toContain('return-of-unknown-kept');
+      expect(
+        workerLogLines.filter((line) => line.includes('is taken now') && line.includes('returned-under-key')),
+      ).toEqual([]);
       expect(
         workerLogLines.filter((line) => line.includes('then ended otherwise') && line.includes('returned-under-key')),
       ).toEqual([]);
