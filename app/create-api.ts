@@ -35,6 +35,7 @@ import { registerInstructionGauges } from '../orders/instruction-gauges.js';
 import { registerDeliveryGauges } from '../webhooks/delivery-gauges.js';
 import { addTenantRoutes } from '../api/tenants/routes.js';
 import { addMarketplaceRoutes } from '../api/marketplace/routes.js';
+import { resolvedUrlProblem } from '../apps/outbound-guard.js';
 import { addProviderRoutes } from '../orders/http/provider-callbacks.js';
 import { addSchemeRoutes } from '../api/schemes/routes.js';
 import { addVoucherRoutes } from '../api/vouchers/routes.js';
@@ -100,7 +101,11 @@ export function createApi(deps: ApiDependencies): Express {
   addTenantRoutes(routes, { tenants: readCaches.tenants });
   addSecurityKeyRoutes(routes, { secretBox, securityKeys });
   addAuditRoutes(routes);
-  addMarketplaceRoutes(routes, { secretBox, outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp } });
+  addMarketplaceRoutes(routes, {
+    secretBox,
+    outboundUrls: { allowLoopbackHttp: settings.allowLoopbackHttp },
+    resolvedUrlProblem,
+  });
   addSchemeRoutes(routes, { schemes: readCaches.schemes });
   addVoucherRoutes(routes);
   const instruments = new InstrumentStore(secretBox);

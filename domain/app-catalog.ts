@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PaymentMethod, SchemeKind } from './scheme.js';
+import type { PaymentMethod, SchemeKind } from './payment-method.js';
 
 /**
  * An app of the marketplace: what it can do and how a tenant configures it. Fields of the
@@ -126,6 +126,17 @@ export function reversalWindows(): Record<string, number> {
 
 export function findApp(appId: string): AppDefinition | undefined {
   return APP_CATALOG.find((app) => app.appId === appId);
+}
+
+/** Whether an app's currencies or countries (an empty list: any) hold one of `wanted`. */
+export function listsAny(list: readonly string[], wanted: readonly string[]): boolean {
+  return list.length === 0 || wanted.some((one) => list.includes(one));
+}
+
+/** Whether an app of the catalog pays in this currency and country; one not in the catalog is not judged here. */
+export function appServes(appId: string, currency: string, country: string): boolean {
+  const app = findApp(appId);
+  return !app || (listsAny(app.currencies, [currency]) && listsAny(app.countries, [country]));
 }
 
 /** The names of an app's secret fields. */

@@ -1,10 +1,9 @@
+import { appServes } from './app-catalog.js';
 import { minorUnitExponent } from './currency.js';
+import { PAYMENT_METHODS, type PaymentMethod, type SchemeKind } from './payment-method.js';
 
-/** How a customer pays or is paid. */
-export const PAYMENT_METHODS = ['CARD', 'BANK_DEBIT', 'BANK_TRANSFER', 'VOUCHER'] as const;
-export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
-
-export type SchemeKind = 'collect' | 'payout';
+// What the catalog of apps needs as well, in a file of its own so that neither imports the other.
+export { PAYMENT_METHODS, type PaymentMethod, type SchemeKind };
 
 export interface SchemeOption {
   appId: string;
@@ -64,7 +63,8 @@ export interface SchemeEvaluation {
 /**
  * Evaluates a scheme (ARCHITECTURE.md, "Schemes"): the first rule matching the payment's currency,
  * country and amount wins; from its options, each payment method goes to the app with the lowest
- * priority (the one listed first on a tie). No matching rule: no options.
+ * priority (the one listed first on a tie), among those whose app pays in the payment's currency and
+ * country (the catalog's lists). No matching rule: no options.
  */
 export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQuery): SchemeEvaluation {
   const ruleIndex = rules.findIndex((rule) => ruleMatches(rule, payment));
@@ -72,6 +72,8 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
   const rule = rules[ruleIndex];
   const best = new Map<PaymentMethod, ResolvedOption & { order: number }>();
   rule.options.forEach((option, order) => {
+    // An app that does not pay in this currency or country would only be refused by its provider.
+    if (!appServes(option.appId, payment.currency, payment.country)) return;
     for (const paymentMethod of option.paymentMethods) {
       const current = best.get(paymentMethod);
       if (!current || option.priority < current.priority) {

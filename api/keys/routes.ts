@@ -28,6 +28,29 @@ async function keyOwner(em: EntityManager, accountId: string, params: object | u
 }
 
 /**
+ * Refuses to delete an account-admin key that is the account's last: account keys are made only by an
+ * account admin, so nothing could manage the account's tenants and keys after it. Counted with the
+ * account's row locked, so two such deletes at once cannot both pass.
+ */
+async function refuseLastAdminKey(em: EntityManager, accountId: string): Promise<void> {
+  const context: unknown = em.getTransactionContext();
+  await em.getConnection().execute('select 1 from account where id = ? for update', [accountId], 'all', context);
+  const [{ count }] = await em.getConnection().execute<{ count: number }[]>(
+    `select count(*)::int as count from security_key
+        where account_id = ? and tenant_id is null and roles @> '["account-admin"]'::jsonb`,
+    [accountId],
+    'all',
+    context,
+  );
+  if (count <= 1)
+    throw new ApiError(
+      409,
+      'last_admin_key',
+      'this is the account’s last account-admin key: create another before deleting it, or nothing could manage the account',
+    );
+}
+
+/**
  * Account keys (/account/keys) and tenant keys (/account/tenants/{tenantId}/keys), both managed by
  * account admins. A deleted key stops working at once, tokens already issued to it included.
  */
@@ -109,14 +132,19 @@ export function addSecurityKeyRoutes(
       scope: 'account',
       roles: ['account-admin'],
       summary: `Delete ${noun}`,
-      description: 'Takes effect at once: access tokens already issued to the key stop working.',
+      description: forTenant
+        ? 'Takes effect at once: access tokens already issued to the key stop working.'
+        : 'Takes effect at once: access tokens already issued to the key stop working. The account’s last ' +
+          'account-admin key is not deleted (409 last_admin_key): nothing could manage the account after it.',
       tags: ['Security keys'],
       params: forTenant ? TenantKeyParamsSchema : PublicKeyParamsSchema,
       responses: { 204: { description: 'Deleted' } },
+      problems: forTenant ? [] : [409],
       handler: async ({ params, em, afterCommit, context: { principal, accountId } }) => {
         const tenantId = await keyOwner(em, accountId, params);
         const key = await em.findOne(SecurityKey, { publicKey: params.publicKey, accountId, tenantId });
         if (!key) throw new ApiError(404, 'key_not_found', 'no such key');
+        if (tenantId === null && key.roles.includes('account-admin')) await refuseLastAdminKey(em, accountId);
         em.remove(key);
         // Other processes hear of it from PostgreSQL; this one must not answer before it forgets.
         afterCommit(forgetting(securityKeys, key.publicKey));

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { z } from 'zod';
 import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../domain/app-catalog.js';
 import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
@@ -27,6 +27,8 @@ import {
 export interface MarketplaceRouteDeps {
   secretBox: SecretBox;
   outboundUrls: OutboundUrlPolicy;
+  /** What is wrong with a URL once its host is looked up (apps/outbound-guard.ts), as at connect time; undefined: nothing. */
+  resolvedUrlProblem: (url: string, policy: OutboundUrlPolicy) => Promise<string | undefined>;
 }
 
 function catalogApp(appId: string): AppDefinition {
@@ -35,8 +37,18 @@ function catalogApp(appId: string): AppDefinition {
   return app;
 }
 
-async function findInstallation(em: EntityManager, tenantId: string, appId: string): Promise<AppInstallation> {
-  const installation = await em.findOne(AppInstallation, { tenantId, appId });
+/**
+ * The tenant's installation of an app; `lockMode` when the request changes or removes it: schemes
+ * naming the app read installations under a share lock (checkRules), so a scheme written at the same
+ * time as the app's uninstall waits for it, and is refused, or is seen by it.
+ */
+async function findInstallation(
+  em: EntityManager,
+  tenantId: string,
+  appId: string,
+  lockMode?: LockMode,
+): Promise<AppInstallation> {
+  const installation = await em.findOne(AppInstallation, { tenantId, appId }, lockMode ? { lockMode } : {});
   if (!installation) throw new ApiError(404, 'app_not_installed', `${appId} is not installed`);
   return installation;
 }
@@ -46,7 +58,10 @@ async function findInstallation(em: EntityManager, tenantId: string, appId: stri
  * installations of them. One installation per app and tenant; secret settings are sealed at rest
  * and never answered once set.
  */
-export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUrls }: MarketplaceRouteDeps): void {
+export function addMarketplaceRoutes(
+  routes: RouteTable,
+  { secretBox, outboundUrls, resolvedUrlProblem }: MarketplaceRouteDeps,
+): void {
   /** Validates a configuration against the app's schema; `keep` fills in secrets the caller left out. */
   function checkConfiguration(app: AppDefinition, given: Record<string, unknown>, keep: Record<string, string> = {}) {
     const configuration = validate<z.ZodType<Record<string, unknown>>>(
@@ -70,6 +85,22 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
       else plain[field] = value;
     }
     return { plain, secrets };
+  }
+
+  /**
+   * A provider's URL whose host resolves to an address we do not call (private, link-local, metadata),
+   * or to none, is refused when configured as it would be at connect time; asked before the
+   * transaction opens (a name's lookup may take a while).
+   */
+  async function checkResolvedUrl(configuration: Record<string, unknown>): Promise<void> {
+    const { url } = configuration;
+    if (typeof url !== 'string' || outboundUrlProblem(url, outboundUrls) !== undefined) return;
+    const problem = await resolvedUrlProblem(url, outboundUrls);
+    if (problem) {
+      throw new ApiError(400, 'validation_failed', '1 field failed validation', [
+        { path: 'configuration.url', code: 'url_not_allowed', message: problem },
+      ]);
+    }
   }
 
   routes.add({
@@ -108,6 +139,7 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     body: ConfigurationBodySchema,
     responses: { 201: { description: 'The installation', schema: InstalledAppSchema } },
     problems: [409],
+    precheck: ({ body }) => checkResolvedUrl(body.configuration),
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const app = catalogApp(params.appId);
       const { plain, secrets } = checkConfiguration(app, body.configuration);
@@ -187,8 +219,10 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     params: AppIdParamsSchema,
     body: ConfigurationBodySchema,
     responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
+    precheck: ({ body }) => checkResolvedUrl(body.configuration),
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
-      const installation = await findInstallation(em, tenantId, params.appId);
+      // Locked: an uninstall at the same time takes it first, or waits (and a configure never writes a row gone).
+      const installation = await findInstallation(em, tenantId, params.appId, LockMode.PESSIMISTIC_WRITE);
       const app = catalogApp(installation.appId);
       const { plain, secrets } = checkConfiguration(
         app,
@@ -218,13 +252,15 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
     roles: ['tenant-app-write'],
     summary: 'Uninstall an app',
     description:
-      'Refused (409) while an instruction that is not final pays through the app, a refund through it is under way, or a scheme offers it.',
+      'Refused (409) while an instruction that is not final pays through the app, an order paying through it is still open ' +
+      'for refunds, returns and chargebacks (its reversal window, or a failed instruction’s retry time), a refund through ' +
+      'it is under way, or a scheme offers it.',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
     responses: { 204: { description: 'Uninstalled; its configuration and secrets are deleted' } },
     problems: [409],
     handler: async ({ params, em, context: { tenantId, principal } }) => {
-      const installation = await findInstallation(em, tenantId, params.appId);
+      const installation = await findInstallation(em, tenantId, params.appId, LockMode.PESSIMISTIC_WRITE);
       const liveInstructions = await em.count(PaymentInstruction, {
         tenantId,
         appId: installation.appId,
@@ -239,14 +275,27 @@ export function addMarketplaceRoutes(routes: RouteTable, { secretBox, outboundUr
         'all',
         em.getTransactionContext(),
       );
+      // An order running, or ended but open for its reversal window, still takes its payments' returns
+      // and chargebacks, whose callbacks are checked with the app's secret, and their refunds and
+      // retries go through it: without it a chargeback would be refused and the payment left as
+      // collected. By the database's clock, one for every API host (as a customer's deletion).
+      const [{ count: openOrders }] = await em.getConnection().execute<{ count: number }[]>(
+        `select count(distinct o.id)::int as count from payment_order o
+           join payment_instruction i on i.order_id = o.id and i.tenant_id = o.tenant_id
+          where o.tenant_id = ? and i.app_id = ? and (o.status = 'ACTIVE' or o.open_until > now())`,
+        [tenantId, installation.appId],
+        'all',
+        em.getTransactionContext(),
+      );
       const schemes = await schemesUsingApp(em, tenantId, installation.appId);
-      if (liveInstructions > 0 || pendingRefunds > 0 || schemes.length > 0) {
+      if (liveInstructions > 0 || openOrders > 0 || pendingRefunds > 0 || schemes.length > 0) {
         throw new ApiError(
           409,
           'app_in_use',
           `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final, ` +
+            `${openOrders} order(s) paying through it running or still open for refunds, returns and chargebacks, ` +
             `${pendingRefunds} refund(s) under way and ${schemes.length} scheme(s); ` +
-            'let the instructions and refunds finish (or cancel the instructions) and take the app out of the schemes first',
+            'let the instructions and refunds finish (or cancel the instructions), the orders close, and take the app out of the schemes first',
           schemes.map((scheme) => ({
             path: `schemes.${scheme.id}`,
             code: 'scheme_uses_app',

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, Scheme, SchemeVersion } from '../../db/entities/index.js';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { PaymentInstruction, Scheme, SchemeVersion, Tenant } from '../../db/entities/index.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { evaluateScheme, type SchemeKind, type SchemeRule } from '../../domain/scheme.js';
 import type { Role } from '../../domain/roles.js';
@@ -15,6 +15,12 @@ import { presentScheme } from './presenter.js';
 import { checkRules, currentRules, findScheme } from './scheme-store.js';
 import { forgetting, type ForgetsRows } from '../../db/row-cache.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
+
+/**
+ * Live schemes of one kind a tenant may have: an order reads them all (its default and the one it
+ * names among them) while its tenant's are not cached, and each is up to a request's size.
+ */
+export const MAX_SCHEMES_PER_KIND = 50;
 
 const KINDS: { kind: SchemeKind; noun: string; tag: string; read: Role; write: Role }[] = [
   {
@@ -75,11 +81,23 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       scope: 'tenant',
       roles: [write],
       summary: `Create a ${noun}`,
-      description: 'Every option’s app must be installed, and offer the scheme’s direction and the methods named.',
+      description:
+        'Every option’s app must be installed, and offer the scheme’s direction and the methods named. A tenant has at ' +
+        `most ${MAX_SCHEMES_PER_KIND} live schemes of each kind (409 too_many_schemes).`,
       tags: [tag],
       body: Body,
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
+      problems: [409],
       handler: async ({ body, em, afterCommit, context: { tenantId, principal } }) => {
+        // Counted under the tenant's row lock, so that creates at the same time cannot pass it together.
+        await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        if ((await em.count(Scheme, { tenantId, kind, deletedAt: null })) >= MAX_SCHEMES_PER_KIND) {
+          throw new ApiError(
+            409,
+            'too_many_schemes',
+            `a tenant has at most ${MAX_SCHEMES_PER_KIND} ${noun}s; edit one, or delete one no longer used`,
+          );
+        }
         // Other API processes hear of it from PostgreSQL; an order taken here next must see it.
         afterCommit(forgetting(schemes, tenantId));
         const scheme = em.create(Scheme, {

@@ -1,5 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { findApp } from '../../domain/app-catalog.js';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { findApp, listsAny } from '../../domain/app-catalog.js';
 import { AppInstallation, Scheme, SchemeVersion, VoucherGroup } from '../../db/entities/index.js';
 import type { SchemeKind, SchemeRule } from '../../domain/scheme.js';
 import { ApiError, type FieldError } from '../http/problem.js';
@@ -64,11 +64,19 @@ export async function checkRules(
   kind: SchemeKind,
   rules: SchemeRule[],
 ): Promise<void> {
-  const installed = new Set((await em.find(AppInstallation, { tenantId }, { fields: ['appId'] })).map((i) => i.appId));
+  // Under a share lock, to the request's commit: an app's uninstall, or a group's delete, at the same
+  // time (each locks its row to write) waits for this scheme and then sees it, or comes first and this
+  // scheme is refused. Neither can miss the other.
+  const shared = { lockMode: LockMode.PESSIMISTIC_READ } as const;
+  const installed = new Set(
+    (await em.find(AppInstallation, { tenantId }, { fields: ['appId'], ...shared })).map((i) => i.appId),
+  );
   const groupIds = [...new Set(rules.flatMap((rule) => rule.voucherGroupIds ?? []))];
   const groups = new Set(
     groupIds.length
-      ? (await em.find(VoucherGroup, { tenantId, id: { $in: groupIds } }, { fields: ['id'] })).map((g) => g.id)
+      ? (await em.find(VoucherGroup, { tenantId, id: { $in: groupIds } }, { fields: ['id'], ...shared })).map(
+          (g) => g.id,
+        )
       : [],
   );
   const errors: FieldError[] = [];
@@ -89,6 +97,21 @@ export async function checkRules(
           path: `${at}.appId`,
           code: 'app_wrong_direction',
           message: `${option.appId} does not ${kind === 'collect' ? 'collect payments' : 'pay out'}`,
+        });
+      }
+      // A rule naming its currencies or countries offers no app that pays in none of them.
+      if (rule.currencies.length > 0 && !listsAny(app.currencies, rule.currencies)) {
+        errors.push({
+          path: `${at}.appId`,
+          code: 'app_wrong_currency',
+          message: `${option.appId} pays in none of the rule's currencies (it pays in ${app.currencies.join(', ')})`,
+        });
+      }
+      if (rule.countries.length > 0 && !listsAny(app.countries, rule.countries)) {
+        errors.push({
+          path: `${at}.appId`,
+          code: 'app_wrong_country',
+          message: `${option.appId} pays in none of the rule's countries`,
         });
       }
       option.paymentMethods.forEach((method, m) => {

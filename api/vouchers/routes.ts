@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { findVoucher, VOUCHER_CATALOG } from '../../domain/voucher-catalog.js';
 import { VoucherGroup } from '../../db/entities/index.js';
 import { voucherAccepts } from '../../domain/voucher.js';
@@ -20,8 +20,14 @@ import {
   VoucherSearchQuerySchema,
 } from './schemas.js';
 
-async function findGroup(em: EntityManager, tenantId: string, voucherGroupId: string): Promise<VoucherGroup> {
-  const group = await em.findOne(VoucherGroup, { id: voucherGroupId, tenantId });
+/** A voucher group of the tenant; locked (`lockMode`) by a change or delete, as findInstallation is, for schemes drawing on it. */
+async function findGroup(
+  em: EntityManager,
+  tenantId: string,
+  voucherGroupId: string,
+  lockMode?: LockMode,
+): Promise<VoucherGroup> {
+  const group = await em.findOne(VoucherGroup, { id: voucherGroupId, tenantId }, lockMode ? { lockMode } : {});
   if (!group) throw new ApiError(404, 'voucher_group_not_found', `no voucher group ${voucherGroupId}`);
   return group;
 }
@@ -149,7 +155,7 @@ export function addVoucherRoutes(routes: RouteTable): void {
     body: VoucherGroupBodySchema,
     responses: { 200: { description: 'The group', schema: VoucherGroupSchema } },
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
-      const group = await findGroup(em, tenantId, params.voucherGroupId);
+      const group = await findGroup(em, tenantId, params.voucherGroupId, LockMode.PESSIMISTIC_WRITE);
       checkVouchers(body.vouchers);
       group.name = body.name;
       group.vouchers = body.vouchers;
@@ -177,7 +183,7 @@ export function addVoucherRoutes(routes: RouteTable): void {
     responses: { 204: { description: 'Deleted' } },
     problems: [409],
     handler: async ({ params, em, context: { tenantId, principal } }) => {
-      const group = await findGroup(em, tenantId, params.voucherGroupId);
+      const group = await findGroup(em, tenantId, params.voucherGroupId, LockMode.PESSIMISTIC_WRITE);
       const schemes = await schemesUsingVoucherGroup(em, tenantId, group.id);
       if (schemes.length > 0) {
         throw new ApiError(

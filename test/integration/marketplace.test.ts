@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
-import { AppInstallation, ProviderCallback } from '../../db/entities/index.js';
+import { AppInstallation, PaymentOrder, ProviderCallback } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
+import { MAX_SCHEMES_PER_KIND } from '../../api/schemes/routes.js';
 
 let system: TestSystem;
 
@@ -120,6 +121,19 @@ describe('installing apps', () => {
       status: 400,
       body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] },
     });
+    // A name is looked up when configured, as at connect time: one resolving to no address we call is refused.
+    const unresolved = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
+      body: {
+        configuration: {
+          url: 'https://provider.invalid/pay',
+          signingSecret: `whsec_${randomBytes(32).toString('base64')}`,
+        },
+      },
+    });
+    expect(unresolved).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] },
+    });
     expect((await tenant.client.request('GET', '/v1/marketplace/installed')).body.items).toEqual([]);
   });
 
@@ -225,9 +239,62 @@ describe('installing apps', () => {
       await system.orm.em.fork().count(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_VOUCHERS' }),
     ).toBe(0);
   });
+
+  it('refuses to uninstall an app while an order that paid through it is open for returns and chargebacks, and uninstalls it once the order has closed', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD, offered by the default scheme
+    expect((await order(tenant, 'paid-1', [instruction('a')])).status).toBe(202);
+    await waitForInstruction(tenant, 'paid-1', (i) => i.status === 'SETTLED', 'the card payment settled');
+    // Ended, and open for the card's reversal window (120 days): a chargeback's callback is checked with the app's key.
+    const ended = await eventually(
+      () => system.orm.em.fork().findOneOrFail(PaymentOrder, { tenantId: tenant.tenantId, orderRef: 'paid-1' }),
+      (o) => o.status !== 'ACTIVE' && o.openUntil != null,
+      { what: 'the order ended, open for returns' },
+    );
+    expect(ended.openUntil!.getTime()).toBeGreaterThan(Date.now() + 100 * 24 * 3600_000);
+    await install(tenant, 'SANDBOX_BANK');
+    const [scheme] = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
+    const edited = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
+      body: {
+        name: 'bank only',
+        isDefault: true,
+        rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+      },
+    });
+    expect(edited.status).toBe(200);
+    const uninstall = () => tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
+    const stillOpen = await uninstall();
+    expect(stillOpen).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
+    expect(stillOpen.body.detail).toMatch(/0 instruction\(s\) not yet final, 1 order\(s\) paying through it/);
+    // Its window over (the workflow has returned), the app goes.
+    await system.orm.em
+      .fork()
+      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 60_000) });
+    expect((await uninstall()).status).toBe(204);
+  });
 });
 
 describe('schemes', () => {
+  it('are at most 50 of a kind per tenant: the next is a 409 until one is deleted', async () => {
+    const tenant = await system.newTenant(); // its default collection scheme is the first
+    const rules = [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }];
+    const create = (n: number) =>
+      tenant.client.request('POST', '/v1/schemes/collect', { body: { name: `scheme ${n}`, rules } });
+    // Created two at a time: the count is taken under the tenant's lock.
+    for (let n = 1; n < MAX_SCHEMES_PER_KIND; n += 2) {
+      const made = await Promise.all([n, n + 1].filter((m) => m < MAX_SCHEMES_PER_KIND).map(create));
+      expect(made.map((r) => r.status)).toEqual(made.map(() => 201));
+    }
+    const over = await Promise.all([create(98), create(99)]);
+    expect(over.map((r) => [r.status, r.body.code])).toEqual([
+      [409, 'too_many_schemes'],
+      [409, 'too_many_schemes'],
+    ]);
+    // A deleted scheme frees its place.
+    const [one] = (await tenant.client.request('GET', '/v1/schemes/collect?limit=1')).body.items;
+    expect((await tenant.client.request('DELETE', `/v1/schemes/collect/${one.schemeId}`)).status).toBe(204);
+    expect((await create(101)).status).toBe(201);
+  });
+
   it('offer only installed apps, in the directions and methods they have', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     await install(tenant, 'SANDBOX_CARD');
@@ -286,6 +353,42 @@ describe('schemes', () => {
       ['rules[0].currencies', 'bounds_need_currencies'],
     ]);
     expect((await tenant.client.request('GET', '/v1/schemes/payout')).body.items).toEqual([]);
+  });
+
+  it('offer an app only in the currencies and countries it pays in (the catalog’s)', async () => {
+    const tenant = await system.newTenant({ paymentSetup: false });
+    await install(tenant, 'SANDBOX_CARD');
+    await install(tenant, 'SANDBOX_BANK'); // EEA and UK; EUR, GBP, SEK, NOK, DKK, PLN
+    const bank = { appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 };
+    // A rule naming only currencies, or only countries, the app does not pay in: refused when published.
+    const refused = await tenant.client.request('POST', '/v1/schemes/collect', {
+      body: {
+        name: 'dead options',
+        rules: [
+          { currencies: ['JPY', 'USD'], options: [bank] },
+          { countries: ['US'], options: [bank] },
+        ],
+      },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors.map((e: any) => [e.path, e.code])).toEqual([
+      ['rules[0].options[0].appId', 'app_wrong_currency'],
+      ['rules[1].options[0].appId', 'app_wrong_country'],
+    ]);
+    // A rule for any currency and country offers it where it pays, and the card elsewhere.
+    const scheme = await createScheme(tenant, 'collect', [
+      { options: [bank, { appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 2 }] },
+    ]);
+    const options = async (currency: string, country: string) =>
+      (
+        await tenant.client.request(
+          'GET',
+          `/v1/schemes/collect/${scheme.schemeId}/options?amount=10.00&currency=${currency}&country=${country}`,
+        )
+      ).body.options.map((o: any) => o.appId);
+    expect(await options('EUR', 'FR')).toEqual(['SANDBOX_BANK', 'SANDBOX_CARD']);
+    expect(await options('USD', 'FR')).toEqual(['SANDBOX_CARD']);
+    expect(await options('EUR', 'US')).toEqual(['SANDBOX_CARD']);
   });
 
   it('evaluate end to end: the first matching rule, inclusive bounds, the lowest priority per method', async () => {

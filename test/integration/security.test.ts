@@ -381,6 +381,34 @@ describe('roles', () => {
   });
 });
 
+describe('account keys', () => {
+  it('keeps the account’s last account-admin key: deleting it is a 409, deleting one of two is not', async () => {
+    const account = await system.newAccount();
+    const second = await account.client.request('POST', '/v1/account/keys', {
+      body: { name: 'second admin', roles: ['account-admin'] },
+    });
+    expect(second.status).toBe(201);
+    system.issuedSecrets.push(second.body.privateKey);
+    const secondClient = new PaymentSchedulerClient({
+      baseUrl: system.api.url,
+      ...second.body,
+      accountId: account.accountId,
+    });
+    // One of two goes (the bootstrap key, by the second); the second, now the last, stays.
+    expect((await secondClient.request('DELETE', `/v1/account/keys/${account.publicKey}`)).status).toBe(204);
+    const last = await secondClient.request('DELETE', `/v1/account/keys/${second.body.publicKey}`);
+    expect(last).toMatchObject({ status: 409, body: { code: 'last_admin_key' } });
+    expect(await system.orm.em.fork().count(SecurityKey, { accountId: account.accountId, tenantId: null })).toBe(1);
+    // A key of another role is not an admin: the last admin key still stays when one of those is made.
+    const reader = await secondClient.request('POST', '/v1/account/keys', {
+      body: { name: 'reader', roles: ['account-tenant-read'] },
+    });
+    system.issuedSecrets.push(reader.body.privateKey);
+    expect((await secondClient.request('DELETE', `/v1/account/keys/${second.body.publicKey}`)).status).toBe(409);
+    expect((await secondClient.request('DELETE', `/v1/account/keys/${reader.body.publicKey}`)).status).toBe(204);
+  });
+});
+
 describe('tenant isolation', () => {
   type Check = (a: TenantFixture, b: TenantFixture) => Promise<void>;
   const notFound = async (res: Promise<{ status: number; body: any }>) => {
