@@ -32,7 +32,11 @@ const sandboxApiKey = secret(
   'The merchant account’s secret key at the sandbox provider (sk_test_…); callbacks are signed with it',
 );
 
-const EEA_AND_UK = ['AT', 'BE', 'DE', 'DK', 'ES', 'FI', 'FR', 'GB', 'IE', 'IT', 'LU', 'NL', 'NO', 'PL', 'PT', 'SE'];
+/** The SEPA schemes' countries: the EU's, the rest of the EEA's, and Andorra, Monaco, San Marino, Switzerland, the UK and the Vatican. */
+const SEPA_COUNTRIES = [
+  ...['AT', 'BE', 'BG', 'CY', 'CZ', 'DE', 'DK', 'EE', 'ES', 'FI', 'FR', 'GR', 'HR', 'HU', 'IE', 'IT', 'LT', 'LU'],
+  ...['LV', 'MT', 'NL', 'PL', 'PT', 'RO', 'SE', 'SI', 'SK', 'IS', 'LI', 'NO', 'AD', 'CH', 'GB', 'MC', 'SM', 'VA'],
+];
 
 export const APP_CATALOG: readonly AppDefinition[] = [
   {
@@ -65,8 +69,8 @@ export const APP_CATALOG: readonly AppDefinition[] = [
       'Bank debits (collections) and bank transfers (payouts) that settle later: the provider calls back with the result.',
     directions: ['collect', 'payout'],
     paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'],
-    countries: EEA_AND_UK,
-    currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN'],
+    countries: SEPA_COUNTRIES,
+    currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN', 'CHF', 'CZK', 'HUF', 'RON', 'BGN', 'ISK'],
     // SEPA: a debit may be returned for eight weeks.
     reversalWindowDays: 56,
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),

@@ -62,17 +62,24 @@ export interface SchemeEvaluation {
 
 /**
  * Evaluates a scheme (ARCHITECTURE.md, "Schemes"): the first rule matching the payment's currency,
- * country and amount wins; from its options, each payment method goes to the app with the lowest
- * priority (the one listed first on a tie), among those whose app pays in the payment's currency and
- * country (the catalog's lists). No matching rule: no options.
+ * country and amount, and offering an app that pays in that currency and country (the catalog's
+ * lists), wins; from its options, each payment method goes to the app with the lowest priority (the
+ * one listed first on a tie), among those that pay there. No such rule: no options.
  */
 export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQuery): SchemeEvaluation {
-  const ruleIndex = rules.findIndex((rule) => ruleMatches(rule, payment));
-  if (ruleIndex < 0) return { ruleIndex: null, options: [] };
-  const rule = rules[ruleIndex];
+  for (const [ruleIndex, rule] of rules.entries()) {
+    if (!ruleMatches(rule, payment)) continue;
+    const options = optionsOf(rule, payment);
+    // A rule whose apps all pay elsewhere offers nothing here: a later rule (a fallback) may.
+    if (options.length > 0) return { ruleIndex, options };
+  }
+  return { ruleIndex: null, options: [] };
+}
+
+/** A rule's options for the payment, one per method, best first. */
+function optionsOf(rule: SchemeRule, payment: PaymentQuery): ResolvedOption[] {
   const best = new Map<PaymentMethod, ResolvedOption & { order: number }>();
   rule.options.forEach((option, order) => {
-    // An app that does not pay in this currency or country would only be refused by its provider.
     if (!appServes(option.appId, payment.currency, payment.country)) return;
     for (const paymentMethod of option.paymentMethods) {
       const current = best.get(paymentMethod);
@@ -88,7 +95,7 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
       }
     }
   });
-  const options = [...best.values()]
+  return [...best.values()]
     .sort(
       (a, b) =>
         a.priority - b.priority ||
@@ -96,7 +103,6 @@ export function evaluateScheme(rules: readonly SchemeRule[], payment: PaymentQue
         PAYMENT_METHODS.indexOf(a.paymentMethod) - PAYMENT_METHODS.indexOf(b.paymentMethod),
     )
     .map(({ order: _order, ...option }) => option);
-  return { ruleIndex, options };
 }
 
 function ruleMatches(rule: SchemeRule, payment: PaymentQuery): boolean {

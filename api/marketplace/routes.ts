@@ -92,8 +92,11 @@ export function addMarketplaceRoutes(
    * or to none, is refused when configured as it would be at connect time; asked before the
    * transaction opens (a name's lookup may take a while).
    */
-  async function checkResolvedUrl(configuration: Record<string, unknown>): Promise<void> {
+  async function checkResolvedUrl(appId: string, configuration: Record<string, unknown>): Promise<void> {
     const { url } = configuration;
+    // Only an app configured with a URL; one that fails its schema, or is not in the catalog, is answered by the handler.
+    const app = findApp(appId);
+    if (!app || !('url' in app.configuration.shape) || !app.configuration.safeParse(configuration).success) return;
     if (typeof url !== 'string' || outboundUrlProblem(url, outboundUrls) !== undefined) return;
     const problem = await resolvedUrlProblem(url, outboundUrls);
     if (problem) {
@@ -139,7 +142,7 @@ export function addMarketplaceRoutes(
     body: ConfigurationBodySchema,
     responses: { 201: { description: 'The installation', schema: InstalledAppSchema } },
     problems: [409],
-    precheck: ({ body }) => checkResolvedUrl(body.configuration),
+    precheck: ({ params, body }) => checkResolvedUrl(params.appId, body.configuration),
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       const app = catalogApp(params.appId);
       const { plain, secrets } = checkConfiguration(app, body.configuration);
@@ -219,7 +222,7 @@ export function addMarketplaceRoutes(
     params: AppIdParamsSchema,
     body: ConfigurationBodySchema,
     responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
-    precheck: ({ body }) => checkResolvedUrl(body.configuration),
+    precheck: ({ params, body }) => checkResolvedUrl(params.appId, body.configuration),
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
       // Locked: an uninstall at the same time takes it first, or waits (and a configure never writes a row gone).
       const installation = await findInstallation(em, tenantId, params.appId, LockMode.PESSIMISTIC_WRITE);
@@ -275,27 +278,32 @@ export function addMarketplaceRoutes(
         'all',
         em.getTransactionContext(),
       );
-      // An order running, or ended but open for its reversal window, still takes its payments' returns
-      // and chargebacks, whose callbacks are checked with the app's secret, and their refunds and
-      // retries go through it: without it a chargeback would be refused and the payment left as
-      // collected. By the database's clock, one for every API host (as a customer's deletion).
-      const [{ count: openOrders }] = await em.getConnection().execute<{ count: number }[]>(
-        `select count(distinct o.id)::int as count from payment_order o
-           join payment_instruction i on i.order_id = o.id and i.tenant_id = o.tenant_id
-          where o.tenant_id = ? and i.app_id = ? and (o.status = 'ACTIVE' or o.open_until > now())`,
-        [tenantId, installation.appId],
+      // A payment through it that can still be taken back (a collection settled within the app's
+      // reversal window) or retried (a failed instruction of an order running or still open): its
+      // return's or chargeback's callback is checked with the app's key, and its retry and refunds go
+      // through the app; without it a chargeback would be refused and the payment left as collected.
+      // By the database's clock, one for every API host (as a customer's deletion).
+      const reversalDays = findApp(installation.appId)?.reversalWindowDays ?? 0;
+      const [{ count: reversible }] = await em.getConnection().execute<{ count: number }[]>(
+        `select count(*)::int as count from payment_instruction i
+           join payment_order o on o.id = i.order_id and o.tenant_id = i.tenant_id
+          where i.tenant_id = ? and i.app_id = ? and i.status in ('SETTLED', 'FAILED')
+            and (o.status = 'ACTIVE' or o.open_until > now())
+            and (i.status = 'FAILED' or (i.direction = 'DEBIT' and i.settled_at > now() - make_interval(days => ?)))`,
+        [tenantId, installation.appId, reversalDays],
         'all',
         em.getTransactionContext(),
       );
       const schemes = await schemesUsingApp(em, tenantId, installation.appId);
-      if (liveInstructions > 0 || openOrders > 0 || pendingRefunds > 0 || schemes.length > 0) {
+      if (liveInstructions > 0 || reversible > 0 || pendingRefunds > 0 || schemes.length > 0) {
         throw new ApiError(
           409,
           'app_in_use',
           `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final, ` +
-            `${openOrders} order(s) paying through it running or still open for refunds, returns and chargebacks, ` +
+            `${reversible} payment(s) that may still be taken back or retried (settled within its ${reversalDays}-day ` +
+            'reversal window, or failed in an order still open), ' +
             `${pendingRefunds} refund(s) under way and ${schemes.length} scheme(s); ` +
-            'let the instructions and refunds finish (or cancel the instructions), the orders close, and take the app out of the schemes first',
+            'let the instructions and refunds finish (or cancel the instructions), the windows pass, and take the app out of the schemes first',
           schemes.map((scheme) => ({
             path: `schemes.${scheme.id}`,
             code: 'scheme_uses_app',

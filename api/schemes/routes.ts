@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import { PaymentInstruction, Scheme, SchemeVersion, Tenant } from '../../db/entities/index.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { PaymentInstruction, Scheme, SchemeVersion } from '../../db/entities/index.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { evaluateScheme, type SchemeKind, type SchemeRule } from '../../domain/scheme.js';
 import type { Role } from '../../domain/roles.js';
@@ -89,8 +89,16 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
       problems: [409],
       handler: async ({ body, em, afterCommit, context: { tenantId, principal } }) => {
-        // Counted under the tenant's row lock, so that creates at the same time cannot pass it together.
-        await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        // Counted under the tenant's row lock, so that creates at the same time cannot pass it together;
+        // `for no key update`, so that rows referring to the tenant (its customers, keys…) are not held up.
+        await em
+          .getConnection()
+          .execute(
+            'select 1 from tenant where id = ? for no key update',
+            [tenantId],
+            'all',
+            em.getTransactionContext(),
+          );
         if ((await em.count(Scheme, { tenantId, kind, deletedAt: null })) >= MAX_SCHEMES_PER_KIND) {
           throw new ApiError(
             409,
@@ -237,7 +245,8 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       roles: [read],
       summary: `The payment options a ${noun} offers for an amount, currency and country`,
       description:
-        'The first rule that matches wins; each method goes to the app with the lowest priority. No match: no options.',
+        'The first rule that matches and offers an app paying in the currency and country (the catalog’s) wins; each ' +
+        'method goes to such an app with the lowest priority. No match: no options.',
       tags: [tag],
       params: SchemeIdParamsSchema,
       query: OptionsQuerySchema,

@@ -145,6 +145,8 @@ export const OptionsSchema = z
   .object({
     schemeId: z.uuid(),
     version: z.number().int(),
-    options: z.array(ResolvedOptionSchema).openapi({ description: 'Best first; empty when no rule matches' }),
+    options: z.array(ResolvedOptionSchema).openapi({
+      description: 'Best first; empty when no rule matches with an app paying in the currency and country',
+    }),
   })
   .openapi('SchemeOptions');

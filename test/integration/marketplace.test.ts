@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
-import { AppInstallation, PaymentOrder, ProviderCallback } from '../../db/entities/index.js';
+import { AppInstallation, PaymentInstruction, PaymentOrder, ProviderCallback } from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
@@ -264,11 +264,17 @@ describe('installing apps', () => {
     const uninstall = () => tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
     const stillOpen = await uninstall();
     expect(stillOpen).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
-    expect(stillOpen.body.detail).toMatch(/0 instruction\(s\) not yet final, 1 order\(s\) paying through it/);
-    // Its window over (the workflow has returned), the app goes.
+    expect(stillOpen.body.detail).toMatch(
+      /0 instruction\(s\) not yet final, 1 payment\(s\) that may still be taken back/,
+    );
+    // Its payment's window over (its order still open, say, for another app's longer one), the app goes.
     await system.orm.em
       .fork()
-      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 60_000) });
+      .nativeUpdate(
+        PaymentInstruction,
+        { tenantId: tenant.tenantId, instructionRef: 'a', order: ended.id },
+        { settledAt: new Date(Date.now() - 121 * 24 * 3600_000) },
+      );
     expect((await uninstall()).status).toBe(204);
   });
 });

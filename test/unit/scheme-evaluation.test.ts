@@ -28,6 +28,23 @@ describe('evaluateScheme', () => {
     expect(methods(rules, 9_007_199_254_740_991n, 'USD', 'US')).toEqual(['CARD:A']);
   });
 
+  it('offers an app only where the catalog says it pays, and lets a later rule match when a rule’s apps all pay elsewhere', () => {
+    const bank = { appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT' as const], priority: 1 };
+    const rules: SchemeRule[] = [
+      { currencies: [], countries: [], options: [bank] },
+      { currencies: [], countries: [], options: [card('SANDBOX_CARD', 1)] },
+    ];
+    expect(evaluateScheme(rules, { amountMinor: 100n, currency: 'EUR', country: 'CZ' })).toMatchObject({
+      ruleIndex: 0,
+      options: [{ appId: 'SANDBOX_BANK' }],
+    });
+    expect(evaluateScheme(rules, { amountMinor: 100n, currency: 'USD', country: 'FR' })).toMatchObject({
+      ruleIndex: 1,
+      options: [{ appId: 'SANDBOX_CARD' }],
+    });
+    expect(methods([rules[0]], 100n, 'EUR', 'US')).toEqual([]);
+  });
+
   it('lets the first matching rule win, even when a later one also matches', () => {
     const rules: SchemeRule[] = [
       { currencies: ['GBP'], countries: [], options: [card('gbp-only', 1)] },
