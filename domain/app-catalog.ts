@@ -32,7 +32,7 @@ const sandboxApiKey = secret(
   'The merchant account’s secret key at the sandbox provider (sk_test_…); callbacks are signed with it',
 );
 
-/** The SEPA schemes' countries: the EU's, the rest of the EEA's, and Andorra, Monaco, San Marino, Switzerland, the UK and the Vatican. */
+/** The main SEPA countries: the EU's, the rest of the EEA's, and Andorra, Monaco, San Marino, Switzerland, the UK and the Vatican. */
 const SEPA_COUNTRIES = [
   ...['AT', 'BE', 'BG', 'CY', 'CZ', 'DE', 'DK', 'EE', 'ES', 'FI', 'FR', 'GR', 'HR', 'HU', 'IE', 'IT', 'LT', 'LU'],
   ...['LV', 'MT', 'NL', 'PL', 'PT', 'RO', 'SE', 'SI', 'SK', 'IS', 'LI', 'NO', 'AD', 'CH', 'GB', 'MC', 'SM', 'VA'],
@@ -70,7 +70,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     directions: ['collect', 'payout'],
     paymentMethods: ['BANK_DEBIT', 'BANK_TRANSFER'],
     countries: SEPA_COUNTRIES,
-    currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN', 'CHF', 'CZK', 'HUF', 'RON', 'BGN', 'ISK'],
+    currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN', 'CHF', 'CZK', 'HUF', 'RON', 'ISK'],
     // SEPA: a debit may be returned for eight weeks.
     reversalWindowDays: 56,
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),

@@ -94,10 +94,12 @@ export function addMarketplaceRoutes(
    */
   async function checkResolvedUrl(appId: string, configuration: Record<string, unknown>): Promise<void> {
     const { url } = configuration;
-    // Only an app configured with a URL; one that fails its schema, or is not in the catalog, is answered by the handler.
+    // Only an app configured with a URL, and a URL its schema takes (on a change, the secrets left out
+    // are kept: the body alone need not pass); anything else is answered by the handler.
     const app = findApp(appId);
-    if (!app || !('url' in app.configuration.shape) || !app.configuration.safeParse(configuration).success) return;
-    if (typeof url !== 'string' || outboundUrlProblem(url, outboundUrls) !== undefined) return;
+    if (!app || !('url' in app.configuration.shape) || typeof url !== 'string') return;
+    if (!app.configuration.partial().safeParse({ url }).success) return;
+    if (outboundUrlProblem(url, outboundUrls) !== undefined) return;
     const problem = await resolvedUrlProblem(url, outboundUrls);
     if (problem) {
       throw new ApiError(400, 'validation_failed', '1 field failed validation', [
@@ -255,9 +257,9 @@ export function addMarketplaceRoutes(
     roles: ['tenant-app-write'],
     summary: 'Uninstall an app',
     description:
-      'Refused (409) while an instruction that is not final pays through the app, an order paying through it is still open ' +
-      'for refunds, returns and chargebacks (its reversal window, or a failed instruction’s retry time), a refund through ' +
-      'it is under way, or a scheme offers it.',
+      'Refused (409) while an instruction that is not final pays through the app, a collection through it may still be ' +
+      'refunded, returned or charged back (its order running, or open for its reversal windows), a failed one retried, a ' +
+      'refund through it is under way, or a scheme offers it.',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
     responses: { 204: { description: 'Uninstalled; its configuration and secrets are deleted' } },
@@ -278,19 +280,17 @@ export function addMarketplaceRoutes(
         'all',
         em.getTransactionContext(),
       );
-      // A payment through it that can still be taken back (a collection settled within the app's
-      // reversal window) or retried (a failed instruction of an order running or still open): its
-      // return's or chargeback's callback is checked with the app's key, and its retry and refunds go
-      // through the app; without it a chargeback would be refused and the payment left as collected.
-      // By the database's clock, one for every API host (as a customer's deletion).
-      const reversalDays = findApp(installation.appId)?.reversalWindowDays ?? 0;
+      // A collection through it that can still be refunded, returned or charged back (its order
+      // running, or ended but open for its reversal windows), or a failed one that can still be
+      // retried: a return's or chargeback's callback is checked with the app's key, and refunds and
+      // retries go through the app. Without it a chargeback would be refused and the payment left as
+      // collected. Open by the database's clock, one for every API host (as a customer's deletion).
       const [{ count: reversible }] = await em.getConnection().execute<{ count: number }[]>(
         `select count(*)::int as count from payment_instruction i
            join payment_order o on o.id = i.order_id and o.tenant_id = i.tenant_id
-          where i.tenant_id = ? and i.app_id = ? and i.status in ('SETTLED', 'FAILED')
-            and (o.status = 'ACTIVE' or o.open_until > now())
-            and (i.status = 'FAILED' or (i.direction = 'DEBIT' and i.settled_at > now() - make_interval(days => ?)))`,
-        [tenantId, installation.appId, reversalDays],
+          where i.tenant_id = ? and i.app_id = ? and (o.status = 'ACTIVE' or o.open_until > now())
+            and ((i.status = 'SETTLED' and i.direction = 'DEBIT') or (i.status = 'FAILED' and o.status <> 'CANCELLED'))`,
+        [tenantId, installation.appId],
         'all',
         em.getTransactionContext(),
       );
@@ -300,10 +300,9 @@ export function addMarketplaceRoutes(
           409,
           'app_in_use',
           `${installation.appId} is in use by ${liveInstructions} instruction(s) not yet final, ` +
-            `${reversible} payment(s) that may still be taken back or retried (settled within its ${reversalDays}-day ` +
-            'reversal window, or failed in an order still open), ' +
+            `${reversible} payment(s) in orders still open that may be refunded, taken back or retried, ` +
             `${pendingRefunds} refund(s) under way and ${schemes.length} scheme(s); ` +
-            'let the instructions and refunds finish (or cancel the instructions), the windows pass, and take the app out of the schemes first',
+            'let the instructions and refunds finish (or cancel the instructions), their orders close, and take the app out of the schemes first',
           schemes.map((scheme) => ({
             path: `schemes.${scheme.id}`,
             code: 'scheme_uses_app',

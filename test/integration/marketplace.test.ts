@@ -150,6 +150,14 @@ describe('installing apps', () => {
       body: { configuration: { url: second, timeoutMs: 2000 } },
     });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    // Its secret left out (kept), a URL whose host does not resolve is refused as at install.
+    const unresolved = await tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
+      body: { configuration: { url: 'https://provider.invalid/pay' } },
+    });
+    expect(unresolved).toMatchObject({
+      status: 400,
+      body: { errors: [{ path: 'configuration.url', code: 'url_not_allowed' }] },
+    });
     const audit = await tenant.account.request('GET', `/v1/account/audit?since=${encodeURIComponent(since)}`);
     const entries = audit.body.items.filter((e: { targetId: string }) => e.targetId === 'HTTP_CONNECTOR');
     const configured = (action: string) =>
@@ -240,7 +248,7 @@ describe('installing apps', () => {
     ).toBe(0);
   });
 
-  it('refuses to uninstall an app while an order that paid through it is open for returns and chargebacks, and uninstalls it once the order has closed', async () => {
+  it('refuses to uninstall an app while a collection through it may still be refunded or taken back, and uninstalls it once its order has closed', async () => {
     const tenant = await system.newTenant(); // SANDBOX_CARD, offered by the default scheme
     expect((await order(tenant, 'paid-1', [instruction('a')])).status).toBe(202);
     await waitForInstruction(tenant, 'paid-1', (i) => i.status === 'SETTLED', 'the card payment settled');
@@ -264,10 +272,8 @@ describe('installing apps', () => {
     const uninstall = () => tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
     const stillOpen = await uninstall();
     expect(stillOpen).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
-    expect(stillOpen.body.detail).toMatch(
-      /0 instruction\(s\) not yet final, 1 payment\(s\) that may still be taken back/,
-    );
-    // Its payment's window over (its order still open, say, for another app's longer one), the app goes.
+    expect(stillOpen.body.detail).toMatch(/0 instruction\(s\) not yet final, 1 payment\(s\) in orders still open/);
+    // However old the payment, a refund of it goes through the app while its order is open.
     await system.orm.em
       .fork()
       .nativeUpdate(
@@ -275,6 +281,11 @@ describe('installing apps', () => {
         { tenantId: tenant.tenantId, instructionRef: 'a', order: ended.id },
         { settledAt: new Date(Date.now() - 121 * 24 * 3600_000) },
       );
+    expect((await uninstall()).status).toBe(409);
+    // Its order closed (its windows over, its workflow returned), the app goes.
+    await system.orm.em
+      .fork()
+      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 60_000) });
     expect((await uninstall()).status).toBe(204);
   });
 });

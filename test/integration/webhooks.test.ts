@@ -59,12 +59,16 @@ async function putOff(deliveries: { id: string }[]): Promise<number> {
   return attempts.filter((attempt) => attempt >= 2).length;
 }
 
-/** Waits until each of `deliveries` is held by the receiver or put off, and expects `held` of them held. */
+/**
+ * Waits until `held` of `deliveries` are held by the receiver and the others put off, and expects no
+ * more held. A try put off once (its account's slots briefly full of other endpoints' tries) and then
+ * given a slot counts as put off while its request is on its way: the counts are not summed.
+ */
 async function heldAndPutOff(deliveries: { id: string }[], received: () => number, held: number) {
   const seen = await eventually(
     async () => ({ putOff: await putOff(deliveries), received: received() }),
-    (now) => now.putOff + now.received === deliveries.length,
-    { what: `each of ${deliveries.length} tries held or put off` },
+    (now) => now.received >= held && now.putOff >= deliveries.length - held,
+    { what: `${held} of ${deliveries.length} tries held, the others put off` },
   );
   expect(seen.received).toBe(held);
 }
