@@ -284,11 +284,12 @@ export function addMarketplaceRoutes(
       // running, or ended but open for its reversal windows), or a failed one that can still be
       // retried: a return's or chargeback's callback is checked with the app's key, and refunds and
       // retries go through the app. Without it a chargeback would be refused and the payment left as
-      // collected. Open by the database's clock, one for every API host (as a customer's deletion).
+      // collected. Open by the database's clock, one for every API host (as a customer's deletion), and a
+      // day past `open_until`: the workflow closes when its timer fires on a worker, which may be late.
       const [{ count: reversible }] = await em.getConnection().execute<{ count: number }[]>(
         `select count(*)::int as count from payment_instruction i
            join payment_order o on o.id = i.order_id and o.tenant_id = i.tenant_id
-          where i.tenant_id = ? and i.app_id = ? and (o.status = 'ACTIVE' or o.open_until > now())
+          where i.tenant_id = ? and i.app_id = ? and (o.status = 'ACTIVE' or o.open_until > now() - interval '1 day')
             and ((i.status = 'SETTLED' and i.direction = 'DEBIT') or (i.status = 'FAILED' and o.status <> 'CANCELLED'))`,
         [tenantId, installation.appId],
         'all',

@@ -282,10 +282,14 @@ describe('installing apps', () => {
         { settledAt: new Date(Date.now() - 121 * 24 * 3600_000) },
       );
     expect((await uninstall()).status).toBe(409);
-    // Its order closed (its windows over, its workflow returned), the app goes.
+    // A day after its order closed (its windows over: here, its open_until moved back), the app goes.
     await system.orm.em
       .fork()
-      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 60_000) });
+      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 23 * 3600_000) });
+    expect((await uninstall()).status).toBe(409);
+    await system.orm.em
+      .fork()
+      .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 25 * 3600_000) });
     expect((await uninstall()).status).toBe(204);
   });
 });

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PaymentSchedulerClient } from '../../client/payment-scheduler-client.js';
 import { AuditEntry, OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
@@ -39,38 +40,43 @@ const digest = (url: string) => createHash('sha256').update(url).digest('hex');
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 
 /**
- * How many of these deliveries have had a try put off (their activity's attempt past the first). While
- * the tries their endpoints took are held, none put off gets a slot: these and the ones the receiver
- * holds are apart, and once they add up to every delivery, no more can be sent.
+ * Where these deliveries' tries stand, as Temporal has them: `running` (a try under way: while the
+ * receiver holds it) or `putOff` (its activity waiting to be tried again after a put-off). Apart,
+ * though a try put off once and then given a slot has an attempt past the first: it is running.
  */
-async function putOff(deliveries: { id: string }[]): Promise<number> {
-  const attempts = await Promise.all(
+async function triesOf(deliveries: { id: string }[]): Promise<{ running: number; putOff: number }> {
+  const { PENDING_ACTIVITY_STATE_STARTED: STARTED, PENDING_ACTIVITY_STATE_SCHEDULED: SCHEDULED } =
+    proto.temporal.api.enums.v1.PendingActivityState;
+  const tries = await Promise.all(
     deliveries.map(async ({ id }) => {
       try {
         const { raw } = await system.client.workflow.getHandle(deliveryWorkflowId(id)).describe();
-        return raw.pendingActivities?.[0]?.attempt ?? 0;
+        return raw.pendingActivities?.[0];
       } catch (err) {
         // Recorded, its run not started yet: not tried.
-        if (err instanceof WorkflowNotFoundError) return 0;
+        if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;
       }
     }),
   );
-  return attempts.filter((attempt) => attempt >= 2).length;
+  return {
+    running: tries.filter((one) => one?.state === STARTED).length,
+    putOff: tries.filter((one) => one?.state === SCHEDULED && (one.attempt ?? 0) >= 2).length,
+  };
 }
 
 /**
- * Waits until `held` of `deliveries` are held by the receiver and the others put off, and expects no
- * more held. A try put off once (its account's slots briefly full of other endpoints' tries) and then
- * given a slot counts as put off while its request is on its way: the counts are not summed.
+ * Waits until each of `deliveries` has a try running, its request held by the receiver, or has been
+ * put off, and expects `held` of them running. While the held tries are held, none put off gets a
+ * slot, so once every delivery is one or the other no more can be sent.
  */
 async function heldAndPutOff(deliveries: { id: string }[], received: () => number, held: number) {
   const seen = await eventually(
-    async () => ({ putOff: await putOff(deliveries), received: received() }),
-    (now) => now.received >= held && now.putOff >= deliveries.length - held,
-    { what: `${held} of ${deliveries.length} tries held, the others put off` },
+    async () => ({ ...(await triesOf(deliveries)), received: received() }),
+    (now) => now.running + now.putOff === deliveries.length && now.received === now.running,
+    { what: `each of ${deliveries.length} tries held or put off` },
   );
-  expect(seen.received).toBe(held);
+  expect(seen.running).toBe(held);
 }
 
 /** The deliveries of these tenants, once there are `count` of them. */
