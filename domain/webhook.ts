@@ -96,9 +96,9 @@ export const ENDPOINT_PACE_KEPT_MS = 5 * 60_000;
 /**
  * Tries under way at once to one endpoint not yet known to answer fast (slow by SLOW_WEBHOOK_TRY_MS,
  * or not answered yet on this worker), or not lately (stale: ENDPOINT_PACE_KEPT_MS). One that answers
- * fast may have all its account's: a busy
- * receiver at 150 ms a try keeps 6 under way at 40 deliveries a second. One that never answers (a
- * forgotten staging URL) holds two, and its account's other endpoints keep theirs.
+ * fast may have all its account's: a busy receiver at 150 ms a try keeps 6 under way at 40 deliveries
+ * a second. One that never answers (a forgotten staging URL) holds two, and its account's other
+ * endpoints keep theirs.
  */
 export const SLOW_ENDPOINT_WEBHOOK_SLOTS = 2;
 /**

@@ -1,4 +1,4 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
@@ -111,7 +111,7 @@ export class OrphanOrderReconciler {
       );
     } catch (err) {
       // The page was not read: all of it waits for the next round, not for its claim to run out.
-      await this.letGo(em, claimed, mine);
+      await this.letGo(claimed, mine);
       throw err;
     }
     try {
@@ -175,7 +175,7 @@ export class OrphanOrderReconciler {
       }
     } finally {
       if (this.temporalAway) letGo.push(...heldAsIfAway);
-      await this.letGo(em, letGo, mine);
+      await this.letGo(letGo, mine);
     }
     return { found: claimed.length, started };
   }
@@ -205,9 +205,9 @@ export class OrphanOrderReconciler {
    * Orders of this page for the next round or worker to start at once, each under a claim this page
    * wrote (`mine`); a failure leaves them to their claim.
    */
-  private async letGo(em: EntityManager, orderIds: string[], mine: string[]): Promise<void> {
+  private async letGo(orderIds: string[], mine: string[]): Promise<void> {
     if (orderIds.length === 0) return;
-    await em
+    await this.options.orm.em
       .getConnection()
       .execute(
         `update payment_order set start_claimed_until = null

@@ -114,8 +114,8 @@ export class EndpointPace {
     return {
       answered: (tookMs) => {
         // Not heard from lately: this answer is its pace. A fast mean kept would outweigh a first timeout now.
-        const fresh = tries.meanMs !== undefined && !this.stale(tries);
-        tries.meanMs = fresh ? tries.meanMs! + WEIGHT * (tookMs - tries.meanMs!) : tookMs;
+        tries.meanMs =
+          tries.meanMs === undefined || this.stale(tries) ? tookMs : tries.meanMs + WEIGHT * (tookMs - tries.meanMs);
         tries.answeredAt = this.clock();
       },
       ended: () => {

@@ -31,6 +31,13 @@ export interface MarketplaceRouteDeps {
   resolvedUrlProblem: (url: string, policy: OutboundUrlPolicy) => Promise<string | undefined>;
 }
 
+/** A provider's URL refused, as its configuration's field. */
+function urlNotAllowed(problem: string): ApiError {
+  return new ApiError(400, 'validation_failed', '1 field failed validation', [
+    { path: 'configuration.url', code: 'url_not_allowed', message: problem },
+  ]);
+}
+
 function catalogApp(appId: string): AppDefinition {
   const app = findApp(appId);
   if (!app) throw new ApiError(404, 'app_not_found', `no app ${appId} in the marketplace`);
@@ -48,7 +55,7 @@ async function findInstallation(
   appId: string,
   lockMode?: LockMode,
 ): Promise<AppInstallation> {
-  const installation = await em.findOne(AppInstallation, { tenantId, appId }, lockMode ? { lockMode } : {});
+  const installation = await em.findOne(AppInstallation, { tenantId, appId }, { lockMode });
   if (!installation) throw new ApiError(404, 'app_not_installed', `${appId} is not installed`);
   return installation;
 }
@@ -71,11 +78,7 @@ export function addMarketplaceRoutes(
     );
     if (typeof configuration.url === 'string') {
       const problem = outboundUrlProblem(configuration.url, outboundUrls);
-      if (problem) {
-        throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-          { path: 'configuration.url', code: 'url_not_allowed', message: problem },
-        ]);
-      }
+      if (problem) throw urlNotAllowed(problem);
     }
     const secretNames = secretFields(app);
     const secrets: Record<string, string> = {};
@@ -101,11 +104,7 @@ export function addMarketplaceRoutes(
     if (!app.configuration.partial().safeParse({ url }).success) return;
     if (outboundUrlProblem(url, outboundUrls) !== undefined) return;
     const problem = await resolvedUrlProblem(url, outboundUrls);
-    if (problem) {
-      throw new ApiError(400, 'validation_failed', '1 field failed validation', [
-        { path: 'configuration.url', code: 'url_not_allowed', message: problem },
-      ]);
-    }
+    if (problem) throw urlNotAllowed(problem);
   }
 
   routes.add({

@@ -27,7 +27,7 @@ async function findGroup(
   voucherGroupId: string,
   lockMode?: LockMode,
 ): Promise<VoucherGroup> {
-  const group = await em.findOne(VoucherGroup, { id: voucherGroupId, tenantId }, lockMode ? { lockMode } : {});
+  const group = await em.findOne(VoucherGroup, { id: voucherGroupId, tenantId }, { lockMode });
   if (!group) throw new ApiError(404, 'voucher_group_not_found', `no voucher group ${voucherGroupId}`);
   return group;
 }
