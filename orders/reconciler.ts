@@ -170,7 +170,7 @@ export class OrphanOrderReconciler {
       if (stalled() && !this.temporalAway) {
         logger.error(
           { failed: failedAsIfAway },
-          'starts of orphaned orders fail as if Temporal were away while it answers: this page stopped, and they wait a minute',
+          'starts of orphaned orders fail as if Temporal were away while it answers: this page stopped, and they wait a minute (or for a worker that took them since)',
         );
       }
     } finally {

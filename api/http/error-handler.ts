@@ -109,8 +109,8 @@ export function toApiError(err: unknown): ApiError {
   if (bodyParserType === 'encoding.unsupported' || bodyParserType === 'charset.unsupported') {
     return new ApiError(415, 'unsupported_encoding', 'the request body encoding is not supported');
   }
-  // A check-then-write that another request won between the two (two installs of one app, two new
-  // versions of one scheme, two defaults of one kind): the database kept one, and this one changed nothing.
+  // A check-then-write that another request won between the two (two installs of one app, two
+  // defaults of one kind): the database kept one, and this one changed nothing.
   if (err instanceof UniqueConstraintViolationException) {
     return new ApiError(
       409,

@@ -77,6 +77,12 @@ export interface RouteDefinition<
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * The body may be left out, and is then `{}`: for a `POST` whose every field is optional (a retry, a
+   * rotation), which clients send with no body. Not for a `PATCH` (an empty change is a mistake) nor
+   * a route whose body is signed as sent. The schema must take `{}`.
+   */
+  bodyMayBeLeftOut?: true;
   /** Request headers, for the document only (the scope headers and Idempotency-Key are added by the table). */
   headers?: ZodObject;
   /**
@@ -131,6 +137,7 @@ interface StoredRoute {
   params?: ZodType;
   query?: ZodType;
   body?: ZodType;
+  bodyMayBeLeftOut?: true;
   responses: Record<number, ResponseDeclaration>;
   transactional?: Transactional;
   idempotencyKeyRequired?: boolean;
@@ -182,6 +189,9 @@ export class RouteTable {
     const { method, transactional } = definition;
     if (method === 'get' ? transactional !== undefined && transactional !== 'snapshot' : transactional === 'snapshot') {
       throw new Error(`${method.toUpperCase()} ${definition.path} cannot be transactional: ${String(transactional)}`);
+    }
+    if (definition.bodyMayBeLeftOut && !definition.body?.safeParse({}).success) {
+      throw new Error(`${method.toUpperCase()} ${definition.path}: a body that may be left out must take {}`);
     }
     this.routes.push(definition);
     this.document(definition as unknown as RouteDefinition<RouteScope, ZodType, ZodType, ZodType>);
@@ -284,7 +294,12 @@ export class RouteTable {
         ...(definition.query ? { query: definition.query as ZodObject } : {}),
         ...(headerShapes.length ? { headers: z.object(Object.assign({}, ...headerShapes)) } : {}),
         ...(definition.body
-          ? { body: { required: true, content: { 'application/json': { schema: definition.body } } } }
+          ? {
+              body: {
+                required: !definition.bodyMayBeLeftOut,
+                content: { 'application/json': { schema: definition.body } },
+              },
+            }
           : {}),
       },
       responses: { ...responses, ...problemResponses(...new Set(problems)) },
@@ -292,11 +307,22 @@ export class RouteTable {
   }
 }
 
+/**
+ * The body a request sent, as it is validated and fingerprinted: none at all is `{}` where it may be
+ * left out, and `null` elsewhere (refused where a body is needed). A route that takes no body
+ * fingerprints none, whatever was sent: a retry that sends `{}` where the first sent nothing is the same request.
+ */
+function sentBody(route: StoredRoute, req: Request): unknown {
+  if (!route.body) return null;
+  return (req.body as unknown) ?? (route.bodyMayBeLeftOut ? {} : null);
+}
+
 async function run(route: StoredRoute, req: Request, res: Response, runtime: RouteRuntime): Promise<void> {
+  const body = sentBody(route, req);
   const input = {
     params: route.params ? validate(route.params, req.params, 'params') : undefined,
     query: route.query ? validate(route.query, req.query, 'query') : undefined,
-    body: route.body ? validate(route.body, (req.body as unknown) ?? null) : undefined,
+    body: route.body ? validate(route.body, body) : undefined,
   };
   const context = res.locals.context;
   const precheck = async () =>
@@ -343,7 +369,7 @@ async function run(route: StoredRoute, req: Request, res: Response, runtime: Rou
           key,
           method: req.method,
           path: req.originalUrl,
-          body: (req.body as unknown) ?? null,
+          body,
         },
         call,
         { transactional: transactional !== false, precheck },

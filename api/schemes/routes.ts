@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { PaymentInstruction, Scheme, SchemeVersion } from '../../db/entities/index.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { evaluateScheme, type SchemeKind, type SchemeRule } from '../../domain/scheme.js';
@@ -14,6 +14,7 @@ import { parseAmountAt } from '../../domain/money.js';
 import { presentScheme } from './presenter.js';
 import { checkRules, currentRules, findScheme } from './scheme-store.js';
 import { forgetting, type ForgetsRows } from '../../db/row-cache.js';
+import { lockTenantRow } from '../../db/tenant-lock.js';
 import { OptionsQuerySchema, OptionsSchema, SchemeIdParamsSchema, schemeBodySchema, schemeSchema } from './schemas.js';
 
 /**
@@ -49,11 +50,12 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
     const Body = schemeBodySchema(kind);
     const View = schemeSchema(kind);
 
-    /** Writes a version of the scheme and makes it current; the default moves here if asked. */
+    /** Writes a version of the scheme and makes it current; the default moves here if asked, and stays if not said. */
     async function publish(em: EntityManager, scheme: Scheme, body: z.output<typeof Body>) {
       const rules = body.rules as SchemeRule[];
       await checkRules(em, scheme.tenantId, kind, rules);
-      if (body.isDefault) {
+      const isDefault = body.isDefault ?? scheme.isDefault;
+      if (isDefault) {
         await em.nativeUpdate(
           Scheme,
           { tenantId: scheme.tenantId, kind, isDefault: true, id: { $ne: scheme.id } },
@@ -61,7 +63,7 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
         );
       }
       scheme.name = body.name;
-      scheme.isDefault = body.isDefault;
+      scheme.isDefault = isDefault;
       scheme.currentVersion += 1;
       scheme.updatedAt = new Date();
       em.create(SchemeVersion, {
@@ -89,16 +91,7 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       responses: { 201: { description: `The ${noun}, version 1`, schema: View } },
       problems: [409],
       handler: async ({ body, em, afterCommit, context: { tenantId, principal } }) => {
-        // Counted under the tenant's row lock, so that creates at the same time cannot pass it together;
-        // `for no key update`, so that rows referring to the tenant (its customers, keys…) are not held up.
-        await em
-          .getConnection()
-          .execute(
-            'select 1 from tenant where id = ? for no key update',
-            [tenantId],
-            'all',
-            em.getTransactionContext(),
-          );
+        await lockTenantRow(em, tenantId);
         if ((await em.count(Scheme, { tenantId, kind, deletedAt: null })) >= MAX_SCHEMES_PER_KIND) {
           throw new ApiError(
             409,
@@ -181,15 +174,17 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       path: `${base}/:schemeId`,
       scope: 'tenant',
       roles: [write],
-      summary: `Replace a ${noun}: publishes a new version`,
-      description: 'Instructions already resolved keep the version they were resolved with.',
+      summary: `Edit a ${noun}: publishes a new version`,
+      description:
+        'Its name and rules are replaced; `isDefault` left out is kept. Instructions already resolved keep the version ' +
+        'they were resolved with. Two edits at once go one after the other, the later on the version the earlier published.',
       tags: [tag],
       params: SchemeIdParamsSchema,
       body: Body,
       responses: { 200: { description: `The ${noun}, its new version`, schema: View } },
       handler: async ({ params, body, em, afterCommit, context: { tenantId, principal } }) => {
         afterCommit(forgetting(schemes, tenantId));
-        const scheme = await findScheme(em, tenantId, kind, params.schemeId);
+        const scheme = await findScheme(em, tenantId, kind, params.schemeId, LockMode.PESSIMISTIC_WRITE);
         const rules = await publish(em, scheme, body);
         recordAudit(em, principal, {
           action: `${kind}-scheme.update`,
@@ -214,7 +209,7 @@ export function addSchemeRoutes(routes: RouteTable, { schemes }: { schemes: Forg
       problems: [409],
       handler: async ({ params, em, afterCommit, context: { tenantId, principal } }) => {
         afterCommit(forgetting(schemes, tenantId));
-        const scheme = await findScheme(em, tenantId, kind, params.schemeId);
+        const scheme = await findScheme(em, tenantId, kind, params.schemeId, LockMode.PESSIMISTIC_WRITE);
         const live = await em.count(PaymentInstruction, {
           tenantId,
           schemeId: scheme.id,

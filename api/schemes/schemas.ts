@@ -84,8 +84,12 @@ export function schemeBodySchema(kind: SchemeKind) {
         name: TextSchema(200),
         isDefault: z
           .boolean()
-          .default(false)
-          .openapi({ description: 'Use for instructions that name no scheme (one default per kind)' }),
+          .optional()
+          .openapi({
+            description:
+              'Use for instructions that name no scheme (one default per kind). Left out: not the default when created, ' +
+              'unchanged when edited (an edit of the rules alone never leaves orders naming no scheme without one)',
+          }),
         rules: z
           .array(ruleSchema(kind))
           .min(1)

@@ -4,14 +4,18 @@ import { AppInstallation, Scheme, SchemeVersion, VoucherGroup } from '../../db/e
 import type { SchemeKind, SchemeRule } from '../../domain/scheme.js';
 import { ApiError, type FieldError } from '../http/problem.js';
 
-/** The tenant's live (not deleted) scheme of this kind, or a 404. */
+/**
+ * The tenant's live (not deleted) scheme of this kind, or a 404; `lockMode` when the request edits or
+ * deletes it, so that an edit and a delete go one after the other (the second then sees the first).
+ */
 export async function findScheme(
   em: EntityManager,
   tenantId: string,
   kind: SchemeKind,
   schemeId: string,
+  lockMode?: LockMode,
 ): Promise<Scheme> {
-  const scheme = await em.findOne(Scheme, { id: schemeId, tenantId, kind, deletedAt: null });
+  const scheme = await em.findOne(Scheme, { id: schemeId, tenantId, kind, deletedAt: null }, { lockMode });
   if (!scheme) throw new ApiError(404, 'scheme_not_found', `no ${kind} scheme ${schemeId}`);
   return scheme;
 }

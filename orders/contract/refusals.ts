@@ -8,6 +8,7 @@ import type { RefusalKind } from '../../domain/refusal.js';
 export const CHANGE_REFUSALS = {
   notFound: 'InstructionNotFound',
   notChangeable: 'InstructionNotChangeable',
+  notRefundable: 'InstructionNotRefundable',
   orderNotActive: 'OrderNotActive',
   duplicate: 'InstructionExists',
   tooMany: 'TooManyInstructions',
@@ -23,6 +24,8 @@ export const CHANGE_REFUSALS = {
 export const REFUSAL_OF_CHANGE: Record<string, { kind: RefusalKind; code: string }> = {
   [CHANGE_REFUSALS.notFound]: { kind: 'not_found', code: 'instruction_not_found' },
   [CHANGE_REFUSALS.notChangeable]: { kind: 'conflict', code: 'instruction_not_changeable' },
+  // The API checks this first too (order-service.ts); the workflow's word is final when the two race.
+  [CHANGE_REFUSALS.notRefundable]: { kind: 'conflict', code: 'instruction_not_refundable' },
   [CHANGE_REFUSALS.orderNotActive]: { kind: 'conflict', code: 'order_not_active' },
   [CHANGE_REFUSALS.duplicate]: { kind: 'conflict', code: 'instruction_exists' },
   [CHANGE_REFUSALS.tooMany]: { kind: 'conflict', code: 'too_many_instructions' },

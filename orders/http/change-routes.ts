@@ -228,6 +228,7 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: RetryInstructionSchema,
+    bodyMayBeLeftOut: true,
     responses: { 200: { description: 'The order as it now stands', schema: OrderSchema } },
     problems: [409, 503],
     transactional: false,

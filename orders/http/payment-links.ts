@@ -17,6 +17,7 @@ export function addPaymentLinkRoutes(routes: RouteTable, links: PaymentLinks): v
     tags: ['Order changes'],
     params: InstructionRefParamsSchema,
     body: CreatePaymentLinkSchema,
+    bodyMayBeLeftOut: true,
     responses: { 201: { description: 'The link', schema: PaymentLinkSchema } },
     problems: [409],
     transactional: false,

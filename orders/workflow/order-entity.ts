@@ -535,12 +535,12 @@ export class OrderEntity {
     const ref = machine.plan.instructionRef;
     if (refundById(machine, refundId)) refuse(CHANGE_REFUSALS.duplicate, `refund ${refundId} exists already`);
     if (machine.plan.direction !== 'DEBIT')
-      refuse(CHANGE_REFUSALS.notChangeable, `instruction ${ref} is a payout; only collections are refunded`);
+      refuse(CHANGE_REFUSALS.notRefundable, `instruction ${ref} is a payout; only collections are refunded`);
     if (machine.status !== 'SETTLED') {
       const why =
         machine.returnCode !== undefined && machine.status !== 'PROCESSING' ? ' (its payment was taken back)' : '';
       refuse(
-        CHANGE_REFUSALS.notChangeable,
+        CHANGE_REFUSALS.notRefundable,
         `instruction ${ref} is ${machine.status}${why}; only a SETTLED collection can be refunded`,
       );
     }

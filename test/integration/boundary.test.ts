@@ -41,7 +41,8 @@ async function order(tenant: TenantFixture, orderRef: string, instructions = [in
   expect(res.status, JSON.stringify(res.body)).toBe(202);
 }
 
-async function link(tenant: TenantFixture, orderRef: string, body: Record<string, unknown> = {}) {
+/** A payment link; with no `body`, the request sends none (every field of it is optional). */
+async function link(tenant: TenantFixture, orderRef: string, body?: Record<string, unknown>) {
   const res = await tenant.client.request('POST', `/v1/order-management/${orderRef}/instructions/a/payment-link`, {
     body,
   });

@@ -2,10 +2,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
-import { AppInstallation, PaymentInstruction, PaymentOrder, ProviderCallback } from '../../db/entities/index.js';
+import {
+  AppInstallation,
+  PaymentInstruction,
+  PaymentOrder,
+  ProviderCallback,
+  SchemeVersion,
+} from '../../db/entities/index.js';
 import { eventually } from '../support/eventually.js';
+import { holdRow, holdTransaction } from '../support/row-hold.js';
 import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
@@ -292,6 +299,42 @@ describe('installing apps', () => {
       .nativeUpdate(PaymentOrder, { id: ended.id }, { openUntil: new Date(Date.now() - 25 * 3600_000) });
     expect((await uninstall()).status).toBe(204);
   });
+
+  it('refuses to uninstall an app while a payment that failed through it may be retried, but not once its order was cancelled', async () => {
+    /** A tenant whose default scheme pays by bank debit only, and an order whose card payment failed at once. */
+    const failedThroughCards = async (instructions: unknown[]) => {
+      const tenant = await system.newTenant();
+      expect((await order(tenant, 'declined', instructions)).status).toBe(202);
+      await waitForInstruction(tenant, 'declined', (i) => i.status === 'FAILED', 'the card payment failed');
+      await install(tenant, 'SANDBOX_BANK');
+      const [scheme] = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
+      const edited = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
+        body: {
+          name: 'bank only',
+          rules: [{ options: [{ appId: 'SANDBOX_BANK', paymentMethods: ['BANK_DEBIT'], priority: 1 }] }],
+        },
+      });
+      expect(edited.status).toBe(200);
+      return tenant;
+    };
+    const uninstall = (tenant: TenantFixture) =>
+      tenant.client.request('POST', '/v1/marketplace/installed/SANDBOX_CARD/uninstall');
+
+    // Ended with a failure: a retry of it goes through the card app.
+    const retriable = await failedThroughCards([instruction('a', { financialInstrumentId: 'card_declined' })]);
+    const refused = await uninstall(retriable);
+    expect(refused).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
+    expect(refused.body.detail).toMatch(/0 instruction\(s\) not yet final, 1 payment\(s\) in orders still open/);
+
+    // Cancelled (its other instruction was still to come): nothing of it is retried.
+    const cancelled = await failedThroughCards([
+      instruction('a', { financialInstrumentId: 'card_declined' }),
+      instruction('b', { openDate: '2031-01-01', dueDate: '2031-01-02' }),
+    ]);
+    const cancel = await cancelled.client.request('POST', '/v1/order-management/declined/cancel');
+    expect(cancel.body.status, JSON.stringify(cancel.body)).toBe('CANCELLED');
+    expect((await uninstall(cancelled)).status).toBe(204);
+  });
 });
 
 describe('schemes', () => {
@@ -468,10 +511,10 @@ describe('schemes', () => {
       appId: 'SANDBOX_CARD',
       paymentMethod: 'CARD',
     });
+    // An edit that leaves `isDefault` out leaves the scheme the default.
     const edited = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
       body: {
         name: 'cards, up to 50',
-        isDefault: true,
         rules: [
           {
             currencies: ['EUR'],
@@ -481,7 +524,7 @@ describe('schemes', () => {
         ],
       },
     });
-    expect(edited.body).toMatchObject({ version: 2, name: 'cards, up to 50' });
+    expect(edited.body).toMatchObject({ version: 2, name: 'cards, up to 50', isDefault: true });
     const second = await order(tenant, 'v-2', [instruction('a', { openDate: '2031-01-01', dueDate: '2031-01-02' })]);
     expect(second.body.instructions[0].schemeVersion).toBe(2);
     expect((await tenant.client.request('GET', '/v1/order-management/v-1')).body.instructions[0].schemeVersion).toBe(1);
@@ -493,7 +536,95 @@ describe('schemes', () => {
     });
     const deleteLive = await tenant.client.request('DELETE', `/v1/schemes/collect/${scheme.schemeId}`);
     expect(deleteLive).toMatchObject({ status: 409, body: { code: 'scheme_in_use' } });
+    // Said false, it is no longer the default.
+    const undefaulted = await tenant.client.request('PUT', `/v1/schemes/collect/${scheme.schemeId}`, {
+      body: {
+        name: 'not the default',
+        isDefault: false,
+        rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+      },
+    });
+    expect(undefaulted.body).toMatchObject({ version: 3, isDefault: false });
   });
+
+  // A row held by another session: an embedded PGlite serves one session at a time, so none waits there.
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'edits a scheme only after a delete of it under way has ended: an edit racing the delete is a 404, not a 200 for a scheme gone',
+    async () => {
+      const tenant = await system.newTenant();
+      const created = await tenant.client.request('POST', '/v1/schemes/collect', {
+        body: {
+          name: 'to delete',
+          rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+        },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const { schemeId } = created.body;
+      // Made without `isDefault`: not the default, and the tenant's default stays where it was.
+      const listed = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
+      expect(
+        listed.map((one: { schemeId: string; isDefault: boolean }) => [one.schemeId === schemeId, one.isDefault]),
+      ).toEqual(
+        expect.arrayContaining([
+          [true, false],
+          [false, true],
+        ]),
+      );
+      // A delete of it, under way in another transaction: the edit comes while it holds the row.
+      const deleting = await holdTransaction();
+      try {
+        await deleting.query('select id from scheme where id = $1 for update', [schemeId]);
+        await deleting.query('update scheme set deleted_at = now() where id = $1', [schemeId]);
+        const edit = tenant.client.request('PUT', `/v1/schemes/collect/${schemeId}`, {
+          body: {
+            name: 'edited meanwhile',
+            rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 2 }] }],
+          },
+        });
+        await eventually(
+          () => deleting.waiting('%scheme%'),
+          (n) => n === 1,
+          { what: 'the edit waiting on the scheme' },
+        );
+        await deleting.commit();
+        expect(await edit).toMatchObject({ status: 404, body: { code: 'scheme_not_found' } });
+      } finally {
+        await deleting.release();
+      }
+      const versions = await system.orm.em.fork().count(SchemeVersion, { schemeId });
+      expect(versions, 'the edit published no version of the deleted scheme').toBe(1);
+    },
+  );
+
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'deletes a scheme once: two deletes at once are one 204 and one 404',
+    async () => {
+      const tenant = await system.newTenant();
+      const created = await tenant.client.request('POST', '/v1/schemes/collect', {
+        body: {
+          name: 'deleted twice',
+          rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
+        },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      // Both wait on the row, then go one after the other: the second sees it deleted.
+      const held = await holdRow('scheme', 'id = $1', [created.body.schemeId]);
+      try {
+        const deletes = [0, 1].map(() =>
+          tenant.client.request('DELETE', `/v1/schemes/collect/${created.body.schemeId}`),
+        );
+        await eventually(
+          () => held.waiting('%scheme%'),
+          (n) => n === 2,
+          { what: 'both deletes waiting on the scheme' },
+        );
+        await held.release();
+        expect((await Promise.all(deletes)).map((r) => r.status).sort()).toEqual([204, 404]);
+      } finally {
+        await held.release();
+      }
+    },
+  );
 
   it('choose for an order: the scheme named, else the default; of the right kind, with the method asked for', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });

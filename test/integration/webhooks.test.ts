@@ -909,6 +909,28 @@ describe('delivery', () => {
     system.issuedSecrets.push(now.body.secret);
   });
 
+  it('rotates with a day’s grace when sent no body at all, and takes `{}` as the same request under its key', async () => {
+    const tenant = await system.newTenant();
+    const hooks = await receiver();
+    const { endpointId } = await endpoint(tenant, hooks.url, ['order.created']);
+    const rotate = (body?: object) =>
+      tenant.client.request('POST', `/v1/webhooks/endpoints/${endpointId}/rotate-secret`, {
+        body,
+        headers: { 'idempotency-key': `rotate-${endpointId}` },
+      });
+    const before = Date.now();
+    const bare = await rotate();
+    expect(bare.status, JSON.stringify(bare.body)).toBe(200);
+    system.issuedSecrets.push(bare.body.secret);
+    const graceMs = Date.parse(bare.body.previousSecretValidUntil) - before;
+    expect(graceMs).toBeGreaterThan(24 * 3600_000 - 60_000);
+    expect(graceMs).toBeLessThanOrEqual(24 * 3600_000 + 60_000);
+    const empty = await rotate({});
+    expect(empty.status).toBe(200);
+    expect(empty.headers.get('idempotent-replayed')).toBe('true');
+    expect(empty.body.secret).toBe(bare.body.secret);
+  });
+
   // A row held by another session: an embedded PGlite serves one session at a time, so none waits there.
   it.skipIf(inject('databasePoolSize') === 1)(
     'takes one of two changes that read the endpoint at once: one rotation with a grace, one recovery of a failed delivery',

@@ -454,10 +454,16 @@ describe('payment-order workflow on the time-skipping server', () => {
     const worker = await createWorker();
     await worker.runUntil(async () => {
       const handle = await start(input);
-      await env.sleep(2 * DAY_MS);
-      await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
       const refund = (refundId: string, amountMinor: string) =>
         handle.executeUpdate(createRefundUpdate, { args: [{ instructionRef: 'premium-1', refundId, amountMinor }] });
+      // Not yet collected: the refusal the API's own check gives, whichever of the two sees it first.
+      await expectRefused(
+        refund(randomUUID(), '1000'),
+        /PENDING; only a SETTLED collection can be refunded/,
+        'instruction_not_refundable',
+      );
+      await env.sleep(2 * DAY_MS);
+      await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
       await refund(randomUUID(), '1000');
       await refund(randomUUID(), '1500');
       await expectRefused(refund(randomUUID(), '501'), /at most 500 minor units/);

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -18,6 +18,7 @@ import { PaymentRefund, type Tenant } from '../../db/entities/index.js';
 import { openDatabase } from '../../db/orm.js';
 import { orderWorkflowId, tenantHostedQueue } from '../../orders/contract/ids.js';
 import type { PaymentOrderInput } from '../../orders/contract/messages.js';
+import { REFUSAL_OF_CHANGE } from '../../orders/contract/refusals.js';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../orders/contract/search-attributes.js';
 import { registerSearchAttributes } from '../../temporal/search-attribute-registration.js';
 import { workflowInputOf } from '../../orders/start-order.js';
@@ -412,13 +413,16 @@ export async function takenOnce(update: () => Promise<unknown>, reason: RegExp) 
 }
 
 /** An update the workflow's validator refused, for the reason given. */
-export async function expectRefused(update: Promise<unknown>, reason: RegExp) {
+export async function expectRefused(update: Promise<unknown>, reason: RegExp, code?: string) {
   const error = await update.then(
     () => undefined,
     (err: unknown) => err,
   );
   expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
-  expect(((error as WorkflowUpdateFailedError).cause as Error).message).toMatch(reason);
+  const cause = (error as WorkflowUpdateFailedError).cause as ApplicationFailure;
+  expect(cause.message).toMatch(reason);
+  // As the API tells it (orders/contract/refusals.ts).
+  if (code !== undefined) expect(REFUSAL_OF_CHANGE[cause.type ?? '']?.code).toBe(code);
 }
 
 /** A resolution offering `first`'s option (chosen), then `second`'s. */

@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { LockMode, type EntityManager, type FilterQuery, type MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { resolvedUrlProblem } from '../../apps/outbound-guard.js';
-import { OrderEvent, Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { OrderEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint } from '../../db/entities/index.js';
+import { lockTenantRow } from '../../db/tenant-lock.js';
 import { sealedContext } from '../../db/sealed-columns.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
@@ -169,9 +170,8 @@ export function addWebhookRoutes(
     problems: [409],
     precheck: ({ body }) => checkUrl(body.url),
     handler: async ({ body, em, context: { tenantId, principal } }) => {
-      // Each event is fanned out to every endpoint inside the order's projection: the count is kept
-      // small, and checked under the tenant's row lock so that concurrent creates cannot pass it.
-      await em.findOneOrFail(Tenant, { id: tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      // Each event is fanned out to every endpoint inside the order's projection: the count is kept small.
+      await lockTenantRow(em, tenantId);
       if ((await em.count(WebhookEndpoint, { tenantId })) >= MAX_ENDPOINTS_PER_TENANT) {
         throw new ApiError(
           409,
@@ -303,6 +303,7 @@ export function addWebhookRoutes(
     tags: ['Webhooks'],
     params: EndpointIdParamsSchema,
     body: RotateSecretSchema,
+    bodyMayBeLeftOut: true,
     responses: { 200: { description: 'The endpoint, with its new secret', schema: EndpointWithSecretSchema } },
     problems: [409],
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
