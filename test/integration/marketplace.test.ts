@@ -333,6 +333,19 @@ describe('installing apps', () => {
     ]);
     const cancel = await cancelled.client.request('POST', '/v1/order-management/declined/cancel');
     expect(cancel.body.status, JSON.stringify(cancel.body)).toBe('CANCELLED');
+    // Still open, as it would be with a collection through another app to refund: its failure is not counted.
+    await eventually(
+      () =>
+        system.orm.em
+          .fork()
+          .nativeUpdate(
+            PaymentOrder,
+            { tenantId: cancelled.tenantId, orderRef: 'declined', status: 'CANCELLED' },
+            { openUntil: new Date(Date.now() + 10 * 24 * 3600_000) },
+          ),
+      (updated) => updated === 1,
+      { what: 'the order stored as cancelled' },
+    );
     expect((await uninstall(cancelled)).status).toBe(204);
   });
 });
