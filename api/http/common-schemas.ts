@@ -122,3 +122,14 @@ export const IdempotencyHeaderSchema = z.object({
     description: 'Same key and body within 24 h returns the first answer; the same key with another body is a 422',
   }),
 });
+
+/**
+ * A change (a PATCH) that names no field: a client that lost its fields, not a change of nothing,
+ * which would still be answered, audited and stamped as one.
+ */
+export function namingSomeField<T extends z.ZodType<object>>(schema: T) {
+  return schema.refine((body) => Object.keys(body).length > 0, {
+    error: 'name at least one field to change',
+    params: { code: 'empty_amendment' },
+  });
+}

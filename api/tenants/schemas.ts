@@ -1,6 +1,6 @@
 import { BUSINESS_DAY_RULES } from '../../domain/business-days.js';
 import { isTimeZone } from '../../domain/dates.js';
-import { TextSchema } from '../http/common-schemas.js';
+import { namingSomeField, TextSchema } from '../http/common-schemas.js';
 import { z } from '../http/zod.js';
 
 const DunningSchema = z
@@ -60,17 +60,18 @@ export const CreateTenantSchema = z
   .strict()
   .openapi('CreateTenant');
 
-export const UpdateTenantSchema = z
-  .object({
-    name: TextSchema(200).optional(),
-    timeZone: TimeZoneSchema.nullable().optional(),
-    dunning: DunningSchema.nullable().optional(),
-    returnsPolicy: ReturnsPolicySchema.nullable().optional(),
-    arrearsExpiryDays: ArrearsExpiryDaysSchema.nullable().optional(),
-    businessDayRule: BusinessDayRuleSchema.nullable().optional(),
-  })
-  .strict()
-  .openapi('UpdateTenant');
+export const UpdateTenantSchema = namingSomeField(
+  z
+    .object({
+      name: TextSchema(200).optional(),
+      timeZone: TimeZoneSchema.nullable().optional(),
+      dunning: DunningSchema.nullable().optional(),
+      returnsPolicy: ReturnsPolicySchema.nullable().optional(),
+      arrearsExpiryDays: ArrearsExpiryDaysSchema.nullable().optional(),
+      businessDayRule: BusinessDayRuleSchema.nullable().optional(),
+    })
+    .strict(),
+).openapi('UpdateTenant');
 
 export const TenantSchema = z
   .object({

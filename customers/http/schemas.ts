@@ -1,4 +1,4 @@
-import { MetadataSchema, RefSchema, TextSchema } from '../../api/http/common-schemas.js';
+import { MetadataSchema, namingSomeField, RefSchema, TextSchema } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
 import { MANDATE_STATUSES } from '../../domain/instrument.js';
 
@@ -38,19 +38,16 @@ export const CreateCustomerSchema = z
   .strict()
   .openapi('CustomerInput');
 
-export const UpdateCustomerSchema = z
-  .object({
-    name: TextSchema(200).nullable().optional(),
-    email: EmailSchema.nullable().optional(),
-    locale: LocaleSchema.nullable().optional(),
-    metadata: MetadataSchema.optional().openapi({ description: 'Replaces the customer’s metadata whole' }),
-  })
-  .strict()
-  .refine((body) => Object.keys(body).length > 0, {
-    error: 'name at least one field to change',
-    params: { code: 'empty_amendment' },
-  })
-  .openapi('CustomerChanges', { description: 'Only what is given changes; null clears a field' });
+export const UpdateCustomerSchema = namingSomeField(
+  z
+    .object({
+      name: TextSchema(200).nullable().optional(),
+      email: EmailSchema.nullable().optional(),
+      locale: LocaleSchema.nullable().optional(),
+      metadata: MetadataSchema.optional().openapi({ description: 'Replaces the customer’s metadata whole' }),
+    })
+    .strict(),
+).openapi('CustomerChanges', { description: 'Only what is given changes; null clears a field' });
 
 export const InstrumentSchema = z
   .object({

@@ -19,7 +19,7 @@ import {
 } from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
 import { MAX_INSTRUCTIONS_PER_ORDER, MAX_ORDERS_PER_BATCH } from '../contract/limits.js';
-import { ProblemSchema } from '../../api/http/common-schemas.js';
+import { namingSomeField, ProblemSchema } from '../../api/http/common-schemas.js';
 
 const FinancialInstrumentIdSchema = z
   .string()
@@ -178,31 +178,28 @@ export type ResolveInstructionInput = z.infer<typeof ResolveInstructionSchema>;
 
 export const InstructionRefParamsSchema = z.object({ orderRef: RefSchema, instructionRef: RefSchema });
 
-export const AmendInstructionSchema = z
-  .object({
-    amount: AmountSchema.optional(),
-    openDate: ScheduleDateSchema.optional(),
-    dueDate: ScheduleDateSchema.optional(),
-    financialInstrumentId: FinancialInstrumentIdSchema.optional(),
-    instrumentId: InstrumentIdSchema.optional(),
-    schemeId: z.uuid().optional(),
-    paymentMethod: z.enum(PAYMENT_METHODS).optional(),
-    metadata: MetadataSchema.optional(),
-  })
-  .strict()
-  .refine((body) => body.instrumentId === undefined || body.financialInstrumentId === undefined, {
-    error: ONE_INSTRUMENT,
-    path: ['instrumentId'],
-    params: { code: 'one_instrument' },
-  })
-  .refine((body) => Object.keys(body).length > 0, {
-    error: 'name at least one field to change',
-    params: { code: 'empty_amendment' },
-  })
-  .openapi('InstructionAmendment', {
-    description:
-      'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
-  });
+export const AmendInstructionSchema = namingSomeField(
+  z
+    .object({
+      amount: AmountSchema.optional(),
+      openDate: ScheduleDateSchema.optional(),
+      dueDate: ScheduleDateSchema.optional(),
+      financialInstrumentId: FinancialInstrumentIdSchema.optional(),
+      instrumentId: InstrumentIdSchema.optional(),
+      schemeId: z.uuid().optional(),
+      paymentMethod: z.enum(PAYMENT_METHODS).optional(),
+      metadata: MetadataSchema.optional(),
+    })
+    .strict()
+    .refine((body) => body.instrumentId === undefined || body.financialInstrumentId === undefined, {
+      error: ONE_INSTRUMENT,
+      path: ['instrumentId'],
+      params: { code: 'one_instrument' },
+    }),
+).openapi('InstructionAmendment', {
+  description:
+    'Allowed while the instruction is PENDING, OPEN or LATE (the open date only while PENDING). A new amount or scheme is resolved again.',
+});
 
 export const PayInstructionSchema = z
   .object({

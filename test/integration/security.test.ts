@@ -1067,6 +1067,9 @@ describe('audit log', () => {
     await account.client.request('PATCH', `/v1/account/tenants/${tenant.body.tenantId}`, {
       body: { dunning: { retryDelaysDays: [2, 4] } },
     });
+    // A change naming nothing is refused, and recorded nowhere.
+    const empty = await account.client.request('PATCH', `/v1/account/tenants/${tenant.body.tenantId}`, { body: {} });
+    expect(empty).toMatchObject({ status: 400, body: { errors: [{ path: 'body', code: 'empty_amendment' }] } });
     const key = await account.client.request('POST', `/v1/account/tenants/${tenant.body.tenantId}/keys`, {
       body: { name: 'ops', roles: ['tenant-order-read'] },
     });

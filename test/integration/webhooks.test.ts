@@ -250,6 +250,9 @@ describe('webhook endpoints', () => {
       body: { url: second, description: 'moved' },
     });
     expect(patch.status).toBe(200);
+    // A change naming nothing is refused, and audited as nothing.
+    const empty = await tenant.client.request('PATCH', `/v1/webhooks/endpoints/${endpointId}`, { body: {} });
+    expect(empty).toMatchObject({ status: 400, body: { errors: [{ path: 'body', code: 'empty_amendment' }] } });
     expect((await tenant.client.request('DELETE', `/v1/webhooks/endpoints/${endpointId}`)).status).toBe(204);
     const audit = await tenant.account.request('GET', `/v1/account/audit?since=${encodeURIComponent(since)}`);
     expect(audit.status).toBe(200);

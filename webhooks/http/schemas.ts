@@ -1,5 +1,11 @@
 import { EVENT_TYPES } from '../../domain/webhook.js';
-import { PageQuerySchema, RefSchema, TextSchema, TimestampQuerySchema } from '../../api/http/common-schemas.js';
+import {
+  namingSomeField,
+  PageQuerySchema,
+  RefSchema,
+  TextSchema,
+  TimestampQuerySchema,
+} from '../../api/http/common-schemas.js';
 import { z } from '../../api/http/zod.js';
 
 const EventTypesSchema = z
@@ -25,18 +31,19 @@ export const CreateEndpointSchema = z
   .strict()
   .openapi('CreateWebhookEndpoint');
 
-export const UpdateEndpointSchema = z
-  .object({
-    url: UrlSchema.optional(),
-    eventTypes: EventTypesSchema.optional(),
-    enabled: z
-      .boolean()
-      .optional()
-      .openapi({ description: 'Enabling an endpoint the platform disabled clears the reason' }),
-    description: TextSchema(500).nullable().optional(),
-  })
-  .strict()
-  .openapi('UpdateWebhookEndpoint');
+export const UpdateEndpointSchema = namingSomeField(
+  z
+    .object({
+      url: UrlSchema.optional(),
+      eventTypes: EventTypesSchema.optional(),
+      enabled: z
+        .boolean()
+        .optional()
+        .openapi({ description: 'Enabling an endpoint the platform disabled clears the reason' }),
+      description: TextSchema(500).nullable().optional(),
+    })
+    .strict(),
+).openapi('UpdateWebhookEndpoint');
 
 export const RotateSecretSchema = z
   .object({
