@@ -45,7 +45,8 @@ export function callbackReferenceOf(
   if (typeof providerRef !== 'string' || !PROVIDER_REF.test(providerRef)) return undefined;
   if (typeof tenantId !== 'string' || !UUID.test(tenantId) || !isRef(orderRef) || !isRef(instructionRef))
     return undefined;
-  return { tenantId, orderRef, instructionRef, providerRef };
+  // Any case is a UUID, but our ids (and the order's workflow id built from it) are lower case.
+  return { tenantId: tenantId.toLowerCase(), orderRef, instructionRef, providerRef };
 }
 
 /**

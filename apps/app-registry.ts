@@ -29,14 +29,16 @@ export function appRegistryConfig(
 /** The connectors of every app the marketplace ships, by appId. */
 export function createAppRegistry(untraced: Got, config: AppRegistryConfig): Map<string, AppConnector> {
   // Each call to a provider is a span of the activity (or request) that made it, when tracing is on.
-  const http = tracedGot(untraced);
   const connectors = [
-    ...createSandboxConnectors(http, {
+    ...createSandboxConnectors(tracedGot(untraced), {
       baseUrl: config.sandboxUrl,
       callbackBaseUrl: config.callbackBaseUrl,
       timeoutMs: config.sandboxTimeoutMs,
     }),
-    createHttpConnector(http, { callbackBaseUrl: config.callbackBaseUrl, outboundUrls: config.outboundUrls }),
+    createHttpConnector(tracedGot(untraced, { toTenants: true }), {
+      callbackBaseUrl: config.callbackBaseUrl,
+      outboundUrls: config.outboundUrls,
+    }),
   ];
   return new Map(connectors.map((connector) => [connector.appId, connector]));
 }

@@ -21,6 +21,13 @@ export interface AppDefinition {
    */
   reversalWindowDays: number;
   configuration: z.ZodObject;
+  /**
+   * The configuration's fields that say which provider account knows a payment's idempotency key (a
+   * sandbox merchant's key scopes its keys; a connector's URL is its provider). Changed, a key kept
+   * for a payment of unknown outcome would be asked of a provider that never saw it, which would take
+   * the payment again.
+   */
+  keyScope: readonly string[];
 }
 
 const secret = (schema: z.ZodString, description: string) => schema.meta({ writeOnly: true, description });
@@ -50,6 +57,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     currencies: ['EUR', 'GBP', 'USD', 'JPY', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN'],
     // Card schemes take disputes for 120 days.
     reversalWindowDays: 120,
+    keyScope: ['apiKey'],
     configuration: z
       .object({
         apiKey: sandboxApiKey,
@@ -73,6 +81,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     currencies: ['EUR', 'GBP', 'SEK', 'NOK', 'DKK', 'PLN', 'CHF', 'CZK', 'HUF', 'RON', 'ISK'],
     // SEPA: a debit may be returned for eight weeks.
     reversalWindowDays: 56,
+    keyScope: ['apiKey'],
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -84,6 +93,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     countries: ['GB', 'DE', 'FR', 'NL', 'US', 'IE'],
     currencies: ['GBP', 'EUR', 'USD'],
     reversalWindowDays: 0,
+    keyScope: ['apiKey'],
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -97,11 +107,18 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     countries: [],
     currencies: [],
     reversalWindowDays: 120,
+    keyScope: ['url'],
     configuration: z
       .object({
         url: z
           .url({ protocol: /^https?$/ })
           .max(2000)
+          // Its paths (`/payments`, `/payments/{ref}`) are added to it: after a query or fragment they
+          // would be sent nowhere, and every call (a look-up under a key too) would reach the same path.
+          .refine((url) => !/[?#]/.test(url), {
+            error: 'must hold no query or fragment: the provider’s paths are added to it',
+            params: { code: 'url_has_query' },
+          })
           .meta({ description: 'Base URL of your provider: https, or http on loopback in local development' }),
         signingSecret: secret(
           z

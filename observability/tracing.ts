@@ -46,9 +46,11 @@ const spans = new WeakMap<object, Span>();
 /**
  * `http` with a client span around each request, its context sent in `traceparent`: every call to
  * a provider shows in the trace of the activity that made it. The span names the host and path,
- * never the query (an idempotency key) or a header.
+ * never the query (an idempotency key) or a header. `toTenants`: the hosts are the tenants' own (a
+ * connector's URL), whose path may hold their token and who are not part of our traces: the span
+ * names the host alone, and no `traceparent` is sent.
  */
-export function tracedGot(http: Got): Got {
+export function tracedGot(http: Got, { toTenants = false }: { toTenants?: boolean } = {}): Got {
   return http.extend({
     hooks: {
       beforeRequest: [
@@ -56,9 +58,14 @@ export function tracedGot(http: Got): Got {
           const url = options.url instanceof URL ? options.url : new URL(String(options.url));
           const span = tracer.startSpan(`${options.method} ${url.host}`, {
             kind: SpanKind.CLIENT,
-            attributes: { 'http.request.method': options.method, 'server.address': url.host, 'url.path': url.pathname },
+            attributes: {
+              'http.request.method': options.method,
+              'server.address': url.host,
+              ...(toTenants ? {} : { 'url.path': url.pathname }),
+            },
           });
           spans.set(options, span);
+          if (toTenants) return;
           const headers: Record<string, string> = {};
           propagation.inject(trace.setSpan(context.active(), span), headers);
           Object.assign(options.headers, headers);

@@ -60,6 +60,45 @@ async function findInstallation(
   return installation;
 }
 
+/** Refunds through the app still under way: each is asked about through it until its provider answers. */
+async function pendingRefundsThrough(em: EntityManager, tenantId: string, appId: string): Promise<number> {
+  // A refund from before it kept its app goes through its instruction's.
+  const [{ count }] = await em.getConnection().execute<{ count: number }[]>(
+    `select count(*)::int as count from payment_refund r join payment_instruction i on i.id = r.instruction_id
+      where r.tenant_id = ? and r.status = 'PENDING' and i.tenant_id = ? and coalesce(r.app_id, i.app_id) = ?`,
+    [tenantId, tenantId, appId],
+    'all',
+    em.getTransactionContext(),
+  );
+  return count;
+}
+
+/**
+ * Refuses a change of where the app's payments' idempotency keys are known (`moved`: fields of its
+ * `keyScope`, a connector's URL or a sandbox merchant's key) while a payment or refund through it
+ * may be under way or of unknown outcome: asked again under its key of a provider that never saw
+ * that key, it would be taken a second time. An instruction only scheduled (PENDING) has sent nothing.
+ */
+async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: string, moved: string[]): Promise<void> {
+  const calling = await em.count(PaymentInstruction, {
+    tenantId,
+    appId,
+    status: { $in: ['OPEN', 'PROCESSING', 'LATE'] },
+  });
+  const refunds = await pendingRefundsThrough(em, tenantId, appId);
+  if (calling === 0 && refunds === 0) return;
+  const message =
+    `cannot change while ${calling} instruction(s) through ${appId} are open, being paid or late and ${refunds} ` +
+    'refund(s) through it are under way: one of unknown outcome would be asked again, under its key, of a provider ' +
+    'that never saw that key, and taken twice; let them finish (or resolve them), then change it';
+  throw new ApiError(
+    409,
+    'app_in_use',
+    `${moved.join(' and ')} ${message}`,
+    moved.map((field) => ({ path: `configuration.${field}`, code: 'payments_under_way', message })),
+  );
+}
+
 /**
  * Marketplace (ARCHITECTURE.md, "Apps"): the catalog of apps the platform ships, and the tenant's
  * installations of them. One installation per app and tenant; secret settings are sealed at rest
@@ -228,11 +267,14 @@ export function addMarketplaceRoutes(
       // Locked: an uninstall at the same time takes it first, or waits (and a configure never writes a row gone).
       const installation = await findInstallation(em, tenantId, params.appId, LockMode.PESSIMISTIC_WRITE);
       const app = catalogApp(installation.appId);
-      const { plain, secrets } = checkConfiguration(
-        app,
-        body.configuration,
-        openInstallationSecrets(secretBox, installation),
-      );
+      const kept = openInstallationSecrets(secretBox, installation);
+      const { plain, secrets } = checkConfiguration(app, body.configuration, kept);
+      const [before, after] = [
+        { ...installation.configuration, ...kept },
+        { ...plain, ...secrets },
+      ];
+      const moved = app.keyScope.filter((field) => before[field] !== after[field]);
+      if (moved.length > 0) await refuseWhileKeysOut(em, tenantId, app.appId, moved);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
       installation.secretsSet = Object.keys(secrets);
@@ -270,15 +312,7 @@ export function addMarketplaceRoutes(
         appId: installation.appId,
         status: { $in: [...LIVE_INSTRUCTION_STATUSES] },
       });
-      // A refund under way is asked about through its app until its provider answers: it must stay.
-      // A refund from before it kept its app goes through its instruction's.
-      const [{ count: pendingRefunds }] = await em.getConnection().execute<{ count: number }[]>(
-        `select count(*)::int as count from payment_refund r join payment_instruction i on i.id = r.instruction_id
-          where r.tenant_id = ? and r.status = 'PENDING' and i.tenant_id = ? and coalesce(r.app_id, i.app_id) = ?`,
-        [tenantId, tenantId, installation.appId],
-        'all',
-        em.getTransactionContext(),
-      );
+      const pendingRefunds = await pendingRefundsThrough(em, tenantId, installation.appId);
       // A collection through it that can still be refunded, returned or charged back (its order
       // running, or ended but open for its reversal windows), or a failed one that can still be
       // retried: a return's or chargeback's callback is checked with the app's key, and refunds and

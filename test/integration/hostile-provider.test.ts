@@ -107,6 +107,36 @@ async function warnedOnce(words: string, orderRef: string): Promise<string> {
 }
 
 describe('a payment whose outcome is unknown', () => {
+  it('keeps its provider: the app’s URL cannot move until the payment is settled or resolved, so its key is never sent where no one saw it', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
+    await orderDueNow(tenant, 'moved-away');
+    await instructionOf(tenant, 'moved-away', (i) => i.failureCode === 'outcome_unknown', 'outcome unknown');
+    const configure = (configuration: Record<string, unknown>) =>
+      tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
+        body: { configuration },
+      });
+    // Another endpoint would answer the look-up under the key "not found", and be sent the payment again.
+    const elsewhere = await startHostileProvider({});
+    providers.push(elsewhere);
+    const moved = await configure({ url: elsewhere.url, timeoutMs: 1000 });
+    expect(moved).toMatchObject({
+      status: 409,
+      body: { code: 'app_in_use', errors: [{ path: 'configuration.url', code: 'payments_under_way' }] },
+    });
+    expect(moved.body.detail).toMatch(/1 instruction\(s\) through HTTP_CONNECTOR are open, being paid or late/);
+    // What does not move the keys may change.
+    expect((await configure({ url: provider.url, timeoutMs: 2000 })).status).toBe(200);
+
+    const [charge] = provider.charges;
+    const resolved = await tenant.client.request('POST', '/v1/order-management/moved-away/instructions/a/resolve', {
+      body: { outcome: 'SETTLED', providerRef: charge.providerRef, note: 'found at the provider' },
+    });
+    expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
+    await instructionOf(tenant, 'moved-away', (i) => i.status === 'SETTLED', 'settled by resolution');
+    expect((await configure({ url: elsewhere.url, timeoutMs: 1000 })).status).toBe(200);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+
   it('is not resolved as settled under a payment another instruction holds', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1, repeatedKey: 409 });
     await orderDueNow(tenant, 'claims-lost');

@@ -144,11 +144,21 @@ describe('installing apps', () => {
     expect((await tenant.client.request('GET', '/v1/marketplace/installed')).body.items).toEqual([]);
   });
 
-  it('audits a provider’s URL as its origin and digest: its path or query may hold a token for it', async () => {
+  it('audits a provider’s URL as its origin and digest: its path may hold a token for it', async () => {
     const tenant = await system.newTenant({ paymentSetup: false });
     const since = new Date().toISOString();
-    const first = 'http://127.0.0.1:9/acct/first-token/pay?key=q-token';
-    const second = 'http://127.0.0.1:9/acct/second-token?sig=s-token';
+    const first = 'http://127.0.0.1:9/acct/first-token/pay';
+    const second = 'http://127.0.0.1:9/acct/second-token';
+    // Not a query or fragment: the provider's paths are added after it.
+    for (const url of [`${first}?key=q-token`, `${first}#s-token`]) {
+      const refused = await tenant.client.request('POST', '/v1/marketplace/apps/HTTP_CONNECTOR/install', {
+        body: { configuration: { url, signingSecret: `whsec_${randomBytes(32).toString('base64')}` } },
+      });
+      expect(refused).toMatchObject({
+        status: 400,
+        body: { errors: [{ path: 'configuration.url', code: 'url_has_query' }] },
+      });
+    }
     await install(tenant, 'HTTP_CONNECTOR', {
       url: first,
       signingSecret: `whsec_${randomBytes(32).toString('base64')}`,
@@ -767,6 +777,35 @@ describe('paying through each app', () => {
         await waitForInstruction(tenant, orderRef, (i) => i.status === 'LATE', `${orderRef} declined`),
       ).toMatchObject({ failureCode: code });
     }
+  });
+
+  it('takes a chargeback whose callback names its tenant in capitals (a provider that keeps it as a Guid)', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD
+    expect((await order(tenant, 'capitals', [instruction('a')])).status).toBe(202);
+    const settled = await waitForInstruction(tenant, 'capitals', (i) => i.status === 'SETTLED', 'the card payment');
+    const body = JSON.stringify({
+      id: settled.providerRef,
+      appId: 'SANDBOX_CARD',
+      status: 'CHARGED_BACK',
+      returnCode: 'fraudulent',
+      returnedAmountMinor: '2000',
+      amountMinor: '2000',
+      currency: 'EUR',
+      reference: { tenantId: tenant.tenantId.toUpperCase(), orderRef: 'capitals', instructionRef: 'a' },
+    });
+    const response = await fetch(`${system.api.url}/v1/providers/SANDBOX_CARD/callbacks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'sandbox-signature': signSandboxCallback(tenant.sandboxApiKey, body),
+      },
+      body,
+    });
+    expect(response.status).toBe(202);
+    // Told to the order's workflow, not dropped as if its order had ended.
+    expect(
+      await waitForInstruction(tenant, 'capitals', (i) => i.returnedAmount === '20.00', 'the chargeback taken'),
+    ).toMatchObject({ status: 'FAILED', returnedAmount: '20.00' });
   });
 
   it('refuses a callback whose signature does not verify, and changes nothing', async () => {

@@ -190,6 +190,11 @@ describe("a provider's answer", () => {
   it('in a callback names a payment only when every part of the name is well formed', () => {
     const reference = { tenantId, orderRef: 'o-1', instructionRef: 'i-1' };
     expect(callbackReferenceOf('pay_1', reference)).toEqual({ ...reference, providerRef: 'pay_1' });
+    // Echoed in capitals (a .NET Guid): the same tenant, as its orders' workflows are named.
+    expect(callbackReferenceOf('pay_1', { ...reference, tenantId: tenantId.toUpperCase() })).toEqual({
+      ...reference,
+      providerRef: 'pay_1',
+    });
     expect(callbackReferenceOf('x'.repeat(129), reference)).toBeUndefined();
     expect(callbackReferenceOf('pay_1', { ...reference, tenantId: 'not-a-uuid' })).toBeUndefined();
     expect(callbackReferenceOf('pay_1', { ...reference, orderRef: 'has space' })).toBeUndefined();
