@@ -1,3 +1,5 @@
+import type { InstructionStatus } from './instruction-status.js';
+
 /** Every event the platform records and sends (ARCHITECTURE.md, "Webhooks"). */
 export const EVENT_TYPES = [
   'order.created',
@@ -26,16 +28,25 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-/** The events that tell an instruction entered a status (the status is the event's instruction's). */
-export const INSTRUCTION_STATUS_EVENTS: ReadonlySet<EventType> = new Set<EventType>([
-  'instruction.opened',
-  'instruction.processing',
-  'instruction.settled',
-  'instruction.late',
-  'instruction.failed',
-  'instruction.cancelled',
-  'instruction.returned',
-]);
+/** The event each status tells, when an instruction reaches it (PENDING, where it starts, tells none). */
+export const EVENT_OF_STATUS: Readonly<Partial<Record<InstructionStatus, EventType>>> = {
+  OPEN: 'instruction.opened',
+  PROCESSING: 'instruction.processing',
+  SETTLED: 'instruction.settled',
+  LATE: 'instruction.late',
+  FAILED: 'instruction.failed',
+  CANCELLED: 'instruction.cancelled',
+  RETURNED: 'instruction.returned',
+};
+
+/**
+ * The events that tell an instruction entered a status, and that status. Not the event's
+ * instruction's: a change may have moved it on at once (a return fails the instruction, or opens it
+ * again to collect, in the same step: its `instruction.returned` shows it FAILED or LATE).
+ */
+export const STATUS_OF_INSTRUCTION_EVENT: ReadonlyMap<EventType, InstructionStatus> = new Map(
+  Object.entries(EVENT_OF_STATUS).map(([status, type]) => [type, status as InstructionStatus]),
+);
 
 /**
  * When each attempt of a delivery is made, counted from the one before: at once, then 5 seconds,

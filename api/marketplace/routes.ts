@@ -77,20 +77,31 @@ async function pendingRefundsThrough(em: EntityManager, tenantId: string, appId:
  * Refuses a change of where the app's payments' idempotency keys are known (`moved`: fields of its
  * `keyScope`, a connector's URL or a sandbox merchant's key) while a payment or refund through it
  * may be under way or of unknown outcome: asked again under its key of a provider that never saw
- * that key, it would be taken a second time. An instruction only scheduled (PENDING) has sent nothing.
+ * that key, it would be taken a second time. That is an instruction being paid, or late with its
+ * outcome unknown; one whose next call is due within KEYS_OUT_AHEAD_MINUTES (the read model shows a
+ * call only once it is answered or some seconds in, and a worker may use the installation it read a
+ * minute before); and a refund under way. One only scheduled further ahead, or waiting on a dunning
+ * retry (its last key answered), has nothing out.
  */
 async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: string, moved: string[]): Promise<void> {
-  const calling = await em.count(PaymentInstruction, {
-    tenantId,
-    appId,
-    status: { $in: ['OPEN', 'PROCESSING', 'LATE'] },
-  });
+  const [{ count: calling }] = await em.getConnection().execute<{ count: number }[]>(
+    `select count(*)::int as count from payment_instruction
+      where tenant_id = ? and app_id = ?
+        and (status = 'PROCESSING'
+          or (status = 'LATE' and (failure_code = 'provider_unavailable' or failure_code like 'outcome\\_unknown%'))
+          or (status in ('PENDING', 'OPEN', 'LATE')
+            and coalesce(next_action_at, charge_at, due_at) < now() + make_interval(mins => ?)))`,
+    [tenantId, appId, KEYS_OUT_AHEAD_MINUTES],
+    'all',
+    em.getTransactionContext(),
+  );
   const refunds = await pendingRefundsThrough(em, tenantId, appId);
   if (calling === 0 && refunds === 0) return;
   const message =
-    `cannot change while ${calling} instruction(s) through ${appId} are open, being paid or late and ${refunds} ` +
-    'refund(s) through it are under way: one of unknown outcome would be asked again, under its key, of a provider ' +
-    'that never saw that key, and taken twice; let them finish (or resolve them), then change it';
+    `cannot change while ${calling} instruction(s) through ${appId} are being paid, of unknown outcome or due within ` +
+    `${KEYS_OUT_AHEAD_MINUTES} minutes and ${refunds} refund(s) through it are under way: one of unknown outcome would ` +
+    'be asked again, under its key, of a provider that never saw that key, and taken twice; let them finish (or ' +
+    'resolve them), then change it';
   throw new ApiError(
     409,
     'app_in_use',
@@ -98,6 +109,9 @@ async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: st
     moved.map((field) => ({ path: `configuration.${field}`, code: 'payments_under_way', message })),
   );
 }
+
+/** How far ahead a call due makes its app's key scope unchangeable (refuseWhileKeysOut). */
+const KEYS_OUT_AHEAD_MINUTES = 10;
 
 /**
  * Marketplace (ARCHITECTURE.md, "Apps"): the catalog of apps the platform ships, and the tenant's
@@ -273,7 +287,10 @@ export function addMarketplaceRoutes(
         { ...installation.configuration, ...kept },
         { ...plain, ...secrets },
       ];
-      const moved = app.keyScope.filter((field) => before[field] !== after[field]);
+      // A URL's trailing slashes are not part of it (the connector adds its paths without them).
+      const sameAs = (a: unknown, b: unknown) =>
+        typeof a === 'string' && typeof b === 'string' ? a.replace(/\/+$/, '') === b.replace(/\/+$/, '') : a === b;
+      const moved = app.keyScope.filter((field) => !sameAs(before[field], after[field]));
       if (moved.length > 0) await refuseWhileKeysOut(em, tenantId, app.appId, moved);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);

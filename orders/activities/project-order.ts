@@ -8,7 +8,7 @@ import type { OrderProjection } from '../contract/activities.js';
 import { outboxEventOf, type ToldOrder } from '../event-payloads.js';
 import { eraseSpentOneTimeTokens } from '../one-time-instruments.js';
 import { recordSettlements, upsertInstructions, upsertRefunds } from '../read-model.js';
-import { INSTRUCTION_STATUS_EVENTS } from '../../domain/webhook.js';
+import { STATUS_OF_INSTRUCTION_EVENT } from '../../domain/webhook.js';
 import { instructionTransitions } from '../../observability/metrics.js';
 
 /**
@@ -98,8 +98,9 @@ function stillInTime(endsAt: number | undefined): void {
 /** Counts each transition once: only events this projection recorded (a retried one records none again). */
 function countTransitions(projection: OrderProjection, recorded: Set<string>): void {
   for (const event of projection.events) {
-    if (!event.instruction || !INSTRUCTION_STATUS_EVENTS.has(event.type) || !recorded.has(event.eventKey)) continue;
-    const { direction, appId, status } = event.instruction;
+    const status = STATUS_OF_INSTRUCTION_EVENT.get(event.type);
+    if (!event.instruction || !status || !recorded.has(event.eventKey)) continue;
+    const { direction, appId } = event.instruction;
     instructionTransitions.inc({ direction, app: appId ?? 'none', status });
   }
 }

@@ -7,7 +7,7 @@ import { DEFAULT_ARREARS_EXPIRY_DAYS, DEFAULT_DUNNING_DELAYS_MS } from '../../do
 import { dueBeforeOpen, DUE_BEFORE_OPEN, type Instruction } from '../../domain/instruction.js';
 import { countByStatus, isAtRest, orderStatusOf, type OrderStatus } from '../../domain/instruction-status.js';
 import { RESOLVED_NOT_REFUNDED } from '../../domain/refund.js';
-import type { EventType } from '../../domain/webhook.js';
+import { EVENT_OF_STATUS, type EventType } from '../../domain/webhook.js';
 import type { RecordedEvent } from '../contract/activities.js';
 import { eventInstructionOf, instructionOf, instructionViewOf } from '../contract/instruction-codec.js';
 import { MAX_INSTRUCTIONS_PER_ORDER, MAX_REFUNDS_PER_ORDER } from '../contract/limits.js';
@@ -137,17 +137,6 @@ function keptUnder<T extends { providerRef: string }>(kept: T[] | undefined, pro
   const all = kept ?? [];
   return [all.filter((r) => r.providerRef === providerRef), all.filter((r) => r.providerRef !== providerRef)] as const;
 }
-
-/** The event each status tells, when an instruction reaches it. */
-const STATUS_EVENTS: Partial<Record<InstructionMachine['status'], EventType>> = {
-  OPEN: 'instruction.opened',
-  PROCESSING: 'instruction.processing',
-  SETTLED: 'instruction.settled',
-  LATE: 'instruction.late',
-  FAILED: 'instruction.failed',
-  CANCELLED: 'instruction.cancelled',
-  RETURNED: 'instruction.returned',
-};
 
 /** The event each refund status tells. */
 const REFUND_EVENTS: Record<RefundMachine['status'], EventType> = {
@@ -939,7 +928,7 @@ export class OrderEntity {
     this.onChange();
     if (machine.status !== machine.toldStatus) {
       machine.toldStatus = machine.status;
-      const type = STATUS_EVENTS[machine.status];
+      const type = EVENT_OF_STATUS[machine.status];
       if (type) this.tell(machine, type);
       log.info('instruction state', this.logFields(machine));
     }

@@ -123,9 +123,9 @@ describe('a payment whose outcome is unknown', () => {
       status: 409,
       body: { code: 'app_in_use', errors: [{ path: 'configuration.url', code: 'payments_under_way' }] },
     });
-    expect(moved.body.detail).toMatch(/1 instruction\(s\) through HTTP_CONNECTOR are open, being paid or late/);
-    // What does not move the keys may change.
-    expect((await configure({ url: provider.url, timeoutMs: 2000 })).status).toBe(200);
+    expect(moved.body.detail).toMatch(/1 instruction\(s\) through HTTP_CONNECTOR are being paid, of unknown outcome/);
+    // What does not move the keys may change (a trailing slash is no other URL).
+    expect((await configure({ url: `${provider.url}/`, timeoutMs: 2000 })).status).toBe(200);
 
     const [charge] = provider.charges;
     const resolved = await tenant.client.request('POST', '/v1/order-management/moved-away/instructions/a/resolve', {
@@ -134,7 +134,6 @@ describe('a payment whose outcome is unknown', () => {
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     await instructionOf(tenant, 'moved-away', (i) => i.status === 'SETTLED', 'settled by resolution');
     expect((await configure({ url: elsewhere.url, timeoutMs: 1000 })).status).toBe(200);
-    expect(elsewhere.requests).toHaveLength(0);
   });
 
   it('is not resolved as settled under a payment another instruction holds', async () => {

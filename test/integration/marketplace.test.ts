@@ -808,6 +808,51 @@ describe('paying through each app', () => {
     ).toMatchObject({ status: 'FAILED', returnedAmount: '20.00' });
   });
 
+  it('keeps a sandbox merchant’s key while a payment through it is under way or due soon, and changes it otherwise', async () => {
+    const tenant = await bankTenant();
+    const configure = (configuration: Record<string, unknown>) =>
+      tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_BANK/configuration', { body: { configuration } });
+    // Held PENDING at the bank: its key is out.
+    await bankDebitPaidNow(tenant, 'held-key', { instrument: 'bank_held', amount: '20.00' });
+    await waitForInstruction(tenant, 'held-key', (i) => i.status === 'PROCESSING', 'the debit pending at the bank');
+    const moved = await configure({ apiKey: newSandboxApiKey() });
+    expect(moved).toMatchObject({
+      status: 409,
+      body: { code: 'app_in_use', errors: [{ path: 'configuration.apiKey', code: 'payments_under_way' }] },
+    });
+    // The key left out, or given again as it is, moves nothing.
+    expect((await configure({})).status).toBe(200);
+    expect((await configure({ apiKey: tenant.sandboxApiKey })).status).toBe(200);
+
+    // Settled, and another only due in a month: nothing is out.
+    await system.sandbox.settleHeldDebit({ tenantId: tenant.tenantId, orderRef: 'held-key' });
+    await waitForInstruction(tenant, 'held-key', (i) => i.status === 'SETTLED', 'the held debit settled');
+    const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const later = [
+      instruction('a', {
+        paymentMethod: 'BANK_DEBIT',
+        financialInstrumentId: 'bank_ok',
+        openDate: soon(0),
+        dueDate: inDays(30),
+      }),
+    ];
+    expect((await order(tenant, 'due-later', later)).status).toBe(202);
+    await waitForInstruction(tenant, 'due-later', (i) => i.status === 'OPEN', 'the debit open');
+    const renewed = newSandboxApiKey();
+    system.issuedSecrets.push(renewed);
+    expect((await configure({ apiKey: renewed })).status).toBe(200);
+
+    // A card payment due in five minutes: its call may start on a worker that read the old key.
+    const cards = await system.newTenant();
+    const dueSoon = [instruction('a', { openDate: soon(0), dueDate: soon(300) })];
+    expect((await order(cards, 'due-soon', dueSoon)).status).toBe(202);
+    await waitForInstruction(cards, 'due-soon', (i) => i.status === 'OPEN', 'the card payment open');
+    const cardKey = await cards.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: { apiKey: newSandboxApiKey() } },
+    });
+    expect(cardKey).toMatchObject({ status: 409, body: { code: 'app_in_use' } });
+  });
+
   it('refuses a callback whose signature does not verify, and changes nothing', async () => {
     const tenant = await bankTenant();
     await bankDebitPaidNow(tenant, 'forged', { instrument: 'bank_ok', amount: '20.00' });

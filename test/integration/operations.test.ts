@@ -157,15 +157,27 @@ describe('metrics', () => {
           occurredAt: new Date().toISOString(),
           instruction: { ...instructionFromRow(row), status: 'FAILED' as const },
         },
+        // A return told as the instruction stands after it (failed at once): counted as the return it tells.
+        {
+          eventKey: `test:${randomUUID()}`,
+          type: 'instruction.returned' as const,
+          occurredAt: new Date().toISOString(),
+          instruction: { ...instructionFromRow(row), status: 'FAILED' as const },
+        },
       ],
     };
     const project = createProjectOrder(system.orm);
     // As a worker runs it: its attempt's time bounds its statements.
     const activity = new MockActivityEnvironment({ startToCloseTimeoutMs: 30_000 });
-    const failedBefore = metricValue((await scrape()).text, 'payment_instructions_total', labels('FAILED'));
+    const counted = async () => {
+      const text = (await scrape()).text;
+      return ['FAILED', 'RETURNED'].map((status) => metricValue(text, 'payment_instructions_total', labels(status)));
+    };
+    const [failedBefore, returnedBefore] = await counted();
     await activity.run(project, projection);
     await activity.run(project, projection);
-    expect(metricValue((await scrape()).text, 'payment_instructions_total', labels('FAILED')) - failedBefore).toBe(1);
+    const [failed, returned] = await counted();
+    expect([failed - failedBefore, returned - returnedBefore]).toEqual([1, 1]);
   });
 
   it('gauge what falls due within the hour and the day, what is late, and the webhook backlog, across tenants', async () => {
