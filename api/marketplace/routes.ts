@@ -86,7 +86,7 @@ async function pendingRefundsThrough(em: EntityManager, tenantId: string, appId:
 async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: string, moved: string[]): Promise<void> {
   const [{ count: calling }] = await em.getConnection().execute<{ count: number }[]>(
     `select count(*)::int as count from payment_instruction
-      where tenant_id = ? and app_id = ?
+      where tenant_id = ? and app_id = ? and status in ('PENDING', 'OPEN', 'PROCESSING', 'LATE')
         and (status = 'PROCESSING'
           or (status = 'LATE' and (failure_code = 'provider_unavailable' or failure_code like 'outcome\\_unknown%'))
           or (status in ('PENDING', 'OPEN', 'LATE')
@@ -98,7 +98,7 @@ async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: st
   const refunds = await pendingRefundsThrough(em, tenantId, appId);
   if (calling === 0 && refunds === 0) return;
   const message =
-    `cannot change while ${calling} instruction(s) through ${appId} are being paid, of unknown outcome or due within ` +
+    `cannot change while ${calling} instruction(s) through ${appId} are being paid, of unknown outcome, overdue or due within ` +
     `${KEYS_OUT_AHEAD_MINUTES} minutes and ${refunds} refund(s) through it are under way: one of unknown outcome would ` +
     'be asked again, under its key, of a provider that never saw that key, and taken twice; let them finish (or ' +
     'resolve them), then change it';
@@ -288,9 +288,11 @@ export function addMarketplaceRoutes(
         { ...plain, ...secrets },
       ];
       // A URL's trailing slashes are not part of it (the connector adds its paths without them).
-      const sameAs = (a: unknown, b: unknown) =>
-        typeof a === 'string' && typeof b === 'string' ? a.replace(/\/+$/, '') === b.replace(/\/+$/, '') : a === b;
-      const moved = app.keyScope.filter((field) => !sameAs(before[field], after[field]));
+      const comparable = (field: string, value: unknown) =>
+        field === 'url' && typeof value === 'string' ? value.replace(/\/+$/, '') : value;
+      const moved = app.keyScope.filter(
+        (field) => comparable(field, before[field]) !== comparable(field, after[field]),
+      );
       if (moved.length > 0) await refuseWhileKeysOut(em, tenantId, app.appId, moved);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);

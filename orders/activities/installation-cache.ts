@@ -8,12 +8,17 @@ const FRESH_MS = 60_000;
 
 /**
  * Installations (credentials) as payment activities need them, read from the database and kept
- * for a minute. The database is not on the money path: an installation read before is used while it
- * is read again, and however old it is while it cannot be, so collections go on through a database
- * outage. A configuration change reaches payments within a minute (and the read that finds it).
+ * for a minute. Past its minute a copy is read again before it is used: a configuration change (a
+ * provider moved, which the API allows only while no payment through the app is due within 10
+ * minutes) reaches every payment within a minute. The database is kept off the money path in an
+ * outage only: once a read of the installation has failed (or hung), the copy before is used,
+ * however old, for a minute without waiting, and then again whenever a read fails.
  */
 export class InstallationCache {
-  private readonly entries = new Map<string, { at: number; installation: InstalledApp | undefined }>();
+  private readonly entries = new Map<
+    string,
+    { at: number; installation: InstalledApp | undefined; failedAt?: number }
+  >();
   /**
    * Reads under way, shared by every call asking meanwhile: when an entry expires, an account's calls
    * under way (up to twenty on a worker) would otherwise each read it, and each take a connection.
@@ -28,11 +33,14 @@ export class InstallationCache {
   async get(tenantId: string, appId: string): Promise<InstalledApp | undefined> {
     const key = `${tenantId}/${appId}`;
     const cached = this.entries.get(key);
-    if (cached && Date.now() - cached.at < FRESH_MS) return cached.installation;
+    const now = Date.now();
+    if (cached && now - cached.at < FRESH_MS) return cached.installation;
     const reading = this.reading.get(key) ?? this.readAgain(key, tenantId, appId);
-    // One read before is used while it is read again: a read that hangs (a lock, a dead connection)
-    // or fails holds up no payment of the installation.
-    return cached?.installation ?? reading;
+    if (!cached) return reading;
+    // The database in trouble (the last read of it failed within the minute): the copy before, at once.
+    if (cached.failedAt !== undefined && now - cached.failedAt < FRESH_MS) return cached.installation;
+    // A read that hangs (a lock, a dead connection) or fails holds up a payment only until it is given up.
+    return reading.catch(() => cached.installation);
   }
 
   /** A read that takes longer than this is given up (another is tried by the next call). */
@@ -44,12 +52,19 @@ export class InstallationCache {
       this.readLimitMs,
       () => new Error(`the installation was not read within ${this.readLimitMs} ms`),
     )
-      .then((installation) => {
-        this.entries.set(key, { at: Date.now(), installation });
-        return installation;
-      })
+      .then(
+        (installation) => {
+          this.entries.set(key, { at: Date.now(), installation });
+          return installation;
+        },
+        (err: unknown) => {
+          const entry = this.entries.get(key);
+          if (entry) entry.failedAt = Date.now();
+          throw err;
+        },
+      )
       .finally(() => this.reading.delete(key));
-    // Calls answered from the entry do not wait for it: its failure is theirs to ignore.
+    // Calls answered from the entry in an outage do not wait for it: its failure is theirs to ignore.
     reading.catch(() => undefined);
     this.reading.set(key, reading);
     return reading;

@@ -134,6 +134,7 @@ describe('a payment whose outcome is unknown', () => {
     expect(resolved.status, JSON.stringify(resolved.body)).toBe(200);
     await instructionOf(tenant, 'moved-away', (i) => i.status === 'SETTLED', 'settled by resolution');
     expect((await configure({ url: elsewhere.url, timeoutMs: 1000 })).status).toBe(200);
+    expect(elsewhere.requests, 'the payment was never asked of the other provider').toHaveLength(0);
   });
 
   it('is not resolved as settled under a payment another instruction holds', async () => {
