@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadInstalledApp } from '../../db/installed-apps.js';
-import type { SecretBox } from '../../db/secret-box.js';
+import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { withinTime } from '../../domain/time-limit.js';
 
@@ -12,7 +12,8 @@ const FRESH_MS = 60_000;
  * provider moved, which the API allows only while no payment through the app is due within 10
  * minutes) reaches every payment within a minute. The database is kept off the money path in an
  * outage only: once a read of the installation has failed (or hung), the copy before is used,
- * however old, for a minute without waiting, and then again whenever a read fails.
+ * however old, without waiting until a minute has passed since the last read that failed. Secrets
+ * that cannot be opened are no outage, and are told.
  */
 export class InstallationCache {
   private readonly entries = new Map<
@@ -40,7 +41,10 @@ export class InstallationCache {
     // The database in trouble (the last read of it failed within the minute): the copy before, at once.
     if (cached.failedAt !== undefined && now - cached.failedAt < FRESH_MS) return cached.installation;
     // A read that hangs (a lock, a dead connection) or fails holds up a payment only until it is given up.
-    return reading.catch(() => cached.installation);
+    return reading.catch((err: unknown) => {
+      if (unreadable(err)) throw err;
+      return cached.installation;
+    });
   }
 
   /** A read that takes longer than this is given up (another is tried by the next call). */
@@ -59,7 +63,7 @@ export class InstallationCache {
         },
         (err: unknown) => {
           const entry = this.entries.get(key);
-          if (entry) entry.failedAt = Date.now();
+          if (entry && !unreadable(err)) entry.failedAt = Date.now();
           throw err;
         },
       )
@@ -74,4 +78,13 @@ export class InstallationCache {
   protected read(tenantId: string, appId: string): Promise<InstalledApp | undefined> {
     return loadInstalledApp(this.orm.em.fork(), this.box, tenantId, appId);
   }
+}
+
+/**
+ * The installation was read, and its secrets cannot be opened here (a master key not yet rolled out
+ * to this worker): no outage, so the copy before (perhaps another provider's credentials, since
+ * every change seals them again) is not used in its place.
+ */
+function unreadable(err: unknown): boolean {
+  return err instanceof SecretOpenError;
 }

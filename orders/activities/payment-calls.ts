@@ -170,6 +170,10 @@ export function createPaymentActivities({ apps, installations, instruments, acco
   ): Promise<{ app: AppConnector; installation: InstalledApp }> {
     const app = apps.get(appId);
     let installation: InstalledApp | undefined;
+    // Heartbeats while the installation is read (up to its read limit, when the database is slow
+    // or away): a first heartbeat only once the call began would come after the heartbeat timeout.
+    heartbeat();
+    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
       installation = await installations.get(tenantId, appId);
     } catch (err) {
@@ -182,6 +186,8 @@ export function createPaymentActivities({ apps, installations, instruments, acco
         );
       }
       throw err;
+    } finally {
+      clearInterval(beat);
     }
     if (!app || !installation)
       throw refusal(APP_NOT_INSTALLED, 'app_not_installed', `${appId} is not installed`, keyMayHaveReached);

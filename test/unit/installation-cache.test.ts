@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { SecretBox } from '../../db/secret-box.js';
+import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { InstallationCache } from '../../orders/activities/installation-cache.js';
 
@@ -82,8 +82,27 @@ describe('the installation cache', () => {
     cache.reads[0].answer(installed('first'));
     expect(await keyOf(firstRead)).toBe('first');
     vi.setSystemTime(Date.now() + 60_000);
-    // Never answered: given up at the limit (100 ms here), and the copy before is used.
+    // Never answered: given up at the limit (100 ms here), and the copy before is used; then at once.
     expect(await keyOf(cache.get('t1', 'app'))).toBe('first');
+    const waited = new Promise((resolve) => setTimeout(() => resolve('waited for the read'), 20));
+    expect(await Promise.race([keyOf(cache.get('t1', 'app')), waited])).toBe('first');
+  });
+
+  it('tells secrets it cannot open, and never gives the copy before in their place', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const cache = new HeldReads();
+    const firstRead = cache.get('t1', 'app');
+    cache.reads[0].answer(installed('first'));
+    expect(await keyOf(firstRead)).toBe('first');
+    // Changed since (its secrets sealed again), and this worker cannot open them: no outage.
+    vi.setSystemTime(Date.now() + 60_000);
+    const changed = cache.get('t1', 'app');
+    cache.reads[1].fail(new SecretOpenError('no master key opens it'));
+    await expect(changed).rejects.toThrow(SecretOpenError);
+    const again = cache.get('t1', 'app');
+    expect(cache.reads).toHaveLength(3);
+    cache.reads[2].fail(new SecretOpenError('no master key opens it'));
+    await expect(again).rejects.toThrow(SecretOpenError);
   });
 
   it('gives up a read that hangs, and reads again at the next call', async () => {
