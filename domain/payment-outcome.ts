@@ -17,8 +17,11 @@ export type PaymentOutcome =
  * so (`ownCode`).
  */
 export function speaksOfUnknownOutcome(failureCode: string | undefined): boolean {
-  return failureCode === 'provider_unavailable' || failureCode?.startsWith('outcome_unknown') === true;
+  return failureCode === UNKNOWN_OUTCOME.unanswered || failureCode?.startsWith(UNKNOWN_OUTCOME.refusedPrefix) === true;
 }
+
+/** The failure codes of an unknown outcome (`speaksOfUnknownOutcome`), for a query to match them. */
+export const UNKNOWN_OUTCOME = { unanswered: 'provider_unavailable', refusedPrefix: 'outcome_unknown' } as const;
 
 /**
  * A provider's decline or failure code as kept: one that would read as an unknown outcome is put

@@ -6,6 +6,7 @@ import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js'
 import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
+import { UNKNOWN_OUTCOME } from '../../domain/payment-outcome.js';
 import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
@@ -88,10 +89,9 @@ async function refuseWhileKeysOut(em: EntityManager, tenantId: string, appId: st
     `select count(*)::int as count from payment_instruction
       where tenant_id = ? and app_id = ? and status in ('PENDING', 'OPEN', 'PROCESSING', 'LATE')
         and (status = 'PROCESSING'
-          or (status = 'LATE' and (failure_code = 'provider_unavailable' or failure_code like 'outcome\\_unknown%'))
-          or (status in ('PENDING', 'OPEN', 'LATE')
-            and coalesce(next_action_at, charge_at, due_at) < now() + make_interval(mins => ?)))`,
-    [tenantId, appId, KEYS_OUT_AHEAD_MINUTES],
+          or (status = 'LATE' and (failure_code = ? or starts_with(failure_code, ?)))
+          or coalesce(next_action_at, charge_at, due_at) < now() + make_interval(mins => ?))`,
+    [tenantId, appId, UNKNOWN_OUTCOME.unanswered, UNKNOWN_OUTCOME.refusedPrefix, KEYS_OUT_AHEAD_MINUTES],
     'all',
     em.getTransactionContext(),
   );

@@ -68,6 +68,9 @@ async function createScheme(
   return res.body;
 }
 
+/** A rule offering cards through the sandbox, for schemes whose rules do not matter. */
+const cardRules = [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }];
+
 async function order(tenant: TenantFixture, orderRef: string, instructions: unknown[]) {
   return tenant.client.request('POST', '/v1/order-management', { body: { orderRef, instructions } });
 }
@@ -575,14 +578,7 @@ describe('schemes', () => {
     'edits a scheme only after a delete of it under way has ended: an edit racing the delete is a 404, not a 200 for a scheme gone',
     async () => {
       const tenant = await system.newTenant();
-      const created = await tenant.client.request('POST', '/v1/schemes/collect', {
-        body: {
-          name: 'to delete',
-          rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
-        },
-      });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
-      const { schemeId } = created.body;
+      const { schemeId } = await createScheme(tenant, 'collect', cardRules, { name: 'to delete' });
       // Made without `isDefault`: not the default, and the tenant's default stays where it was.
       const listed = (await tenant.client.request('GET', '/v1/schemes/collect')).body.items;
       expect(
@@ -623,19 +619,11 @@ describe('schemes', () => {
     'deletes a scheme once: two deletes at once are one 204 and one 404',
     async () => {
       const tenant = await system.newTenant();
-      const created = await tenant.client.request('POST', '/v1/schemes/collect', {
-        body: {
-          name: 'deleted twice',
-          rules: [{ options: [{ appId: 'SANDBOX_CARD', paymentMethods: ['CARD'], priority: 1 }] }],
-        },
-      });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const { schemeId } = await createScheme(tenant, 'collect', cardRules, { name: 'deleted twice' });
       // Both wait on the row, then go one after the other: the second sees it deleted.
-      const held = await holdRow('scheme', 'id = $1', [created.body.schemeId]);
+      const held = await holdRow('scheme', 'id = $1', [schemeId]);
       try {
-        const deletes = [0, 1].map(() =>
-          tenant.client.request('DELETE', `/v1/schemes/collect/${created.body.schemeId}`),
-        );
+        const deletes = [0, 1].map(() => tenant.client.request('DELETE', `/v1/schemes/collect/${schemeId}`));
         await eventually(
           () => held.waiting('%scheme%'),
           (n) => n === 2,

@@ -21,6 +21,20 @@ const installed = (key: string): InstalledApp => ({ configuration: {}, secrets: 
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 const keyOf = async (got: Promise<InstalledApp | undefined>) => (await got)?.secrets.key;
 
+/** A cache on the test's clock that has read `t1`'s installation, 'first', once. */
+async function readOnce(): Promise<HeldReads> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  const cache = new HeldReads();
+  const firstRead = cache.get('t1', 'app');
+  cache.reads[0].answer(installed('first'));
+  expect(await keyOf(firstRead)).toBe('first');
+  return cache;
+}
+
+/** What `answer` gives if it comes before a read could have been waited for (20 ms, real time). */
+const atOnce = (answer: Promise<unknown>) =>
+  Promise.race([answer, new Promise((resolve) => setTimeout(() => resolve('waited for the read'), 20))]);
+
 afterEach(() => vi.useRealTimers());
 
 describe('the installation cache', () => {
@@ -39,11 +53,7 @@ describe('the installation cache', () => {
   });
 
   it('reads it again past its minute before it is used, and gives the copy before only while reads fail', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    const cache = new HeldReads();
-    const firstRead = cache.get('t1', 'app');
-    cache.reads[0].answer(installed('first'));
-    expect(await keyOf(firstRead)).toBe('first');
+    const cache = await readOnce();
 
     // Past its minute: the call waits for the read, and pays with what it finds (a provider moved meanwhile).
     vi.setSystemTime(Date.now() + 60_000);
@@ -58,8 +68,7 @@ describe('the installation cache', () => {
     cache.reads[2].fail(new Error('the database is away'));
     expect(await keyOf(duringOutage)).toBe('second');
     // For a minute after, at once (a read is tried, and waited for by none); then a read is waited for again.
-    const waited = new Promise((resolve) => setTimeout(() => resolve('waited for the read'), 20));
-    expect(await Promise.race([keyOf(cache.get('t1', 'app')), waited])).toBe('second');
+    expect(await atOnce(keyOf(cache.get('t1', 'app')))).toBe('second');
     expect(cache.reads).toHaveLength(4);
     cache.reads[3].fail(new Error('the database is away'));
     await settled();
@@ -76,24 +85,15 @@ describe('the installation cache', () => {
   });
 
   it('gives the copy before once a read of it hangs past its limit', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    const cache = new HeldReads();
-    const firstRead = cache.get('t1', 'app');
-    cache.reads[0].answer(installed('first'));
-    expect(await keyOf(firstRead)).toBe('first');
+    const cache = await readOnce();
     vi.setSystemTime(Date.now() + 60_000);
     // Never answered: given up at the limit (100 ms here), and the copy before is used; then at once.
     expect(await keyOf(cache.get('t1', 'app'))).toBe('first');
-    const waited = new Promise((resolve) => setTimeout(() => resolve('waited for the read'), 20));
-    expect(await Promise.race([keyOf(cache.get('t1', 'app')), waited])).toBe('first');
+    expect(await atOnce(keyOf(cache.get('t1', 'app')))).toBe('first');
   });
 
   it('tells secrets it cannot open, and never gives the copy before in their place', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    const cache = new HeldReads();
-    const firstRead = cache.get('t1', 'app');
-    cache.reads[0].answer(installed('first'));
-    expect(await keyOf(firstRead)).toBe('first');
+    const cache = await readOnce();
     // Changed since (its secrets sealed again), and this worker cannot open them: no outage.
     vi.setSystemTime(Date.now() + 60_000);
     const changed = cache.get('t1', 'app');
