@@ -1,11 +1,13 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { deleteInBatches } from '../db/delete-in-batches.js';
 import { STOPPED_RUN_FAILURE } from '../reconciliation/reconciliation.js';
+import { KEY_SCOPE_KEPT_DAYS } from '../orders/activities/key-scopes.js';
 
 /** Tables whose rows expire, each with the condition of an expired row, cleared of them in bounded batches. */
 const EXPIRING: Record<string, string> = {
   idempotency_record: 'expires_at < now()',
   used_nonce: 'expires_at < now()',
+  provider_key_scope: `used_at < now() - interval '${KEY_SCOPE_KEPT_DAYS} days'`,
   // A reconciliation run deletes its payments once it has ended: these are what a run left (one
   // that ended without deleting them, or one given up below).
   reconciliation_entry: `not exists (select 1 from reconciliation_run r where r.id = run_id and r.status = 'RUNNING')`,

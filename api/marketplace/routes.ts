@@ -7,6 +7,7 @@ import { openInstallationSecrets, sealInstallationSecrets } from '../../db/insta
 import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { UNKNOWN_OUTCOME } from '../../domain/payment-outcome.js';
+import { keyScopeMoved } from '../../domain/key-scope.js';
 import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
@@ -287,12 +288,7 @@ export function addMarketplaceRoutes(
         { ...installation.configuration, ...kept },
         { ...plain, ...secrets },
       ];
-      // A URL's trailing slashes are not part of it (the connector adds its paths without them).
-      const comparable = (field: string, value: unknown) =>
-        field === 'url' && typeof value === 'string' ? value.replace(/\/+$/, '') : value;
-      const moved = app.keyScope.filter(
-        (field) => comparable(field, before[field]) !== comparable(field, after[field]),
-      );
+      const moved = keyScopeMoved(app.keyScope, before, after);
       if (moved.length > 0) await refuseWhileKeysOut(em, tenantId, app.appId, moved);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);

@@ -10,6 +10,7 @@ import { PaymentRefundSchema } from './payment-refund.js';
 import { PaymentSettlementSchema } from './payment-settlement.js';
 import { ReconciliationEntrySchema, ReconciliationItemSchema, ReconciliationRunSchema } from './reconciliation.js';
 import { ProviderCallbackSchema } from './provider-callback.js';
+import { ProviderKeyScopeSchema } from './provider-key-scope.js';
 import { SchemeSchema } from './scheme.js';
 import { SchemeVersionSchema } from './scheme-version.js';
 import { SecurityKeySchema } from './security-key.js';
@@ -40,6 +41,7 @@ export {
   type ReconciliationTrigger,
 } from './reconciliation.js';
 export { ProviderCallback } from './provider-callback.js';
+export { ProviderKeyScope } from './provider-key-scope.js';
 export { Scheme } from './scheme.js';
 export { SchemeVersion } from './scheme-version.js';
 export { SecurityKey } from './security-key.js';
@@ -67,6 +69,7 @@ export const ALL_ENTITIES = [
   CustomerSchema,
   PaymentInstrumentSchema,
   ProviderCallbackSchema,
+  ProviderKeyScopeSchema,
   PaymentLinkRevocationSchema,
   PaymentRefundSchema,
   PaymentSettlementSchema,

@@ -6,6 +6,7 @@ import { tenantAccounts } from '../../db/tenant-accounts.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import type { OrderActivities } from '../contract/activities.js';
 import { InstallationCache } from './installation-cache.js';
+import { keyScopesIn } from './key-scopes.js';
 import { createPaymentActivities } from './payment-calls.js';
 import { createProjectOrder } from './project-order.js';
 
@@ -25,6 +26,7 @@ export function createOrderActivities({ orm, apps, box, temporal }: OrderActivit
     ...createPaymentActivities({
       apps,
       installations: new InstallationCache(orm, box),
+      keyScopes: keyScopesIn(orm),
       instruments: instrumentsFrom(orm, new InstrumentStore(box)),
       accountOf: tenantAccounts(orm),
     }),

@@ -12,6 +12,9 @@ import {
   type StatedAmount,
 } from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
+import type { KeyScopes } from './key-scopes.js';
+import { findApp } from '../../domain/app-catalog.js';
+import { keyScopeDigest } from '../../domain/key-scope.js';
 import type { InstrumentToken } from '../../customers/instrument-store.js';
 import type { PaymentRequest } from '../../domain/payment-outcome.js';
 import {
@@ -52,6 +55,8 @@ export interface InstrumentTokens {
 export interface PaymentActivityDependencies {
   apps: Map<string, AppConnector>;
   installations: InstallationCache;
+  /** Where each idempotency key was first sent: a later call under it goes nowhere else. */
+  keyScopes: KeyScopes;
   /** A stored instrument's token, read where the provider is called (never carried in workflow history). */
   instruments: InstrumentTokens;
   /** Each tenant's account, whose tenants share PROVIDER_CALLS_PER_ACCOUNT; without it, calls have no share. */
@@ -65,7 +70,13 @@ export interface PaymentActivityDependencies {
  * retry can cure (app not installed, credentials unreadable, the provider refusing the request)
  * fails at once with a type the workflow branches on.
  */
-export function createPaymentActivities({ apps, installations, instruments, accountOf }: PaymentActivityDependencies) {
+export function createPaymentActivities({
+  apps,
+  installations,
+  keyScopes,
+  instruments,
+  accountOf,
+}: PaymentActivityDependencies) {
   const accountCalls = new TenantSlots(Infinity, PROVIDER_CALLS_PER_ACCOUNT);
   /** Each account's put-off calls are said at most once a minute. */
   const putOffTold = new OncePerKey(60_000);
@@ -162,11 +173,14 @@ export function createPaymentActivities({ apps, installations, instruments, acco
    * The app and the tenant's installation of it. `keyMayHaveReached`: as for `call`, a refusal here
    * (the app uninstalled, its credentials unreadable on this worker) says nothing of what an earlier
    * try under the key did, so it is an unknown outcome, never a refusal that frees the key.
+   * `idempotencyKey`, for a call under one: where it was first sent is kept, and a later call is
+   * refused unless the installation still sends it there (`sentWhereFirst`).
    */
   async function connect(
     tenantId: string,
     appId: string,
     keyMayHaveReached: boolean,
+    idempotencyKey?: string,
   ): Promise<{ app: AppConnector; installation: InstalledApp }> {
     const app = apps.get(appId);
     let installation: InstalledApp | undefined;
@@ -176,6 +190,8 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
       installation = await installations.get(tenantId, appId);
+      if (app && installation && idempotencyKey !== undefined)
+        await sentWhereFirst({ tenantId, appId, idempotencyKey }, installation, keyMayHaveReached);
     } catch (err) {
       if (err instanceof SecretOpenError) {
         throw refusal(
@@ -192,6 +208,31 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     if (!app || !installation)
       throw refusal(APP_NOT_INSTALLED, 'app_not_installed', `${appId} is not installed`, keyMayHaveReached);
     return { app, installation };
+  }
+
+  /**
+   * Refuses a call under a key that may have reached a provider, when the installation would now send
+   * it to another (a connector's URL or a sandbox merchant's key changed since its first send: the API
+   * refuses such a change while a payment through the app may be out, but cannot see a call an event
+   * started a moment before, nor a worker's copy of the installation read before the change). That
+   * provider never saw the key: asked about it, it would answer "not found", and be paid again. So
+   * the outcome is unknown, for a tenant admin to resolve, or until the app sends the key where it went.
+   */
+  async function sentWhereFirst(
+    key: { tenantId: string; appId: string; idempotencyKey: string },
+    installation: InstalledApp,
+    keyMayHaveReached: boolean,
+  ): Promise<void> {
+    const digest = keyScopeDigest(key.appId, findApp(key.appId)?.keyScope ?? [], installation, key.idempotencyKey);
+    const first = await keyScopes.firstSentTo(key, digest, !keyMayHaveReached);
+    if (first === digest) return;
+    log.warn('a call under a key first sent to another provider is not made: its outcome is unknown', key);
+    throw refusal(
+      OUTCOME_UNKNOWN,
+      'provider_moved',
+      `${key.appId} now sends to another provider than the one this key was first sent to, which may have paid under it`,
+      true,
+    );
   }
 
   /**
@@ -244,7 +285,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       // A retry of this activity: the try before it went unanswered (or failed), under the same key.
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
       const outcome = await inAccountShare(request.tenantId, appId, reached, async () => {
-        const { app, installation } = await connect(request.tenantId, appId, reached);
+        const { app, installation } = await connect(request.tenantId, appId, reached, idempotencyKey);
         return call(async () => {
           const paying = await withToken(request, appId, idempotencyKey);
           const timer = providerCallSeconds.startTimer({ app: appId });
@@ -287,7 +328,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
     }: ExecuteRefundInput): Promise<RefundOutcome> {
       const reached = keyMayHaveReached || Context.current().info.attempt > 1;
       const outcome = await inAccountShare(request.tenantId, appId, reached, async () => {
-        const { app, installation } = await connect(request.tenantId, appId, reached);
+        const { app, installation } = await connect(request.tenantId, appId, reached, idempotencyKey);
         // No key reached a provider through an app that cannot refund: a refusal, whatever came before.
         if (!app.refund) throw refundsUnsupported(appId);
         return call(() => app.refund!(request, idempotencyKey, installation), reached);
@@ -323,7 +364,7 @@ export function createPaymentActivities({ apps, installations, instruments, acco
       // Only a key that may have reached the provider is looked up: a refusal to say is no answer.
       let found: PaymentOutcome | undefined;
       await inAccountShare(tenantId, appId, true, async () => {
-        const { app, installation } = await connect(tenantId, appId, true);
+        const { app, installation } = await connect(tenantId, appId, true, idempotencyKey);
         await call(async () => {
           found = await app.findByIdempotencyKey(idempotencyKey, installation);
           return found as PaymentOutcome;

@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildOrder } from '../../orders/order-plans.js';
 import { signHmac } from '../../client/payment-scheduler-client.js';
 import { IdempotencyStore } from '../../api/http/idempotency.js';
-import { IdempotencyRecord, PaymentOrder, Tenant, UsedNonce } from '../../db/entities/index.js';
+import { IdempotencyRecord, PaymentOrder, ProviderKeyScope, Tenant, UsedNonce } from '../../db/entities/index.js';
 import { SecretBox } from '../../db/secret-box.js';
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
+import { KEY_SCOPE_KEPT_DAYS } from '../../orders/activities/key-scopes.js';
 import { OrphanOrderReconciler, type ReconcilerOptions } from '../../orders/reconciler.js';
 import { startOrder } from '../../orders/start-order.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -471,6 +472,27 @@ describe('periodic clean-up instead of per-request deletes', () => {
     expect(deleted.used_nonce).toBeGreaterThanOrEqual(1);
     expect(await em.fork().count(UsedNonce, { publicKey: stranger })).toBe(0);
     expect(await em.fork().count(UsedNonce, { expiresAt: { $lt: before } })).toBe(0);
+  });
+
+  it('deletes where a key was first sent once no call has used it for KEY_SCOPE_KEPT_DAYS, and only then', async () => {
+    const em = system.orm.em.fork();
+    const tenantId = randomUUID();
+    const days = (n: number) => new Date(Date.now() - n * 86_400_000);
+    const sent = (idempotencyKey: string, usedAt: Date) => ({
+      idempotencyKey,
+      tenantId,
+      appId: 'HTTP_CONNECTOR',
+      scopeDigest: '0'.repeat(64),
+      usedAt,
+    });
+    await em.insertMany(ProviderKeyScope, [
+      sent(`${tenantId}:done`, days(KEY_SCOPE_KEPT_DAYS + 1)),
+      sent(`${tenantId}:asked-about`, days(KEY_SCOPE_KEPT_DAYS - 1)),
+    ]);
+    const deleted = await new Housekeeping(system.orm).runOnce();
+    expect(deleted.provider_key_scope).toBeGreaterThanOrEqual(1);
+    const left = await em.fork().find(ProviderKeyScope, { tenantId });
+    expect(left.map((row) => row.idempotencyKey)).toEqual([`${tenantId}:asked-about`]);
   });
 
   it('takes a nonce whose expired row still waits for housekeeping, and refuses one still live', async () => {

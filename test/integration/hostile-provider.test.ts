@@ -1,5 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import got from 'got';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppRegistry } from '../../apps/app-registry.js';
+import { SecretBox } from '../../db/secret-box.js';
+import { createOrderActivities } from '../../orders/activities/create-order-activities.js';
+import { OUTCOME_UNKNOWN } from '../../orders/contract/activities.js';
 import { ProviderCallback } from '../../db/entities/index.js';
 import { Migration20261206080000 } from '../../db/migrations/Migration20261206080000.js';
 import { passesLuhn } from '../../domain/card-number.js';
@@ -85,6 +92,20 @@ function instructionOf(tenant: TenantFixture, orderRef: string, done: (i: any) =
   );
 }
 
+/** The order activities of a worker of its own (an installation it reads afresh), calling on loopback. */
+function aWorker() {
+  const apps = createAppRegistry(got, {
+    sandboxUrl: system.sandbox.url,
+    callbackBaseUrl: system.api.url,
+    outboundUrls: { allowLoopbackHttp: true },
+  });
+  return createOrderActivities({ orm: system.orm, apps, box: SecretBox.fromMasterKeys(system.masterKeys) });
+}
+
+/** Runs an activity as its `attempt`th try, quietly: the suite's output is for failures. */
+const quietActivity = (attempt: number) =>
+  new MockActivityEnvironment({ attempt }, { logger: new DefaultLogger('ERROR', () => undefined) });
+
 /** Every other way to pay or stop an instruction: each must be refused while its outcome is unknown. */
 const changes = (orderRef: string): [string, string, Record<string, unknown> | undefined][] => [
   ['PATCH', `/v1/order-management/${orderRef}/instructions/a`, { financialInstrumentId: 'card_2' }],
@@ -135,6 +156,66 @@ describe('a payment whose outcome is unknown', () => {
     await instructionOf(tenant, 'moved-away', (i) => i.status === 'SETTLED', 'settled by resolution');
     expect((await configure({ url: elsewhere.url, timeoutMs: 1000 })).status).toBe(200);
     expect(elsewhere.requests, 'the payment was never asked of the other provider').toHaveLength(0);
+  });
+
+  it('is never sent to, nor asked of, a provider its app moved to after the first try: the retry is an unknown outcome until the app sends the key where it went', async () => {
+    // The API cannot see a call an event started a moment before (nor a worker's copy of the
+    // installation read before a change): here no instruction row shows the call, so the move is let.
+    const { tenant, provider } = await tenantWithOwnProvider({ loseAnswers: 1 });
+    const elsewhere = await startHostileProvider({});
+    providers.push(elsewhere);
+    system.issuedSecrets.push(elsewhere.secret);
+    const key = `${tenant.tenantId}:moved-between-tries:a:1`;
+    const payment = {
+      appId: 'HTTP_CONNECTOR',
+      idempotencyKey: key,
+      request: {
+        tenantId: tenant.tenantId,
+        orderRef: 'moved-between-tries',
+        instructionRef: 'a',
+        direction: 'DEBIT' as const,
+        paymentMethod: 'CARD' as const,
+        amountMinor: '4000',
+        currency: 'EUR',
+        country: 'FR',
+        financialInstrumentId: 'card_1',
+      },
+    };
+    const lookup = { appId: 'HTTP_CONNECTOR', tenantId: tenant.tenantId, idempotencyKey: key };
+    const firstTry = await quietActivity(1)
+      .run(() => aWorker().executePayment(payment))
+      .catch((err: unknown) => err);
+    expect(firstTry, 'the first try went unanswered, to be retried').toBeInstanceOf(Error);
+    expect(firstTry).not.toMatchObject({ nonRetryable: true });
+    expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+
+    const configure = ({ url, secret }: HostileProvider) =>
+      tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
+        body: { configuration: { url, signingSecret: secret, timeoutMs: 1000 } },
+      });
+    expect((await configure(elsewhere)).status).toBe(200);
+    // A retry on a worker that reads the installation as it now stands.
+    for (const retry of [
+      () => aWorker().executePayment(payment),
+      () => aWorker().executePayment({ ...payment, keyMayHaveReached: true }),
+      () => aWorker().lookupPayment(lookup),
+    ]) {
+      const refused = await quietActivity(2)
+        .run(retry)
+        .catch((err: unknown) => err);
+      expect(refused).toMatchObject({ type: OUTCOME_UNKNOWN, details: ['provider_moved'], nonRetryable: true });
+    }
+    expect(elsewhere.requests, 'the key never went to the provider that never saw it').toEqual([]);
+
+    // Sent where it went (a trailing slash is the same URL), it is asked about there, and found.
+    expect((await configure({ ...provider, url: `${provider.url}/` })).status).toBe(200);
+    const found = await quietActivity(1).run(() => aWorker().lookupPayment(lookup));
+    expect(found).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });
+    // A key first sent after a move goes where the app now sends it.
+    expect((await configure(elsewhere)).status).toBe(200);
+    const other = { ...payment, idempotencyKey: `${key}0`, request: { ...payment.request, instructionRef: 'b' } };
+    expect(await quietActivity(1).run(() => aWorker().executePayment(other))).toMatchObject({ status: 'SETTLED' });
+    expect(elsewhere.charges.map((c) => c.idempotencyKey)).toEqual([`${key}0`]);
   });
 
   it('is not resolved as settled under a payment another instruction holds', async () => {

@@ -6,6 +6,7 @@ import type { AppConnector } from '../../apps/app-connector.js';
 import { SecretOpenError } from '../../db/secret-box.js';
 import { providerCallsPutOff } from '../../observability/metrics.js';
 import type { InstallationCache } from '../../orders/activities/installation-cache.js';
+import type { KeyScopes } from '../../orders/activities/key-scopes.js';
 import {
   createPaymentActivities,
   type InstrumentTokens,
@@ -44,6 +45,9 @@ const refund = {
   currency: 'EUR',
 };
 
+/** Every key sent where it was first (what test/integration/key-scopes.test.ts holds otherwise). */
+const everyKeyWhereFirst: KeyScopes = { firstSentTo: (_key, digest) => Promise.resolve(digest) };
+
 /** The activities of a worker on which the app's installation reads as `installed` does. */
 function activitiesWhere(
   installed: () => Promise<undefined>,
@@ -54,6 +58,7 @@ function activitiesWhere(
   return createPaymentActivities({
     apps: new Map([['SANDBOX_CARD', app]]),
     installations: { get: installed } as unknown as InstallationCache,
+    keyScopes: everyKeyWhereFirst,
     instruments: { read, claim },
   });
 }
@@ -228,6 +233,7 @@ describe('a call put off while its account has its share of calls to tenant-host
         ['SANDBOX_CARD', app],
       ]),
       installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
+      keyScopes: everyKeyWhereFirst,
       instruments: { read: () => Promise.resolve(undefined), claim: () => Promise.resolve(true) },
       accountOf: (of) => Promise.resolve(of === 'other' ? 'account-2' : 'account-1'),
     });
