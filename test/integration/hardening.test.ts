@@ -11,7 +11,7 @@ import { IdempotencyRecord, PaymentOrder, ProviderKeyScope, Tenant, UsedNonce } 
 import { SecretBox } from '../../db/secret-box.js';
 import { createLogger, serializeError } from '../../logger.js';
 import { Housekeeping } from '../../worker/housekeeping.js';
-import { KEY_SCOPE_KEPT_DAYS } from '../../orders/activities/key-scopes.js';
+import { KEY_SCOPE_KEPT_DAYS, keyScopesIn } from '../../orders/activities/key-scopes.js';
 import { OrphanOrderReconciler, type ReconcilerOptions } from '../../orders/reconciler.js';
 import { startOrder } from '../../orders/start-order.js';
 import { orderWorkflowId } from '../../orders/contract/ids.js';
@@ -472,6 +472,19 @@ describe('periodic clean-up instead of per-request deletes', () => {
     expect(deleted.used_nonce).toBeGreaterThanOrEqual(1);
     expect(await em.fork().count(UsedNonce, { publicKey: stranger })).toBe(0);
     expect(await em.fork().count(UsedNonce, { expiresAt: { $lt: before } })).toBe(0);
+  });
+
+  it('keeps where a key was first sent once a try under it may have reached a provider, and until then takes each try’s', async () => {
+    const scopes = keyScopesIn(system.orm);
+    const key = { tenantId: randomUUID(), appId: 'HTTP_CONNECTOR', idempotencyKey: `${randomUUID()}:o:a:1` };
+    const [a, b, c] = ['a', 'b', 'c'].map((d) => d.repeat(64));
+    expect(await scopes.firstSentTo(key, a, true)).toBe(a);
+    // A first try that sent nothing (refused before the provider): the next first try's destination stands.
+    expect(await scopes.firstSentTo(key, b, true)).toBe(b);
+    expect(await scopes.firstSentTo(key, c, false)).toBe(b);
+    expect(await scopes.firstSentTo(key, b, false)).toBe(b);
+    const unseen = { ...key, idempotencyKey: `${key.idempotencyKey}0` };
+    expect(await scopes.firstSentTo(unseen, c, false), 'a key kept nowhere yet (sent before this table)').toBe(c);
   });
 
   it('deletes where a key was first sent once no call has used it for KEY_SCOPE_KEPT_DAYS, and only then', async () => {
