@@ -17,6 +17,7 @@ import {
 import { loadInstalledApp } from '../db/installed-apps.js';
 import type { SecretBox } from '../db/secret-box.js';
 import type { InstalledApp } from '../domain/installed-app.js';
+import { findApp } from '../domain/app-catalog.js';
 import { isPayableCurrency } from '../domain/currency.js';
 import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
@@ -43,6 +44,19 @@ const RETRY_AFTER_MS = 3600_000;
  * failed until the next day began) is run late rather than never.
  */
 const CATCH_UP_DAYS = 7;
+/**
+ * The ages (in days) at which a day already reconciled is compared again, beside the app's reversal
+ * window: a day's run compares each payment once, as it then stood, so a payment still moving then
+ * (a debit settling late) or reversed at the provider weeks later (a chargeback whose callback never
+ * reached us) would otherwise never be found.
+ */
+const RECHECK_AFTER_DAYS = [7, 30];
+
+/** The ages at which an app's days are compared again: RECHECK_AFTER_DAYS and the end of its reversal window. */
+function recheckAges(appId: string): number[] {
+  const ages = new Set([...RECHECK_AFTER_DAYS, findApp(appId)?.reversalWindowDays ?? 0]);
+  return [...ages].filter((days) => days > 0).sort((a, b) => a - b);
+}
 
 /**
  * Why a run taken for dead failed, as its tenant reads it: it stopped beating (dayIsFree after an
@@ -87,6 +101,8 @@ export class Reconciliation {
    * Reconciles one installed app of a tenant over [from, to). A scheduled run names its day in
    * `scheduleKey`; undefined when another process has that day's run already. Aborted (`signal`, its
    * worker shutting down), it stops at the next page it stages or compares, FAILED, its day freed.
+   * `recheck`: the period was compared before; differences an earlier run of it recorded are counted,
+   * not recorded or told again.
    */
   async run(
     tenantId: string,
@@ -95,6 +111,7 @@ export class Reconciliation {
     trigger: ReconciliationTrigger,
     scheduleKey: string | null = null,
     signal?: AbortSignal,
+    recheck = false,
   ): Promise<ReconciliationRun | undefined> {
     const run = Object.assign(new ReconciliationRun(), {
       id: randomUUID(),
@@ -137,6 +154,7 @@ export class Reconciliation {
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
     }
+    if (recheck) comparison = { ...comparison, mismatches: await this.notToldBefore(run, comparison.mismatches) };
     const finished = await this.finish(run, { status: 'SUCCEEDED', compared: comparison.compared }, comparison);
     if (finished.status === 'SUCCEEDED' && finished.mismatches > 0)
       log.warn(
@@ -146,11 +164,23 @@ export class Reconciliation {
     return finished;
   }
 
+  /** Of `mismatches`, those no earlier run of the same app and period recorded (and told). */
+  private async notToldBefore(run: ReconciliationRun, mismatches: Comparison['mismatches']) {
+    const told = await this.deps.orm.em.getConnection().execute<{ kind: string; provider_ref: string }[]>(
+      `select i.kind, i.provider_ref from reconciliation_item i join reconciliation_run r on r.id = i.run_id
+        where r.tenant_id = ? and r.app_id = ? and r.period_from = ? and r.period_to = ? and r.id <> ?`,
+      [run.tenantId, run.appId, run.periodFrom, run.periodTo, run.id],
+    );
+    const seen = new Set(told.map((item) => `${item.kind} ${item.provider_ref}`));
+    return mismatches.filter((m) => !seen.has(`${m.kind} ${m.providerRef}`));
+  }
+
   /**
    * Every installed app with a ledger, for each whole day (UTC) of the last CATCH_UP_DAYS once it
    * has settled, the latest first, from the day it was installed: at most one run per app and day,
-   * whichever worker gets there first. Says how many runs this worker started, however they ended
-   * (one given up by another worker meanwhile included).
+   * whichever worker gets there first. And each such day again at each of its app's recheckAges,
+   * once (within CATCH_UP_DAYS of it), telling only what is new. Says how many runs this worker
+   * started, however they ended (one given up by another worker meanwhile included).
    */
   async runScheduled(now = new Date(), signal?: AbortSignal): Promise<number> {
     const lastDayEnd = Math.floor((now.getTime() - SETTLING_GRACE_MS) / DAY_MS) * DAY_MS;
@@ -159,17 +189,20 @@ export class Reconciliation {
       .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
     let runs = 0;
     for (let back = 0; back < CATCH_UP_DAYS; back++) {
-      const dayEnd = lastDayEnd - back * DAY_MS;
-      const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
       for (const { tenantId, appId, createdAt } of installed) {
-        // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
-        if (signal?.aborted) return runs;
-        if (dayEnd <= createdAt.getTime()) continue;
-        const key = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-        // An earlier day is caught up if no run has it; one whose runs failed through its own day is
-        // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
-        if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
-        if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal)) runs++;
+        for (const age of [0, ...recheckAges(appId)]) {
+          // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
+          if (signal?.aborted) return runs;
+          const dayEnd = lastDayEnd - (back + age) * DAY_MS;
+          if (dayEnd <= createdAt.getTime()) continue;
+          const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
+          const day = `${appId}:${period.from.toISOString().slice(0, 10)}`;
+          const key = age === 0 ? day : `${day}+${age}d`;
+          // An earlier day is caught up if no run has it; one whose runs failed through its own day is
+          // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
+          if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
+          if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal, age > 0)) runs++;
+        }
       }
     }
     return runs;

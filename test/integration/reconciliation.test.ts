@@ -761,7 +761,7 @@ describe('reconciliation', () => {
     expect(failed!.failure).toBeTruthy();
   });
 
-  it('runs each installed app’s whole days of the last week once, whichever worker asks first', async () => {
+  it('runs each installed app’s whole days of the last week once, and the week before it again, whichever worker asks first', async () => {
     const db = await freshDatabase();
     let orm: MikroORM | undefined;
     try {
@@ -773,14 +773,16 @@ describe('reconciliation', () => {
       await orm.em.fork().nativeUpdate(AppInstallation, { tenantId }, { createdAt: new Date('2027-06-01T00:00:00Z') });
       // A worker shutting down starts no run.
       expect(await worker().runScheduled(now, AbortSignal.abort())).toBe(0);
-      // Two workers at once: each app's day is run by one of them, each of the week's seven days.
+      // Two workers at once: each app's day is run by one of them, each of the week's seven days, and
+      // each day of the week before compared again (its 7-day recheck): every day's run is doubled below.
       const [a, b] = await Promise.all([worker().runScheduled(now), worker().runScheduled(now)]);
-      expect(a + b).toBe(3 * 7);
+      expect(a + b).toBe(3 * 7 * 2);
       expect(await worker().runScheduled(new Date('2027-06-15T23:00:00Z'))).toBe(0);
       const week = await orm.em.fork().find(ReconciliationRun, { tenantId });
-      expect(new Set(week.map((r) => r.scheduleKey!.slice(-10)))).toEqual(
-        new Set(['08', '09', '10', '11', '12', '13', '14'].map((d) => `2027-06-${d}`)),
-      );
+      const daysOf = (suffix: string) =>
+        new Set(week.filter((r) => r.scheduleKey!.endsWith(suffix)).map((r) => r.scheduleKey!.slice(-10 - suffix.length)));
+      expect(daysOf('')).toEqual(new Set(['08', '09', '10', '11', '12', '13', '14'].map((d) => `2027-06-${d}`)));
+      expect(daysOf('+7d')).toEqual(new Set(['01', '02', '03', '04', '05', '06', '07'].map((d) => `2027-06-${d}+7d`)));
       expect(week.every((r) => r.trigger === 'SCHEDULED' && r.status === 'SUCCEEDED')).toBe(true);
       const runs = await orm.em
         .fork()
@@ -799,9 +801,9 @@ describe('reconciliation', () => {
       // A day whose run failed is tried again an hour later (here at once), the failed run kept without the day's key.
       const unreachable = reconciliationOn(orm, { sandboxUrl: 'http://127.0.0.1:9' });
       const nextDay = new Date('2027-06-16T01:30:00Z');
-      expect(await unreachable.runScheduled(nextDay)).toBe(3);
+      expect(await unreachable.runScheduled(nextDay)).toBe(3 * 2);
       expect(await worker().runScheduled(nextDay)).toBe(0);
-      expect(await worker(0).runScheduled(nextDay)).toBe(3);
+      expect(await worker(0).runScheduled(nextDay)).toBe(3 * 2);
       const day = await orm.em
         .fork()
         .find(ReconciliationRun, { tenantId, periodFrom: new Date('2027-06-15T00:00:00Z') });
@@ -815,12 +817,61 @@ describe('reconciliation', () => {
       ]);
       // A day is run an hour after it ends, not before.
       expect(await worker().runScheduled(new Date('2027-06-17T00:30:00Z'))).toBe(0);
-      expect(await worker().runScheduled(new Date('2027-06-17T01:30:00Z'))).toBe(3);
+      expect(await worker().runScheduled(new Date('2027-06-17T01:30:00Z'))).toBe(3 * 2);
       // Days no worker ran (all down from the 17th to the 20th) are run late, within the week.
-      expect(await worker().runScheduled(new Date('2027-06-20T01:30:00Z'))).toBe(3 * 3);
+      expect(await worker().runScheduled(new Date('2027-06-20T01:30:00Z'))).toBe(3 * 3 * 2);
       // A day whose runs failed through its own day is not tried again once it is past: only the last is.
-      expect(await unreachable.runScheduled(new Date('2027-06-21T01:30:00Z'))).toBe(3);
-      expect(await worker(0).runScheduled(new Date('2027-06-22T01:30:00Z'))).toBe(3);
+      expect(await unreachable.runScheduled(new Date('2027-06-21T01:30:00Z'))).toBe(3 * 2);
+      expect(await worker(0).runScheduled(new Date('2027-06-22T01:30:00Z'))).toBe(3 * 2);
+    } finally {
+      await orm?.close();
+      await db.drop();
+    }
+  });
+
+  it('compares a day again a week, a month and its reversal window later, telling only differences no run of it told', async () => {
+    const db = await freshDatabase();
+    let orm: MikroORM | undefined;
+    try {
+      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+      const { tenantId, sandboxApiKey } = await createTenantRows(orm, system.masterKeys, ['SANDBOX_CARD']);
+      await orm.em.fork().nativeUpdate(AppInstallation, { tenantId }, { createdAt: new Date('2027-07-01T00:00:00Z') });
+      /** A card payment of 50.00 EUR the provider kept on 2 July, which no order of ours made. */
+      const keptOnTheDay = async () =>
+        (
+          await misreport({
+            phantom: {
+              apiKey: sandboxApiKey,
+              appId: 'SANDBOX_CARD',
+              direction: 'DEBIT',
+              amountMinor: '5000',
+              currency: 'EUR',
+              status: 'SETTLED',
+              createdAt: '2027-07-02T10:00:00Z',
+            },
+          })
+        ).providerRef;
+      const first = await keptOnTheDay();
+      const scheduled = async (at: string, key: string) => {
+        await reconciliationOn(orm!).runScheduled(new Date(at));
+        const run = await orm!.em.fork().findOneOrFail(ReconciliationRun, { tenantId, scheduleKey: key });
+        const items = await orm!.em.fork().find(ReconciliationItem, { runId: run.id });
+        return { run, told: items.map((item) => [item.kind, item.providerRef]) };
+      };
+      const day = await scheduled('2027-07-03T01:30:00Z', 'SANDBOX_CARD:2027-07-02');
+      expect(day.told).toEqual([['extra', first]]);
+      // Found at the provider after its day's run (a payment reported late; so would a chargeback be).
+      const later = await keptOnTheDay();
+      const week = await scheduled('2027-07-10T01:30:00Z', 'SANDBOX_CARD:2027-07-02+7d');
+      expect(week.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 1 });
+      expect(week.run.periodFrom.toISOString()).toBe('2027-07-02T00:00:00.000Z');
+      expect(week.told).toEqual([['extra', later]]);
+      const month = await scheduled('2027-08-02T01:30:00Z', 'SANDBOX_CARD:2027-07-02+30d');
+      expect(month.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 0 });
+      // The card app's reversal window: 120 days.
+      const window = await scheduled('2027-10-31T01:30:00Z', 'SANDBOX_CARD:2027-07-02+120d');
+      expect(window.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 0 });
+      expect(await orm.em.fork().count(ReconciliationRun, { tenantId, scheduleKey: { $like: 'SANDBOX_CARD:2027-07-02%' } })).toBe(4);
     } finally {
       await orm?.close();
       await db.drop();
