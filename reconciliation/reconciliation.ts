@@ -187,23 +187,35 @@ export class Reconciliation {
     const installed = await this.deps.orm.em
       .fork()
       .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
-    let runs = 0;
+    const due: { tenantId: string; appId: string; period: Period; key: string; back: number; age: number }[] = [];
     for (let back = 0; back < CATCH_UP_DAYS; back++) {
       for (const { tenantId, appId, createdAt } of installed) {
         for (const age of [0, ...recheckAges(appId)]) {
-          // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
-          if (signal?.aborted) return runs;
           const dayEnd = lastDayEnd - (back + age) * DAY_MS;
           if (dayEnd <= createdAt.getTime()) continue;
           const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
           const day = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-          const key = age === 0 ? day : `${day}+${age}d`;
-          // An earlier day is caught up if no run has it; one whose runs failed through its own day is
-          // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
-          if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
-          if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal, age > 0)) runs++;
+          due.push({ tenantId, appId, period, key: age === 0 ? day : `${day}+${age}d`, back, age });
         }
       }
+    }
+    // Those already reconciled, in one statement: most are, and each would otherwise be a query of its own.
+    if (due.length === 0) return 0;
+    const done = await this.deps.orm.em.getConnection().execute<{ tenant_id: string; schedule_key: string }[]>(
+      `select tenant_id, schedule_key from reconciliation_run
+        where status = 'SUCCEEDED' and schedule_key in (?)`,
+      [[...new Set(due.map((d) => d.key))]],
+    );
+    const reconciled = new Set(done.map((run) => `${run.tenant_id} ${run.schedule_key}`));
+    let runs = 0;
+    for (const { tenantId, appId, period, key, back, age } of due) {
+      // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
+      if (signal?.aborted) return runs;
+      if (reconciled.has(`${tenantId} ${key}`)) continue;
+      // An earlier day is caught up if no run has it; one whose runs failed through its own day is
+      // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
+      if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
+      if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal, age > 0)) runs++;
     }
     return runs;
   }
