@@ -199,12 +199,15 @@ export class Reconciliation {
         }
       }
     }
-    // Those already reconciled, in one statement: most are, and each would otherwise be a query of its own.
     if (due.length === 0) return 0;
+    // Those already reconciled, in one statement: most are, and each would otherwise be a query of its
+    // own. Each list is one parameter, a Postgres array literal (tenant ids and keys hold no comma,
+    // brace or quote): a tenant each would be a parameter each, and there may be more than it takes.
+    const arrayOf = (values: string[]) => `{${[...new Set(values)].join(',')}}`;
     const done = await this.deps.orm.em.getConnection().execute<{ tenant_id: string; schedule_key: string }[]>(
       `select tenant_id, schedule_key from reconciliation_run
-        where status = 'SUCCEEDED' and schedule_key in (?)`,
-      [[...new Set(due.map((d) => d.key))]],
+        where status = 'SUCCEEDED' and tenant_id = any(?::uuid[]) and schedule_key = any(?::text[])`,
+      [arrayOf(due.map((d) => d.tenantId)), arrayOf(due.map((d) => d.key))],
     );
     const reconciled = new Set(done.map((run) => `${run.tenant_id} ${run.schedule_key}`));
     let runs = 0;
