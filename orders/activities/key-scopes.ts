@@ -17,29 +17,24 @@ export interface SentKey {
 /** Where each idempotency key was first sent (db/entities/provider-key-scope.ts). */
 export interface KeyScopes {
   /**
-   * The digest of where `key` was first sent. `first`: no try under the key may have reached a
-   * provider yet, so `digest` is kept as its first (in place of one kept by a try that then sent
-   * nothing); otherwise the kept one is answered, or `digest` where none is kept.
+   * The digest of where `key` was first sent: `digest` when none is kept yet (kept from now on). Never
+   * replaced: a try that sent nothing leaves its key for good (the workflow moves to a new key after
+   * any definite refusal), while a try Temporal gave up on may still be under way, and a later try's
+   * digest in place of its own would let the two go to two providers.
    */
-  firstSentTo(key: SentKey, digest: string, first: boolean): Promise<string>;
+  firstSentTo(key: SentKey, digest: string): Promise<string>;
 }
 
 const KEEP = `insert into provider_key_scope (idempotency_key, tenant_id, app_id, scope_digest, used_at)
-  values (?, ?, ?, ?, now()) on conflict (idempotency_key) do update set used_at = now()`;
-const REPLACING = `, tenant_id = excluded.tenant_id, app_id = excluded.app_id, scope_digest = excluded.scope_digest`;
+  values (?, ?, ?, ?, now()) on conflict (idempotency_key) do update set used_at = now() returning scope_digest`;
 
 /** Keys' first destinations in the database: one statement a call. */
 export function keyScopesIn(orm: MikroORM): KeyScopes {
   return {
-    async firstSentTo({ tenantId, appId, idempotencyKey }, digest, first) {
+    async firstSentTo({ tenantId, appId, idempotencyKey }, digest) {
       const [row] = await orm.em
         .getConnection()
-        .execute<{ scope_digest: string }[]>(`${KEEP}${first ? REPLACING : ''} returning scope_digest`, [
-          idempotencyKey,
-          tenantId,
-          appId,
-          digest,
-        ]);
+        .execute<{ scope_digest: string }[]>(KEEP, [idempotencyKey, tenantId, appId, digest]);
       return row.scope_digest;
     },
   };

@@ -15,6 +15,7 @@ import type { InstallationCache } from './installation-cache.js';
 import type { KeyScopes } from './key-scopes.js';
 import { findApp } from '../../domain/app-catalog.js';
 import { keyScopeDigest } from '../../domain/key-scope.js';
+import { withinTime } from '../../domain/time-limit.js';
 import type { InstrumentToken } from '../../customers/instrument-store.js';
 import type { PaymentRequest } from '../../domain/payment-outcome.js';
 import {
@@ -34,6 +35,8 @@ import { OncePerKey } from '../../domain/once-per-key.js';
 import { TenantSlots } from '../../domain/tenant-slots.js';
 
 const HEARTBEAT_EVERY_MS = 3_000;
+/** How long a call waits to read (or keep) where its key was first sent. */
+const KEY_SCOPE_LIMIT_MS = 5_000;
 
 /**
  * Of a worker's calls to tenant-hosted providers (40 at once: worker/create-worker.ts), an account's
@@ -211,12 +214,12 @@ export function createPaymentActivities({
   }
 
   /**
-   * Refuses a call under a key that may have reached a provider, when the installation would now send
-   * it to another (a connector's URL or a sandbox merchant's key changed since its first send: the API
-   * refuses such a change while a payment through the app may be out, but cannot see a call an event
-   * started a moment before, nor a worker's copy of the installation read before the change). That
-   * provider never saw the key: asked about it, it would answer "not found", and be paid again. So
-   * the outcome is unknown, for a tenant admin to resolve, or until the app sends the key where it went.
+   * Refuses a call under a key when the installation would now send it elsewhere than where it was
+   * first sent (a connector's URL or a sandbox merchant's key changed since: the API refuses such a
+   * change while a payment through the app may be out, but cannot see a call an event started a
+   * moment before, nor a worker's copy of the installation read before the change). That provider
+   * never saw the key: asked about it, it would answer "not found", and be paid again. So the outcome
+   * is unknown, for a tenant admin to resolve.
    */
   async function sentWhereFirst(
     key: { tenantId: string; appId: string; idempotencyKey: string },
@@ -224,7 +227,24 @@ export function createPaymentActivities({
     keyMayHaveReached: boolean,
   ): Promise<void> {
     const digest = keyScopeDigest(key.appId, findApp(key.appId)?.keyScope ?? [], installation, key.idempotencyKey);
-    const first = await keyScopes.firstSentTo(key, digest, !keyMayHaveReached);
+    let first: string;
+    try {
+      first = await withinTime(
+        keyScopes.firstSentTo(key, digest),
+        KEY_SCOPE_LIMIT_MS,
+        () => new Error(`where the key was first sent was not read within ${KEY_SCOPE_LIMIT_MS} ms`),
+      );
+    } catch (err) {
+      // The database away: a first send goes on, as payments do through an outage, its destination
+      // kept nowhere (as a key's sent before the table was: a later call takes its own). A later call
+      // under a key that may have reached a provider cannot be checked, so it waits for the database.
+      if (keyMayHaveReached) throw err;
+      log.warn('where a key is first sent could not be kept: sent all the same', {
+        ...key,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
     if (first === digest) return;
     log.warn('a call under a key first sent to another provider is not made: its outcome is unknown', key);
     throw refusal(

@@ -474,17 +474,19 @@ describe('periodic clean-up instead of per-request deletes', () => {
     expect(await em.fork().count(UsedNonce, { expiresAt: { $lt: before } })).toBe(0);
   });
 
-  it('keeps where a key was first sent once a try under it may have reached a provider, and until then takes each try’s', async () => {
+  it('keeps where a key was first sent: no later call's destination replaces it, and each call keeps it another 90 days', async () => {
     const scopes = keyScopesIn(system.orm);
     const key = { tenantId: randomUUID(), appId: 'HTTP_CONNECTOR', idempotencyKey: `${randomUUID()}:o:a:1` };
-    const [a, b, c] = ['a', 'b', 'c'].map((d) => d.repeat(64));
-    expect(await scopes.firstSentTo(key, a, true)).toBe(a);
-    // A first try that sent nothing (refused before the provider): the next first try's destination stands.
-    expect(await scopes.firstSentTo(key, b, true)).toBe(b);
-    expect(await scopes.firstSentTo(key, c, false)).toBe(b);
-    expect(await scopes.firstSentTo(key, b, false)).toBe(b);
+    const [a, b] = ['a', 'b'].map((d) => d.repeat(64));
+    expect(await scopes.firstSentTo(key, a)).toBe(a);
+    expect(await scopes.firstSentTo(key, b)).toBe(a);
+    const row = { idempotencyKey: key.idempotencyKey };
+    await system.orm.em.fork().nativeUpdate(ProviderKeyScope, row, { usedAt: new Date(Date.now() - 86_400_000) });
+    expect(await scopes.firstSentTo(key, a)).toBe(a);
+    const { usedAt } = await system.orm.em.fork().findOneOrFail(ProviderKeyScope, row);
+    expect(Date.now() - usedAt.getTime()).toBeLessThan(60_000);
     const unseen = { ...key, idempotencyKey: `${key.idempotencyKey}0` };
-    expect(await scopes.firstSentTo(unseen, c, false), 'a key kept nowhere yet (sent before this table)').toBe(c);
+    expect(await scopes.firstSentTo(unseen, b), 'a key kept nowhere yet (sent before this table)').toBe(b);
   });
 
   it('deletes where a key was first sent once no call has used it for KEY_SCOPE_KEPT_DAYS, and only then', async () => {

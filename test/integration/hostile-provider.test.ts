@@ -188,6 +188,20 @@ describe('a payment whose outcome is unknown', () => {
     expect(firstTry, 'the first try went unanswered, to be retried').toBeInstanceOf(Error);
     expect(firstTry).not.toMatchObject({ nonRetryable: true });
     expect(provider.charges.map((c) => c.idempotencyKey)).toEqual([key]);
+    const refund = {
+      appId: 'HTTP_CONNECTOR',
+      idempotencyKey: `${tenant.tenantId}:moved-between-tries:a:refund:1`,
+      request: {
+        tenantId: tenant.tenantId,
+        orderRef: 'moved-between-tries',
+        instructionRef: 'a',
+        paymentRef: provider.charges[0].providerRef,
+        amountMinor: '1000',
+        currency: 'EUR',
+      },
+    };
+    await quietActivity(1).run(() => aWorker().executeRefund(refund));
+    expect(provider.refunds.map((r) => r.idempotencyKey)).toEqual([refund.idempotencyKey]);
 
     const configure = ({ url, secret }: HostileProvider) =>
       tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
@@ -199,6 +213,7 @@ describe('a payment whose outcome is unknown', () => {
       () => aWorker().executePayment(payment),
       () => aWorker().executePayment({ ...payment, keyMayHaveReached: true }),
       () => aWorker().lookupPayment(lookup),
+      () => aWorker().executeRefund({ ...refund, keyMayHaveReached: true }),
     ]) {
       const refused = await quietActivity(2)
         .run(retry)
@@ -207,7 +222,8 @@ describe('a payment whose outcome is unknown', () => {
     }
     expect(elsewhere.requests, 'the key never went to the provider that never saw it').toEqual([]);
 
-    // Sent where it went (a trailing slash is the same URL), it is asked about there, and found.
+    // Where it went once more (a trailing slash is the same URL; through the API, only once no payment
+    // through the app is of unknown outcome), it is asked about there, and found.
     expect((await configure({ ...provider, url: `${provider.url}/` })).status).toBe(200);
     const found = await quietActivity(1).run(() => aWorker().lookupPayment(lookup));
     expect(found).toMatchObject({ status: 'SETTLED', providerRef: provider.charges[0].providerRef });

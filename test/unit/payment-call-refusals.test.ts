@@ -45,7 +45,7 @@ const refund = {
   currency: 'EUR',
 };
 
-/** Every key sent where it was first (what test/integration/key-scopes.test.ts holds otherwise). */
+/** Every key sent where it was first (what test/integration/hostile-provider.test.ts holds otherwise). */
 const everyKeyWhereFirst: KeyScopes = { firstSentTo: (_key, digest) => Promise.resolve(digest) };
 
 /** The activities of a worker on which the app's installation reads as `installed` does. */
@@ -265,5 +265,31 @@ describe('a call put off while its account has its share of calls to tenant-host
     // Their share back: the account's next call is sent.
     await quietly().run(pay('HTTP_CONNECTOR', 'after'));
     expect(sent).toContain('after');
+  });
+});
+
+describe('a call whose key’s first destination cannot be read (the database away)', () => {
+  it('is made when it is the key’s first, and waits for the database, sending nothing, when a try may have reached', async () => {
+    const sent: string[] = [];
+    const app = {
+      execute: (_payment: unknown, idempotencyKey: string) => {
+        sent.push(idempotencyKey);
+        return Promise.resolve({ status: 'SETTLED', providerRef: `ref_${idempotencyKey}` });
+      },
+    } as unknown as AppConnector;
+    const activities = createPaymentActivities({
+      apps: new Map([['SANDBOX_CARD', app]]),
+      installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
+      keyScopes: { firstSentTo: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) },
+      instruments: { read: () => Promise.resolve(undefined), claim: () => Promise.resolve(true) },
+    });
+    const pay = (key: string) => () => activities.executePayment({ appId: 'SANDBOX_CARD', request, idempotencyKey: key });
+    expect(await quietly({ attempt: 1 }).run(pay('t1:o1:a:1'))).toMatchObject({ status: 'SETTLED' });
+    const retry = await quietly({ attempt: 2 })
+      .run(pay('t1:o1:b:1'))
+      .catch((err: unknown) => err);
+    expect(retry).toBeInstanceOf(Error);
+    expect(retry).not.toBeInstanceOf(ApplicationFailure); // retried by the activity, as a failed connection is
+    expect(sent).toEqual(['t1:o1:a:1']);
   });
 });
