@@ -25,7 +25,8 @@ export interface AppDefinition {
    * The configuration's fields that say which provider account knows a payment's idempotency key (a
    * sandbox merchant's key scopes its keys; a connector's URL is its provider). Changed, a key kept
    * for a payment of unknown outcome would be asked of a provider that never saw it, which would take
-   * the payment again.
+   * the payment again. The list is part of every key's kept digest (domain/key-scope.ts): a release
+   * changing it makes each key through the app under way read as moved, an unknown outcome.
    */
   keyScope: readonly string[];
 }
