@@ -12,6 +12,7 @@ import {
   AppInstallation,
   ReconciliationItem,
   ReconciliationRun,
+  type MismatchKind,
   type ReconciliationTrigger,
 } from '../db/entities/index.js';
 import { loadInstalledApp } from '../db/installed-apps.js';
@@ -23,8 +24,16 @@ import { formatAmount } from '../domain/money.js';
 import { reconciliationMismatches } from '../observability/metrics.js';
 import { recordEvents, tenantEvent } from '../webhooks/outbox.js';
 import { startDeliveries } from '../webhooks/start-deliveries.js';
-import type { OurPayment } from './compare.js';
-import { compareEntries, deleteEntries, stageOurs, stageTheirs, type Comparison, type Period } from './run-entries.js';
+import type { Mismatch, OurPayment } from './compare.js';
+import {
+  compareEntries,
+  deleteEntries,
+  differenceKey,
+  stageOurs,
+  stageTheirs,
+  type Comparison,
+  type Period,
+} from './run-entries.js';
 
 /** A ledger longer than this many pages is refused rather than read for ever. */
 const MAX_LEDGER_PAGES = 10_000;
@@ -52,10 +61,48 @@ const CATCH_UP_DAYS = 7;
  */
 const RECHECK_AFTER_DAYS = [7, 30];
 
+/** Installations whose due runs are listed (and looked up) together: a bounded list and statement. */
+const SCHEDULE_CHUNK = 500;
+
+/** A scheduled run: a day of an installed app's (`age` 0), or its recheck `age` days after. */
+interface DueRun {
+  tenantId: string;
+  appId: string;
+  period: Period;
+  key: string;
+  /** How many days before the last whole day its day (or its recheck's) is due. */
+  back: number;
+  age: number;
+}
+
+/**
+ * The runs due for `installed` by `lastDayEnd`: each day of the last CATCH_UP_DAYS since it was
+ * installed, the latest first, each followed by its rechecks. A recheck's age is CATCH_UP_DAYS or
+ * more: its day's own run is never due later than it (a recheck of a day no run compared, all
+ * workers down that week, is its first comparison, and tells all it finds).
+ */
+function dueRuns(installed: Pick<AppInstallation, 'tenantId' | 'appId' | 'createdAt'>[], lastDayEnd: number): DueRun[] {
+  const due: DueRun[] = [];
+  for (let back = 0; back < CATCH_UP_DAYS; back++) {
+    for (const { tenantId, appId, createdAt } of installed) {
+      for (const age of [0, ...recheckAges(appId)]) {
+        const dayEnd = lastDayEnd - (back + age) * DAY_MS;
+        if (dayEnd <= createdAt.getTime()) continue;
+        const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
+        const day = `${appId}:${period.from.toISOString().slice(0, 10)}`;
+        due.push({ tenantId, appId, period, key: age === 0 ? day : `${day}+${age}d`, back, age });
+      }
+    }
+  }
+  return due;
+}
+
 /** The ages at which an app's days are compared again: RECHECK_AFTER_DAYS and the end of its reversal window. */
 function recheckAges(appId: string): number[] {
-  const ages = new Set([...RECHECK_AFTER_DAYS, findApp(appId)?.reversalWindowDays ?? 0]);
-  return [...ages].filter((days) => days > 0).sort((a, b) => a - b);
+  const window = findApp(appId)?.reversalWindowDays ?? 0;
+  // Never before its day's own run (dueRuns): a window shorter than the catch-up is rechecked at its end.
+  const ages = [...RECHECK_AFTER_DAYS, ...(window > 0 ? [Math.max(window, CATCH_UP_DAYS)] : [])];
+  return [...new Set(ages)];
 }
 
 /**
@@ -144,6 +191,7 @@ export class Reconciliation {
           signal?.throwIfAborted();
           return this.beat(run.id);
         },
+        ...(recheck ? { told: (differences: Mismatch[]) => this.toldBefore(run, differences) } : {}),
       });
     } catch (err) {
       if (signal?.aborted) {
@@ -154,25 +202,27 @@ export class Reconciliation {
       log.warn({ err }, 'reconciliation could not compare');
       return this.finish(run, { status: 'FAILED', failure: failureOf(err) });
     }
-    if (recheck) comparison = { ...comparison, mismatches: await this.notToldBefore(run, comparison.mismatches) };
     const finished = await this.finish(run, { status: 'SUCCEEDED', compared: comparison.compared }, comparison);
-    if (finished.status === 'SUCCEEDED' && finished.mismatches > 0)
+    const found = sumOf(comparison.found);
+    if (finished.status === 'SUCCEEDED' && found > 0)
       log.warn(
-        { mismatches: finished.mismatches, recorded: comparison.mismatches.length },
+        { mismatches: finished.mismatches, found, recorded: comparison.mismatches.length },
         'reconciliation found differences',
       );
     return finished;
   }
 
-  /** Of `mismatches`, those no earlier run of the same app and period recorded (and told). */
-  private async notToldBefore(run: ReconciliationRun, mismatches: Comparison['mismatches']) {
-    const told = await this.deps.orm.em.getConnection().execute<{ kind: string; provider_ref: string }[]>(
+  /**
+   * Of `differences`, those (differenceKey) an earlier run of the tenant's app recorded, whatever its
+   * period: a bank debit is compared in the runs of the day it was made and of the day it settled.
+   */
+  private async toldBefore(run: ReconciliationRun, differences: Mismatch[]): Promise<Set<string>> {
+    const told = await this.deps.orm.em.getConnection().execute<{ kind: MismatchKind; provider_ref: string }[]>(
       `select i.kind, i.provider_ref from reconciliation_item i join reconciliation_run r on r.id = i.run_id
-        where r.tenant_id = ? and r.app_id = ? and r.period_from = ? and r.period_to = ? and r.id <> ?`,
-      [run.tenantId, run.appId, run.periodFrom, run.periodTo, run.id],
+        where i.tenant_id = ? and i.provider_ref in (?) and r.app_id = ?`,
+      [run.tenantId, [...new Set(differences.map((d) => d.providerRef))], run.appId],
     );
-    const seen = new Set(told.map((item) => `${item.kind} ${item.provider_ref}`));
-    return mismatches.filter((m) => !seen.has(`${m.kind} ${m.providerRef}`));
+    return new Set(told.map((item) => differenceKey({ kind: item.kind, providerRef: item.provider_ref })));
   }
 
   /**
@@ -187,38 +237,26 @@ export class Reconciliation {
     const installed = await this.deps.orm.em
       .fork()
       .find(AppInstallation, { appId: { $in: [...this.deps.apps.keys()].filter((a) => this.reconcilable(a)) } });
-    const due: { tenantId: string; appId: string; period: Period; key: string; back: number; age: number }[] = [];
-    for (let back = 0; back < CATCH_UP_DAYS; back++) {
-      for (const { tenantId, appId, createdAt } of installed) {
-        for (const age of [0, ...recheckAges(appId)]) {
-          const dayEnd = lastDayEnd - (back + age) * DAY_MS;
-          if (dayEnd <= createdAt.getTime()) continue;
-          const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
-          const day = `${appId}:${period.from.toISOString().slice(0, 10)}`;
-          due.push({ tenantId, appId, period, key: age === 0 ? day : `${day}+${age}d`, back, age });
-        }
-      }
-    }
-    if (due.length === 0) return 0;
-    // Those already reconciled, in one statement: most are, and each would otherwise be a query of its
-    // own. Each list is one parameter, a Postgres array literal (tenant ids and keys hold no comma,
-    // brace or quote): a tenant each would be a parameter each, and there may be more than it takes.
-    const arrayOf = (values: string[]) => `{${[...new Set(values)].join(',')}}`;
-    const done = await this.deps.orm.em.getConnection().execute<{ tenant_id: string; schedule_key: string }[]>(
-      `select tenant_id, schedule_key from reconciliation_run
-        where status = 'SUCCEEDED' and tenant_id = any(?::uuid[]) and schedule_key = any(?::text[])`,
-      [arrayOf(due.map((d) => d.tenantId)), arrayOf(due.map((d) => d.key))],
-    );
-    const reconciled = new Set(done.map((run) => `${run.tenant_id} ${run.schedule_key}`));
     let runs = 0;
-    for (const { tenantId, appId, period, key, back, age } of due) {
-      // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
-      if (signal?.aborted) return runs;
-      if (reconciled.has(`${tenantId} ${key}`)) continue;
-      // An earlier day is caught up if no run has it; one whose runs failed through its own day is
-      // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
-      if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
-      if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal, age > 0)) runs++;
+    for (let at = 0; at < installed.length; at += SCHEDULE_CHUNK) {
+      const due = dueRuns(installed.slice(at, at + SCHEDULE_CHUNK), lastDayEnd);
+      if (due.length === 0) continue;
+      // Those already reconciled, in one statement: most are, and each would otherwise be a query of its own.
+      const done = await this.deps.orm.em.getConnection().execute<{ tenant_id: string; schedule_key: string }[]>(
+        `select tenant_id, schedule_key from reconciliation_run
+          where status = 'SUCCEEDED' and tenant_id in (?) and schedule_key in (?)`,
+        [[...new Set(due.map((d) => d.tenantId))], [...new Set(due.map((d) => d.key))]],
+      );
+      const reconciled = new Set(done.map((run) => `${run.tenant_id} ${run.schedule_key}`));
+      for (const { tenantId, appId, period, key, back, age } of due) {
+        // A worker shutting down leaves the rest of the days' runs to the next worker (or its own next start).
+        if (signal?.aborted) return runs;
+        if (reconciled.has(`${tenantId} ${key}`)) continue;
+        // An earlier day is caught up if no run has it; one whose runs failed through its own day is
+        // not tried hourly for a week (a provider refusing the app's credentials would cost 7 an hour).
+        if (!(await this.dayIsFree(tenantId, key, back === 0))) continue;
+        if (await this.run(tenantId, appId, period, 'SCHEDULED', key, signal, age > 0)) runs++;
+      }
     }
     return runs;
   }
@@ -288,7 +326,11 @@ export class Reconciliation {
     run: ReconciliationRun,
     outcome: Pick<ReconciliationRun, 'status'> &
       Partial<Pick<ReconciliationRun, 'compared' | 'failure' | 'scheduleKey'>>,
-    { mismatches, found }: Pick<Comparison, 'mismatches' | 'found'> = { mismatches: [], found: {} },
+    { mismatches, found, toldBefore }: Pick<Comparison, 'mismatches' | 'found' | 'toldBefore'> = {
+      mismatches: [],
+      found: {},
+      toldBefore: 0,
+    },
   ): Promise<ReconciliationRun> {
     const now = new Date();
     const items = mismatches.map((m) =>
@@ -314,9 +356,8 @@ export class Reconciliation {
         Object.assign(run, row);
         return undefined;
       }
-      // Every difference found is counted, the first MAX_RECORDED_MISMATCHES recorded (compareEntries).
-      const total = Object.values(found).reduce((sum, n) => sum + (n ?? 0), 0);
-      Object.assign(row, outcome, { mismatches: total, recorded: items.length, finishedAt: now });
+      // Every difference found is counted, the first MAX_RECORDED_MISMATCHES new ones recorded (compareEntries).
+      Object.assign(row, outcome, { mismatches: sumOf(found) + toldBefore, recorded: items.length, finishedAt: now });
       for (const item of items) em.persist(item);
       await em.flush();
       Object.assign(run, row);
@@ -383,6 +424,11 @@ function failureOf(err: unknown): string {
   if (err instanceof RequestError) return `the provider did not answer (${err.code})`;
   if (err instanceof NotReconcilable) return err.message;
   return 'an internal error; it has been logged';
+}
+
+/** How many differences `found` counts, of every kind. */
+function sumOf(found: Comparison['found']): number {
+  return Object.values(found).reduce((sum, n) => sum + (n ?? 0), 0);
 }
 
 /** An app that cannot be reconciled (not installed, or its provider keeps no ledger). */

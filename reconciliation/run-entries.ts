@@ -20,7 +20,14 @@ export interface Period {
 export interface Comparison {
   mismatches: Mismatch[];
   found: Partial<Record<MismatchKind, number>>;
+  /** Differences found that an earlier run told (`told`): neither kept nor in `found`. */
+  toldBefore: number;
   compared: number;
+}
+
+/** A difference as `told` names it: its kind and reference. */
+export function differenceKey({ kind, providerRef }: Pick<Mismatch, 'kind' | 'providerRef'>): string {
+  return `${kind} ${providerRef}`;
 }
 
 /** Provider references compared at a time. */
@@ -134,6 +141,8 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
 /**
  * The run's entries compared `page` provider references at a time, both sides of each together; the
  * first `keep` differences kept, all of them counted; `afterPage` called once each page is compared.
+ * `told`: of a page's differences, those an earlier run told (by differenceKey), set apart before any
+ * is kept, so that known ones never take the place of a new one.
  */
 export async function compareEntries(
   orm: MikroORM,
@@ -142,12 +151,19 @@ export async function compareEntries(
     page = COMPARE_PAGE,
     keep = MAX_RECORDED_MISMATCHES,
     afterPage = () => Promise.resolve(),
-  }: { page?: number; keep?: number; afterPage?: () => Promise<void> } = {},
+    told,
+  }: {
+    page?: number;
+    keep?: number;
+    afterPage?: () => Promise<void>;
+    told?: (differences: Mismatch[]) => Promise<Set<string>>;
+  } = {},
 ): Promise<Comparison> {
   const connection = orm.em.getConnection();
   const mismatches: Mismatch[] = [];
   const found: Comparison['found'] = {};
   let compared = 0;
+  let toldBefore = 0;
   // Three entries at least: a read always holds one whole reference.
   const limit = 2 * Math.max(1, page) + 1;
   for (let after = ''; ;) {
@@ -156,12 +172,17 @@ export async function compareEntries(
        from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
       [runId, after, limit],
     );
-    if (read.length === 0) return { mismatches, found, compared };
+    if (read.length === 0) return { mismatches, found, toldBefore, compared };
     const rows = wholeReferences(read, limit);
     const ours = rows.filter((r) => r.side === 'ours').map(ourPaymentOf);
     const theirs = rows.filter((r) => r.side === 'theirs');
     const inPeriod = new Set(theirs.filter((r) => r.in_period).map((r) => r.provider_ref));
-    const differences = comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef));
+    let differences = comparePayments(ours, theirs.map(providerPaymentOf), (t) => inPeriod.has(t.providerRef));
+    if (told && differences.length > 0) {
+      const known = await told(differences);
+      toldBefore += differences.filter((d) => known.has(differenceKey(d))).length;
+      differences = differences.filter((d) => !known.has(differenceKey(d)));
+    }
     for (const { kind } of differences) found[kind] = (found[kind] ?? 0) + 1;
     mismatches.push(...differences.slice(0, Math.max(0, keep - mismatches.length)));
     compared += ours.length + inPeriod.size;

@@ -82,7 +82,8 @@ export const ReconciliationRunSchema = new EntitySchema<ReconciliationRun>({
 export const ReconciliationItemSchema = new EntitySchema<ReconciliationItem>({
   class: ReconciliationItem,
   tableName: 'reconciliation_item',
-  indexes: [{ properties: ['tenantId', 'runId', 'createdAt', 'id'] }],
+  // By reference too: a recheck asks which of its differences an earlier run of the tenant's told.
+  indexes: [{ properties: ['tenantId', 'runId', 'createdAt', 'id'] }, { properties: ['tenantId', 'providerRef'] }],
   properties: {
     id: { type: 'uuid', primary: true },
     runId: {

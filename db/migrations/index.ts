@@ -37,6 +37,7 @@ import { Migration20261206230000 } from './Migration20261206230000.js';
 import { Migration20261206230100 } from './Migration20261206230100.js';
 import { Migration20261207100000 } from './Migration20261207100000.js';
 import { Migration20261207190000 } from './Migration20261207190000.js';
+import { Migration20261207193000 } from './Migration20261207193000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -82,4 +83,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261206230100', class: Migration20261206230100 },
   { name: 'Migration20261207100000', class: Migration20261207100000 },
   { name: 'Migration20261207190000', class: Migration20261207190000 },
+  { name: 'Migration20261207193000', class: Migration20261207193000 },
 ];

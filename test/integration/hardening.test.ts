@@ -474,7 +474,7 @@ describe('periodic clean-up instead of per-request deletes', () => {
     expect(await em.fork().count(UsedNonce, { expiresAt: { $lt: before } })).toBe(0);
   });
 
-  it('keeps where a key was first sent: no later call's destination replaces it, and each call keeps it another 90 days', async () => {
+  it('keeps where a key was first sent: no later call’s destination replaces it, and each call keeps it another 90 days', async () => {
     const scopes = keyScopesIn(system.orm);
     const key = { tenantId: randomUUID(), appId: 'HTTP_CONNECTOR', idempotencyKey: `${randomUUID()}:o:a:1` };
     const [a, b] = ['a', 'b'].map((d) => d.repeat(64));

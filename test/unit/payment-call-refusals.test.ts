@@ -283,7 +283,8 @@ describe('a call whose key’s first destination cannot be read (the database aw
       keyScopes: { firstSentTo: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) },
       instruments: { read: () => Promise.resolve(undefined), claim: () => Promise.resolve(true) },
     });
-    const pay = (key: string) => () => activities.executePayment({ appId: 'SANDBOX_CARD', request, idempotencyKey: key });
+    const pay = (key: string) => () =>
+      activities.executePayment({ appId: 'SANDBOX_CARD', request, idempotencyKey: key });
     expect(await quietly({ attempt: 1 }).run(pay('t1:o1:a:1'))).toMatchObject({ status: 'SETTLED' });
     const retry = await quietly({ attempt: 2 })
       .run(pay('t1:o1:b:1'))
