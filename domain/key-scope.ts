@@ -24,7 +24,7 @@ export function keyScopeMoved(
 /**
  * Where the installation sends `idempotencyKey`, as a digest: the app and its key-scope fields. A
  * payment's later calls under the key compare it with the one kept at its first send (ARCHITECTURE.md,
- * "Provider calls"). Salted with the key, since a sandbox merchant's scope is its secret key: the
+ * "Instruction lifecycle"). Salted with the key, since a sandbox merchant's scope is its secret key: the
  * digest is kept beside the key, and one of a short secret would otherwise be looked up in a table.
  */
 export function keyScopeDigest(

@@ -47,6 +47,15 @@ export class InstallationCache {
     });
   }
 
+  /**
+   * Whether the installation was read from the database within the minute (not a copy kept through
+   * an outage): what it says of where the app sends its keys is as the API last let it be.
+   */
+  readLately(tenantId: string, appId: string): boolean {
+    const cached = this.entries.get(`${tenantId}/${appId}`);
+    return cached !== undefined && Date.now() - cached.at < FRESH_MS;
+  }
+
   /** A read that takes longer than this is given up (another is tried by the next call). */
   protected readonly readLimitMs: number = 10_000;
 

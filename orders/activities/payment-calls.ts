@@ -235,10 +235,12 @@ export function createPaymentActivities({
         () => new Error(`where the key was first sent was not read within ${KEY_SCOPE_LIMIT_MS} ms`),
       );
     } catch (err) {
-      // The database away: a first send goes on, as payments do through an outage, its destination
-      // kept nowhere (as a key's sent before the table was: a later call takes its own). A later call
-      // under a key that may have reached a provider cannot be checked, so it waits for the database.
-      if (keyMayHaveReached) throw err;
+      // The database away: a first send goes on with an installation read within the minute, its
+      // destination kept nowhere (as a key's sent before the table was: a later call takes its own).
+      // With an older copy (kept through the outage) it might go where the app no longer sends, and
+      // its retry, once the database is back, where it now does: it waits for the database, as does
+      // a later call under a key that may have reached a provider, which cannot be checked.
+      if (keyMayHaveReached || !installations.readLately(key.tenantId, key.appId)) throw err;
       log.warn('where a key is first sent could not be kept: sent all the same', {
         ...key,
         error: err instanceof Error ? err.message : String(err),
