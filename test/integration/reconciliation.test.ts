@@ -863,12 +863,16 @@ describe('reconciliation', () => {
       expect(day.told).toEqual([['extra', first]]);
       // Found at the provider after its day's run (a payment reported late; so would a chargeback be).
       const later = await keptOnTheDay();
+      // The metric counts what is new: the payment told already is in the run's count only.
+      const extraBefore = await mismatchCount('extra');
       const week = await scheduled('2027-07-10T01:30:00Z', 'SANDBOX_CARD:2027-07-02+7d');
+      expect(await mismatchCount('extra')).toBe(extraBefore + 1);
       expect(week.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 1 });
       expect(week.run.periodFrom.toISOString()).toBe('2027-07-02T00:00:00.000Z');
       expect(week.told).toEqual([['extra', later]]);
       const month = await scheduled('2027-08-02T01:30:00Z', 'SANDBOX_CARD:2027-07-02+30d');
       expect(month.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 0 });
+      expect(await mismatchCount('extra')).toBe(extraBefore + 1);
       // The card app's reversal window: 120 days.
       const window = await scheduled('2027-10-31T01:30:00Z', 'SANDBOX_CARD:2027-07-02+120d');
       expect(window.run).toMatchObject({ status: 'SUCCEEDED', mismatches: 2, recorded: 0 });
