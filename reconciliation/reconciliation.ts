@@ -81,13 +81,19 @@ interface DueRun {
  * more: its day's own run is never due later than it (a recheck of a day no run compared, all
  * workers down that week, is its first comparison, and tells all it finds).
  */
-function dueRuns(installed: Pick<AppInstallation, 'tenantId' | 'appId' | 'createdAt'>[], lastDayEnd: number): DueRun[] {
+function dueRuns(
+  installed: Pick<AppInstallation, 'tenantId' | 'appId' | 'createdAt' | 'keyScopeChangedAt'>[],
+  lastDayEnd: number,
+): DueRun[] {
   const due: DueRun[] = [];
   for (let back = 0; back < CATCH_UP_DAYS; back++) {
-    for (const { tenantId, appId, createdAt } of installed) {
+    for (const { tenantId, appId, createdAt, keyScopeChangedAt } of installed) {
+      // Nor a day before its key scope last changed: its payments are in the ledger of the provider
+      // (or merchant) it sent to then, and the one it sends to now would miss every one of them.
+      const since = Math.max(createdAt.getTime(), keyScopeChangedAt?.getTime() ?? 0);
       for (const age of [0, ...recheckAges(appId)]) {
         const dayEnd = lastDayEnd - (back + age) * DAY_MS;
-        if (dayEnd <= createdAt.getTime()) continue;
+        if (dayEnd <= since) continue;
         const period = { from: new Date(dayEnd - DAY_MS), to: new Date(dayEnd) };
         const day = `${appId}:${period.from.toISOString().slice(0, 10)}`;
         due.push({ tenantId, appId, period, key: age === 0 ? day : `${day}+${age}d`, back, age });

@@ -289,7 +289,10 @@ export function addMarketplaceRoutes(
         { ...plain, ...secrets },
       ];
       const moved = keyScopeMoved(app.keyScope, before, after);
-      if (moved.length > 0) await refuseWhileKeysOut(em, tenantId, app.appId, moved);
+      if (moved.length > 0) {
+        await refuseWhileKeysOut(em, tenantId, app.appId, moved);
+        installation.keyScopeChangedAt = new Date();
+      }
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
       installation.secretsSet = Object.keys(secrets);

@@ -13,6 +13,11 @@ export class AppInstallation {
   secretsSet: string[] = [];
   /** When it was installed. */
   createdAt: Date = new Date();
+  /**
+   * When its key scope (the catalog's `keyScope`: where its payments' keys are known, and its ledger
+   * kept) last changed; null if never since it was installed. Reconciliation runs no day before it.
+   */
+  keyScopeChangedAt?: Date | null;
   updatedAt: Date = new Date();
 }
 
@@ -36,6 +41,7 @@ export const AppInstallationSchema = new EntitySchema<AppInstallation>({
     secretsCiphertext: { type: 'text', nullable: true },
     secretsSet: { type: 'json' },
     createdAt: { type: 'datetime' },
+    keyScopeChangedAt: { type: 'datetime', nullable: true },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
   },
 });

@@ -38,6 +38,7 @@ import { Migration20261206230100 } from './Migration20261206230100.js';
 import { Migration20261207100000 } from './Migration20261207100000.js';
 import { Migration20261207190000 } from './Migration20261207190000.js';
 import { Migration20261207193000 } from './Migration20261207193000.js';
+import { Migration20261207200000 } from './Migration20261207200000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -84,4 +85,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261207100000', class: Migration20261207100000 },
   { name: 'Migration20261207190000', class: Migration20261207190000 },
   { name: 'Migration20261207193000', class: Migration20261207193000 },
+  { name: 'Migration20261207200000', class: Migration20261207200000 },
 ];

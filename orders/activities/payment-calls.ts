@@ -83,6 +83,8 @@ export function createPaymentActivities({
   const accountCalls = new TenantSlots(Infinity, PROVIDER_CALLS_PER_ACCOUNT);
   /** Each account's put-off calls are said at most once a minute. */
   const putOffTold = new OncePerKey(60_000);
+  /** Calls made or put off while the database cannot keep their keys' destinations: said once a minute each. */
+  const outageTold = new OncePerKey(60_000);
 
   /**
    * Runs `work` (a call to the provider and what leads to it) on one of its account's calls, when the
@@ -235,17 +237,26 @@ export function createPaymentActivities({
         () => new Error(`where the key was first sent was not read within ${KEY_SCOPE_LIMIT_MS} ms`),
       );
     } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
       // The database away: a first send goes on with an installation read within the minute, its
       // destination kept nowhere (as a key's sent before the table was: a later call takes its own).
+      if (!keyMayHaveReached && installations.readLately(key.tenantId, key.appId)) {
+        if (outageTold.due('sent'))
+          log.warn('where a key is first sent could not be kept: sent all the same', { ...key, error });
+        return;
+      }
       // With an older copy (kept through the outage) it might go where the app no longer sends, and
-      // its retry, once the database is back, where it now does: it waits for the database, as does
-      // a later call under a key that may have reached a provider, which cannot be checked.
-      if (keyMayHaveReached || !installations.readLately(key.tenantId, key.appId)) throw err;
-      log.warn('where a key is first sent could not be kept: sent all the same', {
-        ...key,
-        error: err instanceof Error ? err.message : String(err),
+      // its retry, once the database is back, where it now does; a later call under a key that may
+      // have reached a provider cannot be checked. Nothing is sent: put off, the workflow calls again
+      // without counting a try, so that a key nothing was sent under is not taken for one that was.
+      if (outageTold.due('put off'))
+        log.warn('calls put off: where their keys were first sent cannot be read', { ...key, error });
+      throw ApplicationFailure.create({
+        type: PROVIDER_CALL_PUT_OFF,
+        message: `where the key was first sent cannot be read (${error}): nothing was sent`,
+        details: [keyMayHaveReached],
+        nonRetryable: true,
       });
-      return;
     }
     if (first === digest) return;
     log.warn('a call under a key first sent to another provider is not made: its outcome is unknown', key);

@@ -23,10 +23,11 @@ export const APP_CREDENTIALS_UNREADABLE = 'AppCredentialsUnreadable';
  */
 export const OUTCOME_UNKNOWN = 'OutcomeUnknown';
 /**
- * A call to a tenant-hosted provider the worker did not make, since the tenant's account already had
- * its share of the worker's calls under way: nothing was sent, and the workflow calls again a little
- * later. Its one detail: whether an earlier attempt of that activity may have reached the provider
- * under the key, which the next call must know.
+ * A call the worker did not make: to a tenant-hosted provider while the tenant's account already had
+ * its share of the worker's calls under way, or any call whose key's first destination could not be
+ * read or kept (the database away). Nothing was sent, and the workflow calls again a little later.
+ * Its one detail: whether an earlier attempt of that activity may have reached the provider under
+ * the key, which the next call must know.
  */
 export const PROVIDER_CALL_PUT_OFF = 'ProviderCallPutOff';
 

@@ -424,7 +424,7 @@ export class InstructionLoops {
         if (failure?.type !== PROVIDER_CALL_PUT_OFF || !patched(CALL_AGAIN_WHEN_PUT_OFF)) throw err;
         if (putOffs >= MAX_PUT_OFFS) {
           // Said apart from the provider's own silence, which the failure code that follows reads as.
-          log.warn('a call to a tenant-hosted provider was put off too often: ended as unanswered, its key kept', {
+          log.warn('a provider call was put off too often: ended as unanswered, its key kept', {
             tenantId: this.order.state.tenantId,
             orderRef: this.order.state.orderRef,
             putOffs,

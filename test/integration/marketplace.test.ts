@@ -809,8 +809,12 @@ describe('paying through each app', () => {
       body: { code: 'app_in_use', errors: [{ path: 'configuration.apiKey', code: 'payments_under_way' }] },
     });
     // The key left out, or given again as it is, moves nothing.
+    const changedAt = async () =>
+      (await system.orm.em.fork().findOneOrFail(AppInstallation, { tenantId: tenant.tenantId, appId: 'SANDBOX_BANK' }))
+        .keyScopeChangedAt;
     expect((await configure({})).status).toBe(200);
     expect((await configure({ apiKey: tenant.sandboxApiKey })).status).toBe(200);
+    expect(await changedAt(), 'no move, so reconciliation keeps its days').toBeNull();
 
     // Settled, and another only due in a month: nothing is out.
     await system.sandbox.settleHeldDebit({ tenantId: tenant.tenantId, orderRef: 'held-key' });
@@ -828,7 +832,10 @@ describe('paying through each app', () => {
     await waitForInstruction(tenant, 'due-later', (i) => i.status === 'OPEN', 'the debit open');
     const renewed = newSandboxApiKey();
     system.issuedSecrets.push(renewed);
+    const renewing = Date.now();
     expect((await configure({ apiKey: renewed })).status).toBe(200);
+    // Reconciliation runs no day before it: those payments are in the old merchant's ledger.
+    expect((await changedAt())!.getTime()).toBeGreaterThanOrEqual(renewing - 1000);
 
     // A card payment due in five minutes: its call may start on a worker that read the old key.
     const cards = await system.newTenant();

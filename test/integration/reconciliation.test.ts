@@ -830,6 +830,30 @@ describe('reconciliation', () => {
     }
   });
 
+  it('runs no day, nor recheck, of an app before its key scope last changed: those payments are in another ledger', async () => {
+    const db = await freshDatabase();
+    let orm: MikroORM | undefined;
+    try {
+      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+      const { tenantId } = await createTenantRows(orm, system.masterKeys, ['SANDBOX_CARD']);
+      await orm.em
+        .fork()
+        .nativeUpdate(
+          AppInstallation,
+          { tenantId },
+          { createdAt: new Date('2027-06-01T00:00:00Z'), keyScopeChangedAt: new Date('2027-07-05T12:00:00Z') },
+        );
+      expect(await reconciliationOn(orm).runScheduled(new Date('2027-07-10T01:30:00Z'))).toBe(5);
+      const runs = await orm.em.fork().find(ReconciliationRun, { tenantId });
+      expect(runs.map((r) => r.scheduleKey).sort()).toEqual(
+        ['05', '06', '07', '08', '09'].map((d) => `SANDBOX_CARD:2027-07-${d}`),
+      );
+    } finally {
+      await orm?.close();
+      await db.drop();
+    }
+  });
+
   it('compares a day again a week, a month and its reversal window later, telling only differences no run of it told', async () => {
     const db = await freshDatabase();
     let orm: MikroORM | undefined;
