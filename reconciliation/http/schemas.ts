@@ -30,11 +30,14 @@ export const RunSchema = z
     trigger: z.enum(['SCHEDULED', 'REQUESTED']),
     status: z.enum(['RUNNING', 'SUCCEEDED', 'FAILED']),
     compared: z.number().int().openapi({ description: 'Payments compared: the provider’s and ours' }),
-    mismatches: z.number().int().openapi({ description: 'Differences found, all of them' }),
-    recorded: z
+    mismatches: z
       .number()
       .int()
-      .openapi({ description: 'Differences kept as items and told as events: the first 1,000 found at most' }),
+      .openapi({ description: 'Differences found, all of them (a recheck’s: those told before too)' }),
+    recorded: z.number().int().openapi({
+      description:
+        'Differences kept as items and told as events: the first 1,000 found at most (a recheck’s: of those no earlier run of the app told)',
+    }),
     failure: z.string().nullable().openapi({ description: 'Why a FAILED run could not compare' }),
     createdAt: z.iso.datetime(),
     finishedAt: z.iso.datetime().nullable(),
