@@ -84,6 +84,8 @@ export interface Config {
   exportStallSeconds: number;
   /** The longest a settlement export's query may wait for a lock on the tables it reads. */
   exportLockWaitSeconds: number;
+  /** The longest a page of an instruction search may take (its statements' `statement_timeout`). */
+  searchTimeoutSeconds: number;
   /** Express `trust proxy`: false (the default), a hop count, or addresses/subnets of trusted proxies. */
   trustProxy: boolean | number | string;
   /** Set: `GET /metrics` (API and worker) answers only `Authorization: Bearer {metricsToken}`. */
@@ -145,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     accessTokenTtlSeconds: intFrom(env.ACCESS_TOKEN_TTL_SECONDS, 15 * 60),
     exportStallSeconds: intFrom(env.EXPORT_STALL_SECONDS, 60),
     exportLockWaitSeconds: intFrom(env.EXPORT_LOCK_WAIT_SECONDS, 60),
+    searchTimeoutSeconds: intFrom(env.SEARCH_TIMEOUT_SECONDS, 15),
     trustProxy: trustProxyFrom(env.TRUST_PROXY),
     metricsToken: env.METRICS_TOKEN || undefined,
     workerMetricsPort: env.WORKER_METRICS_PORT ? intFrom(env.WORKER_METRICS_PORT, 0) : undefined,
@@ -165,6 +168,7 @@ export function apiSettings(config: Config) {
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     exportStallSeconds: config.exportStallSeconds,
     exportLockWaitSeconds: config.exportLockWaitSeconds,
+    searchTimeoutSeconds: config.searchTimeoutSeconds,
     trustProxy: config.trustProxy,
     allowLoopbackHttp: config.allowLoopbackHttp,
     metricsToken: config.metricsToken,

@@ -116,6 +116,7 @@ export function createApi(deps: ApiDependencies): Express {
   addInstructionRoutes(routes, {
     stallMs: settings.exportStallSeconds * 1000,
     lockWaitMs: settings.exportLockWaitSeconds * 1000,
+    searchTimeoutMs: settings.searchTimeoutSeconds * 1000,
   });
   addReconciliationRoutes(routes, new Reconciliation({ orm, apps: deps.apps, secretBox, temporal, logger }));
   const mandates = new Mandates({ orm, temporal });

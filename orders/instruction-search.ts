@@ -207,6 +207,9 @@ export async function withSettlementStream(
 /** Whether an export's query gave up waiting for a lock (`withSettlementStream`'s `lockWaitMs`). */
 export const lockWaitedOut = (err: unknown) => (err as { code?: string }).code === '55P03';
 
+/** A statement cut by its `statement_timeout` (query_canceled). */
+export const statementTimedOut = (err: unknown) => (err as { code?: string }).code === '57014';
+
 export function settlementRowOf(record: SettlementRecord): SettlementRow {
   const money = (minor: string) => formatAmount(BigInt(minor), record.currency);
   return {

@@ -9,6 +9,7 @@ import {
   searchInstructions,
   SETTLEMENT_COLUMNS,
   lockWaitedOut,
+  statementTimedOut,
   settlementRowOf,
   withSettlementStream,
   type SettlementRecord,
@@ -41,10 +42,12 @@ function endWhenClientStalls(res: ServerResponse, stallMs: number): void {
  * Finance's views across orders: instruction search, and the settlements of a period as a file.
  * `stallMs`: an export whose client reads nothing for this long is ended, its connection given back.
  * `lockWaitMs`: the longest its query may wait for a lock on the tables it reads.
+ * `searchTimeoutMs`: the longest a search's page may take: a filter outside the indexes with no date
+ * range may read much of a tenant's instructions, and holds a connection meanwhile.
  */
 export function addInstructionRoutes(
   routes: RouteTable,
-  { stallMs, lockWaitMs }: { stallMs: number; lockWaitMs: number },
+  { stallMs, lockWaitMs, searchTimeoutMs }: { stallMs: number; lockWaitMs: number; searchTimeoutMs: number },
 ): void {
   routes.add({
     method: 'get',
@@ -62,8 +65,19 @@ export function addInstructionRoutes(
         schema: InstructionSearchListSchema,
       },
     },
+    problems: [503],
+    // One read-only snapshot: its statements, the page and its orders, are bounded together.
+    transactional: 'snapshot',
     handler: async ({ query, em, context: { tenantId } }) => {
-      const page = await searchInstructions(em, tenantId, query);
+      await em.execute(`set local statement_timeout = ${Math.max(1, Math.floor(searchTimeoutMs))}`);
+      const page = await searchInstructions(em, tenantId, query).catch((err: unknown) => {
+        if (!statementTimedOut(err)) throw err;
+        throw new ApiError(
+          503,
+          'search_timed_out',
+          `the search took more than ${searchTimeoutMs / 1000} s: narrow it by a date range (dueFrom, dueTo, settledFrom, settledTo) or a status`,
+        );
+      });
       return {
         status: 200,
         body: {

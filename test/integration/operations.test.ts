@@ -20,6 +20,7 @@ import { freshDatabase } from '../support/fresh-database.js';
 import { insertInstructionRows } from '../support/instruction-rows.js';
 import { metricValue } from '../support/prometheus-text.js';
 import { holdTable } from '../support/row-hold.js';
+import { lane } from '../support/lanes.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 
 let system: TestSystem;
@@ -298,6 +299,25 @@ describe('instruction search', () => {
       expect(res.body.code).toBe('validation_failed');
       expect(res.body.errors[0].path, query).toBe(path);
       if (code) expect(res.body.errors[0].code).toBe(code);
+    }
+  });
+
+  it('cuts a search page that takes longer than SEARCH_TIMEOUT_SECONDS, and gives its connection back', async () => {
+    const hurried = await system.startApi({ settings: { searchTimeoutSeconds: 1 } });
+    try {
+      const client = tenant.clientAt(hurried.url);
+      // Held by other work (a migration, say): the page waits, as a page reading much of a tenant's rows would.
+      const held = await holdTable(lane().databaseUrl, 'payment_instruction');
+      try {
+        const cut = await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD');
+        expect(cut.status).toBe(503);
+        expect(cut.body).toMatchObject({ code: 'search_timed_out' });
+      } finally {
+        await held.release();
+      }
+      expect((await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD')).status).toBe(200);
+    } finally {
+      await hurried.close();
     }
   });
 
