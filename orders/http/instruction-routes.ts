@@ -66,16 +66,21 @@ export function addInstructionRoutes(
       },
     },
     problems: [503],
-    // One read-only snapshot: its statements, the page and its orders, are bounded together.
+    // One read-only snapshot, its two statements (the page, its orders) each under the limit (0: none).
     transactional: 'snapshot',
-    handler: async ({ query, em, context: { tenantId } }) => {
-      await em.execute(`set local statement_timeout = ${Math.max(1, Math.floor(searchTimeoutMs))}`);
+    handler: async ({ query, em, req, context: { tenantId } }) => {
+      if (searchTimeoutMs > 0) await em.execute(`set local statement_timeout = ${Math.ceil(searchTimeoutMs)}`);
       const page = await searchInstructions(em, tenantId, query).catch((err: unknown) => {
         if (!statementTimedOut(err)) throw err;
+        // A search too broad for the indexes, or a table held by other work: an operator's to look at if it keeps happening.
+        req.log.warn({ tenantId, query, searchTimeoutMs }, 'an instruction search was cut at its time limit');
         throw new ApiError(
           503,
           'search_timed_out',
-          `the search took more than ${searchTimeoutMs / 1000} s: narrow it by a date range (dueFrom, dueTo, settledFrom, settledTo) or a status`,
+          `a statement of the search took more than ${searchTimeoutMs / 1000} s: narrow it by a date range ` +
+            '(dueFrom, dueTo, settledFrom, settledTo) or a status; the same search may time out again',
+          undefined,
+          { 'retry-after': '60' },
         );
       });
       return {

@@ -302,24 +302,29 @@ describe('instruction search', () => {
     }
   });
 
-  it('cuts a search page that takes longer than SEARCH_TIMEOUT_SECONDS, and gives its connection back', async () => {
-    const hurried = await system.startApi({ settings: { searchTimeoutSeconds: 1 } });
-    try {
-      const client = tenant.clientAt(hurried.url);
-      // Held by other work (a migration, say): the page waits, as a page reading much of a tenant's rows would.
-      const held = await holdTable(lane().databaseUrl, 'payment_instruction');
+  // A session of an embedded PGlite waits for no lock: nothing to cut there.
+  it.skipIf(inject('databasePoolSize') === 1)(
+    'cuts a search page that takes longer than SEARCH_TIMEOUT_SECONDS; the next page answers',
+    async () => {
+      const hurried = await system.startApi({ settings: { searchTimeoutSeconds: 1 } });
       try {
-        const cut = await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD');
-        expect(cut.status).toBe(503);
-        expect(cut.body).toMatchObject({ code: 'search_timed_out' });
+        const client = tenant.clientAt(hurried.url);
+        // Held by other work (a migration, say): the page waits, as a page reading much of a tenant's rows would.
+        const held = await holdTable(lane().databaseUrl, 'payment_instruction');
+        try {
+          const cut = await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD');
+          expect(cut.status).toBe(503);
+          expect(cut.body).toMatchObject({ code: 'search_timed_out' });
+          expect(cut.headers.get('retry-after')).toBe('60');
+        } finally {
+          await held.release();
+        }
+        expect((await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD')).status).toBe(200);
       } finally {
-        await held.release();
+        await hurried.close();
       }
-      expect((await client.request('GET', '/v1/instructions?appId=SANDBOX_CARD')).status).toBe(200);
-    } finally {
-      await hurried.close();
-    }
-  });
+    },
+  );
 
   it('finds what settled in a period, latest settlement first; orders list by when they were created', async () => {
     const paid = await settledOrder('search-paid');
