@@ -99,7 +99,21 @@ export function createPaymentActivities({
     work: () => Promise<T>,
   ): Promise<T> {
     if (!accountOf || !TENANT_HOSTED_APPS.includes(appId)) return work();
-    const accountId = await accountOf(tenantId);
+    // Read once per tenant, from the database: heartbeats meanwhile, as connect does. Unread (the
+    // database away), nothing was sent: put off, so that the next try is not taken for one that may have.
+    heartbeat();
+    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+    let accountId: string;
+    try {
+      accountId = await accountOf(tenantId);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      if (outageTold.due('account'))
+        log.warn('calls put off: the tenant’s account cannot be read', { tenantId, error });
+      throw putOff(`the tenant's account cannot be read (${error}): nothing was sent`, keyMayHaveReached);
+    } finally {
+      clearInterval(beat);
+    }
     if (accountCalls.refusal(accountId)) {
       providerCallsPutOff.inc({ app: appId });
       if (putOffTold.due(accountId)) {
@@ -110,12 +124,10 @@ export function createPaymentActivities({
           share: PROVIDER_CALLS_PER_ACCOUNT,
         });
       }
-      throw ApplicationFailure.create({
-        type: PROVIDER_CALL_PUT_OFF,
-        message: `the account has its ${PROVIDER_CALLS_PER_ACCOUNT} calls to its providers under way: nothing was sent`,
-        details: [keyMayHaveReached],
-        nonRetryable: true,
-      });
+      throw putOff(
+        `the account has its ${PROVIDER_CALLS_PER_ACCOUNT} calls to its providers under way: nothing was sent`,
+        keyMayHaveReached,
+      );
     }
     accountCalls.take(accountId);
     try {
@@ -251,12 +263,7 @@ export function createPaymentActivities({
       // without counting a try, so that a key nothing was sent under is not taken for one that was.
       if (outageTold.due('put off'))
         log.warn('calls put off: where their keys were first sent cannot be read', { ...key, error });
-      throw ApplicationFailure.create({
-        type: PROVIDER_CALL_PUT_OFF,
-        message: `where the key was first sent cannot be read (${error}): nothing was sent`,
-        details: [keyMayHaveReached],
-        nonRetryable: true,
-      });
+      throw putOff(`where the key was first sent cannot be read (${error}): nothing was sent`, keyMayHaveReached);
     }
     if (first === digest) return;
     log.warn('a call under a key first sent to another provider is not made: its outcome is unknown', key);
@@ -413,6 +420,20 @@ export function createPaymentActivities({
       return found ?? null;
     },
   };
+}
+
+/**
+ * A call not made, nothing sent: a refusal no retry of the activity takes, so that the workflow calls
+ * again without counting a try. `keyMayHaveReached`: whether an earlier try under the key may have
+ * reached the provider, for the workflow's next call under it.
+ */
+function putOff(message: string, keyMayHaveReached: boolean): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: PROVIDER_CALL_PUT_OFF,
+    message,
+    details: [keyMayHaveReached],
+    nonRetryable: true,
+  });
 }
 
 function refundsUnsupported(appId: string) {

@@ -298,3 +298,27 @@ describe('a call whose key’s first destination cannot be read (the database aw
     expect(sent).toEqual(['t1:o1:a:1']);
   });
 });
+
+describe('a call to a tenant-hosted provider whose tenant’s account cannot be read (the database away)', () => {
+  it('is put off, sending nothing, and tells whether an earlier try may have reached the provider', async () => {
+    const sent: string[] = [];
+    const app = {
+      execute: (_payment: unknown, idempotencyKey: string) => {
+        sent.push(idempotencyKey);
+        return Promise.resolve({ status: 'SETTLED', providerRef: `ref_${idempotencyKey}` });
+      },
+    } as unknown as AppConnector;
+    const activities = createPaymentActivities({
+      apps: new Map([['HTTP_CONNECTOR', app]]),
+      installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
+      keyScopes: everyKeyWhereFirst,
+      instruments: { read: () => Promise.resolve(undefined), claim: () => Promise.resolve(true) },
+      accountOf: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
+    });
+    const pay = (key: string) => () =>
+      activities.executePayment({ appId: 'HTTP_CONNECTOR', request, idempotencyKey: key });
+    expect(await refusalOf(1, pay('t1:o1:a:1'))).toEqual([PROVIDER_CALL_PUT_OFF, false]);
+    expect(await refusalOf(2, pay('t1:o1:a:1'))).toEqual([PROVIDER_CALL_PUT_OFF, true]);
+    expect(sent).toEqual([]);
+  });
+});
