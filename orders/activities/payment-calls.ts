@@ -12,7 +12,7 @@ import {
   type StatedAmount,
 } from '../../domain/payment-outcome.js';
 import type { InstallationCache } from './installation-cache.js';
-import type { KeyScopes } from './key-scopes.js';
+import type { KeyScopes, SentKey } from './key-scopes.js';
 import { findApp } from '../../domain/app-catalog.js';
 import { keyScopeDigest } from '../../domain/key-scope.js';
 import { withinTime } from '../../domain/time-limit.js';
@@ -99,20 +99,16 @@ export function createPaymentActivities({
     work: () => Promise<T>,
   ): Promise<T> {
     if (!accountOf || !TENANT_HOSTED_APPS.includes(appId)) return work();
-    // Read once per tenant, from the database: heartbeats meanwhile, as connect does. Unread (the
-    // database away), nothing was sent: put off, so that the next try is not taken for one that may have.
-    heartbeat();
-    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+    // Read once per tenant, from the database. Unread (the database away), nothing was sent: put
+    // off, so that the next try is not taken for one that may have.
     let accountId: string;
     try {
-      accountId = await accountOf(tenantId);
+      accountId = await heartbeating(() => accountOf(tenantId));
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = messageOf(err);
       if (outageTold.due('account'))
         log.warn('calls put off: the tenant’s account cannot be read', { tenantId, error });
       throw putOff(`the tenant's account cannot be read (${error}): nothing was sent`, keyMayHaveReached);
-    } finally {
-      clearInterval(beat);
     }
     if (accountCalls.refusal(accountId)) {
       providerCallsPutOff.inc({ app: appId });
@@ -201,14 +197,14 @@ export function createPaymentActivities({
   ): Promise<{ app: AppConnector; installation: InstalledApp }> {
     const app = apps.get(appId);
     let installation: InstalledApp | undefined;
-    // Heartbeats while the installation is read (up to its read limit, when the database is slow
-    // or away): a first heartbeat only once the call began would come after the heartbeat timeout.
-    heartbeat();
-    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      installation = await installations.get(tenantId, appId);
-      if (app && installation && idempotencyKey !== undefined)
-        await sentWhereFirst({ tenantId, appId, idempotencyKey }, installation, keyMayHaveReached);
+      // The installation's read waits up to its read limit when the database is slow or away.
+      installation = await heartbeating(async () => {
+        const read = await installations.get(tenantId, appId);
+        if (app && read && idempotencyKey !== undefined)
+          await sentWhereFirst({ tenantId, appId, idempotencyKey }, read, keyMayHaveReached);
+        return read;
+      });
     } catch (err) {
       if (err instanceof SecretOpenError) {
         throw refusal(
@@ -219,8 +215,6 @@ export function createPaymentActivities({
         );
       }
       throw err;
-    } finally {
-      clearInterval(beat);
     }
     if (!app || !installation)
       throw refusal(APP_NOT_INSTALLED, 'app_not_installed', `${appId} is not installed`, keyMayHaveReached);
@@ -235,11 +229,7 @@ export function createPaymentActivities({
    * never saw the key: asked about it, it would answer "not found", and be paid again. So the outcome
    * is unknown, for a tenant admin to resolve.
    */
-  async function sentWhereFirst(
-    key: { tenantId: string; appId: string; idempotencyKey: string },
-    installation: InstalledApp,
-    keyMayHaveReached: boolean,
-  ): Promise<void> {
+  async function sentWhereFirst(key: SentKey, installation: InstalledApp, keyMayHaveReached: boolean): Promise<void> {
     const digest = keyScopeDigest(key.appId, findApp(key.appId)?.keyScope ?? [], installation, key.idempotencyKey);
     let first: string;
     try {
@@ -249,7 +239,7 @@ export function createPaymentActivities({
         () => new Error(`where the key was first sent was not read within ${KEY_SCOPE_LIMIT_MS} ms`),
       );
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
+      const error = messageOf(err);
       // The database away: a first send goes on with an installation read within the minute, its
       // destination kept nowhere (as a key's sent before the table was: a later call takes its own).
       if (!keyMayHaveReached && installations.readLately(key.tenantId, key.appId)) {
@@ -281,17 +271,12 @@ export function createPaymentActivities({
    * unknown outcome, which keeps the key, never a refusal that lets a new key pay again.
    */
   async function call<T>(what: () => Promise<T>, keyMayHaveReached: boolean): Promise<T> {
-    // Heartbeats while the provider answers: if this worker dies, Temporal learns it within the
-    // heartbeat timeout and retries elsewhere (with the same key) instead of waiting out the call's whole timeout.
-    const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      return await what();
+      return await heartbeating(what);
     } catch (err) {
       if (err instanceof ProviderRejectedError)
         throw refusal(PROVIDER_REJECTED, err.code, err.message, keyMayHaveReached);
       throw err;
-    } finally {
-      clearInterval(beat);
     }
   }
 
@@ -420,6 +405,26 @@ export function createPaymentActivities({
       return found ?? null;
     },
   };
+}
+
+/**
+ * `work`, heartbeating at once and every HEARTBEAT_EVERY_MS until it ends: a read of the database, or
+ * a provider's answer, may outlast the heartbeat timeout; and if this worker dies, Temporal learns it
+ * within that timeout and retries elsewhere (with the same key) instead of waiting out the whole call.
+ */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  heartbeat();
+  const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** An error's words, for a log line or a put-off's message. */
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
