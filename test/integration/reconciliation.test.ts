@@ -83,6 +83,19 @@ const reconciliationOn = (
   });
 };
 
+/** Runs `body` on a database of its own, migrated, dropped after: the schedule reads every installation. */
+async function onFreshDatabase(body: (orm: MikroORM) => Promise<void>): Promise<void> {
+  const db = await freshDatabase();
+  let orm: MikroORM | undefined;
+  try {
+    orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+    await body(orm);
+  } finally {
+    await orm?.close();
+    await db.drop();
+  }
+}
+
 /** What another worker's dayIsFree does to a run it takes for dead: FAILED, with its reason, and the day's key freed. */
 const giveUpRunsOf = (tenantId: string) =>
   system.orm.em
@@ -762,12 +775,9 @@ describe('reconciliation', () => {
   });
 
   it('runs each installed app’s whole days of the last week once, and the week before it again, whichever worker asks first', async () => {
-    const db = await freshDatabase();
-    let orm: MikroORM | undefined;
-    try {
-      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+    await onFreshDatabase(async (orm) => {
       const { tenantId } = await createTenantRows(orm, system.masterKeys);
-      const worker = (retryAfterMs?: number) => reconciliationOn(orm!, { retryAfterMs });
+      const worker = (retryAfterMs?: number) => reconciliationOn(orm, { retryAfterMs });
       const now = new Date('2027-06-15T01:30:00Z');
       // Installed before the week the test runs on, whatever today's date: no day is skipped as before it.
       await orm.em.fork().nativeUpdate(AppInstallation, { tenantId }, { createdAt: new Date('2027-06-01T00:00:00Z') });
@@ -824,17 +834,11 @@ describe('reconciliation', () => {
       // A day whose runs failed through its own day is not tried again once it is past: only the last is.
       expect(await unreachable.runScheduled(new Date('2027-06-21T01:30:00Z'))).toBe(3 * 2);
       expect(await worker(0).runScheduled(new Date('2027-06-22T01:30:00Z'))).toBe(3 * 2);
-    } finally {
-      await orm?.close();
-      await db.drop();
-    }
+    });
   });
 
   it('runs no day, nor recheck, of an app before its key scope last changed: those payments are in another ledger', async () => {
-    const db = await freshDatabase();
-    let orm: MikroORM | undefined;
-    try {
-      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+    await onFreshDatabase(async (orm) => {
       const { tenantId } = await createTenantRows(orm, system.masterKeys, ['SANDBOX_CARD']);
       await orm.em
         .fork()
@@ -848,17 +852,11 @@ describe('reconciliation', () => {
       expect(runs.map((r) => r.scheduleKey).sort()).toEqual(
         ['05', '06', '07', '08', '09'].map((d) => `SANDBOX_CARD:2027-07-${d}`),
       );
-    } finally {
-      await orm?.close();
-      await db.drop();
-    }
+    });
   });
 
   it('compares a day again a week, a month and its reversal window later, telling only differences no run of it told', async () => {
-    const db = await freshDatabase();
-    let orm: MikroORM | undefined;
-    try {
-      orm = await openDatabase({ url: db.url, poolSize: db.poolSize, migrate: true, log: () => undefined });
+    await onFreshDatabase(async (orm) => {
       const { tenantId, sandboxApiKey } = await createTenantRows(orm, system.masterKeys, ['SANDBOX_CARD']);
       await orm.em.fork().nativeUpdate(AppInstallation, { tenantId }, { createdAt: new Date('2027-07-01T00:00:00Z') });
       /** A card payment of 50.00 EUR the provider kept on 2 July, which no order of ours made. */
@@ -878,9 +876,9 @@ describe('reconciliation', () => {
         ).providerRef;
       const first = await keptOnTheDay();
       const scheduled = async (at: string, key: string) => {
-        await reconciliationOn(orm!).runScheduled(new Date(at));
-        const run = await orm!.em.fork().findOneOrFail(ReconciliationRun, { tenantId, scheduleKey: key });
-        const items = await orm!.em.fork().find(ReconciliationItem, { runId: run.id });
+        await reconciliationOn(orm).runScheduled(new Date(at));
+        const run = await orm.em.fork().findOneOrFail(ReconciliationRun, { tenantId, scheduleKey: key });
+        const items = await orm.em.fork().find(ReconciliationItem, { runId: run.id });
         return { run, told: items.map((item) => [item.kind, item.providerRef]) };
       };
       const day = await scheduled('2027-07-03T01:30:00Z', 'SANDBOX_CARD:2027-07-02');
@@ -903,9 +901,6 @@ describe('reconciliation', () => {
       expect(
         await orm.em.fork().count(ReconciliationRun, { tenantId, scheduleKey: { $like: 'SANDBOX_CARD:2027-07-02%' } }),
       ).toBe(4);
-    } finally {
-      await orm?.close();
-      await db.drop();
-    }
+    });
   });
 });

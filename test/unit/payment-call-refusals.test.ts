@@ -45,6 +45,16 @@ const refund = {
   currency: 'EUR',
 };
 
+/** An app whose provider settles every payment at once, each key it is sent put in `sent`. */
+function settlingApp(sent: string[]): AppConnector {
+  return {
+    execute: (_payment: unknown, idempotencyKey: string) => {
+      sent.push(idempotencyKey);
+      return Promise.resolve({ status: 'SETTLED', providerRef: `ref_${idempotencyKey}` });
+    },
+  } as unknown as AppConnector;
+}
+
 /** Every key sent where it was first (what test/integration/hostile-provider.test.ts holds otherwise). */
 const everyKeyWhereFirst: KeyScopes = { firstSentTo: (_key, digest) => Promise.resolve(digest) };
 
@@ -272,12 +282,7 @@ describe('a call whose key’s first destination cannot be read (the database aw
   it('is made when it is the key’s first with an installation read lately, and else put off, sending nothing', async () => {
     const sent: string[] = [];
     let lately = true;
-    const app = {
-      execute: (_payment: unknown, idempotencyKey: string) => {
-        sent.push(idempotencyKey);
-        return Promise.resolve({ status: 'SETTLED', providerRef: `ref_${idempotencyKey}` });
-      },
-    } as unknown as AppConnector;
+    const app = settlingApp(sent);
     const activities = createPaymentActivities({
       apps: new Map([['SANDBOX_CARD', app]]),
       installations: {
@@ -302,12 +307,7 @@ describe('a call whose key’s first destination cannot be read (the database aw
 describe('a call to a tenant-hosted provider whose tenant’s account cannot be read (the database away)', () => {
   it('is put off, sending nothing, and tells whether an earlier try may have reached the provider', async () => {
     const sent: string[] = [];
-    const app = {
-      execute: (_payment: unknown, idempotencyKey: string) => {
-        sent.push(idempotencyKey);
-        return Promise.resolve({ status: 'SETTLED', providerRef: `ref_${idempotencyKey}` });
-      },
-    } as unknown as AppConnector;
+    const app = settlingApp(sent);
     const activities = createPaymentActivities({
       apps: new Map([['HTTP_CONNECTOR', app]]),
       installations: { get: () => Promise.resolve({ configuration: {}, secrets: {} }) } as unknown as InstallationCache,
