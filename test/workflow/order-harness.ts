@@ -258,10 +258,17 @@ export async function atOwnProvider<T>(
   }
 }
 
+/**
+ * Its payment answered PENDING: PROCESSING alone is also the call under way, its answer (and the
+ * provider's record of the charge) not yet in.
+ */
+export const answeredPending = (v: OrderView) =>
+  v.instructions[0].status === 'PROCESSING' && Boolean(v.instructions[0].providerRef);
+
 /** To the order's due date (time skips only while the test sleeps): its payment answered PENDING; its reference. */
 export async function paymentPendingAtProvider(handle: WorkflowHandle): Promise<string> {
   await env.sleep(2 * DAY_MS);
-  const pending = await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+  const pending = await waitFor(handle, answeredPending, 'the payment PENDING');
   return pending.instructions[0].providerRef!;
 }
 

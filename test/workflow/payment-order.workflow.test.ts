@@ -43,6 +43,7 @@ import {
   scheduledActivities,
   atOwnProvider,
   paymentPendingAtProvider,
+  answeredPending,
   paymentCalledBackWhileAsked,
   paymentUnknownAtProvider,
   returnCalledBack,
@@ -532,7 +533,7 @@ describe('payment-order workflow on the time-skipping server', () => {
             const handle = await start(input);
             const finished = handle.result();
             if (pending) {
-              await waitFor(handle, (v) => v.instructions[0].status === 'PROCESSING', 'the payment PENDING');
+              await waitFor(handle, answeredPending, 'the payment PENDING');
               provider.charges[0].status = 'SETTLED';
               provider.behaviour.answerOverrides = otherMoney;
             }
