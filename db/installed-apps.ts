@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { InstalledApp } from '../domain/installed-app.js';
+import type { RetiredSecret } from '../domain/retired-secrets.js';
 import { AppInstallation } from './entities/index.js';
 import { sealedContext } from './sealed-columns.js';
 import type { SecretBox } from './secret-box.js';
@@ -19,6 +20,21 @@ export function openInstallationSecrets(box: SecretBox, installation: AppInstall
   return JSON.parse(
     box.open(installation.secretsCiphertext, sealedContext('app_installation', installation.id)),
   ) as Record<string, string>;
+}
+
+export function sealRetiredSecrets(box: SecretBox, installationId: string, retired: RetiredSecret[]): string | null {
+  return retired.length > 0
+    ? box.seal(JSON.stringify(retired), sealedContext('app_installation', installationId))
+    : null;
+}
+
+export function openRetiredSecrets(box: SecretBox, installation: AppInstallation): RetiredSecret[] {
+  if (!installation.retiredSecretsCiphertext) return [];
+  const opened: unknown = JSON.parse(
+    box.open(installation.retiredSecretsCiphertext, sealedContext('app_installation', installation.id)),
+  );
+  // Both columns are sealed to the row: one copied over the other opens, and must not pass for the other.
+  return Array.isArray(opened) ? (opened as RetiredSecret[]) : [];
 }
 
 /** A tenant's installation of an app, secrets opened, for its connector; undefined when not installed. */

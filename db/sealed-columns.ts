@@ -6,6 +6,7 @@ export const SEALED_COLUMNS = [
   { table: 'security_key', idColumn: 'public_key', column: 'private_key_ciphertext' },
   { table: 'idempotency_record', idColumn: 'id', column: 'response_ciphertext' },
   { table: 'app_installation', idColumn: 'id', column: 'secrets_ciphertext' },
+  { table: 'app_installation', idColumn: 'id', column: 'retired_secrets_ciphertext' },
   { table: 'webhook_endpoint', idColumn: 'id', column: 'secret_ciphertext' },
   { table: 'webhook_endpoint', idColumn: 'id', column: 'previous_secret_ciphertext' },
   { table: 'payment_instrument', idColumn: 'id', column: 'token_ciphertext' },
@@ -30,7 +31,7 @@ export async function resealAll(em: EntityManager, box: SecretBox): Promise<Reco
   const counts: Record<string, number> = {};
   const connection = em.getConnection();
   for (const { table, idColumn, column } of SEALED_COLUMNS) {
-    counts[table] = 0;
+    counts[table] ??= 0;
     let after = '';
     for (;;) {
       const rows: { id: string; sealed: string }[] = await connection.execute(

@@ -29,6 +29,12 @@ export interface AppDefinition {
    * changing it makes each key through the app under way read as moved, an unknown outcome.
    */
   keyScope: readonly string[];
+  /**
+   * The secret field its provider signs callbacks with. Replaced, the old value still verifies the
+   * callbacks of payments made before, for their reversal window (domain/retired-secrets.ts): a
+   * chargeback of one is signed as that payment was.
+   */
+  callbackSecret?: string;
 }
 
 const secret = (schema: z.ZodString, description: string) => schema.meta({ writeOnly: true, description });
@@ -59,6 +65,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     // Card schemes take disputes for 120 days.
     reversalWindowDays: 120,
     keyScope: ['apiKey'],
+    callbackSecret: 'apiKey',
     configuration: z
       .object({
         apiKey: sandboxApiKey,
@@ -83,6 +90,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     // SEPA: a debit may be returned for eight weeks.
     reversalWindowDays: 56,
     keyScope: ['apiKey'],
+    callbackSecret: 'apiKey',
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -95,6 +103,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     currencies: ['GBP', 'EUR', 'USD'],
     reversalWindowDays: 0,
     keyScope: ['apiKey'],
+    callbackSecret: 'apiKey',
     configuration: z.object({ apiKey: sandboxApiKey }).strict(),
   },
   {
@@ -109,6 +118,7 @@ export const APP_CATALOG: readonly AppDefinition[] = [
     currencies: [],
     reversalWindowDays: 120,
     keyScope: ['url'],
+    callbackSecret: 'signingSecret',
     configuration: z
       .object({
         url: z

@@ -10,6 +10,8 @@ export interface OurPayment {
   amountMinor: string;
   currency: string;
   status: string;
+  /** Another of our instructions holds this reference too. */
+  shared?: boolean;
 }
 
 export interface Mismatch {
@@ -38,6 +40,8 @@ const THEIRS: Record<ProviderPayment['status'], MoneyState> = {
  * - `amount`, `currency`: both have it, for different money;
  * - `status`: both have it, but the money stands otherwise (settled here, returned there…). A
  *   payment still moving on either side (ours PROCESSING, theirs PENDING) is no difference yet.
+ * - `shared`: more than one of our instructions holds the reference, so one payment may count as
+ *   paid for each (told besides any other difference of the payment).
  * `ours` are the payments settled in the period and any other with a reference the ledger names for
  * the period; `theirs`, the ledger's payments of the period and of the days before it (a bank debit
  * made on Monday settles on Wednesday), of which only the period's own can be `extra`.
@@ -53,6 +57,8 @@ export function comparePayments(
   const mismatches: Mismatch[] = [];
   for (const our of oursByRef.values()) {
     const their = theirsByRef.get(our.providerRef);
+    if (our.shared)
+      mismatches.push({ kind: 'shared', providerRef: our.providerRef, ours: our, ...(their ? { theirs: their } : {}) });
     const state = OURS[our.status] ?? 'none';
     if (!their) {
       if (state === 'settled' || state === 'reversed')

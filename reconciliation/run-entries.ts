@@ -133,10 +133,33 @@ export async function stageOurs(orm: MikroORM, runId: string, tenantId: string, 
          on conflict (run_id, provider_ref, side) do nothing`,
         [...inRun, runId],
       );
+      await em.execute(markShared, [...inRun, ...inRun, ...inRun, runId]);
     },
     { isolationLevel: IsolationLevel.REPEATABLE_READ },
   );
 }
+
+/**
+ * Ours whose reference more than one instruction of the app holds, as its payment, a payment taken
+ * back or a settlement's, marked `shared`: the entries take one row per reference, so two instructions the provider answered
+ * with one reference would otherwise be one payment matched, counted as settled twice here. Only a
+ * resolution is refused a reference another instruction holds; a provider's answer is not checked.
+ */
+const markShared = `update reconciliation_entry e set shared = true
+  from (select ref from (
+          select s.provider_ref as ref, s.instruction_id as id from payment_settlement s
+            join reconciliation_entry x on x.run_id = ? and x.side = 'ours' and x.provider_ref = s.provider_ref
+           where s.tenant_id = ? and s.app_id = ?
+          union
+          select i.provider_ref, i.id from payment_instruction i
+            join reconciliation_entry x on x.run_id = ? and x.side = 'ours' and x.provider_ref = i.provider_ref
+           where i.tenant_id = ? and i.app_id = ?
+          union
+          select i.returned_ref, i.id from payment_instruction i
+            join reconciliation_entry x on x.run_id = ? and x.side = 'ours' and x.provider_ref = i.returned_ref
+           where i.tenant_id = ? and i.app_id = ?
+        ) holders group by ref having count(*) > 1) twice
+  where e.run_id = ? and e.side = 'ours' and e.provider_ref = twice.ref`;
 
 /**
  * The run's entries compared `page` provider references at a time, both sides of each together; the
@@ -168,7 +191,7 @@ export async function compareEntries(
   const limit = 2 * Math.max(1, page) + 1;
   for (let after = ''; ;) {
     const read = await connection.execute<EntryRow[]>(
-      `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, made_at, in_period
+      `select side, provider_ref, order_ref, instruction_ref, direction, amount_minor, currency, status, made_at, in_period, shared
        from reconciliation_entry where run_id = ? and provider_ref > ? order by provider_ref, side limit ?`,
       [runId, after, limit],
     );
@@ -219,6 +242,7 @@ interface EntryRow {
   status: string;
   made_at: string | null;
   in_period: boolean;
+  shared: boolean;
 }
 
 function ourPaymentOf(row: EntryRow): OurPayment {
@@ -230,6 +254,7 @@ function ourPaymentOf(row: EntryRow): OurPayment {
     amountMinor: row.amount_minor,
     currency: row.currency,
     status: row.status,
+    ...(row.shared ? { shared: true } : {}),
   };
 }
 

@@ -3,11 +3,17 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { z } from 'zod';
 import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../domain/app-catalog.js';
 import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
-import { openInstallationSecrets, sealInstallationSecrets } from '../../db/installed-apps.js';
+import {
+  openInstallationSecrets,
+  openRetiredSecrets,
+  sealInstallationSecrets,
+  sealRetiredSecrets,
+} from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { UNKNOWN_OUTCOME } from '../../domain/payment-outcome.js';
 import { keyScopeMoved } from '../../domain/key-scope.js';
+import { retiredAfterChange } from '../../domain/retired-secrets.js';
 import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
@@ -20,6 +26,7 @@ import { presentApp, presentInstallation } from './presenter.js';
 import {
   AppIdParamsSchema,
   ConfigurationBodySchema,
+  ReconfigurationBodySchema,
   InstalledAppListSchema,
   InstalledAppSchema,
   MarketplaceAppListSchema,
@@ -272,10 +279,13 @@ export function addMarketplaceRoutes(
     roles: ['tenant-app-write'],
     summary: 'Replace an installed app’s configuration',
     description:
-      'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it.',
+      'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it. ' +
+      'A replaced callback secret (a sandbox apiKey, a connector’s signingSecret) still verifies returns and ' +
+      'chargebacks of payments made before the change, for the app’s reversal window and 7 days more, and nothing else; ' +
+      '`replacedSecrets: revoke` ends that for every replaced secret (one that leaked).',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
-    body: ConfigurationBodySchema,
+    body: ReconfigurationBodySchema,
     responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
     precheck: ({ params, body }) => checkResolvedUrl(params.appId, body.configuration),
     handler: async ({ params, body, em, context: { tenantId, principal } }) => {
@@ -293,6 +303,17 @@ export function addMarketplaceRoutes(
         await refuseWhileKeysOut(em, tenantId, app.appId, moved);
         installation.keyScopeChangedAt = new Date();
       }
+      // The callback secret replaced still verifies the news of payments made before it (a chargeback).
+      const revoke = body.replacedSecrets === 'revoke';
+      const retired = retiredAfterChange(
+        app,
+        kept,
+        secrets,
+        openRetiredSecrets(secretBox, installation),
+        new Date(),
+        revoke,
+      );
+      installation.retiredSecretsCiphertext = sealRetiredSecrets(secretBox, installation.id, retired);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
       installation.secretsSet = Object.keys(secrets);
@@ -302,7 +323,12 @@ export function addMarketplaceRoutes(
         action: 'app.configure',
         targetType: 'app',
         targetId: app.appId,
-        details: { configuration: auditedConfiguration(plain), secretsReplaced: replaced },
+        details: {
+          configuration: auditedConfiguration(plain),
+          secretsReplaced: replaced,
+          replacedSecretsKept: retired.length,
+          ...(revoke ? { replacedSecretsRevoked: true } : {}),
+        },
       });
       await em.flush();
       return { status: 200, body: presentInstallation(app, installation) };

@@ -27,15 +27,28 @@ export const MarketplaceAppListSchema = z
   .object({ items: z.array(MarketplaceAppSchema), nextCursor: z.null() })
   .openapi('MarketplaceAppList');
 
-export const ConfigurationBodySchema = z
+const configuration = z.record(z.string(), z.unknown()).openapi({
+  description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})',
+  example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' },
+});
+
+export const ConfigurationBodySchema = z.object({ configuration }).strict().openapi('AppConfiguration');
+
+export const ReconfigurationBodySchema = z
   .object({
-    configuration: z.record(z.string(), z.unknown()).openapi({
-      description: 'Checked against the app’s configurationSchema (GET /v1/marketplace/apps/{appId})',
-      example: { apiKey: 'sk_test_4eC39HqLyjWDarjtT1zdp7dc' },
-    }),
+    configuration,
+    replacedSecrets: z
+      .enum(['keep', 'revoke'])
+      .optional()
+      .openapi({
+        description:
+          'keep (the default): a callback secret this replaces (a sandbox apiKey, a connector’s signingSecret), and those ' +
+          'replaced before, still verify returns and chargebacks of payments made before they were replaced, for the ' +
+          'app’s reversal window and 7 days. revoke: none does from now on (a secret that leaked); such callbacks are then refused.',
+      }),
   })
   .strict()
-  .openapi('AppConfiguration');
+  .openapi('AppReconfiguration');
 
 export const InstalledAppSchema = z
   .object({

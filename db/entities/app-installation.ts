@@ -9,6 +9,11 @@ export class AppInstallation {
   configuration: Record<string, unknown> = {};
   /** The secret fields as one JSON object, sealed under the master key; null when none is set. */
   secretsCiphertext?: string | null;
+  /**
+   * The callback secrets replaced and still in time (domain/retired-secrets.ts) as one JSON list,
+   * sealed under the master key; null when none.
+   */
+  retiredSecretsCiphertext?: string | null;
   /** Which secret fields are set (names only), so answers can say so without opening them. */
   secretsSet: string[] = [];
   /** When it was installed. */
@@ -39,6 +44,7 @@ export const AppInstallationSchema = new EntitySchema<AppInstallation>({
     appId: { type: 'string', length: 64 },
     configuration: { type: 'json' },
     secretsCiphertext: { type: 'text', nullable: true },
+    retiredSecretsCiphertext: { type: 'text', nullable: true },
     secretsSet: { type: 'json' },
     createdAt: { type: 'datetime' },
     keyScopeChangedAt: { type: 'datetime', nullable: true },

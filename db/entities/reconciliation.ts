@@ -2,7 +2,7 @@ import { EntitySchema } from '@mikro-orm/core';
 
 export type ReconciliationTrigger = 'SCHEDULED' | 'REQUESTED';
 export type ReconciliationStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-export type MismatchKind = 'missing' | 'extra' | 'amount' | 'currency' | 'status';
+export type MismatchKind = 'missing' | 'extra' | 'amount' | 'currency' | 'status' | 'shared';
 
 /**
  * One comparison of a provider's ledger for a period with our read model, for one installed app
@@ -124,6 +124,8 @@ export class ReconciliationEntry {
   inPeriod = false;
   orderRef: string | null = null;
   instructionRef: string | null = null;
+  /** Ours only: another of our instructions of the app holds this reference too (one payment counted twice). */
+  shared = false;
 }
 
 export const ReconciliationEntrySchema = new EntitySchema<ReconciliationEntry>({
@@ -149,5 +151,6 @@ export const ReconciliationEntrySchema = new EntitySchema<ReconciliationEntry>({
     inPeriod: { type: 'boolean' },
     orderRef: { type: 'string', length: 50, nullable: true },
     instructionRef: { type: 'string', length: 50, nullable: true },
+    shared: { type: 'boolean', default: false },
   },
 });

@@ -39,6 +39,8 @@ import { Migration20261207100000 } from './Migration20261207100000.js';
 import { Migration20261207190000 } from './Migration20261207190000.js';
 import { Migration20261207193000 } from './Migration20261207193000.js';
 import { Migration20261207200000 } from './Migration20261207200000.js';
+import { Migration20261207220000 } from './Migration20261207220000.js';
+import { Migration20261207221000 } from './Migration20261207221000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -86,4 +88,6 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261207190000', class: Migration20261207190000 },
   { name: 'Migration20261207193000', class: Migration20261207193000 },
   { name: 'Migration20261207200000', class: Migration20261207200000 },
+  { name: 'Migration20261207220000', class: Migration20261207220000 },
+  { name: 'Migration20261207221000', class: Migration20261207221000 },
 ];

@@ -1,11 +1,12 @@
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import type { AppConnector, MandateNews } from '../../apps/app-connector.js';
+import type { AppConnector, CallbackReference, CallbackResult, MandateNews } from '../../apps/app-connector.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
-import { loadInstalledApp } from '../../db/installed-apps.js';
+import { asBeforeRetired, takenUnderRetired } from '../../domain/retired-secrets.js';
+import { loadInstalledApp, openRetiredSecrets } from '../../db/installed-apps.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
 import type { Mandates } from '../mandates.js';
-import { PaymentInstrument } from '../../db/entities/index.js';
+import { AppInstallation, PaymentInstrument } from '../../db/entities/index.js';
 import { ApiError } from '../../api/http/problem.js';
 import type { RouteTable } from '../../api/http/route-table.js';
 import { z } from '../../api/http/zod.js';
@@ -112,8 +113,12 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
       if (named !== undefined && named.toLowerCase() !== reference.tenantId.toLowerCase()) throw badSignature();
       const installation = await installationOrUnverifiable(em, secretBox, reference.tenantId, params.appId, req.log);
       // An app the tenant does not have and a wrong signature look the same to the caller.
+      const headers = req.headers as Record<string, string | undefined>;
       const result = installation
-        ? connector.verifyCallback(rawBody, req.headers as Record<string, string | undefined>, installation)
+        ? (connector.verifyCallback(rawBody, headers, installation) ??
+          (await verifiedBeforeRetired(em, secretBox, params.appId, reference, installation, req.log, (before) =>
+            connector.verifyCallback!(rawBody, headers, before),
+          )))
         : undefined;
       if (!result || result.result.providerRef !== reference.providerRef) throw badSignature();
 
@@ -141,19 +146,87 @@ async function installationOrUnverifiable(
   try {
     return await loadInstalledApp(em, secretBox, tenantId, appId);
   } catch (err) {
-    if (!(err instanceof SecretOpenError)) throw err;
-    log.error(
-      { tenantId, appId, reason: err.message },
-      'a provider callback cannot be verified: the installation’s credentials cannot be opened with the master keys given',
-    );
-    throw new ApiError(
-      503,
-      'callback_unverifiable',
-      'this callback cannot be verified just now; send it again later',
-      undefined,
-      { 'retry-after': String(UNVERIFIABLE_RETRY_AFTER_SECONDS) },
-    );
+    throw unverifiableNow(err, tenantId, appId, log);
   }
+}
+
+/** A callback whose installation's credentials cannot be opened: 503, to be sent again once they can. */
+function unverifiableNow(
+  err: unknown,
+  tenantId: string,
+  appId: string,
+  log: { error: (obj: object, msg: string) => void },
+): unknown {
+  if (!(err instanceof SecretOpenError)) return err;
+  log.error(
+    { tenantId, appId, reason: err.message },
+    'a provider callback cannot be verified: the installation’s credentials cannot be opened with the master keys given',
+  );
+  return new ApiError(
+    503,
+    'callback_unverifiable',
+    'this callback cannot be verified just now; send it again later',
+    undefined,
+    { 'retry-after': String(UNVERIFIABLE_RETRY_AFTER_SECONDS) },
+  );
+}
+
+/**
+ * A callback the installation's current secret does not verify, verified by a callback secret the
+ * tenant replaced since and still in time (domain/retired-secrets.ts): taken only as a return or
+ * chargeback of a payment the instruction it names made before that secret was replaced. A
+ * chargeback of a payment made under the old sandbox key comes signed with it.
+ */
+async function verifiedBeforeRetired(
+  em: EntityManager,
+  secretBox: SecretBox,
+  appId: string,
+  reference: CallbackReference,
+  installation: InstalledApp,
+  log: { info: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void },
+  verify: (before: InstalledApp) => CallbackResult | undefined,
+): Promise<CallbackResult | undefined> {
+  const { tenantId, providerRef } = reference;
+  const row = await em.findOne(AppInstallation, { tenantId, appId });
+  if (!row?.retiredSecretsCiphertext) return undefined;
+  let retired;
+  try {
+    retired = openRetiredSecrets(secretBox, row);
+  } catch (err) {
+    throw unverifiableNow(err, tenantId, appId, log);
+  }
+  for (const before of asBeforeRetired(installation, retired, new Date())) {
+    const result = verify(before.installation);
+    if (!result || result.result.providerRef !== providerRef || !takenUnderRetired(result)) continue;
+    if (!(await madeBefore(em, reference, appId, before.retiredAt))) continue;
+    log.info(
+      { tenantId, appId, providerRef, retiredAt: before.retiredAt.toISOString() },
+      'a provider callback verified by a callback secret replaced since, for a payment made before',
+    );
+    return result;
+  }
+  return undefined;
+}
+
+/**
+ * Whether the instruction the callback names made its payment `providerRef` before `at`: its call
+ * made then (its current payment), or settled then (a settlement row: an earlier payment too).
+ */
+async function madeBefore(em: EntityManager, reference: CallbackReference, appId: string, at: Date): Promise<boolean> {
+  const { tenantId, orderRef, instructionRef, providerRef } = reference;
+  const named = `select i.id from payment_instruction i join payment_order o on o.id = i.order_id
+                  where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ?`;
+  const paid = [appId, providerRef, at];
+  const [{ made }] = await em.getConnection().execute<{ made: boolean }[]>(
+    `select exists (select 1 from payment_instruction
+                     where id in (${named}) and app_id = ? and provider_ref = ? and processing_at < ?)
+         or exists (select 1 from payment_settlement
+                     where instruction_id in (${named}) and app_id = ? and provider_ref = ? and settled_at < ?) as made`,
+    [tenantId, orderRef, instructionRef, ...paid, tenantId, orderRef, instructionRef, ...paid],
+    'all',
+    em.getTransactionContext(),
+  );
+  return made;
 }
 
 /** When a provider may send again a callback refused for want of the tenant's credentials: an operator's fix takes minutes. */

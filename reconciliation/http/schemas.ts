@@ -51,9 +51,9 @@ export const RunListSchema = z
 export const ItemSchema = z
   .object({
     itemId: z.uuid(),
-    kind: z.enum(['missing', 'extra', 'amount', 'currency', 'status']).openapi({
+    kind: z.enum(['missing', 'extra', 'amount', 'currency', 'status', 'shared']).openapi({
       description:
-        'missing: settled here, unknown to the provider; extra: settled by the provider, no instruction here; amount, currency, status: both have it, otherwise',
+        'missing: settled here, unknown to the provider; extra: settled by the provider, no instruction here; amount, currency, status: both have it, otherwise; shared: more than one instruction here holds the reference (orderRef and instructionRef name one of them)',
     }),
     providerRef: z.string(),
     orderRef: z.string().nullable(),

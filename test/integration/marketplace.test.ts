@@ -45,6 +45,28 @@ function instruction(ref: string, overrides: Record<string, unknown> = {}) {
   };
 }
 
+/**
+ * The sandbox's callback of a 20.00 EUR card payment of instruction `a` charged back, signed with
+ * `key` and naming the tenant as `tenantId` says, posted to the API.
+ */
+function cardChargedBack(tenantId: string, orderRef: string, providerRef: string, key: string) {
+  const body = JSON.stringify({
+    id: providerRef,
+    appId: 'SANDBOX_CARD',
+    status: 'CHARGED_BACK',
+    returnCode: 'fraudulent',
+    returnedAmountMinor: '2000',
+    amountMinor: '2000',
+    currency: 'EUR',
+    reference: { tenantId, orderRef, instructionRef: 'a' },
+  });
+  return fetch(`${system.api.url}/v1/providers/SANDBOX_CARD/callbacks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'sandbox-signature': signSandboxCallback(key, body) },
+    body,
+  });
+}
+
 async function install(
   tenant: TenantFixture,
   appId: string,
@@ -771,29 +793,72 @@ describe('paying through each app', () => {
     const tenant = await system.newTenant(); // SANDBOX_CARD
     expect((await order(tenant, 'capitals', [instruction('a')])).status).toBe(202);
     const settled = await waitForInstruction(tenant, 'capitals', (i) => i.status === 'SETTLED', 'the card payment');
-    const body = JSON.stringify({
-      id: settled.providerRef,
-      appId: 'SANDBOX_CARD',
-      status: 'CHARGED_BACK',
-      returnCode: 'fraudulent',
-      returnedAmountMinor: '2000',
-      amountMinor: '2000',
-      currency: 'EUR',
-      reference: { tenantId: tenant.tenantId.toUpperCase(), orderRef: 'capitals', instructionRef: 'a' },
-    });
-    const response = await fetch(`${system.api.url}/v1/providers/SANDBOX_CARD/callbacks`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'sandbox-signature': signSandboxCallback(tenant.sandboxApiKey, body),
-      },
-      body,
-    });
+    const response = await cardChargedBack(
+      tenant.tenantId.toUpperCase(),
+      'capitals',
+      settled.providerRef!,
+      tenant.sandboxApiKey,
+    );
     expect(response.status).toBe(202);
     // Told to the order's workflow, not dropped as if its order had ended.
     expect(
       await waitForInstruction(tenant, 'capitals', (i) => i.returnedAmount === '20.00', 'the chargeback taken'),
     ).toMatchObject({ status: 'FAILED', returnedAmount: '20.00' });
+  });
+
+  it('takes a chargeback signed with the merchant key replaced since for a payment made before it, and for no payment made after', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD
+    const oldKey = tenant.sandboxApiKey;
+    const chargeback = (orderRef: string, providerRef: string | undefined, key: string) =>
+      cardChargedBack(tenant.tenantId, orderRef, providerRef!, key);
+    expect((await order(tenant, 'before-key', [instruction('a')])).status).toBe(202);
+    expect((await order(tenant, 'before-revoked', [instruction('a')])).status).toBe(202);
+    const before = await waitForInstruction(
+      tenant,
+      'before-key',
+      (i) => i.status === 'SETTLED',
+      'paid under the old key',
+    );
+    const beforeRevoked = await waitForInstruction(
+      tenant,
+      'before-revoked',
+      (i) => i.status === 'SETTLED',
+      'paid under the old key too',
+    );
+    const newKey = newSandboxApiKey();
+    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: { apiKey: newKey } },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect((await order(tenant, 'after-key', [instruction('a')])).status).toBe(202);
+    const after = await waitForInstruction(
+      tenant,
+      'after-key',
+      (i) => i.status === 'SETTLED',
+      'paid under the new key',
+    );
+    // The old key, leaked say, cannot take back a payment made since.
+    expect((await chargeback('after-key', after.providerRef, oldKey)).status).toBe(401);
+    // The old merchant account still tells of its own payment's chargeback, signed as that payment was.
+    expect((await chargeback('before-key', before.providerRef, oldKey)).status).toBe(202);
+    expect(
+      await waitForInstruction(
+        tenant,
+        'before-key',
+        (i) => i.returnedAmount === '20.00',
+        'the old payment charged back',
+      ),
+    ).toMatchObject({ status: 'FAILED' });
+    expect((await tenant.client.request('GET', '/v1/order-management/after-key')).body.instructions[0]).toMatchObject({
+      status: 'SETTLED',
+    });
+    expect((await chargeback('after-key', after.providerRef, newKey)).status).toBe(202);
+    // The old key said to have leaked: it verifies nothing more.
+    const revoked = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: {}, replacedSecrets: 'revoke' },
+    });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
 
   it('keeps a sandbox merchant’s key while a payment through it is under way or due soon, and changes it otherwise', async () => {

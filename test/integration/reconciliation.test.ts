@@ -412,6 +412,28 @@ describe('reconciliation', () => {
     ]);
   });
 
+  it('tells a reference two instructions hold: the provider’s one payment is not matched as both', async () => {
+    const own = await system.newTenant();
+    const first = await cardPaymentSettled(system, own, 'shared-first');
+    const second = await cardPaymentSettled(system, own, 'shared-second');
+    // The second's settlement under the first one's reference, as a provider answering the second
+    // payment's call with it would leave it (its settlement row: written once, never projected over).
+    await system.orm.em
+      .getConnection()
+      .execute('update payment_settlement set provider_ref = ? where instruction_id = ?', [
+        first.providerRef,
+        second.instructionId,
+      ]);
+    const run = await reconciliationOn(system.orm).run(own.tenantId, 'SANDBOX_CARD', inTenMinutes(), 'REQUESTED');
+    const items = await system.orm.em.fork().find(ReconciliationItem, { runId: run!.id });
+    // Told shared, of that reference only. Which instruction's payment is staged under it is the
+    // scan's choice: the second's settlement, not its instruction's current payment, reads as taken
+    // back, so a status difference may show beside it (both had the reference, it would not).
+    expect(items.filter((i) => i.kind === 'shared').map((i) => i.providerRef)).toEqual([first.providerRef]);
+    expect(items.filter((i) => i.providerRef !== first.providerRef)).toEqual([]);
+    expect(['shared-first', 'shared-second']).toContain(items.find((i) => i.kind === 'shared')!.orderRef);
+  });
+
   it('compares a page of references at a time, both sides of each together, and keeps none of them after the run', async () => {
     const own = await system.newTenant();
     await cardPaymentSettled(system, own, 'page-agreed');

@@ -54,6 +54,12 @@ describe('comparing our payments with a provider’s ledger', () => {
     expect(comparePayments([], [before, theirs('new')], inPeriod).map((m) => m.providerRef)).toEqual(['new']);
   });
 
+  it('tells a reference more than one instruction holds, whatever else it finds of its payment', () => {
+    expect(kinds([ours('a', { shared: true })], [theirs('a')])).toEqual(['shared:a']);
+    expect(kinds([ours('a', { shared: true })], [theirs('a', { amountMinor: '5' })])).toEqual(['shared:a', 'amount:a']);
+    expect(kinds([ours('a', { shared: true })], [])).toEqual(['shared:a', 'missing:a']);
+  });
+
   it('waits for a payment still moving on either side', () => {
     expect(kinds([ours('a', { status: 'PROCESSING' })], [theirs('a')])).toEqual([]);
     expect(kinds([ours('a')], [theirs('a', { status: 'PENDING' })])).toEqual([]);
