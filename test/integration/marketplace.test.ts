@@ -46,16 +46,20 @@ function instruction(ref: string, overrides: Record<string, unknown> = {}) {
 }
 
 /**
- * The sandbox's callback of a 20.00 EUR card payment of instruction `a` charged back, signed with
- * `key` and naming the tenant as `tenantId` says, posted to the API.
+ * The sandbox's callback of a 20.00 EUR card payment of instruction `a` charged back (or as `result`
+ * says), signed with `key` and naming the tenant as `tenantId` says, posted to the API.
  */
-function cardChargedBack(tenantId: string, orderRef: string, providerRef: string, key: string) {
+function cardChargedBack(
+  tenantId: string,
+  orderRef: string,
+  providerRef: string,
+  key: string,
+  result: Record<string, string> = { status: 'CHARGED_BACK', returnCode: 'fraudulent', returnedAmountMinor: '2000' },
+) {
   const body = JSON.stringify({
     id: providerRef,
     appId: 'SANDBOX_CARD',
-    status: 'CHARGED_BACK',
-    returnCode: 'fraudulent',
-    returnedAmountMinor: '2000',
+    ...result,
     amountMinor: '2000',
     currency: 'EUR',
     reference: { tenantId, orderRef, instructionRef: 'a' },
@@ -839,6 +843,11 @@ describe('paying through each app', () => {
     );
     // The old key, leaked say, cannot take back a payment made since.
     expect((await chargeback('after-key', after.providerRef, oldKey)).status).toBe(401);
+    // Nor tell anything of a payment made before but its return or chargeback.
+    const declined = { status: 'DECLINED', declineCode: 'do_not_honor' };
+    expect((await cardChargedBack(tenant.tenantId, 'before-key', before.providerRef!, oldKey, declined)).status).toBe(
+      401,
+    );
     // The old merchant account still tells of its own payment's chargeback, signed as that payment was.
     expect((await chargeback('before-key', before.providerRef, oldKey)).status).toBe(202);
     expect(
