@@ -3,15 +3,18 @@ import type { InstalledApp } from './installed-app.js';
 
 /**
  * A callback secret (the catalog's `callbackSecret`) a tenant replaced. The provider keeps signing
- * the news of payments made before with it (a sandbox merchant's key is its account: a chargeback of
- * an old payment comes from the old account), so until `until` it still verifies a return or
- * chargeback of a payment the instruction it names made before `retiredAt`: nothing else, so that a
- * replaced key that leaked settles nothing and takes back no payment made since. A payment or
- * refund whose result is still to come is asked about under the current secret (its polls).
+ * the news of payments made under it with it (a sandbox merchant's key is its account: a chargeback
+ * of an old payment comes from the old account), so until `until` it still verifies a return or
+ * chargeback of a collection the instruction it names settled while it was current (from `since`
+ * to `retiredAt`): nothing else, so that a replaced key that leaked settles nothing, and takes back
+ * no payment settled before or after its time. A payment or refund whose result was still to come
+ * at the change is asked about under the current secret (its polls).
  */
 export interface RetiredSecret {
   field: string;
   value: string;
+  /** When it became current: the replacement before it, or the installation. */
+  since: string;
   retiredAt: string;
   until: string;
 }
@@ -34,10 +37,13 @@ export function retiredAfterChange(
   after: Record<string, string>,
   kept: readonly RetiredSecret[],
   now: Date,
+  /** When the current secret became current if no replacement kept says: the installation's time. */
+  installedAt: Date,
   /** The tenant's word that the replaced secrets leaked: none is kept, the one replaced now neither. */
   revoke = false,
 ): RetiredSecret[] {
-  if (revoke) return [];
+  // An app that only pays out has no collection to be taken back.
+  if (revoke || app.reversalWindowDays === 0) return [];
   const field = app.callbackSecret;
   const live = kept.filter(
     (r) => Date.parse(r.until) > now.getTime() && !(r.field === field && r.value === after[r.field]),
@@ -45,7 +51,8 @@ export function retiredAfterChange(
   const old = field === undefined ? undefined : before[field];
   if (field === undefined || old === undefined || old === after[field]) return live.slice(0, MAX_RETIRED_SECRETS);
   const until = new Date(now.getTime() + (app.reversalWindowDays + RETIRED_SECRET_GRACE_DAYS) * DAY_MS);
-  const retired = { field, value: old, retiredAt: now.toISOString(), until: until.toISOString() };
+  const since = kept.find((r) => r.field === field)?.retiredAt ?? installedAt.toISOString();
+  const retired = { field, value: old, since, retiredAt: now.toISOString(), until: until.toISOString() };
   return [retired, ...live].slice(0, MAX_RETIRED_SECRETS);
 }
 
@@ -54,11 +61,12 @@ export function asBeforeRetired(
   installation: InstalledApp,
   retired: readonly RetiredSecret[],
   now: Date,
-): { installation: InstalledApp; retiredAt: Date }[] {
+): { installation: InstalledApp; since: Date; retiredAt: Date }[] {
   return retired
     .filter((r) => Date.parse(r.until) > now.getTime())
     .map((r) => ({
       installation: { ...installation, secrets: { ...installation.secrets, [r.field]: r.value } },
+      since: new Date(r.since),
       retiredAt: new Date(r.retiredAt),
     }));
 }

@@ -281,7 +281,7 @@ export function addMarketplaceRoutes(
     description:
       'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it. ' +
       'A replaced callback secret (a sandbox apiKey, a connector’s signingSecret) still verifies returns and ' +
-      'chargebacks of payments made before the change, for the app’s reversal window and 7 days more, and nothing else; ' +
+      'chargebacks of collections settled while it was current, for the app’s reversal window and 7 days more, and nothing else; ' +
       '`replacedSecrets: revoke` ends that for every replaced secret (one that leaked).',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,
@@ -303,7 +303,7 @@ export function addMarketplaceRoutes(
         await refuseWhileKeysOut(em, tenantId, app.appId, moved);
         installation.keyScopeChangedAt = new Date();
       }
-      // The callback secret replaced still verifies the news of payments made before it (a chargeback).
+      // The callback secret replaced still verifies chargebacks of payments settled under it.
       const revoke = body.replacedSecrets === 'revoke';
       const retired = retiredAfterChange(
         app,
@@ -311,6 +311,7 @@ export function addMarketplaceRoutes(
         secrets,
         openRetiredSecrets(secretBox, installation),
         new Date(),
+        installation.createdAt,
         revoke,
       );
       installation.retiredSecretsCiphertext = sealRetiredSecrets(secretBox, installation.id, retired);

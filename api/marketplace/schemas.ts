@@ -43,8 +43,9 @@ export const ReconfigurationBodySchema = z
       .openapi({
         description:
           'keep (the default): a callback secret this replaces (a sandbox apiKey, a connector’s signingSecret), and those ' +
-          'replaced before, still verify returns and chargebacks of payments made before they were replaced, for the ' +
-          'app’s reversal window and 7 days. revoke: none does from now on (a secret that leaked); such callbacks are then refused.',
+          'replaced before, still verify returns and chargebacks of collections settled while each was current, for the ' +
+          'app’s reversal window and 7 days. revoke: none does from now on (a secret that leaked); such callbacks are then ' +
+          'refused. The configuration is replaced as ever: send it as it is to revoke alone.',
       }),
   })
   .strict()

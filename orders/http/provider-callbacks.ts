@@ -174,7 +174,7 @@ function unverifiableNow(
 /**
  * A callback the installation's current secret does not verify, verified by a callback secret the
  * tenant replaced since and still in time (domain/retired-secrets.ts): taken only as a return or
- * chargeback of a payment the instruction it names made before that secret was replaced. A
+ * chargeback of a collection the instruction it names settled while that secret was current. A
  * chargeback of a payment made under the old sandbox key comes signed with it.
  */
 async function verifiedBeforeRetired(
@@ -198,7 +198,7 @@ async function verifiedBeforeRetired(
   for (const before of asBeforeRetired(installation, retired, new Date())) {
     const result = verify(before.installation);
     if (!result || result.result.providerRef !== providerRef || !takenUnderRetired(result)) continue;
-    if (!(await madeBefore(em, reference, appId, before.retiredAt))) continue;
+    if (!(await settledBetween(em, reference, appId, before.since, before.retiredAt))) continue;
     log.info(
       { tenantId, appId, providerRef, retiredAt: before.retiredAt.toISOString() },
       'a provider callback verified by a callback secret replaced since, for a payment made before',
@@ -209,24 +209,31 @@ async function verifiedBeforeRetired(
 }
 
 /**
- * Whether the instruction the callback names made its payment `providerRef` before `at`: its call
- * made then (its current payment), or settled then (a settlement row: an earlier payment too).
+ * Whether the instruction the callback names, a collection, settled its payment `providerRef`
+ * through the app between `since` and `at` (a settlement row: earlier payments of it too). Not a
+ * payment still under way at the change, whose result comes by polls under the current secret; not
+ * a payout, which a return would pay out again.
  */
-async function madeBefore(em: EntityManager, reference: CallbackReference, appId: string, at: Date): Promise<boolean> {
+async function settledBetween(
+  em: EntityManager,
+  reference: CallbackReference,
+  appId: string,
+  since: Date,
+  at: Date,
+): Promise<boolean> {
   const { tenantId, orderRef, instructionRef, providerRef } = reference;
-  const named = `select i.id from payment_instruction i join payment_order o on o.id = i.order_id
-                  where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ?`;
-  const paid = [appId, providerRef, at];
-  const [{ made }] = await em.getConnection().execute<{ made: boolean }[]>(
-    `select exists (select 1 from payment_instruction
-                     where id in (${named}) and app_id = ? and provider_ref = ? and processing_at < ?)
-         or exists (select 1 from payment_settlement
-                     where instruction_id in (${named}) and app_id = ? and provider_ref = ? and settled_at < ?) as made`,
-    [tenantId, orderRef, instructionRef, ...paid, tenantId, orderRef, instructionRef, ...paid],
+  const [{ settled }] = await em.getConnection().execute<{ settled: boolean }[]>(
+    `select exists (select 1 from payment_settlement s
+                      join payment_instruction i on i.id = s.instruction_id
+                      join payment_order o on o.id = i.order_id
+                     where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT'
+                       and coalesce(s.app_id, i.app_id) = ? and s.provider_ref = ?
+                       and s.settled_at >= ? and s.settled_at < ?) as settled`,
+    [tenantId, orderRef, instructionRef, appId, providerRef, since, at],
     'all',
     em.getTransactionContext(),
   );
-  return made;
+  return settled;
 }
 
 /** When a provider may send again a callback refused for want of the tenant's credentials: an operator's fix takes minutes. */

@@ -800,7 +800,7 @@ describe('paying through each app', () => {
     const response = await cardChargedBack(
       tenant.tenantId.toUpperCase(),
       'capitals',
-      settled.providerRef!,
+      settled.providerRef,
       tenant.sandboxApiKey,
     );
     expect(response.status).toBe(202);
@@ -845,7 +845,7 @@ describe('paying through each app', () => {
     expect((await chargeback('after-key', after.providerRef, oldKey)).status).toBe(401);
     // Nor tell anything of a payment made before but its return or chargeback.
     const declined = { status: 'DECLINED', declineCode: 'do_not_honor' };
-    expect((await cardChargedBack(tenant.tenantId, 'before-key', before.providerRef!, oldKey, declined)).status).toBe(
+    expect((await cardChargedBack(tenant.tenantId, 'before-key', before.providerRef, oldKey, declined)).status).toBe(
       401,
     );
     // The old merchant account still tells of its own payment's chargeback, signed as that payment was.
@@ -861,8 +861,14 @@ describe('paying through each app', () => {
     expect((await tenant.client.request('GET', '/v1/order-management/after-key')).body.instructions[0]).toMatchObject({
       status: 'SETTLED',
     });
+    // Replaced in turn, the second key covers its own time only: not the payment settled under the first.
+    const again = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: { apiKey: newSandboxApiKey() } },
+    });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect((await chargeback('before-revoked', beforeRevoked.providerRef, newKey)).status).toBe(401);
     expect((await chargeback('after-key', after.providerRef, newKey)).status).toBe(202);
-    // The old key said to have leaked: it verifies nothing more.
+    // The old keys said to have leaked: they verify nothing more.
     const revoked = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
       body: { configuration: {}, replacedSecrets: 'revoke' },
     });
