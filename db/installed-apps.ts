@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { InstalledApp } from '../domain/installed-app.js';
-import type { RetiredSecret } from '../domain/retired-secrets.js';
+import type { SecretTime } from '../domain/retired-secrets.js';
 import { AppInstallation } from './entities/index.js';
 import { sealedContext } from './sealed-columns.js';
 import type { SecretBox } from './secret-box.js';
@@ -22,19 +22,17 @@ export function openInstallationSecrets(box: SecretBox, installation: AppInstall
   ) as Record<string, string>;
 }
 
-export function sealRetiredSecrets(box: SecretBox, installationId: string, retired: RetiredSecret[]): string | null {
-  return retired.length > 0
-    ? box.seal(JSON.stringify(retired), sealedContext('app_installation', installationId))
-    : null;
+export function sealSecretTimes(box: SecretBox, installationId: string, times: SecretTime[]): string | null {
+  return times.length > 0 ? box.seal(JSON.stringify(times), sealedContext('app_installation', installationId)) : null;
 }
 
-export function openRetiredSecrets(box: SecretBox, installation: AppInstallation): RetiredSecret[] {
+export function openSecretTimes(box: SecretBox, installation: AppInstallation): SecretTime[] {
   if (!installation.retiredSecretsCiphertext) return [];
   const opened: unknown = JSON.parse(
     box.open(installation.retiredSecretsCiphertext, sealedContext('app_installation', installation.id)),
   );
   // Both columns are sealed to the row: one copied over the other opens, and must not pass for the other.
-  return Array.isArray(opened) ? (opened as RetiredSecret[]) : [];
+  return Array.isArray(opened) ? (opened as SecretTime[]) : [];
 }
 
 /** A tenant's installation of an app, secrets opened, for its connector; undefined when not installed. */

@@ -30,9 +30,9 @@ export interface AppDefinition {
    */
   keyScope: readonly string[];
   /**
-   * The secret field its provider signs callbacks with. Replaced, the old value still verifies the
-   * callbacks of payments made before, for their reversal window (domain/retired-secrets.ts): a
-   * chargeback of one is signed as that payment was.
+   * The secret field its provider signs callbacks with. Replaced, the old value still verifies
+   * returns and chargebacks of collections settled while it was current, for their reversal window
+   * (domain/retired-secrets.ts): a chargeback of one is signed as that payment was.
    */
   callbackSecret?: string;
 }

@@ -2,72 +2,110 @@ import type { AppDefinition } from './app-catalog.js';
 import type { InstalledApp } from './installed-app.js';
 
 /**
- * A callback secret (the catalog's `callbackSecret`) a tenant replaced. The provider keeps signing
- * the news of payments made under it with it (a sandbox merchant's key is its account: a chargeback
- * of an old payment comes from the old account), so until `until` it still verifies a return or
- * chargeback of a collection the instruction it names settled while it was current (from `since`
- * to `retiredAt`): nothing else, so that a replaced key that leaked settles nothing, and takes back
- * no payment settled before or after its time. A payment or refund whose result was still to come
- * at the change is asked about under the current secret (its polls).
+ * A time a value of an app's callback secret (the catalog's `callbackSecret`) was the current one,
+ * from `from` to `to` (no `to`: it still is). The provider keeps signing the news of payments made
+ * under a value with it (a sandbox merchant's key is its account: a chargeback of an old payment
+ * comes from the old account), so a value replaced still verifies, for the app's reversal window and
+ * RETIRED_SECRET_GRACE_DAYS after its time ended, a return or chargeback of a collection the
+ * instruction it names settled in that time: nothing else, so that a replaced value that leaked
+ * settles nothing, and takes back no payment settled outside its times. A payment or refund whose
+ * result was still to come at the change is asked about under the current secret (its polls).
  */
-export interface RetiredSecret {
+export interface SecretTime {
   field: string;
   value: string;
-  /** When it became current: the replacement before it, or the installation. */
-  since: string;
-  retiredAt: string;
-  until: string;
+  from: string;
+  to?: string;
 }
 
 /** Days a replaced secret outlives its app's reversal window: a provider's retries of a late callback. */
 export const RETIRED_SECRET_GRACE_DAYS = 7;
-/** The most replaced secrets an installation keeps, the newest: each is another key a forger may hold. */
+/** The most replaced values an installation keeps, the latest replaced: each is another key a forger may hold. */
 export const MAX_RETIRED_SECRETS = 5;
 
 const DAY_MS = 86_400_000;
 
-/**
- * The replaced secrets an installation keeps after a configuration change from `before` to `after`
- * (its secrets): those still in time, and the callback secret's old value if it changed. A value
- * given back becomes current again, no longer retired.
- */
-export function retiredAfterChange(
-  app: Pick<AppDefinition, 'callbackSecret' | 'reversalWindowDays'>,
-  before: Record<string, string>,
-  after: Record<string, string>,
-  kept: readonly RetiredSecret[],
-  now: Date,
-  /** When the current secret became current if no replacement kept says: the installation's time. */
-  installedAt: Date,
-  /** The tenant's word that the replaced secrets leaked: none is kept, the one replaced now neither. */
-  revoke = false,
-): RetiredSecret[] {
-  // An app that only pays out has no collection to be taken back.
-  if (revoke || app.reversalWindowDays === 0) return [];
-  const field = app.callbackSecret;
-  const live = kept.filter(
-    (r) => Date.parse(r.until) > now.getTime() && !(r.field === field && r.value === after[r.field]),
-  );
-  const old = field === undefined ? undefined : before[field];
-  if (field === undefined || old === undefined || old === after[field]) return live.slice(0, MAX_RETIRED_SECRETS);
-  const until = new Date(now.getTime() + (app.reversalWindowDays + RETIRED_SECRET_GRACE_DAYS) * DAY_MS);
-  const since = kept.find((r) => r.field === field)?.retiredAt ?? installedAt.toISOString();
-  const retired = { field, value: old, since, retiredAt: now.toISOString(), until: until.toISOString() };
-  return [retired, ...live].slice(0, MAX_RETIRED_SECRETS);
+type CallbackApp = Pick<AppDefinition, 'callbackSecret' | 'reversalWindowDays'>;
+
+/** How long after its time ended a replaced value still verifies. */
+function keptForMs(app: CallbackApp): number {
+  return (app.reversalWindowDays + RETIRED_SECRET_GRACE_DAYS) * DAY_MS;
 }
 
-/** The installation as it was before each replaced secret still in time, newest first, to verify an old callback with. */
-export function asBeforeRetired(
-  installation: InstalledApp,
-  retired: readonly RetiredSecret[],
+/**
+ * The callback secret's times an installation keeps after a configuration change from `before` to
+ * `after` (its secrets): its current value's, and the replaced ones' still in time. A change ends
+ * the current time (one begun at the installation if none was kept) and begins the new value's; a
+ * value given back begins a time of its own, its earlier ones kept. `revoke`, the tenant's word that
+ * replaced values leaked: none is kept, the one replaced now neither.
+ */
+export function timesAfterChange(
+  app: CallbackApp,
+  before: Record<string, string>,
+  after: Record<string, string>,
+  kept: readonly SecretTime[],
   now: Date,
-): { installation: InstalledApp; since: Date; retiredAt: Date }[] {
-  return retired
-    .filter((r) => Date.parse(r.until) > now.getTime())
-    .map((r) => ({
-      installation: { ...installation, secrets: { ...installation.secrets, [r.field]: r.value } },
-      since: new Date(r.since),
-      retiredAt: new Date(r.retiredAt),
+  installedAt: Date,
+  revoke = false,
+): SecretTime[] {
+  const field = app.callbackSecret;
+  // An app that only pays out has no collection to be taken back.
+  if (field === undefined || app.reversalWindowDays === 0) return [];
+  let times = kept.filter(
+    (t) => t.field === field && (t.to === undefined || Date.parse(t.to) + keptForMs(app) > now.getTime()),
+  );
+  const [old, next] = [before[field], after[field]];
+  if (old !== undefined && old !== next) {
+    const current = times.find((t) => t.to === undefined);
+    const lastEnded = times.reduce<string | undefined>(
+      (last, t) => (t.to && (!last || t.to > last) ? t.to : last),
+      undefined,
+    );
+    times = times.filter((t) => t !== current);
+    times.push({
+      field,
+      value: old,
+      from: current?.from ?? lastEnded ?? installedAt.toISOString(),
+      to: now.toISOString(),
+    });
+    if (next !== undefined) times.push({ field, value: next, from: now.toISOString() });
+  }
+  if (revoke) return times.filter((t) => t.to === undefined);
+  // The latest replaced values, each with all its times.
+  const replaced = [
+    ...new Set(
+      times
+        .filter((t) => t.to !== undefined)
+        .sort((a, b) => b.to!.localeCompare(a.to!))
+        .map((t) => t.value),
+    ),
+  ];
+  const keptValues = new Set(replaced.slice(0, MAX_RETIRED_SECRETS));
+  return times.filter((t) => t.to === undefined || keptValues.has(t.value));
+}
+
+/**
+ * The installation as it was in each replaced value's time still verifying, latest first, to verify
+ * an old callback with; none for the current value (which verifies as the installation is).
+ */
+export function asInReplacedTimes(
+  app: CallbackApp,
+  installation: InstalledApp,
+  times: readonly SecretTime[],
+  now: Date,
+): { installation: InstalledApp; from: Date; to: Date }[] {
+  return times
+    .filter(
+      (t) =>
+        t.to !== undefined &&
+        t.value !== installation.secrets[t.field] &&
+        Date.parse(t.to) + keptForMs(app) > now.getTime(),
+    )
+    .sort((a, b) => b.to!.localeCompare(a.to!))
+    .map((t) => ({
+      installation: { ...installation, secrets: { ...installation.secrets, [t.field]: t.value } },
+      from: new Date(t.from),
+      to: new Date(t.to!),
     }));
 }
 

@@ -5,15 +5,15 @@ import { APP_CATALOG, findApp, secretFields, type AppDefinition } from '../../do
 import { AppInstallation, PaymentInstruction } from '../../db/entities/index.js';
 import {
   openInstallationSecrets,
-  openRetiredSecrets,
+  openSecretTimes,
   sealInstallationSecrets,
-  sealRetiredSecrets,
+  sealSecretTimes,
 } from '../../db/installed-apps.js';
 import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { UNKNOWN_OUTCOME } from '../../domain/payment-outcome.js';
 import { keyScopeMoved } from '../../domain/key-scope.js';
-import { retiredAfterChange } from '../../domain/retired-secrets.js';
+import { timesAfterChange } from '../../domain/retired-secrets.js';
 import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
@@ -305,16 +305,16 @@ export function addMarketplaceRoutes(
       }
       // The callback secret replaced still verifies chargebacks of payments settled under it.
       const revoke = body.replacedSecrets === 'revoke';
-      const retired = retiredAfterChange(
+      const times = timesAfterChange(
         app,
         kept,
         secrets,
-        openRetiredSecrets(secretBox, installation),
+        openSecretTimes(secretBox, installation),
         new Date(),
         installation.createdAt,
         revoke,
       );
-      installation.retiredSecretsCiphertext = sealRetiredSecrets(secretBox, installation.id, retired);
+      installation.retiredSecretsCiphertext = sealSecretTimes(secretBox, installation.id, times);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);
       installation.secretsSet = Object.keys(secrets);
@@ -327,7 +327,7 @@ export function addMarketplaceRoutes(
         details: {
           configuration: auditedConfiguration(plain),
           secretsReplaced: replaced,
-          replacedSecretsKept: retired.length,
+          replacedSecretsKept: new Set(times.filter((t) => t.to !== undefined).map((t) => t.value)).size,
           ...(revoke ? { replacedSecretsRevoked: true } : {}),
         },
       });

@@ -1,8 +1,9 @@
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { AppConnector, CallbackReference, CallbackResult, MandateNews } from '../../apps/app-connector.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
-import { asBeforeRetired, takenUnderRetired } from '../../domain/retired-secrets.js';
-import { loadInstalledApp, openRetiredSecrets } from '../../db/installed-apps.js';
+import { findApp } from '../../domain/app-catalog.js';
+import { asInReplacedTimes, takenUnderRetired } from '../../domain/retired-secrets.js';
+import { loadInstalledApp, openSecretTimes } from '../../db/installed-apps.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
 import type { Mandates } from '../mandates.js';
@@ -172,10 +173,10 @@ function unverifiableNow(
 }
 
 /**
- * A callback the installation's current secret does not verify, verified by a callback secret the
- * tenant replaced since and still in time (domain/retired-secrets.ts): taken only as a return or
- * chargeback of a collection the instruction it names settled while that secret was current. A
- * chargeback of a payment made under the old sandbox key comes signed with it.
+ * A callback the installation's current secret does not verify, verified by a value of its callback
+ * secret the tenant replaced since, still in time (domain/retired-secrets.ts): taken only as a
+ * return or chargeback of a collection the instruction it names settled while that value was
+ * current. A chargeback of a payment made under the old sandbox key comes signed with it.
  */
 async function verifiedBeforeRetired(
   em: EntityManager,
@@ -187,21 +188,22 @@ async function verifiedBeforeRetired(
   verify: (before: InstalledApp) => CallbackResult | undefined,
 ): Promise<CallbackResult | undefined> {
   const { tenantId, providerRef } = reference;
+  const app = findApp(appId);
   const row = await em.findOne(AppInstallation, { tenantId, appId });
-  if (!row?.retiredSecretsCiphertext) return undefined;
-  let retired;
+  if (!app || !row?.retiredSecretsCiphertext) return undefined;
+  let times;
   try {
-    retired = openRetiredSecrets(secretBox, row);
+    times = openSecretTimes(secretBox, row);
   } catch (err) {
     throw unverifiableNow(err, tenantId, appId, log);
   }
-  for (const before of asBeforeRetired(installation, retired, new Date())) {
-    const result = verify(before.installation);
+  for (const then of asInReplacedTimes(app, installation, times, new Date())) {
+    const result = verify(then.installation);
     if (!result || result.result.providerRef !== providerRef || !takenUnderRetired(result)) continue;
-    if (!(await settledBetween(em, reference, appId, before.since, before.retiredAt))) continue;
+    if (!(await settledBetween(em, reference, appId, then.from, then.to))) continue;
     log.info(
-      { tenantId, appId, providerRef, retiredAt: before.retiredAt.toISOString() },
-      'a provider callback verified by a callback secret replaced since, for a payment made before',
+      { tenantId, appId, providerRef, replacedAt: then.to.toISOString() },
+      'a provider callback verified by a callback secret replaced since, for a collection settled under it',
     );
     return result;
   }
@@ -210,7 +212,8 @@ async function verifiedBeforeRetired(
 
 /**
  * Whether the instruction the callback names, a collection, settled its payment `providerRef`
- * through the app between `since` and `at` (a settlement row: earlier payments of it too). Not a
+ * through the app from `from` to `to`: by a settlement row (earlier payments of it too), or, for a
+ * payment settled with no row (by a worker of before them), by the instruction itself. Not a
  * payment still under way at the change, whose result comes by polls under the current secret; not
  * a payout, which a return would pay out again.
  */
@@ -218,18 +221,21 @@ async function settledBetween(
   em: EntityManager,
   reference: CallbackReference,
   appId: string,
-  since: Date,
-  at: Date,
+  from: Date,
+  to: Date,
 ): Promise<boolean> {
   const { tenantId, orderRef, instructionRef, providerRef } = reference;
+  const named = `select i.id from payment_instruction i join payment_order o on o.id = i.order_id
+                  where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT'`;
+  const paid = [appId, providerRef, from, to];
   const [{ settled }] = await em.getConnection().execute<{ settled: boolean }[]>(
-    `select exists (select 1 from payment_settlement s
-                      join payment_instruction i on i.id = s.instruction_id
-                      join payment_order o on o.id = i.order_id
-                     where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT'
-                       and coalesce(s.app_id, i.app_id) = ? and s.provider_ref = ?
-                       and s.settled_at >= ? and s.settled_at < ?) as settled`,
-    [tenantId, orderRef, instructionRef, appId, providerRef, since, at],
+    `select exists (select 1 from payment_settlement
+                     where instruction_id in (${named}) and app_id = ? and provider_ref = ?
+                       and settled_at >= ? and settled_at < ?)
+         or exists (select 1 from payment_instruction
+                     where id in (${named}) and app_id = ? and provider_ref = ?
+                       and settled_at >= ? and settled_at < ?) as settled`,
+    [tenantId, orderRef, instructionRef, ...paid, tenantId, orderRef, instructionRef, ...paid],
     'all',
     em.getTransactionContext(),
   );

@@ -1,75 +1,76 @@
 import { describe, expect, it } from 'vitest';
 import {
-  asBeforeRetired,
+  asInReplacedTimes,
   MAX_RETIRED_SECRETS,
-  retiredAfterChange,
   takenUnderRetired,
-  type RetiredSecret,
+  timesAfterChange,
+  type SecretTime,
 } from '../../domain/retired-secrets.js';
 
 const card = { callbackSecret: 'apiKey', reversalWindowDays: 120 };
 const installedAt = new Date('2026-12-01T00:00:00Z');
-const now = new Date('2027-03-01T00:00:00Z');
-const retired = (value: string, until: string, retiredAt = '2027-01-01T00:00:00Z'): RetiredSecret => ({
-  field: 'apiKey',
-  value,
-  since: installedAt.toISOString(),
-  retiredAt,
-  until,
-});
-const change = (before: string, after: string, kept: RetiredSecret[] = [], revoke = false) =>
-  retiredAfterChange(card, { apiKey: before }, { apiKey: after }, kept, now, installedAt, revoke);
+const day = (n: number) => new Date(Date.parse('2027-03-01T00:00:00Z') + n * 86_400_000);
+/** The times kept after each change in turn from `first`, the nth on day n (or the day given). */
+function changes(first: string, ...then: (string | { to: string; on?: number; revoke?: boolean })[]) {
+  let times: SecretTime[] = [];
+  let current = first;
+  then.forEach((step, n) => {
+    const { to, on = n, revoke = false } = typeof step === 'string' ? { to: step } : step;
+    times = timesAfterChange(card, { apiKey: current }, { apiKey: to }, times, day(on), installedAt, revoke);
+    current = to;
+  });
+  return times;
+}
+const replacedTimes = (times: SecretTime[], current: string, on: number) =>
+  asInReplacedTimes(card, { configuration: {}, secrets: { apiKey: current } }, times, day(on)).map((t) => [
+    t.installation.secrets.apiKey,
+    t.from.toISOString(),
+    t.to.toISOString(),
+  ]);
 
-describe('callback secrets replaced', () => {
-  it('keeps the old callback secret for the app’s reversal window and a week, and nothing when it did not change', () => {
-    expect(change('old', 'new')).toEqual([
-      {
-        field: 'apiKey',
-        value: 'old',
-        since: installedAt.toISOString(),
-        retiredAt: now.toISOString(),
-        until: '2027-07-06T00:00:00.000Z',
-      },
+describe('a callback secret’s times', () => {
+  it('keeps the time of the value replaced, from the installation, and begins the new one’s', () => {
+    expect(changes('old', 'new')).toEqual([
+      { field: 'apiKey', value: 'old', from: installedAt.toISOString(), to: day(0).toISOString() },
+      { field: 'apiKey', value: 'new', from: day(0).toISOString() },
     ]);
-    expect(change('same', 'same')).toEqual([]);
-    // An app signing no callbacks keeps none, nor one that only pays out (nothing of it is taken back).
-    const before = { apiKey: 'old' };
-    const after = { apiKey: 'new' };
-    expect(retiredAfterChange({ reversalWindowDays: 120 }, before, after, [], now, installedAt)).toEqual([]);
-    expect(retiredAfterChange({ ...card, reversalWindowDays: 0 }, before, after, [], now, installedAt)).toEqual([]);
+    // Nothing changed, nothing kept; nor by an app signing no callbacks, nor one that only pays out.
+    expect(changes('same', 'same')).toEqual([]);
+    const [before, after] = [{ apiKey: 'old' }, { apiKey: 'new' }];
+    expect(timesAfterChange({ reversalWindowDays: 120 }, before, after, [], day(0), installedAt)).toEqual([]);
+    expect(timesAfterChange({ ...card, reversalWindowDays: 0 }, before, after, [], day(0), installedAt)).toEqual([]);
   });
 
-  it('has each replaced secret cover only its own time: from the replacement before it', () => {
-    const [second, first] = change('b', 'c', change('a', 'b'));
-    expect(first).toMatchObject({ value: 'a', since: installedAt.toISOString(), retiredAt: now.toISOString() });
-    expect(second).toMatchObject({ value: 'b', since: first.retiredAt });
-  });
-
-  it('drops those out of time and one given back, and keeps the newest few', () => {
-    const kept = [retired('a', '2027-02-01T00:00:00Z'), retired('b', '2027-05-01T00:00:00Z')];
-    expect(change('x', 'x', kept)).toEqual([kept[1]]);
-    // Back to b: current again, not retired; x retired.
-    expect(change('x', 'b', kept).map((r) => r.value)).toEqual(['x']);
-    const many = Array.from({ length: MAX_RETIRED_SECRETS }, (_, n) => retired(`k${n}`, '2027-05-01T00:00:00Z'));
-    expect(change('x', 'y', many).map((r) => r.value)).toEqual([
-      'x',
-      ...many.slice(0, MAX_RETIRED_SECRETS - 1).map((r) => r.value),
+  it('has each replaced value verify for its own times only, a value given back for each of its times', () => {
+    const times = changes('a', 'b', 'a', 'c');
+    expect(replacedTimes(times, 'c', 3)).toEqual([
+      ['a', day(1).toISOString(), day(2).toISOString()],
+      ['b', day(0).toISOString(), day(1).toISOString()],
+      ['a', installedAt.toISOString(), day(0).toISOString()],
     ]);
   });
 
-  it('keeps none once the tenant revokes them', () => {
-    expect(change('x', 'y', [retired('b', '2027-05-01T00:00:00Z')], true)).toEqual([]);
+  it('verifies with a replaced value for the app’s reversal window and a week after its time ended', () => {
+    const times = changes('a', 'b');
+    expect(replacedTimes(times, 'b', 126).map(([value]) => value)).toEqual(['a']);
+    expect(replacedTimes(times, 'b', 127)).toEqual([]);
+    // Dropped at the next change once out of time.
+    expect(changes('a', 'b', { to: 'c', on: 128 }).map((t) => t.value)).toEqual(['b', 'c']);
   });
 
-  it('gives the installation as it was before each replaced secret still in time, and that secret’s time', () => {
-    const installation = { configuration: { statementDescriptor: 'shop' }, secrets: { apiKey: 'new' } };
-    const kept = [retired('old', '2027-05-01T00:00:00Z'), retired('older', '2027-02-01T00:00:00Z')];
-    expect(asBeforeRetired(installation, kept, now)).toEqual([
-      {
-        installation: { configuration: { statementDescriptor: 'shop' }, secrets: { apiKey: 'old' } },
-        since: installedAt,
-        retiredAt: new Date('2027-01-01T00:00:00Z'),
-      },
+  it('keeps the latest replaced values only', () => {
+    const values = Array.from({ length: MAX_RETIRED_SECRETS + 2 }, (_, n) => `k${n + 1}`);
+    const times = changes('k0', ...values);
+    const replaced = new Set(times.filter((t) => t.to !== undefined).map((t) => t.value));
+    expect([...replaced].sort()).toEqual(values.slice(-MAX_RETIRED_SECRETS - 1, -1).sort());
+  });
+
+  it('keeps no replaced value once the tenant revokes them, and the current one’s time still', () => {
+    const times = changes('a', 'b', { to: 'c', revoke: true });
+    expect(times).toEqual([{ field: 'apiKey', value: 'c', from: day(1).toISOString() }]);
+    // Replaced later, c covers its own time, not the revoked ones'.
+    expect(replacedTimes(changes('a', 'b', { to: 'c', revoke: true }, 'd'), 'd', 3)).toEqual([
+      ['c', day(1).toISOString(), day(2).toISOString()],
     ]);
   });
 
