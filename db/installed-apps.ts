@@ -32,7 +32,11 @@ export function openSecretTimes(box: SecretBox, installation: AppInstallation): 
     box.open(installation.retiredSecretsCiphertext, sealedContext('app_installation', installation.id)),
   );
   // Both columns are sealed to the row: one copied over the other opens, and must not pass for the other.
-  return Array.isArray(opened) ? (opened as SecretTime[]) : [];
+  if (!Array.isArray(opened)) return [];
+  // Each with the start of its time: an entry of another shape verifies nothing.
+  return (opened as Partial<SecretTime>[]).filter(
+    (t): t is SecretTime => typeof t.field === 'string' && typeof t.value === 'string' && typeof t.from === 'string',
+  );
 }
 
 /** A tenant's installation of an app, secrets opened, for its connector; undefined when not installed. */

@@ -70,18 +70,17 @@ export function timesAfterChange(
     });
     if (next !== undefined) times.push({ field, value: next, from: now.toISOString() });
   }
-  if (revoke) return times.filter((t) => t.to === undefined);
-  // The latest replaced values, each with all its times.
-  const replaced = [
-    ...new Set(
-      times
-        .filter((t) => t.to !== undefined)
-        .sort((a, b) => b.to!.localeCompare(a.to!))
-        .map((t) => t.value),
-    ),
-  ];
-  const keptValues = new Set(replaced.slice(0, MAX_RETIRED_SECRETS));
-  return times.filter((t) => t.to === undefined || keptValues.has(t.value));
+  // The current value's earlier times (it was given back) are its own, whatever leaked.
+  const isCurrent = (t: SecretTime) => t.to === undefined || t.value === next;
+  if (revoke) return times.filter(isCurrent);
+  const keptValues = new Set(replacedValues(times.filter((t) => !isCurrent(t))).slice(0, MAX_RETIRED_SECRETS));
+  return times.filter((t) => isCurrent(t) || keptValues.has(t.value));
+}
+
+/** The replaced values of `times`, the latest replaced first, each once. */
+export function replacedValues(times: readonly SecretTime[]): string[] {
+  const ended = times.filter((t) => t.to !== undefined).sort((a, b) => b.to!.localeCompare(a.to!));
+  return [...new Set(ended.map((t) => t.value))];
 }
 
 /**

@@ -13,7 +13,7 @@ import type { SecretBox } from '../../db/secret-box.js';
 import { LIVE_INSTRUCTION_STATUSES } from '../../domain/instruction-status.js';
 import { UNKNOWN_OUTCOME } from '../../domain/payment-outcome.js';
 import { keyScopeMoved } from '../../domain/key-scope.js';
-import { timesAfterChange } from '../../domain/retired-secrets.js';
+import { replacedValues, timesAfterChange } from '../../domain/retired-secrets.js';
 import { auditedUrl, outboundUrlProblem, type OutboundUrlPolicy } from '../../domain/outbound-url.js';
 import { recordAudit } from '../audit/record-audit.js';
 import { PageQuerySchema } from '../http/common-schemas.js';
@@ -327,7 +327,8 @@ export function addMarketplaceRoutes(
         details: {
           configuration: auditedConfiguration(plain),
           secretsReplaced: replaced,
-          replacedSecretsKept: new Set(times.filter((t) => t.to !== undefined).map((t) => t.value)).size,
+          replacedSecretsKept: replacedValues(times).filter((value) => value !== secrets[app.callbackSecret ?? ''])
+            .length,
           ...(revoke ? { replacedSecretsRevoked: true } : {}),
         },
       });

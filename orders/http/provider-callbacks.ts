@@ -212,8 +212,9 @@ async function verifiedBeforeRetired(
 
 /**
  * Whether the instruction the callback names, a collection, settled its payment `providerRef`
- * through the app from `from` to `to`: by a settlement row (earlier payments of it too), or, for a
- * payment settled with no row (by a worker of before them), by the instruction itself. Not a
+ * through the app from `from` to `to`: by a settlement row (earlier payments of it too; one written
+ * before rows named their app, by the instruction's), or by the instruction itself (its current
+ * payment, which a worker of before settlement rows settled with none). Not a
  * payment still under way at the change, whose result comes by polls under the current secret; not
  * a payout, which a return would pay out again.
  */
@@ -229,9 +230,10 @@ async function settledBetween(
                   where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT'`;
   const paid = [appId, providerRef, from, to];
   const [{ settled }] = await em.getConnection().execute<{ settled: boolean }[]>(
-    `select exists (select 1 from payment_settlement
-                     where instruction_id in (${named}) and app_id = ? and provider_ref = ?
-                       and settled_at >= ? and settled_at < ?)
+    `select exists (select 1 from payment_settlement s
+                     where instruction_id in (${named})
+                       and coalesce(app_id, (select i.app_id from payment_instruction i where i.id = s.instruction_id)) = ?
+                       and provider_ref = ? and settled_at >= ? and settled_at < ?)
          or exists (select 1 from payment_instruction
                      where id in (${named}) and app_id = ? and provider_ref = ?
                        and settled_at >= ? and settled_at < ?) as settled`,

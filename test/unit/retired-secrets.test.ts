@@ -74,6 +74,20 @@ describe('a callback secret’s times', () => {
     ]);
   });
 
+  it('keeps a value given back its earlier times, through a revoke and outside the latest few', () => {
+    // Revoked while a is current again: b goes, a's first time stays a's.
+    const revoked = changes('a', 'b', 'a', { to: 'a', revoke: true }, 'c');
+    expect(replacedTimes(revoked, 'c', 4)).toEqual([
+      ['a', day(1).toISOString(), day(3).toISOString()],
+      ['a', installedAt.toISOString(), day(0).toISOString()],
+    ]);
+    // k0 given back after five others: they are the five kept, and k0's first time is k0's own.
+    const values = ['k1', 'k2', 'k3', 'k4', 'k5'];
+    const times = changes('k0', ...values, 'k0');
+    expect(new Set(times.map((t) => t.value))).toEqual(new Set(['k0', ...values]));
+    expect(times.filter((t) => t.value === 'k0')).toHaveLength(2);
+  });
+
   it('takes only a payment’s return or chargeback under a replaced secret', () => {
     expect(takenUnderRetired({ kind: 'payment', result: { status: 'RETURNED' } })).toBe(true);
     for (const status of ['SETTLED', 'DECLINED'])
