@@ -861,6 +861,18 @@ describe('paying through each app', () => {
     expect((await tenant.client.request('GET', '/v1/order-management/after-key')).body.instructions[0]).toMatchObject({
       status: 'SETTLED',
     });
+    // Nor take back a payout (a return would pay it out again): the other A payment, read as one.
+    const asDirection = (direction: 'DEBIT' | 'CREDIT') =>
+      system.orm.em
+        .fork()
+        .nativeUpdate(
+          PaymentInstruction,
+          { tenantId: tenant.tenantId, providerRef: beforeRevoked.providerRef },
+          { direction },
+        );
+    expect(await asDirection('CREDIT')).toBe(1);
+    expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
+    await asDirection('DEBIT');
     // Replaced in turn, the second key covers its own time only: not the payment settled under the first.
     const again = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
       body: { configuration: { apiKey: newSandboxApiKey() } },
