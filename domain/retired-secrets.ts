@@ -73,14 +73,15 @@ export function timesAfterChange(
   // The current value's earlier times (it was given back) are its own, whatever leaked.
   const isCurrent = (t: SecretTime) => t.to === undefined || t.value === next;
   if (revoke) return times.filter(isCurrent);
-  const keptValues = new Set(replacedValues(times.filter((t) => !isCurrent(t))).slice(0, MAX_RETIRED_SECRETS));
+  const keptValues = new Set(replacedValues(times).slice(0, MAX_RETIRED_SECRETS));
   return times.filter((t) => isCurrent(t) || keptValues.has(t.value));
 }
 
-/** The replaced values of `times`, the latest replaced first, each once. */
+/** The replaced values of `times`, the latest replaced first, each once: not the current one, given back. */
 export function replacedValues(times: readonly SecretTime[]): string[] {
-  const ended = times.filter((t) => t.to !== undefined).sort((a, b) => b.to!.localeCompare(a.to!));
-  return [...new Set(ended.map((t) => t.value))];
+  const current = times.find((t) => t.to === undefined)?.value;
+  const ended = times.filter((t) => t.to !== undefined && t.value !== current);
+  return [...new Set(ended.sort((a, b) => b.to!.localeCompare(a.to!)).map((t) => t.value))];
 }
 
 /**

@@ -299,9 +299,10 @@ export function addMarketplaceRoutes(
         { ...plain, ...secrets },
       ];
       const moved = keyScopeMoved(app.keyScope, before, after);
+      const now = new Date();
       if (moved.length > 0) {
         await refuseWhileKeysOut(em, tenantId, app.appId, moved);
-        installation.keyScopeChangedAt = new Date();
+        installation.keyScopeChangedAt = now;
       }
       // The callback secret replaced still verifies chargebacks of payments settled under it.
       const revoke = body.replacedSecrets === 'revoke';
@@ -310,7 +311,7 @@ export function addMarketplaceRoutes(
         kept,
         secrets,
         openSecretTimes(secretBox, installation),
-        new Date(),
+        now,
         installation.createdAt,
         revoke,
       );
@@ -327,8 +328,7 @@ export function addMarketplaceRoutes(
         details: {
           configuration: auditedConfiguration(plain),
           secretsReplaced: replaced,
-          replacedSecretsKept: replacedValues(times).filter((value) => value !== secrets[app.callbackSecret ?? ''])
-            .length,
+          replacedSecretsKept: replacedValues(times).length,
           ...(revoke ? { replacedSecretsRevoked: true } : {}),
         },
       });

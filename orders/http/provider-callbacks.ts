@@ -226,18 +226,16 @@ async function settledBetween(
   to: Date,
 ): Promise<boolean> {
   const { tenantId, orderRef, instructionRef, providerRef } = reference;
-  const named = `select i.id from payment_instruction i join payment_order o on o.id = i.order_id
-                  where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT'`;
-  const paid = [appId, providerRef, from, to];
   const [{ settled }] = await em.getConnection().execute<{ settled: boolean }[]>(
-    `select exists (select 1 from payment_settlement s
-                     where instruction_id in (${named})
-                       and coalesce(app_id, (select i.app_id from payment_instruction i where i.id = s.instruction_id)) = ?
-                       and provider_ref = ? and settled_at >= ? and settled_at < ?)
-         or exists (select 1 from payment_instruction
-                     where id in (${named}) and app_id = ? and provider_ref = ?
-                       and settled_at >= ? and settled_at < ?) as settled`,
-    [tenantId, orderRef, instructionRef, ...paid, tenantId, orderRef, instructionRef, ...paid],
+    `with named as (select i.id, i.app_id, i.provider_ref, i.settled_at from payment_instruction i
+                      join payment_order o on o.id = i.order_id
+                     where o.tenant_id = ? and o.order_ref = ? and i.instruction_ref = ? and i.direction = 'DEBIT')
+     select exists (select 1 from payment_settlement s join named n on n.id = s.instruction_id
+                     where coalesce(s.app_id, n.app_id) = ? and s.provider_ref = ?
+                       and s.settled_at >= ? and s.settled_at < ?)
+         or exists (select 1 from named n
+                     where n.app_id = ? and n.provider_ref = ? and n.settled_at >= ? and n.settled_at < ?) as settled`,
+    [tenantId, orderRef, instructionRef, appId, providerRef, from, to, appId, providerRef, from, to],
     'all',
     em.getTransactionContext(),
   );

@@ -815,32 +815,19 @@ describe('paying through each app', () => {
     const oldKey = tenant.sandboxApiKey;
     const chargeback = (orderRef: string, providerRef: string | undefined, key: string) =>
       cardChargedBack(tenant.tenantId, orderRef, providerRef!, key);
+    const settled = (orderRef: string, what: string) =>
+      waitForInstruction(tenant, orderRef, (i) => i.status === 'SETTLED', what);
+    const configure = (body: Record<string, unknown>) =>
+      tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', { body });
     expect((await order(tenant, 'before-key', [instruction('a')])).status).toBe(202);
     expect((await order(tenant, 'before-revoked', [instruction('a')])).status).toBe(202);
-    const before = await waitForInstruction(
-      tenant,
-      'before-key',
-      (i) => i.status === 'SETTLED',
-      'paid under the old key',
-    );
-    const beforeRevoked = await waitForInstruction(
-      tenant,
-      'before-revoked',
-      (i) => i.status === 'SETTLED',
-      'paid under the old key too',
-    );
+    const before = await settled('before-key', 'paid under the old key');
+    const beforeRevoked = await settled('before-revoked', 'paid under the old key too');
     const newKey = newSandboxApiKey();
-    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
-      body: { configuration: { apiKey: newKey } },
-    });
+    const moved = await configure({ configuration: { apiKey: newKey } });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
     expect((await order(tenant, 'after-key', [instruction('a')])).status).toBe(202);
-    const after = await waitForInstruction(
-      tenant,
-      'after-key',
-      (i) => i.status === 'SETTLED',
-      'paid under the new key',
-    );
+    const after = await settled('after-key', 'paid under the new key');
     // The old key, leaked say, cannot take back a payment made since.
     expect((await chargeback('after-key', after.providerRef, oldKey)).status).toBe(401);
     // Nor tell anything of a payment made before but its return or chargeback.
@@ -874,16 +861,12 @@ describe('paying through each app', () => {
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
     await asDirection('DEBIT');
     // Replaced in turn, the second key covers its own time only: not the payment settled under the first.
-    const again = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
-      body: { configuration: { apiKey: newSandboxApiKey() } },
-    });
+    const again = await configure({ configuration: { apiKey: newSandboxApiKey() } });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, newKey)).status).toBe(401);
     expect((await chargeback('after-key', after.providerRef, newKey)).status).toBe(202);
     // The old keys said to have leaked: they verify nothing more.
-    const revoked = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
-      body: { configuration: {}, replacedSecrets: 'revoke' },
-    });
+    const revoked = await configure({ configuration: {}, replacedSecrets: 'revoke' });
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
