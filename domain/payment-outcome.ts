@@ -53,6 +53,12 @@ export interface Reversal {
    * a part of it had been refunded first, which a refund still PENDING here may have been.
    */
   amountMinor?: string;
+  /**
+   * Verified only by a callback secret the tenant has replaced since (a chargeback from a merchant
+   * account it has left): taken, but never collected again, as a key is often replaced because it
+   * leaked, and a return forged with it would otherwise charge the customer a second time.
+   */
+  underReplacedSecret?: true;
 }
 
 /** The final answer a provider gives later, for a payment it first answered PENDING (or one that settled). */

@@ -109,7 +109,12 @@ export function asInReplacedTimes(
     }));
 }
 
-/** Whether a callback verified only by a replaced secret may be taken: a payment's return or chargeback. */
-export function takenUnderRetired(verified: { kind: string; result: { status: string } }): boolean {
-  return verified.kind === 'payment' && verified.result.status === 'RETURNED';
+/**
+ * A callback verified only by a replaced secret, as it may be taken: a payment's return or
+ * chargeback, marked as taken so (`Reversal.underReplacedSecret`: never collected again). Anything
+ * else is not taken.
+ */
+export function takenUnderRetired<R extends { kind: string; result: { status: string } }>(verified: R): R | undefined {
+  if (verified.kind !== 'payment' || verified.result.status !== 'RETURNED') return undefined;
+  return { ...verified, result: { ...verified.result, underReplacedSecret: true } };
 }

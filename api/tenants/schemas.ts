@@ -27,7 +27,8 @@ const TimeZoneSchema = z
 const ReturnsPolicySchema = z.enum(['RECOLLECT', 'FAIL']).openapi({
   description:
     'What a payment taken back after it settled does: RECOLLECT (default) collects it again on the dunning schedule when its return ' +
-    'code allows (insufficient_funds, refer_to_payer; never a chargeback), FAIL fails it. Orders keep the policy they were taken with.',
+    'code allows (insufficient_funds, refer_to_payer; never a chargeback, nor a return signed only with a callback secret replaced since), ' +
+    'FAIL fails it. Orders keep the policy they were taken with.',
 });
 
 const ArrearsExpiryDaysSchema = z

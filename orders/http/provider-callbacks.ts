@@ -198,12 +198,13 @@ async function verifiedBeforeRetired(
     throw unverifiableNow(err, tenantId, appId, log);
   }
   for (const then of asInReplacedTimes(app, installation, times, new Date())) {
-    const result = verify(then.installation);
-    if (!result || result.result.providerRef !== providerRef || !takenUnderRetired(result)) continue;
+    const verified = verify(then.installation);
+    const result = verified && takenUnderRetired(verified);
+    if (!result || result.result.providerRef !== providerRef) continue;
     if (!(await settledBetween(em, reference, appId, then.from, then.to))) continue;
     log.info(
       { tenantId, appId, providerRef, replacedAt: then.to.toISOString() },
-      'a provider callback verified by a callback secret replaced since, for a collection settled under it',
+      'a provider callback verified by a callback secret replaced since, for a collection settled under it: taken, not collected again',
     );
     return result;
   }

@@ -464,6 +464,7 @@ export function applyReturn(
     !partGivenBack &&
     policy.returnsPolicy === 'RECOLLECT' &&
     reversal.kind === 'RETURN' &&
+    reversal.underReplacedSecret !== true &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&
     machine.declines < policy.dunningDelaysMs.length;
   if (!recollect) {

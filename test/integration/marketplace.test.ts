@@ -871,6 +871,42 @@ describe('paying through each app', () => {
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
 
+  it('does not collect again a payment returned under a merchant key replaced since, as it does one returned under the current key', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD, returns collected again (RECOLLECT)
+    const oldKey = tenant.sandboxApiKey;
+    const returned = { status: 'RETURNED', returnCode: 'insufficient_funds', returnedAmountMinor: '2000' };
+    const settled = async (orderRef: string) => {
+      expect((await order(tenant, orderRef, [instruction('a')])).status).toBe(202);
+      return (await waitForInstruction(tenant, orderRef, (i) => i.status === 'SETTLED', 'paid under the old key'))
+        .providerRef as string;
+    };
+    const underOld = await settled('returned-old-key');
+    const underCurrent = await settled('returned-current-key');
+    const newKey = newSandboxApiKey();
+    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+      body: { configuration: { apiKey: newKey } },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect((await cardChargedBack(tenant.tenantId, 'returned-old-key', underOld, oldKey, returned)).status).toBe(202);
+    expect(
+      (await cardChargedBack(tenant.tenantId, 'returned-current-key', underCurrent, newKey, returned)).status,
+    ).toBe(202);
+    const taken = (orderRef: string) =>
+      waitForInstruction(tenant, orderRef, (i) => i.returnedAmount === '20.00', `${orderRef}: the return taken`);
+    // The replaced key may be one replaced because it leaked: the return is told, and the customer is not charged again.
+    expect(await taken('returned-old-key')).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'returned:insufficient_funds',
+    });
+    expect(await taken('returned-current-key')).toMatchObject({
+      status: 'LATE',
+      failureCode: 'returned:insufficient_funds',
+    });
+    // The tenant, having checked with its provider, collects it again.
+    const retried = await tenant.client.request('POST', '/v1/order-management/returned-old-key/instructions/a/retry');
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+  });
+
   it('keeps a sandbox merchant’s key while a payment through it is under way or due soon, and changes it otherwise', async () => {
     const tenant = await bankTenant();
     const configure = (configuration: Record<string, unknown>) =>

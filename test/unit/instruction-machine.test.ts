@@ -599,6 +599,15 @@ describe('the instruction state machine', () => {
     dunned.declines = DUNNING.dunningDelaysMs.length;
     applyReturn(dunned, reversal, t0 + 9 * DAY, DUNNING);
     expect(dunned.status).toBe('FAILED');
+
+    // Told only under a secret replaced since (one that may have leaked): a forged return would charge again.
+    const underReplaced = settledCard();
+    applyReturn(underReplaced, { ...reversal, underReplacedSecret: true }, t0 + 9 * DAY, DUNNING);
+    expect(underReplaced).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'returned:insufficient_funds',
+      returnedAmountMinor: '1000',
+    });
   });
 
   it('takes back only what was not refunded of a payment, and refunds no more than is left', () => {

@@ -89,10 +89,19 @@ describe('a callback secret’s times', () => {
   });
 
   it('takes only a payment’s return or chargeback under a replaced secret', () => {
-    expect(takenUnderRetired({ kind: 'payment', result: { status: 'RETURNED' } })).toBe(true);
+    const returned = {
+      kind: 'payment',
+      result: { status: 'RETURNED', providerRef: 'p-1', code: 'insufficient_funds' },
+    };
+    // Marked, so that it is never collected again.
+    expect(takenUnderRetired(returned)).toEqual({
+      kind: 'payment',
+      result: { status: 'RETURNED', providerRef: 'p-1', code: 'insufficient_funds', underReplacedSecret: true },
+    });
+    expect(returned.result).not.toHaveProperty('underReplacedSecret');
     for (const status of ['SETTLED', 'DECLINED'])
-      expect(takenUnderRetired({ kind: 'payment', result: { status } })).toBe(false);
+      expect(takenUnderRetired({ kind: 'payment', result: { status } })).toBeUndefined();
     for (const status of ['SUCCEEDED', 'FAILED'])
-      expect(takenUnderRetired({ kind: 'refund', result: { status } })).toBe(false);
+      expect(takenUnderRetired({ kind: 'refund', result: { status } })).toBeUndefined();
   });
 });
