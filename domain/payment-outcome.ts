@@ -54,9 +54,9 @@ export interface Reversal {
    */
   amountMinor?: string;
   /**
-   * Verified only by a callback secret the tenant has replaced since (a chargeback from a merchant
-   * account it has left): taken, but never collected again, as a key is often replaced because it
-   * leaked, and a return forged with it would otherwise charge the customer a second time.
+   * Verified only by a callback secret the tenant has replaced since (a bank's return told by a
+   * merchant account it has left): taken, but never collected again, as a key is often replaced
+   * because it leaked, and a return forged with it would otherwise charge the customer a second time.
    */
   underReplacedSecret?: true;
 }

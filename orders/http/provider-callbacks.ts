@@ -2,6 +2,7 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { AppConnector, CallbackReference, CallbackResult, MandateNews } from '../../apps/app-connector.js';
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { findApp } from '../../domain/app-catalog.js';
+import { mandateEnded } from '../../domain/instrument.js';
 import { asInReplacedTimes, takenUnderRetired } from '../../domain/retired-secrets.js';
 import { loadInstalledApp, openSecretTimes } from '../../db/installed-apps.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
@@ -96,8 +97,11 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         // Locked, in one order: two callbacks of one mandate (a confirmation and a cancel) apply one after the other.
         const held = await em.find(
           PaymentInstrument,
-          { tenantId: signed.tenantId, appId: params.appId, mandateRef },
-          { lockMode: LockMode.PESSIMISTIC_WRITE, orderBy: { id: 'asc' } },
+          heldBy(signed.tenantId, params.appId, mandateRef, signed.storedBetween),
+          {
+            lockMode: LockMode.PESSIMISTIC_WRITE,
+            orderBy: { id: 'asc' },
+          },
         );
         let moved = 0;
         for (const instrument of held) {
@@ -188,16 +192,10 @@ async function verifiedBeforeRetired(
   verify: (before: InstalledApp) => CallbackResult | undefined,
 ): Promise<CallbackResult | undefined> {
   const { tenantId, providerRef } = reference;
-  const app = findApp(appId);
-  const row = await em.findOne(AppInstallation, { tenantId, appId });
-  if (!app || !row?.retiredSecretsCiphertext) return undefined;
-  let times;
-  try {
-    times = openSecretTimes(secretBox, row);
-  } catch (err) {
+  const times = await replacedInTime(em, secretBox, appId, tenantId, installation).catch((err: unknown) => {
     throw unverifiableNow(err, tenantId, appId, log);
-  }
-  for (const then of asInReplacedTimes(app, installation, times, new Date())) {
+  });
+  for (const then of times) {
     const verified = verify(then.installation);
     const result = verified && takenUnderRetired(verified);
     if (!result || result.result.providerRef !== providerRef) continue;
@@ -209,6 +207,23 @@ async function verifiedBeforeRetired(
     return result;
   }
   return undefined;
+}
+
+/**
+ * The installation as it was in each time of a replaced value of its callback secret that still
+ * verifies (domain/retired-secrets.ts), latest first; none when nothing was replaced.
+ */
+async function replacedInTime(
+  em: EntityManager,
+  secretBox: SecretBox,
+  appId: string,
+  tenantId: string,
+  installation: InstalledApp,
+): Promise<{ installation: InstalledApp; from: Date; to: Date }[]> {
+  const app = findApp(appId);
+  const row = await em.findOne(AppInstallation, { tenantId, appId });
+  if (!app || !row?.retiredSecretsCiphertext) return [];
+  return asInReplacedTimes(app, installation, openSecretTimes(secretBox, row), new Date());
 }
 
 /**
@@ -252,7 +267,8 @@ const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
  * tenant alone. Without (addresses given before they named one), tenants are tried by their oldest
  * instrument holding it first: the one that took the mandate when it was made comes before any that
  * copied its name later, and at most 20 are tried. A tenant whose credentials cannot be opened is
- * passed over then (its callbacks cannot verify anyway); named, it is 503 (installationOrUnverifiable).
+ * passed over then (its callbacks cannot verify anyway); named, it is 503 (as `unverifiableNow`).
+ * News verified only by a secret replaced since is for the instruments stored in its time (`storedBetween`).
  */
 async function signingHolder(
   em: EntityManager,
@@ -260,9 +276,9 @@ async function signingHolder(
   appId: string,
   mandateRef: string,
   named: string | undefined,
-  log: { error: (obj: object, msg: string) => void },
+  log: { info: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void },
   verify: (installation: InstalledApp) => MandateNews | undefined,
-): Promise<{ tenantId: string; news: MandateNews } | undefined> {
+): Promise<MandateSigner | undefined> {
   const holders: { tenant_id: string }[] = await em.getConnection().execute(
     `select tenant_id from payment_instrument where app_id = ? and mandate_ref = ? ${named ? 'and tenant_id = ?' : ''}
       group by tenant_id order by min(created_at), tenant_id limit ?`,
@@ -271,20 +287,68 @@ async function signingHolder(
     em.getTransactionContext(),
   );
   for (const { tenant_id: tenantId } of holders) {
-    let installation: InstalledApp | undefined;
-    // The tenant named is the only one that can sign it: its credentials unreadable, the callback is
-    // ours to take later, as a payment's is.
-    if (named) installation = await installationOrUnverifiable(em, secretBox, tenantId, appId, log);
-    else {
-      try {
-        installation = await loadInstalledApp(em, secretBox, tenantId, appId);
-      } catch (err) {
-        if (err instanceof SecretOpenError) continue;
-        throw err;
-      }
+    try {
+      const installation = await loadInstalledApp(em, secretBox, tenantId, appId);
+      if (!installation) continue;
+      const news = verify(installation);
+      if (news && news.mandateRef === mandateRef) return { tenantId, news };
+      const ended = await endedUnderRetired(em, secretBox, appId, tenantId, mandateRef, installation, log, verify);
+      if (ended) return ended;
+    } catch (err) {
+      // The tenant named is the only one that can sign it: its credentials unreadable, the callback
+      // is ours to take later, as a payment's is.
+      if (named) throw unverifiableNow(err, tenantId, appId, log);
+      if (!(err instanceof SecretOpenError)) throw err;
     }
-    const news = installation && verify(installation);
-    if (news && news.mandateRef === mandateRef) return { tenantId, news };
   }
   return undefined;
+}
+
+/** Who a mandate's news is from, and which of its instruments it is for. */
+interface MandateSigner {
+  tenantId: string;
+  news: MandateNews;
+  /** Verified only by a secret replaced since: the instruments stored while it was current. */
+  storedBetween?: { from: Date; to: Date };
+}
+
+/**
+ * Mandate news the current secret does not verify, verified by a replaced value of it still in time:
+ * taken only as the end (cancelled, expired) of a mandate the tenant stored while that value was
+ * current. A mandate made at a merchant account the tenant has left ends there, and its end comes
+ * signed with that account's key; a replaced key that leaked starts no debit (a confirmation is
+ * refused) and ends no mandate stored since.
+ */
+async function endedUnderRetired(
+  em: EntityManager,
+  secretBox: SecretBox,
+  appId: string,
+  tenantId: string,
+  mandateRef: string,
+  installation: InstalledApp,
+  log: { info: (obj: object, msg: string) => void },
+  verify: (installation: InstalledApp) => MandateNews | undefined,
+): Promise<MandateSigner | undefined> {
+  for (const then of await replacedInTime(em, secretBox, appId, tenantId, installation)) {
+    const news = verify(then.installation);
+    if (news?.mandateRef !== mandateRef || !mandateEnded(news.status)) continue;
+    const storedBetween = { from: then.from, to: then.to };
+    if ((await em.count(PaymentInstrument, heldBy(tenantId, appId, mandateRef, storedBetween))) === 0) continue;
+    log.info(
+      { tenantId, appId, mandateRef, status: news.status, replacedAt: then.to.toISOString() },
+      'a mandate’s end verified by a callback secret replaced since, for a mandate stored under it',
+    );
+    return { tenantId, news, storedBetween };
+  }
+  return undefined;
+}
+
+/** The tenant's instruments holding the mandate (those stored in `storedBetween`, when given). */
+function heldBy(tenantId: string, appId: string, mandateRef: string, storedBetween?: { from: Date; to: Date }) {
+  return {
+    tenantId,
+    appId,
+    mandateRef,
+    ...(storedBetween && { createdAt: { $gte: storedBetween.from, $lt: storedBetween.to } }),
+  };
 }

@@ -316,14 +316,19 @@ export function refundableOf(machine: InstructionMachine): bigint {
  * `recheckMandate`: a debit refused for want of an active mandate is tried again on
  * MANDATE_RECHECK_DELAYS_MS, not only when the mandate's confirmation is signalled.
  * `keepsArrearsStart`: a check finding the mandate still not active leaves `lateAt` (when its arrears
- * began) as the first refusal set it.
+ * began) as the first refusal set it. `replacedSecretHolds`: as `applyReturn`'s.
  */
 export function applyResult(
   machine: InstructionMachine,
   result: CallResult,
   nowMs: number,
   policy: InstructionPolicy,
-  options: { customerMayRetry?: boolean; recheckMandate?: boolean; keepsArrearsStart?: boolean } = {},
+  options: {
+    customerMayRetry?: boolean;
+    recheckMandate?: boolean;
+    keepsArrearsStart?: boolean;
+    replacedSecretHolds?: boolean;
+  } = {},
 ): void {
   const { dunningDelaysMs } = policy;
   const now = new Date(nowMs).toISOString();
@@ -342,7 +347,7 @@ export function applyResult(
     case 'RETURNED':
       // Settled, and taken back before we heard: both happened, in that order.
       settle(machine, result.providerRef, now);
-      applyReturn(machine, result, nowMs, policy);
+      applyReturn(machine, result, nowMs, policy, { replacedSecretHolds: options.replacedSecretHolds });
       return;
     case 'PENDING':
       machine.providerRef = result.providerRef;
@@ -428,13 +433,18 @@ export function reverses(machine: InstructionMachine, reversal: Reversal & { app
  * is no longer what is owed: collecting it would take again what was given back. It fails. A refund
  * still under way does not hold it: the return took the whole payment, and whether the refund is made
  * or not, the instruction's amount collected again leaves the customer paying what is owed.
+ *
+ * `replacedSecretHolds` (since RETURN_UNDER_REPLACED_SECRET): a return told only under a callback
+ * secret the tenant replaced since is not collected again. The key may have been replaced because it
+ * leaked, and a forged return collected again would charge the customer twice: the tenant, having
+ * checked with its provider, retries it.
  */
 export function applyReturn(
   machine: InstructionMachine,
   reversal: Reversal,
   nowMs: number,
   policy: InstructionPolicy,
-  options: { refundsHold?: boolean } = {},
+  options: { refundsHold?: boolean; replacedSecretHolds?: boolean } = {},
 ): void {
   const now = new Date(nowMs).toISOString();
   const paid = BigInt(machine.plan.amountMinor);
@@ -464,7 +474,7 @@ export function applyReturn(
     !partGivenBack &&
     policy.returnsPolicy === 'RECOLLECT' &&
     reversal.kind === 'RETURN' &&
-    reversal.underReplacedSecret !== true &&
+    !(reversal.underReplacedSecret === true && options.replacedSecretHolds === true) &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&
     machine.declines < policy.dunningDelaysMs.length;
   if (!recollect) {

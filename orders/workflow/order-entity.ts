@@ -68,6 +68,7 @@ import {
   RESOLUTION_SETTLES_AMOUNT,
   RETURN_AFTER_REFUND,
   RETURN_OF_UNKNOWN_KEPT,
+  RETURN_UNDER_REPLACED_SECRET,
   UNKNOWN_ASKED_ON_CALLBACK,
   type OrderPatches,
 } from './order-patches.js';
@@ -136,6 +137,14 @@ function keptWith<T>(kept: T[] | undefined, result: T): T[] {
 function keptUnder<T extends { providerRef: string }>(kept: T[] | undefined, providerRef: string | undefined) {
   const all = kept ?? [];
   return [all.filter((r) => r.providerRef === providerRef), all.filter((r) => r.providerRef !== providerRef)] as const;
+}
+
+/**
+ * Whether a reversal told only under a callback secret replaced since is held from being collected
+ * again (`applyReturn`): asked of the patch only for such a reversal, so other histories take no marker.
+ */
+function underReplacedSecretHolds(reversal: { underReplacedSecret?: true }): boolean {
+  return reversal.underReplacedSecret === true && patched(RETURN_UNDER_REPLACED_SECRET);
 }
 
 /** The event each refund status tells. */
@@ -369,12 +378,15 @@ export class OrderEntity {
     const refunded = machine.refunds.some((r) => r.paymentRef === reversal.providerRef && r.status === 'SUCCEEDED');
     applyReturn(machine, reversal, Date.now(), this.policy(), {
       refundsHold: refunded && patched(RETURN_AFTER_REFUND),
+      replacedSecretHolds: underReplacedSecretHolds(reversal),
     });
     this.tell(machine, 'instruction.returned');
     log.warn('payment taken back after it settled', {
       ...this.logFields(machine),
       kind: reversal.kind,
       code: reversal.code,
+      // Not collected again, whatever its code: the tenant checks with its provider before retrying.
+      ...(reversal.underReplacedSecret && { underReplacedSecret: true }),
     });
     this.changed(machine);
   }
@@ -909,7 +921,7 @@ export class OrderEntity {
   resultOptions(
     machine: InstructionMachine,
     result: CallResult,
-  ): { customerMayRetry: boolean; recheckMandate: boolean; keepsArrearsStart: boolean } {
+  ): { customerMayRetry: boolean; recheckMandate: boolean; keepsArrearsStart: boolean; replacedSecretHolds: boolean } {
     return {
       customerMayRetry:
         machine.customerPaying === true &&
@@ -917,6 +929,7 @@ export class OrderEntity {
         this.patches.has(PATCHES_BEFORE_START.CUSTOMER_RETRY),
       recheckMandate: isMandateRefusal(result) && patched(MANDATE_RECHECKED),
       keepsArrearsStart: isMandateStillInactive(machine, result) && patched(MANDATE_CHECK_KEEPS_ARREARS_START),
+      replacedSecretHolds: result.status === 'RETURNED' && underReplacedSecretHolds(result),
     };
   }
 

@@ -106,6 +106,14 @@ export const MANDATE_RECHECKED = 'mandate-refusal-rechecked';
 export const RETURN_AFTER_REFUND = 'return-after-refund-not-recollected';
 
 /**
+ * Made after the start marker, so asked with `patched()` where it is used, and only for a return
+ * verified only by a callback secret replaced since (`Reversal.underReplacedSecret`): since this
+ * patch such a return is not collected again. A worker of before it collected it again (an API
+ * deployed before its workers marks returns they do not read); its histories replay so.
+ */
+export const RETURN_UNDER_REPLACED_SECRET = 'return-under-replaced-secret-not-recollected';
+
+/**
  * Made after the start marker, so asked with `patched()` where it is used: since this patch a
  * debit's checks for its mandate start afresh when its instrument changes, when it is retried, or
  * when its mandate is confirmed (f51a08a). Before, the count carried over; histories from before it

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -7,6 +7,7 @@ import { signSandboxCallback } from '../../apps/sandbox/callback-signature.js';
 import {
   AppInstallation,
   PaymentInstruction,
+  PaymentInstrument,
   PaymentOrder,
   ProviderCallback,
   SchemeVersion,
@@ -17,6 +18,8 @@ import { expectNoSecretsInLogs } from '../support/secrets-in-logs.js';
 import { bankDebitPaidNow } from '../support/bank-debits.js';
 import { startSystem, type TenantFixture, type TestSystem } from '../support/system.js';
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
+import { InstrumentStore } from '../../customers/instrument-store.js';
+import { SecretBox } from '../../db/secret-box.js';
 import { MAX_SCHEMES_PER_KIND } from '../../api/schemes/routes.js';
 
 let system: TestSystem;
@@ -905,6 +908,77 @@ describe('paying through each app', () => {
     // The tenant, having checked with its provider, collects it again.
     const retried = await tenant.client.request('POST', '/v1/order-management/returned-old-key/instructions/a/retry');
     expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+  });
+
+  it('takes the end of a mandate stored under a merchant key replaced since, signed with it, and no other news', async () => {
+    const tenant = await bankTenant();
+    const oldKey = tenant.sandboxApiKey;
+    const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
+    const stored = async (mandateRef: string) => {
+      const em = system.orm.em.fork();
+      const { id } = store.add(em, tenant.tenantId, 'SANDBOX_BANK', {
+        token: `tok_${randomUUID()}`,
+        paymentMethod: 'BANK_DEBIT',
+        display: {},
+        mandate: { mandateRef, status: 'ACTIVE', signedAt: new Date().toISOString() },
+      });
+      await em.flush();
+      return id;
+    };
+    const statusOf = async (id: string) =>
+      (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
+    /** The bank's news of a mandate, signed with `key`, at the address naming the tenant (or at one naming none). */
+    const bankSays = (mandateRef: string, status: string, key: string, address = `?tenantId=${tenant.tenantId}`) => {
+      const body = JSON.stringify({ object: 'mandate', mandateRef, status });
+      return fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks${address}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sandbox-signature': signSandboxCallback(key, body) },
+        body,
+      });
+    };
+    const named = (what: string) => `MD-${what}-${randomUUID().slice(0, 8)}`;
+    const [cancelled, pending, expired, since] = ['cancelled', 'pending', 'expired', 'since'].map(named);
+    const before = {
+      cancelled: await stored(cancelled),
+      pending: await stored(pending),
+      expired: await stored(expired),
+    };
+    const pendingRow = await system.orm.em.fork().nativeUpdate(
+      PaymentInstrument,
+      { id: before.pending },
+      {
+        mandateStatus: 'PENDING',
+      },
+    );
+    expect(pendingRow).toBe(1);
+    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_BANK/configuration', {
+      body: { configuration: { apiKey: newSandboxApiKey() } },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    // A mandate of the same name stored since (at the new account), and another made since.
+    const sameNameSince = await stored(cancelled);
+    const madeSince = await stored(since);
+
+    // The old account tells the end of a mandate made there, signed with its key: for the instrument stored then.
+    expect((await bankSays(cancelled, 'CANCELLED', oldKey)).status).toBe(202);
+    expect(await statusOf(before.cancelled)).toBe('CANCELLED');
+    expect(await statusOf(sameNameSince)).toBe('ACTIVE');
+    // A confirmation would start debits: refused under the old key.
+    expect((await bankSays(pending, 'ACTIVE', oldKey)).status).toBe(401);
+    expect(await statusOf(before.pending)).toBe('PENDING');
+    // Nor does the old key end a mandate stored since.
+    expect((await bankSays(since, 'CANCELLED', oldKey)).status).toBe(401);
+    expect(await statusOf(madeSince)).toBe('ACTIVE');
+    // At an address that names no tenant (given before addresses did), the same.
+    expect((await bankSays(expired, 'EXPIRED', oldKey, '')).status).toBe(202);
+    expect(await statusOf(before.expired)).toBe('EXPIRED');
+    // The old key said to have leaked: it verifies nothing more.
+    const revoked = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_BANK/configuration', {
+      body: { configuration: {}, replacedSecrets: 'revoke' },
+    });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect((await bankSays(pending, 'CANCELLED', oldKey)).status).toBe(401);
+    expect(await statusOf(before.pending)).toBe('PENDING');
   });
 
   it('keeps a sandbox merchant’s key while a payment through it is under way or due soon, and changes it otherwise', async () => {

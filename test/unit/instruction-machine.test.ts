@@ -602,12 +602,19 @@ describe('the instruction state machine', () => {
 
     // Told only under a secret replaced since (one that may have leaked): a forged return would charge again.
     const underReplaced = settledCard();
-    applyReturn(underReplaced, { ...reversal, underReplacedSecret: true }, t0 + 9 * DAY, DUNNING);
+    const toldUnderReplaced = { ...reversal, underReplacedSecret: true } as const;
+    applyReturn(underReplaced, toldUnderReplaced, t0 + 9 * DAY, DUNNING, { replacedSecretHolds: true });
     expect(underReplaced).toMatchObject({
       status: 'FAILED',
       failureCode: 'returned:insufficient_funds',
       returnedAmountMinor: '1000',
     });
+    // The tenant, having checked with its provider, may collect it again.
+    expect(retryRefusal(underReplaced)).toBeUndefined();
+    // A history from before the patch replays as it ran: collected again.
+    const beforePatch = settledCard();
+    applyReturn(beforePatch, toldUnderReplaced, t0 + 9 * DAY, DUNNING);
+    expect(beforePatch.status).toBe('LATE');
   });
 
   it('takes back only what was not refunded of a payment, and refunds no more than is left', () => {
