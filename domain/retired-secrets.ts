@@ -10,6 +10,8 @@ import type { InstalledApp } from './installed-app.js';
  * instruction it names settled in that time: nothing else, so that a replaced value that leaked
  * settles nothing, and takes back no payment settled outside its times. A payment or refund whose
  * result was still to come at the change is asked about under the current secret (its polls).
+ * Where the secret is the account (`secretIsAccount`), it also verifies the end of a mandate stored
+ * in its time: a mandate made at the account the tenant left ends there.
  */
 export interface SecretTime {
   field: string;
@@ -26,6 +28,16 @@ export const MAX_RETIRED_SECRETS = 5;
 const DAY_MS = 86_400_000;
 
 type CallbackApp = Pick<AppDefinition, 'callbackSecret' | 'reversalWindowDays'>;
+
+/**
+ * Whether the app's callback secret is its provider account (the sandbox's merchant key, part of its
+ * key scope): a replaced value is then another account, whose mandates end there and are told under
+ * it. A signing secret alone (the connector's) is rotated on the same account, whose mandates go on
+ * and are told under the new one: a replaced value ends none of them.
+ */
+export function secretIsAccount(app: Pick<AppDefinition, 'callbackSecret' | 'keyScope'>): boolean {
+  return app.callbackSecret !== undefined && app.keyScope.includes(app.callbackSecret);
+}
 
 /** How long after its time ended a replaced value still verifies. */
 function keptForMs(app: CallbackApp): number {

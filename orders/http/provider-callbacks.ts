@@ -3,7 +3,7 @@ import type { AppConnector, CallbackReference, CallbackResult, MandateNews } fro
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { findApp } from '../../domain/app-catalog.js';
 import { mandateEnded } from '../../domain/instrument.js';
-import { asInReplacedTimes, takenUnderRetired } from '../../domain/retired-secrets.js';
+import { asInReplacedTimes, secretIsAccount, takenUnderRetired } from '../../domain/retired-secrets.js';
 import { loadInstalledApp, openSecretTimes } from '../../db/installed-apps.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
@@ -286,22 +286,50 @@ async function signingHolder(
     'all',
     em.getTransactionContext(),
   );
+  const readable: { tenantId: string; installation: InstalledApp }[] = [];
   for (const { tenant_id: tenantId } of holders) {
-    try {
-      const installation = await loadInstalledApp(em, secretBox, tenantId, appId);
-      if (!installation) continue;
-      const news = verify(installation);
-      if (news && news.mandateRef === mandateRef) return { tenantId, news };
-      const ended = await endedUnderRetired(em, secretBox, appId, tenantId, mandateRef, installation, log, verify);
-      if (ended) return ended;
-    } catch (err) {
-      // The tenant named is the only one that can sign it: its credentials unreadable, the callback
-      // is ours to take later, as a payment's is.
-      if (named) throw unverifiableNow(err, tenantId, appId, log);
-      if (!(err instanceof SecretOpenError)) throw err;
-    }
+    const installation = await holderInstallation(em, secretBox, appId, tenantId, named, log);
+    if (!installation) continue;
+    const news = verify(installation);
+    if (news && news.mandateRef === mandateRef) return { tenantId, news };
+    readable.push({ tenantId, installation });
+  }
+  // Then the secrets replaced since, once no holder's current one verified it: a holder's old key
+  // (another's current one, say) does not keep the news from the holder whose key it is now.
+  const app = findApp(appId);
+  if (!app || !secretIsAccount(app)) return undefined;
+  for (const { tenantId, installation } of readable) {
+    const ended = await endedUnderRetired(em, secretBox, appId, tenantId, mandateRef, installation, log, verify).catch(
+      (err: unknown) => {
+        if (named || !(err instanceof SecretOpenError)) throw unverifiableNow(err, tenantId, appId, log);
+        return undefined;
+      },
+    );
+    if (ended) return ended;
   }
   return undefined;
+}
+
+/**
+ * A holder's installation of the app. The tenant named is the only one that can sign the news: its
+ * credentials unreadable, the callback is ours to take later (503), as a payment's is. Unnamed, a
+ * tenant whose credentials cannot be opened is passed over (its callbacks cannot verify anyway).
+ */
+async function holderInstallation(
+  em: EntityManager,
+  secretBox: SecretBox,
+  appId: string,
+  tenantId: string,
+  named: string | undefined,
+  log: { error: (obj: object, msg: string) => void },
+): Promise<InstalledApp | undefined> {
+  if (named) return installationOrUnverifiable(em, secretBox, tenantId, appId, log);
+  try {
+    return await loadInstalledApp(em, secretBox, tenantId, appId);
+  } catch (err) {
+    if (err instanceof SecretOpenError) return undefined;
+    throw err;
+  }
 }
 
 /** Who a mandate's news is from, and which of its instruments it is for. */
@@ -315,9 +343,9 @@ interface MandateSigner {
 /**
  * Mandate news the current secret does not verify, verified by a replaced value of it still in time:
  * taken only as the end (cancelled, expired) of a mandate the tenant stored while that value was
- * current. A mandate made at a merchant account the tenant has left ends there, and its end comes
- * signed with that account's key; a replaced key that leaked starts no debit (a confirmation is
- * refused) and ends no mandate stored since.
+ * current, where the secret is the account (`secretIsAccount`). A mandate made at a merchant account
+ * the tenant has left ends there, and its end comes signed with that account's key; a replaced key
+ * that leaked starts no debit (a confirmation is refused) and ends no mandate stored since.
  */
 async function endedUnderRetired(
   em: EntityManager,

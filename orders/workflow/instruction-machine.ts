@@ -417,6 +417,8 @@ function settle(machine: InstructionMachine, providerRef: string, at: string, vo
 
 /** How a taken-back payment's failure code begins, before the provider's code: written by a return, read by a retry's check. */
 const REVERSAL_FAILURE_PREFIX: Record<Reversal['kind'], string> = { RETURN: 'returned:', CHARGEBACK: 'charged_back:' };
+/** A return held from being collected again as told only under a callback secret replaced since: the tenant sees why. */
+const UNDER_REPLACED_SECRET_PREFIX = 'returned_under_replaced_secret:';
 
 /** Whether a reversal is of this instruction's settled payment, from the app that took it. */
 export function reverses(machine: InstructionMachine, reversal: Reversal & { appId?: string }): boolean {
@@ -466,7 +468,10 @@ export function applyReturn(
   machine.returnedRef = reversal.providerRef;
   machine.returnedPaymentMinor = paid.toString();
   transition(machine, 'RETURNED', now);
-  machine.failureCode = `${REVERSAL_FAILURE_PREFIX[reversal.kind]}${reversal.code}`.slice(0, 64);
+  const heldAsUnderReplacedSecret =
+    reversal.kind === 'RETURN' && reversal.underReplacedSecret === true && options.replacedSecretHolds === true;
+  const prefix = heldAsUnderReplacedSecret ? UNDER_REPLACED_SECRET_PREFIX : REVERSAL_FAILURE_PREFIX[reversal.kind];
+  machine.failureCode = `${prefix}${reversal.code}`.slice(0, 64);
   // The payment is over: the next one is another, under a new key.
   machine.keyAttempt += 1;
   machine.keyUsed = false;
@@ -474,7 +479,7 @@ export function applyReturn(
     !partGivenBack &&
     policy.returnsPolicy === 'RECOLLECT' &&
     reversal.kind === 'RETURN' &&
-    !(reversal.underReplacedSecret === true && options.replacedSecretHolds === true) &&
+    !heldAsUnderReplacedSecret &&
     RETRYABLE_RETURN_CODES.includes(reversal.code) &&
     machine.declines < policy.dunningDelaysMs.length;
   if (!recollect) {
@@ -582,7 +587,8 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
  */
 function failedAfterPartGivenBack(machine: InstructionMachine): boolean {
   const failureCode = machine.failureCode ?? '';
-  if (!Object.values(REVERSAL_FAILURE_PREFIX).some((prefix) => failureCode.startsWith(prefix))) return false;
+  const reversed = [...Object.values(REVERSAL_FAILURE_PREFIX), UNDER_REPLACED_SECRET_PREFIX];
+  if (!reversed.some((prefix) => failureCode.startsWith(prefix))) return false;
   return (
     machine.refundedBeforeReturn ??
     machine.refunds.some((r) => r.paymentRef === machine.returnedRef && r.status === 'SUCCEEDED')

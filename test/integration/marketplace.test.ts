@@ -899,7 +899,7 @@ describe('paying through each app', () => {
     // The replaced key may be one replaced because it leaked: the return is told, and the customer is not charged again.
     expect(await taken('returned-old-key')).toMatchObject({
       status: 'FAILED',
-      failureCode: 'returned:insufficient_funds',
+      failureCode: 'returned_under_replaced_secret:insufficient_funds',
     });
     expect(await taken('returned-current-key')).toMatchObject({
       status: 'LATE',

@@ -606,7 +606,7 @@ describe('the instruction state machine', () => {
     applyReturn(underReplaced, toldUnderReplaced, t0 + 9 * DAY, DUNNING, { replacedSecretHolds: true });
     expect(underReplaced).toMatchObject({
       status: 'FAILED',
-      failureCode: 'returned:insufficient_funds',
+      failureCode: 'returned_under_replaced_secret:insufficient_funds',
       returnedAmountMinor: '1000',
     });
     // The tenant, having checked with its provider, may collect it again.

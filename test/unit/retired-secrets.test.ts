@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { findApp } from '../../domain/app-catalog.js';
 import {
   asInReplacedTimes,
   MAX_RETIRED_SECRETS,
+  secretIsAccount,
   takenUnderRetired,
   timesAfterChange,
   type SecretTime,
@@ -103,5 +105,13 @@ describe('a callback secret’s times', () => {
       expect(takenUnderRetired({ kind: 'payment', result: { status } })).toBeUndefined();
     for (const status of ['SUCCEEDED', 'FAILED'])
       expect(takenUnderRetired({ kind: 'refund', result: { status } })).toBeUndefined();
+  });
+
+  it('ends mandates under a replaced secret only where the secret is the provider account', () => {
+    // A sandbox key is its merchant account: the old account's mandates end there, told under it.
+    for (const appId of ['SANDBOX_BANK', 'SANDBOX_CARD']) expect(secretIsAccount(findApp(appId)!)).toBe(true);
+    // A connector's signing secret is rotated on the same account, whose mandates go on.
+    expect(secretIsAccount(findApp('HTTP_CONNECTOR')!)).toBe(false);
+    expect(secretIsAccount({ keyScope: ['apiKey'] })).toBe(false);
   });
 });

@@ -351,6 +351,39 @@ describe('payment-order workflow on the time-skipping server', () => {
     });
   });
 
+  it('fails a return told only under a callback secret replaced since, though its code would be collected again', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'return-old-secret', [{ instructionRef: 'premium-1' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+      // As the API hands on a return verified only by the merchant key the tenant replaced since.
+      await handle.signal(providerResultSignal, {
+        status: 'RETURNED',
+        providerRef: settled.instructions[0].providerRef!,
+        kind: 'RETURN',
+        code: 'insufficient_funds',
+        appId: 'SANDBOX_CARD',
+        underReplacedSecret: true,
+      });
+      const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the return taken');
+      expect(failed.instructions[0]).toMatchObject({
+        status: 'FAILED',
+        failureCode: 'returned_under_replaced_secret:insufficient_funds',
+      });
+      // Past the first dunning delay (a day): nothing collected again.
+      await env.sleep(3 * DAY_MS);
+      const payments = (await sandbox.ledger({ tenantId, orderRef: 'return-old-secret' })).filter(
+        (p) => p.kind === 'PAYMENT',
+      );
+      expect(payments).toHaveLength(1);
+      expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('FAILED');
+      await record('return-under-replaced-secret', handle.workflowId);
+    });
+  });
+
   it('expires arrears with nothing planned after 30 days: FAILED expired, the order COMPLETED_WITH_FAILURES, retryable meanwhile', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(tenantId, 'arrears-30d', [
