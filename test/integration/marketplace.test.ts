@@ -981,6 +981,56 @@ describe('paying through each app', () => {
     expect(await statusOf(before.pending)).toBe('PENDING');
   });
 
+  it('ends no mandate under a connector’s replaced signing secret: its account, and its mandates, go on', async () => {
+    const [oldSecret, newSecret] = [0, 1].map(() => `whsec_${randomBytes(32).toString('base64')}`);
+    system.issuedSecrets.push(oldSecret, newSecret);
+    const provider = await startTenantProvider(oldSecret);
+    try {
+      const tenant = await system.newTenant({ paymentSetup: false });
+      await install(tenant, 'HTTP_CONNECTOR', { url: provider.url, signingSecret: oldSecret });
+      const em = system.orm.em.fork();
+      const mandateRef = `MD-own-${randomUUID().slice(0, 8)}`;
+      const { id } = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys)).add(
+        em,
+        tenant.tenantId,
+        'HTTP_CONNECTOR',
+        {
+          token: `tok_${randomUUID()}`,
+          paymentMethod: 'BANK_DEBIT',
+          display: {},
+          mandate: { mandateRef, status: 'ACTIVE', signedAt: new Date().toISOString() },
+        },
+      );
+      await em.flush();
+      const rotated = await tenant.client.request('PUT', '/v1/marketplace/installed/HTTP_CONNECTOR/configuration', {
+        body: { configuration: { url: provider.url, signingSecret: newSecret } },
+      });
+      expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+      const providerSays = (secret: string) => {
+        const body = JSON.stringify({ object: 'mandate', mandateRef, status: 'CANCELLED' });
+        const [msgId, at] = [`msg_${randomUUID()}`, new Date()];
+        return fetch(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks?tenantId=${tenant.tenantId}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': msgId,
+            'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+            'webhook-signature': new Webhook(secret.replace(/^whsec_/, '')).sign(msgId, at, body),
+          },
+          body,
+        });
+      };
+      const statusOf = async () => (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
+      // The old secret, leaked say, ends no mandate of the account it was rotated on.
+      expect((await providerSays(oldSecret)).status).toBe(401);
+      expect(await statusOf()).toBe('ACTIVE');
+      expect((await providerSays(newSecret)).status).toBe(202);
+      expect(await statusOf()).toBe('CANCELLED');
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('keeps a sandbox merchant’s key while a payment through it is under way or due soon, and changes it otherwise', async () => {
     const tenant = await bankTenant();
     const configure = (configuration: Record<string, unknown>) =>
