@@ -106,19 +106,44 @@ export function asInReplacedTimes(
   times: readonly SecretTime[],
   now: Date,
 ): { installation: InstalledApp; from: Date; to: Date }[] {
+  return stillVerifying(app, times, (field) => installation.secrets[field], now).map((t) => ({
+    installation: { ...installation, secrets: { ...installation.secrets, [t.field]: t.value } },
+    from: new Date(t.from),
+    to: new Date(t.to),
+  }));
+}
+
+/**
+ * What a tenant is shown of its replaced secrets still verifying, latest replaced first: the setting
+ * and each time (from, replaced at, verifying until), never a value.
+ */
+export function replacedTimesShown(
+  app: CallbackApp,
+  times: readonly SecretTime[],
+  now: Date,
+): { setting: string; from: string; replacedAt: string; verifiesUntil: string }[] {
+  const current = (field: string) => times.find((t) => t.field === field && t.to === undefined)?.value;
+  return stillVerifying(app, times, current, now).map((t) => ({
+    setting: t.field,
+    from: t.from,
+    replacedAt: t.to,
+    verifiesUntil: new Date(Date.parse(t.to) + keptForMs(app)).toISOString(),
+  }));
+}
+
+/** The times of replaced values (not the current one, given back) still verifying, latest replaced first. */
+function stillVerifying(
+  app: CallbackApp,
+  times: readonly SecretTime[],
+  currentOf: (field: string) => string | undefined,
+  now: Date,
+): (SecretTime & { to: string })[] {
   return times
     .filter(
-      (t) =>
-        t.to !== undefined &&
-        t.value !== installation.secrets[t.field] &&
-        Date.parse(t.to) + keptForMs(app) > now.getTime(),
+      (t): t is SecretTime & { to: string } =>
+        t.to !== undefined && t.value !== currentOf(t.field) && Date.parse(t.to) + keptForMs(app) > now.getTime(),
     )
-    .sort((a, b) => b.to!.localeCompare(a.to!))
-    .map((t) => ({
-      installation: { ...installation, secrets: { ...installation.secrets, [t.field]: t.value } },
-      from: new Date(t.from),
-      to: new Date(t.to!),
-    }));
+    .sort((a, b) => b.to.localeCompare(a.to));
 }
 
 /**

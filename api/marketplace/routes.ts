@@ -232,7 +232,7 @@ export function addMarketplaceRoutes(
         targetId: app.appId,
         details: { configuration: auditedConfiguration(plain), secretsSet: Object.keys(secrets) },
       });
-      return { status: 201, body: presentInstallation(app, installation) };
+      return { status: 201, body: presentInstallation(secretBox, app, installation) };
     },
   });
 
@@ -250,7 +250,7 @@ export function addMarketplaceRoutes(
       return {
         status: 200,
         body: {
-          items: page.items.map((i) => presentInstallation(catalogApp(i.appId), i)),
+          items: page.items.map((i) => presentInstallation(secretBox, catalogApp(i.appId), i)),
           nextCursor: page.nextCursor,
         },
       };
@@ -268,7 +268,7 @@ export function addMarketplaceRoutes(
     responses: { 200: { description: 'The installation', schema: InstalledAppSchema } },
     handler: async ({ params, em, context: { tenantId } }) => {
       const installation = await findInstallation(em, tenantId, params.appId);
-      return { status: 200, body: presentInstallation(catalogApp(installation.appId), installation) };
+      return { status: 200, body: presentInstallation(secretBox, catalogApp(installation.appId), installation) };
     },
   });
 
@@ -334,7 +334,7 @@ export function addMarketplaceRoutes(
         },
       });
       await em.flush();
-      return { status: 200, body: presentInstallation(app, installation) };
+      return { status: 200, body: presentInstallation(secretBox, app, installation) };
     },
   });
 

@@ -59,6 +59,27 @@ export const InstalledAppSchema = z
       .record(z.string(), z.unknown())
       .openapi({ description: 'The plain settings; secrets are never shown' }),
     secretsSet: z.array(z.string()).openapi({ description: 'Names of the secret settings that hold a value' }),
+    replacedSecrets: z
+      .array(
+        z.object({
+          setting: z.string().openapi({
+            description: 'The callback secret’s setting (a sandbox `apiKey`, a connector’s `signingSecret`)',
+          }),
+          from: z.iso.datetime().openapi({ description: 'When the value replaced became current' }),
+          replacedAt: z.iso.datetime(),
+          verifiesUntil: z.iso.datetime().openapi({
+            description:
+              'Until when it still verifies what was settled (or, for a sandbox key, stored) from `from` to `replacedAt`',
+          }),
+        }),
+      )
+      .nullable()
+      .openapi({
+        description:
+          'Each time of a replaced callback secret that still verifies returns and chargebacks of collections settled in it, the latest ' +
+          'replaced first; never a value. `replacedSecrets: revoke` in a configuration change ends them all. Null when they cannot be ' +
+          'read just now (the master key).',
+      }),
     installedAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })

@@ -268,6 +268,8 @@ const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
  * instrument holding it first: the one that took the mandate when it was made comes before any that
  * copied its name later, and at most 20 are tried. A tenant whose credentials cannot be opened is
  * passed over then (its callbacks cannot verify anyway); named, it is 503 (as `unverifiableNow`).
+ * Every holder's current secret is tried before any replaced one (`endedUnderRetired`, where the
+ * secret is the account: `secretIsAccount`).
  * News verified only by a secret replaced since is for the instruments stored in its time (`storedBetween`).
  */
 async function signingHolder(

@@ -390,7 +390,15 @@ export const InstructionSchema = z
       .openapi({ description: 'The installed app it pays through, as its scheme resolved it' }),
     providerRef: z.string().nullable(),
     voucherCode: z.string().nullable(),
-    failureCode: z.string().nullable(),
+    failureCode: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Why the last payment did not stand: the provider’s decline code, or for a payment taken back `returned:` or ' +
+          '`charged_back:` and its code (`returned_replaced_secret:`, `charged_back_replaced_secret:` when told only under a callback ' +
+          'secret the tenant replaced since: not collected again; check with the provider before retrying)',
+      }),
     settledAmount: z.string().openapi({
       description: 'What settled, every time it did (a payment returned and collected again counts twice)',
     }),

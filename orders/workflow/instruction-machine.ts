@@ -417,8 +417,14 @@ function settle(machine: InstructionMachine, providerRef: string, at: string, vo
 
 /** How a taken-back payment's failure code begins, before the provider's code: written by a return, read by a retry's check. */
 const REVERSAL_FAILURE_PREFIX: Record<Reversal['kind'], string> = { RETURN: 'returned:', CHARGEBACK: 'charged_back:' };
-/** A return held from being collected again as told only under a callback secret replaced since: the tenant sees why. */
-const UNDER_REPLACED_SECRET_PREFIX = 'returned_under_replaced_secret:';
+/**
+ * A reversal told only under a callback secret replaced since (held from being collected again): the
+ * tenant sees why, and checks with its provider before retrying (a leaked key could have forged it).
+ */
+const UNDER_REPLACED_SECRET_PREFIX: Record<Reversal['kind'], string> = {
+  RETURN: 'returned_replaced_secret:',
+  CHARGEBACK: 'charged_back_replaced_secret:',
+};
 
 /** Whether a reversal is of this instruction's settled payment, from the app that took it. */
 export function reverses(machine: InstructionMachine, reversal: Reversal & { appId?: string }): boolean {
@@ -468,9 +474,8 @@ export function applyReturn(
   machine.returnedRef = reversal.providerRef;
   machine.returnedPaymentMinor = paid.toString();
   transition(machine, 'RETURNED', now);
-  const heldAsUnderReplacedSecret =
-    reversal.kind === 'RETURN' && reversal.underReplacedSecret === true && options.replacedSecretHolds === true;
-  const prefix = heldAsUnderReplacedSecret ? UNDER_REPLACED_SECRET_PREFIX : REVERSAL_FAILURE_PREFIX[reversal.kind];
+  const heldAsUnderReplacedSecret = reversal.underReplacedSecret === true && options.replacedSecretHolds === true;
+  const prefix = (heldAsUnderReplacedSecret ? UNDER_REPLACED_SECRET_PREFIX : REVERSAL_FAILURE_PREFIX)[reversal.kind];
   machine.failureCode = `${prefix}${reversal.code}`.slice(0, 64);
   // The payment is over: the next one is another, under a new key.
   machine.keyAttempt += 1;
@@ -587,7 +592,7 @@ export function retryRefusal(machine: InstructionMachine): string | undefined {
  */
 function failedAfterPartGivenBack(machine: InstructionMachine): boolean {
   const failureCode = machine.failureCode ?? '';
-  const reversed = [...Object.values(REVERSAL_FAILURE_PREFIX), UNDER_REPLACED_SECRET_PREFIX];
+  const reversed = [...Object.values(REVERSAL_FAILURE_PREFIX), ...Object.values(UNDER_REPLACED_SECRET_PREFIX)];
   if (!reversed.some((prefix) => failureCode.startsWith(prefix))) return false;
   return (
     machine.refundedBeforeReturn ??

@@ -827,8 +827,22 @@ describe('paying through each app', () => {
     const before = await settled('before-key', 'paid under the old key');
     const beforeRevoked = await settled('before-revoked', 'paid under the old key too');
     const newKey = newSandboxApiKey();
+    const changing = Date.now();
     const moved = await configure({ configuration: { apiKey: newKey } });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    // The tenant sees the old key's time and until when it verifies (the card's 120 days and 7), never the key.
+    const [shown] = moved.body.replacedSecrets;
+    expect(moved.body.replacedSecrets).toHaveLength(1);
+    expect(shown).toEqual({
+      setting: 'apiKey',
+      from: expect.any(String),
+      replacedAt: expect.any(String),
+      verifiesUntil: new Date(Date.parse(shown.replacedAt) + 127 * 86_400_000).toISOString(),
+    });
+    expect(Date.parse(shown.from)).toBeLessThanOrEqual(Date.parse(before.settledAt));
+    expect(Date.parse(shown.replacedAt)).toBeGreaterThanOrEqual(changing);
+    expect(Date.parse(shown.replacedAt)).toBeLessThanOrEqual(Date.parse(moved.body.updatedAt));
+    expect(JSON.stringify(moved.body)).not.toContain(oldKey);
     expect((await order(tenant, 'after-key', [instruction('a')])).status).toBe(202);
     const after = await settled('after-key', 'paid under the new key');
     // The old key, leaked say, cannot take back a payment made since.
@@ -866,11 +880,18 @@ describe('paying through each app', () => {
     // Replaced in turn, the second key covers its own time only: not the payment settled under the first.
     const again = await configure({ configuration: { apiKey: newSandboxApiKey() } });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
+    const listed = await tenant.client.request('GET', '/v1/marketplace/installed');
+    const shownNow = listed.body.items.find((i: { appId: string }) => i.appId === 'SANDBOX_CARD').replacedSecrets;
+    // The latest replaced first: the second key's time begins where the first's ended.
+    expect(shownNow).toHaveLength(2);
+    expect(shownNow[0].from).toBe(shown.replacedAt);
+    expect(shownNow[1]).toEqual(shown);
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, newKey)).status).toBe(401);
     expect((await chargeback('after-key', after.providerRef, newKey)).status).toBe(202);
     // The old keys said to have leaked: they verify nothing more.
     const revoked = await configure({ configuration: {}, replacedSecrets: 'revoke' });
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect(revoked.body.replacedSecrets).toEqual([]);
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
 
@@ -899,7 +920,7 @@ describe('paying through each app', () => {
     // The replaced key may be one replaced because it leaked: the return is told, and the customer is not charged again.
     expect(await taken('returned-old-key')).toMatchObject({
       status: 'FAILED',
-      failureCode: 'returned_under_replaced_secret:insufficient_funds',
+      failureCode: 'returned_replaced_secret:insufficient_funds',
     });
     expect(await taken('returned-current-key')).toMatchObject({
       status: 'LATE',
@@ -1006,6 +1027,8 @@ describe('paying through each app', () => {
         body: { configuration: { url: provider.url, signingSecret: newSecret } },
       });
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+      // Kept, and in time: it still verifies returns of collections settled under it.
+      expect(rotated.body.replacedSecrets).toMatchObject([{ setting: 'signingSecret' }]);
       const providerSays = (secret: string) => {
         const body = JSON.stringify({ object: 'mandate', mandateRef, status: 'CANCELLED' });
         const [msgId, at] = [`msg_${randomUUID()}`, new Date()];

@@ -606,15 +606,40 @@ describe('the instruction state machine', () => {
     applyReturn(underReplaced, toldUnderReplaced, t0 + 9 * DAY, DUNNING, { replacedSecretHolds: true });
     expect(underReplaced).toMatchObject({
       status: 'FAILED',
-      failureCode: 'returned_under_replaced_secret:insufficient_funds',
+      failureCode: 'returned_replaced_secret:insufficient_funds',
       returnedAmountMinor: '1000',
     });
     // The tenant, having checked with its provider, may collect it again.
     expect(retryRefusal(underReplaced)).toBeUndefined();
+    // But not in full once a part was given back first (stated by the provider): a new order, as for any return.
+    const partGivenBack = settledCard();
+    applyReturn(partGivenBack, { ...toldUnderReplaced, amountMinor: '700' }, t0 + 9 * DAY, DUNNING, {
+      replacedSecretHolds: true,
+    });
+    expect(partGivenBack).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'returned_replaced_secret:insufficient_funds',
+    });
+    expect(retryRefusal(partGivenBack)).toMatch(/new order/);
+    // A chargeback so told says so too.
+    const chargedBackUnderReplaced = settledCard();
+    applyReturn(
+      chargedBackUnderReplaced,
+      { ...toldUnderReplaced, kind: 'CHARGEBACK', code: 'fraudulent' },
+      t0 + 9 * DAY,
+      DUNNING,
+      {
+        replacedSecretHolds: true,
+      },
+    );
+    expect(chargedBackUnderReplaced).toMatchObject({
+      status: 'FAILED',
+      failureCode: 'charged_back_replaced_secret:fraudulent',
+    });
     // A history from before the patch replays as it ran: collected again.
     const beforePatch = settledCard();
     applyReturn(beforePatch, toldUnderReplaced, t0 + 9 * DAY, DUNNING);
-    expect(beforePatch.status).toBe('LATE');
+    expect(beforePatch).toMatchObject({ status: 'LATE', failureCode: 'returned:insufficient_funds' });
   });
 
   it('takes back only what was not refunded of a payment, and refunds no more than is left', () => {

@@ -3,6 +3,7 @@ import { findApp } from '../../domain/app-catalog.js';
 import {
   asInReplacedTimes,
   MAX_RETIRED_SECRETS,
+  replacedTimesShown,
   secretIsAccount,
   takenUnderRetired,
   timesAfterChange,
@@ -50,6 +51,19 @@ describe('a callback secret’s times', () => {
       ['b', day(0).toISOString(), day(1).toISOString()],
       ['a', installedAt.toISOString(), day(0).toISOString()],
     ]);
+  });
+
+  it('shows the tenant each replaced value’s times still verifying, never a value, the latest replaced first', () => {
+    const times = changes('a', 'b', 'a', 'c');
+    const iso = (n: number) => day(n).toISOString();
+    expect(replacedTimesShown(card, times, day(3))).toEqual([
+      { setting: 'apiKey', from: iso(1), replacedAt: iso(2), verifiesUntil: iso(129) },
+      { setting: 'apiKey', from: iso(0), replacedAt: iso(1), verifiesUntil: iso(128) },
+      { setting: 'apiKey', from: installedAt.toISOString(), replacedAt: iso(0), verifiesUntil: iso(127) },
+    ]);
+    // Out of time, not shown; a value given back is current again, and its earlier times are not shown as replaced.
+    expect(replacedTimesShown(card, times, day(128)).map((t) => t.replacedAt)).toEqual([iso(2)]);
+    expect(replacedTimesShown(card, changes('a', 'b', 'a'), day(2)).map((t) => t.replacedAt)).toEqual([iso(1)]);
   });
 
   it('verifies with a replaced value for the app’s reversal window and a week after its time ended', () => {
