@@ -34,8 +34,13 @@ export function openSecretTimes(box: SecretBox, installation: AppInstallation): 
   // Both columns are sealed to the row: one copied over the other opens, and must not pass for the other.
   if (!Array.isArray(opened)) return [];
   // Each with the start of its time: an entry of another shape verifies nothing.
+  const isTime = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
   return (opened as Partial<SecretTime>[]).filter(
-    (t): t is SecretTime => typeof t.field === 'string' && typeof t.value === 'string' && typeof t.from === 'string',
+    (t): t is SecretTime =>
+      typeof t.field === 'string' &&
+      typeof t.value === 'string' &&
+      isTime(t.from) &&
+      (t.to === undefined || isTime(t.to)),
   );
 }
 

@@ -25,7 +25,7 @@ export function presentInstallation(secretBox: SecretBox, app: AppDefinition, in
     name: app.name,
     configuration: installation.configuration,
     secretsSet: secretFields(app).filter((field) => installation.secretsSet.includes(field)),
-    replacedSecrets: replacedSecretsShown(secretBox, app, installation),
+    replacedSecretTimes: replacedSecretsShown(secretBox, app, installation),
     installedAt: installation.createdAt.toISOString(),
     updatedAt: installation.updatedAt.toISOString(),
   };

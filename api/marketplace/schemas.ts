@@ -59,14 +59,14 @@ export const InstalledAppSchema = z
       .record(z.string(), z.unknown())
       .openapi({ description: 'The plain settings; secrets are never shown' }),
     secretsSet: z.array(z.string()).openapi({ description: 'Names of the secret settings that hold a value' }),
-    replacedSecrets: z
+    replacedSecretTimes: z
       .array(
         z.object({
           setting: z.string().openapi({
             description: 'The callback secret’s setting (a sandbox `apiKey`, a connector’s `signingSecret`)',
           }),
           from: z.iso.datetime().openapi({ description: 'When the value replaced became current' }),
-          replacedAt: z.iso.datetime(),
+          replacedAt: z.iso.datetime().openapi({ description: 'When it was replaced' }),
           verifiesUntil: z.iso.datetime().openapi({
             description:
               'Until when it still verifies what was settled (or, for a sandbox key, stored) from `from` to `replacedAt`',

@@ -831,15 +831,16 @@ describe('paying through each app', () => {
     const moved = await configure({ configuration: { apiKey: newKey } });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
     // The tenant sees the old key's time and until when it verifies (the card's 120 days and 7), never the key.
-    const [shown] = moved.body.replacedSecrets;
-    expect(moved.body.replacedSecrets).toHaveLength(1);
+    const [shown] = moved.body.replacedSecretTimes;
+    expect(moved.body.replacedSecretTimes).toHaveLength(1);
     expect(shown).toEqual({
       setting: 'apiKey',
       from: expect.any(String),
       replacedAt: expect.any(String),
       verifiesUntil: new Date(Date.parse(shown.replacedAt) + 127 * 86_400_000).toISOString(),
     });
-    expect(Date.parse(shown.from)).toBeLessThanOrEqual(Date.parse(before.settledAt));
+    // The first key's time began at the installation (none was replaced before).
+    expect(shown.from).toBe(moved.body.installedAt);
     expect(Date.parse(shown.replacedAt)).toBeGreaterThanOrEqual(changing);
     expect(Date.parse(shown.replacedAt)).toBeLessThanOrEqual(Date.parse(moved.body.updatedAt));
     expect(JSON.stringify(moved.body)).not.toContain(oldKey);
@@ -881,7 +882,7 @@ describe('paying through each app', () => {
     const again = await configure({ configuration: { apiKey: newSandboxApiKey() } });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
     const listed = await tenant.client.request('GET', '/v1/marketplace/installed');
-    const shownNow = listed.body.items.find((i: { appId: string }) => i.appId === 'SANDBOX_CARD').replacedSecrets;
+    const shownNow = listed.body.items.find((i: { appId: string }) => i.appId === 'SANDBOX_CARD').replacedSecretTimes;
     // The latest replaced first: the second key's time begins where the first's ended.
     expect(shownNow).toHaveLength(2);
     expect(shownNow[0].from).toBe(shown.replacedAt);
@@ -891,7 +892,7 @@ describe('paying through each app', () => {
     // The old keys said to have leaked: they verify nothing more.
     const revoked = await configure({ configuration: {}, replacedSecrets: 'revoke' });
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
-    expect(revoked.body.replacedSecrets).toEqual([]);
+    expect(revoked.body.replacedSecretTimes).toEqual([]);
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
 
@@ -1028,7 +1029,7 @@ describe('paying through each app', () => {
       });
       expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
       // Kept, and in time: it still verifies returns of collections settled under it.
-      expect(rotated.body.replacedSecrets).toMatchObject([{ setting: 'signingSecret' }]);
+      expect(rotated.body.replacedSecretTimes).toMatchObject([{ setting: 'signingSecret' }]);
       const providerSays = (secret: string) => {
         const body = JSON.stringify({ object: 'mandate', mandateRef, status: 'CANCELLED' });
         const [msgId, at] = [`msg_${randomUUID()}`, new Date()];
