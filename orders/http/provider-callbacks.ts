@@ -290,7 +290,13 @@ async function signingHolder(
   );
   const readable: { tenantId: string; installation: InstalledApp }[] = [];
   for (const { tenant_id: tenantId } of holders) {
-    const installation = await holderInstallation(em, secretBox, appId, tenantId, named, log);
+    const installation = await ofHolder(
+      () => loadInstalledApp(em, secretBox, tenantId, appId),
+      named,
+      tenantId,
+      appId,
+      log,
+    );
     if (!installation) continue;
     const news = verify(installation);
     if (news && news.mandateRef === mandateRef) return { tenantId, news };
@@ -301,11 +307,12 @@ async function signingHolder(
   const app = findApp(appId);
   if (!app || !secretIsAccount(app)) return undefined;
   for (const { tenantId, installation } of readable) {
-    const ended = await endedUnderRetired(em, secretBox, appId, tenantId, mandateRef, installation, log, verify).catch(
-      (err: unknown) => {
-        if (named || !(err instanceof SecretOpenError)) throw unverifiableNow(err, tenantId, appId, log);
-        return undefined;
-      },
+    const ended = await ofHolder(
+      () => endedUnderRetired(em, secretBox, appId, tenantId, mandateRef, installation, log, verify),
+      named,
+      tenantId,
+      appId,
+      log,
     );
     if (ended) return ended;
   }
@@ -313,24 +320,22 @@ async function signingHolder(
 }
 
 /**
- * A holder's installation of the app. The tenant named is the only one that can sign the news: its
- * credentials unreadable, the callback is ours to take later (503), as a payment's is. Unnamed, a
- * tenant whose credentials cannot be opened is passed over (its callbacks cannot verify anyway).
+ * What `read` finds of a mandate's holder, whose credentials (or replaced secrets) may not open. The
+ * tenant named is the only one that can sign the news: unreadable, the callback is ours to take later
+ * (503), as a payment's is. Unnamed, such a tenant is passed over (its callbacks cannot verify anyway).
  */
-async function holderInstallation(
-  em: EntityManager,
-  secretBox: SecretBox,
-  appId: string,
-  tenantId: string,
+async function ofHolder<T>(
+  read: () => Promise<T>,
   named: string | undefined,
+  tenantId: string,
+  appId: string,
   log: { error: (obj: object, msg: string) => void },
-): Promise<InstalledApp | undefined> {
-  if (named) return installationOrUnverifiable(em, secretBox, tenantId, appId, log);
+): Promise<T | undefined> {
   try {
-    return await loadInstalledApp(em, secretBox, tenantId, appId);
+    return await read();
   } catch (err) {
-    if (err instanceof SecretOpenError) return undefined;
-    throw err;
+    if (!named && err instanceof SecretOpenError) return undefined;
+    throw unverifiableNow(err, tenantId, appId, log);
   }
 }
 

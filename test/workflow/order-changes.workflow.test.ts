@@ -313,6 +313,10 @@ describe('payment-order workflow on the time-skipping server', () => {
     expect(await orm.em.fork().count(PaymentInstruction, { tenantId, status: 'SETTLED' })).toBe(count);
   }, 300_000);
 
+  /** The card app's return of a settled payment for insufficient funds, as the API hands on its verified callback. */
+  const cardReturned = (providerRef: string) =>
+    ({ status: 'RETURNED', providerRef, kind: 'RETURN', code: 'insufficient_funds', appId: 'SANDBOX_CARD' }) as const;
+
   it('stays open through the card’s reversal window: a return eight weeks after settling is collected again, and the run ends when the window closes', async () => {
     const { tenantId } = await createTenantRows(orm, masterKeys);
     const input = await storeOrder(tenantId, 'return-8w', [{ instructionRef: 'premium-1' }]);
@@ -324,13 +328,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       const { providerRef, settledAt } = settled.instructions[0];
       await env.sleep(8 * 7 * DAY_MS);
       // As the API hands on a verified callback of the card's app.
-      await handle.signal(providerResultSignal, {
-        status: 'RETURNED',
-        providerRef: providerRef!,
-        kind: 'RETURN',
-        code: 'insufficient_funds',
-        appId: 'SANDBOX_CARD',
-      });
+      await handle.signal(providerResultSignal, cardReturned(providerRef!));
       const late = await waitFor(handle, (v) => v.status === 'ACTIVE', 'the order active again');
       expect(late.instructions[0]).toMatchObject({ status: 'LATE', failureCode: 'returned:insufficient_funds' });
       const view = await handle.result();
@@ -363,11 +361,7 @@ describe('payment-order workflow on the time-skipping server', () => {
       const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
       // As the API hands on a return verified only by the merchant key the tenant replaced since.
       await handle.signal(providerResultSignal, {
-        status: 'RETURNED',
-        providerRef: settled.instructions[0].providerRef!,
-        kind: 'RETURN',
-        code: 'insufficient_funds',
-        appId: 'SANDBOX_CARD',
+        ...cardReturned(settled.instructions[0].providerRef!),
         underReplacedSecret: true,
       });
       const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the return taken');
