@@ -28,6 +28,7 @@ export const MAX_RETIRED_SECRETS = 5;
 const DAY_MS = 86_400_000;
 
 type CallbackApp = Pick<AppDefinition, 'callbackSecret' | 'reversalWindowDays'>;
+type ConfiguredApp = CallbackApp & Pick<AppDefinition, 'keyScope'>;
 
 /**
  * Whether the app's callback secret is its provider account (the sandbox's merchant key, part of its
@@ -39,6 +40,25 @@ export function secretIsAccount(app: Pick<AppDefinition, 'callbackSecret' | 'key
   return app.callbackSecret !== undefined && app.keyScope.includes(app.callbackSecret);
 }
 
+/** When an installation began, and its key scope last changed (if it did): the bounds of an untimed value. */
+export interface InstallationDates {
+  installedAt: Date;
+  keyScopeChangedAt?: Date | null;
+}
+
+/**
+ * When the callback secret's current value began, where the installation keeps no time of it (it was
+ * configured before times were kept): at its key scope's last change, where the secret is that scope
+ * alone (a sandbox merchant's key: each change of the scope was one of the key); else at the
+ * installation, the earliest it can have begun. A time begun too early verifies returns of payments
+ * settled under an older key.
+ */
+function untimedFrom(app: ConfiguredApp, dates: InstallationDates): Date {
+  const secretIsScope = app.keyScope.length === 1 && app.keyScope[0] === app.callbackSecret;
+  const changed = secretIsScope ? dates.keyScopeChangedAt : undefined;
+  return changed && changed > dates.installedAt ? changed : dates.installedAt;
+}
+
 /** How long after its time ended a replaced value still verifies. */
 function keptForMs(app: CallbackApp): number {
   return (app.reversalWindowDays + RETIRED_SECRET_GRACE_DAYS) * DAY_MS;
@@ -47,17 +67,17 @@ function keptForMs(app: CallbackApp): number {
 /**
  * The callback secret's times an installation keeps after a configuration change from `before` to
  * `after` (its secrets): its current value's, and the replaced ones' still in time. A change ends
- * the current time (one begun at the installation if none was kept) and begins the new value's; a
+ * the current time (if none was kept, one begun as `untimedFrom` says) and begins the new value's; a
  * value given back begins a time of its own, its earlier ones kept. `revoke`, the tenant's word that
  * replaced values leaked: none is kept, the one replaced now neither.
  */
 export function timesAfterChange(
-  app: CallbackApp,
+  app: ConfiguredApp,
   before: Record<string, string>,
   after: Record<string, string>,
   kept: readonly SecretTime[],
   now: Date,
-  installedAt: Date,
+  dates: InstallationDates,
   revoke = false,
 ): SecretTime[] {
   const field = app.callbackSecret;
@@ -77,7 +97,7 @@ export function timesAfterChange(
     times.push({
       field,
       value: old,
-      from: current?.from ?? lastEnded ?? installedAt.toISOString(),
+      from: current?.from ?? lastEnded ?? untimedFrom(app, dates).toISOString(),
       to: now.toISOString(),
     });
     if (next !== undefined) times.push({ field, value: next, from: now.toISOString() });

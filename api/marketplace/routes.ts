@@ -301,21 +301,14 @@ export function addMarketplaceRoutes(
       ];
       const moved = keyScopeMoved(app.keyScope, before, after);
       const now = new Date();
+      const dates = { installedAt: installation.createdAt, keyScopeChangedAt: installation.keyScopeChangedAt };
       if (moved.length > 0) {
         await refuseWhileKeysOut(em, tenantId, app.appId, moved);
         installation.keyScopeChangedAt = now;
       }
       // The callback secret replaced still verifies chargebacks of payments settled under it.
       const revoke = body.replacedSecrets === 'revoke';
-      const times = timesAfterChange(
-        app,
-        kept,
-        secrets,
-        openSecretTimes(secretBox, installation),
-        now,
-        installation.createdAt,
-        revoke,
-      );
+      const times = timesAfterChange(app, kept, secrets, openSecretTimes(secretBox, installation), now, dates, revoke);
       installation.retiredSecretsCiphertext = sealSecretTimes(secretBox, installation.id, times);
       installation.configuration = plain;
       installation.secretsCiphertext = sealInstallationSecrets(secretBox, installation.id, secrets);

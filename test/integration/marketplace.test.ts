@@ -896,6 +896,33 @@ describe('paying through each app', () => {
     expect((await chargeback('before-revoked', beforeRevoked.providerRef, oldKey)).status).toBe(401);
   });
 
+  it('begins a replaced merchant key’s time, where none was kept (configured before times were), at the key’s last change, not at the installation', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD
+    const configure = (apiKey: string) =>
+      tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
+        body: { configuration: { apiKey } },
+      });
+    const first = await configure(newSandboxApiKey());
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    const firstChange = first.body.replacedSecretTimes[0].replacedAt;
+    expect(firstChange > first.body.installedAt).toBe(true);
+    // As an installation configured before times were kept: its last key change is all it knows.
+    const legacy = await holdTransaction();
+    await legacy.query(
+      "update app_installation set retired_secrets_ciphertext = null where tenant_id = $1 and app_id = 'SANDBOX_CARD'",
+      [tenant.tenantId],
+    );
+    await legacy.commit();
+    const second = await configure(newSandboxApiKey());
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    // The key replaced now was current from the last change, not from the installation: it verifies
+    // no return of a payment settled under the first key.
+    expect(second.body.replacedSecretTimes).toEqual([
+      expect.objectContaining({ setting: 'apiKey', from: firstChange }),
+    ]);
+    expect(second.body.replacedSecretTimes[0].replacedAt > firstChange).toBe(true);
+  });
+
   it('does not collect again a payment returned under a merchant key replaced since, as it does one returned under the current key', async () => {
     const tenant = await system.newTenant(); // SANDBOX_CARD, returns collected again (RECOLLECT)
     const oldKey = tenant.sandboxApiKey;

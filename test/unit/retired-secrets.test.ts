@@ -7,10 +7,11 @@ import {
   secretIsAccount,
   takenUnderRetired,
   timesAfterChange,
+  type InstallationDates,
   type SecretTime,
 } from '../../domain/retired-secrets.js';
 
-const card = { callbackSecret: 'apiKey', reversalWindowDays: 120 };
+const card = { callbackSecret: 'apiKey', reversalWindowDays: 120, keyScope: ['apiKey'] };
 const installedAt = new Date('2026-12-01T00:00:00Z');
 const day = (n: number) => new Date(Date.parse('2027-03-01T00:00:00Z') + n * 86_400_000);
 /** The times kept after each change in turn from `first`, the nth on day n (or the day given). */
@@ -19,7 +20,7 @@ function changes(first: string, ...then: (string | { to: string; on?: number; re
   let current = first;
   then.forEach((step, n) => {
     const { to, on = n, revoke = false } = typeof step === 'string' ? { to: step } : step;
-    times = timesAfterChange(card, { apiKey: current }, { apiKey: to }, times, day(on), installedAt, revoke);
+    times = timesAfterChange(card, { apiKey: current }, { apiKey: to }, times, day(on), { installedAt }, revoke);
     current = to;
   });
   return times;
@@ -40,8 +41,31 @@ describe('a callback secret’s times', () => {
     // Nothing changed, nothing kept; nor by an app signing no callbacks, nor one that only pays out.
     expect(changes('same', 'same')).toEqual([]);
     const [before, after] = [{ apiKey: 'old' }, { apiKey: 'new' }];
-    expect(timesAfterChange({ reversalWindowDays: 120 }, before, after, [], day(0), installedAt)).toEqual([]);
-    expect(timesAfterChange({ ...card, reversalWindowDays: 0 }, before, after, [], day(0), installedAt)).toEqual([]);
+    const dates = { installedAt };
+    expect(timesAfterChange({ reversalWindowDays: 120, keyScope: [] }, before, after, [], day(0), dates)).toEqual([]);
+    expect(timesAfterChange({ ...card, reversalWindowDays: 0 }, before, after, [], day(0), dates)).toEqual([]);
+  });
+
+  it('begins an untimed value’s time at its key scope’s last change where the secret is that scope alone, else at the installation', () => {
+    const [before, after] = [{ apiKey: 'old' }, { apiKey: 'new' }];
+    const keyScopeChangedAt = new Date('2027-01-15T00:00:00Z');
+    const replacedFrom = (app: typeof card, dates: InstallationDates) =>
+      timesAfterChange(app, before, after, [], day(0), dates).find((t) => t.value === 'old')?.from;
+    // A sandbox merchant's key: the last change of its scope was the last of the key.
+    expect(replacedFrom(card, { installedAt, keyScopeChangedAt })).toBe(keyScopeChangedAt.toISOString());
+    expect(replacedFrom(card, { installedAt, keyScopeChangedAt: null })).toBe(installedAt.toISOString());
+    // A scope of more than the secret, or without it (a connector's url): the scope moved without the key.
+    expect(replacedFrom({ ...card, keyScope: ['apiKey', 'merchantId'] }, { installedAt, keyScopeChangedAt })).toBe(
+      installedAt.toISOString(),
+    );
+    expect(replacedFrom({ ...card, keyScope: ['url'] }, { installedAt, keyScopeChangedAt })).toBe(
+      installedAt.toISOString(),
+    );
+    // A time kept says when the value began, whatever the scope's dates.
+    const kept = [{ field: 'apiKey', value: 'old', from: day(-3).toISOString() }];
+    expect(timesAfterChange(card, before, after, kept, day(0), { installedAt, keyScopeChangedAt })[0]?.from).toBe(
+      day(-3).toISOString(),
+    );
   });
 
   it('has each replaced value verify for its own times only, a value given back for each of its times', () => {
