@@ -4,7 +4,10 @@ import { findPage, type Page, type PageQuery } from '../api/http/pagination.js';
 import { Customer, PaymentInstrument } from '../db/entities/index.js';
 import { sealedContext } from '../db/sealed-columns.js';
 import type { SecretBox } from '../db/secret-box.js';
+import { findApp } from '../domain/app-catalog.js';
+import type { InstalledApp } from '../domain/installed-app.js';
 import { tokenHint, type TokenisedInstrument } from '../domain/instrument.js';
+import { keyScopeDigest } from '../domain/key-scope.js';
 import { Refusal } from '../domain/refusal.js';
 
 /** What pays with a stored instrument: its provider's token, opened only where the provider is called. */
@@ -37,15 +40,15 @@ export class InstrumentStore {
   /**
    * Keeps what a hosted form gave back: saved for the customer when one is given (listed, and
    * offered again), otherwise for the one payment it was entered for (`enteredFor`, the instruction
-   * the page took it for).
+   * the page took it for); with where it was made (`madeAt`, the installation the form was exchanged
+   * under), which says which of its provider's accounts a mandate's news may come from.
    */
   add(
     em: EntityManager,
     tenantId: string,
     appId: string,
     tokenised: TokenisedInstrument,
-    customer?: Customer,
-    enteredFor?: string,
+    { customer, enteredFor, madeAt }: { customer?: Customer; enteredFor?: string; madeAt?: InstalledApp } = {},
   ): PaymentInstrument {
     const id = randomUUID();
     const now = new Date();
@@ -64,6 +67,7 @@ export class InstrumentStore {
       mandateRef: tokenised.mandate?.mandateRef ?? null,
       mandateStatus: tokenised.mandate?.status ?? null,
       mandateSignedAt: tokenised.mandate ? new Date(tokenised.mandate.signedAt) : null,
+      keyScopeDigest: madeAt ? keyScopeDigest(appId, findApp(appId)?.keyScope ?? [], madeAt, id) : null,
       createdAt: now,
       updatedAt: now,
     });

@@ -281,8 +281,8 @@ export function addMarketplaceRoutes(
     description:
       'Plain settings are replaced by those given. A secret setting left out keeps its value; one given replaces it. ' +
       'A replaced callback secret (a sandbox apiKey, a connector’s signingSecret) still verifies returns and ' +
-      'chargebacks of collections settled while it was current (never collected again), and a sandbox apiKey the end of a mandate stored ' +
-      'while it was current, for the app’s reversal window and 7 days more, and nothing else; ' +
+      'chargebacks of collections settled while it was current (never collected again), and a sandbox apiKey the end of a mandate made ' +
+      'under it, for the app’s reversal window and 7 days more, and nothing else; ' +
       '`replacedSecrets: revoke` ends that for every replaced secret (one that leaked).',
     tags: ['Marketplace'],
     params: AppIdParamsSchema,

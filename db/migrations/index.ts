@@ -41,6 +41,7 @@ import { Migration20261207193000 } from './Migration20261207193000.js';
 import { Migration20261207200000 } from './Migration20261207200000.js';
 import { Migration20261207220000 } from './Migration20261207220000.js';
 import { Migration20261207221000 } from './Migration20261207221000.js';
+import { Migration20261208030000 } from './Migration20261208030000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -90,4 +91,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261207200000', class: Migration20261207200000 },
   { name: 'Migration20261207220000', class: Migration20261207220000 },
   { name: 'Migration20261207221000', class: Migration20261207221000 },
+  { name: 'Migration20261208030000', class: Migration20261208030000 },
 ];

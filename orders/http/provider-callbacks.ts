@@ -3,6 +3,7 @@ import type { AppConnector, CallbackReference, CallbackResult, MandateNews } fro
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { findApp } from '../../domain/app-catalog.js';
 import { mandateEnded } from '../../domain/instrument.js';
+import { keyScopeDigest } from '../../domain/key-scope.js';
 import { asInReplacedTimes, secretIsAccount, takenUnderRetired } from '../../domain/retired-secrets.js';
 import { loadInstalledApp, openSecretTimes } from '../../db/installed-apps.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
@@ -95,16 +96,13 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         );
         if (!signed) throw badSignature();
         // Locked, in one order: two callbacks of one mandate (a confirmation and a cancel) apply one after the other.
-        const held = await em.find(
-          PaymentInstrument,
-          heldBy(signed.tenantId, params.appId, mandateRef, signed.storedBetween),
-          {
-            lockMode: LockMode.PESSIMISTIC_WRITE,
-            orderBy: { id: 'asc' },
-          },
-        );
+        const held = await em.find(PaymentInstrument, heldBy(signed.tenantId, params.appId, mandateRef), {
+          lockMode: LockMode.PESSIMISTIC_WRITE,
+          orderBy: { id: 'asc' },
+        });
         let moved = 0;
         for (const instrument of held) {
+          if (signed.madeUnder && !madeIn(instrument, params.appId, signed.madeUnder)) continue;
           const then = await mandates.moved(em, instrument, signed.news);
           if (!then) continue;
           afterCommit(() => then(req.log));
@@ -209,6 +207,13 @@ async function verifiedBeforeRetired(
   return undefined;
 }
 
+/** The installation as it was in a time of a replaced value of its callback secret, and the time. */
+interface ReplacedTime {
+  installation: InstalledApp;
+  from: Date;
+  to: Date;
+}
+
 /**
  * The installation as it was in each time of a replaced value of its callback secret that still
  * verifies (domain/retired-secrets.ts), latest first; none when nothing was replaced.
@@ -219,7 +224,7 @@ async function replacedInTime(
   appId: string,
   tenantId: string,
   installation: InstalledApp,
-): Promise<{ installation: InstalledApp; from: Date; to: Date }[]> {
+): Promise<ReplacedTime[]> {
   const app = findApp(appId);
   const row = await em.findOne(AppInstallation, { tenantId, appId });
   if (!app || !row?.retiredSecretsCiphertext) return [];
@@ -270,7 +275,7 @@ const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
  * passed over then (its callbacks cannot verify anyway); named, it is 503 (as `unverifiableNow`).
  * Every holder's current secret is tried before any replaced one (`endedUnderRetired`, where the
  * secret is the account: `secretIsAccount`).
- * News verified only by a secret replaced since is for the instruments stored in its time (`storedBetween`).
+ * News verified only by a secret replaced since is for the instruments made under it (`madeUnder`).
  */
 async function signingHolder(
   em: EntityManager,
@@ -343,16 +348,16 @@ async function ofHolder<T>(
 interface MandateSigner {
   tenantId: string;
   news: MandateNews;
-  /** Verified only by a secret replaced since: the instruments stored while it was current. */
-  storedBetween?: { from: Date; to: Date };
+  /** Verified only by a secret replaced since: its time, whose instruments it is for (`madeIn`). */
+  madeUnder?: ReplacedTime;
 }
 
 /**
  * Mandate news the current secret does not verify, verified by a replaced value of it still in time:
- * taken only as the end (cancelled, expired) of a mandate the tenant stored while that value was
- * current, where the secret is the account (`secretIsAccount`). A mandate made at a merchant account
- * the tenant has left ends there, and its end comes signed with that account's key; a replaced key
- * that leaked starts no debit (a confirmation is refused) and ends no mandate stored since.
+ * taken only as the end (cancelled, expired) of a mandate the tenant made under that value (`madeIn`),
+ * where the secret is the account (`secretIsAccount`). A mandate made at a merchant account the
+ * tenant has left ends there, and its end comes signed with that account's key; a replaced key that
+ * leaked starts no debit (a confirmation is refused) and ends no mandate made under another.
  */
 async function endedUnderRetired(
   em: EntityManager,
@@ -367,23 +372,30 @@ async function endedUnderRetired(
   for (const then of await replacedInTime(em, secretBox, appId, tenantId, installation)) {
     const news = verify(then.installation);
     if (news?.mandateRef !== mandateRef || !mandateEnded(news.status)) continue;
-    const storedBetween = { from: then.from, to: then.to };
-    if ((await em.count(PaymentInstrument, heldBy(tenantId, appId, mandateRef, storedBetween))) === 0) continue;
+    const held = await em.find(PaymentInstrument, heldBy(tenantId, appId, mandateRef));
+    if (!held.some((instrument) => madeIn(instrument, appId, then))) continue;
     log.info(
       { tenantId, appId, mandateRef, status: news.status, replacedAt: then.to.toISOString() },
       'a mandate’s end verified by a callback secret replaced since, for a mandate stored under it',
     );
-    return { tenantId, news, storedBetween };
+    return { tenantId, news, madeUnder: then };
   }
   return undefined;
 }
 
-/** The tenant's instruments holding the mandate (those stored in `storedBetween`, when given). */
-function heldBy(tenantId: string, appId: string, mandateRef: string, storedBetween?: { from: Date; to: Date }) {
-  return {
-    tenantId,
-    appId,
-    mandateRef,
-    ...(storedBetween && { createdAt: { $gte: storedBetween.from, $lt: storedBetween.to } }),
-  };
+/** The tenant's instruments holding the mandate. */
+function heldBy(tenantId: string, appId: string, mandateRef: string) {
+  return { tenantId, appId, mandateRef };
+}
+
+/**
+ * Whether the instrument was made at the account as it was in a replaced secret's time: by the key
+ * scope it was made under (kept with it, whenever we stored it: the payment page may exchange a form
+ * under credentials read a minute before a change); one stored before instruments kept it, by when we
+ * stored it.
+ */
+function madeIn(instrument: PaymentInstrument, appId: string, then: ReplacedTime): boolean {
+  if (instrument.keyScopeDigest === null) return instrument.createdAt >= then.from && instrument.createdAt < then.to;
+  const keyScope = findApp(appId)?.keyScope ?? [];
+  return instrument.keyScopeDigest === keyScopeDigest(appId, keyScope, then.installation, instrument.id);
 }

@@ -381,14 +381,11 @@ export function payPageRouter(deps: PayPageDeps): Router {
     const customer = s === '1' && savesNewInstruments(loaded) ? await customerOf(loaded) : null;
     // The instrument and its mandate's news commit together.
     const { instrument, deliveries } = await transactionally(deps.orm.em.fork(), async (tx) => {
-      const kept = deps.instruments.add(
-        tx,
-        loaded.order.tenantId,
-        option.appId,
-        tokenised,
-        customer ?? undefined,
-        loaded.instruction.instructionId,
-      );
+      const kept = deps.instruments.add(tx, loaded.order.tenantId, option.appId, tokenised, {
+        customer: customer ?? undefined,
+        enteredFor: loaded.instruction.instructionId,
+        madeAt: installation,
+      });
       return { instrument: kept, deliveries: await deps.mandates.created(tx, kept, customer?.customerRef ?? null) };
     });
     await deps.mandates.startDeliveries(deliveries);

@@ -9,6 +9,7 @@ import { InstrumentStore } from '../../customers/instrument-store.js';
 import { Customer, PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { Migration20261206230100 } from '../../db/migrations/Migration20261206230100.js';
 import { SecretBox } from '../../db/secret-box.js';
+import { keyScopeDigest } from '../../domain/key-scope.js';
 import { orderWorkflowId, paymentIdempotencyKey } from '../../orders/contract/ids.js';
 import {
   eraseSpentOneTimeTokens,
@@ -110,7 +111,7 @@ function storedCard(em: EntityManager, customer?: Customer, token = `tok_${rando
     tenant.tenantId,
     'SANDBOX_CARD',
     { token, paymentMethod: 'CARD', display: {} },
-    customer,
+    { customer },
   );
 }
 
@@ -1067,6 +1068,10 @@ describe('a bank debit’s mandate', () => {
       display: { maskedIban: 'FR76 •••• 0189', holderName: 'Ada Lovelace' },
       mandate: { mandateRef: expect.stringMatching(/^MDT-/), status: 'ACTIVE' },
     });
+    // Kept with where it was made: the merchant key the form was exchanged under, as a digest.
+    const row = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: account.instrumentId });
+    const madeAt = { configuration: {}, secrets: { apiKey: tenant.sandboxApiKey } };
+    expect(row.keyScopeDigest).toBe(keyScopeDigest('SANDBOX_BANK', ['apiKey'], madeAt, row.id));
     // The first call was refused for want of the mandate, the second (after the callback) paid.
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-mandate' });
     expect(charges.map((c) => c.status)).toEqual(['SETTLED']);

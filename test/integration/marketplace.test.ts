@@ -959,7 +959,7 @@ describe('paying through each app', () => {
     expect(retried.status, JSON.stringify(retried.body)).toBe(200);
   });
 
-  it('takes the end of a mandate stored under a merchant key replaced since, signed with it, and no other news', async () => {
+  it('takes the end of a mandate stored under a merchant key replaced since (instruments of before they kept their key scope), signed with it, and no other news', async () => {
     const tenant = await bankTenant();
     const oldKey = tenant.sandboxApiKey;
     const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
@@ -1028,6 +1028,59 @@ describe('paying through each app', () => {
     expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
     expect((await bankSays(pending, 'CANCELLED', oldKey)).status).toBe(401);
     expect(await statusOf(before.pending)).toBe('PENDING');
+  });
+
+  it('takes the end of a mandate made under a merchant key replaced since, whenever it was stored, and of none made under another', async () => {
+    const tenant = await bankTenant();
+    const [oldKey, newKey] = [tenant.sandboxApiKey, newSandboxApiKey()];
+    system.issuedSecrets.push(newKey);
+    const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
+    /** An instrument whose form was exchanged under `key` (as the payment page keeps one). */
+    const madeUnder = async (key: string) => {
+      const em = system.orm.em.fork();
+      const mandateRef = `MD-made-${randomUUID().slice(0, 8)}`;
+      const { id } = store.add(
+        em,
+        tenant.tenantId,
+        'SANDBOX_BANK',
+        {
+          token: `tok_${randomUUID()}`,
+          paymentMethod: 'BANK_DEBIT',
+          display: {},
+          mandate: { mandateRef, status: 'ACTIVE', signedAt: new Date().toISOString() },
+        },
+        { madeAt: { configuration: {}, secrets: { apiKey: key } } },
+      );
+      await em.flush();
+      return { id, mandateRef };
+    };
+    const statusOf = async (id: string) =>
+      (await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id })).mandateStatus;
+    const bankSays = (mandateRef: string, key: string) => {
+      const body = JSON.stringify({ object: 'mandate', mandateRef, status: 'CANCELLED' });
+      return fetch(`${system.api.url}/v1/providers/SANDBOX_BANK/callbacks?tenantId=${tenant.tenantId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'sandbox-signature': signSandboxCallback(key, body) },
+        body,
+      });
+    };
+    // Stored before the change, made at the new account (a host whose clock is behind, say).
+    const earlyAtNew = await madeUnder(newKey);
+    const moved = await tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_BANK/configuration', {
+      body: { configuration: { apiKey: newKey } },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    // Stored after it, made at the old account (the page's credentials, read in the minute before).
+    const lateAtOld = await madeUnder(oldKey);
+    // The old account ends its own mandate, stored late as it was.
+    expect((await bankSays(lateAtOld.mandateRef, oldKey)).status).toBe(202);
+    expect(await statusOf(lateAtOld.id)).toBe('CANCELLED');
+    // And no mandate of the new account's, though stored in the old key's time.
+    expect((await bankSays(earlyAtNew.mandateRef, oldKey)).status).toBe(401);
+    expect(await statusOf(earlyAtNew.id)).toBe('ACTIVE');
+    // Its own account's key ends it.
+    expect((await bankSays(earlyAtNew.mandateRef, newKey)).status).toBe(202);
+    expect(await statusOf(earlyAtNew.id)).toBe('CANCELLED');
   });
 
   it('ends no mandate under a connector’s replaced signing secret: its account, and its mandates, go on', async () => {

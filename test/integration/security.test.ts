@@ -858,7 +858,7 @@ describe('tenant isolation', () => {
       a.tenantId,
       'SANDBOX_CARD',
       { token: 'tok_isolation_0000', paymentMethod: 'CARD', display: { brand: 'visa', last4: '4242' } },
-      await em.findOneOrFail(Customer, { tenantId: a.tenantId, customerRef: 'iso-customer-only-a' }),
+      { customer: await em.findOneOrFail(Customer, { tenantId: a.tenantId, customerRef: 'iso-customer-only-a' }) },
     );
     await em.flush();
     aObjects.instrumentId = instrument.id;
