@@ -9,9 +9,14 @@ import { isAtRest } from '../domain/instruction-status.js';
 import type { StatedAmount } from '../domain/payment-outcome.js';
 import { Refusal } from '../domain/refusal.js';
 import { orderWorkflowId } from './contract/ids.js';
-import { orderStateQuery, providerResultSignal, refundResultSignal } from './contract/messages.js';
+import {
+  orderStateQuery,
+  providerResultSignal,
+  refundResultSignal,
+  replacedSecretReturnUpdate,
+} from './contract/messages.js';
 
-/** How long a callback waits for the order's workflow to say which payment it has in flight. */
+/** How long a callback waits for the order's workflow to say which payment it has in flight, or to take a return. */
 const QUERY_DEADLINE_MS = 5_000;
 
 export interface ProviderResultDependencies {
@@ -166,8 +171,18 @@ export class ProviderResults {
     const { tenantId, orderRef, instructionRef } = reference;
     try {
       const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef));
-      if (kind === 'payment') await handle.signal(providerResultSignal, { ...result, appId });
-      else await handle.signal(refundResultSignal, { ...result, appId });
+      if (kind === 'refund') await handle.signal(refundResultSignal, { ...result, appId });
+      else if (!(result.status === 'RETURNED' && result.underReplacedSecret))
+        await handle.signal(providerResultSignal, { ...result, appId });
+      else {
+        // Taken by the workflow before it is answered: one of a worker that cannot read the mark refuses it.
+        await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+          handle.executeUpdate(replacedSecretReturnUpdate, {
+            args: [{ ...result, appId }],
+            updateId: `replaced-secret-return:${id}`,
+          }),
+        );
+      }
     } catch (err) {
       // The order has finished: nothing is waiting for this result, and nothing will. It is kept, and answered.
       if (!(err instanceof WorkflowNotFoundError)) {

@@ -79,6 +79,14 @@ export const orderStateQuery = defineQuery<OrderView>('orderState');
 export type SignalledResult = ProviderResult & { appId?: string };
 export const providerResultSignal = defineSignal<[SignalledResult]>('providerResult');
 
+/**
+ * A return or chargeback verified only by a callback secret the tenant replaced since
+ * (`Reversal.underReplacedSecret`), handed on as an update, not as a signal: a worker of the code
+ * before the mark was read does not know this update and refuses it, writing nothing, so the provider
+ * is told to send it again. As a signal, such a worker would take it and collect the payment again.
+ */
+export const replacedSecretReturnUpdate = defineUpdate<void, [SignalledResult]>('replacedSecretReturn');
+
 /** A provider's result for a refund it answered PENDING, from a verified callback, with the app whose callback it was. */
 export type SignalledRefundResult = RefundResult & { providerRef: string; appId: string };
 export const refundResultSignal = defineSignal<[SignalledRefundResult]>('refundResult');

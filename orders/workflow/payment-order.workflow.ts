@@ -13,6 +13,8 @@ import {
   orderStateQuery,
   payInstructionUpdate,
   providerResultSignal,
+  replacedSecretReturnUpdate,
+  type SignalledResult,
   refundResultSignal,
   mandateChangedSignal,
   resolveInstructionUpdate,
@@ -56,11 +58,18 @@ export async function paymentOrderWorkflow(input: PaymentOrderWorkflowInput): Pr
   const projector = new Projector(order, () => loops.paymentCallsUnderWay());
 
   setHandler(orderStateQuery, () => order.view());
-  setHandler(providerResultSignal, (result) => {
+  const takeResult = (result: SignalledResult) => {
     const returned = order.takeResult(result);
     if (!returned) return;
     loops.start(returned);
     order.movedAgain();
+  };
+  setHandler(providerResultSignal, takeResult);
+  setHandler(replacedSecretReturnUpdate, takeResult, {
+    validator: (result: SignalledResult) => {
+      if (result.status !== 'RETURNED' || result.underReplacedSecret !== true)
+        throw new Error('only a return taken under a replaced callback secret comes by this update');
+    },
   });
   setHandler(refundResultSignal, (result) => order.takeRefundResult(result));
   setHandler(mandateChangedSignal, (change) => order.mandateChanged(change));

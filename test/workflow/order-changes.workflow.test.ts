@@ -1,8 +1,11 @@
 // The payment-order workflow on the time-skipping server: changes to a running order (cancel, amend, add,
 // pay early), business days, a 500-instruction order, the reversal window, arrears expiry and refunds.
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import { PaymentInstruction, PaymentInstrument, PaymentRefund } from '../../db/entities/index.js';
@@ -21,8 +24,12 @@ import {
   providerResultSignal,
   resolveRefundUpdate,
   refundResultSignal,
+  replacedSecretReturnUpdate,
   retryInstructionUpdate,
 } from '../../orders/contract/messages.js';
+import { ProviderResults } from '../../orders/provider-results.js';
+import type { ProviderResult } from '../../domain/payment-outcome.js';
+import { endSignal } from './fixtures/order-of-before.workflow.js';
 import { eventually } from '../support/eventually.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
 import { MANDATE_NOT_ACTIVE } from '../../orders/workflow/instruction-machine.js';
@@ -378,6 +385,74 @@ describe('payment-order workflow on the time-skipping server', () => {
       await record('return-under-replaced-secret', handle.workflowId);
       // Run to its end (the card's reversal window), so that no timer of it holds the server's clock for the next test.
       expect((await handle.result()).instructions[0].status).toBe('FAILED');
+    });
+  });
+
+  /** A verified callback's result (its row's id made up), handed to the order's workflow as the API does. */
+  const handOn = (tenantId: string, orderRef: string, result: ProviderResult) =>
+    new ProviderResults({ orm, temporal: env.client, logger: pino({ level: 'silent' }) }).deliver(
+      randomUUID(),
+      'SANDBOX_CARD',
+      { tenantId, orderRef, instructionRef: 'premium-1', providerRef: result.providerRef },
+      { kind: 'payment', result },
+      pino({ level: 'silent' }),
+    );
+
+  // Its history is replayed by replay.test.ts.
+  it('takes a return under a replaced callback secret as the API hands it on, by update, and refuses any other result so', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const input = await storeOrder(tenantId, 'return-old-secret-update', [{ instructionRef: 'premium-1' }]);
+    const worker = await createWorker();
+    await worker.runUntil(async () => {
+      const handle = await start(input);
+      await env.sleep(2 * DAY_MS);
+      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+      const providerRef = settled.instructions[0].providerRef!;
+      // Only a marked return comes by the update: anything else is refused, and changes nothing.
+      const unmarked = handle.executeUpdate(replacedSecretReturnUpdate, { args: [cardReturned(providerRef)] });
+      await expect(unmarked).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+      expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('SETTLED');
+      const returned = { ...cardReturned(providerRef), underReplacedSecret: true as const };
+      await handOn(tenantId, input.orderRef, returned);
+      // Taken before the hand-over was answered.
+      expect((await handle.query(orderStateQuery)).instructions[0]).toMatchObject({
+        status: 'FAILED',
+        failureCode: 'returned_replaced_secret:insufficient_funds',
+      });
+      await env.sleep(3 * DAY_MS);
+      const payments = (await sandbox.ledger({ tenantId, orderRef: input.orderRef })).filter(
+        (p) => p.kind === 'PAYMENT',
+      );
+      expect(payments).toHaveLength(1);
+      await record('return-under-replaced-secret-update', handle.workflowId);
+      expect((await handle.result()).instructions[0].status).toBe('FAILED');
+      // Sent again once the run has ended (the key verifies a week past the card's window): kept and
+      // answered, as any result for a finished order, not refused for ever.
+      await handOn(tenantId, input.orderRef, returned);
+    });
+  });
+
+  it('hands a return under a replaced callback secret to no worker that cannot read its mark: refused (sent again), nothing written', async () => {
+    const { tenantId } = await createTenantRows(orm, masterKeys);
+    const taskQueue = 'orders-of-before';
+    const workflowsPath = fileURLToPath(new URL('./fixtures/order-of-before.workflow.ts', import.meta.url));
+    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    const before = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { code } });
+    await before.runUntil(async () => {
+      const handle = await env.client.workflow.start('paymentOrderWorkflow', {
+        workflowId: orderWorkflowId(tenantId, 'of-before'),
+        taskQueue,
+      });
+      const deliver = (result: ProviderResult) => handOn(tenantId, 'of-before', result);
+      const marked = { ...cardReturned('pay_before'), underReplacedSecret: true as const };
+      await expect(deliver(marked)).rejects.toMatchObject({ code: 'workflow_unavailable' });
+      // An unmarked result goes as a signal, which it takes.
+      await deliver(cardReturned('pay_before'));
+      await handle.signal(endSignal);
+      expect(await handle.result()).toEqual(['RETURNED']);
+      const history = await handle.fetchHistory();
+      const updates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+      expect(updates).toHaveLength(0);
     });
   });
 
