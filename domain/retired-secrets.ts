@@ -24,6 +24,11 @@ export interface SecretTime {
 export const RETIRED_SECRET_GRACE_DAYS = 7;
 /** The most replaced values an installation keeps, the latest replaced: each is another key a forger may hold. */
 export const MAX_RETIRED_SECRETS = 5;
+/**
+ * The most ended times an installation keeps, the latest ended: a tenant switching between two keys
+ * over and over adds a time at each change, each read by every callback an old key verifies.
+ */
+export const MAX_ENDED_SECRET_TIMES = 10;
 
 const DAY_MS = 86_400_000;
 
@@ -106,7 +111,14 @@ export function timesAfterChange(
   const isCurrent = (t: SecretTime) => t.to === undefined || t.value === next;
   if (revoke) return times.filter(isCurrent);
   const keptValues = new Set(replacedValues(times).slice(0, MAX_RETIRED_SECRETS));
-  return times.filter((t) => isCurrent(t) || keptValues.has(t.value));
+  const ofKeptValues = times.filter((t) => isCurrent(t) || keptValues.has(t.value));
+  const latestEnded = new Set(
+    ofKeptValues
+      .filter((t) => t.to !== undefined)
+      .sort((a, b) => b.to!.localeCompare(a.to!))
+      .slice(0, MAX_ENDED_SECRET_TIMES),
+  );
+  return ofKeptValues.filter((t) => t.to === undefined || latestEnded.has(t));
 }
 
 /** The replaced values of `times`, the latest replaced first, each once: not the current one, given back. */

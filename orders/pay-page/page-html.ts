@@ -39,6 +39,24 @@ const FAILURE_WORDS: Record<string, string> = {
   'charged_back:fraudulent': 'The payment was disputed and reversed.',
 };
 
+/** Words for a failure whose code is its kind and the provider's code (`returned:…`), by its kind. */
+const FAILURE_KIND_WORDS: Record<string, string> = {
+  returned: 'Your bank returned the payment.',
+  charged_back: 'The payment was disputed and reversed.',
+  // Told under a key the merchant has replaced since: not collected again until it checks.
+  returned_replaced_secret: 'The payment was reversed. Please contact us.',
+  charged_back_replaced_secret: 'The payment was reversed. Please contact us.',
+};
+
+/** What the page says of a failure: its code's own words, else its kind's, else `otherwise`. */
+export function failureWords(failureCode: string | null | undefined, otherwise: string): string {
+  if (!failureCode) return otherwise;
+  // Own keys only: a provider's code may be any word (`constructor`, say).
+  const kind = failureCode.split(':')[0];
+  if (Object.hasOwn(FAILURE_WORDS, failureCode)) return FAILURE_WORDS[failureCode];
+  return Object.hasOwn(FAILURE_KIND_WORDS, kind) ? FAILURE_KIND_WORDS[kind] : otherwise;
+}
+
 const METHOD_WORDS: Record<PaymentMethod, { label: string; field: string; fresh: string; save: string }> = {
   CARD: { label: 'Card', field: 'Which card?', fresh: 'A new card', save: 'Save this card for next time' },
   BANK_DEBIT: {
@@ -113,7 +131,7 @@ export function statusPage(i: PageInstruction, options: { underWay?: boolean; no
     : '';
   const failed =
     i.status === 'FAILED'
-      ? `<p role="alert">${escapeHtml(FAILURE_WORDS[i.failureCode ?? ''] ?? 'The payment failed.')}</p>`
+      ? `<p role="alert">${escapeHtml(failureWords(i.failureCode, 'The payment failed.'))}</p>`
       : '';
   const waiting = underWay
     ? '<p role="status">Waiting for the payment to complete. This page updates by itself.</p>'
@@ -141,7 +159,7 @@ export function paymentForm(
   const { action, csrfToken, formId } = form;
   const previous =
     i.failureCode && (i.status === 'OPEN' || i.status === 'LATE')
-      ? (FAILURE_WORDS[i.failureCode] ?? 'The last payment failed.')
+      ? failureWords(i.failureCode, 'The last payment failed.')
       : undefined;
   const alert = error ?? previous;
   const choices = options

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findApp } from '../../domain/app-catalog.js';
 import {
   asInReplacedTimes,
+  MAX_ENDED_SECRET_TIMES,
   MAX_RETIRED_SECRETS,
   replacedTimesShown,
   secretIsAccount,
@@ -103,6 +104,20 @@ describe('a callback secret’s times', () => {
     const times = changes('k0', ...values);
     const replaced = new Set(times.filter((t) => t.to !== undefined).map((t) => t.value));
     expect([...replaced].sort()).toEqual(values.slice(-MAX_RETIRED_SECRETS - 1, -1).sort());
+  });
+
+  it('keeps the latest ended times only, however often two keys take turns', () => {
+    const turns = Array.from({ length: 3 * MAX_ENDED_SECRET_TIMES }, (_, n) => (n % 2 === 0 ? 'b' : 'a'));
+    const times = changes('a', ...turns);
+    const ended = times.filter((t) => t.to !== undefined);
+    expect(ended).toHaveLength(MAX_ENDED_SECRET_TIMES);
+    const last = turns.length - 1;
+    expect(ended.map((t) => t.to).sort()).toEqual(
+      Array.from({ length: MAX_ENDED_SECRET_TIMES }, (_, n) => day(last - n).toISOString()).sort(),
+    );
+    expect(times.filter((t) => t.to === undefined)).toEqual([
+      { field: 'apiKey', value: turns[last], from: day(last).toISOString() },
+    ]);
   });
 
   it('keeps no replaced value once the tenant revokes them, and the current one’s time still', () => {
