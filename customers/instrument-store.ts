@@ -7,7 +7,7 @@ import type { SecretBox } from '../db/secret-box.js';
 import { findApp } from '../domain/app-catalog.js';
 import type { InstalledApp } from '../domain/installed-app.js';
 import { tokenHint, type TokenisedInstrument } from '../domain/instrument.js';
-import { keyScopeDigest } from '../domain/key-scope.js';
+import { madeUnderDigest } from '../domain/retired-secrets.js';
 import { Refusal } from '../domain/refusal.js';
 
 /** What pays with a stored instrument: its provider's token, opened only where the provider is called. */
@@ -40,8 +40,8 @@ export class InstrumentStore {
   /**
    * Keeps what a hosted form gave back: saved for the customer when one is given (listed, and
    * offered again), otherwise for the one payment it was entered for (`enteredFor`, the instruction
-   * the page took it for); with where it was made (`madeAt`, the installation the form was exchanged
-   * under), which says which of its provider's accounts a mandate's news may come from.
+   * the page took it for); with the callback secret it was made under (`madeAt`, the installation the
+   * form was exchanged under), which says which of its provider's accounts a mandate's news comes from.
    */
   add(
     em: EntityManager,
@@ -52,6 +52,8 @@ export class InstrumentStore {
   ): PaymentInstrument {
     const id = randomUUID();
     const now = new Date();
+    const app = findApp(appId);
+    const madeUnder = app && madeAt ? madeUnderDigest(app, madeAt, id) : undefined;
     return em.create(PaymentInstrument, {
       id,
       tenantId,
@@ -67,7 +69,7 @@ export class InstrumentStore {
       mandateRef: tokenised.mandate?.mandateRef ?? null,
       mandateStatus: tokenised.mandate?.status ?? null,
       mandateSignedAt: tokenised.mandate ? new Date(tokenised.mandate.signedAt) : null,
-      keyScopeDigest: madeAt ? keyScopeDigest(appId, findApp(appId)?.keyScope ?? [], madeAt, id) : null,
+      madeUnderCiphertext: madeUnder ? this.secretBox.seal(madeUnder, sealedContext('payment_instrument', id)) : null,
       createdAt: now,
       updatedAt: now,
     });

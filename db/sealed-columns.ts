@@ -10,6 +10,7 @@ export const SEALED_COLUMNS = [
   { table: 'webhook_endpoint', idColumn: 'id', column: 'secret_ciphertext' },
   { table: 'webhook_endpoint', idColumn: 'id', column: 'previous_secret_ciphertext' },
   { table: 'payment_instrument', idColumn: 'id', column: 'token_ciphertext' },
+  { table: 'payment_instrument', idColumn: 'id', column: 'made_under_ciphertext' },
 ] as const;
 
 export type SealedTable = (typeof SEALED_COLUMNS)[number]['table'];

@@ -22,22 +22,20 @@ export function keyScopeMoved(
 }
 
 /**
- * Where the installation calls its provider (which account), as a digest: the app and its key-scope
- * fields. A payment's later calls under its idempotency key compare it with the one kept at its first
- * send (ARCHITECTURE.md, "Instruction lifecycle"); an instrument keeps the one it was made under (the
- * account its mandate is at). Salted with what it is kept beside (the key, the instrument's id), since
- * a sandbox merchant's scope is its secret key: one of a short secret would otherwise be looked up in
- * a table.
+ * Where the installation sends `idempotencyKey`, as a digest: the app and its key-scope fields. A
+ * payment's later calls under the key compare it with the one kept at its first send (ARCHITECTURE.md,
+ * "Instruction lifecycle"). Salted with the key, since a sandbox merchant's scope is its secret key: the
+ * digest is kept beside the key, and one of a short secret would otherwise be looked up in a table.
  */
 export function keyScopeDigest(
   appId: string,
   keyScope: readonly string[],
   installation: InstalledApp,
-  salt: string,
+  idempotencyKey: string,
 ): string {
   const settings: Record<string, unknown> = { ...installation.configuration, ...installation.secrets };
   const scope = keyScope.map((field) => [field, comparable(field, settings[field]) ?? null]);
   return createHash('sha256')
-    .update(JSON.stringify([salt, appId, scope]))
+    .update(JSON.stringify([idempotencyKey, appId, scope]))
     .digest('hex');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AppDefinition } from './app-catalog.js';
 import type { InstalledApp } from './installed-app.js';
 
@@ -10,8 +11,8 @@ import type { InstalledApp } from './installed-app.js';
  * instruction it names settled in that time: nothing else, so that a replaced value that leaked
  * settles nothing, and takes back no payment settled outside its times. A payment or refund whose
  * result was still to come at the change is asked about under the current secret (its polls).
- * Where the secret is the account (`secretIsAccount`), it also verifies the end of a mandate stored
- * in its time: a mandate made at the account the tenant left ends there.
+ * Where the secret is the account (`secretIsAccount`), it also verifies the end of a mandate made
+ * under it (`madeUnderDigest`): a mandate made at the account the tenant left ends there.
  */
 export interface SecretTime {
   field: string;
@@ -45,6 +46,24 @@ export function secretIsAccount(app: Pick<AppDefinition, 'callbackSecret' | 'key
   return app.callbackSecret !== undefined && app.keyScope.includes(app.callbackSecret);
 }
 
+/**
+ * Which value of the app's callback secret an instrument is made under (`installation`'s, where its
+ * form was exchanged), as a digest salted with the instrument's id; none for an app without one.
+ * Only the value, so that nothing else of the installation changing since makes it another. Kept
+ * sealed: a short key's digest could otherwise be searched for offline in a copy of the database.
+ */
+export function madeUnderDigest(
+  app: Pick<AppDefinition, 'appId' | 'callbackSecret'>,
+  installation: InstalledApp,
+  instrumentId: string,
+): string | undefined {
+  const value = app.callbackSecret === undefined ? undefined : installation.secrets[app.callbackSecret];
+  if (value === undefined) return undefined;
+  return createHash('sha256')
+    .update(JSON.stringify([instrumentId, app.appId, app.callbackSecret, value]))
+    .digest('hex');
+}
+
 /** When an installation began, and its key scope last changed (if it did): the bounds of an untimed value. */
 export interface InstallationDates {
   installedAt: Date;
@@ -56,7 +75,8 @@ export interface InstallationDates {
  * configured before times were kept): at its key scope's last change, where the secret is that scope
  * alone (a sandbox merchant's key: each change of the scope was one of the key); else at the
  * installation, the earliest it can have begun. A time begun too early verifies returns of payments
- * settled under an older key.
+ * settled under an older key; a value given back in those days (K0, K1, K0 again) begins at its
+ * return, and its first time is not known.
  */
 function untimedFrom(app: ConfiguredApp, dates: InstallationDates): Date {
   const secretIsScope = app.keyScope.length === 1 && app.keyScope[0] === app.callbackSecret;

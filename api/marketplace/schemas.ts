@@ -65,11 +65,14 @@ export const InstalledAppSchema = z
           setting: z.string().openapi({
             description: 'The callback secret’s setting (a sandbox `apiKey`, a connector’s `signingSecret`)',
           }),
-          from: z.iso.datetime().openapi({ description: 'When the value replaced became current' }),
+          from: z.iso.datetime().openapi({
+            description:
+              'When the value replaced became current (for a value set before times were kept: the sandbox key’s last change, or the installation)',
+          }),
           replacedAt: z.iso.datetime().openapi({ description: 'When it was replaced' }),
           verifiesUntil: z.iso.datetime().openapi({
             description:
-              'Until when it still verifies what was settled (or, for a sandbox key, stored) from `from` to `replacedAt`',
+              'Until when it still verifies returns of what was settled from `from` to `replacedAt` (and, for a sandbox key, the end of a mandate made under it)',
           }),
         }),
       )

@@ -30,10 +30,11 @@ export class PaymentInstrument {
   mandateStatus: MandateStatus | null = null;
   mandateSignedAt: Date | null = null;
   /**
-   * Where it was made: its app's key scope as the provider was called with then (domain/key-scope.ts,
-   * salted with its id), the account its mandate is at; null for instruments stored before it was kept.
+   * Which value of its app's callback secret it was made under (the account its mandate is at): a
+   * digest salted with its id (domain/retired-secrets.ts `madeUnderDigest`), sealed like its token;
+   * null for an app without one, and for instruments stored before it was kept.
    */
-  keyScopeDigest: string | null = null;
+  madeUnderCiphertext: string | null = null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
 }
@@ -82,7 +83,7 @@ export const PaymentInstrumentSchema = new EntitySchema<PaymentInstrument>({
     mandateRef: { type: 'string', length: 64, nullable: true },
     mandateStatus: { type: 'string', length: 16, nullable: true },
     mandateSignedAt: { type: 'datetime', nullable: true },
-    keyScopeDigest: { type: 'string', length: 64, nullable: true },
+    madeUnderCiphertext: { type: 'text', nullable: true },
     createdAt: { type: 'datetime' },
     updatedAt: { type: 'datetime', onUpdate: () => new Date() },
   },

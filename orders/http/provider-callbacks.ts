@@ -3,9 +3,14 @@ import type { AppConnector, CallbackReference, CallbackResult, MandateNews } fro
 import type { InstalledApp } from '../../domain/installed-app.js';
 import { findApp } from '../../domain/app-catalog.js';
 import { mandateEnded } from '../../domain/instrument.js';
-import { keyScopeDigest } from '../../domain/key-scope.js';
-import { asInReplacedTimes, secretIsAccount, takenUnderRetired } from '../../domain/retired-secrets.js';
+import {
+  asInReplacedTimes,
+  madeUnderDigest,
+  secretIsAccount,
+  takenUnderRetired,
+} from '../../domain/retired-secrets.js';
 import { loadInstalledApp, openSecretTimes } from '../../db/installed-apps.js';
+import { sealedContext } from '../../db/sealed-columns.js';
 import { SecretOpenError, type SecretBox } from '../../db/secret-box.js';
 import type { ProviderResults } from '../provider-results.js';
 import type { Mandates } from '../mandates.js';
@@ -102,7 +107,7 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         });
         let moved = 0;
         for (const instrument of held) {
-          if (signed.madeUnder && !madeIn(instrument, params.appId, signed.madeUnder)) continue;
+          if (!madeUnder(secretBox, params.appId, instrument, signed.under)) continue;
           const then = await mandates.moved(em, instrument, signed.news);
           if (!then) continue;
           afterCommit(() => then(req.log));
@@ -214,6 +219,9 @@ interface ReplacedTime {
   to: Date;
 }
 
+/** The installation whose callback secret verified a mandate's news: its current one, or as in a replaced value's time. */
+type VerifiedUnder = { installation: InstalledApp } | ReplacedTime;
+
 /**
  * The installation as it was in each time of a replaced value of its callback secret that still
  * verifies (domain/retired-secrets.ts), latest first; none when nothing was replaced.
@@ -275,7 +283,7 @@ const UNVERIFIABLE_RETRY_AFTER_SECONDS = 300;
  * passed over then (its callbacks cannot verify anyway); named, it is 503 (as `unverifiableNow`).
  * Every holder's current secret is tried before any replaced one (`endedUnderRetired`, where the
  * secret is the account: `secretIsAccount`).
- * News verified only by a secret replaced since is for the instruments made under it (`madeUnder`).
+ * The news is for the instruments made under the secret that verified it (`madeUnder`).
  */
 async function signingHolder(
   em: EntityManager,
@@ -304,7 +312,7 @@ async function signingHolder(
     );
     if (!installation) continue;
     const news = verify(installation);
-    if (news && news.mandateRef === mandateRef) return { tenantId, news };
+    if (news && news.mandateRef === mandateRef) return { tenantId, news, under: { installation } };
     readable.push({ tenantId, installation });
   }
   // Then the secrets replaced since, once no holder's current one verified it: a holder's old key
@@ -348,13 +356,13 @@ async function ofHolder<T>(
 interface MandateSigner {
   tenantId: string;
   news: MandateNews;
-  /** Verified only by a secret replaced since: its time, whose instruments it is for (`madeIn`). */
-  madeUnder?: ReplacedTime;
+  /** The secret that verified it (a replaced one: as in its time), whose instruments it is for (`madeUnder`). */
+  under: VerifiedUnder;
 }
 
 /**
  * Mandate news the current secret does not verify, verified by a replaced value of it still in time:
- * taken only as the end (cancelled, expired) of a mandate the tenant made under that value (`madeIn`),
+ * taken only as the end (cancelled, expired) of a mandate the tenant made under that value (`madeUnder`),
  * where the secret is the account (`secretIsAccount`). A mandate made at a merchant account the
  * tenant has left ends there, and its end comes signed with that account's key; a replaced key that
  * leaked starts no debit (a confirmation is refused) and ends no mandate made under another.
@@ -373,12 +381,12 @@ async function endedUnderRetired(
     const news = verify(then.installation);
     if (news?.mandateRef !== mandateRef || !mandateEnded(news.status)) continue;
     const held = await em.find(PaymentInstrument, heldBy(tenantId, appId, mandateRef));
-    if (!held.some((instrument) => madeIn(instrument, appId, then))) continue;
+    if (!held.some((instrument) => madeUnder(secretBox, appId, instrument, then))) continue;
     log.info(
       { tenantId, appId, mandateRef, status: news.status, replacedAt: then.to.toISOString() },
-      'a mandate’s end verified by a callback secret replaced since, for a mandate stored under it',
+      'a mandate’s end verified by a callback secret replaced since, for a mandate made under it',
     );
-    return { tenantId, news, madeUnder: then };
+    return { tenantId, news, under: then };
   }
   return undefined;
 }
@@ -389,13 +397,24 @@ function heldBy(tenantId: string, appId: string, mandateRef: string) {
 }
 
 /**
- * Whether the instrument was made at the account as it was in a replaced secret's time: by the key
- * scope it was made under (kept with it, whenever we stored it: the payment page may exchange a form
- * under credentials read a minute before a change); one stored before instruments kept it, by when we
- * stored it.
+ * Whether the instrument was made under the callback secret that verified its mandate's news: by the
+ * digest it keeps of the value its form was exchanged under (whenever we stored it: the payment page
+ * may exchange a form under credentials read a minute before a change). One stored before
+ * instruments kept it: for a replaced value, stored in its time; for the current one, any.
  */
-function madeIn(instrument: PaymentInstrument, appId: string, then: ReplacedTime): boolean {
-  if (instrument.keyScopeDigest === null) return instrument.createdAt >= then.from && instrument.createdAt < then.to;
-  const keyScope = findApp(appId)?.keyScope ?? [];
-  return instrument.keyScopeDigest === keyScopeDigest(appId, keyScope, then.installation, instrument.id);
+function madeUnder(secretBox: SecretBox, appId: string, instrument: PaymentInstrument, under: VerifiedUnder): boolean {
+  const app = findApp(appId);
+  if (instrument.madeUnderCiphertext === null || !app) {
+    if (!('from' in under)) return true;
+    return instrument.createdAt >= under.from && instrument.createdAt < under.to;
+  }
+  let kept: string;
+  try {
+    kept = secretBox.open(instrument.madeUnderCiphertext, sealedContext('payment_instrument', instrument.id));
+  } catch (err) {
+    // Copied from another row, or sealed under a master key gone: it names no secret, and ends nothing.
+    if (err instanceof SecretOpenError) return false;
+    throw err;
+  }
+  return kept === madeUnderDigest(app, under.installation, instrument.id);
 }

@@ -9,7 +9,8 @@ import { InstrumentStore } from '../../customers/instrument-store.js';
 import { Customer, PaymentInstruction, PaymentInstrument, PaymentOrder } from '../../db/entities/index.js';
 import { Migration20261206230100 } from '../../db/migrations/Migration20261206230100.js';
 import { SecretBox } from '../../db/secret-box.js';
-import { keyScopeDigest } from '../../domain/key-scope.js';
+import { findApp } from '../../domain/app-catalog.js';
+import { madeUnderDigest } from '../../domain/retired-secrets.js';
 import { orderWorkflowId, paymentIdempotencyKey } from '../../orders/contract/ids.js';
 import {
   eraseSpentOneTimeTokens,
@@ -1068,10 +1069,15 @@ describe('a bank debit’s mandate', () => {
       display: { maskedIban: 'FR76 •••• 0189', holderName: 'Ada Lovelace' },
       mandate: { mandateRef: expect.stringMatching(/^MDT-/), status: 'ACTIVE' },
     });
-    // Kept with where it was made: the merchant key the form was exchanged under, as a digest.
+    // Kept with the merchant key the form was exchanged under, as a digest, sealed.
     const row = await system.orm.em.fork().findOneOrFail(PaymentInstrument, { id: account.instrumentId });
     const madeAt = { configuration: {}, secrets: { apiKey: tenant.sandboxApiKey } };
-    expect(row.keyScopeDigest).toBe(keyScopeDigest('SANDBOX_BANK', ['apiKey'], madeAt, row.id));
+    const kept = SecretBox.fromMasterKeys(system.masterKeys).open(
+      row.madeUnderCiphertext!,
+      `payment_instrument:${row.id}`,
+    );
+    expect(kept).toBe(madeUnderDigest(findApp('SANDBOX_BANK')!, madeAt, row.id));
+    expect(row.madeUnderCiphertext).not.toContain(kept);
     // The first call was refused for want of the mandate, the second (after the callback) paid.
     const charges = await system.sandbox.ledger({ tenantId: tenant.tenantId, orderRef: 'ORD-mandate' });
     expect(charges.map((c) => c.status)).toEqual(['SETTLED']);
@@ -1141,7 +1147,8 @@ describe('a bank debit’s mandate', () => {
     // tenant holds this one on a second instrument too. The bank's news is this tenant's, for both.
     const em = system.orm.em.fork();
     const held = await em.findOneOrFail(PaymentInstrument, { id: account.instrumentId });
-    const { id: _id, tenantId: _tenant, customerId: _customer, createdAt, ...copy } = held;
+    // Copies as stored before instruments kept the key they were made under (a sealed digest opens in its own row only).
+    const { id: _id, tenantId: _tenant, customerId: _customer, createdAt, madeUnderCiphertext: _made, ...copy } = held;
     // The other tenant has the bank too, with its own key: its signature check fails, and the next tenant's is tried.
     const other = await system.newTenant();
     await other.bankDebitScheme();

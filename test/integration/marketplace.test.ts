@@ -902,7 +902,10 @@ describe('paying through each app', () => {
       tenant.client.request('PUT', '/v1/marketplace/installed/SANDBOX_CARD/configuration', {
         body: { configuration: { apiKey } },
       });
-    const first = await configure(newSandboxApiKey());
+    expect((await order(tenant, 'under-first-key', [instruction('a')])).status).toBe(202);
+    const paid = await waitForInstruction(tenant, 'under-first-key', (i) => i.status === 'SETTLED', 'paid');
+    const secondKey = newSandboxApiKey();
+    const first = await configure(secondKey);
     expect(first.status, JSON.stringify(first.body)).toBe(200);
     const firstChange = first.body.replacedSecretTimes[0].replacedAt;
     expect(firstChange > first.body.installedAt).toBe(true);
@@ -921,6 +924,7 @@ describe('paying through each app', () => {
       expect.objectContaining({ setting: 'apiKey', from: firstChange }),
     ]);
     expect(second.body.replacedSecretTimes[0].replacedAt > firstChange).toBe(true);
+    expect((await cardChargedBack(tenant.tenantId, 'under-first-key', paid.providerRef, secondKey)).status).toBe(401);
   });
 
   it('does not collect again a payment returned under a merchant key replaced since, as it does one returned under the current key', async () => {
@@ -1036,9 +1040,8 @@ describe('paying through each app', () => {
     system.issuedSecrets.push(newKey);
     const store = new InstrumentStore(SecretBox.fromMasterKeys(system.masterKeys));
     /** An instrument whose form was exchanged under `key` (as the payment page keeps one). */
-    const madeUnder = async (key: string) => {
+    const madeUnder = async (key: string, mandateRef = `MD-made-${randomUUID().slice(0, 8)}`) => {
       const em = system.orm.em.fork();
-      const mandateRef = `MD-made-${randomUUID().slice(0, 8)}`;
       const { id } = store.add(
         em,
         tenant.tenantId,
@@ -1081,6 +1084,13 @@ describe('paying through each app', () => {
     // Its own account's key ends it.
     expect((await bankSays(earlyAtNew.mandateRef, newKey)).status).toBe(202);
     expect(await statusOf(earlyAtNew.id)).toBe('CANCELLED');
+    // Two accounts naming a mandate alike: each key ends its own account's only.
+    const atOld = await madeUnder(oldKey);
+    const atNew = await madeUnder(newKey, atOld.mandateRef);
+    expect((await bankSays(atOld.mandateRef, newKey)).status).toBe(202);
+    expect([await statusOf(atOld.id), await statusOf(atNew.id)]).toEqual(['ACTIVE', 'CANCELLED']);
+    expect((await bankSays(atOld.mandateRef, oldKey)).status).toBe(202);
+    expect(await statusOf(atOld.id)).toBe('CANCELLED');
   });
 
   it('ends no mandate under a connector’s replaced signing secret: its account, and its mandates, go on', async () => {

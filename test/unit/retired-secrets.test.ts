@@ -55,6 +55,9 @@ describe('a callback secret’s times', () => {
     // A sandbox merchant's key: the last change of its scope was the last of the key.
     expect(replacedFrom(card, { installedAt, keyScopeChangedAt })).toBe(keyScopeChangedAt.toISOString());
     expect(replacedFrom(card, { installedAt, keyScopeChangedAt: null })).toBe(installedAt.toISOString());
+    // A change dated before the installation (another host's clock): the installation bounds it.
+    const early = new Date(installedAt.getTime() - 1000);
+    expect(replacedFrom(card, { installedAt, keyScopeChangedAt: early })).toBe(installedAt.toISOString());
     // A scope of more than the secret, or without it (a connector's url): the scope moved without the key.
     expect(replacedFrom({ ...card, keyScope: ['apiKey', 'merchantId'] }, { installedAt, keyScopeChangedAt })).toBe(
       installedAt.toISOString(),
