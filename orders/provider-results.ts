@@ -17,7 +17,16 @@ import {
 } from './contract/messages.js';
 
 /** How long a callback waits for the order's workflow to say which payment it has in flight, or to take a return. */
-const QUERY_DEADLINE_MS = 5_000;
+const WORKFLOW_DEADLINE_MS = 5_000;
+/**
+ * Results stored but not handed on are handed on again (`deliverStored`) once this old: the API's
+ * own hand-over, and the provider's sending again after a refusal, come first.
+ */
+export const REDELIVERY_AFTER_MS = 2 * 60_000;
+/** Results older than this are left to an operator (`delivered_at is null`): one handed on so late would surprise. */
+export const REDELIVERY_DAYS = 7;
+/** Results handed on again at a time. */
+const REDELIVERY_PAGE = 100;
 
 export interface ProviderResultDependencies {
   orm: MikroORM;
@@ -28,8 +37,9 @@ export interface ProviderResultDependencies {
 /**
  * A provider's asynchronous result for one of the tenant's payments (a bank debit settling days
  * later), once its callback's signature has been verified: stored once per payment and outcome,
- * then handed to the order's workflow as a signal. If Temporal cannot take it, the refusal tells
- * the provider to send it again, and the stored row is handed on then.
+ * then handed to the order's workflow as a signal (a return taken under a replaced secret, as an
+ * update). If Temporal cannot take it, the refusal tells the provider to send it again, and the
+ * stored row is handed on then, or by a worker's `deliverStored`, whichever comes first.
  */
 export class ProviderResults {
   constructor(private readonly deps: ProviderResultDependencies) {}
@@ -146,7 +156,7 @@ export class ProviderResults {
   private async liveView(tenantId: string, orderRef: string) {
     const handle = this.deps.temporal.workflow.getHandle(orderWorkflowId(tenantId, orderRef));
     try {
-      return await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      return await this.deps.temporal.connection.withDeadline(Date.now() + WORKFLOW_DEADLINE_MS, () =>
         handle.query(orderStateQuery),
       );
     } catch (err) {
@@ -176,7 +186,7 @@ export class ProviderResults {
         await handle.signal(providerResultSignal, { ...result, appId });
       else {
         // Taken by the workflow before it is answered: one of a worker that cannot read the mark refuses it.
-        await this.deps.temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+        await this.deps.temporal.connection.withDeadline(Date.now() + WORKFLOW_DEADLINE_MS, () =>
           handle.executeUpdate(replacedSecretReturnUpdate, {
             args: [{ ...result, appId }],
             updateId: `replaced-secret-return:${id}`,
@@ -196,5 +206,53 @@ export class ProviderResults {
       log.info({ tenantId, orderRef, instructionRef }, 'a provider result arrived for a finished order');
     }
     await this.deps.orm.em.fork().nativeUpdate(ProviderCallback, { id }, { deliveredAt: new Date() });
+  }
+
+  /**
+   * Hands on again, oldest first, results stored but not handed on (Temporal away when they came, a
+   * worker of the code before refusing a return's update) that no provider sent again: received
+   * more than REDELIVERY_AFTER_MS and less than REDELIVERY_DAYS ago. A workflow takes a result it
+   * has already taken as nothing new, and a return's update id is its row's, so two workers doing
+   * this at once hand each on twice at worst. Rows stored before they kept the result are not.
+   */
+  async deliverStored(signal?: AbortSignal): Promise<{ delivered: number; failed: number }> {
+    const rows: {
+      id: string;
+      tenant_id: string;
+      app_id: string;
+      provider_ref: string;
+      order_ref: string;
+      instruction_ref: string;
+      payload: Partial<CallbackResult>;
+    }[] = await this.deps.orm.em.getConnection().execute(
+      `select id, tenant_id, app_id, provider_ref, order_ref, instruction_ref, payload from provider_callback
+        where delivered_at is null and received_at < now() - make_interval(secs => ?)
+          and received_at > now() - make_interval(days => ?)
+        order by received_at limit ?`,
+      [REDELIVERY_AFTER_MS / 1000, REDELIVERY_DAYS, REDELIVERY_PAGE],
+    );
+    let [delivered, failed] = [0, 0];
+    for (const row of rows) {
+      if (signal?.aborted) break;
+      const { kind, result } = row.payload;
+      if (!kind || !result) continue;
+      const reference = {
+        tenantId: row.tenant_id,
+        orderRef: row.order_ref,
+        instructionRef: row.instruction_ref,
+        providerRef: row.provider_ref,
+      };
+      const log = this.deps.logger.child({ tenantId: row.tenant_id, orderRef: row.order_ref, callbackId: row.id });
+      try {
+        await this.deliver(row.id, row.app_id, reference, { kind, result } as CallbackResult, log);
+        delivered += 1;
+      } catch (err) {
+        // `deliver` said why; the next round tries again.
+        if (!(err instanceof Refusal)) throw err;
+        failed += 1;
+      }
+    }
+    if (delivered > 0) this.deps.logger.info({ delivered }, 'handed on provider results stored but not handed on');
+    return { delivered, failed };
   }
 }

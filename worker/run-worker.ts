@@ -13,6 +13,7 @@ import { createWorkers } from './create-worker.js';
 import { limitWorkflowThreadHeaps, workerMemoryPlan } from './memory-budget.js';
 import { DeliveryDispatcher } from '../webhooks/dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
+import { ProviderResults } from '../orders/provider-results.js';
 import { Periodic } from './periodic.js';
 import { OrphanOrderReconciler } from '../orders/reconciler.js';
 import { sweepEnteredTokens } from '../orders/one-time-instruments.js';
@@ -78,6 +79,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     graceMs: options.orphanOrderGraceMs,
   });
   const housekeeping = new Housekeeping(options.orm);
+  // Results a provider told that reached no workflow (Temporal away, a worker of before refusing).
+  const providerResults = new ProviderResults({ orm: options.orm, temporal: client, logger: options.logger });
   const reconciliation = new Reconciliation({
     orm: options.orm,
     apps,
@@ -96,6 +99,12 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       options.logger,
     ),
     new Periodic('housekeeping', () => housekeeping.runOnce(), 60_000, options.logger),
+    new Periodic(
+      'redelivery of provider results',
+      (signal) => providerResults.deliverStored(signal),
+      60_000,
+      options.logger,
+    ),
     new Periodic(
       'sweep of one-time tokens',
       async (signal) => {

@@ -24,7 +24,15 @@ export const ProviderCallbackSchema = new EntitySchema<ProviderCallback>({
   tableName: 'provider_callback',
   // Per tenant: a tenant's own provider (HTTP_CONNECTOR) numbers its payments as it likes.
   uniques: [{ properties: ['tenantId', 'appId', 'providerRef', 'status'], name: 'provider_callback_outcome_unique' }],
-  indexes: [{ properties: ['tenantId', 'orderRef'] }],
+  indexes: [
+    { properties: ['tenantId', 'orderRef'] },
+    // What is still to be handed on (orders/provider-results.ts `deliverStored`).
+    {
+      name: 'provider_callback_undelivered_index',
+      expression:
+        'CREATE INDEX provider_callback_undelivered_index ON public.provider_callback USING btree (received_at) WHERE (delivered_at IS NULL)',
+    },
+  ],
   properties: {
     id: { type: 'uuid', primary: true },
     tenantId: { type: 'uuid' },

@@ -42,6 +42,7 @@ import { Migration20261207200000 } from './Migration20261207200000.js';
 import { Migration20261207220000 } from './Migration20261207220000.js';
 import { Migration20261207221000 } from './Migration20261207221000.js';
 import { Migration20261208030000 } from './Migration20261208030000.js';
+import { Migration20261208031000 } from './Migration20261208031000.js';
 
 /**
  * Every committed migration, in order. Listed statically rather than found by glob, so that they
@@ -92,4 +93,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261207220000', class: Migration20261207220000 },
   { name: 'Migration20261207221000', class: Migration20261207221000 },
   { name: 'Migration20261208030000', class: Migration20261208030000 },
+  { name: 'Migration20261208031000', class: Migration20261208031000 },
 ];

@@ -82,8 +82,10 @@ export const providerResultSignal = defineSignal<[SignalledResult]>('providerRes
 /**
  * A return or chargeback verified only by a callback secret the tenant replaced since
  * (`Reversal.underReplacedSecret`), handed on as an update, not as a signal: a worker of the code
- * before the mark was read does not know this update and refuses it, writing nothing, so the provider
- * is told to send it again. As a signal, such a worker would take it and collect the payment again.
+ * before this update does not know it and refuses it, writing nothing, so the provider is told to send
+ * it again (and a worker hands the stored row on again later). As a signal, a worker of the code
+ * before the mark was read (the patch `return-under-replaced-secret-not-recollected`) would take it
+ * and collect the payment again.
  */
 export const replacedSecretReturnUpdate = defineUpdate<void, [SignalledResult]>('replacedSecretReturn');
 

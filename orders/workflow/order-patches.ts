@@ -110,7 +110,7 @@ export const RETURN_AFTER_REFUND = 'return-after-refund-not-recollected';
  * verified only by a callback secret replaced since (`Reversal.underReplacedSecret`): since this
  * patch such a return is not collected again. A worker of before it collected it again; its
  * histories replay so. (The API of c4eaf4d signalled marked returns, which such a worker took; since,
- * it hands them on by `replacedSecretReturnUpdate`, which such a worker refuses.)
+ * the API hands them on by `replacedSecretReturnUpdate`, which such a worker refuses.)
  */
 export const RETURN_UNDER_REPLACED_SECRET = 'return-under-replaced-secret-not-recollected';
 

@@ -20,6 +20,8 @@ import { startSystem, type TenantFixture, type TestSystem } from '../support/sys
 import { newSandboxApiKey } from '../../apps/sandbox/api-key.js';
 import { InstrumentStore } from '../../customers/instrument-store.js';
 import { SecretBox } from '../../db/secret-box.js';
+import { createLogger } from '../../logger.js';
+import { ProviderResults } from '../../orders/provider-results.js';
 import { MAX_SCHEMES_PER_KIND } from '../../api/schemes/routes.js';
 
 let system: TestSystem;
@@ -794,6 +796,49 @@ describe('paying through each app', () => {
         await waitForInstruction(tenant, orderRef, (i) => i.status === 'LATE', `${orderRef} declined`),
       ).toMatchObject({ failureCode: code });
     }
+  });
+
+  it('hands on a result stored that reached no workflow (Temporal away when it came) once two minutes old, and none a week old', async () => {
+    const tenant = await system.newTenant(); // SANDBOX_CARD
+    for (const orderRef of ['stored-return', 'stored-late'])
+      expect((await order(tenant, orderRef, [instruction('a')])).status).toBe(202);
+    const results = new ProviderResults({
+      orm: system.orm,
+      temporal: system.client,
+      logger: createLogger('redelivery', 'silent'),
+    });
+    /** A verified return of the order's payment, stored as the API stores it, received `ago`, never handed on. */
+    const stored = async (orderRef: string, ago: string) => {
+      const { providerRef } = await waitForInstruction(tenant, orderRef, (i) => i.status === 'SETTLED', 'paid');
+      const reference = { tenantId: tenant.tenantId, orderRef, instructionRef: 'a', providerRef };
+      const result = { status: 'RETURNED', providerRef, kind: 'RETURN', code: 'insufficient_funds' } as const;
+      const { id } = await system.orm.em
+        .fork()
+        .transactional((tx) => results.record(tx, 'SANDBOX_CARD', reference, { kind: 'payment', result }));
+      await received(id, ago);
+      return id;
+    };
+    const received = (id: string, ago: string) =>
+      system.orm.em
+        .getConnection()
+        .execute(`update provider_callback set received_at = now() - ?::interval where id = ?`, [ago, id]);
+    const deliveredAt = async (id: string) =>
+      (await system.orm.em.fork().findOneOrFail(ProviderCallback, { id })).deliveredAt ?? null;
+    const returned = async (orderRef: string) =>
+      (await tenant.client.request('GET', `/v1/order-management/${orderRef}`)).body.instructions[0].returnedAmount;
+    const [due, recent] = [await stored('stored-return', '3 minutes'), await stored('stored-late', '10 seconds')];
+    await results.deliverStored();
+    expect(
+      await waitForInstruction(tenant, 'stored-return', (i) => i.returnedAmount === '20.00', 'the return handed on'),
+    ).toMatchObject({ failureCode: 'returned:insufficient_funds' });
+    expect(await deliveredAt(due)).not.toBeNull();
+    // Too recent: the API's own hand-over and the provider's sending again come first.
+    expect(await deliveredAt(recent)).toBeNull();
+    // A week old: left to an operator.
+    await received(recent, '8 days');
+    await results.deliverStored();
+    expect(await deliveredAt(recent)).toBeNull();
+    expect(await returned('stored-late')).not.toBe('20.00');
   });
 
   it('takes a chargeback whose callback names its tenant in capitals (a provider that keeps it as a Guid)', async () => {

@@ -30,6 +30,7 @@ import {
 import { ProviderResults } from '../../orders/provider-results.js';
 import type { ProviderResult } from '../../domain/payment-outcome.js';
 import { endSignal } from './fixtures/order-of-before.workflow.js';
+import { capturingLogger } from '../support/capturing-logger.js';
 import { eventually } from '../support/eventually.js';
 import { OrderEntity } from '../../orders/workflow/order-entity.js';
 import { MANDATE_NOT_ACTIVE } from '../../orders/workflow/instruction-machine.js';
@@ -40,6 +41,7 @@ import { createTenantRows, resolvedTo } from '../support/tenant-rows.js';
 
 import {
   DAY_MS,
+  endedOnFailure,
   env,
   orm,
   sandbox,
@@ -364,38 +366,45 @@ describe('payment-order workflow on the time-skipping server', () => {
     const worker = await createWorker();
     await worker.runUntil(async () => {
       const handle = await start(input);
-      await env.sleep(2 * DAY_MS);
-      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
-      // As the API hands on a return verified only by the merchant key the tenant replaced since.
-      await handle.signal(providerResultSignal, {
-        ...cardReturned(settled.instructions[0].providerRef!),
-        underReplacedSecret: true,
+      await endedOnFailure(handle, async () => {
+        await env.sleep(2 * DAY_MS);
+        const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+        // As the API hands on a return verified only by the merchant key the tenant replaced since.
+        await handle.signal(providerResultSignal, {
+          ...cardReturned(settled.instructions[0].providerRef!),
+          underReplacedSecret: true,
+        });
+        const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the return taken');
+        expect(failed.instructions[0]).toMatchObject({
+          status: 'FAILED',
+          failureCode: 'returned_replaced_secret:insufficient_funds',
+        });
+        // Past the first dunning delay (a day): nothing collected again.
+        await env.sleep(3 * DAY_MS);
+        const payments = (await sandbox.ledger({ tenantId, orderRef: 'return-old-secret' })).filter(
+          (p) => p.kind === 'PAYMENT',
+        );
+        expect(payments).toHaveLength(1);
+        await record('return-under-replaced-secret', handle.workflowId);
+        // Run to its end (the card's reversal window), so that no timer of it holds the server's clock for the next test.
+        expect((await handle.result()).instructions[0].status).toBe('FAILED');
       });
-      const failed = await waitFor(handle, (v) => v.status === 'COMPLETED_WITH_FAILURES', 'the return taken');
-      expect(failed.instructions[0]).toMatchObject({
-        status: 'FAILED',
-        failureCode: 'returned_replaced_secret:insufficient_funds',
-      });
-      // Past the first dunning delay (a day): nothing collected again.
-      await env.sleep(3 * DAY_MS);
-      const payments = (await sandbox.ledger({ tenantId, orderRef: 'return-old-secret' })).filter(
-        (p) => p.kind === 'PAYMENT',
-      );
-      expect(payments).toHaveLength(1);
-      await record('return-under-replaced-secret', handle.workflowId);
-      // Run to its end (the card's reversal window), so that no timer of it holds the server's clock for the next test.
-      expect((await handle.result()).instructions[0].status).toBe('FAILED');
     });
   });
 
   /** A verified callback's result (its row's id made up), handed to the order's workflow as the API does. */
-  const handOn = (tenantId: string, orderRef: string, result: ProviderResult) =>
-    new ProviderResults({ orm, temporal: env.client, logger: pino({ level: 'silent' }) }).deliver(
-      randomUUID(),
+  const handOn = (
+    tenantId: string,
+    orderRef: string,
+    result: ProviderResult,
+    { rowId = randomUUID(), log = pino({ level: 'silent' }) } = {},
+  ) =>
+    new ProviderResults({ orm, temporal: env.client, logger: log }).deliver(
+      rowId,
       'SANDBOX_CARD',
       { tenantId, orderRef, instructionRef: 'premium-1', providerRef: result.providerRef },
       { kind: 'payment', result },
-      pino({ level: 'silent' }),
+      log,
     );
 
   // Its history is replayed by replay.test.ts.
@@ -405,30 +414,40 @@ describe('payment-order workflow on the time-skipping server', () => {
     const worker = await createWorker();
     await worker.runUntil(async () => {
       const handle = await start(input);
-      await env.sleep(2 * DAY_MS);
-      const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
-      const providerRef = settled.instructions[0].providerRef!;
-      // Only a marked return comes by the update: anything else is refused, and changes nothing.
-      const unmarked = handle.executeUpdate(replacedSecretReturnUpdate, { args: [cardReturned(providerRef)] });
-      await expect(unmarked).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
-      expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('SETTLED');
-      const returned = { ...cardReturned(providerRef), underReplacedSecret: true as const };
-      await handOn(tenantId, input.orderRef, returned);
-      // Taken before the hand-over was answered.
-      expect((await handle.query(orderStateQuery)).instructions[0]).toMatchObject({
-        status: 'FAILED',
-        failureCode: 'returned_replaced_secret:insufficient_funds',
+      await endedOnFailure(handle, async () => {
+        await env.sleep(2 * DAY_MS);
+        const settled = await waitFor(handle, (v) => v.status === 'COMPLETED', 'the premium collected');
+        const providerRef = settled.instructions[0].providerRef!;
+        // Only a marked return comes by the update: anything else is refused, and changes nothing.
+        const unmarked = handle.executeUpdate(replacedSecretReturnUpdate, { args: [cardReturned(providerRef)] });
+        await expect(unmarked).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+        expect((await handle.query(orderStateQuery)).instructions[0].status).toBe('SETTLED');
+        const returned = { ...cardReturned(providerRef), underReplacedSecret: true as const };
+        // Handed on twice under its row (a provider sending it again): one update, taken once.
+        const rowId = randomUUID();
+        await handOn(tenantId, input.orderRef, returned, { rowId });
+        await handOn(tenantId, input.orderRef, returned, { rowId });
+        const accepted = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+          const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+          return update ? [[update.meta?.updateId, update.input?.name]] : [];
+        });
+        expect(accepted).toEqual([[`replaced-secret-return:${rowId}`, 'replacedSecretReturn']]);
+        // Taken before the hand-over was answered.
+        expect((await handle.query(orderStateQuery)).instructions[0]).toMatchObject({
+          status: 'FAILED',
+          failureCode: 'returned_replaced_secret:insufficient_funds',
+        });
+        await env.sleep(3 * DAY_MS);
+        const payments = (await sandbox.ledger({ tenantId, orderRef: input.orderRef })).filter(
+          (p) => p.kind === 'PAYMENT',
+        );
+        expect(payments).toHaveLength(1);
+        await record('return-under-replaced-secret-update', handle.workflowId);
+        expect((await handle.result()).instructions[0].status).toBe('FAILED');
+        // Sent again once the run has ended (the key verifies a week past the card's window): kept and
+        // answered, as any result for a finished order, not refused for ever.
+        await handOn(tenantId, input.orderRef, returned);
       });
-      await env.sleep(3 * DAY_MS);
-      const payments = (await sandbox.ledger({ tenantId, orderRef: input.orderRef })).filter(
-        (p) => p.kind === 'PAYMENT',
-      );
-      expect(payments).toHaveLength(1);
-      await record('return-under-replaced-secret-update', handle.workflowId);
-      expect((await handle.result()).instructions[0].status).toBe('FAILED');
-      // Sent again once the run has ended (the key verifies a week past the card's window): kept and
-      // answered, as any result for a finished order, not refused for ever.
-      await handOn(tenantId, input.orderRef, returned);
     });
   });
 
@@ -443,16 +462,21 @@ describe('payment-order workflow on the time-skipping server', () => {
         workflowId: orderWorkflowId(tenantId, 'of-before'),
         taskQueue,
       });
-      const deliver = (result: ProviderResult) => handOn(tenantId, 'of-before', result);
-      const marked = { ...cardReturned('pay_before'), underReplacedSecret: true as const };
-      await expect(deliver(marked)).rejects.toMatchObject({ code: 'workflow_unavailable' });
-      // An unmarked result goes as a signal, which it takes.
-      await deliver(cardReturned('pay_before'));
-      await handle.signal(endSignal);
-      expect(await handle.result()).toEqual(['RETURNED']);
-      const history = await handle.fetchHistory();
-      const updates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
-      expect(updates).toHaveLength(0);
+      await endedOnFailure(handle, async () => {
+        const { logger: log, lines } = capturingLogger('api', 'warn');
+        const deliver = (result: ProviderResult) => handOn(tenantId, 'of-before', result, { log });
+        const marked = { ...cardReturned('pay_before'), underReplacedSecret: true as const };
+        await expect(deliver(marked)).rejects.toMatchObject({ code: 'workflow_unavailable' });
+        // Refused by the worker (it knows no such update), not given up on for want of an answer.
+        expect(lines.join('')).toContain('No registered handler for update: replacedSecretReturn');
+        // An unmarked result goes as a signal, which it takes.
+        await deliver(cardReturned('pay_before'));
+        await handle.signal(endSignal);
+        expect(await handle.result()).toEqual(['RETURNED']);
+        const history = await handle.fetchHistory();
+        const updates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+        expect(updates).toHaveLength(0);
+      });
     });
   });
 

@@ -156,6 +156,19 @@ export function start(input: PaymentOrderInput, extra: Partial<PaymentOrderWorkf
   });
 }
 
+/**
+ * Runs `body` on a started run, ending the run (terminated) if `body` fails before it ended: a run
+ * left open holds the time-skipping server's clock, and every test after it would time out.
+ */
+export async function endedOnFailure<T>(handle: WorkflowHandle, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    await handle.terminate('the test failed').catch(() => undefined);
+    throw err;
+  }
+}
+
 /** Runs the order's workflow to its end, skipping time. */
 export async function runOrder(input: PaymentOrderInput, extra: Partial<PaymentOrderWorkflowInput> = {}) {
   const worker = await createWorker();
