@@ -48,16 +48,19 @@ export function secretIsAccount(app: Pick<AppDefinition, 'callbackSecret' | 'key
 
 /**
  * Which value of the app's callback secret an instrument is made under (`installation`'s, where its
- * form was exchanged), as a digest salted with the instrument's id; none for an app without one.
+ * form was exchanged), as a digest salted with the instrument's id; none where the secret is not the
+ * account (`secretIsAccount`: a connector's signing secret, rotated on the same account, does not say
+ * where a mandate is).
  * Only the value, so that nothing else of the installation changing since makes it another. Kept
  * sealed: a short key's digest could otherwise be searched for offline in a copy of the database.
  */
 export function madeUnderDigest(
-  app: Pick<AppDefinition, 'appId' | 'callbackSecret'>,
+  app: Pick<AppDefinition, 'appId' | 'callbackSecret' | 'keyScope'>,
   installation: InstalledApp,
   instrumentId: string,
 ): string | undefined {
-  const value = app.callbackSecret === undefined ? undefined : installation.secrets[app.callbackSecret];
+  if (!secretIsAccount(app)) return undefined;
+  const value = installation.secrets[app.callbackSecret!];
   if (value === undefined) return undefined;
   return createHash('sha256')
     .update(JSON.stringify([instrumentId, app.appId, app.callbackSecret, value]))

@@ -27,6 +27,10 @@ export const REDELIVERY_AFTER_MS = 2 * 60_000;
 export const REDELIVERY_DAYS = 7;
 /** Results handed on again at a time. */
 const REDELIVERY_PAGE = 100;
+/** A result that could not be handed on again waits before the next try: a minute, doubling, at most this. */
+const REDELIVERY_BACKOFF_MAX_MS = 60 * 60_000;
+/** The most results a process keeps waiting (the oldest let go first, so tried again at once). */
+const REDELIVERY_BACKOFF_KEPT = 1_000;
 
 export interface ProviderResultDependencies {
   orm: MikroORM;
@@ -42,6 +46,13 @@ export interface ProviderResultDependencies {
  * stored row is handed on then, or by a worker's `deliverStored`, whichever comes first.
  */
 export class ProviderResults {
+  /**
+   * Stored results `deliverStored` could not hand on, each with its failed tries and when it may be
+   * tried again: those that keep failing (a worker refusing, a workflow stuck) neither hold the
+   * oldest places of every round nor log each minute.
+   */
+  private readonly waiting = new Map<string, { tries: number; until: number }>();
+
   constructor(private readonly deps: ProviderResultDependencies) {}
 
   /** Stores the result on `em` (the caller's transaction); `delivered` when it had been handed on before. */
@@ -213,7 +224,8 @@ export class ProviderResults {
    * worker of the code before refusing a return's update) that no provider sent again: received
    * more than REDELIVERY_AFTER_MS and less than REDELIVERY_DAYS ago. A workflow takes a result it
    * has already taken as nothing new, and a return's update id is its row's, so two workers doing
-   * this at once hand each on twice at worst. Rows stored before they kept the result are not.
+   * this at once hand each on twice at worst. Rows stored before they kept the result are not. One
+   * that fails waits (a minute, doubling, up to an hour) while newer ones go on.
    */
   async deliverStored(signal?: AbortSignal): Promise<{ delivered: number; failed: number }> {
     const rows: {
@@ -227,12 +239,13 @@ export class ProviderResults {
     }[] = await this.deps.orm.em.getConnection().execute(
       `select id, tenant_id, app_id, provider_ref, order_ref, instruction_ref, payload from provider_callback
         where delivered_at is null and received_at < now() - make_interval(secs => ?)
-          and received_at > now() - make_interval(days => ?)
+          and received_at > now() - make_interval(days => ?) and payload -> 'kind' is not null and payload -> 'result' is not null
         order by received_at limit ?`,
-      [REDELIVERY_AFTER_MS / 1000, REDELIVERY_DAYS, REDELIVERY_PAGE],
+      [REDELIVERY_AFTER_MS / 1000, REDELIVERY_DAYS, REDELIVERY_PAGE + this.waiting.size],
     );
     let [delivered, failed] = [0, 0];
-    for (const row of rows) {
+    const now = Date.now();
+    for (const row of rows.filter((r) => (this.waiting.get(r.id)?.until ?? 0) <= now).slice(0, REDELIVERY_PAGE)) {
       if (signal?.aborted) break;
       const { kind, result } = row.payload;
       if (!kind || !result) continue;
@@ -245,14 +258,23 @@ export class ProviderResults {
       const log = this.deps.logger.child({ tenantId: row.tenant_id, orderRef: row.order_ref, callbackId: row.id });
       try {
         await this.deliver(row.id, row.app_id, reference, { kind, result } as CallbackResult, log);
+        this.waiting.delete(row.id);
         delivered += 1;
       } catch (err) {
-        // `deliver` said why; the next round tries again.
+        // `deliver` said why.
         if (!(err instanceof Refusal)) throw err;
+        this.waitBeforeTrying(row.id);
         failed += 1;
       }
     }
     if (delivered > 0) this.deps.logger.info({ delivered }, 'handed on provider results stored but not handed on');
     return { delivered, failed };
+  }
+
+  private waitBeforeTrying(id: string): void {
+    const tries = (this.waiting.get(id)?.tries ?? 0) + 1;
+    this.waiting.delete(id);
+    this.waiting.set(id, { tries, until: Date.now() + Math.min(REDELIVERY_BACKOFF_MAX_MS, 60_000 * 2 ** (tries - 1)) });
+    if (this.waiting.size > REDELIVERY_BACKOFF_KEPT) this.waiting.delete(this.waiting.keys().next().value!);
   }
 }

@@ -32,7 +32,7 @@ export class PaymentInstrument {
   /**
    * Which value of its app's callback secret it was made under (the account its mandate is at): a
    * digest salted with its id (domain/retired-secrets.ts `madeUnderDigest`), sealed like its token;
-   * null for an app without one, and for instruments stored before it was kept.
+   * null where the secret is not the account (a connector's), and for instruments stored before it was kept.
    */
   madeUnderCiphertext: string | null = null;
   createdAt: Date = new Date();

@@ -107,7 +107,13 @@ export function addProviderRoutes(routes: RouteTable, { results, mandates, secre
         });
         let moved = 0;
         for (const instrument of held) {
-          if (!madeUnder(secretBox, params.appId, instrument, signed.under)) continue;
+          let isFor: boolean;
+          try {
+            isFor = madeUnder(secretBox, params.appId, instrument, signed.under);
+          } catch (err) {
+            throw unverifiableNow(err, signed.tenantId, params.appId, req.log);
+          }
+          if (!isFor) continue;
           const then = await mandates.moved(em, instrument, signed.news);
           if (!then) continue;
           afterCommit(() => then(req.log));
@@ -397,24 +403,21 @@ function heldBy(tenantId: string, appId: string, mandateRef: string) {
 }
 
 /**
- * Whether the instrument was made under the callback secret that verified its mandate's news: by the
- * digest it keeps of the value its form was exchanged under (whenever we stored it: the payment page
- * may exchange a form under credentials read a minute before a change). One stored before
- * instruments kept it: for a replaced value, stored in its time; for the current one, any.
+ * Whether the instrument was made under the callback secret that verified its mandate's news, where
+ * the secret is the account (`secretIsAccount`; a connector's signing secret is rotated on the same
+ * account, whose mandates go on: its current one speaks for all of them): by the digest it keeps of
+ * the value its form was exchanged under (whenever we stored it: the payment page may exchange a form
+ * under credentials read a minute before a change). One stored before instruments kept it: for a
+ * replaced value, stored in its time; for the current one, any. A digest that does not open is ours
+ * to fix (a SecretOpenError: 503, sent again), never a forgery.
  */
 function madeUnder(secretBox: SecretBox, appId: string, instrument: PaymentInstrument, under: VerifiedUnder): boolean {
   const app = findApp(appId);
-  if (instrument.madeUnderCiphertext === null || !app) {
-    if (!('from' in under)) return true;
-    return instrument.createdAt >= under.from && instrument.createdAt < under.to;
+  const current = !('from' in under);
+  if (!app || (current && !secretIsAccount(app))) return true;
+  if (instrument.madeUnderCiphertext === null) {
+    return current || (instrument.createdAt >= under.from && instrument.createdAt < under.to);
   }
-  let kept: string;
-  try {
-    kept = secretBox.open(instrument.madeUnderCiphertext, sealedContext('payment_instrument', instrument.id));
-  } catch (err) {
-    // Copied from another row, or sealed under a master key gone: it names no secret, and ends nothing.
-    if (err instanceof SecretOpenError) return false;
-    throw err;
-  }
+  const kept = secretBox.open(instrument.madeUnderCiphertext, sealedContext('payment_instrument', instrument.id));
   return kept === madeUnderDigest(app, under.installation, instrument.id);
 }
