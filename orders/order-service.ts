@@ -750,6 +750,25 @@ export class OrderService {
     const order = await this.findOrder(em, tenantId, orderRef);
     const instruction = await this.findInstruction(em, order, instructionRef);
     const { outcome, providerRef, note } = input;
+    // One refund of the provider's is one of ours: a reference another refund holds would count its
+    // money twice, and a callback of it could be checked against the other's amount.
+    if (outcome === 'SUCCEEDED' && providerRef) {
+      const refund = await em.findOne(PaymentRefund, { refundId, tenantId });
+      const appId = refund?.appId ?? instruction.appId;
+      const holder = await em.findOne(PaymentRefund, {
+        tenantId,
+        providerRef,
+        refundId: { $ne: refundId },
+        $or: [{ appId }, { appId: null }],
+      });
+      if (holder)
+        throw new Refusal(
+          'conflict',
+          'provider_ref_in_use',
+          `refund ${providerRef} is another refund of this tenant (${holder.refundId})`,
+          [{ path: 'providerRef', code: 'in_use', message: 'another refund holds this provider refund' }],
+        );
+    }
     const audit = {
       action: 'refund.resolve',
       targetType: 'refund',

@@ -183,7 +183,8 @@ export function addOrderChangeRoutes(routes: RouteTable, orders: OrderService): 
       'So may a refund PENDING at a provider that refused for good to say how it ended when asked (failure code status_refused:…). ' +
       'Audited. Refused (409) for a ' +
       'refund whose outcome is known, or PENDING at a provider that has not refused to say, or while a call of it (or a question ' +
-      'about it) is under way (try again once it ends).',
+      'about it) is under way (try again once it ends), and for a SUCCEEDED naming a provider refund another refund of the ' +
+      'tenant through the app holds (provider_ref_in_use).',
     tags: ['Refunds'],
     params: RefundParamsSchema,
     body: ResolveRefundSchema,

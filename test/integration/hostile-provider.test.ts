@@ -857,6 +857,26 @@ describe('a refund through the tenant’s own provider', () => {
     expect(provider.refunds).toHaveLength(1);
     const keys = provider.requests.filter((r) => r.path === '/refunds').map((r) => r.idempotencyKey);
     expect(new Set(keys)).toEqual(new Set([`${tenant.tenantId}:refund-unknown:a:refund:1`]));
+    // A second refund of unknown outcome cannot be said to be the same provider refund: its money would count twice.
+    Object.assign(provider.behaviour, { loseRefundAnswers: 1, repeatedKey: 409 });
+    const second = await tenant.client.request('POST', refunds, {
+      body: { amount: '2.00' },
+      headers: { 'idempotency-key': 'refund-unknown-2' },
+    });
+    expect(second.status, JSON.stringify(second.body)).toBe(201);
+    await eventually(
+      async () =>
+        (await tenant.client.request('GET', refunds)).body.items.find((r: any) => r.refundId === second.body.refundId),
+      (r: any) => r.failureCode?.startsWith('outcome_unknown') === true,
+      { what: 'the second refund’s outcome unknown', timeoutMs: 30_000 },
+    );
+    const twice = await resolve(second.body.refundId, {
+      outcome: 'SUCCEEDED',
+      providerRef: made.providerRef,
+      note: 'same',
+    });
+    expect(twice).toMatchObject({ status: 409, body: { code: 'provider_ref_in_use' } });
+    expect(twice.body.errors).toEqual([expect.objectContaining({ path: 'providerRef', code: 'in_use' })]);
   });
 
   /** A settled order whose provider refunded 50.00 EUR of the 5.00 EUR asked: the refund's outcome unknown. */
