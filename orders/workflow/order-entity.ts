@@ -432,21 +432,20 @@ export class OrderEntity {
     if (this.keepEarlyRefund(result)) return;
     if (result.status !== 'SUCCEEDED') return;
     for (const machine of this.state.instructions) {
-      const resolved = machine.refunds.find(
+      const failed = machine.refunds.find(
         (r) =>
           r.status === 'FAILED' &&
-          r.failureCode === RESOLVED_NOT_REFUNDED &&
           r.providerRef === result.providerRef &&
           refundAppOf(r, machine.plan.appId) === result.appId,
       );
-      if (!resolved) continue;
-      // Money the provider says it gave back, on a refund a tenant admin said was not made (its amount
-      // free to refund again): not applied, but an operator must hear of it (as for a payment).
-      log.warn('a provider says a refund succeeded that a tenant admin resolved as not made; not applied', {
-        ...this.logFields(machine),
-        refundNumber: resolved.number,
-        providerRef: result.providerRef,
-      });
+      if (!failed) continue;
+      // Money the provider says it gave back, on a refund held failed (a tenant admin said it was not
+      // made, or the provider said so first): its amount is free to refund again, so it is not
+      // applied, but an operator must hear of it (as for a payment), or the customer may be refunded twice.
+      const fields = { ...this.logFields(machine), refundNumber: failed.number, providerRef: result.providerRef };
+      if (failed.failureCode === RESOLVED_NOT_REFUNDED)
+        log.warn('a provider says a refund succeeded that a tenant admin resolved as not made; not applied', fields);
+      else log.warn('a provider says a refund succeeded that it said had failed; not applied', fields);
       return;
     }
   }

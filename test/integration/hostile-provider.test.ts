@@ -947,6 +947,36 @@ describe('a refund through the tenant’s own provider', () => {
     expect(after).toMatchObject({ status: 'FAILED', failureCode: 'resolved_not_refunded' });
   });
 
+  it('said failed by its provider, then said made, is not taken, and an operator hears of it', async () => {
+    const { tenant, provider } = await tenantWithOwnProvider({ refundOutcome: 'FAILED' });
+    await orderDueNow(tenant, 'refund-said-failed');
+    await instructionOf(tenant, 'refund-said-failed', (i) => i.status === 'SETTLED', 'own payment settled');
+    const refunds = '/v1/order-management/refund-said-failed/instructions/a/refunds';
+    const created = await tenant.client.request('POST', refunds, {
+      body: { amount: '5.00' },
+      headers: { 'idempotency-key': 'refund-said-failed-1' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const failed = await eventually(
+      async () => (await tenant.client.request('GET', refunds)).body.items[0],
+      (r: any) => r.status === 'FAILED',
+      { what: 'the refund failed at its provider', timeoutMs: 30_000 },
+    );
+    const called = await provider.callBack(`${system.api.url}/v1/providers/HTTP_CONNECTOR/callbacks`, {
+      object: 'refund',
+      providerRef: failed.providerRef,
+      status: 'SUCCEEDED',
+      amountMinor: '500',
+      currency: 'EUR',
+      reference: { tenantId: tenant.tenantId, orderRef: 'refund-said-failed', instructionRef: 'a' },
+    });
+    expect(called.status).toBe(202);
+    expect(await warnedOnce('that it said had failed', 'refund-said-failed')).toContain(
+      `"tenantId":"${tenant.tenantId}"`,
+    );
+    expect((await tenant.client.request('GET', refunds)).body.items[0]).toMatchObject({ status: 'FAILED' });
+  });
+
   it('keeps its app installed while it is under way: uninstalling is refused, naming it', async () => {
     const { tenant, provider } = await tenantWithOwnProvider({});
     await orderDueNow(tenant, 'own-refund-held');
